@@ -1,0 +1,29 @@
+#!/bin/sh
+# Install the Debian packages the tests and benchmarks run against, when missing:
+# real Postfix and Dovecot (interop and side-by-side comparisons), swaks (an SMTP client nobody
+# here wrote). Their own daemons are never started by the package scripts (policy-rc.d); each test
+# runs them itself on loopback with a private configuration.
+set -e
+PKGS="postfix postfix-pcre postfix-sqlite dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks openssl"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "install-test-deps: not root; missing Debian packages:$missing (interop tests will be skipped)" >&2
+  exit 0
+fi
+echo "install-test-deps: installing$missing" >&2
+# Never let the packages start their daemons on this machine's port 25/143/...
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+echo "postfix postfix/mailname string postern-test.invalid" | debconf-set-selections
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "install-test-deps: done" >&2

@@ -1,0 +1,21 @@
+#!/bin/sh
+# The one test command (README, .ci/run): type-check, then every test.
+#   npm test                 everything
+#   npm test -- PATTERN...   only test files whose path contains PATTERN
+# Debian packages the interop tests need (real Postfix, Dovecot, swaks) are installed when missing.
+set -e
+cd "$(dirname "$0")/.."
+sh scripts/ensure-node.sh
+PATH="$PWD/node_modules/.bin:$PATH"; export PATH
+sh scripts/install-test-deps.sh
+echo "== tsc --noEmit" >&2
+tsc --noEmit -p .
+files=$(find src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
+if [ $# -gt 0 ]; then
+  sel=""
+  for f in $files; do for p in "$@"; do case "$f" in *"$p"*) sel="$sel $f";; esac; done; done
+  files=$sel
+fi
+echo "== node --test ($(echo $files | wc -w) files)" >&2
+# shellcheck disable=SC2086
+exec node --disable-warning=ExperimentalWarning --test --test-concurrency=2 --test-timeout=300000 $files

@@ -1,0 +1,45 @@
+/**
+ * user-directory - CONTRACT 6 of DESIGN.md: the one user list shared by every part.
+ *
+ * passdb answers "is this secret right for this user" (Dovecot auth/passdb.h results), userdb
+ * answers "where does this user's mail live" (auth/userdb.h). smtpd SASL, recipient validation
+ * (the `auth:` lookup-table type), virtual(8), lmtpd, imapd and pop3d all use this interface, so
+ * the MTA and the access servers can never disagree about who exists.
+ *
+ * Implementations: passwd-file (Dovecot's format), sqlite (the embedded default), later sql.
+ */
+
+/** Dovecot PASSDB_RESULT_*: OK, PASSWORD_MISMATCH, USER_UNKNOWN, USER_DISABLED, INTERNAL_FAILURE. */
+export type PassResult = 'ok' | 'mismatch' | 'unknown' | 'disabled' | 'tempfail';
+
+export interface UserRecord {
+  /** The login name, usually `user@domain`. */
+  user: string;
+  uid: number;
+  gid: number;
+  home: string;
+  /** Dovecot `mail` / mail_location for this user, with %u %n %d %h already expanded. */
+  mail: string;
+  /** RFC 9208 STORAGE limit in bytes, from userdb `quota_rule=*:storage=...`; undefined = none. */
+  quotaBytes?: number;
+  /** Message-count limit from `quota_rule=*:messages=N`. */
+  quotaMessages?: number;
+  /** Remaining extra fields (userdb_*) as given. */
+  extra?: Record<string, string>;
+}
+
+export interface VerifyResult {
+  result: PassResult;
+  /** The canonical user name on success (may differ in case from what was typed). */
+  user?: string;
+}
+
+export interface UserDirectory {
+  /** undefined = no such user. Throws on temporary failure (the caller defers / says NO [UNAVAILABLE]). */
+  lookup(user: string): Promise<UserRecord | undefined>;
+  /** Check a plaintext secret (from PLAIN, LOGIN, USER/PASS, IMAP LOGIN). */
+  verifyPlain(user: string, secret: string): Promise<VerifyResult>;
+  /** Every user name (doveadm user '*', postmap -s of the auth table). */
+  iterate(): AsyncIterable<string>;
+  close(): Promise<void>;
+}
