@@ -1,0 +1,143 @@
+/**
+ * mail-queue - queue names, queue IDs and paths; moving files between queues (Postfix
+ * global/mail_queue.c, util/dir_forest.c).
+ *
+ * Queues are directories under `queue_directory`: maildrop incoming active deferred hold corrupt
+ * bounce defer trace (DESIGN.md §3.1). Queues named in `hash_queue_names` are split into
+ * `hash_queue_depth` levels of one-character subdirectories taken from the queue ID, as Postfix
+ * does, so that a queue of 100,000 files does not make one huge directory.
+ *
+ * Queue IDs are Postfix's short form: five hex digits of the microseconds of the creation time
+ * followed by the hex inode number of the queue file. Because a file keeps its inode when it is
+ * renamed between queues, and no two live files share an inode, a queue ID is unique among all
+ * queue files without any lock or counter (the trick Postfix's mail_queue_enter() uses).
+ *
+ * Durability: a new file is fsync'd before it is renamed into its queue, and the directory is
+ * fsync'd after the rename (DirSync groups the directory fsyncs of concurrent commits, so many
+ * sessions share one — group commit, never skipped).
+ */
+import { mkdirSync, promises as fsp, constants as C } from 'node:fs';
+import { join } from 'node:path';
+
+export const QUEUE_NAMES = ['maildrop', 'incoming', 'active', 'deferred', 'hold', 'corrupt', 'bounce', 'defer', 'trace', 'saved', 'flush'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+const QID_RE = /^[0-9A-F]{6,}$/;
+
+/** Is this a well-formed (short) Postfix queue ID? */
+export function isQueueId(s: string): boolean {
+  return QID_RE.test(s) && s.length <= 32;
+}
+
+export function makeQueueId(inode: number | bigint, usec: number): string {
+  return usec.toString(16).toUpperCase().padStart(5, '0') + inode.toString(16).toUpperCase();
+}
+
+export interface MailQueueOptions {
+  /** hash_queue_depth (default 1) */
+  hashDepth?: number;
+  /** hash_queue_names (default deferred, defer) */
+  hashNames?: readonly string[];
+}
+
+/** Serialises fsync() of one directory so concurrent committers share a single sync. */
+class DirSync {
+  private readonly dir: string;
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+  constructor(dir: string) { this.dir = dir; }
+
+  /** Resolves once a directory fsync that started after this call has completed. */
+  sync(): Promise<void> {
+    if (!this.running) {
+      this.running = this.doSync().finally(() => { this.running = undefined; });
+      return this.running;
+    }
+    // A sync is in flight and may have started before our rename: wait for the following one.
+    if (!this.next) {
+      this.next = this.running.then(() => {
+        this.next = undefined;
+        return this.sync();
+      });
+    }
+    return this.next;
+  }
+
+  private async doSync(): Promise<void> {
+    const fh = await fsp.open(this.dir, C.O_RDONLY | C.O_DIRECTORY);
+    try { await fh.sync(); } finally { await fh.close(); }
+  }
+}
+
+export class MailQueue {
+  readonly dir: string;
+  readonly hashDepth: number;
+  readonly hashNames: ReadonlySet<string>;
+  private readonly syncers = new Map<string, DirSync>();
+
+  constructor(queueDirectory: string, opts: MailQueueOptions = {}) {
+    this.dir = queueDirectory;
+    this.hashDepth = opts.hashDepth ?? 1;
+    this.hashNames = new Set(opts.hashNames ?? ['deferred', 'defer']);
+  }
+
+  /** Create the queue directories (mode 0700, like Postfix's private queue). */
+  ensureDirs(): void {
+    for (const q of QUEUE_NAMES) mkdirSync(join(this.dir, q), { recursive: true, mode: 0o700 });
+    mkdirSync(join(this.dir, 'pid'), { recursive: true, mode: 0o755 });
+    mkdirSync(join(this.dir, 'private'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(this.dir, 'public'), { recursive: true, mode: 0o710 });
+  }
+
+  /** The directory a queue file of this queue and ID lives in (with hashed subdirectories). */
+  dirOf(queue: QueueName, qid: string): string {
+    if (!this.hashNames.has(queue) || this.hashDepth <= 0) return join(this.dir, queue);
+    const parts = [this.dir, queue];
+    for (let i = 0; i < this.hashDepth && i < qid.length; i++) parts.push(qid[i]!);
+    return join(...parts);
+  }
+
+  path(queue: QueueName, qid: string): string {
+    return join(this.dirOf(queue, qid), qid);
+  }
+
+  /** fsync the directory that holds (or held) this entry, shared with concurrent callers. */
+  syncDir(dir: string): Promise<void> {
+    let s = this.syncers.get(dir);
+    if (!s) { s = new DirSync(dir); this.syncers.set(dir, s); }
+    return s.sync();
+  }
+
+  /**
+   * Move a queue file from one queue to another (rename; the queue ID stays). With durable=true
+   * the destination directory is fsync'd before returning.
+   */
+  async move(qid: string, from: QueueName, to: QueueName, durable = true): Promise<void> {
+    const dst = this.dirOf(to, qid);
+    try {
+      await fsp.rename(this.path(from, qid), join(dst, qid));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dst === join(this.dir, to)) throw e;
+      await fsp.mkdir(dst, { recursive: true, mode: 0o700 });
+      await fsp.rename(this.path(from, qid), join(dst, qid));
+    }
+    if (durable) await this.syncDir(dst);
+  }
+
+  /** Every queue ID in a queue (walking hashed subdirectories); temp files are skipped. */
+  async *list(queue: QueueName): AsyncIterable<string> {
+    yield* this.walk(join(this.dir, queue), this.hashNames.has(queue) ? this.hashDepth : 0);
+  }
+
+  private async *walk(dir: string, depth: number): AsyncIterable<string> {
+    let names: string[];
+    try { names = await fsp.readdir(dir); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    for (const n of names) {
+      if (isQueueId(n)) yield n;
+      else if (depth > 0 && /^[0-9A-F]$/.test(n)) yield* this.walk(join(dir, n), depth - 1);
+    }
+  }
+}

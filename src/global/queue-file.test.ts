@@ -1,0 +1,113 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync, truncateSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MailQueue, isQueueId } from './mail-queue.ts';
+import { QueueFile, QueueFileError, QueueFileWriter } from './queue-file.ts';
+import { DSN_NOTIFY } from './rec-type.ts';
+
+function tmpQueue(): { q: MailQueue; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-q-'));
+  const q = new MailQueue(dir);
+  q.ensureDirs();
+  return { q, dir };
+}
+
+async function writeOne(q: MailQueue, body: Buffer, rcpts = ['a@example.test', 'b@example.test']): Promise<string> {
+  const w = await QueueFileWriter.create(q);
+  w.setSender('sender@example.org');
+  w.addAttr('client_address', '127.0.0.1');
+  for (const r of rcpts) w.addRecipient({ address: r, orig: r.toUpperCase(), notify: DSN_NOTIFY.FAILURE | DSN_NOTIFY.DELAY, orcpt: `rfc822;${r}` });
+  await w.writeContent(body);
+  return w.commit();
+}
+
+test('a committed queue file reads back byte for byte, with its envelope', async () => {
+  const { q, dir } = tmpQueue();
+  try {
+    const body = Buffer.concat([Buffer.from('Subject: t\n\n8bit: \xe9\x00 NUL\n', 'latin1'), Buffer.alloc(200_000, 0x41)]);
+    const qid = await writeOne(q, body);
+    assert.ok(isQueueId(qid), qid);
+    assert.deepEqual(readdirSync(join(dir, 'incoming')), [qid], 'only the final name remains in incoming');
+    const qf = await QueueFile.open(q.path('incoming', qid), qid);
+    assert.equal(qf.sender, 'sender@example.org');
+    assert.equal(qf.attrs.get('client_address'), '127.0.0.1');
+    assert.deepEqual(qf.recipients.map((r) => [r.address, r.orig, r.notify, r.orcpt, r.done]), [
+      ['a@example.test', 'A@EXAMPLE.TEST', 12, 'rfc822;a@example.test', false],
+      ['b@example.test', 'B@EXAMPLE.TEST', 12, 'rfc822;b@example.test', false],
+    ]);
+    assert.ok(Buffer.compare(await qf.content(), body) === 0);
+    const chunks: Buffer[] = [];
+    for await (const c of qf.contentStream()) chunks.push(c as Buffer);
+    assert.ok(Buffer.compare(Buffer.concat(chunks), body) === 0);
+    assert.ok(Math.abs(qf.arrival - Date.now()) < 5000);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('markDone survives re-opening: a delivered recipient is never delivered again', async () => {
+  const { q, dir } = tmpQueue();
+  try {
+    const qid = await writeOne(q, Buffer.from('x\n'));
+    const qf = await QueueFile.open(q.path('incoming', qid), qid);
+    await qf.markDone(qf.recipients[1]!);
+    const again = await QueueFile.open(q.path('incoming', qid), qid);
+    assert.deepEqual(again.recipients.map((r) => r.done), [false, true]);
+    assert.deepEqual(again.undone.map((r) => r.address), ['a@example.test']);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('queue IDs are unique across many concurrent commits (group commit shares directory fsyncs)', async () => {
+  const { q, dir } = tmpQueue();
+  try {
+    const ids = await Promise.all(Array.from({ length: 200 }, (_, i) => writeOne(q, Buffer.from(`msg ${i}\n`))));
+    assert.equal(new Set(ids).size, 200);
+    const listed: string[] = [];
+    for await (const id of q.list('incoming')) listed.push(id);
+    assert.deepEqual(listed.sort(), [...ids].sort());
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('moves between queues use hashed subdirectories for deferred', async () => {
+  const { q, dir } = tmpQueue();
+  try {
+    const qid = await writeOne(q, Buffer.from('x\n'));
+    await q.move(qid, 'incoming', 'active');
+    await q.move(qid, 'active', 'deferred');
+    assert.ok(statSync(join(dir, 'deferred', qid[0]!, qid)).isFile());
+    const listed: string[] = [];
+    for await (const id of q.list('deferred')) listed.push(id);
+    assert.deepEqual(listed, [qid]);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('a truncated, garbage or empty queue file is reported as corrupt, never half-read', async () => {
+  const { q, dir } = tmpQueue();
+  try {
+    const qid = await writeOne(q, Buffer.alloc(5000, 0x42));
+    const p = q.path('incoming', qid);
+    const full = readFileSync(p);
+    for (const len of [0, 1, 5, 100, full.length - 1]) {
+      writeFileSync(p, full.subarray(0, len));
+      await assert.rejects(QueueFile.open(p, qid), QueueFileError, `truncated to ${len}`);
+    }
+    writeFileSync(p, Buffer.from('garbage\0\xff\xff\xff\xff\xff\xff\xff\xffmore', 'latin1'));
+    await assert.rejects(QueueFile.open(p, qid), QueueFileError);
+    writeFileSync(p, full);
+    truncateSync(p, full.length);
+    await QueueFile.open(p, qid);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('abort leaves nothing behind; a file with no recipients cannot be committed', async () => {
+  const { q, dir } = tmpQueue();
+  try {
+    const w = await QueueFileWriter.create(q);
+    await w.writeContent(Buffer.from('x'));
+    await w.abort();
+    const w2 = await QueueFileWriter.create(q);
+    await assert.rejects(w2.commit(), /no recipients/);
+    await w2.abort();
+    assert.deepEqual(readdirSync(join(dir, 'incoming')), []);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});

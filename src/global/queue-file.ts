@@ -1,0 +1,312 @@
+/**
+ * queue-file - write and read queue files (the format is CONTRACT 1, documented in rec-type.ts).
+ *
+ * Writing (cleanup): QueueFileWriter.create() opens a temporary file in `incoming/` (its inode
+ * gives the queue ID), the envelope is added, then the content is streamed, and commit() finishes
+ * the file: E record, C record rewritten in place, fsync, rename to `incoming/<qid>`, fsync of the
+ * directory (grouped). Only after commit() resolves may smtpd answer 250: nothing acknowledged is
+ * lost (DESIGN.md §5). abort() removes the temporary file.
+ *
+ * Reading (qmgr, agents, postcat): QueueFile.open() reads the envelope and extracted segments
+ * (not the content), giving the sender, attributes and recipients with their offsets;
+ * markDone() rewrites one recipient's R to D in place and fsyncs; contentStream() streams the
+ * message.
+ */
+import { createReadStream, promises as fsp, constants as C } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { ATTR, REC, SIZE_FIELD_WIDTH, SIZE_FIELDS, ENVELOPE_TYPES, EXTRACT_TYPES } from './rec-type.ts';
+import { decodeRecords, encodeRecord, RecordError } from './record.ts';
+import { makeQueueId, type MailQueue, type QueueName } from './mail-queue.ts';
+
+export interface QueueRecipient {
+  /** The recipient address after rewriting ('' never occurs: the null address is sender-only). */
+  address: string;
+  /** The address as the client gave it (RFC 3461 Original-Recipient when no ORCPT). */
+  orig?: string;
+  /** DSN NOTIFY bits (DSN_NOTIFY), 0 = unspecified. */
+  notify?: number;
+  /** DSN ORCPT "type;address" (RFC 3461 §4.2). */
+  orcpt?: string;
+  /** Offset of the R/D record's type byte (reading only). */
+  offset?: number;
+  /** Already delivered (D record). */
+  done?: boolean;
+}
+
+export interface QueueEnvelope {
+  queueId: string;
+  /** Arrival time, ms since the epoch. */
+  arrival: number;
+  sender: string;
+  attrs: Map<string, string>;
+  recipients: QueueRecipient[];
+  contentOffset: number;
+  contentLength: number;
+  flags: number;
+}
+
+const SIZE_RECORD_LEN = SIZE_FIELD_WIDTH * SIZE_FIELDS + (SIZE_FIELDS - 1);
+/** The M record's length is written as a 6-byte varint so it can be patched after streaming. */
+const MESG_LEN_BYTES = 6;
+
+function sizeRecordPayload(fields: number[]): string {
+  return fields.map((n) => String(n).padStart(SIZE_FIELD_WIDTH, ' ')).join(' ');
+}
+
+function paddedVarint(n: number, width: number): Buffer {
+  const b = Buffer.alloc(width);
+  for (let i = 0; i < width; i++) {
+    b[i] = (n % 128) | (i < width - 1 ? 0x80 : 0);
+    n = Math.floor(n / 128);
+  }
+  if (n > 0) throw new RangeError('message too large for queue file');
+  return b;
+}
+
+function recipientRecords(r: QueueRecipient): Buffer[] {
+  const out: Buffer[] = [];
+  if (r.orig !== undefined && r.orig !== r.address) out.push(encodeRecord(REC.ORCP, r.orig));
+  if (r.notify) out.push(encodeRecord(REC.DSN_NOTIFY, String(r.notify)));
+  if (r.orcpt) out.push(encodeRecord(REC.DSN_ORCPT, r.orcpt));
+  out.push(encodeRecord(r.done ? REC.DONE : REC.RCPT, r.address));
+  return out;
+}
+
+let tempSeq = 0;
+
+export class QueueFileWriter {
+  readonly queueId: string;
+  private readonly queue: MailQueue;
+  private readonly fh: FileHandle;
+  private readonly tempPath: string;
+  private readonly arrival: number;
+  private sender = '';
+  private readonly attrs: [string, string][] = [];
+  private readonly recipients: QueueRecipient[] = [];
+  private readonly extracted: QueueRecipient[] = [];
+  private pos = 0;
+  private contentStart = -1;
+  private contentLength = 0;
+  private mesgLenOffset = -1;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flags = 0;
+  private closed = false;
+
+  private constructor(queue: MailQueue, fh: FileHandle, tempPath: string, queueId: string, arrival: number) {
+    this.queue = queue; this.fh = fh; this.tempPath = tempPath; this.queueId = queueId; this.arrival = arrival;
+  }
+
+  /** Open a new queue file in `incoming` (or `maildrop` for postdrop). */
+  static async create(queue: MailQueue, into: QueueName = 'incoming'): Promise<QueueFileWriter> {
+    const dir = queue.dirOf(into, '');
+    const tempPath = join(dir, `t${process.pid}.${++tempSeq}.${Date.now().toString(36)}`);
+    const fh = await fsp.open(tempPath, C.O_CREAT | C.O_EXCL | C.O_RDWR, 0o600);
+    const st = await fh.stat({ bigint: true });
+    const now = Date.now();
+    const usec = Number(process.hrtime.bigint() / 1000n % 1000000n);
+    const w = new QueueFileWriter(queue, fh, tempPath, makeQueueId(st.ino, usec), now);
+    w.target = into;
+    return w;
+  }
+  private target: QueueName = 'incoming';
+
+  setSender(sender: string): void { this.sender = sender; }
+  addAttr(name: string, value: string): void {
+    if (/[\n\0=]/.test(name) || value.includes('\0')) throw new Error(`bad queue file attribute name ${JSON.stringify(name)}`);
+    this.attrs.push([name, value]);
+  }
+  addRecipient(r: QueueRecipient): void {
+    if (this.contentStart >= 0) this.extracted.push(r); else this.recipients.push(r);
+  }
+  setFlags(flags: number): void { this.flags |= flags; }
+  get recipientCount(): number { return this.recipients.length + this.extracted.length; }
+
+  private push(b: Buffer): void { this.pending.push(b); this.pendingBytes += b.length; }
+  private async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = []; this.pendingBytes = 0;
+    await this.fh.write(buf, 0, buf.length, this.pos);
+    this.pos += buf.length;
+  }
+
+  /** Write the envelope and the M record header; after this only content and extracted recipients. */
+  beginContent(): void {
+    if (this.contentStart >= 0) return;
+    this.push(encodeRecord(REC.SIZE, sizeRecordPayload([0, 0, 0, 0, 0])));
+    this.push(encodeRecord(REC.TIME, `${Math.floor(this.arrival / 1000)} ${(this.arrival % 1000) * 1000}`));
+    this.push(encodeRecord(REC.FROM, this.sender));
+    for (const [n, v] of this.attrs) this.push(encodeRecord(REC.ATTR, `${n}=${v}`));
+    for (const r of this.recipients) for (const b of recipientRecords(r)) this.push(b);
+    const head = Buffer.from([REC.MESG.charCodeAt(0)]);
+    this.push(head);
+    this.mesgLenOffset = this.pos + this.pendingBytes;
+    this.push(paddedVarint(0, MESG_LEN_BYTES));
+    this.contentStart = this.pos + this.pendingBytes;
+  }
+
+  /** Append message content (LF line endings). Buffers up to 64 KiB between writes. */
+  async writeContent(chunk: Buffer): Promise<void> {
+    if (this.contentStart < 0) this.beginContent();
+    this.push(chunk);
+    this.contentLength += chunk.length;
+    if (this.pendingBytes >= 65536) await this.flush();
+  }
+
+  /** Finish the file durably and move it into its queue; returns the queue ID. */
+  async commit(): Promise<string> {
+    if (this.contentStart < 0) this.beginContent();
+    if (this.recipientCount === 0) throw new Error('queue file has no recipients');
+    if (this.extracted.length) {
+      this.push(encodeRecord(REC.XTRA, ''));
+      for (const r of this.extracted) for (const b of recipientRecords(r)) this.push(b);
+    }
+    this.push(encodeRecord(REC.END, ''));
+    await this.flush();
+    // Patch the M length and the C record now that the sizes are known.
+    await this.fh.write(paddedVarint(this.contentLength, MESG_LEN_BYTES), 0, MESG_LEN_BYTES, this.mesgLenOffset);
+    const size = Buffer.from(sizeRecordPayload([this.contentStart, this.contentLength, this.recipientCount, this.flags, 0]));
+    // C is the first record: type byte, one length byte (SIZE_RECORD_LEN < 128), payload.
+    await this.fh.write(size, 0, size.length, 2);
+    await this.fh.datasync();
+    await this.fh.close();
+    this.closed = true;
+    const dir = this.queue.dirOf(this.target, this.queueId);
+    await fsp.rename(this.tempPath, join(dir, this.queueId)).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      await fsp.rename(this.tempPath, join(dir, this.queueId));
+    });
+    await this.queue.syncDir(dir);
+    return this.queueId;
+  }
+
+  async abort(): Promise<void> {
+    if (!this.closed) { this.closed = true; await this.fh.close().catch(() => {}); }
+    await fsp.unlink(this.tempPath).catch(() => {});
+  }
+}
+
+if (SIZE_RECORD_LEN >= 128) throw new Error('size record must fit a one-byte length');
+
+export class QueueFileError extends Error {
+  override name = 'QueueFileError';
+}
+
+/** A queue file opened for delivery or inspection. */
+export class QueueFile implements QueueEnvelope {
+  readonly path: string;
+  queueId: string;
+  arrival = 0;
+  sender = '';
+  attrs = new Map<string, string>();
+  recipients: QueueRecipient[] = [];
+  contentOffset = 0;
+  contentLength = 0;
+  flags = 0;
+
+  private constructor(path: string, queueId: string) { this.path = path; this.queueId = queueId; }
+
+  /** Read the envelope and extracted segments. Throws QueueFileError for a corrupt/incomplete file. */
+  static async open(path: string, queueId: string): Promise<QueueFile> {
+    const qf = new QueueFile(path, queueId);
+    const fh = await fsp.open(path, C.O_RDONLY);
+    try {
+      const st = await fh.stat();
+      const head = Buffer.alloc(Math.min(st.size, 65536));
+      await fh.read(head, 0, head.length, 0);
+      const first = decodeRecords(head).next();
+      if (first.done || first.value.type !== REC.SIZE) throw new QueueFileError(`${queueId}: no size record: not a queue file`);
+      const nums = first.value.data.toString('latin1').trim().split(/\s+/).map(Number);
+      const [contentOffset = NaN, contentLength = NaN, , flags = 0] = nums;
+      if (!Number.isSafeInteger(contentOffset) || !Number.isSafeInteger(contentLength) || contentOffset <= 0 || contentOffset + contentLength > st.size) {
+        throw new QueueFileError(`${queueId}: bad size record (incomplete file?)`);
+      }
+      qf.contentOffset = contentOffset; qf.contentLength = contentLength; qf.flags = flags;
+      let env = head;
+      if (contentOffset > head.length) {
+        env = Buffer.alloc(contentOffset);
+        await fh.read(env, 0, contentOffset, 0);
+      }
+      const tailStart = contentOffset + contentLength;
+      const tail = Buffer.alloc(st.size - tailStart);
+      await fh.read(tail, 0, tail.length, tailStart);
+      // The M record header (type byte + padded length) ends the envelope.
+      qf.parseSegment(env.subarray(0, contentOffset - 1 - MESG_LEN_BYTES), 0, ENVELOPE_TYPES, true);
+      const sawEnd = qf.parseSegment(tail, tailStart, EXTRACT_TYPES, false);
+      if (!sawEnd) throw new QueueFileError(`${queueId}: no end record: incomplete queue file`);
+    } catch (e) {
+      if (e instanceof RecordError) throw new QueueFileError(`${queueId}: ${e.message}`);
+      throw e;
+    } finally {
+      await fh.close();
+    }
+    return qf;
+  }
+
+  /** Returns true when the E record was seen. Offsets in `buf` are relative to `base`. */
+  private parseSegment(buf: Buffer, base: number, allowed: ReadonlySet<string>, envelope: boolean): boolean {
+    let cur: QueueRecipient = { address: '' };
+    const fresh = () => { cur = { address: '' }; };
+    fresh();
+    for (const rec of decodeRecords(buf)) {
+      const t = rec.type;
+      if (envelope && t === REC.MESG) return false;
+      if (!envelope && (t === REC.XTRA)) continue;
+      if (!envelope && t === REC.MESG) continue;
+      if (t === REC.END) return true;
+      if (!allowed.has(t)) throw new QueueFileError(`${this.queueId}: unexpected record type '${t}' at offset ${base + rec.offset}`);
+      const v = rec.data.toString('utf8');
+      switch (t) {
+        case REC.SIZE: break;
+        case REC.TIME: this.arrival = Math.round(Number(v.split(' ')[0]) * 1000 + Number(v.split(' ')[1] ?? 0) / 1000); break;
+        case REC.FROM: this.sender = v; break;
+        case REC.ATTR: { const i = v.indexOf('='); if (i > 0) this.attrs.set(v.slice(0, i), v.slice(i + 1)); break; }
+        case REC.ORCP: cur.orig = v; break;
+        case REC.DSN_NOTIFY: cur.notify = Number(v) | 0; break;
+        case REC.DSN_ORCPT: cur.orcpt = v; break;
+        case REC.RCPT: case REC.DONE:
+          cur.address = v; cur.offset = base + rec.offset; cur.done = t === REC.DONE;
+          if (cur.orig === undefined) cur.orig = v;
+          this.recipients.push(cur); fresh();
+          break;
+        case REC.WARN: break;
+      }
+    }
+    return false;
+  }
+
+  /** Mark one recipient delivered: R → D in place, then fsync (Postfix deliver_completed()). */
+  async markDone(r: QueueRecipient, fh?: FileHandle): Promise<void> {
+    if (r.offset === undefined) throw new Error('recipient without offset');
+    const own = fh ?? await fsp.open(this.path, C.O_RDWR);
+    try {
+      await own.write(Buffer.from(REC.DONE), 0, 1, r.offset);
+      await own.datasync();
+      r.done = true;
+    } finally {
+      if (!fh) await own.close();
+    }
+  }
+
+  /** The message as stored (LF line endings). */
+  contentStream(): Readable {
+    if (this.contentLength === 0) return createReadStream(this.path, { start: 1, end: 0 });
+    return createReadStream(this.path, { start: this.contentOffset, end: this.contentOffset + this.contentLength - 1 });
+  }
+
+  async content(): Promise<Buffer> {
+    const fh = await fsp.open(this.path, C.O_RDONLY);
+    try {
+      const b = Buffer.alloc(this.contentLength);
+      await fh.read(b, 0, b.length, this.contentOffset);
+      return b;
+    } finally { await fh.close(); }
+  }
+
+  get undone(): QueueRecipient[] { return this.recipients.filter((r) => !r.done); }
+  attr(name: (typeof ATTR)[keyof typeof ATTR] | string): string | undefined { return this.attrs.get(name); }
+}
