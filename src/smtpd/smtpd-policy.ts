@@ -1,0 +1,39 @@
+/**
+ * smtpd-policy - the access-decision hook smtpd calls at Postfix's stages (connect, HELO, MAIL,
+ * RCPT, DATA, end of data). Keeping it an interface keeps policy out of the protocol code
+ * (smtp-server's onMailFrom/onRcptTo, Haraka's hooks): smtpd-check.ts implements it with the
+ * smtpd_*_restrictions lists; tests may use a literal object.
+ *
+ * A check returns undefined to go on, or a SmtpdVerdict: a reply to send instead of the success
+ * reply (4xx/5xx), or an action that accepts but DISCARDs or HOLDs the message (access(5)).
+ * smtpd_delay_reject is the checker's business: it may remember a connect/HELO/MAIL rejection
+ * and report it at RCPT, as Postfix does.
+ */
+import type { SmtpdState } from './smtpd-state.ts';
+
+export interface SmtpdReply {
+  code: number;
+  /** RFC 3463 enhanced status code, e.g. "5.7.1". */
+  enh: string;
+  text: string;
+}
+
+export interface SmtpdVerdict {
+  reply?: SmtpdReply;
+  action?: 'discard' | 'hold';
+  reason?: string;
+  /** Drop the connection after the reply (e.g. 421). */
+  disconnect?: boolean;
+}
+
+export interface SmtpdPolicy {
+  connect?(s: SmtpdState): Promise<SmtpdVerdict | undefined>;
+  helo?(s: SmtpdState, helo: string): Promise<SmtpdVerdict | undefined>;
+  mail?(s: SmtpdState, sender: string): Promise<SmtpdVerdict | undefined>;
+  rcpt?(s: SmtpdState, recipient: string): Promise<SmtpdVerdict | undefined>;
+  data?(s: SmtpdState): Promise<SmtpdVerdict | undefined>;
+  endOfData?(s: SmtpdState): Promise<SmtpdVerdict | undefined>;
+}
+
+/** No restrictions at all: for tests of the protocol engine only. */
+export const PERMIT_ALL: SmtpdPolicy = {};

@@ -1,0 +1,90 @@
+/**
+ * smtpd-sasl - SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms, verified
+ * against the shared user directory (smtpd_sasl_type = dovecot means "our own directory": one
+ * user list for SMTP, IMAP, POP3).
+ *
+ * Replies follow Postfix with a Dovecot SASL backend:
+ *   235 2.7.0 Authentication successful
+ *   535 5.7.8 Error: authentication failed: authentication failure
+ *   501 5.5.4 Syntax: AUTH mechanism
+ *   504 5.5.4 Unsupported authentication mechanism
+ *   501 5.7.0 Authentication aborted         (client sent "*", RFC 4954 §4)
+ *   535 5.7.8 Error: authentication failed: Invalid base64 data in continued response
+ */
+import type { UserDirectory } from '../lib-auth/user-directory.ts';
+import type { SmtpdState } from './smtpd-state.ts';
+
+export interface AuthResult {
+  ok: boolean;
+  user?: string;
+  mechanism?: string;
+  code?: number;
+  enh?: string;
+  text?: string;
+  /** For the log only (never the secret). */
+  logReason?: string;
+}
+
+export interface SmtpdAuth {
+  readonly mechanisms: string[];
+  /** `arg` is what follows "AUTH "; `exchange` sends a 334 challenge and returns the reply line. */
+  authenticate(arg: string, state: SmtpdState, exchange: (challenge: string) => Promise<string | undefined>): Promise<AuthResult>;
+}
+
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** Longest SASL response line we decode (Dovecot's auth request limit is similar). */
+const MAX_RESPONSE = 16384;
+
+function decodeB64(s: string): Buffer | undefined {
+  const t = s.trim();
+  if (t.length > MAX_RESPONSE || t.length % 4 !== 0 || !B64.test(t)) return undefined;
+  return Buffer.from(t, 'base64');
+}
+
+export function directoryAuth(dir: UserDirectory): SmtpdAuth {
+  const fail = (mechanism: string, logReason: string): AuthResult => ({ ok: false, mechanism, logReason });
+  return {
+    mechanisms: ['PLAIN', 'LOGIN'],
+    async authenticate(arg, _state, exchange) {
+      const parts = arg.trim().split(/\s+/);
+      const mech = (parts[0] ?? '').toUpperCase();
+      if (!mech) return { ok: false, code: 501, enh: '5.5.4', text: 'Syntax: AUTH mechanism' };
+      let initial: string | undefined = parts[1];
+      if (mech === 'PLAIN') {
+        if (initial === undefined) initial = await exchange('');
+        if (initial === undefined) return fail(mech, 'connection lost');
+        if (initial === '*') return { ok: false, mechanism: mech, code: 501, enh: '5.7.0', text: 'Authentication aborted' };
+        const raw = initial === '=' ? Buffer.alloc(0) : decodeB64(initial);
+        if (!raw) return { ok: false, mechanism: mech, code: 535, enh: '5.7.8', text: 'Error: authentication failed: Invalid base64 data in continued response' };
+        const f = raw.toString('utf8').split('\0');
+        if (f.length !== 3) return fail(mech, 'invalid PLAIN message');
+        const [authzid, authcid, passwd] = f as [string, string, string];
+        if (authzid && authzid !== authcid) return fail(mech, 'authorization identity differs');
+        return verify(mech, authcid, passwd);
+      }
+      if (mech === 'LOGIN') {
+        let userLine: string | undefined = initial;
+        if (userLine === undefined) userLine = await exchange(Buffer.from('Username:').toString('base64'));
+        if (userLine === undefined) return fail(mech, 'connection lost');
+        if (userLine === '*') return { ok: false, mechanism: mech, code: 501, enh: '5.7.0', text: 'Authentication aborted' };
+        const u = decodeB64(userLine);
+        if (!u) return { ok: false, mechanism: mech, code: 535, enh: '5.7.8', text: 'Error: authentication failed: Invalid base64 data in continued response' };
+        const passLine = await exchange(Buffer.from('Password:').toString('base64'));
+        if (passLine === undefined) return fail(mech, 'connection lost');
+        if (passLine === '*') return { ok: false, mechanism: mech, code: 501, enh: '5.7.0', text: 'Authentication aborted' };
+        const p = decodeB64(passLine);
+        if (!p) return { ok: false, mechanism: mech, code: 535, enh: '5.7.8', text: 'Error: authentication failed: Invalid base64 data in continued response' };
+        return verify(mech, u.toString('utf8'), p.toString('utf8'));
+      }
+      return { ok: false, code: 504, enh: '5.5.4', text: 'Unsupported authentication mechanism' };
+    },
+  };
+
+  async function verify(mech: string, user: string, pass: string): Promise<AuthResult> {
+    if (!user || user.includes('\0')) return fail(mech, 'empty user name');
+    const r = await dir.verifyPlain(user, pass);
+    if (r.result === 'ok') return { ok: true, user: r.user ?? user, mechanism: mech };
+    if (r.result === 'tempfail') return { ok: false, mechanism: mech, code: 454, enh: '4.7.0', text: 'Temporary authentication failure', logReason: 'temporary failure' };
+    return fail(mech, r.result === 'unknown' ? 'unknown user' : 'authentication failure');
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * smtpd-settings - the main.cf parameters smtpd(8) reads, resolved once per listener from the
+ * effective configuration (main.cf + the master.cf entry's -o overrides).
+ */
+import type { MainConfig } from '../global/mail-conf.ts';
+
+export interface SmtpdSettings {
+  myhostname: string;
+  /** smtpd_banner, expanded: the text after "220 ". */
+  banner: string;
+  mailName: string;
+  /** line_length_limit: longer command lines are cut here (the rest is discarded, as Postfix). */
+  lineLimit: number;
+  messageSizeLimit: number;
+  recipientLimit: number;
+  timeoutMs: number;
+  hardErrorLimit: number;
+  softErrorLimit: number;
+  errorSleepMs: number;
+  junkCommandLimit: number;
+  heloRequired: boolean;
+  disableVrfy: boolean;
+  /** smtpd_forbid_bare_newline: no | normal | strict (see lib-smtp/smtp-data-stream.ts). */
+  forbidBareNewline: 'no' | 'normal' | 'strict';
+  bareNewlineRejectCode: number;
+  forbiddenCommands: Set<string>;
+  discardEhloKeywords: Set<string>;
+  authEnabled: boolean;
+  tlsAuthOnly: boolean;
+  headerSizeLimit: number;
+  alwaysAddMissingHeaders: boolean;
+  myorigin: string;
+}
+
+export function smtpdSettings(c: MainConfig): SmtpdSettings {
+  const fbn = c.get('smtpd_forbid_bare_newline').toLowerCase();
+  return {
+    myhostname: c.get('myhostname'),
+    banner: c.get('smtpd_banner'),
+    mailName: c.get('mail_name') || 'Postfix',
+    lineLimit: Math.max(512, c.int('line_length_limit') || 2048),
+    messageSizeLimit: c.int('message_size_limit'),
+    recipientLimit: c.int('smtpd_recipient_limit') || 1000,
+    timeoutMs: (c.time('smtpd_timeout') || 300) * 1000,
+    hardErrorLimit: c.int('smtpd_hard_error_limit') || 20,
+    softErrorLimit: c.int('smtpd_soft_error_limit') || 10,
+    errorSleepMs: c.time('smtpd_error_sleep_time') * 1000,
+    junkCommandLimit: c.int('smtpd_junk_command_limit') || 100,
+    heloRequired: c.bool('smtpd_helo_required'),
+    disableVrfy: c.bool('disable_vrfy_command'),
+    forbidBareNewline: fbn === 'strict' || fbn === 'reject' ? 'strict' : fbn === 'no' ? 'no' : 'normal',
+    bareNewlineRejectCode: c.int('smtpd_forbid_bare_newline_reject_code') || 550,
+    forbiddenCommands: new Set(c.list('smtpd_forbidden_commands').filter((w) => /^[A-Za-z]+$/.test(w)).map((w) => w.toUpperCase())),
+    discardEhloKeywords: new Set(c.list('smtpd_discard_ehlo_keywords').map((w) => w.toUpperCase())),
+    authEnabled: c.bool('smtpd_sasl_auth_enable'),
+    tlsAuthOnly: c.bool('smtpd_tls_auth_only'),
+    headerSizeLimit: c.int('header_size_limit') || 102400,
+    alwaysAddMissingHeaders: c.bool('always_add_missing_headers'),
+    myorigin: c.get('myorigin'),
+  };
+}
