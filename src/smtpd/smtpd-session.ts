@@ -198,13 +198,15 @@ export class SmtpdSession {
     const sp = line.indexOf(' ');
     const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
     const arg = sp < 0 ? '' : line.slice(sp + 1);
-    if (this.st.forbiddenCommands.has(verb) || /^[^A-Za-z]/.test(line) && line.length > 0 && this.isForbiddenPrefix(line)) {
-      // Postfix smtpd.c: a non-SMTP command (HTTP proxy abuse etc.) ends the session.
+    const h = COMMANDS[verb];
+    if (!h && (this.st.forbiddenCommands.has(verb) || /^[^A-Za-z]/.test(line) || isHeader(line))) {
+      // Postfix smtpd.c: an unknown command that is in smtpd_forbidden_commands, does not start
+      // with a letter, or looks like a message header (pipelining abuse, HTTP proxies) ends the
+      // session.
       log.warn(`non-SMTP command from ${this.client}: ${printable(line).slice(0, 100)}`);
       this.reply(221, '2.7.0', 'Error: I can break rules, too. Goodbye.');
       return this.hangup();
     }
-    const h = COMMANDS[verb];
     if (!h || line.includes('\0')) {
       this.count('unknown');
       this.error(500, '5.5.2', line.includes('\0') ? 'Error: bad syntax' : 'Error: command not recognized');
@@ -216,12 +218,6 @@ export class SmtpdSession {
       return this.hangup();
     }
     await h(this, arg);
-  }
-
-  private isForbiddenPrefix(line: string): boolean {
-    // smtpd_forbidden_commands default includes regexp:{{/^[^A-Z]/ Bogus}}: a line that does not
-    // start with a letter is not SMTP.
-    return /^[^A-Za-z]/.test(line);
   }
 
   // ---- output ------------------------------------------------------------------------------
@@ -467,9 +463,11 @@ export class SmtpdSession {
   }
 
   async cmdData(arg: string): Promise<void> {
-    if (arg.trim()) return this.error(501, '5.5.4', 'Syntax: DATA');
     const tx = this.state.tx;
-    if (!tx || tx.recipients.length === 0) return this.error(503, '5.5.1', tx ? 'Error: need RCPT command' : 'Error: need RCPT command');
+    // Postfix smtpd.c data_cmd(): recipients are checked before the syntax.
+    if (!tx) return this.error(503, '5.5.1', 'Error: need RCPT command');
+    if (tx.recipients.length === 0) return this.reply(554, '5.5.1', 'Error: no valid recipients');
+    if (arg.trim()) return this.error(501, '5.5.4', 'Syntax: DATA');
     if (!(await this.startContent())) return;
     this.reply(354, '', 'End data with <CR><LF>.<CR><LF>');
     this.flush();
@@ -494,7 +492,8 @@ export class SmtpdSession {
     await this.finishMessage();
   }
 
-  private async finishMessage(): Promise<void> {
+  /** `note` goes before "queued as" (BDAT: "Ok: 23 bytes queued as QID", as Postfix). */
+  private async finishMessage(note = ''): Promise<void> {
     const tx = this.state.tx!;
     const c = this.cleanup!;
     await this.contentWrites;
@@ -512,14 +511,14 @@ export class SmtpdSession {
     if (tx.action === 'discard') {
       log.info(`${c.queueId}: discard: END-OF-MESSAGE from ${this.client}: ${tx.actionReason ?? ''}`);
       await this.abortTx();
-      return this.reply(250, '2.0.0', `Ok: queued as ${c.queueId}`);
+      return this.reply(250, '2.0.0', `Ok: ${note}queued as ${c.queueId}`);
     }
     const r = await c.finish();
     this.cleanup = undefined;
     this.state.tx = undefined;
     if ('reject' in r) return this.reply(r.reject.code, r.reject.enh, r.reject.text);
     this.state.messages++;
-    this.reply(250, '2.0.0', `Ok: queued as ${r.queueId}`);
+    this.reply(250, '2.0.0', `Ok: ${note}queued as ${r.queueId}`);
   }
 
   async cmdBdat(arg: string): Promise<void> {
@@ -538,6 +537,8 @@ export class SmtpdSession {
       else if (!(await this.startContent())) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
       this.bdatActive = true;
       this.bdatNormalizer = new CrlfToLf();
+      this.bdatTotal = 0;
+      this.bdatLastByte = -1;
     }
     if (n === 0 && !last) {
       this.bdatActive = false;
@@ -552,6 +553,8 @@ export class SmtpdSession {
   private bdatActive = false;
   private bdatNormalizer = new CrlfToLf();
   private bdatChunkSize = 0;
+  private bdatTotal = 0;
+  private bdatLastByte = -1;
 
   private async endBdatChunk(): Promise<void> {
     this.count('bdat');
@@ -568,7 +571,9 @@ export class SmtpdSession {
     }
     const tail = this.bdatNormalizer.end();
     if (tail.length) this.queueContent(tail);
-    await this.finishMessage();
+    // Postfix terminates an unterminated last line (and counts the CRLF it added).
+    if (this.bdatTotal > 0 && this.bdatLastByte !== 0x0a) { this.queueContent(Buffer.from('\n')); this.bdatTotal += 2; }
+    await this.finishMessage(`${this.bdatTotal} bytes `);
   }
 
   async cmdRset(arg: string): Promise<void> {
@@ -639,6 +644,8 @@ export class SmtpdSession {
 
   /** BDAT content arrives with CRLF: normalise to the queue's LF form. */
   private queueBdat(b: Buffer): void {
+    this.bdatTotal += b.length;
+    if (b.length) this.bdatLastByte = b[b.length - 1]!;
     const out = this.bdatNormalizer.push(b);
     if (out.length) this.queueContent(out);
   }
@@ -671,6 +678,11 @@ const CR = Buffer.from('\r');
 
 function normalizeAddr(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+/** Postfix is_header(): "name:" with a printable name and no white space before the colon. */
+function isHeader(line: string): boolean {
+  return /^[!-9;-~]+:/.test(line);
 }
 
 function printable(s: string): string {

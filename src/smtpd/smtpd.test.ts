@@ -20,9 +20,9 @@ const run = promisify(execFile);
 const logs: string[] = [];
 setLogSink((l) => { logs.push(l); });
 
-interface Srv { port: number; queue: MailQueue; dir: string; server: Server }
+interface Srv { port: number; queue: MailQueue; dir: string; server: Server; sessions: ReadonlySet<import('node:net').Socket> }
 const servers: Srv[] = [];
-after(() => { for (const s of servers) { s.server.close(); rmSync(s.dir, { recursive: true, force: true }); } });
+after(() => { for (const s of servers) { for (const c of s.sessions) c.destroy(); s.server.close(); rmSync(s.dir, { recursive: true, force: true }); } });
 
 const fakeDir: UserDirectory = {
   async lookup() { return undefined; },
@@ -40,7 +40,7 @@ async function start(mainCf = '', policy: SmtpdPolicy = PERMIT_ALL): Promise<Srv
   const server = createServer((s) => smtpd.handle(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  const s = { port, queue, dir, server };
+  const s = { port, queue, dir, server, sessions: smtpd.sessions };
   servers.push(s);
   return s;
 }
@@ -95,7 +95,7 @@ test('swaks with PIPELINING and CHUNKING (BDAT) delivers the same bytes', async 
   chat.send('BDAT 14\r\nSubject: b\r\n\r\n');
   assert.equal(await chat.reply(), '250 2.0.0 Ok: 14 bytes');
   chat.send('BDAT 9 LAST\r\nbody\r\n.\r\n');
-  assert.match(await chat.reply(), /^250 2\.0\.0 Ok: queued as ([0-9A-F]+)$/);
+  assert.match(await chat.reply(), /^250 2\.0\.0 Ok: 23 bytes queued as ([0-9A-F]+)$/);
   chat.close();
   const all = await queued(s.queue);
   const bdat = all.find((f) => f.sender === 'a@example.org')!;
