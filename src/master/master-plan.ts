@@ -1,0 +1,173 @@
+/**
+ * master-plan - from the configuration to the list of services the master runs, with the sockets
+ * each one needs (Postfix master/master_ent.c reading master.cf; Dovecot's master reading
+ * `protocols` and `service X { inet_listener Y { address port ssl } unix_listener P {} }`).
+ *
+ * master.cf: every entry whose command is in the registry becomes a service. inet entries listen
+ * on "[host:]port" (no host = every address of inet_interfaces); unix and fifo entries on
+ * $queue_directory/private/NAME or public/NAME (a fifo becomes a stream socket: Node cannot open
+ * FIFOs as servers, and Postern's clients connect to sockets); unix-dgram and pass get no socket.
+ *
+ * dovecot.conf: each protocol of `protocols` maps to an implementation (imap → imapd, pop3 →
+ * pop3d, lmtp → lmtpd) with the inet listeners of `service imap-login` (or `service imap`) etc.;
+ * when none are declared, Dovecot's defaults (143/993, 110/995). `port = 0` disables a listener
+ * (as in Dovecot). Addresses are the listener's `address`, else `listen` (`*` = all IPv4,
+ * `::` = all IPv6). Relative unix_listener paths are under `base_dir`.
+ *
+ * Commands Postern will never run are reported in one warning line; commands Postern implements
+ * but this build does not have yet are reported in one info line. Neither is fatal.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename, isAbsolute, join } from 'node:path';
+import { POSTERN_SERVICES, inetEndpoint, type MasterEntry } from '../global/master-cf.ts';
+import type { DovecotConfig } from '../global/dovecot-conf.ts';
+import type { MainConfig } from '../global/mail-conf.ts';
+import type { MasterConfigSet } from './master-config.ts';
+import { dovecotAddress, hostAddresses, inetProtocols, interfaceAddresses, type IpVersions } from './master-listen.ts';
+import { DOVECOT_DEFAULT_INET, DOVECOT_PROTOCOL_SERVICES, type ServiceRegistry } from './master-service.ts';
+
+/** One socket to bind. `identity` is equal for two specs exactly when they are the same socket. */
+export interface ListenSpec {
+  kind: 'inet' | 'unix';
+  name: string;
+  ssl: boolean;
+  /** inet: the IP addresses to bind (resolved from the host part, inet_interfaces or `listen`). */
+  addresses?: string[];
+  port?: number;
+  /** unix: the socket file, and its mode. */
+  path?: string;
+  mode?: number;
+  /** What the administrator changes when this socket cannot be bound. */
+  where: string;
+}
+
+export interface ServicePlan {
+  /** "smtp/inet", "cleanup/unix" (Postfix's service/type), or "dovecot/imap". */
+  key: string;
+  /** The implementation name: master.cf command or imapd/pop3d/lmtpd. */
+  impl: string;
+  entry: MasterEntry;
+  protocol?: string;
+  listens: ListenSpec[];
+  /** Changes when anything this service sees changes (entry, main.cf, dovecot.conf). */
+  fingerprint: string;
+}
+
+export interface Plan {
+  services: ServicePlan[];
+  /** "spawn(line 40)": commands Postern does not implement. */
+  notImplemented: string[];
+  /** "smtpd(line 12)": commands Postern implements but this build lacks (not in the registry). */
+  notYetAvailable: string[];
+}
+
+function mainFingerprint(main: MainConfig): string {
+  return main.explicitNames().map((n) => `${n}=${main.raw(n) ?? ''}`).join('\n');
+}
+
+function dovecotFingerprint(d: DovecotConfig): string {
+  let text = '';
+  try { text = readFileSync(d.file, 'latin1'); } catch { /* missing file: Postern's defaults */ }
+  return JSON.stringify(d) + '\n' + text;
+}
+
+function hash(...parts: string[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest('hex');
+}
+
+export function planServices(cfg: MasterConfigSet, registry: ServiceRegistry): Plan {
+  const plan: Plan = { services: [], notImplemented: [], notYetAvailable: [] };
+  const common = hash(mainFingerprint(cfg.main), dovecotFingerprint(cfg.dovecot));
+  const queueDir = cfg.main.get('queue_directory');
+  const protocols = inetProtocols(cfg.main.list('inet_protocols'));
+
+  for (const e of cfg.masterCf) {
+    const command = basename(e.command);
+    const label = `${command}(line ${e.line})`;
+    if (!Object.hasOwn(registry, command)) {
+      if (POSTERN_SERVICES.has(command)) plan.notYetAvailable.push(label);
+      else plan.notImplemented.push(label);
+      continue;
+    }
+    const where = `${e.file}, line ${e.line}`;
+    const listens: ListenSpec[] = [];
+    if (e.type === 'inet') {
+      const { host, port } = inetEndpoint(e);
+      const addresses = host
+        ? hostAddresses(host, protocols, `${where}: service "${e.service}"`)
+        : interfaceAddresses(cfg.main.list('inet_interfaces'), protocols, `${cfg.main.configDir}/main.cf: inet_interfaces`);
+      listens.push({
+        kind: 'inet', name: e.service, ssl: false, addresses, port,
+        where: `the service name "${e.service}" in ${where}${host ? '' : ' (or inet_interfaces in main.cf)'}`,
+      });
+    } else if (e.type === 'unix' || e.type === 'fifo') {
+      listens.push({
+        kind: 'unix', name: e.service, ssl: false,
+        path: join(queueDir, e.private ? 'private' : 'public', e.service),
+        where: `queue_directory in main.cf or the service name "${e.service}" in ${where}`,
+      });
+    }
+    plan.services.push({
+      key: `${e.service}/${e.type}`, impl: command, entry: e, listens,
+      fingerprint: hash(common, JSON.stringify(e.fields), JSON.stringify(listens)),
+    });
+  }
+
+  const d = cfg.dovecot;
+  for (const proto of d.protocols) {
+    if (proto === 'none' || proto === '') continue;
+    const impl = DOVECOT_PROTOCOL_SERVICES[proto];
+    const label = `${impl ?? proto}(${basename(d.file)} protocols)`;
+    if (impl === undefined) { plan.notImplemented.push(label); continue; }
+    if (!Object.hasOwn(registry, impl)) { plan.notYetAvailable.push(label); continue; }
+    const listens = dovecotListens(proto, d, protocols);
+    const entry: MasterEntry = {
+      service: proto, type: 'inet', private: false, unpriv: true, chroot: false,
+      wakeup: 0, wakeupIfUsed: false, maxproc: 0, command: impl, args: [], overrides: {},
+      file: d.file, line: 0, fields: [],
+    };
+    plan.services.push({
+      key: `dovecot/${proto}`, impl, entry, protocol: proto, listens,
+      fingerprint: hash(common, proto, JSON.stringify(listens)),
+    });
+  }
+  return plan;
+}
+
+function dovecotListens(proto: string, d: DovecotConfig, protocols: IpVersions): ListenSpec[] {
+  const services = d.services.filter((s) => s.name === proto || s.name === `${proto}-login`);
+  const out: ListenSpec[] = [];
+  let inet = services.flatMap((s) => s.inetListeners.map((l) => ({ ...l, service: s.name })));
+  if (inet.length === 0 && !services.some((s) => s.unixListeners.length > 0)) {
+    inet = (DOVECOT_DEFAULT_INET[proto] ?? []).map((l) => ({ ...l, service: `${proto}-login` }));
+  }
+  for (const l of inet) {
+    if (!l.port) continue;                              // Dovecot: port = 0 disables the listener
+    const list = 'address' in l && l.address && l.address.length > 0 ? l.address : d.listen;
+    const addresses = list.flatMap((a) => dovecotAddress(a, protocols, `${d.file}: listen/address`));
+    out.push({
+      kind: 'inet', name: l.name, ssl: l.ssl, port: l.port, addresses: [...new Set(addresses)],
+      where: `"port = ${l.port}" of inet_listener ${l.name} in service ${l.service} of ${d.file}`,
+    });
+  }
+  const baseDir = d.get('base_dir') ?? '/var/run/dovecot';
+  for (const s of services) {
+    for (const u of s.unixListeners) {
+      out.push({
+        kind: 'unix', name: basename(u.path), ssl: false,
+        path: isAbsolute(u.path) ? u.path : join(baseDir, u.path),
+        ...(u.mode !== undefined && /^[0-7]{3,4}$/.test(u.mode) ? { mode: parseInt(u.mode, 8) } : {}),
+        where: `unix_listener ${u.path} in service ${s.name} of ${d.file}`,
+      });
+    }
+  }
+  return out;
+}
+
+/** The socket identity: two specs with the same identity are the same bound socket. */
+export function listenIdentity(s: ListenSpec): string {
+  return s.kind === 'unix' ? `unix:${s.path}` : `inet:${(s.addresses ?? []).join(',')}|${s.port}|${s.ssl}`;
+}

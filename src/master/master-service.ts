@@ -1,0 +1,121 @@
+/**
+ * master-service - THE SERVICE CONTRACT between the master and every daemon it runs, and the
+ * registry of daemons Postern has (Postfix's master(8) + single_server/multi_server skeletons,
+ * Dovecot's master service API).
+ *
+ * A service implementation is
+ *
+ *   { name: string; start(ctx: ServiceContext): Promise<RunningService> }
+ *
+ * where `name` is the master.cf command (column 8: 'smtpd', 'qmgr', 'cleanup', ...) or, for the
+ * Dovecot side, 'imapd', 'pop3d', 'lmtpd' (see DOVECOT_PROTOCOL_SERVICES).
+ *
+ * ServiceContext gives the service:
+ *  - `config`: the effective MainConfig = main.cf + this master.cf entry's `-o name=value`
+ *    overrides (MainConfig.withOverrides), as Postfix daemons see it;
+ *  - `entry`: the MasterEntry (for Dovecot services a synthesised entry: type inet, the Dovecot
+ *    service name, command = the implementation name, file = dovecot.conf);
+ *  - `dovecot`: the DovecotConfig (every service gets it: smtpd needs the user directory too);
+ *  - `log`: a Logger printing `postern/<service>[pid]` (or `postern/submission/smtpd` when the entry
+ *    sets `-o syslog_name=postfix/submission`, as Postfix logs it);
+ *  - `listeners`: the sockets THE MASTER has bound for it (inet from the master.cf service name or
+ *    the Dovecot inet_listener blocks; unix under $queue_directory/private|public). The master binds
+ *    so that privileged ports can be bound before privileges are dropped, and so that a listening
+ *    socket survives a reload or a restart of the service. A service takes connections with
+ *    `listener.accept(handler)`. It must NOT close `listener.server` nor add its own 'connection'
+ *    listener: the master owns the socket and routes each connection to the current instance.
+ *    Connections that arrive while no instance accepts (during a restart) are held paused briefly.
+ *  - `failed(err)`: the service calls this when it cannot go on (the equivalent of a Postfix daemon
+ *    exiting with status 1). The master logs it, stops the instance and starts a new one after a
+ *    backoff. A rejected start() is treated the same way.
+ *
+ * RunningService:
+ *  - `stop()`: graceful. Stop accepting (the master has already detached the listeners' routing),
+ *    let sessions finish up to the service's own timeout, then resolve. Must not close the
+ *    listeners' servers.
+ *  - `reload?(ctx)`: optional. Apply a new context (config changed) without a restart. Without
+ *    it, the master starts a new instance with the new context and then stops the old one.
+ *  - `wakeup?()`: optional. Called every master.cf `wakeup` seconds (pickup 60, qmgr 300).
+ *
+ * Most connection-oriented services need only `serveSessions(ctx, session)` from master-session.ts
+ * (accept on every listener, maxproc as a session limit, graceful stop with a drain timeout).
+ *
+ * SERVICES is the literal registry (no self-registration, STYLE §9): a table of lazy imports.
+ * master.cf entries whose command is not in SERVICES are not started: the master logs ONE warning
+ * listing those Postern will never implement and ONE info line listing those not written yet.
+ */
+import type { Server, Socket } from 'node:net';
+import type { MainConfig } from '../global/mail-conf.ts';
+import type { MasterEntry } from '../global/master-cf.ts';
+import type { DovecotConfig } from '../global/dovecot-conf.ts';
+import type { Logger } from '../util/msg.ts';
+
+/** One bound socket handed to a service. */
+export interface BoundListener {
+  /** 'inet' (TCP) or 'unix' (stream socket file). */
+  kind: 'inet' | 'unix';
+  /** Dovecot inet_listener name ('imap', 'imaps', 'lmtp'), else the master.cf service name. */
+  name: string;
+  /** Implicit TLS from the first byte (Dovecot `ssl = yes`; master.cf -o smtpd_tls_wrappermode=yes is in config). */
+  ssl: boolean;
+  /** "127.0.0.1:2525", "[::1]:2525" or the socket path. */
+  address: string;
+  /** The listening server, for address() and counts only: the master owns it. */
+  server: Server;
+  /** Route new connections on this socket to `handler` (replaces any previous handler of this instance). */
+  accept(handler: (socket: Socket) => void): void;
+}
+
+export interface ServiceContext {
+  /** main.cf + this entry's -o overrides. */
+  config: MainConfig;
+  entry: MasterEntry;
+  dovecot: DovecotConfig;
+  /** For Dovecot-side services: the protocol ('imap', 'pop3', 'lmtp'). */
+  protocol?: string;
+  log: Logger;
+  listeners: BoundListener[];
+  /** "I cannot go on": the master restarts this service after a backoff. */
+  failed(err: unknown): void;
+}
+
+export interface RunningService {
+  stop(): Promise<void>;
+  reload?(ctx: ServiceContext): Promise<void>;
+  wakeup?(): void;
+}
+
+export interface ServiceImpl {
+  /** The master.cf command name ('smtpd') or Dovecot-side implementation ('imapd'). */
+  name: string;
+  start(ctx: ServiceContext): Promise<RunningService>;
+}
+
+export type ServiceRegistry = Record<string, () => Promise<ServiceImpl>>;
+
+/**
+ * The daemons Postern has. Later issues add entries such as
+ *   smtpd: async () => (await import('../smtpd/smtpd.ts')).service,
+ */
+export const SERVICES: ServiceRegistry = {};
+
+/**
+ * Dovecot `protocols` → the Postern implementation. `submission` (Dovecot's submission proxy)
+ * has none: Postern's submission is the master.cf smtpd entry on port 587.
+ */
+export const DOVECOT_PROTOCOL_SERVICES: Readonly<Record<string, string>> = {
+  imap: 'imapd',
+  pop3: 'pop3d',
+  lmtp: 'lmtpd',
+};
+
+/**
+ * Dovecot's built-in listeners (dovecot 2.3 master-settings defaults), used when dovecot.conf
+ * enables a protocol but declares no `service X-login { inet_listener ... }` for it.
+ * LMTP has no inet listener by default (only the unix socket `lmtp` under base_dir).
+ */
+export const DOVECOT_DEFAULT_INET: Readonly<Record<string, { name: string; port: number; ssl: boolean }[]>> = {
+  imap: [{ name: 'imap', port: 143, ssl: false }, { name: 'imaps', port: 993, ssl: true }],
+  pop3: [{ name: 'pop3', port: 110, ssl: false }, { name: 'pop3s', port: 995, ssl: true }],
+  lmtp: [],
+};
