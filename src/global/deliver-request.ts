@@ -1,0 +1,86 @@
+/**
+ * deliver-request - CONTRACT 4 of DESIGN.md: qmgr ⇄ delivery agent (Postfix
+ * global/deliver_request.h). A request is one queue file plus a batch of its recipients that
+ * resolved to the same transport and nexthop; the answer is one status per recipient.
+ *
+ * Rules every agent follows (STYLE §9 "in delivery, unknown means defer"):
+ *  - An agent never throws for a recipient: any unexpected error is a 'deferred' status with
+ *    dsn 4.3.0 and the error text (maddy queue.go:42; Postfix discard.c "Instead of throwing
+ *    away mail..."). Only a definite 5.x.x answer is 'bounced'.
+ *  - An agent does not touch the queue file: qmgr marks delivered recipients done (R → D, fsync)
+ *    and records deferred/bounced ones (defer/ and bounce/ logs) from the statuses returned, and
+ *    logs one line per recipient with logDelivery().
+ *  - `signal` aborts a delivery (shutdown): the agent stops and reports 'deferred' for what it
+ *    did not finish.
+ */
+import type { QueueFile, QueueRecipient } from './queue-file.ts';
+import { logger } from '../util/msg.ts';
+
+export interface DeliverRequest {
+  /** The opened queue file (envelope read; content via qf.contentStream()). */
+  qf: QueueFile;
+  /** master.cf service name of the transport, e.g. "smtp", "relay", "virtual", "lmtp". */
+  transport: string;
+  /** Transport-specific destination: "[mx.example.com]:25", "example.com", "unix:/path", text for error. */
+  nexthop: string;
+  /** This batch's recipients; `address` is the resolved recipient (after rewriting/aliasing). */
+  recipients: QueueRecipient[];
+  /** When qmgr took the message (for delays=). */
+  activeSince: number;
+  signal?: AbortSignal;
+}
+
+export type DeliveryStatus = 'sent' | 'deferred' | 'bounced';
+
+export interface RecipientResult {
+  recipient: QueueRecipient;
+  status: DeliveryStatus;
+  /** RFC 3463 enhanced status code, e.g. "2.0.0", "4.4.1", "5.1.1". */
+  dsn: string;
+  /** What happened, as in Postfix's log: "250 2.0.0 Ok: queued as X", "delivered to maildir". */
+  text: string;
+  /** Where it went: "mx.example.com[192.0.2.1]:25", "virtual", "local", "none". */
+  relay: string;
+  /** RFC 3464 Remote-MTA / Diagnostic-Code for DSNs: "smtp; 550 5.1.1 <x>: user unknown". */
+  diagnostic?: string;
+  remoteMta?: string;
+}
+
+export interface DeliveryAgent {
+  /** master.cf command name: smtp, lmtp, virtual, local, pipe, discard, error. */
+  readonly name: string;
+  deliver(req: DeliverRequest): Promise<RecipientResult[]>;
+  close?(): Promise<void>;
+}
+
+/** Helper for agents: the same status for every recipient of a request. */
+export function allRecipients(req: DeliverRequest, status: DeliveryStatus, dsn: string, text: string, relay: string, diagnostic?: string): RecipientResult[] {
+  return req.recipients.map((recipient) => ({ recipient, status, dsn, text, relay, diagnostic }));
+}
+
+/** Map an unexpected exception to a deferral (never a bounce). */
+export function deferOnError(req: DeliverRequest, err: unknown, relay = 'none'): RecipientResult[] {
+  const msg = err instanceof Error ? err.message : String(err);
+  return allRecipients(req, 'deferred', '4.3.0', `delivery temporarily suspended: ${msg}`, relay);
+}
+
+const log = logger('qmgr');
+
+function fmtDelay(ms: number): string {
+  const s = ms / 1000;
+  return s < 10 ? s.toFixed(s < 0.1 ? 2 : 1).replace(/\.0$/, '') : String(Math.round(s));
+}
+
+/**
+ * One log line per recipient, in Postfix's log_adhoc() shape:
+ * `QID: to=<a@b>, orig_to=<A@B>, relay=x[1.2.3.4]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 ok)`
+ */
+export function logDelivery(service: string, req: DeliverRequest, r: RecipientResult, now = Date.now()): void {
+  const q = req.qf;
+  const orig = r.recipient.orig && r.recipient.orig !== r.recipient.address ? `, orig_to=<${r.recipient.orig}>` : '';
+  const total = now - q.arrival;
+  const inQueue = Math.max(0, req.activeSince - q.arrival);
+  const line = `${q.queueId}: to=<${r.recipient.address}>${orig}, relay=${r.relay}, delay=${fmtDelay(total)}, delays=${fmtDelay(inQueue)}/0/0/${fmtDelay(now - req.activeSince)}, dsn=${r.dsn}, status=${r.status} (${r.text})`;
+  logger(service).info(line);
+  void log;
+}
