@@ -12,7 +12,7 @@
  * tests whether they can run (the test command installs the package when missing).
  */
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, utimesSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -105,6 +105,9 @@ export class RealPostfix {
       '',
     ].join('\n'));
     writeFileSync(join(pf.configDir, 'master.cf'), INTERNAL_SERVICES + opts.masterCf + '\n');
+    // Postfix waits ~2 s when main.cf/master.cf were modified within the last seconds; backdate them.
+    const past = new Date(Date.now() - 60_000);
+    for (const f of ['main.cf', 'master.cf']) utimesSync(join(pf.configDir, f), past, past);
     await run('/usr/sbin/postfix', ['-c', pf.configDir, 'start']).catch((e: Error & { stderr?: string }) => {
       throw new Error(`real postfix failed to start: ${e.stderr ?? e.message}\n${pf.log()}`);
     });
