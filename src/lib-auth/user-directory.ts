@@ -6,7 +6,8 @@
  * (the `auth:` lookup-table type), virtual(8), lmtpd, imapd and pop3d all use this interface, so
  * the MTA and the access servers can never disagree about who exists.
  *
- * Implementations: passwd-file (Dovecot's format), sqlite (the embedded default), later sql.
+ * Implementation: user-directory-open.ts (passwd-file, sql with SQLite — the embedded default —,
+ * static, prefetch, passwd), password schemes in password-scheme.ts.
  */
 
 /** Dovecot PASSDB_RESULT_*: OK, PASSWORD_MISMATCH, USER_UNKNOWN, USER_DISABLED, INTERNAL_FAILURE. */
@@ -42,4 +43,9 @@ export interface UserDirectory {
   /** Every user name (doveadm user '*', postmap -s of the auth table). */
   iterate(): AsyncIterable<string>;
   close(): Promise<void>;
+  /**
+   * Optional: a string that changes whenever the user list may have changed (passwd-file mtime,
+   * SQLite data_version), so callers can cache derived data such as the domain set.
+   */
+  changeStamp?(): Promise<string>;
 }

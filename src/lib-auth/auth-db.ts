@@ -1,0 +1,49 @@
+/**
+ * auth-db - what one passdb or userdb driver gives the user directory (Dovecot auth/passdb.h,
+ * auth/userdb.h), below the UserDirectory contract of user-directory.ts:
+ *
+ *  - Passdb.lookup(user) → the stored password (`{SCHEME}hash`, or bare with `defaultScheme`)
+ *    and extra fields (`nopassword`, `nologin`, `userdb_*` for prefetch, `user` to rename);
+ *  - Userdb.lookup(user) → userdb fields as strings (uid, gid, home, mail, quota_rule, ...);
+ *  - undefined = user unknown; a thrown Error = temporary failure (file unreadable, SQL error).
+ *
+ * Drivers never see an unchecked name: user-directory-open.ts validates names first.
+ */
+export interface PassdbEntry {
+  /** The user name as the database spells it (may differ from the lookup key in case). */
+  user: string;
+  /** undefined = no password stored (only `nopassword` lets such a user in). */
+  password?: string;
+  fields: Record<string, string>;
+}
+
+export interface Passdb {
+  readonly driver: string;
+  /** Scheme for passwords stored without `{SCHEME}` (passwd-file `scheme=`, sql default_pass_scheme). */
+  readonly defaultScheme: string;
+  lookup(user: string): Promise<PassdbEntry | undefined>;
+  iterate?(): AsyncIterable<string>;
+  /** Changes whenever the underlying data may have changed (file mtime, SQLite data_version). */
+  stamp?(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface Userdb {
+  readonly driver: string;
+  lookup(user: string): Promise<Record<string, string> | undefined>;
+  iterate?(): AsyncIterable<string>;
+  stamp?(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Parse Dovecot's space-separated `key=value` args/extra fields; a bare `key` means `key=` (a flag). */
+export function parseKeyValues(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const word of text.split(/[ \t]+/)) {
+    if (!word) continue;
+    const eq = word.indexOf('=');
+    if (eq < 0) out[word] = '';
+    else out[word.slice(0, eq)] = word.slice(eq + 1);
+  }
+  return out;
+}

@@ -1,0 +1,77 @@
+/**
+ * db-sql-conf - Dovecot's dovecot-sql.conf.ext (auth/db-sql.c settings):
+ *
+ *   driver = sqlite
+ *   connect = /var/lib/postern/users.db
+ *   default_pass_scheme = SHA512-CRYPT
+ *   password_query = SELECT username AS user, password FROM users WHERE username = '%u'
+ *   user_query = SELECT home, uid, gid, maildir AS mail FROM users WHERE username = '%u'
+ *   iterate_query = SELECT username AS user FROM users
+ *
+ * `#` comments, blank lines, a trailing `\` continues a value on the next line, values may be
+ * double-quoted. Unknown keys are errors naming file and line (Dovecot refuses them too).
+ * Defaults as Dovecot: default_pass_scheme MD5, user_query/password_query/iterate_query as in
+ * db-sql.c.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ConfigError } from '../global/config-error.ts';
+
+export interface SqlConf {
+  file: string;
+  driver: string;
+  connect: string;
+  defaultPassScheme: string;
+  passwordQuery: string;
+  userQuery: string;
+  iterateQuery: string;
+}
+
+const KEYS: Record<string, keyof SqlConf> = {
+  driver: 'driver', connect: 'connect', default_pass_scheme: 'defaultPassScheme',
+  password_query: 'passwordQuery', user_query: 'userQuery', iterate_query: 'iterateQuery',
+};
+// Accepted and ignored (Dovecot settings that do not change what we do).
+const IGNORED = new Set(['userdb_warning_disable', 'password_pass_scheme']);
+
+export function parseSqlConf(text: string, file: string): SqlConf {
+  const conf: SqlConf = {
+    file, driver: '', connect: '', defaultPassScheme: 'MD5',
+    passwordQuery: "SELECT username, domain, password FROM users WHERE username = '%n' AND domain = '%d'",
+    userQuery: "SELECT home, uid, gid FROM users WHERE username = '%n' AND domain = '%d'",
+    iterateQuery: 'SELECT username, domain FROM users',
+  };
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const start = i + 1;
+    let line = lines[i]!.replace(/\r$/, '');
+    while (line.endsWith('\\') && i + 1 < lines.length) line = line.slice(0, -1).trimEnd() + ' ' + lines[++i]!.replace(/\r$/, '').trim();
+    if (line.includes('\0')) throw new ConfigError(file, start, 'NUL byte in line');
+    const t = line.trim();
+    if (t === '' || t.startsWith('#')) continue;
+    const eq = t.indexOf('=');
+    if (eq < 0) throw new ConfigError(file, start, `expected "key = value": ${t.slice(0, 80)}`);
+    const key = t.slice(0, eq).trim();
+    let value = t.slice(eq + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    const field = KEYS[key];
+    if (field) (conf as unknown as Record<string, string>)[field] = value;
+    else if (!IGNORED.has(key)) throw new ConfigError(file, start, `unknown setting "${key}" (known: ${Object.keys(KEYS).join(', ')})`);
+  }
+  if (!conf.driver) throw new ConfigError(file, 0, 'missing "driver = sqlite"');
+  if (conf.driver !== 'sqlite') throw new ConfigError(file, 0, `driver "${conf.driver}" is not supported by Postern's user directory yet (use sqlite)`);
+  if (!conf.connect) throw new ConfigError(file, 0, 'missing "connect = /path/to/users.db"');
+  // Dovecot's sqlite connect string is the database file; a relative name is taken relative to this file.
+  conf.connect = resolve(dirname(file), conf.connect);
+  return conf;
+}
+
+export function loadSqlConf(file: string): SqlConf {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, 0, `cannot read SQL settings: ${(err as Error).message}`);
+  }
+  return parseSqlConf(text, file);
+}

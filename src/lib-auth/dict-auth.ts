@@ -1,0 +1,133 @@
+/**
+ * dict-auth - the `auth:` lookup-table type: Postfix maps answered by the user directory that
+ * Dovecot-side services use, so the MTA and IMAP share one user list (DESIGN.md §2):
+ *
+ *   virtual_mailbox_domains = auth:domains
+ *   virtual_mailbox_maps    = auth:userdb
+ *
+ * auth:userdb   key `user@domain` → the user's mailbox for virtual(8): when their mail location
+ *               is a maildir under virtual_mailbox_base, the path relative to it with a trailing
+ *               `/` (Postfix: a trailing slash means Maildir), e.g. `example.com/alice/Maildir/`;
+ *               a maildir elsewhere gives `domain/user/` (and a warning: virtual(8) can only
+ *               deliver below virtual_mailbox_base); any other mail location is returned as is.
+ *               Unknown users and `@domain` keys are not found.
+ * auth:domains  key `domain` → `OK` when at least one user has that domain. The domain set is
+ *               cached and rebuilt when the directory changes (passwd-file mtime, SQLite
+ *               data_version), checked at most once a second.
+ *
+ * The directory is the one configured in CONFIG_DIR/dovecot.conf (flags.configDir). A broken
+ * configuration is DictError('config'); an unreachable database is DictError('retry').
+ */
+import { DictError, type Dict, type DictFlags } from '../util/dict.ts';
+import { logger } from '../util/msg.ts';
+import { loadDovecotConf } from '../global/dovecot-conf.ts';
+import { splitUser } from './auth-var-expand.ts';
+import { openUserDirectory, type AuthUserDirectory } from './user-directory-open.ts';
+import type { UserRecord } from './user-directory.ts';
+
+const log = logger('auth');
+const STAMP_CHECK_MS = 1000;
+
+/** `maildir:~/Maildir:LAYOUT=fs` → { type: 'maildir', path }; a bare path has type ''. */
+export function parseMailLocation(mail: string): { type: string; path: string } {
+  const m = /^([a-z0-9]+):(.*)$/i.exec(mail);
+  if (!m) return { type: '', path: mail };
+  const path = m[2]!.split(':')[0]!;
+  return { type: m[1]!.toLowerCase(), path };
+}
+
+/** The value auth:userdb gives for a user record (see the header). */
+export function virtualMailboxValue(rec: UserRecord, base: string): string {
+  const { type, path } = parseMailLocation(rec.mail);
+  if (type !== 'maildir') return rec.mail;
+  const b = base.replace(/\/+$/, '');
+  if (b && path.startsWith(b + '/') && !path.split('/').includes('..')) {
+    return path.slice(b.length + 1).replace(/\/*$/, '/');
+  }
+  const { local, domain } = splitUser(rec.user);
+  log.warn(`auth:userdb: ${rec.user}: maildir ${path} is not below virtual_mailbox_base ${base || '(unset)'}; answering ${domain ? domain + '/' : ''}${local}/`);
+  return `${domain ? domain + '/' : ''}${local}/`;
+}
+
+async function virtualMailboxBase(configDir: string): Promise<string> {
+  try {
+    const { MainConfig } = await import('../global/mail-conf.ts');
+    return MainConfig.load(configDir).get('virtual_mailbox_base');
+  } catch {
+    return '';
+  }
+}
+
+export async function openAuthDict(name: string, flags: DictFlags): Promise<Dict> {
+  if (name !== 'userdb' && name !== 'domains') {
+    throw new DictError('config', `auth:${name}: unknown table (use auth:userdb or auth:domains)`);
+  }
+  const configDir = flags.configDir;
+  if (!configDir) throw new DictError('config', `auth:${name}: no configuration directory to find dovecot.conf in`);
+  let dir: AuthUserDirectory;
+  try {
+    dir = await openUserDirectory(loadDovecotConf(configDir));
+  } catch (err) {
+    throw new DictError('config', `auth:${name}: ${(err as Error).message}`);
+  }
+  const retry = (err: unknown): never => {
+    if (err instanceof DictError) throw err;
+    throw new DictError('retry', `auth:${name}: ${(err as Error).message}`);
+  };
+
+  if (name === 'userdb') {
+    const base = await virtualMailboxBase(configDir);
+    return {
+      type: 'auth', name,
+      async lookup(key) {
+        if (key.startsWith('@') || key === '') return undefined;
+        try {
+          const rec = await dir.lookup(key);
+          return rec ? virtualMailboxValue(rec, base) : undefined;
+        } catch (err) { return retry(err); }
+      },
+      async *entries() {
+        try {
+          for await (const u of dir.iterate()) {
+            const rec = await dir.lookup(u);
+            if (rec) yield [u, virtualMailboxValue(rec, base)] as [string, string];
+          }
+        } catch (err) { retry(err); }
+      },
+      close: () => dir.close(),
+    };
+  }
+
+  let domains: Set<string> | undefined;
+  let stamp = '';
+  let checked = 0;
+  const current = async (): Promise<Set<string>> => {
+    const now = Date.now();
+    if (domains && now - checked < STAMP_CHECK_MS) return domains;
+    checked = now;
+    const s = await dir.changeStamp();
+    if (domains && s === stamp && s !== '') return domains;
+    const set = new Set<string>();
+    for await (const u of dir.iterate()) {
+      const d = splitUser(u).domain.toLowerCase();
+      if (d) set.add(d);
+    }
+    domains = set;
+    stamp = s;
+    return set;
+  };
+  return {
+    type: 'auth', name,
+    async lookup(key) {
+      try {
+        return (await current()).has(key.toLowerCase()) ? 'OK' : undefined;
+      } catch (err) { return retry(err); }
+    },
+    async *entries() {
+      try {
+        for (const d of [...(await current())].sort()) yield [d, 'OK'] as [string, string];
+      } catch (err) { retry(err); }
+    },
+    close: () => dir.close(),
+  };
+}
