@@ -1,0 +1,160 @@
+/**
+ * virtual - virtual(8), the virtual mailbox delivery agent (Postfix src/virtual/).
+ *
+ * SUMMARY
+ *   createVirtualAgent(config, store) → DeliveryAgent for the master.cf `virtual` transport.
+ *
+ * DESCRIPTION
+ *   Each recipient is looked up in virtual_mailbox_maps with Postfix's address search order
+ *   (user@domain, then the @domain catch-all; src/global/mail-addr-find.ts). The result is a
+ *   path under virtual_mailbox_base: ending in "/" means Maildir (delivered through the
+ *   mailbox store, Dovecot's layout, so IMAP sees it at once), otherwise an mbox file
+ *   (virtual-mbox.ts). Return-Path: and Delivered-To: are prepended; a message that already
+ *   carries Delivered-To: for this recipient is bounced as a mail forwarding loop, as Postfix.
+ *
+ * SECURITY
+ *   Never writes outside virtual_mailbox_base: an absolute lookup result or one with a ".."
+ *   component is a configuration error (the recipient is deferred, the log says what to fix).
+ *   virtual_uid_maps/virtual_gid_maps must give ids >= virtual_minimum_uid. Postern does not yet
+ *   switch to that uid per delivery (Node's seteuid is process-wide): run it as the mail owner
+ *   (the embedded default uses the user running postern). See docs/virtual.md.
+ *
+ * DIAGNOSTICS
+ *   status=sent (delivered to maildir|mailbox), status=bounced (unknown user: "x"),
+ *   status=deferred (mail system configuration error) with a warning naming the parameter.
+ *
+ * PARAMETERS
+ *   virtual_mailbox_base, virtual_mailbox_maps, virtual_uid_maps, virtual_gid_maps,
+ *   virtual_minimum_uid, virtual_mailbox_limit, recipient_delimiter
+ */
+import { isAbsolute, join, normalize, sep } from 'node:path';
+import type { MainConfig } from '../global/mail-conf.ts';
+import { Maps } from '../global/maps.ts';
+import { mailAddrFind } from '../global/mail-addr-find.ts';
+import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
+import type { MailStore } from '../lib-storage/mail-storage.ts';
+import { MailError } from '../lib-storage/mail-error.ts';
+import type { QueueRecipient } from '../global/queue-file.ts';
+import { DictError } from '../util/dict.ts';
+import { logger } from '../util/msg.ts';
+import { deliverMbox } from './virtual-mbox.ts';
+import { deliveryHeaders, hasDeliveredTo } from './virtual-headers.ts';
+
+const log = logger('virtual');
+
+export interface VirtualSettings {
+  base: string;
+  mailboxMaps: Maps;
+  uidMaps: Maps;
+  gidMaps: Maps;
+  minimumUid: number;
+  mailboxLimit: number;
+  recipientDelimiter: string;
+}
+
+export async function virtualSettings(c: MainConfig): Promise<VirtualSettings> {
+  const flags = { configDir: c.configDir };
+  return {
+    base: c.get('virtual_mailbox_base'),
+    mailboxMaps: await Maps.open(c.get('virtual_mailbox_maps'), { ...flags, paramName: 'virtual_mailbox_maps' }),
+    uidMaps: await Maps.open(c.get('virtual_uid_maps'), { ...flags, paramName: 'virtual_uid_maps' }),
+    gidMaps: await Maps.open(c.get('virtual_gid_maps'), { ...flags, paramName: 'virtual_gid_maps' }),
+    minimumUid: c.int('virtual_minimum_uid'),
+    mailboxLimit: c.int('virtual_mailbox_limit'),
+    recipientDelimiter: c.get('recipient_delimiter'),
+  };
+}
+
+/** Resolve a lookup result to a path inside `base`, or explain why it is refused. */
+export function mailboxPath(base: string, result: string): { path: string } | { error: string } {
+  if (!base) return { error: 'virtual_mailbox_base is empty' };
+  if (isAbsolute(result)) return { error: `absolute path "${result}" in virtual_mailbox_maps result (must be relative to virtual_mailbox_base)` };
+  if (result.split('/').some((p) => p === '..')) return { error: `".." in virtual_mailbox_maps result "${result}"` };
+  if (result.includes('\0')) return { error: 'NUL in virtual_mailbox_maps result' };
+  const full = normalize(join(base, result));
+  const root = normalize(base.endsWith(sep) ? base : base + sep);
+  if (!full.startsWith(root)) return { error: `virtual_mailbox_maps result "${result}" escapes virtual_mailbox_base` };
+  return { path: full };
+}
+
+export function createVirtualAgent(s: VirtualSettings, store: MailStore): DeliveryAgent {
+  return {
+    name: 'virtual',
+    async deliver(req: DeliverRequest): Promise<RecipientResult[]> {
+      const out: RecipientResult[] = [];
+      let content: Buffer | undefined;
+      for (const r of req.recipients) {
+        if (req.signal?.aborted) { out.push(res(r, 'deferred', '4.3.0', 'delivery interrupted')); continue; }
+        try {
+          content ??= await req.qf.content();
+          out.push(await deliverOne(s, store, req, r, content));
+        } catch (e) {
+          // Unknown means defer (STYLE §9): never bounce on an exception.
+          log.warn(`${req.qf.queueId}: ${r.address}: ${(e as Error).message}`);
+          out.push(res(r, 'deferred', '4.3.0', `mail system error: ${(e as Error).message}`));
+        }
+      }
+      return out;
+    },
+  };
+}
+
+function res(recipient: QueueRecipient, status: RecipientResult['status'], dsn: string, text: string): RecipientResult {
+  return { recipient, status, dsn, text, relay: 'virtual' };
+}
+
+async function deliverOne(s: VirtualSettings, store: MailStore, req: DeliverRequest, r: QueueRecipient, content: Buffer): Promise<RecipientResult> {
+  let found;
+  try {
+    found = await mailAddrFind(s.mailboxMaps, r.address, { recipientDelimiter: s.recipientDelimiter });
+  } catch (e) {
+    if (e instanceof DictError) return res(r, 'deferred', '4.3.0', `virtual_mailbox_maps lookup failure: ${e.message}`);
+    throw e;
+  }
+  if (!found) return res(r, 'bounced', '5.1.1', `unknown user: "${r.address}"`);
+  const p = mailboxPath(s.base, found.value);
+  if ('error' in p) {
+    log.warn(`${req.qf.queueId}: recipient ${r.address}: ${p.error}`);
+    return res(r, 'deferred', '4.3.5', 'mail system configuration error');
+  }
+  const uid = await idFor(s.uidMaps, r.address);
+  const gid = await idFor(s.gidMaps, r.address);
+  if (uid === undefined || gid === undefined) {
+    log.warn(`${req.qf.queueId}: recipient ${r.address}: no ${uid === undefined ? 'virtual_uid_maps' : 'virtual_gid_maps'} result`);
+    return res(r, 'deferred', '4.3.5', 'mail system configuration error');
+  }
+  if (uid < s.minimumUid) {
+    log.warn(`${req.qf.queueId}: recipient ${r.address}: bad uid ${uid} in virtual_uid_maps (below virtual_minimum_uid ${s.minimumUid})`);
+    return res(r, 'deferred', '4.3.5', 'mail system configuration error');
+  }
+  if (hasDeliveredTo(content, r.address)) return res(r, 'bounced', '5.4.6', `mail forwarding loop for ${r.address}`);
+  const headers = deliveryHeaders(req.qf.sender, r.address);
+  if (found.value.endsWith('/')) {
+    try {
+      const user = await store.forUser({ user: r.address, uid, gid, home: p.path, mail: `maildir:${p.path}` });
+      try {
+        await user.deliver('INBOX', Buffer.concat([headers, content]), { ignoreQuota: true });
+      } finally {
+        await user.close();
+      }
+    } catch (e) {
+      if (e instanceof MailError) {
+        const dsn = e.code === 'NOQUOTA' ? '5.2.2' : e.code === 'TOOBIG' ? '5.2.3' : '4.2.0';
+        return res(r, dsn.startsWith('5') ? 'bounced' : 'deferred', dsn, `maildir delivery failed: ${e.message}`);
+      }
+      throw e;
+    }
+    return res(r, 'sent', '2.0.0', 'delivered to maildir');
+  }
+  const m = await deliverMbox(p.path, req.qf.sender, headers, content, s.mailboxLimit);
+  if (m) return res(r, m.dsn.startsWith('5') ? 'bounced' : 'deferred', m.dsn, m.text);
+  return res(r, 'sent', '2.0.0', 'delivered to mailbox');
+}
+
+async function idFor(maps: Maps, address: string): Promise<number | undefined> {
+  if (maps.isEmpty) return process.getuid?.() ?? 0;
+  const f = await mailAddrFind(maps, address);
+  if (!f) return undefined;
+  const n = Number(f.value.trim());
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
