@@ -12,7 +12,9 @@
  * Reply texts are Postfix 3.7's, checked against the real smtpd in test/interop.
  */
 import type { Socket } from 'node:net';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
+import { startServerTls, describeTls } from '../lib-tls/tls-server.ts';
 import { parsePathArg, AddressSyntaxError, decodeXtext } from '../lib-smtp/smtp-address.ts';
 import { DataDecoder } from '../lib-smtp/smtp-data-stream.ts';
 import { DSN_NOTIFY, ATTR, QF } from '../global/rec-type.ts';
@@ -35,6 +37,8 @@ export interface SmtpdDeps {
   isLocalClient(addr: string): boolean;
   auth?: SmtpdAuth;
   service: string;
+  /** Server TLS (smtpd_tls_security_level may/encrypt); undefined = no STARTTLS. */
+  tls?: { context: SecureContext; level: 'may' | 'encrypt' };
 }
 
 type Handler = (s: SmtpdSession, arg: string) => Promise<void> | void;
@@ -51,16 +55,19 @@ const COMMANDS: Record<string, Handler> = {
   NOOP: (s) => s.reply(250, '2.0.0', 'Ok'),
   QUIT: (s) => s.cmdQuit(),
   VRFY: (s, a) => s.cmdVrfy(a),
-  STARTTLS: (s) => s.reply(502, '5.5.1', 'Error: command not implemented'),
+  STARTTLS: (s, a) => s.cmdStarttls(a),
   AUTH: (s, a) => s.cmdAuth(a),
 };
+
+/** Commands allowed before STARTTLS when TLS is required (Postfix SMTPD_CMD_FLAG_PRE_TLS). */
+const PRE_TLS = new Set(['EHLO', 'HELO', 'STARTTLS', 'RSET', 'NOOP', 'QUIT']);
 
 /** Commands that count as "junk" for smtpd_junk_command_limit (Postfix: NOOP, VRFY, ETRN, RSET). */
 const JUNK = new Set(['NOOP', 'VRFY', 'RSET', 'ETRN']);
 
 export class SmtpdSession {
   readonly state: SmtpdState;
-  private readonly sock: Socket;
+  private sock: Socket;
   private readonly deps: SmtpdDeps;
   private readonly st: SmtpdSettings;
   private inbuf: Buffer = Buffer.alloc(0);
@@ -105,9 +112,7 @@ export class SmtpdSession {
 
   async start(): Promise<void> {
     log.info(`connect from ${this.client}`);
-    this.sock.on('data', (b: Buffer) => this.onData(b));
-    this.sock.on('error', () => this.close());
-    this.sock.on('close', () => this.close());
+    this.attach(this.sock);
     this.resetTimer();
     const v = await this.deps.policy.connect?.(this.state);
     if (v?.reply && v.disconnect) {
@@ -116,6 +121,27 @@ export class SmtpdSession {
     }
     this.writeLine(`220 ${this.st.banner}`);
     this.flush();
+  }
+
+  private readonly onDataBound = (b: Buffer) => this.onData(b);
+  private readonly onCloseBound = () => this.close();
+
+  private attach(sock: Socket): void {
+    sock.on('data', this.onDataBound);
+    sock.on('error', this.onCloseBound);
+    sock.on('close', this.onCloseBound);
+  }
+
+  private detach(sock: Socket): void {
+    sock.off('data', this.onDataBound);
+    sock.off('error', this.onCloseBound);
+    sock.off('close', this.onCloseBound);
+  }
+
+  /** The session runs on a socket that is already TLS (smtpd_tls_wrappermode). */
+  markTls(t: TLSSocket): void {
+    this.state.tls = true;
+    this.state.tlsInfo = `using ${describeTls(t)}`;
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -213,6 +239,9 @@ export class SmtpdSession {
       return;
     }
     this.count(verb.toLowerCase());
+    if (this.deps.tls?.level === 'encrypt' && !this.state.tls && !PRE_TLS.has(verb)) {
+      return this.error(530, '5.7.0', 'Must issue a STARTTLS command first');
+    }
     if (JUNK.has(verb) && ++this.state.junkCount > this.st.junkCommandLimit) {
       this.error(421, '4.7.0', `${this.st.myhostname} Error: too many errors`);
       return this.hangup();
@@ -311,6 +340,7 @@ export class SmtpdSession {
     const kw: string[] = ['PIPELINING'];
     kw.push(this.st.messageSizeLimit > 0 ? `SIZE ${this.st.messageSizeLimit}` : 'SIZE');
     if (!this.st.disableVrfy) kw.push('VRFY');
+    if (this.deps.tls && !this.state.tls) kw.push('STARTTLS');
     if (this.deps.auth && this.st.authEnabled && (this.state.tls || !this.st.tlsAuthOnly)) kw.push(`AUTH ${this.deps.auth.mechanisms.join(' ')}`);
     kw.push('ENHANCEDSTATUSCODES', '8BITMIME', 'DSN', 'SMTPUTF8', 'CHUNKING');
     const lines = [this.st.myhostname, ...kw.filter((k) => !this.st.discardEhloKeywords.has(k.split(' ')[0]!))];
@@ -440,7 +470,7 @@ export class SmtpdSession {
     const proto = s.protocol + (s.tls ? 'S' : '') + (s.saslUsername ? 'A' : '') ; // RFC 3848
     const helo = s.helo ?? s.clientName;
     let h = `Received: from ${helo} (${s.clientName} [${s.clientAddr}])\n`;
-    if (s.tlsInfo) h += `\t(${s.tlsInfo})\n`;
+    if (s.tlsInfo) h += `\t(${s.tlsInfo})\n\t(No client certificate requested)\n`;
     h += `\tby ${this.st.myhostname} (${this.st.mailName}) with ${proto} id ${this.cleanup!.queueId}`;
     if (tx.recipients.length === 1) h += `\n\tfor <${tx.recipients[0]!.address}>`;
     h += `; ${mailDate()}\n`;
@@ -594,6 +624,41 @@ export class SmtpdSession {
     let addr = a;
     try { addr = parsePathArg(a, { allowNull: false }).address; } catch { /* Postfix echoes what it got */ }
     this.reply(252, '2.0.0', addr);
+  }
+
+  /** RFC 3207. Plaintext pipelined after STARTTLS is discarded (CVE-2011-0411 class). */
+  async cmdStarttls(arg: string): Promise<void> {
+    if (arg.trim()) return this.error(501, '5.5.4', 'Syntax: STARTTLS');
+    if (this.state.tls) return this.error(554, '5.5.1', 'Error: TLS already active');
+    if (!this.deps.tls) return this.error(502, '5.5.1', 'Error: command not implemented');
+    this.reply(220, '2.0.0', 'Ready to start TLS');
+    this.flush();
+    if (this.inbuf.length) {
+      log.warn(`${this.client}: discarding ${this.inbuf.length} bytes of plaintext sent after STARTTLS (command injection attempt?)`);
+      this.inbuf = Buffer.alloc(0);
+    }
+    const raw = this.sock;
+    this.detach(raw);
+    let t: TLSSocket;
+    try {
+      t = await startServerTls(raw, this.deps.tls.context, this.st.timeoutMs);
+    } catch (e) {
+      log.warn(`SSL_accept error from ${this.client}: ${(e as Error).message}`);
+      this.closed = true;
+      clearTimeout(this.timer);
+      raw.destroy();
+      this.logDisconnect();
+      return;
+    }
+    this.sock = t;
+    this.attach(t);
+    this.resetTimer();
+    this.markTls(t);
+    log.info(`Anonymous TLS connection established from ${this.client}: ${describeTls(t)}`);
+    // RFC 3207 §4.2: forget everything learned before TLS; the client must EHLO again.
+    await this.abortTx();
+    this.state.helo = undefined;
+    this.state.protocol = 'SMTP';
   }
 
   async cmdAuth(arg: string): Promise<void> {

@@ -32,6 +32,8 @@ import { smtpdSettings } from './smtpd-settings.ts';
 import { SmtpdSession } from './smtpd-session.ts';
 import type { SmtpdPolicy } from './smtpd-policy.ts';
 import type { SmtpdAuth } from './smtpd-sasl.ts';
+import { serverContext, startServerTls } from '../lib-tls/tls-server.ts';
+import type { SecureContext } from 'node:tls';
 
 const log = logger('smtpd');
 
@@ -69,8 +71,28 @@ function ownAddresses(): Set<string> {
   return s;
 }
 
+/**
+ * smtpd_tls_security_level (or the older smtpd_use_tls/smtpd_enforce_tls), and the secure
+ * context when TLS is on. Throws TlsConfigError naming the parameter when the files are bad.
+ */
+export function smtpdTls(c: MainConfig): { level: 'none' | 'may' | 'encrypt'; wrapper: boolean; context?: SecureContext } {
+  let level = c.get('smtpd_tls_security_level').trim().toLowerCase();
+  if (!level) level = c.bool('smtpd_enforce_tls') ? 'encrypt' : c.bool('smtpd_use_tls') ? 'may' : 'none';
+  const wrapper = c.bool('smtpd_tls_wrappermode');
+  const lv = level === 'encrypt' ? 'encrypt' : level === 'may' ? 'may' : 'none';
+  if (lv === 'none' && !wrapper) return { level: lv, wrapper };
+  const context = serverContext({
+    certFile: c.get('smtpd_tls_cert_file'),
+    keyFile: c.get('smtpd_tls_key_file'),
+    chainFiles: c.list('smtpd_tls_chain_files'),
+    protocols: lv === 'encrypt' ? c.get('smtpd_tls_mandatory_protocols') : c.get('smtpd_tls_protocols'),
+  });
+  return { level: lv, wrapper, context };
+}
+
 export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
   const settings = smtpdSettings(config);
+  const tls = smtpdTls(config);
   const cs = cleanupSettings(config, opts.notify);
   const own = ownAddresses();
   const maxConn = config.int('smtpd_client_connection_count_limit');
@@ -95,15 +117,28 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
         const left = (perClient.get(addr) ?? 1) - 1;
         if (left <= 0) perClient.delete(addr); else perClient.set(addr, left);
       });
-      const s = new SmtpdSession(sock, {
+      const deps = {
         settings,
         policy: opts.policy,
         auth: opts.auth,
         service: opts.service,
-        openCleanup: (o) => CleanupSession.open(cs, opts.queue, o),
-        isLocalClient: (a) => own.has(a),
-      });
-      void s.start();
+        openCleanup: (o: Parameters<typeof CleanupSession.open>[2]) => CleanupSession.open(cs, opts.queue, o),
+        isLocalClient: (a: string) => own.has(a),
+        tls: tls.context && !tls.wrapper && tls.level !== 'none' ? { context: tls.context, level: tls.level as 'may' | 'encrypt' } : undefined,
+      };
+      if (tls.wrapper && tls.context) {
+        // smtpd_tls_wrappermode (port 465, RFC 8314 implicit TLS): TLS from the first byte.
+        startServerTls(sock, tls.context, settings.timeoutMs).then((t) => {
+          const s = new SmtpdSession(t, deps);
+          s.markTls(t);
+          void s.start();
+        }, (e: Error) => {
+          log.warn(`SSL_accept error from unknown[${addr}]: ${e.message}`);
+          sock.destroy();
+        });
+        return;
+      }
+      void new SmtpdSession(sock, deps).start();
     },
   };
 }
