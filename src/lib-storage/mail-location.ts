@@ -1,0 +1,113 @@
+/**
+ * mail-location - Dovecot's `mail_location` / userdb `mail` setting (doc: "Mail location"):
+ *
+ *   maildir:~/Maildir:LAYOUT=fs:INDEX=/var/idx/%u:CONTROL=~/ctl:INBOX=~/Maildir/INBOX:UTF8
+ *   mbox:~/mail:INBOX=/var/mail/%u
+ *
+ * The first field is `<format>:<root>`; the rest are KEY=VALUE options separated by ':'
+ * ("::" stands for a literal ':' inside a value, as in Dovecot). `%u` (user), `%n` (user part),
+ * `%d` (domain), `%h` (home), `%%`, and the long forms `%{user}`, `%{username}`, `%{domain}`,
+ * `%{home}` are expanded; `%Lu` / `%Ln` lower-case. A leading `~/` is the home directory.
+ * Postern keeps no index, so INDEX= and CONTROL= are accepted and remembered only (CONTROL is
+ * where dovecot-uidlist lives when set, as in Dovecot).
+ */
+import { isAbsolute, normalize } from 'node:path';
+import { MailError } from './mail-error.ts';
+
+export type MailFormat = 'maildir' | 'mbox';
+export type ListLayout = 'maildir++' | 'fs';
+
+export interface MailLocation {
+  format: MailFormat;
+  /** Absolute, normalised root directory (Maildir root / mbox directory). */
+  root: string;
+  layout: ListLayout;
+  /** INBOX= : explicit INBOX path (mbox file or maildir dir). */
+  inbox?: string;
+  index?: string;
+  control?: string;
+  /** UTF8 option: folder names on disk in UTF-8 instead of modified UTF-7. */
+  utf8: boolean;
+  /** DIRNAME= (dbox/fs layout only in Dovecot; remembered). */
+  dirname?: string;
+}
+
+export interface LocationVars { user: string; home?: string }
+
+/** Expand Dovecot's %-variables for mail_location. Unknown variables are a PARAMS error. */
+export function expandMailVars(text: string, v: LocationVars): string {
+  const at = v.user.lastIndexOf('@');
+  const n = at >= 0 ? v.user.slice(0, at) : v.user;
+  const d = at >= 0 ? v.user.slice(at + 1) : '';
+  const vals: Record<string, string | undefined> = { u: v.user, n, d, h: v.home, user: v.user, username: n, domain: d, home: v.home };
+  return text.replace(/%(L?)(\{[a-z]+\}|[a-zA-Z%])/g, (m, lower: string, key: string) => {
+    if (key === '%') return '%';
+    const k = key.startsWith('{') ? key.slice(1, -1) : key;
+    const val = vals[k];
+    if (val === undefined) throw new MailError('PARAMS', `mail_location: unknown or unset variable ${m}`);
+    return lower ? val.toLowerCase() : val;
+  });
+}
+
+/** Split on ':' where "::" is an escaped colon (Dovecot mailbox-list.c). */
+function splitColons(s: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === ':') {
+      if (s[i + 1] === ':') { cur += ':'; i++; continue; }
+      out.push(cur); cur = '';
+    } else cur += s[i];
+  }
+  out.push(cur);
+  return out;
+}
+
+function resolvePath(p: string, v: LocationVars, what: string): string {
+  let r = expandMailVars(p, v);
+  if (r === '~' || r.startsWith('~/')) {
+    if (!v.home) throw new MailError('PARAMS', `mail_location: ${what} uses ~ but the user has no home directory`);
+    r = v.home + r.slice(1);
+  }
+  if (!isAbsolute(r)) throw new MailError('PARAMS', `mail_location: ${what} "${r}" is not an absolute path`);
+  if (r.includes('\0')) throw new MailError('PARAMS', `mail_location: ${what} contains a NUL byte`);
+  return normalize(r).replace(/\/+$/, '') || '/';
+}
+
+/**
+ * Parse a mail_location. An empty value means Dovecot's autodetection; Postern then uses
+ * `maildir:~/Maildir` (documented in docs/mail-store.md).
+ */
+export function parseMailLocation(spec: string, v: LocationVars): MailLocation {
+  const s = spec.trim() === '' ? 'maildir:~/Maildir' : spec.trim();
+  const parts = splitColons(s);
+  const format = parts[0]!;
+  if (format !== 'maildir' && format !== 'mbox') {
+    throw new MailError('PARAMS', `mail_location "${spec}": unsupported mailbox format "${format}" (use maildir: or mbox:)`);
+  }
+  if (parts.length < 2 || parts[1] === '') throw new MailError('PARAMS', `mail_location "${spec}": missing path after "${format}:"`);
+  const loc: MailLocation = { format, root: resolvePath(parts[1]!, v, 'root'), layout: 'maildir++', utf8: false };
+  if (format === 'mbox') loc.layout = 'fs';
+  for (const opt of parts.slice(2)) {
+    if (opt === '') continue;
+    const eq = opt.indexOf('=');
+    const key = (eq < 0 ? opt : opt.slice(0, eq)).toUpperCase();
+    const val = eq < 0 ? '' : opt.slice(eq + 1);
+    switch (key) {
+      case 'LAYOUT':
+        if (val !== 'fs' && val !== 'maildir++') throw new MailError('PARAMS', `mail_location "${spec}": unsupported LAYOUT=${val} (use fs or maildir++)`);
+        loc.layout = val; break;
+      case 'INBOX': loc.inbox = resolvePath(val, v, 'INBOX'); break;
+      case 'INDEX': if (val !== 'MEMORY') loc.index = resolvePath(val, v, 'INDEX'); break;
+      case 'CONTROL': loc.control = resolvePath(val, v, 'CONTROL'); break;
+      case 'UTF8': loc.utf8 = true; break;
+      case 'DIRNAME': loc.dirname = val; break;
+      case 'VOLATILEDIR': case 'ITERINDEX': case 'NO-NOSELECT': case 'FULLDIRNAME': case 'SUBSCRIPTIONS':
+      case 'MAILBOXDIR': case 'ALT': case 'LISTINDEX': case 'NOLOCKS':
+        break;   // Dovecot options Postern has no use for; accepted so the same line works
+      default:
+        throw new MailError('PARAMS', `mail_location "${spec}": unknown option "${key}"`);
+    }
+  }
+  return loc;
+}

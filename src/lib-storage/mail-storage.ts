@@ -1,0 +1,230 @@
+/**
+ * mail-storage - CONTRACT 5 of DESIGN.md: the mailbox store shared by delivery and access.
+ *
+ * WHO USES IT
+ *   virtual(8), local(8) (maildir), lmtpd and IMAP APPEND write through ONE call,
+ *   `MailUser.deliver()`. imapd and pop3d read and change mailboxes through `Mailbox`.
+ *   Protocol code never touches a path: only lib-storage writes mailboxes (STYLE §6).
+ *
+ * ON DISK (maildir/ backend): Dovecot 2.3's layout exactly, so real Dovecot and Postern can
+ * serve the same Maildir in turn or at the same time: cur/ new/ tmp/, Maildir++ folders
+ * (`.Sent`, `.Archive.2024`) or LAYOUT=fs, `dovecot-uidlist` (version 3) under the
+ * `dovecot-uidlist.lock` dotlock, `dovecot-keywords`, `subscriptions`, `dovecot-uidvalidity`.
+ * Dovecot's own `dovecot.index*` files are never read or written. See docs/mail-store.md.
+ *
+ * NAMES. Mailbox names in this API are the names the user sees, in UTF-8, with the namespace
+ * hierarchy separator of `MailUser.separator` ('/' or '.'): "INBOX", "Archive/2024",
+ * "Entwürfe". The IMAP layer decodes RFC 3501 modified UTF-7 from clients before calling (use
+ * `mutf7Decode` from mailbox-mutf7.ts) and encodes answers. "INBOX" is case-insensitive.
+ * Invalid names throw MailError('PARAMS') with text safe to show the user.
+ *
+ * SESSION MODEL (as Dovecot's mailbox_sync and mox's change feed):
+ *  - `open()` gives a Mailbox handle with a VIEW: the message list as of its last sync().
+ *    The view only changes inside `sync()` (and by the handle's own setFlags/expunge, which
+ *    are also reported by the next sync as flag changes so the caller can send FETCH).
+ *    Sequence numbers are positions in `messages()` (1-based); they change only at sync().
+ *  - `sync()` returns what happened since this handle's previous sync: new messages,
+ *    expunged UIDs, flag changes (from any writer: other handles, other Postern processes,
+ *    real Dovecot, a shell `mv`). This is the ONLY way a session learns about others: imapd
+ *    calls it before replying to each command (NOOP, IDLE wake-up, etc.) and sends
+ *    EXISTS/EXPUNGE/FETCH accordingly. Expunges are reported as UIDs; the caller turns them
+ *    into sequence numbers from its previous view (highest first, RFC 3501 §7.4.1).
+ *  - `watch(cb)` calls cb (no arguments) when the mailbox may have changed: in-process writes
+ *    at once, other processes through fs.watch on new/ and cur/. It costs no CPU when idle.
+ *    IDLE: on a call, run sync() and push the result.
+ *
+ * UIDs and UIDVALIDITY follow RFC 3501 §2.3.1.1: strictly ascending, never reused;
+ * `uidValidity` changes only if the uidlist was lost beyond repair (warning logged).
+ * `modseq` (RFC 7162 CONDSTORE): every flag change or arrival raises the message's modseq
+ * above the mailbox's previous `highestModseq`. Modseqs are kept in memory; a restart starts
+ * from a higher base (time-derived), so clients see "everything changed", never "nothing".
+ * `\Recent` (RFC 3501 §2.3.2): a message is recent in exactly one session in this process,
+ * the first non-read-only handle whose sync() sees it.
+ * POP3 UIDL: `pop3Uidl(uid, uidValidity)` is Dovecot's default `%08Xu%08Xv`.
+ *
+ * ERRORS: every method throws MailError (mail-error.ts) — never a bare fs error.
+ */
+import type { Readable } from 'node:stream';
+import type { UserRecord } from '../lib-auth/user-directory.ts';
+
+export { MailError, MAIL_ERRSTR_CRITICAL_MSG } from './mail-error.ts';
+export type { MailErrorCode } from './mail-error.ts';
+
+/** IMAP system flags that are stored (\Recent is a session property, see MessageInfo.recent). */
+export type SystemFlag = '\\Seen' | '\\Answered' | '\\Flagged' | '\\Deleted' | '\\Draft';
+export const SYSTEM_FLAGS: readonly SystemFlag[] = ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'];
+
+/** Message content: the raw RFC 5322 bytes (CRLF or LF line ends are stored as given). */
+export type MessageSource = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
+
+export interface DeliverOptions {
+  /** System flags, e.g. ['\\Seen']; unknown backslash flags throw PARAMS. */
+  flags?: readonly string[];
+  /** IMAP keywords (atoms such as `$Forwarded`, `Junk`); at most 26 per mailbox in maildir (LIMIT). */
+  keywords?: readonly string[];
+  /** IMAP INTERNALDATE; default now. Stored as the file's mtime, as Dovecot does. */
+  internalDate?: Date;
+  /** Reject with TOOBIG if the message is larger (bytes). */
+  maxSize?: number;
+  /** Skip the quota check (e.g. Dovecot's quota_grace for the message that crosses the limit). */
+  ignoreQuota?: boolean;
+}
+
+export interface DeliverResult {
+  uidValidity: number;
+  uid: number;
+  /** Physical size in bytes as stored. */
+  size: number;
+}
+
+/** One message as the handle's view shows it. Objects are replaced (not mutated) on change. */
+export interface MessageInfo {
+  readonly uid: number;
+  /** Stored system flags, in the order of SYSTEM_FLAGS. */
+  readonly flags: readonly SystemFlag[];
+  /** Keywords, as stored in dovecot-keywords. */
+  readonly keywords: readonly string[];
+  /** RFC822.SIZE is `vsize` (CRLF line ends); `size` is the bytes on disk. */
+  readonly size: number;
+  readonly vsize: number;
+  readonly modseq: number;
+  /** \Recent for THIS handle. */
+  readonly recent: boolean;
+  /** Dovecot's GUID for maildir: the file's base name (doveadm fetch guid). */
+  readonly guid: string;
+}
+
+export interface MailboxChanges {
+  /** Messages that were not in the view before, in UID order. */
+  added: MessageInfo[];
+  /** UIDs that left the view, ascending. */
+  expunged: number[];
+  /** Messages whose flags/keywords changed (by anyone, including this handle). */
+  flagsChanged: MessageInfo[];
+  /** True if UIDVALIDITY changed: the caller must drop the client (IMAP BYE). */
+  uidValidityChanged: boolean;
+}
+
+export type FlagMode = 'add' | 'remove' | 'replace';
+
+export interface StoreOptions {
+  /** RFC 7162 UNCHANGEDSINCE: messages with a higher modseq are not changed but returned in `failed`. */
+  unchangedSince?: number;
+}
+
+export interface StoreResult {
+  changed: MessageInfo[];
+  /** UIDs not changed because of unchangedSince (MODIFIED response code). */
+  failed: number[];
+}
+
+export interface CopyResult {
+  /** Destination UIDVALIDITY (UIDPLUS COPYUID). */
+  uidValidity: number;
+  /** [sourceUid, destUid] pairs in source UID order. */
+  map: Array<[number, number]>;
+}
+
+export interface MailboxStatus {
+  messages: number;
+  recent: number;
+  uidNext: number;
+  uidValidity: number;
+  unseen: number;
+  /** Sum of vsize (RFC 8438 STATUS=SIZE). */
+  size: number;
+  highestModseq: number;
+}
+
+export interface MailboxInfo {
+  /** UTF-8 name with MailUser.separator. */
+  name: string;
+  /** RFC 3501/5258/6154 attributes: \HasChildren, \HasNoChildren, \Noselect, \Subscribed, \NonExistent. */
+  attributes: string[];
+  subscribed: boolean;
+  /** true when only subscribed (the mailbox itself does not exist). */
+  nonExistent: boolean;
+}
+
+export interface QuotaUsage {
+  /** Sum of the physical sizes of every message of every mailbox. */
+  bytes: number;
+  messages: number;
+  /** From UserRecord.quotaBytes / quotaMessages; undefined = unlimited. */
+  limitBytes?: number;
+  limitMessages?: number;
+}
+
+export interface Mailbox {
+  /** UTF-8 name, INBOX normalised. */
+  readonly name: string;
+  readonly readOnly: boolean;
+  readonly uidValidity: number;
+  /** Next UID as of the last sync. */
+  readonly uidNext: number;
+  readonly highestModseq: number;
+  /** The view, in UID order; index + 1 = sequence number. */
+  messages(): readonly MessageInfo[];
+  /** Find a message of the view by UID (binary search). */
+  byUid(uid: number): MessageInfo | undefined;
+  /** Learn about changes by anyone since this handle's last sync. */
+  sync(): Promise<MailboxChanges>;
+  /** Call cb when the mailbox may have changed; returns the unsubscribe function. */
+  watch(cb: () => void): () => void;
+  /** Message content. EXPUNGED if the message is gone meanwhile. */
+  openContent(uid: number): Promise<Readable>;
+  readContent(uid: number): Promise<Buffer>;
+  /** INTERNALDATE (the file's mtime, as Dovecot). */
+  internalDate(uid: number): Promise<Date>;
+  /** Save date (RFC 8514 SAVEDATE): the file's ctime as an approximation. */
+  saveDate(uid: number): Promise<Date>;
+  /** STORE: change flags of the given UIDs (UIDs not in the view are ignored). */
+  setFlags(uids: readonly number[], mode: FlagMode, flags: readonly string[], keywords?: readonly string[], o?: StoreOptions): Promise<StoreResult>;
+  /** EXPUNGE: remove the given UIDs, or every \Deleted message when uids is undefined. Returns removed UIDs. */
+  expunge(uids?: readonly number[]): Promise<number[]>;
+  /** COPY (keeps flags and keywords; INTERNALDATE preserved). */
+  copy(uids: readonly number[], dest: string): Promise<CopyResult>;
+  /** MOVE (RFC 6851): copy then expunge from this mailbox. */
+  move(uids: readonly number[], dest: string): Promise<CopyResult>;
+  /** APPEND to this mailbox (same as MailUser.deliver(this.name, ...)). */
+  append(content: MessageSource, o?: DeliverOptions): Promise<DeliverResult>;
+  status(): MailboxStatus;
+  /** Every keyword known to this mailbox (PERMANENTFLAGS / FLAGS response). */
+  keywords(): readonly string[];
+  close(): Promise<void>;
+}
+
+export interface MailUser {
+  readonly user: string;
+  /** Namespace hierarchy separator ('.' Dovecot's default for Maildir++, or '/'). */
+  readonly separator: string;
+  /** Every mailbox (and subscribed-only names), INBOX first then sorted. */
+  list(): Promise<MailboxInfo[]>;
+  /** Subscribed names, in file order. */
+  subscriptions(): Promise<string[]>;
+  create(name: string): Promise<void>;
+  /** Delete a mailbox (INBOX: INUSE). A mailbox with children keeps its children (\Noselect not needed in Maildir++). */
+  delete(name: string): Promise<void>;
+  /** Rename with children; renaming INBOX moves its messages into a new mailbox (RFC 3501 §6.3.5). */
+  rename(from: string, to: string): Promise<void>;
+  setSubscribed(name: string, on: boolean): Promise<void>;
+  exists(name: string): Promise<boolean>;
+  open(name: string, o?: { readOnly?: boolean }): Promise<Mailbox>;
+  /** STATUS without opening a view (RFC 3501 §6.3.10). */
+  status(name: string): Promise<MailboxStatus>;
+  /** The single entry for virtual(8), local(8) maildir, lmtpd and IMAP APPEND. */
+  deliver(mailbox: string, content: MessageSource, o?: DeliverOptions): Promise<DeliverResult>;
+  /** Quota usage for QUOTA (RFC 9208) and LMTP 552. */
+  quota(): Promise<QuotaUsage>;
+  close(): Promise<void>;
+}
+
+export interface MailStore {
+  forUser(u: UserRecord): Promise<MailUser>;
+}
+
+/** Dovecot's default pop3_uidl_format `%08Xu%08Xv`. */
+export function pop3Uidl(uid: number, uidValidity: number): string {
+  const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
+  return hex8(uid) + hex8(uidValidity);
+}

@@ -1,0 +1,153 @@
+/**
+ * maildir-dotlock - Dovecot's dotlocks (src/lib/file-dotlock.c) for dovecot-uidlist and
+ * dovecot-keywords, so Postern and Dovecot exclude each other.
+ *
+ * Creation: open("<file>.lock", O_CREAT|O_EXCL|O_RDWR) and write "<pid>:<hostname>" into it
+ * (dotlock_use_excl=yes, Dovecot 2.3's default). Release: unlink. Replace: write the new
+ * content into the lock file and rename() it over the file (file_dotlock_replace).
+ *
+ * Waiting for someone else's lock follows check_lock():
+ *  - a lock younger than 2 s is not examined (STALE_PID_CHECK_SECS);
+ *  - if it names a pid on THIS host, it is overridden only when that process no longer exists
+ *    (kill(pid, 0) → ESRCH), and never while it lives, however old the lock is;
+ *  - otherwise it is stale when neither the lock nor the protected file changed for
+ *    `staleSecs` (MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT = 120 s) — then it is unlinked.
+ * We give up after `timeoutSecs` (Dovecot: stale timeout + 2 = 122 s) with MailError TEMP.
+ */
+import { promises as fsp, constants as C } from 'node:fs';
+import { hostname } from 'node:os';
+import { MailError } from '../mail-error.ts';
+import { inheritOwner } from './maildir-owner.ts';
+
+export const UIDLIST_LOCK_STALE_TIMEOUT = 120;
+const STALE_PID_CHECK_SECS = 2;
+
+export interface DotlockOptions {
+  /** Seconds without change after which a lock is stale (Dovecot: 120). */
+  staleSecs?: number;
+  /** Seconds to wait in total (Dovecot: stale + 2). */
+  timeoutSecs?: number;
+  /** Clock for tests (milliseconds). */
+  now?: () => number;
+}
+
+export class Dotlock {
+  readonly path: string;
+  readonly lockPath: string;
+  private fd: fsp.FileHandle | undefined;
+  constructor(path: string, lockPath: string, fd: fsp.FileHandle) {
+    this.path = path; this.lockPath = lockPath; this.fd = fd;
+  }
+  get held(): boolean { return this.fd !== undefined; }
+
+  /** Remove the lock (file_dotlock_delete). */
+  async release(): Promise<void> {
+    const fd = this.fd;
+    if (!fd) return;
+    this.fd = undefined;
+    await fd.close().catch(() => {});
+    await fsp.unlink(this.lockPath).catch(() => {});
+  }
+
+  /** Write `content` as the new file atomically via the lock file, releasing the lock (file_dotlock_replace). */
+  async replace(content: string | Buffer): Promise<void> {
+    const fd = this.fd;
+    if (!fd) throw new MailError('TEMP', 'Internal error: dotlock not held', this.lockPath);
+    await fd.truncate(0);
+    await fd.write(typeof content === 'string' ? Buffer.from(content) : content, 0, undefined, 0);
+    await fd.datasync();
+    await fd.close();
+    this.fd = undefined;
+    await fsp.rename(this.lockPath, this.path);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code !== 'ESRCH'; }
+}
+
+/** "pid:host" of a lock file if it names a process of this host (read_local_pid). */
+async function readLocalPid(lockPath: string): Promise<number | undefined> {
+  let text: string;
+  try { text = (await fsp.readFile(lockPath, 'latin1')).slice(0, 511); } catch { return undefined; }
+  text = text.replace(/\n$/, '');
+  const i = text.indexOf(':');
+  if (i < 0) return undefined;
+  if (text.slice(i + 1) !== hostname()) return undefined;
+  const pid = Number(text.slice(0, i));
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+let defaultNow: () => number = Date.now;
+/** Tests only: a clock for the stale-lock rules (so "120 s later" needs no waiting). Returns the old one. */
+export function setDotlockClock(now: () => number): () => number { const o = defaultNow; defaultNow = now; return o; }
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Create `<path>.lock`, waiting for (or overriding a stale) lock held by anyone else. */
+export async function dotlockCreate(path: string, o: DotlockOptions = {}): Promise<Dotlock> {
+  const lockPath = path + '.lock';
+  const staleSecs = o.staleSecs ?? UIDLIST_LOCK_STALE_TIMEOUT;
+  const now = (): number => (o.now ?? defaultNow)();
+  const deadline = now() + (o.timeoutSecs ?? staleSecs + 2) * 1000;
+  let lastChange = 0;            // seconds, like Dovecot's lock_info.last_change
+  let seenLock = '';             // ino/size/mtime of the lock last seen
+  let seenFile = '';
+  let wait = 5;
+  for (;;) {
+    try {
+      const fd = await fsp.open(lockPath, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o600);
+      try { await fd.write(`${process.pid}:${hostname()}`); } catch { await fd.truncate(0).catch(() => {}); }
+      await inheritOwner(lockPath);
+      return new Dotlock(path, lockPath, fd);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new MailError('NOTFOUND', 'Mailbox does not exist.', `open(${lockPath}): ${(e as Error).message}`);
+      if (code !== 'EEXIST') throw new MailError('TEMP', 'Internal error occurred. Refer to server log for more information.', `open(${lockPath}): ${(e as Error).message}`);
+    }
+    // someone holds it: check_lock()
+    const nowS = Math.floor(now() / 1000);
+    let st;
+    try { st = await fsp.lstat(lockPath); } catch { continue; }   // vanished: retry at once
+    const key = `${st.ino}/${st.size}/${st.mtimeMs}`;
+    if (key !== seenLock) {
+      const first = seenLock === '';
+      seenLock = key;
+      const t = first ? Math.floor(Math.min(st.mtimeMs <= now() ? Math.max(st.mtimeMs, st.ctimeMs) : st.ctimeMs, now()) / 1000) : nowS;
+      if (lastChange < t) lastChange = t;
+      wait = 5;
+    }
+    let override = false;
+    if (st.mtimeMs / 1000 < nowS - STALE_PID_CHECK_SECS) {
+      const pid = await readLocalPid(lockPath);
+      if (pid !== undefined) {
+        if (!pidAlive(pid) || pid === process.pid) override = true;   // a live pid is never overridden
+        else if (now() >= deadline) break;
+        else { await sleep(wait); wait = Math.min(wait * 2, 250); continue; }
+      }
+    }
+    if (!override && nowS > lastChange + staleSecs) {
+      // possibly stale: a change of the protected file also counts (Dovecot checks it too)
+      try {
+        const fs2 = await fsp.stat(path);
+        const fkey = `${fs2.ino}/${fs2.size}/${fs2.mtimeMs}`;
+        if (fkey !== seenFile) {
+          const t = seenFile === '' ? Math.floor(Math.min(fs2.mtimeMs, now()) / 1000) : nowS;
+          seenFile = fkey;
+          if (lastChange < t) lastChange = t;
+        }
+      } catch { /* missing file: unchanged */ }
+      if (nowS > lastChange + staleSecs) override = true;
+    }
+    if (override) {
+      await fsp.unlink(lockPath).catch(() => {});
+      seenLock = '';
+      await sleep(1 + Math.random() * 2);   // Dovecot sleeps 0.1-0.2 ms after overriding
+      continue;
+    }
+    if (now() >= deadline) break;
+    await sleep(wait);
+    wait = Math.min(wait * 2, 250);
+  }
+  throw new MailError('TEMP', 'Timeout while waiting for lock.', `dotlock ${lockPath} held by another process`);
+}

@@ -1,0 +1,352 @@
+/**
+ * maildir-storage - MailStore and MailUser of mail-storage.ts for `mail_location = maildir:...`.
+ *
+ * One MaildirState per mailbox directory is shared by every user object and handle in the
+ * process (so two sessions of one user see each other's changes at once, and UIDs are
+ * assigned by one mutex + the dotlock). INBOX is created on first use, as Dovecot does.
+ * Every path comes from MaildirList.dirOf(), which only accepts validated names: nothing
+ * outside the user's mail root is ever touched.
+ */
+import { copyFile, promises as fsp } from 'node:fs';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import type { UserRecord } from '../../lib-auth/user-directory.ts';
+import type {
+  CopyResult, DeliverOptions, DeliverResult, MailboxInfo, MailboxStatus, MailStore, MailUser, MessageSource, QuotaUsage,
+} from '../mail-storage.ts';
+import { MailError, mailErrorFromErrno } from '../mail-error.ts';
+import { parseMailLocation, type MailLocation } from '../mail-location.ts';
+import { MaildirList, MAILDIRFOLDER_NAME } from './maildir-list.ts';
+import { MaildirMailbox, type MailboxOwner } from './maildir-mailbox.ts';
+import { commitSave, parseSystemFlags, writeTmp } from './maildir-save.ts';
+import { MaildirState, type MsgRec } from './maildir-sync.ts';
+import { isMessageName, newUniqueName, sizeField } from './maildir-filename.ts';
+import { inheritOwner } from './maildir-owner.ts';
+import { MboxUser } from '../mbox/mbox-storage.ts';
+
+const copyFileP = promisify(copyFile);
+
+/** Maildir spec / Dovecot maildir_tmp_cleanup: tmp/ files untouched for 36 h are leftovers of crashes. */
+const TMP_MAX_AGE_MS = 36 * 3600 * 1000;
+const TMP_SCAN_INTERVAL_MS = 8 * 3600 * 1000;
+const tmpScanned = new Map<string, number>();
+
+/** Remove stale tmp/ files at most once per 8 hours per mailbox (in the background). */
+export async function cleanTmp(dir: string, now = Date.now()): Promise<number> {
+  const last = tmpScanned.get(dir);
+  if (last !== undefined && now - last < TMP_SCAN_INTERVAL_MS) return 0;
+  tmpScanned.set(dir, now);
+  let n = 0;
+  const tmp = join(dir, 'tmp');
+  for (const f of await fsp.readdir(tmp).catch(() => [] as string[])) {
+    const p = join(tmp, f);
+    const st = await fsp.lstat(p).catch(() => undefined);
+    if (st?.isFile() && now - st.mtimeMs > TMP_MAX_AGE_MS && now - st.ctimeMs > TMP_MAX_AGE_MS) {
+      if (await fsp.unlink(p).then(() => true, () => false)) n++;
+    }
+  }
+  return n;
+}
+
+/** Shared per process: directory → state. */
+const states = new Map<string, MaildirState>();
+/**
+ * States nobody holds are kept (most recently released last) so STATUS on many mailboxes and
+ * re-SELECT cost 3 stat() calls instead of a rescan; they are always refreshed before use.
+ */
+const idle = new Map<string, MaildirState>();
+const IDLE_STATES_MAX = 64;
+
+export interface MaildirStoreOptions {
+  /** Namespace separator shown to users: '.' (Dovecot's Maildir++ default) or '/'. */
+  separator?: string;
+}
+
+/** Forget every state no handle holds (tests; a reload may call it to free memory). */
+export function dropIdleStates(): void {
+  for (const [dir, s] of idle) if (s.refs <= 0) states.delete(dir);
+  idle.clear();
+}
+
+export class MaildirStore implements MailStore {
+  private readonly sep: string;
+  constructor(o: MaildirStoreOptions = {}) { this.sep = o.separator ?? '.'; }
+
+  async forUser(u: UserRecord): Promise<MailUser> {
+    const loc = parseMailLocation(u.mail, { user: u.user, home: u.home || undefined });
+    if (loc.format === 'mbox') return new MboxUser(u, loc, this.sep);
+    return new MaildirUser(u, loc, this.sep);
+  }
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try { return (await fsp.lstat(p)).isDirectory(); } catch { return false; }
+}
+
+export class MaildirUser implements MailUser, MailboxOwner {
+  readonly user: string;
+  readonly separator: string;
+  readonly mlist: MaildirList;
+  private readonly rec: UserRecord;
+
+  constructor(u: UserRecord, loc: MailLocation, sep: string) {
+    this.rec = u;
+    this.user = u.user;
+    this.separator = sep;
+    this.mlist = new MaildirList(loc, sep);
+  }
+
+  private get root(): string { return this.mlist.loc.root; }
+
+  /** cur/ new/ tmp/ (and maildirfolder for Maildir++ subfolders). */
+  private async makeMaildir(name: string): Promise<void> {
+    const dir = this.mlist.dirOf(name);
+    try {
+      // mkdir -p, each new level owned like its parent (maildir-owner.ts)
+      const created: string[] = [];
+      for (let d = dir; !(await isDir(d)); d = join(d, '..')) { created.unshift(d); if (d === '/' || created.length > 64) break; }
+      for (const d of created) { await fsp.mkdir(d, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; }); await inheritOwner(d); }
+      for (const sub of ['cur', 'new', 'tmp']) {
+        const p = join(dir, sub);
+        if (!(await isDir(p))) { await fsp.mkdir(p, { mode: 0o700 }); await inheritOwner(p); }
+      }
+      if (this.mlist.loc.layout === 'maildir++' && dir !== this.root) {
+        await fsp.writeFile(join(dir, MAILDIRFOLDER_NAME), '', { flag: 'a', mode: 0o600 });
+        await inheritOwner(join(dir, MAILDIRFOLDER_NAME));
+      }
+    } catch (e) { throw mailErrorFromErrno(e, `mkdir(${dir})`); }
+  }
+
+  async exists(name: string): Promise<boolean> {
+    const n = this.mlist.normalize(name);
+    if (n === 'INBOX') return true;
+    return isDir(join(this.mlist.dirOf(n), 'cur'));
+  }
+
+  private async mustExist(name: string): Promise<string> {
+    const n = this.mlist.normalize(name);
+    if (n === 'INBOX') {
+      if (!(await isDir(join(this.mlist.dirOf(n), 'cur')))) await this.makeMaildir('INBOX');
+      return n;
+    }
+    if (!(await this.exists(n))) throw new MailError('NOTFOUND', `Mailbox doesn't exist: ${n}`);
+    return n;
+  }
+
+  private acquire(name: string): MaildirState {
+    const dir = this.mlist.dirOf(name);
+    let s = states.get(dir);
+    idle.delete(dir);
+    if (!s) {
+      s = new MaildirState(dir, this.mlist.controlDirOf(name), this.mlist.loc.index ?? dir, () => this.mlist.nextUidValidity());
+      states.set(dir, s);
+    }
+    s.refs++;
+    return s;
+  }
+
+  releaseState(s: MaildirState): void {
+    if (--s.refs > 0 || states.get(s.dir) !== s) return;
+    idle.set(s.dir, s);
+    if (idle.size > IDLE_STATES_MAX) {
+      const [oldest, os] = idle.entries().next().value as [string, MaildirState];
+      idle.delete(oldest);
+      if (os.refs <= 0) states.delete(oldest);
+    }
+  }
+
+  private async withState<T>(name: string, fn: (s: MaildirState) => Promise<T>): Promise<T> {
+    const s = this.acquire(name);
+    try { return await fn(s); } finally { this.releaseState(s); }
+  }
+
+  async open(name: string, o: { readOnly?: boolean } = {}): Promise<MaildirMailbox> {
+    const n = await this.mustExist(name);
+    const s = this.acquire(n);
+    const mb = new MaildirMailbox(n, s, this, o.readOnly ?? false);
+    if (!o.readOnly) void cleanTmp(s.dir).catch(() => {});
+    try { await mb.init(); } catch (e) { this.releaseState(s); throw e; }
+    return mb;
+  }
+
+  async status(name: string): Promise<MailboxStatus> {
+    const n = await this.mustExist(name);
+    return this.withState(n, async (s) => {
+      await s.refresh();
+      let unseen = 0, size = 0;
+      for (const r of s.recs) { if (!r.flags.includes('\\Seen')) unseen++; size += r.vsize; }
+      return { messages: s.recs.length, recent: s.unclaimedRecent.size, uidNext: s.nextUid, uidValidity: s.uidValidity, unseen, size, highestModseq: s.highestModseq };
+    });
+  }
+
+  async deliver(mailbox: string, content: MessageSource, o: DeliverOptions = {}): Promise<DeliverResult> {
+    const n = await this.mustExist(mailbox);
+    const flags = parseSystemFlags(o.flags);
+    return this.withState(n, async (s) => {
+      const kw = o.keywords && o.keywords.length > 0 ? await s.keywords.indexesFor(o.keywords) : [];
+      const tmp = await writeTmp(s.dir, content, o);
+      if (!o.ignoreQuota && (this.rec.quotaBytes !== undefined || this.rec.quotaMessages !== undefined)) {
+        const q = await this.quota();
+        const overBytes = q.limitBytes !== undefined && q.bytes + tmp.size > q.limitBytes;
+        const overMsgs = q.limitMessages !== undefined && q.messages + 1 > q.limitMessages;
+        if (overBytes || overMsgs) {
+          await fsp.unlink(tmp.path).catch(() => {});
+          throw new MailError('NOQUOTA', 'Quota exceeded (mailbox for user is full)');
+        }
+      }
+      const uid = await commitSave(s, tmp, flags, kw);
+      return { uidValidity: s.uidValidity, uid, size: tmp.size };
+    });
+  }
+
+  async copyInto(dest: string, src: MaildirState, recs: MsgRec[], _move: boolean): Promise<CopyResult> {
+    const n = await this.mustExist(dest);
+    return this.withState(n, async (d) => {
+      await src.keywords.refresh();
+      const jobs = recs.map(async (r): Promise<[number, number] | undefined> => {
+        const kwNames = r.kw.map((k) => src.keywords.nameOf(k)).filter((k): k is string => k !== undefined);
+        const kw = kwNames.length > 0 ? await d.keywords.indexesFor(kwNames) : [];
+        const unique = newUniqueName();
+        const tmpPath = join(d.dir, 'tmp', unique);
+        for (let attempt = 0; ; attempt++) {
+          const cur = src.byUid.get(r.uid);
+          if (!cur) return undefined;   // expunged meanwhile: nothing to copy (as Dovecot)
+          try {
+            // Dovecot maildir_copy_with_hardlinks: same inode, INTERNALDATE (mtime) preserved
+            if ((await fsp.lstat(src.pathOf(cur))).isSymbolicLink()) throw new MailError('PERM', 'Message file is a symbolic link.', src.pathOf(cur));
+            await fsp.link(src.pathOf(cur), tmpPath).catch(async (e: NodeJS.ErrnoException) => {
+              if (e.code === 'ENOENT') throw e;
+              await copyFileP(src.pathOf(cur), tmpPath);
+              const st = await fsp.stat(src.pathOf(cur));
+              await fsp.utimes(tmpPath, st.atime, st.mtime);
+            });
+            break;
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw mailErrorFromErrno(e, `link(${src.pathOf(cur)})`);
+            await src.refresh(true);
+          }
+        }
+        const uid = await commitSave(d, { path: tmpPath, unique, size: r.size, vsize: r.vsize }, r.flags, kw);
+        return [r.uid, uid];
+      });
+      const map = (await Promise.all(jobs)).filter((x): x is [number, number] => x !== undefined);
+      return { uidValidity: d.uidValidity, map };
+    });
+  }
+
+  async create(name: string): Promise<void> {
+    const n = this.mlist.normalize(name);
+    if (n === 'INBOX' || (await this.exists(n))) throw new MailError('EXISTS', 'Mailbox already exists');
+    await this.makeMaildir(n);
+    // give it its uidlist (and UIDVALIDITY) now, as Dovecot does
+    await this.withState(n, (s) => s.refresh());
+  }
+
+  async delete(name: string): Promise<void> {
+    const n = this.mlist.normalize(name);
+    if (n === 'INBOX') throw new MailError('PERM', "INBOX can't be deleted.");
+    const dir = this.mlist.dirOf(n);
+    if (!(await isDir(dir))) throw new MailError('NOTFOUND', `Mailbox doesn't exist: ${n}`);
+    try {
+      if (this.mlist.loc.layout === 'maildir++') {
+        // Dovecot renames to .DOVECOT-TRASHED first so a half-deleted folder never shows up
+        const trash = join(this.root, '.DOVECOT-TRASHED');
+        await fsp.rm(trash, { recursive: true, force: true });
+        await fsp.rename(dir, trash);
+        await fsp.rm(trash, { recursive: true, force: true });
+      } else {
+        const ents = await fsp.readdir(dir, { withFileTypes: true });
+        const children = ents.some((e) => e.isDirectory() && !['cur', 'new', 'tmp'].includes(e.name));
+        if (children) {
+          for (const e of ents) if (!e.isDirectory() || ['cur', 'new', 'tmp'].includes(e.name)) await fsp.rm(join(dir, e.name), { recursive: true, force: true });
+        } else await fsp.rm(dir, { recursive: true, force: true });
+      }
+    } catch (e) { throw mailErrorFromErrno(e, `delete(${dir})`); }
+    states.get(dir)?.changed();
+    if ((states.get(dir)?.refs ?? 0) <= 0) { states.delete(dir); idle.delete(dir); }
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const f = this.mlist.normalize(from);
+    const t = this.mlist.normalize(to);
+    if (t === 'INBOX' || (await this.exists(t))) throw new MailError('EXISTS', 'Target mailbox already exists');
+    if (t.startsWith(f + this.separator)) throw new MailError('PARAMS', "Can't rename mailbox under itself.");
+    if (f === 'INBOX') {
+      // RFC 3501 §6.3.5: messages move to the new mailbox, INBOX stays (empty)
+      await this.create(t);
+      const box = await this.open('INBOX');
+      try { await box.move(box.messages().map((m) => m.uid), t); } finally { await box.close(); }
+      return;
+    }
+    const fd = this.mlist.dirOf(f);
+    if (!(await isDir(fd))) throw new MailError('NOTFOUND', `Mailbox doesn't exist: ${f}`);
+    const td = this.mlist.dirOf(t);
+    try {
+      if (this.mlist.loc.layout === 'maildir++') {
+        const prefix = fd.slice(this.root.length + 1) + '.';
+        const children = (await fsp.readdir(this.root)).filter((e) => e.startsWith(prefix));
+        await fsp.rename(fd, td);
+        for (const c of children) await fsp.rename(join(this.root, c), td + '.' + c.slice(prefix.length));
+      } else {
+        await fsp.mkdir(join(td, '..'), { recursive: true });
+        await fsp.rename(fd, td);
+      }
+    } catch (e) { throw mailErrorFromErrno(e, `rename(${fd})`); }
+  }
+
+  setSubscribed(name: string, on: boolean): Promise<void> { return this.mlist.setSubscribed(name, on); }
+  subscriptions(): Promise<string[]> { return this.mlist.readSubscriptions(); }
+
+  list(): Promise<MailboxInfo[]> { return this.listAll(); }
+
+  private async listAll(): Promise<MailboxInfo[]> {
+    const names = new Set(await this.mlist.listNames());
+    const subs = new Set(await this.mlist.readSubscriptions());
+    const all = new Map<string, MailboxInfo>();
+    for (const n of names) all.set(n, { name: n, attributes: [], subscribed: subs.has(n), nonExistent: false });
+    // parents that do not exist themselves (Maildir++ ".Archive.2024" without ".Archive")
+    for (const n of names) {
+      const parts = n.split(this.separator);
+      for (let i = 1; i < parts.length; i++) {
+        const p = parts.slice(0, i).join(this.separator);
+        if (!all.has(p)) all.set(p, { name: p, attributes: ['\\Noselect'], subscribed: subs.has(p), nonExistent: true });
+      }
+    }
+    for (const s of subs) if (!all.has(s)) all.set(s, { name: s, attributes: ['\\NonExistent'], subscribed: true, nonExistent: true });
+    const keys = [...all.keys()];
+    for (const info of all.values()) {
+      if (!info.attributes.includes('\\NonExistent')) {
+        const kids = keys.some((k) => k.startsWith(info.name + this.separator) && !all.get(k)!.attributes.includes('\\NonExistent'));
+        info.attributes.push(kids ? '\\HasChildren' : '\\HasNoChildren');
+      }
+      if (info.subscribed) info.attributes.push('\\Subscribed');
+    }
+    return [...all.values()].sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Quota from the file names' ,S= sizes (stat only for names without it). */
+  async quota(): Promise<QuotaUsage> {
+    let bytes = 0, messages = 0;
+    for (const n of await this.mlist.listNames()) {
+      const dir = this.mlist.dirOf(n);
+      for (const sub of ['cur', 'new']) {
+        let names: string[] = [];
+        try { names = await fsp.readdir(join(dir, sub)); } catch { continue; }
+        for (const f of names) {
+          if (!isMessageName(f)) continue;
+          let s = sizeField(f, 'S');
+          if (s === undefined) s = await fsp.stat(join(dir, sub, f)).then((st) => st.size, () => undefined);
+          if (s === undefined) continue;
+          bytes += s; messages++;
+        }
+      }
+    }
+    const q: QuotaUsage = { bytes, messages };
+    if (this.rec.quotaBytes !== undefined) q.limitBytes = this.rec.quotaBytes;
+    if (this.rec.quotaMessages !== undefined) q.limitMessages = this.rec.quotaMessages;
+    return q;
+  }
+
+  async close(): Promise<void> { /* states are released by their mailboxes */ }
+}
+

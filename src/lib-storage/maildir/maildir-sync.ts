@@ -1,0 +1,498 @@
+/**
+ * maildir-sync - one Maildir's state in this process, kept in step with the disk
+ * (Dovecot maildir-sync.c + maildir-uidlist.c sync), shared by every handle on the mailbox.
+ *
+ * refresh():
+ *  1. stat new/ and cur/ (and dovecot-uidlist). Unchanged mtimes, uidlist unchanged, nothing
+ *     dirty → done: no readdir, no per-message stat (Dovecot's trick). A directory changed
+ *     less than a second ago stays dirty, because two changes inside one clock tick can leave
+ *     the same mtime (Dovecot does the same check).
+ *  2. readdir new/; move each file to cur/ appending ":2," when it has no info (Dovecot does
+ *     so on every sync unless read-only); those messages are \Recent.
+ *  3. readdir cur/ (only if its mtime changed). If cur/ changed while we read it (a rename
+ *     by another writer can hide a file from one readdir), read it again.
+ *  4. Files whose base name has no UID: take `dovecot-uidlist.lock`, re-read the uidlist
+ *     (someone may have numbered them meanwhile), append "<uid> :<base>" records in delivery
+ *     order, release. UIDs are assigned only under the lock, so Postern and Dovecot never give
+ *     one UID twice.
+ *  5. Messages whose file is gone are expunged; changed info letters are flag changes.
+ *     Each change raises the message's modseq.
+ * Everything that changes the state runs under one in-process mutex; other processes are
+ * excluded by the dotlock (UIDs) or need no lock (flag renames are atomic, as in Dovecot).
+ */
+import { promises as fsp, constants as fsConstants, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
+import type { SystemFlag } from '../mail-storage.ts';
+import { MailError, mailErrorFromErrno } from '../mail-error.ts';
+import { logger } from '../../util/msg.ts';
+import { notifyMailboxChanged } from '../mail-notify.ts';
+import { dotlockCreate } from './maildir-dotlock.ts';
+import { MaildirKeywords } from './maildir-keywords.ts';
+import { inheritOwner } from './maildir-owner.ts';
+import { isMessageName, maildirBase, nameTime, parseInfo, sizeField, withInfo, MAILDIR_FLAGS_FULL_SEP } from './maildir-filename.ts';
+import {
+  formatRecord, formatUidlist, newMailboxGuid, parseUidlist, UIDLIST_NAME, type UidlistRecord,
+} from './maildir-uidlist.ts';
+
+const log = logger('lib-storage');
+
+export interface MsgRec {
+  uid: number;
+  base: string;
+  fname: string;
+  sub: 'new' | 'cur';
+  flags: SystemFlag[];
+  kw: number[];
+  other: string;
+  size: number;
+  vsize: number;
+  modseq: number;
+  /** INTERNALDATE cache (file mtime), filled on first use. */
+  mtimeMs?: number;
+}
+
+/** A FIFO mutex for async sections. */
+export class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.tail.then(fn);
+    this.tail = p.then(() => {}, () => {});
+    return p;
+  }
+}
+
+/** Read Dovecot's dovecot.index header for UIDVALIDITY/next UID (mail-index.h, offsets 24/28). */
+async function readIndexHeader(path: string): Promise<{ uidValidity: number; nextUid: number } | undefined> {
+  try {
+    const fh = await fsp.open(path, 'r');
+    try {
+      const b = Buffer.alloc(32);
+      const { bytesRead } = await fh.read(b, 0, 32, 0);
+      if (bytesRead < 32 || b[0] !== 7) return undefined;
+      const uv = b.readUInt32LE(24), nu = b.readUInt32LE(28);
+      return uv > 0 && nu > 0 ? { uidValidity: uv, nextUid: nu } : undefined;
+    } finally { await fh.close(); }
+  } catch { return undefined; }
+}
+
+const ONE_SEC_NS = 1_000_000_000n;
+
+export class MaildirState {
+  readonly dir: string;
+  readonly ctlDir: string;
+  readonly uidlistPath: string;
+  readonly keywords: MaildirKeywords;
+  readonly mutex = new Mutex();
+  /** Creates a fresh UIDVALIDITY (dovecot-uidvalidity of the mail root). */
+  private readonly newUidValidity: () => Promise<number>;
+  private readonly indexDir: string;
+
+  uidValidity = 0;
+  nextUid = 1;
+  guid = '';
+  private hdrExt: string[] = [];
+  /** Every uidlist record, by base name (also those whose file is gone). */
+  private ulByBase = new Map<string, UidlistRecord>();
+  private ulMaxUid = 0;
+  private ulKey = '';
+  private ulNeedsRewrite = false;
+  private expungedBases = new Set<string>();
+
+  /** Live messages, ascending UID. */
+  recs: MsgRec[] = [];
+  byUid = new Map<number, MsgRec>();
+  byBase = new Map<string, MsgRec>();
+  highestModseq: number;
+  /** Bumped whenever UIDVALIDITY changes under us; handles compare it. */
+  epoch = 0;
+  /** Bumped on every change of `recs`; a handle whose view saw this version has nothing to diff. */
+  version = 0;
+  /** New UIDs nobody has claimed \Recent for yet. */
+  unclaimedRecent = new Set<number>();
+
+  private curNames: string[] = [];
+  private stampNew = -1n;
+  private stampCur = -1n;
+  private dirtyNew = true;
+  private dirtyCur = true;
+  private loaded = false;
+  refs = 0;
+
+  constructor(dir: string, ctlDir: string, indexDir: string, newUidValidity: () => Promise<number>) {
+    this.dir = dir;
+    this.ctlDir = ctlDir;
+    this.indexDir = indexDir;
+    this.uidlistPath = join(ctlDir, UIDLIST_NAME);
+    this.keywords = new MaildirKeywords(ctlDir);
+    this.newUidValidity = newUidValidity;
+    // modseqs live in memory; a time-derived base keeps HIGHESTMODSEQ growing across restarts
+    this.highestModseq = Date.now() * 1000;
+  }
+
+  /** Bring the state up to date with the disk (see the file comment). */
+  refresh(force = false): Promise<void> {
+    return this.mutex.run(() => this.refreshLocked(force));
+  }
+
+  async refreshLocked(force = false): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const stable = await this.scanOnce(force || attempt > 0);
+      if (stable || attempt >= 3) break;
+    }
+  }
+
+  private async statDir(sub: string): Promise<BigIntStats> {
+    try { return await fsp.stat(join(this.dir, sub), { bigint: true }); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new MailError('NOTFOUND', 'Mailbox does not exist.', `stat(${join(this.dir, sub)}) failed`);
+      throw mailErrorFromErrno(e, `stat(${join(this.dir, sub)})`);
+    }
+  }
+
+  /** One pass; returns false if cur/ changed while it was read. */
+  private async scanOnce(force: boolean): Promise<boolean> {
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const [stNew, stCur] = await Promise.all([this.statDir('new'), this.statDir('cur')]);
+    const ulChanged = await this.uidlistChanged();
+    const newChanged = force || this.dirtyNew || stNew.mtimeNs !== this.stampNew;
+    let curChanged = force || this.dirtyCur || stCur.mtimeNs !== this.stampCur;
+    if (!newChanged && !curChanged && !ulChanged && this.loaded) return true;
+
+    const recentBases = new Set<string>();
+    const stayInNew = new Map<string, string>();
+    if (newChanged) {
+      this.stampNew = stNew.mtimeNs;
+      this.dirtyNew = nowNs - stNew.mtimeNs < ONE_SEC_NS;
+      const ents = await fsp.readdir(join(this.dir, 'new'), { withFileTypes: true }).catch((e) => { throw mailErrorFromErrno(e, `readdir(${this.dir}/new)`); });
+      for (const e of ents) {
+        const n = e.name;
+        if (!isMessageName(n) || e.isDirectory() || e.isSymbolicLink()) continue;   // never a message: left alone
+        const to = n.includes(':') ? n : n + MAILDIR_FLAGS_FULL_SEP;
+        try {
+          await fsp.rename(join(this.dir, 'new', n), join(this.dir, 'cur', to));
+          recentBases.add(maildirBase(n));
+          curChanged = true;
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') { curChanged = true; continue; }   // moved by someone else meanwhile
+          stayInNew.set(maildirBase(n), n);                          // read-only: serve it from new/
+        }
+      }
+    }
+    let stable = true;
+    if (curChanged) {
+      const before = await this.statDir('cur');
+      const ents = await fsp.readdir(join(this.dir, 'cur'), { withFileTypes: true }).catch((e) => { throw mailErrorFromErrno(e, `readdir(${this.dir}/cur)`); });
+      const after = await this.statDir('cur');
+      stable = before.mtimeNs === after.mtimeNs;
+      this.curNames = [];
+      for (const e of ents) if (isMessageName(e.name) && !e.isDirectory() && !e.isSymbolicLink()) this.curNames.push(e.name);
+      this.stampCur = before.mtimeNs;
+      this.dirtyCur = !stable || nowNs - before.mtimeNs < ONE_SEC_NS;
+    }
+    const files = new Map<string, { fname: string; sub: 'new' | 'cur' }>();
+    for (const n of this.curNames) files.set(maildirBase(n), { fname: n, sub: 'cur' });
+    for (const [b, n] of stayInNew) if (!files.has(b)) files.set(b, { fname: n, sub: 'new' });
+
+    await this.readUidlist();
+    const unknown = [...files.keys()].filter((b) => !this.ulByBase.has(b));
+    if (unknown.length > 0 || this.uidValidity === 0 || this.ulNeedsRewrite) await this.assignUids(unknown);
+    await this.rebuild(files, recentBases);
+    this.loaded = true;
+    return stable;
+  }
+
+  private async uidlistChanged(): Promise<boolean> {
+    try {
+      const st = await fsp.stat(this.uidlistPath, { bigint: true });
+      return `${st.ino}/${st.size}/${st.mtimeNs}` !== this.ulKey;
+    } catch { return this.ulKey !== 'none'; }
+  }
+
+  /** (Re-)read dovecot-uidlist if it changed. */
+  private async readUidlist(force = false): Promise<void> {
+    let st: BigIntStats;
+    try { st = await fsp.stat(this.uidlistPath, { bigint: true }); } catch {
+      if (this.ulKey !== 'none' && this.ulKey !== '' && this.uidValidity !== 0) {
+        log.warn(`${this.uidlistPath}: file disappeared; recreating it with the UIDs known to this process`);
+        this.ulNeedsRewrite = true;
+      }
+      this.ulKey = 'none';
+      return;
+    }
+    const key = `${st.ino}/${st.size}/${st.mtimeNs}`;
+    if (key === this.ulKey && !force) return;
+    const text = await fsp.readFile(this.uidlistPath, 'latin1').catch((e) => { throw mailErrorFromErrno(e, `read(${this.uidlistPath})`); });
+    this.ulKey = key;
+    const p = parseUidlist(text, this.uidlistPath);
+    for (const w of p.problems) log.warn(w);
+    if (p.needsRewrite) this.ulNeedsRewrite = true;
+    let d = p.data;
+    if (!d) {
+      // header unusable: try Dovecot's index before giving up UIDVALIDITY (as Dovecot does)
+      const idx = await readIndexHeader(join(this.indexDir, 'dovecot.index'));
+      const uv = idx?.uidValidity ?? (this.uidValidity || undefined);
+      if (uv !== undefined) {
+        log.warn(`${this.uidlistPath}: broken header; keeping UIDVALIDITY ${uv}`);
+        d = { version: 3, uidValidity: uv, nextUid: Math.max(idx?.nextUid ?? 1, this.nextUid), guid: '', hdrExt: [], records: [] };
+      } else if (text.length > 0) {
+        log.warn(`${this.uidlistPath}: broken header and no index; mailbox gets a new UIDVALIDITY`);
+      }
+      // with the UIDVALIDITY known, the records that parse keep their UIDs
+      if (d) {
+        const again = parseUidlist(`3 V${d.uidValidity} N${d.nextUid}\n` + text.slice(text.indexOf('\n') + 1), this.uidlistPath);
+        if (again.data) d.records = again.data.records;
+      }
+    }
+    if (!d) {
+      if (this.uidValidity !== 0) this.epoch++;
+      this.uidValidity = 0; this.nextUid = 1; this.guid = ''; this.hdrExt = [];
+      this.ulByBase.clear(); this.ulMaxUid = 0;
+      this.ulNeedsRewrite = true;
+      return;
+    }
+    if (this.uidValidity !== 0 && d.uidValidity !== this.uidValidity) {
+      log.warn(`${this.uidlistPath}: UIDVALIDITY changed ${this.uidValidity} -> ${d.uidValidity}`);
+      this.epoch++;
+      this.byBase.clear(); this.byUid.clear(); this.recs = [];
+    }
+    const next = Math.max(d.nextUid, this.uidValidity === d.uidValidity ? this.nextUid : 0);
+    if (this.uidValidity === d.uidValidity && d.nextUid < this.nextUid && this.ulMaxUid >= d.nextUid) {
+      log.warn(`${this.uidlistPath}: next_uid was lowered (${this.nextUid} -> ${d.nextUid}); keeping ${this.nextUid}`);
+      this.ulNeedsRewrite = true;
+    }
+    this.uidValidity = d.uidValidity;
+    this.nextUid = next;
+    this.guid = d.guid || this.guid || newMailboxGuid();
+    this.hdrExt = d.hdrExt;
+    this.ulByBase.clear();
+    this.ulMaxUid = 0;
+    for (const r of d.records) { this.ulByBase.set(r.base, r); this.ulMaxUid = Math.max(this.ulMaxUid, r.uid); }
+    if (this.nextUid <= this.ulMaxUid) this.nextUid = this.ulMaxUid + 1;
+    if (p.problems.length > 0) {
+      // records may be lost: never hand out a UID Dovecot's index already knows
+      const idx = await readIndexHeader(join(this.indexDir, 'dovecot.index'));
+      if (idx && idx.uidValidity === this.uidValidity && idx.nextUid > this.nextUid) this.nextUid = idx.nextUid;
+    }
+  }
+
+  /** Under the uidlist dotlock: number `bases` (if still unnumbered) and write the uidlist. */
+  async assignUids(bases: string[], extra?: () => Promise<void>, lateBases?: () => string[]): Promise<void> {
+    await fsp.mkdir(this.ctlDir, { recursive: true }).catch(() => {});
+    const lock = await dotlockCreate(this.uidlistPath);
+    try {
+      await this.readUidlist();
+      if (extra) await extra();
+      let recreate = this.ulNeedsRewrite || this.ulKey === 'none';
+      if (this.uidValidity === 0) {
+        this.uidValidity = await this.newUidValidity();
+        this.nextUid = 1;
+        this.guid = newMailboxGuid();
+        recreate = true;
+      }
+      const todo = [...new Set([...bases, ...(lateBases ? lateBases() : [])])].filter((b) => !this.ulByBase.has(b));
+      todo.sort((a, b) => nameTime(a) - nameTime(b) || (a < b ? -1 : a > b ? 1 : 0));
+      const added: UidlistRecord[] = [];
+      for (const b of todo) {
+        const r: UidlistRecord = { uid: this.nextUid++, base: b, ext: [] };
+        this.ulByBase.set(b, r); this.ulMaxUid = r.uid; added.push(r);
+      }
+      const stale = this.expungedBases.size;
+      if (stale > 100 && stale > this.ulByBase.size / 2) recreate = true;
+      if (recreate) {
+        for (const b of this.expungedBases) this.ulByBase.delete(b);
+        this.expungedBases.clear();
+        await this.writeUidlist();
+      } else if (added.length > 0) {
+        const fh = await fsp.open(this.uidlistPath, 'a');
+        try {
+          await fh.write(added.map(formatRecord).join(''));
+          await fh.datasync();
+        } finally { await fh.close(); }
+        await this.rememberUidlistKey();
+      }
+    } finally { await lock.release(); }
+  }
+
+  /** Recreate the whole uidlist via dovecot-uidlist.tmp + rename (caller holds the lock). */
+  private async writeUidlist(): Promise<void> {
+    const records = [...this.ulByBase.values()].sort((a, b) => a.uid - b.uid);
+    const text = formatUidlist({ version: 3, uidValidity: this.uidValidity, nextUid: this.nextUid, guid: this.guid || newMailboxGuid(), hdrExt: this.hdrExt, records });
+    const tmp = this.uidlistPath + '.tmp';
+    const fh = await fsp.open(tmp, 'w', 0o600);
+    try { await fh.write(text, 0, 'latin1'); await fh.datasync(); } finally { await fh.close(); }
+    await inheritOwner(tmp);
+    await fsp.rename(tmp, this.uidlistPath);
+    this.ulNeedsRewrite = false;
+    await this.rememberUidlistKey();
+  }
+
+  private async rememberUidlistKey(): Promise<void> {
+    const st = await fsp.stat(this.uidlistPath, { bigint: true });
+    this.ulKey = `${st.ino}/${st.size}/${st.mtimeNs}`;
+  }
+
+  /** Recompute the message list from the files seen and the uidlist. */
+  private async rebuild(files: Map<string, { fname: string; sub: 'new' | 'cur' }>, recentBases: Set<string>): Promise<void> {
+    const recs: MsgRec[] = [];
+    const byUid = new Map<number, MsgRec>();
+    const byBase = new Map<string, MsgRec>();
+    const firstLoad = !this.loaded;
+    const initialModseq = this.highestModseq;
+    for (const [base, f] of files) {
+      const ul = this.ulByBase.get(base);
+      if (!ul) continue;   // could not be numbered (read-only): invisible until it is
+      const old = this.byBase.get(base);
+      if (old && old.uid === ul.uid && old.fname === f.fname && old.sub === f.sub) {
+        recs.push(old); byUid.set(old.uid, old); byBase.set(base, old);   // unchanged file: no parsing
+        continue;
+      }
+      const info = parseInfo(f.fname);
+      let size = sizeField(base, 'S') ?? old?.size ?? -1;
+      let vsize = sizeField(base, 'W') ?? old?.vsize ?? -1;
+      if (size < 0 || vsize < 0) {
+        // no ,S=/,W= in the name (e.g. Postfix virtual(8) names): measure once, then cached
+        try {
+          const buf = await readNoFollow(join(this.dir, f.sub, f.fname));
+          size = buf.length;
+          vsize = buf.length + countBareLf(buf);
+        } catch { continue; }   // vanished meanwhile: expunged
+      }
+      let rec: MsgRec;
+      const same = old && old.uid === ul.uid && sameInfo(old, info);
+      if (same) {
+        rec = old.fname === f.fname && old.sub === f.sub ? old : { ...old, fname: f.fname, sub: f.sub };
+      } else {
+        rec = { uid: ul.uid, base, fname: f.fname, sub: f.sub, flags: info.flags, kw: info.keywordIdx, other: info.other, size, vsize,
+          modseq: firstLoad ? initialModseq : ++this.highestModseq };
+        if (!old && (!firstLoad || recentBases.has(base))) this.unclaimedRecent.add(ul.uid);
+      }
+      recs.push(rec); byUid.set(rec.uid, rec); byBase.set(base, rec);
+    }
+    recs.sort((a, b) => a.uid - b.uid);
+    if (recs.length === this.recs.length && recs.every((r, i) => r === this.recs[i])) {
+      if (this.nextUid <= this.ulMaxUid) { this.nextUid = this.ulMaxUid + 1; this.version++; }
+      return;   // nothing changed: keep the arrays (and the handles' fast path)
+    }
+    this.version++;
+    if (this.recs.length !== recs.length || this.recs.some((r) => !byUid.has(r.uid))) {
+      // expunged by someone else
+      for (const r of this.recs) if (!byUid.has(r.uid)) this.unclaimedRecent.delete(r.uid);
+    }
+    this.recs = recs; this.byUid = byUid; this.byBase = byBase;
+    if (this.nextUid <= this.ulMaxUid) this.nextUid = this.ulMaxUid + 1;
+  }
+
+  /** UID the uidlist gives a base name. */
+  uidOfBase(base: string): number | undefined { return this.ulByBase.get(base)?.uid; }
+
+  /** Path of a message file. */
+  pathOf(r: MsgRec): string { return join(this.dir, r.sub, r.fname); }
+
+  /**
+   * Rename a message's file to carry new flags/keywords (caller holds the mutex).
+   * Returns the new record, or undefined if the message was expunged meanwhile.
+   */
+  async renameFlags(r: MsgRec, flags: SystemFlag[], kw: number[]): Promise<MsgRec | undefined> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const cur = this.byUid.get(r.uid);
+      if (!cur) return undefined;
+      const to = withInfo(cur.base, flags, kw, cur.other);
+      try {
+        await fsp.rename(this.pathOf(cur), join(this.dir, 'cur', to));
+        const nr: MsgRec = { ...cur, fname: to, sub: 'cur', flags, kw, modseq: ++this.highestModseq };
+        this.replace(nr);
+        return nr;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw mailErrorFromErrno(e, `rename(${this.pathOf(cur)})`);
+        await this.refreshLocked(true);   // renamed by someone else: find its new name
+      }
+    }
+    return undefined;
+  }
+
+  /** Unlink a message (caller holds the mutex). True if this call removed it. */
+  async unlinkMessage(r: MsgRec): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const cur = this.byUid.get(r.uid);
+      if (!cur) return false;
+      try {
+        await fsp.unlink(this.pathOf(cur));
+        this.drop(cur);
+        this.expungedBases.add(cur.base);
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw mailErrorFromErrno(e, `unlink(${this.pathOf(cur)})`);
+        await this.refreshLocked(true);
+      }
+    }
+    return false;
+  }
+
+  /** Add records for files this process just saved (caller holds mutex, UIDs in uidlist). */
+  addSaved(rec: MsgRec): void {
+    rec.modseq = ++this.highestModseq;
+    this.unclaimedRecent.add(rec.uid);
+    this.recs.push(rec);
+    if (this.recs.length > 1 && this.recs[this.recs.length - 2]!.uid > rec.uid) this.recs.sort((a, b) => a.uid - b.uid);
+    this.byUid.set(rec.uid, rec); this.byBase.set(rec.base, rec);
+    this.dirtyNew = true; this.dirtyCur = true;
+    this.version++;
+  }
+
+  private replace(nr: MsgRec): void {
+    const i = this.indexOf(nr.uid);
+    if (i >= 0) this.recs[i] = nr;
+    this.byUid.set(nr.uid, nr); this.byBase.set(nr.base, nr);
+    this.dirtyCur = true;
+    this.version++;
+  }
+
+  private drop(r: MsgRec): void {
+    const i = this.indexOf(r.uid);
+    if (i >= 0) this.recs.splice(i, 1);
+    this.byUid.delete(r.uid); this.byBase.delete(r.base);
+    this.unclaimedRecent.delete(r.uid);
+    this.dirtyCur = true;
+    this.version++;
+  }
+
+  indexOf(uid: number): number {
+    let lo = 0, hi = this.recs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const u = this.recs[mid]!.uid;
+      if (u === uid) return mid;
+      if (u < uid) lo = mid + 1; else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** Tell every listener (in-process now; other processes see the directory change). */
+  changed(): void { notifyMailboxChanged(this.dir); }
+}
+
+function sameInfo(r: MsgRec, i: { flags: SystemFlag[]; keywordIdx: number[]; other: string }): boolean {
+  return r.other === i.other && r.flags.length === i.flags.length && r.flags.every((f, k) => f === i.flags[k])
+    && r.kw.length === i.keywordIdx.length && r.kw.every((k, n) => k === i.keywordIdx[n]);
+}
+
+/**
+ * Read a message file without following a symlink (O_NOFOLLOW): a link planted in a Maildir
+ * must never make Postern serve a file from outside the mail root.
+ */
+export async function readNoFollow(path: string): Promise<Buffer> {
+  const fh = await fsp.open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  try { return await fh.readFile(); } finally { await fh.close(); }
+}
+
+/** Number of LF not preceded by CR: the vsize difference (RFC822.SIZE counts CRLF). */
+export function countBareLf(buf: Uint8Array, prevCr = false): number {
+  let n = 0;
+  let prev = prevCr ? 13 : 0;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (c === 10 && prev !== 13) n++;
+    prev = c;
+  }
+  return n;
+}
