@@ -1,0 +1,133 @@
+/**
+ * dns-server - a tiny authoritative DNS server on 127.0.0.1 (UDP, OS-chosen port) for tests that
+ * must never ask the machine's resolver (RFC 1035 §4.1 message format; RFC 7505 null MX).
+ *
+ *   const dns = await DnsServer.start({
+ *     'example.org': { A: ['192.0.2.1'], MX: [{ preference: 10, exchange: 'mx.example.org' }] },
+ *     'v6.example':  { AAAA: ['2001:db8::1'] },
+ *     'nomail.example': { MX: [{ preference: 0, exchange: '' }] },    // null MX
+ *     'broken.example': 'SERVFAIL',
+ *   });
+ *   const r = new Resolver(); r.setServers([`127.0.0.1:${dns.port}`]);
+ *   ...
+ *   await dns.stop();
+ *
+ * A name in the zone without records of the asked type gets NOERROR with no answer (NODATA); a
+ * name not in the zone gets NXDOMAIN. Names match case-insensitively. `queries` records every
+ * question ("name TYPE") so a test can check what was asked.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { addrBytes } from '../../src/util/dict-cidr.ts';
+
+export interface ZoneEntry {
+  A?: string[];
+  AAAA?: string[];
+  MX?: { preference: number; exchange: string }[];
+  TXT?: string[];
+}
+export type Zone = Record<string, ZoneEntry | 'SERVFAIL'>;
+
+const TYPES: Record<number, 'A' | 'AAAA' | 'MX' | 'TXT'> = { 1: 'A', 28: 'AAAA', 15: 'MX', 16: 'TXT' };
+
+function encodeName(name: string): Buffer {
+  const parts = name.replace(/\.$/, '').split('.').filter((l) => l !== '');
+  const bufs = parts.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')]));
+  return Buffer.concat([...bufs, Buffer.from([0])]);
+}
+
+/** Read the question name; returns it and the offset after it (no compression in queries). */
+function readName(msg: Buffer, off: number): { name: string; end: number } {
+  const labels: string[] = [];
+  let o = off;
+  for (let guard = 0; guard < 128; guard++) {
+    const len = msg[o];
+    if (len === undefined) throw new Error('truncated name');
+    if (len === 0) return { name: labels.join('.'), end: o + 1 };
+    if (len >= 0xc0) throw new Error('compression in question');
+    labels.push(msg.subarray(o + 1, o + 1 + len).toString('ascii'));
+    o += 1 + len;
+  }
+  throw new Error('name too long');
+}
+
+export class DnsServer {
+  readonly port: number;
+  readonly queries: string[] = [];
+  private readonly sock: Socket;
+  private readonly zone: Map<string, ZoneEntry | 'SERVFAIL'>;
+
+  private constructor(sock: Socket, port: number, zone: Zone) {
+    this.sock = sock;
+    this.port = port;
+    this.zone = new Map(Object.entries(zone).map(([k, v]) => [k.toLowerCase().replace(/\.$/, ''), v]));
+  }
+
+  static async start(zone: Zone): Promise<DnsServer> {
+    const sock = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind(0, '127.0.0.1', () => resolve());
+    });
+    const srv = new DnsServer(sock, sock.address().port, zone);
+    sock.on('message', (msg, rinfo) => {
+      const out = srv.answer(msg);
+      if (out) sock.send(out, rinfo.port, rinfo.address);
+    });
+    return srv;
+  }
+
+  private answer(msg: Buffer): Buffer | undefined {
+    if (msg.length < 12) return undefined;
+    let q;
+    try { q = readName(msg, 12); } catch { return undefined; }
+    const qtype = msg.readUInt16BE(q.end);
+    const question = msg.subarray(12, q.end + 4);
+    const name = q.name.toLowerCase();
+    const type = TYPES[qtype];
+    this.queries.push(`${name} ${type ?? qtype}`);
+    const entry = this.zone.get(name);
+    let rcode = 0;
+    const answers: Buffer[] = [];
+    if (entry === undefined) rcode = 3;
+    else if (entry === 'SERVFAIL') rcode = 2;
+    else if (type) {
+      for (const v of entry[type] ?? []) {
+        let rdata: Buffer;
+        if (type === 'MX') {
+          const mx = v as { preference: number; exchange: string };
+          const pref = Buffer.alloc(2);
+          pref.writeUInt16BE(mx.preference);
+          rdata = Buffer.concat([pref, encodeName(mx.exchange)]);
+        } else if (type === 'TXT') {
+          const t = Buffer.from(v as string, 'utf8');
+          const chunks: Buffer[] = [];
+          for (let o = 0; o < t.length || o === 0; o += 255) {
+            const part = t.subarray(o, o + 255);
+            chunks.push(Buffer.from([part.length]), part);
+            if (t.length === 0) break;
+          }
+          rdata = Buffer.concat(chunks);
+        } else {
+          rdata = Buffer.from(addrBytes(v as string) ?? []);
+        }
+        const head = Buffer.alloc(12);
+        head.writeUInt16BE(0xc00c, 0);
+        head.writeUInt16BE(qtype, 2);
+        head.writeUInt16BE(1, 4);
+        head.writeUInt32BE(60, 6);
+        head.writeUInt16BE(rdata.length, 10);
+        answers.push(head, rdata);
+      }
+    }
+    const header = Buffer.alloc(12);
+    header.writeUInt16BE(msg.readUInt16BE(0), 0);
+    header.writeUInt16BE(0x8000 | (msg.readUInt16BE(2) & 0x7900) | 0x0400 | 0x0080 | rcode, 2);
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(answers.length / 2, 6);
+    return Buffer.concat([header, question, ...answers]);
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((r) => this.sock.close(() => r()));
+  }
+}
