@@ -1,0 +1,209 @@
+/**
+ * pickup-file - reads ONE maildrop file with the strict checks Postfix applies to local
+ * submissions (REC_TYPE_POST_ENVELOPE / _CONTENT / _EXTRACT in rec_type.h, postdrop.c,
+ * pickup.c): a local user can write any bytes into a maildrop file, so nothing in it is trusted.
+ *
+ * Accepted (CONTRACT 1 framing, src/global/rec-type.ts):
+ *
+ *   envelope:  C (first), T (ignored: the file's mtime is used), S (exactly one), A (allowlisted),
+ *              n (DSN NOTIFY, before its R), R;  then the M header whose length and position must
+ *              agree with the C record
+ *   extracted: X, n, R, A (allowlisted), then E, and nothing after E
+ *
+ * Rejected as corrupt (MaildropError): any other record type — D (a "done" recipient), O/o
+ * (original recipient / ORCPT, which would show in delivery reports), W, a second S, records
+ * longer than line_length_limit, lengths past the end of the file, a missing E, control
+ * characters in addresses. Attributes outside POST_ATTRS (src/postdrop/postdrop.ts), such as
+ * client_address or sasl_username that would make the message look as if it came over SMTP,
+ * are dropped and reported in `ignoredAttrs`: Postfix's postdrop does the same with a warning.
+ *
+ * Opening: O_NOFOLLOW (a symlink to /etc/shadow is refused, not read), a regular file with one
+ * link only (a hard link to another user's file is refused), as Postfix's safe_open().
+ */
+import { promises as fsp, constants as C, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { REC, SIZE_FIELDS, SIZE_FIELD_WIDTH } from '../global/rec-type.ts';
+import { postAttrAllowed } from '../postdrop/postdrop.ts';
+
+export class MaildropError extends Error {
+  override name = 'MaildropError';
+  /** 'corrupt': move to the corrupt queue; 'unsafe': remove (a symlink or hard link, never read). */
+  readonly kind: 'corrupt' | 'unsafe';
+  constructor(message: string, kind: 'corrupt' | 'unsafe' = 'corrupt') { super(message); this.kind = kind; }
+}
+
+export interface MaildropRecipient { address: string; notify?: number }
+
+export interface MaildropFile {
+  fh: FileHandle;
+  st: Stats;
+  sender: string;
+  attrs: Map<string, string>;
+  /** Attributes the user may not set, dropped ("name=value", truncated). */
+  ignoredAttrs: string[];
+  recipients: MaildropRecipient[];
+  contentOffset: number;
+  contentLength: number;
+}
+
+interface RawRec { type: string; offset: number; data: Buffer; end: number }
+
+/** Decode one record header+payload at `pos`; `maxLen` bounds the payload. */
+function recordAt(buf: Buffer, pos: number, maxLen: number, where: string): RawRec {
+  const offset = pos;
+  const type = String.fromCharCode(buf[pos++]!);
+  let len = 0;
+  let mul = 1;
+  for (let i = 0; ; i++) {
+    if (pos >= buf.length) throw new MaildropError(`${where}: truncated record length at offset ${offset}`);
+    if (i > 6) throw new MaildropError(`${where}: bad record length at offset ${offset}`);
+    const b = buf[pos++]!;
+    len += (b & 0x7f) * mul;
+    mul *= 128;
+    if ((b & 0x80) === 0) break;
+  }
+  if (type === REC.MESG) return { type, offset, data: Buffer.alloc(0), end: pos + len };
+  if (len > maxLen) throw new MaildropError(`${where}: record type '${printable(type)}' at offset ${offset} is longer than line_length_limit (${len} > ${maxLen})`);
+  if (pos + len > buf.length) throw new MaildropError(`${where}: record at offset ${offset} runs past the end of the file`);
+  return { type, offset, data: buf.subarray(pos, pos + len), end: pos + len };
+}
+
+function printable(t: string): string {
+  return /^[\x21-\x7e]$/.test(t) ? t : `\\x${t.charCodeAt(0).toString(16).padStart(2, '0')}`;
+}
+
+const ENVELOPE_MAX = 64 * 1024 * 1024;
+
+/**
+ * Open and check a maildrop file. The caller owns `fh` (close it) and streams the content from
+ * contentOffset. `where` prefixes error texts (e.g. "maildrop/3AC1A210419: uid=1000").
+ */
+export async function openMaildropFile(path: string, lineLimit: number, where: string): Promise<MaildropFile> {
+  let fh: FileHandle;
+  try {
+    fh = await fsp.open(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'EMLINK') throw new MaildropError(`${where}: is a symbolic link: refused`, 'unsafe');
+    throw e;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new MaildropError(`${where}: not a regular file: refused`, 'unsafe');
+    if (st.nlink !== 1) throw new MaildropError(`${where}: file has ${st.nlink} hard links: refused`, 'unsafe');
+    const f = await parse(fh, st, Math.max(lineLimit, 256), where);
+    return f;
+  } catch (e) {
+    await fh.close().catch(() => {});
+    throw e;
+  }
+}
+
+async function parse(fh: FileHandle, st: Stats, lineLimit: number, where: string): Promise<MaildropFile> {
+  const size = st.size;
+  const sizeRecLen = 2 + SIZE_FIELD_WIDTH * SIZE_FIELDS + (SIZE_FIELDS - 1);
+  if (size < sizeRecLen) throw new MaildropError(`${where}: file too short to be a queue file (${size} bytes)`);
+  const head = Buffer.alloc(sizeRecLen);
+  await fh.read(head, 0, sizeRecLen, 0);
+  const c = recordAt(head, 0, lineLimit, where);
+  if (c.type !== REC.SIZE) throw new MaildropError(`${where}: unexpected or malformed record type '${printable(c.type)}' at offset 0: not a queue file`);
+  const nums = c.data.toString('latin1').trim().split(/\s+/).map(Number);
+  const [contentOffset = NaN, contentLength = NaN] = nums;
+  if (!Number.isSafeInteger(contentOffset) || !Number.isSafeInteger(contentLength) || contentOffset < sizeRecLen
+      || contentLength < 0 || contentOffset > ENVELOPE_MAX || contentOffset + contentLength > size) {
+    throw new MaildropError(`${where}: bad size record (content ${contentOffset}+${contentLength}, file ${size} bytes)`);
+  }
+  const env = Buffer.alloc(contentOffset);
+  await fh.read(env, 0, contentOffset, 0);
+  const f: MaildropFile = { fh, st, sender: '', attrs: new Map(), ignoredAttrs: [], recipients: [], contentOffset, contentLength };
+  let senders = 0;
+  let notify: number | undefined;
+  const attr = (data: Buffer): void => {
+    const v = data.toString('utf8');
+    const i = v.indexOf('=');
+    const name = i > 0 ? v.slice(0, i) : v;
+    const value = i > 0 ? v.slice(i + 1) : '';
+    if (i > 0 && postAttrAllowed(name, value)) f.attrs.set(name, value);
+    else f.ignoredAttrs.push(`${name.slice(0, 200)}=${value.slice(0, 200)}`);
+  };
+  const rcpt = (data: Buffer, off: number): void => {
+    const a = data.toString('utf8');
+    // eslint-disable-next-line no-control-regex
+    if (a === '' || /[\x00-\x1f\x7f]/.test(a)) throw new MaildropError(`${where}: bad recipient address at offset ${off}`);
+    f.recipients.push(notify === undefined ? { address: a } : { address: a, notify });
+    notify = undefined;
+  };
+  const dsnNotify = (data: Buffer, off: number): void => {
+    const s = data.toString('latin1');
+    if (!/^\d{1,2}$/.test(s) || Number(s) > 15) throw new MaildropError(`${where}: bad DSN NOTIFY record at offset ${off}`);
+    notify = Number(s);
+  };
+
+  // Envelope segment.
+  let pos = c.end;
+  for (;;) {
+    if (pos >= env.length) throw new MaildropError(`${where}: envelope runs into the content (no M record at offset ${contentOffset})`);
+    const r = recordAt(env, pos, lineLimit, where);
+    if (r.type === REC.MESG) {
+      // The M header must end exactly where the C record says the content starts.
+      const hdrEnd = pos + 1 + varintLength(env, pos + 1);
+      if (hdrEnd !== contentOffset || r.end - hdrEnd !== contentLength) {
+        throw new MaildropError(`${where}: message record at offset ${pos} does not match the size record`);
+      }
+      break;
+    }
+    switch (r.type) {
+      case REC.TIME: break;
+      case REC.FROM: {
+        if (++senders > 1) throw new MaildropError(`${where}: more than one sender record (offset ${r.offset})`);
+        const s = r.data.toString('utf8');
+        // eslint-disable-next-line no-control-regex
+        if (/[\x00-\x1f\x7f]/.test(s)) throw new MaildropError(`${where}: bad sender address at offset ${r.offset}`);
+        f.sender = s;
+        break;
+      }
+      case REC.ATTR: attr(r.data); break;
+      case REC.DSN_NOTIFY: dsnNotify(r.data, r.offset); break;
+      case REC.RCPT: rcpt(r.data, r.offset); break;
+      default:
+        throw new MaildropError(`${where}: unexpected or malformed record type '${printable(r.type)}' at offset ${r.offset}`);
+    }
+    pos = r.end;
+  }
+  if (senders === 0) throw new MaildropError(`${where}: no envelope sender`);
+
+  // Extracted segment and end.
+  const tailStart = contentOffset + contentLength;
+  const tailLen = size - tailStart;
+  if (tailLen > ENVELOPE_MAX) throw new MaildropError(`${where}: extracted segment too large`);
+  const tail = Buffer.alloc(tailLen);
+  await fh.read(tail, 0, tailLen, tailStart);
+  pos = 0;
+  let sawEnd = false;
+  while (pos < tail.length) {
+    const r = recordAt(tail, pos, lineLimit, where);
+    const off = tailStart + r.offset;
+    if (r.type === REC.END) {
+      if (r.end !== tail.length) throw new MaildropError(`${where}: data after the end record (offset ${tailStart + r.end})`);
+      sawEnd = true;
+      break;
+    }
+    switch (r.type) {
+      case REC.XTRA: break;
+      case REC.ATTR: attr(r.data); break;
+      case REC.DSN_NOTIFY: dsnNotify(r.data, off); break;
+      case REC.RCPT: rcpt(r.data, off); break;
+      default:
+        throw new MaildropError(`${where}: unexpected or malformed record type '${printable(r.type)}' at offset ${off}`);
+    }
+    pos = r.end;
+  }
+  if (!sawEnd) throw new MaildropError(`${where}: no end record: incomplete file`);
+  return f;
+}
+
+function varintLength(buf: Buffer, pos: number): number {
+  let n = 0;
+  while (pos + n < buf.length && (buf[pos + n]! & 0x80) !== 0) n++;
+  return n + 1;
+}
