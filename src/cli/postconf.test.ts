@@ -70,7 +70,8 @@ const SKIP_EXPANDED = ['smtpd_banner', 'postscreen_greet_banner'];
 
 function drop(out: string, expanded: boolean): string {
   const skip = [...Object.keys(SKIP), ...(expanded ? SKIP_EXPANDED : [])];
-  return out.split('\n').filter((l) => !skip.some((k) => l.startsWith(`${k} =`))).join('\n');
+  // Postern's own parameters (POSTERN_PARAMS) are unknown to Postfix.
+  return out.split('\n').filter((l) => !l.startsWith('postern_') && !skip.some((k) => l.startsWith(`${k} =`))).join('\n');
 }
 
 function same(dir: string, args: string[], what = args.join(' ')): void {

@@ -874,7 +874,15 @@ export const PARAMS: readonly ParamSpec[] = [
   p('virtual_uid_maps', '', 'list', 'Lookup tables with the per-recipient user ID that the virtual(8) delivery agent uses while writing to the recipient\'s mailbox.'),
 ];
 
-const BY_NAME: ReadonlyMap<string, ParamSpec> = new Map(PARAMS.map((s) => [s.name, s]));
+/**
+ * Parameters Postfix does not have: Postern's own. They are listed by `postern conf -d` but kept
+ * out of PARAMS, whose defaults are compared with real Postfix's.
+ */
+export const POSTERN_PARAMS: readonly ParamSpec[] = [
+  p('postern_dns_servers', '', 'list', 'The DNS servers Postern queries (host or host:port, comma or space separated); empty = the system resolver. Tests point it at a loopback DNS server.'),
+];
+
+const BY_NAME: ReadonlyMap<string, ParamSpec> = new Map([...PARAMS, ...POSTERN_PARAMS].map((s) => [s.name, s]));
 
 /** The table entry for a built-in parameter, or undefined (user-defined or unknown). */
 export function paramSpec(name: string): ParamSpec | undefined {
@@ -1103,7 +1111,7 @@ function serviceParamSpec(name: string): ParamSpec | undefined {
 
 /** Every known parameter: the static table plus registered per-service ones. */
 export function allParams(): ParamSpec[] {
-  const out = [...PARAMS];
+  const out = [...PARAMS, ...POSTERN_PARAMS];
   for (const s of services.keys()) out.push(...serviceParams(s));
   return out;
 }

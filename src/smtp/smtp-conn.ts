@@ -1,0 +1,196 @@
+/**
+ * smtp-conn - one client connection to an SMTP/LMTP server: connect with a deadline, read
+ * replies (RFC 5321 §4.2: "NNN-text" continuation lines up to "NNN text"), write with a
+ * deadline, upgrade to TLS in place (RFC 3207). Every wait has a stage-specific timeout and a
+ * stage name, so failures come out in Postfix's words (smtp/smtp_proto.c xfer_states[]):
+ *   "conversation with mx.example[192.0.2.1] timed out while sending RCPT TO"
+ *   "lost connection with mx.example[192.0.2.1] while receiving the initial server greeting"
+ *   "connect to mx.example[192.0.2.1]:25: Connection refused"
+ * A hostile server cannot make the reader grow without bound: reply lines are cut at
+ * 4096 bytes and a reply at 1000 lines.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+
+export interface SmtpReply {
+  code: number;
+  /** RFC 3463 enhanced status code when the server gave one ("5.1.1"), else undefined. */
+  enh?: string;
+  /** Reply lines without the code and separator. */
+  lines: string[];
+}
+
+/** The reply as Postfix prints it: "550 5.1.1 <a@b>: Recipient address rejected" (lines joined by space). */
+export function replyText(r: SmtpReply): string {
+  return `${r.code} ${r.enh ? `${r.enh} ` : ''}${r.lines.join(' ')}`.trimEnd();
+}
+
+/** The DSN status of a reply: its enhanced code, else "X.0.0" from the reply class. */
+export function replyDsn(r: SmtpReply): string {
+  return r.enh ?? `${Math.floor(r.code / 100)}.0.0`;
+}
+
+export type SessionErrorKind = 'connect' | 'timeout' | 'lost' | 'protocol' | 'tls';
+
+/** A failure of the session (not of one recipient): the delivery moves on or defers. */
+export class SmtpSessionError extends Error {
+  override name = 'SmtpSessionError';
+  readonly kind: SessionErrorKind;
+  constructor(kind: SessionErrorKind, text: string) { super(text); this.kind = kind; }
+}
+
+const MAX_LINE = 4096;
+const MAX_LINES = 1000;
+
+export class SmtpConn {
+  sock: Socket | TLSSocket;
+  /** "host[addr]" (Postfix namaddr), or "host[path]" for a UNIX-domain socket. */
+  readonly namaddr: string;
+  /** "host[addr]:port" (Postfix namaddrport), the relay= of log lines. */
+  readonly namaddrport: string;
+  readonly host: string;
+  tls = false;
+  private buf: Buffer = Buffer.alloc(0);
+  private lines: string[] = [];
+  private closed = false;
+  private closeErr = '';
+  private wake: (() => void) | undefined;
+
+  private constructor(sock: Socket, host: string, namaddr: string, namaddrport: string) {
+    this.sock = sock; this.host = host; this.namaddr = namaddr; this.namaddrport = namaddrport;
+    this.attach(sock);
+  }
+
+  private attach(sock: Socket | TLSSocket): void {
+    sock.on('data', (d: Buffer) => this.onData(d));
+    sock.on('end', () => { this.closed = true; this.notify(); });
+    sock.on('close', () => { this.closed = true; this.notify(); });
+    sock.on('error', (e) => { this.closed = true; this.closeErr = (e as Error).message; this.notify(); });
+  }
+
+  /** Connect to one address. Throws SmtpSessionError('connect', "connect to host[addr]:port: reason"). */
+  static async open(a: { host: string; addr: string; port: number; unix?: boolean }, timeoutMs: number): Promise<SmtpConn> {
+    const namaddr = `${a.host}[${a.addr}]`;
+    const namaddrport = a.unix ? namaddr : `${namaddr}:${a.port}`;
+    const sock = a.unix ? netConnect({ path: a.addr }) : netConnect({ host: a.addr, port: a.port });
+    await new Promise<void>((resolve, reject) => {
+      const timer = timeoutMs > 0 ? setTimeout(() => { sock.destroy(); reject(new SmtpSessionError('connect', `connect to ${namaddrport}: Connection timed out`)); }, timeoutMs) : undefined;
+      sock.once('connect', () => { clearTimeout(timer); resolve(); });
+      sock.once('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new SmtpSessionError('connect', `connect to ${namaddrport}: ${errnoText(e)}`));
+      });
+    });
+    sock.setNoDelay(true);
+    return new SmtpConn(sock, a.host, namaddr, namaddrport);
+  }
+
+  private notify(): void { const w = this.wake; this.wake = undefined; w?.(); }
+
+  private onData(d: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    let nl: number;
+    while ((nl = this.buf.indexOf(0x0a)) >= 0) {
+      let line = this.buf.subarray(0, nl);
+      if (line.length && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+      this.lines.push(line.subarray(0, MAX_LINE).toString('utf8'));
+      this.buf = this.buf.subarray(nl + 1);
+    }
+    // An endless line: keep only what a reply line may hold, the rest is dropped.
+    if (this.buf.length > MAX_LINE * 2) this.buf = this.buf.subarray(0, MAX_LINE);
+    this.notify();
+  }
+
+  get isOpen(): boolean { return !this.closed && !this.sock.destroyed; }
+
+  /** Bytes or lines that arrived unasked (a server talking while idle). */
+  get hasPendingInput(): boolean { return this.lines.length > 0 || this.buf.length > 0; }
+
+  private async nextLine(timeoutMs: number, stage: string): Promise<string> {
+    const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
+    for (;;) {
+      const l = this.lines.shift();
+      if (l !== undefined) return l;
+      if (this.closed) throw new SmtpSessionError('lost', `lost connection with ${this.namaddr} while ${stage}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new SmtpSessionError('timeout', `conversation with ${this.namaddr} timed out while ${stage}`);
+      await new Promise<void>((resolve) => {
+        const t = Number.isFinite(left) ? setTimeout(resolve, left) : undefined;
+        this.wake = () => { clearTimeout(t); resolve(); };
+      });
+    }
+  }
+
+  /** Read one complete reply. */
+  async readReply(timeoutMs: number, stage: string): Promise<SmtpReply> {
+    const lines: string[] = [];
+    let code = 0;
+    for (;;) {
+      const l = await this.nextLine(timeoutMs, stage);
+      const m = /^(\d{3})([ -]|$)(.*)$/.exec(l);
+      if (!m || (code && Number(m[1]) !== code)) {
+        throw new SmtpSessionError('protocol', `malformed reply from ${this.namaddr} while ${stage}: ${JSON.stringify(l.slice(0, 100))}`);
+      }
+      code = Number(m[1]);
+      if (lines.length < MAX_LINES) lines.push(m[3]!);
+      if (m[2] !== '-') break;
+    }
+    // RFC 2034 §4: the enhanced code leads the text of each line; take the first line's.
+    const e = /^([245]\.\d{1,3}\.\d{1,3})(\s|$)/.exec(lines[0] ?? '');
+    const enh = e && e[1]![0] === String(code)[0] ? e[1] : undefined;
+    const clean = enh ? lines.map((l) => l.replace(/^[245]\.\d{1,3}\.\d{1,3}\s?/, '')) : lines;
+    return { code, enh, lines: clean };
+  }
+
+  /** Write with a deadline (the socket must drain within it). */
+  async write(data: string | Buffer, timeoutMs: number, stage: string): Promise<void> {
+    if (!this.isOpen) throw new SmtpSessionError('lost', `lost connection with ${this.namaddr} while ${stage}`);
+    const ok = this.sock.write(data);
+    if (ok) return;
+    await new Promise<void>((resolve, reject) => {
+      const t = timeoutMs > 0 ? setTimeout(() => reject(new SmtpSessionError('timeout', `conversation with ${this.namaddr} timed out while ${stage}`)), timeoutMs) : undefined;
+      const done = () => { clearTimeout(t); this.sock.off('drain', done); this.sock.off('close', lost); resolve(); };
+      const lost = () => { clearTimeout(t); this.sock.off('drain', done); reject(new SmtpSessionError('lost', `lost connection with ${this.namaddr} while ${stage}`)); };
+      this.sock.once('drain', done);
+      this.sock.once('close', lost);
+    });
+  }
+
+  /** RFC 3207 §4.2: after "220 Ready to start TLS", handshake on the same socket. */
+  async startTls(opts: { servername?: string; timeoutMs: number }): Promise<TLSSocket> {
+    const raw = this.sock as Socket;
+    raw.removeAllListeners('data'); raw.removeAllListeners('end'); raw.removeAllListeners('close'); raw.removeAllListeners('error');
+    this.buf = Buffer.alloc(0); this.lines = [];
+    const t = tlsConnect({ socket: raw, servername: opts.servername, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => {
+      const timer = opts.timeoutMs > 0 ? setTimeout(() => { t.destroy(); reject(new SmtpSessionError('tls', `conversation with ${this.namaddr} timed out while performing the TLS handshake`)); }, opts.timeoutMs) : undefined;
+      t.once('secureConnect', () => { clearTimeout(timer); resolve(); });
+      t.once('error', (e) => { clearTimeout(timer); reject(new SmtpSessionError('tls', `Cannot start TLS: handshake failure (${(e as Error).message})`)); });
+    });
+    this.sock = t;
+    this.tls = true;
+    this.closed = false;
+    this.attach(t);
+    return t;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.sock.destroy();
+  }
+}
+
+function errnoText(e: NodeJS.ErrnoException): string {
+  // strerror(3) texts, as Postfix logs them.
+  switch (e.code) {
+    case 'ECONNREFUSED': return 'Connection refused';
+    case 'ETIMEDOUT': return 'Connection timed out';
+    case 'EHOSTUNREACH': return 'No route to host';
+    case 'ENETUNREACH': return 'Network is unreachable';
+    case 'ENOENT': return 'No such file or directory';
+    case 'EACCES': return 'Permission denied';
+    case 'ECONNRESET': return 'Connection reset by peer';
+    case 'EADDRNOTAVAIL': return 'Cannot assign requested address';
+    default: return e.message;
+  }
+}

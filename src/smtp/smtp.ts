@@ -1,0 +1,293 @@
+/**
+ * smtp - smtp(8) and lmtp(8): the SMTP and LMTP delivery agents, one code base behind two
+ * master.cf commands (`smtp unix - - n - - smtp`, `relay ... smtp`, `lmtp ... lmtp`), as in
+ * Postfix where smtp and lmtp are the same program.
+ *
+ * SUMMARY
+ *   createSmtpAgent(config, { resolver }) / createLmtpAgent(config, { resolver }) → DeliveryAgent
+ *   (CONTRACT 4, src/global/deliver-request.ts): deliver(req) → one RecipientResult per recipient.
+ *
+ * DESCRIPTION
+ *   For a request (queue file + recipients for one nexthop) the agent resolves the nexthop to
+ *   an ordered list of server addresses (smtp-connect.ts: MX by preference, equal preferences
+ *   shuffled, A/AAAA fallback, `[host]:port` without MX, `unix:/path` and `inet:host:port` for
+ *   LMTP), reuses an idle cached connection to that nexthop when there is one
+ *   (smtp-session-cache.ts), else connects to each address in turn until one completes the
+ *   handshake (smtp-proto.ts: greeting, EHLO/LHLO, STARTTLS, AUTH) and runs one transaction.
+ *   Recipients that a server refuses with 4xx are tried at the next address while addresses and
+ *   smtp_mx_session_limit sessions remain; what is left is deferred with the last reason, in
+ *   Postfix's words ("connect to mx.example[192.0.2.1]:25: Connection refused"). A 5xx is
+ *   final: bounced. The agent never throws and never touches the queue file: qmgr records the
+ *   results and logs them with logDelivery().
+ *
+ * SECURITY
+ *   Talks to the network as a client; runs unprivileged. Server replies are hostile input:
+ *   line and reply length are bounded (smtp-conn.ts) and never crash the agent. TLS at level
+ *   `may`/`encrypt` does not verify certificates (Postfix "Untrusted TLS connection"); levels
+ *   verify/secure/dane-only are refused with a deferral until the TLS issue lands. SASL
+ *   passwords are never logged.
+ *
+ * STANDARDS
+ *   RFC 5321, 2033 (LMTP), 2920, 1870, 6152, 6531, 3461, 3207, 4954, 2034, 7505 (see smtp-proto.ts).
+ *
+ * PARAMETERS (each also as lmtp_*, except where noted)
+ *   smtp_connect_timeout, smtp_helo_timeout (lmtp_lhlo_timeout), smtp_mail_timeout,
+ *   smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout, smtp_data_done_timeout,
+ *   smtp_rset_timeout, smtp_quit_timeout, smtp_starttls_timeout, smtp_helo_name
+ *   (lmtp_lhlo_name), smtp_never_send_ehlo (smtp only), smtp_skip_5xx_greeting,
+ *   smtp_skip_quit_response, smtp_discard_ehlo_keywords, smtp_tcp_port, smtp_mx_address_limit,
+ *   smtp_mx_session_limit, smtp_host_lookup, smtp_tls_security_level, smtp_sasl_auth_enable,
+ *   smtp_sasl_password_maps, smtp_sasl_mechanism_filter, smtp_sasl_security_options,
+ *   smtp_sasl_tls_security_options, smtp_connection_cache_on_demand,
+ *   smtp_connection_cache_destinations, smtp_connection_cache_time_limit,
+ *   smtp_connection_reuse_count_limit, smtp_connection_reuse_time_limit, inet_protocols,
+ *   myhostname, relayhost (only when the nexthop is empty), postern_dns_servers.
+ */
+import type { MainConfig } from '../global/mail-conf.ts';
+import { Maps } from '../global/maps.ts';
+import { QF, ATTR } from '../global/rec-type.ts';
+import type { QueueRecipient } from '../global/queue-file.ts';
+import { deferOnError, type DeliverRequest, type DeliveryAgent, type RecipientResult } from '../global/deliver-request.ts';
+import { logger } from '../util/msg.ts';
+import { dnsResolverFromConfig, type DnsResolver } from '../util/dns-resolver.ts';
+import { parseDestination, resolveDestination, DestinationSyntaxError, parsePort, type SmtpServerAddress } from './smtp-connect.ts';
+import { SmtpConn, SmtpSessionError } from './smtp-conn.ts';
+import { smtpHandshake, smtpTransaction, smtpReset, smtpQuit, SmtpSiteFail, type SmtpProtoSettings, type SmtpSession, type TlsLevel } from './smtp-proto.ts';
+import { SmtpSessionCache } from './smtp-session-cache.ts';
+
+export interface SmtpAgentOptions {
+  /** DNS client; default: postern_dns_servers from main.cf, else the system resolver. */
+  resolver?: DnsResolver;
+  /** LMTP instead of SMTP (the lmtp(8) personality). */
+  lmtp?: boolean;
+  /** master.cf service name for log lines (default "smtp" / "lmtp"). */
+  name?: string;
+  /** Randomness for MX shuffling (tests pass seededRandom()). */
+  random?: () => number;
+}
+
+export interface SmtpAgent extends DeliveryAgent {
+  readonly cache: SmtpSessionCache;
+  readonly settings: SmtpProtoSettings;
+  /** QUIT every cached connection. */
+  close(): Promise<void>;
+}
+
+/** A failure that applies to every recipient still pending. */
+interface Why { status: 'deferred' | 'bounced'; dsn: string; text: string; relay: string; diagnostic?: string }
+
+function tlsLevelOf(v: string, param: string): TlsLevel | { unsupported: string } {
+  switch (v.trim().toLowerCase()) {
+    case '': case 'none': return 'none';
+    case 'may': return 'may';
+    case 'encrypt': return 'encrypt';
+    // Postfix: without a DNSSEC-validating resolver "dane" degrades to "may".
+    case 'dane': return 'may';
+    default: return { unsupported: `${param} = ${v} is not supported yet (use none, may or encrypt)` };
+  }
+}
+
+export function createLmtpAgent(config: MainConfig, opts: Omit<SmtpAgentOptions, 'lmtp'> = {}): SmtpAgent {
+  return createSmtpAgent(config, { ...opts, lmtp: true });
+}
+
+export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {}): SmtpAgent {
+  const lmtp = opts.lmtp ?? false;
+  const name = opts.name ?? (lmtp ? 'lmtp' : 'smtp');
+  const pfx = lmtp ? 'lmtp_' : 'smtp_';
+  const P = (n: string) => pfx + n;
+  const log = logger(name);
+  const ms = (n: string) => config.time(n) * 1000;
+  const tls = tlsLevelOf(config.get(P('tls_security_level')), P('tls_security_level'));
+  const settings: SmtpProtoSettings = {
+    lmtp,
+    heloName: config.get(lmtp ? 'lmtp_lhlo_name' : 'smtp_helo_name'),
+    timeouts: {
+      connect: ms(P('connect_timeout')), helo: ms(lmtp ? 'lmtp_lhlo_timeout' : 'smtp_helo_timeout'),
+      starttls: ms(P('starttls_timeout')), mail: ms(P('mail_timeout')), rcpt: ms(P('rcpt_timeout')),
+      dataInit: ms(P('data_init_timeout')), dataXfer: ms(P('data_xfer_timeout')), dataDone: ms(P('data_done_timeout')),
+      rset: ms(P('rset_timeout')), quit: ms(P('quit_timeout')),
+    },
+    neverSendEhlo: !lmtp && config.bool('smtp_never_send_ehlo'),
+    skip5xxGreeting: config.bool(P('skip_5xx_greeting')),
+    skipQuitResponse: config.bool(P('skip_quit_response')),
+    discardEhloKeywords: new Set(config.list(P(lmtp ? 'discard_lhlo_keywords' : 'discard_ehlo_keywords')).map((k) => k.toUpperCase())),
+    tlsLevel: typeof tls === 'string' ? tls : 'none',
+  };
+  const defaultPort = parsePort(config.get(P('tcp_port')) || (lmtp ? '24' : '25'));
+  const inet = config.list('inet_protocols').map((x) => x.toLowerCase());
+  const ipv4 = inet.includes('all') || inet.includes('ipv4');
+  const ipv6 = inet.includes('all') || inet.includes('ipv6');
+  let resolver = opts.resolver;
+  const random = opts.random ?? Math.random;
+  const saslEnable = config.bool(P('sasl_auth_enable'));
+  const saslMapsSpec = config.get(P('sasl_password_maps'));
+  let saslMaps: Promise<Maps> | undefined;
+  const cacheDests = new Set(config.list(P('connection_cache_destinations')).map((d) => d.toLowerCase()));
+  const onDemand = config.bool(P('connection_cache_on_demand'));
+  const quit = (s: SmtpSession) => smtpQuit(s, settings);
+  const cache = new SmtpSessionCache({
+    idleMs: ms(P('connection_cache_time_limit')),
+    maxEntries: 32,
+    reuseCountLimit: config.int(P('connection_reuse_count_limit')),
+    reuseTimeMs: ms(P('connection_reuse_time_limit')),
+    quit,
+  });
+
+  async function protoSettings(): Promise<SmtpProtoSettings> {
+    if (!saslEnable || !saslMapsSpec.trim()) return settings;
+    saslMaps ??= Maps.open(saslMapsSpec, { paramName: P('sasl_password_maps') });
+    return {
+      ...settings,
+      sasl: {
+        maps: await saslMaps,
+        mechanismFilter: config.list(P('sasl_mechanism_filter')).map((m) => m.toLowerCase()),
+        securityOptions: config.list(P('sasl_security_options')).map((m) => m.toLowerCase()),
+        tlsSecurityOptions: config.list(P('sasl_tls_security_options')).map((m) => m.toLowerCase()),
+        timeoutMs: settings.timeouts.helo,
+      },
+    };
+  }
+
+  function needsSmtputf8(req: DeliverRequest, content: Buffer): boolean {
+    // RFC 6531 §3.2: UTF-8 in the envelope or (with SMTPUTF8 requested) in the header.
+    const nonAscii = (s: string) => /[^\x00-\x7f]/.test(s);
+    if (nonAscii(req.qf.sender) || req.recipients.some((r) => nonAscii(r.address))) return true;
+    if (!(req.qf.flags & QF.SMTPUTF8)) return false;
+    const end = content.indexOf('\n\n');
+    const head = end < 0 ? content : content.subarray(0, end);
+    for (const b of head) if (b >= 0x80) return true;
+    return false;
+  }
+
+  async function deliver(req: DeliverRequest): Promise<RecipientResult[]> {
+    if (typeof tls !== 'string') {
+      return req.recipients.map((recipient) => ({ recipient, status: 'deferred', dsn: '4.7.5', text: `TLS configuration problem: ${tls.unsupported}`, relay: 'none' }));
+    }
+    const results = new Map<QueueRecipient, RecipientResult>();
+    let pending = req.recipients.filter((r) => !r.done);
+    let why: Why | undefined;
+    const content = await req.qf.content();
+    const s = await protoSettings();
+    resolver ??= dnsResolverFromConfig(config);
+    const tx = {
+      sender: req.qf.sender,
+      content,
+      smtputf8: needsSmtputf8(req, content),
+      smtputf8Requested: (req.qf.flags & QF.SMTPUTF8) !== 0,
+      dsnEnvid: req.qf.attr(ATTR.DSN_ENVID),
+      dsnRet: req.qf.attr(ATTR.DSN_RET),
+    };
+    let nexthop = req.nexthop.trim();
+    if (!nexthop && !lmtp) nexthop = config.get('relayhost').trim() || (pending[0]?.address.split('@').pop() ?? '');
+    const destinations = nexthop.split(/[\s,]+/).filter(Boolean);
+    if (destinations.length === 0) why = { status: 'deferred', dsn: '4.3.5', text: 'delivery temporarily suspended: no destination given', relay: 'none' };
+    let sessions = 0;
+    const sessionLimit = config.int(P('mx_session_limit'));
+    const cacheable = (d: string) => onDemand || cacheDests.has(d.toLowerCase()) || cacheDests.has(d.toLowerCase().replace(/^\[|\](:.*)?$/g, ''));
+
+    /** Run one transaction on a session, file results, return whether it may be cached. */
+    const transact = async (sess: SmtpSession, final: boolean): Promise<boolean> => {
+      const { outcomes, broken } = await smtpTransaction(sess, { ...tx, recipients: pending }, s, final);
+      sess.reuseCount++;
+      const left: QueueRecipient[] = [];
+      for (const o of outcomes) {
+        const r: RecipientResult = { recipient: o.recipient, status: o.status, dsn: o.dsn, text: o.text, relay: sess.conn.namaddrport, diagnostic: o.diagnostic, remoteMta: `dns; ${sess.conn.host}` };
+        if (o.retry) { left.push(o.recipient); why = { ...r, status: 'deferred' }; } else results.set(o.recipient, r);
+      }
+      pending = left;
+      return !broken;
+    };
+
+    try {
+      for (let di = 0; di < destinations.length && pending.length > 0; di++) {
+        const destText = destinations[di]!;
+        const lastDest = di === destinations.length - 1;
+        if (req.signal?.aborted) break;
+        // A cached idle session to this nexthop first (smtp_connect.c: "try the cache").
+        const key = `${destText.toLowerCase()}`;
+        const cached = cache.take(key);
+        if (cached) {
+          // Never final: a connection that went stale while idle must not defer the mail when a
+          // fresh connection would deliver it.
+          const ok = await transact(cached, false);
+          if (ok && cache.mayCache(cached) && await smtpReset(cached, s)) cache.put(key, cached); else await quit(cached);
+          if (pending.length === 0) break;
+        }
+        let addrs: SmtpServerAddress[];
+        try {
+          const dest = parseDestination(destText, { lmtp, defaultPort });
+          const r = await resolveDestination(dest, { resolver, mxAddressLimit: config.int(P('mx_address_limit')), ipv4, ipv6, myhostname: config.get('myhostname'), native: config.list(P('host_lookup')).includes('native') && !config.list(P('host_lookup')).includes('dns'), random });
+          if (!Array.isArray(r)) {
+            why = { ...r, relay: 'none' };
+            if (r.status === 'bounced' && lastDest) break;
+            continue;
+          }
+          addrs = r;
+        } catch (e) {
+          if (!(e instanceof DestinationSyntaxError)) throw e;
+          // Postfix: a bad nexthop is a configuration error — defer, never bounce.
+          why = { status: 'deferred', dsn: '4.3.5', text: `bad ${lmtp ? 'LMTP' : 'SMTP'} destination "${destText}": ${e.message}`, relay: 'none' };
+          log.warn(`${req.qf.queueId}: ${why.text}`);
+          continue;
+        }
+        for (let ai = 0; ai < addrs.length && pending.length > 0; ai++) {
+          if (req.signal?.aborted) break;
+          const a = addrs[ai]!;
+          let conn: SmtpConn;
+          try {
+            conn = await SmtpConn.open(a, settings.timeouts.connect);
+          } catch (e) {
+            if (!(e instanceof SmtpSessionError)) throw e;
+            log.info(e.message); // smtp_connect.c logs each failed attempt, without queue ID
+            why = { status: 'deferred', dsn: '4.4.1', text: e.message, relay: 'none' };
+            continue;
+          }
+          let sess: SmtpSession;
+          try {
+            sess = await smtpHandshake(conn, s, destText, log);
+          } catch (e) {
+            conn.close();
+            if (e instanceof SmtpSiteFail) {
+              why = { status: e.status === 'bounced' ? 'bounced' : 'deferred', dsn: e.dsn, text: e.message, relay: conn.namaddrport, diagnostic: e.diagnostic };
+              if (e.status === 'bounced') { ai = addrs.length; di = destinations.length; }
+              continue;
+            }
+            if (e instanceof SmtpSessionError) { why = { status: 'deferred', dsn: '4.4.2', text: e.message, relay: conn.namaddrport }; continue; }
+            throw e;
+          }
+          cache.opening(sess);
+          sessions++;
+          const final = (lastDest && ai === addrs.length - 1) || (sessionLimit > 0 && sessions >= sessionLimit);
+          const ok = await transact(sess, final);
+          if (ok && cacheable(destText) && cache.mayCache(sess) && await smtpReset(sess, s)) cache.put(key, sess);
+          else if (ok) await quit(sess);
+          else conn.close();
+          if (final) { di = destinations.length; break; }
+        }
+      }
+    } catch (e) {
+      // Anything unexpected (a lookup table error, a bug): defer what is not finished.
+      const rest = deferOnError({ ...req, recipients: pending }, e);
+      for (const r of rest) results.set(r.recipient, r);
+      pending = [];
+    }
+    const w: Why = why ?? { status: 'deferred', dsn: '4.3.0', text: req.signal?.aborted ? 'delivery aborted' : 'delivery temporarily suspended: no server was tried', relay: 'none' };
+    for (const r of pending) results.set(r, { recipient: r, status: w.status, dsn: w.dsn, text: w.text, relay: w.relay, diagnostic: w.diagnostic });
+    return req.recipients.filter((r) => results.has(r)).map((r) => results.get(r)!);
+  }
+
+  return {
+    name,
+    cache,
+    settings,
+    async deliver(req) {
+      try {
+        return await deliver(req);
+      } catch (e) {
+        return deferOnError(req, e);
+      }
+    },
+    async close() { await cache.closeAll(); },
+  };
+}
