@@ -1,0 +1,160 @@
+/**
+ * qmgr-active - moving messages in and out of the active queue (Postfix qmgr_active.c).
+ *
+ *   recoverActive()  at start: active/* → incoming/ (a crash left them there; their D records
+ *                    say who already has the mail).
+ *   admitMessage()   incoming|deferred → active; a deferred file is admitted only when its
+ *                    retry time (mtime) has come, unless the scan is a flush. The defer log of
+ *                    the previous attempt is removed. A file that cannot be parsed goes to
+ *                    `corrupt` (never thrown away, never delivered).
+ *   finishMessage()  after every entry of the message is done (qmgr_active_done()):
+ *                      1. bounce log → non-delivery DSN, then the log is removed;
+ *                      2. some recipients deferred and the message is older than
+ *                         maximal_queue_lifetime (bounce_queue_lifetime for null-sender mail)
+ *                         → "status=expired, returned to sender": the defer log becomes a
+ *                         non-delivery DSN and the file is removed;
+ *                         else when delay_warning_time has passed, once → a delay DSN;
+ *                         then utimes(mtime = now + backoff) and active → deferred, where
+ *                         backoff = time in queue, clamped to [minimal_backoff_time,
+ *                         maximal_backoff_time] (qmgr_active_done_3_generic);
+ *                      3. all recipients done → NOTIFY=SUCCESS notices, then the file is removed.
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import type { MailQueue, QueueName } from '../global/mail-queue.ts';
+import { QueueFile, QueueFileError } from '../global/queue-file.ts';
+import { readBounceLog, removeBounceLog } from '../bounce/bounce-log.ts';
+import type { BounceService } from '../bounce/bounce.ts';
+import { logger } from '../util/msg.ts';
+import { QmgrMessage } from './qmgr-message.ts';
+
+const log = logger('qmgr');
+
+export interface ActiveSettings {
+  minimalBackoffTime: number;
+  maximalBackoffTime: number;
+  maximalQueueLifetime: number;
+  bounceQueueLifetime: number;
+  delayWarningTime: number;
+}
+
+/** Seconds until the next attempt (qmgr_active_done_3_generic). */
+export function backoffDelay(arrivalMs: number, nowMs: number, s: Pick<ActiveSettings, 'minimalBackoffTime' | 'maximalBackoffTime'>): number {
+  let delay = Math.floor((nowMs - arrivalMs) / 1000);
+  if (arrivalMs <= 0) delay = s.minimalBackoffTime;
+  if (delay > s.maximalBackoffTime) delay = s.maximalBackoffTime;
+  if (delay < s.minimalBackoffTime) delay = s.minimalBackoffTime;
+  return delay;
+}
+
+/** Move every file left in active back to incoming (qmgr start-up). Returns how many. */
+export async function recoverActive(queue: MailQueue): Promise<number> {
+  let n = 0;
+  for await (const qid of queue.list('active')) {
+    try { await queue.move(qid, 'active', 'incoming', false); n++; } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+  if (n) await queue.syncDir(join(queue.dir, 'incoming'));
+  return n;
+}
+
+/** The delay-warning marker: Postfix clears the W record; Postern keeps a flag file. */
+function warnedPath(queue: MailQueue, qid: string): string {
+  return join(queue.dir, 'trace', `${qid}.warned`);
+}
+
+/**
+ * Take one file into the active queue. Returns undefined when it is not (yet) eligible, is
+ * gone, or is corrupt.
+ */
+export async function admitMessage(queue: MailQueue, qid: string, from: QueueName, opts: { ignoreTime: boolean; now: number }): Promise<QmgrMessage | undefined> {
+  const src = queue.path(from, qid);
+  if (from === 'deferred' && !opts.ignoreTime) {
+    const st = await fsp.stat(src).catch(() => undefined);
+    if (!st || st.mtimeMs > opts.now) return undefined;
+  }
+  try {
+    await queue.move(qid, from, 'active', false);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  await removeBounceLog(queue, 'defer', qid);
+  let qf: QueueFile;
+  try {
+    qf = await QueueFile.open(queue.path('active', qid), qid);
+  } catch (e) {
+    if (e instanceof QueueFileError) {
+      log.warn(`saving corrupt file "${qid}" from queue "active" to queue "corrupt": ${e.message}`);
+      await queue.move(qid, 'active', 'corrupt').catch(() => {});
+      return undefined;
+    }
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  if (from === 'incoming') {
+    // Postfix logs this once, when the message first enters the active queue.
+    log.info(`${qid}: from=<${qf.sender}>, size=${qf.contentLength}, nrcpt=${qf.recipients.length} (queue active)`);
+  }
+  const msg = new QmgrMessage(qf, from, opts.now);
+  // Notices still owed from an earlier attempt (a DSN that could not be queued then).
+  msg.bounced = await fsp.stat(queue.path('bounce', qid)).then((st) => st.size > 0, () => false);
+  msg.traced = await fsp.stat(queue.path('trace', qid)).then((st) => st.size > 0, () => false);
+  return msg;
+}
+
+/** Everything after the last entry of a message finished (see header). */
+export async function finishMessage(queue: MailQueue, bounce: BounceService, s: ActiveSettings, msg: QmgrMessage, now = Date.now()): Promise<void> {
+  const qid = msg.queueId;
+  const qf = msg.qf;
+  if (msg.gone) { log.info(`${qid}: removed from the active queue while being delivered`); return; }
+  // 1. Non-delivery notices for recipients that failed for good.
+  let keep = msg.deferred;
+  if (msg.bounced) {
+    const entries = await readBounceLog(queue, 'bounce', qid);
+    if (await bounce.notify(qf, 'failure', entries)) await removeBounceLog(queue, 'bounce', qid);
+    else keep = true;
+  }
+  if (keep) {
+    const lifetime = (qf.sender === '' || bounce.isDoubleBounceSender(qf.sender)) ? s.bounceQueueLifetime : s.maximalQueueLifetime;
+    const defers = await readBounceLog(queue, 'defer', qid);
+    if (msg.deferred && now - qf.arrival >= lifetime * 1000) {
+      log.info(`${qid}: from=<${qf.sender}>, status=expired, returned to sender`);
+      const failed = defers.map((e) => ({ ...e, action: 'failed' }));
+      if (await bounce.notify(qf, 'failure', failed)) {
+        await removeQueueFile(queue, qid);
+        return;
+      }
+    } else if (msg.deferred && s.delayWarningTime > 0 && now - qf.arrival >= s.delayWarningTime * 1000) {
+      const marker = warnedPath(queue, qid);
+      const warned = await fsp.stat(marker).then(() => true, () => false);
+      if (!warned && await bounce.notify(qf, 'delay', defers)) {
+        await fsp.writeFile(marker, '', { mode: 0o600 }).catch(() => {});
+      }
+    }
+    const delay = backoffDelay(qf.arrival, now, s);
+    const next = new Date(now + delay * 1000);
+    try {
+      await fsp.utimes(queue.path('active', qid), new Date(now), next);
+      await queue.move(qid, 'active', 'deferred');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    return;
+  }
+  // 3. All recipients done.
+  if (msg.traced) {
+    const entries = await readBounceLog(queue, 'trace', qid);
+    if (!await bounce.notify(qf, 'success', entries)) log.warn(`${qid}: success notification failed; not retried`);
+  }
+  await removeQueueFile(queue, qid);
+}
+
+/** Remove a finished message and its logs (Postfix logs "removed"). */
+export async function removeQueueFile(queue: MailQueue, qid: string): Promise<void> {
+  await fsp.unlink(queue.path('active', qid)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+  for (const l of ['bounce', 'defer', 'trace'] as const) await removeBounceLog(queue, l, qid);
+  await fsp.unlink(warnedPath(queue, qid)).catch(() => {});
+  log.info(`${qid}: removed`);
+}

@@ -1,0 +1,39 @@
+/**
+ * qmgr-agents - the registry of delivery agents qmgr calls in-process, by master.cf command
+ * name (the literal table of STYLE §9: explicit imports, no self-registration). A master.cf
+ * transport whose command is not here defers with "mail transport unavailable".
+ *
+ * To add an agent, add one line: `name: async (config) => (await import('../x/x.ts')).createXAgent(config)`.
+ */
+import type { MainConfig } from '../global/mail-conf.ts';
+import type { DeliveryAgent } from '../global/deliver-request.ts';
+import type { ServiceImpl } from '../master/master-service.ts';
+
+type AgentFactory = (config: MainConfig) => Promise<DeliveryAgent>;
+
+export const AGENTS: Record<string, AgentFactory> = {
+  discard: async () => (await import('../discard/discard.ts')).createDiscardAgent(),
+  error: async () => (await import('../error/error.ts')).createErrorAgent(),
+};
+
+/** Instantiate every known agent for this configuration. */
+export async function loadAgents(config: MainConfig, table: Record<string, AgentFactory> = AGENTS): Promise<Map<string, DeliveryAgent>> {
+  const out = new Map<string, DeliveryAgent>();
+  for (const [name, make] of Object.entries(table)) out.set(name, await make(config));
+  return out;
+}
+
+/**
+ * For master.cf entries whose work runs inside qmgr's process (bounce/defer/trace, discard,
+ * error/retry, and any agent in AGENTS): a service with nothing to start, so the master neither
+ * warns that it is missing nor runs a second copy. The socket the master binds for it is unused.
+ */
+export function inProcessService(name: string): ServiceImpl {
+  return {
+    name,
+    async start(ctx) {
+      ctx.log.debug(`${ctx.entry.service}: runs inside the qmgr process`);
+      return { async stop() {} };
+    },
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * qmgr-deliver - hand one entry to its delivery agent and record what happened to each
+ * recipient (Postfix qmgr_deliver.c + the agents' deliver_completed()/bounce_append()/
+ * defer_append()), in the order that keeps the queue file honest after a crash:
+ *
+ *   1. bounced  → record appended to bounce/<qid> (fsync'd)
+ *      NOTIFY=SUCCESS delivered → record appended to trace/<qid> (fsync'd)
+ *      deferred → record appended to defer/<qid> (the reason `postern queue list` shows)
+ *   2. sent and bounced recipients: R → D in the queue file, one fdatasync for the batch,
+ *      before this entry is reported finished (so before the next batch of the message runs
+ *      to completion, and before the message leaves the active queue).
+ *   3. one log line per recipient (logDelivery).
+ *
+ * A crash between the agent's success and step 2 leaves R: that recipient is delivered again
+ * after the restart — at most one duplicate, never a loss.
+ *
+ * The agent is the master.cf command of the transport (smtp, lmtp, virtual, local, pipe,
+ * discard, error). A transport without a master.cf entry or without an implementation defers
+ * with Postfix's "mail transport unavailable" (qmgr_deliver.c, qmgr_transport_unavailable).
+ */
+import { promises as fsp, constants as C } from 'node:fs';
+import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
+import { deferOnError, logDelivery } from '../global/deliver-request.ts';
+import type { MailQueue } from '../global/mail-queue.ts';
+import { REC } from '../global/rec-type.ts';
+import { appendBounceLogs, type BounceLogEntry } from '../bounce/bounce-log.ts';
+import { wantsNotice } from '../bounce/bounce.ts';
+import { logger } from '../util/msg.ts';
+import type { QmgrEntry, QmgrMessage } from './qmgr-message.ts';
+
+const log = logger('qmgr');
+
+export interface DeliverContext {
+  queue: MailQueue;
+  /** master.cf service name → command (agent name); undefined when master.cf has no such service. */
+  commandOf(transport: string): string | undefined;
+  agents: ReadonlyMap<string, DeliveryAgent>;
+  signal?: AbortSignal;
+}
+
+function splitTyped(v: string | undefined, defType: string): [string | undefined, string | undefined] {
+  if (!v) return [undefined, undefined];
+  const m = /^([A-Za-z0-9-]+);\s*(.*)$/s.exec(v);
+  return m ? [m[1]!, m[2]!] : [defType, v];
+}
+
+/** A RecipientResult as a bounce/defer/trace log record. */
+export function logEntryOf(r: RecipientResult, action: string): BounceLogEntry {
+  const [diagType, diagText] = splitTyped(r.diagnostic, 'smtp');
+  const [mtaType, mtaName] = splitTyped(r.remoteMta, 'dns');
+  return {
+    recipient: r.recipient.address,
+    original: r.recipient.orig,
+    offset: r.recipient.offset,
+    dsnOrigRcpt: r.recipient.orcpt,
+    notifyFlags: r.recipient.notify ?? 0,
+    status: r.dsn,
+    action,
+    diagType, diagText, mtaType, mtaName,
+    reason: r.text,
+  };
+}
+
+/** Run one entry through its agent and record the results. Never throws. */
+export async function deliverEntry(ctx: DeliverContext, entry: QmgrEntry): Promise<void> {
+  const msg = entry.message;
+  const req: DeliverRequest = {
+    qf: msg.qf, transport: entry.transport, nexthop: entry.nexthop,
+    recipients: entry.recipients, activeSince: msg.activeSince, signal: ctx.signal,
+  };
+  let results: RecipientResult[];
+  const command = ctx.commandOf(entry.transport);
+  const agent = command === undefined ? undefined : ctx.agents.get(command);
+  if (!agent) {
+    // Postfix qmgr: "mail transport unavailable" when the transport cannot be reached.
+    results = entry.recipients.map((recipient) => ({ recipient, status: 'deferred', dsn: '4.3.0', text: 'mail transport unavailable', relay: 'none' }));
+  } else {
+    try {
+      results = await agent.deliver(req);
+    } catch (e) {
+      log.warn(`${msg.queueId}: ${entry.transport} agent failed: ${(e as Error).message}`);
+      results = deferOnError(req, e);
+    }
+    // An agent that forgets a recipient must not lose it: defer what was not answered.
+    const answered = new Set(results.map((r) => r.recipient.offset));
+    for (const r of entry.recipients) {
+      if (!answered.has(r.offset)) results.push({ recipient: r, status: 'deferred', dsn: '4.3.0', text: 'delivery agent returned no status', relay: 'none' });
+    }
+  }
+  await recordResults(ctx, msg, entry.transport, results, req);
+}
+
+/** Steps 1-3 of the header comment, for results of an agent or of resolve. */
+export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, transport: string, results: RecipientResult[], req?: DeliverRequest): Promise<void> {
+  const qid = msg.queueId;
+  const bounces: BounceLogEntry[] = [];
+  const traces: BounceLogEntry[] = [];
+  const defers: BounceLogEntry[] = [];
+  const done: RecipientResult[] = [];
+  for (const r of results) {
+    if (r.status === 'sent') {
+      done.push(r);
+      if (wantsNotice(r.recipient.notify, 'success')) {
+        traces.push(logEntryOf(r, transport === 'smtp' || transport === 'relay' ? 'relayed' : 'delivered'));
+      }
+    } else if (r.status === 'bounced') {
+      done.push(r);
+      bounces.push(logEntryOf(r, 'failed'));
+    } else {
+      defers.push(logEntryOf(r, 'delayed'));
+    }
+  }
+  try {
+    await appendBounceLogs(ctx.queue, 'bounce', qid, bounces);
+    await appendBounceLogs(ctx.queue, 'trace', qid, traces);
+    await appendBounceLogs(ctx.queue, 'defer', qid, defers);
+  } catch (e) {
+    // Without the log the outcome would be lost: leave the recipients undone (retried later).
+    log.warn(`${qid}: cannot append to bounce/defer log: ${(e as Error).message}`);
+    for (const r of done) if (r.status === 'bounced') r.status = 'deferred';
+  }
+  if (bounces.length) msg.bounced = true;
+  if (traces.length) msg.traced = true;
+  const toMark = done.filter((r) => r.status !== 'deferred');
+  if (toMark.length) {
+    try {
+      const fh = await fsp.open(msg.qf.path, C.O_RDWR);
+      try {
+        for (const r of toMark) {
+          if (r.recipient.offset === undefined) continue;
+          await fh.write(Buffer.from(REC.DONE), 0, 1, r.recipient.offset);
+        }
+        await fh.datasync();
+      } finally { await fh.close(); }
+      const offsets = new Set(toMark.map((r) => r.recipient.offset));
+      for (const r of msg.qf.recipients) if (offsets.has(r.offset)) r.done = true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') msg.gone = true;
+      else log.warn(`${qid}: cannot update queue file: ${(e as Error).message}`);
+      msg.deferred = true;
+    }
+  }
+  if (defers.length) msg.deferred = true;
+  const fakeReq: DeliverRequest = req ?? { qf: msg.qf, transport, nexthop: '', recipients: [], activeSince: msg.activeSince };
+  for (const r of results) logDelivery(transport, fakeReq, r);
+}

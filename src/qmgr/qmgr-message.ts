@@ -1,0 +1,104 @@
+/**
+ * qmgr-message - one message in the active queue (Postfix qmgr_message.c): the opened queue
+ * file, its not-yet-delivered recipients resolved through trivial-rewrite, and those recipients
+ * grouped into delivery requests ("entries") by transport and nexthop, at most
+ * `<transport>_destination_recipient_limit` recipients per entry (qmgr_message_assign()).
+ *
+ * Resolve outcomes that never reach an agent (qmgr_message_resolve()):
+ *   flags.fail   → deferred, 4.3.0 "address resolver failure" (a table is down: retry later)
+ *   flags.error  → bounced, the error text from resolve (5.1.3 bad address syntax)
+ * relocated_maps and `error:` transport entries are resolved to the error transport and are
+ * bounced by the error(8) agent with their text ("5.1.6 User has moved to ...").
+ */
+import type { QueueFile, QueueRecipient } from '../global/queue-file.ts';
+import type { QueueName } from '../global/mail-queue.ts';
+import type { ResolveReply } from '../trivial-rewrite/resolve.ts';
+
+export interface Resolver {
+  resolve(address: string, sender?: string): Promise<ResolveReply>;
+}
+
+/** One delivery request in waiting: recipients of one message for one transport:nexthop. */
+export interface QmgrEntry {
+  message: QmgrMessage;
+  transport: string;
+  nexthop: string;
+  recipients: QueueRecipient[];
+}
+
+/** A recipient that resolve already decided (no agent involved). */
+export interface QmgrEarlyResult {
+  recipient: QueueRecipient;
+  status: 'deferred' | 'bounced';
+  dsn: string;
+  text: string;
+}
+
+export class QmgrMessage {
+  readonly qf: QueueFile;
+  /** The queue it came from (incoming or deferred); it now lives in active. */
+  readonly from: QueueName;
+  readonly activeSince: number;
+  /** Entries handed to the scheduler and not finished yet. */
+  pending = 0;
+  /** Some recipient was deferred in this attempt. */
+  deferred = false;
+  /** Some recipient bounced in this attempt (bounce log written). */
+  bounced = false;
+  /** Some delivered recipient asked for NOTIFY=SUCCESS (trace log written). */
+  traced = false;
+  /** The queue file vanished from active (postsuper -d/-h while delivering). */
+  gone = false;
+  /** Number of recipients held in memory (for qmgr_message_recipient_limit). */
+  readonly rcptCount: number;
+
+  constructor(qf: QueueFile, from: QueueName, activeSince: number) {
+    this.qf = qf;
+    this.from = from;
+    this.activeSince = activeSince;
+    this.rcptCount = qf.recipients.length;
+  }
+
+  get queueId(): string { return this.qf.queueId; }
+
+  /**
+   * Resolve each recipient not yet done and group them. `recipientLimit(transport)` gives
+   * `<transport>_destination_recipient_limit` (0 = no limit).
+   */
+  async assign(resolver: Resolver, recipientLimit: (transport: string) => number): Promise<{ entries: QmgrEntry[]; early: QmgrEarlyResult[] }> {
+    const groups = new Map<string, QmgrEntry[]>();
+    const early: QmgrEarlyResult[] = [];
+    const entries: QmgrEntry[] = [];
+    for (const r of this.qf.recipients) {
+      if (r.done) continue;
+      let reply: ResolveReply;
+      try {
+        reply = await resolver.resolve(r.address, this.qf.sender);
+      } catch (e) {
+        early.push({ recipient: r, status: 'deferred', dsn: '4.3.0', text: `address resolver failure: ${(e as Error).message}` });
+        continue;
+      }
+      if (reply.flags.fail) {
+        early.push({ recipient: r, status: 'deferred', dsn: '4.3.0', text: 'address resolver failure' });
+        continue;
+      }
+      if (reply.flags.error && reply.transport !== 'error') {
+        early.push({ recipient: r, status: 'bounced', dsn: '5.1.3', text: 'bad address syntax' });
+        continue;
+      }
+      const key = `${reply.transport}\0${reply.nexthop}`;
+      let list = groups.get(key);
+      if (!list) { list = []; groups.set(key, list); }
+      const limit = recipientLimit(reply.transport);
+      let cur = list[list.length - 1];
+      if (!cur || (limit > 0 && cur.recipients.length >= limit)) {
+        cur = { message: this, transport: reply.transport, nexthop: reply.nexthop, recipients: [] };
+        list.push(cur);
+        entries.push(cur);
+      }
+      // The agent sees the resolved address; the queue file keeps the record as received.
+      cur.recipients.push(reply.recipient && reply.recipient !== r.address ? { ...r, address: reply.recipient, orig: r.orig ?? r.address } : r);
+    }
+    return { entries, early };
+  }
+}

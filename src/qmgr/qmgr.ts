@@ -1,0 +1,353 @@
+/**
+ * qmgr - the queue manager (Postfix qmgr(8), the "nqmgr" scheduler simplified to
+ * per-transport/per-destination concurrency).
+ *
+ * SUMMARY
+ *   const q = new Qmgr({ config, queue, resolver, agents });
+ *   await q.start();  q.notify();  q.flush();  await q.stop();
+ *   export const service: ServiceImpl  (master.cf: qmgr unix n - n 300 1 qmgr)
+ *
+ * DESCRIPTION
+ *   Messages move incoming → active → (agents) → removed | deferred (qmgr-active.ts). The active
+ *   queue is bounded: at most qmgr_message_active_limit messages and about
+ *   qmgr_message_recipient_limit in-memory recipients; beyond that, files wait on disk and the
+ *   directory scans (qmgr-scan.ts, incremental opendir) pause where they are, so memory stays
+ *   flat however many messages are queued. New mail (notify(), or a file renamed into
+ *   `incoming` by another process, seen through fs.watch — no polling) is taken before deferred
+ *   mail; the deferred queue is scanned every queue_run_delay (and on the master's wakeup) and a
+ *   deferred file is admitted when its mtime (next retry time) has come. flush() (postqueue -f)
+ *   scans the deferred queue ignoring retry times. Each message's recipients are resolved
+ *   (trivial-rewrite), grouped by transport and nexthop in batches of
+ *   <transport>_destination_recipient_limit (qmgr-message.ts), and scheduled with maxproc per
+ *   transport and <transport>_destination_concurrency_limit per destination
+ *   (qmgr-transport.ts). Results are recorded per recipient (qmgr-deliver.ts).
+ *   At start, files left in `active` by a crash go back to `incoming`.
+ *   Mail in `hold` is never scheduled.
+ *
+ * SECURITY
+ *   Reads and renames queue files; talks to delivery agents in-process through CONTRACT 4.
+ *
+ * DIAGNOSTICS
+ *   `QID: from=<s>, size=N, nrcpt=N (queue active)`, one delivery line per recipient,
+ *   `QID: from=<s>, status=expired, returned to sender`, `QID: removed`.
+ *
+ * PARAMETERS
+ *   queue_directory, hash_queue_depth, hash_queue_names, qmgr_message_active_limit,
+ *   qmgr_message_recipient_limit, default_process_limit, default_destination_concurrency_limit,
+ *   default_destination_recipient_limit, minimal_backoff_time, maximal_backoff_time,
+ *   queue_run_delay, maximal_queue_lifetime, bounce_queue_lifetime, delay_warning_time
+ */
+import { watch, type FSWatcher, promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import type { MainConfig } from '../global/mail-conf.ts';
+import { MailQueue } from '../global/mail-queue.ts';
+import { loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
+import type { DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
+import { BounceService } from '../bounce/bounce.ts';
+import { logger } from '../util/msg.ts';
+import type { ServiceImpl } from '../master/master-service.ts';
+import { QmgrScan } from './qmgr-scan.ts';
+import { admitMessage, finishMessage, recoverActive, type ActiveSettings } from './qmgr-active.ts';
+import type { QmgrEntry, QmgrMessage, Resolver } from './qmgr-message.ts';
+import { QmgrScheduler, type TransportLimits } from './qmgr-transport.ts';
+import { deliverEntry, recordResults, type DeliverContext } from './qmgr-deliver.ts';
+
+const log = logger('qmgr');
+
+/** Messages admitted (renamed, read, resolved) at the same time. */
+const ADMIT_PARALLEL = 16;
+
+/** The trigger file `postern queue flush` writes in $queue_directory/public (Postfix's public/qmgr fifo). */
+export const QMGR_TRIGGER = 'qmgr.trigger';
+
+export interface QmgrOptions {
+  config: MainConfig;
+  queue: MailQueue;
+  resolver: Resolver;
+  /** Delivery agents by master.cf command name (smtp, lmtp, virtual, local, pipe, discard, error). */
+  agents: ReadonlyMap<string, DeliveryAgent>;
+  /** master.cf entries; default: loaded from config.configDir. */
+  masterEntries?: readonly MasterEntry[];
+  bounce?: BounceService;
+  /** Watch `incoming` and `public/` for other processes' mail and triggers (default true). */
+  watch?: boolean;
+}
+
+/** The queue of a configuration (queue_directory, hash_queue_depth, hash_queue_names). */
+export function queueFromConfig(config: MainConfig): MailQueue {
+  return new MailQueue(config.get('queue_directory'), {
+    hashDepth: config.int('hash_queue_depth'),
+    hashNames: config.list('hash_queue_names'),
+  });
+}
+
+function intParam(config: MainConfig, name: string, fallback: number): number {
+  try { const v = config.get(name).trim(); return /^-?\d+$/.test(v) ? Number(v) : fallback; } catch { return fallback; }
+}
+
+export class Qmgr {
+  readonly queue: MailQueue;
+  readonly bounce: BounceService;
+  private readonly opts: QmgrOptions;
+  private readonly settings: ActiveSettings;
+  private readonly incoming: QmgrScan;
+  private readonly deferred: QmgrScan;
+  private readonly scheduler: QmgrScheduler;
+  private readonly services = new Map<string, MasterEntry>();
+  private readonly ctx: DeliverContext;
+  private readonly abort = new AbortController();
+  private readonly activeLimit: number;
+  private readonly rcptLimit: number;
+  private readonly active = new Set<QmgrMessage>();
+  private rcptInMemory = 0;
+  private loop: Promise<void> | undefined;
+  private again = false;
+  private stopping = false;
+  private started = false;
+  private timer: NodeJS.Timeout | undefined;
+  private watchers: FSWatcher[] = [];
+  private finishing = new Set<Promise<void>>();
+  private admitting = new Set<Promise<void>>();
+  /** Messages being admitted (counted against the active limits before they are active). */
+  private reserved = 0;
+  /** Peak number of messages in the active queue (for tests and benchmarks). */
+  peakActive = 0;
+
+  constructor(opts: QmgrOptions) {
+    this.opts = opts;
+    const c = opts.config;
+    this.queue = opts.queue;
+    this.bounce = opts.bounce ?? BounceService.fromConfig(c, opts.queue, () => this.notify());
+    this.settings = {
+      minimalBackoffTime: c.time('minimal_backoff_time'),
+      maximalBackoffTime: c.time('maximal_backoff_time'),
+      maximalQueueLifetime: c.time('maximal_queue_lifetime'),
+      bounceQueueLifetime: c.time('bounce_queue_lifetime'),
+      delayWarningTime: c.time('delay_warning_time'),
+    };
+    this.activeLimit = Math.max(1, c.int('qmgr_message_active_limit'));
+    this.rcptLimit = Math.max(1, c.int('qmgr_message_recipient_limit'));
+    for (const e of opts.masterEntries ?? loadMasterCf(c.configDir, { defaultProcessLimit: c.int('default_process_limit') })) {
+      if (e.type === 'unix' || e.type === 'pass') this.services.set(e.service, e);
+    }
+    this.incoming = new QmgrScan(this.queue, 'incoming');
+    this.deferred = new QmgrScan(this.queue, 'deferred');
+    this.ctx = {
+      queue: this.queue,
+      commandOf: (t) => this.services.get(t)?.command,
+      agents: opts.agents,
+      signal: this.abort.signal,
+    };
+    this.scheduler = new QmgrScheduler((t) => this.limitsOf(t), (e) => this.runEntry(e));
+  }
+
+  private limitsOf(transport: string): TransportLimits {
+    const e = this.services.get(transport);
+    const maxproc = e ? e.maxproc : intParam(this.opts.config, 'default_process_limit', 100);
+    return {
+      processLimit: maxproc > 0 ? maxproc : Infinity,
+      destinationConcurrency: intParam(this.opts.config, `${transport}_destination_concurrency_limit`,
+        intParam(this.opts.config, 'default_destination_concurrency_limit', 20)),
+    };
+  }
+
+  private recipientLimit(transport: string): number {
+    return intParam(this.opts.config, `${transport}_destination_recipient_limit`,
+      intParam(this.opts.config, 'default_destination_recipient_limit', 50));
+  }
+
+  async start(): Promise<void> {
+    const n = await recoverActive(this.queue);
+    this.started = true;
+    if (n) log.info(`moved ${n} message(s) from the active queue back to incoming after a restart`);
+    if (this.opts.watch !== false) this.startWatching();
+    const delay = this.opts.config.time('queue_run_delay');
+    this.timer = setInterval(() => this.scanDeferred(false), Math.max(1, delay) * 1000);
+    this.timer.unref();
+    this.incoming.request();
+    this.deferred.request();
+    this.kick();
+  }
+
+  private startWatching(): void {
+    const onErr = (e: Error) => log.warn(`queue directory watch: ${e.message}`);
+    try {
+      const w = watch(join(this.queue.dir, 'incoming'), { persistent: false }, () => this.notify());
+      w.on('error', onErr);
+      this.watchers.push(w);
+    } catch (e) { onErr(e as Error); }
+    try {
+      const w = watch(join(this.queue.dir, 'public'), { persistent: false }, (_ev, name) => {
+        if (name === QMGR_TRIGGER) void this.readTrigger();
+      });
+      w.on('error', onErr);
+      this.watchers.push(w);
+    } catch (e) { onErr(e as Error); }
+  }
+
+  private async readTrigger(): Promise<void> {
+    const p = join(this.queue.dir, 'public', QMGR_TRIGGER);
+    const text = await fsp.readFile(p, 'utf8').catch(() => '');
+    if (!text) return;
+    await fsp.unlink(p).catch(() => {});
+    // F = flush (postqueue -f), D = scan deferred (postsuper -H), I = new mail in incoming.
+    if (text.includes('F')) this.flush();
+    else { if (text.includes('D')) this.scanDeferred(false); this.notify(); }
+  }
+
+  /** New mail in incoming (cleanup's "I" trigger). */
+  notify(): void {
+    if (this.stopping || !this.started) return;
+    this.incoming.request();
+    this.kick();
+  }
+
+  /** postqueue -f: deliver all deferred mail now, ignoring retry times. */
+  flush(): void {
+    if (this.stopping || !this.started) return;
+    this.incoming.request();
+    this.deferred.request(true);
+    this.kick();
+  }
+
+  /** Master wakeup (every 300 s by default): look at the deferred queue. */
+  wakeup(): void { this.scanDeferred(false); }
+
+  private scanDeferred(all: boolean): void {
+    if (this.stopping || !this.started) return;
+    this.deferred.request(all);
+    this.kick();
+  }
+
+  private hasRoom(): boolean {
+    const n = this.active.size + this.reserved;
+    return n < this.activeLimit && (this.rcptInMemory < this.rcptLimit || n === 0);
+  }
+
+  private kick(): void {
+    if (this.loop) { this.again = true; return; }
+    this.loop = this.admitLoop().catch((e: unknown) => {
+      log.error(`queue scan: ${(e as Error).message}`);
+    }).finally(() => {
+      this.loop = undefined;
+      if (this.again && !this.stopping) { this.again = false; this.kick(); }
+    });
+  }
+
+  /**
+   * Take files from the scans while there is room. Admission (rename, read, resolve) of up to
+   * ADMIT_PARALLEL messages overlaps, so the file system round trips of one message do not
+   * serialise the whole queue; admitting messages count against the active limits.
+   */
+  private async admitLoop(): Promise<void> {
+    this.again = false;
+    while (!this.stopping && this.hasRoom()) {
+      if (this.admitting.size >= ADMIT_PARALLEL) { await Promise.race(this.admitting); continue; }
+      let qid = await this.incoming.next();
+      let from: 'incoming' | 'deferred' = 'incoming';
+      if (qid === undefined) { qid = await this.deferred.next(); from = 'deferred'; }
+      if (qid === undefined) break;
+      const p = this.admitOne(qid, from, this.deferred.flags.all);
+      this.admitting.add(p);
+      void p.finally(() => this.admitting.delete(p));
+    }
+    await Promise.all(this.admitting);
+  }
+
+  private async admitOne(qid: string, from: 'incoming' | 'deferred', ignoreTime: boolean): Promise<void> {
+    this.reserved++;
+    try {
+      const msg = await admitMessage(this.queue, qid, from, { ignoreTime, now: Date.now() });
+      if (msg) await this.activate(msg);
+    } catch (e) {
+      log.error(`${qid}: cannot take from ${from}: ${(e as Error).message}`);
+    } finally {
+      this.reserved--;
+    }
+  }
+
+  private async activate(msg: QmgrMessage): Promise<void> {
+    this.active.add(msg);
+    this.rcptInMemory += msg.rcptCount;
+    this.peakActive = Math.max(this.peakActive, this.active.size);
+    const { entries, early } = await msg.assign(this.opts.resolver, (t) => this.recipientLimit(t));
+    if (early.length) {
+      const results: RecipientResult[] = early.map((e) => ({ ...e, relay: 'none' }));
+      await recordResults(this.ctx, msg, 'qmgr', results);
+    }
+    msg.pending = entries.length;
+    if (entries.length === 0) { this.finish(msg); return; }
+    for (const e of entries) this.scheduler.enqueue(e);
+  }
+
+  private async runEntry(e: QmgrEntry): Promise<void> {
+    await deliverEntry(this.ctx, e);
+    if (--e.message.pending === 0) this.finish(e.message);
+  }
+
+  private finish(msg: QmgrMessage): void {
+    const p = (async () => {
+      try {
+        if (this.stopping && msg.deferred) {
+          // Shutting down: leave it in active; the next start moves it back to incoming.
+          return;
+        }
+        await finishMessage(this.queue, this.bounce, this.settings, msg);
+      } catch (e) {
+        log.error(`${msg.queueId}: ${(e as Error).message}`);
+      } finally {
+        this.active.delete(msg);
+        this.rcptInMemory -= msg.rcptCount;
+        this.kick();
+      }
+    })();
+    this.finishing.add(p);
+    void p.finally(() => this.finishing.delete(p));
+  }
+
+  /** Resolves when nothing is active and no scan has anything left (for tests). */
+  async idle(): Promise<void> {
+    for (;;) {
+      if (this.loop) await this.loop;
+      await this.scheduler.idle();
+      await Promise.all([...this.finishing]);
+      if (!this.loop && this.active.size === 0 && !this.incoming.isRunning && !this.deferred.isRunning) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  get activeCount(): number { return this.active.size; }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    this.abort.abort();
+    if (this.loop) await this.loop;
+    await Promise.race([this.scheduler.idle(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    await Promise.all([...this.finishing]);
+    await this.incoming.close();
+    await this.deferred.close();
+  }
+}
+
+/** master.cf `qmgr unix n - n 300 1 qmgr`. */
+export const service: ServiceImpl = {
+  name: 'qmgr',
+  async start(sctx) {
+    const { TrivialRewrite } = await import('../trivial-rewrite/trivial-rewrite.ts');
+    const { loadAgents } = await import('./qmgr-agents.ts');
+    const config = sctx.config;
+    const queue = queueFromConfig(config);
+    queue.ensureDirs();
+    const resolver = await TrivialRewrite.open(config);
+    const agents = await loadAgents(config);
+    const q = new Qmgr({ config, queue, resolver, agents });
+    await q.start();
+    return {
+      stop: async () => { await q.stop(); for (const a of agents.values()) await a.close?.(); },
+      wakeup: () => q.wakeup(),
+    };
+  },
+};
