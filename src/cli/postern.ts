@@ -30,6 +30,9 @@ const COMMANDS: Record<string, Command> = {
   check: { summary: 'check the configuration (postfix check)', load: () => import('./postcheck.ts') },
   user: { summary: 'manage the user directory (doveadm user/pw)', load: () => import('./doveadm-user.ts') },
   pw: { summary: 'make a password hash (doveadm pw)', load: () => import('./doveadm-user.ts') },
+  queue: { summary: 'list, flush, delete, hold, release, requeue or show queued mail (postqueue/postsuper/postcat)', load: () => import('./postqueue.ts') },
+  qshape: { summary: 'queue shape: recipient domains by message age (qshape)', load: () => import('./postqueue.ts') },
+  sendmail: { summary: 'submit mail (sendmail(1): -t -i -f -F -N -R -V -bs -bv -bp)', load: () => import('./sendmail.ts') },
 };
 
 function usage(): string {

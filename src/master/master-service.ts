@@ -97,7 +97,24 @@ export type ServiceRegistry = Record<string, () => Promise<ServiceImpl>>;
  * The daemons Postern has. Later issues add entries such as
  *   smtpd: async () => (await import('../smtpd/smtpd.ts')).service,
  */
-export const SERVICES: ServiceRegistry = {};
+const inProcess = (name: string) => async () => (await import('../qmgr/qmgr-agents.ts')).inProcessService(name);
+
+export const SERVICES: ServiceRegistry = {
+  smtpd: async () => (await import('../smtpd/smtpd-service.ts')).service,
+  qmgr: async () => (await import('../qmgr/qmgr.ts')).service,
+  pickup: async () => (await import('../pickup/pickup.ts')).service,
+  qmqpd: async () => (await import('../qmqpd/qmqpd.ts')).service,
+  // Work that runs inside other services' processes: cleanup and trivial-rewrite are libraries
+  // of smtpd/pickup/qmgr; bounce/defer/trace and the delivery agents run inside qmgr.
+  cleanup: inProcess('cleanup'),
+  'trivial-rewrite': inProcess('trivial-rewrite'),
+  bounce: inProcess('bounce'),
+  discard: inProcess('discard'),
+  error: inProcess('error'),
+  smtp: inProcess('smtp'),
+  lmtp: inProcess('lmtp'),
+  virtual: inProcess('virtual'),
+};
 
 /**
  * Dovecot `protocols` → the Postern implementation. `submission` (Dovecot's submission proxy)

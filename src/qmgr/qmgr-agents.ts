@@ -14,6 +14,13 @@ type AgentFactory = (config: MainConfig) => Promise<DeliveryAgent>;
 export const AGENTS: Record<string, AgentFactory> = {
   discard: async () => (await import('../discard/discard.ts')).createDiscardAgent(),
   error: async () => (await import('../error/error.ts')).createErrorAgent(),
+  smtp: async (config) => (await import('../smtp/smtp.ts')).createSmtpAgent(config),
+  lmtp: async (config) => (await import('../smtp/smtp.ts')).createLmtpAgent(config),
+  virtual: async (config) => {
+    const { createVirtualAgent, virtualSettings } = await import('../virtual/virtual.ts');
+    const { MaildirStore } = await import('../lib-storage/maildir/maildir-storage.ts');
+    return createVirtualAgent(await virtualSettings(config), new MaildirStore());
+  },
 };
 
 /** Instantiate every known agent for this configuration. */

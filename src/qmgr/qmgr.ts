@@ -345,8 +345,12 @@ export const service: ServiceImpl = {
     const agents = await loadAgents(config);
     const q = new Qmgr({ config, queue, resolver, agents });
     await q.start();
+    // In-process services (smtpd, pickup, qmqpd via cleanup) wake us at once; the watch on
+    // incoming/ covers other processes.
+    const { onTrigger } = await import('../global/mail-trigger.ts');
+    const off = onTrigger('qmgr', () => q.notify());
     return {
-      stop: async () => { await q.stop(); for (const a of agents.values()) await a.close?.(); },
+      stop: async () => { off(); await q.stop(); for (const a of agents.values()) await a.close?.(); },
       wakeup: () => q.wakeup(),
     };
   },

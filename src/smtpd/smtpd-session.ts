@@ -513,7 +513,6 @@ export class SmtpdSession {
 
   private async endData(): Promise<void> {
     this.data = undefined;
-    this.count('data');
     if (this.bareLf()) {
       await this.abortTx();
       this.reply(this.st.bareNewlineRejectCode, '5.5.2', 'Error: bare <LF> received');
@@ -587,7 +586,6 @@ export class SmtpdSession {
   private bdatLastByte = -1;
 
   private async endBdatChunk(): Promise<void> {
-    this.count('bdat');
     if (!this.bdatLast) {
       if (this.bdatFailed) return this.replyR(this.bdatFailed);
       return this.reply(250, '2.0.0', `Ok: ${this.bdatChunkSize} bytes`);

@@ -1,0 +1,38 @@
+/**
+ * smtpd-service - smtpd(8) as a master service: one instance per `inet ... smtpd` line of
+ * master.cf (smtp, submission, submissions), with that line's -o overrides already applied to
+ * ctx.config. Wires the protocol engine (smtpd.ts) to the access policy (smtpd-check.ts), the
+ * shared user directory (SASL), the queue, and the in-process qmgr trigger.
+ */
+import type { ServiceImpl } from '../master/master-service.ts';
+import { serveSessions } from '../master/master-session.ts';
+import { MailQueue } from '../global/mail-queue.ts';
+import { trigger } from '../global/mail-trigger.ts';
+import { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
+import { SmtpdCheck } from './smtpd-check.ts';
+import { createSmtpd } from './smtpd.ts';
+import { directoryAuth } from './smtpd-sasl.ts';
+
+export const service: ServiceImpl = {
+  name: 'smtpd',
+  async start(ctx) {
+    const config = ctx.config;
+    const queue = new MailQueue(config.get('queue_directory'), {
+      hashDepth: config.int('hash_queue_depth'),
+      hashNames: config.list('hash_queue_names'),
+    });
+    queue.ensureDirs();
+    const rewrite = await TrivialRewrite.open(config);
+    const policy = await SmtpdCheck.open(config, { rewrite });
+    let auth;
+    if (config.bool('smtpd_sasl_auth_enable')) {
+      const { openUserDirectory } = await import('../lib-auth/user-directory-open.ts');
+      auth = directoryAuth(await openUserDirectory(ctx.dovecot));
+    }
+    const smtpd = createSmtpd(config, { queue, policy, auth, service: ctx.entry.service, notify: (qid) => { trigger('qmgr', qid); } });
+    return serveSessions(ctx, (sock) => new Promise<void>((resolve) => {
+      sock.once('close', () => resolve());
+      smtpd.handle(sock);
+    }));
+  },
+};
