@@ -75,6 +75,7 @@ export class SmtpdSession {
   private busy = false;
   private closed = false;
   private discardingLongLine = false;
+  private accessDenied = false;
   private timer: NodeJS.Timeout | undefined;
   /** Non-null while receiving DATA. */
   private data: DataDecoder | undefined;
@@ -104,6 +105,7 @@ export class SmtpdSession {
       errorCount: 0,
       junkCount: 0,
       messages: 0,
+      inputPending: () => this.inbuf.length > 0,
     };
     if (this.state.clientAddr === '127.0.0.1' || this.state.clientAddr === '::1') this.state.clientName = 'localhost';
   }
@@ -115,9 +117,15 @@ export class SmtpdSession {
     this.attach(this.sock);
     this.resetTimer();
     const v = await this.deps.policy.connect?.(this.state);
-    if (v?.reply && v.disconnect) {
+    if (v?.reply) {
+      // smtpd_delay_reject = no: the client rejection replaces the greeting; afterwards every
+      // command but QUIT gets "503 5.7.0 Error: access denied for ..." (Postfix smtpd.c).
+      log.info(`NOQUEUE: reject: CONNECT from ${this.client}: ${v.reply.code} ${v.reply.enh} ${v.reply.text}; proto=SMTP`);
       this.reply(v.reply.code, v.reply.enh, v.reply.text);
-      return this.hangup();
+      if (v.disconnect) return this.hangup();
+      this.accessDenied = true;
+      this.flush();
+      return;
     }
     this.writeLine(`220 ${this.st.banner}`);
     this.flush();
@@ -239,6 +247,9 @@ export class SmtpdSession {
       return;
     }
     this.count(verb.toLowerCase());
+    if (this.accessDenied && verb !== 'QUIT') {
+      return this.error(503, '5.7.0', `Error: access denied for ${this.client}`);
+    }
     if (this.deps.tls?.level === 'encrypt' && !this.state.tls && !PRE_TLS.has(verb)) {
       return this.error(530, '5.7.0', 'Must issue a STARTTLS command first');
     }

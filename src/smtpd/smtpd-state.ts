@@ -52,4 +52,6 @@ export interface SmtpdState {
   junkCount: number;
   /** Messages accepted in this session. */
   messages: number;
+  /** Has the client sent input we have not read yet (reject_unauth_pipelining)? */
+  inputPending?: () => boolean;
 }
