@@ -48,9 +48,9 @@ export interface CleanupOpenOptions {
   /** Local submission or a client in local_header_rewrite_clients: add missing headers. */
   addMissingHeaders: boolean;
   flags?: number;
+  /** sendmail -F / the password file's full name, for an added From: header (Postfix's -F). */
+  fullname?: string;
 }
-
-let msgIdSeq = 0;
 
 export class CleanupSession {
   readonly writer: QueueFileWriter;
@@ -66,6 +66,12 @@ export class CleanupSession {
     this.settings = settings;
     this.writer = writer;
     this.opts = opts;
+    // Local submissions (rewrite_context=local): an unqualified sender gets @$myorigin, as
+    // Postfix's cleanup does through trivial-rewrite (append_at_myorigin).
+    if (opts.addMissingHeaders && opts.sender !== '' && !opts.sender.includes('@')) {
+      opts = { ...opts, sender: `${opts.sender}@${settings.myorigin}` };
+      this.opts = opts;
+    }
     writer.setSender(opts.sender);
     for (const [k, v] of Object.entries(opts.attrs)) writer.addAttr(k, v);
     if (opts.flags) writer.setFlags(opts.flags);
@@ -133,13 +139,16 @@ export class CleanupSession {
       const d = new Date();
       const p2 = (n: number) => String(n).padStart(2, '0');
       const stamp = `${d.getUTCFullYear()}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}`;
-      this.addedMessageId = `<${stamp}.${this.writer.queueId}${msgIdSeq++ ? '.' + msgIdSeq : ''}@${this.settings.myhostname}>`;
+      this.addedMessageId = `<${stamp}.${this.writer.queueId}@${this.settings.myhostname}>`;
       lines.push(`Message-Id: ${this.addedMessageId}`);
     }
     if (!seen.has('date')) lines.push(`Date: ${mailDate(new Date())}`);
     if (!seen.has('from')) {
       const s = this.opts.sender;
-      lines.push(`From: ${s === '' ? `MAILER-DAEMON@${this.settings.myhostname}` : s.includes('@') ? s : `${s}@${this.settings.myorigin}`}`);
+      const addr = s === '' ? `MAILER-DAEMON@${this.settings.myhostname}` : s.includes('@') ? s : `${s}@${this.settings.myorigin}`;
+      const name = this.opts.fullname?.trim();
+      // Postfix: "From: Full Name <addr>", the name quoted when it holds RFC 5322 specials.
+      lines.push(name ? `From: ${quotePhrase(name)} <${addr}>` : `From: ${addr}`);
     }
     if (!seen.has('to') && !seen.has('cc') && !seen.has('bcc') && !seen.has('resent-to')) {
       // Postfix undisclosed_recipients_header
@@ -150,3 +159,9 @@ export class CleanupSession {
 }
 
 export function defaultHostname(): string { return hostname(); }
+
+/** An RFC 5322 phrase: as is when it is atoms and spaces, else a quoted string. */
+export function quotePhrase(name: string): string {
+  if (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ \u0080-\uffff]+$/u.test(name)) return name;
+  return `"${name.replace(/(["\\])/g, '\\$1')}"`;
+}

@@ -51,7 +51,7 @@ test('a maildrop file goes through cleanup into incoming with pickup\'s Received
     const [qid] = ls(r, 'incoming');
     assert.ok(qid);
     const qf = await QueueFile.open(join(r.dir, 'queue', 'incoming', qid), qid);
-    assert.equal(qf.sender, 'joe');
+    assert.equal(qf.sender, 'joe@example.test', 'cleanup qualifies a local sender with $myorigin, as Postfix');
     assert.equal(qf.attr('rewrite_context'), 'local');
     assert.deepEqual(qf.recipients.map((x) => x.address), ['x@remote.test', 'y@remote.test']);
     const text = (await qf.content()).toString();

@@ -108,7 +108,6 @@ test('sendmail -t -i -f: the same headers added in the same order and format, Bc
 
 test('From: with the sender\'s full name (-F, else the GECOS name) as Postfix\'s cleanup writes it', {
   skip,
-  todo: 'needs a fullname option in src/cleanup/cleanup.ts (CleanupOpenOptions.fullname; pickup passes it already)',
 }, async () => {
   for (const args of [['-t', '-i', '-f', 'joe@example.test', '-F', 'Joe Q. Public'], ['-t', '-i', '-f', 'joe@example.test']]) {
     const theirs = await viaPostfix(args);
@@ -119,7 +118,6 @@ test('From: with the sender\'s full name (-F, else the GECOS name) as Postfix\'s
 
 test('without -f the envelope sender is the login name, qualified with $myorigin as Postfix\'s cleanup does', {
   skip,
-  todo: 'cleanup does not yet append $myorigin to an unqualified sender (rewrite_context=local)',
 }, async () => {
   const theirs = await viaPostfix(['-t', '-i']);
   const mine = await viaPostern(['-t', '-i']);
