@@ -25,6 +25,7 @@ import type { SmtpdPolicy, SmtpdReply, SmtpdVerdict } from './smtpd-policy.ts';
 import type { SmtpdState, SmtpdTransaction } from './smtpd-state.ts';
 import type { CleanupSession, CleanupOpenOptions } from '../cleanup/cleanup.ts';
 import type { SmtpdAuth } from './smtpd-sasl.ts';
+import { parseXAttrs, XclientError, XCLIENT_ATTRS, XFORWARD_ATTRS } from './smtpd-xclient.ts';
 
 const log = logger('smtpd');
 
@@ -37,6 +38,9 @@ export interface SmtpdDeps {
   isLocalClient(addr: string): boolean;
   auth?: SmtpdAuth;
   service: string;
+  /** smtpd_authorized_xclient_hosts / _xforward_hosts matchers (name, addr) → allowed. */
+  xclientAllowed?: (name: string, addr: string) => Promise<boolean>;
+  xforwardAllowed?: (name: string, addr: string) => Promise<boolean>;
   /** Server TLS (smtpd_tls_security_level may/encrypt); undefined = no STARTTLS. */
   tls?: { context: SecureContext; level: 'may' | 'encrypt' };
 }
@@ -57,10 +61,12 @@ const COMMANDS: Record<string, Handler> = {
   VRFY: (s, a) => s.cmdVrfy(a),
   STARTTLS: (s, a) => s.cmdStarttls(a),
   AUTH: (s, a) => s.cmdAuth(a),
+  XCLIENT: (s, a) => s.cmdXclient(a),
+  XFORWARD: (s, a) => s.cmdXforward(a),
 };
 
 /** Commands allowed before STARTTLS when TLS is required (Postfix SMTPD_CMD_FLAG_PRE_TLS). */
-const PRE_TLS = new Set(['EHLO', 'HELO', 'STARTTLS', 'RSET', 'NOOP', 'QUIT']);
+const PRE_TLS = new Set(['EHLO', 'HELO', 'STARTTLS', 'RSET', 'NOOP', 'QUIT', 'XCLIENT', 'XFORWARD']);
 
 /** Commands that count as "junk" for smtpd_junk_command_limit (Postfix: NOOP, VRFY, ETRN, RSET). */
 const JUNK = new Set(['NOOP', 'VRFY', 'RSET', 'ETRN']);
@@ -75,6 +81,9 @@ export class SmtpdSession {
   private busy = false;
   private closed = false;
   private discardingLongLine = false;
+  /** The TCP peer, whatever XCLIENT says later. */
+  private realAddr: string;
+  private realName: string;
   private accessDenied = false;
   private timer: NodeJS.Timeout | undefined;
   /** Non-null while receiving DATA. */
@@ -108,6 +117,8 @@ export class SmtpdSession {
       inputPending: () => this.inbuf.length > 0,
     };
     if (this.state.clientAddr === '127.0.0.1' || this.state.clientAddr === '::1') this.state.clientName = 'localhost';
+    this.realAddr = this.state.clientAddr;
+    this.realName = this.state.clientName;
   }
 
   get client(): string { return `${this.state.clientName}[${this.state.clientAddr}]`; }
@@ -353,6 +364,8 @@ export class SmtpdSession {
     if (!this.st.disableVrfy) kw.push('VRFY');
     if (this.deps.tls && !this.state.tls) kw.push('STARTTLS');
     if (this.deps.auth && this.st.authEnabled && (this.state.tls || !this.st.tlsAuthOnly)) kw.push(`AUTH ${this.deps.auth.mechanisms.join(' ')}`);
+    if (await this.deps.xclientAllowed?.(this.state.clientName, this.state.clientAddr)) kw.push(`XCLIENT ${XCLIENT_ATTRS.join(' ')}`);
+    if (await this.deps.xforwardAllowed?.(this.realName, this.realAddr)) kw.push(`XFORWARD ${XFORWARD_ATTRS.join(' ')}`);
     kw.push('ENHANCEDSTATUSCODES', '8BITMIME', 'DSN', 'SMTPUTF8', 'CHUNKING');
     const lines = [this.st.myhostname, ...kw.filter((k) => !this.st.discardEhloKeywords.has(k.split(' ')[0]!))];
     this.reply(250, '', lines.join('\n'));
@@ -472,6 +485,9 @@ export class SmtpdSession {
     if (tx.dsnEnvid) a[ATTR.DSN_ENVID] = tx.dsnEnvid;
     if (tx.dsnRet) a[ATTR.DSN_RET] = tx.dsnRet;
     if (tx.body) a[ATTR.ENCODING] = tx.body;
+    // XFORWARD: the original client, as Postfix's forward_* queue file attributes.
+    for (const [k, v] of this.xforward) if (v !== undefined) a[`forward_${k.toLowerCase()}`] = v;
+    this.xforward.clear();
     return a;
   }
 
@@ -634,6 +650,50 @@ export class SmtpdSession {
     try { addr = parsePathArg(a, { allowNull: false }).address; } catch { /* Postfix echoes what it got */ }
     this.reply(252, '2.0.0', addr);
   }
+
+  /** Postfix XCLIENT: become the client the proxy names, then greet again. */
+  async cmdXclient(arg: string): Promise<void> {
+    if (this.state.tx) return this.error(503, '5.5.1', 'Error: MAIL transaction in progress');
+    if (!(await this.deps.xclientAllowed?.(this.state.clientName, this.state.clientAddr))) return this.error(550, '5.7.0', 'Error: insufficient authorization');
+    let a;
+    try { a = parseXAttrs(arg, XCLIENT_ATTRS, 'XCLIENT'); } catch (e) {
+      if (e instanceof XclientError) return this.error(e.code, e.enh, e.message);
+      throw e;
+    }
+    const s = this.state;
+    if (a.has('ADDR')) s.clientAddr = (a.get('ADDR') ?? 'unknown').replace(/^IPV6:/i, '');
+    if (a.has('NAME')) s.clientName = a.get('NAME') ?? 'unknown';
+    if (a.has('PORT')) s.clientPort = Number(a.get('PORT') ?? 0);
+    if (a.has('LOGIN')) { s.saslUsername = a.get('LOGIN'); s.saslMethod = s.saslUsername ? 'XCLIENT' : undefined; }
+    s.helo = a.has('HELO') ? a.get('HELO') : undefined;
+    if (a.has('PROTO')) s.protocol = (a.get('PROTO') ?? 'SMTP').toUpperCase() === 'ESMTP' ? 'ESMTP' : 'SMTP';
+    log.info(`${s.sessionId}: XCLIENT as ${this.client}`);
+    this.accessDenied = false;
+    const v = await this.deps.policy.connect?.(s);
+    if (v?.reply) {
+      this.reply(v.reply.code, v.reply.enh, v.reply.text);
+      if (v.disconnect) return this.hangup();
+      this.accessDenied = true;
+      return;
+    }
+    this.writeLine(`220 ${this.st.banner}`);
+  }
+
+  /** Postfix XFORWARD: remember the original client for the next transaction's queue file. */
+  async cmdXforward(arg: string): Promise<void> {
+    if (this.state.tx) return this.error(503, '5.5.1', 'Error: MAIL transaction in progress');
+    // XFORWARD authorization stays with the real peer (the proxy), even after XCLIENT.
+    if (!(await this.deps.xforwardAllowed?.(this.realName, this.realAddr))) return this.error(550, '5.7.0', 'Error: insufficient authorization');
+    try {
+      const a = parseXAttrs(arg, XFORWARD_ATTRS, 'XFORWARD');
+      for (const [k, v] of a) this.xforward.set(k, v);
+    } catch (e) {
+      if (e instanceof XclientError) return this.error(e.code, e.enh, e.message);
+      throw e;
+    }
+    this.reply(250, '2.0.0', 'Ok');
+  }
+  private readonly xforward = new Map<string, string | undefined>();
 
   /** RFC 3207. Plaintext pipelined after STARTTLS is discarded (CVE-2011-0411 class). */
   async cmdStarttls(arg: string): Promise<void> {

@@ -34,6 +34,8 @@ import type { SmtpdPolicy } from './smtpd-policy.ts';
 import type { SmtpdAuth } from './smtpd-sasl.ts';
 import { serverContext, startServerTls } from '../lib-tls/tls-server.ts';
 import type { SecureContext } from 'node:tls';
+import { NamadrList } from './smtpd-check-addr.ts';
+import { Maps } from '../global/maps.ts';
 
 const log = logger('smtpd');
 
@@ -97,6 +99,14 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
   const own = ownAddresses();
   const maxConn = config.int('smtpd_client_connection_count_limit');
   const perClient = new Map<string, number>();
+  const hostList = (param: string) => {
+    const v = config.get(param);
+    return v.trim() ? NamadrList.create(param, v, config.list('parent_domain_matches_subdomains').includes(param), (spec) => Maps.open(spec, { configDir: config.configDir })) : Promise.resolve(undefined);
+  };
+  const xclient = hostList('smtpd_authorized_xclient_hosts');
+  const xforward = hostList('smtpd_authorized_xforward_hosts');
+  xclient.catch((e: Error) => log.warn(`smtpd_authorized_xclient_hosts: ${e.message}`));
+  xforward.catch((e: Error) => log.warn(`smtpd_authorized_xforward_hosts: ${e.message}`));
   const sessions = new Set<Socket>();
   return {
     sessions,
@@ -124,6 +134,8 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
         service: opts.service,
         openCleanup: (o: Parameters<typeof CleanupSession.open>[2]) => CleanupSession.open(cs, opts.queue, o),
         isLocalClient: (a: string) => own.has(a),
+        xclientAllowed: (n: string, a: string) => xclient.then((l) => l?.match(n, a) ?? false, () => false),
+        xforwardAllowed: (n: string, a: string) => xforward.then((l) => l?.match(n, a) ?? false, () => false),
         tls: tls.context && !tls.wrapper && tls.level !== 'none' ? { context: tls.context, level: tls.level as 'may' | 'encrypt' } : undefined,
       };
       if (tls.wrapper && tls.context) {

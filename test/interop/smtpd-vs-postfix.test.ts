@@ -19,7 +19,7 @@ import { setLogSink } from '../../src/util/msg.ts';
 
 setLogSink(() => {});
 const skip = RealPostfix.unavailable();
-const SHARED = 'smtpd_discard_ehlo_keywords = etrn\nmydestination = example.test\nlocal_recipient_maps =\nsmtpd_error_sleep_time = 0\n';
+const SHARED = 'smtpd_discard_ehlo_keywords = etrn\nmydestination = example.test\nlocal_recipient_maps =\nsmtpd_error_sleep_time = 0\nsmtpd_authorized_xclient_hosts = 127.0.0.1\nsmtpd_authorized_xforward_hosts = 127.0.0.1\n';
 
 let pf: RealPostfix | undefined;
 let pfPort = 0;
@@ -126,4 +126,14 @@ test('pipelined commands get their replies in order, as Postfix', { skip }, asyn
 test('hostile lines answer as Postfix: over-long command, HTTP request', { skip }, async () => {
   await compare('long line', script(['EHLO c\r\n'], ['A'.repeat(5000) + '\r\n'], ['NOOP\r\n']));
   await compare('http', script(['GET / HTTP/1.0\r\n']));
+});
+
+test('XCLIENT and XFORWARD from an authorized proxy, as Postfix', { skip }, async () => {
+  await compare('xclient', script(
+    ['EHLO proxy.example.org\r\n'], ['XCLIENT\r\n'], ['XCLIENT FOO=bar\r\n'], ['XCLIENT ADDR=999.1.1.1\r\n'],
+    ['XFORWARD NAME=spike.example.org ADDR=192.0.2.7 PROTO=ESMTP HELO=spike\r\n'],
+    ['MAIL FROM:<a@example.org>\r\n'], ['XCLIENT NAME=x\r\n'], ['XFORWARD NAME=x\r\n'], ['RSET\r\n'],
+    ['XCLIENT NAME=spike.example.org ADDR=192.0.2.7 HELO=spike.example.org\r\n'],
+    ['EHLO spike.example.org\r\n'], ['MAIL FROM:<a@example.org>\r\n'], ['RCPT TO:<b@example.test>\r\n'], ['QUIT\r\n'],
+  ));
 });
