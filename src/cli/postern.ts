@@ -32,6 +32,8 @@ const COMMANDS: Record<string, Command> = {
   pw: { summary: 'make a password hash (doveadm pw)', load: () => import('./doveadm-user.ts') },
   queue: { summary: 'list, flush, delete, hold, release, requeue or show queued mail (postqueue/postsuper/postcat)', load: () => import('./postqueue.ts') },
   qshape: { summary: 'queue shape: recipient domains by message age (qshape)', load: () => import('./postqueue.ts') },
+  newaliases: { summary: 'build the alias_database indexes (newaliases)', load: () => import('./newaliases.ts') },
+  alias: { summary: 'build or query aliases(5) tables (postalias)', load: () => import('./newaliases.ts') },
   sendmail: { summary: 'submit mail (sendmail(1): -t -i -f -F -N -R -V -bs -bv -bp)', load: () => import('./sendmail.ts') },
 };
 

@@ -114,6 +114,8 @@ export const SERVICES: ServiceRegistry = {
   smtp: inProcess('smtp'),
   lmtp: inProcess('lmtp'),
   virtual: inProcess('virtual'),
+  local: inProcess('local'),
+  pipe: inProcess('pipe'),
 };
 
 /**

@@ -16,6 +16,13 @@ export const AGENTS: Record<string, AgentFactory> = {
   error: async () => (await import('../error/error.ts')).createErrorAgent(),
   smtp: async (config) => (await import('../smtp/smtp.ts')).createSmtpAgent(config),
   lmtp: async (config) => (await import('../smtp/smtp.ts')).createLmtpAgent(config),
+  local: async (config) => {
+    const { createLocalAgent } = await import('../local/local.ts');
+    const { cleanupSettings } = await import('../smtpd/smtpd.ts');
+    const { trigger } = await import('../global/mail-trigger.ts');
+    return createLocalAgent(config, { cleanup: cleanupSettings(config, (q) => { trigger('qmgr', q); }) });
+  },
+  pipe: async (config) => (await import('../pipe/pipe.ts')).createPipeAgent(config),
   virtual: async (config) => {
     const { createVirtualAgent, virtualSettings } = await import('../virtual/virtual.ts');
     const { MaildirStore } = await import('../lib-storage/maildir/maildir-storage.ts');

@@ -32,6 +32,9 @@ const TYPES: Record<string, () => Promise<Opener>> = {
   pipemap: async () => { const m = await import('./dict-pipemap.ts'); return (n, f) => m.openPipeDict(n, f, dictOpen); },
   sqlite: async () => (await import('./dict-sqlite.ts')).openSqliteDict,
   auth: async () => (await import('../lib-auth/dict-auth.ts')).openAuthDict,
+  unix: async () => (await import('./dict-unix.ts')).openUnixDict,
+  proxy: async () => { const m = await import('./dict-proxy.ts'); return (n, f) => m.openProxyDict(n, f, dictOpen); },
+  proxywrite: async () => { const m = await import('./dict-proxy.ts'); return (n, f) => m.openProxyDict(n, f, dictOpen); },
 };
 
 /** The table types dictOpen() knows (postconf -m). */

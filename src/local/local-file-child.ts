@@ -1,0 +1,43 @@
+/**
+ * local-file-child - the process that appends a message to a user-named file or Maildir with
+ * the user's privileges (local(8) file delivery, Postfix local/file.c under set_eugid()).
+ *
+ * local-file.ts spawns it with the target's uid/gid when Postern runs as root, so the kernel
+ * checks every path component with the user's rights: a symlink or a directory the user does
+ * not own cannot make root write anywhere. Usage (internal):
+ *   node local-file-child.ts PATH SENDER MAXSIZE < message-with-delivery-headers
+ * PATH ending in "/" = Maildir (lib-storage, Dovecot layout), else mbox (lib-storage/mbox:
+ * From_ line, >From quoting, dotlock). Exit status follows <sysexits.h>: 0 ok, 75 temporary
+ * (EX_TEMPFAIL), 73 cannot create/write (EX_CANTCREAT); the reason is written to stderr.
+ */
+import { mboxDeliver } from '../lib-storage/mbox/mbox-deliver.ts';
+import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
+import { MailError } from '../lib-storage/mail-error.ts';
+
+async function main(): Promise<number> {
+  const [path, sender, max] = process.argv.slice(2);
+  if (!path || sender === undefined) { process.stderr.write('usage: local-file-child PATH SENDER [MAXSIZE]\n'); return 64; }
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const content = Buffer.concat(chunks);
+  const maxSize = Number(max) > 0 ? Number(max) : undefined;
+  try {
+    if (path.endsWith('/')) {
+      const uid = process.getuid?.() ?? 0;
+      const gid = process.getgid?.() ?? 0;
+      const user = await new MaildirStore().forUser({ user: String(uid), uid, gid, home: path, mail: `maildir:${path}` } as never);
+      try { await user.deliver('INBOX', content, { ignoreQuota: true }); } finally { await user.close(); }
+    } else {
+      await mboxDeliver(path, content, { sender, maxSize });
+    }
+    return 0;
+  } catch (e) {
+    // Postfix mbox_dsn(): a lock held too long or a full disk is temporary; the rest is not.
+    const temp = e instanceof MailError ? e.code === 'TEMP' || e.code === 'NOQUOTA' || e.code === 'INUSE' : true;
+    const detail = e instanceof MailError ? e.detail : undefined;
+    process.stderr.write(detail ?? (e as Error).message);
+    return temp ? 75 : 73;
+  }
+}
+
+main().then((code) => { process.exitCode = code; }, (e) => { process.stderr.write(String(e)); process.exitCode = 75; });

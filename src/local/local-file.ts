@@ -1,0 +1,67 @@
+/**
+ * local-file - local(8) delivery to a file or Maildir named by an alias, a .forward or an
+ * :include: file, or by home_mailbox (Postfix local/file.c, local/maildir.c).
+ *
+ * SECURITY (the route chosen): when Postern runs as root the write happens in a child process
+ * (local-file-child.ts) spawned with the target user's uid/gid, exactly as Postfix switches to
+ * the user's rights (set_eugid) before opening the file. The kernel then checks every path
+ * component with the user's rights, so a symlink, a hard link or a directory the user does not
+ * own cannot make root write anywhere; no owner/mode checks of our own could cover all those
+ * races. Files are never written with uid 0: Privs with uid 0 are refused (the caller maps root
+ * to default_privs). When Postern is not root, the write happens in-process (it already has
+ * no more rights than the user it runs as).
+ *
+ * The message written is mbox-formatted (From_ line, >From quoting, blank line) for files and
+ * as-is for Maildir; the delivery headers are prepended by the caller.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { mboxDeliver } from '../lib-storage/mbox/mbox-deliver.ts';
+import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
+import { MailError } from '../lib-storage/mail-error.ts';
+
+export interface Privs { uid: number; gid: number; name: string }
+
+export interface FileOutcome { status: 'sent' | 'deferred' | 'bounced'; dsn: string; text: string }
+
+const isRoot = process.getuid?.() === 0;
+const CHILD = join(import.meta.dirname, 'local-file-child.ts');
+
+export async function deliverToFile(path: string, sender: string, content: Buffer, privs: Privs, maxSize: number): Promise<FileOutcome> {
+  const what = path.endsWith('/') ? 'maildir' : 'file';
+  if (isRoot) {
+    if (privs.uid === 0) return { status: 'deferred', dsn: '4.3.0', text: `refusing delivery to ${what} ${path} with root privileges` };
+    const r = await runChild(path, sender, content, privs, maxSize);
+    if (r.code === 0) return { status: 'sent', dsn: '2.0.0', text: `delivered to ${what}: ${path}` };
+    const soft = r.code === 75 || r.code === null;
+    return { status: soft ? 'deferred' : 'bounced', dsn: soft ? '4.2.0' : '5.2.0', text: `cannot append message to ${what} ${path}: ${r.err || `exit status ${r.code}`}` };
+  }
+  try {
+    if (what === 'maildir') {
+      const uid = process.getuid?.() ?? 0;
+      const user = await new MaildirStore().forUser({ user: privs.name, uid, gid: process.getgid?.() ?? 0, home: path, mail: `maildir:${path}` } as never);
+      try { await user.deliver('INBOX', content, { ignoreQuota: true }); } finally { await user.close(); }
+    } else {
+      await mboxDeliver(path, content, { sender, maxSize: maxSize > 0 ? maxSize : undefined });
+    }
+    return { status: 'sent', dsn: '2.0.0', text: `delivered to ${what}: ${path}` };
+  } catch (e) {
+    const soft = !(e instanceof MailError) || e.code === 'TEMP' || e.code === 'NOQUOTA' || e.code === 'INUSE';
+    const why = e instanceof MailError ? (e.detail ?? e.message) : (e as Error).message;
+    return { status: soft ? 'deferred' : 'bounced', dsn: soft ? '4.2.0' : '5.2.0', text: `cannot append message to ${what} ${path}: ${why}` };
+  }
+}
+
+function runChild(path: string, sender: string, content: Buffer, privs: Privs, maxSize: number): Promise<{ code: number | null; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CHILD, path, sender, String(maxSize)], {
+      uid: privs.uid, gid: privs.gid, cwd: '/', stdio: ['pipe', 'ignore', 'pipe'], env: { PATH: '/usr/bin:/bin' },
+    });
+    let err = '';
+    child.stderr!.on('data', (b: Buffer) => { if (err.length < 1000) err += b.toString(); });
+    child.stdin!.on('error', () => {});
+    child.on('error', (e) => resolve({ code: null, err: e.message }));
+    child.on('close', (code) => resolve({ code, err: err.trim() }));
+    child.stdin!.end(content);
+  });
+}

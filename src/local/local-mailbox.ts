@@ -1,0 +1,50 @@
+/**
+ * local-mailbox - the last step of local(8) for a UNIX account (Postfix local/mailbox.c,
+ * maildir.c, command.c): in Postfix's order of precedence
+ *   1. mailbox_transport (→ a redirect to another transport, deliver-redirect.ts)
+ *   2. mailbox_command   (run through the shell as the user, with the Postfix environment)
+ *   3. home_mailbox      ("Maildir/" → Maildir through lib-storage; else an mbox file in $home)
+ *   4. mail_spool_directory/USER (mbox through lib-storage/mbox: From_ line, >From, dotlock)
+ * Every message gets Return-Path:, X-Original-To: and Delivered-To: prepended (mail_copy.c).
+ *
+ * SECURITY: home_mailbox lives in a directory the user controls, so it is written with the
+ * user's rights (local-file.ts spawns a child with the user's uid). The spool file lives in a
+ * directory the administrator controls: it is written in-process with O_NOFOLLOW, must be a
+ * regular file owned by the user (else refused, as Postfix "not owned by user"), and a new one
+ * is created 0600 and given to the user. Mail for uid 0 is delivered with default_privs
+ * (Postfix never writes a mailbox or runs a command as root).
+ */
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { mboxDeliver } from '../lib-storage/mbox/mbox-deliver.ts';
+import { MailError } from '../lib-storage/mail-error.ts';
+import { deliverToFile, type FileOutcome, type Privs } from './local-file.ts';
+
+const isRoot = process.getuid?.() === 0;
+
+export async function deliverSpool(spoolDir: string, user: string, sender: string, content: Buffer, privs: Privs, maxSize: number): Promise<FileOutcome> {
+  if (user.includes('/') || user === '.' || user === '..' || user === '') return { status: 'bounced', dsn: '5.1.3', text: `bad user name for mailbox: "${user}"` };
+  const path = join(spoolDir, user);
+  try {
+    const st = await fsp.lstat(path).catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e; });
+    if (st && !st.isFile()) return { status: 'bounced', dsn: '5.2.0', text: `cannot update mailbox ${path} for user ${user}. file type is not a regular file` };
+    if (st && isRoot && st.uid !== privs.uid) return { status: 'bounced', dsn: '5.2.0', text: `cannot update mailbox ${path} for user ${user}. file owner uid ${st.uid} is not the user's uid ${privs.uid}` };
+    await mboxDeliver(path, content, { sender, maxSize: maxSize > 0 ? maxSize : undefined });
+    if (!st && isRoot) await fsp.lchown(path, privs.uid, privs.gid);
+    return { status: 'sent', dsn: '2.0.0', text: 'delivered to mailbox' };
+  } catch (e) {
+    const soft = !(e instanceof MailError) || e.code === 'TEMP' || e.code === 'NOQUOTA' || e.code === 'INUSE';
+    const why = e instanceof MailError ? (e.detail ?? e.message) : (e as Error).message;
+    const dsn = e instanceof MailError && e.code === 'TOOBIG' ? '5.2.2' : soft ? '4.2.0' : '5.2.0';
+    return { status: soft ? 'deferred' : 'bounced', dsn, text: `cannot update mailbox ${path} for user ${user}. ${why}` };
+  }
+}
+
+/** home_mailbox delivery: `Maildir/` (trailing slash) or a file name, relative to $home. */
+export async function deliverHomeMailbox(home: string, homeMailbox: string, sender: string, content: Buffer, privs: Privs, maxSize: number): Promise<FileOutcome> {
+  if (homeMailbox.startsWith('/') || homeMailbox.split('/').includes('..')) {
+    return { status: 'deferred', dsn: '4.3.5', text: `mail system configuration error: home_mailbox = ${homeMailbox} must be relative to $home without ".."` };
+  }
+  const r = await deliverToFile(join(home, homeMailbox) + (homeMailbox.endsWith('/') ? '/' : ''), sender, content, privs, maxSize);
+  return r.status === 'sent' ? { ...r, text: homeMailbox.endsWith('/') ? 'delivered to maildir' : 'delivered to mailbox' } : r;
+}
