@@ -21,6 +21,7 @@
 import { promises as fsp, constants as C } from 'node:fs';
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
 import { deferOnError, logDelivery } from '../global/deliver-request.ts';
+import { isRedirect } from '../global/deliver-redirect.ts';
 import type { MailQueue } from '../global/mail-queue.ts';
 import { REC } from '../global/rec-type.ts';
 import { appendBounceLogs, type BounceLogEntry } from '../bounce/bounce-log.ts';
@@ -64,6 +65,20 @@ export function logEntryOf(r: RecipientResult, action: string): BounceLogEntry {
 /** Run one entry through its agent and record the results. Never throws. */
 export async function deliverEntry(ctx: DeliverContext, entry: QmgrEntry): Promise<void> {
   const msg = entry.message;
+  const { results, req } = await runAgent(ctx, entry, 0);
+  await recordResults(ctx, msg, entry.transport, results, req);
+}
+
+/** How many times one recipient may be handed on (mailbox_transport → fallback_transport ...). */
+const MAX_REDIRECTS = 3;
+
+/**
+ * Call the transport's agent; results carrying a `redirect` (deliver-redirect.ts: local(8)'s
+ * mailbox_transport/fallback_transport) are delivered at once through the named transport, as
+ * Postfix's deliver_pass() does, and replaced by that transport's results.
+ */
+async function runAgent(ctx: DeliverContext, entry: QmgrEntry, depth: number): Promise<{ results: RecipientResult[]; req: DeliverRequest }> {
+  const msg = entry.message;
   const req: DeliverRequest = {
     qf: msg.qf, transport: entry.transport, nexthop: entry.nexthop,
     recipients: entry.recipients, activeSince: msg.activeSince, signal: ctx.signal,
@@ -87,7 +102,27 @@ export async function deliverEntry(ctx: DeliverContext, entry: QmgrEntry): Promi
       if (!answered.has(r.offset)) results.push({ recipient: r, status: 'deferred', dsn: '4.3.0', text: 'delivery agent returned no status', relay: 'none' });
     }
   }
-  await recordResults(ctx, msg, entry.transport, results, req);
+  if (!results.some(isRedirect)) return { results, req };
+  const out: RecipientResult[] = [];
+  const groups = new Map<string, { transport: string; nexthop: string; recipients: RecipientResult['recipient'][] }>();
+  for (const r of results) {
+    if (!isRedirect(r)) { out.push(r); continue; }
+    const { transport, nexthop } = r.redirect;
+    if (transport === entry.transport || depth >= MAX_REDIRECTS) {
+      log.warn(`${msg.queueId}: ${r.recipient.address}: mail transport redirect loop via ${transport} (check mailbox_transport and fallback_transport)`);
+      out.push({ recipient: r.recipient, status: 'deferred', dsn: '4.3.5', text: 'mail system configuration error', relay: r.relay });
+      continue;
+    }
+    const key = `${transport}\0${nexthop}`;
+    let g = groups.get(key);
+    if (!g) { g = { transport, nexthop, recipients: [] }; groups.set(key, g); }
+    g.recipients.push(r.recipient);
+  }
+  for (const g of groups.values()) {
+    const sub = await runAgent(ctx, { ...entry, transport: g.transport, nexthop: g.nexthop, recipients: g.recipients }, depth + 1);
+    out.push(...sub.results);
+  }
+  return { results: out, req };
 }
 
 /** Steps 1-3 of the header comment, for results of an agent or of resolve. */

@@ -288,3 +288,24 @@ test('the master.cf service: qmgr started from a config directory delivers new m
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a redirect from an agent (local(8) mailbox_transport) is delivered at once through the named transport', async () => {
+  const e = await env();
+  e.agent.decide = (_r, req) => req.transport === 'local'
+    ? { status: 'deferred', dsn: '4.3.0', text: 'mail transport redirect to test:lmtp-host', redirect: { transport: 'test', nexthop: 'lmtp-host' } } as never
+    : { status: 'sent', dsn: '2.0.0', text: 'delivered' };
+  await e.qmgr.start();
+  const qid = await e.submit('a@example.org', ['joe@mx.example.test']);
+  await e.qmgr.idle();
+  assert.deepEqual(e.agent.deliveries.map((d) => `${d.transport}:${d.nexthop}`), ['local:mx.example.test', 'test:lmtp-host']);
+  assert.deepEqual(await listQueue(e.queue, 'deferred'), [], 'not deferred');
+  assert.ok(logFor(qid).some((l) => /to=<joe@mx\.example\.test>.*status=sent/.test(l)));
+
+  const f = await env();
+  f.agent.decide = () => ({ status: 'deferred', dsn: '4.3.0', text: 'loop', redirect: { transport: 'local', nexthop: 'x' } } as never);
+  await f.qmgr.start();
+  const q2 = await f.submit('a@example.org', ['joe@mx.example.test']);
+  await f.qmgr.idle();
+  assert.deepEqual(await listQueue(f.queue, 'deferred'), [q2], 'a redirect to the same transport is a configuration loop: deferred');
+  assert.ok(logs.some((l) => l.includes('mail transport redirect loop via local')));
+});
