@@ -1,14 +1,29 @@
 /**
- * cleanup-message - the header pass of cleanup(8) (Postfix cleanup/cleanup_message.c): finds the
- * end of the primary header block in the streamed content, remembers which headers were seen,
- * and appends the missing ones (From:, Date:, Message-Id:, To: → "undisclosed-recipients:;")
- * at the end of the header block, as Postfix does for local submissions and for clients in
- * local_header_rewrite_clients (or always, with always_add_missing_headers = yes).
+ * cleanup-message - the content pass of cleanup(8) (Postfix cleanup/cleanup_message.c): the
+ * message streams through once, as LF-terminated lines.
  *
- * The body streams through untouched (8-bit, NUL and long lines preserved byte for byte).
- * Header lines beyond header_size_limit are kept in the message but no longer inspected
- * (Postfix: "header_size_limit ... excess headers are treated as body"... see docs/cleanup.md).
+ *   primary header   logical headers (continuation lines joined) are checked with header_checks
+ *                    (MIME headers — Content-*, MIME-Version — with mime_header_checks), their
+ *                    addresses rewritten (cleanup-header-addr.ts), and the names seen recorded;
+ *                    at the end of the block the missing headers are appended (From:, Date:,
+ *                    Message-Id:, To: undisclosed-recipients:;, by the caller's onHeadersEnd).
+ *   body             each line up to body_checks_size_limit bytes is checked with body_checks;
+ *                    in multipart messages the part headers go to mime_header_checks and the
+ *                    headers of an attached message/rfc822 to nested_header_checks, as Postfix's
+ *                    MIME parser classifies them (MIME_HDR_MULTIPART, MIME_HDR_NESTED).
+ *
+ * Without checks the body is copied chunk by chunk, untouched. Everything not rewritten stays
+ * byte for byte (8-bit, NUL, long lines).
+ *
+ * header_size_limit: a logical header longer than this keeps its first header_size_limit bytes
+ * (whole lines) and the excess is discarded, as Postfix ("If a header is larger, the excess is
+ * discarded"), with a warning naming the header.
  */
+import { logger } from '../util/msg.ts';
+
+const log = logger('cleanup');
+
+export type HeaderClass = 'primary' | 'multipart' | 'nested';
 
 export interface HeaderScanResult {
   /** Lower-cased names of the headers seen in the primary header block. */
@@ -16,103 +31,220 @@ export interface HeaderScanResult {
   messageId?: string;
 }
 
-const HDR_NAME = /^([!-9;-~]+)[ \t]*:/;
+/** What the message pass asks of the session (cleanup.ts). */
+export interface MessageHandler {
+  emit(b: Buffer): Promise<void>;
+  /** The headers to append at the end of the primary header block. */
+  onHeadersEnd(): Buffer;
+  /**
+   * One logical header (lines with their LF, joined), with its class. Returns the bytes to
+   * write instead (the same buffer to keep it, an empty one to drop it).
+   */
+  header?(h: Buffer, name: string, cls: HeaderClass): Promise<Buffer>;
+  /** One body line with its LF; returns the bytes to write instead (the same buffer to keep it). */
+  bodyLine?(line: Buffer): Promise<Buffer>;
+  queueId: string;
+}
 
-export class HeaderScanner {
-  private buf: Buffer[] = [];
-  private bufLen = 0;
-  private done = false;
-  private readonly limit: number;
+const HDR_NAME = /^([!-9;-~]+)[ \t]*:/;
+const LF = 0x0a;
+
+type State = 'headers' | 'body';
+
+export class CleanupMessage {
   readonly result: HeaderScanResult = { seen: new Set() };
-  private readonly emit: (b: Buffer) => Promise<void>;
-  private readonly onHeadersEnd: () => Buffer;
+  private readonly h: MessageHandler;
+  private readonly limit: number;
+  private readonly bodyLimit: number;
+  private readonly inspectBody: boolean;
+  private state: State = 'headers';
+  private hdrClass: HeaderClass = 'primary';
+  /** The partial line carried between chunks. */
+  private partial: Buffer[] = [];
+  private partialLen = 0;
+  private partialOverflow = false;
+  /** The logical header being collected. */
+  private cur: Buffer[] = [];
+  private curLen = 0;
+  private curName = '';
+  private curTruncated = false;
+  private bodyBytes = 0;
+  /** MIME: boundaries of the enclosing multiparts, and what the current header block says. */
+  private boundaries: string[] = [];
+  private blockType = '';
+  private blockBoundary: string | undefined;
+  private afterHeaders: 'body' | 'nested' = 'body';
 
   /**
-   * @param emit where processed content goes
-   * @param onHeadersEnd returns the headers to append at the end of the header block
+   * @param bodyLimit body_checks_size_limit
+   * @param inspectBody false: the body streams through untouched (no body/MIME checks)
    */
-  constructor(limit: number, emit: (b: Buffer) => Promise<void>, onHeadersEnd: () => Buffer) {
-    this.limit = limit; this.emit = emit; this.onHeadersEnd = onHeadersEnd;
+  constructor(h: MessageHandler, headerSizeLimit: number, bodyLimit: number, inspectBody: boolean) {
+    this.h = h;
+    this.limit = headerSizeLimit;
+    this.bodyLimit = bodyLimit;
+    this.inspectBody = inspectBody;
   }
 
   async write(chunk: Buffer): Promise<void> {
-    if (this.done) return this.emit(chunk);
-    this.buf.push(chunk);
-    this.bufLen += chunk.length;
-    const all = Buffer.concat(this.buf, this.bufLen);
-    const end = findHeaderEnd(all);
-    if (end >= 0) {
-      this.buf = []; this.bufLen = 0;
-      await this.finishHeaders(all.subarray(0, end), all.subarray(end));
-    } else if (this.bufLen > this.limit) {
-      this.buf = []; this.bufLen = 0;
-      await this.finishHeaders(all, Buffer.alloc(0), true);
-    } else {
-      this.buf = [all];
+    if (this.state === 'body' && !this.inspectBody && this.partialLen === 0) return this.h.emit(chunk);
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.state === 'body' && !this.inspectBody && this.partialLen === 0) return this.h.emit(chunk.subarray(pos));
+      const nl = chunk.indexOf(LF, pos);
+      if (nl < 0) {
+        this.addPartial(chunk.subarray(pos));
+        return;
+      }
+      const piece = chunk.subarray(pos, nl + 1);
+      pos = nl + 1;
+      let line: Buffer;
+      if (this.partialLen) {
+        // After an overflow only the line end is kept of the rest of the line.
+        const tail = this.partialOverflow ? Buffer.from('\n') : piece;
+        this.partial.push(tail);
+        line = Buffer.concat(this.partial, this.partialLen + tail.length);
+        this.partial = []; this.partialLen = 0;
+      } else {
+        line = piece;
+      }
+      const overflow = this.partialOverflow;
+      this.partialOverflow = false;
+      await this.line(line, overflow);
     }
   }
 
-  /** End of content: a message that is all headers still gets its missing headers. */
+  /** End of content: an unterminated last line gets its LF; a message that is all headers still gets its missing headers. */
   async end(): Promise<void> {
-    if (this.done) return;
-    const all = Buffer.concat(this.buf, this.bufLen);
-    this.buf = []; this.bufLen = 0;
-    let headers = all;
-    if (headers.length > 0 && headers[headers.length - 1] !== 0x0a) headers = Buffer.concat([headers, Buffer.from('\n')]);
-    await this.finishHeaders(headers, Buffer.alloc(0));
+    if (this.partialLen) {
+      const line = Buffer.concat([...this.partial, Buffer.from('\n')]);
+      this.partial = []; this.partialLen = 0;
+      await this.line(line, this.partialOverflow);
+    }
+    if (this.state === 'headers') await this.endHeaders();
   }
 
-  private async finishHeaders(headers: Buffer, rest: Buffer, truncated = false): Promise<void> {
-    this.done = true;
-    const text = headers.toString('latin1');
-    let current = '';
-    for (const line of text.split('\n')) {
-      if (line.startsWith(' ') || line.startsWith('\t')) { continue; }
-      const m = HDR_NAME.exec(line);
-      if (m) {
-        current = m[1]!.toLowerCase();
-        this.result.seen.add(current);
-        if (current === 'message-id') {
-          const id = /<[^>]*>/.exec(line);
-          this.result.messageId = id ? id[0] : line.slice(line.indexOf(':') + 1).trim();
+  private addPartial(b: Buffer): void {
+    // In a header, a line longer than header_size_limit cannot be kept whole: its excess is dropped.
+    if (this.state === 'headers' && this.partialLen + b.length > this.limit) {
+      const room = Math.max(0, this.limit - this.partialLen);
+      if (room) { this.partial.push(Buffer.from(b.subarray(0, room))); this.partialLen += room; }
+      this.partialOverflow = true;
+      return;
+    }
+    this.partial.push(Buffer.from(b));
+    this.partialLen += b.length;
+  }
+
+  private async line(line: Buffer, overflow: boolean): Promise<void> {
+    if (this.state === 'body') return this.body(line);
+    const first = line[0];
+    const isCont = (first === 0x20 || first === 0x09) && this.curLen > 0;
+    if (isCont) {
+      if (this.curLen + line.length > this.limit || overflow) {
+        if (!this.curTruncated && this.curLen + line.length > this.limit) {
+          log.warn(`${this.h.queueId}: header ${this.curName}: header is longer than header_size_limit = ${this.limit}: excess discarded`);
+        }
+        this.curTruncated = true;
+        if (this.curLen + line.length <= this.limit) { this.cur.push(line); this.curLen += line.length; }
+        return;
+      }
+      this.cur.push(line); this.curLen += line.length;
+      return;
+    }
+    await this.flushHeader();
+    const text = line.toString('latin1');
+    const m = HDR_NAME.exec(text);
+    if (m) {
+      this.cur = [line]; this.curLen = line.length; this.curName = m[1]!; this.curTruncated = false;
+      if (overflow) log.warn(`${this.h.queueId}: header ${this.curName}: header is longer than header_size_limit = ${this.limit}: excess discarded`);
+      return;
+    }
+    // The empty line, or a line that is not a header, ends the header block.
+    await this.endHeaders();
+    const blank = line[0] === LF || (line[0] === 0x0d && line[1] === LF);
+    // The empty separator line itself is body text, but cannot start an attached message.
+    await this.body(line, !blank);
+  }
+
+  private async flushHeader(): Promise<void> {
+    if (this.curLen === 0) return;
+    const h = this.cur.length === 1 ? this.cur[0]! : Buffer.concat(this.cur, this.curLen);
+    const name = this.curName.toLowerCase();
+    this.cur = []; this.curLen = 0;
+    if (this.hdrClass === 'primary') {
+      this.result.seen.add(name);
+      if (name === 'message-id') {
+        const t = h.toString('latin1');
+        const id = /<[^>]*>/.exec(t);
+        this.result.messageId = id ? id[0] : t.slice(t.indexOf(':') + 1).trim();
+      }
+    }
+    if (name === 'content-type') this.noteContentType(h.toString('latin1'));
+    const out = this.h.header ? await this.h.header(h, this.curName, this.hdrClass) : h;
+    if (out.length) await this.h.emit(out);
+  }
+
+  private noteContentType(h: string): void {
+    const v = h.slice(h.indexOf(':') + 1);
+    this.blockType = (/^\s*([^;\s]+)/.exec(v)?.[1] ?? '').toLowerCase();
+    const b = /;\s*boundary\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i.exec(v);
+    this.blockBoundary = b ? (b[1] ?? b[2]) : undefined;
+  }
+
+  private async endHeaders(): Promise<void> {
+    await this.flushHeader();
+    if (this.hdrClass === 'primary' && this.state === 'headers') {
+      const add = this.h.onHeadersEnd();
+      if (add.length) await this.h.emit(add);
+    }
+    this.state = 'body';
+    // MIME (RFC 2046 §5.1): a multipart pushes its boundary; message/rfc822 makes the next block nested headers.
+    if (this.blockType.startsWith('multipart/') && this.blockBoundary) this.boundaries.push(this.blockBoundary);
+    this.afterHeaders = this.blockType === 'message/rfc822' ? 'nested' : 'body';
+    this.blockType = ''; this.blockBoundary = undefined;
+  }
+
+  private async body(line: Buffer, mayStartNested = true): Promise<void> {
+    if (!this.inspectBody) return this.h.emit(line);
+    if (this.afterHeaders === 'nested' && mayStartNested) {
+      // The attached message's own header block (Postfix MIME_HDR_NESTED) starts right here.
+      this.afterHeaders = 'body';
+      const first = line[0];
+      if (first !== LF && !(first === 0x0d && line[1] === LF)) {
+        this.state = 'headers'; this.hdrClass = 'nested';
+        return this.line(line, false);
+      }
+    }
+    // A boundary line opens a part's header block (MIME_HDR_MULTIPART).
+    if (this.boundaries.length && line[0] === 0x2d && line[1] === 0x2d) {
+      const t = line.toString('latin1').replace(/\r?\n$/, '').replace(/[ \t]+$/, '');
+      for (let i = this.boundaries.length - 1; i >= 0; i--) {
+        const b = this.boundaries[i]!;
+        if (t === `--${b}`) {
+          this.boundaries.length = i + 1;
+          await this.h.emit(line);
+          this.state = 'headers'; this.hdrClass = 'multipart';
+          return;
+        }
+        if (t === `--${b}--`) {
+          this.boundaries.length = i;
+          return this.h.emit(line);
         }
       }
     }
-    if (truncated) {
-      await this.emit(headers);
-      await this.emit(rest);
+    if (this.h.bodyLine && this.bodyBytes < this.bodyLimit) {
+      this.bodyBytes += line.length;
+      const out = await this.h.bodyLine(line);
+      if (out.length) await this.h.emit(out);
       return;
     }
-    const add = this.onHeadersEnd();
-    if (add.length) await this.emit(Buffer.concat([headers, add]));
-    else await this.emit(headers);
-    if (rest.length) await this.emit(rest);
+    await this.h.emit(line);
   }
 }
 
-/**
- * Offset where the primary header block ends (the start of the empty line or of the first
- * line that is not a header), or -1 when more data is needed.
- */
-export function findHeaderEnd(b: Buffer): number {
-  let pos = 0;
-  let first = true;
-  while (pos < b.length) {
-    const nl = b.indexOf(0x0a, pos);
-    if (nl < 0) {
-      // Incomplete line: decide only if it cannot be a header line.
-      const partial = b.subarray(pos).toString('latin1');
-      if (!first && (partial.startsWith(' ') || partial.startsWith('\t'))) return -1;
-      if (/^[!-9;-~]*$/.test(partial)) return -1;
-      if (HDR_NAME.test(partial)) return -1;
-      return pos;
-    }
-    const line = b.subarray(pos, nl).toString('latin1').replace(/\r$/, '');
-    if (line === '') return pos;
-    const cont = line.startsWith(' ') || line.startsWith('\t');
-    if (!(cont && !first) && !HDR_NAME.test(line)) return pos;
-    first = false;
-    pos = nl + 1;
-  }
-  return -1;
+/** A header name is a MIME header (Postfix HDR_OPT_MIME): Content-* and MIME-Version. */
+export function isMimeHeader(name: string): boolean {
+  const n = name.toLowerCase();
+  return n.startsWith('content-') || n === 'mime-version';
 }

@@ -1,31 +1,57 @@
 /**
- * cleanup - cleanup(8): turns one submission (envelope + content from smtpd, pickup or bounce)
- * into a queue file in `incoming`, durably, and tells qmgr. The only creator of queue files.
+ * cleanup - cleanup(8): turns one submission (envelope + content from smtpd, pickup, qmqpd or
+ * bounce) into a queue file, durably, and tells qmgr. The only creator of queue files.
  *
  * SUMMARY
  *   open() → addRecipient()* → write()* → finish() → { queueId } | { reject }
  *
  * DESCRIPTION
- *   Duplicate recipients are removed (same address, same DSN NOTIFY/ORCPT, as Postfix's
- *   duplicate filter), missing From:/Date:/Message-Id: headers are added at the end of the
- *   header block when the client is local (cleanup-message.ts), and the queue file is written
- *   through QueueFileWriter: fsync + rename + directory fsync before finish() resolves, so the
- *   caller may then answer 250. Log lines follow Postfix: `QID: message-id=<...>`.
- *   Address rewriting (canonical, virtual alias) and header/body checks plug in here
- *   (issue 3); today the hooks are the `rewriteRecipient` option.
+ *   Envelope (cleanup-envelope.ts): sender and recipients go through canonical_maps,
+ *   sender_canonical_maps, recipient_canonical_maps (cleanup-map11.ts), masquerading
+ *   (cleanup-masq.ts), virtual_alias_maps expansion (cleanup-map1n.ts), the duplicate filter,
+ *   and always_bcc / sender_bcc_maps / recipient_bcc_maps. The envelope is processed when the
+ *   content starts (all recipients are known by then: RCPT comes before DATA).
+ *   Content (cleanup-message.ts): header_checks, mime_header_checks, nested_header_checks,
+ *   body_checks (cleanup-checks.ts), address rewriting in headers (cleanup-header-addr.ts), and
+ *   the missing From:/Date:/Message-Id:/To: headers for local submissions; Return-Path: and
+ *   Content-Length: headers from the client are dropped, as Postfix does.
+ *   The queue file is written through QueueFileWriter: fsync + rename + directory fsync before
+ *   finish() resolves, so the caller may then answer 250 — into `hold` after a HOLD action, not
+ *   at all after DISCARD (the caller still answers 250). Log lines follow Postfix:
+ *   `QID: message-id=<...>`, `QID: reject: header ...`, `QID: hold: body ...`.
+ *
+ *   The tables come from `settings.config` (main.cf with the service's -o overrides), opened
+ *   once per configuration; without it (or with receive_override_options = no_address_mappings,
+ *   no_header_body_checks) the corresponding steps are off, as for Postfix's internal mail.
  *
  * SECURITY
  *   Not network-facing: it trusts its callers for the envelope, never for the content.
  *
+ * DIAGNOSTICS
+ *   The reply for a refused message (cleanup-status.ts): 550 5.7.1 (REJECT), 451 4.6.0 Alias
+ *   expansion error (virtual alias limits), 451 4.3.0 Error: queue file write error (I/O or a
+ *   table lookup failure), 552 5.3.4 Error: message file too big.
+ *
  * PARAMETERS
- *   myhostname, myorigin, header_size_limit, message_size_limit, always_add_missing_headers
+ *   myhostname, myorigin, header_size_limit, message_size_limit, always_add_missing_headers,
+ *   and those of cleanup-tables.ts
  */
 import { hostname } from 'node:os';
 import { QueueFileWriter, type QueueRecipient } from '../global/queue-file.ts';
 import type { MailQueue } from '../global/mail-queue.ts';
+import type { MainConfig } from '../global/mail-conf.ts';
+import { ATTR } from '../global/rec-type.ts';
 import { logger } from '../util/msg.ts';
-import { HeaderScanner } from './cleanup-message.ts';
+import { CleanupMessage, isMimeHeader, type HeaderClass } from './cleanup-message.ts';
 import { mailDate } from '../global/mail-date.ts';
+import { cleanupTables, type CleanupTables } from './cleanup-tables.ts';
+import { CleanupEnvelope } from './cleanup-envelope.ts';
+import { CleanupError, STAT_SIZE, STAT_WRITE } from './cleanup-status.ts';
+import { actLog, checkContent, type CheckAction, type CheckLogContext } from './cleanup-checks.ts';
+import { RECIPIENT_HEADERS, SENDER_HEADERS, rewriteHeaderValue } from './cleanup-header-addr.ts';
+import { cleanupMap11 } from './cleanup-map11.ts';
+import { masquerade } from './cleanup-masq.ts';
+import type { Maps } from '../global/maps.ts';
 
 const log = logger('cleanup');
 
@@ -37,6 +63,8 @@ export interface CleanupSettings {
   alwaysAddMissingHeaders: boolean;
   /** Called when qmgr should look at incoming (the "I" trigger). */
   notify?: (queueId: string) => void;
+  /** main.cf (with -o overrides): the source of the address mapping and content check tables. */
+  config?: MainConfig;
 }
 
 export interface CleanupReject { code: number; enh: string; text: string }
@@ -50,46 +78,71 @@ export interface CleanupOpenOptions {
   flags?: number;
   /** sendmail -F / the password file's full name, for an added From: header (Postfix's -F). */
   fullname?: string;
+  /** false: no canonical/virtual/masquerade/BCC (Postfix internal mail without CLEANUP_FLAG_MAP_OK). */
+  mapAddresses?: boolean;
+  /** false: no header/body checks (Postfix CLEANUP_FLAG_FILTER off, e.g. bounces). */
+  contentChecks?: boolean;
 }
 
 export class CleanupSession {
   readonly writer: QueueFileWriter;
   private readonly settings: CleanupSettings;
   private readonly opts: CleanupOpenOptions;
-  private readonly seenRcpt = new Set<string>();
-  private readonly scanner: HeaderScanner;
+  private readonly tables: CleanupTables | undefined;
+  private readonly checks: boolean;
+  private readonly env: CleanupEnvelope;
+  private readonly message: CleanupMessage;
+  private readonly pending: QueueRecipient[] = [];
+  private written = 0;
+  private sender: string;
+  private envelopeDone = false;
   private size = 0;
   private tooBig = false;
   private aborted = false;
+  private error: CleanupReject | undefined;
+  private hold = false;
+  private discard = false;
+  /** Addresses from BCC actions of header/body checks. */
+  private readonly actionBcc: string[] = [];
 
-  private constructor(settings: CleanupSettings, writer: QueueFileWriter, opts: CleanupOpenOptions) {
+  private constructor(settings: CleanupSettings, writer: QueueFileWriter, opts: CleanupOpenOptions, tables: CleanupTables | undefined) {
     this.settings = settings;
     this.writer = writer;
-    this.opts = opts;
     // Local submissions (rewrite_context=local): an unqualified sender gets @$myorigin, as
     // Postfix's cleanup does through trivial-rewrite (append_at_myorigin).
     if (opts.addMissingHeaders && opts.sender !== '' && !opts.sender.includes('@')) {
       opts = { ...opts, sender: `${opts.sender}@${settings.myorigin}` };
-      this.opts = opts;
     }
-    writer.setSender(opts.sender);
+    this.opts = opts;
+    this.sender = opts.sender;
+    this.tables = tables;
+    const mapping = tables && !tables.overrides.noAddressMappings && opts.mapAddresses !== false ? tables : undefined;
+    this.env = new CleanupEnvelope(mapping, writer.queueId);
+    this.checks = !!tables && !tables.overrides.noHeaderBodyChecks && opts.contentChecks !== false;
     for (const [k, v] of Object.entries(opts.attrs)) writer.addAttr(k, v);
     if (opts.flags) writer.setFlags(opts.flags);
-    this.scanner = new HeaderScanner(settings.headerSizeLimit, (b) => this.writer.writeContent(b), () => this.missingHeaders());
+    const t = this.checks ? tables : undefined;
+    const inspectBody = !!t && !!(t.bodyChecks || t.mimeHeaderChecks || t.nestedHeaderChecks);
+    this.message = new CleanupMessage({
+      queueId: writer.queueId,
+      emit: (b) => this.emit(b),
+      onHeadersEnd: () => this.missingHeaders(),
+      header: (h, name, cls) => this.header(h, name, cls),
+      bodyLine: t?.bodyChecks ? (l) => this.bodyLine(l) : undefined,
+    }, settings.headerSizeLimit, tables?.bodyChecksSizeLimit ?? 51200, inspectBody);
   }
 
   static async open(settings: CleanupSettings, queue: MailQueue, opts: CleanupOpenOptions): Promise<CleanupSession> {
+    const tables = settings.config ? await cleanupTables(settings.config) : undefined;
     const w = await QueueFileWriter.create(queue);
-    return new CleanupSession(settings, w, opts);
+    return new CleanupSession(settings, w, opts, tables);
   }
 
   get queueId(): string { return this.writer.queueId; }
 
+  /** A recipient as the client gave it; mapping and duplicate removal happen when the content starts. */
   addRecipient(r: QueueRecipient): void {
-    const key = `${r.address.toLowerCase()}\0${r.notify ?? 0}\0${r.orcpt ?? ''}`;
-    if (this.seenRcpt.has(key)) return;
-    this.seenRcpt.add(key);
-    this.writer.addRecipient(r);
+    this.pending.push(r);
   }
 
   /** Message content, LF line endings. */
@@ -100,25 +153,54 @@ export class CleanupSession {
       this.tooBig = true;
       return;
     }
-    await this.scanner.write(chunk);
+    if (!this.envelopeDone) await this.envelope();
+    if (this.error) return;
+    try {
+      await this.message.write(chunk);
+    } catch (e) {
+      this.fail(e);
+    }
   }
 
   async finish(): Promise<CleanupResult> {
     if (this.tooBig) {
       await this.abort();
-      return { reject: { code: 552, enh: '5.3.4', text: 'Error: message file too big' } };
+      return { reject: STAT_SIZE };
+    }
+    if (!this.envelopeDone) await this.envelope();
+    if (!this.error) {
+      try {
+        await this.message.end();
+        await this.envelope();   // recipients added after the content started, then the BCCs
+        await this.env.finish();
+        // BCC actions come after always_bcc, as in Postfix (state->hbc_rcpt, added last).
+        for (const b of this.actionBcc.splice(0)) await this.env.bcc(b);
+        this.flushRecipients();
+      } catch (e) {
+        this.fail(e);
+      }
+    }
+    if (this.error) {
+      await this.abort();
+      return { reject: this.error };
+    }
+    if (this.discard) {
+      // DISCARD: accepted (the client sees 250) and thrown away; Postfix logs the discard action only.
+      const qid = this.writer.queueId;
+      await this.abort();
+      return { queueId: qid };
     }
     try {
-      await this.scanner.end();
+      if (this.hold) this.writer.setTarget('hold');
       const qid = await this.writer.commit();
-      const mid = this.scanner.result.messageId ?? this.addedMessageId;
+      const mid = this.message.result.messageId ?? this.addedMessageId;
       if (mid) log.info(`${qid}: message-id=${mid}`);
-      this.settings.notify?.(qid);
+      if (!this.hold) this.settings.notify?.(qid);
       return { queueId: qid };
     } catch (e) {
       await this.abort();
       log.warn(`${this.writer.queueId}: queue file write error: ${(e as Error).message}`);
-      return { reject: { code: 451, enh: '4.3.0', text: 'Error: queue file write error' } };
+      return { reject: STAT_WRITE };
     }
   }
 
@@ -128,11 +210,147 @@ export class CleanupSession {
     await this.writer.abort();
   }
 
+  // --- envelope ------------------------------------------------------------------------------
+
+  /** Map the sender (once) and the recipients given so far, and hand them to the writer. */
+  private async envelope(): Promise<void> {
+    try {
+      if (!this.envelopeDone) {
+        this.envelopeDone = true;
+        this.sender = await this.env.sender(this.opts.sender);
+        this.writer.setSender(this.sender);
+      }
+      for (const r of this.pending.splice(0)) await this.env.recipient(r);
+      this.flushRecipients();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private flushRecipients(): void {
+    for (; this.written < this.env.out.length; this.written++) this.writer.addRecipient(this.env.out[this.written]!);
+  }
+
+  private fail(e: unknown): void {
+    if (e instanceof CleanupError) { this.error ??= e.reject; return; }
+    log.warn(`${this.writer.queueId}: ${(e as Error).message}`);
+    this.error ??= STAT_WRITE;
+  }
+
+  private async emit(b: Buffer): Promise<void> {
+    if (this.error || this.discard) return;
+    await this.writer.writeContent(b);
+  }
+
+  // --- content -------------------------------------------------------------------------------
+
+  private logContext(): CheckLogContext {
+    const a = this.opts.attrs;
+    return {
+      queueId: this.writer.queueId,
+      clientName: a[ATTR.CLIENT_NAME],
+      clientAddr: a[ATTR.CLIENT_ADDR],
+      sender: this.sender,
+      recipient: this.env.firstRecipient,
+      proto: a[ATTR.PROTO_NAME],
+      helo: a[ATTR.HELO_NAME],
+    };
+  }
+
+  /**
+   * Apply one check result (Postfix cleanup_act): returns the replacement bytes for the
+   * header/line, or undefined to keep it.
+   */
+  private act(a: CheckAction, cls: 'header' | 'body', text: string, original: Buffer): Buffer | undefined {
+    const ctx = this.logContext();
+    switch (a.kind) {
+      case 'none': return undefined;
+      case 'reject':
+        if (!this.error) log.info(actLog(ctx, 'reject', cls, text, `${a.enh} ${a.text}`));
+        this.error ??= { code: a.code, enh: a.enh, text: a.text };
+        return Buffer.alloc(0);
+      case 'warn': log.info(actLog(ctx, 'warning', cls, text, a.text)); return undefined;
+      case 'info': log.info(actLog(ctx, 'info', cls, text, a.text)); return undefined;
+      case 'hold': log.info(actLog(ctx, 'hold', cls, text, a.text)); this.hold = true; return undefined;
+      case 'discard': log.info(actLog(ctx, 'discard', cls, text, a.text)); this.discard = true; return undefined;
+      case 'replace': log.info(actLog(ctx, 'replace', cls, text, a.text)); return Buffer.from(a.text + '\n', 'utf8');
+      case 'prepend': log.info(actLog(ctx, 'prepend', cls, text, a.text)); return Buffer.concat([Buffer.from(a.text + '\n', 'utf8'), original]);
+      case 'ignore': return Buffer.alloc(0);
+      case 'bcc':
+        log.info(actLog(ctx, 'bcc', cls, text, a.text));
+        this.actionBcc.push(a.text);
+        return undefined;
+      case 'redirect': case 'filter':
+        // Not implemented yet: logged as Postfix would, then ignored (the envelope is unchanged).
+        log.info(actLog(ctx, a.kind, cls, text, a.text));
+        log.warn(`${this.writer.queueId}: ${a.kind.toUpperCase()} action is not supported: ignored`);
+        return undefined;
+      case 'end': return undefined;
+    }
+  }
+
+  private async header(h: Buffer, name: string, cls: HeaderClass): Promise<Buffer> {
+    if (this.error) return h;
+    const t = this.tables;
+    const lname = name.toLowerCase();
+    if (this.checks && t) {
+      const mime = isMimeHeader(lname);
+      const maps: Maps | undefined = cls === 'multipart' ? t.mimeHeaderChecks
+        : mime ? t.mimeHeaderChecks : cls === 'nested' ? t.nestedHeaderChecks : t.headerChecks;
+      if (maps) {
+        // The logical header as one string, newlines between its lines, without the last one.
+        const text = h.toString('utf8').replace(/\r?\n$/, '').replace(/\r\n/g, '\n');
+        const a = await checkContent(maps, text);
+        const out = this.act(a, 'header', text, h);
+        if (out) return out;
+      }
+    }
+    // Return-Path: and Content-Length: from the client are dropped (Postfix header_opts.c
+    // HDR_OPT_DROP): the delivery agents add their own Return-Path:.
+    if (cls === 'primary' && (lname === 'return-path' || lname === 'content-length')) return Buffer.alloc(0);
+    // Address rewriting, primary header only (Postfix: MIME_HDR_PRIMARY).
+    if (cls === 'primary' && (SENDER_HEADERS.has(lname) || RECIPIENT_HEADERS.has(lname))) {
+      const sender = SENDER_HEADERS.has(lname);
+      const str = h.toString('latin1');
+      const colon = str.indexOf(':');
+      const value = await rewriteHeaderValue(str.slice(colon + 1), (addr) => this.headerAddress(sender, addr));
+      if (value !== undefined) return Buffer.from(str.slice(0, colon + 1) + value, 'latin1');
+    }
+    return h;
+  }
+
+  private async headerAddress(sender: boolean, address: string): Promise<string> {
+    const t = this.tables;
+    if (!t) return address;
+    let a = address;
+    // Local submissions: the header addresses are made complete (local_header_rewrite_clients).
+    if (this.opts.addMissingHeaders && a !== '') a = t.rewrite.rewrite(a);
+    if (t.overrides.noAddressMappings || this.opts.mapAddresses === false || a === '') return a;
+    const q = this.writer.queueId;
+    if (sender) {
+      if (t.senderCanonicalMaps && t.senderCanonicalClasses.headerSender) a = await cleanupMap11(t, q, t.senderCanonicalMaps, a, t.propagateCanonical);
+      if (t.canonicalMaps && t.canonicalClasses.headerSender) a = await cleanupMap11(t, q, t.canonicalMaps, a, t.propagateCanonical);
+      if (t.masqueradeClasses.headerSender) a = masquerade(a, t.masqueradeDomains, t.masqueradeExceptions);
+    } else {
+      if (t.recipientCanonicalMaps && t.recipientCanonicalClasses.headerRecipient) a = await cleanupMap11(t, q, t.recipientCanonicalMaps, a, t.propagateCanonical);
+      if (t.canonicalMaps && t.canonicalClasses.headerRecipient) a = await cleanupMap11(t, q, t.canonicalMaps, a, t.propagateCanonical);
+      if (t.masqueradeClasses.headerRecipient) a = masquerade(a, t.masqueradeDomains, t.masqueradeExceptions);
+    }
+    return a;
+  }
+
+  private async bodyLine(line: Buffer): Promise<Buffer> {
+    if (this.error) return line;
+    const text = line.toString('utf8').replace(/\r?\n$/, '');
+    const a = await checkContent(this.tables!.bodyChecks!, text);
+    return this.act(a, 'body', text, line) ?? line;
+  }
+
   private addedMessageId: string | undefined;
 
   private missingHeaders(): Buffer {
     if (!this.opts.addMissingHeaders && !this.settings.alwaysAddMissingHeaders) return Buffer.alloc(0);
-    const seen = this.scanner.result.seen;
+    const seen = this.message.result.seen;
     const lines: string[] = [];
     if (!seen.has('message-id')) {
       // Postfix: <YYYYMMDDhhmmss.QUEUEID@myhostname>
@@ -144,7 +362,7 @@ export class CleanupSession {
     }
     if (!seen.has('date')) lines.push(`Date: ${mailDate(new Date())}`);
     if (!seen.has('from')) {
-      const s = this.opts.sender;
+      const s = this.sender;
       const addr = s === '' ? `MAILER-DAEMON@${this.settings.myhostname}` : s.includes('@') ? s : `${s}@${this.settings.myorigin}`;
       const name = this.opts.fullname?.trim();
       // Postfix: "From: Full Name <addr>", the name quoted when it holds RFC 5322 specials.

@@ -112,6 +112,8 @@ export class QueueFileWriter {
     return w;
   }
   private target: QueueName = 'incoming';
+  /** Commit into another queue than the one given to create() (cleanup: a HOLD action → 'hold'). */
+  setTarget(into: QueueName): void { this.target = into; }
 
   setSender(sender: string): void { this.sender = sender; }
   addAttr(name: string, value: string): void {

@@ -63,6 +63,7 @@ export function cleanupSettings(c: MainConfig, notify?: (qid: string) => void): 
     messageSizeLimit: c.int('message_size_limit'),
     alwaysAddMissingHeaders: c.bool('always_add_missing_headers'),
     notify,
+    config: c,
   };
 }
 
