@@ -109,6 +109,9 @@ export class BounceService {
         messageSizeLimit: 0,
         alwaysAddMissingHeaders: true,
         notify,
+        // Address mapping applies to notifications too (a bounce to an alias reaches its
+        // target), as in Postfix; content checks do not (contentChecks: false below).
+        config,
       },
     }, queue);
   }
@@ -164,7 +167,7 @@ export class BounceService {
       return undefined;
     }
     const c = await CleanupSession.open(s.cleanup, this.queue, {
-      sender, attrs: { protocol_name: 'local', log_ident: qf.queueId }, addMissingHeaders: true,
+      sender, attrs: { protocol_name: 'local', log_ident: qf.queueId }, addMissingHeaders: true, contentChecks: false,
     });
     c.addRecipient({ address: to, orig: to });
     await c.write(msg);
