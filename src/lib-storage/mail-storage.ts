@@ -223,8 +223,12 @@ export interface MailStore {
   forUser(u: UserRecord): Promise<MailUser>;
 }
 
-/** Dovecot's default pop3_uidl_format `%08Xu%08Xv`. */
+/**
+ * Dovecot's default pop3_uidl_format `%08Xu%08Xv`. Dovecot 2.3 prints it in LOWER-case hex
+ * (checked against 2.3.19: "000000016b09d921"); clients compare UIDLs as strings, so the case
+ * must match or migrated clients download everything again.
+ */
 export function pop3Uidl(uid: number, uidValidity: number): string {
-  const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
+  const hex8 = (n: number) => n.toString(16).padStart(8, '0');
   return hex8(uid) + hex8(uidValidity);
 }

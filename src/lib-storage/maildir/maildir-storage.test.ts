@@ -65,7 +65,7 @@ test('content, sizes, INTERNALDATE, POP3 UIDL, copy and move keep flags (UIDPLUS
   assert.equal(m.vsize, 20, 'RFC822.SIZE counts CRLF');
   assert.equal((await box.readContent(r.uid)).toString(), 'Subject: x\n\nline\n');
   assert.equal((await box.internalDate(r.uid)).getTime(), when.getTime());
-  assert.equal(pop3Uidl(1, 0x6b09d276), '000000016B09D276');
+  assert.equal(pop3Uidl(1, 0x6b09d276), '000000016b09d276', 'lower case, as Dovecot 2.3 prints it');
   const cp = await box.copy([r.uid], 'Archive');
   assert.deepEqual(cp.map, [[1, 1]]);
   const mv = await box.move([r.uid], 'Archive');
@@ -257,4 +257,14 @@ test('quota usage and NOQUOTA, TOOBIG', async () => {
   await assert.rejects(u.deliver('INBOX', msg(3)), (e: MailError) => e.code === 'NOQUOTA');
   await assert.rejects(u.deliver('INBOX', 'x'.repeat(100), { maxSize: 50, ignoreQuota: true }), (e: MailError) => e.code === 'TOOBIG');
   assert.equal(readdirSync(join(home, 'Maildir', 'tmp')).length, 0);
+});
+
+test('concurrent first deliveries into a new user\'s INBOX all succeed (mkdir races tolerated)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-race-'));
+  try {
+    const u = await new MaildirStore().forUser({ user: 'race@example.test', uid: 0, gid: 0, home: dir, mail: `maildir:${dir}/Maildir` });
+    const r = await Promise.all(Array.from({ length: 8 }, (_, i) => u.deliver('INBOX', `Subject: ${i}\n\nx\n`)));
+    assert.equal(new Set(r.map((x) => x.uid)).size, 8);
+    assert.equal(readdirSync(join(dir, 'Maildir', 'new')).length, 8);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });

@@ -108,7 +108,11 @@ export class MaildirUser implements MailUser, MailboxOwner {
       for (const d of created) { await fsp.mkdir(d, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; }); await inheritOwner(d); }
       for (const sub of ['cur', 'new', 'tmp']) {
         const p = join(dir, sub);
-        if (!(await isDir(p))) { await fsp.mkdir(p, { mode: 0o700 }); await inheritOwner(p); }
+        // Concurrent first deliveries race here: EEXIST means another one made it.
+        if (!(await isDir(p))) {
+          const made = await fsp.mkdir(p, { mode: 0o700 }).then(() => true, (e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; return false; });
+          if (made) await inheritOwner(p);
+        }
       }
       if (this.mlist.loc.layout === 'maildir++' && dir !== this.root) {
         await fsp.writeFile(join(dir, MAILDIRFOLDER_NAME), '', { flag: 'a', mode: 0o600 });

@@ -1,0 +1,128 @@
+/**
+ * lmtp-bench - LMTP final delivery rate: messages delivered per second into the Maildir store,
+ * 2 KB messages, 1 recipient each, 10 concurrent sessions, driven by Postfix's own load
+ * generator in LMTP mode (`smtp-source -L`) against
+ *   (i)  a private real Dovecot 2.3 lmtp (test/harness/real-dovecot.ts, run as root), and
+ *   (ii) Postern's lmtpd in its own Node process (bench/postern-lmtpd.ts).
+ * Both write durable Maildir files (Dovecot: fsync_mode default; Postern: fsync of file and
+ * directory before the 250). After each round the delivered files are counted — a round that
+ * lost mail fails — and removed outside the timing.
+ *
+ *   node bench/lmtp-bench.ts [--messages N] [--rounds N] [--sessions N]
+ *
+ * Exports `lmtpScenario` (a PairedScenario for bench/run.ts) and `runLmtpBench(o)`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { RealDovecot } from '../test/harness/real-dovecot.ts';
+import { timedRun, treeMemory } from './bench-proc.ts';
+import { Cleanup, median, type BenchOptions, type Contender, type PairedScenario } from './bench-scenario.ts';
+
+const SMTP_SOURCE = '/usr/sbin/smtp-source';
+const USER = 'bench@x.test';
+const MESSAGE_BYTES = 2048;
+const DEFAULT_MESSAGES = 2000;
+const SESSIONS = 10;
+const ROUND_TIMEOUT_MS = 300_000;
+
+function countMessages(maildir: string): number {
+  let n = 0;
+  for (const sub of ['new', 'cur']) {
+    try { n += readdirSync(join(maildir, sub)).length; } catch { /* not created yet */ }
+  }
+  return n;
+}
+
+function emptyMaildir(maildir: string): void {
+  for (const sub of ['new', 'cur']) {
+    let names: string[];
+    try { names = readdirSync(join(maildir, sub)); } catch { continue; }
+    for (const f of names) rmSync(join(maildir, sub, f), { force: true });
+  }
+}
+
+/** One contender: smtp-source -L against PORT, then count what landed in MAILDIR. */
+function contender(port: number, maildir: string, messages: number, sessions: number, pid: () => number, stop: () => Promise<void>): Contender {
+  return {
+    async round() {
+      emptyMaildir(maildir);
+      const r = await timedRun(SMTP_SOURCE, ['-L', '-s', String(sessions), '-m', String(messages), '-l', String(MESSAGE_BYTES),
+        '-f', 'sender@y.test', '-t', USER, `127.0.0.1:${port}`], ROUND_TIMEOUT_MS);
+      if (r.code !== 0) throw new Error(`smtp-source exited ${r.code}: ${r.stderr.slice(0, 500)}`);
+      const got = countMessages(maildir);
+      if (got !== messages) throw new Error(`${got} of ${messages} messages delivered into ${maildir}`);
+      return messages / (r.ms / 1000);
+    },
+    async memory() { return treeMemory(pid()); },
+    stop,
+  };
+}
+
+async function startPostern(): Promise<{ child: ChildProcess; lmtp: number; maildir: string }> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'postern-lmtpd.ts'), USER, 'pw'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { buf += d; const nl = buf.indexOf('\n'); if (nl >= 0) resolve(buf.slice(0, nl)); });
+    child.once('exit', (c) => reject(new Error(`postern-lmtpd exited ${c}`)));
+  });
+  const info = JSON.parse(line) as { lmtp: number; maildir: string };
+  return { child, lmtp: info.lmtp, maildir: info.maildir };
+}
+
+export const lmtpScenario: PairedScenario = {
+  kind: 'paired',
+  name: 'lmtp-delivery',
+  description: `LMTP deliveries/s into Maildir, ${MESSAGE_BYTES} B messages, ${SESSIONS} sessions, smtp-source -L`,
+  metric: 'deliveries/s',
+  unit: 'msg/s',
+  reference: 'Dovecot 2.3 lmtp',
+  async start(o: BenchOptions, cleanup: Cleanup) {
+    const why = RealDovecot.unavailable();
+    if (why) throw new Error(why);
+    const messages = o.messages || DEFAULT_MESSAGES;
+    const dc = await RealDovecot.start({ protocols: ['lmtp'], users: [{ user: USER, pass: 'pw' }] });
+    let dcStopped = false;
+    const dcStop = async () => { if (!dcStopped && !o.keep) { dcStopped = true; await dc.stop(); } };
+    cleanup.add('real dovecot', dcStop);
+    const pm = await startPostern();
+    const pmStop = async () => { if (pm.child.exitCode === null) { pm.child.kill('SIGTERM'); await new Promise((r) => pm.child.once('exit', r)); } };
+    cleanup.add('postern lmtpd', pmStop);
+    const dcPid = () => Number(readFileSync(join(dc.dir, 'run', 'master.pid'), 'utf8').trim());
+    return {
+      reference: contender(dc.ports.lmtp!, dc.maildir(USER), messages, SESSIONS, dcPid, dcStop),
+      postern: contender(pm.lmtp, pm.maildir, messages, SESSIONS, () => pm.child.pid!, pmStop),
+    };
+  },
+};
+
+export interface LmtpBenchResult { dovecot: number; postern: number; ratio: number; rounds: { dovecot: number; postern: number }[] }
+
+/** Alternating rounds (Dovecot first in even rounds), medians, ratio Postern/Dovecot (> 1: Postern faster). */
+export async function runLmtpBench(o: { messages?: number; rounds?: number; log?: (s: string) => void } = {}): Promise<LmtpBenchResult> {
+  const cleanup = new Cleanup();
+  const log = o.log ?? (() => {});
+  try {
+    const { reference, postern } = await lmtpScenario.start({ rounds: o.rounds ?? 3, messages: o.messages ?? DEFAULT_MESSAGES, keep: false, log }, cleanup);
+    // Warm-up round for both (Dovecot forks its lmtp processes, Node compiles).
+    await reference.round(); await postern.round();
+    const rounds: { dovecot: number; postern: number }[] = [];
+    for (let i = 0; i < (o.rounds ?? 3); i++) {
+      let d: number, p: number;
+      if (i % 2 === 0) { d = await reference.round(); p = await postern.round(); } else { p = await postern.round(); d = await reference.round(); }
+      rounds.push({ dovecot: d, postern: p });
+      log(`round ${i + 1}: Dovecot ${d.toFixed(0)} msg/s, Postern ${p.toFixed(0)} msg/s`);
+    }
+    const dovecot = median(rounds.map((r) => r.dovecot));
+    const pst = median(rounds.map((r) => r.postern));
+    return { dovecot, postern: pst, ratio: pst / dovecot, rounds };
+  } finally {
+    await cleanup.runAll(log);
+  }
+}
+
+if (import.meta.main) {
+  const arg = (n: string, d: number) => { const i = process.argv.indexOf(n); return i >= 0 ? Number(process.argv[i + 1]) : d; };
+  const r = await runLmtpBench({ messages: arg('--messages', DEFAULT_MESSAGES), rounds: arg('--rounds', 3), log: (s) => console.log(s) });
+  console.log(`LMTP delivery, ${MESSAGE_BYTES} B, ${SESSIONS} sessions: Dovecot 2.3 ${r.dovecot.toFixed(0)} msg/s, Postern ${r.postern.toFixed(0)} msg/s, ratio Postern/Dovecot ${r.ratio.toFixed(2)}x`);
+}

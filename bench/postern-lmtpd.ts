@@ -1,0 +1,25 @@
+/**
+ * postern-lmtpd - Postern's lmtpd alone, in its own Node process, for bench/lmtp-bench.ts: a
+ * passwd-file user list and Maildirs under DIR (test/harness/postern-mail-access.ts), LMTP on
+ * a loopback port chosen by the OS. Prints one JSON line `{"lmtp":PORT,"dir":"..."}` once
+ * listening; SIGTERM/SIGINT stop it (exit 0, so `node --cpu-prof` writes its profile).
+ *
+ *   node bench/postern-lmtpd.ts USER PASS
+ */
+import { setLogSink } from '../src/util/msg.ts';
+import { PosternMailAccess } from '../test/harness/postern-mail-access.ts';
+
+const [user, pass] = process.argv.slice(2);
+if (!user || !pass) {
+  process.stderr.write('usage: node bench/postern-lmtpd.ts USER PASS\n');
+  process.exit(64);
+}
+setLogSink(() => {});
+const pm = await PosternMailAccess.start({ users: [{ user, pass }] });
+// Create the INBOX before the load starts (Dovecot's harness user also starts with none, but
+// see the report: concurrent first deliveries into a not yet existing INBOX race in lib-storage).
+await pm.messages(user);
+process.stdout.write(JSON.stringify({ lmtp: pm.ports.lmtp, dir: pm.dir, maildir: `${pm.dir}/mail/${user.split('@').reverse().join('/')}` }) + '\n');
+const stop = () => { void pm.stop().finally(() => process.exit(0)); };
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,338 @@
+/**
+ * lmtpd-session - one LMTP connection (RFC 2033) as Dovecot 2.3's lmtp serves it: final
+ * delivery into the mailbox store of the users the shared directory knows.
+ *
+ *   220 HOST <login_greeting>
+ *   LHLO → 250-HOST 250-8BITMIME 250-ENHANCEDSTATUSCODES 250 PIPELINING
+ *   MAIL → 250 2.1.0 OK          RCPT → 250 2.1.5 OK | 550 5.1.1 <a> User doesn't exist: user
+ *   DATA → 354 OK, then ONE reply per accepted recipient, in RCPT order (RFC 2033 §4.2):
+ *          250 2.0.0 <a> SESSION-ID Saved | 552 5.2.2 <a> Quota exceeded (mailbox for user is full)
+ *   RSET/NOOP → 250 2.0.0 OK     VRFY → 252 2.3.3 Try RCPT instead     QUIT → 221 2.0.0 Bye
+ *   503 5.5.0 MAIL needed first / No valid recipients, 555 5.5.4 Unsupported parameters,
+ *   500 5.5.1 Unknown command (HELO and EHLO too: LMTP has only LHLO, RFC 2033 §4.1)
+ *
+ * Per recipient (Dovecot lmtp-local.c): the user is looked up with the detail removed at the
+ * first recipient_delimiter character; with lmtp_save_to_detail_mailbox the detail names the
+ * target mailbox when that mailbox exists (names are validated by lib-storage: `..`, `/`, NUL
+ * and the like can never leave the user's mail root; an invalid or missing one means INBOX).
+ * Recipients resolving to the same user and mailbox are delivered once and share the first
+ * one's reply (duplicate suppression). Every copy gets `Return-Path:`, `Delivered-To:` and
+ * Dovecot's `Received:` header; the 250 is sent only after lib-storage has fsynced the file and
+ * its directory. One recipient's failure never affects another's reply.
+ *
+ * CHUNKING/BDAT is not offered (Postfix's lmtp client does not use it).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { mailDate } from '../global/mail-date.ts';
+import type { UserDirectory, UserRecord } from '../lib-auth/user-directory.ts';
+import { DataDecoder } from '../lib-smtp/smtp-data-stream.ts';
+import { AddressSyntaxError, parsePathArg, quoteAddress } from '../lib-smtp/smtp-address.ts';
+import { MAIL_ERRSTR_CRITICAL_MSG, MailError, type MailStore } from '../lib-storage/mail-storage.ts';
+import type { Logger } from '../util/msg.ts';
+import { LineReader } from '../pop3d/pop3d-lines.ts';
+import type { LmtpdSettings } from './lmtpd-settings.ts';
+
+/** Longest command line (Dovecot's smtp-server limit is of this order; RFC 5321 asks 512). */
+export const LMTP_MAX_LINE = 4096;
+
+export interface LmtpdDeps {
+  directory: UserDirectory;
+  store: MailStore;
+  settings: LmtpdSettings;
+  log: Logger;
+}
+
+interface Rcpt {
+  /** As the client wrote it (for the replies). */
+  address: string;
+  rec: UserRecord;
+  detail: string;
+  /** Recipient id for the log and the 250 reply (Dovecot's SESSION:Tn:Rn). */
+  id: string;
+  /** Index of the first recipient with the same user+detail, or -1. */
+  dupOf: number;
+}
+
+/** RFC 5322 date as Dovecot writes it in Received: (no zone comment), cached per second. */
+let dateCache = { sec: -1, text: '' };
+function receivedDate(): string {
+  const now = Date.now();
+  const sec = Math.floor(now / 1000);
+  if (sec !== dateCache.sec) dateCache = { sec, text: mailDate(new Date(now)).replace(/ \([^)]*\)$/, '') };
+  return dateCache.text;
+}
+
+function sessionId(): string {
+  return randomBytes(16).toString('base64').replace(/=+$/, '');
+}
+
+/** user+detail@domain → [user@domain, detail], split at the first delimiter character. */
+export function splitDetail(address: string, delimiters: string): [string, string] {
+  const at = address.lastIndexOf('@');
+  const local = at < 0 ? address : address.slice(0, at);
+  const domain = at < 0 ? '' : address.slice(at);
+  if (delimiters === '') return [address, ''];
+  let i = -1;
+  for (const d of delimiters) {
+    const j = local.indexOf(d);
+    if (j > 0 && (i < 0 || j < i)) i = j;
+  }
+  if (i < 0) return [address, ''];
+  return [local.slice(0, i) + domain, local.slice(i + 1)];
+}
+
+/** Run at most `n` of `jobs` at once; results in order. */
+async function pool<T>(n: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
+  const out: T[] = new Array(jobs.length);
+  let next = 0;
+  const worker = async () => { while (next < jobs.length) { const i = next++; out[i] = await jobs[i]!(); } };
+  await Promise.all(Array.from({ length: Math.min(n, jobs.length) }, worker));
+  return out;
+}
+
+export class LmtpSession {
+  private readonly sock: Socket;
+  private readonly deps: LmtpdDeps;
+  private readonly reader: LineReader;
+  private readonly base = sessionId();
+  private helo: string | undefined;
+  private sender: string | undefined;
+  private rcpts: Rcpt[] = [];
+  private rcptCount = 0;
+  private tx = 0;
+  private closed = false;
+
+  constructor(sock: Socket, deps: LmtpdDeps) {
+    this.sock = sock;
+    this.deps = deps;
+    this.reader = new LineReader(sock, LMTP_MAX_LINE);
+    sock.on('close', () => { this.closed = true; });
+    sock.on('error', () => { this.closed = true; });
+  }
+
+  /** Replies not yet sent: pipelined commands are answered in one write (RFC 2920 §3.1). */
+  private out: string[] = [];
+
+  private write(text: string): void {
+    this.out.push(text);
+  }
+
+  private flush(): void {
+    if (this.out.length === 0) return;
+    const data = this.out.join('\r\n') + '\r\n';
+    this.out = [];
+    if (!this.closed && !this.sock.destroyed) this.sock.write(data);
+  }
+
+  private get txId(): string { return this.tx > 1 ? `${this.base}:T${this.tx}` : this.base; }
+
+  private reset(): void { this.sender = undefined; this.rcpts = []; this.rcptCount = 0; }
+
+  async run(): Promise<void> {
+    const s = this.deps.settings;
+    const log = this.deps.log;
+    const peer = this.sock.remoteAddress ?? 'local';
+    this.sock.setTimeout(s.idleTimeoutMs, () => {
+      this.write(`421 4.4.2 ${s.hostname} Disconnected for inactivity`);
+      this.flush();
+      this.sock.end();
+      this.sock.destroy();
+    });
+    log.info(`lmtp: Connect from ${peer}`);
+    this.write(`220 ${s.hostname} ${s.greeting}`);
+    try {
+      for (;;) {
+        if (!this.reader.hasLine()) this.flush();
+        const line = await this.reader.next();
+        if (line === undefined || this.closed) break;
+        if (typeof line !== 'string') { this.write('500 5.5.2 Line too long'); continue; }
+        const sp = line.indexOf(' ');
+        const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+        const args = sp < 0 ? '' : line.slice(sp + 1);
+        if (verb === 'QUIT') { this.write('221 2.0.0 Bye'); break; }
+        await this.command(verb, args);
+      }
+    } catch (e) {
+      log.error(`lmtp<${this.base}>: ${(e as Error).stack ?? String(e)}`);
+      this.write(`421 4.3.0 ${s.hostname} ${MAIL_ERRSTR_CRITICAL_MSG}`);
+    } finally {
+      this.flush();
+      log.info(`lmtp: Disconnect from ${peer}`);
+      if (!this.sock.destroyed) this.sock.end();
+    }
+  }
+
+  private async command(verb: string, args: string): Promise<void> {
+    switch (verb) {
+      case 'LHLO':
+        if (args.trim() === '') { this.write('501 5.5.4 Missing hostname'); return; }
+        this.helo = args.trim();
+        this.reset();
+        this.write([`250-${this.deps.settings.hostname}`, '250-8BITMIME', '250-ENHANCEDSTATUSCODES', '250 PIPELINING'].join('\r\n'));
+        return;
+      case 'MAIL': return this.mail(args);
+      case 'RCPT': return this.rcpt(args);
+      case 'DATA': return this.data();
+      case 'RSET': this.reset(); this.write('250 2.0.0 OK'); return;
+      case 'NOOP': this.write('250 2.0.0 OK'); return;
+      case 'VRFY': this.write('252 2.3.3 Try RCPT instead'); return;
+      default: this.write('500 5.5.1 Unknown command');
+    }
+  }
+
+  private mail(args: string): void {
+    if (this.sender !== undefined) { this.write('503 5.5.1 MAIL already given'); return; }
+    if (!/^FROM:/i.test(args)) { this.write('501 5.5.4 Invalid parameters'); return; }
+    let p;
+    try {
+      p = parsePathArg(args.slice(5), { allowNull: true });
+    } catch (e) {
+      if (e instanceof AddressSyntaxError) { this.write(`501 5.5.4 Invalid FROM: ${e.message}`); return; }
+      throw e;
+    }
+    for (const [k, v] of p.params) {
+      // RFC 6152 BODY, RFC 1870 SIZE, RFC 6531 SMTPUTF8; anything else as Dovecot.
+      const ok = (k === 'BODY' && typeof v === 'string' && /^(7BIT|8BITMIME|BINARYMIME)$/i.test(v))
+        || (k === 'SIZE' && typeof v === 'string' && /^\d{1,15}$/.test(v)) || k === 'SMTPUTF8';
+      if (!ok) { this.write('555 5.5.4 Unsupported parameters'); return; }
+      if (k === 'SIZE' && Number(v) > this.deps.settings.maxMessageSize) { this.write('552 5.3.4 Message too large'); return; }
+    }
+    this.sender = p.address;
+    this.tx++;
+    this.write('250 2.1.0 OK');
+  }
+
+  private async rcpt(args: string): Promise<void> {
+    const s = this.deps.settings;
+    if (this.sender === undefined) { this.write('503 5.5.0 MAIL needed first'); return; }
+    if (!/^TO:/i.test(args)) { this.write('501 5.5.4 Invalid parameters'); return; }
+    let p;
+    try {
+      p = parsePathArg(args.slice(3), { allowNull: false });
+    } catch (e) {
+      if (e instanceof AddressSyntaxError) { this.write(`501 5.5.4 Invalid TO: ${e.message}`); return; }
+      throw e;
+    }
+    for (const k of p.params.keys()) {
+      if (k !== 'ORCPT' && k !== 'NOTIFY') { this.write('555 5.5.4 Unsupported parameters'); return; }
+    }
+    this.rcptCount++;
+    const q = `<${quoteAddress(p.address)}>`;
+    if (this.rcpts.length >= s.maxRecipients) { this.write('452 4.5.3 Too many recipients'); return; }
+    const [user, detail] = splitDetail(p.address, s.recipientDelimiter);
+    let rec: UserRecord | undefined;
+    try {
+      rec = await this.deps.directory.lookup(user);
+    } catch (e) {
+      this.deps.log.error(`lmtp<${this.txId}>: user directory lookup of ${user}: ${(e as Error).message}`);
+      this.write(`451 4.3.0 ${q} Temporary internal error`);
+      return;
+    }
+    if (!rec) { this.write(`550 5.1.1 ${q} User doesn't exist: ${user}`); return; }
+    if (s.rcptCheckQuota) {
+      const m = await this.deps.store.forUser(rec);
+      try {
+        const qu = await m.quota();
+        if ((qu.limitBytes !== undefined && qu.bytes >= qu.limitBytes) || (qu.limitMessages !== undefined && qu.messages >= qu.limitMessages)) {
+          this.write(`${s.quotaFullTempfail ? '452 4.2.2' : '552 5.2.2'} ${q} Quota exceeded (mailbox for user is full)`);
+          return;
+        }
+      } finally { await m.close().catch(() => {}); }
+    }
+    const key = `${rec.user}\0${s.saveToDetailMailbox ? detail : ''}`;
+    const dupOf = this.rcpts.findIndex((r) => `${r.rec.user}\0${s.saveToDetailMailbox ? r.detail : ''}` === key);
+    const id = dupOf >= 0 ? this.rcpts[dupOf]!.id : (this.rcptCount > 1 ? `${this.txId}:R${this.rcptCount}` : this.txId);
+    this.rcpts.push({ address: p.address, rec, detail, id, dupOf });
+    this.write('250 2.1.5 OK');
+  }
+
+  private async data(): Promise<void> {
+    const s = this.deps.settings;
+    if (this.sender === undefined) { this.write('503 5.5.0 MAIL needed first'); return; }
+    if (this.rcpts.length === 0) { this.write('503 5.5.0 No valid recipients'); return; }
+    this.write('354 OK');
+    this.flush();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooBig = false;
+    const dec = new DataDecoder({
+      forbidBareLf: false,
+      out: (b) => {
+        size += b.length;
+        if (size > s.maxMessageSize) { tooBig = true; return; }
+        chunks.push(Buffer.from(b));
+      },
+    });
+    await new Promise<void>((resolve) => {
+      const onClose = () => resolve();
+      this.sock.once('close', onClose);
+      this.reader.startRaw((chunk) => {
+        const used = dec.feed(chunk);
+        if (dec.done) {
+          this.sock.off('close', onClose);
+          this.reader.endRaw(chunk.subarray(used));
+          resolve();
+        }
+      });
+    });
+    if (!dec.done) return; // connection lost in DATA: nothing delivered
+    const body = Buffer.concat(chunks);
+    const rcpts = this.rcpts;
+    const sender = this.sender;
+    this.reset();
+    if (tooBig) {
+      for (const r of rcpts) this.write(`552 5.3.4 <${quoteAddress(r.address)}> Message too large`);
+      return;
+    }
+    const msgid = /^message-id:[ \t]*(.*)$/im.exec(body.subarray(0, Math.min(body.length, 65536)).toString('latin1').split(/\n\n/)[0] ?? '')?.[1]?.trim() ?? 'unspecified';
+    // Different users in parallel, one user's copies one after the other (like Dovecot's
+    // lmtp_user_concurrency_limit, and so a new user's INBOX is created once).
+    const perUser = new Map<string, number[]>();
+    rcpts.forEach((r, i) => {
+      if (r.dupOf >= 0 && r.dupOf !== i) return;
+      const l = perUser.get(r.rec.user);
+      if (l) l.push(i); else perUser.set(r.rec.user, [i]);
+    });
+    const replies: (string | undefined)[] = new Array(rcpts.length);
+    await pool(s.deliveryConcurrency, [...perUser.values()].map((idx) => async () => {
+      for (const i of idx) replies[i] = await this.deliverOne(rcpts[i]!, sender, body, msgid);
+    }));
+    // One reply per RCPT that got 250, in RCPT order (RFC 2033 §4.2); duplicates repeat the first one's.
+    rcpts.forEach((r, i) => { this.write(replies[r.dupOf >= 0 ? r.dupOf : i]!.replace('\u0000', `<${quoteAddress(r.address)}>`)); });
+  }
+
+  /** Deliver one copy; the reply has \0 where the recipient address goes. */
+  private async deliverOne(r: Rcpt, sender: string, body: Buffer, msgid: string): Promise<string> {
+    const s = this.deps.settings;
+    const log = this.deps.log;
+    const hdr = [`Return-Path: <${sender}>`, `Delivered-To: ${r.address}`];
+    if (s.addReceivedHeader) {
+      const from = this.sock.remoteAddress ? `${this.helo ?? 'unknown'} ([${this.sock.remoteAddress.replace(/^::ffff:/, '')}])` : (this.helo ?? 'unknown');
+      hdr.push(`Received: from ${from}\n\tby ${s.hostname} with LMTP\n\tid ${r.id}\n\t(envelope-from <${sender}>)\n\tfor <${r.address}>; ${receivedDate()}`);
+    }
+    const content = Buffer.concat([Buffer.from(hdr.join('\n') + '\n'), body]);
+    let user;
+    try {
+      user = await this.deps.store.forUser(r.rec);
+      let box = 'INBOX';
+      if (s.saveToDetailMailbox && r.detail !== '') {
+        // An invalid name (PARAMS) or a missing mailbox means INBOX, as Dovecot does.
+        if (await user.exists(r.detail).catch(() => false)) box = r.detail;
+      }
+      await user.deliver(box, content);
+      log.info(`lmtp(${r.rec.user})<${r.id}>: msgid=${msgid}: saved mail to ${box}`);
+      return `250 2.0.0 \u0000 ${r.id} Saved`;
+    } catch (e) {
+      if (e instanceof MailError && e.code === 'NOQUOTA') {
+        log.info(`lmtp(${r.rec.user})<${r.id}>: msgid=${msgid}: save failed to INBOX: ${e.message}`);
+        return `${s.quotaFullTempfail ? '452 4.2.2' : '552 5.2.2'} \u0000 ${e.message}`;
+      }
+      if (e instanceof MailError && e.code === 'TOOBIG') return '552 5.3.4 \u0000 Message too large';
+      log.error(`lmtp(${r.rec.user})<${r.id}>: msgid=${msgid}: save failed: ${(e as Error).message}${e instanceof MailError && e.detail ? ` (${e.detail})` : ''}`);
+      return `451 4.2.0 \u0000 ${MAIL_ERRSTR_CRITICAL_MSG}`;
+    } finally {
+      await user?.close().catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * lmtpd - the LMTP server (Dovecot's lmtp), final delivery into the mailbox store, for every
+ * `lmtp` listener of dovecot.conf: `service lmtp { unix_listener lmtp {} inet_listener lmtp {} }`.
+ *
+ * SUMMARY
+ *   service: ServiceImpl 'lmtpd' for the master; createLmtpd(deps) → { handle(socket) } for tests,
+ *   benchmarks and embedding.
+ *
+ * DESCRIPTION
+ *   Any MTA delivers through it: Postern's own lmtp client or a real Postfix with
+ *   `virtual_transport = lmtp:inet:host:port` or `lmtp:unix:/path`. Recipients are checked in
+ *   the shared user directory; each accepted recipient gets its own reply after DATA (RFC 2033),
+ *   only once the message is durable. See lmtpd-session.ts and docs/lmtpd.md.
+ *
+ * SECURITY
+ *   Talks to MTAs, not to end users: LMTP has no authentication, so its listeners belong on
+ *   loopback, a unix socket or a trusted network (as with Dovecot). Input is still treated as
+ *   hostile: command lines are limited to 4096 bytes, messages to 256 MB, a transaction to 50,000
+ *   recipients; mailbox names taken from address details are validated by lib-storage.
+ *
+ * STANDARDS
+ *   RFC 2033 (LMTP), RFC 5321, RFC 2920 (PIPELINING), RFC 6152 (8BITMIME), RFC 2034
+ *   (ENHANCEDSTATUSCODES), RFC 3463.
+ *
+ * DIAGNOSTICS
+ *   `lmtp(user)<SESSION:Tn:Rn>: msgid=<id>: saved mail to INBOX`, `... save failed ...`.
+ *
+ * PARAMETERS (dovecot.conf)
+ *   hostname, login_greeting, recipient_delimiter, lmtp_save_to_detail_mailbox,
+ *   lmtp_rcpt_check_quota, lmtp_add_received_header, quota_full_tempfail, mail_location,
+ *   passdb/userdb (quota_rule).
+ */
+import type { Socket } from 'node:net';
+import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
+import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
+import { serveSessions } from '../master/master-session.ts';
+import type { ServiceImpl } from '../master/master-service.ts';
+import { LmtpSession, type LmtpdDeps } from './lmtpd-session.ts';
+import { lmtpdSettings } from './lmtpd-settings.ts';
+
+export interface Lmtpd {
+  handle(sock: Socket): Promise<void>;
+}
+
+export function createLmtpd(deps: LmtpdDeps): Lmtpd {
+  return { handle: (sock) => new LmtpSession(sock, deps).run() };
+}
+
+export const service: ServiceImpl = {
+  name: 'lmtpd',
+  async start(ctx) {
+    const directory = await openUserDirectory(ctx.dovecot);
+    const sep = ctx.dovecot.namespaces.find((n) => n.inbox)?.separator;
+    const store = new MaildirStore(sep ? { separator: sep } : {});
+    const lmtpd = createLmtpd({ directory, store, settings: lmtpdSettings(ctx.dovecot), log: ctx.log });
+    const server = serveSessions(ctx, (sock) => lmtpd.handle(sock));
+    return {
+      async stop() {
+        await server.stop();
+        await directory.close();
+      },
+    };
+  },
+};

@@ -1,0 +1,91 @@
+/**
+ * pop3d-auth - the AUTHORIZATION state of RFC 1939 §4 as Dovecot's pop3-login serves it:
+ * USER/PASS (§7), AUTH with SASL-IR (RFC 5034: PLAIN RFC 4616, LOGIN), APOP refused unless
+ * configured (Postern stores no APOP secrets: always "-ERR APOP not enabled."), STLS hook,
+ * CAPA (RFC 2449), QUIT. Replies are Dovecot 2.3's texts, checked against a real Dovecot
+ * (test/interop/pop3-vs-dovecot.test.ts):
+ *
+ *   +OK Logged in.                       -ERR [AUTH] Authentication failed.
+ *   -ERR No username given.              -ERR [AUTH] Unsupported authentication mechanism.
+ *   -ERR APOP not enabled.               -ERR [AUTH] Invalid base64 data in initial response
+ *   -ERR TLS support isn't enabled.      -ERR Unknown command.
+ *   -ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.
+ *   -ERR [SYS/TEMP] Temporary authentication failure.
+ *
+ * A failed login is answered only after auth_failure_delay, doubled for each further failure
+ * of the session (capped at 15 s), as Dovecot's auth penalty slows down password guessing.
+ */
+import type { UserDirectory } from '../lib-auth/user-directory.ts';
+
+export type AuthOutcome =
+  | { ok: true; user: string; mech: string }
+  | { ok: false; reply: string; /** counts as a failed password (delay grows) */ failure: boolean; logReason: string };
+
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** Longest SASL response accepted (Dovecot's auth request limit is of this order). */
+const MAX_SASL = 8192;
+
+export const REPLY_AUTH_FAILED = '-ERR [AUTH] Authentication failed.';
+export const REPLY_PLAINTEXT_DISABLED = '-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.';
+export const REPLY_TEMPFAIL = '-ERR [SYS/TEMP] Temporary authentication failure.';
+
+export function decodeBase64Strict(s: string): Buffer | undefined {
+  const t = s.trim();
+  if (t.length > MAX_SASL || t.length % 4 !== 0 || !B64.test(t)) return undefined;
+  return Buffer.from(t, 'base64');
+}
+
+export async function verifyPassword(dir: UserDirectory, mech: string, user: string, pass: string): Promise<AuthOutcome> {
+  if (!user || user.includes('\0') || pass.includes('\0')) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: 'invalid user name' };
+  let r;
+  try {
+    r = await dir.verifyPlain(user, pass);
+  } catch (e) {
+    return { ok: false, reply: REPLY_TEMPFAIL, failure: false, logReason: `user directory: ${(e as Error).message}` };
+  }
+  if (r.result === 'ok') return { ok: true, user: r.user ?? user, mech };
+  if (r.result === 'tempfail') return { ok: false, reply: REPLY_TEMPFAIL, failure: false, logReason: 'temporary failure' };
+  return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: r.result === 'unknown' ? 'unknown user' : r.result === 'disabled' ? 'user disabled' : 'password mismatch' };
+}
+
+/**
+ * AUTH <mech> [initial-response] (RFC 5034 §4). `exchange` sends a "+ challenge" line and
+ * returns the client's answer (undefined when the connection is gone).
+ */
+export async function saslAuth(dir: UserDirectory, mechs: readonly string[], arg: string,
+  exchange: (challenge: string) => Promise<string | undefined>): Promise<AuthOutcome> {
+  const sp = arg.indexOf(' ');
+  const mech = (sp < 0 ? arg : arg.slice(0, sp)).toUpperCase();
+  let ir: string | undefined = sp < 0 ? undefined : arg.slice(sp + 1);
+  const abort: AuthOutcome = { ok: false, reply: '-ERR Authentication aborted by client.', failure: false, logReason: 'aborted' };
+  const badB64 = (initial: boolean): AuthOutcome => ({ ok: false, reply: `-ERR [AUTH] Invalid base64 data in ${initial ? 'initial response' : 'continued response'}`, failure: false, logReason: 'bad base64' });
+  const gone: AuthOutcome = { ok: false, reply: '', failure: false, logReason: 'connection lost' };
+  if (!mechs.includes(mech)) return { ok: false, reply: '-ERR [AUTH] Unsupported authentication mechanism.', failure: false, logReason: `unsupported mechanism ${mech}` };
+  if (mech === 'PLAIN') {
+    const initial = ir !== undefined;
+    if (ir === undefined) ir = await exchange('');
+    if (ir === undefined) return gone;
+    if (ir === '*') return abort;
+    const raw = ir === '=' ? Buffer.alloc(0) : decodeBase64Strict(ir);
+    if (!raw) return badB64(initial);
+    const f = raw.toString('utf8').split('\0');
+    if (f.length !== 3) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: 'invalid PLAIN message' };
+    const [authzid, authcid, pass] = f as [string, string, string];
+    if (authzid && authzid !== authcid) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: 'authorization identity differs' };
+    return verifyPassword(dir, mech, authcid, pass);
+  }
+  // LOGIN (draft-murchison-sasl-login): "Username:" then "Password:".
+  let u: string | undefined = ir;
+  const initial = u !== undefined;
+  if (u === undefined) u = await exchange(Buffer.from('Username:').toString('base64'));
+  if (u === undefined) return gone;
+  if (u === '*') return abort;
+  const user = decodeBase64Strict(u);
+  if (!user) return badB64(initial);
+  const p = await exchange(Buffer.from('Password:').toString('base64'));
+  if (p === undefined) return gone;
+  if (p === '*') return abort;
+  const pass = decodeBase64Strict(p);
+  if (!pass) return badB64(false);
+  return verifyPassword(dir, mech, user.toString('utf8'), pass.toString('utf8'));
+}

@@ -1,0 +1,304 @@
+/**
+ * pop3d-session - one POP3 connection (RFC 1939) from greeting to close: AUTHORIZATION
+ * (pop3d-auth.ts), TRANSACTION (pop3d-commands.ts on a Pop3Maildrop snapshot), UPDATE at QUIT.
+ *
+ * Dovecot 2.3 behaviour kept:
+ *  - greeting `+OK <login_greeting>`; QUIT before login `+OK Logging out`; after login
+ *    `+OK Logging out.` or `+OK Logging out, messages deleted.`;
+ *  - pre-login unknown commands `-ERR Unknown command.`; after login `-ERR Unknown command: VERB`;
+ *  - a line longer than 4096 bytes: before login `-ERR Input buffer full, aborting`, after
+ *    login `-ERR Input line too long.`, then the connection is closed;
+ *  - idle clients are disconnected with `-ERR Disconnected for inactivity.`;
+ *  - the connection counts as secure when it is TLS or the client's address is the server's
+ *    own address (Dovecot's rule; loopback to loopback qualifies), which is what
+ *    disable_plaintext_auth checks;
+ *  - pop3_lock_session = yes: a second session of the same user waits for the first to end
+ *    (up to lockWaitMs) and then gets the maildrop as the first left it; after the wait it is
+ *    refused with `-ERR [IN-USE] Couldn't open INBOX: Timeout while waiting for lock`. The
+ *    lock is per Postern process (Dovecot uses a lock file in the mailbox).
+ *  - a connection that ends without QUIT deletes nothing (RFC 1939 §6).
+ *
+ * STLS (RFC 2595) is answered "-ERR TLS support isn't enabled." until lib-tls provides a
+ * context: `Pop3SessionOptions.startTls` is the hook (upgrade the socket, then CAPA shows STLS).
+ */
+import type { Socket } from 'node:net';
+import type { UserDirectory } from '../lib-auth/user-directory.ts';
+import type { MailStore } from '../lib-storage/mail-storage.ts';
+import { MailError } from '../lib-storage/mail-storage.ts';
+import type { Logger } from '../util/msg.ts';
+import { LineReader } from './pop3d-lines.ts';
+import { REPLY_AUTH_FAILED, REPLY_PLAINTEXT_DISABLED, saslAuth, verifyPassword, type AuthOutcome } from './pop3d-auth.ts';
+import { POP3_CAPABILITIES, TRANSACTION_COMMANDS, type Pop3Io } from './pop3d-commands.ts';
+import { Pop3Maildrop } from './pop3d-maildrop.ts';
+import type { Pop3dSettings } from './pop3d-settings.ts';
+
+/** Dovecot's login input buffer and pop3 command line limit. */
+export const POP3_MAX_LINE = 4096;
+const MAX_FAILURE_DELAY_MS = 15_000;
+
+export interface Pop3dDeps {
+  directory: UserDirectory;
+  store: MailStore;
+  settings: Pop3dSettings & { lockWaitMs?: number };
+  log: Logger;
+}
+
+export interface Pop3SessionOptions {
+  /** The connection is already TLS (pop3s), or became TLS through STLS. */
+  tls?: boolean;
+  /**
+   * The STLS hook: upgrade the plain socket to TLS (server side) and return the TLS socket.
+   * Unset until lib-tls provides contexts: STLS is then refused and CAPA does not list it.
+   */
+  startTls?: (sock: Socket) => Promise<Socket>;
+}
+
+/** pop3_lock_session: users with a session in the TRANSACTION state, and who waits for them. */
+const locks = new Map<string, (() => void)[]>();
+
+async function lockUser(user: string, waitMs: number): Promise<boolean> {
+  if (!locks.has(user)) { locks.set(user, []); return true; }
+  return new Promise<boolean>((resolve) => {
+    const waiters = locks.get(user)!;
+    const grant = () => { clearTimeout(t); resolve(true); };
+    const t = setTimeout(() => {
+      const i = waiters.indexOf(grant);
+      if (i >= 0) waiters.splice(i, 1);
+      resolve(false);
+    }, waitMs);
+    waiters.push(grant);
+  });
+}
+
+function unlockUser(user: string): void {
+  const waiters = locks.get(user);
+  if (!waiters) return;
+  const next = waiters.shift();
+  if (next) next(); else locks.delete(user);
+}
+
+let sessionCounter = 0;
+
+export class Pop3Session {
+  private sock: Socket;
+  private readonly deps: Pop3dDeps;
+  private readonly o: Pop3SessionOptions;
+  private reader: LineReader;
+  private readonly id: string;
+  private userName: string | undefined;
+  private drop: Pop3Maildrop | undefined;
+  private lockedUser: string | undefined;
+  private failures = 0;
+  private closed = false;
+
+  constructor(sock: Socket, deps: Pop3dDeps, o: Pop3SessionOptions = {}) {
+    this.sock = sock;
+    this.deps = deps;
+    this.o = o;
+    this.reader = new LineReader(sock, POP3_MAX_LINE);
+    this.id = `${process.pid.toString(36)}${(++sessionCounter).toString(36)}${Date.now().toString(36)}`;
+    sock.on('close', () => { this.closed = true; });
+    sock.on('error', () => { this.closed = true; });
+  }
+
+  private get secure(): boolean {
+    if (this.o.tls) return true;
+    const r = this.sock.remoteAddress;
+    return r !== undefined && r === this.sock.localAddress;
+  }
+
+  private get plaintextAllowed(): boolean { return !this.deps.settings.disablePlaintextAuth || this.secure; }
+
+  private readonly io: Pop3Io = {
+    line: (text) => this.write(Buffer.from(text + '\r\n')),
+    raw: (data) => this.write(data),
+  };
+
+  private async write(b: Buffer): Promise<void> {
+    if (this.closed || this.sock.destroyed) return;
+    if (!this.sock.write(b)) {
+      await new Promise<void>((resolve) => {
+        const done = () => { this.sock.off('drain', done); this.sock.off('close', done); resolve(); };
+        this.sock.on('drain', done);
+        this.sock.on('close', done);
+      });
+    }
+  }
+
+  private async end(text: string): Promise<void> {
+    await this.io.line(text);
+    this.sock.end();
+  }
+
+  private client(): string { return `rip=${this.sock.remoteAddress ?? 'local'}, lip=${this.sock.localAddress ?? 'local'}`; }
+
+  async run(): Promise<void> {
+    const s = this.deps.settings;
+    const onIdle = () => {
+      this.deps.log.info(`${this.drop ? `pop3(${this.userName})<${this.id}>` : 'pop3-login'}: Disconnected: Inactivity (${this.client()})`);
+      void this.end('-ERR Disconnected for inactivity.').finally(() => this.sock.destroy());
+    };
+    const setIdle = (ms: number) => { this.sock.off('timeout', onIdle); this.sock.setTimeout(ms); this.sock.on('timeout', onIdle); };
+    setIdle(s.loginTimeoutMs);
+    try {
+      await this.io.line(`+OK ${s.greeting}`);
+      for (;;) {
+        const line = await this.reader.next();
+        if (line === undefined || this.closed) break;
+        if (typeof line !== 'string') {
+          await this.end(this.drop ? '-ERR Input line too long.' : '-ERR Input buffer full, aborting');
+          this.deps.log.info(`${this.drop ? `pop3(${this.userName})` : 'pop3-login'}: Disconnected: Input line too long (${this.client()})`);
+          break;
+        }
+        const sp = line.indexOf(' ');
+        const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+        const args = sp < 0 ? '' : line.slice(sp + 1);
+        if (this.drop) {
+          if (verb === 'QUIT') { await this.quit(); break; }
+          const cmd = TRANSACTION_COMMANDS.get(verb);
+          if (!cmd) await this.io.line(`-ERR Unknown command: ${verb}`);
+          else await cmd(this.drop, args, this.io);
+        } else {
+          if (verb === 'QUIT') { await this.end('+OK Logging out'); break; }
+          const more = await this.authorization(verb, args);
+          if (this.drop) setIdle(s.idleTimeoutMs);
+          if (!more) break;
+        }
+      }
+    } catch (e) {
+      const detail = e instanceof MailError ? `${e.message}${e.detail ? ` (${e.detail})` : ''}` : (e as Error).stack ?? String(e);
+      this.deps.log.error(`pop3(${this.userName ?? '?'})<${this.id}>: ${detail}`);
+      await this.end(`-ERR [SYS/TEMP] ${e instanceof MailError ? e.message : 'Internal error occurred. Refer to server log for more information.'}`).catch(() => {});
+    } finally {
+      if (this.drop) {
+        // No QUIT (vanished client, timeout, error): nothing is deleted (RFC 1939 §6).
+        if (!this.closed) this.deps.log.info(`pop3(${this.userName})<${this.id}>: Disconnected: Connection closed ${this.logoutStats()}`);
+        await this.drop.close();
+        this.drop = undefined;
+      }
+      if (this.lockedUser) { unlockUser(this.lockedUser); this.lockedUser = undefined; }
+      if (!this.sock.destroyed) this.sock.end();
+    }
+  }
+
+  private logoutStats(): string {
+    const d = this.drop!;
+    const st = d.stats;
+    const delBytes = d.messages.filter((m) => m.deleted).reduce((a, m) => a + m.size, 0);
+    return this.deps.settings.logoutFormat
+      .replace(/%t/g, String(st.top)).replace(/%p/g, String(st.topBytes))
+      .replace(/%r/g, String(st.retr)).replace(/%b/g, String(st.retrBytes))
+      .replace(/%d/g, String(d.messages.filter((m) => m.deleted).length)).replace(/%m/g, String(d.messages.length))
+      .replace(/%s/g, String(d.totalSize())).replace(/%D/g, String(delBytes));
+  }
+
+  private async quit(): Promise<void> {
+    const d = this.drop!;
+    const n = await d.update(true);
+    this.deps.log.info(`pop3(${this.userName})<${this.id}>: Disconnected: Logged out ${this.logoutStats()}`);
+    await d.close();
+    this.drop = undefined;
+    await this.end(n > 0 || d.messages.some((m) => m.deleted) ? '+OK Logging out, messages deleted.' : '+OK Logging out.');
+  }
+
+  /** One AUTHORIZATION-state command; false ends the session. */
+  private async authorization(verb: string, args: string): Promise<boolean> {
+    const s = this.deps.settings;
+    switch (verb) {
+      case 'CAPA': {
+        const caps = [...POP3_CAPABILITIES];
+        if (this.o.startTls && !this.o.tls) caps.push('STLS');
+        if (this.plaintextAllowed) caps.push('USER');
+        const mechs = this.plaintextAllowed ? s.mechanisms : [];
+        caps.push(mechs.length > 0 ? `SASL ${mechs.join(' ')}` : 'SASL');
+        await this.io.raw(Buffer.from(['+OK', ...caps, '.'].join('\r\n') + '\r\n'));
+        return true;
+      }
+      case 'USER':
+        if (!this.plaintextAllowed) { await this.io.line(REPLY_PLAINTEXT_DISABLED); return true; }
+        this.userName = args;
+        await this.io.line('+OK');
+        return true;
+      case 'PASS': {
+        if (!this.plaintextAllowed) { await this.io.line(REPLY_PLAINTEXT_DISABLED); return true; }
+        if (this.userName === undefined) { await this.io.line('-ERR No username given.'); return true; }
+        const user = this.userName;
+        this.userName = undefined;
+        return this.finishAuth(await verifyPassword(this.deps.directory, 'PLAIN', user, args), user);
+      }
+      case 'AUTH': {
+        if (args === '') {
+          await this.io.raw(Buffer.from(['+OK', ...(this.plaintextAllowed ? s.mechanisms : []), '.'].join('\r\n') + '\r\n'));
+          return true;
+        }
+        if (!this.plaintextAllowed) { await this.io.line(REPLY_PLAINTEXT_DISABLED); return true; }
+        const r = await saslAuth(this.deps.directory, s.mechanisms, args, async (challenge) => {
+          await this.io.line(`+ ${challenge}`);
+          const l = await this.reader.next();
+          return typeof l === 'string' ? l : undefined;
+        });
+        if (!r.ok && r.reply === '') return false; // connection lost mid-exchange
+        return this.finishAuth(r, '');
+      }
+      case 'APOP':
+        await this.io.line('-ERR APOP not enabled.');
+        return true;
+      case 'STLS': {
+        // RFC 2595 §4. The hook (lib-tls, later) wraps the socket; the session then reads and
+        // writes the TLS socket and forgets anything pipelined in clear text after STLS.
+        if (!this.o.startTls || this.o.tls) { await this.io.line(this.o.tls ? '-ERR TLS is already active.' : "-ERR TLS support isn't enabled."); return true; }
+        await this.io.line('+OK Begin TLS negotiation now.');
+        const tlsSock = await this.o.startTls(this.sock);
+        this.sock = tlsSock;
+        this.reader = new LineReader(tlsSock, POP3_MAX_LINE);
+        this.o.tls = true;
+        tlsSock.on('close', () => { this.closed = true; });
+        tlsSock.on('error', () => { this.closed = true; });
+        return true;
+      }
+      default:
+        await this.io.line('-ERR Unknown command.');
+        return true;
+    }
+  }
+
+  private async finishAuth(r: AuthOutcome, typed: string): Promise<boolean> {
+    const s = this.deps.settings;
+    if (!r.ok) {
+      if (r.failure) {
+        this.failures++;
+        const delay = Math.min(MAX_FAILURE_DELAY_MS, s.authFailureDelayMs * 2 ** (this.failures - 1));
+        if (delay > 0) await new Promise((res) => setTimeout(res, delay));
+      }
+      this.deps.log.info(`pop3-login: Aborted login (auth failed, ${this.failures} attempts): user=<${typed}>, ${this.client()}, reason=${r.logReason}`);
+      await this.io.line(r.reply);
+      return !this.closed;
+    }
+    const rec = await this.deps.directory.lookup(r.user);
+    if (!rec) {
+      this.deps.log.warn(`pop3-login: user ${r.user} passed the passdb but the userdb does not know it`);
+      await this.io.line(REPLY_AUTH_FAILED);
+      return true;
+    }
+    if (s.lockSession) {
+      if (!(await lockUser(rec.user, s.lockWaitMs ?? 30_000))) {
+        await this.io.line("-ERR [IN-USE] Couldn't open INBOX: Timeout while waiting for lock");
+        return true;
+      }
+      this.lockedUser = rec.user;
+      if (this.closed) return false;
+    }
+    const mailUser = await this.deps.store.forUser(rec);
+    try {
+      this.drop = await Pop3Maildrop.open(mailUser, s.uidlFormat);
+    } catch (e) {
+      await mailUser.close().catch(() => {});
+      if (this.lockedUser) { unlockUser(this.lockedUser); this.lockedUser = undefined; }
+      throw e;
+    }
+    this.userName = rec.user;
+    this.deps.log.info(`pop3-login: Login: user=<${rec.user}>, method=${r.mech}, ${this.client()}${this.secure ? ', secured' : ''}, session=<${this.id}>`);
+    await this.io.line('+OK Logged in.');
+    return true;
+  }
+}

@@ -1,0 +1,431 @@
+/**
+ * pop3d on real sockets, a real passwd-file directory and a real Maildir: the RFC 1939 state
+ * machine with Dovecot's reply texts, UIDLs in %08Xu%08Xv, DELE/RSET/QUIT semantics, a client
+ * vanishing before QUIT, two sessions of one user (with and without pop3_lock_session),
+ * hostile input (1 MB lines, NUL bytes, bad message numbers), the growing auth failure delay,
+ * disable_plaintext_auth and the idle timeout.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDovecotConf } from '../global/dovecot-conf.ts';
+import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
+import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
+import { pop3Uidl } from '../lib-storage/mail-storage.ts';
+import { logger, setLogSink } from '../util/msg.ts';
+import { createPop3d } from './pop3d.ts';
+import { pop3dSettings, formatUidl, parseDovecotTime } from './pop3d-settings.ts';
+import { topOf } from './pop3d-commands.ts';
+
+const logs: string[] = [];
+setLogSink((l) => { logs.push(l); });
+const cleanup: (() => Promise<void> | void)[] = [];
+after(async () => { for (const f of cleanup.reverse()) await f(); });
+
+/** Close a test server and every connection still open on it. */
+function closeServer(server: Server): Promise<void> {
+  const socks: Socket[] = (server as Server & { _socks?: Socket[] })._socks ?? [];
+  for (const s of socks) s.destroy();
+  return new Promise<void>((r) => { server.close(() => r()); });
+}
+function track(server: Server): Server {
+  const socks: Socket[] = [];
+  (server as Server & { _socks?: Socket[] })._socks = socks;
+  server.on('connection', (s) => { socks.push(s); });
+  return server;
+}
+
+interface Env { port: number; dir: string; store: MaildirStore; rec: (u: string) => Promise<import('../lib-auth/user-directory.ts').UserRecord> }
+
+async function startPop3(conf = '', lockWaitMs?: number, host = '127.0.0.1'): Promise<Env> {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-pop3d-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'users'), [
+    `alice@x.test:{PLAIN}pw:${process.getuid!()}:${process.getgid!()}::${dir}/alice::`,
+    `bob@x.test:{PLAIN}pw:${process.getuid!()}:${process.getgid!()}::${dir}/bob::`,
+  ].join('\n') + '\n');
+  const dc = parseDovecotConf(`
+mail_location = maildir:~/Maildir
+auth_failure_delay = 0
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN ${dir}/users
+}
+userdb {
+  driver = passwd-file
+  args = ${dir}/users
+}
+${conf}
+`, join(dir, 'dovecot.conf'));
+  const directory = await openUserDirectory(dc);
+  const store = new MaildirStore();
+  const settings = { ...pop3dSettings(dc), lockWaitMs: lockWaitMs ?? 30_000 };
+  const pop3d = createPop3d({ directory, store, settings, log: logger('pop3d') });
+  const server: Server = track(createServer((s) => { void pop3d.handle(s); }));
+  await new Promise<void>((r) => server.listen(0, host, r));
+  cleanup.push(() => closeServer(server));
+  cleanup.push(() => directory.close());
+  const rec = async (u: string) => (await directory.lookup(u))!;
+  return { port: (server.address() as { port: number }).port, dir, store, rec };
+}
+
+/** A raw POP3 conversation: single-line replies, or multi-line ones ended by ".". */
+class Pop3Chat {
+  sock: Socket;
+  buf = Buffer.alloc(0);
+  closed = false;
+  private waiters: (() => void)[] = [];
+  constructor(sock: Socket) {
+    this.sock = sock;
+    sock.on('data', (d: Buffer) => { this.buf = Buffer.concat([this.buf, d]); this.wake(); });
+    sock.on('close', () => { this.closed = true; this.wake(); });
+    sock.on('error', () => { this.closed = true; this.wake(); });
+  }
+  static async open(port: number, localAddress?: string): Promise<Pop3Chat> {
+    const s = connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
+    await new Promise((r, j) => { s.once('connect', r); s.once('error', j); });
+    return new Pop3Chat(s);
+  }
+  private wake(): void { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
+  private async until(test: () => number, ms = 5000): Promise<string> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const n = test();
+      if (n >= 0) { const out = this.buf.subarray(0, n).toString('latin1'); this.buf = this.buf.subarray(n); return out; }
+      if (this.closed) throw new Error(`closed; pending ${JSON.stringify(this.buf.toString('latin1'))}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timeout; pending ${JSON.stringify(this.buf.toString('latin1').slice(0, 200))}`);
+      await new Promise<void>((r) => { const t = setTimeout(r, left); this.waiters.push(() => { clearTimeout(t); r(); }); });
+    }
+  }
+  line(): Promise<string> {
+    return this.until(() => { const i = this.buf.indexOf('\r\n'); return i < 0 ? -1 : i + 2; }).then((s) => s.slice(0, -2));
+  }
+  /** A multi-line reply: status line + data up to the terminating ".". Returns the raw text. */
+  multi(): Promise<string> {
+    return this.until(() => {
+      if (this.buf.subarray(0, 4).toString() === '-ERR') { const i = this.buf.indexOf('\r\n'); return i < 0 ? -1 : i + 2; }
+      const end = this.buf.indexOf('\r\n.\r\n');
+      return end < 0 ? -1 : end + 5;
+    });
+  }
+  send(s: string | Buffer): void { this.sock.write(s); }
+  async cmd(s: string): Promise<string> { this.send(s + '\r\n'); return this.line(); }
+  async waitClose(ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error('server did not close');
+      await new Promise<void>((r) => { const t = setTimeout(r, 50); this.waiters.push(() => { clearTimeout(t); r(); }); });
+    }
+  }
+  close(): void { this.sock.destroy(); }
+}
+
+async function login(port: number, user = 'alice@x.test'): Promise<Pop3Chat> {
+  const c = await Pop3Chat.open(port);
+  assert.match(await c.line(), /^\+OK /);
+  assert.equal(await c.cmd(`USER ${user}`), '+OK');
+  assert.equal(await c.cmd('PASS pw'), '+OK Logged in.');
+  return c;
+}
+
+const MSG1 = 'Subject: one\n\nline 1\n.starts with a dot\nline 3\n';
+const MSG2 = 'Subject: two\r\n\r\nsecond\r\n';
+
+test('settings: time values and pop3_uidl_format forms', () => {
+  assert.equal(parseDovecotTime('2 secs', 'x'), 2000);
+  assert.equal(parseDovecotTime('500 ms', 'x'), 500);
+  assert.equal(parseDovecotTime('1 min', 'x'), 60000);
+  assert.throws(() => parseDovecotTime('soon', 'auth_failure_delay'), /auth_failure_delay = soon/);
+  // Dovecot 2.3 writes %X in lower case (checked against real Dovecot in test/interop).
+  assert.equal(formatUidl('%08Xu%08Xv', 26, 0x6b09d921, 'g'), '0000001a6b09d921');
+  assert.equal(formatUidl('%u.%v', 3, 7, 'g'), '3.7');
+  assert.equal(formatUidl('%g', 3, 7, '1700000000.M1P2.host'), '1700000000.M1P2.host');
+  assert.equal(topOf(Buffer.from('A: b\r\n\r\n1\r\n2\r\n3\r\n'), 2).toString(), 'A: b\r\n\r\n1\r\n2\r\n');
+  assert.equal(topOf(Buffer.from('A: b\n\n1\n'), 0).toString(), 'A: b\n\n');
+  assert.equal(topOf(Buffer.from('A: b\n'), 5).toString(), 'A: b\n');
+});
+
+test('login, STAT/LIST/UIDL in CRLF octets, RETR dot-stuffed, TOP, DELE/RSET, QUIT expunges', async () => {
+  const env = await startPop3();
+  const u = await env.store.forUser(await env.rec('alice@x.test'));
+  const r1 = await u.deliver('INBOX', MSG1);
+  await u.deliver('INBOX', MSG2);
+  const c = await Pop3Chat.open(env.port);
+  assert.equal(await c.line(), '+OK Postern ready.');
+  c.send('CAPA\r\n');
+  assert.equal(await c.multi(), '+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nUSER\r\nSASL PLAIN\r\n.\r\n');
+  assert.equal(await c.cmd('STAT'), '-ERR Unknown command.', 'no TRANSACTION command before login');
+  assert.equal(await c.cmd('PASS pw'), '-ERR No username given.');
+  assert.equal(await c.cmd('APOP alice@x.test 0123'), '-ERR APOP not enabled.');
+  assert.equal(await c.cmd('STLS'), "-ERR TLS support isn't enabled.");
+  assert.equal(await c.cmd('USER alice@x.test'), '+OK');
+  assert.equal(await c.cmd('PASS pw'), '+OK Logged in.');
+  const size1 = Buffer.byteLength(MSG1.replace(/\n/g, '\r\n'));
+  const size2 = Buffer.byteLength(MSG2);
+  assert.equal(await c.cmd('STAT'), `+OK 2 ${size1 + size2}`);
+  c.send('LIST\r\n');
+  assert.equal(await c.multi(), `+OK 2 messages:\r\n1 ${size1}\r\n2 ${size2}\r\n.\r\n`);
+  c.send('UIDL\r\n');
+  const uidl = (uid: number) => pop3Uidl(uid, r1.uidValidity).toLowerCase();
+  const uidl1 = uidl(r1.uid);
+  assert.match(uidl1, /^[0-9a-f]{16}$/);
+  assert.equal(await c.multi(), `+OK\r\n1 ${uidl1}\r\n2 ${uidl(r1.uid + 1)}\r\n.\r\n`);
+  assert.equal(await c.cmd('UIDL 1'), `+OK 1 ${uidl1}`);
+  c.send('RETR 1\r\n');
+  assert.equal(await c.multi(), `+OK ${size1} octets\r\nSubject: one\r\n\r\nline 1\r\n..starts with a dot\r\nline 3\r\n.\r\n`);
+  c.send('TOP 1 1\r\n');
+  assert.equal(await c.multi(), '+OK\r\nSubject: one\r\n\r\nline 1\r\n.\r\n');
+  assert.equal(await c.cmd('TOP 1'), '-ERR Noise after message number: ');
+  assert.equal(await c.cmd('TOP 1 x'), '-ERR Invalid size: x');
+  assert.equal(await c.cmd('LIST 9'), "-ERR There's no message 9.");
+  assert.equal(await c.cmd('LIST 0'), "-ERR There's no message 0.");
+  assert.equal(await c.cmd('LIST x'), '-ERR Invalid message number: x');
+  assert.equal(await c.cmd('RETR 1 2'), '-ERR Noise after message number:  2');
+  assert.equal(await c.cmd('DELE 99999999999'), '-ERR Message number too large: ');
+  assert.equal(await c.cmd('DELE'), '-ERR Invalid message number: ');
+  assert.equal(await c.cmd('DELE 1'), '+OK Marked to be deleted.');
+  assert.equal(await c.cmd('DELE 1'), '-ERR Message is deleted.');
+  assert.equal(await c.cmd('RETR 1'), '-ERR Message is deleted.');
+  assert.equal(await c.cmd('STAT'), `+OK 1 ${size2}`);
+  assert.equal(await c.cmd('RSET'), '+OK');
+  assert.equal(await c.cmd('STAT'), `+OK 2 ${size1 + size2}`);
+  assert.equal(await c.cmd('DELE 2'), '+OK Marked to be deleted.');
+  assert.equal(await c.cmd('NOOP'), '+OK');
+  assert.equal(await c.cmd('LAST'), '-ERR Unknown command: LAST');
+  assert.equal(await c.cmd('USER bob@x.test'), '-ERR Unknown command: USER');
+  assert.equal(await c.cmd('QUIT'), '+OK Logging out, messages deleted.');
+  await c.waitClose();
+  // Message 2 is gone; message 1 (retrieved) is now \Seen.
+  const box = await u.open('INBOX');
+  assert.deepEqual(box.messages().map((m) => [m.uid, m.flags]), [[r1.uid, ['\\Seen']]]);
+  await box.close();
+  assert.match(logs.join('\n'), /pop3\(alice@x\.test\)<\w+>: Disconnected: Logged out top=1\/\d+, retr=1\/\d+, del=1\/2, size=\d+/);
+  const again = await login(env.port);
+  assert.equal(await again.cmd('QUIT'), '+OK Logging out.');
+  await u.close();
+});
+
+test('a client vanishing before QUIT deletes nothing; idle clients are disconnected', async () => {
+  const env = await startPop3();
+  const u = await env.store.forUser(await env.rec('alice@x.test'));
+  await u.deliver('INBOX', MSG1);
+  const c = await login(env.port);
+  assert.equal(await c.cmd('DELE 1'), '+OK Marked to be deleted.');
+  c.close();
+  await new Promise((r) => setTimeout(r, 100));
+  const d = await login(env.port);
+  assert.equal(await d.cmd('STAT'), `+OK 1 ${Buffer.byteLength(MSG1.replace(/\n/g, '\r\n'))}`);
+  d.close();
+  await u.close();
+});
+
+test('two sessions of one user: both log in; an expunged message is reported, not re-served', async () => {
+  const env = await startPop3();
+  const u = await env.store.forUser(await env.rec('alice@x.test'));
+  await u.deliver('INBOX', MSG1);
+  await u.deliver('INBOX', MSG2);
+  const a = await login(env.port);
+  const b = await login(env.port);
+  assert.equal(await a.cmd('DELE 1'), '+OK Marked to be deleted.');
+  assert.equal(await b.cmd('DELE 2'), '+OK Marked to be deleted.');
+  assert.equal(await a.cmd('QUIT'), '+OK Logging out, messages deleted.');
+  // b keeps its snapshot (Dovecot): message 1 is listed but its content is gone.
+  assert.match(await b.cmd('STAT'), /^\+OK 1 \d+$/);
+  assert.equal(await b.cmd('RETR 1'), '-ERR Message 1 expunged.');
+  assert.equal(await b.cmd('QUIT'), '+OK Logging out, messages deleted.');
+  const c = await login(env.port);
+  assert.equal(await c.cmd('STAT'), '+OK 0 0');
+  c.close();
+  await u.close();
+});
+
+test('pop3_lock_session = yes: the second session waits for the first, or gets [IN-USE]', async () => {
+  const env = await startPop3('pop3_lock_session = yes', 300);
+  const u = await env.store.forUser(await env.rec('alice@x.test'));
+  await u.deliver('INBOX', MSG1);
+  const a = await login(env.port);
+  const b = await Pop3Chat.open(env.port);
+  await b.line();
+  assert.equal(await b.cmd('USER alice@x.test'), '+OK');
+  assert.equal(await b.cmd('PASS pw'), "-ERR [IN-USE] Couldn't open INBOX: Timeout while waiting for lock");
+  b.send('USER alice@x.test\r\nPASS pw\r\n');
+  assert.equal(await b.line(), '+OK');
+  assert.equal(await a.cmd('DELE 1'), '+OK Marked to be deleted.');
+  assert.equal(await a.cmd('QUIT'), '+OK Logging out, messages deleted.');
+  assert.equal(await b.line(), '+OK Logged in.');
+  assert.equal(await b.cmd('STAT'), '+OK 0 0', 'the waiting session sees the maildrop as the first left it');
+  b.close();
+  // Another user is not blocked.
+  const bob = await login(env.port, 'bob@x.test');
+  bob.close();
+  await u.close();
+});
+
+test('AUTH PLAIN (SASL-IR and continuation), LOGIN, failures with Dovecot texts and a growing delay', async () => {
+  const env = await startPop3('auth_mechanisms = plain login\nauth_failure_delay = 100 ms');
+  const c = await Pop3Chat.open(env.port);
+  await c.line();
+  c.send('AUTH\r\n');
+  assert.equal(await c.multi(), '+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n');
+  assert.equal(await c.cmd('AUTH CRAM-MD5'), '-ERR [AUTH] Unsupported authentication mechanism.');
+  assert.equal(await c.cmd('AUTH PLAIN !!!'), '-ERR [AUTH] Invalid base64 data in initial response');
+  let t = Date.now();
+  assert.equal(await c.cmd('AUTH PLAIN ' + Buffer.from('\0alice@x.test\0bad').toString('base64')), '-ERR [AUTH] Authentication failed.');
+  const d1 = Date.now() - t;
+  t = Date.now();
+  assert.equal(await c.cmd('USER nobody@x.test'), '+OK');
+  assert.equal(await c.cmd('PASS pw'), '-ERR [AUTH] Authentication failed.');
+  const d2 = Date.now() - t;
+  assert.ok(d1 >= 90 && d2 >= 190, `delays grow: ${d1} ms then ${d2} ms`);
+  assert.equal(await c.cmd('AUTH LOGIN'), '+ VXNlcm5hbWU6');
+  assert.equal(await c.cmd('*'), '-ERR Authentication aborted by client.');
+  assert.equal(await c.cmd('AUTH PLAIN'), '+ ');
+  assert.equal(await c.cmd(Buffer.from('\0alice@x.test\0pw').toString('base64')), '+OK Logged in.');
+  assert.equal(await c.cmd('QUIT'), '+OK Logging out.');
+  const l = await Pop3Chat.open(env.port);
+  await l.line();
+  assert.equal(await l.cmd('AUTH LOGIN ' + Buffer.from('bob@x.test').toString('base64')), '+ UGFzc3dvcmQ6');
+  assert.equal(await l.cmd(Buffer.from('pw').toString('base64')), '+OK Logged in.');
+  l.close();
+  assert.match(logs.join('\n'), /pop3-login: Login: user=<bob@x\.test>, method=LOGIN/);
+  assert.doesNotMatch(logs.join('\n'), /PASS pw|\bpw\b.*Login/);
+});
+
+test('hostile input: 1 MB lines, NUL bytes, pipelined commands', async () => {
+  const env = await startPop3();
+  const u = await env.store.forUser(await env.rec('alice@x.test'));
+  await u.deliver('INBOX', MSG1);
+  const pre = await Pop3Chat.open(env.port);
+  await pre.line();
+  pre.send('USER ' + 'x'.repeat(1 << 20) + '\r\n');
+  assert.equal(await pre.line(), '-ERR Input buffer full, aborting');
+  await pre.waitClose();
+  const post = await login(env.port);
+  post.send('NOOP ' + 'y'.repeat(1 << 20) + '\r\n');
+  assert.equal(await post.line(), '-ERR Input line too long.');
+  await post.waitClose();
+  const n = await Pop3Chat.open(env.port);
+  await n.line();
+  assert.equal(await n.cmd('NOOP\0x'), '-ERR Unknown command.');
+  assert.equal(await n.cmd('USER ali\0ce@x.test'), '+OK');
+  assert.equal(await n.cmd('PASS pw'), '-ERR [AUTH] Authentication failed.');
+  // RFC 2449 PIPELINING: many commands in one write, answered in order.
+  n.send('USER alice@x.test\r\nPASS pw\r\nSTAT\r\nDELE 5\r\nNOOP\r\nQUIT\r\n');
+  assert.equal(await n.line(), '+OK');
+  assert.equal(await n.line(), '+OK Logged in.');
+  assert.match(await n.line(), /^\+OK 1 \d+$/);
+  assert.equal(await n.line(), "-ERR There's no message 5.");
+  assert.equal(await n.line(), '+OK');
+  assert.equal(await n.line(), '+OK Logging out.');
+  await n.waitClose();
+  // Nothing was deleted by any of this.
+  const box = await u.open('INBOX');
+  assert.equal(box.messages().length, 1);
+  await box.close();
+  await u.close();
+  assert.equal(readdirSync(env.dir).includes('alice'), true);
+});
+
+test('disable_plaintext_auth = yes refuses USER/PASS and AUTH from another address, allows same-address', async () => {
+  const env = await startPop3('disable_plaintext_auth = yes', undefined, '127.0.0.1');
+  const c = await Pop3Chat.open(env.port, '127.0.0.2');
+  await c.line();
+  c.send('CAPA\r\n');
+  const capa = await c.multi();
+  assert.doesNotMatch(capa, /\r\nUSER\r\n/);
+  assert.match(capa, /\r\nSASL\r\n/);
+  assert.equal(await c.cmd('USER alice@x.test'), '-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.');
+  assert.equal(await c.cmd('AUTH PLAIN ' + Buffer.from('\0alice@x.test\0pw').toString('base64')), '-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.');
+  c.close();
+  const same = await login(env.port);
+  same.close();
+});
+
+test('idle timeout: "-ERR Disconnected for inactivity."', async () => {
+  const env = await startPop3();
+  const dir = mkdtempSync(join(tmpdir(), 'postern-pop3d-idle-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  // A session with a short login timeout, on its own server.
+  const dc = parseDovecotConf('', join(dir, 'dovecot.conf'));
+  const settings = { ...pop3dSettings(dc), loginTimeoutMs: 150 };
+  const pop3d = createPop3d({ directory: { lookup: async () => undefined, verifyPlain: async () => ({ result: 'unknown' }), iterate: async function* () {}, close: async () => {} }, store: env.store, settings, log: logger('pop3d') });
+  const server = track(createServer((s) => { void pop3d.handle(s); }));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanup.push(() => closeServer(server));
+  const c = await Pop3Chat.open((server.address() as { port: number }).port);
+  assert.equal(await c.line(), '+OK Postern ready.');
+  assert.equal(await c.line(), '-ERR Disconnected for inactivity.');
+  await c.waitClose();
+});
+
+test('the STLS hook (for the TLS issue): CAPA lists STLS, the session goes on over TLS', async () => {
+  const { generateSelfSigned } = await import('../lib-tls/self-signed.ts');
+  const tls = await import('node:tls');
+  const cert = generateSelfSigned({ hostname: 'pop.x.test', keyType: 'ec' });
+  const ctx = tls.createSecureContext({ cert: cert.certPem, key: cert.keyPem });
+  const env = await startPop3('disable_plaintext_auth = yes');
+  const dir = mkdtempSync(join(tmpdir(), 'postern-pop3d-tls-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dc = parseDovecotConf(`auth_failure_delay = 0\npassdb {\n  driver = passwd-file\n  args = scheme=PLAIN ${dir}/users\n}\nuserdb {\n  driver = static\n  args = uid=${process.getuid!()} gid=${process.getgid!()} home=${dir}/%n mail=maildir:~/Maildir\n}\n`, join(dir, 'dovecot.conf'));
+  writeFileSync(join(dir, 'users'), 'carol@x.test:{PLAIN}pw\n');
+  const directory = await openUserDirectory(dc);
+  cleanup.push(() => directory.close());
+  const pop3d = createPop3d({ directory, store: env.store, settings: pop3dSettings(dc), log: logger('pop3d') });
+  const startTls = async (sock: Socket) => {
+    const t = new tls.TLSSocket(sock, { isServer: true, secureContext: ctx });
+    await new Promise<void>((r) => t.once('secure', () => r()));
+    return t as unknown as Socket;
+  };
+  const server = track(createServer((s) => { void pop3d.handle(s, { startTls }); }));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanup.push(() => closeServer(server));
+  // Connect from 127.0.0.2 so that the connection is not "secure" before STLS.
+  const c = await Pop3Chat.open((server.address() as { port: number }).port, '127.0.0.2');
+  await c.line();
+  c.send('CAPA\r\n');
+  assert.match(await c.multi(), /\r\nSTLS\r\nSASL\r\n/);
+  assert.equal(await c.cmd('USER carol@x.test'), '-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.');
+  assert.equal(await c.cmd('STLS'), '+OK Begin TLS negotiation now.');
+  const t = tls.connect({ socket: c.sock, rejectUnauthorized: false, servername: 'pop.x.test' });
+  await new Promise((r) => t.once('secureConnect', r));
+  const s = new Pop3Chat(t as unknown as Socket);
+  s.send('CAPA\r\n');
+  const capa = await s.multi();
+  assert.doesNotMatch(capa, /STLS/);
+  assert.match(capa, /\r\nUSER\r\nSASL PLAIN\r\n/);
+  assert.equal(await s.cmd('STLS'), '-ERR TLS is already active.');
+  assert.equal(await s.cmd('USER carol@x.test'), '+OK');
+  assert.equal(await s.cmd('PASS pw'), '+OK Logged in.');
+  assert.equal(await s.cmd('STAT'), '+OK 0 0');
+  assert.equal(await s.cmd('QUIT'), '+OK Logging out.');
+  t.destroy();
+});
+
+test('the master service: ServiceImpl pop3d on a bound listener, stop() ends sessions', async () => {
+  const { service } = await import('./pop3d.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'postern-pop3d-svc-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'users'), `dave@x.test:{PLAIN}pw:${process.getuid!()}:${process.getgid!()}::${dir}/dave::\n`);
+  const dc = parseDovecotConf(`mail_location = maildir:~/Maildir\nlogin_greeting = Hello there.\npassdb {\n  driver = passwd-file\n  args = scheme=PLAIN ${dir}/users\n}\nuserdb {\n  driver = passwd-file\n  args = ${dir}/users\n}\n`, join(dir, 'dovecot.conf'));
+  let route: ((s: Socket) => void) | undefined;
+  const server = track(createServer((s) => route?.(s)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanup.push(() => closeServer(server));
+  const port = (server.address() as { port: number }).port;
+  const ctx = {
+    config: {} as never, dovecot: dc, protocol: 'pop3', log: logger('pop3d'), failed: () => {},
+    entry: { service: 'pop3', maxproc: 0 } as never,
+    listeners: [{ kind: 'inet' as const, name: 'pop3', ssl: false, address: `127.0.0.1:${port}`, server, accept: (h: (s: Socket) => void) => { route = h; } }],
+  };
+  const running = await service.start(ctx);
+  const c = await Pop3Chat.open(port);
+  assert.equal(await c.line(), '+OK Hello there.');
+  assert.equal(await c.cmd('USER dave@x.test'), '+OK');
+  assert.equal(await c.cmd('PASS pw'), '+OK Logged in.');
+  assert.equal(await c.cmd('QUIT'), '+OK Logging out.');
+  await running.stop();
+});
