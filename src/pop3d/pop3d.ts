@@ -37,6 +37,8 @@ import { serveSessions } from '../master/master-session.ts';
 import type { ServiceImpl } from '../master/master-service.ts';
 import { Pop3Session, type Pop3dDeps, type Pop3SessionOptions } from './pop3d-session.ts';
 import { pop3dSettings } from './pop3d-settings.ts';
+import { dovecotTlsContext } from '../lib-tls/tls-dovecot.ts';
+import { startServerTls } from '../lib-tls/tls-server.ts';
 
 export interface Pop3d {
   /** Serve one connection; `o.tls` for pop3s sockets, `o.startTls` enables STLS (the TLS issue). */
@@ -56,14 +58,26 @@ export const service: ServiceImpl = {
     const sep = ctx.dovecot.namespaces.find((n) => n.inbox)?.separator;
     const store = new MaildirStore(sep ? { separator: sep } : {});
     const pop3d = createPop3d({ directory, store, settings: pop3dSettings(ctx.dovecot), log: ctx.log });
-    const server = serveSessions(ctx, (sock, listener) => {
+    const tls = dovecotTlsContext(ctx.dovecot);
+    const handshakeMs = 60_000;
+    const startTls = tls ? (s: Socket) => startServerTls(s, tls, handshakeMs) as Promise<Socket> : undefined;
+    const server = serveSessions(ctx, async (sock, listener) => {
       if (listener.ssl) {
-        // pop3s needs lib-tls; until then the listener is refused rather than served in clear.
-        ctx.log.warn(`${listener.name}: implicit TLS is not available yet; closing the connection`);
-        sock.destroy();
-        return;
+        // pop3s: TLS from the first byte; without a certificate never serve it in clear.
+        if (!tls) {
+          ctx.log.warn(`${listener.name}: ssl listener but no ssl_cert/ssl_key in dovecot.conf; closing the connection`);
+          sock.destroy();
+          return;
+        }
+        let t: Socket;
+        try { t = await startServerTls(sock, tls, handshakeMs); } catch (e) {
+          ctx.log.info(`${listener.name}: TLS handshaking failed: ${(e as Error).message}`);
+          sock.destroy();
+          return;
+        }
+        return pop3d.handle(t, { tls: true });
       }
-      return pop3d.handle(sock);
+      return pop3d.handle(sock, { startTls });
     });
     return {
       async stop() {
