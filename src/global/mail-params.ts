@@ -880,6 +880,9 @@ export const PARAMS: readonly ParamSpec[] = [
  */
 export const POSTERN_PARAMS: readonly ParamSpec[] = [
   p('postern_dns_servers', '', 'list', 'The DNS servers Postern queries (host or host:port, comma or space separated); empty = the system resolver. Tests point it at a loopback DNS server.'),
+  p('postern_mta_sts', 'no', 'bool', 'Apply MTA-STS (RFC 8461) policies in the SMTP client: discover _mta-sts.<domain> TXT, fetch https://mta-sts.<domain>/.well-known/mta-sts.txt, cache it for max_age; enforce = TLS level secure with the MX host checked against the policy, testing = logged only. smtp_tls_policy_maps and DANE take precedence.'),
+  p('postern_mta_sts_port', '443', 'int', 'The HTTPS port of the MTA-STS policy host. Only tests change it (a loopback HTTPS server cannot use 443).'),
+  p('postern_mta_sts_timeout', '10s', 'time', 's', 'Time limit for fetching one MTA-STS policy.'),
 ];
 
 const BY_NAME: ReadonlyMap<string, ParamSpec> = new Map([...PARAMS, ...POSTERN_PARAMS].map((s) => [s.name, s]));

@@ -10,7 +10,7 @@
  * 4096 bytes and a reply at 1000 lines.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type SecureVersion, type TLSSocket } from 'node:tls';
 
 export interface SmtpReply {
   code: number;
@@ -157,11 +157,13 @@ export class SmtpConn {
   }
 
   /** RFC 3207 §4.2: after "220 Ready to start TLS", handshake on the same socket. */
-  async startTls(opts: { servername?: string; timeoutMs: number }): Promise<TLSSocket> {
+  async startTls(opts: { servername?: string; timeoutMs: number; ca?: string[]; minVersion?: SecureVersion; ciphers?: string }): Promise<TLSSocket> {
     const raw = this.sock as Socket;
     raw.removeAllListeners('data'); raw.removeAllListeners('end'); raw.removeAllListeners('close'); raw.removeAllListeners('error');
     this.buf = Buffer.alloc(0); this.lines = [];
-    const t = tlsConnect({ socket: raw, servername: opts.servername, rejectUnauthorized: false });
+    // Verification is judged afterwards (smtp-tls-verify.ts), so the handshake never fails on it.
+    // `ca` is exactly the configured CAs (Postfix: no system roots unless tls_append_default_CA).
+    const t = tlsConnect({ socket: raw, servername: opts.servername, rejectUnauthorized: false, ca: opts.ca ?? [], minVersion: opts.minVersion, ciphers: opts.ciphers });
     await new Promise<void>((resolve, reject) => {
       const timer = opts.timeoutMs > 0 ? setTimeout(() => { t.destroy(); reject(new SmtpSessionError('tls', `conversation with ${this.namaddr} timed out while performing the TLS handshake`)); }, opts.timeoutMs) : undefined;
       t.once('secureConnect', () => { clearTimeout(timer); resolve(); });

@@ -30,8 +30,12 @@ import type { Logger } from '../util/msg.ts';
 import { SmtpConn, SmtpSessionError, replyDsn, replyText, type SmtpReply } from './smtp-conn.ts';
 import { downgradeTo7bit, hasEightBit } from './smtp-mime-downgrade.ts';
 import { saslAuthenticate, saslCredentials, SaslFailure, type SmtpSaslSettings } from './smtp-sasl.ts';
+import { tlsMustMatch, tlsRequired, type TlsHostPolicy, type TlsLevel } from './smtp-tls-policy.ts';
+import { describeTlsClient, verifyPeer } from './smtp-tls-verify.ts';
+import { mxPatternMatches } from './smtp-tls-mta-sts.ts';
+import { minProtocol } from '../lib-tls/tls-server.ts';
 
-export type TlsLevel = 'none' | 'may' | 'encrypt';
+export type { TlsLevel } from './smtp-tls-policy.ts';
 
 /** Milliseconds; 0 = no limit. Parameter names in comments (smtp_* / lmtp_*). */
 export interface SmtpTimeouts {
@@ -58,6 +62,10 @@ export interface SmtpProtoSettings {
   /** smtp_discard_ehlo_keywords (upper case). */
   discardEhloKeywords: ReadonlySet<string>;
   tlsLevel: TlsLevel;
+  /** The per-server TLS policy (smtp-tls-policy.ts); when absent, `tlsLevel` with no CAs. */
+  tlsPolicy?: TlsHostPolicy;
+  /** smtp_tls_loglevel: ≥ 1 logs "... TLS connection established to ..." (Postfix: 0 logs only failures). */
+  tlsLogLevel?: number;
   /** Present when smtp_sasl_auth_enable = yes and smtp_sasl_password_maps is set. */
   sasl?: SmtpSaslSettings;
 }
@@ -113,12 +121,6 @@ function parseEhlo(r: SmtpReply, discard: ReadonlySet<string>): SmtpFeatures {
   return f;
 }
 
-function cipherBits(name: string): number {
-  if (/256|CHACHA20/i.test(name)) return 256;
-  if (/128/.test(name)) return 128;
-  return 0;
-}
-
 /** Greeting, EHLO/HELO/LHLO, optional STARTTLS and AUTH. Throws SmtpSiteFail or SmtpSessionError. */
 export async function smtpHandshake(conn: SmtpConn, s: SmtpProtoSettings, nexthop: string, log: Logger): Promise<SmtpSession> {
   const t = s.timeouts;
@@ -145,7 +147,9 @@ export async function smtpHandshake(conn: SmtpConn, s: SmtpProtoSettings, nextho
     throw reject(conn, r, verb);
   };
   let features = await hello();
-  if (s.tlsLevel !== 'none' && !conn.tls) {
+  const policy: TlsHostPolicy = s.tlsPolicy ?? { level: s.tlsLevel, match: [], nexthopDomain: '', source: 'main.cf', ca: [], fingerprintDigest: 'sha256' };
+  const level = policy.level;
+  if (level !== 'none' && !conn.tls) {
     if (features.starttls) {
       await conn.write('STARTTLS\r\n', t.starttls, 'sending STARTTLS');
       const r = await conn.readReply(t.starttls, 'receiving the STARTTLS response');
@@ -153,19 +157,28 @@ export async function smtpHandshake(conn: SmtpConn, s: SmtpProtoSettings, nextho
         const servername = isIP(conn.host) || conn.host.startsWith('/') ? undefined : conn.host;
         let tls: TLSSocket;
         try {
-          tls = await conn.startTls({ servername, timeoutMs: t.starttls });
+          tls = await conn.startTls({ servername, timeoutMs: t.starttls, ca: policy.ca, minVersion: policy.protocols ? minProtocol(policy.protocols) : undefined, ciphers: policy.ciphers });
         } catch (e) {
           throw new SmtpSiteFail('deferred', '4.7.5', e instanceof Error ? e.message : String(e));
         }
-        const c = tls.getCipher();
-        const bits = cipherBits(c.name);
-        // Postfix tls_client.c "%s TLS connection established to %s: %s with cipher %s (%d/%d bits)".
-        log.info(`Untrusted TLS connection established to ${conn.namaddrport}: ${tls.getProtocol()} with cipher ${c.standardName ?? c.name} (${bits}/${bits} bits)`);
+        const v = verifyPeer(tls, policy, conn.host, conn.namaddrport);
+        // Postfix tls_client.c: the verification failure, then "%s TLS connection established to %s: %s".
+        if (v.failure && tlsMustMatch(level)) log.info(v.failure);
+        if ((s.tlsLogLevel ?? 1) >= 1) log.info(`${v.trust} TLS connection established to ${conn.namaddrport}: ${describeTlsClient(tls)}`);
+        if (!v.matched && tlsMustMatch(level)) {
+          throw new SmtpSiteFail('deferred', '4.7.5', 'Server certificate not verified');
+        }
+        if (policy.mtaSts?.mode === 'testing') {
+          // RFC 8461 §5: testing mode reports what enforce would have refused, and delivers.
+          const would = verifyPeer(tls, { ...policy, level: 'secure', match: ['hostname'] }, conn.host, conn.namaddrport);
+          const mxOk = policy.mtaSts.mx.some((p) => mxPatternMatches(p, conn.host));
+          if (!would.matched || !mxOk) log.info(`MTA-STS policy for ${policy.mtaSts.domain} (mode testing): ${conn.namaddrport} would fail: ${!mxOk ? 'MX host not in policy' : 'Server certificate not verified'}`);
+        }
         features = await hello(); // RFC 3207 §4.2: forget what was learned before TLS
-      } else if (s.tlsLevel === 'encrypt') {
+      } else if (tlsRequired(level)) {
         throw new SmtpSiteFail('deferred', '4.7.5', `host ${conn.namaddr} said: ${replyText(r)} (in reply to STARTTLS command)`);
       }
-    } else if (s.tlsLevel === 'encrypt') {
+    } else if (tlsRequired(level)) {
       throw new SmtpSiteFail('deferred', '4.7.4', `TLS is required, but was not offered by host ${conn.namaddr}`);
     }
   }

@@ -23,8 +23,8 @@
  * SECURITY
  *   Talks to the network as a client; runs unprivileged. Server replies are hostile input:
  *   line and reply length are bounded (smtp-conn.ts) and never crash the agent. TLS at level
- *   `may`/`encrypt` does not verify certificates (Postfix "Untrusted TLS connection"); levels
- *   verify/secure/dane-only are refused with a deferral until the TLS issue lands. SASL
+ *   levels none..secure, smtp_tls_policy_maps, DANE and MTA-STS: see smtp-tls-policy.ts and
+ *   docs/smtp-tls.md; a required level never falls back to plaintext. SASL
  *   passwords are never logged.
  *
  * STANDARDS
@@ -36,7 +36,11 @@
  *   smtp_rset_timeout, smtp_quit_timeout, smtp_starttls_timeout, smtp_helo_name
  *   (lmtp_lhlo_name), smtp_never_send_ehlo (smtp only), smtp_skip_5xx_greeting,
  *   smtp_skip_quit_response, smtp_discard_ehlo_keywords, smtp_tcp_port, smtp_mx_address_limit,
- *   smtp_mx_session_limit, smtp_host_lookup, smtp_tls_security_level, smtp_sasl_auth_enable,
+ *   smtp_mx_session_limit, smtp_host_lookup, smtp_tls_security_level, smtp_tls_policy_maps,
+ *   smtp_tls_CAfile, smtp_tls_CApath, tls_append_default_CA, smtp_tls_verify_cert_match,
+ *   smtp_tls_secure_cert_match, smtp_tls_fingerprint_digest, smtp_tls_fingerprint_cert_match,
+ *   smtp_tls_protocols, smtp_tls_loglevel, smtp_dns_support_level (dnssec for DANE),
+ *   postern_mta_sts, postern_mta_sts_port, postern_mta_sts_timeout, smtp_sasl_auth_enable,
  *   smtp_sasl_password_maps, smtp_sasl_mechanism_filter, smtp_sasl_security_options,
  *   smtp_sasl_tls_security_options, smtp_connection_cache_on_demand,
  *   smtp_connection_cache_destinations, smtp_connection_cache_time_limit,
@@ -54,6 +58,8 @@ import { parseDestination, resolveDestination, DestinationSyntaxError, parsePort
 import { SmtpConn, SmtpSessionError } from './smtp-conn.ts';
 import { smtpHandshake, smtpTransaction, smtpReset, smtpQuit, SmtpSiteFail, type SmtpProtoSettings, type SmtpSession, type TlsLevel } from './smtp-proto.ts';
 import { SmtpSessionCache } from './smtp-session-cache.ts';
+import { SmtpTlsPolicy, isRefusal, loadCa, type TlsDestPolicy } from './smtp-tls-policy.ts';
+import { MtaStsCache } from './smtp-tls-mta-sts.ts';
 
 export interface SmtpAgentOptions {
   /** DNS client; default: postern_dns_servers from main.cf, else the system resolver. */
@@ -76,17 +82,6 @@ export interface SmtpAgent extends DeliveryAgent {
 /** A failure that applies to every recipient still pending. */
 interface Why { status: 'deferred' | 'bounced'; dsn: string; text: string; relay: string; diagnostic?: string }
 
-function tlsLevelOf(v: string, param: string): TlsLevel | { unsupported: string } {
-  switch (v.trim().toLowerCase()) {
-    case '': case 'none': return 'none';
-    case 'may': return 'may';
-    case 'encrypt': return 'encrypt';
-    // Postfix: without a DNSSEC-validating resolver "dane" degrades to "may".
-    case 'dane': return 'may';
-    default: return { unsupported: `${param} = ${v} is not supported yet (use none, may or encrypt)` };
-  }
-}
-
 export function createLmtpAgent(config: MainConfig, opts: Omit<SmtpAgentOptions, 'lmtp'> = {}): SmtpAgent {
   return createSmtpAgent(config, { ...opts, lmtp: true });
 }
@@ -98,7 +93,15 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
   const P = (n: string) => pfx + n;
   const log = logger(name);
   const ms = (n: string) => config.time(n) * 1000;
-  const tls = tlsLevelOf(config.get(P('tls_security_level')), P('tls_security_level'));
+  let resolver = opts.resolver;
+  const getResolver = (): DnsResolver => (resolver ??= dnsResolverFromConfig(config));
+  const tlsPolicy = new SmtpTlsPolicy({
+    config, prefix: pfx, resolver: getResolver, log,
+    // RFC 8461 MTA-STS, Postern's own switch (Postfix needs a policy daemon for it).
+    mtaSts: !lmtp && config.bool('postern_mta_sts')
+      ? new MtaStsCache({ resolver: getResolver, port: config.int('postern_mta_sts_port'), ca: loadCa(config, P, log), timeoutMs: config.time('postern_mta_sts_timeout') * 1000, log })
+      : undefined,
+  });
   const settings: SmtpProtoSettings = {
     lmtp,
     heloName: config.get(lmtp ? 'lmtp_lhlo_name' : 'smtp_helo_name'),
@@ -112,13 +115,13 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
     skip5xxGreeting: config.bool(P('skip_5xx_greeting')),
     skipQuitResponse: config.bool(P('skip_quit_response')),
     discardEhloKeywords: new Set(config.list(P(lmtp ? 'discard_lhlo_keywords' : 'discard_ehlo_keywords')).map((k) => k.toUpperCase())),
-    tlsLevel: typeof tls === 'string' ? tls : 'none',
+    tlsLevel: tlsPolicy.defaultLevel ?? 'none',
+    tlsLogLevel: Number.parseInt(config.get(P('tls_loglevel')), 10) || 0,
   };
   const defaultPort = parsePort(config.get(P('tcp_port')) || (lmtp ? '24' : '25'));
   const inet = config.list('inet_protocols').map((x) => x.toLowerCase());
   const ipv4 = inet.includes('all') || inet.includes('ipv4');
   const ipv6 = inet.includes('all') || inet.includes('ipv6');
-  let resolver = opts.resolver;
   const random = opts.random ?? Math.random;
   const saslEnable = config.bool(P('sasl_auth_enable'));
   const saslMapsSpec = config.get(P('sasl_password_maps'));
@@ -161,15 +164,12 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
   }
 
   async function deliver(req: DeliverRequest): Promise<RecipientResult[]> {
-    if (typeof tls !== 'string') {
-      return req.recipients.map((recipient) => ({ recipient, status: 'deferred', dsn: '4.7.5', text: `TLS configuration problem: ${tls.unsupported}`, relay: 'none' }));
-    }
     const results = new Map<QueueRecipient, RecipientResult>();
     let pending = req.recipients.filter((r) => !r.done);
     let why: Why | undefined;
     const content = await req.qf.content();
     const s = await protoSettings();
-    resolver ??= dnsResolverFromConfig(config);
+    resolver = getResolver();
     const tx = {
       sender: req.qf.sender,
       content,
@@ -215,8 +215,13 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
           if (pending.length === 0) break;
         }
         let addrs: SmtpServerAddress[];
+        let destTls: TlsDestPolicy;
         try {
           const dest = parseDestination(destText, { lmtp, defaultPort });
+          // TLS policy first: a bad policy entry defers before any connection (smtp_tls_policy.c).
+          const dp = await tlsPolicy.forDestination(destText, !destText.trim().startsWith('[') && !lmtp);
+          if (isRefusal(dp)) { why = { status: 'deferred', dsn: dp.dsn, text: dp.refuse, relay: 'none' }; continue; }
+          destTls = dp;
           const r = await resolveDestination(dest, { resolver, mxAddressLimit: config.int(P('mx_address_limit')), ipv4, ipv6, myhostname: config.get('myhostname'), native: config.list(P('host_lookup')).includes('native') && !config.list(P('host_lookup')).includes('dns'), random });
           if (!Array.isArray(r)) {
             why = { ...r, relay: 'none' };
@@ -234,6 +239,12 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
         for (let ai = 0; ai < addrs.length && pending.length > 0; ai++) {
           if (req.signal?.aborted) break;
           const a = addrs[ai]!;
+          const hp = await tlsPolicy.forHost(destTls, a.host, a.addr, a.port);
+          if (isRefusal(hp)) {
+            log.info(`${req.qf.queueId}: ${a.host}[${a.addr}]:${a.port}: ${hp.refuse}`);
+            why = { status: 'deferred', dsn: hp.dsn, text: hp.refuse, relay: 'none' };
+            continue;
+          }
           let conn: SmtpConn;
           try {
             conn = await SmtpConn.open(a, settings.timeouts.connect);
@@ -245,7 +256,7 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
           }
           let sess: SmtpSession;
           try {
-            sess = await smtpHandshake(conn, s, destText, log);
+            sess = await smtpHandshake(conn, { ...s, tlsLevel: hp.level, tlsPolicy: hp }, destText, log);
           } catch (e) {
             conn.close();
             if (e instanceof SmtpSiteFail) {

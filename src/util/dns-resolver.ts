@@ -11,11 +11,19 @@
  *    NOTFOUND (NXDOMAIN, "Host not found"), NODATA (name exists, no record of that type:
  *    "No address associated with hostname") and TEMP (SERVFAIL, timeout, refused: "Host not
  *    found, try again"). Callers bounce only on NOTFOUND, never on TEMP.
+ *  - TLSA lookups for DANE (RFC 6698, RFC 7672): node:dns cannot report the AD bit, so
+ *    resolveTlsa() sends its own query over UDP (RFC 1035 §4.1) with AD=1 and an EDNS0 OPT
+ *    record with DO=1 (RFC 6840 §5.7, RFC 3225), and reports whether the answer came back with
+ *    the AD bit: "DNSSEC-validated by the resolver", which is all Postfix trusts
+ *    (smtp_dns_support_level = dnssec). A truncated answer (TC) is a TEMP error (no TCP retry).
  *
  * PARAMETERS
  *   postern_dns_servers (Postern-specific; list of ip or ip:port, default empty = system resolver)
  */
 import { Resolver } from 'node:dns/promises';
+import { createSocket } from 'node:dgram';
+import { isIP } from 'node:net';
+import { randomBytes } from 'node:crypto';
 
 export interface MxRecord { exchange: string; priority: number }
 
@@ -43,8 +51,19 @@ export interface DnsResolver {
   resolve4(name: string): Promise<string[]>;
   resolve6(name: string): Promise<string[]>;
   resolveTxt(name: string): Promise<string[][]>;
+  /** TLSA records of a name ("_25._tcp.mx.example.com") and whether the answer was validated. */
+  resolveTlsa?(name: string): Promise<TlsaAnswer>;
   /** The servers in use ('' entries never); [] = system resolver. */
   readonly servers: readonly string[];
+}
+
+/** RFC 6698 §2.1: one TLSA record. */
+export interface TlsaRecord { usage: number; selector: number; matchingType: number; data: Buffer }
+
+export interface TlsaAnswer {
+  records: TlsaRecord[];
+  /** The AD bit was set: the resolver validated the answer with DNSSEC (RFC 4035 §3.2.3). */
+  secure: boolean;
 }
 
 export interface DnsResolverOptions {
@@ -93,7 +112,107 @@ export function createDnsResolver(opts: DnsResolverOptions = {}): DnsResolver {
     resolve4: wrap('A', (n) => r.resolve4(n)),
     resolve6: wrap('AAAA', (n) => r.resolve6(n)),
     resolveTxt: wrap('TXT', (n) => r.resolveTxt(n)),
+    resolveTlsa: (n) => rawTlsaQuery(servers.length ? servers : r.getServers(), n, opts.timeoutMs ?? 2000, opts.tries ?? 2),
   };
+}
+
+const TLSA_TYPE = 52;
+
+function splitServer(s: string): { host: string; port: number } {
+  const b = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
+  if (b) return { host: b[1]!, port: Number(b[2] ?? 53) };
+  if (isIP(s) === 6) return { host: s, port: 53 };
+  const m = /^([^:]+)(?::(\d+))?$/.exec(s);
+  return { host: m?.[1] ?? s, port: Number(m?.[2] ?? 53) };
+}
+
+/** RFC 1035 §4.1 query for <name> TLSA with RD, AD and EDNS0 DO set. */
+export function encodeTlsaQuery(id: number, name: string): Buffer {
+  const head = Buffer.alloc(12);
+  head.writeUInt16BE(id, 0);
+  head.writeUInt16BE(0x0100 | 0x0020, 2); // RD, AD (RFC 6840 §5.7)
+  head.writeUInt16BE(1, 4);
+  head.writeUInt16BE(1, 10); // one additional: OPT
+  const labels = name.replace(/\.$/, '').split('.').filter(Boolean);
+  if (labels.some((l) => l.length > 63) || name.length > 253) throw new DnsError('NOTFOUND', name, 'TLSA', 'name too long');
+  const qname = Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'ascii')])), Buffer.from([0])]);
+  const q = Buffer.from([0, TLSA_TYPE, 0, 1]);
+  // RFC 6891 §6.1.2: OPT, root name, UDP size 1232, DO bit (RFC 3225 §3).
+  const opt = Buffer.from([0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
+  return Buffer.concat([head, qname, q, opt]);
+}
+
+function skipName(msg: Buffer, off: number): number {
+  for (let guard = 0; guard < 128; guard++) {
+    const len = msg[off];
+    if (len === undefined) throw new Error('truncated name');
+    if (len === 0) return off + 1;
+    if (len >= 0xc0) return off + 2;
+    off += 1 + len;
+  }
+  throw new Error('name too long');
+}
+
+/** Parse a TLSA response; throws DnsError for rcode failures. Hostile input gives TEMP, never a crash. */
+export function decodeTlsaResponse(msg: Buffer, id: number, name: string): TlsaAnswer {
+  if (msg.length < 12 || msg.readUInt16BE(0) !== id) throw new DnsError('TEMP', name, 'TLSA', 'bad response');
+  const flags = msg.readUInt16BE(2);
+  if (flags & 0x0200) throw new DnsError('TEMP', name, 'TLSA', 'truncated');
+  const rcode = flags & 0x0f;
+  if (rcode === 3) throw new DnsError('NOTFOUND', name, 'TLSA');
+  if (rcode !== 0) throw new DnsError('TEMP', name, 'TLSA', `rcode ${rcode}`);
+  const secure = (flags & 0x0020) !== 0;
+  const qd = msg.readUInt16BE(4);
+  const an = msg.readUInt16BE(6);
+  const records: TlsaRecord[] = [];
+  try {
+    let o = 12;
+    for (let i = 0; i < qd; i++) o = skipName(msg, o) + 4;
+    for (let i = 0; i < an; i++) {
+      o = skipName(msg, o);
+      const type = msg.readUInt16BE(o);
+      const rdlen = msg.readUInt16BE(o + 8);
+      const rdata = msg.subarray(o + 10, o + 10 + rdlen);
+      if (rdata.length !== rdlen) throw new Error('truncated rdata');
+      o += 10 + rdlen;
+      if (type !== TLSA_TYPE || rdlen < 3) continue; // CNAME chains etc.: only the TLSA data counts
+      records.push({ usage: rdata[0]!, selector: rdata[1]!, matchingType: rdata[2]!, data: Buffer.from(rdata.subarray(3)) });
+    }
+  } catch {
+    throw new DnsError('TEMP', name, 'TLSA', 'malformed response');
+  }
+  return { records, secure };
+}
+
+/** One TLSA query over UDP to each server in turn; NODATA is an empty record list (with its AD bit). */
+export async function rawTlsaQuery(servers: readonly string[], name: string, timeoutMs: number, tries: number): Promise<TlsaAnswer> {
+  let last: DnsError = new DnsError('TEMP', name, 'TLSA', 'no DNS server');
+  for (let t = 0; t < Math.max(1, tries); t++) {
+    for (const srv of servers) {
+      const { host, port } = splitServer(srv);
+      const id = randomBytes(2).readUInt16BE(0);
+      const query = encodeTlsaQuery(id, name);
+      try {
+        return await new Promise<TlsaAnswer>((resolve, reject) => {
+          const sock = createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
+          const timer = setTimeout(() => { sock.close(); reject(new DnsError('TEMP', name, 'TLSA', 'ETIMEOUT')); }, timeoutMs);
+          sock.on('error', (e) => { clearTimeout(timer); sock.close(); reject(new DnsError('TEMP', name, 'TLSA', e.message)); });
+          sock.on('message', (msg, rinfo) => {
+            if (rinfo.port !== port) return;
+            if (msg.length >= 2 && msg.readUInt16BE(0) !== id) return; // not ours: keep waiting
+            clearTimeout(timer); sock.close();
+            try { resolve(decodeTlsaResponse(msg, id, name)); } catch (e) { reject(e); }
+          });
+          sock.send(query, port, host);
+        });
+      } catch (e) {
+        if (!(e instanceof DnsError)) throw e;
+        if (e.kind === 'NOTFOUND') throw e;
+        last = e;
+      }
+    }
+  }
+  throw last;
 }
 
 /** The resolver main.cf asks for: `postern_dns_servers`, else the system's. */

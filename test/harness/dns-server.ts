@@ -12,6 +12,10 @@
  *   ...
  *   await dns.stop();
  *
+ * DANE tests add TLSA records and mark a name's answers as DNSSEC-validated with `AD: true`
+ * (the answer then carries the AD bit, as a validating resolver would send it, RFC 4035 §3.2.3):
+ *     '_25._tcp.mx.example.org': { TLSA: [{ usage: 3, selector: 1, matchingType: 1, data: 'ab12..' }], AD: true },
+ *
  * A name in the zone without records of the asked type gets NOERROR with no answer (NODATA); a
  * name not in the zone gets NXDOMAIN. Names match case-insensitively. `queries` records every
  * question ("name TYPE") so a test can check what was asked.
@@ -24,10 +28,14 @@ export interface ZoneEntry {
   AAAA?: string[];
   MX?: { preference: number; exchange: string }[];
   TXT?: string[];
+  /** RFC 6698 TLSA records; data as hex or bytes. */
+  TLSA?: { usage: number; selector: number; matchingType: number; data: string | Buffer }[];
+  /** Answers for this name (records or NODATA) carry the AD bit: "validated by DNSSEC". */
+  AD?: boolean;
 }
 export type Zone = Record<string, ZoneEntry | 'SERVFAIL'>;
 
-const TYPES: Record<number, 'A' | 'AAAA' | 'MX' | 'TXT'> = { 1: 'A', 28: 'AAAA', 15: 'MX', 16: 'TXT' };
+const TYPES: Record<number, 'A' | 'AAAA' | 'MX' | 'TXT' | 'TLSA'> = { 1: 'A', 28: 'AAAA', 15: 'MX', 16: 'TXT', 52: 'TLSA' };
 
 function encodeName(name: string): Buffer {
   const parts = name.replace(/\.$/, '').split('.').filter((l) => l !== '');
@@ -98,6 +106,9 @@ export class DnsServer {
           const pref = Buffer.alloc(2);
           pref.writeUInt16BE(mx.preference);
           rdata = Buffer.concat([pref, encodeName(mx.exchange)]);
+        } else if (type === 'TLSA') {
+          const t = v as { usage: number; selector: number; matchingType: number; data: string | Buffer };
+          rdata = Buffer.concat([Buffer.from([t.usage, t.selector, t.matchingType]), typeof t.data === 'string' ? Buffer.from(t.data, 'hex') : t.data]);
         } else if (type === 'TXT') {
           const t = Buffer.from(v as string, 'utf8');
           const chunks: Buffer[] = [];
@@ -121,7 +132,8 @@ export class DnsServer {
     }
     const header = Buffer.alloc(12);
     header.writeUInt16BE(msg.readUInt16BE(0), 0);
-    header.writeUInt16BE(0x8000 | (msg.readUInt16BE(2) & 0x7900) | 0x0400 | 0x0080 | rcode, 2);
+    const ad = typeof entry === 'object' && entry.AD ? 0x0020 : 0;
+    header.writeUInt16BE(0x8000 | (msg.readUInt16BE(2) & 0x7900) | 0x0400 | 0x0080 | ad | rcode, 2);
     header.writeUInt16BE(1, 4);
     header.writeUInt16BE(answers.length / 2, 6);
     return Buffer.concat([header, question, ...answers]);
