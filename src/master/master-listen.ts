@@ -150,7 +150,7 @@ function listenOn(server: Server, opts: { host?: string; port?: number; path?: s
     const onListening = () => { server.off('error', onError); resolve(); };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen({ ...opts, exclusive: true });
+    server.listen({ ...opts, exclusive: true, backlog: 4096 }); // a flood of connections must not leave clients half-open (anvil answers them)
   });
 }
 

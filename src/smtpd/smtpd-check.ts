@@ -43,6 +43,7 @@ import { ConfigError } from '../global/config-error.ts';
 import { DictError } from '../util/dict.ts';
 import { logger } from '../util/msg.ts';
 import { dnsResolverFromConfig } from '../util/dns-resolver.ts';
+import { RblChecker, type DnsblResolver, type RhsblKind } from '../postscreen/dnsbl.ts';
 import type { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
 import type { ResolveReply } from '../trivial-rewrite/resolve.ts';
 import type { SmtpdPolicy, SmtpdReply, SmtpdVerdict } from './smtpd-policy.ts';
@@ -111,8 +112,7 @@ const RCPT_REQUIRED = ['reject_unauth_destination', 'defer_unauth_destination', 
 
 /** Restrictions Postfix has that Postern does not implement yet: they defer, loudly. */
 const UNSUPPORTED = new Set([
-  'reject_rbl_client', 'reject_rbl', 'reject_rhsbl_client', 'reject_rhsbl_sender', 'reject_rhsbl_helo',
-  'reject_rhsbl_recipient', 'reject_rhsbl_reverse_client', 'permit_dnswl_client', 'permit_rhswl_client',
+  'permit_dnswl_client', 'permit_rhswl_client',
   'reject_maps_rbl', 'check_policy_service', 'reject_unverified_sender', 'reject_unverified_recipient',
   'permit_mx_backup', 'check_relay_domains', 'check_ccert_access', 'check_client_ns_access',
   'check_client_mx_access', 'check_client_a_access', 'check_reverse_client_ns_access',
@@ -127,6 +127,8 @@ export interface SmtpdCheckOptions {
   rewrite: TrivialRewrite;
   /** DNS for reject_unknown_*: default the shared resolver (postern_dns_servers, else the system's). */
   dns?: DnsResolver;
+  /** DNS for reject_rbl_client / reject_rhsbl_* (needs TXT too): default as `dns`. */
+  rblDns?: DnsblResolver;
 }
 
 function lower(s: string): string { return s.toLowerCase(); }
@@ -135,6 +137,7 @@ export class SmtpdCheck implements SmtpdPolicy {
   private readonly c: MainConfig;
   private readonly tr: TrivialRewrite;
   private readonly dns: DnsResolver;
+  private readonly rbl: RblChecker;
   private readonly lists: Record<string, string[]>;
   private readonly classes = new Map<string, string[]>();
   private readonly tables = new Map<string, Maps>();
@@ -155,6 +158,8 @@ export class SmtpdCheck implements SmtpdPolicy {
     this.tr = opts.rewrite;
     try {
       this.dns = opts.dns ?? dnsResolverFromConfig(c);
+      const rblDns = opts.rblDns ?? ('resolveTxt' in this.dns ? this.dns as unknown as DnsblResolver : dnsResolverFromConfig(c));
+      this.rbl = new RblChecker(rblDns, { template: c.get('default_rbl_reply'), code: c.int('maps_rbl_reject_code') });
     } catch (e) {
       throw new ConfigError(c.file, c.lineOf('postern_dns_servers'), (e as Error).message);
     }
@@ -556,7 +561,16 @@ export class SmtpdCheck implements SmtpdPolicy {
         i++;
         return next;
       };
-      status = await this.one(st, lower(name), mapArg, list, i, replyName, replyClass, defAcl);
+      const domainArg = (): string => {
+        const next = list[i + 1];
+        if (next === undefined) {
+          log.warn(`restriction ${name} requires domain name argument`);
+          this.serverError(st);
+        }
+        i++;
+        return next;
+      };
+      status = await this.one(st, lower(name), mapArg, list, i, replyName, replyClass, defAcl, domainArg);
       if (st.warnIfReject >= st.recursion) st.warnIfReject = 0;
       if (status !== DUNNO) break;
       if (st.deferIfPermit.active && st.deferIfReject.active) break;
@@ -568,7 +582,8 @@ export class SmtpdCheck implements SmtpdPolicy {
 
   /** One restriction. `mapArg()` consumes the table argument of a check_*_access. */
   private async one(st: CheckState, name: string, mapArg: () => string, list: string[], i: number,
-                    replyName: string, replyClass: string, defAcl: string | undefined): Promise<Status> {
+                    replyName: string, replyClass: string, defAcl: string | undefined,
+                    domainArg: () => string = mapArg): Promise<Status> {
     const s = st.s;
     const rejected = (what: string) => `<${replyName}>: ${replyClass} rejected: ${what}`;
     switch (name) {
@@ -614,6 +629,15 @@ export class SmtpdCheck implements SmtpdPolicy {
         if (!this.p.sasl) { log.warn(`restriction \`${name}' ignored: no SASL support`); return DUNNO; }
         if (!s.saslUsername) return DUNNO;
         return this.accessCheck(st, t, [{ key: s.saslUsername, partial: false }], s.saslUsername, SASL_USER, defAcl);
+      }
+      // DNS lists (src/postscreen/dnsbl.ts): default_rbl_reply, maps_rbl_reject_code.
+      case 'reject_rbl_client': case 'reject_rbl':
+        return this.rblResult(st, await this.rbl.rejectRblClient(s, domainArg()));
+      case 'reject_rhsbl_client': case 'reject_rhsbl_reverse_client': case 'reject_rhsbl_helo':
+      case 'reject_rhsbl_sender': case 'reject_rhsbl_recipient': {
+        const kind = name.slice('reject_rhsbl_'.length) as RhsblKind;
+        const d = domainArg();
+        return this.rblResult(st, await this.rbl.rejectRhsbl(kind, { ...s, helo: st.helo }, d, { sender: st.sender, recipient: st.recipient }));
       }
       case 'permit_tls_clientcerts': case 'permit_tls_all_clientcerts':
         return DUNNO; // no verified client certificates yet (TLS issue)
@@ -696,6 +720,11 @@ export class SmtpdCheck implements SmtpdPolicy {
     }
     log.warn(`unknown smtpd restriction: "${list[i]}"`);
     this.serverError(st);
+  }
+
+  private rblResult(st: CheckState, r: SmtpdReply | undefined): Status {
+    if (!r) return DUNNO;
+    return this.reject(st, r.code === 451 ? 'software' : 'policy', r.code, r.enh, r.text);
   }
 
   private hostaddr(st: CheckState, helo: string): Status {

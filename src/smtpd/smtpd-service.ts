@@ -11,12 +11,15 @@ import { trigger } from '../global/mail-trigger.ts';
 import { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
 import { SmtpdCheck } from './smtpd-check.ts';
 import { createSmtpd } from './smtpd.ts';
-import { directoryAuth } from './smtpd-sasl.ts';
+import { penalizedAuth } from '../anvil/anvil-smtpd.ts';
+import { configureSharedAnvil } from '../anvil/anvil.ts';
+import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
 
 export const service: ServiceImpl = {
   name: 'smtpd',
   async start(ctx) {
     const config = ctx.config;
+    configureSharedAnvil(config); // anvil_rate_time_unit; one table for every listener
     const queue = new MailQueue(config.get('queue_directory'), {
       hashDepth: config.int('hash_queue_depth'),
       hashNames: config.list('hash_queue_names'),
@@ -27,7 +30,8 @@ export const service: ServiceImpl = {
     let auth;
     if (config.bool('smtpd_sasl_auth_enable')) {
       const { openUserDirectory } = await import('../lib-auth/user-directory-open.ts');
-      auth = directoryAuth(await openUserDirectory(ctx.dovecot));
+      // Dovecot's auth_penalty, shared with imapd/pop3d: failed logins slow the next attempt.
+      auth = penalizedAuth(await openUserDirectory(ctx.dovecot), sharedAuthPenalty());
     }
     const smtpd = createSmtpd(config, { queue, policy, auth, service: ctx.entry.service, notify: (qid) => { trigger('qmgr', qid); } });
     return serveSessions(ctx, (sock) => new Promise<void>((resolve) => {

@@ -25,6 +25,7 @@ import type { SmtpdPolicy, SmtpdReply, SmtpdVerdict } from './smtpd-policy.ts';
 import type { SmtpdState, SmtpdTransaction } from './smtpd-state.ts';
 import type { CleanupSession, CleanupOpenOptions } from '../cleanup/cleanup.ts';
 import type { SmtpdAuth } from './smtpd-sasl.ts';
+import type { ClientLimits } from '../anvil/anvil-smtpd.ts';
 import { parseXAttrs, XclientError, XCLIENT_ATTRS, XFORWARD_ATTRS } from './smtpd-xclient.ts';
 
 const log = logger('smtpd');
@@ -43,6 +44,8 @@ export interface SmtpdDeps {
   xforwardAllowed?: (name: string, addr: string) => Promise<boolean>;
   /** Server TLS (smtpd_tls_security_level may/encrypt); undefined = no STARTTLS. */
   tls?: { context: SecureContext; level: 'may' | 'encrypt' };
+  /** Per-client anvil limits (smtpd_client_new_tls_session_rate_limit at STARTTLS). */
+  limits?: ClientLimits;
 }
 
 type Handler = (s: SmtpdSession, arg: string) => Promise<void> | void;
@@ -700,6 +703,9 @@ export class SmtpdSession {
     if (arg.trim()) return this.error(501, '5.5.4', 'Syntax: STARTTLS');
     if (this.state.tls) return this.error(554, '5.5.1', 'Error: TLS already active');
     if (!this.deps.tls) return this.error(502, '5.5.1', 'Error: command not implemented');
+    // Postfix smtpd_starttls(): "454 4.7.0 Error: too many new TLS sessions from addr".
+    const refused = await this.deps.limits?.checkNewTls(this.state, false);
+    if (refused) return this.error(refused.code, refused.enh, refused.text);
     this.reply(220, '2.0.0', 'Ready to start TLS');
     this.flush();
     if (this.inbuf.length) {
@@ -723,6 +729,7 @@ export class SmtpdSession {
     this.attach(t);
     this.resetTimer();
     this.markTls(t);
+    void this.deps.limits?.countNewTls(this.state, t.isSessionReused());
     log.info(`Anonymous TLS connection established from ${this.client}: ${describeTls(t)}`);
     // RFC 3207 §4.2: forget everything learned before TLS; the client must EHLO again.
     await this.abortTx();

@@ -13,7 +13,13 @@
  * SECURITY
  *   Talks to SMTP clients on the network: every line is hostile. Limits: line_length_limit,
  *   message_size_limit, smtpd_recipient_limit, smtpd_timeout, smtpd_hard_error_limit,
- *   smtpd_junk_command_limit, smtpd_client_connection_count_limit.
+ *   smtpd_junk_command_limit; per client across all listeners of the process (anvil,
+ *   src/anvil/anvil-smtpd.ts): smtpd_client_connection_count_limit,
+ *   smtpd_client_connection_rate_limit, smtpd_client_message_rate_limit,
+ *   smtpd_client_recipient_rate_limit, smtpd_client_auth_rate_limit,
+ *   smtpd_client_new_tls_session_rate_limit. Before the banner, postscreen's PREGREET and DNSBL
+ *   tests when postscreen_greet_action / postscreen_dnsbl_action ask for them
+ *   (src/postscreen/postscreen.ts).
  *
  * STANDARDS
  *   RFC 5321, 1870 (SIZE), 2920 (PIPELINING), 3030 (CHUNKING), 3461 (DSN), 3463, 2034
@@ -34,6 +40,9 @@ import type { SmtpdPolicy } from './smtpd-policy.ts';
 import type { SmtpdAuth } from './smtpd-sasl.ts';
 import { serverContext, startServerTls } from '../lib-tls/tls-server.ts';
 import type { SecureContext } from 'node:tls';
+import { ClientLimits } from '../anvil/anvil-smtpd.ts';
+import { enforcePolicy, postscreen, postscreenSettings } from '../postscreen/postscreen.ts';
+import { dnsResolverFromConfig, type DnsResolver } from '../util/dns-resolver.ts';
 import { NamadrList } from './smtpd-check-addr.ts';
 import { Maps } from '../global/maps.ts';
 
@@ -47,6 +56,10 @@ export interface SmtpdOptions {
   service: string;
   /** Tell qmgr about a new queue file. */
   notify?: (queueId: string) => void;
+  /** Per-client limits; default ClientLimits.open(config) on the process-wide anvil table. */
+  limits?: ClientLimits;
+  /** DNS for postscreen_dnsbl_sites; default postern_dns_servers (else the system resolver). */
+  dns?: DnsResolver;
 }
 
 export interface Smtpd {
@@ -98,8 +111,12 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
   const tls = smtpdTls(config);
   const cs = cleanupSettings(config, opts.notify);
   const own = ownAddresses();
-  const maxConn = config.int('smtpd_client_connection_count_limit');
-  const perClient = new Map<string, number>();
+  // ClientLimits.open() is async (smtpd_client_event_limit_exceptions may name tables); a bad
+  // value refuses every connection loudly rather than running without limits.
+  const limitsReady = opts.limits ? Promise.resolve(opts.limits) : ClientLimits.open(config, { service: opts.service });
+  limitsReady.catch(() => {});
+  const screen = postscreenSettings(config);
+  const dns = screen.enabled && screen.dnsblSites.length > 0 ? (opts.dns ?? dnsResolverFromConfig(config)) : undefined;
   const hostList = (param: string) => {
     const v = config.get(param);
     return v.trim() ? NamadrList.create(param, v, config.list('parent_domain_matches_subdomains').includes(param), (spec) => Maps.open(spec, { configDir: config.configDir })) : Promise.resolve(undefined);
@@ -113,45 +130,66 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
     sessions,
     handle(sock: Socket) {
       const addr = (sock.remoteAddress ?? '').replace(/^::ffff:(?=\d)/, '');
-      const n = (perClient.get(addr) ?? 0) + 1;
-      if (maxConn > 0 && n > maxConn) {
-        // Postfix anvil: "421 4.7.0 host Error: too many connections from addr"
-        log.warn(`Connection concurrency limit exceeded: ${n} from unknown[${addr}] for service ${opts.service}`);
-        sock.end(`421 4.7.0 ${settings.myhostname} Error: too many connections from ${addr}\r\n`);
-        return;
-      }
-      perClient.set(addr, n);
       sessions.add(sock);
       sock.setNoDelay(true);
-      sock.once('close', () => {
-        sessions.delete(sock);
-        const left = (perClient.get(addr) ?? 1) - 1;
-        if (left <= 0) perClient.delete(addr); else perClient.set(addr, left);
+      sock.on('error', () => {}); // until the session has its own handler (refused, postscreen)
+      sock.once('close', () => { sessions.delete(sock); });
+      admit().catch((e: Error) => {
+        log.error(`connection from ${addr}: ${e.message}`);
+        sock.destroy();
       });
-      const deps = {
-        settings,
-        policy: opts.policy,
-        auth: opts.auth,
-        service: opts.service,
-        openCleanup: (o: Parameters<typeof CleanupSession.open>[2]) => CleanupSession.open(cs, opts.queue, o),
-        isLocalClient: (a: string) => own.has(a),
-        xclientAllowed: (n: string, a: string) => xclient.then((l) => l?.match(n, a) ?? false, () => false),
-        xforwardAllowed: (n: string, a: string) => xforward.then((l) => l?.match(n, a) ?? false, () => false),
-        tls: tls.context && !tls.wrapper && tls.level !== 'none' ? { context: tls.context, level: tls.level as 'may' | 'encrypt' } : undefined,
-      };
-      if (tls.wrapper && tls.context) {
-        // smtpd_tls_wrappermode (port 465, RFC 8314 implicit TLS): TLS from the first byte.
-        startServerTls(sock, tls.context, settings.timeoutMs).then((t) => {
-          const s = new SmtpdSession(t, deps);
-          s.markTls(t);
-          void s.start();
-        }, (e: Error) => {
-          log.warn(`SSL_accept error from unknown[${addr}]: ${e.message}`);
-          sock.destroy();
-        });
-        return;
+
+      async function admit(): Promise<void> {
+        const limits = await limitsReady;
+        // smtpd.c smtpd_proto(): anvil connection count and rate, before the greeting.
+        const a = await limits.admit(addr);
+        if (a.reply) { sock.end(`${a.reply}\r\n`); return; }
+        if (sock.destroyed) { a.release(); return; } // gone while we were counting
+        sock.once('close', a.release);
+        let policy = limits.policy(opts.policy);
+        // postscreen(8) screens port 25 before the banner; never an implicit-TLS port.
+        if (screen.enabled && !tls.wrapper) {
+          const v = await postscreen(sock, screen, { dns });
+          if (!v.pass) return;
+          if (v.enforce) policy = enforcePolicy(policy, v.enforce);
+        }
+        startSession(limits, policy);
       }
-      void new SmtpdSession(sock, deps).start();
+
+      function startSession(limits: ClientLimits, policy: SmtpdPolicy): void {
+        const deps = {
+          settings,
+          policy,
+          auth: opts.auth && limits.auth(opts.auth),
+          limits,
+          service: opts.service,
+          openCleanup: (o: Parameters<typeof CleanupSession.open>[2]) => CleanupSession.open(cs, opts.queue, o),
+          isLocalClient: (a: string) => own.has(a),
+          xclientAllowed: (n: string, a: string) => xclient.then((l) => l?.match(n, a) ?? false, () => false),
+          xforwardAllowed: (n: string, a: string) => xforward.then((l) => l?.match(n, a) ?? false, () => false),
+          tls: tls.context && !tls.wrapper && tls.level !== 'none' ? { context: tls.context, level: tls.level as 'may' | 'encrypt' } : undefined,
+        };
+        if (tls.wrapper && tls.context) {
+          const ctx = tls.context;
+          // smtpd_tls_wrappermode (port 465, RFC 8314 implicit TLS): TLS from the first byte,
+          // after smtpd_client_new_tls_session_rate_limit (Postfix refuses in plaintext too).
+          void limits.checkNewTls({ clientAddr: addr, clientName: 'unknown' }, true).then((r) => {
+            if (r) { sock.end(`${r.code} ${r.enh} ${r.text}\r\n`); return; }
+            startServerTls(sock, ctx, settings.timeoutMs).then((t) => {
+              void limits.countNewTls({ clientAddr: addr, clientName: 'unknown' }, t.isSessionReused());
+              const s = new SmtpdSession(t, deps);
+              s.markTls(t);
+              void s.start();
+            }, (e: Error) => {
+              log.warn(`SSL_accept error from unknown[${addr}]: ${e.message}`);
+              sock.destroy();
+            });
+          });
+          return;
+        }
+        void new SmtpdSession(sock, deps).start();
+        sock.resume(); // postscreen leaves the socket paused, with early bytes pushed back
+      }
     },
   };
 }
