@@ -59,6 +59,22 @@ export class PosternSystem {
     return sys;
   }
 
+  /**
+   * A system whose directory exists but which is not started yet, so a test can mount something
+   * under `dir` first (a small tmpfs for the full-disk test); start it with PosternSystem.start(sys).
+   */
+  static async prepare(): Promise<PosternSystem> {
+    return new PosternSystem(mkdtempSync(join(tmpdir(), 'postern-sys-')), await freePortBase());
+  }
+
+  /** Is the master process still running (not crashed, not stopped)? */
+  get alive(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The master's pid (undefined before start). */
+  get pid(): number | undefined { return this.child?.pid; }
+
   private async spawn(): Promise<void> {
     const base = this.ports.smtp;
     const child = spawn(POSTERN, ['-c', this.configDir, 'start'], {
@@ -107,17 +123,17 @@ export class PosternSystem {
   /** Graceful stop (SIGTERM), waiting for the master to exit. */
   async stop(): Promise<void> {
     const c = this.child;
-    if (!c || c.exitCode !== null) return;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;   // exited, or killed
     c.kill('SIGTERM');
-    await new Promise<void>((r) => { if (c.exitCode !== null) r(); else c.once('exit', () => r()); });
+    await new Promise<void>((r) => { if (c.exitCode !== null || c.signalCode !== null) r(); else c.once('exit', () => r()); });
   }
 
   /** Crash: SIGKILL the whole system. */
   async kill(): Promise<void> {
     const c = this.child;
-    if (!c || c.exitCode !== null) return;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;   // exited, or killed
     c.kill('SIGKILL');
-    await new Promise<void>((r) => { if (c.exitCode !== null) r(); else c.once('exit', () => r()); });
+    await new Promise<void>((r) => { if (c.exitCode !== null || c.signalCode !== null) r(); else c.once('exit', () => r()); });
   }
 
   async destroy(): Promise<void> {
