@@ -17,6 +17,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ATTR, REC, SIZE_FIELD_WIDTH, SIZE_FIELDS, ENVELOPE_TYPES, EXTRACT_TYPES } from './rec-type.ts';
+import { writeFully } from '../util/fs-write.ts';
 import { decodeRecords, encodeRecord, RecordError } from './record.ts';
 import { makeQueueId, type MailQueue, type QueueName } from './mail-queue.ts';
 
@@ -131,7 +132,7 @@ export class QueueFileWriter {
     if (this.pending.length === 0) return;
     const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = []; this.pendingBytes = 0;
-    await this.fh.write(buf, 0, buf.length, this.pos);
+    await writeFully(this.fh, buf, this.pos);
     this.pos += buf.length;
   }
 
@@ -169,10 +170,10 @@ export class QueueFileWriter {
     this.push(encodeRecord(REC.END, ''));
     await this.flush();
     // Patch the M length and the C record now that the sizes are known.
-    await this.fh.write(paddedVarint(this.contentLength, MESG_LEN_BYTES), 0, MESG_LEN_BYTES, this.mesgLenOffset);
+    await writeFully(this.fh, paddedVarint(this.contentLength, MESG_LEN_BYTES), this.mesgLenOffset);
     const size = Buffer.from(sizeRecordPayload([this.contentStart, this.contentLength, this.recipientCount, this.flags, 0]));
     // C is the first record: type byte, one length byte (SIZE_RECORD_LEN < 128), payload.
-    await this.fh.write(size, 0, size.length, 2);
+    await writeFully(this.fh, size, 2);
     await this.fh.datasync();
     await this.fh.close();
     this.closed = true;
@@ -286,7 +287,7 @@ export class QueueFile implements QueueEnvelope {
     if (r.offset === undefined) throw new Error('recipient without offset');
     const own = fh ?? await fsp.open(this.path, C.O_RDWR);
     try {
-      await own.write(Buffer.from(REC.DONE), 0, 1, r.offset);
+      await writeFully(own, Buffer.from(REC.DONE), r.offset);
       await own.datasync();
       r.done = true;
     } finally {

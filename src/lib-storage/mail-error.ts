@@ -27,6 +27,8 @@ export class MailError extends Error {
   readonly code: MailErrorCode;
   /** For the log only (paths, errno text); never shown to the user. */
   readonly detail?: string;
+  /** The system error behind it (ENOSPC, EDQUOT, ...), when there was one. */
+  errno?: string;
   constructor(code: MailErrorCode, message: string, detail?: string) {
     super(message);
     this.name = 'MailError';
@@ -35,15 +37,29 @@ export class MailError extends Error {
   }
 }
 
+/**
+ * The C library's wording of a Node fs error ("EROFS: read-only file system, open '/x'" →
+ * "Read-only file system"), which is what Postfix and Dovecot print after the file name.
+ */
+export function strerror(e: unknown): string {
+  const msg = (e as Error | undefined)?.message ?? String(e);
+  const m = /^E[A-Z0-9]+: ([^,]+)(?:, \w+ '.*')?$/s.exec(msg);
+  if (!m) return msg;
+  return m[1]!.charAt(0).toUpperCase() + m[1]!.slice(1);
+}
+
 /** Map a Node fs error to a MailError: ENOENT → NOTFOUND, EACCES/EPERM → PERM, ENOSPC/EDQUOT → NOQUOTA, else TEMP. */
 export function mailErrorFromErrno(e: unknown, what: string): MailError {
   if (e instanceof MailError) return e;
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  const detail = `${what}: ${(e as Error | undefined)?.message ?? String(e)}`;
+  const detail = `${what}: ${strerror(e)}`;
+  let m: MailError;
   switch (code) {
-    case 'ENOENT': return new MailError('NOTFOUND', 'Mailbox does not exist.', detail);
-    case 'EACCES': case 'EPERM': case 'EROFS': return new MailError('PERM', 'Permission denied.', detail);
-    case 'ENOSPC': case 'EDQUOT': return new MailError('NOQUOTA', 'Not enough disk space.', detail);
-    default: return new MailError('TEMP', MAIL_ERRSTR_CRITICAL_MSG, detail);
+    case 'ENOENT': m = new MailError('NOTFOUND', 'Mailbox does not exist.', detail); break;
+    case 'EACCES': case 'EPERM': case 'EROFS': m = new MailError('PERM', 'Permission denied.', detail); break;
+    case 'ENOSPC': case 'EDQUOT': m = new MailError('NOQUOTA', 'Not enough disk space.', detail); break;
+    default: m = new MailError('TEMP', MAIL_ERRSTR_CRITICAL_MSG, detail);
   }
+  if (code) m.errno = code;
+  return m;
 }

@@ -74,6 +74,60 @@ export interface DefaultValues {
   /** main.cf mail_owner when not running as root. */
   mailOwner?: string;
   date: string;
+  /** The answers of `postern init` (src/cli/postinit.ts); absent = `postern start`'s default. */
+  site?: SiteSettings;
+}
+
+/**
+ * The seed's Table 2 answers, for `postern init`. Every field is written as the Postfix
+ * parameter of the same name; `role` and `public` choose between whole blocks (docs/init-and-dns.md).
+ */
+export interface SiteSettings {
+  mydomain: string;
+  /** `$mydomain` or `$myhostname` */
+  myorigin: string;
+  mynetworks: string;
+  mydestination: string;
+  /** final: DOMAIN's mailboxes live here; relay: accept from mynetworks and send on, no mailboxes;
+   *  null-client: send only, everything to relayhost (Postfix STANDARD_CONFIGURATION_README). */
+  role: 'final' | 'relay' | 'null-client';
+  /** virtual_mailbox_domains besides auth:domains (role final). */
+  hostedDomains: string[];
+  /** '' = deliver directly by MX lookup. */
+  relayhost: string;
+  /** Listen on all interfaces (inet_interfaces = all, Dovecot listen = *, ::). */
+  public: boolean;
+}
+
+/** Standard ports (`postern init --public`); LMTP stays on the loopback interface. */
+export const STANDARD_PORTS: Ports = {
+  smtp: 25, submission: 587, submissions: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, lmtp: 24,
+};
+
+function writer(v: DefaultValues): string {
+  return v.site ? '`postern init`' : '`postern start`';
+}
+
+/** main.cf's identity and role block for `postern init` (seed Table 2). */
+function siteBlock(s: SiteSettings): string {
+  const lines = [
+    '# The seed\'s Table 2: the machine\'s name, its parent domain, the name outgoing mail uses,',
+    '# the domains delivered on this machine and the networks trusted without authentication.',
+    `mydomain = ${s.mydomain}`,
+    `myorigin = ${s.myorigin}`,
+    `mydestination = ${s.mydestination}`,
+    `mynetworks = ${s.mynetworks}`,
+    `relayhost = ${s.relayhost}`,
+    '',
+    s.public ? '# Listen on every interface (standard ports in master.cf).' : '# Listen on the loopback interface only.',
+    `inet_interfaces = ${s.public ? 'all' : 'loopback-only'}`,
+    'inet_protocols = all',
+  ];
+  if (s.role === 'null-client') {
+    lines.push('', '# Null client (send only): no local delivery; all mail goes to relayhost.',
+      'local_transport = error:local delivery is disabled');
+  }
+  return lines.join('\n') + '\n';
 }
 
 /** A host name Postfix accepts as myhostname: the system's, made fully qualified. */
@@ -114,26 +168,34 @@ export function tlsFiles(configDir: string): { cert: string; key: string } {
 export function mainCfText(v: DefaultValues): string {
   const tls = tlsFiles(v.configDir);
   return `# main.cf - Postern's main configuration, in Postfix main.cf syntax.
-# Written by \`postern start\` on ${v.date} because ${v.configDir} held no configuration.
+${v.site ? `# Written by \`postern init\` on ${v.date} from the answers to the seed's Table 2
+# (role ${v.site.role}${v.site.public ? ', listening on all interfaces' : ', loopback only'}).`
+    : `# Written by \`postern start\` on ${v.date} because ${v.configDir} held no configuration.
 # A working system on the loopback interface only, with unprivileged ports (see master.cf and
-# dovecot.conf), one hosted domain (${SAMPLE_DOMAIN}) and a self-signed certificate.
+# dovecot.conf), one hosted domain (${SAMPLE_DOMAIN}) and a self-signed certificate.`}
 # \`postern conf -n\` shows these settings, \`postern conf -d\` the defaults; docs/master.md.
 
 compatibility_level = 3.6
 myhostname = ${v.myhostname}
-
+${v.site ? siteBlock(v.site) : `
 # Listen on the loopback interface only; accept mail for relaying from this host only.
 inet_interfaces = loopback-only
 inet_protocols = all
 mynetworks = 127.0.0.0/8 [::1]/128
-
+`}
 # Where mail data lives.
 queue_directory = ${v.dataDir}/queue
 data_directory = ${v.dataDir}/lib
 ${v.mailOwner ? `mail_owner = ${v.mailOwner}\n` : ''}
+# Local delivery (user@$myhostname, user@localhost) goes to UNIX accounts. Postfix's default
+# alias_maps (hash:/etc/aliases, nis:mail.aliases) needs an index: to use the system aliases,
+# set alias_maps = hash:/etc/aliases and run \`postern newaliases\`.
+alias_maps =
+alias_database =
+
 # Hosted domains: the domains and mailboxes are those of the user directory configured in
 # dovecot.conf, so SMTP and IMAP/POP3 share one user list (\`postern user add ...\`).
-virtual_mailbox_domains = auth:domains
+virtual_mailbox_domains = ${v.site && v.site.role !== 'final' ? '' : [...(v.site?.hostedDomains ?? []), 'auth:domains'].join(' ')}
 virtual_mailbox_maps = auth:userdb
 virtual_mailbox_base = ${v.dataDir}/vmail
 virtual_minimum_uid = ${Math.min(100, v.uid)}
@@ -167,7 +229,7 @@ export function masterCfText(v: DefaultValues): string {
     `${col(svc, 10)}${col(type, 6)}${col(priv, 8)}${col(unpriv, 8)}${col('n', 8)}${col(wakeup, 8)}${col(maxproc, 8)}${cmd}\n`
     + opts.map((o) => `  -o ${o}\n`).join('');
   return `# master.cf - Postern's services, in Postfix master.cf syntax (master(5)).
-# Written by \`postern start\` on ${v.date}. SMTP listens on port ${p.smtp}, submission (STARTTLS
+# Written by ${writer(v)} on ${v.date}. SMTP listens on port ${p.smtp}, submission (STARTTLS
 # required, then AUTH) on ${p.submission}, submissions (TLS from the first byte) on ${p.submissions};
 # change the first column to move a service ("25", "127.0.0.1:2525", ...).
 ${MASTER_HEADER}`
@@ -211,11 +273,11 @@ export function dovecotConfText(v: DefaultValues): string {
   const tls = tlsFiles(v.configDir);
   const sqlConf = join(v.configDir, 'dovecot-sql.conf.ext');
   return `# dovecot.conf - Postern's mail access side (IMAP, POP3, LMTP), in Dovecot 2.3 syntax.
-# Written by \`postern start\` on ${v.date}. Users live in the embedded SQLite directory
+# Written by ${writer(v)} on ${v.date}. Users live in the embedded SQLite directory
 # ${v.dataDir}/users.db (\`postern user add|passwd|list\`); main.cf's auth:userdb reads the same one.
 
 protocols = imap pop3 lmtp
-listen = 127.0.0.1, ::1
+listen = ${v.site?.public ? '*, ::' : '127.0.0.1, ::1'}
 base_dir = ${v.dataDir}/run
 mail_location = maildir:${v.dataDir}/vmail/%d/%n
 mail_uid = ${v.uid}

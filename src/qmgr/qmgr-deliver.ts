@@ -24,6 +24,7 @@ import { deferOnError, logDelivery } from '../global/deliver-request.ts';
 import { isRedirect } from '../global/deliver-redirect.ts';
 import type { MailQueue } from '../global/mail-queue.ts';
 import { REC } from '../global/rec-type.ts';
+import { writeFully } from '../util/fs-write.ts';
 import { appendBounceLogs, type BounceLogEntry } from '../bounce/bounce-log.ts';
 import { wantsNotice } from '../bounce/bounce.ts';
 import { logger } from '../util/msg.ts';
@@ -153,6 +154,8 @@ export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, trans
     // Without the log the outcome would be lost: leave the recipients undone (retried later).
     log.warn(`${qid}: cannot append to bounce/defer log: ${(e as Error).message}`);
     for (const r of done) if (r.status === 'bounced') r.status = 'deferred';
+    // Those recipients stay undone in the queue file: the message must stay queued.
+    msg.deferred = true;
   }
   if (bounces.length) msg.bounced = true;
   if (traces.length) msg.traced = true;
@@ -163,7 +166,7 @@ export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, trans
       try {
         for (const r of toMark) {
           if (r.recipient.offset === undefined) continue;
-          await fh.write(Buffer.from(REC.DONE), 0, 1, r.recipient.offset);
+          await writeFully(fh, Buffer.from(REC.DONE), r.recipient.offset);
         }
         await fh.datasync();
       } finally { await fh.close(); }

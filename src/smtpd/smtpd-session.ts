@@ -14,7 +14,9 @@
 import type { Socket } from 'node:net';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import { startServerTls, describeTls } from '../lib-tls/tls-server.ts';
+import { statfs } from 'node:fs/promises';
+import { startServerTls, describeTls, type TlsContextSource } from '../lib-tls/tls-server.ts';
+import { receivedTlsText } from '../lib-tls/tls-describe.ts';
 import { parsePathArg, AddressSyntaxError, decodeXtext } from '../lib-smtp/smtp-address.ts';
 import { DataDecoder } from '../lib-smtp/smtp-data-stream.ts';
 import { DSN_NOTIFY, ATTR, QF } from '../global/rec-type.ts';
@@ -43,7 +45,7 @@ export interface SmtpdDeps {
   xclientAllowed?: (name: string, addr: string) => Promise<boolean>;
   xforwardAllowed?: (name: string, addr: string) => Promise<boolean>;
   /** Server TLS (smtpd_tls_security_level may/encrypt); undefined = no STARTTLS. */
-  tls?: { context: SecureContext; level: 'may' | 'encrypt' };
+  tls?: { context: SecureContext | TlsContextSource; level: 'may' | 'encrypt'; handshakeMs?: number };
   /** Per-client anvil limits (smtpd_client_new_tls_session_rate_limit at STARTTLS). */
   limits?: ClientLimits;
 }
@@ -163,7 +165,7 @@ export class SmtpdSession {
   /** The session runs on a socket that is already TLS (smtpd_tls_wrappermode). */
   markTls(t: TLSSocket): void {
     this.state.tls = true;
-    this.state.tlsInfo = `using ${describeTls(t)}`;
+    this.state.tlsInfo = receivedTlsText(t);
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -409,7 +411,8 @@ export class SmtpdSession {
         }
         case 'ENVID': {
           const e = decodeXtext(val);
-          if (e === undefined || e.length > 100) return this.error(501, '5.5.4', 'Bad ENVID parameter syntax');
+          // RFC 3461 §4.4: printable US-ASCII only — a CR/LF here would forge a DSN header.
+          if (e === undefined || e.length > 100 || /[^\x20-\x7e]/.test(e)) return this.error(501, '5.5.4', 'Bad ENVID parameter syntax');
           tx.dsnEnvid = e;
           break;
         }
@@ -418,6 +421,7 @@ export class SmtpdSession {
       }
     }
     if (p.utf8 && !tx.smtputf8) return this.error(553, '5.6.7', 'Must declare SMTPUTF8 to send UTF8 address');
+    if (!(await this.enoughSpace(tx.declaredSize ?? 0))) return this.reply(452, '4.3.1', 'Insufficient system storage');
     this.state.tx = tx;
     if (!(await this.verdict(await this.deps.policy.mail?.(this.state, tx.sender), 'MAIL', ` from=<${tx.sender}>`))) {
       this.state.tx = undefined;
@@ -450,7 +454,7 @@ export class SmtpdSession {
       } else if (k === 'ORCPT') {
         const semi = val.indexOf(';');
         const dec = semi > 0 ? decodeXtext(val.slice(semi + 1)) : undefined;
-        if (dec === undefined) return this.error(501, '5.5.4', 'Error: Bad ORCPT parameter syntax');
+        if (dec === undefined || /[\x00-\x1f\x7f]/.test(dec) || !/^[A-Za-z0-9-]+$/.test(val.slice(0, semi))) return this.error(501, '5.5.4', 'Error: Bad ORCPT parameter syntax');
         orcpt = `${val.slice(0, semi)};${dec}`;
       } else {
         return this.error(555, '5.5.4', `Unsupported option: ${k}${v === true ? '' : '=' + val}`);
@@ -698,6 +702,26 @@ export class SmtpdSession {
   }
   private readonly xforward = new Map<string, string | undefined>();
 
+  /**
+   * Postfix smtpd_check_size(), in file-system blocks: refuse when queue_minfree is not free, or
+   * the declared size would not leave queue_minfree, or would take half of what is free. A
+   * completely full file system refuses even a message of unknown size.
+   */
+  private async enoughSpace(size: number): Promise<boolean> {
+    if (!this.st.queueDirectory) return true;
+    let fs;
+    try { fs = await statfs(this.st.queueDirectory); } catch { return true; }
+    const bsize = Number(fs.bsize) || 4096;
+    const free = Number(fs.bavail);
+    const minBlocks = Math.floor(this.st.queueMinfree / bsize);
+    const sizeBlocks = Math.floor(size / bsize);
+    if (minBlocks >= free || sizeBlocks >= free - minBlocks || sizeBlocks >= free / 2) {
+      log.info(`NOQUEUE: reject: MAIL from ${this.client}: 452 4.3.1 Insufficient system storage; size=${size} free=${free * bsize} queue_minfree=${this.st.queueMinfree}`);
+      return false;
+    }
+    return true;
+  }
+
   /** RFC 3207. Plaintext pipelined after STARTTLS is discarded (CVE-2011-0411 class). */
   async cmdStarttls(arg: string): Promise<void> {
     if (arg.trim()) return this.error(501, '5.5.4', 'Syntax: STARTTLS');
@@ -716,7 +740,7 @@ export class SmtpdSession {
     this.detach(raw);
     let t: TLSSocket;
     try {
-      t = await startServerTls(raw, this.deps.tls.context, this.st.timeoutMs);
+      t = await startServerTls(raw, this.deps.tls.context, this.deps.tls.handshakeMs ?? this.st.timeoutMs);
     } catch (e) {
       log.warn(`SSL_accept error from ${this.client}: ${(e as Error).message}`);
       this.closed = true;

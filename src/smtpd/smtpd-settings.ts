@@ -30,6 +30,9 @@ export interface SmtpdSettings {
   headerSizeLimit: number;
   alwaysAddMissingHeaders: boolean;
   myorigin: string;
+  /** For the free-space check at MAIL (smtpd_check_size). '' = no check. */
+  queueDirectory: string;
+  queueMinfree: number;
 }
 
 export function smtpdSettings(c: MainConfig): SmtpdSettings {
@@ -57,5 +60,7 @@ export function smtpdSettings(c: MainConfig): SmtpdSettings {
     headerSizeLimit: c.int('header_size_limit') || 102400,
     alwaysAddMissingHeaders: c.bool('always_add_missing_headers'),
     myorigin: c.get('myorigin'),
+    queueDirectory: c.get('queue_directory'),
+    queueMinfree: c.int('queue_minfree'),
   };
 }

@@ -73,7 +73,7 @@ c.quit()
   const qf = await QueueFile.open(s.queue.path('incoming', ids[0]!), ids[0]!);
   assert.equal(qf.attrs.get('sasl_username'), 'alice@example.test');
   const content = (await qf.content()).toString();
-  assert.match(content, /^Received: from client\.example\.org \(localhost \[127\.0\.0\.1\]\)\n\t\(using TLSv1\.[23] with cipher \S+ \(\d+\/\d+ bits\)\)\n\t\(No client certificate requested\)\n\tby mx\.example\.test \(Postern\) with ESMTPSA id /);
+  assert.match(content, /^Received: from client\.example\.org \(localhost \[127\.0\.0\.1\]\)\n\t\(using TLSv1\.[23] with cipher \S+ \(\d+\/\d+ bits\)(\n\t server-signature [^\n]+)?\)\n\t\(No client certificate requested\)\n\tby mx\.example\.test \(Postern\) with ESMTPSA id /);
   assert.ok(logs.some((l) => /Anonymous TLS connection established from localhost\[127\.0\.0\.1\]: TLSv1\.[23] with cipher/.test(l)));
 });
 

@@ -38,8 +38,8 @@ import { smtpdSettings } from './smtpd-settings.ts';
 import { SmtpdSession } from './smtpd-session.ts';
 import type { SmtpdPolicy } from './smtpd-policy.ts';
 import type { SmtpdAuth } from './smtpd-sasl.ts';
-import { serverContext, startServerTls } from '../lib-tls/tls-server.ts';
-import type { SecureContext } from 'node:tls';
+import { postfixCipherList, startServerTls } from '../lib-tls/tls-server.ts';
+import { fileTlsProvider, type TlsContextProvider } from '../lib-tls/tls-provider.ts';
 import { ClientLimits } from '../anvil/anvil-smtpd.ts';
 import { enforcePolicy, postscreen, postscreenSettings } from '../postscreen/postscreen.ts';
 import { dnsResolverFromConfig, type DnsResolver } from '../util/dns-resolver.ts';
@@ -91,19 +91,25 @@ function ownAddresses(): Set<string> {
  * smtpd_tls_security_level (or the older smtpd_use_tls/smtpd_enforce_tls), and the secure
  * context when TLS is on. Throws TlsConfigError naming the parameter when the files are bad.
  */
-export function smtpdTls(c: MainConfig): { level: 'none' | 'may' | 'encrypt'; wrapper: boolean; context?: SecureContext } {
+export function smtpdTls(c: MainConfig): { level: 'none' | 'may' | 'encrypt'; wrapper: boolean; context?: TlsContextProvider; handshakeMs: number } {
   let level = c.get('smtpd_tls_security_level').trim().toLowerCase();
   if (!level) level = c.bool('smtpd_enforce_tls') ? 'encrypt' : c.bool('smtpd_use_tls') ? 'may' : 'none';
   const wrapper = c.bool('smtpd_tls_wrappermode');
   const lv = level === 'encrypt' ? 'encrypt' : level === 'may' ? 'may' : 'none';
-  if (lv === 'none' && !wrapper) return { level: lv, wrapper };
-  const context = serverContext({
+  // smtpd_starttls_timeout: the time limit of the TLS handshake (a stalled ClientHello).
+  const handshakeMs = (c.time('smtpd_starttls_timeout') || 300) * 1000;
+  if (lv === 'none' && !wrapper) return { level: lv, wrapper, handshakeMs };
+  // Reloadable: `postern reload` re-reads the files (lib-tls/tls-provider.ts).
+  const context = fileTlsProvider({
     certFile: c.get('smtpd_tls_cert_file'),
     keyFile: c.get('smtpd_tls_key_file'),
     chainFiles: c.list('smtpd_tls_chain_files'),
     protocols: lv === 'encrypt' ? c.get('smtpd_tls_mandatory_protocols') : c.get('smtpd_tls_protocols'),
-  });
-  return { level: lv, wrapper, context };
+    ciphers: lv === 'encrypt'
+      ? postfixCipherList(c.get('smtpd_tls_mandatory_ciphers'), 'smtpd_tls_mandatory_ciphers', (n) => c.get(n), [...c.list('smtpd_tls_exclude_ciphers'), ...c.list('smtpd_tls_mandatory_exclude_ciphers')])
+      : postfixCipherList(c.get('smtpd_tls_ciphers'), 'smtpd_tls_ciphers', (n) => c.get(n), c.list('smtpd_tls_exclude_ciphers')),
+  }, 'smtpd_tls', log);
+  return { level: lv, wrapper, context, handshakeMs };
 }
 
 export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
@@ -167,7 +173,7 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
           isLocalClient: (a: string) => own.has(a),
           xclientAllowed: (n: string, a: string) => xclient.then((l) => l?.match(n, a) ?? false, () => false),
           xforwardAllowed: (n: string, a: string) => xforward.then((l) => l?.match(n, a) ?? false, () => false),
-          tls: tls.context && !tls.wrapper && tls.level !== 'none' ? { context: tls.context, level: tls.level as 'may' | 'encrypt' } : undefined,
+          tls: tls.context && !tls.wrapper && tls.level !== 'none' ? { context: tls.context, level: tls.level as 'may' | 'encrypt', handshakeMs: tls.handshakeMs } : undefined,
         };
         if (tls.wrapper && tls.context) {
           const ctx = tls.context;
@@ -175,7 +181,7 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
           // after smtpd_client_new_tls_session_rate_limit (Postfix refuses in plaintext too).
           void limits.checkNewTls({ clientAddr: addr, clientName: 'unknown' }, true).then((r) => {
             if (r) { sock.end(`${r.code} ${r.enh} ${r.text}\r\n`); return; }
-            startServerTls(sock, ctx, settings.timeoutMs).then((t) => {
+            startServerTls(sock, ctx, tls.handshakeMs).then((t) => {
               void limits.countNewTls({ clientAddr: addr, clientName: 'unknown' }, t.isSessionReused());
               const s = new SmtpdSession(t, deps);
               s.markTls(t);

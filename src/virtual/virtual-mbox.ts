@@ -8,6 +8,7 @@
  */
 import { promises as fsp, constants as C } from 'node:fs';
 import { dirname } from 'node:path';
+import { writeFully } from '../util/fs-write.ts';
 
 const STALE_LOCK_MS = 300_000;
 
@@ -57,7 +58,7 @@ export async function deliverMbox(path: string, sender: string, headers: Buffer,
       const msg = Buffer.concat([Buffer.from(`From ${sender || 'MAILER-DAEMON'}  ${asctime(new Date())}\n`), headers, body, Buffer.from('\n')]);
       if (limit > 0 && st.size + msg.length > limit) return { dsn: '5.2.2', text: `cannot update mailbox ${path}: file too large` };
       try {
-        await fh.write(msg);
+        await writeFully(fh, msg);
         await fh.sync();
       } catch (e) {
         await fh.truncate(st.size).catch(() => {});

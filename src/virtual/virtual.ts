@@ -139,8 +139,13 @@ async function deliverOne(s: VirtualSettings, store: MailStore, req: DeliverRequ
       }
     } catch (e) {
       if (e instanceof MailError) {
-        const dsn = e.code === 'NOQUOTA' ? '5.2.2' : e.code === 'TOOBIG' ? '5.2.3' : '4.2.0';
-        return res(r, dsn.startsWith('5') ? 'bounced' : 'deferred', dsn, `maildir delivery failed: ${e.message}`);
+        // Postfix virtual(8) maildir.c: mbox_dsn(errno, "4.2.0") — a full file system (ENOSPC)
+        // defers; a file-system quota (EDQUOT/EFBIG) or the mailbox quota bounces 5.2.2.
+        const full = e.code === 'NOQUOTA' && e.errno !== 'ENOSPC';
+        const dsn = full ? '5.2.2' : e.code === 'TOOBIG' ? '5.2.3' : '4.2.0';
+        log.warn(`${req.qf.queueId}: ${r.address}: maildir delivery failed: ${e.detail ?? e.message}`);
+        // As Postfix, the reason names the file and the system error (for the log and the DSN).
+        return res(r, dsn.startsWith('5') ? 'bounced' : 'deferred', dsn, `maildir delivery failed: ${e.detail ?? e.message}`);
       }
       throw e;
     }

@@ -90,7 +90,6 @@ test('a full queue file system: smtpd answers 4xx (never 5xx), keeps serving, an
 });
 
 test('no truncated message is delivered to a Maildir on a full disk', {
-  todo: 'src/lib-storage/maildir/maildir-save.ts (line ~50) ignores fh.write()\'s bytesWritten: a short write on a full disk leaves a truncated file that is moved to new/ and reported "delivered to maildir" (also check the S= size in the name); compare src/global/queue-file.ts flush()',
 }, async (t) => {
   if (skipReason) { t.skip(skipReason); return; }
   const r = await fillAndRecover(t);
@@ -99,7 +98,6 @@ test('no truncated message is delivered to a Maildir on a full disk', {
 });
 
 test('smtpd never answers 250 for a message it could not store completely', {
-  todo: 'src/global/queue-file.ts QueueFileWriter.flush()/commit() ignore fh.write()\'s bytesWritten: a short write on a nearly full disk commits an incomplete file, smtpd says 250, qmgr then moves it to "corrupt" ("bad size record (incomplete file?)")',
 }, async (t) => {
   if (skipReason) { t.skip(skipReason); return; }
   await fillAndRecover(t);
@@ -110,7 +108,6 @@ test('smtpd never answers 250 for a message it could not store completely', {
 });
 
 test('after space is freed and the queue flushed, every 250-acknowledged message is delivered exactly once', {
-  todo: 'src/qmgr/qmgr-deliver.ts recordResults(): when appending to the bounce log fails (ENOSPC) the bounced recipients become "deferred" but msg.deferred is not set, so qmgr REMOVES the message (log: "status=deferred" then "removed") — mail lost; and src/virtual/virtual.ts maps MailError NOQUOTA (ENOSPC) to 5.2.2 bounced, Postfix mbox_dsn gives ENOSPC 4.3.0 (defer)',
 }, async (t) => {
   if (skipReason) { t.skip(skipReason); return; }
   const r = await fillAndRecover(t);
@@ -126,7 +123,6 @@ test('after space is freed and the queue flushed, every 250-acknowledged message
 });
 
 test('smtpd gives Postfix\'s reply texts for a full queue file system', {
-  todo: 'smtpd has no queue_minfree/free-space check at MAIL FROM (Postfix smtpd_check_queue: "452 4.3.1 Insufficient system storage"); the end-of-DATA text "451 4.3.0 Error: queue file write error" already matches Postfix',
 }, async (t) => {
   if (skipReason) { t.skip(skipReason); return; }
   await fillAndRecover(t);

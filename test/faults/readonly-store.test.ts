@@ -84,7 +84,6 @@ test('a read-only store defers deliveries; after it is writable again a flush de
 });
 
 test('the deferral reason names the failing file and the system error, as Postfix does', {
-  todo: 'virtual.ts deliverOne logs only MailError.message ("Permission denied."), not e.detail: Postfix logs "maildir delivery failed: create maildir file DIR/tmp/NAME: Read-only file system"',
 }, async (t) => {
   if (!roRan) { t.skip('needs the read-only mount of the first test'); return; }
   assert.match(sys.log, /status=deferred \(maildir delivery failed: [^)]*(Read-only file system|EROFS)/);

@@ -28,6 +28,8 @@ export interface ZoneEntry {
   AAAA?: string[];
   MX?: { preference: number; exchange: string }[];
   TXT?: string[];
+  /** RFC 1035 §3.3.12 PTR targets, for names like '1.2.0.192.in-addr.arpa'. */
+  PTR?: string[];
   /** RFC 6698 TLSA records; data as hex or bytes. */
   TLSA?: { usage: number; selector: number; matchingType: number; data: string | Buffer }[];
   /** Answers for this name (records or NODATA) carry the AD bit: "validated by DNSSEC". */
@@ -35,7 +37,7 @@ export interface ZoneEntry {
 }
 export type Zone = Record<string, ZoneEntry | 'SERVFAIL'>;
 
-const TYPES: Record<number, 'A' | 'AAAA' | 'MX' | 'TXT' | 'TLSA'> = { 1: 'A', 28: 'AAAA', 15: 'MX', 16: 'TXT', 52: 'TLSA' };
+const TYPES: Record<number, 'A' | 'AAAA' | 'MX' | 'TXT' | 'TLSA' | 'PTR'> = { 1: 'A', 28: 'AAAA', 15: 'MX', 16: 'TXT', 52: 'TLSA', 12: 'PTR' };
 
 function encodeName(name: string): Buffer {
   const parts = name.replace(/\.$/, '').split('.').filter((l) => l !== '');
@@ -106,6 +108,8 @@ export class DnsServer {
           const pref = Buffer.alloc(2);
           pref.writeUInt16BE(mx.preference);
           rdata = Buffer.concat([pref, encodeName(mx.exchange)]);
+        } else if (type === 'PTR') {
+          rdata = encodeName(v as string);
         } else if (type === 'TLSA') {
           const t = v as { usage: number; selector: number; matchingType: number; data: string | Buffer };
           rdata = Buffer.concat([Buffer.from([t.usage, t.selector, t.matchingType]), typeof t.data === 'string' ? Buffer.from(t.data, 'hex') : t.data]);

@@ -15,6 +15,7 @@
  * We give up after `timeoutSecs` (Dovecot: stale timeout + 2 = 122 s) with MailError TEMP.
  */
 import { promises as fsp, constants as C } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import { MailError } from '../mail-error.ts';
 import { inheritOwner } from './maildir-owner.ts';
@@ -85,6 +86,8 @@ export function setDotlockClock(now: () => number): () => number { const o = def
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Create `<path>.lock`, waiting for (or overriding a stale) lock held by anyone else. */
+let tmpSeq = 0;
+
 export async function dotlockCreate(path: string, o: DotlockOptions = {}): Promise<Dotlock> {
   const lockPath = path + '.lock';
   const staleSecs = o.staleSecs ?? UIDLIST_LOCK_STALE_TIMEOUT;
@@ -96,8 +99,20 @@ export async function dotlockCreate(path: string, o: DotlockOptions = {}): Promi
   let wait = 5;
   for (;;) {
     try {
-      const fd = await fsp.open(lockPath, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o600);
-      try { await fd.write(`${process.pid}:${hostname()}`); } catch { await fd.truncate(0).catch(() => {}); }
+      // As Dovecot's file_dotlock: write "pid:host" to a temporary file first, then link() it to
+      // the lock name. The lock never exists empty, so a crash cannot leave a lock nobody can
+      // attribute (which would block deliveries until the 120 s stale timeout).
+      const tmp = join(dirname(lockPath), `.temp.${hostname()}.${process.pid}.${++tmpSeq}`); // Dovecot's temp name
+      const fd = await fsp.open(tmp, C.O_RDWR | C.O_CREAT | C.O_EXCL, 0o600);
+      try {
+        await fd.write(`${process.pid}:${hostname()}`);
+        await fsp.link(tmp, lockPath);
+      } catch (e) {
+        await fd.close().catch(() => {});
+        await fsp.unlink(tmp).catch(() => {});
+        throw e;
+      }
+      await fsp.unlink(tmp).catch(() => {});
       await inheritOwner(lockPath);
       return new Dotlock(path, lockPath, fd);
     } catch (e) {
@@ -124,6 +139,11 @@ export async function dotlockCreate(path: string, o: DotlockOptions = {}): Promi
         if (!pidAlive(pid) || pid === process.pid) override = true;   // a live pid is never overridden
         else if (now() >= deadline) break;
         else { await sleep(wait); wait = Math.min(wait * 2, 250); continue; }
+      } else if (st.size === 0 && st.ctimeMs / 1000 < nowS - STALE_PID_CHECK_SECS) {
+        // Still empty seconds after it was made: its creator died between create and write
+        // (a writer that uses O_EXCL then writes, as Dovecot's dotlock_use_excl does). Nobody
+        // can own it: override rather than stall deliveries for the whole stale timeout.
+        override = true;
       }
     }
     if (!override && nowS > lastChange + staleSecs) {

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { DeliverOptions, MessageSource, SystemFlag } from '../mail-storage.ts';
 import { SYSTEM_FLAGS } from '../mail-storage.ts';
+import { writeFully } from '../../util/fs-write.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { newUniqueName, withInfo, withSizes } from './maildir-filename.ts';
 import { inheritOwner } from './maildir-owner.ts';
@@ -36,7 +37,7 @@ export async function writeTmp(dir: string, src: MessageSource, o: DeliverOption
   const path = join(dir, 'tmp', unique);
   let fh: fsp.FileHandle;
   try { fh = await fsp.open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600); } catch (e) {
-    throw mailErrorFromErrno(e, `open(${path})`);
+    throw mailErrorFromErrno(e, `create maildir file ${path}`);
   }
   await inheritOwner(path);
   let size = 0, bare = 0, prevCr = false;
@@ -47,7 +48,7 @@ export async function writeTmp(dir: string, src: MessageSource, o: DeliverOption
       if (o.maxSize !== undefined && size > o.maxSize) throw new MailError('TOOBIG', 'Message is too large.');
       bare += countBareLf(chunk, prevCr);
       if (chunk.length > 0) prevCr = chunk[chunk.length - 1] === 13;
-      await fh.write(chunk);
+      await writeFully(fh, chunk);
     }
     await fh.sync();
     await fh.close();

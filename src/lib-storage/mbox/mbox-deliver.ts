@@ -13,6 +13,7 @@ import { promises as fsp, constants as C } from 'node:fs';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { dotlockCreate } from '../maildir/maildir-dotlock.ts';
 import { formatMboxMessage } from './mbox-format.ts';
+import { writeFully } from '../../util/fs-write.ts';
 
 export const MBOX_STALE_LOCK_SECS = 500;
 export const MBOX_LOCK_TIMEOUT_SECS = 20;
@@ -31,7 +32,7 @@ export async function mboxDeliver(path: string, content: Buffer, o: MboxDeliverO
     const st = await fh.stat();
     if (!st.isFile()) throw new MailError('PERM', 'Mailbox is not a regular file.', `${path}: not a regular file`);
     oldSize = st.size;
-    await fh.write(data);
+    await writeFully(fh, data);
     await fh.sync();
     return data.length;
   } catch (e) {
