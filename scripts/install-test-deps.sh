@@ -4,7 +4,7 @@
 # here wrote). Their own daemons are never started by the package scripts (policy-rc.d); each test
 # runs them itself on loopback with a private configuration.
 set -e
-PKGS="postfix postfix-pcre postfix-sqlite dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks libnet-ssleay-perl openssl fetchmail"
+PKGS="postfix postfix-pcre postfix-sqlite dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks libnet-ssleay-perl openssl fetchmail isync"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

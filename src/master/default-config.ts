@@ -328,6 +328,7 @@ service lmtp {
 
 namespace inbox {
   inbox = yes
+  separator = /
   mailbox Drafts {
     special_use = \\Drafts
     auto = subscribe

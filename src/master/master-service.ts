@@ -104,6 +104,7 @@ export const SERVICES: ServiceRegistry = {
   qmgr: async () => (await import('../qmgr/qmgr.ts')).service,
   pickup: async () => (await import('../pickup/pickup.ts')).service,
   qmqpd: async () => (await import('../qmqpd/qmqpd.ts')).service,
+  imapd: async () => (await import('../imapd/imapd.ts')).service,
   pop3d: async () => (await import('../pop3d/pop3d.ts')).service,
   lmtpd: async () => (await import('../lmtpd/lmtpd.ts')).service,
   // Work that runs inside other services' processes: cleanup and trivial-rewrite are libraries

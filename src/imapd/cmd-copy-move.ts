@@ -1,0 +1,57 @@
+/**
+ * cmd-copy-move - COPY / UID COPY (RFC 3501 §6.4.7) and MOVE / UID MOVE (RFC 6851) with UIDPLUS
+ * COPYUID (RFC 4315 §3). Dovecot's answers:
+ *   OK [COPYUID v src dst] Copy completed
+ *   * OK [COPYUID v src dst] Moved UIDs. / * n EXPUNGE ... / OK Move completed
+ *   NO [TRYCREATE] Mailbox doesn't exist: X      OK No messages found (UID set matching nothing)
+ */
+import { ImapParseError, argAtom } from '../lib-imap/imap-parser.ts';
+import { formatSeqSet } from '../lib-imap/imap-seqset.ts';
+import { MailError } from '../lib-storage/mail-error.ts';
+import type { CopyResult } from '../lib-storage/mail-storage.ts';
+import type { ImapSession } from './imapd-session.ts';
+import type { CommandContext, Reply } from './imapd-commands.ts';
+import { parseSetArg, resolveMessages, syncToClient } from './imapd-sync.ts';
+import { mailboxArg, mailboxText } from './imapd-names.ts';
+
+/** COPYUID sets: src and dst lists kept in corresponding order, compacted where both run. */
+function copyUidSets(map: Array<[number, number]>): [string, string] {
+  const sr: [number, number][] = [];
+  const dr: [number, number][] = [];
+  for (const [a, b] of map) {
+    const ls = sr[sr.length - 1];
+    const ld = dr[dr.length - 1];
+    if (ls && ld && a === ls[1] + 1 && b === ld[1] + 1) { ls[1] = a; ld[1] = b; continue; }
+    sr.push([a, a]);
+    dr.push([b, b]);
+  }
+  return [formatSeqSet(sr), formatSeqSet(dr)];
+}
+
+async function copyOrMove(s: ImapSession, c: CommandContext, move: boolean): Promise<Reply> {
+  if (c.args.length !== 2) throw new ImapParseError('Invalid arguments');
+  const set = parseSetArg(argAtom(c.args[0]));
+  const dest = mailboxArg(s, c.args[1]);
+  const box = s.box!;
+  const idx = resolveMessages(s, set, c.uid);
+  const view = box.messages();
+  const uids = idx.map((i) => view[i]!.uid);
+  if (uids.length === 0) return { status: 'OK', text: 'No messages found' };
+  if (move && box.readOnly) return { status: 'NO', code: 'CANNOT', text: 'Mailbox is read-only.' };
+  let r: CopyResult;
+  try {
+    if (!(await s.user!.exists(dest))) return { status: 'NO', code: 'TRYCREATE', text: `Mailbox doesn't exist: ${mailboxText(dest)}` };
+    r = move ? await box.move(uids, dest) : await box.copy(uids, dest);
+  } catch (e) {
+    if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', code: 'TRYCREATE', text: `Mailbox doesn't exist: ${mailboxText(dest)}` };
+    throw e;
+  }
+  const [src, dst] = copyUidSets(r.map);
+  if (!move) return { status: 'OK', code: r.map.length ? `COPYUID ${r.uidValidity} ${src} ${dst}` : undefined, text: 'Copy completed' };
+  if (r.map.length) s.send(`* OK [COPYUID ${r.uidValidity} ${src} ${dst}] Moved UIDs.\r\n`);
+  await syncToClient(s, true); // RFC 6851 §4.3: the EXPUNGEs belong to the MOVE response
+  return { status: 'OK', text: 'Move completed', noSync: true };
+}
+
+export function cmdCopy(s: ImapSession, c: CommandContext): Promise<Reply> { return copyOrMove(s, c, false); }
+export function cmdMove(s: ImapSession, c: CommandContext): Promise<Reply> { return copyOrMove(s, c, true); }

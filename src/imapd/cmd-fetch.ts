@@ -1,0 +1,236 @@
+/**
+ * cmd-fetch - FETCH and UID FETCH (RFC 3501 §6.4.5, §7.4.2; RFC 9051 §6.4.5), every item of
+ * lib-imap's fetch grammar: ENVELOPE, BODYSTRUCTURE, BODY, BODY[section]<partial>, BODY.PEEK,
+ * BINARY[part]<partial> / BINARY.PEEK / BINARY.SIZE (RFC 3516), RFC822, RFC822.HEADER,
+ * RFC822.TEXT, RFC822.SIZE, FLAGS, INTERNALDATE, UID, MODSEQ (RFC 7162), SAVEDATE (RFC 8514),
+ * and the CHANGEDSINCE / VANISHED modifiers (RFC 7162 §3.1.4, §3.2.6).
+ *
+ * Dovecot 2.3's answer shape (checked against its imap):
+ *  - item order: UID first for UID FETCH, then the items that need no message content (FLAGS,
+ *    UID, RFC822.SIZE, INTERNALDATE, MODSEQ, SAVEDATE) in the order asked, then the content
+ *    items in the order asked;
+ *  - a non-PEEK body fetch sets \Seen (RFC 3501 §6.4.5) and adds FLAGS to the answer when not
+ *    asked (right after UID);
+ *  - sequence numbers beyond the mailbox: `BAD Error in IMAP command FETCH: Invalid messageset`;
+ *  - a message expunged meanwhile: the others are answered, then
+ *    `NO [EXPUNGEISSUED] Some of the requested messages no longer exist.`;
+ *  - MODSEQ or CHANGEDSINCE enable CONDSTORE (`* OK [HIGHESTMODSEQ n] Highest` first).
+ * Output respects the socket's backpressure, one message at a time.
+ */
+import { parseFetchArgs, type FetchAtt } from '../lib-imap/imap-fetch-args.ts';
+import { imapLiteral, imapLiteral8 } from '../lib-imap/imap-compose.ts';
+import { formatImapDateTime } from '../lib-imap/imap-date.ts';
+import { numbersToSeqSet, resolveSeqSet } from '../lib-imap/imap-seqset.ts';
+import { parseMime, type MimeMessage } from '../lib-mail/mail-mime.ts';
+import { imapBodyStructure, imapMessageEnvelope } from '../lib-mail/mail-bodystructure.ts';
+import { applyPartial, extractBinary, extractSection } from '../lib-mail/mail-section.ts';
+import { UnknownCteError } from '../lib-mail/mail-decode.ts';
+import { MailError } from '../lib-storage/mail-error.ts';
+import type { MessageInfo } from '../lib-storage/mail-storage.ts';
+import type { ImapSession } from './imapd-session.ts';
+import type { CommandContext, Reply } from './imapd-commands.ts';
+import { flagList, resolveMessages } from './imapd-sync.ts';
+
+const QUICK = new Set(['FLAGS', 'UID', 'RFC822.SIZE', 'INTERNALDATE', 'MODSEQ', 'SAVEDATE']);
+
+function isQuick(a: FetchAtt): boolean {
+  return a.kind === 'simple' && QUICK.has(a.name);
+}
+
+function attKey(a: FetchAtt): string {
+  return a.kind === 'simple' ? a.name : `${a.kind}:${a.responseName}:${'peek' in a ? a.peek : ''}`;
+}
+
+function setsSeen(a: FetchAtt): boolean {
+  if (a.kind === 'body' || a.kind === 'binary') return !a.peek;
+  return a.kind === 'simple' && (a.name === 'RFC822' || a.name === 'RFC822.TEXT');
+}
+
+function needsContent(a: FetchAtt): boolean {
+  return !isQuick(a);
+}
+
+export function tzOffsetMinutes(d: Date): number {
+  return -d.getTimezoneOffset();
+}
+
+export async function cmdFetch(s: ImapSession, c: CommandContext): Promise<Reply> {
+  const box = s.box!;
+  const cmd = parseFetchArgs(c.args, { qresync: s.qresync });
+  if (cmd.vanished && !c.uid) return { status: 'BAD', text: 'Error in IMAP command FETCH: VANISHED only allowed with UID FETCH' };
+  if (cmd.atts.some((a) => a.kind === 'simple' && a.name === 'PREVIEW')) {
+    return { status: 'BAD', text: `Error in IMAP command ${c.name}: Unknown parameter PREVIEW` };
+  }
+  const idx = resolveMessages(s, cmd.set, c.uid);
+  // item order: UID (UID FETCH), quick items as asked, content items as asked; duplicates once
+  let atts: FetchAtt[] = [];
+  const seen = new Set<string>();
+  if (c.uid) { atts.push({ kind: 'simple', name: 'UID' }); seen.add('UID'); }
+  for (const a of cmd.atts) if (isQuick(a) && !seen.has(attKey(a))) { seen.add(attKey(a)); atts.push(a); }
+  for (const a of cmd.atts) if (!isQuick(a) && !seen.has(attKey(a))) { seen.add(attKey(a)); atts.push(a); }
+  const wantsModseq = atts.some((a) => a.kind === 'simple' && a.name === 'MODSEQ');
+  if (wantsModseq && !s.condstore) {
+    s.enabled.add('CONDSTORE');
+    s.send(`* OK [HIGHESTMODSEQ ${Math.max(1, box.highestModseq)}] Highest\r\n`);
+  }
+  const content = atts.some(needsContent);
+  const markSeen = !box.readOnly && atts.some(setsSeen);
+  const view = box.messages();
+  let list = idx.map((i) => ({ seq: i + 1, m: s.current(view[i]!) }));
+  if (cmd.changedSince !== undefined) {
+    const since = cmd.changedSince;
+    if (cmd.vanished) {
+      // RFC 7162 §3.2.6: UIDs of the set that no longer exist (a superset is allowed).
+      const gone: number[] = [];
+      if (cmd.set.kind === 'ranges') {
+        const have = new Set(view.map((m) => m.uid));
+        for (const [a, b] of resolveSeqSet(cmd.set, box.uidNext - 1)) {
+          for (let u = a; u <= Math.min(b, box.uidNext - 1) && gone.length < 1_000_000; u++) if (!have.has(u)) gone.push(u);
+        }
+      }
+      if (gone.length > 0) s.send(`* VANISHED (EARLIER) ${numbersToSeqSet(gone)}\r\n`);
+    }
+    list = list.filter(({ m }) => BigInt(m.modseq) > since);
+  }
+  // \Seen first (one store call for the whole set), so FLAGS show it
+  const updated = new Map<number, MessageInfo>();
+  let flagsAdded = false;
+  if (markSeen) {
+    const unseen = list.filter(({ m }) => !m.flags.includes('\\Seen')).map(({ m }) => m.uid);
+    if (unseen.length > 0) {
+      const r = await box.setFlags(unseen, 'add', ['\\Seen']);
+      for (const m of r.changed) { updated.set(m.uid, m); s.reported.set(m.uid, m); }
+      if (!atts.some((a) => a.kind === 'simple' && a.name === 'FLAGS')) {
+        const at = c.uid ? 1 : 0;
+        atts = [...atts.slice(0, at), { kind: 'simple', name: 'FLAGS' }, ...atts.slice(at)];
+        flagsAdded = true;
+      }
+    }
+  }
+  let expungedSome = false;
+  const cache = s.shared.cache;
+  const contentAtts = atts.filter(needsContent);
+  /** What must be read from disk for message m: nothing, the header only, or everything. */
+  const need = (m: MessageInfo): 'none' | 'header' | 'full' => {
+    let header = false;
+    for (const a of contentAtts) {
+      if (a.kind === 'simple' && (a.name === 'ENVELOPE' || a.name === 'BODYSTRUCTURE' || a.name === 'BODY') && cache.get(m, a.name)) continue;
+      if (a.kind === 'simple' && a.name === 'ENVELOPE') { header = true; continue; }
+      return 'full';
+    }
+    return header ? 'header' : 'none';
+  };
+  // read-ahead: up to READ_AHEAD message files are read while earlier answers are written
+  const READ_AHEAD = 16;
+  const reads = new Map<number, Promise<Buffer>>();
+  const needs = list.map(({ m }) => need(updated.get(m.uid) ?? m));
+  const startRead = (j: number): void => {
+    if (j >= list.length || reads.has(j) || needs[j] === 'none') return;
+    const p = box.readContent(list[j]!.m.uid);
+    p.catch(() => { /* reported when awaited */ });
+    reads.set(j, p);
+  };
+  // answers are written in batches of ~64 KiB: one socket write per message costs a syscall each
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const p = s.send(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
+    batch = [];
+    batchBytes = 0;
+    if (p) await p;
+  };
+  for (let j = 0; j < list.length; j++) {
+    const { seq, m: m0 } = list[j]!;
+    const m = updated.get(m0.uid) ?? m0;
+    for (let k = j; k < j + READ_AHEAD; k++) startRead(k);
+    let msg: MimeMessage | undefined;
+    const parts: Buffer[] = [];
+    try {
+      const raw = reads.get(j);
+      reads.delete(j);
+      if (raw) {
+        const data = await raw;
+        msg = needs[j] === 'header' ? headerOnly(data) : parseMime(data);
+      }
+      for (const a of atts) {
+        if (flagsAdded && a.kind === 'simple' && a.name === 'FLAGS' && !updated.has(m.uid)) continue;
+        parts.push(await fetchItem(s, m, a, msg));
+      }
+    } catch (e) {
+      if (e instanceof MailError && e.code === 'EXPUNGED') { expungedSome = true; continue; }
+      if (e instanceof UnknownCteError) {
+        if (parts.length > 0) batch.push(Buffer.concat([Buffer.from(`* ${seq} FETCH (`), join(parts), Buffer.from(')\r\n')]));
+        await flush();
+        return { status: 'NO', code: 'UNKNOWN-CTE', text: 'Unknown Content-Transfer-Encoding' };
+      }
+      throw e;
+    }
+    const line = Buffer.concat([Buffer.from(`* ${seq} FETCH (`), join(parts), Buffer.from(')\r\n')]);
+    batch.push(line);
+    batchBytes += line.length;
+    if (batchBytes >= 65536) await flush();
+    if (s.isClosed) return { status: 'OK', text: 'Fetch completed' };
+  }
+  await flush();
+  if (expungedSome) return { status: 'NO', code: 'EXPUNGEISSUED', text: 'Some of the requested messages no longer exist.' };
+  return { status: 'OK', text: 'Fetch completed' };
+}
+
+/** A MimeMessage holding only the top-level header: enough for ENVELOPE (the body is not parsed). */
+function headerOnly(raw: Buffer): MimeMessage {
+  let end = raw.indexOf('\r\n\r\n');
+  end = end >= 0 ? end + 4 : raw.indexOf('\n\n') >= 0 ? raw.indexOf('\n\n') + 2 : raw.length;
+  return parseMime(raw.subarray(0, end));
+}
+
+function join(parts: Buffer[]): Buffer {
+  const out: Buffer[] = [];
+  parts.forEach((p, i) => { if (i > 0) out.push(Buffer.from(' ')); out.push(p); });
+  return Buffer.concat(out);
+}
+
+async function fetchItem(s: ImapSession, m: MessageInfo, a: FetchAtt, msg: MimeMessage | undefined): Promise<Buffer> {
+  const box = s.box!;
+  if (a.kind === 'simple') {
+    switch (a.name) {
+      case 'UID': return Buffer.from(`UID ${m.uid}`);
+      case 'FLAGS': return Buffer.from(`FLAGS ${flagList(m)}`);
+      case 'RFC822.SIZE': return Buffer.from(`RFC822.SIZE ${m.vsize}`);
+      case 'MODSEQ': return Buffer.from(`MODSEQ (${m.modseq})`);
+      case 'INTERNALDATE': {
+        const d = await box.internalDate(m.uid);
+        return Buffer.from(`INTERNALDATE "${formatImapDateTime(d, tzOffsetMinutes(d))}"`);
+      }
+      case 'SAVEDATE': {
+        const d = await box.saveDate(m.uid);
+        return Buffer.from(`SAVEDATE "${formatImapDateTime(d, tzOffsetMinutes(d))}"`);
+      }
+      case 'ENVELOPE': case 'BODYSTRUCTURE': case 'BODY': {
+        const cache = s.shared.cache;
+        let v = cache.get(m, a.name);
+        if (!v) {
+          v = a.name === 'ENVELOPE' ? imapMessageEnvelope(msg!) : imapBodyStructure(msg!, a.name === 'BODYSTRUCTURE');
+          cache.set(m, a.name, v);
+        }
+        return Buffer.concat([Buffer.from(a.name + ' '), v]);
+      }
+      case 'RFC822': return Buffer.concat([Buffer.from('RFC822 '), imapLiteral(msg!.data)]);
+      case 'RFC822.HEADER': return Buffer.concat([Buffer.from('RFC822.HEADER '), imapLiteral(extractSection(msg!, { path: [], text: 'HEADER' }))]);
+      case 'RFC822.TEXT': return Buffer.concat([Buffer.from('RFC822.TEXT '), imapLiteral(extractSection(msg!, { path: [], text: 'TEXT' }))]);
+      default: throw new Error(`unhandled fetch item ${a.name}`);
+    }
+  }
+  if (a.kind === 'body') {
+    let data = extractSection(msg!, a.section);
+    if (a.partial) data = applyPartial(data, a.partial.origin, a.partial.octets);
+    return Buffer.concat([Buffer.from(a.responseName + ' '), imapLiteral(data)]);
+  }
+  if (a.kind === 'binary') {
+    const b = extractBinary(msg!, a.path);
+    const data = a.partial ? applyPartial(b.data, a.partial.origin, a.partial.octets) : b.data;
+    return Buffer.concat([Buffer.from(a.responseName + ' '), b.literal8 ? imapLiteral8(data) : imapLiteral(data)]);
+  }
+  const b = extractBinary(msg!, a.path);
+  return Buffer.from(`${a.responseName} ${b.data.length}`);
+}

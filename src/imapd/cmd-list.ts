@@ -1,0 +1,99 @@
+/**
+ * cmd-list - LIST (RFC 3501 §6.3.8) with LIST-EXTENDED (RFC 5258: selection SUBSCRIBED,
+ * RECURSIVEMATCH, SPECIAL-USE; return SUBSCRIBED, CHILDREN, SPECIAL-USE, STATUS of RFC 5819),
+ * SPECIAL-USE attributes (RFC 6154) from dovecot.conf `namespace inbox { mailbox X
+ * { special_use = \Sent } }`, and LSUB (RFC 3501 §6.3.9). Attribute order as Dovecot:
+ * `(\Subscribed \HasNoChildren \Sent)`; LSUB shows special-use but not children.
+ * `LIST "" ""` answers the hierarchy delimiter: `* LIST (\Noselect) "/" ""`.
+ */
+import { parseListArgs, type StatusItem } from '../lib-imap/imap-command-args.ts';
+import { argBytes } from '../lib-imap/imap-parser.ts';
+import { ImapParseError } from '../lib-imap/imap-parser.ts';
+import { decodeMailboxName } from '../lib-imap/imap-utf7.ts';
+import type { MailboxInfo } from '../lib-storage/mail-storage.ts';
+import type { ImapSession } from './imapd-session.ts';
+import type { CommandContext, Reply } from './imapd-commands.ts';
+import { mailboxOut } from './imapd-names.ts';
+import { statusLine } from './cmd-status.ts';
+
+/** Pattern with `*` (anything) and `%` (anything but the separator) → RegExp. INBOX is case-insensitive. */
+export function patternRegExp(pattern: string, sep: string): RegExp {
+  let re = '';
+  for (const ch of pattern) {
+    if (ch === '*') re += '.*';
+    else if (ch === '%') re += `[^${sep.replace(/[\\\]^-]/g, '\\$&')}]*`;
+    else re += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  if (/^inbox/i.test(pattern)) re = re.replace(/^[Ii][Nn][Bb][Oo][Xx]/, '(?:[Ii][Nn][Bb][Oo][Xx])');
+  return new RegExp(`^${re}$`, 's');
+}
+
+function specialUse(s: ImapSession, name: string): string[] {
+  return s.shared.settings.specialMailboxes.find((m) => m.name === name)?.specialUse ?? [];
+}
+
+function decodePattern(raw: Buffer): string {
+  try { return decodeMailboxName(raw, false); } catch { return raw.toString('latin1'); }
+}
+
+async function list(s: ImapSession, c: CommandContext, lsub: boolean): Promise<Reply> {
+  const cmd = lsub
+    ? { selection: [] as string[], reference: argBytes(c.args[0]), patterns: [argBytes(c.args[1])], returnOpts: { subscribed: false, children: false, specialUse: false, status: undefined as StatusItem[] | undefined }, extended: false }
+    : parseListArgs(c.args);
+  if (lsub && (c.args.length !== 2 || !cmd.reference || !cmd.patterns[0])) throw new ImapParseError('Invalid arguments');
+  const sep = s.shared.settings.separator;
+  const ref = decodePattern(cmd.reference!);
+  const verb = lsub ? 'LSUB' : 'LIST';
+  const out: Buffer[] = [];
+  const u = s.user!;
+  const patterns = cmd.patterns.map((p) => decodePattern(p!));
+  if (!lsub && patterns.length === 1 && patterns[0] === '' && !cmd.extended) {
+    await s.send(`* LIST (\\Noselect) "${sep}" ""\r\n`);
+    return { status: 'OK', text: 'List completed' };
+  }
+  const res = patterns.map((p) => patternRegExp(p.toUpperCase().startsWith('INBOX') ? p : ref + p, sep));
+  const subscribedOnly = lsub || cmd.selection.includes('SUBSCRIBED');
+  const specialOnly = cmd.selection.includes('SPECIAL-USE');
+  const all: MailboxInfo[] = await u.list();
+  const subs = new Set(await u.subscriptions());
+  const names = new Set(all.map((m) => m.name));
+  const hasChildren = (n: string): boolean => {
+    const pre = n + sep;
+    for (const m of names) if (m.startsWith(pre)) return true;
+    return false;
+  };
+  const status = cmd.returnOpts.status;
+  for (const m of all) {
+    const full = m.name;
+    const matchName = s.shared.settings.prefix && full !== 'INBOX' ? s.shared.settings.prefix + full : full;
+    if (!res.some((r) => r.test(matchName))) continue;
+    const subscribed = subs.has(full) || m.subscribed;
+    if (subscribedOnly && !subscribed) continue;
+    const su = specialUse(s, full);
+    if (specialOnly && su.length === 0) continue;
+    if (!subscribedOnly && m.nonExistent && !hasChildren(full)) continue;
+    const attrs: string[] = [];
+    // RFC 5258 §3.4 / RFC 6154 §5.1: with LIST-EXTENDED syntax, children and special-use
+    // attributes only when asked for (as Dovecot)
+    const showChildren = lsub ? false : !cmd.extended || cmd.returnOpts.children;
+    const showSpecial = !cmd.extended || cmd.returnOpts.specialUse || specialOnly;
+    if (!lsub && (cmd.selection.includes('SUBSCRIBED') || cmd.returnOpts.subscribed) && subscribed) attrs.push('\\Subscribed');
+    if (m.nonExistent) attrs.push(subscribedOnly && !lsub ? '\\NonExistent' : '\\Noselect');
+    for (const a of m.attributes) {
+      if (a === '\\Noselect' || a === '\\NonExistent' || a === '\\Subscribed') continue;
+      if ((a === '\\HasChildren' || a === '\\HasNoChildren') && !showChildren) continue;
+      if (!attrs.includes(a)) attrs.push(a);
+    }
+    if (showChildren && !attrs.includes('\\HasChildren') && !attrs.includes('\\HasNoChildren')) attrs.push(hasChildren(full) ? '\\HasChildren' : '\\HasNoChildren');
+    if (showSpecial) for (const a of su) if (!attrs.includes(a)) attrs.push(a);
+    out.push(Buffer.concat([Buffer.from(`* ${verb} (${attrs.join(' ')}) "${sep === '"' || sep === '\\' ? '\\' + sep : sep}" `), mailboxOut(s, full), Buffer.from('\r\n')]));
+    if (status && !m.nonExistent) {
+      try { out.push(await statusLine(s, full, status)); } catch { /* RFC 5819 §2: omit STATUS for mailboxes that fail */ }
+    }
+  }
+  await s.send(Buffer.concat(out));
+  return { status: 'OK', text: lsub ? 'Lsub completed' : 'List completed' };
+}
+
+export function cmdList(s: ImapSession, c: CommandContext): Promise<Reply> { return list(s, c, false); }
+export function cmdLsub(s: ImapSession, c: CommandContext): Promise<Reply> { return list(s, c, true); }

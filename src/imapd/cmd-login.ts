@@ -1,0 +1,124 @@
+/**
+ * cmd-login - LOGIN (RFC 3501 §6.2.3) and AUTHENTICATE (RFC 3501 §6.2.2) with PLAIN (RFC 4616)
+ * and LOGIN (draft-murchison-sasl-login), SASL-IR initial responses (RFC 4959), against the
+ * shared user directory. Dovecot 2.3's texts:
+ *   OK [CAPABILITY ...] Logged in
+ *   NO [AUTHENTICATIONFAILED] Authentication failed.       (after the per-IP failure delay)
+ *   NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.
+ *   NO [UNAVAILABLE] Temporary authentication failure.
+ *   NO [LIMIT] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=N)
+ *   BAD Authentication aborted by client.
+ * disable_plaintext_auth refuses both commands unless the connection is TLS or loopback
+ * (Dovecot counts loopback as secure).
+ */
+import { argAstring, argBytes, argString } from '../lib-imap/imap-parser.ts';
+import type { ImapSession } from './imapd-session.ts';
+import type { CommandContext, Reply } from './imapd-commands.ts';
+import { capabilityList } from './imapd-capability.ts';
+
+const FAILED: Reply = { status: 'NO', code: 'AUTHENTICATIONFAILED', text: 'Authentication failed.' };
+const PRIVACY: Reply = { status: 'NO', code: 'PRIVACYREQUIRED', text: 'Plaintext authentication disallowed on non-secure (SSL/TLS) connections.' };
+
+async function delayed(s: ImapSession, r: Reply): Promise<Reply> {
+  const ms = s.shared.failureDelay(s.remoteIp);
+  if (ms > 0) await new Promise((res) => setTimeout(res, ms));
+  return r;
+}
+
+/** Verify, look up, open the mail user; the reply to send. */
+async function authenticate(s: ImapSession, user: string, pass: string, method: string): Promise<Reply> {
+  if (s.shared.settings.disablePlaintextAuth && !s.secured) return PRIVACY;
+  if (user.length === 0 || user.length > 255 || user.includes('\0') || pass.includes('\0')) return delayed(s, FAILED);
+  let v;
+  try { v = await s.shared.directory.verifyPlain(user, pass); } catch (e) {
+    s.shared.log.warn(`${s.who()}: auth: ${(e as Error).message}`);
+    return { status: 'NO', code: 'UNAVAILABLE', text: 'Temporary authentication failure.' };
+  }
+  if (v.result === 'tempfail') return { status: 'NO', code: 'UNAVAILABLE', text: 'Temporary authentication failure.' };
+  if (v.result !== 'ok') {
+    s.shared.log.info(`imap-login: Disconnected... auth failed: user=<${user.slice(0, 64)}>, method=${method}, rip=${s.remoteIp}, lip=${s.localIp}, session=<${s.id}>`);
+    return delayed(s, FAILED);
+  }
+  const name = v.user ?? user;
+  let rec;
+  try { rec = await s.shared.directory.lookup(name); } catch (e) {
+    s.shared.log.warn(`${s.who()}: userdb lookup: ${(e as Error).message}`);
+    return { status: 'NO', code: 'UNAVAILABLE', text: 'Temporary authentication failure.' };
+  }
+  if (!rec) return delayed(s, FAILED);
+  const max = s.shared.settings.maxUserIpConnections;
+  if (max > 0 && (s.shared.userIp.get(`${rec.user}\0${s.remoteIp}`) ?? 0) >= max) {
+    return { status: 'NO', code: 'LIMIT', text: `Maximum number of connections from user+IP exceeded (mail_max_userip_connections=${max})` };
+  }
+  const mailUser = await s.shared.store.forUser(rec);
+  s.shared.loginSucceeded(s.remoteIp);
+  await s.loggedIn(rec, mailUser, method);
+  await autoCreate(s);
+  return { status: 'OK', code: `CAPABILITY ${capabilityList(s).join(' ')}`, text: 'Logged in', noTiming: true };
+}
+
+/** dovecot.conf `mailbox X { auto = create | subscribe }`: made at login, as Dovecot does. */
+async function autoCreate(s: ImapSession): Promise<void> {
+  const u = s.user!;
+  for (const mb of s.shared.settings.specialMailboxes) {
+    if (mb.auto !== 'create' && mb.auto !== 'subscribe') continue;
+    try {
+      if (!(await u.exists(mb.name))) await u.create(mb.name);
+      if (mb.auto === 'subscribe' && !(await u.subscriptions()).includes(mb.name)) await u.setSubscribed(mb.name, true);
+    } catch (e) {
+      s.shared.log.warn(`${s.who()}: autocreate ${mb.name}: ${(e as Error).message}`);
+    }
+  }
+}
+
+export async function cmdLogin(s: ImapSession, c: CommandContext): Promise<Reply> {
+  if (c.args.length !== 2) return { status: 'BAD', text: 'Error in IMAP command received by server.' };
+  const user = argAstring(c.args[0], 'user name');
+  const pass = argBytes(c.args[1])?.toString('utf8');
+  if (pass === undefined) return { status: 'BAD', text: 'Error in IMAP command received by server.' };
+  return authenticate(s, user, pass, 'PLAIN');
+}
+
+function b64(line: string): Buffer | undefined {
+  if (line === '=') return Buffer.alloc(0); // RFC 4959: empty initial response
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(line) || line.length % 4 !== 0) return undefined;
+  return Buffer.from(line, 'base64');
+}
+
+export async function cmdAuthenticate(s: ImapSession, c: CommandContext): Promise<Reply> {
+  const mech = argString(c.args[0])?.toUpperCase();
+  if (!mech || c.args.length > 2) return { status: 'BAD', text: 'Error in IMAP command received by server.' };
+  if (!s.shared.settings.mechanisms.includes(mech)) return { status: 'NO', text: 'Unsupported authentication mechanism.' };
+  if (s.shared.settings.disablePlaintextAuth && !s.secured) return PRIVACY;
+  const initial = c.args[1] !== undefined ? argString(c.args[1]) : undefined;
+  const ask = async (challenge: string): Promise<Buffer | Reply> => {
+    s.send(`+ ${challenge}\r\n`);
+    const line = await s.readLine();
+    if (line === undefined) return { status: 'BAD', text: 'Disconnected' };
+    const t = line.toString('latin1');
+    if (t === '*') return { status: 'BAD', text: 'Authentication aborted by client.' };
+    const d = b64(t);
+    if (!d) return { status: 'BAD', text: 'Invalid base64 data in continued response' };
+    return d;
+  };
+  if (mech === 'PLAIN') {
+    let resp: Buffer | Reply;
+    if (initial !== undefined) resp = b64(initial) ?? { status: 'BAD', text: 'Invalid base64 data in initial response' };
+    else resp = await ask('');
+    if (!Buffer.isBuffer(resp)) return resp;
+    // RFC 4616: [authzid] NUL authcid NUL passwd
+    const parts = resp.toString('utf8').split('\0');
+    if (parts.length !== 3) return delayed(s, FAILED);
+    const [authz, authc, pass] = parts as [string, string, string];
+    if (authz !== '' && authz !== authc) return delayed(s, FAILED); // no master users
+    return authenticate(s, authc, pass, 'PLAIN');
+  }
+  // LOGIN: "Username:" then "Password:"
+  let user: Buffer | Reply;
+  if (initial !== undefined) user = b64(initial) ?? { status: 'BAD', text: 'Invalid base64 data in initial response' };
+  else user = await ask(Buffer.from('Username:').toString('base64'));
+  if (!Buffer.isBuffer(user)) return user;
+  const pass = await ask(Buffer.from('Password:').toString('base64'));
+  if (!Buffer.isBuffer(pass)) return pass;
+  return authenticate(s, user.toString('utf8'), pass.toString('utf8'), 'LOGIN');
+}

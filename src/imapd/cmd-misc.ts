@@ -1,0 +1,176 @@
+/**
+ * cmd-misc - the small commands: CAPABILITY, NOOP, CHECK, LOGOUT (RFC 3501 §6.1, §6.4.1),
+ * NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE (RFC 5161: CONDSTORE, QRESYNC), CREATE, DELETE,
+ * RENAME, SUBSCRIBE, UNSUBSCRIBE (RFC 3501 §6.3.3-7), GETQUOTA / GETQUOTAROOT (RFC 9208, limits
+ * from the userdb quota_rule), COMPRESS=DEFLATE (RFC 4978, node:zlib raw deflate) and STARTTLS
+ * (RFC 3501 §6.2.1, dovecot.conf ssl_cert/ssl_key). Texts as Dovecot 2.3.
+ */
+import { argAtom, argString, ImapParseError } from '../lib-imap/imap-parser.ts';
+import { MailError } from '../lib-storage/mail-error.ts';
+import { imapString } from '../lib-imap/imap-compose.ts';
+import type { ImapSession } from './imapd-session.ts';
+import type { CommandContext, Reply } from './imapd-commands.ts';
+import { capabilityList } from './imapd-capability.ts';
+import { syncToClient } from './imapd-sync.ts';
+import { mailboxArg, mailboxOut, mailboxText } from './imapd-names.ts';
+
+const QUOTA_ROOT = 'User quota';
+
+export async function cmdCapability(s: ImapSession, _c: CommandContext): Promise<Reply> {
+  s.send(`* CAPABILITY ${capabilityList(s).join(' ')}\r\n`);
+  return s.state === 'nonauth'
+    ? { status: 'OK', text: 'Pre-login capabilities listed, post-login capabilities have more.' }
+    : { status: 'OK', text: 'Capability completed' };
+}
+
+export async function cmdNoop(s: ImapSession, _c: CommandContext): Promise<Reply> {
+  return { status: 'OK', text: s.state === 'nonauth' ? 'NOOP completed.' : 'NOOP completed' };
+}
+
+export async function cmdCheck(_s: ImapSession, _c: CommandContext): Promise<Reply> {
+  return { status: 'OK', text: 'Check completed' };
+}
+
+export async function cmdLogout(s: ImapSession, _c: CommandContext): Promise<Reply> {
+  const pre = s.state === 'nonauth';
+  s.send('* BYE Logging out\r\n');
+  s.state = 'logout';
+  return { status: 'OK', text: pre ? 'Logout completed.' : 'Logout completed', noTiming: pre, noSync: true, after: () => s.close() };
+}
+
+export async function cmdNamespace(s: ImapSession, _c: CommandContext): Promise<Reply> {
+  const { prefix, separator } = s.shared.settings;
+  s.send(`* NAMESPACE ((${imapString(prefix).toString('latin1')} ${imapString(separator).toString('latin1')})) NIL NIL\r\n`);
+  return { status: 'OK', text: 'Namespace completed' };
+}
+
+export async function cmdId(s: ImapSession, c: CommandContext): Promise<Reply> {
+  const a = c.args[0];
+  if (c.args.length !== 1 || (a?.type !== 'list' && a?.type !== 'nil')) throw new ImapParseError('Invalid arguments');
+  if (a.type === 'list' && (a.items.length % 2 !== 0 || a.items.length > 60)) throw new ImapParseError('Invalid ID parameters');
+  s.send('* ID ("name" "Postern")\r\n');
+  return { status: 'OK', text: s.state === 'nonauth' ? 'ID completed.' : 'ID completed' };
+}
+
+export async function cmdEnable(s: ImapSession, c: CommandContext): Promise<Reply> {
+  if (c.args.length === 0) throw new ImapParseError('Invalid arguments');
+  const done: string[] = [];
+  for (const a of c.args) {
+    const name = argAtom(a)?.toUpperCase();
+    if (!name) throw new ImapParseError('Invalid arguments');
+    if (name !== 'CONDSTORE' && name !== 'QRESYNC') continue; // RFC 5161 §3.1: unknown ones are ignored
+    if (name === 'QRESYNC' && !s.condstore && !done.includes('CONDSTORE')) enableCondstore(s, done);
+    if (name === 'CONDSTORE') { enableCondstore(s, done); continue; }
+    if (!s.enabled.has(name)) { s.enabled.add(name); done.push(name); }
+  }
+  s.send(`* ENABLED${done.length ? ' ' + done.join(' ') : ''}\r\n`);
+  return { status: 'OK', text: 'Enabled' };
+}
+
+function enableCondstore(s: ImapSession, done: string[]): void {
+  if (s.condstore) return;
+  s.enabled.add('CONDSTORE');
+  done.push('CONDSTORE');
+  if (s.box) s.send(`* OK [HIGHESTMODSEQ ${Math.max(1, s.box.highestModseq)}] Highest\r\n`);
+}
+
+function stripSep(s: ImapSession, name: string): string {
+  const sep = s.shared.settings.separator;
+  return name.length > 1 && name.endsWith(sep) ? name.slice(0, -sep.length) : name;
+}
+
+export async function cmdCreate(s: ImapSession, c: CommandContext): Promise<Reply> {
+  if (c.args.length !== 1) throw new ImapParseError('Invalid arguments');
+  const name = stripSep(s, mailboxArg(s, c.args[0]));
+  try { await s.user!.create(name); } catch (e) {
+    if (e instanceof MailError && e.code === 'EXISTS') return { status: 'NO', code: 'ALREADYEXISTS', text: 'Mailbox already exists' };
+    throw e;
+  }
+  return { status: 'OK', text: 'Create completed' };
+}
+
+export async function cmdDelete(s: ImapSession, c: CommandContext): Promise<Reply> {
+  if (c.args.length !== 1) throw new ImapParseError('Invalid arguments');
+  const name = mailboxArg(s, c.args[0]);
+  if (name === 'INBOX') return { status: 'NO', code: 'CANNOT', text: 'INBOX can\'t be deleted.' };
+  if (s.box && s.box.name === name) {
+    // Dovecot closes the selected mailbox it deletes
+    const box = s.box;
+    s.box = undefined;
+    s.state = 'auth';
+    await box.close();
+    s.send('* BYE Selected mailbox was deleted, have to disconnect.\r\n');
+  }
+  try { await s.user!.delete(name); } catch (e) {
+    if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
+    throw e;
+  }
+  return { status: 'OK', text: 'Delete completed' };
+}
+
+export async function cmdRename(s: ImapSession, c: CommandContext): Promise<Reply> {
+  if (c.args.length !== 2) throw new ImapParseError('Invalid arguments');
+  const from = mailboxArg(s, c.args[0]);
+  const to = stripSep(s, mailboxArg(s, c.args[1]));
+  try { await s.user!.rename(from, to); } catch (e) {
+    if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${mailboxText(from)}` };
+    if (e instanceof MailError && e.code === 'EXISTS') return { status: 'NO', code: 'ALREADYEXISTS', text: 'Target mailbox already exists' };
+    throw e;
+  }
+  return { status: 'OK', text: 'Rename completed' };
+}
+
+export async function cmdSubscribe(s: ImapSession, c: CommandContext): Promise<Reply> {
+  if (c.args.length !== 1) throw new ImapParseError('Invalid arguments');
+  await s.user!.setSubscribed(mailboxArg(s, c.args[0]), true);
+  return { status: 'OK', text: 'Subscribe completed' };
+}
+
+export async function cmdUnsubscribe(s: ImapSession, c: CommandContext): Promise<Reply> {
+  if (c.args.length !== 1) throw new ImapParseError('Invalid arguments');
+  await s.user!.setSubscribed(mailboxArg(s, c.args[0]), false);
+  return { status: 'OK', text: 'Unsubscribe completed' };
+}
+
+async function quotaLine(s: ImapSession): Promise<string | undefined> {
+  const q = await s.user!.quota();
+  const res: string[] = [];
+  // RFC 9208 §5.1: STORAGE in units of 1024 octets
+  if (q.limitBytes !== undefined) res.push(`STORAGE ${Math.ceil(q.bytes / 1024)} ${Math.floor(q.limitBytes / 1024)}`);
+  if (q.limitMessages !== undefined) res.push(`MESSAGE ${q.messages} ${q.limitMessages}`);
+  if (res.length === 0) return undefined;
+  return `* QUOTA "${QUOTA_ROOT}" (${res.join(' ')})\r\n`;
+}
+
+export async function cmdGetQuotaRoot(s: ImapSession, c: CommandContext): Promise<Reply> {
+  if (c.args.length !== 1) throw new ImapParseError('Invalid arguments');
+  const name = mailboxArg(s, c.args[0]);
+  if (!(await s.user!.exists(name))) return { status: 'NO', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
+  const line = await quotaLine(s);
+  const mb = mailboxOut(s, name).toString('latin1');
+  s.send(line ? `* QUOTAROOT ${mb} "${QUOTA_ROOT}"\r\n${line}` : `* QUOTAROOT ${mb}\r\n`);
+  return { status: 'OK', text: 'Getquotaroot completed' };
+}
+
+export async function cmdGetQuota(s: ImapSession, c: CommandContext): Promise<Reply> {
+  if (c.args.length !== 1) throw new ImapParseError('Invalid arguments');
+  const root = argString(c.args[0]);
+  const line = root === QUOTA_ROOT ? await quotaLine(s) : undefined;
+  if (!line) return { status: 'NO', text: 'Quota root does not exist' };
+  s.send(line);
+  return { status: 'OK', text: 'Getquota completed' };
+}
+
+export async function cmdCompress(s: ImapSession, c: CommandContext): Promise<Reply> {
+  if (c.args.length !== 1) throw new ImapParseError('Invalid arguments');
+  if (argAtom(c.args[0])?.toUpperCase() !== 'DEFLATE') return { status: 'NO', text: `Unknown compression mechanism: ${String(argAtom(c.args[0]) ?? '').slice(0, 30)}` };
+  if (s.compressed) return { status: 'NO', code: 'COMPRESSIONACTIVE', text: 'Compression already enabled.' };
+  if (s.box) await syncToClient(s, true);
+  return { status: 'OK', text: 'Begin compression.', noSync: true, noTiming: true, after: () => s.startCompression() };
+}
+
+export async function cmdStartTls(s: ImapSession, _c: CommandContext): Promise<Reply> {
+  if (s.secure) return { status: 'BAD', text: 'TLS is already active.' };
+  if (!s.shared.settings.starttls) return { status: 'BAD', text: 'TLS support isn\'t enabled.' };
+  return { status: 'OK', text: 'Begin TLS negotiation now.', after: () => s.startTls() };
+}

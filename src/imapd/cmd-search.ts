@@ -1,0 +1,207 @@
+/**
+ * cmd-search - SEARCH and UID SEARCH (RFC 3501 §6.4.4): evaluates lib-imap's SearchKey tree
+ * per message. Flags, sizes, sequence/UID sets, MODSEQ (RFC 7162 §3.1.5), INTERNALDATE /
+ * SAVEDATE days and OLDER/YOUNGER (RFC 5032 WITHIN) come from the store; header, body and text
+ * keys and the sent date from lib-mail (mail-search.ts: Dovecot's matching without FTS).
+ * Message content is read only when the program has such a key, and only for messages the
+ * cheap keys have not already decided.
+ *
+ * Answers: `* SEARCH 1 2 3` (+ ` (MODSEQ n)` when the program has MODSEQ, RFC 7162 §3.1.5);
+ * with RETURN (ESEARCH, RFC 4731): `* ESEARCH (TAG "t") UID MIN a MAX b ALL set COUNT n` in
+ * Dovecot's order; SAVE keeps the result for `$` (RFC 5182 SEARCHRES) and, alone, sends no
+ * ESEARCH. Dates compare calendar days in the server's time zone, as Dovecot.
+ */
+import { parseSearchArgs, type SearchKey, type SearchProgram } from '../lib-imap/imap-search-args.ts';
+import { ImapParseError } from '../lib-imap/imap-parser.ts';
+import { resolveSeqSet, seqSetHas, numbersToSeqSet } from '../lib-imap/imap-seqset.ts';
+import { parseMime, type MimeMessage } from '../lib-mail/mail-mime.ts';
+import { matchBody, matchHeader, matchText, messageSentDate } from '../lib-mail/mail-search.ts';
+import { MailError } from '../lib-storage/mail-error.ts';
+import type { Mailbox, MessageInfo } from '../lib-storage/mail-storage.ts';
+import type { ImapSession } from './imapd-session.ts';
+import type { CommandContext, Reply } from './imapd-commands.ts';
+
+const DAY = 86_400_000;
+const MAX_DEPTH = 1000;
+
+/** Calendar day number of an instant in the server's local time zone. */
+function localDay(d: Date): number {
+  return Math.floor((d.getTime() - d.getTimezoneOffset() * 60_000) / DAY);
+}
+
+function cmpDay(day: number, key: Date, cmp: 'before' | 'on' | 'since'): boolean {
+  const k = Math.floor(key.getTime() / DAY);
+  return cmp === 'before' ? day < k : cmp === 'on' ? day === k : day >= k;
+}
+
+interface Needs { content: boolean; internal: boolean; saved: boolean; modseq: boolean }
+
+function analyse(key: SearchKey): Needs {
+  const n: Needs = { content: false, internal: false, saved: false, modseq: false };
+  const stack: { k: SearchKey; d: number }[] = [{ k: key, d: 0 }];
+  while (stack.length > 0) {
+    const { k, d } = stack.pop()!;
+    if (d > MAX_DEPTH) throw new ImapParseError('Search program too deep');
+    switch (k.op) {
+      case 'header': case 'body': case 'text': n.content = true; break;
+      case 'date': if (k.field === 'sent') n.content = true; else if (k.field === 'internal') n.internal = true; else n.saved = true; break;
+      case 'age': n.internal = true; break;
+      case 'modseq': n.modseq = true; break;
+      case 'not': stack.push({ k: k.key, d: d + 1 }); break;
+      case 'or': stack.push({ k: k.a, d: d + 1 }, { k: k.b, d: d + 1 }); break;
+      case 'and': for (const x of k.keys) stack.push({ k: x, d: d + 1 }); break;
+      default: break;
+    }
+  }
+  return n;
+}
+
+interface MsgCtx {
+  m: MessageInfo;
+  seq: number;
+  internal?: Date;
+  saved?: Date;
+  msg?: MimeMessage;
+}
+
+/** undefined = cannot decide without content. */
+function evalCheap(k: SearchKey, x: MsgCtx, s: ImapSession, maxSeq: number, maxUid: number, now: number): boolean | undefined {
+  switch (k.op) {
+    case 'all': return true;
+    case 'flag': {
+      const has = k.flag.startsWith('\\')
+        ? (x.m.flags as readonly string[]).some((f) => f.toLowerCase() === k.flag.toLowerCase())
+        : x.m.keywords.some((w) => w.toLowerCase() === k.flag.toLowerCase());
+      return has === k.set;
+    }
+    case 'recent': return x.m.recent === k.set;
+    case 'new': return x.m.recent && !x.m.flags.includes('\\Seen');
+    case 'size': return k.cmp === 'larger' ? x.m.vsize > k.size : x.m.vsize < k.size;
+    case 'seqset': {
+      if (k.set.kind === 'searchres') return s.searchRes.includes(x.m.uid);
+      const r = resolveSeqSet(k.set, k.uid ? maxUid : maxSeq);
+      return seqSetHas(r, k.uid ? x.m.uid : x.seq);
+    }
+    case 'modseq': return BigInt(x.m.modseq) >= k.modseq;
+    case 'age': {
+      const age = (now - x.internal!.getTime()) / 1000;
+      return k.cmp === 'older' ? age >= k.seconds : age <= k.seconds;
+    }
+    case 'savedatesupported': return true;
+    case 'date': {
+      if (k.field === 'internal') return cmpDay(localDay(x.internal!), k.date, k.cmp);
+      if (k.field === 'saved') return cmpDay(localDay(x.saved!), k.date, k.cmp);
+      if (!x.msg) return undefined;
+      const sd = messageSentDate(x.msg);
+      // no/unparsable Date: Dovecot treats it as 0, i.e. before every day
+      const day = sd ? Math.floor(sd.day.getTime() / DAY) : -Infinity;
+      const kd = Math.floor(k.date.getTime() / DAY);
+      return k.cmp === 'before' ? day < kd : k.cmp === 'on' ? day === kd : day >= kd;
+    }
+    case 'header': return x.msg ? matchHeader(x.msg, k.field, k.value) : undefined;
+    case 'body': return x.msg ? matchBody(x.msg, k.value) : undefined;
+    case 'text': return x.msg ? matchText(x.msg, k.value) : undefined;
+    case 'not': { const v = evalCheap(k.key, x, s, maxSeq, maxUid, now); return v === undefined ? undefined : !v; }
+    case 'or': {
+      const a = evalCheap(k.a, x, s, maxSeq, maxUid, now);
+      if (a === true) return true;
+      const b = evalCheap(k.b, x, s, maxSeq, maxUid, now);
+      if (b === true) return true;
+      return a === false && b === false ? false : undefined;
+    }
+    case 'and': {
+      let unknown = false;
+      for (const sub of k.keys) {
+        const v = evalCheap(sub, x, s, maxSeq, maxUid, now);
+        if (v === false) return false;
+        if (v === undefined) unknown = true;
+      }
+      return unknown ? undefined : true;
+    }
+  }
+}
+
+/** Matching messages as view indexes. */
+export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKey): Promise<number[]> {
+  const needs = analyse(key);
+  const view = box.messages();
+  const maxSeq = view.length;
+  const maxUid = maxSeq > 0 ? view[maxSeq - 1]!.uid : 0;
+  const now = Date.now();
+  const out: number[] = [];
+  // phase 1: what flags, sizes, sets and dates decide; phase 2: read the rest, READ_AHEAD at a time
+  const undecided: MsgCtx[] = [];
+  for (let i = 0; i < view.length; i++) {
+    const x: MsgCtx = { m: s.current(view[i]!), seq: i + 1 };
+    try {
+      if (needs.internal) x.internal = await box.internalDate(x.m.uid);
+      if (needs.saved) x.saved = await box.saveDate(x.m.uid);
+    } catch (e) {
+      if (e instanceof MailError && e.code === 'EXPUNGED') continue;
+      throw e;
+    }
+    const v = evalCheap(key, x, s, maxSeq, maxUid, now);
+    if (v === undefined) undecided.push(x);
+    else if (v) out.push(i);
+  }
+  const READ_AHEAD = 16;
+  const reads = new Map<number, Promise<Buffer>>();
+  const startRead = (j: number): void => {
+    if (j >= undecided.length || reads.has(j)) return;
+    const p = box.readContent(undecided[j]!.m.uid);
+    p.catch(() => { /* reported when awaited */ });
+    reads.set(j, p);
+  };
+  for (let j = 0; j < undecided.length; j++) {
+    for (let k = j; k < j + READ_AHEAD; k++) startRead(k);
+    const x = undecided[j]!;
+    try {
+      const raw = await reads.get(j)!;
+      reads.delete(j);
+      x.msg = parseMime(raw);
+    } catch (e) {
+      reads.delete(j);
+      if (e instanceof MailError && e.code === 'EXPUNGED') continue;
+      throw e;
+    }
+    if (evalCheap(key, x, s, maxSeq, maxUid, now)) out.push(x.seq - 1);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+export async function cmdSearch(s: ImapSession, c: CommandContext): Promise<Reply> {
+  const box = s.box!;
+  let prog: SearchProgram;
+  try {
+    prog = parseSearchArgs(c.args, { esearch: true });
+  } catch (e) {
+    if (e instanceof ImapParseError && e.response === 'NO') return { status: 'NO', code: 'BADCHARSET', text: 'Unknown charset' };
+    const unknown = e instanceof ImapParseError ? /^Unknown SEARCH key "(.*)"$/.exec(e.message) : null;
+    if (unknown) throw new ImapParseError(`Unknown argument ${unknown[1]}`); // Dovecot's text
+    throw e;
+  }
+  const needs = analyse(prog.key);
+  if (needs.modseq) s.enabled.add('CONDSTORE');
+  const hits = await searchMessages(s, box, prog.key);
+  const view = box.messages();
+  const nums = hits.map((i) => (c.uid ? view[i]!.uid : i + 1));
+  const highest = needs.modseq && hits.length > 0 ? Math.max(...hits.map((i) => view[i]!.modseq)) : undefined;
+  if (prog.returnOpts === undefined) {
+    await s.send(`* SEARCH${nums.length ? ' ' + nums.join(' ') : ''}${highest !== undefined ? ` (MODSEQ ${highest})` : ''}\r\n`);
+    return { status: 'OK', text: 'Search completed' };
+  }
+  const ro = prog.returnOpts.length === 0 ? ['ALL'] : prog.returnOpts;
+  if (ro.includes('SAVE')) s.searchRes = hits.map((i) => view[i]!.uid);
+  const only = ro.filter((o) => o !== 'SAVE');
+  if (only.length === 0) return { status: 'OK', text: 'Search completed' };
+  let line = `* ESEARCH (TAG "${c.tag}")${c.uid ? ' UID' : ''}`;
+  if (nums.length > 0) {
+    if (only.includes('MIN')) line += ` MIN ${nums[0]}`;
+    if (only.includes('MAX')) line += ` MAX ${nums[nums.length - 1]}`;
+    if (only.includes('ALL')) line += ` ALL ${numbersToSeqSet(nums)}`;
+  }
+  if (only.includes('COUNT')) line += ` COUNT ${nums.length}`;
+  if (highest !== undefined) line += ` MODSEQ ${highest}`;
+  await s.send(line + '\r\n');
+  return { status: 'OK', text: 'Search completed' };
+}

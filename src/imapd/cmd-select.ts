@@ -1,0 +1,105 @@
+/**
+ * cmd-select - SELECT and EXAMINE (RFC 3501 §6.3.1-2) with the CONDSTORE (RFC 7162 §3.1.8)
+ * and QRESYNC (RFC 7162 §3.2.5) parameters. Answers as Dovecot 2.3:
+ *   * FLAGS (\Answered \Flagged \Deleted \Seen \Draft kw...)
+ *   * OK [PERMANENTFLAGS (... \*)] Flags permitted.   |  * OK [PERMANENTFLAGS ()] Read-only mailbox.
+ *   * N EXISTS / * R RECENT / * OK [UNSEEN n] First unseen. / * OK [UIDVALIDITY v] UIDs valid
+ *   * OK [UIDNEXT n] Predicted next UID / * OK [HIGHESTMODSEQ m] Highest (with CONDSTORE)
+ *   OK [READ-WRITE] Select completed   |  OK [READ-ONLY] Examine completed
+ * A previously selected mailbox is closed first (`* OK [CLOSED] Previous mailbox closed.`,
+ * RFC 7162 §3.2.11) — also when the new SELECT fails, which leaves the authenticated state.
+ * QRESYNC: without a persistent expunge history, VANISHED (EARLIER) lists every UID of the
+ * client's known range that no longer exists (RFC 7162 §3.2.5.2 allows a superset).
+ */
+import { argAtom, argModSeq, argNumber, type ImapArg, ImapParseError } from '../lib-imap/imap-parser.ts';
+import { parseSeqSet, resolveSeqSet } from '../lib-imap/imap-seqset.ts';
+import { numbersToSeqSet } from '../lib-imap/imap-seqset.ts';
+import { MailError } from '../lib-storage/mail-error.ts';
+import type { ImapSession } from './imapd-session.ts';
+import type { CommandContext, Reply } from './imapd-commands.ts';
+import { flagList, indexOfUid } from './imapd-sync.ts';
+import { mailboxArg, mailboxText } from './imapd-names.ts';
+
+interface QresyncParam { uidValidity: number; modseq: bigint; known?: [number, number][] }
+
+function parseParams(s: ImapSession, a: ImapArg | undefined): { condstore: boolean; qresync?: QresyncParam } {
+  const r: { condstore: boolean; qresync?: QresyncParam } = { condstore: false };
+  if (a === undefined) return r;
+  if (a.type !== 'list') throw new ImapParseError('Invalid arguments');
+  for (let i = 0; i < a.items.length; i++) {
+    const name = argAtom(a.items[i])?.toUpperCase();
+    if (name === 'CONDSTORE') r.condstore = true;
+    else if (name === 'QRESYNC') {
+      if (!s.qresync) throw new ImapParseError('QRESYNC not enabled');
+      const l = a.items[++i];
+      if (l?.type !== 'list' || l.items.length < 2) throw new ImapParseError('Invalid QRESYNC parameters');
+      const q: QresyncParam = { uidValidity: argNumber(l.items[0], 'UIDVALIDITY'), modseq: argModSeq(l.items[1], 'modseq', true) };
+      const known = argAtom(l.items[2]);
+      if (known) q.known = resolveSeqSet(parseSeqSet(known, { allowSearchRes: false }), 0xffffffff);
+      r.qresync = q;
+    } else throw new ImapParseError(`Unknown SELECT parameter ${String(name ?? '').slice(0, 30)}`);
+  }
+  return r;
+}
+
+async function select(s: ImapSession, c: CommandContext, readOnly: boolean): Promise<Reply> {
+  const name = mailboxArg(s, c.args[0]);
+  const params = parseParams(s, c.args[1]);
+  if (c.args.length > 2) throw new ImapParseError('Invalid arguments');
+  if (s.box) {
+    const old = s.box;
+    s.box = undefined;
+    s.state = 'auth';
+    await old.close();
+    s.send('* OK [CLOSED] Previous mailbox closed.\r\n');
+  }
+  s.searchRes = [];
+  s.reported.clear();
+  let box;
+  try {
+    box = await s.user!.open(name, { readOnly });
+  } catch (e) {
+    if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
+    throw e;
+  }
+  if (params.condstore || params.qresync) s.enabled.add('CONDSTORE');
+  s.box = box;
+  s.state = 'selected';
+  const view = box.messages();
+  const st = box.status();
+  const kws = box.keywords();
+  s.keywordsSent = kws.join(' ');
+  const flags = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft', ...kws].join(' ');
+  const out: string[] = [];
+  out.push(`* FLAGS (${flags})\r\n`);
+  out.push(readOnly ? '* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n' : `* OK [PERMANENTFLAGS (${flags} \\*)] Flags permitted.\r\n`);
+  out.push(`* ${view.length} EXISTS\r\n`, `* ${st.recent} RECENT\r\n`);
+  s.exists = view.length;
+  s.recent = st.recent;
+  const firstUnseen = view.findIndex((m) => !m.flags.includes('\\Seen'));
+  if (firstUnseen >= 0) out.push(`* OK [UNSEEN ${firstUnseen + 1}] First unseen.\r\n`);
+  out.push(`* OK [UIDVALIDITY ${box.uidValidity}] UIDs valid\r\n`, `* OK [UIDNEXT ${box.uidNext}] Predicted next UID\r\n`);
+  if (s.condstore) out.push(`* OK [HIGHESTMODSEQ ${Math.max(1, box.highestModseq)}] Highest\r\n`);
+  const q = params.qresync;
+  if (q && q.uidValidity === box.uidValidity) {
+    // VANISHED (EARLIER): UIDs of the known range (default 1:UIDNEXT-1) that are gone.
+    const known = q.known ?? [[1, box.uidNext - 1]];
+    const gone: number[] = [];
+    for (const [a, b] of known) {
+      for (let u = a; u <= Math.min(b, box.uidNext - 1); u++) if (indexOfUid(view, u) < 0) gone.push(u);
+      if (gone.length > 1_000_000) break;
+    }
+    if (gone.length > 0) out.push(`* VANISHED (EARLIER) ${numbersToSeqSet(gone)}\r\n`);
+    for (let i = 0; i < view.length; i++) {
+      const m = view[i]!;
+      if (BigInt(m.modseq) > q.modseq) out.push(`* ${i + 1} FETCH (UID ${m.uid} FLAGS ${flagList(m)} MODSEQ (${m.modseq}))\r\n`);
+    }
+  }
+  await s.send(out.join(''));
+  return readOnly
+    ? { status: 'OK', code: 'READ-ONLY', text: 'Examine completed', noSync: true }
+    : { status: 'OK', code: 'READ-WRITE', text: 'Select completed', noSync: true };
+}
+
+export function cmdSelect(s: ImapSession, c: CommandContext): Promise<Reply> { return select(s, c, false); }
+export function cmdExamine(s: ImapSession, c: CommandContext): Promise<Reply> { return select(s, c, true); }

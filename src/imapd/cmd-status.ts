@@ -1,0 +1,44 @@
+/**
+ * cmd-status - STATUS (RFC 3501 §6.3.10) with HIGHESTMODSEQ (RFC 7162 §3.1.9) and SIZE
+ * (RFC 8438 STATUS=SIZE), answered in the order asked, as Dovecot:
+ *   * STATUS Trash (MESSAGES 0 RECENT 0 UIDNEXT 1 UIDVALIDITY 1795807602 UNSEEN 0 HIGHESTMODSEQ 1 SIZE 0)
+ * A missing mailbox: `NO Mailbox doesn't exist: X`. Also used by LIST-STATUS (RFC 5819).
+ */
+import { parseStatusItems, type StatusItem } from '../lib-imap/imap-command-args.ts';
+import { ImapParseError } from '../lib-imap/imap-parser.ts';
+import { MailError } from '../lib-storage/mail-error.ts';
+import type { MailboxStatus } from '../lib-storage/mail-storage.ts';
+import type { ImapSession } from './imapd-session.ts';
+import type { CommandContext, Reply } from './imapd-commands.ts';
+import { mailboxArg, mailboxOut, mailboxText } from './imapd-names.ts';
+
+export async function statusLine(s: ImapSession, name: string, items: readonly StatusItem[]): Promise<Buffer> {
+  const st: MailboxStatus = s.box && s.box.name === name ? s.box.status() : await s.user!.status(name);
+  const parts: string[] = [];
+  for (const it of items) {
+    switch (it) {
+      case 'MESSAGES': parts.push(`MESSAGES ${st.messages}`); break;
+      case 'RECENT': parts.push(`RECENT ${st.recent}`); break;
+      case 'UIDNEXT': parts.push(`UIDNEXT ${st.uidNext}`); break;
+      case 'UIDVALIDITY': parts.push(`UIDVALIDITY ${st.uidValidity}`); break;
+      case 'UNSEEN': parts.push(`UNSEEN ${st.unseen}`); break;
+      case 'HIGHESTMODSEQ': parts.push(`HIGHESTMODSEQ ${Math.max(1, st.highestModseq)}`); break;
+      case 'SIZE': parts.push(`SIZE ${st.size}`); break;
+      default: throw new ImapParseError(`Unknown STATUS item ${it}`);
+    }
+  }
+  return Buffer.concat([Buffer.from('* STATUS '), mailboxOut(s, name), Buffer.from(` (${parts.join(' ')})\r\n`)]);
+}
+
+export async function cmdStatus(s: ImapSession, c: CommandContext): Promise<Reply> {
+  if (c.args.length !== 2) throw new ImapParseError('Invalid arguments');
+  const name = mailboxArg(s, c.args[0]);
+  const items = parseStatusItems(c.args[1]);
+  try {
+    await s.send(await statusLine(s, name, items));
+  } catch (e) {
+    if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
+    throw e;
+  }
+  return { status: 'OK', text: 'Status completed' };
+}

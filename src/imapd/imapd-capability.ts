@@ -1,0 +1,33 @@
+/**
+ * imapd-capability - the CAPABILITY list (RFC 3501 §7.2.1), in Dovecot 2.3's order and form,
+ * with only what Postern implements:
+ *   pre-login  IMAP4rev1 SASL-IR ID ENABLE IDLE LITERAL+ [STARTTLS] AUTH=PLAIN AUTH=LOGIN
+ *              (LOGINDISABLED instead of AUTH=... when disable_plaintext_auth forbids it, as Dovecot)
+ *   post-login IMAP4rev1 SASL-IR ID ENABLE IDLE [SORT SORT=DISPLAY THREAD=...] MULTIAPPEND CATENATE
+ *              UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED CONDSTORE QRESYNC ESEARCH [ESORT]
+ *              SEARCHRES WITHIN LIST-STATUS BINARY MOVE STATUS=SIZE SAVEDATE LITERAL+
+ *              SPECIAL-USE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE COMPRESS=DEFLATE
+ * Not announced (Dovecot does): LOGIN-REFERRALS (we never refer), URL-PARTIAL, I18NLEVEL=1,
+ * CONTEXT=SEARCH, SNIPPET/PREVIEW, NOTIFY, THREAD=REFS.
+ */
+import type { ImapSession } from './imapd-session.ts';
+import { sortAvailable } from './cmd-sort.ts';
+
+export function capabilityList(s: ImapSession): string[] {
+  const caps = ['IMAP4rev1', 'SASL-IR', 'ID', 'ENABLE', 'IDLE'];
+  if (s.state === 'nonauth') {
+    caps.push('LITERAL+');
+    if (!s.secure && s.shared.settings.starttls) caps.push('STARTTLS');
+    if (s.shared.settings.disablePlaintextAuth && !s.secured) caps.push('LOGINDISABLED');
+    else for (const m of s.shared.settings.mechanisms) caps.push(`AUTH=${m}`);
+    return caps;
+  }
+  if (sortAvailable()) caps.push('SORT', 'SORT=DISPLAY', 'THREAD=REFERENCES', 'THREAD=ORDEREDSUBJECT');
+  caps.push('MULTIAPPEND', 'CATENATE', 'UNSELECT', 'CHILDREN', 'NAMESPACE', 'UIDPLUS', 'LIST-EXTENDED',
+    'CONDSTORE', 'QRESYNC', 'ESEARCH');
+  if (sortAvailable()) caps.push('ESORT');
+  caps.push('SEARCHRES', 'WITHIN', 'LIST-STATUS', 'BINARY', 'MOVE', 'STATUS=SIZE', 'SAVEDATE', 'LITERAL+',
+    'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
+  if (!s.compressed) caps.push('COMPRESS=DEFLATE');
+  return caps;
+}

@@ -1,0 +1,112 @@
+/**
+ * imapd-commands - the command table (Dovecot imap/imap-commands.c): verb → the states it is
+ * valid in, its flags, and its handler. The flags carry the pipelining / untagged EXPUNGE
+ * rules: CMD_USES_SEQS commands (FETCH, STORE, SEARCH, COPY, MOVE by sequence number, SORT,
+ * THREAD) must not see an untagged EXPUNGE sent in their response (RFC 3501 §7.4.1), so the
+ * session does not sync after them; their UID forms may.
+ */
+import type { ImapArg } from '../lib-imap/imap-parser.ts';
+import type { ImapSession, SessionState } from './imapd-session.ts';
+import { cmdAuthenticate, cmdLogin } from './cmd-login.ts';
+import { cmdExamine, cmdSelect } from './cmd-select.ts';
+import { cmdList, cmdLsub } from './cmd-list.ts';
+import { cmdStatus } from './cmd-status.ts';
+import { cmdFetch } from './cmd-fetch.ts';
+import { cmdStore } from './cmd-store.ts';
+import { cmdSearch } from './cmd-search.ts';
+import { cmdCopy, cmdMove } from './cmd-copy-move.ts';
+import { cmdClose, cmdExpunge, cmdUnselect } from './cmd-expunge.ts';
+import { cmdAppend } from './cmd-append.ts';
+import { cmdIdle } from './cmd-idle.ts';
+import { cmdSort, cmdThread } from './cmd-sort.ts';
+import {
+  cmdCapability, cmdCheck, cmdCompress, cmdCreate, cmdDelete, cmdEnable, cmdGetQuota, cmdGetQuotaRoot, cmdId,
+  cmdLogout, cmdNamespace, cmdNoop, cmdRename, cmdStartTls, cmdSubscribe, cmdUnsubscribe,
+} from './cmd-misc.ts';
+
+export interface CommandContext {
+  tag: string;
+  /** Upper case, "UID FETCH" for UID commands. */
+  name: string;
+  uid: boolean;
+  args: ImapArg[];
+  /** performance.now() at the start, for Dovecot's timing text. */
+  start: number;
+}
+
+export interface Reply {
+  status: 'OK' | 'NO' | 'BAD';
+  code?: string | undefined;
+  text: string;
+  /** Do not sync before this reply (the command already did, or must not). */
+  noSync?: boolean;
+  noTiming?: boolean;
+  /** Run after the tagged reply is written (LOGOUT close, STARTTLS handshake, COMPRESS). */
+  after?: () => void | Promise<void>;
+}
+
+export type CommandHandler = (s: ImapSession, c: CommandContext) => Promise<Reply | undefined>;
+
+export const CMD_USES_SEQS = 1;
+export const CMD_BREAKS_SEQS = 2;
+
+export interface CommandSpec {
+  states: readonly SessionState[];
+  flags: number;
+  handler: CommandHandler;
+}
+
+const ANY: SessionState[] = ['nonauth', 'auth', 'selected'];
+const PRE: SessionState[] = ['nonauth'];
+const AUTH: SessionState[] = ['auth', 'selected'];
+const SEL: SessionState[] = ['selected'];
+
+const table: [string, SessionState[], number, CommandHandler][] = [
+  ['CAPABILITY', ANY, 0, cmdCapability],
+  ['NOOP', ANY, 0, cmdNoop],
+  ['LOGOUT', ANY, 0, cmdLogout],
+  ['ID', ANY, 0, cmdId],
+  ['STARTTLS', PRE, 0, cmdStartTls],
+  ['LOGIN', PRE, 0, cmdLogin],
+  ['AUTHENTICATE', PRE, 0, cmdAuthenticate],
+  ['ENABLE', AUTH, 0, cmdEnable],
+  ['SELECT', AUTH, 0, cmdSelect],
+  ['EXAMINE', AUTH, 0, cmdExamine],
+  ['CREATE', AUTH, 0, cmdCreate],
+  ['DELETE', AUTH, 0, cmdDelete],
+  ['RENAME', AUTH, 0, cmdRename],
+  ['SUBSCRIBE', AUTH, 0, cmdSubscribe],
+  ['UNSUBSCRIBE', AUTH, 0, cmdUnsubscribe],
+  ['LIST', AUTH, 0, cmdList],
+  ['LSUB', AUTH, 0, cmdLsub],
+  ['NAMESPACE', AUTH, 0, cmdNamespace],
+  ['STATUS', AUTH, 0, cmdStatus],
+  ['APPEND', AUTH, 0, cmdAppend],
+  ['IDLE', AUTH, 0, cmdIdle],
+  ['GETQUOTA', AUTH, 0, cmdGetQuota],
+  ['GETQUOTAROOT', AUTH, 0, cmdGetQuotaRoot],
+  ['COMPRESS', AUTH, 0, cmdCompress],
+  ['CHECK', SEL, 0, cmdCheck],
+  ['CLOSE', SEL, CMD_BREAKS_SEQS, cmdClose],
+  ['UNSELECT', SEL, 0, cmdUnselect],
+  ['EXPUNGE', SEL, CMD_BREAKS_SEQS, cmdExpunge],
+  ['SEARCH', SEL, CMD_USES_SEQS, cmdSearch],
+  ['FETCH', SEL, CMD_USES_SEQS, cmdFetch],
+  ['STORE', SEL, CMD_USES_SEQS, cmdStore],
+  ['COPY', SEL, CMD_USES_SEQS, cmdCopy],
+  ['MOVE', SEL, CMD_USES_SEQS | CMD_BREAKS_SEQS, cmdMove],
+  ['SORT', SEL, CMD_USES_SEQS, cmdSort],
+  ['THREAD', SEL, CMD_USES_SEQS, cmdThread],
+  ['UID SEARCH', SEL, CMD_USES_SEQS, cmdSearch],
+  ['UID FETCH', SEL, CMD_USES_SEQS, cmdFetch],
+  ['UID STORE', SEL, CMD_USES_SEQS, cmdStore],
+  ['UID COPY', SEL, CMD_USES_SEQS, cmdCopy],
+  ['UID MOVE', SEL, CMD_USES_SEQS | CMD_BREAKS_SEQS, cmdMove],
+  ['UID EXPUNGE', SEL, CMD_BREAKS_SEQS, cmdExpunge],
+  ['UID SORT', SEL, CMD_USES_SEQS, cmdSort],
+  ['UID THREAD', SEL, CMD_USES_SEQS, cmdThread],
+];
+
+export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
+  table.map(([name, states, flags, handler]) => [name, { states, flags, handler }]),
+);

@@ -1,0 +1,44 @@
+/**
+ * imapd-names - mailbox names between the wire and lib-storage: modified UTF-7 (RFC 3501
+ * §5.1.3) ⇄ UTF-8, the namespace prefix, INBOX case-insensitivity (RFC 3501 §5.1), and the
+ * astring form used in LIST/STATUS answers. Invalid modified UTF-7 is refused with Dovecot's
+ * text `NO Mailbox name is not valid mUTF-7`.
+ */
+import { argBytes, type ImapArg, ImapParseError } from '../lib-imap/imap-parser.ts';
+import { decodeMailboxName, mutf7Encode } from '../lib-imap/imap-utf7.ts';
+import { imapAstring } from '../lib-imap/imap-compose.ts';
+import { MailError } from '../lib-storage/mail-error.ts';
+import type { ImapSession } from './imapd-session.ts';
+
+/** A NO without response code (Dovecot's text for invalid mUTF-7). */
+export class ImapNoError extends Error {}
+
+export function mailboxArg(s: ImapSession, a: ImapArg | undefined): string {
+  const raw = a && a.type !== 'list' && a.type !== 'nil' ? argBytes(a) : undefined;
+  if (!raw) throw new ImapParseError('Invalid arguments');
+  let name: string;
+  try { name = decodeMailboxName(raw, false); } catch {
+    throw new ImapNoError('Mailbox name is not valid mUTF-7');
+  }
+  const sep = s.shared.settings.separator;
+  const prefix = s.shared.settings.prefix;
+  if (prefix && name.toUpperCase() !== 'INBOX') {
+    if (!name.startsWith(prefix)) throw new MailError('NOTFOUND', `Mailbox doesn't exist: ${name}`);
+    name = name.slice(prefix.length);
+  }
+  const first = name.split(sep, 1)[0]!;
+  if (first.toUpperCase() === 'INBOX') name = 'INBOX' + name.slice(first.length);
+  return name;
+}
+
+/** The name as the client sees it (prefix + modified UTF-7), as an astring. */
+export function mailboxOut(s: ImapSession, name: string): Buffer {
+  const full = name === 'INBOX' || name.startsWith('INBOX' + s.shared.settings.separator) && s.shared.settings.prefix === ''
+    ? name : s.shared.settings.prefix + name;
+  return imapAstring(mutf7Encode(full));
+}
+
+/** For texts like "Mailbox doesn't exist: X". */
+export function mailboxText(name: string): string {
+  return mutf7Encode(name);
+}

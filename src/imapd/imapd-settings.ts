@@ -1,0 +1,84 @@
+/**
+ * imapd-settings - the dovecot.conf settings imapd uses, read once per service start into a
+ * typed object (no globals): login_greeting, disable_plaintext_auth, auth_mechanisms,
+ * auth_failure_delay, mail_max_userip_connections, imap_idle_notify_interval,
+ * imap_max_line_length, ssl/ssl_cert/ssl_key, and the inbox namespace (separator, prefix,
+ * `mailbox X { special_use, auto }`). Dovecot 2.3 names and defaults.
+ */
+import type { DovecotConfig, MailboxSetting } from '../global/dovecot-conf.ts';
+
+export interface ImapdSettings {
+  /** `* OK [...] <greeting>`; dovecot.conf login_greeting, else "Postern ready.". */
+  greeting: string;
+  disablePlaintextAuth: boolean;
+  /** Upper-case SASL mechanisms we offer (PLAIN, LOGIN only). */
+  mechanisms: string[];
+  /** auth_failure_delay in ms: the first failure's delay; it doubles per failure from the same IP (max 15 s). */
+  authFailureDelayMs: number;
+  /** 0 = unlimited. */
+  maxUserIpConnections: number;
+  /** imap_idle_notify_interval in ms ("* OK Still here"); 0 = never. */
+  idleNotifyMs: number;
+  maxLineLength: number;
+  /** Largest literal (APPEND message) accepted. */
+  maxLiteralSize: number;
+  separator: string;
+  prefix: string;
+  specialMailboxes: MailboxSetting[];
+  sslCert?: string;
+  sslKey?: string;
+  /** login_trusted_networks: clients treated as secured (plaintext auth allowed). */
+  trustedNetworks: string[];
+  /** Whether STARTTLS may be offered (ssl != no and a certificate is configured). */
+  starttls: boolean;
+}
+
+/** Dovecot time values: "2 secs", "500 msecs", "2 mins", bare number = seconds. */
+export function parseDovecotTime(v: string | undefined, dflt: number): number {
+  if (v === undefined || v.trim() === '') return dflt;
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(v);
+  if (!m) return dflt;
+  const n = Number(m[1]);
+  const u = m[2]!.toLowerCase();
+  if (u.startsWith('ms') || u.startsWith('msec') || u.startsWith('milli')) return n;
+  if (u === '' || u.startsWith('s')) return n * 1000;
+  if (u.startsWith('m')) return n * 60_000;
+  if (u.startsWith('h')) return n * 3_600_000;
+  if (u.startsWith('d')) return n * 86_400_000;
+  return dflt;
+}
+
+/** Dovecot sizes: "64 k", "10M", bare bytes. */
+export function parseDovecotSize(v: string | undefined, dflt: number): number {
+  if (v === undefined || v.trim() === '' || v === 'None') return dflt;
+  const m = /^\s*(\d+)\s*([kmgt]?)/i.exec(v);
+  if (!m) return dflt;
+  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+  return Number(m[1]) * mult[m[2]!.toLowerCase()]!;
+}
+
+export function imapdSettings(conf: DovecotConfig): ImapdSettings {
+  const ns = conf.namespaces.find((n) => n.inbox) ?? conf.namespaces[0];
+  const greeting = conf.isSet('login_greeting') ? (conf.get('login_greeting') ?? 'Postern ready.') : 'Postern ready.';
+  const mechs = conf.authMechanisms.map((m) => m.toUpperCase()).filter((m) => m === 'PLAIN' || m === 'LOGIN');
+  const maxUip = Number(conf.get('mail_max_userip_connections') ?? '10');
+  const s: ImapdSettings = {
+    greeting,
+    // ssl = required implies it (Dovecot: "SSL required" for any authentication before TLS)
+    disablePlaintextAuth: conf.disablePlaintextAuth || conf.ssl === 'required',
+    mechanisms: mechs.length > 0 ? mechs : ['PLAIN'],
+    authFailureDelayMs: parseDovecotTime(conf.get('auth_failure_delay'), 2000),
+    maxUserIpConnections: Number.isFinite(maxUip) ? maxUip : 10,
+    idleNotifyMs: parseDovecotTime(conf.get('imap_idle_notify_interval'), 120_000),
+    maxLineLength: parseDovecotSize(conf.get('imap_max_line_length'), 65536),
+    maxLiteralSize: parseDovecotSize(conf.get('mail_max_size'), 64 * 1024 * 1024) || 64 * 1024 * 1024,
+    separator: ns?.separator || '.',   // Dovecot's default for maildir (Maildir++ layout)
+    prefix: ns?.prefix ?? '',
+    specialMailboxes: ns?.mailboxes ?? [],
+    starttls: conf.ssl !== 'no' && !!conf.sslCert,   // imapd.ts: true when the certificate loads
+    trustedNetworks: (conf.get('login_trusted_networks') ?? '').split(/[\s,]+/).filter((n) => /^[0-9a-fA-F.:]+(\/\d+)?$/.test(n)),
+  };
+  if (conf.sslCert) s.sslCert = conf.sslCert;
+  if (conf.sslKey) s.sslKey = conf.sslKey;
+  return s;
+}
