@@ -106,7 +106,9 @@ export class MaildirUser implements MailUser, MailboxOwner {
       const created: string[] = [];
       for (let d = dir; !(await isDir(d)); d = join(d, '..')) { created.unshift(d); if (d === '/' || created.length > 64) break; }
       for (const d of created) { await fsp.mkdir(d, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; }); await inheritOwner(d); }
-      for (const sub of ['cur', 'new', 'tmp']) {
+      // cur/ last: its existence is what mustExist()/exists() test, so a concurrent delivery that
+      // sees cur/ always finds tmp/ and new/ too.
+      for (const sub of ['tmp', 'new', 'cur']) {
         const p = join(dir, sub);
         // Concurrent first deliveries race here: EEXIST means another one made it.
         if (!(await isDir(p))) {
