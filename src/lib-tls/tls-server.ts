@@ -1,19 +1,27 @@
 /**
- * tls-server - server-side TLS for every protocol (smtpd STARTTLS and wrapper mode, later
- * imapd/pop3d/lmtpd): the secure context from Postfix-style parameters, and the upgrade of a
- * plaintext socket.
+ * tls-server - server-side TLS for every protocol (smtpd STARTTLS and wrapper mode, pop3d,
+ * lmtpd, imapd): the secure context from Postfix-style parameters (protocols, cipher grades),
+ * and the upgrade of a plaintext socket (with a fixed context or a reloadable provider,
+ * tls-provider.ts). See docs/tls.md.
  *
  * Defaults are safer than Postfix 3.7's: TLS 1.2 or newer unless smtpd_tls_protocols says
  * otherwise, no TLS compression (OpenSSL 3 has none), no renegotiation (Node refuses
  * client-initiated renegotiation beyond tls.CLIENT_RENEG_LIMIT; we disable it outright), session
- * resumption by tickets on (Node's default).
+ * resumption by tickets on (Node's default). Renegotiation is refused both by OpenSSL
+ * (SSL_OP_NO_RENEGOTIATION, as Postfix ≥ 3.4) and by Node's own check; a client that tries is
+ * disconnected and logged (`postern/tls: warning: ADDR: TLS renegotiation attempt refused`).
  *
  * Postfix protocol syntax (postconf(5) smtpd_tls_protocols): either ">=TLSv1.2" (3.6+) or a list
  * of exclusions "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1" — the lowest protocol not excluded wins.
  */
+import { constants as cryptoConstants } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext, TLSSocket, type SecureContext, type SecureVersion } from 'node:tls';
+import { createSecureContext, TLSSocket, type SecureContext, type SecureVersion, type TLSSocketOptions } from 'node:tls';
 import type { Socket } from 'node:net';
+import { describeServerTls } from './tls-describe.ts';
+import { logger } from '../util/msg.ts';
+
+const tlsLog = logger('tls');
 
 const ORDER: SecureVersion[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 
@@ -41,6 +49,30 @@ export function minProtocol(spec: string): SecureVersion {
 function normalize(v: string): SecureVersion {
   const m = ORDER.find((o) => o.toLowerCase() === v.toLowerCase());
   return m ?? 'TLSv1.2';
+}
+
+const GRADES: Readonly<Record<string, string>> = {
+  high: 'tls_high_cipherlist', medium: 'tls_medium_cipherlist', low: 'tls_low_cipherlist',
+  export: 'tls_export_cipherlist', null: 'tls_null_cipherlist',
+};
+
+/**
+ * Postfix's cipher grade (smtpd_tls_ciphers / smtpd_tls_mandatory_ciphers: high, medium, low,
+ * export, null) → the OpenSSL cipher list (tls_<grade>_cipherlist, e.g. medium =
+ * "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH"), minus the exclusions (smtpd_tls_exclude_ciphers,
+ * smtpd_tls_mandatory_exclude_ciphers) as "!X" (tls_misc.c tls_set_ciphers()). @STRENGTH
+ * puts AES-256 before AES-128, which is what real Postfix's smtpd picks for a TLS 1.2 client.
+ */
+export function postfixCipherList(grade: string, param: string, get: (name: string) => string, exclude: string[] = []): string {
+  const g = grade.trim().toLowerCase();
+  const listParam = GRADES[g];
+  if (!listParam) throw new TlsConfigError(`${param}: invalid cipher grade "${grade}" (use high, medium, low, export or null)`);
+  let list = get(listParam).trim();
+  for (const x of exclude) {
+    if (!/^[A-Za-z0-9+_.=-]+$/.test(x)) throw new TlsConfigError(`invalid cipher exclusion "${x}" (an OpenSSL cipher name or type such as aNULL, RC4)`);
+    list += `:!${x}`;
+  }
+  return list;
 }
 
 export interface TlsServerFiles {
@@ -77,6 +109,9 @@ export function serverContext(f: TlsServerFiles, paramPrefix = 'smtpd_tls'): Sec
       minVersion: minProtocol(f.protocols ?? ''),
       ciphers: f.ciphers || undefined,
       honorCipherOrder: true,
+      // Postfix ≥ 3.4 sets SSL_OP_NO_RENEGOTIATION: OpenSSL answers a renegotiation ClientHello
+      // with a no_renegotiation alert (TLS 1.2; TLS 1.3 has no renegotiation at all).
+      secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
     });
   } catch (e) {
     throw new TlsConfigError(`bad TLS certificate or key (${paramPrefix}_cert_file=${f.certFile}, ${paramPrefix}_key_file=${f.keyFile}): ${(e as Error).message}`);
@@ -84,18 +119,57 @@ export function serverContext(f: TlsServerFiles, paramPrefix = 'smtpd_tls'): Sec
 }
 
 /**
+ * Where a handshake takes its certificate: a fixed SecureContext, or a provider whose context
+ * can change on reload and which may choose one per SNI name (tls-provider.ts).
+ */
+export interface TlsContextSource {
+  secureContext(): SecureContext;
+  readonly hasNames: boolean;
+  sniCallback(servername: string, cb: (err: Error | null, ctx?: SecureContext) => void): void;
+}
+
+function isSource(c: SecureContext | TlsContextSource): c is TlsContextSource {
+  return typeof (c as TlsContextSource).secureContext === 'function';
+}
+
+/**
  * Start TLS on an accepted plaintext socket (STARTTLS, or wrapper mode from the first byte).
  * Resolves with the secure socket once the handshake is done; rejects on handshake failure or
- * after `timeoutMs` (a stalled handshake must not hold a session slot forever).
+ * after `timeoutMs` (a stalled handshake must not hold a session slot forever). With a
+ * provider, the context is the one current at this moment (a reload changes later handshakes).
  */
-export function startServerTls(sock: Socket, context: SecureContext, timeoutMs: number): Promise<TLSSocket> {
+export function startServerTls(sock: Socket, context: SecureContext | TlsContextSource, timeoutMs: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const t = new TLSSocket(sock, { isServer: true, secureContext: context, requestCert: false });
+    const opts: TLSSocketOptions = { isServer: true, requestCert: false };
+    if (isSource(context)) {
+      opts.secureContext = context.secureContext();
+      if (context.hasNames) opts.SNICallback = context.sniCallback;
+    } else {
+      opts.secureContext = context;
+    }
+    const t = new TLSSocket(sock, opts);
     const timer = setTimeout(() => { t.destroy(); reject(new Error('TLS handshake timeout')); }, timeoutMs);
     t.once('secure', () => {
       clearTimeout(timer);
       // No renegotiation: a renegotiation attempt after the handshake ends the connection.
+      // Node reports it (and a renegotiation flood, ERR_TLS_SESSION_ATTACK) on '_tlsError' only
+      // for sockets that no tls.Server owns, so listen there and end the connection.
       t.disableRenegotiation();
+      let refused = false;
+      const peer = (t.remoteAddress ?? sock.remoteAddress ?? 'unknown').replace(/^::ffff:(?=\d)/, '');
+      t.on('_tlsError', (e: Error) => {
+        if (refused) return;
+        refused = true;
+        const code = (e as NodeJS.ErrnoException).code ?? '';
+        if (code === 'ERR_TLS_RENEGOTIATION_DISABLED' || code === 'ERR_TLS_SESSION_ATTACK') {
+          tlsLog.warn(`${peer}: TLS renegotiation attempt refused, connection closed (${code})`);
+        } else if (/^ERR_(SSL|TLS)_/.test(code)) {
+          // A TLS protocol error after the handshake (Node drops these silently for sockets
+          // no tls.Server owns): the connection cannot go on.
+          tlsLog.info(`${peer}: TLS error, connection closed: ${e.message.replace(/^[0-9A-F]+:error:[0-9A-F]+:SSL routines:/, '')}`);
+        }
+        t.destroy(e);
+      });
       resolve(t);
     });
     t.once('error', (e) => { clearTimeout(timer); t.destroy(); reject(e); });
@@ -103,15 +177,10 @@ export function startServerTls(sock: Socket, context: SecureContext, timeoutMs: 
   });
 }
 
-/** Postfix's description: "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)". */
+/**
+ * Postfix 3.7 smtpd's description: "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)
+ * server-signature RSA-PSS (2048 bits) server-digest SHA256" (tls-describe.ts).
+ */
 export function describeTls(t: TLSSocket): string {
-  const c = t.getCipher();
-  const bits = cipherBits(c.standardName || c.name);
-  return `${t.getProtocol() ?? 'TLS'} with cipher ${c.standardName || c.name} (${bits}/${bits} bits)`;
-}
-
-function cipherBits(name: string): number {
-  if (/256|CHACHA20/i.test(name)) return 256;
-  if (/128/.test(name)) return 128;
-  return 0;
+  return describeServerTls(t);
 }

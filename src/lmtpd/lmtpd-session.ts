@@ -3,7 +3,9 @@
  * delivery into the mailbox store of the users the shared directory knows.
  *
  *   220 HOST <login_greeting>
- *   LHLO → 250-HOST 250-8BITMIME 250-ENHANCEDSTATUSCODES 250 PIPELINING
+ *   LHLO → 250-HOST 250-8BITMIME 250-ENHANCEDSTATUSCODES 250-PIPELINING [250 STARTTLS]
+ *   STARTTLS → 220 2.0.0 Begin TLS negotiation now. | 502 5.5.1 TLS is already active.
+ *          | 502 5.5.1 TLS support isn't enabled. | 501 5.5.4 Invalid parameters
  *   MAIL → 250 2.1.0 OK          RCPT → 250 2.1.5 OK | 550 5.1.1 <a> User doesn't exist: user
  *   DATA → 354 OK, then ONE reply per accepted recipient, in RCPT order (RFC 2033 §4.2):
  *          250 2.0.0 <a> SESSION-ID Saved | 552 5.2.2 <a> Quota exceeded (mailbox for user is full)
@@ -20,6 +22,12 @@
  * Dovecot's `Received:` header; the 250 is sent only after lib-storage has fsynced the file and
  * its directory. One recipient's failure never affects another's reply.
  *
+ * STARTTLS (RFC 3207) as Dovecot 2.3's lmtp offers it: advertised when dovecot.conf has
+ * `ssl = yes|required` and an ssl_cert (master_service_ssl_is_enabled()), and not on a connection
+ * that is already TLS. After the 220, plaintext the client pipelined behind STARTTLS is thrown
+ * away (the CVE-2011-0411 command-injection class) and everything learned before (LHLO, the
+ * transaction) is forgotten (RFC 3207 §4.2). A handshake that fails or stalls ends the session.
+ *
  * CHUNKING/BDAT is not offered (Postfix's lmtp client does not use it).
  */
 import { randomBytes } from 'node:crypto';
@@ -32,6 +40,7 @@ import { MAIL_ERRSTR_CRITICAL_MSG, MailError, type MailStore } from '../lib-stor
 import type { Logger } from '../util/msg.ts';
 import { LineReader } from '../pop3d/pop3d-lines.ts';
 import type { LmtpdSettings } from './lmtpd-settings.ts';
+import { startServerTls, describeTls, type TlsContextSource } from '../lib-tls/tls-server.ts';
 
 /** Longest command line (Dovecot's smtp-server limit is of this order; RFC 5321 asks 512). */
 export const LMTP_MAX_LINE = 4096;
@@ -41,6 +50,10 @@ export interface LmtpdDeps {
   store: MailStore;
   settings: LmtpdSettings;
   log: Logger;
+  /** STARTTLS certificate (lib-tls); undefined = not offered. */
+  tls?: TlsContextSource;
+  /** Handshake time limit (ms); default 60 s. */
+  tlsHandshakeMs?: number;
 }
 
 interface Rcpt {
@@ -92,9 +105,11 @@ async function pool<T>(n: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
 }
 
 export class LmtpSession {
-  private readonly sock: Socket;
+  private sock: Socket;
   private readonly deps: LmtpdDeps;
-  private readonly reader: LineReader;
+  private reader: LineReader;
+  /** The connection is TLS (implicit, or after STARTTLS). */
+  private secured: boolean;
   private readonly base = sessionId();
   private helo: string | undefined;
   private sender: string | undefined;
@@ -103,8 +118,9 @@ export class LmtpSession {
   private tx = 0;
   private closed = false;
 
-  constructor(sock: Socket, deps: LmtpdDeps) {
+  constructor(sock: Socket, deps: LmtpdDeps, o: { tls?: boolean } = {}) {
     this.sock = sock;
+    this.secured = o.tls ?? false;
     this.deps = deps;
     this.reader = new LineReader(sock, LMTP_MAX_LINE);
     sock.on('close', () => { this.closed = true; });
@@ -133,12 +149,7 @@ export class LmtpSession {
     const s = this.deps.settings;
     const log = this.deps.log;
     const peer = this.sock.remoteAddress ?? 'local';
-    this.sock.setTimeout(s.idleTimeoutMs, () => {
-      this.write(`421 4.4.2 ${s.hostname} Disconnected for inactivity`);
-      this.flush();
-      this.sock.end();
-      this.sock.destroy();
-    });
+    this.armIdle();
     log.info(`lmtp: Connect from ${peer}`);
     this.write(`220 ${s.hostname} ${s.greeting}`);
     try {
@@ -169,8 +180,10 @@ export class LmtpSession {
         if (args.trim() === '') { this.write('501 5.5.4 Missing hostname'); return; }
         this.helo = args.trim();
         this.reset();
-        this.write([`250-${this.deps.settings.hostname}`, '250-8BITMIME', '250-ENHANCEDSTATUSCODES', '250 PIPELINING'].join('\r\n'));
+        this.write([`250-${this.deps.settings.hostname}`, '250-8BITMIME', '250-ENHANCEDSTATUSCODES',
+          this.deps.tls && !this.secured ? '250-PIPELINING\r\n250 STARTTLS' : '250 PIPELINING'].join('\r\n'));
         return;
+      case 'STARTTLS': return this.starttls(args);
       case 'MAIL': return this.mail(args);
       case 'RCPT': return this.rcpt(args);
       case 'DATA': return this.data();
@@ -179,6 +192,51 @@ export class LmtpSession {
       case 'VRFY': this.write('252 2.3.3 Try RCPT instead'); return;
       default: this.write('500 5.5.1 Unknown command');
     }
+  }
+
+  /** Dovecot smtp-server-cmd-starttls.c texts; see the header. */
+  private async starttls(args: string): Promise<void> {
+    if (this.secured) { this.write('502 5.5.1 TLS is already active.'); return; }
+    if (!this.deps.tls) { this.write("502 5.5.1 TLS support isn't enabled."); return; }
+    if (args.trim() !== '') { this.write('501 5.5.4 Invalid parameters'); return; }
+    this.write('220 2.0.0 Begin TLS negotiation now.');
+    this.flush();
+    const log = this.deps.log;
+    const peer = this.sock.remoteAddress ?? 'local';
+    if (this.reader.hasLine()) {
+      log.warn(`lmtp: ${peer}: discarding plaintext pipelined after STARTTLS (command injection attempt?)`);
+    }
+    const raw = this.sock;
+    raw.setTimeout(0);
+    let t;
+    try {
+      t = await startServerTls(raw, this.deps.tls, this.deps.tlsHandshakeMs ?? 60_000);
+    } catch (e) {
+      log.info(`lmtp: ${peer}: TLS handshaking failed: ${(e as Error).message}`);
+      this.closed = true;
+      raw.destroy();
+      return;
+    }
+    // A new reader on the TLS socket: whatever the old one buffered (plaintext) is dropped.
+    this.sock = t;
+    this.reader = new LineReader(t, LMTP_MAX_LINE);
+    this.secured = true;
+    t.on('close', () => { this.closed = true; });
+    t.on('error', () => { this.closed = true; });
+    this.armIdle();
+    log.info(`lmtp: ${peer}: TLS connection established: ${describeTls(t)}`);
+    this.helo = undefined;
+    this.reset();
+  }
+
+  private armIdle(): void {
+    const s = this.deps.settings;
+    this.sock.setTimeout(s.idleTimeoutMs, () => {
+      this.write(`421 4.4.2 ${s.hostname} Disconnected for inactivity`);
+      this.flush();
+      this.sock.end();
+      this.sock.destroy();
+    });
   }
 
   private mail(args: string): void {

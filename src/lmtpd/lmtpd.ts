@@ -20,7 +20,7 @@
  *
  * STANDARDS
  *   RFC 2033 (LMTP), RFC 5321, RFC 2920 (PIPELINING), RFC 6152 (8BITMIME), RFC 2034
- *   (ENHANCEDSTATUSCODES), RFC 3463.
+ *   (ENHANCEDSTATUSCODES), RFC 3463, RFC 3207 (STARTTLS).
  *
  * DIAGNOSTICS
  *   `lmtp(user)<SESSION:Tn:Rn>: msgid=<id>: saved mail to INBOX`, `... save failed ...`.
@@ -37,13 +37,16 @@ import { serveSessions } from '../master/master-session.ts';
 import type { ServiceImpl } from '../master/master-service.ts';
 import { LmtpSession, type LmtpdDeps } from './lmtpd-session.ts';
 import { lmtpdSettings } from './lmtpd-settings.ts';
+import { dovecotTlsProvider } from '../lib-tls/tls-dovecot.ts';
+import { startServerTls } from '../lib-tls/tls-server.ts';
 
 export interface Lmtpd {
-  handle(sock: Socket): Promise<void>;
+  /** Serve one connection; `o.tls` when it is already TLS (an ssl listener). */
+  handle(sock: Socket, o?: { tls?: boolean }): Promise<void>;
 }
 
 export function createLmtpd(deps: LmtpdDeps): Lmtpd {
-  return { handle: (sock) => new LmtpSession(sock, deps).run() };
+  return { handle: (sock, o) => new LmtpSession(sock, deps, o).run() };
 }
 
 export const service: ServiceImpl = {
@@ -52,10 +55,29 @@ export const service: ServiceImpl = {
     const directory = await openUserDirectory(ctx.dovecot);
     const sep = ctx.dovecot.namespaces.find((n) => n.inbox)?.separator;
     const store = new MaildirStore(sep ? { separator: sep } : {});
-    const lmtpd = createLmtpd({ directory, store, settings: lmtpdSettings(ctx.dovecot), log: ctx.log });
-    const server = serveSessions(ctx, (sock) => lmtpd.handle(sock));
+    // STARTTLS when dovecot.conf has ssl != no and an ssl_cert (reloadable, SNI: lib-tls).
+    const tls = ctx.dovecot.ssl === 'no' ? undefined : dovecotTlsProvider(ctx.dovecot, 'lmtp', ctx.log);
+    const handshakeMs = 60_000;
+    const lmtpd = createLmtpd({ directory, store, settings: lmtpdSettings(ctx.dovecot), log: ctx.log, ...(tls ? { tls, tlsHandshakeMs: handshakeMs } : {}) });
+    const server = serveSessions(ctx, async (sock, listener) => {
+      if (!listener.ssl) return lmtpd.handle(sock);
+      // inet_listener lmtp { ssl = yes }: TLS from the first byte, never in clear.
+      if (!tls) {
+        ctx.log.warn(`${listener.name}: ssl listener but no ssl_cert/ssl_key in dovecot.conf; closing the connection`);
+        sock.destroy();
+        return;
+      }
+      let t: Socket;
+      try { t = await startServerTls(sock, tls, handshakeMs); } catch (e) {
+        ctx.log.info(`${listener.name}: TLS handshaking failed: ${(e as Error).message}`);
+        sock.destroy();
+        return;
+      }
+      return lmtpd.handle(t, { tls: true });
+    });
     return {
       async stop() {
+        tls?.close();
         await server.stop();
         await directory.close();
       },

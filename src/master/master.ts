@@ -12,7 +12,9 @@
  *            its new context through reload(ctx) when it has one; otherwise a new instance is
  *            started and the old one stopped (it finishes its sessions). Sockets whose address did
  *            not change stay bound throughout; new ones are bound before anything is torn down.
- *            A configuration error keeps the running configuration and is logged.
+ *            A configuration error keeps the running configuration and is logged. Then every
+ *            service's TLS certificate files are re-read (lib-tls/tls-provider.ts), changed
+ *            configuration or not.
  *   stop()   stop routing connections, close the listening sockets, ask every service to stop,
  *            wait up to stopTimeout.
  *   failure  a service that calls ctx.failed(err) or whose start() rejects is logged as Postfix
@@ -37,6 +39,7 @@
  */
 import type { Socket } from 'node:net';
 import { logger, type Logger } from '../util/msg.ts';
+import { reloadTlsContexts } from '../lib-tls/tls-provider.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 import type { MasterConfigSet } from './master-config.ts';
 import { bindListen, type BoundSocket } from './master-listen.ts';
@@ -189,6 +192,9 @@ export class Master {
         this.retire(slot, true);
       }
       await this.closeUnused(this.socketsInUse());
+      // Certificates are files, not configuration: re-read them even for services whose
+      // configuration did not change; new handshakes get the new certificate (tls-provider.ts).
+      reloadTlsContexts();
     });
   }
 

@@ -49,7 +49,9 @@ export function pop3dSettings(conf: DovecotConfig): Pop3dSettings {
   return {
     greeting,
     authFailureDelayMs: parseDovecotTime(get('auth_failure_delay') || '2 secs', 'auth_failure_delay'),
-    disablePlaintextAuth: conf.disablePlaintextAuth,
+    // Dovecot client_check_plaintext_auth(): `ssl = required` refuses plaintext logins on
+    // non-secure connections just as disable_plaintext_auth = yes does.
+    disablePlaintextAuth: conf.disablePlaintextAuth || conf.ssl === 'required',
     mechanisms: conf.authMechanisms.map((m) => m.toUpperCase()).filter((m) => m === 'PLAIN' || m === 'LOGIN'),
     lockSession: yes('pop3_lock_session'),
     uidlFormat: get('pop3_uidl_format') || '%08Xu%08Xv',

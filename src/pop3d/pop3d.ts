@@ -37,7 +37,7 @@ import { serveSessions } from '../master/master-session.ts';
 import type { ServiceImpl } from '../master/master-service.ts';
 import { Pop3Session, type Pop3dDeps, type Pop3SessionOptions } from './pop3d-session.ts';
 import { pop3dSettings } from './pop3d-settings.ts';
-import { dovecotTlsContext } from '../lib-tls/tls-dovecot.ts';
+import { dovecotTlsProvider } from '../lib-tls/tls-dovecot.ts';
 import { startServerTls } from '../lib-tls/tls-server.ts';
 
 export interface Pop3d {
@@ -58,7 +58,8 @@ export const service: ServiceImpl = {
     const sep = ctx.dovecot.namespaces.find((n) => n.inbox)?.separator;
     const store = new MaildirStore(sep ? { separator: sep } : {});
     const pop3d = createPop3d({ directory, store, settings: pop3dSettings(ctx.dovecot), log: ctx.log });
-    const tls = dovecotTlsContext(ctx.dovecot);
+    // Reloadable (`postern reload`), with local_name certificates by SNI (lib-tls/tls-provider.ts).
+    const tls = dovecotTlsProvider(ctx.dovecot, 'pop3', ctx.log);
     const handshakeMs = 60_000;
     const startTls = tls ? (s: Socket) => startServerTls(s, tls, handshakeMs) as Promise<Socket> : undefined;
     const server = serveSessions(ctx, async (sock, listener) => {
@@ -81,6 +82,7 @@ export const service: ServiceImpl = {
     });
     return {
       async stop() {
+        tls?.close();
         await server.stop();
         await directory.close();
       },

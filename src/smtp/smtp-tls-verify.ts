@@ -37,6 +37,7 @@ import { isIP } from 'node:net';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { TlsaRecord } from '../util/dns-resolver.ts';
 import type { TlsHostPolicy } from './smtp-tls-policy.ts';
+import { cipherDescription, signatureDescription } from '../lib-tls/tls-describe.ts';
 
 export type TlsTrust = 'Verified' | 'Trusted' | 'Untrusted';
 
@@ -50,29 +51,11 @@ export interface TlsPeerVerdict {
 
 /** "TLSv1.3 with cipher X (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256". */
 export function describeTlsClient(t: TLSSocket): string {
-  const c = t.getCipher();
-  const name = c.standardName || c.name;
-  const bits = /256|CHACHA20/i.test(name) ? 256 : /128/.test(name) ? 128 : 0;
-  let s = `${t.getProtocol() ?? 'TLS'} with cipher ${name} (${bits}/${bits} bits)`;
+  let s = cipherDescription(t);
   const ek = t.getEphemeralKeyInfo() as { type?: string; name?: string; size?: number } | null;
   if (ek && ek.type) s += ` key-exchange ${ek.name ?? `${ek.type} (${ek.size} bits)`}`;
-  const peer = t.getPeerCertificate() as DetailedPeerCertificate & { asn1Curve?: string; nistCurve?: string };
-  if (peer && peer.raw) {
-    if (peer.modulus) s += ` server-signature RSA-PSS (${peer.bits} bits) server-digest SHA256`;
-    else if (peer.nistCurve || peer.asn1Curve) {
-      const curve = peer.nistCurve ?? peer.asn1Curve!;
-      const dg = /384/.test(curve) ? 'SHA384' : /521/.test(curve) ? 'SHA512' : 'SHA256';
-      s += ` server-signature ECDSA (${curve}) server-digest ${dg}`;
-    } else {
-      const type = safeKeyType(peer.raw);
-      if (type) s += ` server-signature ${type.toUpperCase()}`;
-    }
-  }
-  return s;
-}
-
-function safeKeyType(raw: Buffer): string | undefined {
-  try { return new X509Certificate(raw).publicKey.asymmetricKeyType; } catch { return undefined; }
+  const sig = signatureDescription(t.getPeerCertificate() as DetailedPeerCertificate);
+  return sig ? `${s} ${sig}` : s;
 }
 
 /** OpenSSL's X509_NAME_oneline form: "/C=US/O=Example/CN=Some CA". */

@@ -40,6 +40,7 @@ import type { SmtpdPolicy } from './smtpd-policy.ts';
 import type { SmtpdAuth } from './smtpd-sasl.ts';
 import { postfixCipherList, startServerTls } from '../lib-tls/tls-server.ts';
 import { fileTlsProvider, type TlsContextProvider } from '../lib-tls/tls-provider.ts';
+import { postfixSniMaps } from '../lib-tls/tls-sni-maps.ts';
 import { ClientLimits } from '../anvil/anvil-smtpd.ts';
 import { enforcePolicy, postscreen, postscreenSettings } from '../postscreen/postscreen.ts';
 import { dnsResolverFromConfig, type DnsResolver } from '../util/dns-resolver.ts';
@@ -99,16 +100,19 @@ export function smtpdTls(c: MainConfig): { level: 'none' | 'may' | 'encrypt'; wr
   // smtpd_starttls_timeout: the time limit of the TLS handshake (a stalled ClientHello).
   const handshakeMs = (c.time('smtpd_starttls_timeout') || 300) * 1000;
   if (lv === 'none' && !wrapper) return { level: lv, wrapper, handshakeMs };
-  // Reloadable: `postern reload` re-reads the files (lib-tls/tls-provider.ts).
-  const context = fileTlsProvider({
-    certFile: c.get('smtpd_tls_cert_file'),
-    keyFile: c.get('smtpd_tls_key_file'),
-    chainFiles: c.list('smtpd_tls_chain_files'),
+  // Reloadable: `postern reload` re-reads the files; tls_server_sni_maps by SNI (lib-tls).
+  const base = {
     protocols: lv === 'encrypt' ? c.get('smtpd_tls_mandatory_protocols') : c.get('smtpd_tls_protocols'),
     ciphers: lv === 'encrypt'
       ? postfixCipherList(c.get('smtpd_tls_mandatory_ciphers'), 'smtpd_tls_mandatory_ciphers', (n) => c.get(n), [...c.list('smtpd_tls_exclude_ciphers'), ...c.list('smtpd_tls_mandatory_exclude_ciphers')])
       : postfixCipherList(c.get('smtpd_tls_ciphers'), 'smtpd_tls_ciphers', (n) => c.get(n), c.list('smtpd_tls_exclude_ciphers')),
-  }, 'smtpd_tls', log);
+  };
+  const context = fileTlsProvider({
+    certFile: c.get('smtpd_tls_cert_file'),
+    keyFile: c.get('smtpd_tls_key_file'),
+    chainFiles: c.list('smtpd_tls_chain_files'),
+    ...base,
+  }, 'smtpd_tls', log, postfixSniMaps(c.get('tls_server_sni_maps'), c.configDir, base));
   return { level: lv, wrapper, context, handshakeMs };
 }
 
