@@ -224,7 +224,8 @@ test('hostile input: 10 MB line, NUL bytes, unreadable and missing files', () =>
   assert.equal(c.get('smtpd_banner').length, big.length);
   assert.equal(c.list('myhostname').length, 1);
   assert.throws(() => conf(`${big}\n`), (e: unknown) => e instanceof ConfigError && e.message.length < 400);
-  assert.ok(Date.now() - t0 < 5000, 'a 10 MB line takes seconds, not minutes');
+  // Linear work: ~1 s on an idle machine; the bound leaves room for a loaded CI host.
+  assert.ok(Date.now() - t0 < 30_000, 'a 10 MB line takes seconds, not minutes');
   assert.throws(() => conf('myhostname = y\0z\n'), /line 1: NUL character/);
   assert.throws(() => macExpand('$a', (n) => (n === 'a' ? '$a' : undefined)), /unreasonable macro call nesting/);
 

@@ -15,7 +15,7 @@
 import { createReadStream, promises as fsp, constants as C } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { ATTR, REC, SIZE_FIELD_WIDTH, SIZE_FIELDS, ENVELOPE_TYPES, EXTRACT_TYPES } from './rec-type.ts';
 import { writeFully } from '../util/fs-write.ts';
 import { decodeRecords, encodeRecord, RecordError } from './record.ts';
@@ -297,7 +297,7 @@ export class QueueFile implements QueueEnvelope {
 
   /** The message as stored (LF line endings). */
   contentStream(): Readable {
-    if (this.contentLength === 0) return createReadStream(this.path, { start: 1, end: 0 });
+    if (this.contentLength === 0) return Readable.from([]);
     return createReadStream(this.path, { start: this.contentOffset, end: this.contentOffset + this.contentLength - 1 });
   }
 

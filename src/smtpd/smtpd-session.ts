@@ -472,6 +472,13 @@ export class SmtpdSession {
         addMissingHeaders: this.deps.isLocalClient(this.state.clientAddr),
         flags: (tx.smtputf8 ? QF.SMTPUTF8 : 0) | (tx.body === '8BITMIME' ? QF.EIGHTBIT : 0),
       });
+      if (this.closed) {
+        // The client left while the queue file was being created: remove it (nothing leaks).
+        const c = this.cleanup;
+        this.cleanup = undefined;
+        await c.abort();
+        return;
+      }
       log.info(`${this.cleanup.queueId}: client=${this.client}${this.state.saslUsername ? `, sasl_method=${this.state.saslMethod}, sasl_username=${this.state.saslUsername}` : ''}`);
     }
     tx.recipients.push({ address: p.address, orig: p.address, notify, orcpt });

@@ -17,16 +17,32 @@ import { setLogSink } from '../../src/util/msg.ts';
 setLogSink(() => {});
 const CHILD = join(import.meta.dirname, 'qmgr-crash-child.ts');
 
-function runChild(dir: string, out: string, killAfterMs?: number): Promise<'done' | 'killed'> {
+/**
+ * Run the child; with `killAfterMs`, SIGKILL it that long after its first delivery is on record
+ * (so the kill lands mid-batch however slow the machine's start-up is), or after 10 s.
+ */
+function runChild(dir: string, out: string, killAfterMs?: number, delivered?: () => number): Promise<'done' | 'killed'> {
   return new Promise((resolve, reject) => {
     const c = spawn(process.execPath, [CHILD, dir, out], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     c.stdout.on('data', (d: Buffer) => { stdout += d; });
     c.stderr.on('data', (d: Buffer) => { stderr += d; });
-    const t = killAfterMs === undefined ? undefined : setTimeout(() => c.kill('SIGKILL'), killAfterMs);
+    let t: NodeJS.Timeout | undefined;
+    let poll: NodeJS.Timeout | undefined;
+    if (killAfterMs !== undefined) {
+      const start = delivered?.() ?? 0;
+      const began = Date.now();
+      poll = setInterval(() => {
+        if ((delivered?.() ?? 0) > start || Date.now() - began > 10_000) {
+          clearInterval(poll);
+          t = setTimeout(() => c.kill('SIGKILL'), killAfterMs);
+        }
+      }, 5);
+    }
     c.on('exit', (code, sig) => {
       if (t) clearTimeout(t);
+      if (poll) clearInterval(poll);
       if (sig === 'SIGKILL') resolve('killed');
       else if (code === 0 && stdout.includes('DONE')) resolve('done');
       else reject(new Error(`child exited ${code} ${sig}: ${stderr}`));
@@ -49,10 +65,11 @@ test('SIGKILL during delivery batches: every recipient delivered, duplicates bou
     let kills = 0;
     let midRun = 0;
     const delivered = () => { try { return readFileSync(out, 'utf8').split('\n').length - 1; } catch { return 0; } };
-    // Kill often, while batches are in flight (child start-up takes ~300 ms); then let a last run finish.
-    for (const ms of [400, 450, 500, 450, 400, 500]) {
+    // Kill often, while batches are in flight: a few ms after the child's first delivery of the
+    // run; then let a last run finish.
+    for (const ms of [20, 40, 60, 40, 20, 60]) {
       const before = delivered();
-      const r = await runChild(env.dir, out, ms);
+      const r = await runChild(env.dir, out, ms, delivered);
       if (r !== 'killed') break;
       kills++;
       const after = delivered();
