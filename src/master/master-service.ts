@@ -101,7 +101,8 @@ const inProcess = (name: string) => async () => (await import('../qmgr/qmgr-agen
 
 export const SERVICES: ServiceRegistry = {
   smtpd: async () => (await import('../smtpd/smtpd-service.ts')).service,
-  qmgr: async () => (await import('../qmgr/qmgr.ts')).service,
+  // qmgr and the delivery agents in a worker thread: reception and delivery on both cores.
+  qmgr: async () => (await import('./master-thread.ts')).threaded('qmgr', '../qmgr/qmgr.ts'),
   pickup: async () => (await import('../pickup/pickup.ts')).service,
   qmqpd: async () => (await import('../qmqpd/qmqpd.ts')).service,
   imapd: async () => (await import('../imapd/imapd.ts')).service,

@@ -1,0 +1,36 @@
+/**
+ * master-thread-worker - the body of a worker thread started by master-thread.ts: build the
+ * ServiceContext from the configuration directory, start the service, obey stop/wakeup.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { MainConfig } from '../global/mail-conf.ts';
+import { loadDovecotConf } from '../global/dovecot-conf.ts';
+import { logger } from '../util/msg.ts';
+import type { RunningService, ServiceContext, ServiceImpl } from './master-service.ts';
+import type { ThreadRequest } from './master-thread.ts';
+
+const req = workerData as ThreadRequest;
+const port = parentPort!;
+const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+async function main(): Promise<void> {
+  const config = MainConfig.load(req.configDir).withOverrides(req.entry.overrides);
+  const mod = await import(new URL(req.module, import.meta.url).href) as { service: ServiceImpl };
+  const ctx: ServiceContext = {
+    config, entry: req.entry, dovecot: loadDovecotConf(req.configDir), log: logger(mod.service.name), listeners: [],
+    ...(req.protocol ? { protocol: req.protocol } : {}),
+    failed: (err) => port.postMessage({ type: 'failed', error: errText(err) }),
+  };
+  const running: RunningService = await mod.service.start(ctx);
+  port.on('message', (m: { type: string }) => {
+    if (m.type === 'wakeup') running.wakeup?.();
+    else if (m.type === 'stop') {
+      void running.stop().catch(() => {}).finally(() => { port.close(); process.exit(0); });
+    }
+  });
+  port.postMessage({ type: 'started' });
+}
+
+process.on('uncaughtException', (e) => { port.postMessage({ type: 'failed', error: errText(e) }); });
+process.on('unhandledRejection', (e) => { port.postMessage({ type: 'failed', error: errText(e) }); });
+main().catch((e) => { port.postMessage({ type: 'failed', error: errText(e) }); });

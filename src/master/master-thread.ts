@@ -1,0 +1,69 @@
+/**
+ * master-thread - run a service that has no listening sockets (qmgr, pickup) in a worker thread
+ * of its own, so that delivery and reception use both cores of the machine while the service
+ * contract stays the same (DESIGN.md §2 "master": in-process where speed matters, separate
+ * threads or processes to use every core).
+ *
+ *   SERVICES.qmgr = threaded('qmgr', '../qmgr/qmgr.ts')
+ *
+ * The worker loads the configuration directory itself (main.cf with this master.cf entry's -o
+ * overrides, dovecot.conf), starts the module's `service`, and obeys "stop"/"wakeup" messages.
+ * It shares nothing with the main thread but files: qmgr learns of new mail from its watch on
+ * incoming/ and from public/qmgr.trigger, exactly as it does from other processes. A failure
+ * inside the worker (or the worker dying) is reported through ctx.failed(), so the master
+ * restarts it with its usual backoff. Log lines reach the master's stderr through Node's worker
+ * stdio forwarding.
+ */
+import { Worker } from 'node:worker_threads';
+import type { RunningService, ServiceContext, ServiceImpl } from './master-service.ts';
+
+const WORKER = new URL('./master-thread-worker.ts', import.meta.url);
+
+export interface ThreadRequest {
+  configDir: string;
+  /** Module path relative to src/master/, exporting `service: ServiceImpl`. */
+  module: string;
+  entry: ServiceContext['entry'];
+  protocol?: string;
+}
+
+export function threaded(name: string, module: string): ServiceImpl {
+  return {
+    name,
+    async start(ctx: ServiceContext): Promise<RunningService> {
+      // Sockets the master bound for the entry (qmgr's private/qmgr) stay unused: triggers reach
+      // the service through files it watches.
+      const req: ThreadRequest = { configDir: ctx.config.configDir, module, entry: ctx.entry, ...(ctx.protocol ? { protocol: ctx.protocol } : {}) };
+      const w = new Worker(WORKER, { workerData: req, execArgv: ['--disable-warning=ExperimentalWarning'] });
+      let stopping = false;
+      const started = new Promise<void>((resolve, reject) => {
+        w.on('message', (m: { type: string; error?: string }) => {
+          if (m.type === 'started') resolve();
+          else if (m.type === 'failed') {
+            const err = new Error(m.error ?? 'worker failed');
+            reject(err);
+            if (!stopping) ctx.failed(err);
+          }
+        });
+        w.once('error', (e) => { reject(e); if (!stopping) ctx.failed(e); });
+        w.once('exit', (code) => {
+          const err = new Error(`${name} worker thread exited with status ${code}`);
+          reject(err);
+          if (!stopping) ctx.failed(err);
+        });
+      });
+      await started;
+      return {
+        async stop() {
+          stopping = true;
+          const exited = new Promise<void>((r) => w.once('exit', () => r()));
+          w.postMessage({ type: 'stop' });
+          const t = setTimeout(() => { void w.terminate(); }, 30_000);
+          await exited;
+          clearTimeout(t);
+        },
+        wakeup() { w.postMessage({ type: 'wakeup' }); },
+      };
+    },
+  };
+}
