@@ -1,0 +1,83 @@
+/**
+ * bench-proc - processes for the benchmarks: the memory of a whole process tree (from /proc),
+ * and running a driver program with a bounded time.
+ *
+ * Memory is read from /proc/PID/status (VmRSS) and /proc/PID/smaps_rollup (Pss) of the root
+ * process and every descendant (found through the PPid field of /proc/PID/stat), so Postfix's
+ * master + smtpd + cleanup + postlogd + ... are summed just like Postern's single Node process.
+ * RSS counts shared pages (libc, Postfix's libpostfix-*.so) once per process, which penalises a
+ * multi-process design; PSS splits them among the sharers. Both are reported.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { TreeMemory } from './bench-scenario.ts';
+
+function readOr(path: string): string {
+  try { return readFileSync(path, 'utf8'); } catch { return ''; }
+}
+
+/** The PIDs of a process and all its descendants (a snapshot of /proc). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readOr(`/proc/${name}/stat`);
+    // pid (comm) state ppid ...: comm may contain spaces and parentheses; split after the last ')'.
+    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(after[1]);
+    if (!Number.isFinite(ppid)) continue;
+    const list = children.get(ppid) ?? [];
+    list.push(Number(name));
+    children.set(ppid, list);
+  }
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length && out.length < 10_000) {
+    const p = todo.pop()!;
+    out.push(p);
+    todo.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+export function treeMemory(root: number): TreeMemory {
+  let rss = 0;
+  let pss = 0;
+  let processes = 0;
+  for (const pid of processTree(root)) {
+    const status = readOr(`/proc/${pid}/status`);
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
+    if (!m) continue; // exited meanwhile, or a zombie
+    rss += Number(m[1]) * 1024;
+    const p = /^Pss:\s+(\d+) kB/m.exec(readOr(`/proc/${pid}/smaps_rollup`));
+    pss += p ? Number(p[1]) * 1024 : Number(m[1]) * 1024;
+    processes++;
+  }
+  return { rss, pss, processes };
+}
+
+/** Drivers still running; killed if the runner exits (e.g. after SIGINT) before they end. */
+const live = new Set<import('node:child_process').ChildProcess>();
+process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });
+
+export interface RunResult { ms: number; code: number | null; stdout: string; stderr: string }
+
+/** Run a program to its end (killed after timeoutMs); wall-clock time measured from outside. */
+export function timedRun(cmd: string, args: string[], timeoutMs: number): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { if (stdout.length < 1 << 20) stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 1 << 20) stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => { clearTimeout(timer); live.delete(child); reject(e); });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, code, stdout, stderr });
+    });
+  });
+}

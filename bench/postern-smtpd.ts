@@ -1,0 +1,51 @@
+/**
+ * postern-smtpd - Postern's smtpd alone, in its own Node process, for the SMTP benchmarks:
+ * the same wiring as src/smtpd/smtpd-service.ts (createSmtpd + SmtpdCheck restrictions +
+ * TrivialRewrite + the durable MailQueue) but without the master and without a qmgr trigger,
+ * so accepted mail stays in `incoming` (the reference Postfix is configured to match; see
+ * bench/README.md).
+ *
+ *   node bench/postern-smtpd.ts CONFIG_DIR PORT
+ *
+ * Reads CONFIG_DIR/main.cf, listens on 127.0.0.1:PORT, appends its maillog lines to
+ * CONFIG_DIR/maillog (as Postfix's maillog_file), prints "ready" on stdout once listening.
+ * SIGTERM/SIGINT close it with exit status 0, so `node --cpu-prof` writes its profile.
+ */
+import { createServer } from 'node:net';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { MainConfig } from '../src/global/mail-conf.ts';
+import { MailQueue } from '../src/global/mail-queue.ts';
+import { TrivialRewrite } from '../src/trivial-rewrite/trivial-rewrite.ts';
+import { SmtpdCheck } from '../src/smtpd/smtpd-check.ts';
+import { createSmtpd } from '../src/smtpd/smtpd.ts';
+import { setLogSink } from '../src/util/msg.ts';
+
+const [configDir, portArg] = process.argv.slice(2);
+if (!configDir || !portArg) {
+  process.stderr.write('usage: node bench/postern-smtpd.ts CONFIG_DIR PORT\n');
+  process.exit(64);
+}
+const logFile = createWriteStream(join(configDir, 'maillog'), { flags: 'a' });
+setLogSink((line) => { logFile.write(line + '\n'); });
+
+const config = MainConfig.load(configDir);
+const queue = new MailQueue(config.get('queue_directory'), {
+  hashDepth: config.int('hash_queue_depth'),
+  hashNames: config.list('hash_queue_names'),
+});
+queue.ensureDirs();
+const rewrite = await TrivialRewrite.open(config);
+const policy = await SmtpdCheck.open(config, { rewrite });
+const smtpd = createSmtpd(config, { queue, policy, service: 'smtp' });
+const server = createServer((sock) => smtpd.handle(sock));
+server.listen(Number(portArg), '127.0.0.1', () => { process.stdout.write('ready\n'); });
+
+function stop(): void {
+  server.close();
+  for (const s of smtpd.sessions) s.destroy();
+  logFile.end(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+}
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
