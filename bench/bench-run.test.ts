@@ -15,6 +15,7 @@ import { formatTable } from './bench-table.ts';
 import { processTree, treeMemory } from './bench-proc.ts';
 import { countQueueFiles } from './bench-smtp-accept.ts';
 import { PENDING_SCENARIOS } from './bench-pending.ts';
+import { MORE_SCENARIOS } from './bench-scenarios-more.ts';
 
 const LOOKUP_OUT = `hash: 100,000 entries, 100,000 keys (half hits, half misses), 5 alternating rounds
   build: postfix postmap 412 ms, postern map 388 ms
@@ -57,7 +58,7 @@ test('scenario selection: exact names, prefix with a dash, unknown names refused
   assert.deepEqual(selectScenarios(['smtp']).map((s) => s.name), ['smtp-accept-1', 'smtp-accept-20']);
   assert.throws(() => selectScenarios(['smtp-acc']), /no scenario "smtp-acc"; known: lookup, smtp-accept-1/);
   assert.throws(() => selectScenarios(['../etc/passwd']), /no scenario/);
-  assert.ok(selectScenarios([]).length >= 3 + PENDING_SCENARIOS.length);
+  assert.ok(selectScenarios([]).length >= 3 + MORE_SCENARIOS.length);
 });
 
 test('ratio > 1 always means Postern is better: rates Postern/reference, memory reference/Postern', () => {

@@ -20,7 +20,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { describeMachine, machineLine } from './bench-machine.ts';
 import { lookupScenario } from './bench-lookup.ts';
-import { PENDING_SCENARIOS } from './bench-pending.ts';
+import { MORE_SCENARIOS } from './bench-scenarios-more.ts';
 import { smtpAcceptScenario } from './bench-smtp-accept.ts';
 import { formatTable, RATIO_HEADER } from './bench-table.ts';
 import { Cleanup, row, type BenchOptions, type PairedScenario, type ResultRow, type Scenario } from './bench-scenario.ts';
@@ -29,7 +29,7 @@ export const SCENARIOS: readonly Scenario[] = [
   lookupScenario,
   smtpAcceptScenario(1),
   smtpAcceptScenario(20),
-  ...PENDING_SCENARIOS,
+  ...MORE_SCENARIOS,
 ];
 
 const MB = 1024 * 1024;

@@ -10,7 +10,7 @@ PATH="$PWD/node_modules/.bin:$PATH"; export PATH
 sh scripts/install-test-deps.sh
 echo "== tsc --noEmit" >&2
 tsc --noEmit -p .
-files=$(find src test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
+files=$(find src test bench -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 if [ $# -gt 0 ]; then
   sel=""
   for f in $files; do for p in "$@"; do case "$f" in *"$p"*) sel="$sel $f";; esac; done; done

@@ -1,0 +1,55 @@
+/**
+ * bench-scenarios-more - the scenarios written as standalone scripts (e2e-bench.ts,
+ * queue-bench.ts, imap-bench.ts, tls-bench.ts, lmtp-bench.ts), adapted to the runner's
+ * Scenario kinds so `npm run bench` shows them in its one table. Each script also runs alone.
+ */
+import { row, type ExternalScenario, type Scenario } from './bench-scenario.ts';
+import { runE2eBench } from './e2e-bench.ts';
+import { runQueueBench } from './queue-bench.ts';
+import { runImapBench } from './imap-bench.ts';
+import { runTlsBench } from './tls-bench.ts';
+import { lmtpScenario } from './lmtp-bench.ts';
+
+const quiet = (l: string) => { process.stderr.write(`  ${l}\n`); };
+
+const e2e: ExternalScenario = {
+  kind: 'external', name: 'e2e-smtp-maildir', reference: 'Postfix smtpd+qmgr+virtual',
+  description: 'end-to-end SMTP → Maildir, 2 KB messages, 20 senders, 100 virtual users (smtp-source)',
+  async run(o) {
+    const r = await runE2eBench({ rounds: o.rounds, messages: o.messages || undefined, profile: false, log: quiet });
+    const d = r.details as unknown as { samples?: { reference: number[]; postern: number[] } };
+    return [row('e2e-smtp-maildir', 'messages delivered/s', 'msg/s', 'higher', d.samples?.reference ?? [r.reference], d.samples?.postern ?? [r.postern])];
+  },
+};
+
+const queue: ExternalScenario = {
+  kind: 'external', name: 'queue-deferred', reference: 'Postfix qmgr',
+  description: 'deferred queue behind a stopped destination: flush time once it is back (10,000 messages in npm run bench; node bench/queue-bench.ts for 100,000)',
+  async run(o) {
+    const r = await runQueueBench({ messages: o.messages ? Math.max(1000, o.messages * 5) : 10_000, holdSeconds: 5, log: quiet });
+    return [row('queue-deferred', 'flush until the queue is empty', 's', 'lower', [r.reference], [r.postern])];
+  },
+};
+
+const imap: ExternalScenario = {
+  kind: 'external', name: 'imap-10k', reference: 'Dovecot imap',
+  description: 'IMAP on a 10,000-message Maildir: LOGIN+SELECT, FETCH ENVELOPE, SEARCH BODY, 100 bodies, STORE, 50 clients, memory per IDLE connection',
+  async run(o) {
+    const rows = await runImapBench({ messages: 10_000, rounds: o.rounds, idle: 1000 });
+    return rows.map((x) => {
+      const lower = /ms|KiB|MB|bytes/i.test(x.unit);
+      return row('imap-10k', x.name, x.unit, lower ? 'lower' : 'higher', [x.dovecot], [x.postern]);
+    });
+  },
+};
+
+const tls: ExternalScenario = {
+  kind: 'external', name: 'tls', reference: 'Postfix smtpd',
+  description: 'TLS handshakes/s (STARTTLS + EHLO + QUIT) and TLS SMTP messages/s, same certificate',
+  async run(o) {
+    const r = await runTlsBench({ rounds: Math.min(o.rounds, 3), log: quiet });
+    return r.rows.map((x) => row('tls', x.metric, '/s', 'higher', [x.postfix], [x.postern]));
+  },
+};
+
+export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, imap, tls, queue];
