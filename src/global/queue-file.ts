@@ -77,6 +77,9 @@ function recipientRecords(r: QueueRecipient): Buffer[] {
 
 let tempSeq = 0;
 
+/** Mode of a finished queue file in incoming; a file being written is 0600 (Postfix). */
+export const COMMITTED_MODE = 0o700;
+
 export class QueueFileWriter {
   readonly queueId: string;
   private readonly queue: MailQueue;
@@ -98,6 +101,7 @@ export class QueueFileWriter {
 
   private constructor(queue: MailQueue, fh: FileHandle, tempPath: string, queueId: string, arrival: number) {
     this.queue = queue; this.fh = fh; this.tempPath = tempPath; this.queueId = queueId; this.arrival = arrival;
+    this.path = tempPath;
   }
 
   /** Open a new queue file in `incoming` (or `maildrop` for postdrop). */
@@ -110,9 +114,23 @@ export class QueueFileWriter {
     const usec = Number(process.hrtime.bigint() / 1000n % 1000000n);
     const w = new QueueFileWriter(queue, fh, tempPath, makeQueueId(st.ino, usec), now);
     w.target = into;
+    if (into === 'incoming' && queue.dirOf('incoming', w.queueId) === dir) {
+      // Postfix's way (mail_stream.c): the file takes its final name at once, mode 0600 =
+      // "being written"; commit() makes it 0700 and fsyncs it — one sync, no rename, no
+      // directory fsync (the rename is journalled with the file's fsync on ext4/xfs, as Postfix
+      // relies on). qmgr admits only 0700 files (qmgr-active.ts).
+      const final = join(dir, w.queueId);
+      await fsp.rename(tempPath, final);
+      w.path = final;
+      w.inPlace = true;
+    }
     return w;
   }
   private target: QueueName = 'incoming';
+  /** Where the file is now (its temporary name, or its final name in incoming). */
+  private path: string;
+  /** The file already has its final name in `incoming` (mode 0600 until commit). */
+  private inPlace = false;
   /** Commit into another queue than the one given to create() (cleanup: a HOLD action → 'hold'). */
   setTarget(into: QueueName): void { this.target = into; }
 
@@ -174,14 +192,16 @@ export class QueueFileWriter {
     const size = Buffer.from(sizeRecordPayload([this.contentStart, this.contentLength, this.recipientCount, this.flags, 0]));
     // C is the first record: type byte, one length byte (SIZE_RECORD_LEN < 128), payload.
     await writeFully(this.fh, size, 2);
-    await this.fh.datasync();
+    if (this.inPlace) await this.fh.chmod(COMMITTED_MODE);
+    await this.fh.sync();
     await this.fh.close();
     this.closed = true;
+    if (this.inPlace && this.target === 'incoming') return this.queueId;
     const dir = this.queue.dirOf(this.target, this.queueId);
-    await fsp.rename(this.tempPath, join(dir, this.queueId)).catch(async (e: NodeJS.ErrnoException) => {
+    await fsp.rename(this.path, join(dir, this.queueId)).catch(async (e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
       await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-      await fsp.rename(this.tempPath, join(dir, this.queueId));
+      await fsp.rename(this.path, join(dir, this.queueId));
     });
     await this.queue.syncDir(dir);
     return this.queueId;
@@ -189,7 +209,7 @@ export class QueueFileWriter {
 
   async abort(): Promise<void> {
     if (!this.closed) { this.closed = true; await this.fh.close().catch(() => {}); }
-    await fsp.unlink(this.tempPath).catch(() => {});
+    await fsp.unlink(this.path).catch(() => {});
   }
 }
 

@@ -22,7 +22,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { MailQueue, QueueName } from '../global/mail-queue.ts';
-import { QueueFile, QueueFileError } from '../global/queue-file.ts';
+import { QueueFile, QueueFileError, COMMITTED_MODE } from '../global/queue-file.ts';
 import { readBounceLog, removeBounceLog } from '../bounce/bounce-log.ts';
 import type { BounceService } from '../bounce/bounce.ts';
 import { logger } from '../util/msg.ts';
@@ -47,6 +47,9 @@ export function backoffDelay(arrivalMs: number, nowMs: number, s: Pick<ActiveSet
   return delay;
 }
 
+/** A 0600 file in incoming older than this is not being written any more (smtpd_timeout is 300 s). */
+const IN_PROGRESS_MAX_AGE_MS = 3600_000;
+
 /** Move every file left in active back to incoming (qmgr start-up). Returns how many. */
 export async function recoverActive(queue: MailQueue): Promise<number> {
   let n = 0;
@@ -70,6 +73,14 @@ function warnedPath(queue: MailQueue, qid: string): string {
  */
 export async function admitMessage(queue: MailQueue, qid: string, from: QueueName, opts: { ignoreTime: boolean; now: number }): Promise<QmgrMessage | undefined> {
   const src = queue.path(from, qid);
+  if (from === 'incoming') {
+    // A file still being written is mode 0600 (queue-file.ts); its chmod to 0700 at commit
+    // wakes the incoming watch again. One left by a crash (never acknowledged) is taken after
+    // an hour anyway and ends in corrupt/ when incomplete.
+    const st = await fsp.stat(src).catch(() => undefined);
+    if (!st) return undefined;
+    if ((st.mode & 0o777) !== COMMITTED_MODE && opts.now - st.mtimeMs < IN_PROGRESS_MAX_AGE_MS) return undefined;
+  }
   if (from === 'deferred' && !opts.ignoreTime) {
     const st = await fsp.stat(src).catch(() => undefined);
     if (!st || st.mtimeMs > opts.now) return undefined;

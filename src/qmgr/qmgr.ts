@@ -162,7 +162,9 @@ export class Qmgr {
     if (n) log.info(`moved ${n} message(s) from the active queue back to incoming after a restart`);
     if (this.opts.watch !== false) this.startWatching();
     const delay = this.opts.config.time('queue_run_delay');
-    this.timer = setInterval(() => this.scanDeferred(false), Math.max(1, delay) * 1000);
+    // Each queue run also rescans incoming: a file a watch event was missed for (or one left
+    // in progress by a crash, taken after an hour) is never stranded.
+    this.timer = setInterval(() => { this.scanDeferred(false); this.notify(); }, Math.max(1, delay) * 1000);
     this.timer.unref();
     this.incoming.request();
     this.deferred.request();
