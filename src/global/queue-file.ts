@@ -186,12 +186,24 @@ export class QueueFileWriter {
       for (const r of this.extracted) for (const b of recipientRecords(r)) this.push(b);
     }
     this.push(encodeRecord(REC.END, ''));
-    await this.flush();
-    // Patch the M length and the C record now that the sizes are known.
-    await writeFully(this.fh, paddedVarint(this.contentLength, MESG_LEN_BYTES), this.mesgLenOffset);
-    const size = Buffer.from(sizeRecordPayload([this.contentStart, this.contentLength, this.recipientCount, this.flags, 0]));
+    const mesgLen = paddedVarint(this.contentLength, MESG_LEN_BYTES);
     // C is the first record: type byte, one length byte (SIZE_RECORD_LEN < 128), payload.
-    await writeFully(this.fh, size, 2);
+    const size = Buffer.from(sizeRecordPayload([this.contentStart, this.contentLength, this.recipientCount, this.flags, 0]));
+    if (this.pos === 0) {
+      // The whole file is still in memory (a message under 64 KiB): fill in the sizes and
+      // write it with one write.
+      const all = Buffer.concat(this.pending, this.pendingBytes);
+      this.pending = []; this.pendingBytes = 0;
+      mesgLen.copy(all, this.mesgLenOffset);
+      size.copy(all, 2);
+      await writeFully(this.fh, all, 0);
+      this.pos = all.length;
+    } else {
+      await this.flush();
+      // Patch the M length and the C record now that the sizes are known.
+      await writeFully(this.fh, mesgLen, this.mesgLenOffset);
+      await writeFully(this.fh, size, 2);
+    }
     if (this.inPlace) await this.fh.chmod(COMMITTED_MODE);
     await this.fh.sync();
     await this.fh.close();
