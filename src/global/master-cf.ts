@@ -292,9 +292,11 @@ function parseEntry(text: string, file: string, line: number, opts: MasterCfOpti
   for (; i < rest.length; i++) {
     let arg = rest[i]!;
     if (arg[0] !== '-' || arg === '--') break;
-    // "-vo" → "-v" "-o": an option expecting a value ends a cluster.
-    const k = [...arg].findIndex((c, j) => j > 1 && OPTIONS_WITH_VALUE.includes(c));
-    if (k > 0) {
+    // "-vo" → "-v" "-o": an option expecting a value ends a cluster, as getopt(3) reads it
+    // in the daemon; "-osmtpd_tls_wrappermode=yes" is -o with the value (the 'o' inside
+    // "wrappermode" must not split it).
+    const k = [...arg].findIndex((c, j) => j >= 1 && OPTIONS_WITH_VALUE.includes(c));
+    if (k > 1) {
       fields.push(arg.slice(0, k));
       arg = '-' + arg.slice(k);
     }

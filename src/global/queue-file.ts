@@ -257,7 +257,7 @@ export class QueueFile implements QueueEnvelope {
       if (first.done || first.value.type !== REC.SIZE) throw new QueueFileError(`${queueId}: no size record: not a queue file`);
       const nums = first.value.data.toString('latin1').trim().split(/\s+/).map(Number);
       const [contentOffset = NaN, contentLength = NaN, , flags = 0] = nums;
-      if (!Number.isSafeInteger(contentOffset) || !Number.isSafeInteger(contentLength) || contentOffset <= 0 || contentOffset + contentLength > st.size) {
+      if (!Number.isSafeInteger(contentOffset) || !Number.isSafeInteger(contentLength) || contentOffset <= 0 || contentLength < 0 || contentOffset + contentLength > st.size) {
         throw new QueueFileError(`${queueId}: bad size record (incomplete file?)`);
       }
       qf.contentOffset = contentOffset; qf.contentLength = contentLength; qf.flags = flags;
