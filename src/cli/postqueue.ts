@@ -38,7 +38,7 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MainConfig } from '../global/mail-conf.ts';
 import { isQueueId, type MailQueue, type QueueName } from '../global/mail-queue.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile, COMMITTED_MODE } from '../global/queue-file.ts';
 import { readBounceLog } from '../bounce/bounce-log.ts';
 import { queueFromConfig, QMGR_TRIGGER } from '../qmgr/qmgr.ts';
 import type { CliContext } from './cli-context.ts';
@@ -67,6 +67,11 @@ export interface ShowqMessage { queue: QueueName; qid: string; arrival: number; 
 export async function* showq(queue: MailQueue): AsyncIterable<ShowqMessage> {
   for (const q of SHOWQ_QUEUES) {
     for await (const qid of queue.list(q)) {
+      // A file still being written in incoming is mode 0600 (queue-file.ts): not mail yet.
+      if (q === 'incoming') {
+        const st = await fsp.stat(queue.path(q, qid)).catch(() => undefined);
+        if (!st || (st.mode & 0o777) !== COMMITTED_MODE) continue;
+      }
       let qf: QueueFile;
       try { qf = await QueueFile.open(queue.path(q, qid), qid); } catch { continue; }
       const why = new Map<string, string>();

@@ -50,6 +50,24 @@ export function backoffDelay(arrivalMs: number, nowMs: number, s: Pick<ActiveSet
 /** A 0600 file in incoming older than this is not being written any more (smtpd_timeout is 300 s). */
 const IN_PROGRESS_MAX_AGE_MS = 3600_000;
 
+/**
+ * Remove queue files a crash left half-committed in incoming (mode 0600: cleanup had not
+ * finished, so no client was told 250 — the client retries; Postfix leaves these to postsuper).
+ * Only files older than this process can be from a dead writer.
+ */
+export async function removeUncommitted(queue: MailQueue, processStart: number): Promise<number> {
+  let n = 0;
+  for await (const qid of queue.list('incoming')) {
+    const p = queue.path('incoming', qid);
+    const st = await fsp.stat(p).catch(() => undefined);
+    if (!st || (st.mode & 0o777) === COMMITTED_MODE || st.mtimeMs >= processStart) continue;
+    await fsp.unlink(p).catch(() => {});
+    log.warn(`${qid}: removing an incomplete queue file left in incoming by a crash (never acknowledged)`);
+    n++;
+  }
+  return n;
+}
+
 /** Move every file left in active back to incoming (qmgr start-up). Returns how many. */
 export async function recoverActive(queue: MailQueue): Promise<number> {
   let n = 0;

@@ -47,7 +47,7 @@ import { BounceService } from '../bounce/bounce.ts';
 import { logger } from '../util/msg.ts';
 import type { ServiceImpl } from '../master/master-service.ts';
 import { QmgrScan } from './qmgr-scan.ts';
-import { admitMessage, finishMessage, recoverActive, type ActiveSettings } from './qmgr-active.ts';
+import { admitMessage, finishMessage, recoverActive, type ActiveSettings, removeUncommitted } from './qmgr-active.ts';
 import type { QmgrEntry, QmgrMessage, Resolver } from './qmgr-message.ts';
 import { QmgrScheduler, type TransportLimits } from './qmgr-transport.ts';
 import { deliverEntry, recordResults, type DeliverContext } from './qmgr-deliver.ts';
@@ -157,6 +157,8 @@ export class Qmgr {
   }
 
   async start(): Promise<void> {
+    // Before recovering active (whose files are committed), drop what a dead writer left.
+    await removeUncommitted(this.queue, Date.now() - process.uptime() * 1000 - 1000);
     const n = await recoverActive(this.queue);
     this.started = true;
     if (n) log.info(`moved ${n} message(s) from the active queue back to incoming after a restart`);

@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -45,9 +45,14 @@ async function start(mainCf = '', policy: SmtpdPolicy = PERMIT_ALL): Promise<Srv
   return s;
 }
 
+/** Committed queue files (mode 0700); files still being written or aborted are not mail. */
 async function queued(q: MailQueue): Promise<QueueFile[]> {
   const out: QueueFile[] = [];
-  for await (const id of q.list('incoming')) out.push(await QueueFile.open(q.path('incoming', id), id));
+  for await (const id of q.list('incoming')) {
+    const st = statSync(q.path('incoming', id), { throwIfNoEntry: false });
+    if (!st || (st.mode & 0o777) !== 0o700) continue;
+    out.push(await QueueFile.open(q.path('incoming', id), id));
+  }
   return out;
 }
 
