@@ -184,3 +184,24 @@ export function startServerTls(sock: Socket, context: SecureContext | TlsContext
 export function describeTls(t: TLSSocket): string {
   return describeServerTls(t);
 }
+
+/**
+ * Implicit TLS on an accepted socket of an `ssl = yes` listener (imaps, pop3s, lmtps): the TLS
+ * socket, or undefined after the connection was closed — never served in clear when no
+ * certificate is configured, and a failed handshake is logged and dropped.
+ */
+export async function acceptImplicitTls(sock: Socket, source: TlsContextSource | undefined, handshakeMs: number,
+  listenerName: string, log: { info(s: string): void; warn(s: string): void }): Promise<TLSSocket | undefined> {
+  if (!source) {
+    log.warn(`${listenerName}: ssl listener but no ssl_cert/ssl_key in dovecot.conf; closing the connection`);
+    sock.destroy();
+    return undefined;
+  }
+  try {
+    return await startServerTls(sock, source, handshakeMs);
+  } catch (e) {
+    log.info(`${listenerName}: TLS handshaking failed: ${(e as Error).message}`);
+    sock.destroy();
+    return undefined;
+  }
+}

@@ -38,7 +38,7 @@ import type { ServiceImpl } from '../master/master-service.ts';
 import { LmtpSession, type LmtpdDeps } from './lmtpd-session.ts';
 import { lmtpdSettings } from './lmtpd-settings.ts';
 import { dovecotTlsProvider } from '../lib-tls/tls-dovecot.ts';
-import { startServerTls } from '../lib-tls/tls-server.ts';
+import { acceptImplicitTls } from '../lib-tls/tls-server.ts';
 
 export interface Lmtpd {
   /** Serve one connection; `o.tls` when it is already TLS (an ssl listener). */
@@ -62,17 +62,8 @@ export const service: ServiceImpl = {
     const server = serveSessions(ctx, async (sock, listener) => {
       if (!listener.ssl) return lmtpd.handle(sock);
       // inet_listener lmtp { ssl = yes }: TLS from the first byte, never in clear.
-      if (!tls) {
-        ctx.log.warn(`${listener.name}: ssl listener but no ssl_cert/ssl_key in dovecot.conf; closing the connection`);
-        sock.destroy();
-        return;
-      }
-      let t: Socket;
-      try { t = await startServerTls(sock, tls, handshakeMs); } catch (e) {
-        ctx.log.info(`${listener.name}: TLS handshaking failed: ${(e as Error).message}`);
-        sock.destroy();
-        return;
-      }
+      const t = await acceptImplicitTls(sock, tls, handshakeMs, listener.name, ctx.log);
+      if (!t) return;
       return lmtpd.handle(t, { tls: true });
     });
     return {

@@ -38,7 +38,7 @@ import type { ServiceImpl } from '../master/master-service.ts';
 import { Pop3Session, type Pop3dDeps, type Pop3SessionOptions } from './pop3d-session.ts';
 import { pop3dSettings } from './pop3d-settings.ts';
 import { dovecotTlsProvider } from '../lib-tls/tls-dovecot.ts';
-import { startServerTls } from '../lib-tls/tls-server.ts';
+import { acceptImplicitTls, startServerTls } from '../lib-tls/tls-server.ts';
 
 export interface Pop3d {
   /** Serve one connection; `o.tls` for pop3s sockets, `o.startTls` enables STLS (the TLS issue). */
@@ -65,17 +65,8 @@ export const service: ServiceImpl = {
     const server = serveSessions(ctx, async (sock, listener) => {
       if (listener.ssl) {
         // pop3s: TLS from the first byte; without a certificate never serve it in clear.
-        if (!tls) {
-          ctx.log.warn(`${listener.name}: ssl listener but no ssl_cert/ssl_key in dovecot.conf; closing the connection`);
-          sock.destroy();
-          return;
-        }
-        let t: Socket;
-        try { t = await startServerTls(sock, tls, handshakeMs); } catch (e) {
-          ctx.log.info(`${listener.name}: TLS handshaking failed: ${(e as Error).message}`);
-          sock.destroy();
-          return;
-        }
+        const t = await acceptImplicitTls(sock, tls, handshakeMs, listener.name, ctx.log);
+        if (!t) return;
         return pop3d.handle(t, { tls: true });
       }
       return pop3d.handle(sock, { startTls });
