@@ -4,7 +4,8 @@ import { setLogSink } from '../util/msg.ts';
 import { Anvil } from './anvil.ts';
 import { ClientLimits, penalizedAuth } from './anvil-smtpd.ts';
 import { AuthPenalty } from './auth-penalty.ts';
-import { ALICE, LineChat, startSmtpd, type TestSmtpd } from './anvil-testkit.ts';
+import { ALICE, startSmtpd, type TestSmtpd } from './anvil-testkit.ts';
+import { LineChat } from '../../test/harness/line-chat.ts';
 import { directoryAuth } from '../smtpd/smtpd-sasl.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import { ConfigError } from '../global/config-error.ts';
@@ -51,7 +52,7 @@ test('smtpd_client_message_rate_limit: the 3rd MAIL in the time unit gets Postfi
   await again.reply();
   await again.cmd('EHLO client.example');
   assert.equal(await again.cmd('MAIL FROM:<a@example.org>'), '450 4.7.1 Error: too much mail from 127.0.0.1');
-  const other = await LineChat.open(s.port, '127.0.0.2');
+  const other = await LineChat.open(s.port, { localAddress: '127.0.0.2' });
   await other.reply();
   await other.cmd('EHLO other.example');
   assert.equal(await other.cmd('MAIL FROM:<b@example.org>'), '250 2.1.0 Ok');
@@ -94,7 +95,7 @@ test('smtpd_client_event_limit_exceptions (default $mynetworks) exempts trusted 
   await a.cmd('RSET');
   assert.equal(await a.cmd('MAIL FROM:<>'), '250 2.1.0 Ok', '127.0.0.1 is in mynetworks: not counted');
   a.close();
-  const far = await LineChat.open(s.port, '127.0.0.9');
+  const far = await LineChat.open(s.port, { localAddress: '127.0.0.9' });
   await far.reply();
   await far.cmd('EHLO x');
   assert.equal(await far.cmd('MAIL FROM:<>'), '250 2.1.0 Ok');
@@ -125,7 +126,7 @@ test('hostile: 2,000 simultaneous connections from one IP; the count limit holds
   assert.equal(refused, flood.length - 20);
   assert.ok(flood.length >= 1900, `${flood.length} connections got through the kernel backlog`);
   // While the flood holds its 20 sessions, another client works normally.
-  const legit = await LineChat.open(s.port, '127.0.0.2');
+  const legit = await LineChat.open(s.port, { localAddress: '127.0.0.2' });
   assert.match(await legit.reply(), /^220 mx\.example\.test /);
   await legit.cmd('EHLO legit.example');
   assert.equal(await legit.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok');
@@ -145,11 +146,11 @@ test('hostile: 2,000 simultaneous connections from one IP; the count limit holds
 test('smtpd_client_connection_rate_limit: the 4th connection in the time unit is refused, with the rate warning', async () => {
   const { s } = await limited(`${NO_EXCEPTIONS}smtpd_client_connection_rate_limit = 3\n`);
   for (let i = 0; i < 3; i++) {
-    const c = await LineChat.open(s.port, '127.0.0.3');
+    const c = await LineChat.open(s.port, { localAddress: '127.0.0.3' });
     assert.match(await c.reply(), /^220 /);
     c.close();
   }
-  const c = await LineChat.open(s.port, '127.0.0.3');
+  const c = await LineChat.open(s.port, { localAddress: '127.0.0.3' });
   assert.equal(await c.reply(), '421 4.7.0 mx.example.test Error: too many connections from 127.0.0.3');
   assert.ok(logs.some((l) => l.includes('warning: Connection rate limit exceeded: 4 from unknown[127.0.0.3] for service smtp')));
 });
@@ -159,7 +160,7 @@ test('penalizedAuth: SMTP AUTH failures slow the next attempt from that address 
   const penalty = new AuthPenalty({ failureDelayMs: 0, sleep: async (ms) => { slept.push(ms); } });
   const s = await startSmtpd('', { auth: () => penalizedAuth(ALICE, penalty) });
   servers.push(s);
-  const c = await LineChat.open(s.port, '127.0.0.4');
+  const c = await LineChat.open(s.port, { localAddress: '127.0.0.4' });
   await c.reply();
   await c.cmd('EHLO x');
   const bad = Buffer.from('\0alice@example.test\0guess').toString('base64');
@@ -167,7 +168,7 @@ test('penalizedAuth: SMTP AUTH failures slow the next attempt from that address 
   assert.deepEqual(slept, [4000, 8000, 15000], 'delays grow: none, 4 s, 8 s, 15 s (auth_penalty_to_secs)');
   // The guessed account logging in from an address it never used: the per-user penalty applies.
   slept.length = 0;
-  const alice = await LineChat.open(s.port, '127.0.0.5');
+  const alice = await LineChat.open(s.port, { localAddress: '127.0.0.5' });
   await alice.reply();
   await alice.cmd('EHLO alice');
   const good = Buffer.from('\0alice@example.test\0s3cret').toString('base64');

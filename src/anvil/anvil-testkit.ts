@@ -1,10 +1,10 @@
 /**
- * anvil-testkit - test helpers for the abuse-protection tests: a raw SMTP/line conversation
- * from a chosen loopback source address (127.0.0.x: "another client"), and a real smtpd
+ * anvil-testkit - test helpers for the abuse-protection tests (the raw client is
+ * test/harness/line-chat.ts): a real smtpd
  * (createSmtpd, as src/smtpd/smtpd.test.ts builds it) on an OS-chosen port with a temp queue.
  * Not used by production code.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,67 +14,6 @@ import { createSmtpd, type Smtpd } from '../smtpd/smtpd.ts';
 import type { SmtpdPolicy } from '../smtpd/smtpd-policy.ts';
 import type { SmtpdAuth } from '../smtpd/smtpd-sasl.ts';
 import type { UserDirectory } from '../lib-auth/user-directory.ts';
-
-/** One line-oriented conversation (SMTP replies, IMAP/POP3 lines). */
-export class LineChat {
-  readonly sock: Socket;
-  buf = '';
-  closed = false;
-  private waiters: (() => void)[] = [];
-
-  private constructor(sock: Socket) {
-    this.sock = sock;
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => { this.buf += d; this.wake(); });
-    sock.on('close', () => { this.closed = true; this.wake(); });
-    sock.on('error', () => { this.closed = true; this.wake(); });
-  }
-
-  static open(port: number, localAddress = '127.0.0.1'): Promise<LineChat> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ port, host: '127.0.0.1', localAddress }, () => resolve(new LineChat(s)));
-      s.once('error', reject);
-    });
-  }
-
-  private wake(): void { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
-
-  send(data: string): void { this.sock.write(data); }
-
-  /** One complete SMTP reply (multi-line joined by \n), or throws on close/timeout. */
-  async reply(timeoutMs = 5000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\n/.exec(this.buf);
-      if (m) {
-        this.buf = this.buf.slice(m[0].length);
-        return m[0].replace(/\r\n/g, '\n').trimEnd();
-      }
-      if (this.closed) throw new Error(`connection closed; pending: ${JSON.stringify(this.buf)}`);
-      await this.waitMore(deadline);
-    }
-  }
-
-  /** Wait until the peer closes; returns what is left unread. */
-  async untilClosed(timeoutMs = 5000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed) await this.waitMore(deadline);
-    return this.buf;
-  }
-
-  private async waitMore(deadline: number): Promise<void> {
-    const left = deadline - Date.now();
-    if (left <= 0) throw new Error(`timeout; pending: ${JSON.stringify(this.buf)}`);
-    await new Promise<void>((r) => { const t = setTimeout(r, left); this.waiters.push(() => { clearTimeout(t); r(); }); });
-  }
-
-  async cmd(line: string, timeoutMs?: number): Promise<string> {
-    this.send(line + '\r\n');
-    return this.reply(timeoutMs);
-  }
-
-  close(): void { this.sock.destroy(); }
-}
 
 export interface TestSmtpd {
   port: number;

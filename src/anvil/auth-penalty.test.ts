@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { AuthPenalty, ipIdent, penaltyToSecs } from './auth-penalty.ts';
-import { ALICE, LineChat } from './anvil-testkit.ts';
+import { ALICE } from './anvil-testkit.ts';
+import { LineChat } from '../../test/harness/line-chat.ts';
 import { setLogSink } from '../util/msg.ts';
 import type { UserDirectory } from '../lib-auth/user-directory.ts';
 
@@ -119,7 +120,7 @@ test('hostile: password guessing at 100/s on 50 connections; delays grow, the pr
   });
   await new Promise<void>((r) => server.listen({ port: 0, host: '127.0.0.1', backlog: 1024 }, r));
   const port = (server.address() as { port: number }).port;
-  const attackers = await Promise.all(Array.from({ length: 50 }, () => LineChat.open(port, '127.0.0.1')));
+  const attackers = await Promise.all(Array.from({ length: 50 }, () => LineChat.open(port, { localAddress: '127.0.0.1' })));
   let sent = 0;
   const fire = setInterval(() => { // 100 guesses per second, spread over the connections
     attackers[sent % attackers.length]!.send(`LOGIN alice@example.test guess${sent}\n`);
@@ -130,7 +131,7 @@ test('hostile: password guessing at 100/s on 50 connections; delays grow, the pr
   let last = Date.now();
   const probe = setInterval(() => { const t = Date.now(); worstLag = Math.max(worstLag, t - last - 50); last = t; }, 50);
   await new Promise((r) => setTimeout(r, 3000));
-  const legit = await LineChat.open(port, '127.0.0.2');
+  const legit = await LineChat.open(port, { localAddress: '127.0.0.2' });
   const t0 = Date.now();
   legit.send('LOGIN bob@example.test right\n');
   const answer = await legit.reply(3000);

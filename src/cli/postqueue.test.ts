@@ -14,7 +14,7 @@ import { queueCommand, formatShowqMessage, asctime, type ShowqMessage } from './
 import { qshape } from './qshape.ts';
 import { RealPostfix } from '../../test/harness/real-postfix.ts';
 import { freePort } from '../../test/harness/free-port.ts';
-import { SmtpChat } from '../../test/harness/smtp-chat.ts';
+import { LineChat } from '../../test/harness/line-chat.ts';
 
 setLogSink(() => {});
 const envs: Env[] = [];
@@ -90,7 +90,7 @@ test('same layout as real Postfix postqueue -p for the same held and deferred me
   });
   let real: string;
   try {
-    const c = await SmtpChat.open(port);
+    const c = await LineChat.open(port);
     await c.reply();
     const say = async (cmd: string, want: RegExp) => { c.send(cmd + '\r\n'); const r = await c.reply(); assert.match(r, want, `${cmd} → ${r}`); };
     await say('EHLO client.example', /^250/);

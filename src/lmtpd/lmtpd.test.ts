@@ -15,7 +15,7 @@ import { parseDovecotConf } from '../global/dovecot-conf.ts';
 import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
 import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
 import { logger, setLogSink } from '../util/msg.ts';
-import { SmtpChat } from '../../test/harness/smtp-chat.ts';
+import { LineChat } from '../../test/harness/line-chat.ts';
 import { createLmtpd } from './lmtpd.ts';
 import { lmtpdSettings } from './lmtpd-settings.ts';
 import { splitDetail } from './lmtpd-session.ts';
@@ -72,8 +72,8 @@ ${conf}
   return { dir, port, store, directory, messages, socketPath: join(dir, unixPath ?? '') };
 }
 
-async function lhlo(port: number): Promise<SmtpChat> {
-  const c = await SmtpChat.open(port);
+async function lhlo(port: number): Promise<LineChat> {
+  const c = await LineChat.open(port);
   assert.equal(await c.reply(), '220 lmtp.x.test Postern ready.');
   assert.equal(await c.cmd('LHLO mta.x.test'), '250-lmtp.x.test\n250-8BITMIME\n250-ENHANCEDSTATUSCODES\n250 PIPELINING');
   return c;
@@ -108,7 +108,7 @@ test('per-recipient replies: delivered, unknown user, over quota; headers and do
 
 test('command errors as Dovecot: order, unknown verbs, parameters, over-long lines', async () => {
   const env = await startLmtp();
-  const c = await SmtpChat.open(env.port);
+  const c = await LineChat.open(env.port);
   await c.reply();
   assert.equal(await c.cmd('RCPT TO:<alice@x.test>'), '503 5.5.0 MAIL needed first');
   assert.equal(await c.cmd('DATA'), '503 5.5.0 MAIL needed first');
@@ -206,7 +206,7 @@ test('slow clients: idle timeout 421; NUL bytes in addresses are syntax errors',
   const server = createServer((s) => { socks.push(s); void lmtpd.handle(s); });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   cleanup.push(() => closeServer(server, socks));
-  const slow = await SmtpChat.open((server.address() as { port: number }).port);
+  const slow = await LineChat.open((server.address() as { port: number }).port);
   assert.equal(await slow.reply(), '220 lmtp.x.test Postern ready.');
   assert.equal(await slow.reply(), '421 4.4.2 lmtp.x.test Disconnected for inactivity');
   await slow.waitClose();

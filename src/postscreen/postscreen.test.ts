@@ -9,7 +9,8 @@ import { setLogSink } from '../util/msg.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import { ConfigError } from '../global/config-error.ts';
 import type { SmtpdPolicy } from '../smtpd/smtpd-policy.ts';
-import { LineChat, startSmtpd, type TestSmtpd } from '../anvil/anvil-testkit.ts';
+import { startSmtpd, type TestSmtpd } from '../anvil/anvil-testkit.ts';
+import { LineChat } from '../../test/harness/line-chat.ts';
 import { PostscreenCache, enforcePolicy, escapeBytes, formatDelta, postscreen, postscreenSettings } from './postscreen.ts';
 
 const run = promisify(execFile);
@@ -63,7 +64,7 @@ async function screened(mainCf: string): Promise<{ s: TestSmtpd; port: number }>
 
 test('PREGREET with postscreen_greet_action = drop: "220-" first, a client talking early gets 521 5.5.1 and is dropped', async () => {
   const { port } = await screened('postscreen_greet_action = drop\n');
-  const c = await LineChat.open(port, '127.0.0.6');
+  const c = await LineChat.open(port, { localAddress: '127.0.0.6' });
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(c.buf, '220-mx.example.test ESMTP Postern\r\n', 'the multi-line greeting trick');
   c.send('EHLO x\r\n');
@@ -75,7 +76,7 @@ test('PREGREET with postscreen_greet_action = drop: "220-" first, a client talki
 test('a patient client gets one multi-line 220 reply and normal service; next time it skips the wait (PASS OLD)', async () => {
   const { port } = await screened('postscreen_greet_action = drop\n');
   const t0 = Date.now();
-  const c = await LineChat.open(port, '127.0.0.8');
+  const c = await LineChat.open(port, { localAddress: '127.0.0.8' });
   assert.equal(await c.reply(3000), '220-mx.example.test ESMTP Postern\n220 mx.example.test ESMTP Postern');
   assert.ok(Date.now() - t0 >= 900, 'the banner waited postscreen_greet_wait');
   await c.cmd('EHLO patient.example');
@@ -84,7 +85,7 @@ test('a patient client gets one multi-line 220 reply and normal service; next ti
   c.close();
   assert.ok(logs.some((l) => /postscreen\[\d+\]: PASS NEW \[127\.0\.0\.8\]:\d+$/.test(l)));
   const t1 = Date.now();
-  const again = await LineChat.open(port, '127.0.0.8');
+  const again = await LineChat.open(port, { localAddress: '127.0.0.8' });
   assert.equal(await again.reply(), '220 mx.example.test ESMTP Postern');
   assert.ok(Date.now() - t1 < 500, 'allowlisted for postscreen_greet_ttl');
   assert.ok(logs.some((l) => /postscreen\[\d+\]: PASS OLD \[127\.0\.0\.8\]:\d+$/.test(l)));
@@ -104,7 +105,7 @@ test('swaks (waits for the whole greeting) passes the pregreet test and delivers
 
 test('PREGREET with enforce: the session goes on (early EHLO answered) but every RCPT gets 550 5.5.1 Protocol error', async () => {
   const { port } = await screened('postscreen_greet_action = enforce\n');
-  const c = await LineChat.open(port, '127.0.0.9');
+  const c = await LineChat.open(port, { localAddress: '127.0.0.9' });
   c.send('EHLO early.example\r\n');
   assert.equal(await c.reply(3000), '220-mx.example.test ESMTP Postern\n220 mx.example.test ESMTP Postern');
   assert.match(await c.reply(), /^250-mx\.example\.test\n/, 'the bytes sent early were not lost');
@@ -116,7 +117,7 @@ test('PREGREET with enforce: the session goes on (early EHLO answered) but every
 
 test('hostile pregreet: 64 KB with NUL and 8-bit bytes is logged escaped and cut at 100 characters', async () => {
   const { port } = await screened('postscreen_greet_action = drop\n');
-  const c = await LineChat.open(port, '127.0.0.10');
+  const c = await LineChat.open(port, { localAddress: '127.0.0.10' });
   c.sock.write(Buffer.concat([Buffer.from('\0\x1b[31m\xff', 'latin1'), Buffer.alloc(65536, 0x41)]));
   assert.match(await c.untilClosed(), /521 5\.5\.1 Protocol error\r\n$/);
   const line = logs.find((l) => l.includes('PREGREET') && l.includes('[127.0.0.10]'))!;
@@ -126,17 +127,17 @@ test('hostile pregreet: 64 KB with NUL and 8-bit bytes is logged escaped and cut
 
 test('DNSBL: weighted score over postscreen_dnsbl_threshold with action drop → 521 5.7.1 naming the heaviest list; others pass', async () => {
   const { port } = await screened(`postscreen_dnsbl_sites = zen.example.test*2 bl.example.test\npostscreen_dnsbl_threshold = 3\npostscreen_dnsbl_action = drop\n`);
-  const listed = await LineChat.open(port, '127.0.0.1');
+  const listed = await LineChat.open(port, { localAddress: '127.0.0.1' });
   assert.equal(await listed.untilClosed(3000), '220-mx.example.test ESMTP Postern\r\n521 5.7.1 Service unavailable; client [127.0.0.1] blocked using zen.example.test\r\n');
   assert.ok(logs.some((l) => /postscreen\[\d+\]: DNSBL rank 3 for \[127\.0\.0\.1\]:\d+$/.test(l)));
-  const below = await LineChat.open(port, '127.0.0.7'); // zen only: 2 < 3
+  const below = await LineChat.open(port, { localAddress: '127.0.0.7' }); // zen only: 2 < 3
   assert.equal(await below.reply(3000), '220-mx.example.test ESMTP Postern\n220 mx.example.test ESMTP Postern');
   below.close();
 });
 
 test('DNSBL enforce: RCPT gets 550 5.7.1 Service unavailable; client [addr] blocked using <domain>', async () => {
   const { port } = await screened('postscreen_dnsbl_sites = zen.example.test\npostscreen_dnsbl_action = enforce\n');
-  const c = await LineChat.open(port, '127.0.0.7');
+  const c = await LineChat.open(port, { localAddress: '127.0.0.7' });
   await c.reply(3000);
   await c.cmd('EHLO x.example');
   await c.cmd('MAIL FROM:<a@example.org>');
@@ -163,7 +164,7 @@ test('a client that hangs up during the wait is logged and never reaches smtpd',
   let verdict: Promise<unknown> | undefined;
   const server = createServer((sock) => { verdict = postscreen(sock, ps, { cache: new PostscreenCache() }); });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const c = await LineChat.open((server.address() as { port: number }).port, '127.0.0.11');
+  const c = await LineChat.open((server.address() as { port: number }).port, { localAddress: '127.0.0.11' });
   c.close();
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(await verdict, { pass: false });

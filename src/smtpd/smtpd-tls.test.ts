@@ -17,7 +17,7 @@ import { createSmtpd } from './smtpd.ts';
 import { PERMIT_ALL } from './smtpd-policy.ts';
 import { directoryAuth } from './smtpd-sasl.ts';
 import { writeSelfSigned } from '../lib-tls/self-signed.ts';
-import { SmtpChat } from '../../test/harness/smtp-chat.ts';
+import { LineChat } from '../../test/harness/line-chat.ts';
 import { setLogSink } from '../util/msg.ts';
 import type { UserDirectory } from '../lib-auth/user-directory.ts';
 
@@ -126,7 +126,7 @@ t.sendall(b"QUIT\\r\\n"); print(tf.readline().decode().strip())
 
 test('smtpd_tls_security_level = encrypt refuses mail before STARTTLS with Postfix\'s text', async () => {
   const s = await start('smtpd_tls_security_level = encrypt');
-  const c = await SmtpChat.open(s.port);
+  const c = await LineChat.open(s.port);
   await c.reply();
   assert.match(await c.cmd('EHLO x'), /250-STARTTLS/);
   assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '530 5.7.0 Must issue a STARTTLS command first');

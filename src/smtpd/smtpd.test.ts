@@ -12,7 +12,7 @@ import { QueueFile } from '../global/queue-file.ts';
 import { createSmtpd } from './smtpd.ts';
 import { PERMIT_ALL, type SmtpdPolicy } from './smtpd-policy.ts';
 import { directoryAuth } from './smtpd-sasl.ts';
-import { SmtpChat } from '../../test/harness/smtp-chat.ts';
+import { LineChat } from '../../test/harness/line-chat.ts';
 import { setLogSink } from '../util/msg.ts';
 import type { UserDirectory } from '../lib-auth/user-directory.ts';
 
@@ -92,7 +92,7 @@ test('swaks with PIPELINING and CHUNKING (BDAT) delivers the same bytes', async 
   assert.match(c, /Subject: swaks\n/);
   assert.match(c, /\n\nline1\nline2\n/);
 
-  const chat = await SmtpChat.open(s.port);
+  const chat = await LineChat.open(s.port);
   assert.match(await chat.reply(), /^220 mx\.example\.test ESMTP/);
   assert.match(await chat.cmd('EHLO c.example.org'), /250-CHUNKING|250 CHUNKING/);
   assert.equal(await chat.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok');
@@ -111,7 +111,7 @@ test('swaks with PIPELINING and CHUNKING (BDAT) delivers the same bytes', async 
 
 test('reply texts match Postfix 3.7 for protocol errors', async () => {
   const s = await start();
-  const c = await SmtpChat.open(s.port);
+  const c = await LineChat.open(s.port);
   await c.reply();
   const script: [string, string][] = [
     ['VRFY', '501 5.5.4 Syntax: VRFY address [SMTPUTF8]'],
@@ -146,13 +146,13 @@ test('reply texts match Postfix 3.7 for protocol errors', async () => {
 
 test('hostile input: 1 MB command line, NUL bytes, HTTP verbs, error limit; others keep being served', async () => {
   const s = await start('smtpd_hard_error_limit = 5\nsmtpd_error_sleep_time = 0');
-  const c = await SmtpChat.open(s.port);
+  const c = await LineChat.open(s.port);
   await c.reply();
   c.send('A'.repeat(1 << 20) + '\r\n');
   assert.equal(await c.reply(), '500 5.5.2 Error: command not recognized');
   assert.equal(await c.cmd('NOOP'), '250 2.0.0 Ok', 'the rest of the long line was discarded');
   assert.equal(await c.cmd('NO\0OP'), '500 5.5.2 Error: bad syntax');
-  const other = await SmtpChat.open(s.port);
+  const other = await LineChat.open(s.port);
   assert.match(await other.reply(), /^220 /);
   assert.equal(await other.cmd('GET / HTTP/1.0'), '221 2.7.0 Error: I can break rules, too. Goodbye.');
   await other.waitClose();
@@ -160,14 +160,14 @@ test('hostile input: 1 MB command line, NUL bytes, HTTP verbs, error limit; othe
   assert.equal(await c.cmd('BOGUS'), '500 5.5.2 Error: command not recognized', 'the 5th error is answered, then the session ends');
   assert.equal(await c.reply(), '421 4.7.0 mx.example.test Error: too many errors');
   await c.waitClose();
-  const third = await SmtpChat.open(s.port);
+  const third = await LineChat.open(s.port);
   assert.match(await third.reply(), /^220 /);
   assert.equal(await third.cmd('QUIT'), '221 2.0.0 Bye');
 });
 
 test('SMTP smuggling: <LF>.<LF> does not end DATA; the message holds the smuggled text', async () => {
   const s = await start();
-  const c = await SmtpChat.open(s.port);
+  const c = await LineChat.open(s.port);
   await c.reply();
   await c.cmd('EHLO x');
   await c.cmd('MAIL FROM:<a@example.org>');
@@ -183,7 +183,7 @@ test('SMTP smuggling: <LF>.<LF> does not end DATA; the message holds the smuggle
 
 test('strict bare-newline policy rejects and disconnects like Postfix', async () => {
   const s = await start('smtpd_forbid_bare_newline = strict');
-  const c = await SmtpChat.open(s.port);
+  const c = await LineChat.open(s.port);
   await c.reply();
   await c.cmd('EHLO x');
   await c.cmd('MAIL FROM:<a@example.org>');
@@ -213,7 +213,7 @@ print(c.auth("LOGIN", c.auth_login, initial_response_ok=False)); c.quit()
   assert.match(stdout, /fail 535 5\.7\.8 Error: authentication failed: authentication failure/);
   assert.match(stdout, /\nok\n/);
   assert.match(stdout, /\(235, b'2\.7\.0 Authentication successful'\)/);
-  const c = await SmtpChat.open(s.port);
+  const c = await LineChat.open(s.port);
   await c.reply();
   await c.cmd('EHLO x');
   assert.equal(await c.cmd('AUTH PLAIN !!!notbase64'), '535 5.7.8 Error: authentication failed: Invalid base64 data in continued response');
@@ -225,7 +225,7 @@ print(c.auth("LOGIN", c.auth_login, initial_response_ok=False)); c.quit()
 
 test('a client that stalls mid-DATA is timed out; the half message is not queued', async () => {
   const s = await start('smtpd_timeout = 1s');
-  const c = await SmtpChat.open(s.port);
+  const c = await LineChat.open(s.port);
   await c.reply();
   await c.cmd('EHLO x');
   await c.cmd('MAIL FROM:<a@example.org>');

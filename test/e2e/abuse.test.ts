@@ -22,7 +22,8 @@ import { SmtpdCheck } from '../../src/smtpd/smtpd-check.ts';
 import { TrivialRewrite } from '../../src/trivial-rewrite/trivial-rewrite.ts';
 import { penalizedAuth } from '../../src/anvil/anvil-smtpd.ts';
 import { AuthPenalty } from '../../src/anvil/auth-penalty.ts';
-import { ALICE, LineChat } from '../../src/anvil/anvil-testkit.ts';
+import { ALICE } from '../../src/anvil/anvil-testkit.ts';
+import { LineChat } from '../harness/line-chat.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 import { DnsServer } from '../harness/dns-server.ts';
 
@@ -73,7 +74,7 @@ test('2,000 connections from one IP: 20 sessions (smtpd_client_connection_count_
   const replies = await Promise.all(flood.map((c) => c.reply(20_000).catch((e: Error) => e.message)));
   assert.equal(replies.filter((r) => r.startsWith('220 ')).length, 20);
   assert.equal(replies.filter((r) => r === '421 4.7.0 mx.example.test Error: too many connections from 127.0.0.1').length, flood.length - 20);
-  const legit = await LineChat.open(s.port, '127.0.0.2');
+  const legit = await LineChat.open(s.port, { localAddress: '127.0.0.2' });
   assert.match(await legit.reply(), /^220 /);
   await legit.cmd('EHLO legit.example');
   await legit.cmd('MAIL FROM:<a@example.org>');
@@ -88,7 +89,7 @@ test('2,000 connections from one IP: 20 sessions (smtpd_client_connection_count_
 test('connection, message, recipient and AUTH rates with Postfix\'s replies; limits are per client', opt, async () => {
   const s = await start('smtp-rates', `${NO_EXCEPTIONS}smtpd_client_connection_rate_limit = 2\nsmtpd_client_message_rate_limit = 1\n`
     + 'smtpd_client_recipient_rate_limit = 1\nsmtpd_client_auth_rate_limit = 1\n', { auth: penalizedAuth(ALICE, new AuthPenalty({ failureDelayMs: 0 })) });
-  const c = await LineChat.open(s.port, '127.0.0.3');
+  const c = await LineChat.open(s.port, { localAddress: '127.0.0.3' });
   await c.reply();
   await c.cmd('EHLO x');
   assert.match(await c.cmd(`AUTH PLAIN ${Buffer.from('\0alice@example.test\0nope').toString('base64')}`), /^535 /);
@@ -98,11 +99,11 @@ test('connection, message, recipient and AUTH rates with Postfix\'s replies; lim
   assert.equal(await c.cmd('RCPT TO:<c@example.test>'), '450 4.7.1 Error: too many recipients from 127.0.0.3');
   await c.cmd('RSET');
   assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '450 4.7.1 Error: too much mail from 127.0.0.3');
-  const second = await LineChat.open(s.port, '127.0.0.3');
+  const second = await LineChat.open(s.port, { localAddress: '127.0.0.3' });
   assert.match(await second.reply(), /^220 /);
-  const third = await LineChat.open(s.port, '127.0.0.3');
+  const third = await LineChat.open(s.port, { localAddress: '127.0.0.3' });
   assert.equal(await third.reply(), '421 4.7.0 mx.example.test Error: too many connections from 127.0.0.3');
-  const other = await LineChat.open(s.port, '127.0.0.4');
+  const other = await LineChat.open(s.port, { localAddress: '127.0.0.4' });
   assert.match(await other.reply(), /^220 /);
   c.close(); second.close(); other.close();
 });
@@ -116,11 +117,11 @@ test('clients in $mynetworks (the default smtpd_client_event_limit_exceptions) a
 
 test('postscreen_greet_action = drop: a client talking before the banner gets 521 5.5.1 and is logged', opt, async () => {
   const s = await start('smtp-greet', 'postscreen_greet_action = drop\npostscreen_greet_wait = 1s\n');
-  const bot = await LineChat.open(s.port, '127.0.0.5');
+  const bot = await LineChat.open(s.port, { localAddress: '127.0.0.5' });
   bot.send('EHLO bot\r\n');
   assert.equal(await bot.untilClosed(), '220-mx.example.test ESMTP Postern\r\n521 5.5.1 Protocol error\r\n');
   assert.ok(logs.some((l) => /postscreen\[\d+\]: PREGREET 10 after [\d.]+ from \[127\.0\.0\.5\]:\d+: EHLO bot\\r\\n$/.test(l)));
-  const good = await LineChat.open(s.port, '127.0.0.6');
+  const good = await LineChat.open(s.port, { localAddress: '127.0.0.6' });
   assert.equal(await good.reply(3000), '220-mx.example.test ESMTP Postern\n220 mx.example.test ESMTP Postern');
   assert.match(await good.cmd('EHLO good.example'), /^250-mx\.example\.test/);
   good.close();
@@ -128,7 +129,7 @@ test('postscreen_greet_action = drop: a client talking before the banner gets 52
 
 test('postscreen_dnsbl_sites with action drop, through the loopback DNS server', opt, async () => {
   const s = await start('smtp-dnsbl', 'postscreen_dnsbl_sites = zen.example.test*2\npostscreen_dnsbl_threshold = 2\npostscreen_dnsbl_action = drop\npostscreen_greet_wait = 1s\n');
-  const listed = await LineChat.open(s.port, '127.0.0.21');
+  const listed = await LineChat.open(s.port, { localAddress: '127.0.0.21' });
   assert.equal(await listed.untilClosed(3000), '220-mx.example.test ESMTP Postern\r\n521 5.7.1 Service unavailable; client [127.0.0.21] blocked using zen.example.test\r\n');
 });
 
@@ -137,7 +138,7 @@ test('reject_rbl_client in smtpd_recipient_restrictions: Postfix\'s default_rbl_
     + 'smtpd_relay_restrictions = reject_unauth_destination\nvirtual_mailbox_domains = example.test\nvirtual_mailbox_maps = inline:{ b@example.test=x }\n', {
     policy: async (c) => SmtpdCheck.open(c, { rewrite: await TrivialRewrite.open(c) }),
   });
-  const c = await LineChat.open(s.port, '127.0.0.1');
+  const c = await LineChat.open(s.port, { localAddress: '127.0.0.1' });
   await c.reply();
   await c.cmd('EHLO client.example');
   await c.cmd('MAIL FROM:<a@example.org>');

@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { PosternSystem } from '../harness/postern-system.ts';
-import { RawSmtp } from '../harness/smtp-raw.ts';
+import { LineChat } from '../harness/line-chat.ts';
 import { countKinds, queueFiles, scanMaildir, sleep, startLoad, waitQueueEmpty, warmMaildirs } from '../harness/fault-kit.ts';
 import { haveDoveadm, verifyMaildirs } from '../harness/dovecot-verify.ts';
 
@@ -23,8 +23,8 @@ after(async () => { await sys?.destroy(); });
 const headers = (token: string) => `From: drop@example.org\r\nTo: ${USER}\r\nSubject: fault ${token}\r\n\r\n`;
 const filler = ('y'.repeat(70) + '\r\n').repeat(1500);   // ~108 KB
 
-async function transaction(): Promise<RawSmtp> {
-  const { c } = await RawSmtp.open(sys.ports.smtp);
+async function transaction(): Promise<LineChat> {
+  const { c } = await LineChat.greet(sys.ports.smtp);
   assert.match(await c.cmd('EHLO drop.example.org'), /CHUNKING/);
   assert.match(await c.cmd('MAIL FROM:<drop@example.org>'), /^250/);
   assert.match(await c.cmd(`RCPT TO:<${USER}>`), /^250/);

@@ -17,7 +17,7 @@ import { setLogSink } from '../../src/util/msg.ts';
 import { PosternMailAccess } from '../harness/postern-mail-access.ts';
 import { RealDovecot } from '../harness/real-dovecot.ts';
 import { RealPostfix } from '../harness/real-postfix.ts';
-import { SmtpChat } from '../harness/smtp-chat.ts';
+import { LineChat } from '../harness/line-chat.ts';
 import { freePort } from '../harness/free-port.ts';
 
 setLogSink(() => {});
@@ -58,7 +58,7 @@ test('real Postfix delivers into Postern lmtpd over lmtp:inet and lmtp:unix', { 
     masterCf: `127.0.0.1:${smtpPort} inet n - n - - smtpd`,
   });
   cleanup.push(() => pf.stop());
-  const c = await SmtpChat.open(smtpPort);
+  const c = await LineChat.open(smtpPort);
   assert.match(await c.reply(), /^220 /);
   await c.cmd('EHLO client.y.test');
   assert.match(await c.cmd('MAIL FROM:<sender@y.test>'), /^250 /);
@@ -91,7 +91,7 @@ test('the same LMTP conversation gives the same replies from Postern and real Do
   cleanup.push(() => pm.stop());
   const transcripts: string[][] = [];
   for (const port of [dc.ports.lmtp!, pm.ports.lmtp]) {
-    const c = await SmtpChat.open(port);
+    const c = await LineChat.open(port);
     const t = [await c.reply()];
     const say = async (l: string, replies = 1) => {
       c.send(l + '\r\n');

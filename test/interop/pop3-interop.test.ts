@@ -20,7 +20,7 @@ import { setLogSink } from '../../src/util/msg.ts';
 import { pop3Uidl } from '../../src/lib-storage/mail-storage.ts';
 import { PosternMailAccess } from '../harness/postern-mail-access.ts';
 import { RealDovecot } from '../harness/real-dovecot.ts';
-import { SmtpChat } from '../harness/smtp-chat.ts';
+import { LineChat } from '../harness/line-chat.ts';
 
 const run = promisify(execFile);
 setLogSink(() => {});
@@ -157,7 +157,7 @@ test('the same POP3 script gives the same replies from Postern and real Dovecot 
   cleanup.push(() => pm.stop());
   // The same two messages into both, through each one's own LMTP.
   for (const port of [dc.ports.lmtp!, pm.ports.lmtp]) {
-    const l = await SmtpChat.open(port);
+    const l = await LineChat.open(port);
     await l.reply();
     await l.cmd('LHLO t');
     for (const n of [1, 2]) {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RealPostfix } from '../harness/real-postfix.ts';
 import { freePort } from '../harness/free-port.ts';
-import { SmtpChat } from '../harness/smtp-chat.ts';
+import { LineChat } from '../harness/line-chat.ts';
 import { MainConfig } from '../../src/global/mail-conf.ts';
 import { MailQueue } from '../../src/global/mail-queue.ts';
 import { createSmtpd } from '../../src/smtpd/smtpd.ts';
@@ -48,7 +48,7 @@ after(async () => {
 
 /** Run a script of raw sends on one server; returns every reply (queue IDs masked). */
 async function transcript(port: number, sends: string[]): Promise<string[]> {
-  const c = await SmtpChat.open(port);
+  const c = await LineChat.open(port);
   const out = [await c.reply()];
   for (const s of sends) {
     c.send(s);
@@ -79,7 +79,7 @@ async function compare(name: string, sends: string[]): Promise<void> {
 }
 
 async function transcriptRaw(port: number, wire: string[], withCounts: string[]): Promise<string[]> {
-  const c = await SmtpChat.open(port);
+  const c = await LineChat.open(port);
   const out = [await c.reply()];
   for (let i = 0; i < wire.length; i++) {
     c.send(wire[i]!);

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PosternSystem } from '../harness/postern-system.ts';
-import { RawSmtp } from '../harness/smtp-raw.ts';
+import { LineChat } from '../harness/line-chat.ts';
 import { sleep, waitQueueEmpty } from '../harness/fault-kit.ts';
 
 let sys: PosternSystem;
@@ -62,7 +62,7 @@ async function runCases(t: { diagnostic(s: string): void }): Promise<string[]> {
   if (badLines) return badLines;
   const summary: string[] = [];
   for (const [i, k] of CASES.entries()) {
-    const { c } = await RawSmtp.open(sys.ports.smtp);
+    const { c } = await LineChat.greet(sys.ports.smtp);
     const reply = () => c.reply(5000).catch(() => 'closed');
     try {
       await c.cmd('EHLO inject.example.org');

@@ -13,7 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PosternSystem } from '../harness/postern-system.ts';
-import { RawSmtp } from '../harness/smtp-raw.ts';
+import { LineChat } from '../harness/line-chat.ts';
 
 const OUTSIDE = '127.0.0.2';
 const REMOTE = 'relay-target.example.net';
@@ -56,7 +56,7 @@ const FORMS = [
 const SENDERS = ['', 'postmaster@example.test', `spammer@${REMOTE}`];
 
 async function rcptFrom(local: string | undefined, port: number, sender: string, rcpt: string): Promise<string> {
-  const { c } = await RawSmtp.open(port, local ? { localAddress: local } : {});
+  const { c } = await LineChat.greet(port, local ? { localAddress: local } : {});
   try {
     await c.cmd('EHLO relaytest.example.net');
     const m = await c.cmd(`MAIL FROM:<${sender}>`);
@@ -96,7 +96,7 @@ test('from outside mynetworks every relay-test address form is refused at RCPT',
 
 test('submission: no AUTH or a wrong password → refused; the right password → allowed (permit_sasl_authenticated)', async (t) => {
   const attempt = async (auth: 'none' | 'wrong' | 'right'): Promise<{ auth: string; rcpt: string }> => {
-    const { c } = await RawSmtp.open(sys.ports.submission, { localAddress: OUTSIDE });
+    const { c } = await LineChat.greet(sys.ports.submission, { localAddress: OUTSIDE });
     try {
       await c.cmd('EHLO relaytest.example.net');
       const tls = await c.starttls();
@@ -126,7 +126,7 @@ test('submission: no AUTH or a wrong password → refused; the right password �
   assert.match(right.auth, /^235/);
   assert.match(right.rcpt, /^250/);
   // AUTH is not offered on port 25 in the default master.cf; trying it must not authenticate
-  const { c } = await RawSmtp.open(sys.ports.smtp, { localAddress: OUTSIDE });
+  const { c } = await LineChat.greet(sys.ports.smtp, { localAddress: OUTSIDE });
   await c.cmd('EHLO relaytest.example.net');
   const a25 = await c.cmd(`AUTH PLAIN ${Buffer.from(`\0postmaster@example.test\0${sys.password}`).toString('base64')}`);
   await c.cmd('MAIL FROM:<postmaster@example.test>');
@@ -141,7 +141,7 @@ test('full transactions from outside: nothing queued for a remote destination, n
   // Try to get a message through with DATA after each form (pipelined, as spammers do).
   let dataAccepted = 0;
   for (const rcpt of FORMS) {
-    const { c } = await RawSmtp.open(sys.ports.smtp, { localAddress: OUTSIDE });
+    const { c } = await LineChat.greet(sys.ports.smtp, { localAddress: OUTSIDE });
     c.send(`EHLO relaytest.example.net\r\nMAIL FROM:<spammer@${REMOTE}>\r\nRCPT TO:<${rcpt}>\r\nDATA\r\n`);
     const replies = [await c.reply(), await c.reply(), await c.reply(), await c.reply()];
     if (replies[3]!.startsWith('354')) {

@@ -20,7 +20,7 @@ import { join, relative } from 'node:path';
 import { MaildirStore } from '../../src/lib-storage/maildir/maildir-storage.ts';
 import { MailError, type MailUser } from '../../src/lib-storage/mail-storage.ts';
 import { PosternSystem } from '../harness/postern-system.ts';
-import { RawSmtp } from '../harness/smtp-raw.ts';
+import { LineChat } from '../harness/line-chat.ts';
 import { sleep } from '../harness/fault-kit.ts';
 
 function tree(root: string): Set<string> {
@@ -109,7 +109,7 @@ test('the running system: hostile virtual_mailbox_maps results and recipient loc
     ];
     const replies: string[] = [];
     for (const r of rcpts) {
-      const { c } = await RawSmtp.open(sys.ports.smtp);
+      const { c } = await LineChat.greet(sys.ports.smtp);
       await c.cmd('EHLO traversal.example.org');
       await c.cmd('MAIL FROM:<postmaster@example.test>');
       const rr = await c.cmd(`RCPT TO:<${r}>`);
