@@ -28,7 +28,13 @@ export class AddressSyntaxError extends Error {
 // RFC 5321 atext, plus UTF-8 (RFC 6531 §3.3 extends atext with UTF8-non-ascii).
 const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\uffff]+$/u;
 
-function parseLocalPart(s: string): { local: string; rest: string } {
+/**
+ * An unquoted local part ends at the LAST "@". Outside strict_rfc821_envelopes Postfix's
+ * tokenizer also takes an unquoted "@" inside it (RCPT TO:<user@remote@ours> is the address
+ * "user@remote"@ours, which trivial-rewrite then sees as a routed address and refuses to relay:
+ * 554 Relay access denied); strict mode answers 501 as RFC 5321's Dot-string demands.
+ */
+function parseLocalPart(s: string, strict = false): { local: string; rest: string } {
   if (s.startsWith('"')) {
     let i = 1;
     let out = '';
@@ -50,7 +56,7 @@ function parseLocalPart(s: string): { local: string; rest: string } {
   const at = s.lastIndexOf('@');
   const local = at < 0 ? s : s.slice(0, at);
   const rest = at < 0 ? '' : s.slice(at);
-  for (const atom of local.split('.')) {
+  for (const atom of local.split(strict ? '.' : /[.@]/)) {
     if (!ATEXT.test(atom)) throw new AddressSyntaxError('bad local part');
   }
   return { local, rest };
@@ -106,7 +112,7 @@ export function parsePathArg(arg: string, opts: { allowNull: boolean; strict?: b
   }
   let address = '';
   if (pathStr.length > 0) {
-    const { local, rest } = parseLocalPart(pathStr);
+    const { local, rest } = parseLocalPart(pathStr, opts.strict);
     if (rest === '') {
       // A bare local part (no domain): Postfix accepts it; trivial-rewrite qualifies it.
       address = local;
