@@ -22,6 +22,11 @@
  * With `profile: true` one extra Postern round runs under `node --cpu-prof` (not timed for the
  * table) and the hottest functions by self time are listed (analyseCpuProfile()).
  *
+ * POSTERN_BENCH_SMTPD_MODE=process|thread|inline runs Postern's smtpd with
+ * `-o postern_process_mode=VALUE` (docs/master.md), POSTERN_BENCH_QMGR_MODE the same for qmgr
+ * (default: each service's default placement), POSTERN_BENCH_SMTPD_COUNT=N adds
+ * `-o postern_process_count=N` (N smtpd processes). Memory then counts the children too.
+ *
  *   node bench/e2e-bench.ts [--rounds N] [--messages N] [--no-profile] [--keep]
  *   import { runE2eBench } from './e2e-bench.ts'; const r = await runE2eBench({ rounds: 3 });
  */
@@ -128,7 +133,10 @@ export class PosternMaster {
   static async start(configDir: string, mainCf: string, port: number, nodeFlags: string[] = []): Promise<PosternMaster> {
     mkdirSync(configDir, { recursive: true });
     writeFileSync(join(configDir, 'main.cf'), mainCf);
-    writeFileSync(join(configDir, 'master.cf'), `127.0.0.1:${port} inet n - n - - smtpd\n${INTERNAL_SERVICES}`);
+    const mode = (v: string | undefined) => (v ? `\n  -o postern_process_mode=${v}` : '');
+    const internal = INTERNAL_SERVICES.replace(/^(qmgr .*)$/m, `$1${mode(process.env.POSTERN_BENCH_QMGR_MODE)}`);
+    const count = process.env.POSTERN_BENCH_SMTPD_COUNT ? `\n  -o postern_process_count=${process.env.POSTERN_BENCH_SMTPD_COUNT}` : '';
+    writeFileSync(join(configDir, 'master.cf'), `127.0.0.1:${port} inet n - n - - smtpd${mode(process.env.POSTERN_BENCH_SMTPD_MODE)}${count}\n${internal}`);
     writeFileSync(join(configDir, 'dovecot.conf'), '# bench: no IMAP/POP3/LMTP\nprotocols =\n');
     const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...nodeFlags,
       join(ROOT, 'src/cli/postern.ts'), '-c', configDir, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });

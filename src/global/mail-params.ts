@@ -883,6 +883,8 @@ export const POSTERN_PARAMS: readonly ParamSpec[] = [
   p('postern_mta_sts', 'no', 'bool', 'Apply MTA-STS (RFC 8461) policies in the SMTP client: discover _mta-sts.<domain> TXT, fetch https://mta-sts.<domain>/.well-known/mta-sts.txt, cache it for max_age; enforce = TLS level secure with the MX host checked against the policy, testing = logged only. smtp_tls_policy_maps and DANE take precedence.'),
   p('postern_mta_sts_port', '443', 'int', 'The HTTPS port of the MTA-STS policy host. Only tests change it (a loopback HTTPS server cannot use 443).'),
   p('postern_mta_sts_timeout', '10s', 'time', 's', 'Time limit for fetching one MTA-STS policy.'),
+  p('postern_process_mode', '', 'str', 'Where the master runs a service: inline (in the master process), thread (a worker thread of it) or process (a child process of its own, killable and restarted alone); empty = the service\'s default (qmgr thread, the others inline). Set in main.cf for every service or per master.cf entry with -o postern_process_mode=process (docs/master.md).'),
+  p('postern_process_count', '1', 'int', 'With postern_process_mode = process: how many child processes serve the service, each taking a share of its connections (round robin) and of its maxproc session limit. Set per master.cf entry with -o (docs/master.md).'),
 ];
 
 const BY_NAME: ReadonlyMap<string, ParamSpec> = new Map([...PARAMS, ...POSTERN_PARAMS].map((s) => [s.name, s]));

@@ -6,7 +6,10 @@
  *            SIGINT stop it gracefully (exit 0); SIGHUP reloads the configuration.
  *   stop     SIGTERM to the master named in the pid file; wait until it has exited.
  *   reload   SIGHUP to the master.
- *   status   exit 0 when the master runs, 1 when not.
+ *   status   exit 0 when the master runs, 1 when not. When it runs, stdout lists its services,
+ *            one a line (master-status.ts): `smtp/inet smtpd process running 4321`, i.e. the
+ *            master.cf service/type (or dovecot/PROTOCOL), the implementation, where it runs
+ *            (postern_process_mode), running or down, and its pids.
  *
  * Messages are postfix-script's, with Postern's name, on stderr:
  *   postern/postern-script: the Postern mail system is running: PID: 1234
@@ -14,7 +17,7 @@
  *   postern/postern-script: fatal: the Postern mail system is already running
  * The pid file is $queue_directory/pid/master.pid (master-pid.ts).
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CliContext } from '../cli/cli-context.ts';
 import { ConfigError } from '../global/config-error.ts';
@@ -25,6 +28,7 @@ import { Master } from './master.ts';
 import { hasConfig, loadConfigSet, type MasterConfigSet } from './master-config.ts';
 import { ListenError } from './master-listen.ts';
 import { AlreadyRunningError, acquirePidFile, pidFilePath, runningMasterPid } from './master-pid.ts';
+import { formatServiceStatus, readServiceStatus, statusFilePath } from './master-status.ts';
 
 const SCRIPT = 'postern/postern-script';
 /** How long `postern stop` waits for the master to exit. */
@@ -69,6 +73,7 @@ async function status(ctx: CliContext): Promise<number> {
   const pid = runningPid(ctx);
   if (pid === undefined) { say('the Postern mail system is not running'); return 1; }
   say(`the Postern mail system is running: PID: ${pid}`);
+  process.stdout.write(formatServiceStatus(readServiceStatus(statusFilePath(pidFileOf(resolve(ctx.configDir))))));
   return 0;
 }
 
@@ -152,8 +157,10 @@ async function start(ctx: CliContext): Promise<number> {
     return 1;
   }
 
+  const statusFile = statusFilePath(pidFilePath(queueDir, first.main.get('process_id_directory')));
   const master = new Master({
     configDir,
+    statusFile,
     load: () => {
       if (first) { const f = first; first = undefined; return f; }
       return loadConfigSet(configDir);
@@ -185,6 +192,7 @@ async function start(ctx: CliContext): Promise<number> {
     process.off('uncaughtException', onUncaught);
     process.off('unhandledRejection', onUncaught);
     clearInterval(keepAlive);
+    try { unlinkSync(statusFile); } catch { /* never written */ }
     lock.release();
     // Services may hold sockets of unfinished sessions; do not let them keep the process alive.
     setTimeout(() => process.exit(code), 2000).unref();

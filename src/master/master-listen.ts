@@ -16,6 +16,11 @@
  * A bind failure is a ListenError whose message names what to change (the master.cf line, the
  * dovecot.conf inet_listener port, inet_interfaces). Connections arriving while no instance has
  * called accept() (a restart in progress) are held paused for up to HOLD_MS, then dropped.
+ *
+ * The servers accept with `pauseOnConnect`: the master reads nothing from a new connection, so
+ * it can pass the connection to a child process (master-process.ts) with every byte the client
+ * sent still in the kernel. A route handler marked with handOff() gets the socket untouched;
+ * any other handler gets it resumed (reading), as a plain net.Server would give it.
  */
 import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, isIP, type Server, type Socket } from 'node:net';
@@ -34,6 +39,15 @@ const MAX_SOCKET_PATH = 107;
 
 export class ListenError extends Error {
   override name = 'ListenError';
+}
+
+const HANDOFF = Symbol('handOff');
+type Handler = ((s: Socket) => void) & { [HANDOFF]?: boolean };
+
+/** Mark a route handler that passes sockets on (to another process) without reading them. */
+export function handOff(h: (s: Socket) => void): (s: Socket) => void {
+  (h as Handler)[HANDOFF] = true;
+  return h;
 }
 
 /** inet_protocols (Postfix default "all"). */
@@ -105,8 +119,9 @@ export class BoundSocket {
     }
   }
 
-  private dispatch(handler: (s: Socket) => void, sock: Socket): void {
+  private dispatch(handler: Handler, sock: Socket): void {
     try {
+      if (!handler[HANDOFF] && sock.isPaused()) sock.resume();
       handler(sock);
     } catch (err) {
       this.log.error(`${this.spec.name}: connection handler: ${err instanceof Error ? err.message : String(err)}`);
@@ -171,7 +186,7 @@ function bindError(spec: ListenSpec, what: string, err: NodeJS.ErrnoException): 
 export async function bindListen(spec: ListenSpec, log: Logger): Promise<BoundSocket> {
   const bound = new BoundSocket(spec, log);
   const make = (): Server => {
-    const server = createServer((sock) => bound.onConnection(sock));
+    const server = createServer({ pauseOnConnect: true }, (sock) => bound.onConnection(sock));
     // After the bind (listenOn reports bind errors itself): accept(2) errors such as EMFILE.
     server.once('listening', () => server.on('error', (err) => log.warn(`${spec.name}: accept: ${err.message}`)));
     return server;

@@ -40,6 +40,13 @@
  * Most connection-oriented services need only `serveSessions(ctx, session)` from master-session.ts
  * (accept on every listener, maxproc as a session limit, graceful stop with a drain timeout).
  *
+ * - `pids?()`: optional. The processes serving, when not the master's (a child process).
+ *
+ * WHERE A SERVICE RUNS: in the master's process, a worker thread (master-thread.ts) or a child
+ * process of its own (master-process.ts), by `postern_process_mode` (master-mode.ts). The
+ * contract is the same in all three; in a thread or a child the context is rebuilt there from
+ * the configuration directory, and connections reach the child over IPC.
+ *
  * SERVICES is the literal registry (no self-registration, STYLE §9): a table of lazy imports.
  * master.cf entries whose command is not in SERVICES are not started: the master logs ONE warning
  * listing those Postern will never implement and ONE info line listing those not written yet.
@@ -83,6 +90,8 @@ export interface RunningService {
   stop(): Promise<void>;
   reload?(ctx: ServiceContext): Promise<void>;
   wakeup?(): void;
+  /** Optional: the pids of the processes serving (a child process); default the master's own. */
+  pids?(): number[];
 }
 
 export interface ServiceImpl {
@@ -101,8 +110,9 @@ const inProcess = (name: string) => async () => (await import('../qmgr/qmgr-agen
 
 export const SERVICES: ServiceRegistry = {
   smtpd: async () => (await import('../smtpd/smtpd-service.ts')).service,
-  // qmgr and the delivery agents in a worker thread: reception and delivery on both cores.
-  qmgr: async () => (await import('./master-thread.ts')).threaded('qmgr', '../qmgr/qmgr.ts'),
+  // qmgr's default placement is a worker thread (master-mode.ts DEFAULT_MODES): reception and
+  // delivery on both cores. This entry is the code itself, for postern_process_mode=inline.
+  qmgr: async () => (await import('../qmgr/qmgr.ts')).service,
   pickup: async () => (await import('../pickup/pickup.ts')).service,
   qmqpd: async () => (await import('../qmqpd/qmqpd.ts')).service,
   imapd: async () => (await import('../imapd/imapd.ts')).service,

@@ -24,14 +24,22 @@
  *            failing, the backoff starts over.
  *   wakeup   services with a master.cf wakeup time get wakeup() every that many seconds.
  *
+ * PLACEMENT
+ *   Each service runs in the master's process, a worker thread or a child process of its own
+ *   (postern_process_mode, master-mode.ts; master-thread.ts, master-process.ts). The sockets
+ *   stay the master's in every mode; a child gets each accepted connection over IPC.
+ *   With `statusFile`, the list of services with their mode and pids is kept there for
+ *   `postern status` (master-status.ts).
+ *
  * SECURITY
  *   The master binds the sockets (privileged ports as root); privilege separation (running a
- *   service as another user, master.cf `unpriv`) is not done yet: every service runs in-process.
+ *   service as another user, master.cf `unpriv`) is not done yet: children run as the master's user.
  *
  * PARAMETERS
  *   queue_directory, process_id_directory (pid file, unix sockets), inet_interfaces,
  *   inet_protocols (listening addresses), default_process_limit (maxproc "-"),
- *   service_throttle_time (longest restart delay), syslog_name.
+ *   service_throttle_time (longest restart delay), syslog_name, postern_process_mode and
+ *   postern_process_count (where each service runs).
  *
  * DIAGNOSTICS
  *   "daemon started -- version V, configuration DIR", "reload -- version V, configuration DIR",
@@ -47,6 +55,9 @@ import { listenIdentity, planServices, type Plan, type ServicePlan } from './mas
 import {
   SERVICES, type BoundListener, type RunningService, type ServiceContext, type ServiceImpl, type ServiceRegistry,
 } from './master-service.ts';
+import { SERVICE_MODULES, serviceImpl, serviceMode, type ProcessMode } from './master-mode.ts';
+import { ProcessExitError } from './master-process.ts';
+import { writeServiceStatus, type ServiceStatus } from './master-status.ts';
 
 export const POSTERN_VERSION = '0.1.0';
 
@@ -55,6 +66,13 @@ export interface MasterOptions {
   /** Reads the configuration; called by start() and each reload(). */
   load: () => MasterConfigSet;
   registry?: ServiceRegistry;
+  /**
+   * Implementation → module path (relative to src/master/) for the thread and process modes;
+   * default SERVICE_MODULES with the default registry, none with a custom one.
+   */
+  modules?: Readonly<Record<string, string>>;
+  /** Where to keep the list of services and their pids for `postern status` (master-status.ts). */
+  statusFile?: string;
   log?: Logger;
   /** First restart delay in ms (default 1000); doubles per consecutive failure. */
   restartDelay?: number;
@@ -74,6 +92,8 @@ interface Instance {
 
 interface Slot {
   plan: ServicePlan;
+  /** postern_process_mode resolved (master-mode.ts). */
+  mode: ProcessMode;
   sockets: BoundSocket[];
   impl?: ServiceImpl;
   current?: Instance;
@@ -97,7 +117,7 @@ function serviceLogger(plan: ServicePlan, config: MainConfig): Logger {
 }
 
 export class Master {
-  private readonly o: Required<Omit<MasterOptions, 'log'>> & { log: Logger };
+  private readonly o: Required<Omit<MasterOptions, 'log' | 'statusFile'>> & { log: Logger; statusFile?: string };
   private cfg: MasterConfigSet | undefined;
   private readonly slots = new Map<string, Slot>();
   private readonly sockets = new Map<string, BoundSocket>();
@@ -106,8 +126,8 @@ export class Master {
 
   constructor(o: MasterOptions) {
     this.o = {
-      registry: SERVICES, restartDelay: 1000, stopTimeout: 30_000, log: logger('master'), ...o,
-    } as Required<Omit<MasterOptions, 'log'>> & { log: Logger };
+      registry: SERVICES, modules: o.registry ? {} : SERVICE_MODULES, restartDelay: 1000, stopTimeout: 30_000, log: logger('master'), ...o,
+    } as Required<Omit<MasterOptions, 'log' | 'statusFile'>> & { log: Logger; statusFile?: string };
   }
 
   /** Run `fn` after every earlier start/reload/stop has finished. */
@@ -125,7 +145,7 @@ export class Master {
       this.report(plan);
       const slots: Slot[] = [];
       try {
-        for (const p of plan.services) slots.push(await this.makeSlot(p));
+        for (const p of plan.services) slots.push(await this.makeSlot(p, cfg));
       } catch (err) {
         await this.closeUnused(new Set());
         throw err;
@@ -133,6 +153,7 @@ export class Master {
       this.cfg = cfg;
       for (const s of slots) this.slots.set(s.plan.key, s);
       await Promise.all(slots.map((s) => this.startInstance(s)));
+      this.writeStatus();
       this.o.log.info(`daemon started -- version ${POSTERN_VERSION}, configuration ${cfg.configDir}`);
     });
   }
@@ -160,7 +181,7 @@ export class Master {
         if (old && old.plan.fingerprint === p.fingerprint) continue;
         let slot: Slot;
         try {
-          slot = await this.makeSlot(p);
+          slot = await this.makeSlot(p, cfg);
         } catch (err) {
           this.o.log.error(`reload: ${p.key}: ${errText(err)}; ${old ? 'keeping the old service' : 'not started'}`);
           continue;
@@ -168,7 +189,7 @@ export class Master {
         const oldInstance = old?.current;
         if (old) this.retire(old, false);
         this.slots.set(p.key, slot);
-        if (oldInstance?.running?.reload && old && sameSockets(old, slot)) {
+        if (oldInstance?.running?.reload && old && sameSockets(old, slot) && old.mode === slot.mode) {
           // Same sockets: hand the running instance its new context.
           slot.impl = old.impl;
           oldInstance.slot = slot;
@@ -192,6 +213,7 @@ export class Master {
         this.retire(slot, true);
       }
       await this.closeUnused(this.socketsInUse());
+      this.writeStatus();
       // Certificates are files, not configuration: re-read them even for services whose
       // configuration did not change; new handshakes get the new certificate (tls-provider.ts).
       reloadTlsContexts();
@@ -219,15 +241,30 @@ export class Master {
       if (r === 'timeout') {
         this.o.log.warn(`timeout waiting for services to stop: ${[...pending].map((i) => i.slot.plan.key).join(' ')}`);
       }
+      this.writeStatus();
     });
   }
 
-  /** What runs, for `postern status`-like reporting and tests. */
-  services(): { key: string; impl: string; running: boolean; failures: number; listeners: string[] }[] {
-    return [...this.slots.values()].map((s) => ({
-      key: s.plan.key, impl: s.plan.impl, running: !!s.current?.running && !s.current.dead,
-      failures: s.failures, listeners: s.sockets.flatMap((b) => b.servers.map((x) => x.address)),
-    }));
+  /** What runs, for `postern status` (master-status.ts) and tests. */
+  services(): (ServiceStatus & { failures: number; listeners: string[] })[] {
+    return [...this.slots.values()].map((s) => {
+      const r = s.current && !s.current.dead ? s.current.running : undefined;
+      return {
+        key: s.plan.key, impl: s.plan.impl, mode: s.mode, running: !!r,
+        pids: r ? (r.pids ? r.pids() : [process.pid]) : [],
+        failures: s.failures, listeners: s.sockets.flatMap((b) => b.servers.map((x) => x.address)),
+      };
+    });
+  }
+
+  /** Rewrite the status file (when configured); a failure is logged, never fatal. */
+  private writeStatus(): void {
+    if (!this.o.statusFile) return;
+    try {
+      writeServiceStatus(this.o.statusFile, this.stopping ? [] : this.services());
+    } catch (err) {
+      this.o.log.warn(`cannot write ${this.o.statusFile}: ${errText(err)}`);
+    }
   }
 
   // ---- internals -------------------------------------------------------------------------------
@@ -241,8 +278,12 @@ export class Master {
     }
   }
 
-  /** A slot with its sockets bound (reusing sockets already bound with the same identity). */
-  private async makeSlot(plan: ServicePlan): Promise<Slot> {
+  /**
+   * A slot with its sockets bound (reusing sockets already bound with the same identity).
+   * Throws ConfigError for a bad postern_process_mode, before anything is bound.
+   */
+  private async makeSlot(plan: ServicePlan, cfg: MasterConfigSet): Promise<Slot> {
+    const mode = serviceMode(plan, cfg.main.withOverrides(plan.entry.overrides), this.o.modules);
     const sockets: BoundSocket[] = [];
     for (const spec of plan.listens) {
       const id = listenIdentity(spec);
@@ -253,7 +294,7 @@ export class Master {
       }
       sockets.push(b);
     }
-    return { plan, sockets, failures: 0, removed: false };
+    return { plan, mode, sockets, failures: 0, removed: false };
   }
 
   private socketsInUse(): Set<BoundSocket> {
@@ -310,7 +351,7 @@ export class Master {
     slot.current = inst;
     this.route(inst);
     try {
-      slot.impl ??= await this.o.registry[slot.plan.impl]!();
+      slot.impl ??= await serviceImpl(slot.plan, slot.mode, this.o.registry, this.o.modules);
       inst.running = await slot.impl.start(inst.ctx);
     } catch (err) {
       this.fail(inst, err, true);
@@ -321,6 +362,7 @@ export class Master {
       return;
     }
     this.armWakeup(slot);
+    this.writeStatus();
   }
 
   private armWakeup(slot: Slot): void {
@@ -355,7 +397,11 @@ export class Master {
     void this.stopInstance(inst);
     const impl = `postern/${slot.plan.impl}`;
     this.o.log.warn(`${slot.plan.key}: ${slot.plan.impl}: ${errText(err)}`);
-    this.o.log.warn(`process ${impl} pid ${process.pid} exit status 1`);
+    // A child process (master-process.ts) reports its own pid and how it ended; a service in
+    // the master's process or a thread "exits" with the master's pid.
+    if (err instanceof ProcessExitError) this.o.log.warn(`process ${impl} pid ${err.pid} ${err.status}`);
+    else this.o.log.warn(`process ${impl} pid ${process.pid} exit status 1`);
+    this.writeStatus();
     if (slot.removed || this.stopping) return;
     const throttleMs = this.throttleMs();
     if (Date.now() - inst.startedAt >= throttleMs) slot.failures = 0;

@@ -9,7 +9,7 @@
  *   sys.ports.smtp, sys.password, sys.maildir('postmaster@example.test')
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -118,6 +118,61 @@ export class PosternSystem {
   cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
     const r = spawnSync(POSTERN, ['-c', this.configDir, ...args], { encoding: 'utf8', timeout: 30_000 });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /**
+   * Append `-o NAME=VALUE` to the master.cf entries whose service name (column 1) is in
+   * `services` ('smtp' = the first smtpd line's port, as PortName; or 'qmgr', 'pickup'...), then
+   * reload (SIGHUP) and wait until `postern status` shows every one of them running again.
+   * E.g. sys.setMasterOption(['smtp', 'qmgr'], 'postern_process_mode', 'process').
+   */
+  async setMasterOption(services: string[], name: string, value: string): Promise<void> {
+    const file = join(this.configDir, 'master.cf');
+    const names = services.map((s) => (s in this.ports ? String(this.ports[s as PortName]) : s));
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const found = new Set<string>();
+    const out = lines.map((l) => {
+      const svc = /^(\S+)\s/.exec(l)?.[1];
+      if (svc === undefined || !names.includes(svc)) return l;
+      found.add(svc);
+      return `${l}\n  -o ${name}=${value}`;
+    });
+    const missing = names.filter((n) => !found.has(n));
+    if (missing.length) throw new Error(`master.cf has no entry ${missing.join(', ')}`);
+    writeFileSync(file, out.join('\n'));
+    const mark = this.out.length;
+    const r = this.cli('reload');
+    if (r.status !== 0) throw new Error(`postern reload: ${r.stderr}`);
+    const ours = (key: string) => names.includes(key.replace(/\/[^/]*$/, '').replace(/^.*:/, ''));
+    const end = Date.now() + 30_000;
+    for (;;) {
+      const now = this.services().filter((x) => ours(x.key));
+      const done = this.out.slice(mark).includes('reload -- version') && now.length === names.length
+        && now.every((x) => x.running && x.pids.length > 0 && (name !== 'postern_process_mode' || x.mode === value));
+      if (done) return;
+      if (Date.now() > end) throw new Error(`services ${names.join(' ')} did not restart with ${name}=${value}:\n${JSON.stringify(now)}\n${this.out.slice(-3000)}`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+
+  /**
+   * The services as \`postern status\` lists them (src/master/master-status.ts): key ("2525/inet",
+   * "qmgr/unix", "dovecot/imap"), implementation, mode (inline, thread, process), running, pids.
+   */
+  services(): { key: string; impl: string; mode: string; running: boolean; pids: number[] }[] {
+    const r = this.cli('status');
+    if (r.status !== 0) return [];
+    return r.stdout.split('\n').map((l) => l.trim().split(' ')).filter((f) => f.length === 5).map((f) => ({
+      key: f[0]!, impl: f[1]!, mode: f[2]!, running: f[3] === 'running',
+      pids: f[4] === '-' ? [] : f[4]!.split(',').map(Number),
+    }));
+  }
+
+  /** The pid of the one process of a service (by key prefix: 'qmgr/', '2525/'); throws unless it has one. */
+  servicePid(keyPrefix: string): number {
+    const s = this.services().find((x) => x.key.startsWith(keyPrefix));
+    if (!s || !s.running || s.pids.length !== 1) throw new Error(`no single running process for ${keyPrefix}: ${JSON.stringify(this.services())}`);
+    return s.pids[0]!;
   }
 
   /** Graceful stop (SIGTERM), waiting for the master to exit. */

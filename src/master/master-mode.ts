@@ -1,0 +1,66 @@
+/**
+ * master-mode - where a service runs: `postern_process_mode` (a Postern parameter, set in main.cf
+ * for every service or per master.cf entry with `-o postern_process_mode=...`):
+ *
+ *   inline   in the master's process (the fastest hand-off; one core for everything so placed)
+ *   thread   in a worker thread of the master's process (master-thread.ts): its own core,
+ *            shared memory limit, dies with the master
+ *   process  in a child process of its own (master-process.ts): its own core, killable and
+ *            restartable alone, its own pid in the log and in `postern status`
+ *   (empty)  the service's default: qmgr `thread` (delivery on the second core), every other
+ *            service `inline`
+ *
+ * Only services that are a module of their own can move out of the master (SERVICE_MODULES);
+ * cleanup, trivial-rewrite, bounce and the delivery agents are libraries of smtpd/pickup/qmgr
+ * and run wherever those run: a mode set on them is refused with a ConfigError that says so.
+ */
+import { ConfigError } from '../global/config-error.ts';
+import type { MainConfig } from '../global/mail-conf.ts';
+import type { ServicePlan } from './master-plan.ts';
+import type { ServiceImpl, ServiceRegistry } from './master-service.ts';
+
+export type ProcessMode = 'inline' | 'thread' | 'process';
+export const PROCESS_MODES: readonly ProcessMode[] = ['inline', 'thread', 'process'];
+
+/** Implementation name → its module, relative to src/master/, exporting `service`. */
+export const SERVICE_MODULES: Readonly<Record<string, string>> = {
+  smtpd: '../smtpd/smtpd-service.ts',
+  qmgr: '../qmgr/qmgr.ts',
+  pickup: '../pickup/pickup.ts',
+  qmqpd: '../qmqpd/qmqpd.ts',
+  imapd: '../imapd/imapd.ts',
+  pop3d: '../pop3d/pop3d.ts',
+  lmtpd: '../lmtpd/lmtpd.ts',
+};
+
+/** Today's placement when postern_process_mode is empty. */
+export const DEFAULT_MODES: Readonly<Record<string, ProcessMode>> = {
+  qmgr: 'thread',
+};
+
+/** The mode of one service; throws ConfigError for a bad value or an immovable service. */
+export function serviceMode(plan: ServicePlan, config: MainConfig, modules: Readonly<Record<string, string>>): ProcessMode {
+  const v = config.get('postern_process_mode').trim().toLowerCase();
+  const perEntry = plan.entry.overrides['postern_process_mode'] !== undefined;
+  const bad = (msg: string) => (perEntry
+    ? new ConfigError(plan.entry.file, plan.entry.line, `-o postern_process_mode=${v}: ${msg}`)
+    : new ConfigError(`${config.configDir}/main.cf`, 0, `postern_process_mode = ${v}: ${msg}`));
+  if (v === '') return modules[plan.impl] ? (DEFAULT_MODES[plan.impl] ?? 'inline') : 'inline';
+  if (!(PROCESS_MODES as readonly string[]).includes(v)) {
+    throw bad('not one of inline, thread, process');
+  }
+  if (v !== 'inline' && !modules[plan.impl]) {
+    // main.cf's setting applies to the services that can move; an explicit -o on a library is an error.
+    if (!perEntry) return 'inline';
+    throw bad(`${plan.impl} cannot run in a ${v} of its own: it runs inside the smtpd, pickup or qmgr that uses it; remove the option`);
+  }
+  return v as ProcessMode;
+}
+
+/** The implementation to start for `plan` in `mode`. */
+export async function serviceImpl(plan: ServicePlan, mode: ProcessMode, registry: ServiceRegistry, modules: Readonly<Record<string, string>>): Promise<ServiceImpl> {
+  if (mode === 'inline') return registry[plan.impl]!();
+  const module = modules[plan.impl]!;
+  if (mode === 'thread') return (await import('./master-thread.ts')).threaded(plan.impl, module);
+  return (await import('./master-process.ts')).processed(plan.impl, module);
+}

@@ -1,0 +1,94 @@
+/**
+ * master-process-child - the body of a service child process forked by master-process.ts (the
+ * contract is there): wait for the request, build the ServiceContext from the configuration
+ * directory, start the service, take the connections the master passes, obey stop/wakeup, and
+ * exit when the master goes away (Postfix daemons' "master disconnect").
+ *
+ * Messages master → child: {type: 'request', req}, {type: 'conn', l} with a socket handle,
+ * {type: 'stop'}, {type: 'wakeup'}. Child → master: {type: 'started'}, {type: 'accept', l},
+ * {type: 'failed', error}.
+ */
+import { createServer, type Socket } from 'node:net';
+import { MainConfig } from '../global/mail-conf.ts';
+import { loadDovecotConf } from '../global/dovecot-conf.ts';
+import { flushLogs, logger, setSyslogName } from '../util/msg.ts';
+import type { BoundListener, RunningService, ServiceContext, ServiceImpl } from './master-service.ts';
+import type { ChildMessage, ProcessRequest } from './master-process.ts';
+
+const errText = (e: unknown) => (e instanceof Error ? (e.stack ?? e.message) : String(e));
+const send = (m: ChildMessage) => { if (process.connected) process.send!(m); };
+
+let running: RunningService | undefined;
+let log = logger('master');
+let stopping = false;
+/** Connection handlers per listener index, set by the service's accept(). */
+const handlers = new Map<number, (s: Socket) => void>();
+
+async function start(req: ProcessRequest): Promise<void> {
+  const main = MainConfig.load(req.configDir);
+  if (main.isSet('syslog_name')) setSyslogName(main.get('syslog_name'));
+  log = logger(req.logName);
+  process.title = `postern/${req.logName}`;   // what ps and top show (the command line may truncate it)
+  const config = main.withOverrides(req.entry.overrides);
+  const mod = await import(new URL(req.module, import.meta.url).href) as { service: ServiceImpl };
+  // `server` is a placeholder: the master owns (and listens on) the real socket.
+  const placeholder = createServer();
+  const listeners: BoundListener[] = req.listeners.map((l, i) => ({
+    ...l, server: placeholder,
+    accept: (h: (s: Socket) => void) => { handlers.set(i, h); send({ type: 'accept', l: i }); },
+  }));
+  const ctx: ServiceContext = {
+    config, entry: req.entry, dovecot: loadDovecotConf(req.configDir), log, listeners,
+    ...(req.protocol ? { protocol: req.protocol } : {}),
+    failed: (err) => send({ type: 'failed', error: errText(err) }),
+  };
+  running = await mod.service.start(ctx);
+  send({ type: 'started' });
+}
+
+function stop(code: number): void {
+  if (stopping) return;
+  stopping = true;
+  const r = running;
+  void (r ? r.stop() : Promise.resolve()).catch(() => undefined).finally(() => {
+    flushLogs();
+    process.exit(code);
+  });
+}
+
+process.on('message', (m: { type: string; req?: ProcessRequest; l?: number }, handle?: Socket) => {
+  switch (m.type) {
+    case 'request':
+      start(m.req!).catch((e) => {
+        send({ type: 'failed', error: errText(e) });
+        flushLogs();
+        // Give the message time to leave before exiting.
+        setTimeout(() => process.exit(1), 50);
+      });
+      break;
+    case 'conn': {
+      if (!handle) break;
+      const h = handlers.get(m.l ?? -1);
+      if (!h || stopping) { handle.destroy(); break; }
+      try { h(handle); } catch (e) { log.error(`connection handler: ${errText(e)}`); handle.destroy(); }
+      break;
+    }
+    case 'wakeup':
+      running?.wakeup?.();
+      break;
+    case 'stop':
+      stop(0);
+      break;
+  }
+});
+
+// The master is gone (killed, or exited): so are we, at once, as Postfix daemons on
+// "master disconnect" — sessions in flight end; nothing acknowledged is lost (it is on disk).
+process.on('disconnect', () => { flushLogs(); process.exit(1); });
+// The log pipe to the master breaks when the master dies: not worth an error (the exit follows).
+process.stderr.on('error', () => undefined);
+
+// As in the master's own process (master-cli.ts): one bug in one session must not take the
+// other sessions down. ctx.failed() is the service's way to say it cannot go on.
+process.on('uncaughtException', (e) => { log.error(`uncaught exception: ${errText(e)}`); });
+process.on('unhandledRejection', (e) => { log.error(`uncaught exception: ${errText(e)}`); });

@@ -1,0 +1,196 @@
+/**
+ * Tests for master-process.ts through the Master: a service (testdata/echo-service.ts) run with
+ * `-o postern_process_mode=process` on a TCP and a unix socket bound by the master. The child's
+ * pid differs from ours; bytes a client sends before the greeting reach the child (the master
+ * reads nothing); a SIGKILLed child is logged with its own pid and signal and restarted while
+ * waiting clients are held; stop lets a running session finish; the status file lists the pids;
+ * a bad mode is a configuration error.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setLogSink } from '../util/msg.ts';
+import { Master } from './master.ts';
+import { loadConfigSet } from './master-config.ts';
+import { parseServiceStatus } from './master-status.ts';
+import type { ServiceRegistry } from './master-service.ts';
+
+let dir: string;
+const lines: string[] = [];
+let restoreSink: ReturnType<typeof setLogSink>;
+const registry: ServiceRegistry = { smtpd: async () => (await import('./testdata/echo-service.ts')).service };
+const modules = { smtpd: './testdata/echo-service.ts' };
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'postern-mproc-'));
+  restoreSink = setLogSink((l) => { lines.push(l); });
+});
+after(() => {
+  setLogSink(restoreSink);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** A line-reading client. */
+class Client {
+  readonly sock: Socket;
+  private buf = '';
+  private waiters: (() => void)[] = [];
+  closed = false;
+  constructor(target: { port: number } | { path: string }, first?: string) {
+    this.sock = 'port' in target ? connect(target.port, '127.0.0.1') : connect(target.path);
+    this.sock.setEncoding('latin1');
+    if (first) this.sock.write(first);
+    this.sock.on('data', (d: string) => { this.buf += d; this.waiters.splice(0).forEach((w) => w()); });
+    this.sock.on('close', () => { this.closed = true; this.waiters.splice(0).forEach((w) => w()); });
+    this.sock.on('error', () => {});
+  }
+  async line(ms = 10_000): Promise<string> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const i = this.buf.indexOf('\n');
+      if (i >= 0) { const l = this.buf.slice(0, i); this.buf = this.buf.slice(i + 1); return l; }
+      if (this.closed) throw new Error('connection closed');
+      if (Date.now() > end) throw new Error('no line in time');
+      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 100); });
+    }
+  }
+  send(l: string): void { this.sock.write(l + '\n'); }
+}
+
+const waitFor = async (what: string, cond: () => boolean, ms = 10_000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}; log:\n${lines.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+function writeConfig(port: number, mode = 'process'): void {
+  writeFileSync(join(dir, 'main.cf'), `queue_directory = ${dir}/queue\ninet_interfaces = loopback-only\ninet_protocols = ipv4\nservice_throttle_time = 2s\n`);
+  writeFileSync(join(dir, 'master.cf'), [
+    `127.0.0.1:${port} inet n - n - - smtpd -o postern_process_mode=${mode}`,
+    `echo unix - - n - - smtpd -o postern_process_mode=${mode}`,
+  ].join('\n') + '\n');
+  writeFileSync(join(dir, 'dovecot.conf'), 'protocols =\n');
+}
+
+test('a service in a child process: connections over IPC, kill and restart, graceful stop, status', async () => {
+  const port = await freePort();
+  writeConfig(port);
+  const statusFile = join(dir, 'services');
+  const master = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry, modules, restartDelay: 100, statusFile });
+  await master.start();
+  let stopped = false;
+  try {
+    const status = () => parseServiceStatus(readFileSync(statusFile, 'utf8'));
+    const inet = status().find((s) => s.key.endsWith('/inet'))!;
+    assert.equal(inet.mode, 'process');
+    assert.equal(inet.running, true);
+    assert.equal(inet.pids.length, 1);
+    const childPid = inet.pids[0]!;
+    assert.notEqual(childPid, process.pid, 'the service runs in another process');
+    assert.deepEqual(master.services().find((s) => s.key.endsWith('/inet'))!.pids, [childPid]);
+
+    // The client speaks first (as with implicit TLS): those bytes must reach the child.
+    const c1 = new Client({ port }, 'early\n');
+    assert.equal(await c1.line(), `hello 127.0.0.1:${port} pid=${childPid}`);
+    assert.equal(await c1.line(), 'echo early');
+    c1.send('QUIT');
+    assert.equal(await c1.line(), 'bye');
+
+    // The unix-socket listener (an LMTP-like service) works the same way, in its own child.
+    const u = new Client({ path: join(dir, 'queue', 'private', 'echo') });
+    const hello = await u.line();
+    const unixPid = Number(/pid=(\d+)/.exec(hello)![1]);
+    assert.notEqual(unixPid, process.pid);
+    assert.notEqual(unixPid, childPid, 'each master.cf entry has its own child');
+    u.send('QUIT');
+    assert.equal(await u.line(), 'bye');
+
+    // SIGKILL the child: the master logs Postfix's line with the CHILD's pid, restarts it;
+    // a client connecting meanwhile waits for the new child.
+    const open = new Client({ port });
+    await open.line();
+    process.kill(childPid, 'SIGKILL');
+    await waitFor('the exit line', () => lines.some((l) => l.includes(`warning: process postern/smtpd pid ${childPid} killed by signal 9`)));
+    assert.ok(lines.some((l) => l.includes('warning: postern/smtpd: restarting in')), 'restart scheduled');
+    const during = new Client({ port }, 'waited\n');
+    const h2 = await during.line();
+    const newPid = Number(/pid=(\d+)/.exec(h2)![1]);
+    assert.ok(newPid !== childPid && newPid !== process.pid, `a new child (${h2})`);
+    assert.equal(await during.line(), 'echo waited');
+    await waitFor('the session of the killed child to end', () => open.closed);
+    await waitFor('the status file to show the new pid', () => status().find((s) => s.key.endsWith('/inet'))?.pids[0] === newPid);
+
+    // ctx.failed() inside the child: reported with the child's pid, exit status 1.
+    during.send('FAIL');
+    assert.equal(await during.line(), 'failing');
+    await waitFor('the failure line', () => lines.some((l) => l.includes(`warning: process postern/smtpd pid ${newPid} exit status 1`)));
+    let third = 0;
+    await waitFor('a third child', () => { third = status().find((s) => s.key.endsWith('/inet'))?.pids[0] ?? 0; return third !== 0 && third !== newPid; });
+
+    // Graceful stop: a session in progress finishes in the child.
+    const slow = new Client({ port });
+    assert.match(await slow.line(), new RegExp(`pid=${third}$`));
+    slow.send('SLOW');
+    await new Promise((r) => setTimeout(r, 50));
+    const stopping = master.stop();
+    assert.equal(await slow.line(), 'slow done', 'the running session finishes after stop');
+    slow.send('QUIT');
+    assert.equal(await slow.line(), 'bye');
+    await stopping;
+    stopped = true;
+    await waitFor('the child to exit', () => { try { process.kill(third, 0); return false; } catch { return true; } });
+    assert.deepEqual(status(), [], 'the status file is empty after stop');
+  } finally {
+    if (!stopped) await master.stop();
+  }
+});
+
+test('an unknown postern_process_mode is a configuration error naming the master.cf line', async () => {
+  writeConfig(await freePort(), 'fork');
+  const master = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry, modules, restartDelay: 100 });
+  await assert.rejects(master.start(), /master\.cf, line 1: -o postern_process_mode=fork: not one of inline, thread, process/);
+  await master.stop();
+});
+
+test('postern_process_count=2: connections are shared out between two children; one dying restarts the service', async () => {
+  const port = await freePort();
+  writeConfig(port);
+  writeFileSync(join(dir, 'master.cf'), `127.0.0.1:${port} inet n - n 10 - smtpd -o postern_process_mode=process -o postern_process_count=2\n`);
+  const statusFile = join(dir, 'services2');
+  const master = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry, modules, restartDelay: 100, statusFile });
+  await master.start();
+  try {
+    const pids = parseServiceStatus(readFileSync(statusFile, 'utf8'))[0]!.pids;
+    assert.equal(pids.length, 2, 'two children');
+    const seen = new Set<number>();
+    for (let i = 0; i < 4; i++) {
+      const c = new Client({ port });
+      seen.add(Number(/pid=(\d+)/.exec(await c.line())![1]));
+      c.send('QUIT');
+      await c.line();
+    }
+    assert.deepEqual([...seen].sort(), [...pids].sort(), 'round robin over both children');
+    process.kill(pids[0]!, 'SIGKILL');
+    await waitFor('the exit line', () => lines.some((l) => l.includes(`warning: process postern/smtpd pid ${pids[0]} killed by signal 9`)));
+    await waitFor('two new children', () => {
+      const now = parseServiceStatus(readFileSync(statusFile, 'utf8'))[0]?.pids ?? [];
+      return now.length === 2 && !now.includes(pids[0]!) && !now.includes(pids[1]!);
+    });
+    await waitFor('the surviving child to finish and exit', () => { try { process.kill(pids[1]!, 0); return false; } catch { return true; } });
+  } finally {
+    await master.stop();
+  }
+});

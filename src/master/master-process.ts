@@ -1,0 +1,231 @@
+/**
+ * master-process - run a service in a child process of its own (Postfix's model: every daemon
+ * is a process of master(8)), so that it uses another core, and so that it can be killed, crash
+ * or run out of memory alone (DESIGN.md §2 "master": in-process where speed matters, separate
+ * processes to use every core and to drop privileges). Selected per master.cf entry with
+ * `-o postern_process_mode=process` (master-mode.ts); the service's code does not change.
+ *
+ *   processed('smtpd', '../smtpd/smtpd-service.ts').start(ctx) → RunningService
+ *
+ * (one child; `-o postern_process_count=N` for N, see below).
+ *
+ * CONTRACT
+ *  - The child (master-process-child.ts, forked with an IPC channel) loads the configuration
+ *    directory itself (main.cf with this master.cf entry's -o overrides, dovecot.conf), as the
+ *    worker of master-thread.ts does, and starts the module's `service` with a ServiceContext
+ *    whose listeners mirror the master's (kind, name, ssl, address; `server` is a placeholder
+ *    that does not listen). The first IPC message is the request; the child answers
+ *    `started` once start() resolved, or `failed`.
+ *  - Listening sockets stay the master's (a listener survives restarts and reloads, and privileged
+ *    ports are bound once). When the child calls `accept()` on listener i, the master routes that
+ *    socket's connections to the child: each accepted connection is passed over the IPC channel
+ *    (`child.send({type: 'conn', l: i}, socket)`: SCM_RIGHTS under Node's handle passing). The
+ *    master's servers use `pauseOnConnect`, so the master never reads a byte of a connection it
+ *    hands over (an implicit-TLS ClientHello stays in the kernel for the child). While no child
+ *    accepts (during a restart) connections wait in the master, as for in-process services.
+ *  - stop(): the master has already detached the routing; the child is told `stop`, runs the
+ *    service's graceful stop (sessions finish, up to the service's own drain time) and exits 0.
+ *    After 35 s it is killed (SIGKILL).
+ *  - Failure: the child exiting on its own (crash, SIGKILL, out of memory) or calling
+ *    ctx.failed() is reported through the master's ctx.failed() with a ProcessExitError that
+ *    carries the CHILD's pid and its exit status or signal, so the master logs Postfix's
+ *    "warning: process postern/smtpd pid 4321 exit status 1" / "... killed by signal 9" and
+ *    restarts the service after its usual backoff.
+ *  - The child exits at once when the master goes away (its IPC channel closes), as Postfix's
+ *    daemons do on "master disconnect": a SIGKILLed master takes its services with it.
+ *  - wakeup() is forwarded; reload() is not offered, so a changed configuration starts a new
+ *    child and then stops the old one (which finishes its sessions).
+ *  - The child's stderr (its log lines, `postern/smtpd[CHILD PID]: ...`) is read by the master
+ *    and written to the master's stderr in whole lines, so two processes never interleave
+ *    parts of lines in the log.
+ *  - `-o postern_process_count=N` forks N children: each accepted connection goes to the next
+ *    live one (round robin), and each child gets maxproc/N (rounded up) of the session limit.
+ *    One child dying is the service failing: the master restarts the service (the other
+ *    children finish their sessions and exit, as at a stop).
+ *  - pids() lists the live children's pids, for `postern status`.
+ *  - In-memory state is per process: anvil's per-client counts and the auth penalty
+ *    (src/anvil/) are counted per child, so N children let a client reach N times a limit.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { handOff } from './master-listen.ts';
+import type { RunningService, ServiceContext, ServiceImpl } from './master-service.ts';
+
+const CHILD = new URL('./master-process-child.ts', import.meta.url);
+/** How long stop() waits for the child to finish its sessions before SIGKILL. */
+const STOP_KILL_MS = 35_000;
+/** Upper bound of postern_process_count. */
+const MAX_CHILDREN = 64;
+
+/** The first IPC message: what the child runs. */
+export interface ProcessRequest {
+  configDir: string;
+  /** Module path relative to src/master/, exporting `service: ServiceImpl`. */
+  module: string;
+  entry: ServiceContext['entry'];
+  protocol?: string;
+  /** The service name the child logs as ("smtpd", "submission/smtpd"). */
+  logName: string;
+  listeners: { kind: 'inet' | 'unix'; name: string; ssl: boolean; address: string }[];
+}
+
+/** Messages child → master. */
+export type ChildMessage =
+  | { type: 'started' }
+  | { type: 'failed'; error: string }
+  | { type: 'accept'; l: number };
+
+/** A child process ended (or gave up): what Postfix's master logs about a dead daemon. */
+export class ProcessExitError extends Error {
+  override name = 'ProcessExitError';
+  readonly pid: number;
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  constructor(message: string, pid: number, code: number | null, signal: NodeJS.Signals | null) {
+    super(message);
+    this.pid = pid;
+    this.code = code;
+    this.signal = signal;
+  }
+
+  /** Postfix master_spawn.c: "exit status N" or "killed by signal N". */
+  get status(): string {
+    if (this.signal) return `killed by signal ${signalNumber(this.signal)}`;
+    return `exit status ${this.code ?? 1}`;
+  }
+}
+
+const SIGNALS: Readonly<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
+function signalNumber(s: NodeJS.Signals): number | string { return SIGNALS[s] ?? s; }
+
+/** Copy a child's stderr to ours in whole lines. */
+function forwardLines(child: ChildProcess): void {
+  let rest = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => {
+    const text = rest + d;
+    const nl = text.lastIndexOf('\n');
+    if (nl < 0) { rest = text; return; }
+    rest = text.slice(nl + 1);
+    try { process.stderr.write(text.slice(0, nl + 1)); } catch { /* stderr gone */ }
+  });
+  child.stderr?.on('end', () => {
+    if (rest) { try { process.stderr.write(rest + '\n'); } catch { /* stderr gone */ } rest = ''; }
+  });
+}
+
+/** One forked child and what the master knows of it. */
+interface Child {
+  proc: ChildProcess;
+  pid: number;
+  /** Listener indexes this child accepts on. */
+  accepts: Set<number>;
+  exited: Promise<void>;
+  alive(): boolean;
+}
+
+export function processed(name: string, module: string): ServiceImpl {
+  return {
+    name,
+    async start(ctx: ServiceContext): Promise<RunningService> {
+      const count = Math.max(1, Math.min(MAX_CHILDREN, ctx.config.int('postern_process_count') || 1));
+      // maxproc limits the sessions of the service: shared out among its children.
+      const maxproc = ctx.entry.maxproc === 0 ? 0 : Math.max(1, Math.ceil(ctx.entry.maxproc / count));
+      const req: ProcessRequest = {
+        configDir: ctx.config.configDir, module, entry: { ...ctx.entry, maxproc }, logName: ctx.log.service,
+        ...(ctx.protocol ? { protocol: ctx.protocol } : {}),
+        listeners: ctx.listeners.map((l) => ({ kind: l.kind, name: l.name, ssl: l.ssl, address: l.address })),
+      };
+      let running = false;
+      let stopping = false;
+      let reported = false;
+      const report = (err: ProcessExitError) => {
+        if (!running || stopping || reported) return;
+        reported = true;
+        ctx.failed(err);
+      };
+      const children: Child[] = [];
+      /** Round-robin position per listener. */
+      const next = new Map<number, number>();
+      const route = (l: number) => handOff((sock: Socket) => {
+        const able = children.filter((c) => c.accepts.has(l) && c.alive() && c.proc.connected);
+        if (able.length === 0) { sock.destroy(); return; }
+        const i = (next.get(l) ?? 0) % able.length;
+        next.set(l, i + 1);
+        // The handle goes to the child; on a send error (the child just died) the connection
+        // is closed: the client retries, as after any daemon crash.
+        try {
+          able[i]!.proc.send({ type: 'conn', l }, sock, (err) => { if (err) sock.destroy(); });
+        } catch {
+          sock.destroy();
+        }
+      });
+      const routed = new Set<number>();
+
+      const spawnChild = (): { child: Child; started: Promise<void> } => {
+        const proc = fork(CHILD, [], {
+          execArgv: ['--disable-warning=ExperimentalWarning'],
+          stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+        });
+        const pid = proc.pid ?? 0;
+        forwardLines(proc);
+        // IPC errors (a send to a child that just died) are reported through 'exit'.
+        proc.on('error', (e) => { ctx.log.warn(`${name} process ${pid}: ${e.message}`); });
+        proc.send({ type: 'request', req });
+        let failure: string | undefined;
+        const exited = new Promise<void>((resolve) => {
+          proc.once('exit', (code, signal) => {
+            const why = failure ?? (signal ? `${name} process ${pid} killed by ${signal}` : `${name} process ${pid} exited with status ${code}`);
+            report(new ProcessExitError(why, pid, failure && code === 0 ? 1 : code, signal));
+            resolve();
+          });
+        });
+        const child: Child = { proc, pid, accepts: new Set(), exited, alive: () => proc.exitCode === null && proc.signalCode === null };
+        const started = new Promise<void>((resolve, reject) => {
+          proc.on('message', (m: ChildMessage) => {
+            if (m.type === 'started') resolve();
+            else if (m.type === 'accept') {
+              child.accepts.add(m.l);
+              if (!routed.has(m.l)) { routed.add(m.l); ctx.listeners[m.l]?.accept(route(m.l)); }
+            } else if (m.type === 'failed') {
+              failure = m.error;
+              const err = new ProcessExitError(m.error, pid, 1, null);
+              reject(err);
+              report(err);
+            }
+          });
+          void exited.then(() => reject(new Error(failure ?? `${name} process ${pid} exited during start-up`)));
+        });
+        children.push(child);
+        return { child, started };
+      };
+
+      const stopAll = async (): Promise<void> => {
+        stopping = true;
+        await Promise.all(children.map(async (c) => {
+          if (!c.alive()) return;
+          if (c.proc.connected) c.proc.send({ type: 'stop' }, (err) => { if (err) c.proc.kill('SIGTERM'); });
+          else c.proc.kill('SIGTERM');
+          const t = setTimeout(() => { c.proc.kill('SIGKILL'); }, STOP_KILL_MS);
+          await c.exited;
+          clearTimeout(t);
+        }));
+      };
+
+      const starts = Array.from({ length: count }, () => spawnChild().started);
+      try {
+        await Promise.all(starts);
+      } catch (err) {
+        stopping = true;
+        for (const c of children) if (c.alive()) c.proc.kill('SIGKILL');
+        throw err;
+      }
+      running = true;
+      return {
+        pids: () => children.filter((c) => c.alive()).map((c) => c.pid),
+        stop: stopAll,
+        wakeup() { for (const c of children) if (c.proc.connected) c.proc.send({ type: 'wakeup' }, () => undefined); },
+      };
+    },
+  };
+}
