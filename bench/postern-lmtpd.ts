@@ -6,6 +6,7 @@
  *
  *   node bench/postern-lmtpd.ts USER PASS
  */
+import '../src/util/uv-threadpool.ts';   // first: the file-system thread pool as `postern start` sizes it
 import { setLogSink } from '../src/util/msg.ts';
 import { PosternMailAccess } from '../test/harness/postern-mail-access.ts';
 

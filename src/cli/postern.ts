@@ -13,17 +13,10 @@
  * the whole registry (no self-registration). Modules are imported lazily so `postern map -q` does
  * not pay for loading the IMAP server.
  */
+import '../util/uv-threadpool.ts';   // first: sizes the file-system thread pool
 import { enableCompileCache } from 'node:module';
 import { FatalError, setVerbose } from '../util/msg.ts';
 import { defaultConfigDir, type CliContext } from './cli-context.ts';
-
-// libuv runs every file-system call (open, write, fsync, rename, ...) on a thread pool of 4
-// threads by default, shared by the whole process: with 20 SMTP sessions committing queue files
-// and deliveries fsyncing Maildir files, the fifth fsync waits for one of the first four, where
-// Postfix has one process (and so one blocked thread) per session. The pool is created on its
-// first use, which comes after this line (subcommands are imported lazily below); an
-// administrator's own UV_THREADPOOL_SIZE wins. Threads blocked in fsync cost no CPU.
-process.env['UV_THREADPOOL_SIZE'] ??= '64';
 
 type CommandMain = (args: string[], ctx: CliContext) => Promise<number>;
 interface Command { summary: string; load: () => Promise<{ main: CommandMain }> }
