@@ -16,6 +16,7 @@
  * Real Dovecot runs as a private instance (test/harness/real-dovecot.ts: needs root).
  * Exported: runImapBench(options) → rows, for bench/run.ts.
  */
+import '../src/util/uv-threadpool.ts';   // first: the file-system thread pool as `postern start` sizes it
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';

@@ -195,7 +195,7 @@ async function fetchItem(s: ImapSession, m: MessageInfo, a: FetchAtt, msg: MimeM
   if (a.kind === 'simple') {
     switch (a.name) {
       case 'UID': return Buffer.from(`UID ${m.uid}`);
-      case 'FLAGS': return Buffer.from(`FLAGS ${flagList(m)}`);
+      case 'FLAGS': return Buffer.from(`FLAGS ${flagList(m, s.rev2)}`);
       case 'RFC822.SIZE': return Buffer.from(`RFC822.SIZE ${m.vsize}`);
       case 'MODSEQ': return Buffer.from(`MODSEQ (${m.modseq})`);
       case 'INTERNALDATE': {

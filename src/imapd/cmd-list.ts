@@ -4,7 +4,8 @@
  * SPECIAL-USE attributes (RFC 6154) from dovecot.conf `namespace inbox { mailbox X
  * { special_use = \Sent } }`, and LSUB (RFC 3501 §6.3.9). Attribute order as Dovecot:
  * `(\Subscribed \HasNoChildren \Sent)`; LSUB shows special-use but not children.
- * `LIST "" ""` answers the hierarchy delimiter: `* LIST (\Noselect) "/" ""`.
+ * `LIST "" ""` answers the hierarchy delimiter: `* LIST (\Noselect) "/" ""`. After ENABLE
+ * IMAP4rev2: names in UTF-8, and \NonExistent instead of \Noselect for names that are not mailboxes.
  */
 import { parseListArgs, type StatusItem } from '../lib-imap/imap-command-args.ts';
 import { argBytes } from '../lib-imap/imap-parser.ts';
@@ -32,8 +33,8 @@ function specialUse(s: ImapSession, name: string): string[] {
   return s.shared.settings.specialMailboxes.find((m) => m.name === name)?.specialUse ?? [];
 }
 
-function decodePattern(raw: Buffer): string {
-  try { return decodeMailboxName(raw, false); } catch { return raw.toString('latin1'); }
+function decodePattern(raw: Buffer, utf8: boolean): string {
+  try { return decodeMailboxName(raw, utf8); } catch { return raw.toString('latin1'); }
 }
 
 async function list(s: ImapSession, c: CommandContext, lsub: boolean): Promise<Reply> {
@@ -42,11 +43,11 @@ async function list(s: ImapSession, c: CommandContext, lsub: boolean): Promise<R
     : parseListArgs(c.args);
   if (lsub && (c.args.length !== 2 || !cmd.reference || !cmd.patterns[0])) throw new ImapParseError('Invalid arguments');
   const sep = s.shared.settings.separator;
-  const ref = decodePattern(cmd.reference!);
+  const ref = decodePattern(cmd.reference!, s.rev2);
   const verb = lsub ? 'LSUB' : 'LIST';
   const out: Buffer[] = [];
   const u = s.user!;
-  const patterns = cmd.patterns.map((p) => decodePattern(p!));
+  const patterns = cmd.patterns.map((p) => decodePattern(p!, s.rev2));
   if (!lsub && patterns.length === 1 && patterns[0] === '' && !cmd.extended) {
     await s.send(`* LIST (\\Noselect) "${sep}" ""\r\n`);
     return { status: 'OK', text: 'List completed' };
@@ -78,7 +79,8 @@ async function list(s: ImapSession, c: CommandContext, lsub: boolean): Promise<R
     const showChildren = lsub ? false : !cmd.extended || cmd.returnOpts.children;
     const showSpecial = !cmd.extended || cmd.returnOpts.specialUse || specialOnly;
     if (!lsub && (cmd.selection.includes('SUBSCRIBED') || cmd.returnOpts.subscribed) && subscribed) attrs.push('\\Subscribed');
-    if (m.nonExistent) attrs.push(subscribedOnly && !lsub ? '\\NonExistent' : '\\Noselect');
+    // IMAP4rev2: a name that is not a mailbox is \NonExistent, which implies \Noselect (RFC 9051 §7.3.1)
+    if (m.nonExistent) attrs.push((subscribedOnly || s.rev2) && !lsub ? '\\NonExistent' : '\\Noselect');
     for (const a of m.attributes) {
       if (a === '\\Noselect' || a === '\\NonExistent' || a === '\\Subscribed') continue;
       if ((a === '\\HasChildren' || a === '\\HasNoChildren') && !showChildren) continue;

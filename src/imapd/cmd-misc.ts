@@ -1,6 +1,6 @@
 /**
  * cmd-misc - the small commands: CAPABILITY, NOOP, CHECK, LOGOUT (RFC 3501 §6.1, §6.4.1),
- * NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE (RFC 5161: CONDSTORE, QRESYNC), CREATE, DELETE,
+ * NAMESPACE (RFC 2342), ID (RFC 2971), ENABLE (RFC 5161: CONDSTORE, QRESYNC, IMAP4rev2), CREATE, DELETE,
  * RENAME, SUBSCRIBE, UNSUBSCRIBE (RFC 3501 §6.3.3-7), GETQUOTA / GETQUOTAROOT (RFC 9208, limits
  * from the userdb quota_rule), COMPRESS=DEFLATE (RFC 4978, node:zlib raw deflate) and STARTTLS
  * (RFC 3501 §6.2.1, dovecot.conf ssl_cert/ssl_key). Texts as Dovecot 2.3.
@@ -13,6 +13,7 @@ import type { CommandContext, Reply } from './imapd-commands.ts';
 import { capabilityList } from './imapd-capability.ts';
 import { syncToClient } from './imapd-sync.ts';
 import { mailboxArg, mailboxOut, mailboxText } from './imapd-names.ts';
+import { enableRev2, IMAP4REV2 } from './imapd-rev2.ts';
 
 const QUOTA_ROOT = 'User quota';
 
@@ -58,6 +59,7 @@ export async function cmdEnable(s: ImapSession, c: CommandContext): Promise<Repl
   for (const a of c.args) {
     const name = argAtom(a)?.toUpperCase();
     if (!name) throw new ImapParseError('Invalid arguments');
+    if (name === 'IMAP4REV2') { if (enableRev2(s)) done.push(IMAP4REV2); continue; } // RFC 9051 §6.3.1
     if (name !== 'CONDSTORE' && name !== 'QRESYNC') continue; // RFC 5161 §3.1: unknown ones are ignored
     if (name === 'QRESYNC' && !s.condstore && !done.includes('CONDSTORE')) enableCondstore(s, done);
     if (name === 'CONDSTORE') { enableCondstore(s, done); continue; }

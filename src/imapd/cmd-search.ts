@@ -7,19 +7,23 @@
  * cheap keys have not already decided.
  *
  * Answers: `* SEARCH 1 2 3` (+ ` (MODSEQ n)` when the program has MODSEQ, RFC 7162 §3.1.5);
- * with RETURN (ESEARCH, RFC 4731): `* ESEARCH (TAG "t") UID MIN a MAX b ALL set COUNT n` in
- * Dovecot's order; SAVE keeps the result for `$` (RFC 5182 SEARCHRES) and, alone, sends no
- * ESEARCH. Dates compare calendar days in the server's time zone, as Dovecot.
+ * with RETURN (ESEARCH, RFC 4731), or always after ENABLE IMAP4rev2: `* ESEARCH (TAG "t") UID
+ * MIN a MAX b ALL set COUNT n` in Dovecot's order; SAVE keeps the result for `$` (RFC 5182
+ * SEARCHRES) and, alone, sends no ESEARCH. RETURN parsing, PARTIAL and UPDATE (RFC 5267
+ * CONTEXT=SEARCH): cmd-search-context.ts. Dates compare calendar days in the server's time
+ * zone, as Dovecot.
  */
 import { parseSearchArgs, type SearchKey, type SearchProgram } from '../lib-imap/imap-search-args.ts';
 import { ImapParseError } from '../lib-imap/imap-parser.ts';
-import { resolveSeqSet, seqSetHas, numbersToSeqSet } from '../lib-imap/imap-seqset.ts';
+import { resolveSeqSet, seqSetHas } from '../lib-imap/imap-seqset.ts';
 import { parseMime, type MimeMessage } from '../lib-mail/mail-mime.ts';
 import { matchBody, matchHeader, matchText, messageSentDate } from '../lib-mail/mail-search.ts';
+import { rawBodyCannotMatch, rawNeedle, type RawNeedle } from '../lib-imap/imap-search-raw.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { Mailbox, MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-commands.ts';
+import { checkUpdateTag, sendSearchAnswer, splitSearchReturn } from './cmd-search-context.ts';
 
 const DAY = 86_400_000;
 const MAX_DEPTH = 1000;
@@ -62,6 +66,17 @@ interface MsgCtx {
   internal?: Date;
   saved?: Date;
   msg?: MimeMessage;
+  /** The raw message while phase 2 looks at it (imap-search-raw.ts decides BODY on it when exact). */
+  raw?: Buffer;
+}
+
+const rawNeedles = new WeakMap<SearchKey, RawNeedle | null>();
+
+/** BODY x that the raw bytes prove absent (imap-search-raw.ts); false = don't know. */
+function rawBodyMiss(k: Extract<SearchKey, { op: 'body' }>, raw: Buffer): boolean {
+  let n = rawNeedles.get(k);
+  if (n === undefined) { n = rawNeedle(k.value) ?? null; rawNeedles.set(k, n); }
+  return n !== null && rawBodyCannotMatch(raw, n);
 }
 
 /** undefined = cannot decide without content. */
@@ -99,7 +114,7 @@ function evalCheap(k: SearchKey, x: MsgCtx, s: ImapSession, maxSeq: number, maxU
       return k.cmp === 'before' ? day < kd : k.cmp === 'on' ? day === kd : day >= kd;
     }
     case 'header': return x.msg ? matchHeader(x.msg, k.field, k.value) : undefined;
-    case 'body': return x.msg ? matchBody(x.msg, k.value) : undefined;
+    case 'body': return x.msg ? matchBody(x.msg, k.value) : x.raw && rawBodyMiss(k, x.raw) ? false : undefined;
     case 'text': return x.msg ? matchText(x.msg, k.value) : undefined;
     case 'not': { const v = evalCheap(k.key, x, s, maxSeq, maxUid, now); return v === undefined ? undefined : !v; }
     case 'or': {
@@ -144,36 +159,31 @@ export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKe
     if (v === undefined) undecided.push(x);
     else if (v) out.push(i);
   }
-  const READ_AHEAD = 16;
-  const reads = new Map<number, Promise<Buffer>>();
-  const startRead = (j: number): void => {
-    if (j >= undecided.length || reads.has(j)) return;
-    const p = box.readContent(undecided[j]!.m.uid);
-    p.catch(() => { /* reported when awaited */ });
-    reads.set(j, p);
-  };
-  for (let j = 0; j < undecided.length; j++) {
-    for (let k = j; k < j + READ_AHEAD; k++) startRead(k);
+  // Phase 2 reads in bulk (Mailbox.readMany: synchronous reads in time slices for maildir);
+  // BODY is first tried on the raw bytes, the MIME parse only runs when that cannot decide.
+  await box.readMany(undecided.map((x) => x.m.uid), (j, raw) => {
     const x = undecided[j]!;
-    try {
-      const raw = await reads.get(j)!;
-      reads.delete(j);
+    x.raw = raw;
+    let v = evalCheap(key, x, s, maxSeq, maxUid, now);
+    if (v === undefined) {
       x.msg = parseMime(raw);
-    } catch (e) {
-      reads.delete(j);
-      if (e instanceof MailError && e.code === 'EXPUNGED') continue;
-      throw e;
+      v = evalCheap(key, x, s, maxSeq, maxUid, now);
+      x.msg = undefined;
     }
-    if (evalCheap(key, x, s, maxSeq, maxUid, now)) out.push(x.seq - 1);
-  }
+    x.raw = undefined;
+    if (v) out.push(x.seq - 1);
+  });
   return out.sort((a, b) => a - b);
 }
 
 export async function cmdSearch(s: ImapSession, c: CommandContext): Promise<Reply> {
   const box = s.box!;
+  // RETURN (...) with RFC 5267's UPDATE / PARTIAL / CONTEXT: cmd-search-context.ts
+  const split = splitSearchReturn(c.args);
+  checkUpdateTag(s, c, split);
   let prog: SearchProgram;
   try {
-    prog = parseSearchArgs(c.args, { esearch: true });
+    prog = parseSearchArgs(split.args, { esearch: true });
   } catch (e) {
     if (e instanceof ImapParseError && e.response === 'NO') return { status: 'NO', code: 'BADCHARSET', text: 'Unknown charset' };
     const unknown = e instanceof ImapParseError ? /^Unknown SEARCH key "(.*)"$/.exec(e.message) : null;
@@ -186,22 +196,6 @@ export async function cmdSearch(s: ImapSession, c: CommandContext): Promise<Repl
   const view = box.messages();
   const nums = hits.map((i) => (c.uid ? view[i]!.uid : i + 1));
   const highest = needs.modseq && hits.length > 0 ? Math.max(...hits.map((i) => view[i]!.modseq)) : undefined;
-  if (prog.returnOpts === undefined) {
-    await s.send(`* SEARCH${nums.length ? ' ' + nums.join(' ') : ''}${highest !== undefined ? ` (MODSEQ ${highest})` : ''}\r\n`);
-    return { status: 'OK', text: 'Search completed' };
-  }
-  const ro = prog.returnOpts.length === 0 ? ['ALL'] : prog.returnOpts;
-  if (ro.includes('SAVE')) s.searchRes = hits.map((i) => view[i]!.uid);
-  const only = ro.filter((o) => o !== 'SAVE');
-  if (only.length === 0) return { status: 'OK', text: 'Search completed' };
-  let line = `* ESEARCH (TAG "${c.tag}")${c.uid ? ' UID' : ''}`;
-  if (nums.length > 0) {
-    if (only.includes('MIN')) line += ` MIN ${nums[0]}`;
-    if (only.includes('MAX')) line += ` MAX ${nums[nums.length - 1]}`;
-    if (only.includes('ALL')) line += ` ALL ${numbersToSeqSet(nums)}`;
-  }
-  if (only.includes('COUNT')) line += ` COUNT ${nums.length}`;
-  if (highest !== undefined) line += ` MODSEQ ${highest}`;
-  await s.send(line + '\r\n');
+  await sendSearchAnswer(s, c, split, { hits, nums, highest, key: prog.key });
   return { status: 'OK', text: 'Search completed' };
 }

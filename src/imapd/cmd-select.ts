@@ -8,6 +8,7 @@
  *   OK [READ-WRITE] Select completed   |  OK [READ-ONLY] Examine completed
  * A previously selected mailbox is closed first (`* OK [CLOSED] Previous mailbox closed.`,
  * RFC 7162 §3.2.11) — also when the new SELECT fails, which leaves the authenticated state.
+ * IMAP4rev2 (after ENABLE IMAP4rev2, imapd-rev2.ts): no RECENT, no [UNSEEN], and a `* LIST` line.
  * QRESYNC: without a persistent expunge history, VANISHED (EARLIER) lists every UID of the
  * client's known range that no longer exists (RFC 7162 §3.2.5.2 allows a superset).
  */
@@ -19,6 +20,7 @@ import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-commands.ts';
 import { flagList, indexOfUid } from './imapd-sync.ts';
 import { mailboxArg, mailboxText } from './imapd-names.ts';
+import { selectListLine } from './imapd-rev2.ts';
 
 interface QresyncParam { uidValidity: number; modseq: bigint; known?: [number, number][] }
 
@@ -73,12 +75,14 @@ async function select(s: ImapSession, c: CommandContext, readOnly: boolean): Pro
   const out: string[] = [];
   out.push(`* FLAGS (${flags})\r\n`);
   out.push(readOnly ? '* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n' : `* OK [PERMANENTFLAGS (${flags} \\*)] Flags permitted.\r\n`);
-  out.push(`* ${view.length} EXISTS\r\n`, `* ${st.recent} RECENT\r\n`);
+  out.push(`* ${view.length} EXISTS\r\n`);
+  if (!s.rev2) out.push(`* ${st.recent} RECENT\r\n`); // no RECENT in IMAP4rev2 (RFC 9051 Appendix E)
   s.exists = view.length;
   s.recent = st.recent;
   const firstUnseen = view.findIndex((m) => !m.flags.includes('\\Seen'));
-  if (firstUnseen >= 0) out.push(`* OK [UNSEEN ${firstUnseen + 1}] First unseen.\r\n`);
+  if (firstUnseen >= 0 && !s.rev2) out.push(`* OK [UNSEEN ${firstUnseen + 1}] First unseen.\r\n`);
   out.push(`* OK [UIDVALIDITY ${box.uidValidity}] UIDs valid\r\n`, `* OK [UIDNEXT ${box.uidNext}] Predicted next UID\r\n`);
+  if (s.rev2) out.push(await selectListLine(s, name)); // RFC 9051 §6.3.2: the mailbox's LIST line
   if (s.condstore) out.push(`* OK [HIGHESTMODSEQ ${Math.max(1, box.highestModseq)}] Highest\r\n`);
   const q = params.qresync;
   if (q && q.uidValidity === box.uidValidity) {
@@ -92,7 +96,7 @@ async function select(s: ImapSession, c: CommandContext, readOnly: boolean): Pro
     if (gone.length > 0) out.push(`* VANISHED (EARLIER) ${numbersToSeqSet(gone)}\r\n`);
     for (let i = 0; i < view.length; i++) {
       const m = view[i]!;
-      if (BigInt(m.modseq) > q.modseq) out.push(`* ${i + 1} FETCH (UID ${m.uid} FLAGS ${flagList(m)} MODSEQ (${m.modseq}))\r\n`);
+      if (BigInt(m.modseq) > q.modseq) out.push(`* ${i + 1} FETCH (UID ${m.uid} FLAGS ${flagList(m, s.rev2)} MODSEQ (${m.modseq}))\r\n`);
     }
   }
   await s.send(out.join(''));

@@ -24,11 +24,13 @@ export async function cmdStore(s: ImapSession, c: CommandContext): Promise<Reply
   const mode = cmd.mode === 'set' ? 'replace' : cmd.mode;
   const r = await box.setFlags(uids, mode, sys, kws,
     cmd.unchangedSince !== undefined ? { unchangedSince: Number(cmd.unchangedSince) } : {});
+  const perMessage = !cmd.silent || s.condstore;
   const changed = new Map<number, MessageInfo>();
-  for (const m of r.changed) { changed.set(m.uid, m); s.reported.set(m.uid, m); }
+  for (const m of r.changed) { if (perMessage) changed.set(m.uid, m); s.reported.set(m.uid, m); }
   const failed = new Set(r.failed);
   const out: string[] = [keywordUpdate(s)];
-  for (const i of idx) {
+  // .SILENT without CONDSTORE answers nothing per message: skip the walk over the set
+  if (perMessage) for (const i of idx) {
     const m = changed.get(view[i]!.uid) ?? s.current(view[i]!);
     if (failed.has(m.uid)) continue;
     // .SILENT: no FETCH, except the MODSEQ a CONDSTORE client needs (RFC 7162 §3.1.3)
@@ -36,7 +38,7 @@ export async function cmdStore(s: ImapSession, c: CommandContext): Promise<Reply
     const items: string[] = [];
     if (c.uid) items.push(`UID ${m.uid}`);
     if (s.condstore) items.push(`MODSEQ (${m.modseq})`);
-    if (!cmd.silent) items.push(`FLAGS ${flagList(m)}`);
+    if (!cmd.silent) items.push(`FLAGS ${flagList(m, s.rev2)}`);
     out.push(`* ${i + 1} FETCH (${items.join(' ')})\r\n`);
   }
   const text = out.join('');

@@ -1,20 +1,22 @@
 /**
  * imapd-capability - the CAPABILITY list (RFC 3501 §7.2.1), in Dovecot 2.3's order and form,
  * with only what Postern implements:
- *   pre-login  IMAP4rev1 SASL-IR ID ENABLE IDLE LITERAL+ [STARTTLS] AUTH=PLAIN AUTH=LOGIN
+ *   pre-login  IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE IDLE LITERAL+ [STARTTLS] AUTH=PLAIN AUTH=LOGIN
  *              (LOGINDISABLED instead of AUTH=... when disable_plaintext_auth forbids it, as Dovecot)
- *   post-login IMAP4rev1 SASL-IR ID ENABLE IDLE [SORT SORT=DISPLAY THREAD=...] MULTIAPPEND CATENATE
- *              UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED CONDSTORE QRESYNC ESEARCH [ESORT]
- *              SEARCHRES WITHIN LIST-STATUS BINARY MOVE STATUS=SIZE SAVEDATE LITERAL+
- *              SPECIAL-USE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE COMPRESS=DEFLATE
+ *   post-login IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE IDLE [SORT SORT=DISPLAY THREAD=...] MULTIAPPEND
+ *              CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED CONDSTORE QRESYNC ESEARCH
+ *              [ESORT] SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE STATUS=SIZE SAVEDATE
+ *              LITERAL+ SPECIAL-USE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE COMPRESS=DEFLATE
+ * IMAP4rev2 (RFC 9051) is spoken after ENABLE IMAP4rev2 (imapd-rev2.ts); CONTEXT=SEARCH is RFC
+ * 5267 §4 (cmd-search-context.ts; CONTEXT=SORT is not offered).
  * Not announced (Dovecot does): LOGIN-REFERRALS (we never refer), URL-PARTIAL, I18NLEVEL=1,
- * CONTEXT=SEARCH, SNIPPET/PREVIEW, NOTIFY, THREAD=REFS.
+ * SNIPPET/PREVIEW, NOTIFY, THREAD=REFS.
  */
 import type { ImapSession } from './imapd-session.ts';
 import { sortAvailable } from './cmd-sort.ts';
 
 export function capabilityList(s: ImapSession): string[] {
-  const caps = ['IMAP4rev1', 'SASL-IR', 'ID', 'ENABLE', 'IDLE'];
+  const caps = ['IMAP4rev1', 'IMAP4rev2', 'SASL-IR', 'ID', 'ENABLE', 'IDLE'];
   if (s.state === 'nonauth') {
     caps.push('LITERAL+');
     if (!s.secure && s.shared.settings.starttls) caps.push('STARTTLS');
@@ -26,7 +28,7 @@ export function capabilityList(s: ImapSession): string[] {
   caps.push('MULTIAPPEND', 'CATENATE', 'UNSELECT', 'CHILDREN', 'NAMESPACE', 'UIDPLUS', 'LIST-EXTENDED',
     'CONDSTORE', 'QRESYNC', 'ESEARCH');
   if (sortAvailable()) caps.push('ESORT');
-  caps.push('SEARCHRES', 'WITHIN', 'LIST-STATUS', 'BINARY', 'MOVE', 'STATUS=SIZE', 'SAVEDATE', 'LITERAL+',
+  caps.push('SEARCHRES', 'WITHIN', 'CONTEXT=SEARCH', 'LIST-STATUS', 'BINARY', 'MOVE', 'STATUS=SIZE', 'SAVEDATE', 'LITERAL+',
     'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
   if (!s.compressed) caps.push('COMPRESS=DEFLATE');
   return caps;

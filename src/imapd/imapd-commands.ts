@@ -19,6 +19,7 @@ import { cmdClose, cmdExpunge, cmdUnselect } from './cmd-expunge.ts';
 import { cmdAppend } from './cmd-append.ts';
 import { cmdIdle } from './cmd-idle.ts';
 import { cmdSort, cmdThread } from './cmd-sort.ts';
+import { cmdCancelUpdate } from './cmd-search-context.ts';
 import {
   cmdCapability, cmdCheck, cmdCompress, cmdCreate, cmdDelete, cmdEnable, cmdGetQuota, cmdGetQuotaRoot, cmdId,
   cmdLogout, cmdNamespace, cmdNoop, cmdRename, cmdStartTls, cmdSubscribe, cmdUnsubscribe,
@@ -86,6 +87,7 @@ const table: [string, SessionState[], number, CommandHandler][] = [
   ['GETQUOTA', AUTH, 0, cmdGetQuota],
   ['GETQUOTAROOT', AUTH, 0, cmdGetQuotaRoot],
   ['COMPRESS', AUTH, 0, cmdCompress],
+  ['CANCELUPDATE', AUTH, 0, cmdCancelUpdate],
   ['CHECK', SEL, 0, cmdCheck],
   ['CLOSE', SEL, CMD_BREAKS_SEQS, cmdClose],
   ['UNSELECT', SEL, 0, cmdUnselect],

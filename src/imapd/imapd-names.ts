@@ -1,6 +1,6 @@
 /**
  * imapd-names - mailbox names between the wire and lib-storage: modified UTF-7 (RFC 3501
- * §5.1.3) ⇄ UTF-8, the namespace prefix, INBOX case-insensitivity (RFC 3501 §5.1), and the
+ * §5.1.3) ⇄ UTF-8 (UTF-8 on the wire too after ENABLE IMAP4rev2, RFC 9051 §5.1), the namespace prefix, INBOX case-insensitivity (RFC 3501 §5.1), and the
  * astring form used in LIST/STATUS answers. Invalid modified UTF-7 is refused with Dovecot's
  * text `NO Mailbox name is not valid mUTF-7`.
  */
@@ -17,7 +17,7 @@ export function mailboxArg(s: ImapSession, a: ImapArg | undefined): string {
   const raw = a && a.type !== 'list' && a.type !== 'nil' ? argBytes(a) : undefined;
   if (!raw) throw new ImapParseError('Invalid arguments');
   let name: string;
-  try { name = decodeMailboxName(raw, false); } catch {
+  try { name = decodeMailboxName(raw, s.rev2); } catch { // IMAP4rev2: UTF-8 names (RFC 9051 §5.1)
     throw new ImapNoError('Mailbox name is not valid mUTF-7');
   }
   const sep = s.shared.settings.separator;
@@ -31,11 +31,11 @@ export function mailboxArg(s: ImapSession, a: ImapArg | undefined): string {
   return name;
 }
 
-/** The name as the client sees it (prefix + modified UTF-7), as an astring. */
+/** The name as the client sees it (prefix + modified UTF-7, or UTF-8 in IMAP4rev2), as an astring. */
 export function mailboxOut(s: ImapSession, name: string): Buffer {
   const full = name === 'INBOX' || name.startsWith('INBOX' + s.shared.settings.separator) && s.shared.settings.prefix === ''
     ? name : s.shared.settings.prefix + name;
-  return imapAstring(mutf7Encode(full));
+  return imapAstring(s.rev2 ? Buffer.from(full, 'utf8') : mutf7Encode(full));
 }
 
 /** For texts like "Mailbox doesn't exist: X". */

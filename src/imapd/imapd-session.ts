@@ -56,7 +56,7 @@ export class ImapSession {
   userRecord: UserRecord | undefined;
   user: MailUser | undefined;
   box: Mailbox | undefined;
-  /** ENABLEd extensions (RFC 5161): CONDSTORE, QRESYNC. */
+  /** ENABLEd extensions (RFC 5161): CONDSTORE, QRESYNC, IMAP4rev2. */
   readonly enabled = new Set<string>();
   /** SEARCHRES `$` (RFC 5182): saved UIDs. */
   searchRes: number[] = [];
@@ -117,6 +117,8 @@ export class ImapSession {
 
   get condstore(): boolean { return this.enabled.has('CONDSTORE'); }
   get qresync(): boolean { return this.enabled.has('QRESYNC'); }
+  /** After ENABLE IMAP4rev2 (RFC 9051; imapd-rev2.ts). */
+  get rev2(): boolean { return this.enabled.has('IMAP4rev2'); }
 
   start(): void {
     this.attach(this.sock);

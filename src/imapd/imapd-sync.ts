@@ -4,6 +4,8 @@
  * `* n EXPUNGE` highest sequence number first (so each number is still valid when the client
  * reads it) or `* VANISHED uids` with QRESYNC, flag changes by anyone → `* n FETCH (FLAGS (...))`
  * (+ `MODSEQ (m)` with CONDSTORE). UIDVALIDITY changed under us → BYE (RFC 3501 §2.3.1.1).
+ * IMAP4rev2 sessions get no RECENT (RFC 9051). Searches kept with RETURN (UPDATE) get their
+ * ESEARCH REMOVEFROM / ADDTO lines here (RFC 5267 §4, cmd-search-context.ts).
  *
  * Also the helpers every command uses to find messages: sequence-set / UID-set resolution and
  * the FLAGS list in Dovecot's order.
@@ -13,14 +15,15 @@ import { ImapParseError } from '../lib-imap/imap-parser.ts';
 import { parseSeqSet, resolveSeqSet, type SeqSet } from '../lib-imap/imap-seqset.ts';
 import { numbersToSeqSet } from '../lib-imap/imap-seqset.ts';
 import type { ImapSession } from './imapd-session.ts';
+import { searchUpdateChanges, searchUpdateExpunged } from './cmd-search-context.ts';
 
 /** Dovecot's flag order: \Answered \Flagged \Deleted \Seen \Draft, then \Recent, then keywords. */
 const FLAG_ORDER = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
 
-export function flagList(m: MessageInfo): string {
+export function flagList(m: MessageInfo, rev2 = false): string {
   const out: string[] = [];
   for (const f of FLAG_ORDER) if ((m.flags as readonly string[]).includes(f)) out.push(f);
-  if (m.recent) out.push('\\Recent');
+  if (m.recent && !rev2) out.push('\\Recent'); // IMAP4rev2 has no \Recent (RFC 9051 §2.3.2)
   out.push(...m.keywords);
   return `(${out.join(' ')})`;
 }
@@ -112,6 +115,7 @@ export async function syncToClient(s: ImapSession, allowExpunge: boolean): Promi
   }
   const out: string[] = [keywordUpdate(s)];
   if (ch.expunged.length > 0) {
+    out.push(searchUpdateExpunged(s, before, ch.expunged)); // RFC 5267 §4: before the EXPUNGEs
     if (s.qresync) {
       out.push(`* VANISHED ${numbersToSeqSet(ch.expunged)}\r\n`);
     } else {
@@ -132,7 +136,7 @@ export async function syncToClient(s: ImapSession, allowExpunge: boolean): Promi
   }
   let recent = 0;
   for (const m of view) if (m.recent) recent++;
-  if (recent !== s.recent || (existsSent && ch.added.length > 0)) {
+  if ((recent !== s.recent || (existsSent && ch.added.length > 0)) && !s.rev2) {
     out.push(`* ${recent} RECENT\r\n`);
     s.recent = recent;
   }
@@ -140,8 +144,10 @@ export async function syncToClient(s: ImapSession, allowExpunge: boolean): Promi
     if (s.reported.get(m.uid)?.modseq === m.modseq) continue;
     const i = indexOfUid(view, m.uid);
     if (i < 0) continue;
-    out.push(`* ${i + 1} FETCH (${s.condstore ? `MODSEQ (${m.modseq}) ` : ''}FLAGS ${flagList(m)})\r\n`);
+    out.push(`* ${i + 1} FETCH (${s.condstore ? `MODSEQ (${m.modseq}) ` : ''}FLAGS ${flagList(m, s.rev2)})\r\n`);
   }
+  out.push(await searchUpdateChanges(s, ch.added, ch.flagsChanged)); // CONTEXT=SEARCH ADDTO/REMOVEFROM
+  if (s.box !== box) return;
   s.reported.clear();
   const text = out.join('');
   if (text.length > 0) await s.send(text);

@@ -41,14 +41,14 @@ test('greeting, capabilities before and after login, Dovecot texts', async () =>
     const c2 = connect(f.port, '127.0.0.1');
     const greet = await new Promise<string>((r) => c2.once('data', (d) => r(d.toString())));
     c2.destroy();
-    assert.equal(greet, '* OK [CAPABILITY IMAP4rev1 SASL-IR ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN] Mail ready.\r\n');
-    assert.equal(await c.cmd('a', 'CAPABILITY'), '* CAPABILITY IMAP4rev1 SASL-IR ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN\r\na OK Pre-login capabilities listed, post-login capabilities have more.\r\n');
+    assert.equal(greet, '* OK [CAPABILITY IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN] Mail ready.\r\n');
+    assert.equal(await c.cmd('a', 'CAPABILITY'), '* CAPABILITY IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN\r\na OK Pre-login capabilities listed, post-login capabilities have more.\r\n');
     assert.equal(await c.cmd('b', 'SELECT INBOX'), 'b BAD Error in IMAP command received by server.\r\n');
     assert.equal(await c.cmd('b2', 'LIST "" *'), 'b2 BAD Error in IMAP command received by server.\r\n');
     assert.equal(await c.cmd('c', 'LOGIN alice@example.test wrong'), 'c NO [AUTHENTICATIONFAILED] Authentication failed.\r\n');
     assert.equal(await c.cmd('c2', 'LOGIN nobody@example.test secret'), 'c2 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n');
     const ok = await c.cmd('d', 'LOGIN "alice@example.test" {6}\r\nsecret'.replace('{6}\r\nsecret', 'secret'));
-    assert.match(ok, /^d OK \[CAPABILITY IMAP4rev1 SASL-IR ID ENABLE IDLE SORT .* MOVE .*SPECIAL-USE .*COMPRESS=DEFLATE\] Logged in\r\n$/);
+    assert.match(ok, /^d OK \[CAPABILITY IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE IDLE SORT .* MOVE .*SPECIAL-USE .*COMPRESS=DEFLATE\] Logged in\r\n$/);
     assert.match(stripTiming(await c.cmd('e', 'CAPABILITY')), /^\* CAPABILITY IMAP4rev1 .*\r\ne OK Capability completed\r\n$/);
     assert.match(await c.cmd('f', 'NOOP'), /^f OK NOOP completed \(\d\.\d{3} \+ 0\.000 secs\)\.\r\n$/);
     assert.equal(stripTiming(await c.cmd('g', 'FETCH 1 FLAGS')), 'g BAD No mailbox selected\r\n');

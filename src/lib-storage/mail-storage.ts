@@ -174,6 +174,13 @@ export interface Mailbox {
   /** Message content. EXPUNGED if the message is gone meanwhile. */
   openContent(uid: number): Promise<Readable>;
   readContent(uid: number): Promise<Buffer>;
+  /**
+   * Bulk read for scans (SEARCH BODY/TEXT over a whole mailbox): calls `each(i, content)` for
+   * every `uids[i]` still there (expunged ones are skipped), in no guaranteed order, and
+   * resolves when all are done. `each` is synchronous and must not keep `content` beyond
+   * its call unless it copies it: the backend may read many files per event-loop turn.
+   */
+  readMany(uids: readonly number[], each: (i: number, content: Buffer) => void): Promise<void>;
   /** INTERNALDATE (the file's mtime, as Dovecot). */
   internalDate(uid: number): Promise<Date>;
   /** Save date (RFC 8514 SAVEDATE): the file's ctime as an approximation. */

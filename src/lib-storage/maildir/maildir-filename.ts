@@ -22,6 +22,7 @@ export const FLAG_LETTER: Record<SystemFlag, string> = {
   '\\Draft': 'D', '\\Flagged': 'F', '\\Answered': 'R', '\\Seen': 'S', '\\Deleted': 'T',
 };
 const LETTER_FLAG: Record<string, SystemFlag> = { D: '\\Draft', F: '\\Flagged', R: '\\Answered', S: '\\Seen', T: '\\Deleted' };
+const SYS_LETTERS = ['D', 'F', 'R', 'S', 'T'];
 const FLAG_ORDER: readonly SystemFlag[] = ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'];
 
 export interface ParsedInfo {
@@ -51,13 +52,37 @@ export function parseInfo(fname: string): ParsedInfo {
     else if (ch >= 'a' && ch <= 'z') { const k = ch.charCodeAt(0) - 97; if (!r.keywordIdx.includes(k)) r.keywordIdx.push(k); }
     else if (!r.other.includes(ch)) r.other += ch;
   }
-  r.flags = FLAG_ORDER.filter((f) => set.has(f));
+  r.flags = internFlags(FLAG_ORDER.filter((f) => set.has(f)));
   r.keywordIdx.sort((a, b) => a - b);
   return r;
 }
 
+const interned = new Map<number, SystemFlag[]>();
+
+/**
+ * The one shared (frozen) array for a set of system flags, in FLAG_ORDER: 10,000 messages
+ * have at most 32 different flag sets, so records share them (less memory, and a STORE can
+ * compute each distinct change once). Never mutate a flags array of a record.
+ */
+export function internFlags(flags: readonly SystemFlag[]): SystemFlag[] {
+  let mask = 0;
+  for (const f of flags) mask |= 1 << FLAG_ORDER.indexOf(f);
+  let a = interned.get(mask);
+  if (!a) {
+    a = Object.freeze(FLAG_ORDER.filter((_, i) => (mask & (1 << i)) !== 0)) as SystemFlag[];
+    interned.set(mask, a);
+  }
+  return a;
+}
+
 /** Letters for the info part, sorted in ASCII order as Dovecot writes them. */
 export function infoLetters(flags: readonly SystemFlag[], keywordIdx: readonly number[], other = ''): string {
+  if (other === '' && keywordIdx.length === 0) {
+    // the common case (a STORE on thousands of messages): D F R S T are already in ASCII order
+    let s = '';
+    for (const l of SYS_LETTERS) if (flags.includes(LETTER_FLAG[l]!)) s += l;
+    return s;
+  }
   const sys = [...flags.map((f) => FLAG_LETTER[f]), ...other].sort().join('');
   const kw = [...new Set(keywordIdx)].sort((a, b) => a - b).map((k) => String.fromCharCode(97 + k)).join('');
   return sys + kw;

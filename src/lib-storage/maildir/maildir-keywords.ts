@@ -11,7 +11,7 @@
  * `dovecot-keywords.lock` and renamed over the file (file_dotlock_replace), re-reading first
  * so a keyword added meanwhile by Dovecot keeps its letter.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { MailError } from '../mail-error.ts';
 import { dotlockCreate } from './maildir-dotlock.ts';
@@ -47,16 +47,25 @@ export class MaildirKeywords {
   readonly path: string;
   private list: (string | undefined)[] = [];
   private mtime = -1;
+  /** Bumped whenever the table may have changed (caches of index → name compare it). */
+  generation = 0;
   constructor(dir: string) { this.path = join(dir, KEYWORDS_NAME); }
 
   /** Re-read if the file changed. */
   async refresh(): Promise<void> {
-    let st;
-    try { st = await fsp.stat(this.path); } catch { this.list = []; this.mtime = -1; return; }
+    // statSync: one metadata syscall per sync, no thread-pool round trip, and no exception
+    // object for the usual case of a mailbox without keywords (maildir-sync.ts statDir)
+    let st: Stats | undefined;
+    try { st = statSync(this.path, { throwIfNoEntry: false }); } catch { st = undefined; }
+    if (!st) {
+      if (this.list.length > 0) this.generation++;
+      this.list = []; this.mtime = -1; return;
+    }
     const key = st.mtimeMs * 1e3 + st.size + st.ino;
     if (key === this.mtime) return;
     this.list = parseKeywords(await fsp.readFile(this.path, 'utf8').catch(() => ''));
     this.mtime = key;
+    this.generation++;
   }
 
   names(): string[] { return this.list.filter((k): k is string => k !== undefined); }
@@ -81,6 +90,7 @@ export class MaildirKeywords {
           if (free < 0) free = this.list.length;
           if (free >= MAILDIR_MAX_KEYWORDS) throw new MailError('LIMIT', `Too many keywords in this mailbox (maximum ${MAILDIR_MAX_KEYWORDS}).`);
           this.list[free] = n;
+          this.generation++;
         }
         if (missing.length > 0) await lock.replace(formatKeywords(this.list));
       } finally { await lock.release(); }

@@ -4,7 +4,7 @@
  * mailbox_sync / mox's change feed), which diffs the state against the view: new UIDs,
  * UIDs gone, and messages whose modseq rose since the view's last sync.
  */
-import { createReadStream, promises as fsp, constants as fsConstants } from 'node:fs';
+import { closeSync, createReadStream, openSync, promises as fsp, readFileSync, readSync, constants as fsConstants } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type {
   CopyResult, DeliverOptions, DeliverResult, FlagMode, Mailbox, MailboxChanges, MailboxStatus, MessageInfo,
@@ -13,8 +13,10 @@ import type {
 import { SYSTEM_FLAGS } from '../mail-storage.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { watchMailbox } from '../mail-notify.ts';
+import { mapSliced } from '../fs-batch.ts';
 import { parseSystemFlags } from './maildir-save.ts';
-import { readNoFollow, type MaildirState, type MsgRec } from './maildir-sync.ts';
+import { internFlags } from './maildir-filename.ts';
+import { readNoFollow, type FlagJob, type MaildirState, type MsgRec } from './maildir-sync.ts';
 
 /** What a Mailbox needs from its user (deliver for APPEND/COPY, release of the shared state). */
 export interface MailboxOwner {
@@ -24,14 +26,16 @@ export interface MailboxOwner {
 }
 
 const EXPUNGED_TEXT = 'Message was expunged.';
+/** Largest message readMany() reads synchronously (about 0.3 ms of memcpy from the page cache). */
+const SYNC_READ_MAX = 1024 * 1024;
 
 export class MaildirMailbox implements Mailbox {
   readonly name: string;
   readonly readOnly: boolean;
   private readonly state: MaildirState;
   private readonly owner: MailboxOwner;
+  /** The view, ascending UID; entries are the state's shared infos except where \Recent is ours. */
   private view: MessageInfo[] = [];
-  private viewByUid = new Map<number, MessageInfo>();
   private myRecent = new Set<number>();
   private lastModseq = 0;
   private epoch: number;
@@ -53,13 +57,29 @@ export class MaildirMailbox implements Mailbox {
   get highestModseq(): number { return this.lastModseq; }
 
   messages(): readonly MessageInfo[] { return this.view; }
-  byUid(uid: number): MessageInfo | undefined { return this.viewByUid.get(uid); }
+  byUid(uid: number): MessageInfo | undefined {
+    const i = this.viewIndex(uid);
+    return i >= 0 ? this.view[i] : undefined;
+  }
+
+  /** Position of `uid` in the view (binary search), or -1. */
+  private viewIndex(uid: number): number {
+    const v = this.view;
+    let lo = 0, hi = v.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const u = v[mid]!.uid;
+      if (u === uid) return mid;
+      if (u < uid) lo = mid + 1; else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  private inView(uid: number): boolean { return this.viewIndex(uid) >= 0; }
 
   private info(r: MsgRec): MessageInfo {
-    const names = this.state.keywords;
-    const keywords: string[] = [];
-    for (const k of r.kw) { const n = names.nameOf(k); if (n !== undefined) keywords.push(n); }
-    return { uid: r.uid, flags: r.flags, keywords, size: r.size, vsize: r.vsize, modseq: r.modseq, recent: this.myRecent.has(r.uid), guid: r.base };
+    const shared = this.state.infoOf(r);
+    return this.myRecent.size > 0 && this.myRecent.has(r.uid) ? { ...shared, recent: true } : shared;
   }
 
   /** Build the first view (called by the owner right after open). */
@@ -68,7 +88,6 @@ export class MaildirMailbox implements Mailbox {
     await this.state.keywords.refresh();
     this.claimRecent();
     this.view = this.state.recs.map((r) => this.info(r));
-    this.viewByUid = new Map(this.view.map((m) => [m.uid, m]));
     this.lastModseq = this.state.highestModseq;
     this._uidValidity = this.state.uidValidity;
     this._uidNext = this.state.nextUid;
@@ -101,23 +120,25 @@ export class MaildirMailbox implements Mailbox {
       this.myRecent.clear();
     }
     this.claimRecent();
+    // merge the state's records (ascending UID) with the old view (ascending UID)
     const next: MessageInfo[] = [];
     const recs = this.state.recs;
-    const old = ch.uidValidityChanged ? new Map<number, MessageInfo>() : this.viewByUid;
+    const old = ch.uidValidityChanged ? [] : this.view;
+    let j = 0;
     for (const r of recs) {
-      const prev = old.get(r.uid);
+      while (j < old.length && old[j]!.uid < r.uid) {
+        const gone = old[j++]!;
+        ch.expunged.push(gone.uid); this.myRecent.delete(gone.uid);
+      }
+      const prev = j < old.length && old[j]!.uid === r.uid ? old[j++] : undefined;
       if (!prev) { const m = this.info(r); next.push(m); ch.added.push(m); continue; }
       if (r.modseq > this.lastModseq || prev.modseq !== r.modseq) {
         const m = this.info(r); next.push(m);
         if (!sameFlags(prev, m)) ch.flagsChanged.push(m);
       } else next.push(prev);
     }
-    if (!ch.uidValidityChanged && next.length - ch.added.length !== this.view.length) {
-      const still = new Set(recs.map((r) => r.uid));
-      for (const m of this.view) if (!still.has(m.uid)) { ch.expunged.push(m.uid); this.myRecent.delete(m.uid); }
-    }
+    while (j < old.length) { const gone = old[j++]!; ch.expunged.push(gone.uid); this.myRecent.delete(gone.uid); }
     this.view = next;
-    this.viewByUid = new Map(next.map((m) => [m.uid, m]));
     this.lastModseq = this.state.highestModseq;
     this._uidValidity = this.state.uidValidity;
     this._uidNext = this.state.nextUid;
@@ -164,6 +185,39 @@ export class MaildirMailbox implements Mailbox {
 
   readContent(uid: number): Promise<Buffer> { return this.withFile(uid, (p) => readNoFollow(p)); }
 
+  /**
+   * SEARCH BODY over the mailbox: synchronous open/read/close in time slices (fs-batch.ts),
+   * one read of the size the file name promises (,S=) plus one byte to notice a bigger file;
+   * messages over SYNC_READ_MAX are read asynchronously after the others.
+   * A file renamed by another writer meanwhile (ENOENT) is read again after a rescan, as
+   * readContent() does; one expunged meanwhile is skipped.
+   */
+  async readMany(uids: readonly number[], each: (i: number, content: Buffer) => void): Promise<void> {
+    this.check();
+    const again: number[] = [];
+    await mapSliced(uids, (uid, i) => {
+      const r = this.state.byUid.get(uid);
+      // big messages are read through the pool afterwards: no single call blocks for long
+      if (!r || r.size > SYNC_READ_MAX) { again.push(i); return; }
+      let content: Buffer;
+      try { content = readSyncNoFollow(this.state.pathOf(r), r.size); } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw mailErrorFromErrno(e, `open(${this.state.pathOf(r)})`);
+        again.push(i);
+        return;
+      }
+      each(i, content);
+    }, async (uid, i) => {
+      let content: Buffer;
+      try { content = await this.readContent(uid); } catch (e) { if (e instanceof MailError && e.code === 'EXPUNGED') return; throw e; }
+      each(i, content);
+    });
+    for (const i of again) {
+      let content: Buffer;
+      try { content = await this.readContent(uids[i]!); } catch (e) { if (e instanceof MailError && e.code === 'EXPUNGED') continue; throw e; }
+      each(i, content);
+    }
+  }
+
   /** INTERNALDATE = the file's mtime, cached per message (renames keep it). */
   async internalDate(uid: number): Promise<Date> {
     const r = this.state.byUid.get(uid);
@@ -185,19 +239,35 @@ export class MaildirMailbox implements Mailbox {
       ? keywords.map((k) => this.state.keywords.indexOf(k)).filter((i) => i >= 0)
       : await this.state.keywords.indexesFor(keywords);
     const res: StoreResult = { changed: [], failed: [] };
+    // each distinct old flag set is computed once (records share interned flag arrays)
+    const newFlags = new Map<readonly SystemFlag[], SystemFlag[]>();
+    /** The flags and keywords `r` gets from this STORE; undefined: nothing changes. */
+    const target = (r: MsgRec): { flags: SystemFlag[]; kw: number[] } | undefined => {
+      let nf = newFlags.get(r.flags);
+      if (nf === undefined) {
+        nf = internFlags(mode === 'replace' ? sys : mode === 'add'
+          ? SYSTEM_FLAGS.filter((f) => r.flags.includes(f) || sys.includes(f))
+          : r.flags.filter((f) => !sys.includes(f)));
+        newFlags.set(r.flags, nf);
+      }
+      let nk: number[];
+      if (mode === 'replace') nk = kwIdx;
+      else if (mode === 'add') nk = kwIdx.length === 0 ? r.kw : [...new Set([...r.kw, ...kwIdx])];
+      else nk = kwIdx.length === 0 ? r.kw : r.kw.filter((k) => !kwIdx.includes(k));
+      if (nf.length === r.flags.length && nf.every((f, i) => f === r.flags[i]) && (nk === r.kw || (nk.length === r.kw.length && nk.every((k, i) => k === r.kw[i])))) return undefined;
+      return { flags: nf, kw: nk === r.kw ? nk : [...nk].sort((x, y) => x - y) };
+    };
     await this.state.mutex.run(async () => {
+      const jobs: FlagJob[] = [];
       for (const uid of uids) {
         const r = this.state.byUid.get(uid);
-        if (!r || !this.viewByUid.has(uid)) continue;
+        if (!r || !this.inView(uid)) continue;
         if (o.unchangedSince !== undefined && r.modseq > o.unchangedSince) { res.failed.push(uid); continue; }
-        let nf: SystemFlag[], nk: number[];
-        if (mode === 'replace') { nf = sys; nk = kwIdx; }
-        else if (mode === 'add') { nf = SYSTEM_FLAGS.filter((f) => r.flags.includes(f) || sys.includes(f)); nk = [...new Set([...r.kw, ...kwIdx])].sort((a, b) => a - b); }
-        else { nf = r.flags.filter((f) => !sys.includes(f)); nk = r.kw.filter((k) => !kwIdx.includes(k)); }
-        if (nf.length === r.flags.length && nf.every((f, i) => f === r.flags[i]) && nk.length === r.kw.length && nk.every((k, i) => k === r.kw[i])) continue;
-        const nr = await this.state.renameFlags(r, nf, [...nk].sort((a, b) => a - b));
-        if (nr) res.changed.push(this.info(nr));
+        const t = target(r);
+        if (t) jobs.push({ r, flags: t.flags, kw: t.kw, again: target });
       }
+      // one batch of renames (maildir-sync.ts renameFlagsMany), not one pool round trip each
+      for (const nr of await this.state.renameFlagsMany(jobs)) if (nr) res.changed.push(this.info(nr));
     });
     if (res.changed.length > 0) this.state.changed();
     return res;
@@ -208,13 +278,13 @@ export class MaildirMailbox implements Mailbox {
     if (this.readOnly) throw new MailError('PERM', 'Mailbox is read-only.');
     const want = uids ? new Set(uids) : undefined;
     const removed: number[] = [];
-    await this.state.mutex.run(async () => {
+    await this.state.mutex.run(() => this.state.ownCurChange(async () => {
       for (const r of [...this.state.recs]) {
-        if (!this.viewByUid.has(r.uid)) continue;
+        if (!this.inView(r.uid)) continue;
         if (want ? !want.has(r.uid) : !r.flags.includes('\\Deleted')) continue;
         if (await this.state.unlinkMessage(r)) removed.push(r.uid);
       }
-    });
+    }));
     if (removed.length > 0) this.state.changed();
     return removed;
   }
@@ -223,7 +293,7 @@ export class MaildirMailbox implements Mailbox {
     const out: MsgRec[] = [];
     for (const u of [...new Set(uids)].sort((a, b) => a - b)) {
       const r = this.state.byUid.get(u);
-      if (r && this.viewByUid.has(u)) out.push(r);
+      if (r && this.inView(u)) out.push(r);
     }
     return out;
   }
@@ -266,4 +336,21 @@ export class MaildirMailbox implements Mailbox {
 function sameFlags(a: MessageInfo, b: MessageInfo): boolean {
   return a.flags.length === b.flags.length && a.flags.every((f, i) => f === b.flags[i])
     && a.keywords.length === b.keywords.length && a.keywords.every((k, i) => k === b.keywords[i]);
+}
+
+/**
+ * Read a whole message file synchronously without following a symlink (see readNoFollow).
+ * `expect` is the size the name promises: one read of expect+1 bytes tells whether the file
+ * is really that long; otherwise (no or wrong ,S=) the file is read by its fstat size.
+ */
+function readSyncNoFollow(path: string, expect: number): Buffer {
+  const fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  try {
+    if (expect >= 0 && expect <= SYNC_READ_MAX) {
+      const b = Buffer.allocUnsafe(expect + 1);
+      const n = readSync(fd, b, 0, expect + 1, 0);
+      if (n <= expect) return n === expect ? b.subarray(0, n) : Buffer.from(b.subarray(0, n));
+    }
+    return readFileSync(fd);
+  } finally { closeSync(fd); }
 }

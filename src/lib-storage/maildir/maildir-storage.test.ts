@@ -268,3 +268,57 @@ test('concurrent first deliveries into a new user\'s INBOX all succeed (mkdir ra
     assert.equal(readdirSync(join(dir, 'Maildir', 'new')).length, 8);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('STORE on a whole mailbox: one batch of renames that another handle, the disk and a later outside change all agree with', async () => {
+  const { u, root } = await newUser();
+  for (let i = 0; i < 300; i++) await u.deliver('INBOX', msg(i));
+  const a = await u.open('INBOX');
+  const b = await u.open('INBOX');
+  const uids = a.messages().map((m) => m.uid);
+  const r = await a.setFlags(uids, 'add', ['\\Flagged']);
+  assert.equal(r.changed.length, 300);
+  const cb = await b.sync();
+  assert.equal(cb.flagsChanged.length, 300, 'the other handle sees every change');
+  const onDisk = readdirSync(join(root, 'cur'));
+  assert.equal(onDisk.length, 300);
+  assert.ok(onDisk.every((n) => /:2,F$/.test(n)), 'every file carries F, for Dovecot to read');
+  assert.equal((await a.setFlags(uids, 'add', ['\\Flagged'])).changed.length, 0, 'nothing to rename twice');
+  // an outside writer (a shell mv, Dovecot) renames a file right after our STORE, maybe inside
+  // the same mtime tick: found at the latest by the re-read a second later (Dovecot's rule)
+  const victim = onDisk.find((n) => n.includes(b.byUid(uids[7]!)!.guid))!;
+  const { renameSync } = await import('node:fs');
+  renameSync(join(root, 'cur', victim), join(root, 'cur', victim.replace(/:2,F$/, ':2,FS')));
+  await a.sync();
+  await new Promise((res) => setTimeout(res, 1100));
+  const ca = await a.sync();
+  assert.deepEqual(a.byUid(uids[7]!)!.flags, ['\\Seen', '\\Flagged'], `outside change found (${ca.flagsChanged.length} changes)`);
+  // renamed behind our back right before the next STORE: found by one rescan, and the STORE's
+  // change applies to the flags found there (the outside \Deleted stays), as Dovecot does
+  const guid9 = b.byUid(uids[9]!)!.guid;
+  const other = readdirSync(join(root, 'cur')).find((n) => n.includes(guid9))!;
+  renameSync(join(root, 'cur', other), join(root, 'cur', other.replace(/:2,.*$/, ':2,FT')));
+  const back = await a.setFlags(uids, 'remove', ['\\Flagged']);
+  assert.equal(back.changed.length, 300);
+  const after = readdirSync(join(root, 'cur'));
+  assert.ok(after.find((n) => n.includes(guid9))!.endsWith(':2,T'), 'the outside change is kept');
+  assert.ok(after.filter((n) => !n.includes(guid9)).every((n) => /:2,S?$/.test(n)));
+  await a.close(); await b.close();
+});
+
+test('readMany: every message once, expunged ones skipped, a file renamed behind our back still found', async () => {
+  const { u, root } = await newUser();
+  for (let i = 0; i < 40; i++) await u.deliver('INBOX', msg(i));
+  const a = await u.open('INBOX');
+  const b = await u.open('INBOX');
+  const uids = a.messages().map((m) => m.uid);
+  await b.expunge([uids[3]!]);
+  const name = readdirSync(join(root, 'cur')).find((n) => n.includes(a.byUid(uids[5]!)!.guid))!;
+  const { renameSync } = await import('node:fs');
+  renameSync(join(root, 'cur', name), join(root, 'cur', name.replace(/:2,.*$/, ':2,S')));
+  const got = new Map<number, string>();
+  await a.readMany(uids, (i, content) => { assert.ok(!got.has(i), 'once'); got.set(i, content.toString()); });
+  assert.equal(got.size, 39);
+  assert.ok(!got.has(3), 'the expunged message is skipped');
+  for (const [i, text] of got) assert.equal(text, msg(i));
+  await a.close(); await b.close();
+});

@@ -4,9 +4,14 @@
  *
  * refresh():
  *  1. stat new/ and cur/ (and dovecot-uidlist). Unchanged mtimes, uidlist unchanged, nothing
- *     dirty → done: no readdir, no per-message stat (Dovecot's trick). A directory changed
- *     less than a second ago stays dirty, because two changes inside one clock tick can leave
- *     the same mtime (Dovecot does the same check).
+ *     dirty → done: no readdir, no per-message stat (Dovecot's trick). A directory whose last
+ *     look came less than a second after its mtime is "dirty": two changes inside one clock
+ *     tick can leave the same mtime, so it is read again once, by the first refresh more than
+ *     a second after that look (Dovecot maildir_sync_quick_check, DIR_DELAYED_REFRESH).
+ *     This process's own renames and unlinks in cur/ (STORE, EXPUNGE) do not make cur/ look
+ *     changed: when cur/ was as we last saw it before them, its new mtime is adopted after
+ *     them and the look dated from before them (Dovecot's update_maildir_hdr_cur), so a
+ *     writer that changed cur/ meanwhile is still caught by the delayed re-read.
  *  2. readdir new/; move each file to cur/ appending ":2," when it has no info (Dovecot does
  *     so on every sync unless read-only); those messages are \Recent.
  *  3. readdir cur/ (only if its mtime changed). If cur/ changed while we read it (a rename
@@ -20,12 +25,13 @@
  * Everything that changes the state runs under one in-process mutex; other processes are
  * excluded by the dotlock (UIDs) or need no lock (flag renames are atomic, as in Dovecot).
  */
-import { promises as fsp, constants as fsConstants, type BigIntStats } from 'node:fs';
+import { promises as fsp, renameSync, statSync, constants as fsConstants, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import type { SystemFlag } from '../mail-storage.ts';
+import type { MessageInfo, SystemFlag } from '../mail-storage.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { logger } from '../../util/msg.ts';
 import { notifyMailboxChanged } from '../mail-notify.ts';
+import { mapSliced } from '../fs-batch.ts';
 import { dotlockCreate } from './maildir-dotlock.ts';
 import { MaildirKeywords } from './maildir-keywords.ts';
 import { inheritOwner } from './maildir-owner.ts';
@@ -49,6 +55,10 @@ export interface MsgRec {
   modseq: number;
   /** INTERNALDATE cache (file mtime), filled on first use. */
   mtimeMs?: number;
+  /** The MessageInfo every handle shares for this record (MaildirState.infoOf), and the
+   * keyword-table generation it was built with. Cleared whenever flags change. */
+  info?: MessageInfo;
+  infoGen?: number;
 }
 
 /** A FIFO mutex for async sections. */
@@ -75,7 +85,15 @@ async function readIndexHeader(path: string): Promise<{ uidValidity: number; nex
   } catch { return undefined; }
 }
 
-const ONE_SEC_NS = 1_000_000_000n;
+/** Dovecot's MAILDIR_SYNC_SECS: how close to a directory's mtime a look is not trusted. */
+const SYNC_SECS_NS = 1_000_000_000n;
+
+function wallNs(): bigint { return BigInt(Date.now()) * 1_000_000n; }
+
+/** Dovecot's DIR_DELAYED_REFRESH: the last look was too close to the mtime, and is old enough now. */
+function delayedRefresh(checkNs: bigint, mtimeNs: bigint, nowNs: bigint): boolean {
+  return checkNs <= mtimeNs + SYNC_SECS_NS && checkNs < nowNs - SYNC_SECS_NS;
+}
 
 export class MaildirState {
   readonly dir: string;
@@ -102,6 +120,10 @@ export class MaildirState {
   recs: MsgRec[] = [];
   byUid = new Map<number, MsgRec>();
   byBase = new Map<string, MsgRec>();
+  /** Live records by current file name: lets a rescan recognise unchanged names without parsing.
+   * Rebuilt lazily (a STORE on 10,000 messages would otherwise update it 10,000 times). */
+  private byFname = new Map<string, MsgRec>();
+  private byFnameStale = true;
   highestModseq: number;
   /** Bumped whenever UIDVALIDITY changes under us; handles compare it. */
   epoch = 0;
@@ -111,10 +133,17 @@ export class MaildirState {
   unclaimedRecent = new Set<number>();
 
   private curNames: string[] = [];
+  /** mtimes of new/ and cur/ as last seen, when we looked (ns), and "read it next time". */
   private stampNew = -1n;
   private stampCur = -1n;
-  private dirtyNew = true;
-  private dirtyCur = true;
+  private checkNew = 0n;
+  private checkCur = 0n;
+  private forceNew = true;
+  private forceCur = true;
+  /** curNames misses this process's own renames/unlinks since cur/ was last read. */
+  private curNamesStale = false;
+  /** >0 while ownCurChange() runs: replace()/drop() then need no forced rescan. */
+  private ownChanges = 0;
   private loaded = false;
   refs = 0;
 
@@ -141,8 +170,13 @@ export class MaildirState {
     }
   }
 
-  private async statDir(sub: string): Promise<BigIntStats> {
-    try { return await fsp.stat(join(this.dir, sub), { bigint: true }); } catch (e) {
+  /**
+   * The stat() calls of a sync are made synchronously (statSync): one cheap metadata syscall
+   * each, as Dovecot makes them, where a thread-pool round trip costs several times more and
+   * adds its queueing delay to every command's sync (fs-batch.ts has the figures).
+   */
+  private statDir(sub: string): BigIntStats {
+    try { return statSync(join(this.dir, sub), { bigint: true }); } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new MailError('NOTFOUND', 'Mailbox does not exist.', `stat(${join(this.dir, sub)}) failed`);
       throw mailErrorFromErrno(e, `stat(${join(this.dir, sub)})`);
     }
@@ -150,18 +184,20 @@ export class MaildirState {
 
   /** One pass; returns false if cur/ changed while it was read. */
   private async scanOnce(force: boolean): Promise<boolean> {
-    const nowNs = BigInt(Date.now()) * 1_000_000n;
-    const [stNew, stCur] = await Promise.all([this.statDir('new'), this.statDir('cur')]);
-    const ulChanged = await this.uidlistChanged();
-    const newChanged = force || this.dirtyNew || stNew.mtimeNs !== this.stampNew;
-    let curChanged = force || this.dirtyCur || stCur.mtimeNs !== this.stampCur;
+    const nowNs = wallNs();
+    const stNew = this.statDir('new');
+    const stCur = this.statDir('cur');
+    const ulChanged = this.uidlistChanged();
+    const newChanged = force || this.forceNew || stNew.mtimeNs !== this.stampNew || delayedRefresh(this.checkNew, this.stampNew, nowNs);
+    let curChanged = force || this.forceCur || stCur.mtimeNs !== this.stampCur || delayedRefresh(this.checkCur, this.stampCur, nowNs);
     if (!newChanged && !curChanged && !ulChanged && this.loaded) return true;
 
     const recentBases = new Set<string>();
     const stayInNew = new Map<string, string>();
     if (newChanged) {
       this.stampNew = stNew.mtimeNs;
-      this.dirtyNew = nowNs - stNew.mtimeNs < ONE_SEC_NS;
+      this.checkNew = nowNs;
+      this.forceNew = false;
       const ents = await fsp.readdir(join(this.dir, 'new'), { withFileTypes: true }).catch((e) => { throw mailErrorFromErrno(e, `readdir(${this.dir}/new)`); });
       for (const e of ents) {
         const n = e.name;
@@ -178,16 +214,26 @@ export class MaildirState {
         }
       }
     }
+    if (!curChanged && this.curNamesStale) {
+      // cur/ is as our own renames left it; only new/ was looked at
+      if (recentBases.size === 0 && stayInNew.size === 0 && !ulChanged && !this.ulNeedsRewrite && this.loaded) return true;
+      curChanged = true;   // the list below must be the real one
+    }
     let stable = true;
     if (curChanged) {
-      const before = await this.statDir('cur');
-      const ents = await fsp.readdir(join(this.dir, 'cur'), { withFileTypes: true }).catch((e) => { throw mailErrorFromErrno(e, `readdir(${this.dir}/cur)`); });
-      const after = await this.statDir('cur');
+      const before = this.statDir('cur');
+      const names = await this.readCur();
+      const after = this.statDir('cur');
       stable = before.mtimeNs === after.mtimeNs;
-      this.curNames = [];
-      for (const e of ents) if (isMessageName(e.name) && !e.isDirectory() && !e.isSymbolicLink()) this.curNames.push(e.name);
+      this.curNames = names;
       this.stampCur = before.mtimeNs;
-      this.dirtyCur = !stable || nowNs - before.mtimeNs < ONE_SEC_NS;
+      this.checkCur = nowNs;
+      this.forceCur = !stable;
+      this.curNamesStale = false;
+    }
+    if (this.loaded && recentBases.size === 0 && stayInNew.size === 0 && !ulChanged && !this.ulNeedsRewrite
+      && this.uidValidity !== 0 && this.curNames.length === this.recs.length && this.allKnown(this.curNames)) {
+      return stable;   // cur/ was rewritten only into the names we know (e.g. our own STORE): nothing to rebuild
     }
     const files = new Map<string, { fname: string; sub: 'new' | 'cur' }>();
     for (const n of this.curNames) files.set(maildirBase(n), { fname: n, sub: 'cur' });
@@ -201,17 +247,66 @@ export class MaildirState {
     return stable;
   }
 
-  private async uidlistChanged(): Promise<boolean> {
-    try {
-      const st = await fsp.stat(this.uidlistPath, { bigint: true });
-      return `${st.ino}/${st.size}/${st.mtimeNs}` !== this.ulKey;
-    } catch { return this.ulKey !== 'none'; }
+  /**
+   * The message file names in cur/. Directories and symlinks are never messages; telling them
+   * apart needs the entry types, which cost a Dirent object per entry. Once loaded, names
+   * already known as live records are files we have seen (content is opened O_NOFOLLOW
+   * anyway), so a plain name list is read and only the few unknown names are lstat()ed.
+   */
+  private async readCur(): Promise<string[]> {
+    const path = join(this.dir, 'cur');
+    const fail = (e: unknown): never => { throw mailErrorFromErrno(e, `readdir(${path})`); };
+    if (this.loaded) {
+      const names = await fsp.readdir(path).catch(fail);
+      const known = this.fnameIndex();
+      const unknown: string[] = [];
+      for (const n of names) if (!known.has(n) && isMessageName(n)) unknown.push(n);
+      if (unknown.length <= 256) {
+        const skip = new Set<string>();
+        for (const n of unknown) {
+          const st = await fsp.lstat(join(path, n)).catch(() => undefined);
+          if (!st || st.isDirectory() || st.isSymbolicLink()) skip.add(n);
+        }
+        return names.filter((n) => isMessageName(n) && !skip.has(n));
+      }
+    }
+    const ents = await fsp.readdir(path, { withFileTypes: true }).catch(fail);
+    const out: string[] = [];
+    for (const e of ents) if (isMessageName(e.name) && !e.isDirectory() && !e.isSymbolicLink()) out.push(e.name);
+    return out;
+  }
+
+  private fnameIndex(): Map<string, MsgRec> {
+    if (this.byFnameStale) {
+      this.byFname = new Map();
+      for (const r of this.recs) this.byFname.set(r.fname, r);
+      this.byFnameStale = false;
+    }
+    return this.byFname;
+  }
+
+  /** Every name is the current file name of a live record in cur/ (one map lookup each). */
+  private allKnown(names: readonly string[]): boolean {
+    this.fnameIndex();
+    for (const n of names) {
+      const r = this.byFname.get(n);
+      if (r === undefined || r.sub !== 'cur') return false;
+    }
+    return true;
+  }
+
+  private uidlistChanged(): boolean {
+    let st: BigIntStats | undefined;
+    try { st = statSync(this.uidlistPath, { bigint: true, throwIfNoEntry: false }); } catch { st = undefined; }
+    if (!st) return this.ulKey !== 'none';
+    return `${st.ino}/${st.size}/${st.mtimeNs}` !== this.ulKey;
   }
 
   /** (Re-)read dovecot-uidlist if it changed. */
   private async readUidlist(force = false): Promise<void> {
-    let st: BigIntStats;
-    try { st = await fsp.stat(this.uidlistPath, { bigint: true }); } catch {
+    let st: BigIntStats | undefined;
+    try { st = statSync(this.uidlistPath, { bigint: true, throwIfNoEntry: false }); } catch { st = undefined; }
+    if (!st) {
       if (this.ulKey !== 'none' && this.ulKey !== '' && this.uidValidity !== 0) {
         log.warn(`${this.uidlistPath}: file disappeared; recreating it with the UIDs known to this process`);
         this.ulNeedsRewrite = true;
@@ -253,7 +348,7 @@ export class MaildirState {
     if (this.uidValidity !== 0 && d.uidValidity !== this.uidValidity) {
       log.warn(`${this.uidlistPath}: UIDVALIDITY changed ${this.uidValidity} -> ${d.uidValidity}`);
       this.epoch++;
-      this.byBase.clear(); this.byUid.clear(); this.recs = [];
+      this.byBase.clear(); this.byUid.clear(); this.byFnameStale = true; this.recs = [];
     }
     const next = Math.max(d.nextUid, this.uidValidity === d.uidValidity ? this.nextUid : 0);
     if (this.uidValidity === d.uidValidity && d.nextUid < this.nextUid && this.ulMaxUid >= d.nextUid) {
@@ -379,14 +474,37 @@ export class MaildirState {
       for (const r of this.recs) if (!byUid.has(r.uid)) this.unclaimedRecent.delete(r.uid);
     }
     this.recs = recs; this.byUid = byUid; this.byBase = byBase;
+    this.byFnameStale = true;
     if (this.nextUid <= this.ulMaxUid) this.nextUid = this.ulMaxUid + 1;
+  }
+
+  /**
+   * The MessageInfo of a record as every handle that does not hold \Recent for it sees it:
+   * built once and shared (a SELECT of 10,000 messages copies pointers instead of building
+   * 10,000 objects per session). Whatever changes a record's flags drops its cached info
+   * (a new MessageInfo object is built, the old one is never mutated); the keyword
+   * generation catches a changed dovecot-keywords.
+   */
+  infoOf(r: MsgRec): MessageInfo {
+    const gen = this.keywords.generation;
+    if (r.info !== undefined && r.infoGen === gen) return r.info;
+    let keywords: readonly string[] = NO_KEYWORDS;
+    if (r.kw.length > 0) {
+      const names: string[] = [];
+      for (const k of r.kw) { const n = this.keywords.nameOf(k); if (n !== undefined) names.push(n); }
+      keywords = names;
+    }
+    const info: MessageInfo = { uid: r.uid, flags: r.flags, keywords, size: r.size, vsize: r.vsize, modseq: r.modseq, recent: false, guid: r.base };
+    r.info = info;
+    r.infoGen = gen;
+    return info;
   }
 
   /** UID the uidlist gives a base name. */
   uidOfBase(base: string): number | undefined { return this.ulByBase.get(base)?.uid; }
 
   /** Path of a message file. */
-  pathOf(r: MsgRec): string { return join(this.dir, r.sub, r.fname); }
+  pathOf(r: MsgRec): string { return `${this.dir}/${r.sub}/${r.fname}`; }
 
   /**
    * Rename a message's file to carry new flags/keywords (caller holds the mutex).
@@ -399,7 +517,7 @@ export class MaildirState {
       const to = withInfo(cur.base, flags, kw, cur.other);
       try {
         await fsp.rename(this.pathOf(cur), join(this.dir, 'cur', to));
-        const nr: MsgRec = { ...cur, fname: to, sub: 'cur', flags, kw, modseq: ++this.highestModseq };
+        const nr: MsgRec = { ...cur, fname: to, sub: 'cur', flags, kw, modseq: ++this.highestModseq, info: undefined };
         this.replace(nr);
         return nr;
       } catch (e) {
@@ -408,6 +526,100 @@ export class MaildirState {
       }
     }
     return undefined;
+  }
+
+  /**
+   * STORE on a set (caller holds the mutex): every file renamed in one batch of synchronous
+   * renames in time slices (fs-batch.ts) instead of one thread-pool round trip each; the
+   * uidlist is not touched (flags live in the names). A file another writer renamed or
+   * expunged meanwhile (ENOENT) is retried alone after a rescan, as renameFlags() does.
+   * Returns the new records in job order (undefined: the message is gone).
+   */
+  async renameFlagsMany(jobs: ReadonlyArray<FlagJob>): Promise<Array<MsgRec | undefined>> {
+    if (jobs.length === 0) return [];
+    return this.ownCurChange(() => this.renameFlagsManyLocked(jobs));
+  }
+
+  /**
+   * Run `fn`, which renames/unlinks message files in cur/ through this state (caller holds the
+   * mutex), without making the next refresh re-read cur/ for it: if cur/ was unchanged since
+   * we last read it, its mtime after `fn` is adopted, dated from before `fn` — a change by
+   * another writer during `fn` is then caught by the delayed re-read a second later, exactly
+   * as Dovecot (maildir_sync_index_update_ext_header). Otherwise cur/ is read next time.
+   */
+  async ownCurChange<T>(fn: () => Promise<T>): Promise<T> {
+    const startNs = wallNs();
+    const clean = this.loaded && !this.forceCur && this.statDir('cur').mtimeNs === this.stampCur;
+    this.ownChanges++;
+    let ok = false;
+    try {
+      const r = await fn();
+      ok = true;
+      return r;
+    } finally {
+      this.ownChanges--;
+      if (ok && clean && !this.forceCur) {
+        try {
+          this.stampCur = this.statDir('cur').mtimeNs;
+          this.checkCur = startNs;
+          this.curNamesStale = true;
+        } catch { this.forceCur = true; }
+      } else this.forceCur = true;
+    }
+  }
+
+  private async renameFlagsManyLocked(jobs: ReadonlyArray<FlagJob>): Promise<Array<MsgRec | undefined>> {
+    type Res = MsgRec | undefined | typeof RETRY;
+    const curDir = `${this.dir}/cur/`;
+    const res = await mapSliced<FlagJob, Res>(jobs,
+      (j) => {
+        const cur = this.byUid.get(j.r.uid);
+        if (!cur) return undefined;
+        const name = withInfo(cur.base, j.flags, j.kw, cur.other);
+        const from = `${this.dir}/${cur.sub}/${cur.fname}`;
+        try { renameSync(from, curDir + name); } catch (e) { return retryOnEnoent(e, from); }
+        return this.flagRenamed(cur, name, j);
+      },
+      async (j) => {
+        const cur = this.byUid.get(j.r.uid);
+        if (!cur) return undefined;
+        const name = withInfo(cur.base, j.flags, j.kw, cur.other);
+        const from = `${this.dir}/${cur.sub}/${cur.fname}`;
+        try { await fsp.rename(from, curDir + name); } catch (e) { return retryOnEnoent(e, from); }
+        return this.flagRenamed(cur, name, j);
+      });
+    // renamed by another writer meanwhile (e.g. Dovecot's own STORE): one rescan for all of
+    // them, then each is retried under its new name (renameFlags rescans again if need be)
+    if (res.includes(RETRY)) await this.refreshLocked(true);
+    const out: Array<MsgRec | undefined> = [];
+    for (let i = 0; i < jobs.length; i++) {
+      const r = res[i];
+      if (r !== RETRY) { out.push(r); continue; }
+      const j = jobs[i]!;
+      const cur = this.byUid.get(j.r.uid);
+      const t = cur && j.again ? j.again(cur) : cur ? { flags: j.flags, kw: j.kw } : undefined;
+      out.push(cur && t ? await this.renameFlags(cur, t.flags, t.kw) : undefined);
+    }
+    return out;
+  }
+
+  /**
+   * The record after its file was renamed by renameFlagsMany: changed IN PLACE (recs, byUid
+   * and byBase keep pointing at it; a STORE on 10,000 messages then allocates no records and
+   * touches no index). Handles never see MsgRec: their MessageInfo objects are separate and
+   * replaced (infoOf), so the "replaced, not mutated" promise of mail-storage.ts holds.
+   */
+  private flagRenamed(cur: MsgRec, name: string, j: FlagJob): MsgRec {
+    cur.fname = name;
+    cur.sub = 'cur';
+    cur.flags = j.flags;
+    cur.kw = j.kw;
+    cur.modseq = ++this.highestModseq;
+    cur.info = undefined;
+    this.byFnameStale = true;
+    this.version++;
+    if (this.ownChanges === 0) this.forceCur = true;
+    return cur;
   }
 
   /** Unlink a message (caller holds the mutex). True if this call removed it. */
@@ -435,7 +647,8 @@ export class MaildirState {
     this.recs.push(rec);
     if (this.recs.length > 1 && this.recs[this.recs.length - 2]!.uid > rec.uid) this.recs.sort((a, b) => a.uid - b.uid);
     this.byUid.set(rec.uid, rec); this.byBase.set(rec.base, rec);
-    this.dirtyNew = true; this.dirtyCur = true;
+    this.byFnameStale = true;
+    this.forceNew = true; this.forceCur = true;
     this.version++;
   }
 
@@ -443,7 +656,8 @@ export class MaildirState {
     const i = this.indexOf(nr.uid);
     if (i >= 0) this.recs[i] = nr;
     this.byUid.set(nr.uid, nr); this.byBase.set(nr.base, nr);
-    this.dirtyCur = true;
+    this.byFnameStale = true;
+    if (this.ownChanges === 0) this.forceCur = true;
     this.version++;
   }
 
@@ -451,8 +665,9 @@ export class MaildirState {
     const i = this.indexOf(r.uid);
     if (i >= 0) this.recs.splice(i, 1);
     this.byUid.delete(r.uid); this.byBase.delete(r.base);
+    this.byFnameStale = true;
     this.unclaimedRecent.delete(r.uid);
-    this.dirtyCur = true;
+    if (this.ownChanges === 0) this.forceCur = true;
     this.version++;
   }
 
@@ -469,6 +684,24 @@ export class MaildirState {
 
   /** Tell every listener (in-process now; other processes see the directory change). */
   changed(): void { notifyMailboxChanged(this.dir); }
+}
+
+/**
+ * One message of a STORE: the new flags and keyword indexes (sorted), and how to compute them
+ * again from the record as another writer left it (undefined: then nothing to change), as
+ * Dovecot applies a STORE's change to the flags of the file it finds.
+ */
+export interface FlagJob {
+  r: MsgRec; flags: SystemFlag[]; kw: number[];
+  again?: (r: MsgRec) => { flags: SystemFlag[]; kw: number[] } | undefined;
+}
+
+const RETRY = Symbol('retry');
+const NO_KEYWORDS: readonly string[] = Object.freeze([]);
+
+function retryOnEnoent(e: unknown, path: string): typeof RETRY {
+  if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw mailErrorFromErrno(e, `rename(${path})`);
+  return RETRY;
 }
 
 function sameInfo(r: MsgRec, i: { flags: SystemFlag[]; keywordIdx: number[]; other: string }): boolean {

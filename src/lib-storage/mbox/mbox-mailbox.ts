@@ -145,6 +145,14 @@ export class MboxMailbox implements Mailbox {
   }
 
   async readContent(uid: number): Promise<Buffer> { return messageContent(this.buf, this.entry(uid).msg); }
+  async readMany(uids: readonly number[], each: (i: number, content: Buffer) => void): Promise<void> {
+    // the mbox is in memory already: nothing to batch
+    for (let i = 0; i < uids.length; i++) {
+      let b: Buffer;
+      try { b = await this.readContent(uids[i]!); } catch (e) { if (e instanceof MailError && e.code === 'EXPUNGED') continue; throw e; }
+      each(i, b);
+    }
+  }
   async openContent(uid: number): Promise<Readable> { return Readable.from([await this.readContent(uid)]); }
   async internalDate(uid: number): Promise<Date> {
     // the From_ line's asctime is the delivery time
