@@ -19,11 +19,11 @@
  *                         maximal_backoff_time] (qmgr_active_done_3_generic);
  *                      3. all recipients done → NOTIFY=SUCCESS notices, then the file is removed.
  */
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MailQueue, QueueName } from '../global/mail-queue.ts';
 import { QueueFile, QueueFileError, COMMITTED_MODE } from '../global/queue-file.ts';
-import { readBounceLog, removeBounceLog } from '../bounce/bounce-log.ts';
+import { bounceLogPath, readBounceLog, removeBounceLog } from '../bounce/bounce-log.ts';
 import type { BounceService } from '../bounce/bounce.ts';
 import { logger } from '../util/msg.ts';
 import { QmgrMessage } from './qmgr-message.ts';
@@ -91,25 +91,29 @@ function warnedPath(queue: MailQueue, qid: string): string {
  */
 export async function admitMessage(queue: MailQueue, qid: string, from: QueueName, opts: { ignoreTime: boolean; now: number }): Promise<QmgrMessage | undefined> {
   const src = queue.path(from, qid);
+  // The lookups and the rename of admission are synchronous system calls, as in Postfix's qmgr:
+  // each takes microseconds, while a thread-pool round trip costs more CPU and waits behind the
+  // delivery agents' fsync()s. (An unlink of a file with data can wait for the file system
+  // journal for a millisecond: those stay asynchronous.)
   if (from === 'incoming') {
     // A file still being written is mode 0600 (queue-file.ts); its chmod to 0700 at commit
     // wakes the incoming watch again. One left by a crash (never acknowledged) is taken after
     // an hour anyway and ends in corrupt/ when incomplete.
-    const st = await fsp.stat(src).catch(() => undefined);
+    const st = statSync(src, { throwIfNoEntry: false });
     if (!st) return undefined;
     if ((st.mode & 0o777) !== COMMITTED_MODE && opts.now - st.mtimeMs < IN_PROGRESS_MAX_AGE_MS) return undefined;
   }
   if (from === 'deferred' && !opts.ignoreTime) {
-    const st = await fsp.stat(src).catch(() => undefined);
+    const st = statSync(src, { throwIfNoEntry: false });
     if (!st || st.mtimeMs > opts.now) return undefined;
   }
   try {
-    await queue.move(qid, from, 'active', false);
+    queue.moveNow(qid, from, 'active');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-  await removeBounceLog(queue, 'defer', qid);
+  await unlinkIfThere(bounceLogPath(queue, 'defer', qid));
   let qf: QueueFile;
   try {
     qf = await QueueFile.open(queue.path('active', qid), qid);
@@ -128,8 +132,8 @@ export async function admitMessage(queue: MailQueue, qid: string, from: QueueNam
   }
   const msg = new QmgrMessage(qf, from, opts.now);
   // Notices still owed from an earlier attempt (a DSN that could not be queued then).
-  msg.bounced = await fsp.stat(queue.path('bounce', qid)).then((st) => st.size > 0, () => false);
-  msg.traced = await fsp.stat(queue.path('trace', qid)).then((st) => st.size > 0, () => false);
+  msg.bounced = (statSync(bounceLogPath(queue, 'bounce', qid), { throwIfNoEntry: false })?.size ?? 0) > 0;
+  msg.traced = (statSync(bounceLogPath(queue, 'trace', qid), { throwIfNoEntry: false })?.size ?? 0) > 0;
   return msg;
 }
 
@@ -180,10 +184,24 @@ export async function finishMessage(queue: MailQueue, bounce: BounceService, s: 
   await removeQueueFile(queue, qid);
 }
 
+/**
+ * unlink() a log or marker that is usually not there: existsSync() first, a lookup of a few
+ * microseconds that creates no exception, and the unlink (which may wait for the file system
+ * journal) only for a file that exists.
+ */
+async function unlinkIfThere(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  await fsp.unlink(path).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+}
+
 /** Remove a finished message and its logs (Postfix logs "removed"). */
 export async function removeQueueFile(queue: MailQueue, qid: string): Promise<void> {
-  await fsp.unlink(queue.path('active', qid)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
-  for (const l of ['bounce', 'defer', 'trace'] as const) await removeBounceLog(queue, l, qid);
-  await fsp.unlink(warnedPath(queue, qid)).catch(() => {});
-  log.info(`${qid}: removed`);
+  let gone = false;
+  await fsp.unlink(queue.path('active', qid)).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+    gone = true;
+  });
+  for (const l of ['bounce', 'defer', 'trace'] as const) await unlinkIfThere(bounceLogPath(queue, l, qid));
+  await unlinkIfThere(warnedPath(queue, qid)).catch(() => {});
+  log.info(gone ? `${qid}: removed from the active queue while being delivered` : `${qid}: removed`);
 }

@@ -25,8 +25,7 @@ export const AGENTS: Record<string, AgentFactory> = {
   pipe: async (config) => (await import('../pipe/pipe.ts')).createPipeAgent(config),
   virtual: async (config) => {
     const { createVirtualAgent, virtualSettings } = await import('../virtual/virtual.ts');
-    const { MaildirStore } = await import('../lib-storage/maildir/maildir-storage.ts');
-    return createVirtualAgent(await virtualSettings(config), new MaildirStore());
+    return createVirtualAgent(await virtualSettings(config));
   },
 };
 

@@ -8,7 +8,8 @@
  *      deferred → record appended to defer/<qid> (the reason `postern queue list` shows)
  *   2. sent and bounced recipients: R → D in the queue file, one fdatasync for the batch,
  *      before this entry is reported finished (so before the next batch of the message runs
- *      to completion, and before the message leaves the active queue).
+ *      to completion, and before the message leaves the active queue). Not when this was the
+ *      message's last entry and every recipient is sent: the file is unlinked next.
  *   3. one log line per recipient (logDelivery).
  *
  * A crash between the agent's success and step 2 leaves R: that recipient is delivered again
@@ -28,6 +29,7 @@ import { writeFully } from '../util/fs-write.ts';
 import { appendBounceLogs, type BounceLogEntry } from '../bounce/bounce-log.ts';
 import { wantsNotice } from '../bounce/bounce.ts';
 import { logger } from '../util/msg.ts';
+import { suspendedText, type DeadDestinations } from './qmgr-dead.ts';
 import type { QmgrEntry, QmgrMessage } from './qmgr-message.ts';
 
 const log = logger('qmgr');
@@ -38,6 +40,8 @@ export interface DeliverContext {
   commandOf(transport: string): string | undefined;
   agents: ReadonlyMap<string, DeliveryAgent>;
   signal?: AbortSignal;
+  /** Destinations that are down (qmgr-dead.ts); without it every entry goes to its agent. */
+  dead?: DeadDestinations;
 }
 
 function splitTyped(v: string | undefined, defType: string): [string | undefined, string | undefined] {
@@ -66,7 +70,15 @@ export function logEntryOf(r: RecipientResult, action: string): BounceLogEntry {
 /** Run one entry through its agent and record the results. Never throws. */
 export async function deliverEntry(ctx: DeliverContext, entry: QmgrEntry): Promise<void> {
   const msg = entry.message;
+  const dead = ctx.dead?.get(entry.transport, entry.nexthop);
+  if (dead) {
+    // qmgr_defer_todo(): no attempt while the destination is dead
+    const text = suspendedText(dead);
+    await recordResults(ctx, msg, entry.transport, entry.recipients.map((recipient) => ({ recipient, status: 'deferred', dsn: dead.dsn, text, relay: 'none' })));
+    return;
+  }
   const { results, req } = await runAgent(ctx, entry, 0);
+  ctx.dead?.record(ctx.commandOf(entry.transport), entry.transport, entry.nexthop, results);
   await recordResults(ctx, msg, entry.transport, results, req);
 }
 
@@ -160,7 +172,15 @@ export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, trans
   if (bounces.length) msg.bounced = true;
   if (traces.length) msg.traced = true;
   const toMark = done.filter((r) => r.status !== 'deferred');
-  if (toMark.length) {
+  // The last entry of a message and every recipient of it delivered: finishMessage() unlinks
+  // the queue file next, which says more than D records (Postfix's agents mark D without an
+  // fsync; a crash before the unlink delivers again, as one before the mark would).
+  const removedNext = msg.pending === 1 && toMark.length === results.length && bounces.length === 0 && traces.length === 0
+    && !msg.deferred && !msg.bounced && !msg.traced && !msg.gone;
+  if (removedNext) {
+    const offsets = new Set(toMark.map((r) => r.recipient.offset));
+    for (const r of msg.qf.recipients) if (offsets.has(r.offset)) r.done = true;
+  } else if (toMark.length) {
     try {
       const fh = await fsp.open(msg.qf.path, C.O_RDWR);
       try {

@@ -85,7 +85,9 @@ export async function makeEnv(mainCf = '', masterCf = TEST_MASTER_CF, opts: { wa
   queue.ensureDirs();
   const resolver = await TrivialRewrite.open(config);
   const agent = new RecordingAgent();
-  const agents = new Map<string, DeliveryAgent>([['testagent', agent], ['discard', createDiscardAgent()], ['error', createErrorAgent()]]);
+  // The recording agent also answers for the `smtp` command (for transports that must look
+  // like network ones, e.g. the dead-destination cache).
+  const agents = new Map<string, DeliveryAgent>([['testagent', agent], ['smtp', agent], ['discard', createDiscardAgent()], ['error', createErrorAgent()]]);
   const masterEntries = parseMasterCf(masterCf, 'master.cf', { defaultProcessLimit: 100 });
   const qmgr = new Qmgr({ config, queue, resolver, agents, masterEntries, watch: opts.watch ?? false });
   const env: Env = {

@@ -309,3 +309,29 @@ test('a redirect from an agent (local(8) mailbox_transport) is delivered at once
   assert.deepEqual(await listQueue(f.queue, 'deferred'), [q2], 'a redirect to the same transport is a configuration loop: deferred');
   assert.ok(logs.some((l) => l.includes('mail transport redirect loop via local')));
 });
+
+test('dead destination: an smtp delivery that reaches no server suspends the destination; the rest is deferred without an attempt until queue flush', async () => {
+  const masterCf = TEST_MASTER_CF.replace(/^test .*$/m, 'test      unix  -       -       n       -       1       smtp');
+  const e = await makeEnv('', masterCf);
+  envs.push(e);
+  let down = true;
+  e.agent.decide = () => (down
+    ? { status: 'deferred', dsn: '4.4.1', text: 'connect to mx.example.com[192.0.2.1]:25: Connection refused', relay: 'none' }
+    : { status: 'sent', dsn: '2.0.0', text: '250 2.0.0 Ok', relay: 'mx.example.com[192.0.2.1]:25' });
+  const qids: string[] = [];
+  for (let i = 0; i < 5; i++) qids.push(await e.submit('a@example.org', [`u${i}@example.com`]));
+  await e.qmgr.start();
+  await e.qmgr.idle();
+  assert.equal(e.agent.deliveries.length, 1, 'one connection attempt, not five');
+  assert.equal((await listQueue(e.queue, 'deferred')).length, 5);
+  const suspended = logs.filter((l) => qids.some((q) => l.includes(`${q}: to=<`)) && l.includes('status=deferred (delivery temporarily suspended: connect to mx.example.com[192.0.2.1]:25: Connection refused)'));
+  assert.equal(suspended.length, 4);
+  const defer = await readBounceLog(e.queue, 'defer', qids.find((q) => e.agent.deliveries[0]!.qid !== q)!);
+  assert.equal(defer[0]!.status, '4.4.1');
+  // the relay comes back: postqueue -f revives the dead destination
+  down = false;
+  e.qmgr.flush();
+  await e.qmgr.idle();
+  assert.equal(e.agent.deliveries.length, 6, 'flush revives the destination: every message tried');
+  assert.deepEqual(await listQueue(e.queue, 'deferred'), []);
+});

@@ -20,7 +20,9 @@
  *   (trivial-rewrite), grouped by transport and nexthop in batches of
  *   <transport>_destination_recipient_limit (qmgr-message.ts), and scheduled with maxproc per
  *   transport and <transport>_destination_concurrency_limit per destination
- *   (qmgr-transport.ts). Results are recorded per recipient (qmgr-deliver.ts).
+ *   (qmgr-transport.ts). Results are recorded per recipient (qmgr-deliver.ts). A destination
+ *   that an smtp/lmtp delivery could not reach at all is dead for minimal_backoff_time: its
+ *   other entries are deferred without an attempt (qmgr-dead.ts); flush() revives it.
  *   At start, files left in `active` by a crash go back to `incoming`.
  *   Mail in `hold` is never scheduled.
  *
@@ -51,6 +53,7 @@ import { admitMessage, finishMessage, recoverActive, type ActiveSettings, remove
 import type { QmgrEntry, QmgrMessage, Resolver } from './qmgr-message.ts';
 import { QmgrScheduler, type TransportLimits } from './qmgr-transport.ts';
 import { deliverEntry, recordResults, type DeliverContext } from './qmgr-deliver.ts';
+import { DeadDestinations } from './qmgr-dead.ts';
 
 const log = logger('qmgr');
 
@@ -95,6 +98,7 @@ export class Qmgr {
   private readonly scheduler: QmgrScheduler;
   private readonly services = new Map<string, MasterEntry>();
   private readonly ctx: DeliverContext;
+  private readonly dead: DeadDestinations;
   private readonly abort = new AbortController();
   private readonly activeLimit: number;
   private readonly rcptLimit: number;
@@ -132,7 +136,9 @@ export class Qmgr {
     }
     this.incoming = new QmgrScan(this.queue, 'incoming');
     this.deferred = new QmgrScan(this.queue, 'deferred');
+    this.dead = new DeadDestinations(c.time('minimal_backoff_time'), this.rcptLimit);
     this.ctx = {
+      dead: this.dead,
       queue: this.queue,
       commandOf: (t) => this.services.get(t)?.command,
       agents: opts.agents,
@@ -209,6 +215,7 @@ export class Qmgr {
   /** postqueue -f: deliver all deferred mail now, ignoring retry times. */
   flush(): void {
     if (this.stopping || !this.started) return;
+    this.dead.clear();
     this.incoming.request();
     this.deferred.request(true);
     this.kick();

@@ -98,6 +98,15 @@ test('PIPELINING: MAIL, every RCPT and DATA leave in one write (RFC 2920 §3.1);
   assert.equal(batch, 'MAIL FROM:<s@h.test> SIZE=20\r\nRCPT TO:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n');
 });
 
+test('DATA: a CR before the LF in queued content is sent as it is ("x\\r" + CRLF), dot lines are stuffed', async () => {
+  const srv = await scripted(esmtp(['fake', 'PIPELINING']));
+  const agent = createSmtpAgent(cfg());
+  const [r] = await agent.deliver(req(await queued(['a@x.test'], 'Subject: t\n\nline with CR\r\n.dot\n'), `[127.0.0.1]:${srv.port}`));
+  assert.equal(r!.status, 'sent');
+  const wire = srv.chunks.join('');
+  assert.ok(wire.includes('\r\n\r\nline with CR\r\r\n..dot\r\n.\r\n'), JSON.stringify(wire.slice(-80)));
+});
+
 test('SIZE: a message over the server limit bounces 5.3.4 before MAIL FROM is sent', async () => {
   const srv = await scripted(esmtp(['fake', 'SIZE 10']));
   const agent = createSmtpAgent(cfg());

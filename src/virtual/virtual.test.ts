@@ -7,7 +7,7 @@ import { MainConfig } from '../global/mail-conf.ts';
 import { MailQueue } from '../global/mail-queue.ts';
 import { QueueFile } from '../global/queue-file.ts';
 import { CleanupSession } from '../cleanup/cleanup.ts';
-import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
+import { MaildirStore, dropIdleStates } from '../lib-storage/maildir/maildir-storage.ts';
 import { createVirtualAgent, virtualSettings, mailboxPath } from './virtual.ts';
 import { setLogSink } from '../util/msg.ts';
 
@@ -33,7 +33,7 @@ test('virtual delivers into Maildir under virtual_mailbox_base, catch-all includ
       'virtual_mailbox_maps = inline:{ alice@example.test=example.test/alice/, @catch.test=catch.test/all/, bob@example.test=example.test/bob.mbox, evil@example.test=../../etc/x/, abs@example.test=/tmp/x/ }',
       'virtual_minimum_uid = 0',
     ].join('\n'), 'main.cf', dir);
-    const agent = createVirtualAgent(await virtualSettings(cfg), new MaildirStore());
+    const agent = createVirtualAgent(await virtualSettings(cfg));
     const body = 'Subject: hello\n\nFrom the start\nline 2\n';
     const qf = await queueMessage(dir, ['alice@example.test', 'anyone@catch.test', 'nobody@example.test', 'bob@example.test', 'evil@example.test', 'abs@example.test'], body);
     const results = await agent.deliver({ qf, transport: 'virtual', nexthop: 'example.test', recipients: qf.recipients, activeSince: Date.now() });
@@ -58,11 +58,52 @@ test('virtual delivers into Maildir under virtual_mailbox_base, catch-all includ
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
+test('Maildir delivery takes no uidlist lock; the reader numbers new/ mail in delivery order, and UIDs stay', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-virtual-'));
+  try {
+    const base = join(dir, 'vmail');
+    const cfg = MainConfig.parse(`virtual_mailbox_base = ${base}\nvirtual_mailbox_maps = inline:{ a@example.test=d/a/ }\nvirtual_minimum_uid = 0`, 'main.cf', dir);
+    const agent = createVirtualAgent(await virtualSettings(cfg));
+    const deliver = async (subject: string) => {
+      const qf = await queueMessage(dir, ['a@example.test'], `Subject: ${subject}\n\nbody\n`);
+      const [r] = await agent.deliver({ qf, transport: 'virtual', nexthop: 'example.test', recipients: qf.recipients, activeSince: Date.now() });
+      assert.equal(r!.status, 'sent');
+    };
+    // concurrent first deliveries create the Maildir once, and none is lost
+    await Promise.all(['m1', 'm2', 'm3'].map(deliver));
+    const mdir = join(base, 'd/a');
+    assert.deepEqual(readdirSync(mdir).sort(), ['cur', 'new', 'tmp']);
+    assert.equal(readdirSync(join(mdir, 'new')).length, 3);
+    assert.equal(readdirSync(join(mdir, 'tmp')).length, 0);
+    assert.ok(!existsSync(join(mdir, 'dovecot-uidlist')), 'delivery does not touch dovecot-uidlist');
+    const store = new MaildirStore();
+    const user = await store.forUser({ user: 'a@example.test', uid: 0, gid: 0, home: mdir, mail: `maildir:${mdir}` });
+    const subjects = async (): Promise<[number, string][]> => {
+      const box = await user.open('INBOX');
+      try {
+        const uids = box.messages().map((m) => m.uid);
+        const out: [number, string][] = uids.map((u) => [u, '']);
+        await box.readMany(uids, (i, content) => { out[i]![1] = /Subject: (\S+)/.exec(content.toString('latin1'))![1]!; });
+        return out;
+      } finally { await box.close(); }
+    };
+    const first = await subjects();
+    assert.deepEqual(first.map(([u]) => u), [1, 2, 3], 'the first sync numbers the three messages');
+    assert.equal(readdirSync(join(mdir, 'new')).length, 0, 'moved to cur/ by the sync');
+    await deliver('m4');
+    const second = await subjects();
+    assert.deepEqual(second.slice(0, 3), first, 'UIDs of synced messages do not change');
+    assert.deepEqual(second[3], [4, 'm4'], 'a later delivery gets the next UID');
+    dropIdleStates();
+    assert.deepEqual(await subjects(), second, 'the same UIDs from dovecot-uidlist in a fresh state');
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
 test('a message already delivered to the recipient bounces as a forwarding loop', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'postern-virtual-'));
   try {
     const cfg = MainConfig.parse(`virtual_mailbox_base = ${join(dir, 'vmail')}\nvirtual_mailbox_maps = inline:{ a@example.test=a/ }\nvirtual_minimum_uid = 0`, 'main.cf', dir);
-    const agent = createVirtualAgent(await virtualSettings(cfg), new MaildirStore());
+    const agent = createVirtualAgent(await virtualSettings(cfg));
     const qf = await queueMessage(dir, ['a@example.test'], 'Delivered-To: A@example.test\nSubject: x\n\nbody\n');
     const [r] = await agent.deliver({ qf, transport: 'virtual', nexthop: 'example.test', recipients: qf.recipients, activeSince: Date.now() });
     assert.equal(r!.status, 'bounced');
@@ -80,7 +121,7 @@ test('virtual_minimum_uid is enforced', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'postern-virtual-'));
   try {
     const cfg = MainConfig.parse(`virtual_mailbox_base = ${join(dir, 'vmail')}\nvirtual_mailbox_maps = inline:{ a@example.test=a/ }\nvirtual_uid_maps = static:5\nvirtual_gid_maps = static:5\nvirtual_minimum_uid = 100`, 'main.cf', dir);
-    const agent = createVirtualAgent(await virtualSettings(cfg), new MaildirStore());
+    const agent = createVirtualAgent(await virtualSettings(cfg));
     const qf = await queueMessage(dir, ['a@example.test'], 'Subject: x\n\nbody\n');
     const [r] = await agent.deliver({ qf, transport: 'virtual', nexthop: 'example.test', recipients: qf.recipients, activeSince: Date.now() });
     assert.equal(r!.status, 'deferred');

@@ -2,15 +2,17 @@
  * virtual - virtual(8), the virtual mailbox delivery agent (Postfix src/virtual/).
  *
  * SUMMARY
- *   createVirtualAgent(config, store) → DeliveryAgent for the master.cf `virtual` transport.
+ *   createVirtualAgent(settings) → DeliveryAgent for the master.cf `virtual` transport.
  *
  * DESCRIPTION
  *   Each recipient is looked up in virtual_mailbox_maps with Postfix's address search order
  *   (user@domain, then the @domain catch-all; src/global/mail-addr-find.ts). The result is a
- *   path under virtual_mailbox_base: ending in "/" means Maildir (delivered through the
- *   mailbox store, Dovecot's layout, so IMAP sees it at once), otherwise an mbox file
- *   (virtual-mbox.ts). Return-Path: and Delivered-To: are prepended; a message that already
- *   carries Delivered-To: for this recipient is bounced as a mail forwarding loop, as Postfix.
+ *   path under virtual_mailbox_base: ending in "/" means Maildir, otherwise an mbox file
+ *   (virtual-mbox.ts). Maildir delivery is Postfix's maildir.c: tmp/ → fsync → rename into
+ *   new/ (maildir-save.ts deliverToNew(), no uidlist lock); IMAP/POP3 see the message at their
+ *   next sync, which gives it its UID. Return-Path: and Delivered-To: are prepended; a message
+ *   that already carries Delivered-To: for this recipient is bounced as a mail forwarding loop,
+ *   as Postfix.
  *
  * SECURITY
  *   Never writes outside virtual_mailbox_base: an absolute lookup result or one with a ".."
@@ -32,7 +34,7 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import { mailAddrFind } from '../global/mail-addr-find.ts';
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
-import type { MailStore } from '../lib-storage/mail-storage.ts';
+import { deliverToNew } from '../lib-storage/maildir/maildir-save.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { QueueRecipient } from '../global/queue-file.ts';
 import { DictError } from '../util/dict.ts';
@@ -77,7 +79,7 @@ export function mailboxPath(base: string, result: string): { path: string } | { 
   return { path: full };
 }
 
-export function createVirtualAgent(s: VirtualSettings, store: MailStore): DeliveryAgent {
+export function createVirtualAgent(s: VirtualSettings): DeliveryAgent {
   return {
     name: 'virtual',
     async deliver(req: DeliverRequest): Promise<RecipientResult[]> {
@@ -87,7 +89,7 @@ export function createVirtualAgent(s: VirtualSettings, store: MailStore): Delive
         if (req.signal?.aborted) { out.push(res(r, 'deferred', '4.3.0', 'delivery interrupted')); continue; }
         try {
           content ??= await req.qf.content();
-          out.push(await deliverOne(s, store, req, r, content));
+          out.push(await deliverOne(s, req, r, content));
         } catch (e) {
           // Unknown means defer (STYLE §9): never bounce on an exception.
           log.warn(`${req.qf.queueId}: ${r.address}: ${(e as Error).message}`);
@@ -103,7 +105,7 @@ function res(recipient: QueueRecipient, status: RecipientResult['status'], dsn: 
   return { recipient, status, dsn, text, relay: 'virtual' };
 }
 
-async function deliverOne(s: VirtualSettings, store: MailStore, req: DeliverRequest, r: QueueRecipient, content: Buffer): Promise<RecipientResult> {
+async function deliverOne(s: VirtualSettings, req: DeliverRequest, r: QueueRecipient, content: Buffer): Promise<RecipientResult> {
   let found;
   try {
     found = await mailAddrFind(s.mailboxMaps, r.address, { recipientDelimiter: s.recipientDelimiter });
@@ -131,12 +133,7 @@ async function deliverOne(s: VirtualSettings, store: MailStore, req: DeliverRequ
   const headers = deliveryHeaders(req.qf.sender, r.address);
   if (found.value.endsWith('/')) {
     try {
-      const user = await store.forUser({ user: r.address, uid, gid, home: p.path, mail: `maildir:${p.path}` });
-      try {
-        await user.deliver('INBOX', Buffer.concat([headers, content]), { ignoreQuota: true });
-      } finally {
-        await user.close();
-      }
+      await deliverToNew(p.path, [headers, content]);
     } catch (e) {
       if (e instanceof MailError) {
         // Postfix virtual(8) maildir.c: mbox_dsn(errno, "4.2.0") — a full file system (ENOSPC)

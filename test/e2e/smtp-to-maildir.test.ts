@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PosternSystem } from '../harness/postern-system.ts';
+import { MaildirStore } from '../../src/lib-storage/maildir/maildir-storage.ts';
 
 const run = promisify(execFile);
 let sys: PosternSystem;
@@ -48,7 +49,14 @@ with smtplib.SMTP("127.0.0.1", ${sys.ports.smtp}) as c:
   const original = Buffer.from(body.replace(/\r\n/g, '\n'), 'latin1');
   assert.ok(stored.subarray(stored.length - original.length).equals(original), 'the message body and headers are preserved byte for byte');
   assert.match(file!, new RegExp(`,S=${stored.length}(,W=\\d+)?$`), 'the file name carries the size like Dovecot');
-  assert.match(readFileSync(join(sys.maildir('postmaster@example.test'), 'dovecot-uidlist'), 'utf8'), /^3 V\d+ N\d+/);
+  // virtual(8) writes tmp/ → new/ only, as Postfix's: the first reader's sync gives the UID and
+  // writes Dovecot's dovecot-uidlist.
+  const mdir = sys.maildir('postmaster@example.test');
+  const user = await new MaildirStore().forUser({ user: 'postmaster@example.test', uid: 0, gid: 0, home: mdir, mail: `maildir:${mdir}` });
+  const box = await user.open('INBOX');
+  assert.deepEqual(box.messages().map((x) => x.uid), [1]);
+  await box.close();
+  assert.match(readFileSync(join(mdir, 'dovecot-uidlist'), 'utf8'), /^3 V\d+ N2 .*\n1 .*,S=\d+/s);
   assert.equal(sys.cli('queue', 'list').stdout.trim(), 'Mail queue is empty');
 });
 

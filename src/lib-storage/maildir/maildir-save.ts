@@ -11,6 +11,13 @@
  * acquisition (group commit), so 50 concurrent deliveries cost a handful of lock cycles.
  * Nothing is visible to readers before step 2, and a crash leaves at most a file in tmp/
  * (Dovecot and Postern clean tmp/ files older than 36 hours, as the Maildir spec suggests).
+ *
+ * deliverToNew() is the delivery agents' path (virtual(8), Postfix maildir.c; Dovecot's LDA
+ * writes the same files): tmp/<unique> (O_EXCL) ← content, fsync, rename to
+ * new/<unique>,S=..,W=.., fsync new/. It takes no lock and writes no dovecot-uidlist: a message
+ * in new/ has no UID until a reader syncs the mailbox (maildir-sync.ts or Dovecot moves it to
+ * cur/ as \Recent and appends its UID under the uidlist lock), so UIDs are still assigned once,
+ * in delivery order (by the time in the unique name), and never change afterwards.
  */
 import { promises as fsp, constants as C } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +27,7 @@ import { SYSTEM_FLAGS } from '../mail-storage.ts';
 import { writeFully } from '../../util/fs-write.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { newUniqueName, withInfo, withSizes } from './maildir-filename.ts';
+import { notifyMailboxChanged } from '../mail-notify.ts';
 import { inheritOwner } from './maildir-owner.ts';
 import { countBareLf, type MaildirState, type MsgRec } from './maildir-sync.ts';
 
@@ -132,4 +140,108 @@ async function flush(state: MaildirState): Promise<void> {
     x.p.resolve(uid);
   }
   state.changed();
+}
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+/** Owner of each Maildir directory delivered to (when root), re-read after OWNER_TTL_MS. */
+const owners = new Map<string, { uid: number; gid: number; at: number }>();
+const OWNER_TTL_MS = 60_000;
+const OWNERS_MAX = 4096;
+
+async function ownerOf(dir: string, now: number): Promise<{ uid: number; gid: number }> {
+  const o = owners.get(dir);
+  if (o && now - o.at < OWNER_TTL_MS) return o;
+  const st = await fsp.stat(dir);
+  if (owners.size >= OWNERS_MAX) owners.clear();
+  const n = { uid: st.uid, gid: st.gid, at: now };
+  owners.set(dir, n);
+  return n;
+}
+
+/** mkdir -p dir, then tmp/ new/ cur/ (cur/ last, as maildir-storage.ts), each owned like its parent. */
+async function makeMaildirDirs(dir: string): Promise<void> {
+  const made = await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (made) {
+    // inherit the owner level by level, from the first directory created down to dir
+    const levels: string[] = [];
+    for (let d = dir; d.length >= made.length; d = join(d, '..')) { levels.unshift(d); if (d === made) break; }
+    for (const d of levels) await inheritOwner(d);
+  }
+  for (const sub of ['tmp', 'new', 'cur']) {
+    const p = join(dir, sub);
+    const ok = await fsp.mkdir(p, { mode: 0o700 }).then(() => true, (e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e; return false; });
+    if (ok) await inheritOwner(p);
+  }
+  owners.delete(dir);
+}
+
+export interface DeliveredFile { fname: string; size: number; vsize: number }
+
+/**
+ * Deliver `parts` (concatenated) into the Maildir `dir` as one new message (see the file
+ * comment). The directories are created when missing (Postfix maildir.c make_dirs()). Throws
+ * MailError (errno set) on failure; nothing is left behind in tmp/ then.
+ */
+export async function deliverToNew(dir: string, parts: readonly Uint8Array[]): Promise<DeliveredFile> {
+  let size = 0, bare = 0, prevCr = false;
+  for (const c of parts) {
+    size += c.length;
+    bare += countBareLf(c, prevCr);
+    if (c.length > 0) prevCr = c[c.length - 1] === 13;
+  }
+  let unique = newUniqueName();
+  let path = join(dir, 'tmp', unique);
+  let fh: fsp.FileHandle | undefined;
+  for (let attempt = 0; !fh; attempt++) {
+    try {
+      fh = await fsp.open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (attempt >= 2 || (code !== 'ENOENT' && code !== 'EEXIST')) throw mailErrorFromErrno(e, `create maildir file ${path}`);
+      if (code === 'ENOENT') await makeMaildirDirs(dir).catch((e2: unknown) => { throw mailErrorFromErrno(e2, `mkdir(${dir})`); });
+      else { unique = newUniqueName(); path = join(dir, 'tmp', unique); }
+    }
+  }
+  const fname = withSizes(unique, size, size + bare);
+  try {
+    if (isRoot) {
+      // Dovecot runs as the mailbox owner: the file must be that user's (maildir-owner.ts).
+      const o = await ownerOf(dir, Date.now());
+      if (o.uid !== 0 || o.gid !== 0) await fh.chown(o.uid, o.gid);
+    }
+    let done = (await fh.writev(parts as Uint8Array[])).bytesWritten;
+    if (done < size) {
+      // a short writev (signal, disk full): write the rest plainly
+      const all = Buffer.concat(parts as Uint8Array[], size);
+      while (done < size) {
+        const n = (await fh.write(all, done, size - done)).bytesWritten;
+        if (n <= 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
+        done += n;
+      }
+    }
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await fsp.rename(path, join(dir, 'new', fname)).catch(async (e: NodeJS.ErrnoException) => {
+      // new/ missing: removed by hand, or a concurrent first delivery is still making the
+      // directories (Postfix maildir.c: make_dirs() and rename again)
+      if (e.code !== 'ENOENT') throw e;
+      await makeMaildirDirs(dir);
+      await fsp.rename(path, join(dir, 'new', fname));
+    });
+  } catch (e) {
+    await fh?.close().catch(() => {});
+    await fsp.unlink(path).catch(() => {});
+    throw mailErrorFromErrno(e, `write(${path})`);
+  }
+  // The rename must survive a crash before the queue forgets the recipient (Dovecot fsyncs the
+  // directory too; Postfix relies on the journal ordering the rename before the queue unlink).
+  try {
+    const dh = await fsp.open(join(dir, 'new'), C.O_RDONLY | C.O_DIRECTORY);
+    try { await dh.sync(); } finally { await dh.close(); }
+  } catch (e) {
+    throw mailErrorFromErrno(e, `fsync(${join(dir, 'new')})`);
+  }
+  notifyMailboxChanged(dir);
+  return { fname, size, vsize: size + bare };
 }
