@@ -9,10 +9,13 @@
  *
  * Reads CONFIG_DIR/main.cf, listens on 127.0.0.1:PORT, appends its maillog lines to
  * CONFIG_DIR/maillog (as Postfix's maillog_file), prints "ready" on stdout once listening.
+ * Log lines are written as in production (src/util/msg.ts's default sink): the lines of one
+ * event-loop turn in one synchronous write.
  * SIGTERM/SIGINT close it with exit status 0, so `node --cpu-prof` writes its profile.
  */
+import '../src/util/uv-threadpool.ts';   // first: the file-system thread pool as `postern start` sizes it
 import { createServer } from 'node:net';
-import { createWriteStream } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { MainConfig } from '../src/global/mail-conf.ts';
 import { MailQueue } from '../src/global/mail-queue.ts';
@@ -26,8 +29,19 @@ if (!configDir || !portArg) {
   process.stderr.write('usage: node bench/postern-smtpd.ts CONFIG_DIR PORT\n');
   process.exit(64);
 }
-const logFile = createWriteStream(join(configDir, 'maillog'), { flags: 'a' });
-setLogSink((line) => { logFile.write(line + '\n'); });
+const logFd = openSync(join(configDir, 'maillog'), 'a');
+let logLines: string[] = [];
+function flushLog(): void {
+  if (logLines.length === 0) return;
+  const text = logLines.join('');
+  logLines = [];
+  writeSync(logFd, text);
+}
+process.once('exit', () => { flushLog(); closeSync(logFd); });
+setLogSink((line) => {
+  if (logLines.length === 0) setImmediate(flushLog);
+  logLines.push(line + '\n');
+});
 
 const config = MainConfig.load(configDir);
 const queue = new MailQueue(config.get('queue_directory'), {
@@ -44,8 +58,7 @@ server.listen(Number(portArg), '127.0.0.1', () => { process.stdout.write('ready\
 function stop(): void {
   server.close();
   for (const s of smtpd.sessions) s.destroy();
-  logFile.end(() => process.exit(0));
-  setTimeout(() => process.exit(0), 2000).unref();
+  setTimeout(() => process.exit(0), 100).unref();
 }
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync, truncate
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MailQueue, isQueueId } from './mail-queue.ts';
-import { QueueFile, QueueFileError, QueueFileWriter } from './queue-file.ts';
+import { QueueFile, QueueFileError, QueueFileWriter, newQueueId } from './queue-file.ts';
 import { DSN_NOTIFY } from './rec-type.ts';
 
 function tmpQueue(): { q: MailQueue; dir: string } {
@@ -109,5 +109,53 @@ test('abort leaves nothing behind; a file with no recipients cannot be committed
     await assert.rejects(w2.commit(), /no recipients/);
     await w2.abort();
     assert.deepEqual(readdirSync(join(dir, 'incoming')), []);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('a new queue file has its final name at once: mode 0600 while written, 0700 once committed', async () => {
+  const { q, dir } = tmpQueue();
+  try {
+    const w = await QueueFileWriter.create(q);
+    const p = q.path('incoming', w.queueId);
+    assert.equal(statSync(p).mode & 0o777, 0o600, 'qmgr must not take a file being written');
+    w.setSender('s@example.org');
+    w.addRecipient({ address: 'r@example.test' });
+    await w.writeContent(Buffer.from('Subject: t\n\nbody\n'));
+    assert.equal(await w.commit(), w.queueId);
+    assert.equal(statSync(p).mode & 0o777, 0o700);
+    assert.deepEqual(readdirSync(join(dir, 'incoming')), [w.queueId]);
+    assert.equal((await QueueFile.open(p, w.queueId)).recipients[0]!.address, 'r@example.test');
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('queue IDs are valid, distinct and increasing within a process, and carry the process ID', () => {
+  const ids = Array.from({ length: 5000 }, () => newQueueId());
+  assert.equal(new Set(ids).size, ids.length, 'IDs created in the same microsecond still differ');
+  for (const id of ids) assert.ok(isQueueId(id), id);
+  assert.ok(ids.every((id) => id.endsWith(process.pid.toString(16).toUpperCase())));
+  // seconds then microseconds: the creation order
+  const key = (id: string) => id.slice(5, 13) + id.slice(0, 5);
+  assert.deepEqual([...ids].sort((a, b) => (key(a) < key(b) ? -1 : 1)), ids);
+});
+
+test('abort while a commit is in flight: the commit fails, nothing is left, other queue files are untouched', async () => {
+  const { q, dir } = tmpQueue();
+  try {
+    for (let i = 0; i < 20; i++) {
+      const w = await QueueFileWriter.create(q);
+      w.setSender('s@example.org');
+      w.addRecipient({ address: 'r@example.test' });
+      await w.writeContent(Buffer.alloc(100_000 + i * 997, 0x41)); // > 64 KiB: written before commit
+      await w.writeContent(Buffer.from('tail\n'));
+      const committing = w.commit();
+      const aborting = w.abort();
+      const other = writeOne(q, Buffer.from(`other ${i}\n`)); // opens a descriptor meanwhile
+      await assert.rejects(committing, /aborted/);
+      await aborting;
+      const id = await other;
+      const qf = await QueueFile.open(q.path('incoming', id), id);
+      assert.equal((await qf.content()).toString(), `other ${i}\n`);
+    }
+    assert.equal(readdirSync(join(dir, 'incoming')).length, 20, 'only the 20 other files remain');
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });

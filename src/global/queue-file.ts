@@ -1,25 +1,38 @@
 /**
  * queue-file - write and read queue files (the format is CONTRACT 1, documented in rec-type.ts).
  *
- * Writing (cleanup): QueueFileWriter.create() opens a temporary file in `incoming/` (its inode
- * gives the queue ID), the envelope is added, then the content is streamed, and commit() finishes
- * the file: E record, C record rewritten in place, fsync, rename to `incoming/<qid>`, fsync of the
- * directory (grouped). Only after commit() resolves may smtpd answer 250: nothing acknowledged is
- * lost (DESIGN.md §5). abort() removes the temporary file.
+ * Writing (cleanup): QueueFileWriter.create() creates the file in `incoming/` under its final
+ * name at once (Postfix mail_stream.c: mode 0600 = "being written"; qmgr admits only 0700 files
+ * and removes 0600 leftovers of a crash at its start). The envelope is added, then the content
+ * is streamed, and commit() finishes the file: E record, C record rewritten in place, mode 0700,
+ * fsync. Only after commit() resolves may smtpd answer 250: nothing acknowledged is lost
+ * (DESIGN.md §5). A file committed into another queue (maildrop, hold) is written under a
+ * temporary name and renamed after its fsync, then the directory is fsync'd (grouped).
+ * abort() removes the file; called while a write or the fsync is in flight (the client left
+ * during commit), it closes the descriptor only when that operation ends and the commit then
+ * fails: a descriptor number is never used after its close (it may belong to another file).
+ *
+ * Queue IDs (newQueueId): not derived from the inode (that needed a temporary name, an fstat
+ * and a rename before the first byte), but from the creation time, like Postfix's long queue
+ * IDs, in the short form's upper-case hex: 5 digits of microseconds, 8 digits of seconds, then
+ * the process ID. A process's IDs strictly increase (a monotonic clock, bumped by one
+ * microsecond when two fall in the same one), and the process ID separates processes, so an ID
+ * is unique among live queue files; O_EXCL on the final name (retried with the next ID) covers
+ * the rest (a pid reused after the clock went backwards).
  *
  * Reading (qmgr, agents, postcat): QueueFile.open() reads the envelope and extracted segments
  * (not the content), giving the sender, attributes and recipients with their offsets;
  * markDone() rewrites one recipient's R to D in place and fsyncs; contentStream() streams the
  * message.
  */
-import { createReadStream, promises as fsp, constants as C } from 'node:fs';
+import { closeSync, createReadStream, fchmodSync, open, promises as fsp, constants as C } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ATTR, REC, SIZE_FIELD_WIDTH, SIZE_FIELDS, ENVELOPE_TYPES, EXTRACT_TYPES } from './rec-type.ts';
-import { writeFully } from '../util/fs-write.ts';
+import { fsyncFd, writeFully, writeFullyFd, writeFullySync } from '../util/fs-write.ts';
 import { decodeRecords, encodeRecord, RecordError } from './record.ts';
-import { makeQueueId, type MailQueue, type QueueName } from './mail-queue.ts';
+import type { MailQueue, QueueName } from './mail-queue.ts';
 
 export interface QueueRecipient {
   /** The recipient address after rewriting ('' never occurs: the null address is sender-only). */
@@ -77,14 +90,51 @@ function recipientRecords(r: QueueRecipient): Buffer[] {
 
 let tempSeq = 0;
 
+/** The last queue ID time of this process, µs since the epoch: IDs strictly increase. */
+let lastIdMicros = 0;
+
+/**
+ * A new queue ID (see the header): µs (5 hex digits) + seconds (8) + process ID, upper-case hex,
+ * so it passes isQueueId() and the first character still spreads hashed queue directories.
+ */
+export function newQueueId(): string {
+  // timeOrigin + now(): wall-clock time that never goes backwards within the process.
+  let us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  if (us <= lastIdMicros) us = lastIdMicros + 1;
+  lastIdMicros = us;
+  const secs = Math.floor(us / 1_000_000);
+  const usec = us - secs * 1_000_000;
+  return (usec.toString(16).padStart(5, '0') + secs.toString(16).padStart(8, '0') + process.pid.toString(16)).toUpperCase();
+}
+
+/** open(2) in the thread pool, for a plain descriptor. */
+function openFd(path: string, flags: number, mode: number): Promise<number> {
+  return new Promise((res, rej) => open(path, flags, mode, (e, fd) => (e ? rej(e) : res(fd))));
+}
+
+/** O_EXCL create, mode 0600; a hashed directory (hash_queue_names with incoming) is made on demand. */
+async function openNew(path: string, hashed: boolean): Promise<number> {
+  try {
+    return await openFd(path, C.O_CREAT | C.O_EXCL | C.O_RDWR, 0o600);
+  } catch (e) {
+    if (!hashed || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    await fsp.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    return await openFd(path, C.O_CREAT | C.O_EXCL | C.O_RDWR, 0o600);
+  }
+}
+
 /** Mode of a finished queue file in incoming; a file being written is 0600 (Postfix). */
 export const COMMITTED_MODE = 0o700;
 
 export class QueueFileWriter {
   readonly queueId: string;
   private readonly queue: MailQueue;
-  private readonly fh: FileHandle;
-  private readonly tempPath: string;
+  /**
+   * The open file, a plain descriptor: commit() writes a small file, changes its mode and closes
+   * it synchronously (page-cache and inode updates, cheaper on the event loop than thread-pool
+   * round trips); open, large writes and the fsync run in the thread pool.
+   */
+  private readonly fd: number;
   private readonly arrival: number;
   private sender = '';
   private readonly attrs: [string, string][] = [];
@@ -97,37 +147,47 @@ export class QueueFileWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private flags = 0;
+  /** The descriptor is closed (after commit or abort): it must never be used again. */
   private closed = false;
+  /** Thread-pool operations in flight on the descriptor; abort() closes it only when none is. */
+  private busy = 0;
+  /** abort() was called while an operation was in flight: close when it ends. */
+  private closeWhenIdle = false;
 
-  private constructor(queue: MailQueue, fh: FileHandle, tempPath: string, queueId: string, arrival: number) {
-    this.queue = queue; this.fh = fh; this.tempPath = tempPath; this.queueId = queueId; this.arrival = arrival;
-    this.path = tempPath;
+  private constructor(queue: MailQueue, fd: number, path: string, queueId: string, arrival: number) {
+    this.queue = queue; this.fd = fd; this.queueId = queueId; this.arrival = arrival;
+    this.path = path;
   }
 
   /** Open a new queue file in `incoming` (or `maildrop` for postdrop). */
   static async create(queue: MailQueue, into: QueueName = 'incoming'): Promise<QueueFileWriter> {
-    const dir = queue.dirOf(into, '');
-    const tempPath = join(dir, `t${process.pid}.${++tempSeq}.${Date.now().toString(36)}`);
-    const fh = await fsp.open(tempPath, C.O_CREAT | C.O_EXCL | C.O_RDWR, 0o600);
-    const st = await fh.stat({ bigint: true });
     const now = Date.now();
-    const usec = Number(process.hrtime.bigint() / 1000n % 1000000n);
-    const w = new QueueFileWriter(queue, fh, tempPath, makeQueueId(st.ino, usec), now);
-    w.target = into;
-    if (into === 'incoming' && queue.dirOf('incoming', w.queueId) === dir) {
-      // Postfix's way (mail_stream.c): the file takes its final name at once, mode 0600 =
-      // "being written"; commit() makes it 0700 and fsyncs it — one sync, no rename, no
-      // directory fsync (the rename is journalled with the file's fsync on ext4/xfs, as Postfix
-      // relies on). qmgr admits only 0700 files (qmgr-active.ts).
-      const final = join(dir, w.queueId);
-      await fsp.rename(tempPath, final);
-      w.path = final;
-      w.inPlace = true;
+    if (into !== 'incoming') {
+      const qid = newQueueId();
+      const tempPath = join(queue.dirOf(into, ''), `t${process.pid}.${++tempSeq}.${now.toString(36)}`);
+      const fd = await openFd(tempPath, C.O_CREAT | C.O_EXCL | C.O_RDWR, 0o600);
+      const w = new QueueFileWriter(queue, fd, tempPath, qid, now);
+      w.target = into;
+      return w;
     }
-    return w;
+    for (let attempt = 0; ; attempt++) {
+      const qid = newQueueId();
+      const dir = queue.dirOf('incoming', qid);
+      const path = join(dir, qid);
+      let fd: number;
+      try {
+        fd = await openNew(path, dir !== queue.dirOf('incoming', ''));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 8) continue;
+        throw e;
+      }
+      const w = new QueueFileWriter(queue, fd, path, qid, now);
+      w.inPlace = true;
+      return w;
+    }
   }
   private target: QueueName = 'incoming';
-  /** Where the file is now (its temporary name, or its final name in incoming). */
+  /** Where the file is (its temporary name, or its final name in incoming). */
   private path: string;
   /** The file already has its final name in `incoming` (mode 0600 until commit). */
   private inPlace = false;
@@ -146,11 +206,37 @@ export class QueueFileWriter {
   get recipientCount(): number { return this.recipients.length + this.extracted.length; }
 
   private push(b: Buffer): void { this.pending.push(b); this.pendingBytes += b.length; }
+  /**
+   * The descriptor may be used: not closed and not being aborted. A plain descriptor's number is
+   * reused by the next open(): using it after close() would write into another file.
+   */
+  private usable(): void {
+    if (this.closed || this.closeWhenIdle) throw new Error(`${this.queueId}: queue file was aborted`);
+  }
+
+  /** Run a thread-pool operation on the descriptor (abort() waits for it before closing). */
+  private async io<T>(op: (fd: number) => Promise<T>): Promise<T> {
+    this.usable();
+    this.busy++;
+    try {
+      return await op(this.fd);
+    } finally {
+      if (--this.busy === 0 && this.closeWhenIdle) this.closeFd();
+    }
+  }
+
+  private closeFd(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try { closeSync(this.fd); } catch { /* nothing more to do with it */ }
+  }
+
   private async flush(): Promise<void> {
     if (this.pending.length === 0) return;
     const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = []; this.pendingBytes = 0;
-    await writeFully(this.fh, buf, this.pos);
+    const at = this.pos;
+    await this.io((fd) => writeFullyFd(fd, buf, at));
     this.pos += buf.length;
   }
 
@@ -179,6 +265,7 @@ export class QueueFileWriter {
 
   /** Finish the file durably and move it into its queue; returns the queue ID. */
   async commit(): Promise<string> {
+    this.usable();
     if (this.contentStart < 0) this.beginContent();
     if (this.recipientCount === 0) throw new Error('queue file has no recipients');
     if (this.extracted.length) {
@@ -196,18 +283,20 @@ export class QueueFileWriter {
       this.pending = []; this.pendingBytes = 0;
       mesgLen.copy(all, this.mesgLenOffset);
       size.copy(all, 2);
-      await writeFully(this.fh, all, 0);
+      writeFullySync(this.fd, all, 0);
       this.pos = all.length;
     } else {
       await this.flush();
+      this.usable();
       // Patch the M length and the C record now that the sizes are known.
-      await writeFully(this.fh, mesgLen, this.mesgLenOffset);
-      await writeFully(this.fh, size, 2);
+      writeFullySync(this.fd, mesgLen, this.mesgLenOffset);
+      writeFullySync(this.fd, size, 2);
     }
-    if (this.inPlace) await this.fh.chmod(COMMITTED_MODE);
-    await this.fh.sync();
-    await this.fh.close();
+    if (this.inPlace) fchmodSync(this.fd, COMMITTED_MODE);
+    await this.io((fd) => fsyncFd(fd));
+    this.usable(); // aborted meanwhile: the file is gone, nothing was acknowledged
     this.closed = true;
+    closeSync(this.fd);
     if (this.inPlace && this.target === 'incoming') return this.queueId;
     const dir = this.queue.dirOf(this.target, this.queueId);
     await fsp.rename(this.path, join(dir, this.queueId)).catch(async (e: NodeJS.ErrnoException) => {
@@ -220,7 +309,7 @@ export class QueueFileWriter {
   }
 
   async abort(): Promise<void> {
-    if (!this.closed) { this.closed = true; await this.fh.close().catch(() => {}); }
+    if (this.busy > 0) this.closeWhenIdle = true; else this.closeFd();
     await fsp.unlink(this.path).catch(() => {});
   }
 }

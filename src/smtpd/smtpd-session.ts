@@ -9,26 +9,36 @@
  * time in arrival order; replies are buffered and flushed when no complete command is waiting,
  * which gives PIPELINING (RFC 2920) for free and keeps replies in order.
  *
+ * The session owns the socket, the reading loop, the command table, replies, limits, timeouts
+ * and the transaction (HELO/EHLO, RSET, NOOP, QUIT, VRFY). Other commands live in
+ * their own modules and work through the members below that are not `private` (the session's
+ * contract with them; nothing outside src/smtpd uses those):
+ *   smtpd-envelope.ts  MAIL and RCPT (and the creation of the transaction's queue file)
+ *   smtpd-data.ts      DATA and BDAT (the message content, up to cleanup's durable commit)
+ *   smtpd-starttls.ts  STARTTLS (swaps the socket)
+ *   smtpd-auth.ts      AUTH (SASL exchange)
+ *   smtpd-xclient.ts   XCLIENT and XFORWARD
+ *
  * Reply texts are Postfix 3.7's, checked against the real smtpd in test/interop.
  */
 import type { Socket } from 'node:net';
 import type { SecureContext, TLSSocket } from 'node:tls';
-import { randomBytes } from 'node:crypto';
-import { statfs } from 'node:fs/promises';
-import { startServerTls, describeTls, type TlsContextSource } from '../lib-tls/tls-server.ts';
+import { randomFillSync } from 'node:crypto';
+import type { TlsContextSource } from '../lib-tls/tls-server.ts';
 import { receivedTlsText } from '../lib-tls/tls-describe.ts';
-import { parsePathArg, AddressSyntaxError, decodeXtext } from '../lib-smtp/smtp-address.ts';
-import { DataDecoder } from '../lib-smtp/smtp-data-stream.ts';
-import { DSN_NOTIFY, ATTR, QF } from '../global/rec-type.ts';
-import { mailDate } from '../global/mail-date.ts';
+import { parsePathArg } from '../lib-smtp/smtp-address.ts';
 import { logger } from '../util/msg.ts';
 import type { SmtpdSettings } from './smtpd-settings.ts';
-import type { SmtpdPolicy, SmtpdReply, SmtpdVerdict } from './smtpd-policy.ts';
-import type { SmtpdState, SmtpdTransaction } from './smtpd-state.ts';
+import type { SmtpdPolicy, SmtpdVerdict } from './smtpd-policy.ts';
+import type { SmtpdState } from './smtpd-state.ts';
 import type { CleanupSession, CleanupOpenOptions } from '../cleanup/cleanup.ts';
 import type { SmtpdAuth } from './smtpd-sasl.ts';
 import type { ClientLimits } from '../anvil/anvil-smtpd.ts';
-import { parseXAttrs, XclientError, XCLIENT_ATTRS, XFORWARD_ATTRS } from './smtpd-xclient.ts';
+import { cmdMail, cmdRcpt } from './smtpd-envelope.ts';
+import { cmdXclient, cmdXforward, XCLIENT_ATTRS, XFORWARD_ATTRS } from './smtpd-xclient.ts';
+import { SmtpdData } from './smtpd-data.ts';
+import { cmdStarttls } from './smtpd-starttls.ts';
+import { cmdAuth } from './smtpd-auth.ts';
 
 const log = logger('smtpd');
 
@@ -56,18 +66,18 @@ type Handler = (s: SmtpdSession, arg: string) => Promise<void> | void;
 const COMMANDS: Record<string, Handler> = {
   EHLO: (s, a) => s.cmdHelo(a, true),
   HELO: (s, a) => s.cmdHelo(a, false),
-  MAIL: (s, a) => s.cmdMail(a),
-  RCPT: (s, a) => s.cmdRcpt(a),
-  DATA: (s, a) => s.cmdData(a),
-  BDAT: (s, a) => s.cmdBdat(a),
+  MAIL: cmdMail,
+  RCPT: cmdRcpt,
+  DATA: (s, a) => s.body.cmdData(a),
+  BDAT: (s, a) => s.body.cmdBdat(a),
   RSET: (s, a) => s.cmdRset(a),
   NOOP: (s) => s.reply(250, '2.0.0', 'Ok'),
   QUIT: (s) => s.cmdQuit(),
   VRFY: (s, a) => s.cmdVrfy(a),
-  STARTTLS: (s, a) => s.cmdStarttls(a),
-  AUTH: (s, a) => s.cmdAuth(a),
-  XCLIENT: (s, a) => s.cmdXclient(a),
-  XFORWARD: (s, a) => s.cmdXforward(a),
+  STARTTLS: cmdStarttls,
+  AUTH: cmdAuth,
+  XCLIENT: cmdXclient,
+  XFORWARD: cmdXforward,
 };
 
 /** Commands allowed before STARTTLS when TLS is required (Postfix SMTPD_CMD_FLAG_PRE_TLS). */
@@ -78,36 +88,39 @@ const JUNK = new Set(['NOOP', 'VRFY', 'RSET', 'ETRN']);
 
 export class SmtpdSession {
   readonly state: SmtpdState;
-  private sock: Socket;
-  private readonly deps: SmtpdDeps;
-  private readonly st: SmtpdSettings;
-  private inbuf: Buffer = Buffer.alloc(0);
+  /** The client connection (a TLSSocket after STARTTLS). */
+  sock: Socket;
+  readonly deps: SmtpdDeps;
+  readonly st: SmtpdSettings;
+  /** Bytes read and not yet handled (commands, or content while `body.receiving`). */
+  inbuf: Buffer = Buffer.alloc(0);
+  /** DATA/BDAT content handling. */
+  readonly body: SmtpdData;
+  /** The queue file of the transaction, from the first accepted RCPT until the end of the content. */
+  cleanup: CleanupSession | undefined;
+  /** The queue file being created since MAIL FROM, not yet taken by an accepted RCPT (startOpen). */
+  opening: Promise<CleanupSession> | undefined;
+  /** The TCP peer, whatever XCLIENT says later. */
+  readonly realAddr: string;
+  readonly realName: string;
+  /** The client was refused at connect (smtpd_delay_reject = no): 503 to all but QUIT. */
+  accessDenied = false;
+  /** XFORWARD attributes for the next queue file. */
+  readonly xforward = new Map<string, string | undefined>();
   private out: string[] = [];
   private busy = false;
   private closed = false;
   private discardingLongLine = false;
-  /** The TCP peer, whatever XCLIENT says later. */
-  private realAddr: string;
-  private realName: string;
-  private accessDenied = false;
   private timer: NodeJS.Timeout | undefined;
-  /** Non-null while receiving DATA. */
-  private data: DataDecoder | undefined;
-  /** Bytes still to read for the current BDAT chunk. */
-  private bdatRemaining = 0;
-  private bdatLast = false;
-  private bdatFailed: SmtpdReply | undefined;
-  private cleanup: CleanupSession | undefined;
-  private contentWrites: Promise<void> = Promise.resolve();
-  private contentError: Error | undefined;
   private readonly counts = new Map<string, number>();
 
   constructor(sock: Socket, deps: SmtpdDeps) {
     this.sock = sock;
     this.deps = deps;
     this.st = deps.settings;
+    this.body = new SmtpdData(this);
     this.state = {
-      sessionId: randomBytes(4).toString('hex').toUpperCase(),
+      sessionId: newSessionId(),
       clientAddr: normalizeAddr(sock.remoteAddress ?? 'unknown'),
       clientPort: sock.remotePort ?? 0,
       clientName: 'unknown',
@@ -127,6 +140,9 @@ export class SmtpdSession {
   }
 
   get client(): string { return `${this.state.clientName}[${this.state.clientAddr}]`; }
+
+  /** The session is over (client gone, QUIT, hangup): nothing more is sent or read. */
+  get ended(): boolean { return this.closed; }
 
   async start(): Promise<void> {
     log.info(`connect from ${this.client}`);
@@ -183,21 +199,9 @@ export class SmtpdSession {
     this.busy = true;
     try {
       while (!this.closed) {
-        if (this.data) {
+        if (this.body.receiving) {
           if (this.inbuf.length === 0) break;
-          const used = this.data.feed(this.inbuf);
-          this.inbuf = this.inbuf.subarray(used);
-          if (this.data.done) await this.endData();
-          continue;
-        }
-        if (this.bdatRemaining > 0) {
-          if (this.inbuf.length === 0) break;
-          const n = Math.min(this.bdatRemaining, this.inbuf.length);
-          const chunk = this.inbuf.subarray(0, n);
-          this.inbuf = this.inbuf.subarray(n);
-          this.bdatRemaining -= n;
-          if (!this.bdatFailed) this.queueBdat(Buffer.from(chunk));
-          if (this.bdatRemaining === 0) await this.endBdatChunk();
+          await this.body.feed();
           continue;
         }
         const line = this.takeLine();
@@ -213,11 +217,11 @@ export class SmtpdSession {
     }
     this.flush();
     // More input may have arrived while a handler awaited.
-    if (!this.closed && this.inbuf.length && (this.data || this.bdatRemaining > 0 || this.inbuf.includes(0x0a))) void this.pump();
+    if (!this.closed && this.inbuf.length && (this.body.receiving || this.inbuf.includes(0x0a))) void this.pump();
   }
 
   /** One command line without its line ending, or undefined when none is complete. */
-  private takeLine(): string | undefined {
+  takeLine(): string | undefined {
     for (;;) {
       const nl = this.inbuf.indexOf(0x0a);
       if (this.discardingLongLine) {
@@ -278,17 +282,15 @@ export class SmtpdSession {
 
   // ---- output ------------------------------------------------------------------------------
 
-  private writeLine(l: string): void { this.out.push(l + '\r\n'); }
+  writeLine(l: string): void { this.out.push(l + '\r\n'); }
 
   reply(code: number, enh: string, text: string): void {
     const lines = text.split('\n');
     lines.forEach((t, i) => this.writeLine(`${code}${i < lines.length - 1 ? '-' : ' '}${enh ? enh + ' ' : ''}${t}`));
   }
 
-  private replyR(r: SmtpdReply): void { this.reply(r.code, r.enh, r.text); }
-
   /** A reply that counts as an error (smtpd_soft/hard_error_limit). */
-  private error(code: number, enh: string, text: string): void {
+  error(code: number, enh: string, text: string): void {
     this.state.errorCount++;
     this.reply(code, enh, text);
     if (this.state.errorCount >= this.st.hardErrorLimit) {
@@ -297,14 +299,14 @@ export class SmtpdSession {
     }
   }
 
-  private flush(): void {
+  flush(): void {
     if (this.out.length === 0 || this.closed) return;
     const s = this.out.join('');
     this.out = [];
     this.sock.write(s);
   }
 
-  private hangup(): void {
+  hangup(): void {
     this.flush();
     this.closed = true;
     clearTimeout(this.timer);
@@ -317,7 +319,7 @@ export class SmtpdSession {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
-    if (this.data || this.bdatRemaining > 0 || this.cleanup) log.info(`lost connection after ${this.data ? 'DATA' : this.bdatRemaining ? 'BDAT' : 'RCPT'} from ${this.client}`);
+    if (this.body.receiving || this.cleanup) log.info(`lost connection after ${this.body.stage ?? 'RCPT'} from ${this.client}`);
     void this.abortTx();
     this.logDisconnect();
   }
@@ -334,7 +336,7 @@ export class SmtpdSession {
   private resetTimer(): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      log.info(`timeout after ${this.data ? 'DATA' : 'command'} from ${this.client}`);
+      log.info(`timeout after ${this.body.stage === 'DATA' ? 'DATA' : 'command'} from ${this.client}`);
       this.reply(421, '4.4.2', `${this.st.myhostname} Error: timeout exceeded`);
       this.hangup();
     }, this.st.timeoutMs);
@@ -343,7 +345,8 @@ export class SmtpdSession {
 
   private count(k: string): void { this.counts.set(k, (this.counts.get(k) ?? 0) + 1); }
 
-  private async verdict(v: SmtpdVerdict | undefined, stage: string, extra = ''): Promise<boolean> {
+  /** Apply a policy verdict: log and send a rejection (false), or note a HOLD/DISCARD action. */
+  async verdict(v: SmtpdVerdict | undefined, stage: string, extra = ''): Promise<boolean> {
     if (!v) return true;
     if (v.action && this.state.tx) { this.state.tx.action = v.action; this.state.tx.actionReason = v.reason; }
     if (!v.reply) return true;
@@ -376,275 +379,6 @@ export class SmtpdSession {
     this.reply(250, '', lines.join('\n'));
   }
 
-  async cmdMail(arg: string): Promise<void> {
-    if (this.st.heloRequired && !this.state.helo) return this.error(503, '5.5.1', 'Error: send HELO/EHLO first');
-    if (this.state.tx) return this.error(503, '5.5.1', 'Error: nested MAIL command');
-    const m = /^FROM:/i.exec(arg);
-    if (!m) return this.error(501, '5.5.4', 'Syntax: MAIL FROM:<address>');
-    let p;
-    try { p = parsePathArg(arg.slice(5), { allowNull: true }); } catch (e) {
-      if (e instanceof AddressSyntaxError) return this.error(501, '5.1.7', 'Bad sender address syntax');
-      throw e;
-    }
-    const tx: SmtpdTransaction = { sender: p.address, senderArg: p, recipients: [], smtputf8: false, rcptCount: 0 };
-    for (const [k, v] of p.params) {
-      const val = v === true ? '' : v;
-      switch (k) {
-        case 'SIZE': {
-          if (!/^\d{1,15}$/.test(val)) return this.error(501, '5.5.4', 'Bad message size syntax');
-          tx.declaredSize = Number(val);
-          if (this.st.messageSizeLimit > 0 && tx.declaredSize > this.st.messageSizeLimit) return this.error(552, '5.3.4', 'Message size exceeds fixed limit');
-          break;
-        }
-        case 'BODY': {
-          const b = val.toUpperCase();
-          if (b !== '7BIT' && b !== '8BITMIME') return this.error(555, '5.5.4', `Unsupported option: ${k}=${val}`);
-          tx.body = b;
-          break;
-        }
-        case 'SMTPUTF8': if (v !== true) return this.error(555, '5.5.4', `Unsupported option: ${k}=${val}`); tx.smtputf8 = true; break;
-        case 'RET': {
-          const r = val.toUpperCase();
-          if (r !== 'FULL' && r !== 'HDRS') return this.error(501, '5.5.4', 'Bad RET parameter syntax');
-          tx.dsnRet = r;
-          break;
-        }
-        case 'ENVID': {
-          const e = decodeXtext(val);
-          // RFC 3461 §4.4: printable US-ASCII only — a CR/LF here would forge a DSN header.
-          if (e === undefined || e.length > 100 || /[^\x20-\x7e]/.test(e)) return this.error(501, '5.5.4', 'Bad ENVID parameter syntax');
-          tx.dsnEnvid = e;
-          break;
-        }
-        case 'AUTH': break; // RFC 4954 §5: accepted and ignored unless trusted
-        default: return this.error(555, '5.5.4', `Unsupported option: ${k}${v === true ? '' : '=' + val}`);
-      }
-    }
-    if (p.utf8 && !tx.smtputf8) return this.error(553, '5.6.7', 'Must declare SMTPUTF8 to send UTF8 address');
-    if (!(await this.enoughSpace(tx.declaredSize ?? 0))) return this.reply(452, '4.3.1', 'Insufficient system storage');
-    this.state.tx = tx;
-    if (!(await this.verdict(await this.deps.policy.mail?.(this.state, tx.sender), 'MAIL', ` from=<${tx.sender}>`))) {
-      this.state.tx = undefined;
-      return;
-    }
-    this.reply(250, '2.1.0', 'Ok');
-  }
-
-  async cmdRcpt(arg: string): Promise<void> {
-    const tx = this.state.tx;
-    if (!tx) return this.error(503, '5.5.1', 'Error: need MAIL command');
-    if (!/^TO:/i.test(arg)) return this.error(501, '5.5.4', 'Syntax: RCPT TO:<address>');
-    let p;
-    try { p = parsePathArg(arg.slice(3), { allowNull: false }); } catch (e) {
-      if (e instanceof AddressSyntaxError) return this.error(501, '5.1.3', 'Bad recipient address syntax');
-      throw e;
-    }
-    if (p.utf8 && !tx.smtputf8) return this.error(553, '5.6.7', 'Must declare SMTPUTF8 to send UTF8 address');
-    let notify = 0;
-    let orcpt: string | undefined;
-    for (const [k, v] of p.params) {
-      const val = v === true ? '' : v;
-      if (k === 'NOTIFY') {
-        for (const w of val.toUpperCase().split(',')) {
-          const bit = (DSN_NOTIFY as Record<string, number>)[w];
-          if (!bit) return this.error(501, '5.5.4', 'Error: Bad NOTIFY parameter syntax');
-          notify |= bit;
-        }
-        if ((notify & DSN_NOTIFY.NEVER) && notify !== DSN_NOTIFY.NEVER) return this.error(501, '5.5.4', 'Error: Bad NOTIFY parameter syntax');
-      } else if (k === 'ORCPT') {
-        const semi = val.indexOf(';');
-        const dec = semi > 0 ? decodeXtext(val.slice(semi + 1)) : undefined;
-        if (dec === undefined || /[\x00-\x1f\x7f]/.test(dec) || !/^[A-Za-z0-9-]+$/.test(val.slice(0, semi))) return this.error(501, '5.5.4', 'Error: Bad ORCPT parameter syntax');
-        orcpt = `${val.slice(0, semi)};${dec}`;
-      } else {
-        return this.error(555, '5.5.4', `Unsupported option: ${k}${v === true ? '' : '=' + val}`);
-      }
-    }
-    if (++tx.rcptCount > this.st.recipientLimit) {
-      return this.reply(452, '4.5.3', 'Error: too many recipients');
-    }
-    const extra = ` from=<${tx.sender}> to=<${p.address}>`;
-    if (!(await this.verdict(await this.deps.policy.rcpt?.(this.state, p.address), 'RCPT', extra))) return;
-    if (!this.cleanup) {
-      this.cleanup = await this.deps.openCleanup({
-        sender: tx.sender,
-        attrs: this.queueAttrs(tx),
-        addMissingHeaders: this.deps.isLocalClient(this.state.clientAddr),
-        flags: (tx.smtputf8 ? QF.SMTPUTF8 : 0) | (tx.body === '8BITMIME' ? QF.EIGHTBIT : 0),
-      });
-      if (this.closed) {
-        // The client left while the queue file was being created: remove it (nothing leaks).
-        const c = this.cleanup;
-        this.cleanup = undefined;
-        await c.abort();
-        return;
-      }
-      log.info(`${this.cleanup.queueId}: client=${this.client}${this.state.saslUsername ? `, sasl_method=${this.state.saslMethod}, sasl_username=${this.state.saslUsername}` : ''}`);
-    }
-    tx.recipients.push({ address: p.address, orig: p.address, notify, orcpt });
-    this.cleanup.addRecipient({ address: p.address, orig: p.address, notify, orcpt });
-    this.reply(250, '2.1.5', 'Ok');
-  }
-
-  private queueAttrs(tx: SmtpdTransaction): Record<string, string> {
-    const a: Record<string, string> = {
-      [ATTR.CLIENT_NAME]: this.state.clientName,
-      [ATTR.CLIENT_ADDR]: this.state.clientAddr,
-      [ATTR.CLIENT_PORT]: String(this.state.clientPort),
-      [ATTR.PROTO_NAME]: this.state.protocol,
-      [ATTR.LOG_IDENT]: this.state.sessionId,
-    };
-    if (this.state.helo) a[ATTR.HELO_NAME] = this.state.helo;
-    if (this.state.saslUsername) { a[ATTR.SASL_USERNAME] = this.state.saslUsername; a[ATTR.SASL_METHOD] = this.state.saslMethod ?? ''; }
-    if (tx.dsnEnvid) a[ATTR.DSN_ENVID] = tx.dsnEnvid;
-    if (tx.dsnRet) a[ATTR.DSN_RET] = tx.dsnRet;
-    if (tx.body) a[ATTR.ENCODING] = tx.body;
-    // XFORWARD: the original client, as Postfix's forward_* queue file attributes.
-    for (const [k, v] of this.xforward) if (v !== undefined) a[`forward_${k.toLowerCase()}`] = v;
-    this.xforward.clear();
-    return a;
-  }
-
-  private receivedHeader(): string {
-    const s = this.state;
-    const tx = s.tx!;
-    const proto = s.protocol + (s.tls ? 'S' : '') + (s.saslUsername ? 'A' : '') ; // RFC 3848
-    const helo = s.helo ?? s.clientName;
-    let h = `Received: from ${helo} (${s.clientName} [${s.clientAddr}])\n`;
-    if (s.tlsInfo) h += `\t(${s.tlsInfo})\n\t(No client certificate requested)\n`;
-    h += `\tby ${this.st.myhostname} (${this.st.mailName}) with ${proto} id ${this.cleanup!.queueId}`;
-    if (tx.recipients.length === 1) h += `\n\tfor <${tx.recipients[0]!.address}>`;
-    h += `; ${mailDate()}\n`;
-    return h;
-  }
-
-  private async startContent(): Promise<boolean> {
-    const tx = this.state.tx;
-    if (!tx || tx.recipients.length === 0 || !this.cleanup) return false;
-    if (!(await this.verdict(await this.deps.policy.data?.(this.state), 'DATA', ` from=<${tx.sender}>`))) return false;
-    this.contentError = undefined;
-    this.queueContent(Buffer.from(this.receivedHeader(), 'utf8'));
-    return true;
-  }
-
-  private queueContent(b: Buffer): void {
-    const c = this.cleanup;
-    if (!c) return;
-    this.contentWrites = this.contentWrites.then(() => c.write(b)).catch((e: Error) => { this.contentError = e; });
-  }
-
-  async cmdData(arg: string): Promise<void> {
-    const tx = this.state.tx;
-    // Postfix smtpd.c data_cmd(): recipients are checked before the syntax.
-    if (!tx) return this.error(503, '5.5.1', 'Error: need RCPT command');
-    if (tx.recipients.length === 0) return this.reply(554, '5.5.1', 'Error: no valid recipients');
-    if (arg.trim()) return this.error(501, '5.5.4', 'Syntax: DATA');
-    if (!(await this.startContent())) return;
-    this.reply(354, '', 'End data with <CR><LF>.<CR><LF>');
-    this.flush();
-    let bare = false;
-    this.data = new DataDecoder({
-      out: (b) => this.queueContent(Buffer.from(b)),
-      forbidBareLf: this.st.forbidBareNewline === 'strict',
-      onBareLf: () => { bare = true; },
-    });
-    this.bareLf = () => bare;
-  }
-  private bareLf: () => boolean = () => false;
-
-  private async endData(): Promise<void> {
-    this.data = undefined;
-    if (this.bareLf()) {
-      await this.abortTx();
-      this.reply(this.st.bareNewlineRejectCode, '5.5.2', 'Error: bare <LF> received');
-      return this.hangup();
-    }
-    await this.finishMessage();
-  }
-
-  /** `note` goes before "queued as" (BDAT: "Ok: 23 bytes queued as QID", as Postfix). */
-  private async finishMessage(note = ''): Promise<void> {
-    const tx = this.state.tx!;
-    const c = this.cleanup!;
-    await this.contentWrites;
-    if (this.contentError) {
-      await this.abortTx();
-      log.warn(`${c.queueId}: ${this.contentError.message}`);
-      return this.reply(451, '4.3.0', 'Error: queue file write error');
-    }
-    const v = await this.deps.policy.endOfData?.(this.state);
-    if (v?.reply) {
-      await this.abortTx();
-      this.reply(v.reply.code, v.reply.enh, v.reply.text);
-      return;
-    }
-    if (tx.action === 'discard') {
-      log.info(`${c.queueId}: discard: END-OF-MESSAGE from ${this.client}: ${tx.actionReason ?? ''}`);
-      await this.abortTx();
-      return this.reply(250, '2.0.0', `Ok: ${note}queued as ${c.queueId}`);
-    }
-    const r = await c.finish();
-    this.cleanup = undefined;
-    this.state.tx = undefined;
-    if ('reject' in r) return this.reply(r.reject.code, r.reject.enh, r.reject.text);
-    this.state.messages++;
-    this.reply(250, '2.0.0', `Ok: ${note}queued as ${r.queueId}`);
-  }
-
-  async cmdBdat(arg: string): Promise<void> {
-    const m = /^(\d{1,15})(?:\s+(LAST))?\s*$/i.exec(arg.trim());
-    if (!m) {
-      this.error(521, '5.5.4', 'Syntax: BDAT count [LAST]');
-      return this.hangup();
-    }
-    const n = Number(m[1]);
-    const last = m[2] !== undefined;
-    const tx = this.state.tx;
-    if (!this.bdatActive) {
-      this.bdatFailed = undefined;
-      if (!tx) this.bdatFailed = { code: 503, enh: '5.5.1', text: 'Error: need MAIL command' };
-      else if (tx.recipients.length === 0) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
-      else if (!(await this.startContent())) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
-      this.bdatActive = true;
-      this.bdatNormalizer = new CrlfToLf();
-      this.bdatTotal = 0;
-      this.bdatLastByte = -1;
-    }
-    if (n === 0 && !last) {
-      this.bdatActive = false;
-      await this.abortTx();
-      return this.error(551, '5.7.1', 'Null BDAT request');
-    }
-    this.bdatLast = last;
-    this.bdatRemaining = n;
-    this.bdatChunkSize = n;
-    if (n === 0) await this.endBdatChunk();
-  }
-  private bdatActive = false;
-  private bdatNormalizer = new CrlfToLf();
-  private bdatChunkSize = 0;
-  private bdatTotal = 0;
-  private bdatLastByte = -1;
-
-  private async endBdatChunk(): Promise<void> {
-    if (!this.bdatLast) {
-      if (this.bdatFailed) return this.replyR(this.bdatFailed);
-      return this.reply(250, '2.0.0', `Ok: ${this.bdatChunkSize} bytes`);
-    }
-    this.bdatActive = false;
-    if (this.bdatFailed) {
-      const f = this.bdatFailed;
-      this.bdatFailed = undefined;
-      await this.abortTx();
-      return this.error(f.code, f.enh, f.text);
-    }
-    const tail = this.bdatNormalizer.end();
-    if (tail.length) this.queueContent(tail);
-    // Postfix terminates an unterminated last line (and counts the CRLF it added).
-    if (this.bdatTotal > 0 && this.bdatLastByte !== 0x0a) { this.queueContent(Buffer.from('\n')); this.bdatTotal += 2; }
-    await this.finishMessage(`${this.bdatTotal} bytes `);
-  }
-
   async cmdRset(arg: string): Promise<void> {
     if (arg.trim()) return this.error(501, '5.5.4', 'Syntax: RSET');
     await this.abortTx();
@@ -665,188 +399,57 @@ export class SmtpdSession {
     this.reply(252, '2.0.0', addr);
   }
 
-  /** Postfix XCLIENT: become the client the proxy names, then greet again. */
-  async cmdXclient(arg: string): Promise<void> {
-    if (this.state.tx) return this.error(503, '5.5.1', 'Error: MAIL transaction in progress');
-    if (!(await this.deps.xclientAllowed?.(this.state.clientName, this.state.clientAddr))) return this.error(550, '5.7.0', 'Error: insufficient authorization');
-    let a;
-    try { a = parseXAttrs(arg, XCLIENT_ATTRS, 'XCLIENT'); } catch (e) {
-      if (e instanceof XclientError) return this.error(e.code, e.enh, e.message);
-      throw e;
-    }
-    const s = this.state;
-    if (a.has('ADDR')) s.clientAddr = (a.get('ADDR') ?? 'unknown').replace(/^IPV6:/i, '');
-    if (a.has('NAME')) s.clientName = a.get('NAME') ?? 'unknown';
-    if (a.has('PORT')) s.clientPort = Number(a.get('PORT') ?? 0);
-    if (a.has('LOGIN')) { s.saslUsername = a.get('LOGIN'); s.saslMethod = s.saslUsername ? 'XCLIENT' : undefined; }
-    s.helo = a.has('HELO') ? a.get('HELO') : undefined;
-    if (a.has('PROTO')) s.protocol = (a.get('PROTO') ?? 'SMTP').toUpperCase() === 'ESMTP' ? 'ESMTP' : 'SMTP';
-    log.info(`${s.sessionId}: XCLIENT as ${this.client}`);
-    this.accessDenied = false;
-    const v = await this.deps.policy.connect?.(s);
-    if (v?.reply) {
-      this.reply(v.reply.code, v.reply.enh, v.reply.text);
-      if (v.disconnect) return this.hangup();
-      this.accessDenied = true;
-      return;
-    }
-    this.writeLine(`220 ${this.st.banner}`);
-  }
-
-  /** Postfix XFORWARD: remember the original client for the next transaction's queue file. */
-  async cmdXforward(arg: string): Promise<void> {
-    if (this.state.tx) return this.error(503, '5.5.1', 'Error: MAIL transaction in progress');
-    // XFORWARD authorization stays with the real peer (the proxy), even after XCLIENT.
-    if (!(await this.deps.xforwardAllowed?.(this.realName, this.realAddr))) return this.error(550, '5.7.0', 'Error: insufficient authorization');
-    try {
-      const a = parseXAttrs(arg, XFORWARD_ATTRS, 'XFORWARD');
-      for (const [k, v] of a) this.xforward.set(k, v);
-    } catch (e) {
-      if (e instanceof XclientError) return this.error(e.code, e.enh, e.message);
-      throw e;
-    }
-    this.reply(250, '2.0.0', 'Ok');
-  }
-  private readonly xforward = new Map<string, string | undefined>();
-
-  /**
-   * Postfix smtpd_check_size(), in file-system blocks: refuse when queue_minfree is not free, or
-   * the declared size would not leave queue_minfree, or would take half of what is free. A
-   * completely full file system refuses even a message of unknown size.
-   */
-  private async enoughSpace(size: number): Promise<boolean> {
-    if (!this.st.queueDirectory) return true;
-    let fs;
-    try { fs = await statfs(this.st.queueDirectory); } catch { return true; }
-    const bsize = Number(fs.bsize) || 4096;
-    const free = Number(fs.bavail);
-    const minBlocks = Math.floor(this.st.queueMinfree / bsize);
-    const sizeBlocks = Math.floor(size / bsize);
-    if (minBlocks >= free || sizeBlocks >= free - minBlocks || sizeBlocks >= free / 2) {
-      log.info(`NOQUEUE: reject: MAIL from ${this.client}: 452 4.3.1 Insufficient system storage; size=${size} free=${free * bsize} queue_minfree=${this.st.queueMinfree}`);
-      return false;
-    }
-    return true;
-  }
-
-  /** RFC 3207. Plaintext pipelined after STARTTLS is discarded (CVE-2011-0411 class). */
-  async cmdStarttls(arg: string): Promise<void> {
-    if (arg.trim()) return this.error(501, '5.5.4', 'Syntax: STARTTLS');
-    if (this.state.tls) return this.error(554, '5.5.1', 'Error: TLS already active');
-    if (!this.deps.tls) return this.error(502, '5.5.1', 'Error: command not implemented');
-    // Postfix smtpd_starttls(): "454 4.7.0 Error: too many new TLS sessions from addr".
-    const refused = await this.deps.limits?.checkNewTls(this.state, false);
-    if (refused) return this.error(refused.code, refused.enh, refused.text);
-    this.reply(220, '2.0.0', 'Ready to start TLS');
-    this.flush();
-    if (this.inbuf.length) {
-      log.warn(`${this.client}: discarding ${this.inbuf.length} bytes of plaintext sent after STARTTLS (command injection attempt?)`);
-      this.inbuf = Buffer.alloc(0);
-    }
-    const raw = this.sock;
-    this.detach(raw);
-    let t: TLSSocket;
-    try {
-      t = await startServerTls(raw, this.deps.tls.context, this.deps.tls.handshakeMs ?? this.st.timeoutMs);
-    } catch (e) {
-      log.warn(`SSL_accept error from ${this.client}: ${(e as Error).message}`);
-      this.closed = true;
-      clearTimeout(this.timer);
-      raw.destroy();
-      this.logDisconnect();
-      return;
-    }
-    this.sock = t;
-    this.attach(t);
-    this.resetTimer();
-    this.markTls(t);
-    void this.deps.limits?.countNewTls(this.state, t.isSessionReused());
-    log.info(`Anonymous TLS connection established from ${this.client}: ${describeTls(t)}`);
-    // RFC 3207 §4.2: forget everything learned before TLS; the client must EHLO again.
-    await this.abortTx();
-    this.state.helo = undefined;
-    this.state.protocol = 'SMTP';
-  }
-
-  async cmdAuth(arg: string): Promise<void> {
-    if (!this.deps.auth || !this.st.authEnabled) return this.error(503, '5.5.1', 'Error: authentication not enabled');
-    if (this.st.tlsAuthOnly && !this.state.tls) return this.error(503, '5.5.1', 'Error: authentication not enabled');
-    if (this.state.saslUsername) return this.error(503, '5.5.1', 'Error: already authenticated');
-    if (this.state.tx) return this.error(503, '5.5.1', 'Error: MAIL transaction in progress');
-    const r = await this.deps.auth.authenticate(arg, this.state, (challenge) => this.saslExchange(challenge));
-    if (r.ok) {
-      this.state.saslUsername = r.user;
-      this.state.saslMethod = r.mechanism;
-      this.reply(235, '2.7.0', 'Authentication successful');
-    } else {
-      log.warn(`${this.client}: SASL ${r.mechanism ?? ''} authentication failed: ${r.logReason ?? 'authentication failure'}`);
-      this.error(r.code ?? 535, r.enh ?? '5.7.8', r.text ?? 'Error: authentication failed: authentication failure');
-    }
-  }
-
-  /** Send a 334 challenge and wait for the client's next line (RFC 4954 §4). */
-  private saslExchange(challenge: string): Promise<string | undefined> {
-    this.writeLine(`334 ${challenge}`);
-    this.flush();
-    return new Promise((resolve) => {
-      const tryTake = () => {
-        const l = this.takeLine();
-        if (l !== undefined) { this.sock.off('data', onMore); resolve(l); return true; }
-        return false;
-      };
-      const onMore = () => { tryTake(); };
-      const onClose = () => { resolve(undefined); };
-      this.sock.once('close', onClose);
-      if (!tryTake()) this.sock.on('data', onMore);
-    });
-  }
-
-  private async abortTx(): Promise<void> {
-    this.data = undefined;
-    this.bdatRemaining = 0;
-    this.bdatActive = false;
+  /** End the transaction: forget it and remove its queue file (RSET, EHLO, errors, disconnect). */
+  async abortTx(): Promise<void> {
+    this.body.reset();
     const c = this.cleanup;
+    const opening = this.opening;
     this.cleanup = undefined;
+    this.opening = undefined;
     this.state.tx = undefined;
     if (c) {
-      await this.contentWrites.catch(() => {});
+      await this.body.settle();
       await c.abort();
     }
+    if (opening) await (await opening.catch(() => undefined))?.abort();
   }
 
-  /** BDAT content arrives with CRLF: normalise to the queue's LF form. */
-  private queueBdat(b: Buffer): void {
-    this.bdatTotal += b.length;
-    if (b.length) this.bdatLastByte = b[b.length - 1]!;
-    const out = this.bdatNormalizer.push(b);
-    if (out.length) this.queueContent(out);
+  // ---- socket swaps (smtpd-starttls.ts) ----------------------------------------------------
+
+  /** Stop reading the current socket and return it (STARTTLS hands it to the TLS layer). */
+  detachSocket(): Socket {
+    const raw = this.sock;
+    this.detach(raw);
+    return raw;
+  }
+
+  /** Continue the session on a new socket (the TLS one). */
+  attachSocket(sock: Socket): void {
+    this.sock = sock;
+    this.attach(sock);
+    this.resetTimer();
+  }
+
+  /** End the session on a socket that cannot be talked to any more (failed TLS handshake). */
+  abandon(raw: Socket): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    raw.destroy();
+    this.logDisconnect();
   }
 }
 
-/** CRLF → LF across chunk boundaries (BDAT content is not dot-stuffed: RFC 3030 §2). */
-export class CrlfToLf {
-  private pendingCr = false;
-  push(b: Buffer): Buffer {
-    const parts: Buffer[] = [];
-    let start = 0;
-    if (this.pendingCr) {
-      this.pendingCr = false;
-      if (b[0] !== 0x0a) parts.push(CR);
-    }
-    for (;;) {
-      const i = b.indexOf(0x0d, start);
-      if (i < 0) { parts.push(b.subarray(start)); break; }
-      if (i === b.length - 1) { parts.push(b.subarray(start, i)); this.pendingCr = true; break; }
-      if (b[i + 1] === 0x0a) { parts.push(b.subarray(start, i)); start = i + 1; } else { parts.push(b.subarray(start, i + 1)); start = i + 1; }
-    }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-  }
-  end(): Buffer {
-    if (this.pendingCr) { this.pendingCr = false; return CR; }
-    return Buffer.alloc(0);
-  }
+/** Random bytes for session IDs, drawn from a pool (one randomFillSync per 1024 connections). */
+const idPool = Buffer.alloc(4096);
+let idPoolPos = idPool.length;
+
+/** A session's log identity: 8 random upper-case hex digits. */
+function newSessionId(): string {
+  if (idPoolPos + 4 > idPool.length) { randomFillSync(idPool); idPoolPos = 0; }
+  const id = idPool.toString('hex', idPoolPos, idPoolPos + 4).toUpperCase();
+  idPoolPos += 4;
+  return id;
 }
-const CR = Buffer.from('\r');
 
 function normalizeAddr(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;

@@ -11,8 +11,18 @@
  * Only clients matched by smtpd_authorized_xclient_hosts / smtpd_authorized_xforward_hosts may
  * use them (default: nobody); others get "550 5.7.0 Error: insufficient authorization".
  * Values are xtext (RFC 3461 §4); [UNAVAILABLE] and [TEMPUNAVAIL] are Postfix's placeholders.
+ *
+ * Contract with smtpd-session.ts: cmdXclient(session, arg) and cmdXforward(session, arg) are the
+ * command table's entries; both refuse during a MAIL transaction ("503 5.5.1 Error: MAIL
+ * transaction in progress"). XFORWARD attributes wait in `session.xforward` until the next
+ * queue file takes them (forward_* attributes). XFORWARD authorization is always the real TCP
+ * peer's (the proxy), even after XCLIENT changed the client identity.
  */
 import { decodeXtext } from '../lib-smtp/smtp-address.ts';
+import { logger } from '../util/msg.ts';
+import type { SmtpdSession } from './smtpd-session.ts';
+
+const log = logger('smtpd');
 
 export const XCLIENT_ATTRS = ['NAME', 'ADDR', 'PROTO', 'HELO', 'REVERSE_NAME', 'PORT', 'LOGIN', 'DESTADDR', 'DESTPORT'] as const;
 export const XFORWARD_ATTRS = ['NAME', 'ADDR', 'PROTO', 'HELO', 'SOURCE', 'PORT', 'IDENT'] as const;
@@ -52,4 +62,47 @@ export class XclientError extends Error {
   readonly code: number;
   readonly enh: string;
   constructor(code: number, enh: string, text: string) { super(text); this.code = code; this.enh = enh; }
+}
+
+/** Postfix XCLIENT: become the client the proxy names, then greet again. */
+export async function cmdXclient(session: SmtpdSession, arg: string): Promise<void> {
+  const s = session.state;
+  if (s.tx) return session.error(503, '5.5.1', 'Error: MAIL transaction in progress');
+  if (!(await session.deps.xclientAllowed?.(s.clientName, s.clientAddr))) return session.error(550, '5.7.0', 'Error: insufficient authorization');
+  let a;
+  try { a = parseXAttrs(arg, XCLIENT_ATTRS, 'XCLIENT'); } catch (e) {
+    if (e instanceof XclientError) return session.error(e.code, e.enh, e.message);
+    throw e;
+  }
+  if (a.has('ADDR')) s.clientAddr = (a.get('ADDR') ?? 'unknown').replace(/^IPV6:/i, '');
+  if (a.has('NAME')) s.clientName = a.get('NAME') ?? 'unknown';
+  if (a.has('PORT')) s.clientPort = Number(a.get('PORT') ?? 0);
+  if (a.has('LOGIN')) { s.saslUsername = a.get('LOGIN'); s.saslMethod = s.saslUsername ? 'XCLIENT' : undefined; }
+  s.helo = a.has('HELO') ? a.get('HELO') : undefined;
+  if (a.has('PROTO')) s.protocol = (a.get('PROTO') ?? 'SMTP').toUpperCase() === 'ESMTP' ? 'ESMTP' : 'SMTP';
+  log.info(`${s.sessionId}: XCLIENT as ${session.client}`);
+  session.accessDenied = false;
+  const v = await session.deps.policy.connect?.(s);
+  if (v?.reply) {
+    session.reply(v.reply.code, v.reply.enh, v.reply.text);
+    if (v.disconnect) return session.hangup();
+    session.accessDenied = true;
+    return;
+  }
+  session.writeLine(`220 ${session.st.banner}`);
+}
+
+/** Postfix XFORWARD: remember the original client for the next transaction's queue file. */
+export async function cmdXforward(session: SmtpdSession, arg: string): Promise<void> {
+  if (session.state.tx) return session.error(503, '5.5.1', 'Error: MAIL transaction in progress');
+  // XFORWARD authorization stays with the real peer (the proxy), even after XCLIENT.
+  if (!(await session.deps.xforwardAllowed?.(session.realName, session.realAddr))) return session.error(550, '5.7.0', 'Error: insufficient authorization');
+  try {
+    const a = parseXAttrs(arg, XFORWARD_ATTRS, 'XFORWARD');
+    for (const [k, v] of a) session.xforward.set(k, v);
+  } catch (e) {
+    if (e instanceof XclientError) return session.error(e.code, e.enh, e.message);
+    throw e;
+  }
+  session.reply(250, '2.0.0', 'Ok');
 }

@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -235,4 +235,26 @@ test('a client that stalls mid-DATA is timed out; the half message is not queued
   assert.equal(await c.reply(3000), '421 4.4.2 mx.example.test Error: timeout exceeded');
   await c.waitClose();
   assert.equal((await queued(s.queue)).length, 0);
+});
+
+test('the queue file created at MAIL FROM is removed when no RCPT takes it (RSET, rejected RCPT, QUIT, disconnect)', async () => {
+  const refuseB: SmtpdPolicy = { ...PERMIT_ALL, rcpt: async (_s, rcpt) => (rcpt.startsWith('b@') ? { reply: { code: 550, enh: '5.7.1', text: 'no' } } : undefined) };
+  const s = await start('', refuseB);
+  const files = () => readdirSync(join(s.dir, 'incoming'));
+  const c = await LineChat.open(s.port);
+  await c.reply();
+  assert.match(await c.cmd('EHLO c.example.org'), /^250/);
+  assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok');
+  assert.equal(await c.cmd('RSET'), '250 2.0.0 Ok');
+  assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok');
+  assert.equal(await c.cmd('RCPT TO:<b@example.test>'), '550 5.7.1 no');
+  assert.equal(await c.cmd('QUIT'), '221 2.0.0 Bye');
+  const c2 = await LineChat.open(s.port);
+  await c2.reply();
+  assert.equal(await c2.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok');
+  c2.close();
+  for (let i = 0; i < 100 && files().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(files(), [], 'no queue file is left behind');
+  const noqueue = logs.filter((l) => l.includes('reject: RCPT from') && l.includes('to=<b@example.test>'));
+  assert.ok(noqueue.length > 0 && noqueue.every((l) => /: NOQUEUE: reject: RCPT/.test(l)), 'a rejected first RCPT logs NOQUEUE, as Postfix');
 });

@@ -4,18 +4,50 @@
  * durable writer (queue files, Maildir files, mbox) uses this so that a short write can never
  * pass for a complete file: the remainder is retried, and a write that makes no progress
  * raises ENOSPC.
+ *
+ * The fd forms serve the queue file writer, which keeps a plain descriptor: writeFullySync()
+ * for the few KB of a small message (a page-cache copy, cheaper on the event loop than a
+ * thread-pool round trip), writeFullyFd() and fsyncFd() for the rest.
  */
+import { fsync, write, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+
+function noProgress(): NodeJS.ErrnoException {
+  const e = new Error('short write: no space left on device') as NodeJS.ErrnoException;
+  e.code = 'ENOSPC';
+  return e;
+}
 
 export async function writeFully(fh: FileHandle, buf: Uint8Array, position?: number): Promise<void> {
   let off = 0;
   while (off < buf.length) {
     const { bytesWritten } = await fh.write(buf, off, buf.length - off, position === undefined ? null : position + off);
-    if (bytesWritten <= 0) {
-      const e = new Error('short write: no space left on device') as NodeJS.ErrnoException;
-      e.code = 'ENOSPC';
-      throw e;
-    }
+    if (bytesWritten <= 0) throw noProgress();
     off += bytesWritten;
   }
+}
+
+/** writeFully() on a descriptor, at `position`, without leaving the event loop. */
+export function writeFullySync(fd: number, buf: Uint8Array, position: number): void {
+  let off = 0;
+  while (off < buf.length) {
+    const n = writeSync(fd, buf, off, buf.length - off, position + off);
+    if (n <= 0) throw noProgress();
+    off += n;
+  }
+}
+
+/** writeFully() on a descriptor, at `position`, in the thread pool. */
+export async function writeFullyFd(fd: number, buf: Uint8Array, position: number): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const n = await new Promise<number>((res, rej) => write(fd, buf, off, buf.length - off, position + off, (e, w) => (e ? rej(e) : res(w))));
+    if (n <= 0) throw noProgress();
+    off += n;
+  }
+}
+
+/** fsync(2) in the thread pool. */
+export function fsyncFd(fd: number): Promise<void> {
+  return new Promise((res, rej) => fsync(fd, (e) => (e ? rej(e) : res())));
 }

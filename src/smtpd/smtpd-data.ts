@@ -1,0 +1,256 @@
+/**
+ * smtpd-data - the message content of one SMTP session: DATA (RFC 5321 §4.1.1.4) and BDAT
+ * (RFC 3030 CHUNKING), as Postfix's smtpd data_cmd() and bdat_cmd().
+ *
+ * Contract with smtpd-session.ts: the session owns the socket, the input buffer and the
+ * transaction (state.tx, session.cleanup, opened at the first accepted RCPT). It hands its
+ * DATA and BDAT commands to cmdData()/cmdBdat(); while `receiving` is true it calls feed(),
+ * which takes the content from the front of the session's input buffer (`session.inbuf`) and
+ * leaves what follows it (the next command). reset()
+ * forgets the content state when the transaction ends (RSET, EHLO, STARTTLS, disconnect);
+ * settle() waits for queued writes to cleanup before the session aborts the queue file.
+ *
+ * Content goes to cleanup in the queue's LF form, after the Received: header, through one
+ * promise chain so that writes stay in order while the socket keeps being read. The reply to
+ * the end of the content comes only after cleanup's finish() has made the queue file durable
+ * (250 "queued as") or refused it; DISCARD (from smtpd restrictions) still answers 250.
+ *
+ * Postfix behaviours kept: recipients are checked before the DATA syntax; a bare LF with
+ * smtpd_forbid_bare_newline = strict rejects the message and ends the session; BDAT with a bad
+ * size argument ends the session (521); "BDAT 0" without LAST is a null request (551); a BDAT
+ * transaction that failed at its first chunk swallows the remaining chunks and answers each with
+ * the first error; an unterminated last BDAT line is terminated (and counted in "N bytes").
+ */
+import { DataDecoder } from '../lib-smtp/smtp-data-stream.ts';
+import { mailDate } from '../global/mail-date.ts';
+import { logger } from '../util/msg.ts';
+import type { SmtpdReply } from './smtpd-policy.ts';
+import type { SmtpdSession } from './smtpd-session.ts';
+
+const log = logger('smtpd');
+
+export class SmtpdData {
+  private readonly s: SmtpdSession;
+  /** Non-null while receiving DATA. */
+  private data: DataDecoder | undefined;
+  private bareLf = false;
+  /** Bytes still to read for the current BDAT chunk. */
+  private bdatRemaining = 0;
+  private bdatLast = false;
+  private bdatFailed: SmtpdReply | undefined;
+  private bdatActive = false;
+  private bdatNormalizer = new CrlfToLf();
+  private bdatChunkSize = 0;
+  private bdatTotal = 0;
+  private bdatLastByte = -1;
+  private contentWrites: Promise<void> = Promise.resolve();
+  private contentError: Error | undefined;
+
+  constructor(session: SmtpdSession) { this.s = session; }
+
+  /** Input bytes belong to the content (DATA lines or a BDAT chunk), not to commands. */
+  get receiving(): boolean { return this.data !== undefined || this.bdatRemaining > 0; }
+
+  /** 'DATA' or 'BDAT' while content is being received (for "lost connection after ..."). */
+  get stage(): 'DATA' | 'BDAT' | undefined { return this.data ? 'DATA' : this.bdatRemaining > 0 ? 'BDAT' : undefined; }
+
+  /** Consume content from the session's input buffer (non-empty, `receiving` true). */
+  async feed(): Promise<void> {
+    const s = this.s;
+    if (this.data) {
+      const used = this.data.feed(s.inbuf);
+      s.inbuf = s.inbuf.subarray(used);
+      if (this.data.done) await this.endData();
+      return;
+    }
+    const n = Math.min(this.bdatRemaining, s.inbuf.length);
+    const chunk = s.inbuf.subarray(0, n);
+    s.inbuf = s.inbuf.subarray(n);
+    this.bdatRemaining -= n;
+    if (!this.bdatFailed) this.queueBdat(Buffer.from(chunk));
+    if (this.bdatRemaining === 0) await this.endBdatChunk();
+  }
+
+  /** The transaction is over: forget the content state (the session aborts cleanup). */
+  reset(): void {
+    this.data = undefined;
+    this.bdatRemaining = 0;
+    this.bdatActive = false;
+  }
+
+  /** Wait for queued content writes (their errors are already recorded). */
+  settle(): Promise<void> { return this.contentWrites.catch(() => {}); }
+
+  async cmdData(arg: string): Promise<void> {
+    const s = this.s;
+    const tx = s.state.tx;
+    // Postfix smtpd.c data_cmd(): recipients are checked before the syntax.
+    if (!tx) return s.error(503, '5.5.1', 'Error: need RCPT command');
+    if (tx.recipients.length === 0) return s.reply(554, '5.5.1', 'Error: no valid recipients');
+    if (arg.trim()) return s.error(501, '5.5.4', 'Syntax: DATA');
+    if (!(await this.startContent())) return;
+    s.reply(354, '', 'End data with <CR><LF>.<CR><LF>');
+    s.flush();
+    this.bareLf = false;
+    this.data = new DataDecoder({
+      out: (b) => this.queueContent(Buffer.from(b)),
+      forbidBareLf: s.st.forbidBareNewline === 'strict',
+      onBareLf: () => { this.bareLf = true; },
+    });
+  }
+
+  async cmdBdat(arg: string): Promise<void> {
+    const s = this.s;
+    const m = /^(\d{1,15})(?:\s+(LAST))?\s*$/i.exec(arg.trim());
+    if (!m) {
+      s.error(521, '5.5.4', 'Syntax: BDAT count [LAST]');
+      return s.hangup();
+    }
+    const n = Number(m[1]);
+    const last = m[2] !== undefined;
+    const tx = s.state.tx;
+    if (!this.bdatActive) {
+      this.bdatFailed = undefined;
+      if (!tx) this.bdatFailed = { code: 503, enh: '5.5.1', text: 'Error: need MAIL command' };
+      else if (tx.recipients.length === 0) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
+      else if (!(await this.startContent())) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
+      this.bdatActive = true;
+      this.bdatNormalizer = new CrlfToLf();
+      this.bdatTotal = 0;
+      this.bdatLastByte = -1;
+    }
+    if (n === 0 && !last) {
+      this.bdatActive = false;
+      await s.abortTx();
+      return s.error(551, '5.7.1', 'Null BDAT request');
+    }
+    this.bdatLast = last;
+    this.bdatRemaining = n;
+    this.bdatChunkSize = n;
+    if (n === 0) await this.endBdatChunk();
+  }
+
+  private receivedHeader(): string {
+    const s = this.s;
+    const state = s.state;
+    const tx = state.tx!;
+    const proto = state.protocol + (state.tls ? 'S' : '') + (state.saslUsername ? 'A' : ''); // RFC 3848
+    const helo = state.helo ?? state.clientName;
+    let h = `Received: from ${helo} (${state.clientName} [${state.clientAddr}])\n`;
+    if (state.tlsInfo) h += `\t(${state.tlsInfo})\n\t(No client certificate requested)\n`;
+    h += `\tby ${s.st.myhostname} (${s.st.mailName}) with ${proto} id ${s.cleanup!.queueId}`;
+    if (tx.recipients.length === 1) h += `\n\tfor <${tx.recipients[0]!.address}>`;
+    h += `; ${mailDate()}\n`;
+    return h;
+  }
+
+  private async startContent(): Promise<boolean> {
+    const s = this.s;
+    const tx = s.state.tx;
+    if (!tx || tx.recipients.length === 0 || !s.cleanup) return false;
+    if (!(await s.verdict(await s.deps.policy.data?.(s.state), 'DATA', ` from=<${tx.sender}>`))) return false;
+    this.contentError = undefined;
+    this.queueContent(Buffer.from(this.receivedHeader(), 'utf8'));
+    return true;
+  }
+
+  private queueContent(b: Buffer): void {
+    const c = this.s.cleanup;
+    if (!c) return;
+    this.contentWrites = this.contentWrites.then(() => c.write(b)).catch((e: Error) => { this.contentError = e; });
+  }
+
+  private async endData(): Promise<void> {
+    const s = this.s;
+    this.data = undefined;
+    if (this.bareLf) {
+      await s.abortTx();
+      s.reply(s.st.bareNewlineRejectCode, '5.5.2', 'Error: bare <LF> received');
+      return s.hangup();
+    }
+    await this.finishMessage();
+  }
+
+  /** `note` goes before "queued as" (BDAT: "Ok: 23 bytes queued as QID", as Postfix). */
+  private async finishMessage(note = ''): Promise<void> {
+    const s = this.s;
+    const tx = s.state.tx!;
+    const c = s.cleanup!;
+    await this.contentWrites;
+    if (this.contentError) {
+      await s.abortTx();
+      log.warn(`${c.queueId}: ${this.contentError.message}`);
+      return s.reply(451, '4.3.0', 'Error: queue file write error');
+    }
+    const v = await s.deps.policy.endOfData?.(s.state);
+    if (v?.reply) {
+      await s.abortTx();
+      s.reply(v.reply.code, v.reply.enh, v.reply.text);
+      return;
+    }
+    if (tx.action === 'discard') {
+      log.info(`${c.queueId}: discard: END-OF-MESSAGE from ${s.client}: ${tx.actionReason ?? ''}`);
+      await s.abortTx();
+      return s.reply(250, '2.0.0', `Ok: ${note}queued as ${c.queueId}`);
+    }
+    const r = await c.finish();
+    s.cleanup = undefined;
+    s.state.tx = undefined;
+    if ('reject' in r) return s.reply(r.reject.code, r.reject.enh, r.reject.text);
+    s.state.messages++;
+    s.reply(250, '2.0.0', `Ok: ${note}queued as ${r.queueId}`);
+  }
+
+  private async endBdatChunk(): Promise<void> {
+    const s = this.s;
+    if (!this.bdatLast) {
+      if (this.bdatFailed) return s.reply(this.bdatFailed.code, this.bdatFailed.enh, this.bdatFailed.text);
+      return s.reply(250, '2.0.0', `Ok: ${this.bdatChunkSize} bytes`);
+    }
+    this.bdatActive = false;
+    if (this.bdatFailed) {
+      const f = this.bdatFailed;
+      this.bdatFailed = undefined;
+      await s.abortTx();
+      return s.error(f.code, f.enh, f.text);
+    }
+    const tail = this.bdatNormalizer.end();
+    if (tail.length) this.queueContent(tail);
+    // Postfix terminates an unterminated last line (and counts the CRLF it added).
+    if (this.bdatTotal > 0 && this.bdatLastByte !== 0x0a) { this.queueContent(Buffer.from('\n')); this.bdatTotal += 2; }
+    await this.finishMessage(`${this.bdatTotal} bytes `);
+  }
+
+  /** BDAT content arrives with CRLF: normalise to the queue's LF form. */
+  private queueBdat(b: Buffer): void {
+    this.bdatTotal += b.length;
+    if (b.length) this.bdatLastByte = b[b.length - 1]!;
+    const out = this.bdatNormalizer.push(b);
+    if (out.length) this.queueContent(out);
+  }
+}
+
+/** CRLF → LF across chunk boundaries (BDAT content is not dot-stuffed: RFC 3030 §2). */
+export class CrlfToLf {
+  private pendingCr = false;
+  push(b: Buffer): Buffer {
+    const parts: Buffer[] = [];
+    let start = 0;
+    if (this.pendingCr) {
+      this.pendingCr = false;
+      if (b[0] !== 0x0a) parts.push(CR);
+    }
+    for (;;) {
+      const i = b.indexOf(0x0d, start);
+      if (i < 0) { parts.push(b.subarray(start)); break; }
+      if (i === b.length - 1) { parts.push(b.subarray(start, i)); this.pendingCr = true; break; }
+      if (b[i + 1] === 0x0a) { parts.push(b.subarray(start, i)); start = i + 1; } else { parts.push(b.subarray(start, i + 1)); start = i + 1; }
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+  end(): Buffer {
+    if (this.pendingCr) { this.pendingCr = false; return CR; }
+    return Buffer.alloc(0);
+  }
+}
+const CR = Buffer.from('\r');
