@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync, truncateSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync, truncateSync, statSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MailQueue, isQueueId } from './mail-queue.ts';
@@ -126,6 +126,30 @@ test('a new queue file has its final name at once: mode 0600 while written, 0700
     assert.deepEqual(readdirSync(join(dir, 'incoming')), [w.queueId]);
     assert.equal((await QueueFile.open(p, w.queueId)).recipients[0]!.address, 'r@example.test');
   } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('a file diverted to hold never shows as committed (0700) in incoming, where qmgr would take it', async () => {
+  const { q, dir } = tmpQueue();
+  const seen: string[] = [];
+  // qmgr is woken by exactly this watch (its chmod event) and admits 0700 files.
+  const watcher = watch(join(dir, 'incoming'), (_ev, name) => {
+    if (!name) return;
+    try { if ((statSync(join(dir, 'incoming', name)).mode & 0o777) === 0o700) seen.push(name); } catch { /* gone */ }
+  });
+  try {
+    for (let i = 0; i < 20; i++) {
+      const w = await QueueFileWriter.create(q);
+      w.setSender('s@example.org');
+      w.addRecipient({ address: 'r@example.test' });
+      await w.writeContent(Buffer.from('Subject: held\n\nbody\n'));
+      w.setTarget('hold');
+      const id = await w.commit();
+      assert.equal(statSync(q.path('hold', id)).mode & 0o777, 0o700);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.deepEqual(seen, [], 'committed files seen in incoming on their way to hold');
+    assert.deepEqual(readdirSync(join(dir, 'incoming')), []);
+  } finally { watcher.close(); rmSync(dir, { recursive: true, force: true }); }
 });
 
 test('queue IDs are valid, distinct and increasing within a process, and carry the process ID', () => {

@@ -292,20 +292,35 @@ export class QueueFileWriter {
       writeFullySync(this.fd, mesgLen, this.mesgLenOffset);
       writeFullySync(this.fd, size, 2);
     }
+    const dir = this.queue.dirOf(this.target, this.queueId);
+    let moved = false;
+    if (this.inPlace && this.target !== 'incoming') {
+      // Diverted (a HOLD action): leave incoming while still 0600 ("being written"), so qmgr,
+      // which admits 0700 files and is woken by the chmod, never takes it on its way to hold.
+      await this.moveInto(dir);
+      this.usable();
+      moved = true;
+    }
     if (this.inPlace) fchmodSync(this.fd, COMMITTED_MODE);
     await this.io((fd) => fsyncFd(fd));
     this.usable(); // aborted meanwhile: the file is gone, nothing was acknowledged
     this.closed = true;
     closeSync(this.fd);
     if (this.inPlace && this.target === 'incoming') return this.queueId;
-    const dir = this.queue.dirOf(this.target, this.queueId);
-    await fsp.rename(this.path, join(dir, this.queueId)).catch(async (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'ENOENT') throw e;
-      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-      await fsp.rename(this.path, join(dir, this.queueId));
-    });
+    if (!moved) await this.moveInto(dir);
     await this.queue.syncDir(dir);
     return this.queueId;
+  }
+
+  /** Rename the file into `dir` under its queue ID (creating a missing hashed subdirectory). */
+  private async moveInto(dir: string): Promise<void> {
+    const to = join(dir, this.queueId);
+    await fsp.rename(this.path, to).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      await fsp.rename(this.path, to);
+    });
+    this.path = to;
   }
 
   async abort(): Promise<void> {
