@@ -10,7 +10,7 @@
  * Queue IDs are upper-case hex, first the five hex digits of the microseconds of the creation
  * time (they spread the hashed subdirectories). New files get time-based IDs (microseconds,
  * seconds, process ID: newQueueId() in queue-file.ts, which documents why they are unique);
- * makeQueueId() is Postfix's short form with the inode number, which older files may still have.
+ * files written before that carry Postfix's short form (microseconds, then the inode number).
  * A queue ID stays with its file when it moves between queues.
  *
  * Durability: a new file is fsync'd before it is renamed into its queue, and the directory is
@@ -28,10 +28,6 @@ const QID_RE = /^[0-9A-F]{6,}$/;
 /** Is this a well-formed (short) Postfix queue ID? */
 export function isQueueId(s: string): boolean {
   return QID_RE.test(s) && s.length <= 32;
-}
-
-export function makeQueueId(inode: number | bigint, usec: number): string {
-  return usec.toString(16).toUpperCase().padStart(5, '0') + inode.toString(16).toUpperCase();
 }
 
 export interface MailQueueOptions {
