@@ -35,9 +35,11 @@
  *
  * UIDs and UIDVALIDITY follow RFC 3501 §2.3.1.1: strictly ascending, never reused;
  * `uidValidity` changes only if the uidlist was lost beyond repair (warning logged).
- * `modseq` (RFC 7162 CONDSTORE): every flag change or arrival raises the message's modseq
- * above the mailbox's previous `highestModseq`. Modseqs are kept in memory; a restart starts
- * from a higher base (time-derived), so clients see "everything changed", never "nothing".
+ * `modseq` (RFC 7162 CONDSTORE): every flag change, arrival or expunge raises the mailbox's
+ * `highestModseq` (a changed or new message takes the new value). Maildir keeps them in a
+ * cache file, `postern-index` (maildir/maildir-index.ts): after a restart unchanged messages
+ * keep their modseq, anything changed meanwhile (or any doubt) gets a higher one than ever
+ * given before, so clients may see "changed" too often, never "unchanged" wrongly.
  * `\Recent` (RFC 3501 §2.3.2): a message is recent in exactly one session in this process,
  * the first non-read-only handle whose sync() sees it.
  * POP3 UIDL: `pop3Uidl(uid, uidValidity)` is Dovecot's default `%08Xu%08Xv`.

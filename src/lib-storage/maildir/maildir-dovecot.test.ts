@@ -13,6 +13,8 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MaildirStore } from './maildir-storage.ts';
+import { flushMailboxIndexes } from './maildir-sync.ts';
+import { INDEX_NAME } from './maildir-index.ts';
 import type { MailUser, Mailbox } from '../mail-storage.ts';
 
 const DOVEADM = '/usr/bin/doveadm';
@@ -94,6 +96,11 @@ test('(a) Dovecot reads what Postern wrote: UIDs, UIDVALIDITY, flags, keywords, 
   await user.setSubscribed('Archive/2024', true);
   const s1 = await user.deliver('Sent', MSG('sent'), { flags: ['\\Seen'] });
   assert.equal(s1.uid, 1);
+  // Postern's own cache file (postern-index) sits next to dovecot-uidlist: Dovecot must ignore it
+  // (written once a state is loaded: STATUS/SELECT, not by delivery alone)
+  await user.status('INBOX'); await user.status('Sent');
+  await flushMailboxIndexes();
+  assert.ok(existsSync(join(home, 'Maildir', INDEX_NAME)) && existsSync(join(home, 'Maildir', '.Sent', INDEX_NAME)));
 
   const flags = fetchInbox();
   assert.deepEqual([...flags.entries()], [
@@ -149,6 +156,7 @@ test('(b) Postern sees what Dovecot wrote; then Dovecot opens Postern\'s changes
   const r5 = await user.deliver('INBOX', MSG('five'), { keywords: ['Junk'] });
   assert.equal(r5.uid, 5);
   await box.sync();
+  await flushMailboxIndexes();
   assert.deepEqual(fetchInbox(), posternView(box));
   assert.deepEqual(statusAll().get('INBOX'), { messages: 3, uidnext: 6, uidvalidity: uv });
   await user.setSubscribed('Sent', false);

@@ -43,6 +43,8 @@ export class MaildirMailbox implements Mailbox {
   private _uidValidity: number;
   private _uidNext: number;
   private closed = false;
+  /** Counted in state.writers (postern-index clean/dirty, maildir-index.ts). */
+  private writer = false;
   private unwatch: Array<() => void> = [];
 
   constructor(name: string, state: MaildirState, owner: MailboxOwner, readOnly: boolean) {
@@ -93,6 +95,8 @@ export class MaildirMailbox implements Mailbox {
     this._uidNext = this.state.nextUid;
     this.epoch = this.state.epoch;
     this.seenVersion = this.state.version;
+    // after the first load read postern-index as it was: from now on flags may change here
+    if (!this.readOnly) { this.state.openWriter(); this.writer = true; }
   }
 
   private claimRecent(): void {
@@ -328,6 +332,7 @@ export class MaildirMailbox implements Mailbox {
     if (this.closed) return;
     this.closed = true;
     for (const off of this.unwatch) off();
+    if (this.writer) { this.writer = false; this.state.closeWriter(); }
     // \Recent we held but did not show goes back to nobody (Dovecot: recent is per session)
     this.owner.releaseState(this.state);
   }

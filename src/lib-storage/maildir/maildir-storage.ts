@@ -64,7 +64,7 @@ export interface MaildirStoreOptions {
 
 /** Forget every state no handle holds (tests; a reload may call it to free memory). */
 export function dropIdleStates(): void {
-  for (const [dir, s] of idle) if (s.refs <= 0) states.delete(dir);
+  for (const [dir, s] of idle) if (s.refs <= 0) { states.delete(dir); void s.writeIndexNow(); }
   idle.clear();
 }
 
@@ -157,7 +157,7 @@ export class MaildirUser implements MailUser, MailboxOwner {
     if (idle.size > IDLE_STATES_MAX) {
       const [oldest, os] = idle.entries().next().value as [string, MaildirState];
       idle.delete(oldest);
-      if (os.refs <= 0) states.delete(oldest);
+      if (os.refs <= 0) { states.delete(oldest); void os.writeIndexNow(); }
     }
   }
 
@@ -269,6 +269,7 @@ export class MaildirUser implements MailUser, MailboxOwner {
       }
     } catch (e) { throw mailErrorFromErrno(e, `delete(${dir})`); }
     states.get(dir)?.changed();
+    states.get(dir)?.cancelIndexWrite();
     if ((states.get(dir)?.refs ?? 0) <= 0) { states.delete(dir); idle.delete(dir); }
   }
 
@@ -287,6 +288,8 @@ export class MaildirUser implements MailUser, MailboxOwner {
     const fd = this.mlist.dirOf(f);
     if (!(await isDir(fd))) throw new MailError('NOTFOUND', `Mailbox doesn't exist: ${f}`);
     const td = this.mlist.dirOf(t);
+    // the postern-index moves with the directory; a pending write must not recreate the old one
+    for (const [d, st] of states) if (d === fd || d.startsWith(fd + '.') || d.startsWith(fd + '/')) st.cancelIndexWrite();
     try {
       if (this.mlist.loc.layout === 'maildir++') {
         const prefix = fd.slice(this.root.length + 1) + '.';

@@ -22,6 +22,9 @@
  *     one UID twice.
  *  5. Messages whose file is gone are expunged; changed info letters are flag changes.
  *     Each change raises the message's modseq.
+ *  6. Modseqs: the first load takes them from `postern-index` (maildir-index.ts: when it is
+ *     trusted, and why HIGHESTMODSEQ never goes backwards); every change marks the index
+ *     dirty and it is rewritten at most every INDEX_WRITE_DELAY_MS, off the command path.
  * Everything that changes the state runs under one in-process mutex; other processes are
  * excluded by the dotlock (UIDs) or need no lock (flag renames are atomic, as in Dovecot).
  */
@@ -35,6 +38,7 @@ import { mapSliced } from '../fs-batch.ts';
 import { dotlockCreate } from './maildir-dotlock.ts';
 import { MaildirKeywords } from './maildir-keywords.ts';
 import { inheritOwner } from './maildir-owner.ts';
+import { EXPUNGES_MAX, formatIndex, loadIndex, markIndexDirty, writeIndex, writeIndexSync, type IndexData, type IndexExpunge } from './maildir-index.ts';
 import { isMessageName, maildirBase, nameTime, parseInfo, sizeField, withInfo, MAILDIR_FLAGS_FULL_SEP } from './maildir-filename.ts';
 import {
   formatRecord, formatUidlist, newMailboxGuid, parseUidlist, UIDLIST_NAME, type UidlistRecord,
@@ -83,6 +87,17 @@ async function readIndexHeader(path: string): Promise<{ uidValidity: number; nex
       return uv > 0 && nu > 0 ? { uidValidity: uv, nextUid: nu } : undefined;
     } finally { await fh.close(); }
   } catch { return undefined; }
+}
+
+/** Debounce of postern-index writes (it is a cache: a crash loses at most this much). */
+export const INDEX_WRITE_DELAY_MS = 3000;
+/** Every state with an unwritten index, for the synchronous flush at process exit. */
+const unsavedIndexes = new Set<MaildirState>();
+let exitHook = false;
+
+/** Write every pending postern-index now (process stop; also tests). */
+export async function flushMailboxIndexes(): Promise<void> {
+  await Promise.all([...unsavedIndexes].map((s) => s.writeIndexNow()));
 }
 
 /** Dovecot's MAILDIR_SYNC_SECS: how close to a directory's mtime a look is not trusted. */
@@ -146,6 +161,14 @@ export class MaildirState {
   private ownChanges = 0;
   private loaded = false;
   refs = 0;
+  /** Writable handles open on this state (postern-index is "clean" only without any). */
+  writers = 0;
+  /** Recent expunges (ascending modseq, at most EXPUNGES_MAX) for QRESYNC: all those above expungesFrom. */
+  expunges: IndexExpunge[] = [];
+  expungesFrom = 0;
+  private indexTimer: NodeJS.Timeout | undefined;
+  private indexDirty = false;
+  private indexWriting: Promise<void> | undefined;
 
   constructor(dir: string, ctlDir: string, indexDir: string, newUidValidity: () => Promise<number>) {
     this.dir = dir;
@@ -154,7 +177,8 @@ export class MaildirState {
     this.uidlistPath = join(ctlDir, UIDLIST_NAME);
     this.keywords = new MaildirKeywords(ctlDir);
     this.newUidValidity = newUidValidity;
-    // modseqs live in memory; a time-derived base keeps HIGHESTMODSEQ growing across restarts
+    // the time-derived base keeps HIGHESTMODSEQ growing across restarts; postern-index
+    // (maildir-index.ts) raises it to its persisted value + 1 and keeps unchanged modseqs
     this.highestModseq = Date.now() * 1000;
   }
 
@@ -242,7 +266,9 @@ export class MaildirState {
     await this.readUidlist();
     const unknown = [...files.keys()].filter((b) => !this.ulByBase.has(b));
     if (unknown.length > 0 || this.uidValidity === 0 || this.ulNeedsRewrite) await this.assignUids(unknown);
-    await this.rebuild(files, recentBases);
+    const idx = this.loaded || this.uidValidity === 0 ? undefined
+      : await loadIndex(this.ctlDir, this.uidValidity, (w) => log.warn(w));
+    await this.rebuild(files, recentBases, idx, stCur.mtimeNs);
     this.loaded = true;
     return stable;
   }
@@ -348,6 +374,7 @@ export class MaildirState {
     if (this.uidValidity !== 0 && d.uidValidity !== this.uidValidity) {
       log.warn(`${this.uidlistPath}: UIDVALIDITY changed ${this.uidValidity} -> ${d.uidValidity}`);
       this.epoch++;
+      this.expunges = []; this.expungesFrom = this.highestModseq;
       this.byBase.clear(); this.byUid.clear(); this.byFnameStale = true; this.recs = [];
     }
     const next = Math.max(d.nextUid, this.uidValidity === d.uidValidity ? this.nextUid : 0);
@@ -427,12 +454,16 @@ export class MaildirState {
   }
 
   /** Recompute the message list from the files seen and the uidlist. */
-  private async rebuild(files: Map<string, { fname: string; sub: 'new' | 'cur' }>, recentBases: Set<string>): Promise<void> {
+  private async rebuild(files: Map<string, { fname: string; sub: 'new' | 'cur' }>, recentBases: Set<string>,
+    idx?: IndexData, curMtimeNs?: bigint): Promise<void> {
     const recs: MsgRec[] = [];
     const byUid = new Map<number, MsgRec>();
     const byBase = new Map<string, MsgRec>();
     const firstLoad = !this.loaded;
+    // postern-index (maildir-index.ts): never below the persisted HIGHESTMODSEQ + 1
+    if (idx) this.highestModseq = Math.max(this.highestModseq, idx.highestModseq + 1);
     const initialModseq = this.highestModseq;
+    const trusted = idx && (idx.clean || (idx.curMtimeNs === curMtimeNs && idx.curCheckNs > idx.curMtimeNs + SYNC_SECS_NS)) ? idx.msgs : undefined;
     for (const [base, f] of files) {
       const ul = this.ulByBase.get(base);
       if (!ul) continue;   // could not be numbered (read-only): invisible until it is
@@ -457,13 +488,23 @@ export class MaildirState {
       if (same) {
         rec = old.fname === f.fname && old.sub === f.sub ? old : { ...old, fname: f.fname, sub: f.sub };
       } else {
+        const kept = firstLoad ? trusted?.get(ul.uid) : undefined;
         rec = { uid: ul.uid, base, fname: f.fname, sub: f.sub, flags: info.flags, kw: info.keywordIdx, other: info.other, size, vsize,
-          modseq: firstLoad ? initialModseq : ++this.highestModseq };
+          modseq: kept !== undefined && kept.suffix === f.fname.slice(base.length) ? kept.modseq : firstLoad ? initialModseq : ++this.highestModseq };
         if (!old && (!firstLoad || recentBases.has(base))) this.unclaimedRecent.add(ul.uid);
       }
       recs.push(rec); byUid.set(rec.uid, rec); byBase.set(base, rec);
     }
     recs.sort((a, b) => a.uid - b.uid);
+    if (firstLoad) this.expungesFrom = initialModseq - 1;   // earlier expunges are unknown
+    if (idx) {
+      // expunged while nobody here was looking: one modseq above everything persisted
+      this.expunges = idx.expunges.slice();
+      this.expungesFrom = idx.expungesFrom;
+      for (const uid of idx.msgs.keys()) if (!byUid.has(uid)) this.expunges.push({ uid, modseq: initialModseq });
+      this.trimExpunges();
+      if (this.expunges.length !== idx.expunges.length || recs.some((r) => r.modseq === initialModseq)) this.indexChanged();
+    } else if (firstLoad) this.indexChanged();
     if (recs.length === this.recs.length && recs.every((r, i) => r === this.recs[i])) {
       if (this.nextUid <= this.ulMaxUid) { this.nextUid = this.ulMaxUid + 1; this.version++; }
       return;   // nothing changed: keep the arrays (and the handles' fast path)
@@ -471,8 +512,15 @@ export class MaildirState {
     this.version++;
     if (this.recs.length !== recs.length || this.recs.some((r) => !byUid.has(r.uid))) {
       // expunged by someone else
-      for (const r of this.recs) if (!byUid.has(r.uid)) this.unclaimedRecent.delete(r.uid);
+      let m = 0;
+      for (const r of this.recs) {
+        if (byUid.has(r.uid)) continue;
+        this.unclaimedRecent.delete(r.uid);
+        this.expunges.push({ uid: r.uid, modseq: m ||= ++this.highestModseq });
+      }
+      this.trimExpunges();
     }
+    if (!firstLoad) this.indexChanged();   // the first load decided above
     this.recs = recs; this.byUid = byUid; this.byBase = byBase;
     this.byFnameStale = true;
     if (this.nextUid <= this.ulMaxUid) this.nextUid = this.ulMaxUid + 1;
@@ -519,6 +567,7 @@ export class MaildirState {
         await fsp.rename(this.pathOf(cur), join(this.dir, 'cur', to));
         const nr: MsgRec = { ...cur, fname: to, sub: 'cur', flags, kw, modseq: ++this.highestModseq, info: undefined };
         this.replace(nr);
+        this.indexChanged();
         return nr;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw mailErrorFromErrno(e, `rename(${this.pathOf(cur)})`);
@@ -590,6 +639,7 @@ export class MaildirState {
       });
     // renamed by another writer meanwhile (e.g. Dovecot's own STORE): one rescan for all of
     // them, then each is retried under its new name (renameFlags rescans again if need be)
+    this.indexChanged();
     if (res.includes(RETRY)) await this.refreshLocked(true);
     const out: Array<MsgRec | undefined> = [];
     for (let i = 0; i < jobs.length; i++) {
@@ -631,6 +681,10 @@ export class MaildirState {
         await fsp.unlink(this.pathOf(cur));
         this.drop(cur);
         this.expungedBases.add(cur.base);
+        // RFC 7162 §3.2.10: an expunge has a modseq too (QRESYNC VANISHED)
+        this.expunges.push({ uid: cur.uid, modseq: ++this.highestModseq });
+        this.trimExpunges();
+        this.indexChanged();
         return true;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw mailErrorFromErrno(e, `unlink(${this.pathOf(cur)})`);
@@ -650,6 +704,7 @@ export class MaildirState {
     this.byFnameStale = true;
     this.forceNew = true; this.forceCur = true;
     this.version++;
+    this.indexChanged();
   }
 
   private replace(nr: MsgRec): void {
@@ -680,6 +735,95 @@ export class MaildirState {
       if (u < uid) lo = mid + 1; else hi = mid - 1;
     }
     return -1;
+  }
+
+  private trimExpunges(): void {
+    if (this.expunges.length <= EXPUNGES_MAX) return;
+    const dropped = this.expunges.splice(0, this.expunges.length - EXPUNGES_MAX);
+    this.expungesFrom = Math.max(this.expungesFrom, dropped[dropped.length - 1]!.modseq);
+  }
+
+  /**
+   * UIDs expunged after `modseq` (QRESYNC VANISHED), or undefined when the kept history does not
+   * reach back that far (the caller then answers a superset, RFC 7162 §3.2.5.2).
+   */
+  expungedSince(modseq: number): number[] | undefined {
+    if (modseq < this.expungesFrom) return undefined;
+    const out: number[] = [];
+    for (const e of this.expunges) if (e.modseq > modseq) out.push(e.uid);
+    return out.sort((a, b) => a - b);
+  }
+
+  /** Something persisted changed: write postern-index later (one boolean test when already due). */
+  indexChanged(): void {
+    if (this.indexDirty) return;
+    this.indexDirty = true;
+    this.scheduleIndexWrite();
+  }
+
+  private scheduleIndexWrite(): void {
+    unsavedIndexes.add(this);
+    if (!exitHook) {
+      exitHook = true;
+      // process stop: write what is pending synchronously (no callback runs after 'exit')
+      process.once('exit', () => { for (const s of unsavedIndexes) s.writeIndexAtExit(); });
+    }
+    if (this.indexTimer !== undefined) return;
+    this.indexTimer = setTimeout(() => { this.indexTimer = undefined; void this.writeIndexNow(); }, INDEX_WRITE_DELAY_MS);
+    this.indexTimer.unref();
+  }
+
+  /** A writable handle opens: a clean index becomes dirty before it can change anything. */
+  openWriter(): void {
+    if (this.writers++ === 0) markIndexDirty(this.ctlDir);
+  }
+
+  /** A writable handle closes: the next write may be clean again. */
+  closeWriter(): void {
+    if (--this.writers === 0) {
+      this.indexDirty = true;
+      this.scheduleIndexWrite();
+    }
+  }
+
+  private indexText(): string | undefined {
+    if (!this.loaded || this.uidValidity === 0) return undefined;
+    return formatIndex({
+      uidValidity: this.uidValidity, highestModseq: this.highestModseq, clean: this.writers === 0,
+      curMtimeNs: this.stampCur < 0n ? 0n : this.stampCur, curCheckNs: this.checkCur,
+      expungesFrom: this.expungesFrom, expunges: this.expunges, recs: this.recs,
+    });
+  }
+
+  /** Write postern-index now if anything changed since the last write. Never throws. */
+  async writeIndexNow(): Promise<void> {
+    if (this.indexTimer !== undefined) { clearTimeout(this.indexTimer); this.indexTimer = undefined; }
+    while (this.indexWriting) await this.indexWriting;   // one write at a time, the latest snapshot last
+    if (!this.indexDirty) { unsavedIndexes.delete(this); return; }
+    this.indexDirty = false;
+    unsavedIndexes.delete(this);
+    const text = this.indexText();   // a synchronous snapshot: consistent without the mutex
+    if (text === undefined) return;
+    this.indexWriting = writeIndex(this.ctlDir, text).catch((e) => {
+      log.warn(`${this.ctlDir}: cannot write postern-index (a cache; modseqs restart from a new base): ${(e as Error).message}`);
+    }).finally(() => { this.indexWriting = undefined; });
+    await this.indexWriting;
+  }
+
+  /** The mailbox was deleted or renamed: a pending write must not recreate its old directory. */
+  cancelIndexWrite(): void {
+    if (this.indexTimer !== undefined) { clearTimeout(this.indexTimer); this.indexTimer = undefined; }
+    this.indexDirty = false;
+    unsavedIndexes.delete(this);
+  }
+
+  /** process 'exit' handler. */
+  writeIndexAtExit(): void {
+    if (!this.indexDirty) return;
+    this.indexDirty = false;
+    const text = this.indexText();
+    if (text === undefined) return;
+    try { writeIndexSync(this.ctlDir, text); } catch { /* a cache; exiting anyway */ }
   }
 
   /** Tell every listener (in-process now; other processes see the directory change). */
