@@ -29,7 +29,7 @@ import { MailError } from '../lib-storage/mail-error.ts';
 import type { MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-commands.ts';
-import { flagList, resolveMessages } from './imapd-sync.ts';
+import { flagList, resolveMessages, vanishedEarlier } from './imapd-sync.ts';
 
 const QUICK = new Set(['FLAGS', 'UID', 'RFC822.SIZE', 'INTERNALDATE', 'MODSEQ', 'SAVEDATE']);
 
@@ -80,14 +80,8 @@ export async function cmdFetch(s: ImapSession, c: CommandContext): Promise<Reply
   if (cmd.changedSince !== undefined) {
     const since = cmd.changedSince;
     if (cmd.vanished) {
-      // RFC 7162 §3.2.6: UIDs of the set that no longer exist (a superset is allowed).
-      const gone: number[] = [];
-      if (cmd.set.kind === 'ranges') {
-        const have = new Set(view.map((m) => m.uid));
-        for (const [a, b] of resolveSeqSet(cmd.set, box.uidNext - 1)) {
-          for (let u = a; u <= Math.min(b, box.uidNext - 1) && gone.length < 1_000_000; u++) if (!have.has(u)) gone.push(u);
-        }
-      }
+      // RFC 7162 §3.2.6: UIDs of the set expunged since CHANGEDSINCE (a superset is allowed).
+      const gone = cmd.set.kind === 'ranges' ? vanishedEarlier(box, since, resolveSeqSet(cmd.set, box.uidNext - 1)) : [];
       if (gone.length > 0) s.send(`* VANISHED (EARLIER) ${numbersToSeqSet(gone)}\r\n`);
     }
     list = list.filter(({ m }) => BigInt(m.modseq) > since);

@@ -9,8 +9,10 @@
  * A previously selected mailbox is closed first (`* OK [CLOSED] Previous mailbox closed.`,
  * RFC 7162 §3.2.11) — also when the new SELECT fails, which leaves the authenticated state.
  * IMAP4rev2 (after ENABLE IMAP4rev2, imapd-rev2.ts): no RECENT, no [UNSEEN], and a `* LIST` line.
- * QRESYNC: without a persistent expunge history, VANISHED (EARLIER) lists every UID of the
- * client's known range that no longer exists (RFC 7162 §3.2.5.2 allows a superset).
+ * QRESYNC: VANISHED (EARLIER) lists the UIDs of the client's known range expunged since its
+ * modseq, from the store's expunge history (postern-index); beyond that history, every UID of
+ * the range that no longer exists (RFC 7162 §3.2.5.2 allows a superset). imapd-sync.ts
+ * vanishedEarlier().
  */
 import { argAtom, argModSeq, argNumber, type ImapArg, ImapParseError } from '../lib-imap/imap-parser.ts';
 import { parseSeqSet, resolveSeqSet } from '../lib-imap/imap-seqset.ts';
@@ -18,7 +20,7 @@ import { numbersToSeqSet } from '../lib-imap/imap-seqset.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-commands.ts';
-import { flagList, indexOfUid } from './imapd-sync.ts';
+import { flagList, vanishedEarlier } from './imapd-sync.ts';
 import { mailboxArg, mailboxText } from './imapd-names.ts';
 import { selectListLine } from './imapd-rev2.ts';
 
@@ -86,13 +88,8 @@ async function select(s: ImapSession, c: CommandContext, readOnly: boolean): Pro
   if (s.condstore) out.push(`* OK [HIGHESTMODSEQ ${Math.max(1, box.highestModseq)}] Highest\r\n`);
   const q = params.qresync;
   if (q && q.uidValidity === box.uidValidity) {
-    // VANISHED (EARLIER): UIDs of the known range (default 1:UIDNEXT-1) that are gone.
-    const known = q.known ?? [[1, box.uidNext - 1]];
-    const gone: number[] = [];
-    for (const [a, b] of known) {
-      for (let u = a; u <= Math.min(b, box.uidNext - 1); u++) if (indexOfUid(view, u) < 0) gone.push(u);
-      if (gone.length > 1_000_000) break;
-    }
+    // VANISHED (EARLIER): UIDs of the known range (default 1:UIDNEXT-1) expunged since q.modseq.
+    const gone = vanishedEarlier(box, q.modseq, q.known ?? [[1, box.uidNext - 1]]);
     if (gone.length > 0) out.push(`* VANISHED (EARLIER) ${numbersToSeqSet(gone)}\r\n`);
     for (let i = 0; i < view.length; i++) {
       const m = view[i]!;

@@ -10,7 +10,7 @@
  * Also the helpers every command uses to find messages: sequence-set / UID-set resolution and
  * the FLAGS list in Dovecot's order.
  */
-import type { MessageInfo } from '../lib-storage/mail-storage.ts';
+import type { Mailbox, MessageInfo } from '../lib-storage/mail-storage.ts';
 import { ImapParseError } from '../lib-imap/imap-parser.ts';
 import { parseSeqSet, resolveSeqSet, type SeqSet } from '../lib-imap/imap-seqset.ts';
 import { numbersToSeqSet } from '../lib-imap/imap-seqset.ts';
@@ -39,6 +39,29 @@ export function indexOfUid(view: readonly MessageInfo[], uid: number): number {
     if (u < uid) lo = mid + 1; else hi = mid - 1;
   }
   return -1;
+}
+
+/**
+ * VANISHED (EARLIER) of QRESYNC SELECT and UID FETCH (CHANGEDSINCE m VANISHED) (RFC 7162
+ * §3.2.5.2, §3.2.6): the UIDs of `ranges` that are gone and were expunged after modseq `since`,
+ * from the store's expunge history (lib-storage postern-index) when it reaches back that far;
+ * otherwise every UID of `ranges` that is gone (a superset, which the RFC allows).
+ */
+export function vanishedEarlier(box: Mailbox, since: bigint, ranges: readonly (readonly [number, number])[]): number[] {
+  const top = box.uidNext - 1;
+  const view = box.messages();
+  const history = since <= BigInt(Number.MAX_SAFE_INTEGER) ? box.expungedSince?.(Number(since)) : undefined;
+  const gone: number[] = [];
+  if (history) {
+    for (const u of history) {
+      if (u <= top && ranges.some(([a, b]) => u >= a && u <= b) && indexOfUid(view, u) < 0) gone.push(u);
+    }
+    return gone;
+  }
+  for (const [a, b] of ranges) {
+    for (let u = a; u <= Math.min(b, top) && gone.length < 1_000_000; u++) if (indexOfUid(view, u) < 0) gone.push(u);
+  }
+  return gone;
 }
 
 /** First index with uid ≥ `uid`. */

@@ -331,6 +331,13 @@ test('extensions: MULTIAPPEND, CATENATE, BINARY, CONDSTORE, QRESYNC, SEARCHRES, 
     await c.cmd('cl', 'UNSELECT');
     r = stripTiming(await c.cmd('q', `SELECT INBOX (QRESYNC (${uidv} ${hi} 1:3))`));
     assert.match(r, /\* VANISHED \(EARLIER\) 2\r\n\* 1 FETCH \(UID 1 FLAGS \(\\Flagged \\Seen\) MODSEQ \(\d+\)\)\r\n/);
+    // The expunge history makes VANISHED (EARLIER) exact: since a modseq after the expunge, UID 2
+    // is not reported again (a superset would repeat it on every resync).
+    const hi2 = /HIGHESTMODSEQ (\d+)/.exec(r)![1]!;
+    assert.equal(stripTiming(await c.cmd('v1', `UID FETCH 1:3 (FLAGS) (CHANGEDSINCE ${hi} VANISHED)`)).split('\r\n')[0], '* VANISHED (EARLIER) 2');
+    assert.equal(stripTiming(await c.cmd('v2', `UID FETCH 1:3 (FLAGS) (CHANGEDSINCE ${hi2} VANISHED)`)), 'v2 OK Fetch completed\r\n');
+    await c.cmd('cl2', 'UNSELECT');
+    assert.doesNotMatch(stripTiming(await c.cmd('q2', `SELECT INBOX (QRESYNC (${uidv} ${hi2} 1:3))`)), /VANISHED/);
     assert.equal(stripTiming(await c.cmd('sr', 'UID SEARCH RETURN (SAVE) FLAGGED')), 'sr OK Search completed\r\n');
     assert.equal(stripTiming(await c.cmd('sr2', 'UID FETCH $ (FLAGS)')), '* 1 FETCH (UID 1 FLAGS (\\Flagged \\Seen))\r\nsr2 OK Fetch completed\r\n');
     assert.equal(stripTiming(await c.cmd('es', 'UID SORT RETURN (MIN MAX COUNT ALL) (REVERSE SUBJECT) UTF-8 ALL')), '* ESEARCH (TAG "es") UID MIN 1 MAX 3 ALL 1,3 COUNT 2\r\nes OK Sort completed\r\n');

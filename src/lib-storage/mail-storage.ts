@@ -169,6 +169,12 @@ export interface Mailbox {
   messages(): readonly MessageInfo[];
   /** Find a message of the view by UID (binary search). */
   byUid(uid: number): MessageInfo | undefined;
+  /**
+   * UIDs expunged at a modseq above `modseq` (QRESYNC VANISHED (EARLIER), RFC 7162 §3.2.5.2),
+   * ascending; undefined when the backend's expunge history does not reach back that far (the
+   * caller then reports every missing UID: a superset, which the RFC allows).
+   */
+  expungedSince?(modseq: number): number[] | undefined;
   /** Learn about changes by anyone since this handle's last sync. */
   sync(): Promise<MailboxChanges>;
   /** Call cb when the mailbox may have changed; returns the unsubscribe function. */

@@ -57,6 +57,7 @@ export class MaildirMailbox implements Mailbox {
   get uidValidity(): number { return this._uidValidity; }
   get uidNext(): number { return this._uidNext; }
   get highestModseq(): number { return this.lastModseq; }
+  expungedSince(modseq: number): number[] | undefined { return this.state.expungedSince(modseq); }
 
   messages(): readonly MessageInfo[] { return this.view; }
   byUid(uid: number): MessageInfo | undefined {
