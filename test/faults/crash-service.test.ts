@@ -24,8 +24,7 @@ import assert from 'node:assert/strict';
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PosternSystem } from '../harness/postern-system.ts';
-import { countKinds, scanMaildir, sleep, startLoad, waitQueueEmpty, warmMaildirs, type Outcome } from '../harness/fault-kit.ts';
-import { haveDoveadm, verifyMaildirs } from '../harness/dovecot-verify.ts';
+import { checkDovecot, countKinds, sleep, startLoad, tallyDeliveries, waitQueueEmpty, warmMaildirs, type Outcome, type Tally } from '../harness/fault-kit.ts';
 
 const USERS = ['postmaster@example.test', 'bob@example.test'];
 let sys: PosternSystem;
@@ -80,37 +79,11 @@ async function killService(key: string, impl: string): Promise<{ pid: number; ne
   return { pid, next, ms: Date.now() - t0, exitAt: exit.index };
 }
 
-interface Tally { acked: number; lost: string[]; truncated: string[]; refusedButDelivered: string[]; excess: string[]; dups: Map<string, number>; deliveredUnacked: number }
-
 /** Compare the clients' outcomes with the Maildirs; at most `maxCopies(queue ID)` per recipient. */
 function tally(sent: Map<string, Outcome>, maxCopies: (qid: string | undefined) => number, all: Map<string, Outcome>): Tally {
-  const t: Tally = { acked: 0, lost: [], truncated: [], refusedButDelivered: [], excess: [], dups: new Map(), deliveredUnacked: 0 };
-  const scans = USERS.map((u) => ({ u, s: scanMaildir(sys.maildir(u)) }));
-  for (const { u, s } of scans) {
-    t.truncated.push(...s.truncated.map((f) => `${u}: ${f}`));
-    assert.deepEqual(s.foreign, [], `${u}: only messages of the load are in the Maildir`);
-    for (const token of s.copies.keys()) assert.ok(all.has(token), `${u}: ${token} was delivered but never sent`);
-  }
-  for (const [token, o] of sent) {
-    if (o.kind === 'ACK') t.acked++;
-    for (const { u, s } of scans) {
-      const n = s.copies.get(token) ?? 0;
-      if (n > 1) t.dups.set(`${o.qid ?? token} for ${u}`, n);
-      if (n > maxCopies(o.qid)) t.excess.push(`${token} (${o.qid ?? 'no 250'}) for ${u}: ${n} copies, ${maxCopies(o.qid)} allowed`);
-      if (o.kind === 'ACK' && n === 0) t.lost.push(`${token} (${o.qid}) for ${u}`);
-      if (o.kind === 'DROP' && n > 0) t.deliveredUnacked++;
-      if ((o.kind === 'TEMP' || o.kind === 'PERM') && n > 0) t.refusedButDelivered.push(`${token} for ${u}: ${o.detail}`);
-    }
-  }
-  return t;
+  return tallyDeliveries({ maildirs: USERS.map((u) => ({ user: u, path: sys.maildir(u) })), sent, all, allowed: maxCopies });
 }
 
-function checkDovecot(t: { diagnostic(s: string): void }): void {
-  if (!haveDoveadm) { t.diagnostic('doveadm not installed: Dovecot check skipped'); return; }
-  const v = verifyMaildirs(join(sys.configDir, 'data', 'vmail'));
-  t.diagnostic(`dovecot: ${v.maildirs.map((m) => `${m.user} ${m.messages} messages/${m.files} files`).join(', ')}`);
-  assert.deepEqual(v.problems, [], 'real Dovecot opens every Maildir cleanly');
-}
 
 const everSent = new Map<string, Outcome>();
 
@@ -145,7 +118,7 @@ test('SIGKILL of the smtpd process mid-load: restarted alone, every 250-acknowle
   assert.deepEqual(r.truncated, [], 'no partial message delivered');
   assert.deepEqual(r.refusedButDelivered, [], 'a message answered 4xx/5xx is not delivered');
   assert.deepEqual(r.excess, [], 'killing smtpd never duplicates a message (it delivers nothing)');
-  checkDovecot(t);
+  checkDovecot(join(sys.configDir, 'data', 'vmail'), t);
 });
 
 test('SIGKILL of the qmgr process mid-delivery: restarted alone, no loss, at most one duplicate per interrupted delivery', async (t) => {
@@ -198,7 +171,7 @@ test('SIGKILL of the qmgr process mid-delivery: restarted alone, no loss, at mos
   // The messages of the smtpd test, delivered long before, were not delivered again.
   const earlier = tally(new Map([...everSent].filter(([k]) => k.startsWith('sk-'))), () => 1, all);
   assert.deepEqual(earlier.excess, [], 'a qmgr restart does not re-deliver finished messages');
-  checkDovecot(t);
+  checkDovecot(join(sys.configDir, 'data', 'vmail'), t);
 });
 
 test('SIGKILL of the master takes its service processes with it (no orphan qmgr or smtpd); the restart serves again', async (t) => {

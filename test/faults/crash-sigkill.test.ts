@@ -15,8 +15,7 @@ import assert from 'node:assert/strict';
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PosternSystem } from '../harness/postern-system.ts';
-import { countKinds, scanMaildir, sleep, startLoad, waitQueueEmpty, type Load, type Outcome } from '../harness/fault-kit.ts';
-import { haveDoveadm, verifyMaildirs } from '../harness/dovecot-verify.ts';
+import { checkDovecot, countKinds, sleep, startLoad, tallyDeliveries, waitQueueEmpty, type Load, type Outcome, type Tally } from '../harness/fault-kit.ts';
 
 const USERS = ['postmaster@example.test', 'bob@example.test'];
 let sys: PosternSystem;
@@ -42,46 +41,21 @@ before(async () => {
 });
 after(async () => { await sys?.destroy(); });
 
-interface Tally { excess: string[]; acked: number; lost: string[]; dups: number; maxCopies: number; deliveredUnacked: number; refusedButDelivered: string[]; truncated: string[] }
-
-/** Compare the clients' outcomes with the Maildirs. */
+/**
+ * Compare the clients' outcomes with the Maildirs. Crash semantics (DESIGN.md §5, issue 4):
+ * each kill may re-deliver a message whose delivery it interrupted, once. Which kills
+ * interrupted which message cannot be read reliably from the log (the last lines before a
+ * SIGKILL may not reach it: qmgr logs from its worker thread), so the bound is one extra copy
+ * per kill so far; the log-based count of interrupted deliveries is a diagnostic.
+ */
 function tally(sent: Map<string, Outcome>): Tally {
-  const outcomes = new Map([...warmed, ...everSent, ...sent]);
-  const t: Tally = { excess: [], acked: 0, lost: [], dups: 0, maxCopies: 0, deliveredUnacked: 0, refusedButDelivered: [], truncated: [] };
-  const scans = USERS.map((u) => ({ u, s: scanMaildir(sys.maildir(u)) }));
-  for (const { u, s } of scans) {
-    t.truncated.push(...s.truncated.map((f) => `${u}: ${f}`));
-    assert.deepEqual(s.foreign, [], `${u}: only messages of the load are in the Maildir`);
-    for (const token of s.copies.keys()) assert.ok(outcomes.has(token), `${u}: ${token} was delivered but never sent`);
-  }
-  for (const [token, o] of outcomes) {
-    if (o.kind === 'ACK') t.acked++;
-    for (const { u, s } of scans) {
-      const n = s.copies.get(token) ?? 0;
-      t.maxCopies = Math.max(t.maxCopies, n);
-      if (n > 1) t.dups += n - 1;
-      // Crash semantics (DESIGN.md §5, issue 4): each kill may re-deliver a message whose delivery
-      // it interrupted, once. Which kills interrupted which message cannot be read reliably from
-      // the log (the last lines before a SIGKILL may not reach it: qmgr logs from its worker
-      // thread), so the bound is one extra copy per kill so far; the log-based count of
-      // interrupted deliveries is reported as a diagnostic.
-      const allowed = 1 + kills;
-      void inFlight;
-      if (n > allowed) t.excess.push(`${token} (${o.qid ?? 'no 250'}) for ${u}: ${n} copies, ${allowed - 1} interrupting kill(s)`);
-      if (o.kind === 'ACK' && n === 0) t.lost.push(`${token} (${o.qid}) for ${u}`);
-      if (o.kind === 'DROP' && n > 0) t.deliveredUnacked++;
-      if ((o.kind === 'TEMP' || o.kind === 'PERM') && n > 0) t.refusedButDelivered.push(`${token} for ${u}: ${o.detail}`);
-    }
-  }
-  return t;
+  return tallyDeliveries({
+    maildirs: USERS.map((u) => ({ user: u, path: sys.maildir(u) })),
+    sent: new Map([...warmed, ...everSent, ...sent]), all: new Map([...warmed, ...everSent, ...sent]),
+    allowed: () => 1 + kills,
+  });
 }
 
-function checkDovecot(t: { diagnostic(s: string): void }): void {
-  if (!haveDoveadm) { t.diagnostic('doveadm not installed: Dovecot check skipped'); return; }
-  const v = verifyMaildirs(join(sys.configDir, 'data', 'vmail'));
-  t.diagnostic(`dovecot: ${v.maildirs.map((m) => `${m.user} ${m.messages} messages/${m.files} files`).join(', ')}`);
-  assert.deepEqual(v.problems, [], 'real Dovecot opens every Maildir cleanly');
-}
 
 /** Kill the whole system `rounds` times while a load runs; `when` decides the moment. */
 async function crashLoop(tag: string, rounds: number, size: number, when: (load: Load) => Promise<void>): Promise<{ outcomes: Map<string, Outcome>; drops: number; inDelivery: number }> {
@@ -129,13 +103,13 @@ test('SIGKILL while clients are in DATA: every 250-acknowledged message is deliv
   const k = countKinds(outcomes);
   const r = tally(outcomes);
   t.diagnostic(`data-phase crashes: 3 SIGKILLs, ${outcomes.size} messages attempted: ${k.ACK} acked (250), ${k.DROP} cut by the kill (${drops} sessions), ${k.TEMP} 4xx, ${k.PERM} 5xx; `
-    + `lost ${r.lost.length}, duplicates ${r.dups} (max ${r.maxCopies} copies per recipient), delivered without a 250: ${r.deliveredUnacked}, truncated ${r.truncated.length}`);
+    + `lost ${r.lost.length}, duplicates ${r.extraCopies} (max ${r.maxCopies} copies per recipient), delivered without a 250: ${r.deliveredUnacked}, truncated ${r.truncated.length}`);
   assert.ok(k.ACK > 0 && drops >= 3, `the kills hit sessions in flight (acked ${k.ACK}, dropped ${drops})`);
   assert.deepEqual(r.lost, [], 'no 250-acknowledged message lost');
   assert.deepEqual(r.truncated, [], 'no partial message delivered');
   assert.deepEqual(r.refusedButDelivered, [], 'a message answered 4xx/5xx is not delivered');
   assert.deepEqual(r.excess, [], 'a duplicate only for a kill that interrupted that message\'s delivery, at most one per kill');
-  checkDovecot(t);
+  checkDovecot(join(sys.configDir, 'data', 'vmail'), t);
 });
 
 test('SIGKILL while the queue manager delivers: no loss, duplicates bounded and reported', async (t) => {
@@ -155,7 +129,7 @@ test('SIGKILL while the queue manager delivers: no loss, duplicates bounded and 
   const k = countKinds(outcomes);
   const r = tally(outcomes);
   t.diagnostic(`delivery-phase crashes: 3 SIGKILLs, ${outcomes.size} messages attempted: ${k.ACK} acked, ${k.DROP} cut, ${k.TEMP} 4xx, ${k.PERM} 5xx; `
-    + `${inDelivery} messages were part-delivered at the kill; lost ${r.lost.length}, duplicates ${r.dups} (max ${r.maxCopies} copies per recipient), `
+    + `${inDelivery} messages were part-delivered at the kill; lost ${r.lost.length}, duplicates ${r.extraCopies} (max ${r.maxCopies} copies per recipient), `
     + `delivered without a 250: ${r.deliveredUnacked}, truncated ${r.truncated.length}; empty uidlist locks left by the kills so far: ${emptyLocks}`);
   assert.ok(k.ACK > 50, `enough traffic (${k.ACK} acked)`);
   assert.deepEqual(r.lost, [], 'no 250-acknowledged message lost');
@@ -168,5 +142,5 @@ test('SIGKILL while the queue manager delivers: no loss, duplicates bounded and 
   // Not asserted: a delivery finished just before a SIGKILL can miss its log line (the master
   // writes the log to a pipe asynchronously), so it is counted, not required.
   t.diagnostic(`${untraced.length} acknowledged queue IDs with no "status=sent" line in the log (delivered, but the line died with the process)`);
-  checkDovecot(t);
+  checkDovecot(join(sys.configDir, 'data', 'vmail'), t);
 });

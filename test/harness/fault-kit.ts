@@ -9,12 +9,16 @@
  *   const out = await load.done();            // Map token → { kind, qid, detail }
  *   await waitQueueEmpty(sys);
  *   const copies = scanMaildir(sys.maildir('bob@example.test'));   // Map token → copy count
+ *   const t = tallyDeliveries({ maildirs, sent: out, all, allowed: () => 1 });   // lost, excess, ...
+ *   checkDovecot(join(sys.configDir, 'data', 'vmail'), t);   // real Dovecot opens every Maildir
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import assert from 'node:assert/strict';
 import type { PosternSystem } from './postern-system.ts';
+import { haveDoveadm, verifyMaildirs } from './dovecot-verify.ts';
 
 const LOAD = join(import.meta.dirname, 'smtp-load.py');
 
@@ -117,6 +121,71 @@ export function scanMaildir(maildir: string): MaildirScan {
     }
   }
   return s;
+}
+
+/** The clients' outcomes compared with the Maildirs (tallyDeliveries()). */
+export interface Tally {
+  /** Messages the clients got a 250 for. */
+  acked: number;
+  /** Acknowledged and not delivered: never allowed. */
+  lost: string[];
+  /** Files without their END line. */
+  truncated: string[];
+  /** Refused (4xx/5xx) yet delivered. */
+  refusedButDelivered: string[];
+  /** More copies than `allowed` for that message. */
+  excess: string[];
+  /** "queue ID (or token) for user" → copies, for every recipient with more than one. */
+  dups: Map<string, number>;
+  /** Extra copies in all (copies beyond the first, summed). */
+  extraCopies: number;
+  /** Most copies of one message one recipient got. */
+  maxCopies: number;
+  /** The connection broke before the 250, yet delivered (allowed: the client cannot know). */
+  deliveredUnacked: number;
+}
+
+/**
+ * Compare the outcomes of `sent` with the Maildirs of `maildirs`. Every token found in a
+ * Maildir must be one of `all` (what was ever sent), and only messages of the load may be
+ * there; `allowed(queue ID)` is how many copies one recipient may have (1, or more where kills
+ * interrupted deliveries: DESIGN.md §5, at most one duplicate per interrupting kill).
+ */
+export function tallyDeliveries(o: {
+  maildirs: { user: string; path: string }[];
+  sent: Map<string, Outcome>;
+  all: Map<string, Outcome>;
+  allowed: (qid: string | undefined) => number;
+}): Tally {
+  const t: Tally = { acked: 0, lost: [], truncated: [], refusedButDelivered: [], excess: [], dups: new Map(), extraCopies: 0, maxCopies: 0, deliveredUnacked: 0 };
+  const scans = o.maildirs.map(({ user, path }) => ({ u: user, s: scanMaildir(path) }));
+  for (const { u, s } of scans) {
+    t.truncated.push(...s.truncated.map((f) => `${u}: ${f}`));
+    assert.deepEqual(s.foreign, [], `${u}: only messages of the load are in the Maildir`);
+    for (const token of s.copies.keys()) assert.ok(o.all.has(token), `${u}: ${token} was delivered but never sent`);
+  }
+  for (const [token, out] of o.sent) {
+    if (out.kind === 'ACK') t.acked++;
+    for (const { u, s } of scans) {
+      const n = s.copies.get(token) ?? 0;
+      t.maxCopies = Math.max(t.maxCopies, n);
+      if (n > 1) { t.dups.set(`${out.qid ?? token} for ${u}`, n); t.extraCopies += n - 1; }
+      const allowed = o.allowed(out.qid);
+      if (n > allowed) t.excess.push(`${token} (${out.qid ?? 'no 250'}) for ${u}: ${n} copies, ${allowed} allowed`);
+      if (out.kind === 'ACK' && n === 0) t.lost.push(`${token} (${out.qid}) for ${u}`);
+      if (out.kind === 'DROP' && n > 0) t.deliveredUnacked++;
+      if ((out.kind === 'TEMP' || out.kind === 'PERM') && n > 0) t.refusedButDelivered.push(`${token} for ${u}: ${out.detail}`);
+    }
+  }
+  return t;
+}
+
+/** Real Dovecot (doveadm) opens every Maildir under `base` without a problem. */
+export function checkDovecot(base: string, t: { diagnostic(s: string): void }): void {
+  if (!haveDoveadm) { t.diagnostic('doveadm not installed: Dovecot check skipped'); return; }
+  const v = verifyMaildirs(base);
+  t.diagnostic(`dovecot: ${v.maildirs.map((m) => `${m.user} ${m.messages} messages/${m.files} files`).join(', ')}`);
+  assert.deepEqual(v.problems, [], 'real Dovecot opens every Maildir cleanly');
 }
 
 /** Poll `postern queue list` until the queue is empty. */
