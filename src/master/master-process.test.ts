@@ -9,11 +9,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setLogSink } from '../util/msg.ts';
 import { Master } from './master.ts';
+import { freePort } from '../../test/harness/free-port.ts';
 import { loadConfigSet } from './master-config.ts';
 import { parseServiceStatus } from './master-status.ts';
 import type { ServiceRegistry } from './master-service.ts';
@@ -32,14 +33,6 @@ after(() => {
   setLogSink(restoreSink);
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A line-reading client. */
 class Client {

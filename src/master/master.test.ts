@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setLogSink } from '../util/msg.ts';
 import { Master } from './master.ts';
+import { freePort } from '../../test/harness/free-port.ts';
 import { loadConfigSet } from './master-config.ts';
 import type { RunningService, ServiceContext, ServiceImpl, ServiceRegistry } from './master-service.ts';
 
@@ -25,14 +26,6 @@ after(() => {
   setLogSink(restoreSink);
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** Connect, read everything until the server closes. */
 function fetch(opts: { port: number } | { path: string }): Promise<string> {
