@@ -110,8 +110,18 @@ export class DataDecoder {
 
 const LF_BUF = Buffer.from('\n');
 
-/** Encode LF content for the wire: CRLF line endings and dot-stuffing (smtp/lmtp clients). */
-export function dotStuff(content: Buffer): Buffer {
+/**
+ * Encode content for the wire as SMTP DATA / a POP3 multi-line answer: each line goes out with
+ * CRLF, a line that starts with "." gets one more "." (RFC 5321 §4.5.2, RFC 1939 §3), ".<CRLF>"
+ * ends it, and a last line without LF is ended with CRLF, as Postfix does.
+ *
+ * `keepCr` is for queue content (the smtp/lmtp client, Postfix smtp_proto.c smtp_text_out()):
+ * smtpd turned every CRLF into LF, so a CR left right before an LF is part of the message (a
+ * client sent CR CR LF) and goes out as it is: "x\r\n" → "x\r\r\n". Without it (pop3d), a
+ * line's CR before the LF is dropped: Maildir files may already have CRLF line endings.
+ */
+export function dotStuff(content: Buffer, o: { keepCr?: boolean } = {}): Buffer {
+  const keepCr = o.keepCr === true;
   const parts: Buffer[] = [];
   let pos = 0;
   let lineStart = true;
@@ -120,7 +130,7 @@ export function dotStuff(content: Buffer): Buffer {
     const end = nl < 0 ? content.length : nl;
     if (lineStart && content[pos] === DOT) parts.push(DOT_BUF);
     let line = content.subarray(pos, end);
-    if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+    if (!keepCr && line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
     parts.push(line);
     if (nl >= 0) parts.push(CRLF_BUF);
     pos = nl < 0 ? content.length : nl + 1;

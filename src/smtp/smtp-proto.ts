@@ -28,7 +28,7 @@ import { DSN_NOTIFY } from '../global/rec-type.ts';
 import type { Logger } from '../util/msg.ts';
 import { SmtpConn, SmtpSessionError, replyDsn, replyText, type SmtpReply } from './smtp-conn.ts';
 import { downgradeTo7bit, hasEightBit } from './smtp-mime-downgrade.ts';
-import { smtpDotStuff } from './smtp-dot-stuff.ts';
+import { dotStuff } from '../lib-smtp/smtp-data-stream.ts';
 import { saslAuthenticate, saslCredentials, SaslFailure, type SmtpSaslSettings } from './smtp-sasl.ts';
 import { tlsMustMatch, tlsRequired, type TlsHostPolicy, type TlsLevel } from './smtp-tls-policy.ts';
 import { describeTlsClient, verifyPeer } from './smtp-tls-verify.ts';
@@ -266,7 +266,7 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
     return { outcomes: [...out.values()], broken: false };
   }
   const body = eight && !f.eightBitMime ? downgradeTo7bit(tx.content) : tx.content;
-  const wire = smtpDotStuff(body);
+  const wire = dotStuff(body, { keepCr: true });   // a CR before LF is content (Postfix)
   const size = body.length + (body.toString('latin1').match(/\n/g)?.length ?? 0); // CRLF size, RFC 1870 §3
   if (f.size && size > f.size) {
     all('bounced', '5.3.4', `message size ${size} exceeds size limit ${f.size} of server ${conn.namaddr}`);

@@ -1,11 +1,13 @@
 /**
- * smtp-dot-stuff: what the smtp/lmtp client puts on the wire for a queue file's content, checked
+ * dotStuff(content, { keepCr: true }): what the smtp/lmtp client puts on the wire for a queue
+ * file's content (and dotStuff() without it, for pop3d), checked
  * against the DATA decoder smtpd uses (the receiving side must get back exactly what was queued).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataDecoder } from '../lib-smtp/smtp-data-stream.ts';
-import { smtpDotStuff } from './smtp-dot-stuff.ts';
+import { DataDecoder, dotStuff } from './smtp-data-stream.ts';
+
+const smtpDotStuff = (b: Buffer): Buffer => dotStuff(b, { keepCr: true });
 
 function receive(wire: Buffer): string {
   const out: Buffer[] = [];
@@ -24,6 +26,10 @@ test('LF lines become CRLF lines; a leading dot is doubled (RFC 5321 §4.5.2); "
 test('a CR right before the LF is message content and is sent as it is (as Postfix): "x\\r\\n" → "x\\r\\r\\n"', () => {
   assert.equal(smtpDotStuff(Buffer.from('x\r\ny\n')).toString('latin1'), 'x\r\r\ny\r\n.\r\n');
   assert.equal(smtpDotStuff(Buffer.from('ends in CR\r')).toString('latin1'), 'ends in CR\r\r\n.\r\n');
+});
+
+test('for pop3d (Maildir files may have CRLF already), a CR before the LF is dropped', () => {
+  assert.equal(dotStuff(Buffer.from('x\r\n.y\r\n')).toString('latin1'), 'x\r\n..y\r\n.\r\n');
 });
 
 test('what the receiver decodes is what was queued', () => {
