@@ -30,6 +30,7 @@ import type { MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-commands.ts';
 import { flagList, resolveMessages, vanishedEarlier } from './imapd-sync.ts';
+import { cacheScope } from './imapd-cache.ts';
 
 const QUICK = new Set(['FLAGS', 'UID', 'RFC822.SIZE', 'INTERNALDATE', 'MODSEQ', 'SAVEDATE']);
 
@@ -103,12 +104,18 @@ export async function cmdFetch(s: ImapSession, c: CommandContext): Promise<Reply
   }
   let expungedSome = false;
   const cache = s.shared.cache;
+  const scope = cacheScope(box, s.user?.user ?? '');
   const contentAtts = atts.filter(needsContent);
+  // answers persisted by an earlier process (imapd-cache-file.ts): read once per mailbox
+  if (contentAtts.some((a) => a.kind === 'simple' && (a.name === 'ENVELOPE' || a.name === 'BODYSTRUCTURE' || a.name === 'BODY'))) {
+    const loading = cache.files.load(box);
+    if (loading) await loading;
+  }
   /** What must be read from disk for message m: nothing, the header only, or everything. */
   const need = (m: MessageInfo): 'none' | 'header' | 'full' => {
     let header = false;
     for (const a of contentAtts) {
-      if (a.kind === 'simple' && (a.name === 'ENVELOPE' || a.name === 'BODYSTRUCTURE' || a.name === 'BODY') && cache.get(m, a.name)) continue;
+      if (a.kind === 'simple' && (a.name === 'ENVELOPE' || a.name === 'BODYSTRUCTURE' || a.name === 'BODY') && cache.get(scope, m, a.name)) continue;
       if (a.kind === 'simple' && a.name === 'ENVELOPE') { header = true; continue; }
       return 'full';
     }
@@ -202,10 +209,12 @@ async function fetchItem(s: ImapSession, m: MessageInfo, a: FetchAtt, msg: MimeM
       }
       case 'ENVELOPE': case 'BODYSTRUCTURE': case 'BODY': {
         const cache = s.shared.cache;
-        let v = cache.get(m, a.name);
+        const scope = cacheScope(box, s.user?.user ?? '');
+        let v = cache.get(scope, m, a.name);
         if (!v) {
           v = a.name === 'ENVELOPE' ? imapMessageEnvelope(msg!) : imapBodyStructure(msg!, a.name === 'BODYSTRUCTURE');
-          cache.set(m, a.name, v);
+          cache.set(scope, m, a.name, v);
+          cache.files.computed(box);
         }
         return Buffer.concat([Buffer.from(a.name + ' '), v]);
       }

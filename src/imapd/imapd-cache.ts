@@ -2,12 +2,24 @@
  * imapd-cache - a per-process cache of the answers that cost a message parse: ENVELOPE,
  * BODYSTRUCTURE and BODY (Dovecot keeps the same in dovecot.index.cache). Message files never
  * change content (a Maildir flag change is a rename; the base name is Dovecot's GUID), so the
- * key is the base name plus the size; nothing needs invalidating. Shared by every session,
+ * key is the base name plus the size, within a scope that keeps mailboxes apart (cacheScope():
+ * a base name is a file name whoever can write the Maildir can choose, so one mailbox's answers
+ * must never serve another's messages); nothing needs invalidating. Shared by every session,
  * oldest entries out first, bounded in bytes (default 64 MiB). Losing it loses nothing.
+ * `files` persists it per mailbox across restarts (imapd-cache-file.ts).
  */
-import type { MessageInfo } from '../lib-storage/mail-storage.ts';
+import type { Mailbox, MessageInfo } from '../lib-storage/mail-storage.ts';
+import { CacheFiles } from './imapd-cache-file.ts';
+
+/** What identifies a message's content: its GUID (Maildir base name) and its size. */
+export type MessageKey = Pick<MessageInfo, 'guid' | 'vsize'>;
 
 export type CachedItem = 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY';
+
+/** The mailbox part of the cache key: its cache file's identity (its path), else user + name. */
+export function cacheScope(box: Mailbox, user: string): string {
+  return box.cacheFile?.key ?? `${user}\0${box.name}`;
+}
 
 interface Entry { ENVELOPE?: Buffer; BODYSTRUCTURE?: Buffer; BODY?: Buffer; bytes: number }
 
@@ -15,19 +27,21 @@ export class MessageCache {
   private readonly map = new Map<string, Entry>();
   private bytes = 0;
   private readonly maxBytes: number;
+  /** The per-mailbox files (load before a FETCH, note computed answers). */
+  readonly files: CacheFiles;
 
-  constructor(maxBytes = 64 * 1024 * 1024) { this.maxBytes = maxBytes; }
+  constructor(maxBytes = 64 * 1024 * 1024) { this.maxBytes = maxBytes; this.files = new CacheFiles(this); }
 
-  private key(m: MessageInfo): string { return `${m.guid}/${m.vsize}`; }
+  private key(scope: string, m: MessageKey): string { return `${scope}\0${m.guid}/${m.vsize}`; }
 
   /** No reordering on a hit (that costs two Map operations per message of a 10,000-message
    * FETCH): eviction is by insertion order, which for a mail cache is close enough to LRU. */
-  get(m: MessageInfo, item: CachedItem): Buffer | undefined {
-    return this.map.get(this.key(m))?.[item];
+  get(scope: string, m: MessageKey, item: CachedItem): Buffer | undefined {
+    return this.map.get(this.key(scope, m))?.[item];
   }
 
-  set(m: MessageInfo, item: CachedItem, v: Buffer): void {
-    const k = this.key(m);
+  set(scope: string, m: MessageKey, item: CachedItem, v: Buffer): void {
+    const k = this.key(scope, m);
     let e = this.map.get(k);
     if (!e) { e = { bytes: k.length + 64 }; this.bytes += e.bytes; }
     else this.map.delete(k);

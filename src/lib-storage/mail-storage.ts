@@ -157,6 +157,23 @@ export interface QuotaUsage {
   limitMessages?: number;
 }
 
+/**
+ * A per-mailbox file where a protocol layer keeps data DERIVED from the messages (imapd: parsed
+ * ENVELOPE/BODYSTRUCTURE, src/imapd/imapd-cache-file.ts), as opaque bytes. A cache: it may be
+ * missing, stale or damaged (the reader validates), and deleting it loses nothing. Maildir:
+ * `postern-cache` in the control directory (maildir/maildir-cache-file.ts), ignored by Dovecot.
+ */
+export interface MailboxCacheFile {
+  /** The same for every handle of one mailbox in this process (Maildir: the file's path). */
+  readonly key: string;
+  /** The bytes; undefined when there is none, or it is unusable or above maxBytes (logged). */
+  read(maxBytes: number): Promise<Buffer | undefined>;
+  /** Replace atomically (no fsync); dropped if the mailbox is gone. Never throws. */
+  write(data: Buffer): Promise<void>;
+  /** The same, synchronously (process exit). */
+  writeSync(data: Buffer): void;
+}
+
 export interface Mailbox {
   /** UTF-8 name, INBOX normalised. */
   readonly name: string;
@@ -165,6 +182,8 @@ export interface Mailbox {
   /** Next UID as of the last sync. */
   readonly uidNext: number;
   readonly highestModseq: number;
+  /** Where derived data of this mailbox may be cached (undefined: the backend has no place). */
+  readonly cacheFile?: MailboxCacheFile | undefined;
   /** The view, in UID order; index + 1 = sequence number. */
   messages(): readonly MessageInfo[];
   /** Find a message of the view by UID (binary search). */

@@ -101,6 +101,13 @@ test('(a) Dovecot reads what Postern wrote: UIDs, UIDVALIDITY, flags, keywords, 
   await user.status('INBOX'); await user.status('Sent');
   await flushMailboxIndexes();
   assert.ok(existsSync(join(home, 'Maildir', INDEX_NAME)) && existsSync(join(home, 'Maildir', '.Sent', INDEX_NAME)));
+  // and imapd's postern-cache (Mailbox.cacheFile), the same way
+  for (const name of ['INBOX', 'Sent']) {
+    const box = await user.open(name, { readOnly: true });
+    await box.cacheFile!.write(Buffer.from('postern-cache 1\n'));
+    await box.close();
+  }
+  assert.ok(existsSync(join(home, 'Maildir', 'postern-cache')) && existsSync(join(home, 'Maildir', '.Sent', 'postern-cache')));
 
   const flags = fetchInbox();
   assert.deepEqual([...flags.entries()], [

@@ -7,7 +7,7 @@
 import { closeSync, createReadStream, openSync, promises as fsp, readFileSync, readSync, constants as fsConstants } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type {
-  CopyResult, DeliverOptions, DeliverResult, FlagMode, Mailbox, MailboxChanges, MailboxStatus, MessageInfo,
+  CopyResult, DeliverOptions, DeliverResult, FlagMode, Mailbox, MailboxCacheFile, MailboxChanges, MailboxStatus, MessageInfo,
   MessageSource, StoreOptions, StoreResult, SystemFlag,
 } from '../mail-storage.ts';
 import { SYSTEM_FLAGS } from '../mail-storage.ts';
@@ -16,6 +16,7 @@ import { watchMailbox } from '../mail-notify.ts';
 import { mapSliced } from '../fs-batch.ts';
 import { parseSystemFlags } from './maildir-save.ts';
 import { internFlags } from './maildir-filename.ts';
+import { maildirCacheFile } from './maildir-cache-file.ts';
 import { readNoFollow, type FlagJob, type MaildirState, type MsgRec } from './maildir-sync.ts';
 
 /** What a Mailbox needs from its user (deliver for APPEND/COPY, release of the shared state). */
@@ -57,6 +58,8 @@ export class MaildirMailbox implements Mailbox {
   get uidValidity(): number { return this._uidValidity; }
   get uidNext(): number { return this._uidNext; }
   get highestModseq(): number { return this.lastModseq; }
+  private _cacheFile: MailboxCacheFile | undefined;
+  get cacheFile(): MailboxCacheFile { return this._cacheFile ??= maildirCacheFile(this.state.ctlDir); }
   expungedSince(modseq: number): number[] | undefined { return this.state.expungedSince(modseq); }
 
   messages(): readonly MessageInfo[] { return this.view; }
