@@ -54,9 +54,19 @@ export class PosternSystem {
 
   /** Start on a new empty configuration directory (or `reuse` an existing system's, after kill()). */
   static async start(reuse?: PosternSystem): Promise<PosternSystem> {
-    const sys = reuse ?? new PosternSystem(mkdtempSync(join(tmpdir(), 'postern-sys-')), await freePortBase());
-    await sys.spawn();
-    return sys;
+    if (reuse) { await reuse.spawn(); return reuse; }
+    // freePortBase() finds ports free at that moment only: a test running in parallel may take
+    // one before postern binds it. A fresh system then starts over on other ports (bounded).
+    for (let attempt = 1; ; attempt++) {
+      const sys = new PosternSystem(mkdtempSync(join(tmpdir(), 'postern-sys-')), await freePortBase());
+      try {
+        await sys.spawn();
+        return sys;
+      } catch (e) {
+        if (attempt >= 5 || !sys.out.includes('address already in use')) throw e;
+        rmSync(sys.dir, { recursive: true, force: true });
+      }
+    }
   }
 
   /**
