@@ -47,14 +47,17 @@ def worker(n):
             if c is None:
                 c = smtplib.SMTP(host, port, timeout=20, source_address=(bind, 0) if bind else None)
                 c.ehlo('load.example.org')
-            code, msg = c.mail(sender)
+            data = body(token)
+            # Declare SIZE as smtplib.sendmail() and real clients do (RFC 1870), so a server
+            # can refuse at MAIL FROM what would not fit (Postfix's smtpd_check_queue).
+            code, msg = c.mail(sender, [f'SIZE={len(data)}'] if c.has_extn('size') else [])
             if code != 250:
                 raise smtplib.SMTPResponseException(code, msg)
             for r in rcpts:
                 code, msg = c.rcpt(r)
                 if code != 250:
                     raise smtplib.SMTPResponseException(code, msg)
-            code, msg = c.data(body(token))
+            code, msg = c.data(data)
             if code == 250:
                 m = re.search(rb'queued as ([0-9A-Za-z]+)', msg)
                 out(f'ACK {token} {m.group(1).decode() if m else "?"}')
