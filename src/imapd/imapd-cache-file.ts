@@ -29,6 +29,7 @@ import { crc32 } from 'node:zlib';
 import type { Mailbox, MailboxCacheFile } from '../lib-storage/mail-storage.ts';
 import type { CachedItem, MessageCache, MessageKey } from './imapd-cache.ts';
 import { logger } from '../util/msg.ts';
+import { flushLazyWriters, LazyWriter } from '../util/lazy-writer.ts';
 
 const MAGIC = Buffer.from('postern-cache 1\n', 'latin1');
 const KINDS: readonly CachedItem[] = ['ENVELOPE', 'BODYSTRUCTURE', 'BODY'];
@@ -107,24 +108,15 @@ interface FileState {
   loaded: boolean;
   /** The latest handle that loaded or computed: its view decides what is written. */
   box: Mailbox | undefined;
-  dirty: boolean;
-  timer: NodeJS.Timeout | undefined;
-  writing: Promise<void> | undefined;
+  writer: LazyWriter;
 }
-
-/** Every CacheFiles with unwritten entries, for the synchronous flush at process exit. */
-const pending = new Set<CacheFiles>();
-let exitHook = false;
 
 /** Write every pending file now (process stop; also tests). */
-export async function flushCacheFiles(): Promise<void> {
-  await Promise.all([...pending].map((c) => c.flush()));
-}
+export const flushCacheFiles = flushLazyWriters;
 
 export class CacheFiles {
   private readonly cache: MessageCache;
   private readonly states = new Map<string, FileState>();
-  private readonly dirty = new Set<FileState>();
 
   constructor(cache: MessageCache) { this.cache = cache; }
 
@@ -133,8 +125,16 @@ export class CacheFiles {
     if (!file) return undefined;
     let st = this.states.get(file.key);
     if (!st) {
-      st = { file, loading: undefined, loaded: false, box: undefined, dirty: false, timer: undefined, writing: undefined };
-      this.states.set(file.key, st);
+      const s: FileState = {
+        file, loading: undefined, loaded: false, box: undefined,
+        writer: new LazyWriter({
+          delayMs: WRITE_DELAY_MS,
+          write: async () => { const data = this.text(s); if (data) await s.file.write(data); },
+          writeSync: () => { const data = this.text(s); if (data) s.file.writeSync(data); },
+        }),
+      };
+      this.states.set(file.key, s);
+      st = s;
     }
     return st;
   }
@@ -169,17 +169,7 @@ export class CacheFiles {
     const st = this.state(box);
     if (!st) return;
     st.box = box;
-    if (st.dirty) return;
-    st.dirty = true;
-    this.dirty.add(st);
-    pending.add(this);
-    if (!exitHook) {
-      exitHook = true;
-      // process stop: write what is pending synchronously (no callback runs after 'exit')
-      process.once('exit', () => { for (const c of pending) c.flushSync(); });
-    }
-    st.timer = setTimeout(() => { st.timer = undefined; void this.write(st); }, WRITE_DELAY_MS);
-    st.timer.unref();
+    st.writer.mark();
   }
 
   private text(st: FileState): Buffer | undefined {
@@ -187,33 +177,5 @@ export class CacheFiles {
     st.box = undefined;   // do not keep a closed session's view alive
     if (!box) return undefined;
     return formatCacheFile(box.messages(), (m, item) => this.cache.get(st.file.key, m, item));
-  }
-
-  private async write(st: FileState): Promise<void> {
-    if (st.timer !== undefined) { clearTimeout(st.timer); st.timer = undefined; }
-    while (st.writing) await st.writing;   // one write at a time, the latest snapshot last
-    if (!st.dirty) return;
-    st.dirty = false;
-    this.dirty.delete(st);
-    if (this.dirty.size === 0) pending.delete(this);
-    const data = this.text(st);
-    if (!data) return;
-    st.writing = st.file.write(data).finally(() => { st.writing = undefined; });
-    await st.writing;
-  }
-
-  /** Write every dirty file now. */
-  async flush(): Promise<void> {
-    await Promise.all([...this.dirty].map((st) => this.write(st)));
-  }
-
-  /** process 'exit' handler. */
-  flushSync(): void {
-    for (const st of this.dirty) {
-      st.dirty = false;
-      const data = this.text(st);
-      if (data) st.file.writeSync(data);
-    }
-    this.dirty.clear();
   }
 }

@@ -35,6 +35,7 @@ import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { logger } from '../../util/msg.ts';
 import { notifyMailboxChanged } from '../mail-notify.ts';
 import { mapSliced } from '../fs-batch.ts';
+import { flushLazyWriters, LazyWriter } from '../../util/lazy-writer.ts';
 import { dotlockCreate } from './maildir-dotlock.ts';
 import { MaildirKeywords } from './maildir-keywords.ts';
 import { inheritOwner } from './maildir-owner.ts';
@@ -91,14 +92,8 @@ async function readIndexHeader(path: string): Promise<{ uidValidity: number; nex
 
 /** Debounce of postern-index writes (it is a cache: a crash loses at most this much). */
 export const INDEX_WRITE_DELAY_MS = 3000;
-/** Every state with an unwritten index, for the synchronous flush at process exit. */
-const unsavedIndexes = new Set<MaildirState>();
-let exitHook = false;
-
-/** Write every pending postern-index now (process stop; also tests). */
-export async function flushMailboxIndexes(): Promise<void> {
-  await Promise.all([...unsavedIndexes].map((s) => s.writeIndexNow()));
-}
+/** Write every pending postern-index (and other cache file) now (process stop; also tests). */
+export const flushMailboxIndexes = flushLazyWriters;
 
 /** Dovecot's MAILDIR_SYNC_SECS: how close to a directory's mtime a look is not trusted. */
 const SYNC_SECS_NS = 1_000_000_000n;
@@ -166,9 +161,22 @@ export class MaildirState {
   /** Recent expunges (ascending modseq, at most EXPUNGES_MAX) for QRESYNC: all those above expungesFrom. */
   expunges: IndexExpunge[] = [];
   expungesFrom = 0;
-  private indexTimer: NodeJS.Timeout | undefined;
-  private indexDirty = false;
-  private indexWriting: Promise<void> | undefined;
+  /** postern-index is written lazily (util/lazy-writer.ts). */
+  private readonly indexWriter = new LazyWriter({
+    delayMs: INDEX_WRITE_DELAY_MS,
+    write: async () => {
+      const text = this.indexText();   // a synchronous snapshot: consistent without the mutex
+      if (text === undefined) return;
+      await writeIndex(this.ctlDir, text).catch((e) => {
+        log.warn(`${this.ctlDir}: cannot write postern-index (a cache; modseqs restart from a new base): ${(e as Error).message}`);
+      });
+    },
+    writeSync: () => {
+      const text = this.indexText();
+      if (text === undefined) return;
+      try { writeIndexSync(this.ctlDir, text); } catch { /* a cache; exiting anyway */ }
+    },
+  });
 
   constructor(dir: string, ctlDir: string, indexDir: string, newUidValidity: () => Promise<number>) {
     this.dir = dir;
@@ -755,23 +763,7 @@ export class MaildirState {
   }
 
   /** Something persisted changed: write postern-index later (one boolean test when already due). */
-  indexChanged(): void {
-    if (this.indexDirty) return;
-    this.indexDirty = true;
-    this.scheduleIndexWrite();
-  }
-
-  private scheduleIndexWrite(): void {
-    unsavedIndexes.add(this);
-    if (!exitHook) {
-      exitHook = true;
-      // process stop: write what is pending synchronously (no callback runs after 'exit')
-      process.once('exit', () => { for (const s of unsavedIndexes) s.writeIndexAtExit(); });
-    }
-    if (this.indexTimer !== undefined) return;
-    this.indexTimer = setTimeout(() => { this.indexTimer = undefined; void this.writeIndexNow(); }, INDEX_WRITE_DELAY_MS);
-    this.indexTimer.unref();
-  }
+  indexChanged(): void { this.indexWriter.mark(); }
 
   /** A writable handle opens: a clean index becomes dirty before it can change anything. */
   openWriter(): void {
@@ -780,10 +772,7 @@ export class MaildirState {
 
   /** A writable handle closes: the next write may be clean again. */
   closeWriter(): void {
-    if (--this.writers === 0) {
-      this.indexDirty = true;
-      this.scheduleIndexWrite();
-    }
+    if (--this.writers === 0) this.indexWriter.mark();
   }
 
   private indexText(): string | undefined {
@@ -796,35 +785,10 @@ export class MaildirState {
   }
 
   /** Write postern-index now if anything changed since the last write. Never throws. */
-  async writeIndexNow(): Promise<void> {
-    if (this.indexTimer !== undefined) { clearTimeout(this.indexTimer); this.indexTimer = undefined; }
-    while (this.indexWriting) await this.indexWriting;   // one write at a time, the latest snapshot last
-    if (!this.indexDirty) { unsavedIndexes.delete(this); return; }
-    this.indexDirty = false;
-    unsavedIndexes.delete(this);
-    const text = this.indexText();   // a synchronous snapshot: consistent without the mutex
-    if (text === undefined) return;
-    this.indexWriting = writeIndex(this.ctlDir, text).catch((e) => {
-      log.warn(`${this.ctlDir}: cannot write postern-index (a cache; modseqs restart from a new base): ${(e as Error).message}`);
-    }).finally(() => { this.indexWriting = undefined; });
-    await this.indexWriting;
-  }
+  writeIndexNow(): Promise<void> { return this.indexWriter.flush(); }
 
   /** The mailbox was deleted or renamed: a pending write must not recreate its old directory. */
-  cancelIndexWrite(): void {
-    if (this.indexTimer !== undefined) { clearTimeout(this.indexTimer); this.indexTimer = undefined; }
-    this.indexDirty = false;
-    unsavedIndexes.delete(this);
-  }
-
-  /** process 'exit' handler. */
-  writeIndexAtExit(): void {
-    if (!this.indexDirty) return;
-    this.indexDirty = false;
-    const text = this.indexText();
-    if (text === undefined) return;
-    try { writeIndexSync(this.ctlDir, text); } catch { /* a cache; exiting anyway */ }
-  }
+  cancelIndexWrite(): void { this.indexWriter.cancel(); }
 
   /** Tell every listener (in-process now; other processes see the directory change). */
   changed(): void { notifyMailboxChanged(this.dir); }
