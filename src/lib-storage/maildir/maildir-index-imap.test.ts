@@ -6,8 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, renameSync } from 'node:fs';
+import { renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileOfUid } from './maildir-testkit.ts';
 import { startFixture, RawClient, stripTiming } from '../../imapd/imapd-testkit.ts';
 import { dropIdleStates } from './maildir-storage.ts';
 import { flushMailboxIndexes } from './maildir-sync.ts';
@@ -18,16 +19,6 @@ async function login(port: number): Promise<RawClient> {
   const c = await RawClient.connect(port);
   assert.match(await c.cmd('l', 'LOGIN alice@example.test secret'), /^l OK /m);
   return c;
-}
-
-/** The file in cur/ of a UID (dovecot-uidlist: "<uid> [ext] :<base>"). */
-function fileOfUid(root: string, uid: number): string {
-  const line = readFileSync(join(root, 'dovecot-uidlist'), 'latin1').split('\n').slice(1).find((l) => l.startsWith(`${uid} `));
-  assert.ok(line, `UID ${uid} in dovecot-uidlist`);
-  const base = line.slice(line.indexOf(':') + 1);
-  const f = readdirSync(join(root, 'cur')).find((n) => n === base || n.startsWith(base + ':'));
-  assert.ok(f, 'message file present');
-  return f;
 }
 
 function highestOf(selectReply: string): number {

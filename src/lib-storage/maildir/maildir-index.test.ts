@@ -7,9 +7,10 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync, readdirSync, renameSync, existsSync, unlinkSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, renameSync, existsSync, unlinkSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileOfUid } from './maildir-testkit.ts';
 import { setLogSink } from '../../util/msg.ts';
 import { MaildirStore, dropIdleStates } from './maildir-storage.ts';
 import { flushMailboxIndexes, type MaildirState } from './maildir-sync.ts';
@@ -55,16 +56,6 @@ function modseqs(box: Mailbox): Map<number, number> {
 /** What `FETCH 1:* (FLAGS) (CHANGEDSINCE x)` returns: UIDs with modseq > x. */
 function changedSince(box: Mailbox, x: number): number[] {
   return box.messages().filter((m) => m.modseq > x).map((m) => m.uid);
-}
-
-/** The file in cur/ of a UID (dovecot-uidlist: "<uid> [ext] :<base>"). */
-function fileOfUid(root: string, uid: number): string {
-  const line = readFileSync(join(root, 'dovecot-uidlist'), 'latin1').split('\n').slice(1).find((l) => l.startsWith(`${uid} `));
-  assert.ok(line, `UID ${uid} in dovecot-uidlist`);
-  const base = line.slice(line.indexOf(':') + 1);
-  const f = readdirSync(join(root, 'cur')).find((n) => n === base || n.startsWith(base + ':'));
-  assert.ok(f, 'message file present');
-  return f;
 }
 
 test('restart: unchanged messages keep their modseq; CHANGEDSINCE returns only what changed', async () => {
