@@ -44,10 +44,7 @@ setLogSink((line) => {
 });
 
 const config = MainConfig.load(configDir);
-const queue = new MailQueue(config.get('queue_directory'), {
-  hashDepth: config.int('hash_queue_depth'),
-  hashNames: config.list('hash_queue_names'),
-});
+const queue = MailQueue.fromConfig(config);
 queue.ensureDirs();
 const rewrite = await TrivialRewrite.open(config);
 const policy = await SmtpdCheck.open(config, { rewrite });

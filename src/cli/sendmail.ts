@@ -98,10 +98,7 @@ function loginName(): string {
 }
 
 export function openQueue(config: MainConfig): MailQueue {
-  return new MailQueue(config.get('queue_directory'), {
-    hashDepth: config.int('hash_queue_depth'),
-    hashNames: config.list('hash_queue_names'),
-  });
+  return MailQueue.fromConfig(config);
 }
 
 export async function main(args: string[], ctx: CliContext): Promise<number> {

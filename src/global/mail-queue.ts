@@ -19,6 +19,7 @@
  */
 import { mkdirSync, promises as fsp, renameSync, constants as C } from 'node:fs';
 import { join } from 'node:path';
+import type { MainConfig } from './mail-conf.ts';
 
 export const QUEUE_NAMES = ['maildrop', 'incoming', 'active', 'deferred', 'hold', 'corrupt', 'bounce', 'defer', 'trace', 'saved', 'flush'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
@@ -76,6 +77,14 @@ export class MailQueue {
     this.dir = queueDirectory;
     this.hashDepth = opts.hashDepth ?? 1;
     this.hashNames = new Set(opts.hashNames ?? ['deferred', 'defer']);
+  }
+
+  /** The queue main.cf describes: queue_directory, hash_queue_depth, hash_queue_names. */
+  static fromConfig(config: Pick<MainConfig, 'get' | 'int' | 'list'>): MailQueue {
+    return new MailQueue(config.get('queue_directory'), {
+      hashDepth: config.int('hash_queue_depth'),
+      hashNames: config.list('hash_queue_names'),
+    });
   }
 
   /** Create the queue directories (mode 0700, like Postfix's private queue). */

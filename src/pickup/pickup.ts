@@ -69,7 +69,7 @@ export interface PickupOptions {
 
 export function pickupOptions(config: MainConfig, log?: Logger): PickupOptions {
   return {
-    queue: new MailQueue(config.get('queue_directory'), { hashDepth: config.int('hash_queue_depth'), hashNames: config.list('hash_queue_names') }),
+    queue: MailQueue.fromConfig(config),
     cleanup: cleanupSettings(config),
     myhostname: config.get('myhostname'),
     mailName: config.get('mail_name') || 'Postern',

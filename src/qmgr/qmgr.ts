@@ -78,10 +78,7 @@ export interface QmgrOptions {
 
 /** The queue of a configuration (queue_directory, hash_queue_depth, hash_queue_names). */
 export function queueFromConfig(config: MainConfig): MailQueue {
-  return new MailQueue(config.get('queue_directory'), {
-    hashDepth: config.int('hash_queue_depth'),
-    hashNames: config.list('hash_queue_names'),
-  });
+  return MailQueue.fromConfig(config);
 }
 
 function intParam(config: MainConfig, name: string, fallback: number): number {

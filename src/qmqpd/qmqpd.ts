@@ -78,7 +78,7 @@ export async function qmqpdSettings(config: MainConfig, log: Logger = logger('qm
     myhostname: config.get('myhostname'),
     mailName: config.get('mail_name') || 'Postern',
     cleanup: cleanupSettings(config),
-    queue: new MailQueue(config.get('queue_directory'), { hashDepth: config.int('hash_queue_depth'), hashNames: config.list('hash_queue_names') }),
+    queue: MailQueue.fromConfig(config),
     log,
   };
 }

@@ -20,10 +20,7 @@ export const service: ServiceImpl = {
   async start(ctx) {
     const config = ctx.config;
     configureSharedAnvil(config); // anvil_rate_time_unit; one table for every listener
-    const queue = new MailQueue(config.get('queue_directory'), {
-      hashDepth: config.int('hash_queue_depth'),
-      hashNames: config.list('hash_queue_names'),
-    });
+    const queue = MailQueue.fromConfig(config);
     queue.ensureDirs();
     const rewrite = await TrivialRewrite.open(config);
     const policy = await SmtpdCheck.open(config, { rewrite });
