@@ -17,7 +17,8 @@ import { loadDovecotConf } from '../global/dovecot-conf.ts';
 import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
 import { defaultMyDomain } from '../global/mail-params.ts';
 import { defaultHostname } from '../master/default-config.ts';
-import { POSTERN, freePortBase } from '../../test/harness/postern-system.ts';
+import { POSTERN } from '../../test/harness/postern-system.ts';
+import { freePortBase } from '../../test/harness/free-port.ts';
 import { runInit, type Asker } from './postinit.ts';
 
 let dir: string;
@@ -207,7 +208,7 @@ test('--public: standard ports on all interfaces; null-client and relay roles; a
 });
 
 test('the written configuration runs: postern start accepts mail for the first user, who can log in on submission', async () => {
-  const base = await freePortBase();
+  const base = await freePortBase(8);
   const r = await init([...SITE, '--user', 'alice@example.com'], undefined, undefined, base);
   assert.equal(r.code, 0, r.err);
   const pw = /has the password (\S+)/.exec(r.out)![1]!;

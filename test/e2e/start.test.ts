@@ -7,9 +7,9 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePortBase } from '../harness/free-port.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const POSTERN = join(ROOT, 'bin', 'postern');
@@ -19,23 +19,6 @@ after(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   rmSync(tmp, { recursive: true, force: true });
 });
-
-/** A base port with the 8 ports after it free on 127.0.0.1 right now. */
-async function freePortBase(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 40000);
-    const servers = [];
-    let ok = true;
-    for (let p = base; p < base + 8 && ok; p++) {
-      const s = createServer();
-      ok = await new Promise<boolean>((r) => { s.once('error', () => r(false)); s.listen(p, '127.0.0.1', () => r(true)); });
-      if (ok) servers.push(s);
-    }
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    if (ok) return base;
-  }
-  throw new Error('no free port range');
-}
 
 function postern(dir: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(POSTERN, ['-c', dir, ...args], { encoding: 'utf8', timeout: 30_000 });
@@ -52,7 +35,7 @@ async function waitFor(what: string, cond: () => boolean, ms = 20_000, log = () 
 
 test('start on an empty directory, status, second start, reload, stop', async () => {
   const dir = join(tmp, 'conf');
-  const base = await freePortBase();
+  const base = await freePortBase(8);
   const child = spawn(POSTERN, ['-c', dir, 'start'], { env: { ...process.env, POSTERN_PORT_BASE: String(base) }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';

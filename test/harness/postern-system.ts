@@ -10,9 +10,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePortBase } from './free-port.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 export const POSTERN = join(ROOT, 'bin', 'postern');
@@ -20,23 +20,6 @@ export const POSTERN = join(ROOT, 'bin', 'postern');
 /** Port order of the embedded default (src/master/default-config.ts portsFromBase). */
 const PORT_NAMES = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'lmtp'] as const;
 export type PortName = (typeof PORT_NAMES)[number];
-
-/** A base port with the 8 ports after it free on 127.0.0.1 right now. */
-export async function freePortBase(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 40000);
-    const servers = [];
-    let ok = true;
-    for (let p = base; p < base + PORT_NAMES.length && ok; p++) {
-      const s = createServer();
-      ok = await new Promise<boolean>((r) => { s.once('error', () => r(false)); s.listen(p, '127.0.0.1', () => r(true)); });
-      if (ok) servers.push(s);
-    }
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    if (ok) return base;
-  }
-  throw new Error('no free port range');
-}
 
 export class PosternSystem {
   readonly dir: string;
@@ -58,7 +41,7 @@ export class PosternSystem {
     // freePortBase() finds ports free at that moment only: a test running in parallel may take
     // one before postern binds it. A fresh system then starts over on other ports (bounded).
     for (let attempt = 1; ; attempt++) {
-      const sys = new PosternSystem(mkdtempSync(join(tmpdir(), 'postern-sys-')), await freePortBase());
+      const sys = new PosternSystem(mkdtempSync(join(tmpdir(), 'postern-sys-')), await freePortBase(PORT_NAMES.length));
       try {
         await sys.spawn();
         return sys;
@@ -74,7 +57,7 @@ export class PosternSystem {
    * under `dir` first (a small tmpfs for the full-disk test); start it with PosternSystem.start(sys).
    */
   static async prepare(): Promise<PosternSystem> {
-    return new PosternSystem(mkdtempSync(join(tmpdir(), 'postern-sys-')), await freePortBase());
+    return new PosternSystem(mkdtempSync(join(tmpdir(), 'postern-sys-')), await freePortBase(PORT_NAMES.length));
   }
 
   /** Is the master process still running (not crashed, not stopped)? */
