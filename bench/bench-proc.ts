@@ -56,6 +56,34 @@ export function treeMemory(root: number): TreeMemory {
   return { rss, pss, processes };
 }
 
+/**
+ * CPU seconds used so far by a process tree: utime + stime of every live process (all its
+ * threads) + cutime + cstime (children it has already reaped, e.g. Postfix processes that
+ * ended at max_idle). Take the difference over a round for the system's own CPU.
+ */
+export function treeCpuSeconds(root: number): { user: number; system: number } {
+  const hz = 100; // USER_HZ on Linux
+  let user = 0;
+  let system = 0;
+  for (const pid of processTree(root)) {
+    const stat = readOr(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields after comm: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+    const [u, s, cu, cs] = [11, 12, 13, 14].map((i) => Number(f[i] ?? 0));
+    if ([u, s, cu, cs].every(Number.isFinite)) { user += u! + cu!; system += s! + cs!; }
+  }
+  return { user: user / hz, system: system / hz };
+}
+
+/** The whole machine's busy and total CPU seconds (all cores) since boot, from /proc/stat. */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  const line = readOr('/proc/stat').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...
+  const total = line.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (line[3] ?? 0) + (line[4] ?? 0);
+  return { busy: (total - idle) / 100, total: total / 100 };
+}
+
 /** Drivers still running; killed if the runner exits (e.g. after SIGINT) before they end. */
 const live = new Set<import('node:child_process').ChildProcess>();
 process.on('exit', () => { for (const c of live) c.kill('SIGKILL'); });

@@ -37,7 +37,7 @@ import { join, resolve } from 'node:path';
 import { RealPostfix } from '../test/harness/real-postfix.ts';
 import { freePort } from '../test/harness/free-port.ts';
 import { BENCH_SENDER, SITE_DOMAIN, SITE_USERS, writeSite, type Site } from './bench-site.ts';
-import { timedRun, treeMemory } from './bench-proc.ts';
+import { machineCpuSeconds, timedRun, treeCpuSeconds, treeMemory } from './bench-proc.ts';
 import { median } from './bench-scenario.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -85,6 +85,9 @@ export interface BenchResult {
     samples: { reference: number[]; postern: number[] };
     rssMB: { reference: number[]; postern: number[] };
     pssMB: { reference: number[]; postern: number[] };
+    /** CPU ms per message of the system's process tree, and the machine's busy %, per round. */
+    cpuMsPerMsg: { reference: number[]; postern: number[] };
+    machineBusyPct: { reference: number[]; postern: number[] };
     processes: { reference: number; postern: number };
     hotSpots?: HotSpot[];
     /** Self time per source file (native frames by name). */
@@ -320,9 +323,22 @@ async function sendLoad(port: number, messages: number): Promise<void> {
   await Promise.all(Array.from({ length: SENDERS }, (_, w) => worker(w)));
 }
 
+interface RoundResult {
+  /** Messages per second, first connection to last file in new/. */
+  rate: number;
+  /** CPU milliseconds per message used by the system's own process tree (not the senders). */
+  cpuMsPerMsg: number;
+  /** The kernel's part of cpuMsPerMsg (system calls, page faults). */
+  sysMsPerMsg: number;
+  /** The machine's busy share of all its cores during the round, percent. */
+  machineBusyPct: number;
+}
+
 /** One timed round: messages/second from the first connection to the last file in new/. */
-async function round(side: Side, messages: number, timeoutMs: number): Promise<number> {
+async function round(side: Side, messages: number, timeoutMs: number): Promise<RoundResult> {
   emptyMaildirNew(side.domainDir);
+  const cpu0 = treeCpuSeconds(side.rootPid());
+  const m0 = machineCpuSeconds();
   const t0 = performance.now();
   let sendErr: Error | undefined;
   const sending = sendLoad(side.port, messages).catch((e: Error) => { sendErr = e; });
@@ -337,10 +353,17 @@ async function round(side: Side, messages: number, timeoutMs: number): Promise<n
     await sleep(20);
   }
   const ms = performance.now() - t0;
+  const cpu1 = treeCpuSeconds(side.rootPid());
+  const m1 = machineCpuSeconds();
   await sending;
   if (sendErr) throw sendErr;
   if (n !== messages) throw new Error(`${side.name}: ${n} messages in Maildir, ${messages} sent (duplicates?)`);
-  return messages / (ms / 1000);
+  return {
+    rate: messages / (ms / 1000),
+    cpuMsPerMsg: ((cpu1.user + cpu1.system - cpu0.user - cpu0.system) * 1000) / messages,
+    sysMsPerMsg: ((cpu1.system - cpu0.system) * 1000) / messages,
+    machineBusyPct: (100 * (m1.busy - m0.busy)) / Math.max(0.01, m1.total - m0.total),
+  };
 }
 
 function siteFor(dir: string): Site & { base: string } {
@@ -403,6 +426,8 @@ export async function runE2eBench(opts: E2eOptions = {}): Promise<BenchResult> {
   const samples = { reference: [] as number[], postern: [] as number[] };
   const rssMB = { reference: [] as number[], postern: [] as number[] };
   const pssMB = { reference: [] as number[], postern: [] as number[] };
+  const cpuMs = { reference: [] as number[], postern: [] as number[] };
+  const busyPct = { reference: [] as number[], postern: [] as number[] };
   const processes = { reference: 0, postern: 0 };
   let hotSpots: HotSpot[] | undefined;
   let hotFiles: { where: string; selfPct: number }[] | undefined;
@@ -419,18 +444,20 @@ export async function runE2eBench(opts: E2eOptions = {}): Promise<BenchResult> {
       // is deferred for minimal_backoff_time.
       await round(s, SITE_USERS, timeoutMs);
       const r = await round(s, WARM_UP_MESSAGES, timeoutMs);
-      log(`  warm-up ${s.name.padEnd(9)} ${r.toFixed(1)} msg/s`);
+      log(`  warm-up ${s.name.padEnd(9)} ${r.rate.toFixed(1)} msg/s`);
     }
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? [ref, ours] : [ours, ref];
       for (const s of order) {
-        const rate = await round(s, messages, timeoutMs);
+        const { rate, cpuMsPerMsg, sysMsPerMsg, machineBusyPct } = await round(s, messages, timeoutMs);
         const mem = treeMemory(s.rootPid());
         samples[s.name].push(rate);
+        cpuMs[s.name].push(cpuMsPerMsg);
+        busyPct[s.name].push(machineBusyPct);
         rssMB[s.name].push(mem.rss / MB);
         pssMB[s.name].push(mem.pss / MB);
         processes[s.name] = mem.processes;
-        log(`  round ${r + 1}/${rounds} ${s.name.padEnd(9)} ${rate.toFixed(1)} msg/s, RSS ${(mem.rss / MB).toFixed(1)} MB, PSS ${(mem.pss / MB).toFixed(1)} MB in ${mem.processes} process(es)`);
+        log(`  round ${r + 1}/${rounds} ${s.name.padEnd(9)} ${rate.toFixed(1)} msg/s, RSS ${(mem.rss / MB).toFixed(1)} MB, PSS ${(mem.pss / MB).toFixed(1)} MB in ${mem.processes} process(es), CPU ${cpuMsPerMsg.toFixed(2)} ms/msg (${sysMsPerMsg.toFixed(2)} in the kernel), machine ${machineBusyPct.toFixed(0)}% busy`);
       }
     }
     await ours.stop();
@@ -445,7 +472,7 @@ export async function runE2eBench(opts: E2eOptions = {}): Promise<BenchResult> {
       stops.push(() => prof.stop());
       await round(prof, SITE_USERS, timeoutMs);
       await round(prof, WARM_UP_MESSAGES, timeoutMs);
-      const rate = await round(prof, messages, timeoutMs);
+      const { rate } = await round(prof, messages, timeoutMs);
       await prof.stop();
       stops.pop();
       profileFile = join(pdir, name);
@@ -468,7 +495,7 @@ export async function runE2eBench(opts: E2eOptions = {}): Promise<BenchResult> {
   const postern = median(samples.postern);
   return {
     postern, reference, ratio: postern / reference,
-    details: { messages, rounds, senders: SENDERS, users: SITE_USERS, samples, rssMB, pssMB, processes, ...(hotSpots ? { hotSpots } : {}), ...(hotFiles ? { hotFiles } : {}), ...(profileFile && opts.profileDir ? { profileFile } : {}) },
+    details: { messages, rounds, senders: SENDERS, users: SITE_USERS, samples, rssMB, pssMB, cpuMsPerMsg: cpuMs, machineBusyPct: busyPct, processes, ...(hotSpots ? { hotSpots } : {}), ...(hotFiles ? { hotFiles } : {}), ...(profileFile && opts.profileDir ? { profileFile } : {}) },
   };
 }
 
@@ -481,6 +508,8 @@ export function formatE2e(r: BenchResult): string {
     `${'delivered msg/s'.padEnd(34)} ${f(r.reference).padStart(12)} ${f(r.postern).padStart(12)} ${r.ratio.toFixed(2).padStart(11)}`,
     `${'RSS after round, MB (tree)'.padEnd(34)} ${f(median(d.rssMB.reference)).padStart(12)} ${f(median(d.rssMB.postern)).padStart(12)} ${(median(d.rssMB.postern) / median(d.rssMB.reference)).toFixed(2).padStart(11)}`,
     `${'PSS after round, MB (tree)'.padEnd(34)} ${f(median(d.pssMB.reference)).padStart(12)} ${f(median(d.pssMB.postern)).padStart(12)} ${(median(d.pssMB.postern) / median(d.pssMB.reference)).toFixed(2).padStart(11)}`,
+    `${'CPU ms per message (tree)'.padEnd(34)} ${median(d.cpuMsPerMsg.reference).toFixed(2).padStart(12)} ${median(d.cpuMsPerMsg.postern).toFixed(2).padStart(12)} ${(median(d.cpuMsPerMsg.reference) / median(d.cpuMsPerMsg.postern)).toFixed(2).padStart(11)}`,
+    `${'machine busy during round, %'.padEnd(34)} ${median(d.machineBusyPct.reference).toFixed(0).padStart(12)} ${median(d.machineBusyPct.postern).toFixed(0).padStart(12)}`,
     `${'processes'.padEnd(34)} ${String(d.processes.reference).padStart(12)} ${String(d.processes.postern).padStart(12)}`,
     `samples msg/s: Postfix ${d.samples.reference.map(f).join(', ')}; Postern ${d.samples.postern.map(f).join(', ')}`,
   ];

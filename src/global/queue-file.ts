@@ -25,7 +25,7 @@
  * markDone() rewrites one recipient's R to D in place and fsyncs; contentStream() streams the
  * message.
  */
-import { closeSync, createReadStream, fchmodSync, open, promises as fsp, constants as C } from 'node:fs';
+import { closeSync, createReadStream, fchmodSync, fstatSync, open, openSync, promises as fsp, readSync, constants as C } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -331,6 +331,21 @@ export class QueueFileWriter {
 
 if (SIZE_RECORD_LEN >= 128) throw new Error('size record must fit a one-byte length');
 
+/** The most content bytes QueueFile.open({ keepContent }) keeps in memory at once, per process. */
+export const KEPT_CONTENT_MAX = 8 * 1024 * 1024;
+/** A QueueFile collected with its content still kept gives the bytes back to the budget. */
+const keptRegistry = new FinalizationRegistry<number>((bytes) => QueueFile.releaseKept(bytes));
+
+/** read(2) until `buf` is full, from `position`; a file shorter than expected is corrupt. */
+function readFullySync(fd: number, buf: Buffer, position: number): void {
+  let off = 0;
+  while (off < buf.length) {
+    const n = readSync(fd, buf, off, buf.length - off, position + off);
+    if (n <= 0) throw new QueueFileError(`short read at offset ${position + off}: file truncated`);
+    off += n;
+  }
+}
+
 export class QueueFileError extends Error {
   override name = 'QueueFileError';
 }
@@ -349,14 +364,23 @@ export class QueueFile implements QueueEnvelope {
 
   private constructor(path: string, queueId: string) { this.path = path; this.queueId = queueId; }
 
-  /** Read the envelope and extracted segments. Throws QueueFileError for a corrupt/incomplete file. */
-  static async open(path: string, queueId: string): Promise<QueueFile> {
+  /**
+   * Read the envelope and extracted segments. Throws QueueFileError for a corrupt/incomplete
+   * file. With keepContent, a file read whole (up to 64 KiB) also keeps its content for the first
+   * content() call (qmgr: the delivery agent then writes it without reading the file again),
+   * within a process-wide budget of KEPT_CONTENT_MAX bytes.
+   *
+   * The reads are synchronous system calls, as in Postfix's qmgr: a queue file was written
+   * moments ago and is in the page cache, where a read takes microseconds and a thread-pool
+   * round trip costs two context switches.
+   */
+  static async open(path: string, queueId: string, opts: { keepContent?: boolean } = {}): Promise<QueueFile> {
     const qf = new QueueFile(path, queueId);
-    const fh = await fsp.open(path, C.O_RDONLY);
+    const fd = openSync(path, C.O_RDONLY);
     try {
-      const st = await fh.stat();
-      const head = Buffer.alloc(Math.min(st.size, 65536));
-      await fh.read(head, 0, head.length, 0);
+      const st = fstatSync(fd);
+      const head = Buffer.allocUnsafe(Math.min(st.size, 65536));
+      readFullySync(fd, head, 0);
       const first = decodeRecords(head).next();
       if (first.done || first.value.type !== REC.SIZE) throw new QueueFileError(`${queueId}: no size record: not a queue file`);
       const nums = first.value.data.toString('latin1').trim().split(/\s+/).map(Number);
@@ -365,25 +389,50 @@ export class QueueFile implements QueueEnvelope {
         throw new QueueFileError(`${queueId}: bad size record (incomplete file?)`);
       }
       qf.contentOffset = contentOffset; qf.contentLength = contentLength; qf.flags = flags;
+      const whole = head.length === st.size;
       let env = head;
       if (contentOffset > head.length) {
-        env = Buffer.alloc(contentOffset);
-        await fh.read(env, 0, contentOffset, 0);
+        env = Buffer.allocUnsafe(contentOffset);
+        readFullySync(fd, env, 0);
       }
       const tailStart = contentOffset + contentLength;
-      const tail = Buffer.alloc(st.size - tailStart);
-      await fh.read(tail, 0, tail.length, tailStart);
+      let tail: Buffer;
+      if (whole) tail = head.subarray(tailStart);
+      else {
+        tail = Buffer.allocUnsafe(st.size - tailStart);
+        readFullySync(fd, tail, tailStart);
+      }
       // The M record header (type byte + padded length) ends the envelope.
       qf.parseSegment(env.subarray(0, contentOffset - 1 - MESG_LEN_BYTES), 0, ENVELOPE_TYPES, true);
       const sawEnd = qf.parseSegment(tail, tailStart, EXTRACT_TYPES, false);
       if (!sawEnd) throw new QueueFileError(`${queueId}: no end record: incomplete queue file`);
+      if (opts.keepContent && whole && QueueFile.keptBytes + contentLength <= KEPT_CONTENT_MAX) {
+        // A copy: a subarray would pin the whole head buffer, envelope included.
+        qf.kept = Buffer.from(head.subarray(contentOffset, tailStart));
+        QueueFile.keptBytes += contentLength;
+        keptRegistry.register(qf, contentLength, qf);
+      }
     } catch (e) {
       if (e instanceof RecordError) throw new QueueFileError(`${queueId}: ${e.message}`);
       throw e;
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     return qf;
+  }
+
+  /** Content kept by open({ keepContent }) and not yet taken; bytes kept by all queue files. */
+  private kept: Buffer | undefined;
+  private static keptBytes = 0;
+  /** @internal for keptRegistry */
+  static releaseKept(bytes: number): void { QueueFile.keptBytes -= bytes; }
+
+  /** Give up the kept content (the message left the active queue without using it). */
+  dropContent(): void {
+    if (!this.kept) return;
+    QueueFile.keptBytes -= this.kept.length;
+    keptRegistry.unregister(this);
+    this.kept = undefined;
   }
 
   /** Returns true when the E record was seen. Offsets in `buf` are relative to `base`. */
@@ -437,7 +486,10 @@ export class QueueFile implements QueueEnvelope {
     return createReadStream(this.path, { start: this.contentOffset, end: this.contentOffset + this.contentLength - 1 });
   }
 
+  /** The message as stored; the first call after open({ keepContent }) needs no read. */
   async content(): Promise<Buffer> {
+    const kept = this.kept;
+    if (kept) { this.dropContent(); return kept; }
     const fh = await fsp.open(this.path, C.O_RDONLY);
     try {
       const b = Buffer.alloc(this.contentLength);

@@ -116,7 +116,7 @@ export async function admitMessage(queue: MailQueue, qid: string, from: QueueNam
   await unlinkIfThere(bounceLogPath(queue, 'defer', qid));
   let qf: QueueFile;
   try {
-    qf = await QueueFile.open(queue.path('active', qid), qid);
+    qf = await QueueFile.open(queue.path('active', qid), qid, { keepContent: true });
   } catch (e) {
     if (e instanceof QueueFileError) {
       log.warn(`saving corrupt file "${qid}" from queue "active" to queue "corrupt": ${e.message}`);
@@ -141,6 +141,7 @@ export async function admitMessage(queue: MailQueue, qid: string, from: QueueNam
 export async function finishMessage(queue: MailQueue, bounce: BounceService, s: ActiveSettings, msg: QmgrMessage, now = Date.now()): Promise<void> {
   const qid = msg.queueId;
   const qf = msg.qf;
+  qf.dropContent();
   if (msg.gone) { log.info(`${qid}: removed from the active queue while being delivered`); return; }
   // 1. Non-delivery notices for recipients that failed for good.
   let keep = msg.deferred;
