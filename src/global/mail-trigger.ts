@@ -4,11 +4,22 @@
  * in-process call: cleanup triggers qmgr with the new queue ID ("I" = incoming), postdrop/pickup
  * and `postern queue flush` trigger the same way. When nobody listens (the daemons are down), a
  * trigger is a no-op: the queue file is safe on disk and qmgr scans it at start.
+ *
+ * Services in a thread or child process of their own (master-thread.ts, master-process.ts):
+ * the master listens for their service name and passes the trigger on (postMessage / IPC);
+ * inside such a thread or child, a trigger nobody listens to there goes to the master through
+ * the forwarder that setTriggerForwarder() installed, which passes it on in turn.
  */
 
 export type TriggerHandler = (what: string) => void;
 
 const listeners = new Map<string, Set<TriggerHandler>>();
+let forwarder: ((service: string, what: string) => boolean) | undefined;
+
+/** Where triggers without a listener in this thread go (the master, from a service's thread or child). */
+export function setTriggerForwarder(f: ((service: string, what: string) => boolean) | undefined): void {
+  forwarder = f;
+}
 
 /** Register a listener for `service` ("qmgr", "pickup"); returns the function that removes it. */
 export function onTrigger(service: string, h: TriggerHandler): () => void {
@@ -21,7 +32,7 @@ export function onTrigger(service: string, h: TriggerHandler): () => void {
 /** Wake `service` up; `what` is e.g. a queue ID or Postfix's trigger letter ("I", "F", "W"). */
 export function trigger(service: string, what: string): boolean {
   const s = listeners.get(service);
-  if (!s || s.size === 0) return false;
+  if (!s || s.size === 0) return forwarder?.(service, what) ?? false;
   for (const h of s) {
     try { h(what); } catch { /* a listener's failure is its own business */ }
   }

@@ -5,13 +5,14 @@
  * exit when the master goes away (Postfix daemons' "master disconnect").
  *
  * Messages master → child: {type: 'request', req}, {type: 'conn', l} with a socket handle,
- * {type: 'stop'}, {type: 'wakeup'}. Child → master: {type: 'started'}, {type: 'accept', l},
- * {type: 'failed', error}.
+ * {type: 'stop'}, {type: 'wakeup'}, {type: 'trigger', what}. Child → master: {type: 'started'},
+ * {type: 'accept', l}, {type: 'failed', error}, {type: 'trigger', service, what}.
  */
 import { createServer, type Socket } from 'node:net';
 import { MainConfig } from '../global/mail-conf.ts';
 import { loadDovecotConf } from '../global/dovecot-conf.ts';
 import { flushLogs, logger, setSyslogName } from '../util/msg.ts';
+import { setTriggerForwarder, trigger } from '../global/mail-trigger.ts';
 import type { BoundListener, RunningService, ServiceContext, ServiceImpl } from './master-service.ts';
 import type { ChildMessage, ProcessRequest } from './master-process.ts';
 
@@ -21,6 +22,7 @@ const send = (m: ChildMessage) => { if (process.connected) process.send!(m); };
 let running: RunningService | undefined;
 let log = logger('master');
 let stopping = false;
+let serviceName = '';
 /** Connection handlers per listener index, set by the service's accept(). */
 const handlers = new Map<number, (s: Socket) => void>();
 
@@ -42,6 +44,9 @@ async function start(req: ProcessRequest): Promise<void> {
     ...(req.protocol ? { protocol: req.protocol } : {}),
     failed: (err) => send({ type: 'failed', error: errText(err) }),
   };
+  // Triggers nobody in this process listens to go to the master (mail-trigger.ts).
+  setTriggerForwarder((service, what) => { send({ type: 'trigger', service, what }); return true; });
+  serviceName = mod.service.name;
   running = await mod.service.start(ctx);
   send({ type: 'started' });
 }
@@ -56,8 +61,11 @@ function stop(code: number): void {
   });
 }
 
-process.on('message', (m: { type: string; req?: ProcessRequest; l?: number }, handle?: Socket) => {
+process.on('message', (m: { type: string; req?: ProcessRequest; l?: number; what?: string }, handle?: Socket) => {
   switch (m.type) {
+    case 'trigger':
+      if (serviceName) trigger(serviceName, m.what ?? '');
+      break;
     case 'request':
       start(m.req!).catch((e) => {
         send({ type: 'failed', error: errText(e) });

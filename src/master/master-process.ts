@@ -33,6 +33,11 @@
  *    restarts the service after its usual backoff.
  *  - The child exits at once when the master goes away (its IPC channel closes), as Postfix's
  *    daemons do on "master disconnect": a SIGKILLed master takes its services with it.
+ *  - Triggers (mail-trigger.ts) cross the IPC channel both ways: the master passes a trigger for
+ *    the service's name to every live child ({type: 'trigger', what}), and a child's trigger
+ *    that nobody in it listens to (an smtpd child's new queue ID for qmgr) comes to the master
+ *    ({type: 'trigger', service, what}), which passes it on unless it names the child's own
+ *    service.
  *  - wakeup() is forwarded; reload() is not offered, so a changed configuration starts a new
  *    child and then stops the old one (which finishes its sessions).
  *  - The child's stderr (its log lines, `postern/smtpd[CHILD PID]: ...`) is read by the master
@@ -48,6 +53,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { onTrigger, trigger } from '../global/mail-trigger.ts';
 import { handOff } from './master-listen.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from './master-service.ts';
 
@@ -73,7 +79,8 @@ export interface ProcessRequest {
 export type ChildMessage =
   | { type: 'started' }
   | { type: 'failed'; error: string }
-  | { type: 'accept'; l: number };
+  | { type: 'accept'; l: number }
+  | { type: 'trigger'; service: string; what: string };
 
 /** A child process ended (or gave up): what Postfix's master logs about a dead daemon. */
 export class ProcessExitError extends Error {
@@ -187,6 +194,8 @@ export function processed(name: string, module: string): ServiceImpl {
             else if (m.type === 'accept') {
               child.accepts.add(m.l);
               if (!routed.has(m.l)) { routed.add(m.l); ctx.listeners[m.l]?.accept(route(m.l)); }
+            } else if (m.type === 'trigger') {
+              if (m.service !== name) trigger(m.service, m.what);
             } else if (m.type === 'failed') {
               failure = m.error;
               const err = new ProcessExitError(m.error, pid, 1, null);
@@ -200,8 +209,12 @@ export function processed(name: string, module: string): ServiceImpl {
         return { child, started };
       };
 
+      const offTrigger = onTrigger(name, (what) => {
+        for (const c of children) if (c.alive() && c.proc.connected) c.proc.send({ type: 'trigger', what }, () => undefined);
+      });
       const stopAll = async (): Promise<void> => {
         stopping = true;
+        offTrigger();
         await Promise.all(children.map(async (c) => {
           if (!c.alive()) return;
           if (c.proc.connected) c.proc.send({ type: 'stop' }, (err) => { if (err) c.proc.kill('SIGTERM'); });
@@ -217,6 +230,7 @@ export function processed(name: string, module: string): ServiceImpl {
         await Promise.all(starts);
       } catch (err) {
         stopping = true;
+        offTrigger();
         for (const c of children) if (c.alive()) c.proc.kill('SIGKILL');
         throw err;
       }

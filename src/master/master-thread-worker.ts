@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { MainConfig } from '../global/mail-conf.ts';
 import { loadDovecotConf } from '../global/dovecot-conf.ts';
 import { logger } from '../util/msg.ts';
+import { setTriggerForwarder, trigger } from '../global/mail-trigger.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from './master-service.ts';
 import type { ThreadRequest } from './master-thread.ts';
 
@@ -21,9 +22,12 @@ async function main(): Promise<void> {
     ...(req.protocol ? { protocol: req.protocol } : {}),
     failed: (err) => port.postMessage({ type: 'failed', error: errText(err) }),
   };
+  // Triggers nobody in this thread listens to go to the main thread (mail-trigger.ts).
+  setTriggerForwarder((service, what) => { port.postMessage({ type: 'trigger', service, what }); return true; });
   const running: RunningService = await mod.service.start(ctx);
-  port.on('message', (m: { type: string }) => {
-    if (m.type === 'wakeup') running.wakeup?.();
+  port.on('message', (m: { type: string; what?: string }) => {
+    if (m.type === 'trigger') trigger(mod.service.name, m.what ?? '');
+    else if (m.type === 'wakeup') running.wakeup?.();
     else if (m.type === 'stop') {
       void running.stop().catch(() => {}).finally(() => { port.close(); process.exit(0); });
     }

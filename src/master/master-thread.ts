@@ -8,13 +8,16 @@
  *
  * The worker loads the configuration directory itself (main.cf with this master.cf entry's -o
  * overrides, dovecot.conf), starts the module's `service`, and obeys "stop"/"wakeup" messages.
- * It shares nothing with the main thread but files: qmgr learns of new mail from its watch on
- * incoming/ and from public/qmgr.trigger, exactly as it does from other processes. A failure
+ * It shares nothing with the main thread but files and triggers (mail-trigger.ts): a trigger
+ * for the service's name in the main thread (cleanup's new queue ID for qmgr) is posted to the
+ * worker, and a trigger in the worker that nobody there listens to is posted back to the main
+ * thread (never back to this worker: a trigger for its own name ends there). A failure
  * inside the worker (or the worker dying) is reported through ctx.failed(), so the master
  * restarts it with its usual backoff. Log lines reach the master's stderr through Node's worker
  * stdio forwarding.
  */
 import { Worker } from 'node:worker_threads';
+import { onTrigger, trigger } from '../global/mail-trigger.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from './master-service.ts';
 
 const WORKER = new URL('./master-thread-worker.ts', import.meta.url);
@@ -41,9 +44,12 @@ export function threaded(name: string, module: string): ServiceImpl {
       // flat however many messages pass through the queue).
       const w = new Worker(WORKER, { workerData: req, execArgv: ['--disable-warning=ExperimentalWarning'], resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
       let stopping = false;
+      const offTrigger = onTrigger(name, (what) => { w.postMessage({ type: 'trigger', what }); });
+      w.once('exit', offTrigger);
       const started = new Promise<void>((resolve, reject) => {
-        w.on('message', (m: { type: string; error?: string }) => {
+        w.on('message', (m: { type: string; error?: string; service?: string; what?: string }) => {
           if (m.type === 'started') resolve();
+          else if (m.type === 'trigger') { if (m.service !== name) trigger(m.service!, m.what!); }
           else if (m.type === 'failed') {
             const err = new Error(m.error ?? 'worker failed');
             reject(err);

@@ -12,9 +12,12 @@
  *   queue is bounded: at most qmgr_message_active_limit messages and about
  *   qmgr_message_recipient_limit in-memory recipients; beyond that, files wait on disk and the
  *   directory scans (qmgr-scan.ts, incremental opendir) pause where they are, so memory stays
- *   flat however many messages are queued. New mail (notify(), or a file renamed into
- *   `incoming` by another process, seen through fs.watch — no polling) is taken before deferred
- *   mail; the deferred queue is scanned every queue_run_delay (and on the master's wakeup) and a
+ *   flat however many messages are queued. New mail is taken before deferred mail: a trigger
+ *   naming the queue file cleanup just committed (notify(qid), from smtpd/pickup/qmqpd in this
+ *   thread or passed on by the master from another thread or child process) admits that file
+ *   at once without reading the directory; a bare trigger, or a change in `incoming` seen
+ *   through fs.watch (other writers; one scan per WATCH_SCAN_DELAY_MS) starts a scan — no
+ *   polling; the deferred queue is scanned every queue_run_delay (and on the master's wakeup) and a
  *   deferred file is admitted when its mtime (next retry time) has come. flush() (postqueue -f)
  *   scans the deferred queue ignoring retry times. Each message's recipients are resolved
  *   (trivial-rewrite), grouped by transport and nexthop in batches of
@@ -42,7 +45,7 @@
 import { watch, type FSWatcher, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { MainConfig } from '../global/mail-conf.ts';
-import { MailQueue } from '../global/mail-queue.ts';
+import { isQueueId, MailQueue } from '../global/mail-queue.ts';
 import { loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
 import type { DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
 import { BounceService } from '../bounce/bounce.ts';
@@ -59,6 +62,19 @@ const log = logger('qmgr');
 
 /** Messages admitted (renamed, read, resolved) at the same time. */
 const ADMIT_PARALLEL = 16;
+
+/**
+ * Queue IDs named by triggers, waiting for admission (in-process cleanup says which file it
+ * committed, so qmgr takes that file without reading the directory). Beyond this many, a
+ * trigger asks for a scan of incoming instead.
+ */
+const HINTS_MAX = 4096;
+/**
+ * A watch event on incoming/ (every create, write, chmod and rename of a file there) asks for a
+ * scan this much later, once: mail from this process and its threads and children comes with
+ * its queue ID through a trigger, so the watch is only the safety net for other writers.
+ */
+const WATCH_SCAN_DELAY_MS = 100;
 
 /** The trigger file `postern queue flush` writes in $queue_directory/public (Postfix's public/qmgr fifo). */
 export const QMGR_TRIGGER = 'qmgr.trigger';
@@ -109,6 +125,9 @@ export class Qmgr {
   private watchers: FSWatcher[] = [];
   private finishing = new Set<Promise<void>>();
   private admitting = new Set<Promise<void>>();
+  /** Queue IDs from triggers, admitted before the scans' next names (HINTS_MAX). */
+  private hints: string[] = [];
+  private watchTimer: NodeJS.Timeout | undefined;
   /** Messages being admitted (counted against the active limits before they are active). */
   private reserved = 0;
   /** Peak number of messages in the active queue (for tests and benchmarks). */
@@ -179,7 +198,11 @@ export class Qmgr {
   private startWatching(): void {
     const onErr = (e: Error) => log.warn(`queue directory watch: ${e.message}`);
     try {
-      const w = watch(join(this.queue.dir, 'incoming'), { persistent: false }, () => this.notify());
+      const w = watch(join(this.queue.dir, 'incoming'), { persistent: false }, () => {
+        if (this.watchTimer) return;
+        this.watchTimer = setTimeout(() => { this.watchTimer = undefined; this.notify(); }, WATCH_SCAN_DELAY_MS);
+        this.watchTimer.unref();
+      });
       w.on('error', onErr);
       this.watchers.push(w);
     } catch (e) { onErr(e as Error); }
@@ -202,10 +225,14 @@ export class Qmgr {
     else { if (text.includes('D')) this.scanDeferred(false); this.notify(); }
   }
 
-  /** New mail in incoming (cleanup's "I" trigger). */
-  notify(): void {
+  /**
+   * New mail in incoming (cleanup's "I" trigger). With the queue ID of the file cleanup just
+   * committed, that file is admitted without a directory scan.
+   */
+  notify(queueId?: string): void {
     if (this.stopping || !this.started) return;
-    this.incoming.request();
+    if (queueId !== undefined && isQueueId(queueId) && this.hints.length < HINTS_MAX) this.hints.push(queueId);
+    else this.incoming.request();
     this.kick();
   }
 
@@ -251,7 +278,7 @@ export class Qmgr {
     this.again = false;
     while (!this.stopping && this.hasRoom()) {
       if (this.admitting.size >= ADMIT_PARALLEL) { await Promise.race(this.admitting); continue; }
-      let qid = await this.incoming.next();
+      let qid = this.hints.shift() ?? await this.incoming.next();
       let from: 'incoming' | 'deferred' = 'incoming';
       if (qid === undefined) { qid = await this.deferred.next(); from = 'deferred'; }
       if (qid === undefined) break;
@@ -329,6 +356,7 @@ export class Qmgr {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.watchTimer) clearTimeout(this.watchTimer);
     for (const w of this.watchers) w.close();
     this.watchers = [];
     this.abort.abort();
@@ -353,10 +381,10 @@ export const service: ServiceImpl = {
     const agents = await loadAgents(config);
     const q = new Qmgr({ config, queue, resolver, agents });
     await q.start();
-    // In-process services (smtpd, pickup, qmqpd via cleanup) wake us at once; the watch on
-    // incoming/ covers other processes.
+    // smtpd, pickup and qmqpd (through cleanup) name each queue file they commit, from this
+    // thread or through the master (mail-trigger.ts); the watch on incoming/ covers other writers.
     const { onTrigger } = await import('../global/mail-trigger.ts');
-    const off = onTrigger('qmgr', () => q.notify());
+    const off = onTrigger('qmgr', (what) => q.notify(what));
     return {
       stop: async () => { off(); await q.stop(); for (const a of agents.values()) await a.close?.(); },
       wakeup: () => q.wakeup(),
