@@ -25,8 +25,8 @@ async function main(): Promise<void> {
   // Triggers nobody in this thread listens to go to the main thread (mail-trigger.ts).
   setTriggerForwarder((service, what) => { port.postMessage({ type: 'trigger', service, what }); return true; });
   const running: RunningService = await mod.service.start(ctx);
-  port.on('message', (m: { type: string; what?: string }) => {
-    if (m.type === 'trigger') trigger(mod.service.name, m.what ?? '');
+  port.on('message', (m: { type: string; what?: string[] }) => {
+    if (m.type === 'trigger') for (const what of m.what ?? []) trigger(mod.service.name, what);
     else if (m.type === 'wakeup') running.wakeup?.();
     else if (m.type === 'stop') {
       void running.stop().catch(() => {}).finally(() => { port.close(); process.exit(0); });

@@ -44,7 +44,11 @@ export function threaded(name: string, module: string): ServiceImpl {
       // flat however many messages pass through the queue).
       const w = new Worker(WORKER, { workerData: req, execArgv: ['--disable-warning=ExperimentalWarning'], resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
       let stopping = false;
-      const offTrigger = onTrigger(name, (what) => { w.postMessage({ type: 'trigger', what }); });
+      // Triggers of one turn of the event loop travel in one message (each message wakes the
+      // worker: under load, smtpd commits several queue files per turn).
+      let batch: string[] = [];
+      const post = () => { const what = batch; batch = []; w.postMessage({ type: 'trigger', what }); };
+      const offTrigger = onTrigger(name, (what) => { if (batch.push(what) === 1) setImmediate(post); });
       w.once('exit', offTrigger);
       const started = new Promise<void>((resolve, reject) => {
         w.on('message', (m: { type: string; error?: string; service?: string; what?: string }) => {
