@@ -44,6 +44,13 @@ export interface RecipientResult {
   /** RFC 3464 Remote-MTA / Diagnostic-Code for DSNs: "smtp; 550 5.1.1 <x>: user unknown". */
   diagnostic?: string;
   remoteMta?: string;
+  /**
+   * For status 'sent' by an agent whose last step is still reaching the disk (virtual(8)'s
+   * grouped fsync of new/): qmgr marks the recipient done and removes the queue file only once
+   * this resolves; if it rejects, the recipient is deferred (delivered again later: at most a
+   * duplicate, never a loss).
+   */
+  durable?: Promise<void>;
 }
 
 export interface DeliveryAgent {

@@ -23,10 +23,11 @@ import { existsSync, promises as fsp, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MailQueue, QueueName } from '../global/mail-queue.ts';
 import { QueueFile, QueueFileError, COMMITTED_MODE } from '../global/queue-file.ts';
-import { bounceLogPath, readBounceLog, removeBounceLog } from '../bounce/bounce-log.ts';
+import { appendBounceLogs, bounceLogPath, readBounceLog, removeBounceLog, type BounceLogEntry } from '../bounce/bounce-log.ts';
 import type { BounceService } from '../bounce/bounce.ts';
 import { logger } from '../util/msg.ts';
 import { QmgrMessage } from './qmgr-message.ts';
+import { logEntryOf, notDurable } from './qmgr-deliver.ts';
 
 const log = logger('qmgr');
 
@@ -143,6 +144,19 @@ export async function finishMessage(queue: MailQueue, bounce: BounceService, s: 
   const qf = msg.qf;
   qf.dropContent();
   if (msg.gone) { log.info(`${qid}: removed from the active queue while being delivered`); return; }
+  // Deliveries still reaching the disk (qmgr-deliver.ts): the queue file goes only after them.
+  if (msg.durable.length) {
+    const failed: BounceLogEntry[] = [];
+    await Promise.all(msg.durable.map(async (r) => {
+      try { await r.durable; } catch (e) { notDurable(msg, r, e); failed.push(logEntryOf(r, 'delayed')); }
+    }));
+    msg.durable = [];
+    if (failed.length) {
+      for (const r of qf.recipients) if (failed.some((f) => f.offset === r.offset)) r.done = false;
+      await appendBounceLogs(queue, 'defer', qid, failed).catch((e: Error) => log.warn(`${qid}: cannot append to defer log: ${e.message}`));
+      msg.deferred = true;
+    }
+  }
   // 1. Non-delivery notices for recipients that failed for good.
   let keep = msg.deferred;
   if (msg.bounced) {

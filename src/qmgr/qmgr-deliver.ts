@@ -10,6 +10,10 @@
  *      before this entry is reported finished (so before the next batch of the message runs
  *      to completion, and before the message leaves the active queue). Not when this was the
  *      message's last entry and every recipient is sent: the file is unlinked next.
+ *      A 'sent' result with `durable` (virtual(8)'s grouped fsync of new/) is on disk only
+ *      when that resolves: before its D record is written, or — when the file is unlinked
+ *      next — before finishMessage() unlinks it (msg.durable). If it fails, the recipient
+ *      is deferred instead.
  *   3. one log line per recipient (logDelivery).
  *
  * A crash between the agent's success and step 2 leaves R: that recipient is delivered again
@@ -141,6 +145,22 @@ async function runAgent(ctx: DeliverContext, entry: QmgrEntry, depth: number): P
 /** Steps 1-3 of the header comment, for results of an agent or of resolve. */
 export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, transport: string, results: RecipientResult[], req?: DeliverRequest): Promise<void> {
   const qid = msg.queueId;
+  const wantsTrace = (r: RecipientResult) => r.status === 'sent' && wantsNotice(r.recipient.notify, 'success');
+  // The last entry of a message and every recipient of it delivered: finishMessage() unlinks
+  // the queue file next, which says more than D records (Postfix's agents mark D without an
+  // fsync; a crash before the unlink delivers again, as one before the mark would).
+  const removedNext = msg.pending === 1 && results.every((r) => r.status === 'sent' && !wantsTrace(r))
+    && !msg.deferred && !msg.bounced && !msg.traced && !msg.gone;
+  // A delivery still reaching the disk (RecipientResult.durable): finishMessage() waits for it
+  // before the unlink; otherwise it must be on disk before its D record is written.
+  if (removedNext) {
+    for (const r of results) if (r.durable) msg.durable.push(r);
+  } else {
+    await Promise.all(results.map(async (r) => {
+      if (!r.durable) return;
+      try { await r.durable; } catch (e) { notDurable(msg, r, e); }
+    }));
+  }
   const bounces: BounceLogEntry[] = [];
   const traces: BounceLogEntry[] = [];
   const defers: BounceLogEntry[] = [];
@@ -148,9 +168,7 @@ export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, trans
   for (const r of results) {
     if (r.status === 'sent') {
       done.push(r);
-      if (wantsNotice(r.recipient.notify, 'success')) {
-        traces.push(logEntryOf(r, transport === 'smtp' || transport === 'relay' ? 'relayed' : 'delivered'));
-      }
+      if (wantsTrace(r)) traces.push(logEntryOf(r, transport === 'smtp' || transport === 'relay' ? 'relayed' : 'delivered'));
     } else if (r.status === 'bounced') {
       done.push(r);
       bounces.push(logEntryOf(r, 'failed'));
@@ -172,11 +190,6 @@ export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, trans
   if (bounces.length) msg.bounced = true;
   if (traces.length) msg.traced = true;
   const toMark = done.filter((r) => r.status !== 'deferred');
-  // The last entry of a message and every recipient of it delivered: finishMessage() unlinks
-  // the queue file next, which says more than D records (Postfix's agents mark D without an
-  // fsync; a crash before the unlink delivers again, as one before the mark would).
-  const removedNext = msg.pending === 1 && toMark.length === results.length && bounces.length === 0 && traces.length === 0
-    && !msg.deferred && !msg.bounced && !msg.traced && !msg.gone;
   if (removedNext) {
     const offsets = new Set(toMark.map((r) => r.recipient.offset));
     for (const r of msg.qf.recipients) if (offsets.has(r.offset)) r.done = true;
@@ -201,4 +214,17 @@ export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, trans
   if (defers.length) msg.deferred = true;
   const fakeReq: DeliverRequest = req ?? { qf: msg.qf, transport, nexthop: '', recipients: [], activeSince: msg.activeSince };
   for (const r of results) logDelivery(transport, fakeReq, r);
+}
+
+/**
+ * A 'sent' result whose delivery could not be made durable (its fsync failed): deferred, so
+ * the queue file keeps the recipient and it is delivered again (at most a duplicate).
+ */
+export function notDurable(msg: QmgrMessage, r: RecipientResult, e: unknown): void {
+  const why = e instanceof Error ? e.message : String(e);
+  log.warn(`${msg.queueId}: to=<${r.recipient.address}>: delivered, but not known to be on disk (${why}): will be delivered again`);
+  r.status = 'deferred';
+  r.dsn = '4.3.0';
+  r.text = `mail system error: ${why}`;
+  delete r.durable;
 }

@@ -12,6 +12,7 @@
  */
 import type { QueueFile, QueueRecipient } from '../global/queue-file.ts';
 import type { QueueName } from '../global/mail-queue.ts';
+import type { RecipientResult } from '../global/deliver-request.ts';
 import type { ResolveReply } from '../trivial-rewrite/resolve.ts';
 
 export interface Resolver {
@@ -49,6 +50,8 @@ export class QmgrMessage {
   traced = false;
   /** The queue file vanished from active (postsuper -d/-h while delivering). */
   gone = false;
+  /** Sent results still reaching the disk (RecipientResult.durable): awaited before the unlink. */
+  durable: RecipientResult[] = [];
   /** Number of recipients held in memory (for qmgr_message_recipient_limit). */
   readonly rcptCount: number;
 

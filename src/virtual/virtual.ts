@@ -9,7 +9,8 @@
  *   (user@domain, then the @domain catch-all; src/global/mail-addr-find.ts). The result is a
  *   path under virtual_mailbox_base: ending in "/" means Maildir, otherwise an mbox file
  *   (virtual-mbox.ts). Maildir delivery is Postfix's maildir.c: tmp/ → fsync → rename into
- *   new/ (maildir-save.ts deliverToNew(), no uidlist lock); IMAP/POP3 see the message at their
+ *   new/ (maildir-save.ts deliverToNew(), no uidlist lock; the fsync of new/ is grouped and
+ *   handed to qmgr as the result's `durable`); IMAP/POP3 see the message at their
  *   next sync, which gives it its UID. Return-Path: and Delivered-To: are prepended; a message
  *   that already carries Delivered-To: for this recipient is bounced as a mail forwarding loop,
  *   as Postfix.
@@ -132,8 +133,9 @@ async function deliverOne(s: VirtualSettings, req: DeliverRequest, r: QueueRecip
   if (hasDeliveredTo(content, r.address)) return res(r, 'bounced', '5.4.6', `mail forwarding loop for ${r.address}`);
   const headers = deliveryHeaders(req.qf.sender, r.address);
   if (found.value.endsWith('/')) {
+    let durable: Promise<void>;
     try {
-      await deliverToNew(p.path, [headers, content]);
+      ({ durable } = await deliverToNew(p.path, [headers, content]));
     } catch (e) {
       if (e instanceof MailError) {
         // Postfix virtual(8) maildir.c: mbox_dsn(errno, "4.2.0") — a full file system (ENOSPC)
@@ -146,7 +148,7 @@ async function deliverOne(s: VirtualSettings, req: DeliverRequest, r: QueueRecip
       }
       throw e;
     }
-    return res(r, 'sent', '2.0.0', 'delivered to maildir');
+    return { ...res(r, 'sent', '2.0.0', 'delivered to maildir'), durable };
   }
   const m = await deliverMbox(p.path, req.qf.sender, headers, content, s.mailboxLimit);
   if (m) return res(r, m.dsn.startsWith('5') ? 'bounced' : 'deferred', m.dsn, m.text);

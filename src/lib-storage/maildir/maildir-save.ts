@@ -14,7 +14,8 @@
  *
  * deliverToNew() is the delivery agents' path (virtual(8), Postfix maildir.c; Dovecot's LDA
  * writes the same files): tmp/<unique> (O_EXCL) ← content, fsync, rename to
- * new/<unique>,S=..,W=.., fsync new/. It takes no lock and writes no dovecot-uidlist: a message
+ * new/<unique>,S=..,W=.., fsync new/ (grouped with other deliveries' and awaited by the caller
+ * through `durable`, maildir-dirsync.ts). It takes no lock and writes no dovecot-uidlist: a message
  * in new/ has no UID until a reader syncs the mailbox (maildir-sync.ts or Dovecot moves it to
  * cur/ as \Recent and appends its UID under the uidlist lock), so UIDs are still assigned once,
  * in delivery order (by the time in the unique name), and never change afterwards.
@@ -29,6 +30,7 @@ import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { newUniqueName, withInfo, withSizes } from './maildir-filename.ts';
 import { notifyMailboxChanged } from '../mail-notify.ts';
 import { inheritOwner } from './maildir-owner.ts';
+import { syncDirGrouped } from './maildir-dirsync.ts';
 import { countBareLf, type MaildirState, type MsgRec } from './maildir-sync.ts';
 
 export interface TmpFile { path: string; unique: string; size: number; vsize: number }
@@ -175,7 +177,13 @@ async function makeMaildirDirs(dir: string): Promise<void> {
   owners.delete(dir);
 }
 
-export interface DeliveredFile { fname: string; size: number; vsize: number }
+export interface DeliveredFile {
+  fname: string;
+  size: number;
+  vsize: number;
+  /** Resolves when the rename into new/ is on disk (new/ fsync'd); rejects with a MailError. */
+  durable: Promise<void>;
+}
 
 /**
  * Deliver `parts` (concatenated) into the Maildir `dir` as one new message (see the file
@@ -233,13 +241,11 @@ export async function deliverToNew(dir: string, parts: readonly Uint8Array[]): P
     throw mailErrorFromErrno(e, `write(${path})`);
   }
   // The rename must survive a crash before the queue forgets the recipient (Dovecot fsyncs the
-  // directory too; Postfix relies on the journal ordering the rename before the queue unlink).
-  try {
-    const dfd = openSync(join(dir, 'new'), C.O_RDONLY | C.O_DIRECTORY);
-    try { await fsyncFd(dfd); } finally { closeSync(dfd); }
-  } catch (e) {
-    throw mailErrorFromErrno(e, `fsync(${join(dir, 'new')})`);
-  }
+  // directory too; Postfix relies on the journal ordering the rename before the queue unlink):
+  // the caller waits for `durable` before it does; the fsync is grouped (maildir-dirsync.ts).
+  const newDir = join(dir, 'new');
+  const durable = syncDirGrouped(newDir).catch((e: unknown) => { throw mailErrorFromErrno(e, `fsync(${newDir})`); });
+  durable.catch(() => { /* the caller's to handle; never an unhandled rejection */ });
   notifyMailboxChanged(dir);
-  return { fname, size, vsize: size + bare };
+  return { fname, size, vsize: size + bare, durable };
 }
