@@ -12,6 +12,13 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { TreeMemory } from './bench-scenario.ts';
 
+/**
+ * The Node flags every Postern process runs with (bin/node-flags, also read by bin/postern), for
+ * benchmarks that start a Postern server directly: measured as administrators run it.
+ */
+export const POSTERN_NODE_FLAGS: readonly string[] = readFileSync(new URL('../bin/node-flags', import.meta.url), 'utf8')
+  .split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+
 function readOr(path: string): string {
   try { return readFileSync(path, 'utf8'); } catch { return ''; }
 }

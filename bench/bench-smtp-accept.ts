@@ -24,7 +24,7 @@ import { promisify } from 'node:util';
 import { RealPostfix } from '../test/harness/real-postfix.ts';
 import { freePort } from '../test/harness/free-port.ts';
 import { BENCH_RECIPIENT, BENCH_SENDER, writeSite, type Site } from './bench-site.ts';
-import { timedRun, treeMemory } from './bench-proc.ts';
+import { POSTERN_NODE_FLAGS, timedRun, treeMemory } from './bench-proc.ts';
 import type { BenchOptions, Cleanup, Contender, PairedScenario } from './bench-scenario.ts';
 
 const run = promisify(execFile);
@@ -122,7 +122,7 @@ async function startPostern(site: Site, sessions: number, o: BenchOptions, clean
   const queueDir = join(dir, 'queue');
   mkdirSync(queueDir, { recursive: true });
   writeFileSync(join(dir, 'main.cf'), site.mainCf + `queue_directory = ${queueDir}\n`);
-  const nodeArgs = ['--disable-warning=ExperimentalWarning'];
+  const nodeArgs = [...POSTERN_NODE_FLAGS];
   if (o.profileDir) {
     mkdirSync(o.profileDir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=smtpd-${sessions}-${Date.now()}.cpuprofile`);

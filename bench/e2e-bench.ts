@@ -37,7 +37,7 @@ import { join, resolve } from 'node:path';
 import { RealPostfix } from '../test/harness/real-postfix.ts';
 import { freePort } from '../test/harness/free-port.ts';
 import { BENCH_SENDER, SITE_DOMAIN, SITE_USERS, writeSite, type Site } from './bench-site.ts';
-import { machineCpuSeconds, timedRun, treeCpuSeconds, treeMemory } from './bench-proc.ts';
+import { machineCpuSeconds, POSTERN_NODE_FLAGS, timedRun, treeCpuSeconds, treeMemory } from './bench-proc.ts';
 import { median } from './bench-scenario.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -141,7 +141,7 @@ export class PosternMaster {
     const count = process.env.POSTERN_BENCH_SMTPD_COUNT ? `\n  -o postern_process_count=${process.env.POSTERN_BENCH_SMTPD_COUNT}` : '';
     writeFileSync(join(configDir, 'master.cf'), `127.0.0.1:${port} inet n - n - - smtpd${mode(process.env.POSTERN_BENCH_SMTPD_MODE)}${count}\n${internal}`);
     writeFileSync(join(configDir, 'dovecot.conf'), '# bench: no IMAP/POP3/LMTP\nprotocols =\n');
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...nodeFlags,
+    const child = spawn(process.execPath, [...POSTERN_NODE_FLAGS, ...nodeFlags,
       join(ROOT, 'src/cli/postern.ts'), '-c', configDir, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const m = new PosternMaster(configDir, child);
     let seen = '';
@@ -167,7 +167,7 @@ export class PosternMaster {
   get logTail(): string { return this.tail; }
 
   cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', join(ROOT, 'src/cli/postern.ts'),
+    const r = spawnSync(process.execPath, [...POSTERN_NODE_FLAGS, join(ROOT, 'src/cli/postern.ts'),
       '-c', this.configDir, ...args], { encoding: 'utf8', timeout: 60_000 });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }

@@ -23,6 +23,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { POSTERN_NODE_FLAGS } from './bench-proc.ts';
 
 export interface ImapBenchOptions { messages: number; rounds: number; idle: number }
 export interface ImapBenchRow { name: string; dovecot: number; postern: number; unit: string; ratio: number }
@@ -112,7 +113,7 @@ async function startPostern(src: string): Promise<Server> {
   const self = fileURLToPath(import.meta.url);
   // IMAP_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles Postern's server
   const extra = process.env.IMAP_BENCH_NODE_ARGS ? process.env.IMAP_BENCH_NODE_ARGS.split(' ') : [];
-  const child: ChildProcess = spawn(process.execPath, [...extra, self, '--server', src], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child: ChildProcess = spawn(process.execPath, [...POSTERN_NODE_FLAGS, ...extra, self, '--server', src], { stdio: ['ignore', 'pipe', 'ignore'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => { out += d; const m = /PORT (\d+)/.exec(out); if (m) resolve(Number(m[1])); });

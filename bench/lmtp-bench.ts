@@ -16,7 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RealDovecot } from '../test/harness/real-dovecot.ts';
-import { timedRun, treeMemory } from './bench-proc.ts';
+import { POSTERN_NODE_FLAGS, timedRun, treeMemory } from './bench-proc.ts';
 import { Cleanup, median, type BenchOptions, type Contender, type PairedScenario } from './bench-scenario.ts';
 
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
@@ -60,7 +60,7 @@ function contender(port: number, maildir: string, messages: number, sessions: nu
 }
 
 async function startPostern(): Promise<{ child: ChildProcess; lmtp: number; maildir: string }> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'postern-lmtpd.ts'), USER, 'pw'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...POSTERN_NODE_FLAGS, join(import.meta.dirname, 'postern-lmtpd.ts'), USER, 'pw'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => { buf += d; const nl = buf.indexOf('\n'); if (nl >= 0) resolve(buf.slice(0, nl)); });

@@ -34,6 +34,7 @@ import { freePort } from '../test/harness/free-port.ts';
 import { TestCa } from '../test/harness/test-ca.ts';
 import { BENCH_RECIPIENT, BENCH_SENDER, writeSite } from './bench-site.ts';
 import { countQueueFiles } from './bench-smtp-accept.ts';
+import { POSTERN_NODE_FLAGS } from './bench-proc.ts';
 
 const run = promisify(execFile);
 
@@ -171,7 +172,7 @@ async function startPostern(dir: string, siteCf: string, tlsCf: string): Promise
   const queueDir = join(pdir, 'queue');
   mkdirSync(queueDir, { recursive: true });
   writeFileSync(join(pdir, 'main.cf'), siteCf + tlsCf + `queue_directory = ${queueDir}\n`);
-  const child: ChildProcess = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(import.meta.dirname, 'postern-smtpd.ts'), pdir, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...POSTERN_NODE_FLAGS, join(import.meta.dirname, 'postern-smtpd.ts'), pdir, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let err = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => { if (err.length < 10000) err += d; });
