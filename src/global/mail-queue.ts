@@ -17,9 +17,10 @@
  * fsync'd after the rename (DirSync groups the directory fsyncs of concurrent commits, so many
  * sessions share one — group commit, never skipped).
  */
-import { mkdirSync, promises as fsp, renameSync, constants as C } from 'node:fs';
+import { mkdirSync, promises as fsp, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MainConfig } from './mail-conf.ts';
+import { syncDirGrouped, syncDirNow } from '../util/dir-sync.ts';
 
 export const QUEUE_NAMES = ['maildrop', 'incoming', 'active', 'deferred', 'hold', 'corrupt', 'bounce', 'defer', 'trace', 'saved', 'flush'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
@@ -38,40 +39,10 @@ export interface MailQueueOptions {
   hashNames?: readonly string[];
 }
 
-/** Serialises fsync() of one directory so concurrent committers share a single sync. */
-class DirSync {
-  private readonly dir: string;
-  private running: Promise<void> | undefined;
-  private next: Promise<void> | undefined;
-  constructor(dir: string) { this.dir = dir; }
-
-  /** Resolves once a directory fsync that started after this call has completed. */
-  sync(): Promise<void> {
-    if (!this.running) {
-      this.running = this.doSync().finally(() => { this.running = undefined; });
-      return this.running;
-    }
-    // A sync is in flight and may have started before our rename: wait for the following one.
-    if (!this.next) {
-      this.next = this.running.then(() => {
-        this.next = undefined;
-        return this.sync();
-      });
-    }
-    return this.next;
-  }
-
-  private async doSync(): Promise<void> {
-    const fh = await fsp.open(this.dir, C.O_RDONLY | C.O_DIRECTORY);
-    try { await fh.sync(); } finally { await fh.close(); }
-  }
-}
-
 export class MailQueue {
   readonly dir: string;
   readonly hashDepth: number;
   readonly hashNames: ReadonlySet<string>;
-  private readonly syncers = new Map<string, DirSync>();
 
   constructor(queueDirectory: string, opts: MailQueueOptions = {}) {
     this.dir = queueDirectory;
@@ -108,11 +79,12 @@ export class MailQueue {
   }
 
   /** fsync the directory that holds (or held) this entry, shared with concurrent callers. */
-  syncDir(dir: string): Promise<void> {
-    let s = this.syncers.get(dir);
-    if (!s) { s = new DirSync(dir); this.syncers.set(dir, s); }
-    return s.sync();
+  syncDir(dir: string, gatherMs = 0): Promise<void> {
+    return syncDirGrouped(dir, gatherMs);
   }
+
+  /** Issue now a syncDir(dir, gatherMs) that is still gathering callers. */
+  syncDirNow(dir: string): void { syncDirNow(dir); }
 
   /**
    * Move a queue file from one queue to another (rename; the queue ID stays). With durable=true

@@ -183,3 +183,20 @@ test('abort while a commit is in flight: the commit fails, nothing is left, othe
     assert.equal(readdirSync(join(dir, 'incoming')).length, 20, 'only the 20 other files remain');
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('a queue file removed while still being written (0600) is never committed: no 250 for data that went nowhere', async () => {
+  const { q, dir } = tmpQueue();
+  try {
+    const w = await QueueFileWriter.create(q);
+    w.setSender('sender@example.org');
+    w.addRecipient({ address: 'a@example.test', orig: 'a@example.test' });
+    await w.writeContent(Buffer.from('Subject: x\n\nbody\n'));
+    // What a qmgr restarting in another process does with a 0600 file older than itself.
+    for (const f of readdirSync(join(dir, 'incoming'))) rmSync(join(dir, 'incoming', f));
+    await assert.rejects(w.commit(), /queue file was removed while being written/);
+    await w.abort();
+    // The next one commits normally.
+    const qid = await writeOne(q, Buffer.from('Subject: y\n\nbody\n'));
+    assert.deepEqual(readdirSync(join(dir, 'incoming')), [qid]);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});

@@ -1,5 +1,5 @@
 /**
- * qmgr and RecipientResult.durable (virtual(8)'s grouped fsync of new/, maildir-dirsync.ts):
+ * qmgr and RecipientResult.durable (virtual(8)'s grouped fsync of new/, util/dir-sync.ts):
  * a delivery reported 'sent' whose last step is still reaching the disk never lets the queue
  * file go (nor its D record be written) before that step is done, and a step that fails makes
  * the recipient deferred and delivered again: at most a duplicate, never a loss.

@@ -15,7 +15,7 @@
  * deliverToNew() is the delivery agents' path (virtual(8), Postfix maildir.c; Dovecot's LDA
  * writes the same files): tmp/<unique> (O_EXCL) ← content, fsync, rename to
  * new/<unique>,S=..,W=.., fsync new/ (grouped with other deliveries' and awaited by the caller
- * through `durable`, maildir-dirsync.ts). It takes no lock and writes no dovecot-uidlist: a message
+ * through `durable`, util/dir-sync.ts). It takes no lock and writes no dovecot-uidlist: a message
  * in new/ has no UID until a reader syncs the mailbox (maildir-sync.ts or Dovecot moves it to
  * cur/ as \Recent and appends its UID under the uidlist lock), so UIDs are still assigned once,
  * in delivery order (by the time in the unique name), and never change afterwards.
@@ -30,7 +30,7 @@ import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { newUniqueName, withInfo, withSizes } from './maildir-filename.ts';
 import { notifyMailboxChanged } from '../mail-notify.ts';
 import { inheritOwner } from './maildir-owner.ts';
-import { syncDirGrouped } from './maildir-dirsync.ts';
+import { syncDirGrouped } from '../../util/dir-sync.ts';
 import { countBareLf, type MaildirState, type MsgRec } from './maildir-sync.ts';
 
 export interface TmpFile { path: string; unique: string; size: number; vsize: number }
@@ -242,7 +242,7 @@ export async function deliverToNew(dir: string, parts: readonly Uint8Array[]): P
   }
   // The rename must survive a crash before the queue forgets the recipient (Dovecot fsyncs the
   // directory too; Postfix relies on the journal ordering the rename before the queue unlink):
-  // the caller waits for `durable` before it does; the fsync is grouped (maildir-dirsync.ts).
+  // the caller waits for `durable` before it does; the fsync is grouped (util/dir-sync.ts).
   const newDir = join(dir, 'new');
   const durable = syncDirGrouped(newDir).catch((e: unknown) => { throw mailErrorFromErrno(e, `fsync(${newDir})`); });
   durable.catch(() => { /* the caller's to handle; never an unhandled rejection */ });

@@ -1,10 +1,10 @@
-/** maildir-dirsync: grouped directory fsyncs resolve for every caller; a failure reaches each caller of that directory only. */
+/** dir-sync: grouped directory fsyncs resolve for every caller; a failure reaches each caller of that directory only; the table empties. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { syncDirGrouped } from './maildir-dirsync.ts';
+import { dirSyncsInFlight, syncDirGrouped } from './dir-sync.ts';
 
 test('many concurrent requests over a few directories all resolve; a missing directory rejects only its own callers', async () => {
   const base = mkdtempSync(join(tmpdir(), 'postern-dirsync-'));
@@ -20,8 +20,10 @@ test('many concurrent requests over a few directories all resolve; a missing dir
         assert.equal(((r as PromiseRejectedResult).reason as NodeJS.ErrnoException).code, 'ENOENT');
       } else assert.equal(r.status, 'fulfilled', `call ${i}`);
     });
-    // Later requests start new rounds.
+    // Later requests start new syncs; nothing stays in the table.
     await syncDirGrouped(dirs[0]!);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(dirSyncsInFlight(), 0);
   } finally {
     rmSync(base, { recursive: true, force: true });
   }
