@@ -196,10 +196,11 @@ export class QueueFileWriter {
       }
       const w = new QueueFileWriter(queue, fd, path, qid, now);
       w.inPlace = true;
-      // The new name reaches the disk while the client is still sending (commit() waits for it):
-      // one fsync of incoming/ for the files created within ENTRY_SYNC_GATHER_MS, issued at the
-      // latest when the first of them commits.
-      w.entrySynced = queue.syncDir(dir, ENTRY_SYNC_GATHER_MS);
+      // The new name reaches the disk while the client is still sending (commit() waits for it).
+      // Alone, at once; among other files being written, one fsync of incoming/ for the files
+      // created within ENTRY_SYNC_GATHER_MS, issued at the latest when the first of them commits.
+      const gather = ++QueueFileWriter.openInIncoming > 1 ? ENTRY_SYNC_GATHER_MS : 0;
+      w.entrySynced = queue.syncDir(dir, gather);
       w.entrySynced.catch(() => { /* commit() reports it */ });
       return w;
     }
@@ -209,6 +210,8 @@ export class QueueFileWriter {
   private path: string;
   /** The file already has its final name in `incoming` (mode 0600 until commit). */
   private inPlace = false;
+  /** Files of this process being written in incoming/ (created in place, not closed yet). */
+  private static openInIncoming = 0;
   /** The fsync of incoming/ started right after the create (in-place files only). */
   private entrySynced: Promise<void> | undefined;
   /** Commit into another queue than the one given to create() (cleanup: a HOLD action → 'hold'). */
@@ -248,6 +251,7 @@ export class QueueFileWriter {
   private closeFd(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.inPlace) QueueFileWriter.openInIncoming--;
     try { closeSync(this.fd); } catch { /* nothing more to do with it */ }
   }
 
@@ -332,8 +336,7 @@ export class QueueFileWriter {
     if (this.inPlace && this.target === 'incoming') this.queue.syncDirNow(dir);
     await this.io((fd) => fsyncFd(fd));
     this.usable(); // aborted meanwhile: the file is gone, nothing was acknowledged
-    this.closed = true;
-    closeSync(this.fd);
+    this.closeFd();
     // The directory entry too (grouped with concurrent commits: util/dir-sync.ts): without a
     // journal that orders it, a power failure could lose an acknowledged file's name. A file
     // created in place started that fsync at create(), so it is usually done by now.
