@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dirSyncsInFlight, syncDirGrouped } from './dir-sync.ts';
+import { dirSyncsInFlight, syncDirGrouped, syncDirNow } from './dir-sync.ts';
 
 test('many concurrent requests over a few directories all resolve; a missing directory rejects only its own callers', async () => {
   const base = mkdtempSync(join(tmpdir(), 'postern-dirsync-'));
@@ -24,6 +24,28 @@ test('many concurrent requests over a few directories all resolve; a missing dir
     await syncDirGrouped(dirs[0]!);
     await new Promise((r) => setImmediate(r));
     assert.equal(dirSyncsInFlight(), 0);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('a gathering sync waits for company, but a caller that needs it now gets it now, even if it queued behind a running one', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'postern-dirsync-'));
+  try {
+    const t0 = Date.now();
+    // Alone, with a long gather and nobody in a hurry: it waits (checked by racing a short timer).
+    const gathered = syncDirGrouped(base, 60_000);
+    const first = await Promise.race([gathered.then(() => 'synced'), new Promise((r) => setTimeout(() => r('waiting'), 200))]);
+    assert.equal(first, 'waiting');
+    syncDirNow(base);
+    await gathered;
+    // One running (no gather), one queued behind it with a long gather, then "now".
+    const running = syncDirGrouped(base, 0);
+    const queued = syncDirGrouped(base, 60_000);
+    syncDirNow(base);
+    await running;
+    await queued;
+    assert.ok(Date.now() - t0 < 20_000, `took ${Date.now() - t0} ms`);
   } finally {
     rmSync(base, { recursive: true, force: true });
   }

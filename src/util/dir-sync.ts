@@ -27,6 +27,8 @@ class DirSync {
   private started = false;
   /** Ends the gathering wait of a sync not issued yet. */
   private wake: (() => void) | undefined;
+  /** now() came while an fsync was in flight: the following sync does not gather. */
+  private urgent = false;
   private next: Promise<void> | undefined;
   constructor(dir: string) { this.dir = dir; }
 
@@ -36,6 +38,7 @@ class DirSync {
   sync(delayMs: number): Promise<void> {
     if (!this.running) {
       this.started = false;
+      if (this.urgent) { delayMs = 0; this.urgent = false; }
       const run = async () => {
         if (delayMs > 0) {
           await new Promise<void>((r) => {
@@ -60,8 +63,11 @@ class DirSync {
     return this.next;
   }
 
-  /** Issue a gathering sync now (a caller needs the answer). */
-  now(): void { this.wake?.(); }
+  /** Issue a gathering sync now (a caller needs the answer), or the next one without a wait. */
+  now(): void {
+    if (this.wake) this.wake();
+    else if (this.running && this.started) this.urgent = true;
+  }
 
   private async doSync(): Promise<void> {
     const fd = openSync(this.dir, C.O_RDONLY | C.O_DIRECTORY);
