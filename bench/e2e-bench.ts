@@ -27,7 +27,7 @@
  * (default: each service's default placement), POSTERN_BENCH_SMTPD_COUNT=N adds
  * `-o postern_process_count=N` (N smtpd processes). Memory then counts the children too.
  *
- *   node bench/e2e-bench.ts [--rounds N] [--messages N] [--no-profile] [--keep]
+ *   node bench/e2e-bench.ts [--rounds N] [--messages N] [--no-profile] [--keep] [--postern-only]
  *   import { runE2eBench } from './e2e-bench.ts'; const r = await runE2eBench({ rounds: 3 });
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -54,6 +54,11 @@ export interface E2eOptions {
   rounds?: number;
   /** Messages per round (rounded up to a multiple of 100, one share per user). */
   messages?: number;
+  /**
+   * Postern alone (no Postfix): for profiling with outside tools (`perf record -p PID`, the pid
+   * is logged); the reference figures are then NaN.
+   */
+  posternOnly?: boolean;
   /** Run one extra profiled Postern round and list the hot spots. */
   profile?: boolean;
   /** Where the .cpuprofile goes (default: a temp dir that is removed unless keep). */
@@ -434,11 +439,12 @@ export async function runE2eBench(opts: E2eOptions = {}): Promise<BenchResult> {
   let profileFile: string | undefined;
   try {
     log(`e2e: ${messages} messages of ${MESSAGE_BYTES} bytes per round, ${SENDERS} concurrent senders, ${SITE_USERS} users, ${rounds} rounds`);
-    const ref = await startReference(dir, { log });
-    stops.push(() => ref.stop());
+    const ref = opts.posternOnly ? undefined : await startReference(dir, { log });
+    if (ref) stops.push(() => ref.stop());
     const ours = await startPostern(dir, [], { log });
     stops.push(() => ours.stop());
-    for (const s of [ref, ours]) {
+    const sides = ref ? [ref, ours] : [ours];
+    for (const s of sides) {
       // One message per user first, so that every Maildir is created by a single delivery:
       // Postern's first deliveries to a new Maildir race (see docs/bench-e2e.md) and the loser
       // is deferred for minimal_backoff_time.
@@ -447,7 +453,7 @@ export async function runE2eBench(opts: E2eOptions = {}): Promise<BenchResult> {
       log(`  warm-up ${s.name.padEnd(9)} ${r.rate.toFixed(1)} msg/s`);
     }
     for (let r = 0; r < rounds; r++) {
-      const order = r % 2 === 0 ? [ref, ours] : [ours, ref];
+      const order = r % 2 === 0 ? sides : [...sides].reverse();
       for (const s of order) {
         const { rate, cpuMsPerMsg, sysMsPerMsg, machineBusyPct } = await round(s, messages, timeoutMs);
         const mem = treeMemory(s.rootPid());
@@ -462,8 +468,7 @@ export async function runE2eBench(opts: E2eOptions = {}): Promise<BenchResult> {
     }
     await ours.stop();
     stops.pop();
-    await ref.stop();
-    stops.pop();
+    if (ref) { await ref.stop(); stops.pop(); }
     if (opts.profile ?? true) {
       const pdir = opts.profileDir ?? join(dir, 'profile');
       mkdirSync(pdir, { recursive: true });
@@ -535,7 +540,8 @@ function parseArgs(argv: string[]): E2eOptions {
     else if (a === '--no-profile') o.profile = false;
     else if (a === '--profile-dir') o.profileDir = argv[++i];
     else if (a === '--keep') o.keep = true;
-    else throw new Error(`unknown option ${a}; usage: node bench/e2e-bench.ts [--rounds N] [--messages N] [--no-profile] [--profile-dir DIR] [--keep]`);
+    else if (a === '--postern-only') o.posternOnly = true;
+    else throw new Error(`unknown option ${a}; usage: node bench/e2e-bench.ts [--rounds N] [--messages N] [--no-profile] [--profile-dir DIR] [--keep] [--postern-only]`);
   }
   return o;
 }
