@@ -21,6 +21,7 @@ import { mkdirSync, promises as fsp, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MainConfig } from './mail-conf.ts';
 import { syncDirGrouped, syncDirNow } from '../util/dir-sync.ts';
+import { newNamesDurableWithFileFsync } from '../util/fs-durability.ts';
 
 export const QUEUE_NAMES = ['maildrop', 'incoming', 'active', 'deferred', 'hold', 'corrupt', 'bounce', 'defer', 'trace', 'saved', 'flush'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
@@ -85,6 +86,18 @@ export class MailQueue {
 
   /** Issue now a syncDir(dir, gatherMs) that is still gathering callers. */
   syncDirNow(dir: string): void { syncDirNow(dir); }
+
+  private readonly namesDurable = new Map<string, boolean>();
+  /**
+   * A file created in `dir` has a durable name once the file itself is fsync'd (ext3/ext4/XFS/
+   * btrfs, util/fs-durability.ts): its directory needs no fsync of its own. Asked once per
+   * directory.
+   */
+  newNamesDurable(dir: string): boolean {
+    let v = this.namesDurable.get(dir);
+    if (v === undefined) { v = newNamesDurableWithFileFsync(dir); this.namesDurable.set(dir, v); }
+    return v;
+  }
 
   /**
    * Move a queue file from one queue to another (rename; the queue ID stays). With durable=true

@@ -6,7 +6,8 @@
  * and removes 0600 leftovers of a crash at its start). The envelope is added, then the content
  * is streamed, and commit() finishes the file: E record, C record rewritten in place, mode 0700,
  * fsync; the fsync of its directory (grouped with concurrent ones, util/dir-sync.ts) starts
- * right after the create, while the client sends, and commit() waits for it too.
+ * right after the create, while the client sends, and commit() waits for it too — except on
+ * file systems where the file's fsync already makes a new name durable (util/fs-durability.ts).
  * Only after commit() resolves may smtpd answer 250: nothing acknowledged is lost
  * (DESIGN.md §5). A file committed into another queue (maildrop, hold) is written under a
  * temporary name and renamed after its fsync, then the directory is fsync'd (grouped).
@@ -199,9 +200,12 @@ export class QueueFileWriter {
       // The new name reaches the disk while the client is still sending (commit() waits for it).
       // Alone, at once; among other files being written, one fsync of incoming/ for the files
       // created within ENTRY_SYNC_GATHER_MS, issued at the latest when the first of them commits.
+      // Not needed where the file's own fsync makes its name durable (ext3/4, XFS, btrfs).
       const gather = ++QueueFileWriter.openInIncoming > 1 ? ENTRY_SYNC_GATHER_MS : 0;
-      w.entrySynced = queue.syncDir(dir, gather);
-      w.entrySynced.catch(() => { /* commit() reports it */ });
+      if (!queue.newNamesDurable(dir)) {
+        w.entrySynced = queue.syncDir(dir, gather);
+        w.entrySynced.catch(() => { /* commit() reports it */ });
+      }
       return w;
     }
   }
@@ -333,7 +337,7 @@ export class QueueFileWriter {
       if (fstatSync(this.fd).nlink === 0) throw new Error(`${this.queueId}: queue file was removed while being written`);
       fchmodSync(this.fd, COMMITTED_MODE);
     }
-    if (this.inPlace && this.target === 'incoming') this.queue.syncDirNow(dir);
+    if (this.inPlace && this.target === 'incoming' && this.entrySynced) this.queue.syncDirNow(dir);
     await this.io((fd) => fsyncFd(fd));
     this.usable(); // aborted meanwhile: the file is gone, nothing was acknowledged
     this.closeFd();
