@@ -110,6 +110,16 @@ export function newQueueId(): string {
   return (usec.toString(16).padStart(5, '0') + secs.toString(16).padStart(8, '0') + process.pid.toString(16)).toUpperCase();
 }
 
+/**
+ * The process ID inside a queue ID made by newQueueId() (what follows the 13 digits of time),
+ * or undefined for another form (a Postfix queue ID, a migrated queue).
+ */
+export function queueIdWriterPid(queueId: string): number | undefined {
+  if (!/^[0-9A-F]{14,21}$/.test(queueId)) return undefined;
+  const pid = parseInt(queueId.slice(13), 16);
+  return pid > 0 && pid <= 4_194_304 ? pid : undefined;  // Linux pid_max is at most 2^22
+}
+
 /** open(2) in the thread pool, for a plain descriptor. */
 function openFd(path: string, flags: number, mode: number): Promise<number> {
   return new Promise((res, rej) => open(path, flags, mode, (e, fd) => (e ? rej(e) : res(fd))));

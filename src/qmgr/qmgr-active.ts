@@ -22,7 +22,7 @@
 import { existsSync, promises as fsp, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MailQueue, QueueName } from '../global/mail-queue.ts';
-import { QueueFile, QueueFileError, COMMITTED_MODE } from '../global/queue-file.ts';
+import { QueueFile, QueueFileError, COMMITTED_MODE, queueIdWriterPid } from '../global/queue-file.ts';
 import { appendBounceLogs, bounceLogPath, readBounceLog, removeBounceLog, type BounceLogEntry } from '../bounce/bounce-log.ts';
 import type { BounceService } from '../bounce/bounce.ts';
 import { logger } from '../util/msg.ts';
@@ -54,7 +54,8 @@ const IN_PROGRESS_MAX_AGE_MS = 3600_000;
 /**
  * Remove queue files a crash left half-committed in incoming (mode 0600: cleanup had not
  * finished, so no client was told 250 — the client retries; Postfix leaves these to postsuper).
- * Only files older than this process can be from a dead writer.
+ * Only files older than this process, whose writer (the process ID in the queue ID) is not
+ * running, can be from a dead writer.
  */
 export async function removeUncommitted(queue: MailQueue, processStart: number): Promise<number> {
   let n = 0;
@@ -62,11 +63,20 @@ export async function removeUncommitted(queue: MailQueue, processStart: number):
     const p = queue.path('incoming', qid);
     const st = await fsp.stat(p).catch(() => undefined);
     if (!st || (st.mode & 0o777) === COMMITTED_MODE || st.mtimeMs >= processStart) continue;
+    // Its writer (the process ID in the queue ID) still runs: a live session of an smtpd in
+    // another process that started before this qmgr (postern_process_mode=process), not a
+    // crash's leftover. (A reused pid keeps a leftover until admission's one-hour rule.)
+    const pid = queueIdWriterPid(qid);
+    if (pid !== undefined && processAlive(pid)) continue;
     await fsp.unlink(p).catch(() => {});
     log.warn(`${qid}: removing an incomplete queue file left in incoming by a crash (never acknowledged)`);
     n++;
   }
   return n;
+}
+
+function processAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
 /** Move every file left in active back to incoming (qmgr start-up). Returns how many. */

@@ -1,0 +1,53 @@
+/**
+ * qmgr start-up and files still being written (mode 0600) in incoming: a crash's leftover is
+ * removed; a file whose writer still runs (an smtpd in another process that started before this
+ * qmgr, postern_process_mode=process) is kept, whatever its age.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setLogSink } from '../util/msg.ts';
+import { MailQueue } from '../global/mail-queue.ts';
+import { newQueueId, queueIdWriterPid } from '../global/queue-file.ts';
+import { removeUncommitted } from './qmgr-active.ts';
+
+setLogSink(() => {});
+
+/** A queue ID as newQueueId() makes, with another writer's pid. */
+function idOfPid(pid: number): string {
+  return newQueueId().slice(0, 13) + pid.toString(16).toUpperCase();
+}
+
+test('queue IDs carry their writer pid; other forms have none', () => {
+  assert.equal(queueIdWriterPid(newQueueId()), process.pid);
+  assert.equal(queueIdWriterPid(idOfPid(4321)), 4321);
+  assert.equal(queueIdWriterPid('3F1A2B4C5D'), undefined, 'a Postfix short ID');
+  assert.equal(queueIdWriterPid('4Xk2Ld0BqTz1rW'), undefined, 'a Postfix long ID');
+});
+
+test('an old 0600 file of a live writer stays; one of a dead writer, or of no known writer, goes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-uncommitted-'));
+  try {
+    const q = new MailQueue(dir);
+    q.ensureDirs();
+    // A pid that surely ran and ended: a child we waited for.
+    const dead = spawnSync('true').pid!;
+    const files = { live: idOfPid(process.pid), dead: idOfPid(dead), foreign: '3F1A2B4C5D' };
+    const old = new Date(Date.now() - 600_000);
+    for (const id of Object.values(files)) {
+      const p = q.path('incoming', id);
+      writeFileSync(p, 'partial', { mode: 0o600 });
+      utimesSync(p, old, old);
+    }
+    const n = await removeUncommitted(q, Date.now() - 1000);
+    assert.equal(n, 2);
+    assert.ok(existsSync(q.path('incoming', files.live)), 'the live writer keeps its file');
+    assert.ok(!existsSync(q.path('incoming', files.dead)));
+    assert.ok(!existsSync(q.path('incoming', files.foreign)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
