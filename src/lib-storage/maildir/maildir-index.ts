@@ -58,7 +58,8 @@ const FILE_MAX = 1 << 30;
 
 export interface IndexExpunge { uid: number; modseq: number }
 
-export interface IndexData {
+/** What the file holds besides its messages (shared by what is read and what is written). */
+interface IndexHeader {
   uidValidity: number;
   highestModseq: number;
   clean: boolean;
@@ -67,18 +68,15 @@ export interface IndexData {
   curCheckNs: bigint;
   /** Every expunge with a modseq above this is in `expunges`. */
   expungesFrom: number;
+}
+
+export interface IndexData extends IndexHeader {
   expunges: IndexExpunge[];
   /** uid → [modseq, name suffix]. */
   msgs: Map<number, { modseq: number; suffix: string }>;
 }
 
-export interface IndexSnapshot {
-  uidValidity: number;
-  highestModseq: number;
-  clean: boolean;
-  curMtimeNs: bigint;
-  curCheckNs: bigint;
-  expungesFrom: number;
+export interface IndexSnapshot extends IndexHeader {
   expunges: readonly IndexExpunge[];
   /** Live messages, ascending UID. */
   recs: ReadonlyArray<{ uid: number; modseq: number; base: string; fname: string }>;

@@ -124,10 +124,7 @@ async function flush(state: MaildirState): Promise<void> {
           p.reject(mailErrorFromErrno(e, `rename(${p.tmp.path})`));
         }
       }
-      for (const sub of subs) {
-        const dh = await fsp.open(join(state.dir, sub), 'r');
-        try { await dh.sync(); } finally { await dh.close(); }
-      }
+      for (const sub of subs) await syncDirGrouped(join(state.dir, sub));
     }, () => placed.map((x) => x.base));
   } catch (e) {
     for (const x of placed) await fsp.unlink(join(state.dir, x.sub, x.fname)).catch(() => {});
