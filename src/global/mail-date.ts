@@ -1,6 +1,7 @@
 /**
  * mail-date - RFC 5322 §3.3 date-time in Postfix's form (global/mail_date.c):
- * "Fri, 27 Nov 2026 18:59:47 +0000 (UTC)", local time with numeric zone and the zone name.
+ * "Fri, 27 Nov 2026 18:59:47 +0000 (UTC)", local time with numeric zone and the zone name. The day
+ * is space-padded as strftime's %e pads it ("Mon,  7 Dec 2026"): Postfix's format, byte for byte.
  * The zone name is looked up once per UTC offset (Intl formatters are expensive to build, and
  * this runs for every Received: header).
  */
@@ -28,5 +29,5 @@ export function mailDate(d: Date = new Date()): string {
   const sign = off >= 0 ? '+' : '-';
   const a = Math.abs(off);
   const zone = zoneName(d, off);
-  return `${DAYS[d.getDay()]}, ${d.getDate()} ${MONTHS[d.getMonth()]} ${d.getFullYear()} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${sign}${p2(Math.floor(a / 60))}${p2(a % 60)}${zone ? ` (${zone})` : ''}`;
+  return `${DAYS[d.getDay()]}, ${String(d.getDate()).padStart(2, ' ')} ${MONTHS[d.getMonth()]} ${d.getFullYear()} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${sign}${p2(Math.floor(a / 60))}${p2(a % 60)}${zone ? ` (${zone})` : ''}`;
 }

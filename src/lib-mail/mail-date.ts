@@ -5,12 +5,26 @@
  * the header's own zone (RFC 3501 §6.4.4 "disregarding time and timezone"), so the result keeps
  * both the instant and that local day. Unparsable → undefined (Dovecot then treats the sent date
  * as 0: such messages are SENTBEFORE any day, checked against Dovecot 2.3).
+ * messageDateCreate() writes one as Dovecot's lib-mail does (message_date_create(): a zero-padded
+ * day, numeric zone, no zone comment: "Mon, 07 Dec 2026 20:11:09 +0000"), for lmtpd's Received:.
  */
 
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 const ZONES: Record<string, number> = {
   UT: 0, GMT: 0, Z: 0, EST: -300, EDT: -240, CST: -360, CDT: -300, MST: -420, MDT: -360, PST: -480, PDT: -420,
 };
+
+const DAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTH_NAMES = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** Dovecot's message_date_create(): local time, "Mon, 07 Dec 2026 20:11:09 +0000". */
+export function messageDateCreate(d: Date): string {
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  const off = -d.getTimezoneOffset();
+  const a = Math.abs(off);
+  return `${DAY_NAMES[d.getDay()]}, ${p2(d.getDate())} ${MONTH_NAMES[d.getMonth()]} ${d.getFullYear()} ` +
+    `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${off >= 0 ? '+' : '-'}${p2(Math.floor(a / 60))}${p2(a % 60)}`;
+}
 
 export interface MailDate {
   date: Date;

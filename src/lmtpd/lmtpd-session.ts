@@ -32,7 +32,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { mailDate } from '../global/mail-date.ts';
+import { messageDateCreate } from '../lib-mail/mail-date.ts';
 import type { UserDirectory, UserRecord } from '../lib-auth/user-directory.ts';
 import { DataDecoder } from '../lib-smtp/smtp-data-stream.ts';
 import { AddressSyntaxError, parsePathArg, quoteAddress } from '../lib-smtp/smtp-address.ts';
@@ -67,12 +67,12 @@ interface Rcpt {
   dupOf: number;
 }
 
-/** RFC 5322 date as Dovecot writes it in Received: (no zone comment), cached per second. */
+/** RFC 5322 date as Dovecot writes it in Received: (zero-padded day, no zone comment), cached per second. */
 let dateCache = { sec: -1, text: '' };
 function receivedDate(): string {
   const now = Date.now();
   const sec = Math.floor(now / 1000);
-  if (sec !== dateCache.sec) dateCache = { sec, text: mailDate(new Date(now)).replace(/ \([^)]*\)$/, '') };
+  if (sec !== dateCache.sec) dateCache = { sec, text: messageDateCreate(new Date(now)) };
   return dateCache.text;
 }
 

@@ -100,7 +100,7 @@ test('per-recipient replies: delivered, unknown user, over quota; headers and do
   assert.equal(await c.reply(), '552 5.2.2 <bob@x.test> Quota exceeded (mailbox for user is full)');
   assert.equal(await c.cmd('QUIT'), '221 2.0.0 Bye');
   const [m] = await env.messages('alice@x.test');
-  assert.match(m!, /^Return-Path: <sender@y\.test>\nDelivered-To: alice@x\.test\nReceived: from mta\.x\.test \(\[127\.0\.0\.1\]\)\n\tby lmtp\.x\.test with LMTP\n\tid \S+:R2\n\t\(envelope-from <sender@y\.test>\)\n\tfor <alice@x\.test>; \w{3}, \d+ \w{3} \d{4} [\d:]{8} [+-]\d{4}\nSubject: hello\n/);
+  assert.match(m!, /^Return-Path: <sender@y\.test>\nDelivered-To: alice@x\.test\nReceived: from mta\.x\.test \(\[127\.0\.0\.1\]\)\n\tby lmtp\.x\.test with LMTP\n\tid \S+:R2\n\t\(envelope-from <sender@y\.test>\)\n\tfor <alice@x\.test>; \w{3}, \d\d \w{3} \d{4} [\d:]{8} [+-]\d{4}\nSubject: hello\n/);
   assert.match(m!, /\n\.dot\n$/);
   assert.deepEqual(await env.messages('bob@x.test'), []);
   assert.match(logs.join('\n'), /lmtp\(alice@x\.test\)<\S+:R2>: msgid=<m1@y\.test>: saved mail to INBOX/);

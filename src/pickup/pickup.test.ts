@@ -56,7 +56,7 @@ test('a maildrop file goes through cleanup into incoming with pickup\'s Received
     assert.deepEqual(qf.recipients.map((x) => x.address), ['x@remote.test', 'y@remote.test']);
     const text = (await qf.content()).toString();
     const uid = process.getuid!();
-    assert.match(text, new RegExp(`^Received: by mx\\.example\\.test \\(Postern, from userid ${uid}\\)\\n\\tid ${qid}; \\w{3}, \\d{1,2} \\w{3} \\d{4} \\d\\d:\\d\\d:\\d\\d [+-]\\d{4}`));
+    assert.match(text, new RegExp(`^Received: by mx\\.example\\.test \\(Postern, from userid ${uid}\\)\\n\\tid ${qid}; \\w{3}, [ \\d]\\d \\w{3} \\d{4} \\d\\d:\\d\\d:\\d\\d [+-]\\d{4}`));
     assert.match(text, new RegExp(`\\nSubject: hi\\nMessage-Id: <\\d{14}\\.${qid}@mx\\.example\\.test>\\nDate: .*\\nFrom: joe@example\\.test\\n`));
     assert.ok(r.logs.some((l) => new RegExp(`postern/pickup\\[\\d+\\]: ${qid}: uid=${uid} from=<joe>$`).test(l)), r.logs.join('\n'));
   } finally { r.close(); }
