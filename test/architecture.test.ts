@@ -12,7 +12,8 @@
  *   cli/       assembles the commands: anything.
  *   any other  a daemon (smtpd/, qmgr/, imapd/, ...): util/, global/ and lib-* only. Daemons meet
  *              through the contracts in global/, wired together by master/ or cli/.
- * Over all of that: no cycle between folders (the folder graph is acyclic), and no non-table
+ * Over all of that: no cycle between folders (the layers leave room for one only among lib-*
+ * folders; the other cycles show as the edges that break a layer), and no non-table
  * source file over MAX_LINES lines (TABLE_FILES lists the tables, each with its reason).
  *
  * Imports counted: static `import`/`export ... from` (type-only too: a type is a dependency of
@@ -49,8 +50,6 @@ const KNOWN: string[] = [
   'bounce -> cleanup: src/bounce/bounce.ts -> src/cleanup/cleanup.ts',
   'cleanup -> trivial-rewrite: src/cleanup/cleanup-tables.ts -> src/trivial-rewrite/resolve.ts',
   'cleanup -> trivial-rewrite: src/cleanup/cleanup-tables.ts -> src/trivial-rewrite/trivial-rewrite.ts',
-  'cycle: anvil cli imapd lmtpd master pickup pop3d postscreen qmgr qmqpd smtpd',
-  'cycle: global lib-auth util',
   'cycle: lib-imap lib-mail',
   'error -> discard: src/error/error.ts -> src/discard/discard.ts',
   'imapd -> master: src/imapd/imapd.ts -> src/master/master-service.ts',
@@ -221,7 +220,9 @@ function violations(): string[] {
     const why = ruleBroken(e.from, e.to);
     if (why) out.add(`${e.from} -> ${e.to}: ${e.fromFile} -> ${e.toFile}`);
   }
-  for (const c of folderCycles(edges)) out.add(`cycle: ${c.join(' ')}`);
+  // A cycle needs an edge against the layers above (listed already) or one among lib-* folders,
+  // which the layers allow: look for cycles among the edges that break no rule.
+  for (const c of folderCycles(edges.filter((e) => e.to !== '(outside src)' && !ruleBroken(e.from, e.to)))) out.add(`cycle: ${c.join(' ')}`);
   for (const l of long) out.add(`over ${MAX_LINES} lines: ${l.file}`);
   return [...out].sort();
 }
