@@ -1,7 +1,7 @@
 /**
  * End to end through the running system: Python smtplib → smtpd → cleanup → incoming → qmgr →
  * virtual(8) → the user's Maildir, byte for byte, in Dovecot's layout; an unknown user is
- * rejected at RCPT with Postfix's text; relaying is refused.
+ * rejected at RCPT with Postfix's text; relaying from mynetworks (127.0.0.1) is allowed.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,7 +60,7 @@ with smtplib.SMTP("127.0.0.1", ${sys.ports.smtp}) as c:
   assert.equal(sys.cli('queue', 'list').stdout.trim(), 'Mail queue is empty');
 });
 
-test('unknown users and relaying are refused at RCPT with Postfix\'s texts', async () => {
+test('an unknown user is refused at RCPT with Postfix\'s text; relaying from mynetworks is allowed', async () => {
   const py = `
 import smtplib
 c = smtplib.SMTP("127.0.0.1", ${sys.ports.smtp}); c.ehlo("client.example.org")
