@@ -51,7 +51,6 @@ const KNOWN: string[] = [
   'cleanup -> trivial-rewrite: src/cleanup/cleanup-tables.ts -> src/trivial-rewrite/resolve.ts',
   'cleanup -> trivial-rewrite: src/cleanup/cleanup-tables.ts -> src/trivial-rewrite/trivial-rewrite.ts',
   'cycle: lib-imap lib-mail',
-  'error -> discard: src/error/error.ts -> src/discard/discard.ts',
   'imapd -> master: src/imapd/imapd.ts -> src/master/master-service.ts',
   'imapd -> master: src/imapd/imapd.ts -> src/master/master-session.ts',
   'lmtpd -> master: src/lmtpd/lmtpd.ts -> src/master/master-service.ts',

@@ -25,7 +25,7 @@
  */
 import type { Maps } from '../global/maps.ts';
 import { logger } from '../util/msg.ts';
-import { splitDsnText } from './cleanup-status.ts';
+import { dsnSplit } from '../global/dsn-split.ts';
 
 const log = logger('cleanup');
 
@@ -58,9 +58,9 @@ export function parseCheckAction(value: string, mapName: string): CheckAction {
   const text = (m[2] ?? '').trim();
   switch (cmd) {
     case 'REJECT': {
-      const d = splitDsnText(text || 'Message content rejected', '5.7.1');
+      const d = dsnSplit('5.7.1', text || 'Message content rejected');
       // A 4.x.x status makes it a temporary rejection (smtpd: 451).
-      return { kind: 'reject', code: d.enh.startsWith('4') ? 451 : 550, enh: d.enh, text: d.text || 'Message content rejected' };
+      return { kind: 'reject', code: d.dsn.startsWith('4') ? 451 : 550, enh: d.dsn, text: d.text || 'Message content rejected' };
     }
     case 'WARN': return { kind: 'warn', text };
     case 'INFO': return { kind: 'info', text };

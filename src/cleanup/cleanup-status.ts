@@ -23,10 +23,3 @@ export class CleanupError extends Error {
 export const STAT_WRITE: CleanupReject = { code: 451, enh: '4.3.0', text: 'Error: queue file write error' };
 export const STAT_SIZE: CleanupReject = { code: 552, enh: '5.3.4', text: 'Error: message file too big' };
 export const ALIAS_EXPANSION_ERROR: CleanupReject = { code: 451, enh: '4.6.0', text: 'Alias expansion error' };
-
-/** A DSN-prefixed text ("5.7.1 text", or text alone → default dsn) as Postfix dsn_prepend(). */
-export function splitDsnText(text: string, defaultEnh: string): { enh: string; text: string } {
-  const m = /^([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)(.*)$/s.exec(text.trim());
-  if (m) return { enh: m[1]!, text: m[2]! };
-  return { enh: defaultEnh, text: text.trim() };
-}

@@ -20,20 +20,14 @@
  *   none
  */
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
-
-/** Split "X.Y.Z text" into code and text (Postfix dsn_split()). */
-export function dsnSplit(defaultDsn: string, text: string): { dsn: string; text: string } {
-  const m = /^([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)(.*)$/s.exec(text.trim());
-  if (m) return { dsn: m[1]!, text: m[2]! };
-  return { dsn: defaultDsn, text: text.trim() };
-}
+import { dsnSplit } from '../global/dsn-split.ts';
 
 export class DiscardAgent implements DeliveryAgent {
   readonly name = 'discard';
 
   async deliver(req: DeliverRequest): Promise<RecipientResult[]> {
     return req.recipients.map((recipient) => {
-      let { dsn, text } = dsnSplit('2.0.0', req.nexthop);
+      let { dsn, text } = dsnSplit('2.0.0', req.nexthop.trim());
       if (!dsn.startsWith('2.')) dsn = '2.0.0';
       if (!text) text = recipient.address.slice(recipient.address.lastIndexOf('@') + 1) || 'discarded';
       return { recipient, status: 'sent' as const, dsn, text, relay: 'none' };

@@ -1,10 +1,10 @@
-/** error(8)/retry and discard(8) agents: status class, dsn_split() of the nexthop, defaults. */
+/** error(8)/retry and discard(8) agents: status class, the code and text of the nexthop, defaults. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeliverRequest } from '../global/deliver-request.ts';
 import type { QueueFile } from '../global/queue-file.ts';
 import { ErrorAgent } from './error.ts';
-import { DiscardAgent, dsnSplit } from '../discard/discard.ts';
+import { DiscardAgent } from '../discard/discard.ts';
 
 const req = (transport: string, nexthop: string): DeliverRequest => ({
   qf: { queueId: 'ABCDEF1' } as QueueFile, transport, nexthop, activeSince: Date.now(),
@@ -28,12 +28,4 @@ test('discard reports sent (never bounced), text from the nexthop or the recipie
   assert.deepEqual(r.map((x) => [x.status, x.dsn, x.text]), [['sent', '2.0.0', 'x.example'], ['sent', '2.0.0', 'y.example']]);
   r = await new DiscardAgent().deliver(req('discard', '5.0.0 never bounce'));
   assert.deepEqual([r[0]!.status, r[0]!.dsn, r[0]!.text], ['sent', '2.0.0', 'never bounce']);
-});
-
-test('dsnSplit: only a well-formed leading code is taken', () => {
-  assert.deepEqual(dsnSplit('5.0.0', '4.4.1 later'), { dsn: '4.4.1', text: 'later' });
-  assert.deepEqual(dsnSplit('5.0.0', '4.4.1'), { dsn: '4.4.1', text: '' });
-  assert.deepEqual(dsnSplit('5.0.0', '9.9.9 bogus'), { dsn: '5.0.0', text: '9.9.9 bogus' });
-  assert.deepEqual(dsnSplit('5.0.0', '5.1.1234 x'), { dsn: '5.0.0', text: '5.1.1234 x' });
-  assert.deepEqual(dsnSplit('5.0.0', 'x'.repeat(5000)).dsn, '5.0.0');
 });

@@ -20,14 +20,14 @@
  *   none
  */
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
-import { dsnSplit } from '../discard/discard.ts';
+import { dsnSplit } from '../global/dsn-split.ts';
 
 export class ErrorAgent implements DeliveryAgent {
   readonly name = 'error';
 
   async deliver(req: DeliverRequest): Promise<RecipientResult[]> {
     const retry = req.transport === 'retry';
-    const split = dsnSplit(retry ? '4.0.0' : '5.0.0', req.nexthop);
+    const split = dsnSplit(retry ? '4.0.0' : '5.0.0', req.nexthop.trim());
     let dsn = split.dsn;
     const want = retry ? '4' : '5';
     if (dsn[0] !== want) dsn = want + dsn.slice(1);

@@ -24,6 +24,7 @@
  */
 import { Maps } from '../global/maps.ts';
 import { extensionIndex } from '../global/mail-addr-find.ts';
+import { dsnSplit } from '../global/dsn-split.ts';
 import { validHostaddr } from '../trivial-rewrite/address-syntax.ts';
 
 /** A key to look up, and whether it is partial (skip regexp/pcre: DICT_FLAG_FIXED). */
@@ -110,13 +111,6 @@ export type AccessAction =
   | { kind: 'restrictions'; names: string[] }
   | { kind: 'table-in-value' }
   | { kind: 'empty' };
-
-/** dsn_split(): an optional leading "d.d.d " enhanced status code, else the default. */
-export function dsnSplit(defaultDsn: string, text: string): { dsn: string; text: string } {
-  const m = /^([245])\.(\d{1,3})\.(\d{1,3})(?:\s+|$)/.exec(text);
-  if (m) return { dsn: `${m[1]}.${m[2]}.${m[3]}`, text: text.slice(m[0].length) };
-  return { dsn: defaultDsn, text };
-}
 
 /** check_table_result(): parse a table value into an action (no side effects). */
 export function parseAccessValue(value: string): AccessAction {
