@@ -9,7 +9,7 @@ import { QueueFile } from '../global/queue-file.ts';
 import { parseMasterCf } from '../global/master-cf.ts';
 import { CleanupSession } from '../cleanup/cleanup.ts';
 import { setLogSink } from '../util/msg.ts';
-import { SYSEXITS } from './pipe-sysexits.ts';
+import { SYSEXITS } from '../global/sys-exits.ts';
 import { expandArgv } from './pipe-argv.ts';
 import { mailCopy } from './pipe-copy.ts';
 import { createPipeAgent } from './pipe.ts';

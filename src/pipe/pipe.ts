@@ -16,7 +16,7 @@
  *   `<transport>_destination_recipient_limit = 1` to get one command per recipient, as Postfix
  *   documents; the D and O flags require it (else: deferred, "mail system configuration error",
  *   and a warning saying which parameter to set). Every recipient of the request gets the
- *   command's status (pipe-command.ts: sysexits.h table, signals defer, time limit
+ *   command's status (global/pipe-command.ts: sysexits.h table, signals defer, time limit
  *   `<transport>_time_limit` (default $command_time_limit) bounces as Postfix).
  *   size=N: a larger message bounces 5.2.3 "message too large". With the D flag a message that
  *   already has `Delivered-To: <recipient>` bounces 5.4.6 "mail forwarding loop for X".
@@ -32,11 +32,11 @@ import { loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
 import { allRecipients, deferOnError } from '../global/deliver-request.ts';
 import { getgrnam, getpwnam } from '../util/dict-unix.ts';
-import { hasDeliveredTo } from '../virtual/virtual-headers.ts';
+import { hasDeliveredTo } from '../global/delivered-hdr.ts';
 import { logger } from '../util/msg.ts';
 import { expandArgv, ArgvError } from './pipe-argv.ts';
 import { mailCopy } from './pipe-copy.ts';
-import { commandEnv, runCommand } from './pipe-command.ts';
+import { commandEnv, runCommand } from '../global/pipe-command.ts';
 
 const log = logger('pipe');
 const isRoot = process.getuid?.() === 0;

@@ -41,7 +41,7 @@ import type { QueueRecipient } from '../global/queue-file.ts';
 import { DictError } from '../util/dict.ts';
 import { logger } from '../util/msg.ts';
 import { deliverMbox } from './virtual-mbox.ts';
-import { deliveryHeaders, hasDeliveredTo } from './virtual-headers.ts';
+import { deliveryHeaders, hasDeliveredTo } from '../global/delivered-hdr.ts';
 
 const log = logger('virtual');
 

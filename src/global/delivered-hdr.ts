@@ -1,7 +1,9 @@
 /**
- * virtual-headers - the headers a final delivery agent prepends (Postfix virtual(8)/local(8)):
- * `Return-Path: <sender>` and `Delivered-To: recipient`, and the Delivered-To loop check
- * ("mail forwarding loop for X", Postfix delivered_hdr.c looks at the primary header block).
+ * delivered-hdr - the Delivered-To: header of final delivery (Postfix global/delivered_hdr.c,
+ * and the Return-Path:/Delivered-To: pair mail_copy.c prepends for virtual(8)): the loop check
+ * every final delivery agent makes ("mail forwarding loop for X": the primary header block
+ * already holds `Delivered-To: <recipient>`), and the two headers virtual(8) prepends.
+ * Used by virtual(8), local(8) and pipe(8) (flag D).
  */
 
 export function deliveryHeaders(sender: string, recipient: string): Buffer {

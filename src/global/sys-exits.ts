@@ -1,5 +1,5 @@
 /**
- * pipe-sysexits - <sysexits.h> exit codes → delivery status, exactly as Postfix's
+ * sys-exits - <sysexits.h> exit codes → delivery status, exactly as Postfix's
  * global/sys_exits.c table that pipe(8) and local(8) use for external commands:
  * EX_OSERR and EX_TEMPFAIL defer (4.3.0), every other listed code bounces with its own
  * enhanced status code, an unlisted non-zero code bounces (5.3.0).

@@ -20,7 +20,7 @@
  *    → bounced "Command died with status 1".
  */
 import { spawn } from 'node:child_process';
-import { sysExit } from './pipe-sysexits.ts';
+import { sysExit } from './sys-exits.ts';
 
 export interface CommandSpec {
   /** argv, or a shell command line run as `/bin/sh -c` (local(8) with shell metacharacters). */
