@@ -32,7 +32,7 @@ test('failures from one address grow the delay before the next attempt; a succes
   assert.equal(p.delayMs('192.0.2.1'), 0);
 });
 
-test('the penalty decays like Dovecot\'s: after 15 s idle it is gone, after 5 s one level drops', async () => {
+test('the penalty decays like Dovecot\'s: 5 s idle drops no level (the first drop needs 15 s); after 15 s idle it is gone', async () => {
   const c = fake();
   const p = new AuthPenalty({ now: c.now, sleep: c.sleep, failureDelayMs: 0 });
   await p.result('198.51.100.1', undefined, false);

@@ -12,10 +12,10 @@ const CIDR = [
   '1.2.3.4/24 host bits set',
   '[::1] v6lo',
   '2001:db8::/32\tdoc',
-  '!10.0.0.0/8 not-ten',
   'if 192.168.0.0/16',
   '192.168.1.0/24 inner',
   'endif',
+  '!10.0.0.0/8 not-ten',
   '10.1.2.3 exact',
   '1.2.3.0/33 bad mask',
   'foo bar',
@@ -33,7 +33,10 @@ test('cidr: first match, IPv4 and IPv6, negation, if/endif, bad rules skipped wi
   const { answers, warnings } = await posternQuery(`cidr:${f}`, KEYS);
   assert.equal(answers.get('1.2.3.9'), 'net');
   assert.equal(answers.get('2001:DB8::5'), 'doc');
-  assert.equal(answers.get('192.168.1.5'), 'not-ten');
+  assert.equal(answers.get('192.168.1.5'), 'inner', 'a rule inside a matching if');
+  assert.equal(answers.get('192.168.2.5'), 'not-ten', 'no rule inside the if matched: on after endif');
+  assert.equal(answers.get('11.0.0.1'), 'not-ten', 'negation');
+  assert.equal(answers.get('10.1.2.3'), 'exact', 'a negated rule does not match its own network');
   assert.equal(answers.get('10.9.9.9'), 'everything-v4');
   assert.equal(answers.get('fe80::1'), 'everything-v6');
   assert.equal(answers.has('foo'), false);
