@@ -50,7 +50,6 @@ const KNOWN: string[] = [
   'bounce -> cleanup: src/bounce/bounce.ts -> src/cleanup/cleanup.ts',
   'cleanup -> trivial-rewrite: src/cleanup/cleanup-tables.ts -> src/trivial-rewrite/resolve.ts',
   'cleanup -> trivial-rewrite: src/cleanup/cleanup-tables.ts -> src/trivial-rewrite/trivial-rewrite.ts',
-  'cycle: lib-imap lib-mail',
   'imapd -> master: src/imapd/imapd.ts -> src/master/master-service.ts',
   'imapd -> master: src/imapd/imapd.ts -> src/master/master-session.ts',
   'lmtpd -> master: src/lmtpd/lmtpd.ts -> src/master/master-service.ts',

@@ -22,7 +22,7 @@ import { imapLiteral, imapLiteral8 } from '../lib-imap/imap-compose.ts';
 import { formatImapDateTime } from '../lib-imap/imap-date.ts';
 import { numbersToSeqSet, resolveSeqSet } from '../lib-imap/imap-seqset.ts';
 import { parseMime, type MimeMessage } from '../lib-mail/mail-mime.ts';
-import { imapBodyStructure, imapMessageEnvelope } from '../lib-mail/mail-bodystructure.ts';
+import { imapBodyStructure, imapMessageEnvelope } from '../lib-imap/imap-bodystructure.ts';
 import { applyPartial, extractBinary, extractSection } from '../lib-mail/mail-section.ts';
 import { UnknownCteError } from '../lib-mail/mail-decode.ts';
 import { MailError } from '../lib-storage/mail-error.ts';

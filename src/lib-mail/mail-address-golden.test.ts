@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMime } from './mail-mime.ts';
-import { imapMessageEnvelope } from './mail-bodystructure.ts';
+import { imapMessageEnvelope } from '../lib-imap/imap-bodystructure.ts';
 import { dovecotAvailable, runDovecotSession } from './testdata/dovecot-oracle.ts';
 
 const GOLDEN = join(import.meta.dirname, 'testdata', 'golden', 'addresses.txt');

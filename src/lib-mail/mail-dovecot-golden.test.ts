@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMime } from './mail-mime.ts';
-import { imapBodyStructure, imapMessageEnvelope } from './mail-bodystructure.ts';
+import { imapBodyStructure, imapMessageEnvelope } from '../lib-imap/imap-bodystructure.ts';
 import { applyPartial, extractBinary, extractSection } from './mail-section.ts';
 import { UnknownCteError } from './mail-decode.ts';
 import { imapFetchResponse, imapLiteral, imapLiteral8 } from '../lib-imap/imap-compose.ts';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMime, toCrlf, crlfSize, countLines, MIME_MAX_PARTS } from './mail-mime.ts';
-import { imapBodyStructure, imapMessageEnvelope } from './mail-bodystructure.ts';
+import { imapBodyStructure, imapMessageEnvelope } from '../lib-imap/imap-bodystructure.ts';
 import { extractSection, extractBinary, findPart } from './mail-section.ts';
 import { matchBody, matchText, matchHeader } from './mail-search.ts';
 import { UnknownCteError } from './mail-decode.ts';

@@ -6,7 +6,7 @@
  */
 
 import { parseMime, type MimePart } from '../../../src/lib-mail/mail-mime.ts';
-import { imapBodyStructure, imapMessageEnvelope } from '../../../src/lib-mail/mail-bodystructure.ts';
+import { imapBodyStructure, imapMessageEnvelope } from '../../../src/lib-imap/imap-bodystructure.ts';
 import { extractBinary, extractSection, findPart } from '../../../src/lib-mail/mail-section.ts';
 import { decodeRfc2047 } from '../../../src/lib-mail/mail-rfc2047.ts';
 import { parseAddressList } from '../../../src/lib-mail/mail-address.ts';

@@ -1,5 +1,5 @@
 /**
- * mail-bodystructure — IMAP BODY and BODYSTRUCTURE (RFC 3501 §7.4.2 / RFC 9051 §7.5.2) of a
+ * imap-bodystructure — IMAP BODY and BODYSTRUCTURE (RFC 3501 §7.4.2 / RFC 9051 §7.5.2) of a
  * MIME tree, written like Dovecot 2.3's lib-imap/imap-bodystructure.c so clients (and our golden
  * tests) see identical bytes:
  * - type/subtype/parameter names and values keep their case; text parts with no charset
@@ -10,11 +10,11 @@
  *   parameters, disposition, language, location.
  * Built with an explicit stack (no recursion): nesting depth costs heap, not call stack.
  */
-import { headerFirst } from './mail-header.ts';
-import { countLines, type MimeMessage, type MimePart } from './mail-mime.ts';
-import { parseContentDisposition, parseContentLanguage, type MimeParam } from './mail-content-type.ts';
-import { imapEnvelope } from './mail-envelope.ts';
-import { imapNstring, imapString } from '../lib-imap/imap-compose.ts';
+import { headerFirst } from '../lib-mail/mail-header.ts';
+import { countLines, type MimeMessage, type MimePart } from '../lib-mail/mail-mime.ts';
+import { parseContentDisposition, parseContentLanguage, type MimeParam } from '../lib-mail/mail-content-type.ts';
+import { imapEnvelope } from './imap-envelope.ts';
+import { imapNstring, imapString } from './imap-compose.ts';
 
 function trimValue(v: Buffer): Buffer {
   let s = 0;

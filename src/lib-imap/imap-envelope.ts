@@ -1,5 +1,5 @@
 /**
- * mail-envelope — the IMAP ENVELOPE of a message header (RFC 3501 §7.4.2, RFC 9051 §7.5.2),
+ * imap-envelope — the IMAP ENVELOPE of a message header (RFC 3501 §7.4.2, RFC 9051 §7.5.2),
  * written byte-for-byte like Dovecot 2.3's lib-imap/imap-envelope.c:
  * - the last occurrence of each header is used;
  * - Date, In-Reply-To and Message-ID are the raw unfolded value as an IMAP string;
@@ -8,9 +8,9 @@
  * - Sender and Reply-To default to From; an empty address header is NIL;
  * - 8-bit bytes force a literal.
  */
-import { headerLast, type HeaderField } from './mail-header.ts';
-import { parseAddressList, type MailAddress } from './mail-address.ts';
-import { imapNstring, imapString, imapStringForHumans } from '../lib-imap/imap-compose.ts';
+import { headerLast, type HeaderField } from '../lib-mail/mail-header.ts';
+import { parseAddressList, type MailAddress } from '../lib-mail/mail-address.ts';
+import { imapNstring, imapString, imapStringForHumans } from './imap-compose.ts';
 
 function writeAddresses(list: MailAddress[] | undefined): Buffer {
   if (!list || list.length === 0) return Buffer.from('NIL');
