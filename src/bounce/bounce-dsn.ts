@@ -20,7 +20,7 @@ import { promises as fsp, constants as C } from 'node:fs';
 import type { QueueFile } from '../global/queue-file.ts';
 import { QF } from '../global/rec-type.ts';
 import { mailDate } from '../global/mail-date.ts';
-import type { BounceLogEntry } from './bounce-log.ts';
+import type { BounceLogEntry } from '../global/bounce-log.ts';
 
 export type NoticeKind = 'failure' | 'delay' | 'success';
 

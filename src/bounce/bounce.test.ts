@@ -11,7 +11,7 @@ import { QueueFile } from '../global/queue-file.ts';
 import { DSN_NOTIFY } from '../global/rec-type.ts';
 import { makeEnv, listQueue, type Env } from '../qmgr/qmgr-testkit.ts';
 import { BounceService, wantsNotice } from './bounce.ts';
-import { appendBounceLogs, parseBounceLog, readBounceLog, type BounceLogEntry } from './bounce-log.ts';
+import { appendBounceLogs, parseBounceLog, readBounceLog, type BounceLogEntry } from '../global/bounce-log.ts';
 
 const logs: string[] = [];
 setLogSink((l) => { logs.push(l); });

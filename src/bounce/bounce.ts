@@ -47,7 +47,7 @@ import type { QueueFile } from '../global/queue-file.ts';
 import { DSN_NOTIFY } from '../global/rec-type.ts';
 import { CleanupSession, type CleanupSettings } from '../cleanup/cleanup.ts';
 import { logger } from '../util/msg.ts';
-import type { BounceLogEntry } from './bounce-log.ts';
+import type { BounceLogEntry } from '../global/bounce-log.ts';
 import { composeDsn, type NoticeKind } from './bounce-dsn.ts';
 
 const log = logger('bounce');

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { setLogSink } from '../util/msg.ts';
 import { makeEnv, listQueue, type Env } from '../qmgr/qmgr-testkit.ts';
-import { appendBounceLogs } from '../bounce/bounce-log.ts';
+import { appendBounceLogs } from '../global/bounce-log.ts';
 import { queueCommand, formatShowqMessage, asctime, type ShowqMessage } from './postqueue.ts';
 import { qshape } from './qshape.ts';
 import { RealPostfix } from '../../test/harness/real-postfix.ts';

@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import { MainConfig } from '../global/mail-conf.ts';
 import { isQueueId, type MailQueue, type QueueName } from '../global/mail-queue.ts';
 import { QueueFile, COMMITTED_MODE } from '../global/queue-file.ts';
-import { readBounceLog } from '../bounce/bounce-log.ts';
+import { readBounceLog } from '../global/bounce-log.ts';
 import { queueFromConfig, QMGR_TRIGGER } from '../qmgr/qmgr.ts';
 import type { CliContext } from './cli-context.ts';
 

@@ -23,7 +23,7 @@ import { existsSync, promises as fsp, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MailQueue, QueueName } from '../global/mail-queue.ts';
 import { QueueFile, QueueFileError, COMMITTED_MODE, queueIdWriterPid } from '../global/queue-file.ts';
-import { appendBounceLogs, bounceLogPath, readBounceLog, removeBounceLog, type BounceLogEntry } from '../bounce/bounce-log.ts';
+import { appendBounceLogs, bounceLogPath, readBounceLog, removeBounceLog, type BounceLogEntry } from '../global/bounce-log.ts';
 import type { BounceService } from '../bounce/bounce.ts';
 import { logger } from '../util/msg.ts';
 import { QmgrMessage } from './qmgr-message.ts';

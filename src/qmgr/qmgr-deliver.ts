@@ -30,7 +30,7 @@ import { isRedirect } from '../global/deliver-redirect.ts';
 import type { MailQueue } from '../global/mail-queue.ts';
 import { REC } from '../global/rec-type.ts';
 import { writeFully } from '../util/fs-write.ts';
-import { appendBounceLogs, type BounceLogEntry } from '../bounce/bounce-log.ts';
+import { appendBounceLogs, type BounceLogEntry } from '../global/bounce-log.ts';
 import { wantsNotice } from '../bounce/bounce.ts';
 import { logger } from '../util/msg.ts';
 import { suspendedText, type DeadDestinations } from './qmgr-dead.ts';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { setLogSink } from '../util/msg.ts';
 import { QueueFile } from '../global/queue-file.ts';
-import { readBounceLog } from '../bounce/bounce-log.ts';
+import { readBounceLog } from '../global/bounce-log.ts';
 import { makeEnv, listQueue, until, type Env } from './qmgr-testkit.ts';
 
 const logs: string[] = [];

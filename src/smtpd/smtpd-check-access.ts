@@ -25,7 +25,7 @@
 import { Maps } from '../global/maps.ts';
 import { extensionIndex } from '../global/mail-addr-find.ts';
 import { dsnSplit } from '../global/dsn-split.ts';
-import { validHostaddr } from '../trivial-rewrite/address-syntax.ts';
+import { validHostaddr } from '../global/address-syntax.ts';
 
 /** A key to look up, and whether it is partial (skip regexp/pcre: DICT_FLAG_FIXED). */
 export interface AccessKey { key: string; partial: boolean }

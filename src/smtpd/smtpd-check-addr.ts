@@ -17,7 +17,7 @@ import { addrBytes } from '../util/dict-cidr.ts';
 import { ConfigError } from '../global/config-error.ts';
 import { splitList } from '../global/mail-conf.ts';
 import type { Maps } from '../global/maps.ts';
-import { validHostaddr, validHostname, validMailhostAddr } from '../trivial-rewrite/address-syntax.ts';
+import { validHostaddr, validHostname, validMailhostAddr } from '../global/address-syntax.ts';
 
 interface Net { bytes: Uint8Array; bits: number }
 type Pattern =

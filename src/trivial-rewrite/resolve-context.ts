@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { DomainList, splitList, type KeyTable } from './domain-list.ts';
-import { normalizeIp } from './address-syntax.ts';
+import { normalizeIp } from '../global/address-syntax.ts';
 import type { RewriteParams } from './rewrite.ts';
 
 /** What the context needs of the configuration: MainConfig.get() (fully expanded values). */

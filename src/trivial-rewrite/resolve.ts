@@ -41,7 +41,7 @@
  */
 import { DictError } from '../util/dict.ts';
 import { ConfigError } from '../global/config-error.ts';
-import { needsQuote, normalizeIp, validHostaddr, validHostname, validMailhostAddr, validMailhostLiteral } from './address-syntax.ts';
+import { needsQuote, normalizeIp, validHostaddr, validHostname, validMailhostAddr, validMailhostLiteral } from '../global/address-syntax.ts';
 import { formatAddr, parseAddr, rewriteTree, stripSourceRoute, type Addr } from './rewrite.ts';
 import { transportLookup } from './transport.ts';
 import type { ResolveContext } from './resolve-context.ts';

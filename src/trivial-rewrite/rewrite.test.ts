@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rewriteAddress, stripSourceRoute, type RewriteParams } from './rewrite.ts';
-import { needsQuote, stripExtension, validHostname, validMailhostLiteral, normalizeIp } from './address-syntax.ts';
+import { needsQuote, stripExtension, validHostname, validMailhostLiteral, normalizeIp } from '../global/address-syntax.ts';
 
 const P: RewriteParams = {
   myorigin: 'example.net', mydomain: 'example.net',

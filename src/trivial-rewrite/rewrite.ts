@@ -19,7 +19,7 @@
  *
  * The module is pure: the parameters come in a RewriteParams, built once from main.cf.
  */
-import { needsQuote } from './address-syntax.ts';
+import { needsQuote } from '../global/address-syntax.ts';
 
 export interface RewriteParams {
   myorigin: string;

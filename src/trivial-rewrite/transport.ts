@@ -19,7 +19,7 @@
  * A lookup error is thrown; the resolver turns it into a deferral (RESOLVE_FLAG_FAIL).
  */
 import type { KeyTable } from './domain-list.ts';
-import { stripExtension } from './address-syntax.ts';
+import { stripExtension } from '../global/address-syntax.ts';
 
 export interface Route {
   transport: string;

@@ -1,9 +1,9 @@
 /**
- * address-syntax - the small syntax predicates trivial-rewrite needs, each a copy of the Postfix
- * routine named beside it: when a local-part must be quoted (global/quote_822_local.c), whether a
- * domain is a valid host name (util/valid_hostname.c) or a valid [address literal]
- * (util/valid_mailhost_addr.c), and how an address extension is split off (global/split_addr.c,
- * global/strip_addr.c).
+ * address-syntax - the small address and host syntax predicates that trivial-rewrite and smtpd's
+ * restrictions share, each a copy of the Postfix routine named beside it: when a local-part must
+ * be quoted (global/quote_822_local.c), whether a domain is a valid host name
+ * (util/valid_hostname.c) or a valid [address literal] (util/valid_mailhost_addr.c), and how an
+ * address extension is split off (global/split_addr.c, global/strip_addr.c).
  *
  * Addresses here are in Postfix's *internal* form: the local-part unquoted, so the internal
  * `user@host@example.com` is the external `"user@host"@example.com`. The last `@` always

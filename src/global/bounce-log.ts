@@ -31,7 +31,7 @@
  */
 import { promises as fsp, constants as C } from 'node:fs';
 import { join } from 'node:path';
-import { isQueueId, type MailQueue } from '../global/mail-queue.ts';
+import { isQueueId, type MailQueue } from './mail-queue.ts';
 
 export type BounceLogName = 'bounce' | 'defer' | 'trace';
 
