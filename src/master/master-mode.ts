@@ -17,7 +17,8 @@
 import { ConfigError } from '../global/config-error.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 import type { ServicePlan } from './master-plan.ts';
-import type { ServiceImpl, ServiceRegistry } from './master-service.ts';
+import type { ServiceImpl } from '../lib-master/master-service.ts';
+import type { ServiceRegistry } from './master-services.ts';
 
 export type ProcessMode = 'inline' | 'thread' | 'process';
 export const PROCESS_MODES: readonly ProcessMode[] = ['inline', 'thread', 'process'];

@@ -25,7 +25,7 @@ import type { DovecotConfig } from '../global/dovecot-conf.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 import type { MasterConfigSet } from './master-config.ts';
 import { dovecotAddress, hostAddresses, inetProtocols, interfaceAddresses, type IpVersions } from './master-listen.ts';
-import { DOVECOT_DEFAULT_INET, DOVECOT_PROTOCOL_SERVICES, type ServiceRegistry } from './master-service.ts';
+import { DOVECOT_DEFAULT_INET, DOVECOT_PROTOCOL_SERVICES, type ServiceRegistry } from './master-services.ts';
 
 /** One socket to bind. `identity` is equal for two specs exactly when they are the same socket. */
 export interface ListenSpec {

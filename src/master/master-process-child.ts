@@ -13,7 +13,7 @@ import { MainConfig } from '../global/mail-conf.ts';
 import { loadDovecotConf } from '../global/dovecot-conf.ts';
 import { flushLogs, logger, setSyslogName } from '../util/msg.ts';
 import { setTriggerForwarder, trigger } from '../global/mail-trigger.ts';
-import type { BoundListener, RunningService, ServiceContext, ServiceImpl } from './master-service.ts';
+import type { BoundListener, RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import type { ChildMessage, ProcessRequest } from './master-process.ts';
 
 const errText = (e: unknown) => (e instanceof Error ? (e.stack ?? e.message) : String(e));

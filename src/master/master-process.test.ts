@@ -17,7 +17,7 @@ import { Master } from './master.ts';
 import { freePort } from '../../test/harness/free-port.ts';
 import { loadConfigSet } from './master-config.ts';
 import { parseServiceStatus } from './master-status.ts';
-import type { ServiceRegistry } from './master-service.ts';
+import type { ServiceRegistry } from './master-services.ts';
 
 let dir: string;
 const lines: string[] = [];

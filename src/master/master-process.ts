@@ -55,7 +55,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { onTrigger, trigger } from '../global/mail-trigger.ts';
 import { handOff } from './master-listen.ts';
-import type { RunningService, ServiceContext, ServiceImpl } from './master-service.ts';
+import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 
 const CHILD = new URL('./master-process-child.ts', import.meta.url);
 /** How long stop() waits for the child to finish its sessions before SIGKILL. */

@@ -7,7 +7,7 @@ import { MainConfig } from '../global/mail-conf.ts';
 import { loadDovecotConf } from '../global/dovecot-conf.ts';
 import { logger } from '../util/msg.ts';
 import { setTriggerForwarder, trigger } from '../global/mail-trigger.ts';
-import type { RunningService, ServiceContext, ServiceImpl } from './master-service.ts';
+import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import type { ThreadRequest } from './master-thread.ts';
 
 const req = workerData as ThreadRequest;

@@ -18,7 +18,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { onTrigger, trigger } from '../global/mail-trigger.ts';
-import type { RunningService, ServiceContext, ServiceImpl } from './master-service.ts';
+import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 
 const WORKER = new URL('./master-thread-worker.ts', import.meta.url);
 /** V8 young generation of a service thread (3 × the semi-space: 24 → two 8 MB semi-spaces). */

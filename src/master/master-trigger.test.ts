@@ -14,7 +14,7 @@ import { setLogSink } from '../util/msg.ts';
 import { onTrigger, trigger } from '../global/mail-trigger.ts';
 import { Master } from './master.ts';
 import { loadConfigSet } from './master-config.ts';
-import type { ServiceRegistry } from './master-service.ts';
+import type { ServiceRegistry } from './master-services.ts';
 
 let dir: string;
 const lines: string[] = [];

@@ -12,7 +12,8 @@ import { setLogSink } from '../util/msg.ts';
 import { Master } from './master.ts';
 import { freePort } from '../../test/harness/free-port.ts';
 import { loadConfigSet } from './master-config.ts';
-import type { RunningService, ServiceContext, ServiceImpl, ServiceRegistry } from './master-service.ts';
+import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
+import type { ServiceRegistry } from './master-services.ts';
 
 let dir: string;
 const lines: string[] = [];

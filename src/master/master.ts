@@ -6,7 +6,7 @@
  * DESCRIPTION
  *   start()  plan the services (master-plan.ts), report the ones Postern does not run, bind all
  *            sockets first (so a port conflict stops the start before any service runs), then
- *            start each service with its ServiceContext (master-service.ts).
+ *            start each service with its ServiceContext (lib-master/master-service.ts).
  *   reload() re-read main.cf, master.cf and dovecot.conf (Postfix `postfix reload`). A service
  *            whose configuration did not change keeps running untouched. A changed one is given
  *            its new context through reload(ctx) when it has one; otherwise a new instance is
@@ -52,9 +52,8 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import type { MasterConfigSet } from './master-config.ts';
 import { bindListen, type BoundSocket } from './master-listen.ts';
 import { listenIdentity, planServices, type Plan, type ServicePlan } from './master-plan.ts';
-import {
-  SERVICES, type BoundListener, type RunningService, type ServiceContext, type ServiceImpl, type ServiceRegistry,
-} from './master-service.ts';
+import type { BoundListener, RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
+import { SERVICES, type ServiceRegistry } from './master-services.ts';
 import { SERVICE_MODULES, serviceImpl, serviceMode, type ProcessMode } from './master-mode.ts';
 import { ProcessExitError } from './master-process.ts';
 import { writeServiceStatus, type ServiceStatus } from './master-status.ts';

@@ -14,7 +14,7 @@ import { QueueFile, QueueFileWriter } from '../global/queue-file.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import { setLogSink, logger } from '../util/msg.ts';
 import { PostdropFile } from '../postdrop/postdrop.ts';
-import type { ServiceContext } from '../master/master-service.ts';
+import type { ServiceContext } from '../lib-master/master-service.ts';
 import { Pickup, pickupOptions, service } from './pickup.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');

@@ -50,7 +50,7 @@ import { CleanupSession, type CleanupOpenOptions, type CleanupSettings } from '.
 import { cleanupSettings } from '../smtpd/smtpd.ts';
 import { ATTR_FULL_NAME, ATTR_RWR_CONTEXT } from '../postdrop/postdrop.ts';
 import { logger, type Logger } from '../util/msg.ts';
-import type { RunningService, ServiceContext, ServiceImpl } from '../master/master-service.ts';
+import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import { MaildropError, openMaildropFile, type MaildropFile } from './pickup-file.ts';
 
 const DAY = 86_400_000;

@@ -33,8 +33,8 @@
 import type { Socket } from 'node:net';
 import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
 import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
-import { serveSessions } from '../master/master-session.ts';
-import type { ServiceImpl } from '../master/master-service.ts';
+import { serveSessions } from '../lib-master/master-session.ts';
+import type { ServiceImpl } from '../lib-master/master-service.ts';
 import { Pop3Session, type Pop3dDeps, type Pop3SessionOptions } from './pop3d-session.ts';
 import { pop3dSettings } from './pop3d-settings.ts';
 import { dovecotTlsProvider } from '../lib-tls/tls-dovecot.ts';

@@ -7,7 +7,6 @@
  */
 import type { MainConfig } from '../global/mail-conf.ts';
 import type { DeliveryAgent } from '../global/deliver-request.ts';
-import type { ServiceImpl } from '../master/master-service.ts';
 
 type AgentFactory = (config: MainConfig) => Promise<DeliveryAgent>;
 
@@ -36,17 +35,3 @@ export async function loadAgents(config: MainConfig, table: Record<string, Agent
   return out;
 }
 
-/**
- * For master.cf entries whose work runs inside qmgr's process (bounce/defer/trace, discard,
- * error/retry, and any agent in AGENTS): a service with nothing to start, so the master neither
- * warns that it is missing nor runs a second copy. The socket the master binds for it is unused.
- */
-export function inProcessService(name: string): ServiceImpl {
-  return {
-    name,
-    async start(ctx) {
-      ctx.log.debug(`${ctx.entry.service}: runs inside the qmgr process`);
-      return { async stop() {} };
-    },
-  };
-}

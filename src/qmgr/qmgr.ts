@@ -50,7 +50,7 @@ import { loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
 import type { DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
 import { BounceService } from '../bounce/bounce.ts';
 import { logger } from '../util/msg.ts';
-import type { ServiceImpl } from '../master/master-service.ts';
+import type { ServiceImpl } from '../lib-master/master-service.ts';
 import { QmgrScan } from './qmgr-scan.ts';
 import { admitMessage, finishMessage, recoverActive, type ActiveSettings, removeUncommitted } from './qmgr-active.ts';
 import type { QmgrEntry, QmgrMessage, Resolver } from './qmgr-message.ts';

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { MainConfig } from '../global/mail-conf.ts';
 import { QueueFile } from '../global/queue-file.ts';
 import { setLogSink } from '../util/msg.ts';
-import type { BoundListener, ServiceContext } from '../master/master-service.ts';
+import type { BoundListener, ServiceContext } from '../lib-master/master-service.ts';
 import { logger } from '../util/msg.ts';
 import { qmqpdSession, qmqpdSettings, service } from './qmqpd.ts';
 import { QmqpReader } from './qmqpd-packet.ts';

@@ -46,8 +46,8 @@ import { mailDate } from '../global/mail-date.ts';
 import { CleanupSession, type CleanupSettings } from '../cleanup/cleanup.ts';
 import { cleanupSettings } from '../smtpd/smtpd.ts';
 import { logger, type Logger } from '../util/msg.ts';
-import { serveSessions } from '../master/master-session.ts';
-import type { RunningService, ServiceContext, ServiceImpl } from '../master/master-service.ts';
+import { serveSessions } from '../lib-master/master-session.ts';
+import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import { ClientList } from './qmqpd-clients.ts';
 import { QmqpFormatError, QmqpReader, type QmqpRequest } from './qmqpd-packet.ts';
 

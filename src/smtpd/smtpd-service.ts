@@ -4,8 +4,8 @@
  * ctx.config. Wires the protocol engine (smtpd.ts) to the access policy (smtpd-check.ts), the
  * shared user directory (SASL), the queue, and the in-process qmgr trigger.
  */
-import type { ServiceImpl } from '../master/master-service.ts';
-import { serveSessions } from '../master/master-session.ts';
+import type { ServiceImpl } from '../lib-master/master-service.ts';
+import { serveSessions } from '../lib-master/master-session.ts';
 import { MailQueue } from '../global/mail-queue.ts';
 import { trigger } from '../global/mail-trigger.ts';
 import { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';

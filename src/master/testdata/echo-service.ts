@@ -3,8 +3,8 @@
  * `hello <listener> pid=<pid>`, answers each line with `echo <line>`; the line `FAIL` makes it
  * call ctx.failed(), `SLOW` answers after 300 ms (a session still running at stop).
  */
-import type { ServiceImpl } from '../master-service.ts';
-import { serveSessions } from '../master-session.ts';
+import type { ServiceImpl } from '../../lib-master/master-service.ts';
+import { serveSessions } from '../../lib-master/master-session.ts';
 
 export const service: ServiceImpl = {
   name: 'smtpd',

@@ -5,7 +5,7 @@
  */
 import { threadId } from 'node:worker_threads';
 import { onTrigger, trigger } from '../../global/mail-trigger.ts';
-import type { ServiceImpl } from '../master-service.ts';
+import type { ServiceImpl } from '../../lib-master/master-service.ts';
 
 export const service: ServiceImpl = {
   name: 'qmgr',

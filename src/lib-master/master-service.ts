@@ -1,14 +1,15 @@
 /**
- * master-service - THE SERVICE CONTRACT between the master and every daemon it runs, and the
- * registry of daemons Postern has (Postfix's master(8) + single_server/multi_server skeletons,
- * Dovecot's master service API).
+ * master-service - THE SERVICE CONTRACT between the master and every daemon it runs (Postfix's
+ * master(8) + single_server/multi_server skeletons, Dovecot's lib-master master-service API).
+ * Every daemon links to this (lib-master/) to run under the master; the registry of which
+ * daemons exist is the master's own (master/master-services.ts).
  *
  * A service implementation is
  *
  *   { name: string; start(ctx: ServiceContext): Promise<RunningService> }
  *
  * where `name` is the master.cf command (column 8: 'smtpd', 'qmgr', 'cleanup', ...) or, for the
- * Dovecot side, 'imapd', 'pop3d', 'lmtpd' (see DOVECOT_PROTOCOL_SERVICES).
+ * Dovecot side, 'imapd', 'pop3d', 'lmtpd' (master/master-services.ts DOVECOT_PROTOCOL_SERVICES).
  *
  * ServiceContext gives the service:
  *  - `config`: the effective MainConfig = main.cf + this master.cf entry's `-o name=value`
@@ -36,20 +37,16 @@
  *  - `reload?(ctx)`: optional. Apply a new context (config changed) without a restart. Without
  *    it, the master starts a new instance with the new context and then stops the old one.
  *  - `wakeup?()`: optional. Called every master.cf `wakeup` seconds (pickup 60, qmgr 300).
+ *  - `pids?()`: optional. The processes serving, when not the master's (a child process).
  *
  * Most connection-oriented services need only `serveSessions(ctx, session)` from master-session.ts
  * (accept on every listener, maxproc as a session limit, graceful stop with a drain timeout).
  *
- * - `pids?()`: optional. The processes serving, when not the master's (a child process).
- *
- * WHERE A SERVICE RUNS: in the master's process, a worker thread (master-thread.ts) or a child
- * process of its own (master-process.ts), by `postern_process_mode` (master-mode.ts). The
- * contract is the same in all three; in a thread or a child the context is rebuilt there from
- * the configuration directory, and connections reach the child over IPC.
- *
- * SERVICES is the literal registry (no self-registration, STYLE §9): a table of lazy imports.
- * master.cf entries whose command is not in SERVICES are not started: the master logs ONE warning
- * listing those Postern will never implement and ONE info line listing those not written yet.
+ * WHERE A SERVICE RUNS: in the master's process, a worker thread (master/master-thread.ts) or a
+ * child process of its own (master/master-process.ts), by `postern_process_mode`
+ * (master/master-mode.ts). The contract is the same in all three; in a thread or a child the
+ * context is rebuilt there from the configuration directory, and connections reach the child
+ * over IPC.
  */
 import type { Server, Socket } from 'node:net';
 import type { MainConfig } from '../global/mail-conf.ts';
@@ -99,56 +96,3 @@ export interface ServiceImpl {
   name: string;
   start(ctx: ServiceContext): Promise<RunningService>;
 }
-
-export type ServiceRegistry = Record<string, () => Promise<ServiceImpl>>;
-
-/**
- * The daemons Postern has. Later issues add entries such as
- *   smtpd: async () => (await import('../smtpd/smtpd.ts')).service,
- */
-const inProcess = (name: string) => async () => (await import('../qmgr/qmgr-agents.ts')).inProcessService(name);
-
-export const SERVICES: ServiceRegistry = {
-  smtpd: async () => (await import('../smtpd/smtpd-service.ts')).service,
-  // qmgr's default placement is a worker thread (master-mode.ts DEFAULT_MODES): reception and
-  // delivery on both cores. This entry is the code itself, for postern_process_mode=inline.
-  qmgr: async () => (await import('../qmgr/qmgr.ts')).service,
-  pickup: async () => (await import('../pickup/pickup.ts')).service,
-  qmqpd: async () => (await import('../qmqpd/qmqpd.ts')).service,
-  imapd: async () => (await import('../imapd/imapd.ts')).service,
-  pop3d: async () => (await import('../pop3d/pop3d.ts')).service,
-  lmtpd: async () => (await import('../lmtpd/lmtpd.ts')).service,
-  // Work that runs inside other services' processes: cleanup and trivial-rewrite are libraries
-  // of smtpd/pickup/qmgr; bounce/defer/trace and the delivery agents run inside qmgr.
-  cleanup: inProcess('cleanup'),
-  'trivial-rewrite': inProcess('trivial-rewrite'),
-  bounce: inProcess('bounce'),
-  discard: inProcess('discard'),
-  error: inProcess('error'),
-  smtp: inProcess('smtp'),
-  lmtp: inProcess('lmtp'),
-  virtual: inProcess('virtual'),
-  local: inProcess('local'),
-  pipe: inProcess('pipe'),
-};
-
-/**
- * Dovecot `protocols` → the Postern implementation. `submission` (Dovecot's submission proxy)
- * has none: Postern's submission is the master.cf smtpd entry on port 587.
- */
-export const DOVECOT_PROTOCOL_SERVICES: Readonly<Record<string, string>> = {
-  imap: 'imapd',
-  pop3: 'pop3d',
-  lmtp: 'lmtpd',
-};
-
-/**
- * Dovecot's built-in listeners (dovecot 2.3 master-settings defaults), used when dovecot.conf
- * enables a protocol but declares no `service X-login { inet_listener ... }` for it.
- * LMTP has no inet listener by default (only the unix socket `lmtp` under base_dir).
- */
-export const DOVECOT_DEFAULT_INET: Readonly<Record<string, { name: string; port: number; ssl: boolean }[]>> = {
-  imap: [{ name: 'imap', port: 143, ssl: false }, { name: 'imaps', port: 993, ssl: true }],
-  pop3: [{ name: 'pop3', port: 110, ssl: false }, { name: 'pop3s', port: 995, ssl: true }],
-  lmtp: [],
-};

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { logger, setLogSink } from '../util/msg.ts';
-import { bindListen } from './master-listen.ts';
+import { bindListen } from '../master/master-listen.ts';
 import type { ServiceContext } from './master-service.ts';
 import { serveSessions } from './master-session.ts';
 

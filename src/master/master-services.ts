@@ -1,0 +1,82 @@
+/**
+ * master-services - THE REGISTRY of the daemons Postern has: which implementation the master
+ * starts for a master.cf command or a Dovecot protocol (Postfix's master.cf column 8, Dovecot's
+ * `protocols`). The master assembles: this is the one place that imports the daemons; each of
+ * them implements the service contract of lib-master/master-service.ts and knows no other.
+ *
+ * SERVICES is the literal registry (no self-registration, STYLE §9): a table of lazy imports.
+ * master.cf entries whose command is not in SERVICES are not started: the master logs ONE warning
+ * listing those Postern will never implement and ONE info line listing those not written yet
+ * (master-plan.ts).
+ *
+ * To add a daemon, add one line:
+ *   smtpd: async () => (await import('../smtpd/smtpd-service.ts')).service,
+ * and, if it can run in a thread or a process of its own, its module in SERVICE_MODULES
+ * (master-mode.ts).
+ */
+import type { ServiceImpl } from '../lib-master/master-service.ts';
+
+export type ServiceRegistry = Record<string, () => Promise<ServiceImpl>>;
+
+/**
+ * For master.cf entries whose work runs inside another service's process (cleanup and
+ * trivial-rewrite inside smtpd/pickup/qmgr; bounce/defer/trace and the delivery agents inside
+ * qmgr): a service with nothing to start, so the master neither warns that it is missing nor
+ * runs a second copy. The socket the master binds for it is unused.
+ */
+export function inProcessService(name: string): ServiceImpl {
+  return {
+    name,
+    async start(ctx) {
+      ctx.log.debug(`${ctx.entry.service}: runs inside the qmgr process`);
+      return { async stop() {} };
+    },
+  };
+}
+
+const inProcess = (name: string) => async () => inProcessService(name);
+
+export const SERVICES: ServiceRegistry = {
+  smtpd: async () => (await import('../smtpd/smtpd-service.ts')).service,
+  // qmgr's default placement is a worker thread (master-mode.ts DEFAULT_MODES): reception and
+  // delivery on both cores. This entry is the code itself, for postern_process_mode=inline.
+  qmgr: async () => (await import('../qmgr/qmgr.ts')).service,
+  pickup: async () => (await import('../pickup/pickup.ts')).service,
+  qmqpd: async () => (await import('../qmqpd/qmqpd.ts')).service,
+  imapd: async () => (await import('../imapd/imapd.ts')).service,
+  pop3d: async () => (await import('../pop3d/pop3d.ts')).service,
+  lmtpd: async () => (await import('../lmtpd/lmtpd.ts')).service,
+  // Work that runs inside other services' processes: cleanup and trivial-rewrite are libraries
+  // of smtpd/pickup/qmgr; bounce/defer/trace and the delivery agents run inside qmgr.
+  cleanup: inProcess('cleanup'),
+  'trivial-rewrite': inProcess('trivial-rewrite'),
+  bounce: inProcess('bounce'),
+  discard: inProcess('discard'),
+  error: inProcess('error'),
+  smtp: inProcess('smtp'),
+  lmtp: inProcess('lmtp'),
+  virtual: inProcess('virtual'),
+  local: inProcess('local'),
+  pipe: inProcess('pipe'),
+};
+
+/**
+ * Dovecot `protocols` → the Postern implementation. `submission` (Dovecot's submission proxy)
+ * has none: Postern's submission is the master.cf smtpd entry on port 587.
+ */
+export const DOVECOT_PROTOCOL_SERVICES: Readonly<Record<string, string>> = {
+  imap: 'imapd',
+  pop3: 'pop3d',
+  lmtp: 'lmtpd',
+};
+
+/**
+ * Dovecot's built-in listeners (dovecot 2.3 master-settings defaults), used when dovecot.conf
+ * enables a protocol but declares no `service X-login { inet_listener ... }` for it.
+ * LMTP has no inet listener by default (only the unix socket `lmtp` under base_dir).
+ */
+export const DOVECOT_DEFAULT_INET: Readonly<Record<string, { name: string; port: number; ssl: boolean }[]>> = {
+  imap: [{ name: 'imap', port: 143, ssl: false }, { name: 'imaps', port: 993, ssl: true }],
+  pop3: [{ name: 'pop3', port: 110, ssl: false }, { name: 'pop3s', port: 995, ssl: true }],
+  lmtp: [],
+};
