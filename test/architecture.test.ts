@@ -50,7 +50,6 @@ const KNOWN: string[] = [
   'bounce -> cleanup: src/bounce/bounce.ts -> src/cleanup/cleanup.ts',
   'cleanup -> trivial-rewrite: src/cleanup/cleanup-tables.ts -> src/trivial-rewrite/resolve.ts',
   'cleanup -> trivial-rewrite: src/cleanup/cleanup-tables.ts -> src/trivial-rewrite/trivial-rewrite.ts',
-  'lmtpd -> pop3d: src/lmtpd/lmtpd-session.ts -> src/pop3d/pop3d-lines.ts',
   'local -> cleanup: src/local/local.ts -> src/cleanup/cleanup.ts',
   'local -> pipe: src/local/local.ts -> src/pipe/pipe-copy.ts',
   'master -> cli: src/master/default-config.ts -> src/cli/cli-context.ts',

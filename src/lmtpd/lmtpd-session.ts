@@ -38,7 +38,7 @@ import { DataDecoder } from '../lib-smtp/smtp-data-stream.ts';
 import { AddressSyntaxError, parsePathArg, quoteAddress } from '../lib-smtp/smtp-address.ts';
 import { MAIL_ERRSTR_CRITICAL_MSG, MailError, type MailStore } from '../lib-storage/mail-storage.ts';
 import type { Logger } from '../util/msg.ts';
-import { LineReader } from '../pop3d/pop3d-lines.ts';
+import { LineReader } from '../util/line-reader.ts';
 import type { LmtpdSettings } from './lmtpd-settings.ts';
 import { startServerTls, describeTls, type TlsContextSource } from '../lib-tls/tls-server.ts';
 

@@ -26,7 +26,7 @@ import type { UserDirectory } from '../lib-auth/user-directory.ts';
 import type { MailStore } from '../lib-storage/mail-storage.ts';
 import { MailError } from '../lib-storage/mail-storage.ts';
 import type { Logger } from '../util/msg.ts';
-import { LineReader } from './pop3d-lines.ts';
+import { LineReader } from '../util/line-reader.ts';
 import { REPLY_AUTH_FAILED, REPLY_PLAINTEXT_DISABLED, saslAuth, verifyPassword, type AuthOutcome } from './pop3d-auth.ts';
 import { POP3_CAPABILITIES, TRANSACTION_COMMANDS, type Pop3Io } from './pop3d-commands.ts';
 import { Pop3Maildrop } from './pop3d-maildrop.ts';

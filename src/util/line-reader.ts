@@ -1,13 +1,15 @@
 /**
- * pop3d-lines - the command-line reader shared by pop3d and lmtpd: splits socket input at LF
- * (CR before it removed; a NUL is kept as data, so it can only make a command unknown or a name
+ * line-reader - a socket's input as command lines (Dovecot lib/istream.c i_stream_read_next_line()
+ * over a size-limited input buffer), used by pop3d and lmtpd: splits socket input at LF (CR
+ * before it removed; a NUL is kept as data, so it can only make a command unknown or a name
  * invalid), with a hard limit on the length of one line and on what may be buffered, so a client
  * sending 1 MB without a line end costs at most `maxLine` bytes of memory.
  *
  * `next()` resolves with the next line, `{ tooLong: true }` once for a line that exceeds maxLine
  * (its bytes are discarded up to the next LF; pop3d answers and disconnects as Dovecot does, lmtpd
  * answers and goes on), or undefined at end of input.
- * `takeRaw()` hands the bytes buffered after the last returned line to a DATA decoder (LMTP).
+ * `startRaw(sink)` hands the bytes buffered after the last returned line, and all later input,
+ * to a DATA decoder (LMTP); `endRaw(rest)` gives back what follows the data.
  */
 import type { Socket } from 'node:net';
 
