@@ -15,7 +15,7 @@ import { applyPartial, extractSection } from '../lib-mail/mail-section.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import { decodeMailboxName } from '../lib-imap/imap-utf7.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { mailboxArg, mailboxText } from './imapd-names.ts';
 import { ImapParseError } from '../lib-imap/imap-parser.ts';
 

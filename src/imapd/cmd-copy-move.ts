@@ -10,7 +10,7 @@ import { formatSeqSet } from '../lib-imap/imap-seqset.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { CopyResult } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { parseSetArg, resolveMessages, syncToClient } from './imapd-sync.ts';
 import { mailboxArg, mailboxText } from './imapd-names.ts';
 

@@ -6,7 +6,7 @@
  */
 import { ImapParseError, argAtom } from '../lib-imap/imap-parser.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { parseSetArg, resolveMessages } from './imapd-sync.ts';
 
 export async function cmdExpunge(s: ImapSession, c: CommandContext): Promise<Reply> {

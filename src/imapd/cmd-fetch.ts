@@ -28,7 +28,7 @@ import { UnknownCteError } from '../lib-mail/mail-decode.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { flagList, resolveMessages, vanishedEarlier } from './imapd-sync.ts';
 import { cacheScope } from './imapd-cache.ts';
 

@@ -6,7 +6,7 @@
  * Anything but DONE: `BAD Expected DONE.` IDLE in the authenticated state just waits for DONE.
  */
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { syncToClient } from './imapd-sync.ts';
 
 export async function cmdIdle(s: ImapSession, _c: CommandContext): Promise<Reply | undefined> {

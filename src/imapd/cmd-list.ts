@@ -13,7 +13,7 @@ import { ImapParseError } from '../lib-imap/imap-parser.ts';
 import { decodeMailboxName } from '../lib-imap/imap-utf7.ts';
 import type { MailboxInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { mailboxOut } from './imapd-names.ts';
 import { statusLine } from './cmd-status.ts';
 

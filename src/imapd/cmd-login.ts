@@ -13,7 +13,7 @@
  */
 import { argAstring, argBytes, argString } from '../lib-imap/imap-parser.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { capabilityList } from './imapd-capability.ts';
 
 const FAILED: Reply = { status: 'NO', code: 'AUTHENTICATIONFAILED', text: 'Authentication failed.' };

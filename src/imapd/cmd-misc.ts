@@ -9,7 +9,7 @@ import { argAtom, argString, ImapParseError } from '../lib-imap/imap-parser.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import { imapString } from '../lib-imap/imap-compose.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { capabilityList } from './imapd-capability.ts';
 import { syncToClient } from './imapd-sync.ts';
 import { mailboxArg, mailboxOut, mailboxText } from './imapd-names.ts';

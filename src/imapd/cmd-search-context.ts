@@ -33,7 +33,7 @@ import type { SearchKey } from '../lib-imap/imap-search-args.ts';
 import { numbersToSeqSet, resolveSeqSet } from '../lib-imap/imap-seqset.ts';
 import type { Mailbox, MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { searchMessages } from './cmd-search.ts';
 import { indexOfUid } from './imapd-sync.ts';
 

@@ -22,7 +22,7 @@ import { rawBodyCannotMatch, rawNeedle, type RawNeedle } from '../lib-imap/imap-
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { Mailbox, MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { checkUpdateTag, sendSearchAnswer, splitSearchReturn } from './cmd-search-context.ts';
 
 const DAY = 86_400_000;

@@ -19,7 +19,7 @@ import { parseSeqSet, resolveSeqSet } from '../lib-imap/imap-seqset.ts';
 import { numbersToSeqSet } from '../lib-imap/imap-seqset.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { flagList, vanishedEarlier } from './imapd-sync.ts';
 import { mailboxArg, mailboxText } from './imapd-names.ts';
 import { selectListLine } from './imapd-rev2.ts';

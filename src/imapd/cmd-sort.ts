@@ -12,7 +12,7 @@ import { parseSortCriteria, sortMessages, sortRecordFromMessage, SortCriteriaErr
 import { formatThreads, threadOrderedSubject, threadReferences } from '../lib-imap/imap-thread.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { searchMessages } from './cmd-search.ts';
 
 /** SORT and THREAD are wired and tested (imapd.test.ts): announce them. */

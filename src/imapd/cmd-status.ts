@@ -9,7 +9,7 @@ import { ImapParseError } from '../lib-imap/imap-parser.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { MailboxStatus } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { mailboxArg, mailboxOut, mailboxText } from './imapd-names.ts';
 import { deletedCount } from './imapd-rev2.ts';
 

@@ -8,7 +8,7 @@ import { parseStoreArgs } from '../lib-imap/imap-command-args.ts';
 import { numbersToSeqSet } from '../lib-imap/imap-seqset.ts';
 import type { MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
-import type { CommandContext, Reply } from './imapd-commands.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
 import { flagList, keywordUpdate, resolveMessages } from './imapd-sync.ts';
 
 export async function cmdStore(s: ImapSession, c: CommandContext): Promise<Reply> {

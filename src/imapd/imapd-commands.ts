@@ -3,10 +3,11 @@
  * valid in, its flags, and its handler. The flags carry the pipelining / untagged EXPUNGE
  * rules: CMD_USES_SEQS commands (FETCH, STORE, SEARCH, COPY, MOVE by sequence number, SORT,
  * THREAD) must not see an untagged EXPUNGE sent in their response (RFC 3501 §7.4.1), so the
- * session does not sync after them; their UID forms may.
+ * session does not sync after them; their UID forms may. What a handler is and returns is in
+ * imapd-command.ts.
  */
-import type { ImapArg } from '../lib-imap/imap-parser.ts';
-import type { ImapSession, SessionState } from './imapd-session.ts';
+import type { SessionState } from './imapd-session.ts';
+import { CMD_BREAKS_SEQS, CMD_USES_SEQS, type CommandHandler, type CommandSpec } from './imapd-command.ts';
 import { cmdAuthenticate, cmdLogin } from './cmd-login.ts';
 import { cmdExamine, cmdSelect } from './cmd-select.ts';
 import { cmdList, cmdLsub } from './cmd-list.ts';
@@ -24,38 +25,6 @@ import {
   cmdCapability, cmdCheck, cmdCompress, cmdCreate, cmdDelete, cmdEnable, cmdGetQuota, cmdGetQuotaRoot, cmdId,
   cmdLogout, cmdNamespace, cmdNoop, cmdRename, cmdStartTls, cmdSubscribe, cmdUnsubscribe,
 } from './cmd-misc.ts';
-
-export interface CommandContext {
-  tag: string;
-  /** Upper case, "UID FETCH" for UID commands. */
-  name: string;
-  uid: boolean;
-  args: ImapArg[];
-  /** performance.now() at the start, for Dovecot's timing text. */
-  start: number;
-}
-
-export interface Reply {
-  status: 'OK' | 'NO' | 'BAD';
-  code?: string | undefined;
-  text: string;
-  /** Do not sync before this reply (the command already did, or must not). */
-  noSync?: boolean;
-  noTiming?: boolean;
-  /** Run after the tagged reply is written (LOGOUT close, STARTTLS handshake, COMPRESS). */
-  after?: () => void | Promise<void>;
-}
-
-export type CommandHandler = (s: ImapSession, c: CommandContext) => Promise<Reply | undefined>;
-
-export const CMD_USES_SEQS = 1;
-export const CMD_BREAKS_SEQS = 2;
-
-export interface CommandSpec {
-  states: readonly SessionState[];
-  flags: number;
-  handler: CommandHandler;
-}
 
 const ANY: SessionState[] = ['nonauth', 'auth', 'selected'];
 const PRE: SessionState[] = ['nonauth'];

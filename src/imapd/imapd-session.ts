@@ -27,7 +27,8 @@ import { MailError, MAIL_ERRSTR_CRITICAL_MSG } from '../lib-storage/mail-error.t
 import type { Mailbox, MailUser, MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { UserRecord } from '../lib-auth/user-directory.ts';
 import type { ImapdShared } from './imapd-shared.ts';
-import { COMMANDS, CMD_USES_SEQS, type CommandContext, type Reply } from './imapd-commands.ts';
+import { COMMANDS } from './imapd-commands.ts';
+import { CMD_USES_SEQS, type CommandContext, type Reply } from './imapd-command.ts';
 import { syncToClient } from './imapd-sync.ts';
 import { ImapNoError } from './imapd-names.ts';
 import { capabilityList } from './imapd-capability.ts';
