@@ -54,7 +54,6 @@ const KNOWN: string[] = [
   'local -> pipe: src/local/local.ts -> src/pipe/pipe-copy.ts',
   'master -> cli: src/master/default-config.ts -> src/cli/cli-context.ts',
   'master -> cli: src/master/master-cli.ts -> src/cli/cli-context.ts',
-  'over 800 lines: src/lib-storage/maildir/maildir-sync.ts',
   'pickup -> cleanup: src/pickup/pickup.ts -> src/cleanup/cleanup.ts',
   'pickup -> postdrop: src/pickup/pickup-file.ts -> src/postdrop/postdrop.ts',
   'pickup -> postdrop: src/pickup/pickup.ts -> src/postdrop/postdrop.ts',

@@ -13,7 +13,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MaildirStore } from './maildir-storage.ts';
-import { flushMailboxIndexes } from './maildir-sync.ts';
+import { flushMailboxIndexes } from './maildir-state.ts';
 import { INDEX_NAME } from './maildir-index.ts';
 import type { MailUser, Mailbox } from '../mail-storage.ts';
 

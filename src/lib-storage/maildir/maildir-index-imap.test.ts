@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileOfUid } from './maildir-testkit.ts';
 import { startFixture, RawClient, stripTiming } from '../../imapd/imapd-testkit.ts';
 import { dropIdleStates } from './maildir-storage.ts';
-import { flushMailboxIndexes } from './maildir-sync.ts';
+import { flushMailboxIndexes } from './maildir-state.ts';
 
 const MSG = (n: number) => `From: a@example.test\r\nSubject: ${n}\r\n\r\nbody ${n}\r\n`;
 

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { fileOfUid } from './maildir-testkit.ts';
 import { setLogSink } from '../../util/msg.ts';
 import { MaildirStore, dropIdleStates } from './maildir-storage.ts';
-import { flushMailboxIndexes, type MaildirState } from './maildir-sync.ts';
+import { flushMailboxIndexes } from './maildir-state.ts';
+import type { MaildirState } from './maildir-sync.ts';
 import { INDEX_NAME, parseIndex, formatIndex, MODSEQ_MAX } from './maildir-index.ts';
 import type { Mailbox, MailUser } from '../mail-storage.ts';
 

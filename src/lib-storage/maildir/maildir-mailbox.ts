@@ -17,7 +17,9 @@ import { mapSliced } from '../fs-batch.ts';
 import { parseSystemFlags } from './maildir-save.ts';
 import { internFlags } from './maildir-filename.ts';
 import { maildirCacheFile } from './maildir-cache-file.ts';
-import { readNoFollow, type FlagJob, type MaildirState, type MsgRec } from './maildir-sync.ts';
+import { readNoFollow, type MsgRec } from './maildir-state.ts';
+import type { FlagJob } from './maildir-sync-flags.ts';
+import type { MaildirState } from './maildir-sync.ts';
 
 /** What a Mailbox needs from its user (deliver for APPEND/COPY, release of the shared state). */
 export interface MailboxOwner {

@@ -31,7 +31,8 @@ import { newUniqueName, withInfo, withSizes } from './maildir-filename.ts';
 import { notifyMailboxChanged } from '../mail-notify.ts';
 import { inheritOwner } from './maildir-owner.ts';
 import { syncDirGrouped } from '../../util/dir-sync.ts';
-import { countBareLf, type MaildirState, type MsgRec } from './maildir-sync.ts';
+import { countBareLf, type MsgRec } from './maildir-state.ts';
+import type { MaildirState } from './maildir-sync.ts';
 
 export interface TmpFile { path: string; unique: string; size: number; vsize: number }
 

@@ -20,7 +20,7 @@ import type {
 } from '../mail-storage.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { messageContent, parseMbox, type MboxMessage } from './mbox-format.ts';
-import { countBareLf } from '../maildir/maildir-sync.ts';
+import { countBareLf } from '../maildir/maildir-state.ts';
 
 const READ_ONLY = 'Mailbox is read-only (mbox).';
 const bus = new EventEmitter();
