@@ -9,7 +9,8 @@
  *
  * The first error wins (Postfix keeps state->reason from the first UPDATE that sets it).
  */
-import type { CleanupReject } from './cleanup.ts';
+/** A rejection as smtpd replies with it: SMTP code, enhanced status code, text. */
+export interface CleanupReject { code: number; enh: string; text: string }
 
 export class CleanupError extends Error {
   readonly reject: CleanupReject;

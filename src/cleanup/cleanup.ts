@@ -46,7 +46,7 @@ import { CleanupMessage, isMimeHeader, type HeaderClass } from './cleanup-messag
 import { mailDate } from '../global/mail-date.ts';
 import { cleanupTables, type CleanupTables } from './cleanup-tables.ts';
 import { CleanupEnvelope } from './cleanup-envelope.ts';
-import { CleanupError, STAT_SIZE, STAT_WRITE } from './cleanup-status.ts';
+import { CleanupError, STAT_SIZE, STAT_WRITE, type CleanupReject } from './cleanup-status.ts';
 import { actLog, checkContent, type CheckAction, type CheckLogContext } from './cleanup-checks.ts';
 import { RECIPIENT_HEADERS, SENDER_HEADERS, rewriteHeaderValue } from './cleanup-header-addr.ts';
 import { cleanupMap11 } from './cleanup-map11.ts';
@@ -67,7 +67,6 @@ export interface CleanupSettings {
   config?: MainConfig;
 }
 
-export interface CleanupReject { code: number; enh: string; text: string }
 export type CleanupResult = { queueId: string } | { reject: CleanupReject };
 
 export interface CleanupOpenOptions {
