@@ -17,7 +17,7 @@
  * original are read.
  */
 import { promises as fsp, constants as C } from 'node:fs';
-import type { QueueFile } from '../global/queue-file.ts';
+import type { QueueFile } from '../global/queue-file-reader.ts';
 import { QF } from '../global/rec-type.ts';
 import { mailDate } from '../global/mail-date.ts';
 import type { BounceLogEntry } from '../global/bounce-log.ts';

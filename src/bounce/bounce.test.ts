@@ -7,7 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { setLogSink } from '../util/msg.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
 import { DSN_NOTIFY } from '../global/rec-type.ts';
 import { makeEnv, listQueue, type Env } from '../qmgr/qmgr-testkit.ts';
 import { BounceService, wantsNotice } from './bounce.ts';

@@ -43,7 +43,7 @@
  */
 import type { MainConfig } from '../global/mail-conf.ts';
 import type { MailQueue } from '../global/mail-queue.ts';
-import type { QueueFile } from '../global/queue-file.ts';
+import type { QueueFile } from '../global/queue-file-reader.ts';
 import { DSN_NOTIFY } from '../global/rec-type.ts';
 import { CleanupSession, type CleanupSettings } from '../cleanup/cleanup.ts';
 import { logger } from '../util/msg.ts';

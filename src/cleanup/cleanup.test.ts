@@ -9,7 +9,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, readdirSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MailQueue } from '../global/mail-queue.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import { DSN_NOTIFY } from '../global/rec-type.ts';
 import { setLogSink } from '../util/msg.ts';

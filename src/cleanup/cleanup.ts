@@ -37,7 +37,8 @@
  *   and those of cleanup-tables.ts
  */
 import { hostname } from 'node:os';
-import { QueueFileWriter, type QueueRecipient } from '../global/queue-file.ts';
+import { QueueFileWriter } from '../global/queue-file-writer.ts';
+import type { QueueRecipient } from '../global/queue-file.ts';
 import type { MailQueue } from '../global/mail-queue.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { ATTR } from '../global/rec-type.ts';

@@ -20,7 +20,7 @@ import { promises as fsp, constants as C } from 'node:fs';
 import { decodeRecords } from '../global/record.ts';
 import { REC } from '../global/rec-type.ts';
 import type { MailQueue, QueueName } from '../global/mail-queue.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
 import { asctime } from './postqueue.ts';
 
 const NAMES: Record<string, string> = {

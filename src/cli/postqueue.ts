@@ -38,7 +38,8 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MainConfig } from '../global/mail-conf.ts';
 import { isQueueId, type MailQueue, type QueueName } from '../global/mail-queue.ts';
-import { QueueFile, COMMITTED_MODE } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
+import { COMMITTED_MODE } from '../global/queue-file.ts';
 import { readBounceLog } from '../global/bounce-log.ts';
 import { queueFromConfig, QMGR_TRIGGER } from '../qmgr/qmgr.ts';
 import type { CliContext } from './cli-context.ts';
@@ -67,7 +68,7 @@ export interface ShowqMessage { queue: QueueName; qid: string; arrival: number; 
 export async function* showq(queue: MailQueue): AsyncIterable<ShowqMessage> {
   for (const q of SHOWQ_QUEUES) {
     for await (const qid of queue.list(q)) {
-      // A file still being written in incoming is mode 0600 (queue-file.ts): not mail yet.
+      // A file still being written in incoming is mode 0600 (queue-file-writer.ts): not mail yet.
       if (q === 'incoming') {
         const st = await fsp.stat(queue.path(q, qid)).catch(() => undefined);
         if (!st || (st.mode & 0o777) !== COMMITTED_MODE) continue;

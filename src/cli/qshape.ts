@@ -8,7 +8,7 @@
  * Memory: one counter row per distinct domain, never the messages.
  */
 import type { MailQueue, QueueName } from '../global/mail-queue.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
 
 const BUCKETS = [5, 10, 20, 40, 80, 160, 320, 640, 1280];
 

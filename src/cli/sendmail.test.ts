@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MailQueue } from '../global/mail-queue.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
 import { DSN_NOTIFY } from '../global/rec-type.ts';
 import { parseSendmailArgs, UsageError } from './sendmail-args.ts';
 import { extractAddresses } from './sendmail-input.ts';

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeliverRequest } from '../global/deliver-request.ts';
-import type { QueueFile } from '../global/queue-file.ts';
+import type { QueueFile } from '../global/queue-file-reader.ts';
 import { ErrorAgent } from './error.ts';
 import { DiscardAgent } from '../discard/discard.ts';
 

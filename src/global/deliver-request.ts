@@ -13,7 +13,8 @@
  *  - `signal` aborts a delivery (shutdown): the agent stops and reports 'deferred' for what it
  *    did not finish.
  */
-import type { QueueFile, QueueRecipient } from './queue-file.ts';
+import type { QueueFile } from './queue-file-reader.ts';
+import type { QueueRecipient } from './queue-file.ts';
 import { logger } from '../util/msg.ts';
 
 export interface DeliverRequest {

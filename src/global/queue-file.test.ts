@@ -4,7 +4,9 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync, truncate
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MailQueue, isQueueId } from './mail-queue.ts';
-import { QueueFile, QueueFileError, QueueFileWriter, newQueueId } from './queue-file.ts';
+import { QueueFile, QueueFileError } from './queue-file-reader.ts';
+import { QueueFileWriter } from './queue-file-writer.ts';
+import { newQueueId } from './queue-file.ts';
 import { DSN_NOTIFY } from './rec-type.ts';
 
 function tmpQueue(): { q: MailQueue; dir: string } {

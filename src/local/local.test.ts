@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { MainConfig } from '../global/mail-conf.ts';
 import { MailQueue } from '../global/mail-queue.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
 import { CleanupSession } from '../cleanup/cleanup.ts';
 import { isRedirect } from '../global/deliver-redirect.ts';
 import type { RecipientResult } from '../global/deliver-request.ts';

@@ -33,7 +33,8 @@
  * PARAMETERS
  *   queue_directory, message_size_limit
  */
-import { QueueFileWriter, type QueueRecipient } from '../global/queue-file.ts';
+import { QueueFileWriter } from '../global/queue-file-writer.ts';
+import type { QueueRecipient } from '../global/queue-file.ts';
 import type { MailQueue } from '../global/mail-queue.ts';
 import { ATTR } from '../global/rec-type.ts';
 import { logger } from '../util/msg.ts';

@@ -22,7 +22,8 @@
 import { existsSync, promises as fsp, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MailQueue, QueueName } from '../global/mail-queue.ts';
-import { QueueFile, QueueFileError, COMMITTED_MODE, queueIdWriterPid } from '../global/queue-file.ts';
+import { QueueFile, QueueFileError } from '../global/queue-file-reader.ts';
+import { COMMITTED_MODE, queueIdWriterPid } from '../global/queue-file.ts';
 import { appendBounceLogs, bounceLogPath, readBounceLog, removeBounceLog, type BounceLogEntry } from '../global/bounce-log.ts';
 import type { BounceService } from '../bounce/bounce.ts';
 import { logger } from '../util/msg.ts';
@@ -107,7 +108,7 @@ export async function admitMessage(queue: MailQueue, qid: string, from: QueueNam
   // delivery agents' fsync()s. (An unlink of a file with data can wait for the file system
   // journal for a millisecond: those stay asynchronous.)
   if (from === 'incoming') {
-    // A file still being written is mode 0600 (queue-file.ts); its chmod to 0700 at commit
+    // A file still being written is mode 0600 (queue-file-writer.ts); its chmod to 0700 at commit
     // wakes the incoming watch again. One left by a crash (never acknowledged) is taken after
     // an hour anyway and ends in corrupt/ when incomplete.
     const st = statSync(src, { throwIfNoEntry: false });

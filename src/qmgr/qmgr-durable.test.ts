@@ -8,7 +8,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { setLogSink } from '../util/msg.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
 import { readBounceLog } from '../global/bounce-log.ts';
 import { makeEnv, listQueue, until, type Env } from './qmgr-testkit.ts';
 

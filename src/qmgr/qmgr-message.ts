@@ -10,7 +10,8 @@
  * relocated_maps and `error:` transport entries are resolved to the error transport and are
  * bounced by the error(8) agent with their text ("5.1.6 User has moved to ...").
  */
-import type { QueueFile, QueueRecipient } from '../global/queue-file.ts';
+import type { QueueFile } from '../global/queue-file-reader.ts';
+import type { QueueRecipient } from '../global/queue-file.ts';
 import type { QueueName } from '../global/mail-queue.ts';
 import type { RecipientResult } from '../global/deliver-request.ts';
 import type { ResolveReply } from '../trivial-rewrite/resolve.ts';

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync, copyFileSync, mkdirSync } from 'nod
 import { join } from 'node:path';
 import { setLogSink } from '../util/msg.ts';
 import { DSN_NOTIFY } from '../global/rec-type.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
 import { readBounceLog } from '../global/bounce-log.ts';
 import { makeEnv, listQueue, until, TEST_MASTER_CF, type Env } from './qmgr-testkit.ts';
 import { queueCommand } from '../cli/postqueue.ts';

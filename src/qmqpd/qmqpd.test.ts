@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MainConfig } from '../global/mail-conf.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
 import { setLogSink } from '../util/msg.ts';
 import type { BoundListener, ServiceContext } from '../lib-master/master-service.ts';
 import { logger } from '../util/msg.ts';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MainConfig } from '../global/mail-conf.ts';
 import { MailQueue } from '../global/mail-queue.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
 import { CleanupSession } from '../cleanup/cleanup.ts';
 import { setLogSink } from '../util/msg.ts';
 import { createSmtpAgent, createLmtpAgent } from './smtp.ts';

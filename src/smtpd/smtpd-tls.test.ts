@@ -12,7 +12,7 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { MainConfig } from '../global/mail-conf.ts';
 import { MailQueue } from '../global/mail-queue.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
 import { createSmtpd } from './smtpd.ts';
 import { PERMIT_ALL } from './smtpd-policy.ts';
 import { directoryAuth } from './smtpd-sasl.ts';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MainConfig } from '../global/mail-conf.ts';
 import { MailQueue } from '../global/mail-queue.ts';
-import { QueueFile } from '../global/queue-file.ts';
+import { QueueFile } from '../global/queue-file-reader.ts';
 import { CleanupSession } from '../cleanup/cleanup.ts';
 import { MaildirStore, dropIdleStates } from '../lib-storage/maildir/maildir-storage.ts';
 import { createVirtualAgent, virtualSettings, mailboxPath } from './virtual.ts';

@@ -20,7 +20,7 @@ import { RealPostfix } from '../harness/real-postfix.ts';
 import { freePort } from '../harness/free-port.ts';
 import { MainConfig } from '../../src/global/mail-conf.ts';
 import { MailQueue } from '../../src/global/mail-queue.ts';
-import { QueueFile } from '../../src/global/queue-file.ts';
+import { QueueFile } from '../../src/global/queue-file-reader.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 import { CleanupSession } from '../../src/cleanup/cleanup.ts';
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MainConfig } from '../../src/global/mail-conf.ts';
 import { MailQueue } from '../../src/global/mail-queue.ts';
-import { QueueFile } from '../../src/global/queue-file.ts';
+import { QueueFile } from '../../src/global/queue-file-reader.ts';
 import { CleanupSession } from '../../src/cleanup/cleanup.ts';
 import { createLmtpAgent } from '../../src/smtp/smtp.ts';
 import { setLogSink } from '../../src/util/msg.ts';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { RealPostfix } from '../harness/real-postfix.ts';
 import { MainConfig } from '../../src/global/mail-conf.ts';
-import { QueueFile } from '../../src/global/queue-file.ts';
+import { QueueFile } from '../../src/global/queue-file-reader.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 import { Pickup, pickupOptions } from '../../src/pickup/pickup.ts';
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MainConfig } from '../../src/global/mail-conf.ts';
 import { MailQueue } from '../../src/global/mail-queue.ts';
-import { QueueFile } from '../../src/global/queue-file.ts';
+import { QueueFile } from '../../src/global/queue-file-reader.ts';
 import { createSmtpd } from '../../src/smtpd/smtpd.ts';
 import { PERMIT_ALL } from '../../src/smtpd/smtpd-policy.ts';
 import { writeSelfSigned } from '../../src/lib-tls/self-signed.ts';

@@ -1,5 +1,5 @@
 /**
- * Fuzz regressions of the queue-file target (src/global/queue-file.ts).
+ * Fuzz regressions of the queue-file target (src/global/queue-file-reader.ts).
  *
  * 1. A queue file whose size record gives an empty content
  * segment (content length 0) made QueueFile.contentStream() throw a RangeError from
@@ -14,7 +14,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QueueFile, QueueFileError, QueueFileWriter } from '../../../src/global/queue-file.ts';
+import { QueueFile, QueueFileError } from '../../../src/global/queue-file-reader.ts';
+import { QueueFileWriter } from '../../../src/global/queue-file-writer.ts';
 import { MailQueue } from '../../../src/global/mail-queue.ts';
 
 const INPUT = 'Q08gICAgICAgICAgICAyNDAgICAgICAgICAgICAgICAwICAgICAgICAgICAgICAgMiAgICAgICAgICAgICAgIDAgICAgICAgICAgICAgICAwVBExNzk1ODA4NjE2IDQ0NzAwMFMAQQtsb2dfaWRlbnQ9eE8OQUBFWEFNUExFLlRFU1RuAjEybxVyZmM4MjI7YUBleGFtcGxlLnRlc3REDmFAZXhhbXBsZS50ZXN0Tw5CQEVYQU1QTEUuVEVTVG4CMTJvFXJmYzgyMjtiQGV4YW1wbGUudGVzdFIOYkBleGFtcGxlLnRlc3RNgICAgIAARQA=';

@@ -1,5 +1,5 @@
 /**
- * Fuzz target: the queue-file reader (src/global/queue-file.ts QueueFile.open + content +
+ * Fuzz target: the queue-file reader (src/global/queue-file-reader.ts QueueFile.open + content +
  * contentStream) on mutated real queue files written by QueueFileWriter. A corrupt or
  * truncated file must be refused with QueueFileError, never another exception (qmgr moves a
  * QueueFileError file to corrupt/ and carries on; anything else would stop delivery).
@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MailQueue } from '../../../src/global/mail-queue.ts';
-import { QueueFile, QueueFileError, QueueFileWriter } from '../../../src/global/queue-file.ts';
+import { QueueFile, QueueFileError } from '../../../src/global/queue-file-reader.ts';
+import { QueueFileWriter } from '../../../src/global/queue-file-writer.ts';
 import { DSN_NOTIFY } from '../../../src/global/rec-type.ts';
 import type { FuzzTarget } from '../fuzz-engine.ts';
 import { filesUnder } from '../fuzz-seeds.ts';
@@ -31,7 +32,7 @@ async function writeOne(q: MailQueue, body: Buffer, rcpts: string[], attrs: Reco
 
 export const target: FuzzTarget = {
   name: 'queue-file',
-  coverage: ['src/global/queue-file.ts', 'src/global/record.ts'],
+  coverage: ['src/global/queue-file-reader.ts', 'src/global/record.ts'],
   maxLen: 128 * 1024,
   dictionary: ['\0', '\x7f', '\xff', 'rfc822;', '@'],
   async setup() {
