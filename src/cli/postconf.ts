@@ -35,7 +35,8 @@ import { existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSy
 import { join } from 'node:path';
 import type { CliContext } from './cli-context.ts';
 import { ConfigError } from '../global/config-error.ts';
-import { macExpand, macScan, MacroError, MainConfig, splitList, splitNameValue } from '../global/mail-conf.ts';
+import { macExpand, macScan, MacroError } from '../util/mac-expand.ts';
+import { MainConfig, splitList, splitNameValue } from '../global/mail-conf.ts';
 import { allParams, paramSpec, RAW_PARAMS, READONLY_PARAMS, registerServices } from '../global/mail-params.ts';
 import { formatMasterEntry, loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
 

@@ -1,6 +1,6 @@
 /**
- * Tests of main.cf parsing and $name expansion (mail-conf.ts) and the computed defaults of
- * mail-params.ts. What real postconf prints for the same files is checked in
+ * Tests of main.cf parsing (mail-conf.ts), $name expansion (util/mac-expand.ts) and the
+ * computed defaults of mail-params.ts. What real postconf prints for the same files is checked in
  * src/cli/postconf.test.ts; here: every syntax form, typed accessors, and hostile input.
  */
 import { test } from 'node:test';
@@ -9,7 +9,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from './config-error.ts';
-import { macExpand, MainConfig, parseMainCf, splitList } from './mail-conf.ts';
+import { macExpand } from '../util/mac-expand.ts';
+import { MainConfig, parseMainCf, splitList } from './mail-conf.ts';
 import { defaultMyDomain, defaultMyHostname, defaultMyNetworks, maskIPv6, paramSpec, PARAMS } from './mail-params.ts';
 
 const conf = (text: string): MainConfig => MainConfig.parse(text, '/etc/postern/main.cf', '/etc/postern');

@@ -12,7 +12,8 @@
  * with a warning (someone else could redirect the user's mail). It is read whole (at most 1 MB).
  */
 import { promises as fsp, constants as C } from 'node:fs';
-import { macExpand, splitList } from '../global/mail-conf.ts';
+import { macExpand } from '../util/mac-expand.ts';
+import { splitList } from '../global/mail-conf.ts';
 
 export interface ForwardVars { user: string; home: string; shell: string; recipient: string; extension: string; domain: string; local: string; recipient_delimiter: string }
 

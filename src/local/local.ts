@@ -46,7 +46,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import type { MainConfig } from '../global/mail-conf.ts';
-import { macExpand } from '../global/mail-conf.ts';
+import { macExpand } from '../util/mac-expand.ts';
 import { Maps } from '../global/maps.ts';
 import { extensionIndex } from '../global/mail-addr-find.ts';
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';

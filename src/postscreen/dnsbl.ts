@@ -32,7 +32,7 @@
  *   default_rbl_reply, maps_rbl_reject_code, postscreen_dnsbl_sites, postscreen_dnsbl_threshold
  */
 import { isIP } from 'node:net';
-import { macExpand } from '../global/mail-conf.ts';
+import { macExpand } from '../util/mac-expand.ts';
 import { splitList } from '../global/mail-conf.ts';
 import { DnsError, type DnsResolver } from '../util/dns-resolver.ts';
 import { logger } from '../util/msg.ts';

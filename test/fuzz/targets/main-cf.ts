@@ -5,7 +5,8 @@
  * run. Only ConfigError and MacroError (the administrator's error messages) may be thrown.
  */
 
-import { MainConfig, MacroError } from '../../../src/global/mail-conf.ts';
+import { MainConfig } from '../../../src/global/mail-conf.ts';
+import { MacroError } from '../../../src/util/mac-expand.ts';
 import { PARAMS } from '../../../src/global/mail-params.ts';
 import { ConfigError } from '../../../src/global/config-error.ts';
 import type { FuzzTarget } from '../fuzz-engine.ts';
@@ -17,7 +18,7 @@ const NAMES = ['myhostname', 'mydomain', 'myorigin', 'mydestination', 'mynetwork
 
 export const target: FuzzTarget = {
   name: 'main-cf',
-  coverage: ['src/global/mail-conf.ts', 'src/global/mail-params.ts'],
+  coverage: ['src/global/mail-conf.ts', 'src/util/mac-expand.ts', 'src/global/mail-params.ts'],
   maxLen: 32 * 1024,
   dictionary: [...NAMES, ' = ', '=', '$', '${', '}', '$(', ')', '?', ':', '?{', '}:{', '==', '!=', '{', '#', '\n ', '\n\t',
     ',', '10s', '2d', '1w', '10k', '100m', 'yes', 'no', 'hash:/etc/postfix/x', '${compatibility_level} <level {3.6} ?'],
