@@ -43,7 +43,7 @@
 import type { MainConfig } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import { logger } from '../util/msg.ts';
-import { NamadrList } from '../smtpd/smtpd-check-addr.ts';
+import { NamadrList } from '../global/namadr-list.ts';
 import type { SmtpdPolicy, SmtpdReply, SmtpdVerdict } from '../smtpd/smtpd-policy.ts';
 import { directoryAuth, type SmtpdAuth } from '../smtpd/smtpd-sasl.ts';
 import type { UserDirectory } from '../lib-auth/user-directory.ts';

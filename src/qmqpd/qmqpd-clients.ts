@@ -16,7 +16,7 @@
  * loopback clients and "unknown" otherwise: name patterns match only `localhost`.
  */
 import { readFileSync } from 'node:fs';
-import { addrBytes } from '../util/dict-cidr.ts';
+import { addrBytes, cidrMatch, maskAddr } from '../util/cidr-match.ts';
 import { dictOpen } from '../util/dict-registry.ts';
 import type { Dict } from '../util/dict.ts';
 import { splitList } from '../global/mail-conf.ts';
@@ -62,7 +62,7 @@ export class ClientList {
         const max = bytes.length * 8;
         const bits = m[2] === undefined ? max : Number(m[2]);
         if (bits > max) { warnings.push(`${param}: bad network mask length in "${p}": skipped`); return; }
-        rules.push({ kind: 'net', bytes: mask(bytes, bits), bits, neg });
+        rules.push({ kind: 'net', bytes: maskAddr(bytes, bits), bits, neg });
         return;
       }
       if (/^\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$/i.test(p)) { rules.push({ kind: 'name', name: p.toLowerCase().replace(/\.$/, ''), neg }); return; }
@@ -78,7 +78,7 @@ export class ClientList {
     const lname = name.toLowerCase();
     for (const r of this.rules) {
       let hit = false;
-      if (r.kind === 'net') hit = a !== undefined && a.length === r.bytes.length && equalMasked(a, r.bytes, r.bits);
+      if (r.kind === 'net') hit = a !== undefined && cidrMatch(a, r);
       else if (r.kind === 'name') {
         hit = r.name.startsWith('.') ? lname.endsWith(r.name) : lname === r.name || lname.endsWith('.' + r.name);
       } else {
@@ -92,15 +92,4 @@ export class ClientList {
   async close(): Promise<void> {
     for (const r of this.rules) if (r.kind === 'table') await r.dict.close().catch(() => {});
   }
-}
-
-function mask(b: Uint8Array, bits: number): Uint8Array {
-  const out = new Uint8Array(b.length);
-  for (let i = 0, n = bits; i < b.length; i++, n -= 8) out[i] = n >= 8 ? b[i]! : n > 0 ? b[i]! & ((0xff << (8 - n)) & 0xff) : 0;
-  return out;
-}
-
-function equalMasked(a: Uint8Array, net: Uint8Array, bits: number): boolean {
-  const m = mask(a, bits);
-  return m.every((v, i) => v === net[i]);
 }

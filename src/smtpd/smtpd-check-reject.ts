@@ -23,7 +23,8 @@ import type { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
 import type { ResolveReply } from '../trivial-rewrite/resolve.ts';
 import type { SmtpdReply } from './smtpd-policy.ts';
 import type { SmtpdState } from './smtpd-state.ts';
-import type { DnsResolver, NamadrList } from './smtpd-check-addr.ts';
+import type { DnsResolver } from './smtpd-check-addr.ts';
+import type { NamadrList } from '../global/namadr-list.ts';
 import type { CheckParams } from './smtpd-check-config.ts';
 
 const log = logger('smtpd');

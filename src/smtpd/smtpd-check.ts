@@ -40,7 +40,8 @@
  *   smtpd-check-dest.ts       resolver questions: our destination, known users, domain exists
  *   smtpd-check-table.ts      check_*_access: table lookup and access(5) actions
  *   smtpd-check-access.ts     access(5) key order and value syntax
- *   smtpd-check-addr.ts       mynetworks-style lists, host name/address syntax, DNS status
+ *   smtpd-check-addr.ts       host name/address syntax, DNS status (mynetworks-style lists:
+ *                             global/namadr-list.ts)
  *   smtpd-check-reject.ts     Status, check state, smtpd_check_reject() and the defer logic
  *
  * SESSION HOOKS (see docs/smtpd-restrictions.md)
@@ -59,7 +60,8 @@ import { RblChecker, type DnsblResolver } from '../postscreen/dnsbl.ts';
 import type { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
 import type { SmtpdPolicy, SmtpdReply, SmtpdVerdict } from './smtpd-policy.ts';
 import type { SmtpdState } from './smtpd-state.ts';
-import { NamadrList, type DnsResolver } from './smtpd-check-addr.ts';
+import type { DnsResolver } from './smtpd-check-addr.ts';
+import { NamadrList } from '../global/namadr-list.ts';
 import { RCPT_REQUIRED, hasRequired, readCheckParams, readRestrictionLists, type CheckParams, type RestrictionLists } from './smtpd-check-config.ts';
 import { generic } from './smtpd-check-generic.ts';
 import { recipientRcptMaps, senderRcptMaps } from './smtpd-check-dest.ts';

@@ -44,7 +44,7 @@ import { postfixSniMaps } from '../lib-tls/tls-sni-maps.ts';
 import { ClientLimits } from '../anvil/anvil-smtpd.ts';
 import { enforcePolicy, postscreen, postscreenSettings } from '../postscreen/postscreen.ts';
 import { dnsResolverFromConfig, type DnsResolver } from '../util/dns-resolver.ts';
-import { NamadrList } from './smtpd-check-addr.ts';
+import { NamadrList } from '../global/namadr-list.ts';
 import { Maps } from '../global/maps.ts';
 
 const log = logger('smtpd');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dictOpen } from './dict-registry.ts';
-import { addrBytes } from './dict-cidr.ts';
+import { addrBytes } from './cidr-match.ts';
 import { HAVE_POSTMAP, postfixQuery, posternQuery, tempDir } from './dict-testkit.ts';
 
 const CIDR = [

@@ -13,51 +13,13 @@
  * rule`). A key that is not an IP address is simply not found. An IPv4 network never matches an
  * IPv6 key, not even `::ffff:a.b.c.d` (as Postfix).
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import type { Dict } from './dict.ts';
+import { addrBytes, cidrMatch, maskAddr, type CidrNet } from './cidr-match.ts';
 import { isSpace, logicalLines, readSourceFile, tablePath, warnFn, type DictOpenFlags } from './dict-source.ts';
 
-interface Net { bytes: Uint8Array; bits: number }
-interface MatchRule { op: 'match'; net: Net; match: boolean; value: string }
-interface IfRule { op: 'if'; net: Net; match: boolean; endif: number; line: number }
+interface MatchRule { op: 'match'; net: CidrNet; match: boolean; value: string }
+interface IfRule { op: 'if'; net: CidrNet; match: boolean; endif: number; line: number }
 type Rule = MatchRule | IfRule | { op: 'endif' };
-
-/** Parse an address to bytes: 4 for IPv4, 16 for IPv6; undefined when not an address. */
-export function addrBytes(text: string): Uint8Array | undefined {
-  if (isIPv4(text)) {
-    const parts = text.split('.');
-    if (parts.some((p) => p.length > 1 && p.startsWith('0'))) return undefined;
-    return Uint8Array.from(parts.map(Number));
-  }
-  if (!isIPv6(text) || text.includes('%')) return undefined;
-  let s = text;
-  const lastColon = s.lastIndexOf(':');
-  const last = s.slice(lastColon + 1);
-  if (last.includes('.')) {                        // ::ffff:1.2.3.4
-    const v4 = addrBytes(last);
-    if (!v4) return undefined;
-    s = s.slice(0, lastColon + 1) + ((v4[0]! << 8) | v4[1]!).toString(16) + ':' + ((v4[2]! << 8) | v4[3]!).toString(16);
-  }
-  const [head, rest] = s.includes('::') ? s.split('::') as [string, string] : [s, undefined];
-  const hw = head ? head.split(':').filter((x) => x !== '').map((h) => parseInt(h, 16)) : [];
-  const rw = rest ? rest.split(':').filter((x) => x !== '').map((h) => parseInt(h, 16)) : [];
-  const fill = 8 - hw.length - rw.length;
-  const words = rest !== undefined ? [...hw, ...new Array<number>(Math.max(fill, 0)).fill(0), ...rw] : hw;
-  if (words.length !== 8) return undefined;
-  const out = new Uint8Array(16);
-  words.forEach((w, i) => { out[2 * i] = w >> 8; out[2 * i + 1] = w & 0xff; });
-  return out;
-}
-
-function inNet(addr: Uint8Array, net: Net): boolean {
-  if (addr.length !== net.bytes.length) return false;
-  let bits = net.bits;
-  for (let i = 0; bits > 0; i++, bits -= 8) {
-    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((addr[i]! & mask) !== net.bytes[i]) return false;
-  }
-  return true;
-}
 
 function formatNet(bytes: Uint8Array): string {
   if (bytes.length === 4) return Array.from(bytes).join('.');
@@ -69,7 +31,7 @@ function formatNet(bytes: Uint8Array): string {
 class RuleError extends Error {}
 
 /** Parse "[!]address[/len]" (Postfix cidr_match_parse). */
-function parseNet(pattern: string, desc: string): { net: Net; match: boolean } {
+function parseNet(pattern: string, desc: string): { net: CidrNet; match: boolean } {
   let match = true;
   let p = pattern;
   while (p.startsWith('!')) { match = !match; p = p.slice(1).trimStart(); }
@@ -86,10 +48,7 @@ function parseNet(pattern: string, desc: string): { net: Net; match: boolean } {
     bits = Number(lenText);
     if (bits > max) throw new RuleError(`${desc}: bad mask length in "${pattern}": skipping this rule`);
   }
-  const masked = new Uint8Array(bytes.length);
-  for (let i = 0, b = bits; i < bytes.length; i++, b -= 8) {
-    masked[i] = b >= 8 ? bytes[i]! : b > 0 ? bytes[i]! & ((0xff << (8 - b)) & 0xff) : 0;
-  }
+  const masked = maskAddr(bytes, bits);
   if (!masked.every((v, i) => v === bytes[i])) {
     throw new RuleError(`${desc}: non-null host address bits in "${p}", perhaps you should use "${formatNet(masked)}/${bits}" instead: skipping this rule`);
   }
@@ -144,11 +103,11 @@ export async function openCidrDict(name: string, flags: DictOpenFlags = {}): Pro
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i]!;
       if (r.op === 'match') {
-        const inside = inNet(addr, r.net);
+        const inside = cidrMatch(addr, r.net);
         // A negated rule of the other family does not match (Postfix: family checked first).
         if (addr.length === r.net.bytes.length && inside === r.match) return r.value;
       } else if (r.op === 'if') {
-        const inside = addr.length === r.net.bytes.length && inNet(addr, r.net) === r.match;
+        const inside = addr.length === r.net.bytes.length && cidrMatch(addr, r.net) === r.match;
         if (inside) continue;
         if (r.endif < 0) return undefined;
         i = r.endif;

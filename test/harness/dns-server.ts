@@ -21,7 +21,7 @@
  * question ("name TYPE") so a test can check what was asked.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { addrBytes } from '../../src/util/dict-cidr.ts';
+import { addrBytes } from '../../src/util/cidr-match.ts';
 
 export interface ZoneEntry {
   A?: string[];
