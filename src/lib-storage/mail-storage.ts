@@ -2,9 +2,12 @@
  * mail-storage - CONTRACT 5 of DESIGN.md: the mailbox store shared by delivery and access.
  *
  * WHO USES IT
- *   virtual(8), local(8) (maildir), lmtpd and IMAP APPEND write through ONE call,
- *   `MailUser.deliver()`. imapd and pop3d read and change mailboxes through `Mailbox`.
- *   Protocol code never touches a path: only lib-storage writes mailboxes (STYLE §6).
+ *   lmtpd and IMAP APPEND write through ONE call, `MailUser.deliver()`; Postfix's delivery
+ *   agents, which are given a path rather than a user, write through mail-deliver.ts:
+ *   virtual(8) with its new/-only Maildir delivery (Postfix maildir.c) or mbox, local(8) with a
+ *   Maildir save (the same as deliver()) or mbox. imapd and pop3d read and change mailboxes
+ *   through `Mailbox`. Protocol code never touches a path: only lib-storage writes mailboxes
+ *   (STYLE §6).
  *
  * ON DISK (maildir/ backend): Dovecot 2.3's layout exactly, so real Dovecot and Postern can
  * serve the same Maildir in turn or at the same time: cur/ new/ tmp/, Maildir++ folders
@@ -246,7 +249,7 @@ export interface MailUser {
   open(name: string, o?: { readOnly?: boolean }): Promise<Mailbox>;
   /** STATUS without opening a view (RFC 3501 §6.3.10). */
   status(name: string): Promise<MailboxStatus>;
-  /** The single entry for virtual(8), local(8) maildir, lmtpd and IMAP APPEND. */
+  /** The entry for lmtpd and IMAP APPEND (Postfix's agents: mail-deliver.ts). */
   deliver(mailbox: string, content: MessageSource, o?: DeliverOptions): Promise<DeliverResult>;
   /** Quota usage for QUOTA (RFC 9208) and LMTP 552. */
   quota(): Promise<QuotaUsage>;

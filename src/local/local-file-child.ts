@@ -6,13 +6,11 @@
  * checks every path component with the user's rights: a symlink or a directory the user does
  * not own cannot make root write anywhere. Usage (internal):
  *   node local-file-child.ts PATH SENDER MAXSIZE < message-with-delivery-headers
- * PATH ending in "/" = Maildir (lib-storage, Dovecot layout), else mbox (lib-storage/mbox:
- * From_ line, >From quoting, dotlock). Exit status follows <sysexits.h>: 0 ok, 75 temporary
+ * PATH ending in "/" = Maildir (lib-storage/mail-deliver.ts, Dovecot layout), else mbox (From_
+ * line, >From quoting, dotlock). Exit status follows <sysexits.h>: 0 ok, 75 temporary
  * (EX_TEMPFAIL), 73 cannot create/write (EX_CANTCREAT); the reason is written to stderr.
  */
-import { mboxDeliver } from '../lib-storage/mbox/mbox-deliver.ts';
-import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
-import { MailError } from '../lib-storage/mail-error.ts';
+import { maildirDeliver, mboxDeliver, MailError } from '../lib-storage/mail-deliver.ts';
 
 async function main(): Promise<number> {
   const [path, sender, max] = process.argv.slice(2);
@@ -23,10 +21,7 @@ async function main(): Promise<number> {
   const maxSize = Number(max) > 0 ? Number(max) : undefined;
   try {
     if (path.endsWith('/')) {
-      const uid = process.getuid?.() ?? 0;
-      const gid = process.getgid?.() ?? 0;
-      const user = await new MaildirStore().forUser({ user: String(uid), uid, gid, home: path, mail: `maildir:${path}` } as never);
-      try { await user.deliver('INBOX', content, { ignoreQuota: true }); } finally { await user.close(); }
+      await maildirDeliver(path, content, String(process.getuid?.() ?? 0));
     } else {
       await mboxDeliver(path, content, { sender, maxSize });
     }

@@ -16,9 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { mboxDeliver } from '../lib-storage/mbox/mbox-deliver.ts';
-import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
-import { MailError } from '../lib-storage/mail-error.ts';
+import { maildirDeliver, mboxDeliver, MailError } from '../lib-storage/mail-deliver.ts';
 
 export interface Privs { uid: number; gid: number; name: string }
 
@@ -38,9 +36,7 @@ export async function deliverToFile(path: string, sender: string, content: Buffe
   }
   try {
     if (what === 'maildir') {
-      const uid = process.getuid?.() ?? 0;
-      const user = await new MaildirStore().forUser({ user: privs.name, uid, gid: process.getgid?.() ?? 0, home: path, mail: `maildir:${path}` } as never);
-      try { await user.deliver('INBOX', content, { ignoreQuota: true }); } finally { await user.close(); }
+      await maildirDeliver(path, content, privs.name);
     } else {
       await mboxDeliver(path, content, { sender, maxSize: maxSize > 0 ? maxSize : undefined });
     }

@@ -4,7 +4,8 @@
  *   1. mailbox_transport (→ a redirect to another transport, deliver-redirect.ts)
  *   2. mailbox_command   (run through the shell as the user, with the Postfix environment)
  *   3. home_mailbox      ("Maildir/" → Maildir through lib-storage; else an mbox file in $home)
- *   4. mail_spool_directory/USER (mbox through lib-storage/mbox: From_ line, >From, dotlock)
+ *   4. mail_spool_directory/USER (mbox through lib-storage/mail-deliver.ts: From_ line, >From,
+ *      dotlock)
  * Every message gets Return-Path:, X-Original-To: and Delivered-To: prepended (mail_copy.c).
  *
  * SECURITY: home_mailbox lives in a directory the user controls, so it is written with the
@@ -16,8 +17,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { mboxDeliver } from '../lib-storage/mbox/mbox-deliver.ts';
-import { MailError } from '../lib-storage/mail-error.ts';
+import { mboxDeliver, MailError } from '../lib-storage/mail-deliver.ts';
 import { deliverToFile, type FileOutcome, type Privs } from './local-file.ts';
 
 const isRoot = process.getuid?.() === 0;

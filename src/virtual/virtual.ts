@@ -7,11 +7,12 @@
  * DESCRIPTION
  *   Each recipient is looked up in virtual_mailbox_maps with Postfix's address search order
  *   (user@domain, then the @domain catch-all; src/global/mail-addr-find.ts). The result is a
- *   path under virtual_mailbox_base: ending in "/" means Maildir, otherwise an mbox file
- *   (virtual-mbox.ts). Maildir delivery is Postfix's maildir.c: tmp/ → fsync → rename into
- *   new/ (maildir-save.ts deliverToNew(), no uidlist lock; the fsync of new/ is grouped and
- *   handed to qmgr as the result's `durable`); IMAP/POP3 see the message at their
- *   next sync, which gives it its UID. Return-Path: and Delivered-To: are prepended; a message
+ *   path under virtual_mailbox_base: ending in "/" means Maildir, otherwise an mbox file. Both
+ *   are written by the mailbox store (lib-storage/mail-deliver.ts). Maildir delivery is
+ *   Postfix's maildir.c: tmp/ → fsync → rename into new/ (deliverToNew(), no uidlist lock; the
+ *   fsync of new/ is grouped and handed to qmgr as the result's `durable`); IMAP/POP3 see the
+ *   message at their next sync, which gives it its UID. mbox delivery (mboxDeliver()) appends
+ *   under the FILE.lock dotlock, virtual_mailbox_limit limiting the file's size. Return-Path: and Delivered-To: are prepended; a message
  *   that already carries Delivered-To: for this recipient is bounced as a mail forwarding loop,
  *   as Postfix.
  *
@@ -35,12 +36,10 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import { mailAddrFind } from '../global/mail-addr-find.ts';
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
-import { deliverToNew } from '../lib-storage/maildir/maildir-save.ts';
-import { MailError } from '../lib-storage/mail-error.ts';
+import { deliverToNew, mboxDeliver, MailError, MBOX_NOT_REGULAR } from '../lib-storage/mail-deliver.ts';
 import type { QueueRecipient } from '../global/queue-file.ts';
 import { DictError } from '../util/dict.ts';
 import { logger } from '../util/msg.ts';
-import { deliverMbox } from './virtual-mbox.ts';
 import { deliveryHeaders, hasDeliveredTo } from '../global/delivered-hdr.ts';
 
 const log = logger('virtual');
@@ -150,8 +149,16 @@ async function deliverOne(s: VirtualSettings, req: DeliverRequest, r: QueueRecip
     }
     return { ...res(r, 'sent', '2.0.0', 'delivered to maildir'), durable };
   }
-  const m = await deliverMbox(p.path, req.qf.sender, headers, content, s.mailboxLimit);
-  if (m) return res(r, m.dsn.startsWith('5') ? 'bounced' : 'deferred', m.dsn, m.text);
+  try {
+    await mboxDeliver(p.path, Buffer.concat([headers, content]), { sender: req.qf.sender, fileSizeLimit: s.mailboxLimit, makeParents: 0o700 });
+  } catch (e) {
+    if (!(e instanceof MailError)) throw e;
+    // A mailbox that is not a regular file, or a message that would take the file over
+    // virtual_mailbox_limit (EFBIG), bounces; anything else (lock, open, write) defers.
+    if (e.message === MBOX_NOT_REGULAR) return res(r, 'bounced', '5.2.0', `mailbox ${p.path} is not a regular file`);
+    if (e.errno === 'EFBIG') return res(r, 'bounced', '5.2.2', `cannot update mailbox ${p.path}: file too large`);
+    return res(r, 'deferred', '4.2.0', `cannot update mailbox ${p.path}: ${e.detail ?? e.message}`);
+  }
   return res(r, 'sent', '2.0.0', 'delivered to mailbox');
 }
 

@@ -80,6 +80,17 @@ export class MaildirStore implements MailStore {
   }
 }
 
+/**
+ * One message into the INBOX of the Maildir at `dir` with a UID at once (the save of
+ * MailUser.deliver(), under the uidlist lock), quota not checked: local(8) delivery to a
+ * Maildir named by an alias, .forward or home_mailbox. `user` names the owner in the log.
+ */
+export async function maildirDeliver(dir: string, content: Buffer, user: string): Promise<void> {
+  const uid = process.getuid?.() ?? 0;
+  const u = await new MaildirStore().forUser({ user, uid, gid: process.getgid?.() ?? 0, home: dir, mail: `maildir:${dir}` } as never);
+  try { await u.deliver('INBOX', content, { ignoreQuota: true }); } finally { await u.close(); }
+}
+
 async function isDir(p: string): Promise<boolean> {
   try { return (await fsp.lstat(p)).isDirectory(); } catch { return false; }
 }
