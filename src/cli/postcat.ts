@@ -21,7 +21,7 @@ import { decodeRecords } from '../global/record.ts';
 import { REC } from '../global/rec-type.ts';
 import type { MailQueue, QueueName } from '../global/mail-queue.ts';
 import { QueueFile } from '../global/queue-file-reader.ts';
-import { asctime } from './postqueue.ts';
+import { asctime } from '../util/asctime.ts';
 
 const NAMES: Record<string, string> = {
   [REC.SIZE]: 'message_size', [REC.TIME]: 'message_arrival_time', [REC.WARN]: 'warning_message_time',

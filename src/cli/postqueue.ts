@@ -43,19 +43,11 @@ import { COMMITTED_MODE } from '../global/queue-file.ts';
 import { readBounceLog } from '../global/bounce-log.ts';
 import { queueFromConfig, QMGR_TRIGGER } from '../qmgr/qmgr.ts';
 import type { CliContext } from './cli-context.ts';
+import { asctime } from '../util/asctime.ts';
 
 /** The queues the listing walks, in showq's order (Postfix 3.7: hold last). */
 const SHOWQ_QUEUES: QueueName[] = ['maildrop', 'incoming', 'active', 'deferred', 'hold'];
 const MESSAGE_QUEUES: QueueName[] = ['maildrop', 'hold', 'incoming', 'active', 'deferred'];
-
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** C asctime(localtime()) without the newline: "Fri Nov  7 09:05:03 2026". */
-export function asctime(d: Date): string {
-  const p2 = (n: number) => String(n).padStart(2, '0');
-  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${d.getFullYear()}`;
-}
 
 const padR = (s: string, n: number) => s.padEnd(n, ' ');
 const padL = (s: string, n: number) => s.padStart(n, ' ');

@@ -11,7 +11,7 @@
  * Every line, including the added headers, ends with `eol` (pipe(8) eol=, default "\n").
  * The queue file stores LF lines; a missing final newline is supplied.
  */
-import { asctime } from '../lib-storage/mbox/mbox-format.ts';
+import { asctime } from '../util/asctime.ts';
 
 export interface CopyOptions {
   sender: string;
@@ -26,7 +26,7 @@ export function mailCopy(content: Buffer, o: CopyOptions): Buffer {
   const eol = o.eol ?? '\n';
   const f = o.flags;
   const head: string[] = [];
-  if (f.includes('F')) head.push(`From ${o.sender === '' ? 'MAILER-DAEMON' : o.sender.replace(/\s/g, '')}  ${asctime(o.date ?? new Date())}`);
+  if (f.includes('F')) head.push(`From ${o.sender === '' ? 'MAILER-DAEMON' : o.sender.replace(/\s/g, '')}  ${asctime(o.date ?? new Date(), true)}`);
   if (f.includes('R')) head.push(`Return-Path: <${o.sender}>`);
   if (f.includes('O') && o.originalRecipient !== undefined) head.push(`X-Original-To: ${o.originalRecipient}`);
   if (f.includes('D') && o.recipient !== undefined) head.push(`Delivered-To: ${o.recipient.toLowerCase()}`);

@@ -10,6 +10,7 @@
  * They are hidden from the served content, as Dovecot's mbox driver hides them.
  */
 import type { SystemFlag } from '../mail-storage.ts';
+import { asctime } from '../../util/asctime.ts';
 
 export interface MboxMessage {
   /** Offset of the "From " line. */
@@ -144,13 +145,6 @@ export function messageContent(buf: Buffer, m: MboxMessage): Buffer {
   return Buffer.concat([...kept, body]);
 }
 
-/** asctime() as in a From_ line: "Fri Nov 27 19:11:18 2026" (UTC). */
-export function asctime(d: Date): string {
-  const s = d.toUTCString();                 // "Fri, 27 Nov 2026 19:11:18 GMT"
-  const m = /^(\w{3}), (\d{2}) (\w{3}) (\d{4}) (\d{2}:\d{2}:\d{2})/.exec(s)!;
-  return `${m[1]} ${m[3]} ${String(Number(m[2])).padStart(2, ' ')} ${m[5]} ${m[4]}`;
-}
-
 /**
  * One message in mbox form: From_ line, content with CRLF → LF and "From " lines quoted
  * (Postfix mail_copy() MAIL_COPY_QUOTE), a final newline and the separating empty line.
@@ -159,6 +153,6 @@ export function formatMboxMessage(content: Buffer, sender: string, when: Date): 
   let text = content.toString('latin1').replace(/\r\n/g, '\n');
   if (!text.endsWith('\n')) text += '\n';
   text = text.replace(/^From /gm, '>From ');
-  const from = `From ${sender === '' ? 'MAILER-DAEMON' : sender.replace(/\s/g, '')}  ${asctime(when)}\n`;
+  const from = `From ${sender === '' ? 'MAILER-DAEMON' : sender.replace(/\s/g, '')}  ${asctime(when, true)}\n`;
   return Buffer.from(from + text + '\n', 'latin1');
 }
