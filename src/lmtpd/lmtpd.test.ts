@@ -240,7 +240,7 @@ test('the master service: ServiceImpl lmtpd on a unix listener', async () => {
   await running.stop();
 });
 
-test('lmtp_rcpt_check_quota = yes: a full mailbox is refused at RCPT (quota_full_tempfail → 452)', async () => {
+test('lmtp_rcpt_check_quota = yes: a full mailbox is refused at RCPT with 552 5.2.2, or 452 4.2.2 with quota_full_tempfail', async () => {
   for (const [conf, reply] of [['lmtp_rcpt_check_quota = yes', '552 5.2.2'], ['lmtp_rcpt_check_quota = yes\nquota_full_tempfail = yes', '452 4.2.2']] as const) {
     const env = await startLmtp(conf);
     const u = await env.store.forUser((await env.directory.lookup('bob@x.test'))!);

@@ -151,7 +151,7 @@ test('address classes: Postfix\'s "User unknown in ... table" texts and codes', 
   ]);
 });
 
-test('open-relay forms are never "our" destination, with or without AUTH off', async () => {
+test('open-relay forms are never "our" destination, from a sender or the null sender; an access OK does not open a routed address', async () => {
   const ck = await checker();
   const denied = (a: string) => `554 5.7.1 <${a}>: Relay access denied`;
   const forms = [

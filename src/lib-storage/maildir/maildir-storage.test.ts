@@ -216,7 +216,7 @@ test('hostile mailbox names are refused with PARAMS and nothing outside the root
   await assert.rejects(u.open('Nope'), (e: MailError) => e.code === 'NOTFOUND');
   await assert.rejects(u.delete('INBOX'), (e: MailError) => e.code === 'PERM');
   await u.create('Ok');
-  await assert.rejects(u.create('ok'.toUpperCase() === 'OK' ? 'Ok' : 'Ok'), (e: MailError) => e.code === 'EXISTS');
+  await assert.rejects(u.create('Ok'), (e: MailError) => e.code === 'EXISTS', 'creating an existing mailbox again');
   assert.deepEqual(readdirSync(home), ['Maildir']);
 });
 
