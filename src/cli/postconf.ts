@@ -37,7 +37,8 @@ import type { CliContext } from './cli-context.ts';
 import { ConfigError } from '../global/config-error.ts';
 import { macExpand, macScan, MacroError } from '../util/mac-expand.ts';
 import { MainConfig, splitList, splitNameValue } from '../global/mail-conf.ts';
-import { allParams, paramSpec, RAW_PARAMS, READONLY_PARAMS, registerServices } from '../global/mail-params.ts';
+import { allParams, paramSpec, registerServices } from '../global/mail-params-service.ts';
+import { RAW_PARAMS, READONLY_PARAMS } from '../global/mail-params.ts';
 import { formatMasterEntry, loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
 
 const LINE_LIMIT = 80;

@@ -50,7 +50,7 @@ import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { MainConfig } from '../global/mail-conf.ts';
-import { localAddresses } from '../global/mail-params.ts';
+import { localAddresses } from '../global/mail-params-computed.ts';
 import { DnsError, dnsResolverFromConfig, type DnsResolver } from '../util/dns-resolver.ts';
 import type { CliContext } from './cli-context.ts';
 

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDovecotConf } from '../global/dovecot-conf.ts';
 import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
-import { defaultMyDomain } from '../global/mail-params.ts';
+import { defaultMyDomain } from '../global/mail-params-computed.ts';
 import { defaultHostname } from '../master/default-config.ts';
 import { POSTERN } from '../../test/harness/postern-system.ts';
 import { freePortBase } from '../../test/harness/free-port.ts';

@@ -46,7 +46,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { defaultMyDomain, defaultMyNetworks } from '../global/mail-params.ts';
+import { defaultMyDomain, defaultMyNetworks } from '../global/mail-params-computed.ts';
 import { loadDovecotConf } from '../global/dovecot-conf.ts';
 import { createEmbeddedUserDb, embeddedUserDbSqlConf } from '../lib-auth/user-directory-embedded.ts';
 import { checkNewUserName, openUserWriter, UserWriteError } from '../lib-auth/user-directory-write.ts';

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { ConfigError } from './config-error.ts';
 import { macExpand } from '../util/mac-expand.ts';
 import { MainConfig, parseMainCf, splitList } from './mail-conf.ts';
-import { defaultMyDomain, defaultMyHostname, defaultMyNetworks, maskIPv6, paramSpec, PARAMS } from './mail-params.ts';
+import { defaultMyDomain, defaultMyHostname, defaultMyNetworks, maskIPv6 } from './mail-params-computed.ts';
+import { paramSpec } from './mail-params-service.ts';
+import { PARAMS } from './mail-params.ts';
 
 const conf = (text: string): MainConfig => MainConfig.parse(text, '/etc/postern/main.cf', '/etc/postern');
 

@@ -26,7 +26,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from './config-error.ts';
 import { macExpand, MacroError, quoteExcerpt } from '../util/mac-expand.ts';
-import { COMPUTED, paramSpec, RAW_PARAMS, transportParamDefault, type DefaultContext } from './mail-params.ts';
+import { COMPUTED, type DefaultContext } from './mail-params-computed.ts';
+import { paramSpec, transportParamDefault } from './mail-params-service.ts';
+import { RAW_PARAMS } from './mail-params.ts';
 
 export interface MainCfEntry { name: string; value: string; line: number }
 export interface MainCfParse { entries: MainCfEntry[]; warnings: string[] }

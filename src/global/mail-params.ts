@@ -9,16 +9,15 @@
  * against the installed postconf. Paths are Debian's build-time values (daemon_directory etc.).
  *
  * A few defaults are not text but computed from the machine, as Postfix computes them
- * (global/mail_params.c, global/mynetworks.c) — see COMPUTED below and the functions
- * defaultMyHostname(), defaultMyDomain(), defaultMyNetworks(). Their table entry holds ''.
+ * (global/mail_params.c, global/mynetworks.c): mail-params-computed.ts. Their table entry holds ''.
  *
  * Deliberate differences from Postfix (docs/main-cf.md): mail_name is "Postern" and mail_version
  * is Postern's version; config_directory defaults to the directory actually in use.
  *
  * Per-transport parameters that Postfix derives from master.cf (`<service>_destination_concurrency_limit`
- * and friends) are produced by serviceParams() below.
+ * and friends) are mail-params-service.ts's, which also answers for the table and them together
+ * (paramSpec(), allParams()).
  */
-import { hostname, networkInterfaces } from 'node:os';
 
 export type ParamType = 'str' | 'list' | 'bool' | 'int' | 'time' | 'size';
 
@@ -887,39 +886,6 @@ export const POSTERN_PARAMS: readonly ParamSpec[] = [
   p('postern_process_count', '1', 'int', 'With postern_process_mode = process: how many child processes serve the service, each taking a share of its connections (round robin) and of its maxproc session limit. Set per master.cf entry with -o (docs/master.md).'),
 ];
 
-const BY_NAME: ReadonlyMap<string, ParamSpec> = new Map([...PARAMS, ...POSTERN_PARAMS].map((s) => [s.name, s]));
-
-/** The table entry for a built-in parameter, or undefined (user-defined or unknown). */
-export function paramSpec(name: string): ParamSpec | undefined {
-  return BY_NAME.get(name) ?? serviceParamSpec(name);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Computed defaults (Postfix global/mail_params.c: check_myhostname, check_mydomainname,
-// check_mynetworks; postconf prints their result for -d).
-
-/**
- * What a computed default may ask of the configuration it belongs to: the expanded value of
- * another parameter, or the expanded main.cf setting (undefined when main.cf does not set it).
- */
-export interface DefaultContext {
-  get(name: string): string;
-  setting(name: string): string | undefined;
-  configDir: string;
-}
-
-/** Parameters whose default is computed, and how. */
-export const COMPUTED: Readonly<Record<string, (c: DefaultContext) => string>> = {
-  myhostname: (c) => defaultMyHostname(hostname(), c.setting('mydomain')),
-  mydomain: (c) => defaultMyDomain(c.get('myhostname')),
-  mynetworks: (c) => defaultMyNetworks(c.get('mynetworks_style')),
-  config_directory: (c) => c.configDir,
-  process_id: () => String(process.pid),
-  process_name: () => 'postconf',
-  mail_name: () => POSTERN_MAIL_NAME,
-  mail_version: () => POSTERN_MAIL_VERSION,
-};
-
 /**
  * "Raw" parameters (Postfix CONFIG_RAW_TABLE): never $name-expanded from main.cf, because their
  * macros ($home, $rbl_code, $user...) are filled in by the daemon at use time. MainConfig.get()
@@ -933,190 +899,9 @@ export const RAW_PARAMS: ReadonlySet<string> = new Set([
 /** Set by the running program, not by main.cf (postconf: "read-only parameter assignment"). */
 export const READONLY_PARAMS: ReadonlySet<string> = new Set(['process_id', 'process_name', 'service_name']);
 
-/** Postfix's default when a name is not a FQDN (DEF_MYDOMAIN). */
-export const DEF_MYDOMAIN = 'localdomain';
+const BY_NAME: ReadonlyMap<string, ParamSpec> = new Map([...PARAMS, ...POSTERN_PARAMS].map((s) => [s.name, s]));
 
-/**
- * myhostname default (check_myhostname): the machine's name (gethostname(), never DNS); when it
- * has no dot, `.` + main.cf's mydomain (evaluated) or `.localdomain` is appended — so a main.cf
- * that sets only `mydomain = myoffice.space` on host `localhost` gives `localhost.myoffice.space`.
- */
-export function defaultMyHostname(machineName: string = hostname(), mydomainSetting?: string): string {
-  if (machineName.includes('.')) return machineName;
-  return `${machineName}.${mydomainSetting ?? DEF_MYDOMAIN}`;
-}
-
-/**
- * mydomain default (check_mydomainname in Postfix >= 2.3): $myhostname minus its first label;
- * `localdomain` when myhostname has no dot. NB Postfix 3.7 really gives `space` for
- * `myhostname = myoffice.space`; the "unless that leaves a top-level domain" rule the seed's
- * Table 3 quotes was Postfix <= 2.2 behaviour (see docs/main-cf.md).
- */
-export function defaultMyDomain(myhostname: string): string {
-  const dot = myhostname.indexOf('.');
-  return dot < 0 ? DEF_MYDOMAIN : myhostname.slice(dot + 1);
-}
-
-export interface LocalAddress { address: string; family: 'IPv4' | 'IPv6'; prefix: number }
-
-/** The machine's interface addresses, IPv4 first then IPv6, as Postfix's inet_addr_local() lists them. */
-export function localAddresses(): LocalAddress[] {
-  const v4: LocalAddress[] = [];
-  const v6: LocalAddress[] = [];
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) {
-      const prefix = Number(a.cidr?.split('/')[1] ?? (a.family === 'IPv4' ? 32 : 128));
-      const address = a.address.replace(/%.*$/, '');
-      (a.family === 'IPv4' ? v4 : v6).push({ address, family: a.family, prefix });
-    }
-  }
-  return [...v4, ...v6];
-}
-
-/**
- * mynetworks default (global/mynetworks.c): `host` → each interface address /32 or [addr]/128;
- * `subnet` → each interface's network; `class` → the IPv4 class A/B/C/D network (IPv6 as subnet).
- */
-export function defaultMyNetworks(style: string, addrs: LocalAddress[] = localAddresses()): string {
-  const s = style.trim().toLowerCase();
-  if (s !== 'host' && s !== 'subnet' && s !== 'class') {
-    throw new Error(`unknown mynetworks_style parameter value: ${style}`);
-  }
-  const out: string[] = [];
-  for (const a of addrs) {
-    if (a.family === 'IPv4') {
-      let prefix = a.prefix;
-      if (s === 'host') prefix = 32;
-      else if (s === 'class') {
-        const first = Number(a.address.split('.')[0]);
-        prefix = first < 128 ? 8 : first < 192 ? 16 : first < 224 ? 24 : 4;
-      }
-      out.push(`${maskIPv4(a.address, prefix)}/${prefix}`);
-    } else {
-      const prefix = s === 'host' ? 128 : a.prefix;
-      out.push(`[${maskIPv6(a.address, prefix)}]/${prefix}`);
-    }
-  }
-  return out.join(' ');
-}
-
-function maskIPv4(addr: string, prefix: number): string {
-  const n = addr.split('.').reduce((acc, o) => (acc * 256) + Number(o), 0);
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  const m = (n & mask) >>> 0;
-  return [m >>> 24, (m >>> 16) & 255, (m >>> 8) & 255, m & 255].join('.');
-}
-
-/** Mask an IPv6 address and print it as inet_ntop does (RFC 5952: longest zero run → ::). */
-export function maskIPv6(addr: string, prefix: number): string {
-  const words = expandIPv6(addr);
-  for (let i = 0; i < 8; i++) {
-    const bits = Math.max(0, Math.min(16, prefix - i * 16));
-    words[i] = words[i]! & (bits === 0 ? 0 : (0xffff << (16 - bits)) & 0xffff);
-  }
-  return compressIPv6(words);
-}
-
-function expandIPv6(addr: string): number[] {
-  let a = addr;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(a);
-  if (v4) {
-    const o = v4[1]!.split('.').map(Number);
-    a = a.slice(0, v4.index) + `${((o[0]! << 8) | o[1]!).toString(16)}:${((o[2]! << 8) | o[3]!).toString(16)}`;
-  }
-  const [head, tail] = a.includes('::') ? a.split('::') as [string, string] : [a, undefined];
-  const h = head ? head.split(':').map((x) => parseInt(x, 16)) : [];
-  const t = tail ? tail.split(':').map((x) => parseInt(x, 16)) : [];
-  const fill = tail === undefined ? [] : new Array<number>(8 - h.length - t.length).fill(0);
-  return [...h, ...fill, ...t];
-}
-
-function compressIPv6(w: number[]): string {
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (w[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = w.map((x) => x.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Per-service parameters (Postfix postconf_service.c / qmgr): for each master.cf service that
-// runs a delivery agent, `<service>_<suffix>` parameters exist with these defaults.
-
-/** Delivery-agent commands whose master.cf services get per-transport parameters. */
-export const DELIVERY_AGENTS: ReadonlySet<string> = new Set(['smtp', 'lmtp', 'local', 'virtual', 'pipe', 'error']);
-
-/** suffix → default, the qmgr(8) per-transport parameters (`_time_limit` only for pipe(8) services). */
-export const SERVICE_PARAM_SUFFIXES: ReadonlyArray<readonly [string, string, ParamType, string?]> = [
-  ['delivery_slot_cost', '$default_delivery_slot_cost', 'int'],
-  ['delivery_slot_discount', '$default_delivery_slot_discount', 'int'],
-  ['delivery_slot_loan', '$default_delivery_slot_loan', 'int'],
-  ['destination_concurrency_failed_cohort_limit', '$default_destination_concurrency_failed_cohort_limit', 'int'],
-  ['destination_concurrency_limit', '$default_destination_concurrency_limit', 'int'],
-  ['destination_concurrency_negative_feedback', '$default_destination_concurrency_negative_feedback', 'str'],
-  ['destination_concurrency_positive_feedback', '$default_destination_concurrency_positive_feedback', 'str'],
-  ['destination_rate_delay', '$default_destination_rate_delay', 'time', 's'],
-  ['destination_recipient_limit', '$default_destination_recipient_limit', 'int'],
-  ['extra_recipient_limit', '$default_extra_recipient_limit', 'int'],
-  ['initial_destination_concurrency', '$initial_destination_concurrency', 'int'],
-  ['minimum_delivery_slots', '$default_minimum_delivery_slots', 'int'],
-  ['recipient_limit', '$default_recipient_limit', 'int'],
-  ['recipient_refill_delay', '$default_recipient_refill_delay', 'time', 's'],
-  ['recipient_refill_limit', '$default_recipient_refill_limit', 'int'],
-  ['time_limit', '$command_time_limit', 'time', 's'],
-  ['transport_rate_delay', '$default_transport_rate_delay', 'time', 's'],
-];
-
-/** Services registered by registerServices() (postconf does this from master.cf): name → command. */
-const services = new Map<string, string>();
-
-/** Make `<service>_<suffix>` parameters known for master.cf services running a delivery agent. */
-export function registerServices(entries: Iterable<{ service: string; command: string }>): void {
-  services.clear(); // one master.cf at a time
-  for (const e of entries) if (DELIVERY_AGENTS.has(e.command)) services.set(e.service, e.command);
-}
-
-/**
- * The default of `<transport>_<suffix>` for any transport name, registered or not (qmgr reads
- * e.g. `relay_destination_concurrency_limit` for whatever master.cf defines), else undefined.
- */
-export function transportParamDefault(name: string): string | undefined {
-  for (const [suffix, def] of SERVICE_PARAM_SUFFIXES) {
-    if (name.length > suffix.length + 1 && name.endsWith('_' + suffix)) return def;
-  }
-  return undefined;
-}
-
-/** The per-service parameters of one service, skipping names the static table already has. */
-export function serviceParams(service: string, command = services.get(service) ?? 'smtp'): ParamSpec[] {
-  const out: ParamSpec[] = [];
-  for (const [suffix, def, type, unit] of SERVICE_PARAM_SUFFIXES) {
-    const name = `${service}_${suffix}`;
-    if (BY_NAME.has(name) || (suffix === 'time_limit' && command !== 'pipe')) continue;
-    out.push(unit ? { name, default: def, type, unit, doc: `The ${service} service's ${suffix.replace(/_/g, ' ')} (qmgr(8) per-transport parameter).` }
-      : { name, default: def, type, doc: `The ${service} service's ${suffix.replace(/_/g, ' ')} (qmgr(8) per-transport parameter).` });
-  }
-  return out;
-}
-
-function serviceParamSpec(name: string): ParamSpec | undefined {
-  for (const s of services.keys()) {
-    if (!name.startsWith(s + '_')) continue;
-    const hit = serviceParams(s).find((x) => x.name === name);
-    if (hit) return hit;
-  }
-  return undefined;
-}
-
-/** Every known parameter: the static table plus registered per-service ones. */
-export function allParams(): ParamSpec[] {
-  const out = [...PARAMS, ...POSTERN_PARAMS];
-  for (const s of services.keys()) out.push(...serviceParams(s));
-  return out;
+/** The table entry of a parameter of PARAMS or POSTERN_PARAMS, or undefined. */
+export function builtinParamSpec(name: string): ParamSpec | undefined {
+  return BY_NAME.get(name);
 }

@@ -18,7 +18,8 @@ const NAMES = ['myhostname', 'mydomain', 'myorigin', 'mydestination', 'mynetwork
 
 export const target: FuzzTarget = {
   name: 'main-cf',
-  coverage: ['src/global/mail-conf.ts', 'src/util/mac-expand.ts', 'src/global/mail-params.ts'],
+  coverage: ['src/global/mail-conf.ts', 'src/util/mac-expand.ts', 'src/global/mail-params.ts',
+    'src/global/mail-params-service.ts', 'src/global/mail-params-computed.ts'],
   maxLen: 32 * 1024,
   dictionary: [...NAMES, ' = ', '=', '$', '${', '}', '$(', ')', '?', ':', '?{', '}:{', '==', '!=', '{', '#', '\n ', '\n\t',
     ',', '10s', '2d', '1w', '10k', '100m', 'yes', 'no', 'hash:/etc/postfix/x', '${compatibility_level} <level {3.6} ?'],
