@@ -19,8 +19,8 @@ import { MainConfig } from '../src/global/mail-conf.ts';
 import { parseMasterCf } from '../src/global/master-cf.ts';
 import { CleanupSession } from '../src/cleanup/cleanup.ts';
 import { TrivialRewrite } from '../src/trivial-rewrite/trivial-rewrite.ts';
-import { loadAgents } from '../src/qmgr/qmgr-agents.ts';
-import { Qmgr, queueFromConfig } from '../src/qmgr/qmgr.ts';
+import { AGENTS } from '../src/master/master-agents.ts';
+import { loadAgents, Qmgr, queueFromConfig } from '../src/qmgr/qmgr.ts';
 import { BENCH_SENDER, SITE_DOMAIN, SITE_USERS, writeSite } from './bench-site.ts';
 import { INTERNAL_SERVICES, countMaildirNew } from './e2e-bench.ts';
 
@@ -44,7 +44,7 @@ try {
   const queue = queueFromConfig(config);
   queue.ensureDirs();
   const resolver = await TrivialRewrite.open(config);
-  const agents = await loadAgents(config);
+  const agents = await loadAgents(config, AGENTS);
   const masterEntries = parseMasterCf(INTERNAL_SERVICES, 'master.cf', { defaultProcessLimit: 100 });
   const domainDir = join(site.dir, 'vhosts', SITE_DOMAIN);
   for (let r = 0; r < rounds; r++) {

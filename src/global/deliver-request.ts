@@ -13,6 +13,7 @@
  *  - `signal` aborts a delivery (shutdown): the agent stops and reports 'deferred' for what it
  *    did not finish.
  */
+import type { MainConfig } from './mail-conf.ts';
 import type { QueueFile } from './queue-file-reader.ts';
 import type { QueueRecipient } from './queue-file.ts';
 import { logger } from '../util/msg.ts';
@@ -60,6 +61,12 @@ export interface DeliveryAgent {
   deliver(req: DeliverRequest): Promise<RecipientResult[]>;
   close?(): Promise<void>;
 }
+
+/**
+ * Makes one agent for a configuration. qmgr is given a table of these by master.cf command
+ * name (the master's registry of agents) and makes every agent of it when it starts.
+ */
+export type DeliveryAgentFactory = (config: MainConfig) => Promise<DeliveryAgent>;
 
 /** Helper for agents: the same status for every recipient of a request. */
 export function allRecipients(req: DeliverRequest, status: DeliveryStatus, dsn: string, text: string, relay: string, diagnostic?: string): RecipientResult[] {

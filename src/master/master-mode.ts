@@ -26,7 +26,7 @@ export const PROCESS_MODES: readonly ProcessMode[] = ['inline', 'thread', 'proce
 /** Implementation name → its module, relative to src/master/, exporting `service`. */
 export const SERVICE_MODULES: Readonly<Record<string, string>> = {
   smtpd: '../smtpd/smtpd-service.ts',
-  qmgr: '../qmgr/qmgr.ts',
+  qmgr: './master-agents.ts',
   pickup: '../pickup/pickup.ts',
   qmqpd: '../qmqpd/qmqpd.ts',
   imapd: '../imapd/imapd.ts',

@@ -39,8 +39,9 @@ const inProcess = (name: string) => async () => inProcessService(name);
 export const SERVICES: ServiceRegistry = {
   smtpd: async () => (await import('../smtpd/smtpd-service.ts')).service,
   // qmgr's default placement is a worker thread (master-mode.ts DEFAULT_MODES): reception and
-  // delivery on both cores. This entry is the code itself, for postern_process_mode=inline.
-  qmgr: async () => (await import('../qmgr/qmgr.ts')).service,
+  // delivery on both cores. This entry is the code itself, for postern_process_mode=inline:
+  // qmgr with the delivery agents of master-agents.ts.
+  qmgr: async () => (await import('./master-agents.ts')).service,
   pickup: async () => (await import('../pickup/pickup.ts')).service,
   qmqpd: async () => (await import('../qmqpd/qmqpd.ts')).service,
   imapd: async () => (await import('../imapd/imapd.ts')).service,

@@ -4,7 +4,7 @@
  * contract stays the same (DESIGN.md §2 "master": in-process where speed matters, separate
  * threads or processes to use every core).
  *
- *   SERVICES.qmgr = threaded('qmgr', '../qmgr/qmgr.ts')
+ *   SERVICES.qmgr = threaded('qmgr', './master-agents.ts')
  *
  * The worker loads the configuration directory itself (main.cf with this master.cf entry's -o
  * overrides, dovecot.conf), starts the module's `service`, and obeys "stop"/"wakeup" messages.

@@ -265,7 +265,8 @@ test('the master.cf service: qmgr started from a config directory delivers new m
   const { tmpdir } = await import('node:os');
   const { MainConfig } = await import('../global/mail-conf.ts');
   const { CleanupSession } = await import('../cleanup/cleanup.ts');
-  const { service, queueFromConfig } = await import('./qmgr.ts');
+  const { qmgrService, queueFromConfig } = await import('./qmgr.ts');
+  const service = qmgrService({ discard: async () => (await import('../discard/discard.ts')).createDiscardAgent() });
   const { logger } = await import('../util/msg.ts');
   const dir = mkdtempSync(join(tmpdir(), 'postern-qmgr-svc-'));
   try {

@@ -5,7 +5,8 @@
  * SUMMARY
  *   const q = new Qmgr({ config, queue, resolver, agents });
  *   await q.start();  q.notify();  q.flush();  await q.stop();
- *   export const service: ServiceImpl  (master.cf: qmgr unix n - n 300 1 qmgr)
+ *   qmgrService(agents): ServiceImpl  (master.cf: qmgr unix n - n 300 1 qmgr), calling the
+ *                                     delivery agents of the table it is given
  *
  * DESCRIPTION
  *   Messages move incoming → active → (agents) → removed | deferred (qmgr-active.ts). The active
@@ -47,7 +48,7 @@ import { join } from 'node:path';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { isQueueId, MailQueue } from '../global/mail-queue.ts';
 import { loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
-import type { DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
+import type { DeliveryAgent, DeliveryAgentFactory, RecipientResult } from '../global/deliver-request.ts';
 import { BounceService } from '../bounce/bounce.ts';
 import { logger } from '../util/msg.ts';
 import type { ServiceImpl } from '../lib-master/master-service.ts';
@@ -368,26 +369,39 @@ export class Qmgr {
   }
 }
 
-/** master.cf `qmgr unix n - n 300 1 qmgr`. */
-export const service: ServiceImpl = {
-  name: 'qmgr',
-  async start(sctx) {
-    const { TrivialRewrite } = await import('../trivial-rewrite/trivial-rewrite.ts');
-    const { loadAgents } = await import('./qmgr-agents.ts');
-    const config = sctx.config;
-    const queue = queueFromConfig(config);
-    queue.ensureDirs();
-    const resolver = await TrivialRewrite.open(config);
-    const agents = await loadAgents(config);
-    const q = new Qmgr({ config, queue, resolver, agents });
-    await q.start();
-    // smtpd, pickup and qmqpd (through cleanup) name each queue file they commit, from this
-    // thread or through the master (mail-trigger.ts); the watch on incoming/ covers other writers.
-    const { onTrigger } = await import('../global/mail-trigger.ts');
-    const off = onTrigger('qmgr', (what) => q.notify(what));
-    return {
-      stop: async () => { off(); await q.stop(); for (const a of agents.values()) await a.close?.(); },
-      wakeup: () => q.wakeup(),
-    };
-  },
-};
+/** Every agent of `table` (master.cf command name → factory), made for this configuration. */
+export async function loadAgents(config: MainConfig, table: Readonly<Record<string, DeliveryAgentFactory>>): Promise<Map<string, DeliveryAgent>> {
+  const out = new Map<string, DeliveryAgent>();
+  for (const [name, make] of Object.entries(table)) out.set(name, await make(config));
+  return out;
+}
+
+/**
+ * master.cf `qmgr unix n - n 300 1 qmgr`, delivering through the agents of `table` (master.cf
+ * command name → factory; a transport whose command is not in it defers with "mail transport
+ * unavailable"). qmgr knows no agent: whoever starts it passes the table (the master its
+ * registry of agents, a test its own).
+ */
+export function qmgrService(table: Readonly<Record<string, DeliveryAgentFactory>>): ServiceImpl {
+  return {
+    name: 'qmgr',
+    async start(sctx) {
+      const { TrivialRewrite } = await import('../trivial-rewrite/trivial-rewrite.ts');
+      const config = sctx.config;
+      const queue = queueFromConfig(config);
+      queue.ensureDirs();
+      const resolver = await TrivialRewrite.open(config);
+      const agents = await loadAgents(config, table);
+      const q = new Qmgr({ config, queue, resolver, agents });
+      await q.start();
+      // smtpd, pickup and qmqpd (through cleanup) name each queue file they commit, from this
+      // thread or through the master (mail-trigger.ts); the watch on incoming/ covers other writers.
+      const { onTrigger } = await import('../global/mail-trigger.ts');
+      const off = onTrigger('qmgr', (what) => q.notify(what));
+      return {
+        stop: async () => { off(); await q.stop(); for (const a of agents.values()) await a.close?.(); },
+        wakeup: () => q.wakeup(),
+      };
+    },
+  };
+}

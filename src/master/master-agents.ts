@@ -1,16 +1,18 @@
 /**
- * qmgr-agents - the registry of delivery agents qmgr calls in-process, by master.cf command
- * name (the literal table of STYLE §9: explicit imports, no self-registration). A master.cf
- * transport whose command is not here defers with "mail transport unavailable".
+ * master-agents - the registry of delivery agents qmgr calls in-process, by master.cf command
+ * name (the literal table of STYLE §9: explicit imports, no self-registration), and qmgr given
+ * that table: `service`, what the master runs for master.cf's qmgr (SERVICES.qmgr inline, and
+ * SERVICE_MODULES.qmgr, the module a worker thread or a child process loads). qmgr itself
+ * imports no agent (qmgr/qmgr.ts qmgrService). A master.cf transport whose command is not here
+ * defers with "mail transport unavailable".
  *
  * To add an agent, add one line: `name: async (config) => (await import('../x/x.ts')).createXAgent(config)`.
  */
-import type { MainConfig } from '../global/mail-conf.ts';
-import type { DeliveryAgent } from '../global/deliver-request.ts';
+import type { DeliveryAgentFactory } from '../global/deliver-request.ts';
+import type { ServiceImpl } from '../lib-master/master-service.ts';
+import { qmgrService } from '../qmgr/qmgr.ts';
 
-type AgentFactory = (config: MainConfig) => Promise<DeliveryAgent>;
-
-export const AGENTS: Record<string, AgentFactory> = {
+export const AGENTS: Readonly<Record<string, DeliveryAgentFactory>> = {
   discard: async () => (await import('../discard/discard.ts')).createDiscardAgent(),
   error: async () => (await import('../error/error.ts')).createErrorAgent(),
   smtp: async (config) => (await import('../smtp/smtp.ts')).createSmtpAgent(config),
@@ -28,10 +30,5 @@ export const AGENTS: Record<string, AgentFactory> = {
   },
 };
 
-/** Instantiate every known agent for this configuration. */
-export async function loadAgents(config: MainConfig, table: Record<string, AgentFactory> = AGENTS): Promise<Map<string, DeliveryAgent>> {
-  const out = new Map<string, DeliveryAgent>();
-  for (const [name, make] of Object.entries(table)) out.set(name, await make(config));
-  return out;
-}
-
+/** master.cf `qmgr unix n - n 300 1 qmgr` with the agents above. */
+export const service: ServiceImpl = qmgrService(AGENTS);
