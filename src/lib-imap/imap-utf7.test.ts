@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mutf7Encode, mutf7Decode, decodeMailboxName } from './imap-utf7.ts';
+import { mutf7Encode, mutf7Decode, mutf7ToUtf8, decodeMailboxName } from './imap-utf7.ts';
 import { ImapParseError } from './imap-parser.ts';
 
 test('modified UTF-7 round trips (RFC 3501 §5.1.3 examples)', () => {
@@ -55,4 +55,16 @@ test('fuzz: random strings decode or throw ImapParseError, never anything else',
       assert.ok(e instanceof ImapParseError, String(e));
     }
   }
+});
+
+test('mutf7ToUtf8: undefined where mutf7Decode throws, and for encoded control characters', () => {
+  assert.equal(mutf7ToUtf8('Entw&APw-rfe'), 'Entwürfe');
+  assert.equal(mutf7ToUtf8('&-x'), '&x');
+  for (const bad of ['&', '&Jjo', '&AGE-', '&U,BTFw-&ZeVnLIqe-', '&2D0-', 'a\x01', '&U,BTF-']) {
+    assert.equal(mutf7ToUtf8(bad), undefined, bad);
+    assert.throws(() => mutf7Decode(bad), bad);
+  }
+  assert.equal(mutf7Decode('&AAE-'), '\x01');
+  assert.equal(mutf7ToUtf8('&AAE-'), undefined);
+  assert.equal(mutf7ToUtf8('&AH8-'), undefined);
 });

@@ -6,6 +6,11 @@
  * an encoded printable ASCII character (must be written directly), two adjacent encoded runs
  * (`&AOQ-&AOQ-` must be one run), broken UTF-16 surrogate pairs, and raw 8-bit or control bytes.
  * With UTF8=ACCEPT (RFC 6855) names are UTF-8 and are only checked for validity.
+ *
+ * The one implementation for the IMAP server (client names: mutf7Decode() throws
+ * ImapParseError) and for lib-storage (names on disk, which Dovecot 2.3 stores in modified
+ * UTF-7 unless mail_location has UTF8: mutf7ToUtf8() gives undefined instead, and also refuses
+ * encoded control characters).
  */
 import { ImapParseError } from './imap-parser.ts';
 
@@ -44,26 +49,36 @@ export function mutf7Encode(name: string): string {
   return out;
 }
 
-/** Modified UTF-7 → UTF-8 string; throws ImapParseError with a clear reason on invalid input. */
-export function mutf7Decode(s: string): string {
+/** Why a name is not canonical modified UTF-7 (returned, not thrown, by the decoder). */
+class Invalid {
+  readonly reason: string;
+  constructor(reason: string) { this.reason = reason; }
+}
+
+/**
+ * The decoder (Dovecot imap_utf7_to_utf8()): the UTF-8 name, or why it is not canonical.
+ * `refuseControls` also refuses encoded control characters (U+0000-U+001F, U+007F), as the
+ * store does for names on disk.
+ */
+function decode(s: string, refuseControls: boolean): string | Invalid {
   let out = '';
   let i = 0;
   let lastWasEncoded = false;
   while (i < s.length) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e) throw new ImapParseError(`Invalid mailbox name "${s.slice(0, 64)}": 8-bit or control character not allowed in modified UTF-7`);
+    if (c < 0x20 || c > 0x7e) return new Invalid('8-bit or control character not allowed in modified UTF-7');
     if (c !== 0x26) { out += s[i]; i++; lastWasEncoded = false; continue; }
     const end = s.indexOf('-', i + 1);
-    if (end < 0) throw new ImapParseError(`Invalid mailbox name "${s.slice(0, 64)}": '&' without terminating '-'`);
+    if (end < 0) return new Invalid("'&' without terminating '-'");
     if (end === i + 1) { out += '&'; i = end + 1; lastWasEncoded = false; continue; }
-    if (lastWasEncoded) throw new ImapParseError(`Invalid mailbox name "${s.slice(0, 64)}": adjacent encoded runs must be merged`);
+    if (lastWasEncoded) return new Invalid('adjacent encoded runs must be merged');
     let acc = 0;
     let bits = 0;
     const units: number[] = [];
     let bytes: number[] = [];
     for (let j = i + 1; j < end; j++) {
       const v = B64.indexOf(s[j]!);
-      if (v < 0) throw new ImapParseError(`Invalid mailbox name "${s.slice(0, 64)}": '${s[j]}' is not modified base64`);
+      if (v < 0) return new Invalid(`'${s[j]}' is not modified base64`);
       acc = ((acc << 6) | v) & 0xffffff;
       bits += 6;
       if (bits >= 8) {
@@ -73,25 +88,43 @@ export function mutf7Decode(s: string): string {
       }
     }
     if (bytes.length !== 0 || bits >= 6 || (acc & ((1 << bits) - 1)) !== 0) {
-      throw new ImapParseError(`Invalid mailbox name "${s.slice(0, 64)}": bad modified base64 length or padding`);
+      return new Invalid('bad modified base64 length or padding');
     }
     for (let k = 0; k < units.length; k++) {
       const u = units[k]!;
-      if (u >= 0x20 && u <= 0x7e) throw new ImapParseError(`Invalid mailbox name "${s.slice(0, 64)}": printable ASCII must not be encoded`);
+      if (u >= 0x20 && u <= 0x7e) return new Invalid('printable ASCII must not be encoded');
+      if (refuseControls && (u < 0x20 || u === 0x7f)) return new Invalid('control character');
       if (u >= 0xd800 && u <= 0xdbff) {
         const lo = units[k + 1];
-        if (lo === undefined || lo < 0xdc00 || lo > 0xdfff) throw new ImapParseError(`Invalid mailbox name "${s.slice(0, 64)}": broken UTF-16 surrogate pair`);
+        if (lo === undefined || lo < 0xdc00 || lo > 0xdfff) return new Invalid('broken UTF-16 surrogate pair');
         out += String.fromCharCode(u, lo);
         k++;
         continue;
       }
-      if (u >= 0xdc00 && u <= 0xdfff) throw new ImapParseError(`Invalid mailbox name "${s.slice(0, 64)}": broken UTF-16 surrogate pair`);
+      if (u >= 0xdc00 && u <= 0xdfff) return new Invalid('broken UTF-16 surrogate pair');
       out += String.fromCharCode(u);
     }
     i = end + 1;
     lastWasEncoded = true;
   }
   return out;
+}
+
+/** Modified UTF-7 → UTF-8 string; throws ImapParseError with a clear reason on invalid input. */
+export function mutf7Decode(s: string): string {
+  const r = decode(s, false);
+  if (r instanceof Invalid) throw new ImapParseError(`Invalid mailbox name "${s.slice(0, 64)}": ${r.reason}`);
+  return r;
+}
+
+/**
+ * Modified UTF-7 → UTF-8, or undefined when it is not canonical or encodes a control
+ * character: lib-storage's rule for names (folder directories, `subscriptions` lines, and
+ * decodeImapMailboxName()).
+ */
+export function mutf7ToUtf8(s: string): string | undefined {
+  const r = decode(s, true);
+  return r instanceof Invalid ? undefined : r;
 }
 
 /**

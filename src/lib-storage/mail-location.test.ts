@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseMailLocation, expandMailVars } from './mail-location.ts';
-import { mutf7Decode, mutf7Encode } from './mailbox-mutf7.ts';
+import { mutf7ToUtf8 as mutf7Decode, mutf7Encode } from '../lib-imap/imap-utf7.ts';
 import { decodeImapMailboxName, validateMailboxName } from './mailbox-name.ts';
 import { MailError } from './mail-error.ts';
 

@@ -18,7 +18,7 @@
  * NAMES. Mailbox names in this API are the names the user sees, in UTF-8, with the namespace
  * hierarchy separator of `MailUser.separator` ('/' or '.'): "INBOX", "Archive/2024",
  * "Entwürfe". The IMAP layer decodes RFC 3501 modified UTF-7 from clients before calling (use
- * `mutf7Decode` from mailbox-mutf7.ts) and encodes answers. "INBOX" is case-insensitive.
+ * `mutf7Decode` from lib-imap/imap-utf7.ts) and encodes answers. "INBOX" is case-insensitive.
  * Invalid names throw MailError('PARAMS') with text safe to show the user.
  *
  * SESSION MODEL (as Dovecot's mailbox_sync and mox's change feed):

@@ -14,7 +14,7 @@
  * into the UTF-8 name, refusing invalid modified UTF-7 with PARAMS.
  */
 import { MailError } from './mail-error.ts';
-import { mutf7Decode } from './mailbox-mutf7.ts';
+import { mutf7ToUtf8 } from '../lib-imap/imap-utf7.ts';
 
 export const MAILBOX_NAME_MAX_CHARS = 1024;
 
@@ -42,7 +42,7 @@ export function validateMailboxName(name: unknown, sep: string): string[] {
 
 /** Decode an IMAP client's modified UTF-7 name (PARAMS if invalid). */
 export function decodeImapMailboxName(raw: string): string {
-  const s = mutf7Decode(raw);
+  const s = mutf7ToUtf8(raw);
   if (s === undefined) throw new MailError('PARAMS', 'Mailbox name is not valid mUTF-7.');
   return s;
 }

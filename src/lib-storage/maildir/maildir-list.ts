@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import type { MailLocation } from '../mail-location.ts';
 import { validateMailboxName } from '../mailbox-name.ts';
-import { mutf7Decode, mutf7Encode } from '../mailbox-mutf7.ts';
+import { mutf7ToUtf8, mutf7Encode } from '../../lib-imap/imap-utf7.ts';
 import { dotlockCreate } from './maildir-dotlock.ts';
 import { inheritOwner } from './maildir-owner.ts';
 import { logger } from '../../util/msg.ts';
@@ -47,7 +47,7 @@ export class MaildirList {
   }
 
   private encodeLevel(p: string): string { return this.loc.utf8 ? p : mutf7Encode(p); }
-  private decodeLevel(p: string): string | undefined { return this.loc.utf8 ? p : mutf7Decode(p); }
+  private decodeLevel(p: string): string | undefined { return this.loc.utf8 ? p : mutf7ToUtf8(p); }
 
   /** Validate a name; returns normalised components (INBOX upper-cased). Throws PARAMS. */
   components(name: string): string[] {

@@ -13,7 +13,7 @@ import type { DeliverOptions, DeliverResult, MailboxInfo, MailboxStatus, MailUse
 import { MailError } from '../mail-error.ts';
 import type { MailLocation } from '../mail-location.ts';
 import { validateMailboxName } from '../mailbox-name.ts';
-import { mutf7Decode, mutf7Encode } from '../mailbox-mutf7.ts';
+import { mutf7ToUtf8, mutf7Encode } from '../../lib-imap/imap-utf7.ts';
 import { MaildirList } from '../maildir/maildir-list.ts';
 import { mboxDeliver } from './mbox-deliver.ts';
 import { MboxMailbox, notifyMboxChanged } from './mbox-mailbox.ts';
@@ -88,7 +88,7 @@ export class MboxUser implements MailUser {
       try { ents = await fsp.readdir(dir, { withFileTypes: true }); } catch { return; }
       for (const e of ents) {
         if (e.name.startsWith('.')) continue;
-        const d = this.loc.utf8 ? e.name : mutf7Decode(e.name);
+        const d = this.loc.utf8 ? e.name : mutf7ToUtf8(e.name);
         if (d === undefined) continue;
         const name = [...prefix, d].join(this.separator);
         if (e.isFile() && name.toUpperCase() !== 'INBOX' && join(dir, e.name) !== this.loc.inbox) out.push({ name, attributes: ['\\NoInferiors'], subscribed: false, nonExistent: false });
