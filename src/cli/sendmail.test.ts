@@ -115,7 +115,7 @@ test('usage errors exit 64 (EX_USAGE) with a message, and write nothing', async 
   } finally { c.close(); }
 });
 
-test('an unwritable or missing queue is EX_TEMPFAIL (75) with the directory named; message_size_limit is EX_DATAERR (65)', async () => {
+test('a missing maildrop directory is EX_TEMPFAIL (75) with the directory named; message_size_limit is EX_DATAERR (65)', async () => {
   const c = cfg('message_size_limit = 100');
   try {
     const big = sendmail(c, ['a@x.test'], 'x'.repeat(500) + '\n');

@@ -209,7 +209,7 @@ test('login, STAT/LIST/UIDL in CRLF octets, RETR dot-stuffed, TOP, DELE/RSET, QU
   await u.close();
 });
 
-test('a client vanishing before QUIT deletes nothing; idle clients are disconnected', async () => {
+test('a client vanishing before QUIT deletes nothing (idle clients: see the idle timeout test)', async () => {
   const env = await startPop3();
   const u = await env.store.forUser(await env.rec('alice@x.test'));
   await u.deliver('INBOX', MSG1);

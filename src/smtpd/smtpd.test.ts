@@ -195,7 +195,7 @@ test('strict bare-newline policy rejects and disconnects like Postfix', async ()
   assert.equal((await queued(s.queue)).length, 0);
 });
 
-test('AUTH PLAIN and LOGIN against the user directory; failures are 535 and counted', async () => {
+test('AUTH PLAIN and LOGIN against the user directory; a wrong password is 535; bad base64, an unknown mechanism and "*" get their replies', async () => {
   const s = await start();
   const py = `
 import smtplib

@@ -18,6 +18,8 @@ import { sleep, waitQueueEmpty } from '../harness/fault-kit.ts';
 
 let sys: PosternSystem;
 let badLines: string[] | undefined;
+/** The reply to MAIL FROM of each case, in CASES order. */
+const mailReplies: string[] = [];
 before(async () => { sys = await PosternSystem.start(); });
 after(async () => { await sys?.destroy(); });
 
@@ -68,6 +70,7 @@ async function runCases(t: { diagnostic(s: string): void }): Promise<string[]> {
       await c.cmd('EHLO inject.example.org');
       c.send(`MAIL FROM:<${k.sender}>${k.mailParams ?? ''}\r\n`);
       const m = await reply();
+      mailReplies[i] = m;
       let r = '';
       let d = '';
       // a command line split by an embedded CRLF makes the rest a separate (bad) command: read its reply too
@@ -122,5 +125,7 @@ test('envelope addresses with CR, LF, NUL, > and quotes, and ORCPT xtext with CR
 test('an ENVID whose xtext decodes to CRLF is refused (Postfix: 501 5.5.4 Bad ENVID parameter syntax) and never reaches a DSN', {
 }, async (t) => {
   const bad = await runCases(t);
+  const crlfEnvid = CASES.findIndex((k) => k.mailParams?.includes('ENVID=env+0D+0A'));
+  assert.equal(mailReplies[crlfEnvid], '501 5.5.4 Bad ENVID parameter syntax');
   assert.deepEqual(bad.filter((b) => /envid/i.test(b)), []);
 });
