@@ -62,7 +62,7 @@ test('mutf7ToUtf8: undefined where mutf7Decode throws, and for encoded control c
   assert.equal(mutf7ToUtf8('&-x'), '&x');
   for (const bad of ['&', '&Jjo', '&AGE-', '&U,BTFw-&ZeVnLIqe-', '&2D0-', 'a\x01', '&U,BTF-']) {
     assert.equal(mutf7ToUtf8(bad), undefined, bad);
-    assert.throws(() => mutf7Decode(bad), bad);
+    assert.throws(() => mutf7Decode(bad), ImapParseError, bad);
   }
   assert.equal(mutf7Decode('&AAE-'), '\x01');
   assert.equal(mutf7ToUtf8('&AAE-'), undefined);
