@@ -14,7 +14,10 @@
  *                                             /file/name inside it is a name pattern)
  *   !pattern                                  a match means "not in the list"
  *
- * A bad net/mask pattern is a ConfigError naming the parameter (Postfix: fatal).
+ * A bad net/mask pattern, an unreadable pattern file or a table that cannot be opened is a
+ * ConfigError naming the parameter (Postfix: fatal), unless the caller passes `warn`: then it
+ * is reported there and the pattern is skipped (qmqpd_authorized_clients, which qmqpd has always
+ * read that way).
  */
 import { readFileSync } from 'node:fs';
 import { addrBytes, cidrMatch, type CidrNet } from '../util/cidr-match.ts';
@@ -39,7 +42,7 @@ function parseNet(text: string): CidrNet | undefined {
   return { bytes, bits };
 }
 
-/** Postfix namadr_list: client name/address match lists (mynetworks). */
+/** Postfix namadr_list: client name/address match lists (mynetworks, qmqpd_authorized_clients, ...). */
 export class NamadrList {
   readonly paramName: string;
   private readonly patterns: Pattern[];
@@ -53,11 +56,14 @@ export class NamadrList {
 
   /**
    * Parse the (expanded) parameter value. A bad network pattern is a ConfigError naming the
-   * parameter (Postfix: "fatal: bad net/mask pattern"); tables are opened with `open`.
+   * parameter (Postfix: "fatal: bad net/mask pattern"), or with `warn`, a warning and the
+   * pattern skipped; tables are opened with `open`.
    */
   static async create(paramName: string, value: string, parentStyle: boolean,
-                      open: (spec: string) => Promise<Maps>, file = 'main.cf'): Promise<NamadrList> {
+                      open: (spec: string) => Promise<Maps>, file = 'main.cf',
+                      warn?: (message: string) => void): Promise<NamadrList> {
     const patterns: Pattern[] = [];
+    const fail = (e: Error): void => { if (!warn) throw e; warn(e.message); };
     const add = async (raw: string, from: string | undefined, line: number): Promise<void> => {
       let negate = false;
       let text = raw;
@@ -66,18 +72,24 @@ export class NamadrList {
       const looksNet = text.startsWith('[') || /^[\d.]+(\/.*)?$/.test(text) || /^[0-9a-fA-F]*:[0-9a-fA-F:.]*(\/.*)?$/.test(text);
       if (looksNet) {
         const net = parseNet(text);
-        if (!net) throw new ConfigError(from ?? file, line, `${paramName}: bad net/mask pattern: "${text}"`);
+        if (!net) return fail(new ConfigError(from ?? file, line, `${paramName}: bad net/mask pattern: "${text}"`));
         patterns.push({ negate, kind: 'net', net });
       } else if (text.includes(':')) {
-        patterns.push({ negate, kind: 'table', maps: await open(text) });
+        let maps: Maps;
+        try { maps = await open(text); } catch (e) {
+          if (!warn) throw e;
+          warn(`${paramName}: ${text}: ${(e as Error).message}`);
+          return;
+        }
+        patterns.push({ negate, kind: 'table', maps });
       } else if (text.startsWith('/') && from === undefined) {
         let body: string;
         try { body = readFileSync(text, 'utf8'); } catch (e) {
-          throw new ConfigError(text, 0, `cannot read the patterns of ${paramName}: ${(e as Error).message}`);
+          return fail(new ConfigError(text, 0, `cannot read the patterns of ${paramName}: ${(e as Error).message}`));
         }
         const lines = body.split('\n');
         for (let n = 0; n < lines.length; n++) {
-          if (lines[n]!.includes('\0')) throw new ConfigError(text, n + 1, `NUL byte in ${paramName} pattern file`);
+          if (lines[n]!.includes('\0')) { fail(new ConfigError(text, n + 1, `NUL byte in ${paramName} pattern file`)); continue; }
           for (const item of splitList(lines[n]!.replace(/#.*/, ''))) await add(negate ? `!${item}` : item, text, n + 1);
         }
       } else {
@@ -89,6 +101,11 @@ export class NamadrList {
   }
 
   get isEmpty(): boolean { return this.patterns.length === 0; }
+
+  /** Close the tables the list opened. */
+  async close(): Promise<void> {
+    for (const p of this.patterns) if (p.kind === 'table') await p.maps.close().catch(() => {});
+  }
 
   /** namadr_list_match(name, addr). Throws a table's DictError. */
   async match(name: string, addr: string): Promise<boolean> {

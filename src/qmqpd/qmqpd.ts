@@ -43,16 +43,17 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import { MailQueue } from '../global/mail-queue.ts';
 import { ATTR } from '../global/rec-type.ts';
 import { mailDate } from '../global/mail-date.ts';
+import { Maps } from '../global/maps.ts';
+import { NamadrList } from '../global/namadr-list.ts';
 import { CleanupSession, type CleanupSettings } from '../cleanup/cleanup.ts';
 import { cleanupSettings } from '../smtpd/smtpd.ts';
 import { logger, type Logger } from '../util/msg.ts';
 import { serveSessions } from '../lib-master/master-session.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
-import { ClientList } from './qmqpd-clients.ts';
 import { QmqpFormatError, QmqpReader, type QmqpRequest } from './qmqpd-packet.ts';
 
 export interface QmqpdSettings {
-  clients: ClientList;
+  clients: NamadrList;
   timeoutMs: number;
   errorDelayMs: number;
   messageSizeLimit: number;
@@ -65,9 +66,20 @@ export interface QmqpdSettings {
   log: Logger;
 }
 
+/**
+ * qmqpd_authorized_clients, a Postfix namadr_list (default empty: no client may use the
+ * service, qmqpd.c: "There is no default authorization"). Bad patterns are warned about and
+ * skipped. Postern never queries DNS, so the client host name is "localhost" for loopback
+ * clients and "unknown" otherwise: name patterns match only `localhost`.
+ */
+export function qmqpdClients(config: MainConfig, warn: (message: string) => void): Promise<NamadrList> {
+  const param = 'qmqpd_authorized_clients';
+  const parent = config.list('parent_domain_matches_subdomains').includes(param);
+  return NamadrList.create(param, config.get(param), parent, (spec) => Maps.open(spec, { configDir: config.configDir }), config.file, warn);
+}
+
 export async function qmqpdSettings(config: MainConfig, log: Logger = logger('qmqpd')): Promise<QmqpdSettings> {
-  const clients = await ClientList.open(config.get('qmqpd_authorized_clients'));
-  for (const w of clients.warnings) log.warn(w);
+  const clients = await qmqpdClients(config, (w) => log.warn(w));
   return {
     clients,
     timeoutMs: (config.time('qmqpd_timeout') || 300) * 1000,
