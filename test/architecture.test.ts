@@ -88,7 +88,6 @@ const KNOWN: string[] = [
   'smtpd -> trivial-rewrite: src/smtpd/smtpd-check-reject.ts -> src/trivial-rewrite/trivial-rewrite.ts',
   'smtpd -> trivial-rewrite: src/smtpd/smtpd-check.ts -> src/trivial-rewrite/trivial-rewrite.ts',
   'smtpd -> trivial-rewrite: src/smtpd/smtpd-service.ts -> src/trivial-rewrite/trivial-rewrite.ts',
-  'util -> lib-auth: src/util/dict-registry.ts -> src/lib-auth/dict-auth.ts',
 ];
 
 type Kind = 'util' | 'global' | 'lib' | 'master' | 'cli' | 'daemon';

@@ -103,7 +103,7 @@ export class ClientLimits {
     };
     const parent = c.list('parent_domain_matches_subdomains').map((s) => s.toLowerCase()).includes('smtpd_client_event_limit_exceptions');
     const exceptions = await NamadrList.create('smtpd_client_event_limit_exceptions', c.get('smtpd_client_event_limit_exceptions'), parent,
-      (spec) => Maps.open(spec, { configDir: c.configDir, paramName: 'smtpd_client_event_limit_exceptions' }), c.file);
+      (spec) => Maps.open(spec, { ...c.dictFlags, paramName: 'smtpd_client_event_limit_exceptions' }), c.file);
     return new ClientLimits(settings, opts.service, opts.anvil ?? sharedAnvil(), exceptions);
   }
 

@@ -122,7 +122,7 @@ async function openCleanupTables(config: MainConfig): Promise<CleanupTables> {
   const open = async (param: string): Promise<Maps | undefined> => {
     const spec = config.get(param).trim();
     if (!spec) return undefined;
-    return Maps.open(spec, { paramName: param, configDir: config.configDir });
+    return Maps.open(spec, { paramName: param, ...config.dictFlags });
   };
   const [canonicalMaps, senderCanonicalMaps, recipientCanonicalMaps, virtualAliasMaps, senderBccMaps, recipientBccMaps,
     headerChecks, mimeHeaderChecks, nestedHeaderChecks, bodyChecks, rewrite] = await Promise.all([

@@ -17,6 +17,8 @@
 import { readFileSync } from 'node:fs';
 import type { CliContext } from './cli-context.ts';
 import { MainConfig } from '../global/mail-conf.ts';
+import { loadDovecotConf } from '../global/dovecot-conf.ts';
+import { authDictTypesFor } from '../lib-auth/dict-auth.ts';
 import { Maps } from '../global/maps.ts';
 import { INDEX_SUFFIX, writeIndexFile } from '../util/dict-hash.ts';
 import { INDEXED_TYPES } from '../util/dict-registry.ts';
@@ -57,7 +59,7 @@ export function buildAliases(spec: string, configDir?: string): boolean {
 }
 
 export async function main(args: string[], ctx: CliContext): Promise<number> {
-  const config = MainConfig.load(ctx.configDir);
+  const config = MainConfig.load(ctx.configDir).withDictTypes(authDictTypesFor(() => loadDovecotConf(ctx.configDir)));
   if (ctx.command === 'newaliases') {
     if (args.length) { say('usage: postern newaliases (builds every alias_database table)'); return 64; }
     let ok = true;
@@ -68,7 +70,7 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     const key = args[1];
     if (key === undefined) { say('usage: postern alias -q NAME [type:table...]'); return 64; }
     const spec = args.length > 2 ? args.slice(2).join(', ') : config.get('alias_maps');
-    const maps = await Maps.open(spec, { configDir: ctx.configDir, paramName: 'alias_maps' });
+    const maps = await Maps.open(spec, { ...config.dictFlags, paramName: 'alias_maps' });
     const value = await maps.find(key.toLowerCase());
     if (value === undefined) return 1;
     process.stdout.write(value + '\n');

@@ -29,6 +29,7 @@ import type { CliContext } from './cli-context.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import { loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
 import { loadDovecotConf } from '../global/dovecot-conf.ts';
+import { authDictTypesFor } from '../lib-auth/dict-auth.ts';
 import { Maps } from '../global/maps.ts';
 import { isTablePattern, splitList } from '../trivial-rewrite/domain-list.ts';
 import { openResolveContext } from '../trivial-rewrite/resolve-context-open.ts';
@@ -62,7 +63,7 @@ async function checkTables(cf: MainConfig): Promise<CheckProblem[]> {
       if (!isTablePattern(item) || seen.has(item)) continue;
       seen.add(item);
       const warnings: string[] = [];
-      const maps = await Maps.open(item, { paramName: param, configDir: cf.configDir, warn: (m) => warnings.push(m) });
+      const maps = await Maps.open(item, { paramName: param, ...cf.dictFlags, warn: (m) => warnings.push(m) });
       const explicit = cf.isSet(param);
       for (const err of maps.openErrors) {
         out.push({ severity: explicit ? 'error' : 'warning', file: cf.file, line: cf.lineOf(param),
@@ -95,7 +96,7 @@ export async function checkConfiguration(configDir: string): Promise<CheckProble
   const problems: CheckProblem[] = [];
   let cf: MainConfig | undefined;
   try {
-    cf = MainConfig.load(configDir);
+    cf = MainConfig.load(configDir).withDictTypes(authDictTypesFor(() => loadDovecotConf(configDir)));
     for (const w of cf.warnings) problems.push({ severity: 'warning', file: '', line: 0, text: w });
   } catch (e) {
     problems.push(fromError(e));

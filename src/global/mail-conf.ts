@@ -26,6 +26,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from './config-error.ts';
 import { macExpand, MacroError, quoteExcerpt } from '../util/mac-expand.ts';
+import type { DictOpenFlags } from '../util/dict-source.ts';
 import { COMPUTED, type DefaultContext } from './mail-params-computed.ts';
 import { paramSpec, transportParamDefault } from './mail-params-service.ts';
 import { RAW_PARAMS } from './mail-params.ts';
@@ -125,6 +126,9 @@ const TIME_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 
 
 interface Setting { value: string; line: number }
 
+/** Makes the extra table types of a configuration (see MainConfig.withDictTypes). */
+export type DictTypesFactory = (config: MainConfig) => NonNullable<DictOpenFlags['types']>;
+
 /** A loaded main.cf plus Postfix's defaults; immutable (withOverrides() makes a new one). */
 export class MainConfig {
   readonly configDir: string;
@@ -137,8 +141,12 @@ export class MainConfig {
   private readonly overrides: ReadonlyMap<string, string>;
   private readonly cache = new Map<string, string>();
   private readonly inProgress = new Set<string>();
+  /** Table types beyond util/'s for this configuration's tables (withDictTypes). */
+  private readonly typesFor: DictTypesFactory | undefined;
+  private types: DictOpenFlags['types'];
 
-  private constructor(file: string, configDir: string, entries: readonly MainCfEntry[], warnings: readonly string[], overrides: ReadonlyMap<string, string>) {
+  private constructor(file: string, configDir: string, entries: readonly MainCfEntry[], warnings: readonly string[], overrides: ReadonlyMap<string, string>, typesFor?: DictTypesFactory) {
+    this.typesFor = typesFor;
     this.file = file;
     this.configDir = configDir;
     this.warnings = warnings;
@@ -181,7 +189,25 @@ export class MainConfig {
     const entries = [...this.settings].map(([name, s]) => ({ name, value: s.value, line: s.line }));
     const byName = new Map(entries.map((e) => [e.name, e]));
     const ordered = this.order.map((n) => byName.get(n)!);
-    return new MainConfig(this.file, this.configDir, ordered, this.warnings, merged);
+    return new MainConfig(this.file, this.configDir, ordered, this.warnings, merged, this.typesFor);
+  }
+
+  /**
+   * The same settings, whose tables may also use the table types `f` makes (DictOpenFlags.types:
+   * `auth:` from lib-auth). `f` is called once per configuration, withOverrides() included, so
+   * the types see the service's own settings. master/ and cli/ call this; daemons never do.
+   */
+  withDictTypes(f: DictTypesFactory): MainConfig {
+    const entries = [...this.settings].map(([name, s]) => ({ name, value: s.value, line: s.line }));
+    const byName = new Map(entries.map((e) => [e.name, e]));
+    const ordered = this.order.map((n) => byName.get(n)!);
+    return new MainConfig(this.file, this.configDir, ordered, this.warnings, this.overrides, f);
+  }
+
+  /** The flags this configuration's tables are opened with (Maps.open, dictOpen): configDir and the table types. */
+  get dictFlags(): { configDir: string; types?: DictOpenFlags['types'] } {
+    if (this.typesFor && !this.types) this.types = this.typesFor(this);
+    return this.types ? { configDir: this.configDir, types: this.types } : { configDir: this.configDir };
   }
 
   /** The value as written (override, else main.cf), unexpanded; undefined when not set. */

@@ -11,11 +11,15 @@ import { join } from 'node:path';
 import { dictOpen } from '../util/dict-registry.ts';
 import { DictError } from '../util/dict.ts';
 import { setLogSink } from '../util/msg.ts';
-import { virtualMailboxValue } from './dict-auth.ts';
+import { MainConfig } from '../global/mail-conf.ts';
+import { loadDovecotConf } from '../global/dovecot-conf.ts';
+import { authDictTypesFor, virtualMailboxValue } from './dict-auth.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'postern-dict-auth-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const logged: string[] = [];
+/** The open flags a service configured from `dir` has (master/ gives them the auth: type). */
+const flagsOf = (dir: string) => MainConfig.load(dir).withDictTypes(authDictTypesFor(() => loadDovecotConf(dir))).dictFlags;
 setLogSink((l) => logged.push(l));
 
 function configDir(name: string, users: string, mailLocation = 'maildir:/var/vmail/%d/%n/Maildir'): { dir: string; users: string } {
@@ -35,7 +39,7 @@ test('auth:userdb gives virtual(8) the Maildir relative to virtual_mailbox_base'
     'mb@example.com:{PLAIN}m::::/home/mb::userdb_mail=mbox:~/mail:INBOX=/var/mail/mb',
     '',
   ].join('\n'));
-  const d = await dictOpen('auth:userdb', { configDir: dir });
+  const d = await dictOpen('auth:userdb', flagsOf(dir));
   assert.equal(await d.lookup('alice@example.com'), 'example.com/alice/Maildir/');
   assert.equal(await d.lookup('Alice@Example.com'), 'example.com/alice/Maildir/');
   assert.equal(await d.lookup('nobody@example.com'), undefined);
@@ -54,7 +58,7 @@ test('auth:userdb gives virtual(8) the Maildir relative to virtual_mailbox_base'
 
 test('auth:domains knows the domains that have users and follows changes', async () => {
   const { dir, users } = configDir('domains', 'a@example.com:{PLAIN}a\nb@Example.NET:{PLAIN}b\n');
-  const d = await dictOpen('auth:domains', { configDir: dir });
+  const d = await dictOpen('auth:domains', flagsOf(dir));
   assert.equal(await d.lookup('example.com'), 'OK');
   assert.equal(await d.lookup('example.net'), 'OK');
   assert.equal(await d.lookup('EXAMPLE.COM'), 'OK');
@@ -68,13 +72,14 @@ test('auth:domains knows the domains that have users and follows changes', async
 });
 
 test('auth: errors are DictErrors a daemon can act on', async () => {
-  await assert.rejects(dictOpen('auth:passdb', { configDir: tmp }), (e: unknown) => e instanceof DictError && e.kind === 'config' && /auth:passdb: unknown table/.test(e.message));
+  await assert.rejects(dictOpen('auth:userdb', { configDir: tmp }), (e: unknown) => e instanceof DictError && e.kind === 'config' && /unsupported dictionary type: auth/.test(e.message), 'util/ alone knows no auth: type');
+  await assert.rejects(dictOpen('auth:passdb', flagsOf(tmp)), (e: unknown) => e instanceof DictError && e.kind === 'config' && /auth:passdb: unknown table/.test(e.message));
   const bad = join(tmp, 'bad');
   mkdirSync(bad);
   writeFileSync(join(bad, 'dovecot.conf'), 'passdb {\n  driver = ldap\n  args = /x\n}\n');
-  await assert.rejects(dictOpen('auth:userdb', { configDir: bad }), (e: unknown) => e instanceof DictError && e.kind === 'config' && /passdb driver "ldap"/.test(e.message));
+  await assert.rejects(dictOpen('auth:userdb', flagsOf(bad)), (e: unknown) => e instanceof DictError && e.kind === 'config' && /passdb driver "ldap"/.test(e.message));
   const { dir, users } = configDir('gone', 'a@example.com:{PLAIN}a\n');
-  const d = await dictOpen('auth:userdb', { configDir: dir });
+  const d = await dictOpen('auth:userdb', flagsOf(dir));
   rmSync(users);
   await assert.rejects(d.lookup('a@example.com'), (e: unknown) => e instanceof DictError && e.kind === 'retry');
   await d.close();

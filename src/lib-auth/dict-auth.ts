@@ -15,12 +15,18 @@
  *               cached and rebuilt when the directory changes (passwd-file mtime, SQLite
  *               data_version), checked at most once a second.
  *
- * The directory is the one configured in CONFIG_DIR/dovecot.conf (flags.configDir). A broken
- * configuration is DictError('config'); an unreachable database is DictError('retry').
+ * The type is not one of util/'s: whoever assembles a service (master/, cli/) and holds its
+ * configuration gives it to the service's MainConfig (withDictTypes(authDictTypesFor(...))),
+ * whose dictFlags carry it to every table the service opens. The directory is the one of the
+ * dovecot.conf it is given, virtual_mailbox_base that of the service's main.cf with its
+ * master.cf -o overrides; nothing is read from disk here. A broken configuration is
+ * DictError('config'); an unreachable database is DictError('retry').
  */
 import { DictError, type Dict, type DictFlags } from '../util/dict.ts';
+import type { DictTypeOpener } from '../util/dict-source.ts';
 import { logger } from '../util/msg.ts';
-import { loadDovecotConf } from '../global/dovecot-conf.ts';
+import type { DovecotConfig } from '../global/dovecot-conf.ts';
+import type { MainConfig } from '../global/mail-conf.ts';
 import { splitUser } from './auth-var-expand.ts';
 import { openUserDirectory, type AuthUserDirectory } from './user-directory-open.ts';
 import type { UserRecord } from './user-directory.ts';
@@ -49,24 +55,33 @@ export function virtualMailboxValue(rec: UserRecord, base: string): string {
   return `${domain ? domain + '/' : ''}${local}/`;
 }
 
-async function virtualMailboxBase(configDir: string): Promise<string> {
-  try {
-    const { MainConfig } = await import('../global/mail-conf.ts');
-    return MainConfig.load(configDir).get('virtual_mailbox_base');
-  } catch {
-    return '';
-  }
+/** What auth: tables answer from, passed down by whoever assembled the service. */
+export interface AuthDictSource {
+  /** dovecot.conf as loaded for the service (called when an auth: table is opened; may throw). */
+  dovecot: () => DovecotConfig;
+  /** main.cf virtual_mailbox_base of the service (called when auth:userdb is opened; may throw). */
+  virtualMailboxBase: () => string;
 }
 
-export async function openAuthDict(name: string, flags: DictFlags): Promise<Dict> {
+/** The `auth` table type for DictOpenFlags.types. */
+export function authDictTypes(src: AuthDictSource): Record<string, DictTypeOpener> {
+  return { auth: (name, flags) => openAuthDict(name, flags, src) };
+}
+
+/** For MainConfig.withDictTypes: auth: bound to each configuration's virtual_mailbox_base. */
+export function authDictTypesFor(dovecot: () => DovecotConfig): (c: MainConfig) => Record<string, DictTypeOpener> {
+  return (c) => authDictTypes({ dovecot, virtualMailboxBase: () => c.get('virtual_mailbox_base') });
+}
+
+export async function openAuthDict(name: string, _flags: DictFlags, src: AuthDictSource): Promise<Dict> {
   if (name !== 'userdb' && name !== 'domains') {
     throw new DictError('config', `auth:${name}: unknown table (use auth:userdb or auth:domains)`);
   }
-  const configDir = flags.configDir;
-  if (!configDir) throw new DictError('config', `auth:${name}: no configuration directory to find dovecot.conf in`);
   let dir: AuthUserDirectory;
+  let base = '';
   try {
-    dir = await openUserDirectory(loadDovecotConf(configDir));
+    if (name === 'userdb') base = src.virtualMailboxBase();
+    dir = await openUserDirectory(src.dovecot());
   } catch (err) {
     throw new DictError('config', `auth:${name}: ${(err as Error).message}`);
   }
@@ -76,7 +91,6 @@ export async function openAuthDict(name: string, flags: DictFlags): Promise<Dict
   };
 
   if (name === 'userdb') {
-    const base = await virtualMailboxBase(configDir);
     return {
       type: 'auth', name,
       async lookup(key) {

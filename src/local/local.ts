@@ -121,7 +121,7 @@ const SENT = (text: string): Outcome => ({ status: 'sent', dsn: '2.0.0', text })
 
 export async function createLocalAgent(config: MainConfig, deps: LocalDeps = {}): Promise<DeliveryAgent> {
   const s: Settings = {
-    aliasMaps: await Maps.open(config.get('alias_maps'), { configDir: config.configDir, paramName: 'alias_maps' }),
+    aliasMaps: await Maps.open(config.get('alias_maps'), { ...config.dictFlags, paramName: 'alias_maps' }),
     myorigin: config.get('myorigin'),
     delim: config.get('recipient_delimiter'),
     mydest: new Set(config.list('mydestination').map((d) => d.toLowerCase())),

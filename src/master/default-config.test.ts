@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { POSTERN_SERVICES } from '../global/master-cf.ts';
 import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
-import { openAuthDict } from '../lib-auth/dict-auth.ts';
+import { dictOpen } from '../util/dict-registry.ts';
 import {
   DEFAULT_PORTS, SAMPLE_USER, defaultDataDir, portsFromBase, writeDefaultConfig, type DefaultConfigResult,
 } from './default-config.ts';
@@ -98,8 +98,9 @@ test('the sample user logs in with the printed password, and auth:userdb finds i
   } finally {
     await ud.close();
   }
-  const userdb = await openAuthDict('userdb', { configDir: join(dir, 'etc') });
-  const domains = await openAuthDict('domains', { configDir: join(dir, 'etc') });
+  const flags = loadConfigSet(join(dir, 'etc')).main.dictFlags;   // as the master gives them to its services
+  const userdb = await dictOpen('auth:userdb', flags);
+  const domains = await dictOpen('auth:domains', flags);
   try {
     assert.equal(await userdb.lookup(SAMPLE_USER), 'example.test/postmaster/');
     assert.equal(await domains.lookup('example.test'), 'OK');

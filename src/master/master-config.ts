@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { MainConfig } from '../global/mail-conf.ts';
 import { loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
 import { loadDovecotConf, type DovecotConfig } from '../global/dovecot-conf.ts';
+import { authDictTypesFor } from '../lib-auth/dict-auth.ts';
 
 export interface MasterConfigSet {
   configDir: string;
@@ -30,5 +31,6 @@ export function loadConfigSet(configDir: string): MasterConfigSet {
   const limit = Number(main.get('default_process_limit'));
   const masterCf = loadMasterCf(configDir, Number.isFinite(limit) && limit > 0 ? { defaultProcessLimit: limit } : {});
   const dovecot = loadDovecotConf(configDir);
-  return { configDir, main, masterCf, dovecot };
+  // main.cf's tables may be auth: tables, answered by dovecot.conf's user directory
+  return { configDir, main: main.withDictTypes(authDictTypesFor(() => dovecot)), masterCf, dovecot };
 }

@@ -10,7 +10,8 @@
  */
 import { createServer, type Socket } from 'node:net';
 import { MainConfig } from '../global/mail-conf.ts';
-import { loadDovecotConf } from '../global/dovecot-conf.ts';
+import { loadDovecotConf, type DovecotConfig } from '../global/dovecot-conf.ts';
+import { authDictTypesFor } from '../lib-auth/dict-auth.ts';
 import { flushLogs, logger, setSyslogName } from '../util/msg.ts';
 import { setTriggerForwarder, trigger } from '../global/mail-trigger.ts';
 import type { BoundListener, RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
@@ -27,7 +28,9 @@ let serviceName = '';
 const handlers = new Map<number, (s: Socket) => void>();
 
 async function start(req: ProcessRequest): Promise<void> {
-  const main = MainConfig.load(req.configDir);
+  let dc: DovecotConfig | undefined;
+  const dovecot = () => (dc ??= loadDovecotConf(req.configDir));
+  const main = MainConfig.load(req.configDir).withDictTypes(authDictTypesFor(dovecot));
   if (main.isSet('syslog_name')) setSyslogName(main.get('syslog_name'));
   log = logger(req.logName);
   process.title = `postern/${req.logName}`;   // what ps and top show (the command line may truncate it)
@@ -40,7 +43,7 @@ async function start(req: ProcessRequest): Promise<void> {
     accept: (h: (s: Socket) => void) => { handlers.set(i, h); send({ type: 'accept', l: i }); },
   }));
   const ctx: ServiceContext = {
-    config, entry: req.entry, dovecot: loadDovecotConf(req.configDir), log, listeners,
+    config, entry: req.entry, dovecot: dovecot(), log, listeners,
     ...(req.protocol ? { protocol: req.protocol } : {}),
     failed: (err) => send({ type: 'failed', error: errText(err) }),
   };

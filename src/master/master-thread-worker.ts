@@ -4,7 +4,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { MainConfig } from '../global/mail-conf.ts';
-import { loadDovecotConf } from '../global/dovecot-conf.ts';
+import { loadDovecotConf, type DovecotConfig } from '../global/dovecot-conf.ts';
+import { authDictTypesFor } from '../lib-auth/dict-auth.ts';
 import { logger } from '../util/msg.ts';
 import { setTriggerForwarder, trigger } from '../global/mail-trigger.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
@@ -15,10 +16,12 @@ const port = parentPort!;
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 async function main(): Promise<void> {
-  const config = MainConfig.load(req.configDir).withOverrides(req.entry.overrides);
+  let dc: DovecotConfig | undefined;
+  const dovecot = () => (dc ??= loadDovecotConf(req.configDir));
+  const config = MainConfig.load(req.configDir).withDictTypes(authDictTypesFor(dovecot)).withOverrides(req.entry.overrides);
   const mod = await import(new URL(req.module, import.meta.url).href) as { service: ServiceImpl };
   const ctx: ServiceContext = {
-    config, entry: req.entry, dovecot: loadDovecotConf(req.configDir), log: logger(mod.service.name), listeners: [],
+    config, entry: req.entry, dovecot: dovecot(), log: logger(mod.service.name), listeners: [],
     ...(req.protocol ? { protocol: req.protocol } : {}),
     failed: (err) => port.postMessage({ type: 'failed', error: errText(err) }),
   };

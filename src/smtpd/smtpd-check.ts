@@ -156,7 +156,7 @@ export class SmtpdCheck implements SmtpdPolicy {
   private async table(spec: string): Promise<Maps> {
     let m = this.tables.get(spec);
     if (!m) {
-      m = await Maps.open(spec, { configDir: this.c.configDir, paramName: 'smtpd access table' });
+      m = await Maps.open(spec, { ...this.c.dictFlags, paramName: 'smtpd access table' });
       this.tables.set(spec, m);
     }
     return m;

@@ -129,7 +129,7 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
   const dns = screen.enabled && screen.dnsblSites.length > 0 ? (opts.dns ?? dnsResolverFromConfig(config)) : undefined;
   const hostList = (param: string) => {
     const v = config.get(param);
-    return v.trim() ? NamadrList.create(param, v, config.list('parent_domain_matches_subdomains').includes(param), (spec) => Maps.open(spec, { configDir: config.configDir })) : Promise.resolve(undefined);
+    return v.trim() ? NamadrList.create(param, v, config.list('parent_domain_matches_subdomains').includes(param), (spec) => Maps.open(spec, config.dictFlags)) : Promise.resolve(undefined);
   };
   const xclient = hostList('smtpd_authorized_xclient_hosts');
   const xforward = hostList('smtpd_authorized_xforward_hosts');

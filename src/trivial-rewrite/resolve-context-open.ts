@@ -5,15 +5,16 @@
  * that unit tests can build a context from plain objects.
  */
 import { Maps } from '../global/maps.ts';
+import type { DictOpenFlags } from '../util/dict-source.ts';
 import { mailAddrFind } from '../global/mail-addr-find.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { buildResolveContext, type ResolveContext, type TableOpener } from './resolve-context.ts';
 
 /** Tables as Postfix opens them: a list per parameter, first match wins, errors rethrown. */
-export function mapsTableOpener(configDir?: string, warn?: (text: string) => void): TableOpener {
+export function mapsTableOpener(configDir?: string, warn?: (text: string) => void, types?: DictOpenFlags['types']): TableOpener {
   return {
     async openMaps(spec, paramName) {
-      const m = await Maps.open(spec, { paramName, ...(configDir ? { configDir } : {}), ...(warn ? { warn } : {}) });
+      const m = await Maps.open(spec, { paramName, ...(configDir ? { configDir } : {}), ...(warn ? { warn } : {}), ...(types ? { types } : {}) });
       return m.isEmpty ? undefined : m;
     },
     async addrFind(maps, address, opts) {
@@ -24,5 +25,5 @@ export function mapsTableOpener(configDir?: string, warn?: (text: string) => voi
 
 /** Build the resolver context once from main.cf (trivial-rewrite's resolve_init()). */
 export function openResolveContext(config: MainConfig, warn?: (text: string) => void): Promise<ResolveContext> {
-  return buildResolveContext(config, mapsTableOpener(config.configDir, warn), config.configDir);
+  return buildResolveContext(config, mapsTableOpener(config.configDir, warn, config.dictFlags.types), config.configDir);
 }

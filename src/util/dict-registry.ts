@@ -1,8 +1,10 @@
 /**
  * dict-registry - `dictOpen("type:name")`: the one place that knows every lookup-table type
- * (Postfix util/dict_open.c). A literal table of explicit lazy imports, no self-registration:
- * a type's module is loaded the first time a table of that type is opened, so a missing or
- * broken module only fails when it is used.
+ * of util/ (Postfix util/dict_open.c). A literal table of explicit lazy imports, no
+ * self-registration: a type's module is loaded the first time a table of that type is opened,
+ * so a missing or broken module only fails when it is used. Types that need more than util/
+ * knows (`auth:`, answered by the user directory) come in the open flags (`flags.types`,
+ * dict-source.ts) from whoever assembled the caller; they never override a type of this table.
  *
  * Errors are DictError('config') with Postfix's wording:
  *   `unsupported dictionary type: foo`
@@ -12,11 +14,11 @@
  * flags.foldCase is false (Postfix DICT_FLAG_FOLD_FIX); pattern tables see the key as given.
  */
 import { DictError, type Dict, type DictFlags } from './dict.ts';
-import type { DictOpenFlags } from './dict-source.ts';
+import type { DictOpenFlags, DictTypeOpener } from './dict-source.ts';
 
-export type { DictOpenFlags } from './dict-source.ts';
+export type { DictOpenFlags, DictTypeOpener } from './dict-source.ts';
 
-type Opener = (name: string, flags: DictOpenFlags) => Promise<Dict>;
+type Opener = DictTypeOpener;
 
 const TYPES: Record<string, () => Promise<Opener>> = {
   static: async () => (await import('./dict-static.ts')).openStaticDict,
@@ -31,13 +33,12 @@ const TYPES: Record<string, () => Promise<Opener>> = {
   unionmap: async () => { const m = await import('./dict-unionmap.ts'); return (n, f) => m.openUnionDict(n, f, dictOpen); },
   pipemap: async () => { const m = await import('./dict-pipemap.ts'); return (n, f) => m.openPipeDict(n, f, dictOpen); },
   sqlite: async () => (await import('./dict-sqlite.ts')).openSqliteDict,
-  auth: async () => (await import('../lib-auth/dict-auth.ts')).openAuthDict,
   unix: async () => (await import('./dict-unix.ts')).openUnixDict,
   proxy: async () => { const m = await import('./dict-proxy.ts'); return (n, f) => m.openProxyDict(n, f, dictOpen); },
   proxywrite: async () => { const m = await import('./dict-proxy.ts'); return (n, f) => m.openProxyDict(n, f, dictOpen); },
 };
 
-/** The table types dictOpen() knows (postconf -m). */
+/** The table types dictOpen() knows by itself (postconf -m; `auth` comes in the flags). */
 export function dictTypes(): string[] {
   return Object.keys(TYPES).sort();
 }
@@ -58,7 +59,11 @@ export function splitSpec(spec: string): { type: string; name: string } {
 export async function dictOpen(spec: string, flags: DictFlags & DictOpenFlags = {}): Promise<Dict> {
   const { type, name } = splitSpec(spec);
   const load = Object.hasOwn(TYPES, type) ? TYPES[type] : undefined;
-  if (!load) throw new DictError('config', `unsupported dictionary type: ${type}`);
+  if (!load) {
+    const extra = flags.types && Object.hasOwn(flags.types, type) ? flags.types[type] : undefined;
+    if (extra) return extra(name, flags);
+    throw new DictError('config', `unsupported dictionary type: ${type}`);
+  }
   let open: Opener;
   try {
     open = await load();

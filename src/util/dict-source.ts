@@ -18,7 +18,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { DictError } from './dict.ts';
+import { DictError, type Dict } from './dict.ts';
 import { logger } from './msg.ts';
 
 export interface SourceLine { line: number; text: string }
@@ -127,7 +127,17 @@ export interface DictOpenFlags {
   configDir?: string;
   /** Where non-fatal problems go (Postfix msg_warn); default: the 'dict' logger. */
   warn?: (msg: string) => void;
+  /**
+   * Table types beyond util/'s own (dict-registry.ts), supplied by whoever holds what they
+   * need: `auth:` (lib-auth/dict-auth.ts) needs the user directory, so the configuration a
+   * service is given carries it (MainConfig.dictFlags, put there by master/ or cli/). Tables
+   * that open other tables (proxy:, unionmap:, pipemap:) pass it on with the other flags.
+   */
+  types?: Readonly<Record<string, DictTypeOpener>>;
 }
+
+/** A table type's open function: the name after "type:", and the flags. */
+export type DictTypeOpener = (name: string, flags: DictOpenFlags) => Promise<Dict>;
 
 /**
  * Split a Postfix list ("a, b c", "{x y}, z") on commas and white space, keeping a `{...}` group

@@ -55,7 +55,7 @@ export interface VirtualSettings {
 }
 
 export async function virtualSettings(c: MainConfig): Promise<VirtualSettings> {
-  const flags = { configDir: c.configDir };
+  const flags = c.dictFlags;
   return {
     base: c.get('virtual_mailbox_base'),
     mailboxMaps: await Maps.open(c.get('virtual_mailbox_maps'), { ...flags, paramName: 'virtual_mailbox_maps' }),
