@@ -58,7 +58,7 @@ import { DictError } from '../util/dict.ts';
 import { getpwnam, getpwuid, type PasswdEntry } from '../util/dict-unix.ts';
 import { logger } from '../util/msg.ts';
 import { hasDeliveredTo } from '../global/delivered-hdr.ts';
-import { mailCopy } from '../pipe/pipe-copy.ts';
+import { mailCopy } from '../global/mail-copy.ts';
 import { commandEnv, runCommand } from '../global/pipe-command.ts';
 import { splitTargets, parseTarget, parseTargetFile, AliasSyntaxError, type AliasTarget } from './local-alias.ts';
 import { forwardPaths, readForward } from './local-forward.ts';

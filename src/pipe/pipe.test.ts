@@ -11,7 +11,7 @@ import { CleanupSession } from '../cleanup/cleanup.ts';
 import { setLogSink } from '../util/msg.ts';
 import { SYSEXITS } from '../global/sys-exits.ts';
 import { expandArgv } from './pipe-argv.ts';
-import { mailCopy } from './pipe-copy.ts';
+import { mailCopy } from '../global/mail-copy.ts';
 import { createPipeAgent } from './pipe.ts';
 
 const warnings: string[] = [];

@@ -35,7 +35,7 @@ import { getgrnam, getpwnam } from '../util/dict-unix.ts';
 import { hasDeliveredTo } from '../global/delivered-hdr.ts';
 import { logger } from '../util/msg.ts';
 import { expandArgv, ArgvError } from './pipe-argv.ts';
-import { mailCopy } from './pipe-copy.ts';
+import { mailCopy } from '../global/mail-copy.ts';
 import { commandEnv, runCommand } from '../global/pipe-command.ts';
 
 const log = logger('pipe');

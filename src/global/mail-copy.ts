@@ -1,5 +1,5 @@
 /**
- * pipe-copy - the byte stream a command or file receives (Postfix global/mail_copy.c), driven
+ * mail-copy - the byte stream a command or file receives (Postfix global/mail_copy.c), driven
  * by pipe(8)'s flags= letters (local(8) uses the same with fixed flags):
  *   F  `From sender  Thu Nov 27 19:11:18 2026` envelope line first (sender "" → MAILER-DAEMON)
  *   R  `Return-Path: <sender>`
