@@ -165,6 +165,9 @@ test('notify_classes = bounce sends the postmaster a headers-only copy besides t
   await bounce.notify(await openQf(e, q), 'failure', [failed]);
   const got = await newMessages(e, [q]);
   assert.deepEqual(got.map((m) => `${m.sender}>${m.recipients[0]!.address}`).sort(), ['>a@example.org', 'double-bounce@example.test>hostmaster@example.test']);
+  const copy = parseReport((await got.find((m) => m.sender !== '')!.content()).toString());
+  assert.equal(copy.headers.get('subject'), 'Postmaster Copy: Undelivered Mail');
+  assert.equal(copy.parts[2]!.headers.get('content-type'), 'text/rfc822-headers', 'headers only');
 });
 
 test('NOTIFY filters (RFC 3461 §4.1)', () => {

@@ -86,7 +86,7 @@ async function viaPostern(args: string[]): Promise<Submitted> {
 
 /** Dates and times differ between two submissions; their format must not. */
 function shape(h: [string, string][]): [string, string][] {
-  const DATE = /\w{3}, [ \d]\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4} \(\w+\)/;
+  const DATE = /\w{3}, [ \d]\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4} \([^()\s]+\)/;   // %Z may be CET, -03, UTC...
   return h.map(([n, v]) => [n, v.replace(DATE, 'DATE').replace(/^<\d{14}\.QID@/, '<STAMP.QID@').replace(/from userid \d+/, 'from userid UID')]);
 }
 
