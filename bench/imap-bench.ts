@@ -127,7 +127,7 @@ async function startPostern(src: string): Promise<Server> {
 }
 
 async function serverMain(src: string): Promise<void> {
-  const { startFixture } = await import('../src/imapd/imapd-testkit.ts');
+  const { startFixture } = await import('../test/harness/imapd-testkit.ts');
   const { setLogSink } = await import('../src/util/msg.ts');
   setLogSink(() => {});
   const f = await startFixture({ users: [[USER, PASS]], conf: 'mail_max_userip_connections = 0\nimap_idle_notify_interval = 0' });

@@ -4,7 +4,7 @@ import { setLogSink } from '../util/msg.ts';
 import { Anvil } from './anvil.ts';
 import { ClientLimits, penalizedAuth } from './anvil-smtpd.ts';
 import { AuthPenalty } from './auth-penalty.ts';
-import { ALICE, startSmtpd, type TestSmtpd } from './anvil-testkit.ts';
+import { ALICE, startSmtpd, type TestSmtpd } from '../../test/harness/anvil-testkit.ts';
 import { LineChat } from '../../test/harness/line-chat.ts';
 import { directoryAuth } from '../smtpd/smtpd-sasl.ts';
 import { MainConfig } from '../global/mail-conf.ts';

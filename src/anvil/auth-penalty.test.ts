@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { AuthPenalty, ipIdent, penaltyToSecs } from './auth-penalty.ts';
-import { ALICE } from './anvil-testkit.ts';
+import { ALICE } from '../../test/harness/anvil-testkit.ts';
 import { LineChat } from '../../test/harness/line-chat.ts';
 import { setLogSink } from '../util/msg.ts';
 import type { UserDirectory } from '../lib-auth/user-directory.ts';

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { setLogSink } from '../util/msg.ts';
 import { QueueFile } from '../global/queue-file-reader.ts';
 import { DSN_NOTIFY } from '../global/rec-type.ts';
-import { makeEnv, listQueue, type Env } from '../qmgr/qmgr-testkit.ts';
+import { makeEnv, listQueue, type Env } from '../../test/harness/qmgr-testkit.ts';
 import { BounceService, wantsNotice } from './bounce.ts';
 import { appendBounceLogs, parseBounceLog, readBounceLog, type BounceLogEntry } from '../global/bounce-log.ts';
 

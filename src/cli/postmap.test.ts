@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HAVE_POSTMAP, POSTMAP, tempDir } from '../util/dict-testkit.ts';
+import { HAVE_POSTMAP, POSTMAP, tempDir } from '../../test/harness/dict-testkit.ts';
 
 const POSTERN = join(import.meta.dirname, '../../bin/postern');
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { setLogSink } from '../util/msg.ts';
-import { makeEnv, listQueue, type Env } from '../qmgr/qmgr-testkit.ts';
+import { makeEnv, listQueue, type Env } from '../../test/harness/qmgr-testkit.ts';
 import { appendBounceLogs } from '../global/bounce-log.ts';
 import { queueCommand, formatShowqMessage, type ShowqMessage } from './postqueue.ts';
 import { asctime } from '../util/asctime.ts';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Maps } from './maps.ts';
 import { extensionIndex, mailAddrFind } from './mail-addr-find.ts';
 import { DictError } from '../util/dict.ts';
-import { tempDir } from '../util/dict-testkit.ts';
+import { tempDir } from '../../test/harness/dict-testkit.ts';
 
 const local = (d: string) => d === 'local.example';
 

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Maps } from './maps.ts';
 import { DictError } from '../util/dict.ts';
-import { tempDir } from '../util/dict-testkit.ts';
+import { tempDir } from '../../test/harness/dict-testkit.ts';
 
 const quiet = { warn: () => {} };
 

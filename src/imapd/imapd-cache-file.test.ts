@@ -14,7 +14,7 @@ import { parseDovecotConf } from '../global/dovecot-conf.ts';
 import { Logger } from '../util/msg.ts';
 import { dropIdleStates } from '../lib-storage/maildir/maildir-storage.ts';
 import { createImapd, type Imapd } from './imapd.ts';
-import { startFixture, RawClient, stripTiming, type Fixture } from './imapd-testkit.ts';
+import { startFixture, RawClient, stripTiming, type Fixture } from '../../test/harness/imapd-testkit.ts';
 import { crc32 } from 'node:zlib';
 import { flushCacheFiles, formatCacheFile, parseCacheFile } from './imapd-cache-file.ts';
 import { cacheScope, MessageCache } from './imapd-cache.ts';

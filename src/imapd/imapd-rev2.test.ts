@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFixture, RawClient, stripTiming, type Fixture } from './imapd-testkit.ts';
+import { startFixture, RawClient, stripTiming, type Fixture } from '../../test/harness/imapd-testkit.ts';
 
 async function login(port: number): Promise<RawClient> {
   const c = await RawClient.connect(port);

@@ -13,7 +13,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createDeflateRaw, createInflateRaw, constants as zc } from 'node:zlib';
-import { startFixture, RawClient, stripTiming } from './imapd-testkit.ts';
+import { startFixture, RawClient, stripTiming } from '../../test/harness/imapd-testkit.ts';
 
 const MSG1 = 'From: Alice <alice@example.test>\r\nTo: bob@example.test\r\nSubject: hello\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\nMessage-ID: <m1@example.test>\r\n\r\nfirst body\r\n';
 const MSG2 = 'From: Bob <bob@example.test>\r\nSubject: Re: hello\r\nDate: Tue, 3 Jan 2023 10:00:00 +0000\r\nMessage-ID: <m2@example.test>\r\nIn-Reply-To: <m1@example.test>\r\nReferences: <m1@example.test>\r\n\r\nsecond body caf\xc3\xa9\r\n';

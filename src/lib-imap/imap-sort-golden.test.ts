@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSortCriteria, sortMessages, sortRecordFromMessage, type SortRecord } from './imap-sort.ts';
 import { formatThreads, threadOrderedSubject, threadReferences } from './imap-thread.ts';
-import { dovecotAvailable, readSortCorpus, runDovecotSort, SORT_GOLDEN } from './testdata/imap-sort-oracle.ts';
+import { dovecotAvailable, readSortCorpus, runDovecotSort, SORT_GOLDEN } from '../../test/harness/imap-sort-oracle.ts';
 
 /** [golden file, IMAP command]. */
 const COMMANDS: [string, string][] = [

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMime } from './mail-mime.ts';
 import { imapMessageEnvelope } from '../lib-imap/imap-bodystructure.ts';
-import { dovecotAvailable, runDovecotSession } from './testdata/dovecot-oracle.ts';
+import { dovecotAvailable, runDovecotSession } from '../../test/harness/dovecot-oracle.ts';
 
 const GOLDEN = join(import.meta.dirname, 'testdata', 'golden', 'addresses.txt');
 const HEADERS = [

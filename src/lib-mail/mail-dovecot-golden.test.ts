@@ -16,7 +16,7 @@ import { UnknownCteError } from './mail-decode.ts';
 import { imapFetchResponse, imapLiteral, imapLiteral8 } from '../lib-imap/imap-compose.ts';
 import { ImapParser } from '../lib-imap/imap-parser.ts';
 import { parseFetchArgs } from '../lib-imap/imap-fetch-args.ts';
-import { dovecotAvailable, readCorpus, runDovecotSession, splitByTag } from './testdata/dovecot-oracle.ts';
+import { dovecotAvailable, readCorpus, runDovecotSession, splitByTag } from '../../test/harness/dovecot-oracle.ts';
 
 const HERE = import.meta.dirname;
 const CORPUS = join(HERE, 'testdata', 'corpus');

@@ -13,7 +13,7 @@ import { matchBody, matchHeader, matchText, messageSentDate } from './mail-searc
 import { ImapParser, ImapParseError } from '../lib-imap/imap-parser.ts';
 import { parseSearchArgs, type SearchKey } from '../lib-imap/imap-search-args.ts';
 import { resolveSeqSet, seqSetHas, numbersToSeqSet } from '../lib-imap/imap-seqset.ts';
-import { dovecotAvailable, readCorpus, runDovecotSession } from './testdata/dovecot-oracle.ts';
+import { dovecotAvailable, readCorpus, runDovecotSession } from '../../test/harness/dovecot-oracle.ts';
 
 const HERE = import.meta.dirname;
 const corpus = readCorpus(join(HERE, 'testdata', 'corpus'));

@@ -9,7 +9,7 @@ import { setLogSink } from '../util/msg.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import { ConfigError } from '../global/config-error.ts';
 import type { SmtpdPolicy } from '../smtpd/smtpd-policy.ts';
-import { startSmtpd, type TestSmtpd } from '../anvil/anvil-testkit.ts';
+import { startSmtpd, type TestSmtpd } from '../../test/harness/anvil-testkit.ts';
 import { LineChat } from '../../test/harness/line-chat.ts';
 import { PostscreenCache, enforcePolicy, escapeBytes, formatDelta, postscreen, postscreenSettings } from './postscreen.ts';
 

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { setLogSink } from '../util/msg.ts';
 import { QueueFile } from '../global/queue-file-reader.ts';
 import { readBounceLog } from '../global/bounce-log.ts';
-import { makeEnv, listQueue, until, type Env } from './qmgr-testkit.ts';
+import { makeEnv, listQueue, until, type Env } from '../../test/harness/qmgr-testkit.ts';
 
 const logs: string[] = [];
 setLogSink((l) => { logs.push(l); });

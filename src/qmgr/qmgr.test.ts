@@ -11,7 +11,7 @@ import { setLogSink } from '../util/msg.ts';
 import { DSN_NOTIFY } from '../global/rec-type.ts';
 import { QueueFile } from '../global/queue-file-reader.ts';
 import { readBounceLog } from '../global/bounce-log.ts';
-import { makeEnv, listQueue, until, TEST_MASTER_CF, type Env } from './qmgr-testkit.ts';
+import { makeEnv, listQueue, until, TEST_MASTER_CF, type Env } from '../../test/harness/qmgr-testkit.ts';
 import { queueCommand } from '../cli/postqueue.ts';
 import { backoffDelay } from './qmgr-active.ts';
 

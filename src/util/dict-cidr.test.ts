@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dictOpen } from './dict-registry.ts';
 import { addrBytes } from './cidr-match.ts';
-import { HAVE_POSTMAP, postfixQuery, posternQuery, tempDir } from './dict-testkit.ts';
+import { HAVE_POSTMAP, postfixQuery, posternQuery, tempDir } from '../../test/harness/dict-testkit.ts';
 
 const CIDR = [
   '# client access by network',

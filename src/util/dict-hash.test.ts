@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { dictOpen } from './dict-registry.ts';
 import { HashIndex, encodeIndex, writeIndexFile } from './dict-hash.ts';
 import { DictError } from './dict.ts';
-import { HAVE_POSTMAP, postfixBuild, postfixQuery, posternQuery, tempDir } from './dict-testkit.ts';
+import { HAVE_POSTMAP, postfixBuild, postfixQuery, posternQuery, tempDir } from '../../test/harness/dict-testkit.ts';
 import { main as postmapMain } from '../cli/postmap.ts';
 
 const ctx = { configDir: '/nonexistent', configDirExplicit: false, command: 'map' };

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dictOpen } from './dict-registry.ts';
-import { HAVE_POSTMAP, postfixQuery, posternQuery, tempDir } from './dict-testkit.ts';
+import { HAVE_POSTMAP, postfixQuery, posternQuery, tempDir } from '../../test/harness/dict-testkit.ts';
 
 test('inline: key=value pairs, { key = value with spaces }, keys folded', async () => {
   const d = await dictOpen('inline:{ a=b, { c = d e }, User@Example.com=x }');

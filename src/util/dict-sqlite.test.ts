@@ -6,7 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { dictOpen } from './dict-registry.ts';
 import { DictError } from './dict.ts';
 import { expandTemplate } from './dict-sqlite.ts';
-import { HAVE_POSTMAP, postfixQuery, posternQuery, tempDir } from './dict-testkit.ts';
+import { HAVE_POSTMAP, postfixQuery, posternQuery, tempDir } from '../../test/harness/dict-testkit.ts';
 
 function makeDb(dir: string): string {
   const path = join(dir, 'mail.sqlite');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dictOpen } from './dict-registry.ts';
-import { HAVE_POSTMAP, postfixQuery, posternQuery, tempDir } from './dict-testkit.ts';
+import { HAVE_POSTMAP, postfixQuery, posternQuery, tempDir } from '../../test/harness/dict-testkit.ts';
 
 test('static: returns its name for every key; braces allow spaces', async () => {
   assert.equal(await (await dictOpen('static:5000')).lookup('anything@example.com'), '5000');

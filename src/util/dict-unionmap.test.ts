@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dictOpen } from './dict-registry.ts';
 import { DictError } from './dict.ts';
-import { HAVE_POSTMAP, postfixQuery, posternQuery, tempDir } from './dict-testkit.ts';
+import { HAVE_POSTMAP, postfixQuery, posternQuery, tempDir } from '../../test/harness/dict-testkit.ts';
 
 test('unionmap: all results joined with commas; not found when none has the key', async () => {
   const d = await dictOpen('unionmap:{inline:{a=1}, inline:{a=2,b=5}, static:3}');

@@ -22,7 +22,7 @@ import { SmtpdCheck } from '../../src/smtpd/smtpd-check.ts';
 import { TrivialRewrite } from '../../src/trivial-rewrite/trivial-rewrite.ts';
 import { penalizedAuth } from '../../src/anvil/anvil-smtpd.ts';
 import { AuthPenalty } from '../../src/anvil/auth-penalty.ts';
-import { ALICE } from '../../src/anvil/anvil-testkit.ts';
+import { ALICE } from '../harness/anvil-testkit.ts';
 import { LineChat } from '../harness/line-chat.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 import { DnsServer } from '../harness/dns-server.ts';

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeEnv, listQueue } from '../../src/qmgr/qmgr-testkit.ts';
+import { makeEnv, listQueue } from '../harness/qmgr-testkit.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 
 setLogSink(() => {});

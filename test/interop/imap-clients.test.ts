@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startFixture } from '../../src/imapd/imapd-testkit.ts';
+import { startFixture } from '../harness/imapd-testkit.ts';
 
 const PY = spawnSync('python3', ['-c', 'import imaplib'], { stdio: 'ignore' }).status === 0 ? 'python3' : undefined;
 const MBSYNC = existsSync('/usr/bin/mbsync') ? '/usr/bin/mbsync' : undefined;

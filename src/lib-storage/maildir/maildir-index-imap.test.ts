@@ -8,8 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileOfUid } from './maildir-testkit.ts';
-import { startFixture, RawClient, stripTiming } from '../../imapd/imapd-testkit.ts';
+import { fileOfUid } from '../../../test/harness/maildir-testkit.ts';
+import { startFixture, RawClient, stripTiming } from '../../../test/harness/imapd-testkit.ts';
 import { dropIdleStates } from './maildir-storage.ts';
 import { flushMailboxIndexes } from './maildir-state.ts';
 

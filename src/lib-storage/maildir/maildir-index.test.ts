@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, renameSync, existsSync, unlinkSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileOfUid } from './maildir-testkit.ts';
+import { fileOfUid } from '../../../test/harness/maildir-testkit.ts';
 import { setLogSink } from '../../util/msg.ts';
 import { MaildirStore, dropIdleStates } from './maildir-storage.ts';
 import { flushMailboxIndexes } from './maildir-state.ts';

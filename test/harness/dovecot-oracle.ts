@@ -2,14 +2,15 @@
  * dovecot-oracle — the golden answers lib-mail is compared with, from the real Dovecot 2.3 `imap`
  * binary in PREAUTH mode on a private Maildir (test/harness/dovecot-preauth.ts runs it).
  *
- * Used by mail-dovecot-golden.test.ts: with UPDATE_GOLDEN=1 it rewrites testdata/golden/, and when
- * Dovecot is installed the test re-runs it and asserts the goldens still match.
+ * Used by src/lib-mail/mail-dovecot-golden.test.ts: with UPDATE_GOLDEN=1 it rewrites
+ * src/lib-mail/testdata/golden/, and when Dovecot is installed the test re-runs it and asserts
+ * the goldens still match.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runDovecotPreauth } from '../../../test/harness/dovecot-preauth.ts';
+import { runDovecotPreauth } from './dovecot-preauth.ts';
 
-export { dovecotAvailable, splitByTag } from '../../../test/harness/dovecot-preauth.ts';
+export { dovecotAvailable, splitByTag } from './dovecot-preauth.ts';
 
 /** The FETCH every corpus message is asked for (the task's list, BODY.PEEK-free as given). */
 export const GOLDEN_FETCH =

@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseDovecotConf } from '../global/dovecot-conf.ts';
-import { Logger } from '../util/msg.ts';
-import { generateSelfSigned } from '../lib-tls/self-signed.ts';
-import { createImapd, type Imapd } from './imapd.ts';
-import type { ImapdSettings } from './imapd-settings.ts';
+import { parseDovecotConf } from '../../src/global/dovecot-conf.ts';
+import { Logger } from '../../src/util/msg.ts';
+import { generateSelfSigned } from '../../src/lib-tls/self-signed.ts';
+import { createImapd, type Imapd } from '../../src/imapd/imapd.ts';
+import type { ImapdSettings } from '../../src/imapd/imapd-settings.ts';
 
 export interface Fixture {
   dir: string;

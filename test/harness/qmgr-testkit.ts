@@ -6,16 +6,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MainConfig } from '../global/mail-conf.ts';
-import { MailQueue } from '../global/mail-queue.ts';
-import { parseMasterCf } from '../global/master-cf.ts';
-import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
-import type { QueueRecipient } from '../global/queue-file.ts';
-import { CleanupSession } from '../cleanup/cleanup.ts';
-import { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
-import { createDiscardAgent } from '../discard/discard.ts';
-import { createErrorAgent } from '../error/error.ts';
-import { Qmgr } from './qmgr.ts';
+import { MainConfig } from '../../src/global/mail-conf.ts';
+import { MailQueue } from '../../src/global/mail-queue.ts';
+import { parseMasterCf } from '../../src/global/master-cf.ts';
+import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../../src/global/deliver-request.ts';
+import type { QueueRecipient } from '../../src/global/queue-file.ts';
+import { CleanupSession } from '../../src/cleanup/cleanup.ts';
+import { TrivialRewrite } from '../../src/trivial-rewrite/trivial-rewrite.ts';
+import { createDiscardAgent } from '../../src/discard/discard.ts';
+import { createErrorAgent } from '../../src/error/error.ts';
+import { Qmgr } from '../../src/qmgr/qmgr.ts';
 
 export const TEST_MASTER_CF = `
 test      unix  -       -       n       -       4       testagent

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dictOpen } from './dict-registry.ts';
+import { dictOpen } from '../../src/util/dict-registry.ts';
 
 export const POSTMAP = '/usr/sbin/postmap';
 /** Probe without an error path: a postmap fatal error sleeps one second before exiting. */

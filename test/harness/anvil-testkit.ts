@@ -8,12 +8,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MainConfig } from '../global/mail-conf.ts';
-import { MailQueue } from '../global/mail-queue.ts';
-import { createSmtpd, type Smtpd } from '../smtpd/smtpd.ts';
-import type { SmtpdPolicy } from '../smtpd/smtpd-policy.ts';
-import type { SmtpdAuth } from '../smtpd/smtpd-sasl.ts';
-import type { UserDirectory } from '../lib-auth/user-directory.ts';
+import { MainConfig } from '../../src/global/mail-conf.ts';
+import { MailQueue } from '../../src/global/mail-queue.ts';
+import { createSmtpd, type Smtpd } from '../../src/smtpd/smtpd.ts';
+import type { SmtpdPolicy } from '../../src/smtpd/smtpd-policy.ts';
+import type { SmtpdAuth } from '../../src/smtpd/smtpd-sasl.ts';
+import type { UserDirectory } from '../../src/lib-auth/user-directory.ts';
 
 export interface TestSmtpd {
   port: number;

@@ -1,17 +1,18 @@
 /**
  * imap-sort-oracle — runs the real Dovecot 2.3 `imap` binary in PREAUTH mode on a private
- * Maildir holding testdata/sort-corpus/, to record (and re-check) the golden SORT/THREAD answers
- * that imap-sort-golden.test.ts compares ours with (test/harness/dovecot-preauth.ts runs it),
- * with deterministic INTERNALDATEs: Dovecot's Maildir INTERNALDATE is the file mtime, so every
+ * Maildir holding src/lib-imap/testdata/sort-corpus/, to record (and re-check) the golden
+ * SORT/THREAD answers that src/lib-imap/imap-sort-golden.test.ts compares ours with
+ * (test/harness/dovecot-preauth.ts runs it), with deterministic INTERNALDATEs: Dovecot's Maildir INTERNALDATE is the file mtime, so every
  * message file gets the mtime listed in sort-corpus/INTERNALDATES.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runDovecotPreauth, splitByTag } from '../../../test/harness/dovecot-preauth.ts';
+import { runDovecotPreauth, splitByTag } from './dovecot-preauth.ts';
 
-export { dovecotAvailable } from '../../../test/harness/dovecot-preauth.ts';
-export const SORT_CORPUS = join(import.meta.dirname, 'sort-corpus');
-export const SORT_GOLDEN = join(import.meta.dirname, 'sort-golden');
+export { dovecotAvailable } from './dovecot-preauth.ts';
+const TESTDATA = join(import.meta.dirname, '../../src/lib-imap/testdata');
+export const SORT_CORPUS = join(TESTDATA, 'sort-corpus');
+export const SORT_GOLDEN = join(TESTDATA, 'sort-golden');
 
 export interface CorpusMessage {
   name: string;
