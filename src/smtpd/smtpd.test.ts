@@ -216,6 +216,9 @@ print(c.auth("LOGIN", c.auth_login, initial_response_ok=False)); c.quit()
   const c = await LineChat.open(s.port);
   await c.reply();
   await c.cmd('EHLO x');
+  // Not yet as Postfix 3.7 with Dovecot 2.3 SASL, measured: "... Invalid base64 data in initial response"
+  // for a bad initial response, and "535 5.7.8 Error: authentication failed: Invalid authentication
+  // mechanism" for a mechanism Dovecot does not offer. These assert what Postern answers today.
   assert.equal(await c.cmd('AUTH PLAIN !!!notbase64'), '535 5.7.8 Error: authentication failed: Invalid base64 data in continued response');
   assert.equal(await c.cmd('AUTH CRAM-MD5'), '504 5.5.4 Unsupported authentication mechanism');
   assert.equal(await c.cmd('AUTH LOGIN'), '334 VXNlcm5hbWU6');
