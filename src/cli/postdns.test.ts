@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { DnsServer, type Zone, type ZoneEntry } from '../../test/harness/dns-server.ts';
 import { writeSelfSigned } from '../lib-tls/self-signed.ts';
 import { MainConfig } from '../global/mail-conf.ts';
-import { checkDomainName, dkimKeys, hostAddresses, main, reverseName } from './postdns.ts';
+import { main } from './postdns.ts';
+import { checkDomainName, dkimKeys, hostAddresses, reverseName } from './postdns-plan.ts';
 
 let dir: string;
 const servers: DnsServer[] = [];

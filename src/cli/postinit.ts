@@ -57,7 +57,8 @@ import {
   mainCfText, masterCfText, tlsFiles, type DefaultValues, type SiteSettings,
 } from '../master/default-config.ts';
 import { checkConfiguration, formatProblem } from './postcheck.ts';
-import { STDIO, checkDomainName, hostAddresses, zoneText, type CliOutput } from './postdns.ts';
+import { STDIO, type CliOutput } from './postdns.ts';
+import { checkDomainName, hostAddresses, zoneText } from './postdns-plan.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import type { CliContext } from './cli-context.ts';
 
