@@ -47,8 +47,6 @@ const KNOWN: string[] = [
   'cleanup -> trivial-rewrite: src/cleanup/cleanup-tables.ts -> src/trivial-rewrite/resolve.ts',
   'cleanup -> trivial-rewrite: src/cleanup/cleanup-tables.ts -> src/trivial-rewrite/trivial-rewrite.ts',
   'local -> cleanup: src/local/local.ts -> src/cleanup/cleanup.ts',
-  'master -> cli: src/master/default-config.ts -> src/cli/cli-context.ts',
-  'master -> cli: src/master/master-cli.ts -> src/cli/cli-context.ts',
   'pickup -> cleanup: src/pickup/pickup.ts -> src/cleanup/cleanup.ts',
   'pickup -> postdrop: src/pickup/pickup-file.ts -> src/postdrop/postdrop.ts',
   'pickup -> postdrop: src/pickup/pickup.ts -> src/postdrop/postdrop.ts',

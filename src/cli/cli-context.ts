@@ -1,12 +1,9 @@
 /**
  * cli-context - what every subcommand is given: the configuration directory and its own name.
  *
- * The default configuration directory is `/etc/postern` for root and
- * `$XDG_CONFIG_HOME/postern` (else `~/.config/postern`) for other users, so a newcomer can run
- * `postern start` without privileges. `-c DIR` or MAIL_CONFIG (Postfix's variable) override it.
+ * The configuration directory is `-c DIR`, else MAIL_CONFIG (Postfix's variable), else the
+ * default of global/config-dir.ts (`/etc/postern` for root, `~/.config/postern` for others).
  */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 
 export interface CliContext {
   configDir: string;
@@ -14,10 +11,4 @@ export interface CliContext {
   configDirExplicit: boolean;
   /** The subcommand name, for modules serving several (start/stop/reload/status). */
   command: string;
-}
-
-export function defaultConfigDir(): string {
-  if (process.getuid?.() === 0) return '/etc/postern';
-  const base = process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
-  return join(base, 'postern');
 }

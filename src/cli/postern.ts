@@ -7,7 +7,7 @@
  *
  * CONFIG_DIR holds main.cf, master.cf and dovecot.conf (like `postfix -c`). Without -c, the
  * MAIL_CONFIG environment variable (as Postfix) is used, else the default configuration
- * directory (see cli-context.ts).
+ * directory (global/config-dir.ts).
  *
  * Each subcommand is a module exporting `main(args, ctx): Promise<number>`; the table below is
  * the whole registry (no self-registration). Modules are imported lazily so `postern map -q` does
@@ -16,16 +16,17 @@
 import '../util/uv-threadpool.ts';   // first: sizes the file-system thread pool
 import { enableCompileCache } from 'node:module';
 import { FatalError, setVerbose } from '../util/msg.ts';
-import { defaultConfigDir, type CliContext } from './cli-context.ts';
+import { defaultConfigDir } from '../global/config-dir.ts';
+import type { CliContext } from './cli-context.ts';
 
 type CommandMain = (args: string[], ctx: CliContext) => Promise<number>;
 interface Command { summary: string; load: () => Promise<{ main: CommandMain }> }
 
 const COMMANDS: Record<string, Command> = {
-  start: { summary: 'start the mail system in the foreground (like postfix start-fg)', load: () => import('../master/master-cli.ts') },
-  stop: { summary: 'stop a running system (SIGTERM to the master)', load: () => import('../master/master-cli.ts') },
-  reload: { summary: 're-read configuration (SIGHUP to the master)', load: () => import('../master/master-cli.ts') },
-  status: { summary: 'is the mail system running?', load: () => import('../master/master-cli.ts') },
+  start: { summary: 'start the mail system in the foreground (like postfix start-fg)', load: () => import('./postern-script.ts') },
+  stop: { summary: 'stop a running system (SIGTERM to the master)', load: () => import('./postern-script.ts') },
+  reload: { summary: 're-read configuration (SIGHUP to the master)', load: () => import('./postern-script.ts') },
+  status: { summary: 'is the mail system running?', load: () => import('./postern-script.ts') },
   conf: { summary: 'show or edit main.cf/master.cf parameters (postconf)', load: () => import('./postconf.ts') },
   map: { summary: 'build, query or dump lookup tables (postmap)', load: () => import('./postmap.ts') },
   check: { summary: 'check the configuration (postfix check)', load: () => import('./postcheck.ts') },

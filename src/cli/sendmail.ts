@@ -216,7 +216,7 @@ async function deliver(o: SendmailOptions, config: MainConfig): Promise<number> 
 
 /** bin/sendmail and bin/mailq run this file directly (no `postern` option parsing in between). */
 if (import.meta.main) {
-  const { defaultConfigDir } = await import('./cli-context.ts');
+  const { defaultConfigDir } = await import('../global/config-dir.ts');
   const ctx: CliContext = {
     configDir: process.env.MAIL_CONFIG ?? defaultConfigDir(),
     configDirExplicit: process.env.MAIL_CONFIG !== undefined,

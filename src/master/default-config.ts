@@ -32,7 +32,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { homedir, hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { defaultConfigDir } from '../cli/cli-context.ts';
+import { defaultConfigDir } from '../global/config-dir.ts';
 import { createEmbeddedUserDb, embeddedUserDbSqlConf } from '../lib-auth/user-directory-embedded.ts';
 import { passwordHash } from '../lib-auth/password-scheme.ts';
 import { isDnsName, writeSelfSigned } from '../lib-tls/self-signed.ts';

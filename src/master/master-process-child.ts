@@ -99,7 +99,7 @@ process.on('disconnect', () => { flushLogs(); process.exit(1); });
 // The log pipe to the master breaks when the master dies: not worth an error (the exit follows).
 process.stderr.on('error', () => undefined);
 
-// As in the master's own process (master-cli.ts): one bug in one session must not take the
+// As in the master's own process (cli/postern-script.ts): one bug in one session must not take the
 // other sessions down. ctx.failed() is the service's way to say it cannot go on.
 process.on('uncaughtException', (e) => { log.error(`uncaught exception: ${errText(e)}`); });
 process.on('unhandledRejection', (e) => { log.error(`uncaught exception: ${errText(e)}`); });

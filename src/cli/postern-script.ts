@@ -1,13 +1,13 @@
 /**
- * master-cli - `postern start|stop|reload|status`, the postfix(1) commands of postfix-script:
+ * postern-script - `postern start|stop|reload|status`, the postfix(1) commands of postfix-script:
  *
  *   start    run the mail system in the foreground (`postfix start-fg`). With no configuration
- *            in CONFIG_DIR, write the embedded default first (default-config.ts). SIGTERM or
+ *            in CONFIG_DIR, write the embedded default first (master/default-config.ts). SIGTERM or
  *            SIGINT stop it gracefully (exit 0); SIGHUP reloads the configuration.
  *   stop     SIGTERM to the master named in the pid file; wait until it has exited.
  *   reload   SIGHUP to the master.
  *   status   exit 0 when the master runs, 1 when not. When it runs, stdout lists its services,
- *            one a line (master-status.ts): `smtp/inet smtpd process running 4321`, i.e. the
+ *            one a line (master/master-status.ts): `smtp/inet smtpd process running 4321`, i.e. the
  *            master.cf service/type (or dovecot/PROTOCOL), the implementation, where it runs
  *            (postern_process_mode), running or down, and its pids.
  *
@@ -15,20 +15,20 @@
  *   postern/postern-script: the Postern mail system is running: PID: 1234
  *   postern/postern-script: the Postern mail system is not running
  *   postern/postern-script: fatal: the Postern mail system is already running
- * The pid file is $queue_directory/pid/master.pid (master-pid.ts).
+ * The pid file is $queue_directory/pid/master.pid (master/master-pid.ts).
  */
 import { existsSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { CliContext } from '../cli/cli-context.ts';
+import type { CliContext } from './cli-context.ts';
 import { ConfigError } from '../global/config-error.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import { FatalError, logger, setSyslogName } from '../util/msg.ts';
-import { defaultDataDir, writeDefaultConfig } from './default-config.ts';
-import { Master } from './master.ts';
-import { hasConfig, loadConfigSet, type MasterConfigSet } from './master-config.ts';
-import { ListenError } from './master-listen.ts';
-import { AlreadyRunningError, acquirePidFile, pidFilePath, runningMasterPid } from './master-pid.ts';
-import { formatServiceStatus, readServiceStatus, statusFilePath } from './master-status.ts';
+import { defaultDataDir, writeDefaultConfig } from '../master/default-config.ts';
+import { Master } from '../master/master.ts';
+import { hasConfig, loadConfigSet, type MasterConfigSet } from '../master/master-config.ts';
+import { ListenError } from '../master/master-listen.ts';
+import { AlreadyRunningError, acquirePidFile, pidFilePath, runningMasterPid } from '../master/master-pid.ts';
+import { formatServiceStatus, readServiceStatus, statusFilePath } from '../master/master-status.ts';
 
 const SCRIPT = 'postern/postern-script';
 /** How long `postern stop` waits for the master to exit. */
@@ -48,7 +48,7 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     case 'stop': return stop(ctx);
     case 'reload': return reload(ctx);
     case 'status': return status(ctx);
-    default: throw new FatalError(`master-cli: unknown command "${ctx.command}"`);
+    default: throw new FatalError(`postern-script: unknown command "${ctx.command}"`);
   }
 }
 
