@@ -9,7 +9,7 @@
  *                                      exit 1 when not found (postalias -q)
  *
  * The source format is aliases(5): `name: value`, indented continuation lines, `#` comments
- * (local-alias.ts parseAliasesSource). Names are folded to lower case. The index is Postern's
+ * (local/local-token.ts parseAliasesSource). Names are folded to lower case. The index is Postern's
  * `FILE.pdb` (dict-hash.ts), the same one `postern map` builds, so `alias_maps = hash:/etc/aliases`
  * reads it. Errors name the file and line; a file with errors is still built from its good
  * lines (as postalias warns and goes on), but the exit status is 1.
@@ -23,7 +23,7 @@ import { Maps } from '../global/maps.ts';
 import { INDEX_SUFFIX, writeIndexFile } from '../util/dict-hash.ts';
 import { INDEXED_TYPES } from '../util/dict-registry.ts';
 import { splitBraceList } from '../util/dict-source.ts';
-import { parseAliasesSource } from '../local/local-alias.ts';
+import { parseAliasesSource } from '../local/local-token.ts';
 
 function say(s: string): void { process.stderr.write(`postern: ${s}\n`); }
 

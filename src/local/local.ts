@@ -8,10 +8,10 @@
  *   0. A message that already has `Delivered-To: <recipient>` bounces 5.4.6 "mail forwarding
  *      loop for X".
  *   1. alias_maps, looked up with the local part (then without its extension,
- *      recipient_delimiter). The value (local-alias.ts) expands to addresses, /files, |commands
+ *      recipient_delimiter). The value (local-token.ts) expands to addresses, /files, |commands
  *      and :include: files. An alias `owner-NAME` makes `owner-NAME@$myorigin` (or, with
  *      expand_owner_alias = yes, its expansion) the envelope sender of NAME's expansion.
- *   2. the user's ~/.forward (forward_path, local-forward.ts), for UNIX accounts.
+ *   2. the user's ~/.forward (forward_path, local-dotforward.ts), for UNIX accounts.
  *   3. the mailbox (local-mailbox.ts): mailbox_transport, mailbox_command, home_mailbox,
  *      mail_spool_directory.
  *   Unknown names: fallback_transport (a redirect), else luser_relay, else bounce 5.1.1
@@ -60,8 +60,8 @@ import { logger } from '../util/msg.ts';
 import { hasDeliveredTo } from '../global/delivered-hdr.ts';
 import { mailCopy } from '../global/mail-copy.ts';
 import { commandEnv, runCommand } from '../global/pipe-command.ts';
-import { splitTargets, parseTarget, parseTargetFile, AliasSyntaxError, type AliasTarget } from './local-alias.ts';
-import { forwardPaths, readForward } from './local-forward.ts';
+import { splitTargets, parseTarget, parseTargetFile, AliasSyntaxError, type AliasTarget } from './local-token.ts';
+import { forwardPaths, readForward } from './local-dotforward.ts';
 import { deliverToFile, type Privs } from './local-file.ts';
 import { deliverHomeMailbox, deliverSpool } from './local-mailbox.ts';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAliasesSource, parseTarget, parseTargetFile, splitTargets } from './local-alias.ts';
+import { parseAliasesSource, parseTarget, parseTargetFile, splitTargets } from './local-token.ts';
 import { buildAliases, main } from '../cli/newaliases.ts';
 import { openHashDict } from '../util/dict-hash.ts';
 

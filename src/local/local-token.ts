@@ -1,5 +1,5 @@
 /**
- * local-alias - the aliases(5) language shared by alias_maps values, ~/.forward files and
+ * local-token - the aliases(5) language shared by alias_maps values, ~/.forward files and
  * :include: files (Postfix local/token.c + tok822 parsing), and the aliases(5) source file
  * format for `postern newaliases` (Postfix postalias).
  *

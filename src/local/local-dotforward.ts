@@ -1,5 +1,5 @@
 /**
- * local-forward - find and read a user's .forward file (Postfix local/dotforward.c).
+ * local-dotforward - find and read a user's .forward file (Postfix local/dotforward.c).
  *
  * forward_path (default `$home/.forward${recipient_delimiter}${extension}, $home/.forward`) is
  * expanded per user with $user $home $shell $recipient $extension $domain $local
