@@ -1,5 +1,6 @@
 /**
- * local-dotforward - find and read a user's .forward file (Postfix local/dotforward.c).
+ * local-dotforward - find, read and deliver to a user's .forward file (Postfix
+ * local/dotforward.c).
  *
  * forward_path (default `$home/.forward${recipient_delimiter}${extension}, $home/.forward`) is
  * expanded per user with $user $home $shell $recipient $extension $domain $local
@@ -13,6 +14,10 @@
  */
 import { promises as fsp, constants as C } from 'node:fs';
 import { macExpand } from '../util/mac-expand.ts';
+import type { PasswdEntry } from '../util/dict-unix.ts';
+import { expandTargets } from './local-expand.ts';
+import { log, userPrivs, type Outcome, type State, type Walk } from './local-state.ts';
+import { parseTargetFile, type AliasTarget } from './local-token.ts';
 import { splitList } from '../global/mail-conf.ts';
 
 export interface ForwardVars { user: string; home: string; shell: string; recipient: string; extension: string; domain: string; local: string; recipient_delimiter: string }
@@ -66,6 +71,26 @@ export async function readForward(paths: string[], uid: number): Promise<Forward
     } finally {
       await fh.close();
     }
+  }
+  return undefined;
+}
+
+/**
+ * Deliver to the targets of UNIX account `pw`'s .forward, with the user's rights; undefined
+ * when there is none (or an empty one, or one refused: then with a warning), so the mailbox
+ * comes next.
+ */
+export async function deliverDotForward(st: State, pw: PasswdEntry, name: string, user: string, extension: string, domain: string, w: Walk): Promise<Outcome | undefined> {
+  const { config, s } = st.lc;
+  const paths = forwardPaths(config.rawOrDefault('forward_path') ?? '', {
+    user, home: pw.dir, shell: pw.shell, recipient: `${name}@${domain}`, extension, domain, local: name, recipient_delimiter: s.delim,
+  }, config.get('forward_expansion_filter'));
+  const f = await readForward(paths, pw.uid);
+  if (f && 'skipped' in f) log.warn(`${st.req.qf.queueId}: ${f.skipped}: ignored`);
+  else if (f) {
+    let targets: AliasTarget[];
+    try { targets = parseTargetFile(f.text); } catch (e) { return { status: 'deferred', dsn: '4.3.0', text: `${f.path}: ${(e as Error).message}` }; }
+    if (targets.length) return expandTargets(st, targets, { ...w, privs: userPrivs(config, pw), context: 'forward', expFrom: user });
   }
   return undefined;
 }

@@ -16,14 +16,33 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { mailCopy } from '../global/mail-copy.ts';
 import { maildirDeliver, mboxDeliver, MailError } from '../lib-storage/mail-deliver.ts';
+import { allowed, isRoot, log, SENT, type Outcome, type State, type Walk } from './local-state.ts';
 
 export interface Privs { uid: number; gid: number; name: string }
 
 export interface FileOutcome { status: 'sent' | 'deferred' | 'bounced'; dsn: string; text: string }
 
-const isRoot = process.getuid?.() === 0;
 const CHILD = join(import.meta.dirname, 'local-file-child.ts');
+
+/**
+ * A /file or Maildir/ target of an alias, .forward or :include: file, with the expansion's
+ * rights; allow_mail_to_files limits which expansions may name files (bounce 5.7.1 "mail to
+ * file is restricted"). Return-Path:, Delivered-To: and X-Original-To: are prepended.
+ */
+export async function deliverFileTarget(st: State, path: string, w: Walk): Promise<Outcome> {
+  const { config } = st.lc;
+  if (!allowed(config, 'allow_mail_to_files', w.context)) return { status: 'bounced', dsn: '5.7.1', text: `mail to file is restricted` };
+  if (!w.privs) return { status: 'deferred', dsn: '4.3.0', text: `no unprivileged user for file delivery (default_privs = ${config.get('default_privs')} unknown or root)` };
+  const key = `file:${path}`;
+  if (st.seen.has(key)) return SENT('duplicate suppressed');
+  st.seen.add(key);
+  const msg = mailCopy(st.content, { sender: w.sender, recipient: st.top.address, originalRecipient: st.top.orig ?? st.top.address, flags: 'RDO' });
+  const r = await deliverToFile(path, w.sender, msg, w.privs, config.size('mailbox_size_limit'));
+  if (r.status !== 'sent') log.warn(`${st.req.qf.queueId}: ${r.text}`);
+  return r;
+}
 
 export async function deliverToFile(path: string, sender: string, content: Buffer, privs: Privs, maxSize: number): Promise<FileOutcome> {
   const what = path.endsWith('/') ? 'maildir' : 'file';

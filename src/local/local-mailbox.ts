@@ -17,10 +17,46 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
+import { parseTransportNexthop } from '../global/deliver-redirect.ts';
+import { mailCopy } from '../global/mail-copy.ts';
 import { mboxDeliver, MailError } from '../lib-storage/mail-deliver.ts';
+import type { PasswdEntry } from '../util/dict-unix.ts';
+import { runShell } from './local-command.ts';
 import { deliverToFile, type FileOutcome, type Privs } from './local-file.ts';
+import { forward } from './local-forward.ts';
+import { isRoot, log, redirectTo, userPrivs, type Outcome, type State, type Walk } from './local-state.ts';
 
-const isRoot = process.getuid?.() === 0;
+/** The mailbox of UNIX account `pw` (the steps of the header, in order). */
+export async function deliverMailbox(st: State, pw: PasswdEntry, user: string, local: string, extension: string, domain: string, w: Walk): Promise<Outcome> {
+  const { config, s } = st.lc;
+  const mt = parseTransportNexthop(config.get('mailbox_transport'), st.req.nexthop);
+  if (mt) return w.path.length > 1 ? forward(st, w.sender, `${local}@${domain}`) : redirectTo(mt);
+  const privs = userPrivs(config, pw);
+  if (!privs) return { status: 'deferred', dsn: '4.3.0', text: `mail for ${user} (uid 0) needs default_privs, which is unknown or root` };
+  const top = st.top;
+  const cmd = config.rawOrDefault('mailbox_command') ?? '';
+  if (cmd.trim()) {
+    const filter = config.get('command_expansion_filter');
+    const vars: Record<string, string> = { user, home: pw.dir, shell: pw.shell, local, extension, domain, recipient: top.address, sender: w.sender, original_recipient: top.orig ?? top.address, recipient_delimiter: s.delim, mailbox: local };
+    // local(8) expands only its own lower-case names; `$HOME`, `$EXTENSION` etc. are left
+    // for the shell (postconf(5) mailbox_command: "not subjected to $name substitutions").
+    const expanded = cmd.replace(/\$(?:\{(\w+)\}|\((\w+)\)|(\w+))/g, (m, a?: string, b?: string, c?: string) => {
+      const n = (a ?? b ?? c)!;
+      if (!Object.hasOwn(vars, n)) return m;
+      const v = vars[n]!;
+      return n === 'home' || n === 'shell' ? v : [...v].map((ch) => (filter.includes(ch) ? ch : '_')).join('');
+    });
+    return runShell(st, expanded, { ...w, privs }, pw, { home: pw.dir, user, shell: pw.shell, local, extension, domain });
+  }
+  const msg = mailCopy(st.content, { sender: w.sender, recipient: top.address, originalRecipient: top.orig ?? top.address, flags: 'RDO' });
+  const limit = config.size('mailbox_size_limit');
+  const home = config.get('home_mailbox');
+  const r = home
+    ? await deliverHomeMailbox(pw.dir, home, w.sender, msg, privs, limit)
+    : await deliverSpool(config.get('mail_spool_directory'), user, w.sender, msg, privs, limit);
+  if (r.status !== 'sent') log.warn(`${st.req.qf.queueId}: ${r.text}`);
+  return r;
+}
 
 export async function deliverSpool(spoolDir: string, user: string, sender: string, content: Buffer, privs: Privs, maxSize: number): Promise<FileOutcome> {
   if (user.includes('/') || user === '.' || user === '..' || user === '') return { status: 'bounced', dsn: '5.1.3', text: `bad user name for mailbox: "${user}"` };
