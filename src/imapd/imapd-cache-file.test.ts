@@ -14,7 +14,8 @@ import { parseDovecotConf } from '../global/dovecot-conf.ts';
 import { Logger } from '../util/msg.ts';
 import { dropIdleStates } from '../lib-storage/maildir/maildir-storage.ts';
 import { createImapd, type Imapd } from './imapd.ts';
-import { startFixture, RawClient, stripTiming, type Fixture } from '../../test/harness/imapd-testkit.ts';
+import { startFixture, connectImap, stripTiming, type Fixture } from '../../test/harness/imapd-testkit.ts';
+import { LineChat } from '../../test/harness/line-chat.ts';
 import { crc32 } from 'node:zlib';
 import { flushCacheFiles, formatCacheFile, parseCacheFile } from './imapd-cache-file.ts';
 import { cacheScope, MessageCache } from './imapd-cache.ts';
@@ -40,17 +41,17 @@ async function restart(f: Fixture): Promise<{ port: number; stop(): Promise<void
   };
 }
 
-async function session(port: number): Promise<RawClient> {
-  const c = await RawClient.connect(port);
-  assert.match(await c.cmd('l', 'LOGIN alice@example.test secret'), /^l OK /m);
-  assert.match(await c.cmd('s', 'SELECT INBOX'), /^s OK /m);
+async function session(port: number): Promise<LineChat> {
+  const c = await connectImap(port);
+  assert.match(await c.tagged('l', 'LOGIN alice@example.test secret'), /^l OK /m);
+  assert.match(await c.tagged('s', 'SELECT INBOX'), /^s OK /m);
   return c;
 }
 
 async function fetchAll(port: number, cmd = FETCH): Promise<string> {
   const c = await session(port);
-  const r = stripTiming(await c.cmd('f', cmd));
-  await c.cmd('o', 'LOGOUT');
+  const r = stripTiming(await c.tagged('f', cmd));
+  await c.tagged('o', 'LOGOUT');
   c.close();
   assert.match(r, /^f OK /m);
   return r;
@@ -69,8 +70,8 @@ test('postern-cache: answers survive a restart without parsing again; damage is 
   try {
     const root = f.maildir('alice@example.test');
     const c = await session(f.port);
-    for (const m of [SIMPLE(1), MULTI, SIMPLE(3)]) assert.match(await c.cmd('a', `APPEND INBOX {${m.length}+}\r\n${m}`), /a OK/);
-    await c.cmd('o', 'LOGOUT');
+    for (const m of [SIMPLE(1), MULTI, SIMPLE(3)]) assert.match(await c.tagged('a', `APPEND INBOX {${m.length}+}\r\n${m}`), /a OK/);
+    await c.tagged('o', 'LOGOUT');
     c.close();
     const first = await fetchAll(f.port);
     assert.match(first, /ENVELOPE \("Fri, 27 Nov 2026 10:00:01 \+0000" "message 1"/);
@@ -112,12 +113,12 @@ test('postern-cache: answers survive a restart without parsing again; damage is 
     const guids = new Set(before.map((e) => e.guid));
     assert.equal(guids.size, 3);
     const c2 = await session(f.port);
-    assert.match(await c2.cmd('x', 'UID STORE 2 +FLAGS.SILENT (\\Deleted)'), /x OK/);
-    assert.match(await c2.cmd('e', 'EXPUNGE'), /e OK/);
-    assert.match(await c2.cmd('a', `APPEND INBOX {${SIMPLE(4).length}+}\r\n${SIMPLE(4)}`), /a OK/);
-    assert.match(await c2.cmd('n', 'NOOP'), /n OK/);
-    assert.match(await c2.cmd('f', 'UID FETCH 4 (ENVELOPE)'), /"message 4"/);
-    await c2.cmd('o', 'LOGOUT');
+    assert.match(await c2.tagged('x', 'UID STORE 2 +FLAGS.SILENT (\\Deleted)'), /x OK/);
+    assert.match(await c2.tagged('e', 'EXPUNGE'), /e OK/);
+    assert.match(await c2.tagged('a', `APPEND INBOX {${SIMPLE(4).length}+}\r\n${SIMPLE(4)}`), /a OK/);
+    assert.match(await c2.tagged('n', 'NOOP'), /n OK/);
+    assert.match(await c2.tagged('f', 'UID FETCH 4 (ENVELOPE)'), /"message 4"/);
+    await c2.tagged('o', 'LOGOUT');
     c2.close();
     await flushCacheFiles();
     const after = parseCacheFile(readFileSync(cachePath));

@@ -8,7 +8,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDovecotConf } from '../global/dovecot-conf.ts';
@@ -19,6 +19,7 @@ import { logger, setLogSink } from '../util/msg.ts';
 import { createPop3d } from './pop3d.ts';
 import { pop3dSettings, formatUidl, parseDovecotTime } from './pop3d-settings.ts';
 import { topOf } from './pop3d-commands.ts';
+import { LineChat } from '../../test/harness/line-chat.ts';
 
 const logs: string[] = [];
 setLogSink((l) => { logs.push(l); });
@@ -72,60 +73,8 @@ ${conf}
   return { port: (server.address() as { port: number }).port, dir, store, rec };
 }
 
-/** A raw POP3 conversation: single-line replies, or multi-line ones ended by ".". */
-class Pop3Chat {
-  sock: Socket;
-  buf = Buffer.alloc(0);
-  closed = false;
-  private waiters: (() => void)[] = [];
-  constructor(sock: Socket) {
-    this.sock = sock;
-    sock.on('data', (d: Buffer) => { this.buf = Buffer.concat([this.buf, d]); this.wake(); });
-    sock.on('close', () => { this.closed = true; this.wake(); });
-    sock.on('error', () => { this.closed = true; this.wake(); });
-  }
-  static async open(port: number, localAddress?: string): Promise<Pop3Chat> {
-    const s = connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
-    await new Promise((r, j) => { s.once('connect', r); s.once('error', j); });
-    return new Pop3Chat(s);
-  }
-  private wake(): void { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
-  private async until(test: () => number, ms = 5000): Promise<string> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const n = test();
-      if (n >= 0) { const out = this.buf.subarray(0, n).toString('latin1'); this.buf = this.buf.subarray(n); return out; }
-      if (this.closed) throw new Error(`closed; pending ${JSON.stringify(this.buf.toString('latin1'))}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timeout; pending ${JSON.stringify(this.buf.toString('latin1').slice(0, 200))}`);
-      await new Promise<void>((r) => { const t = setTimeout(r, left); this.waiters.push(() => { clearTimeout(t); r(); }); });
-    }
-  }
-  line(): Promise<string> {
-    return this.until(() => { const i = this.buf.indexOf('\r\n'); return i < 0 ? -1 : i + 2; }).then((s) => s.slice(0, -2));
-  }
-  /** A multi-line reply: status line + data up to the terminating ".". Returns the raw text. */
-  multi(): Promise<string> {
-    return this.until(() => {
-      if (this.buf.subarray(0, 4).toString() === '-ERR') { const i = this.buf.indexOf('\r\n'); return i < 0 ? -1 : i + 2; }
-      const end = this.buf.indexOf('\r\n.\r\n');
-      return end < 0 ? -1 : end + 5;
-    });
-  }
-  send(s: string | Buffer): void { this.sock.write(s); }
-  async cmd(s: string): Promise<string> { this.send(s + '\r\n'); return this.line(); }
-  async waitClose(ms = 5000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!this.closed) {
-      if (Date.now() > deadline) throw new Error('server did not close');
-      await new Promise<void>((r) => { const t = setTimeout(r, 50); this.waiters.push(() => { clearTimeout(t); r(); }); });
-    }
-  }
-  close(): void { this.sock.destroy(); }
-}
-
-async function login(port: number, user = 'alice@x.test'): Promise<Pop3Chat> {
-  const c = await Pop3Chat.open(port);
+async function login(port: number, user = 'alice@x.test'): Promise<LineChat> {
+  const c = await LineChat.open(port, { protocol: 'pop3' });
   assert.match(await c.line(), /^\+OK /);
   assert.equal(await c.cmd(`USER ${user}`), '+OK');
   assert.equal(await c.cmd('PASS pw'), '+OK Logged in.');
@@ -154,7 +103,7 @@ test('login, STAT/LIST/UIDL in CRLF octets, RETR dot-stuffed, TOP, DELE/RSET, QU
   const u = await env.store.forUser(await env.rec('alice@x.test'));
   const r1 = await u.deliver('INBOX', MSG1);
   await u.deliver('INBOX', MSG2);
-  const c = await Pop3Chat.open(env.port);
+  const c = await LineChat.open(env.port, { protocol: 'pop3' });
   assert.equal(await c.line(), '+OK Postern ready.');
   c.send('CAPA\r\n');
   assert.equal(await c.multi(), '+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nUSER\r\nSASL PLAIN\r\n.\r\n');
@@ -248,7 +197,7 @@ test('pop3_lock_session = yes: the second session waits for the first, or gets [
   const u = await env.store.forUser(await env.rec('alice@x.test'));
   await u.deliver('INBOX', MSG1);
   const a = await login(env.port);
-  const b = await Pop3Chat.open(env.port);
+  const b = await LineChat.open(env.port, { protocol: 'pop3' });
   await b.line();
   assert.equal(await b.cmd('USER alice@x.test'), '+OK');
   assert.equal(await b.cmd('PASS pw'), "-ERR [IN-USE] Couldn't open INBOX: Timeout while waiting for lock");
@@ -267,7 +216,7 @@ test('pop3_lock_session = yes: the second session waits for the first, or gets [
 
 test('AUTH PLAIN (SASL-IR and continuation), LOGIN, failures with Dovecot texts and a growing delay', async () => {
   const env = await startPop3('auth_mechanisms = plain login\nauth_failure_delay = 100 ms');
-  const c = await Pop3Chat.open(env.port);
+  const c = await LineChat.open(env.port, { protocol: 'pop3' });
   await c.line();
   c.send('AUTH\r\n');
   assert.equal(await c.multi(), '+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n');
@@ -286,7 +235,7 @@ test('AUTH PLAIN (SASL-IR and continuation), LOGIN, failures with Dovecot texts 
   assert.equal(await c.cmd('AUTH PLAIN'), '+ ');
   assert.equal(await c.cmd(Buffer.from('\0alice@x.test\0pw').toString('base64')), '+OK Logged in.');
   assert.equal(await c.cmd('QUIT'), '+OK Logging out.');
-  const l = await Pop3Chat.open(env.port);
+  const l = await LineChat.open(env.port, { protocol: 'pop3' });
   await l.line();
   assert.equal(await l.cmd('AUTH LOGIN ' + Buffer.from('bob@x.test').toString('base64')), '+ UGFzc3dvcmQ6');
   assert.equal(await l.cmd(Buffer.from('pw').toString('base64')), '+OK Logged in.');
@@ -299,7 +248,7 @@ test('hostile input: 1 MB lines, NUL bytes, pipelined commands', async () => {
   const env = await startPop3();
   const u = await env.store.forUser(await env.rec('alice@x.test'));
   await u.deliver('INBOX', MSG1);
-  const pre = await Pop3Chat.open(env.port);
+  const pre = await LineChat.open(env.port, { protocol: 'pop3' });
   await pre.line();
   pre.send('USER ' + 'x'.repeat(1 << 20) + '\r\n');
   assert.equal(await pre.line(), '-ERR Input buffer full, aborting');
@@ -308,7 +257,7 @@ test('hostile input: 1 MB lines, NUL bytes, pipelined commands', async () => {
   post.send('NOOP ' + 'y'.repeat(1 << 20) + '\r\n');
   assert.equal(await post.line(), '-ERR Input line too long.');
   await post.waitClose();
-  const n = await Pop3Chat.open(env.port);
+  const n = await LineChat.open(env.port, { protocol: 'pop3' });
   await n.line();
   assert.equal(await n.cmd('NOOP\0x'), '-ERR Unknown command.');
   assert.equal(await n.cmd('USER ali\0ce@x.test'), '+OK');
@@ -332,7 +281,7 @@ test('hostile input: 1 MB lines, NUL bytes, pipelined commands', async () => {
 
 test('disable_plaintext_auth = yes refuses USER/PASS and AUTH from another address, allows same-address', async () => {
   const env = await startPop3('disable_plaintext_auth = yes', undefined, '127.0.0.1');
-  const c = await Pop3Chat.open(env.port, '127.0.0.2');
+  const c = await LineChat.open(env.port, { protocol: 'pop3', localAddress: '127.0.0.2' });
   await c.line();
   c.send('CAPA\r\n');
   const capa = await c.multi();
@@ -356,7 +305,7 @@ test('idle timeout: "-ERR Disconnected for inactivity."', async () => {
   const server = track(createServer((s) => { void pop3d.handle(s); }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   cleanup.push(() => closeServer(server));
-  const c = await Pop3Chat.open((server.address() as { port: number }).port);
+  const c = await LineChat.open((server.address() as { port: number }).port, { protocol: 'pop3' });
   assert.equal(await c.line(), '+OK Postern ready.');
   assert.equal(await c.line(), '-ERR Disconnected for inactivity.');
   await c.waitClose();
@@ -384,7 +333,7 @@ test('the STLS hook (for the TLS issue): CAPA lists STLS, the session goes on ov
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   cleanup.push(() => closeServer(server));
   // Connect from 127.0.0.2 so that the connection is not "secure" before STLS.
-  const c = await Pop3Chat.open((server.address() as { port: number }).port, '127.0.0.2');
+  const c = await LineChat.open((server.address() as { port: number }).port, { protocol: 'pop3', localAddress: '127.0.0.2' });
   await c.line();
   c.send('CAPA\r\n');
   assert.match(await c.multi(), /\r\nSTLS\r\nSASL\r\n/);
@@ -392,7 +341,7 @@ test('the STLS hook (for the TLS issue): CAPA lists STLS, the session goes on ov
   assert.equal(await c.cmd('STLS'), '+OK Begin TLS negotiation now.');
   const t = tls.connect({ socket: c.sock, rejectUnauthorized: false, servername: 'pop.x.test' });
   await new Promise((r) => t.once('secureConnect', r));
-  const s = new Pop3Chat(t as unknown as Socket);
+  const s = LineChat.over(t as unknown as Socket, 'pop3');
   s.send('CAPA\r\n');
   const capa = await s.multi();
   assert.doesNotMatch(capa, /STLS/);
@@ -422,7 +371,7 @@ test('the master service: ServiceImpl pop3d on a bound listener, stop() ends ses
     listeners: [{ kind: 'inet' as const, name: 'pop3', ssl: false, address: `127.0.0.1:${port}`, server, accept: (h: (s: Socket) => void) => { route = h; } }],
   };
   const running = await service.start(ctx);
-  const c = await Pop3Chat.open(port);
+  const c = await LineChat.open(port, { protocol: 'pop3' });
   assert.equal(await c.line(), '+OK Hello there.');
   assert.equal(await c.cmd('USER dave@x.test'), '+OK');
   assert.equal(await c.cmd('PASS pw'), '+OK Logged in.');

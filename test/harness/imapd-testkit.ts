@@ -1,11 +1,11 @@
 /**
  * imapd-testkit - test fixture for imapd: a temp directory with a passwd-file user list, a
  * dovecot.conf (parsed by the real config reader), Maildirs, and an Imapd on 127.0.0.1 with
- * an OS-chosen port; plus a raw line-oriented IMAP client for transcript assertions.
+ * an OS-chosen port; connectImap() opens the raw client (line-chat.ts) for transcript assertions.
  * Used by imapd.test.ts and test/interop/imap-*.test.ts. Cleans up in stop().
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDovecotConf } from '../../src/global/dovecot-conf.ts';
@@ -13,6 +13,7 @@ import { Logger } from '../../src/util/msg.ts';
 import { generateSelfSigned } from '../../src/lib-tls/self-signed.ts';
 import { createImapd, type Imapd } from '../../src/imapd/imapd.ts';
 import type { ImapdSettings } from '../../src/imapd/imapd-settings.ts';
+import { LineChat } from './line-chat.ts';
 
 export interface Fixture {
   dir: string;
@@ -91,45 +92,11 @@ ${o.conf ?? ''}
   };
 }
 
-/** A raw IMAP client: send lines, wait for a tagged reply, collect everything. */
-export class RawClient {
-  readonly sock: Socket;
-  buf = '';
-  private waiters: (() => void)[] = [];
-  constructor(sock: Socket) {
-    this.sock = sock;
-    sock.on('data', (d) => { this.buf += d.toString('latin1'); for (const w of this.waiters.splice(0)) w(); });
-    sock.on('close', () => { for (const w of this.waiters.splice(0)) w(); });
-  }
-  static async connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
-    const sock = connect(port, host);
-    await new Promise<void>((r, j) => { sock.once('connect', r); sock.once('error', j); });
-    const c = new RawClient(sock);
-    await c.waitFor(/^\* (OK|BYE|PREAUTH).*\r\n/m);
-    return c;
-  }
-  /** Wait until the buffer matches; returns and consumes everything up to the end of the match. */
-  async waitFor(re: RegExp, timeoutMs = 5000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = re.exec(this.buf);
-      if (m) {
-        const end = m.index + m[0].length;
-        const out = this.buf.slice(0, end);
-        this.buf = this.buf.slice(end);
-        return out;
-      }
-      if (this.sock.destroyed || Date.now() > deadline) throw new Error(`timeout waiting for ${re}; have: ${JSON.stringify(this.buf.slice(-500))}`);
-      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 50); });
-    }
-  }
-  /** Send `tag command` and return the full response up to and including the tagged line. */
-  async cmd(tag: string, line: string | Buffer, timeoutMs = 5000): Promise<string> {
-    this.sock.write(typeof line === 'string' ? `${tag} ${line}\r\n` : Buffer.concat([Buffer.from(`${tag} `), line, Buffer.from('\r\n')]));
-    return this.waitFor(new RegExp(`(^|\\n)${tag.replace(/[.*+?^$()[\]\\|{}]/g, '\\$&')} (OK|NO|BAD)[^\\n]*\\r\\n`), timeoutMs);
-  }
-  write(s: string | Buffer): void { this.sock.write(s); }
-  close(): void { this.sock.destroy(); }
+/** Connect an IMAP LineChat (test/harness/line-chat.ts) and read the greeting. */
+export async function connectImap(port: number, host = '127.0.0.1'): Promise<LineChat> {
+  const c = await LineChat.open(port, { host, protocol: 'imap' });
+  await c.waitFor(/^\* (OK|BYE|PREAUTH).*\r\n/m);
+  return c;
 }
 
 /** Dovecot's timing text removed, for comparisons. */

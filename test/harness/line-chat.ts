@@ -9,14 +9,26 @@
  *   const { c, greeting } = await LineChat.greet(port);                  // greeting read
  *   await c.cmd('EHLO x')  → '250-...\n250 ...'  (one whole reply, CRLF → LF, no trailing newline)
  *
+ * What a reply is depends on the protocol (LineChatOptions.protocol):
+ *   smtp (also LMTP, the default)  reply()/cmd(): "NNN-" lines then "NNN ", as above
+ *   pop3 (RFC 1939)                reply()/cmd(): the status line as sent, without its CRLF;
+ *                                  multi(): a multi-line reply raw, up to and including ".\r\n"
+ *   imap (RFC 9051)                tagged('a1', 'LOGIN u p'): the raw response up to and including
+ *                                  the tagged status line; waitFor(/re/) for untagged data
+ * line() reads one CRLF line, waitFor() anything a regular expression recognises.
+ *
  * Every wait is bounded by a timeout and fails with what was received so far.
  */
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 
+export type LineProtocol = 'smtp' | 'pop3' | 'imap';
+
 export interface LineChatOptions {
   host?: string;
   localAddress?: string;
+  /** What reply() and cmd() read (see the header); default smtp. */
+  protocol?: LineProtocol;
 }
 
 /** A complete SMTP-style reply: any "NNN-" lines, then one "NNN " (or bare "NNN") line. */
@@ -28,9 +40,11 @@ export class LineChat {
   buf = '';
   closed = false;
   private waiters: (() => void)[] = [];
+  readonly protocol: LineProtocol;
 
-  private constructor(sock: Socket) {
+  private constructor(sock: Socket, protocol: LineProtocol) {
     this.socket = sock;
+    this.protocol = protocol;
     this.attach(sock);
   }
 
@@ -38,9 +52,14 @@ export class LineChat {
   static open(port: number, o: LineChatOptions = {}): Promise<LineChat> {
     return new Promise((resolve, reject) => {
       const s = connect({ port, host: o.host ?? '127.0.0.1', ...(o.localAddress ? { localAddress: o.localAddress } : {}) },
-        () => resolve(new LineChat(s)));
+        () => resolve(new LineChat(s, o.protocol ?? 'smtp')));
       s.once('error', reject);
     });
+  }
+
+  /** Chat over a socket already connected (e.g. the TLS socket after POP3 STLS). */
+  static over(sock: Socket, protocol: LineProtocol = 'smtp'): LineChat {
+    return new LineChat(sock, protocol);
   }
 
   /** Connect and read the greeting (SMTP/LMTP form). */
@@ -53,8 +72,8 @@ export class LineChat {
   get sock(): Socket { return this.socket; }
 
   private attach(sock: Socket): void {
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => { this.buf += d; this.wake(); });
+    // Decoded here, not by setEncoding(): whoever takes the socket over later (COMPRESS) gets Buffers.
+    sock.on('data', (d: Buffer) => { this.buf += d.toString('latin1'); this.wake(); });
     sock.on('close', () => { this.closed = true; this.wake(); });
     sock.on('error', () => { this.closed = true; this.wake(); });
   }
@@ -69,8 +88,12 @@ export class LineChat {
 
   send(data: string | Buffer): void { if (!this.closed) this.socket.write(data); }
 
-  /** One complete (possibly multi-line) SMTP reply, CRLF → LF, trailing newline removed. */
+  /**
+   * One complete reply: SMTP/LMTP, possibly multi-line, CRLF → LF, trailing newline removed; POP3,
+   * the status line without its CRLF.
+   */
   async reply(timeoutMs = 10_000): Promise<string> {
+    if (this.protocol !== 'smtp') return this.line(timeoutMs);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const m = SMTP_REPLY.exec(this.buf);
@@ -87,6 +110,41 @@ export class LineChat {
   async cmd(line: string, timeoutMs?: number): Promise<string> {
     this.send(line + '\r\n');
     return this.reply(timeoutMs);
+  }
+
+  /** One line, without its CRLF (nothing converted). */
+  line(timeoutMs = 10_000): Promise<string> {
+    return this.waitFor(/\r\n/, timeoutMs).then((l) => l.slice(0, -2));
+  }
+
+  /** A POP3 multi-line reply: "+OK" line and data up to and including ".\r\n", raw; an -ERR line alone. */
+  multi(timeoutMs = 10_000): Promise<string> {
+    return this.waitFor(/^-ERR[^\r]*\r\n|\r\n\.\r\n/, timeoutMs);
+  }
+
+  /**
+   * Wait until what arrived matches `re`; returns (and consumes) everything up to the end of the
+   * match.
+   */
+  async waitFor(re: RegExp, timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = re.exec(this.buf);
+      if (m) {
+        const end = m.index + m[0].length;
+        const out = this.buf.slice(0, end);
+        this.buf = this.buf.slice(end);
+        return out;
+      }
+      if (this.closed) throw new Error(`connection closed waiting for ${re}; pending: ${JSON.stringify(this.buf.slice(-500))}`);
+      await this.waitMore(deadline, String(re));
+    }
+  }
+
+  /** IMAP: send `tag line` (CRLF added) and return the response up to and including the tagged status. */
+  tagged(tag: string, line: string | Buffer, timeoutMs?: number): Promise<string> {
+    this.send(typeof line === 'string' ? `${tag} ${line}\r\n` : Buffer.concat([Buffer.from(`${tag} `), line, Buffer.from('\r\n')]));
+    return this.waitFor(new RegExp(`(^|\\n)${tag.replace(/[.*+?^$()[\]\\|{}]/g, '\\$&')} (OK|NO|BAD)[^\\n]*\\r\\n`), timeoutMs);
   }
 
   /** STARTTLS (RFC 3207) and the TLS handshake (any certificate: tests run on loopback). */

@@ -9,15 +9,16 @@ import assert from 'node:assert/strict';
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileOfUid } from '../../../test/harness/maildir-testkit.ts';
-import { startFixture, RawClient, stripTiming } from '../../../test/harness/imapd-testkit.ts';
+import { startFixture, connectImap, stripTiming } from '../../../test/harness/imapd-testkit.ts';
+import { LineChat } from '../../../test/harness/line-chat.ts';
 import { dropIdleStates } from './maildir-storage.ts';
 import { flushMailboxIndexes } from './maildir-state.ts';
 
 const MSG = (n: number) => `From: a@example.test\r\nSubject: ${n}\r\n\r\nbody ${n}\r\n`;
 
-async function login(port: number): Promise<RawClient> {
-  const c = await RawClient.connect(port);
-  assert.match(await c.cmd('l', 'LOGIN alice@example.test secret'), /^l OK /m);
+async function login(port: number): Promise<LineChat> {
+  const c = await connectImap(port);
+  assert.match(await c.tagged('l', 'LOGIN alice@example.test secret'), /^l OK /m);
   return c;
 }
 
@@ -31,11 +32,11 @@ test('CONDSTORE across a restart: CHANGEDSINCE returns only what changed while t
   const f = await startFixture();
   try {
     const c = await login(f.port);
-    for (let i = 1; i <= 3; i++) assert.match(await c.cmd('a', `APPEND INBOX {${MSG(i).length}+}\r\n${MSG(i)}`), /a OK/);
-    await c.cmd('s', 'SELECT INBOX (CONDSTORE)');
-    assert.match(stripTiming(await c.cmd('t', 'STORE 2 +FLAGS.SILENT (\\Seen)')), /t OK/);
-    const hm = highestOf(await c.cmd('s2', 'SELECT INBOX (CONDSTORE)'));
-    await c.cmd('o', 'LOGOUT');
+    for (let i = 1; i <= 3; i++) assert.match(await c.tagged('a', `APPEND INBOX {${MSG(i).length}+}\r\n${MSG(i)}`), /a OK/);
+    await c.tagged('s', 'SELECT INBOX (CONDSTORE)');
+    assert.match(stripTiming(await c.tagged('t', 'STORE 2 +FLAGS.SILENT (\\Seen)')), /t OK/);
+    const hm = highestOf(await c.tagged('s2', 'SELECT INBOX (CONDSTORE)'));
+    await c.tagged('o', 'LOGOUT');
     c.close();
     // "restart": pending index written (process stop), every in-memory state forgotten
     await flushMailboxIndexes();
@@ -46,11 +47,11 @@ test('CONDSTORE across a restart: CHANGEDSINCE returns only what changed while t
     renameSync(join(root, 'cur', name), join(root, 'cur', name.replace(/:2,.*$/, ':2,F')));
 
     const c2 = await login(f.port);
-    const hm2 = highestOf(await c2.cmd('s', 'SELECT INBOX (CONDSTORE)'));
+    const hm2 = highestOf(await c2.tagged('s', 'SELECT INBOX (CONDSTORE)'));
     assert.ok(hm2 > hm, `HIGHESTMODSEQ ${hm2} > ${hm}`);
-    const r = stripTiming(await c2.cmd('f', `FETCH 1:* (FLAGS) (CHANGEDSINCE ${hm})`));
+    const r = stripTiming(await c2.tagged('f', `FETCH 1:* (FLAGS) (CHANGEDSINCE ${hm})`));
     assert.match(r, /^\* 3 FETCH \(FLAGS \(\\Flagged( \\Recent)?\) MODSEQ \(\d+\)\)\r\nf OK Fetch completed\r\n$/);
-    await c2.cmd('o', 'LOGOUT');
+    await c2.tagged('o', 'LOGOUT');
     c2.close();
   } finally { await f.stop(); }
 });
