@@ -22,6 +22,7 @@ import { MailQueue } from '../src/global/mail-queue.ts';
 import { TrivialRewrite } from '../src/trivial-rewrite/trivial-rewrite.ts';
 import { SmtpdCheck } from '../src/smtpd/smtpd-check.ts';
 import { createSmtpd } from '../src/smtpd/smtpd.ts';
+import { smtpdClients } from '../src/master/master-clients.ts';
 import { setLogSink } from '../src/util/msg.ts';
 
 const [configDir, portArg] = process.argv.slice(2);
@@ -48,7 +49,7 @@ const queue = MailQueue.fromConfig(config);
 queue.ensureDirs();
 const rewrite = await TrivialRewrite.open(config);
 const policy = await SmtpdCheck.open(config, { rewrite });
-const smtpd = createSmtpd(config, { queue, policy, service: 'smtp' });
+const smtpd = createSmtpd(config, { ...smtpdClients, queue, policy, service: 'smtp' });
 const server = createServer((sock) => smtpd.handle(sock));
 server.listen(Number(portArg), '127.0.0.1', () => { process.stdout.write('ready\n'); });
 

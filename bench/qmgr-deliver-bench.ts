@@ -21,6 +21,7 @@ import { CleanupSession } from '../src/cleanup/cleanup.ts';
 import { TrivialRewrite } from '../src/trivial-rewrite/trivial-rewrite.ts';
 import { AGENTS } from '../src/master/master-agents.ts';
 import { loadAgents, Qmgr, queueFromConfig } from '../src/qmgr/qmgr.ts';
+import { bounce } from '../src/master/master-clients.ts';
 import { BENCH_SENDER, SITE_DOMAIN, SITE_USERS, writeSite } from './bench-site.ts';
 import { INTERNAL_SERVICES, countMaildirNew } from './e2e-bench.ts';
 
@@ -62,7 +63,7 @@ try {
     };
     if (!live) await inject();
     const before = countMaildirNew(domainDir);
-    const q = new Qmgr({ config, queue, resolver, agents, masterEntries, watch: live });
+    const q = new Qmgr({ config, queue, resolver, agents, masterEntries, bounce, watch: live });
     const session = profileFile && r === rounds - 1 ? new Session() : undefined;
     if (session) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start'); }
     const t0 = performance.now();

@@ -16,6 +16,7 @@ import { CleanupSession } from '../src/cleanup/cleanup.ts';
 import { TrivialRewrite } from '../src/trivial-rewrite/trivial-rewrite.ts';
 import { AGENTS } from '../src/master/master-agents.ts';
 import { loadAgents, Qmgr, queueFromConfig } from '../src/qmgr/qmgr.ts';
+import { bounce } from '../src/master/master-clients.ts';
 import { setLogSink } from '../src/util/msg.ts';
 import { BENCH_SENDER, writeSite } from './bench-site.ts';
 import { INTERNAL_SERVICES } from './e2e-bench.ts';
@@ -43,7 +44,7 @@ try {
   const resolver = await TrivialRewrite.open(config);
   const agents = await loadAgents(config, AGENTS);
   const masterEntries = parseMasterCf(INTERNAL_SERVICES, 'master.cf', { defaultProcessLimit: 100 });
-  const q = new Qmgr({ config, queue, resolver, agents, masterEntries, watch: false });
+  const q = new Qmgr({ config, queue, resolver, agents, masterEntries, bounce, watch: false });
   await q.start();
   console.log(`start: ${mem()}`);
   let next = 0;

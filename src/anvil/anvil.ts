@@ -1,7 +1,8 @@
 /**
  * anvil - the in-process equivalent of Postfix's anvil(8): per-client connection counts and
  * event rates, shared by every listener of one master process (all smtpd services, imapd,
- * pop3d), so that a client cannot escape a limit by spreading over processes.
+ * pop3d), so that a client cannot escape a limit by spreading over processes. The servers know
+ * it as the AnvilClient of global/anvil-client.ts; the master passes sharedAnvil() in.
  *
  * SUMMARY
  *   const a = sharedAnvil();                       // one table per process
@@ -34,6 +35,7 @@
  *   anvil_rate_time_unit, anvil_status_update_time
  */
 import { logger } from '../util/msg.ts';
+import type { AnvilClient, AnvilEvent, AnvilStatus } from '../global/anvil-client.ts';
 
 const log = logger('anvil');
 
@@ -44,17 +46,6 @@ interface AnvilRemote {
   start: number;
   /** Last use (ms), for expiry. */
   touched: number;
-  connRate: number;
-  mailRate: number;
-  rcptRate: number;
-  ntlsRate: number;
-  authRate: number;
-}
-
-export type AnvilEvent = 'mail' | 'rcpt' | 'newtls' | 'auth';
-
-export interface AnvilStatus {
-  count: number;
   connRate: number;
   mailRate: number;
   rcptRate: number;
@@ -75,7 +66,7 @@ const FIELD: Record<AnvilEvent, 'mailRate' | 'rcptRate' | 'ntlsRate' | 'authRate
   mail: 'mailRate', rcpt: 'rcptRate', newtls: 'ntlsRate', auth: 'authRate',
 };
 
-export class Anvil {
+export class Anvil implements AnvilClient {
   rateTimeUnitMs: number;
   maxEntries: number;
   private readonly now: () => number;

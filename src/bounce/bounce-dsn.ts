@@ -21,8 +21,7 @@ import type { QueueFile } from '../global/queue-file-reader.ts';
 import { QF } from '../global/rec-type.ts';
 import { mailDate } from '../global/mail-date.ts';
 import type { BounceLogEntry } from '../global/bounce-log.ts';
-
-export type NoticeKind = 'failure' | 'delay' | 'success';
+import type { NoticeKind } from '../global/bounce-client.ts';
 
 export interface DsnOptions {
   kind: NoticeKind;

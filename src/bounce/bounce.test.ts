@@ -10,7 +10,9 @@ import { setLogSink } from '../util/msg.ts';
 import { QueueFile } from '../global/queue-file-reader.ts';
 import { DSN_NOTIFY } from '../global/rec-type.ts';
 import { makeEnv, listQueue, type Env } from '../../test/harness/qmgr-testkit.ts';
-import { BounceService, wantsNotice } from './bounce.ts';
+import { BounceService } from './bounce.ts';
+import { wantsNotice } from '../global/bounce-client.ts';
+import { cleanup } from '../master/master-clients.ts';
 import { appendBounceLogs, parseBounceLog, readBounceLog, type BounceLogEntry } from '../global/bounce-log.ts';
 
 const logs: string[] = [];
@@ -45,7 +47,7 @@ function dsnGroups(body: string): Map<string, string>[] {
 async function setup(mainCf = ''): Promise<{ e: Env; bounce: BounceService }> {
   const e = await makeEnv(mainCf);
   envs.push(e);
-  return { e, bounce: BounceService.fromConfig(e.config, e.queue) };
+  return { e, bounce: BounceService.fromConfig(e.config, e.queue, cleanup) };
 }
 async function openQf(e: Env, qid: string): Promise<QueueFile> { return QueueFile.open(e.queue.path('incoming', qid), qid); }
 async function newMessages(e: Env, except: string[]): Promise<QueueFile[]> {

@@ -2,10 +2,11 @@
  * bounce - bounce(8): turn a message's bounce/defer/trace log records into a delivery status
  * notification and submit it through cleanup (Postfix bounce_notify_service.c,
  * bounce_warn_service.c, bounce_trace_service.c). One class serves the three Postfix services
- * (bounce, defer, trace); qmgr calls it in-process.
+ * (bounce, defer, trace): the BounceClient of global/bounce-client.ts, which qmgr calls
+ * in-process; the master builds it with the cleanup client it writes through.
  *
  * SUMMARY
- *   const b = BounceService.fromConfig(config, queue, notify);
+ *   const b = BounceService.fromConfig(config, queue, cleanup, notify);   // cleanup: CleanupClient
  *   await b.notify(qf, 'failure' | 'delay' | 'success', entries) → true (sent or discarded)
  *                                                                 | false (try again later)
  *
@@ -44,11 +45,11 @@
 import type { MainConfig } from '../global/mail-conf.ts';
 import type { MailQueue } from '../global/mail-queue.ts';
 import type { QueueFile } from '../global/queue-file-reader.ts';
-import { DSN_NOTIFY } from '../global/rec-type.ts';
-import { CleanupSession, type CleanupSettings } from '../cleanup/cleanup.ts';
+import type { CleanupClient, CleanupSettings } from '../global/cleanup-client.ts';
+import { wantsNotice, type BounceClient, type NoticeKind } from '../global/bounce-client.ts';
 import { logger } from '../util/msg.ts';
 import type { BounceLogEntry } from '../global/bounce-log.ts';
-import { composeDsn, type NoticeKind } from './bounce-dsn.ts';
+import { composeDsn } from './bounce-dsn.ts';
 
 const log = logger('bounce');
 
@@ -67,29 +68,22 @@ export interface BounceSettings {
   cleanup: CleanupSettings;
 }
 
-/** Does this recipient want a notice of this kind (RFC 3461 §4.1)? */
-export function wantsNotice(notify: number | undefined, kind: NoticeKind): boolean {
-  const n = notify ?? 0;
-  if (n & DSN_NOTIFY.NEVER) return false;
-  if (kind === 'success') return (n & DSN_NOTIFY.SUCCESS) !== 0;
-  if (n === 0) return true;
-  return (n & (kind === 'failure' ? DSN_NOTIFY.FAILURE : DSN_NOTIFY.DELAY)) !== 0;
-}
-
 function qualify(addr: string, myorigin: string): string {
   return addr.includes('@') ? addr : `${addr}@${myorigin}`;
 }
 
-export class BounceService {
+export class BounceService implements BounceClient {
   readonly settings: BounceSettings;
   private readonly queue: MailQueue;
+  private readonly cleanup: CleanupClient;
 
-  constructor(settings: BounceSettings, queue: MailQueue) {
+  constructor(settings: BounceSettings, queue: MailQueue, cleanup: CleanupClient) {
     this.settings = settings;
     this.queue = queue;
+    this.cleanup = cleanup;
   }
 
-  static fromConfig(config: MainConfig, queue: MailQueue, notify?: (qid: string) => void): BounceService {
+  static fromConfig(config: MainConfig, queue: MailQueue, cleanup: CleanupClient, notify?: (qid: string) => void): BounceService {
     const myorigin = config.get('myorigin');
     return new BounceService({
       myhostname: config.get('myhostname'),
@@ -113,7 +107,7 @@ export class BounceService {
         // target), as in Postfix; content checks do not (contentChecks: false below).
         config,
       },
-    }, queue);
+    }, queue, cleanup);
   }
 
   /** Is this the sender of our own postmaster notices? */
@@ -166,7 +160,7 @@ export class BounceService {
       log.warn(`${qf.queueId}: cannot compose notification: ${(e as Error).message}`);
       return undefined;
     }
-    const c = await CleanupSession.open(s.cleanup, this.queue, {
+    const c = await this.cleanup.open(s.cleanup, this.queue, {
       sender, attrs: { protocol_name: 'local', log_ident: qf.queueId }, addMissingHeaders: true, contentChecks: false,
     });
     c.addRecipient({ address: to, orig: to });

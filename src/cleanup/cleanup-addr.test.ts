@@ -4,6 +4,7 @@ import { MainConfig } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import { addExtension, mailAddrMap, MapResultError, splitAddressList } from './cleanup-addr.ts';
 import { cleanupTables } from './cleanup-tables.ts';
+import { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
 import { cleanupMap11 } from './cleanup-map11.ts';
 import { cleanupMap1n } from './cleanup-map1n.ts';
 import { CleanupError } from './cleanup-status.ts';
@@ -22,7 +23,7 @@ test('table results split like mail_addr_crunch: commas, spaces, <>, quotes', ()
 });
 
 test('mail_addr_map: search order, extension propagation, @domain results, unqualified results', async () => {
-  const t = await cleanupTables(config);
+  const t = await cleanupTables(config, TrivialRewrite.open);
   const maps = await Maps.open('inline:{ {a@example.com=joe}, {b@example.com=@other.example}, {@catch.example=jim@example.net}, {localuser=lu@example.net}, {bad@example.com=,} }');
   assert.deepEqual(await mailAddrMap(t, maps, 'a@example.com', true), ['joe@mx.example.test']);
   assert.deepEqual(await mailAddrMap(t, maps, 'a+x@example.com', true), ['joe+x@mx.example.test']);
@@ -38,7 +39,7 @@ test('mail_addr_map: search order, extension propagation, @domain results, unqua
 });
 
 test('cleanup_map11: chains up to 10 lookups, stops at self-mapping, warns on multi-valued results', async () => {
-  const t = await cleanupTables(config);
+  const t = await cleanupTables(config, TrivialRewrite.open);
   const maps = await Maps.open('inline:{ {a@x.example=b@x.example}, {b@x.example=c@x.example, d@x.example}, {self@x.example=self@x.example}, {l1@x.example=l2@x.example}, {l2@x.example=l1@x.example} }', { paramName: 'canonical_maps' });
   logs.length = 0;
   assert.equal(await cleanupMap11(t, 'Q', maps, 'a@x.example', true), 'c@x.example');
@@ -49,7 +50,7 @@ test('cleanup_map11: chains up to 10 lookups, stops at self-mapping, warns on mu
 });
 
 test('cleanup_map1n: self-expansion once, limits, and a broken table', async () => {
-  const t = await cleanupTables(config);
+  const t = await cleanupTables(config, TrivialRewrite.open);
   const maps = await Maps.open('inline:{ {list@x.example=self@x.example, a@y.example}, {self@x.example=self@x.example, b@y.example}, {big@x.example=1@y, 2@y, 3@y, 4@y, 5@y} }', { paramName: 'virtual_alias_maps' });
   assert.deepEqual(await cleanupMap1n(t, 'Q', maps, 'list@x.example', true), ['self@x.example', 'a@y.example', 'b@y.example']);
   await assert.rejects(cleanupMap1n(t, 'Q', maps, 'big@x.example', true), (e: CleanupError) => e.reject.text === 'Alias expansion error');

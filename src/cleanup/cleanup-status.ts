@@ -9,8 +9,7 @@
  *
  * The first error wins (Postfix keeps state->reason from the first UPDATE that sets it).
  */
-/** A rejection as smtpd replies with it: SMTP code, enhanced status code, text. */
-export interface CleanupReject { code: number; enh: string; text: string }
+import type { CleanupReject } from '../global/cleanup-client.ts';
 
 export class CleanupError extends Error {
   readonly reject: CleanupReject;

@@ -20,8 +20,7 @@
 import type { MainConfig } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import { mailAddrFind } from '../global/mail-addr-find.ts';
-import { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
-import { resolveLocal } from '../trivial-rewrite/resolve.ts';
+import type { ResolveClient, ResolveOpener } from '../global/resolve-client.ts';
 import { logger } from '../util/msg.ts';
 
 const log = logger('cleanup');
@@ -70,18 +69,18 @@ export interface CleanupTables {
   bodyChecksSizeLimit: number;
   overrides: ReceiveOverrides;
   /** trivial-rewrite: the "canonical" rewrite of table results and resolve_local(). */
-  rewrite: TrivialRewrite;
+  rewrite: ResolveClient;
   /** Postfix mail_addr_find(): the search order with local-domain user lookups. */
   find(maps: Maps, address: string): Promise<{ value: string; key: string } | undefined>;
 }
 
 const cache = new WeakMap<MainConfig, Promise<CleanupTables>>();
 
-/** The tables for this configuration, opened on first use and shared. */
-export function cleanupTables(config: MainConfig): Promise<CleanupTables> {
+/** The tables for this configuration, opened on first use and shared; `openRewrite` is trivial-rewrite. */
+export function cleanupTables(config: MainConfig, openRewrite: ResolveOpener): Promise<CleanupTables> {
   let p = cache.get(config);
   if (!p) {
-    p = openCleanupTables(config);
+    p = openCleanupTables(config, openRewrite);
     cache.set(config, p);
     p.catch(() => cache.delete(config));
   }
@@ -118,7 +117,7 @@ export function parseOverrides(items: string[]): ReceiveOverrides {
   return o;
 }
 
-async function openCleanupTables(config: MainConfig): Promise<CleanupTables> {
+async function openCleanupTables(config: MainConfig, openRewrite: ResolveOpener): Promise<CleanupTables> {
   const open = async (param: string): Promise<Maps | undefined> => {
     const spec = config.get(param).trim();
     if (!spec) return undefined;
@@ -129,7 +128,7 @@ async function openCleanupTables(config: MainConfig): Promise<CleanupTables> {
     open('canonical_maps'), open('sender_canonical_maps'), open('recipient_canonical_maps'), open('virtual_alias_maps'),
     open('sender_bcc_maps'), open('recipient_bcc_maps'),
     open('header_checks'), open('mime_header_checks'), open('nested_header_checks'), open('body_checks'),
-    TrivialRewrite.open(config),
+    openRewrite(config),
   ]);
   const prop = config.list('propagate_unmatched_extensions').map((s) => s.toLowerCase());
   // A bad number must not stop mail: Postfix would refuse to start; we warn (file:line) and use the default.
@@ -166,7 +165,7 @@ async function openCleanupTables(config: MainConfig): Promise<CleanupTables> {
     rewrite,
     async find(maps: Maps, address: string) {
       const at = address.lastIndexOf('@');
-      const local = at >= 0 ? await resolveLocal(rewrite.ctx, address.slice(at + 1).toLowerCase()) : true;
+      const local = at >= 0 ? await rewrite.isLocalDomain(address.slice(at + 1).toLowerCase()) : true;
       return mailAddrFind(maps, address, { recipientDelimiter, isLocalDomain: () => local });
     },
   };

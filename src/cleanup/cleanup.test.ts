@@ -13,7 +13,9 @@ import { QueueFile } from '../global/queue-file-reader.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import { DSN_NOTIFY } from '../global/rec-type.ts';
 import { setLogSink } from '../util/msg.ts';
-import { CleanupSession, type CleanupOpenOptions, type CleanupResult } from './cleanup.ts';
+import { CleanupSession } from './cleanup.ts';
+import { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
+import type { CleanupOpenOptions, CleanupResult } from '../global/cleanup-client.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'postern-cleanup-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -46,7 +48,7 @@ async function submit(config: MainConfig, rcpts: (string | { address: string; no
     sender: 'sender@example.org', addMissingHeaders: false,
     attrs: { client_name: 'client.example.org', client_address: '192.0.2.1', protocol_name: 'ESMTP', helo_name: 'helo.example.org' },
     ...o,
-  });
+  }, TrivialRewrite.open);
   for (const r of rcpts) {
     const x = typeof r === 'string' ? { address: r } : r;
     c.addRecipient({ ...x, orig: x.address });

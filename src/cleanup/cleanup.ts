@@ -4,6 +4,8 @@
  *
  * SUMMARY
  *   open() → addRecipient()* → write()* → finish() → { queueId } | { reject }
+ *   cleanupClient(openRewrite): the same, as the CleanupClient of global/cleanup-client.ts (the
+ *   contract its submitters know; master/ and cli/ build it and pass it in)
  *
  * DESCRIPTION
  *   Envelope (cleanup-envelope.ts): sender and recipients go through canonical_maps,
@@ -47,44 +49,18 @@ import { CleanupMessage, isMimeHeader, type HeaderClass } from './cleanup-messag
 import { mailDate } from '../global/mail-date.ts';
 import { cleanupTables, type CleanupTables } from './cleanup-tables.ts';
 import { CleanupEnvelope } from './cleanup-envelope.ts';
-import { CleanupError, STAT_SIZE, STAT_WRITE, type CleanupReject } from './cleanup-status.ts';
+import { CleanupError, STAT_SIZE, STAT_WRITE } from './cleanup-status.ts';
 import { actLog, checkContent, type CheckAction, type CheckLogContext } from './cleanup-checks.ts';
 import { RECIPIENT_HEADERS, SENDER_HEADERS, rewriteHeaderValue } from './cleanup-header-addr.ts';
 import { cleanupMap11 } from './cleanup-map11.ts';
 import { masquerade } from './cleanup-masq.ts';
 import type { Maps } from '../global/maps.ts';
+import type { CleanupClient, CleanupOpenOptions, CleanupReject, CleanupResult, CleanupSettings, CleanupStream } from '../global/cleanup-client.ts';
+import type { ResolveOpener } from '../global/resolve-client.ts';
 
 const log = logger('cleanup');
 
-export interface CleanupSettings {
-  myhostname: string;
-  myorigin: string;
-  headerSizeLimit: number;
-  messageSizeLimit: number;
-  alwaysAddMissingHeaders: boolean;
-  /** Called when qmgr should look at incoming (the "I" trigger). */
-  notify?: (queueId: string) => void;
-  /** main.cf (with -o overrides): the source of the address mapping and content check tables. */
-  config?: MainConfig;
-}
-
-export type CleanupResult = { queueId: string } | { reject: CleanupReject };
-
-export interface CleanupOpenOptions {
-  sender: string;
-  attrs: Record<string, string>;
-  /** Local submission or a client in local_header_rewrite_clients: add missing headers. */
-  addMissingHeaders: boolean;
-  flags?: number;
-  /** sendmail -F / the password file's full name, for an added From: header (Postfix's -F). */
-  fullname?: string;
-  /** false: no canonical/virtual/masquerade/BCC (Postfix internal mail without CLEANUP_FLAG_MAP_OK). */
-  mapAddresses?: boolean;
-  /** false: no header/body checks (Postfix CLEANUP_FLAG_FILTER off, e.g. bounces). */
-  contentChecks?: boolean;
-}
-
-export class CleanupSession {
+export class CleanupSession implements CleanupStream {
   readonly writer: QueueFileWriter;
   private readonly settings: CleanupSettings;
   private readonly opts: CleanupOpenOptions;
@@ -132,8 +108,10 @@ export class CleanupSession {
     }, settings.headerSizeLimit, tables?.bodyChecksSizeLimit ?? 51200, inspectBody);
   }
 
-  static async open(settings: CleanupSettings, queue: MailQueue, opts: CleanupOpenOptions): Promise<CleanupSession> {
-    const tables = settings.config ? await cleanupTables(settings.config) : undefined;
+  /** `openRewrite` (trivial-rewrite) is needed when settings.config brings the tables. */
+  static async open(settings: CleanupSettings, queue: MailQueue, opts: CleanupOpenOptions, openRewrite?: ResolveOpener): Promise<CleanupSession> {
+    if (settings.config && !openRewrite) throw new Error('cleanup: the tables of settings.config need trivial-rewrite (openRewrite)');
+    const tables = settings.config ? await cleanupTables(settings.config, openRewrite!) : undefined;
     const w = await QueueFileWriter.create(queue);
     return new CleanupSession(settings, w, opts, tables);
   }
@@ -374,6 +352,14 @@ export class CleanupSession {
     }
     return Buffer.from(lines.map((l) => l + '\n').join(''), 'utf8');
   }
+}
+
+/**
+ * The in-process cleanup service (global/cleanup-client.ts) that master/ and cli/ build once and
+ * pass to the submitters, with the trivial-rewrite it asks for its address mapping.
+ */
+export function cleanupClient(openRewrite: ResolveOpener): CleanupClient {
+  return { open: (settings, queue, opts) => CleanupSession.open(settings, queue, opts, openRewrite) };
 }
 
 export function defaultHostname(): string { return hostname(); }

@@ -3,8 +3,8 @@
  * Postfix runs smtpd(8) in stand-alone mode for it. The session code is smtpd's own
  * (src/smtpd/smtpd-session.ts), unchanged: it is given a Duplex over stdin/stdout that looks
  * like a socket from localhost[127.0.0.1], and each accepted message is written into the
- * `maildrop` queue (PostdropSession) — so it works while the daemons are down, and pickup moves
- * it on. Restrictions: none (PERMIT_ALL), as a local user can submit anything with sendmail
+ * `maildrop` queue (PostdropSession, a CleanupStream of global/cleanup-client.ts) — so it works
+ * while the daemons are down, and pickup moves it on. Restrictions: none (PERMIT_ALL), as a local user can submit anything with sendmail
  * anyway; missing headers are added (a local client).
  *
  * End of input without QUIT: the session is given up to 5 s to finish a message in progress,
@@ -17,7 +17,6 @@ import type { MailQueue } from '../global/mail-queue.ts';
 import { SmtpdSession } from '../smtpd/smtpd-session.ts';
 import { smtpdSettings } from '../smtpd/smtpd-settings.ts';
 import { PERMIT_ALL } from '../smtpd/smtpd-policy.ts';
-import type { CleanupSession } from '../cleanup/cleanup.ts';
 import { PostdropSession } from '../postdrop/postdrop.ts';
 
 const EOF_GRACE_MS = 5000;
@@ -44,7 +43,7 @@ export async function runSmtpSession(config: MainConfig, queue: MailQueue,
     settings: smtpdSettings(config),
     policy: PERMIT_ALL,
     service: 'sendmail',
-    openCleanup: async (o) => (await PostdropSession.open(queue, o, limit)) as unknown as CleanupSession,
+    openCleanup: (o) => PostdropSession.open(queue, o, limit),
     isLocalClient: () => true,
   });
   const done = new Promise<void>((resolve) => {

@@ -136,6 +136,7 @@ test('smtpd tls_server_sni_maps: the SNI name, then its parent domains with a le
   const { MainConfig } = await import('../global/mail-conf.ts');
   const { MailQueue } = await import('../global/mail-queue.ts');
   const { createSmtpd } = await import('../smtpd/smtpd.ts');
+  const { smtpdClients } = await import('../master/master-clients.ts');
   const { PERMIT_ALL } = await import('../smtpd/smtpd-policy.ts');
   const def = certFiles('smtp-default.example.test');
   const mail = certFiles('mail.example.com');
@@ -152,7 +153,7 @@ test('smtpd tls_server_sni_maps: the SNI name, then its parent domains with a le
     `tls_server_sni_maps = texthash:${join(dir, 'sni')}`].join('\n') + '\n', 'main.cf', qdir);
   const queue = new MailQueue(qdir);
   queue.ensureDirs();
-  const smtpd = createSmtpd(cfg, { queue, policy: PERMIT_ALL, service: 'smtp' });
+  const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp' });
   const server = createServer((s) => smtpd.handle(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;

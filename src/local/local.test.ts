@@ -15,6 +15,7 @@ import { UNIX_FILES } from '../util/dict-unix.ts';
 import { setLogSink } from '../util/msg.ts';
 import { buildAliases } from '../cli/newaliases.ts';
 import { createLocalAgent } from './local.ts';
+import { cleanup } from '../master/master-clients.ts';
 
 const warnings: string[] = [];
 setLogSink((l) => { if (/warning/.test(l)) warnings.push(l); });
@@ -66,7 +67,7 @@ function config(extra: string[] = []): MainConfig {
 }
 
 async function deliver(cfg: MainConfig, rcpts: string[], body = 'Subject: hi\n\nFrom me\nbody\n', sender?: string): Promise<Record<string, RecipientResult>> {
-  const agent = await createLocalAgent(cfg, { queue: new MailQueue(join(dir, 'queue')) });
+  const agent = await createLocalAgent(cfg, { queue: new MailQueue(join(dir, 'queue')), cleanupClient: cleanup });
   const qf = await queueMessage(rcpts, body, sender);
   submitted.add(qf.queueId);
   const res = await agent.deliver({ qf, transport: 'local', nexthop: 'example.test', recipients: qf.recipients, activeSince: Date.now() });

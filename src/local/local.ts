@@ -56,7 +56,7 @@ import { Maps } from '../global/maps.ts';
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
 import { redirectResult } from '../global/deliver-redirect.ts';
 import { MailQueue } from '../global/mail-queue.ts';
-import { CleanupSession, type CleanupSettings } from '../cleanup/cleanup.ts';
+import type { CleanupClient, CleanupSettings } from '../global/cleanup-client.ts';
 import { aliasTableOwner } from './local-alias.ts';
 import type { Forwarder } from './local-forward.ts';
 import { deliverRecipient } from './local-recipient.ts';
@@ -66,11 +66,13 @@ export interface LocalDeps {
   /** Where forwarded mail is queued (default: queue_directory). */
   queue?: MailQueue;
   cleanup?: CleanupSettings;
+  /** cleanup(8), through which forwarded mail is queued (global/cleanup-client.ts). */
+  cleanupClient: CleanupClient;
   /** Is this domain ours (mydestination)? Default: a literal match against mydestination. */
   isLocalDomain?: (domain: string) => boolean;
 }
 
-export async function createLocalAgent(config: MainConfig, deps: LocalDeps = {}): Promise<DeliveryAgent> {
+export async function createLocalAgent(config: MainConfig, deps: LocalDeps): Promise<DeliveryAgent> {
   const s: Settings = {
     aliasMaps: await Maps.open(config.get('alias_maps'), { ...config.dictFlags, paramName: 'alias_maps' }),
     myorigin: config.get('myorigin'),
@@ -106,15 +108,15 @@ export async function createLocalAgent(config: MainConfig, deps: LocalDeps = {})
 }
 
 /**
- * local(8)'s one use of cleanup(8): forwarded mail becomes a new queue file (local-forward.ts),
- * without headers added, in queue_directory unless deps say otherwise.
+ * local(8)'s one use of cleanup(8), the CleanupClient in deps: forwarded mail becomes a new queue
+ * file (local-forward.ts), without headers added, in queue_directory unless deps say otherwise.
  */
 function cleanupForwarder(config: MainConfig, deps: LocalDeps): Forwarder {
   let queue = deps.queue;
   const cleanup: CleanupSettings = deps.cleanup ?? { myhostname: config.get('myhostname'), myorigin: config.get('myorigin'), headerSizeLimit: config.int('header_size_limit'), messageSizeLimit: 0, alwaysAddMissingHeaders: false };
   return async (sender, recipients, message, logIdent) => {
     queue ??= new MailQueue(config.get('queue_directory'));
-    const c = await CleanupSession.open(cleanup, queue, { sender, attrs: { log_ident: logIdent }, addMissingHeaders: false });
+    const c = await deps.cleanupClient.open(cleanup, queue, { sender, attrs: { log_ident: logIdent }, addMissingHeaders: false });
     for (const a of recipients) c.addRecipient({ address: a });
     await c.write(message);
     const r = await c.finish();

@@ -11,6 +11,7 @@
 import type { DeliveryAgentFactory } from '../global/deliver-request.ts';
 import type { ServiceImpl } from '../lib-master/master-service.ts';
 import { qmgrService } from '../qmgr/qmgr.ts';
+import { bounce, cleanup, openRewrite } from './master-clients.ts';
 
 export const AGENTS: Readonly<Record<string, DeliveryAgentFactory>> = {
   discard: async () => (await import('../discard/discard.ts')).createDiscardAgent(),
@@ -19,9 +20,9 @@ export const AGENTS: Readonly<Record<string, DeliveryAgentFactory>> = {
   lmtp: async (config) => (await import('../smtp/smtp.ts')).createLmtpAgent(config),
   local: async (config) => {
     const { createLocalAgent } = await import('../local/local.ts');
-    const { cleanupSettings } = await import('../smtpd/smtpd.ts');
+    const { cleanupSettings } = await import('../global/cleanup-client.ts');
     const { trigger } = await import('../global/mail-trigger.ts');
-    return createLocalAgent(config, { cleanup: cleanupSettings(config, (q) => { trigger('qmgr', q); }) });
+    return createLocalAgent(config, { cleanup: cleanupSettings(config, (q) => { trigger('qmgr', q); }), cleanupClient: cleanup });
   },
   pipe: async (config) => (await import('../pipe/pipe.ts')).createPipeAgent(config),
   virtual: async (config) => {
@@ -30,5 +31,5 @@ export const AGENTS: Readonly<Record<string, DeliveryAgentFactory>> = {
   },
 };
 
-/** master.cf `qmgr unix n - n 300 1 qmgr` with the agents above. */
-export const service: ServiceImpl = qmgrService(AGENTS);
+/** master.cf `qmgr unix n - n 300 1 qmgr` with the agents above, trivial-rewrite and bounce. */
+export const service: ServiceImpl = qmgrService(AGENTS, { openRewrite, bounce });

@@ -25,10 +25,10 @@ export const PROCESS_MODES: readonly ProcessMode[] = ['inline', 'thread', 'proce
 
 /** Implementation name → its module, relative to src/master/, exporting `service`. */
 export const SERVICE_MODULES: Readonly<Record<string, string>> = {
-  smtpd: '../smtpd/smtpd-service.ts',
+  smtpd: './master-smtpd.ts',
   qmgr: './master-agents.ts',
-  pickup: '../pickup/pickup.ts',
-  qmqpd: '../qmqpd/qmqpd.ts',
+  pickup: './master-pickup.ts',
+  qmqpd: './master-qmqpd.ts',
   imapd: '../imapd/imapd.ts',
   pop3d: '../pop3d/pop3d.ts',
   lmtpd: '../lmtpd/lmtpd.ts',

@@ -10,9 +10,11 @@
  * (master-plan.ts).
  *
  * To add a daemon, add one line:
- *   smtpd: async () => (await import('../smtpd/smtpd-service.ts')).service,
+ *   imapd: async () => (await import('../imapd/imapd.ts')).service,
  * and, if it can run in a thread or a process of its own, its module in SERVICE_MODULES
- * (master-mode.ts).
+ * (master-mode.ts). A daemon that is a client of other services (smtpd, pickup, qmqpd use
+ * cleanup) exports a factory instead, and a master-<name>.ts module here gives it its clients
+ * (master-clients.ts).
  */
 import type { ServiceImpl } from '../lib-master/master-service.ts';
 
@@ -37,13 +39,13 @@ export function inProcessService(name: string): ServiceImpl {
 const inProcess = (name: string) => async () => inProcessService(name);
 
 export const SERVICES: ServiceRegistry = {
-  smtpd: async () => (await import('../smtpd/smtpd-service.ts')).service,
+  smtpd: async () => (await import('./master-smtpd.ts')).service,
   // qmgr's default placement is a worker thread (master-mode.ts DEFAULT_MODES): reception and
   // delivery on both cores. This entry is the code itself, for postern_process_mode=inline:
   // qmgr with the delivery agents of master-agents.ts.
   qmgr: async () => (await import('./master-agents.ts')).service,
-  pickup: async () => (await import('../pickup/pickup.ts')).service,
-  qmqpd: async () => (await import('../qmqpd/qmqpd.ts')).service,
+  pickup: async () => (await import('./master-pickup.ts')).service,
+  qmqpd: async () => (await import('./master-qmqpd.ts')).service,
   imapd: async () => (await import('../imapd/imapd.ts')).service,
   pop3d: async () => (await import('../pop3d/pop3d.ts')).service,
   lmtpd: async () => (await import('../lmtpd/lmtpd.ts')).service,

@@ -13,7 +13,7 @@
  * Rejected as corrupt (MaildropError): any other record type — D (a "done" recipient), O/o
  * (original recipient / ORCPT, which would show in delivery reports), W, a second S, records
  * longer than line_length_limit, lengths past the end of the file, a missing E, control
- * characters in addresses. Attributes outside POST_ATTRS (src/postdrop/postdrop.ts), such as
+ * characters in addresses. Attributes outside POST_ATTRS (src/global/maildrop.ts), such as
  * client_address or sasl_username that would make the message look as if it came over SMTP,
  * are dropped and reported in `ignoredAttrs`: Postfix's postdrop does the same with a warning.
  *
@@ -23,7 +23,7 @@
 import { promises as fsp, constants as C, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { REC, SIZE_FIELDS, SIZE_FIELD_WIDTH } from '../global/rec-type.ts';
-import { postAttrAllowed } from '../postdrop/postdrop.ts';
+import { postAttrAllowed } from '../global/maildrop.ts';
 
 export class MaildropError extends Error {
   override name = 'MaildropError';

@@ -16,7 +16,9 @@ import { MainConfig } from '../global/mail-conf.ts';
 import { setLogSink, logger } from '../util/msg.ts';
 import { PostdropFile } from '../postdrop/postdrop.ts';
 import type { ServiceContext } from '../lib-master/master-service.ts';
-import { Pickup, pickupOptions, service } from './pickup.ts';
+import { Pickup, pickupOptions } from './pickup.ts';
+import { service } from '../master/master-pickup.ts';
+import { cleanup } from '../master/master-clients.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -28,7 +30,7 @@ function rig(mainCf = ''): Rig {
   const config = MainConfig.load(dir);
   const logs: string[] = [];
   const old = setLogSink((l) => logs.push(l));
-  const o = pickupOptions(config);
+  const o = pickupOptions(config, cleanup);
   o.queue.ensureDirs();
   return { dir, q: o.queue, p: new Pickup(o), logs, config, close() { setLogSink(old); rmSync(dir, { recursive: true, force: true }); } };
 }

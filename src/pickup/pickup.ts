@@ -5,6 +5,8 @@
  *
  * SUMMARY
  *   master.cf:  pickup  unix  n  -  y  60  1  pickup
+ *   pickupService(cleanup) → the service; cleanup is the CleanupClient (global/cleanup-client.ts)
+ *   the master passes in
  *
  * DESCRIPTION
  *   A scan of maildrop/ runs at start, at every master.cf `wakeup` (60 s), when something
@@ -46,9 +48,8 @@ import { join } from 'node:path';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { isQueueId, MailQueue } from '../global/mail-queue.ts';
 import { mailDate } from '../global/mail-date.ts';
-import { CleanupSession, type CleanupOpenOptions, type CleanupSettings } from '../cleanup/cleanup.ts';
-import { cleanupSettings } from '../smtpd/smtpd.ts';
-import { ATTR_FULL_NAME, ATTR_RWR_CONTEXT } from '../postdrop/postdrop.ts';
+import { cleanupSettings, type CleanupClient, type CleanupOpenOptions, type CleanupSettings, type CleanupStream } from '../global/cleanup-client.ts';
+import { ATTR_FULL_NAME, ATTR_RWR_CONTEXT } from '../global/maildrop.ts';
 import { logger, type Logger } from '../util/msg.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import { MaildropError, openMaildropFile, type MaildropFile } from './pickup-file.ts';
@@ -61,16 +62,19 @@ export type PickupOutcome = 'queued' | 'kept' | 'corrupt' | 'removed' | 'gone';
 export interface PickupOptions {
   queue: MailQueue;
   cleanup: CleanupSettings;
+  /** The cleanup service (global/cleanup-client.ts), passed in by the master or the command. */
+  cleanupClient: CleanupClient;
   myhostname: string;
   mailName: string;
   lineLimit: number;
   log?: Logger;
 }
 
-export function pickupOptions(config: MainConfig, log?: Logger): PickupOptions {
+export function pickupOptions(config: MainConfig, cleanupClient: CleanupClient, log?: Logger): PickupOptions {
   return {
     queue: MailQueue.fromConfig(config),
     cleanup: cleanupSettings(config),
+    cleanupClient,
     myhostname: config.get('myhostname'),
     mailName: config.get('mail_name') || 'Postern',
     lineLimit: config.int('line_length_limit') || 2048,
@@ -208,9 +212,9 @@ export class Pickup {
     const opts: CleanupOpenOptions & { fullname?: string } = { sender: f.sender, attrs, addMissingHeaders: true };
     const fullname = f.attrs.get(ATTR_FULL_NAME);
     if (fullname) opts.fullname = fullname;
-    let c: CleanupSession;
+    let c: CleanupStream;
     try {
-      c = await CleanupSession.open(this.o.cleanup, this.o.queue, opts);
+      c = await this.o.cleanupClient.open(this.o.cleanup, this.o.queue, opts);
     } catch (e) {
       this.log.warn(`${where}: cannot open a queue file: ${(e as Error).message}`);
       return 'kept';
@@ -236,7 +240,7 @@ export class Pickup {
     return 'queued';
   }
 
-  private async copyContent(f: MaildropFile, c: CleanupSession): Promise<void> {
+  private async copyContent(f: MaildropFile, c: CleanupStream): Promise<void> {
     const CHUNK = 65536;
     let pos = f.contentOffset;
     const end = f.contentOffset + f.contentLength;
@@ -258,43 +262,45 @@ export class Pickup {
   }
 }
 
-/** The master.cf `pickup` service. */
-export const service: ServiceImpl = {
-  name: 'pickup',
-  async start(ctx: ServiceContext): Promise<RunningService> {
-    const p = new Pickup(pickupOptions(ctx.config, ctx.log));
-    let watcher: FSWatcher | undefined;
-    let stopped = false;
-    const kick = (): void => {
-      if (stopped) return;
-      p.scan().catch((e: unknown) => ctx.log.error(`scan: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
-    };
-    const startWatch = (): void => {
-      watcher?.close();
-      watcher = undefined;
-      try {
-        watcher = watch(p.maildrop, { persistent: false }, () => kick());
-        watcher.on('error', (e) => { ctx.log.warn(`watch ${p.maildrop}: ${e.message}; relying on wakeup`); watcher?.close(); watcher = undefined; });
-      } catch (e) {
-        ctx.log.warn(`watch ${p.maildrop}: ${(e as Error).message}; relying on the ${ctx.entry.wakeup}s wakeup`);
-      }
-    };
-    // A connection to the pickup socket is a trigger (Postfix postdrop → public/pickup).
-    for (const l of ctx.listeners) l.accept((sock) => { sock.on('error', () => {}); sock.resume(); sock.end(); kick(); });
-    startWatch();
-    kick();
-    return {
-      wakeup: kick,
-      async reload(next: ServiceContext) {
-        p.configure(pickupOptions(next.config, next.log));
-        startWatch();
-        kick();
-      },
-      async stop() {
-        stopped = true;
+/** The master.cf `pickup` service, writing through `cleanup` (the master passes it in). */
+export function pickupService(cleanup: CleanupClient): ServiceImpl {
+  return {
+    name: 'pickup',
+    async start(ctx: ServiceContext): Promise<RunningService> {
+      const p = new Pickup(pickupOptions(ctx.config, cleanup, ctx.log));
+      let watcher: FSWatcher | undefined;
+      let stopped = false;
+      const kick = (): void => {
+        if (stopped) return;
+        p.scan().catch((e: unknown) => ctx.log.error(`scan: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
+      };
+      const startWatch = (): void => {
         watcher?.close();
-        await p.idle();
-      },
-    };
-  },
-};
+        watcher = undefined;
+        try {
+          watcher = watch(p.maildrop, { persistent: false }, () => kick());
+          watcher.on('error', (e) => { ctx.log.warn(`watch ${p.maildrop}: ${e.message}; relying on wakeup`); watcher?.close(); watcher = undefined; });
+        } catch (e) {
+          ctx.log.warn(`watch ${p.maildrop}: ${(e as Error).message}; relying on the ${ctx.entry.wakeup}s wakeup`);
+        }
+      };
+      // A connection to the pickup socket is a trigger (Postfix postdrop → public/pickup).
+      for (const l of ctx.listeners) l.accept((sock) => { sock.on('error', () => {}); sock.resume(); sock.end(); kick(); });
+      startWatch();
+      kick();
+      return {
+        wakeup: kick,
+        async reload(next: ServiceContext) {
+          p.configure(pickupOptions(next.config, cleanup, next.log));
+          startWatch();
+          kick();
+        },
+        async stop() {
+          stopped = true;
+          watcher?.close();
+          await p.idle();
+        },
+      };
+    },
+  };
+}

@@ -15,11 +15,11 @@
  *   Recipients added before the content are envelope recipients (command line); those added
  *   after it go to the extracted segment (X), as Postfix's sendmail -t writes them.
  *   Only the attributes a local user may set are written (postdrop.c: encoding, dsn_envid,
- *   dsn_ret, rewrite_context, full_name); anything else is dropped with Postfix's warning
+ *   dsn_ret, rewrite_context, full_name; the list is global/maildrop.ts, which pickup checks too); anything else is dropped with Postfix's warning
  *   `uid=N: ignoring attribute record: name=value`. pickup(8) checks all of it again: the
  *   maildrop directory is where untrusted files come from.
  *
- *   PostdropSession wraps PostdropFile with the CleanupSession shape (open → addRecipient →
+ *   PostdropSession wraps PostdropFile as a CleanupStream (global/cleanup-client.ts: open → addRecipient →
  *   write → finish → {queueId} | {reject}) so that `sendmail -bs` can run the smtpd session code
  *   while writing into the maildrop queue instead of `incoming`.
  *
@@ -38,35 +38,10 @@ import type { QueueRecipient } from '../global/queue-file.ts';
 import type { MailQueue } from '../global/mail-queue.ts';
 import { ATTR } from '../global/rec-type.ts';
 import { logger } from '../util/msg.ts';
-import type { CleanupOpenOptions, CleanupResult } from '../cleanup/cleanup.ts';
+import type { CleanupOpenOptions, CleanupResult, CleanupStream } from '../global/cleanup-client.ts';
+import { ATTR_FULL_NAME, POST_ATTRS, postAttrAllowed } from '../global/maildrop.ts';
 
 const log = logger('postdrop');
-
-/** The full name of the sender (sendmail -F); Postfix keeps it in an F record, Postern in this attribute. */
-export const ATTR_FULL_NAME = 'full_name';
-/** Postfix MAIL_ATTR_RWR_CONTEXT: "local" (append $myorigin) or "remote" ($remote_header_rewrite_domain). */
-export const ATTR_RWR_CONTEXT = 'rewrite_context';
-
-/**
- * Attributes a local user may put into a maildrop file (Postfix postdrop.c and
- * REC_TYPE_POST_*): name → allowed values (undefined = any value without control characters).
- */
-export const POST_ATTRS: ReadonlyMap<string, ReadonlySet<string> | undefined> = new Map<string, ReadonlySet<string> | undefined>([
-  [ATTR.ENCODING, new Set(['7bit', '8bit', 'none', '7BIT', '8BITMIME'])],
-  [ATTR.DSN_ENVID, undefined],
-  [ATTR.DSN_RET, new Set(['1', '2', 'FULL', 'HDRS'])],
-  [ATTR_RWR_CONTEXT, new Set(['local', 'remote'])],
-  [ATTR_FULL_NAME, undefined],
-]);
-
-/** Is `name=value` an attribute a local user may submit? (Postfix postdrop.c allowlist) */
-export function postAttrAllowed(name: string, value: string): boolean {
-  if (!POST_ATTRS.has(name)) return false;
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(value) || value.length > 1000) return false;
-  const allowed = POST_ATTRS.get(name);
-  return allowed === undefined || allowed.has(value);
-}
 
 export interface PostdropEnvelope {
   /** Envelope sender ('' = null sender). */
@@ -160,11 +135,11 @@ export class PostdropFile {
 }
 
 /**
- * The CleanupSession shape over a maildrop file, for `sendmail -bs` (Postfix's stand-alone
+ * A CleanupStream over a maildrop file, for `sendmail -bs` (Postfix's stand-alone
  * smtpd also posts through postdrop). Client attributes from the SMTP session (client_address
  * etc.) are not the user's to set: they are dropped here, and pickup adds its own.
  */
-export class PostdropSession {
+export class PostdropSession implements CleanupStream {
   private readonly file: PostdropFile;
   private readonly seen = new Set<string>();
   private constructor(file: PostdropFile) { this.file = file; }

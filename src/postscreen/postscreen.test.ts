@@ -11,7 +11,8 @@ import { ConfigError } from '../global/config-error.ts';
 import type { SmtpdPolicy } from '../smtpd/smtpd-policy.ts';
 import { startSmtpd, type TestSmtpd } from '../../test/harness/anvil-testkit.ts';
 import { LineChat } from '../../test/harness/line-chat.ts';
-import { PostscreenCache, enforcePolicy, escapeBytes, formatDelta, postscreen, postscreenSettings } from './postscreen.ts';
+import { PostscreenCache, escapeBytes, formatDelta, postscreen, postscreenSettings } from './postscreen.ts';
+import { enforcePolicy } from '../smtpd/smtpd-policy.ts';
 
 const run = promisify(execFile);
 const logs: string[] = [];

@@ -1,15 +1,17 @@
 /**
- * postscreen - postscreen(8)'s "before 220 greeting" tests as a function smtpd calls before its
- * banner: the PREGREET test (a client that talks before its turn is a bot) and the DNSBL score.
+ * postscreen - postscreen(8)'s "before 220 greeting" tests, run for smtpd before its banner:
+ * the PREGREET test (a client that talks before its turn is a bot) and the DNSBL score.
  *
  * SUMMARY
  *   const ps = postscreenSettings(config);            // throws ConfigError on bad syntax
  *   if (ps.enabled) {
  *     const v = await postscreen(sock, ps, { dns });
  *     if (!v.pass) return;                            // answered with 521 and closed
- *     policy = v.enforce ? enforcePolicy(policy, v.enforce) : policy;
+ *     ... v.enforce: every RCPT gets this reply (smtpd-policy.ts enforcePolicy)
  *   }
  *   ... start the session, THEN sock.resume()         // early bytes were pushed back
+ *   openPostscreen: the same as the PostscreenOpener of global/postscreen-client.ts, the only
+ *   contract smtpd knows; the master passes it in (postscreen knows no smtpd)
  *
  * DESCRIPTION
  *   As postscreen (psc_early.c): when postscreen_greet_banner is not empty, send "220-<banner>"
@@ -45,10 +47,10 @@
 import type { Socket } from 'node:net';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { ConfigError } from '../global/config-error.ts';
-import type { DnsResolver } from '../util/dns-resolver.ts';
+import { dnsResolverFromConfig, type DnsResolver } from '../util/dns-resolver.ts';
 import { logger } from '../util/msg.ts';
-import type { SmtpdPolicy, SmtpdReply } from '../smtpd/smtpd-policy.ts';
-import { DnsblCache, dnsblScore, parseDnsblSites, type DnsblSite } from './dnsbl.ts';
+import type { PostscreenOpener, PostscreenVerdict } from '../global/postscreen-client.ts';
+import { DnsblCache, dnsblScore, parseDnsblSites, type DnsblSite } from '../global/dnsbl.ts';
 
 const log = logger('postscreen');
 
@@ -92,17 +94,6 @@ export function postscreenSettings(c: MainConfig): PostscreenSettings {
     dnsblAction,
     dnsblTimeoutMs: (c.time('postscreen_dnsbl_timeout') || 10) * 1000,
   };
-}
-
-export interface PostscreenVerdict {
-  /** false: the client was answered (521) and the connection closed; do not start a session. */
-  pass: boolean;
-  /** enforce: reject every RCPT with this reply. */
-  enforce?: SmtpdReply;
-  /** What the client sent before its turn (already pushed back into the socket). */
-  pregreet?: Buffer;
-  /** The combined DNSBL score. */
-  dnsblScore?: number;
 }
 
 export interface PostscreenDeps {
@@ -194,7 +185,7 @@ export async function postscreen(sock: Socket, ps: PostscreenSettings, deps: Pos
     log.info(`HANGUP after ${formatDelta(Date.now() - start)} from ${who} in tests before SMTP handshake`);
     return { pass: false };
   }
-  let enforce: SmtpdReply | undefined;
+  let enforce: PostscreenVerdict['enforce'];
   let failed = false;
   if (early) {
     failed = true;
@@ -229,15 +220,12 @@ function drop(sock: Socket, who: string, reply: string): PostscreenVerdict {
 }
 
 /**
- * postscreen "enforce": the session goes on, but every recipient is refused with the saved
- * reply (Postfix psc_smtpd.c answers RCPT with it and logs the helo/sender/recipient).
+ * The PostscreenOpener of global/postscreen-client.ts, which the master passes to smtpd:
+ * undefined when no test is enforced; the DNS resolver only when postscreen_dnsbl_sites is set.
  */
-export function enforcePolicy(inner: SmtpdPolicy, reply: SmtpdReply): SmtpdPolicy {
-  const out: SmtpdPolicy = {};
-  for (const k of ['connect', 'helo', 'mail', 'data', 'endOfData'] as const) {
-    const f = inner[k] as ((...a: unknown[]) => Promise<never>) | undefined;
-    if (f) (out as Record<string, unknown>)[k] = f.bind(inner);
-  }
-  out.rcpt = async () => ({ reply });
-  return out;
-}
+export const openPostscreen: PostscreenOpener = (config, deps) => {
+  const ps = postscreenSettings(config);
+  if (!ps.enabled) return undefined;
+  const dns = ps.dnsblSites.length > 0 ? (deps.dns ?? dnsResolverFromConfig(config)) : undefined;
+  return { screen: (sock) => postscreen(sock, ps, { dns }) };
+};

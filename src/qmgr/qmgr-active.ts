@@ -25,7 +25,7 @@ import type { MailQueue, QueueName } from '../global/mail-queue.ts';
 import { QueueFile, QueueFileError } from '../global/queue-file-reader.ts';
 import { COMMITTED_MODE, queueIdWriterPid } from '../global/queue-file.ts';
 import { appendBounceLogs, bounceLogPath, readBounceLog, removeBounceLog, type BounceLogEntry } from '../global/bounce-log.ts';
-import type { BounceService } from '../bounce/bounce.ts';
+import type { BounceClient } from '../global/bounce-client.ts';
 import { logger } from '../util/msg.ts';
 import { QmgrMessage } from './qmgr-message.ts';
 import { logEntryOf, notDurable } from './qmgr-deliver.ts';
@@ -150,7 +150,7 @@ export async function admitMessage(queue: MailQueue, qid: string, from: QueueNam
 }
 
 /** Everything after the last entry of a message finished (see header). */
-export async function finishMessage(queue: MailQueue, bounce: BounceService, s: ActiveSettings, msg: QmgrMessage, now = Date.now()): Promise<void> {
+export async function finishMessage(queue: MailQueue, bounce: BounceClient, s: ActiveSettings, msg: QmgrMessage, now = Date.now()): Promise<void> {
   const qid = msg.queueId;
   const qf = msg.qf;
   qf.dropContent();

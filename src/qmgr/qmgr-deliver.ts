@@ -31,7 +31,7 @@ import type { MailQueue } from '../global/mail-queue.ts';
 import { REC } from '../global/rec-type.ts';
 import { writeFully } from '../util/fs-write.ts';
 import { appendBounceLogs, type BounceLogEntry } from '../global/bounce-log.ts';
-import { wantsNotice } from '../bounce/bounce.ts';
+import { wantsNotice } from '../global/bounce-client.ts';
 import { logger } from '../util/msg.ts';
 import { suspendedText, type DeadDestinations } from './qmgr-dead.ts';
 import type { QmgrEntry, QmgrMessage } from './qmgr-message.ts';

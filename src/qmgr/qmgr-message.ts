@@ -14,7 +14,7 @@ import type { QueueFile } from '../global/queue-file-reader.ts';
 import type { QueueRecipient } from '../global/queue-file.ts';
 import type { QueueName } from '../global/mail-queue.ts';
 import type { RecipientResult } from '../global/deliver-request.ts';
-import type { ResolveReply } from '../trivial-rewrite/resolve.ts';
+import type { ResolveReply } from '../global/resolve-client.ts';
 
 export interface Resolver {
   resolve(address: string, sender?: string): Promise<ResolveReply>;

@@ -266,7 +266,8 @@ test('the master.cf service: qmgr started from a config directory delivers new m
   const { MainConfig } = await import('../global/mail-conf.ts');
   const { CleanupSession } = await import('../cleanup/cleanup.ts');
   const { qmgrService, queueFromConfig } = await import('./qmgr.ts');
-  const service = qmgrService({ discard: async () => (await import('../discard/discard.ts')).createDiscardAgent() });
+  const { openRewrite, bounce } = await import('../master/master-clients.ts');
+  const service = qmgrService({ discard: async () => (await import('../discard/discard.ts')).createDiscardAgent() }, { openRewrite, bounce });
   const { logger } = await import('../util/msg.ts');
   const dir = mkdtempSync(join(tmpdir(), 'postern-qmgr-svc-'));
   try {

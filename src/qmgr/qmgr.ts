@@ -3,10 +3,11 @@
  * per-transport/per-destination concurrency).
  *
  * SUMMARY
- *   const q = new Qmgr({ config, queue, resolver, agents });
+ *   const q = new Qmgr({ config, queue, resolver, agents, bounce });
  *   await q.start();  q.notify();  q.flush();  await q.stop();
- *   qmgrService(agents): ServiceImpl  (master.cf: qmgr unix n - n 300 1 qmgr), calling the
- *                                     delivery agents of the table it is given
+ *   qmgrService(agents, { openRewrite, bounce }): ServiceImpl  (master.cf: qmgr unix n - n 300
+ *       1 qmgr), calling the delivery agents of the table it is given, trivial-rewrite and bounce
+ *       through their global/ contracts
  *
  * DESCRIPTION
  *   Messages move incoming → active → (agents) → removed | deferred (qmgr-active.ts). The active
@@ -49,7 +50,8 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import { isQueueId, MailQueue } from '../global/mail-queue.ts';
 import { loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
 import type { DeliveryAgent, DeliveryAgentFactory, RecipientResult } from '../global/deliver-request.ts';
-import { BounceService } from '../bounce/bounce.ts';
+import type { BounceClient, BounceClientFactory } from '../global/bounce-client.ts';
+import type { ResolveOpener } from '../global/resolve-client.ts';
 import { logger } from '../util/msg.ts';
 import type { ServiceImpl } from '../lib-master/master-service.ts';
 import { QmgrScan } from './qmgr-scan.ts';
@@ -88,7 +90,8 @@ export interface QmgrOptions {
   agents: ReadonlyMap<string, DeliveryAgent>;
   /** master.cf entries; default: loaded from config.configDir. */
   masterEntries?: readonly MasterEntry[];
-  bounce?: BounceService;
+  /** bounce/defer/trace (global/bounce-client.ts), made for this queue with qmgr's own wake-up. */
+  bounce: BounceClientFactory;
   /** Watch `incoming` and `public/` for other processes' mail and triggers (default true). */
   watch?: boolean;
 }
@@ -104,7 +107,7 @@ function intParam(config: MainConfig, name: string, fallback: number): number {
 
 export class Qmgr {
   readonly queue: MailQueue;
-  readonly bounce: BounceService;
+  readonly bounce: BounceClient;
   private readonly opts: QmgrOptions;
   private readonly settings: ActiveSettings;
   private readonly incoming: QmgrScan;
@@ -138,7 +141,7 @@ export class Qmgr {
     this.opts = opts;
     const c = opts.config;
     this.queue = opts.queue;
-    this.bounce = opts.bounce ?? BounceService.fromConfig(c, opts.queue, () => this.notify());
+    this.bounce = opts.bounce(c, opts.queue, () => this.notify());
     this.settings = {
       minimalBackoffTime: c.time('minimal_backoff_time'),
       maximalBackoffTime: c.time('maximal_backoff_time'),
@@ -380,19 +383,19 @@ export async function loadAgents(config: MainConfig, table: Readonly<Record<stri
  * master.cf `qmgr unix n - n 300 1 qmgr`, delivering through the agents of `table` (master.cf
  * command name → factory; a transport whose command is not in it defers with "mail transport
  * unavailable"). qmgr knows no agent: whoever starts it passes the table (the master its
- * registry of agents, a test its own).
+ * registry of agents, a test its own), with the services qmgr is a client of: trivial-rewrite
+ * and bounce (global/resolve-client.ts, global/bounce-client.ts).
  */
-export function qmgrService(table: Readonly<Record<string, DeliveryAgentFactory>>): ServiceImpl {
+export function qmgrService(table: Readonly<Record<string, DeliveryAgentFactory>>, clients: { openRewrite: ResolveOpener; bounce: BounceClientFactory }): ServiceImpl {
   return {
     name: 'qmgr',
     async start(sctx) {
-      const { TrivialRewrite } = await import('../trivial-rewrite/trivial-rewrite.ts');
       const config = sctx.config;
       const queue = queueFromConfig(config);
       queue.ensureDirs();
-      const resolver = await TrivialRewrite.open(config);
+      const resolver = await clients.openRewrite(config);
       const agents = await loadAgents(config, table);
-      const q = new Qmgr({ config, queue, resolver, agents });
+      const q = new Qmgr({ config, queue, resolver, agents, bounce: clients.bounce });
       await q.start();
       // smtpd, pickup and qmqpd (through cleanup) name each queue file they commit, from this
       // thread or through the master (mail-trigger.ts); the watch on incoming/ covers other writers.

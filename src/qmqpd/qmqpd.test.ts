@@ -15,7 +15,9 @@ import { QueueFile } from '../global/queue-file-reader.ts';
 import { setLogSink } from '../util/msg.ts';
 import type { BoundListener, ServiceContext } from '../lib-master/master-service.ts';
 import { logger } from '../util/msg.ts';
-import { qmqpdClients, qmqpdSession, qmqpdSettings, service } from './qmqpd.ts';
+import { qmqpdClients, qmqpdSession, qmqpdSettings } from './qmqpd.ts';
+import { service } from '../master/master-qmqpd.ts';
+import { cleanup } from '../master/master-clients.ts';
 import { QmqpReader } from './qmqpd-packet.ts';
 
 const run = promisify(execFile);
@@ -25,7 +27,7 @@ interface Rig { dir: string; port: number; server: Server; logs: string[]; close
 async function rig(mainCf = ''): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'postern-qmqpd-'));
   const cfg = MainConfig.parse(`queue_directory = ${dir}\nmyhostname = mx.example.test\nqmqpd_authorized_clients = 127.0.0.0/8\nqmqpd_error_delay = 0\n${mainCf}`, join(dir, 'main.cf'));
-  const st = await qmqpdSettings(cfg);
+  const st = await qmqpdSettings(cfg, cleanup);
   st.queue.ensureDirs();
   const logs: string[] = [];
   const old = setLogSink((l) => logs.push(l));

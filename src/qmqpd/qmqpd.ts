@@ -7,7 +7,7 @@
  *   Only clients in qmqpd_authorized_clients may use it (default: none); others get
  *   `D Error: NAME[ADDR] is not authorized to use this service`. The whole request is read
  *   before the reply, as the protocol requires; the message is held in memory up to
- *   message_size_limit (as Postfix does), then written through CleanupSession with a
+ *   message_size_limit (as Postfix does), then written through cleanup (global/cleanup-client.ts) with a
  *   Received: header
  *       Received: from NAME (NAME [ADDR])
  *               by $myhostname ($mail_name) with QMQP id QID
@@ -45,8 +45,7 @@ import { ATTR } from '../global/rec-type.ts';
 import { mailDate } from '../global/mail-date.ts';
 import { Maps } from '../global/maps.ts';
 import { NamadrList } from '../global/namadr-list.ts';
-import { CleanupSession, type CleanupSettings } from '../cleanup/cleanup.ts';
-import { cleanupSettings } from '../smtpd/smtpd.ts';
+import { cleanupSettings, type CleanupClient, type CleanupSettings } from '../global/cleanup-client.ts';
 import { logger, type Logger } from '../util/msg.ts';
 import { serveSessions } from '../lib-master/master-session.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
@@ -62,6 +61,8 @@ export interface QmqpdSettings {
   myhostname: string;
   mailName: string;
   cleanup: CleanupSettings;
+  /** The cleanup service (global/cleanup-client.ts), passed in by the master. */
+  cleanupClient: CleanupClient;
   queue: MailQueue;
   log: Logger;
 }
@@ -78,7 +79,7 @@ export function qmqpdClients(config: MainConfig, warn: (message: string) => void
   return NamadrList.create(param, config.get(param), parent, (spec) => Maps.open(spec, { configDir: config.configDir }), config.file, warn);
 }
 
-export async function qmqpdSettings(config: MainConfig, log: Logger = logger('qmqpd')): Promise<QmqpdSettings> {
+export async function qmqpdSettings(config: MainConfig, cleanupClient: CleanupClient, log: Logger = logger('qmqpd')): Promise<QmqpdSettings> {
   const clients = await qmqpdClients(config, (w) => log.warn(w));
   return {
     clients,
@@ -90,6 +91,7 @@ export async function qmqpdSettings(config: MainConfig, log: Logger = logger('qm
     myhostname: config.get('myhostname'),
     mailName: config.get('mail_name') || 'Postern',
     cleanup: cleanupSettings(config),
+    cleanupClient,
     queue: MailQueue.fromConfig(config),
     log,
   };
@@ -204,7 +206,7 @@ export function qmqpdSession(st: QmqpdSettings, sock: Socket): Promise<void> {
         return reply('D', 'Error: malformed address', true);
       }
       if (req.recipients.length === 0) return reply('D', 'Error: no recipients specified', true);
-      const c = await CleanupSession.open(st.cleanup, st.queue, {
+      const c = await st.cleanupClient.open(st.cleanup, st.queue, {
         sender,
         attrs: {
           [ATTR.CLIENT_NAME]: name,
@@ -255,22 +257,24 @@ function contentOf(m: Buffer): Buffer {
   return out;
 }
 
-/** The master.cf `qmqpd` service. */
-export const service: ServiceImpl = {
-  name: 'qmqpd',
-  async start(ctx: ServiceContext): Promise<RunningService> {
-    let st = await qmqpdSettings(ctx.config, ctx.log);
-    const server = serveSessions(ctx, (sock) => qmqpdSession(st, sock));
-    return {
-      async reload(next: ServiceContext) {
-        const old = st;
-        st = await qmqpdSettings(next.config, next.log);
-        await old.clients.close();
-      },
-      async stop() {
-        await server.stop();
-        await st.clients.close();
-      },
-    };
-  },
-};
+/** The master.cf `qmqpd` service, writing through `cleanup` (the master passes it in). */
+export function qmqpdService(cleanup: CleanupClient): ServiceImpl {
+  return {
+    name: 'qmqpd',
+    async start(ctx: ServiceContext): Promise<RunningService> {
+      let st = await qmqpdSettings(ctx.config, cleanup, ctx.log);
+      const server = serveSessions(ctx, (sock) => qmqpdSession(st, sock));
+      return {
+        async reload(next: ServiceContext) {
+          const old = st;
+          st = await qmqpdSettings(next.config, cleanup, next.log);
+          await old.clients.close();
+        },
+        async stop() {
+          await server.stop();
+          await st.clients.close();
+        },
+      };
+    },
+  };
+}

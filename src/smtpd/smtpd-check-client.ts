@@ -13,7 +13,7 @@
  * log "restriction `name' ignored: no SASL support".
  */
 import { logger } from '../util/msg.ts';
-import type { RhsblKind } from '../postscreen/dnsbl.ts';
+import type { RhsblKind } from '../global/dnsbl.ts';
 import type { SmtpdReply } from './smtpd-policy.ts';
 import { clientKeys } from './smtpd-check-access.ts';
 import { accessCheck } from './smtpd-check-table.ts';
@@ -45,7 +45,7 @@ const rhsbl: Restriction = async (cx, st, r) => {
 const rbl: Restriction = async (cx, st, r) => rblResult(cx, st, await cx.rbl.rejectRblClient(st.s, r.domainArg()));
 
 export const CLIENT_RESTRICTIONS: Record<string, Restriction> = {
-  permit_inet_interfaces: (cx, st) => (cx.tr.ctx.localAddresses.has(st.s.clientAddr) ? OK : DUNNO),
+  permit_inet_interfaces: (cx, st) => (cx.tr.isLocalAddress(st.s.clientAddr) ? OK : DUNNO),
   permit_mynetworks: async (cx, st, r) => {
     try { return (await cx.mynetworks.match(st.s.clientName, st.s.clientAddr)) ? OK : DUNNO; } catch (e) { tableError(cx, st, e, r.replyName); }
   },

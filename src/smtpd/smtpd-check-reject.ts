@@ -18,9 +18,8 @@
 import type { Maps } from '../global/maps.ts';
 import { DictError } from '../util/dict.ts';
 import { logger } from '../util/msg.ts';
-import type { RblChecker } from '../postscreen/dnsbl.ts';
-import type { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
-import type { ResolveReply } from '../trivial-rewrite/resolve.ts';
+import type { RblChecker } from '../global/dnsbl.ts';
+import type { ResolveClient, ResolveReply } from '../global/resolve-client.ts';
 import type { SmtpdReply } from './smtpd-policy.ts';
 import type { SmtpdState } from './smtpd-state.ts';
 import type { DnsResolver } from './smtpd-check-addr.ts';
@@ -81,7 +80,7 @@ export type SessionExtras = SmtpdState & { inputPending?: () => boolean; queueId
 /** What restrictions use of the SmtpdCheck running them (tables are opened once, at start). */
 export interface CheckContext {
   readonly p: CheckParams;
-  readonly tr: TrivialRewrite;
+  readonly tr: ResolveClient;
   readonly dns: DnsResolver;
   readonly rbl: RblChecker;
   readonly mynetworks: NamadrList;

@@ -56,8 +56,8 @@ import { splitList } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import { ConfigError } from '../global/config-error.ts';
 import { dnsResolverFromConfig } from '../util/dns-resolver.ts';
-import { RblChecker, type DnsblResolver } from '../postscreen/dnsbl.ts';
-import type { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
+import { RblChecker, type DnsblResolver } from '../global/dnsbl.ts';
+import type { ResolveClient } from '../global/resolve-client.ts';
 import type { SmtpdPolicy, SmtpdReply, SmtpdVerdict } from './smtpd-policy.ts';
 import type { SmtpdState } from './smtpd-state.ts';
 import type { DnsResolver } from './smtpd-check-addr.ts';
@@ -72,7 +72,7 @@ import {
 
 export interface SmtpdCheckOptions {
   /** The address resolver (class of a domain, recipient tables). */
-  rewrite: TrivialRewrite;
+  rewrite: ResolveClient;
   /** DNS for reject_unknown_*: default the shared resolver (postern_dns_servers, else the system's). */
   dns?: DnsResolver;
   /** DNS for reject_rbl_client / reject_rhsbl_* (needs TXT too): default as `dns`. */
@@ -81,7 +81,7 @@ export interface SmtpdCheckOptions {
 
 export class SmtpdCheck implements SmtpdPolicy {
   private readonly c: MainConfig;
-  private readonly tr: TrivialRewrite;
+  private readonly tr: ResolveClient;
   private readonly dns: DnsResolver;
   private readonly rbl: RblChecker;
   private readonly lists: RestrictionLists;

@@ -14,7 +14,7 @@
 import { parsePathArg, AddressSyntaxError, decodeXtext } from '../lib-smtp/smtp-address.ts';
 import { DSN_NOTIFY, ATTR, QF } from '../global/rec-type.ts';
 import { logger } from '../util/msg.ts';
-import type { CleanupSession } from '../cleanup/cleanup.ts';
+import type { CleanupStream } from '../global/cleanup-client.ts';
 import type { SmtpdTransaction } from './smtpd-state.ts';
 import type { SmtpdSession } from './smtpd-session.ts';
 import { enoughQueueSpace } from './smtpd-space.ts';
@@ -144,7 +144,7 @@ function startOpen(s: SmtpdSession, tx: SmtpdTransaction): void {
   s.opening = p;
 }
 
-function openCleanup(s: SmtpdSession, tx: SmtpdTransaction): Promise<CleanupSession> {
+function openCleanup(s: SmtpdSession, tx: SmtpdTransaction): Promise<CleanupStream> {
   return s.deps.openCleanup({
     sender: tx.sender,
     attrs: queueAttrs(s, tx),

@@ -37,3 +37,17 @@ export interface SmtpdPolicy {
 
 /** No restrictions at all: for tests of the protocol engine only. */
 export const PERMIT_ALL: SmtpdPolicy = {};
+
+/**
+ * postscreen "enforce" (global/postscreen-client.ts): the session goes on, but every recipient is refused with the saved
+ * reply (Postfix psc_smtpd.c answers RCPT with it and logs the helo/sender/recipient).
+ */
+export function enforcePolicy(inner: SmtpdPolicy, reply: SmtpdReply): SmtpdPolicy {
+  const out: SmtpdPolicy = {};
+  for (const k of ['connect', 'helo', 'mail', 'data', 'endOfData'] as const) {
+    const f = inner[k] as ((...a: unknown[]) => Promise<never>) | undefined;
+    if (f) (out as Record<string, unknown>)[k] = f.bind(inner);
+  }
+  out.rcpt = async () => ({ reply });
+  return out;
+}

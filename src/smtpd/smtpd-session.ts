@@ -1,8 +1,8 @@
 /**
  * smtpd-session - one SMTP connection (RFC 5321) as Postfix's smtpd(8) runs it: the reading
  * loop, the command table, replies, limits and timeouts. Policy stays outside (smtpd-policy.ts);
- * the message goes to cleanup (src/cleanup/cleanup.ts), which answers only after the queue file
- * is durable.
+ * the message goes to cleanup (a CleanupStream, global/cleanup-client.ts), which answers only
+ * after the queue file is durable.
  *
  * Reading: command lines end in LF (CRLF or bare LF, as Postfix); a line longer than
  * line_length_limit is cut there and the rest of it discarded. Commands are handled one at a
@@ -31,9 +31,9 @@ import { logger } from '../util/msg.ts';
 import type { SmtpdSettings } from './smtpd-settings.ts';
 import type { SmtpdPolicy, SmtpdVerdict } from './smtpd-policy.ts';
 import type { SmtpdState } from './smtpd-state.ts';
-import type { CleanupSession, CleanupOpenOptions } from '../cleanup/cleanup.ts';
+import type { CleanupOpenOptions, CleanupStream } from '../global/cleanup-client.ts';
 import type { SmtpdAuth } from './smtpd-sasl.ts';
-import type { ClientLimits } from '../anvil/anvil-smtpd.ts';
+import type { ClientLimits } from './smtpd-anvil.ts';
 import { cmdMail, cmdRcpt } from './smtpd-envelope.ts';
 import { cmdXclient, cmdXforward, XCLIENT_ATTRS, XFORWARD_ATTRS } from './smtpd-xclient.ts';
 import { SmtpdData } from './smtpd-data.ts';
@@ -46,7 +46,7 @@ export interface SmtpdDeps {
   settings: SmtpdSettings;
   policy: SmtpdPolicy;
   /** Opens a cleanup session (queue file) for a transaction. */
-  openCleanup(opts: CleanupOpenOptions): Promise<CleanupSession>;
+  openCleanup(opts: CleanupOpenOptions): Promise<CleanupStream>;
   /** Should cleanup add missing headers for this client (local_header_rewrite_clients)? */
   isLocalClient(addr: string): boolean;
   auth?: SmtpdAuth;
@@ -97,9 +97,9 @@ export class SmtpdSession {
   /** DATA/BDAT content handling. */
   readonly body: SmtpdData;
   /** The queue file of the transaction, from the first accepted RCPT until the end of the content. */
-  cleanup: CleanupSession | undefined;
+  cleanup: CleanupStream | undefined;
   /** The queue file being created since MAIL FROM, not yet taken by an accepted RCPT (startOpen). */
-  opening: Promise<CleanupSession> | undefined;
+  opening: Promise<CleanupStream> | undefined;
   /** The TCP peer, whatever XCLIENT says later. */
   readonly realAddr: string;
   readonly realName: string;

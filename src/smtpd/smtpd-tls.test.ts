@@ -14,6 +14,7 @@ import { MainConfig } from '../global/mail-conf.ts';
 import { MailQueue } from '../global/mail-queue.ts';
 import { QueueFile } from '../global/queue-file-reader.ts';
 import { createSmtpd } from './smtpd.ts';
+import { smtpdClients } from '../master/master-clients.ts';
 import { PERMIT_ALL } from './smtpd-policy.ts';
 import { directoryAuth } from './smtpd-sasl.ts';
 import { writeSelfSigned } from '../lib-tls/self-signed.ts';
@@ -44,7 +45,7 @@ async function start(extra: string): Promise<{ port: number; queue: MailQueue }>
   const cfg = MainConfig.parse(`myhostname = mx.example.test\nsmtpd_tls_cert_file = ${cert}\nsmtpd_tls_key_file = ${key}\nsmtpd_sasl_auth_enable = yes\n${extra}`, 'main.cf', qdir);
   const queue = new MailQueue(qdir);
   queue.ensureDirs();
-  const smtpd = createSmtpd(cfg, { queue, policy: PERMIT_ALL, service: 'smtp', auth: directoryAuth(fakeDir) });
+  const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp', auth: directoryAuth(fakeDir) });
   const server = createServer((s) => smtpd.handle(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   servers.push({ server, sessions: smtpd.sessions });

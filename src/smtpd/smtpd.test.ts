@@ -10,6 +10,7 @@ import { MainConfig } from '../global/mail-conf.ts';
 import { MailQueue } from '../global/mail-queue.ts';
 import { QueueFile } from '../global/queue-file-reader.ts';
 import { createSmtpd } from './smtpd.ts';
+import { smtpdClients } from '../master/master-clients.ts';
 import { PERMIT_ALL, type SmtpdPolicy } from './smtpd-policy.ts';
 import { directoryAuth } from './smtpd-sasl.ts';
 import { LineChat } from '../../test/harness/line-chat.ts';
@@ -36,7 +37,7 @@ async function start(mainCf = '', policy: SmtpdPolicy = PERMIT_ALL): Promise<Srv
   const cfg = MainConfig.parse(`myhostname = mx.example.test\nqueue_directory = ${dir}\nsmtpd_sasl_auth_enable = yes\n${mainCf}`, 'main.cf', dir);
   const queue = new MailQueue(dir);
   queue.ensureDirs();
-  const smtpd = createSmtpd(cfg, { queue, policy, service: 'smtp', auth: directoryAuth(fakeDir) });
+  const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy, service: 'smtp', auth: directoryAuth(fakeDir) });
   const server = createServer((s) => smtpd.handle(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;

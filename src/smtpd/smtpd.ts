@@ -3,7 +3,9 @@
  * submission, smtps with -o overrides).
  *
  * SUMMARY
- *   createSmtpd(config, deps) → { handle(socket) } for the master's listener.
+ *   createSmtpd(config, { ...clients, queue, policy, service }) → { handle(socket) } for the
+ *   master's listener; clients (SmtpdClients) are the cleanup, anvil and postscreen services,
+ *   known through their global/ contracts and passed in by master/ or cli/.
  *
  * DESCRIPTION
  *   Accepts mail over ESMTP (RFC 5321) with PIPELINING, SIZE, 8BITMIME, SMTPUTF8,
@@ -14,12 +16,12 @@
  *   Talks to SMTP clients on the network: every line is hostile. Limits: line_length_limit,
  *   message_size_limit, smtpd_recipient_limit, smtpd_timeout, smtpd_hard_error_limit,
  *   smtpd_junk_command_limit; per client across all listeners of the process (anvil,
- *   src/anvil/anvil-smtpd.ts): smtpd_client_connection_count_limit,
+ *   src/smtpd/smtpd-anvil.ts): smtpd_client_connection_count_limit,
  *   smtpd_client_connection_rate_limit, smtpd_client_message_rate_limit,
  *   smtpd_client_recipient_rate_limit, smtpd_client_auth_rate_limit,
  *   smtpd_client_new_tls_session_rate_limit. Before the banner, postscreen's PREGREET and DNSBL
  *   tests when postscreen_greet_action / postscreen_dnsbl_action ask for them
- *   (src/postscreen/postscreen.ts).
+ *   (global/postscreen-client.ts; src/postscreen/postscreen.ts).
  *
  * STANDARDS
  *   RFC 5321, 1870 (SIZE), 2920 (PIPELINING), 3030 (CHUNKING), 3461 (DSN), 3463, 2034
@@ -32,18 +34,19 @@ import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { MailQueue } from '../global/mail-queue.ts';
-import { CleanupSession, type CleanupSettings } from '../cleanup/cleanup.ts';
+import { cleanupSettings, type CleanupClient, type CleanupOpenOptions } from '../global/cleanup-client.ts';
+import type { AnvilClient } from '../global/anvil-client.ts';
+import type { PostscreenOpener } from '../global/postscreen-client.ts';
 import { logger } from '../util/msg.ts';
 import { smtpdSettings } from './smtpd-settings.ts';
 import { SmtpdSession } from './smtpd-session.ts';
-import type { SmtpdPolicy } from './smtpd-policy.ts';
+import { enforcePolicy, type SmtpdPolicy } from './smtpd-policy.ts';
 import type { SmtpdAuth } from './smtpd-sasl.ts';
 import { postfixCipherList, startServerTls } from '../lib-tls/tls-server.ts';
 import { fileTlsProvider, type TlsContextProvider } from '../lib-tls/tls-provider.ts';
 import { postfixSniMaps } from '../lib-tls/tls-sni-maps.ts';
-import { ClientLimits } from '../anvil/anvil-smtpd.ts';
-import { enforcePolicy, postscreen, postscreenSettings } from '../postscreen/postscreen.ts';
-import { dnsResolverFromConfig, type DnsResolver } from '../util/dns-resolver.ts';
+import { ClientLimits } from './smtpd-anvil.ts';
+import type { DnsResolver } from '../util/dns-resolver.ts';
 import { NamadrList } from '../global/namadr-list.ts';
 import { Maps } from '../global/maps.ts';
 
@@ -57,28 +60,29 @@ export interface SmtpdOptions {
   service: string;
   /** Tell qmgr about a new queue file. */
   notify?: (queueId: string) => void;
-  /** Per-client limits; default ClientLimits.open(config) on the process-wide anvil table. */
+  /** Per-client limits; default ClientLimits.open(config) on `anvil`. */
   limits?: ClientLimits;
   /** DNS for postscreen_dnsbl_sites; default postern_dns_servers (else the system resolver). */
   dns?: DnsResolver;
+}
+
+/**
+ * The services smtpd is a client of (their contracts are in global/), passed in by whoever
+ * assembles it: the master (master/), sendmail -bs (cli/), a test.
+ */
+export interface SmtpdClients {
+  /** cleanup(8): where each message goes (global/cleanup-client.ts). */
+  cleanup: CleanupClient;
+  /** anvil(8): the per-client counts of smtpd_client_*_limit (global/anvil-client.ts). */
+  anvil: AnvilClient;
+  /** postscreen(8) before the banner (global/postscreen-client.ts); none when absent. */
+  postscreen?: PostscreenOpener;
 }
 
 export interface Smtpd {
   handle(sock: Socket): void;
   /** Live sessions (for graceful stop). */
   readonly sessions: ReadonlySet<Socket>;
-}
-
-export function cleanupSettings(c: MainConfig, notify?: (qid: string) => void): CleanupSettings {
-  return {
-    myhostname: c.get('myhostname'),
-    myorigin: c.get('myorigin'),
-    headerSizeLimit: c.int('header_size_limit') || 102400,
-    messageSizeLimit: c.int('message_size_limit'),
-    alwaysAddMissingHeaders: c.bool('always_add_missing_headers'),
-    notify,
-    config: c,
-  };
 }
 
 /** local_header_rewrite_clients = permit_inet_interfaces: the machine's own addresses. */
@@ -116,17 +120,16 @@ export function smtpdTls(c: MainConfig): { level: 'none' | 'may' | 'encrypt'; wr
   return { level: lv, wrapper, context, handshakeMs };
 }
 
-export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
+export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClients): Smtpd {
   const settings = smtpdSettings(config);
   const tls = smtpdTls(config);
   const cs = cleanupSettings(config, opts.notify);
   const own = ownAddresses();
   // ClientLimits.open() is async (smtpd_client_event_limit_exceptions may name tables); a bad
   // value refuses every connection loudly rather than running without limits.
-  const limitsReady = opts.limits ? Promise.resolve(opts.limits) : ClientLimits.open(config, { service: opts.service });
+  const limitsReady = opts.limits ? Promise.resolve(opts.limits) : ClientLimits.open(config, { service: opts.service, anvil: opts.anvil });
   limitsReady.catch(() => {});
-  const screen = postscreenSettings(config);
-  const dns = screen.enabled && screen.dnsblSites.length > 0 ? (opts.dns ?? dnsResolverFromConfig(config)) : undefined;
+  const screen = opts.postscreen?.(config, { dns: opts.dns });
   const hostList = (param: string) => {
     const v = config.get(param);
     return v.trim() ? NamadrList.create(param, v, config.list('parent_domain_matches_subdomains').includes(param), (spec) => Maps.open(spec, config.dictFlags)) : Promise.resolve(undefined);
@@ -158,8 +161,8 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
         sock.once('close', a.release);
         let policy = limits.policy(opts.policy);
         // postscreen(8) screens port 25 before the banner; never an implicit-TLS port.
-        if (screen.enabled && !tls.wrapper) {
-          const v = await postscreen(sock, screen, { dns });
+        if (screen && !tls.wrapper) {
+          const v = await screen.screen(sock);
           if (!v.pass) return;
           if (v.enforce) policy = enforcePolicy(policy, v.enforce);
         }
@@ -173,7 +176,7 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions): Smtpd {
           auth: opts.auth && limits.auth(opts.auth),
           limits,
           service: opts.service,
-          openCleanup: (o: Parameters<typeof CleanupSession.open>[2]) => CleanupSession.open(cs, opts.queue, o),
+          openCleanup: (o: CleanupOpenOptions) => opts.cleanup.open(cs, opts.queue, o),
           isLocalClient: (a: string) => own.has(a),
           xclientAllowed: (n: string, a: string) => xclient.then((l) => l?.match(n, a) ?? false, () => false),
           xforwardAllowed: (n: string, a: string) => xforward.then((l) => l?.match(n, a) ?? false, () => false),

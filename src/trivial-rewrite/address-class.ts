@@ -16,7 +16,7 @@
  * the double-bounce sender are always accepted in the local class.
  */
 import type { AddressTable, ResolveContext } from './resolve-context.ts';
-import type { AddressClass, ResolveReply } from './resolve.ts';
+import type { AddressClass, RecipientVerdict, ResolveReply } from '../global/resolve-client.ts';
 
 export interface RecipientTable {
   /** The Postfix parameter naming the table ('' for the default class, which has none). */
@@ -55,11 +55,6 @@ export function recipientTableFor(ctx: ResolveContext, cls: AddressClass): Recip
       return { paramName: '', codeParam: t.codeParam, code: ctx.relay_domains_reject_code, replyText: 'Relay access denied', maps: undefined };
   }
 }
-
-export type RecipientVerdict =
-  | { ok: true }
-  /** code/dsn/text: e.g. 550, "5.1.1", "User unknown in virtual mailbox table". */
-  | { ok: false; code: number; dsn: string; text: string; paramName: string };
 
 /** The enhanced status code smtpd pairs with a reply code (Postfix smtpd_check_reject()). */
 function dsnFor(code: number, detail: string): string {

@@ -45,33 +45,7 @@ import { needsQuote, normalizeIp, validHostaddr, validHostname, validMailhostAdd
 import { formatAddr, parseAddr, rewriteTree, stripSourceRoute, type Addr } from './rewrite.ts';
 import { transportLookup } from './transport.ts';
 import type { ResolveContext } from './resolve-context.ts';
-
-/** Postfix RESOLVE_CLASS_LOCAL / _ALIAS / _VIRTUAL / _RELAY / _DEFAULT. */
-export type AddressClass = 'local' | 'alias' | 'virtual' | 'relay' | 'default';
-
-export interface ResolveFlags {
-  /** RESOLVE_FLAG_ROUTED: routing operators left in the local-part. */
-  routed: boolean;
-  /** RESOLVE_FLAG_ERROR: bad address syntax (bounce, 5.1.3). */
-  error: boolean;
-  /** RESOLVE_FLAG_FAIL: a table lookup failed or the configuration is broken (defer, 4.3.0). */
-  fail: boolean;
-}
-
-export interface ResolveReply {
-  class: AddressClass;
-  /** master.cf service name, e.g. "local", "virtual", "smtp", "error". */
-  transport: string;
-  /** Transport-specific: a domain, `[host]:port`, `unix:/path`, or the error text. */
-  nexthop: string;
-  /** The final recipient in internal form (user@domain). */
-  recipient: string;
-  flags: ResolveFlags;
-  /** relocated_maps: where the user has moved (the reply then bounces with 5.1.6). */
-  relocated?: string;
-  /** Postfix's helpful warnings ("do not list domain X in BOTH ..."), for the caller to log. */
-  warnings: string[];
-}
+import type { AddressClass, ResolveFlags, ResolveReply } from '../global/resolve-client.ts';
 
 /**
  * An address longer than this is refused as bad syntax. RFC 5321 §4.5.3.1.3 allows 256 octets

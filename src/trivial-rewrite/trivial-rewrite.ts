@@ -1,6 +1,8 @@
 /**
  * trivial-rewrite - the address rewriting and resolving service (Postfix trivial-rewrite(8)),
- * as one object that cleanup, smtpd, qmgr and the delivery agents call in-process.
+ * as one object that cleanup, smtpd, qmgr and the delivery agents call in-process: the
+ * ResolveClient of global/resolve-client.ts (the contract they know; master/ and cli/ pass
+ * TrivialRewrite.open in as their ResolveOpener).
  *
  * SUMMARY
  *   const tr = await TrivialRewrite.open(mainConfig);
@@ -35,8 +37,9 @@
  */
 import type { MainConfig } from '../global/mail-conf.ts';
 import { logger } from '../util/msg.ts';
-import { checkRecipient, recipientTableFor, type RecipientTable, type RecipientVerdict } from './address-class.ts';
-import { resolve, type AddressClass, type ResolveReply } from './resolve.ts';
+import { checkRecipient, recipientTableFor, type RecipientTable } from './address-class.ts';
+import { resolve, resolveLocal } from './resolve.ts';
+import type { AddressClass, RecipientVerdict, ResolveClient, ResolveReply } from '../global/resolve-client.ts';
 import type { ResolveContext } from './resolve-context.ts';
 import { openResolveContext } from './resolve-context-open.ts';
 import { rewriteAddress } from './rewrite.ts';
@@ -45,7 +48,7 @@ import { rewriteAddress } from './rewrite.ts';
 const CACHE_TTL_MS = 30_000;
 const CACHE_MAX = 1000;
 
-export class TrivialRewrite {
+export class TrivialRewrite implements ResolveClient {
   readonly ctx: ResolveContext;
   private readonly cache = new Map<string, { at: number; reply: ResolveReply }>();
   private readonly now: () => number;
@@ -85,6 +88,16 @@ export class TrivialRewrite {
   /** smtpd's recipient-table check for a resolved recipient (address-class.ts). */
   checkRecipient(reply: ResolveReply): Promise<RecipientVerdict> {
     return checkRecipient(this.ctx, reply);
+  }
+
+  /** resolve_local() (resolve.ts). */
+  isLocalDomain(domain: string): Promise<boolean> {
+    return resolveLocal(this.ctx, domain);
+  }
+
+  /** inet_interfaces / proxy_interfaces (permit_inet_interfaces). */
+  isLocalAddress(addr: string): boolean {
+    return this.ctx.localAddresses.has(addr);
   }
 
   recipientTableFor(cls: AddressClass): RecipientTable {

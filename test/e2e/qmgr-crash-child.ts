@@ -14,6 +14,7 @@ import { parseMasterCf } from '../../src/global/master-cf.ts';
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../../src/global/deliver-request.ts';
 import { TrivialRewrite } from '../../src/trivial-rewrite/trivial-rewrite.ts';
 import { Qmgr } from '../../src/qmgr/qmgr.ts';
+import { bounce } from '../../src/master/master-clients.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 
 const [dir, out] = process.argv.slice(2) as [string, string];
@@ -39,7 +40,7 @@ const config = MainConfig.parse([
 ].join('\n'), join(dir, 'main.cf'), dir);
 const queue = new MailQueue(dir);
 const qmgr = new Qmgr({
-  config, queue, resolver: await TrivialRewrite.open(config), agents: new Map([['mailbox', agent]]), watch: false,
+  config, queue, resolver: await TrivialRewrite.open(config), agents: new Map([['mailbox', agent]]), bounce, watch: false,
   masterEntries: parseMasterCf('test unix - - n - 8 mailbox\n', 'master.cf'),
 });
 await qmgr.start();

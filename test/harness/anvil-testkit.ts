@@ -1,7 +1,8 @@
 /**
  * anvil-testkit - test helpers for the abuse-protection tests (the raw client is
  * test/harness/line-chat.ts): a real smtpd
- * (createSmtpd, as src/smtpd/smtpd.test.ts builds it) on an OS-chosen port with a temp queue.
+ * (createSmtpd with the master's clients, as src/smtpd/smtpd.test.ts builds it) on an OS-chosen
+ * port with a temp queue.
  * Not used by production code.
  */
 import { createServer, type Server, type Socket } from 'node:net';
@@ -14,6 +15,7 @@ import { createSmtpd, type Smtpd } from '../../src/smtpd/smtpd.ts';
 import type { SmtpdPolicy } from '../../src/smtpd/smtpd-policy.ts';
 import type { SmtpdAuth } from '../../src/smtpd/smtpd-sasl.ts';
 import type { UserDirectory } from '../../src/lib-auth/user-directory.ts';
+import { smtpdClients } from '../../src/master/master-clients.ts';
 
 export interface TestSmtpd {
   port: number;
@@ -54,7 +56,7 @@ export async function startSmtpd(mainCf: string, opts: {
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
-  const smtpd = createSmtpd(config, { queue, policy, auth, service: 'smtp' });
+  const smtpd = createSmtpd(config, { ...smtpdClients, queue, policy, auth, service: 'smtp' });
   const server = createServer((s) => {
     s.on('error', () => {});
     if (!opts.accept) { smtpd.handle(s); return; }

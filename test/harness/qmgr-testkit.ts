@@ -16,6 +16,7 @@ import { TrivialRewrite } from '../../src/trivial-rewrite/trivial-rewrite.ts';
 import { createDiscardAgent } from '../../src/discard/discard.ts';
 import { createErrorAgent } from '../../src/error/error.ts';
 import { Qmgr } from '../../src/qmgr/qmgr.ts';
+import { bounce } from '../../src/master/master-clients.ts';
 
 export const TEST_MASTER_CF = `
 test      unix  -       -       n       -       4       testagent
@@ -89,7 +90,7 @@ export async function makeEnv(mainCf = '', masterCf = TEST_MASTER_CF, opts: { wa
   // like network ones, e.g. the dead-destination cache).
   const agents = new Map<string, DeliveryAgent>([['testagent', agent], ['smtp', agent], ['discard', createDiscardAgent()], ['error', createErrorAgent()]]);
   const masterEntries = parseMasterCf(masterCf, 'master.cf', { defaultProcessLimit: 100 });
-  const qmgr = new Qmgr({ config, queue, resolver, agents, masterEntries, watch: opts.watch ?? false });
+  const qmgr = new Qmgr({ config, queue, resolver, agents, masterEntries, bounce, watch: opts.watch ?? false });
   const env: Env = {
     dir, config, queue, agent, qmgr,
     async submit(sender, rcpts, body = 'Subject: test\n\nhello\n', attrs = {}) {

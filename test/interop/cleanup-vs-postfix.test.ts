@@ -23,6 +23,7 @@ import { MailQueue } from '../../src/global/mail-queue.ts';
 import { QueueFile } from '../../src/global/queue-file-reader.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 import { CleanupSession } from '../../src/cleanup/cleanup.ts';
+import { TrivialRewrite } from '../../src/trivial-rewrite/trivial-rewrite.ts';
 
 const run = promisify(execFile);
 setLogSink(() => {});
@@ -152,7 +153,7 @@ async function viaPostern(sender: string, rcpts: string[], message: string): Pro
   }, queue, {
     sender, addMissingHeaders: true,
     attrs: { client_name: 'localhost', client_address: '127.0.0.1', protocol_name: 'ESMTP', helo_name: 'client.example.org' },
-  });
+  }, TrivialRewrite.open);
   for (const r of rcpts) c.addRecipient({ address: r, orig: r });
   await c.write(Buffer.from(message));
   const r = await c.finish();

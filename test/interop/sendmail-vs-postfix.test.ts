@@ -17,6 +17,7 @@ import { MainConfig } from '../../src/global/mail-conf.ts';
 import { QueueFile } from '../../src/global/queue-file-reader.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 import { Pickup, pickupOptions } from '../../src/pickup/pickup.ts';
+import { cleanup } from '../../src/master/master-clients.ts';
 
 const run = promisify(execFile);
 setLogSink(() => {});
@@ -35,7 +36,7 @@ before(async () => {
   pf = await RealPostfix.start({ mainCf: `${SHARED}header_checks = static:HOLD\n`, masterCf: '' });
   ours = mkdtempSync(join(tmpdir(), 'postern-sm-cmp-'));
   writeFileSync(join(ours, 'main.cf'), `queue_directory = ${ours}/queue\n${SHARED}mail_name = Postfix\n`);
-  pickupOptions(MainConfig.load(ours)).queue.ensureDirs();
+  pickupOptions(MainConfig.load(ours), cleanup).queue.ensureDirs();
 });
 
 after(async () => {
@@ -75,7 +76,7 @@ async function viaPostfix(args: string[]): Promise<Submitted> {
 async function viaPostern(args: string[]): Promise<Submitted> {
   const r = spawnSync(join(ROOT, 'bin', 'sendmail'), args, { input: MESSAGE, env: { ...process.env, MAIL_CONFIG: ours } });
   assert.equal(r.status, 0, r.stderr.toString());
-  const opts = pickupOptions(MainConfig.load(ours));
+  const opts = pickupOptions(MainConfig.load(ours), cleanup);
   const beforeIds = new Set(readdirSync(join(ours, 'queue', 'incoming')));
   await new Pickup(opts).scan();
   const id = readdirSync(join(ours, 'queue', 'incoming')).find((n) => !beforeIds.has(n))!;

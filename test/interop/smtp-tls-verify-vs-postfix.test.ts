@@ -261,13 +261,14 @@ test('dane with a DANE-TA(2) record for the CA the server sends: chain and MX na
 
 test('Postern smtpd as the TLS server: verify and fingerprint from Postern smtp to Postern smtpd', async () => {
   const { createSmtpd } = await import('../../src/smtpd/smtpd.ts');
+  const { smtpdClients } = await import('../../src/master/master-clients.ts');
   const { PERMIT_ALL } = await import('../../src/smtpd/smtpd-policy.ts');
   const { createServer } = await import('node:net');
   const ca2 = ca ?? TestCa.create(dir);
   const cert = ca2.issue('postern-mx', ['mx.postern.test']);
   const rq = new MailQueue(join(dir, 'pqueue'));
   rq.ensureDirs();
-  const smtpd = createSmtpd(MainConfig.parse(`myhostname = mx.postern.test\nqueue_directory = ${rq.dir}\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = ${cert.certFile}\nsmtpd_tls_key_file = ${cert.keyFile}\n`, 'main.cf', dir), { queue: rq, policy: PERMIT_ALL, service: 'smtp' });
+  const smtpd = createSmtpd(MainConfig.parse(`myhostname = mx.postern.test\nqueue_directory = ${rq.dir}\nsmtpd_tls_security_level = may\nsmtpd_tls_cert_file = ${cert.certFile}\nsmtpd_tls_key_file = ${cert.keyFile}\n`, 'main.cf', dir), { ...smtpdClients, queue: rq, policy: PERMIT_ALL, service: 'smtp' });
   const server = createServer((c) => smtpd.handle(c));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const pport = (server.address() as { port: number }).port;

@@ -283,6 +283,7 @@ test('connection cache: two requests to one nexthop share one session (RSET betw
 test('SASL: AUTH PLAIN and LOGIN with smtp_sasl_password_maps (hostname key, then nexthop key) to Postern smtpd', async () => {
   // smtp-sink answers AUTH with 250 whatever is sent, so a server that checks passwords is used here.
   const { createSmtpd } = await import('../../src/smtpd/smtpd.ts');
+  const { smtpdClients } = await import('../../src/master/master-clients.ts');
   const { PERMIT_ALL } = await import('../../src/smtpd/smtpd-policy.ts');
   const { directoryAuth } = await import('../../src/smtpd/smtpd-sasl.ts');
   const { createServer } = await import('node:net');
@@ -295,7 +296,7 @@ test('SASL: AUTH PLAIN and LOGIN with smtp_sasl_password_maps (hostname key, the
     async *iterate() { /* none */ },
     async close() {},
   };
-  const smtpd = createSmtpd(MainConfig.parse(`myhostname = relay.test\nqueue_directory = ${rq.dir}\nsmtpd_sasl_auth_enable = yes\n`, 'main.cf', dir), { queue: rq, policy: PERMIT_ALL, service: 'smtp', auth: directoryAuth(users as never) });
+  const smtpd = createSmtpd(MainConfig.parse(`myhostname = relay.test\nqueue_directory = ${rq.dir}\nsmtpd_sasl_auth_enable = yes\n`, 'main.cf', dir), { ...smtpdClients, queue: rq, policy: PERMIT_ALL, service: 'smtp', auth: directoryAuth(users as never) });
   const server = createServer((c) => smtpd.handle(c));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;

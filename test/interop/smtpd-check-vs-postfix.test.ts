@@ -17,6 +17,7 @@ import { freePort } from '../harness/free-port.ts';
 import { MainConfig } from '../../src/global/mail-conf.ts';
 import { MailQueue } from '../../src/global/mail-queue.ts';
 import { createSmtpd } from '../../src/smtpd/smtpd.ts';
+import { smtpdClients } from '../../src/master/master-clients.ts';
 import { directoryAuth } from '../../src/smtpd/smtpd-sasl.ts';
 import { SmtpdCheck } from '../../src/smtpd/smtpd-check.ts';
 import { TrivialRewrite } from '../../src/trivial-rewrite/trivial-rewrite.ts';
@@ -110,7 +111,7 @@ async function startOurs(name: string, o: Record<string, string>, extra = ''): P
   const policy = await SmtpdCheck.open(cfg, { rewrite: await TrivialRewrite.open(cfg) });
   const queue = new MailQueue(qdir);
   queue.ensureDirs();
-  const smtpd = createSmtpd(cfg, { queue, policy, service: name, auth: directoryAuth(fakeDir) });
+  const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy, service: name, auth: directoryAuth(fakeDir) });
   const server = createServer((s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); smtpd.handle(s); });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   servers.push(server);

@@ -14,6 +14,7 @@ import { LineChat } from '../harness/line-chat.ts';
 import { MainConfig } from '../../src/global/mail-conf.ts';
 import { MailQueue } from '../../src/global/mail-queue.ts';
 import { createSmtpd } from '../../src/smtpd/smtpd.ts';
+import { smtpdClients } from '../../src/master/master-clients.ts';
 import { PERMIT_ALL } from '../../src/smtpd/smtpd-policy.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 
@@ -35,7 +36,7 @@ before(async () => {
   const cfg = MainConfig.parse(`myhostname = mx.example.test\nsmtpd_banner = $myhostname ESMTP $mail_name\nmail_name = Postfix\n${SHARED}`, 'main.cf', qdir);
   const queue = new MailQueue(qdir);
   queue.ensureDirs();
-  const smtpd = createSmtpd(cfg, { queue, policy: PERMIT_ALL, service: 'smtp' });
+  const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp' });
   server = createServer((s) => smtpd.handle(s));
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
   ourPort = (server.address() as { port: number }).port;

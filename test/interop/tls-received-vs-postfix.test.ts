@@ -18,6 +18,7 @@ import { MainConfig } from '../../src/global/mail-conf.ts';
 import { MailQueue } from '../../src/global/mail-queue.ts';
 import { QueueFile } from '../../src/global/queue-file-reader.ts';
 import { createSmtpd } from '../../src/smtpd/smtpd.ts';
+import { smtpdClients } from '../../src/master/master-clients.ts';
 import { PERMIT_ALL } from '../../src/smtpd/smtpd-policy.ts';
 import { writeSelfSigned } from '../../src/lib-tls/self-signed.ts';
 import { setLogSink } from '../../src/util/msg.ts';
@@ -54,7 +55,7 @@ before(async () => {
   const cfg = MainConfig.parse(`myhostname = mx.example.test\nsmtpd_tls_cert_file = ${cert}\nsmtpd_tls_key_file = ${key}\nsmtpd_tls_security_level = may\n`, 'main.cf', qdir);
   queue = new MailQueue(qdir);
   queue.ensureDirs();
-  const smtpd = createSmtpd(cfg, { queue, policy: PERMIT_ALL, service: 'smtp' });
+  const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp' });
   sessions = smtpd.sessions;
   server = createServer((s) => smtpd.handle(s));
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { MainConfig } from '../../../src/global/mail-conf.ts';
 import { MailQueue } from '../../../src/global/mail-queue.ts';
 import { createSmtpd } from '../../../src/smtpd/smtpd.ts';
+import { smtpdClients } from '../../../src/master/master-clients.ts';
 import { PERMIT_ALL } from '../../../src/smtpd/smtpd-policy.ts';
 import { setLogSink } from '../../../src/util/msg.ts';
 
@@ -28,7 +29,7 @@ test('MAIL + RCPT then disconnect: no temporary queue file is left in incoming/'
   const cfg = MainConfig.parse(`myhostname = mx.example.test\nqueue_directory = ${dir}\n`, 'main.cf', dir);
   const queue = new MailQueue(dir);
   queue.ensureDirs();
-  const smtpd = createSmtpd(cfg, { queue, policy: PERMIT_ALL, service: 'smtp' });
+  const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp' });
   const server = createServer((s) => smtpd.handle(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;

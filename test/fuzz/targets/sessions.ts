@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { MainConfig } from '../../../src/global/mail-conf.ts';
 import { MailQueue } from '../../../src/global/mail-queue.ts';
 import { createSmtpd } from '../../../src/smtpd/smtpd.ts';
+import { smtpdClients } from '../../../src/master/master-clients.ts';
 import { PERMIT_ALL } from '../../../src/smtpd/smtpd-policy.ts';
 import { directoryAuth } from '../../../src/smtpd/smtpd-sasl.ts';
 import { parseDovecotConf } from '../../../src/global/dovecot-conf.ts';
@@ -129,7 +130,7 @@ export const smtpd = sessionTarget('smtpd-session', ['src/smtpd/', 'src/lib-smtp
     'message_size_limit = 100000\nsmtpd_authorized_xclient_hosts = 127.0.0.1\nsmtpd_authorized_xforward_hosts = 127.0.0.1\n', 'main.cf', dir);
   const queue = new MailQueue(dir);
   queue.ensureDirs();
-  const d = createSmtpd(cfg, { queue, policy: PERMIT_ALL, service: 'smtp', auth: directoryAuth(fakeDir) });
+  const d = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp', auth: directoryAuth(fakeDir) });
   const server: Server = createServer((s) => d.handle(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

@@ -1,9 +1,9 @@
 /**
- * anvil-smtpd - smtpd(8)'s use of anvil: the smtpd_client_*_limit checks with Postfix 3.7's
+ * smtpd-anvil - smtpd(8)'s use of anvil: the smtpd_client_*_limit checks with Postfix 3.7's
  * exact replies and warnings, as a ClientLimits object one smtpd listener creates at start.
  *
  * SUMMARY
- *   const limits = await ClientLimits.open(config, { service: 'smtp' });
+ *   const limits = await ClientLimits.open(config, { service: 'smtp', anvil });   // AnvilClient
  *   const a = await limits.admit(addr);             // at accept, before the banner
  *   if (a.reply) { sock.end(a.reply + '\r\n'); return; }   sock.once('close', a.release);
  *   createSmtpd(config, { policy: limits.policy(check), auth: limits.auth(auth), ... })
@@ -31,8 +31,9 @@
  *   well-formed commands.
  *
  * SECURITY
- *   Everything here is counted per client address in one process-wide table (anvil.ts), so the
- *   limits hold across all listeners and sessions of the process.
+ *   Everything here is counted per client address in one process-wide table (the AnvilClient of
+ *   global/anvil-client.ts, which the master passes in: src/anvil/anvil.ts), so the limits hold
+ *   across all listeners and sessions of the process.
  *
  * PARAMETERS
  *   smtpd_client_connection_count_limit, smtpd_client_connection_rate_limit,
@@ -44,12 +45,11 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import { logger } from '../util/msg.ts';
 import { NamadrList } from '../global/namadr-list.ts';
-import type { SmtpdPolicy, SmtpdReply, SmtpdVerdict } from '../smtpd/smtpd-policy.ts';
-import { directoryAuth, type SmtpdAuth } from '../smtpd/smtpd-sasl.ts';
+import type { SmtpdPolicy, SmtpdReply, SmtpdVerdict } from './smtpd-policy.ts';
+import { directoryAuth, type SmtpdAuth } from './smtpd-sasl.ts';
 import type { UserDirectory } from '../lib-auth/user-directory.ts';
-import type { AuthPenalty } from './auth-penalty.ts';
-import type { SmtpdState } from '../smtpd/smtpd-state.ts';
-import { Anvil, sharedAnvil } from './anvil.ts';
+import type { SmtpdState } from './smtpd-state.ts';
+import type { AnvilClient } from '../global/anvil-client.ts';
 
 const log = logger('smtpd');
 
@@ -66,8 +66,8 @@ export interface ClientLimitSettings {
 export interface ClientLimitsOptions {
   /** master.cf service name: anvil keys are per (service, client) as in Postfix. */
   service: string;
-  /** Default: the process-wide table. */
-  anvil?: Anvil;
+  /** The anvil table (global/anvil-client.ts): the master passes the process-wide one. */
+  anvil: AnvilClient;
 }
 
 export interface Admission {
@@ -80,10 +80,10 @@ export interface Admission {
 export class ClientLimits {
   readonly settings: ClientLimitSettings;
   readonly service: string;
-  readonly anvil: Anvil;
+  readonly anvil: AnvilClient;
   private readonly exceptions: NamadrList;
 
-  private constructor(settings: ClientLimitSettings, service: string, anvil: Anvil, exceptions: NamadrList) {
+  private constructor(settings: ClientLimitSettings, service: string, anvil: AnvilClient, exceptions: NamadrList) {
     this.settings = settings;
     this.service = service;
     this.anvil = anvil;
@@ -104,7 +104,7 @@ export class ClientLimits {
     const parent = c.list('parent_domain_matches_subdomains').map((s) => s.toLowerCase()).includes('smtpd_client_event_limit_exceptions');
     const exceptions = await NamadrList.create('smtpd_client_event_limit_exceptions', c.get('smtpd_client_event_limit_exceptions'), parent,
       (spec) => Maps.open(spec, { ...c.dictFlags, paramName: 'smtpd_client_event_limit_exceptions' }), c.file);
-    return new ClientLimits(settings, opts.service, opts.anvil ?? sharedAnvil(), exceptions);
+    return new ClientLimits(settings, opts.service, opts.anvil, exceptions);
   }
 
   /** Is this client exempt (smtpd_client_event_limit_exceptions)? A table error exempts nobody. */
@@ -220,12 +220,18 @@ function bindAll(p: SmtpdPolicy): SmtpdPolicy {
   return out;
 }
 
+/** What smtpd needs of the auth penalty (anvil/auth-penalty.ts AuthPenalty, passed in by the master). */
+export interface AuthPenaltyDirectory {
+  /** `dir` with the penalty of `clientAddr` around each password check. */
+  directory(dir: UserDirectory, clientAddr: string): UserDirectory;
+}
+
 /**
  * SMTP AUTH against `dir` with the auth penalty (auth-penalty.ts) around every password check:
  * the check of a client with recent failures waits first, and each failure reply waits
  * auth_failure_delay. Same replies as directoryAuth().
  */
-export function penalizedAuth(dir: UserDirectory, penalty: AuthPenalty): SmtpdAuth {
+export function penalizedAuth(dir: UserDirectory, penalty: AuthPenaltyDirectory): SmtpdAuth {
   const plain = directoryAuth(dir);
   return {
     mechanisms: plain.mechanisms,

@@ -1,12 +1,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setLogSink } from '../util/msg.ts';
-import { Anvil } from './anvil.ts';
-import { ClientLimits, penalizedAuth } from './anvil-smtpd.ts';
-import { AuthPenalty } from './auth-penalty.ts';
+import { Anvil } from '../anvil/anvil.ts';
+import { ClientLimits, penalizedAuth } from './smtpd-anvil.ts';
+import { AuthPenalty } from '../anvil/auth-penalty.ts';
 import { ALICE, startSmtpd, type TestSmtpd } from '../../test/harness/anvil-testkit.ts';
 import { LineChat } from '../../test/harness/line-chat.ts';
-import { directoryAuth } from '../smtpd/smtpd-sasl.ts';
+import { directoryAuth } from './smtpd-sasl.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import { ConfigError } from '../global/config-error.ts';
 
@@ -111,7 +111,7 @@ test('smtpd_client_event_limit_exceptions (default $mynetworks) exempts trusted 
 
 test('a bad smtpd_client_event_limit_exceptions pattern is a ConfigError naming the parameter', async () => {
   const c = MainConfig.parse('smtpd_client_event_limit_exceptions = 10.0.0.0/99\n', 'main.cf');
-  await assert.rejects(ClientLimits.open(c, { service: 'smtp' }), (e: Error) => e instanceof ConfigError && /smtpd_client_event_limit_exceptions: bad net\/mask pattern: "10\.0\.0\.0\/99"/.test(e.message));
+  await assert.rejects(ClientLimits.open(c, { service: 'smtp', anvil: new Anvil() }), (e: Error) => e instanceof ConfigError && /smtpd_client_event_limit_exceptions: bad net\/mask pattern: "10\.0\.0\.0\/99"/.test(e.message));
 });
 
 test('hostile: 2,000 simultaneous connections from one IP; the count limit holds and 127.0.0.2 still delivers mail', async () => {

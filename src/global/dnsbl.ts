@@ -1,7 +1,9 @@
 /**
  * dnsbl - DNS allow/deny list lookups as Postfix does them, for smtpd's reject_rbl_client /
  * reject_rhsbl_* restrictions (smtpd_check.c) and postscreen's weighted score
- * (postscreen_dnsbl_sites, psc_dnsbl.c).
+ * (postscreen_dnsbl_sites, psc_dnsbl.c). Mail knowledge both daemons share, so it lives in
+ * global/: the session is seen through DnsblClient (smtpd's SmtpdState fits it), the reply is a
+ * plain code/enhanced code/text.
  *
  * SUMMARY
  *   const rbl = new RblChecker(resolver, { template: c.get('default_rbl_reply'), code: c.int('maps_rbl_reject_code') });
@@ -33,13 +35,23 @@
  */
 import { isIP } from 'node:net';
 import { macExpand } from '../util/mac-expand.ts';
-import { splitList } from '../global/mail-conf.ts';
+import { splitList } from './mail-conf.ts';
 import { DnsError, type DnsResolver } from '../util/dns-resolver.ts';
 import { logger } from '../util/msg.ts';
-import type { SmtpdReply } from '../smtpd/smtpd-policy.ts';
-import type { SmtpdState } from '../smtpd/smtpd-state.ts';
 
 const log = logger('smtpd');
+
+/** A reply for smtpd to send (the shape of smtpd's SmtpdReply): code, RFC 3463 code, text. */
+export interface DnsblReply { code: number; enh: string; text: string }
+
+/** What a list check needs to know of the SMTP session (a subset of smtpd's SmtpdState). */
+export interface DnsblClient {
+  clientAddr: string;
+  /** "unknown" when the client has no verified name. */
+  clientName: string;
+  helo?: string;
+  tx?: { sender: string };
+}
 
 /** rbl_pagein() RBL_TXT_LIMIT */
 const TXT_LIMIT = 500;
@@ -268,14 +280,14 @@ export class RblChecker {
   }
 
   /** reject_rbl_client domain[=filter]: the client address, reversed. */
-  async rejectRblClient(s: SmtpdState, arg: string): Promise<SmtpdReply | undefined> {
+  async rejectRblClient(s: DnsblClient, arg: string): Promise<DnsblReply | undefined> {
     const rev = reverseAddr(s.clientAddr);
     if (!rev) return undefined;
     return this.check(s, arg, rev, s.clientAddr, 'Client host', {});
   }
 
   /** reject_rhsbl_client/reverse_client/helo/sender/recipient domain[=filter]. */
-  async rejectRhsbl(kind: RhsblKind, s: SmtpdState, arg: string, value: { sender?: string; recipient?: string } = {}): Promise<SmtpdReply | undefined> {
+  async rejectRhsbl(kind: RhsblKind, s: DnsblClient, arg: string, value: { sender?: string; recipient?: string } = {}): Promise<DnsblReply | undefined> {
     let what: string | undefined;
     switch (kind) {
       case 'client': case 'reverse_client': what = s.clientName === 'unknown' ? undefined : s.clientName; break;
@@ -290,8 +302,8 @@ export class RblChecker {
     return this.check(s, arg, domain.toLowerCase(), what, RHSBL_CLASS[kind], value);
   }
 
-  private async check(s: SmtpdState, arg: string, name: string, what: string, cls: string,
-                      value: { sender?: string; recipient?: string }): Promise<SmtpdReply | undefined> {
+  private async check(s: DnsblClient, arg: string, name: string, what: string, cls: string,
+                      value: { sender?: string; recipient?: string }): Promise<DnsblReply | undefined> {
     const eq = arg.indexOf('=');
     const domain = eq >= 0 ? arg.slice(0, eq) : arg;
     // Postfix compiles the filter when first used and exits on a bad one ("RBL reply error");
@@ -310,8 +322,8 @@ export class RblChecker {
   }
 
   /** rbl_reject_reply(): expand the template once, then split code and DSN. */
-  private reply(s: SmtpdState, domain: string, what: string, cls: string, txt: string,
-                value: { sender?: string; recipient?: string }): SmtpdReply {
+  private reply(s: DnsblClient, domain: string, what: string, cls: string, txt: string,
+                value: { sender?: string; recipient?: string }): DnsblReply {
     const sender = value.sender ?? s.tx?.sender;
     const vars: Record<string, string | undefined> = {
       rbl_code: String(this.code), rbl_domain: domain, rbl_reason: txt, rbl_txt: txt, rbl_what: what, rbl_class: cls,

@@ -1,0 +1,88 @@
+/**
+ * cleanup-client - the contract between cleanup(8) and the programs that submit mail through it
+ * (smtpd, pickup, qmqpd, bounce, local's forwarding; `sendmail -bs` writes the same stream into
+ * a maildrop file): Postfix's global/mail_stream.c (the client side of one cleanup stream) and
+ * global/cleanup_user.h (what the client may ask, and the status it gets back).
+ *
+ * SUMMARY
+ *   const s = await cleanup.open(cleanupSettings(config, notify), queue, { sender, attrs, addMissingHeaders });
+ *   s.addRecipient(r); ... await s.write(chunk); ...
+ *   const r = await s.finish();      // { queueId } once the queue file is durable, or { reject }
+ *   await s.abort();                 // the transaction is off: no queue file
+ *
+ * DESCRIPTION
+ *   The submitter never sees the queue file: it gets a CleanupStream from the CleanupClient the
+ *   master (or the command) passed in, whose implementation is cleanup/cleanup.ts
+ *   (CleanupSession). In-process the call is a plain method call: no copy, no extra hop.
+ *
+ *   cleanupSettings() reads the main.cf parameters every submitter passes to cleanup (Postfix
+ *   reads them in cleanup itself; here the settings travel with the open, so each service's -o
+ *   overrides apply).
+ *
+ * PARAMETERS
+ *   myhostname, myorigin, header_size_limit, message_size_limit, always_add_missing_headers
+ */
+import type { MainConfig } from './mail-conf.ts';
+import type { MailQueue } from './mail-queue.ts';
+import type { QueueRecipient } from './queue-file.ts';
+
+export interface CleanupSettings {
+  myhostname: string;
+  myorigin: string;
+  headerSizeLimit: number;
+  messageSizeLimit: number;
+  alwaysAddMissingHeaders: boolean;
+  /** Called when qmgr should look at incoming (the "I" trigger). */
+  notify?: (queueId: string) => void;
+  /** main.cf (with -o overrides): the source of the address mapping and content check tables. */
+  config?: MainConfig;
+}
+
+/** A refusal: the SMTP reply the submitter passes on (cleanup_strerror.c). */
+export interface CleanupReject { code: number; enh: string; text: string }
+export type CleanupResult = { queueId: string } | { reject: CleanupReject };
+
+export interface CleanupOpenOptions {
+  sender: string;
+  attrs: Record<string, string>;
+  /** Local submission or a client in local_header_rewrite_clients: add missing headers. */
+  addMissingHeaders: boolean;
+  flags?: number;
+  /** sendmail -F / the password file's full name, for an added From: header (Postfix's -F). */
+  fullname?: string;
+  /** false: no canonical/virtual/masquerade/BCC (Postfix internal mail without CLEANUP_FLAG_MAP_OK). */
+  mapAddresses?: boolean;
+  /** false: no header/body checks (Postfix CLEANUP_FLAG_FILTER off, e.g. bounces). */
+  contentChecks?: boolean;
+}
+
+/** One message on its way into the queue. */
+export interface CleanupStream {
+  /** The queue ID the message will have (log lines before the commit use it). */
+  readonly queueId: string;
+  /** A recipient as the client gave it; mapping and duplicate removal are cleanup's. */
+  addRecipient(r: QueueRecipient): void;
+  /** Message content, LF line endings. */
+  write(chunk: Buffer): Promise<void>;
+  /** Commit: resolves once the queue file is durable (the caller may answer 250), or refuses. */
+  finish(): Promise<CleanupResult>;
+  abort(): Promise<void>;
+}
+
+/** The service: open one stream per message. */
+export interface CleanupClient {
+  open(settings: CleanupSettings, queue: MailQueue, opts: CleanupOpenOptions): Promise<CleanupStream>;
+}
+
+/** The main.cf parameters a submitter hands to cleanup, with the trigger for qmgr. */
+export function cleanupSettings(c: MainConfig, notify?: (qid: string) => void): CleanupSettings {
+  return {
+    myhostname: c.get('myhostname'),
+    myorigin: c.get('myorigin'),
+    headerSizeLimit: c.int('header_size_limit') || 102400,
+    messageSizeLimit: c.int('message_size_limit'),
+    alwaysAddMissingHeaders: c.bool('always_add_missing_headers'),
+    notify,
+    config: c,
+  };
+}
