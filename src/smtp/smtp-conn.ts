@@ -11,6 +11,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type SecureVersion, type TLSSocket } from 'node:tls';
+import { SmtpLineState, smtpGet } from '../lib-smtp/smtp-get.ts';
 
 export interface SmtpReply {
   code: number;
@@ -51,6 +52,7 @@ export class SmtpConn {
   readonly host: string;
   tls = false;
   private buf: Buffer = Buffer.alloc(0);
+  private longLine = new SmtpLineState();
   private lines: string[] = [];
   private closed = false;
   private closeErr = '';
@@ -89,22 +91,20 @@ export class SmtpConn {
 
   private onData(d: Buffer): void {
     this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    let nl: number;
-    while ((nl = this.buf.indexOf(0x0a)) >= 0) {
-      let line = this.buf.subarray(0, nl);
-      if (line.length && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
-      this.lines.push(line.subarray(0, MAX_LINE).toString('utf8'));
-      this.buf = this.buf.subarray(nl + 1);
+    // A line over MAX_LINE keeps its first MAX_LINE bytes, the rest is dropped (smtp_get()).
+    for (;;) {
+      const line = smtpGet(this.buf, MAX_LINE, this.longLine, false);
+      this.buf = this.longLine.rest;
+      if (line === undefined) break;
+      this.lines.push(line);
     }
-    // An endless line: keep only what a reply line may hold, the rest is dropped.
-    if (this.buf.length > MAX_LINE * 2) this.buf = this.buf.subarray(0, MAX_LINE);
     this.notify();
   }
 
   get isOpen(): boolean { return !this.closed && !this.sock.destroyed; }
 
   /** Bytes or lines that arrived unasked (a server talking while idle). */
-  get hasPendingInput(): boolean { return this.lines.length > 0 || this.buf.length > 0; }
+  get hasPendingInput(): boolean { return this.lines.length > 0 || this.buf.length > 0 || this.longLine.skipping; }
 
   private async nextLine(timeoutMs: number, stage: string): Promise<string> {
     const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
@@ -160,7 +160,7 @@ export class SmtpConn {
   async startTls(opts: { servername?: string; timeoutMs: number; ca?: string[]; minVersion?: SecureVersion; ciphers?: string }): Promise<TLSSocket> {
     const raw = this.sock as Socket;
     raw.removeAllListeners('data'); raw.removeAllListeners('end'); raw.removeAllListeners('close'); raw.removeAllListeners('error');
-    this.buf = Buffer.alloc(0); this.lines = [];
+    this.buf = Buffer.alloc(0); this.longLine = new SmtpLineState(); this.lines = [];
     // Verification is judged afterwards (smtp-tls-verify.ts), so the handshake never fails on it.
     // `ca` is exactly the configured CAs (Postfix: no system roots unless tls_append_default_CA).
     const t = tlsConnect({ socket: raw, servername: opts.servername, rejectUnauthorized: false, ca: opts.ca ?? [], minVersion: opts.minVersion, ciphers: opts.ciphers });

@@ -39,6 +39,7 @@ import { cmdXclient, cmdXforward, XCLIENT_ATTRS, XFORWARD_ATTRS } from './smtpd-
 import { SmtpdData } from './smtpd-data.ts';
 import { cmdStarttls } from './smtpd-starttls.ts';
 import { cmdAuth } from './smtpd-auth.ts';
+import { SmtpLineState, smtpGet } from '../lib-smtp/smtp-get.ts';
 
 const log = logger('smtpd');
 
@@ -110,7 +111,7 @@ export class SmtpdSession {
   private out: string[] = [];
   private busy = false;
   private closed = false;
-  private discardingLongLine = false;
+  private readonly longLine = new SmtpLineState();
   private timer: NodeJS.Timeout | undefined;
   private readonly counts = new Map<string, number>();
 
@@ -220,32 +221,15 @@ export class SmtpdSession {
     if (!this.closed && this.inbuf.length && (this.body.receiving || this.inbuf.includes(0x0a))) void this.pump();
   }
 
-  /** One command line without its line ending, or undefined when none is complete. */
+  /**
+   * One command line without its line ending, or undefined when none is complete. A line over
+   * line_length_limit is cut like Postfix's smtp_get(): the first part is handled at once, the
+   * rest is dropped.
+   */
   takeLine(): string | undefined {
-    for (;;) {
-      const nl = this.inbuf.indexOf(0x0a);
-      if (this.discardingLongLine) {
-        if (nl < 0) { this.inbuf = Buffer.alloc(0); return undefined; }
-        this.inbuf = this.inbuf.subarray(nl + 1);
-        this.discardingLongLine = false;
-        continue;
-      }
-      if (nl < 0) {
-        if (this.inbuf.length > this.st.lineLimit) {
-          // Cut the line like Postfix's smtp_get(): handle the first part, drop the rest.
-          const head = this.inbuf.subarray(0, this.st.lineLimit);
-          this.inbuf = Buffer.alloc(0);
-          this.discardingLongLine = true;
-          return head.toString('utf8');
-        }
-        return undefined;
-      }
-      let end = nl;
-      if (end > 0 && this.inbuf[end - 1] === 0x0d) end--;
-      const line = this.inbuf.subarray(0, Math.min(end, this.st.lineLimit)).toString('utf8');
-      this.inbuf = this.inbuf.subarray(nl + 1);
-      return line;
-    }
+    const line = smtpGet(this.inbuf, this.st.lineLimit, this.longLine, true);
+    this.inbuf = this.longLine.rest;
+    return line;
   }
 
   private async command(line: string): Promise<void> {

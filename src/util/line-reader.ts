@@ -10,6 +10,9 @@
  * answers and goes on), or undefined at end of input.
  * `startRaw(sink)` hands the bytes buffered after the last returned line, and all later input,
  * to a DATA decoder (LMTP); `endRaw(rest)` gives back what follows the data.
+ *
+ * SMTP lines, which Postfix cuts at line_length_limit instead of refusing, are read by
+ * lib-smtp/smtp-get.ts.
  */
 import type { Socket } from 'node:net';
 
