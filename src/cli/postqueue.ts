@@ -37,11 +37,11 @@
 import { promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MainConfig } from '../global/mail-conf.ts';
-import { isQueueId, type MailQueue, type QueueName } from '../global/mail-queue.ts';
+import { isQueueId, MailQueue, type QueueName } from '../global/mail-queue.ts';
 import { QueueFile } from '../global/queue-file-reader.ts';
 import { COMMITTED_MODE } from '../global/queue-file.ts';
 import { readBounceLog } from '../global/bounce-log.ts';
-import { queueFromConfig, QMGR_TRIGGER } from '../qmgr/qmgr.ts';
+import { QMGR_TRIGGER } from '../global/mail-trigger.ts';
 import type { CliContext } from './cli-context.ts';
 import { asctime } from '../util/asctime.ts';
 
@@ -224,7 +224,7 @@ export async function queueCommand(queue: MailQueue, args: string[], io: QueueIo
 
 export async function main(args: string[], ctx: CliContext): Promise<number> {
   const config = MainConfig.load(ctx.configDir);
-  const queue = queueFromConfig(config);
+  const queue = MailQueue.fromConfig(config);
   const io: QueueIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
   if (ctx.command === 'qshape') {
     const { qshape } = await import('./qshape.ts');

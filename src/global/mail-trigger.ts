@@ -11,6 +11,12 @@
  * the forwarder that setTriggerForwarder() installed, which passes it on in turn.
  */
 
+/**
+ * The trigger file of qmgr in $queue_directory/public (Postfix's public/qmgr fifo), for writers in
+ * another process (`postern queue flush`): qmgr watches it and reads the letters appended.
+ */
+export const QMGR_TRIGGER = 'qmgr.trigger';
+
 export type TriggerHandler = (what: string) => void;
 
 const listeners = new Map<string, Set<TriggerHandler>>();

@@ -48,6 +48,7 @@ import { watch, type FSWatcher, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { isQueueId, MailQueue } from '../global/mail-queue.ts';
+import { QMGR_TRIGGER } from '../global/mail-trigger.ts';
 import { loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
 import type { DeliveryAgent, DeliveryAgentFactory, RecipientResult } from '../global/deliver-request.ts';
 import type { BounceClient, BounceClientFactory } from '../global/bounce-client.ts';
@@ -79,8 +80,6 @@ const HINTS_MAX = 4096;
  */
 const WATCH_SCAN_DELAY_MS = 100;
 
-/** The trigger file `postern queue flush` writes in $queue_directory/public (Postfix's public/qmgr fifo). */
-export const QMGR_TRIGGER = 'qmgr.trigger';
 
 export interface QmgrOptions {
   config: MainConfig;
