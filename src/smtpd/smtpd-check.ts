@@ -3,7 +3,7 @@
  * smtpd-session.ts calls at each protocol stage.
  *
  * SUMMARY
- *   const policy = await SmtpdCheck.open(config, { rewrite: await TrivialRewrite.open(config) });
+ *   const policy = await SmtpdCheck.open(config, { rewrite: await openRewrite(config) });  // ResolveClient
  *   createSmtpd(config, { policy, ... })
  *
  * DESCRIPTION
@@ -25,8 +25,9 @@
  *
  *   Reply texts are Postfix 3.7's ("<addr>: Recipient address rejected: Access denied"), the
  *   codes come from the same parameters; test/interop/smtpd-check-vs-postfix.test.ts compares
- *   them with the real smtpd. Address checks resolve through TrivialRewrite (flags.routed keeps
- *   user%host@ours, "user@host"@ours and host!user@ours from passing as "our" destination).
+ *   them with the real smtpd. Address checks resolve through trivial-rewrite, the ResolveClient
+ *   of global/resolve-client.ts the master passes in (flags.routed keeps user%host@ours,
+ *   "user@host"@ours and host!user@ours from passing as "our" destination).
  *
  * FILES
  *   smtpd-check.ts            this class: the SmtpdPolicy hooks and the stage drivers
