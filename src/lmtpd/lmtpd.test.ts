@@ -16,6 +16,7 @@ import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
 import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
 import { logger, setLogSink } from '../util/msg.ts';
 import { LineChat } from '../../test/harness/line-chat.ts';
+import { DovecotFixture } from '../../test/harness/dovecot-fixture.ts';
 import { createLmtpd } from './lmtpd.ts';
 import { lmtpdSettings } from './lmtpd-settings.ts';
 import { splitDetail } from './lmtpd-session.ts';
@@ -31,45 +32,24 @@ function closeServer(server: Server, socks: Socket[]): Promise<void> {
 }
 
 async function startLmtp(conf = '', unixPath?: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'postern-lmtpd-'));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-  const ids = `${process.getuid!()}:${process.getgid!()}`;
-  writeFileSync(join(dir, 'users'), [
-    `alice@x.test:{PLAIN}pw:${ids}::${dir}/alice::`,
-    `bob@x.test:{PLAIN}pw:${ids}::${dir}/bob::userdb_quota_rule=*:storage=1K`,
-  ].join('\n') + '\n');
-  const dc = parseDovecotConf(`
-mail_location = maildir:~/Maildir
-hostname = lmtp.x.test
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN ${dir}/users
-}
-userdb {
-  driver = passwd-file
-  args = ${dir}/users
-}
-${conf}
-`, join(dir, 'dovecot.conf'));
-  const directory = await openUserDirectory(dc);
+  const fx = new DovecotFixture('postern-lmtpd-');
+  cleanup.push(() => fx.stop());
+  const dc = fx.configure({
+    users: [
+      { user: 'alice@x.test', pass: 'pw', home: 'alice' },
+      { user: 'bob@x.test', pass: 'pw', home: 'bob', extra: 'userdb_quota_rule=*:storage=1K' },
+    ],
+    settings: 'mail_location = maildir:~/Maildir\nhostname = lmtp.x.test',
+    conf,
+  });
+  const directory = await fx.directory();
   const store = new MaildirStore();
   const lmtpd = createLmtpd({ directory, store, settings: lmtpdSettings(dc), log: logger('lmtpd') });
-  const socks: Socket[] = [];
-  const server = createServer((s) => { socks.push(s); void lmtpd.handle(s); });
-  if (unixPath) await new Promise<void>((r) => server.listen(join(dir, unixPath), r));
-  else await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanup.push(() => closeServer(server, socks));
-  cleanup.push(() => directory.close());
-  const messages = async (user: string, box = 'INBOX') => {
-    const u = await store.forUser((await directory.lookup(user))!);
-    const mb = await u.open(box);
-    const out = await Promise.all(mb.messages().map((m) => mb.readContent(m.uid).then((b) => b.toString())));
-    await mb.close();
-    await u.close();
-    return out;
-  };
-  const port = unixPath ? 0 : (server.address() as { port: number }).port;
-  return { dir, port, store, directory, messages, socketPath: join(dir, unixPath ?? '') };
+  const handle = (s: Socket) => { void lmtpd.handle(s); };
+  const socketPath = unixPath ? await fx.listenUnix(unixPath, handle) : join(fx.dir, '');
+  const port = unixPath ? 0 : await fx.listen(handle);
+  const messages = (user: string, box = 'INBOX') => fx.messages(user, store, box);
+  return { dir: fx.dir, port, store, directory, messages, socketPath };
 }
 
 async function lhlo(port: number): Promise<LineChat> {

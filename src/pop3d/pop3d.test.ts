@@ -20,6 +20,7 @@ import { createPop3d } from './pop3d.ts';
 import { pop3dSettings, formatUidl, parseDovecotTime } from './pop3d-settings.ts';
 import { topOf } from './pop3d-commands.ts';
 import { LineChat } from '../../test/harness/line-chat.ts';
+import { DovecotFixture } from '../../test/harness/dovecot-fixture.ts';
 
 const logs: string[] = [];
 setLogSink((l) => { logs.push(l); });
@@ -42,35 +43,20 @@ function track(server: Server): Server {
 interface Env { port: number; dir: string; store: MaildirStore; rec: (u: string) => Promise<import('../lib-auth/user-directory.ts').UserRecord> }
 
 async function startPop3(conf = '', lockWaitMs?: number, host = '127.0.0.1'): Promise<Env> {
-  const dir = mkdtempSync(join(tmpdir(), 'postern-pop3d-'));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'users'), [
-    `alice@x.test:{PLAIN}pw:${process.getuid!()}:${process.getgid!()}::${dir}/alice::`,
-    `bob@x.test:{PLAIN}pw:${process.getuid!()}:${process.getgid!()}::${dir}/bob::`,
-  ].join('\n') + '\n');
-  const dc = parseDovecotConf(`
-mail_location = maildir:~/Maildir
-auth_failure_delay = 0
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN ${dir}/users
-}
-userdb {
-  driver = passwd-file
-  args = ${dir}/users
-}
-${conf}
-`, join(dir, 'dovecot.conf'));
-  const directory = await openUserDirectory(dc);
+  const fx = new DovecotFixture('postern-pop3d-');
+  cleanup.push(() => fx.stop());
+  const dc = fx.configure({
+    users: [{ user: 'alice@x.test', pass: 'pw', home: 'alice' }, { user: 'bob@x.test', pass: 'pw', home: 'bob' }],
+    settings: 'mail_location = maildir:~/Maildir\nauth_failure_delay = 0',
+    conf,
+  });
+  const directory = await fx.directory();
   const store = new MaildirStore();
   const settings = { ...pop3dSettings(dc), lockWaitMs: lockWaitMs ?? 30_000 };
   const pop3d = createPop3d({ directory, store, settings, log: logger('pop3d') });
-  const server: Server = track(createServer((s) => { void pop3d.handle(s); }));
-  await new Promise<void>((r) => server.listen(0, host, r));
-  cleanup.push(() => closeServer(server));
-  cleanup.push(() => directory.close());
+  const port = await fx.listen((s) => { void pop3d.handle(s); }, host);
   const rec = async (u: string) => (await directory.lookup(u))!;
-  return { port: (server.address() as { port: number }).port, dir, store, rec };
+  return { port, dir: fx.dir, store, rec };
 }
 
 async function login(port: number, user = 'alice@x.test'): Promise<LineChat> {

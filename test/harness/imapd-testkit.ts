@@ -1,19 +1,17 @@
 /**
  * imapd-testkit - test fixture for imapd: a temp directory with a passwd-file user list, a
- * dovecot.conf (parsed by the real config reader), Maildirs, and an Imapd on 127.0.0.1 with
- * an OS-chosen port; connectImap() opens the raw client (line-chat.ts) for transcript assertions.
+ * dovecot.conf (parsed by the real config reader) and Maildirs (dovecot-fixture.ts), and an
+ * Imapd on 127.0.0.1 with an OS-chosen port; connectImap() opens the raw client (line-chat.ts) for transcript assertions.
  * Used by imapd.test.ts and test/interop/imap-*.test.ts. Cleans up in stop().
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseDovecotConf } from '../../src/global/dovecot-conf.ts';
 import { Logger } from '../../src/util/msg.ts';
 import { generateSelfSigned } from '../../src/lib-tls/self-signed.ts';
 import { createImapd, type Imapd } from '../../src/imapd/imapd.ts';
 import type { ImapdSettings } from '../../src/imapd/imapd-settings.ts';
 import { LineChat } from './line-chat.ts';
+import { DovecotFixture } from './dovecot-fixture.ts';
 
 export interface Fixture {
   dir: string;
@@ -21,13 +19,13 @@ export interface Fixture {
   /** imaps port (implicit TLS) when started with tls. */
   tlsPort: number;
   imapd: Imapd;
-  server: Server;
   maildir(user: string): string;
   stop(): Promise<void>;
 }
 
 export async function startFixture(o: { users?: [string, string, string?][]; conf?: string; settings?: Partial<ImapdSettings>; tls?: boolean; host?: string } = {}): Promise<Fixture> {
-  const dir = mkdtempSync(join(tmpdir(), 'postern-imapd-'));
+  const fx = new DovecotFixture('postern-imapd-');
+  const dir = fx.dir;
   let tlsConf = 'ssl = no';
   if (o.tls) {
     const made = generateSelfSigned({ hostname: 'localhost', keyType: 'ec' });
@@ -36,26 +34,15 @@ export async function startFixture(o: { users?: [string, string, string?][]; con
     tlsConf = `ssl = yes\nssl_cert = <${join(dir, 'cert.pem')}\nssl_key = <${join(dir, 'key.pem')}`;
   }
   const users = o.users ?? [['alice@example.test', 'secret']];
-  const uid = process.getuid!();
-  const gid = process.getgid!();
-  writeFileSync(join(dir, 'users'), users.map(([u, p, extra]) =>
-    `${u}:{PLAIN}${p}:${uid}:${gid}::${join(dir, 'mail', ...u.split('@').reverse())}::${extra ?? ''}`).join('\n') + '\n');
-  const confText = `
-protocols = imap
+  const conf = fx.configure({
+    users: users.map(([user, pass, extra]) => ({ user, pass, extra })),
+    settings: `protocols = imap
 mail_location = maildir:~/Maildir
 disable_plaintext_auth = no
 ${tlsConf}
 auth_mechanisms = plain login
-auth_failure_delay = 0
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN ${join(dir, 'users')}
-}
-userdb {
-  driver = passwd-file
-  args = ${join(dir, 'users')}
-}
-namespace inbox {
+auth_failure_delay = 0`,
+    conf: `namespace inbox {
   inbox = yes
   separator = /
   mailbox Sent {
@@ -67,27 +54,19 @@ namespace inbox {
     auto = create
   }
 }
-${o.conf ?? ''}
-`;
-  writeFileSync(join(dir, 'dovecot.conf'), confText);
-  const conf = parseDovecotConf(confText, join(dir, 'dovecot.conf'));
+${o.conf ?? ''}`,
+  });
   const log = new Logger('imap');
   const imapd = await createImapd({ dovecot: conf, log, settings: o.settings ?? {} });
   const host = o.host ?? '127.0.0.1';
-  const server = createServer((sock) => { void imapd.handle(sock); });
-  await new Promise<void>((r) => server.listen(0, host, r));
-  const port = (server.address() as { port: number }).port;
-  const tlsServer = createServer((sock) => { void imapd.handle(sock, { ssl: true }); });
-  if (o.tls) await new Promise<void>((r) => tlsServer.listen(0, host, r));
-  const tlsPort = o.tls ? (tlsServer.address() as { port: number }).port : 0;
+  const port = await fx.listen((sock) => { void imapd.handle(sock); }, host);
+  const tlsPort = o.tls ? await fx.listen((sock) => { void imapd.handle(sock, { ssl: true }); }, host) : 0;
   return {
-    dir, port, tlsPort, imapd, server,
+    dir, port, tlsPort, imapd,
     maildir: (user: string) => join(dir, 'mail', ...user.split('@').reverse(), 'Maildir'),
     async stop() {
       await imapd.close();
-      await new Promise<void>((r) => server.close(() => r()));
-      if (o.tls) await new Promise<void>((r) => tlsServer.close(() => r()));
-      rmSync(dir, { recursive: true, force: true });
+      await fx.stop();
     },
   };
 }
