@@ -12,7 +12,6 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -88,42 +87,20 @@ poll 127.0.0.1 protocol pop3 port ${pm.ports.pop3} uidl:
   assert.deepEqual(await pm.messages('alice@x.test'), [], 'fetchmail deleted what it fetched');
 });
 
-/** Send a POP3 command and read its reply: one line, or up to "." for multi-line replies. */
-class Pop3Script {
-  private buf = '';
-  private sock: Socket;
-  private waiters: (() => void)[] = [];
-  private closed = false;
-  constructor(sock: Socket) {
-    this.sock = sock;
-    sock.setEncoding('latin1');
-    sock.on('data', (d: string) => { this.buf += d; this.wake(); });
-    sock.on('close', () => { this.closed = true; this.wake(); });
-    sock.on('error', () => { this.closed = true; this.wake(); });
+/**
+ * A POP3 reply as the script compares it: the status line, or for a multi-line +OK reply the
+ * whole of it up to the "." (no final CRLF); `<closed>` or `<timeout>` and what was left when
+ * the server closed or went quiet.
+ */
+async function readReply(c: LineChat, multi: boolean): Promise<string> {
+  try {
+    const first = await c.line(5000);
+    if (!multi || !first.startsWith('+OK')) return first;
+    const rest = await c.waitFor(/^\.\r\n|\r\n\.\r\n/, 5000);
+    return `${first}\r\n${rest.slice(0, -2)}`;
+  } catch {
+    return `${c.closed ? '<closed>' : '<timeout>'}${c.pending()}`;
   }
-  static async open(port: number): Promise<Pop3Script> {
-    const s = connect({ port, host: '127.0.0.1' });
-    await new Promise((r, j) => { s.once('connect', r); s.once('error', j); });
-    return new Pop3Script(s);
-  }
-  private wake(): void { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
-  async read(multi: boolean): Promise<string> {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const nl = this.buf.indexOf('\r\n');
-      if (nl >= 0) {
-        const first = this.buf.slice(0, nl);
-        if (!multi || !first.startsWith('+OK')) { this.buf = this.buf.slice(nl + 2); return first; }
-        const end = this.buf.indexOf('\r\n.\r\n');
-        if (end >= 0) { const all = this.buf.slice(0, end + 3); this.buf = this.buf.slice(end + 5); return all; }
-      }
-      if (this.closed) return `<closed>${this.buf}`;
-      if (Date.now() > deadline) return `<timeout>${this.buf}`;
-      await new Promise<void>((r) => { const t = setTimeout(r, 100); this.waiters.push(() => { clearTimeout(t); r(); }); });
-    }
-  }
-  async cmd(line: string, multi = false): Promise<string> { this.sock.write(line + '\r\n'); return this.read(multi); }
-  close(): void { this.sock.destroy(); }
 }
 
 /** The script both servers get; `true` marks a multi-line reply. Message sizes are normalised. */
@@ -168,9 +145,12 @@ test('the same POP3 script gives the same replies from Postern and real Dovecot 
   }
   const transcripts: string[][] = [];
   for (const port of [dc.ports.pop3!, pm.ports.pop3]) {
-    const p = await Pop3Script.open(port);
-    const t = [await p.read(false)];
-    for (const [c, multi] of SCRIPT) t.push(`C: ${c}\n${normalise(await p.cmd(c, multi))}`);
+    const p = await LineChat.open(port, { protocol: 'pop3' });
+    const t = [await readReply(p, false)];
+    for (const [c, multi] of SCRIPT) {
+      p.send(c + '\r\n');
+      t.push(`C: ${c}\n${normalise(await readReply(p, multi))}`);
+    }
     p.close();
     transcripts.push(t);
   }
