@@ -1,8 +1,8 @@
 /**
  * Golden tests for CONTRACT 3 (resolve): each testdata/<case>.tsv lists addresses and the reply
  * Postfix's trivial-rewrite(8) gives for them under testdata/<case>.cf (a main.cf fragment over
- * the defaults of testdata/test-params.ts; tables are real texthash:/inline: tables opened through
- * src/global/maps.ts, relative to testdata/).
+ * the defaults of test/harness/trivial-rewrite-params.ts; tables are real texthash:/inline:
+ * tables opened through src/global/maps.ts, relative to testdata/).
  *
  * Columns: address, sender, class, transport, nexthop, recipient, flags, comment.
  *   address  `<>` is the empty address; `\t`, `\r`, `\n`, `\0`, `\\` escapes are decoded
@@ -20,7 +20,7 @@ import { resolve } from './resolve.ts';
 import type { ResolveReply } from '../global/resolve-client.ts';
 import { buildResolveContext } from './resolve-context.ts';
 import { mapsTableOpener } from './resolve-context-open.ts';
-import { paramSource, parseParams } from './testdata/test-params.ts';
+import { paramSource, parseParams } from '../../test/harness/trivial-rewrite-params.ts';
 
 const DIR = join(import.meta.dirname, 'testdata');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';

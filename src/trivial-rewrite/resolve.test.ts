@@ -14,7 +14,7 @@ import { buildResolveContext, interfaceAddresses, type TableOpener } from './res
 import { mapsTableOpener } from './resolve-context-open.ts';
 import { DomainList, splitList } from './domain-list.ts';
 import { checkRecipient, recipientTableFor } from './address-class.ts';
-import { paramSource } from './testdata/test-params.ts';
+import { paramSource } from '../../test/harness/trivial-rewrite-params.ts';
 
 const quiet = () => {};
 const ctxOf = (o: Record<string, string> = {}, dir?: string) =>

@@ -1,11 +1,13 @@
 /**
- * test-params - a tiny main.cf reader for the trivial-rewrite tests: `name = value` lines,
- * continuation lines, `#` comments and `$name`/`${name}` expansion over BASE_PARAMS, which hold
- * Postfix 3.7's `postconf -d` values at compatibility_level = 3.6 (append_dot_mydomain = no,
- * relay_domains = empty) with a fixed host identity and loopback-only interfaces, so results do
- * not depend on the machine. The production path uses MainConfig (src/global/mail-conf.ts).
+ * trivial-rewrite-params - a tiny main.cf reader for the trivial-rewrite tests: `name = value`
+ * lines, continuation lines, `#` comments, and `$name` expansion (src/util/mac-expand.ts, as
+ * main.cf's) over BASE_PARAMS, which hold Postfix 3.7's `postconf -d` values at
+ * compatibility_level = 3.6 (append_dot_mydomain = no, relay_domains = empty) with a fixed host
+ * identity and loopback-only interfaces, so results do not depend on the machine. The production
+ * path uses MainConfig (src/global/mail-conf.ts).
  */
-import type { ParamSource } from '../resolve-context.ts';
+import type { ParamSource } from '../../src/trivial-rewrite/resolve-context.ts';
+import { macExpand } from '../../src/util/mac-expand.ts';
 
 export const BASE_PARAMS: Record<string, string> = {
   myhostname: 'mx.example.net',
@@ -73,11 +75,6 @@ export function parseParams(text: string): Record<string, string> {
 
 /** A ParamSource over BASE_PARAMS + overrides, with $name expansion. */
 export function paramSource(overrides: Record<string, string> = {}): ParamSource {
-  const raw = { ...BASE_PARAMS, ...overrides };
-  const expand = (v: string, depth: number): string => {
-    if (depth > 20) throw new Error(`recursive expansion: ${v}`);
-    return v.replace(/\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g, (_m, a?: string, b?: string) =>
-      expand(raw[(a ?? b)!] ?? '', depth + 1));
-  };
-  return { get: (name: string) => expand(raw[name] ?? '', 0) };
+  const raw: Record<string, string> = { ...BASE_PARAMS, ...overrides };
+  return { get: (name: string) => macExpand(raw[name] ?? '', (n) => raw[n]) };
 }
