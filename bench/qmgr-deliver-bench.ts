@@ -45,8 +45,8 @@ try {
   const queue = queueFromConfig(config);
   queue.ensureDirs();
   const resolver = await TrivialRewrite.open(config);
-  const agents = await loadAgents(config, AGENTS);
   const masterEntries = parseMasterCf(INTERNAL_SERVICES, 'master.cf', { defaultProcessLimit: 100 });
+  const agents = await loadAgents(config, masterEntries, AGENTS);
   const domainDir = join(site.dir, 'vhosts', SITE_DOMAIN);
   for (let r = 0; r < rounds; r++) {
     let next = 0;

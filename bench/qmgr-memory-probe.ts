@@ -42,8 +42,8 @@ try {
   const queue = queueFromConfig(config);
   queue.ensureDirs();
   const resolver = await TrivialRewrite.open(config);
-  const agents = await loadAgents(config, AGENTS);
   const masterEntries = parseMasterCf(INTERNAL_SERVICES, 'master.cf', { defaultProcessLimit: 100 });
+  const agents = await loadAgents(config, masterEntries, AGENTS);
   const q = new Qmgr({ config, queue, resolver, agents, masterEntries, bounce, watch: false });
   await q.start();
   console.log(`start: ${mem()}`);

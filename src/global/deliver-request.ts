@@ -14,6 +14,7 @@
  *    did not finish.
  */
 import type { MainConfig } from './mail-conf.ts';
+import type { MasterEntry } from './master-cf.ts';
 import type { QueueFile } from './queue-file-reader.ts';
 import type { QueueRecipient } from './queue-file.ts';
 import { logger } from '../util/msg.ts';
@@ -63,10 +64,12 @@ export interface DeliveryAgent {
 }
 
 /**
- * Makes one agent for a configuration. qmgr is given a table of these by master.cf command
- * name (the master's registry of agents) and makes every agent of it when it starts.
+ * Makes one agent for a configuration: main.cf (with qmgr's -o overrides) and master.cf's
+ * entries, both as the master read them (an agent that needs its master.cf entry, pipe(8), finds
+ * it there and never reads the file). qmgr is given a table of these by master.cf command name
+ * (the master's registry of agents) and makes every agent of it when it starts.
  */
-export type DeliveryAgentFactory = (config: MainConfig) => Promise<DeliveryAgent>;
+export type DeliveryAgentFactory = (config: MainConfig, masterCf: readonly MasterEntry[]) => Promise<DeliveryAgent>;
 
 /** Helper for agents: the same status for every recipient of a request. */
 export function allRecipients(req: DeliverRequest, status: DeliveryStatus, dsn: string, text: string, relay: string, diagnostic?: string): RecipientResult[] {

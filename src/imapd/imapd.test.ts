@@ -365,7 +365,7 @@ test('the service contract: started by the master with its bound listeners, stop
     const { readFileSync } = await import('node:fs');
     const conf = parseDovecotConf(readFileSync(join(f.dir, 'dovecot.conf'), 'utf8'), join(f.dir, 'dovecot.conf'));
     const running = await service.start({
-      config: undefined as never, dovecot: conf, protocol: 'imap', log: new Logger('imap'), failed: () => {},
+      config: undefined as never, masterCf: [], dovecot: conf, protocol: 'imap', log: new Logger('imap'), failed: () => {},
       entry: { service: 'imap', type: 'inet', private: false, unpriv: true, chroot: false, wakeup: 0, wakeupIfUsed: false, maxproc: 0, command: 'imapd', args: [], overrides: {} } as never,
       listeners: [{ kind: 'inet', name: 'imap', ssl: false, address: `127.0.0.1:${port}`, server, accept: (h) => { handler = h; } }],
     });

@@ -16,6 +16,8 @@
  *    overrides (MainConfig.withOverrides), as Postfix daemons see it;
  *  - `entry`: the MasterEntry (for Dovecot services a synthesised entry: type inet, the Dovecot
  *    service name, command = the implementation name, file = dovecot.conf);
+ *  - `masterCf`: every entry of master.cf, as the master parsed it (qmgr schedules by each
+ *    transport's entry, pipe(8) runs the argv= of its own): a service never reads master.cf itself;
  *  - `dovecot`: the DovecotConfig (every service gets it: smtpd needs the user directory too);
  *  - `log`: a Logger printing `postern/<service>[pid]` (or `postern/submission/smtpd` when the entry
  *    sets `-o syslog_name=postfix/submission`, as Postfix logs it);
@@ -45,8 +47,9 @@
  * WHERE A SERVICE RUNS: in the master's process, a worker thread (master/master-thread.ts) or a
  * child process of its own (master/master-process.ts), by `postern_process_mode`
  * (master/master-mode.ts). The contract is the same in all three; in a thread or a child the
- * context is rebuilt there from the configuration directory, and connections reach the child
- * over IPC.
+ * context is rebuilt there, main.cf and dovecot.conf from the configuration directory once (as
+ * the master reads them), master.cf's entries as the master passes them, and connections reach
+ * the child over IPC.
  */
 import type { Server, Socket } from 'node:net';
 import type { MainConfig } from '../global/mail-conf.ts';
@@ -74,6 +77,8 @@ export interface ServiceContext {
   /** main.cf + this entry's -o overrides. */
   config: MainConfig;
   entry: MasterEntry;
+  /** All of master.cf, as the master parsed it (default_process_limit applied). */
+  masterCf: readonly MasterEntry[];
   dovecot: DovecotConfig;
   /** For Dovecot-side services: the protocol ('imap', 'pop3', 'lmtp'). */
   protocol?: string;

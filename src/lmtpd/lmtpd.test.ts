@@ -203,7 +203,7 @@ test('the master service: ServiceImpl lmtpd on a unix listener', async () => {
   await new Promise<void>((r) => server.listen(path, r));
   cleanup.push(() => closeServer(server, socks));
   const running = await service.start({
-    config: {} as never, dovecot: dc, protocol: 'lmtp', log: logger('lmtpd'), failed: () => {},
+    config: {} as never, masterCf: [], dovecot: dc, protocol: 'lmtp', log: logger('lmtpd'), failed: () => {},
     entry: { service: 'lmtp', maxproc: 0 } as never,
     listeners: [{ kind: 'unix', name: 'lmtp', ssl: false, address: path, server, accept: (h: (s: Socket) => void) => { route = h; } }],
   });

@@ -7,6 +7,8 @@
  * defers with "mail transport unavailable".
  *
  * To add an agent, add one line: `name: async (config) => (await import('../x/x.ts')).createXAgent(config)`.
+ * A factory is also given master.cf's entries as the master parsed them (pipe(8) runs its entry's
+ * argv=): an agent never reads a configuration file itself.
  */
 import type { DeliveryAgentFactory } from '../global/deliver-request.ts';
 import type { ServiceImpl } from '../lib-master/master-service.ts';
@@ -24,7 +26,7 @@ export const AGENTS: Readonly<Record<string, DeliveryAgentFactory>> = {
     const { trigger } = await import('../global/mail-trigger.ts');
     return createLocalAgent(config, { cleanup: cleanupSettings(config, (q) => { trigger('qmgr', q); }), cleanupClient: cleanup });
   },
-  pipe: async (config) => (await import('../pipe/pipe.ts')).createPipeAgent(config),
+  pipe: async (config, masterCf) => (await import('../pipe/pipe.ts')).createPipeAgent(config, { entries: masterCf }),
   virtual: async (config) => {
     const { createVirtualAgent, virtualSettings } = await import('../virtual/virtual.ts');
     return createVirtualAgent(await virtualSettings(config));

@@ -1,7 +1,8 @@
 /**
  * master-process-child - the body of a service child process forked by master-process.ts (the
- * contract is there): wait for the request, build the ServiceContext from the configuration
- * directory, start the service, take the connections the master passes, obey stop/wakeup, and
+ * contract is there): wait for the request, build the ServiceContext (main.cf and dovecot.conf
+ * from the configuration directory, once; master.cf's entries as the request carries them),
+ * start the service, take the connections the master passes, obey stop/wakeup, and
  * exit when the master goes away (Postfix daemons' "master disconnect").
  *
  * Messages master → child: {type: 'request', req}, {type: 'conn', l} with a socket handle,
@@ -43,7 +44,7 @@ async function start(req: ProcessRequest): Promise<void> {
     accept: (h: (s: Socket) => void) => { handlers.set(i, h); send({ type: 'accept', l: i }); },
   }));
   const ctx: ServiceContext = {
-    config, entry: req.entry, dovecot: dovecot(), log, listeners,
+    config, entry: req.entry, masterCf: req.masterCf, dovecot: dovecot(), log, listeners,
     ...(req.protocol ? { protocol: req.protocol } : {}),
     failed: (err) => send({ type: 'failed', error: errText(err) }),
   };

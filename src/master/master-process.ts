@@ -12,7 +12,8 @@
  * CONTRACT
  *  - The child (master-process-child.ts, forked with an IPC channel) loads the configuration
  *    directory itself (main.cf with this master.cf entry's -o overrides, dovecot.conf), as the
- *    worker of master-thread.ts does, and starts the module's `service` with a ServiceContext
+ *    worker of master-thread.ts does; master.cf's entries come in the request, as the master
+ *    parsed them. It starts the module's `service` with a ServiceContext
  *    whose listeners mirror the master's (kind, name, ssl, address; `server` is a placeholder
  *    that does not listen). The first IPC message is the request; the child answers
  *    `started` once start() resolved, or `failed`.
@@ -69,6 +70,8 @@ export interface ProcessRequest {
   /** Module path relative to src/master/, exporting `service: ServiceImpl`. */
   module: string;
   entry: ServiceContext['entry'];
+  /** master.cf as the master parsed it: the child does not read it again. */
+  masterCf: ServiceContext['masterCf'];
   protocol?: string;
   /** The service name the child logs as ("smtpd", "submission/smtpd"). */
   logName: string;
@@ -139,7 +142,7 @@ export function processed(name: string, module: string): ServiceImpl {
       // maxproc limits the sessions of the service: shared out among its children.
       const maxproc = ctx.entry.maxproc === 0 ? 0 : Math.max(1, Math.ceil(ctx.entry.maxproc / count));
       const req: ProcessRequest = {
-        configDir: ctx.config.configDir, module, entry: { ...ctx.entry, maxproc }, logName: ctx.log.service,
+        configDir: ctx.config.configDir, module, entry: { ...ctx.entry, maxproc }, masterCf: ctx.masterCf, logName: ctx.log.service,
         ...(ctx.protocol ? { protocol: ctx.protocol } : {}),
         listeners: ctx.listeners.map((l) => ({ kind: l.kind, name: l.name, ssl: l.ssl, address: l.address })),
       };

@@ -1,6 +1,7 @@
 /**
  * master-thread-worker - the body of a worker thread started by master-thread.ts: build the
- * ServiceContext from the configuration directory, start the service, obey stop/wakeup.
+ * ServiceContext (main.cf and dovecot.conf from the configuration directory, once; master.cf's
+ * entries as the master passed them), start the service, obey stop/wakeup.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { MainConfig } from '../global/mail-conf.ts';
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
   const config = MainConfig.load(req.configDir).withDictTypes(authDictTypesFor(dovecot)).withOverrides(req.entry.overrides);
   const mod = await import(new URL(req.module, import.meta.url).href) as { service: ServiceImpl };
   const ctx: ServiceContext = {
-    config, entry: req.entry, dovecot: dovecot(), log: logger(mod.service.name), listeners: [],
+    config, entry: req.entry, masterCf: req.masterCf, dovecot: dovecot(), log: logger(mod.service.name), listeners: [],
     ...(req.protocol ? { protocol: req.protocol } : {}),
     failed: (err) => port.postMessage({ type: 'failed', error: errText(err) }),
   };

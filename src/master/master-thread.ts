@@ -29,6 +29,8 @@ export interface ThreadRequest {
   /** Module path relative to src/master/, exporting `service: ServiceImpl`. */
   module: string;
   entry: ServiceContext['entry'];
+  /** master.cf as the master parsed it: the thread does not read it again. */
+  masterCf: ServiceContext['masterCf'];
   protocol?: string;
 }
 
@@ -38,7 +40,7 @@ export function threaded(name: string, module: string): ServiceImpl {
     async start(ctx: ServiceContext): Promise<RunningService> {
       // Sockets the master bound for the entry (qmgr's private/qmgr) stay unused: triggers reach
       // the service through files it watches.
-      const req: ThreadRequest = { configDir: ctx.config.configDir, module, entry: ctx.entry, ...(ctx.protocol ? { protocol: ctx.protocol } : {}) };
+      const req: ThreadRequest = { configDir: ctx.config.configDir, module, entry: ctx.entry, masterCf: ctx.masterCf, ...(ctx.protocol ? { protocol: ctx.protocol } : {}) };
       // A small young generation: V8 otherwise grows it to 128 MB under a steady allocation
       // rate (qmgr under load) and keeps it, though the live heap stays ~15 MB (issue 4: memory
       // flat however many messages pass through the queue).

@@ -332,7 +332,7 @@ export class Master {
       },
     })));
     return {
-      config, entry: slot.plan.entry, dovecot: cfg.dovecot, log: serviceLogger(slot.plan, config), listeners,
+      config, entry: slot.plan.entry, masterCf: cfg.masterCf, dovecot: cfg.dovecot, log: serviceLogger(slot.plan, config), listeners,
       ...(slot.plan.protocol !== undefined ? { protocol: slot.plan.protocol } : {}),
       failed: (err: unknown) => this.fail(inst, err, false),
     };

@@ -6,9 +6,11 @@
  *     flags=Fqhu user=uucp argv=uux -r -n -z -a$sender - $nexthop!rmail ($recipient)
  *
  * SUMMARY
- *   createPipeAgent(config, entries?) → DeliveryAgent. One agent serves every pipe entry: the
+ *   createPipeAgent(config, { entries }) → DeliveryAgent. One agent serves every pipe entry: the
  *   request's `transport` (the master.cf service name) picks the entry and its flags=, user=,
- *   size=, null_sender=, eol=, directory= and argv=.
+ *   size=, null_sender=, eol=, directory= and argv=. The entries are master.cf as the master
+ *   parsed it, passed down through qmgr's agent factory (master/master-agents.ts): pipe(8)
+ *   never reads master.cf itself, so what it runs is what the master read at start or reload.
  *
  * DESCRIPTION
  *   One command runs per request, for all its recipients (pipe.c): an argument holding a
@@ -28,7 +30,7 @@
  *   current user (a warning is logged once per transport).
  */
 import type { MainConfig } from '../global/mail-conf.ts';
-import { loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
+import type { MasterEntry } from '../global/master-cf.ts';
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
 import { allRecipients, deferOnError } from '../global/deliver-request.ts';
 import { getgrnam, getpwnam } from '../util/dict-unix.ts';
@@ -42,18 +44,17 @@ const log = logger('pipe');
 const isRoot = process.getuid?.() === 0;
 
 export interface PipeAgentOptions {
-  /** master.cf entries; default: loadMasterCf(config.configDir) on first use. */
-  entries?: MasterEntry[];
+  /** master.cf's entries, as the master parsed them. */
+  entries: readonly MasterEntry[];
 }
 
-export function createPipeAgent(config: MainConfig, o: PipeAgentOptions = {}): DeliveryAgent {
-  let entries = o.entries;
+export function createPipeAgent(config: MainConfig, o: PipeAgentOptions): DeliveryAgent {
+  const entries = o.entries;
   const warned = new Set<string>();
   return {
     name: 'pipe',
     async deliver(req: DeliverRequest): Promise<RecipientResult[]> {
       try {
-        entries ??= loadMasterCf(config.configDir);
         const e = entries.find((x) => x.service === req.transport && x.pipe);
         if (!e?.pipe) {
           log.warn(`${req.qf.queueId}: no pipe(8) entry for transport "${req.transport}" in master.cf`);

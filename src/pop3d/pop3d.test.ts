@@ -352,7 +352,7 @@ test('the master service: ServiceImpl pop3d on a bound listener, stop() ends ses
   cleanup.push(() => closeServer(server));
   const port = (server.address() as { port: number }).port;
   const ctx = {
-    config: {} as never, dovecot: dc, protocol: 'pop3', log: logger('pop3d'), failed: () => {},
+    config: {} as never, masterCf: [], dovecot: dc, protocol: 'pop3', log: logger('pop3d'), failed: () => {},
     entry: { service: 'pop3', maxproc: 0 } as never,
     listeners: [{ kind: 'inet' as const, name: 'pop3', ssl: false, address: `127.0.0.1:${port}`, server, accept: (h: (s: Socket) => void) => { route = h; } }],
   };

@@ -260,24 +260,26 @@ test('without any in-process notify: mail renamed into incoming by another proce
   assert.deepEqual(await listQueue(e.queue, 'deferred'), []);
 });
 
-test('the master.cf service: qmgr started from a config directory delivers new mail it sees in incoming', async () => {
+test('the master.cf service: qmgr started from a config directory delivers new mail it sees in incoming; master.cf is the context\'s, given to each agent factory, never read from disk', async () => {
   const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { MainConfig } = await import('../global/mail-conf.ts');
   const { CleanupSession } = await import('../cleanup/cleanup.ts');
   const { qmgrService, queueFromConfig } = await import('./qmgr.ts');
   const { openRewrite, bounce } = await import('../master/master-clients.ts');
-  const service = qmgrService({ discard: async () => (await import('../discard/discard.ts')).createDiscardAgent() }, { openRewrite, bounce });
+  const { parseMasterCf } = await import('../global/master-cf.ts');
+  let given: unknown;
+  const service = qmgrService({ discard: async (_c, masterCf) => { given = masterCf; return (await import('../discard/discard.ts')).createDiscardAgent(); } }, { openRewrite, bounce });
   const { logger } = await import('../util/msg.ts');
   const dir = mkdtempSync(join(tmpdir(), 'postern-qmgr-svc-'));
   try {
     writeFileSync(join(dir, 'main.cf'), `queue_directory = ${dir}/queue\nmyhostname = mx.example.test\nmydestination = localhost\ninet_interfaces = loopback-only\ntransport_maps = inline:{ {example.com=discard:dropped} }\n`);
-    writeFileSync(join(dir, 'master.cf'), 'qmgr unix n - n 300 1 qmgr\ndiscard unix - - n - - discard\n');
+    // No master.cf in the directory: the master parsed it and passes the entries down.
+    const masterCf = parseMasterCf('qmgr unix n - n 300 1 qmgr\ndiscard unix - - n - - discard\n', join(dir, 'master.cf'));
     const config = MainConfig.load(dir);
     const queue = queueFromConfig(config);
     queue.ensureDirs();
-    const entry = (await import('../global/master-cf.ts')).loadMasterCf(dir)[0]!;
-    const running = await service.start({ config, entry, dovecot: undefined as never, log: logger('qmgr'), listeners: [], failed: (e) => { throw e; } });
+    const running = await service.start({ config, entry: masterCf[0]!, masterCf, dovecot: undefined as never, log: logger('qmgr'), listeners: [], failed: (e) => { throw e; } });
     const c = await CleanupSession.open({ myhostname: 'mx.example.test', myorigin: 'example.test', headerSizeLimit: 102400, messageSizeLimit: 0, alwaysAddMissingHeaders: false }, queue, { sender: 's@example.org', attrs: {}, addMissingHeaders: false });
     c.addRecipient({ address: 'x@example.com' });
     await c.write(Buffer.from('Subject: s\n\nb\n'));
@@ -285,6 +287,7 @@ test('the master.cf service: qmgr started from a config directory delivers new m
     assert.ok('queueId' in r);
     await until(() => logs.some((l) => l.includes(`${r.queueId}: removed`)), 5000, 'delivery by the service');
     assert.ok(logs.some((l) => l.includes(`${r.queueId}: to=<x@example.com>`) && l.includes('status=sent (dropped)')));
+    assert.equal(given, masterCf);
     await running.stop();
   } finally {
     rmSync(dir, { recursive: true, force: true });

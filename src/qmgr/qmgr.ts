@@ -49,7 +49,7 @@ import { join } from 'node:path';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { isQueueId, MailQueue } from '../global/mail-queue.ts';
 import { QMGR_TRIGGER } from '../global/mail-trigger.ts';
-import { loadMasterCf, type MasterEntry } from '../global/master-cf.ts';
+import type { MasterEntry } from '../global/master-cf.ts';
 import type { DeliveryAgent, DeliveryAgentFactory, RecipientResult } from '../global/deliver-request.ts';
 import type { BounceClient, BounceClientFactory } from '../global/bounce-client.ts';
 import type { ResolveOpener } from '../global/resolve-client.ts';
@@ -87,8 +87,8 @@ export interface QmgrOptions {
   resolver: Resolver;
   /** Delivery agents by master.cf command name (smtp, lmtp, virtual, local, pipe, discard, error). */
   agents: ReadonlyMap<string, DeliveryAgent>;
-  /** master.cf entries; default: loaded from config.configDir. */
-  masterEntries?: readonly MasterEntry[];
+  /** master.cf's entries, as the master parsed them (qmgr never reads master.cf itself). */
+  masterEntries: readonly MasterEntry[];
   /** bounce/defer/trace (global/bounce-client.ts), made for this queue with qmgr's own wake-up. */
   bounce: BounceClientFactory;
   /** Watch `incoming` and `public/` for other processes' mail and triggers (default true). */
@@ -150,7 +150,7 @@ export class Qmgr {
     };
     this.activeLimit = Math.max(1, c.int('qmgr_message_active_limit'));
     this.rcptLimit = Math.max(1, c.int('qmgr_message_recipient_limit'));
-    for (const e of opts.masterEntries ?? loadMasterCf(c.configDir, { defaultProcessLimit: c.int('default_process_limit') })) {
+    for (const e of opts.masterEntries) {
       if (e.type === 'unix' || e.type === 'pass') this.services.set(e.service, e);
     }
     this.incoming = new QmgrScan(this.queue, 'incoming');
@@ -372,9 +372,9 @@ export class Qmgr {
 }
 
 /** Every agent of `table` (master.cf command name → factory), made for this configuration. */
-export async function loadAgents(config: MainConfig, table: Readonly<Record<string, DeliveryAgentFactory>>): Promise<Map<string, DeliveryAgent>> {
+export async function loadAgents(config: MainConfig, masterCf: readonly MasterEntry[], table: Readonly<Record<string, DeliveryAgentFactory>>): Promise<Map<string, DeliveryAgent>> {
   const out = new Map<string, DeliveryAgent>();
-  for (const [name, make] of Object.entries(table)) out.set(name, await make(config));
+  for (const [name, make] of Object.entries(table)) out.set(name, await make(config, masterCf));
   return out;
 }
 
@@ -393,8 +393,8 @@ export function qmgrService(table: Readonly<Record<string, DeliveryAgentFactory>
       const queue = queueFromConfig(config);
       queue.ensureDirs();
       const resolver = await clients.openRewrite(config);
-      const agents = await loadAgents(config, table);
-      const q = new Qmgr({ config, queue, resolver, agents, bounce: clients.bounce });
+      const agents = await loadAgents(config, sctx.masterCf, table);
+      const q = new Qmgr({ config, queue, resolver, agents, masterEntries: sctx.masterCf, bounce: clients.bounce });
       await q.start();
       // smtpd, pickup and qmqpd (through cleanup) name each queue file they commit, from this
       // thread or through the master (mail-trigger.ts); the watch on incoming/ covers other writers.
