@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { utimesSync, writeFileSync, readFileSync } from 'node:fs';
+import { utimesSync, writeFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { dictOpen } from './dict-registry.ts';
 import { HashIndex, encodeIndex, writeIndexFile } from './dict-hash.ts';
@@ -63,7 +63,9 @@ test('hash: source newer than index gives Postfix\'s warning', async (t) => {
   const f = join(dir, 't');
   writeFileSync(f, 'a b\n');
   await build(`hash:${f}`);
-  const later = new Date(Date.now() + 10_000);
+  // From the index's own time (set by the file system), not Date.now(): the process clock and
+  // the file system's may disagree (a clock stepped back, or the test run under faketime).
+  const later = new Date(statSync(`${f}.pdb`).mtimeMs + 10_000);
   utimesSync(f, later, later);
   const { warnings } = await posternQuery(`hash:${f}`, ['a']);
   assert.deepEqual(warnings, [`database ${f}.pdb is older than source file ${f}`]);

@@ -5,7 +5,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { symlinkSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, existsSync, utimesSync, mkdirSync } from 'node:fs';
+import { symlinkSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, existsSync, utimesSync, mkdirSync, statSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { setLogSink } from '../../util/msg.ts';
@@ -196,7 +196,10 @@ test('odd files in new/ and cur/, a 0-byte message, files delivered by others wi
   // tmp/ leftovers of a crash: removed after 36 h (Maildir spec), fresh ones kept
   writeFileSync(join(root, 'tmp', 'fresh'), 'x');
   writeFileSync(join(root, 'tmp', 'old'), 'x');
-  const later = Date.now() + 37 * 3600 * 1000;
+  // 37 h after the file's own mtime (set by the file system) AND after the process clock: the
+  // two may disagree (a clock stepped, or the test run under faketime), the age is measured
+  // against the first, the 8-hour scan interval (opening INBOX scanned already) on the second.
+  const later = Math.max(statSync(join(root, 'tmp', 'old')).mtimeMs, Date.now()) + 37 * 3600 * 1000;
   utimesSync(join(root, 'tmp', 'fresh'), new Date(later), new Date(later));
   assert.equal(await cleanTmp(root + '-other'), 0);
   assert.equal(await cleanTmp(root, later), 1);
