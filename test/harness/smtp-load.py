@@ -15,7 +15,7 @@ outcome on stdout (flushed at once, so a reader sees it even if this process is 
 usage: smtp-load.py HOST PORT THREADS COUNT TAG SIZE STOPFILE RCPT[,RCPT...] [BIND_ADDR]
        (environment SMTP_LOAD_SENDER: the envelope sender, default load@example.org)
 """
-import smtplib, socket, sys, threading, time, os, re
+import smtplib, socket, sys, threading, os, re
 
 host, port, threads, count, tag, size, stopfile, rcpts = sys.argv[1:9]
 port, threads, count, size = int(port), int(threads), int(count), int(size)
@@ -37,7 +37,26 @@ def body(token):
             f'Message-Id: <{token}@example.org>\r\n\r\n{filler}END {token}\r\n').encode()
 
 
+def pause(secs):
+    # Not time.sleep(): from Python 3.11 it is clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME),
+    # which libfaketime 0.9.10 with FAKETIME_DONT_FAKE_MONOTONIC=1 (npm run test:clock) turns
+    # into EINVAL (libfaketime issue #426): every thread died at its first reconnect, silently.
+    threading.Event().wait(secs)
+
+
+errors = []
+
+
 def worker(n):
+    try:
+        send_all(n)
+    except BaseException as e:   # a dead thread must not pass for a finished one
+        with lock:
+            errors.append(f'thread {n}: {type(e).__name__}: {e}')
+        raise
+
+
+def send_all(n):
     seq = 0
     c = None
     while seq < count and not os.path.exists(stopfile):
@@ -70,7 +89,7 @@ def worker(n):
                 c.rset()
             except Exception:
                 c = None
-            time.sleep(0.05)
+            pause(0.05)
         except Exception as e:
             out(f'DROP {token} {type(e).__name__}')
             try:
@@ -78,7 +97,7 @@ def worker(n):
             except Exception:
                 pass
             c = None
-            time.sleep(0.05)
+            pause(0.05)
     if c is not None:
         try:
             c.quit()
@@ -91,4 +110,7 @@ for t in ts:
     t.start()
 for t in ts:
     t.join()
+if errors:
+    sys.stderr.write('smtp-load: ' + '; '.join(errors) + '\n')
+    sys.exit(1)
 out('DONE')
