@@ -21,7 +21,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
-import type { MailLocation } from '../mail-location.ts';
+import type { MailLocation } from '../../global/mail-location.ts';
 import { validateMailboxName } from '../mailbox-name.ts';
 import { mutf7ToUtf8, mutf7Encode } from '../../lib-imap/imap-utf7.ts';
 import { dotlockCreate } from './maildir-dotlock.ts';

@@ -15,7 +15,7 @@ import type {
   CopyResult, DeliverOptions, DeliverResult, MailboxInfo, MailboxStatus, MailStore, MailUser, MessageSource, QuotaUsage,
 } from '../mail-storage.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
-import { parseMailLocation, type MailLocation } from '../mail-location.ts';
+import { MailLocationError, parseMailLocation, type MailLocation } from '../../global/mail-location.ts';
 import { MaildirList, MAILDIRFOLDER_NAME } from './maildir-list.ts';
 import { MaildirMailbox, type MailboxOwner } from './maildir-mailbox.ts';
 import { commitSave, parseSystemFlags, writeTmp } from './maildir-save.ts';
@@ -74,7 +74,13 @@ export class MaildirStore implements MailStore {
   constructor(o: MaildirStoreOptions = {}) { this.sep = o.separator ?? '.'; }
 
   async forUser(u: UserRecord): Promise<MailUser> {
-    const loc = parseMailLocation(u.mail, { user: u.user, home: u.home || undefined });
+    let loc: MailLocation;
+    try {
+      loc = parseMailLocation(u.mail, { user: u.user, home: u.home || undefined });
+    } catch (e) {
+      if (e instanceof MailLocationError) throw new MailError('PARAMS', e.message);
+      throw e;
+    }
     if (loc.format === 'mbox') return new MboxUser(u, loc, this.sep);
     return new MaildirUser(u, loc, this.sep);
   }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { UserRecord } from '../../lib-auth/user-directory.ts';
 import type { DeliverOptions, DeliverResult, MailboxInfo, MailboxStatus, MailUser, MessageSource, QuotaUsage } from '../mail-storage.ts';
 import { MailError } from '../mail-error.ts';
-import type { MailLocation } from '../mail-location.ts';
+import type { MailLocation } from '../../global/mail-location.ts';
 import { validateMailboxName } from '../mailbox-name.ts';
 import { mutf7ToUtf8, mutf7Encode } from '../../lib-imap/imap-utf7.ts';
 import { MaildirList } from '../maildir/maildir-list.ts';

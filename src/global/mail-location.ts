@@ -9,10 +9,18 @@
  * `%d` (domain), `%h` (home), `%%`, and the long forms `%{user}`, `%{username}`, `%{domain}`,
  * `%{home}` are expanded; `%Lu` / `%Ln` lower-case. A leading `~/` is the home directory.
  * Postern keeps no index, so INDEX= and CONTROL= are accepted and remembered only (CONTROL is
- * where dovecot-uidlist lives when set, as in Dovecot).
+ * where dovecot-uidlist lives when set, as in Dovecot). A bad value is a MailLocationError; the
+ * mailbox store (lib-storage) answers it as its PARAMS error.
  */
 import { isAbsolute, normalize } from 'node:path';
-import { MailError } from './mail-error.ts';
+
+/** A mail_location that cannot be used; `message` names the setting and what is wrong. */
+export class MailLocationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MailLocationError';
+  }
+}
 
 export type MailFormat = 'maildir' | 'mbox';
 export type ListLayout = 'maildir++' | 'fs';
@@ -44,7 +52,7 @@ export function expandMailVars(text: string, v: LocationVars): string {
     if (key === '%') return '%';
     const k = key.startsWith('{') ? key.slice(1, -1) : key;
     const val = vals[k];
-    if (val === undefined) throw new MailError('PARAMS', `mail_location: unknown or unset variable ${m}`);
+    if (val === undefined) throw new MailLocationError(`mail_location: unknown or unset variable ${m}`);
     return lower ? val.toLowerCase() : val;
   });
 }
@@ -66,11 +74,11 @@ function splitColons(s: string): string[] {
 function resolvePath(p: string, v: LocationVars, what: string): string {
   let r = expandMailVars(p, v);
   if (r === '~' || r.startsWith('~/')) {
-    if (!v.home) throw new MailError('PARAMS', `mail_location: ${what} uses ~ but the user has no home directory`);
+    if (!v.home) throw new MailLocationError(`mail_location: ${what} uses ~ but the user has no home directory`);
     r = v.home + r.slice(1);
   }
-  if (!isAbsolute(r)) throw new MailError('PARAMS', `mail_location: ${what} "${r}" is not an absolute path`);
-  if (r.includes('\0')) throw new MailError('PARAMS', `mail_location: ${what} contains a NUL byte`);
+  if (!isAbsolute(r)) throw new MailLocationError(`mail_location: ${what} "${r}" is not an absolute path`);
+  if (r.includes('\0')) throw new MailLocationError(`mail_location: ${what} contains a NUL byte`);
   return normalize(r).replace(/\/+$/, '') || '/';
 }
 
@@ -83,9 +91,9 @@ export function parseMailLocation(spec: string, v: LocationVars): MailLocation {
   const parts = splitColons(s);
   const format = parts[0]!;
   if (format !== 'maildir' && format !== 'mbox') {
-    throw new MailError('PARAMS', `mail_location "${spec}": unsupported mailbox format "${format}" (use maildir: or mbox:)`);
+    throw new MailLocationError(`mail_location "${spec}": unsupported mailbox format "${format}" (use maildir: or mbox:)`);
   }
-  if (parts.length < 2 || parts[1] === '') throw new MailError('PARAMS', `mail_location "${spec}": missing path after "${format}:"`);
+  if (parts.length < 2 || parts[1] === '') throw new MailLocationError(`mail_location "${spec}": missing path after "${format}:"`);
   const loc: MailLocation = { format, root: resolvePath(parts[1]!, v, 'root'), layout: 'maildir++', utf8: false };
   if (format === 'mbox') loc.layout = 'fs';
   for (const opt of parts.slice(2)) {
@@ -95,7 +103,7 @@ export function parseMailLocation(spec: string, v: LocationVars): MailLocation {
     const val = eq < 0 ? '' : opt.slice(eq + 1);
     switch (key) {
       case 'LAYOUT':
-        if (val !== 'fs' && val !== 'maildir++') throw new MailError('PARAMS', `mail_location "${spec}": unsupported LAYOUT=${val} (use fs or maildir++)`);
+        if (val !== 'fs' && val !== 'maildir++') throw new MailLocationError(`mail_location "${spec}": unsupported LAYOUT=${val} (use fs or maildir++)`);
         loc.layout = val; break;
       case 'INBOX': loc.inbox = resolvePath(val, v, 'INBOX'); break;
       case 'INDEX': if (val !== 'MEMORY') loc.index = resolvePath(val, v, 'INDEX'); break;
@@ -106,7 +114,7 @@ export function parseMailLocation(spec: string, v: LocationVars): MailLocation {
       case 'MAILBOXDIR': case 'ALT': case 'LISTINDEX': case 'NOLOCKS':
         break;   // Dovecot options Postern has no use for; accepted so the same line works
       default:
-        throw new MailError('PARAMS', `mail_location "${spec}": unknown option "${key}"`);
+        throw new MailLocationError(`mail_location "${spec}": unknown option "${key}"`);
     }
   }
   return loc;
