@@ -53,7 +53,7 @@ import { checkNewUserName, openUserWriter, UserWriteError } from '../lib-auth/us
 import { passwordHash } from '../lib-auth/password-scheme.ts';
 import { writeSelfSigned } from '../lib-tls/self-signed.ts';
 import {
-  STANDARD_PORTS, defaultDataDir, defaultHostname, defaultValues, dovecotConfText, generatePassword,
+  STANDARD_PORTS, defaultDataDir, defaultHostname, defaultValues, dovecotConfText, generatePassword, mailboxBase,
   mainCfText, masterCfText, tlsFiles, type DefaultValues, type SiteSettings,
 } from '../master/default-config.ts';
 import { checkConfiguration, formatProblem } from './postcheck.ts';
@@ -360,8 +360,9 @@ export async function writeInit(a: InitAnswers, configDir: string, dataDir: stri
       + 'give --force to replace it (the old files are kept as FILE.bak)');
   }
   mkdirSync(v.configDir, { recursive: true, mode: 0o755 });
-  for (const d of ['queue', 'lib', 'vmail', 'run']) mkdirSync(join(v.dataDir, d), { recursive: true, mode: 0o755 });
-  if (process.getuid?.() === 0) chownSync(join(v.dataDir, 'vmail'), v.uid, v.gid);
+  for (const d of ['queue', 'lib', 'run']) mkdirSync(join(v.dataDir, d), { recursive: true, mode: 0o755 });
+  mkdirSync(mailboxBase(v), { recursive: true, mode: 0o755 });
+  if (process.getuid?.() === 0) chownSync(mailboxBase(v), v.uid, v.gid);
 
   const backups: string[] = [];
   for (const f of existing) {

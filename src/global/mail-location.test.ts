@@ -1,7 +1,7 @@
-/** mail_location parsing: table-driven, hostile input included. */
+/** mail_location parsing and the mailbox virtual(8) is told from it: table-driven, hostile input included. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { expandMailVars, MailLocationError, parseMailLocation } from './mail-location.ts';
+import { expandMailVars, MailLocationError, parseMailLocation, virtualMailboxPath, virtualMailLocation } from './mail-location.ts';
 
 const V = { user: 'joe@example.org', home: '/home/joe' };
 
@@ -24,4 +24,37 @@ test('mail_location: hostile or wrong values are MailLocationErrors naming the p
     assert.throws(() => parseMailLocation(spec, V), (e: Error) => e instanceof MailLocationError && re.test(e.message), spec);
   }
   assert.throws(() => parseMailLocation('maildir:~/M', { user: 'x' }), /no home directory/);
+});
+
+test('mail_location: the format name in any case, as Dovecot', () => {
+  assert.equal(parseMailLocation('MAILDIR:/var/vmail/%d/%n', V).format, 'maildir');
+});
+
+test('virtualMailboxPath: the root the store opens, relative to virtual_mailbox_base; else domain/user/ and a warning', () => {
+  const u = { user: 'u@d.test', home: '/h' };
+  const at = (mail: string, base = '/var/vmail') => virtualMailboxPath({ ...u, mail }, base);
+  assert.deepEqual(at('maildir:/var/vmail/d.test/u', '/var/vmail/'), { path: 'd.test/u/' });
+  assert.deepEqual(at('maildir:/var/vmail/d.test/u/:LAYOUT=fs'), { path: 'd.test/u/' });
+  assert.deepEqual(at('maildir:/var//vmail/./d.test/u', '/var/vmail'), { path: 'd.test/u/' });
+  assert.deepEqual(at('maildir:/var/vmail/a::b'), { path: 'a:b/' });
+  assert.deepEqual(at('maildir:~/Maildir', '/h'), { path: 'Maildir/' });
+  // Never outside the base: a root elsewhere, the base itself, or an unusable location.
+  for (const [mail, why] of [['maildir:/var/vmail/../etc', /maildir \/var\/etc is not below virtual_mailbox_base/], ['maildir:/var/vmail', /not below/],
+    ['maildir:/elsewhere/u', /not below/], ['maildir:relative', /not an absolute path/], ['maildir:/var/vmail/x:BOGUS', /unknown option/]] as const) {
+    const r = at(mail);
+    assert.equal(r.path, 'd.test/u/', mail);
+    assert.match(r.warning ?? '', why, mail);
+  }
+  assert.equal(at('maildir:/elsewhere/u', '').warning, 'maildir /elsewhere/u is not below virtual_mailbox_base (unset); answering d.test/u/');
+  assert.deepEqual(virtualMailboxPath({ user: 'u', mail: 'maildir:/x/u' }, '/y'), { path: 'u/', warning: 'maildir /x/u is not below virtual_mailbox_base /y; answering u/' });
+  // Other formats: as written.
+  assert.deepEqual(at('mbox:~/mail:INBOX=/var/mail/u'), { path: 'mbox:~/mail:INBOX=/var/mail/u' });
+});
+
+test('virtualMailLocation: the default configuration\'s mail_location is the base\'s %d/%n, and reaches back to it', () => {
+  assert.equal(virtualMailLocation('/data/vmail'), 'maildir:/data/vmail/%d/%n');
+  assert.equal(virtualMailLocation('/data/vmail/'), 'maildir:/data/vmail/%d/%n');
+  const root = parseMailLocation(virtualMailLocation('/data/vmail'), { user: 'alice@example.test' }).root;
+  assert.equal(root, '/data/vmail/example.test/alice');
+  assert.deepEqual(virtualMailboxPath({ user: 'alice@example.test', mail: `maildir:${root}` }, '/data/vmail'), { path: 'example.test/alice/' });
 });

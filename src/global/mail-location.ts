@@ -1,16 +1,31 @@
 /**
- * mail-location - Dovecot's `mail_location` / userdb `mail` setting (doc: "Mail location"):
+ * mail-location - where a user's mail lives: THE parser of Dovecot's `mail_location` / userdb
+ * `mail` setting (doc: "Mail location"), and the one derivation of the mailbox virtual(8)
+ * delivers to from it.
  *
  *   maildir:~/Maildir:LAYOUT=fs:INDEX=/var/idx/%u:CONTROL=~/ctl:INBOX=~/Maildir/INBOX:UTF8
  *   mbox:~/mail:INBOX=/var/mail/%u
  *
- * The first field is `<format>:<root>`; the rest are KEY=VALUE options separated by ':'
- * ("::" stands for a literal ':' inside a value, as in Dovecot). `%u` (user), `%n` (user part),
- * `%d` (domain), `%h` (home), `%%`, and the long forms `%{user}`, `%{username}`, `%{domain}`,
- * `%{home}` are expanded; `%Lu` / `%Ln` lower-case. A leading `~/` is the home directory.
- * Postern keeps no index, so INDEX= and CONTROL= are accepted and remembered only (CONTROL is
- * where dovecot-uidlist lives when set, as in Dovecot). A bad value is a MailLocationError; the
- * mailbox store (lib-storage) answers it as its PARAMS error.
+ * The first field is `<format>:<root>` (the format name in any case, as Dovecot compares it);
+ * the rest are KEY=VALUE options separated by ':' ("::" stands for a literal ':' inside a value,
+ * as in Dovecot). `%u` (user), `%n` (user part), `%d` (domain), `%h` (home), `%%`, and the long
+ * forms `%{user}`, `%{username}`, `%{domain}`, `%{home}` are expanded; `%Lu` / `%Ln` lower-case.
+ * A leading `~/` is the home directory. Postern keeps no index, so INDEX= and CONTROL= are
+ * accepted and remembered only (CONTROL is where dovecot-uidlist lives when set, as in Dovecot).
+ * A bad value is a MailLocationError; the mailbox store (lib-storage) answers it as its PARAMS
+ * error.
+ *
+ * ONE SOURCE FOR WHERE A USER'S MAIL LIVES
+ *   The user directory's `mail` (else dovecot.conf's mail_location) is the source. The mailbox
+ *   store opens parseMailLocation(mail).root (imapd, pop3d, lmtpd); virtual(8), which delivers to
+ *   a path of virtual_mailbox_maps relative to virtual_mailbox_base, is told by the `auth:userdb`
+ *   table (lib-auth/dict-auth.ts) virtualMailboxPath(): that same root, relative to
+ *   virtual_mailbox_base, so both reach the same Maildir. A root that is not below
+ *   virtual_mailbox_base cannot be reached by virtual(8) (Postfix's rule: it never writes outside
+ *   its base, virtual/virtual.ts): the answer is then `domain/user/` with a warning, as before.
+ *   The default configuration (master/default-config.ts) writes virtual_mailbox_base and
+ *   mail_location from one value with virtualMailLocation(base), so the layout below the base
+ *   (VIRTUAL_MAILBOX_LAYOUT, `%d/%n`) is stated once. docs/user-directory.md says the same.
  */
 import { isAbsolute, normalize } from 'node:path';
 
@@ -82,14 +97,23 @@ function resolvePath(p: string, v: LocationVars, what: string): string {
   return normalize(r).replace(/\/+$/, '') || '/';
 }
 
+/** mail_location when the setting is empty: Dovecot autodetects; Postern uses this (docs/mail-store.md). */
+export const DEFAULT_MAIL_LOCATION = 'maildir:~/Maildir';
+
+/** The format field of a mail_location ('maildir', 'mbox', ...), lower-cased; '' = the default's. */
+export function mailLocationFormat(spec: string): string {
+  const s = spec.trim() === '' ? DEFAULT_MAIL_LOCATION : spec.trim();
+  return splitColons(s)[0]!.toLowerCase();
+}
+
 /**
  * Parse a mail_location. An empty value means Dovecot's autodetection; Postern then uses
  * `maildir:~/Maildir` (documented in docs/mail-store.md).
  */
 export function parseMailLocation(spec: string, v: LocationVars): MailLocation {
-  const s = spec.trim() === '' ? 'maildir:~/Maildir' : spec.trim();
+  const s = spec.trim() === '' ? DEFAULT_MAIL_LOCATION : spec.trim();
   const parts = splitColons(s);
-  const format = parts[0]!;
+  const format = parts[0]!.toLowerCase();
   if (format !== 'maildir' && format !== 'mbox') {
     throw new MailLocationError(`mail_location "${spec}": unsupported mailbox format "${format}" (use maildir: or mbox:)`);
   }
@@ -118,4 +142,40 @@ export function parseMailLocation(spec: string, v: LocationVars): MailLocation {
     }
   }
   return loc;
+}
+
+/** The layout of mailboxes below virtual_mailbox_base: domain/user (mail_location variables). */
+export const VIRTUAL_MAILBOX_LAYOUT = '%d/%n';
+
+/** The mail_location of Maildirs below `base` in VIRTUAL_MAILBOX_LAYOUT (the default configuration's). */
+export function virtualMailLocation(base: string): string {
+  return `maildir:${base.replace(/\/+$/, '')}/${VIRTUAL_MAILBOX_LAYOUT}`;
+}
+
+/** A user record's mail location: the userdb `mail` (%-variables already expanded) and identity. */
+export interface UserMailLocation { user: string; home?: string; mail: string }
+
+/**
+ * What virtual(8) is told for a user (auth:userdb): for a maildir, its root (as the store opens
+ * it, parseMailLocation) relative to virtual_mailbox_base with a trailing `/` (Postfix: Maildir);
+ * when that root is not below the base (or the location is unusable), VIRTUAL_MAILBOX_LAYOUT's
+ * `domain/user/` and a `warning` saying why. Other formats are answered as written.
+ */
+export function virtualMailboxPath(u: UserMailLocation, base: string): { path: string; warning?: string } {
+  if (mailLocationFormat(u.mail) !== 'maildir') return { path: u.mail };
+  const b = base.trim() === '' ? '' : normalize(base).replace(/\/+$/, '');
+  let root: string;
+  try {
+    root = parseMailLocation(u.mail, { user: u.user, home: u.home || undefined }).root;
+  } catch (e) {
+    return { path: layoutPath(u.user), warning: `${(e as Error).message}; answering ${layoutPath(u.user)}` };
+  }
+  if (b && root.startsWith(b + '/')) return { path: root.slice(b.length + 1) + '/' };
+  return { path: layoutPath(u.user), warning: `maildir ${root} is not below virtual_mailbox_base ${base || '(unset)'}; answering ${layoutPath(u.user)}` };
+}
+
+/** VIRTUAL_MAILBOX_LAYOUT for a user, as a Maildir path: `domain/user/` (`user/` without a domain). */
+function layoutPath(user: string): string {
+  const at = user.lastIndexOf('@');
+  return at < 0 ? `${user}/` : `${user.slice(at + 1)}/${user.slice(0, at)}/`;
 }

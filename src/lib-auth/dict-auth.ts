@@ -10,7 +10,9 @@
  *               `/` (Postfix: a trailing slash means Maildir), e.g. `example.com/alice/Maildir/`;
  *               a maildir elsewhere gives `domain/user/` (and a warning: virtual(8) can only
  *               deliver below virtual_mailbox_base); any other mail location is returned as is.
- *               Unknown users and `@domain` keys are not found.
+ *               The path is global/mail-location.ts virtualMailboxPath(): the root the mailbox
+ *               store opens for the user (the one mail_location parser), so virtual(8) delivers
+ *               where imapd, pop3d and lmtpd read. Unknown users and `@domain` keys are not found.
  * auth:domains  key `domain` → `OK` when at least one user has that domain. The domain set is
  *               cached and rebuilt when the directory changes (passwd-file mtime, SQLite
  *               data_version), checked at most once a second.
@@ -27,6 +29,7 @@ import type { DictTypeOpener } from '../util/dict-source.ts';
 import { logger } from '../util/msg.ts';
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
+import { virtualMailboxPath } from '../global/mail-location.ts';
 import { splitUser } from './auth-var-expand.ts';
 import { openUserDirectory, type AuthUserDirectory } from './user-directory-open.ts';
 import type { UserRecord } from './user-directory.ts';
@@ -34,25 +37,11 @@ import type { UserRecord } from './user-directory.ts';
 const log = logger('auth');
 const STAMP_CHECK_MS = 1000;
 
-/** `maildir:~/Maildir:LAYOUT=fs` → { type: 'maildir', path }; a bare path has type ''. */
-export function parseMailLocation(mail: string): { type: string; path: string } {
-  const m = /^([a-z0-9]+):(.*)$/i.exec(mail);
-  if (!m) return { type: '', path: mail };
-  const path = m[2]!.split(':')[0]!;
-  return { type: m[1]!.toLowerCase(), path };
-}
-
-/** The value auth:userdb gives for a user record (see the header). */
+/** The value auth:userdb gives for a user record (see the header); a warning is logged. */
 export function virtualMailboxValue(rec: UserRecord, base: string): string {
-  const { type, path } = parseMailLocation(rec.mail);
-  if (type !== 'maildir') return rec.mail;
-  const b = base.replace(/\/+$/, '');
-  if (b && path.startsWith(b + '/') && !path.split('/').includes('..')) {
-    return path.slice(b.length + 1).replace(/\/*$/, '/');
-  }
-  const { local, domain } = splitUser(rec.user);
-  log.warn(`auth:userdb: ${rec.user}: maildir ${path} is not below virtual_mailbox_base ${base || '(unset)'}; answering ${domain ? domain + '/' : ''}${local}/`);
-  return `${domain ? domain + '/' : ''}${local}/`;
+  const { path, warning } = virtualMailboxPath(rec, base);
+  if (warning) log.warn(`auth:userdb: ${rec.user}: ${warning}`);
+  return path;
 }
 
 /** What auth: tables answer from, passed down by whoever assembled the service. */

@@ -23,6 +23,11 @@
  *   POP3S 1995, LMTP 2424.
  * POSTERN_PORT_BASE=N (a test aid) uses N, N+1, ... N+7 in that order instead.
  *
+ * Where a user's mail lives is stated once: mailboxBase() (DATA_DIR/vmail) is written as main.cf
+ * virtual_mailbox_base and, through global/mail-location.ts virtualMailLocation(), as
+ * dovecot.conf mail_location (`maildir:DATA_DIR/vmail/%d/%n`); auth:userdb gives virtual(8) the
+ * user's maildir relative to that base, so SMTP and IMAP meet in the same Maildir.
+ *
  * DATA_DIR: POSTERN_DATA_DIR if set; with the default CONFIG_DIR, /var/lib/postern for root and
  * $XDG_DATA_HOME/postern (else ~/.local/share/postern) for other users; with an explicit
  * `-c DIR`, DIR/data, so a configuration directory made for a test or a trial is self-contained.
@@ -33,6 +38,7 @@ import { homedir, hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { defaultConfigDir } from '../global/config-dir.ts';
+import { virtualMailLocation } from '../global/mail-location.ts';
 import { createEmbeddedUserDb, embeddedUserDbSqlConf } from '../lib-auth/user-directory-embedded.ts';
 import { passwordHash } from '../lib-auth/password-scheme.ts';
 import { isDnsName, writeSelfSigned } from '../lib-tls/self-signed.ts';
@@ -60,6 +66,11 @@ export function defaultDataDir(configDir: string, explicit: boolean): string {
   if (explicit && resolve(configDir) !== resolve(defaultConfigDir())) return join(resolve(configDir), 'data');
   if (process.getuid?.() === 0) return '/var/lib/postern';
   return join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'postern');
+}
+
+/** virtual_mailbox_base, the root of every hosted mailbox (mail_location is derived from it). */
+export function mailboxBase(v: Pick<DefaultValues, 'dataDir'>): string {
+  return join(v.dataDir, 'vmail');
 }
 
 /** Everything the three files depend on. */
@@ -197,7 +208,7 @@ alias_database =
 # dovecot.conf, so SMTP and IMAP/POP3 share one user list (\`postern user add ...\`).
 virtual_mailbox_domains = ${v.site && v.site.role !== 'final' ? '' : [...(v.site?.hostedDomains ?? []), 'auth:domains'].join(' ')}
 virtual_mailbox_maps = auth:userdb
-virtual_mailbox_base = ${v.dataDir}/vmail
+virtual_mailbox_base = ${mailboxBase(v)}
 virtual_minimum_uid = ${Math.min(100, v.uid)}
 virtual_uid_maps = static:${v.uid}
 virtual_gid_maps = static:${v.gid}
@@ -279,7 +290,7 @@ export function dovecotConfText(v: DefaultValues): string {
 protocols = imap pop3 lmtp
 listen = ${v.site?.public ? '*, ::' : '127.0.0.1, ::1'}
 base_dir = ${v.dataDir}/run
-mail_location = maildir:${v.dataDir}/vmail/%d/%n
+mail_location = ${virtualMailLocation(mailboxBase(v))}
 mail_uid = ${v.uid}
 mail_gid = ${v.gid}
 first_valid_uid = ${Math.min(500, v.uid)}
@@ -400,8 +411,9 @@ export async function writeDefaultConfig(o: WriteDefaultOptions): Promise<Defaul
   const v = defaultValues(o.configDir, o.dataDir, o.portBase);
   const root = process.getuid?.() === 0;
   mkdirSync(v.configDir, { recursive: true, mode: 0o755 });
-  for (const d of ['queue', 'lib', 'vmail', 'run']) mkdirSync(join(v.dataDir, d), { recursive: true, mode: 0o755 });
-  if (root) chownSync(join(v.dataDir, 'vmail'), v.uid, v.gid);   // virtual(8) and lmtpd write as the vmail owner
+  for (const d of ['queue', 'lib', 'run']) mkdirSync(join(v.dataDir, d), { recursive: true, mode: 0o755 });
+  mkdirSync(mailboxBase(v), { recursive: true, mode: 0o755 });
+  if (root) chownSync(mailboxBase(v), v.uid, v.gid);   // virtual(8) and lmtpd write as the vmail owner
 
   const files = ['main.cf', 'master.cf', 'dovecot.conf', 'dovecot-sql.conf.ext'].map((f) => join(v.configDir, f));
   writeNew(files[0]!, mainCfText(v), 0o644);
