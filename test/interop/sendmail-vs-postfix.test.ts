@@ -124,3 +124,34 @@ test('without -f the envelope sender is the login name, qualified with $myorigin
   const mine = await viaPostern(['-t', '-i']);
   assert.equal(mine.sender, theirs.sender);
 });
+
+/** The numeric offset and the zone name of a Date: header value: "+0100 (CET)". */
+function zoneOf(h: [string, string][]): string | undefined {
+  return /[+-]\d{4} \([^()]*\)$/.exec(h.find(([n]) => n === 'Date')?.[1] ?? '')?.[0];
+}
+
+test('Date: in other time zones: the same offset and zone name as Postfix\'s (strftime %Z: CET, -03, +1030)', { skip }, async () => {
+  const saved = process.env.TZ;
+  const zones = ['Europe/Berlin', 'America/Sao_Paulo', 'Australia/Lord_Howe'];
+  try {
+    for (const tz of zones) {
+      // Postfix's master passes TZ on to cleanup (import_environment); Postern's cleanup runs here.
+      process.env.TZ = tz;
+      const other = await RealPostfix.start({ mainCf: `${SHARED}header_checks = static:HOLD\n`, masterCf: '' });
+      const keep = pf;
+      pf = other;
+      try {
+        const args = ['-t', '-i', '-f', 'joe@example.test'];
+        const theirs = zoneOf((await viaPostfix(args)).headers);
+        const mine = zoneOf((await viaPostern(args)).headers);
+        assert.ok(theirs, `Postfix wrote a Date: with a zone name (${tz})`);
+        assert.equal(mine, theirs, tz);
+      } finally {
+        pf = keep;
+        await other.stop();
+      }
+    }
+  } finally {
+    if (saved === undefined) delete process.env.TZ; else process.env.TZ = saved;
+  }
+});
