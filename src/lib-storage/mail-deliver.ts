@@ -18,5 +18,5 @@
  */
 export { deliverToNew, type DeliveredFile } from './maildir/maildir-save.ts';
 export { maildirDeliver } from './maildir/maildir-storage.ts';
-export { mboxDeliver, MBOX_NOT_REGULAR, type MboxDeliverOptions } from './mbox/mbox-deliver.ts';
+export { mboxDeliver, MBOX_FILE_TOO_LARGE, MBOX_NOT_REGULAR, type MboxDeliverOptions } from './mbox/mbox-deliver.ts';
 export { MailError } from './mail-error.ts';

@@ -17,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { mailCopy } from '../global/mail-copy.ts';
-import { maildirDeliver, mboxDeliver, MailError } from '../lib-storage/mail-deliver.ts';
+import { maildirDeliver, mboxDeliver, MailError, MBOX_FILE_TOO_LARGE } from '../lib-storage/mail-deliver.ts';
 import { allowed, isRoot, log, SENT, type Outcome, type State, type Walk } from './local-state.ts';
 
 export interface Privs { uid: number; gid: number; name: string }
@@ -44,12 +44,19 @@ export async function deliverFileTarget(st: State, path: string, w: Walk): Promi
   return r;
 }
 
-export async function deliverToFile(path: string, sender: string, content: Buffer, privs: Privs, maxSize: number): Promise<FileOutcome> {
+/**
+ * `fileSizeLimit` is mailbox_size_limit, a limit on the mbox FILE (Postfix's set_file_limit()):
+ * a message that would take the file past it bounces 5.2.2 "... error writing message: File too
+ * large", the file left as it was.
+ */
+export async function deliverToFile(path: string, sender: string, content: Buffer, privs: Privs, fileSizeLimit: number): Promise<FileOutcome> {
   const what = path.endsWith('/') ? 'maildir' : 'file';
+  const tooLarge: FileOutcome = { status: 'bounced', dsn: '5.2.2', text: `cannot append message to ${what} ${path}: ${MBOX_FILE_TOO_LARGE}` };
   if (isRoot) {
     if (privs.uid === 0) return { status: 'deferred', dsn: '4.3.0', text: `refusing delivery to ${what} ${path} with root privileges` };
-    const r = await runChild(path, sender, content, privs, maxSize);
+    const r = await runChild(path, sender, content, privs, fileSizeLimit);
     if (r.code === 0) return { status: 'sent', dsn: '2.0.0', text: `delivered to ${what}: ${path}` };
+    if (r.code === 73 && r.err === MBOX_FILE_TOO_LARGE) return tooLarge;
     const soft = r.code === 75 || r.code === null;
     return { status: soft ? 'deferred' : 'bounced', dsn: soft ? '4.2.0' : '5.2.0', text: `cannot append message to ${what} ${path}: ${r.err || `exit status ${r.code}`}` };
   }
@@ -57,19 +64,20 @@ export async function deliverToFile(path: string, sender: string, content: Buffe
     if (what === 'maildir') {
       await maildirDeliver(path, content, privs.name);
     } else {
-      await mboxDeliver(path, content, { sender, maxSize: maxSize > 0 ? maxSize : undefined });
+      await mboxDeliver(path, content, { sender, fileSizeLimit: fileSizeLimit > 0 ? fileSizeLimit : undefined });
     }
     return { status: 'sent', dsn: '2.0.0', text: `delivered to ${what}: ${path}` };
   } catch (e) {
+    if (e instanceof MailError && e.errno === 'EFBIG') return tooLarge;
     const soft = !(e instanceof MailError) || e.code === 'TEMP' || e.code === 'NOQUOTA' || e.code === 'INUSE';
     const why = e instanceof MailError ? (e.detail ?? e.message) : (e as Error).message;
     return { status: soft ? 'deferred' : 'bounced', dsn: soft ? '4.2.0' : '5.2.0', text: `cannot append message to ${what} ${path}: ${why}` };
   }
 }
 
-function runChild(path: string, sender: string, content: Buffer, privs: Privs, maxSize: number): Promise<{ code: number | null; err: string }> {
+function runChild(path: string, sender: string, content: Buffer, privs: Privs, fileSizeLimit: number): Promise<{ code: number | null; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CHILD, path, sender, String(maxSize)], {
+    const child = spawn(process.execPath, [CHILD, path, sender, String(fileSizeLimit)], {
       uid: privs.uid, gid: privs.gid, cwd: '/', stdio: ['pipe', 'ignore', 'pipe'], env: { PATH: '/usr/bin:/bin' },
     });
     let err = '';

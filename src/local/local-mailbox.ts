@@ -19,7 +19,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { parseTransportNexthop } from '../global/deliver-redirect.ts';
 import { mailCopy } from '../global/mail-copy.ts';
-import { mboxDeliver, MailError } from '../lib-storage/mail-deliver.ts';
+import { mboxDeliver, MailError, MBOX_FILE_TOO_LARGE } from '../lib-storage/mail-deliver.ts';
 import type { PasswdEntry } from '../util/dict-unix.ts';
 import { runShell } from './local-command.ts';
 import { deliverToFile, type FileOutcome, type Privs } from './local-file.ts';
@@ -58,29 +58,36 @@ export async function deliverMailbox(st: State, pw: PasswdEntry, user: string, l
   return r;
 }
 
-export async function deliverSpool(spoolDir: string, user: string, sender: string, content: Buffer, privs: Privs, maxSize: number): Promise<FileOutcome> {
+/**
+ * The user's file in mail_spool_directory. `fileSizeLimit` is mailbox_size_limit: a limit on the
+ * mailbox FILE, as Postfix's set_file_limit() (postconf(5): "the maximal size of any local(8)
+ * individual mailbox or maildir file"); a message that would take the file past it bounces
+ * 5.2.2 "... error writing message: File too large" and the file is left as it was.
+ */
+export async function deliverSpool(spoolDir: string, user: string, sender: string, content: Buffer, privs: Privs, fileSizeLimit: number): Promise<FileOutcome> {
   if (user.includes('/') || user === '.' || user === '..' || user === '') return { status: 'bounced', dsn: '5.1.3', text: `bad user name for mailbox: "${user}"` };
   const path = join(spoolDir, user);
   try {
     const st = await fsp.lstat(path).catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return undefined; throw e; });
     if (st && !st.isFile()) return { status: 'bounced', dsn: '5.2.0', text: `cannot update mailbox ${path} for user ${user}. file type is not a regular file` };
     if (st && isRoot && st.uid !== privs.uid) return { status: 'bounced', dsn: '5.2.0', text: `cannot update mailbox ${path} for user ${user}. file owner uid ${st.uid} is not the user's uid ${privs.uid}` };
-    await mboxDeliver(path, content, { sender, maxSize: maxSize > 0 ? maxSize : undefined });
+    await mboxDeliver(path, content, { sender, fileSizeLimit: fileSizeLimit > 0 ? fileSizeLimit : undefined });
     if (!st && isRoot) await fsp.lchown(path, privs.uid, privs.gid);
     return { status: 'sent', dsn: '2.0.0', text: 'delivered to mailbox' };
   } catch (e) {
+    // Postfix mbox_dsn(): EFBIG (the file size limit) is 5.2.2.
+    if (e instanceof MailError && e.errno === 'EFBIG') return { status: 'bounced', dsn: '5.2.2', text: `cannot update mailbox ${path} for user ${user}. ${MBOX_FILE_TOO_LARGE}` };
     const soft = !(e instanceof MailError) || e.code === 'TEMP' || e.code === 'NOQUOTA' || e.code === 'INUSE';
     const why = e instanceof MailError ? (e.detail ?? e.message) : (e as Error).message;
-    const dsn = e instanceof MailError && e.code === 'TOOBIG' ? '5.2.2' : soft ? '4.2.0' : '5.2.0';
-    return { status: soft ? 'deferred' : 'bounced', dsn, text: `cannot update mailbox ${path} for user ${user}. ${why}` };
+    return { status: soft ? 'deferred' : 'bounced', dsn: soft ? '4.2.0' : '5.2.0', text: `cannot update mailbox ${path} for user ${user}. ${why}` };
   }
 }
 
 /** home_mailbox delivery: `Maildir/` (trailing slash) or a file name, relative to $home. */
-export async function deliverHomeMailbox(home: string, homeMailbox: string, sender: string, content: Buffer, privs: Privs, maxSize: number): Promise<FileOutcome> {
+export async function deliverHomeMailbox(home: string, homeMailbox: string, sender: string, content: Buffer, privs: Privs, fileSizeLimit: number): Promise<FileOutcome> {
   if (homeMailbox.startsWith('/') || homeMailbox.split('/').includes('..')) {
     return { status: 'deferred', dsn: '4.3.5', text: `mail system configuration error: home_mailbox = ${homeMailbox} must be relative to $home without ".."` };
   }
-  const r = await deliverToFile(join(home, homeMailbox) + (homeMailbox.endsWith('/') ? '/' : ''), sender, content, privs, maxSize);
+  const r = await deliverToFile(join(home, homeMailbox) + (homeMailbox.endsWith('/') ? '/' : ''), sender, content, privs, fileSizeLimit);
   return r.status === 'sent' ? { ...r, text: homeMailbox.endsWith('/') ? 'delivered to maildir' : 'delivered to mailbox' } : r;
 }

@@ -242,6 +242,36 @@ test('home_mailbox = Maildir/ delivers as the user into a Maildir that the store
   }
 });
 
+test('mailbox_size_limit limits the mailbox FILE, not the message (Postfix set_file_limit, as Postfix 3.7 does): past it, 5.2.2 "File too large" and the file unchanged', async () => {
+  writeFileSync(join(dir, 'aliases'), 'postmaster: root\n');
+  buildAliases(`hash:${dir}/aliases`);
+  const cfg = (extra: string[] = []) => config(['mailbox_size_limit = 3000', 'message_size_limit = 2000', ...extra]);
+  const old = 'From x Thu Jan  1 00:00:00 2026\nX: ' + 'a'.repeat(2500) + '\n\nbody\n\n';
+  const body = 'Subject: t\n\n' + 'b'.repeat(300) + '\n';
+  // The spool file (mail_spool_directory/bob): 2543 bytes + this message > 3000.
+  const box = join(dir, 'spool', 'bob');
+  writeFileSync(box, old);
+  if (isRoot) chownSync(box, BOB, BOB);
+  let res = await deliver(cfg(), ['bob@example.test'], body);
+  assert.deepEqual(status(res['bob@example.test']), ['bounced', '5.2.2']);
+  assert.equal(res['bob@example.test']!.text, `cannot update mailbox ${box} for user bob. error writing message: File too large`);
+  assert.equal(readFileSync(box, 'utf8'), old);
+  // The same message into an empty mailbox fits.
+  rmSync(box);
+  res = await deliver(cfg(), ['bob@example.test'], body);
+  assert.deepEqual(status(res['bob@example.test']), ['sent', '2.0.0']);
+  rmSync(box);
+  // home_mailbox as a file: the same limit (through the child with the user's rights when root).
+  const mbox = join(dir, 'alice', 'mbox');
+  writeFileSync(mbox, old);
+  if (isRoot) chownSync(mbox, NOBODY, NOBODY);
+  res = await deliver(cfg(['home_mailbox = mbox']), ['alice@example.test'], body);
+  assert.deepEqual(status(res['alice@example.test']), ['bounced', '5.2.2']);
+  assert.equal(res['alice@example.test']!.text, `cannot append message to file ${mbox}: error writing message: File too large`);
+  assert.equal(readFileSync(mbox, 'utf8'), old);
+  rmSync(mbox);
+});
+
 test('mailbox_command gets the Postfix environment, runs as the user, and its exit status counts', async () => {
   writeFileSync(join(dir, 'aliases'), 'postmaster: root\n');
   buildAliases(`hash:${dir}/aliases`);

@@ -48,7 +48,7 @@
  *   allow_mail_to_files, default_privs, forward_path, forward_expansion_filter, home_mailbox,
  *   mail_spool_directory, mailbox_command, command_expansion_filter, local_command_shell,
  *   mailbox_transport, fallback_transport, luser_relay, recipient_delimiter,
- *   mailbox_size_limit, command_time_limit (local_time_limit), export_environment, myorigin,
+ *   mailbox_size_limit (the size of an mbox file, not of a message), command_time_limit (local_time_limit), export_environment, myorigin,
  *   mydestination.
  */
 import type { MainConfig } from '../global/mail-conf.ts';

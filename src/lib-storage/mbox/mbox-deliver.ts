@@ -9,9 +9,10 @@
  *  - on any error after writing began, truncate the file back to its old size so no half
  *    message remains.
  * Never follows a symlink for the mailbox file (O_NOFOLLOW), as Postfix refuses them.
- * Options for virtual(8): `fileSizeLimit` (virtual_mailbox_limit, Postfix's set_file_limit():
- * a message that would make the file larger fails as EFBIG, MailError NOQUOTA, errno EFBIG,
- * detail "file too large") and `makeParents` (create missing parent directories with that
+ * Options: `fileSizeLimit` (virtual(8)'s virtual_mailbox_limit, local(8)'s mailbox_size_limit:
+ * Postfix's set_file_limit(), a limit on the FILE: a message that would make the file larger
+ * fails as EFBIG, MailError NOQUOTA, errno EFBIG, detail "file too large"; local(8) reports it
+ * as Postfix's mail_copy() does, MBOX_FILE_TOO_LARGE) and `makeParents` (create missing parent directories with that
  * mode first, as virtual(8) does).
  */
 import { promises as fsp, constants as C } from 'node:fs';
@@ -34,6 +35,9 @@ export interface MboxDeliverOptions {
   /** Create missing parent directories with this mode before locking. */
   makeParents?: number;
 }
+
+/** Postfix mail_copy()'s reason when the mailbox file would pass its size limit (write: EFBIG). */
+export const MBOX_FILE_TOO_LARGE = 'error writing message: File too large';
 
 /** The MailError of a mailbox file that is not a regular file (its message tells the cases apart). */
 export const MBOX_NOT_REGULAR = 'Mailbox is not a regular file.';
