@@ -208,3 +208,27 @@ test('a Dovecot listener port in use names the inet_listener in dovecot.conf', a
     blocker.close();
   }
 });
+
+test('the restart backoff measures a service\'s life on the monotonic clock: a wall clock stepped back does not keep it growing', async (t) => {
+  writeConfig(await freePort(), await freePort());
+  const smtpd = newState();
+  const master = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry: { smtpd: async () => fakeImpl('smtpd', smtpd) }, restartDelay: 50 });
+  await master.start();
+  try {
+    const mark = lines.length;
+    // A failure at once: the first restart after 50 ms, the next one would wait 100 ms...
+    smtpd.ctx!.failed(new Error('first'));
+    await waitFor('smtpd restart', () => smtpd.starts === 2);
+    // ...unless the service ran for service_throttle_time (1s) first, which resets the backoff,
+    // even though the wall clock was stepped back an hour meanwhile (NTP, an administrator).
+    const wall = Date.now;
+    t.mock.method(Date, 'now', () => wall() - 3600_000);
+    await new Promise((r) => setTimeout(r, 1100));
+    smtpd.ctx!.failed(new Error('second'));
+    const restarts = lines.slice(mark).filter((l) => l.includes('warning: postern/smtpd: restarting in'));
+    assert.deepEqual(restarts.map((l) => l.replace(/.*restarting in /, '')), ['50ms', '50ms']);
+    await waitFor('smtpd restart', () => smtpd.starts === 3);
+  } finally {
+    await master.stop();
+  }
+});

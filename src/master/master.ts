@@ -85,6 +85,7 @@ interface Instance {
   ctx: ServiceContext;
   running?: RunningService;
   handlers: Map<BoundSocket, (s: Socket) => void>;
+  /** performance.now() at start: a lifetime is an interval, on the monotonic clock (a wall clock may step). */
   startedAt: number;
   dead: boolean;
 }
@@ -345,7 +346,7 @@ export class Master {
 
   private async startInstance(slot: Slot): Promise<void> {
     if (slot.removed || this.stopping) return;
-    const inst: Instance = { slot, ctx: undefined as unknown as ServiceContext, handlers: new Map(), startedAt: Date.now(), dead: false };
+    const inst: Instance = { slot, ctx: undefined as unknown as ServiceContext, handlers: new Map(), startedAt: performance.now(), dead: false };
     inst.ctx = this.context(slot, inst);
     slot.current = inst;
     this.route(inst);
@@ -403,7 +404,7 @@ export class Master {
     this.writeStatus();
     if (slot.removed || this.stopping) return;
     const throttleMs = this.throttleMs();
-    if (Date.now() - inst.startedAt >= throttleMs) slot.failures = 0;
+    if (performance.now() - inst.startedAt >= throttleMs) slot.failures = 0;
     slot.failures++;
     const delay = Math.min(this.o.restartDelay * 2 ** (slot.failures - 1), throttleMs);
     const secs = delay >= 1000 ? `${Math.round(delay / 1000)}s` : `${delay}ms`;
