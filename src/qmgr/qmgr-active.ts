@@ -110,10 +110,16 @@ export async function admitMessage(queue: MailQueue, qid: string, from: QueueNam
   if (from === 'incoming') {
     // A file still being written is mode 0600 (queue-file-writer.ts); its chmod to 0700 at commit
     // wakes the incoming watch again. One left by a crash (never acknowledged) is taken after
-    // an hour anyway and ends in corrupt/ when incomplete.
+    // an hour anyway and ends in corrupt/ when incomplete, but never while its writer (the pid
+    // in the queue ID) runs: the hour is the wall clock against a file time, and a clock
+    // stepped forward would make a file being written look an hour old.
     const st = statSync(src, { throwIfNoEntry: false });
     if (!st) return undefined;
-    if ((st.mode & 0o777) !== COMMITTED_MODE && opts.now - st.mtimeMs < IN_PROGRESS_MAX_AGE_MS) return undefined;
+    if ((st.mode & 0o777) !== COMMITTED_MODE) {
+      if (opts.now - st.mtimeMs < IN_PROGRESS_MAX_AGE_MS) return undefined;
+      const pid = queueIdWriterPid(qid);
+      if (pid !== undefined && processAlive(pid)) return undefined;
+    }
   }
   if (from === 'deferred' && !opts.ignoreTime) {
     const st = statSync(src, { throwIfNoEntry: false });

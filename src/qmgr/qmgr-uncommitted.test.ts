@@ -1,7 +1,9 @@
 /**
  * qmgr start-up and files still being written (mode 0600) in incoming: a crash's leftover is
  * removed; a file whose writer still runs (an smtpd in another process that started before this
- * qmgr, postern_process_mode=process) is kept, whatever its age.
+ * qmgr, postern_process_mode=process) is kept, whatever its age. Admission takes an hour-old
+ * leftover, but never the file of a running writer (a clock stepped forward makes any file look
+ * old).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +14,7 @@ import { join } from 'node:path';
 import { setLogSink } from '../util/msg.ts';
 import { MailQueue } from '../global/mail-queue.ts';
 import { newQueueId, queueIdWriterPid } from '../global/queue-file.ts';
-import { removeUncommitted } from './qmgr-active.ts';
+import { admitMessage, removeUncommitted } from './qmgr-active.ts';
 
 setLogSink(() => {});
 
@@ -47,6 +49,25 @@ test('an old 0600 file of a live writer stays; one of a dead writer, or of no kn
     assert.ok(existsSync(q.path('incoming', files.live)), 'the live writer keeps its file');
     assert.ok(!existsSync(q.path('incoming', files.dead)));
     assert.ok(!existsSync(q.path('incoming', files.foreign)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('admission: a 0600 file of a live writer is not taken when the clock jumps ahead two hours; a dead writer\'s is', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-uncommitted-'));
+  try {
+    const q = new MailQueue(dir);
+    q.ensureDirs();
+    const dead = spawnSync('true').pid!;
+    const files = { live: idOfPid(process.pid), dead: idOfPid(dead) };
+    for (const id of Object.values(files)) writeFileSync(q.path('incoming', id), 'partial', { mode: 0o600 });
+    // The wall clock stepped forward two hours (NTP at boot, a resumed VM) while both were written.
+    const now = Date.now() + 2 * 3600_000;
+    for (const id of Object.values(files)) await admitMessage(q, id, 'incoming', { ignoreTime: false, now });
+    assert.ok(existsSync(q.path('incoming', files.live)), 'a file its writer may still be writing stays in incoming');
+    assert.ok(!existsSync(q.path('incoming', files.dead)), 'a dead writer\'s leftover is taken (and, incomplete, set aside as corrupt)');
+    assert.ok(existsSync(q.path('corrupt', files.dead)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
