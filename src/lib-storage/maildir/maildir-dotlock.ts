@@ -10,6 +10,10 @@
  *  - a lock younger than 2 s is not examined (STALE_PID_CHECK_SECS);
  *  - if it names a pid on THIS host, it is overridden only when that process no longer exists
  *    (kill(pid, 0) → ESRCH), and never while it lives, however old the lock is;
+ *  - a lock another async task of THIS process holds is waited for and never examined (a
+ *    Dovecot process never waits for a lock it holds itself; Postern's tasks do): it is not
+ *    stale however old it looks, and while replace() rewrites it, it names no pid. A lock
+ *    naming our pid that we do not hold is an earlier process's leftover;
  *  - otherwise it is stale when neither the lock nor the protected file changed for
  *    `staleSecs` (MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT = 120 s) — then it is unlinked.
  * We give up after `timeoutSecs` (Dovecot: stale timeout + 2 = 122 s) with MailError TEMP.
@@ -48,6 +52,7 @@ export class Dotlock {
     this.fd = undefined;
     await fd.close().catch(() => {});
     await fsp.unlink(this.lockPath).catch(() => {});
+    heldHere.delete(this.lockPath);   // only now: a task of ours waiting must not take it before
   }
 
   /** Write `content` as the new file atomically via the lock file, releasing the lock (file_dotlock_replace). */
@@ -60,8 +65,12 @@ export class Dotlock {
     await fd.close();
     this.fd = undefined;
     await fsp.rename(this.lockPath, this.path);
+    heldHere.delete(this.lockPath);
   }
 }
+
+/** Lock files this process holds now (another task of ours may wait for one of them). */
+const heldHere = new Set<string>();
 
 function pidAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code !== 'ESRCH'; }
@@ -114,6 +123,7 @@ export async function dotlockCreate(path: string, o: DotlockOptions = {}): Promi
       }
       await fsp.unlink(tmp).catch(() => {});
       await inheritOwner(lockPath);
+      heldHere.add(lockPath);
       return new Dotlock(path, lockPath, fd);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -131,6 +141,13 @@ export async function dotlockCreate(path: string, o: DotlockOptions = {}): Promi
       const t = first ? Math.floor(Math.min(st.mtimeMs <= now() ? Math.max(st.mtimeMs, st.ctimeMs) : st.ctimeMs, now()) / 1000) : nowS;
       if (lastChange < t) lastChange = t;
       wait = 5;
+    }
+    if (heldHere.has(lockPath)) {
+      // Another task of this process holds it: never stale, whatever its age or its content
+      // (replace() rewrites it) looks like. Wait.
+      if (now() >= deadline) break;
+      await sleep(wait); wait = Math.min(wait * 2, 250);
+      continue;
     }
     let override = false;
     if (st.mtimeMs / 1000 < nowS - STALE_PID_CHECK_SECS) {
