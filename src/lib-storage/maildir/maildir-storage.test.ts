@@ -115,16 +115,22 @@ test('dovecot-uidlist.lock held by another process: Postern waits, proceeds afte
   assert.equal((await p).uid, 2);
   // stale: no pid, neither the lock nor dovecot-uidlist changed for more than 120 s. Dovecot
   // counts the lock's ctime, which a test cannot set back, so the clock moves forward instead.
+  // The lock rules' clock follows the file system's (from the lock's own ctime), as on a real
+  // server, even when the process clock disagrees (npm run test:clock).
   writeFileSync(lock, '');
-  const old = new Date(Date.now() - 200_000);
+  const fsNow = statSync(lock).ctimeMs;
+  const t0 = performance.now();
+  const fsClock = (ahead: number) => () => fsNow + (performance.now() - t0) + ahead;
+  const old = new Date(fsNow - 200_000);
   utimesSync(lock, old, old);
   utimesSync(join(root, 'dovecot-uidlist'), old, old);
-  let p3done = false;
-  const p3 = u.deliver('INBOX', msg(3)).then((x) => { p3done = true; return x; });
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(p3done, false, 'a fresh lock without pid is respected');
-  const real = setDotlockClock(() => Date.now() + 125_000);
+  const real = setDotlockClock(fsClock(0));
   try {
+    let p3done = false;
+    const p3 = u.deliver('INBOX', msg(3)).then((x) => { p3done = true; return x; });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(p3done, false, 'a fresh lock without pid is respected');
+    setDotlockClock(fsClock(125_000));
     assert.equal((await p3).uid, 3, 'overridden once 120 s passed without change');
   } finally { setDotlockClock(real); }
   // a lock of a dead process on this host is overridden once it is 2 s old
