@@ -84,6 +84,21 @@ test('hash: a rebuilt index is picked up by an open table', async (t) => {
   assert.equal(await d.lookup('a'), 'new');
 });
 
+test('hash: a rebuilt index is picked up a second later even when the wall clock was stepped back', async (t) => {
+  const dir = tempDir(t);
+  const f = join(dir, 't');
+  writeFileSync(f, 'a old\n');
+  await build(`hash:${f}`);
+  const d = await dictOpen(`hash:${f}`, { warn: () => {} });
+  assert.equal(await d.lookup('a'), 'old');
+  const wall = Date.now;
+  t.mock.method(Date, 'now', () => wall() - 3600_000);   // NTP, an administrator: an hour back
+  writeFileSync(f, 'a new\n');
+  await build(`hash:${f}`);
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal(await d.lookup('a'), 'new');
+});
+
 test('hash: same answers as real postmap on the same source (CRLF, dups, continuation, case)',
   { skip: !HAVE_POSTMAP && 'postmap not installed' }, async (t) => {
     const dir = tempDir(t);

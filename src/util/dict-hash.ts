@@ -194,10 +194,11 @@ export async function openHashDict(type: string, name: string, flags: DictOpenFl
   let st = statIndex(indexPath);
   let index = HashIndex.load(indexPath);
   checkAge(source, indexPath, st, warn);
-  let checked = Date.now();
+  // Once a second at most, on the monotonic clock (a wall clock stepped back would stop it).
+  let checked = performance.now();
 
   const refresh = () => {
-    const now = Date.now();
+    const now = performance.now();
     if (now - checked < 1000) return;
     checked = now;
     let st2: Stats;
