@@ -107,12 +107,13 @@ export class SmtpConn {
   get hasPendingInput(): boolean { return this.lines.length > 0 || this.buf.length > 0 || this.longLine.skipping; }
 
   private async nextLine(timeoutMs: number, stage: string): Promise<string> {
-    const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
+    // On the monotonic clock: a wall clock stepped back would stretch the timeout by the step.
+    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
     for (;;) {
       const l = this.lines.shift();
       if (l !== undefined) return l;
       if (this.closed) throw new SmtpSessionError('lost', `lost connection with ${this.namaddr} while ${stage}`);
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) throw new SmtpSessionError('timeout', `conversation with ${this.namaddr} timed out while ${stage}`);
       await new Promise<void>((resolve) => {
         const t = Number.isFinite(left) ? setTimeout(resolve, left) : undefined;

@@ -183,6 +183,26 @@ test('no reply after the final dot: deferred after smtp_data_done_timeout, "mess
   assert.deepEqual([r!.status, r!.dsn, r!.text], ['deferred', '4.4.2', 'conversation with 127.0.0.1[127.0.0.1] timed out while sending end of data -- message may be sent more than once']);
 });
 
+test('a wall clock stepped back while waiting for a reply does not stretch the timeout', async (t) => {
+  const server = esmtp(['fake', 'PIPELINING'], { dot: '' });
+  let peer: Socket | undefined;
+  const srv = await scripted((chunk, sock, state) => { peer = sock; return server(chunk, sock, state); });
+  const msg = await queued(['a@x.test']);
+  let offset = 0;
+  const wall = Date.now;
+  t.mock.method(Date, 'now', () => wall() + offset);
+  const step = setTimeout(() => { offset = -3600_000; }, 300);   // an hour back, mid-wait
+  const t0 = performance.now();
+  const r = await Promise.race([
+    createSmtpAgent(cfg()).deliver(req(msg, `[127.0.0.1]:${srv.port}`)).then(([x]) => x!.text),
+    new Promise<string>((res) => setTimeout(() => res('still waiting after 5 s'), 5000).unref()),
+  ]);
+  clearTimeout(step);
+  peer?.destroy();   // a client still waiting (the bug) sees the connection lost and ends
+  assert.match(r, /timed out while sending end of data/);
+  assert.ok(performance.now() - t0 < 2500);
+});
+
 test('MAIL FROM rejected (pipelined): every recipient gets the MAIL reply, 5xx bounces', async () => {
   const srv = await scripted((chunk) => {
     if (chunk.startsWith('EHLO')) return '250-fake\r\n250 PIPELINING\r\n';
