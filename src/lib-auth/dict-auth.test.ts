@@ -71,6 +71,18 @@ test('auth:domains knows the domains that have users and follows changes', async
   await d.close();
 });
 
+test('auth:domains follows changes a second later even when the wall clock was stepped back', async (t) => {
+  const { dir, users } = configDir('domains-clock', 'a@example.com:{PLAIN}a\n');
+  const d = await dictOpen('auth:domains', flagsOf(dir));
+  assert.equal(await d.lookup('example.org'), undefined);
+  const wall = Date.now;
+  t.mock.method(Date, 'now', () => wall() - 3600_000);   // NTP, an administrator: an hour back
+  writeFileSync(users, 'a@example.com:{PLAIN}a\nc@example.org:{PLAIN}c\n');
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal(await d.lookup('example.org'), 'OK', 'a new domain is accepted within a second, not an hour');
+  await d.close();
+});
+
 test('auth: errors are DictErrors a daemon can act on', async () => {
   await assert.rejects(dictOpen('auth:userdb', { configDir: tmp }), (e: unknown) => e instanceof DictError && e.kind === 'config' && /unsupported dictionary type: auth/.test(e.message), 'util/ alone knows no auth: type');
   await assert.rejects(dictOpen('auth:passdb', flagsOf(tmp)), (e: unknown) => e instanceof DictError && e.kind === 'config' && /auth:passdb: unknown table/.test(e.message));

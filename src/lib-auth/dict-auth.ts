@@ -105,7 +105,7 @@ export async function openAuthDict(name: string, _flags: DictFlags, src: AuthDic
   let stamp = '';
   let checked = 0;
   const current = async (): Promise<Set<string>> => {
-    const now = Date.now();
+    const now = performance.now();   // an interval: a wall clock stepped back must not stop it
     if (domains && now - checked < STAMP_CHECK_MS) return domains;
     checked = now;
     const s = await dir.changeStamp();
