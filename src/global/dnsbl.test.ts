@@ -5,7 +5,7 @@ import { createDnsResolver, type DnsResolver } from '../util/dns-resolver.ts';
 import { setLogSink } from '../util/msg.ts';
 import type { SmtpdState } from '../smtpd/smtpd-state.ts';
 import {
-  DnsblSyntaxError, RblChecker, dnsblScore, parseDnsblSite, parseDnsblSites, parseReplyFilter, reverseAddr,
+  DnsblCache, DnsblSyntaxError, RblChecker, dnsblScore, parseDnsblSite, parseDnsblSites, parseReplyFilter, reverseAddr,
 } from './dnsbl.ts';
 
 const logs: string[] = [];
@@ -121,4 +121,18 @@ test('postscreen score: each listing site adds its weight once; filters apply; n
   const allow = await dnsblScore(resolver, parseDnsblSites('zen.example.test*2, bl.example.test*-5'), '192.0.2.1');
   assert.equal(allow.score, -3);
   assert.equal((await dnsblScore(resolver, sites, '198.51.100.1')).score, 0);
+});
+
+test('the DNSBL answer cache ages on the monotonic clock: a wall clock stepped back does not keep an answer', async (t) => {
+  const cache = new DnsblCache(1000);
+  let asked = 0;
+  const q = () => { asked++; return Promise.resolve({ addrs: ['127.0.0.2'] }); };
+  await cache.get('2.0.0.127.zen.example', q);
+  await cache.get('2.0.0.127.zen.example', q);
+  assert.equal(asked, 1, 'cached');
+  const wall = Date.now;
+  t.mock.method(Date, 'now', () => wall() - 3600_000);   // an hour back
+  await new Promise((r) => setTimeout(r, 1100));
+  await cache.get('2.0.0.127.zen.example', q);
+  assert.equal(asked, 2, 'asked again once the answer is older than its time to live');
 });

@@ -168,7 +168,7 @@ export class DnsblCache {
   constructor(ttlMs = 60_000, max = 1000) { this.ttlMs = ttlMs; this.max = max; }
 
   get(q: string, f: () => Promise<DnsblAnswer>): Promise<DnsblAnswer> {
-    const t = Date.now();
+    const t = performance.now();   // an age: a wall clock stepped back must not keep answers
     const hit = this.m.get(q);
     if (hit && t - hit.at < this.ttlMs) return hit.p;
     const p = f();
