@@ -62,3 +62,14 @@ test('reuse count limit and disabled cache', () => {
   assert.equal(c.mayCache(s), false);
   assert.equal(new SmtpSessionCache({ ...opts, idleMs: 0 }).mayCache(fakeSession()), false);
 });
+
+test('smtp_connection_reuse_time_limit counts on the monotonic clock: a wall clock stepped back does not extend it', async (t) => {
+  const c = new SmtpSessionCache({ ...opts, reuseTimeMs: 1000 });
+  const s = fakeSession();
+  c.opening(s);
+  assert.equal(c.mayCache(s), true);
+  const wall = Date.now;
+  t.mock.method(Date, 'now', () => wall() - 3600_000);   // an hour back
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal(c.mayCache(s), false, 'older than the reuse time limit');
+});

@@ -39,7 +39,7 @@ export class SmtpSessionCache {
   get size(): number { return this.entries.length; }
 
   /** Remember when a session was opened (for the reuse time limit). */
-  opening(sess: SmtpSession): void { this.opened.set(sess, Date.now()); }
+  opening(sess: SmtpSession): void { this.opened.set(sess, performance.now()); }
 
   /** A usable idle session for this key, removed from the cache; undefined when none. */
   take(key: string): SmtpSession | undefined {
@@ -59,8 +59,10 @@ export class SmtpSessionCache {
   mayCache(sess: SmtpSession): boolean {
     if (this.o.maxEntries <= 0 || this.o.idleMs <= 0) return false;
     if (this.o.reuseCountLimit > 0 && sess.reuseCount >= this.o.reuseCountLimit) return false;
-    const at = this.opened.get(sess) ?? Date.now();
-    return Date.now() - at < this.o.reuseTimeMs;
+    // An age, so on the monotonic clock (opening() too): a wall clock stepped back would keep
+    // a connection in use past smtp_connection_reuse_time_limit for the whole step.
+    const at = this.opened.get(sess) ?? performance.now();
+    return performance.now() - at < this.o.reuseTimeMs;
   }
 
   put(key: string, sess: SmtpSession): void {
@@ -74,7 +76,7 @@ export class SmtpSessionCache {
       if (i >= 0) { this.entries.splice(i, 1); void this.o.quit(sess); }
     }, this.o.idleMs);
     timer.unref();
-    this.entries.push({ key, sess, timer, openedAt: this.opened.get(sess) ?? Date.now() });
+    this.entries.push({ key, sess, timer, openedAt: this.opened.get(sess) ?? performance.now() });
   }
 
   async closeAll(): Promise<void> {
