@@ -40,6 +40,7 @@ import { MAIL_ERRSTR_CRITICAL_MSG, MailError, type MailStore } from '../lib-stor
 import type { Logger } from '../util/msg.ts';
 import { LineReader } from '../util/line-reader.ts';
 import type { LmtpdSettings } from './lmtpd-settings.ts';
+import { LmtpSpool } from './lmtpd-spool.ts';
 import { startServerTls, describeTls, type TlsContextSource } from '../lib-tls/tls-server.ts';
 
 /** Longest command line (Dovecot's smtp-server limit is of this order; RFC 5321 asks 512). */
@@ -311,39 +312,62 @@ export class LmtpSession {
     if (this.rcpts.length === 0) { this.write('503 5.5.0 No valid recipients'); return; }
     this.write('354 OK');
     this.flush();
-    const chunks: Buffer[] = [];
-    let size = 0;
+    // The message goes to a spool with a fixed memory window (Dovecot: mail_temp_dir past
+    // 128 KiB); past maxMessageSize the rest is read and dropped.
+    const spool = new LmtpSpool(s.tempDir);
     let tooBig = false;
     const dec = new DataDecoder({
       forbidBareLf: false,
       out: (b) => {
-        size += b.length;
-        if (size > s.maxMessageSize) { tooBig = true; return; }
-        chunks.push(Buffer.from(b));
+        if (tooBig) return;
+        if (spool.size + b.length > s.maxMessageSize) { tooBig = true; return; }
+        spool.push(b);
       },
     });
+    const sock = this.sock;
+    spool.onDrain = () => { if (sock.isPaused()) sock.resume(); };
     await new Promise<void>((resolve) => {
       const onClose = () => resolve();
-      this.sock.once('close', onClose);
+      sock.once('close', onClose);
       this.reader.startRaw((chunk) => {
         const used = dec.feed(chunk);
         if (dec.done) {
-          this.sock.off('close', onClose);
+          sock.off('close', onClose);
           this.reader.endRaw(chunk.subarray(used));
           resolve();
-        }
+        } else if (spool.full) sock.pause();
       });
     });
-    if (!dec.done) return; // connection lost in DATA: nothing delivered
-    const body = Buffer.concat(chunks);
+    spool.onDrain = undefined;
+    if (!dec.done) { await spool.close(); return; } // connection lost in DATA: nothing delivered
     const rcpts = this.rcpts;
     const sender = this.sender;
     this.reset();
     if (tooBig) {
+      await spool.close();
       for (const r of rcpts) this.write(`552 5.3.4 <${quoteAddress(r.address)}> Message too large`);
       return;
     }
-    const msgid = /^message-id:[ \t]*(.*)$/im.exec(body.subarray(0, Math.min(body.length, 65536)).toString('latin1').split(/\n\n/)[0] ?? '')?.[1]?.trim() ?? 'unspecified';
+    try {
+      await spool.finish();
+    } catch (e) {
+      await spool.close();
+      this.deps.log.error(`lmtp<${this.txId}>: write(${s.tempDir}/dovecot.lmtp.*) failed: ${(e as Error).message}`);
+      for (const r of rcpts) this.write(`451 4.3.0 <${quoteAddress(r.address)}> Temporary internal failure`);
+      return;
+    }
+    try {
+      await this.deliverAll(rcpts, sender, spool);
+    } finally {
+      await spool.close();
+    }
+  }
+
+  private async deliverAll(rcpts: Rcpt[], sender: string, spool: LmtpSpool): Promise<void> {
+    const s = this.deps.settings;
+    const body = spool.inMemory() ?? spool;
+    const head = spool.head;
+    const msgid = /^message-id:[ \t]*(.*)$/im.exec(head.toString('latin1').split(/\n\n/)[0] ?? '')?.[1]?.trim() ?? 'unspecified';
     // Different users in parallel, one user's copies one after the other (like Dovecot's
     // lmtp_user_concurrency_limit, and so a new user's INBOX is created once).
     const perUser = new Map<string, number[]>();
@@ -361,7 +385,7 @@ export class LmtpSession {
   }
 
   /** Deliver one copy; the reply has \0 where the recipient address goes. */
-  private async deliverOne(r: Rcpt, sender: string, body: Buffer, msgid: string): Promise<string> {
+  private async deliverOne(r: Rcpt, sender: string, body: Buffer | LmtpSpool, msgid: string): Promise<string> {
     const s = this.deps.settings;
     const log = this.deps.log;
     const hdr = [`Return-Path: <${sender}>`, `Delivered-To: ${r.address}`];
@@ -369,7 +393,10 @@ export class LmtpSession {
       const from = this.sock.remoteAddress ? `${this.helo ?? 'unknown'} ([${this.sock.remoteAddress.replace(/^::ffff:/, '')}])` : (this.helo ?? 'unknown');
       hdr.push(`Received: from ${from}\n\tby ${s.hostname} with LMTP\n\tid ${r.id}\n\t(envelope-from <${sender}>)\n\tfor <${r.address}>; ${receivedDate()}`);
     }
-    const content = Buffer.concat([Buffer.from(hdr.join('\n') + '\n'), body]);
+    const prefix = Buffer.from(hdr.join('\n') + '\n');
+    // A small message as one buffer (as ever); a spooled one streamed from the file, each
+    // recipient reading its own copy: the same bytes either way.
+    const content = Buffer.isBuffer(body) ? Buffer.concat([prefix, body]) : (async function* () { yield prefix; yield* body.chunks(); })();
     let user;
     try {
       user = await this.deps.store.forUser(r.rec);

@@ -9,6 +9,8 @@
  *   lmtp_rcpt_check_quota          no; yes: a user already over quota is refused at RCPT
  *   lmtp_add_received_header       yes
  *   quota_full_tempfail            no; yes: over quota is 452 4.2.2 (retry) instead of 552 5.2.2
+ *   mail_temp_dir                  /tmp: where a message over 128 KiB waits during its delivery
+ *                                  (an unlinked file, lmtpd-spool.ts)
  */
 import { hostname } from 'node:os';
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
@@ -21,6 +23,8 @@ export interface LmtpdSettings {
   rcptCheckQuota: boolean;
   addReceivedHeader: boolean;
   quotaFullTempfail: boolean;
+  /** mail_temp_dir: the spool of a DATA larger than the memory window. */
+  tempDir: string;
   /** Largest message accepted (bytes); larger ones get 552 5.3.4 for every recipient. */
   maxMessageSize: number;
   /** Most recipients per transaction. */
@@ -41,6 +45,7 @@ export function lmtpdSettings(conf: DovecotConfig): LmtpdSettings {
     rcptCheckQuota: yes('lmtp_rcpt_check_quota'),
     addReceivedHeader: get('lmtp_add_received_header') === '' ? true : yes('lmtp_add_received_header'),
     quotaFullTempfail: yes('quota_full_tempfail'),
+    tempDir: get('mail_temp_dir') || '/tmp',
     maxMessageSize: 256 * 1024 * 1024,
     maxRecipients: 50_000,
     idleTimeoutMs: 5 * 60_000,

@@ -233,3 +233,26 @@ test('lmtp_rcpt_check_quota = yes: a full mailbox is refused at RCPT with 552 5.
     c.close();
   }
 });
+
+test('the DATA spool: small messages stay in memory, large ones go to an unlinked mail_temp_dir file, same bytes', async () => {
+  const { LmtpSpool, SPOOL_MEMORY_MAX } = await import('./lmtpd-spool.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'postern-lmtp-spool-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  for (const total of [0, 1, SPOOL_MEMORY_MAX, SPOOL_MEMORY_MAX + 1, 3_000_017]) {
+    const data = Buffer.alloc(total);
+    for (let i = 0; i < total; i++) data[i] = (i * 7 + (i >> 9)) & 0xff;
+    const sp = new LmtpSpool(dir);
+    for (let off = 0, step = 1; off < total; off += step, step = (step * 3 + 1) % 70_001 + 1) sp.push(data.subarray(off, Math.min(total, off + step)));
+    await sp.finish();
+    assert.equal(sp.size, total);
+    assert.deepEqual(readdirSync(dir), [], 'the spool file is unlinked at once');
+    const mem = sp.inMemory();
+    assert.equal(mem !== undefined, total <= SPOOL_MEMORY_MAX, `in memory at ${total}`);
+    const parts: Buffer[] = [];
+    if (!mem) for await (const c of sp.chunks()) parts.push(c);
+    const got = mem ?? Buffer.concat(parts);
+    assert.ok(got.equals(data), `${total} bytes read back`);
+    assert.ok(sp.head.equals(data.subarray(0, 65536)));
+    await sp.close();
+  }
+});
