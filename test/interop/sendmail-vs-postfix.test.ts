@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +18,7 @@ import { QueueFile } from '../../src/global/queue-file-reader.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 import { Pickup, pickupOptions } from '../../src/pickup/pickup.ts';
 import { cleanup } from '../../src/master/master-clients.ts';
+import { mailDate } from '../../src/global/mail-date.ts';
 
 const run = promisify(execFile);
 setLogSink(() => {});
@@ -154,4 +155,55 @@ test('Date: in other time zones: the same offset and zone name as Postfix\'s (st
   } finally {
     if (saved === undefined) delete process.env.TZ; else process.env.TZ = saved;
   }
+});
+
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+test('dates around DST changes (Berlin\'s last Sunday of March, Lord Howe\'s half hour): Postern writes Postfix\'s bytes for the same instant', {
+  skip: skip || (!existsSync(LIBFAKETIME) && 'libfaketime (Debian package libfaketime) is not installed')
+    // The instants are fixed, so a moved clock adds nothing here, and libfaketime inside
+    // libfaketime (a Postfix moved again from a moved process) does not keep its offsets.
+    || ((process.env.LD_PRELOAD ?? '').includes('faketime') && 'this process runs under libfaketime already (npm run test:clock)'),
+}, async () => {
+  // Real Postfix runs with its clock moved (libfaketime, passed on to its daemons through
+  // import_environment) to just before and just after each change; Postern's mailDate() gets the
+  // instant Postfix's header names (both are mail_date()), and must give the same text.
+  const saved = { ...process.env };
+  const instants: [string, string][] = [
+    ['Europe/Berlin', '2026-03-29T00:59:00Z'], ['Europe/Berlin', '2026-03-29T01:01:00Z'],
+    ['Australia/Lord_Howe', '2026-10-03T15:29:00Z'], ['Australia/Lord_Howe', '2026-10-03T15:31:00Z'],
+  ];
+  const seen: string[] = [];
+  try {
+    for (const [tz, iso] of instants) {
+      Object.assign(process.env, {
+        TZ: tz, LD_PRELOAD: LIBFAKETIME, FAKETIME_DONT_FAKE_MONOTONIC: '1',
+        FAKETIME: `${Math.round((Date.parse(iso) - Date.now()) / 1000)}`,
+      });
+      const other = await RealPostfix.start({
+        mainCf: `${SHARED}header_checks = static:HOLD\nimport_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME LD_PRELOAD FAKETIME FAKETIME_DONT_FAKE_MONOTONIC\n`,
+        masterCf: '',
+      });
+      const keep = pf;
+      pf = other;
+      try {
+        // The Received: header's date is cleanup's clock (mail_date(time())); Date: takes the
+        // arrival time that postdrop (setgid: never preloaded) wrote.
+        const received = (await viaPostfix(['-t', '-i', '-f', 'joe@example.test'])).headers.find(([n]) => n === 'Received')?.[1] ?? '';
+        const date = received.replace(/^[^]*; /, '');
+        const at = Date.parse(date.replace(/ \([^()]*\)$/, ''));
+        assert.ok(Math.abs(at - Date.parse(iso)) < 60_000, `Postfix's clock was moved (${tz}, ${iso}): ${date}`);
+        for (const k of ['LD_PRELOAD', 'FAKETIME', 'FAKETIME_DONT_FAKE_MONOTONIC']) delete process.env[k];
+        assert.equal(mailDate(new Date(at)), date, `${tz} ${iso}`);
+        seen.push(date.replace(/.* /, ''));
+      } finally {
+        pf = keep;
+        await other.stop();
+      }
+    }
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+  assert.deepEqual(seen, ['(CET)', '(CEST)', '(+1030)', '(+11)'], 'both sides of each change were seen');
 });
