@@ -174,11 +174,14 @@ test('withOverrides: master.cf -o values win and may use $name', () => {
   assert.deepEqual(o.explicitNames(), c.explicitNames());
 });
 
-test('myhostname/mydomain defaults as Postfix 3.7 computes them (seed Table 3)', () => {
+test('myhostname/mydomain defaults as the seed\'s Table 3 computes them', () => {
   assert.equal(defaultMyDomain('www.stud12.myoffice.space'), 'stud12.myoffice.space');
   assert.equal(defaultMyDomain('stud12.myoffice.space'), 'myoffice.space');
-  assert.equal(defaultMyDomain('myoffice.space'), 'space'); // real postconf 3.7.11; see docs/main-cf.md
+  // The seed's row 3: never a bare top-level domain (Postfix 3.7.11 says `space`; docs/main-cf.md).
+  assert.equal(defaultMyDomain('myoffice.space'), 'myoffice.space');
+  assert.equal(conf('myhostname = myoffice.space\n').get('mydomain'), 'myoffice.space');
   assert.equal(defaultMyDomain('vm'), 'localdomain');
+  assert.equal(defaultMyDomain('vm.localdomain'), 'localdomain', 'a machine without a domain: as Postfix');
   assert.equal(defaultMyHostname('localhost', 'myoffice.space'), 'localhost.myoffice.space');
   assert.equal(defaultMyHostname('vm'), 'vm.localdomain');
   assert.equal(defaultMyHostname('mail.example.org', 'ignored.example'), 'mail.example.org');

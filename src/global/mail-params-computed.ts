@@ -45,14 +45,20 @@ export function defaultMyHostname(machineName: string = hostname(), mydomainSett
 }
 
 /**
- * mydomain default (check_mydomainname in Postfix >= 2.3): $myhostname minus its first label;
- * `localdomain` when myhostname has no dot. NB Postfix 3.7 really gives `space` for
- * `myhostname = myoffice.space`; the "unless that leaves a top-level domain" rule the seed's
- * Table 3 quotes was Postfix <= 2.2 behaviour (see docs/main-cf.md).
+ * mydomain default: $myhostname minus its first label, unless that would leave a bare top-level
+ * domain, in which case $myhostname itself (the rule of the seed's Table 3: `myoffice.space`
+ * gives `myoffice.space`); `localdomain` when myhostname has no dot.
+ * NB this is where Postern differs from Postfix 3.7, whose check_mydomainname() always strips
+ * the first label (`myoffice.space` gives `space`); the seed's rule is Postfix <= 2.2's. Set
+ * `mydomain` in main.cf to get either value explicitly (docs/main-cf.md).
  */
 export function defaultMyDomain(myhostname: string): string {
   const dot = myhostname.indexOf('.');
-  return dot < 0 ? DEF_MYDOMAIN : myhostname.slice(dot + 1);
+  if (dot < 0) return DEF_MYDOMAIN;
+  const parent = myhostname.slice(dot + 1);
+  // A trailing dot (`myoffice.space.`) is not a further label; `localdomain` (the default
+  // myhostname of a machine without a domain, `vm.localdomain`) is Postfix's placeholder, kept.
+  return parent.replace(/\.$/, '').includes('.') || parent.toLowerCase() === DEF_MYDOMAIN ? parent : myhostname;
 }
 
 export interface LocalAddress { address: string; family: 'IPv4' | 'IPv6'; prefix: number }
