@@ -11,7 +11,8 @@
  * dovecot.conf: each protocol of `protocols` maps to an implementation (imap → imapd, pop3 →
  * pop3d, lmtp → lmtpd) with the inet listeners of `service imap-login` (or `service imap`) etc.;
  * when none are declared, Dovecot's defaults (143/993, 110/995). `port = 0` disables a listener
- * (as in Dovecot). Addresses are the listener's `address`, else `listen` (`*` = all IPv4,
+ * (as in Dovecot), and so does `ssl = no` for every `ssl = yes` listener (Dovecot 2.3 binds
+ * neither the default imaps/pop3s nor a declared one then: checked against the real Dovecot). Addresses are the listener's `address`, else `listen` (`*` = all IPv4,
  * `::` = all IPv6). Relative unix_listener paths are under `base_dir`.
  *
  * Commands Postern will never run are reported in one warning line; commands Postern implements
@@ -146,6 +147,9 @@ function dovecotListens(proto: string, d: DovecotConfig, protocols: IpVersions):
   }
   for (const l of inet) {
     if (!l.port) continue;                              // Dovecot: port = 0 disables the listener
+    // Dovecot 2.3 (master service_create_inet_listeners): with `ssl = no` an `ssl = yes`
+    // listener is not created at all, its defaults (imaps 993, pop3s 995) and explicit ones alike.
+    if (l.ssl && d.ssl === 'no') continue;
     const list = 'address' in l && l.address && l.address.length > 0 ? l.address : d.listen;
     const addresses = list.flatMap((a) => dovecotAddress(a, protocols, `${d.file}: listen/address`));
     out.push({
