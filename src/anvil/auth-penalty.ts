@@ -1,47 +1,64 @@
 /**
- * auth-penalty - authentication failure throttling per client IP and per user, as Dovecot's
- * auth_penalty (src/auth/auth-penalty.c, 2.3): every failed login raises a penalty, and the next
- * login attempt waits 2 s doubling up to 15 s before its password is even checked. SMTP AUTH,
+ * auth-penalty - authentication failure throttling, as Dovecot's auth_penalty (2.3:
+ * src/auth/auth-penalty.c with anvil's penalty.c) but delaying only FAILED attempts, and with a
+ * per-user bound on password guessing that never slows the user's correct logins. SMTP AUTH,
  * IMAP LOGIN/AUTHENTICATE and POP3 PASS/AUTH share one process-wide table.
  *
  * SUMMARY
  *   const penalty = sharedAuthPenalty();
- *   await penalty.beforeAuth(ip, user);          // sleeps while the penalty lasts
- *   const r = await dir.verifyPlain(user, pass);
- *   await penalty.result(ip, user, r.result === 'ok');   // on failure also waits auth_failure_delay
- *   // or simply: penalty.directory(dir, ip).verifyPlain(user, pass)
+ *   const dir2 = penalty.directory(dir, clientIp);      // a UserDirectory for one client
+ *   const r = await dir2.verifyPlain(user, pass);        // right: at once; wrong: after the delay
  *
  * DESCRIPTION
- *   Dovecot's rules, copied:
- *     delay(n)  = min(2 * 2^n, 15) seconds for a penalty n > 0 (auth_penalty_to_secs(); n = 0
- *                 means no delay)
+ *   Per client address (the ident: IPv4 address, IPv6 /64 as Dovecot masks it), Dovecot's rules:
+ *     delay(n)  = min(2 * 2^n, 15) seconds for a penalty n > 0 (auth_penalty_to_secs())
  *     decay     on lookup, while n > 0: if the time since the last failure is at least
- *                 delay(d) for d = 4, 3, 2, ... then n-- (auth_penalty_anvil_callback()); so a
- *                 client idle for 15 s starts again from zero
- *     failure   n = decayed n + 1, last failure = now (auth_request_handler: last_penalty + 1)
+ *               delay(d) for d = 4, 3, 2, ... then n-- ; so 15 s without a failure clears it
+ *     failure   n + 1, unless the same (user, password) failed from that ident recently
+ *               (Dovecot keeps 8 password checksums per ident: a phone retrying one stale
+ *               password does not escalate)
  *     success   n = 0
- *     IPv6      the ident is the /64 (Dovecot masks IPv6 addresses: one host owns a whole /64)
- *   Dovecot also delays every failure reply by auth_failure_delay (2 s): result() does that.
+ *   The answer to a failed attempt waits auth_failure_delay (2 s) plus delay(n) of the address's
+ *   penalty before the attempt: 2, 6, 10, 17, 17 ... seconds for a guesser on one connection,
+ *   the totals the real Dovecot 2.3 gives (measured).
  *
- *   Postern addition: the same penalty per user name, so guessing one account from many
- *   addresses slows down too. To keep an attacker from slowing down the real user, a (client
- *   address, user) pair that logged in successfully within the last day is exempt from the
- *   per-user penalty (the per-IP penalty still applies to it).
+ *   Where Postern differs from Dovecot: Dovecot waits out the penalty BEFORE checking the
+ *   password, so a correct password from a penalised address waits up to 15 s too. Here the
+ *   password is checked at once and only a failure is held, so a correct login is never
+ *   delayed: not by its own address's earlier typos, never by another address's failures.
+ *
+ *   Per user (what Dovecot lacks; a botnet guessing one account from many addresses): the
+ *   failed attempts on one user name are counted per window of USER_WINDOW_MS (60 s). Past
+ *   USER_FAILURE_LIMIT (10) in a window, a login for that user from an address that itself has
+ *   a penalty (it failed within the last 15 s) is answered as failed WITHOUT checking the
+ *   password, after auth_failure_delay + 15 s — unless that (address, user) pair logged in
+ *   successfully within the last day. Attempts from clean addresses are still checked, so the
+ *   real user logs in at once from anywhere; a correct password is never refused from a clean
+ *   address.
+ *
+ *   The bound: while one user is under attack, password checks against that account are at
+ *   most USER_FAILURE_LIMIT per minute plus, per guessing ident, the first attempt after it has
+ *   been silent for 15 s (one per 15 s of silence); on one connection a guesser gets at most
+ *   one check per 17 s anyway. A burst of parallel connections from a clean ident gets one
+ *   check per connection (bounded by the connection limits: smtpd_client_connection_count_limit,
+ *   Dovecot's process/client limits).
  *
  * SECURITY
- *   Waiting uses timers, never blocks the event loop: a password-guessing client costs one
- *   timer per connection. Both tables are capped (least recently used entries evicted) and
- *   entries are dropped once fully decayed, so spraying addresses or user names cannot grow
- *   memory without bound.
+ *   Waiting uses timers, never blocks the event loop: a held failure costs one timer per
+ *   connection. All tables are capped (least recently used entries evicted) and entries are
+ *   dropped once fully decayed, so spraying addresses or user names cannot grow memory without
+ *   bound. Only CRC-32 checksums of failed (user, password) pairs are kept, never a password.
  *
  * DIAGNOSTICS
- *   `auth: penalty: rip=ADDR user=<u> failures reached N, delaying the next attempt Ss` when a
- *   client reaches the maximum delay (then every 100th failure), so fail2ban-style tools and
- *   administrators see the attack. Never logs the password.
+ *   `auth: penalty: rip=ADDR user=<u> failures reached N, delaying failures Ss` when an address
+ *   reaches the maximum delay (then every 100th failure);
+ *   `auth: penalty: user=<u>: N failed logins within 60 s, not checking passwords from
+ *   penalised addresses` once per window when a user goes over the limit. Never the password.
  *
  * PARAMETERS (Dovecot)
  *   auth_failure_delay (default 2 secs)
  */
+import { crc32 } from 'node:zlib';
 import { logger } from '../util/msg.ts';
 import type { UserDirectory, VerifyResult } from '../lib-auth/user-directory.ts';
 
@@ -53,6 +70,11 @@ export const AUTH_PENALTY_MAX_SECS = 15;
 export const AUTH_PENALTY_MAX_PENALTY = 4;
 /** How long a penalty stays relevant: 2 + 4 + 8 + 15 seconds. */
 export const AUTH_PENALTY_TIMEOUT_SECS = AUTH_PENALTY_INIT_SECS + 4 + 8 + AUTH_PENALTY_MAX_SECS;
+/** Dovecot penalty.c CHECKSUM_VALUE_COUNT: the recent password checksums kept per ident. */
+const CHECKSUM_COUNT = 8;
+/** Failed logins per user name per window before penalised addresses are no longer checked. */
+export const USER_FAILURE_LIMIT = 10;
+export const USER_WINDOW_MS = 60_000;
 
 /** auth_penalty_to_secs() */
 export function penaltyToSecs(penalty: number): number {
@@ -61,25 +83,29 @@ export function penaltyToSecs(penalty: number): number {
   return Math.min(secs, AUTH_PENALTY_MAX_SECS);
 }
 
-interface Entry {
+interface AddrEntry {
   penalty: number;
-  /** Time of the last failure. */
+  /** When the last failure was answered (the decay counts from there). */
   last: number;
   failures: number;
-  /** The decayed penalty as the last beforeAuth() saw it (Dovecot's request->last_penalty). */
-  looked?: number;
-  lookedAt?: number;
+  /** CRC-32 of recent failed "user\0password" pairs, newest last. */
+  sums: number[];
 }
 
+interface UserEntry { start: number; count: number; warned: boolean }
+
 export interface AuthPenaltyOptions {
-  /** Dovecot auth_failure_delay in ms (default 2000); 0 = answer failures at once. */
+  /** Dovecot auth_failure_delay in ms (default 2000); 0 = no fixed wait for failures. */
   failureDelayMs?: number;
   /** Most entries per table (default 100 000). */
   maxEntries?: number;
-  /** How long a successful (address, user) pair is exempt from the per-user penalty (default 1 day). */
+  /** How long a successful (address, user) pair is exempt from the per-user bound (default 1 day). */
   trustMs?: number;
-  /** false = Dovecot's behaviour exactly: per IP only. */
+  /** false = per address only (Dovecot's scope). */
   perUser?: boolean;
+  /** Failed logins per user per window before the bound applies (default USER_FAILURE_LIMIT). */
+  userFailureLimit?: number;
+  userWindowMs?: number;
   /** Clock and sleep, for tests. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -110,17 +136,21 @@ export class AuthPenalty {
   readonly failureDelayMs: number;
   private readonly perUser: boolean;
   private readonly trustMs: number;
+  private readonly userLimit: number;
+  private readonly userWindowMs: number;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
-  private readonly ips: Lru<Entry>;
-  private readonly users: Lru<Entry>;
-  /** "ip user" → time of the last successful login. */
+  private readonly ips: Lru<AddrEntry>;
+  private readonly users: Lru<UserEntry>;
+  /** "ident user" → time of the last successful login. */
   private readonly trusted: Lru<number>;
 
   constructor(opts: AuthPenaltyOptions = {}) {
     this.failureDelayMs = opts.failureDelayMs ?? 2000;
     this.perUser = opts.perUser ?? true;
     this.trustMs = opts.trustMs ?? 86_400_000;
+    this.userLimit = opts.userFailureLimit ?? USER_FAILURE_LIMIT;
+    this.userWindowMs = opts.userWindowMs ?? USER_WINDOW_MS;
     this.now = opts.now ?? Date.now;
     this.sleep = opts.sleep ?? sleepReal;
     const cap = opts.maxEntries && opts.maxEntries > 0 ? opts.maxEntries : 100_000;
@@ -129,102 +159,109 @@ export class AuthPenalty {
     this.trusted = new Lru(cap);
   }
 
-  /** Entries held (both tables), for tests and statistics. */
+  /** Entries held (address and user tables), for tests and statistics. */
   get size(): number { return this.ips.size + this.users.size; }
 
-  /** The delay the next attempt from `ip` as `user` gets, in ms (0 = none). */
-  delayMs(ip: string, user?: string): number {
-    return this.lookup(ip, user, false);
-  }
-
-  /**
-   * Wait out the penalty before checking credentials (Dovecot: the PENALTY-GET lookup, then a
-   * timeout before auth_request_initial()).
-   */
-  async beforeAuth(ip: string, user?: string): Promise<void> {
-    const ms = this.lookup(ip, user, true);
-    if (ms > 0) await this.sleep(ms);
-  }
-
-  private lookup(ip: string, user: string | undefined, remember: boolean): number {
-    const t = this.now();
-    let n = this.current(this.ips, ipIdent(ip), t, remember);
-    if (this.perUser && user !== undefined && !this.isTrusted(ip, user, t)) n = Math.max(n, this.current(this.users, userIdent(user), t, remember));
+  /** The extra delay (beyond auth_failure_delay) a failure from `ip` would get now, in ms. */
+  delayMs(ip: string): number {
+    const n = this.level(ipIdent(ip), this.now());
     return n > 0 ? penaltyToSecs(n) * 1000 : 0;
   }
 
   /**
-   * Record the outcome. A failure raises the penalty of the address and the user and then waits
-   * auth_failure_delay before the caller sends its failure reply; a success clears the
-   * address's penalty and trusts the (address, user) pair.
+   * Check `user`/`secret` against `dir` for a client at `ip`: a right password resolves at once;
+   * a wrong one (or one refused unchecked by the per-user bound) after its delay.
    */
-  async result(ip: string, user: string | undefined, ok: boolean): Promise<void> {
+  async verify(dir: UserDirectory, ip: string, user: string, secret: string): Promise<VerifyResult> {
     const t = this.now();
     const ident = ipIdent(ip);
-    if (ok) {
-      this.ips.delete(ident);
-      if (user !== undefined) {
-        this.trusted.set(`${ident} ${userIdent(user)}`, t);
-        this.users.delete(userIdent(user));
-      }
-      return;
+    const u = userIdent(user);
+    const n = this.level(ident, t);
+    if (this.perUser && n > 0 && this.userOver(u, t) && !this.isTrusted(ident, u, t)) {
+      const wait = this.failureDelayMs + AUTH_PENALTY_MAX_SECS * 1000;
+      this.fail(ip, ident, u, undefined, t, wait);
+      await this.sleep(wait);
+      return { result: 'mismatch' };
     }
-    const e = this.fail(this.ips, ident, t);
-    if (this.perUser && user !== undefined) this.fail(this.users, userIdent(user), t);
-    if (e.penalty >= AUTH_PENALTY_MAX_PENALTY && (e.failures === AUTH_PENALTY_MAX_PENALTY || e.failures % 100 === 0)) {
-      log.warn(`penalty: rip=${ip} user=<${user ?? ''}> failures reached ${e.failures}, delaying the next attempt ${penaltyToSecs(e.penalty)}s`);
-    }
-    if (this.failureDelayMs > 0) await this.sleep(this.failureDelayMs);
+    const r = await dir.verifyPlain(user, secret);
+    if (r.result === 'ok') { this.succeeded(ident, userIdent(r.user ?? user)); return r; }
+    // A temporary failure says nothing about the password: no penalty.
+    if (r.result === 'tempfail') return r;
+    const t2 = this.now();
+    const wait = this.failureDelayMs + (n > 0 ? penaltyToSecs(n) * 1000 : 0);
+    this.fail(ip, ident, u, crc32(`${u}\0${secret}`), t2, wait);
+    if (wait > 0) await this.sleep(wait);
+    return r;
   }
 
-  /** A UserDirectory whose verifyPlain() applies this penalty for client `ip`. */
+  /** A UserDirectory whose verifyPlain() goes through verify() for client `ip`. */
   directory(dir: UserDirectory, ip: string): UserDirectory {
     return {
       lookup: (u) => dir.lookup(u),
       iterate: () => dir.iterate(),
       close: () => dir.close(),
       changeStamp: dir.changeStamp?.bind(dir),
-      verifyPlain: async (user: string, secret: string): Promise<VerifyResult> => {
-        await this.beforeAuth(ip, user);
-        const r = await dir.verifyPlain(user, secret);
-        // A temporary failure says nothing about the password: no penalty.
-        if (r.result !== 'tempfail') await this.result(ip, r.user ?? user, r.result === 'ok');
-        return r;
-      },
+      verifyPlain: (user: string, secret: string) => this.verify(dir, ip, user, secret),
     };
   }
 
   // ---- internals ---------------------------------------------------------------------------
 
-  /** The decayed penalty (auth_penalty_anvil_callback()). */
-  private current(table: Lru<Entry>, key: string, t: number, remember = false): number {
-    const e = table.get(key);
-    if (!e) return 0;
-    const n = decay(e, t);
-    if (remember) { e.looked = n; e.lookedAt = t; }
-    return n;
+  /** The decayed penalty of an ident (auth_penalty_anvil_callback()). */
+  private level(ident: string, t: number): number {
+    const e = this.ips.get(ident);
+    return e ? decay(e, t) : 0;
   }
 
-  private fail(table: Lru<Entry>, key: string, t: number): Entry {
-    table.sweep((v) => t - v.last > AUTH_PENALTY_TIMEOUT_SECS * 1000);
-    const old = table.get(key);
-    // The failure raises the penalty the request saw before its delay, not the one left after
-    // waiting (which has decayed by then): Dovecot's auth_penalty_update(last_penalty + 1).
-    const recent = old?.lookedAt !== undefined && t - old.lookedAt <= (AUTH_PENALTY_MAX_SECS + 5) * 1000;
-    const n = old ? Math.max(decay(old, t), recent ? old.looked ?? 0 : 0) : 0;
-    const e: Entry = { penalty: n + 1, last: t, failures: n === 0 ? 1 : (old?.failures ?? 0) + 1 };
-    table.set(key, e);
-    return e;
+  private succeeded(ident: string, u: string): void {
+    this.ips.delete(ident);
+    this.trusted.set(`${ident} ${u}`, this.now());
   }
 
-  private isTrusted(ip: string, user: string, t: number): boolean {
-    const at = this.trusted.get(`${ipIdent(ip)} ${userIdent(user)}`);
+  /** Record a failure answered `wait` ms after `t`; `sum` undefined = not checked. */
+  private fail(ip: string, ident: string, u: string, sum: number | undefined, t: number, wait: number): void {
+    const answered = t + wait;
+    this.ips.sweep((v) => t - v.last > AUTH_PENALTY_TIMEOUT_SECS * 1000);
+    const old = this.ips.get(ident);
+    const n = old ? decay(old, t) : 0;
+    const repeat = sum !== undefined && old !== undefined && n > 0 && old.sums.includes(sum);
+    const sums = old && n > 0 ? old.sums : [];
+    if (sum !== undefined && !repeat) { sums.push(sum); if (sums.length > CHECKSUM_COUNT) sums.shift(); }
+    const e: AddrEntry = {
+      penalty: repeat ? n : Math.min(n + 1, 1000),
+      last: answered,
+      failures: n === 0 ? 1 : (old?.failures ?? 0) + 1,
+      sums,
+    };
+    this.ips.set(ident, e);
+    if (e.penalty >= AUTH_PENALTY_MAX_PENALTY && (e.failures === AUTH_PENALTY_MAX_PENALTY || e.failures % 100 === 0)) {
+      log.warn(`penalty: rip=${ip} user=<${u}> failures reached ${e.failures}, delaying failures ${penaltyToSecs(e.penalty)}s`);
+    }
+    if (!this.perUser || repeat) return;
+    this.users.sweep((v) => t - v.start >= this.userWindowMs);
+    let ue = this.users.get(u);
+    if (!ue || t - ue.start >= this.userWindowMs) ue = { start: t, count: 0, warned: false };
+    ue.count++;
+    if (ue.count > this.userLimit && !ue.warned) {
+      ue.warned = true;
+      log.warn(`penalty: user=<${u}>: ${ue.count} failed logins within ${Math.round(this.userWindowMs / 1000)} s, not checking passwords from penalised addresses`);
+    }
+    this.users.set(u, ue);
+  }
+
+  private userOver(u: string, t: number): boolean {
+    const ue = this.users.get(u);
+    return ue !== undefined && t - ue.start < this.userWindowMs && ue.count >= this.userLimit;
+  }
+
+  private isTrusted(ident: string, u: string, t: number): boolean {
+    const at = this.trusted.get(`${ident} ${u}`);
     return at !== undefined && t - at < this.trustMs;
   }
 }
 
 /** The decayed penalty (auth_penalty_anvil_callback()). */
-function decay(e: Entry, t: number): number {
+function decay(e: AddrEntry, t: number): number {
   let n = e.penalty;
   let drop = AUTH_PENALTY_MAX_PENALTY;
   const elapsed = (t - e.last) / 1000;

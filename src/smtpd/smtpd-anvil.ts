@@ -228,8 +228,8 @@ export interface AuthPenaltyDirectory {
 
 /**
  * SMTP AUTH against `dir` with the auth penalty (auth-penalty.ts) around every password check:
- * the check of a client with recent failures waits first, and each failure reply waits
- * auth_failure_delay. Same replies as directoryAuth().
+ * a failure reply waits auth_failure_delay plus the address's penalty; a right password is
+ * answered at once. Same replies as directoryAuth().
  */
 export function penalizedAuth(dir: UserDirectory, penalty: AuthPenaltyDirectory): SmtpdAuth {
   const plain = directoryAuth(dir);
