@@ -61,6 +61,7 @@
 import { crc32 } from 'node:zlib';
 import { logger } from '../util/msg.ts';
 import type { UserDirectory, VerifyResult } from '../lib-auth/user-directory.ts';
+import type { DovecotConfig } from '../global/dovecot-conf.ts';
 
 const log = logger('auth');
 
@@ -133,7 +134,7 @@ class Lru<V> {
 }
 
 export class AuthPenalty {
-  readonly failureDelayMs: number;
+  failureDelayMs: number;
   private readonly perUser: boolean;
   private readonly trustMs: number;
   private readonly userLimit: number;
@@ -157,6 +158,12 @@ export class AuthPenalty {
     this.ips = new Lru(cap);
     this.users = new Lru(cap);
     this.trusted = new Lru(cap);
+  }
+
+  /** Take auth_failure_delay from dovecot.conf (the master does this for every service). */
+  configure(dovecot: DovecotConfig): this {
+    this.failureDelayMs = dovecotTimeMs(dovecot.get('auth_failure_delay'), this.failureDelayMs);
+    return this;
   }
 
   /** Entries held (address and user tables), for tests and statistics. */
@@ -286,6 +293,18 @@ export function ipIdent(ip: string): string {
 }
 
 function userIdent(user: string): string { return user.toLowerCase(); }
+
+/** Dovecot time values: "2 secs", "500 msecs", "1 min", a bare number = seconds. */
+function dovecotTimeMs(v: string | undefined, dflt: number): number {
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(v ?? '');
+  if (!m) return dflt;
+  const n = Number(m[1]);
+  const u = m[2]!.toLowerCase();
+  if (u.startsWith('ms') || u.startsWith('milli')) return n;
+  if (u === '' || u.startsWith('s')) return n * 1000;
+  if (u.startsWith('m')) return n * 60_000;
+  return dflt;
+}
 
 let shared: AuthPenalty | undefined;
 

@@ -30,14 +30,15 @@ async function authenticate(s: ImapSession, user: string, pass: string, method: 
   if (s.shared.settings.disablePlaintextAuth && !s.secured) return PRIVACY;
   if (user.length === 0 || user.length > 255 || user.includes('\0') || pass.includes('\0')) return delayed(s, FAILED);
   let v;
-  try { v = await s.shared.directory.verifyPlain(user, pass); } catch (e) {
+  const pen = s.shared.penalty;
+  try { v = await (pen ? pen.directory(s.shared.directory, s.remoteIp) : s.shared.directory).verifyPlain(user, pass); } catch (e) {
     s.shared.log.warn(`${s.who()}: auth: ${(e as Error).message}`);
     return { status: 'NO', code: 'UNAVAILABLE', text: 'Temporary authentication failure.' };
   }
   if (v.result === 'tempfail') return { status: 'NO', code: 'UNAVAILABLE', text: 'Temporary authentication failure.' };
   if (v.result !== 'ok') {
     s.shared.log.info(`imap-login: Disconnected... auth failed: user=<${user.slice(0, 64)}>, method=${method}, rip=${s.remoteIp}, lip=${s.localIp}, session=<${s.id}>`);
-    return delayed(s, FAILED);
+    return pen ? FAILED : delayed(s, FAILED);   // the auth penalty has held the failure already
   }
   const name = v.user ?? user;
   let rec;

@@ -30,9 +30,13 @@ export class ImapdShared {
   private readonly failures = new Map<string, { n: number; last: number }>();
   private readonly tls: TlsContextSource | undefined;
   private readonly trustedList: BlockList | undefined;
+  /** The process-wide auth penalty (anvil/auth-penalty.ts): it holds failed LOGINs itself. */
+  readonly penalty: { directory(dir: UserDirectory, clientAddr: string): UserDirectory } | undefined;
 
-  constructor(o: { settings: ImapdSettings; directory: UserDirectory; store: MailStore; log: Logger; tls?: TlsContextSource | undefined }) {
+  constructor(o: { settings: ImapdSettings; directory: UserDirectory; store: MailStore; log: Logger; tls?: TlsContextSource | undefined;
+    penalty?: ImapdShared['penalty'] }) {
     this.tls = o.tls;
+    this.penalty = o.penalty;
     this.settings = o.settings;
     this.directory = o.directory;
     this.store = o.store;

@@ -51,6 +51,8 @@ export interface ImapdOptions {
   log?: Logger;
   /** Test aids: override settings read from dovecot.conf. */
   settings?: Partial<ImapdSettings>;
+  /** The master's auth penalty (ServiceContext.authPenalty); without it, the per-IP delay of imapd-shared.ts. */
+  penalty?: ImapdShared['penalty'];
 }
 
 export class Imapd {
@@ -100,14 +102,14 @@ export async function createImapd(o: ImapdOptions): Promise<Imapd> {
   // a bad certificate fails the service start with a message naming the setting
   const tls = dovecotTlsProvider(o.dovecot, 'imap', log);
   settings.starttls = tls !== undefined;
-  const shared = new ImapdShared({ settings, directory, store, log, tls });
+  const shared = new ImapdShared({ settings, directory, store, log, tls, penalty: o.penalty });
   return new Imapd(shared, owns);
 }
 
 export const service: ServiceImpl = {
   name: 'imapd',
   async start(ctx) {
-    const imapd = await createImapd({ dovecot: ctx.dovecot, log: ctx.log });
+    const imapd = await createImapd({ dovecot: ctx.dovecot, log: ctx.log, penalty: ctx.authPenalty });
     const srv = serveSessions(ctx, (sock, listener) => imapd.handle(sock, { ssl: listener.ssl }), { maxSessions: 0 });
     return {
       async stop() {

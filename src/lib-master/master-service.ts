@@ -56,6 +56,7 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import type { MasterEntry } from '../global/master-cf.ts';
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
 import type { Logger } from '../util/msg.ts';
+import type { UserDirectory } from '../lib-auth/user-directory.ts';
 
 /** One bound socket handed to a service. */
 export interface BoundListener {
@@ -84,6 +85,12 @@ export interface ServiceContext {
   protocol?: string;
   log: Logger;
   listeners: BoundListener[];
+  /**
+   * The process-wide auth penalty (anvil/auth-penalty.ts, Dovecot's auth_penalty) for the
+   * password checks of imapd and pop3d: `directory(dir, clientAddr)` checks through it. The
+   * master always gives it; a daemon started without it (unit tests) uses its own delay.
+   */
+  authPenalty?: { directory(dir: UserDirectory, clientAddr: string): UserDirectory };
   /** "I cannot go on": the master restarts this service after a backoff. */
   failed(err: unknown): void;
 }

@@ -17,6 +17,7 @@ import { flushLogs, logger, setSyslogName } from '../util/msg.ts';
 import { setTriggerForwarder, trigger } from '../global/mail-trigger.ts';
 import type { BoundListener, RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import type { ChildMessage, ProcessRequest } from './master-process.ts';
+import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
 
 const errText = (e: unknown) => (e instanceof Error ? (e.stack ?? e.message) : String(e));
 const send = (m: ChildMessage) => { if (process.connected) process.send!(m); };
@@ -46,6 +47,7 @@ async function start(req: ProcessRequest): Promise<void> {
   const ctx: ServiceContext = {
     config, entry: req.entry, masterCf: req.masterCf, dovecot: dovecot(), log, listeners,
     ...(req.protocol ? { protocol: req.protocol } : {}),
+    authPenalty: sharedAuthPenalty().configure(dovecot()),
     failed: (err) => send({ type: 'failed', error: errText(err) }),
   };
   // Triggers nobody in this process listens to go to the master (mail-trigger.ts).

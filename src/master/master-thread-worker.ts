@@ -11,6 +11,7 @@ import { logger } from '../util/msg.ts';
 import { setTriggerForwarder, trigger } from '../global/mail-trigger.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import type { ThreadRequest } from './master-thread.ts';
+import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
 
 const req = workerData as ThreadRequest;
 const port = parentPort!;
@@ -24,6 +25,7 @@ async function main(): Promise<void> {
   const ctx: ServiceContext = {
     config, entry: req.entry, masterCf: req.masterCf, dovecot: dovecot(), log: logger(mod.service.name), listeners: [],
     ...(req.protocol ? { protocol: req.protocol } : {}),
+    authPenalty: sharedAuthPenalty().configure(dovecot()),
     failed: (err) => port.postMessage({ type: 'failed', error: errText(err) }),
   };
   // Triggers nobody in this thread listens to go to the main thread (mail-trigger.ts).

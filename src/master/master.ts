@@ -57,6 +57,7 @@ import { SERVICES, type ServiceRegistry } from './master-services.ts';
 import { SERVICE_MODULES, serviceImpl, serviceMode, type ProcessMode } from './master-mode.ts';
 import { ProcessExitError } from './master-process.ts';
 import { writeServiceStatus, type ServiceStatus } from './master-status.ts';
+import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
 
 export const POSTERN_VERSION = '0.1.0';
 
@@ -335,6 +336,7 @@ export class Master {
     return {
       config, entry: slot.plan.entry, masterCf: cfg.masterCf, dovecot: cfg.dovecot, log: serviceLogger(slot.plan, config), listeners,
       ...(slot.plan.protocol !== undefined ? { protocol: slot.plan.protocol } : {}),
+      authPenalty: sharedAuthPenalty().configure(cfg.dovecot),
       failed: (err: unknown) => this.fail(inst, err, false),
     };
   }

@@ -41,6 +41,8 @@ export interface Pop3dDeps {
   store: MailStore;
   settings: Pop3dSettings & { lockWaitMs?: number };
   log: Logger;
+  /** The master's auth penalty (ServiceContext.authPenalty): it holds failed logins itself. */
+  penalty?: { directory(dir: UserDirectory, clientAddr: string): UserDirectory } | undefined;
 }
 
 export interface Pop3SessionOptions {
@@ -128,6 +130,12 @@ export class Pop3Session {
   private async end(text: string): Promise<void> {
     await this.io.line(text);
     this.sock.end();
+  }
+
+  /** The directory password checks go to: through the auth penalty when the master gave one. */
+  private authDirectory(): UserDirectory {
+    const p = this.deps.penalty;
+    return p ? p.directory(this.deps.directory, this.sock.remoteAddress ?? '') : this.deps.directory;
   }
 
   private client(): string { return `rip=${this.sock.remoteAddress ?? 'local'}, lip=${this.sock.localAddress ?? 'local'}`; }
@@ -224,7 +232,7 @@ export class Pop3Session {
         if (this.userName === undefined) { await this.io.line('-ERR No username given.'); return true; }
         const user = this.userName;
         this.userName = undefined;
-        return this.finishAuth(await verifyPassword(this.deps.directory, 'PLAIN', user, args), user);
+        return this.finishAuth(await verifyPassword(this.authDirectory(), 'PLAIN', user, args), user);
       }
       case 'AUTH': {
         if (args === '') {
@@ -232,7 +240,7 @@ export class Pop3Session {
           return true;
         }
         if (!this.plaintextAllowed) { await this.io.line(REPLY_PLAINTEXT_DISABLED); return true; }
-        const r = await saslAuth(this.deps.directory, s.mechanisms, args, async (challenge) => {
+        const r = await saslAuth(this.authDirectory(), s.mechanisms, args, async (challenge) => {
           await this.io.line(`+ ${challenge}`);
           const l = await this.reader.next();
           return typeof l === 'string' ? l : undefined;
@@ -268,7 +276,7 @@ export class Pop3Session {
       if (r.failure) {
         this.failures++;
         const delay = Math.min(MAX_FAILURE_DELAY_MS, s.authFailureDelayMs * 2 ** (this.failures - 1));
-        if (delay > 0) await new Promise((res) => setTimeout(res, delay));
+        if (delay > 0 && !this.deps.penalty) await new Promise((res) => setTimeout(res, delay));
       }
       this.deps.log.info(`pop3-login: Aborted login (auth failed, ${this.failures} attempts): user=<${typed}>, ${this.client()}, reason=${r.logReason}`);
       await this.io.line(r.reply);

@@ -57,7 +57,7 @@ export const service: ServiceImpl = {
     const directory = await openUserDirectory(ctx.dovecot);
     const sep = ctx.dovecot.namespaces.find((n) => n.inbox)?.separator;
     const store = new MaildirStore(sep ? { separator: sep } : {});
-    const pop3d = createPop3d({ directory, store, settings: pop3dSettings(ctx.dovecot), log: ctx.log });
+    const pop3d = createPop3d({ directory, store, settings: pop3dSettings(ctx.dovecot), log: ctx.log, penalty: ctx.authPenalty });
     // Reloadable (`postern reload`), with local_name certificates by SNI (lib-tls/tls-provider.ts).
     const tls = dovecotTlsProvider(ctx.dovecot, 'pop3', ctx.log);
     const handshakeMs = 60_000;
