@@ -29,6 +29,8 @@ import { hasConfig, loadConfigSet, type MasterConfigSet } from '../master/master
 import { ListenError } from '../master/master-listen.ts';
 import { AlreadyRunningError, acquirePidFile, pidFilePath, runningMasterPid } from '../master/master-pid.ts';
 import { formatServiceStatus, readServiceStatus, statusFilePath } from '../master/master-status.ts';
+import { spawnSync } from 'node:child_process';
+import { rotateMaillog } from '../master/master-maillog.ts';
 
 const SCRIPT = 'postern/postern-script';
 /** How long `postern stop` waits for the master to exit. */
@@ -47,6 +49,7 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     case 'start': return start(ctx);
     case 'stop': return stop(ctx);
     case 'reload': return reload(ctx);
+    case 'logrotate': return logrotate(ctx);
     case 'status': return status(ctx);
     default: throw new FatalError(`postern-script: unknown command "${ctx.command}"`);
   }
@@ -82,6 +85,29 @@ async function reload(ctx: CliContext): Promise<number> {
   if (pid === undefined) { say('fatal: the Postern mail system is not running'); return 1; }
   say('refreshing the Postern mail system');
   process.kill(pid, 'SIGHUP');
+  return 0;
+}
+
+/**
+ * `postfix logrotate`: rename maillog_file to NAME.$maillog_file_rotate_suffix, reload the
+ * master (it reopens the file), wait a second, run $maillog_file_compressor on the old file.
+ */
+async function logrotate(ctx: CliContext): Promise<number> {
+  const main = MainConfig.load(resolve(ctx.configDir));
+  let rotated: string;
+  try { rotated = rotateMaillog(main); } catch (e) {
+    const m = (e as Error).message;
+    say(`fatal: ${m.includes('rotation failed') || m.startsWith('not rotating') ? m : `logfile '${main.get('maillog_file')}' rotation failed: ${m}`}`);
+    return 1;
+  }
+  const pid = runningPid(ctx);
+  if (pid !== undefined) process.kill(pid, 'SIGHUP');
+  await new Promise((r) => setTimeout(r, 1000));
+  const r = spawnSync(main.get('maillog_file_compressor'), [rotated], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (r.status !== 0) {
+    say(`fatal: logfile '${main.get('maillog_file')}' rotation failed: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);
+    return 1;
+  }
   return 0;
 }
 

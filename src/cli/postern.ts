@@ -26,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   start: { summary: 'start the mail system in the foreground (like postfix start-fg)', load: () => import('./postern-script.ts') },
   stop: { summary: 'stop a running system (SIGTERM to the master)', load: () => import('./postern-script.ts') },
   reload: { summary: 're-read configuration (SIGHUP to the master)', load: () => import('./postern-script.ts') },
+  logrotate: { summary: 'rotate maillog_file (as postfix logrotate)', load: () => import('./postern-script.ts') },
   status: { summary: 'is the mail system running?', load: () => import('./postern-script.ts') },
   conf: { summary: 'show or edit main.cf/master.cf parameters (postconf)', load: () => import('./postconf.ts') },
   map: { summary: 'build, query or dump lookup tables (postmap)', load: () => import('./postmap.ts') },

@@ -57,6 +57,7 @@ import type { Socket } from 'node:net';
 import { onTrigger, trigger } from '../global/mail-trigger.ts';
 import { handOff } from './master-listen.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
+import { forwardLogLines } from './master-maillog.ts';
 
 const CHILD = new URL('./master-process-child.ts', import.meta.url);
 /** How long stop() waits for the child to finish its sessions before SIGKILL. */
@@ -108,20 +109,9 @@ export class ProcessExitError extends Error {
 const SIGNALS: Readonly<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
 function signalNumber(s: NodeJS.Signals): number | string { return SIGNALS[s] ?? s; }
 
-/** Copy a child's stderr to ours in whole lines. */
+/** Copy a child's stderr to ours (and maillog_file) in whole lines. */
 function forwardLines(child: ChildProcess): void {
-  let rest = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (d: string) => {
-    const text = rest + d;
-    const nl = text.lastIndexOf('\n');
-    if (nl < 0) { rest = text; return; }
-    rest = text.slice(nl + 1);
-    try { process.stderr.write(text.slice(0, nl + 1)); } catch { /* stderr gone */ }
-  });
-  child.stderr?.on('end', () => {
-    if (rest) { try { process.stderr.write(rest + '\n'); } catch { /* stderr gone */ } rest = ''; }
-  });
+  forwardLogLines(child.stderr);
 }
 
 /** One forked child and what the master knows of it. */

@@ -14,11 +14,12 @@
  * thread (never back to this worker: a trigger for its own name ends there). A failure
  * inside the worker (or the worker dying) is reported through ctx.failed(), so the master
  * restarts it with its usual backoff. Log lines reach the master's stderr through Node's worker
- * stdio forwarding.
+ * stdio forwarding; with maillog_file, through the master (master-maillog.ts) into the file too.
  */
 import { Worker } from 'node:worker_threads';
 import { onTrigger, trigger } from '../global/mail-trigger.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
+import { forwardLogLines } from './master-maillog.ts';
 
 const WORKER = new URL('./master-thread-worker.ts', import.meta.url);
 /** V8 young generation of a service thread (3 × the semi-space: 24 → two 8 MB semi-spaces). */
@@ -44,7 +45,10 @@ export function threaded(name: string, module: string): ServiceImpl {
       // A small young generation: V8 otherwise grows it to 128 MB under a steady allocation
       // rate (qmgr under load) and keeps it, though the live heap stays ~15 MB (issue 4: memory
       // flat however many messages pass through the queue).
-      const w = new Worker(WORKER, { workerData: req, execArgv: ['--disable-warning=ExperimentalWarning'], resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
+      // With maillog_file, the worker's log lines come here to go to the file as well.
+      const toFile = ctx.config.get('maillog_file').trim() !== '';
+      const w = new Worker(WORKER, { workerData: req, execArgv: ['--disable-warning=ExperimentalWarning'], resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB }, stderr: toFile });
+      if (toFile) forwardLogLines(w.stderr);
       let stopping = false;
       // Triggers of one turn of the event loop travel in one message (each message wakes the
       // worker: under load, smtpd commits several queue files per turn).

@@ -58,6 +58,7 @@ import { SERVICE_MODULES, serviceImpl, serviceMode, type ProcessMode } from './m
 import { ProcessExitError } from './master-process.ts';
 import { writeServiceStatus, type ServiceStatus } from './master-status.ts';
 import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
+import { applyMaillog } from './master-maillog.ts';
 
 export const POSTERN_VERSION = '0.1.0';
 
@@ -143,6 +144,7 @@ export class Master {
     return this.serial(async () => {
       const cfg = this.o.load();
       const plan = planServices(cfg, this.o.registry);
+      applyMaillog(cfg.main);               // maillog_file: the log lines from here on go there too
       this.report(plan);
       const slots: Slot[] = [];
       try {
@@ -168,6 +170,7 @@ export class Master {
       try {
         cfg = this.o.load();
         plan = planServices(cfg, this.o.registry);
+        applyMaillog(cfg.main);             // reopened: `postern logrotate` renamed the old one
       } catch (err) {
         this.o.log.error(`reload failed: ${errText(err)}; keeping the running configuration`);
         return;

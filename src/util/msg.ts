@@ -8,8 +8,10 @@
  *   Nov 27 18:52:23 mail postern/smtpd[4242]: 3F2A1C0042: client=localhost[127.0.0.1]
  *
  * Severities follow Postfix's msg(3): info (no prefix), `warning: `, `error: `, `fatal: `,
- * `panic: `. Lines go to stderr unless `setLogSink()` redirects them (tests capture them, the master
- * may append to `maillog_file`). Never log secrets.
+ * `panic: `. Lines go to stderr unless `setLogSink()` redirects them (tests capture them).
+ * `setLogCopy()` gives every batch written to stderr to a second writer as well: the master's
+ * maillog_file (master/master-maillog.ts); `writeLogLines()` is how the master passes on the
+ * whole lines its threads and child processes logged, to stderr and that copy. Never log secrets.
  */
 import { hostname } from 'node:os';
 
@@ -31,6 +33,20 @@ function flushLog(): void {
   const text = pending.join('');
   pending = [];
   try { process.stderr.write(text); } catch { /* stderr gone: nothing to do */ }
+  copy?.(text);
+}
+let copy: ((text: string) => void) | undefined;
+/** Also give every batch of lines to `fn` (undefined: stop); returns the previous one. */
+export function setLogCopy(fn: ((text: string) => void) | undefined): ((text: string) => void) | undefined {
+  const old = copy;
+  copy = fn;
+  return old;
+}
+/** Whole log lines (each ending in a newline) another thread or process wrote: stderr and the copy. */
+export function writeLogLines(text: string): void {
+  if (text === '') return;
+  try { process.stderr.write(text); } catch { /* stderr gone */ }
+  copy?.(text);
 }
 process.once('exit', flushLog);
 const defaultSink: LogSink = (line) => {
