@@ -182,7 +182,7 @@ export class AuthPenalty {
   async verify(dir: UserDirectory, ip: string, user: string, secret: string): Promise<VerifyResult> {
     const t = this.now();
     const ident = ipIdent(ip);
-    const u = userIdent(user);
+    const u = userIdent(user.slice(0, 255));
     const n = this.level(ident, t);
     if (this.perUser && n > 0 && this.userOver(u, t) && !this.isTrusted(ident, u, t)) {
       const wait = this.failureDelayMs + AUTH_PENALTY_MAX_SECS * 1000;
@@ -242,7 +242,7 @@ export class AuthPenalty {
     };
     this.ips.set(ident, e);
     if (e.penalty >= AUTH_PENALTY_MAX_PENALTY && (e.failures === AUTH_PENALTY_MAX_PENALTY || e.failures % 100 === 0)) {
-      log.warn(`penalty: rip=${ip} user=<${u}> failures reached ${e.failures}, delaying failures ${penaltyToSecs(e.penalty)}s`);
+      log.warn(`penalty: rip=${ip} user=<${u.slice(0, 64)}> failures reached ${e.failures}, delaying failures ${penaltyToSecs(e.penalty)}s`);
     }
     if (!this.perUser || repeat) return;
     this.users.sweep((v) => t - v.start >= this.userWindowMs);
@@ -251,7 +251,7 @@ export class AuthPenalty {
     ue.count++;
     if (ue.count > this.userLimit && !ue.warned) {
       ue.warned = true;
-      log.warn(`penalty: user=<${u}>: ${ue.count} failed logins within ${Math.round(this.userWindowMs / 1000)} s, not checking passwords from penalised addresses`);
+      log.warn(`penalty: user=<${u.slice(0, 64)}>: ${ue.count} failed logins within ${Math.round(this.userWindowMs / 1000)} s, not checking passwords from penalised addresses`);
     }
     this.users.set(u, ue);
   }

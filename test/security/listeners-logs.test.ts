@@ -17,6 +17,8 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { PosternSystem } from '../harness/postern-system.ts';
 import { normalImap, normalSmtp } from '../harness/attack-kit.ts';
+import { RealDovecot } from '../harness/real-dovecot.ts';
+import { freePort } from '../harness/free-port.ts';
 
 const refused = (port: number) => new Promise<string>((resolve) => {
   const s = connect({ port, host: '127.0.0.1' }, () => { s.destroy(); resolve('open'); });
@@ -65,6 +67,15 @@ test('ssl = no binds no imaps/pop3s; maillog_file gets Postfix-format lines from
     assert.match(readFileSync(maillog, 'utf8'), /reload -- version/);
     assert.match(readFileSync(maillog, 'utf8'), /client=localhost/);
 
+    // smtpd in a child process of its own: its lines reach the file through the master.
+    await sys.setMasterOption(['smtp'], 'postern_process_mode', 'process');
+    const child = sys.servicePid(`${sys.ports.smtp}/`);
+    assert.notEqual(child, sys.pid);
+    await normalSmtp(sys.ports.smtp, { to: 'postmaster@example.test' });
+    const fromChild = new RegExp(`^[A-Z][a-z]{2} \\d\\d \\d\\d:\\d\\d:\\d\\d myoffice postern/smtpd\\[${child}\\]: [0-9A-F]+: client=localhost`, 'm');
+    for (const end = Date.now() + 15_000; !fromChild.test(readFileSync(maillog, 'utf8')) && Date.now() < end;) await new Promise((res) => setTimeout(res, 100));
+    assert.match(readFileSync(maillog, 'utf8'), fromChild);
+
     // mydomain: the seed's rule.
     assert.equal(sys.cli('conf', 'mydomain').stdout, 'mydomain = myoffice.space\n');
   } finally {
@@ -80,5 +91,22 @@ test('maillog_file outside maillog_file_prefixes: the start fails with Postfix\'
     await assert.rejects(PosternSystem.start(sys), new RegExp(`maillog_file value '${join(sys.dir, 'maillog')}' does not match any prefix in maillog_file_prefixes`));
   } finally {
     await sys.destroy();
+  }
+});
+
+test('differential: the real Dovecot 2.3 with ssl = no does not bind a declared ssl = yes listener either', { skip: RealDovecot.unavailable() ?? false, timeout: 60_000 }, async () => {
+  const imaps = await freePort();
+  const pop3s = await freePort();
+  const dc = await RealDovecot.start({
+    protocols: ['imap', 'pop3'], users: [{ user: 'a@x.test', pass: 'pw' }],
+    extraConf: `service imap-login {\n  inet_listener imaps {\n    port = ${imaps}\n    ssl = yes\n  }\n}\n` +
+      `service pop3-login {\n  inet_listener pop3s {\n    port = ${pop3s}\n    ssl = yes\n  }\n}\n`,   // the harness sets ssl = no
+  });
+  try {
+    assert.equal(await refused(dc.ports.imap!), 'open');
+    assert.equal(await refused(imaps), 'ECONNREFUSED');
+    assert.equal(await refused(pop3s), 'ECONNREFUSED');
+  } finally {
+    await dc.stop();
   }
 });
