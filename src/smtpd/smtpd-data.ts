@@ -191,6 +191,7 @@ export class SmtpdData {
     if (tx.action === 'discard') {
       log.info(`${c.queueId}: discard: END-OF-MESSAGE from ${s.client}: ${tx.actionReason ?? ''}`);
       await s.abortTx();
+      s.delivered();
       return s.reply(250, '2.0.0', `Ok: ${note}queued as ${c.queueId}`);
     }
     const r = await c.finish();
@@ -198,6 +199,7 @@ export class SmtpdData {
     s.state.tx = undefined;
     if ('reject' in r) return s.reply(r.reject.code, r.reject.enh, r.reject.text);
     s.state.messages++;
+    s.delivered(); // smtpd.c: a delivered message forgives the session's errors
     s.reply(250, '2.0.0', `Ok: ${note}queued as ${r.queueId}`);
   }
 

@@ -49,10 +49,13 @@ export function smtpdService(clients: SmtpdServiceClients): ServiceImpl {
         cleanup: clients.cleanup, anvil, postscreen: clients.postscreen,
         queue, policy, auth, service: ctx.entry.service, notify: (qid) => { trigger('qmgr', qid); },
       });
-      return serveSessions(ctx, (sock) => new Promise<void>((resolve) => {
+      // The anvil count (smtpd_client_connection_count_limit) is checked before a connection
+      // takes one of the maxproc slots, so one client's connections cannot hold them all; a
+      // session frees its slot when it ends (221, 421), not when the client closes.
+      return serveSessions(ctx, (sock, _listener, slot) => new Promise<void>((resolve) => {
         sock.once('close', () => resolve());
-        smtpd.handle(sock);
-      }));
+        smtpd.handle(sock, { admitted: true, stress: slot.stress, end: slot.end });
+      }), { admit: (sock) => smtpd.admit(sock) });
     },
   };
 }

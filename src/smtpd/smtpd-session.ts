@@ -40,6 +40,7 @@ import { SmtpdData } from './smtpd-data.ts';
 import { cmdStarttls } from './smtpd-starttls.ts';
 import { cmdAuth } from './smtpd-auth.ts';
 import { SmtpLineState, smtpGet } from '../lib-smtp/smtp-get.ts';
+import { closeAfterLinger } from '../lib-master/master-session.ts';
 
 const log = logger('smtpd');
 
@@ -59,6 +60,12 @@ export interface SmtpdDeps {
   tls?: { context: SecureContext | TlsContextSource; level: 'may' | 'encrypt'; handshakeMs?: number };
   /** Per-client anvil limits (smtpd_client_new_tls_session_rate_limit at STARTTLS). */
   limits?: ClientLimits;
+  /**
+   * The session is over and its last reply written: the skeleton frees the slot and closes the
+   * socket after a short linger (lib-master/master-session.ts). Without it the session closes
+   * the socket itself after the same linger.
+   */
+  onEnd?: () => void;
 }
 
 type Handler = (s: SmtpdSession, arg: string) => Promise<void> | void;
@@ -84,8 +91,17 @@ const COMMANDS: Record<string, Handler> = {
 /** Commands allowed before STARTTLS when TLS is required (Postfix SMTPD_CMD_FLAG_PRE_TLS). */
 const PRE_TLS = new Set(['EHLO', 'HELO', 'STARTTLS', 'RSET', 'NOOP', 'QUIT', 'XCLIENT', 'XFORWARD']);
 
-/** Commands that count as "junk" for smtpd_junk_command_limit (Postfix: NOOP, VRFY, ETRN, RSET). */
-const JUNK = new Set(['NOOP', 'VRFY', 'RSET', 'ETRN']);
+/**
+ * Commands counted for smtpd_junk_command_limit: smtpd.c's SMTPD_CMD_FLAG_LIMIT commands (HELO,
+ * EHLO, RSET, NOOP, VRFY, ETRN; postconf(5) names NOOP, VRFY, ETRN and RSET).
+ */
+const JUNK = new Set(['HELO', 'EHLO', 'NOOP', 'VRFY', 'RSET', 'ETRN']);
+
+/** In the output queue: smtpd_error_sleep_time passes before what follows is written. */
+const SLEEP = '\0';
+
+/** Unread input beyond this pauses the socket until the commands before it are handled. */
+const INPUT_HIGH_WATER = 256 * 1024;
 
 export class SmtpdSession {
   readonly state: SmtpdState;
@@ -110,7 +126,19 @@ export class SmtpdSession {
   readonly xforward = new Map<string, string | undefined>();
   private out: string[] = [];
   private busy = false;
+  /** No more input is handled (QUIT, 421, the client left). */
   private closed = false;
+  /** The socket is gone or handed back: nothing more is written. */
+  private gone = false;
+  /** hangup(): end the connection once the queued output is written. */
+  private ending = false;
+  /** An smtpd_error_sleep_time pause before the next queued reply (a timer, never a busy wait). */
+  private sleeping: NodeJS.Timeout | undefined;
+  private wake: (() => void)[] = [];
+  /** Reading paused at INPUT_HIGH_WATER. */
+  private inputPaused: Socket | undefined;
+  /** The last command handled (Postfix state->where), for "too many errors after RCPT". */
+  private where = 'CONNECT';
   private readonly longLine = new SmtpLineState();
   private timer: NodeJS.Timeout | undefined;
   private readonly counts = new Map<string, number>();
@@ -157,10 +185,11 @@ export class SmtpdSession {
       this.reply(v.reply.code, v.reply.enh, v.reply.text);
       if (v.disconnect) return this.hangup();
       this.accessDenied = true;
-      this.flush();
+      this.state.errorCount++;
+      if (!this.errorLimit()) this.flush();
       return;
     }
-    this.writeLine(`220 ${this.st.banner}`);
+    this.reply(220, '', this.st.banner);
     this.flush();
   }
 
@@ -191,6 +220,12 @@ export class SmtpdSession {
     if (this.closed) return;
     this.resetTimer();
     this.inbuf = this.inbuf.length ? Buffer.concat([this.inbuf, b]) : b;
+    if (this.inbuf.length >= INPUT_HIGH_WATER && !this.inputPaused) {
+      // The commands before this input are still being handled (a slow check, an error sleep):
+      // let TCP hold the rest instead of our memory.
+      this.inputPaused = this.sock;
+      this.sock.pause();
+    }
     void this.pump();
   }
 
@@ -208,6 +243,14 @@ export class SmtpdSession {
         const line = this.takeLine();
         if (line === undefined) break;
         await this.command(line);
+        // smtpd.c smtpd_proto(): the error limit is checked before the next command is read.
+        if (!this.closed && this.errorLimit()) break;
+        // A reply behind an error sleep is sent before the next command is handled, as
+        // Postfix's smtpd sleeps, writes and flushes in smtpd_chat_reply().
+        if (this.out.includes(SLEEP)) {
+          this.flush();
+          if (this.sleeping) await new Promise<void>((r) => this.wake.push(r));
+        }
       }
     } catch (e) {
       log.error(`${this.state.sessionId}: ${this.client}: ${(e as Error).stack ?? e}`);
@@ -217,6 +260,10 @@ export class SmtpdSession {
       this.busy = false;
     }
     this.flush();
+    if (this.inputPaused && this.inbuf.length < INPUT_HIGH_WATER) {
+      this.inputPaused.resume();
+      this.inputPaused = undefined;
+    }
     // More input may have arrived while a handler awaited.
     if (!this.closed && this.inbuf.length && (this.body.receiving || this.inbuf.includes(0x0a))) void this.pump();
   }
@@ -247,59 +294,109 @@ export class SmtpdSession {
     }
     if (!h || line.includes('\0')) {
       this.count('unknown');
+      this.where = 'UNKNOWN';
       this.error(500, '5.5.2', line.includes('\0') ? 'Error: bad syntax' : 'Error: command not recognized');
       return;
     }
     this.count(verb.toLowerCase());
+    this.where = verb;
     if (this.accessDenied && verb !== 'QUIT') {
       return this.error(503, '5.7.0', `Error: access denied for ${this.client}`);
     }
     if (this.deps.tls?.level === 'encrypt' && !this.state.tls && !PRE_TLS.has(verb)) {
       return this.error(530, '5.7.0', 'Must issue a STARTTLS command first');
     }
-    if (JUNK.has(verb) && ++this.state.junkCount > this.st.junkCommandLimit) {
-      this.error(421, '4.7.0', `${this.st.myhostname} Error: too many errors`);
-      return this.hangup();
-    }
     await h(this, arg);
+    // smtpd.c: past smtpd_junk_command_limit, each junk command counts as an error too.
+    if (JUNK.has(verb) && this.state.junkCount++ > this.st.junkCommandLimit) this.state.errorCount++;
+  }
+
+  /**
+   * smtpd_hard_error_limit (smtpd.c smtpd_proto()): once the session has made that many errors
+   * without delivering mail, "421 4.7.0 <myhostname> Error: too many errors" and disconnect.
+   */
+  private errorLimit(): boolean {
+    if (this.state.errorCount < this.st.hardErrorLimit) return false;
+    log.info(`too many errors after ${this.where} from ${this.client}`);
+    this.reply(421, '4.7.0', `${this.st.myhostname} Error: too many errors`);
+    this.hangup();
+    return true;
   }
 
   // ---- output ------------------------------------------------------------------------------
 
   writeLine(l: string): void { this.out.push(l + '\r\n'); }
 
-  reply(code: number, enh: string, text: string): void {
+  /**
+   * Queue one reply (multi-line when `text` has newlines). Postfix smtpd_chat_reply(): once the
+   * session has made smtpd_soft_error_limit errors, every reply — error or not — waits
+   * smtpd_error_sleep_time first (a timer of this session; other sessions go on).
+   */
+  reply(code: number, enh: string, text: string, more = false): void {
+    if (this.state.errorCount >= this.st.softErrorLimit && this.st.errorSleepMs > 0) this.out.push(SLEEP);
     const lines = text.split('\n');
-    lines.forEach((t, i) => this.writeLine(`${code}${i < lines.length - 1 ? '-' : ' '}${enh ? enh + ' ' : ''}${t}`));
+    lines.forEach((t, i) => this.writeLine(`${code}${more || i < lines.length - 1 ? '-' : ' '}${enh ? enh + ' ' : ''}${t}`));
   }
 
-  /** A reply that counts as an error (smtpd_soft/hard_error_limit). */
+  /** A reply that counts as an error (smtpd_soft/hard_error_limit), counted after it is queued as Postfix does. */
   error(code: number, enh: string, text: string): void {
-    this.state.errorCount++;
     this.reply(code, enh, text);
-    if (this.state.errorCount >= this.st.hardErrorLimit) {
-      this.reply(421, '4.7.0', `${this.st.myhostname} Error: too many errors`);
-      this.hangup();
-    }
+    this.state.errorCount++;
   }
 
+  /** The transaction ended with "250 ... queued as": Postfix forgives the session's errors. */
+  delivered(): void {
+    this.state.errorCount = 0;
+    this.state.junkCount = 0;
+  }
+
+  /** Write the queued replies, up to the next error sleep; at the end of a hangup, end the session. */
   flush(): void {
-    if (this.out.length === 0 || this.closed) return;
-    const s = this.out.join('');
-    this.out = [];
-    this.sock.write(s);
+    if (this.gone || this.sleeping) return;
+    const i = this.out.indexOf(SLEEP);
+    if (i < 0) {
+      if (this.out.length) this.sock.write(this.out.join(''));
+      this.out = [];
+      if (this.ending) this.finish();
+      return;
+    }
+    if (i > 0) this.sock.write(this.out.slice(0, i).join(''));
+    this.out = this.out.slice(i + 1);
+    this.sleep();
   }
 
+  private sleep(): void {
+    this.sleeping = setTimeout(() => {
+      this.sleeping = undefined;
+      this.flush();
+      if (!this.sleeping) for (const w of this.wake.splice(0)) w();
+    }, this.st.errorSleepMs);
+  }
+
+  /** The end of the session (QUIT, 421, errors): send what is queued, then close. */
   hangup(): void {
-    this.flush();
     this.closed = true;
+    this.ending = true;
     clearTimeout(this.timer);
-    this.sock.end();
     void this.abortTx();
     this.logDisconnect();
+    this.flush();
+  }
+
+  /** Everything is written: half-close, free the slot, and let the socket linger briefly. */
+  private finish(): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.sock.end();
+    if (this.deps.onEnd) this.deps.onEnd();
+    else closeAfterLinger(this.sock);
   }
 
   private close(): void {
+    this.gone = true;
+    clearTimeout(this.sleeping);
+    this.sleeping = undefined;
+    for (const w of this.wake.splice(0)) w();
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
@@ -360,7 +457,8 @@ export class SmtpdSession {
     if (await this.deps.xforwardAllowed?.(this.realName, this.realAddr)) kw.push(`XFORWARD ${XFORWARD_ATTRS.join(' ')}`);
     kw.push('ENHANCEDSTATUSCODES', '8BITMIME', 'DSN', 'SMTPUTF8', 'CHUNKING');
     const lines = [this.st.myhostname, ...kw.filter((k) => !this.st.discardEhloKeywords.has(k.split(' ')[0]!))];
-    this.reply(250, '', lines.join('\n'));
+    // Postfix's ehlo_cmd() sends each line with its own smtpd_chat_reply() (and error sleep).
+    lines.forEach((l, i) => this.reply(250, '', l, i < lines.length - 1));
   }
 
   async cmdRset(arg: string): Promise<void> {
@@ -417,6 +515,8 @@ export class SmtpdSession {
   /** End the session on a socket that cannot be talked to any more (failed TLS handshake). */
   abandon(raw: Socket): void {
     this.closed = true;
+    this.gone = true;
+    this.deps.onEnd?.();
     clearTimeout(this.timer);
     raw.destroy();
     this.logDisconnect();

@@ -49,6 +49,7 @@ import { ClientLimits } from './smtpd-anvil.ts';
 import type { DnsResolver } from '../util/dns-resolver.ts';
 import { NamadrList } from '../global/namadr-list.ts';
 import { Maps } from '../global/maps.ts';
+import { closeAfterLinger, type Admission } from '../lib-master/master-session.ts';
 
 const log = logger('smtpd');
 
@@ -79,8 +80,25 @@ export interface SmtpdClients {
   postscreen?: PostscreenOpener;
 }
 
+/** What the session skeleton (lib-master/master-session.ts serveSessions) tells a session. */
+export interface SmtpdSlot {
+  /** The connection was already counted and admitted by admit() (serveSessions' admit). */
+  admitted?: boolean;
+  /** Postfix's `stress=yes` for this session: ${stress?...} defaults take their stress value. */
+  stress?: boolean;
+  /** The session is over (221, 421): free its slot; the skeleton closes the socket after a linger. */
+  end?: () => void;
+}
+
 export interface Smtpd {
-  handle(sock: Socket): void;
+  /**
+   * smtpd.c smtpd_proto() before the greeting: anvil's smtpd_client_connection_count_limit and
+   * _rate_limit for a new connection, BEFORE it takes a session slot. A refused client gets
+   * `reply` (421 with CRLF); an admitted one's count is given back by `release()`.
+   */
+  admit(sock: Socket): Promise<Admission>;
+  /** Run a session on `sock` (counted by admit() first unless `slot.admitted`). */
+  handle(sock: Socket, slot?: SmtpdSlot): void;
   /** Live sessions (for graceful stop). */
   readonly sessions: ReadonlySet<Socket>;
 }
@@ -122,6 +140,13 @@ export function smtpdTls(c: MainConfig): { level: 'none' | 'may' | 'encrypt'; wr
 
 export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClients): Smtpd {
   const settings = smtpdSettings(config);
+  // Postfix's master passes `-o stress=yes` to the smtpd processes it starts while the service's
+  // process slots run out: smtpd_timeout, smtpd_hard_error_limit, smtpd_junk_command_limit and
+  // smtpd_starttls_timeout default to ${stress?{...}:{...}}. Both sets are expanded once; each
+  // session takes the one its slot says (lib-master/master-session.ts).
+  const stressConfig = config.withOverrides({ stress: 'yes' });
+  const stressSettings = smtpdSettings(stressConfig);
+  const stressHandshakeMs = (stressConfig.time('smtpd_starttls_timeout') || 300) * 1000;
   const tls = smtpdTls(config);
   const cs = cleanupSettings(config, opts.notify);
   const own = ownAddresses();
@@ -139,26 +164,36 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
   xclient.catch((e: Error) => log.warn(`smtpd_authorized_xclient_hosts: ${e.message}`));
   xforward.catch((e: Error) => log.warn(`smtpd_authorized_xforward_hosts: ${e.message}`));
   const sessions = new Set<Socket>();
+  const clientAddr = (sock: Socket) => (sock.remoteAddress ?? '').replace(/^::ffff:(?=\d)/, '');
+  async function admit(sock: Socket): Promise<Admission> {
+    const addr = clientAddr(sock);
+    const limits = await limitsReady;
+    const a = await limits.admit(addr);
+    return a.reply ? { reply: `${a.reply}\r\n` } : { release: a.release };
+  }
   return {
     sessions,
-    handle(sock: Socket) {
-      const addr = (sock.remoteAddress ?? '').replace(/^::ffff:(?=\d)/, '');
+    admit,
+    handle(sock: Socket, slot: SmtpdSlot = {}) {
+      const addr = clientAddr(sock);
       sessions.add(sock);
       sock.setNoDelay(true);
       sock.on('error', () => {}); // until the session has its own handler (refused, postscreen)
       sock.once('close', () => { sessions.delete(sock); });
-      admit().catch((e: Error) => {
+      run().catch((e: Error) => {
         log.error(`connection from ${addr}: ${e.message}`);
         sock.destroy();
       });
 
-      async function admit(): Promise<void> {
+      async function run(): Promise<void> {
         const limits = await limitsReady;
-        // smtpd.c smtpd_proto(): anvil connection count and rate, before the greeting.
-        const a = await limits.admit(addr);
-        if (a.reply) { sock.end(`${a.reply}\r\n`); return; }
-        if (sock.destroyed) { a.release(); return; } // gone while we were counting
-        sock.once('close', a.release);
+        if (!slot.admitted) {
+          // Without the skeleton (tests, sendmail -bs): count the connection here.
+          const a = await admit(sock);
+          if (a.reply) { sock.end(a.reply); closeAfterLinger(sock); return; }
+          if (sock.destroyed) { a.release?.(); return; } // gone while we were counting
+          sock.once('close', () => a.release?.());
+        }
         let policy = limits.policy(opts.policy);
         // postscreen(8) screens port 25 before the banner; never an implicit-TLS port.
         if (screen && !tls.wrapper) {
@@ -171,7 +206,8 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
 
       function startSession(limits: ClientLimits, policy: SmtpdPolicy): void {
         const deps = {
-          settings,
+          settings: slot.stress ? stressSettings : settings,
+          onEnd: slot.end,
           policy,
           auth: opts.auth && limits.auth(opts.auth),
           limits,
@@ -180,15 +216,15 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
           isLocalClient: (a: string) => own.has(a),
           xclientAllowed: (n: string, a: string) => xclient.then((l) => l?.match(n, a) ?? false, () => false),
           xforwardAllowed: (n: string, a: string) => xforward.then((l) => l?.match(n, a) ?? false, () => false),
-          tls: tls.context && !tls.wrapper && tls.level !== 'none' ? { context: tls.context, level: tls.level as 'may' | 'encrypt', handshakeMs: tls.handshakeMs } : undefined,
+          tls: tls.context && !tls.wrapper && tls.level !== 'none' ? { context: tls.context, level: tls.level as 'may' | 'encrypt', handshakeMs: slot.stress ? stressHandshakeMs : tls.handshakeMs } : undefined,
         };
         if (tls.wrapper && tls.context) {
           const ctx = tls.context;
           // smtpd_tls_wrappermode (port 465, RFC 8314 implicit TLS): TLS from the first byte,
           // after smtpd_client_new_tls_session_rate_limit (Postfix refuses in plaintext too).
           void limits.checkNewTls({ clientAddr: addr, clientName: 'unknown' }, true).then((r) => {
-            if (r) { sock.end(`${r.code} ${r.enh} ${r.text}\r\n`); return; }
-            startServerTls(sock, ctx, tls.handshakeMs).then((t) => {
+            if (r) { sock.end(`${r.code} ${r.enh} ${r.text}\r\n`); slot.end?.(); closeAfterLinger(sock); return; }
+            startServerTls(sock, ctx, slot.stress ? stressHandshakeMs : tls.handshakeMs).then((t) => {
               void limits.countNewTls({ clientAddr: addr, clientName: 'unknown' }, t.isSessionReused());
               const s = new SmtpdSession(t, deps);
               s.markTls(t);
