@@ -134,6 +134,8 @@ export class SmtpdSession {
   private ending = false;
   /** An smtpd_error_sleep_time pause before the next queued reply (a timer, never a busy wait). */
   private sleeping: NodeJS.Timeout | undefined;
+  /** A SLEEP is in `out` (so the pump needs no scan of the queue per command). */
+  private sleepQueued = false;
   private wake: (() => void)[] = [];
   /** Reading paused at INPUT_HIGH_WATER. */
   private inputPaused: Socket | undefined;
@@ -247,7 +249,8 @@ export class SmtpdSession {
         if (!this.closed && this.errorLimit()) break;
         // A reply behind an error sleep is sent before the next command is handled, as
         // Postfix's smtpd sleeps, writes and flushes in smtpd_chat_reply().
-        if (this.out.includes(SLEEP)) {
+        if (this.sleepQueued) {
+          this.sleepQueued = false;
           this.flush();
           if (this.sleeping) await new Promise<void>((r) => this.wake.push(r));
         }
@@ -333,7 +336,7 @@ export class SmtpdSession {
    * smtpd_error_sleep_time first (a timer of this session; other sessions go on).
    */
   reply(code: number, enh: string, text: string, more = false): void {
-    if (this.state.errorCount >= this.st.softErrorLimit && this.st.errorSleepMs > 0) this.out.push(SLEEP);
+    if (this.state.errorCount >= this.st.softErrorLimit && this.st.errorSleepMs > 0) { this.out.push(SLEEP); this.sleepQueued = true; }
     const lines = text.split('\n');
     lines.forEach((t, i) => this.writeLine(`${code}${more || i < lines.length - 1 ? '-' : ' '}${enh ? enh + ' ' : ''}${t}`));
   }
