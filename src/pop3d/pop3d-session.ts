@@ -9,6 +9,18 @@
  *  - a line longer than 4096 bytes: before login `-ERR Input buffer full, aborting`, after
  *    login `-ERR Input line too long.`, then the connection is closed;
  *  - idle clients are disconnected with `-ERR Disconnected for inactivity.`;
+ *  - bad commands (measured against Dovecot 2.3.19, test/interop/pop3-bad-commands.test.ts):
+ *    before login (pop3-login) an unknown command is answered `-ERR Unknown command.`, and the
+ *    3rd one in a row is followed by `-ERR Too many invalid bad commands.` and the connection is
+ *    closed (CLIENT_MAX_BAD_COMMANDS); after login (pop3) any command answered -ERR counts, and
+ *    the 21st in a row is followed by `-ERR Too many bad commands.` and the close. A command
+ *    answered +OK starts the count again. Nothing is deleted (no UPDATE state, RFC 1939 §6);
+ *  - one connection never keeps the event loop to itself: after every 64 commands read
+ *    without waiting for input the session yields, so a client pipelining thousands of lines
+ *    delays others by no more than one such batch;
+ *  - after the last reply (QUIT, a limit, a time-out) the connection is closed fully as soon as
+ *    the reply is handed to the kernel, so the session slot is free at once even when the
+ *    client never closes its side;
  *  - the connection counts as secure when it is TLS or the client's address is the server's
  *    own address (Dovecot's rule; loopback to loopback qualifies), which is what
  *    disable_plaintext_auth checks;
@@ -34,6 +46,12 @@ import type { Pop3dSettings } from './pop3d-settings.ts';
 
 /** Dovecot's login input buffer and pop3 command line limit. */
 export const POP3_MAX_LINE = 4096;
+/** Dovecot login-common CLIENT_MAX_BAD_COMMANDS: the 3rd unknown command before login ends it. */
+export const POP3_LOGIN_MAX_BAD_COMMANDS = 3;
+/** Dovecot pop3-client.c CLIENT_MAX_BAD_COMMANDS: more than 20 failed commands in a row end it. */
+export const POP3_MAX_BAD_COMMANDS = 20;
+/** Commands handled back to back before the session lets other connections run. */
+const YIELD_EVERY = 64;
 const MAX_FAILURE_DELAY_MS = 15_000;
 
 export interface Pop3dDeps {
@@ -81,6 +99,9 @@ function unlockUser(user: string): void {
 
 let sessionCounter = 0;
 
+/** The commands pop3-login knows; anything else before login is a bad command. */
+const LOGIN_COMMANDS = new Set(['CAPA', 'USER', 'PASS', 'AUTH', 'APOP', 'STLS', 'QUIT']);
+
 export class Pop3Session {
   private sock: Socket;
   private readonly deps: Pop3dDeps;
@@ -92,6 +113,10 @@ export class Pop3Session {
   private lockedUser: string | undefined;
   private failures = 0;
   private closed = false;
+  /** Bad commands in a row (see the header). */
+  private bad = 0;
+  /** The last status line written was -ERR. */
+  private lastErr = false;
 
   constructor(sock: Socket, deps: Pop3dDeps, o: Pop3SessionOptions = {}) {
     this.sock = sock;
@@ -112,7 +137,7 @@ export class Pop3Session {
   private get plaintextAllowed(): boolean { return !this.deps.settings.disablePlaintextAuth || this.secure; }
 
   private readonly io: Pop3Io = {
-    line: (text) => this.write(Buffer.from(text + '\r\n')),
+    line: (text) => { this.lastErr = text.startsWith('-ERR'); return this.write(Buffer.from(text + '\r\n')); },
     raw: (data) => this.write(data),
   };
 
@@ -129,7 +154,14 @@ export class Pop3Session {
 
   private async end(text: string): Promise<void> {
     await this.io.line(text);
-    this.sock.end();
+    this.close();
+  }
+
+  /** Close fully once what was written is handed to the kernel (the slot is freed at once). */
+  private close(): void {
+    const sock = this.sock;
+    if (sock.destroyed || sock.writableEnded) return;
+    sock.end(() => sock.destroy());
   }
 
   /** The directory password checks go to: through the auth penalty when the master gave one. */
@@ -148,9 +180,11 @@ export class Pop3Session {
     };
     const setIdle = (ms: number) => { this.sock.off('timeout', onIdle); this.sock.setTimeout(ms); this.sock.on('timeout', onIdle); };
     setIdle(s.loginTimeoutMs);
+    let handled = 0;
     try {
       await this.io.line(`+OK ${s.greeting}`);
       for (;;) {
+        if (++handled % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
         const line = await this.reader.next();
         if (line === undefined || this.closed) break;
         if (typeof line !== 'string') {
@@ -164,13 +198,27 @@ export class Pop3Session {
         if (this.drop) {
           if (verb === 'QUIT') { await this.quit(); break; }
           const cmd = TRANSACTION_COMMANDS.get(verb);
-          if (!cmd) await this.io.line(`-ERR Unknown command: ${verb}`);
+          this.lastErr = false;
+          if (!cmd) await this.io.line(verb === '' ? '-ERR Unknown command.' : `-ERR Unknown command: ${verb}`);
           else await cmd(this.drop, args, this.io);
+          if (!this.lastErr) this.bad = 0;
+          else if (++this.bad > POP3_MAX_BAD_COMMANDS) {
+            this.deps.log.info(`pop3(${this.userName})<${this.id}>: Disconnected: Too many bad commands. ${this.logoutStats()}`);
+            await this.end('-ERR Too many bad commands.');
+            break;
+          }
         } else {
           if (verb === 'QUIT') { await this.end('+OK Logging out'); break; }
+          const known = LOGIN_COMMANDS.has(verb);
           const more = await this.authorization(verb, args);
           if (this.drop) setIdle(s.idleTimeoutMs);
           if (!more) break;
+          if (known) this.bad = 0;
+          else if (++this.bad >= POP3_LOGIN_MAX_BAD_COMMANDS) {
+            this.deps.log.info(`pop3-login: Disconnected: Too many bad commands (no auth attempts): user=<>, ${this.client()}`);
+            await this.end('-ERR Too many invalid bad commands.');
+            break;
+          }
         }
       }
     } catch (e) {
@@ -185,7 +233,7 @@ export class Pop3Session {
         this.drop = undefined;
       }
       if (this.lockedUser) { unlockUser(this.lockedUser); this.lockedUser = undefined; }
-      if (!this.sock.destroyed) this.sock.end();
+      this.close();
     }
   }
 
