@@ -28,6 +28,10 @@
  * away (the CVE-2011-0411 command-injection class) and everything learned before (LHLO, the
  * transaction) is forgotten (RFC 3207 §4.2). A handshake that fails or stalls ends the session.
  *
+ * After QUIT's 221 (or any end) the session slot is freed at once and the socket closed after a
+ * short linger for the reply (SessionSlot.end(), lib-master/master-session.ts), even when the
+ * client keeps its side open.
+ *
  * CHUNKING/BDAT is not offered (Postfix's lmtp client does not use it).
  */
 import { randomBytes } from 'node:crypto';
@@ -39,6 +43,7 @@ import { AddressSyntaxError, parsePathArg, quoteAddress } from '../lib-smtp/smtp
 import { MAIL_ERRSTR_CRITICAL_MSG, MailError, type MailStore } from '../lib-storage/mail-storage.ts';
 import type { Logger } from '../util/msg.ts';
 import { LineReader } from '../util/line-reader.ts';
+import { closeAfterLinger, type SessionSlot } from '../lib-master/master-session.ts';
 import type { LmtpdSettings } from './lmtpd-settings.ts';
 import { LmtpSpool } from './lmtpd-spool.ts';
 import { startServerTls, describeTls, type TlsContextSource } from '../lib-tls/tls-server.ts';
@@ -119,8 +124,12 @@ export class LmtpSession {
   private tx = 0;
   private closed = false;
 
-  constructor(sock: Socket, deps: LmtpdDeps, o: { tls?: boolean } = {}) {
+  /** The master's session slot (serveSessions); without one the socket lingers on its own. */
+  private readonly slot: SessionSlot | undefined;
+
+  constructor(sock: Socket, deps: LmtpdDeps, o: { tls?: boolean; slot?: SessionSlot } = {}) {
     this.sock = sock;
+    this.slot = o.slot;
     this.secured = o.tls ?? false;
     this.deps = deps;
     this.reader = new LineReader(sock, LMTP_MAX_LINE);
@@ -171,7 +180,9 @@ export class LmtpSession {
     } finally {
       this.flush();
       log.info(`lmtp: Disconnect from ${peer}`);
-      if (!this.sock.destroyed) this.sock.end();
+      // Free the slot now; the socket lingers briefly for the last reply (lib-master/master-session.ts).
+      if (!this.sock.destroyed && !this.sock.writableEnded) this.sock.end();
+      if (this.slot) this.slot.end(); else closeAfterLinger(this.sock);
     }
   }
 

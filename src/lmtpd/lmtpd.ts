@@ -33,7 +33,7 @@
 import type { Socket } from 'node:net';
 import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
 import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
-import { serveSessions } from '../lib-master/master-session.ts';
+import { serveSessions, type SessionSlot } from '../lib-master/master-session.ts';
 import type { ServiceImpl } from '../lib-master/master-service.ts';
 import { LmtpSession, type LmtpdDeps } from './lmtpd-session.ts';
 import { lmtpdSettings } from './lmtpd-settings.ts';
@@ -42,7 +42,7 @@ import { acceptImplicitTls } from '../lib-tls/tls-server.ts';
 
 export interface Lmtpd {
   /** Serve one connection; `o.tls` when it is already TLS (an ssl listener). */
-  handle(sock: Socket, o?: { tls?: boolean }): Promise<void>;
+  handle(sock: Socket, o?: { tls?: boolean; slot?: SessionSlot }): Promise<void>;
 }
 
 export function createLmtpd(deps: LmtpdDeps): Lmtpd {
@@ -59,12 +59,12 @@ export const service: ServiceImpl = {
     const tls = ctx.dovecot.ssl === 'no' ? undefined : dovecotTlsProvider(ctx.dovecot, 'lmtp', ctx.log);
     const handshakeMs = 60_000;
     const lmtpd = createLmtpd({ directory, store, settings: lmtpdSettings(ctx.dovecot), log: ctx.log, ...(tls ? { tls, tlsHandshakeMs: handshakeMs } : {}) });
-    const server = serveSessions(ctx, async (sock, listener) => {
-      if (!listener.ssl) return lmtpd.handle(sock);
+    const server = serveSessions(ctx, async (sock, listener, slot) => {
+      if (!listener.ssl) return lmtpd.handle(sock, { slot });
       // inet_listener lmtp { ssl = yes }: TLS from the first byte, never in clear.
       const t = await acceptImplicitTls(sock, tls, handshakeMs, listener.name, ctx.log);
       if (!t) return;
-      return lmtpd.handle(t, { tls: true });
+      return lmtpd.handle(t, { tls: true, slot });
     });
     return {
       async stop() {

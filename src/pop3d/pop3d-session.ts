@@ -18,9 +18,9 @@
  *  - one connection never keeps the event loop to itself: after every 64 commands read
  *    without waiting for input the session yields, so a client pipelining thousands of lines
  *    delays others by no more than one such batch;
- *  - after the last reply (QUIT, a limit, a time-out) the connection is closed fully as soon as
- *    the reply is handed to the kernel, so the session slot is free at once even when the
- *    client never closes its side;
+ *  - after the last reply (QUIT, a limit, a time-out) the session's slot is freed at once and
+ *    the socket is closed after a short linger for that reply (SessionSlot.end(),
+ *    lib-master/master-session.ts), even when the client never closes its side;
  *  - the connection counts as secure when it is TLS or the client's address is the server's
  *    own address (Dovecot's rule; loopback to loopback qualifies), which is what
  *    disable_plaintext_auth checks;
@@ -39,6 +39,7 @@ import type { MailStore } from '../lib-storage/mail-storage.ts';
 import { MailError } from '../lib-storage/mail-storage.ts';
 import type { Logger } from '../util/msg.ts';
 import { LineReader } from '../util/line-reader.ts';
+import { closeAfterLinger, type SessionSlot } from '../lib-master/master-session.ts';
 import { REPLY_AUTH_FAILED, REPLY_PLAINTEXT_DISABLED, saslAuth, verifyPassword, type AuthOutcome } from './pop3d-auth.ts';
 import { POP3_CAPABILITIES, TRANSACTION_COMMANDS, type Pop3Io } from './pop3d-commands.ts';
 import { Pop3Maildrop } from './pop3d-maildrop.ts';
@@ -71,6 +72,8 @@ export interface Pop3SessionOptions {
    * Unset until lib-tls provides contexts: STLS is then refused and CAPA does not list it.
    */
   startTls?: (sock: Socket) => Promise<Socket>;
+  /** The master's session slot (serveSessions); without one the socket lingers on its own. */
+  slot?: SessionSlot;
 }
 
 /** pop3_lock_session: users with a session in the TRANSACTION state, and who waits for them. */
@@ -157,11 +160,14 @@ export class Pop3Session {
     this.close();
   }
 
-  /** Close fully once what was written is handed to the kernel (the slot is freed at once). */
+  /**
+   * The session is over: half-close, free the session slot at once and let the socket linger
+   * briefly for the last reply (lib-master/master-session.ts), never until the client closes.
+   */
   private close(): void {
     const sock = this.sock;
-    if (sock.destroyed || sock.writableEnded) return;
-    sock.end(() => sock.destroy());
+    if (!sock.destroyed && !sock.writableEnded) sock.end();
+    if (this.o.slot) this.o.slot.end(); else closeAfterLinger(sock);
   }
 
   /** The directory password checks go to: through the auth penalty when the master gave one. */

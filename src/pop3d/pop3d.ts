@@ -62,14 +62,14 @@ export const service: ServiceImpl = {
     const tls = dovecotTlsProvider(ctx.dovecot, 'pop3', ctx.log);
     const handshakeMs = 60_000;
     const startTls = tls ? (s: Socket) => startServerTls(s, tls, handshakeMs) as Promise<Socket> : undefined;
-    const server = serveSessions(ctx, async (sock, listener) => {
+    const server = serveSessions(ctx, async (sock, listener, slot) => {
       if (listener.ssl) {
         // pop3s: TLS from the first byte; without a certificate never serve it in clear.
         const t = await acceptImplicitTls(sock, tls, handshakeMs, listener.name, ctx.log);
         if (!t) return;
-        return pop3d.handle(t, { tls: true });
+        return pop3d.handle(t, { tls: true, slot });
       }
-      return pop3d.handle(sock, { startTls });
+      return pop3d.handle(sock, { startTls, slot });
     });
     return {
       async stop() {

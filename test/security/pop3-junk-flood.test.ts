@@ -6,8 +6,8 @@
  *  - junk after login (after a DELE): `-ERR Too many bad commands.` after the 21st failed
  *    command, the close, and nothing deleted (no QUIT, RFC 1939 §6);
  *  - 100,000 valid commands (NOOP, never a bad command) are all answered, while a normal POP3
- *    client logs in within 2 s; after QUIT's reply the server closes its side fully even though
- *    this client keeps its own open (the session slot is free at once).
+ *    client logs in within 2 s; after QUIT's reply the server frees the session slot and closes
+ *    fully within its 2 s linger even though this client keeps its own side open (LMTP too).
  * The server's RSS may grow by BOUND_MIB at most.
  */
 import { test, before, after } from 'node:test';
@@ -54,6 +54,17 @@ function client(): Promise<{ sock: Socket; lines: string[]; ended: Promise<void>
   });
 }
 
+/**
+ * After the server's FIN, keep writing (the client never closes its side): the server must
+ * close fully within its linger (2 s, lib-master/master-session.ts), so a write is refused.
+ */
+async function serverCloses(sock: Socket, reset: Promise<string>): Promise<string> {
+  const timer = setInterval(() => { if (!sock.destroyed) sock.write('NOOP\r\n'); }, 100);
+  try {
+    return await Promise.race([reset, new Promise<string>((r) => setTimeout(() => r('still open'), 4000))]);
+  } finally { clearInterval(timer); }
+}
+
 /** `p`, or a failure after `ms` (every wait of this test ends by itself). */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
@@ -69,12 +80,18 @@ async function login(c: Awaited<ReturnType<typeof client>>): Promise<void> {
 
 test('100,000 pipelined POP3 lines: Dovecot\'s bad-command limits, memory bounded, other clients served, slot freed after QUIT', async () => {
   // A message accepted before the attack.
-  const l = connect(sys.ports.lmtp, '127.0.0.1');
+  // (over LMTP, whose server must close fully after QUIT's 221 too)
+  const l = connect({ port: sys.ports.lmtp, host: '127.0.0.1', allowHalfOpen: true });
+  sockets.push(l);
+  const lReset = new Promise<string>((r) => { l.once('error', (e: NodeJS.ErrnoException) => r(e.code ?? 'error')); l.once('close', () => r('close')); });
   l.write(`LHLO t\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<${USER}>\r\nDATA\r\nSubject: before the attack\r\n\r\nkept\r\n.\r\nQUIT\r\n`);
   let lmtpOut = '';
   l.on('data', (d) => { lmtpOut += d; });
-  await new Promise((r) => l.once('close', r));
-  assert.match(lmtpOut, /250 2\.0\.0 <postmaster@example\.test> \S+ Saved/);
+  await within(new Promise((r) => l.once('end', r)), 10_000, "FIN after LMTP QUIT's reply");
+  assert.match(lmtpOut, /250 2\.0\.0 <postmaster@example\.test> \S+ Saved\r\n221 2\.0\.0 Bye\r\n$/);
+  const lmtpClose = await serverCloses(l, lReset);
+  assert.notEqual(lmtpClose, 'still open', 'lmtpd closed the connection fully after QUIT');
+  l.destroy();
 
   const pid = sys.pid!;
   const before = serverMemory(pid);
@@ -106,10 +123,7 @@ test('100,000 pipelined POP3 lines: Dovecot\'s bad-command limits, memory bounde
     c.sock.write('QUIT\r\n');
     await within(c.ended, 10_000, "FIN after QUIT's reply");
     const t0 = performance.now();
-    // The server closed fully: what this client still sends is refused (RST), not read.
-    c.sock.write('NOOP\r\n');
-    setTimeout(() => { if (!c.sock.destroyed) c.sock.write('NOOP\r\n'); }, 100);
-    const how = await Promise.race([c.reset, new Promise<string>((r) => setTimeout(() => r('still open'), 2000))]);
+    const how = await serverCloses(c.sock, c.reset);
     c.sock.destroy();
     return { ok: c.lines.slice(3, 3 + LINES).filter((x) => x === '+OK').length, quit: c.lines[3 + LINES], how, ms: performance.now() - t0 };
   })();
@@ -122,7 +136,7 @@ test('100,000 pipelined POP3 lines: Dovecot\'s bad-command limits, memory bounde
   }
   const [pre, post, flood] = await all;
   const mem = watch.stop();
-  console.log(`pop3 floods of ${LINES} lines: RSS before ${before.rssMiB.toFixed(1)} MiB, peak ${mem.peakMiB.toFixed(1)} MiB, after ${serverMemory(pid).rssMiB.toFixed(1)} MiB; normal POP3 logins (ms): ${popMs.map((m) => m.toFixed(0)).join(' ')}; server closed ${flood.ms.toFixed(0)} ms after QUIT's reply (${flood.how})`);
+  console.log(`pop3 floods of ${LINES} lines: RSS before ${before.rssMiB.toFixed(1)} MiB, peak ${mem.peakMiB.toFixed(1)} MiB, after ${serverMemory(pid).rssMiB.toFixed(1)} MiB; normal POP3 logins (ms): ${popMs.map((m) => m.toFixed(0)).join(' ')}; pop3d closed fully ${flood.ms.toFixed(0)} ms after QUIT's reply (${flood.how}), lmtpd too (${lmtpClose})`);
 
   assert.deepEqual(pre, ['-ERR Unknown command.', '-ERR Unknown command.', '-ERR Unknown command.', '-ERR Too many invalid bad commands.']);
   assert.deepEqual(post, ['+OK Marked to be deleted.', ...Array<string>(21).fill('-ERR Unknown command: FOO'), '-ERR Too many bad commands.']);
