@@ -9,7 +9,8 @@
  *   MAIL → 250 2.1.0 OK          RCPT → 250 2.1.5 OK | 550 5.1.1 <a> User doesn't exist: user
  *   DATA → 354 OK, then ONE reply per accepted recipient, in RCPT order (RFC 2033 §4.2):
  *          250 2.0.0 <a> SESSION-ID Saved | 552 5.2.2 <a> Quota exceeded (mailbox for user is full)
- *   RSET/NOOP → 250 2.0.0 OK     VRFY → 252 2.3.3 Try RCPT instead     QUIT → 221 2.0.0 Bye
+ *   RSET/NOOP → 250 2.0.0 OK     VRFY → 252 2.3.3 Try RCPT instead (no argument: 501 5.5.4 Invalid parameters)
+ *   QUIT → 221 2.0.0 Bye
  *   503 5.5.0 MAIL needed first / No valid recipients, 555 5.5.4 Unsupported parameters,
  *   500 5.5.1 Unknown command (HELO and EHLO too: LMTP has only LHLO, RFC 2033 §4.1)
  *
@@ -27,6 +28,11 @@
  * that is already TLS. After the 220, plaintext the client pipelined behind STARTTLS is thrown
  * away (the CVE-2011-0411 command-injection class) and everything learned before (LHLO, the
  * transaction) is forgotten (RFC 3207 §4.2). A handshake that fails or stalls ends the session.
+ *
+ * Bad commands as Dovecot 2.3.19 (measured, test/interop/lmtp-bad-commands.test.ts): replies
+ * with a 5.5.x status (unknown command, bad parameters, bad sequence, line too long) count; a
+ * 2xx/3xx reply starts the count again; the 11th in a row is answered
+ * `421 4.7.0 HOST Too many invalid commands.` instead, and the connection is closed.
  *
  * After QUIT's 221 (or any end) the session slot is freed at once and the socket closed after a
  * short linger for the reply (SessionSlot.end(), lib-master/master-session.ts), even when the
@@ -50,6 +56,8 @@ import { startServerTls, describeTls, type TlsContextSource } from '../lib-tls/t
 
 /** Longest command line (Dovecot's smtp-server limit is of this order; RFC 5321 asks 512). */
 export const LMTP_MAX_LINE = 4096;
+/** Dovecot lmtp's smtp-server max_bad_commands: the 11th protocol error in a row ends the session. */
+export const LMTP_MAX_BAD_COMMANDS = 10;
 
 export interface LmtpdDeps {
   directory: UserDirectory;
@@ -123,6 +131,8 @@ export class LmtpSession {
   private rcptCount = 0;
   private tx = 0;
   private closed = false;
+  /** Protocol errors in a row (LMTP_MAX_BAD_COMMANDS). */
+  private bad = 0;
 
   /** The master's session slot (serveSessions); without one the socket lingers on its own. */
   private readonly slot: SessionSlot | undefined;
@@ -167,12 +177,24 @@ export class LmtpSession {
         if (!this.reader.hasLine()) this.flush();
         const line = await this.reader.next();
         if (line === undefined || this.closed) break;
-        if (typeof line !== 'string') { this.write('500 5.5.2 Line too long'); continue; }
-        const sp = line.indexOf(' ');
-        const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
-        const args = sp < 0 ? '' : line.slice(sp + 1);
-        if (verb === 'QUIT') { this.write('221 2.0.0 Bye'); break; }
-        await this.command(verb, args);
+        if (typeof line !== 'string') this.write('500 5.5.2 Line too long');
+        else {
+          const sp = line.indexOf(' ');
+          const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+          const args = sp < 0 ? '' : line.slice(sp + 1);
+          if (verb === 'QUIT') { this.write('221 2.0.0 Bye'); break; }
+          await this.command(verb, args);
+        }
+        // Dovecot's smtp-server: protocol errors (5.5.x) in a row; the 11th is answered 421.
+        const last = this.out[this.out.length - 1];
+        if (last === undefined) continue;
+        if (/^5\d\d 5\.5\./.test(last)) {
+          if (++this.bad > LMTP_MAX_BAD_COMMANDS) {
+            this.out[this.out.length - 1] = `421 4.7.0 ${s.hostname} Too many invalid commands.`;
+            log.info(`lmtp: Disconnect from ${peer}: Too many invalid commands.`);
+            break;
+          }
+        } else if (last[0] === '2' || last[0] === '3') this.bad = 0;
       }
     } catch (e) {
       log.error(`lmtp<${this.base}>: ${(e as Error).stack ?? String(e)}`);
@@ -201,7 +223,7 @@ export class LmtpSession {
       case 'DATA': return this.data();
       case 'RSET': this.reset(); this.write('250 2.0.0 OK'); return;
       case 'NOOP': this.write('250 2.0.0 OK'); return;
-      case 'VRFY': this.write('252 2.3.3 Try RCPT instead'); return;
+      case 'VRFY': this.write(args.trim() === '' ? '501 5.5.4 Invalid parameters' : '252 2.3.3 Try RCPT instead'); return;
       default: this.write('500 5.5.1 Unknown command');
     }
   }
