@@ -161,6 +161,15 @@ export class LmtpSession {
     if (!this.closed && !this.sock.destroyed) this.sock.write(data);
   }
 
+  private drained(): Promise<void> {
+    const sock = this.sock;
+    return new Promise<void>((resolve) => {
+      const done = () => { sock.off('drain', done); sock.off('close', done); resolve(); };
+      sock.on('drain', done);
+      sock.on('close', done);
+    });
+  }
+
   private get txId(): string { return this.tx > 1 ? `${this.base}:T${this.tx}` : this.base; }
 
   private reset(): void { this.sender = undefined; this.rcpts = []; this.rcptCount = 0; }
@@ -174,7 +183,11 @@ export class LmtpSession {
     this.write(`220 ${s.hostname} ${s.greeting}`);
     try {
       for (;;) {
-        if (!this.reader.hasLine()) this.flush();
+        if (!this.reader.hasLine() || this.out.length >= 128) {
+          this.flush();
+          // A client that pipelines without reading our replies waits for us, not our memory.
+          if (this.sock.writableNeedDrain) await this.drained();
+        }
         const line = await this.reader.next();
         if (line === undefined || this.closed) break;
         if (typeof line !== 'string') this.write('500 5.5.2 Line too long');

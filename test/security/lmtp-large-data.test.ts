@@ -157,3 +157,30 @@ test('three parallel 100 MB LMTP DATA: memory bounded, POP3 login within 2 s, ea
     assert.deepEqual(found.get(String(n)), { sha: s.sha, size: s.size }, `message ${n} stored byte for byte`);
   });
 });
+
+test('pipelined NOOPs from a client that never reads: lmtpd stops reading, memory stays flat', async () => {
+  const pid = sys.pid!;
+  const before = serverMemory(pid);
+  const watch = watchMemory(pid);
+  const sock = connect(sys.ports.lmtp, '127.0.0.1');
+  sock.pause();   // never reads a reply
+  sock.on('error', () => {});
+  const chunk = Buffer.from('NOOP\r\n'.repeat(10_000));
+  let sent = 0;
+  const t0 = Date.now();
+  while (Date.now() - t0 < 3000) {
+    if (!sock.write(chunk)) {
+      await new Promise<void>((r) => {
+        const done = () => { clearTimeout(t); sock.off('drain', done); r(); };
+        const t = setTimeout(done, 200);
+        sock.on('drain', done);
+      });
+    } else sent += chunk.length;
+  }
+  const popMs = await normalPop3(sys.ports.pop3, USER, sys.password);
+  const mem = watch.stop();
+  sock.destroy();
+  console.log(`lmtp NOOP flood, no reads: ${(sent / 1e6).toFixed(1)} MB taken in 3 s; RSS before ${before.rssMiB.toFixed(1)} MiB, peak ${mem.peakMiB.toFixed(1)} MiB; POP3 login ${popMs.toFixed(0)} ms`);
+  assert.ok(mem.peakMiB - before.rssMiB < 30, `RSS grew from ${before.rssMiB} to a peak of ${mem.peakMiB} MiB`);
+  assert.ok(popMs < 2000, `POP3 login ${popMs} ms`);
+});
