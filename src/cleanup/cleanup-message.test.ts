@@ -57,3 +57,14 @@ test('hostile content: CRLF, NUL, 8-bit and over-long lines survive; an over-lon
   assert.equal(t.headers[1]![1], 'Subject: after\n');
   assert.ok(t.out.endsWith('Subject: after\n\nbody\n'));
 });
+
+test('a long body line under body checks goes out in pieces (BODY_PIECE), byte for byte; a boundary after it still counts', async () => {
+  const msg = `Subject: s\nContent-Type: multipart/mixed; boundary="b"\n\n--b\n\n${'z'.repeat(1_000_000)}\n--b\nContent-Type: text/plain\n\nx\n--b--\nend`;
+  const r = await feed(msg, 8192);
+  assert.equal(r.out, msg + '\n');
+  // body_checks saw the first piece only (then body_checks_size_limit = 51200 was reached).
+  const pieces = r.body.filter((l) => l.startsWith('z'));
+  assert.ok(pieces.length === 1 && pieces[0]!.length <= 65536 + 8192, `pieces: ${pieces.map((p) => p.length).join(' ')}`);
+  // The boundary after the long line opens the next part's header block.
+  assert.deepEqual(r.headers.at(-1), ['multipart', 'Content-Type: text/plain\n']);
+});

@@ -18,6 +18,10 @@
  * header_size_limit: a logical header longer than this keeps its first header_size_limit bytes
  * (whole lines) and the excess is discarded, as Postfix ("If a header is larger, the excess is
  * discarded"), with a warning naming the header.
+ *
+ * Bounded memory (issue 13): a body line is held whole only up to BODY_PIECE bytes; a longer one
+ * goes through body_checks and out in pieces, as Postfix's cleanup gets a long line as several
+ * records of at most line_length_limit (REC_TYPE_CONT) and body_checks sees each.
  */
 import { logger } from '../util/msg.ts';
 
@@ -47,6 +51,8 @@ export interface MessageHandler {
 }
 
 const HDR_NAME = /^([!-9;-~]+)[ \t]*:/;
+/** The longest piece of a body line held before it is passed on (see the top). */
+const BODY_PIECE = 65536;
 const LF = 0x0a;
 
 type State = 'headers' | 'body';
@@ -63,6 +69,8 @@ export class CleanupMessage {
   private partial: Buffer[] = [];
   private partialLen = 0;
   private partialOverflow = false;
+  /** The partial body line continues a line whose first pieces were passed on. */
+  private midLine = false;
   /** The logical header being collected. */
   private cur: Buffer[] = [];
   private curLen = 0;
@@ -93,6 +101,13 @@ export class CleanupMessage {
       if (this.state === 'body' && !this.inspectBody && this.partialLen === 0) return this.h.emit(chunk.subarray(pos));
       const nl = chunk.indexOf(LF, pos);
       if (nl < 0) {
+        if (this.state === 'body' && this.partialLen + chunk.length - pos > BODY_PIECE) {
+          const piece = Buffer.concat([...this.partial, chunk.subarray(pos)]);
+          this.partial = []; this.partialLen = 0;
+          await this.bodyText(piece);
+          this.midLine = true;
+          return;
+        }
         this.addPartial(chunk.subarray(pos));
         return;
       }
@@ -110,16 +125,21 @@ export class CleanupMessage {
       }
       const overflow = this.partialOverflow;
       this.partialOverflow = false;
+      if (this.midLine) {
+        // The end of a long body line: neither a MIME boundary nor the start of anything.
+        this.midLine = false;
+        if (this.state === 'body') { await this.bodyText(line); continue; }
+      }
       await this.line(line, overflow);
     }
   }
 
   /** End of content: an unterminated last line gets its LF; a message that is all headers still gets its missing headers. */
   async end(): Promise<void> {
-    if (this.partialLen) {
+    if (this.partialLen || this.midLine) {
       const line = Buffer.concat([...this.partial, Buffer.from('\n')]);
       this.partial = []; this.partialLen = 0;
-      await this.line(line, this.partialOverflow);
+      if (this.midLine && this.state === 'body') { this.midLine = false; await this.bodyText(line); } else await this.line(line, this.partialOverflow);
     }
     if (this.state === 'headers') await this.endHeaders();
   }
@@ -233,6 +253,11 @@ export class CleanupMessage {
         }
       }
     }
+    await this.bodyText(line);
+  }
+
+  /** Body text (a line, or a piece of a long one) through body_checks and out. */
+  private async bodyText(line: Buffer): Promise<void> {
     if (this.h.bodyLine && this.bodyBytes < this.bodyLimit) {
       this.bodyBytes += line.length;
       const out = await this.h.bodyLine(line);

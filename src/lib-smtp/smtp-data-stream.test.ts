@@ -58,3 +58,18 @@ test('dotStuff is the inverse of the decoder', () => {
     assert.equal(r.content, expect, JSON.stringify(s));
   }
 });
+
+test('discard (past message_size_limit): nothing more comes out, a long line is not kept, the end of data is still found', () => {
+  const out: Buffer[] = [];
+  const d = new DataDecoder({ out: (b) => out.push(Buffer.from(b)), forbidBareLf: false });
+  d.feed(Buffer.from('Subject: x\r\n\r\nkept\r\n'));
+  d.discard = true;
+  const block = Buffer.alloc(1 << 20, 0x79);
+  for (let i = 0; i < 20; i++) assert.equal(d.feed(block), block.length);
+  d.feed(Buffer.from('\r\nmore\r\n..\r\n'));
+  assert.equal(d.done, false);
+  const tail = Buffer.from('.\r\nQUIT\r\n');
+  assert.equal(d.feed(tail), 3);
+  assert.equal(d.done, true);
+  assert.equal(Buffer.concat(out).toString(), 'Subject: x\n\nkept\n');
+});

@@ -12,6 +12,8 @@
  * The decoder is push-based: feed() takes socket chunks and returns how many bytes of the chunk
  * belonged to the message (the rest is the next pipelined command); content comes out through
  * the `out` callback in LF form. Memory is bounded: a line without LF is passed on in pieces.
+ * Once `discard` is set (smtpd: past message_size_limit) nothing more comes out and a long line
+ * is dropped as it arrives: the decoder only looks for the end of data.
  */
 
 export interface DataDecoderOptions {
@@ -40,6 +42,8 @@ export class DataDecoder {
   /** Bytes of message content produced (after unstuffing, LF endings). */
   size = 0;
   sawBareLf = false;
+  /** Keep looking for the end of data, but pass nothing on. */
+  discard = false;
 
   constructor(opts: DataDecoderOptions) { this.opts = opts; }
 
@@ -64,6 +68,13 @@ export class DataDecoder {
     this.hold.push(b);
     this.holdLen += b.length;
     if (this.holdLen > MAX_HOLD) {
+      if (this.discard) {
+        // Only whether the line ends in CRLF still matters: keep its last byte.
+        this.hold = [Buffer.from(b.subarray(b.length - 1))];
+        this.holdLen = 1;
+        this.lineEmitted = true;
+        return;
+      }
       // A very long line: pass on all but the last byte (it may be the CR of CRLF).
       const line = Buffer.concat(this.hold, this.holdLen);
       const keep = line.subarray(line.length - 1);
@@ -102,7 +113,7 @@ export class DataDecoder {
   }
 
   private emit(b: Buffer): void {
-    if (b.length === 0) return;
+    if (b.length === 0 || this.discard) return;
     this.size += b.length;
     this.opts.out(b);
   }

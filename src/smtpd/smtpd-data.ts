@@ -11,9 +11,19 @@
  * settle() waits for queued writes to cleanup before the session aborts the queue file.
  *
  * Content goes to cleanup in the queue's LF form, after the Received: header, through one
- * promise chain so that writes stay in order while the socket keeps being read. The reply to
- * the end of the content comes only after cleanup's finish() has made the queue file durable
- * (250 "queued as") or refused it; DISCARD (from smtpd restrictions) still answers 250.
+ * promise chain so that writes stay in order while the socket keeps being read: one write per
+ * socket read (the decoded lines of the read, copied once). The reply to the end of the content
+ * comes only after cleanup's finish() has made the queue file durable (250 "queued as") or
+ * refused it; DISCARD (from smtpd restrictions) still answers 250.
+ *
+ * Bounded memory (issue 13): a session holds at most CONTENT_WINDOW bytes of content on their way
+ * to the queue file; above it feed() waits for cleanup, the session stops reading the socket
+ * (smtpd-session.ts INPUT_HIGH_WATER) and TCP holds the client back. Past message_size_limit nothing
+ * more is kept, as Postfix's smtpd (data_cmd(): "queue file size limit exceeded", the rest read
+ * and thrown away): DATA is read to its end and answered "552 5.3.4 Error: message file too
+ * big"; a BDAT chunk whose announced size would cross the limit is answered "552 5.3.4 Chunk
+ * exceeds message size limit", each later chunk of the transaction "551 5.0.0 Discarded N bytes
+ * after earlier error" (checked against Postfix 3.7).
  *
  * Postfix behaviours kept: recipients are checked before the DATA syntax; a bare LF with
  * smtpd_forbid_bare_newline = strict rejects the message and ends the session; BDAT with a bad
@@ -28,6 +38,8 @@ import type { SmtpdReply } from './smtpd-policy.ts';
 import type { SmtpdSession } from './smtpd-session.ts';
 
 const log = logger('smtpd');
+/** Content queued for cleanup and not yet written, above which feed() waits for cleanup. */
+const CONTENT_WINDOW = 256 * 1024;
 
 export class SmtpdData {
   private readonly s: SmtpdSession;
@@ -45,6 +57,17 @@ export class SmtpdData {
   private bdatLastByte = -1;
   private contentWrites: Promise<void> = Promise.resolve();
   private contentError: Error | undefined;
+  /** Bytes given to cleanup for this message (with the Received: header, LF form). */
+  private size = 0;
+  /** message_size_limit was crossed: nothing more is kept, the message is refused at its end. */
+  private tooBig = false;
+  /** Bytes queued for cleanup and not yet written. */
+  private queued = 0;
+  /** Decoded DATA content of the current socket read, written as one piece. */
+  private batch: Buffer[] = [];
+  private batchLen = 0;
+  /** BDAT over message_size_limit: 'exceeds' for the chunk that crossed it, 'discarding' after. */
+  private bdatDiscard: 'exceeds' | 'discarding' | undefined;
 
   constructor(session: SmtpdSession) { this.s = session; }
 
@@ -58,17 +81,25 @@ export class SmtpdData {
   async feed(): Promise<void> {
     const s = this.s;
     if (this.data) {
-      const used = this.data.feed(s.inbuf);
+      const d = this.data;
+      const used = d.feed(s.inbuf);
       s.inbuf = s.inbuf.subarray(used);
-      if (this.data.done) await this.endData();
+      if (this.batchLen) {
+        const b = this.batch.length === 1 ? Buffer.from(this.batch[0]!) : Buffer.concat(this.batch, this.batchLen);
+        this.batch = []; this.batchLen = 0;
+        this.queueContent(b);
+      }
+      if (d.done) await this.endData();
+      else if (this.queued > CONTENT_WINDOW) await this.settle();
       return;
     }
     const n = Math.min(this.bdatRemaining, s.inbuf.length);
     const chunk = s.inbuf.subarray(0, n);
     s.inbuf = s.inbuf.subarray(n);
     this.bdatRemaining -= n;
-    if (!this.bdatFailed) this.queueBdat(Buffer.from(chunk));
+    if (!this.bdatFailed && !this.bdatDiscard && !this.tooBig) this.queueBdat(Buffer.from(chunk));
     if (this.bdatRemaining === 0) await this.endBdatChunk();
+    else if (this.queued > CONTENT_WINDOW) await this.settle();
   }
 
   /** The transaction is over: forget the content state (the session aborts cleanup). */
@@ -76,6 +107,8 @@ export class SmtpdData {
     this.data = undefined;
     this.bdatRemaining = 0;
     this.bdatActive = false;
+    this.bdatDiscard = undefined;
+    this.batch = []; this.batchLen = 0;
   }
 
   /** Wait for queued content writes (their errors are already recorded). */
@@ -93,7 +126,7 @@ export class SmtpdData {
     s.flush();
     this.bareLf = false;
     this.data = new DataDecoder({
-      out: (b) => this.queueContent(Buffer.from(b)),
+      out: (b) => { this.batch.push(b); this.batchLen += b.length; },
       forbidBareLf: s.st.forbidBareNewline === 'strict',
       onBareLf: () => { this.bareLf = true; },
     });
@@ -115,6 +148,7 @@ export class SmtpdData {
       else if (tx.recipients.length === 0) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
       else if (!(await this.startContent())) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
       this.bdatActive = true;
+      this.bdatDiscard = undefined;
       this.bdatNormalizer = new CrlfToLf();
       this.bdatTotal = 0;
       this.bdatLastByte = -1;
@@ -123,6 +157,13 @@ export class SmtpdData {
       this.bdatActive = false;
       await s.abortTx();
       return s.error(551, '5.7.1', 'Null BDAT request');
+    }
+    // Postfix bdat_cmd(): a chunk that would take the message over message_size_limit is read
+    // and thrown away, judged by its announced size.
+    const limit = s.st.messageSizeLimit;
+    if (!this.bdatFailed && !this.bdatDiscard && limit > 0 && this.bdatTotal + n > limit) {
+      this.bdatDiscard = 'exceeds';
+      log.warn(`${s.cleanup?.queueId ?? 'NOQUEUE'}: BDAT request from ${s.client} exceeds message size limit`);
     }
     this.bdatLast = last;
     this.bdatRemaining = n;
@@ -150,14 +191,31 @@ export class SmtpdData {
     if (!tx || tx.recipients.length === 0 || !s.cleanup) return false;
     if (!(await s.verdict(await s.deps.policy.data?.(s.state), 'DATA', ` from=<${tx.sender}>`))) return false;
     this.contentError = undefined;
+    this.size = 0;
+    this.tooBig = false;
     this.queueContent(Buffer.from(this.receivedHeader(), 'utf8'));
     return true;
   }
 
+  /** Queue content for cleanup (`b` is ours: a copy of the input). */
   private queueContent(b: Buffer): void {
     const c = this.s.cleanup;
-    if (!c) return;
-    this.contentWrites = this.contentWrites.then(() => c.write(b)).catch((e: Error) => { this.contentError = e; });
+    if (!c || this.tooBig) return;
+    this.size += b.length;
+    const limit = this.s.st.messageSizeLimit;
+    if (limit > 0 && this.size > limit) {
+      // Postfix smtpd data_cmd(): from here on the content is read and discarded.
+      this.tooBig = true;
+      if (this.data) this.data.discard = true;
+      log.warn(`${c.queueId}: queue file size limit exceeded`);
+      return;
+    }
+    this.queued += b.length;
+    const n = b.length;
+    this.contentWrites = this.contentWrites.then(() => c.write(b)).then(
+      () => { this.queued -= n; },
+      (e: Error) => { this.queued -= n; this.contentError = e; },
+    );
   }
 
   private async endData(): Promise<void> {
@@ -177,6 +235,10 @@ export class SmtpdData {
     const tx = s.state.tx!;
     const c = s.cleanup!;
     await this.contentWrites;
+    if (this.tooBig) {
+      await s.abortTx();
+      return s.reply(552, '5.3.4', 'Error: message file too big');
+    }
     if (this.contentError) {
       await s.abortTx();
       log.warn(`${c.queueId}: ${this.contentError.message}`);
@@ -205,6 +267,16 @@ export class SmtpdData {
 
   private async endBdatChunk(): Promise<void> {
     const s = this.s;
+    if (this.bdatDiscard) {
+      const first = this.bdatDiscard === 'exceeds';
+      this.bdatDiscard = 'discarding';
+      if (this.bdatLast) {
+        this.bdatActive = false;
+        await s.abortTx();
+      }
+      if (first) return s.reply(552, '5.3.4', 'Chunk exceeds message size limit');
+      return s.reply(551, '5.0.0', `Discarded ${this.bdatChunkSize} bytes after earlier error`);
+    }
     if (!this.bdatLast) {
       if (this.bdatFailed) return s.reply(this.bdatFailed.code, this.bdatFailed.enh, this.bdatFailed.text);
       return s.reply(250, '2.0.0', `Ok: ${this.bdatChunkSize} bytes`);
