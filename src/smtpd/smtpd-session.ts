@@ -220,7 +220,8 @@ export class SmtpdSession {
 
   private onData(b: Buffer): void {
     if (this.closed) return;
-    this.resetTimer();
+    if (!this.st.perRequestDeadline) this.resetTimer();
+    else if (this.body.receiving) this.extendDeadline(b.length);
     this.inbuf = this.inbuf.length ? Buffer.concat([this.inbuf, b]) : b;
     if (this.inbuf.length >= INPUT_HIGH_WATER && !this.inputPaused) {
       // The commands before this input are still being handled (a slow check, an error sleep):
@@ -240,10 +241,13 @@ export class SmtpdSession {
         if (this.body.receiving) {
           if (this.inbuf.length === 0) break;
           await this.body.feed();
+          if (this.st.perRequestDeadline && !this.body.receiving && !this.closed) this.resetTimer();
           continue;
         }
         const line = this.takeLine();
         if (line === undefined) break;
+        // smtpd_per_request_deadline: the request is in; its handling is not the client's time.
+        if (this.st.perRequestDeadline) clearTimeout(this.timer);
         await this.command(line);
         // smtpd.c smtpd_proto(): the error limit is checked before the next command is read.
         if (!this.closed && this.errorLimit()) break;
@@ -254,6 +258,8 @@ export class SmtpdSession {
           this.flush();
           if (this.sleeping) await new Promise<void>((r) => this.wake.push(r));
         }
+        // ... and the time limit of the next request starts (smtp_stream_setup() per command).
+        if (this.st.perRequestDeadline && !this.closed) this.resetTimer();
       }
     } catch (e) {
       log.error(`${this.state.sessionId}: ${this.client}: ${(e as Error).stack ?? e}`);
@@ -417,14 +423,36 @@ export class SmtpdSession {
     log.info(`disconnect from ${this.client}${parts.length ? ' ' + parts.join(' ') : ''} commands=${total}`);
   }
 
+  /**
+   * smtpd_timeout from now: per read (Postfix's default), or with smtpd_per_request_deadline
+   * (default yes under stress) for the whole next request, so that a client trickling a
+   * command byte by byte is cut off after smtpd_timeout all the same.
+   */
   private resetTimer(): void {
+    this.deadlineAt = Date.now() + this.st.timeoutMs;
+    this.armTimer(this.st.timeoutMs);
+  }
+
+  private deadlineAt = 0;
+
+  private armTimer(ms: number): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       log.info(`timeout after ${this.body.stage === 'DATA' ? 'DATA' : 'command'} from ${this.client}`);
       this.reply(421, '4.4.2', `${this.st.myhostname} Error: timeout exceeded`);
       this.hangup();
-    }, this.st.timeoutMs);
+    }, ms);
     this.timer.unref?.();
+  }
+
+  /**
+   * smtpd_min_data_rate: with deadlines, each n bytes of DATA/BDAT content extend the request's
+   * deadline by n / smtpd_min_data_rate seconds, never beyond smtpd_timeout from now.
+   */
+  private extendDeadline(n: number): void {
+    const now = Date.now();
+    this.deadlineAt = Math.min(now + this.st.timeoutMs, this.deadlineAt + (n * 1000) / this.st.minDataRate);
+    this.armTimer(Math.max(0, this.deadlineAt - now));
   }
 
   private count(k: string): void { this.counts.set(k, (this.counts.get(k) ?? 0) + 1); }

@@ -14,6 +14,10 @@ export interface SmtpdSettings {
   messageSizeLimit: number;
   recipientLimit: number;
   timeoutMs: number;
+  /** smtpd_per_request_deadline: smtpd_timeout per request, not per read (default: yes under stress). */
+  perRequestDeadline: boolean;
+  /** smtpd_min_data_rate (bytes/s): with deadlines, how content extends the DATA/BDAT deadline. */
+  minDataRate: number;
   hardErrorLimit: number;
   softErrorLimit: number;
   errorSleepMs: number;
@@ -45,6 +49,8 @@ export function smtpdSettings(c: MainConfig): SmtpdSettings {
     messageSizeLimit: c.int('message_size_limit'),
     recipientLimit: c.int('smtpd_recipient_limit') || 1000,
     timeoutMs: (c.time('smtpd_timeout') || 300) * 1000,
+    perRequestDeadline: c.bool('smtpd_per_request_deadline'),
+    minDataRate: Math.max(1, c.int('smtpd_min_data_rate') || 500),
     hardErrorLimit: c.int('smtpd_hard_error_limit') || 20,
     softErrorLimit: c.int('smtpd_soft_error_limit') || 10,
     errorSleepMs: c.time('smtpd_error_sleep_time') * 1000,

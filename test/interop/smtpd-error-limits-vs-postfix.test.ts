@@ -30,7 +30,15 @@ const CASES = {
   junk: 'smtpd_junk_command_limit = 5\nsmtpd_hard_error_limit = 3\nsmtpd_error_sleep_time = 0\n',
   forgive: 'smtpd_hard_error_limit = 3\nsmtpd_error_sleep_time = 0\n',
   sleepAll: 'smtpd_soft_error_limit = 1\nsmtpd_hard_error_limit = 5\nsmtpd_error_sleep_time = 1\n',
+  deadline: 'smtpd_timeout = 2s\nsmtpd_per_request_deadline = yes\n',
+  stress: '',
 } as const;
+/**
+ * Postfix's master passes `-o stress=yes` to the smtpd processes it starts when the service's
+ * slots run out; Postern's session skeleton says it per session (slot.stress). The `stress` case
+ * gives the real smtpd that override and Postern's session the stress slot.
+ */
+const PF_ONLY: Partial<Record<Case, string>> = { stress: 'stress = yes\n' };
 type Case = keyof typeof CASES;
 const SHARED = 'smtpd_discard_ehlo_keywords = etrn\nmydestination = example.test\nlocal_recipient_maps =\n'; // Postern has no ETRN
 
@@ -45,7 +53,7 @@ before(async () => {
   const pfPorts = await Promise.all(names.map(() => freePort()));
   // One real Postfix instance per case would be slow: one instance, one smtpd line per case
   // with the case's settings as -o overrides.
-  const master = names.map((n, i) => `127.0.0.1:${pfPorts[i]} inet n - n - - smtpd\n${CASES[n].trim().split('\n').map((l) => `  -o ${l.replace(/\s*=\s*/, '=')}`).join('\n')}`).join('\n');
+  const master = names.map((n, i) => `127.0.0.1:${pfPorts[i]} inet n - n - - smtpd\n${(CASES[n] + (PF_ONLY[n] ?? '')).trim().split('\n').filter(Boolean).map((l) => `  -o ${l.replace(/\s*=\s*/, '=')}`).join('\n')}`).join('\n');
   pfs.push(await RealPostfix.start({ mainCf: SHARED, masterCf: master }));
   for (const [i, n] of names.entries()) {
     const dir = mkdtempSync(join(tmpdir(), 'postern-errlim-'));
@@ -54,7 +62,7 @@ before(async () => {
     const queue = new MailQueue(dir);
     queue.ensureDirs();
     const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp' });
-    const server = createServer((s) => smtpd.handle(s));
+    const server = createServer((s) => smtpd.handle(s, n === 'stress' ? { stress: true } : undefined));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     servers.push(server);
     ports.set(n, { pf: pfPorts[i]!, ours: (server.address() as { port: number }).port });
@@ -159,4 +167,41 @@ test('past smtpd_soft_error_limit every reply waits smtpd_error_sleep_time, not 
   assert.deepEqual(ours.replies, theirs.replies);
   assert.deepEqual(ours.replies.slice(1), ['500 5.5.2 Error: command not recognized', '250 2.0.0 Ok', '221 2.0.0 Bye']);
   for (const s of [ours, theirs]) assert.ok(s.ms > 1800 && s.ms < 4500, `${Math.round(s.ms)} ms`);
+});
+
+test('smtpd_per_request_deadline: a command trickled byte by byte is cut off after smtpd_timeout — as Postfix', { skip }, async () => {
+  const p = ports.get('deadline')!;
+  const trickle = async (port: number): Promise<{ got: string; ms: number }> => {
+    const sock = connect(port, '127.0.0.1');
+    sock.setEncoding('latin1');
+    let got = '';
+    let closed = false;
+    sock.on('data', (d: string) => { got += d; });
+    sock.on('error', () => {});
+    sock.on('close', () => { closed = true; });
+    while (!got.includes('\r\n')) await new Promise((r) => setTimeout(r, 20));
+    const t0 = performance.now();
+    const line = 'EHLO client.example\r\n';
+    for (let i = 0; i < line.length * 2 && !closed; i++) {   // 0.3 s a byte: 6 s for the line
+      if (!sock.destroyed) sock.write(line[i % line.length]!);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const ms = performance.now() - t0;
+    sock.destroy();
+    return { got: got.split('\r\n').slice(1).join('\n'), ms };
+  };
+  const [ours, theirs] = await Promise.all([trickle(p.ours), trickle(p.pf)]);
+  assert.equal(ours.got, theirs.got);
+  assert.equal(ours.got, '421 4.4.2 mx.example.test Error: timeout exceeded\n');
+  for (const r of [ours, theirs]) assert.ok(r.ms > 1500 && r.ms < 4000, `${Math.round(r.ms)} ms`);
+});
+
+test('stress=yes: smtpd_hard_error_limit ${stress?{1}:{20}} and smtpd_junk_command_limit ${stress?{1}:{100}} — as Postfix', { skip }, async () => {
+  const errors = await both('stress', [['EHLO client.example\r\n', 1], ['BOGUS\r\n', 2]]);
+  assert.deepEqual(errors.ours.replies, errors.theirs.replies);
+  assert.deepEqual(errors.ours.replies.slice(2), ['500 5.5.2 Error: command not recognized', '421 4.7.0 mx.example.test Error: too many errors']);
+  const junk = await both('stress', [['EHLO client.example\r\n', 1], ['NOOP\r\n', 1], ['NOOP\r\n', 2]]);
+  assert.deepEqual(junk.ours.replies, junk.theirs.replies);
+  assert.equal(junk.ours.replies.at(-1), '421 4.7.0 mx.example.test Error: too many errors');
+  assert.ok(junk.ours.closed && junk.theirs.closed);
 });
