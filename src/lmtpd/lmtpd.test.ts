@@ -255,4 +255,24 @@ test('the DATA spool: small messages stay in memory, large ones go to an unlinke
     assert.ok(sp.head.equals(data.subarray(0, 65536)));
     await sp.close();
   }
+  // mail_temp_dir unusable: finish() fails (lmtpd answers 451 4.3.0 for every recipient).
+  const bad = new LmtpSpool(join(dir, 'missing'));
+  bad.push(Buffer.alloc(SPOOL_MEMORY_MAX * 3));
+  await assert.rejects(bad.finish(), /ENOENT/);
+  await bad.close();
+});
+
+test('mail_temp_dir unusable: a message past the memory window gets 451 4.3.0 per recipient, a small one is delivered', async () => {
+  const env = await startLmtp('mail_temp_dir = /nonexistent/postern-test\n');
+  const c = await lhlo(env.port);
+  for (const [size, want] of [[300_000, /^451 4\.3\.0 <alice@x\.test> Temporary internal failure$/], [1000, /^250 2\.0\.0 <alice@x\.test> \S+ Saved$/]] as const) {
+    assert.equal(await c.cmd('MAIL FROM:<s@y.test>'), '250 2.1.0 OK');
+    assert.equal(await c.cmd('RCPT TO:<alice@x.test>'), '250 2.1.5 OK');
+    assert.equal(await c.cmd('DATA'), '354 OK');
+    c.send(`Subject: ${size}\r\n\r\n` + ('y'.repeat(98) + '\r\n').repeat(size / 100) + '.\r\n');
+    assert.match(await c.reply(), want);
+  }
+  assert.equal((await env.messages('alice@x.test')).length, 1);
+  assert.match(logs.join('\n'), /write\(\/nonexistent\/postern-test\/dovecot\.lmtp\.\*\) failed: ENOENT/);
+  c.close();
 });
