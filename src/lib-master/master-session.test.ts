@@ -201,10 +201,11 @@ test('stress: when every slot is busy, sessions that start afterwards get stress
   // listener is a public one.
   const publicCtx = { ...ctx, listeners: ctx.listeners.map((l) => ({ ...l, address: `192.0.2.1:${port}` })) } as ServiceContext;
   const stress: boolean[] = [];
+  const admitted: boolean[] = [];
   const srv = serveSessions(publicCtx, (sock, _l, slot) => {
     stress.push(slot.stress);
     sock.write(`220 stress=${slot.stress ? 'yes' : ''}\r\n`);
-  });
+  }, { admit: (_s, _l, st) => { admitted.push(st); return {}; } });
   const old = setLogSink(() => {});
   try {
     const a = client(port), c = client(port);
@@ -219,6 +220,7 @@ test('stress: when every slot is busy, sessions that start afterwards get stress
     const e = client(port);
     await until(() => e.data === '220 stress=yes\r\n', 1000);   // it lasts (Postfix: 1000 s)
     assert.deepEqual(stress, [false, false, true, true]);
+    assert.deepEqual(admitted, [false, false, true, true], 'admit is told the stress state at arrival');
     d.sock.destroy(); e.sock.destroy();
   } finally {
     setLogSink(old);

@@ -55,8 +55,11 @@ export interface SessionOptions {
   maxSessions?: number;
   /** How long stop() lets running sessions finish, in ms (default 30000). */
   drainMs?: number;
-  /** Per-client admission before a slot is taken (smtpd: anvil's connection count and rate). */
-  admit?: (socket: Socket, listener: BoundListener) => Admission | Promise<Admission>;
+  /**
+   * Per-client admission before a slot is taken (smtpd: anvil's connection count and rate);
+   * `stress` is the service's stress state as this connection arrived.
+   */
+  admit?: (socket: Socket, listener: BoundListener, stress: boolean) => Admission | Promise<Admission>;
   /** How long an ended session's socket may stay open for its last reply (ms, default 2000). */
   lingerMs?: number;
   /** How long the service stays under stress after its slots ran out (ms; Postfix: 1000 s). */
@@ -184,7 +187,6 @@ export function serveSessions(ctx: ServiceContext, session: SessionHandler, o: S
     if (stopping || sock.destroyed) { release?.(); sock.destroy(); return; }
     if (max === 0 || active.size < max) { run(sock, listener, release); return; }
     const now = Date.now();
-    if (canStress) stressUntil = now + stressHoldMs;
     if (now - lastWarning >= LIMIT_WARNING_INTERVAL_MS) {
       lastWarning = now;
       ctx.log.warn(`service "${ctx.entry.service}" (${listener.address}) has reached its process limit "${max}": new clients may experience noticeable delays`);
@@ -201,6 +203,8 @@ export function serveSessions(ctx: ServiceContext, session: SessionHandler, o: S
 
   const onConnection = (listener: BoundListener) => (sock: Socket): void => {
     if (stopping) { sock.destroy(); return; }
+    // master_avail.c: a connection that finds every slot busy puts the service under stress.
+    if (canStress && active.size >= max) stressUntil = Date.now() + stressHoldMs;
     if (!o.admit) { place(sock, listener); return; }
     sock.pause();
     sock.on('error', () => {}); // until the session has its own handler
@@ -215,7 +219,7 @@ export function serveSessions(ctx: ServiceContext, session: SessionHandler, o: S
       sock.destroy();
     };
     try {
-      const a = o.admit(sock, listener);
+      const a = o.admit(sock, listener, canStress && Date.now() < stressUntil);
       if (a instanceof Promise) a.then(decide, failed); else decide(a);
     } catch (err) {
       failed(err);

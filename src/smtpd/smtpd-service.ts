@@ -55,7 +55,7 @@ export function smtpdService(clients: SmtpdServiceClients): ServiceImpl {
       return serveSessions(ctx, (sock, _listener, slot) => new Promise<void>((resolve) => {
         sock.once('close', () => resolve());
         smtpd.handle(sock, { admitted: true, stress: slot.stress, end: slot.end });
-      }), { admit: (sock) => smtpd.admit(sock) });
+      }), { admit: (sock, _listener, stress) => smtpd.admit(sock, stress) });
     },
   };
 }

@@ -270,3 +270,31 @@ test('the queue file created at MAIL FROM is removed when no RCPT takes it (RSET
   const noqueue = logs.filter((l) => l.includes('reject: RCPT from') && l.includes('to=<b@example.test>'));
   assert.ok(noqueue.length > 0 && noqueue.every((l) => /: NOQUEUE: reject: RCPT/.test(l)), 'a rejected first RCPT logs NOQUEUE, as Postfix');
 });
+
+test('a session started under stress takes the ${stress?...} values; admission under stress too (smtpd_client_connection_count_limit = ${stress?{1}:{50}})', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-smtpd-'));
+  const cfg = MainConfig.parse(`myhostname = mx.example.test\nqueue_directory = ${dir}\nsmtpd_client_event_limit_exceptions =\n`
+    + 'smtpd_client_connection_count_limit = ${stress?{1}:{50}}\n', 'main.cf', dir);
+  const queue = new MailQueue(dir);
+  queue.ensureDirs();
+  const { Anvil } = await import('../anvil/anvil.ts');
+  const smtpd = createSmtpd(cfg, { ...smtpdClients, anvil: new Anvil(), queue, policy: PERMIT_ALL, service: 'smtp-stress' });
+  const fake = { remoteAddress: '192.0.2.9' } as import('node:net').Socket;
+  const a = await smtpd.admit(fake, true);
+  assert.equal(a.reply, undefined);
+  assert.equal((await smtpd.admit(fake, true)).reply, '421 4.7.0 mx.example.test Error: too many connections from 192.0.2.9\r\n');
+  assert.equal((await smtpd.admit(fake, false)).reply, undefined, 'without stress the limit is 50');
+  // The session itself: smtpd_hard_error_limit ${stress?{1}:{20}}.
+  const server = createServer((sock) => smtpd.handle(sock, { admitted: true, stress: true }));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const c = await LineChat.open((server.address() as { port: number }).port);
+    assert.match(await c.reply(), /^220 /);
+    assert.equal(await c.cmd('BOGUS'), '500 5.5.2 Error: command not recognized');
+    assert.equal(await c.reply(), '421 4.7.0 mx.example.test Error: too many errors');
+    await c.waitClose();
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

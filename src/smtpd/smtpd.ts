@@ -96,7 +96,7 @@ export interface Smtpd {
    * _rate_limit for a new connection, BEFORE it takes a session slot. A refused client gets
    * `reply` (421 with CRLF); an admitted one's count is given back by `release()`.
    */
-  admit(sock: Socket): Promise<Admission>;
+  admit(sock: Socket, stress?: boolean): Promise<Admission>;
   /** Run a session on `sock` (counted by admit() first unless `slot.admitted`). */
   handle(sock: Socket, slot?: SmtpdSlot): void;
   /** Live sessions (for graceful stop). */
@@ -165,9 +165,17 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
   xforward.catch((e: Error) => log.warn(`smtpd_authorized_xforward_hosts: ${e.message}`));
   const sessions = new Set<Socket>();
   const clientAddr = (sock: Socket) => (sock.remoteAddress ?? '').replace(/^::ffff:(?=\d)/, '');
-  async function admit(sock: Socket): Promise<Admission> {
+  // The limits under stress (a main.cf may say smtpd_client_connection_count_limit =
+  // ${stress?{5}:{50}}), opened when first needed; the counts are the same anvil table's.
+  let stressLimits: Promise<ClientLimits> | undefined;
+  const limitsFor = (stress: boolean | undefined): Promise<ClientLimits> => {
+    if (!stress || opts.limits) return limitsReady;
+    stressLimits ??= ClientLimits.open(stressConfig, { service: opts.service, anvil: opts.anvil });
+    return stressLimits;
+  };
+  async function admit(sock: Socket, stress?: boolean): Promise<Admission> {
     const addr = clientAddr(sock);
-    const limits = await limitsReady;
+    const limits = await limitsFor(stress);
     const a = await limits.admit(addr);
     return a.reply ? { reply: `${a.reply}\r\n` } : { release: a.release };
   }
