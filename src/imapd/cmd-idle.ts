@@ -3,7 +3,7 @@
  * the store signals a change (Mailbox.watch: the in-process bus for deliveries by this process,
  * inotify for other writers — no polling), `* OK Still here` every imap_idle_notify_interval
  * (Dovecot's keepalive; the only timer a session holds), and `OK Idle completed` after DONE.
- * Anything but DONE: `BAD Expected DONE.` IDLE in the authenticated state just waits for DONE.
+ * Anything but DONE (or a line over imap_max_line_length): `BAD Expected DONE`. IDLE in the authenticated state just waits for DONE.
  */
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
@@ -36,6 +36,7 @@ export async function cmdIdle(s: ImapSession, _c: CommandContext): Promise<Reply
   if (timer) clearInterval(timer);
   if (line === undefined) return undefined;
   while (syncing) await new Promise((r) => setImmediate(r));
-  if (line.toString('latin1').toUpperCase() !== 'DONE') return { status: 'BAD', text: 'Expected DONE.' };
+  // Dovecot: "BAD Expected DONE" (its timing text follows), also for a line too long to read
+  if (line === 'too-long' || line.toString('latin1').toUpperCase() !== 'DONE') return { status: 'BAD', text: 'Expected DONE' };
   return { status: 'OK', text: 'Idle completed' };
 }

@@ -8,6 +8,8 @@
  *   NO [UNAVAILABLE] Temporary authentication failure.
  *   NO [LIMIT] Maximum number of connections from user+IP exceeded (mail_max_userip_connections=N)
  *   BAD Authentication aborted by client.
+ * An AUTHENTICATE response line over 8192 bytes closes the connection without a reply, as
+ * imap-login does ("Authentication response too large").
  * disable_plaintext_auth refuses both commands unless the connection is TLS or loopback
  * (Dovecot counts loopback as secure).
  */
@@ -96,6 +98,12 @@ export async function cmdAuthenticate(s: ImapSession, c: CommandContext): Promis
     s.send(`+ ${challenge}\r\n`);
     const line = await s.readLine();
     if (line === undefined) return { status: 'BAD', text: 'Disconnected' };
+    if (line === 'too-long') {
+      // imap-login: over LOGIN_MAX_AUTH_BUF_SIZE (8192) the connection closes without a reply
+      s.shared.log.info(`imap-login: Disconnected: Authentication response too large (client didn't finish SASL auth): user=<>, method=${mech}, rip=${s.remoteIp}, lip=${s.localIp}, session=<${s.id}>`);
+      s.close();
+      return { status: 'BAD', text: 'Authentication response too large' };
+    }
     const t = line.toString('latin1');
     if (t === '*') return { status: 'BAD', text: 'Authentication aborted by client.' };
     const d = b64(t);

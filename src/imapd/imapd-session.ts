@@ -18,11 +18,28 @@
  *
  * Per-connection memory is kept small: the parser, a handful of fields, the selected mailbox
  * handle (whose state lib-storage shares between sessions) and, while idling, one timer.
+ *
+ * Hostile clients (Dovecot 2.3's limits and texts, measured against the real one):
+ * - One command, literals included, is at most imap_max_line_length bytes (default 64k), and
+ *   8192 before login (imap-login's IMAP_LOGIN_MAX_LINE_LENGTH). A literal that does not fit:
+ *   `* BYE Literal size too large` and the connection closes. A line over the limit: after
+ *   login `TAG BAD Error in IMAP command X: Too long argument` (the rest of the line skipped),
+ *   before login `* BYE Input buffer full, aborting`. APPEND's message literals are bounded
+ *   by mail_max_size, together per command.
+ * - Invalid commands: before login the third one gets `* BYE Too many invalid IMAP commands.`
+ *   (imap-login's CLIENT_MAX_BAD_COMMANDS = 3, never reset); after login 20 BADs in a row do
+ *   (imap's CLIENT_MAX_BAD_COMMANDS = 20, reset by any other reply).
+ * - A raw line over the limit while a command waits for one: AUTHENTICATE closes the
+ *   connection without a reply (imap-login: "Authentication response too large"), IDLE answers
+ *   `BAD Expected DONE`.
+ * - Output: the next command is not read while the socket (or the COMPRESS=DEFLATE stream in
+ *   front of it) has a full write buffer, and a deflated FETCH waits for the socket like a plain
+ *   one; input is not inflated while a command runs.
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { createDeflateRaw, createInflateRaw, constants as zc, type DeflateRaw, type InflateRaw } from 'node:zlib';
-import { ImapParser, ImapParseError, type ImapArg, type ImapParserEvent } from '../lib-imap/imap-parser.ts';
+import { ImapParser, ImapParseError, TOO_LONG_ARGUMENT, type ImapArg, type ImapParserEvent } from '../lib-imap/imap-parser.ts';
 import { MailError, MAIL_ERRSTR_CRITICAL_MSG } from '../lib-storage/mail-error.ts';
 import type { Mailbox, MailUser, MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { UserRecord } from '../lib-auth/user-directory.ts';
@@ -40,8 +57,15 @@ const MAIL_ERROR_CODES: Record<string, string | undefined> = {
   EXPUNGED: 'EXPUNGEISSUED', INUSE: 'INUSE', PARAMS: 'CANNOT', LIMIT: 'LIMIT', TOOBIG: 'TOOBIG',
 };
 
-/** Largest literal accepted before login (a LOGIN password, an AUTHENTICATE response). */
-const PRELOGIN_MAX_LITERAL = 8192;
+/** imap-login's IMAP_LOGIN_MAX_LINE_LENGTH: one command before login, literals included. */
+export const PRELOGIN_MAX_LINE = 8192;
+/** imap-login's CLIENT_MAX_BAD_COMMANDS: the third invalid command before login ends the connection. */
+export const PRELOGIN_MAX_BAD_COMMANDS = 3;
+/** imap's CLIENT_MAX_BAD_COMMANDS: 20 BAD replies in a row after login end the connection. */
+export const MAX_BAD_COMMANDS = 20;
+const TOO_MANY_BAD = 'Too many invalid IMAP commands.';
+/** Dovecot's BAD before login, whatever was wrong. */
+const PRELOGIN_BAD = 'Error in IMAP command received by server.';
 
 let sessionCounter = 0;
 
@@ -81,7 +105,12 @@ export class ImapSession {
   private busy = false;
   private closed = false;
   private cleaned = false;
-  private lineWaiter: ((line: Buffer | undefined) => void) | undefined;
+  private lineWaiter: ((line: Buffer | undefined | 'too-long') => void) | undefined;
+  /** Invalid commands: all of them before login, the consecutive ones after. */
+  private badCount = 0;
+  /** APPEND message bytes announced in the current command (≤ mail_max_size together). */
+  private appendBytes = 0;
+  private deflatePaused = false;
   private deflate: DeflateRaw | undefined;
   private inflate: InflateRaw | undefined;
   private flushScheduled = false;
@@ -102,7 +131,8 @@ export class ImapSession {
   private newParser(): ImapParser {
     const s = this.shared.settings;
     return new ImapParser({
-      maxLineLength: s.maxLineLength, maxLiteralSize: s.maxLiteralSize,
+      maxLineLength: this.state === 'nonauth' ? Math.min(PRELOGIN_MAX_LINE, s.maxLineLength) : s.maxLineLength,
+      maxLiteralSize: s.maxLiteralSize,
       // LITERAL+ (RFC 7888): non-synchronising literals up to the literal limit.
       maxNonSyncLiteral: s.maxLiteralSize,
     });
@@ -127,6 +157,7 @@ export class ImapSession {
   }
 
   private onData = (chunk: Buffer): void => {
+    if (this.closed) return; // after BYE: nothing more is read or kept
     this.bytesIn += chunk.length;
     if (this.inflate) { this.inflate.write(chunk); return; }
     this.parser.push(chunk);
@@ -156,19 +187,34 @@ export class ImapSession {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     this.bytesOut += buf.length;
     if (this.deflate) {
-      this.deflate.write(buf);
+      const d = this.deflate;
+      const ok = d.write(buf);
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => { this.flushScheduled = false; this.deflate?.flush(zc.Z_SYNC_FLUSH); });
       }
-      return undefined;
+      // the deflate stream stops taking input while the socket does not drain (startCompression)
+      return ok ? undefined : this.drained(d);
     }
     if (this.sock.write(buf)) return undefined;
+    return this.drained(this.sock);
+  }
+
+  /** Resolves when `stream` drains or the connection closes. */
+  private drained(stream: NodeJS.WritableStream): Promise<void> {
     return new Promise((resolve) => {
-      const done = (): void => { this.sock.off('drain', done); this.sock.off('close', done); resolve(); };
-      this.sock.once('drain', done);
+      const done = (): void => { stream.off('drain', done); this.sock.off('close', done); resolve(); };
+      stream.once('drain', done);
       this.sock.once('close', done);
     });
+  }
+
+  /** Before reading the next command: wait while the client is not reading what we wrote. */
+  private outputBacklog(): Promise<void> | undefined {
+    if (this.closed || this.sock.destroyed) return undefined;
+    if (this.deflate?.writableNeedDrain) return this.drained(this.deflate);
+    if (this.sock.writableNeedDrain) return this.drained(this.sock);
+    return undefined;
   }
 
   // ---- input loop ----
@@ -177,22 +223,33 @@ export class ImapSession {
     while (!this.closed && (!this.busy || this.lineWaiter)) {
       let ev: ImapParserEvent | undefined;
       try { ev = this.parser.next(); } catch (e) { this.internalError(undefined, e); return; }
-      if (!ev) { if (this.sock.isPaused()) this.sock.resume(); return; }
+      if (!ev) {
+        if (this.sock.isPaused()) this.sock.resume();
+        if (this.inflate?.isPaused()) this.inflate.resume();
+        return;
+      }
       if (this.busy) {
-        // only a raw line can arrive here (IDLE's DONE, an AUTHENTICATE response)
-        if (ev.type === 'line') { const w = this.lineWaiter!; this.lineWaiter = undefined; w(ev.data); }
-        else if (ev.type === 'error' && ev.fatal) { this.fatal(ev.message); return; }
+        // only a raw line can arrive here (IDLE's DONE, an AUTHENTICATE response); a line too
+        // long or any other error ends the wait too, so the command answers instead of hanging
+        if (ev.type === 'error' && ev.fatal) { this.fatal(ev.message); return; }
+        if (ev.type === 'line' || ev.type === 'error') {
+          const w = this.lineWaiter!;
+          this.lineWaiter = undefined;
+          w(ev.type === 'line' && !ev.tooLong ? ev.data : 'too-long');
+        }
         continue;
       }
       switch (ev.type) {
         case 'line': break; // unexpected raw line: ignore
         case 'literal': this.onLiteral(ev); break;
         case 'literal-chunk': break;
-        case 'error': this.onParseError(ev); break;
+        case 'error': this.appendBytes = 0; this.onParseError(ev); break;
         case 'command': {
           this.busy = true;
+          this.appendBytes = 0;
           this.sock.pause();
-          void this.runCommand(ev.tag, ev.command, ev.args).finally(() => {
+          this.inflate?.pause();
+          void this.runCommand(ev.tag, ev.command, ev.args).then(() => this.outputBacklog()).finally(() => {
             this.busy = false;
             if (!this.closed) setImmediate(() => this.pump());
           });
@@ -203,30 +260,75 @@ export class ImapSession {
   }
 
   private onLiteral(ev: Extract<ImapParserEvent, { type: 'literal' }>): void {
-    if (this.state === 'nonauth' && ev.size > PRELOGIN_MAX_LITERAL) {
-      this.parser.rejectLiteral();
-      if (ev.sync) this.send(`${ev.tag} BAD Error in IMAP command received by server.\r\n`);
-      else this.fatal('Too large literal before login');
-      return;
+    const s = this.shared.settings;
+    if (this.state !== 'nonauth' && ev.command === 'APPEND') {
+      // message data: not part of imap_max_line_length (Dovecot streams it into the mailbox);
+      // what one APPEND/MULTIAPPEND holds is bounded by mail_max_size together
+      if (this.appendBytes + ev.size > s.maxLiteralSize) {
+        this.parser.rejectLiteral();
+        this.sendBad(`${ev.tag} BAD [TOOBIG] Error in IMAP command APPEND: Literal size too large\r\n`);
+        return;
+      }
+      this.appendBytes += ev.size;
+      this.parser.acceptLiteral({ uncounted: true });
+    } else {
+      // Dovecot's imap-parser: the literal must fit in what is left of the command's limit
+      const limit = this.state === 'nonauth' ? Math.min(PRELOGIN_MAX_LINE, s.maxLineLength) : s.maxLineLength;
+      if (this.parser.commandBytes + ev.size > limit) {
+        this.parser.rejectLiteral();
+        this.fatal('Literal size too large');
+        return;
+      }
+      this.parser.acceptLiteral();
     }
-    this.parser.acceptLiteral();
     if (ev.sync) this.send('+ OK\r\n');
   }
 
   private onParseError(ev: Extract<ImapParserEvent, { type: 'error' }>): void {
     if (ev.fatal) { this.fatal(ev.message); return; }
-    const code = ev.code ? `[${ev.code}] ` : '';
-    if (this.state === 'nonauth') this.send(`${ev.tag ?? '*'} BAD ${code}Error in IMAP command received by server.\r\n`);
-    else this.send(`${ev.tag ?? '*'} BAD ${code}Error in IMAP command: ${ev.message}\r\n`);
+    const tooLong = ev.message === TOO_LONG_ARGUMENT;
+    if (this.state === 'nonauth') {
+      // imap-login reads into a small input buffer: a longer line ends the connection
+      if (tooLong) { this.fatal('Input buffer full, aborting'); return; }
+      this.sendBad(`${ev.tag ?? '*'} BAD ${PRELOGIN_BAD}\r\n`);
+      return;
+    }
+    const code = ev.code && !tooLong ? `[${ev.code}] ` : '';
+    const what = ev.tag === undefined ? 'Error in IMAP tag' : ev.command ? `Error in IMAP command ${ev.command}` : 'Error in IMAP command';
+    this.sendBad(`${ev.tag ?? '*'} BAD ${code}${what}: ${ev.message} (0.000 + 0.000 secs).\r\n`);
+  }
+
+  /**
+   * Send a BAD reply and count it. Before login the third invalid command is answered with BYE
+   * instead; after login the 20th BAD in a row is followed by BYE (Dovecot 2.3).
+   */
+  private sendBad(line: string): void {
+    if (this.state === 'nonauth') {
+      if (++this.badCount >= PRELOGIN_MAX_BAD_COMMANDS) { this.tooManyBad(); return; }
+      this.send(line);
+      return;
+    }
+    this.send(line);
+    if (++this.badCount >= MAX_BAD_COMMANDS) this.tooManyBad();
+  }
+
+  private tooManyBad(): void {
+    this.shared.log.info(`${this.who()}: Disconnected: Too many invalid ${this.state === 'nonauth' ? 'commands' : 'IMAP commands.'}`);
+    this.fatal(TOO_MANY_BAD);
   }
 
   private fatal(message: string): void {
+    if (this.closed) return;
     this.send(`* BYE ${message}\r\n`);
-    this.close();
+    this.close({ abort: true });
   }
 
-  /** Next raw line from the client (IDLE DONE, AUTHENTICATE responses); undefined if the client left. */
-  readLine(): Promise<Buffer | undefined> {
+  /**
+   * Next raw line from the client (IDLE DONE, AUTHENTICATE responses); undefined if the client
+   * left; 'too-long' for a line over imap_max_line_length (8192 before login), whose rest is
+   * skipped.
+   */
+  readLine(): Promise<Buffer | undefined | 'too-long'> {
     if (this.closed) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       this.lineWaiter = resolve;
@@ -249,7 +351,7 @@ export class ImapSession {
     const spec = COMMANDS.get(name);
     const c: CommandContext = { tag, name, uid: name.startsWith('UID '), args, start };
     if (!spec || (this.state === 'nonauth' && !spec.states.includes('nonauth'))) {
-      if (this.state === 'nonauth') this.send(`${tag} BAD Error in IMAP command received by server.\r\n`);
+      if (this.state === 'nonauth') this.sendBad(`${tag} BAD ${PRELOGIN_BAD}\r\n`);
       else this.tagged(c, { status: 'BAD', text: `Error in IMAP command ${name}: Unknown command` });
       return;
     }
@@ -314,7 +416,10 @@ export class ImapSession {
       const secs = ((performance.now() - c.start) / 1000).toFixed(3);
       text += ` (${secs} + 0.000 secs).`;
     }
-    this.send(`${c.tag} ${r.status} ${code}${text}\r\n`);
+    const line = `${c.tag} ${r.status} ${code}${text}\r\n`;
+    if (r.status === 'BAD' && (this.state !== 'nonauth' || r.text === PRELOGIN_BAD)) { this.sendBad(line); return; }
+    if (this.state !== 'nonauth') this.badCount = 0;
+    this.send(line);
   }
 
   who(): string {
@@ -328,6 +433,8 @@ export class ImapSession {
     this.userRecord = rec;
     this.user = mailUser;
     this.state = 'auth';
+    this.badCount = 0;
+    this.parser.setMaxLineLength(this.shared.settings.maxLineLength);
     this.userIpKey = `${rec.user}\0${this.remoteIp}`;
     this.shared.userIp.set(this.userIpKey, (this.shared.userIp.get(this.userIpKey) ?? 0) + 1);
     this.shared.log.info(`imap-login: Login: user=<${rec.user}>, method=${method}, rip=${this.remoteIp}, lip=${this.localIp}${this.secure ? ', TLS' : this.secured ? ', secured' : ''}, session=<${this.id}>`);
@@ -359,19 +466,42 @@ export class ImapSession {
     this.compressed = true;
     const inflate = createInflateRaw();
     const deflate = createDeflateRaw({ level: 6 });
-    inflate.on('data', (d: Buffer) => { this.parser.push(d); this.pump(); });
+    inflate.on('data', (d: Buffer) => {
+      if (this.closed) return;
+      this.parser.push(d);
+      // while a command runs nothing more is inflated (a small deflated input can be huge)
+      if (this.busy && !this.lineWaiter) inflate.pause();
+      this.pump();
+    });
     inflate.on('error', () => this.close());
-    deflate.on('data', (d: Buffer) => { if (!this.sock.destroyed) this.sock.write(d); });
+    // backpressure: the deflate stream is paused while the socket's write buffer is full, so
+    // its own buffers fill and send() waits for them (RFC 4978 changes the bytes, not the flow)
+    deflate.on('data', (d: Buffer) => {
+      if (this.sock.destroyed) return;
+      if (!this.sock.write(d) && !this.deflatePaused) {
+        this.deflatePaused = true;
+        deflate.pause();
+        this.sock.once('drain', () => { this.deflatePaused = false; deflate.resume(); });
+      }
+    });
     deflate.on('error', () => this.close());
     this.inflate = inflate;
     this.deflate = deflate;
   }
 
-  close(): void {
+  /**
+   * End the connection: the last replies are flushed, then FIN; the socket is destroyed when
+   * the client closes its side or at the latest 2 s later (a client that keeps its side open
+   * does not keep the session). `abort` (a BYE for abuse): nothing more is read from the
+   * client, and the socket goes after 500 ms.
+   */
+  close(o: { abort?: boolean } = {}): void {
     if (this.closed) return;
-    if (this.deflate) { this.deflate.flush(zc.Z_SYNC_FLUSH, () => this.sock.end()); }
-    else this.sock.end();
-    setTimeout(() => this.sock.destroy(), 2000).unref();
+    const sock = this.sock;
+    if (this.deflate) { this.deflate.flush(zc.Z_SYNC_FLUSH, () => sock.end()); }
+    else sock.end();
+    if (o.abort) sock.pause();
+    setTimeout(() => sock.destroy(), o.abort ? 500 : 2000).unref();
     void this.cleanup();
   }
 

@@ -256,3 +256,46 @@ test('fuzz: random bytes and mutations never throw and never hang', () => {
     assert.ok(p.bufferedBytes <= b.length + 4096);
   }
 });
+
+test('accepted literals count toward the command (imap_max_line_length covers the whole command)', () => {
+  const p = new ImapParser({ maxLineLength: 100 });
+  p.push(Buffer.from('a LOGIN {10}\r\n'));
+  assert.ok(p.next()?.type === 'literal');
+  assert.equal(p.commandBytes, 14);
+  p.acceptLiteral();
+  assert.equal(p.commandBytes, 24);
+  p.push(Buffer.from('0123456789 {20}\r\n'));
+  assert.ok(p.next()?.type === 'literal');
+  assert.equal(p.commandBytes, 24 + 7);
+  p.rejectLiteral();
+  // APPEND's message data is bounded by the server, not by the line limit
+  const q = new ImapParser({ maxLineLength: 100 });
+  q.push(Buffer.from('a APPEND INBOX {500}\r\n'));
+  assert.ok(q.next()?.type === 'literal');
+  q.acceptLiteral({ uncounted: true });
+  q.push(Buffer.from('x'.repeat(500) + '\r\n'));
+  const c = q.next();
+  assert.ok(c?.type === 'command' && c.args[1]?.type === 'literal');
+});
+
+test('a raw line over the limit comes as tooLong, with or without its LF, and the rest is skipped', () => {
+  for (const end of ['\r\n', '']) {
+    const p = new ImapParser({ maxLineLength: 100 });
+    p.expectRawLine();
+    p.push(Buffer.from('A'.repeat(500) + end));
+    const ev = p.next();
+    assert.ok(ev?.type === 'line' && ev.tooLong === true && ev.data.length === 0);
+    if (end === '') p.push(Buffer.from('AAAA\r\n'));
+    p.push(Buffer.from('b NOOP\r\n'));
+    const c = p.next();
+    assert.ok(c?.type === 'command' && c.tag === 'b', end);
+    assert.ok(p.bufferedBytes < 100);
+  }
+});
+
+test('a command line over the limit names its tag and command', () => {
+  const p = new ImapParser({ maxLineLength: 100 });
+  p.push(Buffer.from('a SEARCH TEXT ' + 'x'.repeat(500)));
+  const ev = p.next();
+  assert.ok(ev?.type === 'error' && ev.tag === 'a' && ev.command === 'SEARCH' && ev.message === 'Too long argument');
+});

@@ -10,14 +10,18 @@
  *                 rejectLiteral() (then it answers the tag with NO/BAD itself). The announced size
  *                 is known before a single literal byte is read, so APPEND can check quota first.
  *   literal-chunk literal data, when acceptLiteral({ stream: true }) (APPEND without buffering)
- *   line          a raw line, after expectRawLine() (AUTHENTICATE responses, IDLE's DONE)
+ *   line          a raw line, after expectRawLine() (AUTHENTICATE responses, IDLE's DONE); a line
+ *                 longer than maxLineLength comes as `tooLong` with no data (the rest of it is
+ *                 skipped without being buffered), so the waiting command can answer
  *   error         a protocol error, with the tag when it was read; the server answers
  *                 `TAG BAD message` (or `* BAD` without tag). When `fatal`, the connection cannot
  *                 be resynchronised (e.g. a too large non-synchronising literal): send BYE and close.
  *
- * Limits (Dovecot's defaults): the non-literal bytes of a command ≤ maxLineLength
- * (imap_max_line_length = 64k), each literal ≤ maxLiteralSize (announced larger → error before a
- * byte is read), non-synchronising literals ≤ maxNonSyncLiteral (LITERAL- of RFC 7888: 4096),
+ * Limits (Dovecot's defaults): the bytes of a command ≤ maxLineLength (imap_max_line_length =
+ * 64k) — literals accepted with acceptLiteral() count too, as in Dovecot's imap-parser, except
+ * those accepted `uncounted` (APPEND's message data, which the server bounds itself); the server
+ * checks `commandBytes + size` when a literal is announced. Each literal ≤ maxLiteralSize
+ * (announced larger → error before a byte is read), non-synchronising literals ≤ maxNonSyncLiteral (LITERAL- of RFC 7888: 4096),
  * list nesting ≤ maxListDepth, NUL bytes in a command line → error. While a literal waits for
  * the server's decision at most maxLineLength bytes (plus a non-synchronising literal's data)
  * are buffered; a client that sends more is cut off (fatal). Parsing is iterative: a
@@ -42,8 +46,11 @@ export type ImapParserEvent =
   | { type: 'command'; tag: string; command: string; args: ImapArg[] }
   | { type: 'literal'; tag: string; command: string; size: number; sync: boolean; literal8: boolean }
   | { type: 'literal-chunk'; data: Buffer; last: boolean }
-  | { type: 'line'; data: Buffer }
-  | { type: 'error'; tag?: string; message: string; code?: string; fatal: boolean };
+  | { type: 'line'; data: Buffer; tooLong?: boolean }
+  | { type: 'error'; tag?: string; command?: string; message: string; code?: string; fatal: boolean };
+
+/** The error message of a command line over maxLineLength (Dovecot: "Too long argument"). */
+export const TOO_LONG_ARGUMENT = 'Too long argument';
 
 export interface ImapParserOptions {
   /** Dovecot imap_max_line_length: non-literal bytes of one command. */
@@ -91,7 +98,7 @@ function isTagChar(c: number): boolean {
 }
 
 export class ImapParser {
-  private readonly maxLine: number;
+  private maxLine: number;
   private readonly maxLiteral: number;
   private readonly maxNonSync: number;
   private readonly maxDepth: number;
@@ -122,6 +129,12 @@ export class ImapParser {
     this.reset();
   }
 
+  /** Bytes of the current command so far: its line fragments and the literals counted. */
+  get commandBytes(): number { return this.lineBytes; }
+
+  /** imap_max_line_length changes with the session's state (imap-login's limit is lower). */
+  setMaxLineLength(n: number): void { this.maxLine = n; }
+
   /** Bytes held in memory right now (for tests and accounting). */
   get bufferedBytes(): number {
     return this.buf.length + this.literalChunks.reduce((n, c) => n + c.length, 0);
@@ -138,9 +151,11 @@ export class ImapParser {
   }
 
   /** Continue after a 'literal' event. For a synchronising literal the server now sends "+ OK". */
-  acceptLiteral(opts: { stream?: boolean } = {}): void {
+  acceptLiteral(opts: { stream?: boolean; uncounted?: boolean } = {}): void {
     if (this.state !== 'literal-wait' || !this.pendingLiteral) throw new Error('no literal is waiting');
     this.literalLeft = this.pendingLiteral.size;
+    // a streamed literal is never held, so it does not count either
+    if (opts.uncounted !== true && opts.stream !== true) this.lineBytes += this.pendingLiteral.size;
     this.literalStream = opts.stream === true;
     this.literalChunks = [];
     this.state = 'literal-data';
@@ -173,6 +188,7 @@ export class ImapParser {
   private error(message: string, opts: { code?: string; fatal?: boolean; skip?: boolean } = {}): ImapParserEvent {
     const ev: ImapParserEvent = { type: 'error', message, fatal: opts.fatal === true };
     if (this.tag !== undefined) ev.tag = this.tag;
+    if (this.command !== '') ev.command = this.command;
     if (opts.code !== undefined) ev.code = opts.code;
     this.reset();
     this.state = opts.fatal ? 'skip-line' : (opts.skip === false ? 'line' : 'skip-line');
@@ -196,14 +212,14 @@ export class ImapParser {
         }
         case 'raw-line': {
           const nl = this.buf.indexOf(LF);
-          if (nl < 0) {
-            if (this.buf.length > this.maxLine) {
-              this.buf = Buffer.alloc(0);
-              this.state = 'skip-line';
-              return this.error('Too long line', { code: 'TOOBIG' });
-            }
-            return undefined;
+          if (nl < 0 ? this.buf.length > this.maxLine : nl > this.maxLine) {
+            // the waiting command answers; the rest of the line is skipped, not buffered
+            if (nl < 0) { this.buf = Buffer.alloc(0); this.state = 'skip-line'; } else { this.buf = this.buf.subarray(nl + 1); this.state = 'line'; }
+            this.rawLineWanted = false;
+            this.reset();
+            return { type: 'line', data: Buffer.alloc(0), tooLong: true };
           }
+          if (nl < 0) return undefined;
           let end = nl;
           if (end > 0 && this.buf[end - 1] === CR) end--;
           const data = Buffer.from(this.buf.subarray(0, end));
@@ -290,7 +306,7 @@ export class ImapParser {
       if (this.lineBytes + this.buf.length > this.maxLine) {
         this.peekTag();
         this.buf = Buffer.alloc(0);
-        return this.error('Too long argument (command line exceeds imap_max_line_length)', { code: 'TOOBIG' });
+        return this.error(TOO_LONG_ARGUMENT, { code: 'TOOBIG' });
       }
       return undefined;
     }
@@ -298,7 +314,7 @@ export class ImapParser {
     if (this.lineBytes > this.maxLine) {
       this.peekTag();
       this.buf = this.buf.subarray(nl + 1);
-      return this.error('Too long argument (command line exceeds imap_max_line_length)', { code: 'TOOBIG', skip: false });
+      return this.error(TOO_LONG_ARGUMENT, { code: 'TOOBIG', skip: false });
     }
     let end = nl;
     if (end > 0 && this.buf[end - 1] === CR) end--;
@@ -329,7 +345,7 @@ export class ImapParser {
       };
     }
     // end of command
-    if (this.stack.length !== 1) return this.error('Missing \')\' in list', { skip: false });
+    if (this.stack.length !== 1) return this.error('Missing \')\'', { skip: false });
     const args = this.stack[0]!.items;
     const tag = this.tag;
     let command = this.command;
@@ -370,7 +386,12 @@ export class ImapParser {
     if (this.tag !== undefined) return;
     let i = 0;
     while (i < this.buf.length && i < 256 && isTagChar(this.buf[i]!)) i++;
-    if (i > 0 && this.buf[i] === 0x20) this.tag = this.buf.toString('latin1', 0, i);
+    if (i > 0 && this.buf[i] === 0x20) {
+      this.tag = this.buf.toString('latin1', 0, i);
+      // and the command name, so that the error can name it as Dovecot does
+      const m = /^(?:UID )?[A-Za-z][A-Za-z0-9.-]{0,63}(?= )/i.exec(this.buf.toString('latin1', i + 1, i + 80));
+      if (m) this.command = m[0].toUpperCase();
+    }
   }
 
   private tokenize(line: Buffer):
