@@ -49,6 +49,7 @@ import { CMD_USES_SEQS, type CommandContext, type Reply } from './imapd-command.
 import { syncToClient } from './imapd-sync.ts';
 import { ImapNoError } from './imapd-names.ts';
 import { capabilityList } from './imapd-capability.ts';
+import { closeAfterLinger, type SessionSlot } from '../lib-master/master-session.ts';
 
 export type SessionState = 'nonauth' | 'auth' | 'selected' | 'logout';
 
@@ -118,10 +119,14 @@ export class ImapSession {
   private bytesIn = 0;
   private bytesOut = 0;
 
-  constructor(shared: ImapdShared, sock: Socket, o: { secure: boolean }) {
+  /** The master's session slot (serveSessions); without one the socket lingers on its own. */
+  private readonly slot: SessionSlot | undefined;
+
+  constructor(shared: ImapdShared, sock: Socket, o: { secure: boolean; slot?: SessionSlot }) {
     this.shared = shared;
     this.sock = sock;
     this.secure = o.secure;
+    this.slot = o.slot;
     this.remoteIp = stripV4Mapped(sock.remoteAddress ?? '');
     this.localIp = stripV4Mapped(sock.localAddress ?? '');
     this.id = `${process.pid.toString(36)}${(++sessionCounter).toString(36)}`;
@@ -490,18 +495,18 @@ export class ImapSession {
   }
 
   /**
-   * End the connection: the last replies are flushed, then FIN; the socket is destroyed when
-   * the client closes its side or at the latest 2 s later (a client that keeps its side open
-   * does not keep the session). `abort` (a BYE for abuse): nothing more is read from the
-   * client, and the socket goes after 500 ms.
+   * End the connection (after LOGOUT's BYE and OK, a BYE for a limit): the last replies are
+   * flushed, then FIN; the session slot is freed at once and the socket lingers at most 2 s for
+   * those replies, never until the client closes (SessionSlot.end(), lib-master/master-session.ts).
+   * `abort` (a BYE for abuse): the socket goes after 500 ms at most.
    */
   close(o: { abort?: boolean } = {}): void {
     if (this.closed) return;
     const sock = this.sock;
-    if (this.deflate) { this.deflate.flush(zc.Z_SYNC_FLUSH, () => sock.end()); }
-    else sock.end();
-    if (o.abort) sock.pause();
-    setTimeout(() => sock.destroy(), o.abort ? 500 : 2000).unref();
+    if (this.deflate) this.deflate.flush(zc.Z_SYNC_FLUSH, () => { if (!sock.destroyed && !sock.writableEnded) sock.end(); });
+    else if (!sock.destroyed && !sock.writableEnded) sock.end();
+    if (this.slot) this.slot.end(); else closeAfterLinger(sock);
+    if (o.abort) setTimeout(() => sock.destroy(), 500).unref();
     void this.cleanup();
   }
 

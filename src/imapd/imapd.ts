@@ -35,7 +35,7 @@ import type { MailStore } from '../lib-storage/mail-storage.ts';
 import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
 import { logger, type Logger } from '../util/msg.ts';
 import type { ServiceImpl } from '../lib-master/master-service.ts';
-import { serveSessions } from '../lib-master/master-session.ts';
+import { serveSessions, type SessionSlot } from '../lib-master/master-session.ts';
 import { startServerTls } from '../lib-tls/tls-server.ts';
 import { dovecotTlsProvider } from '../lib-tls/tls-dovecot.ts';
 import { imapdSettings, type ImapdSettings } from './imapd-settings.ts';
@@ -65,8 +65,8 @@ export class Imapd {
     this.ownsDirectory = ownsDirectory;
   }
 
-  /** Serve one accepted connection; `ssl` = implicit TLS (imaps). */
-  async handle(sock: Socket, o: { ssl: boolean } = { ssl: false }): Promise<void> {
+  /** Serve one accepted connection; `ssl` = implicit TLS (imaps); `slot` from serveSessions. */
+  async handle(sock: Socket, o: { ssl: boolean; slot?: SessionSlot } = { ssl: false }): Promise<void> {
     let s = sock;
     if (o.ssl) {
       try { s = await startServerTls(sock, this.shared.tlsContext(), 30_000); } catch (e) {
@@ -75,7 +75,7 @@ export class Imapd {
         return;
       }
     }
-    const session = new ImapSession(this.shared, s, { secure: o.ssl });
+    const session = new ImapSession(this.shared, s, o.slot ? { secure: o.ssl, slot: o.slot } : { secure: o.ssl });
     this.sessions.add(session);
     s.once('close', () => this.sessions.delete(session));
     session.start();
@@ -110,7 +110,7 @@ export const service: ServiceImpl = {
   name: 'imapd',
   async start(ctx) {
     const imapd = await createImapd({ dovecot: ctx.dovecot, log: ctx.log, penalty: ctx.authPenalty });
-    const srv = serveSessions(ctx, (sock, listener) => imapd.handle(sock, { ssl: listener.ssl }), { maxSessions: 0 });
+    const srv = serveSessions(ctx, (sock, listener, slot) => imapd.handle(sock, { ssl: listener.ssl, slot }), { maxSessions: 0 });
     return {
       async stop() {
         await imapd.close();
