@@ -10,11 +10,17 @@
  *   +OK Marked to be deleted.              +OK N messages:       +OK N octets
  *
  * RETR and TOP send the message with CRLF line ends and dot-stuffing (RFC 1939 §3), ended by
- * ".", writing with back-pressure so a slow reader costs no memory beyond one message.
+ * ".", writing with back-pressure. A message over STREAM_MIN is read and sent chunk by chunk
+ * (pop3d-stream.ts), so a session never holds a large message, a slow reader neither.
  */
 import { MailError } from '../lib-storage/mail-storage.ts';
 import { dotStuff } from '../lib-smtp/smtp-data-stream.ts';
 import type { Pop3Maildrop } from './pop3d-maildrop.ts';
+import { DotStuffer, TopCutter } from './pop3d-stream.ts';
+import type { Readable } from 'node:stream';
+
+/** Messages larger than this (bytes) are streamed from the file instead of read whole. */
+export const STREAM_MIN = 256 * 1024;
 
 export interface Pop3Io {
   /** One reply line (CRLF added). */
@@ -61,6 +67,36 @@ async function content(drop: Pop3Maildrop, i: number, io: Pop3Io): Promise<Buffe
     }
     throw e;
   }
+}
+
+/** The message as a stream (large messages); undefined after replying when it is gone. */
+async function openStream(drop: Pop3Maildrop, i: number, io: Pop3Io): Promise<Readable | undefined> {
+  try {
+    return await drop.box.openContent(drop.messages[i]!.uid);
+  } catch (e) {
+    if (e instanceof MailError && (e.code === 'EXPUNGED' || e.code === 'NOTFOUND')) {
+      await io.line(`-ERR Message ${i + 1} expunged.`);
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+/** Send `src` dot-stuffed, chunk by chunk; with `top`, only what TOP wants. Returns the bytes taken. */
+async function sendStream(src: Readable, io: Pop3Io, top?: TopCutter): Promise<number> {
+  const ds = new DotStuffer();
+  let taken = 0;
+  try {
+    for await (const c of src) {
+      const part = top ? top.cut(c as Buffer) : (c as Buffer);
+      taken += part.length;
+      const out = ds.push(part);
+      if (out.length > 0) await io.raw(out);
+      if (top?.done) break;
+    }
+  } finally { src.destroy(); }
+  await io.raw(ds.end());
+  return taken;
 }
 
 /** Header block + blank line + the first `lines` body lines (RFC 1939 §7 TOP). */
@@ -114,10 +150,17 @@ export const TRANSACTION_COMMANDS: ReadonlyMap<string, Pop3Command> = new Map<st
     const r = await msgnum(drop, args, io, false);
     if (!r) return;
     const msg = drop.messages[r[0]]!;
-    const body = await content(drop, r[0], io);
-    if (!body) return;
-    await io.line(`+OK ${msg.size} octets`);
-    await io.raw(dotStuff(body));
+    if (msg.size > STREAM_MIN) {
+      const src = await openStream(drop, r[0], io);
+      if (!src) return;
+      await io.line(`+OK ${msg.size} octets`);
+      await sendStream(src, io);
+    } else {
+      const body = await content(drop, r[0], io);
+      if (!body) return;
+      await io.line(`+OK ${msg.size} octets`);
+      await io.raw(dotStuff(body));
+    }
     msg.retrieved = true;
     drop.stats.retr++;
     drop.stats.retrBytes += msg.size;
@@ -127,6 +170,14 @@ export const TRANSACTION_COMMANDS: ReadonlyMap<string, Pop3Command> = new Map<st
     if (!r) return;
     const lines = await sizeArg(r[1], io);
     if (lines === undefined) return;
+    if (drop.messages[r[0]]!.size > STREAM_MIN) {
+      const src = await openStream(drop, r[0], io);
+      if (!src) return;
+      await io.line('+OK');
+      drop.stats.topBytes += await sendStream(src, io, new TopCutter(lines));
+      drop.stats.top++;
+      return;
+    }
     const body = await content(drop, r[0], io);
     if (!body) return;
     const part = topOf(body, lines);

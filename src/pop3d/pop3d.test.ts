@@ -364,3 +364,26 @@ test('the master service: ServiceImpl pop3d on a bound listener, stop() ends ses
   assert.equal(await c.cmd('QUIT'), '+OK Logging out.');
   await running.stop();
 });
+
+test('RETR/TOP streaming: DotStuffer and TopCutter give dotStuff()/topOf() bytes for any chunking', async () => {
+  const { DotStuffer, TopCutter } = await import('./pop3d-stream.ts');
+  const { dotStuff } = await import('../lib-smtp/smtp-data-stream.ts');
+  const { topOf } = await import('./pop3d-commands.ts');
+  let seed = 7;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const alphabet = Buffer.from('..\r\n\n\r ab');
+  for (let round = 0; round < 400; round++) {
+    const msg = Buffer.alloc(rnd(300));
+    for (let i = 0; i < msg.length; i++) msg[i] = alphabet[rnd(alphabet.length)]!;
+    const chunks: Buffer[] = [];
+    for (let off = 0; off < msg.length;) { const n = 1 + rnd(9); chunks.push(msg.subarray(off, off + n)); off += n; }
+    const ds = new DotStuffer();
+    const wire = Buffer.concat([...chunks.map((c) => ds.push(c)), ds.end()]);
+    assert.deepEqual(wire, dotStuff(msg), `dot-stuffing of ${JSON.stringify(msg.toString('latin1'))}`);
+    const lines = rnd(4);
+    const tc = new TopCutter(lines);
+    const parts: Buffer[] = [];
+    for (const c of chunks) { parts.push(tc.cut(c)); if (tc.done) break; }
+    assert.deepEqual(Buffer.concat(parts), topOf(msg, lines), `TOP ${lines} of ${JSON.stringify(msg.toString('latin1'))}`);
+  }
+});

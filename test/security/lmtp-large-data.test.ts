@@ -5,7 +5,8 @@
  * RSS stays within a bound, a normal POP3 client logs in within 2 s meanwhile, every message is
  * delivered byte for byte (size and SHA-256 of the stored file after lmtpd's own headers, computed
  * while streaming: the test never holds a message either), and the message delivered before the
- * attack is still there.
+ * attack is still there. Then the three are fetched at once over POP3 (RETR, streamed by
+ * pop3d-stream.ts): memory bounded again, every octet LIST promised is sent.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -156,6 +157,59 @@ test('three parallel 100 MB LMTP DATA: memory bounded, POP3 login within 2 s, ea
   sent.forEach((s, n) => {
     assert.deepEqual(found.get(String(n)), { sha: s.sha, size: s.size }, `message ${n} stored byte for byte`);
   });
+});
+
+/** RETR message `n` over POP3, counting the bytes up to the final ".": the multi-line reply's length. */
+async function retr(n: number): Promise<{ status: string; bytes: number }> {
+  const sock = connect(sys.ports.pop3, '127.0.0.1');
+  let stage = 0;
+  let status = '';
+  let bytes = 0;
+  let tail = Buffer.alloc(0);
+  let head = '';
+  return new Promise((resolve, reject) => {
+    sock.on('error', reject);
+    sock.on('data', (d: Buffer) => {
+      if (stage < 4) {
+        head += d.toString('latin1');
+        const lines = head.split('\r\n');
+        if (stage === 0 && lines.length > 1) { stage = 1; sock.write(`USER ${USER}\r\nPASS ${sys.password}\r\nRETR ${n}\r\n`); }
+        if (lines.length > 4) {
+          stage = 4;
+          status = lines[3]!;
+          const at = lines.slice(0, 4).join('\r\n').length + 2;
+          d = Buffer.from(head.slice(at), 'latin1');
+        } else return;
+      }
+      bytes += d.length;
+      tail = Buffer.concat([tail, d]).subarray(-5);
+      if (tail.toString('latin1') === '\r\n.\r\n') { sock.end('QUIT\r\n'); resolve({ status, bytes }); }
+    });
+  });
+}
+
+test('RETR of the three 100 MB messages at once over POP3: streamed, memory bounded, every byte sent', async () => {
+  const pid = sys.pid!;
+  const before = serverMemory(pid);
+  const watch = watchMemory(pid);
+  // Messages 1 (before the attack) and 2-4 (the 100 MB ones, in some order).
+  let done = false;
+  const fetches = Promise.all([2, 3, 4].map((n) => retr(n))).finally(() => { done = true; });
+  const popMs: number[] = [];
+  while (!done) {
+    popMs.push(await normalPop3(sys.ports.pop3, USER, sys.password));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const got = await fetches;
+  const mem = watch.stop();
+  console.log(`pop3 RETR 3 x 100 MB: RSS before ${before.rssMiB.toFixed(1)} MiB, peak ${mem.peakMiB.toFixed(1)} MiB; POP3 logins meanwhile (ms): ${popMs.map((m) => m.toFixed(0)).join(' ')}`);
+  assert.ok(popMs.every((m) => m < 2000), `POP3 logins: ${popMs.join(', ')} ms`);
+  for (const g of got) {
+    const size = Number(/^\+OK (\d+) octets$/.exec(g.status)?.[1]);
+    assert.ok(size > MESSAGE_BYTES, g.status);
+    assert.equal(g.bytes, size + 3, 'the message in CRLF form (its octets) and the final ".\\r\\n"');
+  }
+  assert.ok(mem.peakMiB - before.rssMiB < BOUND_MIB, `RSS grew from ${before.rssMiB} to a peak of ${mem.peakMiB} MiB`);
 });
 
 test('pipelined NOOPs from a client that never reads: lmtpd stops reading, memory stays flat', async () => {
