@@ -270,7 +270,8 @@ export class ImapSession {
       // message data: not part of imap_max_line_length (Dovecot streams it into the mailbox);
       // what one APPEND/MULTIAPPEND holds is bounded by mail_max_size together
       if (this.appendBytes + ev.size > s.maxLiteralSize) {
-        this.parser.rejectLiteral();
+        this.parser.rejectLiteral(); // the command ends here: the client abandons it
+        this.appendBytes = 0;
         this.sendBad(`${ev.tag} BAD [TOOBIG] Error in IMAP command APPEND: Literal size too large\r\n`);
         return;
       }

@@ -402,3 +402,17 @@ test('300 IDLE sessions on one mailbox: one delivery reaches every one', async (
     for (const c of clients) c.close();
   } finally { await f.stop(); }
 });
+
+test('one APPEND holds at most mail_max_size of messages together; the session goes on', async () => {
+  const f = await startFixture({ settings: { maxLiteralSize: 1000 } });
+  try {
+    const c = await login(f.port);
+    const m = 'Subject: x\r\n\r\n' + 'y'.repeat(584) + '\r\n';
+    assert.equal(m.length, 600);
+    // MULTIAPPEND (RFC 3502): the second 600-byte message would make 1200 > 1000
+    c.send(`a APPEND INBOX {600+}\r\n${m} {600}\r\n`);
+    assert.match(await c.waitFor(/a BAD[^\n]*\n/), /^a BAD \[TOOBIG\] Error in IMAP command APPEND: Literal size too large\r\n$/m);
+    assert.match(stripTiming(await c.tagged('b', `APPEND INBOX {600+}\r\n${m}`)), /^b OK \[APPENDUID \d+ 1\] Append completed/m);
+    assert.match(stripTiming(await c.tagged('n', 'NOOP')), /^n OK NOOP completed/m);
+  } finally { await f.stop(); }
+});
