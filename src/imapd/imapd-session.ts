@@ -499,7 +499,7 @@ export class ImapSession {
    * End the connection (after LOGOUT's BYE and OK, a BYE for a limit): the last replies are
    * flushed, then FIN; the session slot is freed at once and the socket lingers at most 2 s for
    * those replies, never until the client closes (SessionSlot.end(), lib-master/master-session.ts).
-   * `abort` (a BYE for abuse): the socket goes after 500 ms at most.
+   * `abort` (a BYE for abuse): nothing more is read, and the socket goes after 500 ms at most.
    */
   close(o: { abort?: boolean } = {}): void {
     if (this.closed) return;
@@ -507,7 +507,11 @@ export class ImapSession {
     if (this.deflate) this.deflate.flush(zc.Z_SYNC_FLUSH, () => { if (!sock.destroyed && !sock.writableEnded) sock.end(); });
     else if (!sock.destroyed && !sock.writableEnded) sock.end();
     if (this.slot) this.slot.end(); else closeAfterLinger(sock);
-    if (o.abort) setTimeout(() => sock.destroy(), 500).unref();
+    if (o.abort) {
+      // an abusive client's further input is not even read (the linger would read and drop it)
+      sock.pause();
+      setTimeout(() => sock.destroy(), 500).unref();
+    }
     void this.cleanup();
   }
 
