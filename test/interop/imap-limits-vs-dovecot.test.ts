@@ -3,13 +3,15 @@
  * byte script sent to a private Dovecot instance (test/harness/real-dovecot.ts) and to Postern's
  * imapd must get the same replies and the same end (closed or not), after normalising the timing
  * texts and capability lists. What is compared:
- *   before login  3 invalid commands → the third is `* BYE Too many invalid IMAP commands.`;
+ *   before login  3 invalid commands (or lines without a tag) → the third is
+ *                 `* BYE Too many invalid IMAP commands.`;
  *                 a line over the input buffer → `* BYE Input buffer full, aborting`;
  *                 a literal that does not fit the 8192-byte command → `* BYE Literal size too large`,
  *                 also when it is the ninth literal of 1000 bytes of one command;
  *                 an AUTHENTICATE response over 8192 bytes → closed without a reply
- *   after login   20 BADs in a row → `* BYE Too many invalid IMAP commands.` (a good command in
- *                 between resets the count); a 70k line → `BAD ... Too long argument` and the
+ *   after login   20 BADs in a row (unknown commands, syntax errors, lines without a tag:
+ *                 `* BAD Error in IMAP tag: Invalid tag`) → `* BYE Too many invalid IMAP commands.`
+ *                 (a good command in between resets the count); a 70k line → `BAD ... Too long argument` and the
  *                 session goes on; a literal over imap_max_line_length, or the 65th 1000-byte
  *                 literal of one command → `* BYE Literal size too large`; IDLE answered with a
  *                 100k line → `BAD Expected DONE` and the session goes on.
@@ -33,6 +35,7 @@ const literals = (first: string, n: number): Step[] => {
 
 const CASES: Case[] = [
   { name: 'before login: invalid commands', login: false, steps: junk(4) },
+  { name: 'before login: lines without a tag', login: false, steps: Array.from({ length: 4 }, () => ({ send: ')))\r\n', until: /(BAD|BYE)[^\n]*\n$/ })) },
   { name: 'before login: a line of 9000 bytes', login: false, steps: [{ send: 'a LOGIN ' + 'x'.repeat(9000) + ' y\r\n', until: /BYE[^\n]*\n$/ }] },
   { name: 'before login: a literal of 9000 bytes', login: false, steps: [{ send: 'a LOGIN {9000}\r\n', until: /BYE[^\n]*\n$/ }] },
   { name: 'before login: many 1000-byte literals in one command', login: false, steps: literals('a LOGIN', 12) },
@@ -42,6 +45,7 @@ const CASES: Case[] = [
   { name: 'after login: 25 invalid commands', login: true, steps: junk(25) },
   { name: 'after login: 15 invalid, NOOP, 15 invalid', login: true, steps: [...junk(15), { send: 'n NOOP\r\n', until: /n OK[^\n]*\n$/ }, ...junk(15, 'k')] },
   { name: 'after login: 25 syntax errors', login: true, steps: Array.from({ length: 25 }, (_, i) => ({ send: `s${i} FETCH )\r\n`, until: /(BAD|BYE)[^\n]*\n$/ })) },
+  { name: 'after login: 25 lines without a tag', login: true, steps: Array.from({ length: 25 }, () => ({ send: ')))\r\n', until: /(BAD|BYE)[^\n]*\n$/ })) },
   { name: 'after login: a line of 70000 bytes', login: true, steps: [
     { send: 'a SEARCH TEXT ' + 'x'.repeat(70_000) + '\r\n', until: /a BAD[^\n]*\n$/ }, { send: 'b NOOP\r\n', until: /b OK[^\n]*\n$/ }] },
   { name: 'after login: a literal of 100000 bytes', login: true, steps: [
