@@ -1,6 +1,6 @@
 #!/bin/sh
 # The hostile-client soak (issue 13), not part of `npm test`:
-#   npm run soak [-- --minutes N]        (default 10)
+#   npm run soak [-- --minutes N] [--only ATTACK,...]   (default 10 minutes, every attack)
 # Starts one whole Postern on a fresh configuration (mynetworks = 127.0.0.1/32, so 127.0.0.2-9 are
 # outside clients), runs all nine attacks of issue 13 at once from 127.0.0.2 ... 127.0.0.9 while a
 # normal client from 127.0.0.1 sends a message, logs in over IMAP and over POP3 every 2 s, and

@@ -3,7 +3,10 @@
  * against one whole Postern (`postern start`, test/harness/postern-system.ts) that serves normal
  * traffic at the same time. Not part of `npm test` (it is not a *.test.ts file); run it with
  *
- *   npm run soak [-- --minutes N]        (scripts/soak.sh; default 10 minutes)
+ *   npm run soak [-- --minutes N] [--only quit,slowSmtp,...]   (scripts/soak.sh; default 10 minutes)
+ *
+ * --only runs some of the attacks (names as in the report's code: quit slowSmtp slowImap data
+ * bdat literals compress lmtp authline guess junk), to see which one a failure comes from.
  *
  * The system: the embedded default with mynetworks = 127.0.0.1/32 (so 127.0.0.2 ... 127.0.0.9
  * are outside clients, subject to smtpd_client_connection_count_limit and the other anvil
@@ -59,7 +62,7 @@ const DOMAIN = 'example.test';
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isFinite(v) || v <= 0) { console.error(`usage: hostile-soak.ts [--minutes N]`); process.exit(2); }
+  if (!Number.isFinite(v) || v <= 0) { console.error(`usage: hostile-soak.ts [--minutes N] [--only ATTACK,...]`); process.exit(2); }
   return v;
 }
 
@@ -97,6 +100,8 @@ interface Normal { name: string; ms: number[]; failures: number; slow: number; e
 async function main(): Promise<number> {
   const minutes = arg('minutes', 10);
   const runMs = minutes * 60_000;
+  const oi = process.argv.indexOf('--only');
+  const only = oi >= 0 ? (process.argv[oi + 1] ?? '').split(',').filter(Boolean) : [];
   say(`hostile soak: ${minutes} min, all attacks of issue 13 at once, normal traffic every 2 s`);
   const sys = await PosternSystem.start();
   let stopped = false;
@@ -133,6 +138,7 @@ async function main(): Promise<number> {
     say(`Postern pid ${pid}, smtp ${sys.ports.smtp}, imap ${sys.ports.imap}, pop3 ${sys.ports.pop3}, lmtp ${sys.ports.lmtp}; RSS ${f0(serverMemory(pid).rssMiB)} MiB before the attacks`);
 
     // Memory, every second.
+    const logMark = sys.log.length;
     const t0 = Date.now();
     const mem: { t: number; rss: number }[] = [];
     const sampler = setInterval(() => { try { mem.push({ t: Date.now() - t0, rss: serverMemory(pid).rssMiB }); } catch { /* gone */ } }, 1000);
@@ -156,19 +162,23 @@ async function main(): Promise<number> {
       junk: new Tally('5,000 unknown commands per connection: SMTP, IMAP, POP3', '127.0.0.9'),
     };
     const guessDelays: number[] = [];
-    const attacks = [
-      quitHolders(ctx, T.quit),
-      slowloris(ctx, T.slowSmtp, sys.ports.smtp, '127.0.0.2', 30, 'smtp'),
-      slowloris(ctx, T.slowImap, sys.ports.imap, '127.0.0.3', 30, 'imap'),
-      oversizeData(ctx, T.data),
-      oversizeBdat(ctx, T.bdat),
-      literals(ctx, T.literals),
-      compressFetch(ctx, T.compress),
-      lmtpBig(ctx, T.lmtp),
-      authenticateLine(ctx, T.authline),
-      guess(ctx, T.guess, guessDelays),
-      junk(ctx, T.junk),
-    ].map((p) => p.catch((err: Error) => { failures.push(`an attack loop threw: ${err.stack}`); }));
+    const all: Record<keyof typeof T, () => Promise<void>> = {
+      quit: () => quitHolders(ctx, T.quit),
+      slowSmtp: () => slowloris(ctx, T.slowSmtp, sys.ports.smtp, '127.0.0.2', 30, 'smtp'),
+      slowImap: () => slowloris(ctx, T.slowImap, sys.ports.imap, '127.0.0.3', 30, 'imap'),
+      data: () => oversizeData(ctx, T.data),
+      bdat: () => oversizeBdat(ctx, T.bdat),
+      literals: () => literals(ctx, T.literals),
+      compress: () => compressFetch(ctx, T.compress),
+      lmtp: () => lmtpBig(ctx, T.lmtp),
+      authline: () => authenticateLine(ctx, T.authline),
+      guess: () => guess(ctx, T.guess, guessDelays),
+      junk: () => junk(ctx, T.junk),
+    };
+    const chosen = (Object.keys(all) as (keyof typeof T)[]).filter((k) => only.length === 0 || only.includes(k));
+    if (only.some((k) => !(k in all))) throw new Error(`--only: the attacks are ${Object.keys(all).join(',')}`);
+    for (const k of Object.keys(T) as (keyof typeof T)[]) if (!chosen.includes(k)) delete (T as Partial<typeof T>)[k];
+    const attacks = chosen.map((k) => all[k]()).map((p) => p.catch((err: Error) => { failures.push(`an attack loop threw: ${err.stack}`); }));
 
     // Normal traffic, each kind every 2 s.
     const normals: Normal[] = ['SMTP message', 'IMAP login+SELECT', 'POP3 login+STAT'].map((name) => ({ name, ms: [], failures: 0, slow: 0, errors: new Map() }));
@@ -257,6 +267,13 @@ async function main(): Promise<number> {
       if (n.ms.length === 0) failures.push(`${n.name}: none completed`);
     }
     console.log(`\nserver memory (RSS, MiB, /proc/${pid}/status): start ${f0(mem[0]?.rss ?? NaN)}, median of minute 2 ${f0(minute2)}, median of the last minute ${f0(lastMinute)}, peak ${f0(peak)} (VmHWM ${f0(hwm)}), end ${f0(endRss)} (5 s after every attack socket closed)`);
+    const warnings = new Map<string, number>();
+    for (const m of sys.log.slice(logMark).matchAll(/postern\/(\S+?)\[\d+\]: (warning|fatal|panic): ([^\n]*)/g)) {
+      const k = `${m[1]} ${m[2]}: ${m[3]!.replace(/\[[0-9a-f.:]+\]/g, '[ADDR]').replace(/\d+/g, 'N').slice(0, 90)}`;
+      warnings.set(k, (warnings.get(k) ?? 0) + 1);
+    }
+    console.log('\nserver log warnings during the run:');
+    for (const [k, v] of [...warnings].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${String(v).padStart(6)}  ${k}`);
     console.log(`mail: ${accepted} accepted for ${user} (1 before the attacks), ${delivered} in its Maildir`);
     console.log(`master ${alive ? 'alive' : 'DEAD'}; services restarted: ${restarted.map((s) => s.key).join(' ') || 'none'}; log: ${logTrouble.length ? logTrouble.join(' | ') : 'no "killed by signal" / "restarting"'}`);
     if (!alive) failures.push('the master died');

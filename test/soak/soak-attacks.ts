@@ -62,16 +62,19 @@ const TEXT = Buffer.from(Array.from({ length: 1024 }, (_, i) => `soak ${String(i
 const A64K = Buffer.alloc(64 * 1024, 'A');
 const K8 = Buffer.alloc(8192, 'k');
 
+/** The server's host name in a reply (a dotted name with a letter; not an enhanced status code). */
+const HOST = / (?=[^ ]*[a-z])[a-z0-9-]+(?:\.[a-z0-9-]+)+ /;
+
 /** The first line the server sent (its greeting), shortened. */
 function firstLine(text: string): string {
-  return text.slice(0, text.indexOf('\r\n') >>> 0).replace(/ \S+\.\S+ /, ' HOST ').slice(0, 60) || '(none)';
+  return text.slice(0, text.indexOf('\r\n') >>> 0).replace(HOST, ' HOST ').slice(0, 60) || '(none)';
 }
 
 /** The last status line of a reply text, shortened (the outcome's name). */
 function lastLine(text: string, re = /^(?:\d{3}[ -]|[a-z]\d* |\* BYE|\+OK|-ERR)[^\r\n]*/gm): string {
   const all = text.match(re);
   // Tags, queue IDs and session IDs vary: keep the outcome's name stable.
-  return all ? all.at(-1)!.replace(/^[a-z]\d* /, 'TAG ').replace(/<[^>]*>/g, '<..>').replace(/\b[A-Za-z0-9+/]{12,}\b/g, 'ID').slice(0, 72) : '(no reply)';
+  return all ? all.at(-1)!.replace(/^[a-z]\d* /, 'TAG ').replace(HOST, ' HOST ').replace(/<[^>]*>/g, '<..>').replace(/\b(?=[A-Za-z+/]*[0-9])[A-Za-z0-9+/]{10,}\b/g, 'ID').slice(0, 72) : '(no reply)';
 }
 
 function lived(p: Peer): string {
@@ -100,6 +103,9 @@ const MB = (n: number) => `${(n / 1048576).toFixed(0)} MB`;
 export async function quitHolders(ctx: SoakContext, t: Tally, from = '127.0.0.2', batch = 30): Promise<void> {
   while (ctx.live()) {
     const peers = (await Promise.all(Array.from({ length: batch }, () => tryConnect(t, ctx.ports.smtp, from)))).filter((p) => p !== undefined);
+    // All greeted first, so the batch's sessions are alive together (with the slowloris of the
+    // same address, past smtpd_client_connection_count_limit), then EHLO + QUIT, never a close.
+    await Promise.all(peers.map((p) => p.wait(/\r\n/, 10_000).then((m) => { if (m) p.got = m.input; })));
     for (const p of peers) p.sock.write('EHLO quit.example\r\nQUIT\r\n');
     await ctx.sleep(10_000);
     for (const p of peers) {
