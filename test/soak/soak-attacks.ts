@@ -11,7 +11,7 @@
  *   slowloris  127.0.0.2  30 SMTP connections, one byte every 3 s
  *              127.0.0.3  30 IMAP connections, one byte every 3 s
  *   size       127.0.0.4  DATA and BDAT of twice message_size_limit, at full speed
- *   literals   127.0.0.3  pre-login IMAP command with up to 5,000 literals of 8 KB, 2 at a time
+ *   literals   127.0.0.3  pre-login IMAP command with up to 5,000 literals (8 KB; 1 KB), 2 at a time
  *   compress   127.0.0.5  IMAPS login, COMPRESS DEFLATE, FETCH 1:* BODY[] every 250 ms unread
  *   lmtp       127.0.0.6  LMTP DATA of 4 MB, one at a time, the delivered file removed
  *   authline   127.0.0.7  IMAPS AUTHENTICATE PLAIN then a 10 MB response line, 2 at a time
@@ -74,7 +74,7 @@ function firstLine(text: string): string {
 function lastLine(text: string, re = /^(?:\d{3}[ -]|[a-z]\d* |\* BYE|\+OK|-ERR)[^\r\n]*/gm): string {
   const all = text.match(re);
   // Tags, queue IDs and session IDs vary: keep the outcome's name stable.
-  return all ? all.at(-1)!.replace(/^[a-z]\d* /, 'TAG ').replace(HOST, ' HOST ').replace(/<[^>]*>/g, '<..>').replace(/\b(?=[A-Za-z+/]*[0-9])[A-Za-z0-9+/]{10,}\b/g, 'ID').slice(0, 72) : '(no reply)';
+  return all ? all.at(-1)!.replace(/^[a-z]\d* /, 'TAG ').replace(HOST, ' HOST ').replace(/<[^>]*>/g, '<..>').replace(/ [A-Za-z0-9+/]{16,}(?= |$)/g, ' ID').replace(/\b(?=[A-Za-z+/]*[0-9])[A-Za-z0-9+/]{10,}\b/g, 'ID').slice(0, 72) : '(no reply)';
 }
 
 function lived(p: Peer): string {
@@ -196,34 +196,43 @@ export async function oversizeBdat(ctx: SoakContext, t: Tally, from = '127.0.0.4
   }
 }
 
-/** (4) Pre-login IMAP: one ID command carrying up to 5,000 synchronizing literals of 8 KB. */
+/**
+ * (4) Pre-login IMAP: one ID command carrying up to 5,000 synchronizing literals, of 8 KB on
+ * one connection and of 1 KB on the other (a server that refuses an 8 KB literal before login,
+ * as Dovecot's login process does, still meets thousands of small ones in one command).
+ */
 export async function literals(ctx: SoakContext, t: Tally, from = '127.0.0.3', parallel = 2): Promise<void> {
-  const one = async () => {
+  const one = async (k: number) => {
+    const size = k % 2 === 0 ? 8192 : 1024;
+    const data = K8.subarray(0, size);
     while (ctx.live()) {
       const p = await tryConnect(t, ctx.ports.imap, from);
       if (!p) { await ctx.sleep(1000); continue; }
       let n = 0;
       let end = '(no greeting)';
       if (await p.wait(/^\* OK[^\r\n]*\r\n/m, 10_000)) {
-        await p.write('a ID ({8192}\r\n');
+        await p.write(`a ID ({${size}}\r\n`);
         for (;;) {
           const r = await p.wait(/^(?:\+|a |\* BYE)[^\r\n]*\r\n/m, 10_000);
           if (!r || !r[0].startsWith('+')) { end = r ? lastLine(r[0]) : p.gone ? 'closed' : 'no answer in 10 s'; break; }
           n++;
-          if (n >= 5000 || !ctx.live()) {
-            await p.write(Buffer.concat([K8, Buffer.from(')\r\n')]));
+          if (!ctx.live()) { end = ''; break; }
+          if (n >= 5000) {
+            await p.write(Buffer.concat([data, Buffer.from(')\r\n')]));
             const f = await p.wait(/^(?:a |\* BYE)[^\r\n]*\r\n/m, 10_000);
             end = `all 5000 sent; ${f ? lastLine(f[0]) : '(no answer)'}`;
             break;
           }
-          await p.write(Buffer.concat([K8, Buffer.from(' {8192}\r\n')]));
+          await p.write(Buffer.concat([data, Buffer.from(` {${size}}\r\n`)]));
         }
       }
-      t.note(`${end} after ${n < 10 ? n : n < 100 ? '10-99' : n < 1000 ? '100-999' : '1000+'} literals`);
+      if (end === '') t.note('(cut by the deadline)', true);
+      else t.note(`${size / 1024} KB literals: ${end} after ${n < 10 ? n : n < 100 ? '10-99' : n < 1000 ? '100-999' : '1000+'} literals`);
       p.destroy();
+      await ctx.sleep(100);
     }
   };
-  await Promise.all(Array.from({ length: parallel }, one));
+  await Promise.all(Array.from({ length: parallel }, (_, k) => one(k)));
 }
 
 /** (5) IMAPS login, COMPRESS DEFLATE, then FETCH 1:* BODY[] every 250 ms (deflated), never reading. */
@@ -297,11 +306,13 @@ export async function authenticateLine(ctx: SoakContext, t: Tally, from = '127.0
           const sent = await streamBytes(p, 10 * 1024 * 1024, A64K);
           await p.write('\r\n');
           const r = await p.wait(/^(?:a |\* BYE)[^\r\n]*\r\n/m, 30_000);
-          outcome = r ? `${lastLine(r[0])} (${MB(sent)} sent)` : `${p.gone ? 'closed without an answer' : 'no answer in 30 s'} (${MB(sent)} sent)`;
+          // A server that closes with our bytes unread resets the connection: its last words may be lost.
+          outcome = r ? `${lastLine(r[0])} (${MB(sent)} sent)` : `${p.gone ? 'closed, no answer read' : 'no answer in 30 s'} (${MB(sent)} sent)`;
         } else outcome = `AUTHENTICATE: ${plus ? lastLine(plus[0]) : '(no answer)'}`;
       }
       t.note(outcome);
       p.destroy();
+      await ctx.sleep(100);
     }
   };
   await Promise.all(Array.from({ length: parallel }, one));
