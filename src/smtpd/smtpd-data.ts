@@ -159,9 +159,10 @@ export class SmtpdData {
       return s.error(551, '5.7.1', 'Null BDAT request');
     }
     // Postfix bdat_cmd(): a chunk that would take the message over message_size_limit is read
-    // and thrown away, judged by its announced size.
+    // and thrown away, judged by its announced size added to what the message has so far (the
+    // Received: header included, as Postfix: 10000 + 10000 bytes cross a limit of 20000).
     const limit = s.st.messageSizeLimit;
-    if (!this.bdatFailed && !this.bdatDiscard && limit > 0 && this.bdatTotal + n > limit) {
+    if (!this.bdatFailed && !this.bdatDiscard && limit > 0 && this.size + n > limit) {
       this.bdatDiscard = 'exceeds';
       log.warn(`${s.cleanup?.queueId ?? 'NOQUEUE'}: BDAT request from ${s.client} exceeds message size limit`);
     }

@@ -116,3 +116,14 @@ test('one BDAT LAST chunk over message_size_limit, as Postfix', { skip }, async 
     ['NOOP\r\n', 1],
   ]);
 });
+
+test('BDAT chunks that fill message_size_limit exactly, and one byte more, as Postfix', { skip }, async () => {
+  const a = 'x'.repeat(9998) + '\r\n';
+  await compare('bdat boundary', [
+    ['EHLO c\r\n', 1],
+    [ENVELOPE + `BDAT ${a.length}\r\n${a}`, 3],
+    [`BDAT ${a.length}\r\n${a}`, 1],
+    [`BDAT 1 LAST\r\nz`, 1],
+    ['NOOP\r\n', 1],
+  ]);
+});
