@@ -276,7 +276,7 @@ async function main(): Promise<number> {
     console.log(`\nserver memory (RSS, MiB, /proc/${pid}/status): start ${f0(mem[0]?.rss ?? NaN)}, median of minute 2 ${f0(minute2)}, median of the last minute ${f0(lastMinute)}, peak ${f0(peak)} (VmHWM ${f0(hwm)}), end ${f0(endRss)} (5 s after every attack socket closed)`);
     const warnings = new Map<string, number>();
     for (const m of sys.log.slice(logMark).matchAll(/postern\/(\S+?)\[\d+\]: (warning|fatal|panic): ([^\n]*)/g)) {
-      const k = `${m[1]} ${m[2]}: ${m[3]!.replace(/^[0-9A-Za-z]{6,}: /, 'QUEUEID: ').replace(/\[[0-9a-f.:]+\]/g, '[ADDR]').replace(/\d+/g, 'N').slice(0, 90)}`;
+      const k = `${m[1]} ${m[2]}: ${m[3]!.replace(/^(?=[A-Za-z]*[0-9])[0-9A-Za-z]{6,}: /, 'QUEUEID: ').replace(/\[[0-9a-f.:]+\]/g, '[ADDR]').replace(/\d+/g, 'N').slice(0, 90)}`;
       warnings.set(k, (warnings.get(k) ?? 0) + 1);
     }
     console.log('\nserver log warnings during the run:');
