@@ -7,48 +7,25 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { RealPostfix } from '../harness/real-postfix.ts';
-import { freePort } from '../harness/free-port.ts';
+import { SmtpdPair } from '../harness/smtpd-pair.ts';
 import { LineChat } from '../harness/line-chat.ts';
-import { MainConfig } from '../../src/global/mail-conf.ts';
-import { MailQueue } from '../../src/global/mail-queue.ts';
-import { createSmtpd } from '../../src/smtpd/smtpd.ts';
-import { smtpdClients } from '../../src/master/master-clients.ts';
-import { PERMIT_ALL } from '../../src/smtpd/smtpd-policy.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 
 setLogSink(() => {});
 const skip = RealPostfix.unavailable();
 const SHARED = 'smtpd_discard_ehlo_keywords = etrn\nmydestination = example.test\nlocal_recipient_maps =\nsmtpd_error_sleep_time = 0\nmessage_size_limit = 20000\n';
 
-let pf: RealPostfix | undefined;
 let pfPort = 0;
 let ourPort = 0;
-let server: Server | undefined;
-let qdir = '';
+let pair: SmtpdPair | undefined;
 
 before(async () => {
   if (skip) return;
-  pfPort = await freePort();
-  pf = await RealPostfix.start({ mainCf: SHARED, masterCf: `127.0.0.1:${pfPort} inet n - n - - smtpd` });
-  qdir = mkdtempSync(join(tmpdir(), 'postern-size-'));
-  const cfg = MainConfig.parse(`myhostname = mx.example.test\nsmtpd_banner = $myhostname ESMTP $mail_name\nmail_name = Postfix\n${SHARED}`, 'main.cf', qdir);
-  const queue = new MailQueue(qdir);
-  queue.ensureDirs();
-  const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp' });
-  server = createServer((s) => smtpd.handle(s));
-  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-  ourPort = (server.address() as { port: number }).port;
+  pair = await SmtpdPair.start(SHARED);
+  ({ pfPort, ourPort } = pair);
 });
-after(async () => {
-  server?.close();
-  await pf?.stop();
-  if (qdir) rmSync(qdir, { recursive: true, force: true });
-});
+after(async () => { await pair?.stop(); });
 
 /** Each step: what to send and how many replies it gets. Queue IDs are masked. */
 async function transcript(port: number, steps: [string, number][]): Promise<string[]> {
