@@ -7,6 +7,9 @@
  *   normalSmtp(port, opts)     one message from a normal client (Python smtplib), timed
  *   normalImap(port, u, p)     LOGIN, SELECT INBOX, LOGOUT from a normal client (Python imaplib), timed
  *   normalPop3(port, u, p)     USER/PASS, STAT, QUIT from a normal client (Python poplib), timed
+ *   rawConn(sock)              an attacker's socket that keeps what it reads and knows when it closed
+ *   until(cond, ms, what)      poll a condition every 20 ms, fail the test after ms
+ *   serverClosed(conn, ms)     write until the connection breaks: the server closed it fully
  *
  * The normal clients are real ones nobody here wrote, run in a child Python process with their
  * own timeout; each returns the milliseconds its whole exchange took (the process start-up is not
@@ -14,8 +17,10 @@
  * A test asserts `ms < 2000` during the attack (issue 13: "a normal client on another connection
  * still completes its login or message within 2 s").
  */
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 
 export interface Memory { rssMiB: number; peakMiB: number }
 
@@ -101,4 +106,35 @@ print('ms=%.1f' % ((time.monotonic() - t0) * 1000))
 /** USER/PASS, STAT, QUIT from a normal POP3 client; resolves to the duration in ms. */
 export function normalPop3(port: number, user: string, pass: string, timeoutMs = 10_000): Promise<number> {
   return python(POP3, [String(port), user, pass, String(timeoutMs / 1000)], timeoutMs + 2000);
+}
+
+/** An attacker's connection: everything it read (latin1) and whether it is closed. */
+export interface Conn { sock: Socket; data: string; closed: boolean }
+
+export function rawConn(sock: Socket): Conn {
+  const c: Conn = { sock, data: '', closed: false };
+  sock.setEncoding('latin1');
+  sock.on('data', (d: string) => { c.data += d; });
+  sock.on('error', () => {});
+  sock.on('close', () => { c.closed = true; });
+  return c;
+}
+
+/** Poll `cond` every 20 ms; fail with "timed out: what" after `ms`. */
+export async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Write until the connection breaks: the server closed it fully, not just half-closed it. */
+export async function serverClosed(c: Conn, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!c.closed && Date.now() < end) {
+    if (!c.sock.destroyed) c.sock.write('NOOP\r\n');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return c.closed;
 }

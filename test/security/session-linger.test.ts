@@ -9,45 +9,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { PosternSystem } from '../harness/postern-system.ts';
-import { normalImap, normalPop3, serverMemory, watchMemory } from '../harness/attack-kit.ts';
-
-interface Conn { sock: Socket; data: string; closed: boolean }
-
-function track(sock: Socket): Conn {
-  const c: Conn = { sock, data: '', closed: false };
-  sock.setEncoding('latin1');
-  sock.on('data', (d: string) => { c.data += d; });
-  sock.on('error', () => {});
-  sock.on('close', () => { c.closed = true; });
-  return c;
-}
+import { normalImap, normalPop3, rawConn, serverClosed, serverMemory, until, watchMemory, type Conn } from '../harness/attack-kit.ts';
 
 /** From 127.0.0.2, never closing its end by itself; TLS from the first byte when `tls`. */
 function open(port: number, tls = false): Conn {
   const raw = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2', allowHalfOpen: true });
-  if (!tls) return track(raw);
-  return track(tlsConnect({ socket: raw, rejectUnauthorized: false, allowHalfOpen: true } as ConnectionOptions));
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Write until the connection breaks: the server closed it fully, not just half-closed it. */
-async function serverClosed(c: Conn, ms = 4000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!c.closed && Date.now() < end) {
-    if (!c.sock.destroyed) c.sock.write('NOOP\r\n');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return c.closed;
+  if (!tls) return rawConn(raw);
+  return rawConn(tlsConnect({ socket: raw, rejectUnauthorized: false, allowHalfOpen: true } as ConnectionOptions));
 }
 
 test('POP3, POP3S and IMAP clients that log out and stay connected are closed by the server; normal logins go on', { timeout: 60_000 }, async () => {
@@ -69,7 +40,7 @@ test('POP3, POP3S and IMAP clients that log out and stay connected are closed by
       for (const c of conns) c.sock.write(bye);
       await until(() => conns.every((c) => byeRe.test(c.data)), 10_000, `${name} logout replies`);
       const t0 = Date.now();
-      const closed = await Promise.all(conns.map((c) => serverClosed(c)));
+      const closed = await Promise.all(conns.map((c) => serverClosed(c, 4000)));
       assert.equal(closed.filter(Boolean).length, 40, `${name}: the server closed every logged-out connection`);
       console.log(`# ${name}: 40 logged-out sockets closed by the server within ${Date.now() - t0} ms`);
     }

@@ -18,43 +18,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PosternSystem } from '../harness/postern-system.ts';
-import { normalSmtp, serverMemory, watchMemory } from '../harness/attack-kit.ts';
+import { normalSmtp, rawConn, serverClosed, serverMemory, until, watchMemory, type Conn } from '../harness/attack-kit.ts';
 
 const USER = 'postmaster@example.test';
 
-interface Conn { sock: Socket; data: string; closed: boolean }
-
 /** A raw client from `localAddress` that never closes its end by itself (allowHalfOpen). */
 function open(port: number, localAddress: string): Conn {
-  const sock = connect({ port, host: '127.0.0.1', localAddress, allowHalfOpen: true });
-  const c: Conn = { sock, data: '', closed: false };
-  sock.setEncoding('latin1');
-  sock.on('data', (d: string) => { c.data += d; });
-  sock.on('error', () => {});
-  sock.on('close', () => { c.closed = true; });
-  return c;
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Write until the connection breaks: the server closed it fully, not just half-closed it. */
-async function serverClosed(c: Conn, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!c.closed && Date.now() < end) {
-    if (!c.sock.destroyed) c.sock.write('NOOP\r\n');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return c.closed;
+  return rawConn(connect({ port, host: '127.0.0.1', localAddress, allowHalfOpen: true }));
 }
 
 test('QUIT-then-idle sockets, slowloris and 10,000 bad RCPTs from outside addresses: the normal client delivers within 2 s', { timeout: 120_000 }, async () => {
@@ -112,7 +86,7 @@ test('QUIT-then-idle sockets, slowloris and 10,000 bad RCPTs from outside addres
     assert.equal(slowRefused, 190);
     // The QUIT-then-idle and the refused sockets were closed by the server (after the linger).
     const refusedSocks = slow.filter((c) => c.data.startsWith('421 '));
-    const closed = await Promise.all([...quitters, ...refusedSocks].map((c) => serverClosed(c)));
+    const closed = await Promise.all([...quitters, ...refusedSocks].map((c) => serverClosed(c, 3000)));
     assert.equal(closed.filter(Boolean).length, 290, 'the server closed every ended session');
 
     // The bad RCPTs: 20 answers, then 421 after the sleeps of replies 19, 20 and the 421 (3 s).
@@ -122,7 +96,7 @@ test('QUIT-then-idle sockets, slowloris and 10,000 bad RCPTs from outside addres
     assert.equal(replies.filter((l) => l === '503 5.5.1 Error: need MAIL command').length, 20);
     assert.ok(replies.at(-1)!.startsWith('421 4.7.0 ') && replies.at(-1)!.endsWith(' Error: too many errors'), replies.at(-1));
     assert.ok(took > 2000 && took < 10_000, `the error sleeps took ${took} ms`);
-    assert.ok(await serverClosed(rcpt), 'disconnected after the 421');
+    assert.ok(await serverClosed(rcpt, 3000), 'disconnected after the 421');
     clearInterval(trickle);
 
     const m = mem.stop();
