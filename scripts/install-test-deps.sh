@@ -1,10 +1,10 @@
 #!/bin/sh
 # Install the Debian packages the tests and benchmarks run against, when missing:
 # real Postfix and Dovecot (interop and side-by-side comparisons), swaks (an SMTP client nobody
-# here wrote). Their own daemons are never started by the package scripts (policy-rc.d); each test
+# here wrote), faketime (real Postfix at fixed instants around DST changes, and npm run test:clock). Their own daemons are never started by the package scripts (policy-rc.d); each test
 # runs them itself on loopback with a private configuration.
 set -e
-PKGS="postfix postfix-pcre postfix-sqlite dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks libnet-ssleay-perl openssl fetchmail isync"
+PKGS="postfix postfix-pcre postfix-sqlite dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks libnet-ssleay-perl openssl fetchmail isync faketime"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
