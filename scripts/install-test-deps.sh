@@ -1,8 +1,9 @@
 #!/bin/sh
 # Install the Debian packages the tests and benchmarks run against, when missing:
 # real Postfix and Dovecot (interop and side-by-side comparisons), swaks (an SMTP client nobody
-# here wrote), faketime (real Postfix at fixed instants around DST changes, and npm run test:clock). Their own daemons are never started by the package scripts (policy-rc.d); each test
-# runs them itself on loopback with a private configuration.
+# here wrote), faketime (real Postfix at fixed instants around DST changes; npm run test:clock).
+# Their own daemons are never started by the package scripts (policy-rc.d); each test runs them
+# itself on loopback with a private configuration.
 set -e
 PKGS="postfix postfix-pcre postfix-sqlite dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks libnet-ssleay-perl openssl fetchmail isync faketime"
 missing=""
