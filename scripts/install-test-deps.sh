@@ -1,11 +1,20 @@
 #!/bin/sh
 # Install the Debian packages the tests and benchmarks run against, when missing:
 # real Postfix and Dovecot (interop and side-by-side comparisons), swaks (an SMTP client nobody
-# here wrote), faketime (real Postfix at fixed instants around DST changes; npm run test:clock).
+# here wrote), faketime (real Postfix at fixed instants around DST changes; npm run test:clock),
+# and the plug-ins real sites run around Postfix and Dovecot (below, one line per kind).
 # Their own daemons are never started by the package scripts (policy-rc.d); each test runs them
 # itself on loopback with a private configuration.
 set -e
 PKGS="postfix postfix-pcre postfix-sqlite dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks libnet-ssleay-perl openssl fetchmail isync faketime"
+# DKIM/SPF/DMARC: independent verifiers and signers (python3-dkim's dkimverify/dkimsign, OpenDKIM)
+PKGS="$PKGS python3-dkim opendkim opendkim-tools"
+# milters and policy services as Postfix sites run them
+PKGS="$PKGS python3-milter rspamd postgrey postfix-policyd-spf-python"
+# Sieve: Pigeonhole is the oracle; sieve-connect a real ManageSieve client
+PKGS="$PKGS dovecot-sieve dovecot-managesieved sieve-connect"
+# SQL and LDAP tables and user directories, with Postfix's and Dovecot's own drivers as references
+PKGS="$PKGS postgresql mariadb-server slapd ldap-utils postfix-pgsql postfix-mysql postfix-ldap dovecot-pgsql dovecot-mysql dovecot-ldap"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
