@@ -64,12 +64,15 @@ export interface DeliveryAgent {
 }
 
 /**
- * Makes one agent for a configuration: main.cf (with qmgr's -o overrides) and master.cf's
- * entries, both as the master read them (an agent that needs its master.cf entry, pipe(8), finds
- * it there and never reads the file). qmgr is given a table of these by master.cf command name
- * (the master's registry of agents) and makes every agent of it when it starts.
+ * Makes one agent for a configuration: main.cf and master.cf's entries, both as the master read
+ * them (an agent that needs its master.cf entry, pipe(8), finds it there and never reads the
+ * file). qmgr is given a table of these by master.cf command name (the master's registry of
+ * agents) and makes one agent per command with its own configuration, plus one per master.cf
+ * entry that has `-o` overrides (`relay unix - - n - - smtp -o smtp_helo_name=...`): that one
+ * gets main.cf with the entry's overrides (and service_name/process_name set, for
+ * `syslog_name=postfix/$service_name`) and `entry`, the master.cf entry it serves.
  */
-export type DeliveryAgentFactory = (config: MainConfig, masterCf: readonly MasterEntry[]) => Promise<DeliveryAgent>;
+export type DeliveryAgentFactory = (config: MainConfig, masterCf: readonly MasterEntry[], entry?: MasterEntry) => Promise<DeliveryAgent>;
 
 /** Helper for agents: the same status for every recipient of a request. */
 export function allRecipients(req: DeliverRequest, status: DeliveryStatus, dsn: string, text: string, relay: string, diagnostic?: string): RecipientResult[] {

@@ -422,3 +422,15 @@ function lookupService(name: string): number | undefined {
   }
   return servicesCache.get(name);
 }
+
+/**
+ * The service part of an entry's log lines when it sets `-o syslog_name` (Postfix logs
+ * `<syslog_name>/<process name>`: `-o syslog_name=postfix/submission` on smtpd gives
+ * postfix/submission/smtpd): `submission/smtpd`, or the command alone when the name has no `/`.
+ * `syslogName` is the entry's expanded syslog_name. Undefined without an override.
+ */
+export function entryLogName(entry: MasterEntry, syslogName: string): string | undefined {
+  if (entry.overrides['syslog_name'] === undefined) return undefined;
+  const rest = syslogName.includes('/') ? syslogName.slice(syslogName.indexOf('/') + 1) : '';
+  return rest ? `${rest}/${entry.command}` : entry.command;
+}

@@ -8,18 +8,27 @@
  *
  * To add an agent, add one line: `name: async (config) => (await import('../x/x.ts')).createXAgent(config)`.
  * A factory is also given master.cf's entries as the master parsed them (pipe(8) runs its entry's
- * argv=): an agent never reads a configuration file itself.
+ * argv=): an agent never reads a configuration file itself. qmgr makes one agent per command,
+ * and one more per master.cf entry with -o overrides, from main.cf plus those overrides
+ * (qmgr/qmgr.ts loadTransportAgents()): `relay ... smtp -o smtp_helo_name=...` has its own smtp.
  */
 import type { DeliveryAgentFactory } from '../global/deliver-request.ts';
 import type { ServiceImpl } from '../lib-master/master-service.ts';
 import { qmgrService } from '../qmgr/qmgr.ts';
 import { bounce, cleanup, openRewrite } from './master-clients.ts';
+import { entryLogName, type MasterEntry } from '../global/master-cf.ts';
+import type { MainConfig } from '../global/mail-conf.ts';
+
+/** The log service of an agent made for one master.cf entry (`-o syslog_name=postfix/relay` → relay/smtp). */
+function logName(config: MainConfig, entry: MasterEntry | undefined): string | undefined {
+  return entry ? entryLogName(entry, config.get('syslog_name')) : undefined;
+}
 
 export const AGENTS: Readonly<Record<string, DeliveryAgentFactory>> = {
   discard: async () => (await import('../discard/discard.ts')).createDiscardAgent(),
   error: async () => (await import('../error/error.ts')).createErrorAgent(),
-  smtp: async (config) => (await import('../smtp/smtp.ts')).createSmtpAgent(config),
-  lmtp: async (config) => (await import('../smtp/smtp.ts')).createLmtpAgent(config),
+  smtp: async (config, _m, entry) => (await import('../smtp/smtp.ts')).createSmtpAgent(config, { name: logName(config, entry) }),
+  lmtp: async (config, _m, entry) => (await import('../smtp/smtp.ts')).createLmtpAgent(config, { name: logName(config, entry) }),
   local: async (config) => {
     const { createLocalAgent } = await import('../local/local.ts');
     const { cleanupSettings } = await import('../global/cleanup-client.ts');

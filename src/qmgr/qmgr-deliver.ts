@@ -43,6 +43,10 @@ export interface DeliverContext {
   /** master.cf service name → command (agent name); undefined when master.cf has no such service. */
   commandOf(transport: string): string | undefined;
   agents: ReadonlyMap<string, DeliveryAgent>;
+  /** Agents of master.cf entries with their own -o overrides, by transport; before `agents`. */
+  transportAgents?: ReadonlyMap<string, DeliveryAgent>;
+  /** The service name of a transport's delivery log lines (default: the transport). */
+  logNameOf?(transport: string): string;
   signal?: AbortSignal;
   /** Destinations that are down (qmgr-dead.ts); without it every entry goes to its agent. */
   dead?: DeadDestinations;
@@ -102,7 +106,7 @@ async function runAgent(ctx: DeliverContext, entry: QmgrEntry, depth: number): P
   };
   let results: RecipientResult[];
   const command = ctx.commandOf(entry.transport);
-  const agent = command === undefined ? undefined : ctx.agents.get(command);
+  const agent = command === undefined ? undefined : ctx.transportAgents?.get(entry.transport) ?? ctx.agents.get(command);
   if (!agent) {
     // Postfix qmgr: "mail transport unavailable" when the transport cannot be reached.
     results = entry.recipients.map((recipient) => ({ recipient, status: 'deferred', dsn: '4.3.0', text: 'mail transport unavailable', relay: 'none' }));
@@ -213,7 +217,8 @@ export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, trans
   }
   if (defers.length) msg.deferred = true;
   const fakeReq: DeliverRequest = req ?? { qf: msg.qf, transport, nexthop: '', recipients: [], activeSince: msg.activeSince };
-  for (const r of results) logDelivery(transport, fakeReq, r);
+  const logName = ctx.logNameOf?.(transport) ?? transport;
+  for (const r of results) logDelivery(logName, fakeReq, r);
 }
 
 /**

@@ -49,7 +49,7 @@ import { join } from 'node:path';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { isQueueId, MailQueue } from '../global/mail-queue.ts';
 import { QMGR_TRIGGER } from '../global/mail-trigger.ts';
-import type { MasterEntry } from '../global/master-cf.ts';
+import { entryLogName, type MasterEntry } from '../global/master-cf.ts';
 import type { DeliveryAgent, DeliveryAgentFactory, RecipientResult } from '../global/deliver-request.ts';
 import type { BounceClient, BounceClientFactory } from '../global/bounce-client.ts';
 import type { ResolveOpener } from '../global/resolve-client.ts';
@@ -87,6 +87,11 @@ export interface QmgrOptions {
   resolver: Resolver;
   /** Delivery agents by master.cf command name (smtp, lmtp, virtual, local, pipe, discard, error). */
   agents: ReadonlyMap<string, DeliveryAgent>;
+  /**
+   * Agents made for one master.cf entry with its own -o overrides, by service (transport) name
+   * (loadTransportAgents()); a transport found here uses its own agent instead of `agents`'.
+   */
+  transportAgents?: ReadonlyMap<string, DeliveryAgent>;
   /** master.cf's entries, as the master parsed them (qmgr never reads master.cf itself). */
   masterEntries: readonly MasterEntry[];
   /** bounce/defer/trace (global/bounce-client.ts), made for this queue with qmgr's own wake-up. */
@@ -161,6 +166,8 @@ export class Qmgr {
       queue: this.queue,
       commandOf: (t) => this.services.get(t)?.command,
       agents: opts.agents,
+      transportAgents: opts.transportAgents,
+      logNameOf: (t) => transportLogName(this.services.get(t), t, c),
       signal: this.abort.signal,
     };
     this.scheduler = new QmgrScheduler((t) => this.limitsOf(t), (e) => this.runEntry(e));
@@ -379,6 +386,37 @@ export async function loadAgents(config: MainConfig, masterCf: readonly MasterEn
 }
 
 /**
+ * One agent per master.cf delivery entry that has `-o` overrides, by service name, made with
+ * main.cf plus that entry's overrides (Postfix runs each master.cf entry as its own processes,
+ * which read main.cf and then apply their -o options): `relay unix - - n - - smtp -o
+ * smtp_tls_security_level=encrypt` gets an smtp(8) that requires TLS, while `smtp` keeps
+ * main.cf's level. service_name and process_name are set as Postfix's daemons set them, so
+ * `-o syslog_name=postfix/$service_name` expands. `base` is qmgr's configuration (main.cf; qmgr's own -o
+ * overrides, rare, are under the entry's).
+ */
+export async function loadTransportAgents(base: MainConfig, masterCf: readonly MasterEntry[], table: Readonly<Record<string, DeliveryAgentFactory>>): Promise<Map<string, DeliveryAgent>> {
+  const out = new Map<string, DeliveryAgent>();
+  for (const e of masterCf) {
+    if (e.type !== 'unix' || Object.keys(e.overrides).length === 0) continue;
+    const make = table[e.command];
+    if (!make) continue;
+    const config = base.withOverrides({ service_name: e.service, process_name: e.command, ...e.overrides });
+    out.set(e.service, await make(config, masterCf, e));
+  }
+  return out;
+}
+
+/**
+ * The service name delivery log lines carry for a transport: the transport name, or with
+ * `-o syslog_name=prefix/name` on its entry the `name/command` Postfix logs (postfix/relay/smtp).
+ */
+export function transportLogName(entry: MasterEntry | undefined, transport: string, config: MainConfig): string {
+  if (!entry || entry.overrides['syslog_name'] === undefined) return transport;
+  const sn = config.withOverrides({ service_name: entry.service, process_name: entry.command, ...entry.overrides }).get('syslog_name');
+  return entryLogName(entry, sn) ?? transport;
+}
+
+/**
  * master.cf `qmgr unix n - n 300 1 qmgr`, delivering through the agents of `table` (master.cf
  * command name → factory; a transport whose command is not in it defers with "mail transport
  * unavailable"). qmgr knows no agent: whoever starts it passes the table (the master its
@@ -394,14 +432,19 @@ export function qmgrService(table: Readonly<Record<string, DeliveryAgentFactory>
       queue.ensureDirs();
       const resolver = await clients.openRewrite(config);
       const agents = await loadAgents(config, sctx.masterCf, table);
-      const q = new Qmgr({ config, queue, resolver, agents, masterEntries: sctx.masterCf, bounce: clients.bounce });
+      const transportAgents = await loadTransportAgents(config, sctx.masterCf, table);
+      const q = new Qmgr({ config, queue, resolver, agents, transportAgents, masterEntries: sctx.masterCf, bounce: clients.bounce });
       await q.start();
       // smtpd, pickup and qmqpd (through cleanup) name each queue file they commit, from this
       // thread or through the master (mail-trigger.ts); the watch on incoming/ covers other writers.
       const { onTrigger } = await import('../global/mail-trigger.ts');
       const off = onTrigger('qmgr', (what) => q.notify(what));
       return {
-        stop: async () => { off(); await q.stop(); for (const a of agents.values()) await a.close?.(); },
+        stop: async () => {
+          off();
+          await q.stop();
+          for (const a of [...agents.values(), ...transportAgents.values()]) await a.close?.();
+        },
         wakeup: () => q.wakeup(),
       };
     },

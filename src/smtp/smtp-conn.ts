@@ -70,11 +70,15 @@ export class SmtpConn {
     sock.on('error', (e) => { this.closed = true; this.closeErr = (e as Error).message; this.notify(); });
   }
 
-  /** Connect to one address. Throws SmtpSessionError('connect', "connect to host[addr]:port: reason"). */
-  static async open(a: { host: string; addr: string; port: number; unix?: boolean }, timeoutMs: number): Promise<SmtpConn> {
+  /**
+   * Connect to one address, from `localAddress` when given (smtp_bind_address). Throws
+   * SmtpSessionError('connect', "connect to host[addr]:port: reason").
+   */
+  static async open(a: { host: string; addr: string; port: number; unix?: boolean }, timeoutMs: number, localAddress?: string): Promise<SmtpConn> {
     const namaddr = `${a.host}[${a.addr}]`;
     const namaddrport = a.unix ? namaddr : `${namaddr}:${a.port}`;
-    const sock = a.unix ? netConnect({ path: a.addr }) : netConnect({ host: a.addr, port: a.port });
+    const sock = a.unix ? netConnect({ path: a.addr })
+      : netConnect({ host: a.addr, port: a.port, ...(localAddress ? { localAddress } : {}) });
     await new Promise<void>((resolve, reject) => {
       const timer = timeoutMs > 0 ? setTimeout(() => { sock.destroy(); reject(new SmtpSessionError('connect', `connect to ${namaddrport}: Connection timed out`)); }, timeoutMs) : undefined;
       sock.once('connect', () => { clearTimeout(timer); resolve(); });

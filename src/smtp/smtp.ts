@@ -36,7 +36,8 @@
  *   smtp_rset_timeout, smtp_quit_timeout, smtp_starttls_timeout, smtp_helo_name
  *   (lmtp_lhlo_name), smtp_never_send_ehlo (smtp only), smtp_skip_5xx_greeting,
  *   smtp_skip_quit_response, smtp_discard_ehlo_keywords, smtp_tcp_port, smtp_mx_address_limit,
- *   smtp_mx_session_limit, smtp_host_lookup, smtp_tls_security_level, smtp_tls_policy_maps,
+ *   smtp_mx_session_limit, smtp_host_lookup, smtp_bind_address, smtp_bind_address6,
+ *   smtp_bind_address_enforce, smtp_tls_security_level, smtp_tls_policy_maps,
  *   smtp_tls_CAfile, smtp_tls_CApath, tls_append_default_CA, smtp_tls_verify_cert_match,
  *   smtp_tls_secure_cert_match, smtp_tls_fingerprint_digest, smtp_tls_fingerprint_cert_match,
  *   smtp_tls_protocols, smtp_tls_loglevel, smtp_dns_support_level (dnssec for DANE),
@@ -53,6 +54,7 @@ import { QF, ATTR } from '../global/rec-type.ts';
 import type { QueueRecipient } from '../global/queue-file.ts';
 import { deferOnError, type DeliverRequest, type DeliveryAgent, type RecipientResult } from '../global/deliver-request.ts';
 import { logger } from '../util/msg.ts';
+import { networkInterfaces } from 'node:os';
 import { dnsResolverFromConfig, type DnsResolver } from '../util/dns-resolver.ts';
 import { parseDestination, resolveDestination, DestinationSyntaxError, parsePort, type SmtpServerAddress } from './smtp-connect.ts';
 import { SmtpConn, SmtpSessionError } from './smtp-conn.ts';
@@ -81,6 +83,13 @@ export interface SmtpAgent extends DeliveryAgent {
 
 /** A failure that applies to every recipient still pending. */
 interface Why { status: 'deferred' | 'bounced'; dsn: string; text: string; relay: string; diagnostic?: string }
+
+/** The addresses of this host's interfaces (loopback aliases such as 127.0.0.2 too: all of 127/8). */
+function localAddresses(): { has(a: string): boolean } {
+  const set = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) set.add(i.address);
+  return { has: (a) => set.has(a) || /^127\./.test(a) };
+}
 
 export function createLmtpAgent(config: MainConfig, opts: Omit<SmtpAgentOptions, 'lmtp'> = {}): SmtpAgent {
   return createSmtpAgent(config, { ...opts, lmtp: true });
@@ -123,6 +132,25 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
   const ipv4 = inet.includes('all') || inet.includes('ipv4');
   const ipv6 = inet.includes('all') || inet.includes('ipv6');
   const random = opts.random ?? Math.random;
+  // smtp_bind_address / smtp_bind_address6: the local address of each connection. Postfix
+  // (smtp_connect.c) skips an address it cannot bind to with a warning, unless
+  // smtp_bind_address_enforce = yes; Postern checks the address belongs to this host once.
+  const bind4 = config.get(P('bind_address')).trim();
+  const bind6 = config.get(P('bind_address6')).trim();
+  const bindEnforce = config.bool(P('bind_address_enforce'));
+  const usable = new Map<string, boolean>();
+  const bindFor = (a: SmtpServerAddress): string | undefined => {
+    if (a.unix) return undefined;
+    const b = a.addr.includes(':') ? bind6 : bind4;
+    if (!b) return undefined;
+    let ok = usable.get(b);
+    if (ok === undefined) {
+      ok = localAddresses().has(b);
+      usable.set(b, ok);
+      if (!ok) log.warn(`${P('bind_address')}${a.addr.includes(':') ? '6' : ''}: ${b} is not an address of this host${bindEnforce ? '' : ': not binding'}`);
+    }
+    return ok || bindEnforce ? b : undefined;
+  };
   const saslEnable = config.bool(P('sasl_auth_enable'));
   const saslMapsSpec = config.get(P('sasl_password_maps'));
   let saslMaps: Promise<Maps> | undefined;
@@ -247,7 +275,7 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
           }
           let conn: SmtpConn;
           try {
-            conn = await SmtpConn.open(a, settings.timeouts.connect);
+            conn = await SmtpConn.open(a, settings.timeouts.connect, bindFor(a));
           } catch (e) {
             if (!(e instanceof SmtpSessionError)) throw e;
             log.info(e.message); // smtp_connect.c logs each failed attempt, without queue ID
