@@ -13,7 +13,7 @@
  * Exports `lmtpScenario` (a PairedScenario for bench/run.ts) and `runLmtpBench(o)`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RealDovecot } from '../test/harness/real-dovecot.ts';
 import { POSTERN_NODE_FLAGS, timedRun, treeMemory } from './bench-proc.ts';
@@ -59,8 +59,10 @@ function contender(port: number, maildir: string, messages: number, sessions: nu
   };
 }
 
-async function startPostern(): Promise<{ child: ChildProcess; lmtp: number; maildir: string }> {
-  const child = spawn(process.execPath, [...POSTERN_NODE_FLAGS, join(import.meta.dirname, 'postern-lmtpd.ts'), USER, 'pw'], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startPostern(profileDir?: string): Promise<{ child: ChildProcess; lmtp: number; maildir: string }> {
+  const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=lmtpd-${Date.now()}.cpuprofile`] : [];
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const child = spawn(process.execPath, [...POSTERN_NODE_FLAGS, ...prof, join(import.meta.dirname, 'postern-lmtpd.ts'), USER, 'pw'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => { buf += d; const nl = buf.indexOf('\n'); if (nl >= 0) resolve(buf.slice(0, nl)); });
@@ -85,7 +87,7 @@ export const lmtpScenario: PairedScenario = {
     let dcStopped = false;
     const dcStop = async () => { if (!dcStopped && !o.keep) { dcStopped = true; await dc.stop(); } };
     cleanup.add('real dovecot', dcStop);
-    const pm = await startPostern();
+    const pm = await startPostern(o.profileDir);
     const pmStop = async () => { if (pm.child.exitCode === null) { pm.child.kill('SIGTERM'); await new Promise((r) => pm.child.once('exit', r)); } };
     cleanup.add('postern lmtpd', pmStop);
     const dcPid = () => Number(readFileSync(join(dc.dir, 'run', 'master.pid'), 'utf8').trim());

@@ -29,12 +29,15 @@ export const SPOOL_MEMORY_MAX = 128 * 1024;
 /** Bytes received but not yet on disk before the socket is paused. */
 export const WRITE_WINDOW = 1024 * 1024;
 const BLOCK = 64 * 1024;
+/** The first block starts this small and doubles up to BLOCK: a usual 2 KiB message holds 8 KiB, not 64. */
+const FIRST_BLOCK = 8 * 1024;
 const READ_BLOCK = 256 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 export class LmtpSpool {
   private readonly dir: string;
   private blocks: Buffer[] = [];
-  private cur: Buffer = Buffer.allocUnsafe(BLOCK);
+  private cur: Buffer = Buffer.allocUnsafe(FIRST_BLOCK);
   private curLen = 0;
   /** Total content bytes pushed. */
   size = 0;
@@ -56,7 +59,16 @@ export class LmtpSpool {
     this.size += b.length;
     let off = 0;
     while (off < b.length) {
-      const n = Math.min(BLOCK - this.curLen, b.length - off);
+      if (this.curLen === this.cur.length) {
+        if (this.cur.length === 0) this.cur = Buffer.allocUnsafe(BLOCK);   // a block after the first
+        else {
+          // still the first block: grow it (a small message stays one small buffer)
+          const grown = Buffer.allocUnsafe(Math.min(BLOCK, this.cur.length * 2));
+          this.cur.copy(grown, 0, 0, this.curLen);
+          this.cur = grown;
+        }
+      }
+      const n = Math.min(this.cur.length - this.curLen, b.length - off);
       b.copy(this.cur, this.curLen, off, off + n);
       this.curLen += n;
       off += n;
@@ -70,7 +82,7 @@ export class LmtpSpool {
     this.blocks.push(full);
     this.sealed += full.length;
     this.first ??= full;
-    this.cur = Buffer.allocUnsafe(BLOCK);
+    this.cur = EMPTY;   // the next block is allocated when content comes (none after finish())
     this.curLen = 0;
     if (this.fh !== undefined || this.opening !== undefined) {
       this.backlog += full.length;

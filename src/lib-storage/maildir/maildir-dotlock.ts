@@ -52,7 +52,7 @@ export class Dotlock {
     this.fd = undefined;
     await fd.close().catch(() => {});
     await fsp.unlink(this.lockPath).catch(() => {});
-    heldHere.delete(this.lockPath);   // only now: a task of ours waiting must not take it before
+    releasedHere(this.lockPath);   // only now: a task of ours waiting must not take it before
   }
 
   /** Write `content` as the new file atomically via the lock file, releasing the lock (file_dotlock_replace). */
@@ -65,12 +65,31 @@ export class Dotlock {
     await fd.close();
     this.fd = undefined;
     await fsp.rename(this.lockPath, this.path);
-    heldHere.delete(this.lockPath);
+    releasedHere(this.lockPath);
   }
 }
 
-/** Lock files this process holds now (another task of ours may wait for one of them). */
-const heldHere = new Set<string>();
+/**
+ * Lock files this process holds now, each with the tasks of ours waiting for it: they are woken
+ * the moment it is released instead of polling (several sessions delivering to one user at once
+ * would otherwise each sleep up to 250 ms between tries).
+ */
+const heldHere = new Map<string, (() => void)[]>();
+
+function releasedHere(lockPath: string): void {
+  const waiters = heldHere.get(lockPath);
+  heldHere.delete(lockPath);
+  for (const w of waiters ?? []) w();
+}
+
+/** Wait until our own holder releases `lockPath`, or `ms` pass (a fallback; never longer). */
+function releaseOrTimeout(lockPath: string, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void { clearTimeout(t); resolve(); }
+    heldHere.get(lockPath)?.push(done);
+  });
+}
 
 function pidAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code !== 'ESRCH'; }
@@ -123,7 +142,7 @@ export async function dotlockCreate(path: string, o: DotlockOptions = {}): Promi
       }
       await fsp.unlink(tmp).catch(() => {});
       await inheritOwner(lockPath);
-      heldHere.add(lockPath);
+      heldHere.set(lockPath, []);
       return new Dotlock(path, lockPath, fd);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -144,9 +163,9 @@ export async function dotlockCreate(path: string, o: DotlockOptions = {}): Promi
     }
     if (heldHere.has(lockPath)) {
       // Another task of this process holds it: never stale, whatever its age or its content
-      // (replace() rewrites it) looks like. Wait.
+      // (replace() rewrites it) looks like. Wait for its release.
       if (now() >= deadline) break;
-      await sleep(wait); wait = Math.min(wait * 2, 250);
+      await releaseOrTimeout(lockPath, 250);
       continue;
     }
     let override = false;
