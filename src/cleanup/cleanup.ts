@@ -57,6 +57,7 @@ import { masquerade } from './cleanup-masq.ts';
 import type { Maps } from '../global/maps.ts';
 import type { CleanupClient, CleanupOpenOptions, CleanupReject, CleanupResult, CleanupSettings, CleanupStream } from '../global/cleanup-client.ts';
 import type { ResolveOpener } from '../global/resolve-client.ts';
+import { CleanupMilter, type CleanupMilterHost } from './cleanup-milter.ts';
 
 const log = logger('cleanup');
 
@@ -80,6 +81,8 @@ export class CleanupSession implements CleanupStream {
   private discard = false;
   /** Addresses from BCC actions of header/body checks. */
   private readonly actionBcc: string[] = [];
+  /** The milters of this message (cleanup-milter.ts): the content waits for them. */
+  private milter: CleanupMilter | undefined;
 
   private constructor(settings: CleanupSettings, writer: QueueFileWriter, opts: CleanupOpenOptions, tables: CleanupTables | undefined) {
     this.settings = settings;
@@ -113,7 +116,14 @@ export class CleanupSession implements CleanupStream {
     if (settings.config && !openRewrite) throw new Error('cleanup: the tables of settings.config need trivial-rewrite (openRewrite)');
     const tables = settings.config ? await cleanupTables(settings.config, openRewrite!) : undefined;
     const w = await QueueFileWriter.create(queue);
-    return new CleanupSession(settings, w, opts, tables);
+    const s = new CleanupSession(settings, w, opts, tables);
+    try {
+      s.milter = await CleanupMilter.open(s.opts, settings.config, !!tables?.overrides.noMilters, s.milterHost());
+    } catch (e) {
+      await s.abort();
+      throw e;
+    }
+    return s;
   }
 
   get queueId(): string { return this.writer.queueId; }
@@ -154,6 +164,7 @@ export class CleanupSession implements CleanupStream {
         // BCC actions come after always_bcc, as in Postfix (state->hbc_rcpt, added last).
         for (const b of this.actionBcc.splice(0)) await this.env.bcc(b);
         this.flushRecipients();
+        if (this.milter && !this.error && !this.discard) await this.milterStage(this.milter);
       } catch (e) {
         this.fail(e);
       }
@@ -217,7 +228,32 @@ export class CleanupSession implements CleanupStream {
 
   private async emit(b: Buffer): Promise<void> {
     if (this.error || this.discard) return;
+    if (this.milter) return this.milter.buffer(b);
     await this.writer.writeContent(b);
+  }
+
+  /** The milters see the message as it will be queued, and may change it (cleanup-milter.ts). */
+  private async milterStage(m: CleanupMilter): Promise<void> {
+    this.milter = undefined;
+    const out = await m.run();
+    if ('reject' in out) { this.error ??= out.reject; return; }
+    if (out.discard) { this.discard = true; return; }
+    if (out.hold) this.hold = true;
+    await this.writer.writeContent(out.content);
+  }
+
+  private milterHost(): CleanupMilterHost {
+    return {
+      queueId: this.writer.queueId,
+      messageSizeLimit: this.settings.messageSizeLimit,
+      myhostname: this.settings.myhostname,
+      logContext: () => this.logContext(),
+      changeSender: async (a) => { this.sender = await this.env.sender(a); this.writer.setSender(this.sender); },
+      addRecipient: async (r) => { await this.env.recipient(r); this.flushRecipients(); },
+      deleteRecipient: (a) => this.writer.removeRecipients((r) => (r.orig ?? r.address) === a),
+      sender: () => this.sender,
+      recipients: () => this.env.out.map((r) => r.address),
+    };
   }
 
   // --- content -------------------------------------------------------------------------------

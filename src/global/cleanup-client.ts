@@ -25,6 +25,7 @@
 import type { MainConfig } from './mail-conf.ts';
 import type { MailQueue } from './mail-queue.ts';
 import type { QueueRecipient } from './queue-file.ts';
+import type { MessageMilters } from './milter-message.ts';
 
 export interface CleanupSettings {
   myhostname: string;
@@ -54,6 +55,10 @@ export interface CleanupOpenOptions {
   mapAddresses?: boolean;
   /** false: no header/body checks (Postfix CLEANUP_FLAG_FILTER off, e.g. bounces). */
   contentChecks?: boolean;
+  /** smtpd's milter connections: cleanup sends them the message (global/milter-message.ts). */
+  milters?: MessageMilters;
+  /** Mail that did not come through smtpd (pickup, qmqpd): cleanup runs non_smtpd_milters. */
+  nonSmtpdMilters?: boolean;
 }
 
 /** One message on its way into the queue. */

@@ -169,6 +169,13 @@ export class QueueFileWriter {
   addRecipient(r: QueueRecipient): void {
     if (this.contentStart >= 0) this.extracted.push(r); else this.recipients.push(r);
   }
+  /** Drop envelope recipients before the content starts (cleanup: a milter's delete request). */
+  removeRecipients(match: (r: QueueRecipient) => boolean): number {
+    if (this.contentStart >= 0) throw new Error(`${this.queueId}: recipients can no longer be removed`);
+    let n = 0;
+    for (let i = this.recipients.length - 1; i >= 0; i--) if (match(this.recipients[i]!)) { this.recipients.splice(i, 1); n++; }
+    return n;
+  }
   setFlags(flags: number): void { this.flags |= flags; }
   get recipientCount(): number { return this.recipients.length + this.extracted.length; }
 

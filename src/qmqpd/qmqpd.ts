@@ -208,6 +208,7 @@ export function qmqpdSession(st: QmqpdSettings, sock: Socket): Promise<void> {
       if (req.recipients.length === 0) return reply('D', 'Error: no recipients specified', true);
       const c = await st.cleanupClient.open(st.cleanup, st.queue, {
         sender,
+        nonSmtpdMilters: true,
         attrs: {
           [ATTR.CLIENT_NAME]: name,
           [ATTR.CLIENT_ADDR]: addr,

@@ -191,6 +191,7 @@ export class SmtpdData {
     const tx = s.state.tx;
     if (!tx || tx.recipients.length === 0 || !s.cleanup) return false;
     if (!(await s.verdict(await s.deps.policy.data?.(s.state), 'DATA', ` from=<${tx.sender}>`))) return false;
+    if (s.milters && !(await s.milters.data())) return false;
     this.contentError = undefined;
     this.size = 0;
     this.tooBig = false;
@@ -260,7 +261,12 @@ export class SmtpdData {
     const r = await c.finish();
     s.cleanup = undefined;
     s.state.tx = undefined;
-    if ('reject' in r) return s.reply(r.reject.code, r.reject.enh, r.reject.text);
+    await s.milters?.abort();
+    if ('reject' in r) {
+      s.reply(r.reject.code, r.reject.enh, r.reject.text);
+      if (r.reject.code === 421) s.hangup(); // a milter's shutdown
+      return;
+    }
     s.state.messages++;
     s.delivered(); // smtpd.c: a delivered message forgives the session's errors
     s.reply(250, '2.0.0', `Ok: ${note}queued as ${r.queueId}`);

@@ -72,6 +72,10 @@ export async function cmdMail(s: SmtpdSession, arg: string): Promise<void> {
     s.state.tx = undefined;
     return;
   }
+  if (s.milters && !(await s.milters.mail(tx.sender, esmtpArgs(p.params)))) {
+    s.state.tx = undefined;
+    return;
+  }
   // The client may have left during the checks (abortTx has run): create nothing then.
   if (!s.ended) startOpen(s, tx);
   s.reply(250, '2.1.0', 'Ok');
@@ -111,7 +115,10 @@ export async function cmdRcpt(s: SmtpdSession, arg: string): Promise<void> {
     return s.reply(452, '4.5.3', 'Error: too many recipients');
   }
   const extra = ` from=<${tx.sender}> to=<${p.address}>`;
-  if (!(await s.verdict(await s.deps.policy.rcpt?.(s.state, p.address), 'RCPT', extra))) return;
+  const v = await s.deps.policy.rcpt?.(s.state, p.address);
+  if (v?.reply && s.milters) await s.milters.rcptRejected(p.address, esmtpArgs(p.params), v.reply);
+  if (!(await s.verdict(v, 'RCPT', extra))) return;
+  if (s.milters && !(await s.milters.rcpt(p.address, esmtpArgs(p.params)))) return;
   if (!s.cleanup) {
     if (s.ended) return; // the client left during the checks; abortTx has run
     const opening = s.opening ?? openCleanup(s, tx);
@@ -150,6 +157,7 @@ function openCleanup(s: SmtpdSession, tx: SmtpdTransaction): Promise<CleanupStre
     attrs: queueAttrs(s, tx),
     addMissingHeaders: s.deps.isLocalClient(s.state.clientAddr),
     flags: (tx.smtputf8 ? QF.SMTPUTF8 : 0) | (tx.body === '8BITMIME' ? QF.EIGHTBIT : 0),
+    milters: s.milters?.milters,
   });
 }
 
@@ -178,4 +186,9 @@ async function enoughSpace(s: SmtpdSession, size: number): Promise<boolean> {
   const v = await enoughQueueSpace(s.st.queueDirectory, s.st.queueMinfree, size);
   if (!v.ok) log.info(`NOQUEUE: reject: MAIL from ${s.client}: 452 4.3.1 Insufficient system storage; size=${size} free=${v.free} queue_minfree=${s.st.queueMinfree}`);
   return v.ok;
+}
+
+/** The ESMTP parameters as the milters get them ("SIZE=123", "SMTPUTF8"). */
+function esmtpArgs(params: Iterable<[string, string | true]>): string[] {
+  return [...params].map(([k, v]) => (v === true ? k : `${k}=${v}`));
 }

@@ -41,6 +41,8 @@ import { cmdStarttls } from './smtpd-starttls.ts';
 import { cmdAuth } from './smtpd-auth.ts';
 import { SmtpLineState, smtpGet } from '../lib-smtp/smtp-get.ts';
 import { closeAfterLinger } from '../lib-master/master-session.ts';
+import type { MilterConfig } from '../lib-milter/milter-config.ts';
+import { SmtpdMilters } from './smtpd-milter.ts';
 
 const log = logger('smtpd');
 
@@ -60,6 +62,8 @@ export interface SmtpdDeps {
   tls?: { context: SecureContext | TlsContextSource; level: 'may' | 'encrypt'; handshakeMs?: number };
   /** Per-client anvil limits (smtpd_client_new_tls_session_rate_limit at STARTTLS). */
   limits?: ClientLimits;
+  /** smtpd_milters (smtpd-milter.ts); undefined: none, and no non_smtpd_milters downstream. */
+  milters?: MilterConfig;
   /**
    * The session is over and its last reply written: the skeleton frees the slot and closes the
    * socket after a short linger (lib-master/master-session.ts). Without it the session closes
@@ -124,6 +128,8 @@ export class SmtpdSession {
   accessDenied = false;
   /** XFORWARD attributes for the next queue file. */
   readonly xforward = new Map<string, string | undefined>();
+  /** The session's milter connections (smtpd-milter.ts). */
+  readonly milters: SmtpdMilters | undefined;
   private out: string[] = [];
   private busy = false;
   /** No more input is handled (QUIT, 421, the client left). */
@@ -168,6 +174,7 @@ export class SmtpdSession {
     if (this.state.clientAddr === '127.0.0.1' || this.state.clientAddr === '::1') this.state.clientName = 'localhost';
     this.realAddr = this.state.clientAddr;
     this.realName = this.state.clientName;
+    this.milters = deps.milters ? new SmtpdMilters(this, deps.milters) : undefined;
   }
 
   get client(): string { return `${this.state.clientName}[${this.state.clientAddr}]`; }
@@ -191,6 +198,7 @@ export class SmtpdSession {
       if (!this.errorLimit()) this.flush();
       return;
     }
+    if (this.milters && !(await this.milters.connect())) return this.flush();
     this.reply(220, '', this.st.banner);
     this.flush();
   }
@@ -304,6 +312,8 @@ export class SmtpdSession {
     if (!h || line.includes('\0')) {
       this.count('unknown');
       this.where = 'UNKNOWN';
+      const m = this.milters && !line.includes('\0') ? await this.milters.unknown(line) : undefined;
+      if (m) return this.error(m.code, m.enh, m.text);
       this.error(500, '5.5.2', line.includes('\0') ? 'Error: bad syntax' : 'Error: command not recognized');
       return;
     }
@@ -387,7 +397,7 @@ export class SmtpdSession {
     this.closed = true;
     this.ending = true;
     clearTimeout(this.timer);
-    void this.abortTx();
+    void this.abortTx().finally(() => this.milters?.quit());
     this.logDisconnect();
     this.flush();
   }
@@ -410,7 +420,7 @@ export class SmtpdSession {
     this.closed = true;
     clearTimeout(this.timer);
     if (this.body.receiving || this.cleanup) log.info(`lost connection after ${this.body.stage ?? 'RCPT'} from ${this.client}`);
-    void this.abortTx();
+    void this.abortTx().finally(() => this.milters?.quit());
     this.logDisconnect();
   }
 
@@ -478,7 +488,11 @@ export class SmtpdSession {
     this.state.helo = name;
     this.state.protocol = ehlo ? 'ESMTP' : 'SMTP';
     if (!(await this.verdict(await this.deps.policy.helo?.(this.state, name), 'HELO', ''))) return;
+    const milter = this.milters ? await this.milters.helo(name) : 'ok';
+    if (milter === 'hangup') return;
     if (!ehlo) return this.reply(250, '', this.st.myhostname);
+    // A milter's 5xx at CONNECT or HELO: ENHANCEDSTATUSCODES only (Postfix, Sendmail compatibility).
+    if (milter === 'reject') return this.reply(250, '', `${this.st.myhostname}\nENHANCEDSTATUSCODES`);
     const kw: string[] = ['PIPELINING'];
     kw.push(this.st.messageSizeLimit > 0 ? `SIZE ${this.st.messageSizeLimit}` : 'SIZE');
     if (!this.st.disableVrfy) kw.push('VRFY');
@@ -525,6 +539,7 @@ export class SmtpdSession {
       await c.abort();
     }
     if (opening) await (await opening.catch(() => undefined))?.abort();
+    await this.milters?.abort();
   }
 
   // ---- socket swaps (smtpd-starttls.ts) ----------------------------------------------------

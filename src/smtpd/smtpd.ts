@@ -35,6 +35,7 @@ import { networkInterfaces } from 'node:os';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { MailQueue } from '../global/mail-queue.ts';
 import { cleanupSettings, type CleanupClient, type CleanupOpenOptions } from '../global/cleanup-client.ts';
+import { milterConfig } from '../lib-milter/milter-config.ts';
 import type { AnvilClient } from '../global/anvil-client.ts';
 import type { PostscreenOpener } from '../global/postscreen-client.ts';
 import { logger } from '../util/msg.ts';
@@ -149,6 +150,8 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
   const stressHandshakeMs = (stressConfig.time('smtpd_starttls_timeout') || 300) * 1000;
   const tls = smtpdTls(config);
   const cs = cleanupSettings(config, opts.notify);
+  // smtpd_milters (smtpd-milter.ts), unless receive_override_options has no_milters.
+  const milters = config.list('receive_override_options').some((o) => o.toLowerCase() === 'no_milters') ? undefined : milterConfig(config, 'smtpd_milters');
   const own = ownAddresses();
   // ClientLimits.open() is async (smtpd_client_event_limit_exceptions may name tables); a bad
   // value refuses every connection loudly rather than running without limits.
@@ -221,6 +224,7 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
           limits,
           service: opts.service,
           openCleanup: (o: CleanupOpenOptions) => opts.cleanup.open(cs, opts.queue, o),
+          milters,
           isLocalClient: (a: string) => own.has(a),
           xclientAllowed: (n: string, a: string) => xclient.then((l) => l?.match(n, a) ?? false, () => false),
           xforwardAllowed: (n: string, a: string) => xforward.then((l) => l?.match(n, a) ?? false, () => false),
