@@ -21,6 +21,8 @@ export interface CheckParams {
   deferCode: number; rejectCode: number; relayCode: number; nonFqdnCode: number;
   badNameCode: number; unkNameCode: number; unkAddrCode: number; unkClientCode: number;
   mulRcptCode: number; unkAddrTfDefer: boolean; unkNameTfDefer: boolean;
+  /** Policy requests: the `stress` value and smtpd_tls_fingerprint_digest (ccert_fingerprint). */
+  stress: string; tlsFingerprintDigest: string;
 }
 
 /** The restriction list of each stage. */
@@ -58,6 +60,8 @@ export function readCheckParams(c: MainConfig): CheckParams {
     mulRcptCode: c.int('multi_recipient_bounce_reject_code') || 550,
     unkAddrTfDefer: tf('unknown_address_tempfail_action'),
     unkNameTfDefer: tf('unknown_helo_hostname_tempfail_action'),
+    stress: c.get('stress'),
+    tlsFingerprintDigest: c.get('smtpd_tls_fingerprint_digest'),
   };
 }
 

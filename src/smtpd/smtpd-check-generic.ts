@@ -2,7 +2,7 @@
  * smtpd-check-generic - generic_checks() of Postfix smtpd_check.c: evaluate one restriction list
  * left to right until a restriction answers OK or REJECT, and the restrictions that belong to no
  * address family (permit, reject, defer, defer_if_permit, defer_if_reject, warn_if_reject,
- * reject_unauth_pipelining, sleep).
+ * reject_unauth_pipelining, sleep), and check_policy_service (smtpd-check-policy.ts).
  *
  * Contract: generic() is CheckContext.generic. Each name is looked up in RESTRICTIONS (this
  * file's and those of smtpd-check-client.ts, -helo.ts, -sender.ts, -recipient.ts), then in the
@@ -22,13 +22,14 @@ import { CLIENT_RESTRICTIONS } from './smtpd-check-client.ts';
 import { HELO_RESTRICTIONS } from './smtpd-check-helo.ts';
 import { SENDER_RESTRICTIONS } from './smtpd-check-sender.ts';
 import { RECIPIENT_RESTRICTIONS } from './smtpd-check-recipient.ts';
+import { checkPolicyService } from './smtpd-check-policy.ts';
 
 const log = logger('smtpd');
 
 /** Restrictions Postfix has that Postern does not implement yet: they defer, loudly. */
 const UNSUPPORTED = new Set([
   'permit_dnswl_client', 'permit_rhswl_client',
-  'reject_maps_rbl', 'check_policy_service', 'reject_unverified_sender', 'reject_unverified_recipient',
+  'reject_maps_rbl', 'reject_unverified_sender', 'reject_unverified_recipient',
   'permit_mx_backup', 'check_relay_domains', 'check_ccert_access', 'check_client_ns_access',
   'check_client_mx_access', 'check_client_a_access', 'check_reverse_client_ns_access',
   'check_reverse_client_mx_access', 'check_reverse_client_a_access', 'check_helo_ns_access',
@@ -52,6 +53,7 @@ const GENERIC_RESTRICTIONS: Record<string, Restriction> = {
     }
     return DUNNO;
   },
+  check_policy_service: checkPolicyService,
   sleep: async (cx, st, r): Promise<Status> => {
     const n = r.list[r.i + 1];
     if (n === undefined || !/^\d+$/.test(n)) { log.warn('restriction sleep must be followed by number'); serverError(cx, st); }
@@ -110,7 +112,8 @@ export async function generic(cx: CheckContext, st: CheckState, list: string[], 
       i++;
       return next;
     };
-    status = await one(cx, st, { name: lower(name), list, i: index, replyName, replyClass, defAcl, mapArg, domainArg });
+    const skip = (): void => { i++; };
+    status = await one(cx, st, { name: lower(name), list, i: index, replyName, replyClass, defAcl, mapArg, domainArg, skip });
     if (st.warnIfReject >= st.recursion) st.warnIfReject = 0;
     if (status !== DUNNO) break;
     if (st.deferIfPermit.active && st.deferIfReject.active) break;

@@ -25,6 +25,7 @@ import type { SmtpdState } from './smtpd-state.ts';
 import type { DnsResolver } from './smtpd-check-addr.ts';
 import type { NamadrList } from '../global/namadr-list.ts';
 import type { CheckParams } from './smtpd-check-config.ts';
+import type { PolicyClient } from '../global/policy-client.ts';
 
 const log = logger('smtpd');
 
@@ -88,6 +89,8 @@ export interface CheckContext {
   /** smtpd_restriction_classes (and the built-in reject_sender_login_mismatch). */
   readonly classes: ReadonlyMap<string, string[]>;
   table(spec: string): Promise<Maps>;
+  /** The client of one check_policy_service argument (made once; throws Error on a malformed one). */
+  policy(spec: string): PolicyClient;
   /** generic_checks(): evaluate a restriction list (classes and access table values recurse). */
   generic(st: CheckState, list: string[], replyName: string, replyClass: string, defAcl: string | undefined): Promise<Status>;
 }
@@ -194,6 +197,8 @@ export interface RestrictionCall {
   mapArg(): string;
   /** The domain argument of a reject_rbl_* / reject_rhsbl_* (consumes the next list entry). */
   domainArg(): string;
+  /** Consume the next list entry (an argument the restriction read itself). */
+  skip(): void;
 }
 
 /** A restriction's implementation. */

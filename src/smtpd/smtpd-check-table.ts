@@ -47,8 +47,8 @@ export async function mailAccess(cx: CheckContext, st: CheckState, spec: string,
   return status === OK && suspicious ? DUNNO : status;
 }
 
-/** check_table_result(): act on one access(5) value. */
-async function tableResult(cx: CheckContext, st: CheckState, table: string, value: string, replyName: string,
+/** check_table_result(): act on one access(5) value (also a policy server's action=). */
+export async function tableResult(cx: CheckContext, st: CheckState, table: string, value: string, replyName: string,
                            replyClass: string, defAcl: string | undefined): Promise<Status> {
   const a = parseAccessValue(value);
   const rejected = (text: string) => `<${replyName}>: ${replyClass} rejected: ${text}`;

@@ -40,6 +40,7 @@
  *   smtpd-check-recipient.ts  recipient restrictions, relay control
  *   smtpd-check-dest.ts       resolver questions: our destination, known users, domain exists
  *   smtpd-check-table.ts      check_*_access: table lookup and access(5) actions
+ *   smtpd-check-policy.ts     check_policy_service (client: global/policy-client.ts)
  *   smtpd-check-access.ts     access(5) key order and value syntax
  *   smtpd-check-addr.ts       host name/address syntax, DNS status (mynetworks-style lists:
  *                             global/namadr-list.ts)
@@ -63,6 +64,7 @@ import type { SmtpdPolicy, SmtpdReply, SmtpdVerdict } from './smtpd-policy.ts';
 import type { SmtpdState } from './smtpd-state.ts';
 import type { DnsResolver } from './smtpd-check-addr.ts';
 import { NamadrList } from '../global/namadr-list.ts';
+import { PolicyClient, policySettings } from '../global/policy-client.ts';
 import { RCPT_REQUIRED, hasRequired, readCheckParams, readRestrictionLists, type CheckParams, type RestrictionLists } from './smtpd-check-config.ts';
 import { generic } from './smtpd-check-generic.ts';
 import { recipientRcptMaps, senderRcptMaps } from './smtpd-check-dest.ts';
@@ -88,6 +90,7 @@ export class SmtpdCheck implements SmtpdPolicy {
   private readonly lists: RestrictionLists;
   private readonly classes = new Map<string, string[]>();
   private readonly tables = new Map<string, Maps>();
+  private readonly policies = new Map<string, PolicyClient>();
   private readonly states = new WeakMap<SmtpdState, CheckState>();
   private readonly p: CheckParams;
   /** What the restrictions see of this object; complete once open() has opened the tables. */
@@ -110,6 +113,7 @@ export class SmtpdCheck implements SmtpdPolicy {
       mynetworks: undefined as unknown as NamadrList, // set by open()
       senderLoginMaps: undefined,
       table: (spec) => this.table(spec),
+      policy: (spec) => this.policy(spec),
       generic: (st, list, replyName, replyClass, defAcl) => generic(cx, st, list, replyName, replyClass, defAcl),
     };
     this.cx = cx;
@@ -138,6 +142,15 @@ export class SmtpdCheck implements SmtpdPolicy {
     };
     for (const l of Object.values(ck.lists)) await openAll(l);
     for (const l of ck.classes.values()) await openAll(l);
+    // policy_client_register(): every check_policy_service argument, checked at start.
+    for (const l of [...Object.values(ck.lists), ...ck.classes.values()]) {
+      for (let i = 0; i < l.length - 1; i++) {
+        if (lower(l[i]!) !== 'check_policy_service') continue;
+        try { ck.policy(l[i + 1]!); } catch (e) {
+          throw new ConfigError(file, 0, `${(e as Error).message}: fix the check_policy_service argument`);
+        }
+      }
+    }
     const cx = ck.cx as { mynetworks: NamadrList; senderLoginMaps: Maps | undefined };
     const parent = c.list('parent_domain_matches_subdomains').map(lower).includes('mynetworks');
     cx.mynetworks = await NamadrList.create('mynetworks', c.get('mynetworks'), parent, (s) => ck.table(s), file);
@@ -152,6 +165,22 @@ export class SmtpdCheck implements SmtpdPolicy {
       throw new ConfigError(file, line, `in parameter smtpd_relay_restrictions or smtpd_recipient_restrictions, specify at least one working instance of: ${r.slice(0, -1).join(', ')} or ${r[r.length - 1]}`);
     }
     return ck;
+  }
+
+  /** check_policy_service clients, one per distinct argument (connections are shared by sessions). */
+  private policy(spec: string): PolicyClient {
+    let pc = this.policies.get(spec);
+    if (!pc) {
+      pc = new PolicyClient(policySettings(spec, this.c), this.c);
+      this.policies.set(spec, pc);
+    }
+    return pc;
+  }
+
+  /** Close the policy servers' connections. */
+  async close(): Promise<void> {
+    for (const pc of this.policies.values()) await pc.close();
+    this.policies.clear();
   }
 
   private async table(spec: string): Promise<Maps> {

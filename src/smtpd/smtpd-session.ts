@@ -171,6 +171,8 @@ export class SmtpdSession {
       messages: 0,
       inputPending: () => this.inbuf.length > 0,
     };
+    const session = this;
+    Object.defineProperty(this.state, 'queueId', { get: () => session.cleanup?.queueId, enumerable: false });
     if (this.state.clientAddr === '127.0.0.1' || this.state.clientAddr === '::1') this.state.clientName = 'localhost';
     this.realAddr = this.state.clientAddr;
     this.realName = this.state.clientName;
@@ -222,6 +224,7 @@ export class SmtpdSession {
   markTls(t: TLSSocket): void {
     this.state.tls = true;
     this.state.tlsInfo = receivedTlsText(t);
+    this.state.tlsSocket = t;
   }
 
   // ---- input -------------------------------------------------------------------------------

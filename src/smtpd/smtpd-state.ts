@@ -2,6 +2,7 @@
  * smtpd-state - what one SMTP session knows (Postfix smtpd/smtpd.h SMTPD_STATE), shared by the
  * command handlers and the access checks. One object per connection; reset per transaction.
  */
+import type { TLSSocket } from 'node:tls';
 import type { PathArg } from '../lib-smtp/smtp-address.ts';
 
 export interface SmtpdRecipient {
@@ -45,6 +46,10 @@ export interface SmtpdState {
   protocol: 'SMTP' | 'ESMTP';
   tls: boolean;
   tlsInfo?: string;
+  /** The TLS connection once encrypted (its protocol, cipher and client certificate: policy requests). */
+  tlsSocket?: TLSSocket;
+  /** The queue ID once the first recipient is accepted (the queue file exists), else undefined. */
+  readonly queueId?: string;
   saslUsername?: string;
   saslMethod?: string;
   tx?: SmtpdTransaction;
