@@ -161,7 +161,7 @@ export class BounceService implements BounceClient {
       return undefined;
     }
     const c = await this.cleanup.open(s.cleanup, this.queue, {
-      sender, attrs: { protocol_name: 'local', log_ident: qf.queueId }, addMissingHeaders: true, contentChecks: false,
+      sender, attrs: { protocol_name: 'local', log_ident: qf.queueId }, addMissingHeaders: true, contentChecks: false, origin: 'local',
     });
     c.addRecipient({ address: to, orig: to });
     await c.write(msg);

@@ -53,6 +53,7 @@ import { CleanupError, STAT_SIZE, STAT_WRITE } from './cleanup-status.ts';
 import { actLog, checkContent, type CheckAction, type CheckLogContext } from './cleanup-checks.ts';
 import { RECIPIENT_HEADERS, SENDER_HEADERS, rewriteHeaderValue } from './cleanup-header-addr.ts';
 import { cleanupMap11 } from './cleanup-map11.ts';
+import { CleanupDkimSign } from './cleanup-dkim-sign.ts';
 import { masquerade } from './cleanup-masq.ts';
 import type { Maps } from '../global/maps.ts';
 import type { CleanupClient, CleanupOpenOptions, CleanupReject, CleanupResult, CleanupSettings, CleanupStream } from '../global/cleanup-client.ts';
@@ -83,10 +84,14 @@ export class CleanupSession implements CleanupStream {
   private readonly actionBcc: string[] = [];
   /** The milters of this message (cleanup-milter.ts): the content waits for them. */
   private milter: CleanupMilter | undefined;
+  /** DKIM signing of our users' mail (cleanup-dkim-sign.ts); undefined: not signed. */
+  private readonly dkim: CleanupDkimSign | undefined;
+  private readonly writeOut = (b: Buffer): Promise<void> => this.writer.writeContent(b);
 
-  private constructor(settings: CleanupSettings, writer: QueueFileWriter, opts: CleanupOpenOptions, tables: CleanupTables | undefined) {
+  private constructor(settings: CleanupSettings, writer: QueueFileWriter, opts: CleanupOpenOptions, tables: CleanupTables | undefined, dkim?: CleanupDkimSign) {
     this.settings = settings;
     this.writer = writer;
+    this.dkim = dkim;
     // Local submissions (rewrite_context=local): an unqualified sender gets @$myorigin, as
     // Postfix's cleanup does through trivial-rewrite (append_at_myorigin).
     if (opts.addMissingHeaders && opts.sender !== '' && !opts.sender.includes('@')) {
@@ -116,7 +121,8 @@ export class CleanupSession implements CleanupStream {
     if (settings.config && !openRewrite) throw new Error('cleanup: the tables of settings.config need trivial-rewrite (openRewrite)');
     const tables = settings.config ? await cleanupTables(settings.config, openRewrite!) : undefined;
     const w = await QueueFileWriter.create(queue);
-    const s = new CleanupSession(settings, w, opts, tables);
+    const dkim = await CleanupDkimSign.open(settings.config, opts.origin, w.queueId);
+    const s = new CleanupSession(settings, w, opts, tables, dkim);
     try {
       s.milter = await CleanupMilter.open(s.opts, settings.config, !!tables?.overrides.noMilters, s.milterHost());
     } catch (e) {
@@ -165,6 +171,8 @@ export class CleanupSession implements CleanupStream {
         for (const b of this.actionBcc.splice(0)) await this.env.bcc(b);
         this.flushRecipients();
         if (this.milter && !this.error && !this.discard) await this.milterStage(this.milter);
+        // The content is final (every rewrite done): sign it, as the last step before the commit.
+        if (this.dkim && !this.error && !this.discard) await this.dkim.finish(this.writeOut);
       } catch (e) {
         this.fail(e);
       }
@@ -229,7 +237,13 @@ export class CleanupSession implements CleanupStream {
   private async emit(b: Buffer): Promise<void> {
     if (this.error || this.discard) return;
     if (this.milter) return this.milter.buffer(b);
-    await this.writer.writeContent(b);
+    await this.output(b);
+  }
+
+  /** Content on its way to the queue file: through the DKIM signer when it signs this message. */
+  private async output(b: Buffer): Promise<void> {
+    if (this.dkim) await this.dkim.emit(b, this.writeOut);
+    else await this.writer.writeContent(b);
   }
 
   /** The milters see the message as it will be queued, and may change it (cleanup-milter.ts). */
@@ -239,7 +253,7 @@ export class CleanupSession implements CleanupStream {
     if ('reject' in out) { this.error ??= out.reject; return; }
     if (out.discard) { this.discard = true; return; }
     if (out.hold) this.hold = true;
-    await this.writer.writeContent(out.content);
+    await this.output(out.content);
   }
 
   private milterHost(): CleanupMilterHost {

@@ -5,11 +5,11 @@
  * keys whose public halves they carry. The command and its options are postdns.ts; the check of
  * what is published, postdns-check.ts. postinit also prints this plan.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
 import type { MainConfig } from '../global/mail-conf.ts';
+import { Maps } from '../global/maps.ts';
+import { dkimPublicValue, keygen, listKeys, readSigningKey } from '../lib-authres/dkim-keys.ts';
+import { DkimSigningTable } from '../lib-authres/dkim-sign-table.ts';
 import { localAddresses } from '../global/mail-params-computed.ts';
 
 const TTL = 3600;
@@ -93,45 +93,54 @@ export function reverseName(a: string): string {
 export interface DkimKey {
   selector: string;
   algorithm: 'rsa' | 'ed25519';
+  /** The key file (the signing table may name any path). */
   file: string;
   /** The p= value: base64 SubjectPublicKeyInfo for RSA (RFC 6376 §3.6.1), the raw 32-byte key for Ed25519 (RFC 8463 §4). */
   publicKey: string;
+  /** d= when it is not the DOMAIN printed (a DOMAIN:SELECTOR:FILE entry of postern_dkim_signing_maps). */
+  domain?: string;
+  /** false: a rotated-out key, still published until `postern dkim remove`. */
+  active?: boolean;
 }
 
-export function dkimPublicValue(key: KeyObject): string {
-  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
-  // An Ed25519 SPKI is a fixed 12-byte header followed by the 32 key bytes (RFC 8410 §4).
-  return (key.asymmetricKeyType === 'ed25519' ? spki.subarray(spki.length - 32) : spki).toString('base64');
+export { dkimPublicValue };
+
+export interface DnsDkimKeys {
+  keys: DkimKey[];
+  /** Keys that cannot be used, each with the file and the fix. */
+  problems: string[];
+  /** Where the signer takes DOMAIN's keys from (empty: nothing signs DOMAIN). */
+  source?: string;
 }
 
-/** The two keys of DOMAIN/SELECTOR in DIR; generated (mode 0600) when `create` and missing. */
-export function dkimKeys(dir: string, domain: string, selector: string, create: boolean, say: (l: string) => void = () => {}): DkimKey[] {
-  const out: DkimKey[] = [];
-  for (const [algorithm, sel] of [['rsa', selector], ['ed25519', `${selector}-ed25519`]] as const) {
-    const file = join(dir, `${domain}.${sel}.${algorithm}.key`);
-    let key: KeyObject;
-    if (existsSync(file)) {
-      try {
-        key = createPrivateKey(readFileSync(file));
-      } catch (e) {
-        throw new Error(`${file}: not a PEM private key (${(e as Error).message}); move it away to generate a new one`);
-      }
-      if (key.asymmetricKeyType !== algorithm) throw new Error(`${file}: holds a ${key.asymmetricKeyType} key, expected ${algorithm}`);
-    } else if (create) {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const pair = algorithm === 'rsa'
-        ? generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 0x10001 })   // RFC 8301 §3.2: at least 1024, 2048 recommended
-        : generateKeyPairSync('ed25519');
-      key = pair.privateKey;
-      writeFileSync(file, key.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600, flag: 'wx' });
-      chmodSync(file, 0o600);
-      say(`postern: generated the DKIM ${algorithm} key ${file} (selector ${sel})`);
-    } else {
-      continue;
-    }
-    out.push({ selector: sel, algorithm, file, publicKey: dkimPublicValue(key) });
+/**
+ * The DKIM keys of DOMAIN as `postern dns` prints them: exactly those the signer uses (the
+ * signing table, lib-authres/dkim-sign-table.ts: postern_dkim_signing_maps, else the key
+ * directory DIR), then the retired keys of DIR, still published. With `create`, DIR has no key
+ * of DOMAIN yet and the table has no entry for it: `postern dkim keygen DOMAIN --selector S`
+ * first (RSA 2048 as S, Ed25519 as S-ed25519).
+ */
+export async function dnsDkimKeys(cf: MainConfig, dir: string, domain: string, selector: string, create: boolean, say: (l: string) => void = () => {}): Promise<DnsDkimKeys> {
+  const spec = cf.get('postern_dkim_signing_maps').trim();
+  const table = new DkimSigningTable(dir, spec ? await Maps.open(spec, { paramName: 'postern_dkim_signing_maps', ...cf.dictFlags }) : undefined);
+  let found = await table.keysFor(domain);
+  if (create && found.keys.length === 0 && found.warnings.length === 0 && listKeys(dir, domain).length === 0) {
+    for (const k of keygen(dir, domain, { selector })) say(`postern: generated the DKIM ${k.algorithm} key ${k.file} (selector ${k.selector})`);
+    found = await table.keysFor(domain);
   }
-  return out;
+  const keys: DkimKey[] = found.keys.map((k) => ({
+    selector: k.selector, algorithm: k.key.asymmetricKeyType as 'rsa' | 'ed25519', publicKey: dkimPublicValue(k.key),
+    file: k.file ?? '', active: true, ...(k.domain !== domain ? { domain: k.domain } : {}),
+  }));
+  const problems = [...found.warnings];
+  for (const r of listKeys(dir, domain).filter((k) => !k.active)) {
+    try {
+      keys.push({ selector: r.selector, algorithm: r.algorithm, file: r.file, publicKey: dkimPublicValue(readSigningKey(r.file, r.algorithm)), active: false });
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  }
+  return { keys, problems, source: found.source };
 }
 
 // ---- the records -----------------------------------------------------------------------------
@@ -168,7 +177,7 @@ export function planRecords(o: DnsPlanOptions): DnsRecord[] {
   const r: DnsRecord[] = [{ what: 'MX', name: d, type: 'MX', value: `10 ${o.myhostname}`, required: true }];
   for (const a of o.addresses) r.push({ what: isIP(a) === 4 ? 'A' : 'AAAA', name: o.myhostname, type: isIP(a) === 4 ? 'A' : 'AAAA', value: a, required: true });
   r.push({ what: 'SPF', name: d, type: 'TXT', value: spfValue(o.addresses), required: true });
-  for (const k of o.dkim) r.push({ what: 'DKIM', name: `${k.selector}._domainkey.${d}`, type: 'TXT', value: `v=DKIM1; k=${k.algorithm}; p=${k.publicKey}`, required: true });
+  for (const k of o.dkim) r.push({ what: 'DKIM', name: `${k.selector}._domainkey.${k.domain ?? d}`, type: 'TXT', value: `v=DKIM1; k=${k.algorithm}; p=${k.publicKey}`, required: true });
   r.push({ what: 'DMARC', name: `_dmarc.${d}`, type: 'TXT', value: `v=DMARC1; p=none; rua=mailto:postmaster@${d}`, required: true });
   if (o.mtaSts) {
     const id = o.stsId ?? new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
@@ -200,7 +209,7 @@ export function zoneText(o: DnsPlanOptions & { addressSource: string; dkimHint?:
       out.push(`; ${o.myhostname}. IN A <this host's public address>: not known from ${o.addressSource}; give --ip ADDR`);
     }
     if (r.what === 'DMARC' && o.dkim.length === 0 && o.dkimHint) out.push(`; ${o.dkimHint}`);
-    if (r.what === 'DKIM' && r.value.includes('k=rsa')) out.push('; DKIM keys (RSA 2048 and Ed25519); Postern does not sign yet: configure a signer (e.g. OpenDKIM) with these keys');
+    if (r.what === 'DKIM' && r === recs.find((x) => x.what === 'DKIM')) out.push(`; DKIM: the keys Postern signs ${o.domain}'s mail with (postern dkim list)${o.dkim.some((k) => k.active === false) ? ', and rotated-out keys kept until `postern dkim remove`' : ''}`);
     if (r.what === 'MTA-STS') out.push(`; MTA-STS also needs https://mta-sts.${o.domain}/.well-known/mta-sts.txt (RFC 8461 §3.2)`);
     out.push(zoneLine(r));
   }

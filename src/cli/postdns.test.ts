@@ -15,7 +15,7 @@ import { DnsServer, type Zone, type ZoneEntry } from '../../test/harness/dns-ser
 import { writeSelfSigned } from '../lib-tls/self-signed.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import { main } from './postdns.ts';
-import { checkDomainName, dkimKeys, hostAddresses, reverseName } from './postdns-plan.ts';
+import { checkDomainName, dnsDkimKeys, hostAddresses, reverseName } from './postdns-plan.ts';
 
 let dir: string;
 const servers: DnsServer[] = [];
@@ -90,14 +90,15 @@ test('hostile domain names are refused with exit 64 and a reason', async () => {
   assert.match(broken.err, /main\.cf.*line 1|line 1.*main\.cf/);
 });
 
-test('DKIM keys: generated once (mode 0600), RSA 2048 and Ed25519, and p= verifies a signature', () => {
+test('DKIM keys: generated once (mode 0600), RSA 2048 and Ed25519, and p= verifies a signature', async () => {
   const kd = join(dir, 'dkim');
   const said: string[] = [];
-  const keys = dkimKeys(kd, 'example.com', 's1', true, (l) => said.push(l));
+  const cf = MainConfig.parse('', 'main.cf', dir);
+  const keys = (await dnsDkimKeys(cf, kd, 'example.com', 's1', true, (l) => said.push(l))).keys;
   assert.deepEqual(keys.map((k) => [k.selector, k.algorithm]), [['s1', 'rsa'], ['s1-ed25519', 'ed25519']]);
   assert.equal(said.length, 2);
   for (const k of keys) assert.equal(statSync(k.file).mode & 0o777, 0o600);
-  const again = dkimKeys(kd, 'example.com', 's1', true, (l) => said.push(l));
+  const again = (await dnsDkimKeys(cf, kd, 'example.com', 's1', true, (l) => said.push(l))).keys;
   assert.deepEqual(again, keys, 'existing keys are reused, not regenerated');
   assert.equal(said.length, 2);
 
@@ -112,8 +113,12 @@ test('DKIM keys: generated once (mode 0600), RSA 2048 and Ed25519, and p= verifi
   const edPub = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]), format: 'der', type: 'spki' });
   assert.ok(verify(null, data, edPub, sign(null, data, createPrivateKey(readFileSync(keys[1]!.file)))));
 
-  writeFileSync(join(kd, 'bad.example.s.rsa.key'), 'garbage');
-  assert.throws(() => dkimKeys(kd, 'bad.example', 's', true), /bad\.example\.s\.rsa\.key: not a PEM private key/);
+  writeFileSync(join(kd, 'bad.example.s.rsa.key'), 'garbage', { mode: 0o600 });
+  const bad = await dnsDkimKeys(cf, kd, 'bad.example', 's', true);
+  assert.equal(bad.keys.length, 0, 'a broken key is not replaced behind the administrator\'s back');
+  assert.match(bad.problems.join('\n'), /bad\.example\.s\.rsa\.key: not a PEM private key/);
+  writeFileSync(join(kd, 'open.example.s.ed25519.key'), readFileSync(keys[1]!.file), { mode: 0o644 });
+  assert.match((await dnsDkimKeys(cf, kd, 'open.example', 's', false)).problems.join('\n'), /open\.example\.s\.ed25519\.key: readable or writable by group or others \(mode 0644\): not used; run chmod 600 /);
 });
 
 test('printed records parse as zone lines and --check says OK for each once they are served', async () => {
@@ -140,6 +145,7 @@ test('printed records parse as zone lines and --check says OK for each once they
     assert.match(c.out, new RegExp(`^${what.replace(/\./g, '\\.')}: OK`, 'm'), what);
   }
   assert.match(c.out, /^TLS \S+c\.crt: WARNING - self-signed/m);
+  assert.match(c.out, /^SIGNING example\.com: OK - active: signs with s=postern \(rsa-sha256\), s=postern-ed25519 \(ed25519-sha256\) from /m);
   assert.ok(!served.queries.some((q) => !/example\.com|in-addr\.arpa/.test(q)), 'only the domain and its host were asked');
 });
 
@@ -186,6 +192,6 @@ test('host addresses: --ip, proxy_interfaces, inet_interfaces; loopback-only giv
   assert.equal(p.code, 0);
   assert.match(p.out, /^; mail\.example\.com\. IN A <this host's public address>: not known from inet_interfaces; give --ip ADDR$/m);
   assert.match(p.out, /^example\.org\. +3600 IN TXT +"v=spf1 mx -all"$/m);
-  assert.match(p.out, /^; DKIM: no key in .*; run: postern dns example\.org --dkim-key /m);
+  assert.match(p.out, /^; DKIM: no key for example\.org in .*; run: postern dkim keygen example\.org$/m);
   assert.doesNotMatch(p.out, /_domainkey/);
 });

@@ -27,11 +27,14 @@
  *   is `all`. With loopback-only (the default configuration) none is known: the A record is
  *   printed as a comment to fill in.
  *
- *   DKIM keys: --dkim-key DIR generates, when missing, DIR/DOMAIN.S.rsa.key (RSA 2048) and
- *   DIR/DOMAIN.S-ed25519.ed25519.key (PKCS#8 PEM, mode 0600) and prints their public halves.
- *   Without --dkim-key, keys already in CONFIG_DIR/dkim are used; else the DKIM lines are a
- *   comment saying how to make them. Postern does not sign mail yet (no DKIM signing milter):
- *   the keys are for a signer such as OpenDKIM (milter) until it does.
+ *   DKIM keys: exactly the keys Postern signs DOMAIN's mail with (the signing table:
+ *   postern_dkim_signing_maps, else postern_dkim_key_directory = CONFIG_DIR/dkim, see
+ *   lib-authres/dkim-sign-table.ts), then the rotated-out keys still to be published. Without a
+ *   key the DKIM lines are a comment saying `postern dkim keygen DOMAIN`. --dkim-key DIR (the
+ *   older form) uses DIR as the key directory and, when DOMAIN has no key there, makes one as
+ *   `postern dkim keygen DOMAIN --selector S` does: DIR/DOMAIN.S.rsa.key (RSA 2048) and
+ *   DIR/DOMAIN.S-ed25519.ed25519.key (PKCS#8 PEM, mode 0600). A key that cannot be used is
+ *   reported on stderr (exit status 1).
  *
  *   --check asks the resolver of main.cf's postern_dns_servers (the system resolver when that
  *   is empty) and prints one line per record:
@@ -39,6 +42,8 @@
  *   PTR: every host address (or, when none is known, the A/AAAA records of myhostname) must
  *   have a PTR naming myhostname whose own A/AAAA record lists that address again (the seed:
  *   "match myhostname with the PTR record, and check that the PTR has a matching A record").
+ *   SIGNING: whether Postern signs DOMAIN's mail: postern_dkim_signing = yes and a usable key
+ *   (the DKIM lines say whether DNS publishes each key's public half, p=, as it is).
  *   TLS: smtpd_tls_cert_file must exist, be valid now and name myhostname; a self-signed
  *   certificate is a WARNING (the checklist wants one from a CA), not a failure.
  *
@@ -47,13 +52,31 @@
  *   or could not be looked up; 64 usage error (a DOMAIN that is not a domain name included).
  */
 import { isIP } from 'node:net';
-import { join } from 'node:path';
 import { MainConfig } from '../global/mail-conf.ts';
 import type { CliContext } from './cli-context.ts';
-import { checkDomainName, checkSelector, dkimKeys, hostAddresses, zoneText, type DkimKey } from './postdns-plan.ts';
+import { checkDomainName, dnsDkimKeys, hostAddresses, zoneText, type DnsDkimKeys } from './postdns-plan.ts';
+import { checkSelector } from '../lib-authres/dkim-keys.ts';
+import type { CheckLine } from './postdns-check.ts';
 import { checkDepsFromConfig, checkPublished, formatCheck } from './postdns-check.ts';
 
 const EX_USAGE = 64;
+
+/**
+ * --check's SIGNING line: does Postern sign DOMAIN's mail (postern_dkim_signing = yes and a
+ * usable key in the signing table)? The DKIM lines above it say whether DNS has these keys.
+ */
+function signingCheck(cf: MainConfig, domain: string, dk: DnsDkimKeys): CheckLine {
+  const base = { what: 'SIGNING', name: domain, required: true };
+  if (!cf.bool('postern_dkim_signing')) return { ...base, status: 'MISMATCH', detail: `postern_dkim_signing = no in ${cf.file}: nothing is signed` };
+  const active = dk.keys.filter((k) => k.active !== false);
+  if (active.length === 0) {
+    return dk.problems.length
+      ? { ...base, status: 'ERROR', detail: `no usable key: ${dk.problems[0]}` }
+      : { ...base, status: 'MISSING', detail: `no key, mail from ${domain} goes out unsigned; run: postern dkim keygen ${domain}` };
+  }
+  const sels = active.map((k) => `s=${k.selector} (${k.algorithm === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256'})`).join(', ');
+  return { ...base, status: 'OK', detail: `active: signs with ${sels} from ${dk.source}` };
+}
 const USAGE = 'usage: postern [-c CONFIG_DIR] dns DOMAIN [--selector S] [--dkim-key DIR] [--ip ADDR]... [--mta-sts] [--tls-rpt] [--check]';
 
 
@@ -119,22 +142,24 @@ export async function main(args: string[], ctx: CliContext, io: CliOutput = STDI
   const badHost = checkDomainName(myhostname);
   if (badHost) io.err(`postern dns: warning: myhostname = ${myhostname} (${cf.file}): ${badHost}; other mail servers will not find this host\n`);
   const { addresses, source } = hostAddresses(cf, a.ips);
-  const dir = a.dkimDir ?? join(ctx.configDir, 'dkim');
+  const dir = a.dkimDir ?? cf.get('postern_dkim_key_directory');
   const say = (l: string) => io.err(l + '\n');
-  let dkim: DkimKey[];
-  try { dkim = dkimKeys(dir, a.domain, a.selector, a.dkimDir !== undefined, say); } catch (e) {
+  let dk: DnsDkimKeys;
+  try { dk = await dnsDkimKeys(cf, dir, a.domain, a.selector, a.dkimDir !== undefined, say); } catch (e) {
     io.err(`postern dns: ${(e as Error).message}\n`);
     return 1;
   }
+  for (const p of dk.problems) io.err(`postern dns: ${p}\n`);
   const plan = {
-    domain: a.domain, myhostname, addresses, addressSource: source, dkim, mtaSts: a.mtaSts, tlsRpt: a.tlsRpt,
-    dkimHint: `DKIM: no key in ${dir}; run: postern dns ${a.domain} --dkim-key ${dir}`,
+    domain: a.domain, myhostname, addresses, addressSource: source, dkim: dk.keys, mtaSts: a.mtaSts, tlsRpt: a.tlsRpt,
+    dkimHint: `DKIM: no key for ${a.domain} in ${dir}; run: postern dkim keygen ${a.domain}`,
   };
   if (!a.check) {
     io.out(zoneText(plan));
-    return 0;
+    return dk.problems.length > 0 ? 1 : 0;
   }
   const lines = await checkPublished({ ...plan, certFile: cf.get('smtpd_tls_cert_file') }, checkDepsFromConfig(cf));
+  lines.push(signingCheck(cf, a.domain, dk));
   for (const l of lines) io.out(formatCheck(l) + '\n');
   const failed = lines.filter((l) => l.required && l.status !== 'OK');
   if (failed.length > 0) io.out(`postern dns: ${failed.length} of ${lines.length} checks failed; \`postern dns ${a.domain}\` prints the records to publish\n`);

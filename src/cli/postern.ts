@@ -36,6 +36,7 @@ const COMMANDS: Record<string, Command> = {
   queue: { summary: 'list, flush, delete, hold, release, requeue or show queued mail (postqueue/postsuper/postcat)', load: () => import('./postqueue.ts') },
   qshape: { summary: 'queue shape: recipient domains by message age (qshape)', load: () => import('./postqueue.ts') },
   init: { summary: "write a working configuration from the seed's Table 2 questions", load: () => import('./postinit.ts') },
+  dkim: { summary: 'DKIM signing keys: keygen, list, rotate, remove (opendkim-genkey)', load: () => import('./postdkim.ts') },
   dns: { summary: 'DNS records to publish (MX, A, SPF, DKIM, DMARC, PTR) and --check of what is published', load: () => import('./postdns.ts') },
   newaliases: { summary: 'build the alias_database indexes (newaliases)', load: () => import('./newaliases.ts') },
   alias: { summary: 'build or query aliases(5) tables (postalias)', load: () => import('./newaliases.ts') },

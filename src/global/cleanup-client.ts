@@ -59,7 +59,21 @@ export interface CleanupOpenOptions {
   milters?: MessageMilters;
   /** Mail that did not come through smtpd (pickup, qmqpd): cleanup runs non_smtpd_milters. */
   nonSmtpdMilters?: boolean;
+  /**
+   * Where the message comes from, as the submitter knows it (OpenDKIM's InternalHosts and
+   * {auth_type}; see SubmissionOrigin). Undefined: from outside (an SMTP client neither
+   * authenticated nor in $mynetworks, or a forward of such mail).
+   */
+  origin?: SubmissionOrigin;
 }
+
+/**
+ * A message of our own users: 'sasl' from a SASL-authenticated SMTP client (smtpd), 'mynetworks'
+ * from a client in $mynetworks (smtpd), 'local' from sendmail/pickup, qmqpd or the bounce
+ * service. Such mail is DKIM-signed when its From: domain has a key (lib-authres/dkim-sign*);
+ * the rest is mail from outside.
+ */
+export type SubmissionOrigin = 'sasl' | 'mynetworks' | 'local';
 
 /** One message on its way into the queue. */
 export interface CleanupStream {

@@ -209,7 +209,7 @@ export class Pickup {
     const attrs: Record<string, string> = {};
     for (const [k, v] of f.attrs) if (k !== ATTR_FULL_NAME) attrs[k] = v;
     if (!attrs[ATTR_RWR_CONTEXT]) attrs[ATTR_RWR_CONTEXT] = 'local';
-    const opts: CleanupOpenOptions & { fullname?: string } = { sender: f.sender, attrs, addMissingHeaders: true, nonSmtpdMilters: true };
+    const opts: CleanupOpenOptions & { fullname?: string } = { sender: f.sender, attrs, addMissingHeaders: true, nonSmtpdMilters: true, origin: 'local' };
     const fullname = f.attrs.get(ATTR_FULL_NAME);
     if (fullname) opts.fullname = fullname;
     let c: CleanupStream;

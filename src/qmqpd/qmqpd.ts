@@ -216,6 +216,7 @@ export function qmqpdSession(st: QmqpdSettings, sock: Socket): Promise<void> {
           [ATTR.PROTO_NAME]: 'QMQP',
         },
         addMissingHeaders: OWN.has(addr),
+        origin: 'local',   // qmqpd_authorized_clients: a trusted submitter (list managers)
       }).catch((e: Error) => { log.warn(`${namaddr}: cannot open a queue file: ${e.message}`); return undefined; });
       if (!c) return reply('Z', 'Error: queue file write error', true);
       queueId = c.queueId;

@@ -27,7 +27,7 @@ import type { DeliveryStatus } from '../global/deliver-request.ts';
 import { DSN_NOTIFY } from '../global/rec-type.ts';
 import type { Logger } from '../util/msg.ts';
 import { SmtpConn, SmtpSessionError, replyDsn, replyText, type SmtpReply } from './smtp-conn.ts';
-import { downgradeTo7bit, hasEightBit } from './smtp-mime-downgrade.ts';
+import { downgradeTo7bit, hasEightBit } from '../lib-mail/mail-mime-downgrade.ts';
 import { dotStuff } from '../lib-smtp/smtp-data-stream.ts';
 import { saslAuthenticate, saslCredentials, SaslFailure, type SmtpSaslSettings } from './smtp-sasl.ts';
 import { tlsMustMatch, tlsRequired, type TlsHostPolicy, type TlsLevel } from './smtp-tls-policy.ts';

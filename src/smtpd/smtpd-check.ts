@@ -217,6 +217,11 @@ export class SmtpdCheck implements SmtpdPolicy {
     return { ...(err ? { reply: err } : {}), ...(action ? { action, reason } : {}) };
   }
 
+  /** Is the client in $mynetworks (permit_mynetworks)? A table error answers no. */
+  async mynetworks(s: SmtpdState): Promise<boolean> {
+    try { return await this.cx.mynetworks.match(s.clientName, s.clientAddr); } catch { return false; }
+  }
+
   async connect(s: SmtpdState): Promise<SmtpdVerdict | undefined> {
     const st = this.st(s);
     st.where = 'CONNECT';

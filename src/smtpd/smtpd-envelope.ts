@@ -14,7 +14,7 @@
 import { parsePathArg, AddressSyntaxError, decodeXtext } from '../lib-smtp/smtp-address.ts';
 import { DSN_NOTIFY, ATTR, QF } from '../global/rec-type.ts';
 import { logger } from '../util/msg.ts';
-import type { CleanupStream } from '../global/cleanup-client.ts';
+import type { CleanupStream, SubmissionOrigin } from '../global/cleanup-client.ts';
 import type { SmtpdTransaction } from './smtpd-state.ts';
 import type { SmtpdSession } from './smtpd-session.ts';
 import { enoughQueueSpace } from './smtpd-space.ts';
@@ -151,13 +151,18 @@ function startOpen(s: SmtpdSession, tx: SmtpdTransaction): void {
   s.opening = p;
 }
 
-function openCleanup(s: SmtpdSession, tx: SmtpdTransaction): Promise<CleanupStream> {
+async function openCleanup(s: SmtpdSession, tx: SmtpdTransaction): Promise<CleanupStream> {
+  const attrs = queueAttrs(s, tx);
+  // Our users' mail (DKIM-signed by cleanup): authenticated, or from $mynetworks.
+  const origin: SubmissionOrigin | undefined = s.state.saslUsername ? 'sasl'
+    : (await s.deps.policy.mynetworks?.(s.state)) ? 'mynetworks' : undefined;
   return s.deps.openCleanup({
     sender: tx.sender,
-    attrs: queueAttrs(s, tx),
+    attrs,
     addMissingHeaders: s.deps.isLocalClient(s.state.clientAddr),
     flags: (tx.smtputf8 ? QF.SMTPUTF8 : 0) | (tx.body === '8BITMIME' ? QF.EIGHTBIT : 0),
     milters: s.milters?.milters,
+    origin,
   });
 }
 

@@ -33,6 +33,8 @@ export interface SmtpdPolicy {
   rcpt?(s: SmtpdState, recipient: string): Promise<SmtpdVerdict | undefined>;
   data?(s: SmtpdState): Promise<SmtpdVerdict | undefined>;
   endOfData?(s: SmtpdState): Promise<SmtpdVerdict | undefined>;
+  /** Is the client in $mynetworks? (cleanup signs such mail: SubmissionOrigin in global/cleanup-client.ts) */
+  mynetworks?(s: SmtpdState): Promise<boolean>;
 }
 
 /** No restrictions at all: for tests of the protocol engine only. */
@@ -44,7 +46,7 @@ export const PERMIT_ALL: SmtpdPolicy = {};
  */
 export function enforcePolicy(inner: SmtpdPolicy, reply: SmtpdReply): SmtpdPolicy {
   const out: SmtpdPolicy = {};
-  for (const k of ['connect', 'helo', 'mail', 'data', 'endOfData'] as const) {
+  for (const k of ['connect', 'helo', 'mail', 'data', 'endOfData', 'mynetworks'] as const) {
     const f = inner[k] as ((...a: unknown[]) => Promise<never>) | undefined;
     if (f) (out as Record<string, unknown>)[k] = f.bind(inner);
   }

@@ -1,8 +1,10 @@
 /**
- * smtp-mime-downgrade - 8BITMIME → 7BIT conversion for a server that does not announce
- * 8BITMIME (RFC 6152 §3 "the client MUST NOT send 8-bit data"; RFC 1652 §5 allows converting
- * it), as Postfix's smtp(8) does through mime_state with MIME_OPT_DOWNGRADE
- * (global/mime_state.c, smtp/smtp_proto.c smtp_text_out()).
+ * mail-mime-downgrade - 8BITMIME → 7BIT conversion for a server that does not announce
+ * 8BITMIME (used by smtp(8), and by cleanup(8) before it DKIM-signs a message with 8-bit body
+ * content, so that smtp(8) finds nothing left to convert and the signature survives;
+ * RFC 6152 §3 "the client MUST NOT send 8-bit data"; RFC 1652 §5 allows converting it), as
+ * Postfix's smtp(8) does through mime_state with MIME_OPT_DOWNGRADE (global/mime_state.c,
+ * smtp/smtp_proto.c smtp_text_out()).
  *
  * What changes, and nothing else:
  *  - a leaf body part (text/*, application/*, ... or a message without MIME headers) whose

@@ -1,12 +1,12 @@
 /**
- * smtp-mime-downgrade: 8bit → quoted-printable (RFC 6152, RFC 2045 §6.7). Every case is
+ * mail-mime-downgrade: 8bit → quoted-printable (RFC 6152, RFC 2045 §6.7). Every case is
  * checked twice: no 8-bit byte and no line over 76+1 characters in the result, and Python's
  * email package (an independent MIME decoder) gets back the original bytes of every part.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { downgradeTo7bit, hasEightBit } from './smtp-mime-downgrade.ts';
+import { downgradeTo7bit, hasEightBit } from './mail-mime-downgrade.ts';
 
 /** Decoded payload of each leaf part, as Python's email package sees them (hex, in walk order). */
 function pythonParts(msg: Buffer): string[] {

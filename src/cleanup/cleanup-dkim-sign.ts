@@ -1,0 +1,130 @@
+/**
+ * cleanup-dkim-sign - DKIM signing in cleanup(8), after every rewrite (header address rewriting,
+ * the added From:/Date:/Message-Id:, header_checks): what a Postfix site gets from OpenDKIM as
+ * smtpd_milters on submission plus non_smtpd_milters, with no milter.
+ *
+ * SUMMARY
+ *   const d = await CleanupDkimSign.open(config, origin, queueId);   // undefined: not signed
+ *   d.emit(bytes, write) ...; await d.finish(write);
+ *
+ * DESCRIPTION
+ *   Which mail: a message of our own users (CleanupOpenOptions.origin: SASL-authenticated,
+ *   $mynetworks, sendmail/pickup, qmqpd, bounces) whose header From: domain has a key in the
+ *   signing table (lib-authres/dkim-sign-table.ts), with postern_dkim_signing = yes. Mail from
+ *   outside and forwards are not signed.
+ *
+ *   The signature goes on top of the message, and the queue file's content is one stream:
+ *   cleanup holds the header section until it ends; when the From: domain has no key the
+ *   content streams on as before; when it has one, the message is held in memory (bounded by
+ *   message_size_limit) and written, signatures first, at the end.
+ *
+ *   8-bit content: a message with 8-bit bytes is converted to 7bit (quoted-printable, the
+ *   conversion of lib-mail/mail-mime-downgrade.ts) before it is signed. Postern's smtp(8) makes
+ *   that same conversion for a server without 8BITMIME, and a second pass changes nothing, so
+ *   what is signed is what every receiver gets (an 8BITMIME downgrade after signing breaks the
+ *   body hash; Postfix leaves that to the administrator's disable_mime_output_conversion).
+ *
+ * DIAGNOSTICS
+ *   `QID: DKIM-Signature field added (s=SELECTOR, d=DOMAIN)` as OpenDKIM logs it. A key that
+ *   cannot be used, a table that fails, a signing error: a warning naming the file or table,
+ *   and the message goes on unsigned; never lost, never delayed.
+ *
+ * PARAMETERS
+ *   postern_dkim_signing, postern_dkim_signed_headers, postern_dkim_oversigned_headers, and those
+ *   of lib-authres/dkim-sign-table.ts
+ */
+import type { MainConfig } from '../global/mail-conf.ts';
+import type { SubmissionOrigin } from '../global/cleanup-client.ts';
+import { logger } from '../util/msg.ts';
+import { dkimSigningTable, type DkimSigningTable } from '../lib-authres/dkim-sign-table.ts';
+import { dkimSignatures, headerFromDomain, type DkimSignParams, type DkimSigningKey } from '../lib-authres/dkim-sign.ts';
+import { downgradeTo7bit, hasEightBit } from '../lib-mail/mail-mime-downgrade.ts';
+
+const log = logger('cleanup');
+const LF = 0x0a;
+
+type Write = (b: Buffer) => Promise<void>;
+
+export class CleanupDkimSign {
+  private readonly table: DkimSigningTable;
+  private readonly params: DkimSignParams;
+  private readonly queueId: string;
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private state: 'head' | 'sign' | 'pass' = 'head';
+  private lastByte = LF;
+  private keys: DkimSigningKey[] = [];
+
+  private constructor(table: DkimSigningTable, params: DkimSignParams, queueId: string) {
+    this.table = table;
+    this.params = params;
+    this.queueId = queueId;
+  }
+
+  /** The signer of one message, or undefined when it is not to be signed. */
+  static async open(config: MainConfig | undefined, origin: SubmissionOrigin | undefined, queueId: string): Promise<CleanupDkimSign | undefined> {
+    if (!config || !origin || !config.bool('postern_dkim_signing')) return undefined;
+    let table: DkimSigningTable;
+    try {
+      table = await dkimSigningTable(config);
+    } catch (e) {
+      log.warn(`${queueId}: DKIM signing is off for this message: ${(e as Error).message}`);
+      return undefined;
+    }
+    return new CleanupDkimSign(table, {
+      signedHeaders: config.list('postern_dkim_signed_headers'),
+      overSigned: config.list('postern_dkim_oversigned_headers'),
+    }, queueId);
+  }
+
+  /** Content as cleanup writes it: held while the header section lasts and, if signing, to the end. */
+  async emit(b: Buffer, write: Write): Promise<void> {
+    if (this.state === 'pass') return write(b);
+    if (b.length === 0) return;
+    const ended = this.state === 'head' && (b[0] === LF && this.lastByte === LF || b.indexOf('\n\n') >= 0);
+    this.chunks.push(b);
+    this.size += b.length;
+    this.lastByte = b[b.length - 1]!;
+    if (ended) await this.decide(write);
+  }
+
+  /** Called once the content is complete: writes what is held, signed when it is to be. */
+  async finish(write: Write): Promise<void> {
+    if (this.state === 'head') await this.decide(write);
+    if (this.state !== 'sign') return;
+    let content = this.take();
+    try {
+      // Sign what every receiver gets (see the top): the same conversion smtp(8) would make.
+      if (hasEightBit(content)) content = downgradeTo7bit(content);
+      const fields = dkimSignatures(content, this.keys, this.params);
+      await write(Buffer.from(fields, 'latin1'));
+      for (const k of this.keys) log.info(`${this.queueId}: DKIM-Signature field added (s=${k.selector}, d=${k.domain})`);
+    } catch (e) {
+      log.warn(`${this.queueId}: DKIM signing failed, message sent unsigned: ${(e as Error).message}`);
+    }
+    await write(content);
+  }
+
+  private take(): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    this.chunks = [];
+    this.size = 0;
+    return all;
+  }
+
+  /** The header section is complete: find the keys of its From: domain. */
+  private async decide(write: Write): Promise<void> {
+    const held = this.take();
+    this.chunks = [held];
+    this.size = held.length;
+    const domain = headerFromDomain(held);
+    if (domain) {
+      const found = await this.table.keysFor(domain);
+      for (const w of found.warnings) log.warn(`${this.queueId}: ${w}; the message is sent without this signature`);
+      this.keys = found.keys;
+    }
+    if (this.keys.length > 0) { this.state = 'sign'; return; }
+    this.state = 'pass';
+    await write(this.take());
+  }
+}
