@@ -41,7 +41,7 @@ def dnsfunc(name, timeout=5):
     return None
 d = dkim.DKIM(msg)
 head = msg.split(b'\\r\\n\\r\\n', 1)[0]
-sigs = [m for m in re.findall(rb'(?im)^dkim-signature:((?:.*)(?:\\r\\n[ \\t].*)*)', head)]
+sigs = [m for m in re.findall(rb'(?im)^dkim-signature:([^\\r\\n]*(?:\\r\\n[ \\t][^\\r\\n]*)*)', head)]
 out = []
 for i, s in enumerate(sigs):
     tags = dict((k.strip().decode(), v.strip().decode()) for k, v in (t.split(b'=', 1) for t in re.sub(rb'\\s+', b'', s).split(b';') if b'=' in t))
