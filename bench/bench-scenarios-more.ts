@@ -9,6 +9,7 @@ import { runQueueBench } from './queue-bench.ts';
 import { runImapBench } from './imap-bench.ts';
 import { runTlsBench } from './tls-bench.ts';
 import { lmtpScenario } from './lmtp-bench.ts';
+import { runDkimSignBench } from './dkim-sign-bench.ts';
 
 const quiet = (l: string) => { process.stderr.write(`  ${l}\n`); };
 
@@ -52,4 +53,12 @@ const tls: ExternalScenario = {
   },
 };
 
-export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, imap, tls, queue];
+const dkimSign: ExternalScenario = {
+  kind: 'external', name: 'dkim-sign', reference: 'none (Postfix signs nothing itself)',
+  description: 'DKIM signing cost per outgoing message in cleanup: rsa-sha256 (2048) + ed25519-sha256, relaxed/relaxed, 2 KB and 100 KB',
+  async run(o) {
+    return runDkimSignBench({ rounds: o.rounds }).map((x) => row('dkim-sign', x.metric, 'µs/msg', 'lower', [], x.samples));
+  },
+};
+
+export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, imap, tls, queue, dkimSign];
