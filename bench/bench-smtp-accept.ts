@@ -127,11 +127,16 @@ async function startPostern(site: Site, sessions: number, o: BenchOptions, clean
     mkdirSync(o.profileDir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=smtpd-${sessions}-${Date.now()}.cpuprofile`);
   }
-  const child = spawn(process.execPath, [...nodeArgs, join(import.meta.dirname, 'postern-smtpd.ts'), dir, String(port)],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const spawnSmtpd = async (args: string[]) => {
+    const c = spawn(process.execPath, [...args, join(import.meta.dirname, 'postern-smtpd.ts'), dir, String(port)],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    await waitReady(c);
+    return c;
+  };
+  await stopChild(await spawnSmtpd([...POSTERN_NODE_FLAGS]));   // fills the compile cache (bench-proc.ts warmStart)
+  const child = await spawnSmtpd(nodeArgs);
   const stop = () => stopChild(child);
   cleanup.add('stop Postern smtpd child', stop);
-  await waitReady(child);
   const once = async (messages: number): Promise<number> => {
     const ms = await smtpSource(port, messages, sessions);
     const n = countQueueFiles(queueDir, ['incoming', 'hold']);

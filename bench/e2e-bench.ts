@@ -37,7 +37,7 @@ import { join, resolve } from 'node:path';
 import { RealPostfix } from '../test/harness/real-postfix.ts';
 import { freePort } from '../test/harness/free-port.ts';
 import { BENCH_SENDER, SITE_DOMAIN, SITE_USERS, writeSite, type Site } from './bench-site.ts';
-import { machineCpuSeconds, POSTERN_NODE_FLAGS, timedRun, treeCpuSeconds, treeMemory } from './bench-proc.ts';
+import { machineCpuSeconds, POSTERN_NODE_FLAGS, timedRun, treeCpuSeconds, treeMemory, warmStart } from './bench-proc.ts';
 import { median } from './bench-scenario.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -405,7 +405,7 @@ async function startPostern(dir: string, nodeFlags: string[], o: Required<Pick<E
   const site = siteFor(join(dir, 'site-postern'));
   const port = await freePort();
   const conf = join(dir, 'postern');
-  const m = await PosternMaster.start(conf, posternMainCf(site, join(conf, 'data')), port, nodeFlags);
+  const m = await warmStart(() => PosternMaster.start(conf, posternMainCf(site, join(conf, 'data')), port, nodeFlags), (x) => x.stop());
   o.log(`  Postern: master pid ${m.pid} on 127.0.0.1:${port}, config ${conf}`);
   return {
     m, name: 'postern', port, domainDir: join(site.base, SITE_DOMAIN),

@@ -23,7 +23,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { POSTERN_NODE_FLAGS } from './bench-proc.ts';
+import { POSTERN_NODE_FLAGS, warmStart } from './bench-proc.ts';
 
 export interface ImapBenchOptions { messages: number; rounds: number; idle: number }
 export interface ImapBenchRow { name: string; dovecot: number; postern: number; unit: string; ratio: number }
@@ -254,7 +254,7 @@ export async function runImapBench(o: ImapBenchOptions): Promise<ImapBenchRow[]>
     say(`built ${o.messages} messages`);
     dc = await startDovecot(src);
     say(`dovecot on port ${dc.port}`);
-    pst = await startPostern(src);
+    pst = await warmStart(() => startPostern(src), (s) => s.stop());
     say(`postern on port ${pst.port}`);
     const rows: ImapBenchRow[] = [];
     for (const op of ops()) {

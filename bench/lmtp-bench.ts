@@ -16,7 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RealDovecot } from '../test/harness/real-dovecot.ts';
-import { POSTERN_NODE_FLAGS, timedRun, treeMemory } from './bench-proc.ts';
+import { POSTERN_NODE_FLAGS, timedRun, treeMemory, warmStart } from './bench-proc.ts';
 import { Cleanup, median, type BenchOptions, type Contender, type PairedScenario } from './bench-scenario.ts';
 
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
@@ -87,7 +87,7 @@ export const lmtpScenario: PairedScenario = {
     let dcStopped = false;
     const dcStop = async () => { if (!dcStopped && !o.keep) { dcStopped = true; await dc.stop(); } };
     cleanup.add('real dovecot', dcStop);
-    const pm = await startPostern(o.profileDir);
+    const pm = await warmStart(() => startPostern(o.profileDir), (p) => { p.child.kill('SIGTERM'); return new Promise((r) => p.child.once('exit', r)); });
     const pmStop = async () => { if (pm.child.exitCode === null) { pm.child.kill('SIGTERM'); await new Promise((r) => pm.child.once('exit', r)); } };
     cleanup.add('postern lmtpd', pmStop);
     const dcPid = () => Number(readFileSync(join(dc.dir, 'run', 'master.pid'), 'utf8').trim());

@@ -9,6 +9,7 @@
  * {type: 'stop'}, {type: 'wakeup'}, {type: 'trigger', what}. Child → master: {type: 'started'},
  * {type: 'accept', l}, {type: 'failed', error}, {type: 'trigger', service, what}.
  */
+import { flushCompileCache } from 'node:module';
 import { createServer, type Socket } from 'node:net';
 import { MainConfig } from '../global/mail-conf.ts';
 import { loadDovecotConf, type DovecotConfig } from '../global/dovecot-conf.ts';
@@ -55,6 +56,7 @@ async function start(req: ProcessRequest): Promise<void> {
   serviceName = mod.service.name;
   running = await mod.service.start(ctx);
   send({ type: 'started' });
+  flushCompileCache?.();   // this service's modules are loaded: keep them for the next start (bin/postern)
 }
 
 function stop(code: number): void {

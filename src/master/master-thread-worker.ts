@@ -3,6 +3,7 @@
  * ServiceContext (main.cf and dovecot.conf from the configuration directory, once; master.cf's
  * entries as the master passed them), start the service, obey stop/wakeup.
  */
+import { flushCompileCache } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { MainConfig } from '../global/mail-conf.ts';
 import { loadDovecotConf, type DovecotConfig } from '../global/dovecot-conf.ts';
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
     }
   });
   port.postMessage({ type: 'started' });
+  flushCompileCache?.();   // this service's modules are loaded: keep them for the next start (bin/postern)
 }
 
 process.on('uncaughtException', (e) => { port.postMessage({ type: 'failed', error: errText(e) }); });

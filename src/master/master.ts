@@ -45,6 +45,7 @@
  *   "daemon started -- version V, configuration DIR", "reload -- version V, configuration DIR",
  *   "terminating on signal 15" as Postfix's master logs them.
  */
+import { flushCompileCache } from 'node:module';
 import type { Socket } from 'node:net';
 import { logger, type Logger } from '../util/msg.ts';
 import { reloadTlsContexts } from '../lib-tls/tls-provider.ts';
@@ -158,6 +159,7 @@ export class Master {
       await Promise.all(slots.map((s) => this.startInstance(s)));
       this.writeStatus();
       this.o.log.info(`daemon started -- version ${POSTERN_VERSION}, configuration ${cfg.configDir}`);
+      flushCompileCache?.();   // the modules loaded so far, compiled, for the next start (bin/postern)
     });
   }
 
