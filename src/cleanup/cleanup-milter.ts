@@ -59,6 +59,8 @@ const log = logger('cleanup');
 export interface CleanupMilterHost {
   readonly queueId: string;
   messageSizeLimit: number;
+  /** header_size_limit: a longer header from a milter is cut (Postfix cleanup_out_header). */
+  headerSizeLimit: number;
   myhostname: string;
   logContext(): CheckLogContext;
   changeSender(address: string): Promise<void>;
@@ -179,6 +181,8 @@ export class CleanupMilter implements MilterMessageEditor {
     this.body = Buffer.from(all.slice(pos), 'latin1');
   }
 
+  get sizeLimit(): number { return this.host.messageSizeLimit; }
+
   current(): { headers: MilterHeader[]; body: Buffer } {
     return {
       headers: this.headers.filter((h) => !h.hidden).map((h) => {
@@ -219,7 +223,7 @@ export class CleanupMilter implements MilterMessageEditor {
   async apply(milter: string, edits: MilterEdit[]): Promise<string | undefined> {
     const qid = this.host.queueId;
     const saved = { headers: this.headers.map((h) => ({ ...h })), body: this.body, separator: this.separator };
-    const hdr = (name: string, value: string) => `${name}:${value.replace(/\r\n/g, '\n')}\n`;
+    const hdr = (name: string, value: string) => cutHeader(`${name}:${value.replace(/\r\n/g, '\n')}`, this.host.headerSizeLimit) + '\n';
     const find = (name: string, index: number): number => {
       let n = 0;
       for (let i = 0; i < this.headers.length; i++) {
@@ -258,11 +262,9 @@ export class CleanupMilter implements MilterMessageEditor {
           break;
         }
         case 'replaceBody': {
-          let len = 0;
-          for (const b of e.body) len += b.length;
           const limit = this.host.messageSizeLimit;
-          if (limit > 0 && len > limit) return this.tooBig(milter, saved);
-          let text = Buffer.concat(e.body, len).toString('latin1').replace(/\r\n/g, '\n');
+          if (limit > 0 && e.size > limit) return this.tooBig(milter, saved);
+          let text = Buffer.concat(e.body).toString('latin1').replace(/\r\n/g, '\n');
           if (text && !text.endsWith('\n')) text += '\n';
           this.body = Buffer.from(text, 'latin1');
           this.separator = true;
@@ -382,6 +384,16 @@ export class CleanupMilter implements MilterMessageEditor {
 
 const NL = Buffer.from('\n');
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Postfix cleanup_out_header(): a header over header_size_limit is cut at its last line boundary
+ * before the limit when that keeps 90% of it, else at the limit itself.
+ */
+export function cutHeader(h: string, limit: number): string {
+  if (limit <= 0 || h.length <= limit) return h;
+  const nl = h.lastIndexOf('\n', limit);
+  return nl > 0.9 * limit ? h.slice(0, nl) : h.slice(0, limit);
+}
 
 function stripAngle(a: string): string {
   const t = a.trim();

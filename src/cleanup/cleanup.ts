@@ -260,6 +260,7 @@ export class CleanupSession implements CleanupStream {
     return {
       queueId: this.writer.queueId,
       messageSizeLimit: this.settings.messageSizeLimit,
+      headerSizeLimit: this.settings.headerSizeLimit,
       myhostname: this.settings.myhostname,
       logContext: () => this.logContext(),
       changeSender: async (a) => { this.sender = await this.env.sender(a); this.writer.setSender(this.sender); },

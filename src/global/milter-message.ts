@@ -30,14 +30,19 @@ export type MilterEdit =
   | { kind: 'insertHeader'; index: number; name: string; value: string }
   | { kind: 'changeHeader'; index: number; name: string; value: string }
   | { kind: 'deleteHeader'; index: number; name: string }
-  /** The new body in the milter's CRLF form, in the pieces it came in. */
-  | { kind: 'replaceBody'; body: Buffer[] }
+  /**
+   * The new body in the milter's CRLF form, in the pieces it came in; `size` counts every byte
+   * sent, the pieces stop once it passes the editor's sizeLimit (memory stays bounded).
+   */
+  | { kind: 'replaceBody'; body: Buffer[]; size: number }
   | { kind: 'changeSender'; address: string; args: string }
   | { kind: 'addRecipient'; address: string; args: string }
   | { kind: 'deleteRecipient'; address: string };
 
 /** cleanup's side: the message as it stands, and the application of one milter's edits. */
 export interface MilterMessageEditor {
+  /** message_size_limit (0: none): no edit is kept beyond it. */
+  readonly sizeLimit: number;
   /** Headers (without the hidden Received:) and the body (LF line endings) as they stand. */
   current(): { headers: MilterHeader[]; body: Buffer };
   /** Apply one milter's edits at once; returns an error reply ("552 5.3.4 ...") or undefined. */

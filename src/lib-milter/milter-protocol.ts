@@ -123,6 +123,7 @@ export class MilterIoError extends Error {}
 export class MilterStream {
   private buf: Buffer = Buffer.alloc(0);
   private readonly chunks: Buffer[] = [];
+  /** Bytes in `chunks` (arrived, not yet concatenated). */
   private have = 0;
   private ended: string | undefined;
   private wake: (() => void) | undefined;
@@ -134,7 +135,7 @@ export class MilterStream {
       this.chunks.push(b);
       this.have += b.length;
       // A milter sending more than one packet's worth unasked is stopped by TCP, not our memory.
-      if (this.have > MILTER_MAX_PACKET + 5) sock.pause();
+      if (this.buf.length + this.have > MILTER_MAX_PACKET + 5) sock.pause();
       this.wake?.();
     });
     sock.on('end', () => { this.ended ??= 'connection closed by milter'; this.wake?.(); });
@@ -145,14 +146,15 @@ export class MilterStream {
   private gather(): void {
     if (this.chunks.length === 0) return;
     this.buf = Buffer.concat([this.buf, ...this.chunks.splice(0)]);
-    this.have = this.buf.length;
+    this.have = 0;
   }
 
   /** One whole packet within `timeoutMs`. */
   async read(timeoutMs: number): Promise<MilterPacket> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      this.gather();
+      // Concatenate what arrived only when the buffer lacks a whole packet (no copying per packet).
+      if (this.buf.length < 4 || this.buf.length < 4 + this.buf.readUInt32BE(0)) this.gather();
       if (this.buf.length >= 4) {
         const len = this.buf.readUInt32BE(0);
         if (len < 1) throw new MilterIoError(`bad packet length: ${len}`);
@@ -161,7 +163,6 @@ export class MilterStream {
           const cmd = String.fromCharCode(this.buf[4]!);
           const data = Buffer.from(this.buf.subarray(5, 4 + len));
           this.buf = this.buf.subarray(4 + len);
-          this.have = this.buf.length;
           if (this.sock.isPaused()) this.sock.resume();
           return { cmd, data };
         }

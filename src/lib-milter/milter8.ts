@@ -93,6 +93,8 @@ export class Milter8 {
   /** Events our protocol version (or the milter's) does not define. */
   private npMask = 0;
   private skipEvent: string | undefined;
+  /** message_size_limit during the message stage: a body replacement is not kept beyond it. */
+  private sizeLimit = 0;
   /** Macro lists the milter asked for in the negotiation (SMFIR_SETSYMLIST), by SMFIM stage. */
   readonly macroOverride = new Map<number, string>();
   private readonly warn: (text: string) => void;
@@ -244,12 +246,13 @@ export class Milter8 {
   private async replies(cmd: string, st: MilterStream, timeoutMs: number, edits: MilterEdit[] | undefined): Promise<{ reply: MilterReply; done: boolean }> {
     const inConnect = cmd === SMFIC.CONNECT || cmd === SMFIC.HELO;
     let bodyParts: Buffer[] | undefined;
+    let bodySize = 0;
     let bodyDone = false;
     for (let n = 0; ; n++) {
       const p = await st.read(timeoutMs);
       const empty = p.data.length === 0;
       if (bodyParts && p.cmd !== SMFIR.REPLBODY) {
-        edits!.push({ kind: 'replaceBody', body: bodyParts });
+        edits!.push({ kind: 'replaceBody', body: bodyParts, size: bodySize });
         bodyParts = undefined;
         bodyDone = true;
       }
@@ -302,8 +305,13 @@ export class Milter8 {
             const e = this.edit(p.cmd, p.data, bodyDone);
             if (typeof e === 'string') return { reply: this.confError(e), done: true };
             if (e) {
-              if (e.kind === 'replaceBody') (bodyParts ??= []).push(...e.body);
-              else edits.push(e);
+              if (e.kind === 'replaceBody') {
+                bodyParts ??= [];
+                bodySize += e.size;
+                // Past the size limit only the count is kept: the edit will be refused anyway.
+                if (!(this.sizeLimit > 0 && bodySize > this.sizeLimit)) bodyParts.push(...e.body);
+                else bodyParts.length = 0;
+              } else edits.push(e);
               continue;
             }
           }
@@ -362,7 +370,7 @@ export class Milter8 {
       }
       case SMFIR.REPLBODY:
         if (bodyDone) return 'body replacement requests can\'t currently be mixed with other requests';
-        return { kind: 'replaceBody', body: [data] };
+        return { kind: 'replaceBody', body: [data], size: data.length };
     }
     return undefined;
   }
@@ -371,8 +379,9 @@ export class Milter8 {
    * The message stage (Postfix milter8_message): headers, end of headers, body chunks, end of
    * message under milter_content_timeout; the edits come back only with a final reply.
    */
-  async message(msg: MilterMessageInput, eoh: [string, string][] | undefined, eod: [string, string][] | undefined): Promise<{ reply: MilterReply; edits: MilterEdit[] }> {
+  async message(msg: MilterMessageInput, eoh: [string, string][] | undefined, eod: [string, string][] | undefined, sizeLimit = 0): Promise<{ reply: MilterReply; edits: MilterEdit[] }> {
     if (this.state !== 'envelope' || !this.stream) return { reply: this.defReply, edits: [] };
+    this.sizeLimit = sizeLimit;
     this.state = 'message';
     const t = this.s.contentTimeoutMs;
     const none = { reply: this.defReply, edits: [] as MilterEdit[] };

@@ -108,7 +108,7 @@ export class Milters implements MessageMilters {
 
   async message(editor: MilterMessageEditor): Promise<string | undefined> {
     for (const m of this.list) {
-      const r = await m.message(editor.current(), this.macros(m, SMFIM.EOH, 'eoh'), this.macros(m, SMFIM.EOM, 'eod'));
+      const r = await m.message(editor.current(), this.macros(m, SMFIM.EOH, 'eoh'), this.macros(m, SMFIM.EOM, 'eod'), editor.sizeLimit);
       if (r.edits.length) {
         const err = await editor.apply(m.name, r.edits);
         if (err) return err;
