@@ -59,6 +59,7 @@ import type { Maps } from '../global/maps.ts';
 import type { CleanupClient, CleanupOpenOptions, CleanupReject, CleanupResult, CleanupSettings, CleanupStream } from '../global/cleanup-client.ts';
 import type { ResolveOpener } from '../global/resolve-client.ts';
 import { CleanupMilter, type CleanupMilterHost } from './cleanup-milter.ts';
+import { CleanupAuthres } from './cleanup-authres.ts';
 
 const log = logger('cleanup');
 
@@ -87,6 +88,8 @@ export class CleanupSession implements CleanupStream {
   /** DKIM signing of our users' mail (cleanup-dkim-sign.ts); undefined: not signed. */
   private readonly dkim: CleanupDkimSign | undefined;
   private readonly writeOut = (b: Buffer): Promise<void> => this.writer.writeContent(b);
+  /** Inbound verification (cleanup-authres.ts), for mail from SMTP clients. */
+  private readonly authres: CleanupAuthres | undefined;
 
   private constructor(settings: CleanupSettings, writer: QueueFileWriter, opts: CleanupOpenOptions, tables: CleanupTables | undefined, dkim?: CleanupDkimSign) {
     this.settings = settings;
@@ -105,6 +108,7 @@ export class CleanupSession implements CleanupStream {
     this.checks = !!tables && !tables.overrides.noHeaderBodyChecks && opts.contentChecks !== false;
     for (const [k, v] of Object.entries(opts.attrs)) writer.addAttr(k, v);
     if (opts.flags) writer.setFlags(opts.flags);
+    this.authres = CleanupAuthres.start(settings, opts, writer.queueId);
     const t = this.checks ? tables : undefined;
     const inspectBody = !!t && !!(t.bodyChecks || t.mimeHeaderChecks || t.nestedHeaderChecks);
     this.message = new CleanupMessage({
@@ -150,6 +154,7 @@ export class CleanupSession implements CleanupStream {
     if (!this.envelopeDone) await this.envelope();
     if (this.error) return;
     try {
+      await this.authres?.write(chunk);
       await this.message.write(chunk);
     } catch (e) {
       this.fail(e);
@@ -176,6 +181,11 @@ export class CleanupSession implements CleanupStream {
       } catch (e) {
         this.fail(e);
       }
+    }
+    if (!this.error && !this.discard && this.authres) {
+      const a = await this.authres.finish({ client: this.clientLogName(), sender: this.sender, recipient: this.env.firstRecipient, proto: this.opts.attrs[ATTR.PROTO_NAME], helo: this.opts.attrs[ATTR.HELO_NAME] });
+      if (a && 'reject' in a) this.error = a.reject;
+      else if (a) this.writer.addTrailingAttr(ATTR.PREPEND_HEADERS, a.header);
     }
     if (this.error) {
       await this.abort();
@@ -204,6 +214,7 @@ export class CleanupSession implements CleanupStream {
   async abort(): Promise<void> {
     if (this.aborted) return;
     this.aborted = true;
+    this.authres?.abort();
     await this.writer.abort();
   }
 
@@ -273,6 +284,12 @@ export class CleanupSession implements CleanupStream {
 
   // --- content -------------------------------------------------------------------------------
 
+  /** "host[addr]" as Postfix logs the client. */
+  private clientLogName(): string {
+    const a = this.opts.attrs;
+    return `${a[ATTR.CLIENT_NAME] ?? 'unknown'}[${a[ATTR.CLIENT_ADDR] ?? ''}]`;
+  }
+
   private logContext(): CheckLogContext {
     const a = this.opts.attrs;
     return {
@@ -334,6 +351,8 @@ export class CleanupSession implements CleanupStream {
         if (out) return out;
       }
     }
+    // RFC 8601 §5: an Authentication-Results header claiming our authserv-id is a forgery.
+    if (cls === 'primary' && this.authres?.drops(h, lname)) return Buffer.alloc(0);
     // Return-Path: and Content-Length: from the client are dropped (Postfix header_opts.c
     // HDR_OPT_DROP): the delivery agents add their own Return-Path:.
     if (cls === 'primary' && (lname === 'return-path' || lname === 'content-length')) return Buffer.alloc(0);

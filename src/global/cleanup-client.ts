@@ -65,6 +65,14 @@ export interface CleanupOpenOptions {
    * authenticated nor in $mynetworks, or a forward of such mail).
    */
   origin?: SubmissionOrigin;
+  /**
+   * Mail from an SMTP client (docs/authres.md): 'verify' for a client from outside (not
+   * mynetworks, not SASL-authenticated): SPF/DKIM/DMARC/ARC, one Authentication-Results header,
+   * the DMARC policy (finish() may refuse with 550 5.7.1); 'strip' for the others. Both remove
+   * incoming Authentication-Results headers that claim our authserv-id (RFC 8601 §5).
+   * Unset (local submission, forwarding, bounces): the headers are left alone.
+   */
+  inbound?: 'verify' | 'strip';
 }
 
 /**

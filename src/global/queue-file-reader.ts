@@ -164,21 +164,31 @@ export class QueueFile implements QueueEnvelope {
     }
   }
 
-  /** The message as stored (LF line endings). */
-  contentStream(): Readable {
-    if (this.contentLength === 0) return Readable.from([]);
-    return createReadStream(this.path, { start: this.contentOffset, end: this.contentOffset + this.contentLength - 1 });
+  /** Header lines cleanup added after the content (ATTR.PREPEND_HEADERS), given before it. */
+  get prependedHeaders(): Buffer | undefined {
+    const h = this.attrs.get(ATTR.PREPEND_HEADERS);
+    return h ? Buffer.from(h, 'utf8') : undefined;
   }
 
-  /** The message as stored; the first call after open({ keepContent }) needs no read. */
+  /** The message (LF line endings): the prepended headers, then the content as stored. */
+  contentStream(): Readable {
+    const pre = this.prependedHeaders;
+    if (this.contentLength === 0) return Readable.from(pre ? [pre] : []);
+    const file = createReadStream(this.path, { start: this.contentOffset, end: this.contentOffset + this.contentLength - 1 });
+    if (!pre) return file;
+    return Readable.from((async function* () { yield pre; yield* file; })());
+  }
+
+  /** The message as contentStream() gives it; the first call after open({ keepContent }) needs no read. */
   async content(): Promise<Buffer> {
+    const pre = this.prependedHeaders;
     const kept = this.kept;
-    if (kept) { this.dropContent(); return kept; }
+    if (kept) { this.dropContent(); return pre ? Buffer.concat([pre, kept]) : kept; }
     const fh = await fsp.open(this.path, C.O_RDONLY);
     try {
       const b = Buffer.alloc(this.contentLength);
       await fh.read(b, 0, b.length, this.contentOffset);
-      return b;
+      return pre ? Buffer.concat([pre, b]) : b;
     } finally { await fh.close(); }
   }
 

@@ -92,6 +92,8 @@ export class QueueFileWriter {
   private readonly arrival: number;
   private sender = '';
   private readonly attrs: [string, string][] = [];
+  /** Attributes for the extracted segment (known once the content is written). */
+  private readonly trailingAttrs: [string, string][] = [];
   private readonly recipients: QueueRecipient[] = [];
   private readonly extracted: QueueRecipient[] = [];
   private pos = 0;
@@ -165,6 +167,11 @@ export class QueueFileWriter {
   addAttr(name: string, value: string): void {
     if (/[\n\0=]/.test(name) || value.includes('\0')) throw new Error(`bad queue file attribute name ${JSON.stringify(name)}`);
     this.attrs.push([name, value]);
+  }
+  /** An attribute written after the content, in the extracted segment (rec-type.ts ATTR.PREPEND_HEADERS). */
+  addTrailingAttr(name: string, value: string): void {
+    if (/[\n\0=]/.test(name) || value.includes('\0')) throw new Error(`bad queue file attribute name ${JSON.stringify(name)}`);
+    this.trailingAttrs.push([name, value]);
   }
   addRecipient(r: QueueRecipient): void {
     if (this.contentStart >= 0) this.extracted.push(r); else this.recipients.push(r);
@@ -243,8 +250,9 @@ export class QueueFileWriter {
     this.usable();
     if (this.contentStart < 0) this.beginContent();
     if (this.recipientCount === 0) throw new Error('queue file has no recipients');
-    if (this.extracted.length) {
+    if (this.extracted.length || this.trailingAttrs.length) {
       this.push(encodeRecord(REC.XTRA, ''));
+      for (const [n, v] of this.trailingAttrs) this.push(encodeRecord(REC.ATTR, `${n}=${v}`));
       for (const r of this.extracted) for (const b of recipientRecords(r)) this.push(b);
     }
     this.push(encodeRecord(REC.END, ''));

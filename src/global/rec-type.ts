@@ -23,7 +23,8 @@
  *     M            message content: the payload IS the whole message, header and body, exactly as
  *                  cleanup produced it, with LF line endings (agents add CR for SMTP/LMTP)
  *     X            start of the extracted segment (recipients cleanup found after the content,
- *                  e.g. sendmail -t): more { [O] [n] [o] R|D } groups may follow
+ *                  e.g. sendmail -t): more { [O] [n] [o] R|D } groups may follow, and {A}
+ *                  attributes known only after the content (ATTR.PREPEND_HEADERS)
  *     E            end of file: a file without E is incomplete and is never delivered
  *
  * Postern differs from Postfix on purpose in one place: Postfix keeps the content as one record
@@ -82,4 +83,12 @@ export const ATTR = {
   LOG_IDENT: 'log_ident',
   MESSAGE_ID: 'message_id',
   ENCODING: 'encoding',
+  /**
+   * Header fields cleanup adds once the content is written (Authentication-Results, which needs
+   * the whole message first), in the extracted segment: whole header lines with LF endings.
+   * The reader (queue-file-reader.ts content(), contentStream()) gives them before the content,
+   * so every delivery agent sees them at the top of the message (as Postfix's cleanup splices
+   * milter-added headers in with pointer records).
+   */
+  PREPEND_HEADERS: 'prepend_headers',
 } as const;

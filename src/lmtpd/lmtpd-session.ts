@@ -53,6 +53,7 @@ import { closeAfterLinger, type SessionSlot } from '../lib-master/master-session
 import type { LmtpdSettings } from './lmtpd-settings.ts';
 import { LmtpSpool } from './lmtpd-spool.ts';
 import { startServerTls, describeTls, type TlsContextSource } from '../lib-tls/tls-server.ts';
+import { quarantineOf } from '../lib-authres/authres-header.ts';
 
 /** Longest command line (Dovecot's smtp-server limit is of this order; RFC 5321 asks 512). */
 export const LMTP_MAX_LINE = 4096;
@@ -450,6 +451,14 @@ export class LmtpSession {
       if (s.saveToDetailMailbox && r.detail !== '') {
         // An invalid name (PARAMS) or a missing mailbox means INBOX, as Dovecot does.
         if (await user.exists(r.detail).catch(() => false)) box = r.detail;
+      }
+      // DMARC p=quarantine (docs/authres.md): the \Junk mailbox, created when missing.
+      if (s.authservId && quarantineOf(Buffer.isBuffer(body) ? body : body.head, s.authservId)) {
+        box = s.junkMailbox;
+        if (!(await user.exists(box).catch(() => false))) {
+          await user.create(box).catch((e: unknown) => { if (!(e instanceof MailError) || e.code !== 'EXISTS') throw e; });
+          await user.setSubscribed(box, true).catch(() => {});
+        }
       }
       await user.deliver(box, content);
       log.info(`lmtp(${r.rec.user})<${r.id}>: msgid=${msgid}: saved mail to ${box}`);

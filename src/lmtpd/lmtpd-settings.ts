@@ -11,6 +11,10 @@
  *   quota_full_tempfail            no; yes: over quota is 452 4.2.2 (retry) instead of 552 5.2.2
  *   mail_temp_dir                  /tmp: where a message over 128 KiB waits during its delivery
  *                                  (an unlinked file, lmtpd-spool.ts)
+ *
+ * And for DMARC quarantine (docs/authres.md): the Junk folder is the inbox namespace's mailbox
+ * with special_use = \Junk ("Junk" when none has it); the authserv-id whose quarantine mark
+ * lmtpd honours is main.cf's myhostname (the Postern MTA in front of it), else `hostname`.
  */
 import { hostname } from 'node:os';
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
@@ -32,9 +36,13 @@ export interface LmtpdSettings {
   idleTimeoutMs: number;
   /** Deliveries running at once for one message. */
   deliveryConcurrency: number;
+  /** The authserv-id of the Authentication-Results header whose policy.dmarc=quarantine is honoured. */
+  authservId: string;
+  /** The special-use \\Junk mailbox DMARC-quarantined mail goes to (created when missing). */
+  junkMailbox: string;
 }
 
-export function lmtpdSettings(conf: DovecotConfig): LmtpdSettings {
+export function lmtpdSettings(conf: DovecotConfig, myhostname?: string): LmtpdSettings {
   const get = (n: string) => conf.getFor(n, { protocol: 'lmtp' }) ?? '';
   const yes = (n: string) => /^(yes|y|1|true)$/i.test(get(n).trim());
   return {
@@ -50,5 +58,7 @@ export function lmtpdSettings(conf: DovecotConfig): LmtpdSettings {
     maxRecipients: 50_000,
     idleTimeoutMs: 5 * 60_000,
     deliveryConcurrency: 16,
+    authservId: myhostname || get('hostname') || hostname(),
+    junkMailbox: conf.namespaces.find((n) => n.inbox)?.mailboxes.find((m) => m.specialUse.some((u) => u.toLowerCase() === '\\junk'))?.name ?? 'Junk',
   };
 }

@@ -58,7 +58,7 @@ export const service: ServiceImpl = {
     // STARTTLS when dovecot.conf has ssl != no and an ssl_cert (reloadable, SNI: lib-tls).
     const tls = ctx.dovecot.ssl === 'no' ? undefined : dovecotTlsProvider(ctx.dovecot, 'lmtp', ctx.log);
     const handshakeMs = 60_000;
-    const lmtpd = createLmtpd({ directory, store, settings: lmtpdSettings(ctx.dovecot), log: ctx.log, ...(tls ? { tls, tlsHandshakeMs: handshakeMs } : {}) });
+    const lmtpd = createLmtpd({ directory, store, settings: lmtpdSettings(ctx.dovecot, ctx.config?.get?.('myhostname')), log: ctx.log, ...(tls ? { tls, tlsHandshakeMs: handshakeMs } : {}) });
     const server = serveSessions(ctx, async (sock, listener, slot) => {
       if (!listener.ssl) return lmtpd.handle(sock, { slot });
       // inet_listener lmtp { ssl = yes }: TLS from the first byte, never in clear.

@@ -5,17 +5,18 @@
  * local-file.ts spawns it with the target's uid/gid when Postern runs as root, so the kernel
  * checks every path component with the user's rights: a symlink or a directory the user does
  * not own cannot make root write anywhere. Usage (internal):
- *   node local-file-child.ts PATH SENDER FILESIZELIMIT < message-with-delivery-headers
+ *   node local-file-child.ts PATH SENDER FILESIZELIMIT [FOLDER] < message-with-delivery-headers
  * PATH ending in "/" = Maildir (lib-storage/mail-deliver.ts, Dovecot layout), else mbox (From_
  * line, >From quoting, dotlock). FILESIZELIMIT (mailbox_size_limit, 0 = none) limits the mbox
- * file's size, as Postfix's set_file_limit(). Exit status follows <sysexits.h>: 0 ok, 75
+ * file's size, as Postfix's set_file_limit(). FOLDER: a Maildir folder instead of INBOX (the
+ * DMARC quarantine's Junk), created when missing. Exit status follows <sysexits.h>: 0 ok, 75
  * temporary (EX_TEMPFAIL), 73 cannot create/write (EX_CANTCREAT); the reason is written to
  * stderr: MBOX_FILE_TOO_LARGE exactly (with 73) when the file would pass the limit.
  */
 import { maildirDeliver, mboxDeliver, MailError, MBOX_FILE_TOO_LARGE } from '../lib-storage/mail-deliver.ts';
 
 async function main(): Promise<number> {
-  const [path, sender, max] = process.argv.slice(2);
+  const [path, sender, max, folder] = process.argv.slice(2);
   if (!path || sender === undefined) { process.stderr.write('usage: local-file-child PATH SENDER [FILESIZELIMIT]\n'); return 64; }
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
@@ -23,7 +24,7 @@ async function main(): Promise<number> {
   const fileSizeLimit = Number(max) > 0 ? Number(max) : undefined;
   try {
     if (path.endsWith('/')) {
-      await maildirDeliver(path, content, String(process.getuid?.() ?? 0));
+      await maildirDeliver(path, content, String(process.getuid?.() ?? 0), folder || 'INBOX');
     } else {
       await mboxDeliver(path, content, { sender, fileSizeLimit });
     }

@@ -19,6 +19,8 @@ import { join } from 'node:path';
 import { mailCopy } from '../global/mail-copy.ts';
 import { maildirDeliver, mboxDeliver, MailError, MBOX_FILE_TOO_LARGE } from '../lib-storage/mail-deliver.ts';
 import { allowed, isRoot, log, SENT, type Outcome, type State, type Walk } from './local-state.ts';
+import { quarantineOf } from '../lib-authres/authres-header.ts';
+import type { MainConfig } from '../global/mail-conf.ts';
 
 export interface Privs { uid: number; gid: number; name: string }
 
@@ -39,7 +41,7 @@ export async function deliverFileTarget(st: State, path: string, w: Walk): Promi
   if (st.seen.has(key)) return SENT('duplicate suppressed');
   st.seen.add(key);
   const msg = mailCopy(st.content, { sender: w.sender, recipient: st.top.address, originalRecipient: st.top.orig ?? st.top.address, flags: 'RDO' });
-  const r = await deliverToFile(path, w.sender, msg, w.privs, config.size('mailbox_size_limit'));
+  const r = await deliverToFile(path, w.sender, msg, w.privs, config.size('mailbox_size_limit'), junkFolder(config, msg));
   if (r.status !== 'sent') log.warn(`${st.req.qf.queueId}: ${r.text}`);
   return r;
 }
@@ -49,12 +51,21 @@ export async function deliverFileTarget(st: State, path: string, w: Walk): Promi
  * a message that would take the file past it bounces 5.2.2 "... error writing message: File too
  * large", the file left as it was.
  */
-export async function deliverToFile(path: string, sender: string, content: Buffer, privs: Privs, fileSizeLimit: number): Promise<FileOutcome> {
+/**
+ * The folder of a Maildir for DMARC-quarantined mail (docs/authres.md): postern_junk_mailbox when
+ * the message carries cleanup's quarantine mark for our myhostname, else undefined (INBOX).
+ */
+export function junkFolder(config: MainConfig, content: Buffer): string | undefined {
+  return quarantineOf(content, config.get('myhostname')) ? (config.get('postern_junk_mailbox') || 'Junk') : undefined;
+}
+
+/** `junk`: a Maildir target gets the message in that folder instead of INBOX (created when missing). */
+export async function deliverToFile(path: string, sender: string, content: Buffer, privs: Privs, fileSizeLimit: number, junk?: string): Promise<FileOutcome> {
   const what = path.endsWith('/') ? 'maildir' : 'file';
   const tooLarge: FileOutcome = { status: 'bounced', dsn: '5.2.2', text: `cannot append message to ${what} ${path}: ${MBOX_FILE_TOO_LARGE}` };
   if (isRoot) {
     if (privs.uid === 0) return { status: 'deferred', dsn: '4.3.0', text: `refusing delivery to ${what} ${path} with root privileges` };
-    const r = await runChild(path, sender, content, privs, fileSizeLimit);
+    const r = await runChild(path, sender, content, privs, fileSizeLimit, what === 'maildir' ? junk : undefined);
     if (r.code === 0) return { status: 'sent', dsn: '2.0.0', text: `delivered to ${what}: ${path}` };
     if (r.code === 73 && r.err === MBOX_FILE_TOO_LARGE) return tooLarge;
     const soft = r.code === 75 || r.code === null;
@@ -62,7 +73,7 @@ export async function deliverToFile(path: string, sender: string, content: Buffe
   }
   try {
     if (what === 'maildir') {
-      await maildirDeliver(path, content, privs.name);
+      await maildirDeliver(path, content, privs.name, junk);
     } else {
       await mboxDeliver(path, content, { sender, fileSizeLimit: fileSizeLimit > 0 ? fileSizeLimit : undefined });
     }
@@ -75,9 +86,9 @@ export async function deliverToFile(path: string, sender: string, content: Buffe
   }
 }
 
-function runChild(path: string, sender: string, content: Buffer, privs: Privs, fileSizeLimit: number): Promise<{ code: number | null; err: string }> {
+function runChild(path: string, sender: string, content: Buffer, privs: Privs, fileSizeLimit: number, junk?: string): Promise<{ code: number | null; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CHILD, path, sender, String(fileSizeLimit)], {
+    const child = spawn(process.execPath, [CHILD, path, sender, String(fileSizeLimit), ...(junk ? [junk] : [])], {
       uid: privs.uid, gid: privs.gid, cwd: '/', stdio: ['pipe', 'ignore', 'pipe'], env: { PATH: '/usr/bin:/bin' },
     });
     let err = '';

@@ -22,7 +22,7 @@ import { mailCopy } from '../global/mail-copy.ts';
 import { mboxDeliver, MailError, MBOX_FILE_TOO_LARGE } from '../lib-storage/mail-deliver.ts';
 import type { PasswdEntry } from '../util/dict-unix.ts';
 import { runShell } from './local-command.ts';
-import { deliverToFile, type FileOutcome, type Privs } from './local-file.ts';
+import { deliverToFile, junkFolder, type FileOutcome, type Privs } from './local-file.ts';
 import { forward } from './local-forward.ts';
 import { isRoot, log, redirectTo, userPrivs, type Outcome, type State, type Walk } from './local-state.ts';
 
@@ -52,7 +52,7 @@ export async function deliverMailbox(st: State, pw: PasswdEntry, user: string, l
   const limit = config.size('mailbox_size_limit');
   const home = config.get('home_mailbox');
   const r = home
-    ? await deliverHomeMailbox(pw.dir, home, w.sender, msg, privs, limit)
+    ? await deliverHomeMailbox(pw.dir, home, w.sender, msg, privs, limit, junkFolder(config, msg))
     : await deliverSpool(config.get('mail_spool_directory'), user, w.sender, msg, privs, limit);
   if (r.status !== 'sent') log.warn(`${st.req.qf.queueId}: ${r.text}`);
   return r;
@@ -84,10 +84,10 @@ export async function deliverSpool(spoolDir: string, user: string, sender: strin
 }
 
 /** home_mailbox delivery: `Maildir/` (trailing slash) or a file name, relative to $home. */
-export async function deliverHomeMailbox(home: string, homeMailbox: string, sender: string, content: Buffer, privs: Privs, fileSizeLimit: number): Promise<FileOutcome> {
+export async function deliverHomeMailbox(home: string, homeMailbox: string, sender: string, content: Buffer, privs: Privs, fileSizeLimit: number, junk?: string): Promise<FileOutcome> {
   if (homeMailbox.startsWith('/') || homeMailbox.split('/').includes('..')) {
     return { status: 'deferred', dsn: '4.3.5', text: `mail system configuration error: home_mailbox = ${homeMailbox} must be relative to $home without ".."` };
   }
-  const r = await deliverToFile(join(home, homeMailbox) + (homeMailbox.endsWith('/') ? '/' : ''), sender, content, privs, fileSizeLimit);
+  const r = await deliverToFile(join(home, homeMailbox) + (homeMailbox.endsWith('/') ? '/' : ''), sender, content, privs, fileSizeLimit, junk);
   return r.status === 'sent' ? { ...r, text: homeMailbox.endsWith('/') ? 'delivered to maildir' : 'delivered to mailbox' } : r;
 }

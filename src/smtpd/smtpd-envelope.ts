@@ -163,6 +163,9 @@ async function openCleanup(s: SmtpdSession, tx: SmtpdTransaction): Promise<Clean
     flags: (tx.smtputf8 ? QF.SMTPUTF8 : 0) | (tx.body === '8BITMIME' ? QF.EIGHTBIT : 0),
     milters: s.milters?.milters,
     origin,
+    // docs/authres.md: mail from outside is verified; without a mynetworks check (tests, no
+    // restrictions) nobody counts as outside.
+    inbound: origin || !s.deps.policy.mynetworks ? 'strip' : 'verify',
   });
 }
 

@@ -51,6 +51,8 @@ export interface DnsResolver {
   resolve4(name: string): Promise<string[]>;
   resolve6(name: string): Promise<string[]>;
   resolveTxt(name: string): Promise<string[][]>;
+  /** PTR targets of a reverse name ("1.2.0.192.in-addr.arpa"), for SPF's ptr mechanism (RFC 7208 §5.5). */
+  resolvePtr?(name: string): Promise<string[]>;
   /** TLSA records of a name ("_25._tcp.mx.example.com") and whether the answer was validated. */
   resolveTlsa?(name: string): Promise<TlsaAnswer>;
   /** The servers in use ('' entries never); [] = system resolver. */
@@ -112,6 +114,7 @@ export function createDnsResolver(opts: DnsResolverOptions = {}): DnsResolver {
     resolve4: wrap('A', (n) => r.resolve4(n)),
     resolve6: wrap('AAAA', (n) => r.resolve6(n)),
     resolveTxt: wrap('TXT', (n) => r.resolveTxt(n)),
+    resolvePtr: wrap('PTR', (n) => r.resolvePtr(n)),
     resolveTlsa: (n) => rawTlsaQuery(servers.length ? servers : r.getServers(), n, opts.timeoutMs ?? 2000, opts.tries ?? 2),
   };
 }

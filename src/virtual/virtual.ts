@@ -36,7 +36,8 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import { mailAddrFind } from '../global/mail-addr-find.ts';
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
-import { deliverToNew, mboxDeliver, MailError, MBOX_NOT_REGULAR } from '../lib-storage/mail-deliver.ts';
+import { deliverToNew, maildirDeliver, mboxDeliver, MailError, MBOX_NOT_REGULAR } from '../lib-storage/mail-deliver.ts';
+import { quarantineOf } from '../lib-authres/authres-header.ts';
 import type { QueueRecipient } from '../global/queue-file.ts';
 import { DictError } from '../util/dict.ts';
 import { logger } from '../util/msg.ts';
@@ -52,6 +53,10 @@ export interface VirtualSettings {
   minimumUid: number;
   mailboxLimit: number;
   recipientDelimiter: string;
+  /** myhostname: the authserv-id whose DMARC quarantine mark sends mail to Junk (docs/authres.md). */
+  authservId?: string;
+  /** The Junk folder's name (Dovecot's special-use \\Junk mailbox of the default namespace). */
+  junkMailbox?: string;
 }
 
 export async function virtualSettings(c: MainConfig): Promise<VirtualSettings> {
@@ -64,6 +69,8 @@ export async function virtualSettings(c: MainConfig): Promise<VirtualSettings> {
     minimumUid: c.int('virtual_minimum_uid'),
     mailboxLimit: c.int('virtual_mailbox_limit'),
     recipientDelimiter: c.get('recipient_delimiter'),
+    authservId: c.get('myhostname'),
+    junkMailbox: c.get('postern_junk_mailbox'),
   };
 }
 
@@ -133,7 +140,14 @@ async function deliverOne(s: VirtualSettings, req: DeliverRequest, r: QueueRecip
   const headers = deliveryHeaders(req.qf.sender, r.address);
   if (found.value.endsWith('/')) {
     let durable: Promise<void>;
+    // DMARC p=quarantine (lib-authres): the Junk folder, created when missing.
+    const junk = s.authservId && quarantineOf(content, s.authservId) ? (s.junkMailbox || 'Junk') : undefined;
     try {
+      if (junk) {
+        await maildirDeliver(p.path, Buffer.concat([headers, content]), r.address, junk);
+        log.info(`${req.qf.queueId}: ${r.address}: DMARC quarantine: delivered to ${junk}`);
+        return res(r, 'sent', '2.0.0', `delivered to maildir (${junk})`);
+      }
       ({ durable } = await deliverToNew(p.path, [headers, content]));
     } catch (e) {
       if (e instanceof MailError) {

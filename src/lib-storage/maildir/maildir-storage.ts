@@ -90,11 +90,23 @@ export class MaildirStore implements MailStore {
  * One message into the INBOX of the Maildir at `dir` with a UID at once (the save of
  * MailUser.deliver(), under the uidlist lock), quota not checked: local(8) delivery to a
  * Maildir named by an alias, .forward or home_mailbox. `user` names the owner in the log.
+ * `mailbox` another folder (Junk for DMARC quarantine), created when missing.
  */
-export async function maildirDeliver(dir: string, content: Buffer, user: string): Promise<void> {
+export async function maildirDeliver(dir: string, content: Buffer, user: string, mailbox = 'INBOX'): Promise<void> {
   const uid = process.getuid?.() ?? 0;
   const u = await new MaildirStore().forUser({ user, uid, gid: process.getgid?.() ?? 0, home: dir, mail: `maildir:${dir}` } as never);
-  try { await u.deliver('INBOX', content, { ignoreQuota: true }); } finally { await u.close(); }
+  try {
+    try {
+      await u.deliver(mailbox, content, { ignoreQuota: true });
+    } catch (e) {
+      // Another folder than INBOX (the DMARC quarantine's Junk): created, and subscribed, when
+      // missing, as Dovecot's lmtp_save_to_detail_mailbox / sieve fileinto :create do.
+      if (mailbox === 'INBOX' || !(e instanceof MailError) || e.code !== 'NOTFOUND') throw e;
+      await u.create(mailbox).catch((e2: unknown) => { if (!(e2 instanceof MailError) || e2.code !== 'EXISTS') throw e2; });
+      await u.setSubscribed(mailbox, true).catch(() => { /* a subscription is a convenience */ });
+      await u.deliver(mailbox, content, { ignoreQuota: true });
+    }
+  } finally { await u.close(); }
 }
 
 async function isDir(p: string): Promise<boolean> {

@@ -1,0 +1,212 @@
+/**
+ * authres-verify - inbound verification of one message from outside: SPF (RFC 7208) of the
+ * MAIL FROM and of the HELO identity, DKIM (RFC 6376, RFC 8463) of every signature, ARC chain
+ * validation (RFC 8617), DMARC (RFC 7489, dmarc-eval.ts), summed up in one
+ * Authentication-Results header (RFC 8601) and a policy verdict. cleanup(8) runs one per
+ * message from outside; smtpd answers from its verdict.
+ *
+ * SUMMARY
+ *   const v = new AuthresVerifier(settings, { ip, helo, sender });   // SPF starts at once
+ *   await v.write(chunk); ...                                          // the message, as received
+ *   const r = await v.end();   // { header, action: accept|quarantine|reject|defer, reply? }
+ *
+ * DESCRIPTION
+ *   The cryptography and the RFC logic of SPF, DKIM and ARC are the `mailauth` library's,
+ *   asked through Postern's resolver (authres-dns.ts: postern_dns_servers, cache, deadline).
+ *   The content streams through as it arrives (DKIM body hashes are computed on the way), so
+ *   end() only waits for the key and policy lookups. The whole verification is bounded by
+ *   postern_authres_timeout: past it every DNS question fails at once as a temporary error, so
+ *   a DNS server that never answers gives temperror results, never a stalled session.
+ *
+ *   SPF: the MAIL FROM identity (for the null sender, postmaster@HELO: RFC 7208 §2.4) and,
+ *   separately, the HELO identity (RFC 7208 §2.3), each its own `spf=` resinfo
+ *   (smtp.mailfrom, smtp.helo). DKIM: keys under postern_dkim_min_key_bits (default 1024,
+ *   RFC 8301 §3.2) fail, x= expiry and l= are checked by mailauth (an l= past the body fails the
+ *   body hash; a signature with l= that passes is reported, and cannot make DMARC pass alone
+ *   unless it aligns: the A-R says so).
+ *
+ *   Policy (verdictFor): DMARC fail with disposition reject → reject (550 5.7.1 "rejected by
+ *   DMARC policy for <domain>", as OpenDMARC words it) when postern_dmarc_reject = yes, else
+ *   quarantine when postern_dmarc_quarantine = yes; disposition quarantine → quarantine (the
+ *   header's policy.dmarc=quarantine sends it to Junk at delivery). A temperror never rejects:
+ *   accept, or 451 4.7.5 when postern_authres_temperror_action = defer.
+ *
+ * SECURITY
+ *   Everything here is attacker-controlled input (headers, signatures, DNS answers); memory is
+ *   bounded by the header block the library keeps (cleanup refuses nothing for it: a header
+ *   block over postern_authres_header_limit is not verified, dkim=permerror) and time by the
+ *   deadline.
+ *
+ * STANDARDS
+ *   RFC 7208, RFC 6376, RFC 8301, RFC 8463, RFC 8617, RFC 7489, RFC 8601, RFC 7372 (5.7.x codes)
+ */
+import { PassThrough } from 'node:stream';
+import { once } from 'node:events';
+import { dkimVerify, spf as spfCheck, arc as arcCheck, type DNSResolver } from 'mailauth';
+import type { AuthresDns, MailauthResolver } from './authres-dns.ts';
+import { formatAuthres } from './authres-header.ts';
+import { evaluateDmarc, dmarcResinfo, type DmarcOutcome } from './dmarc-eval.ts';
+import type { PublicSuffixList } from './dmarc-psl.ts';
+import { logger } from '../util/msg.ts';
+
+const log = logger('authres');
+
+export interface AuthresSettings {
+  /** RFC 8601 authserv-id: myhostname. */
+  authservId: string;
+  dns: AuthresDns;
+  psl: PublicSuffixList;
+  timeoutMs: number;
+  minKeyBits: number;
+  /** Header block bigger than this: DKIM/ARC not attempted (permerror). */
+  headerLimit: number;
+  dmarcReject: boolean;
+  dmarcQuarantine: boolean;
+  temperrorAction: 'accept' | 'defer';
+  /** pct sampling; tests pass a constant. */
+  random?: () => number;
+}
+
+/** What smtpd knows of the client, as it passed it to cleanup (queue file attributes). */
+export interface AuthresFacts { ip: string; helo: string; sender: string; queueId?: string }
+
+export type AuthresAction = 'accept' | 'quarantine' | 'reject' | 'defer';
+
+export interface AuthresVerdict {
+  /** The whole header, LF line endings, ending in LF. */
+  header: string;
+  action: AuthresAction;
+  /** For reject/defer: the SMTP reply. */
+  reply?: { code: number; enh: string; text: string };
+  spf: string;
+  heloSpf: string;
+  dkim: string[];
+  arc: string;
+  dmarc?: DmarcOutcome;
+}
+
+interface SpfOut { result: string; domain?: string; info: string }
+
+function escComment(s: string): string { return s.replace(/[()\\]/g, ''); }
+
+export class AuthresVerifier {
+  private readonly s: AuthresSettings;
+  private readonly f: AuthresFacts;
+  private readonly stream = new PassThrough({ highWaterMark: 256 * 1024 });
+  private readonly resolver: MailauthResolver;
+  private deadline: number;
+  private readonly spfP: Promise<SpfOut>;
+  private readonly heloP: Promise<SpfOut | undefined>;
+  private readonly dkimP: Promise<{ ok: true; r: Awaited<ReturnType<typeof dkimVerify>> } | { ok: false; why: string }>;
+  private settled = false;
+  private headerBytes = 0;
+  private inHeader = true;
+  private lastTwo = '';
+  private overLimit = false;
+
+  constructor(settings: AuthresSettings, facts: AuthresFacts) {
+    this.s = settings;
+    this.f = facts;
+    this.deadline = Date.now() + settings.timeoutMs;
+    const base = settings.dns;
+    // The deadline is read at each question: end() moves it (the content may take long to arrive).
+    this.resolver = (name, type) => base.withDeadline(this.deadline)(name, type);
+    const helo = facts.helo;
+    this.spfP = this.runSpf(facts.sender, helo).catch((e) => ({ result: 'temperror', info: `spf=temperror (${escComment((e as Error).message)}) smtp.mailfrom=${facts.sender || `postmaster@${helo}`}` }));
+    this.heloP = facts.sender && helo && !/^\[|^[\d.]+$|:/.test(helo)
+      ? this.runSpf('', helo).then((r) => ({ ...r, info: r.info.replace(/ smtp\.mailfrom=\S+/, '').replace(/ smtp\.helo=\S+/, '') + ` smtp.helo=${helo}` }))
+        .catch(() => ({ result: 'temperror', info: `spf=temperror smtp.helo=${helo}` }))
+      : Promise.resolve(undefined);
+    this.dkimP = dkimVerify(this.stream, { resolver: this.resolver as DNSResolver, sender: facts.sender || undefined, minBitLength: settings.minKeyBits })
+      .then((r) => ({ ok: true as const, r }), (e: Error) => ({ ok: false as const, why: e.message }))
+      .finally(() => { this.settled = true; this.stream.resume(); });
+    this.spfP.catch(() => {}); this.heloP.catch(() => {});
+  }
+
+  private async runSpf(sender: string, helo: string): Promise<SpfOut> {
+    const r = await spfCheck({ sender, ip: this.f.ip, helo: helo || undefined, mta: this.s.authservId, resolver: this.resolver, maxElapsedTime: this.s.timeoutMs } as Parameters<typeof spfCheck>[0]);
+    return { result: r.status.result, domain: (r as unknown as { domain?: string }).domain, info: r.info };
+  }
+
+  /** The message as received (LF line endings, the Received: header of smtpd first). */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.settled || this.overLimit) return;
+    if (this.inHeader) {
+      // Find the end of the header block (an empty line) and count its size.
+      const text = this.lastTwo + chunk.toString('latin1');
+      const at = text.search(/\n\r?\n/);
+      if (at >= 0) { this.inHeader = false; this.headerBytes += Math.max(0, at - this.lastTwo.length); } else this.headerBytes += chunk.length;
+      this.lastTwo = text.slice(-2);
+      if (this.inHeader && this.headerBytes > this.s.headerLimit) {
+        this.overLimit = true;
+        log.info(`${this.f.queueId ?? 'NOQUEUE'}: header block over ${this.s.headerLimit} bytes: DKIM and ARC not verified`);
+        this.stream.destroy();
+        return;
+      }
+    }
+    if (!this.stream.write(chunk)) await Promise.race([once(this.stream, 'drain'), this.dkimP]);
+  }
+
+  async end(): Promise<AuthresVerdict> {
+    this.deadline = Math.max(this.deadline, Date.now() + this.s.timeoutMs);
+    if (!this.overLimit) this.stream.end();
+    const hard = this.deadline + 1000;
+    const timeout = <T>(p: Promise<T>, fallback: T): Promise<T> => {
+      let t: NodeJS.Timeout | undefined;
+      return Promise.race([p, new Promise<T>((r) => { t = setTimeout(() => r(fallback), Math.max(0, hard - Date.now())); })]).finally(() => clearTimeout(t));
+    };
+    const spf = await timeout(this.spfP, { result: 'temperror', info: `spf=temperror (timeout) smtp.mailfrom=${this.f.sender || `postmaster@${this.f.helo}`}` });
+    const helo = await timeout(this.heloP, undefined);
+    const dk = this.overLimit ? { ok: false as const, why: 'header block too large' }
+      : await timeout(this.dkimP, { ok: false as const, why: 'timeout' });
+    const dkimInfo: string[] = [];
+    const dkimPass: string[] = [];
+    let headerFrom: string[] = [];
+    let arcInfo = 'arc=none';
+    if (dk.ok) {
+      for (const row of dk.r.results ?? []) {
+        dkimInfo.push(row.info);
+        if (row.status.result === 'pass' && row.signingDomain) dkimPass.push(row.signingDomain);
+      }
+      headerFrom = dk.r.headerFrom ?? [];
+      const chain = (dk.r as unknown as { arc?: unknown }).arc;
+      if (chain) {
+        const a = await timeout(arcCheck(chain as Parameters<typeof arcCheck>[0], { resolver: this.resolver, minBitLength: this.s.minKeyBits } as Parameters<typeof arcCheck>[1])
+          .then((r) => (r as { info?: string }).info ?? `arc=${(r as { status: { result: string } }).status.result}`, (e: Error) => `arc=temperror (${escComment(e.message)})`), 'arc=temperror (timeout)');
+        arcInfo = a;
+      }
+    } else {
+      dkimInfo.push(dk.why === 'timeout' ? 'dkim=temperror (verification timed out)' : `dkim=permerror (${escComment(dk.why)})`);
+    }
+    let dmarc: DmarcOutcome | undefined;
+    const fromDomains = [...new Set(headerFrom.map((a) => a.slice(a.lastIndexOf('@') + 1).toLowerCase()).filter(Boolean))];
+    if (fromDomains.length === 1) {
+      const spfDomain = spf.result === 'pass' ? spf.domain : undefined;
+      dmarc = await timeout(evaluateDmarc({ fromDomain: fromDomains[0]!, spfDomain, dkimDomains: dkimPass, resolver: this.resolver, psl: this.s.psl, random: this.s.random }),
+        { result: 'temperror', fromDomain: fromDomains[0]!, disposition: 'none', spfAligned: false, dkimAligned: false, reason: 'timeout' });
+    }
+    const d = decide(this.s, dmarc, spf.result);
+    const dmarcInfo = dmarc ? dmarcResinfo(dmarc, d.action === 'reject' ? 'reject' : d.action === 'quarantine' ? 'quarantine' : undefined)
+      : fromDomains.length > 1 ? 'dmarc=permerror (multiple From domains)' : undefined;
+    const resinfo = [...dkimInfo, spf.info, ...(helo ? [helo.info] : []), ...(dmarcInfo ? [dmarcInfo] : []), arcInfo];
+    const header = formatAuthres(this.s.authservId, resinfo);
+    return { header, ...d, spf: spf.result, heloSpf: helo?.result ?? 'none', dkim: dkimInfo, arc: arcInfo, dmarc };
+  }
+
+  /** Stop: the transaction is gone. */
+  abort(): void { this.stream.destroy(); }
+}
+
+/** The policy of the top of this file. */
+export function decide(s: Pick<AuthresSettings, 'dmarcReject' | 'dmarcQuarantine' | 'temperrorAction'>, d: DmarcOutcome | undefined, spf: string): Pick<AuthresVerdict, 'action' | 'reply'> {
+  if (d?.result === 'fail') {
+    if (d.disposition === 'reject' && s.dmarcReject) {
+      return { action: 'reject', reply: { code: 550, enh: '5.7.1', text: `rejected by DMARC policy for ${d.fromDomain}` } };
+    }
+    if ((d.disposition === 'reject' || d.disposition === 'quarantine') && s.dmarcQuarantine) return { action: 'quarantine' };
+  }
+  if (s.temperrorAction === 'defer' && (d?.result === 'temperror' || spf === 'temperror')) {
+    return { action: 'defer', reply: { code: 451, enh: '4.7.5', text: 'Temporary authentication failure (DNS): try again later' } };
+  }
+  return { action: 'accept' };
+}
