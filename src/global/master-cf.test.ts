@@ -158,9 +158,9 @@ test('CRLF line ends and tabs parse like LF', () => {
 });
 
 test('unsupportedServices names the commands Postern does not run', () => {
-  const entries = parse('smtp inet n - y - - smtpd\nqmgr unix n - n 300 1 oqmgr\nspawn unix - n n - - spawn\n');
-  assert.deepEqual(unsupportedServices(entries).map((e) => e.command), ['oqmgr', 'spawn']);
-  assert.ok(POSTERN_SERVICES.has('pipe') && POSTERN_SERVICES.has('postlogd') && !POSTERN_SERVICES.has('spawn'));
+  const entries = parse('smtp inet n - y - - smtpd\nqmgr unix n - n 300 1 oqmgr\nspawn unix - n n - - spawn\nifmail unix - n n - - ifmail\n');
+  assert.deepEqual(unsupportedServices(entries).map((e) => e.command), ['oqmgr', 'ifmail']);
+  assert.ok(POSTERN_SERVICES.has('pipe') && POSTERN_SERVICES.has('postlogd') && POSTERN_SERVICES.has('spawn') && !POSTERN_SERVICES.has('oqmgr'));
 });
 
 test('errors carry file, line and Postfix wording', () => {

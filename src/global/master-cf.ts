@@ -51,7 +51,7 @@ export const POSTERN_SERVICES: ReadonlySet<string> = new Set([
   'smtpd', 'qmgr', 'cleanup', 'trivial-rewrite', 'pickup', 'bounce', 'defer', 'trace', 'verify',
   'flush', 'showq', 'error', 'retry', 'discard', 'local', 'virtual', 'lmtp', 'smtp', 'relay', 'pipe',
   'anvil', 'scache', 'tlsmgr', 'rewrite', 'proxymap', 'proxywrite', 'postlog', 'postlogd', 'qmqpd',
-  'postscreen', 'dnsblog', 'tlsproxy',
+  'postscreen', 'dnsblog', 'tlsproxy', 'spawn',
 ]);
 
 /** Largest logical line accepted (a real entry with many -o options is a few KiB). */

@@ -49,6 +49,8 @@ export const SERVICES: ServiceRegistry = {
   imapd: async () => (await import('../imapd/imapd.ts')).service,
   pop3d: async () => (await import('../pop3d/pop3d.ts')).service,
   lmtpd: async () => (await import('../lmtpd/lmtpd.ts')).service,
+  // spawn(8): a command per connection to private/NAME (policy servers such as policyd-spf).
+  spawn: async () => (await import('../spawn/spawn.ts')).service,
   // Work that runs inside other services' processes: cleanup and trivial-rewrite are libraries
   // of smtpd/pickup/qmgr; bounce/defer/trace and the delivery agents run inside qmgr.
   cleanup: inProcess('cleanup'),

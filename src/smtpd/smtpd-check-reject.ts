@@ -72,6 +72,8 @@ export interface CheckState {
   discard: boolean;
   action?: 'hold' | 'discard';
   actionReason?: string;
+  /** PREPEND headers not yet handed to the session (SmtpdVerdict.prepend). */
+  prepend?: string[];
   error?: SmtpdReply;
 }
 

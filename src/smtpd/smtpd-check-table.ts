@@ -9,8 +9,9 @@
  * DUNNO, a reject (with access_map_reject_code / access_map_defer_code and the table's text),
  * remembered defer_if_permit / defer_if_reject, WARN (logged), HOLD and DISCARD (set st.action
  * for the session; skipped, with a warning, before MAIL with smtpd_delay_reject = no), or a list
- * of restrictions evaluated in place (CheckContext.generic, recursion-limited). FILTER,
- * REDIRECT and PREPEND are not implemented: logged and ignored.
+ * of restrictions evaluated in place (CheckContext.generic, recursion-limited), PREPEND (a
+ * header for the message, st.prepend → SmtpdVerdict.prepend, written before Received:). FILTER
+ * and REDIRECT are not implemented: logged and ignored.
  */
 import { DictError } from '../util/dict.ts';
 import { logger } from '../util/msg.ts';
@@ -80,7 +81,20 @@ export async function tableResult(cx: CheckContext, st: CheckState, table: strin
       st.action = 'discard';
       st.actionReason = a.text || 'triggers DISCARD action';
       return OK;
-    case 'filter': case 'redirect': case 'prepend':
+    case 'prepend':
+      // check_table_result(): only in a transaction, before END-OF-MESSAGE, and a header.
+      if (!inTx()) return DUNNO;
+      if (st.where === 'END-OF-MESSAGE') {
+        log.warn(`access table ${table}: action PREPEND must be used before smtpd_end_of_data_restrictions`);
+        return DUNNO;
+      }
+      if (!/^[!-9;-~]+:/.test(a.text)) {
+        log.warn(`access table ${table} entry "${value}" requires header: text`);
+        return DUNNO;
+      }
+      (st.prepend ??= []).push(a.text);
+      return DUNNO;
+    case 'filter': case 'redirect':
       log.warn(`access table ${table}: action ${a.kind.toUpperCase()} is not implemented in Postern yet: ignored`);
       return DUNNO;
     case 'table-in-value':

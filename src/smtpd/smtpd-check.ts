@@ -138,7 +138,10 @@ export class SmtpdCheck implements SmtpdPolicy {
     // Built in: reject_sender_login_mismatch = both halves (smtpd_check_init()).
     ck.classes.set('reject_sender_login_mismatch', ['reject_authenticated_sender_login_mismatch', 'reject_unauthenticated_sender_login_mismatch']);
     const openAll = async (names: string[]) => {
-      for (const n of names) if (n.includes(':')) await ck.table(n);
+      for (let i = 0; i < names.length; i++) {
+        if (lower(names[i]!) === 'check_policy_service') { i++; continue; } // a server, not a table
+        if (names[i]!.includes(':')) await ck.table(names[i]!);
+      }
     };
     for (const l of Object.values(ck.lists)) await openAll(l);
     for (const l of ck.classes.values()) await openAll(l);
@@ -212,9 +215,11 @@ export class SmtpdCheck implements SmtpdPolicy {
   private verdict(st: CheckState, err: SmtpdReply | undefined): SmtpdVerdict | undefined {
     const action = st.action;
     const reason = st.actionReason;
+    const prepend = st.prepend;
     st.action = undefined;
-    if (!err && !action) return undefined;
-    return { ...(err ? { reply: err } : {}), ...(action ? { action, reason } : {}) };
+    st.prepend = undefined;
+    if (!err && !action && !prepend) return undefined;
+    return { ...(err ? { reply: err } : {}), ...(action ? { action, reason } : {}), ...(prepend ? { prepend } : {}) };
   }
 
   /** Is the client in $mynetworks (permit_mynetworks)? A table error answers no. */

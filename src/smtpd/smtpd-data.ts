@@ -195,7 +195,9 @@ export class SmtpdData {
     this.contentError = undefined;
     this.size = 0;
     this.tooBig = false;
-    this.queueContent(Buffer.from(this.receivedHeader(), 'utf8'));
+    // PREPEND headers from access tables and policy servers come first (Postfix smtpd.c data_cmd()).
+    const pre = tx.prepend?.length ? tx.prepend.map((h) => h + '\n').join('') : '';
+    this.queueContent(Buffer.from(pre + this.receivedHeader(), 'utf8'));
     return true;
   }
 

@@ -22,6 +22,8 @@ export interface SmtpdVerdict {
   reply?: SmtpdReply;
   action?: 'discard' | 'hold';
   reason?: string;
+  /** Headers to prepend to the message (access(5) / policy PREPEND), in order. */
+  prepend?: string[];
   /** Drop the connection after the reply (e.g. 421). */
   disconnect?: boolean;
 }

@@ -474,6 +474,7 @@ export class SmtpdSession {
   async verdict(v: SmtpdVerdict | undefined, stage: string, extra = ''): Promise<boolean> {
     if (!v) return true;
     if (v.action && this.state.tx) { this.state.tx.action = v.action; this.state.tx.actionReason = v.reason; }
+    if (v.prepend && this.state.tx) (this.state.tx.prepend ??= []).push(...v.prepend);
     if (!v.reply) return true;
     const r = v.reply;
     log.info(`${this.cleanup?.queueId ?? 'NOQUEUE'}: reject: ${stage} from ${this.client}: ${r.code} ${r.enh} ${r.text};${extra} proto=${this.state.protocol} helo=<${this.state.helo ?? ''}>`);
