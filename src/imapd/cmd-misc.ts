@@ -96,12 +96,13 @@ export async function cmdDelete(s: ImapSession, c: CommandContext): Promise<Repl
   const name = mailboxArg(s, c.args[0]);
   if (name === 'INBOX') return { status: 'NO', code: 'CANNOT', text: 'INBOX can\'t be deleted.' };
   if (s.box && s.box.name === name) {
-    // Dovecot closes the selected mailbox it deletes
+    // Dovecot closes the selected mailbox it deletes, answers OK, and ends the session with
+    // `* BYE Selected mailbox was deleted, have to disconnect.` at the next command
     const box = s.box;
     s.box = undefined;
     s.state = 'auth';
     await box.close();
-    s.send('* BYE Selected mailbox was deleted, have to disconnect.\r\n');
+    s.selectedDeleted = true;
   }
   try { await s.user!.delete(name); } catch (e) {
     if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${mailboxText(name)}` };

@@ -17,7 +17,7 @@ import { parseSearchArgs, type SearchKey, type SearchProgram } from '../lib-imap
 import { ImapParseError } from '../lib-imap/imap-parser.ts';
 import { resolveSeqSet, seqSetHas } from '../lib-imap/imap-seqset.ts';
 import { parseMime, type MimeMessage } from '../lib-mail/mail-mime.ts';
-import { matchBody, matchHeader, matchText, messageSentDate } from '../lib-mail/mail-search.ts';
+import { matchAddress, matchBody, matchHeader, matchText, messageSentDate } from '../lib-mail/mail-search.ts';
 import { rawBodyCannotMatch, rawNeedle, type RawNeedle } from '../lib-imap/imap-search-raw.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { Mailbox, MessageInfo } from '../lib-storage/mail-storage.ts';
@@ -113,7 +113,7 @@ function evalCheap(k: SearchKey, x: MsgCtx, s: ImapSession, maxSeq: number, maxU
       const kd = Math.floor(k.date.getTime() / DAY);
       return k.cmp === 'before' ? day < kd : k.cmp === 'on' ? day === kd : day >= kd;
     }
-    case 'header': return x.msg ? matchHeader(x.msg, k.field, k.value) : undefined;
+    case 'header': return x.msg ? (k.address ? matchAddress : matchHeader)(x.msg, k.field, k.value) : undefined;
     case 'body': return x.msg ? matchBody(x.msg, k.value) : x.raw && rawBodyMiss(k, x.raw) ? false : undefined;
     case 'text': return x.msg ? matchText(x.msg, k.value) : undefined;
     case 'not': { const v = evalCheap(k.key, x, s, maxSeq, maxUid, now); return v === undefined ? undefined : !v; }

@@ -42,5 +42,7 @@ export async function cmdStatus(s: ImapSession, c: CommandContext): Promise<Repl
     if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
     throw e;
   }
+  // Dovecot: STATUS of the selected mailbox works, with a hint (RFC 3501 §6.3.10 "SHOULD NOT")
+  if (s.box && s.box.name === name) return { status: 'OK', code: 'CLIENTBUG', text: 'Status on selected mailbox completed' };
   return { status: 'OK', text: 'Status completed' };
 }

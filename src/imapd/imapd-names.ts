@@ -14,7 +14,7 @@ import type { ImapSession } from './imapd-session.ts';
 export class ImapNoError extends Error {}
 
 export function mailboxArg(s: ImapSession, a: ImapArg | undefined): string {
-  const raw = a && a.type !== 'list' && a.type !== 'nil' ? argBytes(a) : undefined;
+  const raw = a && a.type !== 'list' ? argBytes(a) : undefined; // NIL is the name "NIL" (astring)
   if (!raw) throw new ImapParseError('Invalid arguments');
   let name: string;
   try { name = decodeMailboxName(raw, s.rev2); } catch { // IMAP4rev2: UTF-8 names (RFC 9051 §5.1)

@@ -103,6 +103,8 @@ export class ImapSession {
   /** The keyword list last announced in `* FLAGS` (SELECT or a later update). */
   keywordsSent = '';
   compressed = false;
+  /** DELETE removed the selected mailbox: the next command gets Dovecot's BYE. */
+  selectedDeleted = false;
   private busy = false;
   private closed = false;
   private cleaned = false;
@@ -356,6 +358,7 @@ export class ImapSession {
     const start = performance.now();
     const spec = COMMANDS.get(name);
     const c: CommandContext = { tag, name, uid: name.startsWith('UID '), args, start };
+    if (this.selectedDeleted) { this.fatal('Selected mailbox was deleted, have to disconnect.'); return; }
     if (!spec || (this.state === 'nonauth' && !spec.states.includes('nonauth'))) {
       if (this.state === 'nonauth') this.sendBad(`${tag} BAD ${PRELOGIN_BAD}\r\n`);
       else this.tagged(c, { status: 'BAD', text: `Error in IMAP command ${name}: Unknown command` });

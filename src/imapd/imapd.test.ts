@@ -139,7 +139,7 @@ test('LIST, LSUB, LIST-EXTENDED, SPECIAL-USE, CREATE/RENAME/DELETE, mailbox name
     assert.equal(stripTiming(await c.tagged('d2', 'DELETE Archive/2025')), "d2 NO [NONEXISTENT] Mailbox doesn't exist: Archive/2025\r\n");
     assert.equal(stripTiming(await c.tagged('sb', 'SUBSCRIBE Trash')), 'sb OK Subscribe completed\r\n');
     // hostile names: never a file outside the mail root
-    for (const [i, name] of ['"../../etc"', '"a/../../b"', '"x%"', '"*"', '"~root"', '"a//b"', '"&Jjo"', '"&AGEAYgBj-"'].entries()) {
+    for (const [i, name] of ['"../../etc"', '"a/../../b"', '"x/.."', '"."', '"~root"', '"a//b"', '"&Jjo"', '"&AGEAYgBj-"'].entries()) {
       const r = stripTiming(await c.tagged(`h${i}`, `CREATE ${name}`));
       assert.match(r, new RegExp(`^h${i} NO `), `${name}: ${r}`);
     }

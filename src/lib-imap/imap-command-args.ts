@@ -112,7 +112,7 @@ export function parseListArgs(args: readonly ImapArg[]): ListCommand {
     }
     i++;
   }
-  const ref = args[i] && args[i]!.type !== 'list' && args[i]!.type !== 'nil' ? argBytes(args[i]) : undefined;
+  const ref = args[i] && args[i]!.type !== 'list' ? argBytes(args[i]) : undefined;
   if (ref === undefined) throw new ImapParseError('LIST: missing reference name');
   cmd.reference = ref;
   i++;
@@ -166,7 +166,7 @@ export interface AppendCommand {
 
 /** APPEND mailbox 1*( [flags] [date-time] (literal | CATENATE (parts)) )  (MULTIAPPEND) */
 export function parseAppendArgs(args: readonly ImapArg[]): AppendCommand {
-  const mailbox = args[0] && args[0].type !== 'list' && args[0].type !== 'nil' ? argBytes(args[0]) : undefined;
+  const mailbox = args[0] && args[0].type !== 'list' ? argBytes(args[0]) : undefined;
   if (!mailbox) throw new ImapParseError('APPEND: missing mailbox name');
   const messages: AppendMessage[] = [];
   let i = 1;

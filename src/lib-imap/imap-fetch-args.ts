@@ -97,10 +97,17 @@ export function parseFetchAtt(text: string): FetchAtt[] {
   const up = text.toUpperCase();
   if (MACROS[up]) return MACROS[up].map((name) => ({ kind: 'simple', name }));
   if (SIMPLE.has(up)) return [{ kind: 'simple', name: up as SimpleFetchAtt }];
+  const open = /^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[/is.exec(text);
+  // Dovecot's texts: "Unknown parameter: X", "Invalid BODY[..] parameter: Missing ']'"
+  if (!open) throw new ImapParseError(`Unknown parameter: ${text.slice(0, 60).toUpperCase()}`);
+  const what = open[1]!.toUpperCase().startsWith('BODY') ? 'BODY' : 'BINARY';
   const m = /^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[(.*)\](.*)$/is.exec(text);
-  if (!m) throw new ImapParseError(`Unknown FETCH attribute "${text.slice(0, 60)}"`);
+  if (!m) throw new ImapParseError(`Invalid ${what}[..] parameter: Missing ']'`);
   const name = m[1]!.toUpperCase();
   const inner = m[2]!;
+  if (/\]/.test(inner.replace(/\([^)]*\)/g, '')) || (m[3] !== '' && !m[3]!.startsWith('<'))) {
+    throw new ImapParseError(`Invalid ${what}[..] parameter: Unexpected data after ']'`);
+  }
   const partial = parsePartial(m[3]!);
   const partialName = partial ? `<${partial.origin}>` : '';
   if (name === 'BODY' || name === 'BODY.PEEK') {

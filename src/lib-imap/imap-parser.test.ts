@@ -201,10 +201,27 @@ test('NUL byte in a command line is BAD with the tag', () => {
 });
 
 test('unbalanced lists and stray characters are BAD', () => {
-  for (const bad of ['a FETCH 1 (FLAGS\r\n', 'a FETCH 1 FLAGS)\r\n', 'a FETCH 1 BODY[TEXT\r\n', 'a X {12\r\n', '+ x\r\n', 'a\r\n']) {
+  for (const bad of ['a FETCH 1 (FLAGS\r\n', 'a FETCH 1 FLAGS)\r\n', 'a X {12\r\n', '+ x\r\n', 'a\r\n', 'a SELECT a{b\r\n', 'a SELECT a(b\r\n']) {
     const [ev] = parse(bad);
     assert.equal(ev?.type, 'error', bad);
   }
+});
+
+test('brackets: a section only after a FETCH attribute name; elsewhere `[` and `]` are atom characters (RFC 3501 §9)', () => {
+  const atoms = (line: string): string[] => {
+    const [ev] = parse(line);
+    assert.ok(ev?.type === 'command', line);
+    return ev.args.map((a) => (a.type === 'atom' ? a.value : a.type));
+  };
+  assert.deepEqual(atoms('a FETCH 1 BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.10>\r\n'), ['number', 'BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.10>']);
+  assert.deepEqual(atoms("a SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}\r\n"), ["!#$&'+,-.0123456789:;<=>?@^_`|[}"]);
+  assert.deepEqual(atoms('a LIST "" [%\r\n'), ['string', '[%']);
+  assert.deepEqual(atoms('a SELECT ]]]\r\n'), [']]]']);
+  // an unclosed section ends at the space: FETCH then says what is missing, the session goes on
+  assert.deepEqual(atoms('a FETCH 1 BODY[TEXT\r\n'), ['number', 'BODY[TEXT']);
+  assert.deepEqual(atoms('a FETCH 1 BODY[HEADER.FIELDS (FROM)\r\n'), ['number', 'BODY[HEADER.FIELDS', 'list']);
+  const [nil] = parse('a SEARCH SUBJECT nil\r\n');
+  assert.ok(nil?.type === 'command' && nil.args[1]?.type === 'nil' && nil.args[1].raw === 'nil');
 });
 
 test('an error on a line ending in {N+} also skips the literal data', () => {

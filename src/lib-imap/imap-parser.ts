@@ -28,8 +28,9 @@
  * 100,000-deep list costs no call stack. After a non-fatal error the rest of the command line is
  * skipped without being buffered (including the data of non-synchronising literals).
  *
- * Tokens: atoms (a `[...]` inside an atom runs to the matching `]` with spaces and lists, so
- * `BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100>` is one atom, as FETCH needs), numbers (atoms of
+ * Tokens: atoms (after BODY, BODY.PEEK, BINARY, BINARY.PEEK or BINARY.SIZE a `[...]` runs to
+ * the matching `]` with spaces and lists, so `BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100>` is one
+ * atom, as FETCH needs; anywhere else `[` and `]` are plain ASTRING-CHARs), numbers (atoms of
  * digits ≤ 2^53), quoted strings (only `\"` and `\\` escapes; 8-bit allowed for UTF8=ACCEPT),
  * literals, literal8 (RFC 3516), NIL, and parenthesised lists.
  */
@@ -39,7 +40,8 @@ export type ImapArg =
   | { type: 'number'; value: number; raw: string }
   | { type: 'string'; value: Buffer }
   | { type: 'literal'; value: Buffer; literal8: boolean; size: number; streamed: boolean }
-  | { type: 'nil' }
+  /** NIL; `raw` is the atom as sent, for the places where an astring is expected (RFC 3501 §9). */
+  | { type: 'nil'; raw: string }
   | { type: 'list'; items: ImapArg[] };
 
 export type ImapParserEvent =
@@ -81,6 +83,9 @@ export class ImapParseError extends Error {
 
 export const IMAP_MAX_LINE_LENGTH = 65536;
 export const IMAP_LITERAL_MINUS_MAX = 4096;
+
+/** The atoms after which `[` starts a FETCH section that may hold spaces and lists. */
+const SECTION_ATOM = /^(?:BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)$/i;
 
 const CR = 13;
 const LF = 10;
@@ -475,7 +480,9 @@ export class ImapParser {
       let depth = 0;
       while (i < n) {
         const b = line[i]!;
-        if (b === 0x5b) { depth++; i++; continue; }
+        // `[` opens a section only after a FETCH attribute name (BODY[...], BINARY.PEEK[...]);
+        // elsewhere it is an ATOM-CHAR like any other (mailbox `a[b`, RFC 3501 §9)
+        if (b === 0x5b && (depth > 0 || SECTION_ATOM.test(line.toString('latin1', s, i)))) { depth++; i++; continue; }
         if (b === 0x5d && depth > 0) { depth--; i++; continue; }
         if (depth > 0) {
           if (b === 0x22) { // quoted inside brackets
@@ -487,17 +494,23 @@ export class ImapParser {
           i++;
           continue;
         }
+        if (b === 0x28 && i > s) return { kind: 'error', message: 'Invalid characters in atom' }; // Dovecot: `a(b`
         if (b === 0x20 || b === 0x28 || b === 0x29 || b === 0x22 || b < 0x20 || b === 0x7f) break;
+        if (b === 0x7b) return { kind: 'error', message: 'Invalid characters in atom' }; // `{` is an atom-special (RFC 3501 §9)
         i++;
       }
-      if (depth > 0) return { kind: 'error', message: 'Missing \']\'' };
+      if (depth > 0) {
+        // an unclosed section: the atom ends at the first space, and FETCH says what is missing
+        i = s;
+        while (i < n && line[i] !== 0x20 && line[i] !== 0x28 && line[i] !== 0x29 && line[i] !== 0x22 && line[i]! >= 0x20 && line[i] !== 0x7f) i++;
+      }
       const text = line.toString('latin1', s, i);
       if (text.length === 0) return { kind: 'error', message: 'Invalid characters in atom' };
       if (i < n && line[i] === 0x22) return { kind: 'error', message: 'Invalid characters in atom' };
       if (/^\d+$/.test(text) && text.length <= 16 && Number.isSafeInteger(Number(text))) {
         frame.items.push({ type: 'number', value: Number(text), raw: text });
       } else if (text.toUpperCase() === 'NIL') {
-        frame.items.push({ type: 'nil' });
+        frame.items.push({ type: 'nil', raw: text });
       } else {
         frame.items.push({ type: 'atom', value: text });
       }
@@ -514,11 +527,15 @@ export class ImapParser {
 
 // ---- argument access helpers ----
 
-/** Text of an atom, number, string or literal; undefined for NIL and lists. */
+/**
+ * Text of an astring (RFC 3501 §9: atom, number, string or literal — NIL included, which is an
+ * atom there: `SELECT NIL` opens the mailbox "NIL"); undefined for lists.
+ */
 export function argString(a: ImapArg | undefined): string | undefined {
   if (!a) return undefined;
   switch (a.type) {
     case 'atom': return a.value;
+    case 'nil': return a.raw;
     case 'number': return a.raw;
     case 'string': case 'literal': return a.value.toString('utf8');
     default: return undefined;
@@ -532,9 +549,10 @@ export function argAstring(a: ImapArg | undefined, what: string): string {
   return s;
 }
 
-/** Raw bytes of an astring (mailbox names, search strings may be 8-bit). */
+/** Raw bytes of an astring (mailbox names, search strings may be 8-bit); NIL is "NIL". */
 export function argBytes(a: ImapArg | undefined): Buffer | undefined {
   if (!a) return undefined;
+  if (a.type === 'nil') return Buffer.from(a.raw, 'latin1');
   if (a.type === 'string' || a.type === 'literal') return a.value;
   if (a.type === 'atom') return Buffer.from(a.value, 'latin1');
   if (a.type === 'number') return Buffer.from(a.raw);

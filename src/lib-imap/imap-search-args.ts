@@ -18,7 +18,8 @@ export type SearchKey =
   | { op: 'flag'; flag: string; set: boolean } // \Seen, \Answered..., keywords; set=false for UN*
   | { op: 'recent'; set: boolean }
   | { op: 'new' } // RECENT UNSEEN
-  | { op: 'header'; field: string; value: string } // FROM/TO/CC/BCC/SUBJECT and HEADER
+  /** FROM/TO/CC/BCC (`address`: matched as Dovecot normalises addresses), SUBJECT and HEADER */
+  | { op: 'header'; field: string; value: string; address?: boolean }
   | { op: 'body'; value: string }
   | { op: 'text'; value: string }
   | { op: 'date'; field: 'internal' | 'sent' | 'saved'; cmp: 'before' | 'on' | 'since'; date: Date }
@@ -59,12 +60,13 @@ const DATE_KEYS: Record<string, ['internal' | 'sent' | 'saved', 'before' | 'on' 
 type Pending = { kind: 'not' } | { kind: 'or'; first?: SearchKey } | { kind: 'and'; keys: SearchKey[]; items: readonly ImapArg[]; i: number };
 
 function atomText(a: ImapArg | undefined): string | undefined {
-  return a?.type === 'atom' ? a.value : a?.type === 'number' ? a.raw : undefined;
+  return a?.type === 'atom' ? a.value : a?.type === 'number' || a?.type === 'nil' ? a.raw : undefined;
 }
 
 function stringArg(a: ImapArg | undefined, key: string, charset: string): string {
-  if (!a || a.type === 'list' || a.type === 'nil') throw new ImapParseError(`SEARCH ${key}: missing string argument`);
-  const bytes = a.type === 'atom' ? Buffer.from(a.value, 'latin1') : a.type === 'number' ? Buffer.from(a.raw) : a.value;
+  // an astring: NIL there is the atom "NIL" (RFC 3501 §9), so SUBJECT NIL searches for "NIL"
+  const bytes = argBytes(a);
+  if (!bytes) throw new ImapParseError(`SEARCH ${key}: missing string argument`);
   if (charset === 'US-ASCII' && bytes.some((b) => b >= 0x80)) {
     throw new ImapParseError(`SEARCH ${key}: 8-bit string with CHARSET US-ASCII`);
   }
@@ -160,7 +162,12 @@ export function parseSearchArgs(args: readonly ImapArg[], opts: { esearch?: bool
     if (up === 'RECENT') { reduce({ op: 'recent', set: true }); continue; }
     if (up === 'OLD') { reduce({ op: 'recent', set: false }); continue; }
     if (up === 'NEW') { reduce({ op: 'new' }); continue; }
-    if (ADDR_KEYS[up]) { reduce({ op: 'header', field: ADDR_KEYS[up], value: stringArg(next(), up, charset) }); continue; }
+    if (ADDR_KEYS[up]) {
+      const key: SearchKey = { op: 'header', field: ADDR_KEYS[up], value: stringArg(next(), up, charset) };
+      if (up !== 'SUBJECT') key.address = true; // RFC 3501 §6.4.4: "in the envelope structure's FROM field"
+      reduce(key);
+      continue;
+    }
     if (up === 'HEADER') {
       const field = stringArg(next(), 'HEADER', charset);
       if (!/^[\x21-\x39\x3b-\x7e]+$/.test(field)) throw new ImapParseError(`SEARCH HEADER: invalid header name "${field.slice(0, 40)}"`);

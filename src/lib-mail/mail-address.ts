@@ -10,7 +10,7 @@
  * - display names stay raw: RFC 2047 encoded words are not decoded (Dovecot's ENVELOPE does not).
  * Parsing stops at the first error that cannot be recovered, as Dovecot's does.
  */
-import { Rfc822Parser } from './mail-rfc822-parser.ts';
+import { Rfc822Parser, isAtext } from './mail-rfc822-parser.ts';
 
 export interface MailAddress {
   name?: Buffer;
@@ -211,4 +211,63 @@ export function parseAddressList(value: Buffer, fillMissing = true): MailAddress
 export function addressToString(a: MailAddress): string | undefined {
   if (a.domain === undefined) return undefined;
   return `${a.mailbox?.toString('utf8') ?? ''}@${a.domain.toString('utf8')}`;
+}
+
+const ESCAPED = new Set([0x22, 0x5c, 0x27]); // Dovecot's IS_ESCAPED_CHAR: " \ '
+
+/** Dovecot's str_append_maybe_escape: as is when all atext (dots too unless escapeDot), else quoted. */
+function maybeEscape(out: number[], v: Buffer, escapeDot: boolean): void {
+  if (v.every((c) => isAtext(c) || (!escapeDot && c === 0x2e))) { for (const c of v) out.push(c); return; }
+  out.push(0x22);
+  for (const c of v) { if (ESCAPED.has(c)) out.push(0x5c); out.push(c); }
+  out.push(0x22);
+}
+
+function pushText(out: number[], s: string | Buffer): void {
+  for (const c of typeof s === 'string' ? Buffer.from(s, 'latin1') : s) out.push(c);
+}
+
+/**
+ * The normalised text of an address list, as Dovecot's message_address_write() writes it (what
+ * its SEARCH FROM/TO/CC/BCC match against): `"Display Name" <mailbox@domain>`, `<@route:m@d>`,
+ * `group: <a@b>, <c@d>;`. Names holding encoded words are written raw (decoded by the search),
+ * other names and group names quoted when not all atext; a missing mailbox or domain shows as
+ * filled by parseAddressList (MISSING_MAILBOX, MISSING_DOMAIN).
+ */
+export function writeAddressList(list: readonly MailAddress[]): Buffer {
+  const out: number[] = [];
+  let first = true;
+  let inGroup = false;
+  for (const a of list) {
+    if (first) first = false; else pushText(out, ', ');
+    if (a.domain === undefined) {
+      if (!inGroup) {
+        if (a.mailbox !== undefined && a.mailbox.length > 0) {
+          if (a.mailbox.includes('=?')) pushText(out, a.mailbox); else maybeEscape(out, a.mailbox, true);
+        } else pushText(out, '""');
+        pushText(out, ': ');
+        first = true;
+      } else {
+        // end of group: cut the ", " (or the space of ": ") before the ';'
+        if (out.length >= 2 && out[out.length - 2] === 0x2c && out[out.length - 1] === 0x20) out.length -= 2;
+        else if (out.length >= 2 && out[out.length - 2] === 0x3a && out[out.length - 1] === 0x20) out.length -= 1;
+        out.push(0x3b);
+      }
+      inGroup = !inGroup;
+      continue;
+    }
+    const mailbox = a.mailbox ?? Buffer.alloc(0);
+    if (a.name !== undefined) {
+      if (a.name.includes('=?')) pushText(out, a.name); else maybeEscape(out, a.name, true);
+    }
+    if (a.route !== undefined || mailbox.length > 0 || a.domain.length > 0) {
+      if (a.name !== undefined && a.name.length > 0) out.push(0x20);
+      out.push(0x3c);
+      if (a.route !== undefined) { pushText(out, a.route); out.push(0x3a); }
+      if (mailbox.length === 0) pushText(out, '""'); else maybeEscape(out, mailbox, false);
+      if (a.domain.length > 0) { out.push(0x40); pushText(out, a.domain); }
+      out.push(0x3e);
+    }
+  }
+  return Buffer.from(out);
 }

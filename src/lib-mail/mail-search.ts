@@ -6,6 +6,9 @@
  *   "cafe" finds "Café" and "straße" finds "Straße" (but "strasse" does not);
  * - HEADER/FROM/TO/CC/BCC/SUBJECT look at the top-level header only, values unfolded, RFC 2047
  *   decoded, tabs as spaces; an empty string matches every message that has the header;
+ * - FROM/TO/CC/BCC match the address list as Dovecot normalises it (mail-address.ts
+ *   writeAddressList: `"Name" <user@host>`, groups `g: <a@b>;`, MISSING_DOMAIN filled in), so
+ *   `user@host` finds `user @ host` and `<` finds every address (RFC 3501 §6.4.4);
  * - BODY looks at the decoded text of text/* parts only (Content-Transfer-Encoding removed,
  *   charset converted), not at preamble/epilogue, binary parts, nor embedded message headers;
  * - TEXT is BODY plus every header block (top-level, MIME part headers, embedded messages).
@@ -17,6 +20,7 @@ import { decodeRfc2047 } from './mail-rfc2047.ts';
 import { decodeCharset, decodeCte, UnknownCteError } from './mail-decode.ts';
 import { mimeParam } from './mail-content-type.ts';
 import { headerFirst, headerLast } from './mail-header.ts';
+import { parseAddressList, writeAddressList } from './mail-address.ts';
 import { parseMailDate, type MailDate } from './mail-date.ts';
 
 /**
@@ -41,6 +45,19 @@ export function matchHeader(msg: MimeMessage, field: string, value: string): boo
   for (const f of msg.root.headers) {
     if (f.noColon || f.name.toLowerCase() !== name) continue;
     if (needle === '' || searchFold(headerText(f)).includes(needle)) return true;
+  }
+  return false;
+}
+
+/** FROM / TO / CC / BCC: the normalised address list of each such top-level header. */
+export function matchAddress(msg: MimeMessage, field: string, value: string): boolean {
+  const name = field.toLowerCase();
+  const needle = searchFold(value);
+  for (const f of msg.root.headers) {
+    if (f.noColon || f.name.toLowerCase() !== name) continue;
+    if (needle === '') return true;
+    const text = decodeRfc2047(writeAddressList(parseAddressList(f.value, true))).replace(/\t/g, ' ');
+    if (searchFold(text).includes(needle)) return true;
   }
   return false;
 }

@@ -3,11 +3,12 @@
  *
  * Names reach lib-storage in UTF-8 with the namespace separator ('/' or '.'). What is refused
  * (MailError PARAMS, text safe to show): empty names and components, NUL and control
- * characters, the LIST wildcards '%' and '*', components "." and "..", '/' when it is not the
+ * characters, components "." and "..", '/' when it is not the
  * separator, a leading '~', names that are not valid UTF-16 (lone surrogates), and names
  * too long for one directory entry (Maildir++ stores "Archive/2024" as ".Archive.2024";
  * NAME_MAX = 255 bytes) or longer than 1024 characters in total. "INBOX" is case-insensitive
- * (RFC 3501 §5.1) and normalised. Because no component may contain '/' or be "..", a validated
+ * (RFC 3501 §5.1) and normalised. The LIST wildcards '%' and '*' are allowed, as Dovecot allows them
+ * (a Maildir Dovecot made may hold `.a%b`). Because no component may contain '/' or be "..", a validated
  * name can never address anything outside the user's mail root.
  *
  * `decodeImapMailboxName` turns what an IMAP client sent (modified UTF-7, RFC 3501 §5.1.3)
@@ -28,7 +29,6 @@ export function validateMailboxName(name: unknown, sep: string): string[] {
   if (typeof name !== 'string' || name.length === 0) throw new MailError('PARAMS', 'Mailbox name is empty.');
   if (name.length > MAILBOX_NAME_MAX_CHARS) throw new MailError('PARAMS', 'Mailbox name is too long.');
   if (/[\x00-\x1f\x7f]/.test(name)) throw new MailError('PARAMS', 'Mailbox name contains control characters.');
-  if (/[%*]/.test(name)) throw new MailError('PARAMS', "Mailbox name must not contain '%' or '*'.");
   if (!name.isWellFormed()) throw new MailError('PARAMS', 'Mailbox name is not valid UTF-8.');
   const parts = normalizeInbox(name, sep).split(sep);
   for (const p of parts) {

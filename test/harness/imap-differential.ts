@@ -1,0 +1,182 @@
+/**
+ * imap-differential - runs the same IMAP steps against real Dovecot 2.3 (a private instance from
+ * real-dovecot.ts) and against Postern's imapd (imapd-testkit.ts), each case as a fresh user on
+ * both sides, and returns each step's answer normalised, so a test can compare them one by one.
+ *
+ *   const d = await Differential.start(['c1@x.test', 'c2@x.test']);
+ *   const { dovecot, postern } = await d.run('c1@x.test', ['SELECT INBOX', [2, 'APPEND INBOX {3+}\r\nabc'], 'NOOP']);
+ *   await d.stop();
+ *
+ * A step is a tagged command without its tag (session 1), or [session, command] to run it on a
+ * second (third ...) logged-in session of the same user. Synchronising literals `{N}` at the end
+ * of a line wait for the server's `+` before the rest is sent (so `~{N}` literal8 works without
+ * LITERAL+); `{N+}` is sent at once. The answer of a step is everything its session received
+ * from the command up to and including its tagged reply; when the server closes the connection
+ * the answer ends with `<closed>`. Normalised: Dovecot's timing texts, UIDVALIDITY, APPENDUID/
+ * COPYUID validity, MODSEQ numbers (time-derived on both sides, Postern's start lower), CAPABILITY
+ * lists and the greeting text; a BYE right before the close (Dovecot's may be lost); LIST and LSUB lines are sorted (Dovecot answers in directory order).
+ */
+import { connect, type Socket } from 'node:net';
+import { RealDovecot } from './real-dovecot.ts';
+import { startFixture, type Fixture } from './imapd-testkit.ts';
+
+/** A command: text is sent as UTF-8, a Buffer as is (8-bit literals, NUL bytes). */
+export type Command = string | Buffer;
+export type Step = Command | [number, Command];
+
+/** The same namespace for both servers (the one imap-vs-dovecot.test.ts uses). */
+export const NAMESPACE_CONF = `
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = create
+  }
+}
+`;
+
+class Session {
+  private readonly sock: Socket;
+  private buf = '';
+  closed = false;
+  constructor(port: number) {
+    this.sock = connect(port, '127.0.0.1');
+    this.sock.on('data', (d: Buffer) => { if (this.buf.length < 8 << 20) this.buf += d.toString('latin1'); });
+    this.sock.on('close', () => { this.closed = true; });
+    this.sock.on('error', () => { this.closed = true; });
+  }
+  /** Waits for `re` (or the close); returns and consumes what was received up to its end. */
+  async wait(re: RegExp, ms = 10_000): Promise<string> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const m = re.exec(this.buf);
+      if (m) {
+        const out = this.buf.slice(0, m.index + m[0].length);
+        this.buf = this.buf.slice(m.index + m[0].length);
+        return out;
+      }
+      if (this.closed) { const out = this.buf + '<closed>\n'; this.buf = ''; return out; }
+      if (Date.now() > end) { const out = this.buf + '<timeout>\n'; this.buf = ''; return out; }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  /** Sends `tag command`, honouring synchronising literals; returns the whole answer. */
+  async command(tag: string, command: Command): Promise<string> {
+    if (this.closed) return '<closed>\n';
+    const bytes = typeof command === 'string' ? Buffer.from(command, 'utf8') : command;
+    const parts = bytes.toString('latin1').split(/(?<=~?\{\d+\}\r\n)/);
+    let out = '';
+    for (let i = 0; i < parts.length; i++) {
+      const last = i === parts.length - 1;
+      this.sock.write(Buffer.from((i === 0 ? `${tag} ` : '') + parts[i] + (last ? '\r\n' : ''), 'latin1'));
+      if (!last) {
+        const got = await this.wait(new RegExp(`(^|\\n)(\\+ [^\\n]*|${tag} (OK|NO|BAD)[^\\n]*)\\n`));
+        out += got.replace(/(^|\n)\+ [^\n]*\n$/, '$1');
+        if (!/(^|\n)\+ [^\n]*\n$/.test(got)) return out;
+      }
+    }
+    return out + await this.wait(new RegExp(`(^|\\n)${tag} (OK|NO|BAD)[^\\n]*\\n`));
+  }
+  close(): void { this.sock.destroy(); }
+}
+
+/** LIST/LSUB lines (each with the STATUS line LIST-STATUS puts after it) sorted: Dovecot lists in directory order. */
+function sortListLines(s: string): string {
+  const lines = s.split('\n');
+  const units: string[] = [];
+  const rest: string[] = [];
+  for (const l of lines) {
+    if (/^\* (LIST|LSUB) /.test(l)) units.push(l);
+    else if (/^\* STATUS /.test(l) && units.length > 0 && rest.length === 0) units[units.length - 1] += '\n' + l;
+    else rest.push(l);
+  }
+  return units.length > 1 ? [...units.sort(), ...rest].join('\n') : s;
+}
+
+export function normalise(s: string): string {
+  return sortListLines(s)
+    // Dovecot's BYE before it closes may be lost in the close (it shuts the socket at once)
+    .replace(/^\* BYE [^\n]*\n<closed>\n$/m, '<closed>\n')
+    .replace(/ \(\d+\.\d{3} \+ \d+\.\d{3}(?: \+ \d+\.\d{3})? secs\)\./g, '')
+    .replace(/UIDVALIDITY \d+/g, 'UIDVALIDITY V').replace(/(APPENDUID|COPYUID) \d+/g, '$1 V')
+    .replace(/(HIGHESTMODSEQ|MODSEQ) \(?\d+\)?/g, '$1 M')
+    .replace(/\[CAPABILITY [^\]]*\]/g, '[CAPABILITY ...]').replace(/^\* CAPABILITY .*$/gm, '* CAPABILITY ...');
+}
+
+export interface DifferentialAnswer { dovecot: string[]; postern: string[] }
+
+export class Differential {
+  readonly dc: RealDovecot;
+  readonly fx: Fixture;
+  private constructor(dc: RealDovecot, fx: Fixture) { this.dc = dc; this.fx = fx; }
+
+  static async start(users: string[], o: { dovecotConf?: string; posternConf?: string } = {}): Promise<Differential> {
+    const dc = await RealDovecot.start({ protocols: ['imap'], users: users.map((user) => ({ user, pass: 'pw' })), extraConf: NAMESPACE_CONF + (o.dovecotConf ?? '') });
+    try {
+      const fx = await startFixture({ users: users.map((u) => [u, 'pw']), ...(o.posternConf !== undefined ? { conf: o.posternConf } : {}) });
+      return new Differential(dc, fx);
+    } catch (e) {
+      await dc.stop();
+      throw e;
+    }
+  }
+
+  /** Runs the steps on both servers (Dovecot first), each with its own sessions. */
+  async run(user: string, steps: Step[]): Promise<DifferentialAnswer> {
+    return { dovecot: await runSteps(this.dc.ports.imap!, user, steps), postern: await runSteps(this.fx.port, user, steps) };
+  }
+
+  /** The user's Maildir root on each side. */
+  maildirs(user: string): { dovecot: string; postern: string } {
+    return { dovecot: this.dc.maildir(user), postern: this.fx.maildir(user) };
+  }
+
+  async stop(): Promise<void> {
+    await this.fx.stop();
+    await this.dc.stop();
+  }
+}
+
+async function runSteps(port: number, user: string, steps: Step[]): Promise<string[]> {
+  const sessions = new Map<number, Session>();
+  const session = async (n: number): Promise<Session> => {
+    let s = sessions.get(n);
+    if (!s) {
+      s = new Session(port);
+      sessions.set(n, s);
+      await s.wait(/^\* OK[^\n]*\n/);
+      await s.command('L', `LOGIN ${user} pw`);
+    }
+    return s;
+  };
+  const out: string[] = [];
+  try {
+    for (const [i, st] of steps.entries()) {
+      const [n, c] = Array.isArray(st) ? st : [1, st];
+      const s = await session(n);
+      out.push(normalise(await s.command(`t${i}`, c)));
+    }
+  } finally {
+    for (const s of sessions.values()) s.close();
+  }
+  return out;
+}
+
+/** The differences of one case, readable: step, command, Dovecot's and Postern's answers. */
+export function differences(steps: Step[], a: DifferentialAnswer, known: (i: number) => boolean = () => false): string[] {
+  const diffs: string[] = [];
+  for (let i = 0; i < steps.length; i++) {
+    if (known(i)) continue;
+    if (a.dovecot[i] !== a.postern[i]) {
+      const st = steps[i]!;
+      const c = Array.isArray(st) ? `[session ${st[0]}] ${st[1].toString()}` : st.toString();
+      diffs.push(`t${i} ${c.slice(0, 120)}\n--- Dovecot\n${a.dovecot[i]}--- Postern\n${a.postern[i]}`);
+    }
+  }
+  return diffs;
+}
