@@ -53,43 +53,71 @@ async function list(s: ImapSession, c: CommandContext, lsub: boolean): Promise<R
     return { status: 'OK', text: 'List completed' };
   }
   const res = patterns.map((p) => patternRegExp(p.toUpperCase().startsWith('INBOX') ? p : ref + p, sep));
-  const subscribedOnly = lsub || cmd.selection.includes('SUBSCRIBED');
+  const prefix = s.shared.settings.prefix;
+  const matches = (full: string): boolean => res.some((r) => r.test(prefix && full !== 'INBOX' ? prefix + full : full));
+  const recursive = cmd.selection.includes('RECURSIVEMATCH');
   const specialOnly = cmd.selection.includes('SPECIAL-USE');
   const all: MailboxInfo[] = await u.list();
   const subs = new Set(await u.subscriptions());
-  const names = new Set(all.map((m) => m.name));
+  const byName = new Map(all.map((m) => [m.name, m]));
+  const subscribedOnly = lsub || cmd.selection.includes('SUBSCRIBED');
+  // children: mailboxes that exist, and with the SUBSCRIBED selection subscribed names too (Dovecot)
   const hasChildren = (n: string): boolean => {
     const pre = n + sep;
-    for (const m of names) if (m.startsWith(pre)) return true;
+    for (const m of all) if ((!m.nonExistent || (subscribedOnly && subs.has(m.name))) && m.name.startsWith(pre)) return true;
     return false;
   };
   const status = cmd.returnOpts.status;
-  for (const m of all) {
-    const full = m.name;
-    const matchName = s.shared.settings.prefix && full !== 'INBOX' ? s.shared.settings.prefix + full : full;
-    if (!res.some((r) => r.test(matchName))) continue;
-    const subscribed = subs.has(full) || m.subscribed;
-    if (subscribedOnly && !subscribed) continue;
+  const showChildren = lsub ? false : !cmd.extended || cmd.returnOpts.children;
+  // RFC 5258 §3.4 / RFC 6154 §5.1: with LIST-EXTENDED syntax, children and special-use
+  // attributes only when asked for (as Dovecot)
+  const showSpecial = !cmd.extended || cmd.returnOpts.specialUse || specialOnly;
+  // RFC 3501 §6.3.9 (LSUB) and RFC 5258 §3.5 (RECURSIVEMATCH): a subscribed name the patterns
+  // do not match makes its nearest matching parent show up (LSUB: \Noselect unless subscribed
+  // itself; LIST: CHILDINFO ("SUBSCRIBED")), as Dovecot walks the subscriptions
+  const childInfo = new Set<string>();
+  let names: string[];
+  if (subscribedOnly) {
+    const listed = new Set<string>();
+    for (const n of [...subs].sort()) {
+      const self = matches(n);
+      if (self) listed.add(n);
+      if (!lsub && !recursive) continue;
+      // the nearest matching parent has a subscribed child; it is listed for it only when the
+      // child itself is not (so `*` lists a/b/c alone, `%` lists a with CHILDINFO)
+      for (let p = n, i = p.lastIndexOf(sep); i > 0; i = p.lastIndexOf(sep)) {
+        p = p.slice(0, i);
+        if (matches(p)) { childInfo.add(p); if (!self) listed.add(p); break; }
+      }
+    }
+    names = [...listed].sort((a, b) => (a === 'INBOX' ? -1 : b === 'INBOX' ? 1 : a < b ? -1 : a > b ? 1 : 0));
+  } else {
+    names = all.filter((m) => matches(m.name) && !(m.nonExistent && !hasChildren(m.name))).map((m) => m.name);
+  }
+  for (const full of names) {
+    const m = byName.get(full);
+    const exists = m !== undefined && !m.nonExistent;
+    const subscribed = subs.has(full);
+    const selfListed = !subscribedOnly || (subscribed && matches(full));
     const su = specialUse(s, full);
     if (specialOnly && su.length === 0) continue;
-    if (!subscribedOnly && m.nonExistent && !hasChildren(full)) continue;
     const attrs: string[] = [];
-    // RFC 5258 §3.4 / RFC 6154 §5.1: with LIST-EXTENDED syntax, children and special-use
-    // attributes only when asked for (as Dovecot)
-    const showChildren = lsub ? false : !cmd.extended || cmd.returnOpts.children;
-    const showSpecial = !cmd.extended || cmd.returnOpts.specialUse || specialOnly;
-    if (!lsub && (cmd.selection.includes('SUBSCRIBED') || cmd.returnOpts.subscribed) && subscribed) attrs.push('\\Subscribed');
-    // IMAP4rev2: a name that is not a mailbox is \NonExistent, which implies \Noselect (RFC 9051 §7.3.1)
-    if (m.nonExistent) attrs.push((subscribedOnly || s.rev2) && !lsub ? '\\NonExistent' : '\\Noselect');
-    for (const a of m.attributes) {
-      if (a === '\\Noselect' || a === '\\NonExistent' || a === '\\Subscribed') continue;
-      if ((a === '\\HasChildren' || a === '\\HasNoChildren') && !showChildren) continue;
-      if (!attrs.includes(a)) attrs.push(a);
+    if (lsub) {
+      if (!selfListed) attrs.push('\\Noselect');
+    } else {
+      if ((cmd.selection.includes('SUBSCRIBED') || cmd.returnOpts.subscribed) && subscribed) attrs.push('\\Subscribed');
+      // not a mailbox: \NonExistent with LIST-EXTENDED syntax or IMAP4rev2 (RFC 5258 §3, RFC 9051 §7.3.1), else \Noselect
+      if (!exists) attrs.push(cmd.extended || s.rev2 ? '\\NonExistent' : '\\Noselect');
+      for (const a of m?.attributes ?? []) {
+        if (a === '\\Noselect' || a === '\\NonExistent' || a === '\\Subscribed' || a === '\\HasChildren' || a === '\\HasNoChildren') continue;
+        if (!attrs.includes(a)) attrs.push(a);
+      }
+      if (showChildren) attrs.push(hasChildren(full) ? '\\HasChildren' : '\\HasNoChildren');
     }
-    if (showChildren && !attrs.includes('\\HasChildren') && !attrs.includes('\\HasNoChildren')) attrs.push(hasChildren(full) ? '\\HasChildren' : '\\HasNoChildren');
-    if (showSpecial) for (const a of su) if (!attrs.includes(a)) attrs.push(a);
-    out.push(Buffer.concat([Buffer.from(`* ${verb} (${attrs.join(' ')}) "${sep === '"' || sep === '\\' ? '\\' + sep : sep}" `), mailboxOut(s, full), Buffer.from('\r\n')]));
-    if (status && !m.nonExistent) {
+    if (showSpecial && selfListed) for (const a of su) if (!attrs.includes(a)) attrs.push(a);
+    const extra = !lsub && recursive && childInfo.has(full) ? ' (CHILDINFO ("SUBSCRIBED"))' : '';
+    out.push(Buffer.concat([Buffer.from(`* ${verb} (${attrs.join(' ')}) "${sep === '"' || sep === '\\' ? '\\' + sep : sep}" `), mailboxOut(s, full), Buffer.from(`${extra}\r\n`)]));
+    if (status && exists) {
       try { out.push(await statusLine(s, full, status)); } catch { /* RFC 5819 §2: omit STATUS for mailboxes that fail */ }
     }
   }

@@ -125,7 +125,12 @@ export async function cmdRename(s: ImapSession, c: CommandContext): Promise<Repl
 
 export async function cmdSubscribe(s: ImapSession, c: CommandContext): Promise<Reply> {
   if (c.args.length !== 1) throw new ImapParseError('Invalid arguments');
-  await s.user!.setSubscribed(mailboxArg(s, c.args[0]), true);
+  const name = mailboxArg(s, c.args[0]);
+  // Dovecot subscribes only to mailboxes that exist (RFC 3501 §6.3.6 leaves it to the server)
+  if (name !== 'INBOX' && !(await s.user!.list()).some((m) => m.name === name && !m.nonExistent)) {
+    return { status: 'NO', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
+  }
+  await s.user!.setSubscribed(name, true);
   return { status: 'OK', text: 'Subscribe completed' };
 }
 

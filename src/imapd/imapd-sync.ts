@@ -159,7 +159,7 @@ export async function syncToClient(s: ImapSession, allowExpunge: boolean): Promi
   }
   let recent = 0;
   for (const m of view) if (m.recent) recent++;
-  if ((recent !== s.recent || (existsSent && ch.added.length > 0)) && !s.rev2) {
+  if (recent !== s.recent && !s.rev2) { // Dovecot: only when the count changed (an EXAMINE session sees others take them)
     out.push(`* ${recent} RECENT\r\n`);
     s.recent = recent;
   }

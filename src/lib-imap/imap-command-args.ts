@@ -107,8 +107,9 @@ export function parseListArgs(args: readonly ImapArg[]): ListCommand {
       if (t !== 'SUBSCRIBED' && t !== 'REMOTE' && t !== 'RECURSIVEMATCH' && t !== 'SPECIAL-USE') throw new ImapParseError(`LIST: unknown selection option "${String(t ?? '').slice(0, 30)}"`);
       cmd.selection.push(t);
     }
-    if (cmd.selection.includes('RECURSIVEMATCH') && cmd.selection.length === 1) {
-      throw new ImapParseError('LIST: RECURSIVEMATCH needs another selection option'); // RFC 5258 §3
+    // RFC 5258 §3: RECURSIVEMATCH alone (REMOTE selects nothing by itself) is BAD; Dovecot's text
+    if (cmd.selection.includes('RECURSIVEMATCH') && !cmd.selection.some((o) => o !== 'RECURSIVEMATCH' && o !== 'REMOTE')) {
+      throw new ImapParseError('RECURSIVEMATCH must not be the only selection');
     }
     i++;
   }

@@ -34,6 +34,7 @@ interface Case {
   known?: Record<number, string>;
 }
 
+const M = 'Subject: x\r\n\r\nbody\r\n';
 const WEIRD = "!#$&'+,-.0123456789:;<=>?@^_`|[}";
 
 const ADDRESS_MESSAGES = [
@@ -92,6 +93,66 @@ const CASES: Case[] = [
   {
     name: 'RFC 3501 §6.4.4: address searches as Dovecot normalises addresses',
     steps: [...ADDRESS_MESSAGES.map((m) => append(m)), 'SELECT INBOX', ...ADDRESS_SEARCHES.map((s) => `SEARCH ${s}`)],
+  },
+  {
+    name: 'RFC 3501 §2.3.2: APPENDed messages are \\Recent; EXAMINE and STATUS show them without taking them',
+    steps: [
+      append(M), append(M), 'STATUS INBOX (MESSAGES RECENT UNSEEN)', 'EXAMINE INBOX', 'FETCH 1:* FLAGS',
+      'SEARCH RECENT', 'STATUS INBOX (RECENT)', [2, 'STATUS INBOX (RECENT)'], [2, 'EXAMINE INBOX'], 'SELECT INBOX',
+      'FETCH 1:* FLAGS', 'SEARCH RECENT', [2, 'NOOP'], [2, 'STATUS INBOX (RECENT)'], append(M), 'NOOP',
+      'FETCH 1:* FLAGS', [2, 'NOOP'], [2, 'SEARCH RECENT'], [3, 'SELECT INBOX'], 'CLOSE', 'STATUS INBOX (RECENT)',
+      'EXAMINE INBOX', [3, 'LOGOUT'], 'UNSELECT', 'SELECT INBOX',
+    ],
+  },
+  {
+    name: 'RFC 3501 §2.3.2: an EXAMINE session sees a new message as \\Recent until a SELECT takes it',
+    steps: [
+      'CREATE box', append(M, 'box'), [2, 'SELECT box'], 'EXAMINE box', 'STATUS box (RECENT)', append(M, 'box'),
+      [2, 'NOOP'], 'EXAMINE box', [3, 'EXAMINE box'], [2, 'CLOSE'], 'SELECT box',
+    ],
+  },
+  {
+    name: 'RFC 3501 §6.3.9: LSUB of subscribed children whose parents are not subscribed or do not exist',
+    steps: [
+      'CREATE a/b/c', 'CREATE x/y', 'SUBSCRIBE a/b/c', 'SUBSCRIBE x/y', 'LSUB "" *', 'LSUB "" %', 'LSUB "" a/%',
+      'LSUB "" a/b/%', 'LSUB "" x/%', 'LSUB a/ %', 'DELETE x/y', 'LSUB "" *', 'LSUB "" %', 'LSUB "" x/%',
+      'SUBSCRIBE a', 'LSUB "" %', 'LIST (SUBSCRIBED) "" %', 'LIST (SUBSCRIBED) "" *',
+      'LIST (SUBSCRIBED) "" % RETURN (CHILDREN)', 'UNSUBSCRIBE a', 'LIST (SUBSCRIBED) "" %',
+      'LIST (SUBSCRIBED RECURSIVEMATCH) "" %', 'LIST "" % RETURN (SUBSCRIBED)', 'SUBSCRIBE nonexist', 'CREATE p',
+      'SUBSCRIBE p', 'DELETE p', 'LSUB "" *',
+    ],
+  },
+  {
+    name: 'RFC 5258 §3: RECURSIVEMATCH alone is BAD; (SUBSCRIBED RECURSIVEMATCH) answers CHILDINFO',
+    steps: [
+      'CREATE a/b/c', 'CREATE d/e', 'CREATE f', 'SUBSCRIBE a/b/c', 'SUBSCRIBE f', 'LIST (RECURSIVEMATCH) "" %',
+      'LIST (RECURSIVEMATCH) "" *', 'LIST (REMOTE RECURSIVEMATCH) "" %', 'LIST (SUBSCRIBED RECURSIVEMATCH) "" %',
+      'LIST (SUBSCRIBED RECURSIVEMATCH) "" *', 'LIST (SUBSCRIBED RECURSIVEMATCH) "" a/%',
+      'LIST (SUBSCRIBED RECURSIVEMATCH) "" % RETURN (CHILDREN)', 'LIST (SUBSCRIBED RECURSIVEMATCH) "" (% a/%)',
+      'LIST (SUBSCRIBED RECURSIVEMATCH) "" (% a/%) RETURN (CHILDREN)', 'LIST (SUBSCRIBED) "" %',
+      'LIST (SUBSCRIBED) "" % RETURN (CHILDREN)', 'LIST (SUBSCRIBED RECURSIVEMATCH) "" %/%',
+      'LIST (SPECIAL-USE RECURSIVEMATCH) "" %', 'LIST (SUBSCRIBED REMOTE RECURSIVEMATCH) "" %',
+      'LIST (SUBSCRIBED RECURSIVEMATCH) "" % RETURN (CHILDREN SUBSCRIBED)', 'LIST () "" %',
+      'LIST (SUBSCRIBED RECURSIVEMATCH) "" ""', 'LIST (SUBSCRIBED RECURSIVEMATCH) "" a', 'SUBSCRIBE d', 'DELETE d/e',
+      'LIST (SUBSCRIBED RECURSIVEMATCH) "" *', 'LIST (SUBSCRIBED RECURSIVEMATCH) "" %',
+    ],
+  },
+  {
+    name: 'RFC 5258 §3.5: CHILDINFO with %, *, pattern lists and RETURN (CHILDREN), after DELETE and RENAME',
+    steps: [
+      'CREATE a/b/c', 'CREATE e', 'CREATE e/f', 'CREATE g/h/i', 'SUBSCRIBE a/b/c', 'SUBSCRIBE e', 'SUBSCRIBE e/f',
+      'SUBSCRIBE g/h/i', 'LSUB "" %', 'LSUB "" *', 'LSUB "" e/%', 'LSUB "" g/%', 'LSUB "" g/%/%',
+      'LIST (SUBSCRIBED RECURSIVEMATCH) "" %', 'LIST (SUBSCRIBED RECURSIVEMATCH) "" % RETURN (CHILDREN)',
+      'LIST (SUBSCRIBED RECURSIVEMATCH) "" * RETURN (CHILDREN)', 'LIST (SUBSCRIBED RECURSIVEMATCH) "" g/%',
+      'LIST (SUBSCRIBED RECURSIVEMATCH) "" (e g)',
+      'LIST (SUBSCRIBED RECURSIVEMATCH) "" % RETURN (STATUS (MESSAGES))', 'LIST (SPECIAL-USE RECURSIVEMATCH) "" %',
+      'LIST (SPECIAL-USE) "" *', 'LIST "" % RETURN (CHILDREN)', 'LIST "" % RETURN (SPECIAL-USE)',
+      'UNSUBSCRIBE nonexist', 'UNSUBSCRIBE a', 'UNSUBSCRIBE g/h/i', 'DELETE e/f', 'LSUB "" *', 'LSUB "" e/%',
+      'LIST (SUBSCRIBED) "" e/% RETURN (CHILDREN)', 'LIST (SUBSCRIBED RECURSIVEMATCH) "" %', 'CREATE e/f',
+      'RENAME e E2', 'LSUB "" *', 'LIST "" *', 'LIST (SUBSCRIBED) "" *', 'LSUB e *', 'LSUB "" INBOX',
+      'SUBSCRIBE INBOX', 'LSUB "" inbox', 'LIST (SUBSCRIBED) "" INBOX',
+      'LIST (SUBSCRIBED RECURSIVEMATCH) "" "%" RETURN (SUBSCRIBED CHILDREN)',
+    ],
   },
 ];
 

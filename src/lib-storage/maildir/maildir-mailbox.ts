@@ -105,8 +105,16 @@ export class MaildirMailbox implements Mailbox {
     if (!this.readOnly) { this.state.openWriter(); this.writer = true; }
   }
 
+  /**
+   * \Recent (RFC 3501 §2.3.2) as Dovecot keeps it: a read-write handle takes the messages nobody
+   * has taken yet; a read-only one (EXAMINE) shows the untaken ones it learns about as \Recent
+   * without taking them, so the next SELECT still gets them.
+   */
   private claimRecent(): void {
-    if (this.readOnly) return;
+    if (this.readOnly) {
+      for (const u of this.state.unclaimedRecent) if (!this.inView(u)) this.myRecent.add(u);
+      return;
+    }
     for (const u of this.state.unclaimedRecent) this.myRecent.add(u);
     this.state.unclaimedRecent.clear();
   }

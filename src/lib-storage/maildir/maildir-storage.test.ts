@@ -214,7 +214,7 @@ test('odd files in new/ and cur/, a 0-byte message, files delivered by others wi
 
 test('hostile mailbox names are refused with PARAMS and nothing outside the root is touched', async () => {
   const { u, home } = await newUser();
-  const bad = ['', '..', 'a/../../etc', '../x', 'a//b', '/abs', 'x\0y', 'a%', 'b*', 'x'.repeat(10000), 'tab\there', 'a/./b', '~root', 'a.b', '\ud800'];
+  const bad = ['', '..', 'a/../../etc', '../x', 'a//b', '/abs', 'x\0y', 'x'.repeat(10000), 'tab\there', 'a/./b', '~root', 'a.b', '\ud800'];
   for (const n of bad) {
     for (const op of [() => u.create(n), () => u.deliver(n, msg(1)), () => u.open(n), () => u.delete(n), () => u.setSubscribed(n, true)]) {
       await assert.rejects(op(), (e: unknown) => e instanceof MailError && e.code === 'PARAMS' && !e.message.includes(home), `name ${JSON.stringify(n.slice(0, 20))}`);
