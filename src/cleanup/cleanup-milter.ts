@@ -321,9 +321,10 @@ export class CleanupMilter implements MilterMessageEditor {
   async run(): Promise<MilterOutcome> {
     this.parse();
     let reply: string | undefined;
+    let stage = 'END-OF-MESSAGE';
     try {
-      reply = this.own ? await this.emulate() : undefined;
-      if (reply === undefined) reply = await this.milters.message(this);
+      const e = this.own ? await this.emulate() : undefined;
+      if (e) { reply = e.reply; stage = e.stage; } else reply = await this.milters.message(this);
     } finally {
       // smtpd aborts its own milters' transaction when the message is done (Postfix mail_reset).
       if (this.own) await this.own.quit();
@@ -337,15 +338,15 @@ export class CleanupMilter implements MilterMessageEditor {
       const c = reply[0];
       if (c === 'H') {
         this.hold ??= reply.slice(1) || 'milter triggers HOLD action';
-        log.info(`${this.host.queueId}: milter-hold: END-OF-MESSAGE from ${who}: ${this.hold};${tail}`);
+        log.info(`${this.host.queueId}: milter-hold: ${stage} from ${who}: ${this.hold};${tail}`);
       } else if (c === 'D') {
-        log.info(`${this.host.queueId}: milter-discard: END-OF-MESSAGE from ${who}: milter triggers DISCARD action;${tail}`);
+        log.info(`${this.host.queueId}: milter-discard: ${stage} from ${who}: milter triggers DISCARD action;${tail}`);
         this.discard = true;
       } else {
         const r = c === 'S' ? '421 4.7.0 Service unavailable' : /^[45]\d\d/.test(reply) ? reply : '451 4.3.0 Server configuration error';
         const code = Number(r.slice(0, 3));
         const rest = r.slice(4);
-        log.info(`${this.host.queueId}: milter-reject: END-OF-MESSAGE from ${who}: ${rest.replace(/\r\n/g, ' ')};${tail}`);
+        log.info(`${this.host.queueId}: milter-reject: ${stage} from ${who}: ${rest.replace(/\r\n/g, ' ')};${tail}`);
         const m = /^(\d\.\d{1,3}\.\d{1,3}) ?/.exec(rest);
         const lines = r.split('\r\n').map((l, i) => {
           let t = i === 0 ? rest.split('\r\n')[0]! : l.slice(4);
@@ -361,24 +362,26 @@ export class CleanupMilter implements MilterMessageEditor {
   }
 
   /** non_smtpd_milters: connect, HELO, MAIL, RCPT, DATA as Postfix's cleanup_milter_emul_*(). */
-  private async emulate(): Promise<string | undefined> {
+  private async emulate(): Promise<{ reply: string; stage: string } | undefined> {
     const m = this.own!;
     const a = this.attrs;
     const addr = a[ATTR.CLIENT_ADDR] ?? '127.0.0.1';
     const fam = addr.includes(':') ? 'inet6' : 'inet';
     let r = await m.connect(a[ATTR.CLIENT_NAME] ?? 'localhost', addr, Number(a[ATTR.CLIENT_PORT] ?? 0) || 0, fam);
-    if (r === undefined) r = await m.helo(a[ATTR.HELO_NAME] ?? 'localhost');
-    if (r === undefined) r = await m.mail([`<${this.host.sender()}>`]);
-    if (r === undefined) {
-      for (const rc of this.host.recipients()) {
-        this.emulRcpt = rc;
-        r = await m.rcpt([`<${rc}>`], false);
-        if (r !== undefined) break;
-      }
+    if (r !== undefined) return { reply: r, stage: 'CONNECT' };
+    r = await m.helo(a[ATTR.HELO_NAME] ?? a[ATTR.CLIENT_NAME] ?? 'localhost');
+    if (r !== undefined) return { reply: r, stage: 'EHLO' };
+    // Postfix sends the addresses without <> here (quote_821_local only).
+    r = await m.mail([this.host.sender()]);
+    if (r !== undefined) return { reply: r, stage: 'MAIL' };
+    for (const rc of this.host.recipients()) {
+      this.emulRcpt = rc;
+      r = await m.rcpt([rc], false);
       this.emulRcpt = undefined;
+      if (r !== undefined) return { reply: r, stage: 'RCPT' };
     }
-    if (r === undefined) r = await m.data();
-    return r;
+    r = await m.data();
+    return r === undefined ? undefined : { reply: r, stage: 'DATA' };
   }
 }
 
