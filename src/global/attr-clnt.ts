@@ -144,8 +144,8 @@ export class AttrClient {
       const c = this.idle.pop();
       if (c) {
         if (c.idleTimer) clearTimeout(c.idleTimer);
-        if (!c.dead && !c.sock.destroyed) return c;
-        this.open--;
+        if (!c.dead && !c.sock.destroyed && !this.tooOld(c)) return c;
+        this.drop(c);
         continue;
       }
       if (this.open < MAX_CONNECTIONS) {
@@ -158,9 +158,8 @@ export class AttrClient {
   }
 
   private give(c: Conn): void {
-    const tooOld = this.o.maxTtlMs > 0 && Date.now() - c.born >= this.o.maxTtlMs;
     const tooMany = this.o.requestLimit > 0 && c.requests >= this.o.requestLimit;
-    if (this.closed || tooOld || tooMany || c.dead) { this.drop(c); return; }
+    if (this.closed || this.tooOld(c) || tooMany || c.dead) { this.drop(c); return; }
     c.idleTimer = setTimeout(() => {
       const i = this.idle.indexOf(c);
       if (i >= 0) { this.idle.splice(i, 1); this.drop(c); }
@@ -170,6 +169,8 @@ export class AttrClient {
     this.idle.push(c);
     this.wakeOne();
   }
+
+  private tooOld(c: Conn): boolean { return this.o.maxTtlMs > 0 && Date.now() - c.born >= this.o.maxTtlMs; }
 
   private drop(c: Conn): void {
     c.destroy();

@@ -164,3 +164,33 @@ c.quit()
   assert.match(lines[0]!, /^Received-SPF: Pass \(mailfrom\) identity=mailfrom; client-ip=127\.0\.0\.1; helo=client\.example\.org; envelope-from=b@spf-pass\.test; receiver=/, text.slice(0, 400));
   assert.match(lines[1]!, /^Received: from client\.example\.org /);
 });
+
+test('hostile spawned policy servers: one that hangs is killed at its time limit, one that crashes is logged; the default actions apply', { skip }, async () => {
+  assert.ok(sys, 'the Postern test ran first');
+  appendFileSync(join(sys.configDir, 'master.cf'), `
+hangpol   unix  -       n       n       -       0       spawn
+    user=nobody argv=/bin/sleep 60
+crashpol  unix  -       n       n       -       0       spawn
+    user=nobody argv=/bin/sh -c { echo broken policy >&2; exit 3 }
+`);
+  appendFileSync(join(sys.configDir, 'main.cf'), `
+hangpol_time_limit = 2s
+smtpd_sender_restrictions =
+    check_policy_service { unix:private/hangpol, timeout=30s, try_limit=1, default_action=DUNNO }
+    check_policy_service { unix:private/crashpol, try_limit=1, default_action={451 4.3.5 policy crashed} }
+`);
+  const mark = sys.log.length;
+  assert.equal(sys.cli('reload').status, 0);
+  await sys.waitLog(/reload -- version/);
+  await new Promise((r) => setTimeout(r, 500));
+  const t0 = Date.now();
+  const [reply] = await rcptReplies(sys.ports.smtp, ['x@nospf.test']);
+  assert.equal(reply, '451 4.3.5 <x@nospf.test>: Sender address rejected: policy crashed');
+  assert.ok(Date.now() - t0 < 25_000, 'the hanging command was killed at its time limit, not at the 30 s timeout');
+  const log = sys.log.slice(mark);
+  assert.match(log, /warning: command \/bin\/sleep time limit exceeded/);
+  assert.match(log, /warning: command \/bin\/sh: broken policy/);
+  assert.match(log, /warning: command \/bin\/sh exit status 3/);
+  assert.match(log, /warning: problem talking to server unix:private\/hangpol: lost connection; using default action "DUNNO"/);
+  assert.match(log, /warning: problem talking to server unix:private\/crashpol: lost connection; using default action "451 4\.3\.5 policy crashed"/);
+});
