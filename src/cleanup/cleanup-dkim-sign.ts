@@ -4,7 +4,7 @@
  * smtpd_milters on submission plus non_smtpd_milters, with no milter.
  *
  * SUMMARY
- *   const d = await CleanupDkimSign.open(config, origin, queueId);   // undefined: not signed
+ *   const d = await CleanupDkimSign.open(config, origin, queueId, forwardingDomain);   // undefined: neither
  *   d.emit(bytes, write) ...; await d.finish(write);
  *
  * DESCRIPTION
@@ -24,13 +24,20 @@
  *   what is signed is what every receiver gets (an 8BITMIME downgrade after signing breaks the
  *   body hash; Postfix leaves that to the administrator's disable_mime_output_conversion).
  *
+ *   ARC sealing (RFC 8617; lib-authres/arc-seal.ts), the other half: a message from outside
+ *   (no origin) that a virtual alias sends on to a remote domain (forwardingDomain(): the domain
+ *   of the address it was sent to, when a recipient it expanded to resolves to relay or default)
+ *   gets an ARC set signed with the RSA key of that domain (ARC verifiers know rsa-sha256 only,
+ *   RFC 8617 §4.1.3 names no other), with postern_arc_sealing = yes. Content is not converted.
+ *
  * DIAGNOSTICS
- *   `QID: DKIM-Signature field added (s=SELECTOR, d=DOMAIN)` as OpenDKIM logs it. A key that
+ *   `QID: DKIM-Signature field added (s=SELECTOR, d=DOMAIN)` as OpenDKIM logs it;
+ *   `QID: ARC-Seal field added (i=N, s=SELECTOR, d=DOMAIN)` as OpenARC does. A key that
  *   cannot be used, a table that fails, a signing error: a warning naming the file or table,
  *   and the message goes on unsigned; never lost, never delayed.
  *
  * PARAMETERS
- *   postern_dkim_signing, postern_dkim_signed_headers, postern_dkim_oversigned_headers, and those
+ *   postern_dkim_signing, postern_arc_sealing, postern_dkim_signed_headers, postern_dkim_oversigned_headers, and those
  *   of lib-authres/dkim-sign-table.ts
  */
 import type { MainConfig } from '../global/mail-conf.ts';
@@ -39,6 +46,7 @@ import { logger } from '../util/msg.ts';
 import { dkimSigningTable, type DkimSigningTable } from '../lib-authres/dkim-sign-table.ts';
 import { dkimSignatures, headerFromDomain, type DkimSignParams, type DkimSigningKey } from '../lib-authres/dkim-sign.ts';
 import { downgradeTo7bit, hasEightBit } from '../lib-mail/mail-mime-downgrade.ts';
+import { arcSeal } from '../lib-authres/arc-seal.ts';
 
 const log = logger('cleanup');
 const LF = 0x0a;
@@ -51,19 +59,32 @@ export class CleanupDkimSign {
   private readonly queueId: string;
   private chunks: Buffer[] = [];
   private size = 0;
-  private state: 'head' | 'sign' | 'pass' = 'head';
+  private state: 'head' | 'sign' | 'seal' | 'pass' = 'head';
   private lastByte = LF;
   private keys: DkimSigningKey[] = [];
+  /** ARC mode (mail from outside): the forwarding domain, if the message is forwarded. */
+  private readonly forwardingDomain: (() => Promise<string | undefined>) | undefined;
+  private readonly authservId: string;
 
-  private constructor(table: DkimSigningTable, params: DkimSignParams, queueId: string) {
+  private constructor(table: DkimSigningTable, params: DkimSignParams, queueId: string, authservId: string, forwardingDomain?: () => Promise<string | undefined>) {
     this.table = table;
     this.params = params;
     this.queueId = queueId;
+    this.authservId = authservId;
+    this.forwardingDomain = forwardingDomain;
   }
 
-  /** The signer of one message, or undefined when it is not to be signed. */
-  static async open(config: MainConfig | undefined, origin: SubmissionOrigin | undefined, queueId: string): Promise<CleanupDkimSign | undefined> {
-    if (!config || !origin || !config.bool('postern_dkim_signing')) return undefined;
+  /**
+   * The signer of one message: DKIM for our users' mail (origin set), ARC sealing for mail
+   * from outside that may be forwarded (forwardingDomain answers once the header section is
+   * complete); undefined when neither applies.
+   */
+  static async open(config: MainConfig | undefined, origin: SubmissionOrigin | undefined, queueId: string,
+    forwardingDomain?: () => Promise<string | undefined>): Promise<CleanupDkimSign | undefined> {
+    if (!config) return undefined;
+    const sign = !!origin && config.bool('postern_dkim_signing');
+    const seal = !origin && !!forwardingDomain && config.bool('postern_arc_sealing');
+    if (!sign && !seal) return undefined;
     let table: DkimSigningTable;
     try {
       table = await dkimSigningTable(config);
@@ -74,7 +95,7 @@ export class CleanupDkimSign {
     return new CleanupDkimSign(table, {
       signedHeaders: config.list('postern_dkim_signed_headers'),
       overSigned: config.list('postern_dkim_oversigned_headers'),
-    }, queueId);
+    }, queueId, config.get('myhostname'), sign ? undefined : forwardingDomain);
   }
 
   /** Content as cleanup writes it: held while the header section lasts and, if signing, to the end. */
@@ -91,6 +112,7 @@ export class CleanupDkimSign {
   /** Called once the content is complete: writes what is held, signed when it is to be. */
   async finish(write: Write): Promise<void> {
     if (this.state === 'head') await this.decide(write);
+    if (this.state === 'seal') return this.seal(write);
     if (this.state !== 'sign') return;
     let content = this.take();
     try {
@@ -112,11 +134,42 @@ export class CleanupDkimSign {
     return all;
   }
 
-  /** The header section is complete: find the keys of its From: domain. */
+  /** ARC: one set with the forwarding domain's RSA key, then the content unchanged. */
+  private async seal(write: Write): Promise<void> {
+    const content = this.take();
+    const k = this.keys[0]!;
+    try {
+      const r = await arcSeal(content, k, { authservId: this.authservId });
+      if ('fields' in r) {
+        await write(Buffer.from(r.fields, 'latin1'));
+        const i = /^ARC-Seal: i=(\d+)/.exec(r.fields)?.[1];
+        log.info(`${this.queueId}: ARC-Seal field added (i=${i}, s=${k.selector}, d=${k.domain})`);
+      } else {
+        log.info(`${this.queueId}: not ARC-sealed: ${r.skip}`);
+      }
+    } catch (e) {
+      log.warn(`${this.queueId}: ARC sealing failed, message forwarded without an ARC set: ${(e as Error).message}`);
+    }
+    await write(content);
+  }
+
+  /** The header section is complete: find the keys of its From: domain (or, forwarding, ARC's). */
   private async decide(write: Write): Promise<void> {
     const held = this.take();
     this.chunks = [held];
     this.size = held.length;
+    if (this.forwardingDomain) {
+      const fwd = await this.forwardingDomain().catch(() => undefined);
+      if (fwd) {
+        const found = await this.table.keysFor(fwd);
+        for (const w of found.warnings) log.warn(`${this.queueId}: ${w}; the message is forwarded without an ARC set`);
+        this.keys = found.keys.filter((k) => k.key.asymmetricKeyType === 'rsa').slice(0, 1);
+      }
+      if (this.keys.length > 0) { this.state = 'seal'; return; }
+      this.state = 'pass';
+      await write(this.take());
+      return;
+    }
     const domain = headerFromDomain(held);
     if (domain) {
       const found = await this.table.keysFor(domain);

@@ -125,8 +125,10 @@ export class CleanupSession implements CleanupStream {
     if (settings.config && !openRewrite) throw new Error('cleanup: the tables of settings.config need trivial-rewrite (openRewrite)');
     const tables = settings.config ? await cleanupTables(settings.config, openRewrite!) : undefined;
     const w = await QueueFileWriter.create(queue);
-    const dkim = await CleanupDkimSign.open(settings.config, opts.origin, w.queueId);
+    let self: CleanupSession | undefined;
+    const dkim = await CleanupDkimSign.open(settings.config, opts.origin, w.queueId, () => self!.forwardingDomain());
     const s = new CleanupSession(settings, w, opts, tables, dkim);
+    self = s;
     try {
       s.milter = await CleanupMilter.open(s.opts, settings.config, !!tables?.overrides.noMilters, s.milterHost());
     } catch (e) {
@@ -137,6 +139,21 @@ export class CleanupSession implements CleanupStream {
   }
 
   get queueId(): string { return this.writer.queueId; }
+
+  /**
+   * For ARC sealing: the domain of the address a recipient was given as, when virtual alias
+   * expansion sent that recipient on to a remote (relay or default class) destination.
+   */
+  async forwardingDomain(): Promise<string | undefined> {
+    const t = this.tables;
+    if (!t) return undefined;
+    for (const r of this.env.out) {
+      if (!r.orig || r.orig.toLowerCase() === r.address.toLowerCase() || !r.orig.includes('@')) continue;
+      const reply = await t.rewrite.resolve(r.address);
+      if (reply.class === 'relay' || reply.class === 'default') return r.orig.slice(r.orig.lastIndexOf('@') + 1).toLowerCase();
+    }
+    return undefined;
+  }
 
   /** A recipient as the client gave it; mapping and duplicate removal happen when the content starts. */
   addRecipient(r: QueueRecipient): void {

@@ -17,12 +17,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { chmodSync, writeFileSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PosternSystem, POSTERN } from '../harness/postern-system.ts';
 import { SmtpSink, type SinkMessage } from '../harness/smtp-sink.ts';
 import { DnsServer, type Zone } from '../harness/dns-server.ts';
-import { opendkimVerify, pythonDkimVerify, SYSTEM_PYTHON } from '../harness/dkim-verifiers.ts';
+import { opendkimVerify, pythonArcVerify, pythonDkimVerify, SYSTEM_PYTHON } from '../harness/dkim-verifiers.ts';
 import { dkimRecordValue, listKeys, readSigningKey } from '../../src/lib-authres/dkim-keys.ts';
 
 let sys: PosternSystem;
@@ -40,17 +40,20 @@ before(async () => {
   sys = await PosternSystem.start();
   const k = sys.cli('dkim', 'keygen', 'example.test');
   assert.equal(k.status, 0, k.stderr);
+  assert.equal(sys.cli('dkim', 'keygen', 'alias.test').status, 0);
   assert.match(k.stdout, /^postern\._domainkey\.example\.test\. +3600 IN TXT +"v=DKIM1; k=rsa; p=/m);
   const zone: Zone = {};
   const dir = join(sys.configDir, 'dkim');
   for (const key of listKeys(dir)) zone[`${key.selector}._domainkey.${key.domain}`] = { TXT: [dkimRecordValue(key, readSigningKey(key.file, key.algorithm))] };
-  assert.equal(Object.keys(zone).length, 2);
+  assert.equal(Object.keys(zone).length, 4);
   dns = await DnsServer.start(zone);
   writeFileSync(join(sys.configDir, 'virtual'), 'fwd@alias.test friend@outside.example\n');
   const m = sys.cli('map', `hash:${join(sys.configDir, 'virtual')}`);
   assert.equal(m.status, 0, m.stderr);
   const e = sys.cli('conf', '-e', `relayhost = [127.0.0.3]:${sink.port}`, 'virtual_alias_domains = alias.test',
-    `virtual_alias_maps = hash:${join(sys.configDir, 'virtual')}`, `postern_dns_servers = 127.0.0.1:${dns.port}`);
+    `virtual_alias_maps = hash:${join(sys.configDir, 'virtual')}`, `postern_dns_servers = 127.0.0.1:${dns.port}`,
+    // The test's port-25 client (127.0.0.1) is "outside": its mail is not signed; forwarded, it is ARC-sealed.
+    'mynetworks = 127.0.0.2/32');
   assert.equal(e.status, 0, e.stderr);
   await sys.stop();
   sys = await PosternSystem.start(sys);
@@ -132,6 +135,47 @@ test('a virtual alias that forwards outside: the signature made after expansion 
   const m = await arrived('via alias');
   assert.deepEqual(m.rcptArgs.map((r) => r.replace(/^TO:/i, '')), ['<friend@outside.example>']);
   await assertVerifies(m.body);
+});
+
+/** Port 25, no AUTH, from a client outside $mynetworks. */
+function sendFromOutside(rcpt: string, message: string): string {
+  const script = `
+import smtplib, sys
+c = smtplib.SMTP("127.0.0.1", ${sys.ports.smtp}); c.ehlo("mail.sender.example")
+refused = c.sendmail("someone@sender.example", [${JSON.stringify(rcpt)}], sys.stdin.buffer.read())
+print("ok" if not refused else refused)
+c.quit()
+`;
+  const p = spawnSync(SYSTEM_PYTHON, ['-c', script], { input: Buffer.from(message, 'utf8'), encoding: 'utf8', timeout: 30_000 });
+  assert.equal(p.status, 0, p.stderr);
+  return p.stdout.trim();
+}
+
+test('ARC: mail from outside that a virtual alias forwards is sealed with the alias domain\'s RSA key; python3-dkim validates the chain', async () => {
+  const msg = 'From: Someone <someone@sender.example>\r\nTo: fwd@alias.test\r\nSubject: arc forward\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n\r\nfrom outside\r\n';
+  assert.equal(sendFromOutside('fwd@alias.test', msg), 'ok');
+  const m = await arrived('arc forward');
+  const text = m.body.toString('latin1');
+  assert.doesNotMatch(text, /^DKIM-Signature:/m, 'mail from outside is not DKIM-signed by us');
+  assert.match(text, /^ARC-Seal: i=1; a=rsa-sha256; t=\d+; cv=none; d=alias\.test;\s+s=postern;/m);
+  assert.match(text, /^ARC-Authentication-Results: i=1; \S+; /m);
+  const v = await pythonArcVerify(m.body, dns.port);
+  assert.equal(v.cv, 'pass', JSON.stringify(v));
+  assert.deepEqual(v.sets.map((x) => [x.i, x.d, x.s, x.amsValid, x.asValid]), [[1, 'alias.test', 'postern', true, true]]);
+  const tampered = await pythonArcVerify(Buffer.from(text.replace('from outside', 'from 0utside'), 'latin1'), dns.port);
+  assert.equal(tampered.cv, 'fail');
+  await sys.waitLog(/: ARC-Seal field added \(i=1, s=postern, d=alias\.test\)/);
+  // Not forwarded (a local mailbox): no ARC set.
+  assert.equal(sendFromOutside('postmaster@example.test', msg.replace('arc forward', 'arc local')), 'ok');
+  const newDir = join(sys.maildir('postmaster@example.test'), 'new');
+  const end = Date.now() + 20_000;
+  let local: string | undefined;
+  while (!local && Date.now() < end) {
+    local = existsSync(newDir) ? readdirSync(newDir).map((f) => readFileSync(join(newDir, f), 'latin1')).find((t) => t.includes('\nSubject: arc local\n')) : undefined;
+    if (!local) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(local, 'delivered to the local mailbox');
+  assert.doesNotMatch(local, /^(ARC-Seal|DKIM-Signature):/m);
 });
 
 test('postern dns --check: the published keys match and signing is active', async () => {

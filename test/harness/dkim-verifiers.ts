@@ -11,6 +11,7 @@
  *
  *   const r = await pythonDkimVerify(message, dns.port);   // [{ d, s, a, ok }]
  *   const o = await opendkimVerify(message, dns.port);      // [{ d, s, ok, text }]
+ *   const a = await pythonArcVerify(message, dns.port);     // { cv: 'pass', sets: [...] } (RFC 8617 chain)
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -64,6 +65,41 @@ export async function pythonDkimVerify(message: Buffer, dnsPort: number): Promis
   const code = await new Promise<number | null>((res) => child.on('close', res));
   if (code !== 0) throw new Error(`python3-dkim failed (${code}): ${err}`);
   return JSON.parse(out) as DkimVerdict[];
+}
+
+const PY_ARC = `
+import sys, json, dkim, dns.resolver
+port = int(sys.argv[1])
+msg = sys.stdin.buffer.read().replace(b'\\r\\n', b'\\n').replace(b'\\n', b'\\r\\n')
+r = dns.resolver.Resolver(configure=False)
+r.nameservers = ['127.0.0.1']
+r.port = port
+def dnsfunc(name, timeout=5):
+    try:
+        ans = r.resolve(name.decode().rstrip('.'), 'TXT', lifetime=timeout)
+    except Exception:
+        return None
+    for rd in ans:
+        return b''.join(rd.strings)
+    return None
+cv, results, comment = dkim.ARC(msg).verify(dnsfunc=dnsfunc)
+print(json.dumps({'cv': cv.decode() if isinstance(cv, bytes) else str(cv), 'comment': str(comment),
+  'sets': [{'i': x['instance'], 'd': x['as-domain'].decode(), 's': x['as-selector'].decode(), 'amsValid': x['ams-valid'], 'asValid': x['as-valid'], 'cv': x['cv'].decode()} for x in results]}))
+`;
+
+export interface ArcVerdict { cv: string; comment: string; sets: { i: number; d: string; s: string; amsValid: boolean; asValid: boolean; cv: string }[] }
+
+/** python3-dkim's ARC chain validation (dkim.ARC(msg).verify): cv 'pass' for a valid chain. */
+export async function pythonArcVerify(message: Buffer, dnsPort: number): Promise<ArcVerdict> {
+  const child = spawn(SYSTEM_PYTHON, ['-c', PY_ARC, String(dnsPort)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  child.stdin.end(message);
+  const code = await new Promise<number | null>((res) => child.on('close', res));
+  if (code !== 0) throw new Error(`python3-dkim ARC failed (${code}): ${err}`);
+  return JSON.parse(out) as ArcVerdict;
 }
 
 /** The header fields of a message (LF or CRLF), each with its continuation lines, and the rest. */
