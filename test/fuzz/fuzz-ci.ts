@@ -29,7 +29,7 @@ export function ciFuzz(names: readonly string[]): void {
     if (!TARGETS[name]) throw new Error(`unknown fuzz target ${name}`);
     test(`fuzz ${name}: ${BUDGET_MS} ms, seed ${SEED}: only documented errors, no slow input`, { todo: KNOWN[name] }, async () => {
     const target = await loadTarget(name);
-    const s = await fuzz(target, { seed: SEED, maxMs: BUDGET_MS, slowMs: 2000 });
+    const s = await fuzz(target, { seed: SEED, maxMs: BUDGET_MS, minMutations: 256, slowMs: 2000 });
     assert.ok(s.runs > s.corpus, `${name}: ran ${s.runs} inputs`);
     assert.ok(s.blocks > 0, `${name}: coverage was collected`);
     const report = s.findings.map((f) => `${f.kind} ${f.signature}: ${f.message.slice(0, 200)}\n  input (base64): ${f.input.subarray(0, 500).toString('base64')}\n  ${f.stack.split('\n').slice(0, 6).join('\n  ')}`);

@@ -64,6 +64,8 @@ export interface FuzzOptions {
   /** Wall-clock budget. */
   maxMs: number;
   maxRuns?: number;
+  /** Mutated inputs to run even past maxMs (a loaded machine still fuzzes, not only replays seeds). */
+  minMutations?: number;
   /** Per-input time above which an input is a 'slow' finding (ms). */
   slowMs?: number;
   /** Directory for findings (and the hang file) and, under corpus/, the grown corpus (read back
@@ -367,7 +369,8 @@ export async function fuzz(target: FuzzTarget, opts: FuzzOptions): Promise<FuzzS
     }
     let lastStatus = Date.now();
     const BATCH = 64;
-    while (Date.now() - t0 < opts.maxMs && (opts.maxRuns === undefined || runs < opts.maxRuns)) {
+    const seedRuns = runs;
+    while ((Date.now() - t0 < opts.maxMs || runs - seedRuns < (opts.minMutations ?? 0)) && (opts.maxRuns === undefined || runs < opts.maxRuns)) {
       const batch: Buffer[] = [];
       for (let i = 0; i < BATCH; i++) batch.push(mutate(rng, rng.pick(corpus), corpus, dict, maxLen));
       for (const b of batch) await exec(b);
