@@ -45,7 +45,7 @@ export class RealDovecot {
   readonly dir: string;
   readonly confFile: string;
   readonly logFile: string;
-  readonly ports: { pop3?: number; imap?: number; lmtp?: number } = {};
+  readonly ports: { pop3?: number; imap?: number; lmtp?: number; sieve?: number } = {};
   /** The LMTP unix socket (when lmtp is enabled). */
   readonly lmtpSocket: string;
 
@@ -68,7 +68,9 @@ export class RealDovecot {
     const why = RealDovecot.unavailable();
     if (why) throw new Error(why);
     for (const p of o.protocols) {
-      if (!existsSync(`/usr/lib/dovecot/${p}`)) throw new Error(`Debian package dovecot-${p}d is not installed`);
+      // `sieve` is served by Pigeonhole's managesieve (Debian dovecot-managesieved).
+      const bin = p === 'sieve' ? 'managesieve' : p;
+      if (!existsSync(`/usr/lib/dovecot/${bin}`)) throw new Error(`Debian package dovecot-${p === 'sieve' ? 'managesieve' : p}d is not installed`);
     }
     const dir = mkdtempSync(join(tmpdir(), 'postern-realdc-'));
     chmodSync(dir, 0o755);
@@ -80,6 +82,8 @@ export class RealDovecot {
     const pop3 = o.protocols.includes('pop3') ? await freePort() : 0;
     const imap = o.protocols.includes('imap') ? await freePort() : 0;
     const lmtp = o.protocols.includes('lmtp') ? await freePort() : 0;
+    const sieve = o.protocols.includes('sieve') ? await freePort() : 0;
+    if (sieve) dc.ports.sieve = sieve;
     if (pop3) dc.ports.pop3 = pop3;
     if (imap) dc.ports.imap = imap;
     if (lmtp) dc.ports.lmtp = lmtp;
@@ -135,7 +139,15 @@ service lmtp {
     mode = 0666
   }
 }
-${o.extraConf ?? ''}
+${sieve ? `service managesieve-login {
+  inet_listener sieve {
+    port = ${sieve}
+  }
+}
+plugin {
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+}
+` : ''}${o.extraConf ?? ''}
 `);
     // The daemon keeps the stdio it inherited: with pipes, execFile would wait for it forever.
     // So no pipes, and only the exit of the foreground process (after it daemonised) counts.
@@ -145,7 +157,7 @@ ${o.extraConf ?? ''}
       p.once('exit', (c) => resolve(c));
     });
     if (code !== 0) throw new Error(`real dovecot failed to start (exit ${code}):\n${dc.log()}`);
-    for (const port of [pop3, imap, lmtp]) if (port) await waitPort(port, () => dc.log());
+    for (const port of [pop3, imap, lmtp, sieve]) if (port) await waitPort(port, () => dc.log());
     return dc;
   }
 
