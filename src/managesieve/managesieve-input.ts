@@ -154,8 +154,12 @@ export type CommandResult =
   | { verb: string; literalRefused: 'skip' | 'close'; size: number; index: number }
   | { eof: true };
 
-/** onLiteral(verb, argument index, size) → what to do with the literal, before it is read. */
-export type LiteralHook = (verb: string, index: number, size: number) => LiteralDecision | { read: number };
+/**
+ * onLiteral(verb, argument index, size, arguments read so far) → what to do with the literal,
+ * before it is read (the hook may answer the command itself before a 'skip').
+ */
+export type LiteralHook = (verb: string, index: number, size: number, args: readonly MsArg[]) =>
+  LiteralDecision | { read: number } | Promise<LiteralDecision | { read: number }>;
 
 function isAtomChar(c: number): boolean {
   // RFC 5804 ATOM-CHAR: any CHAR except atom-specials ( ) { SP CTL % * " \ ] and 8-bit.
@@ -166,7 +170,7 @@ function isAtomChar(c: number): boolean {
  * Read one command. Arguments after a failed one are not read: the rest of the line is skipped
  * (a literal announced on that line is not honoured, as in Pigeonhole).
  */
-export async function readCommand(input: ManageSieveInput, limits: CommandLimits, onLiteral: LiteralHook): Promise<CommandResult> {
+export async function readCommand(input: ManageSieveInput, limits: CommandLimits, onLiteral: LiteralHook, o: { noVerb?: boolean } = {}): Promise<CommandResult> {
   let lineBytes = 0;
   const tooLong = async (verb: string): Promise<CommandResult> => {
     await input.skipLine();
@@ -179,6 +183,7 @@ export async function readCommand(input: ManageSieveInput, limits: CommandLimits
   // The command name: an atom (empty when the line is empty or starts with something else).
   const verbBytes: number[] = [];
   for (;;) {
+    if (o.noVerb) break;
     if (!(await input.fill())) return { eof: true };
     const c = input.peek();
     if (c === SP || c === CR || c === LF || !isAtomChar(c)) break;
@@ -187,7 +192,7 @@ export async function readCommand(input: ManageSieveInput, limits: CommandLimits
     verbBytes.push(c);
   }
   let verb = Buffer.from(verbBytes).toString('latin1').toUpperCase();
-  if (verbBytes.length === 0) {
+  if (verbBytes.length === 0 && !o.noVerb) {
     // Pigeonhole reports what stands there as the command: `"x"` → `"X"`, an empty line → ``.
     const rest: number[] = [];
     for (;;) {
@@ -200,10 +205,20 @@ export async function readCommand(input: ManageSieveInput, limits: CommandLimits
     return { verb: shown, args: [] };
   }
   const args: MsArg[] = [];
+  let first = o.noVerb === true;
   for (;;) {
     if (!(await input.fill())) return { eof: true };
-    let c = input.take();
-    lineBytes++;
+    let c: number;
+    if (first) {
+      // A lone argument (a SASL response): no command name, no space before it.
+      first = false;
+      c = input.peek();
+      if (c === DQUOTE || c === LBRACE) c = SP;
+      else { input.take(); lineBytes++; }
+    } else {
+      c = input.take();
+      lineBytes++;
+    }
     if (c === CR) {
       if (!(await input.fill())) return { eof: true };
       c = input.take();
@@ -258,7 +273,7 @@ export async function readCommand(input: ManageSieveInput, limits: CommandLimits
       if (b !== LF) return syntax(verb, 'Missing CRLF after literal size');
       const size = Number(digits);
       const index = args.length;
-      let d = onLiteral(verb, index, size);
+      let d = await onLiteral(verb, index, size, args);
       let max = limits.maxLiteral;
       if (typeof d === 'object') { max = d.read; d = 'read'; }
       if (d === 'read' && size > max) d = 'close';
@@ -293,4 +308,19 @@ export function msQuote(text: string | Buffer): string {
   const s = typeof text === 'string' ? text : text.toString('utf8');
   if (/[\r\n]/.test(s)) return `{${Buffer.byteLength(s)}}\r\n${s}`;
   return `"${s.replace(/[\\"]/g, (m) => '\\' + m)}"`;
+}
+
+/**
+ * A SASL client response (RFC 5804 §2.1): one string — quoted, or a literal of at most `max`
+ * bytes — then CRLF. 'tooLarge' when a literal announces more (nothing of it is read: the caller
+ * ends the connection, as Pigeonhole's "Authentication response too large"); 'bad' for
+ * anything else.
+ */
+export async function readSaslResponse(input: ManageSieveInput, max: number): Promise<string | 'tooLarge' | 'bad' | undefined> {
+  const r = await readCommand(input, { maxLine: max, maxLiteral: max }, (_v, _i, size) => (size > max ? 'close' : 'read'), { noVerb: true });
+  if ('eof' in r) return undefined;
+  if ('literalRefused' in r) return 'tooLarge';
+  if ('error' in r) return r.error === 'tooLong' ? 'tooLarge' : 'bad';
+  if (r.args.length !== 1 || r.args[0]!.kind !== 'string') return 'bad';
+  return r.args[0]!.value.toString('latin1');
 }

@@ -32,6 +32,7 @@ export const SERVICE_MODULES: Readonly<Record<string, string>> = {
   imapd: '../imapd/imapd.ts',
   pop3d: '../pop3d/pop3d.ts',
   lmtpd: '../lmtpd/lmtpd.ts',
+  managesieve: '../managesieve/managesieve.ts',
 };
 
 /** Today's placement when postern_process_mode is empty. */

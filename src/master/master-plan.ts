@@ -9,8 +9,9 @@
  * FIFOs as servers, and Postern's clients connect to sockets); unix-dgram and pass get no socket.
  *
  * dovecot.conf: each protocol of `protocols` maps to an implementation (imap → imapd, pop3 →
- * pop3d, lmtp → lmtpd) with the inet listeners of `service imap-login` (or `service imap`) etc.;
- * when none are declared, Dovecot's defaults (143/993, 110/995). `port = 0` disables a listener
+ * pop3d, lmtp → lmtpd, sieve → managesieve) with the inet listeners of `service imap-login` (or
+ * `service imap`; for sieve `service managesieve-login`) etc.; when none are declared, Dovecot's
+ * defaults (143/993, 110/995, 4190). `port = 0` disables a listener
  * (as in Dovecot), and so does `ssl = no` for every `ssl = yes` listener (Dovecot 2.3 binds
  * neither the default imaps/pop3s nor a declared one then: checked against the real Dovecot). Addresses are the listener's `address`, else `listen` (`*` = all IPv4,
  * `::` = all IPv6). Relative unix_listener paths are under `base_dir`.
@@ -26,7 +27,7 @@ import type { DovecotConfig } from '../global/dovecot-conf.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 import type { MasterConfigSet } from './master-config.ts';
 import { dovecotAddress, hostAddresses, inetProtocols, interfaceAddresses, type IpVersions } from './master-listen.ts';
-import { DOVECOT_DEFAULT_INET, DOVECOT_PROTOCOL_SERVICES, type ServiceRegistry } from './master-services.ts';
+import { DOVECOT_DEFAULT_INET, DOVECOT_PROTOCOL_SERVICES, DOVECOT_SERVICE_NAMES, type ServiceRegistry } from './master-services.ts';
 
 /** One socket to bind. `identity` is equal for two specs exactly when they are the same socket. */
 export interface ListenSpec {
@@ -139,11 +140,12 @@ export function planServices(cfg: MasterConfigSet, registry: ServiceRegistry): P
 }
 
 function dovecotListens(proto: string, d: DovecotConfig, protocols: IpVersions): ListenSpec[] {
-  const services = d.services.filter((s) => s.name === proto || s.name === `${proto}-login`);
+  const base = DOVECOT_SERVICE_NAMES[proto] ?? proto;
+  const services = d.services.filter((s) => s.name === base || s.name === `${base}-login`);
   const out: ListenSpec[] = [];
   let inet = services.flatMap((s) => s.inetListeners.map((l) => ({ ...l, service: s.name })));
   if (inet.length === 0 && !services.some((s) => s.unixListeners.length > 0)) {
-    inet = (DOVECOT_DEFAULT_INET[proto] ?? []).map((l) => ({ ...l, service: `${proto}-login` }));
+    inet = (DOVECOT_DEFAULT_INET[proto] ?? []).map((l) => ({ ...l, service: `${base}-login` }));
   }
   for (const l of inet) {
     if (!l.port) continue;                              // Dovecot: port = 0 disables the listener

@@ -51,6 +51,7 @@ export const SERVICES: ServiceRegistry = {
   lmtpd: async () => (await import('../lmtpd/lmtpd.ts')).service,
   // spawn(8): a command per connection to private/NAME (policy servers such as policyd-spf).
   spawn: async () => (await import('../spawn/spawn.ts')).service,
+  managesieve: async () => (await import('../managesieve/managesieve.ts')).service,
   // Work that runs inside other services' processes: cleanup and trivial-rewrite are libraries
   // of smtpd/pickup/qmgr; bounce/defer/trace and the delivery agents run inside qmgr.
   cleanup: inProcess('cleanup'),
@@ -73,6 +74,15 @@ export const DOVECOT_PROTOCOL_SERVICES: Readonly<Record<string, string>> = {
   imap: 'imapd',
   pop3: 'pop3d',
   lmtp: 'lmtpd',
+  sieve: 'managesieve',
+};
+
+/**
+ * The name of a protocol's services in dovecot.conf when it is not the protocol's own:
+ * Pigeonhole's `sieve` protocol is served by `service managesieve-login` / `managesieve`.
+ */
+export const DOVECOT_SERVICE_NAMES: Readonly<Record<string, string>> = {
+  sieve: 'managesieve',
 };
 
 /**
@@ -84,4 +94,5 @@ export const DOVECOT_DEFAULT_INET: Readonly<Record<string, { name: string; port:
   imap: [{ name: 'imap', port: 143, ssl: false }, { name: 'imaps', port: 993, ssl: true }],
   pop3: [{ name: 'pop3', port: 110, ssl: false }, { name: 'pop3s', port: 995, ssl: true }],
   lmtp: [],
+  sieve: [{ name: 'sieve', port: 4190, ssl: false }],
 };

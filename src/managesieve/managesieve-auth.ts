@@ -1,0 +1,96 @@
+/**
+ * managesieve-auth - AUTHENTICATE (RFC 5804 §2.1) with SASL PLAIN (RFC 4616) and LOGIN on the
+ * shared user directory, with Pigeonhole's managesieve-login replies:
+ *
+ *   OK "Logged in."                       NO "Authentication failed."
+ *   NO "Unsupported authentication mechanism."
+ *   NO "Invalid base64 data in initial response"   (continued response: "... in continued response")
+ *   NO "Authentication aborted by client."         (the client answered "*")
+ *   NO (ENCRYPT-NEEDED) "Plaintext authentication disallowed on non-secure (SSL/TLS) connections."
+ *   NO (TRYLATER) "Temporary authentication failure."
+ *
+ * Challenges are sent as ManageSieve strings (`"VXNlcm5hbWU6"`, `""` for PLAIN without an
+ * initial response); the client answers with a string (quoted or a literal of at most 8192
+ * bytes, Dovecot's LOGIN_MAX_AUTH_BUF_SIZE; a larger one ends the connection, logged as
+ * "Authentication response too large").
+ */
+import type { UserDirectory } from '../lib-auth/user-directory.ts';
+
+export type AuthOutcome =
+  | { ok: true; user: string; mech: string }
+  | { ok: false; code?: string; text: string; /** a wrong password: the failure delay grows */ failure: boolean; logReason: string; close?: boolean };
+
+/** Longest SASL response (Dovecot login-common LOGIN_MAX_AUTH_BUF_SIZE). */
+export const MAX_SASL_RESPONSE = 8192;
+
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export const TEXT_AUTH_FAILED = 'Authentication failed.';
+export const TEXT_PLAINTEXT_DISABLED = 'Plaintext authentication disallowed on non-secure (SSL/TLS) connections.';
+
+function decodeBase64Strict(s: string): Buffer | undefined {
+  const t = s.trim();
+  if (t.length > MAX_SASL_RESPONSE || t.length % 4 !== 0 || !B64.test(t)) return undefined;
+  return Buffer.from(t, 'base64');
+}
+
+async function verify(dir: UserDirectory, mech: string, user: string, pass: string): Promise<AuthOutcome> {
+  if (!user || user.includes('\0') || pass.includes('\0')) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: 'invalid user name' };
+  let r;
+  try {
+    r = await dir.verifyPlain(user, pass);
+  } catch (e) {
+    return { ok: false, code: 'TRYLATER', text: 'Temporary authentication failure.', failure: false, logReason: `user directory: ${(e as Error).message}` };
+  }
+  if (r.result === 'ok') return { ok: true, user: r.user ?? user, mech };
+  if (r.result === 'tempfail') return { ok: false, code: 'TRYLATER', text: 'Temporary authentication failure.', failure: false, logReason: 'temporary failure' };
+  return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: r.result === 'unknown' ? 'unknown user' : r.result === 'disabled' ? 'user disabled' : 'password mismatch' };
+}
+
+/**
+ * One AUTHENTICATE exchange. `exchange(challenge)` sends the challenge string and returns the
+ * client's answer: a string, 'tooLarge' (the connection must end), 'bad', or undefined (gone).
+ */
+export async function saslAuthenticate(dir: UserDirectory, mechs: readonly string[], mechArg: string, initial: string | undefined,
+  exchange: (challenge: string) => Promise<string | 'tooLarge' | 'bad' | undefined>): Promise<AuthOutcome> {
+  const mech = mechArg.toUpperCase();
+  if (!mechs.includes(mech)) return { ok: false, text: 'Unsupported authentication mechanism.', failure: false, logReason: `unsupported mechanism ${mech}` };
+  const abort: AuthOutcome = { ok: false, text: 'Authentication aborted by client.', failure: false, logReason: 'aborted' };
+  const gone: AuthOutcome = { ok: false, text: '', failure: false, logReason: 'connection lost', close: true };
+  const tooLarge: AuthOutcome = { ok: false, text: '', failure: false, logReason: 'Authentication response too large', close: true };
+  const bad: AuthOutcome = { ok: false, text: 'Invalid AUTHENTICATE client response.', failure: false, logReason: 'invalid response' };
+  const badB64 = (init: boolean): AuthOutcome => ({ ok: false, text: `Invalid base64 data in ${init ? 'initial response' : 'continued response'}`, failure: false, logReason: 'bad base64' });
+  const ask = async (challenge: string): Promise<string | AuthOutcome> => {
+    const a = await exchange(challenge);
+    if (a === undefined) return gone;
+    if (a === 'tooLarge') return tooLarge;
+    if (a === 'bad') return bad;
+    if (a === '*') return abort;
+    return a;
+  };
+  if (mech === 'PLAIN') {
+    let ir: string | AuthOutcome | undefined = initial;
+    const isInitial = ir !== undefined;
+    if (ir === undefined) ir = await ask('');
+    if (typeof ir !== 'string') return ir;
+    const raw = decodeBase64Strict(ir);
+    if (!raw) return badB64(isInitial);
+    const f = raw.toString('utf8').split('\0');
+    if (f.length !== 3) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: 'invalid PLAIN message' };
+    const [authzid, authcid, pass] = f as [string, string, string];
+    if (authzid && authzid !== authcid) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: 'authorization identity differs' };
+    return verify(dir, mech, authcid, pass);
+  }
+  // LOGIN: "Username:" then "Password:".
+  let u: string | AuthOutcome | undefined = initial;
+  const isInitial = u !== undefined;
+  if (u === undefined) u = await ask(Buffer.from('Username:').toString('base64'));
+  if (typeof u !== 'string') return u;
+  const user = decodeBase64Strict(u);
+  if (!user) return badB64(isInitial);
+  const p = await ask(Buffer.from('Password:').toString('base64'));
+  if (typeof p !== 'string') return p;
+  const pass = decodeBase64Strict(p);
+  if (!pass) return badB64(false);
+  return verify(dir, mech, user.toString('utf8'), pass.toString('utf8'));
+}
