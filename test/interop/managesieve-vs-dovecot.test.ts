@@ -1,0 +1,287 @@
+/**
+ * Postern's ManageSieve against real Dovecot 2.3 + Pigeonhole's managesieve (Debian
+ * dovecot-managesieved), a private instance on loopback:
+ *  - the same command sequence (login, every command, quota codes, bad names, argument errors,
+ *    compile errors and warnings, a 4 GB literal) sent to both; replies compared line by line,
+ *    with the differences Postern makes on purpose normalised: its IMPLEMENTATION string and
+ *    greeting, and the UNAUTHENTICATE capability (RFC 5804 §2.14.1, which this Pigeonhole
+ *    version does not implement);
+ *  - one script directory for both servers (the Dovecot user's home): a script uploaded and
+ *    activated through Postern is listed ACTIVE and returned byte for byte by Dovecot's
+ *    managesieve, and real Dovecot's LMTP with the sieve plugin runs it (fileinto); a script
+ *    activated through Dovecot is listed ACTIVE by Postern.
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createServer, type Server } from 'node:net';
+import { RealDovecot, DOVECOT_MAIL_UID } from '../harness/real-dovecot.ts';
+import { parseDovecotConf } from '../../src/global/dovecot-conf.ts';
+import { openUserDirectory } from '../../src/lib-auth/user-directory-open.ts';
+import type { UserDirectory } from '../../src/lib-auth/user-directory.ts';
+import { createManageSieve } from '../../src/managesieve/managesieve.ts';
+import { managesieveSettings } from '../../src/managesieve/managesieve-settings.ts';
+import { logger, setLogSink } from '../../src/util/msg.ts';
+
+setLogSink(() => {});
+
+const why = RealDovecot.unavailable() ?? (existsSync('/usr/lib/dovecot/managesieve') ? undefined : 'Debian package dovecot-managesieved is not installed');
+
+const PLUGIN = `plugin {
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+  sieve_quota_max_scripts = 4
+  sieve_quota_max_storage = 600
+}
+`;
+
+let dc: RealDovecot | undefined;
+let directory: UserDirectory | undefined;
+let server: Server | undefined;
+let posternPort = 0;
+
+before(async () => {
+  if (why) return;
+  dc = await RealDovecot.start({
+    protocols: ['sieve', 'lmtp'],
+    users: [{ user: 'a@x.test', pass: 'pw' }, { user: 'b@x.test', pass: 'pw' }],
+    extraConf: `${PLUGIN}protocol lmtp {\n  mail_plugins = $mail_plugins sieve\n}\n`,
+  });
+  // Postern's own users file, uid 5000 as Dovecot's: a@x.test shares its home (one script
+  // directory for both servers), b@x.test has a home of its own so the compared sessions do
+  // not see each other's scripts.
+  const users = join(dc.dir, 'postern-users');
+  writeFileSync(users, `a@x.test:{PLAIN}pw:${DOVECOT_MAIL_UID}:${DOVECOT_MAIL_UID}::${dc.maildir('a@x.test')}::\n` +
+    `b@x.test:{PLAIN}pw:${DOVECOT_MAIL_UID}:${DOVECOT_MAIL_UID}::${join(dc.dir, 'postern-home', 'b')}::\n`);
+  const confText = `auth_failure_delay = 0\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n` +
+    `passdb {\n  driver = passwd-file\n  args = scheme=PLAIN ${users}\n}\nuserdb {\n  driver = passwd-file\n  args = ${users}\n}\n${PLUGIN}`;
+  const file = join(dc.dir, 'postern-dovecot.conf');
+  writeFileSync(file, confText);
+  const conf = parseDovecotConf(confText, file);
+  directory = await openUserDirectory(conf);
+  const ms = createManageSieve({ directory, settings: managesieveSettings(conf), log: logger('managesieve') });
+  server = createServer((s) => { void ms.handle(s); });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  posternPort = (server.address() as { port: number }).port;
+});
+
+after(async () => {
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  await directory?.close();
+  await dc?.stop();
+});
+
+/** A plain-socket Python client: sends each step, records each complete response. */
+const PY = String.raw`
+import json, socket, sys, re, base64
+port = int(sys.argv[1])
+s = socket.create_connection(('127.0.0.1', port), timeout=6)
+buf = b''
+def fill():
+    global buf
+    d = s.recv(65536)
+    if not d: raise EOFError()
+    buf += d
+def response():
+    global buf
+    out = b''
+    while True:
+        while b'\r\n' not in buf: fill()
+        line, buf = buf.split(b'\r\n', 1)
+        out += line + b'\r\n'
+        m = re.search(rb'\{(\d+)\}$', line)
+        final = re.match(rb'(OK|NO|BYE)( |$)', line)
+        if m:
+            n = int(m.group(1))
+            while len(buf) < n: fill()
+            out += buf[:n]; buf = buf[n:]
+            if not final: continue
+            while b'\r\n' not in buf: fill()
+            line, buf = buf.split(b'\r\n', 1)
+            out += line + b'\r\n'
+        if final: return out.decode('utf-8', 'replace')
+def lit(b): return b'{%d+}\r\n' % len(b) + b
+log = [response()]
+try:
+    for st in json.loads(sys.stdin.read()):
+        if st == '@open?':
+            # Is the connection still open (nothing more comes, no EOF) after a refusal?
+            s.settimeout(1.5)
+            try:
+                d = s.recv(100)
+                log.append('EOF' if not d else 'DATA ' + d.decode('latin1'))
+            except socket.timeout:
+                log.append('OPEN')
+            continue
+        s.sendall(eval(st) + b'\r\n')
+        log.append(response())
+except Exception as e:
+    log.append('CLIENT ERROR: %r' % e)
+print(json.dumps(log))
+`;
+
+function exchange(port: number, steps: string[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('python3', ['-c', PY, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('error', reject);
+    p.on('close', (code) => {
+      if (code !== 0) { reject(new Error(`python3 exited ${code}: ${err}`)); return; }
+      resolve(JSON.parse(out) as string[]);
+    });
+    p.stdin.end(JSON.stringify(steps));
+  });
+}
+
+/** What Postern changes on purpose (see the header). */
+function normalise(r: string): string {
+  return r
+    // Dovecot closes with unread input pending (the client sees a reset), Postern reads it first.
+    .replace(/^CLIENT ERROR: ConnectionResetError.*$/, 'EOF')
+    .replace(/^"IMPLEMENTATION" ".*"\r\n/m, '"IMPLEMENTATION" "*"\r\n')
+    .replace(/^"UNAUTHENTICATE"\r\n/m, '')
+    .replace(/^OK "(Postern|Dovecot \(Debian\)) ready\."\r\n/m, 'OK "* ready."\r\n')
+    // LISTSCRIPTS lists in readdir order: compare the set.
+    .replace(/^((?:"[^"\r\n]*"(?: ACTIVE)?\r\n)+)(OK "Listscripts completed\.")/m, (_m, lines: string, ok: string) =>
+      lines.split('\r\n').filter(Boolean).sort().map((l) => l + '\r\n').join('') + ok);
+}
+
+const PLAIN = (u: string, p: string) => `b'AUTHENTICATE "PLAIN" "${Buffer.from(`\0${u}\0${p}`).toString('base64')}"'`;
+
+test('the same ManageSieve session, replies compared with real Pigeonhole', { skip: why }, async () => {
+  const steps = [
+    `b'CAPABILITY'`,
+    `b'NOOP'`,
+    `b'NOOP "t1"'`,
+    `b'LISTSCRIPTS'`,
+    `b'AUTHENTICATE "FOO"'`,
+    `b'AUTHENTICATE "PLAIN" "!!!"'`,
+    PLAIN('b@x.test', 'pw'),
+    `b'CAPABILITY'`,
+    `b'LISTSCRIPTS'`,
+    `b'PUTSCRIPT "s1" ' + lit(b'require "fileinto";\\r\\nfileinto "Filed";\\r\\n')`,
+    `b'PUTSCRIPT "s2" "keep;"'`,
+    `b'PUTSCRIPT "w" ' + lit(b'require "date"; if date :is "date" "foo" "x" {keep;}')`,
+    `b'PUTSCRIPT "bad" ' + lit(b'foo bar;\\r\\n')`,
+    `b'PUTSCRIPT "bad2" ' + lit(b'require "fileinto";\\r\\nif true {\\r\\n  fileinto 1;\\r\\n}\\r\\nbar;\\r\\n')`,
+    `b'PUTSCRIPT "p" ' + lit(b'foo')`,
+    `b'CHECKSCRIPT ' + lit(b'keep;\\r\\n')`,
+    `b'CHECKSCRIPT "require \\\\"nope\\\\";"'`,
+    `b'CHECKSCRIPT "if true {"'`,
+    `b'CHECKSCRIPT "require \\\\"date\\\\"; if date :is \\\\"foo\\\\" \\\\"x\\\\" {keep;}"'`,
+    `b'LISTSCRIPTS'`,
+    `b'SETACTIVE "s1"'`,
+    `b'SETACTIVE "s1"'`,
+    `b'SETACTIVE "zz"'`,
+    `b'LISTSCRIPTS'`,
+    `b'GETSCRIPT "s1"'`,
+    `b'GETSCRIPT "zz"'`,
+    `b'DELETESCRIPT "s1"'`,
+    `b'DELETESCRIPT "zz"'`,
+    `b'RENAMESCRIPT "s2" "s1"'`,
+    `b'RENAMESCRIPT "zz" "yy"'`,
+    `b'RENAMESCRIPT "s1" "one"'`,
+    `b'LISTSCRIPTS'`,
+    `b'HAVESPACE "new" 10'`,
+    `b'HAVESPACE "new" 5000'`,
+    `b'HAVESPACE "new" 2000000'`,
+    `b'HAVESPACE "new" abc'`,
+    `b'HAVESPACE "new"'`,
+    `b'PUTSCRIPT "n2" "keep;"'`,
+    `b'PUTSCRIPT "n3" "keep;"'`,
+    `b'HAVESPACE "n4" 1'`,
+    `b'HAVESPACE "n3" 1'`,
+    `b'DELETESCRIPT "n3"'`,
+    `b'DELETESCRIPT "n2"'`,
+    `b'PUTSCRIPT "../x" "keep;"'`,
+    `b'PUTSCRIPT "a/b" ' + lit(b'keep;')`,
+    `b'PUTSCRIPT "" "keep;"'`,
+    `b'PUTSCRIPT "a\\x01b" "keep;"'`,
+    `b'GETSCRIPT "../x"'`,
+    `b'DELETESCRIPT "a/b"'`,
+    `b'GETSCRIPT'`,
+    `b'GETSCRIPT "a" "b"'`,
+    `b'PUTSCRIPT "x"'`,
+    `b'DELETESCRIPT'`,
+    `b'SETACTIVE'`,
+    `b'RENAMESCRIPT "x"'`,
+    `b'NOOP "a" "b"'`,
+    `b'NOOP "x\\\\"y"'`,
+    `b'LISTSCRIPTS x'`,
+    `b'STARTTLS'`,
+    `b'AUTHENTICATE "PLAIN"'`,
+    `b'FROB'`,
+    `b'NOOP "' + b'x' * 70000 + b'"'`,
+    `b'NOOP'`,
+    `b'SETACTIVE ""'`,
+    `b'SETACTIVE ""'`,
+    `b'PUTSCRIPT "big" {4294967296+}'`,
+    '@open?',
+  ];
+  const [d, p] = await Promise.all([exchange(dc!.ports.sieve!, steps), exchange(posternPort, steps)]);
+  assert.equal(p.length, d.length, `Dovecot:\n${JSON.stringify(d, null, 1)}\nPostern:\n${JSON.stringify(p, null, 1)}`);
+  const diffs: string[] = [];
+  for (let i = 0; i < d.length; i++) {
+    if (normalise(p[i]!) !== normalise(d[i]!)) diffs.push(`step ${i} ${i ? steps[i - 1]!.slice(0, 80) : 'greeting'}\n  dovecot: ${JSON.stringify(d[i])}\n  postern: ${JSON.stringify(p[i])}`);
+  }
+  assert.deepEqual(diffs, []);
+  // Both kept the connection open after refusing the 4 GB literal.
+  assert.equal(p.at(-1), 'OPEN');
+});
+
+test('pre-login limits: three bad commands, an over-long line, a huge AUTHENTICATE literal', { skip: why }, async () => {
+  for (const steps of [
+    [`b'LISTSCRIPTS'`, `b'GETSCRIPT "x"'`, `b'PUTSCRIPT'`, '@open?'],
+    [`b'NOOP "' + b'x' * 70000 + b'"'`, '@open?'],
+    [`b'AUTHENTICATE "PLAIN" {4294967296+}'`, '@open?'],
+  ]) {
+    const [d, p] = await Promise.all([exchange(dc!.ports.sieve!, steps), exchange(posternPort, steps)]);
+    assert.deepEqual(p.slice(1).map(normalise), d.slice(1).map(normalise), steps.join(' '));
+  }
+});
+
+test('one script directory: Postern uploads and activates, real Dovecot lists it, fetches it and runs it at LMTP delivery', { skip: why }, async () => {
+  // (imap4flags rather than fileinto: with the Maildir at the home, as in this Dovecot's
+  // configuration, Dovecot cannot create folders beside the .dovecot.sieve link.)
+  const script = 'require ["imap4flags"];\r\nif header :contains "subject" "sort me" {\r\n  addflag "\\\\Flagged";\r\n}\r\n';
+  const lit = JSON.stringify(script).slice(1, -1).replace(/'/g, "\\'");
+  const p = await exchange(posternPort, [PLAIN('a@x.test', 'pw'), `b'PUTSCRIPT "sorter" ' + lit(b'${lit}')`, `b'SETACTIVE "sorter"'`, `b'LOGOUT'`]);
+  assert.deepEqual(p.slice(1), ['OK "Logged in."\r\n', 'OK "PUTSCRIPT completed."\r\n', 'OK "Setactive completed."\r\n', 'OK "Logout completed."\r\n']);
+  const d = await exchange(dc!.ports.sieve!, [PLAIN('a@x.test', 'pw'), `b'LISTSCRIPTS'`, `b'GETSCRIPT "sorter"'`, `b'LOGOUT'`]);
+  assert.equal(d[2], '"sorter" ACTIVE\r\nOK "Listscripts completed."\r\n');
+  assert.equal(d[3], `{${Buffer.byteLength(script)}}\r\n${script}\r\nOK "Getscript completed."\r\n`);
+  // Real Dovecot LMTP + Pigeonhole runs the script Postern stored.
+  const lmtp = await new Promise<number>((resolve, reject) => {
+    const py = spawn('python3', ['-c', `
+import smtplib, sys
+c = smtplib.LMTP('127.0.0.1', int(sys.argv[1]))
+c.ehlo('test')
+c.sendmail('s@y.test', ['a@x.test'], b'From: s@y.test\\r\\nTo: a@x.test\\r\\nSubject: please sort me\\r\\n\\r\\nbody\\r\\n')
+c.quit()
+`, String(dc!.ports.lmtp)], { stdio: 'inherit' });
+    py.on('error', reject);
+    py.on('close', (c) => resolve(c ?? -1));
+  });
+  assert.equal(lmtp, 0, dc!.log().slice(-3000));
+  const cur = join(dc!.maildir('a@x.test'), 'cur');
+  const flagged = () => (existsSync(cur) ? readdirSync(cur).filter((f) => /:2,[A-Z]*F/.test(f)) : []);
+  const deadline = Date.now() + 5000;
+  while (flagged().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(flagged().length, 1, `message flagged by Dovecot's sieve\n${dc!.log().slice(-2000)}`);
+  // The files belong to the mail user, as Dovecot's managesieve would leave them.
+  const { statSync } = await import('node:fs');
+  assert.equal(statSync(join(dc!.maildir('a@x.test'), 'sieve', 'sorter.sieve')).uid, DOVECOT_MAIL_UID);
+});
+
+test('one script directory: Dovecot activates, Postern lists it ACTIVE and switches it', { skip: why }, async () => {
+  const d = await exchange(dc!.ports.sieve!, [PLAIN('a@x.test', 'pw'), `b'PUTSCRIPT "fromdovecot" "keep;"'`, `b'SETACTIVE "fromdovecot"'`, `b'LOGOUT'`]);
+  assert.equal(d[3], 'OK "Setactive completed."\r\n');
+  const p = await exchange(posternPort, [PLAIN('a@x.test', 'pw'), `b'LISTSCRIPTS'`, `b'SETACTIVE "sorter"'`, `b'LOGOUT'`]);
+  assert.match(p[2]!, /^"fromdovecot" ACTIVE\r\n|\r\n"fromdovecot" ACTIVE\r\n/);
+  const d2 = await exchange(dc!.ports.sieve!, [PLAIN('a@x.test', 'pw'), `b'LISTSCRIPTS'`, `b'LOGOUT'`]);
+  assert.match(d2[2]!, /"sorter" ACTIVE\r\n/);
+});
