@@ -14,8 +14,10 @@
  *    the connection with the same BYE; an argument over managesieve_max_line_length is
  *    `NO "Error in MANAGESIEVE command X: Too long argument."`; a literal over it (other than a
  *    script) ends the connection with `BYE "Literal size too large"`;
- *  - idle clients are disconnected with `BYE "Disconnected for inactivity."` (3 min before
- *    login, 30 min after);
+ *  - a client must log in within 3 min of connecting, however busy it keeps the connection
+ *    (Dovecot's login time-out: a slow client dribbling bytes cannot hold a connection), and
+ *    is disconnected after 30 min idle once logged in, both with
+ *    `BYE "Disconnected for inactivity."`;
  *  - after every 64 commands read without waiting the session yields, so one client pipelining
  *    thousands of commands delays others by at most one such batch; output waits for the
  *    socket (nothing is queued for a client that does not read);
@@ -78,6 +80,7 @@ export class ManageSieveSession {
   private bytesIn = 0;
   private bytesOut = 0;
   private idleMs: number;
+  private loginTimer: NodeJS.Timeout | undefined;
   private readonly onIdle = (): void => {
     this.deps.log.info(`${this.who()}: Disconnected: Inactivity (${this.client()})`);
     void this.io.reply('BYE', 'Disconnected for inactivity.').finally(() => { this.close(); this.sock.destroy(); });
@@ -89,8 +92,16 @@ export class ManageSieveSession {
     this.o = o;
     this.input = new ManageSieveInput(sock, { pauseAbove: Math.max(65536, deps.settings.maxLineLength) });
     this.id = `${process.pid.toString(36)}${(++sessionCounter).toString(36)}${Date.now().toString(36)}`;
-    this.idleMs = deps.settings.loginTimeoutMs;
+    this.idleMs = 0;
     this.watch(sock);
+    this.startLoginTimer();
+  }
+
+  /** The pre-login deadline, from the connection (or UNAUTHENTICATE) on. */
+  private startLoginTimer(): void {
+    clearTimeout(this.loginTimer);
+    this.loginTimer = setTimeout(this.onIdle, this.deps.settings.loginTimeoutMs);
+    this.loginTimer.unref();
   }
 
   private watch(sock: Socket): void {
@@ -177,6 +188,7 @@ export class ManageSieveSession {
       this.deps.log.error(`${this.who()}: ${(e as Error).stack ?? String(e)}`);
       await this.end('BYE', 'Internal error occurred. Refer to server log for more information.').catch(() => {});
     } finally {
+      clearTimeout(this.loginTimer);
       if (this.user && this.ctx && !this.logged) {
         this.deps.log.info(`${this.who()}: Disconnected: Connection closed ${this.stats()}`);
       }
@@ -331,6 +343,7 @@ export class ManageSieveSession {
       stats: { put: 0, putBytes: 0, get: 0, getBytes: 0, check: 0, checkBytes: 0, deleted: 0, renamed: 0 },
     };
     this.bad = 0;
+    clearTimeout(this.loginTimer);
     this.setIdle(s.idleTimeoutMs);
     this.deps.log.info(`managesieve-login: Login: user=<${rec.user}>, method=${r.mech}, ${this.client()}${this.secure ? ', secured' : ''}, session=<${this.id}>`);
     await this.io.reply('OK', 'Logged in.');
@@ -377,7 +390,8 @@ export class ManageSieveSession {
         this.ctx = undefined;
         this.failures = 0;
         this.bad = 0;
-        this.setIdle(s.loginTimeoutMs);
+        this.setIdle(0);
+        this.startLoginTimer();
         await this.io.reply('OK', 'Unauthenticate completed.');
         return true;
       }
