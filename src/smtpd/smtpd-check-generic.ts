@@ -22,6 +22,7 @@ import { CLIENT_RESTRICTIONS } from './smtpd-check-client.ts';
 import { HELO_RESTRICTIONS } from './smtpd-check-helo.ts';
 import { SENDER_RESTRICTIONS } from './smtpd-check-sender.ts';
 import { RECIPIENT_RESTRICTIONS } from './smtpd-check-recipient.ts';
+import { SPF_RESTRICTIONS } from './smtpd-check-spf.ts';
 import { checkPolicyService } from './smtpd-check-policy.ts';
 
 const log = logger('smtpd');
@@ -69,6 +70,7 @@ const RESTRICTIONS = new Map<string, Restriction>(Object.entries({
   ...HELO_RESTRICTIONS,
   ...SENDER_RESTRICTIONS,
   ...RECIPIENT_RESTRICTIONS,
+  ...SPF_RESTRICTIONS,
 }));
 
 export async function generic(cx: CheckContext, st: CheckState, list: string[], replyName: string, replyClass: string,

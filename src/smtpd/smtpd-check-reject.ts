@@ -15,6 +15,7 @@
  * defer_if_reject (a 5xx after it becomes the remembered 4xx), soft_bounce (5xx → 4xx),
  * warn_if_reject (only logged as "reject_warning", unless a software error).
  */
+import type { SpfFacts, SpfVerdict } from '../lib-authres/spf-check.ts';
 import type { Maps } from '../global/maps.ts';
 import { DictError } from '../util/dict.ts';
 import { logger } from '../util/msg.ts';
@@ -93,6 +94,8 @@ export interface CheckContext {
   table(spec: string): Promise<Maps>;
   /** The client of one check_policy_service argument (made once; throws Error on a malformed one). */
   policy(spec: string): PolicyClient;
+  /** SPF of a client and sender (lib-authres/spf-check.ts), for the reject_spf_* restrictions. */
+  readonly spf?: (f: SpfFacts) => Promise<SpfVerdict>;
   /** generic_checks(): evaluate a restriction list (classes and access table values recurse). */
   generic(st: CheckState, list: string[], replyName: string, replyClass: string, defAcl: string | undefined): Promise<Status>;
 }

@@ -38,6 +38,7 @@
  *   smtpd-check-helo.ts       HELO restrictions
  *   smtpd-check-sender.ts     sender restrictions, SASL login mismatch
  *   smtpd-check-recipient.ts  recipient restrictions, relay control
+ *   smtpd-check-spf.ts        SPF restrictions (reject_spf_fail, ..., docs/authres.md)
  *   smtpd-check-dest.ts       resolver questions: our destination, known users, domain exists
  *   smtpd-check-table.ts      check_*_access: table lookup and access(5) actions
  *   smtpd-check-policy.ts     check_policy_service (client: global/policy-client.ts)
@@ -53,6 +54,7 @@
  *   session must send instead of the 220 greeting (Postfix then answers every command but QUIT
  *   with "503 5.7.0 Error: access denied for name[addr]").
  */
+import { spfEvaluator } from '../lib-authres/spf-check.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { splitList } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
@@ -114,6 +116,7 @@ export class SmtpdCheck implements SmtpdPolicy {
       senderLoginMaps: undefined,
       table: (spec) => this.table(spec),
       policy: (spec) => this.policy(spec),
+      spf: spfEvaluator(c),
       generic: (st, list, replyName, replyClass, defAcl) => generic(cx, st, list, replyName, replyClass, defAcl),
     };
     this.cx = cx;

@@ -152,3 +152,17 @@ test('ARC: a chain sealed by python3-dkim arcsign validates as arc=pass', async 
   const r = await deliver({ from: 'a@pass.test', sign: (m) => arcSign(`Authentication-Results: arc.test; spf=pass smtp.mailfrom=a@pass.test\r\n${m}`, 'arcsel', 'arc.test', arcKey, 'arc.test') });
   assert.match(r.ar, /arc=pass/);
 });
+
+test('restrictions: reject_spf_fail refuses at RCPT with 550 5.7.23, defer_spf_temperror answers 451 4.7.24; a pass goes through', async () => {
+  await reconfigure(sys, 'smtpd_sender_restrictions = reject_spf_fail, reject_spf_softfail, defer_spf_temperror\n');
+  const msg = message(['From: <a@fail.test>', 'To: <postmaster@example.test>', 'Subject: restricted']);
+  const fail = await smtpSend(sys.ports.smtp, { helo: 'client.example', from: 'a@fail.test', msg });
+  assert.equal(`${fail.code} ${fail.text}`, '550 5.7.23 <a@fail.test>: Sender address rejected: SPF fail - not authorized');
+  await sys.waitLog(/NOQUEUE: reject: RCPT from [^:]*: 550 5\.7\.23 <a@fail\.test>: Sender address rejected: SPF fail - not authorized; from=<a@fail\.test> to=<postmaster@example\.test> proto=ESMTP helo=<client\.example>/);
+  const soft = await smtpSend(sys.ports.smtp, { helo: 'client.example', from: 'a@soft.test', msg });
+  assert.equal(`${soft.code} ${soft.text}`, '550 5.7.23 <a@soft.test>: Sender address rejected: SPF softfail - not authorized');
+  const temp = await smtpSend(sys.ports.smtp, { helo: 'client.example', from: 'a@temp.test', msg });
+  assert.equal(`${temp.code} ${temp.text}`, '451 4.7.24 <a@temp.test>: Sender address rejected: SPF temperror - try again later');
+  const ok = await deliver({ from: 'a@pass.test' });
+  assert.match(ok.ar, /spf=pass/);
+});

@@ -1,0 +1,51 @@
+/**
+ * spf-check - SPF (RFC 7208) of a client at MAIL FROM time, for smtpd's restrictions
+ * (reject_spf_fail and friends, smtpd-check-spf.ts): the same evaluation cleanup's verification
+ * makes (mailauth through Postern's resolver, authres-dns.ts), so the two share DNS answers.
+ *
+ * SUMMARY
+ *   const spf = spfEvaluator(config);
+ *   const r = await spf({ ip, helo, sender });   // { result: 'fail', comment: '...' }
+ *
+ * DESCRIPTION
+ *   The identity is the MAIL FROM address, or postmaster@HELO for the null sender (RFC 7208
+ *   §2.4). One evaluation per (client address, HELO, sender) is remembered for SPF_MEMO_MS, so
+ *   a restriction named in several lists, or a client sending many messages, costs one check.
+ *   The evaluation is bounded by postern_authres_timeout (temperror past it).
+ *
+ * PARAMETERS
+ *   postern_authres_timeout, postern_dns_servers, myhostname
+ */
+import { spf as spfCheck } from 'mailauth';
+import type { MainConfig } from '../global/mail-conf.ts';
+import { dnsResolverFromConfig } from '../util/dns-resolver.ts';
+import { authresDns } from './authres-dns.ts';
+
+export type SpfResult = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'permerror' | 'temperror';
+export interface SpfVerdict { result: SpfResult; comment: string; domain: string }
+export interface SpfFacts { ip: string; helo: string; sender: string }
+
+export const SPF_MEMO_MS = 60_000;
+const MEMO_MAX = 1000;
+
+export function spfEvaluator(c: MainConfig): (f: SpfFacts) => Promise<SpfVerdict> {
+  let dns: ReturnType<typeof authresDns> | undefined;
+  const timeoutMs = c.time('postern_authres_timeout') * 1000;
+  const mta = c.get('myhostname');
+  const memo = new Map<string, { at: number; v: Promise<SpfVerdict> }>();
+  return (f) => {
+    const key = `${f.ip} ${f.helo} ${f.sender}`;
+    const now = Date.now();
+    const hit = memo.get(key);
+    if (hit && now - hit.at < SPF_MEMO_MS) return hit.v;
+    dns ??= authresDns(dnsResolverFromConfig(c));
+    const resolver = dns.withDeadline(now + timeoutMs);
+    const helo = f.helo && /^[\d.]+$|:/.test(f.helo) ? `[${f.helo}]` : f.helo;
+    const v = spfCheck({ sender: f.sender, ip: f.ip, helo: helo || undefined, mta, resolver, maxElapsedTime: timeoutMs } as Parameters<typeof spfCheck>[0])
+      .then((r) => ({ result: r.status.result as SpfResult, comment: String(r.status.comment || ''), domain: String((r as unknown as { domain?: string }).domain ?? '') }),
+        (e: Error) => ({ result: 'temperror' as const, comment: e.message, domain: '' }));
+    if (memo.size >= MEMO_MAX) memo.delete(memo.keys().next().value!);
+    memo.set(key, { at: now, v });
+    return v;
+  };
+}
