@@ -164,10 +164,17 @@ export class AuthresVerifier {
     let headerFrom: string[] = [];
     let arcInfo = 'arc=none';
     if (dk.ok) {
-      for (const row of dk.r.results ?? []) {
+      // mailauth's lenient mode leaves out signatures it cannot process at all (no d= or s=,
+      // an unknown algorithm or canonicalization); RFC 6376 §6.1.1 makes each a PERMFAIL, so
+      // each gets its own dkim=permerror here.
+      const parsed = (dk.r as unknown as { headers?: { parsed?: { key: string }[] } }).headers?.parsed ?? [];
+      const signatures = parsed.filter((h) => h.key === 'dkim-signature').length;
+      const rows = (dk.r.results ?? []).filter((row) => !(signatures > 0 && row.status.result === 'none'));
+      for (const row of rows) {
         dkimInfo.push(row.info);
         if (row.status.result === 'pass' && row.signingDomain) dkimPass.push(row.signingDomain);
       }
+      for (let i = rows.length; i < signatures; i++) dkimInfo.push('dkim=permerror (signature syntax error: unusable tags, algorithm or canonicalization)');
       headerFrom = dk.r.headerFrom ?? [];
       const chain = (dk.r as unknown as { arc?: unknown }).arc;
       if (chain) {

@@ -83,6 +83,15 @@ export function dkimSign(msg: string, selector: string, domain: string, key: Dki
   return r.stdout;
 }
 
+/** python3-dkim's dkim.sign with length=True: the signature carries l= (the body length signed). */
+export function dkimSignWithLength(msg: string, selector: string, domain: string, key: DkimKey): string {
+  const py = 'import dkim,sys\nm=sys.stdin.buffer.read()\nk=open(sys.argv[3],"rb").read()\n'
+    + 'sys.stdout.buffer.write(dkim.sign(m,sys.argv[1].encode(),sys.argv[2].encode(),k,length=True,canonicalize=(b"relaxed",b"relaxed"))+m)';
+  const r = spawnSync('/usr/bin/python3', ['-c', py, selector, domain, key.keyFile], { input: msg, encoding: 'utf8' });
+  if (r.status !== 0 || !/^DKIM-Signature:[^]*l=\d+/.test(r.stdout)) throw new Error(`dkim.sign(length=True): ${r.stderr}${r.stdout.slice(0, 200)}`);
+  return r.stdout;
+}
+
 /** arcsign (python3-dkim): an ARC set on top (the message must carry an Authentication-Results for srvId). */
 export function arcSign(msg: string, selector: string, domain: string, key: DkimKey, srvId: string): string {
   const r = spawnSync('/usr/bin/arcsign', [selector, domain, key.keyFile, srvId], { input: msg, encoding: 'utf8' });
