@@ -82,7 +82,7 @@ function checkMime(c: SieveCmd, ctx: ValidateContext): void {
   const opt = c.groups.get('MIME-OPTION');
   if (opt && !c.tags.has('mime')) ctx.error(c, `the :${opt} tag for the ${c.name} test cannot be specified without the :mime tag`);
   if (c.tags.has('anychild') && !c.tags.has('mime')) ctx.error(c, `the :anychild tag for the ${c.name} test cannot be specified without the :mime tag`);
-  if (c.tags.has('last') && !c.tags.has('index')) ctx.error(c, `the :last tag for the ${c.name} ${c.name === 'deleteheader' ? 'command' : 'test'} cannot be specified without the :index tag`);
+  if (c.name !== 'addheader' && c.name !== 'duplicate' && c.tags.has('last') && !c.tags.has('index')) ctx.error(c, `the :last tag for the ${c.name} ${c.name === 'deleteheader' ? 'command' : 'test'} cannot be specified without the :index tag`);
 }
 
 function checkAddress(c: SieveCmd, ctx: ValidateContext, what: string, a: string): void {

@@ -130,6 +130,9 @@ export class SieveValidator {
         continue;
       }
       this.ctx.required.add(ext);
+      // Pigeonhole: these imply the extension they extend.
+      if (ext === 'spamtestplus') this.ctx.required.add('spamtest');
+      if (ext === 'vacation-seconds') this.ctx.required.add('vacation');
     }
     if (this.ctx.required.has('extracttext') && !this.ctx.required.has('foreverypart')) {
       this.ctx.error(n, 'extracttext extension cannot be used without foreverypart extension');

@@ -14,9 +14,15 @@
  *                                  stale_lock_time; given up after 20 s): virtual(8), local(8)
  *                                  files and mail_spool_directory.
  *
+ *   deliverWithSieve(user, o)      the user's Sieve filters (Pigeonhole: sieve_before, the
+ *                                  user's active script, sieve_after) decide the mailboxes, flags,
+ *                                  redirects and replies: lmtpd, virtual(8) and local(8) call it
+ *                                  when mail_plugins has sieve (mail-deliver-sieve.ts).
+ *
  * Each throws MailError (mail-error.ts, errno set when a system call failed).
  */
 export { deliverToNew, type DeliveredFile } from './maildir/maildir-save.ts';
 export { maildirDeliver } from './maildir/maildir-storage.ts';
 export { mboxDeliver, MBOX_FILE_TOO_LARGE, MBOX_NOT_REGULAR, type MboxDeliverOptions } from './mbox/mbox-deliver.ts';
 export { MailError } from './mail-error.ts';
+export { deliverWithSieve, type SieveDeliverOptions, type SieveDeliverResult, type SieveSend } from './mail-deliver-sieve.ts';

@@ -54,6 +54,7 @@ import type { LmtpdSettings } from './lmtpd-settings.ts';
 import { LmtpSpool } from './lmtpd-spool.ts';
 import { startServerTls, describeTls, type TlsContextSource } from '../lib-tls/tls-server.ts';
 import { quarantineOf } from '../lib-authres/authres-header.ts';
+import { deliverWithSieve, type SieveSend } from '../lib-storage/mail-deliver.ts';
 
 /** Longest command line (Dovecot's smtp-server limit is of this order; RFC 5321 asks 512). */
 export const LMTP_MAX_LINE = 4096;
@@ -69,6 +70,8 @@ export interface LmtpdDeps {
   tls?: TlsContextSource;
   /** Handshake time limit (ms); default 60 s. */
   tlsHandshakeMs?: number;
+  /** Where Sieve's redirects and replies are queued (cleanup); undefined: they are dropped and logged. */
+  submit?: (m: SieveSend) => Promise<void>;
 }
 
 interface Rcpt {
@@ -460,6 +463,20 @@ export class LmtpSession {
           await user.setSubscribed(box, true).catch(() => {});
         }
       }
+      if (s.sieve.enabled) {
+        const raw = Buffer.isBuffer(body) ? Buffer.concat([prefix, body]) : Buffer.concat([prefix, ...await collect(body.chunks())]);
+        const res = await deliverWithSieve(user, {
+          settings: s.sieve, rec: r.rec, envelope: { from: sender, to: r.address }, content: raw,
+          ...(this.deps.submit ? { submit: this.deps.submit } : {}),
+          log: { info: (m) => log.info(`lmtp(${r.rec.user})<${r.id}>: ${m}`), warn: (m) => log.warn(`lmtp(${r.rec.user})<${r.id}>: ${m}`), error: (m) => log.error(`lmtp(${r.rec.user})<${r.id}>: ${m}`) },
+          ...(box !== 'INBOX' ? { defaultMailbox: box } : {}),
+          canRejectInProtocol: true,
+          environment: { 'remote-ip': (this.sock.remoteAddress ?? '').replace(/^::ffff:/, ''), 'remote-host': this.helo ?? '' },
+        });
+        if (res.protocolReject !== undefined) return `550 5.7.1 \u0000 ${res.protocolReject}`;
+        log.info(`lmtp(${r.rec.user})<${r.id}>: msgid=${msgid}: ${res.stored.length ? `saved mail to ${res.stored.join(', ')}` : 'sieve: no mailbox stored'}`);
+        return `250 2.0.0 \u0000 ${r.id} Saved`;
+      }
       await user.deliver(box, content);
       log.info(`lmtp(${r.rec.user})<${r.id}>: msgid=${msgid}: saved mail to ${box}`);
       return `250 2.0.0 \u0000 ${r.id} Saved`;
@@ -475,4 +492,10 @@ export class LmtpSession {
       await user?.close().catch(() => {});
     }
   }
+}
+
+async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const c of it) out.push(Buffer.from(c));
+  return out;
 }

@@ -11,6 +11,8 @@
  *   quota_full_tempfail            no; yes: over quota is 452 4.2.2 (retry) instead of 552 5.2.2
  *   mail_temp_dir                  /tmp: where a message over 128 KiB waits during its delivery
  *                                  (an unlinked file, lmtpd-spool.ts)
+ *   mail_plugins = $mail_plugins sieve, plugin { sieve* }   Sieve filtering at delivery
+ *                                  (lib-sieve/sieve-settings.ts, docs/sieve.md)
  *
  * And for DMARC quarantine (docs/authres.md): the Junk folder is the inbox namespace's mailbox
  * with special_use = \Junk ("Junk" when none has it); the authserv-id whose quarantine mark
@@ -18,6 +20,7 @@
  */
 import { hostname } from 'node:os';
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
+import { sieveSettings, type SieveSettings } from '../lib-sieve/sieve-settings.ts';
 
 export interface LmtpdSettings {
   hostname: string;
@@ -40,6 +43,8 @@ export interface LmtpdSettings {
   authservId: string;
   /** The special-use \\Junk mailbox DMARC-quarantined mail goes to (created when missing). */
   junkMailbox: string;
+  /** Pigeonhole's settings; `sieve.enabled` when mail_plugins has sieve for lmtp. */
+  sieve: SieveSettings;
 }
 
 export function lmtpdSettings(conf: DovecotConfig, myhostname?: string): LmtpdSettings {
@@ -60,5 +65,6 @@ export function lmtpdSettings(conf: DovecotConfig, myhostname?: string): LmtpdSe
     deliveryConcurrency: 16,
     authservId: myhostname || get('hostname') || hostname(),
     junkMailbox: conf.namespaces.find((n) => n.inbox)?.mailboxes.find((m) => m.specialUse.some((u) => u.toLowerCase() === '\\junk'))?.name ?? 'Junk',
+    sieve: { ...sieveSettings(conf, 'lmtp'), hostname: get('hostname') || hostname(), recipientDelimiter: conf.isSet('recipient_delimiter') ? get('recipient_delimiter') : '+' },
   };
 }

@@ -39,6 +39,9 @@ import { LmtpSession, type LmtpdDeps } from './lmtpd-session.ts';
 import { lmtpdSettings } from './lmtpd-settings.ts';
 import { dovecotTlsProvider } from '../lib-tls/tls-dovecot.ts';
 import { acceptImplicitTls } from '../lib-tls/tls-server.ts';
+import type { CleanupClient } from '../global/cleanup-client.ts';
+import { cleanupSubmitter } from '../global/cleanup-submit.ts';
+import type { SieveSend } from '../lib-storage/mail-deliver.ts';
 
 export interface Lmtpd {
   /** Serve one connection; `o.tls` when it is already TLS (an ssl listener). */
@@ -49,29 +52,42 @@ export function createLmtpd(deps: LmtpdDeps): Lmtpd {
   return { handle: (sock, o) => new LmtpSession(sock, deps, o).run() };
 }
 
-export const service: ServiceImpl = {
-  name: 'lmtpd',
-  async start(ctx) {
-    const directory = await openUserDirectory(ctx.dovecot);
-    const sep = ctx.dovecot.namespaces.find((n) => n.inbox)?.separator;
-    const store = new MaildirStore(sep ? { separator: sep } : {});
-    // STARTTLS when dovecot.conf has ssl != no and an ssl_cert (reloadable, SNI: lib-tls).
-    const tls = ctx.dovecot.ssl === 'no' ? undefined : dovecotTlsProvider(ctx.dovecot, 'lmtp', ctx.log);
-    const handshakeMs = 60_000;
-    const lmtpd = createLmtpd({ directory, store, settings: lmtpdSettings(ctx.dovecot, ctx.config?.get?.('myhostname')), log: ctx.log, ...(tls ? { tls, tlsHandshakeMs: handshakeMs } : {}) });
-    const server = serveSessions(ctx, async (sock, listener, slot) => {
-      if (!listener.ssl) return lmtpd.handle(sock, { slot });
-      // inet_listener lmtp { ssl = yes }: TLS from the first byte, never in clear.
-      const t = await acceptImplicitTls(sock, tls, handshakeMs, listener.name, ctx.log);
-      if (!t) return;
-      return lmtpd.handle(t, { tls: true, slot });
-    });
-    return {
-      async stop() {
-        tls?.close();
-        await server.stop();
-        await directory.close();
-      },
-    };
-  },
-};
+/**
+ * The master's service; `cleanup` (master-lmtpd.ts gives it) queues Sieve's redirects and
+ * replies (global/cleanup-submit.ts). Without it they are logged and dropped.
+ */
+export function lmtpdService(cleanup?: CleanupClient): ServiceImpl {
+  return {
+    name: 'lmtpd',
+    async start(ctx) {
+      const directory = await openUserDirectory(ctx.dovecot);
+      const sep = ctx.dovecot.namespaces.find((n) => n.inbox)?.separator;
+      const store = new MaildirStore(sep ? { separator: sep } : {});
+      // STARTTLS when dovecot.conf has ssl != no and an ssl_cert (reloadable, SNI: lib-tls).
+      const tls = ctx.dovecot.ssl === 'no' ? undefined : dovecotTlsProvider(ctx.dovecot, 'lmtp', ctx.log);
+      const handshakeMs = 60_000;
+      const submitter = cleanup ? cleanupSubmitter(ctx.config, cleanup, 'lmtp') : undefined;
+      const submit = submitter ? async (m: SieveSend): Promise<void> => {
+        const qid = await submitter(m.sender, m.recipients, m.content);
+        ctx.log.info(`lmtp: sieve ${m.kind} from <${m.sender}> to <${m.recipients.join('>, <')}> queued as ${qid}`);
+      } : undefined;
+      const lmtpd = createLmtpd({ directory, store, settings: lmtpdSettings(ctx.dovecot, ctx.config?.get?.('myhostname')), log: ctx.log, ...(tls ? { tls, tlsHandshakeMs: handshakeMs } : {}), ...(submit ? { submit } : {}) });
+      const server = serveSessions(ctx, async (sock, listener, slot) => {
+        if (!listener.ssl) return lmtpd.handle(sock, { slot });
+        // inet_listener lmtp { ssl = yes }: TLS from the first byte, never in clear.
+        const t = await acceptImplicitTls(sock, tls, handshakeMs, listener.name, ctx.log);
+        if (!t) return;
+        return lmtpd.handle(t, { tls: true, slot });
+      });
+      return {
+        async stop() {
+          tls?.close();
+          await server.stop();
+          await directory.close();
+        },
+      };
+    },
+  };
+}
+
+export const service: ServiceImpl = lmtpdService();

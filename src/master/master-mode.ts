@@ -31,7 +31,7 @@ export const SERVICE_MODULES: Readonly<Record<string, string>> = {
   qmqpd: './master-qmqpd.ts',
   imapd: '../imapd/imapd.ts',
   pop3d: '../pop3d/pop3d.ts',
-  lmtpd: '../lmtpd/lmtpd.ts',
+  lmtpd: './master-lmtpd.ts',
   managesieve: '../managesieve/managesieve.ts',
 };
 

@@ -48,7 +48,7 @@ export const SERVICES: ServiceRegistry = {
   qmqpd: async () => (await import('./master-qmqpd.ts')).service,
   imapd: async () => (await import('../imapd/imapd.ts')).service,
   pop3d: async () => (await import('../pop3d/pop3d.ts')).service,
-  lmtpd: async () => (await import('../lmtpd/lmtpd.ts')).service,
+  lmtpd: async () => (await import('./master-lmtpd.ts')).service,
   // spawn(8): a command per connection to private/NAME (policy servers such as policyd-spf).
   spawn: async () => (await import('../spawn/spawn.ts')).service,
   managesieve: async () => (await import('../managesieve/managesieve.ts')).service,
