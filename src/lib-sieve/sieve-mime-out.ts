@@ -19,16 +19,24 @@ import type { NotifyAction } from './sieve-result.ts';
 
 export function encodeRfc2047Header(v: string): string {
   // eslint-disable-next-line no-control-regex
-  if (!/[^\x00-\x7f]/.test(v)) return v;
+  const is8 = (w: string): boolean => /[^\x00-\x7f]/.test(w);
+  if (!is8(v)) return v;
+  // Dovecot's message_header_encode(): the words from the first to the last one with 8-bit
+  // characters become encoded words; the rest stays as written.
+  const parts = v.split(/(\s+)/);
+  const first = parts.findIndex(is8);
+  let last = parts.length - 1;
+  while (!is8(parts[last]!)) last--;
+  const span = parts.slice(first, last + 1).join('');
   const words: string[] = [];
   let cur = '';
-  for (const ch of v) {
+  for (const ch of span) {
     const enc = [...Buffer.from(ch)].map((b) => (b >= 0x21 && b <= 0x7e && b !== 0x3d && b !== 0x3f && b !== 0x5f) ? String.fromCharCode(b) : b === 0x20 ? '_' : '=' + b.toString(16).toUpperCase().padStart(2, '0')).join('');
     if (cur.length + enc.length > 60) { words.push(cur); cur = ''; }
     cur += enc;
   }
   if (cur) words.push(cur);
-  return words.map((w) => `=?utf-8?q?${w}?=`).join(' ');
+  return parts.slice(0, first).join('') + words.map((w) => `=?utf-8?q?${w}?=`).join(' ') + parts.slice(last + 1).join('');
 }
 
 function msgId(hostname: string): string {
@@ -112,29 +120,34 @@ export function parseMailto(uri: string): { to: string[]; headers: [string, stri
   return { to, headers, ...(body !== undefined ? { body } : {}) };
 }
 
-export function notifyMessage(msg: SieveMessage, a: NotifyAction, o: { user: string; postmaster: string; hostname: string; now: Date }): { to: string[]; content: Buffer } {
+export function notifyMessage(msg: SieveMessage, a: NotifyAction, o: { user: string; postmaster: string; hostname: string; now: Date; nullSender: boolean }): { sender: string; to: string[]; content: Buffer } {
   const m = parseMailto(a.method);
-  const subject = m.headers.find(([k]) => k.toLowerCase() === 'subject')?.[1] ?? a.message ?? `[SIEVE] New mail from ${msg.header('from')[0] ?? 'unknown'}: ${msg.header('subject')[0] ?? ''}`;
-  const pri = a.importance === '1' ? ['X-Priority: 1 (Highest)', 'Importance: High'] : a.importance === '3' ? ['X-Priority: 5 (Lowest)', 'Importance: Low'] : [];
+  const origSubject = msg.header('subject')[0];
+  const subject = a.message ?? m.headers.find(([k]) => k.toLowerCase() === 'subject')?.[1] ?? (origSubject !== undefined ? `Notification: ${origSubject}` : 'Notification: (no subject)');
+  const pri = a.importance === '1' ? ['X-Priority: 1 (Highest)', 'Importance: High'] : a.importance === '3' ? ['X-Priority: 5 (Lowest)', 'Importance: Low'] : ['X-Priority: 3 (Normal)', 'Importance: Normal'];
+  const body = m.body;
+  // eslint-disable-next-line no-control-regex
+  const eight = body !== undefined && /[^\x00-\x7f]/.test(body);
   const lines = [
     `X-Sieve: Pigeonhole Sieve 0.5.19`,
     `Message-ID: ${msgId(o.hostname)}`,
     `Date: ${messageDateCreate(o.now)}`,
     `Subject: ${encodeRfc2047Header(subject)}`,
-    `From: ${a.from ?? `<${o.postmaster}>`}`,
-    `To: ${m.to.map((t) => `<${t}>`).join(', ')}`,
-    ...m.headers.filter(([k]) => k.toLowerCase() !== 'subject').map(([k, v]) => `${k}: ${v}`),
-    'Auto-Submitted: auto-notified; owner-email="' + o.user + '"',
+    `From: ${a.from ?? `Postmaster <${o.postmaster}>`}`,
+    `To: ${m.to.join(', ')}`,
+    `Auto-Submitted: auto-notified; owner-email="${o.user}"`,
     'Precedence: bulk',
     ...pri,
+    ...m.headers.filter(([k]) => k.toLowerCase() !== 'subject').map(([k, v]) => `${k}: ${v}`),
     'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=utf-8',
-    'Content-Transfer-Encoding: 8bit',
+    ...(body === undefined ? ['Content-Type: text/plain; charset=US-ASCII', 'Content-Transfer-Encoding: 7bit']
+      : eight ? ['Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit']
+        : ['Content-Type: text/plain; charset=us-ascii', 'Content-Transfer-Encoding: 7bit']),
     '',
-    (m.body ?? a.message ?? `Notification of new message.`).replace(/\r?\n/g, '\r\n'),
+    (body ?? 'Notification of new message.').replace(/\r?\n/g, '\r\n'),
     '',
   ];
-  return { to: m.to, content: Buffer.from(lines.join('\r\n'), 'utf8') };
+  return { sender: o.nullSender ? '' : o.postmaster, to: m.to, content: Buffer.from(lines.join('\r\n'), 'utf8') };
 }
 
 export function redirectMessage(content: Buffer, finalRecipient: string, newMsgId?: string): Buffer {

@@ -201,9 +201,9 @@ export async function planSieveDelivery(input: SieveDeliveryInput): Promise<Siev
         break;
       }
       case 'notify': {
-        const n = notifyMessage(msg, a, { user: env.to, postmaster, hostname, now });
+        const n = notifyMessage(msg, a, { user: env.to, postmaster, hostname, now, nullSender: env.from === '' });
         if (n.to.length === 0) break;
-        plan.sends.push({ kind: 'notify', sender: '', recipients: n.to, content: n.content });
+        plan.sends.push({ kind: 'notify', sender: n.sender, recipients: n.to, content: n.content });
         log.push(`sieve: sent mail notification to <${n.to.join('>, <')}>`);
         break;
       }
