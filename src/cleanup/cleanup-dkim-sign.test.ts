@@ -55,7 +55,8 @@ async function submit(config: MainConfig, message: string | Buffer, o: Partial<C
   }, queue, { sender: 'a@example.com', addMissingHeaders: false, attrs: {}, ...o }, TrivialRewrite.open);
   c.addRecipient({ address: 'rcpt@elsewhere.example', orig: 'rcpt@elsewhere.example' });
   const b = Buffer.isBuffer(message) ? message : Buffer.from(message, 'utf8');
-  for (let i = 0; i < b.length; i += 5) await c.write(b.subarray(i, i + 5));   // small chunks, split anywhere
+  const step = b.length > 65536 ? 8192 : 5;   // small chunks, split anywhere
+  for (let i = 0; i < b.length; i += step) await c.write(b.subarray(i, i + step));
   const r = await c.finish();
   assert.ok('queueId' in r, JSON.stringify(r));
   const qf = await QueueFile.open(queue.path('incoming', r.queueId), r.queueId);
@@ -137,4 +138,39 @@ test('bad keys: garbage and a key readable by others are skipped with a warning 
   chmodSync(open.file, 0o600);
   assert.equal(sigs(await submit(c, MSG)).length, 1);
   assert.ok(existsSync(open.file));
+});
+
+test('hostile: a header section longer than 1 MiB is not held to its end; the message is queued byte for byte', async () => {
+  const junk = 'X-Junk: ' + 'j'.repeat(990) + '\n';
+  const big = junk.repeat(1500) + MSG;   // ~1.5 MB of headers before From:
+  const out = await submit(conf(''), big);
+  assert.equal(sigs(out).length, 0, 'no From: in the first MiB: not signed');
+  assert.ok(out.equals(Buffer.from(big)));
+  const noEnd = ('X-Junk: ' + 'k'.repeat(100) + '\n').repeat(30000);   // 3.3 MB, never a blank line
+  assert.ok((await submit(conf(''), noEnd, {})).equals(Buffer.from(noEnd)));
+});
+
+test('ARC: mail from outside that a virtual alias sends to a remote domain is sealed with the alias domain\'s RSA key; over 4 MiB it is not', async () => {
+  const c = conf('virtual_alias_domains = example.com\nvirtual_alias_maps = texthash:DIR/virtual', { virtual: 'fwd@example.com friend@remote.example\n' });
+  const submitTo = async (m: string) => {
+    const queue = new MailQueue(join(c.configDir, 'queue'));
+    queue.ensureDirs();
+    const s = await CleanupSession.open({ myhostname: 'mx.example.com', myorigin: 'example.com', headerSizeLimit: 102400, messageSizeLimit: 0, alwaysAddMissingHeaders: false, config: c },
+      queue, { sender: 'x@sender.example', addMissingHeaders: false, attrs: {} }, TrivialRewrite.open);
+    s.addRecipient({ address: 'fwd@example.com', orig: 'fwd@example.com' });
+    await s.write(Buffer.from(m));
+    const r = await s.finish();
+    assert.ok('queueId' in r);
+    return (await QueueFile.open(queue.path('incoming', r.queueId), r.queueId)).content();
+  };
+  const m = 'From: x@sender.example\nTo: fwd@example.com\nSubject: fwd\n\nhello\n';
+  const sealed = (await submitTo(m)).toString('latin1');
+  assert.match(sealed, /^ARC-Seal: i=1; a=rsa-sha256; t=\d+; cv=none; d=example\.com;\s+s=postern;/);
+  assert.match(sealed, /\nARC-Authentication-Results: i=1; mx\.example\.com; none\n/);
+  assert.doesNotMatch(sealed, /DKIM-Signature/);
+  assert.ok(sealed.endsWith(m));
+  const huge = m + 'x'.repeat(100).concat('\n').repeat(45000);   // 4.5 MB
+  const out = await submitTo(huge);
+  assert.ok(out.equals(Buffer.from(huge)), 'forwarded as it came, unsealed');
+  assert.ok(logs.some((l) => /: not ARC-sealed: larger than 4194304 bytes/.test(l)));
 });

@@ -14,9 +14,9 @@
  *   outside and forwards are not signed.
  *
  *   The signature goes on top of the message, and the queue file's content is one stream:
- *   cleanup holds the header section until it ends; when the From: domain has no key the
- *   content streams on as before; when it has one, the message is held in memory (bounded by
- *   message_size_limit) and written, signatures first, at the end.
+ *   cleanup holds the header section until it ends (at most 1 MiB); when the From: domain has
+ *   no key the content streams on as before; when it has one, the message is held in memory
+ *   (bounded by message_size_limit) and written, signatures first, at the end.
  *
  *   8-bit content: a message with 8-bit bytes is converted to 7bit (quoted-printable, the
  *   conversion of lib-mail/mail-mime-downgrade.ts) before it is signed. Postern's smtp(8) makes
@@ -29,6 +29,8 @@
  *   of the address it was sent to, when a recipient it expanded to resolves to relay or default)
  *   gets an ARC set signed with the RSA key of that domain (ARC verifiers know rsa-sha256 only,
  *   RFC 8617 §4.1.3 names no other), with postern_arc_sealing = yes. Content is not converted.
+ *   Such a message is held in memory only up to SEAL_SIZE_LIMIT (4 MiB; a larger one goes on
+ *   unsealed): it comes from strangers.
  *
  * DIAGNOSTICS
  *   `QID: DKIM-Signature field added (s=SELECTOR, d=DOMAIN)` as OpenDKIM logs it;
@@ -50,6 +52,10 @@ import { arcSeal } from '../lib-authres/arc-seal.ts';
 
 const log = logger('cleanup');
 const LF = 0x0a;
+/** The most of a header section held before deciding whether to sign. */
+const HOLD_HEADERS = 1024 * 1024;
+/** The largest forwarded message from outside held in memory to be ARC-sealed. */
+export const SEAL_SIZE_LIMIT = 4 * 1024 * 1024;
 
 type Write = (b: Buffer) => Promise<void>;
 
@@ -106,7 +112,16 @@ export class CleanupDkimSign {
     this.chunks.push(b);
     this.size += b.length;
     this.lastByte = b[b.length - 1]!;
-    if (ended) await this.decide(write);
+    // A header section that never ends (hostile) is not held past HOLD_HEADERS: decide on what
+    // came so far (From: comes early).
+    if (ended || (this.state === 'head' && this.size > HOLD_HEADERS)) await this.decide(write);
+    else if (this.state === 'seal' && this.size > SEAL_SIZE_LIMIT) {
+      // Forwarded mail from outside is held for sealing up to SEAL_SIZE_LIMIT, not to
+      // message_size_limit: strangers must not make us hold large messages in memory.
+      log.info(`${this.queueId}: not ARC-sealed: larger than ${SEAL_SIZE_LIMIT} bytes`);
+      this.state = 'pass';
+      await write(this.take());
+    }
   }
 
   /** Called once the content is complete: writes what is held, signed when it is to be. */
