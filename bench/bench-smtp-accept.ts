@@ -116,12 +116,16 @@ function readPid(file: string): string {
   try { return readFileSync(file, 'utf8'); } catch { return '0'; }
 }
 
-async function startPostern(site: Site, sessions: number, o: BenchOptions, cleanup: Cleanup): Promise<Contender> {
+/**
+ * Postern's smtpd child on the site; `extraMainCf` lines come after the site's (they win), and
+ * `name` is its directory under the site (two Postern contenders side by side: authres-bench.ts).
+ */
+export async function startPostern(site: Site, sessions: number, o: BenchOptions, cleanup: Cleanup, extraMainCf = '', name = 'postern'): Promise<Contender> {
   const port = await freePort();
-  const dir = join(site.dir, 'postern');
+  const dir = join(site.dir, name);
   const queueDir = join(dir, 'queue');
   mkdirSync(queueDir, { recursive: true });
-  writeFileSync(join(dir, 'main.cf'), site.mainCf + `queue_directory = ${queueDir}\n`);
+  writeFileSync(join(dir, 'main.cf'), site.mainCf + extraMainCf + `queue_directory = ${queueDir}\n`);
   const nodeArgs = [...POSTERN_NODE_FLAGS];
   if (o.profileDir) {
     mkdirSync(o.profileDir, { recursive: true });
@@ -145,7 +149,7 @@ async function startPostern(site: Site, sessions: number, o: BenchOptions, clean
     return messages / (ms / 1000);
   };
   await once(WARM_UP_MESSAGES);
-  o.log(`  Postern: smtpd child pid ${child.pid} on 127.0.0.1:${port}, queue ${queueDir}`);
+  o.log(`  ${name === 'postern' ? 'Postern' : name}: smtpd child pid ${child.pid} on 127.0.0.1:${port}, queue ${queueDir}`);
   return {
     round: () => once(o.messages || DEFAULT_MESSAGES),
     memory: async () => treeMemory(child.pid!),

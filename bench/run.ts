@@ -22,6 +22,7 @@ import { describeMachine, machineLine } from './bench-machine.ts';
 import { lookupScenario } from './bench-lookup.ts';
 import { MORE_SCENARIOS } from './bench-scenarios-more.ts';
 import { smtpAcceptScenario } from './bench-smtp-accept.ts';
+import { authresAcceptScenario } from './authres-bench.ts';
 import { formatTable, RATIO_HEADER } from './bench-table.ts';
 import { Cleanup, row, type BenchOptions, type PairedScenario, type ResultRow, type Scenario } from './bench-scenario.ts';
 
@@ -29,6 +30,7 @@ export const SCENARIOS: readonly Scenario[] = [
   lookupScenario,
   smtpAcceptScenario(1),
   smtpAcceptScenario(20),
+  authresAcceptScenario(20),
   ...MORE_SCENARIOS,
 ];
 
