@@ -6,7 +6,8 @@
  *    hint; accepted and ignored, as Dovecot), UPDATE and PARTIAL low:high (the low-th to
  *    high-th results, 1-based, in mailbox order; `PARTIAL (low:high set)`, NIL when none).
  *    No option at all (`RETURN ()`, or only CONTEXT) means ALL. Line order as Dovecot:
- *    `* ESEARCH (TAG "t") [UID] MIN a MAX b ALL set PARTIAL (l:h set) COUNT n MODSEQ m`.
+ *    `* ESEARCH (TAG "t") [UID] MIN a MAX b ALL set PARTIAL (l:h set) COUNT n MODSEQ m`, where m
+ *    is the highest mod-sequence of the messages returned (only MIN/MAX: of those messages).
  *  - IMAP4rev2 (RFC 9051 §6.4.4): after ENABLE IMAP4rev2 a SEARCH without RETURN is answered
  *    with ESEARCH ... ALL, never `* SEARCH`.
  *  - UPDATE: the result (as UIDs) is kept for the selected mailbox; each sync then sends
@@ -20,7 +21,7 @@
  *    MAX_UPDATES per session (Dovecot CLIENT_MAX_SEARCH_UPDATES); beyond that the search is
  *    answered and `* NO [NOUPDATE "t"]` says it will not be kept current. An update ends with
  *    CANCELUPDATE or when its mailbox is no longer the selected one.
- *  - CANCELUPDATE "t" ["t2" ...]: `OK Updates cancelled.`; a tag that is not updating:
+ *  - CANCELUPDATE "t" ["t2" ...]: `OK Updates cancelled`; a tag that is not updating:
  *    `NO Unknown tag.` (Dovecot's answer); arguments other than quoted strings: BAD.
  *  - BAD (as Dovecot): UPDATE twice, UPDATE with a tag that is already updating, PARTIAL twice,
  *    PARTIAL without a range or with one that is not nz-number:nz-number, PARTIAL with ALL.
@@ -142,7 +143,17 @@ export async function sendSearchAnswer(s: ImapSession, c: CommandContext, split:
       line += ` PARTIAL (${lo}:${hi} ${part.length > 0 ? numbersToSeqSet(part) : 'NIL'})`;
     }
     if (r.count) line += ` COUNT ${nums.length}`;
-    if (highest !== undefined) line += ` MODSEQ ${highest}`;
+    if (highest !== undefined) {
+      // RFC 7162 §3.1.5 with RFC 4731: the highest mod-sequence of the messages returned, so
+      // with only MIN and/or MAX that of those one or two messages (as Dovecot)
+      let m = highest;
+      if ((r.min || r.max) && !r.all && !r.count && !r.partial && a.hits.length > 0) {
+        const first = view[a.hits[0]!]!.modseq;
+        const last = view[a.hits[a.hits.length - 1]!]!.modseq;
+        m = r.min && r.max ? Math.max(first, last) : r.min ? first : last;
+      }
+      line += ` MODSEQ ${m}`;
+    }
     await s.send(line + '\r\n');
   }
   if (noUpdate) await s.send(`* NO [NOUPDATE "${c.tag}"] Too many search updates\r\n`);
@@ -312,5 +323,5 @@ export async function cmdCancelUpdate(s: ImapSession, c: CommandContext): Promis
     if (i < 0) return { status: 'NO', text: 'Unknown tag.' };
     list!.splice(i, 1);
   }
-  return { status: 'OK', text: 'Updates cancelled.' };
+  return { status: 'OK', text: 'Updates cancelled' };
 }

@@ -2,14 +2,27 @@
  * cmd-store - STORE and UID STORE (RFC 3501 §6.4.6) with .SILENT, keywords, and RFC 7162
  * UNCHANGEDSINCE (`OK [MODIFIED set] Conditional STORE failed`). Non-silent STORE answers
  * `* n FETCH (FLAGS (...))` for every message of the set (with `UID n` for UID STORE, and
- * `MODSEQ (m)` when CONDSTORE is on), as Dovecot. \Recent cannot be stored (BAD).
+ * `MODSEQ (m)` when CONDSTORE is on), as Dovecot, then the CONTEXT=SEARCH updates the change causes
+ * (RFC 5267 §4). \Recent cannot be stored (BAD).
  */
 import { parseStoreArgs } from '../lib-imap/imap-command-args.ts';
 import { numbersToSeqSet } from '../lib-imap/imap-seqset.ts';
-import type { MessageInfo } from '../lib-storage/mail-storage.ts';
+import { SYSTEM_FLAGS, type MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { flagList, keywordUpdate, resolveMessages } from './imapd-sync.ts';
+import { searchUpdateChanges } from './cmd-search-context.ts';
+
+/**
+ * A message the STORE did not change: it had the flags already (the result is the same), or
+ * another session expunged it meanwhile, where Dovecot answers the flags it would have had.
+ */
+function applied(m: MessageInfo, mode: 'replace' | 'add' | 'remove', sys: string[], kws: string[]): MessageInfo {
+  const has = (f: string): boolean => (m.flags as readonly string[]).includes(f);
+  const flags = SYSTEM_FLAGS.filter((f) => mode === 'replace' ? sys.includes(f) : mode === 'add' ? has(f) || sys.includes(f) : has(f) && !sys.includes(f));
+  const keywords = mode === 'replace' ? kws : mode === 'add' ? [...new Set([...m.keywords, ...kws])] : m.keywords.filter((k) => !kws.includes(k));
+  return { ...m, flags, keywords };
+}
 
 export async function cmdStore(s: ImapSession, c: CommandContext): Promise<Reply> {
   const box = s.box!;
@@ -31,7 +44,7 @@ export async function cmdStore(s: ImapSession, c: CommandContext): Promise<Reply
   const out: string[] = [keywordUpdate(s)];
   // .SILENT without CONDSTORE answers nothing per message: skip the walk over the set
   if (perMessage) for (const i of idx) {
-    const m = changed.get(view[i]!.uid) ?? s.current(view[i]!);
+    const m = changed.get(view[i]!.uid) ?? applied(s.current(view[i]!), mode, sys, kws);
     if (failed.has(m.uid)) continue;
     // .SILENT: no FETCH, except the MODSEQ a CONDSTORE client needs (RFC 7162 §3.1.3)
     if (cmd.silent && !(s.condstore && changed.has(m.uid))) continue;
@@ -41,6 +54,9 @@ export async function cmdStore(s: ImapSession, c: CommandContext): Promise<Reply
     if (!cmd.silent) items.push(`FLAGS ${flagList(m, s.rev2)}`);
     out.push(`* ${i + 1} FETCH (${items.join(' ')})\r\n`);
   }
+  // RFC 5267 §4: searches kept with RETURN (UPDATE) learn about this STORE in its own answer
+  // (after the FETCHes, as Dovecot), .SILENT or not
+  if (r.changed.length > 0) out.push(await searchUpdateChanges(s, [], r.changed));
   const text = out.join('');
   if (text.length > 0) await s.send(text);
   if (failed.size > 0) {

@@ -56,7 +56,7 @@ test('UPDATE: ADDTO / REMOVEFROM for new mail, flag changes and expunges, in UID
     // a change that leaves the result as it was sends nothing
     assert.equal(stripTiming(await c.tagged('t4', 'UID STORE 5 +FLAGS.SILENT (\\Seen)')), 't4 OK Store completed\r\n');
     // CANCELUPDATE ends one; the other goes on
-    assert.equal(stripTiming(await c.tagged('cu', 'CANCELUPDATE "a"')), 'cu OK Updates cancelled.\r\n');
+    assert.equal(stripTiming(await c.tagged('cu', 'CANCELUPDATE "a"')), 'cu OK Updates cancelled\r\n');
     assert.equal(stripTiming(await c.tagged('t5', 'UID STORE 4 +FLAGS.SILENT (\\Flagged)')),
       '* ESEARCH (TAG "b") ADDTO (0 3)\r\nt5 OK Store completed\r\n');
     // selecting a mailbox (even the same) ends every update
@@ -127,7 +127,7 @@ test('UPDATE limits and hostile input: duplicate tag or option, CANCELUPDATE of 
     assert.equal(stripTiming(await c.tagged('u10', 'SEARCH RETURN (UPDATE ALL) ALL')), '* ESEARCH (TAG "u10") ALL 1\r\n* NO [NOUPDATE "u10"] Too many search updates\r\nu10 OK Search completed\r\n');
     assert.equal(stripTiming(await c.tagged('cx', 'CANCELUPDATE "u10"')), 'cx NO Unknown tag.\r\n');
     // cancelling several at once; an unknown one among them answers NO
-    assert.equal(stripTiming(await c.tagged('c1', 'CANCELUPDATE "u0" "u1"')), 'c1 OK Updates cancelled.\r\n');
+    assert.equal(stripTiming(await c.tagged('c1', 'CANCELUPDATE "u0" "u1"')), 'c1 OK Updates cancelled\r\n');
     assert.equal(stripTiming(await c.tagged('c2', 'CANCELUPDATE "u2" "u1"')), 'c2 NO Unknown tag.\r\n');
     assert.equal(stripTiming(await c.tagged('u11', 'SEARCH RETURN (UPDATE) ALL')), '* ESEARCH (TAG "u11")\r\nu11 OK Search completed\r\n');
     // the remaining updates all report a change

@@ -98,7 +98,8 @@ export class ImapSession {
 
   /** The message as this session last changed it, else as the view shows it. */
   current(m: MessageInfo): MessageInfo {
-    return this.reported.get(m.uid) ?? m;
+    const r = this.reported.get(m.uid);
+    return r !== undefined && r.modseq >= m.modseq ? r : m; // a later change by another session wins
   }
   /** The keyword list last announced in `* FLAGS` (SELECT or a later update). */
   keywordsSent = '';

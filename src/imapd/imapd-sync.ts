@@ -151,11 +151,9 @@ export async function syncToClient(s: ImapSession, allowExpunge: boolean): Promi
     for (const u of ch.expunged) s.reported.delete(u);
   }
   const view = box.messages();
-  let existsSent = false;
   if (ch.added.length > 0 || view.length !== s.exists) {
     out.push(`* ${view.length} EXISTS\r\n`);
     s.exists = view.length;
-    existsSent = true;
   }
   let recent = 0;
   for (const m of view) if (m.recent) recent++;

@@ -126,9 +126,18 @@ export class Differential {
     }
   }
 
-  /** Runs the steps on both servers (Dovecot first), each with its own sessions. */
-  async run(user: string, steps: Step[]): Promise<DifferentialAnswer> {
-    return { dovecot: await runSteps(this.dc.ports.imap!, user, steps), postern: await runSteps(this.fx.port, user, steps) };
+  /**
+   * Runs the steps on both servers (Dovecot first), each with its own sessions. `modseqMap`: the
+   * index of a `FETCH 1:* (MODSEQ)` step; every mod-sequence number in the answers is then written
+   * as the message that has it (`MODSEQ <msg 3>`), so values can be compared across servers whose
+   * numbers differ.
+   */
+  async run(user: string, steps: Step[], o: { modseqMap?: number } = {}): Promise<DifferentialAnswer> {
+    const one = async (port: number): Promise<string[]> => {
+      const raw = await runSteps(port, user, steps);
+      return raw.map((a) => normalise(o.modseqMap !== undefined ? modseqByMessage(a, raw[o.modseqMap]!) : a));
+    };
+    return { dovecot: await one(this.dc.ports.imap!), postern: await one(this.fx.port) };
   }
 
   /** The user's Maildir root on each side. */
@@ -159,12 +168,19 @@ async function runSteps(port: number, user: string, steps: Step[]): Promise<stri
     for (const [i, st] of steps.entries()) {
       const [n, c] = Array.isArray(st) ? st : [1, st];
       const s = await session(n);
-      out.push(normalise(await s.command(`t${i}`, c)));
+      out.push(await s.command(`t${i}`, c));
     }
   } finally {
     for (const s of sessions.values()) s.close();
   }
   return out;
+}
+
+/** Mod-sequence numbers replaced by the message (sequence number) that has it in `fetch`. */
+function modseqByMessage(answer: string, fetch: string): string {
+  const owner = new Map<string, string>();
+  for (const m of fetch.matchAll(/^\* (\d+) FETCH \(MODSEQ \((\d+)\)\)/gm)) owner.set(m[2]!, m[1]!);
+  return answer.replace(/(?<!HIGHEST)(MODSEQ \(?)(\d+)/g, (all, head: string, n: string) => (owner.has(n) ? `${head}<msg ${owner.get(n)}>` : all));
 }
 
 /** The differences of one case, readable: step, command, Dovecot's and Postern's answers. */

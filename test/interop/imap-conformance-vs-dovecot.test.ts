@@ -32,6 +32,8 @@ interface Case {
   steps: Step[];
   /** Steps whose answers knowingly differ, with the reason. */
   known?: Record<number, string>;
+  /** The step `FETCH 1:* (MODSEQ)` whose answer names the mod-sequences (Differential.run). */
+  modseqMap?: number;
 }
 
 const M = 'Subject: x\r\n\r\nbody\r\n';
@@ -154,6 +156,40 @@ const CASES: Case[] = [
       'LIST (SUBSCRIBED RECURSIVEMATCH) "" "%" RETURN (SUBSCRIBED CHILDREN)',
     ],
   },
+  {
+    name: 'RFC 7162 §3.1.5 with RFC 4731: the ESEARCH MODSEQ is that of the messages returned',
+    modseqMap: 9,
+    steps: [
+      append(M), append(M), append(M), append(M), 'SELECT INBOX', 'ENABLE CONDSTORE', 'STORE 2 +FLAGS (\\Flagged)',
+      'STORE 4 +FLAGS (\\Seen)', 'STORE 1 +FLAGS ($x)', 'FETCH 1:* (MODSEQ)', 'SEARCH RETURN (MIN) MODSEQ 1',
+      'SEARCH RETURN (MAX) MODSEQ 1', 'SEARCH RETURN (ALL) MODSEQ 1', 'SEARCH RETURN (COUNT) MODSEQ 1',
+      'SEARCH RETURN (MIN MAX) MODSEQ 1', 'SEARCH RETURN (MIN COUNT) MODSEQ 1', 'SEARCH RETURN () MODSEQ 1',
+      'UID SEARCH RETURN (MIN) MODSEQ 1', 'SEARCH RETURN (MIN) 3:4 MODSEQ 1', 'SEARCH RETURN (MAX) 1:3 MODSEQ 1',
+      'SEARCH MODSEQ 1', 'SEARCH 1:2 MODSEQ 1', 'SEARCH RETURN (MIN) UNSEEN MODSEQ 1',
+      'SEARCH RETURN (SAVE MIN) MODSEQ 1', 'SEARCH RETURN (MIN MAX) 2:3 MODSEQ 1',
+      'SEARCH RETURN (ALL) FLAGGED MODSEQ 1', 'SEARCH RETURN (MIN) NOT ALL MODSEQ 1',
+      'SEARCH RETURN (MIN) OR MODSEQ 1 SEEN',
+    ],
+  },
+  {
+    name: 'RFC 5267 §4: CONTEXT=SEARCH updates after STORE (also .SILENT), other sessions\' changes, arrivals and expunges',
+    steps: [
+      append(M), append(M), append(M), 'SELECT INBOX', 'SEARCH RETURN (UPDATE) UNSEEN', 'STORE 2 +FLAGS (\\Seen)',
+      'NOOP', 'STORE 2 -FLAGS (\\Seen)', 'STORE 1:3 +FLAGS.SILENT (\\Seen)', 'STORE 1 -FLAGS (\\Seen)',
+      [2, 'SELECT INBOX'], [2, 'STORE 3 -FLAGS (\\Seen)'], 'NOOP', [2, append(M)], 'NOOP',
+      [2, 'STORE 2 +FLAGS (\\Deleted)'], [2, 'EXPUNGE'], 'NOOP', 'STORE 1 +FLAGS (\\Deleted)', 'EXPUNGE',
+      'FETCH 1:* FLAGS', 'SEARCH RETURN (UPDATE COUNT) UNSEEN', 'UID SEARCH RETURN (UPDATE MIN MAX) DELETED',
+      [2, 'STORE 1 +FLAGS (\\Deleted)'], 'NOOP', [2, append(M)], [2, append(M)], 'NOOP', 'CANCELUPDATE "t4"',
+      'STORE 2 +FLAGS (\\Seen)', 'NOOP',
+    ],
+  },
+  {
+    name: 'a flag change by another session back to what this session stored is reported',
+    steps: [
+      append(M), append(M), append(M), 'SELECT INBOX', 'STORE 1:3 +FLAGS.SILENT (\\Seen)', [2, 'SELECT INBOX'],
+      [2, 'STORE 3 -FLAGS (\\Seen)'], 'NOOP', 'FETCH 1:* FLAGS',
+    ],
+  },
 ];
 
 const skip = RealDovecot.unavailable() ?? false;
@@ -170,7 +206,7 @@ after(async () => {
 
 for (const [i, c] of CASES.entries()) {
   test(c.name, { skip, timeout: 60_000 }, async () => {
-    const a = await d.run(`case${i}@x.test`, c.steps);
+    const a = await d.run(`case${i}@x.test`, c.steps, c.modseqMap !== undefined ? { modseqMap: c.modseqMap } : {});
     const diffs = differences(c.steps, a, (j) => c.known?.[j] !== undefined);
     assert.equal(diffs.length, 0, diffs.join('\n'));
   });

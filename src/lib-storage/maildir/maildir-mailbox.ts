@@ -285,7 +285,15 @@ export class MaildirMailbox implements Mailbox {
         if (t) jobs.push({ r, flags: t.flags, kw: t.kw, again: target });
       }
       // one batch of renames (maildir-sync.ts renameFlagsMany), not one pool round trip each
-      for (const nr of await this.state.renameFlagsMany(jobs)) if (nr) res.changed.push(this.info(nr));
+      for (const nr of await this.state.renameFlagsMany(jobs)) {
+        if (!nr) continue;
+        const m = this.info(nr);
+        res.changed.push(m);
+        // our view holds what we just stored: a later change by another session back to the
+        // old flags is then a change the next sync() reports
+        const i = this.viewIndex(nr.uid);
+        if (i >= 0) this.view[i] = m;
+      }
     });
     if (res.changed.length > 0) this.state.changed();
     return res;
