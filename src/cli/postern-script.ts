@@ -244,6 +244,6 @@ function portBaseFromEnv(): number | undefined {
   const v = process.env.POSTERN_PORT_BASE;
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535 - 8) throw new FatalError(`POSTERN_PORT_BASE=${v}: not a port number between 1 and 65527`);
+  if (!Number.isInteger(n) || n < 1 || n > 65535 - 9) throw new FatalError(`POSTERN_PORT_BASE=${v}: not a port number between 1 and 65526`);
   return n;
 }

@@ -208,7 +208,7 @@ test('--public: standard ports on all interfaces; null-client and relay roles; a
 });
 
 test('the written configuration runs: postern start accepts mail for the first user, who can log in on submission', async () => {
-  const base = await freePortBase(8);
+  const base = await freePortBase(9);
   const r = await init([...SITE, '--user', 'alice@example.com'], undefined, undefined, base);
   assert.equal(r.code, 0, r.err);
   const pw = /has the password (\S+)/.exec(r.out)![1]!;

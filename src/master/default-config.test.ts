@@ -59,13 +59,15 @@ test('Postern\'s parsers load all three files, with every service one Postern im
   const inet = cfg.masterCf.filter((e) => e.type === 'inet').map((e) => [e.service, e.command, e.overrides['smtpd_tls_wrappermode'] ?? '']);
   assert.deepEqual(inet, [[`${BASE}`, 'smtpd', ''], [`${BASE + 1}`, 'smtpd', ''], [`${BASE + 2}`, 'smtpd', 'yes']]);
   assert.deepEqual(cfg.masterCf.filter((e) => !POSTERN_SERVICES.has(e.command)), [], 'no "not implemented" warning for the default');
-  assert.deepEqual(cfg.dovecot.protocols, ['imap', 'pop3', 'lmtp']);
+  assert.deepEqual(cfg.dovecot.protocols, ['imap', 'pop3', 'lmtp', 'sieve']);
   const ports = Object.fromEntries(cfg.dovecot.services.flatMap((s) => s.inetListeners.map((l) => [l.name, [l.port, l.ssl]])));
   assert.deepEqual(ports.imap, [BASE + 3, false]);
   assert.deepEqual(ports.imaps, [BASE + 4, true]);
   assert.deepEqual(ports.pop3, [BASE + 5, false]);
   assert.deepEqual(ports.pop3s, [BASE + 6, true]);
   assert.deepEqual(ports.lmtp, [BASE + 7, false]);
+  assert.deepEqual(ports.sieve, [BASE + 8, false]);
+  assert.equal(cfg.dovecot.get('plugin/sieve'), 'file:~/sieve;active=~/.dovecot.sieve');
   assert.equal(cfg.dovecot.sslCert, `${dir}/etc/tls/postern.crt`);
   assert.equal(cfg.dovecot.ssl, 'yes');
 });
@@ -120,7 +122,7 @@ test('an existing configuration is never overwritten', async () => {
 
 test('ports and data directory choices', () => {
   assert.deepEqual(portsFromBase(), { ...DEFAULT_PORTS });
-  assert.deepEqual(Object.values(portsFromBase(40000)), [40000, 40001, 40002, 40003, 40004, 40005, 40006, 40007]);
+  assert.deepEqual(Object.values(portsFromBase(40000)), [40000, 40001, 40002, 40003, 40004, 40005, 40006, 40007, 40008]);
   const saved = process.env.POSTERN_DATA_DIR;
   try {
     delete process.env.POSTERN_DATA_DIR;

@@ -9,8 +9,9 @@
  *                                      virtual_mailbox_maps = auth:userdb), self-signed TLS
  *   CONFIG_DIR/master.cf               Postfix's stock services, with SMTP, submission and
  *                                      submissions on unprivileged ports
- *   CONFIG_DIR/dovecot.conf            IMAP, POP3, LMTP on unprivileged ports, passdb/userdb = the
- *                                      embedded SQLite user directory
+ *   CONFIG_DIR/dovecot.conf            IMAP, POP3, LMTP, ManageSieve on unprivileged ports,
+ *                                      passdb/userdb = the embedded SQLite user directory, Sieve
+ *                                      scripts in Pigeonhole's layout (~/sieve, ~/.dovecot.sieve)
  *   CONFIG_DIR/dovecot-sql.conf.ext    the SQL queries for that directory
  *   CONFIG_DIR/tls/postern.crt, .key   a self-signed certificate (lib-tls/self-signed.ts)
  *   DATA_DIR/{queue,lib,vmail,run}     queue_directory, data_directory, virtual_mailbox_base,
@@ -20,8 +21,8 @@
  *
  * Ports (unprivileged, so no root is needed):
  *   SMTP 2525, submission 5587, submissions 4465, IMAP 1143, IMAPS 1993, POP3 1110,
- *   POP3S 1995, LMTP 2424.
- * POSTERN_PORT_BASE=N (a test aid) uses N, N+1, ... N+7 in that order instead.
+ *   POP3S 1995, LMTP 2424, ManageSieve 4190 (its standard port, unprivileged already).
+ * POSTERN_PORT_BASE=N (a test aid) uses N, N+1, ... N+8 in that order instead.
  *
  * Where a user's mail lives is stated once: mailboxBase() (DATA_DIR/vmail) is written as main.cf
  * virtual_mailbox_base and, through global/mail-location.ts virtualMailLocation(), as
@@ -46,6 +47,8 @@ import { isDnsName, writeSelfSigned } from '../lib-tls/self-signed.ts';
 /** The default ports and the order POSTERN_PORT_BASE assigns them. */
 export const DEFAULT_PORTS = {
   smtp: 2525, submission: 5587, submissions: 4465, imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, lmtp: 2424,
+  // ManageSieve's standard port is unprivileged already.
+  sieve: 4190,
 } as const;
 export type PortName = keyof typeof DEFAULT_PORTS;
 export type Ports = Record<PortName, number>;
@@ -112,7 +115,7 @@ export interface SiteSettings {
 
 /** Standard ports (`postern init --public`); LMTP stays on the loopback interface. */
 export const STANDARD_PORTS: Ports = {
-  smtp: 25, submission: 587, submissions: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, lmtp: 24,
+  smtp: 25, submission: 587, submissions: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, lmtp: 24, sieve: 4190,
 };
 
 function writer(v: DefaultValues): string {
@@ -283,11 +286,11 @@ export function dovecotConfText(v: DefaultValues): string {
   const p = v.ports;
   const tls = tlsFiles(v.configDir);
   const sqlConf = join(v.configDir, 'dovecot-sql.conf.ext');
-  return `# dovecot.conf - Postern's mail access side (IMAP, POP3, LMTP), in Dovecot 2.3 syntax.
+  return `# dovecot.conf - Postern's mail access side (IMAP, POP3, LMTP, ManageSieve), in Dovecot 2.3 syntax.
 # Written by ${writer(v)} on ${v.date}. Users live in the embedded SQLite directory
 # ${v.dataDir}/users.db (\`postern user add|passwd|list\`); main.cf's auth:userdb reads the same one.
 
-protocols = imap pop3 lmtp
+protocols = imap pop3 lmtp sieve
 listen = ${v.site?.public ? '*, ::' : '127.0.0.1, ::1'}
 base_dir = ${v.dataDir}/run
 mail_location = ${virtualMailLocation(mailboxBase(v))}
@@ -336,6 +339,16 @@ service lmtp {
     port = ${p.lmtp}
   }
 }
+service managesieve-login {
+  inet_listener sieve {
+    port = ${p.sieve}
+  }
+}
+
+# Users' Sieve filters (ManageSieve), where Dovecot's Pigeonhole keeps them.
+plugin {
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+}
 
 namespace inbox {
   inbox = yes
@@ -374,7 +387,7 @@ export function howToText(v: DefaultValues, password: string): string {
   const u = SAMPLE_USER;
   return `postern: user ${u} has the password ${password}
 postern:   (shown only now; change it with: postern user passwd ${u})
-postern: listening on 127.0.0.1 and ::1 only: SMTP ${p.smtp}, submission ${p.submission}, submissions ${p.submissions}, IMAP ${p.imap}, IMAPS ${p.imaps}, POP3 ${p.pop3}, POP3S ${p.pop3s}, LMTP ${p.lmtp}
+postern: listening on 127.0.0.1 and ::1 only: SMTP ${p.smtp}, submission ${p.submission}, submissions ${p.submissions}, IMAP ${p.imap}, IMAPS ${p.imaps}, POP3 ${p.pop3}, POP3S ${p.pop3s}, LMTP ${p.lmtp}, ManageSieve ${p.sieve}
 postern: send a message:
   swaks --server 127.0.0.1 --port ${p.smtp} --from you@${SAMPLE_DOMAIN} --to ${u}
   swaks --server 127.0.0.1 --port ${p.submission} -tls --auth PLAIN --auth-user ${u} --auth-password '${password}' --from ${u} --to ${u}

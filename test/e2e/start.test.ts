@@ -35,7 +35,7 @@ async function waitFor(what: string, cond: () => boolean, ms = 20_000, log = () 
 
 test('start on an empty directory, status, second start, reload, stop', async () => {
   const dir = join(tmp, 'conf');
-  const base = await freePortBase(8);
+  const base = await freePortBase(9);
   const child = spawn(POSTERN, ['-c', dir, 'start'], { env: { ...process.env, POSTERN_PORT_BASE: String(base) }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';

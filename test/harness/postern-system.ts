@@ -18,7 +18,7 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 export const POSTERN = join(ROOT, 'bin', 'postern');
 
 /** Port order of the embedded default (src/master/default-config.ts portsFromBase). */
-const PORT_NAMES = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'lmtp'] as const;
+const PORT_NAMES = ['smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'lmtp', 'sieve'] as const;
 export type PortName = (typeof PORT_NAMES)[number];
 
 export class PosternSystem {

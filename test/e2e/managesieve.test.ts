@@ -1,0 +1,102 @@
+/**
+ * ManageSieve in the whole system: `postern start` on an empty configuration directory runs it
+ * (the embedded default enables `protocols = ... sieve` on an unprivileged loopback port), the
+ * master's session skeleton and auth penalty serve it, and scripts land in Pigeonhole's layout
+ * beside the user's Maildir without showing up as IMAP folders. Real clients: Python's
+ * socket/ssl (STARTTLS against the self-signed certificate) and imaplib.
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { PosternSystem, type PortName } from '../harness/postern-system.ts';
+
+let sys: PosternSystem;
+before(async () => { sys = await PosternSystem.start(); });
+after(async () => { await sys?.destroy(); });
+
+const PY = String.raw`
+import json, socket, ssl, sys, re, base64, time
+port, user, pw, imap = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+s = socket.create_connection(('127.0.0.1', port), timeout=20)
+buf = b''
+def fill():
+    global buf
+    d = s.recv(65536)
+    if not d: raise EOFError()
+    buf += d
+def response():
+    global buf
+    out = b''
+    while True:
+        while b'\r\n' not in buf: fill()
+        line, buf = buf.split(b'\r\n', 1)
+        out += line + b'\r\n'
+        m = re.search(rb'\{(\d+)\}$', line)
+        final = re.match(rb'(OK|NO|BYE)( |$)', line)
+        if m:
+            n = int(m.group(1))
+            while len(buf) < n: fill()
+            out += buf[:n]; buf = buf[n:]
+            if not final: continue
+            while b'\r\n' not in buf: fill()
+            line, buf = buf.split(b'\r\n', 1)
+            out += line + b'\r\n'
+        if final: return out.decode()
+def cmd(b):
+    s.sendall(b + b'\r\n'); return response()
+out = {'greeting': response()}
+out['starttls'] = cmd(b'STARTTLS')
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(s); buf = b''
+out['tls'] = response()
+t0 = time.time()
+out['wrong'] = cmd(b'AUTHENTICATE "PLAIN" "' + base64.b64encode(b'\0' + user.encode() + b'\0wrong') + b'"')
+out['wrong_secs'] = time.time() - t0
+out['login'] = cmd(b'AUTHENTICATE "PLAIN" "' + base64.b64encode(b'\0' + user.encode() + b'\0' + pw.encode()) + b'"')
+script = b'require ["fileinto"];\r\nif header :contains "subject" "[list]" { fileinto "Lists"; }\r\n'
+out['put'] = cmd(b'PUTSCRIPT "lists" {%d+}\r\n' % len(script) + script)
+out['active'] = cmd(b'SETACTIVE "lists"')
+out['list'] = cmd(b'LISTSCRIPTS')
+out['logout'] = cmd(b'LOGOUT')
+import imaplib
+m = imaplib.IMAP4('127.0.0.1', imap)
+m.login(user, pw)
+typ, boxes = m.list()
+out['imap_list'] = [b.decode() for b in boxes]
+m.logout()
+print(json.dumps(out))
+`;
+
+test('postern start serves ManageSieve on its default port; scripts in Pigeonhole layout; not IMAP folders', async () => {
+  const port = sys.ports['sieve' as PortName];
+  assert.ok(port, 'the default configuration has a ManageSieve port');
+  const r = await new Promise<{ code: number; out: string; err: string }>((resolve, reject) => {
+    const p = spawn('python3', ['-c', PY, String(port), 'postmaster@example.test', sys.password, String(sys.ports.imap)]);
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+  });
+  assert.equal(r.code, 0, r.err + sys.log.slice(-3000));
+  const o = JSON.parse(r.out) as Record<string, string> & { wrong_secs: number; imap_list: string[] };
+  assert.match(o.greeting, /^"IMPLEMENTATION" "Postern"\r\n"SIEVE" "fileinto .*"\r\n"NOTIFY" "mailto"\r\n"SASL" "PLAIN LOGIN"\r\n"STARTTLS"\r\n"VERSION" "1\.0"\r\nOK ".*"\r\n$/);
+  assert.equal(o.starttls, 'OK "Begin TLS negotiation now."\r\n');
+  assert.match(o.tls, /"SASL" "PLAIN LOGIN"\r\n"VERSION" "1\.0"\r\nOK "TLS negotiation successful\."\r\n$/);
+  assert.equal(o.wrong, 'NO "Authentication failed."\r\n');
+  // The master's auth penalty (auth_failure_delay = 2 s by default) holds a wrong password.
+  assert.ok(o.wrong_secs >= 1.5, `wrong password answered after ${o.wrong_secs} s`);
+  assert.equal(o.login, 'OK "Logged in."\r\n');
+  assert.equal(o.put, 'OK "PUTSCRIPT completed."\r\n');
+  assert.equal(o.active, 'OK "Setactive completed."\r\n');
+  assert.equal(o.list, '"lists" ACTIVE\r\nOK "Listscripts completed."\r\n');
+  assert.equal(o.logout, 'OK "Logout completed."\r\n');
+  const home = sys.maildir('postmaster@example.test');
+  assert.match(readFileSync(join(home, 'sieve', 'lists.sieve'), 'utf8'), /fileinto "Lists"/);
+  assert.equal(readlinkSync(join(home, '.dovecot.sieve')), 'sieve/lists.sieve');
+  assert.ok(!o.imap_list.some((l) => /sieve/i.test(l)), `IMAP LIST shows no script files: ${o.imap_list.join(' | ')}`);
+  assert.match(sys.log, /managesieve-login: Login: user=<postmaster@example\.test>, method=PLAIN/);
+});
