@@ -21,7 +21,7 @@
  *
  * Ports (unprivileged, so no root is needed):
  *   SMTP 2525, submission 5587, submissions 4465, IMAP 1143, IMAPS 1993, POP3 1110,
- *   POP3S 1995, LMTP 2424, ManageSieve 4190 (its standard port, unprivileged already).
+ *   POP3S 1995, LMTP 2424, ManageSieve 14190 (not 4190, which a system Dovecot may hold).
  * POSTERN_PORT_BASE=N (a test aid) uses N, N+1, ... N+8 in that order instead.
  *
  * Where a user's mail lives is stated once: mailboxBase() (DATA_DIR/vmail) is written as main.cf
@@ -47,8 +47,9 @@ import { isDnsName, writeSelfSigned } from '../lib-tls/self-signed.ts';
 /** The default ports and the order POSTERN_PORT_BASE assigns them. */
 export const DEFAULT_PORTS = {
   smtp: 2525, submission: 5587, submissions: 4465, imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995, lmtp: 2424,
-  // ManageSieve's standard port is unprivileged already.
-  sieve: 4190,
+  // ManageSieve's 4190 is unprivileged already, but a system Dovecot may hold it: 14190, as
+  // the others keep clear of the standard ports.
+  sieve: 14190,
 } as const;
 export type PortName = keyof typeof DEFAULT_PORTS;
 export type Ports = Record<PortName, number>;
