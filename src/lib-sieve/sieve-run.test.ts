@@ -1,0 +1,140 @@
+/**
+ * sieve-run tests: one delivery's plan from real script files in a temp home (the layout
+ * Pigeonhole reads: ~/.dovecot.sieve, ~/sieve/), and the hostile cases, each refused or bounded
+ * with a clear message while the message is still kept: a catastrophic regular expression,
+ * 10,000 actions, include loops, a redirect loop between two users, two users on vacation
+ * answering each other, a script that does not compile (its errors in ~/.dovecot.sieve.log).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { planSieveDelivery, type SievePlan } from './sieve-run.ts';
+import { sieveSettings, type SieveSettings } from './sieve-settings.ts';
+import { compileSieveRegex } from './sieve-regex.ts';
+
+function settings(extra: Record<string, string> = {}): SieveSettings {
+  const conf: Record<string, string> = { mail_plugins: 'sieve', hostname: 'mx.x.test', ...Object.fromEntries(Object.entries(extra).map(([k, v]) => [`plugin/${k}`, v])) };
+  return sieveSettings({ get: (n) => conf[n] }, 'lmtp');
+}
+
+function home(script: string, files: Record<string, string> = {}): string {
+  const h = mkdtempSync(join(tmpdir(), 'sieve-run-'));
+  mkdirSync(join(h, 'sieve'));
+  writeFileSync(join(h, '.dovecot.sieve'), script);
+  for (const [n, t] of Object.entries(files)) writeFileSync(join(h, 'sieve', `${n}.sieve`), t);
+  return h;
+}
+
+const MSG = (o: { from?: string; to?: string; subject?: string; extra?: string } = {}) =>
+  Buffer.from(`From: ${o.from ?? 'a@x.test'}\nTo: ${o.to ?? 'b@x.test'}\nSubject: ${o.subject ?? 'hi'}\nMessage-ID: <m1@x.test>\n${o.extra ?? ''}\nbody\n`);
+
+async function plan(h: string, o: { from?: string; to?: string; content?: Buffer; s?: SieveSettings } = {}): Promise<SievePlan> {
+  return planSieveDelivery({
+    settings: o.s ?? settings(), user: o.to ?? 'b@x.test', home: h,
+    envelope: { from: o.from ?? 'a@x.test', to: o.to ?? 'b@x.test' }, content: o.content ?? MSG(),
+    mailboxExists: async () => true,
+  });
+}
+
+const boxes = (p: SievePlan) => p.stores.map((s) => s.mailbox);
+
+test('fileinto, flags, implicit keep', async () => {
+  const p = await plan(home('require ["fileinto","imap4flags"];\nif header :contains "subject" "hi" { fileinto :flags "\\\\Seen" "Work"; }\n'));
+  assert.deepEqual(p.stores.map((s) => [s.mailbox, s.flags, s.implicit]), [['Work', ['\\Seen'], false]]);
+  const q = await plan(home('require "imap4flags";\naddflag "$Label1";\n'));
+  assert.deepEqual(q.stores.map((s) => [s.mailbox, s.flags, s.implicit]), [['INBOX', ['$Label1'], true]]);
+});
+
+test('a regular expression built for backtracking takes linear time', async () => {
+  const r = compileSieveRegex('(a+)+$', false);
+  assert.ok(!('error' in r));
+  const t0 = process.hrtime.bigint();
+  assert.equal(r.exec('a'.repeat(30_000) + 'b'), null);
+  assert.ok(Number(process.hrtime.bigint() - t0) / 1e9 < 20, 'bounded');
+  const p = await plan(home('require ["regex","fileinto"];\nif header :regex "subject" "^(a|aa)+$" { fileinto "Work"; }\n'), { content: MSG({ subject: 'a'.repeat(5000) + 'b' }) });
+  assert.deepEqual(boxes(p), ['INBOX']);
+});
+
+test('a regular expression past the step limit fails the script: message kept, error logged', async () => {
+  const big = '(' + 'a?'.repeat(2000) + ')' + 'a'.repeat(2000);
+  const p = await plan(home(`require ["body","regex"];\nif body :regex "${big}" { discard; }\n`), { content: Buffer.concat([MSG(), Buffer.from('x'.repeat(50_000))]) });
+  assert.deepEqual(boxes(p), ['INBOX']);
+  assert.ok(p.log.some((l) => /runtime error: regular expression match exceeded/.test(l)), p.log.join('\n'));
+});
+
+test('10,000 actions: the 33rd is refused (sieve_max_actions), the message is kept', async () => {
+  const script = 'require ["fileinto","copy"];\n' + Array.from({ length: 10_000 }, (_, i) => `fileinto :copy "F${i}";\n`).join('');
+  const p = await plan(home(script));
+  assert.deepEqual(boxes(p), ['INBOX']);
+  assert.ok(p.log.some((l) => /total number of actions exceeds policy limit/.test(l)), p.log.join('\n'));
+});
+
+test('include loops are refused at load time; the user sees why in .dovecot.sieve.log', async () => {
+  const h = home('require "include";\ninclude "a";\n', { a: 'require "include";\ninclude "b";\n', b: 'require "include";\ninclude "a";\ndiscard;\n' });
+  const p = await plan(h);
+  assert.deepEqual(boxes(p), ['INBOX']);
+  assert.match(readFileSync(join(h, '.dovecot.sieve.log'), 'utf8'), /include loop/);
+  const self = home('require "include";\ninclude :personal "me";\n', { me: 'require "include";\ninclude :personal "me";\n' });
+  assert.deepEqual(boxes(await plan(self)), ['INBOX']);
+});
+
+test('a script that does not compile: INBOX, errors in ~/.dovecot.sieve.log as sievec prints them', async () => {
+  const h = home('if foo { discard; }\n');
+  const p = await plan(h);
+  assert.deepEqual(boxes(p), ['INBOX']);
+  assert.match(readFileSync(join(h, '.dovecot.sieve.log'), 'utf8'), /line 1: error: unknown test 'foo'/);
+});
+
+test('redirect loop between two users ends at the loop header; nothing is lost', async () => {
+  const ha = home('redirect "b@x.test";\n');
+  const hb = home('redirect "a@x.test";\n');
+  let content = MSG({ to: 'a@x.test' });
+  let to = 'a@x.test';
+  let hops = 0;
+  for (;;) {
+    const p = await plan(to === 'a@x.test' ? ha : hb, { to, content });
+    await p.commit();
+    if (p.sends.length === 0) { assert.deepEqual(boxes(p), ['INBOX']); assert.ok(p.log.some((l) => /indicates a mail loop|discarded duplicate forward/.test(l)), p.log.join('\n')); break; }
+    assert.ok(++hops <= 4, 'loop not bounded');
+    content = p.sends[0]!.content;
+    to = p.sends[0]!.recipients[0]!;
+  }
+  assert.equal(hops, 2);
+});
+
+test('two users on vacation answer each other once: the replies have the null sender and are not answered', async () => {
+  const ha = home('require "vacation";\nvacation "A is away";\n');
+  const hb = home('require "vacation";\nvacation "B is away";\n');
+  const p1 = await plan(hb, { from: 'a@x.test', to: 'b@x.test', content: MSG({ from: 'a@x.test', to: 'b@x.test' }) });
+  assert.equal(p1.sends.length, 1);
+  const reply = p1.sends[0]!;
+  assert.equal(reply.sender, '');
+  assert.match(reply.content.toString(), /^Auto-Submitted: auto-replied \(vacation\)\r$/m);
+  const p2 = await plan(ha, { from: reply.sender, to: 'a@x.test', content: reply.content });
+  assert.equal(p2.sends.length, 0);
+  assert.ok(p2.log.some((l) => /discarded vacation reply to <>/.test(l)));
+  // The same sender again within :days gets no second reply.
+  await p1.commit();
+  const p3 = await plan(hb, { from: 'a@x.test', to: 'b@x.test', content: MSG({ from: 'a@x.test', to: 'b@x.test' }) });
+  assert.equal(p3.sends.length, 0);
+});
+
+test('sieve_before files spam into Junk and the user script is not run; otherwise the user script runs after it', async () => {
+  const g = mkdtempSync(join(tmpdir(), 'sieve-global-'));
+  writeFileSync(join(g, 'spam.sieve'), 'require "fileinto";\nif header :contains "x-spam-flag" "YES" { fileinto "Junk"; stop; }\n');
+  const s = settings({ sieve_before: g });
+  const h = home('require "fileinto";\nfileinto "Work";\n');
+  const spam = await plan(h, { s, content: MSG({ extra: 'X-Spam-Flag: YES\n' }) });
+  assert.deepEqual(boxes(spam), ['Junk']);
+  const ham = await plan(h, { s });
+  assert.deepEqual(boxes(ham), ['Work']);
+});
+
+test('a 1 MB script is refused before it is parsed; delivery keeps the message', async () => {
+  const h = home('# ' + 'x'.repeat(1024 * 1024) + '\ndiscard;\n');
+  const p = await plan(h);
+  assert.deepEqual(boxes(p), ['INBOX']);
+  assert.match(readFileSync(join(h, '.dovecot.sieve.log'), 'utf8'), /too large/);
+});
