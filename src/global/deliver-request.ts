@@ -72,7 +72,17 @@ export interface DeliveryAgent {
  * gets main.cf with the entry's overrides (and service_name/process_name set, for
  * `syslog_name=postfix/$service_name`) and `entry`, the master.cf entry it serves.
  */
-export type DeliveryAgentFactory = (config: MainConfig, masterCf: readonly MasterEntry[], entry?: MasterEntry) => Promise<DeliveryAgent>;
+/**
+ * Makes an agent from main.cf (with the entry's -o overrides), master.cf, and dovecot.conf when
+ * the master has one (virtual(8) and local(8) read Pigeonhole's sieve settings from it).
+ */
+export type DeliveryAgentFactory = (config: MainConfig, masterCf: readonly MasterEntry[], entry?: MasterEntry, dovecot?: DovecotSettingsView) => Promise<DeliveryAgent>;
+
+/** What an agent may read of dovecot.conf (global/dovecot-conf.ts DovecotConfig satisfies it). */
+export interface DovecotSettingsView {
+  get(name: string): string | undefined;
+  getFor(name: string, ctx: { protocol?: string }): string | undefined;
+}
 
 /** Helper for agents: the same status for every recipient of a request. */
 export function allRecipients(req: DeliverRequest, status: DeliveryStatus, dsn: string, text: string, relay: string, diagnostic?: string): RecipientResult[] {

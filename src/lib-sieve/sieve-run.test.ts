@@ -90,7 +90,7 @@ test('a script that does not compile: INBOX, errors in ~/.dovecot.sieve.log as s
 test('redirect loop between two users ends at the loop header; nothing is lost', async () => {
   const ha = home('redirect "b@x.test";\n');
   const hb = home('redirect "a@x.test";\n');
-  let content = MSG({ to: 'a@x.test' });
+  let content: Buffer = MSG({ to: 'a@x.test' });
   let to = 'a@x.test';
   let hops = 0;
   for (;;) {

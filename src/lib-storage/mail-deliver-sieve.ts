@@ -6,6 +6,9 @@
  *   const r = await deliverWithSieve(mailUser, { settings, home, envelope, content, submit, log });
  *   r.stored            mailboxes the message went into ([] when discarded/redirected/rejected)
  *   r.protocolReject    ereject's text, when the caller said it can refuse in its protocol
+ *   deliverToMaildirWithSieve(dir, o)  the same for an agent given a Maildir path (virtual(8),
+ *                       local(8)): the Maildir is the user's home, so ~/.dovecot.sieve and
+ *                       ~/sieve/ are beside cur/ new/ tmp/ (Dovecot's mail_location = maildir:~)
  *
  * lib-sieve decides (sieve-run.ts: before/user/after scripts, RFC 5228 semantics); this file
  * carries the decision out against the mailbox store:
@@ -24,6 +27,7 @@ import { planSieveDelivery, type SieveLogger, type SieveSend } from '../lib-siev
 import type { SieveEnvelope } from '../lib-sieve/sieve-message.ts';
 import type { SieveSettings } from '../lib-sieve/sieve-settings.ts';
 import { MailError, SYSTEM_FLAGS, type MailUser } from './mail-storage.ts';
+import { MaildirStore } from './maildir/maildir-storage.ts';
 
 export type { SieveSend } from '../lib-sieve/sieve-run.ts';
 
@@ -116,4 +120,15 @@ export async function deliverWithSieve(user: MailUser, o: SieveDeliverOptions): 
   }
   await plan.commit().catch((e: Error) => o.log.warn(`${o.rec.user}: sieve: duplicate database: ${e.message}`));
   return { stored };
+}
+
+/** virtual(8)/local(8): Sieve for a Maildir given by path; the home is the Maildir itself. */
+export async function deliverToMaildirWithSieve(dir: string, o: Omit<SieveDeliverOptions, 'rec'> & { user: string }): Promise<SieveDeliverResult> {
+  const home = dir.replace(/\/+$/, '');
+  const u = await new MaildirStore().forUser({ user: o.user, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, home, mail: `maildir:${home}` });
+  try {
+    return await deliverWithSieve(u, { ...o, rec: { user: o.user, home } });
+  } finally {
+    await u.close();
+  }
 }

@@ -36,9 +36,21 @@ export const AGENTS: Readonly<Record<string, DeliveryAgentFactory>> = {
     return createLocalAgent(config, { cleanup: cleanupSettings(config, (q) => { trigger('qmgr', q); }), cleanupClient: cleanup });
   },
   pipe: async (config, masterCf) => (await import('../pipe/pipe.ts')).createPipeAgent(config, { entries: masterCf }),
-  virtual: async (config) => {
+  virtual: async (config, _m, _e, dovecot) => {
     const { createVirtualAgent, virtualSettings } = await import('../virtual/virtual.ts');
-    return createVirtualAgent(await virtualSettings(config));
+    const s = await virtualSettings(config);
+    if (dovecot) {
+      // Pigeonhole for the LDA: dovecot.conf `protocol lda { mail_plugins = $mail_plugins sieve }`.
+      const { sieveSettings } = await import('../lib-sieve/sieve-settings.ts');
+      const sieve = { ...sieveSettings(dovecot, 'lda'), hostname: dovecot.getFor('hostname', { protocol: 'lda' }) || config.get('myhostname') };
+      if (sieve.enabled) {
+        const { cleanupSubmitter } = await import('../global/cleanup-submit.ts');
+        const submitter = cleanupSubmitter(config, cleanup, 'virtual');
+        s.sieve = sieve;
+        s.submit = async (m) => { await submitter(m.sender, m.recipients, m.content); };
+      }
+    }
+    return createVirtualAgent(s);
   },
 };
 

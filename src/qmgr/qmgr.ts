@@ -50,7 +50,7 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import { isQueueId, MailQueue } from '../global/mail-queue.ts';
 import { QMGR_TRIGGER } from '../global/mail-trigger.ts';
 import { entryLogName, type MasterEntry } from '../global/master-cf.ts';
-import type { DeliveryAgent, DeliveryAgentFactory, RecipientResult } from '../global/deliver-request.ts';
+import type { DeliveryAgent, DeliveryAgentFactory, DovecotSettingsView, RecipientResult } from '../global/deliver-request.ts';
 import type { BounceClient, BounceClientFactory } from '../global/bounce-client.ts';
 import type { ResolveOpener } from '../global/resolve-client.ts';
 import { logger } from '../util/msg.ts';
@@ -379,9 +379,9 @@ export class Qmgr {
 }
 
 /** Every agent of `table` (master.cf command name → factory), made for this configuration. */
-export async function loadAgents(config: MainConfig, masterCf: readonly MasterEntry[], table: Readonly<Record<string, DeliveryAgentFactory>>): Promise<Map<string, DeliveryAgent>> {
+export async function loadAgents(config: MainConfig, masterCf: readonly MasterEntry[], table: Readonly<Record<string, DeliveryAgentFactory>>, dovecot?: DovecotSettingsView): Promise<Map<string, DeliveryAgent>> {
   const out = new Map<string, DeliveryAgent>();
-  for (const [name, make] of Object.entries(table)) out.set(name, await make(config, masterCf));
+  for (const [name, make] of Object.entries(table)) out.set(name, await make(config, masterCf, undefined, dovecot));
   return out;
 }
 
@@ -394,14 +394,14 @@ export async function loadAgents(config: MainConfig, masterCf: readonly MasterEn
  * `-o syslog_name=postfix/$service_name` expands. `base` is qmgr's configuration (main.cf; qmgr's own -o
  * overrides, rare, are under the entry's).
  */
-export async function loadTransportAgents(base: MainConfig, masterCf: readonly MasterEntry[], table: Readonly<Record<string, DeliveryAgentFactory>>): Promise<Map<string, DeliveryAgent>> {
+export async function loadTransportAgents(base: MainConfig, masterCf: readonly MasterEntry[], table: Readonly<Record<string, DeliveryAgentFactory>>, dovecot?: DovecotSettingsView): Promise<Map<string, DeliveryAgent>> {
   const out = new Map<string, DeliveryAgent>();
   for (const e of masterCf) {
     if (e.type !== 'unix' || Object.keys(e.overrides).length === 0) continue;
     const make = table[e.command];
     if (!make) continue;
     const config = base.withOverrides({ service_name: e.service, process_name: e.command, ...e.overrides });
-    out.set(e.service, await make(config, masterCf, e));
+    out.set(e.service, await make(config, masterCf, e, dovecot));
   }
   return out;
 }
@@ -431,8 +431,8 @@ export function qmgrService(table: Readonly<Record<string, DeliveryAgentFactory>
       const queue = queueFromConfig(config);
       queue.ensureDirs();
       const resolver = await clients.openRewrite(config);
-      const agents = await loadAgents(config, sctx.masterCf, table);
-      const transportAgents = await loadTransportAgents(config, sctx.masterCf, table);
+      const agents = await loadAgents(config, sctx.masterCf, table, sctx.dovecot);
+      const transportAgents = await loadTransportAgents(config, sctx.masterCf, table, sctx.dovecot);
       const q = new Qmgr({ config, queue, resolver, agents, transportAgents, masterEntries: sctx.masterCf, bounce: clients.bounce });
       await q.start();
       // smtpd, pickup and qmqpd (through cleanup) name each queue file they commit, from this

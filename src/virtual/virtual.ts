@@ -27,6 +27,10 @@
  *   status=sent (delivered to maildir|mailbox), status=bounced (unknown user: "x"),
  *   status=deferred (mail system configuration error) with a warning naming the parameter.
  *
+ *   Sieve (docs/sieve.md): when dovecot.conf enables Pigeonhole for the LDA
+ *   (`protocol lda { mail_plugins = $mail_plugins sieve }`), a Maildir delivery runs the user's
+ *   scripts as Dovecot's LDA would, with the Maildir as the home (~/.dovecot.sieve beside cur/).
+ *
  * PARAMETERS
  *   virtual_mailbox_base, virtual_mailbox_maps, virtual_uid_maps, virtual_gid_maps,
  *   virtual_minimum_uid, virtual_mailbox_limit, recipient_delimiter
@@ -36,7 +40,8 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import { mailAddrFind } from '../global/mail-addr-find.ts';
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
-import { deliverToNew, maildirDeliver, mboxDeliver, MailError, MBOX_NOT_REGULAR } from '../lib-storage/mail-deliver.ts';
+import { deliverToNew, deliverToMaildirWithSieve, maildirDeliver, mboxDeliver, MailError, MBOX_NOT_REGULAR, type SieveSend } from '../lib-storage/mail-deliver.ts';
+import type { SieveSettings } from '../lib-sieve/sieve-settings.ts';
 import { quarantineOf } from '../lib-authres/authres-header.ts';
 import type { QueueRecipient } from '../global/queue-file.ts';
 import { DictError } from '../util/dict.ts';
@@ -57,6 +62,10 @@ export interface VirtualSettings {
   authservId?: string;
   /** The Junk folder's name (Dovecot's special-use \\Junk mailbox of the default namespace). */
   junkMailbox?: string;
+  /** Pigeonhole's settings from dovecot.conf (`protocol lda { mail_plugins = sieve }`): Maildir deliveries run the user's Sieve script. */
+  sieve?: SieveSettings;
+  /** Queues Sieve's redirects and replies (cleanup). */
+  submit?: (m: SieveSend) => Promise<void>;
 }
 
 export async function virtualSettings(c: MainConfig): Promise<VirtualSettings> {
@@ -147,6 +156,15 @@ async function deliverOne(s: VirtualSettings, req: DeliverRequest, r: QueueRecip
         await maildirDeliver(p.path, Buffer.concat([headers, content]), r.address, junk);
         log.info(`${req.qf.queueId}: ${r.address}: DMARC quarantine: delivered to ${junk}`);
         return res(r, 'sent', '2.0.0', `delivered to maildir (${junk})`);
+      }
+      if (s.sieve?.enabled) {
+        // Pigeonhole as in Dovecot's LDA: the Maildir is the user's home (~/.dovecot.sieve).
+        const r2 = await deliverToMaildirWithSieve(p.path, {
+          user: r.address, settings: s.sieve, envelope: { from: req.qf.sender, to: r.address, ...(r.orig ? { origTo: r.orig } : {}) },
+          content: Buffer.concat([headers, content]), ...(s.submit ? { submit: s.submit } : {}),
+          log: { info: (m) => log.info(`${req.qf.queueId}: ${m}`), warn: (m) => log.warn(`${req.qf.queueId}: ${m}`), error: (m) => log.warn(`${req.qf.queueId}: ${m}`) },
+        });
+        return res(r, 'sent', '2.0.0', r2.stored.length ? `delivered to maildir${r2.stored.some((b) => b !== 'INBOX') ? ` (${r2.stored.join(', ')})` : ''}` : 'delivered by sieve (no mailbox stored)');
       }
       ({ durable } = await deliverToNew(p.path, [headers, content]));
     } catch (e) {

@@ -1,0 +1,71 @@
+/**
+ * Sieve at virtual(8) delivery, end to end through the running system: dovecot.conf enables
+ * Pigeonhole for the LDA (`protocol lda { mail_plugins = $mail_plugins sieve }`), bob's
+ * ~/.dovecot.sieve (his Maildir is his home) files mail into a folder it creates and answers
+ * with a vacation reply; the reply goes through Postern's own queue (cleanup → qmgr → virtual)
+ * into the sender's Maildir with the null sender and Auto-Submitted (RFC 3834); a second
+ * message within :days gets no second reply. Mail is sent with Python's smtplib.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PosternSystem } from '../harness/postern-system.ts';
+
+const run = promisify(execFile);
+let sys: PosternSystem;
+before(async () => {
+  sys = await PosternSystem.start();
+  assert.equal(sys.cli('user', 'add', 'bob@example.test', '-p', 'bob-pw').status, 0);
+  appendFileSync(join(sys.configDir, 'dovecot.conf'), '\nprotocol lda {\n  mail_plugins = $mail_plugins sieve\n}\n');
+  await sys.stop();
+  await PosternSystem.start(sys);
+  const home = sys.maildir('bob@example.test');
+  mkdirSync(home, { recursive: true });
+  writeFileSync(join(home, '.dovecot.sieve'), 'require ["fileinto","mailbox","vacation","imap4flags"];\nvacation :days 1 :subject "Bob is away" "Back on Monday.";\nif header :contains "subject" "report" { fileinto :create :flags "\\\\Flagged" "Reports"; }\n');
+});
+after(async () => { await sys?.destroy(); });
+
+async function files(dir: string, n: number, ms = 20_000): Promise<string[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const f = existsSync(dir) ? readdirSync(dir) : [];
+    if (f.length >= n) return f;
+    if (Date.now() > end) throw new Error(`expected ${n} file(s) in ${dir}, have ${f.length}\n${sys.log.slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function send(subject: string, id: string): Promise<void> {
+  const py = `
+import smtplib
+msg = "From: Postmaster <postmaster@example.test>\\r\\nTo: bob@example.test\\r\\nSubject: ${subject}\\r\\nMessage-ID: <${id}@example.test>\\r\\n\\r\\nhello\\r\\n"
+with smtplib.SMTP("127.0.0.1", ${sys.ports.smtp}) as c:
+    c.sendmail("postmaster@example.test", ["bob@example.test"], msg)
+`;
+  await run('python3', ['-c', py]);
+}
+
+test('virtual(8) runs the user script: fileinto :create with flags, vacation through the queue once per period', async () => {
+  await send('monthly report', 'r1');
+  const bob = sys.maildir('bob@example.test');
+  const [f] = await files(join(bob, '.Reports', 'cur'), 1);
+  assert.match(f!, /:2,F$/, 'stored with \\Flagged');
+  assert.equal(existsSync(join(bob, 'new')) ? readdirSync(join(bob, 'new')).length : 0, 0, 'not in INBOX');
+  const pm = join(sys.maildir('postmaster@example.test'), 'new');
+  const [reply] = await files(pm, 1);
+  const text = readFileSync(join(pm, reply!), 'utf8');
+  assert.match(text, /^Return-Path: <>$/m, 'the reply has the null envelope sender');
+  assert.match(text, /^Auto-Submitted: auto-replied \(vacation\)$/m);
+  assert.match(text, /^Subject: Bob is away$/m);
+  assert.match(text, /^In-Reply-To: <r1@example\.test>$/m);
+  assert.match(text, /Back on Monday\./);
+  // A second message from the same sender within :days: delivered, not answered again.
+  await send('second', 'r2');
+  await files(join(bob, 'new'), 1);
+  await sys.waitLog(/discarded duplicate vacation response to <postmaster@example\.test>/);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(readdirSync(pm).length, 1, 'one reply per sender per period');
+});
