@@ -4,7 +4,7 @@
  * session skeleton (src/lib-master/master-session.ts) frees the session when the server has
  * ended it — by the server's half-close of the accepted socket, or slot.end() for POP3 over TLS
  * (pop3s) — and closes the socket after the 2 s linger. 40 such sockets on each of
- * pop3, pop3s and imap from 127.0.0.2; meanwhile a normal POP3 and IMAP login from 127.0.0.1
+ * pop3, pop3s, imap and sieve (ManageSieve) from 127.0.0.2; meanwhile a normal POP3 and IMAP login from 127.0.0.1
  * completes within 2 s, and the server's memory stays flat.
  */
 import { test } from 'node:test';
@@ -21,7 +21,7 @@ function open(port: number, tls = false): Conn {
   return rawConn(tlsConnect({ socket: raw, rejectUnauthorized: false, allowHalfOpen: true } as ConnectionOptions));
 }
 
-test('POP3, POP3S and IMAP clients that log out and stay connected are closed by the server; normal logins go on', { timeout: 60_000 }, async () => {
+test('POP3, POP3S, IMAP and ManageSieve clients that log out and stay connected are closed by the server; normal logins go on', { timeout: 60_000 }, async () => {
   const sys = await PosternSystem.start();
   const all: Conn[] = [];
   try {
@@ -32,6 +32,7 @@ test('POP3, POP3S and IMAP clients that log out and stay connected are closed by
       ['pop3', sys.ports.pop3, false, 'QUIT\r\n', /\+OK Logging out/],
       ['pop3s', sys.ports.pop3s, true, 'QUIT\r\n', /\+OK Logging out/],
       ['imap', sys.ports.imap, false, 'a LOGOUT\r\n', /a OK Logout completed/],
+      ['sieve', sys.ports.sieve, false, 'LOGOUT\r\n', /OK "Logout completed."/],
     ];
     for (const [name, port, tls, bye, byeRe] of kinds) {
       const conns = Array.from({ length: 40 }, () => open(port, tls));
