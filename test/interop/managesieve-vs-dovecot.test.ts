@@ -114,6 +114,13 @@ try:
             except socket.timeout:
                 log.append('OPEN')
             continue
+        if st.startswith('1:'):
+            # A SASL step: the answer is one line (a challenge, or the final reply).
+            s.sendall(eval(st[2:]) + b'\r\n')
+            while b'\r\n' not in buf: fill()
+            line, buf = buf.split(b'\r\n', 1)
+            log.append(line.decode('latin1'))
+            continue
         s.sendall(eval(st) + b'\r\n')
         log.append(response())
 except Exception as e:
@@ -242,6 +249,22 @@ test('pre-login limits: three bad commands, an over-long line, a huge AUTHENTICA
     const [d, p] = await Promise.all([exchange(dc!.ports.sieve!, steps), exchange(posternPort, steps)]);
     assert.deepEqual(p.slice(1).map(normalise), d.slice(1).map(normalise), steps.join(' '));
   }
+});
+
+test('SASL exchanges: LOGIN with challenges, PLAIN without an initial response, "*" aborts', { skip: why }, async () => {
+  const b64 = (t: string) => Buffer.from(t).toString('base64');
+  const steps = [
+    `1:b'AUTHENTICATE "PLAIN"'`, `1:b'"*"'`,
+    `1:b'AUTHENTICATE "LOGIN"'`, `1:b'"${b64('b@x.test')}"'`, `1:b'"${b64('pw')}"'`,
+    `b'LOGOUT'`,
+  ];
+  const [d, p] = await Promise.all([exchange(dc!.ports.sieve!, steps), exchange(posternPort, steps)]);
+  assert.deepEqual(p.slice(1), d.slice(1));
+  assert.deepEqual(p.slice(1), ['""', 'NO "Authentication aborted by client."', '"VXNlcm5hbWU6"', '"UGFzc3dvcmQ6"', 'OK "Logged in."', 'OK "Logout completed."\r\n']);
+  const lit = [`1:b'AUTHENTICATE "PLAIN"'`, `1:b'{${b64('\0b@x.test\0pw').length}+}\\r\\n${b64('\0b@x.test\0pw')}'`, `b'LOGOUT'`];
+  const [d2, p2] = await Promise.all([exchange(dc!.ports.sieve!, lit), exchange(posternPort, lit)]);
+  assert.deepEqual(p2.slice(1), d2.slice(1));
+  assert.deepEqual(p2.slice(1), ['""', 'OK "Logged in."', 'OK "Logout completed."\r\n']);
 });
 
 test('one script directory: Postern uploads and activates, real Dovecot lists it, fetches it and runs it at LMTP delivery', { skip: why }, async () => {
