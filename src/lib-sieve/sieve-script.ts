@@ -19,7 +19,8 @@
 import { readdirSync, readFileSync, statSync, writeFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { compileSieve, formatSieveErrors, type CompiledScript } from './sieve-compile.ts';
-import { parseSieveLocation, type SieveSettings } from './sieve-settings.ts';
+import { expandUserPath, type SieveSettings } from './sieve-settings.ts';
+import { parseSieveLocation, SieveLocationError, type SieveLocation } from '../global/sieve-location.ts';
 
 export interface RunnableScript {
   /** before | personal | default | after */
@@ -131,11 +132,19 @@ export function loadScripts(s: SieveSettings, user: string, home: string): Loade
     }
     scripts.push({ phase, path, script: c.r.script, includes, ...(logPath ? { logPath } : {}) });
   };
-  for (const b of s.before) for (const f of expandPath(b)) add('before', f, undefined);
-  const loc = parseSieveLocation(s.location, user, home);
+  const x = (p: string): string => expandUserPath(p, user, home);
+  for (const b of s.before) for (const f of expandPath(x(b))) add('before', f, undefined);
+  let loc: SieveLocation = { path: '', options: {} };
+  try {
+    loc = parseSieveLocation(s.location, user, home);
+  } catch (e) {
+    if (!(e instanceof SieveLocationError)) throw e;
+    problems.push({ path: s.location, phase: 'personal', message: e.message });
+  }
   let personal: string | undefined;
   let personalDir: string | undefined;
   try {
+    if (loc.path === '') throw new Error('no location');
     const st = statSync(loc.path);
     if (st.isDirectory()) {
       personalDir = loc.path;
@@ -150,8 +159,8 @@ export function loadScripts(s: SieveSettings, user: string, home: string): Loade
     personalDir ??= dirname(real);
     add('personal', personal, personalDir, `${personal}.log`);
   } else if (s.defaultScript) {
-    for (const f of expandPath(s.defaultScript)) add('default', f, personalDir);
+    for (const f of expandPath(x(s.defaultScript))) add('default', f, personalDir);
   }
-  for (const a of s.after) for (const f of expandPath(a)) add('after', f, undefined);
+  for (const a of s.after) for (const f of expandPath(x(a))) add('after', f, undefined);
   return { scripts, problems };
 }

@@ -147,17 +147,3 @@ export function expandUserPath(s: string, user: string, home: string): string {
   const d = at < 0 ? '' : user.slice(at + 1);
   return s.replace(/^~(?=\/|$)/, home).replace(/%([%unhd])/g, (_, c: string) => c === '%' ? '%' : c === 'u' ? user : c === 'n' ? n : c === 'd' ? d : home);
 }
-
-export interface SieveLocation { path: string; active?: string }
-
-/** "file:~/sieve;active=~/.dovecot.sieve" → { path, active }. */
-export function parseSieveLocation(loc: string, user: string, home: string): SieveLocation {
-  const [main, ...opts] = loc.split(';');
-  const path = expandUserPath(main!.replace(/^file:/, ''), user, home);
-  const out: SieveLocation = { path };
-  for (const o of opts) {
-    const eq = o.indexOf('=');
-    if (eq > 0 && o.slice(0, eq).trim() === 'active') out.active = expandUserPath(o.slice(eq + 1).trim(), user, home);
-  }
-  return out;
-}

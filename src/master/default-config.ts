@@ -350,6 +350,13 @@ service managesieve-login {
 plugin {
   sieve = file:~/sieve;active=~/.dovecot.sieve
 }
+# ... and run at delivery: by lmtpd, and by virtual(8)/local(8) as Dovecot's LDA (docs/sieve.md).
+protocol lmtp {
+  mail_plugins = $mail_plugins sieve
+}
+protocol lda {
+  mail_plugins = $mail_plugins sieve
+}
 
 namespace inbox {
   inbox = yes
