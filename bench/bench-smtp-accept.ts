@@ -26,6 +26,7 @@ import { freePort } from '../test/harness/free-port.ts';
 import { BENCH_RECIPIENT, BENCH_SENDER, writeSite, type Site } from './bench-site.ts';
 import { POSTERN_NODE_FLAGS, timedRun, treeMemory } from './bench-proc.ts';
 import type { BenchOptions, Cleanup, Contender, PairedScenario } from './bench-scenario.ts';
+import { opendkimUnavailable, startOpendkim } from './bench-opendkim.ts';
 
 const run = promisify(execFile);
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
@@ -178,11 +179,12 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-export function smtpAcceptScenario(sessions: number): PairedScenario {
+/** `milter`: both sides sign every message through the same OpenDKIM milter (milter-opendkim-N). */
+export function smtpAcceptScenario(sessions: number, opts: { milter?: 'opendkim' } = {}): PairedScenario {
   return {
     kind: 'paired',
-    name: `smtp-accept-${sessions}`,
-    description: `SMTP accept rate, 2 KB messages, ${sessions} concurrent session${sessions > 1 ? 's' : ''}, fsync on (smtp-source)`,
+    name: opts.milter ? `milter-${opts.milter}-${sessions}` : `smtp-accept-${sessions}`,
+    description: `SMTP accept rate, 2 KB messages, ${sessions} concurrent session${sessions > 1 ? 's' : ''}, fsync on (smtp-source)${opts.milter ? ', signed by OpenDKIM as smtpd_milters' : ''}`,
     metric: 'messages accepted/s',
     unit: 'msg/s',
     reference: 'Postfix smtpd',
@@ -192,6 +194,11 @@ export function smtpAcceptScenario(sessions: number): PairedScenario {
       const dir = mkdtempSync(join(tmpdir(), 'postern-bench-smtp-'));
       if (!o.keep) cleanup.add(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
       const site = writeSite(dir);
+      if (opts.milter) {
+        const why = opendkimUnavailable();
+        if (why) throw new Error(`OpenDKIM cannot run: needs ${why}`);
+        site.mainCf += `smtpd_milters = ${await startOpendkim(join(dir, 'opendkim'), cleanup)}\nmilter_default_action = tempfail\n`;
+      }
       const reference = await startPostfix(site, sessions, o, cleanup);
       const postern = await startPostern(site, sessions, o, cleanup);
       return { reference, postern };

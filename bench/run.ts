@@ -31,6 +31,7 @@ export const SCENARIOS: readonly Scenario[] = [
   smtpAcceptScenario(1),
   smtpAcceptScenario(20),
   authresAcceptScenario(20),
+  smtpAcceptScenario(20, { milter: 'opendkim' }),
   ...MORE_SCENARIOS,
 ];
 
