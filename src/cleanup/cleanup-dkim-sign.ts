@@ -125,9 +125,9 @@ export class CleanupDkimSign {
   }
 
   /** Called once the content is complete: writes what is held, signed when it is to be. */
-  async finish(write: Write): Promise<void> {
+  async finish(write: Write, authResults?: string): Promise<void> {
     if (this.state === 'head') await this.decide(write);
-    if (this.state === 'seal') return this.seal(write);
+    if (this.state === 'seal') return this.seal(write, authResults);
     if (this.state !== 'sign') return;
     let content = this.take();
     try {
@@ -149,12 +149,16 @@ export class CleanupDkimSign {
     return all;
   }
 
-  /** ARC: one set with the forwarding domain's RSA key, then the content unchanged. */
-  private async seal(write: Write): Promise<void> {
+  /**
+   * ARC: one set with the forwarding domain's RSA key, then the content unchanged.
+   * `authResults`: the Authentication-Results field cleanup's inbound checks made for this
+   * message (it goes on top at delivery, ATTR.PREPEND_HEADERS), the ARC-Authentication-Results.
+   */
+  private async seal(write: Write, authResults?: string): Promise<void> {
     const content = this.take();
     const k = this.keys[0]!;
     try {
-      const r = await arcSeal(content, k, { authservId: this.authservId });
+      const r = await arcSeal(content, k, { authservId: this.authservId, authResults });
       if ('fields' in r) {
         await write(Buffer.from(r.fields, 'latin1'));
         const i = /^ARC-Seal: i=(\d+)/.exec(r.fields)?.[1];

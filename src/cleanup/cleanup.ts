@@ -193,16 +193,20 @@ export class CleanupSession implements CleanupStream {
         for (const b of this.actionBcc.splice(0)) await this.env.bcc(b);
         this.flushRecipients();
         if (this.milter && !this.error && !this.discard) await this.milterStage(this.milter);
-        // The content is final (every rewrite done): sign it, as the last step before the commit.
-        if (this.dkim && !this.error && !this.discard) await this.dkim.finish(this.writeOut);
       } catch (e) {
         this.fail(e);
       }
     }
+    let authResults: string | undefined;
     if (!this.error && !this.discard && this.authres) {
       const a = await this.authres.finish({ client: this.clientLogName(), sender: this.sender, recipient: this.env.firstRecipient, proto: this.opts.attrs[ATTR.PROTO_NAME], helo: this.opts.attrs[ATTR.HELO_NAME] });
       if (a && 'reject' in a) this.error = a.reject;
-      else if (a) this.writer.addTrailingAttr(ATTR.PREPEND_HEADERS, a.header);
+      else if (a) { this.writer.addTrailingAttr(ATTR.PREPEND_HEADERS, a.header); authResults = a.header; }
+    }
+    // The content is final (every rewrite done): sign it (or ARC-seal it, with the verdict just
+    // made), as the last step before the commit.
+    if (this.dkim && !this.error && !this.discard) {
+      try { await this.dkim.finish(this.writeOut, authResults); } catch (e) { this.fail(e); }
     }
     if (this.error) {
       await this.abort();

@@ -14,9 +14,9 @@
  *   already on the message, the ARC-Message-Signature (relaxed/relaxed), the ARC-Seal over the
  *   chain. What this module decides:
  *
- *   ARC-Authentication-Results: the results of the topmost Authentication-Results field whose
- *   authserv-id is ours (RFC 8601 §5: the one cleanup added on arrival); without one, `none`
- *   (RFC 8601 §2.2: no results).
+ *   ARC-Authentication-Results: the results of our Authentication-Results field (the one
+ *   cleanup's inbound checks made for this message, given as `authResults`, else the topmost
+ *   field of the message whose authserv-id is ours); without one, `none` (RFC 8601 §2.2).
  *   cv= (RFC 8617 §4.1.3): `none` when the message has no ARC set. When it has one, the chain's
  *   state is the `arc=` result of that Authentication-Results field (pass → pass, fail → fail);
  *   with no such result Postern cannot tell, and does not seal (a wrong cv=pass would vouch for
@@ -43,6 +43,11 @@ const arcLib = require('mailauth/lib/arc') as {
 export interface ArcSealOptions {
   /** authserv-id of our Authentication-Results: myhostname. */
   authservId: string;
+  /**
+   * Our Authentication-Results field for this message when it is not (yet) in the content
+   * (cleanup adds it on top at delivery): used before any field of the message.
+   */
+  authResults?: string;
   now?: Date;
 }
 
@@ -66,7 +71,8 @@ export async function arcSeal(content: Buffer, key: DkimSigningKey, o: ArcSealOp
   const wire = wireForm(content);
   const end = wire.indexOf('\r\n\r\n');
   const parsed = tools.parseHeaders(wire.subarray(0, end < 0 ? wire.length : end + 2)).parsed;
-  const ours = ourAuthResults(parsed, o.authservId);
+  const given = o.authResults ? tools.parseHeaders(Buffer.from(o.authResults.replace(/\r?\n/g, '\r\n'), 'latin1')).parsed : [];
+  const ours = ourAuthResults(given, o.authservId) ?? ourAuthResults(parsed, o.authservId);
   const chain = parsed.some((h) => h.key === 'arc-seal');
   let cv: 'none' | 'pass' | 'fail' = 'none';
   if (chain) {

@@ -15,7 +15,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { chmodSync, existsSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,6 +46,7 @@ before(async () => {
   const dir = join(sys.configDir, 'dkim');
   for (const key of listKeys(dir)) zone[`${key.selector}._domainkey.${key.domain}`] = { TXT: [dkimRecordValue(key, readSigningKey(key.file, key.algorithm))] };
   assert.equal(Object.keys(zone).length, 4);
+  zone['sender.example'] = { TXT: ['v=spf1 ip4:127.0.0.1 -all'] };   // the outside sender of the ARC test
   dns = await DnsServer.start(zone);
   writeFileSync(join(sys.configDir, 'virtual'), 'fwd@alias.test friend@outside.example\n');
   const m = sys.cli('map', `hash:${join(sys.configDir, 'virtual')}`);
@@ -137,8 +138,11 @@ test('a virtual alias that forwards outside: the signature made after expansion 
   await assertVerifies(m.body);
 });
 
-/** Port 25, no AUTH, from a client outside $mynetworks. */
-function sendFromOutside(rcpt: string, message: string): string {
+/**
+ * Port 25, no AUTH, from a client outside $mynetworks. Asynchronous: Postern's inbound checks
+ * ask the DNS server that runs in this process.
+ */
+async function sendFromOutside(rcpt: string, message: string): Promise<string> {
   const script = `
 import smtplib, sys
 c = smtplib.SMTP("127.0.0.1", ${sys.ports.smtp}); c.ehlo("mail.sender.example")
@@ -146,19 +150,27 @@ refused = c.sendmail("someone@sender.example", [${JSON.stringify(rcpt)}], sys.st
 print("ok" if not refused else refused)
 c.quit()
 `;
-  const p = spawnSync(SYSTEM_PYTHON, ['-c', script], { input: Buffer.from(message, 'utf8'), encoding: 'utf8', timeout: 30_000 });
-  assert.equal(p.status, 0, p.stderr);
-  return p.stdout.trim();
+  const child = spawn(SYSTEM_PYTHON, ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  child.stdin.end(Buffer.from(message, 'utf8'));
+  const code = await new Promise<number | null>((res) => child.on('close', res));
+  assert.equal(code, 0, err);
+  return out.trim();
 }
 
 test('ARC: mail from outside that a virtual alias forwards is sealed with the alias domain\'s RSA key; python3-dkim validates the chain', async () => {
   const msg = 'From: Someone <someone@sender.example>\r\nTo: fwd@alias.test\r\nSubject: arc forward\r\nDate: Mon, 7 Dec 2026 10:00:00 +0000\r\n\r\nfrom outside\r\n';
-  assert.equal(sendFromOutside('fwd@alias.test', msg), 'ok');
+  assert.equal(await sendFromOutside('fwd@alias.test', msg), 'ok');
   const m = await arrived('arc forward');
   const text = m.body.toString('latin1');
   assert.doesNotMatch(text, /^DKIM-Signature:/m, 'mail from outside is not DKIM-signed by us');
   assert.match(text, /^ARC-Seal: i=1; a=rsa-sha256; t=\d+; cv=none; d=alias\.test;\s+s=postern;/m);
   assert.match(text, /^ARC-Authentication-Results: i=1; \S+; /m);
+  // The verdict of Postern's inbound checks on arrival (its Authentication-Results) is what the set carries.
+  assert.match(text, /^ARC-Authentication-Results: i=1; \S+; .*spf=pass [^;]*smtp\.mailfrom=someone@sender\.example/m);
   const v = await pythonArcVerify(m.body, dns.port);
   assert.equal(v.cv, 'pass', JSON.stringify(v));
   assert.deepEqual(v.sets.map((x) => [x.i, x.d, x.s, x.amsValid, x.asValid]), [[1, 'alias.test', 'postern', true, true]]);
@@ -166,7 +178,7 @@ test('ARC: mail from outside that a virtual alias forwards is sealed with the al
   assert.equal(tampered.cv, 'fail');
   await sys.waitLog(/: ARC-Seal field added \(i=1, s=postern, d=alias\.test\)/);
   // Not forwarded (a local mailbox): no ARC set.
-  assert.equal(sendFromOutside('postmaster@example.test', msg.replace('arc forward', 'arc local')), 'ok');
+  assert.equal(await sendFromOutside('postmaster@example.test', msg.replace('arc forward', 'arc local')), 'ok');
   const newDir = join(sys.maildir('postmaster@example.test'), 'new');
   const end = Date.now() + 20_000;
   let local: string | undefined;
