@@ -12,6 +12,7 @@
  *   DELETESCRIPT name           OK "Deletescript completed." | NO (ACTIVE) "Cannot delete the active Sieve script."
  *   RENAMESCRIPT old new        OK "Renamescript completed." | NO (ALREADYEXISTS) "A sieve script with that name already exists."
  *   HAVESPACE name size         OK "Putscript would succeed." | NO (QUOTA/MAXSCRIPTS|MAXSTORAGE|MAXSIZE) "..."
+ *                               | NO "Invalid script name." | NO "Cannot upload empty script."
  *   NOOP [tag]                  OK "NOOP Completed" | OK (TAG "tag") "Done"
  *   CAPABILITY, LOGOUT, UNAUTHENTICATE are the session's (managesieve-session.ts).
  *
@@ -218,10 +219,12 @@ async function renameScript(c: MsCommandContext, verb: string, args: MsArg[]): P
 async function haveSpace(c: MsCommandContext, verb: string, args: MsArg[]): Promise<boolean> {
   if (args.length < 2) return cmdError(c, verb, 'Missing arguments.');
   if (args.length > 2) return cmdError(c, verb, 'Too many arguments.');
-  if (args[0]!.kind !== 'string') return cmdError(c, verb, 'Invalid arguments.');
+  // Pigeonhole cmd-havespace.c, in its order.
+  if (args[0]!.kind !== 'string') { await c.io.reply('NO', 'Invalid string for scriptname.'); return false; }
   const sizeText = args[1]!.value.toString('latin1');
   if (args[1]!.kind !== 'atom' || !/^\d{1,15}$/.test(sizeText)) { await c.io.reply('NO', 'Invalid scriptsize argument.'); return false; }
-  if (!isValidScriptName(args[0]!.value)) { await c.io.reply('NO', `Invalid script name \`${sanitizeName(args[0]!.value)}'.`); return false; }
+  if (!isValidScriptName(args[0]!.value)) { await c.io.reply('NO', 'Invalid script name.'); return false; }
+  if (Number(sizeText) === 0) { await c.io.reply('NO', 'Cannot upload empty script.'); return false; }
   if (await quotaCheck(c, nameOf(args[0]!.value), Number(sizeText))) await c.io.reply('OK', 'Putscript would succeed.');
   return false;
 }

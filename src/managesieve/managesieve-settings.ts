@@ -11,7 +11,8 @@
  *   managesieve_max_compile_errors       5
  *   auth_failure_delay, disable_plaintext_auth, ssl = required, auth_mechanisms (plain, login)
  *   plugin { sieve }                     where scripts live (global/sieve-location.ts)
- *   plugin { sieve_max_script_size }     1M  (0: no limit)
+ *   plugin { sieve_max_script_size }     1M  (0: Pigeonhole's "no limit" is 64M here: scripts are
+ *                                        compiled in memory)
  *   plugin { sieve_quota_max_scripts }   0   (no limit)
  *   plugin { sieve_quota_max_storage }   0   (no limit; sizes take k, M, G)
  *   plugin { sieve_max_redirects }       4   (the MAXREDIRECTS capability)
@@ -22,6 +23,9 @@
  */
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
 import { SIEVE_CAPABILITY, SIEVE_NOTIFY_METHODS, sieveExtensions } from './managesieve-compile.ts';
+
+/** The largest script accepted when sieve_max_script_size = 0 (see managesieveSettings()). */
+export const MAX_SCRIPT_SIZE_UNLIMITED = 64 * 1024 * 1024;
 
 export interface ManageSieveSettings {
   greeting: string;
@@ -90,7 +94,9 @@ export function managesieveSettings(conf: DovecotConfig): ManageSieveSettings {
     mechanisms: conf.authMechanisms.map((m) => m.toUpperCase()).filter((m) => m === 'PLAIN' || m === 'LOGIN'),
     location: plugin('sieve') || undefined,
     extensions,
-    maxScriptSize: plugin('sieve_max_script_size') ? parseDovecotSize(plugin('sieve_max_script_size'), 'sieve_max_script_size') : 1024 * 1024,
+    // 0 is "no limit" in Pigeonhole, which streams uploads to disk; Postern compiles a script
+    // in memory, so "no limit" is MAX_SCRIPT_SIZE_UNLIMITED.
+    maxScriptSize: (plugin('sieve_max_script_size') ? parseDovecotSize(plugin('sieve_max_script_size'), 'sieve_max_script_size') : 1024 * 1024) || MAX_SCRIPT_SIZE_UNLIMITED,
     quotaMaxScripts: plugin('sieve_quota_max_scripts') ? parseCount(plugin('sieve_quota_max_scripts'), 'sieve_quota_max_scripts') : 0,
     quotaMaxStorage: plugin('sieve_quota_max_storage') ? parseDovecotSize(plugin('sieve_quota_max_storage'), 'sieve_quota_max_storage') : 0,
     loginTimeoutMs: 3 * 60_000,
