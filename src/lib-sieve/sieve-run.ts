@@ -44,6 +44,10 @@ export interface SieveSend {
 }
 
 export interface SievePlan {
+  /** The scripts' actions as decided (sieve-test's "Performed actions"), before execution. */
+  actions: SieveAction[];
+  /** The implicit keep applies at the end (sieve-test's "Implicit keep"). */
+  implicitKeep: boolean;
   stores: SieveStore[];
   sends: SieveSend[];
   /** ereject where the protocol can refuse: the reply text. */
@@ -142,7 +146,7 @@ export async function planSieveDelivery(input: SieveDeliveryInput): Promise<Siev
     keep = result.keep;
     if (!keep) break;
   }
-  const plan: SievePlan = { stores: [], sends: [], log, ran, commit: async () => {} };
+  const plan: SievePlan = { actions, implicitKeep: keep, stores: [], sends: [], log, ran, commit: async () => {} };
   const env = input.envelope;
   // Executing actions in script order, as Pigeonhole does (its action execution order).
   for (const a of actions) {
