@@ -79,7 +79,7 @@ test('non-interactive init: real postconf and doveconf accept the files; the fir
   assert.match(r.out, /`postern check` found no errors/);
   assert.match(r.out, /^example\.com\. +3600 IN MX +10 mail\.example\.com\.$/m);
   assert.match(r.out, /^_dmarc\.example\.com\. .*"v=DMARC1; p=none; rua=mailto:postmaster@example\.com"$/m);
-  assert.match(r.out, /--dkim-key /);
+  assert.match(r.out, /dkim keygen /);
 });
 
 test('an existing configuration is refused without --force, and kept as .bak with it', async () => {

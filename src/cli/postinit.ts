@@ -517,7 +517,7 @@ export async function runInit(args: string[], ctx: CliContext, io: InitIo): Prom
     const { addresses, source } = hostAddresses(cf, []);
     io.out('\n' + zoneText({
       domain: answers.mydomain, myhostname: answers.myhostname, addresses, addressSource: source, dkim: [],
-      dkimHint: `DKIM: make keys and their records with: postern -c ${configDir} dns ${answers.mydomain} --dkim-key ${join(configDir, 'dkim')}`,
+      dkimHint: `DKIM: make the signing keys and their records with: postern -c ${configDir} dkim keygen ${answers.mydomain}`,
     }));
   }
   return r.errors > 0 ? 1 : 0;
