@@ -6,6 +6,10 @@
  *    with the differences Postern makes on purpose normalised: its IMPLEMENTATION string and
  *    greeting, and the UNAUTHENTICATE capability (RFC 5804 §2.14.1, which this Pigeonhole
  *    version does not implement);
+ *  - STARTTLS (both servers with the same test certificate): the replies before and after the
+ *    handshake, the capabilities sent again, a login over TLS;
+ *  - SASL exchanges (LOGIN challenges, PLAIN without an initial response, a literal response,
+ *    "*" aborting);
  *  - one script directory for both servers (the Dovecot user's home): a script uploaded and
  *    activated through Postern is listed ACTIVE and returned byte for byte by Dovecot's
  *    managesieve, and real Dovecot's LMTP with the sieve plugin runs it (fileinto); a script
@@ -14,9 +18,13 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { TestCa } from '../harness/test-ca.ts';
+import { startServerTls } from '../../src/lib-tls/tls-server.ts';
 import { RealDovecot, DOVECOT_MAIL_UID } from '../harness/real-dovecot.ts';
 import { parseDovecotConf } from '../../src/global/dovecot-conf.ts';
 import { openUserDirectory } from '../../src/lib-auth/user-directory-open.ts';
@@ -40,13 +48,18 @@ let dc: RealDovecot | undefined;
 let directory: UserDirectory | undefined;
 let server: Server | undefined;
 let posternPort = 0;
+let caDir = '';
 
 before(async () => {
   if (why) return;
+  // Both servers offer STARTTLS with the same certificate (plaintext stays allowed, so the
+  // rest of the session is compared in clear as well).
+  caDir = mkdtempSync(join(tmpdir(), 'postern-ms-ca-'));
+  const leaf = TestCa.create(caDir).issue('sieve', ['localhost']);
   dc = await RealDovecot.start({
     protocols: ['sieve', 'lmtp'],
     users: [{ user: 'a@x.test', pass: 'pw' }, { user: 'b@x.test', pass: 'pw' }],
-    extraConf: `${PLUGIN}protocol lmtp {\n  mail_plugins = $mail_plugins sieve\n}\n`,
+    extraConf: `ssl = yes\nssl_cert = <${leaf.certFile}\nssl_key = <${leaf.keyFile}\n${PLUGIN}protocol lmtp {\n  mail_plugins = $mail_plugins sieve\n}\n`,
   });
   // Postern's own users file, uid 5000 as Dovecot's: a@x.test shares its home (one script
   // directory for both servers), b@x.test has a home of its own so the compared sessions do
@@ -61,7 +74,8 @@ before(async () => {
   const conf = parseDovecotConf(confText, file);
   directory = await openUserDirectory(conf);
   const ms = createManageSieve({ directory, settings: managesieveSettings(conf), log: logger('managesieve') });
-  server = createServer((s) => { void ms.handle(s); });
+  const tlsCtx = createSecureContext({ cert: readFileSync(leaf.certFile), key: readFileSync(leaf.keyFile) });
+  server = createServer((s) => { void ms.handle(s, { startTls: (x) => startServerTls(x, tlsCtx, 10_000) }); });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
   posternPort = (server.address() as { port: number }).port;
 });
@@ -70,11 +84,12 @@ after(async () => {
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   await directory?.close();
   await dc?.stop();
+  if (caDir) rmSync(caDir, { recursive: true, force: true });
 });
 
 /** A plain-socket Python client: sends each step, records each complete response. */
 const PY = String.raw`
-import json, socket, sys, re, base64
+import json, socket, ssl, sys, re, base64
 port = int(sys.argv[1])
 s = socket.create_connection(('127.0.0.1', port), timeout=6)
 buf = b''
@@ -113,6 +128,13 @@ try:
                 log.append('EOF' if not d else 'DATA ' + d.decode('latin1'))
             except socket.timeout:
                 log.append('OPEN')
+            continue
+        if st == '@starttls':
+            s.sendall(b'STARTTLS\r\n'); log.append(response())
+            ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+            s = ctx.wrap_socket(s); buf = b''
+            log.append(response())
+            log.append(s.version())
             continue
         if st.startswith('1:'):
             # A SASL step: the answer is one line (a challenge, or the final reply).
@@ -257,6 +279,16 @@ test('pre-login limits: three bad commands, an over-long line, a huge AUTHENTICA
     const [d, p] = await Promise.all([exchange(dc!.ports.sieve!, steps), exchange(posternPort, steps)]);
     assert.deepEqual(p.slice(1).map(normalise), d.slice(1).map(normalise), steps.join(' '));
   }
+});
+
+test('STARTTLS: the same replies before and after the handshake, then a login over TLS', { skip: why }, async () => {
+  const steps = ['@starttls', `b'CAPABILITY'`, `b'STARTTLS'`, PLAIN('b@x.test', 'pw'), `b'CAPABILITY'`, `b'LOGOUT'`];
+  const [d, p] = await Promise.all([exchange(dc!.ports.sieve!, steps), exchange(posternPort, steps)]);
+  assert.deepEqual(p.map(normalise), d.map(normalise));
+  assert.match(p[0]!, /"STARTTLS"\r\n/);
+  assert.equal(p[1], 'OK "Begin TLS negotiation now."\r\n');
+  assert.match(p[2]!, /"SASL" "PLAIN LOGIN"\r\n"VERSION" "1\.0"\r\nOK "TLS negotiation successful\."\r\n$/);
+  assert.match(p[3]!, /^TLSv1\.[23]$/);
 });
 
 test('SASL exchanges: LOGIN with challenges, PLAIN without an initial response, "*" aborts', { skip: why }, async () => {
