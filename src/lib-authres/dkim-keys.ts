@@ -17,12 +17,12 @@
  *
  * SECURITY
  *   readSigningKey() refuses, with a message naming the file and what to change: a file that is
- *   not a regular file, one readable or writable by group or others (OpenDKIM's "key data is not
+ *   not a regular file (a symbolic link counts as its target, whose mode is checked), one readable or writable by group or others (OpenDKIM's "key data is not
  *   secure"), a file that is not a PEM private key, a key of another algorithm than its name
  *   says, an RSA key under 1024 bits (RFC 8301 §3.2). The caller logs it and sends unsigned.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type DkimAlgorithm = 'rsa' | 'ed25519';
@@ -109,7 +109,7 @@ export function generateKey(dir: string, domain: string, selector: string, algor
  */
 export function readSigningKey(file: string, algorithm?: DkimAlgorithm): KeyObject {
   let st;
-  try { st = lstatSync(file); } catch (e) { throw new Error(`DKIM key ${file}: ${(e as Error).message}`); }
+  try { st = statSync(file); } catch (e) { throw new Error(`DKIM key ${file}: ${(e as Error).message}`); }
   if (!st.isFile()) throw new Error(`DKIM key ${file}: not a regular file`);
   if ((st.mode & 0o077) !== 0) {
     throw new Error(`DKIM key ${file}: readable or writable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}): not used; run chmod 600 ${file}`);
