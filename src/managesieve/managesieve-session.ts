@@ -325,6 +325,9 @@ export class ManageSieveSession {
     let quota: MsCommandContext['quota'];
     try {
       const loc = parseSieveLocation(rec.extra?.sieve ?? s.location, rec.user, rec.home);
+      if (!loc.active) {
+        throw new SieveLocationError(`plugin { sieve } = ${rec.extra?.sieve ?? s.location}: names a single script, but ManageSieve needs a script directory and an active link (e.g. file:~/sieve;active=~/.dovecot.sieve)`);
+      }
       storage = new SieveFileStorage(loc, { uid: rec.uid, gid: rec.gid });
       const ex = rec.extra ?? {};
       quota = {

@@ -68,6 +68,31 @@ test('file storage: atomic put, relative active link, rename follows it, delete 
   }
 });
 
+test('a location that names a single script file: the login is refused with TRYLATER and the log says what to change', async () => {
+  const { DovecotFixture } = await import('../../test/harness/dovecot-fixture.ts');
+  const { createManageSieve } = await import('./managesieve.ts');
+  const { managesieveSettings } = await import('./managesieve-settings.ts');
+  const fx = new DovecotFixture('postern-ms-single-');
+  try {
+    const dc = fx.configure({ users: [{ user: 'a@x.test', pass: 'pw' }], settings: 'auth_failure_delay = 0\ndisable_plaintext_auth = no', conf: 'plugin {\n  sieve = ~/.dovecot.sieve\n}\n' });
+    const logs: string[] = [];
+    const log = { info: () => {}, warn: () => {}, debug: () => {}, error: (m: string) => { logs.push(m); } } as unknown as import('../util/msg.ts').Logger;
+    const ms = createManageSieve({ directory: await fx.directory(), settings: managesieveSettings(dc), log });
+    const port = await fx.listen((s) => { void ms.handle(s); });
+    const c = connect(port, '127.0.0.1');
+    let data = '';
+    c.on('data', (d) => { data += d.toString(); });
+    await new Promise<void>((r) => { const t = setInterval(() => { if (data.includes('OK "')) { clearInterval(t); r(); } }, 20); });
+    c.write(`AUTHENTICATE "PLAIN" "${Buffer.from('\0a@x.test\0pw').toString('base64')}"\r\n`);
+    await new Promise<void>((r) => { const t = setInterval(() => { if (data.includes('TRYLATER')) { clearInterval(t); r(); } }, 20); });
+    assert.match(data, /NO \(TRYLATER\) "Failed to open Sieve storage\."\r\n$/);
+    assert.match(logs.join('\n'), /names a single script, but ManageSieve needs a script directory/);
+    c.destroy();
+  } finally {
+    await fx.stop();
+  }
+});
+
 test('command reader: a 4 GB literal is decided on its announced size; lines and arguments are bounded', async () => {
   const server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
