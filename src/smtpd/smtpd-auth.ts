@@ -25,6 +25,8 @@ export async function cmdAuth(s: SmtpdSession, arg: string): Promise<void> {
   if (s.st.tlsAuthOnly && !s.state.tls) return s.error(503, '5.5.1', 'Error: authentication not enabled');
   if (s.state.saslUsername) return s.error(503, '5.5.1', 'Error: already authenticated');
   if (s.state.tx) return s.error(503, '5.5.1', 'Error: MAIL transaction in progress');
+  const m = s.milters?.other(true);
+  if (m) return s.error(m.code, m.enh, m.text);
   const r = await auth.authenticate(arg, s.state, (challenge) => saslExchange(s, challenge));
   if (r.ok) {
     s.state.saslUsername = r.user;

@@ -205,6 +205,18 @@ export class SmtpdMilters {
     return undefined;
   }
 
+  /**
+   * AUTH, STARTTLS, VRFY (Postfix milter_other_event): a milter's standing reply (after it
+   * refused the connection) refuses them too; `map4xx`: AUTH and STARTTLS answer a 4xx with
+   * "454 4.3.0 Try again later" (Sendmail compatibility).
+   */
+  other(map4xx: boolean): SmtpdReply | undefined {
+    const r = this.milters.other();
+    if (!r || !/^[45]/.test(r)) return undefined;
+    if (r[0] === '4' && map4xx) return { code: 454, enh: '4.3.0', text: 'Try again later' };
+    return parseReply(r);
+  }
+
   /** The transaction ended (RSET, HELO, end of message, client gone). */
   async abort(): Promise<void> {
     this.sender = undefined;

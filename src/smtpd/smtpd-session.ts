@@ -525,6 +525,8 @@ export class SmtpdSession {
     if (this.st.disableVrfy) return this.error(502, '5.5.1', 'VRFY command is disabled');
     const a = arg.trim();
     if (!a) return this.error(501, '5.5.4', 'Syntax: VRFY address [SMTPUTF8]');
+    const m = this.milters?.other(false);
+    if (m) return this.error(m.code, m.enh, m.text);
     let addr = a;
     try { addr = parsePathArg(a, { allowNull: false }).address; } catch { /* Postfix echoes what it got */ }
     this.reply(252, '2.0.0', addr);

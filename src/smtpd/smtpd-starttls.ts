@@ -24,6 +24,8 @@ export async function cmdStarttls(s: SmtpdSession, arg: string): Promise<void> {
   if (s.state.tls) return s.error(554, '5.5.1', 'Error: TLS already active');
   const tls = s.deps.tls;
   if (!tls) return s.error(502, '5.5.1', 'Error: command not implemented');
+  const m = s.milters?.other(true);
+  if (m) return s.error(m.code, m.enh, m.text);
   // Postfix smtpd_starttls(): "454 4.7.0 Error: too many new TLS sessions from addr".
   const refused = await s.deps.limits?.checkNewTls(s.state, false);
   if (refused) return s.error(refused.code, refused.enh, refused.text);

@@ -35,7 +35,7 @@ import { networkInterfaces } from 'node:os';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { MailQueue } from '../global/mail-queue.ts';
 import { cleanupSettings, type CleanupClient, type CleanupOpenOptions } from '../global/cleanup-client.ts';
-import { milterConfig } from '../lib-milter/milter-config.ts';
+import { milterConfig, type MilterConfig } from '../lib-milter/milter-config.ts';
 import type { AnvilClient } from '../global/anvil-client.ts';
 import type { PostscreenOpener } from '../global/postscreen-client.ts';
 import { logger } from '../util/msg.ts';
@@ -151,7 +151,9 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
   const tls = smtpdTls(config);
   const cs = cleanupSettings(config, opts.notify);
   // smtpd_milters (smtpd-milter.ts), unless receive_override_options has no_milters.
-  const milters = config.list('receive_override_options').some((o) => o.toLowerCase() === 'no_milters') ? undefined : milterConfig(config, 'smtpd_milters');
+  const noMilters = config.list('receive_override_options').some((o) => o.toLowerCase() === 'no_milters');
+  const milters = noMilters ? undefined : milterConfig(config, 'smtpd_milters');
+  const miltersFor = smtpdMilterMaps(config, noMilters, milters);
   const own = ownAddresses();
   // ClientLimits.open() is async (smtpd_client_event_limit_exceptions may name tables); a bad
   // value refuses every connection loudly rather than running without limits.
@@ -212,10 +214,10 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
           if (!v.pass) return;
           if (v.enforce) policy = enforcePolicy(policy, v.enforce);
         }
-        startSession(limits, policy);
+        startSession(limits, policy, await miltersFor(addr));
       }
 
-      function startSession(limits: ClientLimits, policy: SmtpdPolicy): void {
+      function startSession(limits: ClientLimits, policy: SmtpdPolicy, milters: MilterConfig | undefined): void {
         const deps = {
           settings: slot.stress ? stressSettings : settings,
           onEnd: slot.end,
@@ -252,5 +254,30 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
         sock.resume(); // postscreen leaves the socket paused, with early bytes pushed back
       }
     },
+  };
+}
+
+/**
+ * smtpd_milter_maps (Postfix 3.2): milters per client address. A table value is a milter list
+ * like smtpd_milters, or DISABLE; no match: smtpd_milters. A lookup error keeps smtpd_milters
+ * (logged). Each distinct value is parsed once.
+ */
+function smtpdMilterMaps(config: MainConfig, noMilters: boolean, dflt: MilterConfig | undefined): (addr: string) => Promise<MilterConfig | undefined> {
+  const spec = config.get('smtpd_milter_maps').trim();
+  if (noMilters || !spec) return async () => dflt;
+  const maps = Maps.open(spec, { paramName: 'smtpd_milter_maps', ...config.dictFlags });
+  maps.catch((e: Error) => log.warn(`smtpd_milter_maps: ${e.message}`));
+  const parsed = new Map<string, MilterConfig | undefined>();
+  return async (addr) => {
+    let v: string | undefined;
+    try {
+      v = await (await maps).find(addr);
+    } catch (e) {
+      log.warn(`smtpd_milter_maps: lookup of ${addr}: ${(e as Error).message}; using smtpd_milters`);
+      return dflt;
+    }
+    if (v === undefined) return dflt;
+    if (!parsed.has(v)) parsed.set(v, milterConfig(config, 'smtpd_milter_maps', v));
+    return parsed.get(v);
   };
 }

@@ -91,6 +91,8 @@ class TestMilter(Milter.Base):
 
     def header(self, name, value):
         record('header', name=name, value=value)
+        if self.p.get('noreply'):
+            return Milter.NOREPLY
         return answer(self, self.p.get('header'))
 
     def eoh(self):

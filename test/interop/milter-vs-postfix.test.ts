@@ -157,3 +157,23 @@ test('a header added by the milter is checked by milter_header_checks', { skip }
   same(r, 'milter_header_checks');
   assert.match(r.postern.replies[6]!, /^550 5\.7\.1 bad header from milter/);
 });
+
+test('SMFIR_SKIP after the first body chunk: no more body chunks, as Postfix', { skip }, async () => {
+  const big = MESSAGE + 'x'.repeat(100).concat('\n').repeat(1500);
+  const r = await both({ body: 'skip' }, ENVELOPE, big);
+  same(r, 'body skip');
+  assert.equal(r.postern.seen.filter((e) => e.startsWith('body ')).length, 1);
+});
+
+test('SMFIP_NR_HDR (no reply per header): headers are sent without waiting, as Postfix', { skip }, async () => {
+  const r = await both({ noreply: true, eom: 'reply:550 5.7.1 seen all headers' });
+  same(r, 'no header reply');
+  assert.match(r.postern.replies[6]!, /^550 5\.7\.1 seen all headers/);
+  assert.equal(r.postern.seen.filter((e) => e.startsWith('header ')).length, 7);
+});
+
+test('a milter that refused the connection refuses VRFY too (milter_other_event), as Postfix', { skip }, async () => {
+  const r = await both({ connect: 'tempfail' }, ['EHLO client.example.org', 'VRFY rcpt@example.net', 'MAIL FROM:<sender@example.org>']);
+  same(r, 'vrfy after connect tempfail');
+  assert.match(r.postern.replies[2]!, /^451 4\.7\.1 /);
+});
