@@ -57,7 +57,7 @@ const dkimSign: ExternalScenario = {
   kind: 'external', name: 'dkim-sign', reference: 'none (Postfix signs nothing itself)',
   description: 'DKIM signing cost per outgoing message in cleanup: rsa-sha256 (2048) + ed25519-sha256, relaxed/relaxed, 2 KB and 100 KB',
   async run(o) {
-    return runDkimSignBench({ rounds: o.rounds }).map((x) => row('dkim-sign', x.metric, 'µs/msg', 'lower', [], x.samples));
+    return (await runDkimSignBench({ rounds: o.rounds })).map((x) => row('dkim-sign', x.metric, 'µs/msg', 'lower', [], x.samples));
   },
 };
 

@@ -133,7 +133,7 @@ export class CleanupDkimSign {
     try {
       // Sign what every receiver gets (see the top): the same conversion smtp(8) would make.
       if (hasEightBit(content)) content = downgradeTo7bit(content);
-      const fields = dkimSignatures(content, this.keys, this.params);
+      const fields = await dkimSignatures(content, this.keys, this.params);
       await write(Buffer.from(fields, 'latin1'));
       for (const k of this.keys) log.info(`${this.queueId}: DKIM-Signature field added (s=${k.selector}, d=${k.domain})`);
     } catch (e) {
