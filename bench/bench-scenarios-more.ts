@@ -9,6 +9,7 @@ import { runQueueBench } from './queue-bench.ts';
 import { runImapBench } from './imap-bench.ts';
 import { runTlsBench } from './tls-bench.ts';
 import { lmtpScenario } from './lmtp-bench.ts';
+import { sieveScenario } from './sieve-bench.ts';
 import { runDkimSignBench } from './dkim-sign-bench.ts';
 
 const quiet = (l: string) => { process.stderr.write(`  ${l}\n`); };
@@ -61,4 +62,4 @@ const dkimSign: ExternalScenario = {
   },
 };
 
-export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, imap, tls, queue, dkimSign];
+export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, sieveScenario, imap, tls, queue, dkimSign];
