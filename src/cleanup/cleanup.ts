@@ -178,6 +178,8 @@ export class CleanupSession implements CleanupStream {
     }
   }
 
+  setHold(_reason: string): void { this.hold = true; }
+
   async finish(): Promise<CleanupResult> {
     if (this.tooBig) {
       await this.abort();

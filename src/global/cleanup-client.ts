@@ -91,6 +91,8 @@ export interface CleanupStream {
   addRecipient(r: QueueRecipient): void;
   /** Message content, LF line endings. */
   write(chunk: Buffer): Promise<void>;
+  /** A HOLD action (smtpd restrictions, a milter): commit into the hold queue (Postfix CLEANUP_FLAG_HOLD). */
+  setHold?(reason: string): void;
   /** Commit: resolves once the queue file is durable (the caller may answer 250), or refuses. */
   finish(): Promise<CleanupResult>;
   abort(): Promise<void>;

@@ -260,6 +260,7 @@ export class SmtpdData {
       s.delivered();
       return s.reply(250, '2.0.0', `Ok: ${note}queued as ${c.queueId}`);
     }
+    if (tx.action === 'hold') c.setHold?.(tx.actionReason ?? '');
     const r = await c.finish();
     s.cleanup = undefined;
     s.state.tx = undefined;

@@ -298,3 +298,22 @@ test('a session started under stress takes the ${stress?...} values; admission u
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a HOLD action of the restrictions puts the message in the hold queue (Postfix CLEANUP_FLAG_HOLD)', async () => {
+  const srv = await start('', { rcpt: async () => ({ action: 'hold', reason: 'looks odd' }) });
+  try {
+    const { c } = await LineChat.greet(srv.port);
+    await c.cmd('EHLO client.example');
+    await c.cmd('MAIL FROM:<a@example.org>');
+    await c.cmd('RCPT TO:<b@example.net>');
+    assert.match(await c.cmd('DATA'), /^354 /);
+    const r = await c.cmd('Subject: held\r\n\r\nbody\r\n.');
+    assert.match(r, /^250 2\.0\.0 Ok: queued as (\S+)/);
+    const qid = /queued as (\S+)/.exec(r)![1]!;
+    await c.cmd('QUIT');
+    assert.ok(statSync(srv.queue.path('hold', qid)).isFile(), 'in hold/');
+  } finally {
+    srv.server.close();
+    rmSync(srv.dir, { recursive: true, force: true });
+  }
+});
