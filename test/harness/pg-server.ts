@@ -12,7 +12,7 @@
  * Start-up takes about 2 s (initdb with fsync off, then the server).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -83,7 +83,7 @@ export class PgServer {
       '-p', String(this.port), '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
       '-c', 'max_connections=200', '-c', 'shared_buffers=16MB', '-c', 'log_min_messages=fatal']);
     this.log = '';
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.proc = p;
     p.stdout!.on('data', (d) => { this.log += d; });
     p.stderr!.on('data', (d) => { this.log += d; });
@@ -115,15 +115,31 @@ export class PgServer {
     }
   }
 
-  /** SIGSTOP the server: connections and queries hang. */
-  pause(): void { this.proc?.kill('SIGSTOP'); }
-  resume(): void { this.proc?.kill('SIGCONT'); }
+  /** The postmaster and its children (each backend calls setsid(), so no process group holds them all). */
+  private pids(): number[] {
+    const top = this.proc?.pid;
+    if (!top) return [];
+    const out = [top];
+    for (const e of readdirSync('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      try {
+        const stat = readFileSync(`/proc/${e}/stat`, 'latin1');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid === top) out.push(Number(e));
+      } catch { /* gone */ }
+    }
+    return out;
+  }
+
+  /** SIGSTOP the server and every backend: connections and queries hang. */
+  pause(): void { for (const p of this.pids()) { try { process.kill(p, 'SIGSTOP'); } catch { /* gone */ } } }
+  resume(): void { for (const p of this.pids()) { try { process.kill(p, 'SIGCONT'); } catch { /* gone */ } } }
 
   /** Stop the server (fast shutdown); the data stays for restart(). */
   async halt(): Promise<void> {
     const p = this.proc;
     if (!p || p.exitCode !== null) return;
-    p.kill('SIGCONT');
+    this.resume();
     const done = new Promise((r) => p.once('exit', r));
     p.kill('SIGINT');
     const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
@@ -137,7 +153,7 @@ export class PgServer {
     const port = this.port;
     const [cmd, args] = asUser(join(BIN, 'postgres'), ['-D', this.dataDir, '-k', this.socketDir, '-h', '127.0.0.1',
       '-p', String(port), '-c', 'fsync=off', '-c', 'max_connections=200', '-c', 'log_min_messages=fatal']);
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.proc = p;
     p.stderr!.on('data', (d) => { this.log += d; });
     const deadline = Date.now() + 15_000;
