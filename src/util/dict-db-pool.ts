@@ -182,3 +182,23 @@ export function unsharePool(key: string): void {
 
 /** How many tables share each pool (for tests and `postern check`). */
 export function sharedPoolCount(): number { return shared.size; }
+
+/** At most `max` operations at once; the rest wait in order (e.g. searches on one LDAP connection). */
+export class Limiter {
+  private readonly max: number;
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(max: number) { this.max = Math.max(1, max); }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((r) => this.queue.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}
