@@ -2,8 +2,9 @@
  * ManageSieve in the whole system: `postern start` on an empty configuration directory runs it
  * (the embedded default enables `protocols = ... sieve` on an unprivileged loopback port), the
  * master's session skeleton and auth penalty serve it, and scripts land in Pigeonhole's layout
- * beside the user's Maildir without showing up as IMAP folders. Real clients: Python's
- * socket/ssl (STARTTLS against the self-signed certificate) and imaplib.
+ * beside the user's Maildir without showing up as IMAP folders; mail then sent through SMTP is
+ * filed by that script at delivery (virtual(8) runs it, as Dovecot's LDA would). Real clients:
+ * Python's socket/ssl (STARTTLS against the self-signed certificate), smtplib and imaplib.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ after(async () => { await sys?.destroy(); });
 
 const PY = String.raw`
 import json, socket, ssl, sys, re, base64, time
-port, user, pw, imap = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+port, user, pw, imap, smtp_port = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 s = socket.create_connection(('127.0.0.1', port), timeout=20)
 buf = b''
 def fill():
@@ -55,25 +56,35 @@ t0 = time.time()
 out['wrong'] = cmd(b'AUTHENTICATE "PLAIN" "' + base64.b64encode(b'\0' + user.encode() + b'\0wrong') + b'"')
 out['wrong_secs'] = time.time() - t0
 out['login'] = cmd(b'AUTHENTICATE "PLAIN" "' + base64.b64encode(b'\0' + user.encode() + b'\0' + pw.encode()) + b'"')
-script = b'require ["fileinto"];\r\nif header :contains "subject" "[list]" { fileinto "Lists"; }\r\n'
+script = b'require ["fileinto", "mailbox"];\r\nif header :contains "subject" "[list]" { fileinto :create "Lists"; }\r\n'
 out['put'] = cmd(b'PUTSCRIPT "lists" {%d+}\r\n' % len(script) + script)
 out['active'] = cmd(b'SETACTIVE "lists"')
 out['list'] = cmd(b'LISTSCRIPTS')
 out['logout'] = cmd(b'LOGOUT')
-import imaplib
+import imaplib, smtplib
+# Mail through SMTP: virtual(8) runs the active script at delivery.
+smtp = smtplib.SMTP('127.0.0.1', smtp_port)
+smtp.sendmail('someone@example.net', [user], b'From: someone@example.net\r\nTo: ' + user.encode() + b'\r\nSubject: [list] hello\r\n\r\nbody\r\n')
+smtp.quit()
 m = imaplib.IMAP4('127.0.0.1', imap)
 m.login(user, pw)
+deadline = time.time() + 20
+while time.time() < deadline:
+    typ, data = m.status('Lists', '(MESSAGES)')
+    if typ == 'OK' and b'MESSAGES 1' in data[0]: break
+    time.sleep(0.2)
+out['lists_status'] = data[0].decode() if typ == 'OK' else typ
 typ, boxes = m.list()
 out['imap_list'] = [b.decode() for b in boxes]
 m.logout()
 print(json.dumps(out))
 `;
 
-test('postern start serves ManageSieve on its default port; scripts in Pigeonhole layout; not IMAP folders', async () => {
+test('postern start serves ManageSieve; a script uploaded there files mail at delivery; Pigeonhole layout, not IMAP folders', async () => {
   const port = sys.ports['sieve' as PortName];
   assert.ok(port, 'the default configuration has a ManageSieve port');
   const r = await new Promise<{ code: number; out: string; err: string }>((resolve, reject) => {
-    const p = spawn('python3', ['-c', PY, String(port), 'postmaster@example.test', sys.password, String(sys.ports.imap)]);
+    const p = spawn('python3', ['-c', PY, String(port), 'postmaster@example.test', sys.password, String(sys.ports.imap), String(sys.ports.smtp)]);
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => { out += d; });
@@ -95,8 +106,10 @@ test('postern start serves ManageSieve on its default port; scripts in Pigeonhol
   assert.equal(o.list, '"lists" ACTIVE\r\nOK "Listscripts completed."\r\n');
   assert.equal(o.logout, 'OK "Logout completed."\r\n');
   const home = sys.maildir('postmaster@example.test');
-  assert.match(readFileSync(join(home, 'sieve', 'lists.sieve'), 'utf8'), /fileinto "Lists"/);
+  assert.match(readFileSync(join(home, 'sieve', 'lists.sieve'), 'utf8'), /fileinto :create "Lists"/);
   assert.equal(readlinkSync(join(home, '.dovecot.sieve')), 'sieve/lists.sieve');
+  // The script uploaded over ManageSieve filed the message at delivery.
+  assert.match(o.lists_status, /"?Lists"? \(MESSAGES 1\)/, sys.log.slice(-3000));
   assert.ok(!o.imap_list.some((l) => /sieve/i.test(l)), `IMAP LIST shows no script files: ${o.imap_list.join(' | ')}`);
   assert.match(sys.log, /managesieve-login: Login: user=<postmaster@example\.test>, method=PLAIN/);
 });
