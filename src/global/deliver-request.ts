@@ -31,6 +31,12 @@ export interface DeliverRequest {
   /** When qmgr took the message (for delays=). */
   activeSince: number;
   signal?: AbortSignal;
+  /**
+   * An address verification probe (the queue file's trace_flags has DEL_REQ_FLAG_MTA_VRFY,
+   * global/verify-client.ts): find out whether each recipient is deliverable, deliver nothing.
+   * smtp/lmtp stop after RCPT; qmgr records the results in the verify cache, not in bounce logs.
+   */
+  verify?: boolean;
 }
 
 export type DeliveryStatus = 'sent' | 'deferred' | 'bounced';

@@ -34,6 +34,10 @@ import { appendBounceLogs, type BounceLogEntry } from '../global/bounce-log.ts';
 import { wantsNotice } from '../global/bounce-client.ts';
 import { logger } from '../util/msg.ts';
 import { suspendedText, type DeadDestinations } from './qmgr-dead.ts';
+import { isVerifyProbe, TRACE_FLAGS_ATTR, VRFY, type VerifyCache } from '../global/verify-client.ts';
+
+/** Agents that can answer a verification probe without delivering (the others: assumed deliverable). */
+const VERIFYING_AGENTS = new Set(['smtp', 'lmtp', 'error', 'discard']);
 import type { QmgrEntry, QmgrMessage } from './qmgr-message.ts';
 
 const log = logger('qmgr');
@@ -45,6 +49,8 @@ export interface DeliverContext {
   agents: ReadonlyMap<string, DeliveryAgent>;
   /** Agents of master.cf entries with their own -o overrides, by transport; before `agents`. */
   transportAgents?: ReadonlyMap<string, DeliveryAgent>;
+  /** Address verification: where probe results go (global/verify-client.ts). */
+  verify?: { cache: VerifyCache; negativeCache: boolean };
   /** The service name of a transport's delivery log lines (default: the transport). */
   logNameOf?(transport: string): string;
   signal?: AbortSignal;
@@ -100,14 +106,19 @@ const MAX_REDIRECTS = 3;
  */
 async function runAgent(ctx: DeliverContext, entry: QmgrEntry, depth: number): Promise<{ results: RecipientResult[]; req: DeliverRequest }> {
   const msg = entry.message;
+  const verify = isVerifyProbe(msg.qf.attr(TRACE_FLAGS_ATTR));
   const req: DeliverRequest = {
     qf: msg.qf, transport: entry.transport, nexthop: entry.nexthop,
-    recipients: entry.recipients, activeSince: msg.activeSince, signal: ctx.signal,
+    recipients: entry.recipients, activeSince: msg.activeSince, signal: ctx.signal, ...(verify ? { verify } : {}),
   };
   let results: RecipientResult[];
   const command = ctx.commandOf(entry.transport);
   const agent = command === undefined ? undefined : ctx.transportAgents?.get(entry.transport) ?? ctx.agents.get(command);
-  if (!agent) {
+  if (verify && agent && !VERIFYING_AGENTS.has(agent.name)) {
+    // Postfix's local/virtual/pipe answer probes themselves; Postern's do not yet: an address
+    // that resolved to them passed smtpd's recipient checks, and is reported deliverable.
+    results = entry.recipients.map((recipient) => ({ recipient, status: 'sent', dsn: '2.0.0', text: `delivery via ${entry.transport}: deliverable`, relay: entry.transport }));
+  } else if (!agent) {
     // Postfix qmgr: "mail transport unavailable" when the transport cannot be reached.
     results = entry.recipients.map((recipient) => ({ recipient, status: 'deferred', dsn: '4.3.0', text: 'mail transport unavailable', relay: 'none' }));
   } else {
@@ -149,6 +160,8 @@ async function runAgent(ctx: DeliverContext, entry: QmgrEntry, depth: number): P
 /** Steps 1-3 of the header comment, for results of an agent or of resolve. */
 export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, transport: string, results: RecipientResult[], req?: DeliverRequest): Promise<void> {
   const qid = msg.queueId;
+  const probe = isVerifyProbe(msg.qf.attr(TRACE_FLAGS_ATTR));
+  if (probe) results = recordProbe(ctx, msg, transport, results, req);
   const wantsTrace = (r: RecipientResult) => r.status === 'sent' && wantsNotice(r.recipient.notify, 'success');
   // The last entry of a message and every recipient of it delivered: finishMessage() unlinks
   // the queue file next, which says more than D records (Postfix's agents mark D without an
@@ -218,7 +231,7 @@ export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, trans
   if (defers.length) msg.deferred = true;
   const fakeReq: DeliverRequest = req ?? { qf: msg.qf, transport, nexthop: '', recipients: [], activeSince: msg.activeSince };
   const logName = ctx.logNameOf?.(transport) ?? transport;
-  for (const r of results) logDelivery(logName, fakeReq, r);
+  if (!probe) for (const r of results) logDelivery(logName, fakeReq, r);
 }
 
 /**
@@ -232,4 +245,27 @@ export function notDurable(msg: QmgrMessage, r: RecipientResult, e: unknown): vo
   r.dsn = '4.3.0';
   r.text = `mail system error: ${why}`;
   delete r.durable;
+}
+
+/**
+ * A verification probe's results (Postfix verify_append()): each recipient's status goes to the
+ * verify cache under the address smtpd asked about, logged as Postfix logs probes
+ * (status=deliverable / undeliverable / deferred); the probe itself is finished: every recipient
+ * counts as done, nothing is bounced, deferred or retried.
+ */
+function recordProbe(ctx: DeliverContext, msg: QmgrMessage, transport: string, results: RecipientResult[], req?: DeliverRequest): RecipientResult[] {
+  const logName = ctx.logNameOf?.(transport) ?? transport;
+  const fakeReq: DeliverRequest = req ?? { qf: msg.qf, transport, nexthop: '', recipients: [], activeSince: msg.activeSince };
+  return results.map((r) => {
+    const status = r.status === 'sent' ? VRFY.OK : r.status === 'bounced' ? VRFY.BOUNCE : VRFY.DEFER;
+    const addr = r.recipient.orig || r.recipient.address;
+    try {
+      ctx.verify?.cache.update(addr, status, r.text, ctx.verify.negativeCache);
+    } catch (e) {
+      log.warn(`${msg.queueId}: cannot update the address verification cache: ${(e as Error).message}`);
+    }
+    const shown = r.status === 'sent' ? 'deliverable' : r.status === 'bounced' ? 'undeliverable' : 'deferred';
+    logDelivery(logName, fakeReq, { ...r, status: shown as RecipientResult['status'] });
+    return { ...r, status: 'sent', durable: undefined, recipient: { ...r.recipient, notify: 0 } };
+  });
 }

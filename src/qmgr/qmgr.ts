@@ -61,6 +61,7 @@ import type { QmgrEntry, QmgrMessage, Resolver } from './qmgr-message.ts';
 import { QmgrScheduler, type TransportLimits } from './qmgr-transport.ts';
 import { deliverEntry, recordResults, type DeliverContext } from './qmgr-deliver.ts';
 import { DeadDestinations } from './qmgr-dead.ts';
+import { VerifyCache } from '../global/verify-client.ts';
 
 const log = logger('qmgr');
 
@@ -168,6 +169,7 @@ export class Qmgr {
       agents: opts.agents,
       transportAgents: opts.transportAgents,
       logNameOf: (t) => transportLogName(this.services.get(t), t, c),
+      verify: { cache: VerifyCache.forConfig(c), negativeCache: c.bool('address_verify_negative_cache') },
       signal: this.abort.signal,
     };
     this.scheduler = new QmgrScheduler((t) => this.limitsOf(t), (e) => this.runEntry(e));

@@ -211,6 +211,11 @@ export interface SmtpTransaction {
   smtputf8Requested: boolean;
   dsnEnvid?: string;
   dsnRet?: string;
+  /**
+   * An address verification probe (Postfix DEL_REQ_FLAG_MTA_VRFY, smtp_address_verify_target =
+   * rcpt): MAIL and RCPT only, no DATA; a recipient the server accepts is "deliverable".
+   */
+  verifyOnly?: boolean;
 }
 
 export interface RcptOutcome {
@@ -297,7 +302,7 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
     let mailReply: SmtpReply;
     if (f.pipelining) {
       // RFC 2920 §3.1: MAIL, every RCPT and DATA in one write; replies come back in order.
-      await conn.write([mail, ...tx.recipients.map(rcptCmd), 'DATA'].join('\r\n') + '\r\n', t.mail, stage);
+      await conn.write([mail, ...tx.recipients.map(rcptCmd), ...(tx.verifyOnly ? [] : ['DATA'])].join('\r\n') + '\r\n', t.mail, stage);
       mailReply = await conn.readReply(t.mail, stage);
       stage = 'sending RCPT TO';
       for (const r of tx.recipients) {
@@ -305,8 +310,10 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
         if (mailReply.code !== 250) continue;
         if (rr.code >= 200 && rr.code < 300) accepted.push(r); else replyOutcome(r, rr, 'RCPT TO');
       }
-      stage = 'sending DATA command';
-      dataReply = await conn.readReply(t.dataInit, stage);
+      if (!tx.verifyOnly) {
+        stage = 'sending DATA command';
+        dataReply = await conn.readReply(t.dataInit, stage);
+      }
       if (mailReply.code !== 250) for (const r of tx.recipients) replyOutcome(r, mailReply, 'MAIL FROM');
     } else {
       await conn.write(mail + '\r\n', t.mail, stage);
@@ -320,7 +327,7 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
           const rr = await conn.readReply(t.rcpt, stage);
           if (rr.code >= 200 && rr.code < 300) accepted.push(r); else replyOutcome(r, rr, 'RCPT TO');
         }
-        if (accepted.length) {
+        if (accepted.length && !tx.verifyOnly) {
           stage = 'sending DATA command';
           await conn.write('DATA\r\n', t.dataInit, stage);
           dataReply = await conn.readReply(t.dataInit, stage);
@@ -343,6 +350,10 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
       }
     } else if (dataReply) {
       for (const r of accepted) replyOutcome(r, dataReply, 'DATA');
+    }
+    if (tx.verifyOnly) {
+      // The probe ends at RCPT: an accepted recipient is deliverable (its RCPT reply is the text).
+      for (const r of accepted) set(r, 'sent', '2.1.5', 'deliverable');
     }
     for (const r of accepted) if (!out.has(r)) set(r, 'deferred', '4.3.0', `host ${conn.namaddr}: no reply to DATA`);
     return { outcomes: tx.recipients.map((r) => out.get(r)!), broken: false };

@@ -205,6 +205,7 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
       smtputf8Requested: (req.qf.flags & QF.SMTPUTF8) !== 0,
       dsnEnvid: req.qf.attr(ATTR.DSN_ENVID),
       dsnRet: req.qf.attr(ATTR.DSN_RET),
+      verifyOnly: req.verify === true,
     };
     let nexthop = req.nexthop.trim();
     if (!nexthop && !lmtp) nexthop = config.get('relayhost').trim() || (pending[0]?.address.split('@').pop() ?? '');

@@ -24,13 +24,14 @@ import { SENDER_RESTRICTIONS } from './smtpd-check-sender.ts';
 import { RECIPIENT_RESTRICTIONS } from './smtpd-check-recipient.ts';
 import { SPF_RESTRICTIONS } from './smtpd-check-spf.ts';
 import { checkPolicyService } from './smtpd-check-policy.ts';
+import { VERIFY_RESTRICTIONS } from './smtpd-check-verify.ts';
 
 const log = logger('smtpd');
 
 /** Restrictions Postfix has that Postern does not implement yet: they defer, loudly. */
 const UNSUPPORTED = new Set([
   'permit_dnswl_client', 'permit_rhswl_client',
-  'reject_maps_rbl', 'reject_unverified_sender', 'reject_unverified_recipient',
+  'reject_maps_rbl',
   'permit_mx_backup', 'check_relay_domains', 'check_ccert_access', 'check_client_ns_access',
   'check_client_mx_access', 'check_client_a_access', 'check_reverse_client_ns_access',
   'check_reverse_client_mx_access', 'check_reverse_client_a_access', 'check_helo_ns_access',
@@ -71,6 +72,7 @@ const RESTRICTIONS = new Map<string, Restriction>(Object.entries({
   ...SENDER_RESTRICTIONS,
   ...RECIPIENT_RESTRICTIONS,
   ...SPF_RESTRICTIONS,
+  ...VERIFY_RESTRICTIONS,
 }));
 
 export async function generic(cx: CheckContext, st: CheckState, list: string[], replyName: string, replyClass: string,

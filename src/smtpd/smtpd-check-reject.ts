@@ -27,6 +27,8 @@ import type { DnsResolver } from './smtpd-check-addr.ts';
 import type { NamadrList } from '../global/namadr-list.ts';
 import type { CheckParams } from './smtpd-check-config.ts';
 import type { PolicyClient } from '../global/policy-client.ts';
+import type { VerifyClient } from '../global/verify-client.ts';
+import type { MainConfig } from '../global/mail-conf.ts';
 
 const log = logger('smtpd');
 
@@ -92,6 +94,10 @@ export interface CheckContext {
   /** smtpd_restriction_classes (and the built-in reject_sender_login_mismatch). */
   readonly classes: ReadonlyMap<string, string[]>;
   table(spec: string): Promise<Maps>;
+  /** main.cf with the service's -o overrides (for restrictions with many parameters). */
+  readonly config: MainConfig;
+  /** Address verification (reject_unverified_*); undefined: a verify service failure. */
+  readonly verify: VerifyClient | undefined;
   /** The client of one check_policy_service argument (made once; throws Error on a malformed one). */
   policy(spec: string): PolicyClient;
   /** SPF of a client and sender (lib-authres/spf-check.ts), for the reject_spf_* restrictions. */

@@ -42,6 +42,7 @@
  *   smtpd-check-dest.ts       resolver questions: our destination, known users, domain exists
  *   smtpd-check-table.ts      check_*_access: table lookup and access(5) actions
  *   smtpd-check-policy.ts     check_policy_service (client: global/policy-client.ts)
+ *   smtpd-check-verify.ts     reject_unverified_recipient/_sender (global/verify-client.ts)
  *   smtpd-check-access.ts     access(5) key order and value syntax
  *   smtpd-check-addr.ts       host name/address syntax, DNS status (mynetworks-style lists:
  *                             global/namadr-list.ts)
@@ -67,6 +68,7 @@ import type { SmtpdState } from './smtpd-state.ts';
 import type { DnsResolver } from './smtpd-check-addr.ts';
 import { NamadrList } from '../global/namadr-list.ts';
 import { PolicyClient, policySettings } from '../global/policy-client.ts';
+import type { VerifyClient } from '../global/verify-client.ts';
 import { RCPT_REQUIRED, hasRequired, readCheckParams, readRestrictionLists, type CheckParams, type RestrictionLists } from './smtpd-check-config.ts';
 import { generic } from './smtpd-check-generic.ts';
 import { recipientRcptMaps, senderRcptMaps } from './smtpd-check-dest.ts';
@@ -80,6 +82,8 @@ export interface SmtpdCheckOptions {
   rewrite: ResolveClient;
   /** DNS for reject_unknown_*: default the shared resolver (postern_dns_servers, else the system's). */
   dns?: DnsResolver;
+  /** Address verification for reject_unverified_* (global/verify-client.ts). */
+  verify?: VerifyClient;
   /** DNS for reject_rbl_client / reject_rhsbl_* (needs TXT too): default as `dns`. */
   rblDns?: DnsblResolver;
 }
@@ -111,7 +115,7 @@ export class SmtpdCheck implements SmtpdPolicy {
     this.p = readCheckParams(c);
     this.lists = readRestrictionLists(c);
     const cx: { -readonly [K in keyof CheckContext]: CheckContext[K] } = {
-      p: this.p, tr: this.tr, dns: this.dns, rbl: this.rbl, classes: this.classes,
+      p: this.p, tr: this.tr, dns: this.dns, rbl: this.rbl, classes: this.classes, config: c, verify: opts.verify,
       mynetworks: undefined as unknown as NamadrList, // set by open()
       senderLoginMaps: undefined,
       table: (spec) => this.table(spec),

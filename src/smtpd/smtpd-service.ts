@@ -17,6 +17,7 @@ import { trigger } from '../global/mail-trigger.ts';
 import type { AnvilClient } from '../global/anvil-client.ts';
 import type { ResolveOpener } from '../global/resolve-client.ts';
 import { SmtpdCheck } from './smtpd-check.ts';
+import { VerifyCache, VerifyClient, probeSender } from '../global/verify-client.ts';
 import { createSmtpd, type SmtpdClients } from './smtpd.ts';
 import { penalizedAuth, type AuthPenaltyDirectory } from './smtpd-anvil.ts';
 
@@ -38,7 +39,9 @@ export function smtpdService(clients: SmtpdServiceClients): ServiceImpl {
       const queue = MailQueue.fromConfig(config);
       queue.ensureDirs();
       const rewrite = await clients.openRewrite(config);
-      const policy = await SmtpdCheck.open(config, { rewrite });
+      const notifyQmgr = (qid: string) => { trigger('qmgr', qid); };
+      const verify = new VerifyClient(config, VerifyCache.forConfig(config), probeSender(clients.cleanup, queue, config, notifyQmgr));
+      const policy = await SmtpdCheck.open(config, { rewrite, verify });
       let auth;
       if (config.bool('smtpd_sasl_auth_enable')) {
         const { openUserDirectory } = await import('../lib-auth/user-directory-open.ts');

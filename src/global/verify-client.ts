@@ -1,0 +1,187 @@
+/**
+ * verify-client - address verification (Postfix ADDRESS_VERIFICATION_README, verify(8) and
+ * global/verify_clnt.c): the status cache every party shares, the query smtpd asks
+ * (reject_unverified_sender / reject_unverified_recipient), the update qmgr makes with a probe's
+ * result, and the probe itself (a message through cleanup, qmgr and the delivery agents).
+ *
+ * SUMMARY
+ *   const v = new VerifyClient(config, VerifyCache.forConfig(config), probeSender(cleanup, queue, config, notify));
+ *   const { status, text } = await v.query('user@example.com');   // VRFY.OK | DEFER | BOUNCE | TODO
+ *   VerifyCache.forConfig(config).update(addr, VRFY.BOUNCE, 'host ... said: 550 ...');  // qmgr
+ *
+ * THE CACHE (address_verify_map)
+ *   One line per change, `{"a":address,"s":status,"u":updated,"p":probed,"t":text}` (JSON),
+ *   appended to a file every process and thread reads (smtpd in the master's thread, qmgr in its
+ *   own, perhaps in child processes): the last line of an address wins. The file is the path of
+ *   address_verify_map (default btree:$data_directory/verify_cache) with ".jsonl" appended;
+ *   the table type is ignored (Postfix's btree/lmdb are not written by Postern). An empty
+ *   address_verify_map is $data_directory/verify_cache too (Postfix: in memory only).
+ *
+ * QUERY (verify.c verify_query_service)
+ *   No entry, or one older than address_verify_positive_expire_time (OK) or
+ *   address_verify_negative_expire_time (others): TODO, "Address verification in progress",
+ *   and a probe is sent. An OK entry older than address_verify_positive_refresh_time, or another
+ *   older than address_verify_negative_refresh_time, is answered as it is and refreshed by a probe.
+ *   One address is probed at most once per PROBE_TTL (1000 s, as verify.c), and at most
+ *   address_verify_pending_request_limit probes are outstanding at once.
+ *
+ * PROBE
+ *   A message from address_verify_sender ($double_bounce_sender, qualified with $myorigin; empty
+ *   or <> = the null sender) to the address, with the queue file attribute trace_flags =
+ *   DEL_REQ_FLAG_MTA_VRFY: qmgr routes it like any mail (transport_maps, relayhost, ...), the
+ *   smtp/lmtp agents stop after RCPT TO, and qmgr writes each recipient's result into the cache
+ *   instead of bounce logs, then removes the probe. Probes are logged as deliverable /
+ *   undeliverable / deferred.
+ */
+import { appendFileSync, closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { MainConfig } from './mail-conf.ts';
+import type { MailQueue } from './mail-queue.ts';
+import type { CleanupClient } from './cleanup-client.ts';
+import { cleanupSettings } from './cleanup-client.ts';
+
+/** Postfix DEL_RCPT_STAT_*: the status of an address. */
+export const VRFY = { OK: 0, DEFER: 1, BOUNCE: 2, TODO: 3 } as const;
+export type VrfyStatus = (typeof VRFY)[keyof typeof VRFY];
+
+/** Postfix DEL_REQ_FLAG_MTA_VRFY: the trace_flags bit of a verification probe. */
+export const DEL_REQ_FLAG_MTA_VRFY = 0x100;
+/** The queue file attribute that carries it (Postfix MAIL_ATTR_TRACE_FLAGS). */
+export const TRACE_FLAGS_ATTR = 'trace_flags';
+
+/** verify.c: the same address is probed again only after this long. */
+export const PROBE_TTL_MS = 1000 * 1000;
+
+export interface VerifyEntry { status: VrfyStatus; updated: number; probed: number; text: string }
+
+/** Is a queue file (its trace_flags attribute) an address verification probe? */
+export function isVerifyProbe(traceFlags: string | undefined): boolean {
+  return traceFlags !== undefined && /^\d+$/.test(traceFlags) && (Number(traceFlags) & DEL_REQ_FLAG_MTA_VRFY) !== 0;
+}
+
+const caches = new Map<string, VerifyCache>();
+
+/** The shared status file; reads pick up lines other processes appended since the last read. */
+export class VerifyCache {
+  readonly path: string;
+  private readonly map = new Map<string, VerifyEntry>();
+  private offset = 0;
+  private partial = '';
+
+  private constructor(path: string) { this.path = path; }
+
+  /** The cache of a configuration (one object per file in a process). */
+  static forConfig(config: MainConfig): VerifyCache {
+    const spec = config.get('address_verify_map').trim();
+    const colon = spec.indexOf(':');
+    const base = spec === '' ? `${config.get('data_directory')}/verify_cache` : colon > 0 ? spec.slice(colon + 1) : spec;
+    const path = `${base}.jsonl`;
+    let c = caches.get(path);
+    if (!c) { c = new VerifyCache(path); caches.set(path, c); }
+    return c;
+  }
+
+  /** The entry of an address (lower case), after reading what others wrote. */
+  get(addr: string): VerifyEntry | undefined {
+    this.refresh();
+    return this.map.get(addr.toLowerCase());
+  }
+
+  put(addr: string, e: VerifyEntry): void {
+    const a = addr.toLowerCase();
+    this.map.set(a, e);
+    mkdirSync(dirname(this.path), { recursive: true });
+    appendFileSync(this.path, JSON.stringify({ a, s: e.status, u: e.updated, p: e.probed, t: e.text.slice(0, 1000) }) + '\n');
+  }
+
+  /** A probe's result (qmgr). Failures are kept only with address_verify_negative_cache = yes. */
+  update(addr: string, status: VrfyStatus, text: string, negativeCache = true): void {
+    if (status !== VRFY.OK && !negativeCache) {
+      this.put(addr, { status: VRFY.TODO, updated: 0, probed: 0, text });
+      return;
+    }
+    this.put(addr, { status, updated: Date.now(), probed: 0, text });
+  }
+
+  private refresh(): void {
+    let size: number;
+    try { size = statSync(this.path).size; } catch { return; }
+    if (size < this.offset) { this.map.clear(); this.offset = 0; this.partial = ''; }
+    if (size === this.offset) return;
+    const fd = openSync(this.path, 'r');
+    try {
+      const buf = Buffer.alloc(size - this.offset);
+      const n = readSync(fd, buf, 0, buf.length, this.offset);
+      this.offset += n;
+      const text = this.partial + buf.subarray(0, n).toString('utf8');
+      const lines = text.split('\n');
+      this.partial = lines.pop() ?? '';
+      for (const l of lines) {
+        try {
+          const j = JSON.parse(l) as { a: string; s: VrfyStatus; u: number; p: number; t: string };
+          if (typeof j.a === 'string') this.map.set(j.a, { status: j.s, updated: j.u, probed: j.p, text: j.t ?? '' });
+        } catch { /* a torn line: skipped */ }
+      }
+    } finally { closeSync(fd); }
+  }
+}
+
+/** Sends one probe for an address. */
+export type ProbeSender = (addr: string) => Promise<void>;
+
+/** Probes through cleanup, as smtpd submits mail: the queue file carries trace_flags. */
+export function probeSender(cleanup: CleanupClient, queue: MailQueue, config: MainConfig, notify?: (qid: string) => void): ProbeSender {
+  return async (addr) => {
+    let sender = config.get('address_verify_sender').trim();
+    if (sender === '<>') sender = '';
+    if (sender && !sender.includes('@')) sender = `${sender}@${config.get('myorigin')}`;
+    const s = await cleanup.open(cleanupSettings(config, notify), queue, {
+      sender, attrs: { [TRACE_FLAGS_ATTR]: String(DEL_REQ_FLAG_MTA_VRFY) }, addMissingHeaders: false, contentChecks: false,
+    });
+    s.addRecipient({ address: addr, orig: addr, notify: 0 });
+    await s.write(Buffer.from(`Subject: address verification probe\n\n`));
+    const r = await s.finish();
+    if ('reject' in r) throw new Error(`probe for ${addr} refused by cleanup: ${r.reject.code} ${r.reject.text}`);
+  };
+}
+
+/** smtpd's side: the status of an address, sending probes as verify(8) does. */
+export class VerifyClient {
+  private readonly cache: VerifyCache;
+  private readonly send: ProbeSender;
+  private readonly c: MainConfig;
+  private pending = 0;
+
+  constructor(config: MainConfig, cache: VerifyCache, send: ProbeSender) {
+    this.c = config;
+    this.cache = cache;
+    this.send = send;
+  }
+
+  /** Throws when the cache cannot be read or the probe cannot be queued (smtpd defers). */
+  async query(addr: string): Promise<{ status: VrfyStatus; text: string }> {
+    const now = Date.now();
+    const ms = (p: string) => this.c.time(p) * 1000;
+    const e = this.cache.get(addr);
+    let status: VrfyStatus = VRFY.TODO;
+    let text = 'Address verification in progress';
+    let probe = true;
+    if (e && e.status !== VRFY.TODO && e.updated > 0) {
+      const ok = e.status === VRFY.OK;
+      const age = now - e.updated;
+      const expired = age > ms(ok ? 'address_verify_positive_expire_time' : 'address_verify_negative_expire_time');
+      if (!expired) {
+        status = e.status;
+        text = e.text;
+        probe = age > ms(ok ? 'address_verify_positive_refresh_time' : 'address_verify_negative_refresh_time');
+      }
+    }
+    if (probe && e && e.probed > 0 && now - e.probed < PROBE_TTL_MS) probe = false;
+    if (probe && this.pending < Math.max(1, this.c.int('address_verify_pending_request_limit'))) {
+      this.cache.put(addr, { status: e?.status ?? VRFY.TODO, updated: e?.updated ?? 0, probed: now, text: e?.text ?? '' });
+      this.pending++;
+      try { await this.send(addr); } finally { this.pending--; }
+    }
+    return { status, text };
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * reject_unverified_recipient (ADDRESS_VERIFICATION_README) on the whole Postern system and on
+ * real Postfix with the same main.cf lines, both probing the same far side: a real Postfix smtpd
+ * that knows one address of far.test (relay_recipient_maps) and refuses the others with 550, and
+ * a destination where nothing listens. Compared, reply by reply: a known address (250), an
+ * unknown one (450 4.1.1 ... unverified address: host ... said: 550 ...), an unreachable one
+ * (450 4.1.1 ... unverified address: connect to ...: Connection refused), each asked twice (the
+ * second answer from the cache). Postern's cache file then holds the three results.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { PosternSystem } from '../harness/postern-system.ts';
+import { RealPostfix } from '../harness/real-postfix.ts';
+import { freePort } from '../harness/free-port.ts';
+
+const run = promisify(execFile);
+const skip = RealPostfix.unavailable();
+let far: RealPostfix | undefined;
+let farPort = 0;
+let closedPort = 0;
+
+const MAIN = () => `
+relay_domains = far.test down.test
+transport_maps = inline:{ far.test=smtp:[127.0.0.1]:${farPort}, down.test=smtp:[127.0.0.1]:${closedPort} }
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = reject_unverified_recipient
+address_verify_poll_count = 8
+address_verify_poll_delay = 1s
+smtp_connect_timeout = 5s
+`;
+
+before(async () => {
+  if (skip) return;
+  farPort = await freePort();
+  closedPort = await freePort();
+  far = await RealPostfix.start({
+    mainCf: 'relay_domains = far.test\nrelay_recipient_maps = inline:{ known@far.test=x }\nsmtpd_relay_restrictions = reject_unauth_destination\n',
+    masterCf: `127.0.0.1:${farPort} inet n - n - - smtpd`,
+  });
+});
+after(async () => { await far?.stop(); });
+
+async function rcpt(port: number, rcpts: string[]): Promise<string[]> {
+  const py = `
+import smtplib, sys, json
+out = []
+for r in sys.argv[2:]:
+    c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
+    c.ehlo("client.example.org")
+    c.mail("sender@example.org")
+    code, msg = c.rcpt(r)
+    out.append("%d %s" % (code, msg.decode()))
+    c.quit()
+print(json.dumps(out))
+`;
+  const { stdout } = await run('python3', ['-c', py, String(port), ...rcpts], { timeout: 120_000 });
+  return JSON.parse(stdout) as string[];
+}
+
+const ASK = ['known@far.test', 'unknown@far.test', 'x@down.test', 'known@far.test', 'unknown@far.test', 'x@down.test'];
+
+test('reject_unverified_recipient: the same replies as Postfix for deliverable, undeliverable and unreachable addresses', { skip }, async () => {
+  const port = await freePort();
+  const pf = await RealPostfix.start({ mainCf: MAIN(), masterCf: `127.0.0.1:${port} inet n - n - - smtpd` });
+  let theirs: string[];
+  try { theirs = await rcpt(port, ASK); } finally { await pf.stop(); }
+  const sys = await PosternSystem.start();
+  try {
+    appendFileSync(join(sys.configDir, 'main.cf'), MAIN());
+    assert.equal(sys.cli('reload').status, 0);
+    await sys.waitLog(/reload -- version/);
+    await new Promise((r) => setTimeout(r, 500));
+    const ours = await rcpt(sys.ports.smtp, ASK);
+    assert.deepEqual(ours, theirs);
+    assert.equal(ours[0], '250 2.1.5 Ok');
+    assert.equal(ours[1], '450 4.1.1 <unknown@far.test>: Recipient address rejected: unverified address: host 127.0.0.1[127.0.0.1] said: 550 5.1.1 <unknown@far.test>: Recipient address rejected: User unknown in relay recipient table (in reply to RCPT TO command)');
+    assert.match(ours[2]!, /^450 4\.1\.1 <x@down\.test>: Recipient address rejected: unverified address: connect to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: Connection refused$/);
+    assert.match(sys.log, /to=<unknown@far\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+, .*status=undeliverable/);
+    assert.match(sys.log, /to=<known@far\.test>, relay=.*status=deliverable/);
+    const cache = readFileSync(join(sys.configDir, 'data', 'lib', 'verify_cache.jsonl'), 'utf8');
+    assert.match(cache, /"a":"unknown@far\.test","s":2/);
+    assert.match(cache, /"a":"known@far\.test","s":0/);
+    const q = sys.cli('queue', 'list');
+    assert.doesNotMatch(q.stdout, /far\.test|down\.test/, 'probes leave nothing in the queue');
+  } finally {
+    await sys.destroy();
+  }
+});
