@@ -24,6 +24,9 @@ const skip = RealPostfix.unavailable() ?? (existsSync('/usr/sbin/opendkim') && e
 let dir = '';
 let odk: ChildProcess | undefined;
 let pair: MilterPair | undefined;
+/** A second OpenDKIM that verifies (Mode v), its public key from TestPublicKeys instead of DNS. */
+let verifier: ChildProcess | undefined;
+let vpair: MilterPair | undefined;
 let txt = '';
 
 before(async () => {
@@ -44,12 +47,23 @@ before(async () => {
   ].join('\n'));
   odk = spawn('/usr/sbin/opendkim', ['-f', '-x', join(dir, 'opendkim.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitListening(port);
+  const vport = await freePort();
+  writeFileSync(join(dir, 'TestPublicKeys'), `sel._domainkey.example.org ${txt}\n`);
+  writeFileSync(join(dir, 'verify.conf'), [
+    'Syslog no', 'Mode v', `Socket inet:${vport}@127.0.0.1`, `TestPublicKeys ${dir}/TestPublicKeys`,
+    'AuthservID mx.example.test', `PidFile ${dir}/vpid`, 'Background no', 'AlwaysAddARHeader yes', '',
+  ].join('\n'));
+  verifier = spawn('/usr/sbin/opendkim', ['-f', '-x', join(dir, 'verify.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitListening(vport);
+  vpair = await MilterPair.start('smtpd_discard_ehlo_keywords = etrn\nmilter_default_action = tempfail', () => `smtpd_milters = inet:127.0.0.1:${vport}`);
   pair = await MilterPair.start('smtpd_discard_ehlo_keywords = etrn\nmilter_default_action = tempfail', () => `smtpd_milters = inet:127.0.0.1:${port}`);
 });
 
 after(async () => {
   await pair?.stop();
+  await vpair?.stop();
   odk?.kill('SIGKILL');
+  verifier?.kill('SIGKILL');
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -94,4 +108,23 @@ test('OpenDKIM signs through smtpd_milters: the signature verifies, as with Post
   assert.equal(tagH(out.postern), tagH(out.postfix), 'same signed headers');
   // A change after signing breaks it: the verifier is really checking.
   assert.equal(await verify(out.postern.replace('this message is signed', 'this message was changed')), 'fail');
+});
+
+test('OpenDKIM verifies through smtpd_milters: its Authentication-Results header, as with Postfix', { skip }, async () => {
+  // A message signed by the signing instance (through Postfix), received from outside.
+  const r0 = await pair!.dialogue('postfix', ['EHLO client.example.org', 'MAIL FROM:<alice@example.org>', 'RCPT TO:<bob@example.net>', 'DATA', '.'], MESSAGE);
+  const signed = (await pair!.queued('postfix', r0.queueId!)).content.replace(/^Received: [^\n]*\n(?:[ \t][^\n]*\n)*/, '');
+  const ar = {} as Record<Side, string[]>;
+  for (const side of ['postfix', 'postern'] as const) {
+    for (const [name, msg] of [['good', signed], ['bad', signed.replace('this message is signed', 'this message was changed')]] as const) {
+      const r = await vpair!.dialogue(side, ['EHLO client.example.org', 'MAIL FROM:<alice@example.org>', 'RCPT TO:<bob@example.net>', 'DATA', '.'], msg);
+      assert.match(r.replies[5]!, /^250 2\.0\.0 Ok: queued as/, `${side}: ${r.replies.join(' | ')}`);
+      const content = (await vpair!.queued(side, r.queueId!)).content;
+      const lines = content.slice(0, content.indexOf('\n\n')).replace(/\n[ \t]+/g, ' ').split('\n');
+      (ar[side] ??= []).push(`${name}: ${lines.filter((l) => /^Authentication-Results: mx\.example\.test; dkim=/.test(l)).map((l) => l.replace(/header\.b="?[^ ;"]*"?/, 'header.b=X')).join(' | ')}`);
+    }
+  }
+  assert.match(ar.postern[0]!, /^good: Authentication-Results: mx\.example\.test; dkim=pass /);
+  assert.match(ar.postern[1]!, /^bad: Authentication-Results: mx\.example\.test; dkim=fail /);
+  assert.deepEqual(ar.postern, ar.postfix);
 });
