@@ -250,6 +250,7 @@ test('generic restrictions, warn_if_reject, defer_if_reject, relay list order', 
   await table(await mk('bogus_restriction'), [['unknown name', {}, '451 4.3.5 Server configuration error']]);
   await table(await mk('check_recipient_access'), [['check_*_access without table', {}, '451 4.3.5 Server configuration error']]);
   await table(await mk('reject_maps_rbl'), [['not implemented: defer, never permit', {}, '451 4.3.5 Server configuration error']]);
+  await table(await mk('reject_unverified_recipient'), [['verify service failure: defer, never permit', {}, '450 4.3.0 <info@myoffice.space>: Recipient address rejected: address verification problem']]);
   // Not as Postfix 3.7 (measured): it skips reject_rbl_client without a domain and goes on with
   // the list (a client in mynetworks got 250). This row asserts what Postern answers today.
   await table(await mk('reject_rbl_client'), [['reject_rbl_client without a domain', {}, '451 4.3.5 Server configuration error']]);

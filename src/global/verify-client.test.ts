@@ -1,0 +1,87 @@
+/**
+ * verify-client: the shared cache file (two readers see each other's lines; torn lines are
+ * skipped), the query rules of verify(8) (in progress until a result, positive/negative expiry
+ * and refresh, one probe per address per PROBE_TTL, the pending limit), negative caching off,
+ * and a cache file that cannot be written (the query throws: smtpd answers 450 4.3.0).
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MainConfig } from './mail-conf.ts';
+import { VRFY, VerifyCache, VerifyClient, isVerifyProbe, DEL_REQ_FLAG_MTA_VRFY } from './verify-client.ts';
+
+const dirs: string[] = [];
+after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+function setup(extra = ''): { config: MainConfig; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-verify-'));
+  dirs.push(dir);
+  return { dir, config: MainConfig.parse(`data_directory = ${dir}\n${extra}`, join(dir, 'main.cf'), dir) };
+}
+
+test('the cache file: btree:PATH → PATH.jsonl; updates are seen by another reader; torn lines skipped', () => {
+  const { config, dir } = setup();
+  const cache = VerifyCache.forConfig(config);
+  assert.equal(cache.path, join(dir, 'verify_cache.jsonl'));
+  cache.update('User@Example.COM', VRFY.BOUNCE, 'host x said: 550 no');
+  assert.deepEqual(cache.get('user@example.com')?.status, VRFY.BOUNCE);
+  appendFileSync(cache.path, '{"a":"torn@example.com","s":0,\n');
+  appendFileSync(cache.path, JSON.stringify({ a: 'other@example.com', s: VRFY.OK, u: Date.now(), p: 0, t: 'ok' }) + '\n');
+  assert.equal(cache.get('other@example.com')?.status, VRFY.OK, 'lines another process appended');
+  assert.equal(cache.get('torn@example.com'), undefined);
+  writeFileSync(cache.path, '');
+  assert.equal(cache.get('other@example.com'), undefined, 'a truncated file is read again from the start');
+  assert.ok(isVerifyProbe(String(DEL_REQ_FLAG_MTA_VRFY)) && !isVerifyProbe('0') && !isVerifyProbe(undefined) && !isVerifyProbe('x'));
+});
+
+test('query: in progress and one probe until the result; expiry and refresh times; negative cache off', async () => {
+  const { config } = setup('address_verify_map = btree:$data_directory/q\naddress_verify_negative_refresh_time = 1s\naddress_verify_negative_expire_time = 1d\n');
+  const cache = VerifyCache.forConfig(config);
+  const probes: string[] = [];
+  const v = new VerifyClient(config, cache, async (a) => { probes.push(a); });
+  assert.deepEqual(await v.query('a@example.com'), { status: VRFY.TODO, text: 'Address verification in progress' });
+  assert.deepEqual(await v.query('a@example.com'), { status: VRFY.TODO, text: 'Address verification in progress' });
+  assert.deepEqual(probes, ['a@example.com'], 'one probe per address while one is out');
+  cache.update('a@example.com', VRFY.BOUNCE, 'host x said: 550 no');
+  assert.deepEqual(await v.query('a@example.com'), { status: VRFY.BOUNCE, text: 'host x said: 550 no' });
+  assert.equal(probes.length, 1);
+  // Older than the negative refresh time: still answered, and refreshed by one new probe.
+  const e = cache.get('a@example.com')!;
+  cache.put('a@example.com', { ...e, updated: Date.now() - 5000 });
+  assert.equal((await v.query('a@example.com')).status, VRFY.BOUNCE);
+  assert.deepEqual(probes, ['a@example.com', 'a@example.com']);
+  // Older than the expiry: forgotten (in progress again).
+  cache.put('a@example.com', { ...e, updated: Date.now() - 2 * 86400_000, probed: 0 });
+  assert.equal((await v.query('a@example.com')).status, VRFY.TODO);
+  // A positive answer stands for address_verify_positive_refresh_time without a probe.
+  cache.update('ok@example.com', VRFY.OK, 'deliverable');
+  const before = probes.length;
+  assert.equal((await v.query('ok@example.com')).status, VRFY.OK);
+  assert.equal(probes.length, before);
+  // address_verify_negative_cache = no: a failure is not kept.
+  cache.update('neg@example.com', VRFY.BOUNCE, '550 no', false);
+  assert.equal((await v.query('neg@example.com')).status, VRFY.TODO);
+});
+
+test('address_verify_pending_request_limit bounds the probes being queued at once', async () => {
+  const { config } = setup('address_verify_map = btree:$data_directory/p\naddress_verify_pending_request_limit = 2\n');
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  const probes: string[] = [];
+  const v = new VerifyClient(config, VerifyCache.forConfig(config), async (a) => { probes.push(a); await gate; });
+  const q = ['a', 'b', 'c', 'd'].map((x) => v.query(`${x}@example.com`));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(probes.length, 2);
+  release();
+  await Promise.all(q);
+});
+
+test('a cache that cannot be written: the query throws (smtpd: 450 4.3.0 address verification problem)', async () => {
+  // A file where the cache's directory should be: no one, root included, can create it.
+  const { config, dir } = setup('address_verify_map = btree:$data_directory/blocked/c\n');
+  writeFileSync(join(dir, 'blocked'), 'not a directory');
+  const v = new VerifyClient(config, VerifyCache.forConfig(config), async () => {});
+  await assert.rejects(v.query('x@example.com'), /EEXIST|ENOTDIR/);
+});
