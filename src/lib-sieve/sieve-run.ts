@@ -121,6 +121,8 @@ export async function planSieveDelivery(input: SieveDeliveryInput): Promise<Siev
       virustest: testSettings(s.virustest),
     };
     const x = new SieveExec(rt, result);
+    // Pigeonhole keeps the imap4flags internal variable from one script of the sequence to the next.
+    x.flags = [...lastFlags];
     const version = msg.version;
     const savedFields = msg.fields;
     try {

@@ -193,6 +193,11 @@ const rows: Row[] = [
   ['specialuse_exists', R(['special-use'], 'if specialuse_exists "\\\\Junk" { discard; }\n'), [msg()]],
   // ihave
   ['ihave', R(['ihave'], 'if ihave "fileinto" { discard; }\n'), [msg()]],
+  // sieve_before (global, in the test's dovecot.conf): X-Global-Spam: yes goes to Junk and the
+  // user's script is not run; "flag" adds a flag and the user's script runs after it
+  ['sieve_before spam + user script', R(['fileinto'], 'fileinto "Work";\n'), [msg({ headers: ['X-Global-Spam: yes'] }), msg({ headers: ['X-Global-Spam: flag'] }), msg()]],
+  ['sieve_before flag + implicit keep', R(['imap4flags'], 'addflag "Mine";\n'), [msg({ headers: ['X-Global-Spam: flag'] })]],
+  ['sieve_before + user vacation', R(['vacation'], 'vacation "away";\n'), [msg({ headers: ['X-Global-Spam: yes'] }), msg({ headers: ['X-Global-Spam: flag'] })]],
   // runtime errors and limits
   ['too many redirects', 'redirect "a1@remote.test";\nredirect "a2@remote.test";\nredirect "a3@remote.test";\nredirect "a4@remote.test";\nredirect "a5@remote.test";\n', [msg()]],
   ['reject + fileinto conflict', R(['reject', 'fileinto'], 'fileinto "Work";\nreject "no";\n'), [msg()]],

@@ -11,7 +11,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RealDovecot, DOVECOT_MAIL_UID } from '../harness/real-dovecot.ts';
 import { SmtpSink } from '../harness/smtp-sink.ts';
@@ -33,10 +34,18 @@ const CASES = sieveCases();
 const userOf = (i: number): string => `u${i}@x.test`;
 const FOLDERS = ['Junk', 'Work', 'Lists'];
 
+// A global sieve_before that acts only on messages marked X-Global-Spam (so it is inert for the
+// other cases): spam to Junk, final; the user's script runs after it otherwise.
+const BEFORE_DIR = mkdtempSync(join(tmpdir(), 'sieve-before-'));
+chmodSync(BEFORE_DIR, 0o755);
+writeFileSync(join(BEFORE_DIR, '10-spam.sieve'), 'require ["fileinto","imap4flags"];\nif header :is "x-global-spam" "yes" { fileinto "Junk"; stop; }\nif header :is "x-global-spam" "flag" { addflag "Global"; }\n');
+chmodSync(join(BEFORE_DIR, '10-spam.sieve'), 0o644);
+
 const PLUGIN_CONF = `
 recipient_delimiter = +
 plugin {
   sieve = file:~/sieve;active=~/.dovecot.sieve
+  sieve_before = ${BEFORE_DIR}
   sieve_extensions = +editheader +spamtest +spamtestplus +virustest +vacation-seconds +special-use
   sieve_spamtest_status_header = X-Spam-Score: ([[:digit:]]+(\\.[[:digit:]]+)?)
   sieve_spamtest_status_type = score
@@ -102,6 +111,7 @@ before(async () => {
 });
 
 after(async () => {
+  rmSync(BEFORE_DIR, { recursive: true, force: true });
   await dc?.stop();
   await sink?.stop();
   await fx?.stop();
