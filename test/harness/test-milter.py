@@ -10,7 +10,7 @@ SOCKET is libmilter's form (inet:PORT@127.0.0.1). PLANFILE is JSON:
    "edits": [["addheader", "X-A", "v"], ["insheader", 0, "X-Top", "v"], ["chgheader", "Subject", 1, "new"],
              ["delheader", "X-Del", 1], ["replacebody", "text"], ["addrcpt", "<x@y>", "NOTIFY=NEVER"],
              ["delrcpt", "<a@b>"], ["chgfrom", "<new@x>"], ["quarantine", "reason"], ["progress"]],
-   "leadspace": false, "rcpt_rej": false, "noreply": false, "skip_body": false}
+   "leadspace": false, "rcpt_rej": false, "noreply": false, "symlist_mail": ["j", "{mail_addr}"]}
 Answers: continue, accept, reject, tempfail, discard, "reply:550 5.7.0 text" (multi-line with \\n).
 The plan is read again at each connection, so a test can change it between sessions.
 """
@@ -142,6 +142,9 @@ class TestMilter(Milter.Base):
         # opts: [actions, protocol steps, ...]; keep every action, choose the protocol options.
         p = plan()
         r = super().negotiate(opts)
+        if p.get('symlist_mail'):
+            # python-milter 1.0.5's setsymlist() hands bytes to its C layer, which wants str.
+            self._ctx.setsymlist(Milter.M_ENVFROM, ' '.join(p['symlist_mail']))
         if p.get('leadspace'):
             self._protocol |= Milter.P_HDR_LEADSPC
         if p.get('rcpt_rej'):

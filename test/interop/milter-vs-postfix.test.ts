@@ -177,3 +177,19 @@ test('a milter that refused the connection refuses VRFY too (milter_other_event)
   same(r, 'vrfy after connect tempfail');
   assert.match(r.postern.replies[2]!, /^451 4\.7\.1 /);
 });
+
+test('a milter that asks for its own MAIL macros (SMFIR_SETSYMLIST) gets exactly those, as from Postfix', { skip }, async () => {
+  const macrosAtMail = async (side: Side) => {
+    const m = milters[side]!;
+    m.setPlan({ symlist_mail: ['{client_addr}', 'j'] });
+    await pair!.dialogue(side, ENVELOPE, MESSAGE);
+    const ev = await m.waitFor('close');
+    return ev.find((e) => e.ev === 'mail')!.macros as Record<string, string>;
+  };
+  const keys = ['{client_addr}', 'j', '{mail_addr}', 'i', '{auth_type}'];
+  const theirs = pick(await macrosAtMail('postfix'), keys);
+  const mine = pick(await macrosAtMail('postern'), keys);
+  assert.deepEqual(mine, theirs);
+  // {client_addr} is in no default list: it came from the milter's own list; {mail_addr} (default) did not.
+  assert.deepEqual(mine, { '{client_addr}': '127.0.0.1', j: 'mx.example.test' });
+});
