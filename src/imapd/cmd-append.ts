@@ -3,7 +3,9 @@
  * promised by Maildir; each message is saved in turn and the reply names every UID), CATENATE
  * (RFC 4469: TEXT literals and IMAP URLs of messages in this user's mailboxes,
  * `/INBOX;UIDVALIDITY=v/;UID=n[/;SECTION=s][/;PARTIAL=o.n]`) and UIDPLUS APPENDUID
- * (RFC 4315 §3). Saving goes through MailUser.deliver(), the same entry as virtual(8)/lmtpd.
+ * (RFC 4315 §3). Saving goes through MailUser.deliver(), the same entry as virtual(8)/lmtpd, in
+ * the form Dovecot saves (lib-imap/imap-append-save.ts): LF line ends, and the binary parts of a
+ * literal8 message (RFC 3516 §4.4) base64-encoded.
  *   OK [APPENDUID v uid-set] Append completed       NO [TRYCREATE] Mailbox doesn't exist: X
  *   NO [BADURL url] ...                             NO [OVERQUOTA] / [TOOBIG] from the store
  */
@@ -18,6 +20,7 @@ import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { mailboxArg, mailboxText } from './imapd-names.ts';
 import { ImapParseError } from '../lib-imap/imap-parser.ts';
+import { saveForm } from '../lib-imap/imap-append-save.ts';
 
 const URL_RE = /^(?:imap:\/\/[^/]*)?\/([^;]+?)(?:;UIDVALIDITY=(\d+))?\/;UID=(\d+)(?:\/;SECTION=([^/]+))?(?:\/;PARTIAL=(\d+)(?:\.(\d+))?)?$/i;
 
@@ -76,7 +79,8 @@ export async function cmdAppend(s: ImapSession, c: CommandContext): Promise<Repl
     const flags = msg.flags.filter((f) => f.startsWith('\\'));
     const keywords = msg.flags.filter((f) => !f.startsWith('\\'));
     try {
-      const r = await u.deliver(name, data, { flags, keywords, ...(msg.internalDate ? { internalDate: msg.internalDate.date } : {}) });
+      // saved as Dovecot saves it: literal8 binary parts as base64, LF line ends (imap-append-save.ts)
+      const r = await u.deliver(name, saveForm(data, { literal8: msg.message?.literal8 === true }), { flags, keywords, ...(msg.internalDate ? { internalDate: msg.internalDate.date } : {}) });
       uids.push(r.uid);
       uidValidity = r.uidValidity;
     } catch (e) {

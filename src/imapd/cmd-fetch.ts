@@ -55,6 +55,18 @@ export function tzOffsetMinutes(d: Date): number {
   return -d.getTimezoneOffset();
 }
 
+/**
+ * RFC 3501 §4.3: a literal carries no NUL; a message that holds some (APPENDed as literal8 with
+ * 8-bit parts) is sent with each NUL as 0x80, as Dovecot's i_stream_create_nonuls(0x80) does.
+ * Only BINARY answers (literal8) keep them.
+ */
+function noNuls(data: Buffer): Buffer {
+  if (data.indexOf(0) < 0) return data;
+  const out = Buffer.from(data);
+  for (let i = out.indexOf(0); i >= 0; i = out.indexOf(0, i + 1)) out[i] = 0x80;
+  return out;
+}
+
 export async function cmdFetch(s: ImapSession, c: CommandContext): Promise<Reply> {
   const box = s.box!;
   const cmd = parseFetchArgs(c.args, { qresync: s.qresync });
@@ -218,16 +230,16 @@ async function fetchItem(s: ImapSession, m: MessageInfo, a: FetchAtt, msg: MimeM
         }
         return Buffer.concat([Buffer.from(a.name + ' '), v]);
       }
-      case 'RFC822': return Buffer.concat([Buffer.from('RFC822 '), imapLiteral(msg!.data)]);
-      case 'RFC822.HEADER': return Buffer.concat([Buffer.from('RFC822.HEADER '), imapLiteral(extractSection(msg!, { path: [], text: 'HEADER' }))]);
-      case 'RFC822.TEXT': return Buffer.concat([Buffer.from('RFC822.TEXT '), imapLiteral(extractSection(msg!, { path: [], text: 'TEXT' }))]);
+      case 'RFC822': return Buffer.concat([Buffer.from('RFC822 '), imapLiteral(noNuls(msg!.data))]);
+      case 'RFC822.HEADER': return Buffer.concat([Buffer.from('RFC822.HEADER '), imapLiteral(noNuls(extractSection(msg!, { path: [], text: 'HEADER' })))]);
+      case 'RFC822.TEXT': return Buffer.concat([Buffer.from('RFC822.TEXT '), imapLiteral(noNuls(extractSection(msg!, { path: [], text: 'TEXT' })))]);
       default: throw new Error(`unhandled fetch item ${a.name}`);
     }
   }
   if (a.kind === 'body') {
     let data = extractSection(msg!, a.section);
     if (a.partial) data = applyPartial(data, a.partial.origin, a.partial.octets);
-    return Buffer.concat([Buffer.from(a.responseName + ' '), imapLiteral(data)]);
+    return Buffer.concat([Buffer.from(a.responseName + ' '), imapLiteral(noNuls(data))]);
   }
   if (a.kind === 'binary') {
     const b = extractBinary(msg!, a.path);

@@ -17,16 +17,49 @@ import type { CommandContext, Reply } from './imapd-command.ts';
 import { mailboxOut } from './imapd-names.ts';
 import { statusLine } from './cmd-status.ts';
 
-/** Pattern with `*` (anything) and `%` (anything but the separator) → RegExp. INBOX is case-insensitive. */
-export function patternRegExp(pattern: string, sep: string): RegExp {
-  let re = '';
+/**
+ * A LIST pattern (RFC 3501 §6.3.8): `*` matches anything, `%` anything but the separator; a
+ * leading INBOX matches in any case (RFC 3501 §5.1). Matched as a set of positions in the
+ * pattern (no regular expression, no backtracking), so a 64 KB pattern of `]` or `*a*a*...`
+ * costs name length × pattern length at most.
+ */
+export function listPattern(pattern: string, sep: string): (name: string) => boolean {
+  const p: string[] = [];
   for (const ch of pattern) {
-    if (ch === '*') re += '.*';
-    else if (ch === '%') re += `[^${sep.replace(/[\\\]^-]/g, '\\$&')}]*`;
-    else re += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    if (ch === '*' && (p[p.length - 1] === '*' || p[p.length - 1] === '%')) { p[p.length - 1] = '*'; continue; }
+    if (ch === '%' && (p[p.length - 1] === '*' || p[p.length - 1] === '%')) continue;
+    p.push(ch);
   }
-  if (/^inbox/i.test(pattern)) re = re.replace(/^[Ii][Nn][Bb][Oo][Xx]/, '(?:[Ii][Nn][Bb][Oo][Xx])');
-  return new RegExp(`^${re}$`, 's');
+  const inboxChars = /^inbox/i.test(pattern) ? 5 : 0;
+  const n = p.length;
+  return (name: string): boolean => {
+    let cur: number[] = [];
+    const mark = new Uint32Array(n + 1);
+    let gen = 1;
+    const add = (list: number[], i: number): void => {
+      // i and, through wildcards that match nothing, the positions after it
+      for (; i <= n && mark[i] !== gen; i++) {
+        mark[i] = gen;
+        list.push(i);
+        if (p[i] !== '*' && p[i] !== '%') break;
+      }
+    };
+    add(cur, 0);
+    for (const c of name) {
+      gen++;
+      const next: number[] = [];
+      for (const i of cur) {
+        if (i === n) continue;
+        const t = p[i]!;
+        if (t === '*') add(next, i);
+        else if (t === '%') { if (c !== sep) add(next, i); }
+        else if (t === c || (i < inboxChars && t.toLowerCase() === c.toLowerCase())) add(next, i + 1);
+      }
+      if (next.length === 0) return false;
+      cur = next;
+    }
+    return cur.includes(n);
+  };
 }
 
 function specialUse(s: ImapSession, name: string): string[] {
@@ -52,9 +85,9 @@ async function list(s: ImapSession, c: CommandContext, lsub: boolean): Promise<R
     await s.send(`* LIST (\\Noselect) "${sep}" ""\r\n`);
     return { status: 'OK', text: 'List completed' };
   }
-  const res = patterns.map((p) => patternRegExp(p.toUpperCase().startsWith('INBOX') ? p : ref + p, sep));
+  const res = patterns.map((p) => listPattern(p.toUpperCase().startsWith('INBOX') ? p : ref + p, sep));
   const prefix = s.shared.settings.prefix;
-  const matches = (full: string): boolean => res.some((r) => r.test(prefix && full !== 'INBOX' ? prefix + full : full));
+  const matches = (full: string): boolean => res.some((r) => r(prefix && full !== 'INBOX' ? prefix + full : full));
   const recursive = cmd.selection.includes('RECURSIVEMATCH');
   const specialOnly = cmd.selection.includes('SPECIAL-USE');
   const all: MailboxInfo[] = await u.list();

@@ -17,6 +17,7 @@
 import { argAtom, argModSeq, argNumber, type ImapArg, ImapParseError } from '../lib-imap/imap-parser.ts';
 import { parseSeqSet, resolveSeqSet } from '../lib-imap/imap-seqset.ts';
 import { numbersToSeqSet } from '../lib-imap/imap-seqset.ts';
+import { MAILBOX_NAME_TOO_LONG } from '../lib-storage/mailbox-name.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
@@ -63,7 +64,10 @@ async function select(s: ImapSession, c: CommandContext, readOnly: boolean): Pro
   try {
     box = await s.user!.open(name, { readOnly });
   } catch (e) {
-    if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
+    // a name too long to be stored cannot exist either (Dovecot: "doesn't exist" too)
+    if (e instanceof MailError && (e.code === 'NOTFOUND' || (e.code === 'PARAMS' && e.message === MAILBOX_NAME_TOO_LONG))) {
+      return { status: 'NO', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
+    }
     throw e;
   }
   if (params.condstore || params.qresync) s.enabled.add('CONDSTORE');

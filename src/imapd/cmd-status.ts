@@ -6,6 +6,7 @@
  */
 import { parseStatusItems, type StatusItem } from '../lib-imap/imap-command-args.ts';
 import { ImapParseError } from '../lib-imap/imap-parser.ts';
+import { MAILBOX_NAME_TOO_LONG } from '../lib-storage/mailbox-name.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { MailboxStatus } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
@@ -39,7 +40,10 @@ export async function cmdStatus(s: ImapSession, c: CommandContext): Promise<Repl
   try {
     await s.send(await statusLine(s, name, items));
   } catch (e) {
-    if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
+    // a name too long to be stored cannot exist either (Dovecot: "doesn't exist" too)
+    if (e instanceof MailError && (e.code === 'NOTFOUND' || (e.code === 'PARAMS' && e.message === MAILBOX_NAME_TOO_LONG))) {
+      return { status: 'NO', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
+    }
     throw e;
   }
   // Dovecot: STATUS of the selected mailbox works, with a hint (RFC 3501 §6.3.10 "SHOULD NOT")

@@ -195,9 +195,11 @@ test('100,000-deep parentheses: BAD, no stack overflow', () => {
 });
 
 test('NUL byte in a command line is BAD with the tag', () => {
-  const evs = parse('a1 LOGIN us\x00er pass\r\na2 NOOP\r\n');
-  assert.ok(evs[0]?.type === 'error' && evs[0].tag === 'a1' && /NUL/.test(evs[0].message));
+  const evs = parse('a1 LOGIN us\x00er pass\r\na2 NOOP\r\na3 LOGIN "u\x00" p\r\n');
+  // Dovecot's texts, with the command named
+  assert.ok(evs[0]?.type === 'error' && evs[0].tag === 'a1' && evs[0].command === 'LOGIN' && evs[0].message === 'Invalid characters in atom');
   assert.ok(evs[1]?.type === 'command' && evs[1].tag === 'a2');
+  assert.ok(evs[2]?.type === 'error' && evs[2].tag === 'a3' && evs[2].message === 'NULs not allowed in strings');
 });
 
 test('unbalanced lists and stray characters are BAD', () => {

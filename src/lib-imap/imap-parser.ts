@@ -405,9 +405,13 @@ export class ImapParser {
     | { kind: 'literal'; literal: { size: number; sync: boolean; literal8: boolean } } {
     let i = 0;
     const n = line.length;
-    if (line.indexOf(0) >= 0) {
+    const nul = line.indexOf(0);
+    if (nul >= 0) {
       this.peekTagFrom(line);
-      return { kind: 'error', message: 'NUL byte in command line' };
+      // Dovecot's texts: a NUL in a quoted string, or anywhere else (an atom)
+      let quoted = false;
+      for (let q = 0; q < nul; q++) { if (line[q] === 0x5c && quoted) q++; else if (line[q] === 0x22) quoted = !quoted; }
+      return { kind: 'error', message: quoted ? 'NULs not allowed in strings' : 'Invalid characters in atom' };
     }
     if (this.tag === undefined) {
       if (n === 0) return { kind: 'done' };
@@ -503,6 +507,7 @@ export class ImapParser {
         // an unclosed section: the atom ends at the first space, and FETCH says what is missing
         i = s;
         while (i < n && line[i] !== 0x20 && line[i] !== 0x28 && line[i] !== 0x29 && line[i] !== 0x22 && line[i]! >= 0x20 && line[i] !== 0x7f) i++;
+        if (line[i] === 0x28) return { kind: 'error', message: 'Invalid characters in atom' }; // `BODY[(`
       }
       const text = line.toString('latin1', s, i);
       if (text.length === 0) return { kind: 'error', message: 'Invalid characters in atom' };
@@ -521,7 +526,11 @@ export class ImapParser {
     if (this.tag !== undefined) return;
     let i = 0;
     while (i < line.length && i < 256 && isTagChar(line[i]!)) i++;
-    if (i > 0 && line[i] === 0x20) this.tag = line.toString('latin1', 0, i);
+    if (i > 0 && line[i] === 0x20) {
+      this.tag = line.toString('latin1', 0, i);
+      const m = /^(?:UID )?[A-Za-z][A-Za-z0-9.-]{0,63}(?= )/i.exec(line.toString('latin1', i + 1, i + 80));
+      if (m) this.command = m[0].toUpperCase();
+    }
   }
 }
 

@@ -118,7 +118,7 @@ export interface BinaryData {
   data: Buffer;
   /**
    * Dovecot 2.3 (index-mail-binary.c): literal8 when something was decoded (a base64 or
-   * quoted-printable part) or the data holds NUL bytes.
+   * quoted-printable part) or the data holds NUL bytes; never for empty data.
    */
   literal8: boolean;
 }
@@ -156,6 +156,11 @@ function convertToBinary(msg: MimeMessage, top: MimePart, start: number, end: nu
  * [] = the whole message; a part that does not exist is empty.
  */
 export function extractBinary(msg: MimeMessage, path: readonly number[]): BinaryData {
+  const r = extractBinaryData(msg, path);
+  return { data: r.data, literal8: r.data.length > 0 && r.literal8 }; // Dovecot 2.3: empty data is `{0}`
+}
+
+function extractBinaryData(msg: MimeMessage, path: readonly number[]): BinaryData {
   if (path.length === 0) {
     const r = convertToBinary(msg, msg.root, 0, msg.data.length);
     return { data: r.data, literal8: r.converted || r.data.includes(0) };

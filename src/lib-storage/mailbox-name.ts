@@ -18,6 +18,8 @@ import { MailError } from './mail-error.ts';
 import { mutf7ToUtf8 } from '../lib-imap/imap-utf7.ts';
 
 export const MAILBOX_NAME_MAX_CHARS = 1024;
+/** The PARAMS text for a name too long to be stored (imapd answers SELECT of one "doesn't exist"). */
+export const MAILBOX_NAME_TOO_LONG = 'Mailbox name is too long.';
 
 export function normalizeInbox(name: string, sep: string): string {
   const first = name.split(sep, 1)[0]!;
@@ -27,7 +29,7 @@ export function normalizeInbox(name: string, sep: string): string {
 /** Validate and split a mailbox name; returns the components with INBOX normalised. */
 export function validateMailboxName(name: unknown, sep: string): string[] {
   if (typeof name !== 'string' || name.length === 0) throw new MailError('PARAMS', 'Mailbox name is empty.');
-  if (name.length > MAILBOX_NAME_MAX_CHARS) throw new MailError('PARAMS', 'Mailbox name is too long.');
+  if (name.length > MAILBOX_NAME_MAX_CHARS) throw new MailError('PARAMS', MAILBOX_NAME_TOO_LONG);
   if (/[\x00-\x1f\x7f]/.test(name)) throw new MailError('PARAMS', 'Mailbox name contains control characters.');
   if (!name.isWellFormed()) throw new MailError('PARAMS', 'Mailbox name is not valid UTF-8.');
   const parts = normalizeInbox(name, sep).split(sep);

@@ -21,6 +21,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { RealDovecot } from '../harness/real-dovecot.ts';
 import { Differential, differences, type Step } from '../harness/imap-differential.ts';
 
@@ -34,7 +36,23 @@ interface Case {
   known?: Record<number, string>;
   /** The step `FETCH 1:* (MODSEQ)` whose answer names the mod-sequences (Differential.run). */
   modseqMap?: number;
+  /** Also compare the message files on disk: contents and the ,S= and ,W= sizes. */
+  disk?: boolean;
 }
+
+/** APPEND of a literal8 (RFC 3516): `~{n}`, synchronising, the bytes as they are. */
+const append8 = (m: Buffer): Buffer => Buffer.concat([Buffer.from(`APPEND INBOX ~{${m.length}}\r\n`), m]);
+const BIN_PART = Buffer.from([0, 1, 13, 10, 2, 0xff, 0, 10, 13]);
+const BIN_MULTI = Buffer.concat([
+  Buffer.from('MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'),
+  BIN_PART, Buffer.from('\r\n--b\r\nContent-Type: text/plain\r\n\r\n\r\n--b--\r\n'),
+]);
+const BIN_SINGLE = Buffer.from('Subject: bin\r\nContent-Transfer-Encoding: binary\r\n\r\nab\0cd\r\n', 'latin1');
+const BIN_LONG = Buffer.concat([
+  Buffer.from('Subject: big\r\nContent-Type: application/octet-stream\r\nContent-transfer-encoding: BINARY\r\nX-After: 1\r\n\r\n'),
+  Buffer.from(Array.from({ length: 200 }, (_, i) => i)), Buffer.from('\r\n'),
+]);
+const BIN_EMPTY_PART = Buffer.from('Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Transfer-Encoding: binary\r\n\r\n\r\n--x--\r\n');
 
 const M = 'Subject: x\r\n\r\nbody\r\n';
 const WEIRD = "!#$&'+,-.0123456789:;<=>?@^_`|[}";
@@ -190,7 +208,57 @@ const CASES: Case[] = [
       [2, 'STORE 3 -FLAGS (\\Seen)'], 'NOOP', 'FETCH 1:* FLAGS',
     ],
   },
+  {
+    name: 'APPEND is saved as Dovecot saves it: LF line ends, ,S= the LF size, ,W= the CRLF size',
+    disk: true,
+    steps: [
+      append('From: a@b.c\r\nSubject: crlf\r\n\r\nline1\r\nline2\r\n'), append('Subject: bare\r\n\r\nbare\rcr and\nlf\r\n'),
+      `APPEND INBOX (\\Seen) ${lit('Subject: seen\r\n\r\nx')}`, 'SELECT INBOX', 'FETCH 1:* (RFC822.SIZE BODY.PEEK[] BODY.PEEK[TEXT]<1.8>)',
+    ],
+  },
+  {
+    name: 'RFC 3516: APPEND of literal8 with binary parts, FETCH BODY[n], BINARY[n], BINARY.SIZE[n] of binary and empty parts',
+    disk: true,
+    steps: [
+      append8(BIN_MULTI), append8(Buffer.from('Subject: empty\r\n\r\n')), append8(BIN_SINGLE), append8(BIN_LONG), append8(BIN_EMPTY_PART),
+      append8(Buffer.from('Subject: plain8\r\n\r\nab\0cd\r\n', 'latin1')), 'SELECT INBOX', 'FETCH 1:* (RFC822.SIZE BINARY.SIZE[1])',
+      'FETCH 1 (BODYSTRUCTURE BODY.PEEK[1] BINARY.PEEK[1] BINARY.SIZE[1])', 'FETCH 1 (BODY.PEEK[2] BINARY.PEEK[2] BINARY.SIZE[2])',
+      'FETCH 2 (BODY.PEEK[1] BINARY.PEEK[1] BINARY.SIZE[1] BINARY.SIZE[])', 'FETCH 3 (BODY.PEEK[1] BINARY.PEEK[1] BINARY.SIZE[1] BODY.PEEK[])',
+      'FETCH 1 BINARY.PEEK[1]<2.3>', 'FETCH 1 (BODY.PEEK[] BINARY.PEEK[] BINARY.SIZE[])', 'FETCH 3 (BINARY.PEEK[] BINARY.SIZE[] BINARY.PEEK[1]<0.2>)',
+      'FETCH 4 (BODYSTRUCTURE BINARY.SIZE[1] BINARY.PEEK[1] BODY.PEEK[1])', 'FETCH 5 (BODYSTRUCTURE BODY.PEEK[1] BINARY.PEEK[1] BINARY.SIZE[1])',
+      'FETCH 6 (BODYSTRUCTURE BINARY.PEEK[1] BINARY.SIZE[1] BODY.PEEK[1])', 'FETCH 1 BINARY.SIZE[1.2]', 'FETCH 1 BINARY.PEEK[3]',
+      'SEARCH BODY ab', 'SEARCH TEXT AAENCgL', 'FETCH 2 BINARY.PEEK[]', 'FETCH 3 BODYSTRUCTURE',
+    ],
+    known: {
+      22: 'BINARY[] of a message APPENDed as literal8: Dovecot remembers that and answers BINARY[] as ~{n}; Postern only when it decodes or finds NUL',
+      23: 'BODYSTRUCTURE of a single-part message converted from binary: Dovecot reports "7bit", Postern the "base64" the header says',
+    },
+  },
+  {
+    name: 'hostile input to the new rules: long bracket runs, unclosed sections, NUL, NIL floods; another session is served meanwhile',
+    steps: [
+      append('From: ' + Array.from({ length: 2000 }, (_, i) => `"n${i}" <u${i}@h>`).join(', ') + '\r\nSubject: many\r\n\r\nb\r\n'),
+      'SELECT INBOX', `SELECT ${'['.repeat(60_000)}`, [2, 'NOOP'], `LIST "" ${']'.repeat(60_000)}%`, `FETCH 1 BODY[${'('.repeat(5000)}`,
+      [2, 'NOOP'], `FETCH 1 BODY[HEADER.FIELDS (${'X '.repeat(20_000)})`, `FETCH 1 BODY.PEEK[${'['.repeat(1000)}1${']'.repeat(1000)}`,
+      Buffer.from('SELECT a[\0]'), Buffer.from('FETCH 1 BODY[\0]'), `SEARCH ${'NOT '.repeat(5000)}SUBJECT NIL`, `SEARCH FROM ${'<'.repeat(50_000)}`,
+      'SEARCH FROM "u1999@h>"', 'SEARCH TO NIL', `SELECT ${'NIL/'.repeat(100)}NIL`, [2, 'NOOP'], 'NOOP',
+    ],
+  },
 ];
+
+/** The message files of a Maildir: `,S=` and `,W=` and the content, one line each, sorted. */
+function diskFiles(root: string): string {
+  const out: string[] = [];
+  for (const sub of ['cur', 'new']) {
+    let names: string[] = [];
+    try { names = readdirSync(join(root, sub)); } catch { continue; }
+    for (const f of names) {
+      const sizes = /,S=\d+,W=\d+/.exec(f)?.[0] ?? '(no sizes)';
+      out.push(`${sizes} ${JSON.stringify(readFileSync(join(root, sub, f)).toString('latin1'))}`);
+    }
+  }
+  return out.sort().join('\n');
+}
 
 const skip = RealDovecot.unavailable() ?? false;
 let d: Differential;
@@ -208,6 +276,12 @@ for (const [i, c] of CASES.entries()) {
   test(c.name, { skip, timeout: 60_000 }, async () => {
     const a = await d.run(`case${i}@x.test`, c.steps, c.modseqMap !== undefined ? { modseqMap: c.modseqMap } : {});
     const diffs = differences(c.steps, a, (j) => c.known?.[j] !== undefined);
+    if (c.disk) {
+      const m = d.maildirs(`case${i}@x.test`);
+      const mine = diskFiles(m.postern);
+      const theirs = diskFiles(m.dovecot);
+      if (mine !== theirs) diffs.push(`message files\n--- Dovecot\n${theirs}\n--- Postern\n${mine}`);
+    }
     assert.equal(diffs.length, 0, diffs.join('\n'));
   });
 }

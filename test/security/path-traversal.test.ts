@@ -39,7 +39,7 @@ function added(before: Set<string>, after: Set<string>): string[] { return [...a
 
 const HOSTILE = [
   '../x', '../../x', '..', '.', 'a/../../x', 'INBOX/../../x', '/etc/x', '~root', '~/x', 'a\0b', 'a\nb', 'a\rb',
-  '.hidden/../..', '..a/../..', 'x/..', 'a//b', '', '%', '*', 'a/*', '\u{d800}', 'x'.repeat(2000), 'a/' + 'b'.repeat(300),
+  '.hidden/../..', '..a/../..', 'x/..', 'a//b', '', '\u{d800}', 'x'.repeat(2000), 'a/' + 'b'.repeat(300),
 ];
 
 let dir = '';

@@ -22,7 +22,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import type { MailLocation } from '../../global/mail-location.ts';
-import { validateMailboxName } from '../mailbox-name.ts';
+import { MAILBOX_NAME_TOO_LONG, validateMailboxName } from '../mailbox-name.ts';
 import { mutf7ToUtf8, mutf7Encode } from '../../lib-imap/imap-utf7.ts';
 import { dotlockCreate } from './maildir-dotlock.ts';
 import { inheritOwner } from './maildir-owner.ts';
@@ -60,9 +60,9 @@ export class MaildirList {
     }
     if (this.loc.layout === 'maildir++') {
       const dirName = '.' + parts.map((p) => this.encodeLevel(p)).join('.');
-      if (Buffer.byteLength(dirName) > NAME_MAX) throw new MailError('PARAMS', 'Mailbox name is too long.');
+      if (Buffer.byteLength(dirName) > NAME_MAX) throw new MailError('PARAMS', MAILBOX_NAME_TOO_LONG);
     } else {
-      for (const p of parts) if (Buffer.byteLength(this.encodeLevel(p)) > NAME_MAX) throw new MailError('PARAMS', 'Mailbox name is too long.');
+      for (const p of parts) if (Buffer.byteLength(this.encodeLevel(p)) > NAME_MAX) throw new MailError('PARAMS', MAILBOX_NAME_TOO_LONG);
     }
     return parts;
   }
