@@ -164,7 +164,7 @@ export class MilterPair {
         const p = q.path(name, qid);
         if (!existsSync(p)) continue;
         const qf = await QueueFile.open(p, qid);
-        return { queue: name, sender: qf.sender, recipients: qf.recipients.map((r) => r.address), content: (await qf.content()).toString('latin1') };
+        return { queue: name, sender: qf.sender, recipients: qf.recipients.map((r) => r.address), content: (await qf.content()).toString('utf8') };
       }
       throw new Error(`postern: no queue file ${qid}`);
     }
