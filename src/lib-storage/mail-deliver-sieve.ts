@@ -122,10 +122,11 @@ export async function deliverWithSieve(user: MailUser, o: SieveDeliverOptions): 
   return { stored };
 }
 
-/** virtual(8)/local(8): Sieve for a Maildir given by path; the home is the Maildir itself. */
-export async function deliverToMaildirWithSieve(dir: string, o: Omit<SieveDeliverOptions, 'rec'> & { user: string }): Promise<SieveDeliverResult> {
-  const home = dir.replace(/\/+$/, '');
-  const u = await new MaildirStore().forUser({ user: o.user, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, home, mail: `maildir:${home}` });
+/** virtual(8)/local(8): Sieve for a Maildir given by path; the home is the Maildir itself unless given (local(8): $HOME). */
+export async function deliverToMaildirWithSieve(dir: string, o: Omit<SieveDeliverOptions, 'rec'> & { user: string; home?: string }): Promise<SieveDeliverResult> {
+  const maildir = dir.replace(/\/+$/, '');
+  const home = o.home ?? maildir;
+  const u = await new MaildirStore().forUser({ user: o.user, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, home, mail: `maildir:${maildir}` });
   try {
     return await deliverWithSieve(u, { ...o, rec: { user: o.user, home } });
   } finally {

@@ -3,7 +3,9 @@
  * maildir.c, command.c): in Postfix's order of precedence
  *   1. mailbox_transport (→ a redirect to another transport, deliver-redirect.ts)
  *   2. mailbox_command   (run through the shell as the user, with the Postfix environment)
- *   3. home_mailbox      ("Maildir/" → Maildir through lib-storage; else an mbox file in $home)
+ *   3. home_mailbox      ("Maildir/" → Maildir through lib-storage, with the user's Sieve
+ *                         scripts when dovecot.conf enables them for the LDA: local-sieve.ts;
+ *                         else an mbox file in $home)
  *   4. mail_spool_directory/USER (mbox through lib-storage/mail-deliver.ts: From_ line, >From,
  *      dotlock)
  * Every message gets Return-Path:, X-Original-To: and Delivered-To: prepended (mail_copy.c).
@@ -23,6 +25,7 @@ import { mboxDeliver, MailError, MBOX_FILE_TOO_LARGE } from '../lib-storage/mail
 import type { PasswdEntry } from '../util/dict-unix.ts';
 import { runShell } from './local-command.ts';
 import { deliverToFile, junkFolder, type FileOutcome, type Privs } from './local-file.ts';
+import { deliverMaildirSieve } from './local-sieve.ts';
 import { forward } from './local-forward.ts';
 import { isRoot, log, redirectTo, userPrivs, type Outcome, type State, type Walk } from './local-state.ts';
 
@@ -51,8 +54,11 @@ export async function deliverMailbox(st: State, pw: PasswdEntry, user: string, l
   const msg = mailCopy(st.content, { sender: w.sender, recipient: top.address, originalRecipient: top.orig ?? top.address, flags: 'RDO' });
   const limit = config.size('mailbox_size_limit');
   const home = config.get('home_mailbox');
-  const r = home
-    ? await deliverHomeMailbox(pw.dir, home, w.sender, msg, privs, limit, junkFolder(config, msg))
+  const junk = junkFolder(config, msg);
+  const r = home && home.endsWith('/') && st.lc.sieve && !junk && !home.startsWith('/') && !home.split('/').includes('..')
+    ? await deliverMaildirSieve(st, pw.dir, join(pw.dir, home), user, w.sender, msg, privs)
+    : home
+    ? await deliverHomeMailbox(pw.dir, home, w.sender, msg, privs, limit, junk)
     : await deliverSpool(config.get('mail_spool_directory'), user, w.sender, msg, privs, limit);
   if (r.status !== 'sent') log.warn(`${st.req.qf.queueId}: ${r.text}`);
   return r;

@@ -16,6 +16,7 @@ import { getpwnam, type PasswdEntry } from '../util/dict-unix.ts';
 import { logger } from '../util/msg.ts';
 import type { Privs } from './local-file.ts';
 import type { Forwarder } from './local-forward.ts';
+import type { SieveSettings } from '../lib-sieve/sieve-settings.ts';
 
 export const log = logger('local');
 export const isRoot = process.getuid?.() === 0;
@@ -44,6 +45,8 @@ export interface LocalContext {
   isLocalDomain: (domain: string) => boolean;
   /** Makes the queue file of forwarded addresses (local-forward.ts; cleanup, given by local.ts). */
   forwarder: Forwarder;
+  /** Pigeonhole's settings when dovecot.conf enables Sieve for the LDA (local-sieve.ts). */
+  sieve?: SieveSettings;
 }
 
 export interface State {

@@ -61,6 +61,7 @@ import { aliasTableOwner } from './local-alias.ts';
 import type { Forwarder } from './local-forward.ts';
 import { deliverRecipient } from './local-recipient.ts';
 import { log, type LocalContext, type Settings, type State } from './local-state.ts';
+import type { SieveSettings } from '../lib-sieve/sieve-settings.ts';
 
 export interface LocalDeps {
   /** Where forwarded mail is queued (default: queue_directory). */
@@ -70,6 +71,8 @@ export interface LocalDeps {
   cleanupClient: CleanupClient;
   /** Is this domain ours (mydestination)? Default: a literal match against mydestination. */
   isLocalDomain?: (domain: string) => boolean;
+  /** Pigeonhole's settings (dovecot.conf `protocol lda { mail_plugins = sieve }`): home_mailbox Maildir deliveries run the user's scripts. */
+  sieve?: SieveSettings;
 }
 
 export async function createLocalAgent(config: MainConfig, deps: LocalDeps): Promise<DeliveryAgent> {
@@ -82,7 +85,7 @@ export async function createLocalAgent(config: MainConfig, deps: LocalDeps): Pro
   const owner = await aliasTableOwner(s.aliasMaps);
   if (owner !== undefined) s.aliasOwner = owner;
   const isLocalDomain = deps.isLocalDomain ?? ((d: string) => s.mydest.has(d.toLowerCase()) || d.toLowerCase() === 'localhost');
-  const lc: LocalContext = { config, s, isLocalDomain, forwarder: cleanupForwarder(config, deps) };
+  const lc: LocalContext = { config, s, isLocalDomain, forwarder: cleanupForwarder(config, deps), ...(deps.sieve?.enabled ? { sieve: deps.sieve } : {}) };
 
   return {
     name: 'local',

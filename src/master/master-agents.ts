@@ -29,11 +29,14 @@ export const AGENTS: Readonly<Record<string, DeliveryAgentFactory>> = {
   error: async () => (await import('../error/error.ts')).createErrorAgent(),
   smtp: async (config, _m, entry) => (await import('../smtp/smtp.ts')).createSmtpAgent(config, { name: logName(config, entry) }),
   lmtp: async (config, _m, entry) => (await import('../smtp/smtp.ts')).createLmtpAgent(config, { name: logName(config, entry) }),
-  local: async (config) => {
+  local: async (config, _m, _e, dovecot) => {
     const { createLocalAgent } = await import('../local/local.ts');
     const { cleanupSettings } = await import('../global/cleanup-client.ts');
     const { trigger } = await import('../global/mail-trigger.ts');
-    return createLocalAgent(config, { cleanup: cleanupSettings(config, (q) => { trigger('qmgr', q); }), cleanupClient: cleanup });
+    // Pigeonhole for the LDA: dovecot.conf `protocol lda { mail_plugins = $mail_plugins sieve }`.
+    const { sieveSettings } = await import('../lib-sieve/sieve-settings.ts');
+    const sieve = dovecot ? { ...sieveSettings(dovecot, 'lda'), hostname: dovecot.getFor('hostname', { protocol: 'lda' }) || config.get('myhostname') } : undefined;
+    return createLocalAgent(config, { cleanup: cleanupSettings(config, (q) => { trigger('qmgr', q); }), cleanupClient: cleanup, ...(sieve?.enabled ? { sieve } : {}) });
   },
   pipe: async (config, masterCf) => (await import('../pipe/pipe.ts')).createPipeAgent(config, { entries: masterCf }),
   virtual: async (config, _m, _e, dovecot) => {
