@@ -61,6 +61,27 @@ print(json.dumps(out))
   return JSON.parse(stdout) as string[];
 }
 
+/** reject_unverified_sender: MAIL FROM each sender, the RCPT reply (smtpd_delay_reject). */
+async function senders(port: number, list: string[]): Promise<string[]> {
+  const py = `
+import smtplib, sys, json
+out = []
+for s in sys.argv[2:]:
+    c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
+    c.ehlo("client.example.org")
+    c.mail(s)
+    code, msg = c.rcpt("known@far.test")
+    out.append("%d %s" % (code, msg.decode()))
+    c.quit()
+print(json.dumps(out))
+`;
+  const { stdout } = await run('python3', ['-c', py, String(port), ...list], { timeout: 120_000 });
+  return JSON.parse(stdout) as string[];
+}
+
+/** A second listener that verifies senders (the cache is shared with the first). */
+const SENDER_LISTENER = (port: number) => `127.0.0.1:${port} inet n - n - - smtpd -o smtpd_sender_restrictions=reject_unverified_sender -o smtpd_recipient_restrictions=permit_mynetworks`;
+
 const ADDRS = ['known@far.test', 'unknown@far.test', 'x@down.test'];
 const ASK = [...ADDRS, ...ADDRS];
 
@@ -77,23 +98,31 @@ async function probed(port: number, log: () => string): Promise<void> {
   }
 }
 
-test('reject_unverified_recipient: the same replies as Postfix for deliverable, undeliverable and unreachable addresses', { skip }, async () => {
+test('reject_unverified_recipient and _sender: the same replies as Postfix for deliverable, undeliverable and unreachable addresses', { skip }, async () => {
   const port = await freePort();
-  const pf = await RealPostfix.start({ mainCf: MAIN(), masterCf: `127.0.0.1:${port} inet n - n - - smtpd` });
+  const sport = await freePort();
+  const pf = await RealPostfix.start({ mainCf: MAIN(), masterCf: `127.0.0.1:${port} inet n - n - - smtpd\n${SENDER_LISTENER(sport)}` });
   let theirs: string[];
+  let theirSenders: string[];
   try {
     await probed(port, () => pf.log());
     theirs = await rcpt(port, ASK);
+    theirSenders = await senders(sport, ADDRS);
   } finally { await pf.stop(); }
   const sys = await PosternSystem.start();
   try {
     appendFileSync(join(sys.configDir, 'main.cf'), MAIN());
+    const ourSport = await freePort();
+    appendFileSync(join(sys.configDir, 'master.cf'), SENDER_LISTENER(ourSport) + '\n');
     // A restart, not a reload: every service (qmgr in its thread too) has the new main.cf.
     await sys.stop();
     await PosternSystem.start(sys);
     await probed(sys.ports.smtp, () => sys.log);
     const ours = await rcpt(sys.ports.smtp, ASK);
     assert.deepEqual(ours, theirs);
+    const ourSenders = await senders(ourSport, ADDRS);
+    assert.deepEqual(ourSenders, theirSenders, 'reject_unverified_sender');
+    assert.match(ourSenders[1]!, /^450 4\.1\.7 <unknown@far\.test>: Sender address rejected: unverified address: host /);
     assert.equal(ours[0], '250 2.1.5 Ok');
     assert.equal(ours[1], '450 4.1.1 <unknown@far.test>: Recipient address rejected: unverified address: host 127.0.0.1[127.0.0.1] said: 550 5.1.1 <unknown@far.test>: Recipient address rejected: User unknown in relay recipient table (in reply to RCPT TO command)');
     assert.match(ours[2]!, /^450 4\.1\.1 <x@down\.test>: Recipient address rejected: unverified address: connect to 127\.0\.0\.1\[127\.0\.0\.1\]:\d+: Connection refused$/);
