@@ -55,10 +55,13 @@ export function smtpdService(clients: SmtpdServiceClients): ServiceImpl {
       // The anvil count (smtpd_client_connection_count_limit) is checked before a connection
       // takes one of the maxproc slots, so one client's connections cannot hold them all; a
       // session frees its slot when it ends (221, 421), not when the client closes.
-      return serveSessions(ctx, (sock, _listener, slot) => new Promise<void>((resolve) => {
+      const server = serveSessions(ctx, (sock, _listener, slot) => new Promise<void>((resolve) => {
         sock.once('close', () => resolve());
         smtpd.handle(sock, { admitted: true, stress: slot.stress, end: slot.end });
       }), { admit: (sock, _listener, stress) => smtpd.admit(sock, stress) });
+      // Policy servers' connections end with this instance (a spawned policyd-spf then exits),
+      // as they do when a Postfix smtpd process exits.
+      return { ...server, stop: async () => { await server.stop(); await policy.close(); } };
     },
   };
 }

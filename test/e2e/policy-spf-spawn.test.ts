@@ -13,12 +13,13 @@
  * Postfix passes environment to spawned commands) points at that server. CONF is Debian's
  * policyd-spf.conf with skip_addresses emptied of 127.0.0.0/8 (the test client is 127.0.0.1).
  * Compared: the RCPT replies for a sender whose SPF fails (550 5.7.23 from policyd-spf), passes,
- * soft-fails and has no SPF record.
+ * soft-fails and has no SPF record; PREPEND's Received-SPF header; hostile spawned commands (one
+ * that hangs past its time limit, one that crashes); stopping Postern ends policyd-spf.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -67,7 +68,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'postern-spf-'));
   chmodSync(dir, 0o755);
   const py = join(dir, 'py');
-  (await import('node:fs')).mkdirSync(py, { mode: 0o755 });
+  mkdirSync(py, { mode: 0o755 });
   writeFileSync(join(py, 'sitecustomize.py'), SITECUSTOMIZE, { mode: 0o644 });
   const conf = readFileSync('/etc/postfix-policyd-spf-python/policyd-spf.conf', 'utf8')
     .replace(/^skip_addresses\s*=.*$/m, 'skip_addresses = 192.0.2.255/32');
@@ -101,6 +102,13 @@ print(json.dumps(out))
 `;
   const { stdout } = await run('python3', ['-c', py, String(port), ...senders], { timeout: 120_000 });
   return JSON.parse(stdout) as string[];
+}
+
+/** The policyd-spf processes this test started (their command line names its conf file). */
+function spfProcesses(): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try { return readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(join(dir, 'policyd-spf.conf')); } catch { return false; }
+  }).map(Number);
 }
 
 const SENDERS = ['a@spf-fail.test', 'b@spf-pass.test', 'c@spf-soft.test', 'd@nospf.test'];
@@ -151,7 +159,6 @@ c.quit()
   const newDir = join(sys.maildir('postmaster@example.test'), 'new');
   let text = '';
   for (let i = 0; i < 300 && !text; i++) {
-    const { readdirSync } = await import('node:fs');
     const files = existsSync(newDir) ? readdirSync(newDir) : [];
     for (const f of files) {
       const t = readFileSync(join(newDir, f), 'utf8');
@@ -180,16 +187,26 @@ smtpd_sender_restrictions =
     check_policy_service { unix:private/crashpol, try_limit=1, default_action={451 4.3.5 policy crashed} }
 `);
   const mark = sys.log.length;
+  // Stopping ends the spawned policyd-spf processes: smtpd closes its policy connections.
+  assert.ok(spfProcesses().length > 0, 'policyd-spf runs while smtpd holds a connection to it');
   await sys.stop();
+  const end = Date.now() + 20_000;
+  while (spfProcesses().length > 0) {
+    assert.ok(Date.now() < end, `policyd-spf still running after stop: ${spfProcesses().join(' ')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   await PosternSystem.start(sys);
   const t0 = Date.now();
   const [reply] = await rcptReplies(sys.ports.smtp, ['x@nospf.test']);
   assert.equal(reply, '451 4.3.5 <x@nospf.test>: Sender address rejected: policy crashed');
   assert.ok(Date.now() - t0 < 25_000, 'the hanging command was killed at its time limit, not at the 30 s timeout');
+  // The command's exit is logged once its pipes are closed: wait for the line.
+  await sys.waitLog(/warning: command \/bin\/sh exit status 3/);
   const log = sys.log.slice(mark);
   assert.match(log, /warning: command \/bin\/sleep time limit exceeded/);
   assert.match(log, /warning: command \/bin\/sh: broken policy/);
-  assert.match(log, /warning: command \/bin\/sh exit status 3/);
+  assert.match(log, /warning: command \/bin\/sh exit status 3/, log.split('\n').filter((l) => /warning/.test(l)).join('\n'));
   assert.match(log, /warning: problem talking to server unix:private\/hangpol: lost connection; using default action "DUNNO"/);
   assert.match(log, /warning: problem talking to server unix:private\/crashpol: lost connection; using default action "451 4\.3\.5 policy crashed"/);
 });
+
