@@ -15,6 +15,8 @@ PKGS="$PKGS python3-milter rspamd postgrey postfix-policyd-spf-python"
 PKGS="$PKGS dovecot-sieve dovecot-managesieved sieve-connect"
 # SQL and LDAP tables and user directories, with Postfix's and Dovecot's own drivers as references
 PKGS="$PKGS postgresql mariadb-server slapd ldap-utils postfix-pgsql postfix-mysql postfix-ldap dovecot-pgsql dovecot-mysql dovecot-ldap"
+# ACME: Let's Encrypt's test CA (pebble, with its challenge test server)
+PKGS="$PKGS pebble"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
