@@ -416,6 +416,9 @@ export class LmtpSession {
   private async deliverAll(rcpts: Rcpt[], sender: string, spool: LmtpSpool): Promise<void> {
     const s = this.deps.settings;
     const body = spool.inMemory() ?? spool;
+    // Sieve reads the whole message: a spooled one is read once for every recipient of the transaction.
+    let full: Promise<Buffer> | undefined;
+    const whole = (): Promise<Buffer> => (full ??= Buffer.isBuffer(body) ? Promise.resolve(body) : collect(body.chunks()).then((b) => Buffer.concat(b)));
     const head = spool.head;
     const msgid = /^message-id:[ \t]*(.*)$/im.exec(head.toString('latin1').split(/\n\n/)[0] ?? '')?.[1]?.trim() ?? 'unspecified';
     // Different users in parallel, one user's copies one after the other (like Dovecot's
@@ -428,14 +431,14 @@ export class LmtpSession {
     });
     const replies: (string | undefined)[] = new Array(rcpts.length);
     await pool(s.deliveryConcurrency, [...perUser.values()].map((idx) => async () => {
-      for (const i of idx) replies[i] = await this.deliverOne(rcpts[i]!, sender, body, msgid);
+      for (const i of idx) replies[i] = await this.deliverOne(rcpts[i]!, sender, body, msgid, whole);
     }));
     // One reply per RCPT that got 250, in RCPT order (RFC 2033 §4.2); duplicates repeat the first one's.
     rcpts.forEach((r, i) => { this.write(replies[r.dupOf >= 0 ? r.dupOf : i]!.replace('\u0000', `<${quoteAddress(r.address)}>`)); });
   }
 
   /** Deliver one copy; the reply has \0 where the recipient address goes. */
-  private async deliverOne(r: Rcpt, sender: string, body: Buffer | LmtpSpool, msgid: string): Promise<string> {
+  private async deliverOne(r: Rcpt, sender: string, body: Buffer | LmtpSpool, msgid: string, whole: () => Promise<Buffer>): Promise<string> {
     const s = this.deps.settings;
     const log = this.deps.log;
     const hdr = [`Return-Path: <${sender}>`, `Delivered-To: ${r.address}`];
@@ -464,7 +467,7 @@ export class LmtpSession {
         }
       }
       if (s.sieve.enabled) {
-        const raw = Buffer.isBuffer(body) ? Buffer.concat([prefix, body]) : Buffer.concat([prefix, ...await collect(body.chunks())]);
+        const raw = Buffer.concat([prefix, await whole()]);
         const res = await deliverWithSieve(user, {
           settings: s.sieve, rec: r.rec, envelope: { from: sender, to: r.address }, content: raw,
           ...(this.deps.submit ? { submit: this.deps.submit } : {}),
