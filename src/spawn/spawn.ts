@@ -118,7 +118,17 @@ export const service: ServiceImpl = {
         try { process.kill(-child.pid!, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
       }, limitMs);
       timer.unref();
-      child.on('error', (err) => log.warn(`command ${prog}: ${err.message}`));
+      let ended = false;
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        clearTimeout(timer);
+        children.delete(child);
+        sock.end();
+        next();
+      };
+      // A command that cannot be started (no such file, no permission) reports only 'error'.
+      child.on('error', (err) => { log.warn(`command ${prog}: ${err.message}`); if (child.pid === undefined) { sock.destroy(); end(); } });
       child.stdin!.on('error', () => { /* the command stopped reading */ });
       sock.on('error', () => { /* the client left */ });
       sock.pipe(child.stdin!);
@@ -134,13 +144,10 @@ export const service: ServiceImpl = {
         for (const line of lines.slice(0, 20)) log.warn(`command ${prog}: ${line.slice(0, STDERR_LINE)}`);
       });
       child.once('close', (code, signal) => {
-        clearTimeout(timer);
-        children.delete(child);
-        sock.end();
         if (timedOut) log.warn(`command ${prog} time limit exceeded`);
         else if (signal) log.warn(`command ${prog} killed by signal ${signal}`);
         else if (code) log.warn(`command ${prog} exit status ${code}`);
-        next();
+        end();
       });
     };
 
