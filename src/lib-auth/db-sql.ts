@@ -1,6 +1,7 @@
 /**
- * db-sql - Dovecot's sql passdb and userdb (auth/passdb-sql.c, userdb-sql.c) on SQLite through
- * node:sqlite, with the queries of dovecot-sql.conf.ext.
+ * db-sql - Dovecot's sql passdb and userdb (auth/passdb-sql.c, userdb-sql.c) with the queries of
+ * dovecot-sql.conf.ext: on SQLite through node:sqlite (here), or on PostgreSQL and MySQL/MariaDB
+ * (db-sql-net.ts: `driver = pgsql|mysql`).
  *
  * Dovecot substitutes %u %n %d (escaped) into the query text. We never put a user-supplied value
  * into SQL text: each single-quoted literal that contains %-variables ('%u', '%n@%d') and each
@@ -16,8 +17,11 @@ import type { Passdb, PassdbEntry, Userdb } from './auth-db.ts';
 import { expandParts } from './auth-var-expand.ts';
 import type { SqlConf } from './db-sql-conf.ts';
 
-/** Turn a Dovecot query into SQL with `?` placeholders and the values to bind for `user`. */
-export function bindQuery(query: string, user: string): { sql: string; params: string[] } {
+/**
+ * Turn a Dovecot query into SQL with placeholders (`?`, or `$1`.. for PostgreSQL) and the values
+ * to bind for `user`.
+ */
+export function bindQuery(query: string, user: string, placeholder: (n: number) => string = () => '?'): { sql: string; params: string[] } {
   let sql = '';
   const params: string[] = [];
   let i = 0;
@@ -34,7 +38,7 @@ export function bindQuery(query: string, user: string): { sql: string; params: s
       }
       if (j >= query.length) throw new Error(`unterminated string literal in query: ${query}`);
       if (/%(?!%)/.test(body.replace(/%%/g, ''))) {
-        sql += '?';
+        sql += placeholder(params.length + 1);
         params.push(expandParts(body, { user }).map((p) => (typeof p === 'string' ? p : p.value)).join(''));
       } else {
         sql += query.slice(i, j + 1).replace(/%%/g, '%');
@@ -48,7 +52,7 @@ export function bindQuery(query: string, user: string): { sql: string; params: s
       const m = /^%[LU]?(\{[a-z]+\}|[a-zA-Z])/.exec(query.slice(i));
       if (!m) throw new Error(`bad variable in query at "${query.slice(i, i + 10)}"`);
       const v = expandParts(m[0], { user });
-      sql += '?';
+      sql += placeholder(params.length + 1);
       params.push(v.map((p) => (typeof p === 'string' ? p : p.value)).join(''));
       i += m[0].length;
       continue;
@@ -59,7 +63,7 @@ export function bindQuery(query: string, user: string): { sql: string; params: s
   return { sql, params };
 }
 
-function rowFields(row: Record<string, unknown>): Record<string, string> {
+export function rowFields(row: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(row)) {
     if (v === null || v === undefined) continue;
@@ -75,13 +79,24 @@ function rowUser(f: Record<string, string>, fallback: string): string {
   return fallback;
 }
 
+/** Where the queries run: SQLite here, PostgreSQL/MySQL in db-sql-net.ts. */
+export interface SqlBackend {
+  placeholder(n: number): string;
+  /** The rows (NULL columns absent), at most `limit`. Throws on any failure (a temporary error). */
+  run(sql: string, params: string[], limit: number): Promise<Record<string, string>[]>;
+  stamp?(): Promise<string>;
+  close(): void;
+}
+
 /** One SQLite connection shared by the passdb and userdb built from the same settings file. */
-export class SqlSource {
-  readonly conf: SqlConf;
+export class SqliteBackend implements SqlBackend {
+  private readonly conf: SqlConf;
   private db: DatabaseSync | undefined;
   private stmts = new Map<string, StatementSync>();
 
   constructor(conf: SqlConf) { this.conf = conf; }
+
+  placeholder(): string { return '?'; }
 
   private open(): DatabaseSync {
     if (!this.db) {
@@ -94,9 +109,7 @@ export class SqlSource {
     return this.db;
   }
 
-  /** Run `query` for `user`; at most `limit` rows. Errors name the settings file. */
-  rows(query: string, user: string, limit: number): Record<string, string>[] {
-    const { sql, params } = bindQuery(query, user);
+  async run(sql: string, params: string[], limit: number): Promise<Record<string, string>[]> {
     try {
       let st = this.stmts.get(sql);
       if (!st) { st = this.open().prepare(sql); this.stmts.set(sql, st); }
@@ -123,13 +136,6 @@ export class SqlSource {
     return parts.join('/');
   }
 
-  async *iterate(): AsyncIterable<string> {
-    for (const f of this.rows(this.conf.iterateQuery, '', Number.MAX_SAFE_INTEGER)) {
-      const u = rowUser(f, '');
-      if (u) yield u;
-    }
-  }
-
   close(): void {
     this.stmts.clear();
     this.db?.close();
@@ -137,12 +143,40 @@ export class SqlSource {
   }
 }
 
+/** The queries of one dovecot-sql.conf.ext on its backend, shared by its passdb and userdb. */
+export class SqlSource {
+  readonly conf: SqlConf;
+  private readonly backend: SqlBackend;
+
+  constructor(conf: SqlConf, backend?: SqlBackend) {
+    this.conf = conf;
+    this.backend = backend ?? new SqliteBackend(conf);
+  }
+
+  /** Run `query` for `user`; at most `limit` rows. Errors name the settings file. */
+  rows(query: string, user: string, limit: number): Promise<Record<string, string>[]> {
+    const { sql, params } = bindQuery(query, user, (n) => this.backend.placeholder(n));
+    return this.backend.run(sql, params, limit);
+  }
+
+  async stamp(): Promise<string> { return this.backend.stamp ? this.backend.stamp() : ''; }
+
+  async *iterate(): AsyncIterable<string> {
+    for (const f of await this.rows(this.conf.iterateQuery, '', Number.MAX_SAFE_INTEGER)) {
+      const u = rowUser(f, '');
+      if (u) yield u;
+    }
+  }
+
+  close(): void { this.backend.close(); }
+}
+
 export function sqlPassdb(src: SqlSource): Passdb {
   return {
     driver: 'sql',
     defaultScheme: src.conf.defaultPassScheme,
     async lookup(user): Promise<PassdbEntry | undefined> {
-      const rows = src.rows(src.conf.passwordQuery, user, 2);
+      const rows = await src.rows(src.conf.passwordQuery, user, 2);
       if (rows.length === 0) return undefined;
       if (rows.length > 1) throw new Error(`${src.conf.file}: password_query returned more than one row for ${user}`);
       const f = rows[0]!;
@@ -161,7 +195,7 @@ export function sqlUserdb(src: SqlSource): Userdb {
   return {
     driver: 'sql',
     async lookup(user) {
-      const rows = src.rows(src.conf.userQuery, user, 2);
+      const rows = await src.rows(src.conf.userQuery, user, 2);
       if (rows.length === 0) return undefined;
       if (rows.length > 1) throw new Error(`${src.conf.file}: user_query returned more than one row for ${user}`);
       const f = rows[0]!;

@@ -274,8 +274,10 @@ test('configuration errors name dovecot.conf and the block line', async () => {
   const bad = join(tmp, 'bad-sql.conf.ext');
   writeFileSync(bad, 'driver = sqlite\nconnect = x.db\npasword_query = SELECT 1\n');
   await assert.rejects(openUserDirectory(fakeConf({ passdbs: [{ driver: 'sql', args: bad }] })), /bad-sql\.conf\.ext, line 3: unknown setting "pasword_query"/);
-  writeFileSync(bad, 'driver = mysql\nconnect = host=x\n');
-  await assert.rejects(openUserDirectory(fakeConf({ passdbs: [{ driver: 'sql', args: bad }] })), /driver "mysql" is not supported/);
+  writeFileSync(bad, 'driver = oracle\nconnect = host=x\n');
+  await assert.rejects(openUserDirectory(fakeConf({ passdbs: [{ driver: 'sql', args: bad }] })), /driver "oracle" is not supported/);
+  writeFileSync(bad, 'driver = pgsql\nconnect = host=x dbname=y nonsense=1\n');
+  await assert.rejects(openUserDirectory(fakeConf({ passdbs: [{ driver: 'sql', args: bad }] })), /connect: unknown setting "nonsense"/);
   const empty = join(tmp, 'empty');
   mkdirSync(empty);
   await assert.rejects(openUserDirectory(fakeConf({ file: join(empty, 'dovecot.conf') })), /no passdb or userdb is configured .*postern start/);

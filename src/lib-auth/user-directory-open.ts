@@ -17,8 +17,9 @@
  *    mail_gid, then to this process's ids; `mail` falls back to mail_location; %u %n %d %h and
  *    a leading `~` (home) are expanded in it; `quota_rule` becomes quotaBytes/quotaMessages.
  *
- * Drivers: passwd-file, sql (sqlite), static; passdb also shadow, userdb also prefetch and
- * passwd (system users).
+ * Drivers: passwd-file, sql (sqlite, pgsql, mysql), ldap, static; passdb also shadow, userdb
+ * also prefetch and passwd (system users). sql and ldap answers go through the auth cache when
+ * auth_cache_size is set (auth-cache.ts).
  * With no passdb/userdb block at all, the embedded default is used: the dovecot-sql.conf.ext
  * beside dovecot.conf (written by `postern start`, master/default-config.ts).
  */
@@ -34,6 +35,8 @@ import { expandVars } from './auth-var-expand.ts';
 import { PasswdFileSource, passwdFilePassdb, passwdFileUserdb } from './db-passwd-file.ts';
 import { loadSqlConf } from './db-sql-conf.ts';
 import { SqlSource, sqlPassdb, sqlUserdb } from './db-sql.ts';
+import { NetSqlBackend } from './db-sql-net.ts';
+import { AuthCache, cachedPassdb, cachedUserdb, fromCache, parseDovecotSize, parseDovecotTime, type CachedPassdb } from './auth-cache.ts';
 import { staticPassdb, staticUserdb, type StaticUserdb } from './db-static.ts';
 import { passwordDummyVerify, passwordVerify } from './password-scheme.ts';
 import type { UserDirectory, UserRecord, VerifyResult } from './user-directory.ts';
@@ -119,6 +122,18 @@ export class AuthUserDirectory implements UserDirectory {
         const r = await passwordVerify(secret, entry.password, db.defaultScheme);
         if (r.error) log.warn(`passdb ${db.driver}(${name}): ${r.error}`);
         match = r.match;
+        if (!match && fromCache(entry)) {
+          // Dovecot: a password that does not match the cached one is checked against the database.
+          (db as CachedPassdb).forget(name);
+          let fresh;
+          try { fresh = await db.lookup(name); } catch (err) {
+            log.error(`passdb ${db.driver}(${name}): ${(err as Error).message}`);
+            return { result: 'tempfail' };
+          }
+          if (fresh?.password !== undefined && fresh.password !== entry.password) {
+            match = (await passwordVerify(secret, fresh.password, db.defaultScheme)).match;
+          }
+        }
       }
       if (!match) { mismatch = true; continue; }
       if ('nologin' in fields) return { result: 'disabled', user: canonical };
@@ -248,7 +263,11 @@ export async function openUserDirectory(conf: DovecotConfig): Promise<AuthUserDi
   const sql = (spec: AuthDbSpec) => wrap(spec, () => {
     const file = resolve(base, spec.args.trim());
     let s = sqls.get(file);
-    if (!s) { s = new SqlSource(loadSqlConf(file)); sqls.set(file, s); }
+    if (!s) {
+      const c = loadSqlConf(file);
+      s = new SqlSource(c, c.driver === 'sqlite' ? undefined : new NetSqlBackend(c));
+      sqls.set(file, s);
+    }
     return s;
   });
 
@@ -264,6 +283,7 @@ export async function openUserDirectory(conf: DovecotConfig): Promise<AuthUserDi
     passdbSpecs = [spec];
     userdbSpecs = [spec];
   }
+  const cache = authCache(conf);
   const passdbs: DbEntry<Passdb>[] = [];
   for (const spec of passdbSpecs) {
     let db: Passdb;
@@ -273,8 +293,9 @@ export async function openUserDirectory(conf: DovecotConfig): Promise<AuthUserDi
       case 'static': db = staticPassdb(spec.args); break;
       case 'shadow': db = shadowPassdb(); break;
       default:
-        throw new ConfigError(spec.file, spec.line, `passdb driver "${spec.driver}" is not supported (use passwd-file, sql with sqlite, static or shadow)`);
+        throw new ConfigError(spec.file, spec.line, `passdb driver "${spec.driver}" is not supported (use passwd-file, sql, ldap, static or shadow)`);
     }
+    if (cache && CACHED_DRIVERS.has(spec.driver)) db = cachedPassdb(db, cache, `${passdbs.length}`);
     passdbs.push({ db, spec });
   }
   const userdbs: DbEntry<Userdb>[] = [];
@@ -287,11 +308,27 @@ export async function openUserDirectory(conf: DovecotConfig): Promise<AuthUserDi
       case 'prefetch': db = { driver: 'prefetch', lookup: async () => undefined, close: async () => {} }; break;
       case 'passwd': db = systemUserdb(); break;
       default:
-        throw new ConfigError(spec.file, spec.line, `userdb driver "${spec.driver}" is not supported (use passwd-file, sql with sqlite, static, prefetch or passwd)`);
+        throw new ConfigError(spec.file, spec.line, `userdb driver "${spec.driver}" is not supported (use passwd-file, sql, ldap, static, prefetch or passwd)`);
     }
+    if (cache && CACHED_DRIVERS.has(spec.driver)) db = cachedUserdb(db, cache, `${userdbs.length}`);
     userdbs.push({ db, spec });
   }
   return new AuthUserDirectory(conf, passdbs, userdbs);
+}
+
+/** Drivers whose answers go through the auth cache (the ones that ask a server). */
+const CACHED_DRIVERS = new Set(['sql', 'ldap']);
+
+/** The auth cache of dovecot.conf, or undefined when auth_cache_size is 0 (Dovecot's default). */
+function authCache(conf: DovecotConfig): AuthCache | undefined {
+  const setting = (name: string, dflt: string) => conf.get(name) ?? dflt;
+  try {
+    const size = parseDovecotSize(setting('auth_cache_size', '0'));
+    if (size === 0) return undefined;
+    return new AuthCache(size, parseDovecotTime(setting('auth_cache_ttl', '1 hour')), parseDovecotTime(setting('auth_cache_negative_ttl', '1 hour')));
+  } catch (err) {
+    throw new ConfigError(conf.file, 0, `auth cache: ${(err as Error).message}`);
+  }
 }
 
 /** Dovecot's passwd userdb: system users from /etc/passwd (names without '@'). */
