@@ -897,6 +897,12 @@ export const POSTERN_PARAMS: readonly ParamSpec[] = [
   p('postern_mta_sts', 'no', 'bool', 'Apply MTA-STS (RFC 8461) policies in the SMTP client: discover _mta-sts.<domain> TXT, fetch https://mta-sts.<domain>/.well-known/mta-sts.txt, cache it for max_age; enforce = TLS level secure with the MX host checked against the policy, testing = logged only. smtp_tls_policy_maps and DANE take precedence.'),
   p('postern_mta_sts_port', '443', 'int', 'The HTTPS port of the MTA-STS policy host. Only tests change it (a loopback HTTPS server cannot use 443).'),
   p('postern_mta_sts_timeout', '10s', 'time', 's', 'Time limit for fetching one MTA-STS policy.'),
+  p('postern_http_listen', '', 'list', 'Where Postern\'s HTTP service listens for plain HTTP: port, host:port or [host]:port items (no host = every address of inet_interfaces); empty = no plain HTTP listener. Port 80 serves ACME http-01 challenges (docs/httpd.md).'),
+  p('postern_https_listen', '', 'list', 'Where Postern\'s HTTP service listens for HTTPS, with the mail services\' certificate (smtpd_tls_cert_file, SNI by tls_server_sni_maps): the MTA-STS policy host, ACME tls-alpn-01; empty = none (docs/httpd.md).'),
+  p('postern_http_header_limit', '16384', 'size', 'The largest HTTP request line plus header the HTTP service accepts (431 above it).'),
+  p('postern_http_body_limit', '1048576', 'size', 'The largest HTTP request body the HTTP service reads for any route (routes that take no body refuse every body, 413).'),
+  p('postern_http_timeout', '30s', 'time', 's', 'Time limit for one HTTP request to arrive whole, for the TLS handshake, and for an idle keep-alive connection.'),
+  p('postern_http_connection_limit', '256', 'int', 'The most simultaneous connections the HTTP service keeps open; more are closed at once.'),
   p('postern_process_mode', '', 'str', 'Where the master runs a service: inline (in the master process), thread (a worker thread of it) or process (a child process of its own, killable and restarted alone); empty = the service\'s default (qmgr thread, the others inline). Set in main.cf for every service or per master.cf entry with -o postern_process_mode=process (docs/master.md).'),
   p('postern_process_count', '1', 'int', 'With postern_process_mode = process: how many child processes serve the service, each taking a share of its connections (round robin) and of its maxproc session limit. Set per master.cf entry with -o (docs/master.md).'),
 ];

@@ -118,6 +118,8 @@ export function planServices(cfg: MasterConfigSet, registry: ServiceRegistry): P
     });
   }
 
+  mainCfServices(cfg, registry, plan, common, protocols);
+
   const d = cfg.dovecot;
   for (const proto of d.protocols) {
     if (proto === 'none' || proto === '') continue;
@@ -137,6 +139,33 @@ export function planServices(cfg: MasterConfigSet, registry: ServiceRegistry): P
     });
   }
   return plan;
+}
+
+/**
+ * Postern's own services, planned from main.cf rather than master.cf: the HTTP service when
+ * postern_http_listen or postern_https_listen names a listener (httpd/httpd.ts), the ACME
+ * client when postern_acme_directory is set. Listener items are master.cf service names
+ * (`port`, `host:port`, `[host]:port`; no host = inet_interfaces).
+ */
+function mainCfServices(cfg: MasterConfigSet, registry: ServiceRegistry, plan: Plan, common: string, protocols: IpVersions): void {
+  const file = `${cfg.main.configDir}/main.cf`;
+  const synth = (service: string, impl: string): MasterEntry => ({
+    service, type: 'inet', private: false, unpriv: true, chroot: false,
+    wakeup: 0, wakeupIfUsed: false, maxproc: 0, command: impl, args: [], overrides: {}, file, line: 0, fields: [],
+  });
+  const add = (key: string, impl: string, listens: ListenSpec[]) => {
+    if (!Object.hasOwn(registry, impl)) { plan.notYetAvailable.push(`${impl}(main.cf)`); return; }
+    plan.services.push({ key, impl, entry: synth(key, impl), listens, fingerprint: hash(common, key, JSON.stringify(listens)) });
+  };
+  const inet = (param: string, name: string, ssl: boolean): ListenSpec[] => cfg.main.list(param).map((item) => {
+    const { host, port } = inetEndpoint({ ...synth(item, 'httpd'), line: cfg.main.lineOf(param) });
+    const addresses = host
+      ? hostAddresses(host, protocols, `${file}: ${param}`)
+      : interfaceAddresses(cfg.main.list('inet_interfaces'), protocols, `${file}: inet_interfaces`);
+    return { kind: 'inet' as const, name, ssl, addresses, port, where: `"${item}" in ${param} in ${file}` };
+  });
+  const http = [...inet('postern_http_listen', 'http', false), ...inet('postern_https_listen', 'https', true)];
+  if (http.length) add('postern/httpd', 'httpd', http);
 }
 
 function dovecotListens(proto: string, d: DovecotConfig, protocols: IpVersions): ListenSpec[] {

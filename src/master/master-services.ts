@@ -52,6 +52,9 @@ export const SERVICES: ServiceRegistry = {
   // spawn(8): a command per connection to private/NAME (policy servers such as policyd-spf).
   spawn: async () => (await import('../spawn/spawn.ts')).service,
   managesieve: async () => (await import('../managesieve/managesieve.ts')).service,
+  // Postern's HTTP(S) service: planned from main.cf postern_http_listen/postern_https_listen
+  // (master-plan.ts), not from master.cf. Its routes: HTTP_ROUTES in master-httpd.ts.
+  httpd: async () => (await import('./master-httpd.ts')).service,
   // Work that runs inside other services' processes: cleanup and trivial-rewrite are libraries
   // of smtpd/pickup/qmgr; bounce/defer/trace and the delivery agents run inside qmgr.
   cleanup: inProcess('cleanup'),

@@ -1,0 +1,26 @@
+/**
+ * master-httpd - the HTTP service (httpd/httpd.ts) as the master runs it, and HTTP_ROUTES: THE
+ * TABLE of the features that answer HTTP requests. To add pages, add one line here (a lazy
+ * import of your module's route provider; providers return [] when their feature is off):
+ *
+ *   async (ctx) => (await import('../metrics/metrics-route.ts')).metricsRoutes(ctx),
+ *
+ * Routes are matched in table order (lib-http/http-route.ts). The service runs in the master's
+ * process (its default placement), so a provider here may read master-process state.
+ */
+import type { ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
+import type { HttpRoute } from '../lib-http/http-route.ts';
+import { httpdService } from '../httpd/httpd.ts';
+
+export type HttpRouteProvider = (ctx: ServiceContext) => Promise<HttpRoute[]>;
+
+export const HTTP_ROUTES: readonly HttpRouteProvider[] = [
+];
+
+export async function httpRoutes(ctx: ServiceContext): Promise<HttpRoute[]> {
+  const all: HttpRoute[] = [];
+  for (const p of HTTP_ROUTES) all.push(...await p(ctx));
+  return all;
+}
+
+export const service: ServiceImpl = httpdService({ routes: httpRoutes });
