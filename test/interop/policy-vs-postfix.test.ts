@@ -12,7 +12,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -25,6 +25,7 @@ import { smtpdClients } from '../../src/master/master-clients.ts';
 import { SmtpdCheck } from '../../src/smtpd/smtpd-check.ts';
 import { TrivialRewrite } from '../../src/trivial-rewrite/trivial-rewrite.ts';
 import { setLogSink } from '../../src/util/msg.ts';
+import { writeSelfSigned } from '../../src/lib-tls/self-signed.ts';
 
 const run = promisify(execFile);
 const logs: string[] = [];
@@ -43,6 +44,9 @@ let ourPort = 0;
 const logOf = { pf: '', ours: '' };
 
 const shared = (policyPort: number) => `myhostname = mx.example.test
+smtpd_tls_cert_file = ${dir}/c.pem
+smtpd_tls_key_file = ${dir}/k.pem
+smtpd_tls_security_level = may
 mydomain = example.test
 mynetworks = 127.0.0.1/32
 relay_domains = policy.test
@@ -69,6 +73,9 @@ async function startPolicyServer(log: string): Promise<number> {
 before(async () => {
   if (skip) return;
   dir = mkdtempSync(join(tmpdir(), 'postern-policy-'));
+  chmodSync(dir, 0o755);
+  writeSelfSigned(join(dir, 'c.pem'), join(dir, 'k.pem'), { hostname: 'mx.example.test' }, () => {});
+  chmodSync(join(dir, 'k.pem'), 0o644); // Postfix's smtpd reads it after dropping privileges
   logOf.pf = join(dir, 'pf-requests.jsonl');
   logOf.ours = join(dir, 'our-requests.jsonl');
   writeFileSync(logOf.pf, '');
@@ -172,6 +179,28 @@ for port in sys.argv[1:]:
   assert.equal(ours[0]!.attrs.instance, ours[2]!.attrs.instance, 'one instance per transaction');
   assert.equal(ours[2]!.attrs.policy_context, 'eod', 'the per-service policy_context');
   assert.ok(Number(ours[2]!.attrs.size) > 0 && ours[2]!.attrs.size === theirs[2]!.attrs.size, `size at END-OF-MESSAGE: ${ours[2]!.attrs.size} vs ${theirs[2]!.attrs.size}`);
+});
+
+test('after STARTTLS: encryption_protocol, encryption_cipher, encryption_keysize as Postfix sends them', { skip }, async () => {
+  const py = `
+import smtplib, ssl, sys
+ctx = ssl._create_unverified_context()
+for port in sys.argv[1:]:
+    c = smtplib.SMTP("127.0.0.1", int(port), timeout=30)
+    c.starttls(context=ctx)
+    c.ehlo("client.example.org")
+    c.mail("tls@example.org")
+    c.rcpt("dunno@policy.test")
+    c.quit()
+`;
+  await run('python3', ['-c', py, String(pfPort), String(ourPort)], { timeout: 60_000 });
+  const pick = (file: string) => requests(file).find((r) => r.attrs.sender === 'tls@example.org')!;
+  const t = pick(logOf.pf);
+  const o = pick(logOf.ours);
+  for (const k of ['encryption_protocol', 'encryption_cipher', 'encryption_keysize', 'ccert_subject', 'ccert_issuer', 'ccert_fingerprint', 'ccert_pubkey_fingerprint', 'protocol_name']) {
+    assert.equal(o.attrs[k], t.attrs[k], `${k}: Postern "${o.attrs[k]}", Postfix "${t.attrs[k]}"`);
+  }
+  assert.equal(o.attrs.encryption_protocol, 'TLSv1.3');
 });
 
 test('a hanging policy server holds only its own session; connections are reused', { skip }, async () => {
