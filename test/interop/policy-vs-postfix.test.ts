@@ -26,6 +26,16 @@ import { SmtpdCheck } from '../../src/smtpd/smtpd-check.ts';
 import { TrivialRewrite } from '../../src/trivial-rewrite/trivial-rewrite.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 import { writeSelfSigned } from '../../src/lib-tls/self-signed.ts';
+import { directoryAuth } from '../../src/smtpd/smtpd-sasl.ts';
+import type { UserDirectory } from '../../src/lib-auth/user-directory.ts';
+
+/** A user directory of one user for AUTH (the private Postfix has no SASL: Postern only). */
+const oneUser: UserDirectory = {
+  async lookup() { return undefined; },
+  async verifyPlain(u, p) { return u === 'alice' && p === 'pw' ? { result: 'ok', user: u } : { result: 'mismatch' }; },
+  async *iterate() { /* none */ },
+  async close() {},
+};
 
 const run = promisify(execFile);
 const logs: string[] = [];
@@ -85,11 +95,11 @@ before(async () => {
   pfPort = await freePort();
   pf = await RealPostfix.start({ mainCf: shared(pfPolicy), masterCf: `127.0.0.1:${pfPort} inet n - n - - smtpd` });
   const qdir = join(dir, 'queue');
-  const cfg = MainConfig.parse(`${shared(ourPolicy)}inet_interfaces = loopback-only\ncompatibility_level = 3.6\nsmtpd_banner = $myhostname ESMTP $mail_name\nmail_name = Postfix\nqueue_directory = ${qdir}\nsmtpd_peername_lookup = no\n`, join(dir, 'main.cf'), dir);
+  const cfg = MainConfig.parse(`${shared(ourPolicy)}inet_interfaces = loopback-only\ncompatibility_level = 3.6\nsmtpd_banner = $myhostname ESMTP $mail_name\nmail_name = Postfix\nqueue_directory = ${qdir}\nsmtpd_peername_lookup = no\nsmtpd_sasl_auth_enable = yes\n`, join(dir, 'main.cf'), dir);
   check = await SmtpdCheck.open(cfg, { rewrite: await TrivialRewrite.open(cfg) });
   const queue = new MailQueue(qdir);
   queue.ensureDirs();
-  const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: check, service: 'smtp' });
+  const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: check, service: 'smtp', auth: directoryAuth(oneUser) });
   server = createServer((s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); smtpd.handle(s); });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
   ourPort = (server.address() as { port: number }).port;
@@ -201,6 +211,23 @@ for port in sys.argv[1:]:
     assert.equal(o.attrs[k], t.attrs[k], `${k}: Postern "${o.attrs[k]}", Postfix "${t.attrs[k]}"`);
   }
   assert.equal(o.attrs.encryption_protocol, 'TLSv1.3');
+});
+
+test('after AUTH: sasl_method and sasl_username (Postern only: the private Postfix has no SASL)', { skip }, async () => {
+  const py = `
+import smtplib, sys
+c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+c.ehlo("client.example.org")
+c.login("alice", "pw")
+c.mail("sasl@example.org")
+c.rcpt("dunno@policy.test")
+c.quit()
+`;
+  await run('python3', ['-c', py, String(ourPort)], { timeout: 60_000 });
+  const r = requests(logOf.ours).find((x) => x.attrs.sender === 'sasl@example.org')!;
+  assert.equal(r.attrs.sasl_method, 'PLAIN');
+  assert.equal(r.attrs.sasl_username, 'alice');
+  assert.equal(r.attrs.sasl_sender, '');
 });
 
 test('a hanging policy server holds only its own session; connections are reused', { skip }, async () => {
