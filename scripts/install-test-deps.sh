@@ -17,6 +17,8 @@ PKGS="$PKGS dovecot-sieve dovecot-managesieved sieve-connect"
 PKGS="$PKGS postgresql mariadb-server slapd ldap-utils postfix-pgsql postfix-mysql postfix-ldap dovecot-pgsql dovecot-mysql dovecot-ldap"
 # ACME: Let's Encrypt's test CA (pebble, with its challenge test server)
 PKGS="$PKGS pebble"
+# metrics: a real Prometheus scrapes /metrics in the tests; promtool checks the exposition
+PKGS="$PKGS prometheus"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -14,6 +14,10 @@
  * `find(key, { fixedOnly: true })` skips pattern tables (regexp:, pcre:), as Postfix's
  * DICT_FLAG_FIXED does for the partial keys of mail_addr_find() (user@domain without the
  * extension, user, @domain): a regular expression only ever sees the full address.
+ *
+ * `traceMapsLookups(fn)` makes every lookup of every Maps in this process report (parameter,
+ * table, key, value) to `fn`: `postern explain` uses it to show which table line decided, while
+ * running the daemons' own code. Daemons never set it (one test of a module variable per lookup).
  */
 import { DictError, type Dict, type DictFlags } from '../util/dict.ts';
 import { dictOpen } from '../util/dict-registry.ts';
@@ -35,6 +39,25 @@ function surrogate(spec: string, err: DictError): Dict {
     lookup: async () => { throw err; },
     close: async () => {},
   };
+}
+
+/** One table lookup, as reported to the tracer. */
+export interface MapsLookup {
+  /** The parameter naming the list (virtual_alias_maps, ...), when known. */
+  paramName: string | undefined;
+  /** The table asked, as `type:name`. */
+  table: string;
+  key: string;
+  /** undefined: not found (an error is reported as `error`). */
+  value: string | undefined;
+  error?: string;
+}
+
+let tracer: ((l: MapsLookup) => void) | undefined;
+
+/** Report every lookup of this process to `fn` (undefined: stop). For `postern explain`. */
+export function traceMapsLookups(fn: ((l: MapsLookup) => void) | undefined): void {
+  tracer = fn;
 }
 
 export class Maps {
@@ -82,6 +105,18 @@ export class Maps {
     if (key === '') return undefined;
     for (const d of this.dicts) {
       if (opts.fixedOnly && PATTERN_TYPES.has(d.type)) continue;
+      if (tracer) {
+        const t = tracer;
+        const table = `${d.type}:${d.name}`;
+        let v: string | undefined;
+        try { v = await d.lookup(key); } catch (e) {
+          t({ paramName: this.paramName, table, key, value: undefined, error: (e as Error).message });
+          throw e;
+        }
+        t({ paramName: this.paramName, table, key, value: v });
+        if (v !== undefined) return v;
+        continue;
+      }
       const v = await d.lookup(key);
       if (v !== undefined) return v;
     }

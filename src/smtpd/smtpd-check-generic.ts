@@ -15,7 +15,7 @@
  */
 import { logger } from '../util/msg.ts';
 import {
-  DUNNO, OK, deferIf, deferIfPermit, lower, reject, rejected, serverError,
+  Abort, DUNNO, OK, REJECT, deferIf, deferIfPermit, lower, reject, rejected, serverError,
   type CheckContext, type CheckState, type Restriction, type RestrictionCall, type SessionExtras, type Status,
 } from './smtpd-check-reject.ts';
 import { CLIENT_RESTRICTIONS } from './smtpd-check-client.ts';
@@ -117,7 +117,20 @@ export async function generic(cx: CheckContext, st: CheckState, list: string[], 
       return next;
     };
     const skip = (): void => { i++; };
-    status = await one(cx, st, { name: lower(name), list, i: index, replyName, replyClass, defAcl, mapArg, domainArg, skip });
+    const trace = (st.s as SessionExtras).checkTrace;
+    try {
+      status = await one(cx, st, { name: lower(name), list, i: index, replyName, replyClass, defAcl, mapArg, domainArg, skip });
+    } catch (e) {
+      if (e instanceof Abort) {
+        st.rejectedBy ??= lower(name);
+        trace?.({ where: st.where, replyClass, depth: st.recursion, restriction: list[index]!, args: table !== undefined ? [table] : list.slice(index + 1, i + 1), status: 'ABORT', reply: st.error });
+      }
+      throw e;
+    }
+    // The innermost restriction that rejected names the rejection (a class's member, not the class).
+    if (status === REJECT && !cx.classes.has(name) && !cx.classes.has(lower(name))) st.rejectedBy ??= lower(name);
+    trace?.({ where: st.where, replyClass, depth: st.recursion, restriction: list[index]!, args: table !== undefined ? [table] : list.slice(index + 1, i + 1),
+              status: status === DUNNO ? 'DUNNO' : status === OK ? 'OK' : 'REJECT', ...(status === REJECT ? { reply: st.error } : {}) });
     if (st.warnIfReject >= st.recursion) st.warnIfReject = 0;
     if (status !== DUNNO) break;
     if (st.deferIfPermit.active && st.deferIfReject.active) break;

@@ -78,10 +78,32 @@ export interface CheckState {
   /** PREPEND headers not yet handed to the session (SmtpdVerdict.prepend). */
   prepend?: string[];
   error?: SmtpdReply;
+  /** The restriction whose rejection is in `error` (metrics label, `postern explain`). */
+  rejectedBy?: string;
+}
+
+/** One restriction evaluated, as reported to SessionExtras.checkTrace (`postern explain`). */
+export interface CheckTraceEvent {
+  /** Postfix's stage name: CONNECT, EHLO, MAIL, RCPT, DATA, END-OF-MESSAGE. */
+  where: string;
+  /** The reply class of the list: "Client host", "Sender address", ... */
+  replyClass: string;
+  /** Nesting: 1 for a top-level list, 2 inside a restriction class or access table result. */
+  depth: number;
+  /** The restriction as written, and the list entries it consumed as arguments. */
+  restriction: string;
+  args: string[];
+  status: 'DUNNO' | 'OK' | 'REJECT' | 'ABORT';
+  reply?: SmtpdReply;
 }
 
 /** What the session may offer beyond SmtpdState (optional hooks; see smtpd-check.ts). */
-export type SessionExtras = SmtpdState & { inputPending?: () => boolean; queueId?: string };
+export type SessionExtras = SmtpdState & {
+  inputPending?: () => boolean;
+  queueId?: string;
+  /** Called after each restriction (`postern explain` runs the checks with this set). */
+  checkTrace?: (ev: CheckTraceEvent) => void;
+};
 
 /** What restrictions use of the SmtpdCheck running them (tables are opened once, at start). */
 export interface CheckContext {

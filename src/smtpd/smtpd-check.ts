@@ -226,7 +226,7 @@ export class SmtpdCheck implements SmtpdPolicy {
     st.action = undefined;
     st.prepend = undefined;
     if (!err && !action && !prepend) return undefined;
-    return { ...(err ? { reply: err } : {}), ...(action ? { action, reason } : {}), ...(prepend ? { prepend } : {}) };
+    return { ...(err ? { reply: err, restriction: st.rejectedBy ?? 'unknown' } : {}), ...(action ? { action, reason } : {}), ...(prepend ? { prepend } : {}) };
   }
 
   /** Is the client in $mynetworks (permit_mynetworks)? A table error answers no. */
@@ -257,7 +257,7 @@ export class SmtpdCheck implements SmtpdPolicy {
     st.sender = sender;
     // smtpd.c mail_cmd(): the resolver's syntax check comes before any restriction.
     const syntax = await this.checkAddr(sender, '', s.tx?.smtputf8 ?? false);
-    if (syntax) return { reply: { code: 501, enh: '5.1.7', text: 'Bad sender address syntax' } };
+    if (syntax) return { reply: { code: 501, enh: '5.1.7', text: 'Bad sender address syntax' }, restriction: 'address_syntax' };
     if (this.p.delayReject) return undefined;
     return this.verdict(st, await this.checkMail(st, sender));
   }
@@ -266,7 +266,7 @@ export class SmtpdCheck implements SmtpdPolicy {
     const st = this.st(s);
     st.where = 'RCPT';
     const syntax = await this.checkAddr(recipient, st.sender ?? '', s.tx?.smtputf8 ?? false);
-    if (syntax) return { reply: { code: 501, enh: '5.1.3', text: 'Bad recipient address syntax' } };
+    if (syntax) return { reply: { code: 501, enh: '5.1.3', text: 'Bad recipient address syntax' }, restriction: 'address_syntax' };
     return this.verdict(st, await this.checkRcpt(st, recipient));
   }
 
@@ -299,6 +299,7 @@ export class SmtpdCheck implements SmtpdPolicy {
     st.warnIfReject = 0;
     st.deferIfReject.active = false;
     st.error = undefined;
+    st.rejectedBy = undefined;
   }
 
   private async run(st: CheckState, list: string[], replyName: string, replyClass: string, defAcl: string | undefined): Promise<Status> {
@@ -348,6 +349,7 @@ export class SmtpdCheck implements SmtpdPolicy {
       st.dipSender = st.deferIfPermit.active;
       if (this.p.rejUnlFrom && status !== REJECT && !st.senderRcptmapChecked && !st.discard && sender !== '') {
         status = await this.guard(() => senderRcptMaps(this.cx, st, sender));
+        if (status === REJECT) st.rejectedBy ??= 'reject_unlisted_sender';
       }
       return status === REJECT ? st.error : undefined;
     } finally { st.sender = saved; }
@@ -372,9 +374,10 @@ export class SmtpdCheck implements SmtpdPolicy {
         status = await this.run(st, list, recipient, RECIPIENT, 'check_recipient_access');
         if (status === REJECT) break;
       }
-      if (status !== REJECT && st.deferIfPermit.active) status = fromDefer(this.cx, st, st.deferIfPermit);
+      if (status !== REJECT && st.deferIfPermit.active) { status = fromDefer(this.cx, st, st.deferIfPermit); st.rejectedBy ??= 'defer_if_permit'; }
       if (this.p.rejUnlRcpt && status !== REJECT && !st.recipientRcptmapChecked && !st.discard) {
         status = await this.guard(() => recipientRcptMaps(this.cx, st, recipient));
+        if (status === REJECT) st.rejectedBy ??= 'reject_unlisted_recipient';
       }
       return status === REJECT ? st.error : undefined;
     } finally { st.recipient = saved; }

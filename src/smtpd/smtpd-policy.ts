@@ -24,6 +24,8 @@ export interface SmtpdVerdict {
   reason?: string;
   /** Headers to prepend to the message (access(5) / policy PREPEND), in order. */
   prepend?: string[];
+  /** The restriction that produced `reply` (reject_unauth_destination, check_client_access, ...). */
+  restriction?: string;
   /** Drop the connection after the reply (e.g. 421). */
   disconnect?: boolean;
 }
