@@ -6,7 +6,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MainConfig } from './mail-conf.ts';
@@ -84,4 +84,25 @@ test('a cache that cannot be written: the query throws (smtpd: 450 4.3.0 address
   writeFileSync(join(dir, 'blocked'), 'not a directory');
   const v = new VerifyClient(config, VerifyCache.forConfig(config), async () => {});
   await assert.rejects(v.query('x@example.com'), /EEXIST|ENOTDIR/);
+});
+
+test('compact(): expired entries dropped, the rest kept; another reader follows the new file', () => {
+  const { config } = setup('address_verify_map = btree:$data_directory/c\n');
+  const writer = VerifyCache.forConfig(config);
+  const now = Date.now();
+  writer.put('old-ok@example.com', { status: VRFY.OK, updated: now - 40 * 86400_000, probed: 0, text: 'ok' });
+  writer.put('new-ok@example.com', { status: VRFY.OK, updated: now, probed: 0, text: 'ok' });
+  writer.put('old-bad@example.com', { status: VRFY.BOUNCE, updated: now - 4 * 86400_000, probed: 0, text: '550' });
+  writer.put('new-bad@example.com', { status: VRFY.BOUNCE, updated: now - 3600_000, probed: 0, text: '550' });
+  writer.put('probing@example.com', { status: VRFY.TODO, updated: 0, probed: now, text: '' });
+  writer.put('new-ok@example.com', { status: VRFY.OK, updated: now, probed: 0, text: 'ok again' });
+  // A reader that has read the old file (another process: a second object on the same file).
+  const reader = new (VerifyCache as unknown as { new (p: string): VerifyCache })(writer.path);
+  assert.equal(reader.get('old-ok@example.com')?.status, VRFY.OK);
+  assert.deepEqual(writer.compact(31 * 86400_000, 3 * 86400_000, now), { retained: 3, dropped: 2 });
+  assert.equal(readFileSync(writer.path, 'utf8').trim().split('\n').length, 3);
+  assert.equal(reader.get('new-ok@example.com')?.text, 'ok again');
+  assert.equal(reader.get('old-ok@example.com'), undefined);
+  writer.update('after@example.com', VRFY.OK, 'ok');
+  assert.equal(reader.get('after@example.com')?.status, VRFY.OK);
 });

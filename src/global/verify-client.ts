@@ -9,7 +9,7 @@
  *   const { status, text } = await v.query('user@example.com');   // VRFY.OK | DEFER | BOUNCE | TODO
  *   VerifyCache.forConfig(config).update(addr, VRFY.BOUNCE, 'host ... said: 550 ...');  // qmgr
  *
- * THE CACHE (address_verify_map)
+ * THE CACHE (address_verify_map; compact() every address_verify_cache_cleanup_interval, by qmgr)
  *   One line per change, `{"a":address,"s":status,"u":updated,"p":probed,"t":text}` (JSON),
  *   appended to a file every process and thread reads (smtpd in the master's thread, qmgr in its
  *   own, perhaps in child processes): the last line of an address wins. The file is the path of
@@ -33,7 +33,7 @@
  *   instead of bounce logs, then removes the probe. Probes are logged as deliverable /
  *   undeliverable / deferred.
  */
-import { appendFileSync, closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { MainConfig } from './mail-conf.ts';
 import type { MailQueue } from './mail-queue.ts';
@@ -67,6 +67,8 @@ export class VerifyCache {
   private readonly map = new Map<string, VerifyEntry>();
   private offset = 0;
   private partial = '';
+  /** The file read so far (a compaction replaces it: read the new one from the start). */
+  private ino = -1;
 
   private constructor(path: string) { this.path = path; }
 
@@ -103,10 +105,41 @@ export class VerifyCache {
     this.put(addr, { status, updated: Date.now(), probed: 0, text });
   }
 
+  /**
+   * address_verify_cache_cleanup_interval (verify.c verify_cache_cleanup()): rewrite the file
+   * with the last entry of each address that has not expired (and recent probe marks), then
+   * rename it into place; readers notice the new file and read it whole. A line another
+   * process appends meanwhile is lost: at worst an address is probed once more.
+   */
+  compact(positiveExpireMs: number, negativeExpireMs: number, now = Date.now()): { retained: number; dropped: number } {
+    this.refresh();
+    const keep: string[] = [];
+    let dropped = 0;
+    for (const [a, e] of this.map) {
+      const live = e.status === VRFY.TODO || e.updated === 0
+        ? now - e.probed < PROBE_TTL_MS
+        : now - e.updated < (e.status === VRFY.OK ? positiveExpireMs : negativeExpireMs);
+      if (!live) { dropped++; this.map.delete(a); continue; }
+      keep.push(JSON.stringify({ a, s: e.status, u: e.updated, p: e.probed, t: e.text }) + '\n');
+    }
+    mkdirSync(dirname(this.path), { recursive: true });
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, keep.join(''));
+    renameSync(tmp, this.path);
+    const st = statSync(this.path);
+    this.ino = st.ino;
+    this.offset = st.size;
+    this.partial = '';
+    return { retained: keep.length, dropped };
+  }
+
   private refresh(): void {
     let size: number;
-    try { size = statSync(this.path).size; } catch { return; }
-    if (size < this.offset) { this.map.clear(); this.offset = 0; this.partial = ''; }
+    try {
+      const st = statSync(this.path);
+      size = st.size;
+      if (st.ino !== this.ino || size < this.offset) { this.map.clear(); this.offset = 0; this.partial = ''; this.ino = st.ino; }
+    } catch { return; }
     if (size === this.offset) return;
     const fd = openSync(this.path, 'r');
     try {

@@ -44,7 +44,7 @@
  *   default_destination_recipient_limit, minimal_backoff_time, maximal_backoff_time,
  *   queue_run_delay, maximal_queue_lifetime, bounce_queue_lifetime, delay_warning_time
  */
-import { watch, type FSWatcher, promises as fsp } from 'node:fs';
+import { existsSync, watch, type FSWatcher, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { isQueueId, MailQueue } from '../global/mail-queue.ts';
@@ -131,6 +131,7 @@ export class Qmgr {
   private stopping = false;
   private started = false;
   private timer: NodeJS.Timeout | undefined;
+  private verifyTimer: NodeJS.Timeout | undefined;
   private watchers: FSWatcher[] = [];
   private finishing = new Set<Promise<void>>();
   private admitting = new Set<Promise<void>>();
@@ -202,9 +203,29 @@ export class Qmgr {
     // in progress by a crash, taken after an hour) is never stranded.
     this.timer = setInterval(() => { this.scanDeferred(false); this.notify(); }, Math.max(1, delay) * 1000);
     this.timer.unref();
+    // The address verification cache's cleanup (Postfix's verify(8) does it; qmgr writes the
+    // results here, so it keeps the file small): at start, then every cleanup interval.
+    const cleanup = this.opts.config.time('address_verify_cache_cleanup_interval');
+    if (cleanup > 0) {
+      this.cleanVerifyCache();
+      this.verifyTimer = setInterval(() => this.cleanVerifyCache(), cleanup * 1000);
+      this.verifyTimer.unref();
+    }
     this.incoming.request();
     this.deferred.request();
     this.kick();
+  }
+
+  private cleanVerifyCache(): void {
+    const c = this.opts.config;
+    const cache = VerifyCache.forConfig(c);
+    if (!existsSync(cache.path)) return;
+    try {
+      const r = cache.compact(c.time('address_verify_positive_expire_time') * 1000, c.time('address_verify_negative_expire_time') * 1000);
+      log.info(`cache ${cache.path} full cleanup: retained=${r.retained} dropped=${r.dropped} entries`);
+    } catch (e) {
+      log.warn(`cache ${cache.path}: cleanup failed: ${(e as Error).message}`);
+    }
   }
 
   private startWatching(): void {
@@ -368,6 +389,7 @@ export class Qmgr {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.verifyTimer) clearInterval(this.verifyTimer);
     if (this.watchTimer) clearTimeout(this.watchTimer);
     for (const w of this.watchers) w.close();
     this.watchers = [];
