@@ -316,7 +316,7 @@ export class SmtpdSession {
       this.count('unknown');
       this.where = 'UNKNOWN';
       const m = this.milters && !line.includes('\0') ? await this.milters.unknown(line) : undefined;
-      if (m) return this.error(m.code, m.enh, m.text);
+      if (m) { this.error(m.code, m.enh, m.text); if (m.code === 421) this.hangup(); return; }
       this.error(500, '5.5.2', line.includes('\0') ? 'Error: bad syntax' : 'Error: command not recognized');
       return;
     }

@@ -130,6 +130,10 @@ class TestMilter(Milter.Base):
                 self.progress()
         return answer(self, self.p.get('eom'))
 
+    def unknown(self, cmd):
+        record('unknown', cmd=cmd.decode('latin1') if isinstance(cmd, bytes) else cmd)
+        return answer(self, self.p.get('unknown'))
+
     def abort(self):
         record('abort')
         return Milter.CONTINUE

@@ -193,3 +193,9 @@ test('a milter that asks for its own MAIL macros (SMFIR_SETSYMLIST) gets exactly
   // {client_addr} is in no default list: it came from the milter's own list; {mail_addr} (default) did not.
   assert.deepEqual(mine, { '{client_addr}': '127.0.0.1', j: 'mx.example.test' });
 });
+
+test('an unknown command: the milter sees it, and its 4xx replaces the 5xx, as Postfix', { skip }, async () => {
+  const r = await both({ unknown: 'reply:421 4.7.0 unknown commands not welcome here' }, ['EHLO client.example.org', 'MAIL FROM:<sender@example.org>', 'XYZZY plugh']);
+  assert.deepEqual(r.postern.replies.slice(0, 4), r.postfix.replies.slice(0, 4));
+  assert.match(r.postern.replies[3]!, /^421 4\.7\.0 unknown commands not welcome here/);
+});
