@@ -21,6 +21,7 @@ import { cmdAppend } from './cmd-append.ts';
 import { cmdIdle } from './cmd-idle.ts';
 import { cmdSort, cmdThread } from './cmd-sort.ts';
 import { cmdCancelUpdate } from './cmd-search-context.ts';
+import { cmdGetMetadata, cmdSetMetadata } from './cmd-metadata.ts';
 import {
   cmdCapability, cmdCheck, cmdCompress, cmdCreate, cmdDelete, cmdEnable, cmdGetQuota, cmdGetQuotaRoot, cmdId,
   cmdLogout, cmdNamespace, cmdNoop, cmdRename, cmdStartTls, cmdSubscribe, cmdUnsubscribe,
@@ -57,6 +58,8 @@ const table: [string, SessionState[], number, CommandHandler][] = [
   ['GETQUOTAROOT', AUTH, 0, cmdGetQuotaRoot],
   ['COMPRESS', AUTH, 0, cmdCompress],
   ['CANCELUPDATE', AUTH, 0, cmdCancelUpdate],
+  ['GETMETADATA', AUTH, 0, cmdGetMetadata],
+  ['SETMETADATA', AUTH, 0, cmdSetMetadata],
   ['CHECK', SEL, 0, cmdCheck],
   ['CLOSE', SEL, CMD_BREAKS_SEQS, cmdClose],
   ['UNSELECT', SEL, 0, cmdUnselect],

@@ -58,6 +58,10 @@ const MAIL_ERROR_CODES: Record<string, string | undefined> = {
   EXPUNGED: 'EXPUNGEISSUED', INUSE: 'INUSE', PARAMS: 'CANNOT', LIMIT: 'LIMIT', TOOBIG: 'TOOBIG',
 };
 
+/** Largest METADATA value accepted, and all values of one SETMETADATA together (bytes). */
+export const METADATA_MAX_VALUE = 1024 * 1024;
+export const METADATA_MAX_COMMAND = 16 * 1024 * 1024;
+
 /** imap-login's IMAP_LOGIN_MAX_LINE_LENGTH: one command before login, literals included. */
 export const PRELOGIN_MAX_LINE = 8192;
 /** imap-login's CLIENT_MAX_BAD_COMMANDS: the third invalid command before login ends the connection. */
@@ -276,6 +280,18 @@ export class ImapSession {
         this.parser.rejectLiteral(); // the command ends here: the client abandons it
         this.appendBytes = 0;
         this.sendBad(`${ev.tag} BAD [TOOBIG] Error in IMAP command APPEND: Literal size too large\r\n`);
+        return;
+      }
+      this.appendBytes += ev.size;
+      this.parser.acceptLiteral({ uncounted: true });
+    } else if (this.state !== 'nonauth' && ev.command === 'SETMETADATA' && s.metadataDict) {
+      // METADATA values (RFC 5464 §4.3): not part of imap_max_line_length (Dovecot streams
+      // them); one value ≤ METADATA_MAX_VALUE, one command's values ≤ METADATA_MAX_COMMAND
+      const tooBig = ev.size > METADATA_MAX_VALUE;
+      if (tooBig || this.appendBytes + ev.size > METADATA_MAX_COMMAND) {
+        this.parser.rejectLiteral();
+        this.appendBytes = 0;
+        this.send(`${ev.tag} NO [METADATA ${tooBig ? `MAXSIZE ${METADATA_MAX_VALUE}` : 'TOOMANY'}] ${tooBig ? 'Metadata entry value too large' : 'Too much metadata in one command'}\r\n`);
         return;
       }
       this.appendBytes += ev.size;

@@ -2,7 +2,7 @@
  * imapd-settings - the dovecot.conf settings imapd uses, read once per service start into a
  * typed object (no globals): login_greeting, disable_plaintext_auth, auth_mechanisms,
  * auth_failure_delay, mail_max_userip_connections, imap_idle_notify_interval,
- * imap_max_line_length, ssl/ssl_cert/ssl_key, and the inbox namespace (separator, prefix,
+ * imap_max_line_length, ssl/ssl_cert/ssl_key, imap_metadata + mail_attribute_dict, and the inbox namespace (separator, prefix,
  * `mailbox X { special_use, auto }`). Dovecot 2.3 names and defaults.
  */
 import type { DovecotConfig, MailboxSetting } from '../global/dovecot-conf.ts';
@@ -31,6 +31,8 @@ export interface ImapdSettings {
   trustedNetworks: string[];
   /** Whether STARTTLS may be offered (ssl != no and a certificate is configured). */
   starttls: boolean;
+  /** METADATA (RFC 5464): mail_attribute_dict when `imap_metadata = yes`, else undefined. */
+  metadataDict?: string;
 }
 
 /** Dovecot time values: "2 secs", "500 msecs", "2 mins", bare number = seconds. */
@@ -78,6 +80,9 @@ export function imapdSettings(conf: DovecotConfig): ImapdSettings {
     starttls: conf.ssl !== 'no' && !!conf.sslCert,   // imapd.ts: true when the certificate loads
     trustedNetworks: (conf.get('login_trusted_networks') ?? '').split(/[\s,]+/).filter((n) => /^[0-9a-fA-F.:]+(\/\d+)?$/.test(n)),
   };
+  const imap = { protocol: 'imap' };
+  const dict = conf.getFor('mail_attribute_dict', imap)?.trim();
+  if (conf.getFor('imap_metadata', imap)?.trim() === 'yes' && dict) s.metadataDict = dict;
   if (conf.sslCert) s.sslCert = conf.sslCert;
   if (conf.sslKey) s.sslKey = conf.sslKey;
   return s;

@@ -318,3 +318,13 @@ test('a command line over the limit names its tag and command', () => {
   const ev = p.next();
   assert.ok(ev?.type === 'error' && ev.tag === 'a' && ev.command === 'SEARCH' && ev.message === 'Too long argument');
 });
+
+test('a rejected non-synchronising literal ends its command: the next line is a new command', () => {
+  const p = new ImapParser();
+  p.push(Buffer.from('b SETMETADATA INBOX (/private/x {5+}\r\nhello)\r\nc NOOP\r\n'));
+  const lit = p.next();
+  assert.ok(lit?.type === 'literal' && !lit.sync);
+  p.rejectLiteral();
+  const next = p.next();
+  assert.ok(next?.type === 'command' && next.tag === 'c' && next.command === 'NOOP', JSON.stringify(next));
+});

@@ -175,7 +175,8 @@ export class ImapParser {
     if (this.state !== 'literal-wait' || !this.pendingLiteral) throw new Error('no literal is waiting');
     const lit = this.pendingLiteral;
     this.pendingLiteral = undefined;
-    if (lit.sync) { this.reset(); this.state = 'line'; }
+    this.reset(); // the command is over: what follows its skipped data belongs to the next one
+    if (lit.sync) this.state = 'line';
     else { this.literalLeft = lit.size; this.state = 'skip-literal'; this.skipAfterLiteral = true; }
   }
 

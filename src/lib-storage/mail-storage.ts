@@ -53,6 +53,7 @@ import type { Readable } from 'node:stream';
 import type { UserRecord } from '../lib-auth/user-directory.ts';
 
 export { MailError, MAIL_ERRSTR_CRITICAL_MSG } from './mail-error.ts';
+import type { MailAttributes } from './mail-attribute.ts';
 export type { MailErrorCode } from './mail-error.ts';
 
 /** IMAP system flags that are stored (\Recent is a session property, see MessageInfo.recent). */
@@ -253,6 +254,11 @@ export interface MailUser {
   deliver(mailbox: string, content: MessageSource, o?: DeliverOptions): Promise<DeliverResult>;
   /** Quota usage for QUOTA (RFC 9208) and LMTP 552. */
   quota(): Promise<QuotaUsage>;
+  /**
+   * METADATA (RFC 5464) attributes in Dovecot's `mail_attribute_dict` (mail-attribute.ts);
+   * absent for backends without mailbox GUIDs (mbox).
+   */
+  attributes?(dictUri: string): MailAttributes;
   close(): Promise<void>;
 }
 

@@ -107,6 +107,10 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: 'METADATA without imap_metadata: disabled, as in Dovecot',
+    steps: ['GETMETADATA INBOX /private/comment', 'SETMETADATA INBOX (/private/comment "x")', 'NOOP'],
+  },
+  {
     name: 'DELETE of the selected mailbox: OK, then BYE at the next command',
     steps: ['CREATE Doomed', 'SELECT Doomed', 'DELETE Doomed', 'NOOP'],
   },

@@ -14,6 +14,7 @@ import type { UserRecord } from '../../lib-auth/user-directory.ts';
 import type {
   CopyResult, DeliverOptions, DeliverResult, MailboxInfo, MailboxStatus, MailStore, MailUser, MessageSource, QuotaUsage,
 } from '../mail-storage.ts';
+import { FileDictAttributes, attributeDictPath, type MailAttributes } from '../mail-attribute.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { MailLocationError, parseMailLocation, type MailLocation } from '../../global/mail-location.ts';
 import { MaildirList, MAILDIRFOLDER_NAME } from './maildir-list.ts';
@@ -127,6 +128,21 @@ export class MaildirUser implements MailUser, MailboxOwner {
   }
 
   private get root(): string { return this.mlist.loc.root; }
+
+  /** METADATA attributes in Dovecot's mail_attribute_dict (mail-attribute.ts); `%h` is the home. */
+  attributes(dictUri: string): MailAttributes {
+    return new FileDictAttributes(attributeDictPath(dictUri, this.rec.home || this.root), (name) => this.mailboxGuid(name));
+  }
+
+  /** The mailbox GUID of the dovecot-uidlist header, written there first if the mailbox has none yet. */
+  async mailboxGuid(name: string): Promise<string> {
+    const n = await this.mustExist(name);
+    return this.withState(n, async (s) => {
+      await s.refresh();
+      if (s.guid === '' || s.uidValidity === 0) await s.assignUids([]);
+      return s.guid;
+    });
+  }
 
   /** cur/ new/ tmp/ (and maildirfolder for Maildir++ subfolders). */
   private async makeMaildir(name: string): Promise<void> {
