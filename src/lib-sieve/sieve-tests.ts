@@ -100,9 +100,8 @@ function headerAddresses(x: SieveExec, c: SieveCmd, name: string): string[] {
   for (const raw of indexed(c, raws.map((r) => r.toString('latin1'))).map((s) => Buffer.from(s, 'latin1'))) {
     for (const a of parseAddressList(raw, false)) {
       if (a.domain === undefined && a.mailbox === undefined) continue;
-      if (a.domain === undefined) {
-        if (a.name !== undefined && a.mailbox !== undefined) continue; // group start
-        out.push(a.mailbox?.toString('utf8') ?? '');
+      if (a.domain === undefined || a.invalidSyntax) {
+        // A group start, or an invalid address (no domain): Pigeonhole matches no part of it.
         continue;
       }
       out.push(`${a.mailbox?.toString('utf8') ?? ''}@${a.domain.toString('utf8')}`);
@@ -201,7 +200,8 @@ export async function evalTest(x: SieveExec, t: SieveCmd): Promise<boolean> {
         const p = part.toLowerCase();
         const a = p === 'from' ? rt.envelope.from : p === 'to' ? rt.envelope.to : p === 'auth' ? rt.envelope.auth : undefined;
         if (a === undefined) continue;
-        if (a === '') { if ((t.groups.get('ADDRESS-PART') ?? 'all') === 'all') vals.push(''); continue; }
+        // The null reverse-path: every address part is the empty string (Pigeonhole), but :detail has none.
+        if (a === '') { if (t.groups.get('ADDRESS-PART') !== 'detail') vals.push(''); continue; }
         const v = addressPart(x, t, a);
         if (v !== undefined) vals.push(v);
       }
