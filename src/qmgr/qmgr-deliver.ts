@@ -37,7 +37,7 @@ import { suspendedText, type DeadDestinations } from './qmgr-dead.ts';
 import { isVerifyProbe, TRACE_FLAGS_ATTR, VRFY, type VerifyCache } from '../global/verify-client.ts';
 
 /** Agents that can answer a verification probe without delivering (the others: assumed deliverable). */
-const VERIFYING_AGENTS = new Set(['smtp', 'lmtp', 'error', 'discard']);
+const VERIFYING_AGENTS = new Set(['smtp', 'lmtp', 'virtual', 'error', 'discard']);
 import type { QmgrEntry, QmgrMessage } from './qmgr-message.ts';
 
 const log = logger('qmgr');

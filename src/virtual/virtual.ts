@@ -145,6 +145,8 @@ async function deliverOne(s: VirtualSettings, req: DeliverRequest, r: QueueRecip
     log.warn(`${req.qf.queueId}: recipient ${r.address}: bad uid ${uid} in virtual_uid_maps (below virtual_minimum_uid ${s.minimumUid})`);
     return res(r, 'deferred', '4.3.5', 'mail system configuration error');
   }
+  // An address verification probe (Postfix virtual(8) in verify mode): the user exists, nothing is written.
+  if (req.verify) return res(r, 'sent', '2.0.0', found.value.endsWith('/') ? 'delivers to maildir' : 'delivers to mailbox');
   if (hasDeliveredTo(content, r.address)) return res(r, 'bounced', '5.4.6', `mail forwarding loop for ${r.address}`);
   const headers = deliveryHeaders(req.qf.sender, r.address);
   if (found.value.endsWith('/')) {

@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PosternSystem } from '../harness/postern-system.ts';
@@ -131,6 +131,15 @@ test('reject_unverified_recipient and _sender: the same replies as Postfix for d
     const cache = readFileSync(join(sys.configDir, 'data', 'lib', 'verify_cache.jsonl'), 'utf8');
     assert.match(cache, /"a":"unknown@far\.test","s":2/);
     assert.match(cache, /"a":"known@far\.test","s":0/);
+    // Postern only: addresses of the hosted (virtual) domain, answered by virtual(8) in verify
+    // mode: the user is looked up, nothing is written to the mailbox.
+    await rcpt(sys.ports.smtp, ['postmaster@example.test', 'nobody@example.test']);
+    await sys.waitLog(/to=<nobody@example\.test>, .*status=undeliverable \(unknown user: "nobody@example\.test"\)/);
+    await sys.waitLog(/to=<postmaster@example\.test>, .*status=deliverable \(delivers to maildir\)/);
+    const local = await rcpt(sys.ports.smtp, ['postmaster@example.test', 'nobody@example.test']);
+    assert.deepEqual(local, ['250 2.1.5 Ok', '450 4.1.1 <nobody@example.test>: Recipient address rejected: unverified address: unknown user: "nobody@example.test"']);
+    const newDir = join(sys.maildir('postmaster@example.test'), 'new');
+    assert.ok(!existsSync(newDir) || readdirSync(newDir).every((f) => !readFileSync(join(newDir, f), 'utf8').includes('address verification probe')), 'a probe is never delivered');
     const q = sys.cli('queue', 'list');
     assert.doesNotMatch(q.stdout, /far\.test|down\.test/, 'probes leave nothing in the queue');
   } finally {
