@@ -129,7 +129,7 @@ export class SmtpdSession {
   /** XFORWARD attributes for the next queue file. */
   readonly xforward = new Map<string, string | undefined>();
   /** The session's milter connections (smtpd-milter.ts). */
-  readonly milters: SmtpdMilters | undefined;
+  milters: SmtpdMilters | undefined;
   private out: string[] = [];
   private busy = false;
   /** No more input is handled (QUIT, 421, the client left). */
@@ -530,6 +530,17 @@ export class SmtpdSession {
     let addr = a;
     try { addr = parsePathArg(a, { allowNull: false }).address; } catch { /* Postfix echoes what it got */ }
     this.reply(252, '2.0.0', addr);
+  }
+
+  /**
+   * XCLIENT: close the milter connections and connect again for the new client (Postfix
+   * milter_disc_event + setup_milters); false when the milters replaced the greeting.
+   */
+  async restartMilters(): Promise<boolean> {
+    if (!this.milters) return true;
+    await this.milters.quit();
+    this.milters = new SmtpdMilters(this, this.deps.milters!);
+    return this.milters.connect();
   }
 
   /** End the transaction: forget it and remove its queue file (RSET, EHLO, errors, disconnect). */

@@ -89,6 +89,8 @@ export async function cmdXclient(session: SmtpdSession, arg: string): Promise<vo
     session.accessDenied = true;
     return;
   }
+  // Postfix: the milters start over as for a new connection from the XCLIENT client.
+  if (!(await session.restartMilters())) return;
   session.writeLine(`220 ${session.st.banner}`);
 }
 

@@ -1,7 +1,8 @@
 /**
  * smtpd_milter_maps (Postfix 3.2+): milters chosen per client address. A cidr table says
  * DISABLE for 127.0.0.2; a connection from there is not shown to the python3-milter test milter,
- * one from 127.0.0.1 is (smtpd_milters).
+ * one from 127.0.0.1 is (smtpd_milters). After XCLIENT the milters see a new connection from
+ * the client XCLIENT names, as with Postfix.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,7 +31,7 @@ before(async () => {
   milter = await TestMilter.start({});
   dir = mkdtempSync(join(tmpdir(), 'postern-miltermaps-'));
   writeFileSync(join(dir, 'milter_maps'), '127.0.0.2/32 DISABLE\n');
-  const cfg = MainConfig.parse(`myhostname = mx.example.test\nsmtpd_milters = ${milter.spec}\nsmtpd_milter_maps = cidr:${dir}/milter_maps\n`, 'main.cf', dir);
+  const cfg = MainConfig.parse(`myhostname = mx.example.test\nsmtpd_milters = ${milter.spec}\nsmtpd_milter_maps = cidr:${dir}/milter_maps\nsmtpd_authorized_xclient_hosts = 127.0.0.1\n`, 'main.cf', dir);
   const queue = new MailQueue(dir);
   queue.ensureDirs();
   const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp' });
@@ -58,4 +59,19 @@ test('smtpd_milter_maps: DISABLE for one client, smtpd_milters for the others', 
   await b.c.cmd('QUIT');
   const ev = await milter!.waitFor('close');
   assert.deepEqual(ev.map((e) => e.ev).slice(0, 2), ['connect', 'helo']);
+});
+
+test('XCLIENT: the milters start over with the new client', { skip }, async () => {
+  milter!.clear();
+  const { c } = await LineChat.greet(port);
+  assert.match(await c.cmd('EHLO proxy.example'), /^250[ -]/);
+  assert.match(await c.cmd('XCLIENT ADDR=192.0.2.7 NAME=client.example.net'), /^220 /);
+  assert.match(await c.cmd('HELO client.example.net'), /^250 /);
+  await c.cmd('QUIT');
+  const deadline = Date.now() + 10_000;
+  let ev = milter!.events();
+  while (ev.filter((e) => e.ev === 'close').length < 2 && Date.now() < deadline) { await new Promise((r) => setTimeout(r, 50)); ev = milter!.events(); }
+  const connects = ev.filter((e) => e.ev === 'connect').map((e) => `${String(e.hostname)} ${String(e.addr)}`);
+  assert.deepEqual(connects, ['localhost 127.0.0.1', 'client.example.net 192.0.2.7']);
+  assert.equal(ev.filter((e) => e.ev === 'helo').map((e) => e.name).pop(), 'client.example.net');
 });
