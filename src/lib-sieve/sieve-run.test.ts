@@ -138,3 +138,30 @@ test('a 1 MB script is refused before it is parsed; delivery keeps the message',
   assert.deepEqual(boxes(p), ['INBOX']);
   assert.match(readFileSync(join(h, '.dovecot.sieve.log'), 'utf8'), /too large/);
 });
+
+test('locations: the active symlink into ~/sieve, include :global from sieve_global, sieve_default, a single-file location', async () => {
+  const { symlinkSync } = await import('node:fs');
+  const h = mkdtempSync(join(tmpdir(), 'sieve-loc-'));
+  mkdirSync(join(h, 'sieve'));
+  writeFileSync(join(h, 'sieve', 'main.sieve'), 'require ["include"];\ninclude :personal "helper";\ninclude :global "corp";\n');
+  writeFileSync(join(h, 'sieve', 'helper.sieve'), 'require "imap4flags";\naddflag "Helped";\n');
+  symlinkSync('sieve/main.sieve', join(h, '.dovecot.sieve'));
+  const g = mkdtempSync(join(tmpdir(), 'sieve-glob-'));
+  writeFileSync(join(g, 'corp.sieve'), 'require "fileinto";\nif header :contains "subject" "hi" { fileinto "Corp"; }\n');
+  const p = await plan(h, { s: settings({ sieve_global: g }) });
+  assert.deepEqual(p.stores.map((x) => [x.mailbox, x.flags]), [['Corp', ['Helped']]]);
+  // No user script: sieve_default.
+  const d = mkdtempSync(join(tmpdir(), 'sieve-def-'));
+  writeFileSync(join(d, 'default.sieve'), 'require "fileinto";\nfileinto "Default";\n');
+  const empty = mkdtempSync(join(tmpdir(), 'sieve-empty-'));
+  assert.deepEqual(boxes(await plan(empty, { s: settings({ sieve_default: join(d, 'default.sieve') }) })), ['Default']);
+  // sieve = ~/.dovecot.sieve: the file itself.
+  const f = mkdtempSync(join(tmpdir(), 'sieve-file-'));
+  writeFileSync(join(f, '.dovecot.sieve'), 'discard;\n');
+  const pf = await plan(f, { s: settings({ sieve: '~/.dovecot.sieve' }) });
+  assert.deepEqual(pf.stores, []);
+  // A missing :global include without sieve_global: the script is not run, the user is told why.
+  const ng = await plan(h);
+  assert.deepEqual(boxes(ng), ['INBOX']);
+  assert.match(readFileSync(join(h, '.dovecot.sieve.log'), 'utf8'), /global location for included script `corp' is unavailable/);
+});
