@@ -22,6 +22,11 @@ export interface Passdb {
   /** Scheme for passwords stored without `{SCHEME}` (passwd-file `scheme=`, sql default_pass_scheme). */
   readonly defaultScheme: string;
   lookup(user: string): Promise<PassdbEntry | undefined>;
+  /**
+   * Check the password by the database itself instead of comparing hashes (LDAP auth_bind):
+   * true = right, false = wrong; throws on a temporary failure.
+   */
+  verifyBind?(entry: PassdbEntry, secret: string): Promise<boolean>;
   iterate?(): AsyncIterable<string>;
   /** Changes whenever the underlying data may have changed (file mtime, SQLite data_version). */
   stamp?(): Promise<string>;

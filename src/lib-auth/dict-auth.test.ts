@@ -88,8 +88,8 @@ test('auth: errors are DictErrors a daemon can act on', async () => {
   await assert.rejects(dictOpen('auth:passdb', flagsOf(tmp)), (e: unknown) => e instanceof DictError && e.kind === 'config' && /auth:passdb: unknown table/.test(e.message));
   const bad = join(tmp, 'bad');
   mkdirSync(bad);
-  writeFileSync(join(bad, 'dovecot.conf'), 'passdb {\n  driver = ldap\n  args = /x\n}\n');
-  await assert.rejects(dictOpen('auth:userdb', flagsOf(bad)), (e: unknown) => e instanceof DictError && e.kind === 'config' && /passdb driver "ldap"/.test(e.message));
+  writeFileSync(join(bad, 'dovecot.conf'), 'passdb {\n  driver = vpopmail\n  args = /x\n}\n');
+  await assert.rejects(dictOpen('auth:userdb', flagsOf(bad)), (e: unknown) => e instanceof DictError && e.kind === 'config' && /passdb driver "vpopmail"/.test(e.message));
   const { dir, users } = configDir('gone', 'a@example.com:{PLAIN}a\n');
   const d = await dictOpen('auth:userdb', flagsOf(dir));
   rmSync(users);

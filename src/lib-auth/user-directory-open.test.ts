@@ -268,7 +268,8 @@ test('system users: shadow passdb and passwd userdb', async () => {
 });
 
 test('configuration errors name dovecot.conf and the block line', async () => {
-  await assert.rejects(openUserDirectory(fakeConf({ passdbs: [{ driver: 'ldap', args: '/etc/ldap.conf' }] })), /dovecot\.conf, line 10: passdb driver "ldap" is not supported/);
+  await assert.rejects(openUserDirectory(fakeConf({ passdbs: [{ driver: 'ldap', args: join(tmp, 'missing-ldap.conf.ext') }] })), /missing-ldap\.conf\.ext: cannot read LDAP settings/);
+  await assert.rejects(openUserDirectory(fakeConf({ passdbs: [{ driver: 'vpopmail', args: '' }] })), /dovecot\.conf, line 10: passdb driver "vpopmail" is not supported/);
   await assert.rejects(openUserDirectory(fakeConf({ passdbs: [{ driver: 'passwd-file', args: '' }] })), /line 10: passwd-file: args must name the file/);
   await assert.rejects(openUserDirectory(fakeConf({ passdbs: [{ driver: 'sql', args: join(tmp, 'missing.conf.ext') }] })), /missing\.conf\.ext: cannot read SQL settings/);
   const bad = join(tmp, 'bad-sql.conf.ext');

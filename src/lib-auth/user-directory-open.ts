@@ -36,6 +36,7 @@ import { PasswdFileSource, passwdFilePassdb, passwdFileUserdb } from './db-passw
 import { loadSqlConf } from './db-sql-conf.ts';
 import { SqlSource, sqlPassdb, sqlUserdb } from './db-sql.ts';
 import { NetSqlBackend } from './db-sql-net.ts';
+import { LdapSource, ldapPassdb, ldapUserdb, loadLdapConf } from './db-ldap.ts';
 import { AuthCache, cachedPassdb, cachedUserdb, fromCache, parseDovecotSize, parseDovecotTime, type CachedPassdb } from './auth-cache.ts';
 import { staticPassdb, staticUserdb, type StaticUserdb } from './db-static.ts';
 import { passwordDummyVerify, passwordVerify } from './password-scheme.ts';
@@ -113,7 +114,14 @@ export class AuthUserDirectory implements UserDirectory {
       const fields = { ...expandFields(spec.defaultFields, name), ...entry.fields, ...expandFields(spec.overrideFields, name) };
       const canonical = fields.user || entry.user;
       let match: boolean;
-      if ('nopassword' in fields && !/^(no|n|0)$/i.test(fields.nopassword!) && !entry.password) {
+      if (db.verifyBind) {
+        try {
+          match = await db.verifyBind(entry, secret);
+        } catch (err) {
+          log.error(`passdb ${db.driver}(${name}): ${(err as Error).message}`);
+          return { result: 'tempfail' };
+        }
+      } else if ('nopassword' in fields && !/^(no|n|0)$/i.test(fields.nopassword!) && !entry.password) {
         match = true;
       } else if (entry.password === undefined) {
         await passwordDummyVerify(secret);
@@ -271,6 +279,14 @@ export async function openUserDirectory(conf: DovecotConfig): Promise<AuthUserDi
     return s;
   });
 
+  const ldaps = new Map<string, LdapSource>();
+  const ldap = (spec: AuthDbSpec) => wrap(spec, () => {
+    const file = resolve(base, spec.args.trim());
+    let s = ldaps.get(file);
+    if (!s) { s = new LdapSource(loadLdapConf(file)); ldaps.set(file, s); }
+    return s;
+  });
+
   let passdbSpecs = conf.passdbs, userdbSpecs = conf.userdbs;
   if (passdbSpecs.length === 0 && userdbSpecs.length === 0) {
     // No passdb/userdb blocks (dovecot-conf.ts defaults): the embedded SQLite directory, when
@@ -290,6 +306,7 @@ export async function openUserDirectory(conf: DovecotConfig): Promise<AuthUserDi
     switch (spec.driver) {
       case 'passwd-file': db = passwdFilePassdb(passwdFile(spec)); break;
       case 'sql': db = sqlPassdb(sql(spec)); break;
+      case 'ldap': db = ldapPassdb(ldap(spec)); break;
       case 'static': db = staticPassdb(spec.args); break;
       case 'shadow': db = shadowPassdb(); break;
       default:
@@ -304,6 +321,7 @@ export async function openUserDirectory(conf: DovecotConfig): Promise<AuthUserDi
     switch (spec.driver) {
       case 'passwd-file': db = passwdFileUserdb(passwdFile(spec)); break;
       case 'sql': db = sqlUserdb(sql(spec)); break;
+      case 'ldap': db = ldapUserdb(ldap(spec)); break;
       case 'static': db = staticUserdb(spec.args); break;
       case 'prefetch': db = { driver: 'prefetch', lookup: async () => undefined, close: async () => {} }; break;
       case 'passwd': db = systemUserdb(); break;

@@ -76,7 +76,9 @@ class LdapConn {
   private async connect(): Promise<Client> {
     let last: Error | undefined;
     for (const url of this.s.urls) {
-      const c = new Client({ url, timeout: this.s.timeoutMs, connectTimeout: this.s.timeoutMs, strictDN: false, tlsOptions: this.s.tls });
+      // tlsOptions make ldapts speak TLS from the start: only for ldaps:// (StartTLS is asked below).
+      const c = new Client({ url, timeout: this.s.timeoutMs, connectTimeout: this.s.timeoutMs, strictDN: false,
+        tlsOptions: /^ldaps:/i.test(url) ? this.s.tls : undefined });
       try {
         if (this.s.startTls) await c.startTLS(this.s.tls ?? {});
         if (this.s.bind) await c.bind(this.s.bindDn, this.s.bindPw);
