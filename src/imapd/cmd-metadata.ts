@@ -11,7 +11,8 @@
  *   SETMETADATA mailbox (entry value|NIL ...)  all or nothing; NIL removes
  *   entry names: /private/... or /shared/..., stored lower-case; anything else is BAD.
  * The server entries (mailbox "") are Dovecot's INBOX attributes under
- * vendor/vendor.dovecot/pvt/server/; /shared server entries cannot be changed (as Dovecot without
+ * vendor/vendor.dovecot/pvt/server/ (entries there on a mailbox read as unset and cannot be set,
+ * Dovecot's internal attributes); DELETE removes a mailbox's entries; /shared server entries cannot be changed (as Dovecot without
  * an admin). Limits against abuse: values up to imap_max_line_length (a literal must fit the
  * command, or METADATA_MAX_VALUE as a literal, imapd-session.ts), at most MAX_ENTRIES entries per
  * command, the whole attribute file up to mail-attribute.ts ATTRIBUTE_FILE_MAX.
@@ -110,7 +111,8 @@ export async function cmdGetMetadata(s: ImapSession, c: CommandContext): Promise
   for (const e of entries) {
     const st = storageOf(box, e);
     if (e.key !== '') {
-      const v = await attrs.get(st.mailbox, e.type, st.key);
+      // Dovecot's internal attributes read as unset
+      const v = box !== '' && e.key.startsWith(DOVECOT_PVT) ? undefined : await attrs.get(st.mailbox, e.type, st.key);
       if (v !== undefined || !depthGiven) emit(e.name, v);
     }
     if (depth === 0 || box === '') continue; // Dovecot does not iterate the server entries
@@ -132,6 +134,12 @@ export async function cmdGetMetadata(s: ImapSession, c: CommandContext): Promise
   return { status: 'OK', text: 'Getmetadata completed' };
 }
 
+/** DELETE: the mailbox's attributes go with it (Dovecot); nothing when METADATA is off. */
+export async function removeMailboxMetadata(s: ImapSession, name: string): Promise<void> {
+  const uri = s.shared.settings.metadataDict;
+  if (uri && s.user!.attributes) await s.user!.attributes(uri).removeAll(name);
+}
+
 export async function cmdSetMetadata(s: ImapSession, c: CommandContext): Promise<Reply> {
   if (!s.shared.settings.metadataDict) return DISABLED;
   if (c.args.length !== 2 || c.args[1]?.type !== 'list') throw new ImapParseError('Invalid arguments');
@@ -146,6 +154,7 @@ export async function cmdSetMetadata(s: ImapSession, c: CommandContext): Promise
     const v = items[j + 1]!;
     if (v.type === 'list') throw new ImapParseError('Invalid arguments');
     const value = v.type === 'nil' ? undefined : argBytes(v)!.toString('utf8');
+    if (box !== '' && e.key.startsWith(DOVECOT_PVT)) return { status: 'NO', code: 'CANNOT', text: 'Internal mailbox attributes cannot be accessed' };
     if (box === '' && e.type === 'shared') {
       return { status: 'NO', code: 'CANNOT', text: `The /shared/${SERVER_PREFIX}${e.key} attribute cannot be changed` };
     }

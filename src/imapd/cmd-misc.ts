@@ -6,6 +6,7 @@
  * (RFC 3501 §6.2.1, dovecot.conf ssl_cert/ssl_key). Texts as Dovecot 2.3.
  */
 import { argAtom, argString, ImapParseError } from '../lib-imap/imap-parser.ts';
+import { removeMailboxMetadata } from './cmd-metadata.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import { imapString } from '../lib-imap/imap-compose.ts';
 import type { ImapSession } from './imapd-session.ts';
@@ -104,7 +105,10 @@ export async function cmdDelete(s: ImapSession, c: CommandContext): Promise<Repl
     await box.close();
     s.selectedDeleted = true;
   }
-  try { await s.user!.delete(name); } catch (e) {
+  try {
+    if (await s.user!.exists(name)) await removeMailboxMetadata(s, name);
+    await s.user!.delete(name);
+  } catch (e) {
     if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
     throw e;
   }

@@ -35,6 +35,8 @@ export interface MailAttributes {
   list(mailbox: string, type: AttributeType, prefix: string): Promise<[string, string][]>;
   /** All the changes or none (one rewrite of the file). */
   set(mailbox: string, changes: readonly AttributeChange[]): Promise<void>;
+  /** Every attribute of the mailbox removed (DELETE, as Dovecot does). */
+  removeAll(mailbox: string): Promise<void>;
 }
 
 /** Largest attribute file written (bytes): a client cannot grow it without bound. */
@@ -118,6 +120,13 @@ export class FileDictAttributes implements MailAttributes {
     const out: [string, string][] = [];
     for (const [k, v] of await this.dict.read()) if (k.startsWith(p)) out.push([k.slice(mp.length), v]);
     return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+
+  async removeAll(mailbox: string): Promise<void> {
+    const pre = [await this.prefix(mailbox, 'private'), await this.prefix(mailbox, 'shared')];
+    const m = await this.dict.read();
+    if (![...m.keys()].some((k) => pre.some((p) => k.startsWith(p)))) return;
+    await this.dict.update((mm) => { for (const k of [...mm.keys()]) if (pre.some((p) => k.startsWith(p))) mm.delete(k); });
   }
 
   async set(mailbox: string, changes: readonly AttributeChange[]): Promise<void> {

@@ -47,6 +47,17 @@ const CASES: { name: string; steps: Step[] }[] = [
     ],
   },
   {
+    name: 'DELETE removes a mailbox\'s entries; Dovecot\'s internal entries are hidden; modified UTF-7 names',
+    steps: [
+      'CREATE Box', 'SETMETADATA Box (/private/comment "c" /shared/comment "s")', 'DELETE Box', 'CREATE Box',
+      'GETMETADATA Box (/private/comment /shared/comment)', 'GETMETADATA INBOX /private/vendor/vendor.dovecot/pvt/server/x',
+      'SETMETADATA INBOX (/private/vendor/vendor.dovecot/pvt/server/x "y")', 'SETMETADATA "" (/private/x "srv")',
+      'GETMETADATA "" /private/x', 'GETMETADATA INBOX /private/vendor/vendor.dovecot/pvt/server/x', 'CREATE Entw&APw-rfe',
+      'SETMETADATA Entw&APw-rfe (/private/c "u")', 'GETMETADATA Entw&APw-rfe /private/c', 'GETMETADATA (DEPTH 1) "" /private',
+      'SETMETADATA INBOX (/shared/a/b "deep")', 'GETMETADATA (DEPTH 1) INBOX /shared/a', 'GETMETADATA (DEPTH 0) INBOX /shared/a/b',
+    ],
+  },
+  {
     name: 'hostile METADATA input: many entries, long names, a value too large for the line, NUL, wildcards',
     steps: [
       `SETMETADATA INBOX (${Array.from({ length: 1000 }, (_, i) => `/private/e${i} "v${i}"`).join(' ')})`,
@@ -122,6 +133,7 @@ for (const [i, c] of CASES.entries()) {
 test('each server reads the attributes the other wrote', { skip, timeout: 60_000 }, async () => {
   const user = 'meta0@x.test';
   const m = d.maildirs(user);
+  void CASES;
   // Postern's file into Dovecot's home, with Postern's GUIDs put into Dovecot's uidlists
   const steps: Step[] = ['GETMETADATA (DEPTH infinity) INBOX (/private /shared)', 'GETMETADATA (DEPTH infinity) Renamed (/private /shared)'];
   const before = await d.run(user, steps);
