@@ -15,6 +15,8 @@ import { httpdService } from '../httpd/httpd.ts';
 export type HttpRouteProvider = (ctx: ServiceContext) => Promise<HttpRoute[]>;
 
 export const HTTP_ROUTES: readonly HttpRouteProvider[] = [
+  // ACME http-01 answers (docs/acme.md), when postern_acme_directory is set.
+  async (ctx) => (await import('../lib-acme/acme-http-route.ts')).acmeHttpRoutes(ctx.config),
 ];
 
 export async function httpRoutes(ctx: ServiceContext): Promise<HttpRoute[]> {

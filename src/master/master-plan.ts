@@ -166,6 +166,7 @@ function mainCfServices(cfg: MasterConfigSet, registry: ServiceRegistry, plan: P
   });
   const http = [...inet('postern_http_listen', 'http', false), ...inet('postern_https_listen', 'https', true)];
   if (http.length) add('postern/httpd', 'httpd', http);
+  if (cfg.main.get('postern_acme_directory').trim()) add('postern/acme', 'acme', []);
 }
 
 function dovecotListens(proto: string, d: DovecotConfig, protocols: IpVersions): ListenSpec[] {

@@ -55,6 +55,8 @@ export const SERVICES: ServiceRegistry = {
   // Postern's HTTP(S) service: planned from main.cf postern_http_listen/postern_https_listen
   // (master-plan.ts), not from master.cf. Its routes: HTTP_ROUTES in master-httpd.ts.
   httpd: async () => (await import('./master-httpd.ts')).service,
+  // The ACME client's renewal loop, planned when main.cf sets postern_acme_directory.
+  acme: async () => (await import('../acme/acme.ts')).service,
   // Work that runs inside other services' processes: cleanup and trivial-rewrite are libraries
   // of smtpd/pickup/qmgr; bounce/defer/trace and the delivery agents run inside qmgr.
   cleanup: inProcess('cleanup'),

@@ -1,0 +1,134 @@
+/**
+ * acme - the ACME client's renewal loop (RFC 8555), run by the master when main.cf sets
+ * postern_acme_directory: keeps the certificate of smtpd_tls_cert_file/smtpd_tls_key_file
+ * issued by the CA and current, for every service at once.
+ *
+ * DESCRIPTION
+ *   At start and after each attempt, the service looks at the installed certificate: missing,
+ *   self-issued, not naming every postern_acme_names name, or past its renewal time (two thirds
+ *   of its lifetime, or a random moment of the CA's ARI window, RFC 9773) means an order now
+ *   (lib-acme/acme-issue.ts). A new certificate is installed and every TLS context of the
+ *   master's process is re-read, as `postern reload` does (lib-tls/tls-provider.ts): new
+ *   handshakes of SMTP, submission, IMAP, POP3, LMTP, ManageSieve and HTTPS get it, sessions
+ *   already open keep the old one. A failed order keeps the installed certificate, is logged
+ *   with what to fix, and is retried after postern_acme_minimal_backoff_time, doubling up to
+ *   postern_acme_maximal_backoff_time, with ±20% jitter so that many servers do not retry in
+ *   step. The state (last attempt, last error, next attempt) is in STATE/status.json for
+ *   `postern cert status`.
+ *
+ * SECURITY
+ *   Talks to the CA over HTTPS (every answer bounded: lib-acme/acme-client.ts) and runs
+ *   postern_acme_dns_hook for dns-01. Writes the TLS key (mode 0600).
+ *
+ * DIAGNOSTICS
+ *   "certificate for NAMES issued by ISSUER, valid until DATE, installed in FILE; N TLS
+ *   services reloaded"; "warning: ACME order for NAMES failed: WHY; keeping the installed
+ *   certificate (valid until DATE); next attempt in T"; "warning: certificate FILE expires in N
+ *   days" when under 14 days remain.
+ *
+ * PARAMETERS
+ *   postern_acme_directory, postern_acme_contact, postern_acme_challenges,
+ *   postern_acme_key_type, postern_acme_names, postern_acme_state_directory,
+ *   postern_acme_ca_file, postern_acme_dns_hook, postern_acme_timeout,
+ *   postern_acme_order_timeout, postern_acme_minimal_backoff_time,
+ *   postern_acme_maximal_backoff_time, smtpd_tls_cert_file, smtpd_tls_key_file.
+ */
+import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
+import { AcmeClient } from '../lib-acme/acme-client.ts';
+import { loadKey } from '../lib-acme/acme-crypto.ts';
+import {
+  acmeSettings, backoffMs, certNames, dueNow, installCertificate, obtainCertificate, readCert, readStatus, renewalTime, writeStatus,
+  type AcmeSettings,
+} from '../lib-acme/acme-issue.ts';
+import { reloadTlsContexts } from '../lib-tls/tls-provider.ts';
+import type { Logger } from '../util/msg.ts';
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Longest single timer (setTimeout's limit is ~24.8 days); the loop simply looks again. */
+const MAX_SLEEP_MS = 12 * 3600_000;
+
+export function fmtDelay(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+/**
+ * One look at the certificate: order when due. Returns the delay until the next look.
+ * Exported for `postern cert renew` and tests.
+ */
+export async function renewIfDue(s: AcmeSettings, log: Logger, force = false, now = new Date()): Promise<{ renewed: boolean; nextMs: number; error?: string }> {
+  const st = readStatus(s.stateDir);
+  const x = readCert(s.certFile);
+  let why = force ? 'renewal forced' : dueNow(x, s.names, now);
+  if (!why && x) {
+    let at = renewalTime(x);
+    try {
+      const ari = existsSync(join(s.stateDir, 'account.key'))
+        ? await new AcmeClient({ directoryUrl: s.directoryUrl, ...(s.caFile ? { caFile: s.caFile } : {}), timeoutMs: s.timeoutMs }, loadKey(readFileSync(join(s.stateDir, 'account.key'), 'utf8'))).renewalInfo(x.toString())
+        : undefined;
+      if (ari) at = new Date(ari.start.getTime() + Math.random() * (ari.end.getTime() - ari.start.getTime()));
+    } catch { /* ARI is advice: without it, two thirds of the lifetime */ }
+    if (at > now) {
+      const left = (new Date(x.validTo).getTime() - now.getTime()) / 86400_000;
+      if (left < 14) log.warn(`certificate ${s.certFile} expires in ${Math.max(0, Math.floor(left))} days (${x.validTo})`);
+      writeStatus(s.stateDir, { ...st, nextAttempt: at.toISOString() });
+      return { renewed: false, nextMs: at.getTime() - now.getTime() };
+    }
+    why = `renewal time ${at.toISOString()} reached`;
+  }
+  // A retry before its time (a restart) waits for the backoff still running.
+  if (!force && st.failures > 0 && st.nextAttempt && new Date(st.nextAttempt) > now && x && new Date(x.validTo) > now && x.issuer !== x.subject) {
+    return { renewed: false, nextMs: new Date(st.nextAttempt).getTime() - now.getTime() };
+  }
+  log.info(`ordering a certificate for ${s.names.join(', ')} from ${s.directoryUrl}: ${why}`);
+  const attempt = now.toISOString();
+  try {
+    const { certPem, keyPem } = await obtainCertificate(s, log);
+    const nx = installCertificate(s, certPem, keyPem);
+    const n = reloadTlsContexts();
+    log.info(`certificate for ${certNames(nx).join(', ')} issued by ${nx.issuer.replace(/\n/g, ', ')}, valid until ${nx.validTo}, installed in ${s.certFile}; ${n} TLS services reloaded`);
+    const next = renewalTime(nx);
+    writeStatus(s.stateDir, { lastAttempt: attempt, lastSuccess: new Date().toISOString(), failures: 0, nextAttempt: next.toISOString() });
+    return { renewed: true, nextMs: Math.max(1000, next.getTime() - Date.now()) };
+  } catch (e) {
+    const failures = st.failures + 1;
+    const wait = backoffMs(s, failures);
+    const msg = (e as Error).message;
+    const keep = x ? `keeping the installed certificate (valid until ${x.validTo})` : 'no certificate installed';
+    log.warn(`ACME order for ${s.names.join(', ')} failed: ${msg}; ${keep}; next attempt in ${fmtDelay(wait)}`);
+    writeStatus(s.stateDir, { ...st, lastAttempt: attempt, lastError: msg, failures, nextAttempt: new Date(Date.now() + wait).toISOString() });
+    return { renewed: false, nextMs: wait, error: msg };
+  }
+}
+
+export const service: ServiceImpl = {
+  name: 'acme',
+  async start(ctx: ServiceContext): Promise<RunningService> {
+    const s = acmeSettings(ctx.config);          // a configuration error fails the start, loudly
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    let running: Promise<unknown> = Promise.resolve();
+    const look = () => {
+      running = renewIfDue(s, ctx.log).then((r) => {
+        if (stopped) return;
+        timer = setTimeout(look, Math.min(MAX_SLEEP_MS, Math.max(1000, r.nextMs)));
+      }, (e: Error) => {
+        ctx.log.warn(`ACME: ${e.message}`);
+        if (!stopped) timer = setTimeout(look, s.minBackoffMs);
+      });
+    };
+    // A moment for the HTTP service (started alongside) before the CA calls back.
+    timer = setTimeout(look, 200);
+    return {
+      async stop() {
+        stopped = true;
+        clearTimeout(timer);
+        await running;
+      },
+    };
+  },
+};
