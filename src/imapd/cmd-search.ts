@@ -113,7 +113,7 @@ function evalCheap(k: SearchKey, x: MsgCtx, s: ImapSession, maxSeq: number, maxU
       const kd = Math.floor(k.date.getTime() / DAY);
       return k.cmp === 'before' ? day < kd : k.cmp === 'on' ? day === kd : day >= kd;
     }
-    case 'header': return x.msg ? (k.address ? matchAddress : matchHeader)(x.msg, k.field, k.value) : undefined;
+    case 'header': return x.msg ? (k.address ? matchAddress(x.msg, k.field, k.value) : matchHeader(x.msg, k.field, k.value, k.compressLwsp)) : undefined;
     case 'body': return x.msg ? matchBody(x.msg, k.value) : x.raw && rawBodyMiss(k, x.raw) ? false : undefined;
     case 'text': return x.msg ? matchText(x.msg, k.value) : undefined;
     case 'not': { const v = evalCheap(k.key, x, s, maxSeq, maxUid, now); return v === undefined ? undefined : !v; }

@@ -19,7 +19,7 @@ export type SearchKey =
   | { op: 'recent'; set: boolean }
   | { op: 'new' } // RECENT UNSEEN
   /** FROM/TO/CC/BCC (`address`: matched as Dovecot normalises addresses), SUBJECT and HEADER */
-  | { op: 'header'; field: string; value: string; address?: boolean }
+  | { op: 'header'; field: string; value: string; address?: boolean; compressLwsp?: boolean }
   | { op: 'body'; value: string }
   | { op: 'text'; value: string }
   | { op: 'date'; field: 'internal' | 'sent' | 'saved'; cmp: 'before' | 'on' | 'since'; date: Date }
@@ -165,6 +165,7 @@ export function parseSearchArgs(args: readonly ImapArg[], opts: { esearch?: bool
     if (ADDR_KEYS[up]) {
       const key: SearchKey = { op: 'header', field: ADDR_KEYS[up], value: stringArg(next(), up, charset) };
       if (up !== 'SUBJECT') key.address = true; // RFC 3501 §6.4.4: "in the envelope structure's FROM field"
+      else key.compressLwsp = true; // Dovecot: white space runs in Subject count as one space
       reduce(key);
       continue;
     }

@@ -38,13 +38,19 @@ function headerText(f: HeaderField): string {
   return decodeRfc2047(f.value).replace(/\t/g, ' ');
 }
 
-/** HEADER field value / FROM / TO / CC / BCC / SUBJECT on the top-level header. */
-export function matchHeader(msg: MimeMessage, field: string, value: string): boolean {
+/**
+ * HEADER field value / SUBJECT on the top-level header. `compressLwsp` (SUBJECT, Dovecot's
+ * SEARCH_HEADER_COMPRESS_LWSP): runs of spaces and tabs in the header count as one space and
+ * leading ones as none, so `SUBJECT "a b"` finds `a  b` (the search string is taken as given).
+ */
+export function matchHeader(msg: MimeMessage, field: string, value: string, compressLwsp = false): boolean {
   const name = field.toLowerCase();
   const needle = searchFold(value);
   for (const f of msg.root.headers) {
     if (f.noColon || f.name.toLowerCase() !== name) continue;
-    if (needle === '' || searchFold(headerText(f)).includes(needle)) return true;
+    if (needle === '') return true;
+    const text = compressLwsp ? headerText(f).replace(/^ +/, '').replace(/ {2,}/g, ' ') : headerText(f);
+    if (searchFold(text).includes(needle)) return true;
   }
   return false;
 }

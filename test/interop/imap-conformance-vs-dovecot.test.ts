@@ -119,6 +119,25 @@ const CASES: Case[] = [
     steps: [...ADDRESS_MESSAGES.map((m) => append(m)), 'SELECT INBOX', ...ADDRESS_SEARCHES.map((s) => `SEARCH ${s}`)],
   },
   {
+    name: 'SUBJECT searches count runs of white space in the header as one space (Dovecot), HEADER does not',
+    steps: [
+      append('Subject:   lead  and\t\tdouble  spaces\r\n\r\nb\r\n'),
+      append('Subject: folded\r\n   line\r\nX-H: a  b\r\n\r\nb\r\n'),
+      'SELECT INBOX',
+      'SEARCH SUBJECT "lead and"',
+      'SEARCH SUBJECT "and double"',
+      'SEARCH SUBJECT "and  double"',
+      'SEARCH SUBJECT " lead"',
+      'SEARCH SUBJECT "folded line"',
+      'SEARCH SUBJECT "folded   line"',
+      'SEARCH HEADER X-H "a b"',
+      'SEARCH HEADER X-H "a  b"',
+      'SEARCH HEADER Subject "lead and"',
+      'SEARCH TEXT "lead and"',
+      'SEARCH SUBJECT "spaces "',
+    ],
+  },
+  {
     name: 'RFC 3501 §2.3.2: APPENDed messages are \\Recent; EXAMINE and STATUS show them without taking them',
     steps: [
       append(M), append(M), 'STATUS INBOX (MESSAGES RECENT UNSEEN)', 'EXAMINE INBOX', 'FETCH 1:* FLAGS',
