@@ -9,6 +9,8 @@ set -e
 PKGS="postfix postfix-pcre postfix-sqlite dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks libnet-ssleay-perl openssl fetchmail isync faketime"
 # DKIM/SPF/DMARC: independent verifiers and signers (python3-dkim's dkimverify/dkimsign, OpenDKIM)
 PKGS="$PKGS python3-dkim opendkim opendkim-tools"
+# SRS: postsrsd as the reference for Sender Rewriting Scheme addresses (SRS0/SRS1)
+PKGS="$PKGS postsrsd"
 # milters and policy services as Postfix sites run them
 PKGS="$PKGS python3-milter rspamd postgrey postfix-policyd-spf-python"
 # Sieve: Pigeonhole is the oracle; sieve-connect a real ManageSieve client

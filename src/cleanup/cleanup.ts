@@ -60,6 +60,7 @@ import type { CleanupClient, CleanupOpenOptions, CleanupReject, CleanupResult, C
 import type { ResolveOpener } from '../global/resolve-client.ts';
 import { CleanupMilter, type CleanupMilterHost } from './cleanup-milter.ts';
 import { CleanupAuthres } from './cleanup-authres.ts';
+import { CleanupSrs } from './cleanup-srs.ts';
 
 const log = logger('cleanup');
 
@@ -90,6 +91,9 @@ export class CleanupSession implements CleanupStream {
   private readonly writeOut = (b: Buffer): Promise<void> => this.writer.writeContent(b);
   /** Inbound verification (cleanup-authres.ts), for mail from SMTP clients. */
   private readonly authres: CleanupAuthres | undefined;
+  /** The Sender Rewriting Scheme (cleanup-srs.ts); undefined: off. */
+  private readonly srs: CleanupSrs | undefined;
+  private srsDecided = false;
 
   private constructor(settings: CleanupSettings, writer: QueueFileWriter, opts: CleanupOpenOptions, tables: CleanupTables | undefined, dkim?: CleanupDkimSign) {
     this.settings = settings;
@@ -109,6 +113,7 @@ export class CleanupSession implements CleanupStream {
     for (const [k, v] of Object.entries(opts.attrs)) writer.addAttr(k, v);
     if (opts.flags) writer.setFlags(opts.flags);
     this.authres = CleanupAuthres.start(settings, opts, writer.queueId);
+    this.srs = tables ? CleanupSrs.open(settings.config, writer.queueId) : undefined;
     const t = this.checks ? tables : undefined;
     const inspectBody = !!t && !!(t.bodyChecks || t.mimeHeaderChecks || t.nestedHeaderChecks);
     this.message = new CleanupMessage({
@@ -251,7 +256,16 @@ export class CleanupSession implements CleanupStream {
         this.sender = await this.env.sender(this.opts.sender);
         this.writer.setSender(this.sender);
       }
-      for (const r of this.pending.splice(0)) await this.env.recipient(r);
+      for (const r of this.pending.splice(0)) await this.env.recipient(this.srs ? this.srs.reverse(r) : r);
+      if (!this.srsDecided) {
+        // SRS (cleanup-srs.ts): once, with the recipients known before the content, expanded.
+        this.srsDecided = true;
+        const t = this.tables;
+        if (this.srs && t && this.opts.origin === undefined && !t.overrides.noAddressMappings && this.opts.mapAddresses !== false) {
+          const srs = await this.srs.forward(t.rewrite, this.sender, this.env.out, this.opts.forwarded === true);
+          if (srs) { this.sender = srs; this.writer.setSender(srs); }
+        }
+      }
       this.flushRecipients();
     } catch (e) {
       this.fail(e);

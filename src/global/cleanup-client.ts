@@ -73,6 +73,11 @@ export interface CleanupOpenOptions {
    * Unset (local submission, forwarding, bounces): the headers are left alone.
    */
   inbound?: 'verify' | 'strip';
+  /**
+   * local(8) re-submits mail an alias or .forward sends elsewhere (docs/authres.md: such mail
+   * gets an SRS sender when it leaves for another domain).
+   */
+  forwarded?: boolean;
 }
 
 /**

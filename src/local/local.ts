@@ -119,7 +119,7 @@ function cleanupForwarder(config: MainConfig, deps: LocalDeps): Forwarder {
   const cleanup: CleanupSettings = deps.cleanup ?? { myhostname: config.get('myhostname'), myorigin: config.get('myorigin'), headerSizeLimit: config.int('header_size_limit'), messageSizeLimit: 0, alwaysAddMissingHeaders: false };
   return async (sender, recipients, message, logIdent) => {
     queue ??= new MailQueue(config.get('queue_directory'));
-    const c = await deps.cleanupClient.open(cleanup, queue, { sender, attrs: { log_ident: logIdent }, addMissingHeaders: false });
+    const c = await deps.cleanupClient.open(cleanup, queue, { sender, attrs: { log_ident: logIdent }, addMissingHeaders: false, forwarded: true });
     for (const a of recipients) c.addRecipient({ address: a });
     await c.write(message);
     const r = await c.finish();

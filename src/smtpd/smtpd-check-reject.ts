@@ -124,6 +124,8 @@ export interface CheckContext {
   policy(spec: string): PolicyClient;
   /** SPF of a client and sender (lib-authres/spf-check.ts), for the reject_spf_* restrictions. */
   readonly spf?: (f: SpfFacts) => Promise<SpfVerdict>;
+  /** Is this a valid SRS address of ours (lib-authres/srs.ts)? Such a recipient is known. */
+  readonly srsKnown?: (address: string) => boolean;
   /** generic_checks(): evaluate a restriction list (classes and access table values recurse). */
   generic(st: CheckState, list: string[], replyName: string, replyClass: string, defAcl: string | undefined): Promise<Status>;
 }

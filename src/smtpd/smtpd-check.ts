@@ -56,6 +56,7 @@
  *   with "503 5.7.0 Error: access denied for name[addr]").
  */
 import { spfEvaluator } from '../lib-authres/spf-check.ts';
+import { srsRecipientCheck } from '../lib-authres/srs.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { splitList } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
@@ -121,6 +122,7 @@ export class SmtpdCheck implements SmtpdPolicy {
       table: (spec) => this.table(spec),
       policy: (spec) => this.policy(spec),
       spf: spfEvaluator(c),
+      srsKnown: srsRecipientCheck(c),
       generic: (st, list, replyName, replyClass, defAcl) => generic(cx, st, list, replyName, replyClass, defAcl),
     };
     this.cx = cx;

@@ -5,7 +5,7 @@
  * (dkimsign, arcsign, dknewkey), and waiting for the delivered Maildir file.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PosternSystem } from './postern-system.ts';
@@ -13,14 +13,19 @@ import type { PosternSystem } from './postern-system.ts';
 export const AUTHSERV_ID = 'mx.postern.test';
 export const RCPT = 'postmaster@example.test';
 
-/** Append main.cf lines and reload; resolves when the reload is logged and services restarted. */
+/** Append main.cf lines and reload; resolves when the master has finished the reload. */
 export async function reconfigure(sys: PosternSystem, lines: string): Promise<void> {
+  // The master rewrites its status file (queue_directory/pid/services) as a reload's last step.
+  const status = join(sys.configDir, 'data', 'queue', 'pid', 'services');
+  const before = existsSync(status) ? statSync(status).mtimeMs : 0;
   appendFileSync(join(sys.configDir, 'main.cf'), lines);
   const mark = sys.log.length;
   const r = sys.cli('reload');
   if (r.status !== 0) throw new Error(`postern reload: ${r.stderr}`);
-  for (let i = 0; i < 800 && !/reload -- version/.test(sys.log.slice(mark)); i++) await new Promise((res) => setTimeout(res, 25));
-  await new Promise((res) => setTimeout(res, 500)); // services restart after the log line
+  const end = Date.now() + 30_000;
+  while (Date.now() < end && !/reload -- version/.test(sys.log.slice(mark))) await new Promise((res) => setTimeout(res, 25));
+  while (Date.now() < end && (existsSync(status) ? statSync(status).mtimeMs : 0) === before) await new Promise((res) => setTimeout(res, 25));
+  await new Promise((res) => setTimeout(res, 500));
 }
 
 const SEND_PY = `
