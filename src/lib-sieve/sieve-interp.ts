@@ -8,7 +8,9 @@
  * sieve-tests.ts.
  *
  * BOUNDS: every command and test costs a step; more than limits.maxSteps (default 1,000,000)
- * is a runtime error, as are more actions than sieve_max_actions or redirects than
+ * is a runtime error, as is matching work past limits.maxWork (bytes compared plus regex and
+ * wildcard steps, SIEVE_MAX_WORK, shared by every test of the run) and, as a safety net, a run
+ * longer than sieve_max_cpu_time (30 s), as are more actions than sieve_max_actions or redirects than
  * sieve_max_redirects, include nesting deeper than 10 and more than 255 includes, a variable
  * longer than 4096 bytes is truncated (Pigeonhole's sieve_variables_max_variable_size). A
  * runtime error ends the script: the caller then discards its actions and keeps the message
@@ -17,7 +19,7 @@
 import type { CompiledScript, SieveCmd } from './sieve-compile.ts';
 import type { SieveEnvelope, SieveMessage } from './sieve-message.ts';
 import { SieveRuntimeError } from './sieve-match.ts';
-import type { SieveRegex } from './sieve-regex.ts';
+import type { SieveRegex, SieveWorkBudget } from './sieve-regex.ts';
 import { SieveResult, type SieveLimits } from './sieve-result.ts';
 import { evalTest, matcherFor } from './sieve-tests.ts';
 import type { MimePart } from '../lib-mail/mail-mime.ts';
@@ -28,6 +30,9 @@ export const SIEVE_MAX_VARIABLE_SIZE = 4096;
 export const SIEVE_MAX_VARIABLES = 255;
 export const SIEVE_INCLUDE_MAX_NESTING = 10;
 export const SIEVE_INCLUDE_MAX_INCLUDES = 255;
+/** Matching work per run: bytes compared plus regex/wildcard steps (about a few seconds of CPU). */
+export const SIEVE_MAX_WORK = 500_000_000;
+export const SIEVE_MAX_CPU_MS = 30_000;
 
 export interface SieveTestSettings {
   /** sieve_spamtest_status_header / sieve_virustest_status_header: "Header[: regex]". */
@@ -45,7 +50,7 @@ export interface SieveRuntime {
   message: SieveMessage;
   envelope: SieveEnvelope;
   now: Date;
-  limits: SieveLimits & { maxSteps?: number };
+  limits: SieveLimits & { maxSteps?: number; maxWork?: number; maxCpuMs?: number };
   /** recipient_delimiter (subaddress :user/:detail). */
   recipientDelimiter: string;
   /** sieve_vacation_{min,max,default}_period, seconds. */
@@ -85,6 +90,11 @@ export class SieveExec {
   readonly globals = new Map<string, string>();
   readonly regexCache = new Map<string, SieveRegex>();
   readonly duplicateMarks: DuplicateMark[] = [];
+  /** Matching work left for this run (bytes compared, regex and wildcard steps). */
+  readonly budget: SieveWorkBudget;
+  /** body test texts by transform (decoded once per run). */
+  readonly bodyCache = new Map<string, string[]>();
+  private readonly started = Date.now();
   /** imap4flags internal variable. */
   flags: string[] = [];
   matchVars: string[] = [];
@@ -99,10 +109,15 @@ export class SieveExec {
   constructor(rt: SieveRuntime, result: SieveResult) {
     this.rt = rt;
     this.result = result;
+    this.budget = { remaining: rt.limits.maxWork ?? SIEVE_MAX_WORK };
   }
 
   step(): void {
     if (++this.steps > (this.rt.limits.maxSteps ?? 1_000_000)) throw new SieveRuntimeError('script execution exceeded the step limit');
+    // Pigeonhole's sieve_max_cpu_time: a safety net behind the deterministic limits above.
+    if ((this.steps & 255) === 0 && Date.now() - this.started > (this.rt.limits.maxCpuMs ?? SIEVE_MAX_CPU_MS)) {
+      throw new SieveRuntimeError(`script execution exceeded sieve_max_cpu_time (${(this.rt.limits.maxCpuMs ?? SIEVE_MAX_CPU_MS) / 1000} s)`);
+    }
   }
 
   has(ext: string): boolean {

@@ -9,7 +9,7 @@
  * i;ascii-numeric: a string's value is its leading digits; a string that does not start with
  * a digit is "positive infinity", equal only to another such string (RFC 4790 §9.1.1).
  */
-import { compileSieveRegex, type SieveRegex } from './sieve-regex.ts';
+import { compileSieveRegex, type SieveRegex, type SieveWorkBudget } from './sieve-regex.ts';
 
 export interface MatchSpec {
   comparator: string;
@@ -111,10 +111,19 @@ export function globMatch(value: string, pattern: string, icase: boolean): strin
 export class SieveMatcher {
   private readonly spec: MatchSpec;
   private readonly regexCache: Map<string, SieveRegex>;
+  private readonly budget: SieveWorkBudget | undefined;
 
-  constructor(spec: MatchSpec, regexCache: Map<string, SieveRegex>) {
+  constructor(spec: MatchSpec, regexCache: Map<string, SieveRegex>, budget?: SieveWorkBudget) {
     this.spec = spec;
     this.regexCache = regexCache;
+    this.budget = budget;
+  }
+
+  /** Charges one comparison to the run's budget (the bytes it looks at). */
+  private charge(n: number): void {
+    if (!this.budget) return;
+    this.budget.remaining -= n;
+    if (this.budget.remaining < 0) throw new SieveRuntimeError('the script exceeded its matching budget');
   }
 
   private regex(key: string): SieveRegex {
@@ -139,6 +148,7 @@ export class SieveMatcher {
     }
     for (const v of values) {
       for (const k of keys) {
+        this.charge(v.length + k.length + 1);
         switch (matchType) {
           case 'is':
             if (compareValues(v, k, comparator) === 0) return { matched: true };
@@ -150,12 +160,13 @@ export class SieveMatcher {
             break;
           }
           case 'matches': {
+            this.charge(Math.min(v.length * k.length, 50_000_000));
             const caps = globMatch(v, k, comparator === 'i;ascii-casemap');
             if (caps) return { matched: true, captures: caps };
             break;
           }
           case 'regex': {
-            const r = this.regex(k).exec(v);
+            const r = this.regex(k).exec(v, this.budget);
             if (r) return { matched: true, captures: r.map((x) => x ?? '') };
             break;
           }

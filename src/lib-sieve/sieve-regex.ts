@@ -23,6 +23,9 @@ const MAX_DEPTH = 200;
 
 export class SieveRegexLimit extends Error {}
 
+/** Work left for one script run (steps of matching); at zero the run fails (SieveRegexLimit). */
+export interface SieveWorkBudget { remaining: number }
+
 type Node =
   | { t: 'char'; c: number }
   | { t: 'any' }
@@ -40,8 +43,11 @@ interface Inst { op: Op; c?: number; test?: (c: number) => boolean; neg?: boolea
 export interface SieveRegex {
   /** Number of capture groups (not counting group 0). */
   groups: number;
-  /** The leftmost-longest match: [whole, group1, ...] (undefined for groups that did not take part), or null. */
-  exec(s: string): (string | undefined)[] | null;
+  /**
+   * The leftmost-longest match: [whole, group1, ...] (undefined for groups that did not take
+   * part), or null. `budget` (shared by every match of one script run) is charged each step.
+   */
+  exec(s: string, budget?: SieveWorkBudget): (string | undefined)[] | null;
 }
 
 const isWord = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
@@ -276,8 +282,8 @@ export function compileSieveRegex(pattern: string, icase: boolean): SieveRegex |
   const ncap = (groups + 1) * 2;
   return {
     groups,
-    exec(s: string) {
-      return run(prog, ncap, s);
+    exec(s: string, budget?: SieveWorkBudget) {
+      return run(prog, ncap, s, budget);
     },
   };
 }
@@ -296,67 +302,75 @@ function assertOk(k: string, s: string, i: number): boolean {
   return false;
 }
 
-function run(prog: Inst[], ncap: number, s: string): (string | undefined)[] | null {
+function run(prog: Inst[], ncap: number, s: string, budget?: SieveWorkBudget): (string | undefined)[] | null {
   let steps = 0;
-  let clist: Thread[] = [];
-  let nlist: Thread[] = [];
-  const mark = new Int32Array(prog.length).fill(-1);
-  let best: number[] | null = null;
-  let gen = 0;
-  const add = (list: Thread[], pc: number, caps: number[], i: number): void => {
-    // iterative closure over Jmp/Split/Save/Assert, preserving priority order
-    const stack: Thread[] = [{ pc, caps }];
-    while (stack.length) {
-      const t = stack.pop()!;
-      if (mark[t.pc] === gen) continue;
-      mark[t.pc] = gen;
-      if (++steps > REGEX_MAX_STEPS) throw new SieveRegexLimit(`regular expression match exceeded ${REGEX_MAX_STEPS} steps`);
-      const ins = prog[t.pc]!;
-      switch (ins.op) {
-        case Op.Jmp: stack.push({ pc: ins.x!, caps: t.caps }); break;
-        case Op.Split: stack.push({ pc: ins.y!, caps: t.caps }, { pc: ins.x!, caps: t.caps }); break;
-        case Op.Save: {
-          const c = t.caps.slice();
-          c[ins.n!] = i;
-          stack.push({ pc: t.pc + 1, caps: c });
-          break;
-        }
-        case Op.Assert:
-          if (assertOk(ins.k!, s, i)) stack.push({ pc: t.pc + 1, caps: t.caps });
-          break;
-        default: list.push(t);
-      }
-    }
-  };
-  const empty = new Array<number>(ncap).fill(-1);
-  for (let i = 0; i <= s.length; i++) {
-    gen++;
-    // seed a new thread at i (lowest priority) while no match has been found
-    const seeded = clist;
-    clist = [];
-    for (const t of seeded) add(clist, t.pc, t.caps, i);
-    if (best === null) add(clist, 0, empty, i);
-    if (clist.length === 0 && best !== null) break;
-    gen++;
-    nlist = [];
-    const c = i < s.length ? s.charCodeAt(i) : -1;
-    for (const t of clist) {
-      const ins = prog[t.pc]!;
-      if (++steps > REGEX_MAX_STEPS) throw new SieveRegexLimit(`regular expression match exceeded ${REGEX_MAX_STEPS} steps`);
-      switch (ins.op) {
-        case Op.Match:
-          if (best === null || t.caps[0]! < best[0]! || (t.caps[0] === best[0] && t.caps[1]! > best[1]!)) best = t.caps;
-          break;
-        case Op.Char: if (c === ins.c) nlist.push({ pc: t.pc + 1, caps: t.caps }); break;
-        case Op.Any: if (c >= 0) nlist.push({ pc: t.pc + 1, caps: t.caps }); break;
-        case Op.Set: if (c >= 0 && ins.test!(c) !== ins.neg) nlist.push({ pc: t.pc + 1, caps: t.caps }); break;
-      }
-    }
-    // threads that began after the best match's start can no longer win
-    clist = best ? nlist.filter((t) => t.caps[0]! <= best![0]!) : nlist;
+  const limit = Math.min(REGEX_MAX_STEPS, budget ? budget.remaining : REGEX_MAX_STEPS);
+  try {
+    return runInner();
+  } finally {
+    if (budget) budget.remaining -= steps;
   }
-  if (!best) return null;
-  const out: (string | undefined)[] = [];
-  for (let g = 0; g < ncap; g += 2) out.push(best[g]! >= 0 && best[g + 1]! >= 0 ? s.slice(best[g], best[g + 1]) : undefined);
-  return out;
+  function runInner(): (string | undefined)[] | null {
+    let clist: Thread[] = [];
+    let nlist: Thread[] = [];
+    const mark = new Int32Array(prog.length).fill(-1);
+    let best: number[] | null = null;
+    let gen = 0;
+    const add = (list: Thread[], pc: number, caps: number[], i: number): void => {
+      // iterative closure over Jmp/Split/Save/Assert, preserving priority order
+      const stack: Thread[] = [{ pc, caps }];
+      while (stack.length) {
+        const t = stack.pop()!;
+        if (mark[t.pc] === gen) continue;
+        mark[t.pc] = gen;
+        if (++steps > limit) throw new SieveRegexLimit(limit < REGEX_MAX_STEPS ? 'the script exceeded its matching budget' : `regular expression match exceeded ${REGEX_MAX_STEPS} steps`);
+        const ins = prog[t.pc]!;
+        switch (ins.op) {
+          case Op.Jmp: stack.push({ pc: ins.x!, caps: t.caps }); break;
+          case Op.Split: stack.push({ pc: ins.y!, caps: t.caps }, { pc: ins.x!, caps: t.caps }); break;
+          case Op.Save: {
+            const c = t.caps.slice();
+            c[ins.n!] = i;
+            stack.push({ pc: t.pc + 1, caps: c });
+            break;
+          }
+          case Op.Assert:
+            if (assertOk(ins.k!, s, i)) stack.push({ pc: t.pc + 1, caps: t.caps });
+            break;
+          default: list.push(t);
+        }
+      }
+    };
+    const empty = new Array<number>(ncap).fill(-1);
+    for (let i = 0; i <= s.length; i++) {
+      gen++;
+      // seed a new thread at i (lowest priority) while no match has been found
+      const seeded = clist;
+      clist = [];
+      for (const t of seeded) add(clist, t.pc, t.caps, i);
+      if (best === null) add(clist, 0, empty, i);
+      if (clist.length === 0 && best !== null) break;
+      gen++;
+      nlist = [];
+      const c = i < s.length ? s.charCodeAt(i) : -1;
+      for (const t of clist) {
+        const ins = prog[t.pc]!;
+        if (++steps > limit) throw new SieveRegexLimit(limit < REGEX_MAX_STEPS ? 'the script exceeded its matching budget' : `regular expression match exceeded ${REGEX_MAX_STEPS} steps`);
+        switch (ins.op) {
+          case Op.Match:
+            if (best === null || t.caps[0]! < best[0]! || (t.caps[0] === best[0] && t.caps[1]! > best[1]!)) best = t.caps;
+            break;
+          case Op.Char: if (c === ins.c) nlist.push({ pc: t.pc + 1, caps: t.caps }); break;
+          case Op.Any: if (c >= 0) nlist.push({ pc: t.pc + 1, caps: t.caps }); break;
+          case Op.Set: if (c >= 0 && ins.test!(c) !== ins.neg) nlist.push({ pc: t.pc + 1, caps: t.caps }); break;
+        }
+      }
+      // threads that began after the best match's start can no longer win
+      clist = best ? nlist.filter((t) => t.caps[0]! <= best![0]!) : nlist;
+    }
+    if (!best) return null;
+    const out: (string | undefined)[] = [];
+    for (let g = 0; g < ncap; g += 2) out.push(best[g]! >= 0 && best[g + 1]! >= 0 ? s.slice(best[g], best[g + 1]) : undefined);
+    return out;
+  }
 }

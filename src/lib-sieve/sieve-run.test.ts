@@ -165,3 +165,19 @@ test('locations: the active symlink into ~/sieve, include :global from sieve_glo
   assert.deepEqual(boxes(ng), ['INBOX']);
   assert.match(readFileSync(join(h, '.dovecot.sieve.log'), 'utf8'), /global location for included script `corp' is unavailable/);
 });
+
+test('matching work is bounded per run: many heavy tests fail the script (runtime error), not the server', async () => {
+  const { SieveExec, SieveResult } = await import('./sieve-interp.ts');
+  const { SieveMessage } = await import('./sieve-message.ts');
+  const { compileSieve } = await import('./sieve-compile.ts');
+  const tests = Array.from({ length: 500 }, (_, i) => `if body :regex "(a|b)*c${i}" { discard; }\n`).join('');
+  const c = compileSieve(`require ["body","regex"];\n${tests}`);
+  assert.ok(c.ok);
+  const msg = new SieveMessage(Buffer.concat([Buffer.from('Subject: x\n\n'), Buffer.alloc(20_000, 'ab')]));
+  const x = new SieveExec({
+    message: msg, envelope: { from: 'a@x.test', to: 'b@x.test' }, now: new Date(),
+    limits: { maxActions: 32, maxRedirects: 4, maxWork: 5_000_000 }, recipientDelimiter: '+',
+    vacation: { minPeriod: 0, maxPeriod: 1, defaultPeriod: 1 }, environment: {}, mailboxExists: async () => true,
+  }, new SieveResult({ maxActions: 32, maxRedirects: 4 }));
+  await assert.rejects(x.run(c.script), /exceeded its matching budget/);
+});

@@ -26,7 +26,7 @@ export function matcherFor(x: SieveExec, c: SieveCmd): SieveMatcher {
     comparator: typeof cmp === 'string' ? cmp.toLowerCase() : 'i;ascii-casemap',
     matchType: mt,
     ...(typeof rel === 'string' ? { relation: rel.toLowerCase() } : {}),
-  }, x.regexCache);
+  }, x.regexCache, x.budget);
 }
 
 function match(x: SieveExec, c: SieveCmd, values: string[], keys: string[]): boolean {
@@ -111,10 +111,21 @@ function headerAddresses(x: SieveExec, c: SieveCmd, name: string): string[] {
 }
 
 function bodyTexts(x: SieveExec, c: SieveCmd): string[] {
-  const msg = x.rt.message;
   const tr = c.groups.get('BODY-TRANSFORM') ?? 'text';
-  if (tr === 'raw') return [msg.rawBody()];
   const types = tr === 'content' ? (x.tagList(c, 'content') ?? []) : ['text'];
+  // Decoded once per run and transform: a script with many body tests pays for one decoding.
+  const key = `${tr}\0${types.join('\0')}`;
+  let texts = x.bodyCache.get(key);
+  if (!texts) {
+    texts = bodyTextsOf(x, tr, types);
+    x.bodyCache.set(key, texts);
+  }
+  return texts;
+}
+
+function bodyTextsOf(x: SieveExec, tr: string, types: string[]): string[] {
+  const msg = x.rt.message;
+  if (tr === 'raw') return [msg.rawBody()];
   const out: string[] = [];
   for (const { part } of msg.parts()) {
     const leaf = !part.isMultipart && !part.message;
