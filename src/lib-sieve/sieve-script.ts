@@ -14,7 +14,8 @@
  * Pigeonhole's compiled .svbin files are ignored. A user script that does not compile is not
  * run (delivery goes on with the others and the implicit keep), and its errors are written
  * where the user sees them: SCRIPT.log beside the active script, as Pigeonhole's
- * `.dovecot.sieve.log`. Compiled scripts are cached by path, size and mtime.
+ * `.dovecot.sieve.log`. Compiled scripts are cached by path, size and mtime (least recently used
+ * out first; at most 2,000 scripts and 32 MB of script text).
  */
 import { readdirSync, readFileSync, statSync, writeFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -35,8 +36,11 @@ export interface RunnableScript {
 
 export interface ScriptProblem { path: string; phase: string; message: string }
 
-const cache = new Map<string, { stamp: string; r: ReturnType<typeof compileSieve> }>();
+const cache = new Map<string, { stamp: string; r: ReturnType<typeof compileSieve>; bytes: number }>();
 const CACHE_MAX = 2000;
+/** Script bytes the cache may hold (a compiled script takes several times its text). */
+const CACHE_MAX_BYTES = 32 * 1024 * 1024;
+let cacheBytes = 0;
 
 function compileFile(path: string, s: SieveSettings): { r: ReturnType<typeof compileSieve> } | undefined {
   let st;
@@ -44,15 +48,25 @@ function compileFile(path: string, s: SieveSettings): { r: ReturnType<typeof com
   if (!st.isFile()) return undefined;
   const stamp = `${st.size}:${st.mtimeMs}:${st.ino}:${[...s.extensions].join(',')}:${s.maxScriptSize}`;
   const hit = cache.get(path);
-  if (hit && hit.stamp === stamp) return { r: hit.r };
+  if (hit && hit.stamp === stamp) {
+    cache.delete(path);
+    cache.set(path, hit); // most recently used last
+    return { r: hit.r };
+  }
   let r: ReturnType<typeof compileSieve>;
   if (s.maxScriptSize > 0 && st.size > s.maxScriptSize) {
     r = { ok: false, errors: [{ line: 0, column: 0, message: `script is too large (max ${s.maxScriptSize} bytes)` }], warnings: [] };
   } else {
     r = compileSieve(readFileSync(path, 'utf8'), { extensions: s.extensions, maxScriptSize: s.maxScriptSize });
   }
-  if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
-  cache.set(path, { stamp, r });
+  const old = cache.get(path);
+  if (old) { cacheBytes -= old.bytes; cache.delete(path); }
+  while (cache.size > 0 && (cache.size >= CACHE_MAX || cacheBytes + st.size > CACHE_MAX_BYTES)) {
+    const [k, v] = cache.entries().next().value!;
+    cache.delete(k);
+    cacheBytes -= v.bytes;
+  }
+  if (st.size <= CACHE_MAX_BYTES / 4) { cache.set(path, { stamp, r, bytes: st.size }); cacheBytes += st.size; }
   return { r };
 }
 
