@@ -22,6 +22,7 @@ import { SieveRuntimeError } from './sieve-match.ts';
 import type { SieveRegex, SieveWorkBudget } from './sieve-regex.ts';
 import { SieveResult, type SieveLimits } from './sieve-result.ts';
 import { evalTest, matcherFor } from './sieve-tests.ts';
+import { addressError } from './sieve-validate-ext.ts';
 import type { MimePart } from '../lib-mail/mail-mime.ts';
 
 export { SieveRuntimeError } from './sieve-match.ts';
@@ -244,6 +245,8 @@ export class SieveExec {
       }
       case 'redirect': {
         const addr = this.str(c, 'address')!;
+        const bad = addressError(addr);
+        if (bad) throw new SieveRuntimeError(`specified redirect address '${addr}' is invalid: ${bad}`);
         r.redirect({ type: 'redirect', address: addr.trim(), fields: msg.fields, line: c.line }, !c.tags.has('copy'));
         return;
       }

@@ -181,3 +181,10 @@ test('matching work is bounded per run: many heavy tests fail the script (runtim
   }, new SieveResult({ maxActions: 32, maxRedirects: 4 }));
   await assert.rejects(x.run(c.script), /exceeded its matching budget/);
 });
+
+test('a redirect address made by variables is checked at run time; a bad one keeps the message', async () => {
+  const p = await plan(home('require "variables";\nset "to" "not an address";\nredirect "${to}";\n'));
+  assert.deepEqual(boxes(p), ['INBOX']);
+  assert.equal(p.sends.length, 0);
+  assert.ok(p.log.some((l) => /specified redirect address 'not an address' is invalid/.test(l)), p.log.join('\n'));
+});
