@@ -276,3 +276,30 @@ test('mail_temp_dir unusable: a message past the memory window gets 451 4.3.0 pe
   assert.match(logs.join('\n'), /write\(\/nonexistent\/postern-test\/dovecot\.lmtp\.\*\) failed: ENOENT/);
   c.close();
 });
+
+test('DMARC quarantine (docs/authres.md): Python\'s smtplib.LMTP delivers a message with our Authentication-Results mark into Junk (created); another authserv-id or no mark stays in INBOX', async () => {
+  const env = await startLmtp();
+  const { spawn } = await import('node:child_process');
+  const py = `
+import smtplib, sys
+s = smtplib.LMTP('127.0.0.1', int(sys.argv[1]))
+s.ehlo_or_helo_if_needed()
+for id, subj in (('lmtp.x.test', 'junked'), ('other.example', 'kept-other'), ('', 'kept-plain')):
+    mark = ('Authentication-Results: %s;\\r\\n\\tdmarc=fail (p=QUARANTINE) header.from=quar.test policy.dmarc=quarantine\\r\\n' % id) if id else ''
+    s.sendmail('a@quar.test', ['alice@x.test'], (mark + 'Subject: %s\\r\\n\\r\\nbody\\r\\n' % subj).encode())
+s.quit()
+`;
+  const p = spawn('python3', ['-c', py, String(env.port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr.on('data', (d) => { err += d; });
+  assert.equal(await new Promise((r) => p.once('close', r)), 0, err);
+  const subjects = (msgs: string[]) => msgs.join('\n');
+  const junk = await env.messages('alice@x.test', 'Junk');
+  const inbox = await env.messages('alice@x.test');
+  assert.match(subjects(junk), /Subject: junked/);
+  assert.doesNotMatch(subjects(junk), /kept-/);
+  assert.match(subjects(inbox), /Subject: kept-other/);
+  assert.match(subjects(inbox), /Subject: kept-plain/);
+  assert.doesNotMatch(subjects(inbox), /junked/);
+  assert.ok(logs.some((l) => /msgid=unspecified: saved mail to Junk/.test(l)), logs.slice(-5).join('\n'));
+});

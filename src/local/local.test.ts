@@ -334,3 +334,20 @@ test('a Delivered-To loop bounces (5.4.6 mail forwarding loop); a broken alias t
   const r2 = await deliver(config([`alias_maps = hash:${dir}/no-such-aliases`]), ['bob@example.test']);
   assert.deepEqual(status(r2['bob@example.test']), ['deferred', '4.3.0']);
 });
+
+test('DMARC quarantine (docs/authres.md): a message with our Authentication-Results mark goes to Maildir/.Junk, created and subscribed; a mark of another authserv-id does not', async () => {
+  writeFileSync(join(dir, 'aliases'), 'postmaster: root\n');
+  buildAliases(`hash:${dir}/aliases`);
+  const mark = (id: string) => `Authentication-Results: ${id};\n\tspf=fail smtp.mailfrom=a@quar.test;\n\tdmarc=fail (p=QUARANTINE sp=QUARANTINE pct=100 dis=QUARANTINE) header.from=quar.test policy.dmarc=quarantine\n`;
+  const res = await deliver(config(['home_mailbox = Maildir/']), ['bob@example.test'], `${mark('mx.example.test')}Subject: junk\n\nspam\n`);
+  assert.deepEqual(status(res['bob@example.test']), ['sent', '2.0.0']);
+  const junk = join(dir, 'bob', 'Maildir', '.Junk');
+  const files = readdirSync(join(junk, 'new')).concat(readdirSync(join(junk, 'cur')));
+  assert.equal(files.length, 1);
+  if (isRoot) assert.equal(statSync(junk).uid, BOB, 'the folder belongs to the user');
+  assert.ok(existsSync(join(junk, 'maildirfolder')));
+  assert.match(readFileSync(join(dir, 'bob', 'Maildir', 'subscriptions'), 'utf8'), /^Junk$/m);
+  const other = await deliver(config(['home_mailbox = Maildir/']), ['bob@example.test'], `${mark('elsewhere.example')}Subject: not ours\n\nx\n`);
+  assert.deepEqual(status(other['bob@example.test']), ['sent', '2.0.0']);
+  assert.ok(readdirSync(join(dir, 'bob', 'Maildir', 'new')).some((f) => readFileSync(join(dir, 'bob', 'Maildir', 'new', f), 'utf8').includes('Subject: not ours')));
+});
