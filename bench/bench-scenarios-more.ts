@@ -11,6 +11,7 @@ import { runTlsBench } from './tls-bench.ts';
 import { lmtpScenario } from './lmtp-bench.ts';
 import { sieveScenario } from './sieve-bench.ts';
 import { runDkimSignBench } from './dkim-sign-bench.ts';
+import { pgsqlLookupScenario } from './pgsql-lookup-bench.ts';
 
 const quiet = (l: string) => { process.stderr.write(`  ${l}\n`); };
 
@@ -62,4 +63,4 @@ const dkimSign: ExternalScenario = {
   },
 };
 
-export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, sieveScenario, imap, tls, queue, dkimSign];
+export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, sieveScenario, imap, tls, queue, dkimSign, pgsqlLookupScenario];
