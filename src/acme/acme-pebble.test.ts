@@ -90,7 +90,8 @@ test('CA unreachable, then http-01 issuance by pebble, installed under live IMAP
   const before = old!.getPeerX509Certificate()!;
   assert.equal(before.issuer, before.subject, 'self-signed at first');
 
-  pebble = await Pebble.start(dir, { httpPort, tlsPort: await freePort(), port: pebblePort, tlsCa: pebbleTls });
+  // Short-lived certificates (40 s), so that the renewal at two thirds of the lifetime comes in the test.
+  pebble = await Pebble.start(dir, { httpPort, tlsPort: await freePort(), port: pebblePort, tlsCa: pebbleTls, validitySeconds: 40 });
   const m = await sys.waitLog(/postern\/acme\[\d+\]: certificate for mail\.example\.test issued by (.*), valid until .*, installed in (\S+); (\d+) TLS services reloaded/, 60_000);
   assert.match(m[1]!, /Pebble Intermediate/);
   assert.ok(Number(m[3]) >= 2, `TLS services reloaded: ${m[3]}`);
@@ -116,4 +117,71 @@ test('CA unreachable, then http-01 issuance by pebble, installed under live IMAP
   const life = new Date(installed.validTo).getTime() - new Date(installed.validFrom).getTime();
   const next = new Date(status.nextAttempt).getTime() - new Date(installed.validFrom).getTime();
   assert.ok(Math.abs(next - life * 2 / 3) < 2000, 'next renewal at two thirds of the lifetime');
+});
+
+const serialOf = async (port: number, extra: string[] = []) => {
+  const { stdout } = await run('sh', ['-c', `echo Q | openssl s_client -connect 127.0.0.1:${port} -servername mail.example.test ${extra.join(' ')} 2>/dev/null | openssl x509 -noout -serial -issuer`], { timeout: 20_000 });
+  return stdout;
+};
+
+test('renewal near expiry by the service; postern cert status; renew --force by dns-01 through a hook; import', async () => {
+  const first = await serialOf(sys.ports.imaps);
+  // The service renews by itself at two thirds of the 40 s lifetime.
+  const installs = () => (sys.log.match(/postern\/acme\[\d+\]: certificate for mail\.example\.test issued by/g) ?? []).length;
+  const end = Date.now() + 60_000;
+  while (installs() < 2) {
+    assert.ok(Date.now() < end, `no renewal near expiry; log:\n${sys.log.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.match(sys.log, /ordering a certificate for mail\.example\.test from .*: renewal time .* reached/);
+  const second = await serialOf(sys.ports.imaps);
+  assert.notEqual(second, first);
+  assert.match(second, /Pebble Intermediate/);
+
+  const st = sys.cli('cert', 'status');
+  assert.equal(st.status, 0, st.stderr);
+  assert.match(st.stdout, /^names: mail\.example\.test$/m);
+  assert.match(st.stdout, /^issuer: .*Pebble Intermediate/m);
+  assert.match(st.stdout, /^next renewal: \d{4}-/m);
+  assert.match(st.stdout, /^last success: \d{4}-/m);
+  assert.doesNotMatch(st.stdout, /^last error/m, 'a success clears the error of the unreachable CA');
+
+  // dns-01 through a hook that publishes the TXT record in pebble-challtestsrv's DNS.
+  const hook = join(dir, 'dns-hook.sh');
+  writeFileSync(hook, `#!/bin/sh
+case "$1" in set) p=set-txt ;; clear) p=clear-txt ;; *) exit 2 ;; esac
+echo "$@" >> ${dir}/hook.log
+exec curl -sf -X POST -d "{\\"host\\":\\"$2.\\",\\"value\\":\\"$3\\"}" ${pebble.challtestManagement}/$p
+`, { mode: 0o755 });
+  appendFileSync(join(sys.configDir, 'main.cf'), `postern_acme_challenges = dns-01\npostern_acme_dns_hook = ${hook}\n`);
+  const r = sys.cli('cert', 'renew', '--force');
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^renewed: mail\.example\.test, issued by .*Pebble Intermediate/m);
+  assert.match(r.stdout, /reloaded the running mail system/);
+  const hookLog = readFileSync(join(dir, 'hook.log'), 'utf8').trim().split('\n');
+  assert.match(hookLog[0]!, /^set _acme-challenge\.mail\.example\.test [A-Za-z0-9_-]{43}$/);
+  assert.match(hookLog[1]!, /^clear _acme-challenge\.mail\.example\.test [A-Za-z0-9_-]{43}$/);
+  let third = '';
+  for (let i = 0; i < 50; i++) {
+    third = await serialOf(sys.ports.smtp, ['-starttls', 'smtp']);
+    if (third !== second) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.notEqual(third, second, 'SMTP STARTTLS presents the dns-01 certificate');
+
+  // A certificate from elsewhere: a mismatched key is refused, the pair is installed.
+  const other = TestCa.create(join(dir), 'Other CA');
+  const leaf = other.issue('imported', ['mail.example.test']);
+  const bad = sys.cli('cert', 'import', leaf.certFile, join(dir, 'pebble-localhost.key'));
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /is not the key of/);
+  const ok = sys.cli('cert', 'import', leaf.certFile, leaf.keyFile);
+  assert.equal(ok.status, 0, ok.stderr);
+  let now = '';
+  for (let i = 0; i < 50; i++) {
+    now = await serialOf(sys.ports.imaps);
+    if (/Other CA/.test(now)) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.match(now, /issuer=CN ?= ?Other CA/);
 });

@@ -24,7 +24,7 @@
  *   "certificate for NAMES issued by ISSUER, valid until DATE, installed in FILE; N TLS
  *   services reloaded"; "warning: ACME order for NAMES failed: WHY; keeping the installed
  *   certificate (valid until DATE); next attempt in T"; "warning: certificate FILE expires in N
- *   days" when under 14 days remain.
+ *   days (DATE) and could not be renewed" when a renewal failed with under 14 days left.
  *
  * PARAMETERS
  *   postern_acme_directory, postern_acme_contact, postern_acme_challenges,
@@ -45,8 +45,11 @@ import type { Logger } from '../util/msg.ts';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Longest single timer (setTimeout's limit is ~24.8 days); the loop simply looks again. */
-const MAX_SLEEP_MS = 12 * 3600_000;
+/**
+ * Longest single sleep: the loop looks again at least this often (reading one file), so a
+ * certificate replaced meanwhile (`postern cert renew`, `postern cert import`) is rescheduled.
+ */
+const MAX_SLEEP_MS = 3600_000;
 
 export function fmtDelay(ms: number): string {
   const s = Math.round(ms / 1000);
@@ -73,8 +76,6 @@ export async function renewIfDue(s: AcmeSettings, log: Logger, force = false, no
       if (ari) at = new Date(ari.start.getTime() + Math.random() * (ari.end.getTime() - ari.start.getTime()));
     } catch { /* ARI is advice: without it, two thirds of the lifetime */ }
     if (at > now) {
-      const left = (new Date(x.validTo).getTime() - now.getTime()) / 86400_000;
-      if (left < 14) log.warn(`certificate ${s.certFile} expires in ${Math.max(0, Math.floor(left))} days (${x.validTo})`);
       writeStatus(s.stateDir, { ...st, nextAttempt: at.toISOString() });
       return { renewed: false, nextMs: at.getTime() - now.getTime() };
     }
@@ -100,6 +101,10 @@ export async function renewIfDue(s: AcmeSettings, log: Logger, force = false, no
     const msg = (e as Error).message;
     const keep = x ? `keeping the installed certificate (valid until ${x.validTo})` : 'no certificate installed';
     log.warn(`ACME order for ${s.names.join(', ')} failed: ${msg}; ${keep}; next attempt in ${fmtDelay(wait)}`);
+    if (x && x.issuer !== x.subject) {
+      const left = (new Date(x.validTo).getTime() - now.getTime()) / 86400_000;
+      if (left < 14) log.warn(`certificate ${s.certFile} expires in ${Math.max(0, Math.floor(left))} days (${x.validTo}) and could not be renewed`);
+    }
     writeStatus(s.stateDir, { ...st, lastAttempt: attempt, lastError: msg, failures, nextAttempt: new Date(Date.now() + wait).toISOString() });
     return { renewed: false, nextMs: wait, error: msg };
   }
