@@ -376,6 +376,11 @@ export class ImapSession {
     const spec = COMMANDS.get(name);
     const c: CommandContext = { tag, name, uid: name.startsWith('UID '), args, start };
     if (this.selectedDeleted) { this.fatal('Selected mailbox was deleted, have to disconnect.'); return; }
+    // the selected mailbox renamed or deleted under us (by this or another session): Dovecot's end
+    if (this.state === 'selected' && this.box && this.box.name !== 'INBOX' && this.user && !(await this.user.exists(this.box.name))) {
+      this.fatal('IMAP session state is inconsistent, please relogin.');
+      return;
+    }
     if (!spec || (this.state === 'nonauth' && !spec.states.includes('nonauth'))) {
       if (this.state === 'nonauth') this.sendBad(`${tag} BAD ${PRELOGIN_BAD}\r\n`);
       else this.tagged(c, { status: 'BAD', text: `Error in IMAP command ${name}: Unknown command` });

@@ -107,6 +107,11 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: 'the selected mailbox renamed or deleted by this or another session: the next command ends the session',
+    steps: ['CREATE Box', 'CREATE Box2', 'CREATE a', 'CREATE a/b', [2, 'SELECT Box'], [3, 'SELECT a/b'], [4, 'SELECT Box2'],
+      'RENAME Box Other', [2, 'NOOP'], [3, 'NOOP'], 'RENAME a c', [3, 'NOOP'], 'DELETE Box2', [4, 'NOOP'], 'SELECT Other', 'RENAME Other Box', 'NOOP'],
+  },
+  {
     name: 'METADATA without imap_metadata: disabled, as in Dovecot',
     steps: ['GETMETADATA INBOX /private/comment', 'SETMETADATA INBOX (/private/comment "x")', 'NOOP'],
   },
