@@ -5,7 +5,9 @@
  * when postern_authres_temperror_action = defer) or adds one Authentication-Results header at
  * the top of the message (queue file ATTR.PREPEND_HEADERS: it is known only after the content
  * is written). Incoming Authentication-Results headers that claim our authserv-id are removed
- * (RFC 8601 §5) for every SMTP client.
+ * (RFC 8601 §5) for every SMTP client. A service with receive_override_options = no_milters
+ * (the re-injection smtpd behind a content filter) does neither: its mail was verified on the
+ * way in, and its Authentication-Results header is ours.
  *
  * Log lines, as Postfix's milter actions: `QID: reject: END-OF-MESSAGE from host[addr]: 5.7.1
  * rejected by DMARC policy for example.com; from=<a> to=<b> proto=ESMTP helo=<h>`, and

@@ -112,7 +112,10 @@ export class CleanupSession implements CleanupStream {
     this.checks = !!tables && !tables.overrides.noHeaderBodyChecks && opts.contentChecks !== false;
     for (const [k, v] of Object.entries(opts.attrs)) writer.addAttr(k, v);
     if (opts.flags) writer.setFlags(opts.flags);
-    this.authres = CleanupAuthres.start(settings, opts, writer.queueId);
+    // receive_override_options = no_milters (a content filter's re-injection service): no
+    // verification and no header removal, as such a service runs without the milters that
+    // Postfix sites verify with (cleanup-authres.ts).
+    this.authres = tables?.overrides.noMilters ? undefined : CleanupAuthres.start(settings, opts, writer.queueId);
     this.srs = tables ? CleanupSrs.open(settings.config, writer.queueId) : undefined;
     const t = this.checks ? tables : undefined;
     const inspectBody = !!t && !!(t.bodyChecks || t.mimeHeaderChecks || t.nestedHeaderChecks);

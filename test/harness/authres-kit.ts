@@ -81,6 +81,16 @@ export function newKey(dir: string, name: string, type: 'rsa' | 'ed25519'): Dkim
   return { keyFile: join(dir, `${name}.key`), dns: readFileSync(join(dir, `${name}.dns`), 'utf8').trim() };
 }
 
+/** A 512-bit RSA key (openssl genrsa), for the "keys under 1024 bits are refused" case. */
+export function smallKey(dir: string): DkimKey {
+  const keyFile = join(dir, 'small.pem');
+  const g = spawnSync('openssl', ['genrsa', '-out', keyFile, '512'], { encoding: 'utf8' });
+  if (g.status !== 0) throw new Error(`openssl genrsa: ${g.stderr}`);
+  const pub = spawnSync('openssl', ['rsa', '-in', keyFile, '-pubout', '-outform', 'DER'], { maxBuffer: 1 << 20 });
+  if (pub.status !== 0) throw new Error(`openssl rsa: ${pub.stderr}`);
+  return { keyFile, dns: `v=DKIM1; k=rsa; p=${Buffer.from(pub.stdout).toString('base64')}` };
+}
+
 /** dkimsign (python3-dkim): the message with its DKIM-Signature on top. */
 export function dkimSign(msg: string, selector: string, domain: string, key: DkimKey, alg: 'rsa-sha256' | 'ed25519-sha256' = 'rsa-sha256'): string {
   const r = spawnSync('/usr/bin/dkimsign', ['--signalg', alg, '--bcanon', 'relaxed', selector, domain, key.keyFile], { input: msg, encoding: 'utf8' });

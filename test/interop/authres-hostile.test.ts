@@ -119,3 +119,18 @@ test('a DNS server that never answers: every check is temperror after postern_au
     silent.close();
   }
 });
+
+test('postern_authres_temperror_action = defer: a DNS failure answers 451 4.7.5 at the end of DATA (never 5xx), nothing queued', async () => {
+  const silent: Socket = createSocket('udp4');
+  await new Promise<void>((r) => silent.bind(0, '127.0.0.1', () => r()));
+  try {
+    await reconfigure(sys, `postern_dns_servers = 127.0.0.1:${silent.address().port}\npostern_authres_timeout = 2s\npostern_authres_temperror_action = defer\n`);
+    const id = marker();
+    const r = await smtpSend(sys.ports.smtp, { helo: 'client.example', from: 'a@ok.test', msg: message(hdrs(id)) });
+    assert.equal(`${r.code} ${r.text}`, '451 4.7.5 Temporary authentication failure (DNS): try again later');
+    await sys.waitLog(/defer: END-OF-MESSAGE from [^:]*: 4\.7\.5 Temporary authentication failure/);
+    await assert.rejects(delivered(sys.maildir('postmaster@example.test'), id, 1000));
+  } finally {
+    silent.close();
+  }
+});

@@ -12,11 +12,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { DnsServer } from '../harness/dns-server.ts';
 import { PosternSystem } from '../harness/postern-system.ts';
-import { AUTHSERV_ID, arcSign, delivered, dkimSign, message, newKey, ourAuthres, reconfigure, smtpSend, tempDir, type DkimKey } from '../harness/authres-kit.ts';
+import { AUTHSERV_ID, arcSign, delivered, dkimSign, message, newKey, ourAuthres, reconfigure, smallKey, smtpSend, tempDir, type DkimKey } from '../harness/authres-kit.ts';
 
 let dns: DnsServer;
 let sys: PosternSystem;
-let rsa: DkimKey, ed: DkimKey, arcKey: DkimKey;
+let rsa: DkimKey, ed: DkimKey, arcKey: DkimKey, small: DkimKey;
 let n = 0;
 const marker = () => `authres-${process.pid}-${++n}`;
 
@@ -25,6 +25,7 @@ before(async () => {
   rsa = newKey(keys, 'rsa', 'rsa');
   ed = newKey(keys, 'ed', 'ed25519');
   arcKey = newKey(keys, 'arc', 'rsa');
+  small = smallKey(keys);
   const spf = (rec: string) => ({ TXT: [rec] });
   const includes = Array.from({ length: 12 }, (_, i) => `include:i${i}.many.test`).join(' ');
   const zone: Record<string, { TXT?: string[]; A?: string[] } | 'SERVFAIL'> = {
@@ -51,6 +52,7 @@ before(async () => {
     '_dmarc.strict.test': { TXT: ['v=DMARC1; p=quarantine; adkim=s'] },
     'arc.test': { A: ['192.0.2.4'] },
     'arcsel._domainkey.arc.test': { TXT: [arcKey.dns] },
+    'small._domainkey.dk.test': { TXT: [small.dns] },
   };
   for (let i = 0; i < 12; i++) zone[`i${i}.many.test`] = spf('v=spf1 ip4:192.0.2.99 -all');
   dns = await DnsServer.start(zone);
@@ -153,6 +155,20 @@ test('ARC: a chain sealed by python3-dkim arcsign validates as arc=pass', async 
   assert.match(r.ar, /arc=pass/);
 });
 
+test('DKIM: a 512-bit key is refused (RFC 8301 §3.2: under postern_dkim_min_key_bits), a body changed after signing fails', async () => {
+  // From: a domain without a DMARC record (dk.test's p=reject would refuse these).
+  const weak = await deliver({ from: 'a@none.test', sign: (m) => dkimSign(m, 'small', 'dk.test', small) });
+  assert.match(weak.ar, /dkim=(policy|fail|neutral) [^;]*header\.s=small/);
+  assert.doesNotMatch(weak.ar, /dkim=pass/);
+  const changed = await deliver({ from: 'a@none.test', sign: (m) => dkimSign(m, 'sel', 'dk.test', rsa).replace('Hello.', 'Hello!') });
+  assert.match(changed.ar, /dkim=(fail|neutral) [^;]*header\.s=sel/);
+});
+
+test('ARC: a chain whose message was changed after sealing is arc=fail', async () => {
+  const r = await deliver({ from: 'a@pass.test', sign: (m) => arcSign(`Authentication-Results: arc.test; spf=pass smtp.mailfrom=a@pass.test\r\n${m}`, 'arcsel', 'arc.test', arcKey, 'arc.test').replace('Hello.', 'Changed.') });
+  assert.match(r.ar, /arc=fail/);
+});
+
 test('restrictions: reject_spf_fail refuses at RCPT with 550 5.7.23, defer_spf_temperror answers 451 4.7.24; a pass goes through', async () => {
   await reconfigure(sys, 'smtpd_sender_restrictions = reject_spf_fail, reject_spf_softfail, defer_spf_temperror\n');
   const msg = message(['From: <a@fail.test>', 'To: <postmaster@example.test>', 'Subject: restricted']);
@@ -165,4 +181,10 @@ test('restrictions: reject_spf_fail refuses at RCPT with 550 5.7.23, defer_spf_t
   assert.equal(`${temp.code} ${temp.text}`, '451 4.7.24 <a@temp.test>: Sender address rejected: SPF temperror - try again later');
   const ok = await deliver({ from: 'a@pass.test' });
   assert.match(ok.ar, /spf=pass/);
+});
+
+test('a content filter\'s re-injection service (receive_override_options = no_milters) keeps our header and verifies nothing', async () => {
+  await sys.setMasterOption(['smtp'], 'receive_override_options', 'no_unknown_recipient_checks,no_milters');
+  const r = await deliver({ from: 'a@pass.test', extra: [`Authentication-Results: ${AUTHSERV_ID}; spf=softfail smtp.mailfrom=a@pass.test`] });
+  assert.equal(r.ar, `Authentication-Results: ${AUTHSERV_ID}; spf=softfail smtp.mailfrom=a@pass.test`);
 });
