@@ -64,6 +64,8 @@ export interface CleanupMilterHost {
   myhostname: string;
   logContext(): CheckLogContext;
   changeSender(address: string): Promise<void>;
+  /** A new DSN RET (FULL, HDRS) or ENVID from SMFIR_CHGFROM. */
+  setAttr(name: string, value: string): void;
   addRecipient(r: QueueRecipient): Promise<void>;
   /** Remove the recipients the client gave as `address`; returns how many. */
   deleteRecipient(address: string): number;
@@ -272,7 +274,16 @@ export class CleanupMilter implements MilterMessageEditor {
         }
         case 'changeSender': {
           const a = stripAngle(e.address);
-          if (e.args.trim()) log.warn(`${qid}: milter ${milter}: ignoring ESMTP parameters "${e.args.slice(0, 100)}" in SMFI_CHGFROM request`);
+          // Postfix cleanup_chg_from(): RET= and ENVID= are kept with the sender; others are ignored.
+          for (const arg of e.args.split(/\s+/).filter(Boolean)) {
+            const eq = arg.indexOf('=');
+            const k = arg.slice(0, eq).toUpperCase();
+            const v = arg.slice(eq + 1);
+            const envid = k === 'ENVID' ? decodeXtext(v) : undefined;
+            if (k === 'RET' && /^(FULL|HDRS)$/i.test(v)) this.host.setAttr(ATTR.DSN_RET, v.toUpperCase());
+            else if (envid !== undefined && /^[\x20-\x7e\t]*$/.test(envid)) this.host.setAttr(ATTR.DSN_ENVID, envid);
+            else log.warn(`Ignoring bad ESMTP parameter "${arg.slice(0, 100)}" in SMFI_CHGFROM request`);
+          }
           log.info(`${qid}: milter ${milter}: sender changed to <${a}>`);
           await this.host.changeSender(a);
           break;

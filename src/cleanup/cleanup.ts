@@ -315,6 +315,7 @@ export class CleanupSession implements CleanupStream {
       myhostname: this.settings.myhostname,
       logContext: () => this.logContext(),
       changeSender: async (a) => { this.sender = await this.env.sender(a); this.writer.setSender(this.sender); },
+      setAttr: (n, v) => this.writer.setAttr(n, v),
       addRecipient: async (r) => { await this.env.recipient(r); this.flushRecipients(); },
       deleteRecipient: (a) => this.writer.removeRecipients((r) => (r.orig ?? r.address) === a),
       sender: () => this.sender,

@@ -176,6 +176,13 @@ export class QueueFileWriter {
   addRecipient(r: QueueRecipient): void {
     if (this.contentStart >= 0) this.extracted.push(r); else this.recipients.push(r);
   }
+  /** Replace (or add) an attribute before the content starts (cleanup: a milter's new DSN RET/ENVID). */
+  setAttr(name: string, value: string): void {
+    if (this.contentStart >= 0) throw new Error(`${this.queueId}: attributes can no longer be changed`);
+    const i = this.attrs.findIndex(([n]) => n === name);
+    if (i >= 0) this.attrs.splice(i, 1);
+    this.addAttr(name, value);
+  }
   /** Drop envelope recipients before the content starts (cleanup: a milter's delete request). */
   removeRecipients(match: (r: QueueRecipient) => boolean): number {
     if (this.contentStart >= 0) throw new Error(`${this.queueId}: recipients can no longer be removed`);

@@ -184,6 +184,16 @@ export class MilterPair {
     return { queue: 'hold', sender, recipients, content };
   }
 
+  /** The named attributes of one of Postern's queue files (dsn_ret, dsn_envid, ...). */
+  async posternAttrs(qid: string): Promise<Map<string, string>> {
+    const q = new MailQueue(this.qdir);
+    for (const name of ['incoming', 'hold'] as const) {
+      const p = q.path(name, qid);
+      if (existsSync(p)) return (await QueueFile.open(p, qid)).attrs;
+    }
+    throw new Error(`postern: no queue file ${qid}`);
+  }
+
   /** Postern's queue directory has nothing left in incoming/ (no half-written or leftover file). */
   leftovers(): string[] {
     const q = new MailQueue(this.qdir);

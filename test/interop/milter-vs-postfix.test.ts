@@ -71,8 +71,8 @@ function queuedView(content: string): string {
   return content.replace(/^Received: [^\n]*\n(?:[ \t][^\n]*\n)*/m, 'Received: (the MTA\'s own)\n');
 }
 
-async function both(plan: MilterPlan, commands = ENVELOPE, message = MESSAGE): Promise<Record<Side, { replies: string[]; seen: string[]; queued?: { sender: string; recipients: string[]; content: string; queue: string } }>> {
-  const out = {} as Record<Side, { replies: string[]; seen: string[]; queued?: { sender: string; recipients: string[]; content: string; queue: string } }>;
+async function both(plan: MilterPlan, commands = ENVELOPE, message = MESSAGE): Promise<Record<Side, { replies: string[]; seen: string[]; queueId?: string; queued?: { sender: string; recipients: string[]; content: string; queue: string } }>> {
+  const out = {} as Record<Side, { replies: string[]; seen: string[]; queueId?: string; queued?: { sender: string; recipients: string[]; content: string; queue: string } }>;
   for (const side of ['postfix', 'postern'] as const) {
     const m = milters[side]!;
     m.setPlan(plan);
@@ -80,7 +80,7 @@ async function both(plan: MilterPlan, commands = ENVELOPE, message = MESSAGE): P
     const ev = await m.waitFor('close');
     // A discarded message has a queue ID in the reply and no queue file.
     const q = r.queueId ? await pair!.queued(side, r.queueId).catch(() => undefined) : undefined;
-    out[side] = { replies: masked(r.replies), seen: seen(ev), queued: q && { ...q, content: queuedView(q.content) } };
+    out[side] = { replies: masked(r.replies), seen: seen(ev), queued: q && { ...q, content: queuedView(q.content) }, queueId: r.queueId };
   }
   return out;
 }
@@ -121,12 +121,15 @@ test('header edits with SMFIP_HDR_LEADSPC: the milter sees and writes the leadin
 
 test('body replacement, envelope edits: change sender, add recipient with ESMTP args, delete recipient', { skip }, async () => {
   const r = await both({
-    edits: [['replacebody', 'new body\r\nsecond line\r\n'], ['chgfrom', '<new-sender@example.org>'],
+    edits: [['replacebody', 'new body\r\nsecond line\r\n'], ['chgfrom', '<new-sender@example.org>', 'RET=HDRS ENVID=env+2Did'],
       ['addrcpt', '<added@example.net>', 'NOTIFY=NEVER'], ['addrcpt', '<plain@example.net>'], ['delrcpt', '<other@example.net>']],
   });
   same(r, 'body and envelope');
   assert.deepEqual(r.postern.queued!.recipients.sort(), ['added@example.net', 'plain@example.net', 'rcpt@example.net']);
   assert.equal(r.postern.queued!.sender, 'new-sender@example.org');
+  const attrs = await pair!.posternAttrs(r.postern.queueId!);
+  assert.equal(attrs.get('dsn_ret'), 'HDRS');
+  assert.equal(attrs.get('dsn_envid'), 'env-id');
 });
 
 test('quarantine: the message goes to the hold queue', { skip }, async () => {
