@@ -1,9 +1,9 @@
 /**
  * Greylisting with Debian's postgrey through check_policy_service inet:, on Postern's smtpd and
  * on real Postfix with the same main.cf lines, each with a private postgrey (its own database,
- * --delay=2): the first attempt of a triplet is refused "450 4.2.0 ... Greylisted, see ...", an
- * immediate retry still is, a retry after the delay is accepted (250) — the same replies, step
- * by step, from both servers.
+ * --delay=2): the first attempt of a triplet is refused "450 4.2.0 ... Greylisted, see ...", a
+ * retry after the delay is accepted (250) — the same replies, step by step, from both servers.
+ * (No "early retry" step: whether it comes before the delay would depend on machine speed.)
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -115,13 +115,10 @@ print(out)
   return stdout.trim();
 }
 
-test('postgrey: first attempt 450 Greylisted, early retry 450, retry after the delay 250; as Postfix', { skip }, async () => {
+test('postgrey: first attempt 450 Greylisted, a retry after the delay 250; as Postfix', { skip }, async () => {
   const first = await Promise.all([attempt(pfPort), attempt(ourPort)]);
   assert.match(first[0], /^450 4\.2\.0 <user@grey\.test>: Recipient address rejected: Greylisted, see http:\/\/postgrey\.schweikert\.ch\/help\/grey\.test\.html$/);
   assert.equal(first[1], first[0]);
-  const early = await Promise.all([attempt(pfPort), attempt(ourPort)]);
-  assert.match(early[0], /^450 /);
-  assert.equal(early[1], early[0]);
   await new Promise((r) => setTimeout(r, 3000)); // --delay=2
   const later = await Promise.all([attempt(pfPort), attempt(ourPort)]);
   assert.match(later[0], /^250 /);
