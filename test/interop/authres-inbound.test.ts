@@ -39,6 +39,10 @@ before(async () => {
     'loop2.test': spf('v=spf1 include:loop.test -all'),
     'many.test': spf(`v=spf1 ${includes} -all`),
     'temp.test': 'SERVFAIL',
+    'macro.test': spf('v=spf1 exists:%{ir}.%{v}._spf.%{d} -all'),
+    '1.0.0.127.in-addr._spf.macro.test': { A: ['127.0.0.2'] },
+    'redir.test': spf('v=spf1 redirect=pass.test'),
+    'void.test': spf('v=spf1 a:nx1.void.test a:nx2.void.test a:nx3.void.test ip4:127.0.0.1 -all'),
     'dk.test': { A: ['192.0.2.2'] },
     'sel._domainkey.dk.test': { TXT: [rsa.dns] },
     'ed._domainkey.dk.test': { TXT: [ed.dns] },
@@ -78,7 +82,7 @@ async function deliver(o: { helo?: string; from: string; hdrFrom?: string; extra
   return { ar: ars[0]!, folder: d.folder, text: d.text };
 }
 
-test('SPF results of the MAIL FROM identity: pass, fail, softfail, neutral, none, permerror (include loop, 11+ lookups), temperror', async () => {
+test('SPF results of the MAIL FROM identity: pass, fail, softfail, neutral, none, permerror (include loop, 11+ lookups, 3 void lookups), temperror; macros and redirect=', async () => {
   const cases: [string, RegExp][] = [
     ['a@pass.test', /spf=pass .*smtp\.mailfrom=a@pass\.test/],
     ['a@fail.test', /spf=fail .*smtp\.mailfrom=a@fail\.test/],
@@ -88,6 +92,9 @@ test('SPF results of the MAIL FROM identity: pass, fail, softfail, neutral, none
     ['a@loop.test', /spf=permerror .*smtp\.mailfrom=a@loop\.test/],
     ['a@many.test', /spf=permerror .*smtp\.mailfrom=a@many\.test/],
     ['a@temp.test', /spf=temperror .*smtp\.mailfrom=a@temp\.test/],
+    ['a@macro.test', /spf=pass .*smtp\.mailfrom=a@macro\.test/],       // RFC 7208 §7 macros in exists:
+    ['a@redir.test', /spf=pass .*smtp\.mailfrom=a@redir\.test/],       // §6.1 redirect=
+    ['a@void.test', /spf=permerror .*smtp\.mailfrom=a@void\.test/],    // §4.6.4: a third void lookup
   ];
   for (const [from, re] of cases) {
     const { ar, folder } = await deliver({ from });
