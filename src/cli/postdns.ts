@@ -52,6 +52,7 @@
  *   or could not be looked up; 64 usage error (a DOMAIN that is not a domain name included).
  */
 import { isIP } from 'node:net';
+import { publishedMtaSts } from '../global/mta-sts-policy.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import type { CliContext } from './cli-context.ts';
 import { checkDomainName, dnsDkimKeys, hostAddresses, zoneText, type DnsDkimKeys } from './postdns-plan.ts';
@@ -150,8 +151,15 @@ export async function main(args: string[], ctx: CliContext, io: CliOutput = STDI
     return 1;
   }
   for (const p of dk.problems) io.err(`postern dns: ${p}\n`);
+  let stsId: string | undefined;
+  try { if (a.mtaSts) stsId = publishedMtaSts(cf).id; } catch (e) {
+    io.err(`postern dns: ${(e as Error).message}\n`);
+    return 1;
+  }
   const plan = {
     domain: a.domain, myhostname, addresses, addressSource: source, dkim: dk.keys, mtaSts: a.mtaSts, tlsRpt: a.tlsRpt,
+    // The id of the policy the HTTP service serves (global/mta-sts-policy.ts): same text, same id.
+    ...(stsId ? { stsId } : {}),
     dkimHint: `DKIM: no key for ${a.domain} in ${dir}; run: postern dkim keygen ${a.domain}`,
   };
   if (!a.check) {

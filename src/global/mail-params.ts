@@ -918,6 +918,10 @@ export const POSTERN_PARAMS: readonly ParamSpec[] = [
   p('postern_acme_order_timeout', '300s', 'time', 's', 'Time limit for the CA to validate the challenges and issue the certificate of one order.'),
   p('postern_acme_minimal_backoff_time', '5m', 'time', 's', 'The wait after a failed ACME order; it doubles with each further failure (with random jitter) up to postern_acme_maximal_backoff_time. The installed certificate stays meanwhile.'),
   p('postern_acme_maximal_backoff_time', '1d', 'time', 's', 'The longest wait between failed ACME attempts.'),
+  p('postern_mta_sts_mode', 'testing', 'str', 'The mode of the MTA-STS policy Postern publishes for its domains (RFC 8461 §5): testing (senders report failures but deliver), enforce, or none (withdraws the policy, RFC 8461 §8.3). Postern\'s own SMTP client is postern_mta_sts (docs/mta-sts.md).'),
+  p('postern_mta_sts_mx', '$myhostname', 'list', 'The mx lines of the published MTA-STS policy: the MX host names of the domains (or *.domain patterns).'),
+  p('postern_mta_sts_max_age', '604800', 'int', 'The max_age of the published MTA-STS policy, in seconds (RFC 8461 §3.2: at most 31557600).'),
+  p('postern_mta_sts_domains', '$mydomain', 'list', 'The domains whose policy host https://mta-sts.DOMAIN/ the HTTP service answers (postern_https_listen); their names are added to the ACME certificate.'),
   p('postern_process_mode', '', 'str', 'Where the master runs a service: inline (in the master process), thread (a worker thread of it) or process (a child process of its own, killable and restarted alone); empty = the service\'s default (qmgr thread, the others inline). Set in main.cf for every service or per master.cf entry with -o postern_process_mode=process (docs/master.md).'),
   p('postern_process_count', '1', 'int', 'With postern_process_mode = process: how many child processes serve the service, each taking a share of its connections (round robin) and of its maxproc session limit. Set per master.cf entry with -o (docs/master.md).'),
 ];

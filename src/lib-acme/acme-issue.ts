@@ -26,6 +26,7 @@ import { createHash, X509Certificate, createPrivateKey } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, copyFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { MainConfig } from '../global/mail-conf.ts';
+import { mtaStsDomains } from '../global/mta-sts-policy.ts';
 import type { Logger } from '../util/msg.ts';
 import { AcmeClient, AcmeError, type AcmeAuthorization } from './acme-client.ts';
 import { b64u, csrDer, jwkThumbprint, loadKey, newAccountKeyPem, newCertKeyPem, type CertKeyType } from './acme-crypto.ts';
@@ -59,7 +60,12 @@ export function acmeSettings(c: MainConfig): AcmeSettings {
   }
   const keyType = c.get('postern_acme_key_type').trim().toLowerCase();
   if (keyType !== 'ecdsa-p256' && keyType !== 'rsa-2048') throw new AcmeConfigError(`postern_acme_key_type: "${keyType}" (use ecdsa-p256 or rsa-2048)`);
-  const names = [...new Set(c.list('postern_acme_names').map((n) => n.toLowerCase().replace(/\.$/, '')))];
+  const wanted = c.list('postern_acme_names');
+  // The MTA-STS policy hosts the HTTP service answers need the certificate too (RFC 8461 §3.3).
+  if (c.list('postern_https_listen').length) {
+    for (const d of mtaStsDomains(c)) wanted.push(`mta-sts.${d}`);
+  }
+  const names = [...new Set(wanted.map((n) => n.toLowerCase().replace(/\.$/, '')))];
   for (const n of names) if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(n)) throw new AcmeConfigError(`postern_acme_names: "${n}" is not a fully qualified host name`);
   if (names.length === 0) throw new AcmeConfigError('postern_acme_names is empty: name at least $myhostname');
   const certFile = c.get('smtpd_tls_cert_file');

@@ -17,6 +17,8 @@ export type HttpRouteProvider = (ctx: ServiceContext) => Promise<HttpRoute[]>;
 export const HTTP_ROUTES: readonly HttpRouteProvider[] = [
   // ACME http-01 answers (docs/acme.md), when postern_acme_directory is set.
   async (ctx) => (await import('../lib-acme/acme-http-route.ts')).acmeHttpRoutes(ctx.config),
+  // The MTA-STS policy at https://mta-sts.DOMAIN/.well-known/mta-sts.txt (docs/mta-sts.md).
+  async (ctx) => (await import('../lib-http/mta-sts-route.ts')).mtaStsRoutes(ctx.config),
 ];
 
 export async function httpRoutes(ctx: ServiceContext): Promise<HttpRoute[]> {
