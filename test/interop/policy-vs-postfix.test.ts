@@ -63,7 +63,7 @@ relay_domains = policy.test
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:${policyPort}
 smtpd_end_of_data_restrictions = check_policy_service { inet:127.0.0.1:${policyPort}, policy_context=eod, timeout=10s }
-smtpd_policy_service_timeout = 2s
+smtpd_policy_service_timeout = 4s
 smtpd_error_sleep_time = 0
 smtpd_soft_error_limit = 1000
 smtpd_hard_error_limit = 1000
