@@ -314,6 +314,8 @@ export class CleanupMilter implements MilterMessageEditor {
         case 'deleteRecipient':
           this.host.deleteRecipient(stripAngle(e.address));
           break;
+        case 'tooBig':
+          return this.tooBig(milter, saved);
       }
       if (this.total() > this.host.messageSizeLimit && this.host.messageSizeLimit > 0) return this.tooBig(milter, saved);
     }

@@ -37,7 +37,9 @@ export type MilterEdit =
   | { kind: 'replaceBody'; body: Buffer[]; size: number }
   | { kind: 'changeSender'; address: string; args: string }
   | { kind: 'addRecipient'; address: string; args: string }
-  | { kind: 'deleteRecipient'; address: string };
+  | { kind: 'deleteRecipient'; address: string }
+  /** The milter's edits together passed the editor's sizeLimit: they were not kept (refuse). */
+  | { kind: 'tooBig'; size: number };
 
 /** cleanup's side: the message as it stands, and the application of one milter's edits. */
 export interface MilterMessageEditor {

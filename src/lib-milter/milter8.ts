@@ -247,6 +247,8 @@ export class Milter8 {
     const inConnect = cmd === SMFIC.CONNECT || cmd === SMFIC.HELO;
     let bodyParts: Buffer[] | undefined;
     let bodySize = 0;
+    /** Bytes of all editing requests: past sizeLimit nothing more is kept (memory stays bounded). */
+    let editBytes = 0;
     let bodyDone = false;
     for (let n = 0; ; n++) {
       const p = await st.read(timeoutMs);
@@ -304,6 +306,12 @@ export class Milter8 {
           if (cmd === SMFIC.BODYEOB && edits) {
             const e = this.edit(p.cmd, p.data, bodyDone);
             if (typeof e === 'string') return { reply: this.confError(e), done: true };
+            if (e && this.sizeLimit > 0 && (editBytes += p.data.length) > this.sizeLimit) {
+              // Keep reading (the final reply follows), keep nothing: the message will be refused.
+              if (edits[0]?.kind !== 'tooBig') { edits.length = 0; bodyParts = undefined; edits.push({ kind: 'tooBig', size: editBytes }); }
+              (edits[0] as { size: number }).size = editBytes;
+              continue;
+            }
             if (e) {
               if (e.kind === 'replaceBody') {
                 bodyParts ??= [];

@@ -86,7 +86,8 @@ export class SmtpdMilters {
         if (typeof t.getCipher !== 'function') return undefined;
         if (name === 'tls_version') return t.getProtocol() ?? undefined;
         const c = t.getCipher();
-        return name === 'cipher' ? c.standardName || c.name : String(cipherBits(c.name));
+        // OpenSSL's cipher name, as Postfix's {cipher}.
+        return name === 'cipher' ? c.name : String(cipherBits(c.name));
       }
       case 'i': return s.cleanup?.queueId;
       case 'auth_type': return st.saslUsername ? st.saslMethod : undefined;

@@ -14,10 +14,11 @@
  *   big-header   adds a 1 MB header at the end of the message, then continues
  *   big-body     replaces the body with 100 MB (64 KB chunks), then continues
  *   half-edit    adds a header, then closes before its final reply
+ *   many-headers adds 200 headers of 1 MB each (200 MB of requests), then continues
  */
 import { createServer, type Server, type Socket } from 'node:net';
 
-export type HostileMode = 'silent' | 'hang-eom' | 'close-body' | 'unknown-eom' | 'malformed' | 'big-header' | 'big-body' | 'half-edit';
+export type HostileMode = 'silent' | 'hang-eom' | 'close-body' | 'unknown-eom' | 'malformed' | 'big-header' | 'big-body' | 'half-edit' | 'many-headers';
 
 function packet(cmd: string, data: Buffer = Buffer.alloc(0)): Buffer {
   const h = Buffer.alloc(5);
@@ -93,6 +94,19 @@ export class HostileMilter {
               while (sent < total && !s.destroyed) {
                 sent += 65535;
                 if (!s.write(chunk)) { s.once('drain', more); return; }
+              }
+              if (!s.destroyed) s.write(packet('c'));
+            };
+            more();
+            return;
+          }
+          case 'many-headers': {
+            const h = packet('h', Buffer.concat([z('X-Many'), z('m'.repeat(1024 * 1024))]));
+            let n = 0;
+            const more = (): void => {
+              while (n < 200 && !s.destroyed) {
+                n++;
+                if (!s.write(h)) { s.once('drain', more); return; }
               }
               if (!s.destroyed) s.write(packet('c'));
             };

@@ -123,3 +123,14 @@ test('while a milter hangs, other sessions are served', { skip }, async () => {
   assert.match(r.replies[5]!, /^451 4\.7\.1 /);
   assert.equal(pair.leftovers().length, before, 'no queue file left behind');
 });
+
+test('a milter that asks for 200 headers of 1 MB: refused as too big, as Postfix, memory bounded', { skip, timeout: 60_000 }, async () => {
+  logs.length = 0;
+  const before = pairs.tempfail!.leftovers().length;
+  const rss0 = process.memoryUsage().rss;
+  const r = await run('many-headers', 'tempfail');
+  assert.deepEqual(r.postern.replies, r.postfix.replies, 'replies (Postern vs Postfix)');
+  assert.match(r.postern.replies[5]!, /^552 5\.3\.4 /);
+  assert.ok(process.memoryUsage().rss - rss0 < 150 * 1024 * 1024, 'the 200 MB of requests were not kept');
+  assert.equal(pairs.tempfail!.leftovers().length, before, 'no queue file left behind');
+});
