@@ -52,7 +52,8 @@ test('the file never grows past ATTRIBUTE_FILE_MAX; a refused update changes not
 
 test('mail_attribute_dict: file:%h/... and file:~/...; other dict types are refused', () => {
   assert.equal(attributeDictPath('file:%h/dovecot-attributes', '/home/u'), '/home/u/dovecot-attributes');
-  assert.equal(attributeDictPath('file:~/Maildir/attrs:lock=fcntl', '/home/u'), '/home/u/Maildir/attrs');
+  assert.equal(attributeDictPath('file:~/Maildir/attrs', '/home/u'), '/home/u/Maildir/attrs');
+  assert.throws(() => attributeDictPath('file:~/attrs:lock=fcntl', '/h'), /remove the :lock= parameter/);
   assert.throws(() => attributeDictPath('proxy::metadata', '/h'), (e: unknown) => e instanceof MailError && e.code === 'PARAMS');
   assert.throws(() => attributeDictPath('file:/var/%u/x', '/h'), /only %h/);
 });

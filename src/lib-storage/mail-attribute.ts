@@ -144,7 +144,11 @@ export class FileDictAttributes implements MailAttributes {
 export function attributeDictPath(uri: string, home: string): string {
   const m = /^file:(.*)$/.exec(uri.trim());
   if (!m || m[1] === '') throw new MailError('PARAMS', `mail_attribute_dict = ${uri}: only file:PATH is supported`);
-  let p = m[1]!.replace(/:lock=(fcntl|flock)$/, '').replace(/%h/g, home).replace(/%%/g, '%');
+  if (/:lock=/.test(m[1]!)) {
+    // Dovecot would lock with fcntl/flock, Postern with the dotlock: they would not exclude each other
+    throw new MailError('PARAMS', `mail_attribute_dict = ${uri}: remove the :lock= parameter (Postern and Dovecot must both use the dotlock, Dovecot's default)`);
+  }
+  let p = m[1]!.replace(/%h/g, home).replace(/%%/g, '%');
   if (p.startsWith('~/')) p = home + p.slice(1);
   if (/%./.test(p)) throw new MailError('PARAMS', `mail_attribute_dict = ${uri}: only %h is expanded`);
   return p;
