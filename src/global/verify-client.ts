@@ -28,7 +28,9 @@
  * PROBE
  *   A message from address_verify_sender ($double_bounce_sender, qualified with $myorigin; empty
  *   or <> = the null sender) to the address, with the queue file attribute trace_flags =
- *   DEL_REQ_FLAG_MTA_VRFY: qmgr routes it like any mail (transport_maps, relayhost, ...), the
+ *   DEL_REQ_FLAG_MTA_VRFY: qmgr routes it like any mail, with address_verify_transport_maps,
+ *   address_verify_relayhost and the other address_verify_* routing parameters in place of
+ *   transport_maps, relayhost, ... (probeRoutingConfig()); the
  *   smtp/lmtp agents stop after RCPT TO, and qmgr writes each recipient's result into the cache
  *   instead of bounce logs, then removes the probe. Probes are logged as deliverable /
  *   undeliverable / deferred.
@@ -217,4 +219,30 @@ export class VerifyClient {
     }
     return { status, text };
   }
+}
+
+/** address_verify_* parameters that replace a routing parameter for probes (ADDRESS_VERIFICATION_README). */
+const PROBE_ROUTING: readonly (readonly [string, string])[] = [
+  ['transport_maps', 'address_verify_transport_maps'],
+  ['relayhost', 'address_verify_relayhost'],
+  ['default_transport', 'address_verify_default_transport'],
+  ['local_transport', 'address_verify_local_transport'],
+  ['virtual_transport', 'address_verify_virtual_transport'],
+  ['relay_transport', 'address_verify_relay_transport'],
+  ['sender_dependent_relayhost_maps', 'address_verify_sender_dependent_relayhost_maps'],
+  ['sender_dependent_default_transport_maps', 'address_verify_sender_dependent_default_transport_maps'],
+];
+
+/**
+ * The configuration probes are routed with (qmgr resolves probe recipients with it): each
+ * routing parameter replaced by its address_verify_* counterpart, or undefined when none differs
+ * (the defaults are the parameters themselves: $transport_maps, $relayhost, ...).
+ */
+export function probeRoutingConfig(config: MainConfig): MainConfig | undefined {
+  const o: Record<string, string> = {};
+  for (const [param, vparam] of PROBE_ROUTING) {
+    const v = config.get(vparam);
+    if (v !== config.get(param)) o[param] = v;
+  }
+  return Object.keys(o).length ? config.withOverrides(o) : undefined;
 }

@@ -61,7 +61,7 @@ import type { QmgrEntry, QmgrMessage, Resolver } from './qmgr-message.ts';
 import { QmgrScheduler, type TransportLimits } from './qmgr-transport.ts';
 import { deliverEntry, recordResults, type DeliverContext } from './qmgr-deliver.ts';
 import { DeadDestinations } from './qmgr-dead.ts';
-import { VerifyCache } from '../global/verify-client.ts';
+import { TRACE_FLAGS_ATTR, VerifyCache, isVerifyProbe, probeRoutingConfig } from '../global/verify-client.ts';
 
 const log = logger('qmgr');
 
@@ -86,6 +86,8 @@ export interface QmgrOptions {
   config: MainConfig;
   queue: MailQueue;
   resolver: Resolver;
+  /** Resolves address verification probes (address_verify_* routing); default `resolver`. */
+  probeResolver?: Resolver;
   /** Delivery agents by master.cf command name (smtp, lmtp, virtual, local, pipe, discard, error). */
   agents: ReadonlyMap<string, DeliveryAgent>;
   /**
@@ -338,7 +340,8 @@ export class Qmgr {
     this.active.add(msg);
     this.rcptInMemory += msg.rcptCount;
     this.peakActive = Math.max(this.peakActive, this.active.size);
-    const { entries, early } = await msg.assign(this.opts.resolver, (t) => this.recipientLimit(t));
+    const resolver = this.opts.probeResolver && isVerifyProbe(msg.qf.attr(TRACE_FLAGS_ATTR)) ? this.opts.probeResolver : this.opts.resolver;
+    const { entries, early } = await msg.assign(resolver, (t) => this.recipientLimit(t));
     if (early.length) {
       const results: RecipientResult[] = early.map((e) => ({ ...e, relay: 'none' }));
       await recordResults(this.ctx, msg, 'qmgr', results);
@@ -455,9 +458,11 @@ export function qmgrService(table: Readonly<Record<string, DeliveryAgentFactory>
       const queue = queueFromConfig(config);
       queue.ensureDirs();
       const resolver = await clients.openRewrite(config);
+      const probeConfig = probeRoutingConfig(config);
+      const probeResolver = probeConfig ? await clients.openRewrite(probeConfig) : undefined;
       const agents = await loadAgents(config, sctx.masterCf, table, sctx.dovecot);
       const transportAgents = await loadTransportAgents(config, sctx.masterCf, table, sctx.dovecot);
-      const q = new Qmgr({ config, queue, resolver, agents, transportAgents, masterEntries: sctx.masterCf, bounce: clients.bounce });
+      const q = new Qmgr({ config, queue, resolver, probeResolver, agents, transportAgents, masterEntries: sctx.masterCf, bounce: clients.bounce });
       await q.start();
       // smtpd, pickup and qmqpd (through cleanup) name each queue file they commit, from this
       // thread or through the master (mail-trigger.ts); the watch on incoming/ covers other writers.

@@ -5,7 +5,11 @@
  * a destination where nothing listens. Compared, reply by reply: a known address (250), an
  * unknown one (450 4.1.1 ... unverified address: host ... said: 550 ...), an unreachable one
  * (450 4.1.1 ... unverified address: connect to ...: Connection refused), each asked twice once
- * the probes have finished (answers from the cache; a first round started the probes). Postern's cache file then holds the three results.
+ * the probes have finished (answers from the cache; a first round started the probes); the
+ * same for reject_unverified_sender on a second listener. Probes are routed by
+ * address_verify_transport_maps (mail itself would go to a closed port). Postern only: its cache
+ * file holds the results, probes leave nothing queued, and hosted-domain addresses are answered
+ * by virtual(8) without writing anything.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +29,9 @@ let closedPort = 0;
 
 const MAIN = () => `
 relay_domains = far.test down.test
-transport_maps = inline:{ far.test=smtp:[127.0.0.1]:${farPort}, down.test=smtp:[127.0.0.1]:${closedPort} }
+# Mail goes nowhere (the closed port); probes go to the far side: address_verify_transport_maps.
+transport_maps = inline:{ far.test=smtp:[127.0.0.1]:${closedPort}, down.test=smtp:[127.0.0.1]:${closedPort} }
+address_verify_transport_maps = inline:{ far.test=smtp:[127.0.0.1]:${farPort}, down.test=smtp:[127.0.0.1]:${closedPort} }
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 smtpd_recipient_restrictions = reject_unverified_recipient
 address_verify_poll_count = 8
