@@ -13,6 +13,7 @@ import { parseMime, toCrlf, type MimePart, type MimeMessage } from '../lib-mail/
 import { decodeRfc2047 } from '../lib-mail/mail-rfc2047.ts';
 import { decodeCharset, decodeCte } from '../lib-mail/mail-decode.ts';
 import { mimeParam } from '../lib-mail/mail-content-type.ts';
+import { encodeRfc2047Header } from './sieve-mime-out.ts';
 
 export interface SieveEnvelope {
   /** MAIL FROM, '' for the null sender. */
@@ -74,8 +75,9 @@ export class SieveMessage {
   }
 
   addHeader(name: string, value: string, last: boolean): void {
-    const folded = foldHeader(`${name}: ${value}`, this.lineEnd);
-    const f: SieveField = { name, raw: Buffer.from(folded + this.lineEnd), value: Buffer.from(value), added: true };
+    // 8-bit text becomes RFC 2047 encoded words, as Pigeonhole writes it.
+    const folded = foldHeader(`${name}: ${encodeRfc2047Header(value)}`, this.lineEnd);
+    const f: SieveField = { name, raw: Buffer.from(folded + this.lineEnd), value: Buffer.from(encodeRfc2047Header(value)), added: true };
     this.fields = last ? [...this.fields, f] : [f, ...this.fields];
     this.version++;
   }

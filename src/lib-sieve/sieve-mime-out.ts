@@ -147,7 +147,9 @@ export function notifyMessage(msg: SieveMessage, a: NotifyAction, o: { user: str
     (body ?? 'Notification of new message.').replace(/\r?\n/g, '\r\n'),
     '',
   ];
-  return { sender: o.nullSender ? '' : o.postmaster, to: m.to, content: Buffer.from(lines.join('\r\n'), 'utf8') };
+  // The envelope sender: :from's address, else the postmaster; <> when the message had <>.
+  const fromAddr = a.from !== undefined ? (/<([^>]*)>/.exec(a.from)?.[1] ?? a.from.trim()) : o.postmaster;
+  return { sender: o.nullSender ? '' : fromAddr, to: m.to, content: Buffer.from(lines.join('\r\n'), 'utf8') };
 }
 
 export function redirectMessage(content: Buffer, finalRecipient: string, newMsgId?: string): Buffer {

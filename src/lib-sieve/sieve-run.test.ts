@@ -188,3 +188,9 @@ test('a redirect address made by variables is checked at run time; a bad one kee
   assert.equal(p.sends.length, 0);
   assert.ok(p.log.some((l) => /specified redirect address 'not an address' is invalid/.test(l)), p.log.join('\n'));
 });
+
+test('nested foreverypart loops with break run to the end (Pigeonhole 0.5.19 crashes here)', async () => {
+  const mime = Buffer.from('Subject: m\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"\n\n--B\nContent-Type: text/plain\n\na\n--B\nContent-Type: text/html\n\nb\n--B--\n');
+  const p = await plan(home('require ["foreverypart","mime","imap4flags"];\nforeverypart :name "outer" { foreverypart { addflag "Inner"; break; } addflag "Outer"; }\n'), { content: mime });
+  assert.deepEqual(p.stores.map((s) => [s.mailbox, s.flags]), [['INBOX', ['Outer']]]);
+});
