@@ -62,6 +62,7 @@ import { crc32 } from 'node:zlib';
 import { logger } from '../util/msg.ts';
 import type { UserDirectory, VerifyResult } from '../lib-auth/user-directory.ts';
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
+import { metrics } from '../util/metrics.ts';
 
 const log = logger('auth');
 
@@ -133,6 +134,9 @@ class Lru<V> {
   }
 }
 
+const AUTH = metrics.counter('postern_auth_attempts_total', 'Password checks through the auth penalty (imapd, pop3d, smtpd AUTH), by result: success, failure, tempfail, refused_unchecked (per-user bound)', ['result']);
+const PENALIZED = metrics.counter('postern_auth_penalized_total', 'Failed logins answered with an extra penalty delay (the client address had failed recently)').labels();
+
 export class AuthPenalty {
   failureDelayMs: number;
   private readonly perUser: boolean;
@@ -186,14 +190,18 @@ export class AuthPenalty {
     const n = this.level(ident, t);
     if (this.perUser && n > 0 && this.userOver(u, t) && !this.isTrusted(ident, u, t)) {
       const wait = this.failureDelayMs + AUTH_PENALTY_MAX_SECS * 1000;
+      AUTH.labels('refused_unchecked').inc();
+      PENALIZED.inc();
       this.fail(ip, ident, u, undefined, t, wait);
       await this.sleep(wait);
       return { result: 'mismatch' };
     }
     const r = await dir.verifyPlain(user, secret);
-    if (r.result === 'ok') { this.succeeded(ident, userIdent(r.user ?? user)); return r; }
+    if (r.result === 'ok') { AUTH.labels('success').inc(); this.succeeded(ident, userIdent(r.user ?? user)); return r; }
     // A temporary failure says nothing about the password: no penalty.
-    if (r.result === 'tempfail') return r;
+    if (r.result === 'tempfail') { AUTH.labels('tempfail').inc(); return r; }
+    AUTH.labels('failure').inc();
+    if (n > 0) PENALIZED.inc();
     const t2 = this.now();
     const wait = this.failureDelayMs + (n > 0 ? penaltyToSecs(n) * 1000 : 0);
     this.fail(ip, ident, u, crc32(`${u}\0${secret}`), t2, wait);

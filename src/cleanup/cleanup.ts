@@ -61,6 +61,9 @@ import type { ResolveOpener } from '../global/resolve-client.ts';
 import { CleanupMilter, type CleanupMilterHost } from './cleanup-milter.ts';
 import { CleanupAuthres } from './cleanup-authres.ts';
 import { CleanupSrs } from './cleanup-srs.ts';
+import { metrics } from '../util/metrics.ts';
+
+const RECEIVED = metrics.counter('postern_messages_received_total', 'Messages cleanup committed to the queue (smtpd, pickup, qmqpd, bounce, local forwarding), by the queue they entered', ['queue']);
 
 const log = logger('cleanup');
 
@@ -231,6 +234,7 @@ export class CleanupSession implements CleanupStream {
     try {
       if (this.hold) this.writer.setTarget('hold');
       const qid = await this.writer.commit();
+      RECEIVED.labels(this.hold ? 'hold' : 'incoming').inc();
       const mid = this.message.result.messageId ?? this.addedMessageId;
       if (mid) log.info(`${qid}: message-id=${mid}`);
       if (!this.hold) this.settings.notify?.(qid);

@@ -18,6 +18,7 @@ import type { MasterEntry } from './master-cf.ts';
 import type { QueueFile } from './queue-file-reader.ts';
 import type { QueueRecipient } from './queue-file.ts';
 import { logger } from '../util/msg.ts';
+import { metrics } from '../util/metrics.ts';
 
 export interface DeliverRequest {
   /** The opened queue file (envelope read; content via qf.contentStream()). */
@@ -103,6 +104,9 @@ export function deferOnError(req: DeliverRequest, err: unknown, relay = 'none'):
 
 const log = logger('qmgr');
 
+const DELIVERIES = metrics.counter('postern_deliveries_total', 'Recipient delivery attempts by transport (master.cf service) and status (sent, deferred, bounced, ...)', ['transport', 'status']);
+const DELAY = metrics.histogram('postern_delivery_delay_seconds', 'Time from arrival to delivery of delivered recipients, by transport', ['transport'], [1, 5, 15, 60, 300, 900, 3600, 14400, 86400, 432000]);
+
 function fmtDelay(ms: number): string {
   const s = ms / 1000;
   return s < 10 ? s.toFixed(s < 0.1 ? 2 : 1).replace(/\.0$/, '') : String(Math.round(s));
@@ -119,5 +123,7 @@ export function logDelivery(service: string, req: DeliverRequest, r: RecipientRe
   const inQueue = Math.max(0, req.activeSince - q.arrival);
   const line = `${q.queueId}: to=<${r.recipient.address}>${orig}, relay=${r.relay}, delay=${fmtDelay(total)}, delays=${fmtDelay(inQueue)}/0/0/${fmtDelay(now - req.activeSince)}, dsn=${r.dsn}, status=${r.status} (${r.text})`;
   logger(service).info(line);
+  DELIVERIES.labels(service, r.status).inc();
+  if (r.status === 'sent') DELAY.labels(service).observe(Math.max(0, total) / 1000);
   void log;
 }

@@ -41,6 +41,7 @@
  */
 import type { Socket } from 'node:net';
 import type { BoundListener, RunningService, ServiceContext } from './master-service.ts';
+import { metrics } from '../util/metrics.ts';
 
 /** What `admit` decides for a new connection. */
 export interface Admission {
@@ -119,6 +120,9 @@ export function closeAfterLinger(sock: Socket, ms = DEFAULT_LINGER_MS): void {
   sock.resume();
 }
 
+const SESSIONS = metrics.counter('postern_sessions_total', 'Client sessions started, by daemon and master.cf service', ['daemon', 'service']);
+const ACTIVE = metrics.gauge('postern_sessions_active', 'Client sessions in progress, by daemon and master.cf service', ['daemon', 'service']);
+
 export function serveSessions(ctx: ServiceContext, session: SessionHandler, o: SessionOptions = {}): SessionServer {
   const max = o.maxSessions ?? ctx.entry.maxproc;
   const drainMs = o.drainMs ?? 30_000;
@@ -147,12 +151,17 @@ export function serveSessions(ctx: ServiceContext, session: SessionHandler, o: S
     closeAfterLinger(sock, lingerMs);
   };
 
+  const started = SESSIONS.labels(ctx.entry.command, ctx.entry.service);
+  const running = ACTIVE.labels(ctx.entry.command, ctx.entry.service);
   const run = (sock: Socket, listener: BoundListener, release?: () => void): void => {
     active.add(sock);
+    started.inc();
+    running.inc();
     let ended = false;
     const end = (): void => {
       if (ended) return;
       ended = true;
+      running.dec();
       active.delete(sock);
       release?.();
       startLinger(sock);

@@ -19,6 +19,8 @@ import { setTriggerForwarder, trigger } from '../global/mail-trigger.ts';
 import type { BoundListener, RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import type { ChildMessage, ProcessRequest } from './master-process.ts';
 import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
+import { metrics } from '../util/metrics.ts';
+import { startRuntimeMetrics } from '../util/metrics-runtime.ts';
 
 const errText = (e: unknown) => (e instanceof Error ? (e.stack ?? e.message) : String(e));
 const send = (m: ChildMessage) => { if (process.connected) process.send!(m); };
@@ -54,6 +56,7 @@ async function start(req: ProcessRequest): Promise<void> {
   // Triggers nobody in this process listens to go to the master (mail-trigger.ts).
   setTriggerForwarder((service, what) => { send({ type: 'trigger', service, what }); return true; });
   serviceName = mod.service.name;
+  startRuntimeMetrics(`${req.entry.service}-${process.pid}`);
   running = await mod.service.start(ctx);
   send({ type: 'started' });
   flushCompileCache?.();   // this service's modules are loaded: keep them for the next start (bin/postern)
@@ -69,8 +72,11 @@ function stop(code: number): void {
   });
 }
 
-process.on('message', (m: { type: string; req?: ProcessRequest; l?: number; what?: string }, handle?: Socket) => {
+process.on('message', (m: { type: string; req?: ProcessRequest; l?: number; what?: string; id?: number }, handle?: Socket) => {
   switch (m.type) {
+    case 'metrics':
+      send({ type: 'metrics', id: m.id ?? 0, snap: metrics.snapshot() });
+      break;
     case 'trigger':
       if (serviceName) trigger(serviceName, m.what ?? '');
       break;

@@ -58,6 +58,7 @@ import { onTrigger, trigger } from '../global/mail-trigger.ts';
 import { handOff } from './master-listen.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import { forwardLogLines } from './master-maillog.ts';
+import { metrics, type MetricsSnapshot } from '../util/metrics.ts';
 
 const CHILD = new URL('./master-process-child.ts', import.meta.url);
 /** How long stop() waits for the child to finish its sessions before SIGKILL. */
@@ -84,7 +85,8 @@ export type ChildMessage =
   | { type: 'started' }
   | { type: 'failed'; error: string }
   | { type: 'accept'; l: number }
-  | { type: 'trigger'; service: string; what: string };
+  | { type: 'trigger'; service: string; what: string }
+  | { type: 'metrics'; id: number; snap: MetricsSnapshot };
 
 /** A child process ended (or gave up): what Postfix's master logs about a dead daemon. */
 export class ProcessExitError extends Error {
@@ -181,8 +183,20 @@ export function processed(name: string, module: string): ServiceImpl {
           });
         });
         const child: Child = { proc, pid, accepts: new Set(), exited, alive: () => proc.exitCode === null && proc.signalCode === null };
+        // The child's metrics, asked for at each scrape (util/metrics.ts sources).
+        let asked = 0;
+        const waiting = new Map<number, (s: MetricsSnapshot | undefined) => void>();
+        const offMetrics = metrics.addSource(() => new Promise((resolve) => {
+          if (!proc.connected) { resolve(undefined); return; }
+          const id = ++asked;
+          const t = setTimeout(() => { waiting.delete(id); resolve(undefined); }, 2000);
+          waiting.set(id, (s) => { clearTimeout(t); waiting.delete(id); resolve(s); });
+          proc.send({ type: 'metrics', id }, () => undefined);
+        }));
+        proc.once('exit', () => { offMetrics(); for (const f of [...waiting.values()]) f(undefined); });
         const started = new Promise<void>((resolve, reject) => {
           proc.on('message', (m: ChildMessage) => {
+            if (m.type === 'metrics') { waiting.get(m.id)?.(m.snap); return; }
             if (m.type === 'started') resolve();
             else if (m.type === 'accept') {
               child.accepts.add(m.l);

@@ -13,6 +13,8 @@ import { setTriggerForwarder, trigger } from '../global/mail-trigger.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import type { ThreadRequest } from './master-thread.ts';
 import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
+import { metrics } from '../util/metrics.ts';
+import { startRuntimeMetrics } from '../util/metrics-runtime.ts';
 
 const req = workerData as ThreadRequest;
 const port = parentPort!;
@@ -31,8 +33,10 @@ async function main(): Promise<void> {
   };
   // Triggers nobody in this thread listens to go to the main thread (mail-trigger.ts).
   setTriggerForwarder((service, what) => { port.postMessage({ type: 'trigger', service, what }); return true; });
+  startRuntimeMetrics(req.entry.service);
   const running: RunningService = await mod.service.start(ctx);
-  port.on('message', (m: { type: string; what?: string[] }) => {
+  port.on('message', (m: { type: string; what?: string[]; id?: number }) => {
+    if (m.type === 'metrics') { port.postMessage({ type: 'metrics', id: m.id, snap: metrics.snapshot() }); return; }
     if (m.type === 'trigger') for (const what of m.what ?? []) trigger(mod.service.name, what);
     else if (m.type === 'wakeup') running.wakeup?.();
     else if (m.type === 'stop') {

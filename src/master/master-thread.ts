@@ -20,6 +20,10 @@ import { Worker } from 'node:worker_threads';
 import { onTrigger, trigger } from '../global/mail-trigger.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import { forwardLogLines } from './master-maillog.ts';
+import { metrics, type MetricsSnapshot } from '../util/metrics.ts';
+
+/** How long a scrape waits for a thread's metrics snapshot. */
+const METRICS_WAIT_MS = 2000;
 
 const WORKER = new URL('./master-thread-worker.ts', import.meta.url);
 /** V8 young generation of a service thread (3 × the semi-space: 24 → two 8 MB semi-spaces). */
@@ -56,8 +60,19 @@ export function threaded(name: string, module: string): ServiceImpl {
       const post = () => { const what = batch; batch = []; w.postMessage({ type: 'trigger', what }); };
       const offTrigger = onTrigger(name, (what) => { if (batch.push(what) === 1) setImmediate(post); });
       w.once('exit', offTrigger);
+      // The metrics of the thread, asked for at each scrape (util/metrics.ts sources).
+      let asked = 0;
+      const waiting = new Map<number, (s: MetricsSnapshot | undefined) => void>();
+      const offMetrics = metrics.addSource(() => new Promise((resolve) => {
+        const id = ++asked;
+        const t = setTimeout(() => { waiting.delete(id); resolve(undefined); }, METRICS_WAIT_MS);
+        waiting.set(id, (s) => { clearTimeout(t); waiting.delete(id); resolve(s); });
+        w.postMessage({ type: 'metrics', id });
+      }));
+      w.once('exit', () => { offMetrics(); for (const f of [...waiting.values()]) f(undefined); });
       const started = new Promise<void>((resolve, reject) => {
-        w.on('message', (m: { type: string; error?: string; service?: string; what?: string }) => {
+        w.on('message', (m: { type: string; error?: string; service?: string; what?: string; id?: number; snap?: MetricsSnapshot }) => {
+          if (m.type === 'metrics') { waiting.get(m.id ?? -1)?.(m.snap); return; }
           if (m.type === 'started') resolve();
           else if (m.type === 'trigger') { if (m.service !== name) trigger(m.service!, m.what!); }
           else if (m.type === 'failed') {

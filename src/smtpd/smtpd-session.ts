@@ -43,6 +43,10 @@ import { SmtpLineState, smtpGet } from '../lib-smtp/smtp-get.ts';
 import { closeAfterLinger } from '../lib-master/master-session.ts';
 import type { MilterConfig } from '../lib-milter/milter-config.ts';
 import { SmtpdMilters } from './smtpd-milter.ts';
+import { metrics } from '../util/metrics.ts';
+
+const REPLIES = metrics.counter('postern_smtpd_replies_total', 'SMTP replies smtpd sent, by master.cf service, reply code class and the restriction that caused a rejection (empty otherwise)', ['service', 'class', 'restriction']);
+const REPLY_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 
 const log = logger('smtpd');
 
@@ -131,6 +135,8 @@ export class SmtpdSession {
   /** The session's milter connections (smtpd-milter.ts). */
   milters: SmtpdMilters | undefined;
   private out: string[] = [];
+  /** The restriction behind the next reply (metrics label). */
+  private restriction: string | undefined;
   private busy = false;
   /** No more input is handled (QUIT, 421, the client left). */
   private closed = false;
@@ -193,6 +199,7 @@ export class SmtpdSession {
       // smtpd_delay_reject = no: the client rejection replaces the greeting; afterwards every
       // command but QUIT gets "503 5.7.0 Error: access denied for ..." (Postfix smtpd.c).
       log.info(`NOQUEUE: reject: CONNECT from ${this.client}: ${v.reply.code} ${v.reply.enh} ${v.reply.text}; proto=SMTP`);
+      this.restriction = v.restriction;
       this.reply(v.reply.code, v.reply.enh, v.reply.text);
       if (v.disconnect) return this.hangup();
       this.accessDenied = true;
@@ -355,6 +362,7 @@ export class SmtpdSession {
    * smtpd_error_sleep_time first (a timer of this session; other sessions go on).
    */
   reply(code: number, enh: string, text: string, more = false): void {
+    if (!more) { REPLIES.labels(this.state.service, REPLY_CLASS[Math.floor(code / 100)] ?? 'other', this.restriction ?? '').inc(); this.restriction = undefined; }
     if (this.state.errorCount >= this.st.softErrorLimit && this.st.errorSleepMs > 0) { this.out.push(SLEEP); this.sleepQueued = true; }
     const lines = text.split('\n');
     lines.forEach((t, i) => this.writeLine(`${code}${more || i < lines.length - 1 ? '-' : ' '}${enh ? enh + ' ' : ''}${t}`));
@@ -477,6 +485,7 @@ export class SmtpdSession {
     if (v.prepend && this.state.tx) (this.state.tx.prepend ??= []).push(...v.prepend);
     if (!v.reply) return true;
     const r = v.reply;
+    this.restriction = v.restriction;
     log.info(`${this.cleanup?.queueId ?? 'NOQUEUE'}: reject: ${stage} from ${this.client}: ${r.code} ${r.enh} ${r.text};${extra} proto=${this.state.protocol} helo=<${this.state.helo ?? ''}>`);
     this.error(r.code, r.enh, r.text);
     if (v.disconnect) this.hangup();

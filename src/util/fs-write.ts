@@ -10,6 +10,7 @@
  * thread-pool round trip), writeFullyFd() and fsyncFd() for the rest.
  */
 import { fsync, write, writeSync } from 'node:fs';
+import { LATENCY_BOUNDS, metrics } from './metrics.ts';
 import type { FileHandle } from 'node:fs/promises';
 
 function noProgress(): NodeJS.ErrnoException {
@@ -47,7 +48,10 @@ export async function writeFullyFd(fd: number, buf: Uint8Array, position: number
   }
 }
 
+const FSYNC = metrics.histogram('postern_fsync_duration_seconds', 'fsync(2) of queue files and directories', [], LATENCY_BOUNDS).labels();
+
 /** fsync(2) in the thread pool. */
 export function fsyncFd(fd: number): Promise<void> {
-  return new Promise((res, rej) => fsync(fd, (e) => (e ? rej(e) : res())));
+  const t0 = performance.now();
+  return new Promise((res, rej) => fsync(fd, (e) => { FSYNC.observe((performance.now() - t0) / 1000); if (e) rej(e); else res(); }));
 }
