@@ -50,6 +50,10 @@ import { syncToClient } from './imapd-sync.ts';
 import { ImapNoError } from './imapd-names.ts';
 import { capabilityList } from './imapd-capability.ts';
 import { closeAfterLinger, type SessionSlot } from '../lib-master/master-session.ts';
+import { LATENCY_BOUNDS, metrics } from '../util/metrics.ts';
+
+const IMAP_COMMANDS = metrics.counter('postern_imap_commands_total', 'IMAP commands answered, by command and tagged status (OK, NO, BAD)', ['command', 'status']);
+const IMAP_LATENCY = metrics.histogram('postern_imap_command_duration_seconds', 'Time from an IMAP command to its tagged reply, by command', ['command'], LATENCY_BOUNDS);
 
 export type SessionState = 'nonauth' | 'auth' | 'selected' | 'logout';
 
@@ -441,6 +445,10 @@ export class ImapSession {
 
   /** The tagged reply, with Dovecot's timing text after login. */
   tagged(c: CommandContext, r: Reply): void {
+    // Command names come from the client: only known ones become label values.
+    const cmd = COMMANDS.has(c.name) ? c.name : 'unknown';
+    IMAP_COMMANDS.labels(cmd, r.status).inc();
+    IMAP_LATENCY.labels(cmd).observe((performance.now() - c.start) / 1000);
     const code = r.code ? `[${r.code}] ` : '';
     let text = r.text;
     if (this.state !== 'nonauth' && !r.noTiming) {

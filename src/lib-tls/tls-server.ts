@@ -20,6 +20,7 @@ import { createSecureContext, TLSSocket, type SecureContext, type SecureVersion,
 import type { Socket } from 'node:net';
 import { describeServerTls } from './tls-describe.ts';
 import { logger } from '../util/msg.ts';
+import { metrics } from '../util/metrics.ts';
 
 const tlsLog = logger('tls');
 
@@ -148,9 +149,12 @@ export function startServerTls(sock: Socket, context: SecureContext | TlsContext
       opts.secureContext = context;
     }
     const t = new TLSSocket(sock, opts);
-    const timer = setTimeout(() => { t.destroy(); reject(new Error('TLS handshake timeout')); }, timeoutMs);
+    const timer = setTimeout(() => { TLS_FAILURES.inc(); t.destroy(); reject(new Error('TLS handshake timeout')); }, timeoutMs);
+    let secured = false;
     t.once('secure', () => {
       clearTimeout(timer);
+      secured = true;
+      TLS_SESSIONS.labels(tlsVersionLabel(t.getProtocol())).inc();
       // No renegotiation: a renegotiation attempt after the handshake ends the connection.
       // Node reports it (and a renegotiation flood, ERR_TLS_SESSION_ATTACK) on '_tlsError' only
       // for sockets that no tls.Server owns, so listen there and end the connection.
@@ -172,9 +176,17 @@ export function startServerTls(sock: Socket, context: SecureContext | TlsContext
       });
       resolve(t);
     });
-    t.once('error', (e) => { clearTimeout(timer); t.destroy(); reject(e); });
+    t.once('error', (e) => { clearTimeout(timer); if (!secured) TLS_FAILURES.inc(); t.destroy(); reject(e); });
     t.once('close', () => { clearTimeout(timer); reject(new Error('connection closed during TLS handshake')); });
   });
+}
+
+const TLS_SESSIONS = metrics.counter('postern_tls_handshakes_total', 'Server-side TLS handshakes completed (smtpd, imapd, pop3d, lmtpd, managesieve, httpd), by protocol version', ['version']);
+const TLS_FAILURES = metrics.counter('postern_tls_handshake_failures_total', 'Server-side TLS handshakes that failed').labels();
+
+/** A bounded label value for a negotiated protocol version. */
+function tlsVersionLabel(v: string | null): string {
+  return v && /^(TLSv1(\.[0-3])?|SSLv3)$/.test(v) ? v : 'other';
 }
 
 /**
