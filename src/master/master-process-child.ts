@@ -67,8 +67,11 @@ function stop(code: number): void {
   stopping = true;
   const r = running;
   void (r ? r.stop() : Promise.resolve()).catch(() => undefined).finally(() => {
-    flushLogs();
-    process.exit(code);
+    const exit = () => { flushLogs(); process.exit(code); };
+    // The final counts go to the master before the exit (master-process.ts retires them).
+    if (!process.connected) { exit(); return; }
+    const t = setTimeout(exit, 1000);
+    process.send!({ type: 'metrics', id: 0, snap: metrics.snapshot() } satisfies ChildMessage, () => { clearTimeout(t); exit(); });
   });
 }
 

@@ -186,17 +186,24 @@ export function processed(name: string, module: string): ServiceImpl {
         // The child's metrics, asked for at each scrape (util/metrics.ts sources).
         let asked = 0;
         const waiting = new Map<number, (s: MetricsSnapshot | undefined) => void>();
+        // The last snapshot seen (the child sends a final one when it stops) is retired when it
+        // exits, so a restart does not take its counts away.
+        let last: MetricsSnapshot | undefined;
         const offMetrics = metrics.addSource(() => new Promise((resolve) => {
           if (!proc.connected) { resolve(undefined); return; }
           const id = ++asked;
           const t = setTimeout(() => { waiting.delete(id); resolve(undefined); }, 2000);
-          waiting.set(id, (s) => { clearTimeout(t); waiting.delete(id); resolve(s); });
+          waiting.set(id, (s) => { clearTimeout(t); waiting.delete(id); if (s) last = s; resolve(s); });
           proc.send({ type: 'metrics', id }, () => undefined);
         }));
-        proc.once('exit', () => { offMetrics(); for (const f of [...waiting.values()]) f(undefined); });
+        proc.once('exit', () => {
+          offMetrics();
+          for (const f of [...waiting.values()]) f(undefined);
+          if (last) metrics.retire(last);
+        });
         const started = new Promise<void>((resolve, reject) => {
           proc.on('message', (m: ChildMessage) => {
-            if (m.type === 'metrics') { waiting.get(m.id)?.(m.snap); return; }
+            if (m.type === 'metrics') { if (m.id === 0) last = m.snap; else waiting.get(m.id)?.(m.snap); return; }
             if (m.type === 'started') resolve();
             else if (m.type === 'accept') {
               child.accepts.add(m.l);

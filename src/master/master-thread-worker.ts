@@ -40,7 +40,11 @@ async function main(): Promise<void> {
     if (m.type === 'trigger') for (const what of m.what ?? []) trigger(mod.service.name, what);
     else if (m.type === 'wakeup') running.wakeup?.();
     else if (m.type === 'stop') {
-      void running.stop().catch(() => {}).finally(() => { port.close(); process.exit(0); });
+      void running.stop().catch(() => {}).finally(() => {
+        port.postMessage({ type: 'metrics', id: 0, snap: metrics.snapshot() }); // the final counts
+        port.close();
+        process.exit(0);
+      });
     }
   });
   port.postMessage({ type: 'started' });

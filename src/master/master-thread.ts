@@ -63,16 +63,23 @@ export function threaded(name: string, module: string): ServiceImpl {
       // The metrics of the thread, asked for at each scrape (util/metrics.ts sources).
       let asked = 0;
       const waiting = new Map<number, (s: MetricsSnapshot | undefined) => void>();
+      // The last snapshot seen (the thread sends a final one when it stops) is retired when the
+      // thread ends, so a restart does not take its counts away.
+      let last: MetricsSnapshot | undefined;
       const offMetrics = metrics.addSource(() => new Promise((resolve) => {
         const id = ++asked;
         const t = setTimeout(() => { waiting.delete(id); resolve(undefined); }, METRICS_WAIT_MS);
-        waiting.set(id, (s) => { clearTimeout(t); waiting.delete(id); resolve(s); });
+        waiting.set(id, (s) => { clearTimeout(t); waiting.delete(id); if (s) last = s; resolve(s); });
         w.postMessage({ type: 'metrics', id });
       }));
-      w.once('exit', () => { offMetrics(); for (const f of [...waiting.values()]) f(undefined); });
+      w.once('exit', () => {
+        offMetrics();
+        for (const f of [...waiting.values()]) f(undefined);
+        if (last) metrics.retire(last);
+      });
       const started = new Promise<void>((resolve, reject) => {
         w.on('message', (m: { type: string; error?: string; service?: string; what?: string; id?: number; snap?: MetricsSnapshot }) => {
-          if (m.type === 'metrics') { waiting.get(m.id ?? -1)?.(m.snap); return; }
+          if (m.type === 'metrics') { if (m.id === 0) last = m.snap; else waiting.get(m.id ?? -1)?.(m.snap); return; }
           if (m.type === 'started') resolve();
           else if (m.type === 'trigger') { if (m.service !== name) trigger(m.service!, m.what!); }
           else if (m.type === 'failed') {

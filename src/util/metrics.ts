@@ -22,6 +22,9 @@
  *   snapshot; collectMetrics() adds every source's series to this registry's: counters and
  *   histograms add, and so do gauges (sources give per-thread gauges a distinguishing label).
  *   A source that does not answer within its own time limit is left out of that scrape.
+ *   When a thread or process ends (stop, reload, crash), its owner hands its last snapshot to
+ *   retire(): its counters and histograms stay in every later scrape (its gauges do not), so
+ *   a total never goes down because a service was restarted.
  */
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
@@ -145,6 +148,7 @@ type AnyFamily = Counter | Gauge | Histogram;
 export class MetricsRegistry {
   private readonly families = new Map<string, AnyFamily>();
   private readonly sources = new Set<() => Promise<MetricsSnapshot | undefined>>();
+  private retired: MetricsSnapshot = [];
 
   private get<T extends AnyFamily>(name: string, type: MetricType, make: () => T): T {
     const f = this.families.get(name);
@@ -179,10 +183,15 @@ export class MetricsRegistry {
     return () => { this.sources.delete(fn); };
   }
 
-  /** This registry plus every source, added up. */
+  /** The last snapshot of a source that ended: its counters and histograms are kept. */
+  retire(snap: MetricsSnapshot): void {
+    this.retired = mergeSnapshots([this.retired, snap.filter((f) => f.type !== 'gauge')]);
+  }
+
+  /** This registry plus every source (and every retired one), added up. */
   async collect(): Promise<MetricsSnapshot> {
     const others = await Promise.all([...this.sources].map((s) => s().catch(() => undefined)));
-    return mergeSnapshots([this.snapshot(), ...others.filter((o): o is MetricsSnapshot => o !== undefined)]);
+    return mergeSnapshots([this.snapshot(), this.retired, ...others.filter((o): o is MetricsSnapshot => o !== undefined)]);
   }
 }
 
