@@ -19,6 +19,7 @@ export const HTTP_ROUTES: readonly HttpRouteProvider[] = [
   async (ctx) => (await import('../lib-acme/acme-http-route.ts')).acmeHttpRoutes(ctx.config),
   // The MTA-STS policy at https://mta-sts.DOMAIN/.well-known/mta-sts.txt (docs/mta-sts.md).
   async (ctx) => (await import('../lib-http/mta-sts-route.ts')).mtaStsRoutes(ctx.config),
+  // Prometheus metrics at /metrics (docs/metrics.md), when postern_metrics = yes.
   async (ctx) => (await import('./master-metrics.ts')).metricsRoutes(ctx),
 ];
 
