@@ -436,11 +436,17 @@ export class Milter8 {
   /** The SMTP connection ends: SMFIC_QUIT, then close. */
   async quit(): Promise<void> {
     const st = this.stream;
-    if (st && this.state !== 'error') {
-      try { await st.write(encodePacket(SMFIC.QUIT), this.s.commandTimeoutMs); } catch { /* closing anyway */ }
-    }
-    this.closeStream();
+    this.stream = undefined;
     this.state = 'closed';
+    if (!st) return;
+    try {
+      await st.write(encodePacket(SMFIC.QUIT), this.s.commandTimeoutMs);
+      // A half-close lets QUIT reach the milter; the socket goes away in any case.
+      st.sock.end();
+      setTimeout(() => st.close(), 1000).unref();
+    } catch {
+      st.close();
+    }
   }
 
   /** CONNECT event (Postfix milter8_conn_event): family 4, 6, or unknown. */
