@@ -10,6 +10,8 @@
  *   postern user passwd USER [-p PASSWORD] [-s SCHEME]
  *   postern user del USER
  *   postern user verify USER [-p PASSWORD]   like `doveadm auth test`
+ *   postern user export [PATTERN]      every user as a passwd-file line (doveadm-user-io.ts)
+ *   postern user import [FILE]         add passwd-file lines to the writable directory
  *
  * DESCRIPTION
  *   The directory is the one in CONFIG_DIR/dovecot.conf. Writes go to the first passdb when it
@@ -47,7 +49,9 @@ const USAGE_USER = `usage: postern user USER
        postern user add USER [-p PASSWORD] [-s SCHEME] [--quota SIZE] [--home DIR] [--uid UID] [--gid GID]
        postern user passwd USER [-p PASSWORD] [-s SCHEME]
        postern user del USER
-       postern user verify USER [-p PASSWORD]`;
+       postern user verify USER [-p PASSWORD]
+       postern user export [PATTERN]
+       postern user import [FILE]`;
 
 class UsageError extends Error {}
 
@@ -257,6 +261,29 @@ async function userMain(args: string[], ctx: CliContext): Promise<number> {
       } finally {
         await dir.close();
       }
+      return 0;
+    }
+    case 'export': {
+      const { pos } = parseOpts(rest, [], []);
+      if (pos.length > 1) throw new UsageError('user export takes at most one PATTERN');
+      const { exportUsers } = await import('./doveadm-user-io.ts');
+      const lines = await exportUsers(conf, globToRegExp(pos[0] ?? '*'), (m) => process.stderr.write(`postern user: warning: ${m}\n`));
+      process.stdout.write(lines.map((l) => l + '\n').join(''));
+      return 0;
+    }
+    case 'import': {
+      const { pos } = parseOpts(rest, [], []);
+      if (pos.length > 1) throw new UsageError('user import takes at most one FILE');
+      const { readFileSync } = await import('node:fs');
+      const { importUsers } = await import('./doveadm-user-io.ts');
+      let text: string;
+      try {
+        text = pos[0] && pos[0] !== '-' ? readFileSync(pos[0], 'utf8') : readFileSync(0, 'utf8');
+      } catch (err) {
+        throw new UserWriteError(`cannot read ${pos[0] ?? 'standard input'}: ${(err as Error).message}`);
+      }
+      const [added, skipped] = importUsers(conf, text, pos[0] ?? '-', (m) => process.stderr.write(`postern user: warning: ${m}\n`));
+      process.stdout.write(`imported ${added} user(s), skipped ${skipped}\n`);
       return 0;
     }
     case 'verify': {
