@@ -27,12 +27,14 @@ let pebble: Pebble;
 let sys: PosternSystem;
 let httpPort: number;
 let pebblePort: number;
+let tlsPort: number;
 let pebbleTls: TestCa;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'postern-acme-'));
   httpPort = await freePort();
   pebblePort = await freePort();
+  tlsPort = await freePort();
   pebbleTls = TestCa.create(dir, 'Pebble Listener CA');
   sys = await PosternSystem.start();
 });
@@ -91,7 +93,7 @@ test('CA unreachable, then http-01 issuance by pebble, installed under live IMAP
   assert.equal(before.issuer, before.subject, 'self-signed at first');
 
   // Short-lived certificates (40 s), so that the renewal at two thirds of the lifetime comes in the test.
-  pebble = await Pebble.start(dir, { httpPort, tlsPort: await freePort(), port: pebblePort, tlsCa: pebbleTls, validitySeconds: 40 });
+  pebble = await Pebble.start(dir, { httpPort, tlsPort, port: pebblePort, tlsCa: pebbleTls, validitySeconds: 40 });
   const m = await sys.waitLog(/postern\/acme\[\d+\]: certificate for mail\.example\.test issued by (.*), valid until .*, installed in (\S+); (\d+) TLS services reloaded/, 60_000);
   assert.match(m[1]!, /Pebble Intermediate/);
   assert.ok(Number(m[3]) >= 2, `TLS services reloaded: ${m[3]}`);
@@ -124,7 +126,7 @@ const serialOf = async (port: number, extra: string[] = []) => {
   return stdout;
 };
 
-test('renewal near expiry by the service; postern cert status; renew --force by dns-01 through a hook; import', async () => {
+test('renewal near expiry by the service; postern cert status; renew --force by dns-01 through a hook; tls-alpn-01 on the HTTPS listener; import', async () => {
   const first = await serialOf(sys.ports.imaps);
   // The service renews by itself at two thirds of the 40 s lifetime.
   const installs = () => (sys.log.match(/postern\/acme\[\d+\]: certificate for mail\.example\.test issued by/g) ?? []).length;
@@ -169,7 +171,19 @@ exec curl -sf -X POST -d "{\\"host\\":\\"$2.\\",\\"value\\":\\"$3\\"}" ${pebble.
   }
   assert.notEqual(third, second, 'SMTP STARTTLS presents the dns-01 certificate');
 
-  // A certificate from elsewhere: a mismatched key is refused, the pair is installed.
+  // tls-alpn-01 on the HTTPS listener: adding postern_https_listen adds the MTA-STS policy
+  // host to the names, so the service orders again at once, by tls-alpn-01 for both names.
+  appendFileSync(join(sys.configDir, 'main.cf'), `postern_https_listen = 127.0.0.1:${tlsPort}\npostern_mta_sts_domains = example.test\npostern_acme_challenges = tls-alpn-01\n`);
+  assert.equal(sys.cli('reload').status, 0);
+  await sys.waitLog(/postern\/acme\[\d+\]: certificate for mail\.example\.test, mta-sts\.example\.test issued by .*Pebble Intermediate/, 60_000);
+  assert.match(sys.log, /ACME tls-alpn-01 challenge for mta-sts\.example\.test ready/);
+  // The same HTTPS listener still serves ordinary clients (the MTA-STS policy) after the peeks.
+  const sts = await run('curl', ['-s', '--cacert', join(dir, 'pebble-root.pem'), '--resolve', `mta-sts.example.test:${tlsPort}:127.0.0.1`, `https://mta-sts.example.test:${tlsPort}/.well-known/mta-sts.txt`]);
+  assert.match(sts.stdout, /^version: STSv1\r\nmode: testing\r\n/);
+
+  // A certificate from elsewhere, with the ACME client off: a mismatched key is refused, the pair is installed.
+  writeFileSync(join(sys.configDir, 'main.cf'), readFileSync(join(sys.configDir, 'main.cf'), 'utf8').replace(/^postern_acme_directory = .*$/m, ''));
+  assert.equal(sys.cli('reload').status, 0);
   const other = TestCa.create(join(dir), 'Other CA');
   const leaf = other.issue('imported', ['mail.example.test']);
   const bad = sys.cli('cert', 'import', leaf.certFile, join(dir, 'pebble-localhost.key'));

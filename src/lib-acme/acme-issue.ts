@@ -9,6 +9,9 @@
  *   http-01     the key authorization is written to STATE/http-01/TOKEN, which the HTTP
  *               service answers at http://NAME/.well-known/acme-challenge/TOKEN
  *               (acme-http-route.ts; postern_http_listen must include port 80 for a real CA);
+ *   tls-alpn-01 a challenge certificate is written to STATE/tls-alpn-01/NAME.pem, which the
+ *               HTTP service's HTTPS listener presents to a ClientHello offering only
+ *               "acme-tls/1" (acme-tls-alpn.ts; postern_https_listen must include port 443);
  *   dns-01      postern_acme_dns_hook is run as `HOOK set _acme-challenge.NAME VALUE`, then
  *               `HOOK clear _acme-challenge.NAME VALUE` (RFC 8555 §8.4: VALUE is the base64url
  *               SHA-256 of the key authorization; the hook publishes the TXT record).
@@ -29,6 +32,7 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import { mtaStsDomains } from '../global/mta-sts-policy.ts';
 import type { Logger } from '../util/msg.ts';
 import { AcmeClient, AcmeError, type AcmeAuthorization } from './acme-client.ts';
+import { challengeCertificate } from './acme-tls-alpn.ts';
 import { b64u, csrDer, jwkThumbprint, loadKey, newAccountKeyPem, newCertKeyPem, type CertKeyType } from './acme-crypto.ts';
 
 export type ChallengeType = 'http-01' | 'dns-01' | 'tls-alpn-01';
@@ -201,7 +205,10 @@ export async function obtainCertificate(s: AcmeSettings, log: Logger, client?: A
         await runHook(s.dnsHook, ['set', rr, value], s.timeoutMs);
         cleanups.push(() => runHook(s.dnsHook, ['clear', rr, value], s.timeoutMs).catch((e: Error) => log.warn(e.message)));
       } else {
-        throw new AcmeError(`challenge ${ch.type} is not available in this version`);
+        // tls-alpn-01 (RFC 8737): the HTTPS listener answers from this file (acme-tls-alpn.ts).
+        const f = join(s.stateDir, 'tls-alpn-01', `${name}.pem`);
+        writeAtomic(f, challengeCertificate(name, keyAuth), 0o600);
+        cleanups.push(async () => rmSync(f, { force: true }));
       }
       log.info(`ACME ${ch.type} challenge for ${name} ready, asking the CA to validate`);
       await c.respond(ch.url);

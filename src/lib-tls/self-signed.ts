@@ -35,6 +35,10 @@ export interface SelfSignedOptions {
   days?: number;
   /** "Now", for tests. */
   now?: Date;
+  /** subjectAltName = hostname + altNames only (no localhost, 127.0.0.1, ::1): ACME tls-alpn-01. */
+  onlyNames?: boolean;
+  /** More extensions (RFC 8737 §3 id-pe-acmeIdentifier); `value` is the extnValue contents. */
+  extraExtensions?: { oid: string; critical: boolean; value: Buffer }[];
 }
 
 export interface SelfSigned {
@@ -134,10 +138,10 @@ function ipBytes(ip: string): Buffer {
   return out;
 }
 
-function subjectAltNames(hostname: string, extra: string[]): Buffer {
+function subjectAltNames(hostname: string, extra: string[], only = false): Buffer {
   const seen = new Set<string>();
   const entries: Buffer[] = [];
-  for (const n of [hostname, ...extra, 'localhost', '127.0.0.1', '::1']) {
+  for (const n of [hostname, ...extra, ...(only ? [] : ['localhost', '127.0.0.1', '::1'])]) {
     const key = n.toLowerCase();
     if (seen.has(key)) continue;
     seen.add(key);
@@ -182,7 +186,8 @@ export function generateSelfSigned(o: SelfSignedOptions): SelfSigned {
     extension(OID.keyUsage, true, keyUsage),
     extension(OID.extKeyUsage, false, seq(oid(OID.serverAuth))),
     extension(OID.subjectKeyIdentifier, false, octets(ski)),
-    extension(OID.subjectAltName, false, subjectAltNames(o.hostname, o.altNames ?? [])),
+    extension(OID.subjectAltName, false, subjectAltNames(o.hostname, o.altNames ?? [], o.onlyNames)),
+    ...(o.extraExtensions ?? []).map((e) => extension(e.oid, e.critical, e.value)),
   );
   const serial = randomBytes(16);
   serial[0]! &= 0x7f;                                   // positive, at most 20 octets (§4.1.2.2)

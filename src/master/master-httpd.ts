@@ -10,7 +10,8 @@
  */
 import type { ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import type { HttpRoute } from '../lib-http/http-route.ts';
-import { httpdService } from '../httpd/httpd.ts';
+import { httpdService, httpdSettings } from '../httpd/httpd.ts';
+import { acmeTlsAlpnIntercept } from '../lib-acme/acme-tls-alpn.ts';
 
 export type HttpRouteProvider = (ctx: ServiceContext) => Promise<HttpRoute[]>;
 
@@ -29,4 +30,8 @@ export async function httpRoutes(ctx: ServiceContext): Promise<HttpRoute[]> {
   return all;
 }
 
-export const service: ServiceImpl = httpdService({ routes: httpRoutes });
+export const service: ServiceImpl = httpdService({
+  routes: httpRoutes,
+  // ACME tls-alpn-01 (RFC 8737) on the HTTPS listener, when postern_acme_challenges names it.
+  tlsIntercept: (ctx) => acmeTlsAlpnIntercept(ctx.config, httpdSettings(ctx.config).timeoutMs),
+});
