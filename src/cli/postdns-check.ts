@@ -146,8 +146,13 @@ async function ptrChecks(o: DnsPlanOptions, deps: CheckDeps): Promise<CheckLine[
   return out;
 }
 
-/** The seed checklist item 6: a certificate that names myhostname, valid now, ideally from a CA. */
-export function certCheck(file: string, myhostname: string, now = new Date()): CheckLine {
+/**
+ * The seed checklist item 6, from the certificate the services present (smtpd_tls_cert_file, the
+ * file the ACME client installs and every service reloads): valid now, naming myhostname and
+ * every other name given (the MTA-STS policy host with --mta-sts), issued by a CA, and more
+ * than 14 days left (less: WARNING, with the command that renews).
+ */
+export function certCheck(file: string, myhostname: string, now = new Date(), names: string[] = []): CheckLine {
   const base = { what: 'TLS', name: file || 'smtpd_tls_cert_file', required: true };
   if (!file) return { ...base, status: 'MISSING', detail: 'smtpd_tls_cert_file is empty: no STARTTLS' };
   let x: X509Certificate;
@@ -155,8 +160,12 @@ export function certCheck(file: string, myhostname: string, now = new Date()): C
   if (new Date(x.validTo) < now || new Date(x.validFrom) > now) return { ...base, status: 'MISMATCH', detail: `not valid now (${x.validFrom} to ${x.validTo})` };
   if (!x.checkHost(myhostname)) return { ...base, status: 'MISMATCH', detail: `does not name ${myhostname} (subject ${x.subject.replace(/\n/g, ', ')})` };
   // checkIssued() wants keyCertSign, which a leaf certificate lacks: compare names and verify the signature.
-  if (x.issuer === x.subject && x.verify(x.publicKey)) return { ...base, status: 'WARNING', detail: `self-signed: get one from a CA for ${myhostname} (e.g. ACME/Let's Encrypt)`, required: false };
-  return { ...base, status: 'OK', detail: `issued by ${x.issuer.replace(/\n/g, ', ')}, valid until ${x.validTo}` };
+  if (x.issuer === x.subject && x.verify(x.publicKey)) return { ...base, status: 'WARNING', detail: `self-signed: get one from a CA for ${myhostname} (postern_acme_directory, docs/acme.md)`, required: false };
+  const missing = names.filter((n) => !x.checkHost(n));
+  if (missing.length) return { ...base, status: 'WARNING', detail: `does not name ${missing.join(', ')} (add to postern_acme_names, or postern_mta_sts_domains with ACME)`, required: false };
+  const days = Math.floor((new Date(x.validTo).getTime() - now.getTime()) / 86400_000);
+  if (days < 14) return { ...base, status: 'WARNING', detail: `issued by ${x.issuer.replace(/\n/g, ', ')}, but only ${days} days left (until ${x.validTo}): postern cert renew`, required: false };
+  return { ...base, status: 'OK', detail: `issued by ${x.issuer.replace(/\n/g, ', ')}, valid until ${x.validTo} (${days} days left)` };
 }
 
 export async function checkPublished(o: DnsPlanOptions & { certFile: string }, deps: CheckDeps): Promise<CheckLine[]> {
@@ -172,7 +181,7 @@ export async function checkPublished(o: DnsPlanOptions & { certFile: string }, d
       : { what: 'A', name: o.myhostname, status: 'MISSING', detail: 'no A or AAAA record', required: true });
   }
   lines.push(...await ptrChecks(o, deps));
-  lines.push(certCheck(o.certFile, o.myhostname));
+  lines.push(certCheck(o.certFile, o.myhostname, new Date(), o.mtaSts ? [`mta-sts.${o.domain}`] : []));
   return lines;
 }
 
