@@ -110,8 +110,9 @@ export class Milter8 {
   /** Still taking events in this connection (Postfix milter8_active). */
   get active(): boolean { return !!this.stream && (this.state === 'envelope' || this.state === 'ready'); }
 
-  private commError(why: string): MilterReply {
-    this.warn(`milter ${this.name}: ${why}`);
+  /** A communication failure (logged unless `why` is undefined: already said). */
+  private commError(why: string | undefined): MilterReply {
+    if (why !== undefined) this.warn(`milter ${this.name}: ${why}`);
     this.closeStream();
     const a = this.s.defaultAction.toLowerCase();
     this.defReply = a === 'accept' ? undefined
@@ -170,7 +171,7 @@ export class Milter8 {
       sock.once('connect', () => { clearTimeout(t); res(undefined); });
       sock.once('error', (e: Error) => { clearTimeout(t); res(e.message); });
     });
-    if (ok) { sock.destroy(); this.warn(`connect to Milter service ${this.name}: ${ok}`); this.commError('connection failed'); return; }
+    if (ok) { sock.destroy(); this.warn(`connect to Milter service ${this.name}: ${errnoText(ok)}`); this.commError(undefined); return; }
     sock.on('error', () => {});
     this.stream = new MilterStream(sock);
     try {
@@ -203,7 +204,7 @@ export class Milter8 {
       this.defReply = undefined;
       this.skipEvent = undefined;
     } catch (e) {
-      this.commError(`${e instanceof MilterIoError ? '' : 'error '}in initial handshake: ${(e as Error).message}`);
+      this.commError(`read error in initial handshake: ${errnoText((e as Error).message)}`);
     }
   }
 
@@ -235,9 +236,15 @@ export class Milter8 {
       if (send) out.push(encodePacket(cmd, ...data));
       if (out.length) await st.write(out.length === 1 ? out[0]! : Buffer.concat(out), timeoutMs);
       if (!send || (noReply && (noReply & this.evMask))) return { reply: this.defReply, done: false };
+    } catch (e) {
+      if (e instanceof MilterIoError) return { reply: this.commError(`error writing command: ${errnoText(e.message)}`), done: true };
+      throw e;
+    }
+    try {
       return await this.replies(cmd, st, timeoutMs, edits);
     } catch (e) {
-      if (e instanceof MilterIoError) return { reply: this.commError(`${(e as Error).message} while waiting for the reply to ${eventName(cmd)}`), done: true };
+      // Postfix's words: "milter NAME: can't read SMFIC_BODYEOB reply packet header: Connection timed out".
+      if (e instanceof MilterIoError) return { reply: this.commError(`can't read ${eventName(cmd)} reply packet header: ${errnoText(e.message)}`), done: true };
       throw e;
     }
   }
@@ -485,6 +492,17 @@ export function validSmtpReply(text: string): boolean {
     if (l.length > 4 && /\d/.test(l[4]!) && l[4] !== l[0]) return false;
   }
   return true;
+}
+
+/** Node's error texts in the words of Postfix's %m (strerror). */
+function errnoText(m: string): string {
+  if (m === 'timeout') return 'Connection timed out';
+  if (/ECONNREFUSED/.test(m)) return 'Connection refused';
+  if (/ENOENT/.test(m)) return 'No such file or directory';
+  if (/EACCES/.test(m)) return 'Permission denied';
+  if (/ECONNRESET|EPIPE/.test(m)) return 'Connection reset by peer';
+  if (/closed/.test(m)) return 'Unexpected end of file';
+  return m;
 }
 
 function toCrlf(b: Buffer): Buffer {
