@@ -180,3 +180,38 @@ test('Postfixadmin: a mailbox inserted while Postern runs receives mail and logs
   }
   assert.match(out, /'Subject: welcome'/);
 });
+
+test('Postfixadmin: database down: IMAP NO [UNAVAILABLE], POP3 -ERR [SYS/TEMP], RCPT 4xx, no database text; back to normal after', { skip }, async () => {
+  await pg.halt();
+  try {
+    const out = await py(`
+import imaplib, poplib, smtplib, ssl, json
+ctx = ssl._create_unverified_context()
+res = {}
+m = imaplib.IMAP4("127.0.0.1", ${sys.ports.imap}); m.starttls(ssl_context=ctx)
+try:
+    m.login("joe@example.com", "joe-secret"); res["imap"] = "OK"
+except imaplib.IMAP4.error as e:
+    res["imap"] = str(e)
+p = poplib.POP3("127.0.0.1", ${sys.ports.pop3}); p.stls(context=ctx); p.user("ann@example.com")
+try:
+    p.pass_("ann-secret"); res["pop3"] = "OK"
+except poplib.error_proto as e:
+    res["pop3"] = e.args[0].decode()
+c = smtplib.SMTP("127.0.0.1", ${sys.ports.smtp}, timeout=30); c.ehlo("client.example.net"); c.mail("s@example.net")
+code, text = c.rcpt("joe@example.com"); res["rcpt"] = [code, text.decode()]
+c.quit()
+print(json.dumps(res))
+`);
+    const r = JSON.parse(out) as { imap: string; pop3: string; rcpt: [number, string] };
+    assert.match(r.imap, /\[UNAVAILABLE\]/);
+    assert.match(r.pop3, /^-ERR \[SYS\/TEMP\]/);
+    assert.ok(r.rcpt[0] >= 400 && r.rcpt[0] < 500, `RCPT ${r.rcpt.join(' ')}`);
+    for (const text of [r.imap, r.pop3, r.rcpt[1]]) assert.doesNotMatch(text, /pgsql|postgres|ECONNREFUSED|SELECT|sql/i);
+  } finally {
+    await pg.restart();
+  }
+  // Tables retry a failed server after retry_interval (60 s): the directory (1 s) comes back first.
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.match(await imapSubjects('joe@example.com', 'joe-secret'), /'Subject: direct'/);
+});
