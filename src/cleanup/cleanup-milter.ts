@@ -344,7 +344,9 @@ export class CleanupMilter implements MilterMessageEditor {
     }
     const ctx = this.host.logContext();
     const who = `${ctx.clientName ?? 'localhost'}[${ctx.clientAddr ?? '127.0.0.1'}]`;
-    const tail = `${ctx.sender !== undefined ? ` from=<${ctx.sender}>` : ''}${ctx.recipient ? ` to=<${ctx.recipient}>` : ''}${ctx.proto ? ` proto=${ctx.proto}` : ''}${ctx.helo ? ` helo=<${ctx.helo}>` : ''}`;
+    // Postfix logs the last recipient (state->recip).
+    const rcpt = this.host.recipients().at(-1) ?? ctx.recipient;
+    const tail = `${ctx.sender !== undefined ? ` from=<${ctx.sender}>` : ''}${rcpt ? ` to=<${rcpt}>` : ''}${ctx.proto ? ` proto=${ctx.proto}` : ''}${ctx.helo ? ` helo=<${ctx.helo}>` : ''}`;
     if (this.sizeError) return { reject: STAT_SIZE };
     if (this.hbcReject) return { reject: this.hbcReject };
     if (reply !== undefined && !this.discard) {

@@ -202,3 +202,17 @@ test('an unknown command: the milter sees it, and its 4xx replaces the 5xx, as P
   assert.deepEqual(r.postern.replies.slice(0, 4), r.postfix.replies.slice(0, 4));
   assert.match(r.postern.replies[3]!, /^421 4\.7\.0 unknown commands not welcome here/);
 });
+
+test('decisions are logged as Postfix logs them (milter-reject at MAIL and at END-OF-MESSAGE, milter-discard)', { skip }, async () => {
+  const norm = (l: string) => l.replace(/^.*?: (NOQUEUE|[0-9A-F]{8,}): /, 'QID: ').replace(/(localhost|unknown)\[127\.0\.0\.1\]/, 'CLIENT');
+  for (const [plan, re] of [[{ mail: 'reply:550 5.7.0 not you' }, /milter-reject: MAIL from/], [{ eom: 'reject' }, /milter-reject: END-OF-MESSAGE from/],
+    [{ eom: 'discard' }, /milter-discard: END-OF-MESSAGE from/]] as const) {
+    const pfBefore = pair!.log().length;
+    logs.length = 0;
+    await both(plan);
+    const theirs = pair!.log().slice(pfBefore).split('\n').filter((l) => re.test(l)).map(norm);
+    const mine = logs.filter((l) => re.test(l)).map(norm);
+    assert.equal(mine.length, 1, logs.join('\n'));
+    assert.deepEqual(mine, theirs);
+  }
+});
