@@ -227,3 +227,10 @@ test('copy of real main.cf from Debian\'s package loads', { skip: !existsSync('/
   copyFileSync('/usr/share/postfix/main.cf.debian', join(dir, 'main.cf'));
   same(dir, ['-n'], '-n of main.cf.debian');
 });
+
+test('a spawn service has <service>_time_limit, and nothing else per service, as postconf says', { skip: !hasPostconf }, () => {
+  const dir = site('policyd-spf_time_limit = 3600\n', 'policyd-spf unix - n n - 0 spawn\n    user=policyd-spf argv=/usr/bin/policyd-spf\n');
+  for (const args of [['-n'], ['-d', 'policyd-spf_time_limit'], ['policyd-spf_time_limit'], ['policyd-spf_destination_concurrency_limit']]) {
+    assert.deepEqual(ours(dir, args), real(dir, args), `postconf ${args.join(' ')}`);
+  }
+});

@@ -37,7 +37,7 @@ const services = new Map<string, string>();
 /** Make `<service>_<suffix>` parameters known for master.cf services running a delivery agent. */
 export function registerServices(entries: Iterable<{ service: string; command: string }>): void {
   services.clear(); // one master.cf at a time
-  for (const e of entries) if (DELIVERY_AGENTS.has(e.command)) services.set(e.service, e.command);
+  for (const e of entries) if (DELIVERY_AGENTS.has(e.command) || e.command === 'spawn') services.set(e.service, e.command);
 }
 
 /**
@@ -56,7 +56,8 @@ export function serviceParams(service: string, command = services.get(service) ?
   const out: ParamSpec[] = [];
   for (const [suffix, def, type, unit] of SERVICE_PARAM_SUFFIXES) {
     const name = `${service}_${suffix}`;
-    if (builtinParamSpec(name) || (suffix === 'time_limit' && command !== 'pipe')) continue;
+    // pipe(8) and spawn(8) services have <service>_time_limit; spawn has nothing else.
+    if (builtinParamSpec(name) || (suffix === 'time_limit' ? command !== 'pipe' && command !== 'spawn' : command === 'spawn')) continue;
     out.push(unit ? { name, default: def, type, unit, doc: `The ${service} service's ${suffix.replace(/_/g, ' ')} (qmgr(8) per-transport parameter).` }
       : { name, default: def, type, doc: `The ${service} service's ${suffix.replace(/_/g, ' ')} (qmgr(8) per-transport parameter).` });
   }
