@@ -50,7 +50,8 @@ function checkMatching(c: SieveCmd, ctx: ValidateContext): void {
   }
   const mt = c.groups.get('MATCH-TYPE');
   if (mt === 'value' || mt === 'count') {
-    const rel = str(c, mt)!;
+    // (a missing relation was reported with the tag's parameter)
+    const rel = str(c, mt) ?? 'eq';
     if (!RELATIONS.includes(rel.toLowerCase())) {
       ctx.error(c, `the :${mt} match-type requires a constant string argument being one of "gt", "ge", "lt", "le", "eq" or "ne", but "${rel}" was found`);
     }
