@@ -59,6 +59,30 @@ async function messageData(s: ImapSession, msg: AppendMessage): Promise<Buffer> 
   return Buffer.concat(parts);
 }
 
+/** Saves one APPEND (or REPLACE) message: its UID, or the NO reply that refuses it. */
+export async function saveAppendMessage(s: ImapSession, name: string, msg: AppendMessage): Promise<{ uid: number; uidValidity: number } | Reply> {
+  let data: Buffer;
+  try { data = await messageData(s, msg); } catch (e) {
+    if (e instanceof BadUrl) {
+      const url = msg.catenate?.find((p) => p.kind === 'url');
+      return { status: 'NO', code: `BADURL ${url && url.kind === 'url' ? url.url : ''}`, text: e.message };
+    }
+    throw e;
+  }
+  if (data.length === 0) throw new ImapParseError('Can\'t save a zero byte message');
+  const flags = msg.flags.filter((f) => f.startsWith('\\'));
+  const keywords = msg.flags.filter((f) => !f.startsWith('\\'));
+  try {
+    // saved as Dovecot saves it: literal8 binary parts as base64, LF line ends (imap-append-save.ts)
+    return await s.user!.deliver(name, saveForm(data, { literal8: msg.message?.literal8 === true }), {
+      flags, keywords, ...(msg.internalDate ? { internalDate: msg.internalDate.date } : {}),
+    });
+  } catch (e) {
+    if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', code: 'TRYCREATE', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
+    throw e;
+  }
+}
+
 export async function cmdAppend(s: ImapSession, c: CommandContext): Promise<Reply> {
   const cmd = parseAppendArgs(c.args);
   const name = mailboxArg(s, c.args[0]);
@@ -67,26 +91,10 @@ export async function cmdAppend(s: ImapSession, c: CommandContext): Promise<Repl
   const uids: number[] = [];
   let uidValidity = 0;
   for (const msg of cmd.messages) {
-    let data: Buffer;
-    try { data = await messageData(s, msg); } catch (e) {
-      if (e instanceof BadUrl) {
-        const url = msg.catenate?.find((p) => p.kind === 'url');
-        return { status: 'NO', code: `BADURL ${url && url.kind === 'url' ? url.url : ''}`, text: e.message };
-      }
-      throw e;
-    }
-    if (data.length === 0) throw new ImapParseError('Can\'t save a zero byte message');
-    const flags = msg.flags.filter((f) => f.startsWith('\\'));
-    const keywords = msg.flags.filter((f) => !f.startsWith('\\'));
-    try {
-      // saved as Dovecot saves it: literal8 binary parts as base64, LF line ends (imap-append-save.ts)
-      const r = await u.deliver(name, saveForm(data, { literal8: msg.message?.literal8 === true }), { flags, keywords, ...(msg.internalDate ? { internalDate: msg.internalDate.date } : {}) });
-      uids.push(r.uid);
-      uidValidity = r.uidValidity;
-    } catch (e) {
-      if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', code: 'TRYCREATE', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
-      throw e;
-    }
+    const r = await saveAppendMessage(s, name, msg);
+    if ('status' in r) return r;
+    uids.push(r.uid);
+    uidValidity = r.uidValidity;
   }
   return { status: 'OK', code: `APPENDUID ${uidValidity} ${numbersToSeqSet(uids)}`, text: 'Append completed' };
 }

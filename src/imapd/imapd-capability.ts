@@ -30,6 +30,7 @@ export function capabilityList(s: ImapSession): string[] {
   if (sortAvailable()) caps.push('ESORT');
   caps.push('SEARCHRES', 'WITHIN', 'CONTEXT=SEARCH', 'LIST-STATUS', 'BINARY', 'MOVE', 'STATUS=SIZE', 'SAVEDATE', 'LITERAL+',
     'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
+  caps.push('REPLACE'); // RFC 8508
   if (s.shared.settings.metadataDict) caps.push('METADATA'); // RFC 5464, with imap_metadata = yes
   if (!s.compressed) caps.push('COMPRESS=DEFLATE');
   return caps;

@@ -22,6 +22,7 @@ import { cmdIdle } from './cmd-idle.ts';
 import { cmdSort, cmdThread } from './cmd-sort.ts';
 import { cmdCancelUpdate } from './cmd-search-context.ts';
 import { cmdGetMetadata, cmdSetMetadata } from './cmd-metadata.ts';
+import { cmdReplace } from './cmd-replace.ts';
 import {
   cmdCapability, cmdCheck, cmdCompress, cmdCreate, cmdDelete, cmdEnable, cmdGetQuota, cmdGetQuotaRoot, cmdId,
   cmdLogout, cmdNamespace, cmdNoop, cmdRename, cmdStartTls, cmdSubscribe, cmdUnsubscribe,
@@ -76,6 +77,8 @@ const table: [string, SessionState[], number, CommandHandler][] = [
   ['UID STORE', SEL, CMD_USES_SEQS, cmdStore],
   ['UID COPY', SEL, CMD_USES_SEQS, cmdCopy],
   ['UID MOVE', SEL, CMD_USES_SEQS | CMD_BREAKS_SEQS, cmdMove],
+  ['REPLACE', SEL, CMD_USES_SEQS | CMD_BREAKS_SEQS, cmdReplace],
+  ['UID REPLACE', SEL, CMD_USES_SEQS | CMD_BREAKS_SEQS, cmdReplace],
   ['UID EXPUNGE', SEL, CMD_BREAKS_SEQS, cmdExpunge],
   ['UID SORT', SEL, CMD_USES_SEQS, cmdSort],
   ['UID THREAD', SEL, CMD_USES_SEQS, cmdThread],

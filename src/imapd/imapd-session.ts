@@ -277,13 +277,13 @@ export class ImapSession {
 
   private onLiteral(ev: Extract<ImapParserEvent, { type: 'literal' }>): void {
     const s = this.shared.settings;
-    if (this.state !== 'nonauth' && ev.command === 'APPEND') {
+    if (this.state !== 'nonauth' && (ev.command === 'APPEND' || ev.command === 'REPLACE' || ev.command === 'UID REPLACE')) {
       // message data: not part of imap_max_line_length (Dovecot streams it into the mailbox);
       // what one APPEND/MULTIAPPEND holds is bounded by mail_max_size together
       if (this.appendBytes + ev.size > s.maxLiteralSize) {
         this.parser.rejectLiteral(); // the command ends here: the client abandons it
         this.appendBytes = 0;
-        this.sendBad(`${ev.tag} BAD [TOOBIG] Error in IMAP command APPEND: Literal size too large\r\n`);
+        this.sendBad(`${ev.tag} BAD [TOOBIG] Error in IMAP command ${ev.command}: Literal size too large\r\n`);
         return;
       }
       this.appendBytes += ev.size;

@@ -345,8 +345,11 @@ export class ImapParser {
       }
       this.pendingLiteral = lit;
       this.state = 'literal-wait';
+      // "UID REPLACE": a UID command is named by its sub-command here too (as in 'command' events)
+      const first = this.stack[0]!.items[0];
+      const command = this.command === 'UID' && first?.type === 'atom' ? `UID ${first.value.toUpperCase()}` : this.command;
       return {
-        type: 'literal', tag: this.tag ?? '', command: this.command, size: lit.size, sync: lit.sync,
+        type: 'literal', tag: this.tag ?? '', command, size: lit.size, sync: lit.sync,
         literal8: lit.literal8,
       };
     }
