@@ -4,7 +4,8 @@
  * It creates and selects a mailbox named `[Archive]`, lists it with a `[%` pattern, searches
  * `SUBJECT NIL` and an address in `user @ host` form, APPENDs with CRLF (the file on disk is LF,
  * `,S=` and `,W=` as Dovecot writes them), and sets and reads METADATA through imaplib's generic
- * command path (it has no METADATA methods of its own). Skipped when python3 is not installed.
+ * command path (it has no METADATA methods of its own), and replaces the message with REPLACE
+ * (RFC 8508) the same way. Skipped when python3 is not installed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +21,7 @@ import imaplib, sys
 port = int(sys.argv[1])
 imaplib.Commands['GETMETADATA'] = ('AUTH', 'SELECTED')
 imaplib.Commands['SETMETADATA'] = ('AUTH', 'SELECTED')
+imaplib.Commands['REPLACE'] = ('SELECTED',)
 M = imaplib.IMAP4('127.0.0.1', port)
 def ok(r):
     assert r[0] == 'OK', r
@@ -37,10 +39,15 @@ print('FETCH', ok(M.fetch('1', '(RFC822.SIZE BODY.PEEK[TEXT])')))
 ok(M._simple_command('SETMETADATA', '"[Archive]"', '(/private/comment "kept for the auditors")'))
 typ, data = M._simple_command('GETMETADATA', '"[Archive]"', '/private/comment')
 print('META', typ, M._untagged_response(typ, data, 'METADATA')[1])
+ok(M.select('[Archive]'))
+M.literal = b'Subject: replaced\r\n\r\nnew text\r\n'
+typ, data = M._simple_command('REPLACE', '1', '"[Archive]"')
+print('REPLACE', typ, data, M.untagged_responses.get('OK'))
+print('AFTER', ok(M.fetch('1:*', '(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])')))
 M.logout()
 `;
 
-test('Python imaplib: [Archive] names, SUBJECT NIL, address search, LF on disk, METADATA', { skip: PY ? false : 'python3 with imaplib is not installed', timeout: 60_000 }, async () => {
+test('Python imaplib: [Archive] names, SUBJECT NIL, address search, LF on disk, METADATA, REPLACE', { skip: PY ? false : 'python3 with imaplib is not installed', timeout: 60_000 }, async () => {
   const f = await startFixture({ conf: 'mail_attribute_dict = file:%h/dovecot-attributes\nprotocol imap {\n  imap_metadata = yes\n}\n' });
   try {
     const script = join(f.dir, 't.py');
@@ -59,10 +66,13 @@ test('Python imaplib: [Archive] names, SUBJECT NIL, address search, LF on disk, 
     assert.match(out, /FROM \[b'1'\]/);
     assert.match(out, /RFC822.SIZE 85 BODY\[TEXT\] \{20\}', b'line one\\r\\nline two\\r\\n'/);
     assert.match(out, /META OK \[\(b'\[Archive\] \(\/private\/comment \{21\}', b'kept for the auditors'\)/);
+    assert.match(out, /REPLACE OK \[b'Replace completed[^']*'\] .*APPENDUID \d+ 2\] Replacement Message ID/);
+    assert.match(out, /AFTER \[\(b'1 \(UID 2 BODY\[HEADER.FIELDS \(SUBJECT\)\] \{21\}', b'Subject: replaced\\r\\n\\r\\n'\), b'\)'\]/);
     // on disk as Dovecot writes it: LF line ends, S= the LF size, W= the CRLF size
     const cur = join(f.maildir('alice@example.test'), '.[Archive]', 'cur');
     const [file] = readdirSync(cur);
-    assert.match(file!, /,S=80,W=85/);
-    assert.equal(readFileSync(join(cur, file!), 'latin1'), 'From: Some One <user @ example.test>\nSubject: the NIL report\n\nline one\nline two\n');
+    // (the APPENDed message was replaced; the replacement is saved the same way)
+    assert.match(file!, /,S=28,W=31/);
+    assert.equal(readFileSync(join(cur, file!), 'latin1'), 'Subject: replaced\n\nnew text\n');
   } finally { await f.stop(); }
 });
