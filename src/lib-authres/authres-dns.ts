@@ -70,7 +70,10 @@ export class AuthresDns {
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly now: () => number;
 
-  constructor(dns: DnsResolver, now: () => number = Date.now) { this.dns = dns; this.now = now; }
+  /** Which servers answer (memo keys of results computed from these answers include it). */
+  readonly serversKey: string;
+
+  constructor(dns: DnsResolver, now: () => number = Date.now) { this.dns = dns; this.now = now; this.serversKey = dns.servers.join(','); }
 
   /** The mailauth-shaped resolver (no deadline). */
   readonly resolve: MailauthResolver = (name, rrtype) => this.lookup(name, rrtype);
@@ -78,12 +81,25 @@ export class AuthresDns {
   /** A resolver whose questions fail with ETIMEOUT once `deadline` (ms since the epoch) has passed. */
   withDeadline(deadline: number): MailauthResolver {
     return async (name, rrtype) => {
+      const hit = this.cached(name, rrtype);   // a cached answer needs no timer
+      if (hit) {
+        if (hit.error) throw nodeError(hit.error.code, hit.error.message);
+        return copy(hit.value);
+      }
       const left = deadline - this.now();
       if (left <= 0) throw nodeError('ETIMEOUT', `queryTxt ETIMEOUT ${name}: postern_authres_timeout reached`);
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<never>((_, rej) => { timer = setTimeout(() => rej(nodeError('ETIMEOUT', `${rrtype} ${name}: postern_authres_timeout reached`)), left); });
       try { return await Promise.race([this.lookup(name, rrtype), late]); } finally { clearTimeout(timer); }
     };
+  }
+
+  /** A live cache entry for the question, counted as a hit; undefined when it must be asked. */
+  private cached(name: string, rrtype: string): Entry | undefined {
+    const hit = this.cache.get(`${rrtype.toUpperCase()} ${name.toLowerCase().replace(/\.$/, '')}`);
+    if (!hit || hit.expires <= this.now()) return undefined;
+    this.counters.hits++;
+    return hit;
   }
 
   private async lookup(name: string, rrtype: string): Promise<unknown> {

@@ -45,6 +45,7 @@ import { once } from 'node:events';
 import { dkimVerify, spf as spfCheck, arc as arcCheck, type DNSResolver } from 'mailauth';
 import type { AuthresDns, MailauthResolver } from './authres-dns.ts';
 import { formatAuthres } from './authres-header.ts';
+import { memoSpf } from './spf-check.ts';
 import { evaluateDmarc, dmarcResinfo, type DmarcOutcome } from './dmarc-eval.ts';
 import type { PublicSuffixList } from './dmarc-psl.ts';
 import { logger } from '../util/msg.ts';
@@ -87,6 +88,10 @@ export interface AuthresVerdict {
 
 interface SpfOut { result: string; domain?: string; info: string }
 
+/** Header fields that need the body: DKIM signatures and ARC sets. */
+const SIGNATURE_HEADER = /(?:^|\n)(?:dkim-signature|arc-seal|arc-message-signature|arc-authentication-results)[ \t]*:/i;
+const CARRY = 64;
+
 function escComment(s: string): string { return s.replace(/[()\\]/g, ''); }
 
 export class AuthresVerifier {
@@ -101,8 +106,13 @@ export class AuthresVerifier {
   private settled = false;
   private headerBytes = 0;
   private inHeader = true;
-  private lastTwo = '';
+  /** The end of the header text seen so far (a name or an empty line may span two chunks). */
+  private carry = '';
   private overLimit = false;
+  /** A DKIM-Signature or ARC header was seen in the header block. */
+  private signed = false;
+  /** No signature: the stream to the library ended after the header block. */
+  private bodySkipped = false;
 
   constructor(settings: AuthresSettings, facts: AuthresFacts) {
     this.s = settings;
@@ -124,24 +134,42 @@ export class AuthresVerifier {
   }
 
   private async runSpf(sender: string, helo: string): Promise<SpfOut> {
-    const r = await spfCheck({ sender, ip: this.f.ip, helo: helo || undefined, mta: this.s.authservId, resolver: this.resolver, maxElapsedTime: this.s.timeoutMs } as Parameters<typeof spfCheck>[0]);
+    const r = await memoSpf(`${this.s.dns.serversKey}|${this.s.authservId}|${this.f.ip}|${helo}|${sender}`,
+      () => spfCheck({ sender, ip: this.f.ip, helo: helo || undefined, mta: this.s.authservId, resolver: this.resolver, maxElapsedTime: this.s.timeoutMs } as Parameters<typeof spfCheck>[0]));
     return { result: r.status.result, domain: (r as unknown as { domain?: string }).domain, info: r.info };
   }
 
-  /** The message as received (LF line endings, the Received: header of smtpd first). */
+  /**
+   * The message as received (LF line endings, the Received: header of smtpd first). Without a
+   * DKIM-Signature or ARC header in the header block, the body is not passed on: there is no
+   * body hash to compute, and the library needs only the headers (the From: for DMARC).
+   */
   async write(chunk: Buffer): Promise<void> {
-    if (this.settled || this.overLimit) return;
+    if (this.settled || this.overLimit || this.bodySkipped) return;
     if (this.inHeader) {
-      // Find the end of the header block (an empty line) and count its size.
-      const text = this.lastTwo + chunk.toString('latin1');
-      const at = text.search(/\n\r?\n/);
-      if (at >= 0) { this.inHeader = false; this.headerBytes += Math.max(0, at - this.lastTwo.length); } else this.headerBytes += chunk.length;
-      this.lastTwo = text.slice(-2);
-      if (this.inHeader && this.headerBytes > this.s.headerLimit) {
-        this.overLimit = true;
-        log.info(`${this.f.queueId ?? 'NOQUEUE'}: header block over ${this.s.headerLimit} bytes: DKIM and ARC not verified`);
-        this.stream.destroy();
-        return;
+      // Find the end of the header block (an empty line), count its size, look for signatures.
+      const text = this.carry + chunk.toString('latin1');
+      const m = /\n\r?\n/.exec(text);
+      const head = m ? text.slice(0, m.index) : text;
+      if (SIGNATURE_HEADER.test(head)) this.signed = true;
+      if (m) {
+        this.inHeader = false;
+        const inChunk = Math.max(0, m.index + m[0].length - this.carry.length);
+        this.headerBytes += inChunk;
+        if (!this.signed) {
+          this.bodySkipped = true;
+          this.stream.end(chunk.subarray(0, inChunk));
+          return;
+        }
+      } else {
+        this.headerBytes += chunk.length;
+        this.carry = text.slice(-CARRY);
+        if (this.headerBytes > this.s.headerLimit) {
+          this.overLimit = true;
+          log.info(`${this.f.queueId ?? 'NOQUEUE'}: header block over ${this.s.headerLimit} bytes: DKIM and ARC not verified`);
+          this.stream.destroy();
+          return;
+        }
       }
     }
     if (!this.stream.write(chunk)) await Promise.race([once(this.stream, 'drain'), this.dkimP]);
@@ -149,7 +177,7 @@ export class AuthresVerifier {
 
   async end(): Promise<AuthresVerdict> {
     this.deadline = Math.max(this.deadline, Date.now() + this.s.timeoutMs);
-    if (!this.overLimit) this.stream.end();
+    if (!this.overLimit && !this.bodySkipped) this.stream.end();
     const hard = this.deadline + 1000;
     const timeout = <T>(p: Promise<T>, fallback: T): Promise<T> => {
       let t: NodeJS.Timeout | undefined;

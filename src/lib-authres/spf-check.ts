@@ -28,6 +28,25 @@ export interface SpfFacts { ip: string; helo: string; sender: string }
 export const SPF_MEMO_MS = 60_000;
 const MEMO_MAX = 1000;
 
+type MailauthSpf = Awaited<ReturnType<typeof spfCheck>>;
+const results = new Map<string, { at: number; p: Promise<MailauthSpf> }>();
+
+/**
+ * One SPF evaluation per (receiver, client address, HELO, sender) for SPF_MEMO_MS, shared by the
+ * process (a mailing list or a busy sender costs one evaluation a minute; the DNS answers
+ * themselves are cached longer, authres-dns.ts). A temperror is not remembered.
+ */
+export function memoSpf(key: string, run: () => Promise<MailauthSpf>): Promise<MailauthSpf> {
+  const now = Date.now();
+  const hit = results.get(key);
+  if (hit && now - hit.at < SPF_MEMO_MS) return hit.p;
+  const p = run();
+  if (results.size >= MEMO_MAX) results.delete(results.keys().next().value!);
+  results.set(key, { at: now, p });
+  p.then((r) => { if (r.status.result === 'temperror') results.delete(key); }, () => results.delete(key));
+  return p;
+}
+
 export function spfEvaluator(c: MainConfig): (f: SpfFacts) => Promise<SpfVerdict> {
   let dns: ReturnType<typeof authresDns> | undefined;
   const timeoutMs = c.time('postern_authres_timeout') * 1000;
@@ -38,10 +57,10 @@ export function spfEvaluator(c: MainConfig): (f: SpfFacts) => Promise<SpfVerdict
     const now = Date.now();
     const hit = memo.get(key);
     if (hit && now - hit.at < SPF_MEMO_MS) return hit.v;
-    dns ??= authresDns(dnsResolverFromConfig(c));
-    const resolver = dns.withDeadline(now + timeoutMs);
-    const helo = f.helo && /^[\d.]+$|:/.test(f.helo) ? `[${f.helo}]` : f.helo;
-    const v = spfCheck({ sender: f.sender, ip: f.ip, helo: helo || undefined, mta, resolver, maxElapsedTime: timeoutMs } as Parameters<typeof spfCheck>[0])
+    const d = dns ??= authresDns(dnsResolverFromConfig(c));
+    const resolver = d.withDeadline(now + timeoutMs);
+    const v = memoSpf(`${d.serversKey}|${mta}|${f.ip}|${f.helo}|${f.sender}`,
+      () => spfCheck({ sender: f.sender, ip: f.ip, helo: f.helo || undefined, mta, resolver, maxElapsedTime: timeoutMs } as Parameters<typeof spfCheck>[0]))
       .then((r) => ({ result: r.status.result as SpfResult, comment: String(r.status.comment || ''), domain: String((r as unknown as { domain?: string }).domain ?? '') }),
         (e: Error) => ({ result: 'temperror' as const, comment: e.message, domain: '' }));
     if (memo.size >= MEMO_MAX) memo.delete(memo.keys().next().value!);
