@@ -7,7 +7,7 @@ import { MailQueue, isQueueId } from './mail-queue.ts';
 import { QueueFile, QueueFileError } from './queue-file-reader.ts';
 import { QueueFileWriter } from './queue-file-writer.ts';
 import { newQueueId } from './queue-file.ts';
-import { DSN_NOTIFY } from './rec-type.ts';
+import { ATTR, DSN_NOTIFY } from './rec-type.ts';
 
 function tmpQueue(): { q: MailQueue; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'postern-q-'));
@@ -201,4 +201,29 @@ test('a queue file removed while still being written (0600) is never committed: 
     const qid = await writeOne(q, Buffer.from('Subject: y\n\nbody\n'));
     assert.deepEqual(readdirSync(join(dir, 'incoming')), [qid]);
   } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('ATTR.PREPEND_HEADERS: headers added after the content are given first by content() and contentStream(), small and large files alike', async () => {
+  const { q, dir } = tmpQueue();
+  try {
+    const added = 'Authentication-Results: mx.example.test;\n\tspf=pass smtp.mailfrom=a@example.org\n';
+    for (const body of [Buffer.from('Subject: small\n\nbody\n'), Buffer.concat([Buffer.from('Subject: large\n\n'), Buffer.alloc(300_000, 0x42)])]) {
+      const w = await QueueFileWriter.create(q);
+      w.setSender('a@example.org');
+      w.addRecipient({ address: 'r@example.test' });
+      await w.writeContent(body);
+      w.addTrailingAttr(ATTR.PREPEND_HEADERS, added);
+      const qid = await w.commit();
+      const qf = await QueueFile.open(q.path('incoming', qid), qid, { keepContent: true });
+      assert.equal(qf.contentLength, body.length, 'the M record is the content as written');
+      const want = Buffer.concat([Buffer.from(added), body]);
+      assert.ok((await qf.content()).equals(want));
+      const chunks: Buffer[] = [];
+      for await (const c of qf.contentStream()) chunks.push(c as Buffer);
+      assert.ok(Buffer.concat(chunks).equals(want));
+      assert.equal(qf.recipients.length, 1);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
