@@ -72,3 +72,24 @@ test('promtool check metrics finds nothing to complain about', { skip: !promtool
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.equal((r.stdout + r.stderr).trim(), '');
 });
+
+test('a source that ends is retired: its counters and histograms stay, its gauges go, nothing counted twice', async () => {
+  const master = new MetricsRegistry();
+  const worker = registry();
+  let off: () => void = () => {};
+  // The worker ends while the scrape waits for its answer: counted once, from the retired counts.
+  off = master.addSource(async () => {
+    const snap = worker.snapshot();
+    off();
+    master.retire(snap);
+    return snap;
+  });
+  let text = renderText(await master.collect());
+  assert.match(text, /^postern_test_replies_total\{service="smtp",class="2xx"\} 3$/m);
+  assert.match(text, /^postern_test_delay_seconds_count\{transport="smtp"\} 3$/m);
+  assert.doesNotMatch(text, /postern_test_queue_messages\{/);
+  // Later scrapes still have them; a new instance of the worker adds to them.
+  master.addSource(async () => registry().snapshot());
+  text = renderText(await master.collect());
+  assert.match(text, /^postern_test_replies_total\{service="smtp",class="2xx"\} 6$/m);
+});

@@ -190,8 +190,12 @@ export class MetricsRegistry {
 
   /** This registry plus every source (and every retired one), added up. */
   async collect(): Promise<MetricsSnapshot> {
-    const others = await Promise.all([...this.sources].map((s) => s().catch(() => undefined)));
-    return mergeSnapshots([this.snapshot(), this.retired, ...others.filter((o): o is MetricsSnapshot => o !== undefined)]);
+    const asked = [...this.sources];
+    const answers = await Promise.all(asked.map((s) => s().catch(() => undefined)));
+    // A source that ended while we waited is in `retired` now, with counts at least as high as
+    // its answer: count it once, from there.
+    const live = answers.filter((o, i): o is MetricsSnapshot => o !== undefined && this.sources.has(asked[i]!));
+    return mergeSnapshots([this.snapshot(), this.retired, ...live]);
   }
 }
 
