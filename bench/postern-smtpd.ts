@@ -12,6 +12,8 @@
  * Log lines are written as in production (src/util/msg.ts's default sink): the lines of one
  * event-loop turn in one synchronous write.
  * SIGTERM/SIGINT close it with exit status 0, so `node --cpu-prof` writes its profile.
+ * With postern_metrics = yes in main.cf it also starts the runtime gauges and renders the metrics
+ * page every second, as a Prometheus scrape would have it made (bench/metrics-bench.ts).
  */
 import '../src/util/uv-threadpool.ts';   // first: the file-system thread pool as `postern start` sizes it
 import { createServer } from 'node:net';
@@ -24,6 +26,8 @@ import { SmtpdCheck } from '../src/smtpd/smtpd-check.ts';
 import { createSmtpd } from '../src/smtpd/smtpd.ts';
 import { smtpdClients } from '../src/master/master-clients.ts';
 import { setLogSink } from '../src/util/msg.ts';
+import { metrics, renderText } from '../src/util/metrics.ts';
+import { startRuntimeMetrics } from '../src/util/metrics-runtime.ts';
 
 const [configDir, portArg] = process.argv.slice(2);
 if (!configDir || !portArg) {
@@ -51,6 +55,10 @@ const rewrite = await TrivialRewrite.open(config);
 const policy = await SmtpdCheck.open(config, { rewrite });
 const smtpd = createSmtpd(config, { ...smtpdClients, queue, policy, service: 'smtp' });
 const server = createServer((sock) => smtpd.handle(sock));
+if (config.bool('postern_metrics')) {
+  startRuntimeMetrics('smtpd');
+  setInterval(() => { void metrics.collect().then((snap) => renderText(snap)); }, 1000).unref();
+}
 server.listen(Number(portArg), '127.0.0.1', () => { process.stdout.write('ready\n'); });
 
 function stop(): void {

@@ -23,6 +23,7 @@ import { lookupScenario } from './bench-lookup.ts';
 import { MORE_SCENARIOS } from './bench-scenarios-more.ts';
 import { smtpAcceptScenario } from './bench-smtp-accept.ts';
 import { authresAcceptScenario } from './authres-bench.ts';
+import { metricsAcceptScenario } from './metrics-bench.ts';
 import { formatTable, RATIO_HEADER } from './bench-table.ts';
 import { Cleanup, row, type BenchOptions, type PairedScenario, type ResultRow, type Scenario } from './bench-scenario.ts';
 
@@ -31,6 +32,7 @@ export const SCENARIOS: readonly Scenario[] = [
   smtpAcceptScenario(1),
   smtpAcceptScenario(20),
   authresAcceptScenario(20),
+  metricsAcceptScenario(20),
   smtpAcceptScenario(20, { milter: 'opendkim' }),
   ...MORE_SCENARIOS,
 ];

@@ -94,7 +94,8 @@ abstract class Family<C> {
   protected abstract make(labels: string[]): C;
   /** The series of these label values (in labelNames order), created on first use. */
   labels(...values: string[]): C {
-    const key = values.length === 1 ? values[0]! : values.join('\u0000');
+    let key = values.length === 0 ? '' : values[0]!;
+    for (let i = 1; i < values.length; i++) key += '\u0000' + values[i]!;
     let c = this.children.get(key);
     if (!c) {
       if (values.length !== this.labelNames.length) throw new Error(`${this.name}: ${this.labelNames.length} label values needed, got ${values.length}`);
