@@ -16,6 +16,7 @@ import { setLogSink } from '../util/msg.ts';
 import { buildAliases } from '../cli/newaliases.ts';
 import { createLocalAgent } from './local.ts';
 import { cleanup } from '../master/master-clients.ts';
+import { cleanupSettings } from '../global/cleanup-client.ts';
 
 const warnings: string[] = [];
 setLogSink((l) => { if (/warning/.test(l)) warnings.push(l); });
@@ -350,4 +351,24 @@ test('DMARC quarantine (docs/authres.md): a message with our Authentication-Resu
   const other = await deliver(config(['home_mailbox = Maildir/']), ['bob@example.test'], `${mark('elsewhere.example')}Subject: not ours\n\nx\n`);
   assert.deepEqual(status(other['bob@example.test']), ['sent', '2.0.0']);
   assert.ok(readdirSync(join(dir, 'bob', 'Maildir', 'new')).some((f) => readFileSync(join(dir, 'bob', 'Maildir', 'new', f), 'utf8').includes('Subject: not ours')));
+});
+
+test('SRS (docs/authres.md): an alias forwarding mail from outside to another domain re-submits it with an SRS0 sender; our own senders and bounces keep theirs', async () => {
+  writeFileSync(join(dir, 'aliases'), 'postmaster: root\nfwd: someone@remote.test\n');
+  buildAliases(`hash:${dir}/aliases`);
+  const cfg = config([`postern_srs_secret_file = ${dir}/srs.secret`]);
+  const agent = await createLocalAgent(cfg, { queue: new MailQueue(join(dir, 'queue')), cleanupClient: cleanup, cleanup: cleanupSettings(cfg) });
+  const seen = new Set(readdirSync(join(dir, 'queue', 'incoming')));
+  for (const sender of ['alice@origin.test', 'me@example.test', '']) {
+    const qf = await queueMessage(['fwd@example.test'], 'Subject: fwd\n\nhello\n', sender);
+    submitted.add(qf.queueId);
+    const [r] = await agent.deliver({ qf, transport: 'local', nexthop: 'example.test', recipients: qf.recipients, activeSince: Date.now() });
+    assert.equal(r!.status, 'sent', r!.text);
+  }
+  const out = (await forwarded(seen)).filter((f) => f.rcpts.includes('someone@remote.test')).map((f) => f.sender).sort();
+  assert.equal(out.length, 3);
+  assert.deepEqual(out.slice(0, 2), ['', 'SRS0'.concat(out[1]!.slice(4))]);
+  assert.match(out[1]!, /^SRS0=[A-Za-z0-9+/]{4}=[A-Z2-7]{2}=origin\.test=alice@mx\.example\.test$/);
+  assert.equal(out[2], 'me@example.test');
+  assert.ok(existsSync(join(dir, 'srs.secret')));
 });
