@@ -81,6 +81,7 @@ export const service: ServiceImpl = {
     let gid: number | undefined;
     const pw = /^\d+$/.test(attrs.user) ? { uid: Number(attrs.user), gid: Number(attrs.user) } : getpwnam(attrs.user);
     if (!pw) throw new ConfigError(e.file, e.line, `spawn: unknown user name: ${attrs.user}`);
+    if (pw.uid === 0) throw new ConfigError(e.file, e.line, `spawn: user=${attrs.user} has root privileges (uid 0): name an unprivileged user`);
     if (process.getuid?.() === 0) {
       uid = pw.uid;
       gid = attrs.group ? getgrnam(attrs.group)?.gid : pw.gid;
