@@ -924,6 +924,10 @@ export const POSTERN_PARAMS: readonly ParamSpec[] = [
   p('postern_mta_sts_domains', '$mydomain', 'list', 'The domains whose policy host https://mta-sts.DOMAIN/ the HTTP service answers (postern_https_listen); their names are added to the ACME certificate.'),
   p('postern_metrics', 'no', 'bool', 'Serve Prometheus metrics at /metrics on the HTTP service (postern_http_listen, postern_https_listen; e.g. postern_http_listen = 127.0.0.1:9150); docs/metrics.md.'),
   p('postern_metrics_auth_file', '', 'str', 'When set: /metrics asks for HTTP basic authentication against the "user:password" lines of this file (keep it mode 0600); empty = no authentication (then listen on loopback only).'),
+  p('postern_tlsrpt_reporting', 'no', 'bool', 'SMTP TLS Reporting (RFC 8460): the smtp client records the TLS outcome of each session to an MX host per recipient domain, and once a day the master sends each domain that publishes a _smtp._tls record its aggregate JSON report (docs/tls-rpt.md).'),
+  p('postern_tlsrpt_directory', '$data_directory/tlsrpt', 'str', 'Where the smtp client records TLS outcomes (one file per UTC day) for TLS-RPT reports.'),
+  p('postern_tlsrpt_organization', '$mydomain', 'str', 'The organization-name of the TLS-RPT reports Postern sends.'),
+  p('postern_tlsrpt_contact', 'postmaster@$mydomain', 'str', 'The contact-info of the TLS-RPT reports Postern sends, and the sender address of the report mail.'),
   p('postern_process_mode', '', 'str', 'Where the master runs a service: inline (in the master process), thread (a worker thread of it) or process (a child process of its own, killable and restarted alone); empty = the service\'s default (qmgr thread, the others inline). Set in main.cf for every service or per master.cf entry with -o postern_process_mode=process (docs/master.md).'),
   p('postern_process_count', '1', 'int', 'With postern_process_mode = process: how many child processes serve the service, each taking a share of its connections (round robin) and of its maxproc session limit. Set per master.cf entry with -o (docs/master.md).'),
 ];

@@ -57,6 +57,8 @@ export const SERVICES: ServiceRegistry = {
   httpd: async () => (await import('./master-httpd.ts')).service,
   // The ACME client's renewal loop, planned when main.cf sets postern_acme_directory.
   acme: async () => (await import('../acme/acme.ts')).service,
+  // The daily TLS-RPT (RFC 8460) report sender, planned when postern_tlsrpt_reporting = yes.
+  tlsrpt: async () => (await import('./master-tlsrpt.ts')).service,
   // Work that runs inside other services' processes: cleanup and trivial-rewrite are libraries
   // of smtpd/pickup/qmgr; bounce/defer/trace and the delivery agents run inside qmgr.
   cleanup: inProcess('cleanup'),

@@ -58,6 +58,9 @@ export class SmtpConn {
   private closeErr = '';
   private wake: (() => void) | undefined;
 
+  /** The local address of the connection (TLS-RPT "sending-mta-ip"). */
+  get localAddress(): string | undefined { return (this.sock as Socket).localAddress?.replace(/^::ffff:(?=\d)/, ''); }
+
   private constructor(sock: Socket, host: string, namaddr: string, namaddrport: string) {
     this.sock = sock; this.host = host; this.namaddr = namaddr; this.namaddrport = namaddrport;
     this.attach(sock);

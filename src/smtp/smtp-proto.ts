@@ -20,6 +20,7 @@
  *   A lost connection or a timeout defers what is unfinished; after the final dot was sent it
  *   says "-- message may be sent more than once" as Postfix does.
  */
+import type { TlsRptResultType } from '../global/tls-rpt.ts';
 import type { TLSSocket } from 'node:tls';
 import { isIP } from 'node:net';
 import type { QueueRecipient } from '../global/queue-file.ts';
@@ -68,6 +69,16 @@ export interface SmtpProtoSettings {
   tlsLogLevel?: number;
   /** Present when smtp_sasl_auth_enable = yes and smtp_sasl_password_maps is set. */
   sasl?: SmtpSaslSettings;
+  /** TLS-RPT (RFC 8460): told the TLS outcome of the session (global/tls-rpt.ts). */
+  tlsReport?: (ok: boolean, resultType?: TlsRptResultType, info?: string) => void;
+}
+
+/** A verification failure text (smtp-tls-verify.ts) → the RFC 8460 §4.3 result type. */
+export function tlsRptResultType(failure: string | undefined): TlsRptResultType {
+  if (!failure) return 'validation-failure';
+  if (/mismatch|does not match|not match/i.test(failure)) return 'certificate-host-mismatch';
+  if (/expired|not yet valid/i.test(failure)) return 'certificate-expired';
+  return 'certificate-not-trusted';
 }
 
 export interface SmtpFeatures {
@@ -159,6 +170,7 @@ export async function smtpHandshake(conn: SmtpConn, s: SmtpProtoSettings, nextho
         try {
           tls = await conn.startTls({ servername, timeoutMs: t.starttls, ca: policy.ca, minVersion: policy.protocols ? minProtocol(policy.protocols) : undefined, ciphers: policy.ciphers });
         } catch (e) {
+          s.tlsReport?.(false, 'validation-failure', `TLS handshake failed: ${e instanceof Error ? e.message : String(e)}`);
           throw new SmtpSiteFail('deferred', '4.7.5', e instanceof Error ? e.message : String(e));
         }
         const v = verifyPeer(tls, policy, conn.host, conn.namaddrport);
@@ -166,20 +178,29 @@ export async function smtpHandshake(conn: SmtpConn, s: SmtpProtoSettings, nextho
         if (v.failure && tlsMustMatch(level)) log.info(v.failure);
         if ((s.tlsLogLevel ?? 1) >= 1) log.info(`${v.trust} TLS connection established to ${conn.namaddrport}: ${describeTlsClient(tls)}`);
         if (!v.matched && tlsMustMatch(level)) {
+          s.tlsReport?.(false, tlsRptResultType(v.failure), v.failure);
           throw new SmtpSiteFail('deferred', '4.7.5', 'Server certificate not verified');
         }
+        let reported = false;
         if (policy.mtaSts?.mode === 'testing') {
           // RFC 8461 §5: testing mode reports what enforce would have refused, and delivers.
           const would = verifyPeer(tls, { ...policy, level: 'secure', match: ['hostname'] }, conn.host, conn.namaddrport);
           const mxOk = policy.mtaSts.mx.some((p) => mxPatternMatches(p, conn.host));
-          if (!would.matched || !mxOk) log.info(`MTA-STS policy for ${policy.mtaSts.domain} (mode testing): ${conn.namaddrport} would fail: ${!mxOk ? 'MX host not in policy' : 'Server certificate not verified'}`);
+          if (!would.matched || !mxOk) {
+            log.info(`MTA-STS policy for ${policy.mtaSts.domain} (mode testing): ${conn.namaddrport} would fail: ${!mxOk ? 'MX host not in policy' : 'Server certificate not verified'}`);
+            s.tlsReport?.(false, mxOk ? tlsRptResultType(would.failure) : 'validation-failure', mxOk ? would.failure : 'MX host not in policy');
+            reported = true;
+          }
         }
+        if (!reported) s.tlsReport?.(true);
         features = await hello(); // RFC 3207 §4.2: forget what was learned before TLS
-      } else if (tlsRequired(level)) {
-        throw new SmtpSiteFail('deferred', '4.7.5', `host ${conn.namaddr} said: ${replyText(r)} (in reply to STARTTLS command)`);
+      } else {
+        s.tlsReport?.(false, 'starttls-not-supported', `STARTTLS answered ${r.code}`);
+        if (tlsRequired(level)) throw new SmtpSiteFail('deferred', '4.7.5', `host ${conn.namaddr} said: ${replyText(r)} (in reply to STARTTLS command)`);
       }
-    } else if (tlsRequired(level)) {
-      throw new SmtpSiteFail('deferred', '4.7.4', `TLS is required, but was not offered by host ${conn.namaddr}`);
+    } else {
+      s.tlsReport?.(false, 'starttls-not-supported');
+      if (tlsRequired(level)) throw new SmtpSiteFail('deferred', '4.7.4', `TLS is required, but was not offered by host ${conn.namaddr}`);
     }
   }
   if (s.sasl && features.auth.length > 0) {

@@ -48,6 +48,7 @@
  *   smtp_connection_reuse_count_limit, smtp_connection_reuse_time_limit, inet_protocols,
  *   myhostname, relayhost (only when the nexthop is empty), postern_dns_servers.
  */
+import { smtpTlsRpt } from './smtp-tls-rpt.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import { QF, ATTR } from '../global/rec-type.ts';
@@ -111,6 +112,7 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
       ? new MtaStsCache({ resolver: getResolver, port: config.int('postern_mta_sts_port'), ca: loadCa(config, P, log), timeoutMs: config.time('postern_mta_sts_timeout') * 1000, log })
       : undefined,
   });
+  const tlsRpt = smtpTlsRpt(config, lmtp);
   const settings: SmtpProtoSettings = {
     lmtp,
     heloName: config.get(lmtp ? 'lmtp_lhlo_name' : 'smtp_helo_name'),
@@ -270,6 +272,8 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
           const a = addrs[ai]!;
           const hp = await tlsPolicy.forHost(destTls, a.host, a.addr, a.port);
           if (isRefusal(hp)) {
+            // TLS-RPT: an MX host outside the MTA-STS policy (RFC 8461 §4.1) is a failed session.
+            if (destTls.mtaSts) tlsRpt?.forSession(destText, { ...destTls, ca: [], fingerprintDigest: 'sha256' }, a, () => undefined)?.(false, 'validation-failure', hp.refuse);
             log.info(`${req.qf.queueId}: ${a.host}[${a.addr}]:${a.port}: ${hp.refuse}`);
             why = { status: 'deferred', dsn: hp.dsn, text: hp.refuse, relay: 'none' };
             continue;
@@ -285,7 +289,8 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
           }
           let sess: SmtpSession;
           try {
-            sess = await smtpHandshake(conn, { ...s, tlsLevel: hp.level, tlsPolicy: hp }, destText, log);
+            const tlsReport = tlsRpt?.forSession(destText, hp, a, () => conn.localAddress);
+            sess = await smtpHandshake(conn, { ...s, tlsLevel: hp.level, tlsPolicy: hp, ...(tlsReport ? { tlsReport } : {}) }, destText, log);
           } catch (e) {
             conn.close();
             if (e instanceof SmtpSiteFail) {

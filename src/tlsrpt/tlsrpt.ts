@@ -1,0 +1,143 @@
+/**
+ * tlsrpt - the daily SMTP TLS Reporting (RFC 8460) sender: turns the TLS outcomes the smtp
+ * client recorded (global/tls-rpt.ts) into one aggregate JSON report per policy domain and
+ * sends it to the `rua` of the domain's `_smtp._tls` TXT record.
+ *
+ * DESCRIPTION
+ *   Once a day, a random moment in the first hour after 00:00 UTC (§4.1 asks senders to spread
+ *   their load), every finished day file not yet sent is reported: for each domain, the
+ *   `_smtp._tls.DOMAIN` TXT record is looked up (§3; none, or more than one v=TLSRPTv1 record:
+ *   no report); `mailto:` addresses get a mail (§5.3: multipart/report; report-type="tlsrpt",
+ *   the report gzipped as application/tlsrpt+gzip, TLS-Report-Domain and TLS-Report-Submitter
+ *   header fields), submitted through cleanup like any local mail; `https:` addresses are
+ *   not supported yet and are logged. The day file is then renamed DAY.jsonl.sent.
+ *
+ * SECURITY
+ *   Reads the local day files, asks DNS, submits mail through cleanup. Sends nothing unless
+ *   postern_tlsrpt_reporting = yes.
+ *
+ * PARAMETERS
+ *   postern_tlsrpt_reporting, postern_tlsrpt_directory, postern_tlsrpt_organization,
+ *   postern_tlsrpt_contact, postern_dns_servers, myhostname.
+ */
+import { randomBytes } from 'node:crypto';
+import { readdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { CleanupClient } from '../global/cleanup-client.ts';
+import { cleanupSettings } from '../global/cleanup-client.ts';
+import type { MainConfig } from '../global/mail-conf.ts';
+import { MailQueue } from '../global/mail-queue.ts';
+import { buildTlsRptReports, readTlsRptDay, tlsRptRua } from '../global/tls-rpt.ts';
+import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
+import { dnsResolverFromConfig, type DnsResolver } from '../util/dns-resolver.ts';
+import type { Logger } from '../util/msg.ts';
+
+export function tlsRptReportsFor(config: MainConfig, day: string): Map<string, Record<string, unknown>> {
+  const dir = config.get('postern_tlsrpt_directory');
+  const org = config.get('postern_tlsrpt_organization');
+  const stamp = Date.now().toString(36);
+  return buildTlsRptReports(readTlsRptDay(dir, day), {
+    organization: org, contact: config.get('postern_tlsrpt_contact'), day,
+    reportId: (domain) => `${day}T00:00:00Z_${domain}_${stamp}${randomBytes(3).toString('hex')}@${config.get('myhostname')}`,
+  });
+}
+
+/** The report mail of RFC 8460 §5.3. */
+export function reportMessage(config: MainConfig, domain: string, to: string, report: Record<string, unknown>): Buffer {
+  const submitter = config.get('postern_tlsrpt_organization');
+  const day = (report['date-range'] as { 'start-datetime': string })['start-datetime'];
+  const start = Math.floor(new Date(day).getTime() / 1000);
+  const id = String(report['report-id']);
+  const gz = gzipSync(Buffer.from(JSON.stringify(report)));
+  const b = `tlsrpt-${randomBytes(8).toString('hex')}`;
+  const file = `${submitter}!${domain}!${start}!${start + 86399}.json.gz`;
+  return Buffer.from([
+    `From: ${config.get('postern_tlsrpt_contact')}`,
+    `To: ${to}`,
+    `Subject: Report Domain: ${domain} Submitter: ${submitter} Report-ID: <${id}>`,
+    `TLS-Report-Domain: ${domain}`,
+    `TLS-Report-Submitter: ${submitter}`,
+    'MIME-Version: 1.0',
+    `Content-Type: multipart/report; report-type="tlsrpt"; boundary="${b}"`,
+    '',
+    `--${b}`,
+    'Content-Type: text/plain; charset=us-ascii',
+    '',
+    `This is an aggregate TLS report (RFC 8460) from ${submitter} for ${domain}, ${day.slice(0, 10)}.`,
+    '',
+    `--${b}`,
+    'Content-Type: application/tlsrpt+gzip',
+    'Content-Transfer-Encoding: base64',
+    `Content-Disposition: attachment; filename="${file}"`,
+    '',
+    ...(gz.toString('base64').match(/.{1,76}/g) ?? []),
+    '',
+    `--${b}--`,
+    '',
+  ].join('\n'));
+}
+
+export interface TlsRptSendDeps { cleanup: CleanupClient; resolver?: DnsResolver; log: Logger }
+
+/** Send the reports of one day; returns one line per domain for the log or the command. */
+export async function sendTlsRptReports(config: MainConfig, day: string, deps: TlsRptSendDeps): Promise<string[]> {
+  const reports = tlsRptReportsFor(config, day);
+  const resolver = deps.resolver ?? dnsResolverFromConfig(config);
+  const queue = new MailQueue(config.get('queue_directory'));
+  const out: string[] = [];
+  for (const [domain, report] of reports) {
+    let rua: string[] | undefined;
+    try { rua = tlsRptRua(await resolver.resolveTxt(`_smtp._tls.${domain}`)); } catch { rua = undefined; }
+    if (!rua) { out.push(`${domain}: no _smtp._tls record, no report`); continue; }
+    for (const uri of rua) {
+      if (!uri.toLowerCase().startsWith('mailto:')) { out.push(`${domain}: ${uri}: https reporting is not supported yet`); continue; }
+      const to = decodeURIComponent(uri.slice(7).split('?')[0]!);
+      const c = await deps.cleanup.open(cleanupSettings(config), queue, {
+        sender: config.get('postern_tlsrpt_contact'), attrs: { protocol_name: 'local' }, addMissingHeaders: true, contentChecks: false, origin: 'local',
+      });
+      c.addRecipient({ address: to, orig: to });
+      await c.write(reportMessage(config, domain, to, report));
+      const r = await c.finish();
+      out.push('reject' in r ? `${domain}: report to ${to} refused by cleanup: ${r.reject.text}` : `${domain}: report ${String(report['report-id'])} queued as ${r.queueId} to ${to}`);
+    }
+  }
+  return out;
+}
+
+/** Finished days not sent yet (before today, UTC). */
+export function pendingDays(dir: string, now = new Date()): string[] {
+  const today = now.toISOString().slice(0, 10);
+  try {
+    return readdirSync(dir).map((f) => /^(\d{4}-\d{2}-\d{2})\.jsonl$/.exec(f)?.[1]).filter((d): d is string => !!d && d < today).sort();
+  } catch { return []; }
+}
+
+export function tlsrptService(cleanup: CleanupClient): ServiceImpl {
+  return {
+    name: 'tlsrpt',
+    async start(ctx: ServiceContext): Promise<RunningService> {
+      const dir = ctx.config.get('postern_tlsrpt_directory');
+      let timer: NodeJS.Timeout | undefined;
+      let stopped = false;
+      const run = async () => {
+        for (const day of pendingDays(dir)) {
+          try {
+            for (const l of await sendTlsRptReports(ctx.config, day, { cleanup, log: ctx.log })) ctx.log.info(`TLS-RPT ${day}: ${l}`);
+            renameSync(join(dir, `${day}.jsonl`), join(dir, `${day}.jsonl.sent`));
+          } catch (e) {
+            ctx.log.warn(`TLS-RPT reports of ${day}: ${(e as Error).message}; trying again later`);
+          }
+        }
+      };
+      const schedule = () => {
+        if (stopped) return;
+        const now = new Date();
+        const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1) + Math.floor(Math.random() * 3600_000);
+        timer = setTimeout(() => { void run().finally(schedule); }, Math.min(next - now.getTime(), 2 ** 31 - 1));
+      };
+      void run().finally(schedule);
+      return { async stop() { stopped = true; clearTimeout(timer); } };
+    },
+  };
+}
