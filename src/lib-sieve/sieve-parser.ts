@@ -11,7 +11,8 @@
  *   string-list  = "[" string *("," string) "]" / string
  *
  * Blocks and tests nest at most 32 levels (Pigeonhole's SIEVE_MAX_BLOCK_NESTING and
- * SIEVE_MAX_TEST_NESTING, with its wording), so a hostile script cannot exhaust the stack.
+ * SIEVE_MAX_TEST_NESTING, with its wording), so a hostile script cannot exhaust the stack; a
+ * command or test takes at most 32 arguments (SIEVE_MAX_COMMAND_ARGUMENTS).
  * The first syntax error ends the parse (as Pigeonhole's "parse failed"); command names are not
  * checked here but by sieve-validate.ts.
  */
@@ -19,6 +20,8 @@ import { SieveLexer, SieveSyntaxError, type Token } from './sieve-lexer.ts';
 
 export const SIEVE_MAX_BLOCK_NESTING = 32;
 export const SIEVE_MAX_TEST_NESTING = 32;
+/** Pigeonhole's SIEVE_MAX_COMMAND_ARGUMENTS. */
+export const SIEVE_MAX_COMMAND_ARGUMENTS = 32;
 
 interface Pos { line: number; column: number }
 export type SieveArg =
@@ -108,6 +111,9 @@ export class SieveParser {
   private arguments(node: SieveAstNode, testDepth: number): void {
     for (;;) {
       const t = this.tok;
+      if (node.args.length >= SIEVE_MAX_COMMAND_ARGUMENTS && (t.type === 'string' || t.type === 'number' || t.type === 'tag' || this.isPunct('['))) {
+        this.err(`too many arguments for ${testDepth === 0 ? 'command' : 'test'} '${node.name}'`);
+      }
       if (t.type === 'string') {
         this.adv();
         node.args.push({ type: 'string', value: t.text, multiline: t.multiline, line: t.line, column: t.column });

@@ -19,16 +19,32 @@ export const EDITHEADER_PROTECTED = ['received', 'auto-submitted'];
 
 const hasVariables = (s: string): boolean => /\$\{[^}]*\}/.test(s);
 const VARIABLE_NAME = /^(?:[A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+/** Pigeonhole's SIEVE_VARIABLES_MAX_VARIABLE_NAME_LEN. */
+export const VARIABLE_NAME_MAX = 64;
+
+/** The error for a variable name that is not usable, or undefined. */
+function variableNameError(n: string, ctx: ValidateContext): string | undefined {
+  const shown = n.length > 80 ? `${n.slice(0, 77)}...` : n;
+  if (!VARIABLE_NAME.test(n) || n.length > VARIABLE_NAME_MAX) return `invalid variable name '${shown}'`;
+  const dot = n.indexOf('.');
+  if (dot > 0) {
+    const ns = n.slice(0, dot);
+    if (!(ns.toLowerCase() === 'global' && ctx.required.has('include'))) return `referring to variable in unknown namespace '${ns}'`;
+  }
+  return undefined;
+}
 const FIELD_NAME = /^[!-9;-~]+$/;
 
 /** The reason an address is not an RFC 5322 addr-spec, in Pigeonhole's words; undefined when fine. */
 export function addressError(a: string): string | undefined {
-  const s = a.trim().replace(/^.*<(.*)>\s*$/, '$1');
+  // White space around the parts is folding white space (RFC 5322 obs-local-part): Pigeonhole takes it.
+  const s = a.trim().replace(/^.*<(.*)>\s*$/, '$1').replace(/\s*@\s*/, '@').trim();
   const at = s.lastIndexOf('@');
   if (at < 0) return `invalid or lonely local part '${s.split(/\s/)[0]}' (expecting '@')`;
   const local = s.slice(0, at);
   const domain = s.slice(at + 1);
-  if (local === '' || /[\s(),:;<>\[\]\\]/.test(local.replace(/^".*"$/, 'q'))) return `invalid local part '${local}'`;
+  if (local === '') return 'invalid local part';
+  if (/[\s(),:;<>\[\]\\]/.test(local.replace(/^".*"$/, 'q'))) return `invalid local part '${local}'`;
   if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(domain) && !/^\[[^\]]+\]$/.test(domain)) {
     return `invalid or missing domain '${domain}'`;
   }
@@ -42,13 +58,26 @@ function str(c: SieveCmd, tag: string): string | undefined {
 
 function checkMatching(c: SieveCmd, ctx: ValidateContext): void {
   const cmp = str(c, 'comparator');
+  const mt = c.groups.get('MATCH-TYPE');
   if (cmp !== undefined) {
     const lc = cmp.toLowerCase();
+    if (ctx.required.has('variables') && hasVariables(cmp)) {
+      ctx.error(c, 'this Sieve implementation currently only supports a literal string argument for the :comparator tag');
+      return;
+    }
     if (!COMPARATORS.includes(lc) || (lc === 'i;ascii-numeric' && !ctx.required.has('comparator-i;ascii-numeric'))) {
       ctx.error(c, `unknown comparator '${cmp}'`);
+      return;
+    }
+    if (lc === 'i;ascii-numeric' && (mt === 'contains' || mt === 'matches')) {
+      ctx.error(c, `the specified i;ascii-numeric comparator does not support sub-string matching as required by the :${mt} match type`);
+      return;
+    }
+    if (lc === 'i;ascii-numeric' && mt === 'regex') {
+      ctx.error(c, 'regex match type only supports i;octet and i;ascii-casemap comparators');
+      return;
     }
   }
-  const mt = c.groups.get('MATCH-TYPE');
   if (mt === 'value' || mt === 'count') {
     // (a missing relation was reported with the tag's parameter)
     const rel = str(c, mt) ?? 'eq';
@@ -132,19 +161,21 @@ export function checkCommand(c: SieveCmd, ctx: ValidateContext): void {
         ctx.error(c, `the ${c.name} ${c.name === 'hasflag' ? 'test' : 'command'} only allows for the specification of a variable name when the variables extension is active`);
       }
       for (const n of vn === undefined ? [] : Array.isArray(vn) ? vn : [String(vn)]) {
-        if (!VARIABLE_NAME.test(n)) ctx.error(c, `invalid variable name '${n}'`);
+        const e = variableNameError(n, ctx);
+        if (e) ctx.error(c, e);
       }
       break;
     }
     case 'set': case 'extracttext': {
       const n = (c.args.get(c.name === 'set' ? 'name' : 'varname') as string | undefined) ?? '';
-      if (!VARIABLE_NAME.test(n)) ctx.error(c, `invalid variable name '${n}'`);
+      const e = variableNameError(n, ctx);
+      if (e) ctx.error(c, e);
       if (c.name === 'extracttext' && ctx.loops.length === 0) ctx.error(c, 'the extracttext command is not placed inside a foreverypart loop');
       break;
     }
     case 'global': {
       for (const n of (c.args.get('value') as string[] | undefined) ?? []) {
-        if (!VARIABLE_NAME.test(n)) ctx.error(c, `invalid variable name '${n}'`);
+        if (!VARIABLE_NAME.test(n) || n.length > VARIABLE_NAME_MAX) ctx.error(c, `invalid variable name '${n}'`);
       }
       if (!ctx.required.has('variables')) ctx.error(c, 'the global command requires the variables extension to be active');
       break;
@@ -169,7 +200,7 @@ export function checkCommand(c: SieveCmd, ctx: ValidateContext): void {
       break;
     }
     case 'foreverypart':
-      if (ctx.loops.length >= 32) ctx.error(c, 'the nesting depth of foreverypart loops exceeds the limit');
+      if (ctx.loops.length >= 4) ctx.error(c, 'the nested foreverypart loop exceeds the nesting limit (<= 4 levels)');
       break;
     case 'notify': {
       const m = c.args.get('method');

@@ -87,7 +87,9 @@ export class SieveValidator {
   }
 
   validate(ast: SieveAstNode[]): SieveCmd[] {
-    return this.block(ast, true);
+    const out = this.block(ast, true);
+    this.checkRequired({ line: 1, column: 1 });
+    return out;
   }
 
   private block(nodes: SieveAstNode[], top: boolean): SieveCmd[] {
@@ -105,6 +107,7 @@ export class SieveValidator {
         prev = name;
         continue;
       }
+      if (requireAllowed && top) this.checkRequired(n);
       requireAllowed = false;
       if ((name === 'elsif' || name === 'else') && prev !== 'if' && prev !== 'elsif') {
         this.ctx.error(n, `the ${name} command must follow an if or elseif command`);
@@ -116,26 +119,42 @@ export class SieveValidator {
     return out;
   }
 
+  private requiresChecked = false;
+  private extracttextAt: { line: number; column: number } | undefined;
+
+  /** Dependencies between required extensions, once every require is read (Pigeonhole's order). */
+  checkRequired(at: { line: number; column: number }): void {
+    if (this.requiresChecked) return;
+    this.requiresChecked = true;
+    const r = this.ctx.required;
+    const where = this.extracttextAt ?? at;
+    if (r.has('extracttext') && !r.has('variables')) this.ctx.error(where, 'extracttext extension cannot be used without variables extension');
+    else if (r.has('extracttext') && !r.has('foreverypart')) this.ctx.error(where, 'extracttext extension cannot be used without foreverypart extension');
+  }
+
   private require(n: SieveAstNode): void {
     const arg = n.args[0];
     if (n.args.length !== 1 || n.tests.length || n.block || !arg || (arg.type !== 'string' && arg.type !== 'stringlist')) {
-      this.ctx.error(n, 'the require command requires 1 positional argument(s) of type string list');
+      this.ctx.error(n, n.args.length !== 1
+        ? `the require command requires 1 positional argument(s), but ${n.args.length} is/are specified`
+        : 'the require command expects a string list as argument 1 (capabilities), but a number was found');
       return;
     }
     const names = arg.type === 'string' ? [arg.value] : arg.values;
     for (const raw of names) {
       const ext = raw.toLowerCase();
       if (!this.ctx.available.has(ext)) {
-        this.ctx.error(n, `require command: unknown Sieve capability \`${raw}'`);
+        const core = (Object.hasOwn(SIEVE_COMMANDS, ext) && !SIEVE_COMMANDS[ext]!.ext) ? 'command' : (Object.hasOwn(SIEVE_TESTS, ext) && !SIEVE_TESTS[ext]!.ext) ? 'test' : undefined;
+        this.ctx.error(n, core
+          ? `require command: \`${raw}' is not known as a Sieve capability, but it is known as a Sieve ${core} that is always available`
+          : `require command: unknown Sieve capability \`${raw}'`);
         continue;
       }
       this.ctx.required.add(ext);
+      if (ext === 'extracttext') this.extracttextAt ??= n;
       // Pigeonhole: these imply the extension they extend.
       if (ext === 'spamtestplus') this.ctx.required.add('spamtest');
       if (ext === 'vacation-seconds') this.ctx.required.add('vacation');
-    }
-    if (this.ctx.required.has('extracttext') && !this.ctx.required.has('foreverypart')) {
-      this.ctx.error(n, 'extracttext extension cannot be used without foreverypart extension');
     }
   }
 
@@ -156,6 +175,12 @@ export class SieveValidator {
     const table = kind === 'command' ? SIEVE_COMMANDS : SIEVE_TESTS;
     const spec: CmdSpec | undefined = Object.hasOwn(table, name) ? table[name] : undefined;
     if (!spec || !this.has(spec.ext) || (name === 'require' && kind === 'command')) {
+      const other = kind === 'command' ? SIEVE_TESTS : SIEVE_COMMANDS;
+      const o = Object.hasOwn(other, name) ? other[name] : undefined;
+      if (o && this.has(o.ext)) {
+        this.ctx.error(n, `attempted to use ${kind === 'command' ? 'test' : 'command'} '${name}' as ${kind}`);
+        return null;
+      }
       this.unknownOnce(`${kind}:${name}`, n, `unknown ${kind} '${n.name}' (only reported once at first occurrence)`);
       return null;
     }
@@ -195,7 +220,7 @@ export class SieveValidator {
       i++;
       const v = p ? this.value(p, ts.param) : undefined;
       if (v === undefined) {
-        this.ctx.error(p ?? a, `the :${a.name} tag for ${what} requires ${typeName(ts.param)} as parameter, but ${p ? argTypeName(p) + ' was' : 'none was'} found`);
+        this.ctx.error(p ?? a, `the :${a.name} tag for ${what} requires ${typeName(ts.param)} as parameter, but ${p ? argTypeName(p) + ' was found' : 'no parameters were found'}`);
         continue;
       }
       c.tags.set(a.name, v);
@@ -203,7 +228,9 @@ export class SieveValidator {
     this.positional(c, spec.pos, positional, what, n);
     // tests
     if (spec.tests === 'none' && n.tests.length) {
-      this.ctx.error(n.tests[0]!, `${what} accepts no tests`);
+      // "keep\nfileinto ..." parses as keep with a test: Pigeonhole's wording for the typo.
+      this.ctx.error(n, n.testList ? `${what} accepts no tests` : `missing semicolon ';' after ${name} ${kind}`);
+      return null;
     } else if (spec.tests === 'one') {
       if (n.tests.length !== 1 || n.testList) {
         this.ctx.error(n, n.tests.length === 0 ? `${what} requires one sub-test, but none is specified` : `${what} requires one sub-test, but a list of tests is specified`);
@@ -211,14 +238,24 @@ export class SieveValidator {
     } else if (spec.tests === 'list' && (!n.testList || n.tests.length === 0)) {
       this.ctx.error(n, `${what} requires a list of tests`);
     }
+    // block (before the tests: Pigeonhole reports a missing block first and stops there)
+    if (kind === 'command') {
+      if (spec.block && !n.block) { this.ctx.error(n, `the ${name} command requires a command block, but it is missing`); return null; }
+      if (!spec.block && n.block) this.ctx.error(n, `the ${name} command does not accept a command block`);
+    }
     for (const t of n.tests) {
       const v = this.node(t, 'test');
       if (v) c.tests.push(v);
     }
-    // block
-    if (kind === 'command') {
-      if (spec.block && !n.block) this.ctx.error(n, `the ${name} command requires a command block, but it is missing`);
-      if (!spec.block && n.block) this.ctx.error(n, `the ${name} command does not accept a command block`);
+    // if ihave "unknown": the block is never run and not checked (RFC 5463 §4).
+    const t0 = c.tests[0];
+    if ((name === 'if' || name === 'elsif') && t0?.name === 'ihave' && n.block) {
+      const caps = (t0.args.get('capabilities') as string[] | undefined) ?? [];
+      if (!caps.every((e) => this.ctx.available.has(e.toLowerCase()))) {
+        checkCommand(c, this.ctx);
+        c.block = [];
+        return c;
+      }
     }
     checkCommand(c, this.ctx);
     if (n.block) {
@@ -235,6 +272,10 @@ export class SieveValidator {
     const optional = specs.filter((s) => s.optional);
     if (given.length < specs.length && given.length >= specs.length - optional.length) {
       use = specs.filter((s) => !s.optional || given.length === specs.length);
+    }
+    if (given.length === 0 && c.name === 'specialuse_exists') {
+      this.ctx.error(n, 'the specialuse_exists test expects at least one argument, but none was found');
+      return;
     }
     if (given.length !== use.length) {
       const req = specs.length - optional.length;
@@ -254,7 +295,17 @@ export class SieveValidator {
   }
 
   private value(a: SieveArg, want: SieveArgType): SieveValue | undefined {
-    const dec = this.ctx.required.has('encoded-character') ? decodeEncodedCharacters : (s: string) => s;
+    const dec = this.ctx.required.has('encoded-character') ? (s: string): string => {
+      for (const m of s.matchAll(/\$\{unicode:([\s0-9a-fA-F]*)\}/gi)) {
+        for (const p of m[1]!.trim().split(/\s+/).filter((x) => x !== '')) {
+          const cp = parseInt(p, 16);
+          if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            this.ctx.error(a, `invalid unicode character 0x${cp.toString(16).toUpperCase().padStart(8, '0')} in encoded character substitution`);
+          }
+        }
+      }
+      return decodeEncodedCharacters(s);
+    } : (s: string) => s;
     if (want === 'number') return a.type === 'number' ? a.value : undefined;
     if (want === 'string') return a.type === 'string' ? dec(a.value) : undefined;
     if (a.type === 'string') return [dec(a.value)];
