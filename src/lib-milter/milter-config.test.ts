@@ -21,6 +21,8 @@ test('smtpd_milters: plain endpoints, per-milter overrides in braces, DISABLE', 
   assert.equal(milterConfig(cfg('smtpd_milters = DISABLE'), 'smtpd_milters'), undefined);
   assert.equal(milterConfig(cfg(''), 'smtpd_milters'), undefined);
   assert.throws(() => milterConfig(cfg('smtpd_milters = { inet:h:1, bogus=1 }'), 'smtpd_milters'), /unknown milter attribute "bogus=1"/);
+  const spaced = milterConfig(cfg('smtpd_milters = { inet:h:1, { protocol = 6 no_header_reply }, default_action=accept }'), 'smtpd_milters')!;
+  assert.equal(spaced.milters[0]!.protocol, '6 no_header_reply');
 });
 
 test('macro lists have Postfix\'s defaults; milter_macro_defaults', () => {

@@ -12,7 +12,8 @@
  *       { inet:127.0.0.1:11332, connect_timeout=10s, default_action=accept }
  *   An item in braces names the endpoint first, then name=value overrides of milter_*
  *   parameters without their "milter_" prefix: connect_timeout, command_timeout,
- *   content_timeout, protocol, default_action.
+ *   content_timeout, protocol, default_action; `{ name = value }` when the value has spaces
+ *   (`{ protocol = 6 no_header_reply }`).
  *
  *   Macro lists: milter_connect_macros, milter_helo_macros, milter_mail_macros,
  *   milter_rcpt_macros, milter_data_macros, milter_unknown_command_macros,
@@ -69,11 +70,13 @@ export function milterConfig(config: MainConfig, param: string, value = config.g
       const parts = splitList(item.slice(1, -1));
       if (!parts.length) throw new ConfigError('main.cf', config.lineOf(param), `empty milter definition: "${value}"`);
       name = parts[0]!;
-      for (const p of parts.slice(1)) {
+      for (const raw of parts.slice(1)) {
+        // name=value, or { name = value } when the value has spaces (Postfix attr_override).
+        const p = raw.startsWith('{') && raw.endsWith('}') ? raw.slice(1, -1).trim() : raw;
         const eq = p.indexOf('=');
         const k = eq > 0 ? p.slice(0, eq).trim() : '';
-        if (!(k in base)) throw new ConfigError('main.cf', config.lineOf(param), `unknown milter attribute "${p}" in ${param}: expected connect_timeout, command_timeout, content_timeout, protocol or default_action`);
-        o[k] = p.slice(eq + 1).trim().replace(/^\{\s*(.*?)\s*\}$/, '$1');
+        if (!(k in base)) throw new ConfigError('main.cf', config.lineOf(param), `unknown milter attribute "${raw}" in ${param}: expected connect_timeout, command_timeout, content_timeout, protocol or default_action`);
+        o[k] = p.slice(eq + 1).trim();
       }
     }
     milters.push({
