@@ -36,7 +36,14 @@ export class CleanupAuthres {
   /** undefined: nothing to do for this submission. */
   static start(settings: CleanupSettings, opts: CleanupOpenOptions, queueId: string): CleanupAuthres | undefined {
     if (!opts.inbound) return undefined;
-    const s = opts.inbound === 'verify' && settings.config ? authresSettings(settings.config) : undefined;
+    let s;
+    try {
+      s = opts.inbound === 'verify' && settings.config ? authresSettings(settings.config) : undefined;
+    } catch (e) {
+      // A bad postern_* value (an unreadable postern_public_suffix_list...): said loudly, and the
+      // mail still flows, unverified.
+      log.warn(`${queueId}: inbound verification off: ${(e as Error).message}`);
+    }
     const a = opts.attrs;
     const verifier = s ? new AuthresVerifier(s, { ip: a[ATTR.CLIENT_ADDR] ?? '', helo: a[ATTR.HELO_NAME] ?? '', sender: opts.sender, queueId }) : undefined;
     return new CleanupAuthres(s?.authservId ?? settings.myhostname, queueId, verifier);

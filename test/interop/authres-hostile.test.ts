@@ -134,3 +134,13 @@ test('postern_authres_temperror_action = defer: a DNS failure answers 451 4.7.5 
     silent.close();
   }
 });
+
+test('an unreadable postern_public_suffix_list: logged with the parameter\'s name, the mail still accepted (unverified)', async () => {
+  await reconfigure(sys, `postern_public_suffix_list = /nonexistent/psl.dat\npostern_dns_servers = 127.0.0.1:${dns.port}\npostern_authres_temperror_action = accept\n`);
+  const id = marker();
+  const r = await smtpSend(sys.ports.smtp, { helo: 'client.example', from: 'a@ok.test', msg: message(hdrs(id)) });
+  assert.equal(r.code, 250, r.text);
+  await sys.waitLog(/inbound verification off: .*postern_public_suffix_list: cannot read \/nonexistent\/psl\.dat: ENOENT/);
+  const d = await delivered(sys.maildir('postmaster@example.test'), id);
+  assert.equal(ourAuthres(d.text).length, 0);
+});
