@@ -27,11 +27,11 @@
  *   Macros (smtpd_milter.c smtpd_milter_eval): j, {daemon_name}, {daemon_addr}, {daemon_port},
  *   v, _, {client_addr}, {client_port}, {client_name}, {client_ptr}, {client_resolve},
  *   {client_connections}, {tls_version}, {cipher}, {cipher_bits}, i, {auth_type},
- *   {auth_authen}, {auth_author}, {mail_addr}, {rcpt_addr}, and for a rejected recipient
- *   {rcpt_mailer} = error, {rcpt_host} = the enhanced status, {rcpt_addr} = the reply text.
- *   {mail_host}, {mail_mailer}, {rcpt_host}, {rcpt_mailer} of accepted addresses and
- *   {cert_subject}/{cert_issuer} are not sent (no resolver call per event; no client
- *   certificates); milter_macro_defaults can supply them.
+ *   {auth_authen}, {auth_author}, {mail_addr}, {rcpt_addr}, {mail_host}, {mail_mailer},
+ *   {rcpt_host}, {rcpt_mailer} (trivial-rewrite's answer for the address, as Postfix's
+ *   smtpd_resolve_addr; SmtpdDeps.resolve), and for a rejected recipient {rcpt_mailer} = error,
+ *   {rcpt_host} = the enhanced status, {rcpt_addr} = the reply text. {cert_subject} and
+ *   {cert_issuer} are not sent (no client certificates); milter_macro_defaults can supply them.
  *
  * PARAMETERS
  *   smtpd_milters and those of src/lib-milter/milter-config.ts
@@ -43,6 +43,7 @@ import type { MilterReply } from '../lib-milter/milter8.ts';
 import { logger } from '../util/msg.ts';
 import type { SmtpdSession } from './smtpd-session.ts';
 import type { SmtpdReply } from './smtpd-policy.ts';
+import type { ResolveReply } from '../global/resolve-client.ts';
 
 const log = logger('smtpd');
 
@@ -53,6 +54,9 @@ export class SmtpdMilters {
   /** The address of the event being sent ({mail_addr}, {rcpt_addr}) and a rejection's text. */
   private sender: string | undefined;
   private recipient: string | undefined;
+  /** The sender and the current recipient as trivial-rewrite resolves them (Postfix smtpd_resolve_addr). */
+  private senderReply: ResolveReply | undefined;
+  private rcptReply: ResolveReply | undefined;
   private rejectReply: SmtpdReply | undefined;
   /** A transaction was shown to the milters (MAIL sent): abort it at its end. */
   private needAbort = false;
@@ -93,14 +97,23 @@ export class SmtpdMilters {
       case 'auth_type': return st.saslUsername ? st.saslMethod : undefined;
       case 'auth_authen': return st.saslUsername;
       case 'auth_author': return undefined;
-      case 'mail_addr': return this.sender;
+      case 'mail_addr': return this.sender === undefined || this.sender === '' ? this.sender : this.senderReply?.recipient ?? this.sender;
+      case 'mail_host': return this.sender === undefined ? undefined : this.senderReply?.nexthop;
+      case 'mail_mailer': return this.sender === undefined ? undefined : this.senderReply?.transport;
       case 'rcpt_addr':
         if (this.rejectReply) return this.rejectReply.text.replace(/^\S+\s*/, '');
-        return this.recipient;
-      case 'rcpt_host': return this.rejectReply?.enh;
-      case 'rcpt_mailer': return this.rejectReply ? 'error' : undefined;
+        return this.recipient === undefined || this.recipient === '' ? this.recipient : this.rcptReply?.recipient ?? this.recipient;
+      case 'rcpt_host': return this.rejectReply ? this.rejectReply.enh : this.recipient === undefined ? undefined : this.rcptReply?.nexthop;
+      case 'rcpt_mailer': return this.rejectReply ? 'error' : this.recipient === undefined ? undefined : this.rcptReply?.transport;
     }
     return undefined;
+  }
+
+  /** Resolve an address for the macros; a failure leaves them unset (they are informational). */
+  private async resolve(address: string, sender: string | undefined): Promise<ResolveReply | undefined> {
+    const r = this.s.deps.resolve;
+    if (!r || address === '') return undefined;
+    try { return await r.resolve(address, sender); } catch { return undefined; }
   }
 
   /** Postfix check_milter_reply(): log the decision; the reply to send, if any. */
@@ -164,6 +177,7 @@ export class SmtpdMilters {
     this.skip = false;
     this.needAbort = true;
     this.sender = sender;
+    this.senderReply = await this.resolve(sender, undefined);
     const r = this.check(await this.milters.mail([`<${sender}>`, ...args]), 'MAIL', ` from=<${sender}>`);
     if (!r || r === 'hangup') return true;
     this.send(r);
@@ -175,6 +189,7 @@ export class SmtpdMilters {
   async rcpt(recipient: string, args: string[]): Promise<boolean> {
     if (this.skip) return true;
     this.recipient = recipient;
+    this.rcptReply = await this.resolve(recipient, this.sender);
     const r = this.check(await this.milters.rcpt([`<${recipient}>`, ...args], false), 'RCPT', ` from=<${this.sender ?? ''}> to=<${recipient}>`);
     this.recipient = undefined;
     if (!r || r === 'hangup') return true;

@@ -50,7 +50,7 @@ export function smtpdService(clients: SmtpdServiceClients): ServiceImpl {
       }
       const smtpd = createSmtpd(config, {
         cleanup: clients.cleanup, anvil, postscreen: clients.postscreen,
-        queue, policy, auth, service: ctx.entry.service, notify: (qid) => { trigger('qmgr', qid); },
+        queue, policy, auth, service: ctx.entry.service, notify: (qid) => { trigger('qmgr', qid); }, resolve: rewrite,
       });
       // The anvil count (smtpd_client_connection_count_limit) is checked before a connection
       // takes one of the maxproc slots, so one client's connections cannot hold them all; a

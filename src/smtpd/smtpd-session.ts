@@ -42,6 +42,7 @@ import { cmdAuth } from './smtpd-auth.ts';
 import { SmtpLineState, smtpGet } from '../lib-smtp/smtp-get.ts';
 import { closeAfterLinger } from '../lib-master/master-session.ts';
 import type { MilterConfig } from '../lib-milter/milter-config.ts';
+import type { ResolveClient } from '../global/resolve-client.ts';
 import { SmtpdMilters } from './smtpd-milter.ts';
 import { metrics } from '../util/metrics.ts';
 
@@ -68,6 +69,8 @@ export interface SmtpdDeps {
   limits?: ClientLimits;
   /** smtpd_milters (smtpd-milter.ts); undefined: none, and no non_smtpd_milters downstream. */
   milters?: MilterConfig;
+  /** trivial-rewrite for the milters' address macros ({mail_host}, {rcpt_mailer}, ...). */
+  resolve?: ResolveClient;
   /**
    * The session is over and its last reply written: the skeleton frees the slot and closes the
    * socket after a short linger (lib-master/master-session.ts). Without it the session closes

@@ -48,6 +48,7 @@ import { fileTlsProvider, type TlsContextProvider } from '../lib-tls/tls-provide
 import { postfixSniMaps } from '../lib-tls/tls-sni-maps.ts';
 import { ClientLimits } from './smtpd-anvil.ts';
 import type { DnsResolver } from '../util/dns-resolver.ts';
+import type { ResolveClient } from '../global/resolve-client.ts';
 import { NamadrList } from '../global/namadr-list.ts';
 import { Maps } from '../global/maps.ts';
 import { closeAfterLinger, type Admission } from '../lib-master/master-session.ts';
@@ -66,6 +67,8 @@ export interface SmtpdOptions {
   limits?: ClientLimits;
   /** DNS for postscreen_dnsbl_sites; default postern_dns_servers (else the system resolver). */
   dns?: DnsResolver;
+  /** trivial-rewrite, for the milter macros {mail_host} {mail_mailer} {rcpt_host} {rcpt_mailer}. */
+  resolve?: ResolveClient;
 }
 
 /**
@@ -227,6 +230,7 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
           service: opts.service,
           openCleanup: (o: CleanupOpenOptions) => opts.cleanup.open(cs, opts.queue, o),
           milters,
+          resolve: opts.resolve,
           isLocalClient: (a: string) => own.has(a),
           xclientAllowed: (n: string, a: string) => xclient.then((l) => l?.match(n, a) ?? false, () => false),
           xforwardAllowed: (n: string, a: string) => xforward.then((l) => l?.match(n, a) ?? false, () => false),

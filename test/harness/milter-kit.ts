@@ -28,6 +28,7 @@ import { QueueFile } from '../../src/global/queue-file-reader.ts';
 import { createSmtpd } from '../../src/smtpd/smtpd.ts';
 import { smtpdClients } from '../../src/master/master-clients.ts';
 import { PERMIT_ALL } from '../../src/smtpd/smtpd-policy.ts';
+import { TrivialRewrite } from '../../src/trivial-rewrite/trivial-rewrite.ts';
 
 const run = promisify(execFile);
 const HERE = new URL('.', import.meta.url).pathname;
@@ -128,7 +129,7 @@ export class MilterPair {
     const cfg = MainConfig.parse(`myhostname = mx.example.test\nsmtpd_banner = $myhostname ESMTP $mail_name\nmail_name = Postfix\nmynetworks = 127.0.0.0/8\n${shared}\n${milters('postern')}\n`, 'main.cf', qdir);
     const queue = new MailQueue(qdir);
     queue.ensureDirs();
-    const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp' });
+    const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp', resolve: await TrivialRewrite.open(cfg) });
     const server = createServer((s) => smtpd.handle(s));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     return new MilterPair({ postfix: pfPort, postern: (server.address() as { port: number }).port }, pf, server, qdir);

@@ -20,7 +20,8 @@ import Milter
 
 SOCKET, LOG, PLAN = sys.argv[1], sys.argv[2], sys.argv[3]
 MACROS = ['i', 'j', '_', 'v', '{daemon_name}', '{daemon_addr}', '{client_addr}', '{client_port}', '{client_name}',
-          '{auth_authen}', '{auth_type}', '{mail_addr}', '{rcpt_addr}', '{tls_version}', '{cipher}']
+          '{auth_authen}', '{auth_type}', '{mail_addr}', '{mail_host}', '{mail_mailer}', '{rcpt_addr}', '{rcpt_host}',
+          '{rcpt_mailer}', '{tls_version}', '{cipher}']
 
 
 def plan():

@@ -48,7 +48,7 @@ function seen(ev: MilterEvent[]): string[] {
   return ev.filter((e) => e.ev !== 'close' && e.ev !== 'abort').map((e) => {
     if (e.ev === 'header') return `header ${String(e.name)}: ${String(e.value).replace(/\d\d:\d\d:\d\d [+-]\d{4}|[0-9A-F]{8,12}/g, 'X')}`;
     if (e.ev === 'body') return `body ${JSON.stringify(e.text)}`;
-    if (e.ev === 'mail' || e.ev === 'rcpt') return `${e.ev} ${String(e.addr)} ${JSON.stringify(e.args)} ${JSON.stringify(pick(e.macros, ['{mail_addr}', '{rcpt_addr}']))}`;
+    if (e.ev === 'mail' || e.ev === 'rcpt') return `${e.ev} ${String(e.addr)} ${JSON.stringify(e.args)} ${JSON.stringify(pick(e.macros, ['{mail_addr}', '{mail_host}', '{mail_mailer}', '{rcpt_addr}', '{rcpt_host}', '{rcpt_mailer}']))}`;
     // Postern names 127.0.0.1 "localhost" without a DNS lookup; Postfix here has smtpd_peername_lookup = no.
     if (e.ev === 'connect') return `connect ${String(e.hostname).replace(/^(localhost|\[127\.0\.0\.1\])$/, 'CLIENT')} ${String(e.addr)} ${JSON.stringify(pick(e.macros, ['j', '{daemon_name}', '{client_addr}', '_'])).replace(/(localhost|unknown) \[/, 'CLIENT [')}`;
     if (e.ev === 'helo') return `helo ${String(e.name)}`;
