@@ -29,6 +29,7 @@ import { createSmtpd } from '../../src/smtpd/smtpd.ts';
 import { smtpdClients } from '../../src/master/master-clients.ts';
 import { PERMIT_ALL } from '../../src/smtpd/smtpd-policy.ts';
 import { TrivialRewrite } from '../../src/trivial-rewrite/trivial-rewrite.ts';
+import { SmtpdCheck } from '../../src/smtpd/smtpd-check.ts';
 
 const run = promisify(execFile);
 const HERE = new URL('.', import.meta.url).pathname;
@@ -118,8 +119,11 @@ export class MilterPair {
     this.ports = ports; this.pf = pf; this.server = server; this.qdir = qdir;
   }
 
-  /** `shared`: main.cf lines for both; `milters(side)`: the side's own milter lines. */
-  static async start(shared: string, milters: (side: Side) => string): Promise<MilterPair> {
+  /**
+   * `shared`: main.cf lines for both; `milters(side)`: the side's own milter lines; `checks`:
+   * Postern runs its real smtpd restrictions (SmtpdCheck) instead of accepting every command.
+   */
+  static async start(shared: string, milters: (side: Side) => string, checks = false): Promise<MilterPair> {
     const pfPort = await freePort();
     const pf = await RealPostfix.start({
       mainCf: `${shared}\n${milters('postfix')}\nsmtpd_end_of_data_restrictions = check_client_access static:HOLD\n`,
@@ -129,7 +133,9 @@ export class MilterPair {
     const cfg = MainConfig.parse(`myhostname = mx.example.test\nsmtpd_banner = $myhostname ESMTP $mail_name\nmail_name = Postfix\nmynetworks = 127.0.0.0/8\n${shared}\n${milters('postern')}\n`, 'main.cf', qdir);
     const queue = new MailQueue(qdir);
     queue.ensureDirs();
-    const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp', resolve: await TrivialRewrite.open(cfg) });
+    const resolve = await TrivialRewrite.open(cfg);
+    const policy = checks ? await SmtpdCheck.open(cfg, { rewrite: resolve }) : PERMIT_ALL;
+    const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy, service: 'smtp', resolve });
     const server = createServer((s) => smtpd.handle(s));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     return new MilterPair({ postfix: pfPort, postern: (server.address() as { port: number }).port }, pf, server, qdir);
