@@ -73,7 +73,7 @@ test('CA unreachable, then http-01 issuance by pebble, installed under live IMAP
     '', `postern_http_listen = 127.0.0.1:${httpPort}`,
     `postern_acme_directory = https://localhost:${pebblePort}/dir`, `postern_acme_ca_file = ${pebbleTls.certFile}`,
     'postern_acme_names = mail.example.test', 'postern_acme_contact = postmaster@example.test',
-    'postern_acme_minimal_backoff_time = 2s', '',
+    'postern_acme_minimal_backoff_time = 2s', 'postern_metrics = yes', '',
   ].join('\n'));
   assert.equal(sys.cli('reload').status, 0);
   // The CA is not running yet: a clear line, the self-signed certificate stays, a backoff.
@@ -114,6 +114,12 @@ test('CA unreachable, then http-01 issuance by pebble, installed under live IMAP
   old!.end();
 
   const installed = new X509Certificate(readFileSync(m[2]!));
+  // The expiry as a metric, on the HTTP service's /metrics page.
+  const page = (await run('curl', ['-s', `http://127.0.0.1:${httpPort}/metrics`])).stdout;
+  const g = /^postern_tls_certificate_expiry_timestamp_seconds\{file="([^"]+)"\} (\d+)$/m.exec(page);
+  assert.ok(g, page.slice(0, 2000));
+  assert.equal(Number(g[2]), Math.floor(new Date(installed.validTo).getTime() / 1000));
+  assert.match(page, /^postern_acme_renewal_failures 0$/m);
   const status = JSON.parse(readFileSync(join(sys.configDir, 'data', 'lib', 'acme', 'status.json'), 'utf8'));
   assert.equal(status.failures, 0);
   const life = new Date(installed.validTo).getTime() - new Date(installed.validFrom).getTime();

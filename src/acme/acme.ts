@@ -41,8 +41,9 @@ import {
   type AcmeSettings,
 } from '../lib-acme/acme-issue.ts';
 import { reloadTlsContexts } from '../lib-tls/tls-provider.ts';
+import { metrics } from '../util/metrics.ts';
 import type { Logger } from '../util/msg.ts';
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -85,6 +86,11 @@ export async function renewIfDue(s: AcmeSettings, log: Logger, force = false, no
   if (!force && st.failures > 0 && st.nextAttempt && new Date(st.nextAttempt) > now && x && new Date(x.validTo) > now && x.issuer !== x.subject) {
     return { renewed: false, nextMs: new Date(st.nextAttempt).getTime() - now.getTime() };
   }
+  const unlock = lockOrders(s);
+  if (!unlock) {
+    log.info(`an ACME order for ${s.certFile} is already under way (${join(s.stateDir, 'order.lock')}); looking again in a minute`);
+    return { renewed: false, nextMs: 60_000, error: 'another order is under way' };
+  }
   log.info(`ordering a certificate for ${s.names.join(', ')} from ${s.directoryUrl}: ${why}`);
   const attempt = now.toISOString();
   try {
@@ -107,13 +113,58 @@ export async function renewIfDue(s: AcmeSettings, log: Logger, force = false, no
     }
     writeStatus(s.stateDir, { ...st, lastAttempt: attempt, lastError: msg, failures, nextAttempt: new Date(Date.now() + wait).toISOString() });
     return { renewed: false, nextMs: wait, error: msg };
+  } finally {
+    unlock();
   }
+}
+
+/**
+ * One order at a time per state directory (the service and `postern cert renew`): STATE/order.lock
+ * holds the pid; a lock whose process is gone, or older than twice the order time limit, is stale.
+ */
+function lockOrders(s: AcmeSettings): (() => void) | undefined {
+  const f = join(s.stateDir, 'order.lock');
+  mkdirSync(s.stateDir, { recursive: true });
+  for (let i = 0; i < 2; i++) {
+    try {
+      writeFileSync(f, String(process.pid), { flag: 'wx', mode: 0o600 });
+      return () => { try { unlinkSync(f); } catch { /* gone */ } };
+    } catch {
+      let stale = true;
+      try {
+        const pid = Number(readFileSync(f, 'utf8'));
+        const age = Date.now() - statSync(f).mtimeMs;
+        if (Number.isInteger(pid) && pid > 0 && age < 2 * s.orderTimeoutMs + s.timeoutMs * 10) {
+          try { process.kill(pid, 0); stale = false; } catch (e) { stale = (e as NodeJS.ErrnoException).code === 'ESRCH'; }
+        }
+      } catch { /* unreadable: stale */ }
+      if (!stale) return undefined;
+      try { unlinkSync(f); } catch { /* raced */ }
+    }
+  }
+  return undefined;
+}
+
+/** The settings of the running service, for the metrics gauges (registered once per process). */
+let live: AcmeSettings | undefined;
+
+function registerMetrics(): void {
+  // docs/metrics.md: read at each scrape of /metrics (postern_metrics = yes).
+  metrics.gauge('postern_tls_certificate_expiry_timestamp_seconds', 'notAfter of the certificate the ACME client keeps (smtpd_tls_cert_file), as a UNIX time', ['file'], (g) => {
+    const x = live ? readCert(live.certFile) : undefined;
+    if (live && x) g.labels(live.certFile).set(Math.floor(new Date(x.validTo).getTime() / 1000));
+  });
+  metrics.gauge('postern_acme_renewal_failures', 'Consecutive failed ACME orders (0 after a success)', [], (g) => {
+    if (live) g.labels().set(readStatus(live.stateDir).failures);
+  });
 }
 
 export const service: ServiceImpl = {
   name: 'acme',
   async start(ctx: ServiceContext): Promise<RunningService> {
     const s = acmeSettings(ctx.config);          // a configuration error fails the start, loudly
+    live = s;
+    registerMetrics();
     let timer: NodeJS.Timeout | undefined;
     let stopped = false;
     let running: Promise<unknown> = Promise.resolve();
@@ -132,7 +183,10 @@ export const service: ServiceImpl = {
       async stop() {
         stopped = true;
         clearTimeout(timer);
-        await running;
+        // An order under way finishes (or times out) by itself; the stop does not wait for it
+        // longer than a few seconds (its result is still installed and logged).
+        await Promise.race([running, new Promise((r) => setTimeout(r, 5000).unref())]);
+        if (live === s) live = undefined;
       },
     };
   },

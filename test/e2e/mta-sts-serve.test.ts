@@ -42,7 +42,7 @@ before(async () => {
     `queue_directory = ${dir}/queue`, 'inet_interfaces = loopback-only', 'inet_protocols = ipv4',
     'myhostname = mail.example.test', 'mydomain = example.test',
     `postern_https_listen = ${port}`, `smtpd_tls_cert_file = ${leaf.certFile}`, `smtpd_tls_key_file = ${leaf.keyFile}`,
-    'postern_mta_sts_mode = enforce', '',
+    'postern_mta_sts_mode = enforce', 'postern_mta_sts_domains = $mydomain', '',
   ].join('\n'));
   writeFileSync(join(dir, 'master.cf'), '');
   writeFileSync(join(dir, 'dovecot.conf'), 'protocols = none\n');
