@@ -75,3 +75,23 @@ test('XCLIENT: the milters start over with the new client', { skip }, async () =
   assert.deepEqual(connects, ['localhost 127.0.0.1', 'client.example.net 192.0.2.7']);
   assert.equal(ev.filter((e) => e.ev === 'helo').map((e) => e.name).pop(), 'client.example.net');
 });
+
+test('an IPv6 client: the milter gets an inet6 connection with its address', { skip }, async () => {
+  const cfg = MainConfig.parse(`myhostname = mx.example.test\nsmtpd_milters = ${milter!.spec}\n`, 'main.cf', dir);
+  const queue = new MailQueue(dir);
+  const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy: PERMIT_ALL, service: 'smtp' });
+  const srv = createServer((s) => smtpd.handle(s));
+  const ok = await new Promise<boolean>((r) => { srv.once('error', () => r(false)); srv.listen(0, '::1', () => r(true)); });
+  if (!ok) return; // no IPv6 loopback here
+  try {
+    milter!.clear();
+    const { c } = await LineChat.greet((srv.address() as { port: number }).port, { host: '::1' });
+    await c.cmd('QUIT');
+    const ev = await milter!.waitFor('close');
+    assert.equal(ev[0]!.ev, 'connect');
+    assert.equal(ev[0]!.addr, '::1');
+    assert.match(String((ev[0]!.macros as Record<string, string>)._), /\[::1\]/);
+  } finally {
+    srv.close();
+  }
+});
