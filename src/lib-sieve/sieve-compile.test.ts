@@ -70,6 +70,10 @@ const CASES: [string, string][] = [
   ['require ["extracttext","foreverypart"];\nkeep;\n', 'line 1: error: extracttext extension cannot be used without variables extension.'],
   ['require ["foreverypart","mime"];\nforeverypart { foreverypart { foreverypart { foreverypart { foreverypart { keep; } } } } }\n', 'line 2: error: the nested foreverypart loop exceeds the nesting limit (<= 4 levels).'],
   ['require "special-use";\nif specialuse_exists { keep; }\n', 'line 2: error: the specialuse_exists test expects at least one argument, but none was found.'],
+  ['if address :is "from:" "a@b" { keep; }\n', "line 1: warning: specified header field name 'from:' is invalid."],
+  ['if address :is "subject" "a@b" { keep; }\n', "line 1: error: specified header 'subject' is not allowed for the address test."],
+  ['require "enotify";\nnotify :options ["", "x"] "mailto:a@b.test";\n', 'line 2: error: notify command: empty option specified.'],
+  ['require "enotify";\nnotify :from "a#b" "mailto:a@b.test";\n', "line 2: error: notify command: specified :from address 'a#b' is invalid for the mailto method: invalid or lonely local part 'a#b' (expecting '@')."],
   ['if address :count "eq" ;\n', 'line 1: error: the if command requires a command block, but it is missing.'],
   [`if ${'not '.repeat(40)}true {keep;}\n`, 'line 1: error: cannot nest tests deeper than 32 levels.'],
   [`${'if true {'.repeat(40)}keep;${'}'.repeat(40)}\n`, 'line 1: error: cannot nest command blocks deeper than 32 levels.'],
@@ -83,7 +87,7 @@ test('compile errors match sievec, line and wording', () => {
     for (const [script, expected] of CASES) {
       const r = compileSieve(script, { extensions: sieveExtensions('+special-use') });
       assert.equal(r.ok, false, script);
-      const ours = formatSieveErrors('e', r.ok ? [] : r.errors).split('\n')[0];
+      const ours = formatSieveErrors('e', r.ok ? [] : r.errors, r.warnings).split('\n')[0];
       let want = `e: ${expected}`;
       if (haveSievec) {
         const f = join(dir, 'e.sieve');

@@ -122,7 +122,8 @@ export function compileSieve(text: string, opts: SieveCompileOptions = {}): Siev
 /** sievec's output: "NAME: line L: error: MESSAGE." per diagnostic (line 0: no line part). */
 export function formatSieveErrors(name: string, errors: readonly SieveDiagnostic[], warnings: readonly SieveDiagnostic[] = []): string {
   const fmt = (d: SieveDiagnostic, kind: string): string => `${name}: ${d.line > 0 ? `line ${d.line}: ` : ''}${kind}: ${d.message}.`;
-  const all = [...errors.map((d) => ({ d, k: 'error' })), ...warnings.map((d) => ({ d, k: 'warning' }))]
+  // By line; on one line the warnings first (they come from the earlier checks, as in sievec).
+  const all = [...warnings.map((d) => ({ d, k: 'warning' })), ...errors.map((d) => ({ d, k: 'error' }))]
     .sort((a, b) => a.d.line - b.d.line);
   return all.map(({ d, k }) => fmt(d, k)).join('\n');
 }

@@ -18,6 +18,18 @@ export const DATE_PARTS = ['year', 'month', 'day', 'date', 'julian', 'hour', 'mi
 export const EDITHEADER_PROTECTED = ['received', 'auto-submitted'];
 
 const hasVariables = (s: string): boolean => /\$\{[^}]*\}/.test(s);
+
+/** Header fields the address test accepts (Pigeonhole's tst-address.c list). */
+export const ADDRESS_HEADERS = new Set([
+  'from', 'to', 'cc', 'bcc', 'sender', 'resent-from', 'resent-to',
+  'reply-to', 'resent-reply-to', 'resent-sender', 'resent-cc', 'resent-bcc',
+  'for-approval', 'for-handling', 'for-comment', 'apparently-to', 'errors-to',
+  'delivered-to', 'return-receipt-to', 'x-admin', 'read-receipt-to',
+  'x-confirm-reading-to', 'return-receipt-requested',
+  'registered-mail-reply-requested-by', 'mail-followup-to', 'mail-reply-to',
+  'abuse-reports-to', 'x-complaints-to', 'x-report-abuse-to',
+  'x-beenthere', 'x-original-to',
+]);
 const VARIABLE_NAME = /^(?:[A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 /** Pigeonhole's SIEVE_VARIABLES_MAX_VARIABLE_NAME_LEN. */
 export const VARIABLE_NAME_MAX = 64;
@@ -125,6 +137,19 @@ export function checkCommand(c: SieveCmd, ctx: ValidateContext): void {
   if (c.groups.has('MATCH-TYPE') || c.tags.has('comparator')) checkMatching(c, ctx);
   checkMime(c, ctx);
   switch (c.name) {
+    case 'address': {
+      for (const h of (c.args.get('header list') as string[] | undefined) ?? []) {
+        if (!(ctx.required.has('variables') && hasVariables(h)) && !FIELD_NAME.test(h)) ctx.warning(c, `specified header field name '${h}' is invalid`);
+      }
+      for (const h of (c.args.get('header list') as string[] | undefined) ?? []) {
+        if (ctx.required.has('variables') && hasVariables(h)) continue;
+        if (!ADDRESS_HEADERS.has(h.toLowerCase())) {
+          ctx.error(c, `specified header '${h.slice(0, 64)}' is not allowed for the address test`);
+          break;
+        }
+      }
+      break;
+    }
     case 'envelope': {
       for (const p of (c.args.get('envelope part') as string[] | undefined) ?? []) {
         if (!['from', 'to', 'auth'].includes(p.toLowerCase())) ctx.error(c, `specified envelope part '${p}' is not supported by the envelope test`);
@@ -208,12 +233,23 @@ export function checkCommand(c: SieveCmd, ctx: ValidateContext): void {
         const scheme = m.includes(':') ? m.slice(0, m.indexOf(':')) : m;
         if (scheme.toLowerCase() !== 'mailto') ctx.error(c, `notify command: invalid method '${scheme}'`);
       }
+      const nfrom = str(c, 'from');
+      if (nfrom !== undefined && !(ctx.required.has('variables') && hasVariables(nfrom))) {
+        const e = addressError(nfrom);
+        if (e) ctx.error(c, `notify command: specified :from address '${nfrom}' is invalid for the mailto method: ${e}`);
+      }
+      const opts = c.tags.get('options');
+      if (Array.isArray(opts) && opts.some((o) => o === '')) ctx.error(c, 'notify command: empty option specified');
       const imp = str(c, 'importance');
       if (imp !== undefined && !['1', '2', '3'].includes(imp)) ctx.error(c, `invalid :importance value for notify command: ${imp}`);
       break;
     }
     case 'addheader': case 'deleteheader': {
       const f = (c.args.get('field name') as string | undefined) ?? '';
+      const v = c.args.get('value');
+      if (c.name === 'addheader' && typeof v === 'string' && v.includes('\0')) {
+        ctx.error(c, `addheader command: specified value \`${v.slice(0, v.indexOf('\0'))}' is invalid (contains NUL character)`);
+      }
       if (!(ctx.required.has('variables') && hasVariables(f))) {
         if (!FIELD_NAME.test(f)) ctx.error(c, `${c.name} command: specified field name \`${f}' is invalid`);
         else if (EDITHEADER_PROTECTED.includes(f.toLowerCase())) {
