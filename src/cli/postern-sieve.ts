@@ -23,7 +23,7 @@
  *   Exit 64 on usage errors, 67 for an unknown USER, 1 when a script does not compile.
  */
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import type { CliContext } from './cli-context.ts';
 import { compileSieve, formatSieveErrors, sieveExtensions } from '../lib-sieve/sieve-compile.ts';
 import { sieveSettings, type SieveSettings } from '../lib-sieve/sieve-settings.ts';
@@ -120,7 +120,8 @@ async function test(args: string[], ctx: CliContext): Promise<number> {
     settings: s, user, home,
     envelope: { from, to: rcpt, ...(opt.has('-a') ? { origTo: opt.get('-a')! } : {}) },
     content, mailboxExists: async () => true,
-    duplicates: new SieveDuplicateDb(undefined),
+    // The user's duplicate file is consulted (vacation periods) but never written: no commit().
+    duplicates: new SieveDuplicateDb(home ? join(home, '.postern-sieve-dupes') : undefined),
     ...(scripts ? { scripts } : {}),
   });
   for (const l of plan.log) console.error(`postern sieve test: ${l}`);
