@@ -41,6 +41,7 @@
  *   RFC 7208, RFC 6376, RFC 8301, RFC 8463, RFC 8617, RFC 7489, RFC 8601, RFC 7372 (5.7.x codes)
  */
 import { PassThrough } from 'node:stream';
+import { createRequire } from 'node:module';
 import { once } from 'node:events';
 import { dkimVerify, spf as spfCheck, arc as arcCheck, type DNSResolver } from 'mailauth';
 import type { AuthresDns, MailauthResolver } from './authres-dns.ts';
@@ -88,6 +89,27 @@ export interface AuthresVerdict {
 
 interface SpfOut { result: string; domain?: string; info: string }
 
+type DkimResult = Awaited<ReturnType<typeof dkimVerify>>;
+type DkimOutcome = { ok: true; r: DkimResult } | { ok: false; why: string };
+
+interface ParsedAddress { address?: string; group?: ParsedAddress[] }
+/** nodemailer's address parser, the one mailauth reads From: with (same results either way). */
+const addressparser = createRequire(import.meta.url)('nodemailer/lib/addressparser') as (s: string) => ParsedAddress[];
+
+/** The addresses of every From: field of a header block (groups' members included, RFC 6854). */
+export function fromAddresses(head: Buffer): string[] {
+  const out: string[] = [];
+  const unfolded = head.toString('utf8').replace(/\r?\n(?=[ \t])/g, '');
+  for (const line of unfolded.split(/\r?\n/)) {
+    const m = /^from[ \t]*:(.*)$/i.exec(line);
+    if (!m) continue;
+    for (const a of addressparser(m[1]!.trim())) {
+      for (const mb of a.group ?? [a]) if (mb.address) out.push(mb.address);
+    }
+  }
+  return out;
+}
+
 /** Header fields that need the body: DKIM signatures and ARC sets. */
 const SIGNATURE_HEADER = /(?:^|\n)(?:dkim-signature|arc-seal|arc-message-signature|arc-authentication-results)[ \t]*:/i;
 const CARRY = 64;
@@ -97,12 +119,17 @@ function escComment(s: string): string { return s.replace(/[()\\]/g, ''); }
 export class AuthresVerifier {
   private readonly s: AuthresSettings;
   private readonly f: AuthresFacts;
-  private readonly stream = new PassThrough({ highWaterMark: 256 * 1024 });
+  /** To the DKIM verifier; made once the header block shows a signature (startDkim()). */
+  private stream: PassThrough | undefined;
   private readonly resolver: MailauthResolver;
   private deadline: number;
   private readonly spfP: Promise<SpfOut>;
   private readonly heloP: Promise<SpfOut | undefined>;
-  private readonly dkimP: Promise<{ ok: true; r: Awaited<ReturnType<typeof dkimVerify>> } | { ok: false; why: string }>;
+  private dkimP: Promise<DkimOutcome> | undefined;
+  /** The header block so far, until it is known whether it has a signature. */
+  private headChunks: Buffer[] = [];
+  /** No signature: the From: addresses, read here (the library is not needed). */
+  private unsignedFrom: string[] | undefined;
   private settled = false;
   private headerBytes = 0;
   private inHeader = true;
@@ -111,8 +138,6 @@ export class AuthresVerifier {
   private overLimit = false;
   /** A DKIM-Signature or ARC header was seen in the header block. */
   private signed = false;
-  /** No signature: the stream to the library ended after the header block. */
-  private bodySkipped = false;
 
   constructor(settings: AuthresSettings, facts: AuthresFacts) {
     this.s = settings;
@@ -127,9 +152,6 @@ export class AuthresVerifier {
       ? this.runSpf('', helo).then((r) => ({ ...r, info: r.info.replace(/ smtp\.mailfrom=\S+/, '').replace(/ smtp\.helo=\S+/, '') + ` smtp.helo=${helo}` }))
         .catch(() => ({ result: 'temperror', info: `spf=temperror smtp.helo=${helo}` }))
       : Promise.resolve(undefined);
-    this.dkimP = dkimVerify(this.stream, { resolver: this.resolver as DNSResolver, sender: facts.sender || undefined, minBitLength: settings.minKeyBits })
-      .then((r) => ({ ok: true as const, r }), (e: Error) => ({ ok: false as const, why: e.message }))
-      .finally(() => { this.settled = true; this.stream.resume(); });
     this.spfP.catch(() => {}); this.heloP.catch(() => {});
   }
 
@@ -139,26 +161,38 @@ export class AuthresVerifier {
     return { result: r.status.result, domain: (r as unknown as { domain?: string }).domain, info: r.info };
   }
 
+  /** The DKIM (and ARC) verifier of mailauth, fed the message from here on. */
+  private startDkim(): PassThrough {
+    const stream = new PassThrough({ highWaterMark: 256 * 1024 });
+    this.stream = stream;
+    this.dkimP = dkimVerify(stream, { resolver: this.resolver as DNSResolver, sender: this.f.sender || undefined, minBitLength: this.s.minKeyBits })
+      .then((r) => ({ ok: true as const, r }), (e: Error) => ({ ok: false as const, why: e.message }))
+      .finally(() => { this.settled = true; stream.resume(); });
+    for (const c of this.headChunks.splice(0)) stream.write(c);
+    return stream;
+  }
+
   /**
-   * The message as received (LF line endings, the Received: header of smtpd first). Without a
-   * DKIM-Signature or ARC header in the header block, the body is not passed on: there is no
-   * body hash to compute, and the library needs only the headers (the From: for DMARC).
+   * The message as received (LF line endings, the Received: header of smtpd first). The header
+   * block is held until it is known whether it has a DKIM-Signature or ARC header: without one
+   * there is nothing for the DKIM verifier to do (no body hash), and only the From: addresses
+   * are read, here; with one, everything streams to the verifier.
    */
   async write(chunk: Buffer): Promise<void> {
-    if (this.settled || this.overLimit || this.bodySkipped) return;
+    if (this.settled || this.overLimit || this.unsignedFrom) return;
     if (this.inHeader) {
       // Find the end of the header block (an empty line), count its size, look for signatures.
       const text = this.carry + chunk.toString('latin1');
       const m = /\n\r?\n/.exec(text);
-      const head = m ? text.slice(0, m.index) : text;
-      if (SIGNATURE_HEADER.test(head)) this.signed = true;
+      if (SIGNATURE_HEADER.test(m ? text.slice(0, m.index) : text)) this.signed = true;
       if (m) {
         this.inHeader = false;
         const inChunk = Math.max(0, m.index + m[0].length - this.carry.length);
         this.headerBytes += inChunk;
         if (!this.signed) {
-          this.bodySkipped = true;
-          this.stream.end(chunk.subarray(0, inChunk));
+          this.headChunks.push(chunk.subarray(0, inChunk));
+          this.unsignedFrom = fromAddresses(Buffer.concat(this.headChunks));
+          this.headChunks = [];
           return;
         }
       } else {
@@ -166,18 +200,24 @@ export class AuthresVerifier {
         this.carry = text.slice(-CARRY);
         if (this.headerBytes > this.s.headerLimit) {
           this.overLimit = true;
+          this.headChunks = [];
           log.info(`${this.f.queueId ?? 'NOQUEUE'}: header block over ${this.s.headerLimit} bytes: DKIM and ARC not verified`);
-          this.stream.destroy();
+          this.stream?.destroy();
           return;
         }
+        if (!this.signed) { this.headChunks.push(chunk); return; }
       }
     }
-    if (!this.stream.write(chunk)) await Promise.race([once(this.stream, 'drain'), this.dkimP]);
+    const stream = this.stream ?? this.startDkim();
+    if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), this.dkimP]);
   }
 
   async end(): Promise<AuthresVerdict> {
     this.deadline = Math.max(this.deadline, Date.now() + this.s.timeoutMs);
-    if (!this.overLimit && !this.bodySkipped) this.stream.end();
+    if (!this.overLimit && !this.unsignedFrom) {
+      if (this.signed) (this.stream ?? this.startDkim()).end();
+      else this.unsignedFrom = fromAddresses(Buffer.concat(this.headChunks.splice(0)));   // all header, no body
+    }
     const hard = this.deadline + 1000;
     const timeout = <T>(p: Promise<T>, fallback: T): Promise<T> => {
       let t: NodeJS.Timeout | undefined;
@@ -185,8 +225,9 @@ export class AuthresVerifier {
     };
     const spf = await timeout(this.spfP, { result: 'temperror', info: `spf=temperror (timeout) smtp.mailfrom=${this.f.sender || `postmaster@${this.f.helo}`}` });
     const helo = await timeout(this.heloP, undefined);
-    const dk = this.overLimit ? { ok: false as const, why: 'header block too large' }
-      : await timeout(this.dkimP, { ok: false as const, why: 'timeout' });
+    const dk: DkimOutcome = this.overLimit ? { ok: false, why: 'header block too large' }
+      : this.unsignedFrom ? { ok: true, r: { results: [], headerFrom: this.unsignedFrom } as unknown as DkimResult }
+        : await timeout(this.dkimP!, { ok: false as const, why: 'timeout' });
     const dkimInfo: string[] = [];
     const dkimPass: string[] = [];
     let headerFrom: string[] = [];
@@ -203,6 +244,7 @@ export class AuthresVerifier {
         if (row.status.result === 'pass' && row.signingDomain) dkimPass.push(row.signingDomain);
       }
       for (let i = rows.length; i < signatures; i++) dkimInfo.push('dkim=permerror (signature syntax error: unusable tags, algorithm or canonicalization)');
+      if (dkimInfo.length === 0) dkimInfo.push('dkim=none (message not signed)');
       headerFrom = dk.r.headerFrom ?? [];
       const chain = (dk.r as unknown as { arc?: unknown }).arc;
       if (chain) {
@@ -229,7 +271,7 @@ export class AuthresVerifier {
   }
 
   /** Stop: the transaction is gone. */
-  abort(): void { this.stream.destroy(); }
+  abort(): void { this.stream?.destroy(); this.headChunks = []; }
 }
 
 /** The policy of the top of this file. */
