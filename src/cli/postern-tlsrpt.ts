@@ -7,6 +7,8 @@
  *                                 default today so far)
  *   postern tlsrpt send [DAY]     send them now to the domains' rua (default yesterday); the
  *                                 master does this daily by itself
+ *   postern tlsrpt summary FILE...  what reports other servers sent about our domains say
+ *                                 (JSON, .json.gz, or the report mail; tlsrpt/tlsrpt-summary.ts)
  */
 import { resolve } from 'node:path';
 import type { CliContext } from './cli-context.ts';
@@ -14,10 +16,18 @@ import { MainConfig } from '../global/mail-conf.ts';
 import { logger } from '../util/msg.ts';
 import { sendTlsRptReports, tlsRptReportsFor } from '../tlsrpt/tlsrpt.ts';
 import { cleanup } from '../master/master-clients.ts';
+import { summarizeFile } from '../tlsrpt/tlsrpt-summary.ts';
 
 export async function main(args: string[], ctx: CliContext): Promise<number> {
   const config = MainConfig.load(resolve(ctx.configDir));
   const [sub, dayArg] = args;
+  if (sub === 'summary') {
+    let bad = 0;
+    for (const f of args.slice(1)) {
+      try { for (const l of summarizeFile(f)) process.stdout.write(`${l}\n`); } catch (e) { bad++; process.stderr.write(`postern tlsrpt: ${f}: ${(e as Error).message}\n`); }
+    }
+    return bad ? 1 : 0;
+  }
   const day = (d: number) => new Date(Date.now() + d * 86400_000).toISOString().slice(0, 10);
   if (dayArg !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(dayArg)) { process.stderr.write(`postern tlsrpt: ${dayArg}: expected YYYY-MM-DD\n`); return 1; }
   if (sub === 'report') {
@@ -29,6 +39,6 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     for (const l of await sendTlsRptReports(config, dayArg ?? day(-1), { cleanup, log: logger('tlsrpt') })) process.stdout.write(`${l}\n`);
     return 0;
   }
-  process.stderr.write('usage: postern tlsrpt report [YYYY-MM-DD] | send [YYYY-MM-DD]\n');
+  process.stderr.write('usage: postern tlsrpt report [YYYY-MM-DD] | send [YYYY-MM-DD] | summary FILE...\n');
   return 1;
 }

@@ -928,6 +928,7 @@ export const POSTERN_PARAMS: readonly ParamSpec[] = [
   p('postern_tlsrpt_directory', '$data_directory/tlsrpt', 'str', 'Where the smtp client records TLS outcomes (one file per UTC day) for TLS-RPT reports.'),
   p('postern_tlsrpt_organization', '$mydomain', 'str', 'The organization-name of the TLS-RPT reports Postern sends.'),
   p('postern_tlsrpt_contact', 'postmaster@$mydomain', 'str', 'The contact-info of the TLS-RPT reports Postern sends, and the sender address of the report mail.'),
+  p('postern_tlsrpt_timeout', '30s', 'time', 's', 'Time limit for posting one TLS-RPT report to an https: rua.'),
   p('postern_process_mode', '', 'str', 'Where the master runs a service: inline (in the master process), thread (a worker thread of it) or process (a child process of its own, killable and restarted alone); empty = the service\'s default (qmgr thread, the others inline). Set in main.cf for every service or per master.cf entry with -o postern_process_mode=process (docs/master.md).'),
   p('postern_process_count', '1', 'int', 'With postern_process_mode = process: how many child processes serve the service, each taking a share of its connections (round robin) and of its maxproc session limit. Set per master.cf entry with -o (docs/master.md).'),
 ];

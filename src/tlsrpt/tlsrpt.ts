@@ -9,8 +9,11 @@
  *   `_smtp._tls.DOMAIN` TXT record is looked up (§3; none, or more than one v=TLSRPTv1 record:
  *   no report); `mailto:` addresses get a mail (§5.3: multipart/report; report-type="tlsrpt",
  *   the report gzipped as application/tlsrpt+gzip, TLS-Report-Domain and TLS-Report-Submitter
- *   header fields), submitted through cleanup like any local mail; `https:` addresses are
- *   not supported yet and are logged. The day file is then renamed DAY.jsonl.sent.
+ *   header fields), submitted through cleanup like any local mail; `https:` addresses get an
+ *   HTTP POST of the gzipped report (§5.4: Content-Type application/tlsrpt+gzip; 2xx = done;
+ *   no redirect followed; the host resolved through postern_dns_servers; certificate checked
+ *   against the system CAs and smtp_tls_CAfile; postern_tlsrpt_timeout for the whole request).
+ *   The day file is then renamed DAY.jsonl.sent.
  *
  * SECURITY
  *   Reads the local day files, asks DNS, submits mail through cleanup. Sends nothing unless
@@ -21,7 +24,10 @@
  *   postern_tlsrpt_contact, postern_dns_servers, myhostname.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, renameSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { CleanupClient } from '../global/cleanup-client.ts';
@@ -91,7 +97,15 @@ export async function sendTlsRptReports(config: MainConfig, day: string, deps: T
     try { rua = tlsRptRua(await resolver.resolveTxt(`_smtp._tls.${domain}`)); } catch { rua = undefined; }
     if (!rua) { out.push(`${domain}: no _smtp._tls record, no report`); continue; }
     for (const uri of rua) {
-      if (!uri.toLowerCase().startsWith('mailto:')) { out.push(`${domain}: ${uri}: https reporting is not supported yet`); continue; }
+      if (uri.toLowerCase().startsWith('https://')) {
+        try {
+          const status = await postReport(config, uri, report, resolver);
+          out.push(`${domain}: report ${String(report['report-id'])} posted to ${uri}: HTTP ${status}`);
+        } catch (e) {
+          out.push(`${domain}: report to ${uri} failed: ${(e as Error).message}`);
+        }
+        continue;
+      }
       const to = decodeURIComponent(uri.slice(7).split('?')[0]!);
       const c = await deps.cleanup.open(cleanupSettings(config), queue, {
         sender: config.get('postern_tlsrpt_contact'), attrs: { protocol_name: 'local' }, addMissingHeaders: true, contentChecks: false, origin: 'local',
@@ -140,4 +154,33 @@ export function tlsrptService(cleanup: CleanupClient): ServiceImpl {
       return { async stop() { stopped = true; clearTimeout(timer); } };
     },
   };
+}
+
+/** RFC 8460 §5.4: POST the gzipped report; resolves with the HTTP status (2xx), rejects otherwise. */
+function postReport(config: MainConfig, uri: string, report: Record<string, unknown>, resolver: DnsResolver): Promise<number> {
+  const u = new URL(uri);
+  const body = gzipSync(Buffer.from(JSON.stringify(report)));
+  const caFile = config.get('smtp_tls_CAfile').trim();
+  const ca = [...rootCertificates, ...(caFile ? [readFileSync(caFile, 'utf8')] : [])];
+  const timeoutMs = Math.max(1, config.time('postern_tlsrpt_timeout')) * 1000;
+  const lookup: LookupFunction = (name, opts, cb) => {
+    if (isIP(name)) { cb(null, name, isIP(name)); return; }
+    resolver.resolve4(name).then((a) => {
+      if ((opts as { all?: boolean }).all) (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, a.map((x) => ({ address: x, family: 4 })));
+      else cb(null, a[0]!, 4);
+    }, (e: Error) => cb(Object.assign(e, { code: 'ENOTFOUND' }) as NodeJS.ErrnoException, '', 4));
+  };
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(u, {
+      method: 'POST', ca, lookup, agent: false, servername: isIP(u.hostname) ? undefined : u.hostname,
+      headers: { 'Content-Type': 'application/tlsrpt+gzip', 'Content-Length': body.length, 'User-Agent': 'Postern-TLSRPT' },
+    }, (res) => {
+      res.resume();
+      const status = res.statusCode ?? 0;
+      res.on('end', () => { clearTimeout(timer); if (status >= 200 && status < 300) resolve(status); else reject(new Error(`HTTP ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`)); });
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs / 1000}s`)), timeoutMs);
+    req.on('error', (e) => { clearTimeout(timer); reject(e); });
+    req.end(body);
+  });
 }

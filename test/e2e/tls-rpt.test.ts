@@ -8,11 +8,12 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { summarizeFile } from '../../src/tlsrpt/tlsrpt-summary.ts';
 import { MainConfig } from '../../src/global/mail-conf.ts';
 import { MailQueue } from '../../src/global/mail-queue.ts';
 import { QueueFile } from '../../src/global/queue-file-reader.ts';
@@ -37,6 +38,9 @@ queue.ensureDirs();
 let pf: RealPostfix | undefined;
 let dns: DnsServer | undefined;
 let https: Server | undefined;
+let receiver: Server | undefined;
+let receiverPort = 0;
+const posted: { url: string; type: string; body: Buffer }[] = [];
 let tlsPort = 0;
 let plainPort = 0;
 let httpsPort = 0;
@@ -68,7 +72,24 @@ before(async () => {
   });
   await new Promise<void>((r) => https!.listen(0, '127.0.0.1', () => r()));
   httpsPort = (https.address() as { port: number }).port;
+  // An https rua receiver (§5.4): takes POSTs, except /moved which redirects elsewhere.
+  const rcv = ca.issue('reports', ['reports.plain.test', 'reports.notls.test']);
+  receiver = createServer({ cert: readFileSync(rcv.certFile), key: readFileSync(rcv.keyFile) }, (req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (d: Buffer) => parts.push(d));
+    req.on('end', () => {
+      if (req.url === '/moved') { res.writeHead(302, { Location: 'https://192.0.2.1/tlsrpt' }); res.end(); return; }
+      posted.push({ url: String(req.url), type: String(req.headers['content-type']), body: Buffer.concat(parts) });
+      res.writeHead(201); res.end();
+    });
+  });
+  await new Promise<void>((r) => receiver!.listen(0, '127.0.0.1', () => r()));
+  receiverPort = (receiver.address() as { port: number }).port;
   const zone: Record<string, { A?: string[]; TXT?: string[]; MX?: { preference: number; exchange: string }[] }> = {
+    'reports.plain.test': { A: ['127.0.0.1'] },
+    'reports.notls.test': { A: ['127.0.0.1'] },
+    '_smtp._tls.plain.test': { TXT: [`v=TLSRPTv1; rua=https://reports.plain.test:${receiverPort}/tlsrpt`] },
+    '_smtp._tls.notls.test': { TXT: [`v=TLSRPTv1; rua=https://reports.notls.test:${receiverPort}/moved`] },
     'mx.example.test': { A: ['127.0.0.1'] },
     'mx.mismatch.test': { A: ['127.0.0.1'] },
     'mx.notls.test': { A: ['127.0.0.1'] },
@@ -95,6 +116,7 @@ after(async () => {
   await pf?.stop();
   await dns?.stop();
   https?.close();
+  receiver?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -166,7 +188,13 @@ test('deliveries with and without TLS failures → one RFC 8460 report per domai
   const lines = await sendTlsRptReports(config, day, { cleanup, log: logger('tlsrpt') });
   const queued = lines.find((l) => l.startsWith('sts-ok.test: report '));
   assert.ok(queued, lines.join('\n'));
-  assert.ok(lines.includes('plain.test: no _smtp._tls record, no report'));
+  assert.ok(lines.includes('badmx.test: no _smtp._tls record, no report'));
+  // https rua (§5.4): POSTed gzipped; a redirect is not followed.
+  assert.ok(lines.some((l) => new RegExp(`^plain\\.test: report \\S+ posted to https://reports\\.plain\\.test:${receiverPort}/tlsrpt: HTTP 201$`).test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => /^notls\.test: report to https:\/\/reports\.notls\.test:\d+\/moved failed: HTTP 302 \(redirects are not followed\)$/.test(l)), lines.join('\n'));
+  assert.equal(posted.length, 1);
+  assert.equal(posted[0]!.type, 'application/tlsrpt+gzip');
+  assert.deepEqual(JSON.parse(gunzipSync(posted[0]!.body).toString('utf8')).policies, reports.get('plain.test')!.policies);
   const qid = / queued as (\S+) to tls-reports@sts-ok\.test$/.exec(queued)![1]!;
   const qf = await QueueFile.open(queue.path('incoming', qid), qid);
   assert.deepEqual(qf.recipients.map((r) => r.address), ['tls-reports@sts-ok.test']);
@@ -179,4 +207,33 @@ test('deliveries with and without TLS failures → one RFC 8460 report per domai
   const b64 = /Content-Type: application\/tlsrpt\+gzip\r?\nContent-Transfer-Encoding: base64\r?\nContent-Disposition: [^\n]*\r?\n\r?\n([A-Za-z0-9+/=\r\n]+)\r?\n--/.exec(msg)![1]!;
   const attached = JSON.parse(gunzipSync(Buffer.from(b64.replace(/\s/g, ''), 'base64')).toString('utf8'));
   assert.deepEqual(attached.policies, reports.get('sts-ok.test')!.policies);
+});
+
+test('reports received for our domains are summarised; hostile report files are refused', { skip }, async () => {
+  const day = new Date().toISOString().slice(0, 10);
+  // The report mail queued above for sts-ok.test, as a mailbox file.
+  const qids = readdirSync(join(queue.dir, 'incoming'));
+  let mail = '';
+  for (const q of qids) {
+    const c = (await (await QueueFile.open(queue.path('incoming', q), q)).content()).toString('latin1');
+    if (c.includes('TLS-Report-Domain: sts-ok.test')) mail = c;
+  }
+  assert.ok(mail);
+  const f = join(dir, 'report.eml');
+  writeFileSync(f, mail);
+  assert.deepEqual(summarizeFile(f), [`postern.test ${day}: sts-ok.test sts: 2 successful, 0 failed`]);
+  const mis = join(dir, 'mismatch.json.gz');
+  writeFileSync(mis, gzipSync(JSON.stringify(tlsRptReportsFor(config, day).get('mismatch.test'))));
+  const sm = summarizeFile(mis);
+  assert.equal(sm.length, 2);
+  assert.equal(sm[0], `postern.test ${day}: mismatch.test sts: 0 successful, 1 failed`);
+  assert.match(sm[1]!, /^ {2}certificate-host-mismatch: 1 from 127\.0\.0\.1 to mx\.mismatch\.test\[127\.0\.0\.1\]/);
+  const bomb = join(dir, 'bomb.json.gz');
+  writeFileSync(bomb, gzipSync(Buffer.alloc(20 << 20, 0x20)));
+  assert.throws(() => summarizeFile(bomb), /Cannot create a Buffer larger than|maxOutputLength|larger than/i);
+  const bad = join(dir, 'bad.json');
+  writeFileSync(bad, '{"policies": 5}');
+  assert.throws(() => summarizeFile(bad), /not an RFC 8460 report/);
+  writeFileSync(bad, 'From: x\n\nhello');
+  assert.throws(() => summarizeFile(bad), /neither a JSON report nor a mail/);
 });
