@@ -28,6 +28,7 @@ let ariWindow: { start: string; end: string } | undefined;
 const lines: string[] = [];
 let restore: ReturnType<typeof setLogSink>;
 const ariAsked: string[] = [];
+const held: { end(): void }[] = [];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'postern-acme-renew-'));
@@ -38,6 +39,7 @@ before(async () => {
     const dirJson = (ari: boolean) => JSON.stringify({ newNonce: `${base}/nonce`, newAccount: `${base}/acct`, newOrder: `${base}/order`, ...(ari ? { renewalInfo: `${base}/ari` } : {}) });
     if (req.url === '/dir-500') { res.writeHead(500, { 'Content-Type': 'application/problem+json' }); res.end('{"type":"urn:ietf:params:acme:error:serverInternal","detail":"the CA is down for maintenance"}'); return; }
     if (req.url === '/dir' || req.url === '/dir-ari') { res.end(dirJson(req.url === '/dir-ari')); return; }
+    if (req.url === '/dir-slow') { held.push(res); return; }          // never answers
     if (req.url === '/nonce') { res.writeHead(200, { 'Replay-Nonce': 'abc123' }); res.end(); return; }
     if (req.url?.startsWith('/ari/')) { ariAsked.push(req.url.slice(5)); res.end(JSON.stringify({ suggestedWindow: ariWindow })); return; }
     res.writeHead(503, { 'Content-Type': 'application/problem+json' });
@@ -48,6 +50,8 @@ before(async () => {
 });
 after(async () => {
   setLogSink(restore);
+  for (const r of held) r.end();
+  server.closeAllConnections();
   await new Promise((r) => server.close(r));
   rmSync(dir, { recursive: true, force: true });
 });
@@ -121,4 +125,17 @@ test('renewal time: two thirds of the lifetime; ARI window when the CA offers re
   const r3 = await renewIfDue(a, logger('acme'), false, new Date());
   assert.ok(r3.error);
   assert.ok(lines.some((l) => /ordering a certificate for mail\.example\.test from .*\/dir-ari: renewal time .* reached/.test(l)));
+});
+
+test('a CA that never answers: the attempt ends at postern_acme_timeout, the event loop stays free', async () => {
+  const s = { ...settings('slow', '/dir-slow'), timeoutMs: 1500 };
+  let ticks = 0;
+  const tick = setInterval(() => { ticks++; }, 50);
+  const t0 = performance.now();
+  const r = await renewIfDue(s, logger('acme'), true);
+  clearInterval(tick);
+  const took = performance.now() - t0;
+  assert.match(r.error!, /no complete answer from the CA to GET .*\/dir-slow within 1\.5s/);
+  assert.ok(took >= 1400 && took < 10_000, String(took));
+  assert.ok(ticks >= 10, `other work ran meanwhile (${ticks} ticks)`);
 });
