@@ -7,9 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { PosternSystem } from '../../test/harness/postern-system.ts';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { POSTERN, PosternSystem } from '../../test/harness/postern-system.ts';
 import { freePortBase } from '../../test/harness/free-port.ts';
+import { DnsServer } from '../../test/harness/dns-server.ts';
 
 function send(port: number, from: string, to: string): string {
   const py = `
@@ -30,12 +32,17 @@ s.quit()
 
 test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
   const sys = await PosternSystem.start();
+  const dns = await DnsServer.start({
+    'dane.test': { MX: [{ preference: 10, exchange: 'mx.dane.test' }] },
+    'mx.dane.test': { A: ['127.0.0.1'] },
+    '_25._tcp.mx.dane.test': { TLSA: [{ usage: 3, selector: 1, matchingType: 1, data: 'ab'.repeat(32) }], AD: true },
+  });
   try {
     const conf = sys.configDir;
     const dead = await freePortBase(1); // nothing listens there: mail to it is deferred
     writeFileSync(join(conf, 'virtual'), '# aliases\nsales@example.test postmaster@example.test\n');
     writeFileSync(join(conf, 'transport'), `remote.test smtp:[127.0.0.1]:${dead}\n`);
-    writeFileSync(join(conf, 'tls_policy'), `[127.0.0.1]:${dead} encrypt\n`);
+    writeFileSync(join(conf, 'tls_policy'), `[127.0.0.1]:${dead} encrypt\ndane.test dane\n`);
     appendFileSync(join(conf, 'main.cf'), [
       '',
       `maillog_file_prefixes = ${sys.dir}`,
@@ -44,6 +51,8 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
       `transport_maps = texthash:${join(conf, 'transport')}`,
       `smtp_tls_policy_maps = texthash:${join(conf, 'tls_policy')}`,
       'postern_mta_sts = yes',
+      `postern_dns_servers = 127.0.0.1:${dns.port}`,
+      'smtp_dns_support_level = dnssec',
       '',
     ].join('\n'));
     const mark = sys.log.length;
@@ -68,7 +77,18 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
     assert.match(r.stdout, /TLS policy \(smtp_\): level encrypt from smtp_tls_policy_maps/);
     r = sys.cli('explain', 'joe@elsewhere.test');
     assert.match(r.stdout, /level may from main\.cf/);
-    assert.match(r.stdout, /would look up MTA-STS: _mta-sts\.elsewhere\.test TXT/);
+    assert.match(r.stdout, /would look up _mta-sts\.elsewhere\.test TXT \(DNS not used: give --dns\)/);
+
+    // DANE: without --dns, the questions smtp(8) would ask; with --dns, the answers of the
+    // configured resolver (a loopback DNS server), per MX host.
+    r = sys.cli('explain', 'joe@dane.test');
+    assert.match(r.stdout, /level dane from smtp_tls_policy_maps/);
+    assert.match(r.stdout, /would look up dane\.test MX/);
+    assert.match(r.stdout, /then TLSA records _25\._tcp\.HOST of each MX host/);
+    // (not spawnSync: the DNS server answers from this process's event loop)
+    r = await promisify(execFile)(POSTERN, ['-c', conf, 'explain', '--dns', 'joe@dane.test'], { encoding: 'utf8', timeout: 30_000 })
+      .then((x) => ({ status: 0, stdout: x.stdout, stderr: x.stderr }));
+    assert.match(r.stdout, /mx\.dane\.test\[127\.0\.0\.1\]:25: level dane \(1 usable TLSA records\)/);
 
     // Restrictions for an outside client: the relay restriction that fires, with Postfix's reply.
     r = sys.cli('explain', '--client', '192.0.2.7,mail.example.org', '--sender', 'a@example.org', 'joe@remote.test');
@@ -115,6 +135,7 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
     assert.equal(r.status, 1);
     assert.match(r.stdout, /no line names ABCDEF123456/);
   } finally {
+    await dns.stop();
     await sys.stop();
     rmSync(sys.dir, { recursive: true, force: true });
   }

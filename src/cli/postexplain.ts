@@ -40,8 +40,7 @@ import { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
 import { sourceLineOf } from '../trivial-rewrite/never-rules.ts';
 import { cleanupTables } from '../cleanup/cleanup-tables.ts';
 import { CleanupEnvelope } from '../cleanup/cleanup-envelope.ts';
-import { SmtpTlsPolicy, isRefusal, loadCa } from '../smtp/smtp-tls-policy.ts';
-import { MtaStsCache } from '../smtp/smtp-tls-mta-sts.ts';
+import { agentTlsPolicy, isRefusal } from '../smtp/smtp-tls-policy.ts';
 import { parseDestination, resolveDestination } from '../smtp/smtp-connect.ts';
 import { dnsResolverFromConfig } from '../util/dns-resolver.ts';
 import { logger } from '../util/msg.ts';
@@ -131,16 +130,13 @@ async function explainTls(config: MainConfig, entry: MasterEntry, nexthop: strin
   const lmtp = entry.command === 'lmtp';
   const pfx = lmtp ? 'lmtp_' : 'smtp_';
   const c = config.withOverrides(entry.overrides);
-  const log = logger(lmtp ? 'lmtp' : 'smtp');
   const asked: string[] = [];
   const resolver = useDns ? dnsResolverFromConfig(c) : noNetworkResolver(asked);
-  const stsOn = !lmtp && c.bool('postern_mta_sts');
-  const policy = new SmtpTlsPolicy({
-    config: c, prefix: pfx, resolver: () => resolver, log,
-    mtaSts: stsOn && useDns
-      ? new MtaStsCache({ resolver: () => resolver, port: c.int('postern_mta_sts_port'), ca: loadCa(c, (n) => pfx + n, log), timeoutMs: c.time('postern_mta_sts_timeout') * 1000, log })
-      : undefined,
-  });
+  // The agent's own policy object (smtp-tls-policy.ts agentTlsPolicy), on the explain resolver.
+  const policy = agentTlsPolicy(c, lmtp, () => resolver, logger(lmtp ? 'lmtp' : 'smtp'));
+  const wouldAsk = (indent: string) => {
+    for (const q of asked.splice(0)) out(`${indent}would look up ${q} (DNS not used: give --dns)\n`);
+  };
   let dest;
   try { dest = parseDestination(nexthop, { lmtp, defaultPort: lmtp ? 24 : 25 }); } catch (e) {
     out(`    TLS: nexthop ${nexthop} is not a valid destination: ${(e as Error).message}\n`);
@@ -152,22 +148,26 @@ async function explainTls(config: MainConfig, entry: MasterEntry, nexthop: strin
   if (isRefusal(d)) { out(`    TLS: delivery would be deferred: ${d.dsn} ${d.refuse}\n`); return; }
   out(`    TLS policy (${pfx}): level ${d.level} from ${d.source}${d.match.length ? `, match ${d.match.join(':')}` : ''}${d.protocols ? `, protocols ${d.protocols}` : ''}\n`);
   if (d.mtaSts) out(`      MTA-STS policy of ${d.mtaSts.domain}: mode ${d.mtaSts.mode}, mx ${d.mtaSts.mx.join(', ')}\n`);
-  if (stsOn && !useDns && mxLookup && d.source !== `${pfx}tls_policy_maps` && d.level !== 'dane' && d.level !== 'dane-only') {
-    out(`      would look up MTA-STS: _mta-sts.${d.nexthopDomain} TXT, then https://mta-sts.${d.nexthopDomain}/.well-known/mta-sts.txt (give --dns)\n`);
-  }
+  if (asked.some((q) => q.startsWith('_mta-sts.'))) out(`      (postern_mta_sts = yes: an MTA-STS policy found there would decide the level)\n`);
+  wouldAsk('      ');
   if (d.level !== 'dane' && d.level !== 'dane-only') return;
-  if (!useDns) {
-    const host = dest.kind === 'inet' ? dest.host : nexthop;
-    const port = dest.kind === 'inet' ? dest.port : 25;
-    out(`      would look up TLSA: _${port}._tcp.<each ${mxLookup ? `MX host of ${host}` : host}> (DNSSEC-validated; give --dns)\n`);
+  // DANE is decided per server address: the MX hosts, then their TLSA records.
+  const servers = await resolveDestination(dest, { resolver, mxAddressLimit: c.int(pfx + 'mx_address_limit'), ipv4: true, ipv6: true, myhostname: c.get('myhostname'), native: false, random: Math.random });
+  if (!Array.isArray(servers)) {
+    wouldAsk('      ');
+    if (!useDns) {
+      const port = dest.kind === 'inet' ? dest.port : 25;
+      out(`      then TLSA records _${port}._tcp.HOST of each ${mxLookup ? 'MX host' : 'host'} (DNSSEC-validated)\n`);
+    } else {
+      out(`      MX/address lookup: ${servers.status}: ${servers.dsn} ${servers.text}\n`);
+    }
     return;
   }
-  const servers = await resolveDestination(dest, { resolver, mxAddressLimit: c.int(pfx + 'mx_address_limit'), ipv4: true, ipv6: true, myhostname: c.get('myhostname'), native: false, random: Math.random });
-  if (!Array.isArray(servers)) { out(`      MX/address lookup: ${servers.status}: ${servers.dsn} ${servers.text}\n`); return; }
   for (const sv of servers) {
     const h = await policy.forHost(d, sv.host, sv.addr, sv.port);
     if (isRefusal(h)) out(`      ${sv.host}[${sv.addr}]:${sv.port}: deferred: ${h.dsn} ${h.refuse}\n`);
     else out(`      ${sv.host}[${sv.addr}]:${sv.port}: level ${h.level}${h.tlsa ? ` (${h.tlsa.length} usable TLSA records)` : ''}\n`);
+    wouldAsk('        ');
   }
 }
 

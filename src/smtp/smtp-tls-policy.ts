@@ -176,6 +176,22 @@ function tlsaUsable(r: TlsaRecord): boolean {
   return r.matchingType === 0 && r.data.length > 0;
 }
 
+/**
+ * The TLS policy of one smtp(8) or lmtp(8) agent for this configuration, as the agent builds it
+ * (smtp.ts) and `postern explain` asks it: the smtp_ or lmtp_ parameters, and for smtp with
+ * postern_mta_sts = yes an MTA-STS cache (RFC 8461, Postern's own switch: Postfix needs a
+ * policy daemon for it).
+ */
+export function agentTlsPolicy(config: MainConfig, lmtp: boolean, resolver: () => DnsResolver, log: Logger): SmtpTlsPolicy {
+  const pfx = lmtp ? 'lmtp_' : 'smtp_';
+  return new SmtpTlsPolicy({
+    config, prefix: pfx, resolver, log,
+    mtaSts: !lmtp && config.bool('postern_mta_sts')
+      ? new MtaStsCache({ resolver, port: config.int('postern_mta_sts_port'), ca: loadCa(config, (n) => pfx + n, log), timeoutMs: config.time('postern_mta_sts_timeout') * 1000, log })
+      : undefined,
+  });
+}
+
 export interface SmtpTlsPolicyOptions {
   config: MainConfig;
   /** "smtp_" or "lmtp_". */

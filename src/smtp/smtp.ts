@@ -61,8 +61,7 @@ import { parseDestination, resolveDestination, DestinationSyntaxError, parsePort
 import { SmtpConn, SmtpSessionError } from './smtp-conn.ts';
 import { smtpHandshake, smtpTransaction, smtpReset, smtpQuit, SmtpSiteFail, type SmtpProtoSettings, type SmtpSession, type TlsLevel } from './smtp-proto.ts';
 import { SmtpSessionCache } from './smtp-session-cache.ts';
-import { SmtpTlsPolicy, isRefusal, loadCa, type TlsDestPolicy } from './smtp-tls-policy.ts';
-import { MtaStsCache } from './smtp-tls-mta-sts.ts';
+import { agentTlsPolicy, isRefusal, type TlsDestPolicy } from './smtp-tls-policy.ts';
 
 export interface SmtpAgentOptions {
   /** DNS client; default: postern_dns_servers from main.cf, else the system resolver. */
@@ -105,13 +104,7 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
   const ms = (n: string) => config.time(n) * 1000;
   let resolver = opts.resolver;
   const getResolver = (): DnsResolver => (resolver ??= dnsResolverFromConfig(config));
-  const tlsPolicy = new SmtpTlsPolicy({
-    config, prefix: pfx, resolver: getResolver, log,
-    // RFC 8461 MTA-STS, Postern's own switch (Postfix needs a policy daemon for it).
-    mtaSts: !lmtp && config.bool('postern_mta_sts')
-      ? new MtaStsCache({ resolver: getResolver, port: config.int('postern_mta_sts_port'), ca: loadCa(config, P, log), timeoutMs: config.time('postern_mta_sts_timeout') * 1000, log })
-      : undefined,
-  });
+  const tlsPolicy = agentTlsPolicy(config, lmtp, getResolver, log);
   const tlsRpt = smtpTlsRpt(config, lmtp);
   const settings: SmtpProtoSettings = {
     lmtp,
