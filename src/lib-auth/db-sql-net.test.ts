@@ -210,3 +210,19 @@ userdb {
     await ud.close();
   }
 });
+
+test('sql pgsql: 10,000 concurrent user lookups and logins through the shared pool, none lost', { skip }, async () => {
+  const dir = setup('many', 'pgsql', pg.port);
+  await pg.sql(`INSERT INTO mailbox VALUES ('many@example.com', '${await passwordHash('SHA512-CRYPT', 'many-pw')}', 'example.com/many/', 0, TRUE)`);
+  const ud = await openUserDirectory(loadDovecotConf(dir));
+  try {
+    const names = Array.from({ length: 10_000 }, (_, i) => (i % 5 === 0 ? 'alice@example.com' : `ghost${i}@example.com`));
+    const recs = await Promise.all(names.map((n) => ud.lookup(n)));
+    recs.forEach((r, i) => assert.equal(r?.home, i % 5 === 0 ? '/var/vmail/example.com/alice/' : undefined));
+    // Logins hash passwords (SHA512-CRYPT): fewer, still all at once.
+    const logins = await Promise.all(Array.from({ length: 200 }, (_, i) => ud.verifyPlain(i % 2 ? 'many@example.com' : "x' OR '1'='1", 'many-pw')));
+    logins.forEach((r, i) => assert.equal(r.result, i % 2 ? 'ok' : 'unknown'));
+  } finally {
+    await ud.close();
+  }
+});
