@@ -66,6 +66,7 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
     assert.match(r.stdout, /virtual_alias_maps texthash:\S+virtual: key sales@example\.test -> postmaster@example\.test \(\S+virtual, line 2\)/);
     assert.match(r.stdout, /recipients after mapping: <postmaster@example\.test>/);
     assert.match(r.stdout, /address class: virtual \(virtual_mailbox_domains\)/);
+    assert.match(r.stdout, /virtual_mailbox_domains = auth:domains \(\S+main\.cf, line \d+\)/);
     assert.match(r.stdout, /transport: virtual, nexthop: example\.test/);
 
     // A remote domain with a transport_maps entry and a TLS policy entry; MTA-STS is not looked up.

@@ -59,6 +59,11 @@ const CLASS_PARAM: Record<string, string> = {
   default: 'none of mydestination, virtual_alias_domains, virtual_mailbox_domains, relay_domains',
 };
 
+/** The domain list that puts a domain in each class. */
+const CLASS_LIST: Record<string, string | undefined> = {
+  local: 'mydestination', alias: 'virtual_alias_domains', virtual: 'virtual_mailbox_domains', relay: 'relay_domains', default: undefined,
+};
+
 export interface ExplainArgs {
   target: string;
   client?: { addr: string; name: string };
@@ -221,6 +226,11 @@ export async function explainAddress(configDir: string, a: ExplainArgs, out: (s:
       lookups.flush('    ');
       for (const w of rl.warnings) out(`  warning: ${w}\n`);
       out(`  address class: ${rl.class} (${CLASS_PARAM[rl.class]})\n`);
+      const listParam = CLASS_LIST[rl.class];
+      if (listParam) {
+        const line = config.lineOf(listParam);
+        out(`    ${listParam} = ${config.get(listParam)}${line > 0 ? ` (${config.file}, line ${line})` : ' (default)'}\n`);
+      }
       if (rl.flags.error) out('  bad address syntax: would bounce\n');
       if (rl.flags.fail) out('  resolver failure (a table could not be read): would be deferred\n');
       if (rl.flags.routed) out('  routing operators (@ ! %) remain in the local part\n');

@@ -13,7 +13,7 @@ import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { PosternSystem } from '../harness/postern-system.ts';
-import { freePort } from '../harness/free-port.ts';
+import { freePort, freePortBase } from '../harness/free-port.ts';
 
 const haveProm = spawnSync('prometheus', ['--version'], { encoding: 'utf8' }).status === 0;
 
@@ -36,6 +36,17 @@ for i in range(ok):
 s.quit()
 `;
   const r = spawnSync('python3', ['-c', py, String(ok), String(bad)], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+}
+
+/** One message to a recipient whose delivery is deferred. */
+function sendDeferred(port: number): void {
+  const r = spawnSync('python3', ['-c', `
+import smtplib
+s = smtplib.SMTP('127.0.0.1', ${port}, timeout=20)
+s.sendmail('postmaster@example.test', ['joe@remote.test'], b'Subject: wait\\r\\n\\r\\nbody\\r\\n')
+s.quit()
+`], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
 }
 
@@ -71,9 +82,12 @@ test('a real Prometheus scrapes /metrics and sees what was sent', { skip: !haveP
   const promDir = join(sys.dir, 'prometheus');
   try {
     const httpPort = await freePort();
+    const dead = await freePortBase(1); // nothing listens there: mail to remote.test is deferred
     writeFileSync(join(sys.configDir, 'metrics.auth'), '# who may scrape\nprom:s3cret\n', { mode: 0o600 });
+    writeFileSync(join(sys.configDir, 'transport'), `remote.test smtp:[127.0.0.1]:${dead}\n`);
     appendFileSync(join(sys.configDir, 'main.cf'), [
       '', `postern_http_listen = 127.0.0.1:${httpPort}`, 'postern_metrics = yes',
+      `transport_maps = texthash:${join(sys.configDir, 'transport')}`,
       `postern_metrics_auth_file = ${join(sys.configDir, 'metrics.auth')}`, '',
     ].join('\n'));
     assert.equal(sys.cli('reload').status, 0);
@@ -134,6 +148,14 @@ test('a real Prometheus scrapes /metrics and sees what was sent', { skip: !haveP
     await expectValue(promPort, 'postern_smtpd_replies_total{class="2xx",restriction=""}', 18 + 3 + 3 * 3);
     await expectValue(promPort, 'postern_deliveries_total{transport="virtual",status="sent"}', 8);
     await expectValue(promPort, 'count(postern_memory_bytes{kind="rss",thread=~".+-[0-9]+"})', (v) => v >= 1);
+
+    // A message that cannot be delivered: counted as deferred, and seen in the deferred queue
+    // (qshape's youngest age bucket).
+    sendDeferred(sys.ports.smtp);
+    await expectValue(promPort, 'postern_deliveries_total{transport="smtp",status="deferred"}', (v) => v >= 1);
+    await expectValue(promPort, 'postern_queue_messages{queue="deferred"}', 1);
+    await expectValue(promPort, 'postern_queue_messages_by_age{queue="deferred",age_max_minutes="5"}', 1);
+    await expectValue(promPort, 'postern_messages_received_total', 9);
   } finally {
     if (prom) { prom.kill('SIGTERM'); await new Promise((r) => prom!.once('exit', r)); }
     await sys.stop();
