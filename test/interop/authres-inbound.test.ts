@@ -10,6 +10,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dkimSign as mailauthSign } from 'mailauth';
 import { DnsServer } from '../harness/dns-server.ts';
 import { PosternSystem } from '../harness/postern-system.ts';
 import { AUTHSERV_ID, arcSign, delivered, dkimSign, message, newKey, ourAuthres, reconfigure, smallKey, smtpSend, tempDir, type DkimKey } from '../harness/authres-kit.ts';
@@ -169,6 +171,19 @@ test('DKIM: a 512-bit key is refused (RFC 8301 §3.2: under postern_dkim_min_key
   assert.doesNotMatch(weak.ar, /dkim=pass/);
   const changed = await deliver({ from: 'a@none.test', sign: (m) => dkimSign(m, 'sel', 'dk.test', rsa).replace('Hello.', 'Hello!') });
   assert.match(changed.ar, /dkim=(fail|neutral) [^;]*header\.s=sel/);
+});
+
+test('DKIM x=: a signature whose expiry time has passed does not pass (signed by mailauth\'s signer, the one tool at hand that writes x=)', async () => {
+  const key = readFileSync(rsa.keyFile, 'utf8');
+  const id = `x-${process.pid}`;
+  const msg = message([`From: <a@none.test>`, 'To: <postmaster@example.test>', `Subject: ${id}`]);
+  const signed = await mailauthSign(msg, { signTime: new Date(Date.now() - 7200_000), expires: new Date(Date.now() - 3600_000), signatureData: [{ signingDomain: 'dk.test', selector: 'sel', privateKey: key }] } as never);
+  const sent = await smtpSend(sys.ports.smtp, { helo: 'client.example', from: 'a@none.test', msg: signed.signatures + msg });
+  assert.equal(sent.code, 250, sent.text);
+  const d = await delivered(sys.maildir('postmaster@example.test'), id);
+  const ar = ourAuthres(d.text)[0]!;
+  assert.match(signed.signatures, /x=\d+/);
+  assert.match(ar, /dkim=neutral \(expired\) [^;]*header\.s=sel/);
 });
 
 test('ARC: a chain whose message was changed after sealing is arc=fail', async () => {
