@@ -6,7 +6,9 @@
  *   startServerTls(sock, tls, timeoutMs)   // uses tls.secureContext() and tls.sniCallback
  *
  * Reload: the master calls reloadTlsContexts() on every reload (SIGHUP), whether or not the
- * configuration text changed — replacing a certificate file is not a configuration change.
+ * configuration text changed — replacing a certificate file is not a configuration change; the
+ * ACME client calls it after installing a certificate. Threads and child processes of services
+ * are asked to reload theirs through the forwarders the master registers.
  * Each live provider hashes its files; when any byte changed it rebuilds its contexts, and new
  * handshakes get the new certificate. Sessions already established keep theirs (the TLS session
  * holds its own reference to the old context). A file that cannot be read or a key that does not
@@ -125,11 +127,25 @@ export class TlsContextProvider implements TlsContextSource {
   close(): void { live.delete(this.ref); }
 }
 
+const forwarders = new Set<() => void>();
+
 /**
- * Re-read the certificate files of every live provider (the master's reload). Returns the
- * number of providers whose certificate changed.
+ * Services in other threads or processes have providers of their own: the master registers a
+ * forwarder per thread or child process that asks it to reload too (master-thread.ts,
+ * master-process.ts). Returns the remover.
+ */
+export function addTlsReloadForwarder(fn: () => void): () => void {
+  forwarders.add(fn);
+  return () => { forwarders.delete(fn); };
+}
+
+/**
+ * Re-read the certificate files of every live provider (the master's reload, a new ACME
+ * certificate), and ask every other thread and process of services to do the same. Returns the
+ * number of providers of this thread whose certificate changed.
  */
 export function reloadTlsContexts(): number {
+  for (const f of forwarders) { try { f(); } catch { /* a thread or child that is going away */ } }
   let changed = 0;
   for (const ref of [...live]) {
     const p = ref.deref();

@@ -6,9 +6,10 @@
  * exit when the master goes away (Postfix daemons' "master disconnect").
  *
  * Messages master → child: {type: 'request', req}, {type: 'conn', l} with a socket handle,
- * {type: 'stop'}, {type: 'wakeup'}, {type: 'trigger', what}. Child → master: {type: 'started'},
+ * {type: 'stop'}, {type: 'wakeup'}, {type: 'trigger', what}, {type: 'tls-reload'}. Child → master: {type: 'started'},
  * {type: 'accept', l}, {type: 'failed', error}, {type: 'trigger', service, what}.
  */
+import { reloadTlsContexts } from '../lib-tls/tls-provider.ts';
 import { flushCompileCache } from 'node:module';
 import { createServer, type Socket } from 'node:net';
 import { MainConfig } from '../global/mail-conf.ts';
@@ -100,6 +101,9 @@ process.on('message', (m: { type: string; req?: ProcessRequest; l?: number; what
     }
     case 'wakeup':
       running?.wakeup?.();
+      break;
+    case 'tls-reload':
+      reloadTlsContexts();
       break;
     case 'stop':
       stop(0);

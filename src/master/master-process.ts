@@ -40,7 +40,9 @@
  *    ({type: 'trigger', service, what}), which passes it on unless it names the child's own
  *    service.
  *  - wakeup() is forwarded; reload() is not offered, so a changed configuration starts a new
- *    child and then stops the old one (which finishes its sessions).
+ *    child and then stops the old one (which finishes its sessions). New certificate files
+ *    (`postern reload`, the ACME client) reach every child as {type: 'tls-reload'}: the child
+ *    re-reads its TLS contexts as the master's own services do (lib-tls/tls-provider.ts).
  *  - The child's stderr (its log lines, `postern/smtpd[CHILD PID]: ...`) is read by the master
  *    and written to the master's stderr in whole lines, so two processes never interleave
  *    parts of lines in the log.
@@ -52,6 +54,7 @@
  *  - In-memory state is per process: anvil's per-client counts and the auth penalty
  *    (src/anvil/) are counted per child, so N children let a client reach N times a limit.
  */
+import { addTlsReloadForwarder } from '../lib-tls/tls-provider.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { onTrigger, trigger } from '../global/mail-trigger.ts';
@@ -196,7 +199,10 @@ export function processed(name: string, module: string): ServiceImpl {
           waiting.set(id, (s) => { clearTimeout(t); waiting.delete(id); if (s) last = s; resolve(s); });
           proc.send({ type: 'metrics', id }, () => undefined);
         }));
+        // New certificates (postern reload, ACME): the child re-reads its own (tls-provider.ts).
+        const offTls = addTlsReloadForwarder(() => { if (proc.connected) proc.send({ type: 'tls-reload' }, () => undefined); });
         proc.once('exit', () => {
+          offTls();
           offMetrics();
           for (const f of [...waiting.values()]) f(undefined);
           if (last) metrics.retire(last);

@@ -3,6 +3,7 @@
  * ServiceContext (main.cf and dovecot.conf from the configuration directory, once; master.cf's
  * entries as the master passed them), start the service, obey stop/wakeup.
  */
+import { reloadTlsContexts } from '../lib-tls/tls-provider.ts';
 import { flushCompileCache } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import { MainConfig } from '../global/mail-conf.ts';
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
     if (m.type === 'metrics') { port.postMessage({ type: 'metrics', id: m.id, snap: metrics.snapshot() }); return; }
     if (m.type === 'trigger') for (const what of m.what ?? []) trigger(mod.service.name, what);
     else if (m.type === 'wakeup') running.wakeup?.();
+    else if (m.type === 'tls-reload') reloadTlsContexts();
     else if (m.type === 'stop') {
       void running.stop().catch(() => {}).finally(() => {
         port.postMessage({ type: 'metrics', id: 0, snap: metrics.snapshot() }); // the final counts

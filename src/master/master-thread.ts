@@ -16,6 +16,7 @@
  * restarts it with its usual backoff. Log lines reach the master's stderr through Node's worker
  * stdio forwarding; with maillog_file, through the master (master-maillog.ts) into the file too.
  */
+import { addTlsReloadForwarder } from '../lib-tls/tls-provider.ts';
 import { Worker } from 'node:worker_threads';
 import { onTrigger, trigger } from '../global/mail-trigger.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
@@ -72,7 +73,10 @@ export function threaded(name: string, module: string): ServiceImpl {
         waiting.set(id, (s) => { clearTimeout(t); waiting.delete(id); if (s) last = s; resolve(s); });
         w.postMessage({ type: 'metrics', id });
       }));
+      // New certificates (postern reload, ACME): the thread re-reads its own (tls-provider.ts).
+      const offTls = addTlsReloadForwarder(() => w.postMessage({ type: 'tls-reload' }));
       w.once('exit', () => {
+        offTls();
         offMetrics();
         for (const f of [...waiting.values()]) f(undefined);
         if (last) metrics.retire(last);
