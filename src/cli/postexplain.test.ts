@@ -130,6 +130,10 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
     assert.match(r.stdout, new RegExp(`queue: (deferred|active)/${q2}`));
     assert.match(r.stdout, /recipient <joe@remote\.test>: waiting/);
     assert.match(r.stdout, /<joe@remote\.test>: deferred .*\(.+\)/);
+    // On hold: the queue says how to release it; postsuper's log line is in the trace.
+    assert.equal(sys.cli('queue', 'hold', q2).status, 0);
+    r = sys.cli('explain', q2);
+    assert.match(r.stdout, new RegExp(`queue: hold/${q2} \\(on hold: postern queue release to send it\\)`));
 
     // An unknown queue ID.
     r = sys.cli('explain', 'ABCDEF123456');

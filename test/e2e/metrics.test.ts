@@ -50,6 +50,30 @@ s.quit()
   assert.equal(r.status, 0, r.stderr);
 }
 
+/** IMAP over TLS (imaps): one failed login, then a login, SELECT, FETCH, a bogus command. */
+function imapSession(port: number, password: string): void {
+  const r = spawnSync('python3', ['-c', `
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+m = imaplib.IMAP4_SSL('127.0.0.1', ${port}, ssl_context=ctx, timeout=30)
+try:
+    m.login('postmaster@example.test', 'wrong')
+    sys.exit('login with a wrong password succeeded')
+except imaplib.IMAP4.error:
+    pass
+m.login('postmaster@example.test', sys.argv[1])
+typ, data = m.select('INBOX'); assert typ == 'OK', data
+typ, data = m.fetch('1', '(FLAGS)'); assert typ == 'OK', data
+imaplib.Commands['XYZZY'] = ('SELECTED',)
+try:
+    m._simple_command('XYZZY')
+except imaplib.IMAP4.error:
+    pass
+m.logout()
+`, password], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+}
+
 function curl(url: string, ...args: string[]): { code: number; body: string } {
   const r = spawnSync('curl', ['-s', '-o', '-', '-w', '\n%{http_code}', ...args, url], { encoding: 'utf8', timeout: 20_000 });
   const i = r.stdout.lastIndexOf('\n');
@@ -139,6 +163,18 @@ test('a real Prometheus scrapes /metrics and sees what was sent', { skip: !haveP
     await expectValue(promPort, 'sum(postern_queue_messages)', 0);
     await expectValue(promPort, 'postern_fsync_duration_seconds_count', (v) => v >= 5);
     await expectValue(promPort, 'postern_eventloop_lag_seconds{thread="master",stat="max"}', (v) => v >= 0);
+
+    // IMAP: commands by status, their latency, the auth penalty's counts, the TLS version.
+    imapSession(sys.ports.imaps, sys.password);
+    await expectValue(promPort, 'postern_imap_commands_total{command="LOGIN",status="OK"}', 1);
+    await expectValue(promPort, 'postern_imap_commands_total{command="LOGIN",status="NO"}', 1);
+    await expectValue(promPort, 'postern_imap_commands_total{command="SELECT",status="OK"}', 1);
+    await expectValue(promPort, 'postern_imap_commands_total{command="unknown",status="BAD"}', 1);
+    await expectValue(promPort, 'postern_imap_command_duration_seconds_count{command="FETCH"}', 1);
+    await expectValue(promPort, 'postern_auth_attempts_total{result="success"}', 1);
+    await expectValue(promPort, 'postern_auth_attempts_total{result="failure"}', 1);
+    await expectValue(promPort, 'postern_tls_handshakes_total{version="TLSv1.3"}', (v) => v >= 1);
+    await expectValue(promPort, 'postern_sessions_total{daemon="imapd"}', 1);
 
     // smtpd (and the cleanup it calls) in a child process: its counts join the same scrape.
     await sys.setMasterOption(['smtp'], 'postern_process_mode', 'process');
