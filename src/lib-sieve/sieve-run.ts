@@ -114,7 +114,13 @@ export async function planSieveDelivery(input: SieveDeliveryInput): Promise<Siev
         version: '0.5.19', ...input.environment,
       },
       mailboxExists: input.mailboxExists,
-      ...(input.specialUseExists ? { specialUseExists: input.specialUseExists } : {}),
+      specialUseExists: input.specialUseExists ?? (async (mailbox, flags) => {
+        for (const f of flags) {
+          const box = s.specialUse[f.toLowerCase()];
+          if (box === undefined || (mailbox !== undefined && box !== mailbox) || !(await input.mailboxExists(box))) return false;
+        }
+        return true;
+      }),
       duplicateSeen: (id) => dupes.seen(`duplicate\0${id}`),
       includes: sc.includes,
       spamtest: testSettings(s.spamtest),

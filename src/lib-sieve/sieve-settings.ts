@@ -59,6 +59,8 @@ export interface SieveSettings {
   hostname: string;
   spamtest: Record<string, string>;
   virustest: Record<string, string>;
+  /** RFC 8579: special-use flag (lower case, "\\junk") → mailbox name, from dovecot.conf's inbox namespace. */
+  specialUse: Record<string, string>;
 }
 
 /** Dovecot time units: "7d", "1h", "30 mins", bare seconds. */
@@ -137,10 +139,18 @@ export function sieveSettings(dc: DovecotSettingsSource, protocol: string): Siev
     hostname: get('hostname') ?? '',
     spamtest: sub('sieve_spamtest'),
     virustest: sub('sieve_virustest'),
+    specialUse: {},
   };
 }
 
 /** ~ %u %n %d %h in a location (Dovecot's var expansion for plugin settings). */
+/** The special_use mailboxes of dovecot.conf's inbox namespace (`mailbox Junk { special_use = \\Junk }`). */
+export function specialUseMap(namespaces: readonly { inbox: boolean; mailboxes: readonly { name: string; specialUse: readonly string[] }[] }[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of namespaces.find((n) => n.inbox)?.mailboxes ?? []) for (const u of m.specialUse) out[u.toLowerCase()] ??= m.name;
+  return out;
+}
+
 export function expandUserPath(s: string, user: string, home: string): string {
   const at = user.lastIndexOf('@');
   const n = at < 0 ? user : user.slice(0, at);

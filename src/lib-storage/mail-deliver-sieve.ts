@@ -92,6 +92,9 @@ export async function deliverWithSieve(user: MailUser, o: SieveDeliverOptions): 
   const implicit = plan.stores.find((s) => s.implicit);
   for (const s of plan.stores) {
     let box = s.implicit ? (o.defaultMailbox ?? 'INBOX') : s.mailbox;
+    // fileinto :specialuse (RFC 8579 §4): the mailbox with that special use, when there is one.
+    const su = s.specialUse ? o.settings.specialUse[s.specialUse.toLowerCase()] : undefined;
+    if (su !== undefined && await user.exists(su).catch(() => false)) box = su;
     const f = splitFlags(s.flags);
     if (!s.implicit && box.toUpperCase() !== 'INBOX' && !(await user.exists(box).catch(() => false))) {
       if (s.create) {

@@ -20,7 +20,7 @@
  */
 import { hostname } from 'node:os';
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
-import { sieveSettings, type SieveSettings } from '../lib-sieve/sieve-settings.ts';
+import { sieveSettings, specialUseMap, type SieveSettings } from '../lib-sieve/sieve-settings.ts';
 
 export interface LmtpdSettings {
   hostname: string;
@@ -65,6 +65,6 @@ export function lmtpdSettings(conf: DovecotConfig, myhostname?: string): LmtpdSe
     deliveryConcurrency: 16,
     authservId: myhostname || get('hostname') || hostname(),
     junkMailbox: conf.namespaces.find((n) => n.inbox)?.mailboxes.find((m) => m.specialUse.some((u) => u.toLowerCase() === '\\junk'))?.name ?? 'Junk',
-    sieve: { ...sieveSettings(conf, 'lmtp'), hostname: get('hostname') || hostname(), recipientDelimiter: conf.isSet('recipient_delimiter') ? get('recipient_delimiter') : '+' },
+    sieve: { ...sieveSettings(conf, 'lmtp'), specialUse: specialUseMap(conf.namespaces), hostname: get('hostname') || hostname(), recipientDelimiter: conf.isSet('recipient_delimiter') ? get('recipient_delimiter') : '+' },
   };
 }

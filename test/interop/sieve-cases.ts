@@ -278,6 +278,10 @@ const rows: Row[] = [
   ['mailing list by list-id variable', R(['fileinto', 'variables', 'mailbox', 'regex'], 'if header :regex "list-id" "<([a-z0-9-]+)[.@]" {\n  set :lower "l" "${1}";\n  fileinto :create "Lists.${l}";\n}\n'), [msg({ headers: ['List-Id: Dev List <dev-team.lists.example>'] }), msg()]],
   // special-use
   ['specialuse_exists', R(['special-use'], 'if specialuse_exists "\\\\Junk" { discard; }\n'), [msg()]],
+  ['specialuse_exists mailbox', R(['special-use'], 'if specialuse_exists "Junk" "\\\\Junk" { discard; }\n'), [msg()]],
+  ['specialuse_exists missing flag', R(['special-use'], 'if specialuse_exists "\\\\Archive" { discard; }\n'), [msg()]],
+  ['fileinto :specialuse', R(['fileinto', 'special-use'], 'fileinto :specialuse "\\\\Junk" "Spam";\n'), [msg()]],
+  ['fileinto :specialuse missing', R(['fileinto', 'special-use', 'mailbox'], 'fileinto :specialuse "\\\\Archive" :create "Old";\n'), [msg()]],
   // ihave
   ['ihave', R(['ihave'], 'if ihave "fileinto" { discard; }\n'), [msg()]],
   // sieve_before (global, in the test's dovecot.conf): X-Global-Spam: yes goes to Junk and the

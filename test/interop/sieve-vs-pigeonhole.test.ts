@@ -43,6 +43,13 @@ chmodSync(join(BEFORE_DIR, '10-spam.sieve'), 0o644);
 
 const PLUGIN_CONF = `
 recipient_delimiter = +
+namespace inbox {
+  inbox = yes
+  separator = .
+  mailbox Junk {
+    special_use = \\Junk
+  }
+}
 plugin {
   sieve = file:~/sieve;active=~/.dovecot.sieve
   sieve_before = ${BEFORE_DIR}
