@@ -18,7 +18,8 @@
  * Output respects the socket's backpressure, one message at a time.
  */
 import { parseFetchArgs, type FetchAtt } from '../lib-imap/imap-fetch-args.ts';
-import { imapLiteral, imapLiteral8 } from '../lib-imap/imap-compose.ts';
+import { imapLiteral, imapLiteral8, imapString } from '../lib-imap/imap-compose.ts';
+import { messageSnippet } from '../lib-mail/mail-snippet.ts';
 import { formatImapDateTime } from '../lib-imap/imap-date.ts';
 import { numbersToSeqSet, resolveSeqSet } from '../lib-imap/imap-seqset.ts';
 import { parseMime, type MimeMessage } from '../lib-mail/mail-mime.ts';
@@ -36,6 +37,11 @@ const QUICK = new Set(['FLAGS', 'UID', 'RFC822.SIZE', 'INTERNALDATE', 'MODSEQ', 
 
 function isQuick(a: FetchAtt): boolean {
   return a.kind === 'simple' && QUICK.has(a.name);
+}
+
+/** Answered among the quick items (Dovecot has them in its cache), though computed from the content. */
+function ordersAsQuick(a: FetchAtt): boolean {
+  return isQuick(a) || (a.kind === 'simple' && (a.name === 'PREVIEW' || a.name === 'SNIPPET'));
 }
 
 function attKey(a: FetchAtt): string {
@@ -71,16 +77,13 @@ export async function cmdFetch(s: ImapSession, c: CommandContext): Promise<Reply
   const box = s.box!;
   const cmd = parseFetchArgs(c.args, { qresync: s.qresync });
   if (cmd.vanished && !c.uid) return { status: 'BAD', text: 'Error in IMAP command FETCH: VANISHED only allowed with UID FETCH' };
-  if (cmd.atts.some((a) => a.kind === 'simple' && a.name === 'PREVIEW')) {
-    return { status: 'BAD', text: `Error in IMAP command ${c.name}: Unknown parameter PREVIEW` };
-  }
   const idx = resolveMessages(s, cmd.set, c.uid);
   // item order: UID (UID FETCH), quick items as asked, content items as asked; duplicates once
   let atts: FetchAtt[] = [];
   const seen = new Set<string>();
   if (c.uid) { atts.push({ kind: 'simple', name: 'UID' }); seen.add('UID'); }
-  for (const a of cmd.atts) if (isQuick(a) && !seen.has(attKey(a))) { seen.add(attKey(a)); atts.push(a); }
-  for (const a of cmd.atts) if (!isQuick(a) && !seen.has(attKey(a))) { seen.add(attKey(a)); atts.push(a); }
+  for (const a of cmd.atts) if (ordersAsQuick(a) && !seen.has(attKey(a))) { seen.add(attKey(a)); atts.push(a); }
+  for (const a of cmd.atts) if (!ordersAsQuick(a) && !seen.has(attKey(a))) { seen.add(attKey(a)); atts.push(a); }
   const wantsModseq = atts.some((a) => a.kind === 'simple' && a.name === 'MODSEQ');
   if (wantsModseq && !s.condstore) {
     s.enabled.add('CONDSTORE');
@@ -230,6 +233,9 @@ async function fetchItem(s: ImapSession, m: MessageInfo, a: FetchAtt, msg: MimeM
         }
         return Buffer.concat([Buffer.from(a.name + ' '), v]);
       }
+      // RFC 8970: the first 200 characters of the first text part, as Dovecot (lib-mail/mail-snippet.ts)
+      case 'PREVIEW': return Buffer.concat([Buffer.from('PREVIEW '), imapString(Buffer.from(messageSnippet(msg!), 'utf8'))]);
+      case 'SNIPPET': return Buffer.concat([Buffer.from('SNIPPET (FUZZY '), imapString(Buffer.from(messageSnippet(msg!), 'utf8')), Buffer.from(')')]);
       case 'RFC822': return Buffer.concat([Buffer.from('RFC822 '), imapLiteral(noNuls(msg!.data))]);
       case 'RFC822.HEADER': return Buffer.concat([Buffer.from('RFC822.HEADER '), imapLiteral(noNuls(extractSection(msg!, { path: [], text: 'HEADER' })))]);
       case 'RFC822.TEXT': return Buffer.concat([Buffer.from('RFC822.TEXT '), imapLiteral(noNuls(extractSection(msg!, { path: [], text: 'TEXT' })))]);

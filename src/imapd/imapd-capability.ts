@@ -6,11 +6,12 @@
  *   post-login IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE IDLE [SORT SORT=DISPLAY THREAD=...] MULTIAPPEND
  *              CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED CONDSTORE QRESYNC ESEARCH
  *              [ESORT] SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE STATUS=SIZE SAVEDATE
- *              LITERAL+ SPECIAL-USE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE COMPRESS=DEFLATE
+ *              LITERAL+ SPECIAL-USE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE SNIPPET=FUZZY
+ *              PREVIEW=FUZZY PREVIEW REPLACE [METADATA] COMPRESS=DEFLATE
  * IMAP4rev2 (RFC 9051) is spoken after ENABLE IMAP4rev2 (imapd-rev2.ts); CONTEXT=SEARCH is RFC
  * 5267 §4 (cmd-search-context.ts; CONTEXT=SORT is not offered).
  * Not announced (Dovecot does): LOGIN-REFERRALS (we never refer), URL-PARTIAL, I18NLEVEL=1,
- * SNIPPET/PREVIEW, NOTIFY, THREAD=REFS.
+ * NOTIFY, THREAD=REFS.
  */
 import type { ImapSession } from './imapd-session.ts';
 import { sortAvailable } from './cmd-sort.ts';
@@ -30,7 +31,7 @@ export function capabilityList(s: ImapSession): string[] {
   if (sortAvailable()) caps.push('ESORT');
   caps.push('SEARCHRES', 'WITHIN', 'CONTEXT=SEARCH', 'LIST-STATUS', 'BINARY', 'MOVE', 'STATUS=SIZE', 'SAVEDATE', 'LITERAL+',
     'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
-  caps.push('REPLACE'); // RFC 8508
+  caps.push('SNIPPET=FUZZY', 'PREVIEW=FUZZY', 'PREVIEW', 'REPLACE'); // RFC 8970 (and its draft's SNIPPET, as Dovecot); RFC 8508
   if (s.shared.settings.metadataDict) caps.push('METADATA'); // RFC 5464, with imap_metadata = yes
   if (!s.compressed) caps.push('COMPRESS=DEFLATE');
   return caps;

@@ -10,7 +10,7 @@ import { parseSeqSet, type SeqSet } from './imap-seqset.ts';
 import type { SectionSpec, SectionText } from '../lib-mail/mail-section.ts';
 
 export type SimpleFetchAtt = 'ENVELOPE' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'UID' | 'BODY' |
-  'BODYSTRUCTURE' | 'MODSEQ' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' | 'SAVEDATE' | 'PREVIEW';
+  'BODYSTRUCTURE' | 'MODSEQ' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' | 'SAVEDATE' | 'PREVIEW' | 'SNIPPET';
 
 export type FetchAtt =
   | { kind: 'simple'; name: SimpleFetchAtt }
@@ -28,7 +28,7 @@ export interface FetchCommand {
 }
 
 const SIMPLE = new Set<string>(['ENVELOPE', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'UID', 'BODY', 'BODYSTRUCTURE',
-  'MODSEQ', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT', 'SAVEDATE', 'PREVIEW']);
+  'MODSEQ', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT', 'SAVEDATE', 'PREVIEW', 'SNIPPET']);
 const MACROS: Record<string, SimpleFetchAtt[]> = {
   ALL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE'],
   FAST: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE'],
@@ -138,6 +138,19 @@ export function canonicalSection(s: SectionSpec): string {
   return parts.join('.');
 }
 
+function isPreviewModifierList(items: readonly ImapArg[]): boolean {
+  return items.length > 0 && items.every((x) => x.type === 'atom' && /^(LAZY|FUZZY)$/i.test(x.value));
+}
+
+/** PREVIEW takes LAZY (RFC 8970 §3), SNIPPET takes FUZZY; the preview is computed either way. */
+function previewModifiers(name: string, items: readonly ImapArg[]): void {
+  if (items.length === 0) throw new ImapParseError('FETCH list contains non-atoms'); // Dovecot's text
+  for (const x of items) {
+    const m = x.type === 'atom' ? x.value.toUpperCase() : '';
+    if (name === 'PREVIEW' && m !== 'LAZY') throw new ImapParseError(`'${m.slice(0, 30)}' is not a supported PREVIEW modifier`);
+  }
+}
+
 /** FETCH arguments: sequence-set, attribute or list of attributes, optional modifiers. */
 export function parseFetchArgs(args: readonly ImapArg[], opts: { qresync?: boolean } = {}): FetchCommand {
   const setArg = args[0];
@@ -149,15 +162,32 @@ export function parseFetchArgs(args: readonly ImapArg[], opts: { qresync?: boole
   const items = what.type === 'list' ? what.items : [what];
   if (items.length === 0) throw new ImapParseError('FETCH: empty attribute list');
   const atts: FetchAtt[] = [];
-  for (const it of items) {
+  for (let k = 0; k < items.length; k++) {
+    const it = items[k]!;
     if (it.type !== 'atom') throw new ImapParseError('FETCH: invalid attribute');
     if (what.type === 'list' && MACROS[it.value.toUpperCase()]) throw new ImapParseError('FETCH: macros are not allowed inside a list');
+    const up = it.value.toUpperCase();
+    // RFC 8970 PREVIEW [(LAZY)], and the draft's SNIPPET (FUZZY) Dovecot 2.3 also answers
+    if (up === 'PREVIEW' || up === 'SNIPPET') {
+      const mod = items[k + 1];
+      if (mod?.type === 'list') { previewModifiers(up, mod.items); k++; }
+      atts.push({ kind: 'simple', name: up });
+      continue;
+    }
     atts.push(...parseFetchAtt(it.value));
   }
+  let rest = 2;
+  // `FETCH 1 PREVIEW (LAZY)`: the modifier list of a lone PREVIEW, not FETCH modifiers
+  const lone = what.type === 'atom' ? what.value.toUpperCase() : '';
+  if ((lone === 'PREVIEW' || lone === 'SNIPPET') && args[2]?.type === 'list' && isPreviewModifierList(args[2].items)) {
+    previewModifiers(lone, args[2].items);
+    rest = 3;
+  }
   const cmd: FetchCommand = { set, atts, vanished: false };
-  const mods = args[2];
+  const mods = args[rest];
+  if (rest === 3 && args.length > 4) throw new ImapParseError('FETCH: invalid modifiers');
   if (mods !== undefined) {
-    if (mods.type !== 'list' || args.length > 3) throw new ImapParseError('FETCH: invalid modifiers');
+    if (mods.type !== 'list' || args.length > rest + 1) throw new ImapParseError('FETCH: invalid modifiers');
     for (let i = 0; i < mods.items.length; i++) {
       const n = mods.items[i]!;
       const name = n.type === 'atom' ? n.value.toUpperCase() : '';
