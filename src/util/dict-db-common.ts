@@ -123,9 +123,14 @@ export class DbTemplates {
   }
 
   /** The `domain` parameter (db_common_parse_domain). */
-  parseDomain(text: string | undefined): void {
+  parseDomain(text: string | undefined, file = this.label): void {
     if (text === undefined || text.trim() === '') return;
     const { items } = splitBraceList(text);
+    const odd = items.find((d) => d.includes(':') || d.startsWith('/') || d.startsWith('{'));
+    if (odd) {
+      // Postfix also takes /file and type:table here; a silent mismatch would skip real keys.
+      throw new DictError('config', `${file}: domain = ${text}: "${odd}": only domain names (and !name) are supported, not files or tables`);
+    }
     this.domains = items.map((d) => d.startsWith('!') ? { name: d.slice(1).toLowerCase(), negate: true } : { name: d.toLowerCase(), negate: false });
   }
 

@@ -77,7 +77,7 @@ export async function openSqlDict<C, H extends DbHost>(driver: SqlDriver<C, H>, 
   const t = new DbTemplates(label, warn);
   t.parse(query, true, cf, 'query');
   t.parse(resultFormat, false, cf, 'result_format');
-  t.parseDomain(p.str('domain'));
+  t.parseDomain(p.str('domain'), cf);
   const hostTexts = p.list('hosts');
   const hosts = (hostTexts.length ? hostTexts : ['localhost']).map((h) => driver.parseHost(h, s));
   driver.check?.(p, hosts);

@@ -175,7 +175,7 @@ export async function openLdapDict(name: string, flags: DictOpenFlags = {}): Pro
   const dynamicBase = t.parse(base, true, cf, 'search_base');
   if (!t.parse(filter, true, cf, 'query_filter')) warn(`dict_ldap_open: ${cf}: Fixed query_filter ${filter} is probably useless`);
   t.parse(resultFormat, false, cf, 'result_format');
-  t.parseDomain(p.str('domain'));
+  t.parseDomain(p.str('domain'), cf);
   const terminal = p.list('terminal_result_attribute');
   const leaf = p.list('leaf_result_attribute');
   const regular = p.list('result_attribute', 'maildrop');

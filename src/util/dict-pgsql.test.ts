@@ -127,6 +127,8 @@ test('pgsql: configuration errors name the file', { skip }, async (t) => {
   const bad = join(dir, 'bad.cf');
   writeFileSync(bad, `hosts = 127.0.0.1:${pg.port}\nquery = SELECT x WHERE y='%z'\ndbname = mail\n`);
   await assert.rejects(dictOpen(`pgsql:${bad}`), (e: unknown) => e instanceof DictError && e.kind === 'config' && e.message.includes(bad));
+  writeFileSync(bad, `hosts = 127.0.0.1:${pg.port}\nquery = SELECT 1\ndbname = mail\ndomain = hash:/etc/postfix/domains\n`);
+  await assert.rejects(dictOpen(`pgsql:${bad}`), /only domain names .* are supported/);
   const r = spawnSync(join(import.meta.dirname, '../../bin/postern'), ['map', '-q', 'x', `pgsql:${join(dir, 'missing.cf')}`], { encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /missing\.cf/);

@@ -60,7 +60,7 @@ export async function openSqliteDict(name: string, flags: DictOpenFlags = {}): P
   const t = new DbTemplates(`sqlite:${name}`, warn);
   t.parse(query, true, cf, 'query');
   t.parse(resultFormat, false, cf, 'result_format');
-  t.parseDomain(p.str('domain'));
+  t.parseDomain(p.str('domain'), cf);
   const fold = flags.foldCase !== false;
   const dbfile = isAbsolute(dbpath) || !flags.configDir ? dbpath : join(dirname(cf), dbpath);
 
