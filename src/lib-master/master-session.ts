@@ -121,6 +121,7 @@ export function closeAfterLinger(sock: Socket, ms = DEFAULT_LINGER_MS): void {
 }
 
 const SESSIONS = metrics.counter('postern_sessions_total', 'Client sessions started, by daemon and master.cf service', ['daemon', 'service']);
+const CONNECTIONS = metrics.counter('postern_connections_total', 'Connections to a service, by daemon, master.cf service and result: accepted (a session runs or waits for a slot), refused (by the admission check: anvil limits, postscreen), dropped (no slot and the wait queue full, or stopping)', ['daemon', 'service', 'result']);
 const ACTIVE = metrics.gauge('postern_sessions_active', 'Client sessions in progress, by daemon and master.cf service', ['daemon', 'service']);
 
 export function serveSessions(ctx: ServiceContext, session: SessionHandler, o: SessionOptions = {}): SessionServer {
@@ -152,6 +153,9 @@ export function serveSessions(ctx: ServiceContext, session: SessionHandler, o: S
   };
 
   const started = SESSIONS.labels(ctx.entry.command, ctx.entry.service);
+  const accepted = CONNECTIONS.labels(ctx.entry.command, ctx.entry.service, 'accepted');
+  const refused = CONNECTIONS.labels(ctx.entry.command, ctx.entry.service, 'refused');
+  const dropped = CONNECTIONS.labels(ctx.entry.command, ctx.entry.service, 'dropped');
   const running = ACTIVE.labels(ctx.entry.command, ctx.entry.service);
   const run = (sock: Socket, listener: BoundListener, release?: () => void): void => {
     active.add(sock);
@@ -193,14 +197,15 @@ export function serveSessions(ctx: ServiceContext, session: SessionHandler, o: S
   };
 
   const place = (sock: Socket, listener: BoundListener, release?: () => void): void => {
-    if (stopping || sock.destroyed) { release?.(); sock.destroy(); return; }
-    if (max === 0 || active.size < max) { run(sock, listener, release); return; }
+    if (stopping || sock.destroyed) { dropped.inc(); release?.(); sock.destroy(); return; }
+    if (max === 0 || active.size < max) { accepted.inc(); run(sock, listener, release); return; }
     const now = Date.now();
     if (now - lastWarning >= LIMIT_WARNING_INTERVAL_MS) {
       lastWarning = now;
       ctx.log.warn(`service "${ctx.entry.service}" (${listener.address}) has reached its process limit "${max}": new clients may experience noticeable delays`);
     }
-    if (queue.length >= max) { release?.(); sock.destroy(); return; }
+    if (queue.length >= max) { dropped.inc(); release?.(); sock.destroy(); return; }
+    accepted.inc();
     sock.pause();
     const q = { sock, listener, release };
     queue.push(q);
@@ -211,13 +216,14 @@ export function serveSessions(ctx: ServiceContext, session: SessionHandler, o: S
   };
 
   const onConnection = (listener: BoundListener) => (sock: Socket): void => {
-    if (stopping) { sock.destroy(); return; }
+    if (stopping) { dropped.inc(); sock.destroy(); return; }
     // master_avail.c: a connection that finds every slot busy puts the service under stress.
     if (canStress && active.size >= max) stressUntil = Date.now() + stressHoldMs;
     if (!o.admit) { place(sock, listener); return; }
     sock.pause();
     sock.on('error', () => {}); // until the session has its own handler
     const refuse = (a: Admission): void => {
+      refused.inc();
       a.release?.();
       sock.end(a.reply ?? '');
       startLinger(sock);

@@ -160,6 +160,7 @@ test('a real Prometheus scrapes /metrics and sees what was sent', { skip: !haveP
     await expectValue(promPort, 'postern_smtpd_replies_total{class="2xx",restriction=""}', 3 + 5 * 3);
     await expectValue(promPort, 'postern_smtpd_replies_total{class="3xx"}', 5);
     await expectValue(promPort, 'postern_sessions_total{daemon="smtpd"}', (v) => v >= 1);
+    await expectValue(promPort, 'postern_connections_total{daemon="smtpd",result="accepted"}', (v) => v >= 1);
     await expectValue(promPort, 'sum(postern_queue_messages)', 0);
     await expectValue(promPort, 'postern_fsync_duration_seconds_count', (v) => v >= 5);
     await expectValue(promPort, 'postern_eventloop_lag_seconds{thread="master",stat="max"}', (v) => v >= 0);
