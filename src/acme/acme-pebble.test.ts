@@ -69,6 +69,9 @@ async function sClient(args: string[]): Promise<{ subject: string; issuer: strin
 test('CA unreachable, then http-01 issuance by pebble, installed under live IMAP and SMTP servers', async () => {
   const certFile = join(sys.configDir, 'tls', 'postern.crt');
   const selfSigned = readFileSync(certFile, 'utf8');
+  // The embedded default (loopback, self-signed) runs neither the ACME client nor an HTTP listener.
+  const keys = sys.services().map((x) => x.key);
+  assert.ok(keys.length > 5 && !keys.some((k) => k.startsWith('postern/')), keys.join(' '));
   appendFileSync(join(sys.configDir, 'main.cf'), [
     '', `postern_http_listen = 127.0.0.1:${httpPort}`,
     `postern_acme_directory = https://localhost:${pebblePort}/dir`, `postern_acme_ca_file = ${pebbleTls.certFile}`,

@@ -95,6 +95,11 @@ export interface MtaStsOptions {
   timeoutMs: number;
   log: Logger;
   now?: () => number;
+  /**
+   * Told when a domain announces a policy (TXT) that cannot be had and no cached one is valid
+   * (TLS-RPT, RFC 8460 §4.3.2: sts-policy-fetch-error or sts-policy-invalid).
+   */
+  onPolicyError?: (domain: string, kind: 'sts-policy-fetch-error' | 'sts-policy-invalid', why: string) => void;
 }
 
 export class MtaStsCache {
@@ -120,15 +125,18 @@ export class MtaStsCache {
     }
     if (!id) return fresh;
     if (fresh && fresh.id === id) return fresh;
+    let invalid = false;
     try {
       this.fetches++;
       const body = await this.fetch(d);
+      invalid = true;
       const p: MtaStsPolicy = { ...parseMtaStsPolicy(body), id, fetchedAt: this.now() };
       this.cache.set(d, p);
       this.o.log.info(`MTA-STS policy for ${d}: mode=${p.mode} mx=${p.mx.join(',')} max_age=${p.maxAge} id=${id}`);
       return p.mode === 'none' ? undefined : p;
     } catch (e) {
       this.o.log.warn(`MTA-STS policy fetch for ${d} failed: ${(e as Error).message}`);
+      if (!fresh) this.o.onPolicyError?.(d, invalid ? 'sts-policy-invalid' : 'sts-policy-fetch-error', (e as Error).message);
       return fresh;
     }
   }

@@ -30,7 +30,7 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import type { Logger } from '../util/msg.ts';
 import { DnsError, type DnsResolver, type TlsaRecord } from '../util/dns-resolver.ts';
-import { MtaStsCache, mxPatternMatches, type MtaStsPolicy } from './smtp-tls-mta-sts.ts';
+import { MtaStsCache, type MtaStsOptions, mxPatternMatches, type MtaStsPolicy } from './smtp-tls-mta-sts.ts';
 
 export type TlsLevel = 'none' | 'may' | 'encrypt' | 'fingerprint' | 'dane' | 'dane-only' | 'verify' | 'secure';
 const LEVELS: readonly TlsLevel[] = ['none', 'may', 'encrypt', 'fingerprint', 'dane', 'dane-only', 'verify', 'secure'];
@@ -182,12 +182,12 @@ function tlsaUsable(r: TlsaRecord): boolean {
  * postern_mta_sts = yes an MTA-STS cache (RFC 8461, Postern's own switch: Postfix needs a
  * policy daemon for it).
  */
-export function agentTlsPolicy(config: MainConfig, lmtp: boolean, resolver: () => DnsResolver, log: Logger): SmtpTlsPolicy {
+export function agentTlsPolicy(config: MainConfig, lmtp: boolean, resolver: () => DnsResolver, log: Logger, onPolicyError?: MtaStsOptions['onPolicyError']): SmtpTlsPolicy {
   const pfx = lmtp ? 'lmtp_' : 'smtp_';
   return new SmtpTlsPolicy({
     config, prefix: pfx, resolver, log,
     mtaSts: !lmtp && config.bool('postern_mta_sts')
-      ? new MtaStsCache({ resolver, port: config.int('postern_mta_sts_port'), ca: loadCa(config, (n) => pfx + n, log), timeoutMs: config.time('postern_mta_sts_timeout') * 1000, log })
+      ? new MtaStsCache({ resolver, port: config.int('postern_mta_sts_port'), ca: loadCa(config, (n) => pfx + n, log), timeoutMs: config.time('postern_mta_sts_timeout') * 1000, log, ...(onPolicyError ? { onPolicyError } : {}) })
       : undefined,
   });
 }

@@ -12,6 +12,8 @@ import type { TlsHostPolicy } from './smtp-tls-policy.ts';
 export type TlsReportFn = (ok: boolean, resultType?: TlsRptResultType, info?: string) => void;
 
 export interface SmtpTlsRpt {
+  /** An MTA-STS policy that was announced but could not be had (one failed session, §4.3.2). */
+  policyError(domain: string, kind: 'sts-policy-fetch-error' | 'sts-policy-invalid', why: string): void;
   /** The reporter for one session, or undefined when this delivery is not reported. */
   forSession(destText: string, hp: TlsHostPolicy, mx: { host: string; addr: string }, localAddress: () => string | undefined): TlsReportFn | undefined;
 }
@@ -20,6 +22,9 @@ export function smtpTlsRpt(config: MainConfig, lmtp: boolean): SmtpTlsRpt | unde
   if (lmtp || !config.bool('postern_tlsrpt_reporting')) return undefined;
   const dir = config.get('postern_tlsrpt_directory');
   return {
+    policyError(domain, kind, why) {
+      recordTlsRpt(dir, { domain, policyType: 'sts', ok: false, resultType: kind, info: why });
+    },
     forSession(destText, hp, mx, localAddress) {
       const d = destText.trim();
       if (!d || d.startsWith('[') || d.includes('/')) return undefined;

@@ -104,8 +104,8 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
   const ms = (n: string) => config.time(n) * 1000;
   let resolver = opts.resolver;
   const getResolver = (): DnsResolver => (resolver ??= dnsResolverFromConfig(config));
-  const tlsPolicy = agentTlsPolicy(config, lmtp, getResolver, log);
   const tlsRpt = smtpTlsRpt(config, lmtp);
+  const tlsPolicy = agentTlsPolicy(config, lmtp, getResolver, log, tlsRpt ? (d, kind, why) => tlsRpt.policyError(d, kind, why) : undefined);
   const settings: SmtpProtoSettings = {
     lmtp,
     heloName: config.get(lmtp ? 'lmtp_lhlo_name' : 'smtp_helo_name'),

@@ -53,9 +53,9 @@ before(async () => {
   plainPort = await freePort();
   ca = TestCa.create(dir);
   const leaf = ca.issue('mx', ['mx.example.test']);
-  const sts = ca.issue('mta-sts', ['mta-sts.sts-ok.test', 'mta-sts.badmx.test', 'mta-sts.mismatch.test', 'mta-sts.notls.test']);
+  const sts = ca.issue('mta-sts', ['mta-sts.sts-ok.test', 'mta-sts.badmx.test', 'mta-sts.mismatch.test', 'mta-sts.notls.test', 'mta-sts.fetchfail.test', 'mta-sts.badpolicy.test']);
   pf = await RealPostfix.start({
-    mainCf: `smtpd_tls_security_level = may\nsmtpd_tls_cert_file = ${leaf.certFile}\nsmtpd_tls_key_file = ${leaf.keyFile}\nmydestination = mx.example.test\nlocal_recipient_maps =\nalias_maps =\nlocal_transport = discard:\nrelay_domains = sts-ok.test badmx.test mismatch.test notls.test plain.test\nrelay_transport = discard:\n`,
+    mainCf: `smtpd_tls_security_level = may\nsmtpd_tls_cert_file = ${leaf.certFile}\nsmtpd_tls_key_file = ${leaf.keyFile}\nmydestination = mx.example.test\nlocal_recipient_maps =\nalias_maps =\nlocal_transport = discard:\nrelay_domains = sts-ok.test badmx.test mismatch.test notls.test plain.test fetchfail.test badpolicy.test\nrelay_transport = discard:\n`,
     masterCf: `127.0.0.1:${tlsPort} inet n - n - - smtpd\n127.0.0.1:${plainPort} inet n - n - - smtpd -o smtpd_tls_security_level=none`,
   });
   const policies: Record<string, string> = {
@@ -63,6 +63,7 @@ before(async () => {
     'mta-sts.badmx.test': 'version: STSv1\nmode: enforce\nmx: *.elsewhere.test\nmax_age: 86400\n',
     'mta-sts.mismatch.test': 'version: STSv1\nmode: enforce\nmx: mx.mismatch.test\nmax_age: 86400\n',
     'mta-sts.notls.test': 'version: STSv1\nmode: testing\nmx: mx.notls.test\nmax_age: 86400\n',
+    'mta-sts.badpolicy.test': 'version: STSv1\nmode: strict\nmx: mx.example.test\nmax_age: 86400\n',
   };
   https = createServer({ cert: readFileSync(sts.certFile), key: readFileSync(sts.keyFile) }, (req, res) => {
     const body = policies[String(req.headers.host ?? '').replace(/:\d+$/, '')];
@@ -98,9 +99,11 @@ before(async () => {
     'mismatch.test': { MX: [{ preference: 10, exchange: 'mx.mismatch.test' }] },
     'notls.test': { MX: [{ preference: 10, exchange: 'mx.notls.test' }] },
     'plain.test': { MX: [{ preference: 10, exchange: 'mx.example.test' }] },
+    'fetchfail.test': { MX: [{ preference: 10, exchange: 'mx.example.test' }] },
+    'badpolicy.test': { MX: [{ preference: 10, exchange: 'mx.example.test' }] },
     '_smtp._tls.sts-ok.test': { TXT: ['v=TLSRPTv1; rua=mailto:tls-reports@sts-ok.test'] },
   };
-  for (const d of ['sts-ok', 'badmx', 'mismatch', 'notls']) {
+  for (const d of ['sts-ok', 'badmx', 'mismatch', 'notls', 'fetchfail', 'badpolicy']) {
     zone[`_mta-sts.${d}.test`] = { TXT: ['v=STSv1; id=1'] };
     zone[`mta-sts.${d}.test`] = { A: ['127.0.0.1'] };
   }
@@ -143,10 +146,23 @@ test('deliveries with and without TLS failures → one RFC 8460 report per domai
   assert.deepEqual([mism.status, mism.dsn, mism.text], ['deferred', '4.7.5', 'Server certificate not verified']);
   assert.equal((await send('notls.test', plainPort)).status, 'sent', 'testing mode delivers in clear');
   assert.equal((await send('plain.test', tlsPort)).status, 'sent');
+  // A policy announced but not to be had (404; an invalid mode): delivered as without a policy,
+  // and reported as an sts failure (§4.3.2).
+  assert.equal((await send('fetchfail.test', tlsPort)).status, 'sent');
+  assert.equal((await send('badpolicy.test', tlsPort)).status, 'sent');
 
   const day = new Date().toISOString().slice(0, 10);
   const reports = tlsRptReportsFor(config, day);
-  assert.deepEqual([...reports.keys()].sort(), ['badmx.test', 'mismatch.test', 'notls.test', 'plain.test', 'sts-ok.test']);
+  assert.deepEqual([...reports.keys()].sort(), ['badmx.test', 'badpolicy.test', 'fetchfail.test', 'mismatch.test', 'notls.test', 'plain.test', 'sts-ok.test']);
+  for (const [d, kind] of [['fetchfail.test', 'sts-policy-fetch-error'], ['badpolicy.test', 'sts-policy-invalid']] as const) {
+    const ps = reports.get(d)!.policies as Record<string, any>[];
+    const sts = ps.find((p) => p.policy['policy-type'] === 'sts')!;
+    assert.deepEqual(sts.summary, { 'total-successful-session-count': 0, 'total-failure-session-count': 1 }, d);
+    assert.equal(sts['failure-details'][0]['result-type'], kind);
+    const none = ps.find((p) => p.policy['policy-type'] === 'no-policy-found')!;
+    assert.deepEqual(none.summary, { 'total-successful-session-count': 1, 'total-failure-session-count': 0 }, d);
+    reports.delete(d);
+  }
   for (const [domain, r] of reports) {
     // RFC 8460 §4.4 / Appendix B: the required top-level members and their types.
     assert.deepEqual(Object.keys(r).sort(), ['contact-info', 'date-range', 'organization-name', 'policies', 'report-id'], domain);
