@@ -18,4 +18,12 @@ if [ $# -gt 0 ]; then
 fi
 echo "== node --test ($(echo $files | wc -w) files)" >&2
 # shellcheck disable=SC2086
-exec node --disable-warning=ExperimentalWarning --test --test-concurrency=2 --test-timeout=300000 $files
+rc=0
+node --disable-warning=ExperimentalWarning --test --test-concurrency=2 --test-timeout=300000 $files || rc=$?
+# A tripwire: tests run as root; one that renamed or wrote a file over /dev/null would break
+# every later command on this machine. Say so rather than let it pass unnoticed.
+if [ ! -c /dev/null ]; then
+  echo "test: /dev/null is no longer a character device after the tests ($(ls -l /dev/null 2>&1)); a test replaced it" >&2
+  rc=1
+fi
+exit $rc
