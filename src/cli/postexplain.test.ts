@@ -95,6 +95,13 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
     r = sys.cli('explain', '--client', '192.0.2.7,mail.example.org', '--sender', 'a@example.org', 'joe@remote.test');
     assert.match(r.stdout, /defer_unauth_destination: REJECT -> 454 4\.7\.1 <joe@remote\.test>: Relay access denied/);
     assert.match(r.stdout, /RCPT TO:<joe@remote\.test>: 454 4\.7\.1 .*\[defer_unauth_destination\]/);
+    // SASL counts only where smtpd_sasl_auth_enable = yes (the submission service's -o), as in Postfix.
+    r = sys.cli('explain', '--client', '192.0.2.7', '--sasl', 'postmaster@example.test', 'joe@remote.test');
+    assert.match(r.stdout, /permit_sasl_authenticated: DUNNO/);
+    r = sys.cli('explain', '--service', String(sys.ports.submission), '--client', '192.0.2.7', '--sasl', 'postmaster@example.test', 'joe@remote.test');
+    assert.match(r.stdout, new RegExp(`service ${sys.ports.submission}, client unknown\\[192\\.0\\.2\\.7\\], SASL user postmaster@example\\.test`));
+    assert.match(r.stdout, /permit_sasl_authenticated: OK/);
+    assert.match(r.stdout, /RCPT TO:<joe@remote\.test>: 250 2\.1\.5 Ok/);
     r = sys.cli('explain', '--client', '127.0.0.1,localhost', 'joe@remote.test');
     assert.match(r.stdout, /client IS in mynetworks/);
     assert.match(r.stdout, /permit_mynetworks: OK/);
