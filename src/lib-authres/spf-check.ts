@@ -9,9 +9,11 @@
  *
  * DESCRIPTION
  *   The identity is the MAIL FROM address, or postmaster@HELO for the null sender (RFC 7208
- *   §2.4). One evaluation per (client address, HELO, sender) is remembered for SPF_MEMO_MS, so
- *   a restriction named in several lists, or a client sending many messages, costs one check.
- *   The evaluation is bounded by postern_authres_timeout (temperror past it).
+ *   §2.4). One evaluation per (DNS servers, receiver, client address, HELO, sender) is
+ *   remembered for SPF_MEMO_MS by memoSpf(), shared with cleanup's verification: a restriction
+ *   named in several lists, the verification of the same message, or a client sending many
+ *   messages cost one evaluation; a temperror is never remembered. The evaluation is bounded by
+ *   postern_authres_timeout (temperror past it).
  *
  * PARAMETERS
  *   postern_authres_timeout, postern_dns_servers, myhostname
@@ -51,20 +53,12 @@ export function spfEvaluator(c: MainConfig): (f: SpfFacts) => Promise<SpfVerdict
   let dns: ReturnType<typeof authresDns> | undefined;
   const timeoutMs = c.time('postern_authres_timeout') * 1000;
   const mta = c.get('myhostname');
-  const memo = new Map<string, { at: number; v: Promise<SpfVerdict> }>();
   return (f) => {
-    const key = `${f.ip} ${f.helo} ${f.sender}`;
-    const now = Date.now();
-    const hit = memo.get(key);
-    if (hit && now - hit.at < SPF_MEMO_MS) return hit.v;
     const d = dns ??= authresDns(dnsResolverFromConfig(c));
-    const resolver = d.withDeadline(now + timeoutMs);
-    const v = memoSpf(`${d.serversKey}|${mta}|${f.ip}|${f.helo}|${f.sender}`,
+    const resolver = d.withDeadline(Date.now() + timeoutMs);
+    return memoSpf(`${d.serversKey}|${mta}|${f.ip}|${f.helo}|${f.sender}`,
       () => spfCheck({ sender: f.sender, ip: f.ip, helo: f.helo || undefined, mta, resolver, maxElapsedTime: timeoutMs } as Parameters<typeof spfCheck>[0]))
       .then((r) => ({ result: r.status.result as SpfResult, comment: String(r.status.comment || ''), domain: String((r as unknown as { domain?: string }).domain ?? '') }),
         (e: Error) => ({ result: 'temperror' as const, comment: e.message, domain: '' }));
-    if (memo.size >= MEMO_MAX) memo.delete(memo.keys().next().value!);
-    memo.set(key, { at: now, v });
-    return v;
   };
 }
