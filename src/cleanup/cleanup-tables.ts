@@ -76,6 +76,15 @@ export interface CleanupTables {
 
 const cache = new WeakMap<MainConfig, Promise<CleanupTables>>();
 
+/**
+ * The tables the envelope addresses of one message are mapped with, or undefined: none
+ * configured, receive_override_options = no_address_mappings, or a submitter that asks for
+ * none (`mapAddresses: false`). cleanup.ts and `postern explain` decide it here.
+ */
+export function addressMappingTables(t: CleanupTables | undefined, mapAddresses?: boolean): CleanupTables | undefined {
+  return t && !t.overrides.noAddressMappings && mapAddresses !== false ? t : undefined;
+}
+
 /** The tables for this configuration, opened on first use and shared; `openRewrite` is trivial-rewrite. */
 export function cleanupTables(config: MainConfig, openRewrite: ResolveOpener): Promise<CleanupTables> {
   let p = cache.get(config);

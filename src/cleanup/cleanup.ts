@@ -47,7 +47,7 @@ import { ATTR } from '../global/rec-type.ts';
 import { logger } from '../util/msg.ts';
 import { CleanupMessage, isMimeHeader, type HeaderClass } from './cleanup-message.ts';
 import { mailDate } from '../global/mail-date.ts';
-import { cleanupTables, type CleanupTables } from './cleanup-tables.ts';
+import { addressMappingTables, cleanupTables, type CleanupTables } from './cleanup-tables.ts';
 import { CleanupEnvelope } from './cleanup-envelope.ts';
 import { CleanupError, STAT_SIZE, STAT_WRITE } from './cleanup-status.ts';
 import { actLog, checkContent, type CheckAction, type CheckLogContext } from './cleanup-checks.ts';
@@ -110,8 +110,7 @@ export class CleanupSession implements CleanupStream {
     this.opts = opts;
     this.sender = opts.sender;
     this.tables = tables;
-    const mapping = tables && !tables.overrides.noAddressMappings && opts.mapAddresses !== false ? tables : undefined;
-    this.env = new CleanupEnvelope(mapping, writer.queueId);
+    this.env = new CleanupEnvelope(addressMappingTables(tables, opts.mapAddresses), writer.queueId);
     this.checks = !!tables && !tables.overrides.noHeaderBodyChecks && opts.contentChecks !== false;
     for (const [k, v] of Object.entries(opts.attrs)) writer.addAttr(k, v);
     if (opts.flags) writer.setFlags(opts.flags);

@@ -38,7 +38,7 @@ import { traceMapsLookups, type MapsLookup } from '../global/maps.ts';
 import { authDictTypesFor } from '../lib-auth/dict-auth.ts';
 import { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
 import { sourceLineOf } from '../trivial-rewrite/never-rules.ts';
-import { cleanupTables } from '../cleanup/cleanup-tables.ts';
+import { addressMappingTables, cleanupTables } from '../cleanup/cleanup-tables.ts';
 import { CleanupEnvelope } from '../cleanup/cleanup-envelope.ts';
 import { agentTlsPolicy, isRefusal } from '../smtp/smtp-tls-policy.ts';
 import { parseDestination, resolveDestination } from '../smtp/smtp-connect.ts';
@@ -202,7 +202,7 @@ export async function explainAddress(configDir: string, a: ExplainArgs, out: (s:
     out(`cleanup address mapping (sender <${sender}>):\n`);
     const tables = await cleanupTables(config, async () => tr);
     lookups.discard();
-    const env = new CleanupEnvelope(tables.overrides.noAddressMappings ? undefined : tables, 'explain', true);
+    const env = new CleanupEnvelope(addressMappingTables(tables), 'explain', true);
     let finalSender = sender;
     try {
       finalSender = await env.sender(sender);
