@@ -15,8 +15,8 @@
  *        notify   bounce                       `QID: sender non-delivery notification: NEWQID`
  *      then a summary per recipient: its last status and reason. A delivery status notification
  *      made for this message (its queue ID named by bounce) is followed one level down.
- *   The log holds what the current maillog_file holds: after a rotation, older lines are in the
- *   rotated file (`--log FILE` is not offered; use `postern explain` before rotating, or grep).
+ *   The log is maillog_file; `--log FILE` reads another one (a file rotated by postern logrotate:
+ *   $maillog_file.$maillog_file_rotate_suffix, uncompressed).
  */
 import { createReadStream, promises as fsp } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -117,13 +117,13 @@ function showLog(qid: string, events: readonly LogEvent[], out: (s: string) => v
   return children;
 }
 
-export async function explainQueueId(configDir: string, qid: string, out: (s: string) => void): Promise<number> {
+export async function explainQueueId(configDir: string, qid: string, out: (s: string) => void, logFile?: string): Promise<number> {
   const config = MainConfig.load(configDir);
   const queue = MailQueue.fromConfig(config);
   out(`queue ID: ${qid}\n`);
   const queued = await showQueued(queue, qid, out);
   if (!queued) out('queue: not in the queue (delivered, bounced, expired or deleted, or never existed)\n');
-  const path = config.get('maillog_file').trim();
+  const path = logFile ?? config.get('maillog_file').trim();
   if (path === '' || path.startsWith('/dev/')) {
     out(`log: maillog_file is ${path === '' ? 'not set' : path}: no log to read (set maillog_file = /var/log/postern.log)\n`);
     return queued ? 0 : 1;

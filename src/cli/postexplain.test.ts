@@ -142,6 +142,16 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
     r = sys.cli('explain', q2);
     assert.match(r.stdout, new RegExp(`queue: hold/${q2} \\(on hold: postern queue release to send it\\)`));
 
+    // --log: another (rotated) log file.
+    const rotated = join(sys.dir, 'maillog.old');
+    writeFileSync(rotated, `Dec  7 10:00:00 mx postfix/smtpd[1]: 0123456789AB: client=old.example[192.0.2.9]\nnot a log line\n\0\n`);
+    r = sys.cli('explain', '--log', rotated, '0123456789AB');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /receive +Dec  7 10:00:00 postfix\/smtpd: client=old\.example\[192\.0\.2\.9\]/);
+    r = sys.cli('explain', '--log', join(sys.dir, 'nonexistent'), '0123456789AB');
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /cannot read/);
+
     // An unknown queue ID.
     r = sys.cli('explain', 'ABCDEF123456');
     assert.equal(r.status, 1);

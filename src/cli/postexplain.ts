@@ -5,7 +5,7 @@
  * SYNOPSIS
  *   postern explain [--client IP[,NAME]] [--sender S] [--helo H] [--service NAME]
  *                   [--sasl USER] [--dns] ADDRESS
- *   postern explain QUEUE_ID
+ *   postern explain [--log FILE] QUEUE_ID
  *
  * DESCRIPTION
  *   For an ADDRESS, in the order mail meets them:
@@ -49,7 +49,7 @@ import { explainQueueId } from './postexplain-queue.ts';
 import type { CliContext } from './cli-context.ts';
 
 const USAGE = 'usage: postern explain [--client IP[,NAME]] [--sender S] [--helo H] [--service NAME] [--sasl USER] [--dns] ADDRESS\n'
-  + '       postern explain QUEUE_ID\n';
+  + '       postern explain [--log FILE] QUEUE_ID\n';
 
 const CLASS_PARAM: Record<string, string> = {
   local: 'mydestination (or an [address] of inet_interfaces/proxy_interfaces)',
@@ -72,6 +72,8 @@ export interface ExplainArgs {
   service?: string;
   sasl?: string;
   dns: boolean;
+  /** QUEUE_ID: the log to read instead of maillog_file (a rotated one). */
+  log?: string;
 }
 
 export function parseExplainArgs(args: string[]): ExplainArgs | string {
@@ -92,6 +94,7 @@ export function parseExplainArgs(args: string[]): ExplainArgs | string {
       case '--service': { const v = val(); if (!v) return 'option --service requires a master.cf service name'; a.service = v; break; }
       case '--sasl': { const v = val(); if (!v) return 'option --sasl requires a user name'; a.sasl = v; break; }
       case '--dns': a.dns = true; break;
+      case '--log': { const v = val(); if (!v) return 'option --log requires a file name'; a.log = v; break; }
       default:
         if (o.startsWith('-')) return `unknown option ${o}`;
         if (a.target !== undefined) return 'give one ADDRESS or QUEUE_ID';
@@ -261,6 +264,6 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   const a = parseExplainArgs(args);
   const out = (s: string) => { process.stdout.write(s); };
   if (typeof a === 'string') { process.stderr.write(`postern explain: ${a}\n${USAGE}`); return 64; }
-  if (!a.target.includes('@') && isQueueId(a.target)) return explainQueueId(ctx.configDir, a.target, out);
+  if (!a.target.includes('@') && isQueueId(a.target)) return explainQueueId(ctx.configDir, a.target, out, a.log);
   return explainAddress(ctx.configDir, a, out);
 }
