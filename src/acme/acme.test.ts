@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { logger, setLogSink } from '../util/msg.ts';
-import { renewIfDue } from './acme.ts';
+import { acmeWarnings, renewIfDue } from './acme.ts';
 import { backoffMs, readStatus, renewalTime, type AcmeSettings } from '../lib-acme/acme-issue.ts';
 import { newAccountKeyPem } from '../lib-acme/acme-crypto.ts';
 import { ariCertId } from '../lib-acme/acme-client.ts';
@@ -138,4 +138,13 @@ test('a CA that never answers: the attempt ends at postern_acme_timeout, the eve
   assert.match(r.error!, /no complete answer from the CA to GET .*\/dir-slow within 1\.5s/);
   assert.ok(took >= 1400 && took < 10_000, String(took));
   assert.ok(ticks >= 10, `other work ran meanwhile (${ticks} ticks)`);
+});
+
+test('configuration that makes every order fail is said at start', () => {
+  const s = settings('warn', '/dir');
+  const conf = (m: Record<string, string[]>) => ({ list: (n: string) => m[n] ?? [] });
+  assert.deepEqual(acmeWarnings(conf({}), s), ['postern_acme_challenges = http-01 needs postern_http_listen (port 80 for a public CA): the CA cannot reach the challenge answer']);
+  assert.deepEqual(acmeWarnings(conf({ postern_http_listen: ['80'] }), s), []);
+  assert.match(acmeWarnings(conf({}), { ...s, challenges: ['dns-01'] })[0]!, /dns-01 but postern_acme_dns_hook is not set/);
+  assert.match(acmeWarnings(conf({ postern_http_listen: ['80'] }), { ...s, names: ['*.example.test'] })[0]!, /wildcard name .* needs dns-01/);
 });

@@ -145,6 +145,17 @@ function lockOrders(s: AcmeSettings): (() => void) | undefined {
   return undefined;
 }
 
+/** What will make every order fail, said once at start (the first order says it again, later). */
+export function acmeWarnings(c: { list(n: string): string[] }, s: AcmeSettings): string[] {
+  const out: string[] = [];
+  const only = (t: string) => s.challenges.length === 1 && s.challenges[0] === t;
+  if (only('http-01') && c.list('postern_http_listen').length === 0) out.push('postern_acme_challenges = http-01 needs postern_http_listen (port 80 for a public CA): the CA cannot reach the challenge answer');
+  if (only('tls-alpn-01') && c.list('postern_https_listen').length === 0) out.push('postern_acme_challenges = tls-alpn-01 needs postern_https_listen (port 443 for a public CA)');
+  if (s.challenges.includes('dns-01') && !s.dnsHook) out.push('postern_acme_challenges names dns-01 but postern_acme_dns_hook is not set');
+  if (s.names.some((n) => n.startsWith('*.')) && !s.challenges.includes('dns-01')) out.push('a wildcard name in postern_acme_names needs dns-01 in postern_acme_challenges');
+  return out;
+}
+
 /** The settings of the running service, for the metrics gauges (registered once per process). */
 let live: AcmeSettings | undefined;
 
@@ -163,6 +174,7 @@ export const service: ServiceImpl = {
   name: 'acme',
   async start(ctx: ServiceContext): Promise<RunningService> {
     const s = acmeSettings(ctx.config);          // a configuration error fails the start, loudly
+    for (const w of acmeWarnings(ctx.config, s)) ctx.log.warn(w);
     live = s;
     registerMetrics();
     let timer: NodeJS.Timeout | undefined;

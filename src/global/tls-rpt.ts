@@ -52,10 +52,12 @@ export function recordTlsRpt(dir: string, ev: Omit<TlsRptEvent, 't'>, now = new 
   } catch { /* a full disk or a bad directory loses a statistic, never mail */ }
 }
 
-/** The outcomes of one UTC day (YYYY-MM-DD); malformed lines are skipped. */
+/** The outcomes of one UTC day (YYYY-MM-DD; the file, or once reported DAY.jsonl.sent); malformed lines are skipped. */
 export function readTlsRptDay(dir: string, day: string): TlsRptEvent[] {
   let text: string;
-  try { text = readFileSync(join(dir, `${day}.jsonl`), 'utf8'); } catch { return []; }
+  try { text = readFileSync(join(dir, `${day}.jsonl`), 'utf8'); } catch {
+    try { text = readFileSync(join(dir, `${day}.jsonl.sent`), 'utf8'); } catch { return []; }
+  }
   const out: TlsRptEvent[] = [];
   for (const l of text.split('\n')) {
     if (!l) continue;

@@ -24,7 +24,7 @@
  *   postern_tlsrpt_contact, postern_dns_servers, myhostname.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { rootCertificates } from 'node:tls';
@@ -127,6 +127,16 @@ export function pendingDays(dir: string, now = new Date()): string[] {
   } catch { return []; }
 }
 
+/** Day files already reported are kept 14 days (for `postern tlsrpt report DAY`), then removed. */
+export function pruneSent(dir: string, now = Date.now()): void {
+  let files: string[];
+  try { files = readdirSync(dir); } catch { return; }
+  for (const f of files) {
+    const m = /^(\d{4}-\d{2}-\d{2})\.jsonl\.sent$/.exec(f);
+    if (m && now - Date.parse(`${m[1]}T00:00:00Z`) > 15 * 86400_000) { try { unlinkSync(join(dir, f)); } catch { /* gone */ } }
+  }
+}
+
 export function tlsrptService(cleanup: CleanupClient): ServiceImpl {
   return {
     name: 'tlsrpt',
@@ -135,6 +145,7 @@ export function tlsrptService(cleanup: CleanupClient): ServiceImpl {
       let timer: NodeJS.Timeout | undefined;
       let stopped = false;
       const run = async () => {
+        pruneSent(dir);
         for (const day of pendingDays(dir)) {
           try {
             for (const l of await sendTlsRptReports(ctx.config, day, { cleanup, log: ctx.log })) ctx.log.info(`TLS-RPT ${day}: ${l}`);
