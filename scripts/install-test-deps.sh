@@ -19,6 +19,8 @@ PKGS="$PKGS dovecot-sieve dovecot-managesieved sieve-connect"
 PKGS="$PKGS postgresql mariadb-server slapd ldap-utils postfix-pgsql postfix-mysql postfix-ldap dovecot-pgsql dovecot-mysql dovecot-ldap"
 # ACME: Let's Encrypt's test CA (pebble, with its challenge test server)
 PKGS="$PKGS pebble"
+# the web console's browser tests (driven headless by playwright-core, no browser download)
+PKGS="$PKGS chromium"
 # metrics: a real Prometheus scrapes /metrics in the tests; promtool checks the exposition
 PKGS="$PKGS prometheus"
 missing=""
