@@ -22,7 +22,7 @@
  * Each throws MailError (mail-error.ts, errno set when a system call failed).
  */
 export { deliverToNew, type DeliveredFile } from './maildir/maildir-save.ts';
-export { maildirDeliver } from './maildir/maildir-storage.ts';
+export { maildirDeliver, maildirEnsureMailbox } from './maildir/maildir-storage.ts';
 export { mboxDeliver, MBOX_FILE_TOO_LARGE, MBOX_NOT_REGULAR, type MboxDeliverOptions } from './mbox/mbox-deliver.ts';
 export { MailError } from './mail-error.ts';
 export { deliverWithSieve, deliverToMaildirWithSieve, type SieveDeliverOptions, type SieveDeliverResult, type SieveSend } from './mail-deliver-sieve.ts';

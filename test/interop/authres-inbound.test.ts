@@ -10,7 +10,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { dkimSign as mailauthSign } from 'mailauth';
 import { DnsServer } from '../harness/dns-server.ts';
 import { PosternSystem } from '../harness/postern-system.ts';
@@ -149,6 +150,27 @@ test('DMARC p=quarantine: delivered into the Junk folder (created when missing),
   assert.equal(r.folder, 'Junk');
   assert.match(r.ar, /spf=fail/);
   assert.match(r.ar, /dmarc=fail \(p=QUARANTINE sp=QUARANTINE pct=100 dis=QUARANTINE\) header\.from=quar\.test policy\.dmarc=quarantine/);
+});
+
+test('DMARC p=quarantine with a Sieve script (virtual(8) runs Pigeonhole by default): the script still runs, Junk is its implicit keep', async () => {
+  const home = sys.maildir('postmaster@example.test');
+  mkdirSync(home, { recursive: true });
+  writeFileSync(join(home, '.dovecot.sieve'), 'require ["fileinto","mailbox"];\nif header :contains "subject" "sieve-report" { fileinto :create "Reports"; }\n');
+  try {
+    const kept = await deliver({ from: 'a@quar.test' });
+    assert.equal(kept.folder, 'Junk');
+    const id = `sieve-report-${process.pid}`;
+    const r = await smtpSend(sys.ports.smtp, { helo: 'client.example', from: 'a@quar.test', msg: message(['From: <a@quar.test>', 'To: <postmaster@example.test>', `Subject: ${id}`]) });
+    assert.equal(r.code, 250, r.text);
+    for (let i = 0; i < 400; i++) {
+      const d = join(home, '.Reports', 'new');
+      if (existsSync(d) && readdirSync(d).some((f) => readFileSync(join(d, f), 'latin1').includes(id))) return;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.fail(`the script's fileinto did not store ${id} in Reports:\n${sys.log.slice(-3000)}`);
+  } finally {
+    rmSync(join(home, '.dovecot.sieve'), { force: true });
+  }
 });
 
 test('an incoming Authentication-Results claiming our authserv-id is removed (RFC 8601 §5); one from elsewhere stays', async () => {

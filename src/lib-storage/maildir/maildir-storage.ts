@@ -93,6 +93,16 @@ export class MaildirStore implements MailStore {
  * Maildir named by an alias, .forward or home_mailbox. `user` names the owner in the log.
  * `mailbox` another folder (Junk for DMARC quarantine), created when missing.
  */
+/** The folder `mailbox` of the Maildir at `dir`, created and subscribed when missing (DMARC's Junk). */
+export async function maildirEnsureMailbox(dir: string, user: string, mailbox: string): Promise<void> {
+  const u = await new MaildirStore().forUser({ user, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, home: dir, mail: `maildir:${dir}` } as never);
+  try {
+    if (await u.exists(mailbox).catch(() => false)) return;
+    await u.create(mailbox).catch((e: unknown) => { if (!(e instanceof MailError) || e.code !== 'EXISTS') throw e; });
+    await u.setSubscribed(mailbox, true).catch(() => { /* a subscription is a convenience */ });
+  } finally { await u.close(); }
+}
+
 export async function maildirDeliver(dir: string, content: Buffer, user: string, mailbox = 'INBOX'): Promise<void> {
   const uid = process.getuid?.() ?? 0;
   const u = await new MaildirStore().forUser({ user, uid, gid: process.getgid?.() ?? 0, home: dir, mail: `maildir:${dir}` } as never);
