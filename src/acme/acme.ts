@@ -34,7 +34,7 @@
  *   postern_acme_maximal_backoff_time, smtpd_tls_cert_file, smtpd_tls_key_file.
  */
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
-import { AcmeClient } from '../lib-acme/acme-client.ts';
+import { AcmeClient, ariCertId } from '../lib-acme/acme-client.ts';
 import { loadKey } from '../lib-acme/acme-crypto.ts';
 import {
   acmeSettings, backoffMs, certNames, dueNow, installCertificate, obtainCertificate, readCert, readStatus, renewalTime, writeStatus,
@@ -94,7 +94,9 @@ export async function renewIfDue(s: AcmeSettings, log: Logger, force = false, no
   log.info(`ordering a certificate for ${s.names.join(', ')} from ${s.directoryUrl}: ${why}`);
   const attempt = now.toISOString();
   try {
-    const { certPem, keyPem } = await obtainCertificate(s, log);
+    let replaces: string | undefined;
+    try { if (x && x.issuer !== x.subject) replaces = ariCertId(x.toString()); } catch { /* no AKI: nothing to name */ }
+    const { certPem, keyPem } = await obtainCertificate(s, log, undefined, replaces);
     const nx = installCertificate(s, certPem, keyPem);
     const n = reloadTlsContexts();
     log.info(`certificate for ${certNames(nx).join(', ')} issued by ${nx.issuer.replace(/\n/g, ', ')}, valid until ${nx.validTo}, installed in ${s.certFile}; ${n} TLS services reloaded`);

@@ -66,6 +66,10 @@ async function renew(main: MainConfig, force: boolean): Promise<number> {
   let s;
   try { s = acmeSettings(main); } catch (e) { err((e as Error).message); return 1; }
   if (!s.directoryUrl) { err('postern_acme_directory is not set in main.cf: there is no CA to renew from (see docs/acme.md), or use postern cert import'); return 1; }
+  const pid = runningMasterPid(pidFilePath(main.get('queue_directory'), main.get('process_id_directory')));
+  if (pid === undefined && s.challenges[0] !== 'dns-01') {
+    say(`warning: the mail system is not running, so nothing answers the CA's ${s.challenges[0]} challenge; start it first (or use dns-01)`);
+  }
   const r = await renewIfDue(s, logger('cert'), force);
   if (r.error) { err(`renewal failed: ${r.error}; the installed certificate is unchanged`); return 1; }
   if (!r.renewed) { say(`not due: next renewal at ${new Date(Date.now() + r.nextMs).toISOString()} (use --force to renew now)`); return 0; }

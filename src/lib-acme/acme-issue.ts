@@ -178,12 +178,13 @@ function runHook(hook: string, args: string[], timeoutMs: number): Promise<void>
 }
 
 /** Run the whole order; resolves with the new key and chain (not yet installed). */
-export async function obtainCertificate(s: AcmeSettings, log: Logger, client?: AcmeClient): Promise<{ certPem: string; keyPem: string }> {
+export async function obtainCertificate(s: AcmeSettings, log: Logger, client?: AcmeClient, replaces?: string): Promise<{ certPem: string; keyPem: string }> {
   if (!s.directoryUrl) throw new AcmeConfigError('postern_acme_directory is not set');
   const key = accountKey(s.stateDir);
   const c = client ?? new AcmeClient({ directoryUrl: s.directoryUrl, ...(s.caFile ? { caFile: s.caFile } : {}), timeoutMs: s.timeoutMs }, key);
   await c.account(s.contact);
-  const { url, order } = await c.newOrder(s.names);
+  // RFC 9773 §5: the order names the certificate it replaces (sent only to a CA with ARI).
+  const { url, order } = await c.newOrder(s.names, replaces);
   const thumb = jwkThumbprint(key);
   const cleanups: (() => Promise<void>)[] = [];
   try {
