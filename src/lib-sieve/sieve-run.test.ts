@@ -194,3 +194,13 @@ test('nested foreverypart loops with break run to the end (Pigeonhole 0.5.19 cra
   const p = await plan(home('require ["foreverypart","mime","imap4flags"];\nforeverypart :name "outer" { foreverypart { addflag "Inner"; break; } addflag "Outer"; }\n'), { content: mime });
   assert.deepEqual(p.stores.map((s) => [s.mailbox, s.flags]), [['INBOX', ['Outer']]]);
 });
+
+test('sieve_vacation_default_subject(_template) and sieve_user_email', async () => {
+  const s = settings({ sieve_vacation_default_subject: 'Away', sieve_vacation_default_subject_template: 'Re: %{subject} [away]', sieve_user_email: 'me@alias.test' });
+  const h = home('require "vacation";\nvacation "gone";\n');
+  const p = await plan(h, { s, content: MSG({ to: 'me@alias.test', subject: 'Lunch?' }) });
+  assert.equal(p.sends.length, 1, p.log.join('\n'));
+  assert.match(p.sends[0]!.content.toString(), /^Subject: Re: Lunch\? \[away\]\r$/m);
+  const q = await plan(home('require "vacation";\nvacation "gone";\n'), { s, content: Buffer.from('From: a@x.test\nTo: b@x.test\nMessage-ID: <q@x>\n\nno subject\n') });
+  assert.match(q.sends[0]!.content.toString(), /^Subject: Away\r$/m);
+});

@@ -205,6 +205,9 @@ export async function planSieveDelivery(input: SieveDeliveryInput): Promise<Siev
         const d = await decideVacation(a, msg, env, {
           sendFromRecipient: s.vacationSendFromRecipient, dontCheckRecipient: s.vacationDontCheckRecipient,
           useOriginalRecipient: s.vacationUseOriginalRecipient, postmaster, hostname,
+          ...(s.vacationDefaultSubject !== undefined ? { defaultSubject: s.vacationDefaultSubject } : {}),
+          ...(s.vacationDefaultSubjectTemplate !== undefined ? { defaultSubjectTemplate: s.vacationDefaultSubjectTemplate } : {}),
+          ...(s.userEmail !== undefined ? { userEmail: s.userEmail } : {}),
         }, (k) => dupes.seen(k), now);
         if (!d.send) { log.push(`sieve: ${d.log}`); break; }
         plan.sends.push({ kind: 'vacation', sender: d.smtpFrom, recipients: [d.to], content: d.content });

@@ -13,6 +13,8 @@
  *     sieve_max_script_size = 1M  sieve_max_actions = 32  sieve_max_redirects = 4
  *     sieve_vacation_min_period = 1d  sieve_vacation_max_period = 60d
  *     sieve_vacation_default_period = 7d  sieve_vacation_send_from_recipient = no
+ *     sieve_vacation_default_subject  sieve_vacation_default_subject_template = Re: %$
+ *     sieve_user_email = (the user's address for vacation's own-address checks)
  *     sieve_vacation_dont_check_recipient = no  sieve_vacation_use_original_recipient = no
  *     sieve_redirect_envelope_from = sender | recipient | orig_recipient | user_email | postmaster | <addr>
  *     sieve_spamtest_status_header, sieve_spamtest_status_type, sieve_spamtest_max_value,
@@ -51,6 +53,12 @@ export interface SieveSettings {
   vacationSendFromRecipient: boolean;
   vacationDontCheckRecipient: boolean;
   vacationUseOriginalRecipient: boolean;
+  /** sieve_vacation_default_subject (no :subject, original without Subject:). */
+  vacationDefaultSubject?: string;
+  /** sieve_vacation_default_subject_template: %$ / %{subject} is the original subject. */
+  vacationDefaultSubjectTemplate?: string;
+  /** sieve_user_email: the user's own address, for vacation's checks. */
+  userEmail?: string;
   redirectEnvelopeFrom: string;
   duplicateDefaultPeriod: number;
   duplicateMaxPeriod: number;
@@ -131,6 +139,9 @@ export function sieveSettings(dc: DovecotSettingsSource, protocol: string): Siev
     vacationSendFromRecipient: bool(p('sieve_vacation_send_from_recipient')),
     vacationDontCheckRecipient: bool(p('sieve_vacation_dont_check_recipient')),
     vacationUseOriginalRecipient: bool(p('sieve_vacation_use_original_recipient')),
+    ...(p('sieve_vacation_default_subject') ? { vacationDefaultSubject: p('sieve_vacation_default_subject')! } : {}),
+    ...(p('sieve_vacation_default_subject_template') ? { vacationDefaultSubjectTemplate: p('sieve_vacation_default_subject_template')! } : {}),
+    ...(p('sieve_user_email') ? { userEmail: p('sieve_user_email')! } : {}),
     redirectEnvelopeFrom: p('sieve_redirect_envelope_from') ?? 'sender',
     duplicateDefaultPeriod: parseDuration(p('sieve_duplicate_default_period'), 14 * 86400),
     duplicateMaxPeriod: parseDuration(p('sieve_duplicate_max_period'), 7 * 86400),

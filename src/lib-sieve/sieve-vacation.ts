@@ -60,6 +60,9 @@ export interface VacationSettings {
   useOriginalRecipient: boolean;
   postmaster: string;
   hostname: string;
+  defaultSubject?: string;
+  defaultSubjectTemplate?: string;
+  userEmail?: string;
 }
 
 export type VacationDecision =
@@ -106,6 +109,7 @@ export async function decideVacation(a: VacationAction, msg: SieveMessage, env: 
     if (orig && addrs.some((x) => same(x, orig))) { smtpFrom = orig; replyFrom = orig; break; }
     const mine = a.addresses.find((m) => addrs.some((x) => same(x, m)));
     if (mine) { smtpFrom = orig ?? rcpt; replyFrom = mine; break; }
+    if (s.userEmail && addrs.some((x) => same(x, s.userEmail!))) { smtpFrom = s.userEmail; replyFrom = s.userEmail; break; }
   }
   if (smtpFrom === undefined) {
     if (!s.dontCheckRecipient) {
@@ -129,7 +133,12 @@ export async function decideVacation(a: VacationAction, msg: SieveMessage, env: 
     }
   }
   const origSubject = msg.header('subject')[0];
-  const subject = a.subject !== undefined && a.subject !== '' ? a.subject : origSubject !== undefined ? `Auto: ${origSubject}` : 'Automated reply';
+  const defaultSubject = (): string => {
+    if (origSubject === undefined) return s.defaultSubject ?? 'Automated reply';
+    if (s.defaultSubjectTemplate === undefined) return `Auto: ${origSubject}`;
+    return s.defaultSubjectTemplate.replace(/%(\$|\{subject\}|%)/g, (_m, k: string) => (k === '%' ? '%' : origSubject));
+  };
+  const subject = a.subject !== undefined && a.subject !== '' ? a.subject : defaultSubject();
   const msgid = msg.header('message-id')[0];
   const refs = msg.header('references')[0];
   const h: string[] = [
