@@ -60,7 +60,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { logger } from '../util/msg.ts';
-import type { UserDirectory, VerifyResult } from '../lib-auth/user-directory.ts';
+import type { AuthRequestInfo, UserDirectory, VerifyResult } from '../lib-auth/user-directory.ts';
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
 import { metrics } from '../util/metrics.ts';
 
@@ -183,7 +183,7 @@ export class AuthPenalty {
    * Check `user`/`secret` against `dir` for a client at `ip`: a right password resolves at once;
    * a wrong one (or one refused unchecked by the per-user bound) after its delay.
    */
-  async verify(dir: UserDirectory, ip: string, user: string, secret: string): Promise<VerifyResult> {
+  async verify(dir: UserDirectory, ip: string, user: string, secret: string, req?: AuthRequestInfo): Promise<VerifyResult> {
     const t = this.now();
     const ident = ipIdent(ip);
     const u = userIdent(user.slice(0, 255));
@@ -196,7 +196,7 @@ export class AuthPenalty {
       await this.sleep(wait);
       return { result: 'mismatch' };
     }
-    const r = await dir.verifyPlain(user, secret);
+    const r = await dir.verifyPlain(user, secret, req);
     if (r.result === 'ok') { AUTH.labels('success').inc(); this.succeeded(ident, userIdent(r.user ?? user)); return r; }
     // A temporary failure says nothing about the password: no penalty.
     if (r.result === 'tempfail') { AUTH.labels('tempfail').inc(); return r; }
@@ -216,7 +216,7 @@ export class AuthPenalty {
       iterate: () => dir.iterate(),
       close: () => dir.close(),
       changeStamp: dir.changeStamp?.bind(dir),
-      verifyPlain: (user: string, secret: string) => this.verify(dir, ip, user, secret),
+      verifyPlain: (user: string, secret: string, req?: AuthRequestInfo) => this.verify(dir, ip, user, secret, req),
     };
   }
 

@@ -12,11 +12,16 @@
  * imap-login does ("Authentication response too large").
  * disable_plaintext_auth refuses both commands unless the connection is TLS or loopback
  * (Dovecot counts loopback as secure).
+ * A passdb answer with `proxy` / `proxy_maybe` sends the session to its backend
+ * (lib-login/login-proxy.ts): the client gets the backend's reply, `NO [UNAVAILABLE] Account is
+ * temporarily unavailable.` when the backend cannot be reached; `nologin` with `reason=` answers
+ * `NO [ALERT] reason`.
  */
 import { argAstring, argBytes, argString } from '../lib-imap/imap-parser.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { capabilityList } from './imapd-capability.ts';
+import { PROXY_FAILURE_MSG, proxyDestination, proxyLogin, proxySplice, type ProxyError } from '../lib-login/login-proxy.ts';
 
 const FAILED: Reply = { status: 'NO', code: 'AUTHENTICATIONFAILED', text: 'Authentication failed.' };
 const PRIVACY: Reply = { status: 'NO', code: 'PRIVACYREQUIRED', text: 'Plaintext authentication disallowed on non-secure (SSL/TLS) connections.' };
@@ -27,17 +32,27 @@ async function delayed(s: ImapSession, r: Reply): Promise<Reply> {
   return r;
 }
 
-/** Verify, look up, open the mail user; the reply to send. */
-async function authenticate(s: ImapSession, user: string, pass: string, method: string): Promise<Reply> {
+/** Verify, look up, open the mail user (or proxy to the user's backend); the reply to send. */
+async function authenticate(s: ImapSession, c: CommandContext, user: string, pass: string, method: string): Promise<Reply | undefined> {
   if (s.shared.settings.disablePlaintextAuth && !s.secured) return PRIVACY;
   if (user.length === 0 || user.length > 255 || user.includes('\0') || pass.includes('\0')) return delayed(s, FAILED);
   let v;
   const pen = s.shared.penalty;
-  try { v = await (pen ? pen.directory(s.shared.directory, s.remoteIp) : s.shared.directory).verifyPlain(user, pass); } catch (e) {
+  try { v = await (pen ? pen.directory(s.shared.directory, s.remoteIp) : s.shared.directory).verifyPlain(user, pass, {
+    service: 'imap', remoteIp: s.remoteIp, localIp: s.localIp, remotePort: s.remotePort, localPort: s.localPort,
+  }); } catch (e) {
     s.shared.log.warn(`${s.who()}: auth: ${(e as Error).message}`);
     return { status: 'NO', code: 'UNAVAILABLE', text: 'Temporary authentication failure.' };
   }
   if (v.result === 'tempfail') return { status: 'NO', code: 'UNAVAILABLE', text: 'Temporary authentication failure.' };
+  if (v.result === 'disabled' && v.fields?.reason) {
+    // nologin + reason (login-common: CLIENT_AUTH_RESULT_AUTHFAILED_REASON)
+    return delayed(s, v.fields.reason.startsWith('[') ? { status: 'NO', text: v.fields.reason } : { status: 'NO', code: 'ALERT', text: v.fields.reason });
+  }
+  if (v.result === 'ok' && v.fields && ('proxy' in v.fields || 'proxy_maybe' in v.fields)) {
+    const r = await proxyImap(s, c, v.user ?? user, pass, v.fields);
+    if (r !== 'local') return r;
+  }
   if (v.result !== 'ok') {
     s.shared.log.info(`imap-login: Disconnected... auth failed: user=<${user.slice(0, 64)}>, method=${method}, rip=${s.remoteIp}, lip=${s.localIp}, session=<${s.id}>`);
     return pen ? FAILED : delayed(s, FAILED);   // the auth penalty has held the failure already
@@ -74,12 +89,47 @@ async function autoCreate(s: ImapSession): Promise<void> {
   }
 }
 
-export async function cmdLogin(s: ImapSession, c: CommandContext): Promise<Reply> {
+export async function cmdLogin(s: ImapSession, c: CommandContext): Promise<Reply | undefined> {
   if (c.args.length !== 2) return { status: 'BAD', text: 'Error in IMAP command received by server.' };
   const user = argAstring(c.args[0], 'user name');
   const pass = argBytes(c.args[1])?.toString('utf8');
   if (pass === undefined) return { status: 'BAD', text: 'Error in IMAP command received by server.' };
-  return authenticate(s, user, pass, 'PLAIN');
+  return authenticate(s, c, user, pass, 'PLAIN');
+}
+
+/**
+ * The passdb said proxy: log in at the backend (lib-login/login-proxy.ts), give the client the
+ * backend's tagged reply and relay the connection. 'local' when proxy_maybe points here.
+ */
+async function proxyImap(s: ImapSession, c: CommandContext, user: string, pass: string, fields: Record<string, string>): Promise<Reply | undefined | 'local'> {
+  const client = { remoteIp: s.remoteIp, remotePort: s.remotePort, localIp: s.localIp, localPort: s.localPort, sessionId: s.id };
+  const unavailable: Reply = { status: 'NO', code: 'UNAVAILABLE', text: PROXY_FAILURE_MSG };
+  let dest;
+  try {
+    dest = proxyDestination('imap', fields, { user, password: pass }, client);
+  } catch (e) {
+    s.shared.log.error(`proxy(${user}): ${(e as Error).message}: rip=${s.remoteIp}, lip=${s.localIp}, session=<${s.id}>`);
+    return unavailable;
+  }
+  if (!dest) return 'local';
+  let b;
+  try {
+    b = await proxyLogin('imap', dest, client, s.shared.log, user);
+  } catch (e) {
+    const err = e as ProxyError;
+    if (s.isClosed) return undefined;
+    if (err.kind === 'authfailed') {
+      if (err.backendReply) { s.send(`${c.tag} ${err.backendReply}\r\n`); return undefined; }
+      return delayed(s, FAILED);
+    }
+    return unavailable;
+  }
+  if (s.isClosed) { b.sock.destroy(); return undefined; }
+  s.shared.loginSucceeded(s.remoteIp);
+  s.send(`${c.tag} ${b.reply}\r\n`);
+  const { sock, rest } = s.handOff();
+  void proxySplice(sock, rest, b.sock, b.rest, { log: s.shared.log, user, remoteIp: s.remoteIp });
+  return undefined;
 }
 
 function b64(line: string): Buffer | undefined {
@@ -88,7 +138,7 @@ function b64(line: string): Buffer | undefined {
   return Buffer.from(line, 'base64');
 }
 
-export async function cmdAuthenticate(s: ImapSession, c: CommandContext): Promise<Reply> {
+export async function cmdAuthenticate(s: ImapSession, c: CommandContext): Promise<Reply | undefined> {
   const mech = argString(c.args[0])?.toUpperCase();
   if (!mech || c.args.length > 2) return { status: 'BAD', text: 'Error in IMAP command received by server.' };
   if (!s.shared.settings.mechanisms.includes(mech)) return { status: 'NO', text: 'Unsupported authentication mechanism.' };
@@ -120,7 +170,7 @@ export async function cmdAuthenticate(s: ImapSession, c: CommandContext): Promis
     if (parts.length !== 3) return delayed(s, FAILED);
     const [authz, authc, pass] = parts as [string, string, string];
     if (authz !== '' && authz !== authc) return delayed(s, FAILED); // no master users
-    return authenticate(s, authc, pass, 'PLAIN');
+    return authenticate(s, c, authc, pass, 'PLAIN');
   }
   // LOGIN: "Username:" then "Password:"
   let user: Buffer | Reply;
@@ -129,5 +179,5 @@ export async function cmdAuthenticate(s: ImapSession, c: CommandContext): Promis
   if (!Buffer.isBuffer(user)) return user;
   const pass = await ask(Buffer.from('Password:').toString('base64'));
   if (!Buffer.isBuffer(pass)) return pass;
-  return authenticate(s, user.toString('utf8'), pass.toString('utf8'), 'LOGIN');
+  return authenticate(s, c, user.toString('utf8'), pass.toString('utf8'), 'LOGIN');
 }

@@ -5,7 +5,8 @@
  * from the userdb quota_rule), COMPRESS=DEFLATE (RFC 4978, node:zlib raw deflate) and STARTTLS
  * (RFC 3501 §6.2.1, dovecot.conf ssl_cert/ssl_key). Texts as Dovecot 2.3.
  */
-import { argAtom, argString, ImapParseError } from '../lib-imap/imap-parser.ts';
+import { argAtom, argString, ImapParseError, type ImapArg } from '../lib-imap/imap-parser.ts';
+import { isIP } from 'node:net';
 import { removeMailboxMetadata } from './cmd-metadata.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import { imapString } from '../lib-imap/imap-compose.ts';
@@ -46,10 +47,30 @@ export async function cmdNamespace(s: ImapSession, _c: CommandContext): Promise<
   return { status: 'OK', text: 'Namespace completed' };
 }
 
+/**
+ * A proxy in login_trusted_networks forwards its client's address with ID before LOGIN, as
+ * Dovecot's imap-login proxy sends it and imap-login honours it (x-originating-ip,
+ * x-originating-port, x-connected-ip, x-connected-port): logs, the auth penalty, %r and %l
+ * then see the real client. From anyone else these keys are ignored.
+ */
+function forwardedAddress(s: ImapSession, items: ImapArg[]): void {
+  for (let i = 0; i + 1 < items.length; i += 2) {
+    const k = argString(items[i])?.toLowerCase();
+    const v = argString(items[i + 1]);
+    if (k === undefined || v === undefined || v.length > 64) continue;
+    const port = Number(v);
+    if (k === 'x-originating-ip' && isIP(v)) s.remoteIp = v;
+    else if (k === 'x-connected-ip' && isIP(v)) s.localIp = v;
+    else if (k === 'x-originating-port' && Number.isInteger(port) && port > 0 && port < 65536) s.remotePort = port;
+    else if (k === 'x-connected-port' && Number.isInteger(port) && port > 0 && port < 65536) s.localPort = port;
+  }
+}
+
 export async function cmdId(s: ImapSession, c: CommandContext): Promise<Reply> {
   const a = c.args[0];
   if (c.args.length !== 1 || (a?.type !== 'list' && a?.type !== 'nil')) throw new ImapParseError('Invalid arguments');
   if (a.type === 'list' && (a.items.length % 2 !== 0 || a.items.length > 60)) throw new ImapParseError('Invalid ID parameters');
+  if (a.type === 'list' && s.state === 'nonauth' && s.trustedPeer) forwardedAddress(s, a.items);
   s.send('* ID ("name" "Postern")\r\n');
   return { status: 'OK', text: s.state === 'nonauth' ? 'ID completed.' : 'ID completed' };
 }

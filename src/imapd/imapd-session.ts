@@ -83,8 +83,13 @@ export class ImapSession {
   readonly shared: ImapdShared;
   sock: Socket;
   secure: boolean;
-  readonly remoteIp: string;
-  readonly localIp: string;
+  /** The client's address: the peer's, or what a trusted proxy forwarded with ID (cmd-misc.ts). */
+  remoteIp: string;
+  localIp: string;
+  remotePort: number;
+  localPort: number;
+  /** The address the connection really comes from (login_trusted_networks is checked on it). */
+  readonly peerIp: string;
   readonly id: string;
   parser: ImapParser;
   userRecord: UserRecord | undefined;
@@ -139,7 +144,10 @@ export class ImapSession {
     this.secure = o.secure;
     this.slot = o.slot;
     this.remoteIp = stripV4Mapped(sock.remoteAddress ?? '');
+    this.peerIp = this.remoteIp;
     this.localIp = stripV4Mapped(sock.localAddress ?? '');
+    this.remotePort = sock.remotePort ?? 0;
+    this.localPort = sock.localPort ?? 0;
     this.id = `${process.pid.toString(36)}${(++sessionCounter).toString(36)}`;
     this.parser = this.newParser();
   }
@@ -159,7 +167,24 @@ export class ImapSession {
    * this host, e.g. 127.0.0.1 → 127.0.0.1), or login_trusted_networks.
    */
   get secured(): boolean {
-    return this.secure || (this.remoteIp !== '' && this.remoteIp === this.localIp) || this.shared.trusted(this.remoteIp);
+    return this.secure || (this.peerIp !== '' && this.peerIp === stripV4Mapped(this.sock.localAddress ?? '')) || this.shared.trusted(this.peerIp);
+  }
+
+  /** The peer is in login_trusted_networks: it may forward the client's address (ID x-originating-ip). */
+  get trustedPeer(): boolean { return this.shared.trusted(this.peerIp); }
+
+  /**
+   * The login is proxied (lib-login/login-proxy.ts): this session stops reading and lets go of
+   * the socket, returning it with whatever the client sent after its login command. The
+   * master's slot stays taken until the socket closes.
+   */
+  handOff(): { sock: Socket; rest: Buffer } {
+    this.closed = true;
+    this.cleaned = true;
+    this.cancelReadLine();
+    this.detach(this.sock);
+    this.sock.on('error', () => {});
+    return { sock: this.sock, rest: this.parser.takeBuffered() };
   }
 
   get condstore(): boolean { return this.enabled.has('CONDSTORE'); }

@@ -9,6 +9,8 @@
  *
  * Drivers never see an unchecked name: user-directory-open.ts validates names first.
  */
+import type { AuthRequestInfo } from './user-directory.ts';
+
 export interface PassdbEntry {
   /** The user name as the database spells it (may differ from the lookup key in case). */
   user: string;
@@ -21,7 +23,8 @@ export interface Passdb {
   readonly driver: string;
   /** Scheme for passwords stored without `{SCHEME}` (passwd-file `scheme=`, sql default_pass_scheme). */
   readonly defaultScheme: string;
-  lookup(user: string): Promise<PassdbEntry | undefined>;
+  /** `req`: who asks, for %s %r %l in the driver's args (passwd-file path). */
+  lookup(user: string, req?: AuthRequestInfo): Promise<PassdbEntry | undefined>;
   /**
    * Check the password by the database itself instead of comparing hashes (LDAP auth_bind):
    * true = right, false = wrong; throws on a temporary failure.

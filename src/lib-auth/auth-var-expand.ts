@@ -6,7 +6,13 @@
  *   %n %{username}  user part (before the last '@'; the whole name when there is none)
  *   %d %{domain}    domain part ('' when there is none)
  *   %h %{home}      home directory (userdb fields only)
+ *   %s %{service}   the protocol asking: imap, pop3, sieve, smtp, lmtp ('' when not known)
+ *   %r %{rip}       the client's IP address ('' when not known)
+ *   %l %{lip}       the local IP address the client connected to ('' when not known)
+ *      %{rport} %{lport}  the client's and the local port
  *   %%              a literal '%'
+ * %s %r %l select e.g. a passwd-file per protocol (`args = /etc/dovecot/proxy.%s`), as in
+ * Dovecot's auth request variables (auth-request-var-expand.c).
  * Modifiers as in Dovecot 2.3: %L (lower case) and %U (upper case) before the letter, e.g. %Lu, %Ld.
  *
  * An unknown variable is an error naming it (Dovecot logs "Unknown variable"), never silently ''.
@@ -14,6 +20,11 @@
 export interface AuthVars {
   user: string;
   home?: string;
+  service?: string | undefined;
+  remoteIp?: string | undefined;
+  localIp?: string | undefined;
+  remotePort?: number | undefined;
+  localPort?: number | undefined;
 }
 
 export class VarExpandError extends Error {
@@ -26,7 +37,9 @@ export function splitUser(user: string): { local: string; domain: string } {
   return at < 0 ? { local: user, domain: '' } : { local: user.slice(0, at), domain: user.slice(at + 1) };
 }
 
-const LONG: Record<string, string> = { user: 'u', username: 'n', domain: 'd', home: 'h' };
+const LONG: Record<string, string> = {
+  user: 'u', username: 'n', domain: 'd', home: 'h', service: 's', rip: 'r', lip: 'l', rport: '\x01', lport: '\x02',
+};
 
 /** The value of a one-letter variable, or undefined when unknown. */
 export function varValue(letter: string, vars: AuthVars): string | undefined {
@@ -36,6 +49,11 @@ export function varValue(letter: string, vars: AuthVars): string | undefined {
     case 'n': return local;
     case 'd': return domain;
     case 'h': return vars.home ?? '';
+    case 's': return vars.service ?? '';
+    case 'r': return vars.remoteIp ?? '';
+    case 'l': return vars.localIp ?? '';
+    case '\x01': return vars.remotePort === undefined ? '' : String(vars.remotePort);
+    case '\x02': return vars.localPort === undefined ? '' : String(vars.localPort);
     default: return undefined;
   }
 }

@@ -10,7 +10,8 @@
  * user name is a user without password (the form `deny = yes` passdb files use).
  *
  * args: `[scheme=SCHEME] [username_format=FORMAT] PATH`. The path may use %u %n %d (one file per
- * domain: `/etc/dovecot/%d/passwd`); a per-user path that does not exist means "user unknown",
+ * domain: `/etc/dovecot/%d/passwd`) and, in a passdb, %s %r %l (one file per protocol:
+ * `/etc/dovecot/proxy.%s`, read for imap, pop3, sieve logins); a per-user path that does not exist means "user unknown",
  * while a fixed path that does not exist is a temporary failure (as Dovecot logs open() errors).
  * Default scheme CRYPT, username_format %u.
  *
@@ -24,6 +25,7 @@ import { resolve } from 'node:path';
 import { logger } from '../util/msg.ts';
 import { parseKeyValues, type Passdb, type PassdbEntry, type Userdb } from './auth-db.ts';
 import { expandVars, hasVars } from './auth-var-expand.ts';
+import type { AuthRequestInfo } from './user-directory.ts';
 
 const log = logger('auth');
 
@@ -132,9 +134,9 @@ export class PasswdFileSource {
     return parsed;
   }
 
-  async find(user: string): Promise<PasswdFileUser | undefined> {
-    const path = expandVars(this.pathTemplate, { user });
-    const key = expandVars(this.usernameFormat, { user });
+  async find(user: string, req?: AuthRequestInfo): Promise<PasswdFileUser | undefined> {
+    const path = expandVars(this.pathTemplate, { user, ...req });
+    const key = expandVars(this.usernameFormat, { user, ...req });
     const parsed = await this.load(path);
     return parsed?.users.get(key.toLowerCase());
   }
@@ -181,8 +183,8 @@ export function passwdFilePassdb(src: PasswdFileSource): Passdb {
   return {
     driver: 'passwd-file',
     defaultScheme: src.scheme,
-    async lookup(user): Promise<PassdbEntry | undefined> {
-      const u = await src.find(user);
+    async lookup(user, req): Promise<PassdbEntry | undefined> {
+      const u = await src.find(user, req);
       if (!u) return undefined;
       return { user: u.user, password: u.password, fields: { ...u.extra } };
     },

@@ -40,7 +40,7 @@ import { LdapSource, ldapPassdb, ldapUserdb, loadLdapConf } from './db-ldap.ts';
 import { AuthCache, cachedPassdb, cachedUserdb, fromCache, parseDovecotSize, parseDovecotTime, type CachedPassdb } from './auth-cache.ts';
 import { staticPassdb, staticUserdb, type StaticUserdb } from './db-static.ts';
 import { passwordDummyVerify, passwordVerify } from './password-scheme.ts';
-import type { UserDirectory, UserRecord, VerifyResult } from './user-directory.ts';
+import type { AuthRequestInfo, UserDirectory, UserRecord, VerifyResult } from './user-directory.ts';
 
 const log = logger('auth');
 
@@ -88,7 +88,7 @@ export class AuthUserDirectory implements UserDirectory {
     return name;
   }
 
-  async verifyPlain(user: string, secret: string): Promise<VerifyResult> {
+  async verifyPlain(user: string, secret: string, req?: AuthRequestInfo): Promise<VerifyResult> {
     const name = this.normalizeName(user);
     if (name === undefined) {
       await passwordDummyVerify(secret);
@@ -100,7 +100,7 @@ export class AuthUserDirectory implements UserDirectory {
       if (isYes(spec.settings?.master)) continue;
       let entry;
       try {
-        entry = await db.lookup(name);
+        entry = await db.lookup(name, req);
       } catch (err) {
         log.error(`passdb ${db.driver}(${name}): ${(err as Error).message}`);
         return { result: 'tempfail' };
@@ -111,7 +111,7 @@ export class AuthUserDirectory implements UserDirectory {
         await passwordDummyVerify(secret);
         return { result: 'disabled', user: entry.user };
       }
-      const fields = { ...expandFields(spec.defaultFields, name), ...entry.fields, ...expandFields(spec.overrideFields, name) };
+      const fields = { ...expandFields(spec.defaultFields, name, req), ...entry.fields, ...expandFields(spec.overrideFields, name, req) };
       const canonical = fields.user || entry.user;
       let match: boolean;
       if (db.verifyBind) {
@@ -134,7 +134,7 @@ export class AuthUserDirectory implements UserDirectory {
           // Dovecot: a password that does not match the cached one is checked against the database.
           (db as CachedPassdb).forget(name);
           let fresh;
-          try { fresh = await db.lookup(name); } catch (err) {
+          try { fresh = await db.lookup(name, req); } catch (err) {
             log.error(`passdb ${db.driver}(${name}): ${(err as Error).message}`);
             return { result: 'tempfail' };
           }
@@ -144,8 +144,11 @@ export class AuthUserDirectory implements UserDirectory {
         }
       }
       if (!match) { mismatch = true; continue; }
-      if ('nologin' in fields) return { result: 'disabled', user: canonical };
-      return { result: 'ok', user: canonical };
+      const passFields = loginFields(fields);
+      // A proxy login is the login process's decision (login-common client_auth_handle_reply
+      // looks at proxy before nologin); nologin alone refuses, with its reason.
+      if ('nologin' in fields && !('proxy' in fields) && !('proxy_maybe' in fields)) return { result: 'disabled', user: canonical, fields: passFields };
+      return { result: 'ok', user: canonical, fields: passFields };
     }
     if (!mismatch) await passwordDummyVerify(secret);
     return { result: mismatch ? 'mismatch' : 'unknown' };
@@ -243,9 +246,16 @@ function isYes(v: string | undefined): boolean {
   return v !== undefined && /^(yes|y|1|true)$/i.test(v);
 }
 
-function expandFields(fields: Record<string, string> | undefined, user: string): Record<string, string> {
+function expandFields(fields: Record<string, string> | undefined, user: string, req?: AuthRequestInfo): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(fields ?? {})) out[k] = k === 'mail' ? v : expandVars(v, { user });
+  for (const [k, v] of Object.entries(fields ?? {})) out[k] = k === 'mail' ? v : expandVars(v, { user, ...req });
+  return out;
+}
+
+/** The passdb fields a login process sees: all but userdb_* (those go to the userdb). */
+function loginFields(fields: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) if (!k.startsWith('userdb_')) out[k] = v;
   return out;
 }
 

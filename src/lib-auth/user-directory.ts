@@ -33,13 +33,33 @@ export interface VerifyResult {
   result: PassResult;
   /** The canonical user name on success (may differ in case from what was typed). */
   user?: string;
+  /**
+   * The passdb's extra fields other than userdb_* (`proxy`, `proxy_maybe`, `host`, `port`,
+   * `destuser`, `ssl`, `starttls`, `proxy_timeout`, `nologin`, `reason`, ...), on 'ok' and
+   * 'disabled'. A login with `proxy` or `proxy_maybe` is 'ok' even with `nologin`: the login
+   * process decides (lib-login/login-proxy.ts), as Dovecot's login-common does.
+   */
+  fields?: Record<string, string>;
+}
+
+/**
+ * Who asks, for Dovecot's %s %r %l variables in passdb/userdb args and fields
+ * (`args = /etc/dovecot/proxy.%s`): the protocol (imap, pop3, sieve, smtp, lmtp) and the
+ * connection's addresses.
+ */
+export interface AuthRequestInfo {
+  service?: string | undefined;
+  remoteIp?: string | undefined;
+  localIp?: string | undefined;
+  remotePort?: number | undefined;
+  localPort?: number | undefined;
 }
 
 export interface UserDirectory {
   /** undefined = no such user. Throws on temporary failure (the caller defers / says NO [UNAVAILABLE]). */
   lookup(user: string): Promise<UserRecord | undefined>;
   /** Check a plaintext secret (from PLAIN, LOGIN, USER/PASS, IMAP LOGIN). */
-  verifyPlain(user: string, secret: string): Promise<VerifyResult>;
+  verifyPlain(user: string, secret: string, req?: AuthRequestInfo): Promise<VerifyResult>;
   /** Every user name (doveadm user '*', postmap -s of the auth table). */
   iterate(): AsyncIterable<string>;
   close(): Promise<void>;

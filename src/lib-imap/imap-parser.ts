@@ -145,6 +145,13 @@ export class ImapParser {
     return this.buf.length + this.literalChunks.reduce((n, c) => n + c.length, 0);
   }
 
+  /** Input received but not parsed yet (what follows the last command), handed to a proxy. */
+  takeBuffered(): Buffer {
+    const b = this.buf;
+    this.buf = Buffer.alloc(0);
+    return b;
+  }
+
   push(chunk: Buffer): void {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
   }

@@ -14,10 +14,10 @@
  * bytes, Dovecot's LOGIN_MAX_AUTH_BUF_SIZE; a larger one ends the connection, logged as
  * "Authentication response too large").
  */
-import type { UserDirectory } from '../lib-auth/user-directory.ts';
+import type { AuthRequestInfo, UserDirectory } from '../lib-auth/user-directory.ts';
 
 export type AuthOutcome =
-  | { ok: true; user: string; mech: string }
+  | { ok: true; user: string; mech: string; /** passdb extra fields (proxy, host, ...) */ fields?: Record<string, string> | undefined; password: string }
   | { ok: false; code?: string; text: string; /** a wrong password: the failure delay grows */ failure: boolean; logReason: string; close?: boolean };
 
 /** Longest SASL response (Dovecot login-common LOGIN_MAX_AUTH_BUF_SIZE). */
@@ -34,15 +34,16 @@ function decodeBase64Strict(s: string): Buffer | undefined {
   return Buffer.from(t, 'base64');
 }
 
-async function verify(dir: UserDirectory, mech: string, user: string, pass: string): Promise<AuthOutcome> {
+async function verify(dir: UserDirectory, mech: string, user: string, pass: string, req?: AuthRequestInfo): Promise<AuthOutcome> {
   if (!user || user.includes('\0') || pass.includes('\0')) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: 'invalid user name' };
   let r;
   try {
-    r = await dir.verifyPlain(user, pass);
+    r = await dir.verifyPlain(user, pass, req);
   } catch (e) {
     return { ok: false, code: 'TRYLATER', text: 'Temporary authentication failure.', failure: false, logReason: `user directory: ${(e as Error).message}` };
   }
-  if (r.result === 'ok') return { ok: true, user: r.user ?? user, mech };
+  if (r.result === 'ok') return { ok: true, user: r.user ?? user, mech, fields: r.fields, password: pass };
+  if (r.result === 'disabled' && r.fields?.reason) return { ok: false, text: r.fields.reason, failure: true, logReason: 'user disabled' };
   if (r.result === 'tempfail') return { ok: false, code: 'TRYLATER', text: 'Temporary authentication failure.', failure: false, logReason: 'temporary failure' };
   return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: r.result === 'unknown' ? 'unknown user' : r.result === 'disabled' ? 'user disabled' : 'password mismatch' };
 }
@@ -52,7 +53,7 @@ async function verify(dir: UserDirectory, mech: string, user: string, pass: stri
  * client's answer: a string, 'tooLarge' (the connection must end), 'bad', or undefined (gone).
  */
 export async function saslAuthenticate(dir: UserDirectory, mechs: readonly string[], mechArg: string, initial: string | undefined,
-  exchange: (challenge: string) => Promise<string | 'tooLarge' | 'bad' | undefined>): Promise<AuthOutcome> {
+  exchange: (challenge: string) => Promise<string | 'tooLarge' | 'bad' | undefined>, req?: AuthRequestInfo): Promise<AuthOutcome> {
   const mech = mechArg.toUpperCase();
   if (!mechs.includes(mech)) return { ok: false, text: 'Unsupported authentication mechanism.', failure: false, logReason: `unsupported mechanism ${mech}` };
   const abort: AuthOutcome = { ok: false, text: 'Authentication aborted by client.', failure: false, logReason: 'aborted' };
@@ -79,7 +80,7 @@ export async function saslAuthenticate(dir: UserDirectory, mechs: readonly strin
     if (f.length !== 3) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: 'invalid PLAIN message' };
     const [authzid, authcid, pass] = f as [string, string, string];
     if (authzid && authzid !== authcid) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: 'authorization identity differs' };
-    return verify(dir, mech, authcid, pass);
+    return verify(dir, mech, authcid, pass, req);
   }
   // LOGIN: "Username:" then "Password:".
   let u: string | AuthOutcome | undefined = initial;
@@ -92,5 +93,5 @@ export async function saslAuthenticate(dir: UserDirectory, mechs: readonly strin
   if (typeof p !== 'string') return p;
   const pass = decodeBase64Strict(p);
   if (!pass) return badB64(false);
-  return verify(dir, mech, user.toString('utf8'), pass.toString('utf8'));
+  return verify(dir, mech, user.toString('utf8'), pass.toString('utf8'), req);
 }

@@ -68,6 +68,21 @@ export class ManageSieveInput {
     this.attach();
   }
 
+  /** Stop reading (a proxy takes the socket over): the bytes buffered and not yet read. */
+  release(): Buffer {
+    this.sock.pause();
+    this.sock.off('data', this.onData);
+    this.sock.off('end', this.onEnd);
+    this.sock.off('close', this.onEnd);
+    this.sock.off('error', this.onEnd);
+    const rest = this.buf.subarray(this.pos);
+    this.buf = Buffer.alloc(0);
+    this.pos = 0;
+    this.ended = true;
+    this.wake();
+    return rest;
+  }
+
   private wake(): void { const w = this.waiter; this.waiter = undefined; w?.(); }
 
   get available(): number { return this.buf.length - this.pos; }

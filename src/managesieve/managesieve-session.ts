@@ -33,7 +33,8 @@ import type { Logger } from '../util/msg.ts';
 import { closeAfterLinger, type SessionSlot } from '../lib-master/master-session.ts';
 import { parseSieveLocation, SieveLocationError } from '../global/sieve-location.ts';
 import { ManageSieveInput, msQuote, readCommand, readSaslResponse, type MsArg } from './managesieve-input.ts';
-import { MAX_SASL_RESPONSE, saslAuthenticate, TEXT_PLAINTEXT_DISABLED, type AuthOutcome } from './managesieve-auth.ts';
+import { MAX_SASL_RESPONSE, saslAuthenticate, TEXT_AUTH_FAILED, TEXT_PLAINTEXT_DISABLED, type AuthOutcome } from './managesieve-auth.ts';
+import { PROXY_FAILURE_MSG, proxyDestination, proxyLogin, proxySplice, type ProxyError } from '../lib-login/login-proxy.ts';
 import { AUTHENTICATED_COMMANDS, noopCommand, scriptLiteral, type MsCommandContext, type MsIo } from './managesieve-commands.ts';
 import { SieveFileStorage } from './managesieve-storage.ts';
 import { parseDovecotSize, type ManageSieveSettings } from './managesieve-settings.ts';
@@ -63,6 +64,8 @@ export interface ManageSieveSessionOptions {
 }
 
 let sessionCounter = 0;
+
+function strip(a: string | undefined): string { return (a ?? '').replace(/^::ffff:/, ''); }
 
 const LOGIN_COMMANDS = new Set(['CAPABILITY', 'AUTHENTICATE', 'STARTTLS', 'NOOP', 'LOGOUT']);
 
@@ -192,7 +195,7 @@ export class ManageSieveSession {
       if (this.user && this.ctx && !this.logged) {
         this.deps.log.info(`${this.who()}: Disconnected: Connection closed ${this.stats()}`);
       }
-      this.close();
+      if (!this.proxied) this.close();
     }
   }
 
@@ -273,6 +276,9 @@ export class ManageSieveSession {
         const out = await saslAuthenticate(this.authDirectory(), this.deps.settings.mechanisms, str(0)!, str(1), async (challenge) => {
           await this.write(`${msQuote(challenge)}\r\n`);
           return readSaslResponse(this.input, MAX_SASL_RESPONSE);
+        }, {
+          service: 'sieve', remoteIp: strip(this.sock.remoteAddress), localIp: strip(this.sock.localAddress),
+          remotePort: this.sock.remotePort, localPort: this.sock.localPort,
         });
         return this.finishAuth(out);
       }
@@ -307,6 +313,10 @@ export class ManageSieveSession {
       this.deps.log.info(`managesieve-login: Aborted login (auth failed, ${this.failures} attempts): ${this.client()}, reason=${r.logReason}`);
       await this.io.reply('NO', r.text, r.code);
       return !this.closed;
+    }
+    if (r.fields && ('proxy' in r.fields || 'proxy_maybe' in r.fields)) {
+      const p = await this.proxy(r.user, r.password, r.fields);
+      if (p !== 'local') return p;
     }
     let rec: UserRecord | undefined;
     try {
@@ -351,6 +361,49 @@ export class ManageSieveSession {
     this.deps.log.info(`managesieve-login: Login: user=<${rec.user}>, method=${r.mech}, ${this.client()}${this.secure ? ', secured' : ''}, session=<${this.id}>`);
     await this.io.reply('OK', 'Logged in.');
     return true;
+  }
+
+  /** The session was handed to a backend (lib-login/login-proxy.ts). */
+  private proxied = false;
+
+  /**
+   * The passdb said proxy: log in at the backend, forward its OK and relay the connection
+   * (Pigeonhole's managesieve-proxy). 'local' when proxy_maybe points here; false ends the loop.
+   */
+  private async proxy(user: string, password: string, fields: Record<string, string>): Promise<boolean | 'local'> {
+    const client = {
+      remoteIp: strip(this.sock.remoteAddress), remotePort: this.sock.remotePort ?? 0,
+      localIp: strip(this.sock.localAddress), localPort: this.sock.localPort ?? 0, sessionId: this.id,
+    };
+    let dest;
+    try {
+      dest = proxyDestination('sieve', fields, { user, password }, client);
+    } catch (e) {
+      this.deps.log.error(`proxy(${user}): ${(e as Error).message}: ${this.client()}, session=<${this.id}>`);
+      await this.io.reply('NO', PROXY_FAILURE_MSG, 'TRYLATER');
+      return true;
+    }
+    if (!dest) return 'local';
+    let b;
+    try {
+      b = await proxyLogin('sieve', dest, client, this.deps.log, user);
+    } catch (e) {
+      const err = e as ProxyError;
+      if (this.closed) return false;
+      if (err.kind === 'authfailed' && err.backendReply) await this.write(`${err.backendReply}\r\n`);
+      else if (err.kind === 'authfailed') await this.io.reply('NO', TEXT_AUTH_FAILED);
+      else await this.io.reply('NO', PROXY_FAILURE_MSG, 'TRYLATER');
+      return true;
+    }
+    if (this.closed) { b.sock.destroy(); return false; }
+    await this.write(`${b.reply}\r\n`);
+    this.proxied = true;
+    clearTimeout(this.loginTimer);
+    this.sock.setTimeout(0);
+    this.sock.off('timeout', this.onIdle);
+    const rest = this.input.release();
+    void proxySplice(this.sock, rest, b.sock, b.rest, { log: this.deps.log, user, remoteIp: client.remoteIp });
+    return false;
   }
 
   /** One command after login; false ends the session. */

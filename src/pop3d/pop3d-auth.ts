@@ -15,10 +15,10 @@
  * A failed login is answered only after auth_failure_delay, doubled for each further failure
  * of the session (capped at 15 s), as Dovecot's auth penalty slows down password guessing.
  */
-import type { UserDirectory } from '../lib-auth/user-directory.ts';
+import type { AuthRequestInfo, UserDirectory } from '../lib-auth/user-directory.ts';
 
 export type AuthOutcome =
-  | { ok: true; user: string; mech: string }
+  | { ok: true; user: string; mech: string; /** passdb extra fields (proxy, host, ...) */ fields?: Record<string, string> | undefined; password: string }
   | { ok: false; reply: string; /** counts as a failed password (delay grows) */ failure: boolean; logReason: string };
 
 const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -35,16 +35,17 @@ export function decodeBase64Strict(s: string): Buffer | undefined {
   return Buffer.from(t, 'base64');
 }
 
-export async function verifyPassword(dir: UserDirectory, mech: string, user: string, pass: string): Promise<AuthOutcome> {
+export async function verifyPassword(dir: UserDirectory, mech: string, user: string, pass: string, req?: AuthRequestInfo): Promise<AuthOutcome> {
   if (!user || user.includes('\0') || pass.includes('\0')) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: 'invalid user name' };
   let r;
   try {
-    r = await dir.verifyPlain(user, pass);
+    r = await dir.verifyPlain(user, pass, req);
   } catch (e) {
     return { ok: false, reply: REPLY_TEMPFAIL, failure: false, logReason: `user directory: ${(e as Error).message}` };
   }
-  if (r.result === 'ok') return { ok: true, user: r.user ?? user, mech };
+  if (r.result === 'ok') return { ok: true, user: r.user ?? user, mech, fields: r.fields, password: pass };
   if (r.result === 'tempfail') return { ok: false, reply: REPLY_TEMPFAIL, failure: false, logReason: 'temporary failure' };
+  if (r.result === 'disabled' && r.fields?.reason) return { ok: false, reply: `-ERR [AUTH] ${r.fields.reason}`, failure: true, logReason: 'user disabled' };
   return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: r.result === 'unknown' ? 'unknown user' : r.result === 'disabled' ? 'user disabled' : 'password mismatch' };
 }
 
@@ -53,7 +54,7 @@ export async function verifyPassword(dir: UserDirectory, mech: string, user: str
  * returns the client's answer (undefined when the connection is gone).
  */
 export async function saslAuth(dir: UserDirectory, mechs: readonly string[], arg: string,
-  exchange: (challenge: string) => Promise<string | undefined>): Promise<AuthOutcome> {
+  exchange: (challenge: string) => Promise<string | undefined>, req?: AuthRequestInfo): Promise<AuthOutcome> {
   const sp = arg.indexOf(' ');
   const mech = (sp < 0 ? arg : arg.slice(0, sp)).toUpperCase();
   let ir: string | undefined = sp < 0 ? undefined : arg.slice(sp + 1);
@@ -72,7 +73,7 @@ export async function saslAuth(dir: UserDirectory, mechs: readonly string[], arg
     if (f.length !== 3) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: 'invalid PLAIN message' };
     const [authzid, authcid, pass] = f as [string, string, string];
     if (authzid && authzid !== authcid) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: 'authorization identity differs' };
-    return verifyPassword(dir, mech, authcid, pass);
+    return verifyPassword(dir, mech, authcid, pass, req);
   }
   // LOGIN (draft-murchison-sasl-login): "Username:" then "Password:".
   let u: string | undefined = ir;
@@ -87,5 +88,5 @@ export async function saslAuth(dir: UserDirectory, mechs: readonly string[], arg
   if (p === '*') return abort;
   const pass = decodeBase64Strict(p);
   if (!pass) return badB64(false);
-  return verifyPassword(dir, mech, user.toString('utf8'), pass.toString('utf8'));
+  return verifyPassword(dir, mech, user.toString('utf8'), pass.toString('utf8'), req);
 }

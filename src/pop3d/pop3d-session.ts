@@ -39,6 +39,8 @@ import type { MailStore } from '../lib-storage/mail-storage.ts';
 import { MailError } from '../lib-storage/mail-storage.ts';
 import type { Logger } from '../util/msg.ts';
 import { LineReader } from '../util/line-reader.ts';
+import { BlockList, isIP } from 'node:net';
+import { PROXY_FAILURE_MSG, proxyDestination, proxyLogin, proxySplice, type ProxyError } from '../lib-login/login-proxy.ts';
 import { closeAfterLinger, type SessionSlot } from '../lib-master/master-session.ts';
 import { REPLY_AUTH_FAILED, REPLY_PLAINTEXT_DISABLED, saslAuth, verifyPassword, type AuthOutcome } from './pop3d-auth.ts';
 import { POP3_CAPABILITIES, TRANSACTION_COMMANDS, type Pop3Io } from './pop3d-commands.ts';
@@ -103,7 +105,18 @@ function unlockUser(user: string): void {
 let sessionCounter = 0;
 
 /** The commands pop3-login knows; anything else before login is a bad command. */
-const LOGIN_COMMANDS = new Set(['CAPA', 'USER', 'PASS', 'AUTH', 'APOP', 'STLS', 'QUIT']);
+const LOGIN_COMMANDS = new Set(['CAPA', 'USER', 'PASS', 'AUTH', 'APOP', 'STLS', 'QUIT', 'XCLIENT']);
+
+function inNetworks(ip: string, nets: string[]): boolean {
+  if (ip === '' || nets.length === 0) return false;
+  const bl = new BlockList();
+  for (const n of nets) {
+    const [addr, bits] = n.split('/');
+    const type = addr!.includes(':') ? 'ipv6' : 'ipv4';
+    try { if (bits !== undefined) bl.addSubnet(addr!, Number(bits), type); else bl.addAddress(addr!, type); } catch { /* not an address */ }
+  }
+  return bl.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
+}
 
 export class Pop3Session {
   private sock: Socket;
@@ -120,6 +133,15 @@ export class Pop3Session {
   private bad = 0;
   /** The last status line written was -ERR. */
   private lastErr = false;
+  /** The client's address: the peer's, or what a trusted proxy forwarded with XCLIENT. */
+  private remoteIp: string;
+  private remotePort: number;
+  private readonly localIp: string;
+  private readonly localPort: number;
+  /** The peer is in login_trusted_networks (it may send XCLIENT). */
+  private readonly trustedPeer: boolean;
+  /** The session was handed to a backend (login-proxy): the socket is no longer ours. */
+  private proxied = false;
 
   constructor(sock: Socket, deps: Pop3dDeps, o: Pop3SessionOptions = {}) {
     this.sock = sock;
@@ -127,6 +149,12 @@ export class Pop3Session {
     this.o = o;
     this.reader = new LineReader(sock, POP3_MAX_LINE);
     this.id = `${process.pid.toString(36)}${(++sessionCounter).toString(36)}${Date.now().toString(36)}`;
+    const strip = (a: string | undefined) => (a ?? '').replace(/^::ffff:/, '');
+    this.remoteIp = strip(sock.remoteAddress);
+    this.localIp = strip(sock.localAddress);
+    this.remotePort = sock.remotePort ?? 0;
+    this.localPort = sock.localPort ?? 0;
+    this.trustedPeer = inNetworks(this.remoteIp, deps.settings.trustedNetworks ?? []);
     sock.on('close', () => { this.closed = true; });
     sock.on('error', () => { this.closed = true; });
   }
@@ -173,10 +201,14 @@ export class Pop3Session {
   /** The directory password checks go to: through the auth penalty when the master gave one. */
   private authDirectory(): UserDirectory {
     const p = this.deps.penalty;
-    return p ? p.directory(this.deps.directory, this.sock.remoteAddress ?? '') : this.deps.directory;
+    return p ? p.directory(this.deps.directory, this.remoteIp) : this.deps.directory;
   }
 
-  private client(): string { return `rip=${this.sock.remoteAddress ?? 'local'}, lip=${this.sock.localAddress ?? 'local'}`; }
+  private client(): string { return `rip=${this.remoteIp || 'local'}, lip=${this.localIp || 'local'}`; }
+
+  private authRequest() {
+    return { service: 'pop3', remoteIp: this.remoteIp, localIp: this.localIp, remotePort: this.remotePort, localPort: this.localPort };
+  }
 
   async run(): Promise<void> {
     const s = this.deps.settings;
@@ -188,7 +220,8 @@ export class Pop3Session {
     setIdle(s.loginTimeoutMs);
     let handled = 0;
     try {
-      await this.io.line(`+OK ${s.greeting}`);
+      // Dovecot's pop3-login tells a trusted proxy that it may forward the client's address
+      await this.io.line(`+OK ${this.trustedPeer ? '[XCLIENT] ' : ''}${s.greeting}`);
       for (;;) {
         if (++handled % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
         const line = await this.reader.next();
@@ -217,6 +250,7 @@ export class Pop3Session {
           if (verb === 'QUIT') { await this.end('+OK Logging out'); break; }
           const known = LOGIN_COMMANDS.has(verb);
           const more = await this.authorization(verb, args);
+          if (this.proxied) return;
           if (this.drop) setIdle(s.idleTimeoutMs);
           if (!more) break;
           if (known) this.bad = 0;
@@ -239,7 +273,7 @@ export class Pop3Session {
         this.drop = undefined;
       }
       if (this.lockedUser) { unlockUser(this.lockedUser); this.lockedUser = undefined; }
-      this.close();
+      if (!this.proxied) this.close();
     }
   }
 
@@ -286,7 +320,7 @@ export class Pop3Session {
         if (this.userName === undefined) { await this.io.line('-ERR No username given.'); return true; }
         const user = this.userName;
         this.userName = undefined;
-        return this.finishAuth(await verifyPassword(this.authDirectory(), 'PLAIN', user, args), user);
+        return this.finishAuth(await verifyPassword(this.authDirectory(), 'PLAIN', user, args, this.authRequest()), user);
       }
       case 'AUTH': {
         if (args === '') {
@@ -298,13 +332,27 @@ export class Pop3Session {
           await this.io.line(`+ ${challenge}`);
           const l = await this.reader.next();
           return typeof l === 'string' ? l : undefined;
-        });
+        }, this.authRequest());
         if (!r.ok && r.reply === '') return false; // connection lost mid-exchange
         return this.finishAuth(r, '');
       }
       case 'APOP':
         await this.io.line('-ERR APOP not enabled.');
         return true;
+      case 'XCLIENT': {
+        // Dovecot pop3-login: a proxy in login_trusted_networks forwards its client's address
+        // (ADDR= PORT= SESSION= TTL=, as pop3-proxy.c sends it); from anyone else unknown.
+        if (!this.trustedPeer) { await this.io.line('-ERR Unknown command.'); return true; }
+        for (const kv of args.split(' ')) {
+          const eq = kv.indexOf('=');
+          if (eq < 0) continue;
+          const k = kv.slice(0, eq).toUpperCase(), v = kv.slice(eq + 1);
+          if (k === 'ADDR' && isIP(v)) this.remoteIp = v;
+          else if (k === 'PORT' && /^\d{1,5}$/.test(v) && Number(v) > 0 && Number(v) < 65536) this.remotePort = Number(v);
+        }
+        await this.io.line('+OK');
+        return true;
+      }
       case 'STLS': {
         // RFC 2595 §4. The hook (lib-tls, later) wraps the socket; the session then reads and
         // writes the TLS socket and forgets anything pipelined in clear text after STLS.
@@ -336,6 +384,10 @@ export class Pop3Session {
       await this.io.line(r.reply);
       return !this.closed;
     }
+    if (r.fields && ('proxy' in r.fields || 'proxy_maybe' in r.fields)) {
+      const p = await this.proxy(r.user, r.password, r.fields);
+      if (p !== 'local') return p;
+    }
     const rec = await this.deps.directory.lookup(r.user);
     if (!rec) {
       this.deps.log.warn(`pop3-login: user ${r.user} passed the passdb but the userdb does not know it`);
@@ -362,5 +414,40 @@ export class Pop3Session {
     this.deps.log.info(`pop3-login: Login: user=<${rec.user}>, method=${r.mech}, ${this.client()}${this.secure ? ', secured' : ''}, session=<${this.id}>`);
     await this.io.line('+OK Logged in.');
     return true;
+  }
+
+  /**
+   * The passdb said proxy: log in at the backend (lib-login/login-proxy.ts), forward its reply and
+   * relay the connection. 'local' when proxy_maybe points at this server; false ends the loop.
+   */
+  private async proxy(user: string, password: string, fields: Record<string, string>): Promise<boolean | 'local'> {
+    const client = { remoteIp: this.remoteIp, remotePort: this.remotePort, localIp: this.localIp, localPort: this.localPort, sessionId: this.id };
+    const unavailable = `-ERR [SYS/TEMP] ${PROXY_FAILURE_MSG}`;
+    let dest;
+    try {
+      dest = proxyDestination('pop3', fields, { user, password }, client);
+    } catch (e) {
+      this.deps.log.error(`proxy(${user}): ${(e as Error).message}: ${this.client()}, session=<${this.id}>`);
+      await this.io.line(unavailable);
+      return true;
+    }
+    if (!dest) return 'local';
+    let b;
+    try {
+      b = await proxyLogin('pop3', dest, client, this.deps.log, user);
+    } catch (e) {
+      const err = e as ProxyError;
+      if (this.closed) return false;
+      await this.io.line(err.kind === 'authfailed' ? (err.backendReply ?? REPLY_AUTH_FAILED) : unavailable);
+      return true;
+    }
+    if (this.closed) { b.sock.destroy(); return false; }
+    await this.io.line(b.reply);
+    this.proxied = true;
+    this.sock.setTimeout(0);
+    this.sock.removeAllListeners('timeout');   // the login's idle timer: the backend's now
+    const rest = this.reader.release();
+    void proxySplice(this.sock, rest, b.sock, b.rest, { log: this.deps.log, user, remoteIp: this.remoteIp });
+    return false;
   }
 }

@@ -12,6 +12,7 @@
  *                            lower case, as Dovecot 2.3 writes it)
  *   pop3_logout_format       top=%t/%p, retr=%r/%b, del=%d/%m, size=%s
  *   mail_max_userip_connections (not enforced yet)
+ *   login_trusted_networks   proxies that may send XCLIENT (the greeting then says [XCLIENT])
  */
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
 
@@ -26,6 +27,8 @@ export interface Pop3dSettings {
   /** Idle timeout of a session in ms (Dovecot: 10 min for authenticated, 3 min pre-login). */
   idleTimeoutMs: number;
   loginTimeoutMs: number;
+  /** login_trusted_networks: proxies that may forward the client's address with XCLIENT. */
+  trustedNetworks: string[];
 }
 
 /** Dovecot time values: "2 secs", "500 ms", "1 min", "10s", bare numbers are seconds. */
@@ -58,6 +61,7 @@ export function pop3dSettings(conf: DovecotConfig): Pop3dSettings {
     logoutFormat: get('pop3_logout_format') || 'top=%t/%p, retr=%r/%b, del=%d/%m, size=%s',
     idleTimeoutMs: 10 * 60_000,
     loginTimeoutMs: 3 * 60_000,
+    trustedNetworks: get('login_trusted_networks').split(/[\s,]+/).filter((n) => /^[0-9a-fA-F.:]+(\/\d+)?$/.test(n)),
   };
 }
 

@@ -31,16 +31,36 @@ export class LineReader {
   constructor(sock: Socket, maxLine: number) {
     this.sock = sock;
     this.maxLine = maxLine;
-    sock.on('data', (d: Buffer) => {
-      if (this.rawSink) { this.rawSink(d); return; }
-      this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
-      // Back-pressure: a client pipelining far ahead waits in the kernel, not in our memory.
-      if (this.buf.length > this.maxLine * 4) sock.pause();
-      this.wake();
-    });
-    sock.on('end', () => { this.ended = true; this.wake(); });
-    sock.on('close', () => { this.ended = true; this.wake(); });
-    sock.on('error', () => { this.ended = true; this.wake(); });
+    sock.on('data', this.onData);
+    sock.on('end', this.onEnd);
+    sock.on('close', this.onEnd);
+    sock.on('error', this.onEnd);
+  }
+
+  private readonly onData = (d: Buffer): void => {
+    if (this.rawSink) { this.rawSink(d); return; }
+    this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+    // Back-pressure: a client pipelining far ahead waits in the kernel, not in our memory.
+    if (this.buf.length > this.maxLine * 4) this.sock.pause();
+    this.wake();
+  };
+  private readonly onEnd = (): void => { this.ended = true; this.wake(); };
+
+  /**
+   * Stop reading the socket (a proxy takes it over): returns the bytes buffered after the last
+   * line returned; the socket is left paused.
+   */
+  release(): Buffer {
+    this.sock.pause();
+    this.sock.off('data', this.onData);
+    this.sock.off('end', this.onEnd);
+    this.sock.off('close', this.onEnd);
+    this.sock.off('error', this.onEnd);
+    const b = this.buf;
+    this.buf = Buffer.alloc(0);
+    this.ended = true;
+    this.wake();
+    return b;
   }
 
   private wake(): void { const w = this.waiter; this.waiter = undefined; w?.(); }
