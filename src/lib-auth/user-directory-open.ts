@@ -145,10 +145,11 @@ export class AuthUserDirectory implements UserDirectory {
       }
       if (!match) { mismatch = true; continue; }
       const passFields = loginFields(fields);
+      const withFields = Object.keys(passFields).length > 0 ? { fields: passFields } : {};
       // A proxy login is the login process's decision (login-common client_auth_handle_reply
       // looks at proxy before nologin); nologin alone refuses, with its reason.
-      if ('nologin' in fields && !('proxy' in fields) && !('proxy_maybe' in fields)) return { result: 'disabled', user: canonical, fields: passFields };
-      return { result: 'ok', user: canonical, fields: passFields };
+      if ('nologin' in fields && !('proxy' in fields) && !('proxy_maybe' in fields)) return { result: 'disabled', user: canonical, ...withFields };
+      return { result: 'ok', user: canonical, ...withFields };
     }
     if (!mismatch) await passwordDummyVerify(secret);
     return { result: mismatch ? 'mismatch' : 'unknown' };

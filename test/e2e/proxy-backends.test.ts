@@ -48,7 +48,7 @@ function writeFrontConfig(): void {
       line('bob', proto, `proxy=y host=127.0.0.1 port=${backB.ports[proto]}`),
       line('hang', proto, `proxy=y host=127.0.0.1 port=${portOf(hang)} proxy_timeout=2`),
       line('junk', proto, `proxy=y host=127.0.0.1 port=${portOf(garbage)}`),
-      line('nobody', proto, 'nologin=y reason=This account has moved to the new server.'),
+      line('nobody', proto, 'nologin=y reason=Account_moved_to_the_new_server'),
     ];
     writeFileSync(join(conf, `proxy.${proto}`), lines.join('\n') + '\n');
   }
@@ -245,7 +245,7 @@ test('IMAP ID forwards the client address to a backend that trusts the front', a
   await backA.waitLog(/imap-login: Login: user=<alice@example\.test>, method=PLAIN, rip=127\.0\.0\.9/);
 });
 
-test('ManageSieve through the front: sieve-connect lists the backend\'s scripts', async () => {
+test('ManageSieve through the front: PUTSCRIPT and LISTSCRIPTS answer as the backend does', async () => {
   const py = `
 import socket, base64
 def view(port):
@@ -278,7 +278,7 @@ m = imaplib.IMAP4("127.0.0.1", ${front.ports.imap})
 try: m.login("nobody@example.test", "nobody-pw")
 except imaplib.IMAP4.error as e: print("err", e)
 `], { timeout: 30_000 });
-  assert.match(stdout, /err .*\[ALERT\] This account has moved to the new server\./);
+  assert.match(stdout, /err .*\[ALERT\] Account_moved_to_the_new_server/);
 });
 
 test('hostile backends: one that hangs (proxy_timeout), one that sends garbage; a flooding client; others served', async () => {
