@@ -190,6 +190,18 @@ exec curl -sf -X POST -d "{\\"host\\":\\"$2.\\",\\"value\\":\\"$3\\"}" ${pebble.
   const sts = await run('curl', ['-s', '--cacert', join(dir, 'pebble-root.pem'), '--resolve', `mta-sts.example.test:${tlsPort}:127.0.0.1`, `https://mta-sts.example.test:${tlsPort}/.well-known/mta-sts.txt`]);
   assert.match(sts.stdout, /^version: STSv1\r\nmode: testing\r\n/);
 
+  // An RSA 2048 certificate (postern_acme_key_type), ordered from the command line.
+  appendFileSync(join(sys.configDir, 'main.cf'), 'postern_acme_key_type = rsa-2048\n');
+  const rsa = sys.cli('cert', 'renew', '--force');
+  assert.equal(rsa.status, 0, rsa.stdout + rsa.stderr);
+  let pub = '';
+  for (let i = 0; i < 50; i++) {
+    pub = (await run('sh', ['-c', `echo Q | openssl s_client -connect 127.0.0.1:${sys.ports.imaps} -servername mail.example.test 2>/dev/null | openssl x509 -noout -text`])).stdout;
+    if (/Public-Key: \(2048 bit\)/.test(pub)) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.match(pub, /Public Key Algorithm: rsaEncryption/);
+
   // A certificate from elsewhere, with the ACME client off: a mismatched key is refused, the pair is installed.
   writeFileSync(join(sys.configDir, 'main.cf'), readFileSync(join(sys.configDir, 'main.cf'), 'utf8').replace(/^postern_acme_directory = .*$/m, ''));
   assert.equal(sys.cli('reload').status, 0);

@@ -89,7 +89,7 @@ export async function renewIfDue(s: AcmeSettings, log: Logger, force = false, no
   const unlock = lockOrders(s);
   if (!unlock) {
     log.info(`an ACME order for ${s.certFile} is already under way (${join(s.stateDir, 'order.lock')}); looking again in a minute`);
-    return { renewed: false, nextMs: 60_000, error: 'another order is under way' };
+    return { renewed: false, nextMs: 60_000, error: ANOTHER_ORDER };
   }
   log.info(`ordering a certificate for ${s.names.join(', ')} from ${s.directoryUrl}: ${why}`);
   const attempt = now.toISOString();
@@ -146,6 +146,8 @@ function lockOrders(s: AcmeSettings): (() => void) | undefined {
   }
   return undefined;
 }
+
+export const ANOTHER_ORDER = 'another order is under way';
 
 /** What will make every order fail, said once at start (the first order says it again, later). */
 export function acmeWarnings(c: { list(n: string): string[] }, s: AcmeSettings): string[] {

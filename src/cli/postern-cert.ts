@@ -23,7 +23,7 @@ import type { CliContext } from './cli-context.ts';
 import { MainConfig } from '../global/mail-conf.ts';
 import { logger } from '../util/msg.ts';
 import { acmeSettings, certNames, installCertificate, readCert, readStatus, renewalTime } from '../lib-acme/acme-issue.ts';
-import { renewIfDue } from '../acme/acme.ts';
+import { ANOTHER_ORDER, renewIfDue } from '../acme/acme.ts';
 import { pidFilePath, runningMasterPid } from '../master/master-pid.ts';
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -70,7 +70,12 @@ async function renew(main: MainConfig, force: boolean): Promise<number> {
   if (pid === undefined && s.challenges[0] !== 'dns-01') {
     say(`warning: the mail system is not running, so nothing answers the CA's ${s.challenges[0]} challenge; start it first (or use dns-01)`);
   }
-  const r = await renewIfDue(s, logger('cert'), force);
+  let r = await renewIfDue(s, logger('cert'), force);
+  // The master's own renewal is under way: wait for it (bounded), then order as asked.
+  for (let i = 0; r.error === ANOTHER_ORDER && i < 120; i++) {
+    await new Promise((res) => setTimeout(res, 1000));
+    r = await renewIfDue(s, logger('cert'), force);
+  }
   if (r.error) { err(`renewal failed: ${r.error}; the installed certificate is unchanged`); return 1; }
   if (!r.renewed) { say(`not due: next renewal at ${new Date(Date.now() + r.nextMs).toISOString()} (use --force to renew now)`); return 0; }
   const x = readCert(s.certFile)!;
