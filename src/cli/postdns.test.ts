@@ -40,7 +40,7 @@ function parseZone(text: string, withPtr: boolean): Zone {
   for (let line of text.split('\n')) {
     if (withPtr && /^; \S+\.(in-addr|ip6)\.arpa\.\s/.test(line)) line = line.slice(2);
     if (line === '' || line.startsWith(';')) continue;
-    const m = /^(\S+)\.\s+(\d+)\s+IN\s+(MX|A|AAAA|TXT|PTR)\s+(.+)$/.exec(line);
+    const m = /^(\S+)\.\s+(\d+)\s+IN\s+(MX|A|AAAA|TXT|PTR|SRV|CNAME)\s+(.+)$/.exec(line);
     assert.ok(m, `not a zone line: ${line}`);
     const [, name, , type, data] = m;
     const e = (zone[name!.toLowerCase()] ??= {});
@@ -53,6 +53,11 @@ function parseZone(text: string, withPtr: boolean): Zone {
       assert.equal(parts.map((p) => p[0]).join('').trimEnd(), data, `TXT data must be quoted strings: ${data}`);
       for (const p of parts) assert.ok(p[1]!.length <= 255, 'a TXT character-string is at most 255 octets');
       (e.TXT ??= []).push(parts.map((p) => p[1]!.replace(/\\(.)/g, '$1')).join(''));
+    } else if (type === 'SRV') {
+      // RFC 2782: PRIORITY WEIGHT PORT TARGET. (the client set-up records, postdns-srv.ts)
+      assert.match(data!, /^\d+ \d+ \d+ (\S+\.|\.)(\s+;.*)?$/, `SRV data must be "PRIO WEIGHT PORT TARGET.": ${data}`);
+    } else if (type === 'CNAME') {
+      assert.match(data!, /^\S+\.$/, `CNAME data must be an absolute name: ${data}`);
     } else if (type === 'PTR') {
       (e.PTR ??= []).push(data!.replace(/\.$/, ''));
     } else {
@@ -194,4 +199,28 @@ test('host addresses: --ip, proxy_interfaces, inet_interfaces; loopback-only giv
   assert.match(p.out, /^example\.org\. +3600 IN TXT +"v=spf1 mx -all"$/m);
   assert.match(p.out, /^; DKIM: no key for example\.org in .*; run: postern dkim keygen example\.org$/m);
   assert.doesNotMatch(p.out, /_domainkey/);
+});
+
+test('client set-up SRV records (RFC 6186, RFC 8314) follow master.cf and dovecot.conf', async () => {
+  const d = configDir('srv', 'postern_autoconfig = yes\npostern_https_listen = 127.0.0.1:8443\nmydomain = example.com\n');
+  writeFileSync(join(d, 'master.cf'), [
+    'smtp inet n - n - - smtpd',
+    'submission inet n - n - - smtpd -o smtpd_tls_security_level=encrypt',
+    'smtps inet n - n - - smtpd -o smtpd_tls_wrappermode=yes',
+    '',
+  ].join('\n'));
+  writeFileSync(join(d, 'dovecot.conf'), 'protocols = imap lmtp\nservice imap-login {\n  inet_listener imap {\n    port = 0\n  }\n}\n');
+  const r = await run(['example.com'], d);
+  assert.equal(r.code, 0, r.err);
+  const srv = new Map<string, string>();
+  for (const m of r.out.matchAll(/^(\S+)\s+3600 IN SRV\s+(.+?)(\s+;.*)?$/gm)) srv.set(m[1]!, m[2]!);
+  assert.equal(srv.get('_submissions._tcp.example.com.'), '0 1 465 mail.example.com.');
+  assert.equal(srv.get('_submission._tcp.example.com.'), '5 1 587 mail.example.com.');
+  assert.equal(srv.get('_imaps._tcp.example.com.'), '0 1 993 mail.example.com.');
+  assert.equal(srv.get('_imap._tcp.example.com.'), '0 0 0 .', 'imap port 0: not offered');
+  assert.equal(srv.get('_pop3s._tcp.example.com.'), '0 0 0 .', 'pop3 not in protocols');
+  assert.equal(srv.get('_pop3._tcp.example.com.'), '0 0 0 .');
+  assert.equal(srv.get('_autodiscover._tcp.example.com.'), '0 1 8443 mail.example.com.');
+  assert.match(r.out, /^autoconfig\.example\.com\.\s+3600 IN CNAME mail\.example\.com\.$/m);
+  parseZone(r.out, true);
 });

@@ -19,7 +19,10 @@
  *     _dmarc.DOMAIN.          TXT   "v=DMARC1; p=none; rua=mailto:postmaster@DOMAIN" (RFC 7489 §6.3)
  *     _mta-sts.DOMAIN.        TXT   "v=STSv1; id=..."                    (--mta-sts, RFC 8461 §3.1)
  *     _smtp._tls.DOMAIN.      TXT   "v=TLSRPTv1; rua=mailto:..."         (--tls-rpt, RFC 8460 §3)
- *   and, as comments, the PTR records to ask the address's provider for.
+ *   and, as comments, the PTR records to ask the address's provider for; then the client set-up
+ *   SRV records (RFC 6186, RFC 8314 §5.1: _submissions, _submission, _imaps, _imap, _pop3s,
+ *   _pop3, and _autodiscover with postern_autoconfig = yes) from master.cf and dovecot.conf
+ *   (postdns-srv.ts).
  *
  *   The host's addresses: every --ip ADDR; else main.cf's proxy_interfaces (the public address
  *   in front of a NAT, as Postfix uses it); else the addresses of inet_interfaces when it names
@@ -59,6 +62,10 @@ import { checkDomainName, dnsDkimKeys, hostAddresses, zoneText, type DnsDkimKeys
 import { checkSelector } from '../lib-authres/dkim-keys.ts';
 import type { CheckLine } from './postdns-check.ts';
 import { checkDepsFromConfig, checkPublished, formatCheck } from './postdns-check.ts';
+import { clientSettings } from '../global/client-settings.ts';
+import { loadMasterCf } from '../global/master-cf.ts';
+import { loadDovecotConf } from '../global/dovecot-conf.ts';
+import { clientSrvText } from './postdns-srv.ts';
 
 const EX_USAGE = 64;
 
@@ -164,6 +171,13 @@ export async function main(args: string[], ctx: CliContext, io: CliOutput = STDI
   };
   if (!a.check) {
     io.out(zoneText(plan));
+    try {
+      const settings = clientSettings(cf, loadMasterCf(ctx.configDir), loadDovecotConf(ctx.configDir));
+      const https = /(\d+)$/.exec(cf.list('postern_https_listen')[0] ?? '');
+      io.out(clientSrvText(a.domain, settings, cf.get('postern_autoconfig') === 'yes' && https ? Number(https[1]) : undefined));
+    } catch (e) {
+      io.err(`postern dns: client set-up records left out: ${(e as Error).message}\n`);
+    }
     return dk.problems.length > 0 ? 1 : 0;
   }
   const lines = await checkPublished({ ...plan, certFile: cf.get('smtpd_tls_cert_file') }, checkDepsFromConfig(cf));

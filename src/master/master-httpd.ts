@@ -20,6 +20,8 @@ export const HTTP_ROUTES: readonly HttpRouteProvider[] = [
   async (ctx) => (await import('../lib-acme/acme-http-route.ts')).acmeHttpRoutes(ctx.config),
   // The MTA-STS policy at https://mta-sts.DOMAIN/.well-known/mta-sts.txt (docs/mta-sts.md).
   async (ctx) => (await import('../lib-http/mta-sts-route.ts')).mtaStsRoutes(ctx.config),
+  // Mail client set-up: Mozilla autoconfig, Autodiscover, .mobileconfig (docs/autoconfig.md).
+  async (ctx) => (await import('../lib-http/autoconfig-route.ts')).autoconfigRoutes(ctx),
   // Prometheus metrics at /metrics (docs/metrics.md), when postern_metrics = yes.
   async (ctx) => (await import('./master-metrics.ts')).metricsRoutes(ctx),
 ];
