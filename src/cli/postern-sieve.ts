@@ -124,7 +124,7 @@ async function test(args: string[], ctx: CliContext): Promise<number> {
     duplicates: new SieveDuplicateDb(home ? join(home, '.postern-sieve-dupes') : undefined),
     ...(scripts ? { scripts } : {}),
   });
-  for (const l of plan.log) console.error(`postern sieve test: ${l}`);
+  for (const l of [...plan.warnings, ...plan.log]) console.error(`postern sieve test: ${l}`);
   const out: string[] = ['', 'Performed actions:', ''];
   if (plan.actions.length === 0) out.push('  (none)');
   for (const a of plan.actions) out.push(...describe(a));

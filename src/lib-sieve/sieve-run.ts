@@ -54,6 +54,8 @@ export interface SievePlan {
   protocolReject?: string;
   /** What happened, for the mail log (one line each). */
   log: string[];
+  /** Problems the administrator should fix (a global script that does not compile or is missing). */
+  warnings: string[];
   /** The scripts that ran (paths). */
   ran: string[];
   /** Call once the delivery succeeded: records duplicate marks and vacation replies. */
@@ -93,7 +95,10 @@ export async function planSieveDelivery(input: SieveDeliveryInput): Promise<Siev
   const ran: string[] = [];
   const dupes = input.duplicates ?? new SieveDuplicateDb(input.home ? join(input.home, '.postern-sieve-dupes') : undefined);
   const loaded = input.scripts ? { scripts: input.scripts, problems: [] } : loadScripts(s, input.user, input.home);
-  for (const p of loaded.problems) log.push(`sieve: ${p.phase} script ${p.path}: ${p.message.split('\n').slice(0, 3).join(' ')}`);
+  const warnings: string[] = [];
+  for (const p of loaded.problems) {
+    (p.phase === 'personal' ? log : warnings).push(`sieve: ${p.phase} script ${p.path}: ${p.message.split('\n').slice(0, 3).join(' ')}`);
+  }
   const msg = new SieveMessage(input.content);
   const { postmaster, hostname } = tmpl(s);
   const actions: SieveAction[] = [];
@@ -154,7 +159,7 @@ export async function planSieveDelivery(input: SieveDeliveryInput): Promise<Siev
     keep = result.keep;
     if (!keep) break;
   }
-  const plan: SievePlan = { actions, implicitKeep: keep, stores: [], sends: [], log, ran, commit: async () => {} };
+  const plan: SievePlan = { actions, implicitKeep: keep, stores: [], sends: [], log, warnings, ran, commit: async () => {} };
   const env = input.envelope;
   // Executing actions in script order, as Pigeonhole does (its action execution order).
   for (const a of actions) {

@@ -69,6 +69,7 @@ export async function deliverWithSieve(user: MailUser, o: SieveDeliverOptions): 
     ...(o.canRejectInProtocol ? { canRejectInProtocol: true } : {}),
     ...(o.environment ? { environment: o.environment } : {}),
   });
+  for (const l of plan.warnings) o.log.warn(`${o.rec.user}: ${l}`);
   for (const l of plan.log) o.log.info(`${o.rec.user}: ${l}`);
   if (plan.protocolReject !== undefined) {
     await plan.commit().catch((e: Error) => o.log.warn(`${o.rec.user}: sieve: duplicate database: ${e.message}`));
