@@ -168,6 +168,26 @@ export function certCheck(file: string, myhostname: string, now = new Date(), na
   return { ...base, status: 'OK', detail: `issued by ${x.issuer.replace(/\n/g, ', ')}, valid until ${x.validTo} (${days} days left)` };
 }
 
+/**
+ * The published MX hosts of the domain that are this host (they resolve to one of its
+ * addresses), other than myhostname: clients reach us by those names, so the certificate must
+ * carry them too. Lookup failures give none (the MX row reports them).
+ */
+async function ourMxNames(o: DnsPlanOptions, deps: CheckDeps): Promise<string[]> {
+  if (o.addresses.length === 0) return [];
+  let mx: { exchange: string }[] = [];
+  try { mx = await deps.resolver.resolveMx(o.domain); } catch { return []; }
+  const out: string[] = [];
+  for (const m of mx.slice(0, 20)) {
+    const host = m.exchange.toLowerCase().replace(/\.$/, '');
+    if (!host || host === o.myhostname.toLowerCase()) continue;
+    const addrs: string[] = [];
+    for (const f of [deps.resolver.resolve4, deps.resolver.resolve6]) { try { addrs.push(...await f.call(deps.resolver, host)); } catch { /* none */ } }
+    if (addrs.some((a) => o.addresses.includes(a))) out.push(host);
+  }
+  return out;
+}
+
 export async function checkPublished(o: DnsPlanOptions & { certFile: string }, deps: CheckDeps): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
   const recs = planRecords(o);
@@ -181,7 +201,7 @@ export async function checkPublished(o: DnsPlanOptions & { certFile: string }, d
       : { what: 'A', name: o.myhostname, status: 'MISSING', detail: 'no A or AAAA record', required: true });
   }
   lines.push(...await ptrChecks(o, deps));
-  lines.push(certCheck(o.certFile, o.myhostname, new Date(), o.mtaSts ? [`mta-sts.${o.domain}`] : []));
+  lines.push(certCheck(o.certFile, o.myhostname, new Date(), [...await ourMxNames(o, deps), ...(o.mtaSts ? [`mta-sts.${o.domain}`] : [])]));
   return lines;
 }
 
