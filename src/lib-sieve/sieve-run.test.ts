@@ -204,3 +204,9 @@ test('sieve_vacation_default_subject(_template) and sieve_user_email', async () 
   const q = await plan(home('require "vacation";\nvacation "gone";\n'), { s, content: Buffer.from('From: a@x.test\nTo: b@x.test\nMessage-ID: <q@x>\n\nno subject\n') });
   assert.match(q.sends[0]!.content.toString(), /^Subject: Away\r$/m);
 });
+
+test('older configurations: sieve = ~/.dovecot.sieve with sieve_dir = ~/sieve for :personal includes', async () => {
+  const h = home('require "include";\ninclude :personal "lists";\n', { lists: 'require "fileinto";\nfileinto "Lists";\n' });
+  const p = await plan(h, { s: settings({ sieve: '~/.dovecot.sieve', sieve_dir: '~/sieve' }) });
+  assert.deepEqual(boxes(p), ['Lists']);
+});

@@ -167,6 +167,7 @@ export function loadScripts(s: SieveSettings, user: string, home: string): Loade
   } catch {
     if (loc.active) { try { if (statSync(loc.active).isFile()) personal = loc.active; } catch { /* none */ } }
   }
+  if (s.sieveDir) personalDir = x(s.sieveDir);
   if (personal) {
     let real = personal;
     try { real = realpathSync(personal); } catch { /* keep */ }

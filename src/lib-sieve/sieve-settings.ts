@@ -9,6 +9,7 @@
  *     sieve_before = /etc/dovecot/sieve/before.d (sieve_before2, sieve_before3, ...)
  *     sieve_after  = ...                                        (sieve_after2, ...)
  *     sieve_global = /etc/dovecot/sieve/global                  include :global
+ *     sieve_dir = ~/sieve                                       (older configurations: :personal includes)
  *     sieve_extensions = +editheader   sieve_global_extensions = +vnd.dovecot.debug
  *     sieve_max_script_size = 1M  sieve_max_actions = 32  sieve_max_redirects = 4
  *     sieve_vacation_min_period = 1d  sieve_vacation_max_period = 60d
@@ -43,6 +44,8 @@ export interface SieveSettings {
   after: string[];
   defaultScript?: string;
   global?: string;
+  /** sieve_dir (Pigeonhole 0.3 style, with `sieve = ~/.dovecot.sieve`): where :personal includes live. */
+  sieveDir?: string;
   extensions: Set<string>;
   maxScriptSize: number;
   maxActions: number;
@@ -129,6 +132,7 @@ export function sieveSettings(dc: DovecotSettingsSource, protocol: string): Siev
     after: numbered(get, 'sieve_after'),
     ...(def ? { defaultScript: def } : {}),
     ...(glob ? { global: glob } : {}),
+    ...(p('sieve_dir') ? { sieveDir: p('sieve_dir')! } : {}),
     extensions: ext,
     maxScriptSize: parseSize(p('sieve_max_script_size'), 1024 * 1024),
     maxActions: Number(p('sieve_max_actions') ?? 32) || 32,
