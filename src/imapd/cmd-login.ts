@@ -15,7 +15,7 @@
  * A passdb answer with `proxy` / `proxy_maybe` sends the session to its backend
  * (lib-login/login-proxy.ts): the client gets the backend's reply, `NO [UNAVAILABLE] Account is
  * temporarily unavailable.` when the backend cannot be reached; `nologin` with `reason=` answers
- * `NO [ALERT] reason`.
+ * `NO [CONTACTADMIN] reason` (as real Dovecot answers).
  */
 import { argAstring, argBytes, argString } from '../lib-imap/imap-parser.ts';
 import type { ImapSession } from './imapd-session.ts';
@@ -47,7 +47,7 @@ async function authenticate(s: ImapSession, c: CommandContext, user: string, pas
   if (v.result === 'tempfail') return { status: 'NO', code: 'UNAVAILABLE', text: 'Temporary authentication failure.' };
   if (v.result === 'disabled' && v.fields?.reason) {
     // nologin + reason (login-common: CLIENT_AUTH_RESULT_AUTHFAILED_REASON)
-    return delayed(s, v.fields.reason.startsWith('[') ? { status: 'NO', text: v.fields.reason } : { status: 'NO', code: 'ALERT', text: v.fields.reason });
+    return delayed(s, v.fields.reason.startsWith('[') ? { status: 'NO', text: v.fields.reason } : { status: 'NO', code: 'CONTACTADMIN', text: v.fields.reason });
   }
   if (v.result === 'ok' && v.fields && ('proxy' in v.fields || 'proxy_maybe' in v.fields)) {
     const r = await proxyImap(s, c, v.user ?? user, pass, v.fields);

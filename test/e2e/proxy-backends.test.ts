@@ -278,7 +278,7 @@ m = imaplib.IMAP4("127.0.0.1", ${front.ports.imap})
 try: m.login("nobody@example.test", "nobody-pw")
 except imaplib.IMAP4.error as e: print("err", e)
 `], { timeout: 30_000 });
-  assert.match(stdout, /err .*\[ALERT\] Account_moved_to_the_new_server/);
+  assert.match(stdout, /err .*\[CONTACTADMIN\] Account_moved_to_the_new_server/);
 });
 
 test('hostile backends: one that hangs (proxy_timeout), one that sends garbage; a flooding client; others served', async () => {
