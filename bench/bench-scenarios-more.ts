@@ -12,6 +12,7 @@ import { lmtpScenario } from './lmtp-bench.ts';
 import { sieveScenario } from './sieve-bench.ts';
 import { runDkimSignBench } from './dkim-sign-bench.ts';
 import { pgsqlLookupScenario } from './pgsql-lookup-bench.ts';
+import { proxyLoginScenario } from './proxy-login-bench.ts';
 
 const quiet = (l: string) => { process.stderr.write(`  ${l}\n`); };
 
@@ -63,4 +64,4 @@ const dkimSign: ExternalScenario = {
   },
 };
 
-export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, sieveScenario, imap, tls, queue, dkimSign, pgsqlLookupScenario];
+export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, sieveScenario, imap, tls, queue, dkimSign, pgsqlLookupScenario, proxyLoginScenario];
