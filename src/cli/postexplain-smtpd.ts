@@ -2,7 +2,9 @@
  * postexplain-smtpd - the smtpd part of `postern explain ADDRESS`: a dry run of the
  * smtpd_*_restrictions for one client, HELO name, sender and recipient, through smtpd's own
  * SmtpdCheck (src/smtpd/smtpd-check.ts) — the object the smtpd service builds — with a
- * SmtpdState made up from the command line instead of a socket.
+ * SmtpdState made up from the command line instead of a socket: connect, EHLO, MAIL FROM, RCPT
+ * TO, then DATA and end of data (smtpd_data_restrictions, smtpd_end_of_data_restrictions) with
+ * that one recipient.
  *
  * Each restriction evaluated is reported through SessionExtras.checkTrace (smtpd-check-reject.ts),
  * each table lookup through traceMapsLookups (global/maps.ts), so the output shows the
@@ -109,7 +111,11 @@ export async function explainSmtpd(config: MainConfig, rewrite: ResolveClient, c
     s.tx = { sender: c.sender, senderArg: { address: c.sender, params: new Map(), utf8: false }, recipients: [], smtputf8: false, rcptCount: 0 };
     if (show(`MAIL FROM:<${c.sender}>`, await check.mail(s, c.sender), delay ? 'nothing decided yet (delayed)' : '250 2.1.0 Ok')) return;
     s.tx.rcptCount++;
-    show(`RCPT TO:<${recipient}>`, await check.rcpt(s, recipient), '250 2.1.5 Ok');
+    if (show(`RCPT TO:<${recipient}>`, await check.rcpt(s, recipient), '250 2.1.5 Ok')) return;
+    // smtpd_data_restrictions and smtpd_end_of_data_restrictions, with this one recipient.
+    s.tx.recipients.push({ address: recipient, orig: recipient, notify: 0 });
+    if (show('DATA', await check.data(s), '354 End data with <CR><LF>.<CR><LF>')) return;
+    show('END-OF-MESSAGE', await check.endOfData(s), '250 2.0.0 Ok: queued (the message itself is not checked here: header_checks, milters)');
   } finally {
     await check.close();
   }

@@ -105,6 +105,8 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
     r = sys.cli('explain', '--client', '127.0.0.1,localhost', 'joe@remote.test');
     assert.match(r.stdout, /client IS in mynetworks/);
     assert.match(r.stdout, /permit_mynetworks: OK/);
+    assert.match(r.stdout, /DATA: 354 /);
+    assert.match(r.stdout, /END-OF-MESSAGE: 250 2\.0\.0 Ok: queued/);
     assert.match(r.stdout, /RCPT TO:<joe@remote\.test>: 250 2\.1\.5 Ok/);
 
     // Hostile input: a clear usage error, not a crash.
