@@ -29,7 +29,10 @@ let front: PosternSystem, backA: PosternSystem, backB: PosternSystem;
 let hang: Server, garbage: Server;
 const sockets = new Set<Socket>();
 
-const USERS = { alice: 'alice-pw', bob: 'bob-pw', hang: 'hang-pw', junk: 'junk-pw', nobody: 'nobody-pw' };
+const USERS = {
+  alice: 'alice-pw', bob: 'bob-pw', hang: 'hang-pw', junk: 'junk-pw', nobody: 'nobody-pw',
+  alicessl: 'alice-pw', alicestarttls: 'alice-pw', aliceverify: 'alice-pw', local: 'local-pw',
+};
 
 function listen(onConn: (s: Socket) => void): Promise<Server> {
   return new Promise((resolve) => {
@@ -49,10 +52,17 @@ function writeFrontConfig(): void {
       line('hang', proto, `proxy=y host=127.0.0.1 port=${portOf(hang)} proxy_timeout=2`),
       line('junk', proto, `proxy=y host=127.0.0.1 port=${portOf(garbage)}`),
       line('nobody', proto, 'nologin=y reason=Account_moved_to_the_new_server'),
+      // TLS to the backend: from the first byte (imaps/pop3s), or STARTTLS/STLS; the backend's
+      // certificate is self-signed, so only any-cert gets through
+      line('alicessl', proto, `proxy=y host=127.0.0.1 port=${proto === 'imap' ? backA.ports.imaps : proto === 'pop3' ? backA.ports.pop3s : backA.ports.sieve} ssl=any-cert destuser=alice@example.test`),
+      line('alicestarttls', proto, `proxy=y host=127.0.0.1 port=${backA.ports[proto]} starttls=any-cert destuser=alice@example.test`),
+      line('aliceverify', proto, `proxy=y host=127.0.0.1 port=${backA.ports[proto]} starttls=yes destuser=alice@example.test`),
+      // proxy_maybe pointing at the front itself: a local login there
+      line('local', proto, `proxy_maybe=y host=127.0.0.1 port=${front.ports[proto]}`),
     ];
     writeFileSync(join(conf, `proxy.${proto}`), lines.join('\n') + '\n');
   }
-  writeFileSync(join(conf, 'users'), ['alice', 'bob'].map((u) => `${u}@example.test::::::`).join('\n') + '\n');
+  writeFileSync(join(conf, 'users'), ['alice', 'bob', 'local'].map((u) => `${u}@example.test::::::`).join('\n') + '\n');
   let dc = readFileSync(join(conf, 'dovecot.conf'), 'utf8');
   dc = dc.replace(/passdb \{[^}]*\}/, `passdb {\n  driver = passwd-file\n  args = ${conf}/proxy.%s\n}`)
     .replace(/userdb \{[^}]*\}/, `userdb {\n  driver = passwd-file\n  args = ${conf}/users\n}`)
@@ -342,4 +352,50 @@ except imaplib.IMAP4.error as e: print("err", e)
   await waitFor('the deferred mail on backend A', () => messages(backA, 'alice@example.test').length === before + 1);
   assert.ok(messages(backA, 'alice@example.test').some((m) => /Subject: while down/.test(m)));
   assert.match(await login('alice'), /^ok/);
+});
+
+test('TLS to the backend: ssl=any-cert and starttls=any-cert work; starttls=yes refuses a certificate it cannot verify', async () => {
+  const { stdout } = await run('python3', ['-c', `
+import imaplib, poplib
+def imap(user):
+    m = imaplib.IMAP4("127.0.0.1", ${front.ports.imap})
+    try:
+        m.login(user, "alice-pw"); typ, d = m.select("INBOX"); m.logout(); return "ok %s" % d[0].decode()
+    except imaplib.IMAP4.error as e: return "err %s" % e
+def pop(user):
+    p = poplib.POP3("127.0.0.1", ${front.ports.pop3}); p.user(user)
+    try: p.pass_("alice-pw"); n = p.stat()[0]; p.quit(); return "ok %d" % n
+    except poplib.error_proto as e: return "err %s" % e.args[0].decode()
+for u in ("alicessl", "alicestarttls", "aliceverify"):
+    print(u, "imap", imap(u + "@example.test"))
+    print(u, "pop3", pop(u + "@example.test"))
+`], { timeout: 60_000 });
+  assert.match(stdout, /alicessl imap ok \d+/);
+  assert.match(stdout, /alicessl pop3 ok \d+/);
+  assert.match(stdout, /alicestarttls imap ok \d+/);
+  assert.match(stdout, /alicestarttls pop3 ok \d+/);
+  assert.match(stdout, /aliceverify imap err .*\[UNAVAILABLE\] Account is temporarily unavailable\./);
+  assert.match(stdout, /aliceverify pop3 err -ERR \[SYS\/TEMP\] Account is temporarily unavailable\./);
+  assert.match(front.log, new RegExp(`proxy\\(aliceverify@example\\.test\\): 127\\.0\\.0\\.1:${backA.ports.imap}: TLS handshake with 127\\.0\\.0\\.1:${backA.ports.imap} failed`));
+  assert.match(backA.log, /imap-login: Login: user=<alice@example\.test>, method=PLAIN, rip=127\.0\.0\.1, lip=127\.0\.0\.1, TLS/);
+});
+
+test('proxy_maybe to the front itself logs in locally; commands pipelined after LOGIN reach the backend', async () => {
+  const local = await rawChat(front.ports.imap, '127.0.0.1', ['a LOGIN local@example.test local-pw', 'b LOGOUT'], /^[ab] /);
+  assert.match(local, /a OK \[CAPABILITY [^\]]+\] Logged in/);
+  assert.match(front.log, /imap-login: Login: user=<local@example\.test>/);
+  assert.doesNotMatch(front.log, /proxy\(local@example\.test\)/);
+  const piped = await new Promise<string>((resolve) => {
+    const s = connect({ host: '127.0.0.1', port: front.ports.imap });
+    let buf = '';
+    s.once('data', () => s.write('a LOGIN bob@example.test bob-pw\r\nb SELECT INBOX\r\nc LOGOUT\r\n'));
+    s.on('data', (d) => { buf += d; });
+    s.on('error', () => {});
+    const t = setTimeout(() => s.destroy(), 20_000);
+    s.on('close', () => { clearTimeout(t); resolve(buf); });
+  });
+  assert.match(piped, /a OK \[CAPABILITY[^\]]*\] Logged in\r\n/);
+  assert.match(piped, /\* \d+ EXISTS\r\n/);
+  assert.match(piped, /b OK \[READ-WRITE\] Select completed/);
+  assert.match(piped, /c OK Logout completed/);
 });
