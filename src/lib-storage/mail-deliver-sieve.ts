@@ -6,6 +6,10 @@
  *   const r = await deliverWithSieve(mailUser, { settings, home, envelope, content, submit, log });
  *   r.stored            mailboxes the message went into ([] when discarded/redirected/rejected)
  *   r.protocolReject    ereject's text, when the caller said it can refuse in its protocol
+ *   sieveApplies(settings, rec)  is there anything for Sieve to do for this user (a script to run,
+ *                       or a broken one to report)? When not, the caller delivers as without
+ *                       Sieve: streamed, the message never read whole into memory, the store's
+ *                       batched durability kept (the usual case: most users have no script)
  *   deliverToMaildirWithSieve(dir, o)  the same for an agent given a Maildir path (virtual(8),
  *                       local(8)): the Maildir is the user's home, so ~/.dovecot.sieve and
  *                       ~/sieve/ are beside cur/ new/ tmp/ (Dovecot's mail_location = maildir:~)
@@ -24,6 +28,7 @@
  */
 import type { UserRecord } from '../lib-auth/user-directory.ts';
 import { planSieveDelivery, type SieveLogger, type SieveSend } from '../lib-sieve/sieve-run.ts';
+import { loadScripts } from '../lib-sieve/sieve-script.ts';
 import type { SieveEnvelope } from '../lib-sieve/sieve-message.ts';
 import type { SieveSettings } from '../lib-sieve/sieve-settings.ts';
 import { MailError, SYSTEM_FLAGS, type MailUser } from './mail-storage.ts';
@@ -60,6 +65,11 @@ function splitFlags(flags: readonly string[]): { flags: string[]; keywords: stri
     } else if (/^[^\s(){%*"\\\]]+$/.test(f) && !kw.includes(f)) kw.push(f);
   }
   return { flags: sys, keywords: kw };
+}
+
+export function sieveApplies(settings: SieveSettings, rec: Pick<UserRecord, 'user' | 'home'>): boolean {
+  const l = loadScripts(settings, rec.user, rec.home);
+  return l.scripts.length > 0 || l.problems.length > 0;
 }
 
 export async function deliverWithSieve(user: MailUser, o: SieveDeliverOptions): Promise<SieveDeliverResult> {

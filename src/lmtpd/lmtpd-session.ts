@@ -54,7 +54,7 @@ import type { LmtpdSettings } from './lmtpd-settings.ts';
 import { LmtpSpool } from './lmtpd-spool.ts';
 import { startServerTls, describeTls, type TlsContextSource } from '../lib-tls/tls-server.ts';
 import { quarantineOf } from '../lib-authres/authres-header.ts';
-import { deliverWithSieve, type SieveSend } from '../lib-storage/mail-deliver.ts';
+import { deliverWithSieve, sieveApplies, type SieveSend } from '../lib-storage/mail-deliver.ts';
 
 /** Longest command line (Dovecot's smtp-server limit is of this order; RFC 5321 asks 512). */
 export const LMTP_MAX_LINE = 4096;
@@ -466,7 +466,8 @@ export class LmtpSession {
           await user.setSubscribed(box, true).catch(() => {});
         }
       }
-      if (s.sieve.enabled) {
+      // Only a user with something for Sieve to do costs a copy of the message in memory.
+      if (s.sieve.enabled && sieveApplies(s.sieve, r.rec)) {
         const raw = Buffer.concat([prefix, await whole()]);
         const res = await deliverWithSieve(user, {
           settings: s.sieve, rec: r.rec, envelope: { from: sender, to: r.address }, content: raw,

@@ -40,7 +40,7 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import { mailAddrFind } from '../global/mail-addr-find.ts';
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
-import { deliverToNew, deliverToMaildirWithSieve, maildirDeliver, maildirEnsureMailbox, mboxDeliver, MailError, MBOX_NOT_REGULAR, type SieveSend } from '../lib-storage/mail-deliver.ts';
+import { deliverToNew, deliverToMaildirWithSieve, sieveApplies, maildirDeliver, maildirEnsureMailbox, mboxDeliver, MailError, MBOX_NOT_REGULAR, type SieveSend } from '../lib-storage/mail-deliver.ts';
 import type { SieveSettings } from '../lib-sieve/sieve-settings.ts';
 import { quarantineOf } from '../lib-authres/authres-header.ts';
 import type { QueueRecipient } from '../global/queue-file.ts';
@@ -153,19 +153,22 @@ async function deliverOne(s: VirtualSettings, req: DeliverRequest, r: QueueRecip
     let durable: Promise<void>;
     // DMARC p=quarantine (lib-authres): the Junk folder, created when missing.
     const junk = s.authservId && quarantineOf(content, s.authservId) ? (s.junkMailbox || 'Junk') : undefined;
+    // Sieve only when the user has something for it to do (the Maildir is the home, as below):
+    // otherwise the plain delivery, whose durability the queue manager batches.
+    const sieve = s.sieve?.enabled && sieveApplies(s.sieve, { user: r.address, home: p.path.replace(/\/+$/, '') }) ? s.sieve : undefined;
     try {
-      if (junk && !s.sieve?.enabled) {
+      if (junk && !sieve) {
         await maildirDeliver(p.path, Buffer.concat([headers, content]), r.address, junk);
         log.info(`${req.qf.queueId}: ${r.address}: DMARC quarantine: delivered to ${junk}`);
         return res(r, 'sent', '2.0.0', `delivered to maildir (${junk})`);
       }
-      if (s.sieve?.enabled) {
+      if (sieve) {
         // Pigeonhole as in Dovecot's LDA: the Maildir is the user's home (~/.dovecot.sieve).
         // A DMARC-quarantined message: the script still runs, Junk is its implicit keep (as lmtpd).
         if (junk) await maildirEnsureMailbox(p.path, r.address, junk);
         const r2 = await deliverToMaildirWithSieve(p.path, {
           ...(junk ? { defaultMailbox: junk } : {}),
-          user: r.address, settings: s.sieve, envelope: { from: req.qf.sender, to: r.address, ...(r.orig ? { origTo: r.orig } : {}) },
+          user: r.address, settings: sieve, envelope: { from: req.qf.sender, to: r.address, ...(r.orig ? { origTo: r.orig } : {}) },
           content: Buffer.concat([headers, content]), ...(s.submit ? { submit: s.submit } : {}),
           log: { info: (m) => log.info(`${req.qf.queueId}: ${m}`), warn: (m) => log.warn(`${req.qf.queueId}: ${m}`), error: (m) => log.warn(`${req.qf.queueId}: ${m}`) },
         });
