@@ -34,6 +34,7 @@ import { closeAfterLinger, type SessionSlot } from '../lib-master/master-session
 import { parseSieveLocation, SieveLocationError } from '../global/sieve-location.ts';
 import { ManageSieveInput, msQuote, readCommand, readSaslResponse, type MsArg } from './managesieve-input.ts';
 import { MAX_SASL_RESPONSE, saslAuthenticate, TEXT_AUTH_FAILED, TEXT_PLAINTEXT_DISABLED, type AuthOutcome } from './managesieve-auth.ts';
+import { BlockList } from 'node:net';
 import { PROXY_FAILURE_MSG, proxyDestination, proxyLogin, proxySplice, type ProxyError } from '../lib-login/login-proxy.ts';
 import { AUTHENTICATED_COMMANDS, noopCommand, scriptLiteral, type MsCommandContext, type MsIo } from './managesieve-commands.ts';
 import { SieveFileStorage } from './managesieve-storage.ts';
@@ -66,6 +67,18 @@ export interface ManageSieveSessionOptions {
 let sessionCounter = 0;
 
 function strip(a: string | undefined): string { return (a ?? '').replace(/^::ffff:/, ''); }
+
+/** Is `ip` in one of the CIDR networks (login_trusted_networks)? */
+function inNetworks(ip: string, nets: string[]): boolean {
+  if (ip === '' || nets.length === 0) return false;
+  const bl = new BlockList();
+  for (const n of nets) {
+    const [addr, bits] = n.split('/');
+    const type = addr!.includes(':') ? 'ipv6' : 'ipv4';
+    try { if (bits !== undefined) bl.addSubnet(addr!, Number(bits), type); else bl.addAddress(addr!, type); } catch { /* not an address */ }
+  }
+  return bl.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
+}
 
 const LOGIN_COMMANDS = new Set(['CAPABILITY', 'AUTHENTICATE', 'STARTTLS', 'NOOP', 'LOGOUT']);
 
@@ -116,7 +129,7 @@ export class ManageSieveSession {
   }
 
   private get secure(): boolean {
-    if (this.o.tls) return true;
+    if (this.o.tls || inNetworks(strip(this.sock.remoteAddress), this.deps.settings.trustedNetworks ?? [])) return true;
     const r = this.sock.remoteAddress;
     return r !== undefined && r === this.sock.localAddress;
   }

@@ -10,6 +10,7 @@
  *   managesieve_max_line_length          65536
  *   managesieve_max_compile_errors       5
  *   auth_failure_delay, disable_plaintext_auth, ssl = required, auth_mechanisms (plain, login)
+ *   login_trusted_networks (peers counted as secured: a proxy in front)
  *   plugin { sieve }                     where scripts live (global/sieve-location.ts)
  *   plugin { sieve_max_script_size }     1M  (0: Pigeonhole's "no limit" is 64M here: scripts are
  *                                        compiled in memory)
@@ -37,6 +38,8 @@ export interface ManageSieveSettings {
   maxCompileErrors: number;
   authFailureDelayMs: number;
   disablePlaintextAuth: boolean;
+  /** login_trusted_networks: peers counted as secured (a proxy in front, Dovecot's client->secured). */
+  trustedNetworks?: string[];
   mechanisms: string[];
   /** plugin { sieve }; undefined = Pigeonhole's default location. */
   location: string | undefined;
@@ -91,6 +94,7 @@ export function managesieveSettings(conf: DovecotConfig): ManageSieveSettings {
     maxCompileErrors: get('managesieve_max_compile_errors') ? parseCount(get('managesieve_max_compile_errors'), 'managesieve_max_compile_errors') : 5,
     authFailureDelayMs: parseDovecotTime(get('auth_failure_delay') || '2 secs', 'auth_failure_delay'),
     disablePlaintextAuth: conf.disablePlaintextAuth || conf.ssl === 'required',
+    trustedNetworks: (conf.get('login_trusted_networks') ?? '').split(/[\s,]+/).filter((n) => /^[0-9a-fA-F.:]+(\/\d+)?$/.test(n)),
     mechanisms: conf.authMechanisms.map((m) => m.toUpperCase()).filter((m) => m === 'PLAIN' || m === 'LOGIN'),
     location: plugin('sieve') || undefined,
     extensions,

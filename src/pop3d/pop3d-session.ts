@@ -159,8 +159,9 @@ export class Pop3Session {
     sock.on('error', () => { this.closed = true; });
   }
 
+  /** Dovecot's client->secured: TLS, a connection from this host's own address, or login_trusted_networks. */
   private get secure(): boolean {
-    if (this.o.tls) return true;
+    if (this.o.tls || this.trustedPeer) return true;
     const r = this.sock.remoteAddress;
     return r !== undefined && r === this.sock.localAddress;
   }

@@ -387,3 +387,23 @@ test('RETR/TOP streaming: DotStuffer and TopCutter give dotStuff()/topOf() bytes
     assert.deepEqual(Buffer.concat(parts), topOf(msg, lines), `TOP ${lines} of ${JSON.stringify(msg.toString('latin1'))}`);
   }
 });
+
+test('XCLIENT (Dovecot pop3-login): only from login_trusted_networks, whose greeting says [XCLIENT]', async () => {
+  const env = await startPop3('login_trusted_networks = 127.0.0.3/32');
+  // an untrusted peer: a plain greeting, XCLIENT is an unknown command, its address stays
+  const u = await LineChat.open(env.port, { protocol: 'pop3', localAddress: '127.0.0.1' });
+  assert.doesNotMatch(await u.line(), /XCLIENT/);
+  assert.equal(await u.cmd('XCLIENT ADDR=192.0.2.66 PORT=4000'), '-ERR Unknown command.');
+  assert.equal(await u.cmd('USER alice@x.test'), '+OK');
+  assert.equal(await u.cmd('PASS pw'), '+OK Logged in.');
+  await u.cmd('QUIT');
+  assert.ok(logs.some((l) => /pop3-login: Login: user=<alice@x\.test>, method=PLAIN, rip=127\.0\.0\.1,/.test(l)));
+  // the trusted proxy: the client's address from XCLIENT is the one logged (and penalised)
+  const t = await LineChat.open(env.port, { protocol: 'pop3', localAddress: '127.0.0.3' });
+  assert.match(await t.line(), /^\+OK \[XCLIENT\] /);
+  assert.equal(await t.cmd('XCLIENT ADDR=192.0.2.66 PORT=4000 SESSION=abc TTL=4'), '+OK');
+  assert.equal(await t.cmd('USER bob@x.test'), '+OK');
+  assert.equal(await t.cmd('PASS pw'), '+OK Logged in.');
+  await t.cmd('QUIT');
+  assert.ok(logs.some((l) => /pop3-login: Login: user=<bob@x\.test>, method=PLAIN, rip=192\.0\.2\.66,/.test(l)), logs.join('\n'));
+});

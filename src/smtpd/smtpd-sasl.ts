@@ -82,7 +82,8 @@ export function directoryAuth(dir: UserDirectory): SmtpdAuth {
 
   async function verify(mech: string, user: string, pass: string): Promise<AuthResult> {
     if (!user || user.includes('\0')) return fail(mech, 'empty user name');
-    const r = await dir.verifyPlain(user, pass);
+    // service "smtp", as Postfix's SASL requests reach Dovecot's auth (%s in passdb args)
+    const r = await dir.verifyPlain(user, pass, { service: 'smtp' });
     if (r.result === 'ok') return { ok: true, user: r.user ?? user, mechanism: mech };
     if (r.result === 'tempfail') return { ok: false, mechanism: mech, code: 454, enh: '4.7.0', text: 'Temporary authentication failure', logReason: 'temporary failure' };
     return fail(mech, r.result === 'unknown' ? 'unknown user' : 'authentication failure');
