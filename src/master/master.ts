@@ -210,8 +210,17 @@ export class Master {
           }
           continue;
         }
-        await this.startInstance(slot);
-        if (oldInstance) void this.stopInstance(oldInstance);
+        if (oldInstance && p.entry.maxproc === 1) {
+          // A service master.cf limits to one process (qmgr, pickup, ...) owns its queue
+          // state alone: the new one starts only after the old one stopped. (qmgr started
+          // beside its predecessor moved active/ back to incoming/ while the old one was
+          // delivering from it: a message delivered twice.)
+          await this.stopInstance(oldInstance);
+          await this.startInstance(slot);
+        } else {
+          await this.startInstance(slot);
+          if (oldInstance) void this.stopInstance(oldInstance);
+        }
       }
       for (const [key, slot] of this.slots) {
         if (keep.has(key)) continue;
