@@ -409,6 +409,8 @@ export async function proxyLogin(protocol: ProxyProtocol, d: ProxyDest, client: 
       sock = s;
       s.once('error', (e) => reject(new ProxyError('tempfail', `connect(${d.host}, ${d.port}) failed: ${e.message}`)));
     });
+    // the loser of each race settles later: never an unhandled rejection
+    connected.catch(() => {});
     const s0 = await Promise.race([connected, timeout]);
     s0.setNoDelay(true);
     const lines = new BackendLines(s0);
@@ -430,6 +432,7 @@ export async function proxyLogin(protocol: ProxyProtocol, d: ProxyDest, client: 
       },
     };
     const login = protocol === 'imap' ? imapLogin(conv, d, client) : protocol === 'pop3' ? pop3Login(conv, d, client) : sieveLogin(conv, d, client);
+    login.catch(() => {});
     const reply = await Promise.race([login, timeout]);
     const rest = lines.detach();
     log.info(`proxy(${user}): started proxying to ${where}${d.tls !== 'none' ? ' (TLS)' : ''}: rip=${client.remoteIp}, lip=${client.localIp}, session=<${client.sessionId}>`);
