@@ -19,6 +19,7 @@ import { decodeMailboxName } from '../lib-imap/imap-utf7.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { mailboxArg, mailboxText } from './imapd-names.ts';
+import { aclOn, allowedFlags, myRights } from './imapd-acl.ts';
 import { ImapParseError } from '../lib-imap/imap-parser.ts';
 import { saveForm } from '../lib-imap/imap-append-save.ts';
 
@@ -88,10 +89,15 @@ export async function cmdAppend(s: ImapSession, c: CommandContext): Promise<Repl
   const name = mailboxArg(s, c.args[0]);
   const u = s.user!;
   if (!(await u.exists(name))) return { status: 'NO', code: 'TRYCREATE', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
+  // ACL (imapd-acl.ts): i to append; flags without their right are dropped
+  const rights = aclOn(s) ? await myRights(s, name) : undefined;
+  if (rights !== undefined && !rights.includes('i')) {
+    return rights.includes('l') ? { status: 'NO', code: 'NOPERM', text: 'Permission denied' } : { status: 'NO', code: 'TRYCREATE', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
+  }
   const uids: number[] = [];
   let uidValidity = 0;
   for (const msg of cmd.messages) {
-    const r = await saveAppendMessage(s, name, msg);
+    const r = await saveAppendMessage(s, name, rights === undefined ? msg : { ...msg, flags: allowedFlags(rights, msg.flags) });
     if ('status' in r) return r;
     uids.push(r.uid);
     uidValidity = r.uidValidity;

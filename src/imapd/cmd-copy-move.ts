@@ -13,6 +13,7 @@ import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { parseSetArg, resolveMessages, syncToClient } from './imapd-sync.ts';
 import { mailboxArg, mailboxText } from './imapd-names.ts';
+import { aclOn, requireRights } from './imapd-acl.ts';
 
 /** COPYUID sets: src and dst lists kept in corresponding order, compacted where both run. */
 function copyUidSets(map: Array<[number, number]>): [string, string] {
@@ -37,10 +38,13 @@ async function copyOrMove(s: ImapSession, c: CommandContext, move: boolean): Pro
   const view = box.messages();
   const uids = idx.map((i) => view[i]!.uid);
   if (uids.length === 0) return { status: 'OK', text: 'No messages found' };
+  // ACL (imapd-acl.ts): MOVE needs e here, both need i on the destination
+  if (move && s.boxRights !== undefined && !s.boxRights.includes('e')) return { status: 'NO', code: 'NOPERM', text: 'Permission denied' };
   if (move && box.readOnly) return { status: 'NO', code: 'CANNOT', text: 'Mailbox is read-only.' };
   let r: CopyResult;
   try {
     if (!(await s.user!.exists(dest))) return { status: 'NO', code: 'TRYCREATE', text: `Mailbox doesn't exist: ${mailboxText(dest)}` };
+    if (aclOn(s)) await requireRights(s, dest, 'i');
     r = move ? await box.move(uids, dest) : await box.copy(uids, dest);
   } catch (e) {
     if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', code: 'TRYCREATE', text: `Mailbox doesn't exist: ${mailboxText(dest)}` };

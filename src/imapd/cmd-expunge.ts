@@ -12,6 +12,11 @@ import { parseSetArg, resolveMessages } from './imapd-sync.ts';
 export async function cmdExpunge(s: ImapSession, c: CommandContext): Promise<Reply> {
   const box = s.box!;
   if (box.readOnly) return { status: 'OK', text: 'Expunge completed' }; // Dovecot: nothing to do
+  // ACL (imapd-acl.ts): without e, Dovecot's acl plugin answers OK and removes nothing
+  if (s.boxRights !== undefined && !s.boxRights.includes('e')) {
+    const deleted = box.messages().some((m) => s.current(m).flags.includes('\\Deleted'));
+    return { status: 'OK', text: deleted ? 'Expunge ignored: Permission denied' : 'Expunge completed' };
+  }
   if (c.uid) {
     if (c.args.length !== 1) throw new ImapParseError('Invalid arguments');
     const idx = resolveMessages(s, parseSetArg(argAtom(c.args[0])), true);
@@ -27,7 +32,7 @@ export async function cmdExpunge(s: ImapSession, c: CommandContext): Promise<Rep
 
 async function unselect(s: ImapSession, expunge: boolean): Promise<void> {
   const box = s.box!;
-  if (expunge && !box.readOnly) await box.expunge().catch(() => []);
+  if (expunge && !box.readOnly && (s.boxRights === undefined || s.boxRights.includes('e'))) await box.expunge().catch(() => []);
   s.box = undefined;
   s.state = 'auth';
   s.searchRes = [];

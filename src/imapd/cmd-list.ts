@@ -12,6 +12,7 @@ import { argBytes } from '../lib-imap/imap-parser.ts';
 import { ImapParseError } from '../lib-imap/imap-parser.ts';
 import { decodeMailboxName } from '../lib-imap/imap-utf7.ts';
 import type { MailboxInfo } from '../lib-storage/mail-storage.ts';
+import { aclOn, myRights } from './imapd-acl.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { mailboxOut } from './imapd-names.ts';
@@ -90,7 +91,12 @@ async function list(s: ImapSession, c: CommandContext, lsub: boolean): Promise<R
   const matches = (full: string): boolean => res.some((r) => r(prefix && full !== 'INBOX' ? prefix + full : full));
   const recursive = cmd.selection.includes('RECURSIVEMATCH');
   const specialOnly = cmd.selection.includes('SPECIAL-USE');
-  const all: MailboxInfo[] = await u.list();
+  let all: MailboxInfo[] = await u.list();
+  // ACL (imapd-acl.ts): mailboxes without the l right are not listed
+  if (aclOn(s)) {
+    const seen = await Promise.all(all.map(async (m) => m.nonExistent || (await myRights(s, m.name)).includes('l')));
+    all = all.filter((_, i) => seen[i]);
+  }
   const subs = new Set(await u.subscriptions());
   const byName = new Map(all.map((m) => [m.name, m]));
   const subscribedOnly = lsub || cmd.selection.includes('SUBSCRIBED');

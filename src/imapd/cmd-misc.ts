@@ -16,6 +16,7 @@ import { capabilityList } from './imapd-capability.ts';
 import { syncToClient } from './imapd-sync.ts';
 import { mailboxArg, mailboxOut, mailboxText } from './imapd-names.ts';
 import { enableRev2, IMAP4REV2 } from './imapd-rev2.ts';
+import { aclOn, requireCreate, requireRights } from './imapd-acl.ts';
 
 const QUOTA_ROOT = 'User quota';
 
@@ -106,6 +107,7 @@ function stripSep(s: ImapSession, name: string): string {
 export async function cmdCreate(s: ImapSession, c: CommandContext): Promise<Reply> {
   if (c.args.length !== 1) throw new ImapParseError('Invalid arguments');
   const name = stripSep(s, mailboxArg(s, c.args[0]));
+  await requireCreate(s, name); // ACL: k on the parent
   try { await s.user!.create(name); } catch (e) {
     if (e instanceof MailError && e.code === 'EXISTS') return { status: 'NO', code: 'ALREADYEXISTS', text: 'Mailbox already exists' };
     throw e;
@@ -126,6 +128,7 @@ export async function cmdDelete(s: ImapSession, c: CommandContext): Promise<Repl
     await box.close();
     s.selectedDeleted = true;
   }
+  if (aclOn(s) && (await s.user!.exists(name))) await requireRights(s, name, 'x');
   try {
     if (await s.user!.exists(name)) await removeMailboxMetadata(s, name);
     await s.user!.delete(name);
@@ -140,6 +143,10 @@ export async function cmdRename(s: ImapSession, c: CommandContext): Promise<Repl
   if (c.args.length !== 2) throw new ImapParseError('Invalid arguments');
   const from = mailboxArg(s, c.args[0]);
   const to = stripSep(s, mailboxArg(s, c.args[1]));
+  if (aclOn(s) && (await s.user!.exists(from))) {
+    await requireRights(s, from, 'x');
+    await requireCreate(s, to);
+  }
   try { await s.user!.rename(from, to); } catch (e) {
     if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${mailboxText(from)}` };
     if (e instanceof MailError && e.code === 'EXISTS') return { status: 'NO', code: 'ALREADYEXISTS', text: 'Target mailbox already exists' };

@@ -21,9 +21,10 @@ import { MAILBOX_NAME_TOO_LONG } from '../lib-storage/mailbox-name.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
-import { flagList, vanishedEarlier } from './imapd-sync.ts';
+import { flagList, permanentFlagsLine, vanishedEarlier } from './imapd-sync.ts';
 import { mailboxArg, mailboxText } from './imapd-names.ts';
 import { selectListLine } from './imapd-rev2.ts';
+import { aclOn, aclReadOnly, requireRights } from './imapd-acl.ts';
 
 interface QresyncParam { uidValidity: number; modseq: bigint; known?: [number, number][] }
 
@@ -47,7 +48,8 @@ function parseParams(s: ImapSession, a: ImapArg | undefined): { condstore: boole
   return r;
 }
 
-async function select(s: ImapSession, c: CommandContext, readOnly: boolean): Promise<Reply> {
+async function select(s: ImapSession, c: CommandContext, examine: boolean): Promise<Reply> {
+  const readOnly = examine;
   const name = mailboxArg(s, c.args[0]);
   const params = parseParams(s, c.args[1]);
   if (c.args.length > 2) throw new ImapParseError('Invalid arguments');
@@ -61,7 +63,16 @@ async function select(s: ImapSession, c: CommandContext, readOnly: boolean): Pro
   s.searchRes = [];
   s.reported.clear();
   let box;
+  s.boxRights = undefined;
+  s.boxExamined = examine;
+  s.boxReadOnly = false;
   try {
+    if (aclOn(s) && (await s.user!.exists(name))) {
+      // ACL (imapd-acl.ts): r to open; read-only without a right to change anything
+      s.boxRights = await requireRights(s, name, 'r');
+      // the storage view stays writable (\Recent is taken, keywords are registered), as Dovecot
+      s.boxReadOnly = aclReadOnly(s.boxRights);
+    }
     box = await s.user!.open(name, { readOnly });
   } catch (e) {
     // a name too long to be stored cannot exist either (Dovecot: "doesn't exist" too)
@@ -80,7 +91,7 @@ async function select(s: ImapSession, c: CommandContext, readOnly: boolean): Pro
   const flags = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft', ...kws].join(' ');
   const out: string[] = [];
   out.push(`* FLAGS (${flags})\r\n`);
-  out.push(readOnly ? '* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n' : `* OK [PERMANENTFLAGS (${flags} \\*)] Flags permitted.\r\n`);
+  out.push(permanentFlagsLine(s, kws)); // with ACL: only the flags the rights let this user change
   out.push(`* ${view.length} EXISTS\r\n`);
   if (!s.rev2) out.push(`* ${st.recent} RECENT\r\n`); // no RECENT in IMAP4rev2 (RFC 9051 Appendix E)
   s.exists = view.length;
@@ -101,7 +112,8 @@ async function select(s: ImapSession, c: CommandContext, readOnly: boolean): Pro
     }
   }
   await s.send(out.join(''));
-  return readOnly
+  if (s.boxReadOnly && !examine) return { status: 'OK', code: 'READ-ONLY', text: 'Select completed', noSync: true };
+  return readOnly || s.boxReadOnly
     ? { status: 'OK', code: 'READ-ONLY', text: 'Examine completed', noSync: true }
     : { status: 'OK', code: 'READ-WRITE', text: 'Select completed', noSync: true };
 }

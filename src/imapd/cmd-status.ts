@@ -13,6 +13,7 @@ import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { mailboxArg, mailboxOut, mailboxText } from './imapd-names.ts';
 import { deletedCount } from './imapd-rev2.ts';
+import { aclOn, requireRights } from './imapd-acl.ts';
 
 export async function statusLine(s: ImapSession, name: string, items: readonly StatusItem[]): Promise<Buffer> {
   const st: MailboxStatus = s.box && s.box.name === name ? s.box.status() : await s.user!.status(name);
@@ -38,6 +39,7 @@ export async function cmdStatus(s: ImapSession, c: CommandContext): Promise<Repl
   const name = mailboxArg(s, c.args[0]);
   const items = parseStatusItems(c.args[1]);
   try {
+    if (aclOn(s) && (await s.user!.exists(name))) await requireRights(s, name, 'r');
     await s.send(await statusLine(s, name, items));
   } catch (e) {
     // a name too long to be stored cannot exist either (Dovecot: "doesn't exist" too)

@@ -7,7 +7,8 @@
  */
 import { parseStoreArgs } from '../lib-imap/imap-command-args.ts';
 import { numbersToSeqSet } from '../lib-imap/imap-seqset.ts';
-import { SYSTEM_FLAGS, type MessageInfo } from '../lib-storage/mail-storage.ts';
+import { SYSTEM_FLAGS, type FlagMode, type MessageInfo, type StoreResult } from '../lib-storage/mail-storage.ts';
+import { allowedFlags } from './imapd-acl.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { flagList, keywordUpdate, resolveMessages } from './imapd-sync.ts';
@@ -27,16 +28,40 @@ function applied(m: MessageInfo, mode: 'replace' | 'add' | 'remove', sys: string
 export async function cmdStore(s: ImapSession, c: CommandContext): Promise<Reply> {
   const box = s.box!;
   const cmd = parseStoreArgs(c.args);
+  const rights = s.boxRights;
   if (box.readOnly) return { status: 'OK', text: 'Store ignored with read-only mailbox' }; // Dovecot
   const idx = resolveMessages(s, cmd.set, c.uid);
   const view = box.messages();
   const uids = idx.map((i) => view[i]!.uid);
-  const sys = cmd.flags.filter((f) => f.startsWith('\\'));
-  const kws = cmd.flags.filter((f) => !f.startsWith('\\'));
+  // ACL (imapd-acl.ts): the flags the user has no right to change are left out silently
+  const wanted = rights === undefined ? cmd.flags : allowedFlags(rights, cmd.flags);
+  const sys = wanted.filter((f) => f.startsWith('\\'));
+  const kws = wanted.filter((f) => !f.startsWith('\\'));
   if (cmd.unchangedSince !== undefined) s.enabled.add('CONDSTORE');
-  const mode = cmd.mode === 'set' ? 'replace' : cmd.mode;
-  const r = await box.setFlags(uids, mode, sys, kws,
-    cmd.unchangedSince !== undefined ? { unchangedSince: Number(cmd.unchangedSince) } : {});
+  let mode: FlagMode = cmd.mode === 'set' ? 'replace' : cmd.mode;
+  const opts = cmd.unchangedSince !== undefined ? { unchangedSince: Number(cmd.unchangedSince) } : {};
+  if (rights !== undefined && !rights.includes('w')) {
+    // Dovecot registers the keywords named even when it may not set them
+    const fresh = cmd.flags.filter((f) => !f.startsWith('\\') && !box.keywords().includes(f));
+    if (fresh.length > 0) await box.setFlags([], 'add', [], fresh);
+  }
+  if (rights !== undefined && wanted.length === 0 && (mode !== 'replace' || !/[swt]/.test(rights))) {
+    const kwLines = keywordUpdate(s);
+    if (kwLines) await s.send(kwLines);
+    return { status: 'OK', text: 'Store completed' };
+  }
+  let r: StoreResult;
+  if (rights !== undefined && mode === 'replace' && !(rights.includes('s') && rights.includes('t') && rights.includes('w'))) {
+    // a partial replace: the allowed kinds set as asked, the others left as they are
+    const drop = allowedFlags(rights, [...SYSTEM_FLAGS]).filter((f) => !sys.includes(f));
+    const dropKws = rights.includes('w') ? [...new Set(view.flatMap((m) => m.keywords))].filter((k) => !kws.includes(k)) : [];
+    const r1 = await box.setFlags(uids, 'remove', drop, dropKws, opts);
+    const r2 = await box.setFlags(uids, 'add', sys, kws, opts);
+    const merged = new Map<number, MessageInfo>();
+    for (const m of [...r1.changed, ...r2.changed]) merged.set(m.uid, m);
+    r = { ...r2, changed: [...merged.values()], failed: [...new Set([...r1.failed, ...r2.failed])] };
+    mode = 'add';
+  } else r = await box.setFlags(uids, mode, sys, kws, opts);
   const perMessage = !cmd.silent || s.condstore;
   const changed = new Map<number, MessageInfo>();
   for (const m of r.changed) { if (perMessage) changed.set(m.uid, m); s.reported.set(m.uid, m); }

@@ -7,7 +7,7 @@
  *              CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED CONDSTORE QRESYNC ESEARCH
  *              [ESORT] SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE STATUS=SIZE SAVEDATE
  *              LITERAL+ SPECIAL-USE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE SNIPPET=FUZZY
- *              PREVIEW=FUZZY PREVIEW REPLACE [METADATA] COMPRESS=DEFLATE
+ *              PREVIEW=FUZZY PREVIEW REPLACE [METADATA] [ACL RIGHTS=texk] COMPRESS=DEFLATE
  * IMAP4rev2 (RFC 9051) is spoken after ENABLE IMAP4rev2 (imapd-rev2.ts); CONTEXT=SEARCH is RFC
  * 5267 §4 (cmd-search-context.ts; CONTEXT=SORT is not offered).
  * Not announced (Dovecot does): LOGIN-REFERRALS (we never refer), URL-PARTIAL, I18NLEVEL=1,
@@ -33,6 +33,7 @@ export function capabilityList(s: ImapSession): string[] {
     'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
   caps.push('SNIPPET=FUZZY', 'PREVIEW=FUZZY', 'PREVIEW', 'REPLACE'); // RFC 8970 (and its draft's SNIPPET, as Dovecot); RFC 8508
   if (s.shared.settings.metadataDict) caps.push('METADATA'); // RFC 5464, with imap_metadata = yes
+  if (s.shared.settings.imapAcl) caps.push('ACL', 'RIGHTS=texk'); // RFC 4314, with the imap_acl plugin
   if (!s.compressed) caps.push('COMPRESS=DEFLATE');
   return caps;
 }

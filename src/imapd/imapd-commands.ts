@@ -23,6 +23,7 @@ import { cmdSort, cmdThread } from './cmd-sort.ts';
 import { cmdCancelUpdate } from './cmd-search-context.ts';
 import { cmdGetMetadata, cmdSetMetadata } from './cmd-metadata.ts';
 import { cmdReplace } from './cmd-replace.ts';
+import { cmdDeleteAcl, cmdGetAcl, cmdListRights, cmdMyRights, cmdSetAcl } from './cmd-acl.ts';
 import {
   cmdCapability, cmdCheck, cmdCompress, cmdCreate, cmdDelete, cmdEnable, cmdGetQuota, cmdGetQuotaRoot, cmdId,
   cmdLogout, cmdNamespace, cmdNoop, cmdRename, cmdStartTls, cmdSubscribe, cmdUnsubscribe,
@@ -61,6 +62,11 @@ const table: [string, SessionState[], number, CommandHandler][] = [
   ['CANCELUPDATE', AUTH, 0, cmdCancelUpdate],
   ['GETMETADATA', AUTH, 0, cmdGetMetadata],
   ['SETMETADATA', AUTH, 0, cmdSetMetadata],
+  ['GETACL', AUTH, 0, cmdGetAcl],
+  ['SETACL', AUTH, 0, cmdSetAcl],
+  ['DELETEACL', AUTH, 0, cmdDeleteAcl],
+  ['LISTRIGHTS', AUTH, 0, cmdListRights],
+  ['MYRIGHTS', AUTH, 0, cmdMyRights],
   ['CHECK', SEL, 0, cmdCheck],
   ['CLOSE', SEL, CMD_BREAKS_SEQS, cmdClose],
   ['UNSELECT', SEL, 0, cmdUnselect],

@@ -95,6 +95,12 @@ export class ImapSession {
   userRecord: UserRecord | undefined;
   user: MailUser | undefined;
   box: Mailbox | undefined;
+  /** ACL rights on the selected mailbox (imapd-acl.ts), when the acl plugin is on. */
+  boxRights: string | undefined;
+  /** The selected mailbox was opened with EXAMINE. */
+  boxExamined = false;
+  /** SELECTed, but the ACL rights allow no change: answered as READ-ONLY. */
+  boxReadOnly = false;
   /** ENABLEd extensions (RFC 5161): CONDSTORE, QRESYNC, IMAP4rev2. */
   readonly enabled = new Set<string>();
   /** SEARCHRES `$` (RFC 5182): saved UIDs. */

@@ -2,7 +2,7 @@
  * imapd-settings - the dovecot.conf settings imapd uses, read once per service start into a
  * typed object (no globals): login_greeting, disable_plaintext_auth, auth_mechanisms,
  * auth_failure_delay, mail_max_userip_connections, imap_idle_notify_interval,
- * imap_max_line_length, ssl/ssl_cert/ssl_key, imap_metadata + mail_attribute_dict, and the inbox namespace (separator, prefix,
+ * imap_max_line_length, ssl/ssl_cert/ssl_key, imap_metadata + mail_attribute_dict, mail_plugins acl/imap_acl with plugin { acl = vfile }, and the inbox namespace (separator, prefix,
  * `mailbox X { special_use, auto }`). Dovecot 2.3 names and defaults.
  */
 import type { DovecotConfig, MailboxSetting } from '../global/dovecot-conf.ts';
@@ -33,6 +33,10 @@ export interface ImapdSettings {
   starttls: boolean;
   /** METADATA (RFC 5464): mail_attribute_dict when `imap_metadata = yes`, else undefined. */
   metadataDict?: string;
+  /** Dovecot's acl plugin with `acl = vfile` (rights enforced) — mail_plugins has acl. */
+  acl: boolean;
+  /** imap_acl in protocol imap's mail_plugins: the ACL commands and the ACL capability. */
+  imapAcl: boolean;
 }
 
 /** Dovecot time values: "2 secs", "500 msecs", "2 mins", bare number = seconds. */
@@ -78,11 +82,17 @@ export function imapdSettings(conf: DovecotConfig): ImapdSettings {
     prefix: ns?.prefix ?? '',
     specialMailboxes: ns?.mailboxes ?? [],
     starttls: conf.ssl !== 'no' && !!conf.sslCert,   // imapd.ts: true when the certificate loads
+    acl: false,
+    imapAcl: false,
     trustedNetworks: (conf.get('login_trusted_networks') ?? '').split(/[\s,]+/).filter((n) => /^[0-9a-fA-F.:]+(\/\d+)?$/.test(n)),
   };
   const imap = { protocol: 'imap' };
   const dict = conf.getFor('mail_attribute_dict', imap)?.trim();
   if (conf.getFor('imap_metadata', imap)?.trim() === 'yes' && dict) s.metadataDict = dict;
+  const plugins = (conf.getFor('mail_plugins', imap) ?? '').split(/[\s,]+/);
+  const aclSetting = conf.getFor('plugin/acl', imap)?.trim() ?? '';
+  s.acl = plugins.includes('acl') && /^vfile(:|$)/.test(aclSetting);
+  s.imapAcl = s.acl && plugins.includes('imap_acl');
   if (conf.sslCert) s.sslCert = conf.sslCert;
   if (conf.sslKey) s.sslKey = conf.sslKey;
   return s;

@@ -121,7 +121,20 @@ export function keywordUpdate(s: ImapSession): string {
   if (key === s.keywordsSent) return '';
   s.keywordsSent = key;
   const flags = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft', ...kws].join(' ');
-  return `* FLAGS (${flags})\r\n` + (box.readOnly ? '* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n' : `* OK [PERMANENTFLAGS (${flags} \\*)] Flags permitted.\r\n`);
+  return `* FLAGS (${flags})\r\n` + permanentFlagsLine(s, kws);
+}
+
+/**
+ * `* OK [PERMANENTFLAGS (...)]`: every flag, or with ACL (imapd-acl.ts) only those the rights
+ * let the user change (\Seen s, \Deleted t, the rest and `\*` w); `()` Read-only mailbox when
+ * the mailbox was EXAMINEd or the rights allow no change at all.
+ */
+export function permanentFlagsLine(s: ImapSession, kws: readonly string[]): string {
+  if (s.box?.readOnly || s.boxReadOnly) return '* OK [PERMANENTFLAGS ()] Read-only mailbox.\r\n';
+  const r = s.boxRights ?? 'wst';
+  const perm = [...(r.includes('w') ? ['\\Answered', '\\Flagged'] : []), ...(r.includes('t') ? ['\\Deleted'] : []),
+    ...(r.includes('s') ? ['\\Seen'] : []), ...(r.includes('w') ? ['\\Draft', ...kws, '\\*'] : [])].join(' ');
+  return `* OK [PERMANENTFLAGS (${perm})] Flags permitted.\r\n`;
 }
 
 /** Send what changed in the selected mailbox since the client last heard. */

@@ -54,6 +54,7 @@ import type { UserRecord } from '../lib-auth/user-directory.ts';
 
 export { MailError, MAIL_ERRSTR_CRITICAL_MSG } from './mail-error.ts';
 import type { MailAttributes } from './mail-attribute.ts';
+import type { VfileAcl } from './mail-acl.ts';
 export type { MailErrorCode } from './mail-error.ts';
 
 /** IMAP system flags that are stored (\Recent is a session property, see MessageInfo.recent). */
@@ -259,6 +260,8 @@ export interface MailUser {
    * absent for backends without mailbox GUIDs (mbox).
    */
   attributes?(dictUri: string): MailAttributes;
+  /** Dovecot's `acl = vfile` files of this user's mailboxes (mail-acl.ts); absent for mbox. */
+  acl?(): VfileAcl;
   close(): Promise<void>;
 }
 

@@ -15,6 +15,7 @@ import type {
   CopyResult, DeliverOptions, DeliverResult, MailboxInfo, MailboxStatus, MailStore, MailUser, MessageSource, QuotaUsage,
 } from '../mail-storage.ts';
 import { FileDictAttributes, attributeDictPath, type MailAttributes } from '../mail-attribute.ts';
+import { VfileAcl } from '../mail-acl.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { MailLocationError, parseMailLocation, type MailLocation } from '../../global/mail-location.ts';
 import { MaildirList, MAILDIRFOLDER_NAME } from './maildir-list.ts';
@@ -142,6 +143,11 @@ export class MaildirUser implements MailUser, MailboxOwner {
   /** METADATA attributes in Dovecot's mail_attribute_dict (mail-attribute.ts); `%h` is the home. */
   attributes(dictUri: string): MailAttributes {
     return new FileDictAttributes(attributeDictPath(dictUri, this.rec.home || this.root), (name) => this.mailboxGuid(name));
+  }
+
+  /** The dovecot-acl files of this user's mailboxes (mail-acl.ts). */
+  acl(): VfileAcl {
+    return new VfileAcl((name) => this.mlist.controlDirOf(name), this.mlist.loc.control ?? this.root);
   }
 
   /** The mailbox GUID of the dovecot-uidlist header, written there first if the mailbox has none yet. */
