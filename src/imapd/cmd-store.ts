@@ -29,8 +29,8 @@ export async function cmdStore(s: ImapSession, c: CommandContext): Promise<Reply
   const box = s.box!;
   const cmd = parseStoreArgs(c.args);
   const rights = s.boxRights;
+  const idx = resolveMessages(s, cmd.set, c.uid); // a bad set is BAD even when read-only (Dovecot)
   if (box.readOnly) return { status: 'OK', text: 'Store ignored with read-only mailbox' }; // Dovecot
-  const idx = resolveMessages(s, cmd.set, c.uid);
   const view = box.messages();
   const uids = idx.map((i) => view[i]!.uid);
   // ACL (imapd-acl.ts): the flags the user has no right to change are left out silently

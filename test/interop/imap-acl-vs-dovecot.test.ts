@@ -131,8 +131,8 @@ test('each server honours the dovecot-acl file the other wrote', { skip, timeout
   const a = await d.run(user, check);
   const diffs = differences(check, a);
   assert.equal(diffs.length, 0, diffs.join('\n'));
-  assert.match(a.dovecot[0]!, /friend@x\.test lrwi -friend@x\.test w/);
-  assert.match(a.postern[3]!, /MYRIGHTS Theirs alrtd/);
+  assert.match(a.dovecot[0]!, /friend@x\.test ilrw -friend@x\.test w/);
+  assert.match(a.postern[3]!, /MYRIGHTS Theirs lrtad/);
 });
 
 test('hostile ACL input: ../ and NUL identifiers, huge rights, 10,000 entries; others are served', { skip, timeout: 60_000 }, async () => {
@@ -147,7 +147,7 @@ test('hostile ACL input: ../ and NUL identifiers, huge rights, 10,000 entries; o
   const diffs = differences(steps, a, (i) => i === 4 || i === 9);
   assert.equal(diffs.length, 0, diffs.join('\n'));
   const m = d.maildirs(user);
-  assert.equal(aclFile(m.postern, 'Foo'), aclFile(m.dovecot, 'Foo').replace(/^user=b\x00c@x lr\n/m, ''));
+  assert.equal(aclFile(m.postern, 'Foo'), aclFile(m.dovecot, 'Foo').replace(/^user=b lr\n/m, ''));
   // a NUL in an identifier is refused (Dovecot stores the name cut at the NUL)
   assert.match(a.postern[4]!, /BAD/);
   assert.doesNotMatch(aclFile(m.postern, 'Foo'), /\x00/);
@@ -163,7 +163,7 @@ test('hostile ACL input: ../ and NUL identifiers, huge rights, 10,000 entries; o
     writeFileSync(join(m.postern, '.Foo', 'dovecot-acl'), lines);
     assert.match(stripTiming(await c.tagged('g', 'MYRIGHTS Foo')), /^\* MYRIGHTS Foo lrwstipekxacd\r\ng OK Myrights completed/);
     assert.match(stripTiming(await c.tagged('s', 'SETACL Foo one-more@x.test lr')), /^s NO \[LIMIT\] /);
-    assert.equal(stripTiming(await other.tagged('n', 'NOOP')), 'n OK NOOP completed.\r\n');
+    assert.equal(stripTiming(await other.tagged('n', 'NOOP')), 'n OK NOOP completed\r\n');
     writeFileSync(join(m.postern, '.Foo', 'dovecot-acl'), lines + lines);
     assert.match(stripTiming(await c.tagged('h', 'GETACL Foo')), /^h NO \[LIMIT\] /);
     assert.match(stripTiming(await other.tagged('m', 'SELECT INBOX')), /OK \[READ-WRITE\]/);
