@@ -11,7 +11,7 @@
  *   SETACL box id [+|-]rights   c means k x, d means e t; anything else BAD `Invalid ACL right: X`
  *   DELETEACL box id
  * GETACL, SETACL, DELETEACL and LISTRIGHTS need the `a` right (`NO [NOPERM] You lack
- * administrator privileges on this mailbox.`). Identifiers `anyone` and `authenticated` are
+ * administrator privileges on this mailbox`). Identifiers `anyone` and `authenticated` are
  * refused (BAD, Dovecot's default imap_acl_allow_anyone = no); an identifier naming the user
  * (`owner` or their name) always keeps `a`, so nobody locks themselves out, as Dovecot. Other
  * identifiers are user names stored as `user=NAME`; `$NAME` is `group=NAME`. Bounds:
@@ -27,7 +27,7 @@ import type { CommandContext, Reply } from './imapd-command.ts';
 import { mailboxArg, mailboxOut, mailboxText } from './imapd-names.ts';
 import { aclEntries, aclOn, myRights } from './imapd-acl.ts';
 
-const NOT_ADMIN: Reply = { status: 'NO', code: 'NOPERM', text: 'You lack administrator privileges on this mailbox.' };
+const NOT_ADMIN: Reply = { status: 'NO', code: 'NOPERM', text: 'You lack administrator privileges on this mailbox' };
 
 /** Rights as IMAP shows them: the letters, then c (k or x) and d (e or t), RFC 4314 §2.1.1. */
 function shown(letters: string): string {
@@ -80,6 +80,10 @@ function isSelf(s: ImapSession, id: Ident): boolean {
   return !id.negative && (id.type === 'owner' || (id.type === 'user' && id.name === s.user!.user));
 }
 
+function ownsIt(s: ImapSession, name: string): boolean {
+  return (s.user!.mailboxOwner?.(name) ?? s.user!.user) === s.user!.user;
+}
+
 function boxArg(s: ImapSession, a: ImapArg | undefined): string {
   return mailboxArg(s, a);
 }
@@ -117,7 +121,7 @@ export async function cmdGetAcl(s: ImapSession, c: CommandContext): Promise<Repl
   await mustExist(s, name);
   const denied = await adminCheck(s, name); if (denied) return denied;
   const entries = (await aclEntries(s, name)) ?? [];
-  const me = s.user!.user;
+  const me = s.user!.mailboxOwner?.(name) ?? s.user!.user; // the mailbox's owner
   const named = entries.some((e) => e.type === 'user' && e.name === me);
   const parts: (Buffer | string)[] = ['* ACL', mailboxOut(s, name)];
   for (const e of entries) {
@@ -147,7 +151,7 @@ async function update(s: ImapSession, name: string, id: Ident, change: (old: str
   const i = entries.findIndex((e) => e.type === id.type && e.name === id.name && e.negative === id.negative);
   const old = i >= 0 ? entries[i]!.rights : '';
   let next = sortRights(change(old));
-  if (isSelf(s, id) && !next.includes('a')) next = sortRights(next + 'a'); // never lock oneself out
+  if (isSelf(s, id) && ownsIt(s, name) && !next.includes('a')) next = sortRights(next + 'a'); // never lock oneself out
   if (i >= 0) {
     if (next === '') entries.splice(i, 1);
     else entries[i] = { ...entries[i]!, rights: next };

@@ -18,6 +18,8 @@
  * `NO [CONTACTADMIN] reason` (as real Dovecot answers).
  */
 import { argAstring, argBytes, argString } from '../lib-imap/imap-parser.ts';
+import { SharedNamespaceUser } from '../lib-storage/mail-namespace.ts';
+import type { MailUser } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { capabilityList } from './imapd-capability.ts';
@@ -68,11 +70,21 @@ async function authenticate(s: ImapSession, c: CommandContext, user: string, pas
   if (max > 0 && (s.shared.userIp.get(`${rec.user}\0${s.remoteIp}`) ?? 0) >= max) {
     return { status: 'NO', code: 'LIMIT', text: `Maximum number of connections from user+IP exceeded (mail_max_userip_connections=${max})` };
   }
-  const mailUser = await s.shared.store.forUser(rec);
+  const mailUser = withSharedNamespace(s, await s.shared.store.forUser(rec));
   s.shared.loginSucceeded(s.remoteIp);
   await s.loggedIn(rec, mailUser, method);
   await autoCreate(s);
   return { status: 'OK', code: `CAPABILITY ${capabilityList(s).join(' ')}`, text: 'Logged in', noTiming: true };
+}
+
+/** With a shared namespace (mail-namespace.ts): other users' mailboxes under its prefix. */
+function withSharedNamespace(s: ImapSession, u: MailUser): MailUser {
+  const ns = s.shared.settings.sharedNamespace;
+  if (!ns) return u;
+  return new SharedNamespaceUser(u, ns, async (owner) => {
+    const rec = await s.shared.directory.lookup(owner);
+    return rec ? s.shared.store.forUser(rec) : undefined;
+  });
 }
 
 /** dovecot.conf `mailbox X { auto = create | subscribe }`: made at login, as Dovecot does. */

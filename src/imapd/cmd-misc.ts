@@ -44,7 +44,10 @@ export async function cmdLogout(s: ImapSession, _c: CommandContext): Promise<Rep
 
 export async function cmdNamespace(s: ImapSession, _c: CommandContext): Promise<Reply> {
   const { prefix, separator } = s.shared.settings;
-  s.send(`* NAMESPACE ((${imapString(prefix).toString('latin1')} ${imapString(separator).toString('latin1')})) NIL NIL\r\n`);
+  const sep = imapString(separator).toString('latin1');
+  const shared = s.shared.settings.sharedNamespace;
+  const other = shared ? `((${imapString(shared.prefix).toString('latin1')} ${sep}))` : 'NIL';
+  s.send(`* NAMESPACE ((${imapString(prefix).toString('latin1')} ${sep})) ${other} NIL\r\n`);
   return { status: 'OK', text: 'Namespace completed' };
 }
 
@@ -143,6 +146,8 @@ export async function cmdRename(s: ImapSession, c: CommandContext): Promise<Repl
   if (c.args.length !== 2) throw new ImapParseError('Invalid arguments');
   const from = mailboxArg(s, c.args[0]);
   const to = stripSep(s, mailboxArg(s, c.args[1]));
+  const owner = (n: string): string => s.user!.mailboxOwner?.(n) ?? s.user!.user;
+  if (owner(from) !== owner(to) || owner(from) !== s.user!.user) return { status: 'NO', code: 'CANNOT', text: 'Renaming not supported across non-private namespaces' };
   if (aclOn(s) && (await s.user!.exists(from))) {
     await requireRights(s, from, 'x');
     await requireCreate(s, to);

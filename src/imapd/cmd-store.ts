@@ -68,7 +68,10 @@ export async function cmdStore(s: ImapSession, c: CommandContext): Promise<Reply
   const failed = new Set(r.failed);
   const out: string[] = [keywordUpdate(s)];
   // .SILENT without CONDSTORE answers nothing per message: skip the walk over the set
+  // ACL: when flags were left out, only the messages that changed are answered (Dovecot)
+  const onlyChanged = rights !== undefined && wanted.length < cmd.flags.length;
   if (perMessage) for (const i of idx) {
+    if (onlyChanged && !changed.has(view[i]!.uid)) continue;
     const m = changed.get(view[i]!.uid) ?? applied(s.current(view[i]!), mode, sys, kws);
     if (failed.has(m.uid)) continue;
     // .SILENT: no FETCH, except the MODSEQ a CONDSTORE client needs (RFC 7162 §3.1.3)

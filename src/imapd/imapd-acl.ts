@@ -33,7 +33,8 @@ export async function aclEntries(s: ImapSession, name: string): Promise<AclEntry
 /** The session user's rights on their own mailbox (letters l r w s t i p e k x a); all without ACL. */
 export async function myRights(s: ImapSession, name: string): Promise<string> {
   if (!aclOn(s)) return 'lrwstipekxa';
-  return effectiveRights(await aclEntries(s, name), { user: s.user!.user, owner: true });
+  const owner = s.user!.mailboxOwner?.(name) ?? s.user!.user;
+  return effectiveRights(await aclEntries(s, name), { user: s.user!.user, owner: owner === s.user!.user });
 }
 
 /** The NO for a missing right: hidden (no `l`) or NOPERM. */
@@ -75,7 +76,11 @@ export function parentOf(s: ImapSession, name: string): string {
 export async function requireCreate(s: ImapSession, name: string): Promise<void> {
   if (!aclOn(s)) return;
   const parent = parentOf(s, name);
-  if (parent === '' || !(await s.user!.exists(parent))) return;
+  const mine = (s.user!.mailboxOwner?.(name) ?? s.user!.user) === s.user!.user;
+  if (parent === '' || !(await s.user!.exists(parent))) {
+    if (mine) return;
+    throw new MailError('PERM', 'Permission denied'); // another user's mailboxes (shared namespace)
+  }
   const r = await myRights(s, parent);
   if (!r.includes('k')) throw new MailError('PERM', 'Permission denied');
 }

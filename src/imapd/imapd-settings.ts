@@ -37,6 +37,8 @@ export interface ImapdSettings {
   acl: boolean;
   /** imap_acl in protocol imap's mail_plugins: the ACL commands and the ACL capability. */
   imapAcl: boolean;
+  /** A `type = shared` namespace (with the acl plugin): its prefix up to %u, and acl_shared_dict's file. */
+  sharedNamespace?: { prefix: string; dictPath?: string };
 }
 
 /** Dovecot time values: "2 secs", "500 msecs", "2 mins", bare number = seconds. */
@@ -93,6 +95,14 @@ export function imapdSettings(conf: DovecotConfig): ImapdSettings {
   const aclSetting = conf.getFor('plugin/acl', imap)?.trim() ?? '';
   s.acl = plugins.includes('acl') && /^vfile(:|$)/.test(aclSetting);
   s.imapAcl = s.acl && plugins.includes('imap_acl');
+  const shared = conf.namespaces.find((n) => n.settings?.['type'] === 'shared');
+  if (s.acl && shared) {
+    const prefix = shared.prefix.split('%')[0]!;
+    const dict = conf.getFor('plugin/acl_shared_dict', imap)?.trim() ?? '';
+    if (prefix !== '' && (shared.separator ?? s.separator) === s.separator) {
+      s.sharedNamespace = { prefix, ...(dict.startsWith('file:') ? { dictPath: dict.slice(5) } : {}) };
+    }
+  }
   if (conf.sslCert) s.sslCert = conf.sslCert;
   if (conf.sslKey) s.sslKey = conf.sslKey;
   return s;

@@ -152,8 +152,16 @@ export function effectiveRights(entries: readonly AclEntry[] | undefined, who: A
   return rightsInLetterOrder([...have].join(''));
 }
 
+/** The ACLs of a user's mailboxes, by mailbox name. */
+export interface MailboxAcl {
+  /** The entries of a mailbox's ACL; undefined when it has none. */
+  read(mailbox: string): Promise<AclEntry[] | undefined>;
+  /** Replaces a mailbox's ACL. */
+  write(mailbox: string, entries: readonly AclEntry[]): Promise<void>;
+}
+
 /** A user's mailboxes' ACL files. `dirOf` is the storage's own validated mailbox → directory. */
-export class VfileAcl {
+export class VfileAcl implements MailboxAcl {
   private readonly dirOf: (mailbox: string) => string;
   private readonly root: string;
   constructor(dirOf: (mailbox: string) => string, root: string) {

@@ -54,7 +54,7 @@ import type { UserRecord } from '../lib-auth/user-directory.ts';
 
 export { MailError, MAIL_ERRSTR_CRITICAL_MSG } from './mail-error.ts';
 import type { MailAttributes } from './mail-attribute.ts';
-import type { VfileAcl } from './mail-acl.ts';
+import type { MailboxAcl } from './mail-acl.ts';
 export type { MailErrorCode } from './mail-error.ts';
 
 /** IMAP system flags that are stored (\Recent is a session property, see MessageInfo.recent). */
@@ -261,7 +261,9 @@ export interface MailUser {
    */
   attributes?(dictUri: string): MailAttributes;
   /** Dovecot's `acl = vfile` files of this user's mailboxes (mail-acl.ts); absent for mbox. */
-  acl?(): VfileAcl;
+  acl?(): MailboxAcl;
+  /** The user whose mailbox a name is (mail-namespace.ts shared namespace); the user's own when absent. */
+  mailboxOwner?(name: string): string;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,140 @@
+/**
+ * Shared folders (issue 19 item 2) against real Dovecot 2.3: a `type = shared` namespace with
+ * prefix `shared/%%u/`, the acl plugin (`acl = vfile`) and `acl_shared_dict`. User A shares
+ * mailboxes with B through SETACL; B's NAMESPACE, LIST, MYRIGHTS, SELECT, FETCH, STORE, STATUS,
+ * APPEND, CREATE, DELETE, RENAME, COPY and SUBSCRIBE on shared/A/... get the same answers from
+ * both servers (test/harness/imap-differential.ts), and the acl_shared_dict files hold the same
+ * entries. Then real clients use the shared folder on Postern: imapflow (Node) and Python's
+ * imaplib. Hostile: B granting itself rights on A's mailbox, a path-like owner name.
+ * Skipped, with the reason, when real Dovecot cannot run (needs root and dovecot-imapd).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ImapFlow } from 'imapflow';
+import { RealDovecot } from '../harness/real-dovecot.ts';
+import { Differential, differences, type Step } from '../harness/imap-differential.ts';
+
+const run = promisify(execFile);
+const lit = (m: string): string => `{${Buffer.byteLength(m)}+}\r\n${m}`;
+
+const skip = RealDovecot.unavailable() ?? false;
+const dictDir = skip ? '' : mkdtempSync(join(tmpdir(), 'postern-acl-dict-'));
+if (!skip) chmodSync(dictDir, 0o777);
+
+const conf = (dict: string): string => `
+mail_plugins = $mail_plugins acl
+protocol imap {
+  mail_plugins = $mail_plugins imap_acl
+}
+namespace shared {
+  type = shared
+  separator = /
+  prefix = shared/%%u/
+  location = maildir:%%h
+  subscriptions = no
+  list = children
+}
+plugin {
+  acl = vfile
+  acl_shared_dict = file:${join(dictDir, dict)}
+}
+`;
+
+let d: Differential;
+before(async () => {
+  if (skip) return;
+  d = await Differential.start(['a@x.test', 'b@x.test', 'c@x.test'], { dovecotConf: conf('dovecot.db'), posternConf: conf('postern.db') });
+});
+after(async () => {
+  if (d) await d.stop();
+  if (dictDir) rmSync(dictDir, { recursive: true, force: true });
+});
+
+test('A shares a folder with B: B sees shared/A/ with only the rights given, on both servers', { skip, timeout: 60_000 }, async () => {
+  const stepsA: Step[] = [
+    'CREATE Foo', 'CREATE Foo/Sub', 'CREATE Other', `APPEND Foo ${lit('Subject: shared one\r\n\r\nhello B\r\n')}`,
+    'SETACL Foo b@x.test lrs', 'SETACL Foo/Sub b@x.test l', 'NAMESPACE', 'LIST "" *',
+  ];
+  const stepsB: Step[] = [
+    'NAMESPACE', 'LIST "" *', 'LIST "" %', 'LIST "" shared/%', 'LIST "" shared/a@x.test/%', 'LIST "" shared/a@x.test/*',
+    'MYRIGHTS shared/a@x.test/Foo', 'GETACL shared/a@x.test/Foo', 'SELECT shared/a@x.test/Foo', 'FETCH 1 (FLAGS BODY[HEADER.FIELDS (SUBJECT)])',
+    'STORE 1 +FLAGS (\\Seen \\Flagged)', 'STATUS shared/a@x.test/Foo (MESSAGES)', 'STATUS shared/a@x.test/Foo/Sub (MESSAGES)',
+    'COPY 1 INBOX', 'SELECT shared/a@x.test/Other', 'SELECT shared/a@x.test/Nope', `APPEND shared/a@x.test/Foo ${lit('Subject: x\r\n\r\nx\r\n')}`,
+    'CREATE shared/a@x.test/New', 'CREATE shared/a@x.test/Foo/New', 'DELETE shared/a@x.test/Foo', 'RENAME shared/a@x.test/Foo X',
+    'SETACL shared/a@x.test/Foo b@x.test lrwstipekxa', 'MYRIGHTS shared/a@x.test/Foo', 'MYRIGHTS shared/a@x.test/Other',
+    'LIST "" shared/c@x.test/*', 'SELECT shared/a@x.test/Foo/Sub', 'MYRIGHTS shared',
+    'SELECT INBOX', 'FETCH 1 (FLAGS BODY[HEADER.FIELDS (SUBJECT)])',
+  ];
+  const a = await d.run('a@x.test', stepsA);
+  const b = await d.run('b@x.test', stepsB);
+  // A sees B's \Seen (flags are shared without INDEXPVT)
+  const again: Step[] = ['SELECT Foo', 'FETCH 1 (FLAGS)', 'SETACL Foo b@x.test ""', 'LIST "" *'];
+  const a2 = await d.run('a@x.test', again);
+  const b2 = await d.run('b@x.test', ['LIST "" *', 'SELECT shared/a@x.test/Foo']);
+  const diffs = [...differences(stepsA, a), ...differences(stepsB, b), ...differences(again, a2), ...differences(['LIST "" *', 'SELECT shared/a@x.test/Foo'], b2)];
+  assert.equal(diffs.length, 0, diffs.join('\n'));
+  assert.match(b.postern[1]!, /shared\/a@x\.test\/Foo\r\n/);
+  assert.match(a2.postern[1]!, /FLAGS \(\\Seen\)/);
+  const dictOf = (f: string): string => { try { return readFileSync(join(dictDir, f), 'utf8'); } catch { return '(none)'; } };
+  assert.equal(dictOf('postern.db'), dictOf('dovecot.db'));
+});
+
+test('real clients use a shared folder on Postern: imapflow and Python imaplib', { skip, timeout: 60_000 }, async () => {
+  await d.run('a@x.test', ['CREATE Team', `APPEND Team ${lit('Subject: for the team\r\n\r\nplan\r\n')}`, 'SETACL Team c@x.test lrswi']);
+  const client = new ImapFlow({ host: '127.0.0.1', port: d.fx.port, secure: false, auth: { user: 'c@x.test', pass: 'pw' }, logger: false });
+  await client.connect();
+  try {
+    const boxes = (await client.list()).map((m) => m.path);
+    assert.ok(boxes.includes('shared/a@x.test/Team'), boxes.join(','));
+    const lock = await client.getMailboxLock('shared/a@x.test/Team');
+    try {
+      const msg = await client.fetchOne('1', { envelope: true, flags: true });
+      assert.ok(msg);
+      assert.equal(msg.envelope?.subject, 'for the team');
+      await client.messageFlagsAdd('1', ['\\Seen']);
+      await client.append('shared/a@x.test/Team', 'Subject: reply\r\n\r\nok\r\n');
+      const st = await client.status('shared/a@x.test/Team', { messages: true });
+      assert.equal(st && st.messages, 2);
+    } finally { lock.release(); }
+  } finally { await client.logout(); }
+  const py = `
+import imaplib, sys
+m = imaplib.IMAP4('127.0.0.1', ${d.fx.port})
+m.login('c@x.test', 'pw')
+typ, data = m.select('shared/a@x.test/Team')
+assert typ == 'OK', (typ, data)
+typ, data = m.fetch('1:*', '(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+print(typ, [d for d in data if isinstance(d, tuple)][1][1].decode().strip())
+typ, data = m.store('2', '+FLAGS', '(\\\\Deleted)')
+print('store', typ)
+typ, data = m.expunge()
+print('expunge', typ, data)
+typ, data = m.delete('shared/a@x.test/Team')
+print('delete', typ, data[0].decode())
+m.logout()
+`;
+  const { stdout } = await run('python3', ['-c', py], { timeout: 30_000 });
+  assert.match(stdout, /^OK Subject: reply/m);
+  // no e right: the message marked \Deleted stays (Dovecot's answer: Expunge ignored)
+  assert.match(stdout, /^expunge OK \[None\]/m);
+  assert.match(stdout, /^delete NO \[NOPERM\] Permission denied/m);
+});
+
+test('hostile: B grants itself rights on A\'s mailbox, path-like owner names', { skip, timeout: 60_000 }, async () => {
+  await d.run('a@x.test', ['CREATE Private', 'SETACL Private b@x.test lr']);
+  const steps: Step[] = [
+    'SETACL shared/a@x.test/Private b@x.test lrwstipekxa', 'SETACL shared/a@x.test/Private owner lrwstipekxa', 'DELETEACL shared/a@x.test/Private b@x.test',
+    'MYRIGHTS shared/a@x.test/Private', 'SELECT shared/../a@x.test/Private', 'SELECT shared/a@x.test/../b@x.test/INBOX', 'LIST "" shared/../*',
+  ];
+  const b = await d.run('b@x.test', steps);
+  const diffs = differences(steps, b, (i) => i === 4 || i === 5); // Dovecot: internal errors for these names
+  assert.equal(diffs.length, 0, diffs.join('\n'));
+  assert.match(b.postern[3]!, /MYRIGHTS shared\/a@x\.test\/Private lr\r\n/);
+  assert.match(b.postern[4]!, /NO /);
+  assert.match(b.postern[5]!, /NO /);
+});
