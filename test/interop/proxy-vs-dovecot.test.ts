@@ -5,7 +5,9 @@
  * and records what it is answered: the login replies (success forwarded from the backend, a
  * backend that is down, nologin + reason, a wrong password, a backend that refuses the proxied
  * password), then what the backend serves. Every reply must be the same through both proxies.
- * Real Dovecot as a proxy also shows that Postern's imapd/pop3d answer Dovecot's ID and XCLIENT.
+ * Real Dovecot as a proxy also shows that Postern's imapd/pop3d answer Dovecot's ID and XCLIENT;
+ * and a Postern front in front of a real Dovecot backend (a site moving its fronts first) shows
+ * that real Dovecot takes Postern's ID and XCLIENT: it logs the client's own address.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,10 +19,12 @@ import { join } from 'node:path';
 import { PosternSystem } from '../harness/postern-system.ts';
 import { RealDovecot } from '../harness/real-dovecot.ts';
 import { freePort } from '../harness/free-port.ts';
+import { appendFileSync } from 'node:fs';
+import { connect } from 'node:net';
 
 const run = promisify(execFile);
 const skip = RealDovecot.unavailable();
-let backend: PosternSystem, front: PosternSystem, dovecot: RealDovecot, dir: string;
+let backend: PosternSystem, front: PosternSystem, dovecot: RealDovecot, dcBackend: RealDovecot | undefined, dir: string;
 
 before(async () => {
   if (skip) return;
@@ -60,6 +64,7 @@ l.sendmail("a@example.org", ["alice@example.test"], b"Subject: hello\\r\\nFrom: 
 });
 
 after(async () => {
+  await dcBackend?.stop();
   await dovecot?.stop();
   await Promise.all([front?.destroy(), backend?.destroy()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -147,4 +152,44 @@ test('a client sees the same replies through Postern\'s proxy as through real Do
   assert.match(JSON.stringify(viaPostern['imap-alice']), /proxied body/);
   // the backend logged the client's address that real Dovecot forwarded (ID / XCLIENT)
   assert.match(backend.log, /imap-login: Login: user=<alice@example\.test>, method=PLAIN, rip=127\.0\.0\.1/);
+});
+
+/** A client from `from`: greeting, then each command after the previous reply; the transcript. */
+function chat(port: number, from: string, commands: string[], done: RegExp): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port, localAddress: from });
+    let buf = '', pending = '', greeted = false;
+    const timer = setTimeout(() => s.destroy(), 20_000);
+    const next = () => { const c = commands.shift(); if (c !== undefined) s.write(`${c}\r\n`); };
+    s.on('data', (d) => {
+      buf += d;
+      pending += d;
+      let nl;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (!greeted) { greeted = true; next(); } else if (done.test(line)) next();
+      }
+    });
+    s.on('error', () => {});
+    s.on('close', () => { clearTimeout(timer); resolve(buf); });
+  });
+}
+
+test('a Postern front in front of a real Dovecot backend: logins relayed, the client address reaches Dovecot (ID, XCLIENT)', { skip }, async () => {
+  dcBackend = await RealDovecot.start({
+    protocols: ['imap', 'pop3'], users: [{ user: 'dcuser@example.test', pass: 'dc-pw' }],
+    extraConf: 'login_trusted_networks = 127.0.0.0/8\n',
+  });
+  appendFileSync(join(dir, 'proxy.imap'), `dcuser@example.test:{PLAIN}dc-pw::::::proxy=y host=127.0.0.1 port=${dcBackend.ports.imap}\n`);
+  appendFileSync(join(dir, 'proxy.pop3'), `dcuser@example.test:{PLAIN}dc-pw::::::proxy=y host=127.0.0.1 port=${dcBackend.ports.pop3}\n`);
+  const imap = await chat(front.ports.imap, '127.0.0.5', ['a LOGIN dcuser@example.test dc-pw', 'b SELECT INBOX', 'c LOGOUT'], /^[abc] /);
+  assert.match(imap, /a OK \[CAPABILITY [^\]]+\] Logged in/, imap);
+  assert.match(imap, /b OK \[READ-WRITE\] Select completed/);
+  const pop = await chat(front.ports.pop3, '127.0.0.6', ['USER dcuser@example.test', 'PASS dc-pw', 'STAT', 'QUIT'], /^(\+OK|-ERR)/);
+  assert.match(pop, /\+OK Logged in\.\r\n\+OK 0 0\r\n/, pop);
+  const deadline = Date.now() + 10_000;
+  while (!/pop3-login: (?:Info: )?Login: user=<dcuser@example\.test>/.test(dcBackend.log()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.match(dcBackend.log(), /imap-login: (?:Info: )?Login: user=<dcuser@example\.test>, method=PLAIN, rip=127\.0\.0\.5/, dcBackend.log());
+  assert.match(dcBackend.log(), /pop3-login: (?:Info: )?Login: user=<dcuser@example\.test>, method=PLAIN, rip=127\.0\.0\.6/, dcBackend.log());
 });
