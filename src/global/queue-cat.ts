@@ -1,5 +1,5 @@
 /**
- * postcat - `postern queue show ID`: print a queue file as postcat -q does (Postfix postcat.c):
+ * queue-cat - `postern queue show ID`: print a queue file as postcat -q does (Postfix postcat.c):
  * the envelope records by name, the message content, the extracted segment, the end marker.
  *
  *   *** ENVELOPE RECORDS deferred/4F1C52A0A1E ***
@@ -17,10 +17,10 @@
  * The content is streamed, never read whole into memory.
  */
 import { promises as fsp, constants as C } from 'node:fs';
-import { decodeRecords } from '../global/record.ts';
-import { REC } from '../global/rec-type.ts';
-import type { MailQueue, QueueName } from '../global/mail-queue.ts';
-import { QueueFile } from '../global/queue-file-reader.ts';
+import { decodeRecords } from './record.ts';
+import { REC } from './rec-type.ts';
+import type { MailQueue, QueueName } from './mail-queue.ts';
+import { QueueFile } from './queue-file-reader.ts';
 import { asctime } from '../util/asctime.ts';
 
 const NAMES: Record<string, string> = {
