@@ -1,8 +1,8 @@
 /**
  * postdns - `postern dns DOMAIN`: the DNS records a mail domain needs, and a check of what is
  * published (the seed's deliverability checklist: PTR, MX, SPF, DKIM, DMARC, TLS certificate).
- * This file is the command (options, output, exit status); the records are postdns-plan.ts's,
- * the DNS queries of --check postdns-check.ts's.
+ * This file is the command (options, output, exit status); the records are lib-checklist/dns-plan.ts's,
+ * the DNS queries of --check lib-checklist/dns-check.ts's.
  *
  * SYNOPSIS
  *   postern [-c CONFIG_DIR] dns DOMAIN [--selector S] [--dkim-key DIR] [--ip ADDR]...
@@ -66,25 +66,11 @@ import { clientSettings } from '../global/client-settings.ts';
 import { loadMasterCf } from '../global/master-cf.ts';
 import { loadDovecotConf } from '../global/dovecot-conf.ts';
 import { clientSrvText } from './postdns-srv.ts';
+import { signingCheck } from '../lib-checklist/domain-checklist.ts';
 
 const EX_USAGE = 64;
 
-/**
- * --check's SIGNING line: does Postern sign DOMAIN's mail (postern_dkim_signing = yes and a
- * usable key in the signing table)? The DKIM lines above it say whether DNS has these keys.
- */
-function signingCheck(cf: MainConfig, domain: string, dk: DnsDkimKeys): CheckLine {
-  const base = { what: 'SIGNING', name: domain, required: true };
-  if (!cf.bool('postern_dkim_signing')) return { ...base, status: 'MISMATCH', detail: `postern_dkim_signing = no in ${cf.file}: nothing is signed` };
-  const active = dk.keys.filter((k) => k.active !== false);
-  if (active.length === 0) {
-    return dk.problems.length
-      ? { ...base, status: 'ERROR', detail: `no usable key: ${dk.problems[0]}` }
-      : { ...base, status: 'MISSING', detail: `no key, mail from ${domain} goes out unsigned; run: postern dkim keygen ${domain}` };
-  }
-  const sels = active.map((k) => `s=${k.selector} (${k.algorithm === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256'})`).join(', ');
-  return { ...base, status: 'OK', detail: `active: signs with ${sels} from ${dk.source}` };
-}
+// --check's SIGNING line is lib-checklist/domain-checklist.ts's signingCheck (shared with the web console).
 const USAGE = 'usage: postern [-c CONFIG_DIR] dns DOMAIN [--selector S] [--dkim-key DIR] [--ip ADDR]... [--mta-sts] [--tls-rpt] [--check]';
 
 
