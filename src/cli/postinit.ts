@@ -402,7 +402,7 @@ export async function writeInit(a: InitAnswers, configDir: string, dataDir: stri
     try {
       const hash = await passwordHash('SHA512-CRYPT', password);
       try {
-        writer.add({ user: a.user, password: hash });
+        writer.add({ user: a.user, password: hash, admin: true });
       } catch (e) {
         if (!(e instanceof UserWriteError) || !/already exists/.test(e.message)) throw e;
         writer.setPassword(a.user, hash);

@@ -12,6 +12,8 @@
  *         maildir TEXT               -- Dovecot mail location for this user; NULL: mail_location
  *         quota_rule TEXT            -- "*:storage=1G"; NULL: no quota
  *         active INTEGER             -- 0: the user cannot log in and receives no mail
+ *         postern_admin INTEGER      -- 1: may log in to the web console as an administrator
+ *                                       (the passdb extra field postern_admin=yes, docs/console.md)
  *         created TEXT)
  */
 import { chmodSync, mkdirSync } from 'node:fs';
@@ -28,6 +30,7 @@ export const EMBEDDED_SCHEMA = `CREATE TABLE IF NOT EXISTS users (
   maildir    TEXT,
   quota_rule TEXT,
   active     INTEGER NOT NULL DEFAULT 1,
+  postern_admin INTEGER NOT NULL DEFAULT 0,
   created    TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 CREATE INDEX IF NOT EXISTS users_domain ON users(domain);`;
@@ -44,7 +47,7 @@ driver = sqlite
 connect = ${dbPath}
 default_pass_scheme = SHA512-CRYPT
 
-password_query = SELECT username AS user, password FROM users WHERE username = '%u' AND active = 1
+password_query = SELECT username AS user, password, CASE WHEN postern_admin = 1 THEN 'yes' END AS postern_admin FROM users WHERE username = '%u' AND active = 1
 user_query = SELECT username AS user, uid, gid, home, maildir AS mail, quota_rule FROM users WHERE username = '%u' AND active = 1
 iterate_query = SELECT username AS user FROM users WHERE active = 1
 `;
@@ -56,6 +59,9 @@ export function createEmbeddedUserDb(dbPath: string): void {
   const db = new DatabaseSync(dbPath);
   try {
     db.exec(EMBEDDED_SCHEMA);
+    // A database from before the web console: add its admin column in place.
+    const cols = (db.prepare('PRAGMA table_info(users)').all() as { name: string }[]).map((r) => r.name);
+    if (!cols.includes('postern_admin')) db.exec('ALTER TABLE users ADD COLUMN postern_admin INTEGER NOT NULL DEFAULT 0');
   } finally {
     db.close();
   }

@@ -1,5 +1,6 @@
 /**
- * user-directory-write - changes to the user list for `postern user add|passwd|del`. Dovecot has
+ * user-directory-write - changes to the user list for `postern user add|passwd|del` and the web
+ * console (add, password, delete, the postern_admin flag, the listing). Dovecot has
  * no such command (administrators edit the passwd-file or the SQL table); we write to the first
  * passdb of dovecot.conf when it is one of:
  *
@@ -34,7 +35,12 @@ export interface NewUser {
   quotaRule?: string;
   uid?: string;
   gid?: string;
+  /** Web console administrator: passwd-file extra field postern_admin=yes, SQLite column postern_admin = 1. */
+  admin?: boolean;
 }
+
+/** One user as the store holds it (for listings). */
+export interface StoredUser { user: string; admin: boolean; active: boolean }
 
 export interface UserWriter {
   /** e.g. "passwd-file /etc/postern/users" */
@@ -42,6 +48,10 @@ export interface UserWriter {
   add(u: NewUser): void;
   setPassword(user: string, password: string): void;
   remove(user: string): void;
+  /** Grant or withdraw the web console's administrator flag. */
+  setAdmin(user: string, admin: boolean): void;
+  /** Every user of the store, in file / name order. */
+  list(): StoredUser[];
   close(): void;
 }
 
@@ -137,7 +147,7 @@ class PasswdFileWriter implements UserWriter {
     validate(u);
     const { lines, mode } = this.read();
     if (this.index(lines, user) >= 0) throw new UserWriteError(`user ${user} already exists in ${this.path}`);
-    const extra = u.quotaRule ? `userdb_quota_rule=${u.quotaRule}` : '';
+    const extra = [u.quotaRule ? `userdb_quota_rule=${u.quotaRule}` : '', u.admin ? 'postern_admin=yes' : ''].filter(Boolean).join(' ');
     const f = [user, u.password, u.uid ?? '', u.gid ?? '', '', u.home ?? '', '', extra];
     while (f.length > 2 && f[f.length - 1] === '') f.pop();
     lines.push(f.join(':'));
@@ -163,6 +173,30 @@ class PasswdFileWriter implements UserWriter {
     if (i < 0) throw new UserWriteError(`user ${user} does not exist in ${this.path}`);
     lines.splice(i, 1);
     this.write(lines, mode);
+  }
+
+  setAdmin(user: string, admin: boolean): void {
+    user = checkNewUserName(user);
+    const { lines, mode } = this.read();
+    const i = this.index(lines, user);
+    if (i < 0) throw new UserWriteError(`user ${user} does not exist in ${this.path}`);
+    const f = lines[i]!.split(':');
+    while (f.length < 8) f.push('');
+    // Field 8 onwards: space-separated extra fields (a ':' inside one is kept).
+    const extra = f.slice(7).join(':').split(' ').filter((x) => x !== '' && !/^postern_admin=/.test(x));
+    if (admin) extra.push('postern_admin=yes');
+    const out = [...f.slice(0, 7), extra.join(' ')];
+    while (out.length > 2 && out[out.length - 1] === '') out.pop();
+    lines[i] = out.join(':');
+    this.write(lines, mode);
+  }
+
+  list(): StoredUser[] {
+    return this.read().lines.filter((l) => l !== '' && !l.startsWith('#') && l.includes(':')).map((l) => {
+      const f = l.split(':');
+      const extra = f.slice(7).join(':').split(' ');
+      return { user: f[0]!.toLowerCase(), admin: extra.includes('postern_admin=yes'), active: !extra.includes('nologin') };
+    });
   }
 
   close(): void {}
@@ -194,6 +228,7 @@ class SqliteWriter implements UserWriter {
     try {
       this.db.prepare('INSERT INTO users (username, domain, password, uid, gid, home, quota_rule, active) VALUES (?, ?, ?, ?, ?, ?, ?, 1)')
         .run(user, splitUser(user).domain, u.password, num(u.uid), num(u.gid), u.home ?? null, u.quotaRule ?? null);
+      if (u.admin) this.setAdmin(user, true);
     } catch (err) {
       if (/UNIQUE/i.test((err as Error).message)) throw new UserWriteError(`user ${user} already exists in ${this.where}`);
       throw new UserWriteError(`${this.where}: ${(err as Error).message}`);
@@ -210,6 +245,23 @@ class SqliteWriter implements UserWriter {
     user = checkNewUserName(user);
     const r = this.db.prepare('DELETE FROM users WHERE username = ?').run(user);
     if (Number(r.changes) === 0) throw new UserWriteError(`user ${user} does not exist in ${this.where}`);
+  }
+
+  private hasAdminColumn(): boolean {
+    return (this.db.prepare('PRAGMA table_info(users)').all() as { name: string }[]).some((r) => r.name === 'postern_admin');
+  }
+
+  setAdmin(user: string, admin: boolean): void {
+    user = checkNewUserName(user);
+    if (!this.hasAdminColumn()) throw new UserWriteError(`${this.where} has no postern_admin column: run postern start once (it adds it), or list the administrators in postern_console_admins`);
+    const r = this.db.prepare('UPDATE users SET postern_admin = ? WHERE username = ?').run(admin ? 1 : 0, user);
+    if (Number(r.changes) === 0) throw new UserWriteError(`user ${user} does not exist in ${this.where}`);
+  }
+
+  list(): StoredUser[] {
+    const admin = this.hasAdminColumn() ? 'postern_admin' : '0';
+    return (this.db.prepare(`SELECT username, ${admin} AS admin, active FROM users ORDER BY domain, username`).all() as { username: string; admin: number; active: number }[])
+      .map((r) => ({ user: r.username, admin: Number(r.admin) === 1, active: Number(r.active) === 1 }));
   }
 
   close(): void { this.db.close(); }

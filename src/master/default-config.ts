@@ -455,7 +455,8 @@ export async function writeDefaultConfig(o: WriteDefaultOptions): Promise<Defaul
   try {
     // The embedded schema (user-directory-embedded.ts); NULL uid/gid/home/maildir = dovecot.conf's defaults.
     // A users.db left from an earlier configuration keeps its users; the sample user gets the new password.
-    db.prepare('INSERT INTO users (username, domain, password) VALUES (?, ?, ?) ON CONFLICT(username) DO UPDATE SET password = excluded.password')
+    // postmaster is the web console's administrator (postern_admin, docs/console.md).
+    db.prepare('INSERT INTO users (username, domain, password, postern_admin) VALUES (?, ?, ?, 1) ON CONFLICT(username) DO UPDATE SET password = excluded.password')
       .run(SAMPLE_USER, SAMPLE_DOMAIN, await passwordHash('SHA512-CRYPT', password));
   } finally {
     db.close();
