@@ -22,6 +22,8 @@ export const HTTP_ROUTES: readonly HttpRouteProvider[] = [
   async (ctx) => (await import('../lib-http/mta-sts-route.ts')).mtaStsRoutes(ctx.config),
   // Mail client set-up: Mozilla autoconfig, Autodiscover, .mobileconfig (docs/autoconfig.md).
   async (ctx) => (await import('../lib-http/autoconfig-route.ts')).autoconfigRoutes(ctx),
+  // The web console under /console/ (docs/console.md), when postern_console = yes.
+  async (ctx) => (await import('./master-console.ts')).consoleRoutesFor(ctx),
   // Prometheus metrics at /metrics (docs/metrics.md), when postern_metrics = yes.
   async (ctx) => (await import('./master-metrics.ts')).metricsRoutes(ctx),
 ];

@@ -143,6 +143,11 @@ export class DnsServer {
     return Buffer.concat([header, question, ...answers]);
   }
 
+  /** Publish (or replace) the records of NAME while the server runs (a test "fixing" its DNS). */
+  set(name: string, entry: ZoneEntry | 'SERVFAIL'): void {
+    this.zone.set(name.toLowerCase().replace(/\.$/, ''), entry);
+  }
+
   async stop(): Promise<void> {
     await new Promise<void>((r) => this.sock.close(() => r()));
   }
