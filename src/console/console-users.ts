@@ -6,7 +6,9 @@
  *
  *   /console/users  (administrators)  list; POST op=add (user, password, admin),
  *                   op=password (user, password), op=admin (user, admin=yes|no), op=delete (user)
- *   /console/me     (any user)         POST op=password (current, password, password2)
+ *   /console/me     (any user)         POST op=password (current, password, password2);
+ *                                      op=vacation (on=yes|no, subject, text) when Sieve is in
+ *                                      use (console-vacation.ts)
  *
  * New passwords are hashed with SHA512-CRYPT (as `postern user add`), at least 8 and at most
  * 1024 characters. Changing or deleting a user ends that user's other console sessions.
@@ -18,6 +20,7 @@ import { passwordHash } from '../lib-auth/password-scheme.ts';
 import { checkNewUserName, openUserWriter, UserWriteError, type StoredUser, type UserWriter } from '../lib-auth/user-directory-write.ts';
 import { button, csrfField, h, page, table } from './console-html.ts';
 import { flash, respond, takeFlash, type ConsoleRequest } from './console-route.ts';
+import { MAX_SUBJECT, MAX_TEXT, setVacation, storageFor, vacationState } from './console-vacation.ts';
 
 const SCHEME = 'SHA512-CRYPT';
 const LIST_LIMIT = 2000;
@@ -119,9 +122,49 @@ async function userAction(cr: ConsoleRequest): Promise<HttpResponse> {
   }
 }
 
+/** Is Sieve run at delivery or served by ManageSieve here? */
+function sieveInUse(cr: ConsoleRequest): boolean {
+  const d = cr.ctx.dovecot;
+  const plugins = ['lmtp', 'lda'].map((p) => d.getFor('mail_plugins', { protocol: p }) ?? '').join(' ');
+  return d.protocols.includes('sieve') || /\bsieve\b/.test(plugins);
+}
+
+async function vacationSection(cr: ConsoleRequest): Promise<string> {
+  if (!sieveInUse(cr)) return '';
+  let state;
+  try {
+    const rec = await (await cr.directory()).lookup(cr.user.user);
+    if (!rec) return '';
+    state = await vacationState(storageFor(cr.ctx.dovecot, rec));
+  } catch (e) {
+    return `<h2>Automatic reply</h2><p class="err">${h((e as Error).message)}</p>`;
+  }
+  return `<h2>Automatic reply (vacation): <span id="vacation-state">${state.on ? 'on' : 'off'}</span></h2>`
+    + (state.otherActive ? `<p>Your own Sieve script <code>${h(state.otherActive)}</code> is active; manage your vacation reply in it with a ManageSieve client.</p>` : '')
+    + `<form method="post" action="/console/me">${csrfField(cr.user)}<input type="hidden" name="op" value="vacation">`
+    + `<p><label>Subject <input name="subject" maxlength="${MAX_SUBJECT}" value="${h(state.subject)}"></label></p>`
+    + `<p><label>Text<br><textarea name="text" rows="5" cols="60" maxlength="${MAX_TEXT}">${h(state.text)}</textarea></label></p>`
+    + `<p><button type="submit" name="on" value="yes">Turn on</button> <button type="submit" name="on" value="no">Turn off</button></p></form>`;
+}
+
+async function vacationAction(cr: ConsoleRequest): Promise<HttpResponse> {
+  if (!sieveInUse(cr)) return flash(cr, { err: 'Sieve is not in use on this server' }, '/console/me');
+  const f = cr.form;
+  try {
+    const rec = await (await cr.directory()).lookup(cr.user.user);
+    if (!rec) return flash(cr, { err: 'your user is not in the user directory' }, '/console/me');
+    const said = await setVacation(storageFor(cr.ctx.dovecot, rec), rec.user, f.get('on') === 'yes', f.get('subject') ?? '', f.get('text') ?? '');
+    cr.ctx.log.info(`console: ${cr.user.user}: ${said}`);
+    return flash(cr, { ok: said }, '/console/me');
+  } catch (e) {
+    return flash(cr, { err: (e as Error).message }, '/console/me');
+  }
+}
+
 export async function userPage(cr: ConsoleRequest): Promise<HttpResponse> {
   if (cr.req.method === 'POST') {
     const f = cr.form;
+    if (f.get('op') === 'vacation') return vacationAction(cr);
     if (f.get('op') !== 'password') return flash(cr, { err: 'unknown operation' }, '/console/me');
     const current = f.get('current') ?? '';
     const p = f.get('password') ?? '';
@@ -148,6 +191,6 @@ export async function userPage(cr: ConsoleRequest): Promise<HttpResponse> {
     + '<p><label>Current password <input type="password" name="current" required autocomplete="current-password" maxlength="1024"></label></p>'
     + '<p><label>New password <input type="password" name="password" required autocomplete="new-password" minlength="8" maxlength="1024"></label></p>'
     + '<p><label>New password again <input type="password" name="password2" required autocomplete="new-password" minlength="8" maxlength="1024"></label></p>'
-    + '<p><button type="submit">Change password</button></p></form>';
+    + '<p><button type="submit">Change password</button></p></form>' + await vacationSection(cr);
   return respond(200, page('My account', body, cr.user, '/console/me', takeFlash(cr)));
 }

@@ -55,6 +55,16 @@ code, _ = s.rcpt('nobody@example.test'); assert code == 550, code
 s.quit()`, String(sys.ports.smtp));
 }
 
+/** A message from postmaster to `to` with To: and From: headers (what a vacation reply needs). */
+function sendFromPostmaster(to: string, subject: string): void {
+  py(`
+import smtplib, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30)
+msg = 'From: postmaster@example.test\\r\\nTo: %s\\r\\nSubject: %s\\r\\nMessage-ID: <%s@example.test>\\r\\n\\r\\nhello\\r\\n' % (sys.argv[2], sys.argv[3], sys.argv[3].replace(' ', '.'))
+s.sendmail('postmaster@example.test', [sys.argv[2]], msg.encode())
+s.quit()`, String(sys.ports.smtp), to, subject);
+}
+
 /** IMAP over TLS: log in, return the subjects in INBOX (or exit 3 on a failed login). */
 function imapSubjects(user: string, password: string): { ok: boolean; subjects: string } {
   const r = spawnSync('python3', ['-c', `
@@ -247,6 +257,25 @@ test('an administrator in Chromium: dashboard, users, checklist, queue; a user c
   await shot(p, '09-password-changed');
   assert.equal(imapSubjects('bob@example.test', 'bob-second-pass').ok, true, 'IMAP login with the new password');
   assert.equal(imapSubjects('bob@example.test', 'bob-first-pass').ok, false, 'the old password no longer works');
+
+  // Bob's automatic reply (a Sieve vacation script in his ManageSieve storage): on, then off.
+  assert.equal(await p.textContent('#vacation-state'), 'off');
+  await p.fill('input[name=subject]', 'Bob is away');
+  await p.fill('textarea[name=text]', 'Back on Monday. "Quotes" and \\ backslashes survive.');
+  await p.click('button[name=on][value=yes]');
+  assert.match(await p.textContent('.msg') ?? '', /automatic reply is on/);
+  assert.equal(await p.textContent('#vacation-state'), 'on');
+  await shot(p, '10-vacation-on');
+  sendFromPostmaster('bob@example.test', 'are you there');
+  const vEnd = Date.now() + 30_000;
+  while (!imapSubjects('postmaster@example.test', sys.password).subjects.includes('Bob is away')) {
+    if (Date.now() > vEnd) assert.fail(`no vacation reply in postmaster's INBOX:\n${sys.log.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await p.click('button[name=on][value=no]');
+  assert.match(await p.textContent('.msg') ?? '', /automatic reply is off/);
+  assert.equal(await p.textContent('#vacation-state'), 'off');
+  assert.match(await p.inputValue('textarea[name=text]'), /"Quotes" and \\ backslashes/, 'the text is kept for next time');
   await ctx.close();
 });
 
