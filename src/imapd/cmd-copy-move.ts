@@ -8,12 +8,12 @@
 import { ImapParseError, argAtom } from '../lib-imap/imap-parser.ts';
 import { formatSeqSet } from '../lib-imap/imap-seqset.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
-import type { CopyResult } from '../lib-storage/mail-storage.ts';
+import type { CopyResult, Mailbox } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { parseSetArg, resolveMessages, syncToClient } from './imapd-sync.ts';
 import { mailboxArg, mailboxText } from './imapd-names.ts';
-import { aclOn, requireRights } from './imapd-acl.ts';
+import { aclOn, allowedFlags, requireRights } from './imapd-acl.ts';
 
 /** COPYUID sets: src and dst lists kept in corresponding order, compacted where both run. */
 function copyUidSets(map: Array<[number, number]>): [string, string] {
@@ -27,6 +27,29 @@ function copyUidSets(map: Array<[number, number]>): [string, string] {
     dr.push([b, b]);
   }
   return [formatSeqSet(sr), formatSeqSet(dr)];
+}
+
+/**
+ * ACL: when the destination's rights do not cover every flag, each message is saved as APPEND
+ * saves it, without the flags this user may not set there (as Dovecot's acl plugin saves copies).
+ */
+async function copyFiltered(s: ImapSession, src: Mailbox, uids: readonly number[], dest: string, rights: string, move: boolean): Promise<CopyResult> {
+  const map: Array<[number, number]> = [];
+  let uidValidity = 0;
+  for (const uid of uids) {
+    const m = src.byUid(uid);
+    if (!m) continue;
+    const content = await src.readContent(uid).catch(() => undefined);
+    if (!content) continue;
+    const flags = allowedFlags(rights, [...m.flags, ...m.keywords]);
+    const res = await s.user!.deliver(dest, content, {
+      flags: flags.filter((f) => f.startsWith('\\')), keywords: flags.filter((f) => !f.startsWith('\\')), internalDate: await src.internalDate(uid),
+    });
+    map.push([uid, res.uid]);
+    uidValidity = res.uidValidity;
+  }
+  if (move && map.length > 0) await src.expunge(map.map(([u]) => u));
+  return { uidValidity, map };
 }
 
 async function copyOrMove(s: ImapSession, c: CommandContext, move: boolean): Promise<Reply> {
@@ -44,8 +67,9 @@ async function copyOrMove(s: ImapSession, c: CommandContext, move: boolean): Pro
   let r: CopyResult;
   try {
     if (!(await s.user!.exists(dest))) return { status: 'NO', code: 'TRYCREATE', text: `Mailbox doesn't exist: ${mailboxText(dest)}` };
-    if (aclOn(s)) await requireRights(s, dest, 'i');
-    r = move ? await box.move(uids, dest) : await box.copy(uids, dest);
+    const destRights = aclOn(s) ? await requireRights(s, dest, 'i') : undefined;
+    if (destRights !== undefined && !/^(?=.*s)(?=.*t)(?=.*w)/.test(destRights)) r = await copyFiltered(s, box, uids, dest, destRights, move);
+    else r = move ? await box.move(uids, dest) : await box.copy(uids, dest);
   } catch (e) {
     if (e instanceof MailError && e.code === 'NOTFOUND') return { status: 'NO', code: 'TRYCREATE', text: `Mailbox doesn't exist: ${mailboxText(dest)}` };
     throw e;

@@ -156,7 +156,9 @@ async function list(s: ImapSession, c: CommandContext, lsub: boolean): Promise<R
     if (showSpecial && selfListed) for (const a of su) if (!attrs.includes(a)) attrs.push(a);
     const extra = !lsub && recursive && childInfo.has(full) ? ' (CHILDINFO ("SUBSCRIBED"))' : '';
     out.push(Buffer.concat([Buffer.from(`* ${verb} (${attrs.join(' ')}) "${sep === '"' || sep === '\\' ? '\\' + sep : sep}" `), mailboxOut(s, full), Buffer.from(`${extra}\r\n`)]));
-    if (status && exists) {
+    // ACL: no STATUS without the r right (Dovecot answers its NO untagged)
+    if (status && exists && aclOn(s) && !(await myRights(s, full)).includes('r')) out.push(Buffer.from('* NO [NOPERM] Permission denied\r\n'));
+    else if (status && exists) {
       try { out.push(await statusLine(s, full, status)); } catch { /* RFC 5819 §2: omit STATUS for mailboxes that fail */ }
     }
   }

@@ -67,8 +67,10 @@ function enforcement(rights: string): Step[] {
     `SETACL Foo owner "${rights}"`, 'MYRIGHTS Foo', 'LIST "" *', 'STATUS Foo (MESSAGES UNSEEN)', 'SELECT Foo',
     'STORE 1 +FLAGS (\\Seen)', 'STORE 1 +FLAGS (\\Deleted)', 'STORE 1 +FLAGS (\\Flagged kw1)', 'STORE 2 +FLAGS (\\Seen \\Deleted \\Answered)',
     'FETCH 1:2 (FLAGS)', 'STORE 2 -FLAGS (\\Seen)', 'FETCH 1:2 (FLAGS)', 'COPY 1 INBOX', 'EXPUNGE', 'MOVE 1 INBOX', 'FETCH 1:* (FLAGS)',
-    'UNSELECT', 'EXAMINE Foo', 'STORE 1 +FLAGS (\\Seen)', 'UNSELECT', `APPEND Foo (\\Seen \\Deleted kw2) ${lit('Subject: three\r\n\r\nbody 3\r\n')}`,
-    'SELECT INBOX', 'COPY 1 Foo', 'UNSELECT', 'CREATE Foo/New', 'RENAME Foo/Sub Foo/Sub2', 'RENAME Foo Bar', 'LIST "" *', 'DELETE Foo', 'LIST "" *',
+    'UNSELECT', 'EXAMINE Foo', 'STORE 1 +FLAGS (\\Seen)', 'UNSELECT', `APPEND Foo (\\Seen \\Deleted) ${lit('Subject: three\r\n\r\nbody 3\r\n')}`,
+    'SELECT INBOX', 'STORE 1 +FLAGS.SILENT (\\Seen \\Flagged \\Deleted)', 'COPY 1 Foo', 'UNSELECT', 'STATUS Foo (MESSAGES RECENT)', 'EXAMINE Foo', 'FETCH 1:* (FLAGS)', 'UNSELECT',
+    // LIST-STATUS: no STATUS without r (Dovecot's answer for a hidden parent, \NonExistent, is not copied)
+    ...(rights.includes('l') ? ['LIST "" Foo RETURN (STATUS (MESSAGES))'] : []), 'CREATE Foo/New', 'RENAME Foo/Sub Foo/Sub2', 'RENAME Foo Bar', 'LIST "" *', 'DELETE Foo', 'LIST "" *',
   ];
 }
 for (const r of RIGHTS) CASES.push({ name: `rights enforced for owner rights "${r}"`, steps: enforcement(r) });
