@@ -34,7 +34,7 @@ import { closeAfterLinger, type SessionSlot } from '../lib-master/master-session
 import { parseSieveLocation, SieveLocationError } from '../global/sieve-location.ts';
 import { ManageSieveInput, msQuote, readCommand, readSaslResponse, type MsArg } from './managesieve-input.ts';
 import { MAX_SASL_RESPONSE, saslAuthenticate, TEXT_AUTH_FAILED, TEXT_PLAINTEXT_DISABLED, type AuthOutcome } from './managesieve-auth.ts';
-import { BlockList } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { PROXY_FAILURE_MSG, proxyDestination, proxyLogin, proxySplice, type ProxyError } from '../lib-login/login-proxy.ts';
 import { AUTHENTICATED_COMMANDS, noopCommand, scriptLiteral, type MsCommandContext, type MsIo } from './managesieve-commands.ts';
 import { SieveFileStorage } from './managesieve-storage.ts';
@@ -137,7 +137,16 @@ export class ManageSieveSession {
   private get plaintextAllowed(): boolean { return !this.deps.settings.disablePlaintextAuth || this.secure; }
 
   private who(): string { return this.user ? `managesieve(${this.user.user})<${this.id}>` : 'managesieve-login'; }
-  private client(): string { return `rip=${this.sock.remoteAddress ?? 'local'}, lip=${this.sock.localAddress ?? 'local'}`; }
+  private client(): string { return `rip=${this.forwardedIp ?? (this.sock.remoteAddress || 'local')}, lip=${this.sock.localAddress ?? 'local'}`; }
+
+  /** The client's address a trusted proxy forwarded with XCLIENT (Pigeonhole managesieve-login). */
+  private forwardedIp: string | undefined;
+  private forwardedPort: number | undefined;
+
+  /** The peer is in login_trusted_networks: it may send XCLIENT. */
+  private get trustedPeer(): boolean {
+    return inNetworks(strip(this.sock.remoteAddress), this.deps.settings.trustedNetworks ?? []);
+  }
 
   private async write(data: Buffer | string): Promise<void> {
     if (this.closed || this.sock.destroyed) return;
@@ -179,6 +188,7 @@ export class ManageSieveSession {
       if (s.notifyCapability) lines.push(`"NOTIFY" ${msQuote(s.notifyCapability)}`);
       lines.push(`"SASL" ${msQuote(this.plaintextAllowed ? s.mechanisms.join(' ') : '')}`);
       if (this.o.startTls && !this.o.tls) lines.push('"STARTTLS"');
+      if (this.trustedPeer) lines.push('"XCLIENT"');
     }
     lines.push('"VERSION" "1.0"');
     return lines.map((l) => l + '\r\n').join('');
@@ -235,7 +245,7 @@ export class ManageSieveSession {
       await this.end('BYE', 'Input buffer full, aborting');
       return false;
     }
-    const known = LOGIN_COMMANDS.has(r.verb) && !('error' in r);
+    const known = (LOGIN_COMMANDS.has(r.verb) || (r.verb === 'XCLIENT' && this.trustedPeer)) && !('error' in r);
     if (!known) {
       if (++this.bad >= MS_LOGIN_MAX_BAD_COMMANDS) {
         this.deps.log.info(`managesieve-login: Disconnected: Too many invalid commands. (${this.client()})`);
@@ -255,6 +265,17 @@ export class ManageSieveSession {
         return true;
       case 'NOOP':
         await noopCommand(this.fakeCtx(), r.verb, args);
+        return true;
+      case 'XCLIENT':
+        // a proxy in login_trusted_networks forwards its client's address (ADDR= PORT= ...)
+        for (const a of args) {
+          const kv = a.value.toString('latin1');
+          const eq = kv.indexOf('=');
+          const k = kv.slice(0, eq).toUpperCase(), v = kv.slice(eq + 1);
+          if (k === 'ADDR' && isIP(v)) this.forwardedIp = v;
+          else if (k === 'PORT' && /^\d{1,5}$/.test(v) && Number(v) > 0 && Number(v) < 65536) this.forwardedPort = Number(v);
+        }
+        await this.io.reply('OK', 'Updated');
         return true;
       case 'LOGOUT':
         await this.end('OK', 'Logout completed.');
@@ -290,8 +311,8 @@ export class ManageSieveSession {
           await this.write(`${msQuote(challenge)}\r\n`);
           return readSaslResponse(this.input, MAX_SASL_RESPONSE);
         }, {
-          service: 'sieve', remoteIp: strip(this.sock.remoteAddress), localIp: strip(this.sock.localAddress),
-          remotePort: this.sock.remotePort, localPort: this.sock.localPort,
+          service: 'sieve', remoteIp: this.forwardedIp ?? strip(this.sock.remoteAddress), localIp: strip(this.sock.localAddress),
+          remotePort: this.forwardedPort ?? this.sock.remotePort, localPort: this.sock.localPort,
         });
         return this.finishAuth(out);
       }
@@ -306,7 +327,7 @@ export class ManageSieveSession {
 
   private authDirectory(): UserDirectory {
     const p = this.deps.penalty;
-    return p ? p.directory(this.deps.directory, this.sock.remoteAddress ?? '') : this.deps.directory;
+    return p ? p.directory(this.deps.directory, this.forwardedIp ?? this.sock.remoteAddress ?? '') : this.deps.directory;
   }
 
   private async finishAuth(r: AuthOutcome): Promise<boolean> {
@@ -385,7 +406,7 @@ export class ManageSieveSession {
    */
   private async proxy(user: string, password: string, fields: Record<string, string>): Promise<boolean | 'local'> {
     const client = {
-      remoteIp: strip(this.sock.remoteAddress), remotePort: this.sock.remotePort ?? 0,
+      remoteIp: this.forwardedIp ?? strip(this.sock.remoteAddress), remotePort: this.forwardedPort ?? this.sock.remotePort ?? 0,
       localIp: strip(this.sock.localAddress), localPort: this.sock.localPort ?? 0, sessionId: this.id,
     };
     let dest;

@@ -279,6 +279,11 @@ print("back", view(${backA.ports.sieve}))
   const f = /front (.*)/.exec(stdout)![1], b = /back (.*)/.exec(stdout)![1];
   assert.equal(f, b);
   assert.match(f!, /"s1"/);
+  // the backend trusts the front: it offers XCLIENT, and the client's own address reaches it
+  const auth = `AUTHENTICATE "PLAIN" "${Buffer.from('\0alice@example.test\0alice-pw').toString('base64')}"`;
+  const t = await rawChat(front.ports.sieve, '127.0.0.8', [auth, 'LOGOUT'], /^(OK|NO|BYE)/);
+  assert.match(t, /OK "Logged in\."/, t);
+  await backA.waitLog(/managesieve-login: Login: user=<alice@example\.test>, method=PLAIN, rip=127\.0\.0\.8/);
 });
 
 test('nologin + reason: the client is told why', async () => {
