@@ -12,12 +12,17 @@
  * Log lines, as Postfix's milter actions: `QID: reject: END-OF-MESSAGE from host[addr]: 5.7.1
  * rejected by DMARC policy for example.com; from=<a> to=<b> proto=ESMTP helo=<h>`, and
  * `QID: authres: dkim=pass spf=pass dmarc=fail action=quarantine`.
+ *
+ * Each DMARC evaluation is also recorded for the aggregate reports (lib-authres/dmarc-record.ts)
+ * when postern_dmarc_reporting = yes.
  */
 import { ATTR } from '../global/rec-type.ts';
 import type { CleanupOpenOptions, CleanupReject, CleanupSettings } from '../global/cleanup-client.ts';
 import { authresSettings } from '../lib-authres/authres-settings.ts';
 import { AuthresVerifier, type AuthresVerdict } from '../lib-authres/authres-verify.ts';
 import { claimsAuthservId } from '../lib-authres/authres-header.ts';
+import { recordDmarcEvaluation } from '../lib-authres/dmarc-record.ts';
+import type { MainConfig } from '../global/mail-conf.ts';
 import { logger } from '../util/msg.ts';
 
 const log = logger('cleanup');
@@ -28,9 +33,12 @@ export class CleanupAuthres {
   private readonly id: string;
   private readonly verifier: AuthresVerifier | undefined;
   private readonly queueId: string;
+  /** For the DMARC report records (lib-authres/dmarc-record.ts). */
+  private readonly config: MainConfig | undefined;
+  private readonly ip: string;
 
-  private constructor(id: string, queueId: string, verifier: AuthresVerifier | undefined) {
-    this.id = id; this.queueId = queueId; this.verifier = verifier;
+  private constructor(id: string, queueId: string, verifier: AuthresVerifier | undefined, config?: MainConfig, ip = '') {
+    this.id = id; this.queueId = queueId; this.verifier = verifier; this.config = config; this.ip = ip;
   }
 
   /** undefined: nothing to do for this submission. */
@@ -46,7 +54,7 @@ export class CleanupAuthres {
     }
     const a = opts.attrs;
     const verifier = s ? new AuthresVerifier(s, { ip: a[ATTR.CLIENT_ADDR] ?? '', helo: a[ATTR.HELO_NAME] ?? '', sender: opts.sender, queueId }) : undefined;
-    return new CleanupAuthres(s?.authservId ?? settings.myhostname, queueId, verifier);
+    return new CleanupAuthres(s?.authservId ?? settings.myhostname, queueId, verifier, settings.config, a[ATTR.CLIENT_ADDR] ?? '');
   }
 
   /** The content as received, before cleanup changes anything. */
@@ -73,6 +81,7 @@ export class CleanupAuthres {
     }
     const summary = [v.dkim.map((d) => d.split(' ')[0]).join(' '), `spf=${v.spf}`, v.dmarc ? `dmarc=${v.dmarc.result}` : '', v.arc.split(' ')[0]].filter(Boolean).join(' ');
     log.info(`${this.queueId}: authres: ${summary} action=${v.action}`);
+    if (this.config) recordDmarcEvaluation(this.config, v, this.ip);
     if (v.reply) {
       log.info(`${this.queueId}: ${v.action === 'reject' ? 'reject' : 'defer'}: END-OF-MESSAGE from ${ctx.client}: ${v.reply.enh} ${v.reply.text}; from=<${ctx.sender}>${ctx.recipient ? ` to=<${ctx.recipient}>` : ''}${ctx.proto ? ` proto=${ctx.proto}` : ''}${ctx.helo ? ` helo=<${ctx.helo}>` : ''}`);
       return { reject: v.reply };

@@ -40,6 +40,7 @@ const COMMANDS: Record<string, Command> = {
   dns: { summary: 'DNS records to publish (MX, A, SPF, DKIM, DMARC, PTR) and --check of what is published', load: () => import('./postdns.ts') },
   cert: { summary: 'the TLS certificate: status, ACME renew [--force], import CERT KEY', load: () => import('./postern-cert.ts') },
   tlsrpt: { summary: 'SMTP TLS Reporting (RFC 8460): print or send the daily reports', load: () => import('./postern-tlsrpt.ts') },
+  dmarc: { summary: 'DMARC aggregate reports (RFC 7489): send the daily reports, summarise received ones', load: () => import('./postern-dmarc.ts') },
   newaliases: { summary: 'build the alias_database indexes (newaliases)', load: () => import('./newaliases.ts') },
   alias: { summary: 'build or query aliases(5) tables (postalias)', load: () => import('./newaliases.ts') },
   sendmail: { summary: 'submit mail (sendmail(1): -t -i -f -F -N -R -V -bs -bv -bp)', load: () => import('./sendmail.ts') },

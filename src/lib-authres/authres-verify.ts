@@ -85,6 +85,10 @@ export interface AuthresVerdict {
   dkim: string[];
   arc: string;
   dmarc?: DmarcOutcome;
+  /** Each DKIM signature's domain, selector and result (for DMARC reports, dmarc-record.ts). */
+  dkimResults: { domain: string; selector?: string; result: string }[];
+  /** The SPF identity checked (the MAIL FROM domain, or the HELO name for the null sender). */
+  spfIdentity: { domain: string; scope: 'mfrom' | 'helo' };
 }
 
 interface SpfOut { result: string; domain?: string; info: string }
@@ -230,6 +234,7 @@ export class AuthresVerifier {
         : await timeout(this.dkimP!, { ok: false as const, why: 'timeout' });
     const dkimInfo: string[] = [];
     const dkimPass: string[] = [];
+    const dkimResults: AuthresVerdict['dkimResults'] = [];
     let headerFrom: string[] = [];
     let arcInfo = 'arc=none';
     if (dk.ok) {
@@ -242,6 +247,7 @@ export class AuthresVerifier {
       for (const row of rows) {
         dkimInfo.push(row.info);
         if (row.status.result === 'pass' && row.signingDomain) dkimPass.push(row.signingDomain);
+        if (row.signingDomain) dkimResults.push({ domain: row.signingDomain, selector: (row as { selector?: string }).selector, result: row.status.result });
       }
       for (let i = rows.length; i < signatures; i++) dkimInfo.push('dkim=permerror (signature syntax error: unusable tags, algorithm or canonicalization)');
       if (dkimInfo.length === 0) dkimInfo.push('dkim=none (message not signed)');
@@ -267,7 +273,8 @@ export class AuthresVerifier {
       : fromDomains.length > 1 ? 'dmarc=permerror (multiple From domains)' : undefined;
     const resinfo = [...dkimInfo, spf.info, ...(helo ? [helo.info] : []), ...(dmarcInfo ? [dmarcInfo] : []), arcInfo];
     const header = formatAuthres(this.s.authservId, resinfo);
-    return { header, ...d, spf: spf.result, heloSpf: helo?.result ?? 'none', dkim: dkimInfo, arc: arcInfo, dmarc };
+    const spfIdentity = { domain: this.f.sender ? this.f.sender.slice(this.f.sender.lastIndexOf('@') + 1).toLowerCase() : this.f.helo.toLowerCase(), scope: this.f.sender ? 'mfrom' as const : 'helo' as const };
+    return { header, ...d, spf: spf.result, heloSpf: helo?.result ?? 'none', dkim: dkimInfo, arc: arcInfo, dmarc, dkimResults, spfIdentity };
   }
 
   /** Stop: the transaction is gone. */

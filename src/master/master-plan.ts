@@ -144,7 +144,8 @@ export function planServices(cfg: MasterConfigSet, registry: ServiceRegistry): P
 /**
  * Postern's own services, planned from main.cf rather than master.cf: the HTTP service when
  * postern_http_listen or postern_https_listen names a listener (httpd/httpd.ts), the ACME
- * client when postern_acme_directory is set, the TLS-RPT sender when postern_tlsrpt_reporting = yes. Listener items are master.cf service names
+ * client when postern_acme_directory is set, the TLS-RPT sender when postern_tlsrpt_reporting = yes, the DMARC report sender when
+ * postern_dmarc_reporting = yes. Listener items are master.cf service names
  * (`port`, `host:port`, `[host]:port`; no host = inet_interfaces).
  */
 function mainCfServices(cfg: MasterConfigSet, registry: ServiceRegistry, plan: Plan, common: string, protocols: IpVersions): void {
@@ -168,6 +169,7 @@ function mainCfServices(cfg: MasterConfigSet, registry: ServiceRegistry, plan: P
   if (http.length) add('postern/httpd', 'httpd', http);
   if (cfg.main.get('postern_acme_directory').trim()) add('postern/acme', 'acme', []);
   if (cfg.main.bool('postern_tlsrpt_reporting')) add('postern/tlsrpt', 'tlsrpt', []);
+  if (cfg.main.bool('postern_dmarc_reporting')) add('postern/dmarcrep', 'dmarcrep', []);
 }
 
 function dovecotListens(proto: string, d: DovecotConfig, protocols: IpVersions): ListenSpec[] {

@@ -59,6 +59,8 @@ export const SERVICES: ServiceRegistry = {
   acme: async () => (await import('../acme/acme.ts')).service,
   // The daily TLS-RPT (RFC 8460) report sender, planned when postern_tlsrpt_reporting = yes.
   tlsrpt: async () => (await import('./master-tlsrpt.ts')).service,
+  // The daily DMARC aggregate report (RFC 7489 §7.2) sender, planned when postern_dmarc_reporting = yes.
+  dmarcrep: async () => (await import('./master-dmarcrep.ts')).service,
   // Work that runs inside other services' processes: cleanup and trivial-rewrite are libraries
   // of smtpd/pickup/qmgr; bounce/defer/trace and the delivery agents run inside qmgr.
   cleanup: inProcess('cleanup'),

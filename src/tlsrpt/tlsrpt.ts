@@ -24,16 +24,14 @@
  *   postern_tlsrpt_contact, postern_dns_servers, myhostname.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { CleanupClient } from '../global/cleanup-client.ts';
-import { cleanupSettings } from '../global/cleanup-client.ts';
+import { pendingDays, pruneSent, scheduleDaily, submitReportMail } from '../global/daily-report.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
-import { MailQueue } from '../global/mail-queue.ts';
 import { buildTlsRptReports, readTlsRptDay, tlsRptRua } from '../global/tls-rpt.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import { dnsResolverFromConfig, type DnsResolver } from '../util/dns-resolver.ts';
@@ -90,7 +88,6 @@ export interface TlsRptSendDeps { cleanup: CleanupClient; resolver?: DnsResolver
 export async function sendTlsRptReports(config: MainConfig, day: string, deps: TlsRptSendDeps): Promise<string[]> {
   const reports = tlsRptReportsFor(config, day);
   const resolver = deps.resolver ?? dnsResolverFromConfig(config);
-  const queue = new MailQueue(config.get('queue_directory'));
   const out: string[] = [];
   for (const [domain, report] of reports) {
     let rua: string[] | undefined;
@@ -107,62 +104,23 @@ export async function sendTlsRptReports(config: MainConfig, day: string, deps: T
         continue;
       }
       const to = decodeURIComponent(uri.slice(7).split('?')[0]!);
-      const c = await deps.cleanup.open(cleanupSettings(config), queue, {
-        sender: config.get('postern_tlsrpt_contact'), attrs: { protocol_name: 'local' }, addMissingHeaders: true, contentChecks: false, origin: 'local',
-      });
-      c.addRecipient({ address: to, orig: to });
-      await c.write(reportMessage(config, domain, to, report));
-      const r = await c.finish();
-      out.push('reject' in r ? `${domain}: report to ${to} refused by cleanup: ${r.reject.text}` : `${domain}: report ${String(report['report-id'])} queued as ${r.queueId} to ${to}`);
+      const r = await submitReportMail(config, deps.cleanup, config.get('postern_tlsrpt_contact'), to, reportMessage(config, domain, to, report));
+      out.push('refused' in r ? `${domain}: report to ${to} refused by cleanup: ${r.refused}` : `${domain}: report ${String(report['report-id'])} queued as ${r.queueId} to ${to}`);
     }
   }
   return out;
 }
 
-/** Finished days not sent yet (before today, UTC). */
-export function pendingDays(dir: string, now = new Date()): string[] {
-  const today = now.toISOString().slice(0, 10);
-  try {
-    return readdirSync(dir).map((f) => /^(\d{4}-\d{2}-\d{2})\.jsonl$/.exec(f)?.[1]).filter((d): d is string => !!d && d < today).sort();
-  } catch { return []; }
-}
-
-/** Day files already reported are kept 14 days (for `postern tlsrpt report DAY`), then removed. */
-export function pruneSent(dir: string, now = Date.now()): void {
-  let files: string[];
-  try { files = readdirSync(dir); } catch { return; }
-  for (const f of files) {
-    const m = /^(\d{4}-\d{2}-\d{2})\.jsonl\.sent$/.exec(f);
-    if (m && now - Date.parse(`${m[1]}T00:00:00Z`) > 15 * 86400_000) { try { unlinkSync(join(dir, f)); } catch { /* gone */ } }
-  }
-}
+export { pendingDays, pruneSent };
 
 export function tlsrptService(cleanup: CleanupClient): ServiceImpl {
   return {
     name: 'tlsrpt',
     async start(ctx: ServiceContext): Promise<RunningService> {
-      const dir = ctx.config.get('postern_tlsrpt_directory');
-      let timer: NodeJS.Timeout | undefined;
-      let stopped = false;
-      const run = async () => {
-        pruneSent(dir);
-        for (const day of pendingDays(dir)) {
-          try {
-            for (const l of await sendTlsRptReports(ctx.config, day, { cleanup, log: ctx.log })) ctx.log.info(`TLS-RPT ${day}: ${l}`);
-            renameSync(join(dir, `${day}.jsonl`), join(dir, `${day}.jsonl.sent`));
-          } catch (e) {
-            ctx.log.warn(`TLS-RPT reports of ${day}: ${(e as Error).message}; trying again later`);
-          }
-        }
-      };
-      const schedule = () => {
-        if (stopped) return;
-        const now = new Date();
-        const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1) + Math.floor(Math.random() * 3600_000);
-        timer = setTimeout(() => { void run().finally(schedule); }, Math.min(next - now.getTime(), 2 ** 31 - 1));
-      };
-      void run().finally(schedule);
-      return { async stop() { stopped = true; clearTimeout(timer); } };
+      const loop = scheduleDaily(ctx.config.get('postern_tlsrpt_directory'), async (day) => {
+        for (const l of await sendTlsRptReports(ctx.config, day, { cleanup, log: ctx.log })) ctx.log.info(`TLS-RPT ${day}: ${l}`);
+      }, (m) => ctx.log.warn(`TLS-RPT ${m}`));
+      return { async stop() { loop.stop(); } };
     },
   };
 }
