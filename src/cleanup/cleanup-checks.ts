@@ -15,8 +15,10 @@
  *   IGNORE           the header/line is deleted
  *   DUNNO, OK        nothing (OK is DUNNO in header/body checks)
  *   BCC addr         addr is added as a recipient with NOTIFY=NEVER (like always_bcc)
- *   REDIRECT addr, FILTER transport:dest   logged as Postfix does, then IGNORED with a warning:
- *                    Postern's qmgr has no redirect/filter records yet (Postfix REC_TYPE_RDR/FILT)
+ *   FILTER transport:dest   the message goes to that content filter (the queue file's L record,
+ *                    Postfix REC_TYPE_FILT; the last FILTER wins; docs/content-filter.md)
+ *   REDIRECT addr    logged as Postfix does, then IGNORED with a warning: Postern's qmgr has no
+ *                    redirect record yet (Postfix REC_TYPE_RDR)
  *   END, SKIP        (body checks of later versions) treated as DUNNO
  *
  * An unknown action logs Postfix's warning ("unknown command in header_checks map: ...") and is

@@ -21,6 +21,10 @@
  *   finish() resolves, so the caller may then answer 250 — into `hold` after a HOLD action, not
  *   at all after DISCARD (the caller still answers 250). Log lines follow Postfix:
  *   `QID: message-id=<...>`, `QID: reject: header ...`, `QID: hold: body ...`.
+ *   The content filter (FILTER_README): the submitter's content_filter (opts.filter), replaced by
+ *   smtpd's FILTER action (setFilter) and then by each FILTER action of header/body checks (the
+ *   last one wins; one without ":" is logged "bad FILTER action" and ignored), is written as the
+ *   queue file's L record (Postfix REC_TYPE_FILT) for qmgr.
  *
  *   The tables come from `settings.config` (main.cf with the service's -o overrides), opened
  *   once per configuration; without it (or with receive_override_options = no_address_mappings,
@@ -85,6 +89,8 @@ export class CleanupSession implements CleanupStream {
   private error: CleanupReject | undefined;
   private hold = false;
   private discard = false;
+  /** The content filter (content_filter, then FILTER actions: the last one wins). */
+  private filter: string | undefined;
   /** Addresses from BCC actions of header/body checks. */
   private readonly actionBcc: string[] = [];
   /** The milters of this message (cleanup-milter.ts): the content waits for them. */
@@ -109,6 +115,7 @@ export class CleanupSession implements CleanupStream {
     }
     this.opts = opts;
     this.sender = opts.sender;
+    this.filter = opts.filter || undefined;
     this.tables = tables;
     this.env = new CleanupEnvelope(addressMappingTables(tables, opts.mapAddresses), writer.queueId);
     this.checks = !!tables && !tables.overrides.noHeaderBodyChecks && opts.contentChecks !== false;
@@ -190,6 +197,8 @@ export class CleanupSession implements CleanupStream {
 
   setHold(_reason: string): void { this.hold = true; }
 
+  setFilter(filter: string): void { this.filter = filter; }
+
   async finish(): Promise<CleanupResult> {
     if (this.tooBig) {
       await this.abort();
@@ -232,6 +241,8 @@ export class CleanupSession implements CleanupStream {
     }
     try {
       if (this.hold) this.writer.setTarget('hold');
+      // Postfix cleanup_extracted: the content filter goes at the end of the extracted segment.
+      this.writer.setFilter(this.filter);
       const qid = await this.writer.commit();
       RECEIVED.labels(this.hold ? 'hold' : 'incoming').inc();
       const mid = this.message.result.messageId ?? this.addedMessageId;
@@ -370,7 +381,16 @@ export class CleanupSession implements CleanupStream {
         log.info(actLog(ctx, 'bcc', cls, text, a.text));
         this.actionBcc.push(a.text);
         return undefined;
-      case 'redirect': case 'filter':
+      case 'filter':
+        // Postfix cleanup_act(): FILTER needs transport:destination; the last one wins.
+        if (!a.text.includes(':')) {
+          log.warn(`${this.writer.queueId}: bad FILTER action: ${a.text}`);
+          return undefined;
+        }
+        log.info(actLog(ctx, 'filter', cls, text, a.text));
+        this.filter = a.text;
+        return undefined;
+      case 'redirect':
         // Not implemented yet: logged as Postfix would, then ignored (the envelope is unchanged).
         log.info(actLog(ctx, a.kind, cls, text, a.text));
         log.warn(`${this.writer.queueId}: ${a.kind.toUpperCase()} action is not supported: ignored`);

@@ -55,6 +55,12 @@ export interface CleanupOpenOptions {
   mapAddresses?: boolean;
   /** false: no header/body checks (Postfix CLEANUP_FLAG_FILTER off, e.g. bounces). */
   contentChecks?: boolean;
+  /**
+   * The submitter's content_filter (smtpd, pickup, qmqpd; main.cf or master.cf -o), recorded
+   * in the queue file (Postfix REC_TYPE_FILT) so qmgr sends the message to that
+   * transport:nexthop instead of its normal route. FILTER actions override it.
+   */
+  filter?: string;
   /** smtpd's milter connections: cleanup sends them the message (global/milter-message.ts). */
   milters?: MessageMilters;
   /** Mail that did not come through smtpd (pickup, qmqpd): cleanup runs non_smtpd_milters. */
@@ -98,6 +104,8 @@ export interface CleanupStream {
   write(chunk: Buffer): Promise<void>;
   /** A HOLD action (smtpd restrictions, a milter): commit into the hold queue (Postfix CLEANUP_FLAG_HOLD). */
   setHold?(reason: string): void;
+  /** A FILTER action of smtpd's restrictions: "transport:nexthop" replaces the content_filter. */
+  setFilter?(filter: string): void;
   /** Commit: resolves once the queue file is durable (the caller may answer 250), or refuses. */
   finish(): Promise<CleanupResult>;
   abort(): Promise<void>;

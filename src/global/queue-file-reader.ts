@@ -45,6 +45,8 @@ export class QueueFile implements QueueEnvelope {
   contentOffset = 0;
   contentLength = 0;
   flags = 0;
+  /** The content filter "transport:nexthop" (REC.FILT), the last one in the file. */
+  filter: string | undefined;
 
   private constructor(path: string, queueId: string) { this.path = path; this.queueId = queueId; }
 
@@ -146,6 +148,7 @@ export class QueueFile implements QueueEnvelope {
           this.recipients.push(cur); fresh();
           break;
         case REC.WARN: break;
+        case REC.FILT: this.filter = v || undefined; break;
       }
     }
     return false;

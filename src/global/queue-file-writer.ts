@@ -95,6 +95,8 @@ export class QueueFileWriter {
   /** Attributes for the extracted segment (known once the content is written). */
   private readonly trailingAttrs: [string, string][] = [];
   private readonly recipients: QueueRecipient[] = [];
+  /** The content filter (REC.FILT), written in the extracted segment. */
+  private filter: string | undefined;
   private readonly extracted: QueueRecipient[] = [];
   private pos = 0;
   private contentStart = -1;
@@ -172,6 +174,11 @@ export class QueueFileWriter {
   addTrailingAttr(name: string, value: string): void {
     if (/[\n\0=]/.test(name) || value.includes('\0')) throw new Error(`bad queue file attribute name ${JSON.stringify(name)}`);
     this.trailingAttrs.push([name, value]);
+  }
+  /** The content filter "transport:nexthop" qmgr sends the message to (Postfix REC_TYPE_FILT). */
+  setFilter(filter: string | undefined): void {
+    if (filter !== undefined && /[\n\0]/.test(filter)) throw new Error(`bad content filter ${JSON.stringify(filter)}`);
+    this.filter = filter || undefined;
   }
   addRecipient(r: QueueRecipient): void {
     if (this.contentStart >= 0) this.extracted.push(r); else this.recipients.push(r);
@@ -257,9 +264,10 @@ export class QueueFileWriter {
     this.usable();
     if (this.contentStart < 0) this.beginContent();
     if (this.recipientCount === 0) throw new Error('queue file has no recipients');
-    if (this.extracted.length || this.trailingAttrs.length) {
+    if (this.extracted.length || this.trailingAttrs.length || this.filter) {
       this.push(encodeRecord(REC.XTRA, ''));
       for (const [n, v] of this.trailingAttrs) this.push(encodeRecord(REC.ATTR, `${n}=${v}`));
+      if (this.filter) this.push(encodeRecord(REC.FILT, this.filter));
       for (const r of this.extracted) for (const b of recipientRecords(r)) this.push(b);
     }
     this.push(encodeRecord(REC.END, ''));

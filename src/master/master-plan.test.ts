@@ -35,3 +35,20 @@ test('ssl = no: neither the default imaps/pop3s listeners nor a declared ssl = y
       ['imap 143 false', 'imaps 993 true', 'pop3 110 false', 'pop3s 995 true']);
   }
 });
+
+test('a stock master.cf (Debian\'s) plans every entry: Postfix\'s helper servers are mapped, nothing is "not available yet"', async () => {
+  const { SERVICES } = await import('./master-services.ts');
+  const { readFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'postern-plan-'));
+  try {
+    writeFileSync(join(dir, 'main.cf'), `queue_directory = ${dir}/queue\ninet_interfaces = loopback-only\ninet_protocols = ipv4\n`);
+    writeFileSync(join(dir, 'master.cf'), readFileSync(join(import.meta.dirname, '../global/testdata/postfix/master.cf.debian'), 'utf8'));
+    const plan = planServices(loadConfigSet(dir), SERVICES);
+    assert.deepEqual(plan.notYetAvailable, []);
+    assert.deepEqual(plan.notImplemented, []);
+    const planned = new Set(plan.services.map((s) => s.entry.service));
+    for (const s of ['tlsmgr', 'verify', 'flush', 'proxymap', 'proxywrite', 'showq', 'anvil', 'scache', 'postlog']) assert.ok(planned.has(s), s);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -80,6 +80,12 @@ function hash(...parts: string[]): string {
   return h.digest('hex');
 }
 
+/**
+ * Postfix's helper servers whose work Postern does inside other services (master-services.ts
+ * builtInService): no socket, so nothing connects to a listener that never answers.
+ */
+const SOCKETLESS: ReadonlySet<string> = new Set(['tlsmgr', 'verify', 'flush', 'proxymap', 'showq', 'anvil', 'scache', 'postlogd']);
+
 export function planServices(cfg: MasterConfigSet, registry: ServiceRegistry): Plan {
   const plan: Plan = { services: [], notImplemented: [], notYetAvailable: [] };
   const common = hash(mainFingerprint(cfg.main), dovecotFingerprint(cfg.dovecot));
@@ -105,7 +111,7 @@ export function planServices(cfg: MasterConfigSet, registry: ServiceRegistry): P
         kind: 'inet', name: e.service, ssl: false, addresses, port,
         where: `the service name "${e.service}" in ${where}${host ? '' : ' (or inet_interfaces in main.cf)'}`,
       });
-    } else if (e.type === 'unix' || e.type === 'fifo') {
+    } else if ((e.type === 'unix' || e.type === 'fifo') && !SOCKETLESS.has(command)) {
       listens.push({
         kind: 'unix', name: e.service, ssl: false,
         path: join(queueDir, e.private ? 'private' : 'public', e.service),

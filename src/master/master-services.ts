@@ -5,6 +5,8 @@
  * them implements the service contract of lib-master/master-service.ts and knows no other.
  *
  * SERVICES is the literal registry (no self-registration, STYLE §9): a table of lazy imports.
+ * Postfix's helper servers (tlsmgr verify flush proxymap showq anvil scache postlogd) are entries
+ * that start nothing: Postern does their work inside the services that need it (builtInService).
  * master.cf entries whose command is not in SERVICES are not started: the master logs ONE warning
  * listing those Postern will never implement and ONE info line listing those not written yet
  * (master-plan.ts).
@@ -37,6 +39,23 @@ export function inProcessService(name: string): ServiceImpl {
 }
 
 const inProcess = (name: string) => async () => inProcessService(name);
+
+/**
+ * For master.cf entries of Postfix's helper servers whose work Postern does inside the services
+ * that need it (a stock master.cf names them all): nothing to start, no warning. `where` says
+ * where the work is done, in the debug log.
+ */
+export function builtInService(name: string, where: string): ServiceImpl {
+  return {
+    name,
+    async start(ctx) {
+      ctx.log.debug(`${ctx.entry.service}: ${where}`);
+      return { async stop() {} };
+    },
+  };
+}
+
+const builtIn = (name: string, where: string) => async () => builtInService(name, where);
 
 export const SERVICES: ServiceRegistry = {
   smtpd: async () => (await import('./master-smtpd.ts')).service,
@@ -73,6 +92,15 @@ export const SERVICES: ServiceRegistry = {
   virtual: inProcess('virtual'),
   local: inProcess('local'),
   pipe: inProcess('pipe'),
+  // Postfix's helper servers, mapped onto what Postern runs (docs/master-cf.md "Services").
+  tlsmgr: builtIn('tlsmgr', 'TLS session caches and randomness are kept by each TLS server and client (lib-tls)'),
+  verify: builtIn('verify', 'address verification: smtpd reads and qmgr writes the address_verify_map cache (global/verify-client.ts)'),
+  flush: builtIn('flush', 'fast flush: ETRN and postqueue -s ask qmgr to retry the deferred mail of a site'),
+  proxymap: builtIn('proxymap', 'proxy: tables are opened by each service directly (util/dict-proxy.ts)'),
+  showq: builtIn('showq', 'postern queue list reads the queue directory itself'),
+  anvil: builtIn('anvil', 'connection and rate counts are kept in one table shared by every smtpd (anvil/anvil.ts)'),
+  scache: builtIn('scache', 'the smtp client keeps its own connection cache (smtp/smtp-session-cache.ts)'),
+  postlogd: builtIn('postlogd', 'the master writes maillog_file itself'),
 };
 
 /**

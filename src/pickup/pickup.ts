@@ -210,6 +210,9 @@ export class Pickup {
     for (const [k, v] of f.attrs) if (k !== ATTR_FULL_NAME) attrs[k] = v;
     if (!attrs[ATTR_RWR_CONTEXT]) attrs[ATTR_RWR_CONTEXT] = 'local';
     const opts: CleanupOpenOptions & { fullname?: string } = { sender: f.sender, attrs, addMissingHeaders: true, nonSmtpdMilters: true, origin: 'local' };
+    // content_filter (FILTER_README): pickup records it like smtpd and qmqpd.
+    const filter = this.o.cleanup.config?.get('content_filter').trim();
+    if (filter) opts.filter = filter;
     const fullname = f.attrs.get(ATTR_FULL_NAME);
     if (fullname) opts.fullname = fullname;
     let c: CleanupStream;

@@ -9,6 +9,13 @@
  *   flags.error  → bounced, the error text from resolve (5.1.3 bad address syntax)
  * relocated_maps and `error:` transport entries are resolved to the error transport and are
  * bounced by the error(8) agent with their text ("5.1.6 User has moved to ...").
+ *
+ * Content filtering overrides the address resolver (qmgr_message_resolve(), FILTER_README): a
+ * queue file with a content filter (the L record: content_filter or a FILTER action) sends
+ * every recipient, as written in the queue file, to the filter's transport and nexthop; a
+ * filter without a nexthop ("smtp:" or "smtp") uses $default_filter_nexthop, else the
+ * recipient's domain, else $myhostname. Address verification probes are never filtered
+ * (`filter` is then not given).
  */
 import type { QueueFile } from '../global/queue-file-reader.ts';
 import type { QueueRecipient } from '../global/queue-file.ts';
@@ -18,6 +25,27 @@ import type { ResolveReply } from '../global/resolve-client.ts';
 
 export interface Resolver {
   resolve(address: string, sender?: string): Promise<ResolveReply>;
+}
+
+/** What assign() needs for a content filter: default_filter_nexthop, myhostname. */
+export interface FilterRoute {
+  /** The queue file's content filter "transport[:nexthop]". */
+  filter: string;
+  defaultNexthop: string;
+  myhostname: string;
+}
+
+/** transport and nexthop of a content filter for one recipient (qmgr_message_resolve()). */
+export function filterDestination(f: FilterRoute, recipient: string): { transport: string; nexthop: string } {
+  const i = f.filter.indexOf(':');
+  const transport = i < 0 ? f.filter : f.filter.slice(0, i);
+  let nexthop = i < 0 ? '' : f.filter.slice(i + 1);
+  if (!nexthop) nexthop = f.defaultNexthop;
+  if (!nexthop) {
+    const at = recipient.lastIndexOf('@');
+    nexthop = at >= 0 && at < recipient.length - 1 ? recipient.slice(at + 1) : f.myhostname;
+  }
+  return { transport, nexthop };
 }
 
 /** One delivery request in waiting: recipients of one message for one transport:nexthop. */
@@ -69,7 +97,7 @@ export class QmgrMessage {
    * Resolve each recipient not yet done and group them. `recipientLimit(transport)` gives
    * `<transport>_destination_recipient_limit` (0 = no limit).
    */
-  async assign(resolver: Resolver, recipientLimit: (transport: string) => number): Promise<{ entries: QmgrEntry[]; early: QmgrEarlyResult[] }> {
+  async assign(resolver: Resolver, recipientLimit: (transport: string) => number, filter?: FilterRoute): Promise<{ entries: QmgrEntry[]; early: QmgrEarlyResult[] }> {
     const groups = new Map<string, QmgrEntry[]>();
     const early: QmgrEarlyResult[] = [];
     const entries: QmgrEntry[] = [];
@@ -89,6 +117,11 @@ export class QmgrMessage {
       if (reply.flags.error && reply.transport !== 'error') {
         early.push({ recipient: r, status: 'bounced', dsn: '5.1.3', text: 'bad address syntax' });
         continue;
+      }
+      if (filter) {
+        // Content filtering overrides the address resolver: the recipient as queued.
+        const d = filterDestination(filter, r.address);
+        reply = { ...reply, transport: d.transport, nexthop: d.nexthop, recipient: r.address };
       }
       const key = `${reply.transport}\0${reply.nexthop}`;
       let list = groups.get(key);

@@ -126,6 +126,9 @@ export class Qmgr {
   private readonly abort = new AbortController();
   private readonly activeLimit: number;
   private readonly rcptLimit: number;
+  /** default_filter_nexthop and myhostname, for a content filter without a nexthop. */
+  private readonly filterNexthop: string;
+  private readonly myhostname: string;
   private readonly active = new Set<QmgrMessage>();
   private rcptInMemory = 0;
   private loop: Promise<void> | undefined;
@@ -159,6 +162,8 @@ export class Qmgr {
     };
     this.activeLimit = Math.max(1, c.int('qmgr_message_active_limit'));
     this.rcptLimit = Math.max(1, c.int('qmgr_message_recipient_limit'));
+    this.filterNexthop = c.get('default_filter_nexthop').trim();
+    this.myhostname = c.get('myhostname');
     for (const e of opts.masterEntries) {
       if (e.type === 'unix' || e.type === 'pass') this.services.set(e.service, e);
     }
@@ -340,8 +345,11 @@ export class Qmgr {
     this.active.add(msg);
     this.rcptInMemory += msg.rcptCount;
     this.peakActive = Math.max(this.peakActive, this.active.size);
-    const resolver = this.opts.probeResolver && isVerifyProbe(msg.qf.attr(TRACE_FLAGS_ATTR)) ? this.opts.probeResolver : this.opts.resolver;
-    const { entries, early } = await msg.assign(resolver, (t) => this.recipientLimit(t));
+    const probe = isVerifyProbe(msg.qf.attr(TRACE_FLAGS_ATTR));
+    const resolver = this.opts.probeResolver && probe ? this.opts.probeResolver : this.opts.resolver;
+    // FILTER_README: the queue file's content filter replaces the route (never for probes).
+    const filter = msg.qf.filter && !probe ? { filter: msg.qf.filter, defaultNexthop: this.filterNexthop, myhostname: this.myhostname } : undefined;
+    const { entries, early } = await msg.assign(resolver, (t) => this.recipientLimit(t), filter);
     if (early.length) {
       const results: RecipientResult[] = early.map((e) => ({ ...e, relay: 'none' }));
       await recordResults(this.ctx, msg, 'qmgr', results);

@@ -206,9 +206,11 @@ export function qmqpdSession(st: QmqpdSettings, sock: Socket): Promise<void> {
         return reply('D', 'Error: malformed address', true);
       }
       if (req.recipients.length === 0) return reply('D', 'Error: no recipients specified', true);
+      const filter = st.cleanup.config?.get('content_filter').trim();
       const c = await st.cleanupClient.open(st.cleanup, st.queue, {
         sender,
         nonSmtpdMilters: true,
+        ...(filter ? { filter } : {}),
         attrs: {
           [ATTR.CLIENT_NAME]: name,
           [ATTR.CLIENT_ADDR]: addr,

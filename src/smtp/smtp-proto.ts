@@ -48,6 +48,7 @@ export interface SmtpTimeouts {
   dataInit: number; // *_data_init_timeout
   dataXfer: number; // *_data_xfer_timeout
   dataDone: number; // *_data_done_timeout
+  xforward?: number; // *_xforward_timeout
   rset: number; // *_rset_timeout
   quit: number; // *_quit_timeout
 }
@@ -67,6 +68,8 @@ export interface SmtpProtoSettings {
   tlsPolicy?: TlsHostPolicy;
   /** smtp_tls_loglevel: ≥ 1 logs "... TLS connection established to ..." (Postfix: 0 logs only failures). */
   tlsLogLevel?: number;
+  /** smtp_send_xforward_command / lmtp_send_xforward_command. */
+  sendXforward?: boolean;
   /** Present when smtp_sasl_auth_enable = yes and smtp_sasl_password_maps is set. */
   sasl?: SmtpSaslSettings;
   /** TLS-RPT (RFC 8460): told the TLS outcome of the session (global/tls-rpt.ts). */
@@ -91,6 +94,8 @@ export interface SmtpFeatures {
   smtputf8: boolean;
   starttls: boolean;
   auth: string[];
+  /** XFORWARD attribute names the server announced (Postfix XFORWARD_README), upper case. */
+  xforward?: string[];
 }
 
 /** A failure of the whole session before any transaction (greeting, HELO, TLS, AUTH). */
@@ -125,6 +130,7 @@ function parseEhlo(r: SmtpReply, discard: ReadonlySet<string>): SmtpFeatures {
       case 'DSN': f.dsn = true; break;
       case 'SMTPUTF8': f.smtputf8 = true; break;
       case 'STARTTLS': f.starttls = true; break;
+      case 'XFORWARD': f.xforward = words.slice(1).map((w) => w.toUpperCase()); break;
       // "AUTH=LOGIN PLAIN" is the pre-RFC form some servers still send (Postfix accepts both).
       case 'AUTH': for (const m of words.slice(1)) if (m && !f.auth.includes(m.toUpperCase())) f.auth.push(m.toUpperCase()); break;
     }
@@ -237,6 +243,11 @@ export interface SmtpTransaction {
    * rcpt): MAIL and RCPT only, no DATA; a recipient the server accepts is "deliverable".
    */
   verifyOnly?: boolean;
+  /**
+   * The original client for XFORWARD (NAME ADDR PORT PROTO HELO IDENT SOURCE; what is unknown is
+   * left out), when sendXforward is on and the server announces XFORWARD.
+   */
+  xforward?: Record<string, string | undefined>;
 }
 
 export interface RcptOutcome {
@@ -318,6 +329,20 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
   let stage = 'sending MAIL FROM';
   let dotSent = false;
   try {
+    // Postfix smtp_proto.c SMTP_STATE_XFORWARD_NAME_ADDR / _PROTO_HELO: two commands before MAIL,
+    // with the attributes the server announced. As in Postfix, a refusal is not fatal: the
+    // transaction goes on without them.
+    if (s.sendXforward && f.xforward?.length && tx.xforward) {
+      for (const group of [['NAME', 'ADDR', 'PORT'], ['PROTO', 'HELO', 'IDENT', 'SOURCE']]) {
+        const names = group.filter((n) => f.xforward!.includes(n) && tx.xforward![n] !== undefined);
+        if (names.length === 0) continue;
+        const cmd = 'XFORWARD' + names.map((n) => ` ${n}=${xtext(tx.xforward![n]!)}`).join('');
+        stage = 'sending XFORWARD';
+        await conn.write(cmd + '\r\n', t.xforward ?? t.mail, stage);
+        await conn.readReply(t.xforward ?? t.mail, stage);
+      }
+      stage = 'sending MAIL FROM';
+    }
     const accepted: QueueRecipient[] = [];
     let dataReply: SmtpReply | undefined;
     let mailReply: SmtpReply;

@@ -91,6 +91,26 @@ function localAddresses(): { has(a: string): boolean } {
   return { has: (a) => set.has(a) || /^127\./.test(a) };
 }
 
+/**
+ * XFORWARD attributes of a queued message (Postfix smtp_proto.c CAN_FORWARD_*): the original
+ * client as the queue file knows it (forward_* from an earlier XFORWARD first); IDENT the queue
+ * ID; SOURCE LOCAL or REMOTE from the rewrite context (local_header_rewrite_clients). What is
+ * not known is left out, as is the client name "unknown".
+ */
+function xforwardAttrs(req: DeliverRequest): Record<string, string | undefined> {
+  const q = req.qf;
+  const a = (fwd: string, own: string) => q.attr(`forward_${fwd}`) ?? q.attr(own);
+  const ctx = q.attr('rewrite_context');
+  const out: Record<string, string | undefined> = {
+    NAME: a('name', ATTR.CLIENT_NAME), ADDR: a('addr', ATTR.CLIENT_ADDR), PORT: a('port', ATTR.CLIENT_PORT),
+    PROTO: a('proto', ATTR.PROTO_NAME), HELO: a('helo', ATTR.HELO_NAME), IDENT: q.attr('forward_ident') ?? q.queueId,
+    SOURCE: q.attr('forward_source') ?? (ctx === 'local' ? 'LOCAL' : ctx === 'remote' ? 'REMOTE' : undefined),
+  };
+  if (out.NAME === 'unknown') out.NAME = undefined;
+  for (const k of Object.keys(out)) if (!out[k]) delete out[k];
+  return out;
+}
+
 export function createLmtpAgent(config: MainConfig, opts: Omit<SmtpAgentOptions, 'lmtp'> = {}): SmtpAgent {
   return createSmtpAgent(config, { ...opts, lmtp: true });
 }
@@ -113,8 +133,9 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
       connect: ms(P('connect_timeout')), helo: ms(lmtp ? 'lmtp_lhlo_timeout' : 'smtp_helo_timeout'),
       starttls: ms(P('starttls_timeout')), mail: ms(P('mail_timeout')), rcpt: ms(P('rcpt_timeout')),
       dataInit: ms(P('data_init_timeout')), dataXfer: ms(P('data_xfer_timeout')), dataDone: ms(P('data_done_timeout')),
-      rset: ms(P('rset_timeout')), quit: ms(P('quit_timeout')),
+      rset: ms(P('rset_timeout')), quit: ms(P('quit_timeout')), xforward: ms(P('xforward_timeout')),
     },
+    sendXforward: config.bool(P('send_xforward_command')),
     neverSendEhlo: !lmtp && config.bool('smtp_never_send_ehlo'),
     skip5xxGreeting: config.bool(P('skip_5xx_greeting')),
     skipQuitResponse: config.bool(P('skip_quit_response')),
@@ -201,6 +222,7 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
       dsnEnvid: req.qf.attr(ATTR.DSN_ENVID),
       dsnRet: req.qf.attr(ATTR.DSN_RET),
       verifyOnly: req.verify === true,
+      ...(settings.sendXforward ? { xforward: xforwardAttrs(req) } : {}),
     };
     let nexthop = req.nexthop.trim();
     if (!nexthop && !lmtp) nexthop = config.get('relayhost').trim() || (pending[0]?.address.split('@').pop() ?? '');

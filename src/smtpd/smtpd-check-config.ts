@@ -23,6 +23,8 @@ export interface CheckParams {
   mulRcptCode: number; unkAddrTfDefer: boolean; unkNameTfDefer: boolean;
   /** Policy requests: the `stress` value and smtpd_tls_fingerprint_digest (ccert_fingerprint). */
   stress: string; tlsFingerprintDigest: string;
+  /** receive_override_options = no_unknown_recipient_checks (a content filter's reinjection smtpd). */
+  noUnknownRcpt: boolean;
 }
 
 /** The restriction list of each stage. */
@@ -41,6 +43,7 @@ export function readCheckParams(c: MainConfig): CheckParams {
     relayFirst: c.bool('smtpd_relay_before_recipient_restrictions'),
     rejUnlRcpt: c.bool('smtpd_reject_unlisted_recipient'),
     rejUnlFrom: c.bool('smtpd_reject_unlisted_sender'),
+    noUnknownRcpt: c.list('receive_override_options').some((o) => lower(o) === 'no_unknown_recipient_checks'),
     untrustedRouting: c.bool('allow_untrusted_routing'),
     softBounce: c.bool('soft_bounce'),
     sasl: c.bool('smtpd_sasl_auth_enable'),

@@ -40,6 +40,8 @@ export async function senderRcptMaps(cx: CheckContext, st: CheckState, sender: s
 
 /** check_rcpt_maps(): is the address a known user of its address class? */
 async function rcptMaps(cx: CheckContext, st: CheckState, other: string, addr: string, replyClass: string): Promise<Status> {
+  // Postfix INPUT_TRANSP_UNKNOWN_RCPT: the mail was checked before it went to the filter.
+  if (cx.p.noUnknownRcpt) return DUNNO;
   const r = await resolveAddr(cx, st, addr, other);
   // A valid SRS address of ours is known, as Postfix skips the check for an address its
   // recipient_canonical_maps (postsrsd) know: cleanup reverses it (docs/authres.md).

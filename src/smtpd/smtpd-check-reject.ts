@@ -75,6 +75,8 @@ export interface CheckState {
   discard: boolean;
   action?: 'hold' | 'discard';
   actionReason?: string;
+  /** A FILTER action not yet handed to the session (SmtpdVerdict.filter). */
+  filter?: string;
   /** PREPEND headers not yet handed to the session (SmtpdVerdict.prepend). */
   prepend?: string[];
   error?: SmtpdReply;

@@ -10,8 +10,9 @@
  * remembered defer_if_permit / defer_if_reject, WARN (logged), HOLD and DISCARD (set st.action
  * for the session; skipped, with a warning, before MAIL with smtpd_delay_reject = no), or a list
  * of restrictions evaluated in place (CheckContext.generic, recursion-limited), PREPEND (a
- * header for the message, st.prepend → SmtpdVerdict.prepend, written before Received:). FILTER
- * and REDIRECT are not implemented: logged and ignored.
+ * header for the message, st.prepend → SmtpdVerdict.prepend, written before Received:), FILTER
+ * transport:destination (st.filter → SmtpdVerdict.filter → the queue file's content filter).
+ * REDIRECT is not implemented: logged and ignored.
  */
 import { DictError } from '../util/dict.ts';
 import { logger } from '../util/msg.ts';
@@ -94,7 +95,15 @@ export async function tableResult(cx: CheckContext, st: CheckState, table: strin
       }
       (st.prepend ??= []).push(a.text);
       return DUNNO;
-    case 'filter': case 'redirect':
+    case 'filter':
+      // check_table_result(): FILTER transport:destination, for cleanup (the last one wins).
+      if (!inTx()) return DUNNO;
+      if (!a.text) { log.warn(`access table ${table} entry "${value}" has FILTER entry without value`); return DUNNO; }
+      if (!a.text.includes(':')) { log.warn(`access table ${table} entry "${value}" requires transport:destination`); return DUNNO; }
+      logWhatsup(st, 'filter', `<${replyName}>: ${replyClass} triggers FILTER ${a.text}`);
+      st.filter = a.text;
+      return DUNNO;
+    case 'redirect':
       log.warn(`access table ${table}: action ${a.kind.toUpperCase()} is not implemented in Postern yet: ignored`);
       return DUNNO;
     case 'table-in-value':

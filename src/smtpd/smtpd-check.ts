@@ -225,10 +225,15 @@ export class SmtpdCheck implements SmtpdPolicy {
     const action = st.action;
     const reason = st.actionReason;
     const prepend = st.prepend;
+    const filter = st.filter;
     st.action = undefined;
     st.prepend = undefined;
-    if (!err && !action && !prepend) return undefined;
-    return { ...(err ? { reply: err, restriction: st.rejectedBy ?? 'unknown' } : {}), ...(action ? { action, reason } : {}), ...(prepend ? { prepend } : {}) };
+    st.filter = undefined;
+    if (!err && !action && !prepend && !filter) return undefined;
+    return {
+      ...(err ? { reply: err, restriction: st.rejectedBy ?? 'unknown' } : {}), ...(action ? { action, reason } : {}),
+      ...(prepend ? { prepend } : {}), ...(filter ? { filter } : {}),
+    };
   }
 
   /** Is the client in $mynetworks (permit_mynetworks)? A table error answers no. */

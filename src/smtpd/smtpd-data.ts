@@ -261,6 +261,7 @@ export class SmtpdData {
       return s.reply(250, '2.0.0', `Ok: ${note}queued as ${c.queueId}`);
     }
     if (tx.action === 'hold') c.setHold?.(tx.actionReason ?? '');
+    if (tx.filter) c.setFilter?.(tx.filter);
     const r = await c.finish();
     s.cleanup = undefined;
     s.state.tx = undefined;

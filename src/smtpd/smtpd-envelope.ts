@@ -153,13 +153,16 @@ function startOpen(s: SmtpdSession, tx: SmtpdTransaction): void {
 
 async function openCleanup(s: SmtpdSession, tx: SmtpdTransaction): Promise<CleanupStream> {
   const attrs = queueAttrs(s, tx);
+  const local = s.deps.isLocalClient(s.state.clientAddr);
+  // Postfix MAIL_ATTR_RWR_CONTEXT (the smtp client's XFORWARD SOURCE= to a content filter).
+  attrs.rewrite_context = local ? 'local' : 'remote';
   // Our users' mail (DKIM-signed by cleanup): authenticated, or from $mynetworks.
   const origin: SubmissionOrigin | undefined = s.state.saslUsername ? 'sasl'
     : (await s.deps.policy.mynetworks?.(s.state)) ? 'mynetworks' : undefined;
   return s.deps.openCleanup({
     sender: tx.sender,
     attrs,
-    addMissingHeaders: s.deps.isLocalClient(s.state.clientAddr),
+    addMissingHeaders: local,
     flags: (tx.smtputf8 ? QF.SMTPUTF8 : 0) | (tx.body === '8BITMIME' ? QF.EIGHTBIT : 0),
     milters: s.milters?.milters,
     origin,

@@ -22,6 +22,8 @@ export interface SmtpdVerdict {
   reply?: SmtpdReply;
   action?: 'discard' | 'hold';
   reason?: string;
+  /** FILTER transport:nexthop (access(5) / policy FILTER): the message's content filter. */
+  filter?: string;
   /** Headers to prepend to the message (access(5) / policy PREPEND), in order. */
   prepend?: string[];
   /** The restriction that produced `reply` (reject_unauth_destination, check_client_access, ...). */

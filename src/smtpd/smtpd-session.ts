@@ -486,6 +486,7 @@ export class SmtpdSession {
     if (!v) return true;
     if (v.action && this.state.tx) { this.state.tx.action = v.action; this.state.tx.actionReason = v.reason; }
     if (v.prepend && this.state.tx) (this.state.tx.prepend ??= []).push(...v.prepend);
+    if (v.filter && this.state.tx) this.state.tx.filter = v.filter;
     if (!v.reply) return true;
     const r = v.reply;
     this.restriction = v.restriction;

@@ -26,6 +26,8 @@ export interface SmtpdTransaction {
   /** Set by an access check: DISCARD (accept and drop) or HOLD (put on hold). */
   action?: 'discard' | 'hold';
   actionReason?: string;
+  /** A FILTER action's transport:nexthop (access tables, policy servers): replaces content_filter. */
+  filter?: string;
   /** Headers from PREPEND actions (access tables, policy servers), written before Received:. */
   prepend?: string[];
   /** Number of RCPT commands in this transaction, accepted or not (smtpd_recipient_limit). */

@@ -153,6 +153,8 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
   const stressHandshakeMs = (stressConfig.time('smtpd_starttls_timeout') || 300) * 1000;
   const tls = smtpdTls(config);
   const cs = cleanupSettings(config, opts.notify);
+  // content_filter (main.cf or this service's -o): recorded in each queue file (FILTER_README).
+  const contentFilter = config.get('content_filter').trim();
   // smtpd_milters (smtpd-milter.ts), unless receive_override_options has no_milters.
   const noMilters = config.list('receive_override_options').some((o) => o.toLowerCase() === 'no_milters');
   const milters = noMilters ? undefined : milterConfig(config, 'smtpd_milters');
@@ -228,7 +230,7 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
           auth: opts.auth && limits.auth(opts.auth),
           limits,
           service: opts.service,
-          openCleanup: (o: CleanupOpenOptions) => opts.cleanup.open(cs, opts.queue, o),
+          openCleanup: (o: CleanupOpenOptions) => opts.cleanup.open(cs, opts.queue, contentFilter ? { ...o, filter: contentFilter } : o),
           milters,
           resolve: opts.resolve,
           isLocalClient: (a: string) => own.has(a),
