@@ -95,7 +95,7 @@ export const SERVICES: ServiceRegistry = {
   // Postfix's helper servers, mapped onto what Postern runs (docs/master-cf.md "Services").
   tlsmgr: builtIn('tlsmgr', 'TLS session caches and randomness are kept by each TLS server and client (lib-tls)'),
   verify: builtIn('verify', 'address verification: smtpd reads and qmgr writes the address_verify_map cache (global/verify-client.ts)'),
-  flush: builtIn('flush', 'fast flush: ETRN and postqueue -s ask qmgr to retry the deferred mail of a site'),
+  flush: builtIn('flush', 'fast flush: postern queue flush asks qmgr to retry deferred mail (ETRN is not implemented yet)'),
   proxymap: builtIn('proxymap', 'proxy: tables are opened by each service directly (util/dict-proxy.ts)'),
   showq: builtIn('showq', 'postern queue list reads the queue directory itself'),
   anvil: builtIn('anvil', 'connection and rate counts are kept in one table shared by every smtpd (anvil/anvil.ts)'),
