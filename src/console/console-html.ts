@@ -36,7 +36,7 @@ input,button,select{font:inherit}form.inline{display:inline}.num{text-align:righ
 export interface PageUser { user: string; admin: boolean; csrf: string }
 
 const NAV: [string, string][] = [
-  ['/console/', 'Dashboard'], ['/console/checklist', 'Checklist'], ['/console/users', 'Users'],
+  ['/console/', 'Dashboard'], ['/console/checklist', 'Checklist'], ['/console/users', 'Users'], ['/console/aliases', 'Aliases'],
   ['/console/queue', 'Queue'], ['/console/log', 'Log'], ['/console/me', 'My account'],
 ];
 

@@ -12,7 +12,7 @@
  *   /console/queue/show?id  postcat -q of one message (global/queue-cat.ts), 256 KiB at most
  *   /console/log?q=         maillog_file search
  *
- * Users are console-users.ts.
+ * Users are console-users.ts, aliases console-aliases.ts.
  */
 import type { HttpResponse } from '../lib-http/http-route.ts';
 import { isQueueId, type QueueName } from '../global/mail-queue.ts';
@@ -24,6 +24,7 @@ import { barChart, button, h, page, table } from './console-html.ts';
 import { activity, badQuery, search, tailLines } from './console-maillog.ts';
 import { flash, respond, takeFlash, type ConsoleRequest } from './console-route.ts';
 import { userAdminPage } from './console-users.ts';
+import { aliasPage } from './console-aliases.ts';
 
 const LIST_LIMIT = 500;
 const SHOW_LIMIT = 256 << 10;
@@ -37,6 +38,7 @@ export async function adminPage(cr: ConsoleRequest): Promise<HttpResponse | unde
     case '/console/queue/show': return cr.req.method === 'POST' ? undefined : queueShow(cr);
     case '/console/log': return cr.req.method === 'POST' ? undefined : logPage(cr);
     case '/console/users': return userAdminPage(cr);
+    case '/console/aliases': return aliasPage(cr);
     default: return undefined;
   }
 }

@@ -7,6 +7,7 @@
  *   /console/                            dashboard: services, queue sizes, activity charts
  *   /console/checklist?domain=D          `postern dns D --check` live, green/amber/red + fix
  *   /console/users                       users of the directory: add, password, admin, delete
+ *   /console/aliases                     virtual_alias_maps's hash: table: add, delete
  *   /console/queue, /console/queue/show  `postern queue` list/show/hold/release/delete/flush
  *   /console/log?q=TEXT                  maillog_file lines naming a queue ID or an address
  *   /console/me                          one's own password

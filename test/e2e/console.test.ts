@@ -131,11 +131,13 @@ before(async () => {
   base = `https://127.0.0.1:${port}`;
   const dead = await freePortBase(1);   // nothing listens: mail to remote.test stays deferred
   writeFileSync(join(sys.configDir, 'transport'), `remote.test smtp:[127.0.0.1]:${dead}\n`);
+  writeFileSync(join(sys.configDir, 'virtual'), '# aliases (the console edits this file)\nabuse@example.test postmaster@example.test\n');
+  assert.equal(sys.cli('map', `hash:${join(sys.configDir, 'virtual')}`).status, 0);
   appendFileSync(join(sys.configDir, 'main.cf'), [
     '', `postern_https_listen = 127.0.0.1:${port}`, 'postern_console = yes',
     `maillog_file_prefixes = ${sys.dir}`, `maillog_file = ${join(sys.dir, 'maillog')}`,
     `postern_dns_servers = 127.0.0.1:${dns.port}`, 'myhostname = mail.example.test', 'mydomain = example.test',
-    `transport_maps = texthash:${join(sys.configDir, 'transport')}`, '',
+    `transport_maps = texthash:${join(sys.configDir, 'transport')}`, `virtual_alias_maps = hash:${join(sys.configDir, 'virtual')}`, '',
   ].join('\n'));
   assert.equal(sys.cli('reload').status, 0);
   const end = Date.now() + 20_000;
@@ -202,6 +204,25 @@ test('an administrator in Chromium: dashboard, users, checklist, queue; a user c
     if (Date.now() > end) assert.fail(`no mail for bob:\n${sys.log.slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 300));
   }
+
+  // An alias to bob: mail to it lands in bob's INBOX; then it goes away.
+  await p.goto(`${base}/console/aliases`);
+  assert.equal(await p.locator('tr[data-alias="abuse@example.test"]').count(), 1, 'the file\'s entry is listed');
+  await p.fill('input[name=address]', 'sales@example.test');
+  await p.fill('input[name=targets]', 'bob@example.test');
+  await p.click('form:has(input[value=add]) button[type=submit]');
+  assert.match(await p.textContent('.msg') ?? '', /sales@example\.test → bob@example\.test added/);
+  await shot(p, '03b-aliases');
+  sendMail('sales@example.test', 'for sales');
+  const aEnd = Date.now() + 30_000;
+  while (!imapSubjects('bob@example.test', 'bob-first-pass').subjects.includes('for sales')) {
+    if (Date.now() > aEnd) assert.fail(`no mail for sales@ at bob:\n${sys.log.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await p.click('tr[data-alias="sales@example.test"] button:text("delete")');
+  assert.match(await p.textContent('.msg') ?? '', /sales@example\.test deleted/);
+  assert.equal(await p.locator('tr[data-alias="sales@example.test"]').count(), 0);
+  assert.match(sys.cli('map', '-q', 'abuse@example.test', `hash:${join(sys.configDir, 'virtual')}`).stdout, /postmaster@example\.test/, 'other entries kept');
 
   // The checklist: DMARC is red until the record is published on the DNS server, then green.
   await p.goto(`${base}/console/checklist?domain=example.test`);
@@ -314,7 +335,7 @@ test('refusals: non-administrators, CSRF, framing, path traversal, brute force',
   // A user without the admin flag: only their own page.
   const carol = await loginRaw('carol@example.test', 'carol-pass-1');
   assert.equal(carol.status, 303);
-  for (const path of ['/console/', '/console/users', '/console/queue', '/console/checklist?domain=example.test', '/console/log?q=x', '/console/queue/show?id=ABC']) {
+  for (const path of ['/console/', '/console/users', '/console/aliases', '/console/queue', '/console/checklist?domain=example.test', '/console/log?q=x', '/console/queue/show?id=ABC']) {
     assert.equal((await https('GET', path, { cookie: carol.cookie })).status, 403, path);
   }
   assert.equal((await https('POST', '/console/users', { cookie: carol.cookie, body: `op=admin&user=carol%40example.test&admin=yes&csrf=${carol.csrf}` })).status, 403);
@@ -342,6 +363,12 @@ test('refusals: non-administrators, CSRF, framing, path traversal, brute force',
     const page = await https('GET', '/console/users', { cookie: admin.cookie });
     assert.match(page.body, /class="err"/, `user ${user} refused with a reason`);
   }
+  for (const address of ['../../etc/passwd', '@example.test', 'a b@example.test', 'x@../../etc']) {
+    await https('POST', '/console/aliases', { cookie: admin.cookie, body: `op=add&address=${encodeURIComponent(address)}&targets=bob%40example.test&csrf=${admin.csrf}` });
+    assert.match((await https('GET', '/console/aliases', { cookie: admin.cookie })).body, /class="err"/, address);
+  }
+  await https('POST', '/console/aliases', { cookie: admin.cookie, body: `op=add&address=ok%40example.test&targets=..%2F..%2Fetc%2Fpasswd&csrf=${admin.csrf}` });
+  assert.match((await https('GET', '/console/aliases', { cookie: admin.cookie })).body, /target .* is not a full address/);
   for (const op of ['hold', 'release', 'delete']) {
     await https('POST', '/console/queue', { cookie: admin.cookie, body: `op=${op}&id=..%2F..%2Fetc%2Fpasswd&csrf=${admin.csrf}` });
     assert.match((await https('GET', '/console/queue', { cookie: admin.cookie })).body, /not a queue ID/);
