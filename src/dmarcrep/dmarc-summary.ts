@@ -27,7 +27,7 @@ export interface XmlNode { name: string; children: XmlNode[]; text: string }
 
 const ENT: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 function decodeText(s: string): string {
-  return s.replace(/&(#x[0-9a-fA-F]{1,6}|#\d{1,7}|[a-z]+);/g, (m, e: string) => {
+  return s.replace(/&(#x[0-9a-fA-F]{1,6}|#\d{1,7}|[A-Za-z_][\w.-]{0,40});/g, (m, e: string) => {
     if (e[0] === '#') {
       const n = e[1] === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
       return n <= 0x10ffff ? String.fromCodePoint(n) : '?';
