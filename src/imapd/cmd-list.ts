@@ -96,6 +96,8 @@ async function list(s: ImapSession, c: CommandContext, lsub: boolean): Promise<R
   if (aclOn(s)) {
     const seen = await Promise.all(all.map(async (m) => m.nonExistent || (await myRights(s, m.name)).includes('l')));
     all = all.filter((_, i) => seen[i]);
+    // a namespace level (shared, shared/OWNER, Public) shows only with a visible child
+    all = all.filter((m) => !(m.nonExistent && m.attributes.includes('\\HasChildren')) || all.some((k) => !k.nonExistent && k.name.startsWith(m.name + sep)));
   }
   const subs = new Set(await u.subscriptions());
   const byName = new Map(all.map((m) => [m.name, m]));

@@ -80,8 +80,14 @@ async function authenticate(s: ImapSession, c: CommandContext, user: string, pas
 /** With a shared namespace (mail-namespace.ts): other users' mailboxes under its prefix. */
 function withSharedNamespace(s: ImapSession, u: MailUser): MailUser {
   const ns = s.shared.settings.sharedNamespace;
-  if (!ns) return u;
-  return new SharedNamespaceUser(u, ns, async (owner) => {
+  const pubs = s.shared.settings.publicNamespaces;
+  if (!ns && pubs.length === 0) return u;
+  const publics = pubs.map((p) => ({
+    prefix: p.prefix,
+    // a public namespace's Maildir belongs to nobody: opened as a user named after its prefix
+    open: () => s.shared.store.forUser({ user: `public:${p.prefix}`, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, home: '', mail: p.location }),
+  }));
+  return new SharedNamespaceUser(u, { prefix: ns?.prefix ?? '', ...(ns?.dictPath ? { dictPath: ns.dictPath } : {}), publics }, async (owner) => {
     const rec = await s.shared.directory.lookup(owner);
     return rec ? s.shared.store.forUser(rec) : undefined;
   });

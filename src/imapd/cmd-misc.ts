@@ -47,7 +47,9 @@ export async function cmdNamespace(s: ImapSession, _c: CommandContext): Promise<
   const sep = imapString(separator).toString('latin1');
   const shared = s.shared.settings.sharedNamespace;
   const other = shared ? `((${imapString(shared.prefix).toString('latin1')} ${sep}))` : 'NIL';
-  s.send(`* NAMESPACE ((${imapString(prefix).toString('latin1')} ${sep})) ${other} NIL\r\n`);
+  const pubs = s.shared.settings.publicNamespaces;
+  const pub = pubs.length > 0 ? `(${pubs.map((p) => `(${imapString(p.prefix).toString('latin1')} ${sep})`).join('')})` : 'NIL';
+  s.send(`* NAMESPACE ((${imapString(prefix).toString('latin1')} ${sep})) ${other} ${pub}\r\n`);
   return { status: 'OK', text: 'Namespace completed' };
 }
 

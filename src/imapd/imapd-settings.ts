@@ -39,6 +39,8 @@ export interface ImapdSettings {
   imapAcl: boolean;
   /** A `type = shared` namespace (with the acl plugin): its prefix up to %u, and acl_shared_dict's file. */
   sharedNamespace?: { prefix: string; dictPath?: string };
+  /** `type = public` namespaces (with the acl plugin): prefix and mail location. */
+  publicNamespaces: { prefix: string; location: string }[];
 }
 
 /** Dovecot time values: "2 secs", "500 msecs", "2 mins", bare number = seconds. */
@@ -86,6 +88,7 @@ export function imapdSettings(conf: DovecotConfig): ImapdSettings {
     starttls: conf.ssl !== 'no' && !!conf.sslCert,   // imapd.ts: true when the certificate loads
     acl: false,
     imapAcl: false,
+    publicNamespaces: [],
     trustedNetworks: (conf.get('login_trusted_networks') ?? '').split(/[\s,]+/).filter((n) => /^[0-9a-fA-F.:]+(\/\d+)?$/.test(n)),
   };
   const imap = { protocol: 'imap' };
@@ -95,6 +98,12 @@ export function imapdSettings(conf: DovecotConfig): ImapdSettings {
   const aclSetting = conf.getFor('plugin/acl', imap)?.trim() ?? '';
   s.acl = plugins.includes('acl') && /^vfile(:|$)/.test(aclSetting);
   s.imapAcl = s.acl && plugins.includes('imap_acl');
+  for (const n of conf.namespaces) {
+    const location = n.settings?.['location']?.trim();
+    if (!s.acl || n.settings?.['type'] !== 'public' || !location || !n.prefix.endsWith(s.separator)) continue;
+    if ((n.separator ?? s.separator) !== s.separator) continue;
+    s.publicNamespaces.push({ prefix: n.prefix, location });
+  }
   const shared = conf.namespaces.find((n) => n.settings?.['type'] === 'shared');
   if (s.acl && shared) {
     const prefix = shared.prefix.split('%')[0]!;

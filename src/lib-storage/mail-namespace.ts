@@ -30,10 +30,12 @@ import type {
 import type { MailAttributes } from './mail-attribute.ts';
 
 export interface SharedNamespaceConf {
-  /** The prefix up to `%u`: "shared/". */
+  /** The shared namespace's prefix up to `%u` ("shared/"); '' when there is none. */
   prefix: string;
   /** acl_shared_dict's file (file:PATH), if set. */
   dictPath?: string;
+  /** `type = public` namespaces: their prefix ("Public/") and how to open their mail location. */
+  publics?: { prefix: string; open: () => Promise<MailUser | undefined> }[];
 }
 
 interface Route { user: MailUser; box: string; owner: string }
@@ -54,9 +56,17 @@ export class SharedNamespaceUser implements MailUser {
     this.openUser = openUser;
   }
 
-  /** `shared/a@x/Foo` → a@x, Foo; `shared` and `shared/a@x` → undefined box (the namespace's \Noselect levels). */
+  /**
+   * `shared/a@x/Foo` → a@x, Foo; `shared` and `shared/a@x` → undefined box (the namespace's
+   * \Noselect levels). A public namespace's mailbox has the owner `public:PREFIX` (nobody's).
+   */
   private split(name: string): { owner: string; box: string | undefined } | undefined {
+    for (const pub of this.conf.publics ?? []) {
+      if (name === pub.prefix.slice(0, -this.separator.length)) return { owner: `public:${pub.prefix}`, box: undefined };
+      if (name.startsWith(pub.prefix)) return { owner: `public:${pub.prefix}`, box: name.slice(pub.prefix.length) };
+    }
     const p = this.conf.prefix;
+    if (p === '') return undefined;
     const root = p.endsWith(this.separator) ? p.slice(0, -1) : p;
     if (name === root) return { owner: '', box: undefined };
     if (!name.startsWith(p)) return undefined;
@@ -70,7 +80,8 @@ export class SharedNamespaceUser implements MailUser {
   private other(owner: string): Promise<MailUser | undefined> {
     let u = this.others.get(owner);
     if (!u) {
-      u = owner === this.user ? Promise.resolve(this.own) : this.openUser(owner).catch(() => undefined);
+      const pub = (this.conf.publics ?? []).find((p) => owner === `public:${p.prefix}`);
+      u = owner === this.user ? Promise.resolve(this.own) : pub ? pub.open().catch(() => undefined) : this.openUser(owner).catch(() => undefined);
       this.others.set(owner, u);
     }
     return u;
@@ -96,9 +107,16 @@ export class SharedNamespaceUser implements MailUser {
 
   async list(): Promise<MailboxInfo[]> {
     const mine = await this.own.list();
-    if (!this.conf.dictPath) return mine;
-    const owners = (await sharedOwnersFor(this.conf.dictPath, this.user)).filter((o) => o !== this.user);
     const out = [...mine];
+    for (const pub of this.conf.publics ?? []) {
+      const u = await this.other(`public:${pub.prefix}`);
+      if (!u) continue;
+      const items = (await u.list()).filter((m) => !m.nonExistent && m.name !== 'INBOX')
+        .map((m) => ({ ...m, name: pub.prefix + m.name, attributes: m.attributes.filter((a) => a !== '\\Subscribed'), subscribed: false }));
+      if (items.length > 0) out.push({ name: pub.prefix.slice(0, -this.separator.length), attributes: ['\\Noselect', '\\HasChildren'], subscribed: false, nonExistent: true }, ...items);
+    }
+    if (!this.conf.dictPath || this.conf.prefix === '') return this.markSubscribed(out);
+    const owners = (await sharedOwnersFor(this.conf.dictPath, this.user)).filter((o) => o !== this.user);
     const root = this.conf.prefix.replace(/\/$/, '');
     const shared: MailboxInfo[] = [];
     for (const owner of owners) {
@@ -110,6 +128,10 @@ export class SharedNamespaceUser implements MailUser {
       if (items.length > 0) shared.push(level, ...items);
     }
     if (shared.length > 0) out.push({ name: root, attributes: ['\\Noselect', '\\HasChildren'], subscribed: false, nonExistent: true }, ...shared);
+    return this.markSubscribed(out);
+  }
+
+  private async markSubscribed(out: MailboxInfo[]): Promise<MailboxInfo[]> {
     const subs = new Set(await this.own.subscriptions());
     for (const m of out) if (subs.has(m.name) && !m.subscribed) { m.subscribed = true; m.attributes = [...m.attributes, '\\Subscribed']; }
     return out;
@@ -158,7 +180,7 @@ export class SharedNamespaceUser implements MailUser {
         const a = r.user.acl?.();
         if (!a) throw new MailError('PARAMS', 'ACLs are not supported for this mailbox format');
         await a.write(r.box, entries);
-        if (this.conf.dictPath) await updateSharedDict(this.conf.dictPath, r.owner, r.user);
+        if (this.conf.dictPath && !r.owner.startsWith('public:')) await updateSharedDict(this.conf.dictPath, r.owner, r.user);
       },
     };
   }

@@ -4,19 +4,20 @@
  * mailboxes with B through SETACL; B's NAMESPACE, LIST, MYRIGHTS, SELECT, FETCH, STORE, STATUS,
  * APPEND, CREATE, DELETE, RENAME, COPY and SUBSCRIBE on shared/A/... get the same answers from
  * both servers (test/harness/imap-differential.ts), and the acl_shared_dict files hold the same
- * entries. Then real clients use the shared folder on Postern: imapflow (Node) and Python's
+ * entries. A public namespace (`type = public`, prefix `Public/`) with an `anyone` ACL the same way.
+ * Then real clients use the shared folder on Postern: imapflow (Node) and Python's
  * imaplib. Hostile: B granting itself rights on A's mailbox, a path-like owner name.
  * Skipped, with the reason, when real Dovecot cannot run (needs root and dovecot-imapd).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
-import { RealDovecot } from '../harness/real-dovecot.ts';
+import { DOVECOT_MAIL_UID, RealDovecot } from '../harness/real-dovecot.ts';
 import { Differential, differences, type Step } from '../harness/imap-differential.ts';
 
 const run = promisify(execFile);
@@ -26,7 +27,7 @@ const skip = RealDovecot.unavailable() ?? false;
 const dictDir = skip ? '' : mkdtempSync(join(tmpdir(), 'postern-acl-dict-'));
 if (!skip) chmodSync(dictDir, 0o777);
 
-const conf = (dict: string): string => `
+const conf = (dict: string, pub: string): string => `
 mail_plugins = $mail_plugins acl
 protocol imap {
   mail_plugins = $mail_plugins imap_acl
@@ -39,6 +40,14 @@ namespace shared {
   subscriptions = no
   list = children
 }
+namespace public {
+  type = public
+  separator = /
+  prefix = Public/
+  location = maildir:${join(dictDir, pub)}
+  subscriptions = no
+  list = children
+}
 plugin {
   acl = vfile
   acl_shared_dict = file:${join(dictDir, dict)}
@@ -48,7 +57,13 @@ plugin {
 let d: Differential;
 before(async () => {
   if (skip) return;
-  d = await Differential.start(['a@x.test', 'b@x.test', 'c@x.test'], { dovecotConf: conf('dovecot.db'), posternConf: conf('postern.db') });
+  // a public namespace for each server: .Team open to anyone (lrwsi), .Locked to nobody
+  for (const pub of ['public-dovecot', 'public-postern']) {
+    for (const box of ['.Team', '.Locked']) for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(dictDir, pub, box, sub), { recursive: true });
+    writeFileSync(join(dictDir, pub, '.Team', 'dovecot-acl'), 'anyone lrwsi\n');
+  }
+  await run('chown', ['-R', `${DOVECOT_MAIL_UID}:${DOVECOT_MAIL_UID}`, join(dictDir, 'public-dovecot')]);
+  d = await Differential.start(['a@x.test', 'b@x.test', 'c@x.test'], { dovecotConf: conf('dovecot.db', 'public-dovecot'), posternConf: conf('postern.db', 'public-postern') });
 });
 after(async () => {
   if (d) await d.stop();
@@ -137,4 +152,16 @@ test('hostile: B grants itself rights on A\'s mailbox, path-like owner names', {
   assert.match(b.postern[3]!, /MYRIGHTS shared\/a@x\.test\/Private lr\r\n/);
   assert.match(b.postern[4]!, /NO /);
   assert.match(b.postern[5]!, /NO /);
+});
+
+test('public namespace: a Maildir of nobody\'s, its dovecot-acl giving anyone rights', { skip, timeout: 60_000 }, async () => {
+  const steps: Step[] = [
+    'NAMESPACE', 'LIST "" *', 'LIST "" %', 'LIST "" Public/%', 'MYRIGHTS Public/Team', 'MYRIGHTS Public/Locked', 'GETACL Public/Team',
+    `APPEND Public/Team ${lit('Subject: team\r\n\r\nfor all\r\n')}`, 'SELECT Public/Team', 'STORE 1 +FLAGS (\\Seen \\Deleted)', 'EXPUNGE',
+    'SELECT Public/Locked', 'CREATE Public/New', 'STATUS Public/Team (MESSAGES)', 'MYRIGHTS Public', 'SELECT Public', 'SETACL Public/Team b@x.test lrwstipekxa',
+  ];
+  const a = await d.run('c@x.test', steps);
+  const diffs = differences(steps, a);
+  assert.equal(diffs.length, 0, diffs.join('\n'));
+  assert.match(a.postern[0]!, /\* NAMESPACE \(\("" "\/"\)\) \(\("shared\/" "\/"\)\) \(\("Public\/" "\/"\)\)/);
 });
