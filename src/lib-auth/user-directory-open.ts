@@ -30,6 +30,7 @@ import type { AuthDbSpec, DovecotConfig } from '../global/dovecot-conf.ts';
 import { logger } from '../util/msg.ts';
 import type { Passdb, Userdb } from './auth-db.ts';
 import { parseQuotaRule } from './auth-quota-rule.ts';
+import { quotaGraceBytes, quotaWarningsFor } from './auth-quota-warning.ts';
 import { resolveGid, resolveUid, shadowHash, systemUser } from './auth-system-users.ts';
 import { expandVars } from './auth-var-expand.ts';
 import { PasswdFileSource, passwdFilePassdb, passwdFileUserdb } from './db-passwd-file.ts';
@@ -50,6 +51,7 @@ export const MAX_USERNAME_LENGTH = 255;
 
 /** Fields that become UserRecord members rather than `extra`. */
 const RECORD_FIELDS = new Set(['user', 'uid', 'gid', 'home', 'mail', 'quota_rule']);
+
 
 interface DbEntry<T> { db: T; spec: AuthDbSpec }
 
@@ -202,12 +204,22 @@ export class AuthUserDirectory implements UserDirectory {
     // Dovecot expands a leading ~ of the location path to the home directory.
     mail = mail.replace(/^((?:[a-z]+:)?)~(?=\/|:|$)/i, (_m, p: string) => p + home);
     const rec: UserRecord = { user, uid, gid, home, mail };
-    if (f.quota_rule) {
+    // Dovecot's quota plugin: the userdb's quota_rule, else plugin { quota_rule } (the site default).
+    const quotaRule = f.quota_rule ?? this.conf.get('plugin/quota_rule');
+    if (quotaRule) {
       try {
-        Object.assign(rec, parseQuotaRule(f.quota_rule));
+        Object.assign(rec, parseQuotaRule(quotaRule));
       } catch (err) {
         log.warn(`userdb(${user}): ${(err as Error).message}: no quota applied`);
       }
+    }
+    if (rec.quotaBytes !== undefined || rec.quotaMessages !== undefined) {
+      const grace = quotaGraceBytes(this.conf, f, rec.quotaBytes);
+      if (grace > 0) rec.quotaGraceBytes = grace;
+      const warnings = quotaWarningsFor(this.conf, f, (a) => {
+        try { return expandVars(a, { user, home }); } catch { return a; }
+      }, (m) => log.warn(`userdb(${user}): ${m}`));
+      if (warnings.length) rec.quotaWarnings = warnings;
     }
     const extra: Record<string, string> = {};
     for (const [k, v] of Object.entries(f)) if (!RECORD_FIELDS.has(k)) extra[k] = v;

@@ -10,6 +10,8 @@
  * static, prefetch, passwd), password schemes in password-scheme.ts.
  */
 
+import type { QuotaWarning } from './auth-quota-warning.ts';
+
 /** Dovecot PASSDB_RESULT_*: OK, PASSWORD_MISMATCH, USER_UNKNOWN, USER_DISABLED, INTERNAL_FAILURE. */
 export type PassResult = 'ok' | 'mismatch' | 'unknown' | 'disabled' | 'tempfail';
 
@@ -25,6 +27,10 @@ export interface UserRecord {
   quotaBytes?: number;
   /** Message-count limit from `quota_rule=*:messages=N`. */
   quotaMessages?: number;
+  /** Dovecot's quota_grace in bytes: how far the message that crosses quotaBytes may go over it. */
+  quotaGraceBytes?: number;
+  /** plugin/userdb quota_warning, quota_warning2, ...: scripts run when usage crosses a threshold. */
+  quotaWarnings?: QuotaWarning[];
   /** Remaining extra fields (userdb_*) as given. */
   extra?: Record<string, string>;
 }

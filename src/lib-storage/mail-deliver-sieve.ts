@@ -117,7 +117,7 @@ export async function deliverWithSieve(user: MailUser, o: SieveDeliverOptions): 
       if (box === '') { fallback = true; continue; }
     }
     try {
-      await user.deliver(box, s.content, { flags: f.flags, keywords: f.keywords });
+      await user.deliver(box, s.content, { flags: f.flags, keywords: f.keywords, postSession: true });
     } catch (e) {
       if (e instanceof MailError && (e.code === 'PARAMS' || e.code === 'NOTFOUND' || e.code === 'PERM') && !s.implicit && box.toUpperCase() !== 'INBOX') {
         o.log.info(`${o.rec.user}: sieve: failed to store into mailbox '${box}': ${e.message}`);
@@ -129,7 +129,7 @@ export async function deliverWithSieve(user: MailUser, o: SieveDeliverOptions): 
     stored.push(box);
   }
   if (fallback && !implicit && !stored.some((b) => b.toUpperCase() === 'INBOX')) {
-    await user.deliver('INBOX', o.content);
+    await user.deliver('INBOX', o.content, { postSession: true });
     stored.push('INBOX');
   }
   await plan.commit().catch((e: Error) => o.log.warn(`${o.rec.user}: sieve: duplicate database: ${e.message}`));

@@ -75,6 +75,11 @@ export interface DeliverOptions {
   maxSize?: number;
   /** Skip the quota check (e.g. Dovecot's quota_grace for the message that crosses the limit). */
   ignoreQuota?: boolean;
+  /**
+   * A delivery (lmtpd, the LDA), not an APPEND: Dovecot's MAILBOX_FLAG_POST_SESSION. Only then
+   * may the message that crosses the quota go over it by quota_grace (UserRecord.quotaGraceBytes).
+   */
+  postSession?: boolean;
 }
 
 export interface DeliverResult {

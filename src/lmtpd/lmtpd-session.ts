@@ -481,7 +481,7 @@ export class LmtpSession {
         log.info(`lmtp(${r.rec.user})<${r.id}>: msgid=${msgid}: ${res.stored.length ? `saved mail to ${res.stored.join(', ')}` : 'sieve: no mailbox stored'}`);
         return `250 2.0.0 \u0000 ${r.id} Saved`;
       }
-      await user.deliver(box, content);
+      await user.deliver(box, content, { postSession: true });
       log.info(`lmtp(${r.rec.user})<${r.id}>: msgid=${msgid}: saved mail to ${box}`);
       return `250 2.0.0 \u0000 ${r.id} Saved`;
     } catch (e) {

@@ -24,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { POSTERN_SERVICES, inetEndpoint, type MasterEntry } from '../global/master-cf.ts';
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
+import { ConfigError } from '../global/config-error.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 import type { MasterConfigSet } from './master-config.ts';
 import { dovecotAddress, hostAddresses, inetProtocols, interfaceAddresses, type IpVersions } from './master-listen.ts';
@@ -144,7 +145,37 @@ export function planServices(cfg: MasterConfigSet, registry: ServiceRegistry): P
       fingerprint: hash(common, proto, JSON.stringify(listens)),
     });
   }
+  dovecotPolicyServices(d, registry, plan, common, protocols);
   return plan;
+}
+
+/**
+ * Dovecot services that are not protocols: `service quota-status { executable = quota-status
+ * -p postfix; inet_listener { port } }` runs Postern's quota-status (quota-status/) on its
+ * listeners. Without a listener, or with another `-p` than postfix, it is reported and not run.
+ */
+function dovecotPolicyServices(d: DovecotConfig, registry: ServiceRegistry, plan: Plan, common: string, protocols: IpVersions): void {
+  const svc = d.services.find((s) => s.name === 'quota-status');
+  if (!svc) return;
+  const exe = (svc.settings.executable ?? 'quota-status').trim().split(/\s+/);
+  const where = `service quota-status in ${d.file}`;
+  if (!/(^|\/)quota-status$/.test(exe[0] ?? '')) { plan.notImplemented.push(`${exe[0]}(${where})`); return; }
+  const p = exe.indexOf('-p');
+  if (p < 0 || exe[p + 1] !== 'postfix') {
+    throw new ConfigError(d.file, 0, `${where}: executable = ${svc.settings.executable ?? ''}: quota-status needs "-p postfix" (the only protocol it speaks)`);
+  }
+  if (!Object.hasOwn(registry, 'quota-status')) { plan.notYetAvailable.push(`quota-status(${where})`); return; }
+  const listens = dovecotListens('quota-status', d, protocols);
+  if (listens.length === 0) return;
+  const entry: MasterEntry = {
+    service: 'quota-status', type: 'inet', private: false, unpriv: true, chroot: false,
+    wakeup: 0, wakeupIfUsed: false, maxproc: 0, command: 'quota-status', args: [], overrides: {},
+    file: d.file, line: 0, fields: [],
+  };
+  plan.services.push({
+    key: 'dovecot/quota-status', impl: 'quota-status', entry, listens,
+    fingerprint: hash(common, 'quota-status', JSON.stringify(listens)),
+  });
 }
 
 /**

@@ -71,6 +71,9 @@ export const SERVICES: ServiceRegistry = {
   // spawn(8): a command per connection to private/NAME (policy servers such as policyd-spf).
   spawn: async () => (await import('../spawn/spawn.ts')).service,
   managesieve: async () => (await import('../managesieve/managesieve.ts')).service,
+  // Dovecot's quota-status policy service, planned when dovecot.conf declares
+  // `service quota-status { executable = quota-status -p postfix; inet_listener { port } }`.
+  'quota-status': async () => (await import('../quota-status/quota-status.ts')).service,
   // Postern's HTTP(S) service: planned from main.cf postern_http_listen/postern_https_listen
   // (master-plan.ts), not from master.cf. Its routes: HTTP_ROUTES in master-httpd.ts.
   httpd: async () => (await import('./master-httpd.ts')).service,

@@ -26,6 +26,10 @@ import type { MsgRec } from './maildir-state.ts';
 import { isMessageName, newUniqueName, sizeField } from './maildir-filename.ts';
 import { inheritOwner } from './maildir-owner.ts';
 import { MboxUser } from '../mbox/mbox-storage.ts';
+import { quotaTestAlloc, quotaWarningToRun, runQuotaWarning } from '../mail-quota.ts';
+import { logger } from '../../util/msg.ts';
+
+const log = logger('lib-storage');
 
 const copyFileP = promisify(copyFile);
 
@@ -253,16 +257,19 @@ export class MaildirUser implements MailUser, MailboxOwner {
     return this.withState(n, async (s) => {
       const kw = o.keywords && o.keywords.length > 0 ? await s.keywords.indexesFor(o.keywords) : [];
       const tmp = await writeTmp(s.dir, content, o);
+      let before: QuotaUsage | undefined;
       if (!o.ignoreQuota && (this.rec.quotaBytes !== undefined || this.rec.quotaMessages !== undefined)) {
-        const q = await this.quota();
-        const overBytes = q.limitBytes !== undefined && q.bytes + tmp.size > q.limitBytes;
-        const overMsgs = q.limitMessages !== undefined && q.messages + 1 > q.limitMessages;
-        if (overBytes || overMsgs) {
+        before = await this.quota();
+        if (quotaTestAlloc(before, tmp.size, o.postSession ? this.rec.quotaGraceBytes ?? 0 : 0) !== 'ok') {
           await fsp.unlink(tmp.path).catch(() => {});
           throw new MailError('NOQUOTA', 'Quota exceeded (mailbox for user is full)');
         }
       }
       const uid = await commitSave(s, tmp, flags, kw);
+      if (before && this.rec.quotaWarnings) {
+        const hit = quotaWarningToRun(this.rec.quotaWarnings, before, { bytes: before.bytes + tmp.size, messages: before.messages + 1 }, before);
+        if (hit) void runQuotaWarning(hit.warning, this.rec, hit.reason, log);
+      }
       return { uidValidity: s.uidValidity, uid, size: tmp.size };
     });
   }
