@@ -109,10 +109,14 @@ export function quotaWarningsFor(conf: DovecotConfig, fields: Record<string, str
   return out;
 }
 
-/** quota_grace (default 10%%) in bytes for a storage limit; 0 when there is no limit. */
-export function quotaGraceBytes(conf: DovecotConfig, fields: Record<string, string>, limit: number | undefined): number {
-  if (!limit) return 0;
-  const raw = unescapePercent((fields.quota_grace ?? conf.get('plugin/quota_grace') ?? '10%').trim());
+/**
+ * quota_grace in bytes for a storage limit when the userdb or plugin {} sets it; undefined when
+ * neither does (the store then applies Dovecot's default, 10% of the limit).
+ */
+export function quotaGraceBytes(conf: DovecotConfig, fields: Record<string, string>, limit: number | undefined): number | undefined {
+  const set = fields.quota_grace ?? conf.get('plugin/quota_grace');
+  if (set === undefined || !limit) return undefined;
+  const raw = unescapePercent(set.trim());
   const pct = /^(\d{1,9})%$/.exec(raw);
   if (pct) return Math.floor(limit * Number(pct[1]) / 100);
   return parseQuotaSize(raw) ?? Math.floor(limit / 10);

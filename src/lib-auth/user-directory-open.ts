@@ -215,7 +215,7 @@ export class AuthUserDirectory implements UserDirectory {
     }
     if (rec.quotaBytes !== undefined || rec.quotaMessages !== undefined) {
       const grace = quotaGraceBytes(this.conf, f, rec.quotaBytes);
-      if (grace > 0) rec.quotaGraceBytes = grace;
+      if (grace !== undefined) rec.quotaGraceBytes = grace;
       const warnings = quotaWarningsFor(this.conf, f, (a) => {
         try { return expandVars(a, { user, home }); } catch { return a; }
       }, (m) => log.warn(`userdb(${user}): ${m}`));

@@ -27,7 +27,7 @@ export interface UserRecord {
   quotaBytes?: number;
   /** Message-count limit from `quota_rule=*:messages=N`. */
   quotaMessages?: number;
-  /** Dovecot's quota_grace in bytes: how far the message that crosses quotaBytes may go over it. */
+  /** Dovecot's quota_grace in bytes, when set: how far a delivery crossing quotaBytes may go over it (default 10%). */
   quotaGraceBytes?: number;
   /** plugin/userdb quota_warning, quota_warning2, ...: scripts run when usage crosses a threshold. */
   quotaWarnings?: QuotaWarning[];

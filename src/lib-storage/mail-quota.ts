@@ -32,6 +32,12 @@ export type QuotaAllocResult = 'ok' | 'over' | 'toolarge';
 export const QUOTA_WARNING_TIMEOUT_MS = 60_000;
 export const QUOTA_WARNING_MAX_RUNNING = 16;
 
+/** The user's quota_grace in bytes: as configured, else Dovecot's default 10% of the storage limit. */
+export function quotaGrace(rec: { quotaBytes?: number; quotaGraceBytes?: number }): number {
+  if (rec.quotaBytes === undefined) return 0;
+  return rec.quotaGraceBytes ?? Math.floor(rec.quotaBytes / 10);
+}
+
 export function quotaTestAlloc(u: QuotaUsage, size: number, graceBytes = 0): QuotaAllocResult {
   if (u.limitMessages !== undefined && u.messages + 1 > u.limitMessages) return 'over';
   if (u.limitBytes !== undefined) {

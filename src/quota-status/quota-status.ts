@@ -50,7 +50,7 @@ import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
 import type { UserDirectory } from '../lib-auth/user-directory.ts';
 import { serveSessions } from '../lib-master/master-session.ts';
 import type { ServiceImpl } from '../lib-master/master-service.ts';
-import { quotaTestAlloc } from '../lib-storage/mail-quota.ts';
+import { quotaGrace, quotaTestAlloc } from '../lib-storage/mail-quota.ts';
 import type { MailStore } from '../lib-storage/mail-storage.ts';
 import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
 import { PolicyRequestReader, recipientUser, type PolicyRequest } from './quota-status-policy.ts';
@@ -105,7 +105,7 @@ export async function quotaStatusAnswer(req: PolicyRequest, d: QuotaStatusDeps):
     d.log.error(`quota-status: user ${name}: quota: ${(e as Error).message}`);
     return 'DEFER_IF_PERMIT Internal quota calculation error';
   }
-  const r = quotaTestAlloc(usage, Math.max(1, req.size), rec.quotaGraceBytes ?? 0);
+  const r = quotaTestAlloc(usage, Math.max(1, req.size), quotaGrace(rec));
   if (r === 'ok') return d.settings.success;
   if (r === 'toolarge' && d.settings.toolarge !== undefined) return d.settings.toolarge;
   return d.settings.overquota;

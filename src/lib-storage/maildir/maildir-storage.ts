@@ -26,7 +26,7 @@ import type { MsgRec } from './maildir-state.ts';
 import { isMessageName, newUniqueName, sizeField } from './maildir-filename.ts';
 import { inheritOwner } from './maildir-owner.ts';
 import { MboxUser } from '../mbox/mbox-storage.ts';
-import { quotaTestAlloc, quotaWarningToRun, runQuotaWarning } from '../mail-quota.ts';
+import { quotaGrace, quotaTestAlloc, quotaWarningToRun, runQuotaWarning } from '../mail-quota.ts';
 import { logger } from '../../util/msg.ts';
 
 const log = logger('lib-storage');
@@ -260,7 +260,7 @@ export class MaildirUser implements MailUser, MailboxOwner {
       let before: QuotaUsage | undefined;
       if (!o.ignoreQuota && (this.rec.quotaBytes !== undefined || this.rec.quotaMessages !== undefined)) {
         before = await this.quota();
-        if (quotaTestAlloc(before, tmp.size, o.postSession ? this.rec.quotaGraceBytes ?? 0 : 0) !== 'ok') {
+        if (quotaTestAlloc(before, tmp.size, o.postSession ? quotaGrace(this.rec) : 0) !== 'ok') {
           await fsp.unlink(tmp.path).catch(() => {});
           throw new MailError('NOQUOTA', 'Quota exceeded (mailbox for user is full)');
         }
