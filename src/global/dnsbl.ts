@@ -302,6 +302,26 @@ export class RblChecker {
     return this.check(s, arg, domain.toLowerCase(), what, RHSBL_CLASS[kind], value);
   }
 
+  /**
+   * permit_dnswl_client / permit_rhswl_client: is `name` (a reversed address or a host name)
+   * listed in the allow list `arg` (domain[=filter])? 'error' for a DNS failure or a bad filter.
+   */
+  async allowListed(name: string, arg: string): Promise<'listed' | 'not' | 'error'> {
+    const eq = arg.indexOf('=');
+    const domain = eq >= 0 ? arg.slice(0, eq) : arg;
+    let filter: ReplyFilter | undefined;
+    if (eq >= 0) {
+      try { filter = parseReplyFilter(arg.slice(eq + 1)); } catch (e) {
+        log.warn(`RBL reply error: ${(e as Error).message}`);
+        return 'error';
+      }
+    }
+    const q = `${name}.${domain}`;
+    const a = await this.cache.get(q, () => dnsblQuery(this.dns, q));
+    if (a.addrs.some((x) => !filter || filter(x))) return 'listed';
+    return a.error ? 'error' : 'not';
+  }
+
   private async check(s: DnsblClient, arg: string, name: string, what: string, cls: string,
                       value: { sender?: string; recipient?: string }): Promise<DnsblReply | undefined> {
     const eq = arg.indexOf('=');

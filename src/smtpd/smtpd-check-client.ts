@@ -5,7 +5,8 @@
  * check_reverse_client_access, permit_sasl_authenticated, check_sasl_access,
  * permit_tls_clientcerts / permit_tls_all_clientcerts (no verified client certificates yet:
  * DUNNO), and the DNS list restrictions reject_rbl_client and reject_rhsbl_* (client, reverse
- * client, helo, sender, recipient), which query through src/postscreen/dnsbl.ts.
+ * client, helo, sender, recipient), the obsolete reject_maps_rbl (maps_rbl_domains), and the
+ * allow lists permit_dnswl_client / permit_rhswl_client, which query through global/dnsbl.ts.
  *
  * Contract: CLIENT_RESTRICTIONS maps each name to its implementation (smtpd-check-generic.ts
  * dispatches to it). Reply texts and codes are Postfix 3.7's (unknown_client_reject_code,
@@ -13,12 +14,13 @@
  * log "restriction `name' ignored: no SASL support".
  */
 import { logger } from '../util/msg.ts';
-import type { RhsblKind } from '../global/dnsbl.ts';
+import { reverseAddr, type RhsblKind } from '../global/dnsbl.ts';
+import { permitAuthDestination } from './smtpd-check-dest.ts';
 import type { SmtpdReply } from './smtpd-policy.ts';
 import { clientKeys } from './smtpd-check-access.ts';
 import { accessCheck } from './smtpd-check-table.ts';
 import {
-  CLIENT, DUNNO, OK, SASL_USER, namaddr, reject, tableError,
+  CLIENT, DUNNO, OK, SASL_USER, deferIf, namaddr, reject, tableError,
   type CheckContext, type CheckState, type Restriction, type Status,
 } from './smtpd-check-reject.ts';
 
@@ -43,6 +45,40 @@ const rhsbl: Restriction = async (cx, st, r) => {
 };
 
 const rbl: Restriction = async (cx, st, r) => rblResult(cx, st, await cx.rbl.rejectRblClient(st.s, r.domainArg()));
+
+/**
+ * permit_dnswl_client / permit_rhswl_client (Postfix permit_dnswl_addr/_domain): OK when the
+ * client address (reversed) or name is in the allow list. Never for a recipient that is not
+ * ours to accept (an allow list must not make an open relay); a DNS failure answers "450 4.7.1
+ * ... Service unavailable" if the request would otherwise be rejected (defer_if_reject).
+ */
+const allowList: Restriction = async (cx, st, r) => {
+  const arg = r.domainArg();
+  if (st.where === 'RCPT' && st.recipient !== undefined && (await permitAuthDestination(cx, st, st.recipient)) !== OK) return DUNNO;
+  const s = st.s;
+  let name: string | undefined;
+  if (r.name === 'permit_dnswl_client') name = reverseAddr(s.clientAddr);
+  else if (s.clientName !== 'unknown') name = s.clientName.toLowerCase().replace(/\.$/, '');
+  if (!name) return DUNNO;
+  const v = await cx.rbl.allowListed(name, arg);
+  if (v === 'listed') return OK;
+  if (v === 'error') {
+    const what = r.name === 'permit_dnswl_client' ? s.clientAddr : s.clientName;
+    log.warn(`${namaddr(st)}: DNS allow list lookup error for "${arg}"`);
+    return deferIf(st.deferIfReject, 'policy', 450, '4.7.1', `<${what}>: ${CLIENT} rejected: Service unavailable`);
+  }
+  return DUNNO;
+};
+
+/** reject_maps_rbl (obsolete): reject_rbl_client for each domain of maps_rbl_domains. */
+const mapsRbl: Restriction = async (cx, st) => {
+  log.warn('support for restriction "reject_maps_rbl" will be removed from Postern; use "reject_rbl_client domain-name" instead');
+  for (const d of cx.mapsRblDomains) {
+    const v = await cx.rbl.rejectRblClient(st.s, d);
+    if (v) return rblResult(cx, st, v);
+  }
+  return DUNNO;
+};
 
 export const CLIENT_RESTRICTIONS: Record<string, Restriction> = {
   permit_inet_interfaces: (cx, st) => (cx.tr.isLocalAddress(st.s.clientAddr) ? OK : DUNNO),
@@ -70,6 +106,9 @@ export const CLIENT_RESTRICTIONS: Record<string, Restriction> = {
   reject_rhsbl_helo: rhsbl,
   reject_rhsbl_sender: rhsbl,
   reject_rhsbl_recipient: rhsbl,
+  reject_maps_rbl: mapsRbl,
+  permit_dnswl_client: allowList,
+  permit_rhswl_client: allowList,
   permit_tls_clientcerts: () => DUNNO, // no verified client certificates yet (TLS issue)
   permit_tls_all_clientcerts: () => DUNNO,
 };

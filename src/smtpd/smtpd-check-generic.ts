@@ -30,14 +30,12 @@ const log = logger('smtpd');
 
 /** Restrictions Postfix has that Postern does not implement yet: they defer, loudly. */
 const UNSUPPORTED = new Set([
-  'permit_dnswl_client', 'permit_rhswl_client',
-  'reject_maps_rbl',
-  'permit_mx_backup', 'check_relay_domains', 'check_ccert_access', 'check_client_ns_access',
+  'permit_mx_backup', 'check_ccert_access', 'check_client_ns_access',
   'check_client_mx_access', 'check_client_a_access', 'check_reverse_client_ns_access',
   'check_reverse_client_mx_access', 'check_reverse_client_a_access', 'check_helo_ns_access',
   'check_helo_mx_access', 'check_helo_a_access', 'check_sender_ns_access', 'check_sender_mx_access',
   'check_sender_a_access', 'check_recipient_ns_access', 'check_recipient_mx_access',
-  'check_recipient_a_access', 'check_etrn_access', 'permit_naked_ip_address',
+  'check_recipient_a_access', 'check_etrn_access',
 ]);
 
 /** The restrictions of no particular family. */

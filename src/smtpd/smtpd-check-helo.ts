@@ -10,13 +10,16 @@
  * unknown_helo_hostname_tempfail_action says otherwise; codes from invalid_hostname_reject_code,
  * non_fqdn_reject_code, unknown_hostname_reject_code.
  */
+import { logger } from '../util/msg.ts';
 import { domainKeys } from './smtpd-check-access.ts';
 import { dnsStatus, invalidHostaddr, invalidHostname, nonFqdnHostname } from './smtpd-check-addr.ts';
 import { accessCheck } from './smtpd-check-table.ts';
 import {
-  DUNNO, HELO, deferIfPermit, reject,
+  DUNNO, HELO, OK, REJECT, deferIfPermit, reject,
   type CheckContext, type CheckState, type Restriction, type Status,
 } from './smtpd-check-reject.ts';
+
+const log = logger('smtpd');
 
 const invalidHelo: Restriction = (cx, st) => {
   if (st.helo === undefined) return DUNNO;
@@ -44,6 +47,13 @@ export const HELO_RESTRICTIONS: Record<string, Restriction> = {
   check_helo_access: (cx, st, r) => {
     const t = r.mapArg();
     return st.helo === undefined ? DUNNO : accessCheck(cx, st, t, domainKeys(st.helo, cx.p.accessParent), st.helo, HELO, r.defAcl);
+  },
+  // Obsolete (Postfix warns): OK for a HELO that is a bare IP address; an invalid one is refused
+  // as reject_invalid_hostaddr refuses it.
+  permit_naked_ip_address: (cx, st) => {
+    log.warn('restriction permit_naked_ip_address is deprecated. Use permit_mynetworks or permit_sasl_authenticated instead');
+    if (st.helo === undefined || !/^[0-9.:]+$/.test(st.helo)) return DUNNO;
+    return hostaddr(cx, st, st.helo) === DUNNO ? OK : REJECT;
   },
   reject_invalid_helo_hostname: invalidHelo,
   reject_invalid_hostname: invalidHelo,

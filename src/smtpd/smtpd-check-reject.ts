@@ -113,6 +113,8 @@ export interface CheckContext {
   readonly tr: ResolveClient;
   readonly dns: DnsResolver;
   readonly rbl: RblChecker;
+  /** maps_rbl_domains (the obsolete reject_maps_rbl). */
+  readonly mapsRblDomains: string[];
   readonly mynetworks: NamadrList;
   readonly senderLoginMaps: Maps | undefined;
   /** smtpd_restriction_classes (and the built-in reject_sender_login_mismatch). */

@@ -54,6 +54,13 @@ before(async () => {
     'nullmx.test': { MX: [{ preference: 0, exchange: '' }] },
     'servfail.test': 'SERVFAIL',
     'good.helo.test': { A: ['192.0.2.2'] },
+    // DNS lists: 127.0.0.2 is listed in rbl.test and allowed by wl.test; 127.0.0.6's allow list
+    // lookup fails; the client name good.client.test is allowed by rhswl.test.
+    '2.0.0.127.rbl.test': { A: ['127.0.0.2'] },
+    '2.0.0.127.rbl2.test': { A: ['127.0.0.2'], TXT: ['second list'] },
+    '2.0.0.127.wl.test': { A: ['127.0.5.1'] },
+    '6.0.0.127.wl.test': 'SERVFAIL',
+    'good.client.test.rhswl.test': { A: ['127.0.5.1'] },
   });
   resolver = new Resolver({ timeout: 300, tries: 1 });
   resolver.setServers([`127.0.0.1:${dns.port}`]);
@@ -86,7 +93,7 @@ async function checker(extra = '', sharedDns = false): Promise<SmtpdCheck> {
   return SmtpdCheck.open(cfg, { rewrite: await TrivialRewrite.open(cfg), ...(sharedDns ? {} : { dns: resolver }) });
 }
 
-interface Dialogue { client?: string; sasl?: string; helo?: string; from?: string; to?: string | string[]; pending?: boolean; ehlo?: boolean }
+interface Dialogue { client?: string; name?: string; sasl?: string; helo?: string; from?: string; to?: string | string[]; pending?: boolean; ehlo?: boolean }
 
 function fmt(v: SmtpdVerdict | undefined): string {
   if (!v) return 'OK';
@@ -97,7 +104,7 @@ function fmt(v: SmtpdVerdict | undefined): string {
 function newState(d: Dialogue): SmtpdState & { inputPending?: () => boolean } {
   const addr = d.client ?? '127.0.0.2';
   return {
-    sessionId: 'T', clientAddr: addr, clientPort: 1, clientName: 'unknown', serverAddr: '127.0.0.1',
+    sessionId: 'T', clientAddr: addr, clientPort: 1, clientName: d.name ?? 'unknown', serverAddr: '127.0.0.1',
     serverPort: 25, service: 'smtp', protocol: d.ehlo === false ? 'SMTP' : 'ESMTP', tls: false,
     saslUsername: d.sasl, errorCount: 0, junkCount: 0, messages: 0,
     inputPending: () => d.pending ?? false,
@@ -249,7 +256,7 @@ test('generic restrictions, warn_if_reject, defer_if_reject, relay list order', 
   await table(await mk('permit', 'smtpd_relay_restrictions = reject\n'), [['relay rejects before recipient permits', {}, '554 5.7.1 <info@myoffice.space>: Recipient address rejected: Access denied']]);
   await table(await mk('bogus_restriction'), [['unknown name', {}, '451 4.3.5 Server configuration error']]);
   await table(await mk('check_recipient_access'), [['check_*_access without table', {}, '451 4.3.5 Server configuration error']]);
-  await table(await mk('reject_maps_rbl'), [['not implemented: defer, never permit', {}, '451 4.3.5 Server configuration error']]);
+  await table(await mk('permit_mx_backup'), [['not implemented: defer, never permit', {}, '451 4.3.5 Server configuration error']]);
   await table(await mk('reject_unverified_recipient'), [['verify service failure: defer, never permit', {}, '450 4.3.0 <info@myoffice.space>: Recipient address rejected: address verification problem']]);
   // Not as Postfix 3.7 (measured): it skips reject_rbl_client without a domain and goes on with
   // the list (a client in mynetworks got 250). This row asserts what Postern answers today.
@@ -351,4 +358,45 @@ virtual_mailbox_maps = texthash:$DIR/missing-vmailbox
   assert.match(got, /^451 4\.3\.[05] /, got);
   const ck2 = await checker('smtpd_recipient_restrictions = permit\nvirtual_mailbox_maps = texthash:$DIR/missing-vmailbox\n');
   assert.match(await dialogue(ck2, { to: 'info@myoffice.space' }), /^451 4\.3\.[05] /);
+});
+
+test('DNS lists through the loopback DNS server: reject_maps_rbl, permit_dnswl_client, permit_rhswl_client', async () => {
+  const mk = (rcpt: string, extra = '') => checker(`smtpd_recipient_restrictions = ${rcpt}\n${extra}`);
+  // reject_maps_rbl: reject_rbl_client for each of maps_rbl_domains, in order.
+  await table(await mk('reject_maps_rbl, permit', 'maps_rbl_domains = none.test, rbl2.test, rbl.test\n'), [
+    ['listed', {}, '554 5.7.1 Service unavailable; Client host [127.0.0.2] blocked using rbl2.test; second list'],
+    ['not listed', { client: '127.0.0.3' }, 'OK'],
+  ]);
+  await table(await mk('reject_maps_rbl, permit'), [['maps_rbl_domains empty', {}, 'OK']]);
+  await table(await mk('permit_dnswl_client wl.test, reject'), [
+    ['allowed', {}, 'OK'],
+    ['not listed', { client: '127.0.0.3' }, '554 5.7.1 <info@myoffice.space>: Recipient address rejected: Access denied'],
+    ['DNS failure: the reject becomes defer_if_reject', { client: '127.0.0.6' }, '450 4.7.1 <127.0.0.6>: Client host rejected: Service unavailable'],
+  ]);
+  await table(await mk('permit_dnswl_client wl.test=127.0.5.[2..9], reject'), [['reply filter', {}, '554 5.7.1 <info@myoffice.space>: Recipient address rejected: Access denied']]);
+  // Never an open relay: an allow-listed client still cannot relay.
+  await table(await mk('permit', 'smtpd_relay_restrictions = permit_dnswl_client wl.test, reject_unauth_destination\n'), [
+    ['allowed client, our domain', {}, 'OK'],
+    ['allowed client, someone else\'s domain', { to: 'x@example.com' }, '554 5.7.1 <x@example.com>: Relay access denied'],
+  ]);
+  await table(await mk('permit_rhswl_client rhswl.test, reject'), [
+    ['allowed name', { name: 'good.client.test', client: '127.0.0.3' }, 'OK'],
+    ['unknown name', { client: '127.0.0.3' }, '554 5.7.1 <info@myoffice.space>: Recipient address rejected: Access denied'],
+  ]);
+});
+
+test('obsolete restrictions: permit_naked_ip_address, check_relay_domains', async () => {
+  const mk = (rcpt: string, extra = '') => checker(`smtpd_recipient_restrictions = ${rcpt}\n${extra}`);
+  await table(await mk('permit_naked_ip_address, reject'), [
+    ['bare IPv4 HELO', { helo: '192.0.2.7' }, 'OK'],
+    ['a name', { helo: 'host.example.org' }, '554 5.7.1 <info@myoffice.space>: Recipient address rejected: Access denied'],
+    ['bracketed', { helo: '[192.0.2.7]' }, '554 5.7.1 <info@myoffice.space>: Recipient address rejected: Access denied'],
+    ['invalid address', { helo: '300.1.1.1' }, '501 5.5.2 <300.1.1.1>: Helo command rejected: invalid ip address'],
+  ]);
+  await table(await mk('permit', 'smtpd_relay_restrictions = check_relay_domains\n'), [
+    ['our domain', {}, 'OK'],
+    ['relay domain', { to: 'known@relay.test' }, 'OK'],
+    ['elsewhere', { to: 'x@example.com' }, '554 5.7.1 <x@example.com>: Recipient address rejected: Relay access denied'],
+    ['a client named in relay_domains', { name: 'mail.relay.test', to: 'x@example.com' }, 'OK'],
+  ]);
 });

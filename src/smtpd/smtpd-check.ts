@@ -116,7 +116,7 @@ export class SmtpdCheck implements SmtpdPolicy {
     this.p = readCheckParams(c);
     this.lists = readRestrictionLists(c);
     const cx: { -readonly [K in keyof CheckContext]: CheckContext[K] } = {
-      p: this.p, tr: this.tr, dns: this.dns, rbl: this.rbl, classes: this.classes, config: c, verify: opts.verify,
+      p: this.p, tr: this.tr, dns: this.dns, rbl: this.rbl, mapsRblDomains: c.list('maps_rbl_domains'), classes: this.classes, config: c, verify: opts.verify,
       mynetworks: undefined as unknown as NamadrList, // set by open()
       senderLoginMaps: undefined,
       table: (spec) => this.table(spec),
