@@ -894,6 +894,7 @@ export const POSTERN_PARAMS: readonly ParamSpec[] = [
   p('postern_junk_mailbox', 'Junk', 'str', 'The folder (Dovecot\'s special-use \\Junk mailbox) that virtual, local (Maildir) and lmtpd deliver DMARC-quarantined mail to; created when missing.'),
   p('postern_dmarc_reporting', 'no', 'bool', 'DMARC aggregate reports (RFC 7489 section 7.2): record each DMARC evaluation of mail from outside, and once a day the master mails each policy domain that publishes rua=mailto: its gzipped XML report (docs/authres.md).'),
   p('postern_dmarc_directory', '$data_directory/dmarc', 'str', 'Where cleanup records DMARC evaluations (one file per UTC day) for the aggregate reports.'),
+  p('postern_dmarc_day_limit', '104857600', 'size', 'The largest a day file of recorded DMARC evaluations grows (about 400 bytes a message); past it the rest of the day is not recorded (logged once).'),
   p('postern_dmarc_report_org', '$mydomain', 'str', 'The org_name of the DMARC aggregate reports Postern sends (their Subject and file name name $mydomain as the Submitter).'),
   p('postern_dmarc_report_from', 'postmaster@$mydomain', 'str', 'The email of the DMARC aggregate reports Postern sends, and the sender address of the report mail.'),
   p('postern_srs', 'yes', 'bool', 'Rewrite the envelope sender of mail forwarded to another domain (virtual alias, alias, .forward) with the Sender Rewriting Scheme (SRS0/SRS1, as postsrsd), and accept and reverse bounces to those addresses (docs/authres.md).'),

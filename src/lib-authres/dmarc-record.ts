@@ -11,7 +11,8 @@
  *
  *   One JSON line per message in $postern_dmarc_directory/YYYY-MM-DD.jsonl (UTC day), appended
  *   with O_APPEND; a line is at most 3500 bytes (so concurrent cleanup processes never
- *   interleave), strings are cut to 255 characters, at most 10 DKIM results are kept. No
+ *   interleave), strings are cut to 255 characters, at most 10 DKIM results are kept; a day
+ *   file stops growing at postern_dmarc_day_limit bytes (logged once). No
  *   address is stored: the header From domain, the envelope (SPF) domain, the DKIM d= domains
  *   and the client IP address only (RFC 7489 §7.2 and its privacy considerations, §9.5).
  *
@@ -20,10 +21,11 @@
  *   published), disposition (applied: none|quarantine|reject), dkimAligned, spfAligned, dkim
  *   [{domain, selector, result}], spf {domain, scope, result}.
  */
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MainConfig } from '../global/mail-conf.ts';
 import type { AuthresVerdict } from './authres-verify.ts';
+import { logger } from '../util/msg.ts';
 
 export interface DmarcEvaluation {
   t: string;
@@ -36,6 +38,10 @@ export interface DmarcEvaluation {
   dkim: { domain: string; selector?: string; result: string }[];
   spf: { domain: string; scope: 'mfrom' | 'helo'; result: string };
 }
+
+const log = logger('cleanup');
+/** The day file already said to be full (said once per process). */
+let full = '';
 
 const cut = (s: string | undefined) => (s ?? '').slice(0, 255);
 
@@ -57,8 +63,14 @@ export function recordDmarcEvaluation(config: MainConfig, v: AuthresVerdict, ip:
     const line = JSON.stringify(ev);
     if (line.length > 3500) return;
     const dir = config.get('postern_dmarc_directory');
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
-    appendFileSync(join(dir, `${now.toISOString().slice(0, 10)}.jsonl`), line + '\n', { mode: 0o640 });
+    const file = join(dir, `${now.toISOString().slice(0, 10)}.jsonl`);
+    let size = 0;
+    try { size = statSync(file).size; } catch { mkdirSync(dir, { recursive: true, mode: 0o750 }); }
+    if (size + line.length >= config.size('postern_dmarc_day_limit')) {
+      if (full !== file) { full = file; log.warn(`${file}: over postern_dmarc_day_limit (${config.get('postern_dmarc_day_limit')} bytes): DMARC evaluations not recorded for the rest of the day`); }
+      return;
+    }
+    appendFileSync(file, line + '\n', { mode: 0o640 });
   } catch { /* a full disk or a bad directory loses a statistic, never mail */ }
 }
 
