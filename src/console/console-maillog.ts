@@ -56,9 +56,8 @@ export async function tailLines(path: string): Promise<string[]> {
 
 export type EventKind = 'delivered' | 'deferred' | 'bounced' | 'rejected';
 export function eventOf(line: string): EventKind | undefined {
-  if (line.includes(' status=sent')) return 'delivered';
-  if (line.includes(' status=deferred')) return 'deferred';
-  if (line.includes(' status=bounced')) return 'bounced';
+  const m = /[ ,]status=(sent|deferred|bounced)(?:[ ,]|$)/.exec(line);
+  if (m) return m[1] === 'sent' ? 'delivered' : m[1] as EventKind;
   if (/: reject: /.test(line)) return 'rejected';
   return undefined;
 }

@@ -186,7 +186,11 @@ export async function userPage(cr: ConsoleRequest): Promise<HttpResponse> {
     cr.ctx.log.info(`console: ${cr.user.user} changed their password from ${cr.req.remoteAddress}`);
     return flash(cr, { ok: 'Your password is changed (IMAP, POP3, SMTP and this console).' }, '/console/me');
   }
-  const body = `<p>Logged in as <strong id="me">${h(cr.user.user)}</strong>${cr.user.admin ? ' (administrator)' : ''}.</p>`
+  // Client set-up (docs/autoconfig.md): the Apple profile for this address, when it is served.
+  const domain = cr.user.user.slice(cr.user.user.lastIndexOf('@') + 1);
+  const profile = cr.ctx.config.bool('postern_autoconfig') && cr.ctx.config.list('postern_autoconfig_domains').map((d) => d.toLowerCase()).includes(domain)
+    ? `<p><a id="mobileconfig" href="/apple/postern.mobileconfig?emailaddress=${encodeURIComponent(cr.user.user)}">Set up Mail on iPhone, iPad or Mac</a> (a configuration profile; Thunderbird and Outlook set themselves up from the address).</p>` : '';
+  const body = `<p>Logged in as <strong id="me">${h(cr.user.user)}</strong>${cr.user.admin ? ' (administrator)' : ''}.</p>${profile}`
     + `<h2>Change my password</h2><form method="post" action="/console/me">${csrfField(cr.user)}<input type="hidden" name="op" value="password">`
     + '<p><label>Current password <input type="password" name="current" required autocomplete="current-password" maxlength="1024"></label></p>'
     + '<p><label>New password <input type="password" name="password" required autocomplete="new-password" minlength="8" maxlength="1024"></label></p>'
