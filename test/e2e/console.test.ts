@@ -137,7 +137,8 @@ before(async () => {
     '', `postern_https_listen = 127.0.0.1:${port}`, 'postern_console = yes',
     `maillog_file_prefixes = ${sys.dir}`, `maillog_file = ${join(sys.dir, 'maillog')}`,
     `postern_dns_servers = 127.0.0.1:${dns.port}`, 'myhostname = mail.example.test', 'mydomain = example.test',
-    `transport_maps = texthash:${join(sys.configDir, 'transport')}`, `virtual_alias_maps = hash:${join(sys.configDir, 'virtual')}`, '',
+    `transport_maps = texthash:${join(sys.configDir, 'transport')}`, `virtual_alias_maps = hash:${join(sys.configDir, 'virtual')}`,
+    'postern_autoconfig = yes', 'postern_autoconfig_domains = example.test', '',
   ].join('\n'));
   assert.equal(sys.cli('reload').status, 0);
   const end = Date.now() + 20_000;
@@ -270,6 +271,10 @@ test('an administrator in Chromium: dashboard, users, checklist, queue; a user c
   await p.click('button[type=submit]');
   assert.match(p.url(), /\/console\/me$/);
   assert.equal(await p.locator('header a[href="/console/users"]').count(), 0, 'no admin pages in the menu');
+  const profile = await ctx.request.get(new URL((await p.getAttribute('#mobileconfig', 'href'))!, base).href);
+  assert.equal(profile.status(), 200);
+  assert.equal(profile.headers()['content-type'], 'application/x-apple-aspen-config');
+  assert.match(await profile.text(), /<string>bob@example\.test<\/string>/);
   await p.fill('input[name=current]', 'bob-first-pass');
   await p.fill('input[name=password]', 'bob-second-pass');
   await p.fill('input[name=password2]', 'bob-second-pass');
