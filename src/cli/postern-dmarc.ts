@@ -5,7 +5,8 @@
  *   postern dmarc report [--day YYYY-MM-DD] [--dry-run]
  *       build the report of each policy domain seen that day (default yesterday, UTC) and mail
  *       it to the domain's rua; --dry-run prints the XML and what would be sent, sends nothing.
- *       The master does this daily by itself when postern_dmarc_reporting = yes.
+ *       The master does this daily by itself when postern_dmarc_reporting = yes; a finished
+ *       day sent here is marked reported (DAY.jsonl.sent), so the master does not send it again.
  *   postern dmarc summary FILE...
  *       what aggregate reports other receivers sent about our domains say (XML, .xml.gz, .zip,
  *       or the report mail itself; dmarcrep/dmarc-summary.ts)
@@ -16,6 +17,7 @@ import { MainConfig } from '../global/mail-conf.ts';
 import { dmarcReportsFor, sendDmarcReports } from '../dmarcrep/dmarcrep.ts';
 import { summarizeDmarcFile } from '../dmarcrep/dmarc-summary.ts';
 import { cleanup } from '../master/master-clients.ts';
+import { markSent, pendingDays } from '../global/daily-report.ts';
 
 const USAGE = 'usage: postern dmarc report [--day YYYY-MM-DD] [--dry-run] | summary FILE...\n';
 
@@ -39,6 +41,13 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   }
   const config = MainConfig.load(resolve(ctx.configDir));
   if (dryRun) for (const r of dmarcReportsFor(config, day).values()) process.stdout.write(r.xml);
-  for (const l of await sendDmarcReports(config, day, { cleanup, dryRun })) process.stdout.write(`${l}\n`);
+  const lines = await sendDmarcReports(config, day, { cleanup, dryRun });
+  for (const l of lines) process.stdout.write(`${l}\n`);
+  // A finished day sent by hand is not sent again by the master's daily run.
+  const dir = config.get('postern_dmarc_directory');
+  if (!dryRun && pendingDays(dir).includes(day) && !lines.some((l) => / refused by cleanup: /.test(l))) {
+    markSent(dir, day);
+    process.stdout.write(`${day}: marked as reported (${day}.jsonl.sent)\n`);
+  }
   return 0;
 }

@@ -209,4 +209,16 @@ test('the master\'s daily run (postern_dmarc_reporting = yes) reported the finis
   while (Date.now() < end && !existsSync(join(dmarcDir, `${yesterday}.jsonl.sent`))) await new Promise((r) => setTimeout(r, 50));
   assert.ok(readdirSync(dmarcDir).includes(`${yesterday}.jsonl.sent`));
   assert.match(sys.log, /DMARC report \d{4}-\d{2}-\d{2}: daily\.test: report \S+ queued as/);
+  // A finished day sent by hand is marked reported, so the daily run does not send it twice.
+  const before = new Date(Date.now() - 2 * 86400_000).toISOString().slice(0, 10);
+  writeFileSync(join(dmarcDir, `${before}.jsonl`), readFileSync(join(dmarcDir, `${yesterday}.jsonl.sent`), 'utf8').replace(/192\.0\.2\.77/, '192.0.2.78'));
+  const r = await cli('dmarc', 'report', '--day', before);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^daily\.test: report \S+ queued as \w+ to postmaster@example\.test$/m);
+  assert.ok(existsSync(join(dmarcDir, `${before}.jsonl.sent`)) && !existsSync(join(dmarcDir, `${before}.jsonl`)));
+  const box = join(sys.maildir(RUA), 'new');
+  const count = () => readdirSync(box).filter((f) => readFileSync(join(box, f), 'latin1').includes('Report Domain: daily.test')).length;
+  const until = Date.now() + 30_000;
+  while (Date.now() < until && count() < 2) await new Promise((res) => setTimeout(res, 50));
+  assert.equal(count(), 2, 'the day sent by hand arrived too');
 });
