@@ -13,6 +13,7 @@
  * warn_if_reject applies to the next restriction only; it and the remembered defers follow the
  * recursion depth as in Postfix.
  */
+import { SERVER_RESTRICTIONS } from './smtpd-check-server.ts';
 import { logger } from '../util/msg.ts';
 import {
   Abort, DUNNO, OK, REJECT, deferIf, deferIfPermit, lower, reject, rejected, serverError,
@@ -30,12 +31,8 @@ const log = logger('smtpd');
 
 /** Restrictions Postfix has that Postern does not implement yet: they defer, loudly. */
 const UNSUPPORTED = new Set([
-  'permit_mx_backup', 'check_ccert_access', 'check_client_ns_access',
-  'check_client_mx_access', 'check_client_a_access', 'check_reverse_client_ns_access',
-  'check_reverse_client_mx_access', 'check_reverse_client_a_access', 'check_helo_ns_access',
-  'check_helo_mx_access', 'check_helo_a_access', 'check_sender_ns_access', 'check_sender_mx_access',
-  'check_sender_a_access', 'check_recipient_ns_access', 'check_recipient_mx_access',
-  'check_recipient_a_access', 'check_etrn_access',
+  'permit_mx_backup', 'check_ccert_access', 'check_client_ns_access', 'check_reverse_client_ns_access',
+  'check_helo_ns_access', 'check_sender_ns_access', 'check_recipient_ns_access', 'check_etrn_access',
 ]);
 
 /** The restrictions of no particular family. */
@@ -71,6 +68,7 @@ const RESTRICTIONS = new Map<string, Restriction>(Object.entries({
   ...RECIPIENT_RESTRICTIONS,
   ...SPF_RESTRICTIONS,
   ...VERIFY_RESTRICTIONS,
+  ...SERVER_RESTRICTIONS,
 }));
 
 export async function generic(cx: CheckContext, st: CheckState, list: string[], replyName: string, replyClass: string,

@@ -41,6 +41,7 @@ const FILES: Record<string, string> = {
     'discard@example.org DISCARD', 'unk@example.org no_such_restriction', 'sub.parent.test REJECT sub',
     'parent.test REJECT parent', 'x@dsn.test REJECT 5.1.1 bad mailbox',
   ].join('\n') + '\n',
+  access_server: 'bad.test REJECT bad mx\n192.0.2.77 REJECT bad address\n192.0.2.70 DUNNO\n',
   access_rcpt: 'blocked@myoffice.space REJECT\nopen@example.com OK\nroute.test OK\n',
   login: 'alice@example.test alice, bob\nshared@example.test carol\n',
 };
@@ -61,6 +62,12 @@ before(async () => {
     '2.0.0.127.wl.test': { A: ['127.0.5.1'] },
     '6.0.0.127.wl.test': 'SERVFAIL',
     'good.client.test.rhswl.test': { A: ['127.0.5.1'] },
+    // check_*_mx_access / check_*_a_access: an MX in a listed domain, a domain without MX.
+    'mxhost.test': { MX: [{ preference: 10, exchange: 'mx1.bad.test' }] },
+    'mx1.bad.test': { A: ['192.0.2.66'] },
+    'goodmx.test': { MX: [{ preference: 10, exchange: 'mx.goodmx.test' }] },
+    'mx.goodmx.test': { A: ['192.0.2.70'] },
+    'nomx.test': { A: ['192.0.2.77'] },
   });
   resolver = new Resolver({ timeout: 300, tries: 1 });
   resolver.setServers([`127.0.0.1:${dns.port}`]);
@@ -399,4 +406,27 @@ test('obsolete restrictions: permit_naked_ip_address, check_relay_domains', asyn
     ['elsewhere', { to: 'x@example.com' }, '554 5.7.1 <x@example.com>: Recipient address rejected: Relay access denied'],
     ['a client named in relay_domains', { name: 'mail.relay.test', to: 'x@example.com' }, 'OK'],
   ]);
+});
+
+test('check_*_mx_access and check_*_a_access: the servers of a name and their addresses in an access table', async () => {
+  const mk = (rcpt: string) => checker(`smtpd_recipient_restrictions = ${rcpt}\n`);
+  await table(await mk('check_sender_mx_access texthash:$DIR/access_server, permit'), [
+    ['an MX host in a listed parent domain', { from: 'a@mxhost.test' }, '554 5.7.1 <a@mxhost.test>: Sender address rejected: bad mx'],
+    ['no MX: the domain is its own server, its address is listed', { from: 'a@nomx.test' }, '554 5.7.1 <a@nomx.test>: Sender address rejected: bad address'],
+    ['MX host and address not listed', { from: 'a@goodmx.test' }, 'OK'],
+    ['a domain the DNS does not know', { from: 'a@nowhere.test' }, 'OK'],
+    ['the null sender', { from: '' }, 'OK'],
+  ]);
+  await table(await mk('check_sender_a_access texthash:$DIR/access_server, permit'), [
+    ['the domain\'s own address is listed', { from: 'a@nomx.test' }, '554 5.7.1 <a@nomx.test>: Sender address rejected: bad address'],
+    ['A lookups do not look at MX hosts', { from: 'a@mxhost.test' }, 'OK'],
+  ]);
+  await table(await mk('check_helo_mx_access texthash:$DIR/access_server, permit'), [
+    ['HELO name', { helo: 'mxhost.test' }, '554 5.7.1 <mxhost.test>: Helo command rejected: bad mx'],
+    ['address literal', { helo: '[192.0.2.77]' }, 'OK'],
+  ]);
+  await table(await mk('check_recipient_mx_access texthash:$DIR/access_server, permit'), [
+    ['recipient domain', { to: 'x@mxhost.test', client: '127.0.0.1' }, '554 5.7.1 <x@mxhost.test>: Recipient address rejected: bad mx'],
+  ]);
+  await table(await mk('check_client_ns_access texthash:$DIR/access_server, permit'), [['NS form: not implemented, never permits', {}, '451 4.3.5 Server configuration error']]);
 });

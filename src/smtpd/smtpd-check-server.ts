@@ -1,0 +1,116 @@
+/**
+ * smtpd-check-server - the check_*_mx_access and check_*_a_access restrictions (Postfix
+ * smtpd_check.c check_server_access()): look up the DNS servers of a name and search an
+ * access(5) table for each server's host name (and its parent domains), then for each of the
+ * server's addresses (and their parent networks).
+ *
+ *   check_{client,reverse_client,helo,sender,recipient}_mx_access type:table
+ *       the MX hosts of the client name / HELO name / the address's domain; a domain without MX
+ *       records is its own server (RFC 5321 §5.1, as Postfix)
+ *   check_{client,reverse_client,helo,sender,recipient}_a_access type:table
+ *       the IPv4 and IPv6 addresses of that name
+ *
+ * Contract: SERVER_RESTRICTIONS maps each name to its implementation (smtpd-check-generic.ts
+ * dispatches to it). An unknown client name, an address literal, the null sender and a name the
+ * DNS cannot answer give DUNNO (Postfix logs "Unable to look up MX host for ..."); the first
+ * table result other than DUNNO wins. The check_*_ns_access forms are not here yet (the DNS
+ * client has no NS lookup): they still answer as unimplemented restrictions.
+ *
+ * PARAMETERS
+ *   parent_domain_matches_subdomains (smtpd_access_maps), access_map_reject_code,
+ *   access_map_defer_code
+ */
+import { logger } from '../util/msg.ts';
+import { addrKeys, domainKeys } from './smtpd-check-access.ts';
+import { accessCheck } from './smtpd-check-table.ts';
+import {
+  CLIENT, DUNNO, HELO, RECIPIENT, SENDER, namaddr,
+  type CheckContext, type CheckState, type Restriction, type Status,
+} from './smtpd-check-reject.ts';
+
+const log = logger('smtpd');
+
+/** The name a restriction looks at, the reply name and the reply class. */
+function subject(st: CheckState, who: string): { name: string; replyName: string; replyClass: string } | undefined {
+  const s = st.s;
+  const domainOf = (a: string | undefined) => {
+    if (!a) return undefined;
+    const at = a.lastIndexOf('@');
+    return at >= 0 ? a.slice(at + 1) : undefined;
+  };
+  switch (who) {
+    case 'client': case 'reverse_client':
+      return s.clientName === 'unknown' ? undefined : { name: s.clientName, replyName: namaddr(st), replyClass: CLIENT };
+    case 'helo':
+      return st.helo ? { name: st.helo, replyName: st.helo, replyClass: HELO } : undefined;
+    case 'sender': {
+      const d = domainOf(st.sender);
+      return d ? { name: d, replyName: st.sender!, replyClass: SENDER } : undefined;
+    }
+    case 'recipient': {
+      const d = domainOf(st.recipient);
+      return d ? { name: d, replyName: st.recipient!, replyClass: RECIPIENT } : undefined;
+    }
+  }
+  return undefined;
+}
+
+async function addresses(cx: CheckContext, host: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const f of [cx.dns.resolve4, cx.dns.resolve6]) {
+    try { out.push(...await f.call(cx.dns, host)); } catch { /* none of this family */ }
+  }
+  return out;
+}
+
+const serverAccess: Restriction = async (cx, st, r) => {
+  const table = r.mapArg();
+  const m = /^check_(client|reverse_client|helo|sender|recipient)_(mx|a)_access$/.exec(r.name)!;
+  const who = subject(st, m[1]!);
+  if (!who) return DUNNO;
+  const name = who.name.toLowerCase().replace(/\.$/, '');
+  if (name === '' || name.startsWith('[') || !name.includes('.') && !/^[a-z0-9-]+$/.test(name)) return DUNNO;
+  const type = m[2]!;
+  let hosts: string[];
+  if (type === 'a') {
+    hosts = [];
+  } else {
+    try {
+      const mx = await cx.dns.resolveMx(name);
+      hosts = mx.sort((a, b) => a.priority - b.priority).map((x) => x.exchange.toLowerCase().replace(/\.$/, '')).filter(Boolean);
+      if (hosts.length === 0) hosts = [name];
+    } catch (e) {
+      const kind = (e as { kind?: string }).kind ?? (e as NodeJS.ErrnoException).code;
+      if (kind === 'NOTFOUND' || kind === 'NODATA' || kind === 'ENOTFOUND' || kind === 'ENODATA') {
+        hosts = [name];   // no MX: the domain is its own mail server
+      } else {
+        log.warn(`Unable to look up MX host for ${name}: ${(e as Error).message}`);
+        return DUNNO;
+      }
+    }
+  }
+  const parent = cx.p.accessParent;
+  const check = (keys: { key: string; partial: boolean }[]): Promise<Status> => accessCheck(cx, st, table, keys, who.replyName, who.replyClass, r.defAcl);
+  if (type === 'a') {
+    for (const a of await addresses(cx, name)) {
+      const s = await check(addrKeys(a));
+      if (s !== DUNNO) return s;
+    }
+    return DUNNO;
+  }
+  for (const host of hosts) {
+    let s = await check(domainKeys(host, parent));
+    if (s !== DUNNO) return s;
+    for (const a of await addresses(cx, host)) {
+      s = await check(addrKeys(a));
+      if (s !== DUNNO) return s;
+    }
+  }
+  return DUNNO;
+};
+
+export const SERVER_RESTRICTIONS: Record<string, Restriction> = Object.fromEntries(
+  ['client', 'reverse_client', 'helo', 'sender', 'recipient'].flatMap((w) => [
+    [`check_${w}_mx_access`, serverAccess], [`check_${w}_a_access`, serverAccess],
+  ]),
+);
