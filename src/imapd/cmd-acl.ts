@@ -126,7 +126,7 @@ export async function cmdGetAcl(s: ImapSession, c: CommandContext): Promise<Repl
   const parts: (Buffer | string)[] = ['* ACL', mailboxOut(s, name)];
   for (const e of entries) {
     const id = e.type === 'owner' ? (named ? 'owner' : me) : e.type === 'user' ? e.name : e.type === 'group' ? `$${e.name}` : e.type === 'group-override' ? `$${e.name}` : e.type;
-    parts.push(astr((e.negative ? '-' : '') + id), astr(shown(e.rights)));
+    parts.push(astr((e.global ? '#' : '') + (e.negative ? '-' : '') + id), astr(shown(e.rights)));
   }
   if (!entries.some((e) => ownerEntry(e, me))) parts.push(astr(me), 'lrwstipekxacd');
   await s.send(line(s, ...parts));

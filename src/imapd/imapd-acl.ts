@@ -13,10 +13,11 @@
  *                           out needs `e` (NOPERM)
  *   CREATE                  `k` on the parent (a top-level name: allowed)
  *   DELETE                  `x`; RENAME `x` on the source and `k` on the new parent
- * Rights come from the mailbox's dovecot-acl (lib-storage/mail-acl.ts), read again each time
+ * Rights come from the mailbox's dovecot-acl and the global ACL file of `acl = vfile:FILE`
+ * (lib-storage/mail-acl.ts), read again each time
  * (another session or Dovecot may have changed it).
  */
-import { effectiveRights, type AclEntry } from '../lib-storage/mail-acl.ts';
+import { effectiveRights, readGlobalAcl, type AclEntry } from '../lib-storage/mail-acl.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { ImapSession } from './imapd-session.ts';
 import { mailboxText } from './imapd-names.ts';
@@ -27,7 +28,10 @@ export function aclOn(s: ImapSession): boolean {
 
 /** The mailbox's ACL entries (undefined: no file) — only with aclOn(). */
 export async function aclEntries(s: ImapSession, name: string): Promise<AclEntry[] | undefined> {
-  return s.user!.acl!().read(name);
+  const local = await s.user!.acl!().read(name);
+  const g = s.shared.settings.aclGlobalFile;
+  const global = g ? await readGlobalAcl(g, name) : [];
+  return global.length > 0 ? [...(local ?? []), ...global] : local;
 }
 
 /** The session user's rights on their own mailbox (letters l r w s t i p e k x a); all without ACL. */

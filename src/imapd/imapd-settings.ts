@@ -37,6 +37,8 @@ export interface ImapdSettings {
   acl: boolean;
   /** imap_acl in protocol imap's mail_plugins: the ACL commands and the ACL capability. */
   imapAcl: boolean;
+  /** `acl = vfile:FILE`: the global ACL file. */
+  aclGlobalFile?: string;
   /** A `type = shared` namespace (with the acl plugin): its prefix up to %u, and acl_shared_dict's file. */
   sharedNamespace?: { prefix: string; dictPath?: string };
   /** `type = public` namespaces (with the acl plugin): prefix and mail location. */
@@ -98,6 +100,8 @@ export function imapdSettings(conf: DovecotConfig): ImapdSettings {
   const aclSetting = conf.getFor('plugin/acl', imap)?.trim() ?? '';
   s.acl = plugins.includes('acl') && /^vfile(:|$)/.test(aclSetting);
   s.imapAcl = s.acl && plugins.includes('imap_acl');
+  const gpath = /^vfile:([^:]+)/.exec(aclSetting)?.[1];
+  if (s.acl && gpath) s.aclGlobalFile = gpath;
   for (const n of conf.namespaces) {
     const location = n.settings?.['location']?.trim();
     if (!s.acl || n.settings?.['type'] !== 'public' || !location || !n.prefix.endsWith(s.separator)) continue;

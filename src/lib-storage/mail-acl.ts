@@ -52,6 +52,8 @@ export interface AclEntry {
   /** Letters (a set, kept in Dovecot's written order). */
   rights: string;
   negative: boolean;
+  /** From the global ACL file (acl = vfile:FILE): applied after the mailbox's own, never written. */
+  global?: boolean;
 }
 
 /** Letters ordered by right name, as Dovecot writes them ("alr", "elrt", "akilrws"). */
@@ -103,6 +105,8 @@ export function parseAclFile(text: string): AclEntry[] {
 
 export function sortAcl(entries: AclEntry[]): AclEntry[] {
   return entries.sort((a, b) => {
+    const g = (a.global ? 1 : 0) - (b.global ? 1 : 0);
+    if (g !== 0) return g;
     const t = TYPE_ORDER.indexOf(a.type) - TYPE_ORDER.indexOf(b.type);
     if (t !== 0) return t;
     if (a.name !== b.name) return a.name < b.name ? -1 : 1;
@@ -142,14 +146,52 @@ export function effectiveRights(entries: readonly AclEntry[] | undefined, who: A
     list = sortAcl([...list, { type: 'owner', name: '', rights: ALL_RIGHTS, negative: false }]);
   }
   let have = new Set<string>();
-  let lastType: AclIdType | undefined;
+  let lastType: string | undefined;
   for (const e of list) {
     if (e.negative || !matches(e, who)) continue;
-    if (e.type !== lastType) { have = new Set(); lastType = e.type; }
+    const t = `${e.global ? 'g' : 'l'}:${e.type}`;
+    if (t !== lastType) { have = new Set(); lastType = t; }
     for (const c of e.rights) have.add(c);
   }
   for (const e of list) if (e.negative && matches(e, who)) for (const c of e.rights) have.delete(c);
   return rightsInLetterOrder([...have].join(''));
+}
+
+/**
+ * The global ACL file (Dovecot 2.3 `acl = vfile:/etc/dovecot/dovecot-acl`): lines
+ * `MAILBOX-PATTERN IDENTIFIER RIGHTS`, `*` and `?` wildcards, for every user's mailboxes; its
+ * entries come after the mailbox's own (GETACL shows them with `#`) and cannot be changed by
+ * SETACL. Read again when its mtime changes; over ACL_FILE_MAX bytes it is refused (LIMIT).
+ */
+const globalCache = new Map<string, { mtimeMs: number; lines: { re: RegExp; entry: AclEntry }[] }>();
+
+export async function readGlobalAcl(path: string, mailbox: string): Promise<AclEntry[]> {
+  let st;
+  try { st = await fsp.stat(path); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new MailError('TEMP', `global ACL file ${path} cannot be read: ${(e as Error).message}`);
+  }
+  if (st.isDirectory()) throw new MailError('TEMP', `global ACL directory ${path} is not supported (Dovecot 2.2 layout); use a global ACL file`);
+  if (st.size > ACL_FILE_MAX) throw new MailError('LIMIT', `global ACL file ${path} is over ${ACL_FILE_MAX} bytes`);
+  let c = globalCache.get(path);
+  if (!c || c.mtimeMs !== st.mtimeMs) {
+    const lines: { re: RegExp; entry: AclEntry }[] = [];
+    for (const raw of (await fsp.readFile(path, 'utf8')).split('\n')) {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) continue;
+      const sp = line.indexOf(' ');
+      if (sp <= 0) continue;
+      const pattern = line.slice(0, sp).replace(/^"(.*)"$/, '$1');
+      const [entry] = parseAclFile(line.slice(sp + 1));
+      if (!entry) continue;
+      const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 's');
+      lines.push({ re, entry: { ...entry, global: true } });
+      if (lines.length > ACL_MAX_ENTRIES) throw new MailError('LIMIT', `global ACL file ${path} has more than ${ACL_MAX_ENTRIES} entries`);
+    }
+    c = { mtimeMs: st.mtimeMs, lines };
+    globalCache.set(path, c);
+  }
+  return sortAcl(c.lines.filter((l) => l.re.test(mailbox)).map((l) => ({ ...l.entry })));
 }
 
 /** The ACLs of a user's mailboxes, by mailbox name. */
@@ -186,7 +228,7 @@ export class VfileAcl implements MailboxAcl {
 
   /** Replaces a mailbox's dovecot-acl (removed when nothing is left). */
   async write(mailbox: string, entries: readonly AclEntry[]): Promise<void> {
-    const list = sortAcl(entries.filter((e) => e.rights !== ''));
+    const list = sortAcl(entries.filter((e) => e.rights !== '' && !e.global));
     if (list.length > ACL_MAX_ENTRIES) throw new MailError('LIMIT', `ACL would have more than ${ACL_MAX_ENTRIES} entries`);
     const dir = this.dirOf(mailbox);
     const path = join(dir, 'dovecot-acl');

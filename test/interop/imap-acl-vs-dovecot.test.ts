@@ -171,3 +171,30 @@ test('hostile ACL input: ../ and NUL identifiers, huge rights, 10,000 entries; o
     assert.match(stripTiming(await other.tagged('m', 'SELECT INBOX')), /OK \[READ-WRITE\]/);
   } finally { c.close(); other.close(); }
 });
+
+test('global ACL file (acl = vfile:FILE): patterns, applied after the mailbox\'s own, shown with #, not changeable', { skip, timeout: 60_000 }, async () => {
+  const { mkdtempSync, chmodSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'postern-global-acl-'));
+  chmodSync(dir, 0o755);
+  const file = join(dir, 'dovecot-acl');
+  writeFileSync(file, '# global\nFoo owner lr\nFoo user=b@x.test lrw\n* user=c@x.test l\nBar* owner lrwstipekx\nLoc? anyone lr\n');
+  chmodSync(file, 0o644);
+  const conf = CONF.replace('acl = vfile', `acl = vfile:${file}`);
+  const g = await Differential.start(['global@x.test'], { dovecotConf: conf, posternConf: conf });
+  try {
+    const steps: Step[] = [
+      'CREATE Foo', 'CREATE Bar', 'CREATE Bar2', 'CREATE Other', 'CREATE Loc1', 'MYRIGHTS Foo', 'GETACL Foo', 'SETACL Foo b@x.test lr', 'MYRIGHTS Bar',
+      'MYRIGHTS Bar2', 'GETACL Bar', 'GETACL Other', 'SETACL Other c@x.test lrw', 'GETACL Other', 'DELETEACL Other c@x.test', 'GETACL Other',
+      'MYRIGHTS INBOX', 'GETACL INBOX', 'GETACL Loc1', 'SELECT Foo', 'APPEND Foo {3+}\r\nabc', 'LIST "" *',
+    ];
+    const a = await g.run('global@x.test', steps);
+    const diffs = differences(steps, a);
+    assert.equal(diffs.length, 0, diffs.join('\n'));
+    const m = g.maildirs('global@x.test');
+    assert.equal(aclFile(m.postern, 'Other'), aclFile(m.dovecot, 'Other'));
+  } finally {
+    await g.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
