@@ -18,7 +18,8 @@
  *
  * FIELDS (DmarcEvaluation)
  *   t (ISO time), ip, from (header From domain), policy (domain, adkim, aspf, p, sp, pct, rua as
- *   published), disposition (applied: none|quarantine|reject), dkimAligned, spfAligned, dkim
+ *   published), disposition (applied: none|quarantine|reject), reason (sampled_out when the pct
+ *   sample weakened it, local_policy when postern_dmarc_reject/quarantine did), dkimAligned, spfAligned, dkim
  *   [{domain, selector, result}], spf {domain, scope, result}.
  */
 import { appendFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -33,6 +34,8 @@ export interface DmarcEvaluation {
   from: string;
   policy: { domain: string; adkim: 'r' | 's'; aspf: 'r' | 's'; p: string; sp: string; pct: number; rua?: string };
   disposition: 'none' | 'quarantine' | 'reject';
+  /** Why the disposition is less than the policy asked (Appendix C PolicyOverrideType). */
+  reason?: 'sampled_out' | 'local_policy';
   dkimAligned: boolean;
   spfAligned: boolean;
   dkim: { domain: string; selector?: string; result: string }[];
@@ -53,10 +56,12 @@ export function recordDmarcEvaluation(config: MainConfig, v: AuthresVerdict, ip:
     const r = d.record;
     // What was done with the message: reject/quarantine as the verdict applied, else none.
     const disposition = v.action === 'reject' ? 'reject' : v.action === 'quarantine' ? 'quarantine' : 'none';
+    // Less than asked: the pct sample (§6.6.4) or this site's postern_dmarc_reject/quarantine.
+    const reason = d.result !== 'fail' || !d.policy || d.policy === disposition ? undefined : d.disposition !== d.policy ? 'sampled_out' as const : 'local_policy' as const;
     const ev: DmarcEvaluation = {
       t: now.toISOString(), ip: cut(ip), from: cut(d.fromDomain),
       policy: { domain: cut(r.domain), adkim: r.adkim, aspf: r.aspf, p: r.p, sp: r.sp ?? r.p, pct: r.pct, ...(r.rua ? { rua: cut(r.rua) } : {}) },
-      disposition, dkimAligned: d.dkimAligned, spfAligned: d.spfAligned,
+      disposition, ...(reason ? { reason } : {}), dkimAligned: d.dkimAligned, spfAligned: d.spfAligned,
       dkim: v.dkimResults.slice(0, 10).map((k) => ({ domain: cut(k.domain).toLowerCase(), ...(k.selector ? { selector: cut(k.selector) } : {}), result: cut(k.result) })),
       spf: { domain: cut(v.spfIdentity.domain), scope: v.spfIdentity.scope, result: cut(v.spf) },
     };

@@ -8,7 +8,8 @@
  *   since the epoch, UTC), policy_published (domain, adkim, aspf, p, sp, pct: the record as
  *   last seen that day), then one record per distinct (source_ip, disposition, DMARC dkim and
  *   spf results, header_from, envelope_from, auth results) with its count: row (source_ip,
- *   count, policy_evaluated: disposition, dkim, spf = pass when aligned), identifiers
+ *   count, policy_evaluated: disposition, dkim, spf = pass when aligned, reason sampled_out or
+ *   local_policy when the disposition is less than the policy), identifiers
  *   (header_from, envelope_from), auth_results (dkim: domain, selector, result; spf: domain,
  *   scope, result). Result words outside the schema's enumerations become the nearest one
  *   (policy → permerror for spf...). Text is XML-escaped.
@@ -54,7 +55,7 @@ export function buildDmarcReports(evs: DmarcEvaluation[], o: DmarcReportOptions)
     const last = list[list.length - 1]!.policy;
     const rows = new Map<string, { e: DmarcEvaluation; count: number }>();
     for (const e of list) {
-      const key = JSON.stringify([e.ip, e.disposition, e.dkimAligned, e.spfAligned, e.from, e.spf, e.dkim]);
+      const key = JSON.stringify([e.ip, e.disposition, e.reason, e.dkimAligned, e.spfAligned, e.from, e.spf, e.dkim]);
       const r = rows.get(key);
       if (r) r.count++; else rows.set(key, { e, count: 1 });
     }
@@ -67,6 +68,7 @@ export function buildDmarcReports(evs: DmarcEvaluation[], o: DmarcReportOptions)
     for (const { e, count } of rows.values()) {
       x.push('  <record>', '    <row>', `      <source_ip>${esc(e.ip)}</source_ip>`, `      <count>${count}</count>`, '      <policy_evaluated>',
         `        <disposition>${pol(e.disposition)}</disposition>`, `        <dkim>${e.dkimAligned ? 'pass' : 'fail'}</dkim>`, `        <spf>${e.spfAligned ? 'pass' : 'fail'}</spf>`,
+        ...(e.reason === 'sampled_out' || e.reason === 'local_policy' ? ['        <reason>', `          <type>${e.reason}</type>`, '        </reason>'] : []),
         '      </policy_evaluated>', '    </row>', '    <identifiers>', `      <header_from>${esc(e.from)}</header_from>`, `      <envelope_from>${esc(e.spf.scope === 'mfrom' ? e.spf.domain : '')}</envelope_from>`, '    </identifiers>',
         '    <auth_results>');
       for (const k of e.dkim) {

@@ -66,3 +66,21 @@ test('rua: mailto URIs with !size (k/m/g), others skipped', () => {
   assert.deepEqual(parseRua('mailto:no-at-sign, mailto:%zz@x, mailto:a@'), []);
   assert.deepEqual(parseRua('mailto:dmarc%2Breports@example.org'), [{ address: 'dmarc+reports@example.org', domain: 'example.org' }]);
 });
+
+test('policy_evaluated reason: sampled_out when pct weakened the disposition, local_policy when this site did', () => {
+  const on = conf('postern_dmarc_reporting = yes');
+  const fail = (policy: 'quarantine' | 'reject', disposition: 'none' | 'quarantine' | 'reject', action: AuthresVerdict['action']): AuthresVerdict => {
+    const v = verdict('s');
+    return { ...v, action, dmarc: { ...v.dmarc!, result: 'fail', policy, disposition, spfAligned: false, dkimAligned: false, record: { ...v.dmarc!.record!, domain: 'reason.example', p: policy } } };
+  };
+  const w = new Date('2026-12-06T12:00:00Z');
+  recordDmarcEvaluation(on, fail('quarantine', 'none', 'accept'), '192.0.2.5', w);        // pct sample: not selected
+  recordDmarcEvaluation(on, fail('reject', 'reject', 'quarantine'), '192.0.2.6', w);     // postern_dmarc_reject = no
+  recordDmarcEvaluation(on, fail('reject', 'reject', 'reject'), '192.0.2.7', w);         // as asked: no reason
+  const evs = readDmarcDay(join(dir, 'd'), '2026-12-06');
+  assert.deepEqual(evs.map((e) => [e.disposition, e.reason]), [['none', 'sampled_out'], ['quarantine', 'local_policy'], ['reject', undefined]]);
+  const xml = buildDmarcReports(evs, { org: 'o', email: 'e@x', day: '2026-12-06', reportId: () => 'i' }).get('reason.example')!.xml;
+  assert.match(xml, /<source_ip>192\.0\.2\.5<\/source_ip>[^]*?<spf>fail<\/spf>\s*<reason>\s*<type>sampled_out<\/type>\s*<\/reason>\s*<\/policy_evaluated>/);
+  assert.match(xml, /<source_ip>192\.0\.2\.6<\/source_ip>[^]*?<disposition>quarantine<\/disposition>[^]*?<type>local_policy<\/type>/);
+  assert.equal((xml.match(/<reason>/g) ?? []).length, 2);
+});
