@@ -113,6 +113,8 @@ export interface CheckContext {
   readonly tr: ResolveClient;
   readonly dns: DnsResolver;
   readonly rbl: RblChecker;
+  /** permit_mx_backup_networks (undefined when empty). */
+  readonly mxBackupNetworks?: NamadrList;
   /** maps_rbl_domains (the obsolete reject_maps_rbl). */
   readonly mapsRblDomains: string[];
   readonly mynetworks: NamadrList;

@@ -1,8 +1,9 @@
 /**
- * smtpd-check-server - the check_*_mx_access and check_*_a_access restrictions (Postfix
- * smtpd_check.c check_server_access()): look up the DNS servers of a name and search an
- * access(5) table for each server's host name (and its parent domains), then for each of the
- * server's addresses (and their parent networks).
+ * smtpd-check-server - the restrictions that look at a name's mail servers (Postfix
+ * smtpd_check.c check_server_access(), permit_mx_backup()): check_*_mx_access and
+ * check_*_a_access look up the DNS servers of a name and search an access(5) table for each
+ * server's host name (and its parent domains), then for each of the server's addresses (and
+ * their parent networks); permit_mx_backup accepts mail for domains this host is a backup MX of.
  *
  *   check_{client,reverse_client,helo,sender,recipient}_mx_access type:table
  *       the MX hosts of the client name / HELO name / the address's domain; a domain without MX
@@ -17,14 +18,14 @@
  * client has no NS lookup): they still answer as unimplemented restrictions.
  *
  * PARAMETERS
- *   parent_domain_matches_subdomains (smtpd_access_maps), access_map_reject_code,
+ *   permit_mx_backup_networks, parent_domain_matches_subdomains (smtpd_access_maps), access_map_reject_code,
  *   access_map_defer_code
  */
 import { logger } from '../util/msg.ts';
 import { addrKeys, domainKeys } from './smtpd-check-access.ts';
 import { accessCheck } from './smtpd-check-table.ts';
 import {
-  CLIENT, DUNNO, HELO, RECIPIENT, SENDER, namaddr,
+  CLIENT, DUNNO, HELO, OK, RECIPIENT, SENDER, deferIf, namaddr, resolveAddr,
   type CheckContext, type CheckState, type Restriction, type Status,
 } from './smtpd-check-reject.ts';
 
@@ -109,8 +110,61 @@ const serverAccess: Restriction = async (cx, st, r) => {
   return DUNNO;
 };
 
-export const SERVER_RESTRICTIONS: Record<string, Restriction> = Object.fromEntries(
-  ['client', 'reverse_client', 'helo', 'sender', 'recipient'].flatMap((w) => [
+/** i_am_mx(): does one of these hosts have an address of ours (inet_interfaces, proxy_interfaces)? */
+async function iAmMx(cx: CheckContext, hosts: string[]): Promise<boolean> {
+  for (const h of hosts) for (const a of await addresses(cx, h)) if (cx.tr.isLocalAddress(a)) return true;
+  return false;
+}
+
+/**
+ * permit_mx_backup (Postfix permit_mx_backup()): OK for a recipient we would accept anyway
+ * (local, virtual, relay_domains; routed forms refused), or whose domain lists this host as a
+ * backup MX and not as a primary one, with every primary MX host's address in
+ * permit_mx_backup_networks when that is set. A domain without MX is OK only when its own
+ * address is ours; a DNS failure turns a later rejection into "450 4.4.4 ... Unable to look up
+ * mail exchanger information" (defer_if_reject).
+ */
+const mxBackup: Restriction = async (cx, st) => {
+  const rcpt = st.recipient;
+  if (rcpt === undefined) return DUNNO;
+  const r = await resolveAddr(cx, st, rcpt, st.sender ?? '');
+  const at = r.recipient.lastIndexOf('@');
+  if (at < 0) return OK;
+  if (r.class === 'local') return OK;
+  if (!cx.p.untrustedRouting && r.flags.routed) return DUNNO;
+  if (r.class === 'alias' || r.class === 'virtual' || r.class === 'relay') return OK;
+  const domain = r.recipient.slice(at + 1);
+  if (domain.startsWith('[')) return DUNNO;
+  let mx;
+  try {
+    mx = await cx.dns.resolveMx(domain);
+  } catch (e) {
+    const kind = (e as { kind?: string }).kind ?? (e as NodeJS.ErrnoException).code;
+    if (kind === 'NOTFOUND' || kind === 'NODATA' || kind === 'ENOTFOUND' || kind === 'ENODATA') return (await iAmMx(cx, [domain])) ? OK : DUNNO;
+    return deferIf(st.deferIfReject, 'policy', 450, '4.4.4', `<${rcpt}>: ${RECIPIENT} rejected: Unable to look up mail exchanger information: Host not found, try again`);
+  }
+  if (mx.length === 0) return (await iAmMx(cx, [domain])) ? OK : DUNNO;
+  const best = Math.min(...mx.map((x) => x.priority));
+  const host = (x: { exchange: string }) => x.exchange.toLowerCase().replace(/\.$/, '');
+  const primaries = mx.filter((x) => x.priority === best).map(host);
+  const backups = mx.filter((x) => x.priority !== best).map(host);
+  if (await iAmMx(cx, primaries)) return DUNNO;
+  if (backups.length === 0 || !(await iAmMx(cx, backups))) return DUNNO;
+  if (cx.mxBackupNetworks) {
+    for (const h of primaries) {
+      for (const a of await addresses(cx, h)) {
+        let ok = false;
+        try { ok = await cx.mxBackupNetworks.match('unknown', a); } catch { ok = false; }
+        if (!ok) return DUNNO;
+      }
+    }
+  }
+  return OK;
+};
+
+export const SERVER_RESTRICTIONS: Record<string, Restriction> = {
+  ...Object.fromEntries(['client', 'reverse_client', 'helo', 'sender', 'recipient'].flatMap((w) => [
     [`check_${w}_mx_access`, serverAccess], [`check_${w}_a_access`, serverAccess],
-  ]),
-);
+  ])),
+  permit_mx_backup: mxBackup,
+};

@@ -68,6 +68,13 @@ before(async () => {
     'goodmx.test': { MX: [{ preference: 10, exchange: 'mx.goodmx.test' }] },
     'mx.goodmx.test': { A: ['192.0.2.70'] },
     'nomx.test': { A: ['192.0.2.77'] },
+    // permit_mx_backup: 127.0.0.1 (ours, inet_interfaces = loopback-only) as backup or primary.
+    'backup.test': { MX: [{ preference: 10, exchange: 'primary.elsewhere.test' }, { preference: 20, exchange: 'backup.mine.test' }] },
+    'primary.elsewhere.test': { A: ['192.0.2.80'] },
+    'backup.mine.test': { A: ['127.0.0.1'] },
+    'primary.test': { MX: [{ preference: 10, exchange: 'backup.mine.test' }] },
+    'notus.test': { MX: [{ preference: 10, exchange: 'primary.elsewhere.test' }] },
+    'mxfail.test': 'SERVFAIL',
   });
   resolver = new Resolver({ timeout: 300, tries: 1 });
   resolver.setServers([`127.0.0.1:${dns.port}`]);
@@ -263,7 +270,7 @@ test('generic restrictions, warn_if_reject, defer_if_reject, relay list order', 
   await table(await mk('permit', 'smtpd_relay_restrictions = reject\n'), [['relay rejects before recipient permits', {}, '554 5.7.1 <info@myoffice.space>: Recipient address rejected: Access denied']]);
   await table(await mk('bogus_restriction'), [['unknown name', {}, '451 4.3.5 Server configuration error']]);
   await table(await mk('check_recipient_access'), [['check_*_access without table', {}, '451 4.3.5 Server configuration error']]);
-  await table(await mk('permit_mx_backup'), [['not implemented: defer, never permit', {}, '451 4.3.5 Server configuration error']]);
+  await table(await mk('check_etrn_access'), [['not implemented: defer, never permit', {}, '451 4.3.5 Server configuration error']]);
   await table(await mk('reject_unverified_recipient'), [['verify service failure: defer, never permit', {}, '450 4.3.0 <info@myoffice.space>: Recipient address rejected: address verification problem']]);
   // Not as Postfix 3.7 (measured): it skips reject_rbl_client without a domain and goes on with
   // the list (a client in mynetworks got 250). This row asserts what Postern answers today.
@@ -429,4 +436,18 @@ test('check_*_mx_access and check_*_a_access: the servers of a name and their ad
     ['recipient domain', { to: 'x@mxhost.test', client: '127.0.0.1' }, '554 5.7.1 <x@mxhost.test>: Recipient address rejected: bad mx'],
   ]);
   await table(await mk('check_client_ns_access texthash:$DIR/access_server, permit'), [['NS form: not implemented, never permits', {}, '451 4.3.5 Server configuration error']]);
+});
+
+test('permit_mx_backup: mail for domains this host is a backup MX of (not a primary), permit_mx_backup_networks', async () => {
+  const mk = (extra = '') => checker(`smtpd_relay_restrictions = permit_mx_backup, reject_unauth_destination\nsmtpd_recipient_restrictions = permit\n${extra}`);
+  await table(await mk(), [
+    ['we are a backup MX', { to: 'x@backup.test' }, 'OK'],
+    ['we are the primary MX', { to: 'x@primary.test' }, '554 5.7.1 <x@primary.test>: Relay access denied'],
+    ['we are not an MX', { to: 'x@notus.test' }, '554 5.7.1 <x@notus.test>: Relay access denied'],
+    ['our own domains', { to: 'info@myoffice.space' }, 'OK'],
+    ['routed form', { to: 'x%y@backup.test' }, '554 5.7.1 <x%y@backup.test>: Relay access denied'],
+    ['DNS failure: the rejection is deferred', { to: 'x@mxfail.test' }, '450 4.4.4 <x@mxfail.test>: Recipient address rejected: Unable to look up mail exchanger information: Host not found, try again'],
+  ]);
+  await table(await mk('permit_mx_backup_networks = 192.0.2.0/24\n'), [['primary in the networks', { to: 'x@backup.test' }, 'OK']]);
+  await table(await mk('permit_mx_backup_networks = 198.51.100.0/24\n'), [['primary outside the networks', { to: 'x@backup.test' }, '554 5.7.1 <x@backup.test>: Relay access denied']]);
 });

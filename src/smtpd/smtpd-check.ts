@@ -163,9 +163,14 @@ export class SmtpdCheck implements SmtpdPolicy {
         }
       }
     }
-    const cx = ck.cx as { mynetworks: NamadrList; senderLoginMaps: Maps | undefined };
+    const cx = ck.cx as { mynetworks: NamadrList; senderLoginMaps: Maps | undefined; mxBackupNetworks?: NamadrList };
     const parent = c.list('parent_domain_matches_subdomains').map(lower).includes('mynetworks');
     cx.mynetworks = await NamadrList.create('mynetworks', c.get('mynetworks'), parent, (s) => ck.table(s), file);
+    const mbn = c.get('permit_mx_backup_networks');
+    if (splitList(mbn).length) {
+      const p = c.list('parent_domain_matches_subdomains').map(lower).includes('permit_mx_backup_networks');
+      cx.mxBackupNetworks = await NamadrList.create('permit_mx_backup_networks', mbn, p, (s) => ck.table(s), file);
+    }
     const slm = c.get('smtpd_sender_login_maps');
     if (splitList(slm).length) cx.senderLoginMaps = await ck.table(slm);
     if (!hasRequired(ck.classes, ck.lists.relay) && !hasRequired(ck.classes, ck.lists.rcpt)) {
