@@ -20,6 +20,7 @@
 import { argAstring, argBytes, argString } from '../lib-imap/imap-parser.ts';
 import { SharedNamespaceUser } from '../lib-storage/mail-namespace.ts';
 import type { MailUser } from '../lib-storage/mail-storage.ts';
+import type { UserRecord } from '../lib-auth/user-directory.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { capabilityList } from './imapd-capability.ts';
@@ -70,7 +71,7 @@ async function authenticate(s: ImapSession, c: CommandContext, user: string, pas
   if (max > 0 && (s.shared.userIp.get(`${rec.user}\0${s.remoteIp}`) ?? 0) >= max) {
     return { status: 'NO', code: 'LIMIT', text: `Maximum number of connections from user+IP exceeded (mail_max_userip_connections=${max})` };
   }
-  const mailUser = withSharedNamespace(s, await s.shared.store.forUser(rec));
+  const mailUser = withSharedNamespace(s, rec, await s.shared.store.forUser(rec));
   s.shared.loginSucceeded(s.remoteIp);
   await s.loggedIn(rec, mailUser, method);
   await autoCreate(s);
@@ -78,7 +79,7 @@ async function authenticate(s: ImapSession, c: CommandContext, user: string, pas
 }
 
 /** With a shared namespace (mail-namespace.ts): other users' mailboxes under its prefix. */
-function withSharedNamespace(s: ImapSession, u: MailUser): MailUser {
+function withSharedNamespace(s: ImapSession, rec: UserRecord, u: MailUser): MailUser {
   const ns = s.shared.settings.sharedNamespace;
   const pubs = s.shared.settings.publicNamespaces;
   if (!ns && pubs.length === 0) return u;
@@ -87,7 +88,8 @@ function withSharedNamespace(s: ImapSession, u: MailUser): MailUser {
     // a public namespace's Maildir belongs to nobody: opened as a user named after its prefix
     open: () => s.shared.store.forUser({ user: `public:${p.prefix}`, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, home: '', mail: p.location }),
   }));
-  return new SharedNamespaceUser(u, { prefix: ns?.prefix ?? '', ...(ns?.dictPath ? { dictPath: ns.dictPath } : {}), publics }, async (owner) => {
+  const groups = (rec.extra?.['acl_groups'] ?? '').split(',').map((g) => g.trim()).filter((g) => g !== '');
+  return new SharedNamespaceUser(u, { prefix: ns?.prefix ?? '', ...(ns?.dictPath ? { dictPath: ns.dictPath } : {}), groups, publics }, async (owner) => {
     const rec = await s.shared.directory.lookup(owner);
     return rec ? s.shared.store.forUser(rec) : undefined;
   });

@@ -13,6 +13,7 @@
  *                           out needs `e` (NOPERM)
  *   CREATE                  `k` on the parent (a top-level name: allowed)
  *   DELETE                  `x`; RENAME `x` on the source and `k` on the new parent
+ * Groups are the userdb's `acl_groups` field (comma-separated), as Dovecot's.
  * Rights come from the mailbox's dovecot-acl and the global ACL file of `acl = vfile:FILE`
  * (lib-storage/mail-acl.ts), read again each time
  * (another session or Dovecot may have changed it).
@@ -38,7 +39,9 @@ export async function aclEntries(s: ImapSession, name: string): Promise<AclEntry
 export async function myRights(s: ImapSession, name: string): Promise<string> {
   if (!aclOn(s)) return 'lrwstipekxa';
   const owner = s.user!.mailboxOwner?.(name) ?? s.user!.user;
-  return effectiveRights(await aclEntries(s, name), { user: s.user!.user, owner: owner === s.user!.user });
+  // userdb `acl_groups=a,b` (Dovecot): the groups `group=` / `$group` entries name
+  const groups = (s.userRecord?.extra?.['acl_groups'] ?? '').split(',').map((g) => g.trim()).filter((g) => g !== '');
+  return effectiveRights(await aclEntries(s, name), { user: s.user!.user, owner: owner === s.user!.user, groups });
 }
 
 /** The NO for a missing right: hidden (no `l`) or NOPERM. */

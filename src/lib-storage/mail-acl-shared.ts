@@ -37,13 +37,14 @@ async function readDict(path: string): Promise<Map<string, string>> {
   return m;
 }
 
-/** The owners that share something with `user` (directly or with anyone). */
-export async function sharedOwnersFor(path: string, user: string): Promise<string[]> {
+/** The owners that share something with `user` (directly, with one of `groups`, or with anyone). */
+export async function sharedOwnersFor(path: string, user: string, groups: readonly string[] = []): Promise<string[]> {
   const d = await readDict(path);
   const out = new Set<string>();
+  const heads = [`${PREFIX}user/${user}/`, `${PREFIX}anyone/`, ...groups.map((g) => `${PREFIX}group/${g}/`)];
   for (const k of d.keys()) {
-    if (k.startsWith(`${PREFIX}user/${user}/`)) out.add(k.slice(`${PREFIX}user/${user}/`.length));
-    else if (k.startsWith(`${PREFIX}anyone/`)) out.add(k.slice(`${PREFIX}anyone/`.length));
+    const h = heads.find((x) => k.startsWith(x));
+    if (h) out.add(k.slice(h.length));
   }
   return [...out].filter((o) => o !== '' && !o.includes('\n')).sort();
 }

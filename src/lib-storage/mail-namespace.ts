@@ -34,6 +34,8 @@ export interface SharedNamespaceConf {
   prefix: string;
   /** acl_shared_dict's file (file:PATH), if set. */
   dictPath?: string;
+  /** The user's ACL groups (userdb acl_groups), for the dict's group entries. */
+  groups?: readonly string[];
   /** `type = public` namespaces: their prefix ("Public/") and how to open their mail location. */
   publics?: { prefix: string; open: () => Promise<MailUser | undefined> }[];
 }
@@ -116,7 +118,7 @@ export class SharedNamespaceUser implements MailUser {
       if (items.length > 0) out.push({ name: pub.prefix.slice(0, -this.separator.length), attributes: ['\\Noselect', '\\HasChildren'], subscribed: false, nonExistent: true }, ...items);
     }
     if (!this.conf.dictPath || this.conf.prefix === '') return this.markSubscribed(out);
-    const owners = (await sharedOwnersFor(this.conf.dictPath, this.user)).filter((o) => o !== this.user);
+    const owners = (await sharedOwnersFor(this.conf.dictPath, this.user, this.conf.groups ?? [])).filter((o) => o !== this.user);
     const root = this.conf.prefix.replace(/\/$/, '');
     const shared: MailboxInfo[] = [];
     for (const owner of owners) {

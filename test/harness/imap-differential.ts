@@ -115,10 +115,12 @@ export class Differential {
   readonly fx: Fixture;
   private constructor(dc: RealDovecot, fx: Fixture) { this.dc = dc; this.fx = fx; }
 
-  static async start(users: string[], o: { dovecotConf?: string; posternConf?: string } = {}): Promise<Differential> {
-    const dc = await RealDovecot.start({ protocols: ['imap'], users: users.map((user) => ({ user, pass: 'pw' })), extraConf: NAMESPACE_CONF + (o.dovecotConf ?? '') });
+  /** Users by name, or with passwd-file extra fields (`{ user, extra: 'userdb_acl_groups=staff' }`). */
+  static async start(list: (string | { user: string; extra: string })[], o: { dovecotConf?: string; posternConf?: string } = {}): Promise<Differential> {
+    const users = list.map((u) => (typeof u === 'string' ? { user: u, extra: '' } : u));
+    const dc = await RealDovecot.start({ protocols: ['imap'], users: users.map(({ user, extra }) => ({ user, pass: 'pw', extra })), extraConf: NAMESPACE_CONF + (o.dovecotConf ?? '') });
     try {
-      const fx = await startFixture({ users: users.map((u) => [u, 'pw']), ...(o.posternConf !== undefined ? { conf: o.posternConf } : {}) });
+      const fx = await startFixture({ users: users.map(({ user, extra }) => [user, 'pw', extra]), ...(o.posternConf !== undefined ? { conf: o.posternConf } : {}) });
       return new Differential(dc, fx);
     } catch (e) {
       await dc.stop();

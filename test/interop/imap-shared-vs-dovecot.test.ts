@@ -63,7 +63,7 @@ before(async () => {
     writeFileSync(join(dictDir, pub, '.Team', 'dovecot-acl'), 'anyone lrwsi\n');
   }
   await run('chown', ['-R', `${DOVECOT_MAIL_UID}:${DOVECOT_MAIL_UID}`, join(dictDir, 'public-dovecot')]);
-  d = await Differential.start(['a@x.test', 'b@x.test', 'c@x.test'], { dovecotConf: conf('dovecot.db', 'public-dovecot'), posternConf: conf('postern.db', 'public-postern') });
+  d = await Differential.start(['a@x.test', 'b@x.test', 'c@x.test', { user: 'd@x.test', extra: 'userdb_acl_groups=team,other' }], { dovecotConf: conf('dovecot.db', 'public-dovecot'), posternConf: conf('postern.db', 'public-postern') });
 });
 after(async () => {
   if (d) await d.stop();
@@ -164,4 +164,16 @@ test('public namespace: a Maildir of nobody\'s, its dovecot-acl giving anyone ri
   const diffs = differences(steps, a);
   assert.equal(diffs.length, 0, diffs.join('\n'));
   assert.match(a.postern[0]!, /\* NAMESPACE \(\("" "\/"\)\) \(\("shared\/" "\/"\)\) \(\("Public\/" "\/"\)\)/);
+});
+
+test('groups: the userdb acl_groups field; A shares with $team, a member lists and reads it', { skip, timeout: 60_000 }, async () => {
+  const stepsA: Step[] = ['CREATE Plans', `APPEND Plans ${lit('Subject: plan\r\n\r\nq1\r\n')}`, 'SETACL Plans $team lr', 'SETACL Plans -$other r', 'GETACL Plans'];
+  const stepsD: Step[] = ['LIST "" shared/a@x.test/*', 'MYRIGHTS shared/a@x.test/Plans', 'SELECT shared/a@x.test/Plans', 'SETACL Plans $team lrs'];
+  const stepsB: Step[] = ['LIST "" shared/a@x.test/P*', 'MYRIGHTS shared/a@x.test/Plans'];
+  const a = await d.run('a@x.test', stepsA);
+  const dd = await d.run('d@x.test', stepsD);
+  const b = await d.run('b@x.test', stepsB);
+  const diffs = [...differences(stepsA, a), ...differences(stepsD, dd), ...differences(stepsB, b)];
+  assert.equal(diffs.length, 0, diffs.join('\n'));
+  assert.match(dd.postern[1]!, /MYRIGHTS shared\/a@x\.test\/Plans l\r\n/);
 });
