@@ -7,12 +7,14 @@
  * at the same Postern quota-status: a full mailbox is refused at RCPT with 552 5.2.2 and the
  * same text from both, a roomy one gets 250, SIZE= counts. Hostile clients of the service
  * (garbage, over-long lines, endless attributes, a slow client) are cut off or answered while
- * the next client is still served.
+ * the next client is still served. quota_warning: an IMAP APPEND (Python imaplib) and an LMTP
+ * delivery (smtplib.LMTP) that cross 50% and 80% run the warning script once each, with its
+ * arguments, as the mail user.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../harness/free-port.ts';
@@ -21,10 +23,12 @@ import { RealPostfix } from '../harness/real-postfix.ts';
 
 let sys: PosternSystem | undefined;
 let qsPort = 0;
+let script = '';
+let warnOut = '';
 
 before(async () => {
   sys = await PosternSystem.start();
-  for (const [u, q] of [['full@example.test', '10K'], ['roomy@example.test', '5M']] as const) {
+  for (const [u, q] of [['full@example.test', '10K'], ['roomy@example.test', '5M'], ['warn@example.test', '10K']] as const) {
     const r = sys.cli('user', 'add', u, '-p', 'pw-' + u, '--quota', q);
     assert.equal(r.status, 0, r.stderr);
   }
@@ -33,6 +37,12 @@ before(async () => {
   for (const d of ['cur', 'new', 'tmp']) mkdirSync(join(md, d), { recursive: true });
   writeFileSync(join(md, 'cur', `1700000000.M1P1.test,S=20000,W=20400:2,S`), 'x'.repeat(20000));
   qsPort = await freePort();
+  script = join(sys.dir, 'quota-warning.sh');
+  warnOut = join(sys.dir, 'warnings.txt');
+  writeFileSync(script, '#!/bin/sh\nout="$1"; shift\necho "$(id -u) $*" >> "$out"\n', { mode: 0o755 });
+  writeFileSync(warnOut, '', { mode: 0o666 });
+  chmodSync(warnOut, 0o666);
+  chmodSync(sys.dir, 0o755);
   appendFileSync(join(sys.configDir, 'dovecot.conf'), `
 service quota-status {
   executable = quota-status -p postfix
@@ -45,6 +55,14 @@ plugin {
   quota_status_success = DUNNO
   quota_status_nouser = DUNNO
   quota_status_overquota = "552 5.2.2 Mailbox is full"
+  quota_warning = storage=80%% quota-warning 80 %u
+  quota_warning2 = storage=50%% quota-warning 50 %u
+}
+service quota-warning {
+  executable = script ${script} ${warnOut}
+  unix_listener quota-warning {
+    user = vmail
+  }
 }
 `);
   appendFileSync(join(sys.configDir, 'main.cf'), `\nsmtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:${qsPort}\n`);
@@ -142,4 +160,31 @@ test('hostile quota-status clients: garbage, NUL, huge size=, over-long lines, e
   try {
     assert.equal((await raw(ok, { waitMs: 1000 })).text, 'action=DUNNO\n\n');
   } finally { slow.destroy(); }
+});
+
+test('quota_warning through the running system: IMAP APPEND crosses 50%, LMTP delivery crosses 80%', async () => {
+  const py = `
+import imaplib, smtplib, sys
+port_imap, port_lmtp = int(sys.argv[1]), int(sys.argv[2])
+m = imaplib.IMAP4('127.0.0.1', port_imap)
+m.login('warn@example.test', 'pw-warn@example.test')
+typ, data = m.append('INBOX', None, None, b'Subject: a\\r\\n\\r\\n' + b'x' * 6000 + b'\\r\\n')
+print(typ)
+m.logout()
+l = smtplib.LMTP('127.0.0.1', port_lmtp)
+l.ehlo('client.test') if hasattr(l, 'ehlo') else None
+print(l.sendmail('s@elsewhere.test', ['warn@example.test'], b'Subject: b\\r\\n\\r\\n' + b'y' * 2500 + b'\\r\\n'))
+l.quit()
+`;
+  const r = spawnSync('python3', ['-c', py, String(sys!.ports.imap), String(sys!.ports.lmtp)], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^OK\n\{\}\n$/);
+  let lines: string[] = [];
+  for (let i = 0; i < 200 && lines.length < 2; i++) {
+    lines = readFileSync(warnOut, 'utf8').split('\n').filter(Boolean);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  // The script ran as the mail user (dovecot.conf mail_uid of the embedded default).
+  const uid = /^mail_uid = (\d+)$/m.exec(readFileSync(join(sys!.configDir, 'dovecot.conf'), 'utf8'))![1];
+  assert.deepEqual(lines, [`${uid} 50 warn@example.test`, `${uid} 80 warn@example.test`]);
 });

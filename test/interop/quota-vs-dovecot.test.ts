@@ -6,7 +6,8 @@
  *    and 64-bit-overflowing size=) get the same `action=` from Postern's quota-status as from
  *    Dovecot's, with the users' Maildirs filled alike (doveadm save / Postern's store);
  *  - quota_warning: the same deliveries run the same warning scripts with the same arguments
- *    (only the first matching warning, as Dovecot; none when no threshold is crossed).
+ *    (only the first matching warning, as Dovecot; none when no threshold is crossed), and the
+ *    `-storage=100%%` one when an expunge takes usage back below the limit.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,6 +39,7 @@ const USERS = [
   { user: 'c@x.test', extra: 'userdb_quota_rule=*:messages=2' },
   { user: 'w@x.test', extra: 'userdb_quota_rule=*:storage=10K' },
   { user: 'v@x.test', extra: 'userdb_quota_rule=*:storage=10K' },
+  { user: 'z@x.test', extra: 'userdb_quota_rule=*:storage=10K' },
 ];
 const conf = (qsPort: number, out: string) => `
 plugin {
@@ -48,6 +50,7 @@ plugin {
   quota_warning = storage=50%% quota-warning 50 %u
   quota_warning2 = storage=80%% quota-warning 80 %u
   quota_warning3 = messages=3 quota-warning msgs %u %n
+  quota_warning4 = -storage=100%% quota-warning below %u
 }
 service quota-warning {
   executable = script ${script} ${out}
@@ -206,4 +209,21 @@ test('quota_warning scripts run at the same thresholds with the same arguments a
   }
   // a@x.test crossed 50% in the first test; w's third message reached messages=3.
   assert.deepEqual(await waitLines(dcOut, 0), ['50 a@x.test', '50 w@x.test', 'msgs w@x.test w', '80 w@x.test', '50 v@x.test']);
+});
+
+test('quota_warning -storage=100%%: an expunge that takes usage below the limit runs the "below" warning, as Dovecot', { skip }, async () => {
+  const before = (await waitLines(dcOut, 0)).length;
+  await saveBoth('z@x.test', 10239);     // exactly the 10240-byte limit
+  const d1 = await waitLines(dcOut, before + 1);
+  assert.deepEqual(await waitLines(pOut, d1.length), d1);
+  const r = spawnSync('/usr/bin/doveadm', ['-c', dc!.confFile, 'expunge', '-u', 'z@x.test', 'mailbox', 'INBOX', 'all'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const u = await store.forUser((await directory!.lookup('z@x.test'))!);
+  try {
+    const mb = await u.open('INBOX');
+    try { assert.equal((await mb.expunge(mb.messages().map((m) => m.uid))).length, 1); } finally { await mb.close(); }
+  } finally { await u.close(); }
+  const d2 = await waitLines(dcOut, d1.length + 1);
+  assert.deepEqual(d2.slice(before), ['50 z@x.test', 'below z@x.test']);
+  assert.deepEqual(await waitLines(pOut, d2.length), d2);
 });

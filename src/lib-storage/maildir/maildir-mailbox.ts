@@ -26,6 +26,8 @@ export interface MailboxOwner {
   deliver(mailbox: string, content: MessageSource, o?: DeliverOptions): Promise<DeliverResult>;
   copyInto(dest: string, src: MaildirState, recs: MsgRec[], move: boolean): Promise<CopyResult>;
   releaseState(state: MaildirState): void;
+  /** Messages of `bytes` in all were expunged (quota_warning's `-rule` "below" warnings). */
+  expunged?(bytes: number, count: number): void;
 }
 
 const EXPUNGED_TEXT = 'Message was expunged.';
@@ -304,14 +306,15 @@ export class MaildirMailbox implements Mailbox {
     if (this.readOnly) throw new MailError('PERM', 'Mailbox is read-only.');
     const want = uids ? new Set(uids) : undefined;
     const removed: number[] = [];
+    let bytes = 0;
     await this.state.mutex.run(() => this.state.ownCurChange(async () => {
       for (const r of [...this.state.recs]) {
         if (!this.inView(r.uid)) continue;
         if (want ? !want.has(r.uid) : !r.flags.includes('\\Deleted')) continue;
-        if (await this.state.unlinkMessage(r)) removed.push(r.uid);
+        if (await this.state.unlinkMessage(r)) { removed.push(r.uid); bytes += r.size; }
       }
     }));
-    if (removed.length > 0) this.state.changed();
+    if (removed.length > 0) { this.state.changed(); this.owner.expunged?.(bytes, removed.length); }
     return removed;
   }
 

@@ -274,6 +274,16 @@ export class MaildirUser implements MailUser, MailboxOwner {
     });
   }
 
+  /** After an expunge: the first `-rule` (below) quota warning the drop crossed, run in the background. */
+  expunged(bytes: number, count: number): void {
+    const warnings = this.rec.quotaWarnings?.filter((w) => w.reverse);
+    if (!warnings?.length) return;
+    void this.quota().then((after) => {
+      const hit = quotaWarningToRun(warnings, { bytes: after.bytes + bytes, messages: after.messages + count }, after, after);
+      if (hit) void runQuotaWarning(hit.warning, this.rec, hit.reason, log);
+    }, () => { /* the expunge is done; a failed scan only skips the warning */ });
+  }
+
   async copyInto(dest: string, src: MaildirState, recs: MsgRec[], _move: boolean): Promise<CopyResult> {
     const n = await this.mustExist(dest);
     return this.withState(n, async (d) => {
