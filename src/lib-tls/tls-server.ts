@@ -139,9 +139,12 @@ function isSource(c: SecureContext | TlsContextSource): c is TlsContextSource {
  * after `timeoutMs` (a stalled handshake must not hold a session slot forever). With a
  * provider, the context is the one current at this moment (a reload changes later handshakes).
  */
-export function startServerTls(sock: Socket, context: SecureContext | TlsContextSource, timeoutMs: number): Promise<TLSSocket> {
+export function startServerTls(sock: Socket, context: SecureContext | TlsContextSource, timeoutMs: number,
+                               o: { requestCert?: boolean } = {}): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const opts: TLSSocketOptions = { isServer: true, requestCert: false };
+    // requestCert (smtpd_tls_ask_ccert): ask for a client certificate, and keep the connection
+    // whatever it is (socket.authorized says whether the CAs trust it).
+    const opts: TLSSocketOptions = { isServer: true, requestCert: o.requestCert ?? false, rejectUnauthorized: false };
     if (isSource(context)) {
       opts.secureContext = context.secureContext();
       if (context.hasNames) opts.SNICallback = context.sniCallback;

@@ -2,9 +2,10 @@
  * smtpd-check-client - the client restrictions of smtpd (Postfix smtpd_check.c, "Client host"):
  * permit_inet_interfaces, permit_mynetworks, reject_unknown_client_hostname (and its old name
  * reject_unknown_client), reject_unknown_reverse_client_hostname, check_client_access,
- * check_reverse_client_access, permit_sasl_authenticated, check_sasl_access,
- * permit_tls_clientcerts / permit_tls_all_clientcerts (no verified client certificates yet:
- * DUNNO), and the DNS list restrictions reject_rbl_client and reject_rhsbl_* (client, reverse
+ * check_reverse_client_access, permit_sasl_authenticated, check_sasl_access, the client
+ * certificate restrictions check_ccert_access, permit_tls_clientcerts (relay_clientcerts) and
+ * permit_tls_all_clientcerts (a certificate smtpd_tls_CAfile trusts; smtpd_tls_ask_ccert = yes
+ * makes smtpd ask for one), and the DNS list restrictions reject_rbl_client and reject_rhsbl_* (client, reverse
  * client, helo, sender, recipient), the obsolete reject_maps_rbl (maps_rbl_domains), and the
  * allow lists permit_dnswl_client / permit_rhswl_client, which query through global/dnsbl.ts.
  *
@@ -13,6 +14,7 @@
  * default_rbl_reply, maps_rbl_reject_code); SASL restrictions without smtpd_sasl_auth_enable
  * log "restriction `name' ignored: no SASL support".
  */
+import { createHash } from 'node:crypto';
 import { logger } from '../util/msg.ts';
 import { reverseAddr, type RhsblKind } from '../global/dnsbl.ts';
 import { permitAuthDestination } from './smtpd-check-dest.ts';
@@ -70,6 +72,51 @@ const allowList: Restriction = async (cx, st, r) => {
   return DUNNO;
 };
 
+/** The client certificate's fingerprints (certificate, then public key) with smtpd_tls_fingerprint_digest. */
+function clientCert(cx: CheckContext, st: CheckState): { prints: string[]; cn: string; trusted: boolean } | undefined {
+  const t = st.s.tlsSocket;
+  if (!t || !st.s.tls) return undefined;
+  const cert = t.getPeerCertificate?.(false);
+  if (!cert || !cert.raw) return undefined;
+  const d = cx.p.tlsFingerprintDigest;
+  const alg = /^(md5|sha1|sha256|sha512)$/i.test(d) ? d.toLowerCase() : 'sha256';
+  const colon = (b: Buffer) => b.toString('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:');
+  const prints = [colon(createHash(alg).update(cert.raw).digest())];
+  if (cert.pubkey) prints.push(colon(createHash(alg).update(cert.pubkey).digest()));
+  return { prints, cn: String(cert.subject?.CN ?? ''), trusted: t.authorized === true };
+}
+
+/** check_ccert_access type:table: the certificate's, then the public key's fingerprint. */
+const ccertAccess: Restriction = async (cx, st, r) => {
+  const table = r.mapArg();
+  const c = clientCert(cx, st);
+  if (!c) return DUNNO;
+  for (const p of c.prints) {
+    const s = await accessCheck(cx, st, table, [{ key: p, partial: false }], c.cn, 'Client certificate', r.defAcl);
+    if (s !== DUNNO) return s;
+  }
+  return DUNNO;
+};
+
+/**
+ * permit_tls_clientcerts: a fingerprint listed in relay_clientcerts (the CA need not be
+ * trusted); permit_tls_all_clientcerts: any certificate the CAs (smtpd_tls_CAfile) trust.
+ */
+const tlsClientcerts: Restriction = async (cx, st, r) => {
+  const c = clientCert(cx, st);
+  if (!c) return DUNNO;
+  if (r.name === 'permit_tls_all_clientcerts') return c.trusted ? OK : DUNNO;
+  const spec = cx.config?.get('relay_clientcerts').trim();
+  if (!spec) return DUNNO;
+  const maps = await cx.table(spec);
+  for (const p of c.prints) {
+    try {
+      if ((await maps.find(p)) !== undefined) return OK;
+    } catch (e) { tableError(cx, st, e, r.replyName); }
+  }
+  return DUNNO;
+};
+
 /** reject_maps_rbl (obsolete): reject_rbl_client for each domain of maps_rbl_domains. */
 const mapsRbl: Restriction = async (cx, st) => {
   log.warn('support for restriction "reject_maps_rbl" will be removed from Postern; use "reject_rbl_client domain-name" instead');
@@ -109,8 +156,9 @@ export const CLIENT_RESTRICTIONS: Record<string, Restriction> = {
   reject_maps_rbl: mapsRbl,
   permit_dnswl_client: allowList,
   permit_rhswl_client: allowList,
-  permit_tls_clientcerts: () => DUNNO, // no verified client certificates yet (TLS issue)
-  permit_tls_all_clientcerts: () => DUNNO,
+  check_ccert_access: ccertAccess,
+  permit_tls_clientcerts: tlsClientcerts,
+  permit_tls_all_clientcerts: tlsClientcerts,
 };
 
 function rblResult(cx: CheckContext, st: CheckState, r: SmtpdReply | undefined): Status {

@@ -64,7 +64,7 @@ export interface SmtpdDeps {
   xclientAllowed?: (name: string, addr: string) => Promise<boolean>;
   xforwardAllowed?: (name: string, addr: string) => Promise<boolean>;
   /** Server TLS (smtpd_tls_security_level may/encrypt); undefined = no STARTTLS. */
-  tls?: { context: SecureContext | TlsContextSource; level: 'may' | 'encrypt'; handshakeMs?: number };
+  tls?: { context: SecureContext | TlsContextSource; level: 'may' | 'encrypt'; handshakeMs?: number; askCcert?: boolean };
   /** Per-client anvil limits (smtpd_client_new_tls_session_rate_limit at STARTTLS). */
   limits?: ClientLimits;
   /** smtpd_milters (smtpd-milter.ts); undefined: none, and no non_smtpd_milters downstream. */

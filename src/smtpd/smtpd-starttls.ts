@@ -38,7 +38,7 @@ export async function cmdStarttls(s: SmtpdSession, arg: string): Promise<void> {
   const raw = s.detachSocket();
   let t: TLSSocket;
   try {
-    t = await startServerTls(raw, tls.context, tls.handshakeMs ?? s.st.timeoutMs);
+    t = await startServerTls(raw, tls.context, tls.handshakeMs ?? s.st.timeoutMs, { requestCert: tls.askCcert ?? false });
   } catch (e) {
     log.warn(`SSL_accept error from ${s.client}: ${(e as Error).message}`);
     s.abandon(raw);

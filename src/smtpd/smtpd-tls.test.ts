@@ -149,3 +149,54 @@ test('implicit TLS (smtpd_tls_wrappermode) with swaks --tlsc and Python SMTP_SSL
   const again = await run('python3', ['-c', `import smtplib,ssl; c=smtplib.SMTP_SSL("127.0.0.1", ${s.port}, context=ssl._create_unverified_context()); print(c.noop()); c.quit()`]);
   assert.match(again.stdout, /250/, 'the server keeps serving after a bad handshake');
 });
+
+test('client certificates (smtpd_tls_ask_ccert): check_ccert_access and permit_tls_clientcerts with relay_clientcerts, with Python ssl clients', async () => {
+  const { SmtpdCheck } = await import('./smtpd-check.ts');
+  const { TrivialRewrite } = await import('../trivial-rewrite/trivial-rewrite.ts');
+  const { X509Certificate } = await import('node:crypto');
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const pair = (n: string) => {
+    const c = join(dir, `${n}.crt`); const k = join(dir, `${n}.key`);
+    writeSelfSigned(c, k, { hostname: `${n}.example.org`, keyType: 'ec' }, () => {});
+    return { c, k, fp: new X509Certificate(readFileSync(c)).fingerprint256 };
+  };
+  const relay = pair('relayclient');
+  const bad = pair('badclient');
+  const other = pair('otherclient');
+  writeFileSync(join(dir, 'relay_clientcerts'), `${relay.fp} relay-ok\n`);
+  writeFileSync(join(dir, 'ccert_access'), `${bad.fp} REJECT certificate revoked\n`);
+  const qdir = mkdtempSync(join(dir, 'q-'));
+  const cfg = MainConfig.parse(`myhostname = mx.example.test\nsmtpd_tls_cert_file = ${cert}\nsmtpd_tls_key_file = ${key}
+smtpd_tls_security_level = may\nsmtpd_tls_ask_ccert = yes\nsmtpd_tls_fingerprint_digest = sha256\nmynetworks = 192.0.2.0/24
+mydestination = mx.example.test\nrelay_clientcerts = texthash:${dir}/relay_clientcerts
+smtpd_relay_restrictions = permit_tls_clientcerts, reject_unauth_destination
+smtpd_recipient_restrictions = check_ccert_access texthash:${dir}/ccert_access, permit\n`, 'main.cf', qdir);
+  const queue = new MailQueue(qdir);
+  queue.ensureDirs();
+  const policy = await SmtpdCheck.open(cfg, { rewrite: await TrivialRewrite.open(cfg) });
+  const smtpd = createSmtpd(cfg, { ...smtpdClients, queue, policy, service: 'smtp' });
+  const server = createServer((s) => smtpd.handle(s));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  servers.push({ server, sessions: smtpd.sessions });
+  const port = (server.address() as { port: number }).port;
+  const py = `
+import smtplib, ssl, sys
+for chain in sys.argv[2:]:
+    ctx = ssl._create_unverified_context()
+    if chain != "-":
+        c, k = chain.split(",")
+        ctx.load_cert_chain(c, k)
+    s = smtplib.SMTP("127.0.0.1", int(sys.argv[1])); s.ehlo("client.example.org"); s.starttls(context=ctx); s.ehlo("client.example.org")
+    s.mail("a@example.org")
+    code, text = s.rcpt("x@elsewhere.example")
+    print(code, text.decode())
+    s.quit()
+`;
+  const { stdout } = await run('python3', ['-c', py, String(port), `${relay.c},${relay.k}`, `${bad.c},${bad.k}`, `${other.c},${other.k}`, '-'], { timeout: 30_000 });
+  assert.deepEqual(stdout.trim().split('\n'), [
+    '250 2.1.5 Ok',
+    '554 5.7.1 <badclient.example.org>: Client certificate rejected: certificate revoked',
+    '554 5.7.1 <x@elsewhere.example>: Relay access denied',
+    '554 5.7.1 <x@elsewhere.example>: Relay access denied',
+  ]);
+});

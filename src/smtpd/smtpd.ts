@@ -152,6 +152,9 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
   const stressSettings = smtpdSettings(stressConfig);
   const stressHandshakeMs = (stressConfig.time('smtpd_starttls_timeout') || 300) * 1000;
   const tls = smtpdTls(config);
+  // smtpd_tls_ask_ccert (and smtpd_tls_req_ccert): ask TLS clients for a certificate, for
+  // check_ccert_access, permit_tls_clientcerts, permit_tls_all_clientcerts.
+  const askCcert = config.bool('smtpd_tls_ask_ccert') || config.bool('smtpd_tls_req_ccert');
   const cs = cleanupSettings(config, opts.notify);
   // content_filter (main.cf or this service's -o): recorded in each queue file (FILTER_README).
   const contentFilter = config.get('content_filter').trim();
@@ -236,7 +239,7 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
           isLocalClient: (a: string) => own.has(a),
           xclientAllowed: (n: string, a: string) => xclient.then((l) => l?.match(n, a) ?? false, () => false),
           xforwardAllowed: (n: string, a: string) => xforward.then((l) => l?.match(n, a) ?? false, () => false),
-          tls: tls.context && !tls.wrapper && tls.level !== 'none' ? { context: tls.context, level: tls.level as 'may' | 'encrypt', handshakeMs: slot.stress ? stressHandshakeMs : tls.handshakeMs } : undefined,
+          tls: tls.context && !tls.wrapper && tls.level !== 'none' ? { context: tls.context, level: tls.level as 'may' | 'encrypt', handshakeMs: slot.stress ? stressHandshakeMs : tls.handshakeMs, askCcert } : undefined,
         };
         if (tls.wrapper && tls.context) {
           const ctx = tls.context;
@@ -244,7 +247,7 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
           // after smtpd_client_new_tls_session_rate_limit (Postfix refuses in plaintext too).
           void limits.checkNewTls({ clientAddr: addr, clientName: 'unknown' }, true).then((r) => {
             if (r) { sock.end(`${r.code} ${r.enh} ${r.text}\r\n`); slot.end?.(); closeAfterLinger(sock); return; }
-            startServerTls(sock, ctx, slot.stress ? stressHandshakeMs : tls.handshakeMs).then((t) => {
+            startServerTls(sock, ctx, slot.stress ? stressHandshakeMs : tls.handshakeMs, { requestCert: askCcert }).then((t) => {
               void limits.countNewTls({ clientAddr: addr, clientName: 'unknown' }, t.isSessionReused());
               const s = new SmtpdSession(t, deps);
               s.markTls(t);
