@@ -96,6 +96,9 @@ const LISTENERS: Record<string, Record<string, string>> = {
     smtpd_recipient_restrictions: 'reject_non_fqdn_recipient',
   },
   defer: { smtpd_relay_restrictions: 'permit_mynetworks,defer_unauth_destination', smtpd_sender_restrictions: '', smtpd_reject_unlisted_sender: 'yes' },
+  // Obsolete restrictions Postfix still accepts (with a deprecation warning).
+  relaydomains: { smtpd_relay_restrictions: 'check_relay_domains', smtpd_sender_restrictions: '' },
+  naked: { smtpd_helo_restrictions: '', smtpd_sender_restrictions: '', smtpd_recipient_restrictions: 'permit_naked_ip_address,reject' },
 };
 
 const fakeDir: UserDirectory = {
@@ -284,4 +287,12 @@ test('AUTH (Postern only): sender login maps; only a logged-in client relays, ro
   for (const l of rcptReplies) assert.match(l, /→ 554 5\.7\.1 <[^>]+>: Relay access denied$/, l);
   const anon = await transcript(ourPorts.sasl!, '127.0.0.2', ['EHLO c.example.org', 'MAIL FROM:<alice@example.test>', 'RCPT TO:<info@myoffice.space>', 'QUIT']);
   assert.equal(anon[3], 'RCPT TO:<info@myoffice.space> → 553 5.7.1 <alice@example.test>: Sender address rejected: not logged in');
+});
+
+test('obsolete restrictions check_relay_domains and permit_naked_ip_address answer as Postfix', { skip }, async () => {
+  await compare('relaydomains', '127.0.0.2', ['EHLO c.example.org', 'MAIL FROM:<a@example.org>',
+    ...rcpts(['info@myoffice.space', 'known@relay.test', 'x@example.com', 'user%remote.example@mx.example.test']), 'QUIT']);
+  for (const h of ['192.0.2.1', '[192.0.2.1]', 'host.example.org', '300.1.1.1']) {
+    await compare('naked', '127.0.0.2', [`HELO ${h}`, 'MAIL FROM:<a@example.org>', 'RCPT TO:<info@myoffice.space>', 'QUIT']);
+  }
 });
