@@ -15,7 +15,7 @@
  *
  *   runQuotaWarning(w, user, log) starts the warning's script and returns at once: it never
  *     blocks or fails the delivery. stdin is /dev/null, stdout/stderr are logged (first 4 KB),
- *     the script is killed after QUOTA_WARNING_TIMEOUT_MS, and at most QUOTA_WARNING_MAX_RUNNING
+ *     the script (its process group) is killed after QUOTA_WARNING_TIMEOUT_MS, and at most QUOTA_WARNING_MAX_RUNNING
  *     run at a time per process (more are dropped with a log line, never queued without
  *     bound). When Postern runs as root the script runs as the service's `user`, else as the
  *     mail user (the userdb uid/gid).
@@ -111,9 +111,13 @@ export function runQuotaWarning(w: QuotaWarning, user: { user: string; uid: numb
     let child: ChildProcess;
     let timer: NodeJS.Timeout | undefined;
     try {
-      child = spawn(w.argv[0]!, w.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], ...ids, env: { PATH: '/usr/local/bin:/usr/bin:/bin', USER: user.user } });
+      child = spawn(w.argv[0]!, w.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...ids, env: { PATH: '/usr/local/bin:/usr/bin:/bin', USER: user.user } });
     } catch (e) { finish((e as Error).message); return; }
-    timer = setTimeout(() => { child.kill('SIGKILL'); finish(`killed after ${timeoutMs} ms`); }, timeoutMs);
+    timer = setTimeout(() => {
+      // The script's whole process group: a child it left behind would otherwise live on.
+      try { process.kill(-child.pid!, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+      finish(`killed after ${timeoutMs} ms`);
+    }, timeoutMs);
     timer.unref();
     const keep = (d: Buffer) => { if (out.length < 4096) out += d.toString('utf8', 0, Math.min(d.length, 4096 - out.length)); };
     child.stdout!.on('data', keep);
