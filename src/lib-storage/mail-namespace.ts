@@ -108,7 +108,9 @@ export class SharedNamespaceUser implements MailUser {
   }
 
   async list(): Promise<MailboxInfo[]> {
-    const mine = await this.own.list();
+    // the own list's subscription-only entries of other namespaces' names are left out: those
+    // namespaces list their mailboxes themselves (markSubscribed marks them)
+    const mine = (await this.own.list()).filter((m) => !(m.nonExistent && this.split(m.name)));
     const out = [...mine];
     for (const pub of this.conf.publics ?? []) {
       const u = await this.other(`public:${pub.prefix}`);
@@ -140,7 +142,10 @@ export class SharedNamespaceUser implements MailUser {
   }
 
   subscriptions(): Promise<string[]> { return this.own.subscriptions(); }
-  setSubscribed(name: string, on: boolean): Promise<void> { return this.own.setSubscribed(name, on); }
+  setSubscribed(name: string, on: boolean): Promise<void> {
+    // subscriptions = no in the shared/public namespaces: kept in the user's own file, as Dovecot
+    return this.own.setSubscribed(name, on, this.split(name) ? { foreign: true } : undefined);
+  }
 
   async create(name: string): Promise<void> { const r = await this.route(name); return r.user.create(r.box); }
   async delete(name: string): Promise<void> { const r = await this.route(name); return r.user.delete(r.box); }

@@ -251,7 +251,8 @@ export interface MailUser {
   delete(name: string): Promise<void>;
   /** Rename with children; renaming INBOX moves its messages into a new mailbox (RFC 3501 §6.3.5). */
   rename(from: string, to: string): Promise<void>;
-  setSubscribed(name: string, on: boolean): Promise<void>;
+  /** `foreign`: a name of another namespace (mail-namespace.ts), kept in this user's list as given. */
+  setSubscribed(name: string, on: boolean, o?: { foreign?: boolean }): Promise<void>;
   exists(name: string): Promise<boolean>;
   open(name: string, o?: { readOnly?: boolean }): Promise<Mailbox>;
   /** STATUS without opening a view (RFC 3501 §6.3.10). */

@@ -82,7 +82,7 @@ test('A shares a folder with B: B sees shared/A/ with only the rights given, on 
     'COPY 1 INBOX', 'SELECT shared/a@x.test/Other', 'SELECT shared/a@x.test/Nope', `APPEND shared/a@x.test/Foo ${lit('Subject: x\r\n\r\nx\r\n')}`,
     'CREATE shared/a@x.test/New', 'CREATE shared/a@x.test/Foo/New', 'DELETE shared/a@x.test/Foo', 'RENAME shared/a@x.test/Foo X',
     'SETACL shared/a@x.test/Foo b@x.test lrwstipekxa', 'MYRIGHTS shared/a@x.test/Foo', 'MYRIGHTS shared/a@x.test/Other',
-    'LIST "" shared/c@x.test/*', 'SELECT shared/a@x.test/Foo/Sub', 'MYRIGHTS shared',
+    'LIST "" shared/c@x.test/*', 'SUBSCRIBE shared/a@x.test/Foo', 'LSUB "" *', 'LIST (SUBSCRIBED) "" *', 'SELECT shared/a@x.test/Foo/Sub', 'MYRIGHTS shared',
     'SELECT INBOX', 'FETCH 1 (FLAGS BODY[HEADER.FIELDS (SUBJECT)])',
   ];
   const a = await d.run('a@x.test', stepsA);
@@ -97,6 +97,10 @@ test('A shares a folder with B: B sees shared/A/ with only the rights given, on 
   assert.match(a2.postern[1]!, /FLAGS \(\\Seen\)/);
   const dictOf = (f: string): string => { try { return readFileSync(join(dictDir, f), 'utf8'); } catch { return '(none)'; } };
   assert.equal(dictOf('postern.db'), dictOf('dovecot.db'));
+  // B's subscription of the shared mailbox is in B's own subscriptions file, as Dovecot writes it
+  const mb = d.maildirs('b@x.test');
+  // (Postern also writes the auto = subscribe Sent there; Dovecot keeps that one virtual)
+  assert.equal(readFileSync(join(mb.postern, 'subscriptions'), 'utf8').replace('Sent\n', ''), readFileSync(join(mb.dovecot, 'subscriptions'), 'utf8'));
 });
 
 test('real clients use a shared folder on Postern: imapflow and Python imaplib', { skip, timeout: 60_000 }, async () => {

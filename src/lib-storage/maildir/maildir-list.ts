@@ -149,14 +149,23 @@ export class MaildirList {
       const levels = v2 ? line.split('\t') : line.split(this.loc.layout === 'fs' ? '/' : '.');
       const dec = levels.map((l) => this.decodeLevel(l));
       if (dec.some((d) => d === undefined || d === '')) { log.warn(`${this.subsPath}:${i + (v2 ? 3 : 1)}: invalid mailbox name ignored`); return; }
-      const n = (dec as string[]).join(this.sep);
+      // a name of another namespace (shared/OWNER/...) as Dovecot writes it with Maildir++: its
+      // '.' are the level breaks, its '/' stay (see setSubscribed)
+      const n = (dec as string[]).join(this.sep === '/' && this.loc.layout === 'maildir++' && dec.some((d) => d!.includes('/')) ? '.' : this.sep);
       if (!out.includes(n)) out.push(n);
     });
     return out;
   }
 
-  async setSubscribed(name: string, on: boolean): Promise<void> {
-    const norm = this.normalize(name);
+  /** A subscription line: the levels tab-separated (Dovecot writes another namespace's name with '.' as the break in Maildir++). */
+  private subscriptionLine(n: string): string {
+    if (this.sep === '/' && this.loc.layout === 'maildir++' && n.includes('.')) return n.split('.').map((p) => this.encodeLevel(p)).join('\t');
+    return n.split(this.sep).map((p) => this.encodeLevel(p)).join('\t');
+  }
+
+  /** `foreign`: a name of another namespace (shared/OWNER/...), checked only as a name, not as one of ours. */
+  async setSubscribed(name: string, on: boolean, foreign = false): Promise<void> {
+    const norm = foreign ? validateMailboxName(name, this.sep).join(this.sep) : this.normalize(name);
     await fsp.mkdir(this.loc.control ?? this.loc.root, { recursive: true }).catch(() => {});
     const lock = await dotlockCreate(this.subsPath);
     try {
@@ -165,7 +174,7 @@ export class MaildirList {
       if (has === on) return;
       const next = on ? [...cur, norm] : cur.filter((n) => n !== norm);
       let text = 'V\t2\n\n';
-      for (const n of next) text += n.split(this.sep).map((p) => this.encodeLevel(p)).join('\t') + '\n';
+      for (const n of next) text += this.subscriptionLine(n) + '\n';
       await lock.replace(text);
     } finally { await lock.release(); }
   }

@@ -382,7 +382,7 @@ export class MaildirUser implements MailUser, MailboxOwner {
     } catch (e) { throw mailErrorFromErrno(e, `rename(${fd})`); }
   }
 
-  setSubscribed(name: string, on: boolean): Promise<void> { return this.mlist.setSubscribed(name, on); }
+  setSubscribed(name: string, on: boolean, o?: { foreign?: boolean }): Promise<void> { return this.mlist.setSubscribed(name, on, o?.foreign === true); }
   subscriptions(): Promise<string[]> { return this.mlist.readSubscriptions(); }
 
   list(): Promise<MailboxInfo[]> { return this.listAll(); }
