@@ -98,7 +98,7 @@ export const SERVICES: ServiceRegistry = {
   // Postfix's helper servers, mapped onto what Postern runs (docs/master-cf.md "Services").
   tlsmgr: builtIn('tlsmgr', 'TLS session caches and randomness are kept by each TLS server and client (lib-tls)'),
   verify: builtIn('verify', 'address verification: smtpd reads and qmgr writes the address_verify_map cache (global/verify-client.ts)'),
-  flush: builtIn('flush', 'fast flush: postern queue flush asks qmgr to retry deferred mail (ETRN is not implemented yet)'),
+  flush: builtIn('flush', 'fast flush: ETRN (fast_flush_domains) and postern queue flush ask qmgr to retry deferred mail'),
   proxymap: builtIn('proxymap', 'proxy: tables are opened by each service directly (util/dict-proxy.ts)'),
   showq: builtIn('showq', 'postern queue list reads the queue directory itself'),
   anvil: builtIn('anvil', 'connection and rate counts are kept in one table shared by every smtpd (anvil/anvil.ts)'),

@@ -213,7 +213,7 @@ export class ClientLimits {
 /** The hooks of a policy object (class instances keep their methods on the prototype). */
 function bindAll(p: SmtpdPolicy): SmtpdPolicy {
   const out: SmtpdPolicy = {};
-  for (const k of ['connect', 'helo', 'mail', 'rcpt', 'data', 'endOfData', 'mynetworks'] as const) {
+  for (const k of ['connect', 'helo', 'mail', 'rcpt', 'data', 'endOfData', 'etrn', 'mynetworks'] as const) {
     const f = p[k] as ((...a: unknown[]) => Promise<SmtpdVerdict | undefined>) | undefined;
     if (f) (out as Record<string, unknown>)[k] = f.bind(p);
   }

@@ -29,7 +29,7 @@ export interface CheckParams {
 
 /** The restriction list of each stage. */
 export interface RestrictionLists {
-  client: string[]; helo: string[]; mail: string[]; relay: string[]; rcpt: string[]; data: string[]; eod: string[];
+  client: string[]; helo: string[]; mail: string[]; relay: string[]; rcpt: string[]; data: string[]; eod: string[]; etrn: string[];
 }
 
 /** Restriction names that reject by default (Postfix rcpt_required[], in its order). */
@@ -78,6 +78,7 @@ export function readRestrictionLists(c: MainConfig): RestrictionLists {
     rcpt: list('smtpd_recipient_restrictions'),
     data: list('smtpd_data_restrictions'),
     eod: list('smtpd_end_of_data_restrictions'),
+    etrn: list('smtpd_etrn_restrictions'),
   };
 }
 

@@ -32,7 +32,7 @@ const log = logger('smtpd');
 /** Restrictions Postfix has that Postern does not implement yet: they defer, loudly. */
 const UNSUPPORTED = new Set([
   'check_client_ns_access', 'check_reverse_client_ns_access',
-  'check_helo_ns_access', 'check_sender_ns_access', 'check_recipient_ns_access', 'check_etrn_access',
+  'check_helo_ns_access', 'check_sender_ns_access', 'check_recipient_ns_access',
 ]);
 
 /** The restrictions of no particular family. */

@@ -55,6 +55,8 @@ export const HELO_RESTRICTIONS: Record<string, Restriction> = {
     if (st.helo === undefined || !/^[0-9.:]+$/.test(st.helo)) return DUNNO;
     return hostaddr(cx, st, st.helo) === DUNNO ? OK : REJECT;
   },
+  // check_etrn_access: the ETRN domain and its parent domains (smtpd_etrn_restrictions).
+  check_etrn_access: (cx, st, r) => accessCheck(cx, st, r.mapArg(), domainKeys(r.replyName, cx.p.accessParent), r.replyName, 'Etrn command', r.defAcl),
   reject_invalid_helo_hostname: invalidHelo,
   reject_invalid_hostname: invalidHelo,
   reject_non_fqdn_helo_hostname: nonFqdnHelo,

@@ -294,6 +294,21 @@ export class SmtpdCheck implements SmtpdPolicy {
     return this.verdict(st, await this.checkData(st, this.lists.eod, 'END-OF-MESSAGE', EOD));
   }
 
+  /** smtpd_check_etrn(): the client and HELO lists first (delay_reject), then smtpd_etrn_restrictions. */
+  async etrn(s: SmtpdState, domain: string): Promise<SmtpdVerdict | undefined> {
+    const st = this.st(s);
+    st.where = 'ETRN';
+    if (this.p.delayReject) {
+      const c = await this.checkClient(st) ?? await this.checkHelo(st, st.helo);
+      if (c) return this.verdict(st, c);
+    }
+    st.deferIfPermit.active = false;
+    this.reset(st);
+    let status = await this.run(st, this.lists.etrn, domain, 'Etrn command', 'check_etrn_access');
+    if (status !== REJECT && st.deferIfPermit.active) status = fromDefer(this.cx, st, st.deferIfPermit);
+    return this.verdict(st, status === REJECT ? st.error : undefined);
+  }
+
   // ---- the stage drivers (smtpd_check_client/helo/mail/rcpt/data/eod) ----------------------
 
   /** smtpd_check_addr(): true when the resolver calls the address bad syntax. */

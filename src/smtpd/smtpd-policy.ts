@@ -39,6 +39,8 @@ export interface SmtpdPolicy {
   rcpt?(s: SmtpdState, recipient: string): Promise<SmtpdVerdict | undefined>;
   data?(s: SmtpdState): Promise<SmtpdVerdict | undefined>;
   endOfData?(s: SmtpdState): Promise<SmtpdVerdict | undefined>;
+  /** ETRN domain: smtpd_etrn_restrictions (after the client and HELO ones with smtpd_delay_reject). */
+  etrn?(s: SmtpdState, domain: string): Promise<SmtpdVerdict | undefined>;
   /** Is the client in $mynetworks? (cleanup signs such mail: SubmissionOrigin in global/cleanup-client.ts) */
   mynetworks?(s: SmtpdState): Promise<boolean>;
 }
@@ -52,7 +54,7 @@ export const PERMIT_ALL: SmtpdPolicy = {};
  */
 export function enforcePolicy(inner: SmtpdPolicy, reply: SmtpdReply): SmtpdPolicy {
   const out: SmtpdPolicy = {};
-  for (const k of ['connect', 'helo', 'mail', 'data', 'endOfData', 'mynetworks'] as const) {
+  for (const k of ['connect', 'helo', 'mail', 'data', 'endOfData', 'etrn', 'mynetworks'] as const) {
     const f = inner[k] as ((...a: unknown[]) => Promise<never>) | undefined;
     if (f) (out as Record<string, unknown>)[k] = f.bind(inner);
   }

@@ -35,6 +35,7 @@ import type { CleanupOpenOptions, CleanupStream } from '../global/cleanup-client
 import type { SmtpdAuth } from './smtpd-sasl.ts';
 import type { ClientLimits } from './smtpd-anvil.ts';
 import { cmdMail, cmdRcpt } from './smtpd-envelope.ts';
+import { cmdEtrn } from './smtpd-etrn.ts';
 import { cmdXclient, cmdXforward, XCLIENT_ATTRS, XFORWARD_ATTRS } from './smtpd-xclient.ts';
 import { SmtpdData } from './smtpd-data.ts';
 import { cmdStarttls } from './smtpd-starttls.ts';
@@ -63,6 +64,8 @@ export interface SmtpdDeps {
   /** smtpd_authorized_xclient_hosts / _xforward_hosts matchers (name, addr) → allowed. */
   xclientAllowed?: (name: string, addr: string) => Promise<boolean>;
   xforwardAllowed?: (name: string, addr: string) => Promise<boolean>;
+  /** ETRN: 'ok' (delivery started), 'deny' (not in fast_flush_domains), 'fail'. */
+  flushSite?: (domain: string) => Promise<'ok' | 'deny' | 'fail'>;
   /** Server TLS (smtpd_tls_security_level may/encrypt); undefined = no STARTTLS. */
   tls?: { context: SecureContext | TlsContextSource; level: 'may' | 'encrypt'; handshakeMs?: number; askCcert?: boolean };
   /** Per-client anvil limits (smtpd_client_new_tls_session_rate_limit at STARTTLS). */
@@ -97,6 +100,7 @@ const COMMANDS: Record<string, Handler> = {
   AUTH: cmdAuth,
   XCLIENT: cmdXclient,
   XFORWARD: cmdXforward,
+  ETRN: cmdEtrn,
 };
 
 /** Commands allowed before STARTTLS when TLS is required (Postfix SMTPD_CMD_FLAG_PRE_TLS). */
@@ -513,6 +517,7 @@ export class SmtpdSession {
     const kw: string[] = ['PIPELINING'];
     kw.push(this.st.messageSizeLimit > 0 ? `SIZE ${this.st.messageSizeLimit}` : 'SIZE');
     if (!this.st.disableVrfy) kw.push('VRFY');
+    kw.push('ETRN');
     if (this.deps.tls && !this.state.tls) kw.push('STARTTLS');
     if (this.deps.auth && this.st.authEnabled && (this.state.tls || !this.st.tlsAuthOnly)) kw.push(`AUTH ${this.deps.auth.mechanisms.join(' ')}`);
     if (await this.deps.xclientAllowed?.(this.state.clientName, this.state.clientAddr)) kw.push(`XCLIENT ${XCLIENT_ATTRS.join(' ')}`);

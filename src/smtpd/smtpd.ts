@@ -30,6 +30,8 @@
  * DIAGNOSTICS
  *   connect/disconnect lines, `QID: client=...`, `NOQUEUE: reject: RCPT from ...` as Postfix.
  */
+import { trigger } from '../global/mail-trigger.ts';
+import { triggerQmgr } from '../global/queue-admin.ts';
 import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { MainConfig } from '../global/mail-conf.ts';
@@ -172,6 +174,16 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
     const v = config.get(param);
     return v.trim() ? NamadrList.create(param, v, config.list('parent_domain_matches_subdomains').includes(param), (spec) => Maps.open(spec, config.dictFlags)) : Promise.resolve(undefined);
   };
+  // ETRN (smtpd-etrn.ts): fast_flush_domains decides; qmgr retries the deferred queue.
+  const flushDomains = hostList('fast_flush_domains');
+  flushDomains.catch((e: Error) => log.warn(`fast_flush_domains: ${e.message}`));
+  const flushSite = async (domain: string): Promise<'ok' | 'deny' | 'fail'> => {
+    const l = await flushDomains;
+    if (!l || !(await l.match(domain, ''))) return 'deny';
+    // The in-process qmgr, else the trigger file a qmgr in another process watches.
+    if (!trigger('qmgr', 'F')) await triggerQmgr(opts.queue, 'F');
+    return 'ok';
+  };
   const xclient = hostList('smtpd_authorized_xclient_hosts');
   const xforward = hostList('smtpd_authorized_xforward_hosts');
   xclient.catch((e: Error) => log.warn(`smtpd_authorized_xclient_hosts: ${e.message}`));
@@ -237,6 +249,7 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
           milters,
           resolve: opts.resolve,
           isLocalClient: (a: string) => own.has(a),
+          flushSite,
           xclientAllowed: (n: string, a: string) => xclient.then((l) => l?.match(n, a) ?? false, () => false),
           xforwardAllowed: (n: string, a: string) => xforward.then((l) => l?.match(n, a) ?? false, () => false),
           tls: tls.context && !tls.wrapper && tls.level !== 'none' ? { context: tls.context, level: tls.level as 'may' | 'encrypt', handshakeMs: slot.stress ? stressHandshakeMs : tls.handshakeMs, askCcert } : undefined,

@@ -44,6 +44,7 @@ const FILES: Record<string, string> = {
     'x@dsn.test REJECT 5.1.1 bad mailbox', 'hold@example.org HOLD',
   ].join('\n') + '\n',
   access_rcpt: 'blocked@myoffice.space REJECT\nroute.test OK\n',
+  access_etrn: 'blocked.test REJECT no flush for you\nsub.relay.test 450 4.7.1 later\n',
   login: 'alice@example.test alice\ncarol@example.test carol\n',
 };
 
@@ -98,6 +99,7 @@ const LISTENERS: Record<string, Record<string, string>> = {
   defer: { smtpd_relay_restrictions: 'permit_mynetworks,defer_unauth_destination', smtpd_sender_restrictions: '', smtpd_reject_unlisted_sender: 'yes' },
   // Obsolete restrictions Postfix still accepts (with a deprecation warning).
   relaydomains: { smtpd_relay_restrictions: 'check_relay_domains', smtpd_sender_restrictions: '' },
+  etrn: { smtpd_etrn_restrictions: 'check_etrn_access,texthash:DIR/access_etrn' },
   naked: { smtpd_helo_restrictions: '', smtpd_sender_restrictions: '', smtpd_recipient_restrictions: 'permit_naked_ip_address,reject' },
 };
 
@@ -295,4 +297,12 @@ test('obsolete restrictions check_relay_domains and permit_naked_ip_address answ
   for (const h of ['192.0.2.1', '[192.0.2.1]', 'host.example.org', '300.1.1.1']) {
     await compare('naked', '127.0.0.2', [`HELO ${h}`, 'MAIL FROM:<a@example.org>', 'RCPT TO:<info@myoffice.space>', 'QUIT']);
   }
+});
+
+test('ETRN: syntax, smtpd_etrn_restrictions with check_etrn_access, fast_flush_domains, as Postfix', { skip }, async () => {
+  const script = ['ETRN relay.test', 'EHLO c.example.org', 'ETRN', 'ETRN a b', 'ETRN bad_domain!', 'ETRN relay.test', 'ETRN @relay.test',
+    'ETRN other.test', 'ETRN blocked.test', 'ETRN sub.relay.test', 'MAIL FROM:<a@example.org>', 'ETRN relay.test', 'RSET', 'QUIT'];
+  const out = await compare('etrn', '127.0.0.2', script);
+  assert.ok(out.some((l) => /^ETRN relay\.test → 250 Queuing started/.test(l)), out.join('\n'));
+  await compare('main', '127.0.0.3', ['EHLO c.example.org', 'ETRN relay.test', 'QUIT']);
 });
