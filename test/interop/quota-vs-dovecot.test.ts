@@ -7,7 +7,8 @@
  *    Dovecot's, with the users' Maildirs filled alike (doveadm save / Postern's store);
  *  - quota_warning: the same deliveries run the same warning scripts with the same arguments
  *    (only the first matching warning, as Dovecot; none when no threshold is crossed), and the
- *    `-storage=100%%` one when an expunge takes usage back below the limit.
+ *    `-storage=100%%` one when an expunge takes usage back below the limit; COPY is checked and
+ *    warned like an APPEND (doveadm copy).
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,6 +41,7 @@ const USERS = [
   { user: 'w@x.test', extra: 'userdb_quota_rule=*:storage=10K' },
   { user: 'v@x.test', extra: 'userdb_quota_rule=*:storage=10K' },
   { user: 'z@x.test', extra: 'userdb_quota_rule=*:storage=10K' },
+  { user: 'y@x.test', extra: 'userdb_quota_rule=*:storage=10K' },
 ];
 const conf = (qsPort: number, out: string) => `
 plugin {
@@ -106,12 +108,12 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function ask(port: number, req: string): Promise<string> {
+function ask(port: number, req: string, answers = 1): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1');
     let b = '';
     s.setEncoding('latin1');
-    s.on('data', (d: string) => { b += d; if (b.endsWith('\n\n')) { s.end(); resolve(b); } });
+    s.on('data', (d: string) => { b += d; if (b.endsWith('\n\n') && b.split('action=').length > answers) { s.end(); resolve(b); } });
     s.on('error', reject);
     s.on('close', () => resolve(b));
     s.setTimeout(10_000, () => { s.destroy(); reject(new Error(`no answer to ${JSON.stringify(req)}`)); });
@@ -179,7 +181,7 @@ test('quota-status answers as Dovecot\'s: under, within grace, over, too large, 
 
 test('quota-status: several requests on one connection, answered in order', { skip }, async () => {
   const reqs = 'recipient=b@x.test\nsize=1\n\nrecipient=nobody@x.test\n\nsize=1\n\n';
-  assert.equal(await ask(pPort, reqs).then((x) => x), await ask(dcPort, reqs));
+  assert.equal(await ask(pPort, reqs, 3), await ask(dcPort, reqs, 3));
 });
 
 async function waitLines(file: string, n: number): Promise<string[]> {
@@ -226,4 +228,30 @@ test('quota_warning -storage=100%%: an expunge that takes usage below the limit 
   const d2 = await waitLines(dcOut, d1.length + 1);
   assert.deepEqual(d2.slice(before), ['50 z@x.test', 'below z@x.test']);
   assert.deepEqual(await waitLines(pOut, d2.length), d2);
+});
+
+test('COPY: quota checked and warnings run as for an APPEND, as Dovecot\'s doveadm copy', { skip }, async () => {
+  const before = (await waitLines(dcOut, 0)).length;
+  await saveBoth('y@x.test', 3000);
+  const dcMk = spawnSync('/usr/bin/doveadm', ['-c', dc!.confFile, 'mailbox', 'create', '-u', 'y@x.test', 'Other'], { encoding: 'utf8' });
+  assert.equal(dcMk.status, 0, dcMk.stderr);
+  const u = await store.forUser((await directory!.lookup('y@x.test'))!);
+  try {
+    await u.create('Other');
+    const results: [number | null, string][] = [];
+    for (let i = 0; i < 3; i++) {
+      const d = spawnSync('/usr/bin/doveadm', ['-c', dc!.confFile, 'copy', '-u', 'y@x.test', 'Other', 'mailbox', 'INBOX', 'all'], { encoding: 'utf8' });
+      const mb = await u.open('INBOX');
+      let p = 'ok';
+      try { await mb.copy(mb.messages().map((m) => m.uid), 'Other'); } catch (e) { p = (e as Error).message; } finally { await mb.close(); }
+      results.push([d.status, p]);
+      const dl = await waitLines(dcOut, before + Math.min(i + 1, 2));
+      assert.deepEqual(await waitLines(pOut, dl.length), dl, `copy ${i + 1}`);
+    }
+    // 3001 → 6002 (50%), → 9003 (80%), → 12004 refused by both.
+    assert.deepEqual(results.map(([d]) => d === 0), [true, true, false]);
+    assert.deepEqual(results.map(([, p]) => p), ['ok', 'ok', 'Quota exceeded (mailbox for user is full)']);
+    assert.deepEqual((await waitLines(dcOut, 0)).slice(before), ['50 y@x.test', '80 y@x.test']);
+    assert.deepEqual(await waitLines(pOut, 0), await waitLines(dcOut, 0));
+  } finally { await u.close(); }
 });

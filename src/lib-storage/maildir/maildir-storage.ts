@@ -284,8 +284,27 @@ export class MaildirUser implements MailUser, MailboxOwner {
     }, () => { /* the expunge is done; a failed scan only skips the warning */ });
   }
 
-  async copyInto(dest: string, src: MaildirState, recs: MsgRec[], _move: boolean): Promise<CopyResult> {
+  async copyInto(dest: string, src: MaildirState, recs: MsgRec[], move: boolean): Promise<CopyResult> {
     const n = await this.mustExist(dest);
+    // Dovecot's quota plugin checks a COPY (not a MOVE inside the same quota root, which does not
+    // change usage) like an APPEND of the same messages, without grace, and runs quota_warning.
+    let before: QuotaUsage | undefined;
+    const bytes = recs.reduce((a, r) => a + r.size, 0);
+    if (!move && recs.length > 0 && (this.rec.quotaBytes !== undefined || this.rec.quotaMessages !== undefined)) {
+      before = await this.quota();
+      if (quotaTestAlloc({ ...before, messages: before.messages + recs.length - 1 }, bytes, 0) !== 'ok') {
+        throw new MailError('NOQUOTA', 'Quota exceeded (mailbox for user is full)');
+      }
+    }
+    const res = await this.copyFiles(n, src, recs);
+    if (before && this.rec.quotaWarnings && res.map.length > 0) {
+      const hit = quotaWarningToRun(this.rec.quotaWarnings, before, { bytes: before.bytes + bytes, messages: before.messages + res.map.length }, before);
+      if (hit) void runQuotaWarning(hit.warning, this.rec, hit.reason, log);
+    }
+    return res;
+  }
+
+  private copyFiles(n: string, src: MaildirState, recs: MsgRec[]): Promise<CopyResult> {
     return this.withState(n, async (d) => {
       await src.keywords.refresh();
       const jobs = recs.map(async (r): Promise<[number, number] | undefined> => {
