@@ -146,20 +146,20 @@ function parseLetters(t: string): string {
 }
 
 async function update(s: ImapSession, name: string, id: Ident, change: (old: string) => string): Promise<void> {
-  const acl = s.user!.acl!();
-  const entries = (await acl.read(name)) ?? [];
-  const i = entries.findIndex((e) => e.type === id.type && e.name === id.name && e.negative === id.negative);
-  const old = i >= 0 ? entries[i]!.rights : '';
-  let next = sortRights(change(old));
-  if (isSelf(s, id) && ownsIt(s, name) && !next.includes('a')) next = sortRights(next + 'a'); // never lock oneself out
-  if (i >= 0) {
-    if (next === '') entries.splice(i, 1);
-    else entries[i] = { ...entries[i]!, rights: next };
-  } else if (next !== '') {
-    if (entries.length >= ACL_MAX_ENTRIES) throw new MailError('LIMIT', `Too many ACL entries (at most ${ACL_MAX_ENTRIES})`);
-    entries.push({ type: id.type, name: id.name, negative: id.negative, rights: next });
-  } else return;
-  await acl.write(name, entries);
+  await s.user!.acl!().update(name, (entries) => {
+    const i = entries.findIndex((e) => e.type === id.type && e.name === id.name && e.negative === id.negative);
+    const old = i >= 0 ? entries[i]!.rights : '';
+    let next = sortRights(change(old));
+    if (isSelf(s, id) && ownsIt(s, name) && !next.includes('a')) next = sortRights(next + 'a'); // never lock oneself out
+    if (i >= 0) {
+      if (next === '') entries.splice(i, 1);
+      else entries[i] = { ...entries[i]!, rights: next };
+    } else if (next !== '') {
+      if (entries.length >= ACL_MAX_ENTRIES) throw new MailError('LIMIT', `Too many ACL entries (at most ${ACL_MAX_ENTRIES})`);
+      entries.push({ type: id.type, name: id.name, negative: id.negative, rights: next });
+    } else return undefined;
+    return entries;
+  });
 }
 
 export async function cmdSetAcl(s: ImapSession, c: CommandContext): Promise<Reply> {
@@ -184,9 +184,9 @@ export async function cmdDeleteAcl(s: ImapSession, c: CommandContext): Promise<R
   const id = identArg(c, c.args[1]);
   await mustExist(s, name);
   const denied = await adminCheck(s, name); if (denied) return denied;
-  const acl = s.user!.acl!();
-  const entries = (await acl.read(name)) ?? [];
-  const rest = entries.filter((e) => !(e.type === id.type && e.name === id.name && e.negative === id.negative));
-  if (rest.length !== entries.length) await acl.write(name, rest);
+  await s.user!.acl!().update(name, (entries) => {
+    const rest = entries.filter((e) => !(e.type === id.type && e.name === id.name && e.negative === id.negative));
+    return rest.length !== entries.length ? rest : undefined;
+  });
   return { status: 'OK', text: 'Deleteacl complete' };
 }

@@ -10,8 +10,10 @@
  *     1
  *
  * After an owner's ACL changes, that owner's entries are rebuilt from all their mailboxes'
- * ACLs (Dovecot: acl_lookup_dict_rebuild). Replaced through a temporary file and rename(2);
- * a file over DICT_MAX bytes is not read (LIMIT).
+ * ACLs (Dovecot: acl_lookup_dict_rebuild). Replaced through a temporary file and rename(2),
+ * one rewrite at a time in this process (Dovecot's own lock on the file dict is not taken: a
+ * change by Dovecot at the same instant may be lost until the owner's next change); a file
+ * over DICT_MAX bytes is not read (LIMIT).
  */
 import { promises as fsp } from 'node:fs';
 import { MailError } from './mail-error.ts';
@@ -49,8 +51,20 @@ export async function sharedOwnersFor(path: string, user: string, groups: readon
   return [...out].filter((o) => o !== '' && !o.includes('\n')).sort();
 }
 
+/** Rewrites of one dict file in this process, one at a time (read-modify-write). */
+const writers = new Map<string, Promise<void>>();
+
 /** Rebuilds `owner`'s entries from the ACLs of all their mailboxes. */
-export async function updateSharedDict(path: string, owner: string, u: MailUser): Promise<void> {
+export function updateSharedDict(path: string, owner: string, u: MailUser): Promise<void> {
+  const prev = writers.get(path) ?? Promise.resolve();
+  const next = prev.catch(() => undefined).then(() => rebuild(path, owner, u));
+  const tail = next.catch(() => undefined);
+  writers.set(path, tail);
+  void tail.then(() => { if (writers.get(path) === tail) writers.delete(path); });
+  return next;
+}
+
+async function rebuild(path: string, owner: string, u: MailUser): Promise<void> {
   const acl = u.acl?.();
   if (!acl) return;
   const keys = new Set<string>();

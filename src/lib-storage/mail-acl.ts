@@ -13,8 +13,8 @@
  * x delete, a admin. Dovecot writes each entry's letters in the order of the right's name and
  * the entries ordered by identifier type (anyone, authenticated, group, owner, user,
  * group-override) then identifier, positive before negative; so does this module, so both
- * servers can change the same file in turn. It is replaced through a temporary file and
- * rename(2), and `dovecot-acl-list` (Dovecot's cache of mailboxes with ACLs, in the root) is
+ * servers can change the same file in turn. Changes are made under Dovecot's dotlock
+ * `dovecot-acl.lock` (the new file written into the lock, then renamed over), and `dovecot-acl-list` (Dovecot's cache of mailboxes with ACLs, in the root) is
  * removed after a change so Dovecot rebuilds it.
  *
  * Rights of a user (Dovecot's acl_object_rebuild_cache): the matching entries are applied type
@@ -30,6 +30,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { MailError } from './mail-error.ts';
+import { dotlockCreate } from './maildir/maildir-dotlock.ts';
 
 /** Dovecot's right names, by letter, in the letter order Dovecot answers MYRIGHTS in. */
 export const ACL_LETTERS: Readonly<Record<string, string>> = {
@@ -200,6 +201,11 @@ export interface MailboxAcl {
   read(mailbox: string): Promise<AclEntry[] | undefined>;
   /** Replaces a mailbox's ACL. */
   write(mailbox: string, entries: readonly AclEntry[]): Promise<void>;
+  /**
+   * Read-modify-write under Dovecot's `dovecot-acl.lock` dotlock: `change` gets the mailbox's
+   * own entries and returns the new ones (undefined: no change). Resolves whether it changed.
+   */
+  update(mailbox: string, change: (entries: AclEntry[]) => AclEntry[] | undefined): Promise<boolean>;
 }
 
 /** A user's mailboxes' ACL files. `dirOf` is the storage's own validated mailbox → directory. */
@@ -224,6 +230,21 @@ export class VfileAcl implements MailboxAcl {
       if (st.size > ACL_FILE_MAX) throw new MailError('LIMIT', `ACL file ${path} is over ${ACL_FILE_MAX} bytes`);
       return parseAclFile((await fh.readFile()).toString('utf8'));
     } finally { await fh.close(); }
+  }
+
+  async update(mailbox: string, change: (entries: AclEntry[]) => AclEntry[] | undefined): Promise<boolean> {
+    const path = join(this.dirOf(mailbox), 'dovecot-acl');
+    const lock = await dotlockCreate(path);
+    try {
+      const next = change((await this.read(mailbox)) ?? []);
+      if (!next) return false;
+      const list = sortAcl(next.filter((e) => e.rights !== '' && !e.global));
+      if (list.length > ACL_MAX_ENTRIES) throw new MailError('LIMIT', `Too many ACL entries (at most ${ACL_MAX_ENTRIES})`);
+      if (list.length === 0) await fsp.rm(path, { force: true });
+      else await lock.replace(formatAclFile(list));
+      await fsp.rm(join(this.root, 'dovecot-acl-list'), { force: true });
+      return true;
+    } finally { await lock.release(); }
   }
 
   /** Replaces a mailbox's dovecot-acl (removed when nothing is left). */

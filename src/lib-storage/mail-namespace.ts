@@ -189,6 +189,14 @@ export class SharedNamespaceUser implements MailUser {
         await a.write(r.box, entries);
         if (this.conf.dictPath && !r.owner.startsWith('public:')) await updateSharedDict(this.conf.dictPath, r.owner, r.user);
       },
+      update: async (name: string, change: (entries: AclEntry[]) => AclEntry[] | undefined): Promise<boolean> => {
+        const r = await this.route(name);
+        const a = r.user.acl?.();
+        if (!a) throw new MailError('PARAMS', 'ACLs are not supported for this mailbox format');
+        const changed = await a.update(r.box, change);
+        if (changed && this.conf.dictPath && !r.owner.startsWith('public:')) await updateSharedDict(this.conf.dictPath, r.owner, r.user);
+        return changed;
+      },
     };
   }
 

@@ -172,6 +172,20 @@ test('hostile ACL input: ../ and NUL identifiers, huge rights, 10,000 entries; o
   } finally { c.close(); other.close(); }
 });
 
+test('SETACL from two sessions at once on one mailbox: every entry kept (dovecot-acl.lock)', { skip, timeout: 60_000 }, async () => {
+  const { connectImap } = await import('../harness/imapd-testkit.ts');
+  const user = 'cross@x.test';
+  const conns = await Promise.all([0, 1].map(() => connectImap(d.fx.port)));
+  try {
+    await Promise.all(conns.map((c) => c.tagged('l', `LOGIN ${user} pw`)));
+    await conns[0]!.tagged('c', 'CREATE Busy');
+    await Promise.all(conns.flatMap((c, i) => Array.from({ length: 10 }, (_, k) => c.tagged(`s${k}`, `SETACL Busy u${i}-${k}@x.test lr`))));
+  } finally { for (const c of conns) c.close(); }
+  const text = aclFile(d.maildirs(user).postern, 'Busy');
+  for (let i = 0; i < 2; i++) for (let k = 0; k < 10; k++) assert.match(text, new RegExp(`^user=u${i}-${k}@x\\.test lr$`, 'm'));
+  assert.equal(existsSync(join(d.maildirs(user).postern, '.Busy', 'dovecot-acl.lock')), false);
+});
+
 test('global ACL file (acl = vfile:FILE): patterns, applied after the mailbox\'s own, shown with #, not changeable', { skip, timeout: 60_000 }, async () => {
   const { mkdtempSync, chmodSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');

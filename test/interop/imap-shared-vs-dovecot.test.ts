@@ -181,3 +181,16 @@ test('groups: the userdb acl_groups field; A shares with $team, a member lists a
   assert.equal(diffs.length, 0, diffs.join('\n'));
   assert.match(dd.postern[1]!, /MYRIGHTS shared\/a@x\.test\/Plans l\r\n/);
 });
+
+test('two owners sharing at the same moment: both reach acl_shared_dict', { skip, timeout: 60_000 }, async () => {
+  const { connectImap } = await import('../harness/imapd-testkit.ts');
+  const owners = ['a@x.test', 'c@x.test'];
+  const conns = await Promise.all(owners.map(() => connectImap(d.fx.port)));
+  try {
+    await Promise.all(conns.map((c, i) => c.tagged('l', `LOGIN ${owners[i]} pw`)));
+    await Promise.all(conns.map((c, i) => c.tagged('c', `CREATE Race${i}`)));
+    await Promise.all(conns.map((c, i) => Promise.all(Array.from({ length: 5 }, (_, k) => c.tagged(`s${k}`, `SETACL Race${i} r${k}@x.test lr`)))));
+  } finally { for (const c of conns) c.close(); }
+  const text = readFileSync(join(dictDir, 'postern.db'), 'utf8');
+  for (const [i, o] of owners.entries()) for (let k = 0; k < 5; k++) assert.ok(text.includes(`shared/shared-boxes/user/r${k}@x.test/${o}\n1\n`), `owner ${i} grantee ${k}\n${text}`);
+});
