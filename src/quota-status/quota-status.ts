@@ -47,11 +47,11 @@
 import type { Socket } from 'node:net';
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
 import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
-import type { UserDirectory } from '../lib-auth/user-directory.ts';
+import type { UserDirectory, UserRecord } from '../lib-auth/user-directory.ts';
 import { serveSessions } from '../lib-master/master-session.ts';
 import type { ServiceImpl } from '../lib-master/master-service.ts';
 import { quotaGrace, quotaTestAlloc } from '../lib-storage/mail-quota.ts';
-import type { MailStore } from '../lib-storage/mail-storage.ts';
+import type { MailStore, QuotaUsage } from '../lib-storage/mail-storage.ts';
 import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
 import { PolicyRequestReader, recipientUser, type PolicyRequest } from './quota-status-policy.ts';
 
@@ -83,6 +83,25 @@ export interface QuotaStatusDeps {
   log: { info(m: string): void; warn(m: string): void; error(m: string): void };
 }
 
+/**
+ * One usage scan per user at a time: requests for a user whose scan is running share it (a
+ * Maildir of 100,000 messages takes ~150 ms to scan), so a burst of requests for one mailbox
+ * costs one scan, not one each.
+ */
+const scans = new Map<string, Promise<QuotaUsage>>();
+function sharedScan(rec: UserRecord, store: MailStore): Promise<QuotaUsage> {
+  const key = `${rec.user}\u0000${rec.mail}`;
+  let p = scans.get(key);
+  if (!p) {
+    p = (async () => {
+      const u = await store.forUser(rec);
+      try { return await u.quota(); } finally { await u.close(); }
+    })().finally(() => scans.delete(key));
+    scans.set(key, p);
+  }
+  return p;
+}
+
 /** The action for one request (without the `action=`). */
 export async function quotaStatusAnswer(req: PolicyRequest, d: QuotaStatusDeps): Promise<string> {
   if (req.recipient === undefined) return 'DUNNO';
@@ -99,8 +118,7 @@ export async function quotaStatusAnswer(req: PolicyRequest, d: QuotaStatusDeps):
   if (rec.quotaBytes === undefined && rec.quotaMessages === undefined) return d.settings.success;
   let usage;
   try {
-    const u = await d.store.forUser(rec);
-    try { usage = await u.quota(); } finally { await u.close(); }
+    usage = await sharedScan(rec, d.store);
   } catch (e) {
     d.log.error(`quota-status: user ${name}: quota: ${(e as Error).message}`);
     return 'DEFER_IF_PERMIT Internal quota calculation error';
