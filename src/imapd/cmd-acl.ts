@@ -34,7 +34,7 @@ function shown(letters: string): string {
   return letters + (/[kx]/.test(letters) ? 'c' : '') + (/[et]/.test(letters) ? 'd' : '');
 }
 
-function line(s: ImapSession, ...parts: (Buffer | string)[]): Buffer {
+function line(...parts: (Buffer | string)[]): Buffer {
   return Buffer.concat([...parts.flatMap((p, i) => [Buffer.from(i === 0 ? '' : ' '), typeof p === 'string' ? Buffer.from(p) : p]), Buffer.from('\r\n')]);
 }
 
@@ -54,7 +54,7 @@ async function adminCheck(s: ImapSession, name: string): Promise<Reply | undefin
 
 interface Ident { type: AclEntry['type']; name: string; negative: boolean; text: string }
 
-function identArg(c: CommandContext, a: ImapArg | undefined): Ident {
+function identArg(a: ImapArg | undefined): Ident {
   const raw = a && a.type !== 'list' ? argBytes(a) : undefined;
   if (raw === undefined || raw.length === 0) throw new ImapParseError('Invalid arguments');
   if (raw.length > ACL_ID_MAX || raw.includes(0)) throw new ImapParseError('Invalid arguments');
@@ -67,7 +67,6 @@ function identArg(c: CommandContext, a: ImapArg | undefined): Ident {
   text = id;
   if (id === 'owner') return { type: 'owner', name: '', negative, text };
   if (id.startsWith('$') && id.length > 1) return { type: 'group', name: id.slice(1), negative, text };
-  void c;
   return { type: 'user', name: id, negative, text };
 }
 
@@ -99,7 +98,7 @@ export async function cmdMyRights(s: ImapSession, c: CommandContext): Promise<Re
   const name = boxArg(s, c.args[0]);
   const r = await myRights(s, name);
   if (!/[lrikxa]/.test(r)) return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${mailboxText(name)}` };
-  await s.send(line(s, '* MYRIGHTS', mailboxOut(s, name), astr(shown(r))));
+  await s.send(line('* MYRIGHTS', mailboxOut(s, name), astr(shown(r))));
   return { status: 'OK', text: 'Myrights completed' };
 }
 
@@ -110,7 +109,7 @@ export async function cmdListRights(s: ImapSession, c: CommandContext): Promise<
   const idText = argString(c.args[1]);
   if (idText === undefined || c.args[1]!.type === 'list') throw new ImapParseError('Invalid arguments');
   const denied = await adminCheck(s, name); if (denied) return denied;
-  await s.send(line(s, '* LISTRIGHTS', mailboxOut(s, name), astr(idText), '"" l r w s t p i e k x a c d'));
+  await s.send(line('* LISTRIGHTS', mailboxOut(s, name), astr(idText), '"" l r w s t p i e k x a c d'));
   return { status: 'OK', text: 'Listrights completed' };
 }
 
@@ -129,7 +128,7 @@ export async function cmdGetAcl(s: ImapSession, c: CommandContext): Promise<Repl
     parts.push(astr((e.global ? '#' : '') + (e.negative ? '-' : '') + id), astr(shown(e.rights)));
   }
   if (!entries.some((e) => ownerEntry(e, me))) parts.push(astr(me), 'lrwstipekxacd');
-  await s.send(line(s, ...parts));
+  await s.send(line(...parts));
   return { status: 'OK', text: 'Getacl completed' };
 }
 
@@ -166,7 +165,7 @@ export async function cmdSetAcl(s: ImapSession, c: CommandContext): Promise<Repl
   const off = disabled(s, c); if (off) return off;
   argCount(c, 3);
   const name = boxArg(s, c.args[0]);
-  const id = identArg(c, c.args[1]);
+  const id = identArg(c.args[1]);
   const rt = argString(c.args[2]);
   if (rt === undefined || c.args[2]!.type === 'list') throw new ImapParseError('Invalid arguments');
   const mode = rt.startsWith('+') ? 'add' : rt.startsWith('-') ? 'remove' : 'replace';
@@ -181,7 +180,7 @@ export async function cmdDeleteAcl(s: ImapSession, c: CommandContext): Promise<R
   const off = disabled(s, c); if (off) return off;
   argCount(c, 2);
   const name = boxArg(s, c.args[0]);
-  const id = identArg(c, c.args[1]);
+  const id = identArg(c.args[1]);
   await mustExist(s, name);
   const denied = await adminCheck(s, name); if (denied) return denied;
   await s.user!.acl!().update(name, (entries) => {

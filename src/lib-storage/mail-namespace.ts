@@ -16,11 +16,12 @@
  * keep the full name, and COPY/MOVE between owners read and save each message.
  * LIST finds the owners in `acl_shared_dict` (mail-acl-shared.ts: the users that gave this user,
  * or anyone, the lookup right somewhere), as Dovecot; `shared` and `shared/OWNER` are \Noselect.
- * Rights (who may do what) are the caller's business (imapd-acl.ts), with `mailboxOwner()`.
+ * `type = public` namespaces (prefix `Public/`, a `location` of nobody's) route the same way:
+ * their mailboxes' owner is `public:PREFIX`, so nobody is the owner and only ACL entries give
+ * rights. Rights (who may do what) are the caller's business (imapd-acl.ts), with `mailboxOwner()`.
  * Flags are shared between the users (no INDEXPVT private \Seen). RENAME across owners is
  * refused as Dovecot refuses it (`Can't rename mailboxes across specified storages`).
  */
-import type { Readable } from 'node:stream';
 import { MailError } from './mail-error.ts';
 import type { AclEntry, MailboxAcl } from './mail-acl.ts';
 import { sharedOwnersFor, updateSharedDict } from './mail-acl-shared.ts';
@@ -101,10 +102,6 @@ export class SharedNamespaceUser implements MailUser {
   mailboxOwner(name: string): string {
     const sp = this.split(name);
     return sp ? sp.owner : this.user;
-  }
-
-  private full(r: Route, box: string): string {
-    return r.owner === this.user && r.user === this.own ? box : `${this.conf.prefix}${r.owner}${this.separator}${box}`;
   }
 
   async list(): Promise<MailboxInfo[]> {
@@ -225,7 +222,6 @@ export class SharedNamespaceUser implements MailUser {
       if (move && map.length > 0) await box.expunge(map.map(([u]) => u));
       return { uidValidity, map };
     };
-    void this.full;
     return new Proxy(box, {
       get(t, p) {
         if (p === 'name') return fullName;
@@ -248,4 +244,3 @@ export class SharedNamespaceUser implements MailUser {
   }
 }
 
-export type { Readable };
