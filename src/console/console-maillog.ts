@@ -8,8 +8,10 @@
  *   rejected   "reject:" (smtpd's NOQUEUE/queue-ID reject lines, Postfix's text)
  *
  * Only the last 32 MiB of the file are read (a day of a busy server fits; older lines are not
- * counted), and a search returns at most 500 lines, the newest last. Lines carry no year: a
- * time more than a day in the future is taken to be last year's.
+ * counted). The charts read it at most once every 5 seconds (the lines are reused meanwhile, so
+ * a chart may miss the last seconds); a search reads it afresh and returns at most 500 lines,
+ * the newest last. Lines carry no year: a time more than a day in the future is taken to be
+ * last year's.
  */
 import { promises as fsp } from 'node:fs';
 
@@ -28,9 +30,21 @@ export function lineTime(line: string, now: Date): number | undefined {
   return t;
 }
 
-/** The last lines of the file (at most TAIL_BYTES); [] when it cannot be read. */
-export async function tailLines(path: string): Promise<string[]> {
+/** The last read, reused for CACHE_MS: a dashboard left reloading costs one read per period. */
+let cached: { path: string; at: number; lines: string[] } | undefined;
+const CACHE_MS = 5000;
+
+/** The last lines of the file (at most TAIL_BYTES, read at most every 5 s); [] when it cannot be read. */
+export async function tailLines(path: string, now = Date.now()): Promise<string[]> {
   if (!path || path.startsWith('/dev/')) return [];
+  if (cached && cached.path === path && now - cached.at < CACHE_MS && now >= cached.at) return cached.lines;
+  const lines = await readTail(path);
+  cached = { path, at: now, lines };
+  return lines;
+}
+
+/** The last lines, read now (the search wants the newest lines). */
+export async function readTail(path: string): Promise<string[]> {
   let fh: fsp.FileHandle | undefined;
   try {
     fh = await fsp.open(path, 'r');

@@ -21,7 +21,7 @@ import { showQueueFile } from '../global/queue-cat.ts';
 import { checkDomainName } from '../lib-checklist/dns-plan.ts';
 import { domainChecklist } from '../lib-checklist/domain-checklist.ts';
 import { barChart, button, h, page, table } from './console-html.ts';
-import { activity, badQuery, search, tailLines } from './console-maillog.ts';
+import { activity, badQuery, readTail, search, tailLines } from './console-maillog.ts';
 import { flash, respond, takeFlash, type ConsoleRequest } from './console-route.ts';
 import { userAdminPage } from './console-users.ts';
 import { aliasPage } from './console-aliases.ts';
@@ -176,7 +176,7 @@ async function logPage(cr: ConsoleRequest): Promise<HttpResponse> {
   if (q === '') return respond(200, page('Mail log', form, cr.user, '/console/log'));
   const bad = badQuery(q);
   if (bad) return respond(400, page('Mail log', `${form}<p class="err">${h(bad)}</p>`, cr.user, '/console/log'));
-  const r = search(await tailLines(file), q);
+  const r = search(await readTail(file), q);
   const body = `${form}<p><span id="hits">${r.lines.length}</span> line${r.lines.length === 1 ? '' : 's'}${r.more ? ' (the newest 500)' : ''} in ${h(file)}</p><pre id="log-lines">${h(r.lines.join('\n'))}</pre>`;
   return respond(200, page('Mail log', body, cr.user, '/console/log'));
 }
