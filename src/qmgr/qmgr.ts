@@ -475,7 +475,8 @@ export function qmgrService(table: Readonly<Record<string, DeliveryAgentFactory>
       // smtpd, pickup and qmqpd (through cleanup) name each queue file they commit, from this
       // thread or through the master (mail-trigger.ts); the watch on incoming/ covers other writers.
       const { onTrigger } = await import('../global/mail-trigger.ts');
-      const off = onTrigger('qmgr', (what) => q.notify(what));
+      // "F" (postqueue -f, smtpd's ETRN): retry the deferred queue now; anything else is new mail.
+      const off = onTrigger('qmgr', (what) => { if (what === 'F') q.flush(); else q.notify(what); });
       return {
         stop: async () => {
           off();
