@@ -5,6 +5,8 @@
  * SYNOPSIS
  *   postern queue [list]                      postqueue -p / mailq: the queue listing
  *   postern queue flush                       postqueue -f: retry all deferred mail now
+ *   postern queue site SITE                   postqueue -s SITE: retry the deferred mail for SITE
+ *                                             (fast_flush_domains) now
  *   postern queue deliver ID                  postqueue -i ID: retry one deferred message now
  *   postern queue delete ID|ALL [QUEUE]       postsuper -d
  *   postern queue hold ID|ALL [QUEUE]         postsuper -h
@@ -37,11 +39,37 @@
 import { promises as fsp } from 'node:fs';
 import { MainConfig } from '../global/mail-conf.ts';
 import { MailQueue, type QueueName } from '../global/mail-queue.ts';
-import { queueCommand, type QueueIo } from '../global/queue-admin.ts';
+import { queueCommand, triggerQmgr, type QueueIo } from '../global/queue-admin.ts';
 import type { CliContext } from './cli-context.ts';
 
 // The operations live in global/queue-admin.ts (shared with the web console).
 export { formatShowqMessage, listQueue, queueCommand, showq, triggerQmgr, type QueueIo, type ShowqMessage } from '../global/queue-admin.ts';
+
+/**
+ * postqueue -s SITE (Postfix's flush service): retry now the deferred messages with a recipient
+ * at SITE (or a subdomain), if SITE is in fast_flush_domains; the other deferred mail keeps its
+ * retry time. Postfix's words when it is not: "Flush service is not configured for destination".
+ */
+async function flushSite(config: MainConfig, queue: MailQueue, site: string | undefined, io: QueueIo): Promise<number> {
+  if (!site || !/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(site)) { io.err(`postern: fatal: Invalid request: "${site ?? ''}"\n`); return 64; }
+  const { NamadrList } = await import('../global/namadr-list.ts');
+  const { Maps } = await import('../global/maps.ts');
+  const { QueueFile } = await import('../global/queue-file-reader.ts');
+  const parent = config.list('parent_domain_matches_subdomains').includes('fast_flush_domains');
+  const list = await NamadrList.create('fast_flush_domains', config.get('fast_flush_domains'), parent, (spec) => Maps.open(spec, config.dictFlags));
+  if (!(await list.match(site, ''))) { io.err(`postern: fatal: Flush service is not configured for destination "${site}"\n`); return 69; }
+  const s = site.toLowerCase();
+  const now = new Date();
+  for await (const qid of queue.list('deferred')) {
+    const path = queue.path('deferred', qid);
+    const qf = await QueueFile.open(path, qid).catch(() => undefined);
+    if (!qf) continue;
+    const hit = qf.undone.some((r) => { const d = r.address.slice(r.address.lastIndexOf('@') + 1).toLowerCase(); return d === s || d.endsWith(`.${s}`); });
+    if (hit) await fsp.utimes(path, now, now).catch(() => {});
+  }
+  await triggerQmgr(queue, 'D');
+  return 0;
+}
 
 export async function main(args: string[], ctx: CliContext): Promise<number> {
   const config = MainConfig.load(ctx.configDir);
@@ -59,6 +87,7 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     return 1;
   }
   try {
+    if (args[0] === 'site' || args[0] === '-s') return await flushSite(config, queue, args[1], io);
     return await queueCommand(queue, args, io);
   } catch (e) {
     io.err(`postern: fatal: ${(e as Error).message}\n`);

@@ -13,7 +13,8 @@
  * client was; Postern's and Postfix's deliveries have the same header layout. A filter that is
  * down defers the mail, which is delivered once it is back (after an ETRN for the site); FILTER actions of access tables and
  * header_checks choose another filter; a filter that hangs, answers garbage or closes in the
- * middle of DATA leaves the mail deferred (within the transport's timeouts), never lost.
+ * middle of DATA leaves the mail deferred (within the transport's timeouts), never lost, and
+ * `postern queue site dest.test` (postqueue -s) brings it back.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -235,7 +236,12 @@ test('hostile filters (hangs, answers garbage, closes in the middle of DATA): de
     await Promise.all(filters.map((f) => f.stop()));
     const fixed = await Promise.all(filters.map((f) => new Filter(f.port, f.log).start(reinject)));
     try {
-      sys.cli('queue', 'flush');
+      // postqueue -s: only a site of fast_flush_domains.
+      const no = sys.cli('queue', 'site', 'other.test');
+      assert.equal(no.status, 69);
+      assert.match(no.stderr, /Flush service is not configured for destination "other\.test"/);
+      const yes = sys.cli('queue', 'site', 'dest.test');
+      assert.equal(yes.status, 0, yes.stderr);
       for (const m of modes) {
         const [d] = await until(() => { const l = bySubject(sink, `hostile ${m}`); return l.length ? l : undefined; }, `${m} delivered`);
         checkFiltered(d!, `hostile ${m}`);
