@@ -27,7 +27,7 @@ import { imapBodyStructure, imapMessageEnvelope } from '../lib-imap/imap-bodystr
 import { applyPartial, extractBinary, extractSection } from '../lib-mail/mail-section.ts';
 import { UnknownCteError } from '../lib-mail/mail-decode.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
-import type { MessageInfo } from '../lib-storage/mail-storage.ts';
+import { SYSTEM_FLAGS, type MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { flagList, resolveMessages, vanishedEarlier } from './imapd-sync.ts';
@@ -90,7 +90,10 @@ export async function cmdFetch(s: ImapSession, c: CommandContext): Promise<Reply
     s.send(`* OK [HIGHESTMODSEQ ${Math.max(1, box.highestModseq)}] Highest\r\n`);
   }
   const content = atts.some(needsContent);
-  const markSeen = !box.readOnly && atts.some(setsSeen);
+  const markSeen = !box.readOnly && !s.boxReadOnly && atts.some(setsSeen);
+  // ACL: without the s right the implicit \Seen is not stored, though the answer's FLAGS show it
+  // (Dovecot's acl plugin drops the change after imap has answered it)
+  const seenStored = s.boxRights === undefined || s.boxRights.includes('s');
   const view = box.messages();
   let list = idx.map((i) => ({ seq: i + 1, m: s.current(view[i]!) }));
   if (cmd.changedSince !== undefined) {
@@ -108,8 +111,12 @@ export async function cmdFetch(s: ImapSession, c: CommandContext): Promise<Reply
   if (markSeen) {
     const unseen = list.filter(({ m }) => !m.flags.includes('\\Seen')).map(({ m }) => m.uid);
     if (unseen.length > 0) {
-      const r = await box.setFlags(unseen, 'add', ['\\Seen']);
-      for (const m of r.changed) { updated.set(m.uid, m); s.reported.set(m.uid, m); }
+      if (seenStored) {
+        const r = await box.setFlags(unseen, 'add', ['\\Seen']);
+        for (const m of r.changed) { updated.set(m.uid, m); s.reported.set(m.uid, m); }
+      } else {
+        for (const { m } of list) if (!m.flags.includes('\\Seen')) updated.set(m.uid, { ...m, flags: SYSTEM_FLAGS.filter((f) => f === '\\Seen' || m.flags.includes(f)) });
+      }
       if (!atts.some((a) => a.kind === 'simple' && a.name === 'FLAGS')) {
         const at = c.uid ? 1 : 0;
         atts = [...atts.slice(0, at), { kind: 'simple', name: 'FLAGS' }, ...atts.slice(at)];

@@ -66,7 +66,7 @@ function enforcement(rights: string): Step[] {
     'CREATE Foo', 'CREATE Foo/Sub', `APPEND Foo ${lit('Subject: one\r\n\r\nbody 1\r\n')}`, `APPEND Foo ${lit('Subject: two\r\n\r\nbody 2\r\n')}`,
     `SETACL Foo owner "${rights}"`, 'MYRIGHTS Foo', 'LIST "" *', 'STATUS Foo (MESSAGES UNSEEN)', 'SELECT Foo',
     'STORE 1 +FLAGS (\\Seen)', 'STORE 1 +FLAGS (\\Deleted)', 'STORE 1 +FLAGS (\\Flagged kw1)', 'STORE 2 +FLAGS (\\Seen \\Deleted \\Answered)',
-    'FETCH 1:2 (FLAGS)', 'STORE 2 -FLAGS (\\Seen)', 'FETCH 1:2 (FLAGS)', 'COPY 1 INBOX', 'EXPUNGE', 'MOVE 1 INBOX', 'FETCH 1:* (FLAGS)',
+    'FETCH 1:2 (FLAGS)', 'FETCH 2 (BODY[TEXT])', 'STORE 2 -FLAGS (\\Seen)', 'FETCH 1:2 (FLAGS)', 'COPY 1 INBOX', 'EXPUNGE', 'MOVE 1 INBOX', 'FETCH 1:* (FLAGS)',
     'UNSELECT', 'EXAMINE Foo', 'STORE 1 +FLAGS (\\Seen)', 'UNSELECT', `APPEND Foo (\\Seen \\Deleted) ${lit('Subject: three\r\n\r\nbody 3\r\n')}`,
     'SELECT INBOX', 'STORE 1 +FLAGS.SILENT (\\Seen \\Flagged \\Deleted)', 'COPY 1 Foo', 'UNSELECT', 'STATUS Foo (MESSAGES RECENT)', 'EXAMINE Foo', 'FETCH 1:* (FLAGS)', 'UNSELECT',
     // LIST-STATUS: no STATUS without r (Dovecot's answer for a hidden parent, \NonExistent, is not copied)
