@@ -14,6 +14,8 @@ export interface DnsResolver {
   resolveMx(name: string): Promise<{ exchange: string; priority: number }[]>;
   resolve4(name: string): Promise<string[]>;
   resolve6(name: string): Promise<string[]>;
+  /** check_*_ns_access (absent: those restrictions answer DUNNO with a warning). */
+  resolveNs?(name: string): Promise<string[]>;
 }
 
 export type DnsStatus = 'ok' | 'notfound' | 'nullmx' | 'retry';

@@ -30,10 +30,7 @@ import { VERIFY_RESTRICTIONS } from './smtpd-check-verify.ts';
 const log = logger('smtpd');
 
 /** Restrictions Postfix has that Postern does not implement yet: they defer, loudly. */
-const UNSUPPORTED = new Set([
-  'check_client_ns_access', 'check_reverse_client_ns_access',
-  'check_helo_ns_access', 'check_sender_ns_access', 'check_recipient_ns_access',
-]);
+const UNSUPPORTED = new Set<string>([]);
 
 /** The restrictions of no particular family. */
 const GENERIC_RESTRICTIONS: Record<string, Restriction> = {

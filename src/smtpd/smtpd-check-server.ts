@@ -8,14 +8,15 @@
  *   check_{client,reverse_client,helo,sender,recipient}_mx_access type:table
  *       the MX hosts of the client name / HELO name / the address's domain; a domain without MX
  *       records is its own server (RFC 5321 §5.1, as Postfix)
+ *   check_{client,reverse_client,helo,sender,recipient}_ns_access type:table
+ *       the name servers of that name, or of its closest parent domain that has NS records
  *   check_{client,reverse_client,helo,sender,recipient}_a_access type:table
  *       the IPv4 and IPv6 addresses of that name
  *
  * Contract: SERVER_RESTRICTIONS maps each name to its implementation (smtpd-check-generic.ts
  * dispatches to it). An unknown client name, an address literal, the null sender and a name the
  * DNS cannot answer give DUNNO (Postfix logs "Unable to look up MX host for ..."); the first
- * table result other than DUNNO wins. The check_*_ns_access forms are not here yet (the DNS
- * client has no NS lookup): they still answer as unimplemented restrictions.
+ * table result other than DUNNO wins.
  *
  * PARAMETERS
  *   permit_mx_backup_networks, parent_domain_matches_subdomains (smtpd_access_maps), access_map_reject_code,
@@ -66,7 +67,7 @@ async function addresses(cx: CheckContext, host: string): Promise<string[]> {
 
 const serverAccess: Restriction = async (cx, st, r) => {
   const table = r.mapArg();
-  const m = /^check_(client|reverse_client|helo|sender|recipient)_(mx|a)_access$/.exec(r.name)!;
+  const m = /^check_(client|reverse_client|helo|sender|recipient)_(mx|ns|a)_access$/.exec(r.name)!;
   const who = subject(st, m[1]!);
   if (!who) return DUNNO;
   const name = who.name.toLowerCase().replace(/\.$/, '');
@@ -75,6 +76,25 @@ const serverAccess: Restriction = async (cx, st, r) => {
   let hosts: string[];
   if (type === 'a') {
     hosts = [];
+  } else if (type === 'ns') {
+    // The name servers of the name, else of its parent domains (Postfix walks up on NOTFOUND).
+    if (!cx.dns.resolveNs) { log.warn(`${r.name}: the DNS client cannot look up NS records`); return DUNNO; }
+    let d = name;
+    for (;;) {
+      try {
+        hosts = (await cx.dns.resolveNs(d)).map((x) => x.toLowerCase().replace(/\.$/, '')).filter(Boolean);
+        if (hosts.length) break;
+      } catch (e) {
+        const kind = (e as { kind?: string }).kind ?? (e as NodeJS.ErrnoException).code;
+        if (!(kind === 'NOTFOUND' || kind === 'NODATA' || kind === 'ENOTFOUND' || kind === 'ENODATA')) {
+          log.warn(`Unable to look up NS host for ${name}: ${(e as Error).message}`);
+          return DUNNO;
+        }
+      }
+      const dot = d.indexOf('.');
+      if (dot < 0 || d.indexOf('.', dot + 1) < 0) return DUNNO;
+      d = d.slice(dot + 1);
+    }
   } else {
     try {
       const mx = await cx.dns.resolveMx(name);
@@ -164,7 +184,7 @@ const mxBackup: Restriction = async (cx, st) => {
 
 export const SERVER_RESTRICTIONS: Record<string, Restriction> = {
   ...Object.fromEntries(['client', 'reverse_client', 'helo', 'sender', 'recipient'].flatMap((w) => [
-    [`check_${w}_mx_access`, serverAccess], [`check_${w}_a_access`, serverAccess],
+    [`check_${w}_mx_access`, serverAccess], [`check_${w}_ns_access`, serverAccess], [`check_${w}_a_access`, serverAccess],
   ])),
   permit_mx_backup: mxBackup,
 };

@@ -68,6 +68,9 @@ before(async () => {
     'goodmx.test': { MX: [{ preference: 10, exchange: 'mx.goodmx.test' }] },
     'mx.goodmx.test': { A: ['192.0.2.70'] },
     'nomx.test': { A: ['192.0.2.77'] },
+    'nsbad.test': { NS: ['ns1.bad.test'] },
+    'host.nsbad.test': { A: ['192.0.2.90'] },
+    'ns1.bad.test': { A: ['192.0.2.91'] },
     // permit_mx_backup: 127.0.0.1 (ours, inet_interfaces = loopback-only) as backup or primary.
     'backup.test': { MX: [{ preference: 10, exchange: 'primary.elsewhere.test' }, { preference: 20, exchange: 'backup.mine.test' }] },
     'primary.elsewhere.test': { A: ['192.0.2.80'] },
@@ -270,7 +273,7 @@ test('generic restrictions, warn_if_reject, defer_if_reject, relay list order', 
   await table(await mk('permit', 'smtpd_relay_restrictions = reject\n'), [['relay rejects before recipient permits', {}, '554 5.7.1 <info@myoffice.space>: Recipient address rejected: Access denied']]);
   await table(await mk('bogus_restriction'), [['unknown name', {}, '451 4.3.5 Server configuration error']]);
   await table(await mk('check_recipient_access'), [['check_*_access without table', {}, '451 4.3.5 Server configuration error']]);
-  await table(await mk('check_etrn_access'), [['not implemented: defer, never permit', {}, '451 4.3.5 Server configuration error']]);
+  await table(await mk('check_etrn_access'), [['check_etrn_access without a table', {}, '451 4.3.5 Server configuration error']]);
   await table(await mk('reject_unverified_recipient'), [['verify service failure: defer, never permit', {}, '450 4.3.0 <info@myoffice.space>: Recipient address rejected: address verification problem']]);
   // Not as Postfix 3.7 (measured): it skips reject_rbl_client without a domain and goes on with
   // the list (a client in mynetworks got 250). This row asserts what Postern answers today.
@@ -435,7 +438,11 @@ test('check_*_mx_access and check_*_a_access: the servers of a name and their ad
   await table(await mk('check_recipient_mx_access texthash:$DIR/access_server, permit'), [
     ['recipient domain', { to: 'x@mxhost.test', client: '127.0.0.1' }, '554 5.7.1 <x@mxhost.test>: Recipient address rejected: bad mx'],
   ]);
-  await table(await mk('check_client_ns_access texthash:$DIR/access_server, permit'), [['NS form: not implemented, never permits', {}, '451 4.3.5 Server configuration error']]);
+  await table(await mk('check_sender_ns_access texthash:$DIR/access_server, permit'), [
+    ['a name server in a listed domain', { from: 'a@nsbad.test' }, '554 5.7.1 <a@nsbad.test>: Sender address rejected: bad mx'],
+    ['no NS: the parent domain\'s name servers', { from: 'a@host.nsbad.test' }, '554 5.7.1 <a@host.nsbad.test>: Sender address rejected: bad mx'],
+    ['a name server not listed', { from: 'a@goodmx.test' }, 'OK'],
+  ]);
 });
 
 test('permit_mx_backup: mail for domains this host is a backup MX of (not a primary), permit_mx_backup_networks', async () => {

@@ -51,6 +51,8 @@ export interface DnsResolver {
   resolve4(name: string): Promise<string[]>;
   resolve6(name: string): Promise<string[]>;
   resolveTxt(name: string): Promise<string[][]>;
+  /** NS records of a name (smtpd's check_*_ns_access). */
+  resolveNs?(name: string): Promise<string[]>;
   /** PTR targets of a reverse name ("1.2.0.192.in-addr.arpa"), for SPF's ptr mechanism (RFC 7208 §5.5). */
   resolvePtr?(name: string): Promise<string[]>;
   /** TLSA records of a name ("_25._tcp.mx.example.com") and whether the answer was validated. */
@@ -115,6 +117,7 @@ export function createDnsResolver(opts: DnsResolverOptions = {}): DnsResolver {
     resolve6: wrap('AAAA', (n) => r.resolve6(n)),
     resolveTxt: wrap('TXT', (n) => r.resolveTxt(n)),
     resolvePtr: wrap('PTR', (n) => r.resolvePtr(n)),
+    resolveNs: wrap('NS', (n) => r.resolveNs(n)),
     resolveTlsa: (n) => rawTlsaQuery(servers.length ? servers : r.getServers(), n, opts.timeoutMs ?? 2000, opts.tries ?? 2),
   };
 }

@@ -30,6 +30,8 @@ export interface ZoneEntry {
   TXT?: string[];
   /** RFC 1035 §3.3.12 PTR targets, for names like '1.2.0.192.in-addr.arpa'. */
   PTR?: string[];
+  /** RFC 1035 §3.3.11 NS targets. */
+  NS?: string[];
   /** RFC 6698 TLSA records; data as hex or bytes. */
   TLSA?: { usage: number; selector: number; matchingType: number; data: string | Buffer }[];
   /** Answers for this name (records or NODATA) carry the AD bit: "validated by DNSSEC". */
@@ -37,7 +39,7 @@ export interface ZoneEntry {
 }
 export type Zone = Record<string, ZoneEntry | 'SERVFAIL'>;
 
-const TYPES: Record<number, 'A' | 'AAAA' | 'MX' | 'TXT' | 'TLSA' | 'PTR'> = { 1: 'A', 28: 'AAAA', 15: 'MX', 16: 'TXT', 52: 'TLSA', 12: 'PTR' };
+const TYPES: Record<number, 'A' | 'AAAA' | 'MX' | 'TXT' | 'TLSA' | 'PTR' | 'NS'> = { 1: 'A', 28: 'AAAA', 15: 'MX', 16: 'TXT', 52: 'TLSA', 12: 'PTR', 2: 'NS' };
 
 function encodeName(name: string): Buffer {
   const parts = name.replace(/\.$/, '').split('.').filter((l) => l !== '');
@@ -108,7 +110,7 @@ export class DnsServer {
           const pref = Buffer.alloc(2);
           pref.writeUInt16BE(mx.preference);
           rdata = Buffer.concat([pref, encodeName(mx.exchange)]);
-        } else if (type === 'PTR') {
+        } else if (type === 'PTR' || type === 'NS') {
           rdata = encodeName(v as string);
         } else if (type === 'TLSA') {
           const t = v as { usage: number; selector: number; matchingType: number; data: string | Buffer };
