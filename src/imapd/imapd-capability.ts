@@ -33,7 +33,8 @@ export function capabilityList(s: ImapSession): string[] {
     'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
   caps.push('SNIPPET=FUZZY', 'PREVIEW=FUZZY', 'PREVIEW', 'REPLACE'); // RFC 8970 (and its draft's SNIPPET, as Dovecot); RFC 8508
   if (s.shared.settings.metadataDict) caps.push('METADATA'); // RFC 5464, with imap_metadata = yes
-  if (s.shared.settings.imapAcl) caps.push('ACL', 'RIGHTS=texk'); // RFC 4314, with the imap_acl plugin
+  // RFC 4314, with the imap_acl plugin, where the mailbox format keeps ACLs (not mbox)
+  if (s.shared.settings.imapAcl && (!s.user || typeof s.user.acl === 'function')) caps.push('ACL', 'RIGHTS=texk');
   if (!s.compressed) caps.push('COMPRESS=DEFLATE');
   return caps;
 }
