@@ -17,8 +17,8 @@
  *   BCC addr         addr is added as a recipient with NOTIFY=NEVER (like always_bcc)
  *   FILTER transport:dest   the message goes to that content filter (the queue file's L record,
  *                    Postfix REC_TYPE_FILT; the last FILTER wins; docs/content-filter.md)
- *   REDIRECT addr    logged as Postfix does, then IGNORED with a warning: Postern's qmgr has no
- *                    redirect record yet (Postfix REC_TYPE_RDR)
+ *   REDIRECT addr    every recipient is delivered to addr instead (the queue file's > record,
+ *                    Postfix REC_TYPE_RDR; the last REDIRECT wins)
  *   END, SKIP        (body checks of later versions) treated as DUNNO
  *
  * An unknown action logs Postfix's warning ("unknown command in header_checks map: ...") and is

@@ -25,6 +25,8 @@
  *   smtpd's FILTER action (setFilter) and then by each FILTER action of header/body checks (the
  *   last one wins; one without ":" is logged "bad FILTER action" and ignored), is written as the
  *   queue file's L record (Postfix REC_TYPE_FILT) for qmgr.
+ *   REDIRECT actions (smtpd's setRedirect, then header/body checks; the last one wins) give the
+ *   queue file's > record (Postfix REC_TYPE_RDR).
  *
  *   The tables come from `settings.config` (main.cf with the service's -o overrides), opened
  *   once per configuration; without it (or with receive_override_options = no_address_mappings,
@@ -91,6 +93,8 @@ export class CleanupSession implements CleanupStream {
   private discard = false;
   /** The content filter (content_filter, then FILTER actions: the last one wins). */
   private filter: string | undefined;
+  /** REDIRECT: smtpd's, then header/body checks' (the last one wins). */
+  private redirect: string | undefined;
   /** Addresses from BCC actions of header/body checks. */
   private readonly actionBcc: string[] = [];
   /** The milters of this message (cleanup-milter.ts): the content waits for them. */
@@ -199,6 +203,8 @@ export class CleanupSession implements CleanupStream {
 
   setFilter(filter: string): void { this.filter = filter; }
 
+  setRedirect(addr: string): void { this.redirect = addr; }
+
   async finish(): Promise<CleanupResult> {
     if (this.tooBig) {
       await this.abort();
@@ -243,6 +249,7 @@ export class CleanupSession implements CleanupStream {
       if (this.hold) this.writer.setTarget('hold');
       // Postfix cleanup_extracted: the content filter goes at the end of the extracted segment.
       this.writer.setFilter(this.filter);
+      this.writer.setRedirect(this.redirect);
       const qid = await this.writer.commit();
       RECEIVED.labels(this.hold ? 'hold' : 'incoming').inc();
       const mid = this.message.result.messageId ?? this.addedMessageId;
@@ -391,9 +398,13 @@ export class CleanupSession implements CleanupStream {
         this.filter = a.text;
         return undefined;
       case 'redirect':
-        // Not implemented yet: logged as Postfix would, then ignored (the envelope is unchanged).
-        log.info(actLog(ctx, a.kind, cls, text, a.text));
-        log.warn(`${this.writer.queueId}: ${a.kind.toUpperCase()} action is not supported: ignored`);
+        // Postfix cleanup_act(): REDIRECT needs an address with @; the last one wins.
+        if (!a.text.includes('@')) {
+          log.warn(`${this.writer.queueId}: bad REDIRECT action: ${a.text}`);
+          return undefined;
+        }
+        log.info(actLog(ctx, 'redirect', cls, text, a.text));
+        this.redirect = a.text;
         return undefined;
       case 'end': return undefined;
     }

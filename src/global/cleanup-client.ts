@@ -106,6 +106,8 @@ export interface CleanupStream {
   setHold?(reason: string): void;
   /** A FILTER action of smtpd's restrictions: "transport:nexthop" replaces the content_filter. */
   setFilter?(filter: string): void;
+  /** A REDIRECT action of smtpd's restrictions: deliver to this address instead. */
+  setRedirect?(addr: string): void;
   /** Commit: resolves once the queue file is durable (the caller may answer 250), or refuses. */
   finish(): Promise<CleanupResult>;
   abort(): Promise<void>;

@@ -26,7 +26,7 @@ import { asctime } from '../util/asctime.ts';
 const NAMES: Record<string, string> = {
   [REC.SIZE]: 'message_size', [REC.TIME]: 'message_arrival_time', [REC.WARN]: 'warning_message_time',
   [REC.FROM]: 'sender', [REC.ATTR]: 'named_attribute', [REC.ORCP]: 'original_recipient',
-  [REC.DSN_NOTIFY]: 'dsn_notify_flags', [REC.DSN_ORCPT]: 'dsn_orig_rcpt', [REC.RCPT]: 'recipient', [REC.DONE]: 'done_recipient', [REC.FILT]: 'content_filter',
+  [REC.DSN_NOTIFY]: 'dsn_notify_flags', [REC.DSN_ORCPT]: 'dsn_orig_rcpt', [REC.RCPT]: 'recipient', [REC.DONE]: 'done_recipient', [REC.FILT]: 'content_filter', [REC.RDR]: 'redirect_address',
 };
 
 function recordLine(type: string, data: Buffer): string {

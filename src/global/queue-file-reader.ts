@@ -47,6 +47,8 @@ export class QueueFile implements QueueEnvelope {
   flags = 0;
   /** The content filter "transport:nexthop" (REC.FILT), the last one in the file. */
   filter: string | undefined;
+  /** The redirect address (REC.RDR), the last one in the file. */
+  redirect: string | undefined;
 
   private constructor(path: string, queueId: string) { this.path = path; this.queueId = queueId; }
 
@@ -149,6 +151,7 @@ export class QueueFile implements QueueEnvelope {
           break;
         case REC.WARN: break;
         case REC.FILT: this.filter = v || undefined; break;
+        case REC.RDR: this.redirect = v || undefined; break;
       }
     }
     return false;

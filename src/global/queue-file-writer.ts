@@ -95,8 +95,9 @@ export class QueueFileWriter {
   /** Attributes for the extracted segment (known once the content is written). */
   private readonly trailingAttrs: [string, string][] = [];
   private readonly recipients: QueueRecipient[] = [];
-  /** The content filter (REC.FILT), written in the extracted segment. */
+  /** The content filter (REC.FILT) and redirect address (REC.RDR), in the extracted segment. */
   private filter: string | undefined;
+  private redirect: string | undefined;
   private readonly extracted: QueueRecipient[] = [];
   private pos = 0;
   private contentStart = -1;
@@ -179,6 +180,11 @@ export class QueueFileWriter {
   setFilter(filter: string | undefined): void {
     if (filter !== undefined && /[\n\0]/.test(filter)) throw new Error(`bad content filter ${JSON.stringify(filter)}`);
     this.filter = filter || undefined;
+  }
+  /** A REDIRECT action's address: qmgr delivers there instead (Postfix REC_TYPE_RDR). */
+  setRedirect(addr: string | undefined): void {
+    if (addr !== undefined && /[\n\0]/.test(addr)) throw new Error(`bad redirect address ${JSON.stringify(addr)}`);
+    this.redirect = addr || undefined;
   }
   addRecipient(r: QueueRecipient): void {
     if (this.contentStart >= 0) this.extracted.push(r); else this.recipients.push(r);
@@ -264,10 +270,11 @@ export class QueueFileWriter {
     this.usable();
     if (this.contentStart < 0) this.beginContent();
     if (this.recipientCount === 0) throw new Error('queue file has no recipients');
-    if (this.extracted.length || this.trailingAttrs.length || this.filter) {
+    if (this.extracted.length || this.trailingAttrs.length || this.filter || this.redirect) {
       this.push(encodeRecord(REC.XTRA, ''));
       for (const [n, v] of this.trailingAttrs) this.push(encodeRecord(REC.ATTR, `${n}=${v}`));
       if (this.filter) this.push(encodeRecord(REC.FILT, this.filter));
+      if (this.redirect) this.push(encodeRecord(REC.RDR, this.redirect));
       for (const r of this.extracted) for (const b of recipientRecords(r)) this.push(b);
     }
     this.push(encodeRecord(REC.END, ''));

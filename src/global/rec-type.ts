@@ -27,7 +27,9 @@
  *                  attributes known only after the content (ATTR.PREPEND_HEADERS), and
  *                  [L] the content filter "transport:nexthop" (Postfix REC_TYPE_FILT: main.cf or
  *                  -o content_filter, or the last FILTER action of smtpd or header/body checks);
- *                  qmgr sends every recipient there instead of its normal route
+ *                  qmgr sends every recipient there instead of its normal route;
+ *                  [>] a redirect address (Postfix REC_TYPE_RDR: the last REDIRECT action):
+ *                  qmgr delivers to it instead of every recipient (and ignores L then)
  *     E            end of file: a file without E is incomplete and is never delivered
  *
  * Postern differs from Postfix on purpose in one place: Postfix keeps the content as one record
@@ -50,14 +52,16 @@ export const REC = {
   XTRA: 'X',
   /** Content filter transport:nexthop (Postfix REC_TYPE_FILT). */
   FILT: 'L',
+  /** Redirect every recipient to this address (Postfix REC_TYPE_RDR). */
+  RDR: '>',
   END: 'E',
 } as const;
 export type RecType = (typeof REC)[keyof typeof REC];
 
 /** Record types allowed before the content (REC_TYPE_ENVELOPE). */
-export const ENVELOPE_TYPES: ReadonlySet<string> = new Set([REC.SIZE, REC.TIME, REC.WARN, REC.FROM, REC.ATTR, REC.FILT, REC.ORCP, REC.DSN_NOTIFY, REC.DSN_ORCPT, REC.RCPT, REC.DONE]);
+export const ENVELOPE_TYPES: ReadonlySet<string> = new Set([REC.SIZE, REC.TIME, REC.WARN, REC.FROM, REC.ATTR, REC.FILT, REC.RDR, REC.ORCP, REC.DSN_NOTIFY, REC.DSN_ORCPT, REC.RCPT, REC.DONE]);
 /** Record types allowed in the extracted segment (REC_TYPE_EXTRACT). */
-export const EXTRACT_TYPES: ReadonlySet<string> = new Set([REC.ATTR, REC.FILT, REC.ORCP, REC.DSN_NOTIFY, REC.DSN_ORCPT, REC.RCPT, REC.DONE]);
+export const EXTRACT_TYPES: ReadonlySet<string> = new Set([REC.ATTR, REC.FILT, REC.RDR, REC.ORCP, REC.DSN_NOTIFY, REC.DSN_ORCPT, REC.RCPT, REC.DONE]);
 
 /** DSN NOTIFY bits (RFC 3461 §4.1), as Postfix's DSN_NOTIFY_*. 0 = not specified. */
 export const DSN_NOTIFY = { NEVER: 1, SUCCESS: 2, FAILURE: 4, DELAY: 8 } as const;

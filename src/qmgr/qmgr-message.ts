@@ -15,7 +15,9 @@
  * every recipient, as written in the queue file, to the filter's transport and nexthop; a
  * filter without a nexthop ("smtp:" or "smtp") uses $default_filter_nexthop, else the
  * recipient's domain, else $myhostname. Address verification probes are never filtered
- * (`filter` is then not given).
+ * (`filter` is then not given). A redirect address (the queue file's > record, a REDIRECT
+ * action) overrides all else: every recipient is resolved and delivered as that address, and
+ * the content filter is not used.
  */
 import type { QueueFile } from '../global/queue-file-reader.ts';
 import type { QueueRecipient } from '../global/queue-file.ts';
@@ -97,7 +99,7 @@ export class QmgrMessage {
    * Resolve each recipient not yet done and group them. `recipientLimit(transport)` gives
    * `<transport>_destination_recipient_limit` (0 = no limit).
    */
-  async assign(resolver: Resolver, recipientLimit: (transport: string) => number, filter?: FilterRoute): Promise<{ entries: QmgrEntry[]; early: QmgrEarlyResult[] }> {
+  async assign(resolver: Resolver, recipientLimit: (transport: string) => number, filter?: FilterRoute, redirect?: string): Promise<{ entries: QmgrEntry[]; early: QmgrEarlyResult[] }> {
     const groups = new Map<string, QmgrEntry[]>();
     const early: QmgrEarlyResult[] = [];
     const entries: QmgrEntry[] = [];
@@ -105,7 +107,8 @@ export class QmgrMessage {
       if (r.done) continue;
       let reply: ResolveReply;
       try {
-        reply = await resolver.resolve(r.address, this.qf.sender);
+        // REDIRECT overrides all else (qmgr_message_resolve()): every recipient goes there.
+        reply = await resolver.resolve(redirect ?? r.address, this.qf.sender);
       } catch (e) {
         early.push({ recipient: r, status: 'deferred', dsn: '4.3.0', text: `address resolver failure: ${(e as Error).message}` });
         continue;
@@ -118,7 +121,7 @@ export class QmgrMessage {
         early.push({ recipient: r, status: 'bounced', dsn: '5.1.3', text: 'bad address syntax' });
         continue;
       }
-      if (filter) {
+      if (filter && !redirect) {
         // Content filtering overrides the address resolver: the recipient as queued.
         const d = filterDestination(filter, r.address);
         reply = { ...reply, transport: d.transport, nexthop: d.nexthop, recipient: r.address };

@@ -349,7 +349,8 @@ export class Qmgr {
     const resolver = this.opts.probeResolver && probe ? this.opts.probeResolver : this.opts.resolver;
     // FILTER_README: the queue file's content filter replaces the route (never for probes).
     const filter = msg.qf.filter && !probe ? { filter: msg.qf.filter, defaultNexthop: this.filterNexthop, myhostname: this.myhostname } : undefined;
-    const { entries, early } = await msg.assign(resolver, (t) => this.recipientLimit(t), filter);
+    const redirect = msg.qf.redirect && !probe ? msg.qf.redirect : undefined;
+    const { entries, early } = await msg.assign(resolver, (t) => this.recipientLimit(t), filter, redirect);
     if (early.length) {
       const results: RecipientResult[] = early.map((e) => ({ ...e, relay: 'none' }));
       await recordResults(this.ctx, msg, 'qmgr', results);

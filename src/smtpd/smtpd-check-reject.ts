@@ -77,6 +77,8 @@ export interface CheckState {
   actionReason?: string;
   /** A FILTER action not yet handed to the session (SmtpdVerdict.filter). */
   filter?: string;
+  /** A REDIRECT action not yet handed to the session (SmtpdVerdict.redirect). */
+  redirect?: string;
   /** PREPEND headers not yet handed to the session (SmtpdVerdict.prepend). */
   prepend?: string[];
   error?: SmtpdReply;

@@ -12,7 +12,7 @@
  * of restrictions evaluated in place (CheckContext.generic, recursion-limited), PREPEND (a
  * header for the message, st.prepend → SmtpdVerdict.prepend, written before Received:), FILTER
  * transport:destination (st.filter → SmtpdVerdict.filter → the queue file's content filter).
- * REDIRECT is not implemented: logged and ignored.
+ * REDIRECT user@domain (st.redirect → SmtpdVerdict.redirect → the queue file's redirect address).
  */
 import { DictError } from '../util/dict.ts';
 import { logger } from '../util/msg.ts';
@@ -104,7 +104,12 @@ export async function tableResult(cx: CheckContext, st: CheckState, table: strin
       st.filter = a.text;
       return DUNNO;
     case 'redirect':
-      log.warn(`access table ${table}: action ${a.kind.toUpperCase()} is not implemented in Postern yet: ignored`);
+      // check_table_result(): REDIRECT user@domain, for cleanup (the last one wins).
+      if (!inTx()) return DUNNO;
+      if (!a.text) { log.warn(`access table ${table} entry "${value}" has REDIRECT entry without value`); return DUNNO; }
+      if (!a.text.includes('@')) { log.warn(`access table ${table} entry "${value}" requires user@domain target`); return DUNNO; }
+      logWhatsup(st, 'redirect', `<${replyName}>: ${replyClass} triggers REDIRECT ${a.text}`);
+      st.redirect = a.text;
       return DUNNO;
     case 'table-in-value':
       log.warn(`access table ${table} has entry with lookup table: ${value}`);

@@ -231,13 +231,15 @@ export class SmtpdCheck implements SmtpdPolicy {
     const reason = st.actionReason;
     const prepend = st.prepend;
     const filter = st.filter;
+    const redirect = st.redirect;
     st.action = undefined;
     st.prepend = undefined;
     st.filter = undefined;
-    if (!err && !action && !prepend && !filter) return undefined;
+    st.redirect = undefined;
+    if (!err && !action && !prepend && !filter && !redirect) return undefined;
     return {
       ...(err ? { reply: err, restriction: st.rejectedBy ?? 'unknown' } : {}), ...(action ? { action, reason } : {}),
-      ...(prepend ? { prepend } : {}), ...(filter ? { filter } : {}),
+      ...(prepend ? { prepend } : {}), ...(filter ? { filter } : {}), ...(redirect ? { redirect } : {}),
     };
   }
 

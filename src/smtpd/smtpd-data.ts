@@ -262,6 +262,7 @@ export class SmtpdData {
     }
     if (tx.action === 'hold') c.setHold?.(tx.actionReason ?? '');
     if (tx.filter) c.setFilter?.(tx.filter);
+    if (tx.redirect) c.setRedirect?.(tx.redirect);
     const r = await c.finish();
     s.cleanup = undefined;
     s.state.tx = undefined;

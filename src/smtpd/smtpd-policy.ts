@@ -24,6 +24,8 @@ export interface SmtpdVerdict {
   reason?: string;
   /** FILTER transport:nexthop (access(5) / policy FILTER): the message's content filter. */
   filter?: string;
+  /** REDIRECT user@domain (access(5) / policy REDIRECT): every recipient goes there instead. */
+  redirect?: string;
   /** Headers to prepend to the message (access(5) / policy PREPEND), in order. */
   prepend?: string[];
   /** The restriction that produced `reply` (reject_unauth_destination, check_client_access, ...). */

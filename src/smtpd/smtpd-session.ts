@@ -491,6 +491,7 @@ export class SmtpdSession {
     if (v.action && this.state.tx) { this.state.tx.action = v.action; this.state.tx.actionReason = v.reason; }
     if (v.prepend && this.state.tx) (this.state.tx.prepend ??= []).push(...v.prepend);
     if (v.filter && this.state.tx) this.state.tx.filter = v.filter;
+    if (v.redirect && this.state.tx) this.state.tx.redirect = v.redirect;
     if (!v.reply) return true;
     const r = v.reply;
     this.restriction = v.restriction;

@@ -28,6 +28,8 @@ export interface SmtpdTransaction {
   actionReason?: string;
   /** A FILTER action's transport:nexthop (access tables, policy servers): replaces content_filter. */
   filter?: string;
+  /** A REDIRECT action's address (access tables, policy servers): delivered there instead. */
+  redirect?: string;
   /** Headers from PREPEND actions (access tables, policy servers), written before Received:. */
   prepend?: string[];
   /** Number of RCPT commands in this transaction, accepted or not (smtpd_recipient_limit). */

@@ -11,7 +11,7 @@
  * smtp-sink(1). Checked: the mail passes the filter exactly once (no loop), arrives with the
  * filter's header and otherwise the bytes that were sent, XFORWARD tells the filter who the
  * client was; Postern's and Postfix's deliveries have the same header layout. A filter that is
- * down defers the mail, which is delivered once it is back (after an ETRN for the site); FILTER actions of access tables and
+ * down defers the mail (and a REDIRECT action sends it to another address, past the filter),, which is delivered once it is back (after an ETRN for the site); FILTER actions of access tables and
  * header_checks choose another filter; a filter that hangs, answers garbage or closes in the
  * middle of DATA leaves the mail deferred (within the transport's timeouts), never lost, and
  * `postern queue site dest.test` (postqueue -s) brings it back.
@@ -190,7 +190,7 @@ test('FILTER actions: check_recipient_access and header_checks send the mail to 
   const down = new Filter(await freePort(), join(work, 'down.log'));
   const hdr = await new Filter(await freePort(), join(work, 'hdr.log')).start(reinject);
   const access = join(sys.configDir, 'filter_access');
-  writeFileSync(access, `down@dest.test FILTER filter:[127.0.0.1]:${down.port}\n`);
+  writeFileSync(access, `down@dest.test FILTER filter:[127.0.0.1]:${down.port}\nredir@dest.test REDIRECT caught@dest.test\n`);
   const checks = join(sys.configDir, 'filter_header_checks');
   writeFileSync(checks, `/^Subject: header filter/ FILTER filter:[127.0.0.1]:${hdr.port}\n`);
   await sys.stop();
@@ -201,6 +201,13 @@ test('FILTER actions: check_recipient_access and header_checks send the mail to 
     checkFiltered(h!, 'header filter');
     assert.equal(hdr.entries().filter((e) => e.sender !== undefined).length, 1, 'through the header_checks filter');
     assert.equal(ok.entries().filter((e) => e.sender !== undefined).length, 1, 'not through content_filter (still the first test\'s one message)');
+
+    // REDIRECT overrides all else, content_filter included: one delivery, to the new address.
+    await send(sys.ports.smtp, 'redir@dest.test', 'redirected');
+    const [rd] = await until(() => { const l = bySubject(sink, 'redirected'); return l.length ? l : undefined; }, 'the redirected delivery');
+    assert.deepEqual(rd!.rcptArgs, ['<caught@dest.test>']);
+    assert.ok(!rd!.body.includes('X-Content-Filter:'), 'not through the content filter');
+    assert.equal(ok.entries().filter((e) => e.sender !== undefined).length, 1);
 
     await send(sys.ports.smtp, 'down@dest.test', 'filter down');
     await sys.waitLog(new RegExp(`to=<down@dest\\.test>, relay=none, .*status=deferred \\(connect to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${down.port}: Connection refused\\)`));
