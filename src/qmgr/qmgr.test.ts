@@ -340,3 +340,13 @@ test('dead destination: an smtp delivery that reaches no server suspends the des
   assert.equal(e.agent.deliveries.length, 6, 'flush revives the destination: every message tried');
   assert.deepEqual(await listQueue(e.queue, 'deferred'), []);
 });
+
+test('content filter route (qmgr_message_resolve()): transport:nexthop, then default_filter_nexthop, the recipient domain, myhostname', async () => {
+  const { filterDestination } = await import('./qmgr-message.ts');
+  const f = (filter: string, defaultNexthop = '') => (rcpt: string) => filterDestination({ filter, defaultNexthop, myhostname: 'mx.example.test' }, rcpt);
+  assert.deepEqual(f('scan:[127.0.0.1]:10024')('a@example.org'), { transport: 'scan', nexthop: '[127.0.0.1]:10024' });
+  assert.deepEqual(f('scan:')('a@example.org'), { transport: 'scan', nexthop: 'example.org' });
+  assert.deepEqual(f('scan')('a@example.org'), { transport: 'scan', nexthop: 'example.org' });
+  assert.deepEqual(f('scan:', '[127.0.0.1]:10026')('a@example.org'), { transport: 'scan', nexthop: '[127.0.0.1]:10026' });
+  assert.deepEqual(f('scan:')('postmaster'), { transport: 'scan', nexthop: 'mx.example.test' });
+});
