@@ -89,10 +89,18 @@ before(async () => {
 });
 
 after(async () => {
+  // postgrey first, and never left behind: a child still running keeps this test process alive
+  // (hooks have no timeout), which once held a whole run for minutes.
+  for (const p of procs) {
+    p.kill('SIGTERM');
+    const t = setTimeout(() => p.kill('SIGKILL'), 3000);
+    t.unref();
+    p.unref();
+    p.stderr?.destroy();
+  }
   for (const s of sockets) s.destroy();
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-  await check?.close();
-  for (const p of procs) p.kill('SIGTERM');
+  await check?.close().catch(() => {});
   await pf?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
