@@ -214,7 +214,21 @@ test('an administrator in Chromium: dashboard, users, checklist, queue; a user c
   await p.click('form:has(input[value=add]) button[type=submit]');
   assert.match(await p.textContent('.msg') ?? '', /sales@example\.test → bob@example\.test added/);
   await shot(p, '03b-aliases');
-  sendMail('sales@example.test', 'for sales');
+  // A changed hash: table is noticed within a second (dict-hash.ts, as Postfix's daemons notice
+  // it at their next request): the first RCPT may still be refused with 550.
+  py(`
+import smtplib, sys, threading
+for i in range(20):
+    s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30)
+    try:
+        s.sendmail('sender@example.org', ['sales@example.test'], b'Subject: for sales\\r\\n\\r\\nhello\\r\\n')
+        s.quit()
+        break
+    except smtplib.SMTPRecipientsRefused:
+        s.quit()
+        threading.Event().wait(0.25)
+else:
+    sys.exit('sales@example.test still refused after 5 s')`, String(sys.ports.smtp));
   const aEnd = Date.now() + 30_000;
   while (!imapSubjects('bob@example.test', 'bob-first-pass').subjects.includes('for sales')) {
     if (Date.now() > aEnd) assert.fail(`no mail for sales@ at bob:\n${sys.log.slice(-3000)}`);
@@ -253,7 +267,10 @@ test('an administrator in Chromium: dashboard, users, checklist, queue; a user c
   await shot(p, '06-queue-hold');
   await p.click(`tr[data-qid="${qid}"] button:text("release")`);
   assert.match(await p.textContent('.msg') ?? '', /Released from hold: 1 message/);
-  assert.notEqual(await p.locator(`tr[data-qid="${qid}"]`).getAttribute('data-queue'), 'hold');
+  // Released, the queue manager retries it at once: a listing made while it moves between
+  // queues may show it twice (active and deferred), as Postfix's showq can; never in hold.
+  const queues = await p.locator(`tr[data-qid="${qid}"]`).evaluateAll((rows) => rows.map((r) => r.getAttribute('data-queue')));
+  assert.ok(queues.length >= 1 && !queues.includes('hold'), `after release: ${queues.join(', ')}`);
   await p.goto(`${base}/console/queue/show?id=${qid}`);
   assert.match(await p.textContent('pre') ?? '', /Subject: stuck/);
   await shot(p, '07-queue-released');

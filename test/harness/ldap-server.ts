@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'ldapts';
 import { freePort } from './free-port.ts';
+import { stopAndWait } from './proc-stop.ts';
 
 export class LdapServer {
   static readonly BASE = 'dc=example,dc=test';
@@ -112,7 +113,7 @@ ou: groups
     if (r.status !== 0) throw new Error(`ldapmodify failed: ${r.stderr}`);
   }
 
-  pause(): void { this.proc?.kill('SIGSTOP'); }
+  pause(): void { stopAndWait(this.proc?.pid); }
   resume(): void { this.proc?.kill('SIGCONT'); }
 
   async halt(): Promise<void> {

@@ -14,6 +14,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { freePort } from './free-port.ts';
+import { stopAndWait } from './proc-stop.ts';
 
 const RUN_AS = 'mysql';
 
@@ -109,7 +110,7 @@ export class MariaDbServer {
     }
   }
 
-  pause(): void { this.proc?.kill('SIGSTOP'); }
+  pause(): void { stopAndWait(this.proc?.pid); }
   resume(): void { this.proc?.kill('SIGCONT'); }
 
   async halt(): Promise<void> {

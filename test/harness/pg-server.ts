@@ -17,6 +17,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './free-port.ts';
+import { stopAndWait } from './proc-stop.ts';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 const RUN_AS = 'postgres';
@@ -132,7 +133,7 @@ export class PgServer {
   }
 
   /** SIGSTOP the server and every backend: connections and queries hang. */
-  pause(): void { for (const p of this.pids()) { try { process.kill(p, 'SIGSTOP'); } catch { /* gone */ } } }
+  pause(): void { for (const p of this.pids()) stopAndWait(p); }
   resume(): void { for (const p of this.pids()) { try { process.kill(p, 'SIGCONT'); } catch { /* gone */ } } }
 
   /** Stop the server (fast shutdown); the data stays for restart(). */
