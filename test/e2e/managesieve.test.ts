@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PosternSystem, type PortName } from '../harness/postern-system.ts';
+import { MANAGESIEVE_PY_READER } from '../harness/managesieve-py.ts';
 
 let sys: PosternSystem;
 before(async () => { sys = await PosternSystem.start(); });
@@ -21,30 +22,7 @@ const PY = String.raw`
 import json, socket, ssl, sys, re, base64, time
 port, user, pw, imap, smtp_port = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 s = socket.create_connection(('127.0.0.1', port), timeout=20)
-buf = b''
-def fill():
-    global buf
-    d = s.recv(65536)
-    if not d: raise EOFError()
-    buf += d
-def response():
-    global buf
-    out = b''
-    while True:
-        while b'\r\n' not in buf: fill()
-        line, buf = buf.split(b'\r\n', 1)
-        out += line + b'\r\n'
-        m = re.search(rb'\{(\d+)\}$', line)
-        final = re.match(rb'(OK|NO|BYE)( |$)', line)
-        if m:
-            n = int(m.group(1))
-            while len(buf) < n: fill()
-            out += buf[:n]; buf = buf[n:]
-            if not final: continue
-            while b'\r\n' not in buf: fill()
-            line, buf = buf.split(b'\r\n', 1)
-            out += line + b'\r\n'
-        if final: return out.decode()
+${MANAGESIEVE_PY_READER}
 def cmd(b):
     s.sendall(b + b'\r\n'); return response()
 out = {'greeting': response()}

@@ -17,6 +17,7 @@ import { createManageSieve } from '../../src/managesieve/managesieve.ts';
 import { managesieveSettings } from '../../src/managesieve/managesieve-settings.ts';
 import { startServerTls } from '../../src/lib-tls/tls-server.ts';
 import { logger, setLogSink } from '../../src/util/msg.ts';
+import { MANAGESIEVE_PY_READER } from '../harness/managesieve-py.ts';
 
 const logs: string[] = [];
 setLogSink((l) => { logs.push(l); });
@@ -106,32 +107,7 @@ const PY = String.raw`
 import json, socket, ssl, sys, base64, re
 host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 s = socket.create_connection((host, port), timeout=8)
-buf = b''
-def fill():
-    global buf
-    d = s.recv(65536)
-    if not d: raise EOFError()
-    buf += d
-def response():
-    """Read lines (and s2c literals) up to a line starting with OK, NO or BYE."""
-    global buf
-    out = b''
-    while True:
-        while b'\r\n' not in buf: fill()
-        line, buf = buf.split(b'\r\n', 1)
-        out += line + b'\r\n'
-        m = re.search(rb'\{(\d+)\}$', line)
-        final = re.match(rb'(OK|NO|BYE)( |$)', line)
-        if m:
-            n = int(m.group(1))
-            while len(buf) < n: fill()
-            out += buf[:n]; buf = buf[n:]
-            if not final: continue
-            while b'\r\n' not in buf: fill()
-            line, buf = buf.split(b'\r\n', 1)
-            out += line + b'\r\n'
-        if final: return out.decode('utf-8', 'replace')
-def lit(b): return b'{%d+}\r\n' % len(b) + b
+${MANAGESIEVE_PY_READER}
 steps = json.loads(sys.stdin.read())
 log = [response()]
 def main():

@@ -32,6 +32,7 @@ import type { UserDirectory } from '../../src/lib-auth/user-directory.ts';
 import { createManageSieve } from '../../src/managesieve/managesieve.ts';
 import { managesieveSettings } from '../../src/managesieve/managesieve-settings.ts';
 import { logger, setLogSink } from '../../src/util/msg.ts';
+import { MANAGESIEVE_PY_READER } from '../harness/managesieve-py.ts';
 
 setLogSink(() => {});
 
@@ -92,31 +93,7 @@ const PY = String.raw`
 import json, socket, ssl, sys, re, base64
 port = int(sys.argv[1])
 s = socket.create_connection(('127.0.0.1', port), timeout=6)
-buf = b''
-def fill():
-    global buf
-    d = s.recv(65536)
-    if not d: raise EOFError()
-    buf += d
-def response():
-    global buf
-    out = b''
-    while True:
-        while b'\r\n' not in buf: fill()
-        line, buf = buf.split(b'\r\n', 1)
-        out += line + b'\r\n'
-        m = re.search(rb'\{(\d+)\}$', line)
-        final = re.match(rb'(OK|NO|BYE)( |$)', line)
-        if m:
-            n = int(m.group(1))
-            while len(buf) < n: fill()
-            out += buf[:n]; buf = buf[n:]
-            if not final: continue
-            while b'\r\n' not in buf: fill()
-            line, buf = buf.split(b'\r\n', 1)
-            out += line + b'\r\n'
-        if final: return out.decode('utf-8', 'replace')
-def lit(b): return b'{%d+}\r\n' % len(b) + b
+${MANAGESIEVE_PY_READER}
 log = [response()]
 try:
     for st in json.loads(sys.stdin.read()):
