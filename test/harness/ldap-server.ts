@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'ldapts';
 import { freePort } from './free-port.ts';
-import { stopAndWait } from './proc-stop.ts';
+import { stopAndWait, terminate } from './proc-stop.ts';
 
 export class LdapServer {
   static readonly BASE = 'dc=example,dc=test';
@@ -117,14 +117,7 @@ ou: groups
   resume(): void { this.proc?.kill('SIGCONT'); }
 
   async halt(): Promise<void> {
-    const p = this.proc;
-    if (!p || p.exitCode !== null) return;
-    p.kill('SIGCONT');
-    const done = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
-    const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
-    await done;
-    clearTimeout(t);
+    await terminate(this.proc, 10_000);
     this.proc = undefined;
   }
 

@@ -14,7 +14,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { freePort } from './free-port.ts';
-import { stopAndWait } from './proc-stop.ts';
+import { stopAndWait, terminate } from './proc-stop.ts';
 
 const RUN_AS = 'mysql';
 
@@ -114,14 +114,7 @@ export class MariaDbServer {
   resume(): void { this.proc?.kill('SIGCONT'); }
 
   async halt(): Promise<void> {
-    const p = this.proc;
-    if (!p || p.exitCode !== null) return;
-    p.kill('SIGCONT');
-    const done = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
-    const t = setTimeout(() => p.kill('SIGKILL'), 15_000);
-    await done;
-    clearTimeout(t);
+    await terminate(this.proc, 15_000);
     this.proc = undefined;
   }
 

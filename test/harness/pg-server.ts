@@ -17,7 +17,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './free-port.ts';
-import { stopAndWait } from './proc-stop.ts';
+import { stopAndWait, terminate } from './proc-stop.ts';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 const RUN_AS = 'postgres';
@@ -138,14 +138,8 @@ export class PgServer {
 
   /** Stop the server (fast shutdown); the data stays for restart(). */
   async halt(): Promise<void> {
-    const p = this.proc;
-    if (!p || p.exitCode !== null) return;
-    this.resume();
-    const done = new Promise((r) => p.once('exit', r));
-    p.kill('SIGINT');
-    const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
-    await done;
-    clearTimeout(t);
+    if (this.proc && this.proc.exitCode === null) this.resume();   // every backend, not only the postmaster
+    await terminate(this.proc, 10_000, 'SIGINT');
     this.proc = undefined;
   }
 

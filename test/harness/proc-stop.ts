@@ -4,6 +4,7 @@
  * (mariadbd, slapd) a moment later, and a query sent in that moment is still answered — a test of
  * "a database that hangs" then sees an answer. Bounded: at most `ms`, then it returns anyway.
  */
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -26,4 +27,18 @@ export function stopAndWait(pid: number | undefined, ms = 2000): void {
   try { process.kill(pid, 'SIGSTOP'); } catch { return; }
   const end = Date.now() + ms;
   while (!allStopped(pid) && Date.now() < end) Atomics.wait(pause, 0, 0, 2);
+}
+
+/**
+ * Stop a server child for good: let it run again if paused, ask with `signal` (SIGTERM; PostgreSQL's
+ * fast shutdown is SIGINT), SIGKILL after `graceMs`; resolves when it has exited.
+ */
+export async function terminate(p: ChildProcess | undefined, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill('SIGCONT');
+  p.kill(signal);
+  const t = setTimeout(() => p.kill('SIGKILL'), graceMs);
+  await done;
+  clearTimeout(t);
 }
