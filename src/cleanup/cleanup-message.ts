@@ -6,7 +6,7 @@
  *                    (MIME headers — Content-*, MIME-Version — with mime_header_checks), their
  *                    addresses rewritten (cleanup-header-addr.ts), and the names seen recorded;
  *                    at the end of the block the missing headers are appended (From:, Date:,
- *                    Message-Id:, To: undisclosed-recipients:;, by the caller's onHeadersEnd).
+ *                    Message-Id:, and undisclosed_recipients_header when set, by the caller's onHeadersEnd).
  *   body             each line up to body_checks_size_limit bytes is checked with body_checks;
  *                    in multipart messages the part headers go to mime_header_checks and the
  *                    headers of an attached message/rfc822 to nested_header_checks, as Postfix's

@@ -261,5 +261,24 @@ test('callers without a configuration keep the old behaviour (no tables)', async
   assert.ok('queueId' in r);
   const qf = await QueueFile.open(queue.path('incoming', r.queueId), r.queueId);
   assert.equal(qf.sender, 'joe@example.com');
-  assert.match((await qf.content()).toString(), /^Subject: x\nMessage-Id: <\d{14}\.[0-9A-F]+@mx>\nDate: .+\nFrom: joe@example\.com\nTo: undisclosed-recipients:;\n\nbody\n$/);
+  assert.match((await qf.content()).toString(), /^Subject: x\nMessage-Id: <\d{14}\.[0-9A-F]+@mx>\nDate: .+\nFrom: joe@example\.com\n\nbody\n$/);
+});
+
+test('undisclosed_recipients_header: added only when set and header-shaped (Postfix 3.7 default: none)', async () => {
+  const { config } = conf('');
+  const queue = new MailQueue(join(config.configDir, 'queue'));
+  queue.ensureDirs();
+  const contentWith = async (header: string | undefined) => {
+    const c = await CleanupSession.open({ myhostname: 'mx', myorigin: 'example.com', headerSizeLimit: 102400, messageSizeLimit: 0,
+      alwaysAddMissingHeaders: false, undisclosedRecipientsHeader: header }, queue, { sender: 'joe', attrs: {}, addMissingHeaders: true });
+    c.addRecipient({ address: 'a@example.net' });
+    await c.write(Buffer.from('Subject: x\n\nbody\n'));
+    const r = await c.finish();
+    assert.ok('queueId' in r);
+    const qf = await QueueFile.open(queue.path('incoming', r.queueId), r.queueId);
+    return (await qf.content()).toString();
+  };
+  assert.match(await contentWith('To: undisclosed-recipients:;'), /\nFrom: joe@example\.com\nTo: undisclosed-recipients:;\n\nbody\n$/);
+  assert.match(await contentWith(''), /\nFrom: joe@example\.com\n\nbody\n$/);
+  assert.match(await contentWith('no colon here'), /\nFrom: joe@example\.com\n\nbody\n$/);
 });

@@ -491,9 +491,12 @@ export class CleanupSession implements CleanupStream {
       // Postfix: "From: Full Name <addr>", the name quoted when it holds RFC 5322 specials.
       lines.push(name ? `From: ${quotePhrase(name)} <${addr}>` : `From: ${addr}`);
     }
-    if (!seen.has('to') && !seen.has('cc') && !seen.has('bcc') && !seen.has('resent-to')) {
-      // Postfix undisclosed_recipients_header
-      lines.push('To: undisclosed-recipients:;');
+    const witheld = this.settings.undisclosedRecipientsHeader?.trim() ?? '';
+    if (witheld && !seen.has('to') && !seen.has('cc') && !seen.has('bcc') && !seen.has('resent-to')) {
+      // Postfix cleanup_message.c: undisclosed_recipients_header, added only when set (empty by
+      // default since Postfix 2.8) and only when it has the form "name: value".
+      if (/^[\x21-\x39\x3b-\x7e]+:/.test(witheld)) lines.push(witheld);
+      else log.warn(`bad undisclosed_recipients_header header text "${witheld}" -- need "headername: headervalue"`);
     }
     return Buffer.from(lines.map((l) => l + '\n').join(''), 'utf8');
   }

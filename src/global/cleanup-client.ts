@@ -33,6 +33,11 @@ export interface CleanupSettings {
   headerSizeLimit: number;
   messageSizeLimit: number;
   alwaysAddMissingHeaders: boolean;
+  /**
+   * undisclosed_recipients_header: the header added to a message with no To:, Cc: or Bcc: when
+   * missing headers are added. Empty or absent: none (Postfix 2.8 and later; 3.7's default is empty).
+   */
+  undisclosedRecipientsHeader?: string;
   /** Called when qmgr should look at incoming (the "I" trigger). */
   notify?: (queueId: string) => void;
   /** main.cf (with -o overrides): the source of the address mapping and content check tables. */
@@ -126,6 +131,7 @@ export function cleanupSettings(c: MainConfig, notify?: (qid: string) => void): 
     headerSizeLimit: c.int('header_size_limit') || 102400,
     messageSizeLimit: c.int('message_size_limit'),
     alwaysAddMissingHeaders: c.bool('always_add_missing_headers'),
+    undisclosedRecipientsHeader: c.get('undisclosed_recipients_header'),
     notify,
     config: c,
   };
