@@ -56,9 +56,9 @@ function parseHeaders(text: string): [string, string][] {
   return out;
 }
 
-async function viaPostfix(args: string[]): Promise<Submitted> {
+async function viaPostfix(args: string[], input = MESSAGE): Promise<Submitted> {
   const before = new Set((await run('/usr/sbin/postqueue', ['-c', pf!.configDir, '-j'])).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).queue_id as string));
-  const r = spawnSync('/usr/sbin/sendmail', ['-C', pf!.configDir, ...args], { input: MESSAGE });
+  const r = spawnSync('/usr/sbin/sendmail', ['-C', pf!.configDir, ...args], { input });
   assert.equal(r.status, 0, r.stderr.toString());
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -74,8 +74,8 @@ async function viaPostfix(args: string[]): Promise<Submitted> {
   }
 }
 
-async function viaPostern(args: string[]): Promise<Submitted> {
-  const r = spawnSync(join(ROOT, 'bin', 'sendmail'), args, { input: MESSAGE, env: { ...process.env, MAIL_CONFIG: ours } });
+async function viaPostern(args: string[], input = MESSAGE): Promise<Submitted> {
+  const r = spawnSync(join(ROOT, 'bin', 'sendmail'), args, { input, env: { ...process.env, MAIL_CONFIG: ours } });
   assert.equal(r.status, 0, r.stderr.toString());
   const opts = pickupOptions(MainConfig.load(ours), cleanup);
   const beforeIds = new Set(readdirSync(join(ours, 'queue', 'incoming')));
@@ -124,6 +124,17 @@ test('without -f the envelope sender is the login name, qualified with $myorigin
   const theirs = await viaPostfix(['-t', '-i']);
   const mine = await viaPostern(['-t', '-i']);
   assert.equal(mine.sender, theirs.sender);
+});
+
+test('a message without To:, Cc: or Bcc: gets the headers Postfix adds and no To: (undisclosed_recipients_header is empty by default)', {
+  skip,
+}, async () => {
+  const args = ['-i', '-f', 'joe@example.test', 'x@remote.test'];
+  const input = 'Subject: no recipients in the header\n\nbody\n';
+  const theirs = shape((await viaPostfix(args, input)).headers);
+  const mine = shape((await viaPostern(args, input)).headers);
+  assert.deepEqual(mine.map(([n]) => n), theirs.map(([n]) => n), 'header names and order');
+  assert.ok(!mine.some(([n]) => n === 'To'));
 });
 
 /** The numeric offset and the zone name of a Date: header value: "+0100 (CET)". */
