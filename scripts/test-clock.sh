@@ -22,11 +22,25 @@ fi
 # threading.Event().wait() or select() instead (test/harness/smtp-load.py). One test skips itself
 # here, saying so: sendmail-vs-postfix's DST differential moves real Postfix's clock with
 # libfaketime at fixed instants, which a run of its own under libfaketime cannot do reliably.
+# Programs that do not read libc's clock keep the real one: the ACME tests skip themselves (pebble
+# is a Go program and dates certificates by the real clock), and the console test starts Chromium
+# without libfaketime (test/harness/test-clock.ts), which never loads a page with it.
 FAKETIME_DONT_FAKE_MONOTONIC=1; export FAKETIME_DONT_FAKE_MONOTONIC
 # The library itself, not the faketime(1) wrapper: the wrapper's named semaphore can collide with
 # a stale one ("sem_open: File exists") and end a run; a plain offset needs no shared state.
 lib=$(dpkg -L libfaketime 2>/dev/null | grep '/libfaketimeMT\.so\.1$' | head -n 1)
 [ -n "$lib" ] || { echo "test-clock: libfaketimeMT.so.1 not found (Debian package libfaketime)" >&2; exit 1; }
+# libfaketime keeps a semaphore and a shared-memory counter for the whole process tree, created
+# by the first preloaded process with mode 0600 and named in FAKETIME_SHARED for its children. A
+# child that runs as another user (PostgreSQL as postgres, Dovecot's and Postfix's unprivileged
+# processes) cannot open them and exits ("sem_open failed ... Permission denied"). Create the pair
+# once here, open it to every user, name it for the whole run, and remove it at the end.
+shared=$(LD_PRELOAD="$lib" FAKETIME=+0 sh -c 'echo "$FAKETIME_SHARED"')
+sem=${shared%% *}; shm=${shared##* }
+[ -n "$sem" ] && [ -e "/dev/shm/sem.${sem#/}" ] && [ -e "/dev/shm/${shm#/}" ] || { echo "test-clock: libfaketime did not create its shared state ($shared)" >&2; exit 1; }
+chmod 0666 "/dev/shm/sem.${sem#/}" "/dev/shm/${shm#/}"
+trap 'rm -f "/dev/shm/sem.${sem#/}" "/dev/shm/${shm#/}"' EXIT
+FAKETIME_SHARED="$shared"; export FAKETIME_SHARED
 failed=""
 for d in "$@"; do
   echo "== test:clock: the suite on $d ${TZ:+($TZ)}" >&2

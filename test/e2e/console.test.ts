@@ -22,6 +22,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { PosternSystem } from '../harness/postern-system.ts';
 import { freePort, freePortBase } from '../harness/free-port.ts';
 import { DnsServer } from '../harness/dns-server.ts';
+import { withoutTestClock } from '../harness/test-clock.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -170,7 +171,7 @@ async function poll(p: Page, url: string, ok: () => Promise<boolean>, what: stri
 }
 
 test('an administrator in Chromium: dashboard, users, checklist, queue; a user changes a password', { skip: !haveChromium && 'no /usr/bin/chromium (scripts/install-test-deps.sh)', timeout: 180_000 }, async () => {
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], env: withoutTestClock() });
   const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
   const p = await ctx.newPage();
 

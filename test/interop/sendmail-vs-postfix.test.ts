@@ -19,6 +19,7 @@ import { setLogSink } from '../../src/util/msg.ts';
 import { Pickup, pickupOptions } from '../../src/pickup/pickup.ts';
 import { cleanup } from '../../src/master/master-clients.ts';
 import { mailDate } from '../../src/global/mail-date.ts';
+import { clockMoved } from '../harness/test-clock.ts';
 
 const run = promisify(execFile);
 setLogSink(() => {});
@@ -174,7 +175,7 @@ test('dates around DST changes (Berlin\'s last Sunday of March, Lord Howe\'s hal
   skip: skip || (!existsSync(LIBFAKETIME) && 'libfaketime (Debian package libfaketime) is not installed')
     // The instants are fixed, so a moved clock adds nothing here, and libfaketime inside
     // libfaketime (a Postfix moved again from a moved process) does not keep its offsets.
-    || ((process.env.LD_PRELOAD ?? '').includes('faketime') && 'this process runs under libfaketime already (npm run test:clock)'),
+    || (clockMoved && 'this process runs under libfaketime already (npm run test:clock)'),
 }, async () => {
   // Real Postfix runs with its clock moved (libfaketime, passed on to its daemons through
   // import_environment) to just before and just after each change; Postern's mailDate() gets the
