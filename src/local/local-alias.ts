@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import type { Maps } from '../global/maps.ts';
 import { DictError } from '../util/dict.ts';
 import { getpwuid } from '../util/dict-unix.ts';
-import { defaultPrivs, type Outcome, type State, type Walk } from './local-state.ts';
+import { defaultPrivs, SENT, type Outcome, type State, type Walk } from './local-state.ts';
 import { expandTargets } from './local-expand.ts';
 import { AliasSyntaxError, parseTarget, splitTargets, type AliasTarget } from './local-token.ts';
 
@@ -39,7 +39,10 @@ export async function deliverAlias(st: State, name: string, user: string, hasExt
     if (e instanceof DictError) return { status: 'deferred', dsn: '4.3.0', text: `alias database unavailable: ${e.message}` };
     throw e;
   }
-  return value === undefined ? undefined : expandAlias(st, aliasName, value, w);
+  if (value === undefined) return undefined;
+  // An address verification probe is not expanded (Postfix alias.c, DEL_REQ_FLAG_MTA_VRFY).
+  if (st.req.verify) return SENT(`aliased to ${value}`);
+  return expandAlias(st, aliasName, value, w);
 }
 
 async function expandAlias(st: State, name: string, value: string, w: Walk): Promise<Outcome> {

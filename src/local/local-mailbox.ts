@@ -27,13 +27,14 @@ import { runShell } from './local-command.ts';
 import { deliverToFile, junkFolder, type FileOutcome, type Privs } from './local-file.ts';
 import { deliverMaildirSieve } from './local-sieve.ts';
 import { forward } from './local-forward.ts';
-import { isRoot, log, redirectTo, userPrivs, type Outcome, type State, type Walk } from './local-state.ts';
+import { isRoot, log, redirectTo, SENT, userPrivs, type Outcome, type State, type Walk } from './local-state.ts';
 
 /** The mailbox of UNIX account `pw` (the steps of the header, in order). */
 export async function deliverMailbox(st: State, pw: PasswdEntry, user: string, local: string, extension: string, domain: string, w: Walk): Promise<Outcome> {
   const { config, s } = st.lc;
   const mt = parseTransportNexthop(config.get('mailbox_transport'), st.req.nexthop);
   if (mt) return w.path.length > 1 ? forward(st, w.sender, `${local}@${domain}`) : redirectTo(mt);
+  if (st.req.verify) return probeAnswer(config.rawOrDefault('mailbox_command') ?? '', config.get('home_mailbox'), config.get('mail_spool_directory'));
   const privs = userPrivs(config, pw);
   if (!privs) return { status: 'deferred', dsn: '4.3.0', text: `mail for ${user} (uid 0) needs default_privs, which is unknown or root` };
   const top = st.top;
@@ -62,6 +63,16 @@ export async function deliverMailbox(st: State, pw: PasswdEntry, user: string, l
     : await deliverSpool(config.get('mail_spool_directory'), user, w.sender, msg, privs, limit);
   if (r.status !== 'sent') log.warn(`${st.req.qf.queueId}: ${r.text}`);
   return r;
+}
+
+/**
+ * An address verification probe (Postfix mailbox.c, maildir.c, command.c: "Don't deliver
+ * trace-only requests"): what delivery would do, in the same order, nothing written.
+ */
+function probeAnswer(mailboxCommand: string, homeMailbox: string, spool: string): Outcome {
+  if (mailboxCommand.trim()) return SENT(`delivers to command: ${mailboxCommand}`);
+  if (homeMailbox.endsWith('/') || (!homeMailbox && spool.endsWith('/'))) return SENT('delivers to maildir');
+  return SENT('delivers to mailbox');
 }
 
 /**

@@ -103,6 +103,8 @@ async function deliverPipe(config: MainConfig, e: MasterEntry, req: DeliverReque
   if (p.size !== undefined && p.size > 0 && qf.contentLength > p.size) {
     return allRecipients(req, 'bounced', '5.2.3', 'message too large', relay);
   }
+  // An address verification probe (Postfix pipe.c, DEL_REQ_TRACE_ONLY): nothing runs.
+  if (req.verify) return allRecipients(req, 'sent', '2.0.0', `delivers to command: ${p.argv[0] ?? ''}`, relay);
   const content = await qf.content();
   if (flags.includes('D') && hasDeliveredTo(content, req.recipients[0]!.address)) {
     return allRecipients(req, 'bounced', '5.4.6', `mail forwarding loop for ${req.recipients[0]!.address}`, relay);

@@ -37,7 +37,7 @@ import { suspendedText, type DeadDestinations } from './qmgr-dead.ts';
 import { isVerifyProbe, TRACE_FLAGS_ATTR, VRFY, type VerifyCache } from '../global/verify-client.ts';
 
 /** Agents that can answer a verification probe without delivering (the others: assumed deliverable). */
-const VERIFYING_AGENTS = new Set(['smtp', 'lmtp', 'virtual', 'error', 'discard']);
+const VERIFYING_AGENTS = new Set(['smtp', 'lmtp', 'virtual', 'local', 'pipe', 'error', 'discard']);
 import type { QmgrEntry, QmgrMessage } from './qmgr-message.ts';
 
 const log = logger('qmgr');
@@ -115,8 +115,8 @@ async function runAgent(ctx: DeliverContext, entry: QmgrEntry, depth: number): P
   const command = ctx.commandOf(entry.transport);
   const agent = command === undefined ? undefined : ctx.transportAgents?.get(entry.transport) ?? ctx.agents.get(command);
   if (verify && agent && !VERIFYING_AGENTS.has(agent.name)) {
-    // Postfix's local/virtual/pipe answer probes themselves; Postern's do not yet: an address
-    // that resolved to them passed smtpd's recipient checks, and is reported deliverable.
+    // An agent that cannot answer probes itself (none of Postern's delivery agents today):
+    // the address resolved to it, and is reported deliverable.
     results = entry.recipients.map((recipient) => ({ recipient, status: 'sent', dsn: '2.0.0', text: `delivery via ${entry.transport}: deliverable`, relay: entry.transport }));
   } else if (!agent) {
     // Postfix qmgr: "mail transport unavailable" when the transport cannot be reached.
