@@ -106,3 +106,73 @@ test('compact(): expired entries dropped, the rest kept; another reader follows 
   writer.update('after@example.com', VRFY.OK, 'ok');
   assert.equal(reader.get('after@example.com')?.status, VRFY.OK);
 });
+
+test('refresh and expiry with short times (verify.c): old answers stand while a refresh probe is out; a failed probe never replaces a deliverable address', async () => {
+  const { config } = setup([
+    'address_verify_map = btree:$data_directory/r',
+    'address_verify_positive_refresh_time = 2s', 'address_verify_positive_expire_time = 10s',
+    'address_verify_negative_refresh_time = 1s', 'address_verify_negative_expire_time = 5s', '',
+  ].join('\n'));
+  const cache = VerifyCache.forConfig(config);
+  const probes: string[] = [];
+  const v = new VerifyClient(config, cache, async (a) => { probes.push(a); });
+  const t0 = Date.now();
+  const s = 1000;
+  // Deliverable: no probe before the positive refresh time.
+  cache.update('ok@example.com', VRFY.OK, 'delivers to mailbox', true, t0);
+  assert.equal((await v.query('ok@example.com', t0 + 1 * s)).status, VRFY.OK);
+  assert.deepEqual(probes, []);
+  // After it: still deliverable, one refresh probe (and not another while it is out).
+  assert.equal((await v.query('ok@example.com', t0 + 3 * s)).status, VRFY.OK);
+  assert.equal((await v.query('ok@example.com', t0 + 4 * s)).status, VRFY.OK);
+  assert.deepEqual(probes, ['ok@example.com']);
+  // The probe is deferred (the next hop is down), then bounced: both ignored.
+  assert.equal(cache.update('ok@example.com', VRFY.DEFER, 'connect to x: Connection refused', true, t0 + 5 * s), 'kept');
+  assert.equal(cache.update('ok@example.com', VRFY.BOUNCE, 'host x said: 550 no', true, t0 + 5 * s), 'kept');
+  assert.deepEqual(await v.query('ok@example.com', t0 + 6 * s), { status: VRFY.OK, text: 'delivers to mailbox' });
+  // Past the positive expiry, but a probe went out less than PROBE_TTL ago: still answered.
+  assert.equal((await v.query('ok@example.com', t0 + 11 * s)).status, VRFY.OK);
+  // Past the expiry with no probe out: in progress again, and probed.
+  assert.equal((await v.query('ok@example.com', t0 + 3 * s + 1001 * s)).status, VRFY.TODO);
+  assert.equal(probes.length, 2);
+
+  // Undeliverable: answered, refreshed after the negative refresh time; a deferred result
+  // replaces it (the cache says what the last probe found), a deliverable one too.
+  cache.update('bad@example.com', VRFY.BOUNCE, 'host x said: 550 no', true, t0);
+  assert.deepEqual(await v.query('bad@example.com', t0 + 500), { status: VRFY.BOUNCE, text: 'host x said: 550 no' });
+  assert.equal(probes.length, 2);
+  assert.equal((await v.query('bad@example.com', t0 + 2 * s)).status, VRFY.BOUNCE);
+  assert.equal(probes.length, 3);
+  assert.equal(cache.update('bad@example.com', VRFY.DEFER, 'connect to x: Connection refused', true, t0 + 2 * s), 'updated');
+  assert.deepEqual(await v.query('bad@example.com', t0 + 2 * s + 500), { status: VRFY.DEFER, text: 'connect to x: Connection refused' });
+  assert.equal(cache.update('bad@example.com', VRFY.OK, 'delivers to mailbox', true, t0 + 3 * s), 'updated');
+  assert.equal((await v.query('bad@example.com', t0 + 3 * s + 500)).status, VRFY.OK);
+  // Undeliverable past the negative expiry: forgotten.
+  cache.update('gone@example.com', VRFY.BOUNCE, '550', true, t0);
+  assert.equal((await v.query('gone@example.com', t0 + 6 * s)).status, VRFY.TODO);
+});
+
+test('address_verify_negative_cache = no: failures are not written, every query of an unknown address probes, an expired entry is forgotten', async () => {
+  const { config } = setup('address_verify_map = btree:$data_directory/n\naddress_verify_negative_cache = no\naddress_verify_positive_expire_time = 10s\n');
+  const cache = VerifyCache.forConfig(config);
+  const probes: string[] = [];
+  const v = new VerifyClient(config, cache, async (a) => { probes.push(a); });
+  assert.equal((await v.query('x@example.com')).status, VRFY.TODO);
+  assert.equal((await v.query('x@example.com')).status, VRFY.TODO);
+  assert.deepEqual(probes, ['x@example.com', 'x@example.com'], 'no mark is kept for a new address (Postfix: a probe per lookup)');
+  assert.equal(cache.update('x@example.com', VRFY.BOUNCE, '550 no', false), 'not-cached');
+  assert.equal(cache.get('x@example.com'), undefined);
+  const t0 = Date.now();
+  cache.update('y@example.com', VRFY.OK, 'ok', false, t0);
+  assert.equal((await v.query('y@example.com', t0 + 20_000)).status, VRFY.TODO);
+  assert.equal(cache.get('y@example.com')?.updated, 0, 'the expired entry was forgotten');
+});
+
+test('hostile probe results: control characters and CR LF in a next hop\'s text never reach the cache (nor smtpd\'s reply)', () => {
+  const { config } = setup('address_verify_map = btree:$data_directory/h\n');
+  const cache = VerifyCache.forConfig(config);
+  cache.update('evil@example.com', VRFY.BOUNCE, 'host x said: 550 no\r\n250 fake\0\x1b[31m', true);
+  assert.equal(cache.get('evil@example.com')?.text, 'host x said: 550 no??250 fake??[31m');
+  cache.update('long@example.com', VRFY.BOUNCE, 'x'.repeat(100_000), true);
+  assert.equal(cache.get('long@example.com')?.text.length, 1000);
+});

@@ -19,11 +19,19 @@
  *
  * QUERY (verify.c verify_query_service)
  *   No entry, or one older than address_verify_positive_expire_time (OK) or
- *   address_verify_negative_expire_time (others): TODO, "Address verification in progress",
- *   and a probe is sent. An OK entry older than address_verify_positive_refresh_time, or another
- *   older than address_verify_negative_refresh_time, is answered as it is and refreshed by a probe.
- *   One address is probed at most once per PROBE_TTL (1000 s, as verify.c), and at most
- *   address_verify_pending_request_limit probes are outstanding at once.
+ *   address_verify_negative_expire_time (others) while no probe is out: TODO, "Address
+ *   verification in progress" (without address_verify_negative_cache the old entry is
+ *   forgotten). Otherwise the entry answers. A probe is sent when the answer is older than
+ *   address_verify_positive_refresh_time (OK) or address_verify_negative_refresh_time
+ *   (undeliverable, deferred, in progress) and no probe for the address went out in the last
+ *   PROBE_TTL (1000 s, as verify.c); the old answer stands until the probe's result arrives.
+ *   At most address_verify_pending_request_limit probes are being queued at once.
+ *
+ * UPDATE (verify.c verify_update_service, global/verify.c verify_append)
+ *   A result replaces the entry, except that a failure (undeliverable or deferred) never
+ *   replaces a deliverable entry (the address stays good while the next hop has trouble, and
+ *   is probed again at the next refresh), and that without address_verify_negative_cache
+ *   failures are not written at all (logged "undeliverable-but-not-cached").
  *
  * PROBE
  *   A message from address_verify_sender ($double_bounce_sender, qualified with $myorigin; empty
@@ -98,13 +106,26 @@ export class VerifyCache {
     appendFileSync(this.path, JSON.stringify({ a, s: e.status, u: e.updated, p: e.probed, t: e.text.slice(0, 1000) }) + '\n');
   }
 
-  /** A probe's result (qmgr). Failures are kept only with address_verify_negative_cache = yes. */
-  update(addr: string, status: VrfyStatus, text: string, negativeCache = true): void {
-    if (status !== VRFY.OK && !negativeCache) {
-      this.put(addr, { status: VRFY.TODO, updated: 0, probed: 0, text });
-      return;
+  /**
+   * A probe's result (qmgr; Postfix verify_append() and verify.c verify_update_service()).
+   * 'not-cached': a failure with address_verify_negative_cache = no (logged by the caller as
+   * "undeliverable-but-not-cached"). 'kept': a failure (undeliverable or deferred) for an
+   * address cached as deliverable is ignored, so a probe that fails for a while (the next hop
+   * is down) never turns a good address bad; the next query after the refresh time probes
+   * again. Otherwise the result replaces what was there.
+   */
+  update(addr: string, status: VrfyStatus, text: string, negativeCache = true, now = Date.now()): 'updated' | 'kept' | 'not-cached' {
+    if (status !== VRFY.OK) {
+      if (!negativeCache) return 'not-cached';
+      if (this.get(addr)?.status === VRFY.OK) return 'kept';
     }
-    this.put(addr, { status, updated: Date.now(), probed: 0, text });
+    this.put(addr, { status, updated: now, probed: 0, text: text.replace(/[^\x20-\x7e]/g, '?') });
+    return 'updated';
+  }
+
+  /** Forget an address (Postfix dict_cache_delete): a line that reads as "never probed". */
+  forget(addr: string): void {
+    this.put(addr, { status: VRFY.TODO, updated: 0, probed: 0, text: '' });
   }
 
   /**
@@ -118,9 +139,9 @@ export class VerifyCache {
     const keep: string[] = [];
     let dropped = 0;
     for (const [a, e] of this.map) {
-      const live = e.status === VRFY.TODO || e.updated === 0
-        ? now - e.probed < PROBE_TTL_MS
-        : now - e.updated < (e.status === VRFY.OK ? positiveExpireMs : negativeExpireMs);
+      // verify.c verify_cache_validator(): a probe in progress, or not expired.
+      const live = now - e.probed < PROBE_TTL_MS
+        || (e.updated > 0 && now - e.updated < (e.status === VRFY.OK ? positiveExpireMs : negativeExpireMs));
       if (!live) { dropped++; this.map.delete(a); continue; }
       keep.push(JSON.stringify({ a, s: e.status, u: e.updated, p: e.probed, t: e.text }) + '\n');
     }
@@ -193,27 +214,35 @@ export class VerifyClient {
     this.send = send;
   }
 
-  /** Throws when the cache cannot be read or the probe cannot be queued (smtpd defers). */
-  async query(addr: string): Promise<{ status: VrfyStatus; text: string }> {
-    const now = Date.now();
+  /**
+   * Throws when the cache cannot be read or the probe cannot be queued (smtpd defers).
+   * verify.c verify_query_service(), step by step (times in ms; `now` for tests).
+   */
+  async query(addr: string, now = Date.now()): Promise<{ status: VrfyStatus; text: string }> {
     const ms = (p: string) => this.c.time(p) * 1000;
+    const negativeCache = this.c.bool('address_verify_negative_cache');
+    const expired = (s: VrfyStatus, updated: number) =>
+      updated + ms(s === VRFY.OK ? 'address_verify_positive_expire_time' : 'address_verify_negative_expire_time') < now;
+    const refresh = (s: VrfyStatus, updated: number) =>
+      updated + ms(s === VRFY.OK ? 'address_verify_positive_refresh_time' : 'address_verify_negative_refresh_time') < now;
     const e = this.cache.get(addr);
-    let status: VrfyStatus = VRFY.TODO;
-    let text = 'Address verification in progress';
-    let probe = true;
-    if (e && e.status !== VRFY.TODO && e.updated > 0) {
-      const ok = e.status === VRFY.OK;
-      const age = now - e.updated;
-      const expired = age > ms(ok ? 'address_verify_positive_expire_time' : 'address_verify_negative_expire_time');
-      if (!expired) {
-        status = e.status;
-        text = e.text;
-        probe = age > ms(ok ? 'address_verify_positive_refresh_time' : 'address_verify_negative_refresh_time');
-      }
+    let status: VrfyStatus;
+    let probed: number;
+    let updated: number;
+    let text: string;
+    if (!e || (now - e.probed > PROBE_TTL_MS && expired(e.status, e.updated))) {
+      // Nothing usable (never probed, or expired and no probe out): in progress.
+      status = VRFY.TODO; probed = 0; updated = 0; text = 'Address verification in progress';
+      if (e && e.updated > 0 && !negativeCache) this.cache.forget(addr);
+    } else {
+      // A result (perhaps expired, while its refresh probe is out) or a probe in progress.
+      ({ status, probed, updated, text } = e);
+      if (status === VRFY.TODO) text = 'Address verification in progress';
     }
-    if (probe && e && e.probed > 0 && now - e.probed < PROBE_TTL_MS) probe = false;
-    if (probe && this.pending < Math.max(1, this.c.int('address_verify_pending_request_limit'))) {
-      this.cache.put(addr, { status: e?.status ?? VRFY.TODO, updated: e?.updated ?? 0, probed: now, text: e?.text ?? '' });
+    // A new probe when the information needs refreshing and none is out (PROBE_TTL): the
+    // answer above stands meanwhile. Without negative caching only a result is marked.
+    if (now - probed > PROBE_TTL_MS && refresh(status, updated) && this.pending < Math.max(1, this.c.int('address_verify_pending_request_limit'))) {
+      if (updated !== 0 || negativeCache) this.cache.put(addr, { status, updated, probed: now, text: status === VRFY.TODO ? '' : text });
       this.pending++;
       try { await this.send(addr); } finally { this.pending--; }
     }

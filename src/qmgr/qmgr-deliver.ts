@@ -258,13 +258,17 @@ function recordProbe(ctx: DeliverContext, msg: QmgrMessage, transport: string, r
   const fakeReq: DeliverRequest = req ?? { qf: msg.qf, transport, nexthop: '', recipients: [], activeSince: msg.activeSince };
   return results.map((r) => {
     const status = r.status === 'sent' ? VRFY.OK : r.status === 'bounced' ? VRFY.BOUNCE : VRFY.DEFER;
-    const addr = r.recipient.orig || r.recipient.address;
+    let shown = r.status === 'sent' ? 'deliverable' : r.status === 'bounced' ? 'undeliverable' : 'deferred';
+    // Postfix verify_append(): the original address (the one smtpd asked about) and, when the
+    // address was rewritten, the final one too.
+    const addrs = [...new Set([r.recipient.orig || r.recipient.address, r.recipient.address].map((a) => a.toLowerCase()))];
     try {
-      ctx.verify?.cache.update(addr, status, r.text, ctx.verify.negativeCache);
+      for (const a of addrs) {
+        if (ctx.verify?.cache.update(a, status, r.text, ctx.verify.negativeCache) === 'not-cached') shown = 'undeliverable-but-not-cached';
+      }
     } catch (e) {
       log.warn(`${msg.queueId}: cannot update the address verification cache: ${(e as Error).message}`);
     }
-    const shown = r.status === 'sent' ? 'deliverable' : r.status === 'bounced' ? 'undeliverable' : 'deferred';
     logDelivery(logName, fakeReq, { ...r, status: shown as RecipientResult['status'] });
     return { ...r, status: 'sent', durable: undefined, recipient: { ...r.recipient, notify: 0 } };
   });
