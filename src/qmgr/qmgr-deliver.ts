@@ -250,7 +250,7 @@ export function notDurable(msg: QmgrMessage, r: RecipientResult, e: unknown): vo
 /**
  * A verification probe's results (Postfix verify_append()): each recipient's status goes to the
  * verify cache under the address smtpd asked about, logged as Postfix logs probes
- * (status=deliverable / undeliverable / deferred); the probe itself is finished: every recipient
+ * (status=deliverable / undeliverable, also for a deferral); the probe itself is finished: every recipient
  * counts as done, nothing is bounced, deferred or retried.
  */
 function recordProbe(ctx: DeliverContext, msg: QmgrMessage, transport: string, results: RecipientResult[], req?: DeliverRequest): RecipientResult[] {
@@ -258,7 +258,8 @@ function recordProbe(ctx: DeliverContext, msg: QmgrMessage, transport: string, r
   const fakeReq: DeliverRequest = req ?? { qf: msg.qf, transport, nexthop: '', recipients: [], activeSince: msg.activeSince };
   return results.map((r) => {
     const status = r.status === 'sent' ? VRFY.OK : r.status === 'bounced' ? VRFY.BOUNCE : VRFY.DEFER;
-    let shown = r.status === 'sent' ? 'deliverable' : r.status === 'bounced' ? 'undeliverable' : 'deferred';
+    // Postfix sent.c / bounce.c / defer.c: a deferred probe is logged "undeliverable" too.
+    let shown = r.status === 'sent' ? 'deliverable' : 'undeliverable';
     // Postfix verify_append(): the original address (the one smtpd asked about) and, when the
     // address was rewritten, the final one too.
     const addrs = [...new Set([r.recipient.orig || r.recipient.address, r.recipient.address].map((a) => a.toLowerCase()))];
