@@ -29,8 +29,11 @@ export async function cmdIdle(s: ImapSession, _c: CommandContext): Promise<Reply
   const timer = notifyMs > 0 ? setInterval(() => { s.send('* OK Still here\r\n'); }, notifyMs) : undefined;
   timer?.unref();
   s.send('+ idling\r\n');
+  s.inIdle = true;
+  s.notify?.commandDone(); // NOTIFY (RFC 5465): other mailboxes' events are pushed during IDLE too
   if (box) await push(); // anything that happened just before IDLE
   const line = await s.readLine();
+  s.inIdle = false;
   stopped = true;
   unwatch?.();
   if (timer) clearInterval(timer);

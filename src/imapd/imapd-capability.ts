@@ -6,12 +6,12 @@
  *   post-login IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE IDLE [SORT SORT=DISPLAY THREAD=...] MULTIAPPEND
  *              CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED CONDSTORE QRESYNC ESEARCH
  *              [ESORT] SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE STATUS=SIZE SAVEDATE
- *              LITERAL+ SPECIAL-USE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE SNIPPET=FUZZY
+ *              LITERAL+ NOTIFY SPECIAL-USE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE SNIPPET=FUZZY
  *              PREVIEW=FUZZY PREVIEW REPLACE [METADATA] [ACL RIGHTS=texk] COMPRESS=DEFLATE
  * IMAP4rev2 (RFC 9051) is spoken after ENABLE IMAP4rev2 (imapd-rev2.ts); CONTEXT=SEARCH is RFC
  * 5267 §4 (cmd-search-context.ts; CONTEXT=SORT is not offered).
  * Not announced (Dovecot does): LOGIN-REFERRALS (we never refer), URL-PARTIAL, I18NLEVEL=1,
- * NOTIFY, THREAD=REFS.
+ * THREAD=REFS. NOTIFY (RFC 5465) is cmd-notify.ts and imapd-notify.ts.
  */
 import type { ImapSession } from './imapd-session.ts';
 import { sortAvailable } from './cmd-sort.ts';
@@ -30,7 +30,7 @@ export function capabilityList(s: ImapSession): string[] {
     'CONDSTORE', 'QRESYNC', 'ESEARCH');
   if (sortAvailable()) caps.push('ESORT');
   caps.push('SEARCHRES', 'WITHIN', 'CONTEXT=SEARCH', 'LIST-STATUS', 'BINARY', 'MOVE', 'STATUS=SIZE', 'SAVEDATE', 'LITERAL+',
-    'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
+    'NOTIFY', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
   caps.push('SNIPPET=FUZZY', 'PREVIEW=FUZZY', 'PREVIEW', 'REPLACE'); // RFC 8970 (and its draft's SNIPPET, as Dovecot); RFC 8508
   if (s.shared.settings.metadataDict) caps.push('METADATA'); // RFC 5464, with imap_metadata = yes
   // RFC 4314, with the imap_acl plugin, where the mailbox format keeps ACLs (not mbox)

@@ -23,6 +23,7 @@ import { cmdSort, cmdThread } from './cmd-sort.ts';
 import { cmdCancelUpdate } from './cmd-search-context.ts';
 import { cmdGetMetadata, cmdSetMetadata } from './cmd-metadata.ts';
 import { cmdReplace } from './cmd-replace.ts';
+import { cmdNotify } from './cmd-notify.ts';
 import { cmdDeleteAcl, cmdGetAcl, cmdListRights, cmdMyRights, cmdSetAcl } from './cmd-acl.ts';
 import {
   cmdCapability, cmdCheck, cmdCompress, cmdCreate, cmdDelete, cmdEnable, cmdGetQuota, cmdGetQuotaRoot, cmdId,
@@ -67,6 +68,7 @@ const table: [string, SessionState[], number, CommandHandler][] = [
   ['DELETEACL', AUTH, 0, cmdDeleteAcl],
   ['LISTRIGHTS', AUTH, 0, cmdListRights],
   ['MYRIGHTS', AUTH, 0, cmdMyRights],
+  ['NOTIFY', AUTH, 0, cmdNotify],
   ['CHECK', SEL, 0, cmdCheck],
   ['CLOSE', SEL, CMD_BREAKS_SEQS, cmdClose],
   ['UNSELECT', SEL, 0, cmdUnselect],

@@ -49,6 +49,7 @@ import { CMD_USES_SEQS, type CommandContext, type Reply } from './imapd-command.
 import { syncToClient } from './imapd-sync.ts';
 import { ImapNoError } from './imapd-names.ts';
 import { capabilityList } from './imapd-capability.ts';
+import type { NotifyState } from './imapd-notify.ts';
 import { closeAfterLinger, type SessionSlot } from '../lib-master/master-session.ts';
 import { LATENCY_BOUNDS, metrics } from '../util/metrics.ts';
 
@@ -123,6 +124,10 @@ export class ImapSession {
   /** The keyword list last announced in `* FLAGS` (SELECT or a later update). */
   keywordsSent = '';
   compressed = false;
+  /** NOTIFY SET in force (RFC 5465, imapd-notify.ts). */
+  notify: NotifyState | undefined;
+  /** IDLE is waiting for DONE: untagged updates may be pushed. */
+  inIdle = false;
   /** DELETE removed the selected mailbox: the next command gets Dovecot's BYE. */
   selectedDeleted = false;
   private busy = false;
@@ -256,6 +261,17 @@ export class ImapSession {
     });
   }
 
+  /** Untagged updates may be written now: no command runs, or IDLE waits. */
+  get pushAllowed(): boolean { return !this.closed && (!this.busy || this.inIdle); }
+
+  /** The client is not reading: the socket (or deflate) buffer is full. */
+  get outputBlocked(): boolean {
+    return this.closed || this.sock.destroyed || this.sock.writableNeedDrain || this.deflate?.writableNeedDrain === true;
+  }
+
+  /** Resolves when the output drains (or the connection closes). */
+  whenDrained(): Promise<void> { return this.outputBacklog() ?? Promise.resolve(); }
+
   /** Before reading the next command: wait while the client is not reading what we wrote. */
   private outputBacklog(): Promise<void> | undefined {
     if (this.closed || this.sock.destroyed) return undefined;
@@ -298,6 +314,7 @@ export class ImapSession {
           this.inflate?.pause();
           void this.runCommand(ev.tag, ev.command, ev.args).then(() => this.outputBacklog()).finally(() => {
             this.busy = false;
+            this.notify?.commandDone();
             if (!this.closed) setImmediate(() => this.pump());
           });
           return;
@@ -410,6 +427,7 @@ export class ImapSession {
     const start = performance.now();
     const spec = COMMANDS.get(name);
     const c: CommandContext = { tag, name, uid: name.startsWith('UID '), args, start };
+    if (this.notify) await this.notify.quiesce(); // a NOTIFY push being written ends first
     if (this.selectedDeleted) { this.fatal('Selected mailbox was deleted, have to disconnect.'); return; }
     // the selected mailbox renamed or deleted under us (by this or another session): Dovecot's end
     if (this.state === 'selected' && this.box && this.box.name !== 'INBOX' && this.user && !(await this.user.exists(this.box.name))) {
@@ -441,6 +459,7 @@ export class ImapSession {
     if (this.box && this.state === 'selected' && !reply.noSync && !((spec.flags & CMD_USES_SEQS) && !c.uid)) {
       try { await syncToClient(this, true); } catch (e) { this.shared.log.warn(`${this.who()}: sync failed: ${(e as Error).message}`); }
     }
+    if (this.notify && !this.closed) await this.notify.beforeTagged(); // RFC 5465: other mailboxes' events
     if (!this.closed) this.tagged(c, reply);
     if (reply.after) await reply.after();
   }
@@ -584,6 +603,8 @@ export class ImapSession {
     this.cleaned = true;
     this.closed = true;
     this.cancelReadLine();
+    this.notify?.stop();
+    this.notify = undefined;
     if (this.userIpKey) {
       const n = (this.shared.userIp.get(this.userIpKey) ?? 1) - 1;
       if (n <= 0) this.shared.userIp.delete(this.userIpKey); else this.shared.userIp.set(this.userIpKey, n);

@@ -25,7 +25,7 @@
 import { MailError } from './mail-error.ts';
 import type { AclEntry, MailboxAcl } from './mail-acl.ts';
 import { sharedOwnersFor, updateSharedDict } from './mail-acl-shared.ts';
-import type {
+import type { MailboxListEvent,
   CopyResult, DeliverOptions, DeliverResult, Mailbox, MailboxInfo, MailboxStatus, MailUser, MessageSource, QuotaUsage,
 } from './mail-storage.ts';
 import type { MailAttributes } from './mail-attribute.ts';
@@ -159,6 +159,10 @@ export class SharedNamespaceUser implements MailUser {
   }
 
   async status(name: string): Promise<MailboxStatus> { const r = await this.route(name); return r.user.status(r.box); }
+  /** NOTIFY covers the user's own namespace (Dovecot: namespaces without notify support are skipped). */
+  watchMailboxes(cb: (ev: MailboxListEvent) => void, o?: { inotify?: readonly string[] }): () => void {
+    return this.own.watchMailboxes ? this.own.watchMailboxes(cb, o) : () => {};
+  }
 
   async deliver(mailbox: string, content: MessageSource, o?: DeliverOptions): Promise<DeliverResult> {
     const r = await this.route(mailbox);

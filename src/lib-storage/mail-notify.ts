@@ -10,13 +10,52 @@
  * after its burst: a change made in the same clock tick as our last look leaves the directory
  * mtime unchanged, and the sync store only re-reads such a directory a second later
  * (maildir-sync.ts, Dovecot's delayed refresh), so an IDLE session still gets it pushed.
+ *
+ * Threads: a delivery agent in the master's delivery thread (virtual, local) or any other
+ * worker thread of this process reaches the sessions of the main thread through a
+ * BroadcastChannel at once (inotify would find it 25 ms later too); other processes only
+ * through inotify.
+ *
+ * NOTIFY (RFC 5465) listens to every mailbox of a user without a listener per mailbox:
+ * `watchAnyMailbox` hears every "mailbox in `dir` changed" of this process (and its threads) and
+ * every "the mailbox list under `root` changed" (create, delete, rename, subscribe; a rename
+ * carries its old and new name) — Dovecot's mailbox_list_notify. MailUser.watchMailboxes
+ * (maildir-storage.ts) turns directories into mailbox names.
  */
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
+import { BroadcastChannel } from 'node:worker_threads';
 
 const bus = new EventEmitter();
 bus.setMaxListeners(0);
+/** 'change' (dir) and 'list' (ListChange) for watchAnyMailbox. */
+const anyBus = new EventEmitter();
+anyBus.setMaxListeners(0);
+
+/** The mailbox list under `root` changed; `renamed` [old, new] names when it was a rename. */
+export interface ListChange { root: string; renamed?: [string, string] | undefined }
+
+type Wire = { dir: string } | { list: string; renamed?: [string, string] | undefined };
+let channel: BroadcastChannel | undefined;
+function chan(): BroadcastChannel {
+  if (!channel) {
+    channel = new BroadcastChannel('postern-mail-notify');
+    channel.onmessage = (ev: unknown) => {
+      const m = (ev as { data?: Wire }).data;
+      if (!m || typeof m !== 'object') return;
+      if ('dir' in m && typeof m.dir === 'string') emitLocal(m.dir);
+      else if ('list' in m && typeof m.list === 'string') anyBus.emit('list', { root: m.list, renamed: m.renamed });
+    };
+    (channel as unknown as { unref?: () => void }).unref?.(); // never keeps a thread alive
+  }
+  return channel;
+}
+
+function emitLocal(dir: string): void {
+  bus.emit(dir);
+  anyBus.emit('change', dir);
+}
 
 interface DirWatch { watchers: FSWatcher[]; count: number; timer: NodeJS.Timeout | undefined; settle: NodeJS.Timeout | undefined }
 
@@ -26,16 +65,36 @@ const dirWatches = new Map<string, DirWatch>();
 
 /** Signal in-process listeners of `dir` now. */
 export function notifyMailboxChanged(dir: string): void {
-  bus.emit(dir);
+  emitLocal(dir);
+  try { chan().postMessage({ dir }); } catch { /* closed at exit */ }
+}
+
+/** Signal that the mailbox list (or the subscriptions) under `root` changed. */
+export function notifyMailboxListChanged(root: string, renamed?: [string, string]): void {
+  const ch: ListChange = { root, renamed };
+  anyBus.emit('list', ch);
+  try { chan().postMessage({ list: root, renamed }); } catch { /* closed at exit */ }
+}
+
+/**
+ * Hear every mailbox change (`onChange(dir)`) and list change (`onList`) of this process and its
+ * threads; returns the unsubscribe function. No inotify: callers add watchMailbox() for the
+ * few directories other processes may write.
+ */
+export function watchAnyMailbox(onChange: (dir: string) => void, onList: (ch: ListChange) => void): () => void {
+  chan();
+  anyBus.on('change', onChange);
+  anyBus.on('list', onList);
+  return () => { anyBus.off('change', onChange); anyBus.off('list', onList); };
 }
 
 function fireSoon(dir: string, w: DirWatch): void {
   if (w.timer) return;
   w.timer = setTimeout(() => {
     w.timer = undefined;
-    bus.emit(dir);
+    emitLocal(dir);
     if (w.settle) clearTimeout(w.settle);
-    w.settle = setTimeout(() => { w.settle = undefined; bus.emit(dir); }, SETTLE_MS);
+    w.settle = setTimeout(() => { w.settle = undefined; emitLocal(dir); }, SETTLE_MS);
     w.settle.unref();
   }, 25);
   w.timer.unref();
@@ -43,6 +102,7 @@ function fireSoon(dir: string, w: DirWatch): void {
 
 /** Listen for changes of the mailbox in `dir`; returns the unsubscribe function. */
 export function watchMailbox(dir: string, cb: () => void): () => void {
+  chan();
   bus.on(dir, cb);
   let w = dirWatches.get(dir);
   if (!w) {

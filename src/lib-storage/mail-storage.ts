@@ -238,6 +238,13 @@ export interface Mailbox {
   close(): Promise<void>;
 }
 
+/**
+ * What MailUser.watchMailboxes reports (Dovecot's mailbox_list_notify): a mailbox's messages or
+ * flags may have changed, or the list of mailboxes or subscriptions may have changed (`renamed`:
+ * [old, new] when this process knows it was a rename). Signals only: the listener looks.
+ */
+export type MailboxListEvent = { kind: 'mailbox'; name: string } | { kind: 'list'; renamed?: [string, string] | undefined };
+
 export interface MailUser {
   readonly user: string;
   /** Namespace hierarchy separator ('.' Dovecot's default for Maildir++, or '/'). */
@@ -268,6 +275,13 @@ export interface MailUser {
   attributes?(dictUri: string): MailAttributes;
   /** Dovecot's `acl = vfile` files of this user's mailboxes (mail-acl.ts); absent for mbox. */
   acl?(): MailboxAcl;
+  /**
+   * NOTIFY (RFC 5465): hear changes of every mailbox of this user and of its mailbox list, from
+   * writers of this process and its threads at once (mail-notify.ts) and, through inotify, from
+   * other processes for the mailboxes named in `inotify` and for the list. Returns the unsubscribe
+   * function. Absent: the backend cannot (NOTIFY then only covers the selected mailbox).
+   */
+  watchMailboxes?(cb: (ev: MailboxListEvent) => void, o?: { inotify?: readonly string[] }): () => void;
   /** The user whose mailbox a name is (mail-namespace.ts shared namespace); the user's own when absent. */
   mailboxOwner?(name: string): string;
   close(): Promise<void>;

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type { UserRecord } from '../../lib-auth/user-directory.ts';
 import type {
-  CopyResult, DeliverOptions, DeliverResult, MailboxInfo, MailboxStatus, MailStore, MailUser, MessageSource, QuotaUsage,
+  CopyResult, DeliverOptions, DeliverResult, MailboxInfo, MailboxListEvent, MailboxStatus, MailStore, MailUser, MessageSource, QuotaUsage,
 } from '../mail-storage.ts';
 import { FileDictAttributes, attributeDictPath, type MailAttributes } from '../mail-attribute.ts';
 import { VfileAcl } from '../mail-acl.ts';
@@ -28,6 +28,8 @@ import { inheritOwner } from './maildir-owner.ts';
 import { MboxUser } from '../mbox/mbox-storage.ts';
 import { quotaGrace, quotaTestAlloc, quotaWarningToRun, runQuotaWarning } from '../mail-quota.ts';
 import { logger } from '../../util/msg.ts';
+import { notifyMailboxListChanged, watchAnyMailbox, watchMailbox, type ListChange } from '../mail-notify.ts';
+import { watch as fsWatch, type FSWatcher } from 'node:fs';
 
 const log = logger('lib-storage');
 
@@ -344,6 +346,7 @@ export class MaildirUser implements MailUser, MailboxOwner {
     await this.makeMaildir(n);
     // give it its uidlist (and UIDVALIDITY) now, as Dovecot does
     await this.withState(n, (s) => s.refresh());
+    notifyMailboxListChanged(this.root);
   }
 
   async delete(name: string): Promise<void> {
@@ -369,6 +372,7 @@ export class MaildirUser implements MailUser, MailboxOwner {
     states.get(dir)?.changed();
     states.get(dir)?.cancelIndexWrite();
     if ((states.get(dir)?.refs ?? 0) <= 0) { states.delete(dir); idle.delete(dir); }
+    notifyMailboxListChanged(this.root);
   }
 
   async rename(from: string, to: string): Promise<void> {
@@ -399,9 +403,77 @@ export class MaildirUser implements MailUser, MailboxOwner {
         await fsp.rename(fd, td);
       }
     } catch (e) { throw mailErrorFromErrno(e, `rename(${fd})`); }
+    notifyMailboxListChanged(this.root, [f, t]);
   }
 
-  setSubscribed(name: string, on: boolean, o?: { foreign?: boolean }): Promise<void> { return this.mlist.setSubscribed(name, on, o?.foreign === true); }
+  async setSubscribed(name: string, on: boolean, o?: { foreign?: boolean }): Promise<void> {
+    await this.mlist.setSubscribed(name, on, o?.foreign === true);
+    notifyMailboxListChanged(this.root);
+  }
+
+  /**
+   * NOTIFY's source (MailUser.watchMailboxes): every change signalled in this process or its
+   * threads for a directory of this user, mapped back to its name through the list (re-read when
+   * an unknown directory shows up); list changes signalled by create/delete/rename/subscribe;
+   * inotify on the root directory (folders and `subscriptions` written by other processes:
+   * Dovecot, a shell) and on new/ and cur/ of the mailboxes in `o.inotify`.
+   */
+  watchMailboxes(cb: (ev: MailboxListEvent) => void, o: { inotify?: readonly string[] } = {}): () => void {
+    const root = this.root;
+    const inboxDir = this.mlist.dirOf('INBOX');
+    let byDir: Map<string, string> | undefined;
+    let mapping: Promise<void> | undefined;
+    let stopped = false;
+    const remap = (): Promise<void> => {
+      mapping ??= this.mlist.listNames().then((names) => {
+        const m = new Map<string, string>([[inboxDir, 'INBOX']]);
+        for (const n of names) { try { m.set(this.mlist.dirOf(n), n); } catch { /* invalid on disk */ } }
+        byDir = m;
+      }, () => {}).finally(() => { mapping = undefined; });
+      return mapping;
+    };
+    const mine = (dir: string): boolean => dir === inboxDir || dir === root || dir.startsWith(root + '/');
+    const onChange = (dir: string): void => {
+      if (stopped || !mine(dir)) return;
+      const known = byDir?.get(dir);
+      if (known !== undefined) { cb({ kind: 'mailbox', name: known }); return; }
+      void remap().then(() => { const n = byDir?.get(dir); if (n !== undefined && !stopped) cb({ kind: 'mailbox', name: n }); });
+    };
+    const onList = (ch: ListChange): void => {
+      if (stopped || ch.root !== root) return;
+      byDir = undefined;
+      cb({ kind: 'list', renamed: ch.renamed });
+    };
+    const offAny = watchAnyMailbox(onChange, onList);
+    void remap();
+    // other processes: folders appearing or going under the root, the subscriptions file
+    let rootWatch: FSWatcher | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const fsLayout = this.mlist.loc.layout !== 'maildir++';
+    try {
+      rootWatch = fsWatch(root, { persistent: false }, (_ev, file) => {
+        const f = typeof file === 'string' ? file : '';
+        const relevant = f === '' || f === 'subscriptions' || (f.startsWith('.') && f !== '.DOVECOT-TRASHED') ||
+          (fsLayout && !['cur', 'new', 'tmp'].includes(f) && !f.startsWith('dovecot') && !f.startsWith('postern'));
+        if (!relevant || timer) return;
+        timer = setTimeout(() => { timer = undefined; onList({ root }); }, 25);
+        timer.unref();
+      });
+      rootWatch.on('error', () => {});
+    } catch { /* no root yet: in-process signals still work */ }
+    const offDirs: (() => void)[] = [];
+    for (const n of o.inotify ?? []) {
+      try { offDirs.push(watchMailbox(this.mlist.dirOf(n), () => {})); } catch { /* invalid name */ }
+    }
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      offAny();
+      rootWatch?.close();
+      if (timer) clearTimeout(timer);
+      for (const off of offDirs) off();
+    };
+  }
   subscriptions(): Promise<string[]> { return this.mlist.readSubscriptions(); }
 
   list(): Promise<MailboxInfo[]> { return this.listAll(); }
