@@ -40,7 +40,7 @@ export const NOTIFY_MAX_NAMES = 100;
 const EVENT_NAMES = ['MessageNew', 'MessageExpunge', 'FlagChange', 'AnnotationChange', 'MailboxName', 'SubscriptionChange',
   'MailboxMetadataChange', 'ServerMetadataChange'];
 const UNSUPPORTED = EV_ANNOTATION_CHANGE | EV_MAILBOX_METADATA_CHANGE | EV_SERVER_METADATA_CHANGE;
-const INVALID = 'Invalid arguments.';
+const INVALID = 'Invalid arguments';
 
 class NotifySyntax extends Error {}
 
@@ -129,7 +129,7 @@ export async function cmdNotify(s: ImapSession, c: CommandContext): Promise<Repl
   const verb = atom(c.args[0])?.toUpperCase();
   let p: Parsed;
   try {
-    if (verb === 'NONE' && c.args.length === 1) p = { filters: [], selected: undefined, used: 0, status: false, maxNames: 0 };
+    if (verb === 'NONE') p = { filters: [], selected: undefined, used: 0, status: false, maxNames: 0 };
     else if (verb === 'SET') p = parseSet(s, c.args.slice(1));
     else throw new NotifySyntax(INVALID);
   } catch (e) {
@@ -138,11 +138,15 @@ export async function cmdNotify(s: ImapSession, c: CommandContext): Promise<Repl
   }
   if (p.used & UNSUPPORTED) {
     const names = EVENT_NAMES.filter((_, i) => (p.used & (1 << i) & UNSUPPORTED) !== 0);
-    return { status: 'NO', code: `BADEVENT ${names.join(' ')}`, text: 'Unsupported NOTIFY events.' };
+    return { status: 'NO', code: `BADEVENT ${names.join(' ')}`, text: 'Unsupported NOTIFY events' };
   }
   if (p.maxNames > NOTIFY_MAX_NAMES) return { status: 'NO', code: 'NOTIFICATIONOVERFLOW', text: 'Too many mailbox names' };
   s.notify?.stop();
   s.notify = undefined;
+  // Dovecot: from now on the selected mailbox's EXISTS/RECENT only with SELECTED MessageNew,
+  // its flag changes only with FlagChange (NOTIFY NONE: neither), even in reply to NOOP
+  s.notifyCounts = ((p.selected?.events ?? 0) & EV_MESSAGE_NEW) !== 0;
+  s.notifyFlags = ((p.selected?.events ?? 0) & EV_FLAG_CHANGE) !== 0;
   if (verb === 'NONE') return { status: 'OK', text: 'NOTIFY completed' };
   const st = new NotifyState(s, p.filters, p.selected, p.used);
   const all = p.filters.length > 0 ? await s.user!.list() : [];
@@ -169,6 +173,7 @@ export async function cmdNotify(s: ImapSession, c: CommandContext): Promise<Repl
       const items = [`MESSAGES ${ms.messages}`, `UIDNEXT ${ms.uidNext}`, `UIDVALIDITY ${ms.uidValidity}`, `UNSEEN ${ms.unseen}`];
       if (p.used & (EV_FLAG_CHANGE | EV_ANNOTATION_CHANGE)) items.push(`HIGHESTMODSEQ ${Math.max(1, ms.highestModseq)}`);
       await s.send(Buffer.concat([Buffer.from('* STATUS '), mailboxOut(s, m.name), Buffer.from(` (${items.join(' ')})\r\n`)]));
+      if (items.length > 4) s.enabled.add('CONDSTORE'); // Dovecot: a STATUS with HIGHESTMODSEQ enables it
       if (s.isClosed) break;
     }
   }

@@ -252,7 +252,9 @@ export class NotifyState {
     let rec = 0;
     if (!old) rec = R_APPENDS | R_EXPUNGES;
     else {
-      if (old.uidValidity !== now.uidValidity) rec |= R_UIDVALIDITY;
+      // Dovecot's list index has no UIDVALIDITY for a mailbox that never held a message: its
+      // first arrival reports one (checked against 2.3.19)
+      if (old.uidValidity !== now.uidValidity || (old.uidNext === 1 && now.uidNext > 1)) rec |= R_UIDVALIDITY;
       if (now.uidNext !== old.uidNext) rec |= R_APPENDS;
       if (now.messages < old.messages + (now.uidNext - old.uidNext)) rec |= R_EXPUNGES;
       if (now.unseen !== old.unseen) rec |= R_SEEN;
@@ -357,8 +359,10 @@ function snapOf(all: readonly MailboxInfo[]): ListSnap {
   return { exists, subs, attrs };
 }
 
-/** The mailbox's LIST attributes without \Subscribed (Dovecot's mailbox_list_mailbox flags). */
-function attrsOf(l: ListSnap, name: string, sub: boolean): string[] {
-  const a = (l.attrs.get(name) ?? []).filter((x) => x !== '\\Subscribed');
-  return sub ? [...a, '\\Subscribed'] : a;
+/**
+ * The LIST attributes of an event: Dovecot's mailbox_list_mailbox() flags, which for Maildir
+ * carry no children information — none, but \Noselect for a level that is no mailbox.
+ */
+function attrsOf(l: ListSnap, name: string, _sub: boolean): string[] {
+  return (l.attrs.get(name) ?? []).filter((x) => x === '\\Noselect');
 }

@@ -126,6 +126,9 @@ export class ImapSession {
   compressed = false;
   /** NOTIFY SET in force (RFC 5465, imapd-notify.ts). */
   notify: NotifyState | undefined;
+  /** After NOTIFY (Dovecot's notify_count_changes / notify_flag_changes): EXISTS+RECENT, FETCH FLAGS of others. */
+  notifyCounts = true;
+  notifyFlags = true;
   /** IDLE is waiting for DONE: untagged updates may be pushed. */
   inIdle = false;
   /** DELETE removed the selected mailbox: the next command gets Dovecot's BYE. */

@@ -164,17 +164,18 @@ export async function syncToClient(s: ImapSession, allowExpunge: boolean): Promi
     for (const u of ch.expunged) s.reported.delete(u);
   }
   const view = box.messages();
+  // after NOTIFY without SELECTED MessageNew / FlagChange the counts / flags are not sent (Dovecot)
   if (ch.added.length > 0 || view.length !== s.exists) {
-    out.push(`* ${view.length} EXISTS\r\n`);
+    if (s.notifyCounts) out.push(`* ${view.length} EXISTS\r\n`);
     s.exists = view.length;
   }
   let recent = 0;
   for (const m of view) if (m.recent) recent++;
   if (recent !== s.recent && !s.rev2) { // Dovecot: only when the count changed (an EXAMINE session sees others take them)
-    out.push(`* ${recent} RECENT\r\n`);
+    if (s.notifyCounts) out.push(`* ${recent} RECENT\r\n`);
     s.recent = recent;
   }
-  for (const m of ch.flagsChanged) {
+  for (const m of s.notifyFlags ? ch.flagsChanged : []) {
     if (s.reported.get(m.uid)?.modseq === m.modseq) continue;
     const i = indexOfUid(view, m.uid);
     if (i < 0) continue;

@@ -40,7 +40,7 @@ namespace inbox {
 }
 `;
 
-class Session {
+export class Session {
   private readonly sock: Socket;
   private buf = '';
   closed = false;

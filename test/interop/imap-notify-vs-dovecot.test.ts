@@ -1,0 +1,161 @@
+/**
+ * NOTIFY (RFC 5465; issue 19 item 3), a differential test against real Dovecot 2.3: the same
+ * steps on a fresh user of a private Dovecot instance and of Postern's imapd, every answer
+ * compared after normalising timing texts and UIDVALIDITY (test/harness/imap-differential.ts).
+ * A second session of the same user makes the changes (APPEND, STORE, EXPUNGE, CREATE, RENAME,
+ * DELETE, SUBSCRIBE); the first session's next NOOP shows what it was pushed meanwhile (a pause
+ * lets Dovecot's list-index notification arrive; Postern writes its events before NOOP's reply).
+ * The cases:
+ *   NOTIFY SET / NONE parsing and errors (BAD texts, [BADEVENT], [NOTIFICATIONOVERFLOW] for 101
+ *   names), the STATUS indicator, MessageNew / MessageExpunge / FlagChange of another mailbox
+ *   (\Seen changes UNSEEN; other flags nothing without CONDSTORE, HIGHESTMODSEQ with it),
+ *   MailboxName on CREATE / RENAME (OLDNAME) / DELETE, SubscriptionChange, SELECTED with
+ *   MessageNew (fetch-att) pushing EXISTS and FETCH without a command, SELECTED-DELAYED.
+ * Skipped, with the reason, when real Dovecot cannot run (needs root and dovecot-imapd).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { RealDovecot } from '../harness/real-dovecot.ts';
+import { Differential, normalise, Session } from '../harness/imap-differential.ts';
+
+type Step = string | [number, string] | { sleep: number };
+
+const lit = (m: string): string => `{${Buffer.byteLength(m)}+}\r\n${m}`;
+const M = 'Subject: x\r\n\r\nbody\r\n';
+const PAUSE = { sleep: 1500 };
+
+/** STATUS lines in one answer sorted too (Dovecot iterates mailboxes in directory order). */
+function sortStatus(s: string): string {
+  const lines = s.split('\n');
+  const st = lines.filter((l) => l.startsWith('* STATUS ')).sort();
+  let k = 0;
+  return lines.map((l) => (l.startsWith('* STATUS ') ? st[k++]! : l)).join('\n');
+}
+
+async function runSteps(port: number, user: string, steps: Step[]): Promise<string[]> {
+  const sessions = new Map<number, Session>();
+  const session = async (n: number): Promise<Session> => {
+    let s = sessions.get(n);
+    if (!s) {
+      s = new Session(port);
+      sessions.set(n, s);
+      await s.wait(/^\* OK[^\n]*\n/);
+      await s.command('L', `LOGIN ${user} pw`);
+    }
+    return s;
+  };
+  const out: string[] = [];
+  try {
+    await session(1);
+    for (const [i, st] of steps.entries()) {
+      if (typeof st === 'object' && !Array.isArray(st)) { await new Promise((r) => setTimeout(r, st.sleep)); out.push(''); continue; }
+      const [n, c] = Array.isArray(st) ? st : [1, st];
+      out.push(sortStatus(normalise(await (await session(n)).command(`t${i}`, c))));
+    }
+  } finally {
+    for (const s of sessions.values()) s.close();
+  }
+  return out;
+}
+
+interface Case { name: string; steps: Step[]; known?: Record<number, string> }
+
+const names101 = Array.from({ length: 101 }, (_, i) => `m${i}`).join(' ');
+
+const CASES: Case[] = [
+  {
+    name: 'NOTIFY SET / NONE: parsing and errors',
+    steps: [
+      'NOTIFY', 'NOTIFY FOO', 'NOTIFY NONE', 'NOTIFY NONE x', 'NOTIFY SET', 'NOTIFY SET STATUS',
+      'NOTIFY SET (selected (MessageNew))', 'NOTIFY SET (selected (MessageExpunge))', 'NOTIFY SET (selected (FlagChange))',
+      'NOTIFY SET (selected (MessageNew MessageExpunge)) (selected-delayed NONE)', 'NOTIFY SET (selected NONE)',
+      'NOTIFY SET (personal (MailboxMetadataChange AnnotationChange))', 'NOTIFY SET (personal (ServerMetadataChange MessageNew))',
+      'NOTIFY SET (personal ())', 'NOTIFY SET (personal (Bogus))', 'NOTIFY SET (personal NONE)', 'NOTIFY SET (bogus (MessageNew))',
+      'NOTIFY SET (mailboxes (MessageNew))', 'NOTIFY SET (mailboxes INBOX (MessageNew))', 'NOTIFY SET (mailboxes (INBOX Sent) (MessageNew MessageExpunge))',
+      'NOTIFY SET (subtree INBOX (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange))',
+      `NOTIFY SET (mailboxes (${names101}) (MessageNew))`, 'NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge))',
+      'NOTIFY SET (inboxes (MessageNew)) (subscribed (MailboxName))', 'NOTIFY SET personal', 'NOTIFY SET (personal (messagenew messageexpunge))',
+      'NOTIFY NONE', 'NOOP',
+    ],
+  },
+  {
+    name: 'NOTIFY SET STATUS: the initial STATUS of each mailbox matched, not the selected one',
+    steps: [
+      'CREATE a', 'CREATE a/b', 'CREATE c', `APPEND a ${lit(M)}`, `APPEND a ${lit(M)}`, `APPEND c ${lit(M)}`,
+      'NOTIFY SET STATUS (personal (MessageNew MessageExpunge))',
+      'NOTIFY SET STATUS (subtree a (MessageNew MessageExpunge FlagChange))',
+      'NOTIFY SET STATUS (mailboxes (c Trash) (MessageNew MessageExpunge))',
+      'NOTIFY SET STATUS (personal (MailboxName))',
+      'SELECT a', 'NOTIFY SET STATUS (personal (MessageNew MessageExpunge))', 'NOTIFY NONE', 'NOOP',
+    ],
+  },
+  {
+    name: 'MessageNew / MessageExpunge / FlagChange of another mailbox, changed by a second session',
+    steps: [
+      'CREATE b', 'NOTIFY SET (personal (MessageNew MessageExpunge FlagChange))',
+      [2, `APPEND b ${lit(M)}`], PAUSE, 'NOOP',
+      [2, `APPEND b ${lit(M)}`], [2, `APPEND INBOX ${lit(M)}`], PAUSE, 'NOOP',
+      [2, 'SELECT b'], [2, 'STORE 1 +FLAGS \\Seen'], PAUSE, 'NOOP',
+      [2, 'STORE 2 +FLAGS \\Flagged'], PAUSE, 'NOOP',
+      [2, 'STORE 1 +FLAGS \\Deleted'], [2, 'EXPUNGE'], PAUSE, 'NOOP',
+      'SELECT b', [2, `APPEND b ${lit(M)}`], PAUSE, 'NOOP',
+    ],
+    known: { 8: 'Dovecot reports the first arrival in a never-opened INBOX twice (two list-index changes); Postern once' },
+  },
+  {
+    name: 'FlagChange with CONDSTORE: HIGHESTMODSEQ',
+    steps: [
+      'CREATE b', `APPEND b ${lit(M)}`, 'ENABLE CONDSTORE', 'NOTIFY SET (mailboxes b (MessageNew MessageExpunge FlagChange))',
+      [2, 'SELECT b'], [2, 'STORE 1 +FLAGS \\Flagged'], PAUSE, 'NOOP', [2, `APPEND b ${lit(M)}`], PAUSE, 'NOOP',
+    ],
+  },
+  {
+    name: 'MailboxName: CREATE, RENAME (OLDNAME), DELETE by another session',
+    steps: [
+      'NOTIFY SET (personal (MailboxName))',
+      [2, 'CREATE x'], PAUSE, 'NOOP', [2, 'RENAME x y'], PAUSE, 'NOOP', [2, 'DELETE y'], PAUSE, 'NOOP',
+      [2, `APPEND INBOX ${lit(M)}`], PAUSE, 'NOOP',
+    ],
+    known: { 6: 'Dovecot also sends `* LIST () "/" INBOX` for a Maildir++ rename (its list index rewrites the INBOX record); Postern only the renamed mailbox' },
+  },
+  {
+    name: 'SubscriptionChange',
+    steps: [
+      'CREATE s', 'NOTIFY SET (personal (SubscriptionChange))',
+      [2, 'SUBSCRIBE s'], PAUSE, 'NOOP', [2, 'UNSUBSCRIBE s'], PAUSE, 'NOOP',
+    ],
+  },
+  {
+    name: 'SELECTED with MessageNew (fetch-att): EXISTS and FETCH pushed without a command',
+    steps: [
+      'SELECT INBOX', 'NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge))',
+      [2, `APPEND INBOX ${lit(M)}`], PAUSE, [2, 'NOOP'], 'NOOP',
+    ],
+  },
+];
+
+let d: Differential | undefined;
+let skip: string | undefined;
+
+before(async () => {
+  skip = RealDovecot.unavailable();
+  if (skip) return;
+  d = await Differential.start(CASES.map((_, i) => `n${i}@x.test`));
+});
+
+after(async () => { await d?.stop(); });
+
+for (const [i, c] of CASES.entries()) {
+  test(c.name, { timeout: 60_000 }, async (t) => {
+    if (skip) { t.skip(skip); return; }
+    const user = `n${i}@x.test`;
+    const dovecot = await runSteps(d!.dc.ports.imap!, user, c.steps);
+    const postern = await runSteps(d!.fx.port, user, c.steps);
+    const diffs: string[] = [];
+    for (let k = 0; k < c.steps.length; k++) {
+      if (c.known?.[k] !== undefined) continue;
+      if (dovecot[k] !== postern[k]) diffs.push(`t${k} ${JSON.stringify(c.steps[k]).slice(0, 100)}\n--- Dovecot\n${dovecot[k]}--- Postern\n${postern[k]}`);
+    }
+    assert.equal(diffs.length, 0, diffs.join('\n'));
+  });
+}
