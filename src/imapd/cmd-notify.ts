@@ -178,6 +178,6 @@ export async function cmdNotify(s: ImapSession, c: CommandContext): Promise<Repl
     }
   }
   st.seed(statuses);
-  s.notify = st;
+  s.notify = st; // overflowed meanwhile: it says so before the next reply and removes itself
   return { status: 'OK', text: 'NOTIFY completed' };
 }

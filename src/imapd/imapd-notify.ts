@@ -87,6 +87,7 @@ export class NotifyState {
   private selectedPending = false;
   private waitingDrain = false;
   private stopped = false;
+  private overflowed = false;
 
   constructor(s: ImapSession, filters: NotifyFilter[], selected: NotifySelected | undefined, used: number) {
     this.s = s;
@@ -138,14 +139,23 @@ export class NotifyState {
 
   stop(): void {
     this.stopped = true;
+    this.unlisten();
+  }
+
+  /** Stopped (NOTIFY NONE or another NOTIFY SET, the end of the connection) or overflowed. */
+  get ended(): boolean { return this.stopped || this.overflowed; }
+
+  private unlisten(): void {
     this.offList?.();
     this.offSelected?.();
     this.offList = this.offSelected = undefined;
     this.dirty.clear();
+    this.renames = [];
+    this.listDirty = this.selectedPending = false;
   }
 
   private onEvent(ev: MailboxListEvent): void {
-    if (this.stopped) return;
+    if (this.ended) return;
     if (ev.kind === 'list') {
       this.listDirty = true;
       if (ev.renamed) this.renames.push(ev.renamed);
@@ -162,9 +172,9 @@ export class NotifyState {
   /** RFC 5465 §5.8: too much for this client: tell it, and behave as after NOTIFY NONE. */
   private overflow(): void {
     this.s.shared.log.info(`${this.s.who()}: NOTIFY overflow: the client is not reading, ${this.dirty.size} mailboxes pending`);
-    this.stop();
-    if (this.s.notify === this) this.s.notify = undefined;
-    this.s.send('* OK [NOTIFICATIONOVERFLOW] Too many notifications, NOTIFY is now off\r\n');
+    this.unlisten();
+    this.overflowed = true; // the response waits for a moment when it may be written
+    this.schedule();
   }
 
   private schedule(): void {
@@ -186,7 +196,7 @@ export class NotifyState {
     return this.running;
   }
 
-  private pendingWork(): boolean { return !this.stopped && (this.dirty.size > 0 || this.listDirty || this.selectedPending); }
+  private pendingWork(): boolean { return !this.stopped && (this.overflowed || this.dirty.size > 0 || this.listDirty || this.selectedPending); }
 
   /** Waits for a push in progress (a command must not interleave with it). */
   async quiesce(): Promise<void> { while (this.running) await this.running; }
@@ -194,13 +204,13 @@ export class NotifyState {
   /** Before a tagged reply: what is pending for other mailboxes, written now. */
   async beforeTagged(): Promise<void> {
     this.selectedPending = false; // the command's own sync reports the selected mailbox
-    if (this.dirty.size > 0 || this.listDirty) await this.run();
+    if (this.overflowed || this.dirty.size > 0 || this.listDirty) await this.run();
   }
 
   /** The command is over: write what waited, watch the selected mailbox again. */
   commandDone(): void {
     if (this.stopped) return;
-    this.rearmSelected();
+    if (!this.overflowed) this.rearmSelected();
     if (this.pendingWork()) this.schedule();
   }
 
@@ -212,7 +222,7 @@ export class NotifyState {
     this.watchedBox = box;
     if (!box || !this.selected || this.selected.events === 0) return;
     this.offSelected = box.watch(() => {
-      if (this.stopped || this.s.box !== box) return;
+      if (this.ended || this.s.box !== box) return;
       this.selectedPending = true;
       this.schedule();
     });
@@ -228,6 +238,13 @@ export class NotifyState {
   }
 
   private async flush(): Promise<void> {
+    if (this.overflowed) {
+      // RFC 5465 §5.8: one line, whatever the buffer holds; then as after NOTIFY NONE
+      this.stopped = true;
+      if (this.s.notify === this) this.s.notify = undefined;
+      await this.s.send('* OK [NOTIFICATIONOVERFLOW] Too many notifications, NOTIFY is now off\r\n');
+      return;
+    }
     while (this.pendingWork() && !this.blocked()) {
       if (this.selectedPending && this.s.pushAllowed && !this.s.inIdle) { this.selectedPending = false; await this.pushSelected(); continue; }
       this.selectedPending = false;
@@ -307,7 +324,7 @@ export class NotifyState {
     for (const n of deleted) if (wants(EV_MAILBOX_NAME, n)) line(['\\NonExistent'], n);
     for (const n of now.subs) if (!old.subs.has(n) && wants(EV_SUBSCRIPTION_CHANGE, n)) line([...attrsOf(now, n, false), '\\Subscribed'], n);
     for (const n of old.subs) if (!now.subs.has(n) && wants(EV_SUBSCRIPTION_CHANGE, n)) line(attrsOf(now, n, false), n);
-    for (const l of lines) { if (this.stopped) return; await s.send(l); }
+    for (const l of lines) { if (this.ended) return; await s.send(l); }
   }
 
   /** The selected mailbox between commands (§5.2), as IDLE would, with the FETCH of MessageNew. */

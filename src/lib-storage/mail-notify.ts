@@ -52,6 +52,11 @@ function chan(): BroadcastChannel {
   return channel;
 }
 
+/** One key per directory: Postfix's `user/` maildir paths end in a slash. */
+function canonical(dir: string): string {
+  return dir.length > 1 && dir.endsWith('/') ? dir.replace(/\/+$/, '') || '/' : dir;
+}
+
 function emitLocal(dir: string): void {
   bus.emit(dir);
   anyBus.emit('change', dir);
@@ -65,6 +70,7 @@ const dirWatches = new Map<string, DirWatch>();
 
 /** Signal in-process listeners of `dir` now. */
 export function notifyMailboxChanged(dir: string): void {
+  dir = canonical(dir);
   emitLocal(dir);
   try { chan().postMessage({ dir }); } catch { /* closed at exit */ }
 }
@@ -102,6 +108,7 @@ function fireSoon(dir: string, w: DirWatch): void {
 
 /** Listen for changes of the mailbox in `dir`; returns the unsubscribe function. */
 export function watchMailbox(dir: string, cb: () => void): () => void {
+  dir = canonical(dir);
   chan();
   bus.on(dir, cb);
   let w = dirWatches.get(dir);
