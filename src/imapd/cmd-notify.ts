@@ -31,7 +31,7 @@ import { aclOn, myRights } from './imapd-acl.ts';
 import { imapString } from '../lib-imap/imap-compose.ts';
 import {
   EV_ANNOTATION_CHANGE, EV_FLAG_CHANGE, EV_MAILBOX_METADATA_CHANGE, EV_MESSAGE_EXPUNGE, EV_MESSAGE_NEW, EV_SERVER_METADATA_CHANGE,
-  NOTIFY_BASELINE_MAX, NotifyState, type NotifyFilter, type NotifySelected,
+  NOTIFY_BASELINE_AT_SET, NOTIFY_BASELINE_MAX, NotifyState, type NotifyFilter, type NotifySelected,
 } from './imapd-notify.ts';
 
 /** Dovecot's IMAP_NOTIFY_MAX_NAMES_PER_NS. */
@@ -158,7 +158,8 @@ export async function cmdNotify(s: ImapSession, c: CommandContext): Promise<Repl
     for (const m of all) {
       if (m.nonExistent || m.attributes.includes('\\Noselect') || s.box?.name === m.name) continue;
       if (!p.filters.some((f) => st.filterMatches(f, m.name))) continue;
-      if (!p.status && statuses.size >= NOTIFY_BASELINE_MAX) break;
+      // without STATUS only the first few are looked at now; the others when they first change
+      if (!p.status && statuses.size >= NOTIFY_BASELINE_AT_SET) break;
       if (aclOn(s) && !(await myRights(s, m.name)).includes('r')) {
         if (p.status) {
           const attrs = m.attributes.filter((a) => a !== '\\Subscribed');

@@ -29,7 +29,10 @@
  * BOUNDS. A client that does not read gets no queue: events are coalesced per mailbox into a
  * set; when the socket's buffer is full nothing is written and when that set exceeds
  * NOTIFY_MAX_PENDING mailboxes the session sends `* OK [NOTIFICATIONOVERFLOW]` and behaves as
- * after NOTIFY NONE (§5.8). Baselines: at most NOTIFY_BASELINE_MAX mailboxes.
+ * after NOTIFY NONE (§5.8). Baselines: at most NOTIFY_BASELINE_MAX mailboxes; NOTIFY SET reads
+ * NOTIFY_BASELINE_AT_SET of them at once (all with STATUS), the rest at their first change, which
+ * is then reported whole (MESSAGES UIDNEXT UIDVALIDITY UNSEEN), as Dovecot does for a mailbox its
+ * list index did not know.
  */
 import type { ImapArg } from '../lib-imap/imap-parser.ts';
 import type { MailboxInfo, MailboxListEvent, MailboxStatus } from '../lib-storage/mail-storage.ts';
@@ -54,6 +57,8 @@ const EV_MESSAGES = EV_MESSAGE_NEW | EV_MESSAGE_EXPUNGE | EV_FLAG_CHANGE;
 export const NOTIFY_MAX_PENDING = 1000;
 /** Mailboxes whose STATUS a session remembers to tell events apart. */
 export const NOTIFY_BASELINE_MAX = 10_000;
+/** Mailboxes whose STATUS NOTIFY SET (without STATUS) reads at once; the others at their first change. */
+export const NOTIFY_BASELINE_AT_SET = 100;
 /** Mailboxes per session also watched with inotify (writers in other processes). */
 export const NOTIFY_INOTIFY_MAX = 100;
 
@@ -267,7 +272,7 @@ export class NotifyState {
     const old = this.baseline.get(name);
     if (old || this.baseline.size < NOTIFY_BASELINE_MAX) this.baseline.set(name, now);
     let rec = 0;
-    if (!old) rec = R_APPENDS | R_EXPUNGES;
+    if (!old) rec = R_UIDVALIDITY | R_APPENDS | R_EXPUNGES; // first sight: all of it (Dovecot: a mailbox new to its list index)
     else {
       // Dovecot's list index has no UIDVALIDITY for a mailbox that never held a message: its
       // first arrival reports one (checked against 2.3.19)
