@@ -10,7 +10,11 @@
  *   names), the STATUS indicator, MessageNew / MessageExpunge / FlagChange of another mailbox
  *   (\Seen changes UNSEEN; other flags nothing without CONDSTORE, HIGHESTMODSEQ with it),
  *   MailboxName on CREATE / RENAME (OLDNAME) / DELETE, SubscriptionChange, SELECTED with
- *   MessageNew (fetch-att) pushing EXISTS and FETCH without a command, SELECTED-DELAYED.
+ *   MessageNew (fetch-att) pushing EXISTS and FETCH, SELECTED pushing a flag change and an
+ *   expunge, SELECTED-DELAYED holding the expunge back until a command that allows it.
+ * Dovecot watches the selected mailbox again only 1 s after a command (and coalesces changes
+ * within 0.5 s): the second session waits a moment after the first one's commands, so both
+ * servers see the same sequence of events.
  * Skipped, with the reason, when real Dovecot cannot run (needs root and dovecot-imapd).
  */
 import { test, before, after } from 'node:test';
@@ -130,6 +134,21 @@ const CASES: Case[] = [
     steps: [
       'SELECT INBOX', 'NOTIFY SET (selected (MessageNew (UID FLAGS) MessageExpunge))',
       [2, `APPEND INBOX ${lit(M)}`], PAUSE, [2, 'NOOP'], 'NOOP',
+    ],
+  },
+  {
+    name: 'SELECTED: another session\'s flag change and expunge pushed without a command',
+    steps: [
+      `APPEND INBOX ${lit(M)}`, `APPEND INBOX ${lit(M)}`, 'SELECT INBOX', 'NOTIFY SET (selected (MessageNew MessageExpunge FlagChange))',
+      [2, 'SELECT INBOX'], PAUSE, [2, 'STORE 1 +FLAGS \\Deleted'], PAUSE, [2, 'EXPUNGE'], PAUSE, [2, 'NOOP'], 'FETCH 1:* (UID FLAGS)', 'NOOP',
+    ],
+  },
+  {
+    name: 'SELECTED-DELAYED: the flag change pushed, the expunge only in reply to a command that allows it',
+    steps: [
+      `APPEND INBOX ${lit(M)}`, `APPEND INBOX ${lit(M)}`, 'SELECT INBOX', 'NOTIFY SET (selected-delayed (MessageNew MessageExpunge FlagChange))',
+      [2, 'SELECT INBOX'], PAUSE, [2, 'STORE 1 +FLAGS \\Deleted'], PAUSE, [2, 'NOOP'], [2, 'EXPUNGE'], PAUSE, [2, 'NOOP'],
+      'FETCH 1:* (UID FLAGS)', 'NOOP', PAUSE, [2, `APPEND INBOX ${lit(M)}`], PAUSE, [2, 'NOOP'], 'FETCH 1:* (UID)',
     ],
   },
 ];
