@@ -45,6 +45,7 @@ const COMMANDS: Record<string, Command> = {
   alias: { summary: 'build or query aliases(5) tables (postalias)', load: () => import('./newaliases.ts') },
   sendmail: { summary: 'submit mail (sendmail(1): -t -i -f -F -N -R -V -bs -bv -bp)', load: () => import('./sendmail.ts') },
   explain: { summary: 'trace the decisions for an address (class, rewrites, transport, TLS, restrictions) or the path of a queued/delivered message', load: () => import('./postexplain.ts') },
+  index: { summary: 'rebuild the full-text search index of a user\'s mailboxes (doveadm fts rescan/index)', load: () => import('./postern-index.ts') },
   sieve: { summary: 'check Sieve scripts or show what one would do with a message (sievec, sieve-test)', load: () => import('./postern-sieve.ts') },
 };
 

@@ -4,7 +4,8 @@
  * SAVEDATE days and OLDER/YOUNGER (RFC 5032 WITHIN) come from the store; header, body and text
  * keys and the sent date from lib-mail (mail-search.ts: Dovecot's matching without FTS).
  * Message content is read only when the program has such a key, and only for messages the
- * cheap keys have not already decided.
+ * cheap keys and the mailbox's full-text index (lib-fts, docs/fts.md: it only proves "cannot
+ * match", so results are the scan's exactly) have not already decided.
  *
  * Answers: `* SEARCH 1 2 3` (+ ` (MODSEQ n)` when the program has MODSEQ, RFC 7162 §3.1.5);
  * with RETURN (ESEARCH, RFC 4731), or always after ENABLE IMAP4rev2: `* ESEARCH (TAG "t") UID
@@ -19,6 +20,7 @@ import { resolveSeqSet, seqSetHas } from '../lib-imap/imap-seqset.ts';
 import { parseMime, type MimeMessage } from '../lib-mail/mail-mime.ts';
 import { matchAddress, matchBody, matchHeader, matchText, messageSentDate } from '../lib-mail/mail-search.ts';
 import { rawBodyCannotMatch, rawNeedle, type RawNeedle } from '../lib-imap/imap-search-raw.ts';
+import { cannotMatch, compileQuery, type FtsQuery } from '../lib-fts/fts-signature.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { Mailbox, MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
@@ -38,16 +40,17 @@ function cmpDay(day: number, key: Date, cmp: 'before' | 'on' | 'since'): boolean
   return cmp === 'before' ? day < k : cmp === 'on' ? day === k : day >= k;
 }
 
-interface Needs { content: boolean; internal: boolean; saved: boolean; modseq: boolean }
+interface Needs { content: boolean; internal: boolean; saved: boolean; modseq: boolean; fts: boolean }
 
 function analyse(key: SearchKey): Needs {
-  const n: Needs = { content: false, internal: false, saved: false, modseq: false };
+  const n: Needs = { content: false, internal: false, saved: false, modseq: false, fts: false };
   const stack: { k: SearchKey; d: number }[] = [{ k: key, d: 0 }];
   while (stack.length > 0) {
     const { k, d } = stack.pop()!;
     if (d > MAX_DEPTH) throw new ImapParseError('Search program too deep');
     switch (k.op) {
-      case 'header': case 'body': case 'text': n.content = true; break;
+      case 'header': n.content = true; break;
+      case 'body': case 'text': n.content = true; if (ftsQuery(k) !== null) n.fts = true; break;
       case 'date': if (k.field === 'sent') n.content = true; else if (k.field === 'internal') n.internal = true; else n.saved = true; break;
       case 'age': n.internal = true; break;
       case 'modseq': n.modseq = true; break;
@@ -68,6 +71,24 @@ interface MsgCtx {
   msg?: MimeMessage;
   /** The raw message while phase 2 looks at it (imap-search-raw.ts decides BODY on it when exact). */
   raw?: Buffer;
+  /** The message's full-text signature (lib-fts), when the mailbox's index has one. */
+  sig?: Uint8Array | undefined;
+}
+
+const ftsQueries = new WeakMap<SearchKey, FtsQuery | null>();
+
+/** The compiled index query of a BODY/TEXT key; null when the needle is too short to narrow. */
+function ftsQuery(k: Extract<SearchKey, { op: 'body' | 'text' }>): FtsQuery | null {
+  let q = ftsQueries.get(k);
+  if (q === undefined) { q = compileQuery(k.value, k.op === 'body') ?? null; ftsQueries.set(k, q); }
+  return q;
+}
+
+/** BODY/TEXT x that the full-text signature proves absent (exact: fts-signature.ts). */
+function ftsMiss(k: Extract<SearchKey, { op: 'body' | 'text' }>, sig: Uint8Array | undefined): boolean {
+  if (!sig) return false;
+  const q = ftsQuery(k);
+  return q !== null && cannotMatch(sig, q);
 }
 
 const rawNeedles = new WeakMap<SearchKey, RawNeedle | null>();
@@ -114,8 +135,8 @@ function evalCheap(k: SearchKey, x: MsgCtx, s: ImapSession, maxSeq: number, maxU
       return k.cmp === 'before' ? day < kd : k.cmp === 'on' ? day === kd : day >= kd;
     }
     case 'header': return x.msg ? (k.address ? matchAddress(x.msg, k.field, k.value) : matchHeader(x.msg, k.field, k.value, k.compressLwsp)) : undefined;
-    case 'body': return x.msg ? matchBody(x.msg, k.value) : x.raw && rawBodyMiss(k, x.raw) ? false : undefined;
-    case 'text': return x.msg ? matchText(x.msg, k.value) : undefined;
+    case 'body': return x.msg ? matchBody(x.msg, k.value) : ftsMiss(k, x.sig) || (x.raw && rawBodyMiss(k, x.raw)) ? false : undefined;
+    case 'text': return x.msg ? matchText(x.msg, k.value) : ftsMiss(k, x.sig) ? false : undefined;
     case 'not': { const v = evalCheap(k.key, x, s, maxSeq, maxUid, now); return v === undefined ? undefined : !v; }
     case 'or': {
       const a = evalCheap(k.a, x, s, maxSeq, maxUid, now);
@@ -144,10 +165,15 @@ export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKe
   const maxUid = maxSeq > 0 ? view[maxSeq - 1]!.uid : 0;
   const now = Date.now();
   const out: number[] = [];
+  // the full-text index (lib-fts): brought up to date first (messages it lacks are read and
+  // indexed), then it rules out messages in phase 1; without one every message is read
+  const fts = needs.fts ? box.ftsIndex : undefined;
+  if (fts) await fts.update(box.uidValidity, view.map((m) => m.uid), (uids, each) => box.readMany(uids, each));
   // phase 1: what flags, sizes, sets and dates decide; phase 2: read the rest, READ_AHEAD at a time
   const undecided: MsgCtx[] = [];
   for (let i = 0; i < view.length; i++) {
     const x: MsgCtx = { m: s.current(view[i]!), seq: i + 1 };
+    if (fts) x.sig = fts.signature(x.m.uid);
     try {
       if (needs.internal) x.internal = await box.internalDate(x.m.uid);
       if (needs.saved) x.saved = await box.saveDate(x.m.uid);

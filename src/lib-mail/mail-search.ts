@@ -85,19 +85,24 @@ export function partText(msg: MimeMessage, p: MimePart): string | undefined {
   return decodeCharset(bytes, mimeParam(p.contentType.params, 'charset')?.toString('latin1'));
 }
 
-function walk(msg: MimeMessage, withHeaders: boolean, visit: (text: string) => boolean): boolean {
+/**
+ * The texts BODY (withHeaders false) and TEXT (true) compare against, one at a time, before
+ * searchFold: each header line `Name: value` of every part (`header` true), then the decoded
+ * text of each text/* part. `visit` returns true to stop. lib-fts indexes exactly these texts.
+ */
+export function walkSearchText(msg: MimeMessage, withHeaders: boolean, visit: (text: string, header: boolean) => boolean): boolean {
   const stack: MimePart[] = [msg.root];
   while (stack.length > 0) {
     const p = stack.pop()!;
     if (withHeaders) {
       for (const f of p.headers) {
-        if (!f.noColon && visit(`${f.name}: ${headerText(f)}`)) return true;
+        if (!f.noColon && visit(`${f.name}: ${headerText(f)}`, true)) return true;
       }
     }
     if (p.isMultipart) { for (let i = p.children.length - 1; i >= 0; i--) stack.push(p.children[i]!); continue; }
     if (p.message) { stack.push(p.message); continue; }
     const t = partText(msg, p);
-    if (t !== undefined && visit(t)) return true;
+    if (t !== undefined && visit(t, false)) return true;
   }
   return false;
 }
@@ -105,13 +110,13 @@ function walk(msg: MimeMessage, withHeaders: boolean, visit: (text: string) => b
 export function matchBody(msg: MimeMessage, value: string): boolean {
   const needle = searchFold(value);
   if (needle === '') return true;
-  return walk(msg, false, (t) => searchFold(t).includes(needle));
+  return walkSearchText(msg, false, (t) => searchFold(t).includes(needle));
 }
 
 export function matchText(msg: MimeMessage, value: string): boolean {
   const needle = searchFold(value);
   if (needle === '') return true;
-  return walk(msg, true, (t) => searchFold(t).includes(needle));
+  return walkSearchText(msg, true, (t) => searchFold(t).includes(needle));
 }
 
 /** The Date header, parsed (last occurrence, like ENVELOPE). */

@@ -55,6 +55,7 @@ import type { UserRecord } from '../lib-auth/user-directory.ts';
 export { MailError, MAIL_ERRSTR_CRITICAL_MSG } from './mail-error.ts';
 import type { MailAttributes } from './mail-attribute.ts';
 import type { MailboxAcl } from './mail-acl.ts';
+import type { FtsIndex } from '../lib-fts/fts-index.ts';
 export type { MailErrorCode } from './mail-error.ts';
 
 /** IMAP system flags that are stored (\Recent is a session property, see MessageInfo.recent). */
@@ -194,6 +195,13 @@ export interface Mailbox {
   readonly highestModseq: number;
   /** Where derived data of this mailbox may be cached (undefined: the backend has no place). */
   readonly cacheFile?: MailboxCacheFile | undefined;
+  /**
+   * The mailbox's full-text index (lib-fts/fts-index.ts; Maildir: `postern-fts` beside
+   * postern-cache), which SEARCH BODY/TEXT consults to skip messages that cannot match;
+   * undefined: the backend has none (mbox) and SEARCH reads every message. Delivery, APPEND and
+   * COPY add to it when it exists; the search brings it up to date (or creates it) first.
+   */
+  readonly ftsIndex?: FtsIndex | undefined;
   /** The view, in UID order; index + 1 = sequence number. */
   messages(): readonly MessageInfo[];
   /** Find a message of the view by UID (binary search). */

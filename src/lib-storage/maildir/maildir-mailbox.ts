@@ -17,6 +17,7 @@ import { mapSliced } from '../fs-batch.ts';
 import { parseSystemFlags } from './maildir-save.ts';
 import { internFlags } from './maildir-filename.ts';
 import { maildirCacheFile } from './maildir-cache-file.ts';
+import { FTS_INDEX_NAME, ftsIndexAt, type FtsIndex } from '../../lib-fts/fts-index.ts';
 import { readNoFollow, type MsgRec } from './maildir-state.ts';
 import type { FlagJob } from './maildir-sync-flags.ts';
 import type { MaildirState } from './maildir-sync.ts';
@@ -64,6 +65,7 @@ export class MaildirMailbox implements Mailbox {
   get highestModseq(): number { return this.lastModseq; }
   private _cacheFile: MailboxCacheFile | undefined;
   get cacheFile(): MailboxCacheFile { return this._cacheFile ??= maildirCacheFile(this.state.ctlDir); }
+  get ftsIndex(): FtsIndex { return ftsIndexAt(`${this.state.ctlDir}/${FTS_INDEX_NAME}`); }
   expungedSince(modseq: number): number[] | undefined { return this.state.expungedSince(modseq); }
 
   messages(): readonly MessageInfo[] { return this.view; }

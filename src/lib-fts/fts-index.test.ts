@@ -1,0 +1,149 @@
+/**
+ * The full-text index against the plain scan (lib-mail matchBody/matchText, which SEARCH uses
+ * without an index): on a varied corpus the signature never rules out a message the scan
+ * matches, and rules out most that it does not. Then the file: built, followed, compacted, and
+ * rebuilt when deleted, truncated, garbage or of another UIDVALIDITY.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseMime } from '../lib-mail/mail-mime.ts';
+import { matchBody, matchText } from '../lib-mail/mail-search.ts';
+import { cannotMatch, compileQuery, messageSignature } from './fts-signature.ts';
+import { FtsIndex, setFtsLog } from './fts-index.ts';
+
+setFtsLog({ warn: () => {} });
+
+const b64 = (s: string, cs = 'utf-8') => Buffer.from(s, cs === 'utf-8' ? 'utf8' : 'latin1').toString('base64').replace(/.{76}/g, '$&\r\n');
+
+/** A corpus with every encoding and structure SEARCH decodes. */
+export function ftsCorpus(): Buffer[] {
+  const words = ['Grüße', 'naïve', 'Straße', 'café', 'ÉCOLE', 'ﬁnance', 'Ｆｕｌｌ', 'привет', '日本語テキスト', 'emoji 😀 here', 'tab\there', 'quick brown fox', 'lazy dog', 'MiXeD CaSe'];
+  const out: Buffer[] = [];
+  for (let i = 0; i < 60; i++) {
+    const w = words[i % words.length]!, w2 = words[(i * 7 + 3) % words.length]!;
+    const hdr = `From: =?utf-8?b?${Buffer.from(w).toString('base64')}?= <s${i}@example.org>\r\nTo: u${i}@x.test\r\nSubject: =?iso-8859-1?q?caf=E9_${i}?= report\r\nMessage-ID: <m${i}@example.org>\r\nMIME-Version: 1.0\r\n`;
+    switch (i % 6) {
+      case 0: out.push(Buffer.from(`${hdr}Content-Type: text/plain; charset=utf-8\r\n\r\nplain ${w} line\r\nsplit-word con-\r\ntinued ${w2}\r\n`)); break;
+      case 1: out.push(Buffer.from(`${hdr}Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(`base64 body ${w} and ${w2} `.repeat(3))}\r\n`)); break;
+      case 2: out.push(Buffer.concat([Buffer.from(`${hdr}Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nqp caf=E9 na=EFve soft=\r\nbreak Stra=DFe ${i}\r\n`)])); break;
+      case 3: out.push(Buffer.from(`${hdr}Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\npreamble invisible ${w}\r\n--b${i}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>html ${w2}</p>\r\n--b${i}\r\nContent-Type: text/plain; name=a.txt\r\nContent-Disposition: attachment; filename=a.txt\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(`attached text ${w}`)}\r\n--b${i}\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64('binary secret zebra')}\r\n--b${i}--\r\nepilogue hidden\r\n`)); break;
+      case 4: out.push(Buffer.from(`${hdr}Content-Type: message/rfc822\r\n\r\nSubject: inner ${w}\r\nX-Inner: header value ${i}\r\n\r\ninner body ${w2}\r\n`)); break;
+      case 5: out.push(Buffer.concat([Buffer.from(`${hdr}Content-Type: text/plain; charset=windows-1251\r\n\r\n`), Buffer.from([0xcf, 0xf0, 0xe8, 0xe2, 0xe5, 0xf2, 0x20]), Buffer.from(`win ${w}\r\nLF only\nlines ${i}\n`)])); break;
+    }
+  }
+  out.push(Buffer.from('garbage without header separator'));
+  out.push(Buffer.alloc(0));
+  out.push(Buffer.from('Subject: x\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-unknown\r\n\r\nunknown cte text\r\n--q'));
+  return out;
+}
+
+export const NEEDLES = ['grüße', 'GRÜSSE', 'strasse', 'straße', 'cafe', 'café', 'naive', 'ecole', 'finance', 'full', 'ПРИВЕТ', '本語テ', '😀', 'tab\there', 'quick brown', 'BROWN FOX', 'con-', 'continued', 'soft', 'softbreak', 'html', '<p>', 'attached text', 'zebra', 'preamble', 'epilogue', 'inner', 'X-INNER: header', 'subject: caf', 'from: gr', 'message-id', 'lf only', 'only\nlines', 'unknown cte', 'nothing-here-at-all', 'ab', 'a', '', 'report', 'win ', 'Привет', 'без', 'line\r\nsplit'];
+
+test('the signature never rules out a message the scan matches (BODY and TEXT)', () => {
+  const corpus = ftsCorpus();
+  let ruledOut = 0, nonMatches = 0;
+  for (const raw of corpus) {
+    const sig = messageSignature(raw);
+    let msg;
+    try { msg = parseMime(raw); } catch { assert.equal(sig.length, 0); continue; }
+    for (const n of NEEDLES) {
+      for (const body of [true, false]) {
+        const hit = body ? matchBody(msg, n) : matchText(msg, n);
+        const q = compileQuery(n, body);
+        const out = q !== undefined && cannotMatch(sig, q);
+        if (hit) assert.equal(out, false, `${body ? 'BODY' : 'TEXT'} ${JSON.stringify(n)} ruled out in ${raw.toString('latin1').slice(0, 200)}`);
+        else if (q) { nonMatches++; if (out) ruledOut++; }
+      }
+    }
+  }
+  assert.ok(ruledOut / nonMatches > 0.8, `only ${ruledOut} of ${nonMatches} non-matches ruled out`);
+});
+
+test('a needle shorter than three code units, or a 1 MB one, is bounded', () => {
+  assert.equal(compileQuery('ab', true), undefined);
+  const q = compileQuery('x'.repeat(1 << 20), false)!;
+  assert.ok(q.hBody.length <= 32);
+});
+
+function store(msgs: Map<number, Buffer>) {
+  return async (uids: readonly number[], each: (i: number, c: Buffer) => void) => {
+    uids.forEach((u, i) => { const b = msgs.get(u); if (b) each(i, b); });
+  };
+}
+
+test('the index file: built, followed, compacted, rebuilt when deleted, damaged or foreign', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fts-'));
+  try {
+    const corpus = ftsCorpus();
+    const msgs = new Map<number, Buffer>(corpus.map((b, i) => [i + 1, b]));
+    const uids = [...msgs.keys()];
+    const path = join(dir, 'postern-fts');
+    const a = new FtsIndex(path);
+    await a.update(7, uids, store(msgs));
+    for (const u of uids) assert.ok(a.signature(u), `uid ${u} indexed`);
+    const size1 = statSync(path).size;
+    // a second process reads the same file without indexing anything
+    let reads = 0;
+    const counting = (m: Map<number, Buffer>) => async (us: readonly number[], each: (i: number, c: Buffer) => void) => { reads += us.length; await store(m)(us, each); };
+    const b = new FtsIndex(path);
+    await b.update(7, uids, counting(msgs));
+    assert.equal(reads, 0);
+    assert.deepEqual(Buffer.from(b.signature(5)!), Buffer.from(a.signature(5)!));
+    // delivery appends; the other process follows the tail
+    msgs.set(100, Buffer.from('Subject: new\r\n\r\nfreshly delivered walrus\r\n'));
+    a.noteSaved(7, 100, () => msgs.get(100));
+    assert.ok(statSync(path).size > size1);
+    await b.update(7, [...uids, 100], counting(msgs));
+    assert.equal(reads, 0, 'the delivered message came from the file');
+    assert.equal(cannotMatch(b.signature(100)!, compileQuery('walrus', true)!), false);
+    // COPY reuses the signature
+    const c = new FtsIndex(join(dir, 'other-fts'));
+    await c.update(9, [], counting(msgs));
+    c.noteCopied(b, 7, 100, 9, 1);
+    await c.update(9, [1], counting(msgs));
+    assert.equal(reads, 0);
+    assert.deepEqual(Buffer.from(c.signature(1)!), Buffer.from(b.signature(100)!));
+    // truncated mid-record: the torn record is re-indexed, the rest kept
+    truncateSync(path, statSync(path).size - 5);
+    const d = new FtsIndex(path);
+    reads = 0;
+    await d.update(7, [...uids, 100], counting(msgs));
+    assert.equal(reads, 1);
+    // damage followed by more data: rewritten from the valid records
+    const raw = readFileSync(path);
+    raw[200] ^= 0xff;
+    writeFileSync(path, raw);
+    const e = new FtsIndex(path);
+    reads = 0;
+    await e.update(7, [...uids, 100], counting(msgs));
+    assert.ok(reads > 0 && reads < uids.length);
+    for (const u of uids) assert.ok(e.signature(u));
+    reads = 0;
+    await new FtsIndex(path).update(7, [...uids, 100], counting(msgs));
+    assert.equal(reads, 0, 'repaired on disk');
+    // garbage, deleted, another UIDVALIDITY: rebuilt whole
+    const spoils: Array<[() => void, number]> = [[() => writeFileSync(path, 'garbage'.repeat(100)), 7], [() => rmSync(path), 7], [() => appendFileSync(path, ''), 8]];
+    for (const [spoil, uv] of spoils) {
+      spoil();
+      reads = 0;
+      await new FtsIndex(path).update(uv, [...uids, 100], counting(msgs));
+      assert.equal(reads, uids.length + 1);
+      await new FtsIndex(path).update(7, [...uids, 100], counting(msgs)); // back to 7 for the next
+    }
+    // expunged UIDs are compacted away once they are most of the file
+    const big = new Map<number, Buffer>();
+    for (let u = 1; u <= 3000; u++) big.set(u, Buffer.from(`Subject: ${u}\r\n\r\nbody ${u}\r\n`));
+    const f = new FtsIndex(join(dir, 'big-fts'));
+    await f.update(1, [...big.keys()], store(big));
+    const before = statSync(join(dir, 'big-fts')).size;
+    await f.update(1, [1, 2, 3], store(big));
+    assert.ok(statSync(join(dir, 'big-fts')).size < before / 100);
+    assert.ok(f.signature(2) && !f.signature(2000));
+    // rebuild: a fresh file
+    const n = await new FtsIndex(path).rebuild(7, [...uids, 100], store(msgs));
+    assert.equal(n, uids.length + 1);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});

@@ -1,0 +1,329 @@
+/**
+ * fts-index - Postern's persistent full-text index of one mailbox: `postern-fts` in the
+ * mailbox's control directory, beside dovecot-uidlist, postern-index and postern-cache (the
+ * store gives the path: lib-storage/maildir). Dovecot ignores the file (a plain file whose name
+ * starts with `postern-`; its own fts plugins use `fts-*`/`dovecot.fts*` names). docs/fts.md.
+ *
+ * WHAT IT HOLDS. One trigram signature per message UID (fts-signature.ts), from which SEARCH
+ * BODY/TEXT learns which messages CANNOT match; the others are checked exactly as without an
+ * index, so results never differ from the plain scan.
+ *
+ * FILE FORMAT (little-endian). Header, 16 bytes: `PSTNFTS1`, u32 UIDVALIDITY, u32 CRC-32 of the
+ * first 12 bytes. Then records, appended: u32 n, n bytes of payload (u32 uid, signature bytes:
+ * empty or a power of two >= 8), u32 CRC-32 of the payload. A later record for a UID replaces an
+ * earlier one.
+ *
+ * CRASH SAFETY. The file is only ever (a) replaced whole, written to a unique temp name then
+ * renamed (a new file, a compaction, `postern index rebuild`), or (b) appended one whole batch
+ * of records per write(2) with O_APPEND. A reader stops at the first record whose length or CRC
+ * is wrong: a torn tail at the end of the file may be an append in progress and is left alone;
+ * damage followed by more data is repaired by rewriting the valid records. Whatever is missing
+ * is indexed again before the next search (catch-up), so a lost append costs time, never a
+ * result; a damaged, foreign (other UIDVALIDITY) or garbage file is rebuilt the same way.
+ *
+ * UPDATES. update() before a search: follows what others appended (delivery through
+ * MailUser.deliver, COPY, other processes), indexes the UIDs of the view it lacks in batches of
+ * BATCH (read, signature, append: memory bounded by the batch, not the mailbox), and drops
+ * expunged UIDs (ignored until more than half the records are dead, then compacted). noteSaved()
+ * and noteCopied() add one message at delivery/APPEND and COPY when the file already exists.
+ *
+ * MEMORY. Loaded signatures are shared by every session of the process (one object per path);
+ * past MEMORY_MAX bytes in all, the least recently used mailboxes are unloaded (read again when
+ * next searched).
+ */
+import { closeSync, fstatSync, lchownSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync, writeFileSync, constants as fsConstants } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { messageSignature } from './fts-signature.ts';
+
+export const FTS_INDEX_NAME = 'postern-fts';
+const MAGIC = Buffer.from('PSTNFTS1', 'latin1');
+const HEADER = 16;
+const BATCH = 1000;
+/** Largest message indexed at delivery (bigger ones wait for the next search's catch-up). */
+const SAVE_INDEX_MAX = 1024 * 1024;
+const MAX_SIG = 8192;
+let MEMORY_MAX = 512 * 1024 * 1024;
+
+/** Reads messages for the catch-up (Mailbox.readMany). */
+export type ReadMany = (uids: readonly number[], each: (i: number, content: Buffer) => void) => Promise<void>;
+
+export interface FtsLog { warn(m: string): void }
+let log: FtsLog = { warn: (m) => process.stderr.write(`postern: warning: ${m}\n`) };
+export function setFtsLog(l: FtsLog): void { log = l; }
+/** Tests: a smaller process-wide memory limit. */
+export function setFtsMemoryMax(bytes: number): void { MEMORY_MAX = bytes; }
+
+function header(uidValidity: number): Buffer {
+  const h = Buffer.alloc(HEADER);
+  MAGIC.copy(h, 0);
+  h.writeUInt32LE(uidValidity >>> 0, 8);
+  h.writeUInt32LE(crc32(h.subarray(0, 12)), 12);
+  return h;
+}
+
+function record(uid: number, sig: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(12 + sig.length);
+  b.writeUInt32LE(4 + sig.length, 0);
+  b.writeUInt32LE(uid, 4);
+  b.set(sig, 8);
+  b.writeUInt32LE(crc32(b.subarray(4, 8 + sig.length)), 8 + sig.length);
+  return b;
+}
+
+function validSigLength(n: number): boolean {
+  return n === 0 || (n >= 8 && n <= MAX_SIG && (n & (n - 1)) === 0);
+}
+
+/** Records from `off`: how far they are valid, and whether what stopped it is damage (not EOF). */
+function parseRecords(b: Buffer, off: number, into: Map<number, Uint8Array>): { end: number; damaged: boolean; count: number } {
+  let count = 0;
+  while (off < b.length) {
+    if (off + 4 > b.length) return { end: off, damaged: false, count };
+    const n = b.readUInt32LE(off);
+    if (n < 4 || !validSigLength(n - 4)) return { end: off, damaged: true, count };
+    if (off + 8 + n > b.length) return { end: off, damaged: false, count };
+    const payload = b.subarray(off + 4, off + 4 + n);
+    if (crc32(payload) !== b.readUInt32LE(off + 4 + n)) return { end: off, damaged: true, count };
+    const uid = payload.readUInt32LE(0);
+    if (uid === 0) return { end: off, damaged: true, count };
+    into.set(uid, payload.subarray(4));
+    off += 8 + n;
+    count++;
+  }
+  return { end: off, damaged: false, count };
+}
+
+/** A file made by root belongs to the owner of the directory it is in (as every mailbox file). */
+function inheritOwnerSync(path: string): void {
+  if (process.getuid?.() !== 0) return;
+  const st = statSync(dirname(path));
+  if (st.uid !== 0 || st.gid !== 0) lchownSync(path, st.uid, st.gid);
+}
+
+const indexes = new Map<string, FtsIndex>();
+
+/** The index at `path` (one object per path in this process). */
+export function ftsIndexAt(path: string): FtsIndex {
+  let f = indexes.get(path);
+  if (!f) { f = new FtsIndex(path); indexes.set(path, f); }
+  return f;
+}
+
+function touch(f: FtsIndex): void {
+  indexes.delete(f.path);
+  indexes.set(f.path, f);
+  let total = 0;
+  for (const x of indexes.values()) total += x.bytes;
+  for (const x of indexes.values()) {
+    if (total <= MEMORY_MAX || x === f) break;
+    total -= x.bytes;
+    x.unload();
+  }
+}
+
+export class FtsIndex {
+  readonly path: string;
+  private sigs = new Map<number, Uint8Array>();
+  private uidValidity = -1;
+  private ino = -1;
+  /** Bytes of the file parsed so far (0: nothing loaded). */
+  private loaded = 0;
+  /** Records read or written (duplicates and dead ones included): when to compact. */
+  private records = 0;
+  private damaged = false;
+  private busy: Promise<unknown> = Promise.resolve();
+  bytes = 0;
+
+  constructor(path: string) { this.path = path; }
+
+  /** The signature of `uid` (undefined: not indexed). Valid after update(). */
+  signature(uid: number): Uint8Array | undefined { return this.sigs.get(uid); }
+
+  unload(): void {
+    this.sigs = new Map(); this.loaded = 0; this.ino = -1; this.records = 0; this.bytes = 0; this.uidValidity = -1;
+  }
+
+  /** Run fn after every earlier update of this index in this process. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.busy.then(fn, fn);
+    this.busy = p.catch(() => {});
+    return p;
+  }
+
+  /** Follow the file: reload when replaced, read what was appended since. false: no file. */
+  private follow(): boolean {
+    let fd: number;
+    try { fd = openSync(this.path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`${this.path}: ${(e as Error).message}; rebuilding it`);
+      this.unload();
+      return false;
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) { this.unload(); this.damaged = true; return true; }
+      if (st.ino !== this.ino || st.size < this.loaded || this.loaded === 0) {
+        this.unload();
+        this.damaged = false;
+        const b = readFileSync(fd);
+        this.ino = st.ino;
+        if (b.length < HEADER || !b.subarray(0, 8).equals(MAGIC) || crc32(b.subarray(0, 12)) !== b.readUInt32LE(12)) {
+          this.damaged = true;
+          return true;
+        }
+        this.uidValidity = b.readUInt32LE(8);
+        const r = parseRecords(b, HEADER, this.sigs);
+        this.loaded = r.end; this.records = r.count; this.damaged = r.damaged;
+        this.bytes = r.end;
+        return true;
+      }
+      if (st.size > this.loaded) {
+        const b = Buffer.allocUnsafe(st.size - this.loaded);
+        const n = readSync(fd, b, 0, b.length, this.loaded);
+        const r = parseRecords(b.subarray(0, n), 0, this.sigs);
+        this.loaded += r.end; this.records += r.count; this.bytes += r.end;
+        if (r.damaged) this.damaged = true;
+      }
+      return true;
+    } finally { closeSync(fd); }
+  }
+
+  /** Replace the file by a header and the signatures of `keep` (temp + rename). */
+  private rewrite(uidValidity: number, keep: Map<number, Uint8Array>): void {
+    const tmp = `${this.path}.tmp.${process.pid}.${randomBytes(4).toString('hex')}`;
+    const parts: Buffer[] = [header(uidValidity)];
+    for (const [uid, sig] of keep) parts.push(record(uid, sig));
+    const b = Buffer.concat(parts);
+    try {
+      writeFileSync(tmp, b, { mode: 0o600, flag: 'wx' });
+      inheritOwnerSync(tmp);
+      renameSync(tmp, this.path);
+    } catch (e) {
+      try { unlinkSync(tmp); } catch { /* not made */ }
+      throw e;
+    }
+    this.sigs = keep; this.uidValidity = uidValidity; this.damaged = false;
+    this.ino = statSync(this.path).ino; this.loaded = b.length; this.records = keep.size; this.bytes = b.length;
+  }
+
+  /**
+   * Append records in one write(2) when the file's header is for `uidValidity` (checked on the
+   * descriptor written to: a file replaced meanwhile is checked, not the name). The loaded
+   * offset follows (`known`: the caller has put the signatures in memory) only if nobody else
+   * wrote meanwhile. false: not appended.
+   */
+  private append(recs: Buffer[], uidValidity: number, known: boolean): boolean {
+    const b = Buffer.concat(recs);
+    const fd = openSync(this.path, fsConstants.O_RDWR | fsConstants.O_APPEND | fsConstants.O_NOFOLLOW);
+    try {
+      const h = Buffer.alloc(HEADER);
+      if (readSync(fd, h, 0, HEADER, 0) !== HEADER || !h.subarray(0, 8).equals(MAGIC) || h.readUInt32LE(8) !== uidValidity
+        || crc32(h.subarray(0, 12)) !== h.readUInt32LE(12)) return false;
+      const before = fstatSync(fd);
+      writeSync(fd, b);
+      const after = fstatSync(fd);
+      if (known && before.ino === this.ino && before.size === this.loaded && after.size === before.size + b.length) {
+        this.loaded = after.size; this.bytes += b.length; this.records += recs.length;
+      }
+      return true;
+    } finally { closeSync(fd); }
+  }
+
+  /**
+   * Make the index cover `uids` (a view, ascending) of a mailbox with `uidValidity`: the index
+   * a search may then consult with signature(). Never throws for a damaged file: rebuilds it;
+   * an error writing it (full disk, permissions) is logged and the index stays in memory only.
+   */
+  update(uidValidity: number, uids: readonly number[], read: ReadMany): Promise<void> {
+    return this.serial(async () => {
+      let writable = true;
+      const exists = this.follow();
+      const live = new Map<number, Uint8Array>();
+      const missing: number[] = [];
+      // a damaged file keeps its valid (CRC-checked) records; a foreign or garbage one nothing
+      const fresh = !exists || this.uidValidity !== uidValidity;
+      if (exists && (fresh || this.damaged)) log.warn(`${this.path}: ${fresh ? 'not an index of this mailbox' : 'damaged'}; rebuilding it`);
+      if (fresh) this.sigs = new Map();
+      for (const u of uids) {
+        const s = this.sigs.get(u);
+        if (s) live.set(u, s); else missing.push(u);
+      }
+      if (fresh || this.damaged || (this.records > 2 * live.size && this.records - live.size > BATCH)) {
+        try { this.rewrite(uidValidity, live); } catch (e) {
+          writable = false;
+          this.sigs = live; this.uidValidity = uidValidity;
+          log.warn(`${this.path}: cannot write the full-text index (searches read every message meanwhile): ${(e as Error).message}`);
+        }
+      }
+      for (let i = 0; i < missing.length; i += BATCH) {
+        const part = missing.slice(i, i + BATCH);
+        const recs: Buffer[] = [];
+        await read(part, (j, content) => {
+          const sig = messageSignature(content);
+          this.sigs.set(part[j]!, sig);
+          recs.push(record(part[j]!, sig));
+        });
+        if (writable && recs.length > 0) {
+          try { if (!this.append(recs, uidValidity, true)) writable = false; } catch (e) {
+            writable = false;
+            log.warn(`${this.path}: cannot append to the full-text index: ${(e as Error).message}`);
+          }
+        }
+        if (!writable) for (const r of recs) this.bytes += r.length;
+      }
+      touch(this);
+    });
+  }
+
+  /**
+   * `postern index rebuild`: a new file for `uids`, written beside the old one and renamed over
+   * it when complete; only the batch in progress is held in memory. Returns the messages indexed.
+   */
+  async rebuild(uidValidity: number, uids: readonly number[], read: ReadMany): Promise<number> {
+    return this.serial(async () => {
+      const tmp = `${this.path}.tmp.${process.pid}.${randomBytes(4).toString('hex')}`;
+      let n = 0;
+      const fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+      try {
+        writeSync(fd, header(uidValidity));
+        for (let i = 0; i < uids.length; i += BATCH) {
+          const part = uids.slice(i, i + BATCH);
+          const recs: Buffer[] = [];
+          await read(part, (j, content) => { recs.push(record(part[j]!, messageSignature(content))); });
+          if (recs.length > 0) writeSync(fd, Buffer.concat(recs));
+          n += recs.length;
+        }
+        closeSync(fd);
+        inheritOwnerSync(tmp);
+        renameSync(tmp, this.path);
+      } catch (e) {
+        try { closeSync(fd); } catch { /* closed */ }
+        try { unlinkSync(tmp); } catch { /* gone */ }
+        throw e;
+      }
+      this.unload();
+      return n;
+    });
+  }
+
+  /** Delivery/APPEND of `uid`: index it now when the mailbox has an index. Never throws. */
+  noteSaved(uidValidity: number, uid: number, readFile: () => Buffer | undefined): void {
+    try {
+      if (statSync(this.path).size < HEADER) return;
+      const raw = readFile();
+      if (!raw || raw.length > SAVE_INDEX_MAX) return;
+      this.append([record(uid, messageSignature(raw))], uidValidity, false);
+    } catch { /* the catch-up of the next search indexes it */ }
+  }
+
+  /** COPY: the source's signature under the new UID, when both indexes exist. Never throws. */
+  noteCopied(from: FtsIndex, fromUidValidity: number, fromUid: number, uidValidity: number, uid: number): void {
+    try {
+      if (from.uidValidity !== fromUidValidity) return;
+      const sig = from.sigs.get(fromUid);
+      if (!sig) return;
+      this.append([record(uid, sig)], uidValidity, false);
+    } catch { /* caught up later */ }
+  }
+}

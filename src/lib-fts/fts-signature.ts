@@ -1,0 +1,129 @@
+/**
+ * fts-signature - the per-message trigram signature of Postern's full-text index (docs/fts.md),
+ * and the test "can SEARCH BODY/TEXT x match this message?" on it.
+ *
+ * WHAT IS INDEXED. Exactly the strings IMAP SEARCH compares against without an index
+ * (lib-mail/mail-search.ts, Dovecot 2.3's substring search): for every text walkSearchText()
+ * visits (the decoded text of each text/* part; for TEXT also each header line `Name: value`
+ * of every part and embedded message), its searchFold() form. Every trigram (three consecutive
+ * UTF-16 code units) of each such folded text is hashed, tagged body or header, into a Bloom
+ * filter of one hash per trigram.
+ *
+ * WHY IT IS EXACT. SEARCH matches when searchFold(needle) is a substring of searchFold(text) for
+ * one visited text; then every trigram of the folded needle is a trigram of that folded text,
+ * so its bit is set. A clear bit therefore PROVES "no match" (`cannotMatch` → true); a set bit
+ * proves nothing and the message is checked exactly as before. Needles whose fold is shorter
+ * than three code units have no trigram and never narrow anything. A message that cannot be
+ * parsed gets the empty signature, which never excludes it.
+ *
+ * SIZE. The filter is built in a 2^16-bit scratch, then folded in halves (bit i of the half size
+ * = bit i or bit i + half: the same test with one bit less of the hash) down to the smallest
+ * power of two keeping at most MAX_FILL of the bits set: about 2.3-4.6 bits per distinct
+ * trigram, so a 6-trigram word is a false candidate in fewer than 1 in 1,000 messages.
+ */
+import { parseMime } from '../lib-mail/mail-mime.ts';
+import { searchFold, walkSearchText } from '../lib-mail/mail-search.ts';
+
+const SCRATCH_BITS = 1 << 16;
+const MIN_BITS = 64;
+const MAX_FILL = 0.35;
+const SEED_BODY = 0x2f0b3c1d;
+const SEED_HEADER = 0x7a4d9e25;
+/** A long needle is tested on at most this many of its trigrams (any subset is still exact). */
+const MAX_QUERY_GRAMS = 32;
+
+const POP = new Uint8Array(256);
+for (let i = 1; i < 256; i++) POP[i] = (i & 1) + POP[i >> 1]!;
+
+function gramHash(a: number, b: number, c: number, seed: number): number {
+  let h = seed ^ Math.imul(a, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) ^ Math.imul(b, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 13), 0x27d4eb2f) ^ c;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+const scratch = new Uint8Array(SCRATCH_BITS >> 3);
+
+function addText(t: string, seed: number): void {
+  const n = t.length - 2;
+  if (n <= 0) return;
+  let a = t.charCodeAt(0), b = t.charCodeAt(1);
+  for (let i = 0; i < n; i++) {
+    const c = t.charCodeAt(i + 2);
+    const bit = gramHash(a, b, c, seed) & (SCRATCH_BITS - 1);
+    scratch[bit >> 3]! |= 1 << (bit & 7);
+    a = b; b = c;
+  }
+}
+
+function popcount(b: Uint8Array, len: number): number {
+  let n = 0;
+  for (let i = 0; i < len; i++) n += POP[b[i]!]!;
+  return n;
+}
+
+/** The signature of one message (raw RFC 5322 bytes); empty when it cannot be parsed. */
+export function messageSignature(raw: Buffer): Uint8Array {
+  scratch.fill(0);
+  try {
+    const msg = parseMime(raw);
+    walkSearchText(msg, true, (text, header) => { addText(searchFold(text), header ? SEED_HEADER : SEED_BODY); return false; });
+  } catch {
+    return new Uint8Array(0);
+  }
+  // distinct positions hashed ≈ -m ln(1 - set/m); smallest m' with expected fill <= MAX_FILL
+  const set = popcount(scratch, scratch.length);
+  const fill = Math.min(set / SCRATCH_BITS, 0.999999);
+  const distinct = -SCRATCH_BITS * Math.log(1 - fill);
+  let bits = SCRATCH_BITS;
+  while (bits > MIN_BITS && distinct / (bits / 2) <= -Math.log(1 - MAX_FILL)) bits /= 2;
+  let len = SCRATCH_BITS >> 3;
+  const want = bits >> 3;
+  while (len > want) {
+    const half = len >> 1;
+    for (let i = 0; i < half; i++) scratch[i]! |= scratch[i + half]!;
+    len = half;
+  }
+  return scratch.slice(0, len);
+}
+
+/** A compiled BODY or TEXT needle; undefined grams: too short to narrow. */
+export interface FtsQuery {
+  readonly body: boolean;
+  readonly hBody: Uint32Array;
+  readonly hHeader: Uint32Array;
+}
+
+/** The query for SEARCH BODY (body true) or TEXT x; undefined when it cannot narrow. */
+export function compileQuery(value: string, body: boolean): FtsQuery | undefined {
+  const t = searchFold(value);
+  const n = t.length - 2;
+  if (n <= 0) return undefined;
+  const count = Math.min(n, MAX_QUERY_GRAMS);
+  const hBody = new Uint32Array(count), hHeader = new Uint32Array(count);
+  for (let j = 0; j < count; j++) {
+    // spread over the needle: first and last trigram always included
+    const i = count === 1 ? 0 : Math.round((j * (n - 1)) / (count - 1));
+    const a = t.charCodeAt(i), b = t.charCodeAt(i + 1), c = t.charCodeAt(i + 2);
+    hBody[j] = gramHash(a, b, c, SEED_BODY);
+    hHeader[j] = gramHash(a, b, c, SEED_HEADER);
+  }
+  return { body, hBody, hHeader };
+}
+
+/** True when the signature proves the query matches no text of the message. */
+export function cannotMatch(sig: Uint8Array, q: FtsQuery): boolean {
+  if (sig.length === 0) return false;
+  const mask = sig.length * 8 - 1;
+  for (let j = 0; j < q.hBody.length; j++) {
+    const bb = q.hBody[j]! & mask;
+    if (sig[bb >> 3]! & (1 << (bb & 7))) continue;
+    if (q.body) return true;
+    const bh = q.hHeader[j]! & mask;
+    if (!(sig[bh >> 3]! & (1 << (bh & 7)))) return true;
+  }
+  return false;
+}
