@@ -33,7 +33,7 @@ const PASS = 'pw';
 
 // ---- a tiny IMAP client ----
 
-class Client {
+export class Client {
   private sock: Socket;
   private chunks: Buffer[] = [];
   private waiter: (() => void) | undefined;
@@ -100,7 +100,7 @@ export function buildMaildir(root: string, n: number): void {
 
 // ---- servers ----
 
-interface Server { port: number; rssKb(): number; stop(): Promise<void> }
+export interface Server { port: number; rssKb(): number; stop(): Promise<void> }
 
 function rssOf(pid: number): number {
   try {
@@ -109,7 +109,7 @@ function rssOf(pid: number): number {
   } catch { return 0; }
 }
 
-async function startPostern(src: string): Promise<Server> {
+export async function startPostern(src: string): Promise<Server> {
   const self = fileURLToPath(import.meta.url);
   // IMAP_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles Postern's server
   const extra = process.env.IMAP_BENCH_NODE_ARGS ? process.env.IMAP_BENCH_NODE_ARGS.split(' ') : [];
@@ -138,13 +138,13 @@ async function serverMain(src: string): Promise<void> {
   process.once('SIGTERM', () => { void f.stop().then(() => process.exit(0)); });
 }
 
-async function startDovecot(src: string): Promise<Server & { dir: string }> {
+export async function startDovecot(src: string, extraConf = '', mailPlugins?: string): Promise<Server & { dir: string }> {
   const { RealDovecot, DOVECOT_MAIL_UID } = await import('../test/harness/real-dovecot.ts');
   const why = RealDovecot.unavailable();
   if (why) throw new Error(why);
   const dc = await RealDovecot.start({
-    protocols: ['imap'], users: [{ user: USER, pass: PASS }],
-    extraConf: `
+    protocols: ['imap'], users: [{ user: USER, pass: PASS }], ...(mailPlugins ? { mailPlugins } : {}),
+    extraConf: extraConf + `
 mail_max_userip_connections = 0
 default_process_limit = 5000
 default_client_limit = 10000
@@ -190,13 +190,13 @@ namespace inbox {
 
 // ---- scenarios ----
 
-async function session(port: number): Promise<Client> {
+export async function session(port: number): Promise<Client> {
   const c = await Client.open(port);
   await c.cmd(`LOGIN ${USER} ${PASS}`);
   return c;
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }

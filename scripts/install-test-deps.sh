@@ -15,6 +15,8 @@ PKGS="$PKGS postsrsd"
 PKGS="$PKGS python3-milter rspamd postgrey postfix-policyd-spf-python"
 # Sieve: Pigeonhole is the oracle; sieve-connect a real ManageSieve client
 PKGS="$PKGS dovecot-sieve dovecot-managesieved sieve-connect"
+# full-text search: Dovecot with an FTS plugin as a reference for bench/fts-bench.ts and test/fts-differential.test.ts
+PKGS="$PKGS dovecot-fts-xapian"
 # SQL and LDAP tables and user directories, with Postfix's and Dovecot's own drivers as references
 PKGS="$PKGS postgresql mariadb-server slapd ldap-utils postfix-pgsql postfix-mysql postfix-ldap dovecot-pgsql dovecot-mysql dovecot-ldap"
 # ACME: Let's Encrypt's test CA (pebble, with its challenge test server)
