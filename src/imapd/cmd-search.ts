@@ -167,7 +167,7 @@ export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKe
   const out: number[] = [];
   // the full-text index (lib-fts): brought up to date first (messages it lacks are read and
   // indexed), then it rules out messages in phase 1; without one every message is read
-  const fts = needs.fts ? box.ftsIndex : undefined;
+  const fts = needs.fts && s.shared.settings.ftsIndex !== false ? box.ftsIndex : undefined;
   if (fts) await fts.update(box.uidValidity, view.map((m) => m.uid), (uids, each) => box.readMany(uids, each));
   // phase 1: what flags, sizes, sets and dates decide; phase 2: read the rest, READ_AHEAD at a time
   const undecided: MsgCtx[] = [];

@@ -35,6 +35,11 @@ export interface ImapdSettings {
   metadataDict?: string;
   /** Dovecot's acl plugin with `acl = vfile` (rights enforced) — mail_plugins has acl. */
   acl: boolean;
+  /**
+   * Postern's full-text index for SEARCH BODY/TEXT (docs/fts.md); on unless dovecot.conf has
+   * `plugin { postern_fts = no }` (then every search reads every message, as Dovecot without fts).
+   */
+  ftsIndex?: boolean;
   /** imap_acl in protocol imap's mail_plugins: the ACL commands and the ACL capability. */
   imapAcl: boolean;
   /** `acl = vfile:FILE`: the global ACL file. */
@@ -98,6 +103,7 @@ export function imapdSettings(conf: DovecotConfig): ImapdSettings {
   if (conf.getFor('imap_metadata', imap)?.trim() === 'yes' && dict) s.metadataDict = dict;
   const plugins = (conf.getFor('mail_plugins', imap) ?? '').split(/[\s,]+/);
   const aclSetting = conf.getFor('plugin/acl', imap)?.trim() ?? '';
+  s.ftsIndex = !/^(no|false|0)$/i.test(conf.getFor('plugin/postern_fts', imap)?.trim() ?? '');
   s.acl = plugins.includes('acl') && /^vfile(:|$)/.test(aclSetting);
   s.imapAcl = s.acl && plugins.includes('imap_acl');
   const gpath = /^vfile:([^:]+)/.exec(aclSetting)?.[1];

@@ -35,7 +35,9 @@ import { closeSync, fstatSync, lchownSync, openSync, readFileSync, readSync, ren
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { messageSignature } from './fts-signature.ts';
+import { logger } from '../util/msg.ts';
 
 export const FTS_INDEX_NAME = 'postern-fts';
 const MAGIC = Buffer.from('PSTNFTS1', 'latin1');
@@ -50,7 +52,7 @@ let MEMORY_MAX = 512 * 1024 * 1024;
 export type ReadMany = (uids: readonly number[], each: (i: number, content: Buffer) => void) => Promise<void>;
 
 export interface FtsLog { warn(m: string): void }
-let log: FtsLog = { warn: (m) => process.stderr.write(`postern: warning: ${m}\n`) };
+let log: FtsLog = logger('lib-fts');
 export function setFtsLog(l: FtsLog): void { log = l; }
 /** Tests: a smaller process-wide memory limit. */
 export function setFtsMemoryMax(bytes: number): void { MEMORY_MAX = bytes; }
@@ -133,6 +135,8 @@ export class FtsIndex {
   /** Records read or written (duplicates and dead ones included): when to compact. */
   private records = 0;
   private damaged = false;
+  /** The file's size at the last follow(): more than `loaded` = a record not (yet) complete. */
+  private fileSize = 0;
   private busy: Promise<unknown> = Promise.resolve();
   bytes = 0;
 
@@ -162,6 +166,7 @@ export class FtsIndex {
     }
     try {
       const st = fstatSync(fd);
+      this.fileSize = st.size;
       if (!st.isFile()) { this.unload(); this.damaged = true; return true; }
       if (st.ino !== this.ino || st.size < this.loaded || this.loaded === 0) {
         this.unload();
@@ -238,7 +243,14 @@ export class FtsIndex {
   update(uidValidity: number, uids: readonly number[], read: ReadMany): Promise<void> {
     return this.serial(async () => {
       let writable = true;
-      const exists = this.follow();
+      let exists = this.follow();
+      if (exists && this.fileSize > this.loaded && !this.damaged) {
+        // an incomplete record at the end: an append in progress (one write(2): done in a moment)
+        // or a crash's torn tail, which must not stay before what we append
+        await sleep(20);
+        exists = this.follow();
+        if (exists && this.fileSize > this.loaded) this.damaged = true;
+      }
       const live = new Map<number, Uint8Array>();
       const missing: number[] = [];
       // a damaged file keeps its valid (CRC-checked) records; a foreign or garbage one nothing

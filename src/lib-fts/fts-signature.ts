@@ -6,8 +6,8 @@
  * (lib-mail/mail-search.ts, Dovecot 2.3's substring search): for every text walkSearchText()
  * visits (the decoded text of each text/* part; for TEXT also each header line `Name: value`
  * of every part and embedded message), its searchFold() form. Every trigram (three consecutive
- * UTF-16 code units) of each such folded text is hashed, tagged body or header, into a Bloom
- * filter of one hash per trigram.
+ * UTF-16 code units) of each such folded text sets one bit of a Bloom filter (TEXT looks at
+ * these), and each trigram of a body text one more bit, hashed differently (BODY looks at both).
  *
  * WHY IT IS EXACT. SEARCH matches when searchFold(needle) is a substring of searchFold(text) for
  * one visited text; then every trigram of the folded needle is a trigram of that folded text,
@@ -18,17 +18,18 @@
  *
  * SIZE. The filter is built in a 2^16-bit scratch, then folded in halves (bit i of the half size
  * = bit i or bit i + half: the same test with one bit less of the hash) down to the smallest
- * power of two keeping at most MAX_FILL of the bits set: about 2.3-4.6 bits per distinct
- * trigram, so a 6-trigram word is a false candidate in fewer than 1 in 1,000 messages.
+ * power of two keeping at most MAX_FILL of the bits set: 4.5-9 bits per bit set, so a
+ * word of 7 letters (5 trigrams) is a false candidate in fewer than 1 in 3,000 messages.
  */
 import { parseMime } from '../lib-mail/mail-mime.ts';
 import { searchFold, walkSearchText } from '../lib-mail/mail-search.ts';
 
 const SCRATCH_BITS = 1 << 16;
 const MIN_BITS = 64;
-const MAX_FILL = 0.35;
+const MAX_FILL = 0.2;
+/** Every visited text's trigrams (TEXT), and again, differently hashed, the body texts' (BODY). */
+const SEED_ALL = 0x7a4d9e25;
 const SEED_BODY = 0x2f0b3c1d;
-const SEED_HEADER = 0x7a4d9e25;
 /** A long needle is tested on at most this many of its trigrams (any subset is still exact). */
 const MAX_QUERY_GRAMS = 32;
 
@@ -47,14 +48,18 @@ function gramHash(a: number, b: number, c: number, seed: number): number {
 
 const scratch = new Uint8Array(SCRATCH_BITS >> 3);
 
-function addText(t: string, seed: number): void {
+function addText(t: string, body: boolean): void {
   const n = t.length - 2;
   if (n <= 0) return;
   let a = t.charCodeAt(0), b = t.charCodeAt(1);
   for (let i = 0; i < n; i++) {
     const c = t.charCodeAt(i + 2);
-    const bit = gramHash(a, b, c, seed) & (SCRATCH_BITS - 1);
+    const bit = gramHash(a, b, c, SEED_ALL) & (SCRATCH_BITS - 1);
     scratch[bit >> 3]! |= 1 << (bit & 7);
+    if (body) {
+      const bb = gramHash(a, b, c, SEED_BODY) & (SCRATCH_BITS - 1);
+      scratch[bb >> 3]! |= 1 << (bb & 7);
+    }
     a = b; b = c;
   }
 }
@@ -70,7 +75,7 @@ export function messageSignature(raw: Buffer): Uint8Array {
   scratch.fill(0);
   try {
     const msg = parseMime(raw);
-    walkSearchText(msg, true, (text, header) => { addText(searchFold(text), header ? SEED_HEADER : SEED_BODY); return false; });
+    walkSearchText(msg, true, (text, header) => { addText(searchFold(text), !header); return false; });
   } catch {
     return new Uint8Array(0);
   }
@@ -93,8 +98,9 @@ export function messageSignature(raw: Buffer): Uint8Array {
 /** A compiled BODY or TEXT needle; undefined grams: too short to narrow. */
 export interface FtsQuery {
   readonly body: boolean;
+  /** Hashes of the needle's trigrams: as in every text, and as in a body text. */
+  readonly hAll: Uint32Array;
   readonly hBody: Uint32Array;
-  readonly hHeader: Uint32Array;
 }
 
 /** The query for SEARCH BODY (body true) or TEXT x; undefined when it cannot narrow. */
@@ -103,27 +109,27 @@ export function compileQuery(value: string, body: boolean): FtsQuery | undefined
   const n = t.length - 2;
   if (n <= 0) return undefined;
   const count = Math.min(n, MAX_QUERY_GRAMS);
-  const hBody = new Uint32Array(count), hHeader = new Uint32Array(count);
+  const hAll = new Uint32Array(count), hBody = new Uint32Array(count);
   for (let j = 0; j < count; j++) {
     // spread over the needle: first and last trigram always included
     const i = count === 1 ? 0 : Math.round((j * (n - 1)) / (count - 1));
     const a = t.charCodeAt(i), b = t.charCodeAt(i + 1), c = t.charCodeAt(i + 2);
+    hAll[j] = gramHash(a, b, c, SEED_ALL);
     hBody[j] = gramHash(a, b, c, SEED_BODY);
-    hHeader[j] = gramHash(a, b, c, SEED_HEADER);
   }
-  return { body, hBody, hHeader };
+  return { body, hAll, hBody };
 }
 
 /** True when the signature proves the query matches no text of the message. */
 export function cannotMatch(sig: Uint8Array, q: FtsQuery): boolean {
   if (sig.length === 0) return false;
   const mask = sig.length * 8 - 1;
-  for (let j = 0; j < q.hBody.length; j++) {
+  for (let j = 0; j < q.hAll.length; j++) {
+    const ba = q.hAll[j]! & mask;
+    if (!(sig[ba >> 3]! & (1 << (ba & 7)))) return true;
+    if (!q.body) continue;
     const bb = q.hBody[j]! & mask;
-    if (sig[bb >> 3]! & (1 << (bb & 7))) continue;
-    if (q.body) return true;
-    const bh = q.hHeader[j]! & mask;
-    if (!(sig[bh >> 3]! & (1 << (bh & 7)))) return true;
+    if (!(sig[bb >> 3]! & (1 << (bb & 7)))) return true;
   }
   return false;
 }

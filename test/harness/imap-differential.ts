@@ -153,7 +153,8 @@ export class Differential {
   }
 }
 
-async function runSteps(port: number, user: string, steps: Step[]): Promise<string[]> {
+/** The steps on one server (raw answers, not normalised). */
+export async function runSteps(port: number, user: string, steps: Step[]): Promise<string[]> {
   const sessions = new Map<number, Session>();
   const session = async (n: number): Promise<Session> => {
     let s = sessions.get(n);
