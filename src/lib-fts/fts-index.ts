@@ -251,17 +251,16 @@ export class FtsIndex {
         exists = this.follow();
         if (exists && this.fileSize > this.loaded) this.damaged = true;
       }
-      const live = new Map<number, Uint8Array>();
       const missing: number[] = [];
       // a damaged file keeps its valid (CRC-checked) records; a foreign or garbage one nothing
       const fresh = !exists || this.uidValidity !== uidValidity;
       if (exists && (fresh || this.damaged)) log.warn(`${this.path}: ${fresh ? 'not an index of this mailbox' : 'damaged'}; rebuilding it`);
       if (fresh) this.sigs = new Map();
-      for (const u of uids) {
-        const s = this.sigs.get(u);
-        if (s) live.set(u, s); else missing.push(u);
-      }
-      if (fresh || this.damaged || (this.records > 2 * live.size && this.records - live.size > BATCH)) {
+      for (const u of uids) if (!this.sigs.has(u)) missing.push(u);
+      const liveCount = uids.length - missing.length;
+      if (fresh || this.damaged || (this.records > 2 * liveCount && this.records - liveCount > BATCH)) {
+        const live = new Map<number, Uint8Array>();
+        for (const u of uids) { const s = this.sigs.get(u); if (s) live.set(u, s); }
         try { this.rewrite(uidValidity, live); } catch (e) {
           writable = false;
           this.sigs = live; this.uidValidity = uidValidity;
