@@ -7,6 +7,7 @@ import { row, type ExternalScenario, type Scenario } from './bench-scenario.ts';
 import { runE2eBench } from './e2e-bench.ts';
 import { runQueueBench } from './queue-bench.ts';
 import { runImapBench } from './imap-bench.ts';
+import { runFtsBench } from './fts-bench.ts';
 import { runTlsBench } from './tls-bench.ts';
 import { lmtpScenario } from './lmtp-bench.ts';
 import { sieveScenario } from './sieve-bench.ts';
@@ -47,6 +48,15 @@ const imap: ExternalScenario = {
   },
 };
 
+const fts: ExternalScenario = {
+  kind: 'external', name: 'fts-search', reference: 'Dovecot imap (no FTS; fts_xapian when installed)',
+  description: 'SEARCH TEXT/BODY on a 10,000-message Maildir with Postern\'s full-text index (docs/fts.md); node bench/fts-bench.ts --messages 100000 --no-xapian for the 100,000 of the issue',
+  async run(o) {
+    const rows = await runFtsBench({ messages: 10_000, rounds: o.rounds, xapian: true, log: quiet });
+    return rows.filter((x) => x.reference !== 'none').map((x) => row('fts-search', `${x.name} vs ${x.reference}`, 'ms', 'lower', [x.other], [x.postern]));
+  },
+};
+
 const tls: ExternalScenario = {
   kind: 'external', name: 'tls', reference: 'Postfix smtpd',
   description: 'TLS handshakes/s (STARTTLS + EHLO + QUIT) and TLS SMTP messages/s, same certificate',
@@ -64,4 +74,4 @@ const dkimSign: ExternalScenario = {
   },
 };
 
-export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, sieveScenario, imap, tls, queue, dkimSign, pgsqlLookupScenario, proxyLoginScenario];
+export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, sieveScenario, imap, fts, tls, queue, dkimSign, pgsqlLookupScenario, proxyLoginScenario];
