@@ -30,6 +30,10 @@ export interface DsnOptions {
   to: string;
   /** A postmaster copy ("Postmaster Copy: ..." subject, headers only). */
   postmasterCopy?: boolean;
+  /** $myorigin (the verify report's From: Mail Delivery System <MAILER-DAEMON@$myorigin>). */
+  myorigin?: string;
+  /** smtputf8_enable (the verify report is 8bit, utf-8, as Postfix 3.7's bounce_mail_init()). */
+  smtputf8?: boolean;
   /** bounce_size_limit in bytes. */
   sizeLimit: number;
   /** delay_warning_time / maximal_queue_lifetime in seconds (delay notice wording). */
@@ -43,6 +47,7 @@ const SUBJECT: Record<NoticeKind, [string, string]> = {
   failure: ['Undelivered Mail Returned to Sender', 'Postmaster Copy: Undelivered Mail'],
   delay: ['Delayed Mail (still being retried)', 'Postmaster Warning: Delayed Mail'],
   success: ['Successful Mail Delivery Report', 'Successful Mail Delivery Report'],
+  verify: ['Mail Delivery Status Report', 'Mail Delivery Status Report'],
 };
 
 function templateText(o: DsnOptions): string {
@@ -70,6 +75,8 @@ function templateText(o: DsnOptions): string {
         + 'listed below. If the message was delivered to mailbox you will\n'
         + 'receive no further notifications. Otherwise you may still receive\n'
         + 'notifications of mail delivery errors from other systems.\n\n' + sig;
+    case 'verify':
+      return head + 'Enclosed is the mail delivery report that you requested.\n\n' + sig;
   }
 }
 
@@ -103,8 +110,10 @@ export function recipientFields(e: BounceLogEntry, kind: NoticeKind, willRetryUn
   s += `Action: ${e.action}\n`;
   s += `Status: ${e.status}\n`;
   if (e.mtaName) s += `Remote-MTA: ${e.mtaType || 'dns'}; ${e.mtaName}\n`;
-  if (e.diagText) s += `Diagnostic-Code: ${e.diagType || 'smtp'}; ${e.diagText}\n`;
-  else if (e.reason) s += `Diagnostic-Code: X-Postfix; ${e.reason}\n`;
+  // The verify report wraps these as Postfix's bounce_print_wrap() does.
+  const line = (t: string) => (kind === 'verify' ? wrapText(t) : t) + '\n';
+  if (e.diagText) s += line(`Diagnostic-Code: ${e.diagType || 'smtp'}; ${e.diagText}`);
+  else if (e.reason) s += line(`Diagnostic-Code: X-Postfix; ${e.reason}`);
   if (kind === 'delay' && willRetryUntil) s += `Will-Retry-Until: ${mailDate(new Date(willRetryUntil))}\n`;
   return s;
 }
@@ -134,14 +143,19 @@ export async function readOriginal(qf: QueueFile, headersOnly: boolean, limit: n
 export async function composeDsn(qf: QueueFile, entries: readonly BounceLogEntry[], o: DsnOptions): Promise<Buffer> {
   const now = o.now ?? Date.now();
   const boundary = `${qf.queueId}.${Math.floor(now / 1000)}/${o.myhostname}`;
-  const eightBit = (qf.flags & QF.EIGHTBIT) !== 0 || qf.attrs.get('encoding') === '8BITMIME';
+  const verify = o.kind === 'verify';
+  const eightBit = (verify && o.smtputf8 === true) || (qf.flags & QF.EIGHTBIT) !== 0 || qf.attrs.get('encoding') === '8BITMIME';
   const ret = (qf.attrs.get('dsn_ret') ?? '').toUpperCase();
   const headersOnly = o.postmasterCopy || o.kind !== 'failure' || ret === 'HDRS';
   const subject = SUBJECT[o.kind][o.postmasterCopy ? 1 : 0];
   const sender = qf.sender === '' ? 'MAILER-DAEMON' : qf.sender;
 
   let head = '';
-  head += `From: MAILER-DAEMON@${o.myhostname} (Mail Delivery System)\n`;
+  // Postfix post_mail.c writes Date: first (after cleanup's Received:) in internal mail.
+  if (verify) head += `Date: ${mailDate(new Date(now))}\n`;
+  head += verify
+    ? `From: Mail Delivery System <MAILER-DAEMON@${o.myorigin ?? o.myhostname}>\n`
+    : `From: MAILER-DAEMON@${o.myhostname} (Mail Delivery System)\n`;
   head += `Subject: ${subject}\n`;
   if (o.postmasterCopy) head += `Postmaster-Subject: ${subject}\n`;
   head += `To: ${o.to || 'MAILER-DAEMON'}\n`;
@@ -156,7 +170,7 @@ export async function composeDsn(qf: QueueFile, entries: readonly BounceLogEntry
   // Part 1: the human-readable notification.
   let text = `--${boundary}\n`;
   text += 'Content-Description: Notification\n';
-  text += 'Content-Type: text/plain; charset=us-ascii\n\n';
+  text += verify && eightBit ? 'Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n' : 'Content-Type: text/plain; charset=us-ascii\n\n';
   text += templateText(o) + '\n';
   for (const e of entries) text += recipientParagraph(e) + '\n';
 
@@ -177,11 +191,13 @@ export async function composeDsn(qf: QueueFile, entries: readonly BounceLogEntry
   // Part 3: the original message or its headers.
   const orig = await readOriginal(qf, headersOnly, o.sizeLimit);
   let op = `--${boundary}\n`;
-  const desc = (o.kind === 'success' ? '' : 'Undelivered ') + (headersOnly ? 'Message Headers' : 'Message');
+  const desc = (o.kind === 'success' || verify ? '' : 'Undelivered ') + (headersOnly ? 'Message Headers' : 'Message');
   op += `Content-Description: ${desc}\n`;
   op += `Content-Type: ${headersOnly ? 'text/rfc822-headers' : 'message/rfc822'}\n`;
   if (eightBit) op += 'Content-Transfer-Encoding: 8bit\n';
   op += '\n';
+  // Postfix bounce_original(): "Return-Path: <sender>" first (cleanup removed the original's).
+  if (verify) op += `Return-Path: <${qf.sender}>\n`;
   const tail = `\n--${boundary}--\n`;
   return Buffer.concat([Buffer.from(head + text + ds + op, 'utf8'), orig, Buffer.from(tail)]);
 }

@@ -65,6 +65,8 @@ export interface BounceSettings {
   doubleBounceSender: string;
   delayWarningTime: number;
   maximalQueueLifetime: number;
+  /** smtputf8_enable (the sendmail -bv report's encoding). */
+  smtputf8?: boolean;
   cleanup: CleanupSettings;
 }
 
@@ -96,6 +98,7 @@ export class BounceService implements BounceClient {
       doubleBounceSender: qualify(config.get('double_bounce_sender'), myorigin),
       delayWarningTime: config.time('delay_warning_time'),
       maximalQueueLifetime: config.time('maximal_queue_lifetime'),
+      smtputf8: config.bool('smtputf8_enable'),
       cleanup: {
         myhostname: config.get('myhostname'),
         myorigin,
@@ -153,7 +156,7 @@ export class BounceService implements BounceClient {
     let msg: Buffer;
     try {
       msg = await composeDsn(qf, entries, {
-        kind, myhostname: s.myhostname, to, postmasterCopy, sizeLimit: s.bounceSizeLimit,
+        kind, myhostname: s.myhostname, myorigin: s.myorigin, smtputf8: s.smtputf8, to, postmasterCopy, sizeLimit: s.bounceSizeLimit,
         delayWarningTime: s.delayWarningTime, maximalQueueLifetime: s.maximalQueueLifetime,
       });
     } catch (e) {

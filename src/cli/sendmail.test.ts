@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MailQueue } from '../global/mail-queue.ts';
@@ -151,24 +151,21 @@ test('-bs: an SMTP session on stdin/stdout (smtpd\'s own session code); accepted
   } finally { c.close(); }
 });
 
-test('-bv prints the delivery report: transport per recipient, or why it is undeliverable', async () => {
-  const c = cfg([
-    'mydestination = localhost',
-    'virtual_mailbox_domains = example.test',
-    'virtual_mailbox_maps = inline:{joe@example.test=example.test/joe/}',
-  ].join('\n'));
+test('-bv queues a verification request (trace_flags=512, Postfix\'s headers, no input read) and says where the report goes', async () => {
+  const c = cfg('mydestination = localhost\n');
   try {
-    const r = sendmail(c, ['-bv', 'joe@example.test', 'nobody@example.test', 'someone@elsewhere.test'], '');
-    assert.equal(r.status, 67, r.stderr);
-    const lines = r.stdout.split('\n');
-    assert.equal(lines[0], 'This is the mail system at host mx.example.test.');
-    assert.ok(lines.includes('Enclosed is the mail delivery report that you requested.'));
-    assert.ok(lines.includes('<joe@example.test>: delivery via virtual: virtual address class, nexthop example.test'), r.stdout);
-    assert.ok(lines.includes('<nobody@example.test>: undeliverable: 5.1.1 User unknown in virtual mailbox table'), r.stdout);
-    assert.ok(lines.some((l) => l.startsWith('<someone@elsewhere.test>: delivery via smtp: default address class')), r.stdout);
-    const ok = sendmail(c, ['-bv', 'joe@example.test'], '');
-    assert.equal(ok.status, 0, ok.stderr);
-    assert.deepEqual(readdirSync(join(c.queue, 'maildrop')), [], '-bv sends no mail');
+    const r = sendmail(c, ['-f', 'joe@example.test', '-bv', 'a@example.test', 'b@example.test'], 'ignored input\n');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'Mail Delivery Status Report will be mailed to <joe@example.test>.\n');
+    const files = readdirSync(join(c.queue, 'maildrop'));
+    assert.equal(files.length, 1);
+    const raw = readFileSync(join(c.queue, 'maildrop', files[0]!), 'latin1');
+    assert.ok(raw.includes('trace_flags=512'), 'the request is marked DEL_REQ_FLAG_USR_VRFY');
+    assert.ok(raw.includes('From: joe@example.test') && raw.includes('Subject: probe') && raw.includes('To:\ta@example.test,') && raw.includes('\tb@example.test'), raw);
+    assert.ok(!raw.includes('ignored input'), 'standard input is not read');
+    assert.equal(sendmail(c, ['-bv'], '').status, 64, 'no recipients');
+    assert.match(sendmail(c, ['-bv', '-t'], '').stderr, /-t option cannot be used with -bv/);
+    assert.match(sendmail(c, ['-bv', '-R', 'hdrs', 'a@example.test'], '').stderr, /-R option cannot be used with -bv/);
   } finally { c.close(); }
 });
 

@@ -22,12 +22,13 @@
  *   -bs runs the SMTP server session (src/smtpd/smtpd-session.ts) over standard input and
  *   output, as a local client (localhost[127.0.0.1]); accepted mail goes into `maildrop`.
  *
- *   -bv resolves each recipient with trivial-rewrite and prints the report Postfix would mail
- *   (one line per recipient: transport, or why it is undeliverable). No mail is sent.
+ *   -bv queues a verification request (sendmail-verify.ts): every recipient goes through the
+ *   delivery agents without delivery, and the "Mail Delivery Status Report" is mailed to the
+ *   sender, as Postfix does.
  *
  * EXIT STATUS (sysexits.h)
  *   0 ok, 64 EX_USAGE (bad option, no recipients), 65 EX_DATAERR (message too big),
- *   67 EX_NOUSER (-bv: an undeliverable recipient), 69 EX_UNAVAILABLE (mode not available),
+ *   69 EX_UNAVAILABLE (mode not available),
  *   75 EX_TEMPFAIL (queue not writable, configuration unreadable), 78 EX_CONFIG.
  *
  * SECURITY
@@ -125,7 +126,7 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     switch (o.mode) {
       case 'deliver': return await deliver(o, config);
       case 'smtp': return await (await import('./sendmail-smtp.ts')).runSmtpSession(config, openQueue(config));
-      case 'verify': return await (await import('./sendmail-verify.ts')).verify(o, config, o.sender ?? loginName());
+      case 'verify': return await (await import('./sendmail-verify.ts')).verify(o, config, o.sender ?? loginName(), defaultFullName());
       case 'mailq': return await queueCommand(['list'], ctx, 'the queue listing (mailq)', config);
       case 'flush': return await queueCommand(['flush'], ctx, 'flushing the queue (sendmail -q)', config);
       case 'daemon': return fatal('daemon mode is "postern start" (run it instead of sendmail -bd)', EX.USAGE);
@@ -155,7 +156,7 @@ async function queueCommand(args: string[], ctx: CliContext, desc: string, confi
  * $queue_directory/public/pickup. Best effort: pickup also watches maildrop and wakes up every
  * 60 s, and the message is already safe on disk.
  */
-async function triggerPickup(queue: MailQueue): Promise<void> {
+export async function triggerPickup(queue: MailQueue): Promise<void> {
   const path = join(queue.dir, 'public', 'pickup');
   if (!existsSync(path)) return;
   await new Promise<void>((resolve) => {

@@ -20,8 +20,11 @@ import type { QueueFile } from './queue-file-reader.ts';
 import type { BounceLogEntry } from './bounce-log.ts';
 import { DSN_NOTIFY } from './rec-type.ts';
 
-/** failure = bounce, delay = defer (delay warning), success = trace (NOTIFY=SUCCESS). */
-export type NoticeKind = 'failure' | 'delay' | 'success';
+/**
+ * failure = bounce, delay = defer (delay warning), success = trace (NOTIFY=SUCCESS),
+ * verify = trace for `sendmail -bv` (the "Mail Delivery Status Report", every recipient).
+ */
+export type NoticeKind = 'failure' | 'delay' | 'success' | 'verify';
 
 export interface BounceClient {
   /** Is this the sender of our own postmaster notices (double_bounce_sender)? */
@@ -36,6 +39,7 @@ export type BounceClientFactory = (config: MainConfig, queue: MailQueue, wake: (
 /** Does this recipient want a notice of this kind (RFC 3461 §4.1)? */
 export function wantsNotice(notify: number | undefined, kind: NoticeKind): boolean {
   const n = notify ?? 0;
+  if (kind === 'verify') return true;   // Postfix DSN_NOTIFY_OVERRIDE
   if (n & DSN_NOTIFY.NEVER) return false;
   if (kind === 'success') return (n & DSN_NOTIFY.SUCCESS) !== 0;
   if (n === 0) return true;

@@ -38,6 +38,12 @@ export interface DeliverRequest {
    * smtp/lmtp stop after RCPT; qmgr records the results in the verify cache, not in bounce logs.
    */
   verify?: boolean;
+  /**
+   * With `verify`: a `sendmail -bv` request (DEL_REQ_FLAG_USR_VRFY) rather than an MTA probe:
+   * local(8) expands aliases, .forward and :include: files and reports each final address
+   * (RecipientResult.traces); qmgr writes the results to the trace log for the report.
+   */
+  userVerify?: boolean;
 }
 
 export type DeliveryStatus = 'sent' | 'deferred' | 'bounced';
@@ -61,6 +67,11 @@ export interface RecipientResult {
    * duplicate, never a loss).
    */
   durable?: Promise<void>;
+  /**
+   * `sendmail -bv` through an expansion (local(8) aliases, .forward): one line per final
+   * address of this recipient, each reported on its own ("<final> (expanded from <orig>)").
+   */
+  traces?: { address: string; status: DeliveryStatus; dsn: string; text: string }[];
 }
 
 export interface DeliveryAgent {

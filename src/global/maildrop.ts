@@ -21,6 +21,9 @@ export const POST_ATTRS: ReadonlyMap<string, ReadonlySet<string> | undefined> = 
   [ATTR.DSN_RET, new Set(['1', '2', 'FULL', 'HDRS'])],
   [ATTR_RWR_CONTEXT, new Set(['local', 'remote'])],
   [ATTR_FULL_NAME, undefined],
+  // Postfix postdrop.c: a user may ask for `sendmail -bv` (512, DEL_REQ_FLAG_USR_VRFY) only —
+  // never for an MTA probe (256), whose results would go into the verify cache.
+  ['trace_flags', new Set(['512'])],
 ]);
 
 /** Is `name=value` an attribute a local user may submit? (Postfix postdrop.c allowlist) */

@@ -56,6 +56,11 @@ export type VrfyStatus = (typeof VRFY)[keyof typeof VRFY];
 
 /** Postfix DEL_REQ_FLAG_MTA_VRFY: the trace_flags bit of a verification probe. */
 export const DEL_REQ_FLAG_MTA_VRFY = 0x100;
+/**
+ * Postfix DEL_REQ_FLAG_USR_VRFY: `sendmail -bv` — every recipient is verified (aliases
+ * expanded), nothing delivered, and a "Mail Delivery Status Report" goes to the sender.
+ */
+export const DEL_REQ_FLAG_USR_VRFY = 0x200;
 /** The queue file attribute that carries it (Postfix MAIL_ATTR_TRACE_FLAGS). */
 export const TRACE_FLAGS_ATTR = 'trace_flags';
 
@@ -67,6 +72,11 @@ export interface VerifyEntry { status: VrfyStatus; updated: number; probed: numb
 /** Is a queue file (its trace_flags attribute) an address verification probe? */
 export function isVerifyProbe(traceFlags: string | undefined): boolean {
   return traceFlags !== undefined && /^\d+$/.test(traceFlags) && (Number(traceFlags) & DEL_REQ_FLAG_MTA_VRFY) !== 0;
+}
+
+/** Is a queue file a `sendmail -bv` request (DEL_REQ_FLAG_USR_VRFY)? */
+export function isUserVerify(traceFlags: string | undefined): boolean {
+  return traceFlags !== undefined && /^\d+$/.test(traceFlags) && (Number(traceFlags) & DEL_REQ_FLAG_USR_VRFY) !== 0;
 }
 
 const caches = new Map<string, VerifyCache>();

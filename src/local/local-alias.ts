@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import type { Maps } from '../global/maps.ts';
 import { DictError } from '../util/dict.ts';
 import { getpwuid } from '../util/dict-unix.ts';
-import { defaultPrivs, SENT, type Outcome, type State, type Walk } from './local-state.ts';
+import { defaultPrivs, mtaProbe, SENT, type Outcome, type State, type Walk } from './local-state.ts';
 import { expandTargets } from './local-expand.ts';
 import { AliasSyntaxError, parseTarget, splitTargets, type AliasTarget } from './local-token.ts';
 
@@ -41,7 +41,7 @@ export async function deliverAlias(st: State, name: string, user: string, hasExt
   }
   if (value === undefined) return undefined;
   // An address verification probe is not expanded (Postfix alias.c, DEL_REQ_FLAG_MTA_VRFY).
-  if (st.req.verify) return SENT(`aliased to ${value}`);
+  if (mtaProbe(st)) return SENT(`aliased to ${value}`);
   return expandAlias(st, aliasName, value, w);
 }
 

@@ -13,7 +13,7 @@ import { promises as fsp } from 'node:fs';
 import { mailCopy } from '../global/mail-copy.ts';
 import { commandEnv, runCommand } from '../global/pipe-command.ts';
 import { getpwuid, type PasswdEntry } from '../util/dict-unix.ts';
-import { allowed, isRoot, log, SENT, type Outcome, type State, type Walk } from './local-state.ts';
+import { allowed, isRoot, log, SENT, traced, type Outcome, type State, type Walk } from './local-state.ts';
 
 /** The variables of the command's environment that depend on the recipient. */
 export interface CommandVars { home: string; user: string; shell: string; local: string; extension: string; domain: string }
@@ -23,7 +23,7 @@ export async function deliverCommandTarget(st: State, command: string, w: Walk):
   const { config } = st.lc;
   if (!allowed(config, 'allow_mail_to_commands', w.context)) return { status: 'bounced', dsn: '5.7.1', text: `mail to command is restricted` };
   if (!w.privs) return { status: 'deferred', dsn: '4.3.0', text: `no unprivileged user for command delivery (default_privs = ${config.get('default_privs')} unknown or root)` };
-  if (st.req.verify) return SENT(`delivers to command: ${command}`);
+  if (st.req.verify) return traced(st, st.top.address, SENT(`delivers to command: ${command}`));
   const key = `cmd:${command}`;
   if (st.seen.has(key)) return SENT('duplicate suppressed');
   st.seen.add(key);

@@ -16,7 +16,7 @@ import { promises as fsp, constants as C } from 'node:fs';
 import { macExpand } from '../util/mac-expand.ts';
 import type { PasswdEntry } from '../util/dict-unix.ts';
 import { expandTargets } from './local-expand.ts';
-import { log, SENT, userPrivs, type Outcome, type State, type Walk } from './local-state.ts';
+import { log, mtaProbe, SENT, userPrivs, type Outcome, type State, type Walk } from './local-state.ts';
 import { parseTargetFile, type AliasTarget } from './local-token.ts';
 import { splitList } from '../global/mail-conf.ts';
 
@@ -85,7 +85,7 @@ export async function deliverDotForward(st: State, pw: PasswdEntry, name: string
   const paths = forwardPaths(config.rawOrDefault('forward_path') ?? '', {
     user, home: pw.dir, shell: pw.shell, recipient: `${name}@${domain}`, extension, domain, local: name, recipient_delimiter: s.delim,
   }, config.get('forward_expansion_filter'));
-  if (st.req.verify) {
+  if (mtaProbe(st)) {
     // An address verification probe (Postfix dotforward.c, DEL_REQ_FLAG_MTA_VRFY): the first
     // forward file that exists answers, unread.
     for (const p of paths) if (await fsp.lstat(p).then(() => true, () => false)) return SENT(`forward via file: ${p}`);

@@ -18,7 +18,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { mailCopy } from '../global/mail-copy.ts';
 import { maildirDeliver, mboxDeliver, MailError, MBOX_FILE_TOO_LARGE } from '../lib-storage/mail-deliver.ts';
-import { allowed, isRoot, log, SENT, type Outcome, type State, type Walk } from './local-state.ts';
+import { allowed, isRoot, log, SENT, traced, type Outcome, type State, type Walk } from './local-state.ts';
 import { quarantineOf } from '../lib-authres/authres-header.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 
@@ -37,7 +37,7 @@ export async function deliverFileTarget(st: State, path: string, w: Walk): Promi
   const { config } = st.lc;
   if (!allowed(config, 'allow_mail_to_files', w.context)) return { status: 'bounced', dsn: '5.7.1', text: `mail to file is restricted` };
   if (!w.privs) return { status: 'deferred', dsn: '4.3.0', text: `no unprivileged user for file delivery (default_privs = ${config.get('default_privs')} unknown or root)` };
-  if (st.req.verify) return SENT(`delivers to file: ${path}`);
+  if (st.req.verify) return traced(st, st.top.address, SENT(`delivers to file: ${path}`));
   const key = `file:${path}`;
   if (st.seen.has(key)) return SENT('duplicate suppressed');
   st.seen.add(key);

@@ -6,7 +6,7 @@
  * the recipient is "forwarded as QID[, QID]". A failure to queue defers the recipient.
  * The queue file itself is made by cleanup(8), through the Forwarder local.ts gives.
  */
-import { SENT, type Outcome, type State } from './local-state.ts';
+import { SENT, traced, type Outcome, type State } from './local-state.ts';
 
 /** One new queue file through cleanup: its queue ID, or cleanup's rejection text. Throws on failure. */
 export type Forwarder = (sender: string, recipients: Iterable<string>, message: Buffer, logIdent: string) => Promise<{ queueId: string } | { reject: string }>;
@@ -18,7 +18,7 @@ export type Forwarder = (sender: string, recipients: Iterable<string>, message: 
  */
 export function forward(st: State, sender: string, address: string): Outcome {
   // An address verification probe is not forwarded (Postfix indirect.c).
-  if (st.req.verify) return SENT(`forwards to ${address}`);
+  if (st.req.verify) return traced(st, address, SENT(`forwards to ${address}`));
   let set = st.forwards.get(sender);
   if (!set) st.forwards.set(sender, set = new Set());
   set.add(address);

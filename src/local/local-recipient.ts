@@ -16,7 +16,7 @@ import { deliverAlias } from './local-alias.ts';
 import { deliverDotForward } from './local-dotforward.ts';
 import { flushForwards, forward } from './local-forward.ts';
 import { deliverMailbox } from './local-mailbox.ts';
-import { MAX_LEVEL, SENT, worst, type Outcome, type State, type Walk } from './local-state.ts';
+import { MAX_LEVEL, SENT, traced, worst, type Outcome, type State, type Walk } from './local-state.ts';
 import { deliverUnknown } from './local-unknown.ts';
 
 export async function deliverRecipient(st: State, r: QueueRecipient): Promise<Outcome> {
@@ -65,12 +65,16 @@ async function deliverLocal(st: State, localPart: string, domain: string, w: Wal
     if (a) return a;
   }
   const pw = getpwnam(user);
-  if (!pw) return deliverUnknown(st, name, user, extension, domain, w, ww);   // not an alias, not a UNIX account
+  if (!pw) {   // not an alias, not a UNIX account
+    const u = await deliverUnknown(st, name, user, extension, domain, w, ww);
+    return u.status === 'bounced' ? traced(st, `${name}@${domain}`, u) : u;
+  }
   // 2. ~/.forward (not for a name reached by \name or by its own .forward)
   if (mode !== '\\') {
     const f = await deliverDotForward(st, pw, name, user, extension, domain, ww);
     if (f) return f;
   }
   // 3. mailbox
-  return deliverMailbox(st, pw, user, name, extension, domain, ww);
+  const m = await deliverMailbox(st, pw, user, name, extension, domain, ww);
+  return st.req.verify && !m.text.startsWith('forwards to ') ? traced(st, `${name}@${domain}`, m) : m;
 }

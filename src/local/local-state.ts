@@ -59,6 +59,19 @@ export interface State {
   forwards: Map<string, Set<string>>;
   /** Lower-cased addresses already handled in this delivery (Postfix been_here). */
   seen: Set<string>;
+  /** sendmail -bv (DeliverRequest.userVerify): the final addresses of the expansion and what each would get. */
+  traces?: { address: string; status: Status; dsn: string; text: string }[];
+}
+
+/** Record what a final address of a `sendmail -bv` expansion would get (nothing without -bv). */
+export function traced(st: State, address: string, o: Outcome): Outcome {
+  if (st.traces && !o.redirect) st.traces.push({ address, status: o.status, dsn: o.dsn, text: o.text });
+  return o;
+}
+
+/** An MTA address verification probe (not sendmail -bv): aliases and .forward are not expanded. */
+export function mtaProbe(st: State): boolean {
+  return st.req.verify === true && st.req.userVerify !== true;
 }
 
 export interface Walk {

@@ -96,10 +96,10 @@ export async function createLocalAgent(config: MainConfig, deps: LocalDeps): Pro
         if (req.signal?.aborted) { out.push({ recipient: r, status: 'deferred', dsn: '4.3.0', text: 'delivery interrupted', relay: 'local' }); continue; }
         try {
           content ??= await req.qf.content();
-          const st: State = { lc, req, content, top: r, forwards: new Map(), seen: new Set() };
+          const st: State = { lc, req, content, top: r, forwards: new Map(), seen: new Set(), ...(req.userVerify ? { traces: [] } : {}) };
           const o = await deliverRecipient(st, r);
           if (o.redirect) out.push(redirectResult(r, o.redirect, 'local'));
-          else out.push({ recipient: r, status: o.status, dsn: o.dsn, text: o.text, relay: 'local' });
+          else out.push({ recipient: r, status: o.status, dsn: o.dsn, text: o.text, relay: 'local', ...(st.traces?.length ? { traces: st.traces } : {}) });
         } catch (e) {
           log.warn(`${req.qf.queueId}: ${r.address}: ${(e as Error).message}`);
           out.push({ recipient: r, status: 'deferred', dsn: '4.3.0', text: `mail system error: ${(e as Error).message}`, relay: 'local' });

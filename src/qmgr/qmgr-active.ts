@@ -19,6 +19,7 @@
  *                         maximal_backoff_time] (qmgr_active_done_3_generic);
  *                      3. all recipients done → NOTIFY=SUCCESS notices, then the file is removed.
  */
+import { isUserVerify, TRACE_FLAGS_ATTR } from '../global/verify-client.ts';
 import { existsSync, promises as fsp, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MailQueue, QueueName } from '../global/mail-queue.ts';
@@ -211,7 +212,9 @@ export async function finishMessage(queue: MailQueue, bounce: BounceClient, s: A
   // 3. All recipients done.
   if (msg.traced) {
     const entries = await readBounceLog(queue, 'trace', qid);
-    if (!await bounce.notify(qf, 'success', entries)) log.warn(`${qid}: success notification failed; not retried`);
+    // sendmail -bv (DEL_REQ_FLAG_USR_VRFY): the "Mail Delivery Status Report" (bounce_trace_service.c).
+    const kind = isUserVerify(qf.attr(TRACE_FLAGS_ATTR)) ? 'verify' : 'success';
+    if (!await bounce.notify(qf, kind, entries)) log.warn(`${qid}: ${kind === 'verify' ? 'delivery status report' : 'success notification'} failed; not retried`);
   }
   await removeQueueFile(queue, qid);
 }

@@ -34,7 +34,7 @@ import { appendBounceLogs, type BounceLogEntry } from '../global/bounce-log.ts';
 import { wantsNotice } from '../global/bounce-client.ts';
 import { logger } from '../util/msg.ts';
 import { suspendedText, type DeadDestinations } from './qmgr-dead.ts';
-import { isVerifyProbe, TRACE_FLAGS_ATTR, VRFY, type VerifyCache } from '../global/verify-client.ts';
+import { isUserVerify, isVerifyProbe, TRACE_FLAGS_ATTR, VRFY, type VerifyCache } from '../global/verify-client.ts';
 
 /** Agents that can answer a verification probe without delivering (the others: assumed deliverable). */
 const VERIFYING_AGENTS = new Set(['smtp', 'lmtp', 'virtual', 'local', 'pipe', 'error', 'discard']);
@@ -106,10 +106,12 @@ const MAX_REDIRECTS = 3;
  */
 async function runAgent(ctx: DeliverContext, entry: QmgrEntry, depth: number): Promise<{ results: RecipientResult[]; req: DeliverRequest }> {
   const msg = entry.message;
-  const verify = isVerifyProbe(msg.qf.attr(TRACE_FLAGS_ATTR));
+  const userVerify = isUserVerify(msg.qf.attr(TRACE_FLAGS_ATTR));
+  const verify = userVerify || isVerifyProbe(msg.qf.attr(TRACE_FLAGS_ATTR));
   const req: DeliverRequest = {
     qf: msg.qf, transport: entry.transport, nexthop: entry.nexthop,
-    recipients: entry.recipients, activeSince: msg.activeSince, signal: ctx.signal, ...(verify ? { verify } : {}),
+    recipients: entry.recipients, activeSince: msg.activeSince, signal: ctx.signal,
+    ...(verify ? { verify } : {}), ...(userVerify ? { userVerify } : {}),
   };
   let results: RecipientResult[];
   const command = ctx.commandOf(entry.transport);
@@ -160,14 +162,17 @@ async function runAgent(ctx: DeliverContext, entry: QmgrEntry, depth: number): P
 /** Steps 1-3 of the header comment, for results of an agent or of resolve. */
 export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, transport: string, results: RecipientResult[], req?: DeliverRequest): Promise<void> {
   const qid = msg.queueId;
-  const probe = isVerifyProbe(msg.qf.attr(TRACE_FLAGS_ATTR));
-  if (probe) results = recordProbe(ctx, msg, transport, results, req);
+  const userVerify = isUserVerify(msg.qf.attr(TRACE_FLAGS_ATTR));
+  const probe = userVerify || isVerifyProbe(msg.qf.attr(TRACE_FLAGS_ATTR));
+  let verifyTraces: BounceLogEntry[] = [];
+  if (userVerify) ({ results, traces: verifyTraces } = recordUserVerify(ctx, msg, transport, results, req));
+  else if (probe) results = recordProbe(ctx, msg, transport, results, req);
   const wantsTrace = (r: RecipientResult) => r.status === 'sent' && wantsNotice(r.recipient.notify, 'success');
   // The last entry of a message and every recipient of it delivered: finishMessage() unlinks
   // the queue file next, which says more than D records (Postfix's agents mark D without an
   // fsync; a crash before the unlink delivers again, as one before the mark would).
   const removedNext = msg.pending === 1 && results.every((r) => r.status === 'sent' && !wantsTrace(r))
-    && !msg.deferred && !msg.bounced && !msg.traced && !msg.gone;
+    && !msg.deferred && !msg.bounced && !msg.traced && !msg.gone && verifyTraces.length === 0;
   // A delivery still reaching the disk (RecipientResult.durable): finishMessage() waits for it
   // before the unlink; otherwise it must be on disk before its D record is written.
   if (removedNext) {
@@ -179,7 +184,7 @@ export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, trans
     }));
   }
   const bounces: BounceLogEntry[] = [];
-  const traces: BounceLogEntry[] = [];
+  const traces: BounceLogEntry[] = verifyTraces;
   const defers: BounceLogEntry[] = [];
   const done: RecipientResult[] = [];
   for (const r of results) {
@@ -273,4 +278,30 @@ function recordProbe(ctx: DeliverContext, msg: QmgrMessage, transport: string, r
     logDelivery(logName, fakeReq, { ...r, status: shown as RecipientResult['status'] });
     return { ...r, status: 'sent', durable: undefined, recipient: { ...r.recipient, notify: 0 } };
   });
+}
+
+/**
+ * `sendmail -bv` results (Postfix sent.c / bounce.c / defer.c with DEL_REQ_FLAG_USR_VRFY, and
+ * trace.c trace_append()): each recipient — each final address of an expansion — becomes a
+ * trace log record, "deliverable" or "undeliverable" (a deferral too), its text prefixed with
+ * "delivery via RELAY: ", and is logged so; the recipient itself is done (nothing bounced,
+ * deferred or retried). The report is mailed when the message is finished (qmgr-active.ts).
+ */
+function recordUserVerify(ctx: DeliverContext, msg: QmgrMessage, transport: string, results: RecipientResult[], req?: DeliverRequest): { results: RecipientResult[]; traces: BounceLogEntry[] } {
+  const logName = ctx.logNameOf?.(transport) ?? transport;
+  const fakeReq: DeliverRequest = req ?? { qf: msg.qf, transport, nexthop: '', recipients: [], activeSince: msg.activeSince };
+  const traces: BounceLogEntry[] = [];
+  const done = results.map((r) => {
+    const lines: RecipientResult[] = r.traces?.length
+      ? r.traces.map((t) => ({ ...r, recipient: { ...r.recipient, address: t.address }, status: t.status, dsn: t.dsn, text: t.text }))
+      : [r];
+    for (const l of lines) {
+      const action = l.status === 'sent' ? 'deliverable' : 'undeliverable';
+      logDelivery(logName, fakeReq, { ...l, status: action as RecipientResult['status'] });
+      const via = l.relay && l.relay !== 'none' ? `delivery via ${l.relay}: ` : '';
+      traces.push(logEntryOf({ ...l, text: via + l.text }, action));
+    }
+    return { ...r, status: 'sent' as const, durable: undefined, recipient: { ...r.recipient, notify: 0 } };
+  });
+  return { results: done, traces };
 }
