@@ -244,6 +244,14 @@ export interface SmtpTransaction {
    */
   verifyOnly?: boolean;
   /**
+   * A probe with smtp_address_verify_target = data (Postfix smtp_proto.c SMTP_VRFY_TGT_DATA):
+   * MAIL, RCPT and DATA; a recipient is deliverable when the server accepts its RCPT and then
+   * DATA (354), and undeliverable when DATA is refused ("... (in reply to DATA command)"), for
+   * servers that refuse recipients only after DATA. The connection is then dropped without a
+   * word (the server waits for the message): never QUIT, never reused.
+   */
+  verifyData?: boolean;
+  /**
    * The original client for XFORWARD (NAME ADDR PORT PROTO HELO IDENT SOURCE; what is unknown is
    * left out), when sendXforward is on and the server announces XFORWARD.
    */
@@ -348,7 +356,7 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
     let mailReply: SmtpReply;
     if (f.pipelining) {
       // RFC 2920 §3.1: MAIL, every RCPT and DATA in one write; replies come back in order.
-      await conn.write([mail, ...tx.recipients.map(rcptCmd), ...(tx.verifyOnly ? [] : ['DATA'])].join('\r\n') + '\r\n', t.mail, stage);
+      await conn.write([mail, ...tx.recipients.map(rcptCmd), ...(tx.verifyOnly && !tx.verifyData ? [] : ['DATA'])].join('\r\n') + '\r\n', t.mail, stage);
       mailReply = await conn.readReply(t.mail, stage);
       stage = 'sending RCPT TO';
       for (const r of tx.recipients) {
@@ -356,7 +364,7 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
         if (mailReply.code !== 250) continue;
         if (rr.code >= 200 && rr.code < 300) accepted.push(r); else replyOutcome(r, rr, 'RCPT TO');
       }
-      if (!tx.verifyOnly) {
+      if (!tx.verifyOnly || tx.verifyData) {
         stage = 'sending DATA command';
         dataReply = await conn.readReply(t.dataInit, stage);
       }
@@ -373,12 +381,19 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
           const rr = await conn.readReply(t.rcpt, stage);
           if (rr.code >= 200 && rr.code < 300) accepted.push(r); else replyOutcome(r, rr, 'RCPT TO');
         }
-        if (accepted.length && !tx.verifyOnly) {
+        if (accepted.length && (!tx.verifyOnly || tx.verifyData)) {
           stage = 'sending DATA command';
           await conn.write('DATA\r\n', t.dataInit, stage);
           dataReply = await conn.readReply(t.dataInit, stage);
         }
       }
+    }
+    if (tx.verifyData && dataReply?.code === 354) {
+      // The server now waits for the message: each accepted recipient is deliverable (the 354
+      // reply, DSN 2.0.0), and the session ends here, unceremoniously (broken: closed, no QUIT).
+      for (const r of accepted) set(r, 'sent', '2.0.0', `${dataReply.code} ${dataReply.lines.join(' ')}`.slice(0, 500));
+      for (const r of tx.recipients) if (!out.has(r)) set(r, 'deferred', '4.3.0', `host ${conn.namaddr}: no reply to RCPT`);
+      return { outcomes: tx.recipients.map((r) => out.get(r)!), broken: true };
     }
     if (dataReply && dataReply.code === 354) {
       stage = 'sending message body';

@@ -222,6 +222,8 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
       dsnEnvid: req.qf.attr(ATTR.DSN_ENVID),
       dsnRet: req.qf.attr(ATTR.DSN_RET),
       verifyOnly: req.verify === true,
+      // smtp_address_verify_target / lmtp_address_verify_target: rcpt (default) or data.
+      verifyData: req.verify === true && config.get(P('address_verify_target')).trim().toLowerCase() === 'data',
       ...(settings.sendXforward ? { xforward: xforwardAttrs(req) } : {}),
     };
     let nexthop = req.nexthop.trim();
@@ -257,7 +259,9 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
           // Never final: a connection that went stale while idle must not defer the mail when a
           // fresh connection would deliver it.
           const ok = await transact(cached, false);
-          if (ok && cache.mayCache(cached) && await smtpReset(cached, s)) cache.put(key, cached); else await quit(cached);
+          if (ok && cache.mayCache(cached) && await smtpReset(cached, s)) cache.put(key, cached);
+          else if (ok) await quit(cached);
+          else cached.conn.close();   // broken (or a DATA-stage probe): no QUIT
           if (pending.length === 0) break;
         }
         let addrs: SmtpServerAddress[];
