@@ -33,8 +33,6 @@ const SEED_BODY = 0x2f0b3c1d;
 /** A long needle is tested on at most this many of its trigrams (any subset is still exact). */
 const MAX_QUERY_GRAMS = 32;
 
-const POP = new Uint8Array(256);
-for (let i = 1; i < 256; i++) POP[i] = (i & 1) + POP[i >> 1]!;
 
 function gramHash(a: number, b: number, c: number, seed: number): number {
   let h = seed ^ Math.imul(a, 0x9e3779b1);
@@ -47,6 +45,16 @@ function gramHash(a: number, b: number, c: number, seed: number): number {
 }
 
 const scratch = new Uint8Array(SCRATCH_BITS >> 3);
+const scratch32 = new Uint32Array(scratch.buffer);
+/** Bits set in the scratch so far (counted as they are set). */
+let setBits = 0;
+
+function setBit(bit: number): void {
+  const m = 1 << (bit & 7);
+  if (scratch[bit >> 3]! & m) return;
+  scratch[bit >> 3]! |= m;
+  setBits++;
+}
 
 function addText(t: string, body: boolean): void {
   const n = t.length - 2;
@@ -54,25 +62,16 @@ function addText(t: string, body: boolean): void {
   let a = t.charCodeAt(0), b = t.charCodeAt(1);
   for (let i = 0; i < n; i++) {
     const c = t.charCodeAt(i + 2);
-    const bit = gramHash(a, b, c, SEED_ALL) & (SCRATCH_BITS - 1);
-    scratch[bit >> 3]! |= 1 << (bit & 7);
-    if (body) {
-      const bb = gramHash(a, b, c, SEED_BODY) & (SCRATCH_BITS - 1);
-      scratch[bb >> 3]! |= 1 << (bb & 7);
-    }
+    setBit(gramHash(a, b, c, SEED_ALL) & (SCRATCH_BITS - 1));
+    if (body) setBit(gramHash(a, b, c, SEED_BODY) & (SCRATCH_BITS - 1));
     a = b; b = c;
   }
-}
-
-function popcount(b: Uint8Array, len: number): number {
-  let n = 0;
-  for (let i = 0; i < len; i++) n += POP[b[i]!]!;
-  return n;
 }
 
 /** The signature of one message (raw RFC 5322 bytes); empty when it cannot be parsed. */
 export function messageSignature(raw: Buffer): Uint8Array {
   scratch.fill(0);
+  setBits = 0;
   try {
     const msg = parseMime(raw);
     walkSearchText(msg, true, (text, header) => { addText(searchFold(text), !header); return false; });
@@ -80,19 +79,19 @@ export function messageSignature(raw: Buffer): Uint8Array {
     return new Uint8Array(0);
   }
   // distinct positions hashed ≈ -m ln(1 - set/m); smallest m' with expected fill <= MAX_FILL
-  const set = popcount(scratch, scratch.length);
-  const fill = Math.min(set / SCRATCH_BITS, 0.999999);
+  const fill = Math.min(setBits / SCRATCH_BITS, 0.999999);
   const distinct = -SCRATCH_BITS * Math.log(1 - fill);
   let bits = SCRATCH_BITS;
   while (bits > MIN_BITS && distinct / (bits / 2) <= -Math.log(1 - MAX_FILL)) bits /= 2;
-  let len = SCRATCH_BITS >> 3;
-  const want = bits >> 3;
-  while (len > want) {
-    const half = len >> 1;
-    for (let i = 0; i < half; i++) scratch[i]! |= scratch[i + half]!;
-    len = half;
+  // fold in 32-bit words (the same as bytewise: halves are whole words down to 8 bytes)
+  let words = SCRATCH_BITS >> 5;
+  const want = bits >> 5;
+  while (words > want) {
+    const half = words >> 1;
+    for (let i = 0; i < half; i++) scratch32[i]! |= scratch32[i + half]!;
+    words = half;
   }
-  return scratch.slice(0, len);
+  return scratch.slice(0, words * 4);
 }
 
 /** A compiled BODY or TEXT needle; undefined grams: too short to narrow. */
