@@ -117,6 +117,21 @@ test('the index file: built, followed, compacted, rebuilt when deleted, damaged 
     await f.update(1, [1, 2, 3], store(big));
     assert.ok(statSync(join(dir, 'big-fts')).size < before / 100);
     assert.ok(f.signature(2) && !f.signature(2000));
+    // a file far larger than an index of the mailbox can be is not read, but replaced
+    writeFileSync(join(dir, 'huge-fts'), Buffer.alloc(16));
+    truncateSync(join(dir, 'huge-fts'), 4 << 30);
+    const h = new FtsIndex(join(dir, 'huge-fts'));
+    reads = 0;
+    await h.update(7, [1, 2], counting(msgs));
+    assert.equal(reads, 2);
+    assert.ok(statSync(join(dir, 'huge-fts')).size < 4096);
+    // a place where the file cannot be written: the index lives in memory, each message read once
+    const m = new FtsIndex(join(dir, 'missing-dir', 'postern-fts'));
+    reads = 0;
+    await m.update(7, uids, counting(msgs));
+    await m.update(7, uids, counting(msgs));
+    assert.equal(reads, uids.length);
+    assert.ok(m.signature(1));
     // rebuild: a fresh file
     const n = await new FtsIndex(path).rebuild(7, [...uids, 100], store(msgs));
     assert.equal(n, uids.length + 1);

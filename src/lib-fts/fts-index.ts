@@ -137,6 +137,8 @@ export class FtsIndex {
   private damaged = false;
   /** The file's size at the last follow(): more than `loaded` = a record not (yet) complete. */
   private fileSize = 0;
+  /** The file cannot be written (permissions, full disk): the signatures live in memory only. */
+  private memoryOnly = false;
   private busy: Promise<unknown> = Promise.resolve();
   bytes = 0;
 
@@ -156,18 +158,28 @@ export class FtsIndex {
     return p;
   }
 
-  /** Follow the file: reload when replaced, read what was appended since. false: no file. */
-  private follow(): boolean {
+  /**
+   * Follow the file: reload when replaced, read what was appended since. false: no file (an
+   * index kept in memory only, because the file cannot be written, stays). A file larger than
+   * `maxBytes` (more than an index of the mailbox can be) is not read: it is rebuilt.
+   */
+  private follow(maxBytes: number): boolean {
     let fd: number;
     try { fd = openSync(this.path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW); } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`${this.path}: ${(e as Error).message}; rebuilding it`);
-      this.unload();
+      if (!this.memoryOnly) this.unload();
       return false;
     }
     try {
       const st = fstatSync(fd);
       this.fileSize = st.size;
+      this.memoryOnly = false;
       if (!st.isFile()) { this.unload(); this.damaged = true; return true; }
+      if (st.size > maxBytes && (st.ino !== this.ino || st.size - this.loaded > maxBytes)) {
+        log.warn(`${this.path}: ${st.size} bytes, more than an index of this mailbox can be; rebuilding it`);
+        this.unload(); this.damaged = true; this.ino = st.ino;
+        return true;
+      }
       if (st.ino !== this.ino || st.size < this.loaded || this.loaded === 0) {
         this.unload();
         this.damaged = false;
@@ -242,28 +254,31 @@ export class FtsIndex {
    */
   update(uidValidity: number, uids: readonly number[], read: ReadMany): Promise<void> {
     return this.serial(async () => {
-      let writable = true;
-      let exists = this.follow();
+      // each UID has one live record; compaction keeps dead ones under 2x + a batch
+      const maxBytes = HEADER + (2 * uids.length + 2 * BATCH) * (12 + MAX_SIG);
+      let exists = this.follow(maxBytes);
       if (exists && this.fileSize > this.loaded && !this.damaged) {
         // an incomplete record at the end: an append in progress (one write(2): done in a moment)
         // or a crash's torn tail, which must not stay before what we append
         await sleep(20);
-        exists = this.follow();
+        exists = this.follow(maxBytes);
         if (exists && this.fileSize > this.loaded) this.damaged = true;
       }
+      const inMemory = !exists && this.memoryOnly && this.uidValidity === uidValidity;
+      let writable = !inMemory;
       const missing: number[] = [];
       // a damaged file keeps its valid (CRC-checked) records; a foreign or garbage one nothing
-      const fresh = !exists || this.uidValidity !== uidValidity;
+      const fresh = !inMemory && (!exists || this.uidValidity !== uidValidity);
       if (exists && (fresh || this.damaged)) log.warn(`${this.path}: ${fresh ? 'not an index of this mailbox' : 'damaged'}; rebuilding it`);
       if (fresh) this.sigs = new Map();
       for (const u of uids) if (!this.sigs.has(u)) missing.push(u);
       const liveCount = uids.length - missing.length;
-      if (fresh || this.damaged || (this.records > 2 * liveCount && this.records - liveCount > BATCH)) {
+      if (!inMemory && (fresh || this.damaged || (this.records > 2 * liveCount && this.records - liveCount > BATCH))) {
         const live = new Map<number, Uint8Array>();
         for (const u of uids) { const s = this.sigs.get(u); if (s) live.set(u, s); }
         try { this.rewrite(uidValidity, live); } catch (e) {
           writable = false;
-          this.sigs = live; this.uidValidity = uidValidity;
+          this.sigs = live; this.uidValidity = uidValidity; this.memoryOnly = true; this.damaged = false;
           log.warn(`${this.path}: cannot write the full-text index (searches read every message meanwhile): ${(e as Error).message}`);
         }
       }
