@@ -10,7 +10,9 @@
  *
  *   node bench/lmtp-bench.ts [--messages N] [--rounds N] [--sessions N]
  *
- * Exports `lmtpScenario` (a PairedScenario for bench/run.ts) and `runLmtpBench(o)`.
+ * Exports `lmtpScenario` (a PairedScenario for bench/run.ts) and `runLmtpBench(o)`, and the
+ * pieces sieve-bench.ts runs the same way: the smtp-source contender, Postern's lmtpd process,
+ * alternating rounds (runPairedRounds).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -20,10 +22,10 @@ import { POSTERN_NODE_FLAGS, timedRun, treeMemory, warmStart } from './bench-pro
 import { Cleanup, median, type BenchOptions, type Contender, type PairedScenario } from './bench-scenario.ts';
 
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
-const USER = 'bench@x.test';
-const MESSAGE_BYTES = 2048;
-const DEFAULT_MESSAGES = 2000;
-const SESSIONS = 10;
+export const USER = 'bench@x.test';
+export const MESSAGE_BYTES = 2048;
+export const DEFAULT_MESSAGES = 2000;
+export const SESSIONS = 10;
 const ROUND_TIMEOUT_MS = 300_000;
 
 function countMessages(maildir: string): number {
@@ -43,7 +45,7 @@ function emptyMaildir(maildir: string): void {
 }
 
 /** One contender: smtp-source -L against PORT, then count what landed in MAILDIR. */
-function contender(port: number, maildir: string, messages: number, sessions: number, pid: () => number, stop: () => Promise<void>): Contender {
+export function lmtpContender(port: number, maildir: string, messages: number, sessions: number, pid: () => number, stop: () => Promise<void>): Contender {
   return {
     async round() {
       emptyMaildir(maildir);
@@ -59,10 +61,16 @@ function contender(port: number, maildir: string, messages: number, sessions: nu
   };
 }
 
-async function startPostern(profileDir?: string): Promise<{ child: ChildProcess; lmtp: number; maildir: string }> {
+export interface PosternLmtpd { child: ChildProcess; lmtp: number; maildir: string }
+
+/** bench/postern-lmtpd.ts in its own process (`env` added to ours), once it prints its port. */
+export async function startPosternLmtpd(o: { profileDir?: string | undefined; env?: Record<string, string> } = {}): Promise<PosternLmtpd> {
+  const profileDir = o.profileDir;
   const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=lmtpd-${Date.now()}.cpuprofile`] : [];
   if (profileDir) mkdirSync(profileDir, { recursive: true });
-  const child = spawn(process.execPath, [...POSTERN_NODE_FLAGS, ...prof, join(import.meta.dirname, 'postern-lmtpd.ts'), USER, 'pw'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...POSTERN_NODE_FLAGS, ...prof, join(import.meta.dirname, 'postern-lmtpd.ts'), USER, 'pw'], {
+    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...o.env },
+  });
   const line = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => { buf += d; const nl = buf.indexOf('\n'); if (nl >= 0) resolve(buf.slice(0, nl)); });
@@ -83,37 +91,62 @@ export const lmtpScenario: PairedScenario = {
     const why = RealDovecot.unavailable();
     if (why) throw new Error(why);
     const messages = o.messages || DEFAULT_MESSAGES;
-    const dc = await RealDovecot.start({ protocols: ['lmtp'], users: [{ user: USER, pass: 'pw' }] });
-    let dcStopped = false;
-    const dcStop = async () => { if (!dcStopped && !o.keep) { dcStopped = true; await dc.stop(); } };
-    cleanup.add('real dovecot', dcStop);
-    const pm = await warmStart(() => startPostern(o.profileDir), (p) => { p.child.kill('SIGTERM'); return new Promise((r) => p.child.once('exit', r)); });
-    const pmStop = async () => { if (pm.child.exitCode === null) { pm.child.kill('SIGTERM'); await new Promise((r) => pm.child.once('exit', r)); } };
-    cleanup.add('postern lmtpd', pmStop);
-    const dcPid = () => Number(readFileSync(join(dc.dir, 'run', 'master.pid'), 'utf8').trim());
-    return {
-      reference: contender(dc.ports.lmtp!, dc.maildir(USER), messages, SESSIONS, dcPid, dcStop),
-      postern: contender(pm.lmtp, pm.maildir, messages, SESSIONS, () => pm.child.pid!, pmStop),
-    };
+    const d = await startDovecotLmtp(o, cleanup, {});
+    return pairedContenders(d, d.dc.maildir(USER), await warmLmtpd({ profileDir: o.profileDir }, cleanup), messages);
   },
 };
+
+/** Postern's lmtpd started twice (the first start warms the caches), stopped by `cleanup`. */
+export async function warmLmtpd(o: Parameters<typeof startPosternLmtpd>[0], cleanup: Cleanup): Promise<{ pm: PosternLmtpd; stop: () => Promise<void> }> {
+  const pm = await warmStart(() => startPosternLmtpd(o), (p) => { p.child.kill('SIGTERM'); return new Promise((r) => p.child.once('exit', r)); });
+  const stop = async () => { if (pm.child.exitCode === null) { pm.child.kill('SIGTERM'); await new Promise((r) => pm.child.once('exit', r)); } };
+  cleanup.add('postern lmtpd', stop);
+  return { pm, stop };
+}
+
+/** A private real Dovecot lmtp for USER (`extraConf` added to its dovecot.conf), stopped by `cleanup` unless --keep. */
+export async function startDovecotLmtp(o: BenchOptions, cleanup: Cleanup, extra: { extraConf?: string }): Promise<{ dc: RealDovecot; stop: () => Promise<void> }> {
+  const dc = await RealDovecot.start({ protocols: ['lmtp'], users: [{ user: USER, pass: 'pw' }], ...extra });
+  let stopped = false;
+  const stop = async () => { if (!stopped && !o.keep) { stopped = true; await dc.stop(); } };
+  cleanup.add('real dovecot', stop);
+  return { dc, stop };
+}
+
+/** The two contenders of an LMTP pair: the real Dovecot (delivering into `dcMaildir`) and Postern. */
+export function pairedContenders(d: { dc: RealDovecot; stop: () => Promise<void> }, dcMaildir: string,
+  p: { pm: PosternLmtpd; stop: () => Promise<void> }, messages: number): { reference: Contender; postern: Contender } {
+  const dcPid = () => Number(readFileSync(join(d.dc.dir, 'run', 'master.pid'), 'utf8').trim());
+  return {
+    reference: lmtpContender(d.dc.ports.lmtp!, dcMaildir, messages, SESSIONS, dcPid, d.stop),
+    postern: lmtpContender(p.pm.lmtp, p.pm.maildir, messages, SESSIONS, () => p.pm.child.pid!, p.stop),
+  };
+}
 
 export interface LmtpBenchResult { dovecot: number; postern: number; ratio: number; rounds: { dovecot: number; postern: number }[] }
 
 /** Alternating rounds (Dovecot first in even rounds), medians, ratio Postern/Dovecot (> 1: Postern faster). */
 export async function runLmtpBench(o: { messages?: number; rounds?: number; log?: (s: string) => void } = {}): Promise<LmtpBenchResult> {
+  return runPairedRounds(lmtpScenario, 'Dovecot', o);
+}
+
+/** runLmtpBench() for any LMTP pair; `reference` names the Dovecot side in the round lines. */
+export async function runPairedRounds(scenario: PairedScenario, reference: string,
+  o: { messages?: number; rounds?: number; log?: (s: string) => void } = {}): Promise<LmtpBenchResult> {
   const cleanup = new Cleanup();
   const log = o.log ?? (() => {});
   try {
-    const { reference, postern } = await lmtpScenario.start({ rounds: o.rounds ?? 3, messages: o.messages ?? DEFAULT_MESSAGES, keep: false, log }, cleanup);
+    const pair = await scenario.start({ rounds: o.rounds ?? 3, messages: o.messages ?? DEFAULT_MESSAGES, keep: false, log }, cleanup);
+    const ref = pair.reference;
+    const postern = pair.postern;
     // Warm-up round for both (Dovecot forks its lmtp processes, Node compiles).
-    await reference.round(); await postern.round();
+    await ref.round(); await postern.round();
     const rounds: { dovecot: number; postern: number }[] = [];
     for (let i = 0; i < (o.rounds ?? 3); i++) {
       let d: number, p: number;
-      if (i % 2 === 0) { d = await reference.round(); p = await postern.round(); } else { p = await postern.round(); d = await reference.round(); }
+      if (i % 2 === 0) { d = await ref.round(); p = await postern.round(); } else { p = await postern.round(); d = await ref.round(); }
       rounds.push({ dovecot: d, postern: p });
-      log(`round ${i + 1}: Dovecot ${d.toFixed(0)} msg/s, Postern ${p.toFixed(0)} msg/s`);
+      log(`round ${i + 1}: ${reference} ${d.toFixed(0)} msg/s, Postern ${p.toFixed(0)} msg/s`);
     }
     const dovecot = median(rounds.map((r) => r.dovecot));
     const pst = median(rounds.map((r) => r.postern));

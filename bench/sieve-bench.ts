@@ -10,19 +10,11 @@
  *
  *   node bench/sieve-bench.ts [--messages N] [--rounds N]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chownSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RealDovecot, DOVECOT_MAIL_UID } from '../test/harness/real-dovecot.ts';
-import { POSTERN_NODE_FLAGS, timedRun, treeMemory, warmStart } from './bench-proc.ts';
-import { Cleanup, median, type BenchOptions, type Contender, type PairedScenario } from './bench-scenario.ts';
-
-const SMTP_SOURCE = '/usr/sbin/smtp-source';
-const USER = 'bench@x.test';
-const MESSAGE_BYTES = 2048;
-const DEFAULT_MESSAGES = 2000;
-const SESSIONS = 10;
-const ROUND_TIMEOUT_MS = 300_000;
+import type { BenchOptions, Cleanup, PairedScenario } from './bench-scenario.ts';
+import { DEFAULT_MESSAGES, MESSAGE_BYTES, pairedContenders, runPairedRounds, SESSIONS, startDovecotLmtp, USER, warmLmtpd } from './lmtp-bench.ts';
 
 export const SCRIPT = `require ["fileinto", "envelope", "regex", "variables", "imap4flags", "relational", "comparator-i;ascii-numeric", "subaddress"];
 if header :contains "subject" ["viagra", "lottery", "winner"] { fileinto "Junk"; stop; }
@@ -55,49 +47,6 @@ protocol lmtp {
 }
 `;
 
-function countMessages(maildir: string): number {
-  let n = 0;
-  for (const sub of ['new', 'cur']) { try { n += readdirSync(join(maildir, sub)).length; } catch { /* none yet */ } }
-  return n;
-}
-
-function emptyMaildir(maildir: string): void {
-  for (const sub of ['new', 'cur']) {
-    let names: string[];
-    try { names = readdirSync(join(maildir, sub)); } catch { continue; }
-    for (const f of names) rmSync(join(maildir, sub, f), { force: true });
-  }
-}
-
-function contender(port: number, maildir: string, messages: number, pid: () => number, stop: () => Promise<void>): Contender {
-  return {
-    async round() {
-      emptyMaildir(maildir);
-      const r = await timedRun(SMTP_SOURCE, ['-L', '-s', String(SESSIONS), '-m', String(messages), '-l', String(MESSAGE_BYTES),
-        '-f', 'sender@y.test', '-t', USER, `127.0.0.1:${port}`], ROUND_TIMEOUT_MS);
-      if (r.code !== 0) throw new Error(`smtp-source exited ${r.code}: ${r.stderr.slice(0, 500)}`);
-      const got = countMessages(maildir);
-      if (got !== messages) throw new Error(`${got} of ${messages} messages delivered into ${maildir}`);
-      return messages / (r.ms / 1000);
-    },
-    async memory() { return treeMemory(pid()); },
-    stop,
-  };
-}
-
-async function startPostern(): Promise<{ child: ChildProcess; lmtp: number; maildir: string }> {
-  const child = spawn(process.execPath, [...POSTERN_NODE_FLAGS, join(import.meta.dirname, 'postern-lmtpd.ts'), USER, 'pw'], {
-    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, POSTERN_BENCH_CONF: CONF, POSTERN_BENCH_SIEVE: SCRIPT },
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => { buf += d; const nl = buf.indexOf('\n'); if (nl >= 0) resolve(buf.slice(0, nl)); });
-    child.once('exit', (c) => reject(new Error(`postern-lmtpd exited ${c}`)));
-  });
-  const info = JSON.parse(line) as { lmtp: number; maildir: string };
-  return { child, lmtp: info.lmtp, maildir: info.maildir };
-}
-
 export const sieveScenario: PairedScenario = {
   kind: 'paired',
   name: 'lmtp-sieve',
@@ -109,42 +58,20 @@ export const sieveScenario: PairedScenario = {
     const why = RealDovecot.unavailable();
     if (why) throw new Error(why);
     const messages = o.messages || DEFAULT_MESSAGES;
-    const dc = await RealDovecot.start({ protocols: ['lmtp'], users: [{ user: USER, pass: 'pw' }], extraConf: CONF });
+    const d = await startDovecotLmtp(o, cleanup, { extraConf: CONF });
+    const dc = d.dc;
     const home = dc.maildir(USER);
     mkdirSync(home, { recursive: true });
     chownSync(home, DOVECOT_MAIL_UID, DOVECOT_MAIL_UID);
     writeFileSync(join(home, '.dovecot.sieve'), SCRIPT);
     chownSync(join(home, '.dovecot.sieve'), DOVECOT_MAIL_UID, DOVECOT_MAIL_UID);
-    let dcStopped = false;
-    const dcStop = async () => { if (!dcStopped && !o.keep) { dcStopped = true; await dc.stop(); } };
-    cleanup.add('real dovecot', dcStop);
-    const pm = await warmStart(() => startPostern(), (p) => { p.child.kill('SIGTERM'); return new Promise((r) => p.child.once('exit', r)); });
-    const pmStop = async () => { if (pm.child.exitCode === null) { pm.child.kill('SIGTERM'); await new Promise((r) => pm.child.once('exit', r)); } };
-    cleanup.add('postern lmtpd', pmStop);
-    const dcPid = () => Number(readFileSync(join(dc.dir, 'run', 'master.pid'), 'utf8').trim());
-    return {
-      reference: contender(dc.ports.lmtp!, home, messages, dcPid, dcStop),
-      postern: contender(pm.lmtp, pm.maildir, messages, () => pm.child.pid!, pmStop),
-    };
+    const pm = await warmLmtpd({ env: { POSTERN_BENCH_CONF: CONF, POSTERN_BENCH_SIEVE: SCRIPT } }, cleanup);
+    return pairedContenders(d, home, pm, messages);
   },
 };
 
 if (import.meta.main) {
   const arg = (n: string, d: number) => { const i = process.argv.indexOf(n); return i >= 0 ? Number(process.argv[i + 1]) : d; };
-  const cleanup = new Cleanup();
-  const log = (s: string) => console.log(s);
-  try {
-    const rounds = arg('--rounds', 3);
-    const { reference, postern } = await sieveScenario.start({ rounds, messages: arg('--messages', DEFAULT_MESSAGES), keep: false, log }, cleanup);
-    await reference.round(); await postern.round();
-    const d: number[] = [];
-    const p: number[] = [];
-    for (let i = 0; i < rounds; i++) {
-      if (i % 2 === 0) { d.push(await reference.round()); p.push(await postern.round()); } else { p.push(await postern.round()); d.push(await reference.round()); }
-      log(`round ${i + 1}: Dovecot+Pigeonhole ${d.at(-1)!.toFixed(0)} msg/s, Postern ${p.at(-1)!.toFixed(0)} msg/s`);
-    }
-    log(`LMTP + 20-rule Sieve, ${MESSAGE_BYTES} B, ${SESSIONS} sessions: Dovecot+Pigeonhole ${median(d).toFixed(0)} msg/s, Postern ${median(p).toFixed(0)} msg/s, ratio Postern/Dovecot ${(median(p) / median(d)).toFixed(2)}x`);
-  } finally {
-    await cleanup.runAll(log);
-  }
+  const r = await runPairedRounds(sieveScenario, 'Dovecot+Pigeonhole', { messages: arg('--messages', DEFAULT_MESSAGES), rounds: arg('--rounds', 3), log: (s) => console.log(s) });
+  console.log(`LMTP + 20-rule Sieve, ${MESSAGE_BYTES} B, ${SESSIONS} sessions: Dovecot+Pigeonhole ${r.dovecot.toFixed(0)} msg/s, Postern ${r.postern.toFixed(0)} msg/s, ratio Postern/Dovecot ${r.ratio.toFixed(2)}x`);
 }

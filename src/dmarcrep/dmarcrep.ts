@@ -30,10 +30,10 @@
  *   postern_public_suffix_list.
  */
 import { randomBytes } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
 import type { CleanupClient } from '../global/cleanup-client.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { scheduleDaily, submitReportMail } from '../global/daily-report.ts';
+import { gzipReportMail } from '../global/report-mail.ts';
 import { readDmarcDay } from '../lib-authres/dmarc-record.ts';
 import { buildDmarcReports, parseRua, type DmarcReport } from '../lib-authres/dmarc-report-xml.ts';
 import { loadPsl, orgDomain } from '../lib-authres/dmarc-psl.ts';
@@ -58,31 +58,22 @@ export function reportFileName(submitter: string, r: DmarcReport): string {
 /** The report mail of §7.2.1.1. */
 export function reportMessage(config: MainConfig, r: DmarcReport, to: string): Buffer {
   const submitter = config.get('mydomain');
-  const b = `dmarc-${randomBytes(8).toString('hex')}`;
-  const gz = gzipSync(Buffer.from(r.xml));
-  return Buffer.from([
-    `From: ${config.get('postern_dmarc_report_from')}`,
-    `To: ${to}`,
-    `Subject: Report Domain: ${r.domain} Submitter: ${submitter} Report-ID: <${r.reportId}>`,
-    'MIME-Version: 1.0',
-    `Content-Type: multipart/mixed; boundary="${b}"`,
-    '',
-    `--${b}`,
-    'Content-Type: text/plain; charset=us-ascii',
-    '',
-    `This is a DMARC aggregate report (RFC 7489) from ${submitter} for ${r.domain},`,
-    `${new Date(r.begin * 1000).toISOString().slice(0, 10)}: ${r.messages} message(s) in ${r.records} record(s).`,
-    '',
-    `--${b}`,
-    'Content-Type: application/gzip',
-    'Content-Transfer-Encoding: base64',
-    `Content-Disposition: attachment; filename="${reportFileName(submitter, r)}"`,
-    '',
-    ...(gz.toString('base64').match(/.{1,76}/g) ?? []),
-    '',
-    `--${b}--`,
-    '',
-  ].join('\n'));
+  return gzipReportMail({
+    headers: [
+      `From: ${config.get('postern_dmarc_report_from')}`,
+      `To: ${to}`,
+      `Subject: Report Domain: ${r.domain} Submitter: ${submitter} Report-ID: <${r.reportId}>`,
+    ],
+    contentType: 'multipart/mixed',
+    boundaryPrefix: 'dmarc',
+    text: [
+      `This is a DMARC aggregate report (RFC 7489) from ${submitter} for ${r.domain},`,
+      `${new Date(r.begin * 1000).toISOString().slice(0, 10)}: ${r.messages} message(s) in ${r.records} record(s).`,
+    ],
+    attachmentType: 'application/gzip',
+    fileName: reportFileName(submitter, r),
+    report: r.xml,
+  });
 }
 
 /** §7.1: may reports for `domain` go to an address in `ruaDomain`? A reason when not. */

@@ -307,38 +307,38 @@ export class RblChecker {
    * listed in the allow list `arg` (domain[=filter])? 'error' for a DNS failure or a bad filter.
    */
   async allowListed(name: string, arg: string): Promise<'listed' | 'not' | 'error'> {
+    const r = await this.ask(name, arg);
+    if (r === 'bad-filter') return 'error';
+    if (r.listed) return 'listed';
+    return r.answer.error ? 'error' : 'not';
+  }
+
+  /**
+   * Ask list `arg` (domain[=filter]) about `name`: listed when an answer passes the filter.
+   * Postfix compiles the filter when first used and exits on a bad one ("RBL reply error");
+   * here it is logged and the caller answers as for other server errors ('bad-filter').
+   */
+  private async ask(name: string, arg: string): Promise<{ domain: string; answer: DnsblAnswer; listed: boolean } | 'bad-filter'> {
     const eq = arg.indexOf('=');
     const domain = eq >= 0 ? arg.slice(0, eq) : arg;
     let filter: ReplyFilter | undefined;
     if (eq >= 0) {
       try { filter = parseReplyFilter(arg.slice(eq + 1)); } catch (e) {
         log.warn(`RBL reply error: ${(e as Error).message}`);
-        return 'error';
+        return 'bad-filter';
       }
     }
     const q = `${name}.${domain}`;
-    const a = await this.cache.get(q, () => dnsblQuery(this.dns, q));
-    if (a.addrs.some((x) => !filter || filter(x))) return 'listed';
-    return a.error ? 'error' : 'not';
+    const answer = await this.cache.get(q, () => dnsblQuery(this.dns, q));
+    return { domain, answer, listed: answer.addrs.some((x) => !filter || filter(x)) };
   }
 
   private async check(s: DnsblClient, arg: string, name: string, what: string, cls: string,
                       value: { sender?: string; recipient?: string }): Promise<DnsblReply | undefined> {
-    const eq = arg.indexOf('=');
-    const domain = eq >= 0 ? arg.slice(0, eq) : arg;
-    // Postfix compiles the filter when first used and exits on a bad one ("RBL reply error");
-    // here it is a logged configuration error answered like other server errors.
-    let filter: ReplyFilter | undefined;
-    if (eq >= 0) {
-      try { filter = parseReplyFilter(arg.slice(eq + 1)); } catch (e) {
-        log.warn(`RBL reply error: ${(e as Error).message}`);
-        return { code: 451, enh: '4.3.5', text: 'Server configuration error' };
-      }
-    }
-    const q = `${name}.${domain}`;
-    const a = await this.cache.get(q, () => dnsblQuery(this.dns, q));
-    if (!a.addrs.some((x) => !filter || filter(x))) return undefined;
-    return this.reply(s, domain, what, cls, a.txt ?? '', value);
+    const r = await this.ask(name, arg);
+    if (r === 'bad-filter') return { code: 451, enh: '4.3.5', text: 'Server configuration error' };
+    if (!r.listed) return undefined;
+    return this.reply(s, r.domain, what, cls, r.answer.txt ?? '', value);
   }
 
   /** rbl_reject_reply(): expand the template once, then split code and DSN. */

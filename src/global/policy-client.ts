@@ -30,18 +30,13 @@
  *   out, closes, answers garbage or too much, or answers without `action=`, after
  *   smtpd_policy_service_try_limit attempts; the caller then applies the default action.
  */
-import { AttrClient, AttrClientError } from './attr-clnt.ts';
+import { AttrClient, AttrClientError, type AttrClientOptions } from './attr-clnt.ts';
 import type { MainConfig } from './mail-conf.ts';
 
-export interface PolicySettings {
+/** The smtpd_policy_service_* connection settings (attr-clnt.ts) and what to do with the answer. */
+export interface PolicySettings extends Omit<AttrClientOptions, 'baseDir'> {
   /** inet:host:port or unix:path. */
   server: string;
-  timeoutMs: number;
-  maxIdleMs: number;
-  maxTtlMs: number;
-  requestLimit: number;
-  tryLimit: number;
-  retryDelayMs: number;
   /** The action used when the service fails (smtpd_policy_service_default_action). */
   defaultAction: string;
   policyContext: string;

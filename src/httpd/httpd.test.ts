@@ -7,28 +7,19 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setLogSink } from '../util/msg.ts';
-import { Master } from '../master/master.ts';
-import { loadConfigSet } from '../master/master-config.ts';
-import type { ServiceRegistry } from '../master/master-services.ts';
 import type { HttpRoute } from '../lib-http/http-route.ts';
 import { httpdService } from './httpd.ts';
-import { freePort } from '../../test/harness/free-port.ts';
-import { TestCa } from '../../test/harness/test-ca.ts';
+import type { TestCa } from '../../test/harness/test-ca.ts';
+import { startHttpdMaster, type HttpdMaster } from '../../test/harness/httpd-master.ts';
 
 const run = promisify(execFile);
-let dir: string;
-let master: Master;
+let h: HttpdMaster;
 let httpPort: number;
 let httpsPort: number;
 let ca: TestCa;
-const lines: string[] = [];
-let restoreSink: ReturnType<typeof setLogSink>;
+let lines: string[] = [];
 
 const routes: HttpRoute[] = [
   { name: 'hello', path: '/hello', handle: (r) => ({ status: 200, body: `hello ${r.scheme} ${r.host}\n` }) },
@@ -39,29 +30,14 @@ const routes: HttpRoute[] = [
 ];
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'postern-httpd-'));
-  restoreSink = setLogSink((l) => { lines.push(l); });
-  ca = TestCa.create(dir);
-  const leaf = ca.issue('mail', ['mail.example.test', 'mta-sts.example.test']);
-  httpPort = await freePort();
-  httpsPort = await freePort();
-  writeFileSync(join(dir, 'main.cf'), [
-    `queue_directory = ${dir}/queue`, 'inet_interfaces = loopback-only', 'inet_protocols = ipv4',
-    `postern_http_listen = 127.0.0.1:${httpPort}`, `postern_https_listen = ${httpsPort}`,
-    `smtpd_tls_cert_file = ${leaf.certFile}`, `smtpd_tls_key_file = ${leaf.keyFile}`,
-    'postern_http_timeout = 2s', 'postern_http_header_limit = 4096', 'postern_http_connection_limit = 20', '',
-  ].join('\n'));
-  writeFileSync(join(dir, 'master.cf'), '');
-  writeFileSync(join(dir, 'dovecot.conf'), 'protocols = none\n');
-  const registry: ServiceRegistry = { httpd: async () => httpdService({ routes: async () => routes }) };
-  master = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry });
-  await master.start();
+  h = await startHttpdMaster({
+    prefix: 'postern-httpd-', names: ['mail.example.test', 'mta-sts.example.test'],
+    mainCf: () => ['postern_http_timeout = 2s', 'postern_http_header_limit = 4096', 'postern_http_connection_limit = 20'],
+    registry: { httpd: async () => httpdService({ routes: async () => routes }) },
+  });
+  ({ httpPort, httpsPort, ca, lines } = h);
 });
-after(async () => {
-  await master?.stop();
-  setLogSink(restoreSink);
-  rmSync(dir, { recursive: true, force: true });
-});
+after(async () => { await h?.stop(); });
 
 async function curl(...args: string[]): Promise<{ code: number; body: string }> {
   const { stdout } = await run('curl', ['-s', '--max-time', '10', '-w', '\n%{http_code}', ...args]);

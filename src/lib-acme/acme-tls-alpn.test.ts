@@ -8,59 +8,41 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setLogSink } from '../util/msg.ts';
-import { Master } from '../master/master.ts';
-import { loadConfigSet } from '../master/master-config.ts';
 import { SERVICES } from '../master/master-services.ts';
 import { challengeCertificate, parseClientHello } from './acme-tls-alpn.ts';
-import { freePort } from '../../test/harness/free-port.ts';
-import { TestCa } from '../../test/harness/test-ca.ts';
+import type { TestCa } from '../../test/harness/test-ca.ts';
+import { startHttpdMaster, type HttpdMaster } from '../../test/harness/httpd-master.ts';
 
 const run = promisify(execFile);
-let dir: string;
-let master: Master;
+let h: HttpdMaster;
 let httpPort: number;
 let httpsPort: number;
 let ca: TestCa;
-const lines: string[] = [];
-let restore: ReturnType<typeof setLogSink>;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'postern-alpn-'));
-  restore = setLogSink((l) => { lines.push(l); });
-  ca = TestCa.create(dir);
-  const leaf = ca.issue('mail', ['mail.example.test']);
-  httpPort = await freePort();
-  httpsPort = await freePort();
-  const state = join(dir, 'acme');
-  mkdirSync(join(state, 'tls-alpn-01'), { recursive: true });
-  mkdirSync(join(state, 'http-01'), { recursive: true });
-  writeFileSync(join(state, 'tls-alpn-01', 'mail.example.test.pem'), challengeCertificate('mail.example.test', 'tok.thumbprint'));
-  writeFileSync(join(state, 'http-01', 'Tok_en-1'), 'Tok_en-1.thumbprint');
-  writeFileSync(join(state, 'status.json'), '{"secret": true}');
-  writeFileSync(join(dir, 'main.cf'), [
-    `queue_directory = ${dir}/queue`, 'inet_interfaces = loopback-only', 'inet_protocols = ipv4',
-    `postern_http_listen = ${httpPort}`, `postern_https_listen = ${httpsPort}`,
-    `smtpd_tls_cert_file = ${leaf.certFile}`, `smtpd_tls_key_file = ${leaf.keyFile}`, 'postern_http_timeout = 2s',
-    // The ACME client itself is not in this master's registry: nothing contacts this URL.
-    'postern_acme_directory = https://localhost:9/dir', 'postern_acme_challenges = tls-alpn-01, http-01',
-    `postern_acme_state_directory = ${state}`, '',
-  ].join('\n'));
-  writeFileSync(join(dir, 'master.cf'), '');
-  writeFileSync(join(dir, 'dovecot.conf'), 'protocols = none\n');
-  master = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry: { httpd: SERVICES.httpd! } });
-  await master.start();
+  h = await startHttpdMaster({
+    prefix: 'postern-alpn-', names: ['mail.example.test'], httpListen: (p) => String(p),
+    mainCf: ({ dir }) => {
+      const state = join(dir, 'acme');
+      mkdirSync(join(state, 'tls-alpn-01'), { recursive: true });
+      mkdirSync(join(state, 'http-01'), { recursive: true });
+      writeFileSync(join(state, 'tls-alpn-01', 'mail.example.test.pem'), challengeCertificate('mail.example.test', 'tok.thumbprint'));
+      writeFileSync(join(state, 'http-01', 'Tok_en-1'), 'Tok_en-1.thumbprint');
+      writeFileSync(join(state, 'status.json'), '{"secret": true}');
+      return ['postern_http_timeout = 2s',
+        // The ACME client itself is not in this master's registry: nothing contacts this URL.
+        'postern_acme_directory = https://localhost:9/dir', 'postern_acme_challenges = tls-alpn-01, http-01',
+        `postern_acme_state_directory = ${state}`];
+    },
+    registry: { httpd: SERVICES.httpd! },
+  });
+  ({ httpPort, httpsPort, ca } = h);
 });
-after(async () => {
-  await master?.stop();
-  setLogSink(restore);
-  rmSync(dir, { recursive: true, force: true });
-});
+after(async () => { await h?.stop(); });
 
 async function sClient(args: string): Promise<string> {
   const { stdout } = await run('sh', ['-c', `echo Q | timeout 10 openssl s_client -connect 127.0.0.1:${httpsPort} ${args} 2>&1; true`]);

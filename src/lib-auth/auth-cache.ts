@@ -17,26 +17,6 @@ import type { Passdb, PassdbEntry, Userdb } from './auth-db.ts';
 
 interface Slot<T> { value: T | undefined; expires: number; size: number }
 
-/** Parse Dovecot size ("10M", "1k", "0") and time ("1 hour", "30 secs", "5m") settings. */
-export function parseDovecotSize(text: string): number {
-  const m = /^\s*(\d+)\s*([kmgt]?)b?\s*$/i.exec(text);
-  if (!m) throw new Error(`invalid size "${text}"`);
-  return Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
-}
-
-export function parseDovecotTime(text: string): number {
-  const m = /^\s*(\d+)\s*(ms|msecs?|s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?|w|weeks?)?\s*$/i.exec(text);
-  if (!m) throw new Error(`invalid time "${text}"`);
-  const n = Number(m[1]);
-  const u = (m[2] ?? 's').toLowerCase();
-  if (u.startsWith('ms') || u.startsWith('msec')) return n;
-  if (u.startsWith('s')) return n * 1000;
-  if (u.startsWith('m')) return n * 60_000;
-  if (u.startsWith('h')) return n * 3_600_000;
-  if (u.startsWith('d')) return n * 86_400_000;
-  return n * 604_800_000;
-}
-
 export class AuthCache {
   private readonly max: number;
   private readonly ttl: number;

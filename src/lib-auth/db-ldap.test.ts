@@ -7,20 +7,18 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
+import { type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LdapServer } from '../../test/harness/ldap-server.ts';
 import { freePort } from '../../test/harness/free-port.ts';
+import { assertHostileAndList, assertSameUser, assertSameVerify, authConfDir, haveDovecotAuth, startDovecotAuth, stopDovecots } from '../../test/harness/dovecot-auth-kit.ts';
 import { passwordHash } from './password-scheme.ts';
 import { openUserDirectory } from './user-directory-open.ts';
 import { loadDovecotConf } from '../global/dovecot-conf.ts';
 
-const POSTERN = join(import.meta.dirname, '..', 'cli', 'postern.ts');
 const skip = LdapServer.unavailable();
-const haveDovecot = spawnSync('dovecot', ['--version']).status === 0 && process.getuid?.() === 0;
 let ldap: LdapServer;
 const tmp = mkdtempSync(join(tmpdir(), 'postern-authldap-'));
 const dovecots: ChildProcess[] = [];
@@ -46,13 +44,7 @@ userPassword: ${await passwordHash('SHA512-CRYPT', pw)}
   await ldap.add(ldif.join('\n'));
 });
 after(async () => {
-  for (const d of dovecots) {
-    if (d.exitCode === null && d.signalCode === null) {
-      const exited = once(d, 'exit');
-      d.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    }
-  }
+  await stopDovecots(dovecots);
   await ldap?.stop();
   rmSync(tmp, { recursive: true, force: true, maxRetries: 5 });
 });
@@ -89,79 +81,19 @@ user_attrs = homeDirectory=home,uidNumber=uid,gidNumber=gid
 `,
 };
 
-function setup(name: string, ext: string): string {
-  const dir = join(tmp, name);
-  mkdirSync(dir, { recursive: true });
-  chmodSync(dir, 0o755);
-  writeFileSync(join(dir, 'dovecot-ldap.conf.ext'), ext);
-  chmodSync(join(dir, 'dovecot-ldap.conf.ext'), 0o644);
-  writeFileSync(join(dir, 'dovecot.conf'), `protocols =
-base_dir = ${dir}/run
-state_dir = ${dir}/state
-log_path = ${dir}/dovecot.log
-ssl = no
-auth_failure_delay = 0
-service anvil {
-  unix_listener anvil-auth-penalty {
-    mode = 0
-  }
-}
-mail_location = maildir:~/Maildir
-passdb {
-  driver = ldap
-  args = ${dir}/dovecot-ldap.conf.ext
-}
-userdb {
-  driver = ldap
-  args = ${dir}/dovecot-ldap.conf.ext
-}
-`);
-  return dir;
-}
-
-function postern(dir: string, args: string[], input = ''): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [POSTERN, '-c', dir, ...args], { input, encoding: 'utf8', timeout: 30_000 });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
-function doveadm(dir: string, args: string[]): { code: number; out: string } {
-  const r = spawnSync('doveadm', ['-c', join(dir, 'dovecot.conf'), ...args], { encoding: 'utf8', timeout: 30_000 });
-  return { code: r.status ?? -1, out: r.stdout };
-}
-const fields = (t: string) => Object.fromEntries(t.trim().split('\n').slice(1).map((l) => l.split('\t')));
+const setup = (name: string, ext: string): string => authConfDir(tmp, name, 'ldap', ext);
 const HOSTILE = ['*', 'alice@example.com)(uid=*', '*)(|(mail=*', 'alice*', ')(', 'a|b@example.com', '\\2a@example.com'];
 
 for (const name of Object.keys(CONFS)) {
-  test(`ldap (${name}): Postern answers as real Dovecot (doveadm auth test, doveadm user)`, { skip: skip ?? (!haveDovecot && 'needs root and dovecot') }, async () => {
+  test(`ldap (${name}): Postern answers as real Dovecot (doveadm auth test, doveadm user)`, { skip: skip ?? (!haveDovecotAuth && 'needs root and dovecot') }, async () => {
     const dir = setup(name, CONFS[name]!(ldap.port));
-    const d = spawn('dovecot', ['-F', '-c', join(dir, 'dovecot.conf')], { stdio: 'ignore' });
-    dovecots.push(d);
-    for (let i = 0; i < 100 && !existsSync(join(dir, 'run', 'auth-userdb')); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(existsSync(join(dir, 'run', 'auth-userdb')), 'dovecot auth started');
-    const norm = (s: string) => s.replace(/\n\s*\n$/, '\n').replace(/\n  \n/, '\n');
+    dovecots.push(await startDovecotAuth(dir));
     for (const [, user, pw] of USERS) {
-      for (const tryPw of [pw, 'wrong', '']) {
-        const theirs = doveadm(dir, ['auth', 'test', user, tryPw]);
-        const ours = postern(dir, ['user', 'verify', user], `${tryPw}\n`);
-        assert.equal(ours.code, theirs.code, `${user}/${tryPw}: ${ours.out}${ours.err} vs ${theirs.out}`);
-        if (theirs.code === 0) assert.equal(ours.out, norm(theirs.out), `${user}: same text as doveadm auth test`);
-      }
-      const theirs = doveadm(dir, ['user', user]);
-      const ours = postern(dir, ['user', user]);
-      assert.equal(ours.code, theirs.code, `doveadm user ${user}: ${ours.out}${ours.err} vs ${theirs.out}`);
-      if (theirs.code === 0) {
-        const [a, b] = [fields(ours.out), fields(theirs.out)];
-        for (const f of ['uid', 'gid', 'home']) assert.equal(a[f], b[f], `${user}: ${f}`);
-        if (b.mail?.startsWith('maildir:/')) assert.equal(a.mail, b.mail);
-      }
+      for (const tryPw of [pw, 'wrong', '']) assertSameVerify(dir, user, tryPw, `${user}/${tryPw}`);
+      const both = assertSameUser(dir, user);
+      if (both && both[1].mail?.startsWith('maildir:/')) assert.equal(both[0].mail, both[1].mail);
     }
-    for (const h of HOSTILE) {
-      assert.equal(postern(dir, ['user', 'verify', h], 'alice-pw\n').code, 77, `postern verify ${h}`);
-      assert.equal(doveadm(dir, ['auth', 'test', h, 'alice-pw']).code, 77, `dovecot verify ${h}`);
-      if (!/[*%?]/.test(h)) assert.equal(postern(dir, ['user', h]).code, doveadm(dir, ['user', h]).code, `user ${h}`);
-    }
-    if (name === 'lookup') {
-      assert.deepEqual(postern(dir, ['user', 'list']).out.trim().split('\n'), doveadm(dir, ['user', '-u', '*']).out.trim().split('\n').sort());
-    }
+    assertHostileAndList(dir, HOSTILE, 'alice-pw', name === 'lookup');
   });
 }
 

@@ -34,6 +34,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, InvalidCredentialsError, NoSuchObjectError, type Entry } from 'ldapts';
 import { ConfigError } from '../global/config-error.ts';
+import { readConfExt } from './auth-conf-ext.ts';
 import { ldapDnQuote, ldapFilterQuote } from '../util/dict-db-common.ts';
 import { Limiter, withDeadline } from '../util/dict-db-pool.ts';
 import { logger } from '../util/msg.ts';
@@ -63,22 +64,10 @@ const SETTINGS = new Set(['hosts', 'uris', 'dn', 'dnpass', 'tls', 'tls_ca_cert_f
 
 export function parseLdapConf(text: string, file: string): LdapConf {
   const v: Record<string, string> = {};
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const start = i + 1;
-    let line = lines[i]!.replace(/\r$/, '');
-    while (line.endsWith('\\') && i + 1 < lines.length) line = line.slice(0, -1).trimEnd() + ' ' + lines[++i]!.replace(/\r$/, '').trim();
-    if (line.includes('\0')) throw new ConfigError(file, start, 'NUL byte in line');
-    const t = line.trim();
-    if (t === '' || t.startsWith('#')) continue;
-    const eq = t.indexOf('=');
-    if (eq < 0) throw new ConfigError(file, start, `expected "key = value": ${t.slice(0, 80)}`);
-    const key = t.slice(0, eq).trim();
-    let value = t.slice(eq + 1).trim();
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+  readConfExt(text, file, (key, value, start) => {
     if (!SETTINGS.has(key)) throw new ConfigError(file, start, `unknown setting "${key}"`);
     v[key] = value;
-  }
+  });
   const yes = (k: string) => /^(yes|y|1|true)$/i.test(v[k] ?? '');
   if (yes('sasl_bind')) throw new ConfigError(file, 0, 'sasl_bind = yes is not supported (use dn/dnpass)');
   if (v.ldap_version && v.ldap_version !== '3') throw new ConfigError(file, 0, `ldap_version = ${v.ldap_version}: only 3 is supported`);

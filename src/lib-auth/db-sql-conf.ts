@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../global/config-error.ts';
+import { readConfExt } from './auth-conf-ext.ts';
 
 export interface SqlConf {
   file: string;
@@ -42,23 +43,11 @@ export function parseSqlConf(text: string, file: string): SqlConf {
     userQuery: "SELECT home, uid, gid FROM users WHERE username = '%n' AND domain = '%d'",
     iterateQuery: 'SELECT username, domain FROM users',
   };
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const start = i + 1;
-    let line = lines[i]!.replace(/\r$/, '');
-    while (line.endsWith('\\') && i + 1 < lines.length) line = line.slice(0, -1).trimEnd() + ' ' + lines[++i]!.replace(/\r$/, '').trim();
-    if (line.includes('\0')) throw new ConfigError(file, start, 'NUL byte in line');
-    const t = line.trim();
-    if (t === '' || t.startsWith('#')) continue;
-    const eq = t.indexOf('=');
-    if (eq < 0) throw new ConfigError(file, start, `expected "key = value": ${t.slice(0, 80)}`);
-    const key = t.slice(0, eq).trim();
-    let value = t.slice(eq + 1).trim();
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+  readConfExt(text, file, (key, value, start) => {
     const field = KEYS[key];
     if (field) (conf as unknown as Record<string, string>)[field] = value;
     else if (!IGNORED.has(key)) throw new ConfigError(file, start, `unknown setting "${key}" (known: ${Object.keys(KEYS).join(', ')})`);
-  }
+  });
   if (!conf.driver) throw new ConfigError(file, 0, 'missing "driver = sqlite"');
   if (!['sqlite', 'pgsql', 'mysql'].includes(conf.driver)) throw new ConfigError(file, 0, `driver "${conf.driver}" is not supported (use sqlite, pgsql or mysql)`);
   if (!conf.connect) throw new ConfigError(file, 0, conf.driver === 'sqlite' ? 'missing "connect = /path/to/users.db"' : 'missing "connect = host=... dbname=... user=... password=..."');

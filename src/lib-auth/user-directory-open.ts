@@ -38,7 +38,8 @@ import { loadSqlConf } from './db-sql-conf.ts';
 import { SqlSource, sqlPassdb, sqlUserdb } from './db-sql.ts';
 import { NetSqlBackend } from './db-sql-net.ts';
 import { LdapSource, ldapPassdb, ldapUserdb, loadLdapConf } from './db-ldap.ts';
-import { AuthCache, cachedPassdb, cachedUserdb, fromCache, parseDovecotSize, parseDovecotTime, type CachedPassdb } from './auth-cache.ts';
+import { AuthCache, cachedPassdb, cachedUserdb, fromCache, type CachedPassdb } from './auth-cache.ts';
+import { parseDovecotSize, parseDovecotTime } from '../global/dovecot-units.ts';
 import { staticPassdb, staticUserdb, type StaticUserdb } from './db-static.ts';
 import { passwordDummyVerify, passwordVerify } from './password-scheme.ts';
 import type { AuthRequestInfo, UserDirectory, UserRecord, VerifyResult } from './user-directory.ts';
@@ -362,11 +363,11 @@ const CACHED_DRIVERS = new Set(['sql', 'ldap']);
 
 /** The auth cache of dovecot.conf, or undefined when auth_cache_size is 0 (Dovecot's default). */
 function authCache(conf: DovecotConfig): AuthCache | undefined {
-  const setting = (name: string, dflt: string) => conf.get(name) ?? dflt;
+  const time = (name: string) => parseDovecotTime(conf.get(name) ?? '1 hour', name);
   try {
-    const size = parseDovecotSize(setting('auth_cache_size', '0'));
+    const size = parseDovecotSize(conf.get('auth_cache_size') ?? '0', 'auth_cache_size');
     if (size === 0) return undefined;
-    return new AuthCache(size, parseDovecotTime(setting('auth_cache_ttl', '1 hour')), parseDovecotTime(setting('auth_cache_negative_ttl', '1 hour')));
+    return new AuthCache(size, time('auth_cache_ttl'), time('auth_cache_negative_ttl'));
   } catch (err) {
     throw new ConfigError(conf.file, 0, `auth cache: ${(err as Error).message}`);
   }

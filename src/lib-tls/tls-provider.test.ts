@@ -38,9 +38,10 @@ async function serve(source: TlsContextSource): Promise<{ server: Server; port: 
   return { server, port: (server.address() as { port: number }).port };
 }
 
-function opensslFp(port: number, servername?: string): Promise<string> {
+/** The SHA-256 fingerprint of the certificate `openssl s_client` (with `extra` args, e.g. -starttls smtp) is given. */
+function opensslFp(port: number, servername?: string, extra: string[] = []): Promise<string> {
   return new Promise((resolve, reject) => {
-    const args = ['s_client', '-connect', `127.0.0.1:${port}`];
+    const args = ['s_client', ...extra, '-connect', `127.0.0.1:${port}`];
     if (servername) args.push('-servername', servername); else args.push('-noservername');
     const c = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -157,17 +158,7 @@ test('smtpd tls_server_sni_maps: the SNI name, then its parent domains with a le
   const server = createServer((s) => smtpd.handle(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  const fp = (name?: string) => new Promise<string>((resolve, reject) => {
-    const args = ['s_client', '-starttls', 'smtp', '-connect', `127.0.0.1:${port}`, ...(name ? ['-servername', name] : ['-noservername'])];
-    const c = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    c.stdout.on('data', (d) => { out += d; });
-    c.stdin.end();
-    c.on('close', () => {
-      const m = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(out);
-      if (m) resolve(new X509Certificate(m[0]).fingerprint256); else reject(new Error(out));
-    });
-  });
+  const fp = (name?: string) => opensslFp(port, name, ['-starttls', 'smtp']);
   try {
     assert.equal(await fp('mail.example.com'), mail.fp);
     assert.equal(await fp('a.b.example.org'), org.fp, 'parent domain .example.org');

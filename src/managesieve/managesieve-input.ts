@@ -19,6 +19,7 @@
  *    far ahead waits in the kernel, not in our memory.
  */
 import type { Socket } from 'node:net';
+import { followInput } from '../util/line-reader.ts';
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -33,6 +34,7 @@ export class ManageSieveInput {
   private pos = 0;
   private ended = false;
   private waiter: (() => void) | undefined;
+  private unfollow: () => void = () => {};
   private readonly pauseAbove: number;
   private readonly onData = (d: Buffer): void => {
     this.buf = this.pos >= this.buf.length ? d : Buffer.concat([this.buf.subarray(this.pos), d]);
@@ -45,36 +47,23 @@ export class ManageSieveInput {
   constructor(sock: Socket, o: { pauseAbove?: number } = {}) {
     this.sock = sock;
     this.pauseAbove = o.pauseAbove ?? 65536;
-    this.attach();
-  }
-
-  private attach(): void {
-    this.sock.on('data', this.onData);
-    this.sock.on('end', this.onEnd);
-    this.sock.on('close', this.onEnd);
-    this.sock.on('error', this.onEnd);
+    this.unfollow = followInput(this.sock, this.onData, this.onEnd);
   }
 
   /** Read from another socket (after STARTTLS); input buffered in clear text is dropped (RFC 5804 §2.2). */
   switchTo(sock: Socket): void {
-    this.sock.off('data', this.onData);
-    this.sock.off('end', this.onEnd);
-    this.sock.off('close', this.onEnd);
-    this.sock.off('error', this.onEnd);
+    this.unfollow();
     this.sock = sock;
     this.buf = Buffer.alloc(0);
     this.pos = 0;
     this.ended = false;
-    this.attach();
+    this.unfollow = followInput(this.sock, this.onData, this.onEnd);
   }
 
   /** Stop reading (a proxy takes the socket over): the bytes buffered and not yet read. */
   release(): Buffer {
     this.sock.pause();
-    this.sock.off('data', this.onData);
-    this.sock.off('end', this.onEnd);
-    this.sock.off('close', this.onEnd);
-    this.sock.off('error', this.onEnd);
+    this.unfollow();
     const rest = this.buf.subarray(this.pos);
     this.buf = Buffer.alloc(0);
     this.pos = 0;

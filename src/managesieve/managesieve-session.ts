@@ -34,27 +34,27 @@ import { closeAfterLinger, type SessionSlot } from '../lib-master/master-session
 import { parseSieveLocation, SieveLocationError } from '../global/sieve-location.ts';
 import { ManageSieveInput, msQuote, readCommand, readSaslResponse, type MsArg } from './managesieve-input.ts';
 import { MAX_SASL_RESPONSE, saslAuthenticate, TEXT_AUTH_FAILED, TEXT_PLAINTEXT_DISABLED, type AuthOutcome } from './managesieve-auth.ts';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { CLIENT_MAX_BAD_COMMANDS, holdAuthFailure, LOGIN_MAX_BAD_COMMANDS, LOGIN_MAX_LINE, loginDirectory, loginTrusted, plainAddr as strip, YIELD_EVERY, type AuthPenaltyHook } from '../lib-login/login-common.ts';
 import { PROXY_FAILURE_MSG, proxyDestination, proxyLogin, proxySplice, type ProxyError } from '../lib-login/login-proxy.ts';
 import { AUTHENTICATED_COMMANDS, noopCommand, scriptLiteral, type MsCommandContext, type MsIo } from './managesieve-commands.ts';
 import { SieveFileStorage } from './managesieve-storage.ts';
-import { parseDovecotSize, type ManageSieveSettings } from './managesieve-settings.ts';
+import type { ManageSieveSettings } from './managesieve-settings.ts';
+import { parseDovecotSize } from '../global/dovecot-units.ts';
 
 /** Dovecot login-common: the pre-login input buffer. */
-export const MS_LOGIN_MAX_LINE = 4096;
+export const MS_LOGIN_MAX_LINE = LOGIN_MAX_LINE;
 /** managesieve-login CLIENT_MAX_BAD_COMMANDS. */
-export const MS_LOGIN_MAX_BAD_COMMANDS = 3;
+export const MS_LOGIN_MAX_BAD_COMMANDS = LOGIN_MAX_BAD_COMMANDS;
 /** managesieve CLIENT_MAX_BAD_COMMANDS. */
-export const MS_MAX_BAD_COMMANDS = 20;
-const YIELD_EVERY = 64;
-const MAX_FAILURE_DELAY_MS = 15_000;
+export const MS_MAX_BAD_COMMANDS = CLIENT_MAX_BAD_COMMANDS;
 
 export interface ManageSieveDeps {
   directory: UserDirectory;
   settings: ManageSieveSettings;
   log: Logger;
   /** The master's auth penalty (ServiceContext.authPenalty). */
-  penalty?: { directory(dir: UserDirectory, clientAddr: string): UserDirectory } | undefined;
+  penalty?: AuthPenaltyHook | undefined;
 }
 
 export interface ManageSieveSessionOptions {
@@ -65,20 +65,6 @@ export interface ManageSieveSessionOptions {
 }
 
 let sessionCounter = 0;
-
-function strip(a: string | undefined): string { return (a ?? '').replace(/^::ffff:/, ''); }
-
-/** Is `ip` in one of the CIDR networks (login_trusted_networks)? */
-function inNetworks(ip: string, nets: string[]): boolean {
-  if (ip === '' || nets.length === 0) return false;
-  const bl = new BlockList();
-  for (const n of nets) {
-    const [addr, bits] = n.split('/');
-    const type = addr!.includes(':') ? 'ipv6' : 'ipv4';
-    try { if (bits !== undefined) bl.addSubnet(addr!, Number(bits), type); else bl.addAddress(addr!, type); } catch { /* not an address */ }
-  }
-  return bl.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
-}
 
 const LOGIN_COMMANDS = new Set(['CAPABILITY', 'AUTHENTICATE', 'STARTTLS', 'NOOP', 'LOGOUT']);
 
@@ -129,7 +115,7 @@ export class ManageSieveSession {
   }
 
   private get secure(): boolean {
-    if (this.o.tls || inNetworks(strip(this.sock.remoteAddress), this.deps.settings.trustedNetworks ?? [])) return true;
+    if (this.o.tls || loginTrusted(this.sock.remoteAddress ?? '', this.deps.settings.trustedNetworks)) return true;
     const r = this.sock.remoteAddress;
     return r !== undefined && r === this.sock.localAddress;
   }
@@ -145,7 +131,7 @@ export class ManageSieveSession {
 
   /** The peer is in login_trusted_networks: it may send XCLIENT. */
   private get trustedPeer(): boolean {
-    return inNetworks(strip(this.sock.remoteAddress), this.deps.settings.trustedNetworks ?? []);
+    return loginTrusted(this.sock.remoteAddress ?? '', this.deps.settings.trustedNetworks);
   }
 
   private async write(data: Buffer | string): Promise<void> {
@@ -326,8 +312,7 @@ export class ManageSieveSession {
   }
 
   private authDirectory(): UserDirectory {
-    const p = this.deps.penalty;
-    return p ? p.directory(this.deps.directory, this.forwardedIp ?? this.sock.remoteAddress ?? '') : this.deps.directory;
+    return loginDirectory(this.deps.directory, this.deps.penalty, this.forwardedIp ?? this.sock.remoteAddress ?? '');
   }
 
   private async finishAuth(r: AuthOutcome): Promise<boolean> {
@@ -341,8 +326,7 @@ export class ManageSieveSession {
       }
       if (r.failure) {
         this.failures++;
-        const delay = Math.min(MAX_FAILURE_DELAY_MS, s.authFailureDelayMs * 2 ** (this.failures - 1));
-        if (delay > 0 && !this.deps.penalty) await new Promise((res) => setTimeout(res, delay));
+        await holdAuthFailure(s.authFailureDelayMs, this.failures, this.deps.penalty);
       }
       this.deps.log.info(`managesieve-login: Aborted login (auth failed, ${this.failures} attempts): ${this.client()}, reason=${r.logReason}`);
       await this.io.reply('NO', r.text, r.code);

@@ -24,6 +24,7 @@
  */
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
 import { SIEVE_CAPABILITY, SIEVE_NOTIFY_METHODS, sieveExtensions } from './managesieve-compile.ts';
+import { parseDovecotSize, parseDovecotTime } from '../global/dovecot-units.ts';
 
 /** The largest script accepted when sieve_max_script_size = 0 (see managesieveSettings()). */
 export const MAX_SCRIPT_SIZE_UNLIMITED = 64 * 1024 * 1024;
@@ -50,27 +51,6 @@ export interface ManageSieveSettings {
   /** Pre-login and authenticated idle time-outs (Dovecot: 3 min, 30 min). */
   loginTimeoutMs: number;
   idleTimeoutMs: number;
-}
-
-/** Dovecot time values: "2 secs", "500 ms", "1 min", bare numbers are seconds. */
-export function parseDovecotTime(v: string, name: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(v);
-  if (!m) throw new Error(`${name} = ${v}: not a time value (e.g. "2 secs")`);
-  const n = Number(m[1]);
-  const unit = m[2]!.toLowerCase();
-  if (unit === '' || /^s(ecs?|econds?)?$/.test(unit)) return n * 1000;
-  if (/^(ms|msecs?|milliseconds?)$/.test(unit)) return n;
-  if (/^m(ins?|inutes?)?$/.test(unit)) return n * 60_000;
-  if (/^h(ours?)?$/.test(unit)) return n * 3_600_000;
-  throw new Error(`${name} = ${v}: unknown time unit "${unit}"`);
-}
-
-/** Dovecot sizes: "1M", "64k", "2 G", bare numbers are bytes. */
-export function parseDovecotSize(v: string, name: string): number {
-  const m = /^\s*(\d{1,15})\s*([bkmgt]?)b?\s*$/i.exec(v);
-  if (!m) throw new Error(`${name} = ${v}: not a size (e.g. "1M", "64k")`);
-  const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase()]!;
-  return Number(m[1]) * unit;
 }
 
 function parseCount(v: string, name: string): number {

@@ -42,10 +42,8 @@
  */
 import type { Socket } from 'node:net';
 import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
-import { serveSessions } from '../lib-master/master-session.ts';
 import type { ServiceImpl } from '../lib-master/master-service.ts';
-import { dovecotTlsProvider } from '../lib-tls/tls-dovecot.ts';
-import { acceptImplicitTls, startServerTls } from '../lib-tls/tls-server.ts';
+import { serveLoginListeners } from '../lib-login/login-serve.ts';
 import { ManageSieveSession, type ManageSieveDeps, type ManageSieveSessionOptions } from './managesieve-session.ts';
 import { managesieveSettings } from './managesieve-settings.ts';
 
@@ -63,20 +61,9 @@ export const service: ServiceImpl = {
     const settings = managesieveSettings(ctx.dovecot);
     const directory = await openUserDirectory(ctx.dovecot);
     const ms = createManageSieve({ directory, settings, log: ctx.log, penalty: ctx.authPenalty });
-    const tls = dovecotTlsProvider(ctx.dovecot, 'sieve', ctx.log);
-    const handshakeMs = 60_000;
-    const startTls = tls ? (s: Socket) => startServerTls(s, tls, handshakeMs) as Promise<Socket> : undefined;
-    const server = serveSessions(ctx, async (sock, listener, slot) => {
-      if (listener.ssl) {
-        const t = await acceptImplicitTls(sock, tls, handshakeMs, listener.name, ctx.log);
-        if (!t) return;
-        return ms.handle(t, { tls: true, slot });
-      }
-      return ms.handle(sock, { ...(startTls ? { startTls } : {}), slot });
-    });
+    const server = serveLoginListeners(ctx, 'sieve', (sock, o) => ms.handle(sock, o));
     return {
       async stop() {
-        tls?.close();
         await server.stop();
         await directory.close();
       },

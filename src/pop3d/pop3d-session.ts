@@ -39,7 +39,8 @@ import type { MailStore } from '../lib-storage/mail-storage.ts';
 import { MailError } from '../lib-storage/mail-storage.ts';
 import type { Logger } from '../util/msg.ts';
 import { LineReader } from '../util/line-reader.ts';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { CLIENT_MAX_BAD_COMMANDS, holdAuthFailure, LOGIN_MAX_BAD_COMMANDS, LOGIN_MAX_LINE, loginDirectory, loginTrusted, plainAddr, YIELD_EVERY, type AuthPenaltyHook } from '../lib-login/login-common.ts';
 import { PROXY_FAILURE_MSG, proxyDestination, proxyLogin, proxySplice, type ProxyError } from '../lib-login/login-proxy.ts';
 import { closeAfterLinger, type SessionSlot } from '../lib-master/master-session.ts';
 import { REPLY_AUTH_FAILED, REPLY_PLAINTEXT_DISABLED, saslAuth, verifyPassword, type AuthOutcome } from './pop3d-auth.ts';
@@ -48,14 +49,11 @@ import { Pop3Maildrop } from './pop3d-maildrop.ts';
 import type { Pop3dSettings } from './pop3d-settings.ts';
 
 /** Dovecot's login input buffer and pop3 command line limit. */
-export const POP3_MAX_LINE = 4096;
+export const POP3_MAX_LINE = LOGIN_MAX_LINE;
 /** Dovecot login-common CLIENT_MAX_BAD_COMMANDS: the 3rd unknown command before login ends it. */
-export const POP3_LOGIN_MAX_BAD_COMMANDS = 3;
+export const POP3_LOGIN_MAX_BAD_COMMANDS = LOGIN_MAX_BAD_COMMANDS;
 /** Dovecot pop3-client.c CLIENT_MAX_BAD_COMMANDS: more than 20 failed commands in a row end it. */
-export const POP3_MAX_BAD_COMMANDS = 20;
-/** Commands handled back to back before the session lets other connections run. */
-const YIELD_EVERY = 64;
-const MAX_FAILURE_DELAY_MS = 15_000;
+export const POP3_MAX_BAD_COMMANDS = CLIENT_MAX_BAD_COMMANDS;
 
 export interface Pop3dDeps {
   directory: UserDirectory;
@@ -63,7 +61,7 @@ export interface Pop3dDeps {
   settings: Pop3dSettings & { lockWaitMs?: number };
   log: Logger;
   /** The master's auth penalty (ServiceContext.authPenalty): it holds failed logins itself. */
-  penalty?: { directory(dir: UserDirectory, clientAddr: string): UserDirectory } | undefined;
+  penalty?: AuthPenaltyHook | undefined;
 }
 
 export interface Pop3SessionOptions {
@@ -107,17 +105,6 @@ let sessionCounter = 0;
 /** The commands pop3-login knows; anything else before login is a bad command. */
 const LOGIN_COMMANDS = new Set(['CAPA', 'USER', 'PASS', 'AUTH', 'APOP', 'STLS', 'QUIT', 'XCLIENT']);
 
-function inNetworks(ip: string, nets: string[]): boolean {
-  if (ip === '' || nets.length === 0) return false;
-  const bl = new BlockList();
-  for (const n of nets) {
-    const [addr, bits] = n.split('/');
-    const type = addr!.includes(':') ? 'ipv6' : 'ipv4';
-    try { if (bits !== undefined) bl.addSubnet(addr!, Number(bits), type); else bl.addAddress(addr!, type); } catch { /* not an address */ }
-  }
-  return bl.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
-}
-
 export class Pop3Session {
   private sock: Socket;
   private readonly deps: Pop3dDeps;
@@ -149,12 +136,11 @@ export class Pop3Session {
     this.o = o;
     this.reader = new LineReader(sock, POP3_MAX_LINE);
     this.id = `${process.pid.toString(36)}${(++sessionCounter).toString(36)}${Date.now().toString(36)}`;
-    const strip = (a: string | undefined) => (a ?? '').replace(/^::ffff:/, '');
-    this.remoteIp = strip(sock.remoteAddress);
-    this.localIp = strip(sock.localAddress);
+    this.remoteIp = plainAddr(sock.remoteAddress);
+    this.localIp = plainAddr(sock.localAddress);
     this.remotePort = sock.remotePort ?? 0;
     this.localPort = sock.localPort ?? 0;
-    this.trustedPeer = inNetworks(this.remoteIp, deps.settings.trustedNetworks ?? []);
+    this.trustedPeer = loginTrusted(this.remoteIp, deps.settings.trustedNetworks);
     sock.on('close', () => { this.closed = true; });
     sock.on('error', () => { this.closed = true; });
   }
@@ -201,8 +187,7 @@ export class Pop3Session {
 
   /** The directory password checks go to: through the auth penalty when the master gave one. */
   private authDirectory(): UserDirectory {
-    const p = this.deps.penalty;
-    return p ? p.directory(this.deps.directory, this.remoteIp) : this.deps.directory;
+    return loginDirectory(this.deps.directory, this.deps.penalty, this.remoteIp);
   }
 
   private client(): string { return `rip=${this.remoteIp || 'local'}, lip=${this.localIp || 'local'}`; }
@@ -378,8 +363,7 @@ export class Pop3Session {
     if (!r.ok) {
       if (r.failure) {
         this.failures++;
-        const delay = Math.min(MAX_FAILURE_DELAY_MS, s.authFailureDelayMs * 2 ** (this.failures - 1));
-        if (delay > 0 && !this.deps.penalty) await new Promise((res) => setTimeout(res, delay));
+        await holdAuthFailure(s.authFailureDelayMs, this.failures, this.deps.penalty);
       }
       this.deps.log.info(`pop3-login: Aborted login (auth failed, ${this.failures} attempts): user=<${typed}>, ${this.client()}, reason=${r.logReason}`);
       await this.io.line(r.reply);

@@ -15,6 +15,7 @@
  *   login_trusted_networks   proxies that may send XCLIENT (the greeting then says [XCLIENT])
  */
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
+import { parseDovecotTime } from '../global/dovecot-units.ts';
 
 export interface Pop3dSettings {
   greeting: string;
@@ -29,20 +30,6 @@ export interface Pop3dSettings {
   loginTimeoutMs: number;
   /** login_trusted_networks: proxies that may forward the client's address with XCLIENT. */
   trustedNetworks: string[];
-}
-
-/** Dovecot time values: "2 secs", "500 ms", "1 min", "10s", bare numbers are seconds. */
-export function parseDovecotTime(v: string, name: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(v);
-  if (!m) throw new Error(`${name} = ${v}: not a time value (e.g. "2 secs")`);
-  const n = Number(m[1]);
-  const unit = m[2]!.toLowerCase();
-  if (unit === '' || /^s(ecs?|econds?)?$/.test(unit)) return n * 1000;
-  if (/^(ms|msecs?|milliseconds?)$/.test(unit)) return n;
-  if (/^m(ins?|inutes?)?$/.test(unit)) return n * 60_000;
-  if (/^h(ours?)?$/.test(unit)) return n * 3_600_000;
-  if (/^d(ays?)?$/.test(unit)) return n * 86_400_000;
-  throw new Error(`${name} = ${v}: unknown time unit "${unit}"`);
 }
 
 export function pop3dSettings(conf: DovecotConfig): Pop3dSettings {

@@ -33,12 +33,10 @@
 import type { Socket } from 'node:net';
 import { openUserDirectory } from '../lib-auth/user-directory-open.ts';
 import { MaildirStore } from '../lib-storage/maildir/maildir-storage.ts';
-import { serveSessions } from '../lib-master/master-session.ts';
 import type { ServiceImpl } from '../lib-master/master-service.ts';
 import { Pop3Session, type Pop3dDeps, type Pop3SessionOptions } from './pop3d-session.ts';
 import { pop3dSettings } from './pop3d-settings.ts';
-import { dovecotTlsProvider } from '../lib-tls/tls-dovecot.ts';
-import { acceptImplicitTls, startServerTls } from '../lib-tls/tls-server.ts';
+import { serveLoginListeners } from '../lib-login/login-serve.ts';
 
 export interface Pop3d {
   /** Serve one connection; `o.tls` for pop3s sockets, `o.startTls` enables STLS (the TLS issue). */
@@ -58,22 +56,10 @@ export const service: ServiceImpl = {
     const sep = ctx.dovecot.namespaces.find((n) => n.inbox)?.separator;
     const store = new MaildirStore(sep ? { separator: sep } : {});
     const pop3d = createPop3d({ directory, store, settings: pop3dSettings(ctx.dovecot), log: ctx.log, penalty: ctx.authPenalty });
-    // Reloadable (`postern reload`), with local_name certificates by SNI (lib-tls/tls-provider.ts).
-    const tls = dovecotTlsProvider(ctx.dovecot, 'pop3', ctx.log);
-    const handshakeMs = 60_000;
-    const startTls = tls ? (s: Socket) => startServerTls(s, tls, handshakeMs) as Promise<Socket> : undefined;
-    const server = serveSessions(ctx, async (sock, listener, slot) => {
-      if (listener.ssl) {
-        // pop3s: TLS from the first byte; without a certificate never serve it in clear.
-        const t = await acceptImplicitTls(sock, tls, handshakeMs, listener.name, ctx.log);
-        if (!t) return;
-        return pop3d.handle(t, { tls: true, slot });
-      }
-      return pop3d.handle(sock, { startTls, slot });
-    });
+    // pop3s: TLS from the first byte, never in clear; STLS with a reloadable certificate.
+    const server = serveLoginListeners(ctx, 'pop3', (sock, o) => pop3d.handle(sock, o));
     return {
       async stop() {
-        tls?.close();
         await server.stop();
         await directory.close();
       },

@@ -31,6 +31,7 @@ import { rootCertificates } from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import type { CleanupClient } from '../global/cleanup-client.ts';
 import { pendingDays, pruneSent, scheduleDaily, submitReportMail } from '../global/daily-report.ts';
+import { gzipReportMail } from '../global/report-mail.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
 import { buildTlsRptReports, readTlsRptDay, tlsRptRua } from '../global/tls-rpt.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
@@ -53,33 +54,21 @@ export function reportMessage(config: MainConfig, domain: string, to: string, re
   const day = (report['date-range'] as { 'start-datetime': string })['start-datetime'];
   const start = Math.floor(new Date(day).getTime() / 1000);
   const id = String(report['report-id']);
-  const gz = gzipSync(Buffer.from(JSON.stringify(report)));
-  const b = `tlsrpt-${randomBytes(8).toString('hex')}`;
-  const file = `${submitter}!${domain}!${start}!${start + 86399}.json.gz`;
-  return Buffer.from([
-    `From: ${config.get('postern_tlsrpt_contact')}`,
-    `To: ${to}`,
-    `Subject: Report Domain: ${domain} Submitter: ${submitter} Report-ID: <${id}>`,
-    `TLS-Report-Domain: ${domain}`,
-    `TLS-Report-Submitter: ${submitter}`,
-    'MIME-Version: 1.0',
-    `Content-Type: multipart/report; report-type="tlsrpt"; boundary="${b}"`,
-    '',
-    `--${b}`,
-    'Content-Type: text/plain; charset=us-ascii',
-    '',
-    `This is an aggregate TLS report (RFC 8460) from ${submitter} for ${domain}, ${day.slice(0, 10)}.`,
-    '',
-    `--${b}`,
-    'Content-Type: application/tlsrpt+gzip',
-    'Content-Transfer-Encoding: base64',
-    `Content-Disposition: attachment; filename="${file}"`,
-    '',
-    ...(gz.toString('base64').match(/.{1,76}/g) ?? []),
-    '',
-    `--${b}--`,
-    '',
-  ].join('\n'));
+  return gzipReportMail({
+    headers: [
+      `From: ${config.get('postern_tlsrpt_contact')}`,
+      `To: ${to}`,
+      `Subject: Report Domain: ${domain} Submitter: ${submitter} Report-ID: <${id}>`,
+      `TLS-Report-Domain: ${domain}`,
+      `TLS-Report-Submitter: ${submitter}`,
+    ],
+    contentType: 'multipart/report; report-type="tlsrpt"',
+    boundaryPrefix: 'tlsrpt',
+    text: [`This is an aggregate TLS report (RFC 8460) from ${submitter} for ${domain}, ${day.slice(0, 10)}.`],
+    attachmentType: 'application/tlsrpt+gzip',
+    fileName: `${submitter}!${domain}!${start}!${start + 86399}.json.gz`,
+    report: JSON.stringify(report),
+  });
 }
 
 export interface TlsRptSendDeps { cleanup: CleanupClient; resolver?: DnsResolver; log: Logger }

@@ -13,8 +13,11 @@
  *   address). cidrMatch(addr, net) is true when both are of one family and agree on the first
  *   net.bits bits; the host bits of net are ignored, so a net whose host bits are set (which a
  *   parser may accept or refuse, its own rule) matches as its masked form would.
+ *
+ *   inNetworkList(ip, nets) asks the same of a list of "addr/len" texts (entries that are not
+ *   networks are skipped), as login_trusted_networks and similar settings need.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 
 /** A network: its address bytes (4 or 16) and the number of leading bits that count. */
 export interface CidrNet { bytes: Uint8Array; bits: number }
@@ -64,4 +67,19 @@ export function cidrMatch(addr: Uint8Array, net: CidrNet): boolean {
     if ((addr[i]! & mask) !== (net.bytes[i]! & mask)) return false;
   }
   return true;
+}
+
+/**
+ * Is `ip` in one of `nets` ("addr/len" or a bare address, either family)? Entries that are not
+ * networks are skipped. The list form of Dovecot's login_trusted_networks.
+ */
+export function inNetworkList(ip: string, nets: string[]): boolean {
+  if (ip === '' || nets.length === 0) return false;
+  const bl = new BlockList();
+  for (const n of nets) {
+    const [addr, bits] = n.split('/');
+    const type = addr!.includes(':') ? 'ipv6' : 'ipv4';
+    try { if (bits !== undefined) bl.addSubnet(addr!, Number(bits), type); else bl.addAddress(addr!, type); } catch { /* not an address */ }
+  }
+  return bl.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
 }

@@ -134,6 +134,18 @@ export class DbTemplates {
     this.domains = items.map((d) => d.startsWith('!') ? { name: d.slice(1).toLowerCase(), negate: true } : { name: d.toLowerCase(), negate: false });
   }
 
+  /**
+   * The key a lookup asks with: case-folded unless the table says not to; undefined when no
+   * entry can match (a NUL byte, or outside the `domain` list). A closed table is a
+   * temporary error.
+   */
+  lookupKey(rawKey: string, fold: boolean, closed: boolean): string | undefined {
+    if (closed) throw new DictError('retry', `${this.label}: table is closed`);
+    const key = fold ? rawKey.toLowerCase() : rawKey;
+    if (key.includes('\0') || !this.checkDomain(key)) return undefined;
+    return key;
+  }
+
   /** db_common_check_domain: false when a domain list is set and the key is not in it. */
   checkDomain(key: string): boolean {
     if (!this.domains) return true;

@@ -143,10 +143,8 @@ export async function openSqlDict<C, H extends DbHost>(driver: SqlDriver<C, H>, 
     type: driver.type,
     name,
     async lookup(rawKey) {
-      if (closed) throw new DictError('retry', `${label}: table is closed`);
-      const key = fold ? rawKey.toLowerCase() : rawKey;
-      if (key.includes('\0')) return undefined;
-      if (!t.checkDomain(key)) return undefined;
+      const key = t.lookupKey(rawKey, fold, closed);
+      if (key === undefined) return undefined;
       if (t.expand(query!, key, undefined) === undefined) return undefined;
       let pending = inflight.get(key);
       if (!pending) {

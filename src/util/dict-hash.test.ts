@@ -71,13 +71,18 @@ test('hash: source newer than index gives Postfix\'s warning', async (t) => {
   assert.deepEqual(warnings, [`database ${f}.pdb is older than source file ${f}`]);
 });
 
-test('hash: a rebuilt index is picked up by an open table', async (t) => {
-  const dir = tempDir(t);
-  const f = join(dir, 't');
+/** A hash: table built from "a old", open, answering "old". */
+async function openOldTable(t: { after: (fn: () => void) => void }) {
+  const f = join(tempDir(t), 't');
   writeFileSync(f, 'a old\n');
   await build(`hash:${f}`);
   const d = await dictOpen(`hash:${f}`, { warn: () => {} });
   assert.equal(await d.lookup('a'), 'old');
+  return { f, d };
+}
+
+test('hash: a rebuilt index is picked up by an open table', async (t) => {
+  const { f, d } = await openOldTable(t);
   writeFileSync(f, 'a new\n');
   await build(`hash:${f}`);
   await new Promise((r) => setTimeout(r, 1100));
@@ -85,12 +90,7 @@ test('hash: a rebuilt index is picked up by an open table', async (t) => {
 });
 
 test('hash: a rebuilt index is picked up a second later even when the wall clock was stepped back', async (t) => {
-  const dir = tempDir(t);
-  const f = join(dir, 't');
-  writeFileSync(f, 'a old\n');
-  await build(`hash:${f}`);
-  const d = await dictOpen(`hash:${f}`, { warn: () => {} });
-  assert.equal(await d.lookup('a'), 'old');
+  const { f, d } = await openOldTable(t);
   const wall = Date.now;
   t.mock.method(Date, 'now', () => wall() - 3600_000);   // NTP, an administrator: an hour back
   writeFileSync(f, 'a new\n');

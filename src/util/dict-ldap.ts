@@ -290,10 +290,8 @@ export async function openLdapDict(name: string, flags: DictOpenFlags = {}): Pro
     type: 'ldap',
     name,
     async lookup(rawKey) {
-      if (closed) throw new DictError('retry', `${label}: table is closed`);
-      const key = fold ? rawKey.toLowerCase() : rawKey;
-      if (key.includes('\0')) return undefined;
-      if (!t.checkDomain(key)) return undefined;
+      const key = t.lookupKey(rawKey, fold, closed);
+      if (key === undefined) return undefined;
       const b = t.expand(base, key, undefined, ldapDnQuote) ?? (base === '' ? '' : undefined);
       if (b === undefined) return undefined;
       const f = t.expand(filter, key, undefined, ldapFilterQuote);

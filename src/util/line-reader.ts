@@ -18,6 +18,23 @@ import type { Socket } from 'node:net';
 
 export type LineResult = string | { tooLong: true } | undefined;
 
+/**
+ * Follow a socket's input: `onData` for each chunk, `onEnd` once input is over however it ends
+ * (end, close or error). Returns the function that stops following (a proxy takes the socket).
+ */
+export function followInput(sock: Socket, onData: (d: Buffer) => void, onEnd: () => void): () => void {
+  sock.on('data', onData);
+  sock.on('end', onEnd);
+  sock.on('close', onEnd);
+  sock.on('error', onEnd);
+  return () => {
+    sock.off('data', onData);
+    sock.off('end', onEnd);
+    sock.off('close', onEnd);
+    sock.off('error', onEnd);
+  };
+}
+
 export class LineReader {
   private readonly sock: Socket;
   private readonly maxLine: number;
@@ -27,14 +44,12 @@ export class LineReader {
   private waiter: (() => void) | undefined;
   /** When set, raw chunks go here instead of the line buffer (LMTP DATA). */
   private rawSink: ((chunk: Buffer) => void) | undefined;
+  private readonly unfollow: () => void;
 
   constructor(sock: Socket, maxLine: number) {
     this.sock = sock;
     this.maxLine = maxLine;
-    sock.on('data', this.onData);
-    sock.on('end', this.onEnd);
-    sock.on('close', this.onEnd);
-    sock.on('error', this.onEnd);
+    this.unfollow = followInput(sock, this.onData, this.onEnd);
   }
 
   private readonly onData = (d: Buffer): void => {
@@ -52,10 +67,7 @@ export class LineReader {
    */
   release(): Buffer {
     this.sock.pause();
-    this.sock.off('data', this.onData);
-    this.sock.off('end', this.onEnd);
-    this.sock.off('close', this.onEnd);
-    this.sock.off('error', this.onEnd);
+    this.unfollow();
     const b = this.buf;
     this.buf = Buffer.alloc(0);
     this.ended = true;

@@ -23,6 +23,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PosternSystem } from '../harness/postern-system.ts';
+import { scriptedChat } from '../harness/line-chat.ts';
 
 const run = promisify(execFile);
 let front: PosternSystem, backA: PosternSystem, backB: PosternSystem;
@@ -119,30 +120,6 @@ async function waitFor(what: string, cond: () => boolean, ms = 30_000): Promise<
   }
 }
 
-/**
- * A client from a given loopback address: after the greeting, each command waits for a line
- * matching `done`; the transcript is returned (the socket is closed after 20 s at most).
- */
-function rawChat(port: number, from: string, commands: string[], done: RegExp): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port, localAddress: from });
-    let buf = '', pending = '', greeted = false;
-    const timer = setTimeout(() => s.destroy(), 20_000);
-    const next = () => { const c = commands.shift(); if (c !== undefined) s.write(`${c}\r\n`); };
-    s.on('data', (d) => {
-      buf += d;
-      pending += d;
-      let nl;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (!greeted) { greeted = true; next(); } else if (done.test(line)) next();
-      }
-    });
-    s.on('error', () => {});
-    s.on('close', () => { clearTimeout(timer); resolve(buf); });
-  });
-}
 
 async function smtpSend(to: string, subject: string): Promise<void> {
   await run('python3', ['-c', `
@@ -244,13 +221,13 @@ print("direct", d)
   assert.match(stdout, /same-sasl True/);
   assert.match(stdout, /body of for bob/);
   // the backend was told the client's own address and port (not the front's connection)
-  const pop = await rawChat(front.ports.pop3, '127.0.0.7', ['USER bob@example.test', 'PASS bob-pw', 'QUIT'], /^(\+OK|-ERR)/);
+  const pop = await scriptedChat(front.ports.pop3, '127.0.0.7', ['USER bob@example.test', 'PASS bob-pw', 'QUIT'], /^(\+OK|-ERR)/);
   assert.match(pop, /\+OK Logged in\./, pop);
   await backB.waitLog(/pop3-login: Login: user=<bob@example\.test>, method=PLAIN, rip=127\.0\.0\.7/);
 });
 
 test('IMAP ID forwards the client address to a backend that trusts the front', async () => {
-  const imap = await rawChat(front.ports.imap, '127.0.0.9', ['a LOGIN alice@example.test alice-pw', 'b LOGOUT'], /^[ab] /);
+  const imap = await scriptedChat(front.ports.imap, '127.0.0.9', ['a LOGIN alice@example.test alice-pw', 'b LOGOUT'], /^[ab] /);
   assert.match(imap, /a OK \[CAPABILITY [^\]]+\] Logged in/, imap);
   await backA.waitLog(/imap-login: Login: user=<alice@example\.test>, method=PLAIN, rip=127\.0\.0\.9/);
 });
@@ -281,7 +258,7 @@ print("back", view(${backA.ports.sieve}))
   assert.match(f!, /"s1"/);
   // the backend trusts the front: it offers XCLIENT, and the client's own address reaches it
   const auth = `AUTHENTICATE "PLAIN" "${Buffer.from('\0alice@example.test\0alice-pw').toString('base64')}"`;
-  const t = await rawChat(front.ports.sieve, '127.0.0.8', [auth, 'LOGOUT'], /^(OK|NO|BYE)/);
+  const t = await scriptedChat(front.ports.sieve, '127.0.0.8', [auth, 'LOGOUT'], /^(OK|NO|BYE)/);
   assert.match(t, /OK "Logged in\."/, t);
   await backA.waitLog(/managesieve-login: Login: user=<alice@example\.test>, method=PLAIN, rip=127\.0\.0\.8/);
 });
@@ -386,7 +363,7 @@ for u in ("alicessl", "alicestarttls", "aliceverify"):
 });
 
 test('proxy_maybe to the front itself logs in locally; commands pipelined after LOGIN reach the backend', async () => {
-  const local = await rawChat(front.ports.imap, '127.0.0.1', ['a LOGIN local@example.test local-pw', 'b LOGOUT'], /^[ab] /);
+  const local = await scriptedChat(front.ports.imap, '127.0.0.1', ['a LOGIN local@example.test local-pw', 'b LOGOUT'], /^[ab] /);
   assert.match(local, /a OK \[CAPABILITY [^\]]+\] Logged in/);
   assert.match(front.log, /imap-login: Login: user=<local@example\.test>/);
   assert.doesNotMatch(front.log, /proxy\(local@example\.test\)/);

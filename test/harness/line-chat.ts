@@ -17,6 +17,10 @@
  *                                  the tagged status line; waitFor(/re/) for untagged data
  * line() reads one CRLF line, waitFor() anything a regular expression recognises.
  *
+ * scriptedChat(port, from, commands, /done/) is the whole-session form: after the greeting each
+ * command is sent once a line matching `done` arrives; it returns the transcript when the server
+ * closes (20 s at most).
+ *
  * Every wait is bounded by a timeout and fails with what was received so far.
  */
 import { connect, type Socket } from 'node:net';
@@ -177,4 +181,30 @@ export class LineChat {
 
   /** Drop the connection at once (no QUIT, no FIN wait). */
   close(): void { this.socket.destroy(); }
+}
+
+/**
+ * A client from loopback address `from`: after the greeting, each command waits for a line
+ * matching `done`; the transcript is returned once the server closes (the socket is closed
+ * after 20 s at most).
+ */
+export function scriptedChat(port: number, from: string, commands: string[], done: RegExp): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port, localAddress: from });
+    let buf = '', pending = '', greeted = false;
+    const timer = setTimeout(() => s.destroy(), 20_000);
+    const next = () => { const c = commands.shift(); if (c !== undefined) s.write(`${c}\r\n`); };
+    s.on('data', (d) => {
+      buf += d;
+      pending += d;
+      let nl;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (!greeted) { greeted = true; next(); } else if (done.test(line)) next();
+      }
+    });
+    s.on('error', () => {});
+    s.on('close', () => { clearTimeout(timer); resolve(buf); });
+  });
 }

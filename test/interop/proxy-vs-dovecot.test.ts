@@ -17,10 +17,10 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PosternSystem } from '../harness/postern-system.ts';
+import { scriptedChat } from '../harness/line-chat.ts';
 import { RealDovecot } from '../harness/real-dovecot.ts';
 import { freePort } from '../harness/free-port.ts';
 import { appendFileSync } from 'node:fs';
-import { connect } from 'node:net';
 
 const run = promisify(execFile);
 const skip = RealDovecot.unavailable();
@@ -154,27 +154,6 @@ test('a client sees the same replies through Postern\'s proxy as through real Do
   assert.match(backend.log, /imap-login: Login: user=<alice@example\.test>, method=PLAIN, rip=127\.0\.0\.1/);
 });
 
-/** A client from `from`: greeting, then each command after the previous reply; the transcript. */
-function chat(port: number, from: string, commands: string[], done: RegExp): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port, localAddress: from });
-    let buf = '', pending = '', greeted = false;
-    const timer = setTimeout(() => s.destroy(), 20_000);
-    const next = () => { const c = commands.shift(); if (c !== undefined) s.write(`${c}\r\n`); };
-    s.on('data', (d) => {
-      buf += d;
-      pending += d;
-      let nl;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (!greeted) { greeted = true; next(); } else if (done.test(line)) next();
-      }
-    });
-    s.on('error', () => {});
-    s.on('close', () => { clearTimeout(timer); resolve(buf); });
-  });
-}
 
 test('a Postern front in front of a real Dovecot backend: logins relayed, the client address reaches Dovecot (ID, XCLIENT)', { skip }, async () => {
   dcBackend = await RealDovecot.start({
@@ -183,10 +162,10 @@ test('a Postern front in front of a real Dovecot backend: logins relayed, the cl
   });
   appendFileSync(join(dir, 'proxy.imap'), `dcuser@example.test:{PLAIN}dc-pw::::::proxy=y host=127.0.0.1 port=${dcBackend.ports.imap}\n`);
   appendFileSync(join(dir, 'proxy.pop3'), `dcuser@example.test:{PLAIN}dc-pw::::::proxy=y host=127.0.0.1 port=${dcBackend.ports.pop3}\n`);
-  const imap = await chat(front.ports.imap, '127.0.0.5', ['a LOGIN dcuser@example.test dc-pw', 'b SELECT INBOX', 'c LOGOUT'], /^[abc] /);
+  const imap = await scriptedChat(front.ports.imap, '127.0.0.5', ['a LOGIN dcuser@example.test dc-pw', 'b SELECT INBOX', 'c LOGOUT'], /^[abc] /);
   assert.match(imap, /a OK \[CAPABILITY [^\]]+\] Logged in/, imap);
   assert.match(imap, /b OK \[READ-WRITE\] Select completed/);
-  const pop = await chat(front.ports.pop3, '127.0.0.6', ['USER dcuser@example.test', 'PASS dc-pw', 'STAT', 'QUIT'], /^(\+OK|-ERR)/);
+  const pop = await scriptedChat(front.ports.pop3, '127.0.0.6', ['USER dcuser@example.test', 'PASS dc-pw', 'STAT', 'QUIT'], /^(\+OK|-ERR)/);
   assert.match(pop, /\+OK Logged in\.\r\n\+OK 0 0\r\n/, pop);
   const deadline = Date.now() + 10_000;
   while (!/pop3-login: (?:Info: )?Login: user=<dcuser@example\.test>/.test(dcBackend.log()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
