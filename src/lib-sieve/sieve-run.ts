@@ -19,7 +19,7 @@ import { appendFileSync } from 'node:fs';
 import { SieveExec, SieveRuntimeError, normalizeFlags, type SieveRuntime } from './sieve-interp.ts';
 import { SieveMessage, type SieveEnvelope } from './sieve-message.ts';
 import { SieveResult, type SieveAction } from './sieve-result.ts';
-import { loadScripts, type RunnableScript } from './sieve-script.ts';
+import { loadScripts, type LoadedScripts, type RunnableScript } from './sieve-script.ts';
 import type { SieveSettings } from './sieve-settings.ts';
 import { SieveDuplicateDb } from './sieve-duplicate.ts';
 import { decideVacation } from './sieve-vacation.ts';
@@ -81,6 +81,12 @@ export interface SieveDeliveryInput {
   canRejectInProtocol?: boolean;
   /** Precompiled scripts instead of the configured ones (postern sieve test). */
   scripts?: RunnableScript[];
+  /**
+   * The configured scripts as the caller already loaded them for this delivery (loadScripts():
+   * the check whether Sieve has anything to do), so they are read, and a broken one reported
+   * to its .log, once per delivery.
+   */
+  loaded?: LoadedScripts;
 }
 
 function tmpl(s: SieveSettings): { postmaster: string; hostname: string } {
@@ -94,7 +100,7 @@ export async function planSieveDelivery(input: SieveDeliveryInput): Promise<Siev
   const log: string[] = [];
   const ran: string[] = [];
   const dupes = input.duplicates ?? new SieveDuplicateDb(input.home ? join(input.home, '.postern-sieve-dupes') : undefined);
-  const loaded = input.scripts ? { scripts: input.scripts, problems: [] } : loadScripts(s, input.user, input.home);
+  const loaded = input.scripts ? { scripts: input.scripts, problems: [] } : input.loaded ?? loadScripts(s, input.user, input.home);
   const warnings: string[] = [];
   for (const p of loaded.problems) {
     (p.phase === 'personal' ? log : warnings).push(`sieve: ${p.phase} script ${p.path}: ${p.message.split('\n').slice(0, 3).join(' ')}`);

@@ -6,10 +6,12 @@
  *   const r = await deliverWithSieve(mailUser, { settings, home, envelope, content, submit, log });
  *   r.stored            mailboxes the message went into ([] when discarded/redirected/rejected)
  *   r.protocolReject    ereject's text, when the caller said it can refuse in its protocol
- *   sieveApplies(settings, rec)  is there anything for Sieve to do for this user (a script to run,
- *                       or a broken one to report)? When not, the caller delivers as without
- *                       Sieve: streamed, the message never read whole into memory, the store's
- *                       batched durability kept (the usual case: most users have no script)
+ *   sieveScripts(settings, rec)  the user's scripts when there is anything for Sieve to do (a
+ *                       script to run, or a broken one to report), else undefined: the caller
+ *                       then delivers as without Sieve: streamed, the message never read whole
+ *                       into memory, the store's batched durability kept (the usual case: most
+ *                       users have no script). Otherwise it passes them on as `loaded`, so the
+ *                       scripts are read (and a broken one's .log written) once per delivery
  *   deliverToMaildirWithSieve(dir, o)  the same for an agent given a Maildir path (virtual(8),
  *                       local(8)): the Maildir is the user's home, so ~/.dovecot.sieve and
  *                       ~/sieve/ are beside cur/ new/ tmp/ (Dovecot's mail_location = maildir:~)
@@ -28,7 +30,7 @@
  */
 import type { UserRecord } from '../lib-auth/user-directory.ts';
 import { planSieveDelivery, type SieveLogger, type SieveSend } from '../lib-sieve/sieve-run.ts';
-import { loadScripts } from '../lib-sieve/sieve-script.ts';
+import { loadScripts, type LoadedScripts } from '../lib-sieve/sieve-script.ts';
 import type { SieveEnvelope } from '../lib-sieve/sieve-message.ts';
 import type { SieveSettings } from '../lib-sieve/sieve-settings.ts';
 import { MailError, SYSTEM_FLAGS, type MailUser } from './mail-storage.ts';
@@ -48,6 +50,8 @@ export interface SieveDeliverOptions {
   defaultMailbox?: string;
   canRejectInProtocol?: boolean;
   environment?: Record<string, string>;
+  /** The scripts sieveScripts() returned for this delivery (else they are loaded here). */
+  loaded?: LoadedScripts;
 }
 
 export interface SieveDeliverResult {
@@ -67,9 +71,9 @@ function splitFlags(flags: readonly string[]): { flags: string[]; keywords: stri
   return { flags: sys, keywords: kw };
 }
 
-export function sieveApplies(settings: SieveSettings, rec: Pick<UserRecord, 'user' | 'home'>): boolean {
+export function sieveScripts(settings: SieveSettings, rec: Pick<UserRecord, 'user' | 'home'>): LoadedScripts | undefined {
   const l = loadScripts(settings, rec.user, rec.home);
-  return l.scripts.length > 0 || l.problems.length > 0;
+  return l.scripts.length > 0 || l.problems.length > 0 ? l : undefined;
 }
 
 export async function deliverWithSieve(user: MailUser, o: SieveDeliverOptions): Promise<SieveDeliverResult> {
@@ -78,6 +82,7 @@ export async function deliverWithSieve(user: MailUser, o: SieveDeliverOptions): 
     mailboxExists: (name) => user.exists(name).catch(() => false),
     ...(o.canRejectInProtocol ? { canRejectInProtocol: true } : {}),
     ...(o.environment ? { environment: o.environment } : {}),
+    ...(o.loaded ? { loaded: o.loaded } : {}),
   });
   for (const l of plan.warnings) o.log.warn(`${o.rec.user}: ${l}`);
   for (const l of plan.log) o.log.info(`${o.rec.user}: ${l}`);

@@ -25,4 +25,4 @@ export { deliverToNew, type DeliveredFile } from './maildir/maildir-save.ts';
 export { maildirDeliver, maildirEnsureMailbox } from './maildir/maildir-storage.ts';
 export { mboxDeliver, MBOX_FILE_TOO_LARGE, MBOX_NOT_REGULAR, type MboxDeliverOptions } from './mbox/mbox-deliver.ts';
 export { MailError } from './mail-error.ts';
-export { deliverWithSieve, deliverToMaildirWithSieve, sieveApplies, type SieveDeliverOptions, type SieveDeliverResult, type SieveSend } from './mail-deliver-sieve.ts';
+export { deliverWithSieve, deliverToMaildirWithSieve, sieveScripts, type SieveDeliverOptions, type SieveDeliverResult, type SieveSend } from './mail-deliver-sieve.ts';

@@ -54,7 +54,7 @@ import type { LmtpdSettings } from './lmtpd-settings.ts';
 import { LmtpSpool } from './lmtpd-spool.ts';
 import { startServerTls, describeTls, type TlsContextSource } from '../lib-tls/tls-server.ts';
 import { quarantineOf } from '../lib-authres/authres-header.ts';
-import { deliverWithSieve, sieveApplies, type SieveSend } from '../lib-storage/mail-deliver.ts';
+import { deliverWithSieve, sieveScripts, type SieveSend } from '../lib-storage/mail-deliver.ts';
 
 /** Longest command line (Dovecot's smtp-server limit is of this order; RFC 5321 asks 512). */
 export const LMTP_MAX_LINE = 4096;
@@ -467,10 +467,11 @@ export class LmtpSession {
         }
       }
       // Only a user with something for Sieve to do costs a copy of the message in memory.
-      if (s.sieve.enabled && sieveApplies(s.sieve, r.rec)) {
+      const loaded = s.sieve.enabled ? sieveScripts(s.sieve, r.rec) : undefined;
+      if (loaded) {
         const raw = Buffer.concat([prefix, await whole()]);
         const res = await deliverWithSieve(user, {
-          settings: s.sieve, rec: r.rec, envelope: { from: sender, to: r.address }, content: raw,
+          settings: s.sieve, rec: r.rec, loaded, envelope: { from: sender, to: r.address }, content: raw,
           ...(this.deps.submit ? { submit: this.deps.submit } : {}),
           log: { info: (m) => log.info(`lmtp(${r.rec.user})<${r.id}>: ${m}`), warn: (m) => log.warn(`lmtp(${r.rec.user})<${r.id}>: ${m}`), error: (m) => log.error(`lmtp(${r.rec.user})<${r.id}>: ${m}`) },
           ...(box !== 'INBOX' ? { defaultMailbox: box } : {}),

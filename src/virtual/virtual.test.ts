@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import fs, { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MainConfig } from '../global/mail-conf.ts';
@@ -10,6 +11,7 @@ import { CleanupSession } from '../cleanup/cleanup.ts';
 import { MaildirStore, dropIdleStates } from '../lib-storage/maildir/maildir-storage.ts';
 import { createVirtualAgent, virtualSettings, mailboxPath } from './virtual.ts';
 import { setLogSink } from '../util/msg.ts';
+import { sieveSettings } from '../lib-sieve/sieve-settings.ts';
 
 setLogSink(() => {});
 
@@ -127,5 +129,41 @@ test('virtual_minimum_uid is enforced', async () => {
     assert.equal(r!.status, 'deferred');
     assert.equal(r!.dsn, '4.3.5');
     assert.ok(!existsSync(join(dir, 'vmail', 'a')));
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('Sieve at virtual(8) delivery: the user scripts are loaded once (a broken script logged once), and the result says when it is durable as the plain path does', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-virtual-'));
+  try {
+    const base = join(dir, 'vmail');
+    const cfg = MainConfig.parse(`virtual_mailbox_base = ${base}\nvirtual_mailbox_maps = inline:{ a@example.test=d/a/, b@example.test=d/b/ }\nvirtual_minimum_uid = 0`, 'main.cf', dir);
+    const sieve = sieveSettings({ get: (n) => (n === 'mail_plugins' ? 'sieve' : undefined) }, 'lda');
+    const agent = createVirtualAgent({ ...(await virtualSettings(cfg)), sieve });
+    mkdirSync(join(base, 'd/a'), { recursive: true });
+    writeFileSync(join(base, 'd/a/.dovecot.sieve'), 'require ["fileinto", "mailbox"];\nfileinto :create "Lists";\n');
+    mkdirSync(join(base, 'd/b'), { recursive: true });
+    writeFileSync(join(base, 'd/b/.dovecot.sieve'), 'if foo { keep; }\n');
+    const logWrites: string[] = [];
+    const real = fs.writeFileSync;
+    t.mock.method(fs, 'writeFileSync', (...a: Parameters<typeof fs.writeFileSync>) => {
+      if (typeof a[0] === 'string' && a[0].endsWith('.sieve.log')) logWrites.push(a[0]);
+      return real(...a);
+    });
+    syncBuiltinESMExports();
+    t.after(() => { t.mock.restoreAll(); syncBuiltinESMExports(); });
+    const qf = await queueMessage(dir, ['a@example.test', 'b@example.test'], 'Subject: x\n\nbody\n');
+    const results = await agent.deliver({ qf, transport: 'virtual', nexthop: 'example.test', recipients: qf.recipients, activeSince: Date.now() });
+    assert.deepEqual(results.map((r) => [r.recipient.address, r.status, r.text]), [
+      ['a@example.test', 'sent', 'delivered to maildir (Lists)'],
+      ['b@example.test', 'sent', 'delivered to maildir'],
+    ]);
+    for (const r of results) {
+      assert.ok(r.durable instanceof Promise, `${r.recipient.address}: durable`);
+      await r.durable;
+    }
+    assert.equal(readdirSync(join(base, 'd/a/.Lists/new')).length, 1);
+    assert.equal(readdirSync(join(base, 'd/b/new')).length, 1, 'a broken script: INBOX');
+    assert.deepEqual(logWrites, [join(base, 'd/b/.dovecot.sieve.log')], 'the broken script is reported once per delivery');
+    assert.match(readFileSync(join(base, 'd/b/.dovecot.sieve.log'), 'utf8'), /unknown test 'foo'/);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });

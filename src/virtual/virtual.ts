@@ -40,7 +40,7 @@ import type { MainConfig } from '../global/mail-conf.ts';
 import { Maps } from '../global/maps.ts';
 import { mailAddrFind } from '../global/mail-addr-find.ts';
 import type { DeliverRequest, DeliveryAgent, RecipientResult } from '../global/deliver-request.ts';
-import { deliverToNew, deliverToMaildirWithSieve, sieveApplies, maildirDeliver, maildirEnsureMailbox, mboxDeliver, MailError, MBOX_NOT_REGULAR, type SieveSend } from '../lib-storage/mail-deliver.ts';
+import { deliverToNew, deliverToMaildirWithSieve, sieveScripts, maildirDeliver, maildirEnsureMailbox, mboxDeliver, MailError, MBOX_NOT_REGULAR, type SieveSend } from '../lib-storage/mail-deliver.ts';
 import type { SieveSettings } from '../lib-sieve/sieve-settings.ts';
 import { quarantineOf } from '../lib-authres/authres-header.ts';
 import type { QueueRecipient } from '../global/queue-file.ts';
@@ -67,6 +67,9 @@ export interface VirtualSettings {
   /** Queues Sieve's redirects and replies (cleanup). */
   submit?: (m: SieveSend) => Promise<void>;
 }
+
+/** `durable` of a delivery the mailbox store made durable before it returned. */
+const ALREADY_DURABLE: Promise<void> = Promise.resolve();
 
 export async function virtualSettings(c: MainConfig): Promise<VirtualSettings> {
   const flags = c.dictFlags;
@@ -155,12 +158,15 @@ async function deliverOne(s: VirtualSettings, req: DeliverRequest, r: QueueRecip
     const junk = s.authservId && quarantineOf(content, s.authservId) ? (s.junkMailbox || 'Junk') : undefined;
     // Sieve only when the user has something for it to do (the Maildir is the home, as below):
     // otherwise the plain delivery, whose durability the queue manager batches.
-    const sieve = s.sieve?.enabled && sieveApplies(s.sieve, { user: r.address, home: p.path.replace(/\/+$/, '') }) ? s.sieve : undefined;
+    // The scripts are loaded once here and handed on (one read, one .log for a broken script).
+    const loaded = s.sieve?.enabled ? sieveScripts(s.sieve, { user: r.address, home: p.path.replace(/\/+$/, '') }) : undefined;
+    const sieve = loaded ? s.sieve : undefined;
     try {
       if (junk && !sieve) {
         await maildirDeliver(p.path, Buffer.concat([headers, content]), r.address, junk);
         log.info(`${req.qf.queueId}: ${r.address}: DMARC quarantine: delivered to ${junk}`);
-        return res(r, 'sent', '2.0.0', `delivered to maildir (${junk})`);
+        // Through the store, which returns once the message is on disk: already durable.
+        return { ...res(r, 'sent', '2.0.0', `delivered to maildir (${junk})`), durable: ALREADY_DURABLE };
       }
       if (sieve) {
         // Pigeonhole as in Dovecot's LDA: the Maildir is the user's home (~/.dovecot.sieve).
@@ -168,11 +174,13 @@ async function deliverOne(s: VirtualSettings, req: DeliverRequest, r: QueueRecip
         if (junk) await maildirEnsureMailbox(p.path, r.address, junk);
         const r2 = await deliverToMaildirWithSieve(p.path, {
           ...(junk ? { defaultMailbox: junk } : {}),
-          user: r.address, settings: sieve, envelope: { from: req.qf.sender, to: r.address, ...(r.orig ? { origTo: r.orig } : {}) },
+          user: r.address, settings: sieve, loaded, envelope: { from: req.qf.sender, to: r.address, ...(r.orig ? { origTo: r.orig } : {}) },
           content: Buffer.concat([headers, content]), ...(s.submit ? { submit: s.submit } : {}),
           log: { info: (m) => log.info(`${req.qf.queueId}: ${m}`), warn: (m) => log.warn(`${req.qf.queueId}: ${m}`), error: (m) => log.warn(`${req.qf.queueId}: ${m}`) },
         });
-        return res(r, 'sent', '2.0.0', r2.stored.length ? `delivered to maildir${r2.stored.some((b) => b !== 'INBOX') ? ` (${r2.stored.join(', ')})` : ''}` : 'delivered by sieve (no mailbox stored)');
+        // Like the plain path, the result says when the delivery is on disk (qmgr waits for it
+        // before the queue file goes): the store returned after its fsync, so it already is.
+        return { ...res(r, 'sent', '2.0.0', r2.stored.length ? `delivered to maildir${r2.stored.some((b) => b !== 'INBOX') ? ` (${r2.stored.join(', ')})` : ''}` : 'delivered by sieve (no mailbox stored)'), durable: ALREADY_DURABLE };
       }
       ({ durable } = await deliverToNew(p.path, [headers, content]));
     } catch (e) {
