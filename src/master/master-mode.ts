@@ -13,6 +13,10 @@
  * Only services that are a module of their own can move out of the master (SERVICE_MODULES);
  * cleanup, trivial-rewrite, bounce and the delivery agents are libraries of smtpd/pickup/qmgr
  * and run wherever those run: a mode set on them is refused with a ConfigError that says so.
+ * A worker thread gets no connections (master-thread.ts): only the services that accept none
+ * (THREAD_SERVICES: qmgr, pickup) may run in one. `thread` on smtpd, qmgr's neighbours that
+ * serve clients (imapd, pop3d, lmtpd, managesieve, qmqpd) would start a service that never
+ * answers: refused at start and at reload with a ConfigError naming the service and the setting.
  */
 import { ConfigError } from '../global/config-error.ts';
 import type { MainConfig } from '../global/mail-conf.ts';
@@ -35,6 +39,9 @@ export const SERVICE_MODULES: Readonly<Record<string, string>> = {
   managesieve: '../managesieve/managesieve.ts',
 };
 
+/** The services that take no connections and so can run in a worker thread. */
+export const THREAD_SERVICES: ReadonlySet<string> = new Set(['qmgr', 'pickup']);
+
 /** Today's placement when postern_process_mode is empty. */
 export const DEFAULT_MODES: Readonly<Record<string, ProcessMode>> = {
   qmgr: 'thread',
@@ -55,6 +62,9 @@ export function serviceMode(plan: ServicePlan, config: MainConfig, modules: Read
     // main.cf's setting applies to the services that can move; an explicit -o on a library is an error.
     if (!perEntry) return 'inline';
     throw bad(`${plan.impl} cannot run in a ${v} of its own: it runs inside the smtpd, pickup or qmgr that uses it; remove the option`);
+  }
+  if (v === 'thread' && !THREAD_SERVICES.has(plan.impl)) {
+    throw bad(`${plan.impl} cannot run in a worker thread: it accepts connections, which a thread is never given (only ${[...THREAD_SERVICES].join(' and ')} can); use process or inline`);
   }
   return v as ProcessMode;
 }

@@ -187,3 +187,28 @@ test('postern_process_count=2: connections are shared out between two children; 
     await master.stop();
   }
 });
+
+test('postern_process_mode=thread on a service that accepts connections is refused at start and at reload, naming the service and the setting', async () => {
+  const port = await freePort();
+  writeConfig(port, 'thread');
+  const master = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry, modules, restartDelay: 100 });
+  await assert.rejects(master.start(), /master\.cf, line 1: -o postern_process_mode=thread: smtpd cannot run in a worker thread: it accepts connections, which a thread is never given \(only qmgr and pickup can\); use process or inline/);
+  await master.stop();
+
+  // Running inline; a reload that asks for a thread keeps the running service and says why.
+  writeConfig(port, 'inline');
+  const m2 = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry, modules, restartDelay: 100 });
+  await m2.start();
+  try {
+    const before = lines.length;
+    writeConfig(port, 'thread');
+    await m2.reload();
+    const said = lines.slice(before).join('\n');
+    assert.match(said, /reload: 127\.0\.0\.1:\d+\/inet: \S*master\.cf, line 1: -o postern_process_mode=thread: smtpd cannot run in a worker thread.*; keeping the old service/);
+    const c = new Client({ port });
+    assert.match(await c.line(), /^hello /, 'the running service still greets');
+    c.sock.destroy();
+  } finally {
+    await m2.stop();
+  }
+});
