@@ -168,7 +168,9 @@ export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKe
   // the full-text index (lib-fts): brought up to date first (messages it lacks are read and
   // indexed), then it rules out messages in phase 1; without one every message is read
   const fts = needs.fts && s.shared.settings.ftsIndex !== false ? box.ftsIndex : undefined;
-  if (fts) await fts.update(box.uidValidity, view.map((m) => m.uid), (uids, each) => box.readMany(uids, each));
+  // (CONTEXT=SEARCH evaluates a few messages through a narrowed view: the index must not be
+  // compacted down to them)
+  if (fts) await fts.update(box.uidValidity, view.map((m) => m.uid), (uids, each) => box.readMany(uids, each), box.status().messages);
   // phase 1: what flags, sizes, sets and dates decide; phase 2: read the rest, READ_AHEAD at a time
   const undecided: MsgCtx[] = [];
   for (let i = 0; i < view.length; i++) {

@@ -249,13 +249,17 @@ export class FtsIndex {
 
   /**
    * Make the index cover `uids` (a view, ascending) of a mailbox with `uidValidity`: the index
-   * a search may then consult with signature(). Never throws for a damaged file: rebuilds it;
-   * an error writing it (full disk, permissions) is logged and the index stays in memory only.
+   * a search may then consult with signature(). `total`: the messages in the mailbox; when
+   * `uids` is all of them, records of other UIDs are expunged ones and may be compacted away
+   * (a search over part of a mailbox, e.g. CONTEXT=SEARCH updates, passes more). Never throws for a
+   * damaged file: rebuilds it; an error writing it (full disk, permissions) is logged and the
+   * index stays in memory only.
    */
-  update(uidValidity: number, uids: readonly number[], read: ReadMany): Promise<void> {
+  update(uidValidity: number, uids: readonly number[], read: ReadMany, total = uids.length): Promise<void> {
     return this.serial(async () => {
       // each UID has one live record; compaction keeps dead ones under 2x + a batch
-      const maxBytes = HEADER + (2 * uids.length + 2 * BATCH) * (12 + MAX_SIG);
+      const whole = total <= uids.length;
+      const maxBytes = HEADER + (2 * Math.max(total, uids.length) + 2 * BATCH) * (12 + MAX_SIG);
       let exists = this.follow(maxBytes);
       if (exists && this.fileSize > this.loaded && !this.damaged) {
         // an incomplete record at the end: an append in progress (one write(2): done in a moment)
@@ -273,9 +277,12 @@ export class FtsIndex {
       if (fresh) this.sigs = new Map();
       for (const u of uids) if (!this.sigs.has(u)) missing.push(u);
       const liveCount = uids.length - missing.length;
-      if (!inMemory && (fresh || this.damaged || (this.records > 2 * liveCount && this.records - liveCount > BATCH))) {
-        const live = new Map<number, Uint8Array>();
-        for (const u of uids) { const s = this.sigs.get(u); if (s) live.set(u, s); }
+      if (!inMemory && (fresh || this.damaged || (whole && this.records > 2 * liveCount && this.records - liveCount > BATCH))) {
+        let live = this.sigs;
+        if (whole) {
+          live = new Map<number, Uint8Array>();
+          for (const u of uids) { const s = this.sigs.get(u); if (s) live.set(u, s); }
+        }
         try { this.rewrite(uidValidity, live); } catch (e) {
           writable = false;
           this.sigs = live; this.uidValidity = uidValidity; this.memoryOnly = true; this.damaged = false;
