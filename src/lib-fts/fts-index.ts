@@ -113,6 +113,17 @@ export function ftsIndexAt(path: string): FtsIndex {
   return f;
 }
 
+/** Delivery/APPEND (FtsIndex.noteSaved), without keeping an object for a mailbox nobody searches. */
+export function ftsNoteSaved(path: string, uidValidity: number, uid: number, readFile: () => Buffer | undefined): void {
+  (indexes.get(path) ?? new FtsIndex(path)).noteSaved(uidValidity, uid, readFile);
+}
+
+/** COPY/MOVE (FtsIndex.noteCopied): only when the source's index is loaded in this process. */
+export function ftsNoteCopied(fromPath: string, fromUidValidity: number, fromUid: number, path: string, uidValidity: number, uid: number): void {
+  const from = indexes.get(fromPath);
+  if (from) (indexes.get(path) ?? new FtsIndex(path)).noteCopied(from, fromUidValidity, fromUid, uidValidity, uid);
+}
+
 function touch(f: FtsIndex): void {
   indexes.delete(f.path);
   indexes.set(f.path, f);

@@ -6,6 +6,7 @@
  */
 import { closeSync, createReadStream, openSync, promises as fsp, readFileSync, readSync, constants as fsConstants } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { join } from 'node:path';
 import type {
   CopyResult, DeliverOptions, DeliverResult, FlagMode, Mailbox, MailboxCacheFile, MailboxChanges, MailboxStatus, MessageInfo,
   MessageSource, StoreOptions, StoreResult, SystemFlag,
@@ -65,7 +66,7 @@ export class MaildirMailbox implements Mailbox {
   get highestModseq(): number { return this.lastModseq; }
   private _cacheFile: MailboxCacheFile | undefined;
   get cacheFile(): MailboxCacheFile { return this._cacheFile ??= maildirCacheFile(this.state.ctlDir); }
-  get ftsIndex(): FtsIndex { return ftsIndexAt(`${this.state.ctlDir}/${FTS_INDEX_NAME}`); }
+  get ftsIndex(): FtsIndex { return ftsIndexAt(join(this.state.ctlDir, FTS_INDEX_NAME)); }
   expungedSince(modseq: number): number[] | undefined { return this.state.expungedSince(modseq); }
 
   messages(): readonly MessageInfo[] { return this.view; }

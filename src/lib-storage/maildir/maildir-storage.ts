@@ -30,7 +30,7 @@ import { quotaGrace, quotaTestAlloc, quotaWarningToRun, runQuotaWarning } from '
 import { logger } from '../../util/msg.ts';
 import { notifyMailboxListChanged, watchAnyMailbox, watchMailbox, type ListChange } from '../mail-notify.ts';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { FTS_INDEX_NAME, ftsIndexAt } from '../../lib-fts/fts-index.ts';
+import { FTS_INDEX_NAME, ftsNoteCopied, ftsNoteSaved } from '../../lib-fts/fts-index.ts';
 import { readFileSync, constants as fsConstants } from 'node:fs';
 
 const log = logger('lib-storage');
@@ -271,7 +271,7 @@ export class MaildirUser implements MailUser, MailboxOwner {
       }
       const uid = await commitSave(s, tmp, flags, kw);
       // the full-text index, when the mailbox has one (else the first SEARCH BODY/TEXT makes it)
-      ftsIndexAt(join(s.ctlDir, FTS_INDEX_NAME)).noteSaved(s.uidValidity, uid, () => {
+      ftsNoteSaved(join(s.ctlDir, FTS_INDEX_NAME), s.uidValidity, uid, () => {
         const r = s.byUid.get(uid);
         return r && r.size <= 1024 * 1024 ? readFileSync(s.pathOf(r), { flag: fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW }) : undefined;
       });
@@ -340,7 +340,7 @@ export class MaildirUser implements MailUser, MailboxOwner {
           }
         }
         const uid = await commitSave(d, { path: tmpPath, unique, size: r.size, vsize: r.vsize }, r.flags, kw);
-        ftsIndexAt(join(d.ctlDir, FTS_INDEX_NAME)).noteCopied(ftsIndexAt(join(src.ctlDir, FTS_INDEX_NAME)), src.uidValidity, r.uid, d.uidValidity, uid);
+        ftsNoteCopied(join(src.ctlDir, FTS_INDEX_NAME), src.uidValidity, r.uid, join(d.ctlDir, FTS_INDEX_NAME), d.uidValidity, uid);
         return [r.uid, uid];
       });
       const map = (await Promise.all(jobs)).filter((x): x is [number, number] => x !== undefined);
