@@ -8,6 +8,7 @@ import { runE2eBench } from './e2e-bench.ts';
 import { runQueueBench } from './queue-bench.ts';
 import { runImapBench } from './imap-bench.ts';
 import { runFtsBench } from './fts-bench.ts';
+import { runNotifyBench } from './imap-notify-bench.ts';
 import { runTlsBench } from './tls-bench.ts';
 import { lmtpScenario } from './lmtp-bench.ts';
 import { sieveScenario } from './sieve-bench.ts';
@@ -57,6 +58,15 @@ const fts: ExternalScenario = {
   },
 };
 
+const imapNotify: ExternalScenario = {
+  kind: 'external', name: 'imap-notify-1000', reference: 'Dovecot imap',
+  description: 'push fan-out: one APPEND told to 1,000 IDLE clients (EXISTS) and to 1,000 NOTIFY clients (STATUS of INBOX), memory per waiting client',
+  async run(o) {
+    const rows = await runNotifyBench({ clients: 1000, rounds: Math.min(o.rounds, 3) }, quiet);
+    return rows.map((x) => row('imap-notify-1000', x.name, x.unit, 'lower', [x.dovecot], [x.postern]));
+  },
+};
+
 const tls: ExternalScenario = {
   kind: 'external', name: 'tls', reference: 'Postfix smtpd',
   description: 'TLS handshakes/s (STARTTLS + EHLO + QUIT) and TLS SMTP messages/s, same certificate',
@@ -74,4 +84,4 @@ const dkimSign: ExternalScenario = {
   },
 };
 
-export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, sieveScenario, imap, fts, tls, queue, dkimSign, pgsqlLookupScenario, proxyLoginScenario];
+export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, sieveScenario, imap, fts, imapNotify, tls, queue, dkimSign, pgsqlLookupScenario, proxyLoginScenario];
