@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectImap, startFixture, stripTiming, type Fixture } from '../../test/harness/imapd-testkit.ts';
 import { setFlagsFromString } from 'node:v8';
@@ -18,7 +18,7 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 let fx: Fixture;
-before(async () => { fx = await startFixture({ users: [['many@x.test', 'pw'], ['bad@x.test', 'pw'], ['slow@x.test', 'pw']] }); });
+before(async () => { fx = await startFixture({ users: [['many@x.test', 'pw'], ['bad@x.test', 'pw'], ['slow@x.test', 'pw'], ['ext@x.test', 'pw']] }); });
 after(async () => { await fx?.stop(); });
 
 /** Maildir++ folders made on disk, as a migration leaves them. */
@@ -79,6 +79,23 @@ test('NOTIFY over 10,000 mailboxes: bounded memory and time, others served, the 
   assert.match(stripTiming(await a.tagged('o', `NOTIFY SET (mailboxes (${names}) (MessageNew))`)), /o NO \[NOTIFICATIONOVERFLOW\] Too many mailbox names/);
   assert.match(stripTiming(await a.tagged('z', 'NOTIFY NONE')), /z OK NOTIFY completed/);
   a.close(); b.close();
+});
+
+test('changes made by another process (files written into the Maildir): reported through inotify', { timeout: 60_000 }, async () => {
+  makeFolders('ext@x.test', 3);
+  const a = await connectImap(fx.port);
+  await a.tagged('l', 'LOGIN ext@x.test pw');
+  assert.match(stripTiming(await a.tagged('n', 'NOTIFY SET (personal (MessageNew MessageExpunge MailboxName))')), /n OK NOTIFY completed/);
+  // a delivery as Dovecot's LDA or a shell would do it: tmp/ then new/
+  const root = fx.maildir('ext@x.test');
+  const m = 'Subject: from outside\n\nbody\n';
+  writeFileSync(join(root, '.f00001', 'tmp', '1700000001.M1P99.other'), m);
+  renameSync(join(root, '.f00001', 'tmp', '1700000001.M1P99.other'), join(root, '.f00001', 'new', '1700000001.M1P99.other'));
+  assert.match(await a.waitFor(/\* STATUS f00001 [^\r]*\r\n/, 15_000), /\* STATUS f00001 \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)/);
+  // a mailbox made by another program
+  for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(root, '.Outside', sub), { recursive: true });
+  assert.match(await a.waitFor(/\* LIST [^\r]*\r\n/, 15_000), /\* LIST \(\) "\/" Outside/);
+  a.close();
 });
 
 test('malformed NOTIFY: each answered, the session and others go on', { timeout: 60_000 }, async () => {

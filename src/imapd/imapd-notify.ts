@@ -42,6 +42,7 @@ import type { ImapSession } from './imapd-session.ts';
 import { mailboxOut } from './imapd-names.ts';
 import { syncToClient } from './imapd-sync.ts';
 import { cmdFetch } from './cmd-fetch.ts';
+import { aclOn, myRights } from './imapd-acl.ts';
 
 export const EV_MESSAGE_NEW = 0x01;
 export const EV_MESSAGE_EXPUNGE = 0x02;
@@ -264,7 +265,10 @@ export class NotifyState {
     const s = this.s;
     if (s.box?.name === name) return;
     let st: MailboxStatus;
-    try { st = await s.user!.status(name); } catch (e) {
+    try {
+      if (aclOn(s) && !(await myRights(s, name)).includes('r')) return; // not told about what it may not read
+      st = await s.user!.status(name);
+    } catch (e) {
       if (e instanceof MailError) { this.baseline.delete(name); return; } // gone, or no right: told nothing (Dovecot)
       throw e;
     }
