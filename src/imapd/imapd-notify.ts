@@ -80,7 +80,8 @@ export class NotifyState {
   readonly used: number;
   private readonly s: ImapSession;
   private readonly baseline = new Map<string, Snap>();
-  private readonly dirty = new Set<string>();
+  /** Mailboxes with a change not yet looked at → when the last signal came (performance.now()). */
+  private readonly dirty = new Map<string, number>();
   private listDirty = false;
   private renames: [string, string][] = [];
   private listSnap: ListSnap | undefined;
@@ -169,7 +170,8 @@ export class NotifyState {
     } else {
       if (this.s.box?.name === ev.name) { this.baseline.delete(ev.name); return; } // §5.1: selected → not STATUS
       if (!this.filters.some((f) => (f.events & EV_MESSAGES) !== 0 && this.filterMatches(f, ev.name))) return;
-      this.dirty.add(ev.name);
+      this.dirty.delete(ev.name); // re-inserted: the order is that of the latest signal
+      this.dirty.set(ev.name, performance.now());
       if (this.dirty.size > NOTIFY_MAX_PENDING) { this.overflow(); return; }
     }
     this.schedule();
@@ -255,19 +257,19 @@ export class NotifyState {
       if (this.selectedPending && this.s.pushAllowed && !this.s.inIdle) { this.selectedPending = false; await this.pushSelected(); continue; }
       this.selectedPending = false;
       if (this.listDirty) { this.listDirty = false; await this.pushList(); continue; }
-      const name = this.dirty.values().next().value as string;
+      const [name, at] = this.dirty.entries().next().value as [string, number];
       this.dirty.delete(name);
-      await this.pushStatus(name);
+      await this.pushStatus(name, at);
     }
   }
 
-  private async pushStatus(name: string): Promise<void> {
+  private async pushStatus(name: string, since: number): Promise<void> {
     const s = this.s;
     if (s.box?.name === name) return;
     let st: MailboxStatus;
     try {
       if (aclOn(s) && !(await myRights(s, name)).includes('r')) return; // not told about what it may not read
-      st = await s.user!.status(name);
+      st = await sharedStatus(s, name, since);
     } catch (e) {
       if (e instanceof MailError) { this.baseline.delete(name); return; } // gone, or no right: told nothing (Dovecot)
       throw e;
@@ -358,6 +360,26 @@ export class NotifyState {
     const set = seqs.length === 1 ? `${seqs[0]}` : `${seqs[0]}:${seqs[seqs.length - 1]}`;
     await cmdFetch(s, { tag: '*', name: 'FETCH', uid: false, args: [{ type: 'atom', value: set }, sel.fetchAtts], start: performance.now() });
   }
+}
+
+/**
+ * One STATUS read shared by the sessions that look at the same mailbox at the same time (one
+ * delivery wakes every NOTIFY session of the user): a session joins a read in progress only if
+ * that read started after the signal it is answering, so it can never miss the change.
+ */
+const inFlight = new Map<string, { started: number; p: Promise<MailboxStatus> }>();
+function sharedStatus(s: ImapSession, name: string, since: number): Promise<MailboxStatus> {
+  const rec = s.userRecord;
+  const key = `${s.user!.user}\0${rec?.home ?? ''}\0${rec?.mail ?? ''}\0${name}`; // one mail location
+  const cur = inFlight.get(key);
+  if (cur && cur.started >= since) return cur.p;
+  const started = performance.now();
+  const p = s.user!.status(name);
+  const entry = { started, p };
+  inFlight.set(key, entry);
+  const done = (): void => { if (inFlight.get(key) === entry) inFlight.delete(key); };
+  p.then(done, done);
+  return p;
 }
 
 /** Dovecot's imap_notify_match_event for message events (list events are matched apart). */
