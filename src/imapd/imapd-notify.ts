@@ -24,7 +24,9 @@
  * WHEN. Only between commands and during IDLE, never inside another command's output: a
  * command waits until a push in progress is written (quiesce) and pending events are written
  * before its tagged reply. SELECTED-DELAYED (§5.2): EXPUNGE is only sent in reply to a command;
- * between commands the selected mailbox is pushed only when its STATUS shows no expunge.
+ * between commands the selected mailbox is pushed only when its STATUS shows no expunge (an
+ * expunge in the milliseconds between that look and the sync still goes out: lib-storage's
+ * sync cannot hold expunges back, as Dovecot's MAILBOX_SYNC_FLAG_NO_EXPUNGES does).
  *
  * BOUNDS. A client that does not read gets no queue: events are coalesced per mailbox into a
  * set; when the socket's buffer is full nothing is written and when that set exceeds
@@ -164,6 +166,7 @@ export class NotifyState {
   private onEvent(ev: MailboxListEvent): void {
     if (this.ended) return;
     if (ev.kind === 'list') {
+      if (!this.wantsList && !this.filters.some((f) => f.type === 'subscribed')) return; // nothing depends on the list
       this.listDirty = true;
       if (ev.renamed) this.renames.push(ev.renamed);
       if (this.renames.length > NOTIFY_MAX_PENDING) { this.overflow(); return; }
