@@ -3,6 +3,7 @@
  * lib-imap's fetch grammar: ENVELOPE, BODYSTRUCTURE, BODY, BODY[section]<partial>, BODY.PEEK,
  * BINARY[part]<partial> / BINARY.PEEK / BINARY.SIZE (RFC 3516), RFC822, RFC822.HEADER,
  * RFC822.TEXT, RFC822.SIZE, FLAGS, INTERNALDATE, UID, MODSEQ (RFC 7162), SAVEDATE (RFC 8514),
+ * EMAILID and THREADID (RFC 8474, imapd-objectid.ts),
  * and the CHANGEDSINCE / VANISHED modifiers (RFC 7162 §3.1.4, §3.2.6).
  *
  * Dovecot 2.3's answer shape (checked against its imap):
@@ -32,8 +33,9 @@ import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { flagList, resolveMessages, vanishedEarlier } from './imapd-sync.ts';
 import { cacheScope } from './imapd-cache.ts';
+import { emailId } from './imapd-objectid.ts';
 
-const QUICK = new Set(['FLAGS', 'UID', 'RFC822.SIZE', 'INTERNALDATE', 'MODSEQ', 'SAVEDATE']);
+const QUICK = new Set(['FLAGS', 'UID', 'RFC822.SIZE', 'INTERNALDATE', 'MODSEQ', 'SAVEDATE', 'EMAILID', 'THREADID']);
 
 function isQuick(a: FetchAtt): boolean {
   return a.kind === 'simple' && QUICK.has(a.name);
@@ -221,6 +223,8 @@ async function fetchItem(s: ImapSession, m: MessageInfo, a: FetchAtt, msg: MimeM
       case 'FLAGS': return Buffer.from(`FLAGS ${flagList(m, s.rev2)}`);
       case 'RFC822.SIZE': return Buffer.from(`RFC822.SIZE ${m.vsize}`);
       case 'MODSEQ': return Buffer.from(`MODSEQ (${m.modseq})`);
+      case 'EMAILID': return Buffer.from(`EMAILID (${emailId(m)})`); // RFC 8474 §5.1 (imapd-objectid.ts)
+      case 'THREADID': return Buffer.from('THREADID NIL'); // RFC 8474 §5.2: no thread index
       case 'INTERNALDATE': {
         const d = await box.internalDate(m.uid);
         return Buffer.from(`INTERNALDATE "${formatImapDateTime(d, tzOffsetMinutes(d))}"`);

@@ -2,7 +2,7 @@
  * cmd-list - LIST (RFC 3501 §6.3.8) with LIST-EXTENDED (RFC 5258: selection SUBSCRIBED,
  * RECURSIVEMATCH, SPECIAL-USE; return SUBSCRIBED, CHILDREN, SPECIAL-USE, STATUS of RFC 5819),
  * SPECIAL-USE attributes (RFC 6154) from dovecot.conf `namespace inbox { mailbox X
- * { special_use = \Sent } }`, and LSUB (RFC 3501 §6.3.9). Attribute order as Dovecot:
+ * { special_use = \Sent } }` and from CREATE ... (USE (...)) (cmd-create.ts), and LSUB (RFC 3501 §6.3.9). Attribute order as Dovecot:
  * `(\Subscribed \HasNoChildren \Sent)`; LSUB shows special-use but not children.
  * `LIST "" ""` answers the hierarchy delimiter: `* LIST (\Noselect) "/" ""`. After ENABLE
  * IMAP4rev2: names in UTF-8, and \NonExistent instead of \Noselect for names that are not mailboxes.
@@ -140,7 +140,9 @@ async function list(s: ImapSession, c: CommandContext, lsub: boolean): Promise<R
     const exists = m !== undefined && !m.nonExistent;
     const subscribed = subs.has(full);
     const selfListed = !subscribedOnly || (subscribed && matches(full));
-    const su = specialUse(s, full);
+    // dovecot.conf's special_use, then those given at CREATE (RFC 6154 §3, cmd-create.ts)
+    const su = [...specialUse(s, full)];
+    if (exists && (showSpecial || specialOnly) && u.specialUse) for (const a of await u.specialUse(full).catch(() => [])) if (!su.includes(a)) su.push(a);
     if (specialOnly && su.length === 0) continue;
     const attrs: string[] = [];
     if (lsub) {

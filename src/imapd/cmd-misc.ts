@@ -104,20 +104,9 @@ function enableCondstore(s: ImapSession, done: string[]): void {
   if (s.box) s.send(`* OK [HIGHESTMODSEQ ${Math.max(1, s.box.highestModseq)}] Highest\r\n`);
 }
 
-function stripSep(s: ImapSession, name: string): string {
+export function stripSep(s: ImapSession, name: string): string {
   const sep = s.shared.settings.separator;
   return name.length > 1 && name.endsWith(sep) ? name.slice(0, -sep.length) : name;
-}
-
-export async function cmdCreate(s: ImapSession, c: CommandContext): Promise<Reply> {
-  if (c.args.length !== 1) throw new ImapParseError('Invalid arguments');
-  const name = stripSep(s, mailboxArg(s, c.args[0]));
-  await requireCreate(s, name); // ACL: k on the parent
-  try { await s.user!.create(name); } catch (e) {
-    if (e instanceof MailError && e.code === 'EXISTS') return { status: 'NO', code: 'ALREADYEXISTS', text: 'Mailbox already exists' };
-    throw e;
-  }
-  return { status: 'OK', text: 'Create completed' };
 }
 
 export async function cmdDelete(s: ImapSession, c: CommandContext): Promise<Reply> {

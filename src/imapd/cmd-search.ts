@@ -25,6 +25,7 @@ import { MailError } from '../lib-storage/mail-error.ts';
 import type { Mailbox, MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
+import { emailId } from './imapd-objectid.ts';
 import { checkUpdateTag, sendSearchAnswer, splitSearchReturn } from './cmd-search-context.ts';
 
 const DAY = 86_400_000;
@@ -124,6 +125,7 @@ function evalCheap(k: SearchKey, x: MsgCtx, s: ImapSession, maxSeq: number, maxU
       return k.cmp === 'older' ? age >= k.seconds : age <= k.seconds;
     }
     case 'savedatesupported': return true;
+    case 'objectid': return k.kind === 'email' && emailId(x.m) === k.id; // no THREADID (imapd-objectid.ts)
     case 'date': {
       if (k.field === 'internal') return cmpDay(localDay(x.internal!), k.date, k.cmp);
       if (k.field === 'saved') return cmpDay(localDay(x.saved!), k.date, k.cmp);

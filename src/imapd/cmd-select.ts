@@ -4,7 +4,8 @@
  *   * FLAGS (\Answered \Flagged \Deleted \Seen \Draft kw...)
  *   * OK [PERMANENTFLAGS (... \*)] Flags permitted.   |  * OK [PERMANENTFLAGS ()] Read-only mailbox.
  *   * N EXISTS / * R RECENT / * OK [UNSEEN n] First unseen. / * OK [UIDVALIDITY v] UIDs valid
- *   * OK [UIDNEXT n] Predicted next UID / * OK [HIGHESTMODSEQ m] Highest (with CONDSTORE)
+ *   * OK [UIDNEXT n] Predicted next UID / * OK [MAILBOXID (guid)] Ok (RFC 8474 OBJECTID)
+ *   * OK [HIGHESTMODSEQ m] Highest (with CONDSTORE)
  *   OK [READ-WRITE] Select completed   |  OK [READ-ONLY] Examine completed
  * A previously selected mailbox is closed first (`* OK [CLOSED] Previous mailbox closed.`,
  * RFC 7162 §3.2.11) — also when the new SELECT fails, which leaves the authenticated state.
@@ -25,6 +26,7 @@ import { flagList, permanentFlagsLine, vanishedEarlier } from './imapd-sync.ts';
 import { mailboxArg, mailboxText } from './imapd-names.ts';
 import { selectListLine } from './imapd-rev2.ts';
 import { aclOn, aclReadOnly, requireRights } from './imapd-acl.ts';
+import { mailboxId } from './imapd-objectid.ts';
 
 interface QresyncParam { uidValidity: number; modseq: bigint; known?: [number, number][] }
 
@@ -99,6 +101,8 @@ async function select(s: ImapSession, c: CommandContext, examine: boolean): Prom
   const firstUnseen = view.findIndex((m) => !m.flags.includes('\\Seen'));
   if (firstUnseen >= 0 && !s.rev2) out.push(`* OK [UNSEEN ${firstUnseen + 1}] First unseen.\r\n`);
   out.push(`* OK [UIDVALIDITY ${box.uidValidity}] UIDs valid\r\n`, `* OK [UIDNEXT ${box.uidNext}] Predicted next UID\r\n`);
+  const id = await mailboxId(s, name); // RFC 8474 §4.1
+  if (id) out.push(`* OK [MAILBOXID (${id})] Ok\r\n`);
   if (s.rev2) out.push(await selectListLine(s, name)); // RFC 9051 §6.3.2: the mailbox's LIST line
   if (s.condstore) out.push(`* OK [HIGHESTMODSEQ ${Math.max(1, box.highestModseq)}] Highest\r\n`);
   const q = params.qresync;

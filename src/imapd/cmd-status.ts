@@ -1,6 +1,6 @@
 /**
  * cmd-status - STATUS (RFC 3501 §6.3.10) with HIGHESTMODSEQ (RFC 7162 §3.1.9), SIZE
- * (RFC 8438 STATUS=SIZE) and DELETED (RFC 9051), answered in the order asked, as Dovecot:
+ * (RFC 8438 STATUS=SIZE), DELETED (RFC 9051) and MAILBOXID (RFC 8474 OBJECTID), answered in the order asked, as Dovecot:
  *   * STATUS Trash (MESSAGES 0 RECENT 0 UIDNEXT 1 UIDVALIDITY 1795807602 UNSEEN 0 HIGHESTMODSEQ 1 SIZE 0)
  * A missing mailbox: `NO Mailbox doesn't exist: X`. Also used by LIST-STATUS (RFC 5819).
  */
@@ -14,6 +14,7 @@ import type { CommandContext, Reply } from './imapd-command.ts';
 import { mailboxArg, mailboxOut, mailboxText } from './imapd-names.ts';
 import { deletedCount } from './imapd-rev2.ts';
 import { aclOn, requireRights } from './imapd-acl.ts';
+import { mailboxId } from './imapd-objectid.ts';
 
 export async function statusLine(s: ImapSession, name: string, items: readonly StatusItem[]): Promise<Buffer> {
   const st: MailboxStatus = s.box && s.box.name === name ? s.box.status() : await s.user!.status(name);
@@ -27,6 +28,11 @@ export async function statusLine(s: ImapSession, name: string, items: readonly S
       case 'UNSEEN': parts.push(`UNSEEN ${st.unseen}`); break;
       case 'HIGHESTMODSEQ': parts.push(`HIGHESTMODSEQ ${Math.max(1, st.highestModseq)}`); break;
       case 'SIZE': parts.push(`SIZE ${st.size}`); break;
+      case 'MAILBOXID': { // RFC 8474 §4.2 (imapd-objectid.ts); not offered where the format keeps none
+        const id = await mailboxId(s, name);
+        if (id) parts.push(`MAILBOXID (${id})`);
+        break;
+      }
       case 'DELETED': parts.push(`DELETED ${await deletedCount(s, name)}`); break; // RFC 9051 §7.5.1
       default: throw new ImapParseError(`Unknown STATUS item ${it}`);
     }

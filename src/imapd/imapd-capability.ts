@@ -7,7 +7,10 @@
  *              CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED CONDSTORE QRESYNC ESEARCH
  *              [ESORT] SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE STATUS=SIZE SAVEDATE
  *              LITERAL+ NOTIFY SPECIAL-USE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE SNIPPET=FUZZY
- *              PREVIEW=FUZZY PREVIEW REPLACE [METADATA] [ACL RIGHTS=texk] COMPRESS=DEFLATE
+ *              PREVIEW=FUZZY PREVIEW REPLACE [METADATA] [ACL RIGHTS=texk] [CREATE-SPECIAL-USE]
+ *              [OBJECTID] COMPRESS=DEFLATE
+ * CREATE-SPECIAL-USE (RFC 6154 §3, cmd-create.ts) and OBJECTID (RFC 8474, imapd-objectid.ts)
+ * only where the mailbox format keeps what they need (Maildir, not mbox); Dovecot 2.3 has neither.
  * IMAP4rev2 (RFC 9051) is spoken after ENABLE IMAP4rev2 (imapd-rev2.ts); CONTEXT=SEARCH is RFC
  * 5267 §4 (cmd-search-context.ts; CONTEXT=SORT is not offered).
  * Not announced (Dovecot does): LOGIN-REFERRALS (we never refer), URL-PARTIAL, I18NLEVEL=1,
@@ -35,6 +38,10 @@ export function capabilityList(s: ImapSession): string[] {
   if (s.shared.settings.metadataDict) caps.push('METADATA'); // RFC 5464, with imap_metadata = yes
   // RFC 4314, with the imap_acl plugin, where the mailbox format keeps ACLs (not mbox)
   if (s.shared.settings.imapAcl && (!s.user || typeof s.user.acl === 'function')) caps.push('ACL', 'RIGHTS=texk');
+  // RFC 6154 §3 (cmd-create.ts) where the mailbox format keeps the attributes (not mbox)
+  if (!s.user || typeof s.user.setSpecialUse === 'function') caps.push('CREATE-SPECIAL-USE');
+  // RFC 8474 (imapd-objectid.ts) where the mailbox format keeps mailbox GUIDs (not mbox)
+  if (!s.user || typeof s.user.mailboxGuid === 'function') caps.push('OBJECTID');
   if (!s.compressed) caps.push('COMPRESS=DEFLATE');
   return caps;
 }

@@ -24,9 +24,10 @@ import { cmdCancelUpdate } from './cmd-search-context.ts';
 import { cmdGetMetadata, cmdSetMetadata } from './cmd-metadata.ts';
 import { cmdReplace } from './cmd-replace.ts';
 import { cmdNotify } from './cmd-notify.ts';
+import { cmdCreate } from './cmd-create.ts';
 import { cmdDeleteAcl, cmdGetAcl, cmdListRights, cmdMyRights, cmdSetAcl } from './cmd-acl.ts';
 import {
-  cmdCapability, cmdCheck, cmdCompress, cmdCreate, cmdDelete, cmdEnable, cmdGetQuota, cmdGetQuotaRoot, cmdId,
+  cmdCapability, cmdCheck, cmdCompress, cmdDelete, cmdEnable, cmdGetQuota, cmdGetQuotaRoot, cmdId,
   cmdLogout, cmdNamespace, cmdNoop, cmdRename, cmdStartTls, cmdSubscribe, cmdUnsubscribe,
 } from './cmd-misc.ts';
 

@@ -62,7 +62,7 @@ test('IMAP4rev2 SELECT: no RECENT, no UNSEEN, a LIST line, no \\Recent; IMAP4rev
     await rev2.tagged('e', 'ENABLE IMAP4rev2');
     // the rev2 session selects first, so both messages are \Recent for it (RFC 3501 §2.3.2)
     const sel = stripTiming(await rev2.tagged('s', 'SELECT INBOX'));
-    assert.match(sel, /^\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft\)\r\n\* OK \[PERMANENTFLAGS [^\n]*\n\* 2 EXISTS\r\n\* OK \[UIDVALIDITY \d+\] UIDs valid\r\n\* OK \[UIDNEXT 3\] Predicted next UID\r\n\* LIST \(\\HasNoChildren\) "\/" INBOX\r\ns OK \[READ-WRITE\] Select completed\r\n$/);
+    assert.match(sel, /^\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft\)\r\n\* OK \[PERMANENTFLAGS [^\n]*\n\* 2 EXISTS\r\n\* OK \[UIDVALIDITY \d+\] UIDs valid\r\n\* OK \[UIDNEXT 3\] Predicted next UID\r\n\* OK \[MAILBOXID \([0-9a-f]{32}\)\] Ok\r\n\* LIST \(\\HasNoChildren\) "\/" INBOX\r\ns OK \[READ-WRITE\] Select completed\r\n$/);
     assert.doesNotMatch(sel, /RECENT|UNSEEN/);
     assert.equal(stripTiming(await rev2.tagged('f', 'FETCH 1:* (FLAGS)')), '* 1 FETCH (FLAGS (\\Seen))\r\n* 2 FETCH (FLAGS ())\r\nf OK Fetch completed\r\n');
     // a new message while selected: EXISTS but no RECENT
@@ -130,8 +130,8 @@ test('IMAP4rev2 mailbox names are UTF-8 on the wire; names that are not mailboxe
     const rev2 = await login(f.port);
     const rev1 = await login(f.port);
     await rev2.tagged('e', 'ENABLE IMAP4rev2');
-    assert.equal(stripTiming(await rev2.tagged('c', 'CREATE "Entwürfe"')), 'c OK Create completed\r\n');
-    assert.equal(stripTiming(await rev2.tagged('c2', 'CREATE Parent/Child')), 'c2 OK Create completed\r\n');
+    assert.match(stripTiming(await rev2.tagged('c', 'CREATE "Entwürfe"')), /^c OK \[MAILBOXID \([0-9a-f]{32}\)\] Create completed\r\n$/);
+    assert.match(stripTiming(await rev2.tagged('c2', 'CREATE Parent/Child')), /^c2 OK \[MAILBOXID \([0-9a-f]{32}\)\] Create completed\r\n$/);
     assert.equal(stripTiming(await rev2.tagged('l', 'LIST "" "Entw*"')), `* LIST (\\HasNoChildren) "/" {9}\r\n${wire('Entwürfe')}\r\nl OK List completed\r\n`);
     // the IMAP4rev1 session sees the same mailbox in modified UTF-7 (RFC 3501 §5.1.3)
     assert.equal(stripTiming(await rev1.tagged('l', 'LIST "" "Entw*"')), '* LIST (\\HasNoChildren) "/" Entw&APw-rfe\r\nl OK List completed\r\n');

@@ -34,6 +34,9 @@ async function deliver(f: Awaited<ReturnType<typeof startFixture>>, mailbox: str
   return r.uid;
 }
 
+/** RFC 8474 MAILBOXID values (mailbox GUIDs) as ID. */
+const ids = (s: string): string => s.replace(/MAILBOXID \([0-9a-f]{32}\)/g, 'MAILBOXID (ID)');
+
 test('greeting, capabilities before and after login, Dovecot texts', async () => {
   const f = await startFixture({ conf: 'login_greeting = Mail ready.' });
   try {
@@ -73,12 +76,12 @@ test('SELECT, APPEND, FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE as Dovecot answe
     c.send(Buffer.concat([Buffer.from(MSG2, 'latin1'), Buffer.from('\r\n')]));
     r = stripTiming(await c.waitFor(/a2 (OK|NO|BAD)[^\n]*\n/));
     assert.equal(r, `a2 OK [APPENDUID ${uidv} 2] Append completed\r\n`);
-    r = stripTiming(await c.tagged('s', 'SELECT INBOX'));
+    r = ids(stripTiming(await c.tagged('s', 'SELECT INBOX')));
     assert.equal(r, [
       '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)',
       '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.',
       '* 2 EXISTS', '* 2 RECENT', '* OK [UNSEEN 2] First unseen.',
-      `* OK [UIDVALIDITY ${uidv}] UIDs valid`, '* OK [UIDNEXT 3] Predicted next UID',
+      `* OK [UIDVALIDITY ${uidv}] UIDs valid`, '* OK [UIDNEXT 3] Predicted next UID', '* OK [MAILBOXID (ID)] Ok',
       's OK [READ-WRITE] Select completed', ''].join('\r\n'));
     r = stripTiming(await c.tagged('f', 'FETCH 1:* (FLAGS UID RFC822.SIZE)'));
     assert.equal(r, `* 1 FETCH (FLAGS (\\Seen \\Recent) UID 1 RFC822.SIZE ${MSG1.length})\r\n* 2 FETCH (FLAGS (\\Recent) UID 2 RFC822.SIZE ${Buffer.byteLength(MSG2, 'latin1')})\r\nf OK Fetch completed\r\n`);
@@ -121,9 +124,9 @@ test('LIST, LSUB, LIST-EXTENDED, SPECIAL-USE, CREATE/RENAME/DELETE, mailbox name
   const f = await startFixture();
   try {
     const c = await login(f.port);
-    assert.equal(stripTiming(await c.tagged('a', 'CREATE Archive/2024/')), 'a OK Create completed\r\n');
+    assert.equal(ids(stripTiming(await c.tagged('a', 'CREATE Archive/2024/'))), 'a OK [MAILBOXID (ID)] Create completed\r\n');
     assert.equal(stripTiming(await c.tagged('a2', 'CREATE Archive/2024')), 'a2 NO [ALREADYEXISTS] Mailbox already exists\r\n');
-    assert.equal(stripTiming(await c.tagged('a3', 'CREATE "Entw&APw-rfe"')), 'a3 OK Create completed\r\n');
+    assert.equal(ids(stripTiming(await c.tagged('a3', 'CREATE "Entw&APw-rfe"'))), 'a3 OK [MAILBOXID (ID)] Create completed\r\n');
     assert.equal(stripTiming(await c.tagged('l', 'LIST "" "*"')), [
       '* LIST (\\HasNoChildren) "/" INBOX', '* LIST (\\Noselect \\HasChildren) "/" Archive', '* LIST (\\HasNoChildren) "/" Archive/2024',
       '* LIST (\\HasNoChildren) "/" Entw&APw-rfe', '* LIST (\\HasNoChildren \\Sent) "/" Sent', '* LIST (\\HasNoChildren \\Trash) "/" Trash',

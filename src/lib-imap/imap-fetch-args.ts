@@ -1,6 +1,7 @@
 /**
  * imap-fetch-args — the FETCH attribute grammar (RFC 3501 §6.4.5 / §9 fetch-att, RFC 9051
- * §6.4.5, RFC 3516 BINARY, RFC 7162 CONDSTORE/QRESYNC modifiers, RFC 8514 SAVEDATE) into typed
+ * §6.4.5, RFC 3516 BINARY, RFC 7162 CONDSTORE/QRESYNC modifiers, RFC 8514 SAVEDATE,
+ * RFC 8474 EMAILID/THREADID) into typed
  * items: macros ALL/FAST/FULL expanded, BODY[section]<partial> and BODY.PEEK, BINARY[part]<partial>,
  * BINARY.PEEK, BINARY.SIZE, RFC822(.HEADER/.SIZE/.TEXT), MODSEQ, and the fetch modifiers
  * `(CHANGEDSINCE n VANISHED)`.
@@ -10,7 +11,8 @@ import { parseSeqSet, type SeqSet } from './imap-seqset.ts';
 import type { SectionSpec, SectionText } from '../lib-mail/mail-section.ts';
 
 export type SimpleFetchAtt = 'ENVELOPE' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'UID' | 'BODY' |
-  'BODYSTRUCTURE' | 'MODSEQ' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' | 'SAVEDATE' | 'PREVIEW' | 'SNIPPET';
+  'BODYSTRUCTURE' | 'MODSEQ' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' | 'SAVEDATE' | 'PREVIEW' | 'SNIPPET' |
+  'EMAILID' | 'THREADID';
 
 export type FetchAtt =
   | { kind: 'simple'; name: SimpleFetchAtt }
@@ -28,7 +30,7 @@ export interface FetchCommand {
 }
 
 const SIMPLE = new Set<string>(['ENVELOPE', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'UID', 'BODY', 'BODYSTRUCTURE',
-  'MODSEQ', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT', 'SAVEDATE', 'PREVIEW', 'SNIPPET']);
+  'MODSEQ', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT', 'SAVEDATE', 'PREVIEW', 'SNIPPET', 'EMAILID', 'THREADID']);
 const MACROS: Record<string, SimpleFetchAtt[]> = {
   ALL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE'],
   FAST: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE'],

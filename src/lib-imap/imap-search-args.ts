@@ -1,7 +1,8 @@
 /**
  * imap-search-args — SEARCH program (RFC 3501 §6.4.4, RFC 9051 §6.4.4) into a typed tree:
  * every RFC 3501 key, plus MODSEQ (RFC 7162 §3.1.5), OLDER/YOUNGER (RFC 5032 WITHIN),
- * SAVEDBEFORE/SAVEDON/SAVEDSINCE/SAVEDATESUPPORTED (RFC 8514), `$` (RFC 5182 SEARCHRES),
+ * SAVEDBEFORE/SAVEDON/SAVEDSINCE/SAVEDATESUPPORTED (RFC 8514), EMAILID/THREADID (RFC 8474 §6),
+ * `$` (RFC 5182 SEARCHRES),
  * ESEARCH `RETURN (...)` options (RFC 4731 / RFC 9051), and CHARSET (UTF-8 and US-ASCII only;
  * any other charset → `NO [BADCHARSET (UTF-8 US-ASCII)]`, RFC 3501 §6.4.4, as Dovecot answers).
  *
@@ -28,6 +29,8 @@ export type SearchKey =
   | { op: 'modseq'; modseq: bigint; entry?: { name: string; type: 'priv' | 'shared' | 'all' } }
   | { op: 'age'; cmp: 'older' | 'younger'; seconds: number }
   | { op: 'savedatesupported' }
+  /** RFC 8474 §6: EMAILID / THREADID objectid */
+  | { op: 'objectid'; kind: 'email' | 'thread'; id: string }
   | { op: 'not'; key: SearchKey }
   | { op: 'or'; a: SearchKey; b: SearchKey }
   | { op: 'and'; keys: SearchKey[] };
@@ -215,6 +218,12 @@ export function parseSearchArgs(args: readonly ImapArg[], opts: { esearch?: bool
       continue;
     }
     if (up === 'SAVEDATESUPPORTED') { reduce({ op: 'savedatesupported' }); continue; }
+    if (up === 'EMAILID' || up === 'THREADID') {
+      const id = argBytes(next())?.toString('latin1');
+      if (id === undefined || !/^[A-Za-z0-9_-]{1,255}$/.test(id)) throw new ImapParseError(`SEARCH ${up}: expected an objectid`);
+      reduce({ op: 'objectid', kind: up === 'EMAILID' ? 'email' : 'thread', id });
+      continue;
+    }
     if (/^[\d*$]/.test(t)) { reduce({ op: 'seqset', uid: false, set: parseSeqSet(t) }); continue; }
     throw new ImapParseError(`Unknown SEARCH key "${t.slice(0, 40)}"`);
   }

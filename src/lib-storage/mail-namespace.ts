@@ -171,6 +171,23 @@ export class SharedNamespaceUser implements MailUser {
 
   quota(): Promise<QuotaUsage> { return this.own.quota(); }
 
+  async specialUse(name: string): Promise<string[]> {
+    const r = await this.route(name).catch(() => undefined);
+    return r?.user.specialUse ? r.user.specialUse(r.box) : [];
+  }
+
+  async setSpecialUse(name: string, uses: readonly string[]): Promise<void> {
+    const r = await this.route(name);
+    if (!r.user.setSpecialUse) throw new MailError('PARAMS', 'Special-use attributes are not supported for this mailbox format');
+    return r.user.setSpecialUse(r.box, uses);
+  }
+
+  async mailboxGuid(name: string): Promise<string> {
+    const r = await this.route(name);
+    if (!r.user.mailboxGuid) throw new MailError('PARAMS', 'This mailbox format keeps no mailbox GUID');
+    return r.user.mailboxGuid(r.box);
+  }
+
   attributes(dictUri: string): MailAttributes {
     if (!this.own.attributes) throw new MailError('PARAMS', 'METADATA is not supported for this mailbox format');
     return this.own.attributes(dictUri);

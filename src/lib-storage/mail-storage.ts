@@ -281,6 +281,14 @@ export interface MailUser {
    * absent for backends without mailbox GUIDs (mbox).
    */
   attributes?(dictUri: string): MailAttributes;
+  /**
+   * The mailbox GUID Dovecot keeps (Maildir: dovecot-uidlist's `G`, written first when missing):
+   * OBJECTID's MAILBOXID (RFC 8474) and METADATA's key. Absent for mbox. NOTFOUND when missing.
+   */
+  mailboxGuid?(name: string): Promise<string>;
+  /** RFC 6154 special-use attributes given at CREATE (mail-special-use.ts); absent for mbox. */
+  specialUse?(name: string): Promise<string[]>;
+  setSpecialUse?(name: string, uses: readonly string[]): Promise<void>;
   /** Dovecot's `acl = vfile` files of this user's mailboxes (mail-acl.ts); absent for mbox. */
   acl?(): MailboxAcl;
   /**

@@ -13,7 +13,7 @@
  * LITERAL+); `{N+}` is sent at once. The answer of a step is everything its session received
  * from the command up to and including its tagged reply; when the server closes the connection
  * the answer ends with `<closed>`. Normalised: Dovecot's timing texts, UIDVALIDITY, APPENDUID/
- * COPYUID validity, MODSEQ numbers (time-derived on both sides, Postern's start lower), CAPABILITY
+ * COPYUID validity, MAILBOXID (RFC 8474, not in Dovecot 2.3), MODSEQ numbers (time-derived on both sides, Postern's start lower), CAPABILITY
  * lists and the greeting text; a BYE right before the close (Dovecot's may be lost); LIST and LSUB lines are sorted (Dovecot answers in directory order).
  */
 import { connect, type Socket } from 'node:net';
@@ -104,6 +104,8 @@ export function normalise(s: string): string {
     .replace(/^\* BYE [^\n]*\n<closed>\n$/m, '<closed>\n')
     .replace(/ \(\d+\.\d{3} \+ \d+\.\d{3}(?: \+ \d+\.\d{3})? secs\)\./g, '')
     .replace(/UIDVALIDITY \d+/g, 'UIDVALIDITY V').replace(/(APPENDUID|COPYUID) \d+/g, '$1 V')
+    // RFC 8474 OBJECTID, which Dovecot 2.3 lacks: SELECT's and CREATE's MAILBOXID left out
+    .replace(/^\* OK \[MAILBOXID \([\w-]+\)\] Ok\r?\n/gm, '').replace(/\[MAILBOXID \([\w-]+\)\] /g, '')
     .replace(/(HIGHESTMODSEQ|MODSEQ) \(?\d+\)?/g, '$1 M')
     .replace(/\[CAPABILITY [^\]]*\]/g, '[CAPABILITY ...]').replace(/^\* CAPABILITY .*$/gm, '* CAPABILITY ...');
 }

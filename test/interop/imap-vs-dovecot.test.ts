@@ -131,6 +131,8 @@ function normalise(block: string): string {
   let s = block
     .replace(/ \(\d+\.\d{3} \+ \d+\.\d{3}(?: \+ \d+\.\d{3})? secs\)\./g, '')
     .replace(/UIDVALIDITY \d+/g, 'UIDVALIDITY V').replace(/(APPENDUID|COPYUID) \d+/g, '$1 V')
+    // RFC 8474 OBJECTID, which Dovecot 2.3 lacks: SELECT's and CREATE's MAILBOXID left out
+    .replace(/^\* OK \[MAILBOXID \([\w-]+\)\] Ok\r?\n/gm, '').replace(/\[MAILBOXID \([\w-]+\)\] /g, '')
     .replace(/(MODSEQ|HIGHESTMODSEQ) \(?\d+\)?/g, '$1 M')
     .replace(/\[CAPABILITY [^\]]*\]/g, '[CAPABILITY ...]').replace(/^\* CAPABILITY .*$/gm, '* CAPABILITY ...')
     .replace(/^\* OK \[CAPABILITY \.\.\.\] .*$/m, '* OK [CAPABILITY ...] greeting')

@@ -16,6 +16,7 @@ import type {
 } from '../mail-storage.ts';
 import { FileDictAttributes, attributeDictPath, type MailAttributes } from '../mail-attribute.ts';
 import { VfileAcl } from '../mail-acl.ts';
+import { readSpecialUse, writeSpecialUse } from '../mail-special-use.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { MailLocationError, parseMailLocation, type MailLocation } from '../../global/mail-location.ts';
 import { MaildirList, MAILDIRFOLDER_NAME } from './maildir-list.ts';
@@ -166,6 +167,16 @@ export class MaildirUser implements MailUser, MailboxOwner {
       if (s.guid === '' || s.uidValidity === 0) await s.assignUids([]);
       return s.guid;
     });
+  }
+
+  /** RFC 6154 attributes given at CREATE, in the mailbox's control directory (mail-special-use.ts). */
+  async specialUse(name: string): Promise<string[]> {
+    return readSpecialUse(this.mlist.controlDirOf(this.mlist.normalize(name)));
+  }
+
+  async setSpecialUse(name: string, uses: readonly string[]): Promise<void> {
+    const n = await this.mustExist(name);
+    await writeSpecialUse(this.mlist.controlDirOf(n), uses);
   }
 
   /** cur/ new/ tmp/ (and maildirfolder for Maildir++ subfolders). */
