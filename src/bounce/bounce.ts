@@ -67,6 +67,12 @@ export interface BounceSettings {
   maximalQueueLifetime: number;
   /** smtputf8_enable (the sendmail -bv report's encoding). */
   smtputf8?: boolean;
+  /**
+   * internal_mail_filter_classes: with `bounce`, everything bounce(8) sends (non-delivery,
+   * delay, success notices, sendmail -bv reports, postmaster copies) goes through
+   * non_smtpd_milters, header_checks and body_checks (Postfix int_filt.c); by default not.
+   */
+  filterClasses?: ReadonlySet<string>;
   cleanup: CleanupSettings;
 }
 
@@ -99,6 +105,7 @@ export class BounceService implements BounceClient {
       delayWarningTime: config.time('delay_warning_time'),
       maximalQueueLifetime: config.time('maximal_queue_lifetime'),
       smtputf8: config.bool('smtputf8_enable'),
+      filterClasses: new Set(config.list('internal_mail_filter_classes').map((s) => s.toLowerCase())),
       cleanup: {
         myhostname: config.get('myhostname'),
         myorigin,
@@ -107,7 +114,7 @@ export class BounceService implements BounceClient {
         alwaysAddMissingHeaders: true,
         notify,
         // Address mapping applies to notifications too (a bounce to an alias reaches its
-        // target), as in Postfix; content checks do not (contentChecks: false below).
+        // target), as in Postfix; content checks and milters only as internal_mail_filter_classes says.
         config,
       },
     }, queue, cleanup);
@@ -163,8 +170,11 @@ export class BounceService implements BounceClient {
       log.warn(`${qf.queueId}: cannot compose notification: ${(e as Error).message}`);
       return undefined;
     }
+    // Postfix bounce(8) posts with CLEANUP_FLAG_FILTER / _MILTER only for the classes named in
+    // internal_mail_filter_classes (int_filt.c): everything bounce(8) sends is class "bounce".
+    const inspect = s.filterClasses?.has('bounce') === true;
     const c = await this.cleanup.open(s.cleanup, this.queue, {
-      sender, attrs: { protocol_name: 'local', log_ident: qf.queueId }, addMissingHeaders: true, contentChecks: false, origin: 'local',
+      sender, attrs: { protocol_name: 'local', log_ident: qf.queueId }, addMissingHeaders: true, contentChecks: inspect, nonSmtpdMilters: inspect, origin: 'local',
     });
     c.addRecipient({ address: to, orig: to });
     await c.write(msg);

@@ -185,7 +185,7 @@ export function certSummary(file: string | undefined): string {
  * when any of them changes.
  */
 export function fileTlsProvider(f: TlsServerFiles, paramPrefix: string, log?: Logger, sni?: TlsContexts['lookup']): TlsContextProvider {
-  const files = f.chainFiles && f.chainFiles.length ? [...f.chainFiles] : [f.certFile, f.keyFile || f.certFile].filter(Boolean);
+  const files = [...(f.chainFiles && f.chainFiles.length ? f.chainFiles : [f.certFile, f.keyFile || f.certFile].filter(Boolean)), ...(f.caFile ? [f.caFile] : [])];
   return new TlsContextProvider(`${paramPrefix}_cert_file`, () => ({ context: serverContext(f, paramPrefix), files, ...(sni ? { lookup: sni } : {}) }), log);
 }
 

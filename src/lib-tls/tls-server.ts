@@ -15,7 +15,7 @@
  * of exclusions "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1" — the lowest protocol not excluded wins.
  */
 import { constants as cryptoConstants } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createSecureContext, TLSSocket, type SecureContext, type SecureVersion, type TLSSocketOptions } from 'node:tls';
 import type { Socket } from 'node:net';
 import { describeServerTls } from './tls-describe.ts';
@@ -83,6 +83,36 @@ export interface TlsServerFiles {
   chainFiles?: string[];
   protocols?: string;
   ciphers?: string;
+  /**
+   * smtpd_tls_CAfile / smtpd_tls_CApath: the CAs whose client certificates are trusted
+   * (permit_tls_all_clientcerts, the {cert_subject} milter macros); without them only the
+   * system's roots are (a client certificate from a private CA is then untrusted).
+   */
+  caFile?: string;
+  caPath?: string;
+}
+
+/** The PEM certificates of a CAfile and of the files of a CApath (undefined: none set). */
+function caCerts(f: TlsServerFiles, paramPrefix: string): Buffer[] | undefined {
+  const out: Buffer[] = [];
+  if (f.caFile) {
+    try { out.push(readFileSync(f.caFile)); } catch (e) {
+      throw new TlsConfigError(`cannot read ${paramPrefix}_CAfile = ${f.caFile}: ${(e as Error).message}`);
+    }
+  }
+  if (f.caPath) {
+    let names: string[];
+    try { names = readdirSync(f.caPath); } catch (e) {
+      throw new TlsConfigError(`cannot read ${paramPrefix}_CApath = ${f.caPath}: ${(e as Error).message}`);
+    }
+    for (const n of names.sort()) {
+      try {
+        const b = readFileSync(`${f.caPath}/${n}`);
+        if (b.includes('-----BEGIN CERTIFICATE-----')) out.push(b);
+      } catch { /* not a readable file (a subdirectory): skipped, as OpenSSL's lookup does */ }
+    }
+  }
+  return out.length ? out : undefined;
 }
 
 export class TlsConfigError extends Error { override name = 'TlsConfigError'; }
@@ -104,9 +134,10 @@ export function serverContext(f: TlsServerFiles, paramPrefix = 'smtpd_tls'): Sec
     if (e instanceof TlsConfigError) throw e;
     throw new TlsConfigError(`cannot load the TLS certificate or key (${paramPrefix}_cert_file, ${paramPrefix}_key_file): ${(e as Error).message}`);
   }
+  const ca = caCerts(f, paramPrefix);
   try {
     return createSecureContext({
-      key, cert,
+      key, cert, ...(ca ? { ca } : {}),
       minVersion: minProtocol(f.protocols ?? ''),
       ciphers: f.ciphers || undefined,
       honorCipherOrder: true,
@@ -157,6 +188,7 @@ export function startServerTls(sock: Socket, context: SecureContext | TlsContext
     t.once('secure', () => {
       clearTimeout(timer);
       secured = true;
+      if (o.requestCert) peerVerdict(t);
       TLS_SESSIONS.labels(tlsVersionLabel(t.getProtocol())).inc();
       // No renegotiation: a renegotiation attempt after the handshake ends the connection.
       // Node reports it (and a renegotiation flood, ERR_TLS_SESSION_ATTACK) on '_tlsError' only
@@ -182,6 +214,20 @@ export function startServerTls(sock: Socket, context: SecureContext | TlsContext
     t.once('error', (e) => { clearTimeout(timer); if (!secured) TLS_FAILURES.inc(); t.destroy(); reject(e); });
     t.once('close', () => { clearTimeout(timer); reject(new Error('connection closed during TLS handshake')); });
   });
+}
+
+/**
+ * socket.authorized / authorizationError for a client certificate: Node sets them only for
+ * sockets a tls.Server owns, so a socket started here is judged as onServerSocketSecure()
+ * does — OpenSSL's verification result against the context's CAs (smtpd_tls_CAfile).
+ */
+function peerVerdict(t: TLSSocket): void {
+  const cert = t.getPeerCertificate(false);
+  if (!cert || !cert.raw) return;   // no certificate: not authorized, no error
+  const handle = (t as unknown as { _handle?: { verifyError?: () => (Error & { code?: string }) | null } })._handle;
+  const err = handle?.verifyError?.() ?? null;
+  if (err) t.authorizationError = err;
+  else t.authorized = true;
 }
 
 const TLS_SESSIONS = metrics.counter('postern_tls_handshakes_total', 'Server-side TLS handshakes completed (smtpd, imapd, pop3d, lmtpd, managesieve, httpd), by protocol version', ['version']);

@@ -31,7 +31,9 @@
  *   {rcpt_host}, {rcpt_mailer} (trivial-rewrite's answer for the address, as Postfix's
  *   smtpd_resolve_addr; SmtpdDeps.resolve), and for a rejected recipient {rcpt_mailer} = error,
  *   {rcpt_host} = the enhanced status, {rcpt_addr} = the reply text. {cert_subject} and
- *   {cert_issuer} are not sent (no client certificates); milter_macro_defaults can supply them.
+ *   {cert_issuer}: the common names of the client certificate's subject and issuer, only when
+ *   the certificate is trusted (smtpd_tls_ask_ccert = yes and a CA of smtpd_tls_CAfile /
+ *   smtpd_tls_CApath signed it; Postfix IF_TRUSTED), else not sent.
  *
  * PARAMETERS
  *   smtpd_milters and those of src/lib-milter/milter-config.ts
@@ -92,6 +94,17 @@ export class SmtpdMilters {
         const c = t.getCipher();
         // OpenSSL's cipher name, as Postfix's {cipher}.
         return name === 'cipher' ? c.name : String(cipherBits(c.name));
+      }
+      case 'cert_subject': case 'cert_issuer': {
+        // smtpd_milter.c: IF_TRUSTED(peer_CN / issuer_CN).
+        const t = st.tls ? st.tlsSocket : undefined;
+        if (!t || t.authorized !== true) return undefined;
+        const cert = t.getPeerCertificate?.(false);
+        if (!cert || !cert.raw) return undefined;
+        const dn = name === 'cert_subject' ? cert.subject : cert.issuer;
+        // Postfix tls_issuer_CN(): the issuer's CN, else its O.
+        const v = dn?.CN ?? (name === 'cert_issuer' ? dn?.O : undefined);
+        return v === undefined ? undefined : String(Array.isArray(v) ? v[0] : v);
       }
       case 'i': return s.cleanup?.queueId;
       case 'auth_type': return st.saslUsername ? st.saslMethod : undefined;

@@ -139,6 +139,9 @@ export function smtpdTls(c: MainConfig): { level: 'none' | 'may' | 'encrypt'; wr
     certFile: c.get('smtpd_tls_cert_file'),
     keyFile: c.get('smtpd_tls_key_file'),
     chainFiles: c.list('smtpd_tls_chain_files'),
+    // The CAs of client certificates (smtpd_tls_ask_ccert): asked for and checked with these.
+    caFile: c.get('smtpd_tls_CAfile').trim() || undefined,
+    caPath: c.get('smtpd_tls_CApath').trim() || undefined,
     ...base,
   }, 'smtpd_tls', log, postfixSniMaps(c.get('tls_server_sni_maps'), c.configDir, base));
   return { level: lv, wrapper, context, handshakeMs };

@@ -25,6 +25,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { readFileSync } from 'node:fs';
 
 export type LineProtocol = 'smtp' | 'pop3' | 'imap';
 
@@ -151,14 +152,17 @@ export class LineChat {
     return this.waitFor(new RegExp(`(^|\\n)${tag.replace(/[.*+?^$()[\]\\|{}]/g, '\\$&')} (OK|NO|BAD)[^\\n]*\\r\\n`), timeoutMs);
   }
 
-  /** STARTTLS (RFC 3207) and the TLS handshake (any certificate: tests run on loopback). */
-  async starttls(): Promise<string> {
+  /**
+   * STARTTLS (RFC 3207) and the TLS handshake (any certificate: tests run on loopback);
+   * `client`: a client certificate and key (PEM files) to present.
+   */
+  async starttls(client?: { cert: string; key: string }): Promise<string> {
     const r = await this.cmd('STARTTLS');
     if (!r.startsWith('220')) return r;
     const plain = this.socket;
     plain.removeAllListeners('data');
     const secure = await new Promise<Socket>((resolve, reject) => {
-      const t = tlsConnect({ socket: plain, rejectUnauthorized: false, servername: 'localhost' }, () => resolve(t));
+      const t = tlsConnect({ socket: plain, rejectUnauthorized: false, servername: 'localhost', ...(client ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {}) }, () => resolve(t));
       t.once('error', reject);
     });
     this.socket = secure;

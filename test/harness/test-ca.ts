@@ -55,13 +55,13 @@ export class TestCa {
   static create(dir: string, name = 'Postern Test CA'): TestCa { return new TestCa(dir, name); }
 
   /** A leaf certificate for `names` (the first is the CN), signed by this CA. `chain` appends the CA certificate to the cert file. */
-  issue(base: string, names: string[], opts: { chain?: boolean } = {}): TestLeaf {
+  issue(base: string, names: string[], opts: { chain?: boolean; eku?: string } = {}): TestLeaf {
     const key = join(this.dir, `${base}.key`);
     const csr = join(this.dir, `${base}.csr`);
     const cert = join(this.dir, `${base}.pem`);
     const ext = join(this.dir, `${base}.ext`);
     execFileSync('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${names[0]}`], { stdio: 'pipe' });
-    writeFileSync(ext, `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+    writeFileSync(ext, `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=${opts.eku ?? 'serverAuth'}\n`);
     execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', this.certFile, '-CAkey', this.keyFile, '-set_serial', String(++this.serial + Date.now() % 100000),
       '-out', cert, '-days', '2', '-extfile', ext], { stdio: 'pipe' });
     const leafPem = readFileSync(cert, 'utf8');

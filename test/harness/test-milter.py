@@ -21,7 +21,7 @@ import Milter
 SOCKET, LOG, PLAN = sys.argv[1], sys.argv[2], sys.argv[3]
 MACROS = ['i', 'j', '_', 'v', '{daemon_name}', '{daemon_addr}', '{client_addr}', '{client_port}', '{client_name}',
           '{auth_authen}', '{auth_type}', '{mail_addr}', '{mail_host}', '{mail_mailer}', '{rcpt_addr}', '{rcpt_host}',
-          '{rcpt_mailer}', '{tls_version}', '{cipher}']
+          '{rcpt_mailer}', '{tls_version}', '{cipher}', '{cipher_bits}', '{cert_subject}', '{cert_issuer}']
 
 
 def plan():
