@@ -66,6 +66,8 @@ export class SmtpdData {
   /** Decoded DATA content of the current socket read, written as one piece. */
   private batch: Buffer[] = [];
   private batchLen = 0;
+  /** A proxy filter's refusal of DATA, answered to each chunk of a failed BDAT transaction. */
+  private proxyRefusal: string | undefined;
   /** BDAT over message_size_limit: 'exceeds' for the chunk that crossed it, 'discarding' after. */
   private bdatDiscard: 'exceeds' | 'discarding' | undefined;
 
@@ -121,7 +123,10 @@ export class SmtpdData {
     if (!tx) return s.error(503, '5.5.1', 'Error: need RCPT command');
     if (tx.recipients.length === 0) return s.reply(554, '5.5.1', 'Error: no valid recipients');
     if (arg.trim()) return s.error(501, '5.5.4', 'Syntax: DATA');
-    if (!(await this.startContent())) return;
+    if (!(await this.startContent(s.line))) {
+      if (this.proxyRefusal) s.replyText(this.proxyRefusal, true);
+      return;
+    }
     s.reply(354, '', 'End data with <CR><LF>.<CR><LF>');
     s.flush();
     this.bareLf = false;
@@ -144,9 +149,10 @@ export class SmtpdData {
     const tx = s.state.tx;
     if (!this.bdatActive) {
       this.bdatFailed = undefined;
+      this.proxyRefusal = undefined;
       if (!tx) this.bdatFailed = { code: 503, enh: '5.5.1', text: 'Error: need MAIL command' };
       else if (tx.recipients.length === 0) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
-      else if (!(await this.startContent())) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
+      else if (!(await this.startContent('DATA'))) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
       this.bdatActive = true;
       this.bdatDiscard = undefined;
       this.bdatNormalizer = new CrlfToLf();
@@ -178,20 +184,29 @@ export class SmtpdData {
     const tx = state.tx!;
     const proto = state.protocol + (state.tls ? 'S' : '') + (state.saslUsername ? 'A' : ''); // RFC 3848
     const helo = state.helo ?? state.clientName;
+    // Postfix: no Received: header of ours when we pass XFORWARD-ed mail on to a proxy filter.
+    if (s.proxy && ['NAME', 'ADDR', 'PORT', 'PROTO', 'HELO'].some((k) => s.xforward.has(k))) return '';
     let h = `Received: from ${helo} (${state.clientName} [${state.clientAddr}])\n`;
     if (state.tlsInfo) h += `\t(${state.tlsInfo})\n\t(No client certificate requested)\n`;
-    h += `\tby ${s.st.myhostname} (${s.st.mailName}) with ${proto} id ${s.cleanup!.queueId}`;
-    if (tx.recipients.length === 1) h += `\n\tfor <${tx.recipients[0]!.address}>`;
-    h += `; ${mailDate()}\n`;
+    // No queue file behind a proxy filter: no "id" (Postfix common_pre_message_handling()).
+    h += `\tby ${s.st.myhostname} (${s.st.mailName}) with ${proto}${s.cleanup ? ` id ${s.cleanup.queueId}` : ''}`;
+    if (tx.recipients.length === 1) h += `\n\tfor <${tx.recipients[0]!.address}>; ${mailDate()}\n`;
+    else h += s.cleanup ? `; ${mailDate()}\n` : `;\n\t${mailDate()}\n`;
     return h;
   }
 
-  private async startContent(): Promise<boolean> {
+  /** `line`: what a proxy filter is sent (the client's DATA line; "DATA" for BDAT, as Postfix). */
+  private async startContent(line: string): Promise<boolean> {
     const s = this.s;
     const tx = s.state.tx;
-    if (!tx || tx.recipients.length === 0 || !s.cleanup) return false;
+    this.proxyRefusal = undefined;
+    if (!tx || tx.recipients.length === 0 || (!s.cleanup && !s.proxy)) return false;
     if (!(await s.verdict(await s.deps.policy.data?.(s.state), 'DATA', ` from=<${tx.sender}>`))) return false;
     if (s.milters && !(await s.milters.data())) return false;
+    if (s.proxy) {
+      const r = await s.proxy.cmd(line, '3');
+      if (!r.ok) { this.proxyRefusal = r.reply; return false; }
+    }
     this.contentError = undefined;
     this.size = 0;
     this.tooBig = false;
@@ -203,15 +218,15 @@ export class SmtpdData {
 
   /** Queue content for cleanup (`b` is ours: a copy of the input). */
   private queueContent(b: Buffer): void {
-    const c = this.s.cleanup;
-    if (!c || this.tooBig) return;
+    const c = this.s.cleanup ?? this.s.proxy;
+    if (!c || this.tooBig || !b.length) return;
     this.size += b.length;
     const limit = this.s.st.messageSizeLimit;
     if (limit > 0 && this.size > limit) {
       // Postfix smtpd data_cmd(): from here on the content is read and discarded.
       this.tooBig = true;
       if (this.data) this.data.discard = true;
-      log.warn(`${c.queueId}: queue file size limit exceeded`);
+      log.warn(`${this.s.cleanup?.queueId ?? 'NOQUEUE'}: queue file size limit exceeded`);
       return;
     }
     this.queued += b.length;
@@ -237,12 +252,13 @@ export class SmtpdData {
   private async finishMessage(note = ''): Promise<void> {
     const s = this.s;
     const tx = s.state.tx!;
-    const c = s.cleanup!;
     await this.contentWrites;
     if (this.tooBig) {
       await s.abortTx();
       return s.reply(552, '5.3.4', 'Error: message file too big');
     }
+    if (s.proxy) return this.finishProxy();
+    const c = s.cleanup!;
     if (this.contentError) {
       await s.abortTx();
       log.warn(`${c.queueId}: ${this.contentError.message}`);
@@ -277,6 +293,33 @@ export class SmtpdData {
     s.reply(250, '2.0.0', `Ok: ${note}queued as ${r.queueId}`);
   }
 
+  /**
+   * The end of the content with a proxy filter (Postfix common_post_message_handling()): the
+   * filter's reply to "." is the client's, whatever it says; a failure on the way is 451.
+   */
+  private async finishProxy(): Promise<void> {
+    const s = this.s;
+    const tx = s.state.tx!;
+    const proxy = s.proxy!;
+    const v = this.contentError ? undefined : await s.deps.policy.endOfData?.(s.state);
+    if (v?.reply) {
+      await s.abortTx();
+      s.reply(v.reply.code, v.reply.enh, v.reply.text);
+      return;
+    }
+    const r = await proxy.end(); // after a failed write: the 451 below, nothing sent
+    const ok = r.ok && r.reply[0] === '2';
+    const to = tx.recipients.length === 1 ? ` to=<${tx.recipients[0]!.address}>` : '';
+    log.info(`proxy-${ok ? 'accept' : 'reject'}: END-OF-MESSAGE: ${r.reply.replace(/\r\n/g, ' ')}; from=<${tx.sender}>${to} proto=${s.state.protocol} helo=<${s.state.helo ?? ''}>`);
+    s.xforward.clear(); // Postfix mail_reset(): XFORWARD attributes last one transaction
+    await s.abortTx();
+    if (ok) {
+      s.state.messages++;
+      s.delivered();
+    }
+    s.replyText(r.reply, true);
+  }
+
   private async endBdatChunk(): Promise<void> {
     const s = this.s;
     if (this.bdatDiscard) {
@@ -290,14 +333,18 @@ export class SmtpdData {
       return s.reply(551, '5.0.0', `Discarded ${this.bdatChunkSize} bytes after earlier error`);
     }
     if (!this.bdatLast) {
+      if (this.bdatFailed && this.proxyRefusal) return s.replyText(this.proxyRefusal, false);
       if (this.bdatFailed) return s.reply(this.bdatFailed.code, this.bdatFailed.enh, this.bdatFailed.text);
       return s.reply(250, '2.0.0', `Ok: ${this.bdatChunkSize} bytes`);
     }
     this.bdatActive = false;
     if (this.bdatFailed) {
       const f = this.bdatFailed;
+      const refusal = this.proxyRefusal;
       this.bdatFailed = undefined;
+      this.proxyRefusal = undefined;
       await s.abortTx();
+      if (refusal) return s.replyText(refusal, true);
       return s.error(f.code, f.enh, f.text);
     }
     const tail = this.bdatNormalizer.end();

@@ -18,6 +18,7 @@ import type { CleanupStream, SubmissionOrigin } from '../global/cleanup-client.t
 import type { SmtpdTransaction } from './smtpd-state.ts';
 import type { SmtpdSession } from './smtpd-session.ts';
 import { enoughQueueSpace } from './smtpd-space.ts';
+import { SmtpdProxy, type ProxyClientAttrs } from './smtpd-proxy.ts';
 
 const log = logger('smtpd');
 
@@ -66,7 +67,9 @@ export async function cmdMail(s: SmtpdSession, arg: string): Promise<void> {
     }
   }
   if (p.utf8 && !tx.smtputf8) return s.error(553, '5.6.7', 'Must declare SMTPUTF8 to send UTF8 address');
-  if (!(await enoughSpace(s, tx.declaredSize ?? 0))) return s.reply(452, '4.3.1', 'Insufficient system storage');
+  // Postfix mail_cmd(): with a proxy filter the queue is not ours, unless speed_adjust spools.
+  if ((!s.deps.proxy || s.deps.proxy.speedAdjust) && !(await enoughSpace(s, tx.declaredSize ?? 0))) return s.reply(452, '4.3.1', 'Insufficient system storage');
+  if (s.deps.proxy) tx.proxyMail = s.line;
   s.state.tx = tx;
   if (!(await s.verdict(await s.deps.policy.mail?.(s.state, tx.sender), 'MAIL', ` from=<${tx.sender}>`))) {
     s.state.tx = undefined;
@@ -77,7 +80,7 @@ export async function cmdMail(s: SmtpdSession, arg: string): Promise<void> {
     return;
   }
   // The client may have left during the checks (abortTx has run): create nothing then.
-  if (!s.ended) startOpen(s, tx);
+  if (!s.ended && !s.deps.proxy) startOpen(s, tx);
   s.reply(250, '2.1.0', 'Ok');
 }
 
@@ -119,7 +122,10 @@ export async function cmdRcpt(s: SmtpdSession, arg: string): Promise<void> {
   if (v?.reply && s.milters) await s.milters.rcptRejected(p.address, esmtpArgs(p.params), v.reply);
   if (!(await s.verdict(v, 'RCPT', extra))) return;
   if (s.milters && !(await s.milters.rcpt(p.address, esmtpArgs(p.params)))) return;
-  if (!s.cleanup) {
+  if (s.deps.proxy) {
+    // smtpd-proxy.ts: the filter instead of a queue file; it answers the recipient itself.
+    if (!(await proxyRcpt(s, tx))) return;
+  } else if (!s.cleanup) {
     if (s.ended) return; // the client left during the checks; abortTx has run
     const opening = s.opening ?? openCleanup(s, tx);
     s.opening = undefined;
@@ -134,8 +140,52 @@ export async function cmdRcpt(s: SmtpdSession, arg: string): Promise<void> {
     log.info(`${s.cleanup.queueId}: client=${s.client}${s.state.saslUsername ? `, sasl_method=${s.state.saslMethod}, sasl_username=${s.state.saslUsername}` : ''}`);
   }
   tx.recipients.push({ address: p.address, orig: p.address, notify, orcpt });
-  s.cleanup.addRecipient({ address: p.address, orig: p.address, notify, orcpt });
+  s.cleanup?.addRecipient({ address: p.address, orig: p.address, notify, orcpt });
   s.reply(250, '2.1.5', 'Ok');
+}
+
+/**
+ * Postfix mail_open_stream() and rcpt_cmd() with smtpd_proxy_filter: the filter connection is
+ * opened at the first accepted RCPT (greeting, EHLO, XFORWARD, the client's MAIL line), then
+ * the client's RCPT line goes to it; its refusal is the client's reply (false).
+ */
+async function proxyRcpt(s: SmtpdSession, tx: SmtpdTransaction): Promise<boolean> {
+  const line = s.line;
+  if (!s.proxy) {
+    const proxy = new SmtpdProxy(s.deps.proxy!, () => proxyAttrs(s));
+    const r = await proxy.open(tx.proxyMail ?? `MAIL FROM:<${tx.sender}>`);
+    if (s.ended || s.state.tx !== tx) { proxy.close(); return false; }
+    if (!r.ok) {
+      proxy.close();
+      s.replyText(r.reply, true);
+      return false;
+    }
+    s.proxy = proxy;
+    log.info(`NOQUEUE: client=${s.client}${s.state.saslUsername ? `, sasl_method=${s.state.saslMethod}, sasl_username=${s.state.saslUsername}` : ''}`);
+  }
+  const r = await s.proxy.cmd(line, '2');
+  if (s.ended || s.state.tx !== tx) return false;
+  if (!r.ok) { s.replyText(r.reply, true); return false; }
+  return true;
+}
+
+/** What XFORWARD tells the filter (Postfix FORWARD_NAME() ...: an upstream XFORWARD wins). */
+function proxyAttrs(s: SmtpdSession): ProxyClientAttrs {
+  const x = s.xforward;
+  const fwd = ['NAME', 'ADDR', 'PORT', 'PROTO', 'HELO'].some((k) => x.has(k));
+  const st = s.state;
+  const avail = (v: string | undefined) => (v === undefined || v === 'unknown' ? undefined : v);
+  const addr = fwd ? x.get('ADDR') : (st.clientAddr.includes(':') ? `IPv6:${st.clientAddr}` : st.clientAddr);
+  const source = x.get('SOURCE') ?? (s.deps.isLocalClient(st.clientAddr) ? 'LOCAL' : 'REMOTE');
+  return {
+    NAME: avail(fwd ? x.get('NAME') : st.clientName),
+    ADDR: avail(addr),
+    PORT: avail(fwd ? x.get('PORT') : String(st.clientPort)),
+    HELO: fwd ? x.get('HELO') : st.helo,
+    PROTO: avail(fwd ? x.get('PROTO') : st.protocol),
+    IDENT: x.get('IDENT'),
+    SOURCE: source.toUpperCase() === 'LOCAL' ? 'LOCAL' : 'REMOTE',
+  };
 }
 
 /**

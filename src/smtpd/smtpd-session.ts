@@ -45,6 +45,7 @@ import { closeAfterLinger } from '../lib-master/master-session.ts';
 import type { MilterConfig } from '../lib-milter/milter-config.ts';
 import type { ResolveClient } from '../global/resolve-client.ts';
 import { SmtpdMilters } from './smtpd-milter.ts';
+import type { SmtpdProxy, SmtpdProxySettings } from './smtpd-proxy.ts';
 import { metrics } from '../util/metrics.ts';
 
 const REPLIES = metrics.counter('postern_smtpd_replies_total', 'SMTP replies smtpd sent, by master.cf service, reply code class and the restriction that caused a rejection (empty otherwise)', ['service', 'class', 'restriction']);
@@ -74,6 +75,8 @@ export interface SmtpdDeps {
   milters?: MilterConfig;
   /** trivial-rewrite for the milters' address macros ({mail_host}, {rcpt_mailer}, ...). */
   resolve?: ResolveClient;
+  /** smtpd_proxy_filter: transactions go to this before-queue filter instead of cleanup (smtpd-proxy.ts). */
+  proxy?: SmtpdProxySettings;
   /**
    * The session is over and its last reply written: the skeleton frees the slot and closes the
    * socket after a short linger (lib-master/master-session.ts). Without it the session closes
@@ -141,6 +144,10 @@ export class SmtpdSession {
   readonly xforward = new Map<string, string | undefined>();
   /** The session's milter connections (smtpd-milter.ts). */
   milters: SmtpdMilters | undefined;
+  /** smtpd_proxy_filter: the transaction's filter connection, from the first accepted RCPT (smtpd-proxy.ts). */
+  proxy: SmtpdProxy | undefined;
+  /** The command line being handled, as the client sent it (relayed to a proxy filter). */
+  line = '';
   private out: string[] = [];
   /** The restriction behind the next reply (metrics label). */
   private restriction: string | undefined;
@@ -318,6 +325,7 @@ export class SmtpdSession {
     const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
     const arg = sp < 0 ? '' : line.slice(sp + 1);
     const h = COMMANDS[verb];
+    this.line = line;
     if (!h && (this.st.forbiddenCommands.has(verb) || /^[^A-Za-z]/.test(line) || isHeader(line))) {
       // Postfix smtpd.c: an unknown command that is in smtpd_forbidden_commands, does not start
       // with a letter, or looks like a message header (pipelining abuse, HTTP proxies) ends the
@@ -373,6 +381,19 @@ export class SmtpdSession {
     if (this.state.errorCount >= this.st.softErrorLimit && this.st.errorSleepMs > 0) { this.out.push(SLEEP); this.sleepQueued = true; }
     const lines = text.split('\n');
     lines.forEach((t, i) => this.writeLine(`${code}${more || i < lines.length - 1 ? '-' : ' '}${enh ? enh + ' ' : ''}${t}`));
+  }
+
+  /**
+   * A reply made elsewhere (a proxy filter's), CRLF between its lines, sent as Postfix's
+   * smtpd_chat_reply() sends it: every line but the last marked as a continuation. A 4xx/5xx
+   * counts as an error when `error` is set.
+   */
+  replyText(text: string, error: boolean): void {
+    const lines = text.split('\r\n');
+    REPLIES.labels(this.state.service, REPLY_CLASS[Number(text[0])] ?? 'other', '').inc();
+    if (this.state.errorCount >= this.st.softErrorLimit && this.st.errorSleepMs > 0) { this.out.push(SLEEP); this.sleepQueued = true; }
+    lines.forEach((l, i) => this.writeLine(i < lines.length - 1 && l.length > 3 ? l.slice(0, 3) + '-' + l.slice(4) : l));
+    if (error && (text[0] === '4' || text[0] === '5')) this.state.errorCount++;
   }
 
   /** A reply that counts as an error (smtpd_soft/hard_error_limit), counted after it is queued as Postfix does. */
@@ -569,6 +590,8 @@ export class SmtpdSession {
     const opening = this.opening;
     this.cleanup = undefined;
     this.opening = undefined;
+    this.proxy?.close();
+    this.proxy = undefined;
     this.state.tx = undefined;
     if (c) {
       await this.body.settle();

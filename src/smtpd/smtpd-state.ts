@@ -32,6 +32,8 @@ export interface SmtpdTransaction {
   redirect?: string;
   /** Headers from PREPEND actions (access tables, policy servers), written before Received:. */
   prepend?: string[];
+  /** smtpd_proxy_filter: the client's MAIL line as sent, relayed to the filter (Postfix proxy_mail). */
+  proxyMail?: string;
   /** Number of RCPT commands in this transaction, accepted or not (smtpd_recipient_limit). */
   rcptCount: number;
 }

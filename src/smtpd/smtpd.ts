@@ -54,6 +54,7 @@ import type { ResolveClient } from '../global/resolve-client.ts';
 import { NamadrList } from '../global/namadr-list.ts';
 import { Maps } from '../global/maps.ts';
 import { closeAfterLinger, type Admission } from '../lib-master/master-session.ts';
+import { parseProxyOptions, type SmtpdProxySettings } from './smtpd-proxy.ts';
 
 const log = logger('smtpd');
 
@@ -167,6 +168,8 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
   const noMilters = config.list('receive_override_options').some((o) => o.toLowerCase() === 'no_milters');
   const milters = noMilters ? undefined : milterConfig(config, 'smtpd_milters');
   const miltersFor = smtpdMilterMaps(config, noMilters, milters);
+  // smtpd_proxy_filter (SMTPD_PROXY_README): a before-queue filter instead of cleanup.
+  const proxy = smtpdProxySettings(config);
   const own = ownAddresses();
   // ClientLimits.open() is async (smtpd_client_event_limit_exceptions may name tables); a bad
   // value refuses every connection loudly rather than running without limits.
@@ -251,6 +254,7 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
           openCleanup: (o: CleanupOpenOptions) => opts.cleanup.open(cs, opts.queue, contentFilter ? { ...o, filter: contentFilter } : o),
           milters,
           resolve: opts.resolve,
+          proxy,
           isLocalClient: (a: string) => own.has(a),
           flushSite,
           xclientAllowed: (n: string, a: string) => xclient.then((l) => l?.match(n, a) ?? false, () => false),
@@ -279,6 +283,20 @@ export function createSmtpd(config: MainConfig, opts: SmtpdOptions & SmtpdClient
         sock.resume(); // postscreen leaves the socket paused, with early bytes pushed back
       }
     },
+  };
+}
+
+/** smtpd_proxy_filter and its smtpd_proxy_* parameters; undefined without a filter. */
+function smtpdProxySettings(c: MainConfig): SmtpdProxySettings | undefined {
+  const filter = c.get('smtpd_proxy_filter').trim();
+  if (!filter) return undefined;
+  return {
+    filter,
+    timeoutMs: Math.max(1, c.time('smtpd_proxy_timeout') || 100) * 1000,
+    ehlo: c.get('smtpd_proxy_ehlo').trim() || c.get('myhostname'),
+    speedAdjust: parseProxyOptions(c.list('smtpd_proxy_options')).speedAdjust,
+    lineLimit: Math.max(512, c.int('line_length_limit') || 2048),
+    baseDir: c.get('queue_directory'),
   };
 }
 

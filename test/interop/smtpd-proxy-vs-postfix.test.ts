@@ -1,0 +1,322 @@
+/**
+ * The before-queue content filter (Postfix SMTPD_PROXY_README: smtpd_proxy_filter,
+ * smtpd_proxy_options = speed_adjust, smtpd_proxy_timeout, smtpd_proxy_ehlo) on the whole
+ * Postern system and on real Postfix 3.7 with the same main.cf and master.cf lines:
+ *
+ *   127.0.0.1:MAIN inet n - n - - smtpd -o smtpd_proxy_filter=127.0.0.1:FILTER
+ *   127.0.0.1:REINJECT inet n - n - - smtpd -o smtpd_authorized_xforward_hosts=127.0.0.0/8 ...
+ *
+ * In front of each: its own copy of test/harness/proxy-filter.py (Python's standard library; it
+ * adds a header and re-injects with smtplib into the after-filter smtpd, refuses and misbehaves
+ * on cue), and Postfix's real smtp-sink(1) as the final destination. A raw-socket Python client
+ * plays the same sessions against both and every reply line is compared: accepted mail (the
+ * filter's 250 passed on), the filter refusing a sender, a recipient and the content, smtpd's own
+ * restriction refusing a recipient before the filter sees it, a second transaction on a new
+ * filter connection, a filter that is down (451), one that hangs at the end of data
+ * (smtpd_proxy_timeout = 3s: 451), one that answers the dot with garbage and an over-long line,
+ * one that closes in the middle of DATA, one whose EHLO reply has an over-long line, and
+ * speed_adjust (the filter is connected only after the whole message is in; its recipient
+ * refusal becomes the reply to the dot). What each filter received is compared too: EHLO,
+ * XFORWARD attributes, the MAIL/RCPT lines as the client sent them, the content with the
+ * before-filter smtpd's Received: header. Every accepted message arrives once at smtp-sink with
+ * the filter's header and otherwise as sent; a hung filter does not stop other sessions.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { PosternSystem } from '../harness/postern-system.ts';
+import { SmtpSink, type SinkMessage } from '../harness/smtp-sink.ts';
+import { RealPostfix } from '../harness/real-postfix.ts';
+import { freePort } from '../harness/free-port.ts';
+
+const run = promisify(execFile);
+const FILTER = join(import.meta.dirname, '..', 'harness', 'proxy-filter.py');
+const work = mkdtempSync(join(tmpdir(), 'postern-proxy-'));
+
+class Filter {
+  readonly port: number;
+  readonly log: string;
+  private proc: ChildProcess | undefined;
+  constructor(port: number, log: string) { this.port = port; this.log = log; }
+  async start(reinject: number, mode = 'ok'): Promise<this> {
+    const p = spawn('python3', [FILTER, String(this.port), String(reinject), this.log, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.proc = p;
+    await new Promise<void>((resolve, reject) => {
+      p.stdout!.once('data', () => resolve());
+      p.once('exit', (c) => reject(new Error(`proxy-filter.py exited with ${c}`)));
+    });
+    return this;
+  }
+  entries(): { cmds: string[]; data?: string; reply?: string; closed?: string }[] {
+    if (!existsSync(this.log)) return [];
+    return readFileSync(this.log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  }
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const done = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await done;
+  }
+}
+
+const MAIN = (sinkPort: number) => `
+myhostname = mx.example.test
+mail_name = Postfix
+transport_maps = inline:{ dest.test=smtp:[127.0.0.1]:${sinkPort} }
+smtpd_recipient_restrictions = check_recipient_access inline:{ blocked@dest.test=REJECT }, permit_mynetworks, reject_unauth_destination
+`;
+
+interface Ports { main: number; slow: number; down: number; speed: number; longEhlo: number; reinject: number }
+
+const MASTER = (p: Ports, filter: number, filter2: number, dead: number) => `
+127.0.0.1:${p.main} inet n - n - - smtpd
+  -o smtpd_proxy_filter=127.0.0.1:${filter}
+  -o smtpd_proxy_timeout=30s
+127.0.0.1:${p.slow} inet n - n - - smtpd
+  -o smtpd_proxy_filter=inet:127.0.0.1:${filter}
+  -o smtpd_proxy_timeout=3s
+127.0.0.1:${p.down} inet n - n - - smtpd
+  -o smtpd_proxy_filter=127.0.0.1:${dead}
+127.0.0.1:${p.speed} inet n - n - - smtpd
+  -o smtpd_proxy_filter=127.0.0.1:${filter}
+  -o smtpd_proxy_options=speed_adjust
+127.0.0.1:${p.longEhlo} inet n - n - - smtpd
+  -o smtpd_proxy_filter=127.0.0.1:${filter2}
+  -o smtpd_proxy_ehlo=before.example.test
+127.0.0.1:${p.reinject} inet n - n - - smtpd
+  -o smtpd_authorized_xforward_hosts=127.0.0.0/8
+  -o smtpd_client_restrictions=
+  -o smtpd_helo_restrictions=
+  -o smtpd_sender_restrictions=
+  -o smtpd_relay_restrictions=
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject
+  -o smtpd_data_restrictions=
+  -o mynetworks=127.0.0.0/8
+  -o receive_override_options=no_unknown_recipient_checks
+`;
+
+/** A message as the client sends it (CRLF, dot-stuffed, with the final dot). */
+const MESSAGE = (subject: string, extra = '') =>
+  `From: sender@example.org\r\nTo: user@dest.test\r\nSubject: ${subject}\r\n${extra}Message-ID: <${subject.replace(/\W/g, '')}@example.org>\r\n` +
+  `Date: Mon, 7 Dec 2026 12:00:00 +0000\r\n\r\nline one\r\n..leading dot\r\n\r\nlast line\r\n.\r\n`;
+/** The same message as smtp-sink keeps it (LF, unstuffed). */
+const DELIVERED = (subject: string) => MESSAGE(subject).replace(/\r\n\.\r\n$/, '\r\n').replace(/\r\n\.\./g, '\r\n.').replace(/\r\n/g, '\n');
+
+const CLIENT = `
+import json, socket, sys
+port, steps = int(sys.argv[1]), json.loads(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port), timeout=40)
+f = s.makefile("rb")
+def reply():
+    lines = []
+    while True:
+        l = f.readline(100000)
+        if not l:
+            lines.append("<EOF>")
+            return lines
+        l = l.decode("latin-1").rstrip("\\r\\n")
+        lines.append(l)
+        if len(l) >= 3 and l[:3].isdigit() and (len(l) == 3 or l[3] == " "):
+            return lines
+out = [["<connect>", reply()]]
+for st in steps:
+    s.sendall(st.encode("latin-1"))
+    try:
+        r = reply()
+    except socket.timeout:
+        r = ["<TIMEOUT>"]
+    out.append([st.split("\\r\\n")[0][:30], r])
+    if r[-1] in ("<EOF>", "<TIMEOUT>"):
+        break
+print(json.dumps(out))
+`;
+
+type Transcript = [string, string[]][];
+
+async function session(port: number, steps: string[]): Promise<Transcript> {
+  const r = await run('python3', ['-c', CLIENT, String(port), JSON.stringify(steps)], { timeout: 60_000, maxBuffer: 1 << 22 });
+  return JSON.parse(r.stdout) as Transcript;
+}
+
+/** One transaction's commands; `content` is a whole MESSAGE(). */
+const tx = (from: string, rcpts: string[], content?: string) => [
+  `MAIL FROM:<${from}>\r\n`, ...rcpts.map((r) => `RCPT TO:<${r}>\r\n`), ...(content ? ['DATA\r\n', content] : []),
+];
+
+/** Every session of the comparison, by name: [listener, steps]. */
+const SESSIONS: Record<string, [keyof Ports, string[]]> = {
+  accepted: ['main', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('accepted')), 'QUIT\r\n']],
+  refusals: ['main', ['EHLO client.example.org\r\n',
+    ...tx('sender@example.org', ['blocked@dest.test', 'reject-rcpt@dest.test', 'user@dest.test', 'user2@dest.test'], MESSAGE('refused content', 'X-Test: reject\r\n')),
+    ...tx('reject-mail@example.org', ['user@dest.test']), 'RSET\r\n',
+    ...tx('sender@example.org', ['user@dest.test'], MESSAGE('second transaction')), 'QUIT\r\n']],
+  down: ['down', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test', 'user2@dest.test']), 'DATA\r\n', 'QUIT\r\n']],
+  hang: ['slow', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('hung filter', 'X-Test: hang\r\n')),
+    ...tx('sender@example.org', ['user@dest.test'], MESSAGE('after hang')), 'QUIT\r\n']],
+  garbage: ['main', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('garbage reply', 'X-Test: garbage\r\n')), 'QUIT\r\n']],
+  close: ['main', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('closed in data', 'X-Test: close\r\n')),
+    ...tx('sender@example.org', ['user@dest.test'], MESSAGE('after close')), 'QUIT\r\n']],
+  speed: ['speed', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('speed accepted')),
+    ...tx('sender@example.org', ['user@dest.test', 'reject-rcpt@dest.test'], MESSAGE('speed refused')), 'QUIT\r\n']],
+  longEhlo: ['longEhlo', ['HELO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('long ehlo')), 'QUIT\r\n']],
+};
+const ACCEPTED = ['accepted', 'second transaction', 'after hang', 'after close', 'speed accepted', 'long ehlo'];
+
+interface Side {
+  ports: Ports;
+  filter: Filter;
+  filter2: Filter;
+  sink: SmtpSink;
+  transcripts: Record<string, Transcript>;
+  stop(): Promise<void>;
+}
+
+/** Run every session on one side (the hang session alongside the others). */
+async function playAll(side: Side): Promise<void> {
+  for (const [name, [listener, steps]] of Object.entries(SESSIONS)) {
+    if (name === 'hang') continue;
+    side.transcripts[name] = await session(side.ports[listener], steps);
+  }
+  side.transcripts.hang = await session(side.ports.slow, SESSIONS.hang![1]);
+}
+
+/** The EHLO reply is each server's own; everything else is compared. */
+function comparable(t: Transcript): Transcript {
+  return t.filter(([cmd]) => !cmd.startsWith('EHLO'));
+}
+
+/** What a filter received, without the values that differ by nature (client port, date). */
+function normalizeEntry(e: { cmds: string[]; data?: string; reply?: string; closed?: string }): string {
+  const cmds = e.cmds.map((c) => c.replace(/\bPORT=\d+/, 'PORT=*').replace(/\bNAME=\S+/, 'NAME=*'));
+  const data = (e.data ?? '')
+    .replace(/^(Received: from \S+) \(\S+ \[/m, '$1 (* [')
+    .replace(/; [A-Z][a-z]{2}, +\d{1,2} [A-Z][a-z]{2} \d{4} [\d:]+ [+-]\d{4} \(\w+\)/g, '; DATE')
+    .replace(/\t[A-Z][a-z]{2}, +\d{1,2} [A-Z][a-z]{2} \d{4} [\d:]+ [+-]\d{4} \(\w+\)/g, '\tDATE');
+  return JSON.stringify({ cmds, data, reply: e.reply, closed: e.closed });
+}
+
+const bySubject = (sink: SmtpSink, subject: string): SinkMessage[] => sink.messages().filter((m) => m.body.includes(`Subject: ${subject}\n`));
+
+async function until<T>(f: () => T | undefined, what: string, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function ports(): Promise<Ports> {
+  return { main: await freePort(), slow: await freePort(), down: await freePort(), speed: await freePort(), longEhlo: await freePort(), reinject: await freePort() };
+}
+
+async function startPostern(): Promise<Side> {
+  const p = await ports();
+  const sink = await SmtpSink.start({ host: '127.0.0.1' });
+  const filter = await new Filter(await freePort(), join(work, 'postern.log')).start(p.reinject);
+  const filter2 = await new Filter(await freePort(), join(work, 'postern-long.log')).start(p.reinject, 'long-ehlo');
+  const sys = await PosternSystem.start();
+  await sys.stop();
+  appendFileSync(join(sys.configDir, 'master.cf'), MASTER(p, filter.port, filter2.port, await freePort()));
+  appendFileSync(join(sys.configDir, 'main.cf'), MAIN(sink.port));
+  await PosternSystem.start(sys);
+  return {
+    ports: p, filter, filter2, sink, transcripts: {},
+    async stop() { await sys.destroy(); await sink.stop(); await filter.stop(); await filter2.stop(); },
+  };
+}
+
+async function startPostfix(): Promise<Side> {
+  const p = await ports();
+  const sink = await SmtpSink.start({ host: '127.0.0.1' });
+  const filter = await new Filter(await freePort(), join(work, 'postfix.log')).start(p.reinject);
+  const filter2 = await new Filter(await freePort(), join(work, 'postfix-long.log')).start(p.reinject, 'long-ehlo');
+  const pf = await RealPostfix.start({ mainCf: MAIN(sink.port), masterCf: MASTER(p, filter.port, filter2.port, await freePort()) });
+  return {
+    ports: p, filter, filter2, sink, transcripts: {},
+    async stop() { await pf.stop(); await sink.stop(); await filter.stop(); await filter2.stop(); },
+  };
+}
+
+let postern: Side;
+let postfix: Side | undefined;
+
+before(async () => {
+  postern = await startPostern();
+  if (!RealPostfix.unavailable()) postfix = await startPostfix();
+});
+after(async () => {
+  await postern?.stop();
+  await postfix?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('Postern: every session through the before-queue filter', async () => {
+  await playAll(postern);
+  const t = postern.transcripts;
+  const last = (name: string, cmd: string) => t[name]!.filter(([c]) => c.startsWith(cmd)).map(([, r]) => r.join(' | '));
+  assert.deepEqual(last('accepted', 'From:'), ['250 2.0.0 Ok: filtered']);
+  assert.deepEqual(last('refusals', 'RCPT'), [
+    '554 5.7.1 <blocked@dest.test>: Recipient address rejected: Access denied',
+    '550 5.7.1 <reject-rcpt@dest.test>: Recipient refused by proxy-filter', '250 2.1.5 Ok', '250 2.1.5 Ok',
+    '553 5.7.1 Sender refused by proxy-filter', '250 2.1.5 Ok']);
+  assert.deepEqual(last('refusals', 'From:'), ['554 5.7.1 Message content rejected by proxy-filter', '250 2.0.0 Ok: filtered']);
+  assert.deepEqual(last('down', 'RCPT'), ['451 4.3.0 Error: queue file write error', '451 4.3.0 Error: queue file write error']);
+  assert.deepEqual(last('hang', 'From:'), ['451 4.3.0 Error: queue file write error', '250 2.0.0 Ok: filtered']);
+  assert.deepEqual(last('close', 'From:'), ['451 4.3.0 Error: queue file write error', '250 2.0.0 Ok: filtered']);
+  assert.deepEqual(last('speed', 'RCPT'), ['250 2.1.5 Ok', '250 2.1.5 Ok', '250 2.1.5 Ok']);
+  assert.deepEqual(last('speed', 'From:'), ['250 2.0.0 Ok: filtered', '550 5.7.1 <reject-rcpt@dest.test>: Recipient refused by proxy-filter']);
+  assert.deepEqual(last('longEhlo', 'From:'), ['250 2.0.0 Ok: filtered']);
+  const g = last('garbage', 'From:')[0]!;
+  assert.ok(g.startsWith('HEL-O WORLD | 554 5.7.1 yyy'), g);
+  for (const [name, tr] of Object.entries(t)) assert.deepEqual(tr.at(-1)![1], ['221 2.0.0 Bye'], `${name} ends with QUIT's reply`);
+  // Every accepted message arrives once, with the filter's header, otherwise as sent.
+  for (const subject of ACCEPTED) {
+    const [m] = await until(() => { const l = bySubject(postern.sink, subject); return l.length ? l : undefined; }, `"${subject}" at smtp-sink`);
+    const text = m!.body.toString('latin1');
+    assert.match(text, /^Received: .*\n(\s.*\n)*X-Proxy-Filter: passed\nReceived: from client\.example\.org/m, text);
+    assert.ok(text.endsWith(DELIVERED(subject)), text);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  for (const subject of ACCEPTED) assert.equal(bySubject(postern.sink, subject).length, 1, subject);
+  for (const refused of ['refused content', 'hung filter', 'garbage reply', 'closed in data', 'speed refused']) assert.equal(bySubject(postern.sink, refused).length, 0, refused);
+  // The filter was told who the client was.
+  const xf = postern.filter.entries().flatMap((e) => e.cmds.filter((c) => c.startsWith('XFORWARD')));
+  assert.ok(xf.length > 0 && xf.every((x) => /^XFORWARD NAME=\S+ ADDR=127\.0\.0\.1 PORT=\d+ HELO=client\.example\.org IDENT=\[UNAVAILABLE\] PROTO=ESMTP SOURCE=LOCAL$/.test(x)), xf.join('\n'));
+  assert.ok(postern.filter2.entries().some((e) => e.cmds[0] === 'EHLO before.example.test'), 'smtpd_proxy_ehlo');
+});
+
+test('a filter that hangs holds only its own session: others are served meanwhile', async () => {
+  const hung = session(postern.ports.slow, ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('hung again', 'X-Test: hang\r\n')), 'QUIT\r\n']);
+  const t0 = Date.now();
+  const other = await session(postern.ports.main, ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('meanwhile')), 'QUIT\r\n']);
+  assert.deepEqual(other.find(([c]) => c.startsWith('From:'))![1], ['250 2.0.0 Ok: filtered']);
+  const h = await hung;
+  assert.ok(Date.now() - t0 < 30_000);
+  assert.deepEqual(h.find(([c]) => c.startsWith('From:'))![1], ['451 4.3.0 Error: queue file write error']);
+  await until(() => (bySubject(postern.sink, 'meanwhile').length ? true : undefined), 'the other session\'s message');
+});
+
+test('real Postfix 3.7 with the same configuration: the same replies, the filter receives the same', { skip: RealPostfix.unavailable() }, async () => {
+  const pf = postfix!;
+  if (!Object.keys(postern.transcripts).length) await playAll(postern);
+  await playAll(pf);
+  for (const name of Object.keys(SESSIONS)) {
+    assert.deepEqual(comparable(postern.transcripts[name]!), comparable(pf.transcripts[name]!), `session "${name}": Postern vs Postfix`);
+  }
+  for (const subject of ACCEPTED) {
+    const [m] = await until(() => { const l = bySubject(pf.sink, subject); return l.length ? l : undefined; }, `Postfix: "${subject}" at smtp-sink`);
+    assert.ok(m!.body.toString('latin1').endsWith(DELIVERED(subject)));
+  }
+  // What the filters received, connection by connection (order aside).
+  const ours = postern.filter.entries().filter((e) => !(e.data ?? '').includes('hung again') && !(e.data ?? '').includes('meanwhile')).map(normalizeEntry).sort();
+  const theirs = pf.filter.entries().map(normalizeEntry).sort();
+  assert.deepEqual(ours, theirs);
+  assert.deepEqual(postern.filter2.entries().map(normalizeEntry).sort(), pf.filter2.entries().map(normalizeEntry).sort());
+});
