@@ -31,8 +31,10 @@ const log = logger('smtpd');
 const unknownClient: Restriction = (cx, st, r) => {
   const s = st.s;
   if (s.clientName === 'unknown') {
-    return reject(cx, st, 'policy', cx.p.unkClientCode, '4.7.1',
-      `Client host rejected: cannot find your ${r.name === 'reject_unknown_reverse_client_hostname' ? 'reverse ' : ''}hostname, [${s.clientAddr}]`);
+    // Postfix smtpd_check.c: 4.7.25 (RFC 7372) for the forward-confirmed name, 4.7.1 for the reverse one.
+    const reverse = r.name === 'reject_unknown_reverse_client_hostname';
+    return reject(cx, st, 'policy', cx.p.unkClientCode, reverse ? '4.7.1' : '4.7.25',
+      `Client host rejected: cannot find your ${reverse ? 'reverse ' : ''}hostname, [${s.clientAddr}]`);
   }
   return DUNNO;
 };

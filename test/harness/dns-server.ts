@@ -74,11 +74,17 @@ export class DnsServer {
     this.zone = new Map(Object.entries(zone).map(([k, v]) => [k.toLowerCase().replace(/\.$/, ''), v]));
   }
 
-  static async start(zone: Zone): Promise<DnsServer> {
+  /**
+   * `at`: another loopback address and port (port 53 of 127.1.2.3, for a resolver that can only
+   * be given an address: real Postfix through a private /etc/resolv.conf, real-postfix.ts).
+   */
+  static async start(zone: Zone, at: { host?: string; port?: number } = {}): Promise<DnsServer> {
+    const host = at.host ?? '127.0.0.1';
+    if (!host.startsWith('127.')) throw new Error(`DnsServer: ${host} is not a loopback address`);
     const sock = createSocket('udp4');
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject);
-      sock.bind(0, '127.0.0.1', () => resolve());
+      sock.bind(at.port ?? 0, host, () => resolve());
     });
     const srv = new DnsServer(sock, sock.address().port, zone);
     sock.on('message', (msg, rinfo) => {

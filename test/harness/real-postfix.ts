@@ -24,6 +24,13 @@ export interface RealPostfixOptions {
   mainCf?: string;
   /** master.cf service lines to add to Postfix's internal services. */
   masterCf: string;
+  /**
+   * A resolv.conf for this instance only (e.g. `nameserver 127.1.2.3`: a test DNS server on
+   * port 53 of a loopback address). Postfix uses the system resolver, so it is started in a
+   * private mount namespace (unshare -m) where this file, and an /etc/hosts that names only
+   * localhost, are bind-mounted over the system's; every Postfix process inherits that view.
+   */
+  resolvConf?: string;
 }
 
 /** Postfix's own internal services (a trimmed Debian master.cf without the smtp listener). */
@@ -108,7 +115,15 @@ export class RealPostfix {
     // Postfix waits ~2 s when main.cf/master.cf were modified within the last seconds; backdate them.
     const past = new Date(Date.now() - 60_000);
     for (const f of ['main.cf', 'master.cf']) utimesSync(join(pf.configDir, f), past, past);
-    await run('/usr/sbin/postfix', ['-c', pf.configDir, 'start']).catch((e: Error & { stderr?: string }) => {
+    const start = opts.resolvConf === undefined
+      ? run('/usr/sbin/postfix', ['-c', pf.configDir, 'start'])
+      : (() => {
+          writeFileSync(join(dir, 'resolv.conf'), opts.resolvConf);
+          writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n::1 localhost\n');
+          const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+          return run('unshare', ['-m', 'sh', '-c', `mount --make-rprivate / && mount --bind ${q(join(dir, 'resolv.conf'))} /etc/resolv.conf && mount --bind ${q(join(dir, 'hosts'))} /etc/hosts && exec /usr/sbin/postfix -c ${q(pf.configDir)} start`]);
+        })();
+    await start.catch((e: Error & { stderr?: string }) => {
       throw new Error(`real postfix failed to start: ${e.stderr ?? e.message}\n${pf.log()}`);
     });
     // Wait until the master logs that it started.
