@@ -82,6 +82,8 @@ export class Session {
     }
     return out + await this.wait(new RegExp(`(^|\\n)${tag} (OK|NO|BAD)[^\\n]*\\n`));
   }
+  /** Raw bytes (another protocol on the same kind of connection: an LMTP delivery). */
+  write(data: string): void { this.sock.write(data); }
   close(): void { this.sock.destroy(); }
 }
 
@@ -118,9 +120,10 @@ export class Differential {
   private constructor(dc: RealDovecot, fx: Fixture) { this.dc = dc; this.fx = fx; }
 
   /** Users by name, or with passwd-file extra fields (`{ user, extra: 'userdb_acl_groups=staff' }`). */
-  static async start(list: (string | { user: string; extra: string })[], o: { dovecotConf?: string; posternConf?: string } = {}): Promise<Differential> {
+  /** `lmtp`: Dovecot's LMTP server too (dc.ports.lmtp), for deliveries. */
+  static async start(list: (string | { user: string; extra: string })[], o: { dovecotConf?: string; posternConf?: string; lmtp?: boolean } = {}): Promise<Differential> {
     const users = list.map((u) => (typeof u === 'string' ? { user: u, extra: '' } : u));
-    const dc = await RealDovecot.start({ protocols: ['imap'], users: users.map(({ user, extra }) => ({ user, pass: 'pw', extra })), extraConf: NAMESPACE_CONF + (o.dovecotConf ?? '') });
+    const dc = await RealDovecot.start({ protocols: o.lmtp ? ['imap', 'lmtp'] : ['imap'], users: users.map(({ user, extra }) => ({ user, pass: 'pw', extra })), extraConf: NAMESPACE_CONF + (o.dovecotConf ?? '') });
     try {
       const fx = await startFixture({ users: users.map(({ user, extra }) => [user, 'pw', extra]), ...(o.posternConf !== undefined ? { conf: o.posternConf } : {}) });
       return new Differential(dc, fx);

@@ -3,7 +3,8 @@
  * steps on a fresh user of a private Dovecot instance and of Postern's imapd, every answer
  * compared after normalising timing texts and UIDVALIDITY (test/harness/imap-differential.ts).
  * A second session of the same user makes the changes (APPEND, STORE, EXPUNGE, CREATE, RENAME,
- * DELETE, SUBSCRIBE); the first session's next NOOP shows what it was pushed meanwhile (a pause
+ * DELETE, SUBSCRIBE), or a delivery does (Dovecot's LMTP server; Postern's MailUser.deliver, the
+ * call lmtpd and virtual(8) deliver through); the first session's next NOOP shows what it was pushed meanwhile (a pause
  * lets Dovecot's list-index notification arrive; Postern writes its events before NOOP's reply).
  * The cases:
  *   NOTIFY SET / NONE parsing and errors (BAD texts, [BADEVENT], [NOTIFICATIONOVERFLOW] for 101
@@ -22,7 +23,22 @@ import assert from 'node:assert/strict';
 import { RealDovecot } from '../harness/real-dovecot.ts';
 import { Differential, normalise, Session } from '../harness/imap-differential.ts';
 
-type Step = string | [number, string] | { sleep: number };
+/** A command (session 1 or [session, command]), a pause, or a delivery to INBOX of the user. */
+type Step = string | [number, string] | { sleep: number } | { deliver: string };
+
+/** A delivery into Dovecot: its LMTP server, as Postfix's lmtp(8) or any MTA would use it. */
+async function lmtpDeliver(port: number, rcpt: string, msg: string): Promise<void> {
+  const s = new Session(port);
+  try {
+    await s.wait(/^220 [^\n]*\n/);
+    for (const [line, re] of [['LHLO x.test', /^250 [^\n]*\n/m], ['MAIL FROM:<s@x.test>', /^250 [^\n]*\n/m], [`RCPT TO:<${rcpt}>`, /^250 [^\n]*\n/m],
+      ['DATA', /^354 [^\n]*\n/m], [msg.replace(/\r?\n/g, '\r\n') + '.', /^250 [^\n]*\n/m]] as const) {
+      s.write(line + '\r\n');
+      const got = await s.wait(re);
+      if (got.includes('<timeout>') || got.includes('<closed>')) throw new Error(`LMTP ${line}: ${got}`);
+    }
+  } finally { s.close(); }
+}
 
 const lit = (m: string): string => `{${Buffer.byteLength(m)}+}\r\n${m}`;
 const M = 'Subject: x\r\n\r\nbody\r\n';
@@ -36,7 +52,7 @@ function sortStatus(s: string): string {
   return lines.map((l) => (l.startsWith('* STATUS ') ? st[k++]! : l)).join('\n');
 }
 
-async function runSteps(port: number, user: string, steps: Step[]): Promise<string[]> {
+async function runSteps(port: number, user: string, steps: Step[], deliver: (msg: string) => Promise<void>): Promise<string[]> {
   const sessions = new Map<number, Session>();
   const session = async (n: number): Promise<Session> => {
     let s = sessions.get(n);
@@ -52,7 +68,11 @@ async function runSteps(port: number, user: string, steps: Step[]): Promise<stri
   try {
     await session(1);
     for (const [i, st] of steps.entries()) {
-      if (typeof st === 'object' && !Array.isArray(st)) { await new Promise((r) => setTimeout(r, st.sleep)); out.push(''); continue; }
+      if (typeof st === 'object' && !Array.isArray(st)) {
+        if ('sleep' in st) await new Promise((r) => setTimeout(r, st.sleep)); else await deliver(st.deliver);
+        out.push('');
+        continue;
+      }
       const [n, c] = Array.isArray(st) ? st : [1, st];
       out.push(sortStatus(normalise(await (await session(n)).command(`t${i}`, c))));
     }
@@ -107,6 +127,15 @@ const CASES: Case[] = [
     known: { 8: 'Dovecot reports the first arrival in a never-opened INBOX twice (two list-index changes); Postern once' },
   },
   {
+    name: 'a delivery (LMTP into Dovecot, the delivery call of lmtpd into Postern) told to a session with another mailbox selected',
+    steps: [
+      'CREATE b', 'SELECT b', 'NOTIFY SET (selected (MessageNew MessageExpunge)) (personal (MessageNew MessageExpunge FlagChange))', PAUSE,
+      { deliver: 'From: a@x.test\nSubject: delivered\n\nbody\n' }, PAUSE, 'NOOP', { deliver: 'Subject: two\n\nbody\n' }, PAUSE, 'NOOP',
+      [2, 'SELECT INBOX'], [2, 'STORE 1:2 +FLAGS \\Seen'], PAUSE, 'NOOP',
+    ],
+    known: { 6: 'Dovecot reports the first arrival in a never-opened INBOX twice (two list-index changes); Postern once' },
+  },
+  {
     name: 'FlagChange with CONDSTORE: HIGHESTMODSEQ',
     steps: [
       'CREATE b', `APPEND b ${lit(M)}`, 'ENABLE CONDSTORE', 'NOTIFY SET (mailboxes b (MessageNew MessageExpunge FlagChange))',
@@ -159,7 +188,7 @@ let skip: string | undefined;
 before(async () => {
   skip = RealDovecot.unavailable();
   if (skip) return;
-  d = await Differential.start(CASES.map((_, i) => `n${i}@x.test`));
+  d = await Differential.start(CASES.map((_, i) => `n${i}@x.test`), { lmtp: true });
 });
 
 after(async () => { await d?.stop(); });
@@ -168,8 +197,13 @@ for (const [i, c] of CASES.entries()) {
   test(c.name, { timeout: 60_000 }, async (t) => {
     if (skip) { t.skip(skip); return; }
     const user = `n${i}@x.test`;
-    const dovecot = await runSteps(d!.dc.ports.imap!, user, c.steps);
-    const postern = await runSteps(d!.fx.port, user, c.steps);
+    const dovecot = await runSteps(d!.dc.ports.imap!, user, c.steps, (m) => lmtpDeliver(d!.dc.ports.lmtp!, user, m));
+    // Postern: the call lmtpd and virtual(8) deliver through (MailUser.deliver, a delivery session)
+    const shared = d!.fx.imapd.shared;
+    const postern = await runSteps(d!.fx.port, user, c.steps, async (m) => {
+      const mu = await shared.store.forUser((await shared.directory.lookup(user))!);
+      try { await mu.deliver('INBOX', m, { postSession: true }); } finally { await mu.close(); }
+    });
     const diffs: string[] = [];
     for (let k = 0; k < c.steps.length; k++) {
       if (c.known?.[k] !== undefined) continue;
