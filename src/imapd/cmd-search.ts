@@ -85,6 +85,18 @@ function ftsQuery(k: Extract<SearchKey, { op: 'body' | 'text' }>): FtsQuery | nu
   return q;
 }
 
+/** The compiled queries of the BODY/TEXT keys that are `k` itself or ANDed at its top. */
+function conjunctQueries(k: SearchKey): FtsQuery[] {
+  const out: FtsQuery[] = [];
+  const stack: SearchKey[] = [k];
+  while (stack.length > 0) {
+    const x = stack.pop()!;
+    if (x.op === 'and') stack.push(...x.keys);
+    else if (x.op === 'body' || x.op === 'text') { const q = ftsQuery(x); if (q) out.push(q); }
+  }
+  return out;
+}
+
 /** BODY/TEXT x that the full-text signature proves absent (exact: fts-signature.ts). */
 function ftsMiss(k: Extract<SearchKey, { op: 'body' | 'text' }>, sig: Uint8Array | undefined): boolean {
   if (!sig) return false;
@@ -173,11 +185,15 @@ export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKe
   // (CONTEXT=SEARCH evaluates a few messages through a narrowed view: the index must not be
   // compacted down to them)
   if (fts) await fts.update(box.uidValidity, view.map((m) => m.uid), (uids, each) => box.readMany(uids, each), box.status().messages);
+  // BODY/TEXT keys every match must satisfy (the key, or ANDed at the top): a message whose
+  // signature rules one out is no match, decided before anything else is looked at
+  const must = fts ? conjunctQueries(key) : [];
   // phase 1: what flags, sizes, sets and dates decide; phase 2: read the rest, READ_AHEAD at a time
   const undecided: MsgCtx[] = [];
-  for (let i = 0; i < view.length; i++) {
-    const x: MsgCtx = { m: s.current(view[i]!), seq: i + 1 };
-    if (fts) x.sig = fts.signature(x.m.uid);
+  outer: for (let i = 0; i < view.length; i++) {
+    const sig = fts?.signature(view[i]!.uid);
+    if (sig !== undefined) for (const q of must) if (cannotMatch(sig, q)) continue outer;
+    const x: MsgCtx = { m: s.current(view[i]!), seq: i + 1, sig };
     try {
       if (needs.internal) x.internal = await box.internalDate(x.m.uid);
       if (needs.saved) x.saved = await box.saveDate(x.m.uid);
