@@ -372,3 +372,51 @@ test('SRS (docs/authres.md): an alias forwarding mail from outside to another do
   assert.equal(out[2], 'me@example.test');
   assert.ok(existsSync(join(dir, 'srs.secret')));
 });
+
+test('verification: an MTA probe is answered without expansion or delivery; sendmail -bv expands and reports each final address', async () => {
+  writeFileSync(join(dir, 'aliases'), [
+    'vteam: alice, vremote@elsewhere.test',
+    `varchive: ${dir}/out/v-archive.mbox`,
+    `vcmd: "|touch ${dir}/out/v-cmd-ran"`,
+  ].join('\n') + '\n');
+  buildAliases(join(dir, 'aliases'));
+  writeFileSync(join(dir, 'bob', '.forward'), 'bob-elsewhere@elsewhere.test\n', { mode: 0o644 });
+  if (isRoot) chownSync(join(dir, 'bob', '.forward'), BOB, BOB);
+  const run = async (cfg: MainConfig, rcpts: string[], userVerify: boolean) => {
+    const agent = await createLocalAgent(cfg, { queue: new MailQueue(join(dir, 'queue')), cleanupClient: cleanup });
+    const qf = await queueMessage(rcpts, 'Subject: probe\n\n');
+    submitted.add(qf.queueId);
+    const res = await agent.deliver({ qf, transport: 'local', nexthop: 'example.test', recipients: qf.recipients, activeSince: Date.now(), verify: true, ...(userVerify ? { userVerify } : {}) });
+    return Object.fromEntries(res.map((r) => [r.recipient.address, r]));
+  };
+  const before = new Set(readdirSync(join(dir, 'queue', 'incoming')));
+  const spoolBefore = readdirSync(join(dir, 'spool')).sort();
+  // MTA probe (Postfix DEL_REQ_FLAG_MTA_VRFY): one answer per recipient, nothing expanded.
+  const p = await run(config(), ['vteam@example.test', 'alice@example.test', 'bob@example.test', 'nosuch@example.test', 'varchive@example.test'], false);
+  assert.deepEqual(['vteam', 'alice', 'bob', 'nosuch', 'varchive'].map((u) => [p[`${u}@example.test`]!.status, p[`${u}@example.test`]!.text]), [
+    ['sent', 'aliased to alice, vremote@elsewhere.test'],
+    ['sent', 'delivers to mailbox'],
+    ['sent', `forward via file: ${dir}/bob/.forward`],
+    ['bounced', 'unknown user: "nosuch"'],
+    ['sent', `aliased to ${dir}/out/v-archive.mbox`],
+  ]);
+  // mailbox_command, home_mailbox Maildir/, luser_relay to a remote address and to a local user.
+  assert.equal((await run(config(['mailbox_command = /usr/bin/procmail -a "$EXTENSION"']), ['alice@example.test'], false))['alice@example.test']!.text, 'delivers to command: /usr/bin/procmail -a "$EXTENSION"');
+  assert.equal((await run(config(['home_mailbox = Maildir/']), ['alice@example.test'], false))['alice@example.test']!.text, 'delivers to maildir');
+  assert.equal((await run(config(['luser_relay = catchall@elsewhere.test']), ['nosuch@example.test'], false))['nosuch@example.test']!.text, 'forwards to catchall@elsewhere.test');
+  assert.equal((await run(config(['luser_relay = alice']), ['nosuch@example.test'], false))['nosuch@example.test']!.text, 'delivers to mailbox');
+  // sendmail -bv (DEL_REQ_FLAG_USR_VRFY): the expansion, one trace per final address.
+  const u = await run(config(), ['vteam@example.test', 'varchive@example.test', 'vcmd@example.test', 'bob@example.test'], true);
+  assert.deepEqual(u['vteam@example.test']!.traces, [
+    { address: 'alice@example.test', status: 'sent', dsn: '2.0.0', text: 'delivers to mailbox' },
+    { address: 'vremote@elsewhere.test', status: 'sent', dsn: '2.0.0', text: 'forwards to vremote@elsewhere.test' },
+  ]);
+  assert.equal(u['varchive@example.test']!.traces?.[0]?.text, `delivers to file: ${dir}/out/v-archive.mbox`);
+  assert.equal(u['vcmd@example.test']!.traces?.[0]?.text, `delivers to command: touch ${dir}/out/v-cmd-ran`);
+  assert.deepEqual(u['bob@example.test']!.traces, [{ address: 'bob-elsewhere@elsewhere.test', status: 'sent', dsn: '2.0.0', text: 'forwards to bob-elsewhere@elsewhere.test' }]);
+  // Nothing was delivered, run, written or forwarded.
+  assert.ok(!existsSync(join(dir, 'out', 'v-archive.mbox')) && !existsSync(join(dir, 'out', 'v-cmd-ran')));
+  assert.deepEqual(readdirSync(join(dir, 'spool')).sort(), spoolBefore);
+  assert.deepEqual(await forwarded(before), []);
+  rmSync(join(dir, 'bob', '.forward'));
+});
