@@ -124,6 +124,9 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
   const ms = (n: string) => config.time(n) * 1000;
   let resolver = opts.resolver;
   const getResolver = (): DnsResolver => (resolver ??= dnsResolverFromConfig(config));
+  // smtp_address_verify_target (smtp_proto.c: "rcpt" or "data"; Postfix stops on anything else).
+  const verifyTarget = config.get(P('address_verify_target')).trim().toLowerCase();
+  if (verifyTarget !== 'rcpt' && verifyTarget !== 'data') log.warn(`${P('address_verify_target')} = ${verifyTarget}: specify rcpt or data; probes stop at RCPT TO`);
   const tlsRpt = smtpTlsRpt(config, lmtp);
   const tlsPolicy = agentTlsPolicy(config, lmtp, getResolver, log, tlsRpt ? (d, kind, why) => tlsRpt.policyError(d, kind, why) : undefined);
   const settings: SmtpProtoSettings = {
@@ -223,7 +226,7 @@ export function createSmtpAgent(config: MainConfig, opts: SmtpAgentOptions = {})
       dsnRet: req.qf.attr(ATTR.DSN_RET),
       verifyOnly: req.verify === true,
       // smtp_address_verify_target / lmtp_address_verify_target: rcpt (default) or data.
-      verifyData: req.verify === true && config.get(P('address_verify_target')).trim().toLowerCase() === 'data',
+      verifyData: req.verify === true && verifyTarget === 'data',
       ...(settings.sendXforward ? { xforward: xforwardAttrs(req) } : {}),
     };
     let nexthop = req.nexthop.trim();
