@@ -1,6 +1,8 @@
 /**
  * cmd-status - STATUS (RFC 3501 §6.3.10) with HIGHESTMODSEQ (RFC 7162 §3.1.9), SIZE
- * (RFC 8438 STATUS=SIZE), DELETED (RFC 9051) and MAILBOXID (RFC 8474 OBJECTID), answered in the order asked, as Dovecot:
+ * (RFC 8438 STATUS=SIZE), DELETED (RFC 9051) and MAILBOXID (RFC 8474 OBJECTID), answered once
+ * each in Dovecot's fixed order (not the order asked; checked against 2.3.19 in
+ * test/interop/imap-status-vs-dovecot.test.ts), HIGHESTMODSEQ enabling CONDSTORE:
  *   * STATUS Trash (MESSAGES 0 RECENT 0 UIDNEXT 1 UIDVALIDITY 1795807602 UNSEEN 0 HIGHESTMODSEQ 1 SIZE 0)
  * A missing mailbox: `NO Mailbox doesn't exist: X`. Also used by LIST-STATUS (RFC 5819).
  */
@@ -16,10 +18,17 @@ import { deletedCount } from './imapd-rev2.ts';
 import { aclOn, requireRights } from './imapd-acl.ts';
 import { mailboxId } from './imapd-objectid.ts';
 
+/** Dovecot 2.3's order (imap-status.c), then RFC 9051's DELETED and RFC 8474's MAILBOXID. */
+const STATUS_ORDER: readonly StatusItem[] = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'DELETED', 'MAILBOXID', 'APPENDLIMIT'];
+
 export async function statusLine(s: ImapSession, name: string, items: readonly StatusItem[]): Promise<Buffer> {
   const st: MailboxStatus = s.box && s.box.name === name ? s.box.status() : await s.user!.status(name);
   const parts: string[] = [];
-  for (const it of items) {
+  // RFC 7162 §3.1: asking for HIGHESTMODSEQ enables CONDSTORE (Dovecot, also from LIST-STATUS)
+  if (items.includes('HIGHESTMODSEQ')) s.enabled.add('CONDSTORE');
+  // Dovecot answers each item once, in its own order, whatever order they were asked in
+  const asked = new Set(items);
+  for (const it of STATUS_ORDER.filter((x) => asked.has(x))) {
     switch (it) {
       case 'MESSAGES': parts.push(`MESSAGES ${st.messages}`); break;
       case 'RECENT': parts.push(`RECENT ${st.recent}`); break;

@@ -78,11 +78,15 @@ export type StatusItem = 'MESSAGES' | 'RECENT' | 'UIDNEXT' | 'UIDVALIDITY' | 'UN
 const STATUS_ITEMS = new Set<string>(['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ',
   'SIZE', 'DELETED', 'APPENDLIMIT', 'MAILBOXID']);
 
+/** A status-att list; Dovecot's texts: `Invalid arguments` (no list), `Empty status list`,
+ * `Status list contains non-atoms`, `Invalid status item X`. */
 export function parseStatusItems(a: ImapArg | undefined): StatusItem[] {
-  if (a?.type !== 'list' || a.items.length === 0) throw new ImapParseError('STATUS: expected a list of status items');
+  if (a?.type !== 'list') throw new ImapParseError('Invalid arguments');
+  if (a.items.length === 0) throw new ImapParseError('Empty status list');
   return a.items.map((x) => {
+    if (x.type !== 'atom' && x.type !== 'nil' && x.type !== 'number') throw new ImapParseError('Status list contains non-atoms');
     const t = atomText(x)?.toUpperCase();
-    if (!t || !STATUS_ITEMS.has(t)) throw new ImapParseError(`STATUS: unknown item "${String(t ?? '').slice(0, 30)}"`);
+    if (!t || !STATUS_ITEMS.has(t)) throw new ImapParseError(`Invalid status item ${String(x.type === 'nil' ? 'NIL' : atomText(x) ?? '').slice(0, 30)}`);
     return t as StatusItem;
   });
 }
@@ -143,7 +147,11 @@ export function parseListArgs(args: readonly ImapArg[]): ListCommand {
       if (t === 'SUBSCRIBED') cmd.returnOpts.subscribed = true;
       else if (t === 'CHILDREN') cmd.returnOpts.children = true;
       else if (t === 'SPECIAL-USE') cmd.returnOpts.specialUse = true;
-      else if (t === 'STATUS') cmd.returnOpts.status = parseStatusItems(opts[++j]);
+      else if (t === 'STATUS') {
+        // RFC 5819: STATUS takes a list; without one Dovecot says `Unknown return options`
+        if (opts[j + 1]?.type !== 'list') throw new ImapParseError('Unknown return options');
+        cmd.returnOpts.status = parseStatusItems(opts[++j]);
+      }
       else throw new ImapParseError(`LIST: unknown return option "${String(t ?? '').slice(0, 30)}"`);
     }
   }

@@ -183,8 +183,10 @@ export function parseSearchArgs(args: readonly ImapArg[], opts: { esearch?: bool
       const [field, cmp] = DATE_KEYS[up];
       const d = next();
       const ds = argBytes(d)?.toString('latin1');
-      if (ds === undefined) throw new ImapParseError(`SEARCH ${up}: missing date`);
-      reduce({ op: 'date', field, cmp, date: parseImapDate(ds) });
+      if (ds === undefined) throw new ImapParseError(`Missing parameter for search key (for search key: ${up})`); // Dovecot's text
+      let date: Date;
+      try { date = parseImapDate(ds); } catch { throw new ImapParseError('Invalid search date parameter'); } // Dovecot's text
+      reduce({ op: 'date', field, cmp, date });
       continue;
     }
     if (up === 'LARGER' || up === 'SMALLER') {
