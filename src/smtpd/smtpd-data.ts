@@ -227,8 +227,16 @@ export class SmtpdData {
       this.tooBig = true;
       if (this.data) this.data.discard = true;
       log.warn(`${this.s.cleanup?.queueId ?? 'NOQUEUE'}: queue file size limit exceeded`);
+      // A proxy filter has seen every line that fitted, as Postfix writes line by line.
+      const room = limit - (this.size - b.length);
+      const fit = this.s.cleanup || room <= 0 ? -1 : b.lastIndexOf(0x0a, room - 1);
+      if (fit >= 0) this.sendContent(c, b.subarray(0, fit + 1));
       return;
     }
+    this.sendContent(c, b);
+  }
+
+  private sendContent(c: { write(b: Buffer): Promise<void> }, b: Buffer): void {
     this.queued += b.length;
     const n = b.length;
     this.contentWrites = this.contentWrites.then(() => c.write(b)).then(

@@ -22,10 +22,11 @@ Every connection is appended to LOGFILE as one JSON object: the command lines it
 order ("cmds"), the raw content between DATA and the dot ("data", latin-1), its final reply.
 
 Usage: proxy-filter.py PORT REINJECT_PORT LOGFILE [MODE]   (prints "ready" when listening)
+       PORT may be unix:PATH: a UNIX-domain socket (mode 0666) instead of 127.0.0.1:PORT.
 """
-import json, smtplib, socketserver, sys, threading, time
+import json, os, smtplib, socketserver, sys, threading
 
-PORT, REINJECT, LOG = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+PORT, REINJECT, LOG = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 MODE = sys.argv[4] if len(sys.argv) > 4 else "ok"
 HEADER = b"X-Proxy-Filter: passed\r\n"
 lock = threading.Lock()
@@ -151,6 +152,15 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
-with Server(("127.0.0.1", PORT), Handler) as srv:
+class UnixServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+
+if PORT.startswith("unix:"):
+    srv = UnixServer(PORT[5:], Handler)
+    os.chmod(PORT[5:], 0o666)
+else:
+    srv = Server(("127.0.0.1", int(PORT)), Handler)
+with srv:
     print("ready", flush=True)
     srv.serve_forever()

@@ -16,14 +16,16 @@
  * (smtpd_proxy_timeout = 3s: 451), one that answers the dot with garbage and an over-long line,
  * one that closes in the middle of DATA, one whose EHLO reply has an over-long line, and
  * speed_adjust (the filter is connected only after the whole message is in; its recipient
- * refusal becomes the reply to the dot). What each filter received is compared too: EHLO,
+ * refusal becomes the reply to the dot), BDAT (relayed as DATA), message_size_limit crossed in
+ * the middle of the content, a unix: filter, and an smtpd_milters milter (python3-milter) on
+ * the before-filter smtpd, whose events are compared too (it never sees the message content). What each filter received is compared too: EHLO,
  * XFORWARD attributes, the MAIL/RCPT lines as the client sent them, the content with the
  * before-filter smtpd's Received: header. Every accepted message arrives once at smtp-sink with
  * the filter's header and otherwise as sent; a hung filter does not stop other sessions.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -32,16 +34,19 @@ import { PosternSystem } from '../harness/postern-system.ts';
 import { SmtpSink, type SinkMessage } from '../harness/smtp-sink.ts';
 import { RealPostfix } from '../harness/real-postfix.ts';
 import { freePort } from '../harness/free-port.ts';
+import { TestMilter } from '../harness/milter-kit.ts';
 
 const run = promisify(execFile);
 const FILTER = join(import.meta.dirname, '..', 'harness', 'proxy-filter.py');
 const work = mkdtempSync(join(tmpdir(), 'postern-proxy-'));
+chmodSync(work, 0o755); // the unix: filter's socket is reached by Postfix's smtpd (user postfix)
 
 class Filter {
-  readonly port: number;
+  /** A TCP port on 127.0.0.1, or "unix:PATH". */
+  readonly port: number | string;
   readonly log: string;
   private proc: ChildProcess | undefined;
-  constructor(port: number, log: string) { this.port = port; this.log = log; }
+  constructor(port: number | string, log: string) { this.port = port; this.log = log; }
   async start(reinject: number, mode = 'ok'): Promise<this> {
     const p = spawn('python3', [FILTER, String(this.port), String(reinject), this.log, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
     this.proc = p;
@@ -64,6 +69,9 @@ class Filter {
   }
 }
 
+/** The before-filter smtpd's milter: refuses one recipient, would add a header at the end of the message. */
+const MILTER_PLAN = { rcpt: { '<milter-reject@dest.test>': 'reject', 'milter-reject@dest.test': 'reject', '*': 'continue' }, eom: 'continue', edits: [['addheader', 'X-Milter', 'added']] };
+
 const MAIN = (sinkPort: number) => `
 myhostname = mx.example.test
 mail_name = Postfix
@@ -71,9 +79,17 @@ transport_maps = inline:{ dest.test=smtp:[127.0.0.1]:${sinkPort} }
 smtpd_recipient_restrictions = check_recipient_access inline:{ blocked@dest.test=REJECT }, permit_mynetworks, reject_unauth_destination
 `;
 
-interface Ports { main: number; slow: number; down: number; speed: number; longEhlo: number; reinject: number }
+interface Ports { main: number; slow: number; down: number; speed: number; longEhlo: number; milter: number; small: number; unix: number; reinject: number }
 
-const MASTER = (p: Ports, filter: number, filter2: number, dead: number) => `
+const MASTER = (p: Ports, filter: number | string, filter2: number | string, dead: number, milter: number, unixFilter: string) => `
+127.0.0.1:${p.unix} inet n - n - - smtpd
+  -o smtpd_proxy_filter=${unixFilter}
+127.0.0.1:${p.milter} inet n - n - - smtpd
+  -o smtpd_proxy_filter=127.0.0.1:${filter}
+  -o smtpd_milters=inet:127.0.0.1:${milter}
+127.0.0.1:${p.small} inet n - n - - smtpd
+  -o smtpd_proxy_filter=127.0.0.1:${filter}
+  -o message_size_limit=1000
 127.0.0.1:${p.main} inet n - n - - smtpd
   -o smtpd_proxy_filter=127.0.0.1:${filter}
   -o smtpd_proxy_timeout=30s
@@ -104,6 +120,10 @@ const MASTER = (p: Ports, filter: number, filter2: number, dead: number) => `
 const MESSAGE = (subject: string, extra = '') =>
   `From: sender@example.org\r\nTo: user@dest.test\r\nSubject: ${subject}\r\n${extra}Message-ID: <${subject.replace(/\W/g, '')}@example.org>\r\n` +
   `Date: Mon, 7 Dec 2026 12:00:00 +0000\r\n\r\nline one\r\n..leading dot\r\n\r\nlast line\r\n.\r\n`;
+/** The message as BDAT sends it (CRLF, not dot-stuffed, no final dot). */
+const RAW = (subject: string, extra = '') => MESSAGE(subject, extra).replace(/\r\n\.\r\n$/, '\r\n').replace(/\r\n\.\./g, '\r\n.');
+/** BDAT in two chunks (the first 40 bytes, then the rest with LAST). */
+const BDAT = (raw: string) => [`BDAT 40\r\n${raw.slice(0, 40)}`, `BDAT ${raw.length - 40} LAST\r\n${raw.slice(40)}`];
 /** The same message as smtp-sink keeps it (LF, unstuffed). */
 const DELIVERED = (subject: string) => MESSAGE(subject).replace(/\r\n\.\r\n$/, '\r\n').replace(/\r\n\.\./g, '\r\n.').replace(/\r\n/g, '\n');
 
@@ -130,7 +150,7 @@ for st in steps:
         r = reply()
     except socket.timeout:
         r = ["<TIMEOUT>"]
-    out.append([st.split("\\r\\n")[0][:30], r])
+    out.append([st.split("\\r\\n")[0][:30] if not st.startswith("BDAT") else st.split("\\r\\n")[0], r])
     if r[-1] in ("<EOF>", "<TIMEOUT>"):
         break
 print(json.dumps(out))
@@ -164,11 +184,18 @@ const SESSIONS: Record<string, [keyof Ports, string[]]> = {
   speed: ['speed', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('speed accepted')),
     ...tx('sender@example.org', ['user@dest.test', 'reject-rcpt@dest.test'], MESSAGE('speed refused')), 'QUIT\r\n']],
   longEhlo: ['longEhlo', ['HELO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('long ehlo')), 'QUIT\r\n']],
+  milter: ['milter', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['milter-reject@dest.test', 'user@dest.test'], MESSAGE('milter proxied')), 'QUIT\r\n']],
+  bdat: ['main', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test']), ...BDAT(RAW('bdat accepted')),
+    ...tx('sender@example.org', ['user@dest.test']), ...BDAT(RAW('bdat refused', 'X-Test: reject\r\n')), 'QUIT\r\n']],
+  unix: ['unix', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('unix filter')), 'QUIT\r\n']],
+  small: ['small', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('too big', `X-Pad: ${'p'.repeat(1200)}\r\n`)), 'QUIT\r\n']],
 };
-const ACCEPTED = ['accepted', 'second transaction', 'after hang', 'after close', 'speed accepted', 'long ehlo'];
+const ACCEPTED = ['accepted', 'second transaction', 'after hang', 'after close', 'speed accepted', 'long ehlo', 'milter proxied', 'bdat accepted', 'unix filter'];
 
 interface Side {
   ports: Ports;
+  filter3: Filter;
+  milter: TestMilter;
   filter: Filter;
   filter2: Filter;
   sink: SmtpSink;
@@ -213,7 +240,7 @@ async function until<T>(f: () => T | undefined, what: string, ms = 30_000): Prom
 }
 
 async function ports(): Promise<Ports> {
-  return { main: await freePort(), slow: await freePort(), down: await freePort(), speed: await freePort(), longEhlo: await freePort(), reinject: await freePort() };
+  return { main: await freePort(), slow: await freePort(), down: await freePort(), speed: await freePort(), longEhlo: await freePort(), milter: await freePort(), small: await freePort(), unix: await freePort(), reinject: await freePort() };
 }
 
 async function startPostern(): Promise<Side> {
@@ -221,14 +248,16 @@ async function startPostern(): Promise<Side> {
   const sink = await SmtpSink.start({ host: '127.0.0.1' });
   const filter = await new Filter(await freePort(), join(work, 'postern.log')).start(p.reinject);
   const filter2 = await new Filter(await freePort(), join(work, 'postern-long.log')).start(p.reinject, 'long-ehlo');
+  const filter3 = await new Filter(`unix:${join(work, 'postern.sock')}`, join(work, 'postern-unix.log')).start(p.reinject);
+  const milter = await TestMilter.start(MILTER_PLAN);
   const sys = await PosternSystem.start();
   await sys.stop();
-  appendFileSync(join(sys.configDir, 'master.cf'), MASTER(p, filter.port, filter2.port, await freePort()));
+  appendFileSync(join(sys.configDir, 'master.cf'), MASTER(p, filter.port, filter2.port, await freePort(), milter.port, String(filter3.port)));
   appendFileSync(join(sys.configDir, 'main.cf'), MAIN(sink.port));
   await PosternSystem.start(sys);
   return {
-    ports: p, filter, filter2, sink, transcripts: {},
-    async stop() { await sys.destroy(); await sink.stop(); await filter.stop(); await filter2.stop(); },
+    ports: p, milter, filter, filter2, filter3, sink, transcripts: {},
+    async stop() { await sys.destroy(); await sink.stop(); await filter.stop(); await filter2.stop(); await filter3.stop(); await milter.stop(); },
   };
 }
 
@@ -237,10 +266,12 @@ async function startPostfix(): Promise<Side> {
   const sink = await SmtpSink.start({ host: '127.0.0.1' });
   const filter = await new Filter(await freePort(), join(work, 'postfix.log')).start(p.reinject);
   const filter2 = await new Filter(await freePort(), join(work, 'postfix-long.log')).start(p.reinject, 'long-ehlo');
-  const pf = await RealPostfix.start({ mainCf: MAIN(sink.port), masterCf: MASTER(p, filter.port, filter2.port, await freePort()) });
+  const filter3 = await new Filter(`unix:${join(work, 'postfix.sock')}`, join(work, 'postfix-unix.log')).start(p.reinject);
+  const milter = await TestMilter.start(MILTER_PLAN);
+  const pf = await RealPostfix.start({ mainCf: MAIN(sink.port), masterCf: MASTER(p, filter.port, filter2.port, await freePort(), milter.port, String(filter3.port)) });
   return {
-    ports: p, filter, filter2, sink, transcripts: {},
-    async stop() { await pf.stop(); await sink.stop(); await filter.stop(); await filter2.stop(); },
+    ports: p, milter, filter, filter2, filter3, sink, transcripts: {},
+    async stop() { await pf.stop(); await sink.stop(); await filter.stop(); await filter2.stop(); await filter3.stop(); await milter.stop(); },
   };
 }
 
@@ -273,6 +304,9 @@ test('Postern: every session through the before-queue filter', async () => {
   assert.deepEqual(last('speed', 'RCPT'), ['250 2.1.5 Ok', '250 2.1.5 Ok', '250 2.1.5 Ok']);
   assert.deepEqual(last('speed', 'From:'), ['250 2.0.0 Ok: filtered', '550 5.7.1 <reject-rcpt@dest.test>: Recipient refused by proxy-filter']);
   assert.deepEqual(last('longEhlo', 'From:'), ['250 2.0.0 Ok: filtered']);
+  assert.deepEqual(last('milter', 'RCPT'), ['550 5.7.1 Command rejected', '250 2.1.5 Ok']);
+  assert.deepEqual(last('bdat', 'BDAT'), ['250 2.0.0 Ok: 40 bytes', '250 2.0.0 Ok: filtered', '250 2.0.0 Ok: 40 bytes', '554 5.7.1 Message content rejected by proxy-filter']);
+  assert.deepEqual(last('small', 'From:'), ['552 5.3.4 Error: message file too big']);
   const g = last('garbage', 'From:')[0]!;
   assert.ok(g.startsWith('HEL-O WORLD | 554 5.7.1 yyy'), g);
   for (const [name, tr] of Object.entries(t)) assert.deepEqual(tr.at(-1)![1], ['221 2.0.0 Bye'], `${name} ends with QUIT's reply`);
@@ -285,7 +319,8 @@ test('Postern: every session through the before-queue filter', async () => {
   }
   await new Promise((r) => setTimeout(r, 500));
   for (const subject of ACCEPTED) assert.equal(bySubject(postern.sink, subject).length, 1, subject);
-  for (const refused of ['refused content', 'hung filter', 'garbage reply', 'closed in data', 'speed refused']) assert.equal(bySubject(postern.sink, refused).length, 0, refused);
+  assert.ok(!bySubject(postern.sink, 'milter proxied')[0]!.body.includes('X-Milter'), 'no message-stage milter edit behind a proxy filter');
+  for (const refused of ['bdat refused', 'too big', 'refused content', 'hung filter', 'garbage reply', 'closed in data', 'speed refused']) assert.equal(bySubject(postern.sink, refused).length, 0, refused);
   // The filter was told who the client was.
   const xf = postern.filter.entries().flatMap((e) => e.cmds.filter((c) => c.startsWith('XFORWARD')));
   assert.ok(xf.length > 0 && xf.every((x) => /^XFORWARD NAME=\S+ ADDR=127\.0\.0\.1 PORT=\d+ HELO=client\.example\.org IDENT=\[UNAVAILABLE\] PROTO=ESMTP SOURCE=LOCAL$/.test(x)), xf.join('\n'));
@@ -319,4 +354,9 @@ test('real Postfix 3.7 with the same configuration: the same replies, the filter
   const theirs = pf.filter.entries().map(normalizeEntry).sort();
   assert.deepEqual(ours, theirs);
   assert.deepEqual(postern.filter2.entries().map(normalizeEntry).sort(), pf.filter2.entries().map(normalizeEntry).sort());
+  assert.deepEqual(postern.filter3.entries().map(normalizeEntry), pf.filter3.entries().map(normalizeEntry), 'unix: filter');
+  // The before-filter smtpd's milter sees the same events (no header, body or end of message).
+  const evs = (m: TestMilter) => m.events().map((e) => e.ev).filter((e) => e !== 'close');
+  assert.deepEqual(evs(postern.milter), evs(pf.milter));
+  assert.ok(!evs(pf.milter).includes('eom'), evs(pf.milter).join(' '));
 });
