@@ -2,11 +2,12 @@
  * The full-text index against the plain scan (lib-mail matchBody/matchText, which SEARCH uses
  * without an index): on a varied corpus the signature never rules out a message the scan
  * matches, and rules out most that it does not. Then the file: built, followed, compacted, and
- * rebuilt when deleted, truncated, garbage or of another UIDVALIDITY.
+ * rebuilt when deleted, truncated, garbage or of another UIDVALIDITY; not read when far too
+ * large; kept in memory where it cannot be written; a symbolic link in its place never followed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { appendFileSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMime } from '../lib-mail/mail-mime.ts';
@@ -135,6 +136,16 @@ test('the index file: built, followed, compacted, rebuilt when deleted, damaged 
     await m.update(7, uids, counting(msgs));
     assert.equal(reads, uids.length);
     assert.ok(m.signature(1));
+    // a symbolic link in its place is never followed: replaced, its target untouched
+    const target = join(dir, 'target');
+    writeFileSync(target, 'precious');
+    const link = join(dir, 'link-fts');
+    symlinkSync(target, link);
+    const l = new FtsIndex(link);
+    l.noteSaved(7, 1, () => msgs.get(1));
+    await l.update(7, uids, store(msgs));
+    assert.equal(readFileSync(target, 'utf8'), 'precious');
+    assert.ok(!lstatSync(link).isSymbolicLink() && l.signature(1));
     // rebuild: a fresh file
     const n = await new FtsIndex(path).rebuild(7, [...uids, 100], store(msgs));
     assert.equal(n, uids.length + 1);
