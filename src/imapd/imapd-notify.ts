@@ -62,8 +62,8 @@ export const NOTIFY_MAX_PENDING = 1000;
 export const NOTIFY_BASELINE_MAX = 10_000;
 /** Mailboxes whose STATUS NOTIFY SET (without STATUS) reads at once; the others at their first change. */
 export const NOTIFY_BASELINE_AT_SET = 100;
-/** Mailboxes per session also watched with inotify (writers in other processes). */
-export const NOTIFY_INOTIFY_MAX = 100;
+/** Mailboxes per session also watched with inotify (writers in other processes): two watches each, shared by the sessions of one user, against the kernel's fs.inotify.max_user_watches. */
+export const NOTIFY_INOTIFY_MAX = 32;
 
 /** A filter-mailboxes with its events (Dovecot's imap_notify_mailboxes). `personal`/`inboxes`: subtree "". */
 export interface NotifyFilter { type: 'subtree' | 'mailboxes' | 'subscribed'; names: string[]; events: number }
