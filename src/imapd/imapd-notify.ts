@@ -57,7 +57,7 @@ export const EV_SERVER_METADATA_CHANGE = 0x80;
 const EV_MESSAGES = EV_MESSAGE_NEW | EV_MESSAGE_EXPUNGE | EV_FLAG_CHANGE;
 
 /** Mailboxes with undelivered events while the client does not read, before NOTIFICATIONOVERFLOW. */
-export const NOTIFY_MAX_PENDING = 1000;
+export const NOTIFY_MAX_PENDING = 256;
 /** Mailboxes whose STATUS a session remembers to tell events apart. */
 export const NOTIFY_BASELINE_MAX = 10_000;
 /** Mailboxes whose STATUS NOTIFY SET (without STATUS) reads at once; the others at their first change. */
