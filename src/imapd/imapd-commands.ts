@@ -25,6 +25,7 @@ import { cmdGetMetadata, cmdSetMetadata } from './cmd-metadata.ts';
 import { cmdReplace } from './cmd-replace.ts';
 import { cmdNotify } from './cmd-notify.ts';
 import { cmdCreate } from './cmd-create.ts';
+import { cmdUnauthenticate } from './cmd-unauthenticate.ts';
 import { cmdDeleteAcl, cmdGetAcl, cmdListRights, cmdMyRights, cmdSetAcl } from './cmd-acl.ts';
 import {
   cmdCapability, cmdCheck, cmdCompress, cmdDelete, cmdEnable, cmdGetQuota, cmdGetQuotaRoot, cmdId,
@@ -45,6 +46,7 @@ const table: [string, SessionState[], number, CommandHandler][] = [
   ['LOGIN', PRE, 0, cmdLogin],
   ['AUTHENTICATE', PRE, 0, cmdAuthenticate],
   ['ENABLE', AUTH, 0, cmdEnable],
+  ['UNAUTHENTICATE', AUTH, 0, cmdUnauthenticate],
   ['SELECT', AUTH, 0, cmdSelect],
   ['EXAMINE', AUTH, 0, cmdExamine],
   ['CREATE', AUTH, 0, cmdCreate],

@@ -532,6 +532,42 @@ export class ImapSession {
     this.shared.log.info(`imap-login: Login: user=<${rec.user}>, method=${method}, rip=${this.remoteIp}, lip=${this.localIp}${this.secure ? ', TLS' : this.secured ? ', secured' : ''}, session=<${this.id}>`);
   }
 
+  /**
+   * UNAUTHENTICATE (RFC 8437, cmd-unauthenticate.ts): back to the not-authenticated state with
+   * nothing of the user kept (selected mailbox, NOTIFY, ENABLEd extensions, SEARCHRES, the
+   * user+IP count); TLS and COMPRESS stay as they are.
+   */
+  async loggedOut(): Promise<void> {
+    this.notify?.stop();
+    this.notify = undefined;
+    const box = this.box;
+    this.box = undefined;
+    if (box) await box.close().catch(() => {});
+    if (this.userIpKey) {
+      const n = (this.shared.userIp.get(this.userIpKey) ?? 1) - 1;
+      if (n <= 0) this.shared.userIp.delete(this.userIpKey); else this.shared.userIp.set(this.userIpKey, n);
+      this.userIpKey = undefined;
+      this.shared.log.info(`${this.who()}: Logged out (UNAUTHENTICATE) in=${this.bytesIn} out=${this.bytesOut}`);
+    }
+    this.user = undefined;
+    this.userRecord = undefined;
+    this.state = 'nonauth';
+    this.enabled.clear();
+    this.searchRes = [];
+    this.reported.clear();
+    this.exists = 0;
+    this.recent = 0;
+    this.keywordsSent = '';
+    this.boxRights = undefined;
+    this.boxExamined = false;
+    this.boxReadOnly = false;
+    this.selectedDeleted = false;
+    this.notifyCounts = true;
+    this.notifyFlags = true;
+    this.badCount = 0;
+    this.parser.setMaxLineLength(Math.min(PRELOGIN_MAX_LINE, this.shared.settings.maxLineLength));
+  }
+
   async startTls(): Promise<void> {
     const ctx = this.shared.tlsContext();
     const raw = this.sock;
