@@ -352,6 +352,8 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
       stage = 'sending MAIL FROM';
     }
     const accepted: QueueRecipient[] = [];
+    /** Accepted recipients' RCPT replies: a probe's answer (Postfix smtp_rcpt_done with that reply). */
+    const rcptReplies = new Map<QueueRecipient, SmtpReply>();
     let dataReply: SmtpReply | undefined;
     let mailReply: SmtpReply;
     if (f.pipelining) {
@@ -362,7 +364,7 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
       for (const r of tx.recipients) {
         const rr = await conn.readReply(t.rcpt, stage);
         if (mailReply.code !== 250) continue;
-        if (rr.code >= 200 && rr.code < 300) accepted.push(r); else replyOutcome(r, rr, 'RCPT TO');
+        if (rr.code >= 200 && rr.code < 300) { accepted.push(r); rcptReplies.set(r, rr); } else replyOutcome(r, rr, 'RCPT TO');
       }
       if (!tx.verifyOnly || tx.verifyData) {
         stage = 'sending DATA command';
@@ -379,7 +381,7 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
         for (const r of tx.recipients) {
           await conn.write(rcptCmd(r) + '\r\n', t.rcpt, stage);
           const rr = await conn.readReply(t.rcpt, stage);
-          if (rr.code >= 200 && rr.code < 300) accepted.push(r); else replyOutcome(r, rr, 'RCPT TO');
+          if (rr.code >= 200 && rr.code < 300) { accepted.push(r); rcptReplies.set(r, rr); } else replyOutcome(r, rr, 'RCPT TO');
         }
         if (accepted.length && (!tx.verifyOnly || tx.verifyData)) {
           stage = 'sending DATA command';
@@ -391,7 +393,7 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
     if (tx.verifyData && dataReply?.code === 354) {
       // The server now waits for the message: each accepted recipient is deliverable (the 354
       // reply, DSN 2.0.0), and the session ends here, unceremoniously (broken: closed, no QUIT).
-      for (const r of accepted) set(r, 'sent', '2.0.0', `${dataReply.code} ${dataReply.lines.join(' ')}`.slice(0, 500));
+      for (const r of accepted) set(r, 'sent', '2.0.0', replyText(dataReply), `${proto}; ${replyText(dataReply)}`);
       for (const r of tx.recipients) if (!out.has(r)) set(r, 'deferred', '4.3.0', `host ${conn.namaddr}: no reply to RCPT`);
       return { outcomes: tx.recipients.map((r) => out.get(r)!), broken: true };
     }
@@ -413,8 +415,12 @@ export async function smtpTransaction(sess: SmtpSession, tx: SmtpTransaction, s:
       for (const r of accepted) replyOutcome(r, dataReply, 'DATA');
     }
     if (tx.verifyOnly) {
-      // The probe ends at RCPT: an accepted recipient is deliverable (its RCPT reply is the text).
-      for (const r of accepted) set(r, 'sent', '2.1.5', 'deliverable');
+      // The probe ends at RCPT: an accepted recipient is deliverable, with its RCPT reply
+      // ("250 2.1.5 Ok", as Postfix logs and reports it).
+      for (const r of accepted) {
+        const rr = rcptReplies.get(r);
+        if (rr) set(r, 'sent', replyDsn(rr), replyText(rr), `${proto}; ${replyText(rr)}`); else set(r, 'sent', '2.1.5', 'deliverable');
+      }
     }
     for (const r of accepted) if (!out.has(r)) set(r, 'deferred', '4.3.0', `host ${conn.namaddr}: no reply to DATA`);
     return { outcomes: tx.recipients.map((r) => out.get(r)!), broken: false };

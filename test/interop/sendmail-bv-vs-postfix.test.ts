@@ -3,7 +3,8 @@
  * whole Postern system and on real Postfix 3.7 with the same main.cf lines: each one's own
  * sendmail verifies a UNIX account (local: "delivers to mailbox"), an alias of it (expanded:
  * "<nobody@local.test> (expanded from <alias@local.test>)"), an unknown local name, a virtual
- * mailbox ("delivers to maildir") and an unknown virtual address, and mails the "Mail Delivery
+ * mailbox ("delivers to maildir"), an unknown virtual address, and two remote addresses the
+ * next hop (a third, real Postfix smtpd) accepts or refuses at RCPT, and mails the "Mail Delivery
  * Status Report" to the sender, whose alias writes it to a file. Compared: sendmail's output
  * and exit status, and the report byte for byte from its Subject on, after replacing queue ids,
  * dates and the MIME boundary's time stamp, and putting the per-recipient paragraphs in one
@@ -21,16 +22,28 @@ import { join, resolve } from 'node:path';
 import { PosternSystem } from '../harness/postern-system.ts';
 import { RealPostfix } from '../harness/real-postfix.ts';
 import { postAttrAllowed } from '../../src/global/maildrop.ts';
+import { freePort } from '../harness/free-port.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const skip = RealPostfix.unavailable();
 let work = '';
+let far: RealPostfix | undefined;
+let farPort = 0;
 
-before(() => {
+before(async () => {
   work = mkdtempSync(join(tmpdir(), 'sendmail-bv-'));
   chmodSync(work, 0o777);
+  if (skip) return;
+  farPort = await freePort();
+  far = await RealPostfix.start({
+    mainCf: 'relay_domains = far.test\nrelay_recipient_maps = inline:{ known@far.test=x }\nsmtpd_relay_restrictions = reject_unauth_destination\n',
+    masterCf: `127.0.0.1:${farPort} inet n - n - - smtpd`,
+  });
 });
-after(() => { if (work) rmSync(work, { recursive: true, force: true }); });
+after(async () => {
+  await far?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
 
 const MAIN = (dir: string) => `
 myhostname = mx.example.test
@@ -44,9 +57,10 @@ virtual_mailbox_maps = inline:{ {v@virt.test=virt.test/v/} }
 virtual_mailbox_base = ${dir}/vmail
 virtual_uid_maps = static:65534
 virtual_gid_maps = static:65534
+transport_maps = inline:{ far.test=smtp:[127.0.0.1]:${farPort} }
 `;
 
-const RCPTS = ['nobody@local.test', 'v@virt.test', 'nosuch@local.test', 'alias@local.test', 'nouser@virt.test'];
+const RCPTS = ['nobody@local.test', 'v@virt.test', 'nosuch@local.test', 'alias@local.test', 'nouser@virt.test', 'known@far.test', 'unknown@far.test'];
 
 function setupDir(name: string): string {
   const d = join(work, name);
