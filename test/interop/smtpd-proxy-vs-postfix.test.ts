@@ -18,7 +18,8 @@
  * speed_adjust (the filter is connected only after the whole message is in; its recipient
  * refusal becomes the reply to the dot), BDAT (relayed as DATA), message_size_limit crossed in
  * the middle of the content, a unix: filter, and an smtpd_milters milter (python3-milter) on
- * the before-filter smtpd, whose events are compared too (it never sees the message content). What each filter received is compared too: EHLO,
+ * the before-filter smtpd, whose events are compared too (it never sees the message content),
+ * and a client that gives XFORWARD itself (its values passed on, no Received: header added). What each filter received is compared too: EHLO,
  * XFORWARD attributes, the MAIL/RCPT lines as the client sent them, the content with the
  * before-filter smtpd's Received: header. Every accepted message arrives once at smtp-sink with
  * the filter's header and otherwise as sent; a hung filter does not stop other sessions.
@@ -79,9 +80,12 @@ transport_maps = inline:{ dest.test=smtp:[127.0.0.1]:${sinkPort} }
 smtpd_recipient_restrictions = check_recipient_access inline:{ blocked@dest.test=REJECT }, permit_mynetworks, reject_unauth_destination
 `;
 
-interface Ports { main: number; slow: number; down: number; speed: number; longEhlo: number; milter: number; small: number; unix: number; reinject: number }
+interface Ports { main: number; slow: number; down: number; speed: number; longEhlo: number; milter: number; small: number; unix: number; relay: number; reinject: number }
 
 const MASTER = (p: Ports, filter: number | string, filter2: number | string, dead: number, milter: number, unixFilter: string) => `
+127.0.0.1:${p.relay} inet n - n - - smtpd
+  -o smtpd_proxy_filter=127.0.0.1:${filter}
+  -o smtpd_authorized_xforward_hosts=127.0.0.0/8
 127.0.0.1:${p.unix} inet n - n - - smtpd
   -o smtpd_proxy_filter=${unixFilter}
 127.0.0.1:${p.milter} inet n - n - - smtpd
@@ -188,9 +192,11 @@ const SESSIONS: Record<string, [keyof Ports, string[]]> = {
   bdat: ['main', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test']), ...BDAT(RAW('bdat accepted')),
     ...tx('sender@example.org', ['user@dest.test']), ...BDAT(RAW('bdat refused', 'X-Test: reject\r\n')), 'QUIT\r\n']],
   unix: ['unix', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('unix filter')), 'QUIT\r\n']],
+  relay: ['relay', ['EHLO client.example.org\r\n', 'XFORWARD NAME=orig.example ADDR=192.0.2.7 PORT=4567 PROTO=ESMTP HELO=orig-helo.example\r\n',
+    'XFORWARD SOURCE=REMOTE IDENT=ABC123\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('relayed xforward')), 'QUIT\r\n']],
   small: ['small', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('too big', `X-Pad: ${'p'.repeat(1200)}\r\n`)), 'QUIT\r\n']],
 };
-const ACCEPTED = ['accepted', 'second transaction', 'after hang', 'after close', 'speed accepted', 'long ehlo', 'milter proxied', 'bdat accepted', 'unix filter'];
+const ACCEPTED = ['accepted', 'second transaction', 'after hang', 'after close', 'speed accepted', 'long ehlo', 'milter proxied', 'bdat accepted', 'unix filter', 'relayed xforward'];
 
 interface Side {
   ports: Ports;
@@ -240,7 +246,7 @@ async function until<T>(f: () => T | undefined, what: string, ms = 30_000): Prom
 }
 
 async function ports(): Promise<Ports> {
-  return { main: await freePort(), slow: await freePort(), down: await freePort(), speed: await freePort(), longEhlo: await freePort(), milter: await freePort(), small: await freePort(), unix: await freePort(), reinject: await freePort() };
+  return { main: await freePort(), slow: await freePort(), down: await freePort(), speed: await freePort(), longEhlo: await freePort(), milter: await freePort(), small: await freePort(), unix: await freePort(), relay: await freePort(), reinject: await freePort() };
 }
 
 async function startPostern(): Promise<Side> {
@@ -314,7 +320,8 @@ test('Postern: every session through the before-queue filter', async () => {
   for (const subject of ACCEPTED) {
     const [m] = await until(() => { const l = bySubject(postern.sink, subject); return l.length ? l : undefined; }, `"${subject}" at smtp-sink`);
     const text = m!.body.toString('latin1');
-    assert.match(text, /^Received: .*\n(\s.*\n)*X-Proxy-Filter: passed\nReceived: from client\.example\.org/m, text);
+    const ours = subject === 'relayed xforward' ? 'From: sender' : 'Received: from client\\.example\\.org';
+    assert.match(text, new RegExp(`^Received: .*\\n(\\s.*\\n)*X-Proxy-Filter: passed\\n${ours}`, 'm'), text);
     assert.ok(text.endsWith(DELIVERED(subject)), text);
   }
   await new Promise((r) => setTimeout(r, 500));
@@ -322,8 +329,12 @@ test('Postern: every session through the before-queue filter', async () => {
   assert.ok(!bySubject(postern.sink, 'milter proxied')[0]!.body.includes('X-Milter'), 'no message-stage milter edit behind a proxy filter');
   for (const refused of ['bdat refused', 'too big', 'refused content', 'hung filter', 'garbage reply', 'closed in data', 'speed refused']) assert.equal(bySubject(postern.sink, refused).length, 0, refused);
   // The filter was told who the client was.
-  const xf = postern.filter.entries().flatMap((e) => e.cmds.filter((c) => c.startsWith('XFORWARD')));
+  const xf = postern.filter.entries().filter((e) => !(e.data ?? '').includes('relayed xforward')).flatMap((e) => e.cmds.filter((c) => c.startsWith('XFORWARD')));
   assert.ok(xf.length > 0 && xf.every((x) => /^XFORWARD NAME=\S+ ADDR=127\.0\.0\.1 PORT=\d+ HELO=client\.example\.org IDENT=\[UNAVAILABLE\] PROTO=ESMTP SOURCE=LOCAL$/.test(x)), xf.join('\n'));
+  // An upstream XFORWARD is passed on, and then smtpd adds no Received: header of its own.
+  const relayed = postern.filter.entries().find((e) => (e.data ?? '').includes('Subject: relayed xforward'))!;
+  assert.ok(relayed.cmds.includes('XFORWARD NAME=orig.example ADDR=192.0.2.7 PORT=4567 HELO=orig-helo.example IDENT=ABC123 PROTO=ESMTP SOURCE=REMOTE'), relayed.cmds.join('\n'));
+  assert.ok(relayed.data!.startsWith('From: sender@example.org'), relayed.data);
   assert.ok(postern.filter2.entries().some((e) => e.cmds[0] === 'EHLO before.example.test'), 'smtpd_proxy_ehlo');
 });
 
