@@ -10,7 +10,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MainConfig } from './mail-conf.ts';
-import { VRFY, VerifyCache, VerifyClient, isVerifyProbe, DEL_REQ_FLAG_MTA_VRFY } from './verify-client.ts';
+import { VRFY, VerifyCache, VerifyClient, isVerifyProbe, DEL_REQ_FLAG_MTA_VRFY, probeSenderAddress } from './verify-client.ts';
 
 const dirs: string[] = [];
 after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
@@ -175,4 +175,18 @@ test('hostile probe results: control characters and CR LF in a next hop\'s text 
   assert.equal(cache.get('evil@example.com')?.text, 'host x said: 550 no??250 fake??[31m');
   cache.update('long@example.com', VRFY.BOUNCE, 'x'.repeat(100_000), true);
   assert.equal(cache.get('long@example.com')?.text.length, 1000);
+});
+
+test('probe sender (make_verify_sender_addr): $double_bounce_sender@$myorigin, <> = null, address_verify_sender_ttl adds Postfix\'s base-31 time stamp', () => {
+  const cfg = (extra: string) => MainConfig.parse(`myorigin = example.test\n${extra}`, '/nonexistent/main.cf', '/nonexistent');
+  assert.equal(probeSenderAddress(cfg('')), 'double-bounce@example.test');
+  assert.equal(probeSenderAddress(cfg('address_verify_sender = <>')), '');
+  assert.equal(probeSenderAddress(cfg('address_verify_sender = probe@other.test')), 'probe@other.test');
+  // 1 day ttl at 2026-12-08 00:00 UTC: epoch 20795 days = 21*31^2 + 19*31 + 25 → "PMT" (digits 0-9 then BCDFGHJKLMNPQRST...).
+  // (Postfix 3.7 with address_verify_sender_ttl = 1d sent its probes that day from double-bouncePMT@example.test.)
+  const t = Date.UTC(2026, 11, 8);
+  assert.equal(Math.floor(t / 86400_000), 20795);
+  assert.equal(probeSenderAddress(cfg('address_verify_sender_ttl = 1d'), t), 'double-bouncePMT@example.test');
+  assert.equal(probeSenderAddress(cfg('address_verify_sender = probe@other.test\naddress_verify_sender_ttl = 1d'), t), 'probePMT@other.test');
+  assert.equal(probeSenderAddress(cfg('address_verify_sender = <>\naddress_verify_sender_ttl = 1d'), t), '', 'the null sender has no time stamp');
 });

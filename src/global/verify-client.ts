@@ -195,12 +195,33 @@ export class VerifyCache {
 /** Sends one probe for an address. */
 export type ProbeSender = (addr: string) => Promise<void>;
 
+/** Postfix safe_ultostr(): digits of base 31 without vowels (no words in addresses). */
+const SAFE_CHARS = '0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz';
+
+/**
+ * The probes' envelope sender (Postfix verify_sender_addr.c make_verify_sender_addr()):
+ * address_verify_sender (`<>` or empty: the null sender), qualified with $myorigin; with
+ * address_verify_sender_ttl > 0 its local part gets a time stamp (the time divided by the ttl, in
+ * Postfix's base-31 digits), so that a sender whose probes get blocklisted changes over time.
+ */
+export function probeSenderAddress(config: MainConfig, now = Date.now()): string {
+  let sender = config.get('address_verify_sender').trim();
+  if (sender === '<>' || sender === '') return '';
+  const ttl = config.time('address_verify_sender_ttl');
+  if (ttl > 0) {
+    let epoch = Math.floor(now / 1000 / ttl);
+    let stamp = '';
+    while (epoch > 0) { stamp = SAFE_CHARS[epoch % 31]! + stamp; epoch = Math.floor(epoch / 31); }
+    const at = sender.indexOf('@');
+    sender = at < 0 ? sender + stamp : sender.slice(0, at) + stamp + sender.slice(at);
+  }
+  return sender.includes('@') ? sender : `${sender}@${config.get('myorigin')}`;
+}
+
 /** Probes through cleanup, as smtpd submits mail: the queue file carries trace_flags. */
 export function probeSender(cleanup: CleanupClient, queue: MailQueue, config: MainConfig, notify?: (qid: string) => void): ProbeSender {
   return async (addr) => {
-    let sender = config.get('address_verify_sender').trim();
-    if (sender === '<>') sender = '';
-    if (sender && !sender.includes('@')) sender = `${sender}@${config.get('myorigin')}`;
+    const sender = probeSenderAddress(config);
     const s = await cleanup.open(cleanupSettings(config, notify), queue, {
       sender, attrs: { [TRACE_FLAGS_ATTR]: String(DEL_REQ_FLAG_MTA_VRFY) }, addMissingHeaders: false, contentChecks: false,
     });
