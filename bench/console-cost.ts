@@ -46,7 +46,7 @@ async function run(consoleOn: boolean): Promise<number> {
       '', `postern_https_listen = 127.0.0.1:${port}`, `postern_console = ${consoleOn ? 'yes' : 'no'}`,
       `maillog_file_prefixes = ${sys.dir}`, `maillog_file = ${join(sys.dir, 'maillog')}`, '',
     ].join('\n'));
-    if (sys.cli('reload').status !== 0) throw new Error('reload failed');
+    if ((await sys.cli('reload')).status !== 0) throw new Error('reload failed');
     await new Promise((r) => setTimeout(r, 1500));
     let fetches = 0;
     if (consoleOn) {
@@ -80,7 +80,7 @@ async function dashboardCpu(): Promise<void> {
     const port = await freePort();
     appendFileSync(join(sys.configDir, 'main.cf'), ['', `postern_https_listen = 127.0.0.1:${port}`, 'postern_console = yes',
       `maillog_file_prefixes = ${sys.dir}`, `maillog_file = ${join(sys.dir, 'maillog')}`, ''].join('\n'));
-    if (sys.cli('reload').status !== 0) throw new Error('reload failed');
+    if ((await sys.cli('reload')).status !== 0) throw new Error('reload failed');
     await new Promise((r) => setTimeout(r, 1500));
     await promisify(execFile)('smtp-source', ['-s', '5', '-m', '300', '-l', '2048', '-f', 'load@example.org', '-t', 'postmaster@example.test', `127.0.0.1:${sys.ports.smtp}`]);
     await new Promise((r) => setTimeout(r, 3000));

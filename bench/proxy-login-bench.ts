@@ -56,7 +56,7 @@ export async function runProxyLoginBench(o: { logins: number; rounds: number; lo
   let backend: PosternSystem | undefined, front: PosternSystem | undefined, dovecot: RealDovecot | undefined;
   try {
     [backend, front] = await Promise.all([PosternSystem.start(), PosternSystem.start()]);
-    if (backend.cli('user', 'add', 'alice@example.test', '-p', 'alice-pw').status !== 0) throw new Error('postern user add failed');
+    if ((await backend.cli('user', 'add', 'alice@example.test', '-p', 'alice-pw')).status !== 0) throw new Error('postern user add failed');
     const bconf = join(backend.configDir, 'dovecot.conf');
     writeFileSync(bconf, `${readFileSync(bconf, 'utf8')}\nlogin_trusted_networks = 127.0.0.0/8\n`);
     writeFileSync(join(dir, 'proxy.imap'), `alice@example.test:{PLAIN}alice-pw::::::proxy=y host=127.0.0.1 port=${backend.ports.imap}\n`, { mode: 0o644 });

@@ -245,7 +245,7 @@ export async function runQueueBench(opts: QueueOptions = {}): Promise<BenchResul
         qmgrPid: () => m.pid,
         rootPid: () => m.pid,
         flush: async () => {
-          const r = m.cli('queue', 'flush');
+          const r = (await m.cli('queue', 'flush'));
           if (r.status !== 0) throw new Error(`postern queue flush: exit ${r.status}: ${r.stderr}`);
         },
         tail: () => m.logTail.split('\n').slice(-12).join('\n'),

@@ -74,7 +74,7 @@ test('CA unreachable, then http-01 issuance by pebble, installed under live IMAP
   const certFile = join(sys.configDir, 'tls', 'postern.crt');
   const selfSigned = readFileSync(certFile, 'utf8');
   // The embedded default (loopback, self-signed) runs neither the ACME client nor an HTTP listener.
-  const keys = sys.services().map((x) => x.key);
+  const keys = (await sys.services()).map((x) => x.key);
   assert.ok(keys.length > 5 && !keys.some((k) => k.startsWith('postern/')), keys.join(' '));
   appendFileSync(join(sys.configDir, 'main.cf'), [
     '', `postern_http_listen = 127.0.0.1:${httpPort}`,
@@ -82,7 +82,7 @@ test('CA unreachable, then http-01 issuance by pebble, installed under live IMAP
     'postern_acme_names = mail.example.test', 'postern_acme_contact = postmaster@example.test',
     'postern_acme_minimal_backoff_time = 2s', 'postern_metrics = yes', '',
   ].join('\n'));
-  assert.equal(sys.cli('reload').status, 0);
+  assert.equal((await sys.cli('reload')).status, 0);
   // The CA is not running yet: a clear line, the self-signed certificate stays, a backoff.
   await sys.waitLog(/postern\/acme\[\d+\]: warning: ACME order for mail\.example\.test failed: cannot reach the CA at https:\/\/localhost:\d+\/dir: ECONNREFUSED.*; keeping the installed certificate \(valid until .*\); next attempt in [12]s/, 30_000);
   assert.equal(readFileSync(certFile, 'utf8'), selfSigned);
@@ -153,7 +153,7 @@ test('renewal near expiry by the service; postern cert status; renew --force by 
   assert.notEqual(second, first);
   assert.match(second, /Pebble Intermediate/);
 
-  const st = sys.cli('cert', 'status');
+  const st = (await sys.cli('cert', 'status'));
   assert.equal(st.status, 0, st.stderr);
   assert.match(st.stdout, /^names: mail\.example\.test$/m);
   assert.match(st.stdout, /^issuer: .*Pebble Intermediate/m);
@@ -169,7 +169,7 @@ echo "$@" >> ${dir}/hook.log
 exec curl -sf -X POST -d "{\\"host\\":\\"$2.\\",\\"value\\":\\"$3\\"}" ${pebble.challtestManagement}/$p
 `, { mode: 0o755 });
   appendFileSync(join(sys.configDir, 'main.cf'), `postern_acme_challenges = dns-01\npostern_acme_dns_hook = ${hook}\n`);
-  const r = sys.cli('cert', 'renew', '--force');
+  const r = (await sys.cli('cert', 'renew', '--force'));
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^renewed: mail\.example\.test, issued by .*Pebble Intermediate/m);
   assert.match(r.stdout, /reloaded the running mail system/);
@@ -187,7 +187,7 @@ exec curl -sf -X POST -d "{\\"host\\":\\"$2.\\",\\"value\\":\\"$3\\"}" ${pebble.
   // tls-alpn-01 on the HTTPS listener: adding postern_https_listen adds the MTA-STS policy
   // host to the names, so the service orders again at once, by tls-alpn-01 for both names.
   appendFileSync(join(sys.configDir, 'main.cf'), `postern_https_listen = 127.0.0.1:${tlsPort}\npostern_mta_sts_domains = example.test\npostern_acme_challenges = tls-alpn-01\n`);
-  assert.equal(sys.cli('reload').status, 0);
+  assert.equal((await sys.cli('reload')).status, 0);
   await sys.waitLog(/postern\/acme\[\d+\]: certificate for mail\.example\.test, mta-sts\.example\.test issued by .*Pebble Intermediate/, 60_000);
   assert.match(sys.log, /ACME tls-alpn-01 challenge for mta-sts\.example\.test ready/);
   // The same HTTPS listener still serves ordinary clients (the MTA-STS policy) after the peeks.
@@ -196,7 +196,7 @@ exec curl -sf -X POST -d "{\\"host\\":\\"$2.\\",\\"value\\":\\"$3\\"}" ${pebble.
 
   // An RSA 2048 certificate (postern_acme_key_type), ordered from the command line.
   appendFileSync(join(sys.configDir, 'main.cf'), 'postern_acme_key_type = rsa-2048\n');
-  const rsa = sys.cli('cert', 'renew', '--force');
+  const rsa = (await sys.cli('cert', 'renew', '--force'));
   assert.equal(rsa.status, 0, rsa.stdout + rsa.stderr);
   let pub = '';
   for (let i = 0; i < 50; i++) {
@@ -208,13 +208,13 @@ exec curl -sf -X POST -d "{\\"host\\":\\"$2.\\",\\"value\\":\\"$3\\"}" ${pebble.
 
   // A certificate from elsewhere, with the ACME client off: a mismatched key is refused, the pair is installed.
   writeFileSync(join(sys.configDir, 'main.cf'), readFileSync(join(sys.configDir, 'main.cf'), 'utf8').replace(/^postern_acme_directory = .*$/m, ''));
-  assert.equal(sys.cli('reload').status, 0);
+  assert.equal((await sys.cli('reload')).status, 0);
   const other = TestCa.create(join(dir), 'Other CA');
   const leaf = other.issue('imported', ['mail.example.test']);
-  const bad = sys.cli('cert', 'import', leaf.certFile, join(dir, 'pebble-localhost.key'));
+  const bad = (await sys.cli('cert', 'import', leaf.certFile, join(dir, 'pebble-localhost.key')));
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /is not the key of/);
-  const ok = sys.cli('cert', 'import', leaf.certFile, leaf.keyFile);
+  const ok = (await sys.cli('cert', 'import', leaf.certFile, leaf.keyFile));
   assert.equal(ok.status, 0, ok.stderr);
   let now = '';
   for (let i = 0; i < 50; i++) {

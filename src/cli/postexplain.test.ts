@@ -56,12 +56,12 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
       '',
     ].join('\n'));
     const mark = sys.log.length;
-    assert.equal(sys.cli('reload').status, 0);
+    assert.equal((await sys.cli('reload')).status, 0);
     await sys.waitLog(/reload/);
     void mark;
 
     // An alias: the virtual_alias_maps line that rewrote it, then the virtual mailbox class.
-    let r = sys.cli('explain', 'sales@example.test');
+    let r = (await sys.cli('explain', 'sales@example.test'));
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /virtual_alias_maps texthash:\S+virtual: key sales@example\.test -> postmaster@example\.test \(\S+virtual, line 2\)/);
     assert.match(r.stdout, /recipients after mapping: <postmaster@example\.test>/);
@@ -70,19 +70,19 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
     assert.match(r.stdout, /transport: virtual, nexthop: example\.test/);
 
     // A remote domain with a transport_maps entry and a TLS policy entry; MTA-STS is not looked up.
-    r = sys.cli('explain', 'joe@remote.test');
+    r = (await sys.cli('explain', 'joe@remote.test'));
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`transport_maps texthash:\\S+transport: key remote\\.test -> smtp:\\[127\\.0\\.0\\.1\\]:${dead} \\(\\S+, line 1\\)`));
     assert.match(r.stdout, /address class: default/);
     assert.match(r.stdout, new RegExp(`transport: smtp, nexthop: \\[127\\.0\\.0\\.1\\]:${dead}`));
     assert.match(r.stdout, /TLS policy \(smtp_\): level encrypt from smtp_tls_policy_maps/);
-    r = sys.cli('explain', 'joe@elsewhere.test');
+    r = (await sys.cli('explain', 'joe@elsewhere.test'));
     assert.match(r.stdout, /level may from main\.cf/);
     assert.match(r.stdout, /would look up _mta-sts\.elsewhere\.test TXT \(DNS not used: give --dns\)/);
 
     // DANE: without --dns, the questions smtp(8) would ask; with --dns, the answers of the
     // configured resolver (a loopback DNS server), per MX host.
-    r = sys.cli('explain', 'joe@dane.test');
+    r = (await sys.cli('explain', 'joe@dane.test'));
     assert.match(r.stdout, /level dane from smtp_tls_policy_maps/);
     assert.match(r.stdout, /would look up dane\.test MX/);
     assert.match(r.stdout, /then TLSA records _25\._tcp\.HOST of each MX host/);
@@ -92,17 +92,17 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
     assert.match(r.stdout, /mx\.dane\.test\[127\.0\.0\.1\]:25: level dane \(1 usable TLSA records\)/);
 
     // Restrictions for an outside client: the relay restriction that fires, with Postfix's reply.
-    r = sys.cli('explain', '--client', '192.0.2.7,mail.example.org', '--sender', 'a@example.org', 'joe@remote.test');
+    r = (await sys.cli('explain', '--client', '192.0.2.7,mail.example.org', '--sender', 'a@example.org', 'joe@remote.test'));
     assert.match(r.stdout, /defer_unauth_destination: REJECT -> 454 4\.7\.1 <joe@remote\.test>: Relay access denied/);
     assert.match(r.stdout, /RCPT TO:<joe@remote\.test>: 454 4\.7\.1 .*\[defer_unauth_destination\]/);
     // SASL counts only where smtpd_sasl_auth_enable = yes (the submission service's -o), as in Postfix.
-    r = sys.cli('explain', '--client', '192.0.2.7', '--sasl', 'postmaster@example.test', 'joe@remote.test');
+    r = (await sys.cli('explain', '--client', '192.0.2.7', '--sasl', 'postmaster@example.test', 'joe@remote.test'));
     assert.match(r.stdout, /permit_sasl_authenticated: DUNNO/);
-    r = sys.cli('explain', '--service', String(sys.ports.submission), '--client', '192.0.2.7', '--sasl', 'postmaster@example.test', 'joe@remote.test');
+    r = (await sys.cli('explain', '--service', String(sys.ports.submission), '--client', '192.0.2.7', '--sasl', 'postmaster@example.test', 'joe@remote.test'));
     assert.match(r.stdout, new RegExp(`service ${sys.ports.submission}, client unknown\\[192\\.0\\.2\\.7\\], SASL user postmaster@example\\.test`));
     assert.match(r.stdout, /permit_sasl_authenticated: OK/);
     assert.match(r.stdout, /RCPT TO:<joe@remote\.test>: 250 2\.1\.5 Ok/);
-    r = sys.cli('explain', '--client', '127.0.0.1,localhost', 'joe@remote.test');
+    r = (await sys.cli('explain', '--client', '127.0.0.1,localhost', 'joe@remote.test'));
     assert.match(r.stdout, /client IS in mynetworks/);
     assert.match(r.stdout, /permit_mynetworks: OK/);
     assert.match(r.stdout, /DATA: 354 /);
@@ -110,18 +110,18 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
     assert.match(r.stdout, /RCPT TO:<joe@remote\.test>: 250 2\.1\.5 Ok/);
 
     // Hostile input: a clear usage error, not a crash.
-    r = sys.cli('explain', `a\r\nRCPT TO:<b@example.test>`);
+    r = (await sys.cli('explain', `a\r\nRCPT TO:<b@example.test>`));
     assert.notEqual(r.status, 0);
-    r = sys.cli('explain', `${'x'.repeat(5000)}@example.test`);
+    r = (await sys.cli('explain', `${'x'.repeat(5000)}@example.test`));
     assert.equal(r.status, 64);
     assert.match(r.stderr, /not valid/);
-    r = sys.cli('explain');
+    r = (await sys.cli('explain'));
     assert.equal(r.status, 64);
 
     // A delivered message: its path from smtpd to the mailbox, from the log.
     const qid = send(sys.ports.smtp, 'a@example.org', 'sales@example.test');
     await sys.waitLog(new RegExp(`${qid}: removed`));
-    r = sys.cli('explain', qid);
+    r = (await sys.cli('explain', qid));
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /not in the queue/);
     assert.match(r.stdout, new RegExp(`receive +\\w{3} [ \\d]\\d [\\d:]+ \\S*smtpd: client=`));
@@ -134,28 +134,28 @@ test('postern explain ADDRESS and QUEUE_ID', { timeout: 120_000 }, async () => {
     // A deferred message: still queued, with the reason beside the recipient.
     const q2 = send(sys.ports.smtp, 'postmaster@example.test', 'joe@remote.test');
     await sys.waitLog(new RegExp(`${q2}: to=<joe@remote\\.test>.*status=deferred`));
-    r = sys.cli('explain', q2);
+    r = (await sys.cli('explain', q2));
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`queue: (deferred|active)/${q2}`));
     assert.match(r.stdout, /recipient <joe@remote\.test>: waiting/);
     assert.match(r.stdout, /<joe@remote\.test>: deferred .*\(.+\)/);
     // On hold: the queue says how to release it; postsuper's log line is in the trace.
-    assert.equal(sys.cli('queue', 'hold', q2).status, 0);
-    r = sys.cli('explain', q2);
+    assert.equal((await sys.cli('queue', 'hold', q2)).status, 0);
+    r = (await sys.cli('explain', q2));
     assert.match(r.stdout, new RegExp(`queue: hold/${q2} \\(on hold: postern queue release to send it\\)`));
 
     // --log: another (rotated) log file.
     const rotated = join(sys.dir, 'maillog.old');
     writeFileSync(rotated, `Dec  7 10:00:00 mx postfix/smtpd[1]: 0123456789AB: client=old.example[192.0.2.9]\nnot a log line\n\0\n`);
-    r = sys.cli('explain', '--log', rotated, '0123456789AB');
+    r = (await sys.cli('explain', '--log', rotated, '0123456789AB'));
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /receive +Dec  7 10:00:00 postfix\/smtpd: client=old\.example\[192\.0\.2\.9\]/);
-    r = sys.cli('explain', '--log', join(sys.dir, 'nonexistent'), '0123456789AB');
+    r = (await sys.cli('explain', '--log', join(sys.dir, 'nonexistent'), '0123456789AB'));
     assert.equal(r.status, 1);
     assert.match(r.stdout, /cannot read/);
 
     // An unknown queue ID.
-    r = sys.cli('explain', 'ABCDEF123456');
+    r = (await sys.cli('explain', 'ABCDEF123456'));
     assert.equal(r.status, 1);
     assert.match(r.stdout, /no line names ABCDEF123456/);
   } finally {

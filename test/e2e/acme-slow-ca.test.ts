@@ -39,7 +39,7 @@ test('a CA that never answers: mail and HTTP are served meanwhile; bounded by po
     `postern_acme_directory = https://127.0.0.1:${(tarpit.address() as { port: number }).port}/dir`,
     'postern_acme_names = mail.example.test', 'postern_acme_timeout = 20s', '',
   ].join('\n'));
-  assert.equal(sys.cli('reload').status, 0);
+  assert.equal((await sys.cli('reload')).status, 0);
   await sys.waitLog(/postern\/acme\[\d+\]: ordering a certificate for mail\.example\.test/, 30_000);
   // The CA holds the connection; everything else answers meanwhile.
   const py = `import smtplib, imaplib

@@ -104,7 +104,7 @@ test('autoconfig, Autodiscover and .mobileconfig from the running configuration;
       '', `postern_https_listen = 127.0.0.1:${port}`, 'postern_autoconfig = yes',
       'postern_autoconfig_hostname = mail.example.test', 'postern_autoconfig_domains = example.test', '',
     ].join('\n'));
-    assert.equal(sys.cli('reload').status, 0);
+    assert.equal((await sys.cli('reload')).status, 0);
     const base = `https://127.0.0.1:${port}`;
     const resolve = (h: string) => ['--resolve', `${h}:${port}:127.0.0.1`];
     const end = Date.now() + 20_000;
@@ -177,7 +177,7 @@ test('autoconfig, Autodiscover and .mobileconfig from the running configuration;
 
     // Off: no page once postern_autoconfig = no.
     appendFileSync(join(sys.configDir, 'main.cf'), 'postern_autoconfig = no\n');
-    assert.equal(sys.cli('reload').status, 0);
+    assert.equal((await sys.cli('reload')).status, 0);
     const end2 = Date.now() + 20_000;
     while (curl([`${base}/apple/postern.mobileconfig?emailaddress=joe%40example.test`]).code !== 404) {
       if (Date.now() > end2) assert.fail('autoconfig still served after postern_autoconfig = no');

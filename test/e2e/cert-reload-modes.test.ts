@@ -38,13 +38,13 @@ const issuer = async (port: number) => {
 };
 
 test('postern cert import: the smtpd child process and the inline submission smtpd present the new certificate', async () => {
-  const modes = Object.fromEntries(sys.services().map((s) => [s.key.replace(/\/.*$/, '').replace(/^.*:/, ''), s.mode]));
+  const modes = Object.fromEntries((await sys.services()).map((s) => [s.key.replace(/\/.*$/, '').replace(/^.*:/, ''), s.mode]));
   assert.equal(modes[String(sys.ports.smtp)], 'process');
   assert.equal(modes[String(sys.ports.submission)], 'inline');
   const before = await issuer(sys.ports.smtp);
   assert.doesNotMatch(before, /Postern Test CA/);
   const leaf = TestCa.create(dir).issue('imported', ['mail.example.test']);
-  const r = sys.cli('cert', 'import', leaf.certFile, leaf.keyFile);
+  const r = (await sys.cli('cert', 'import', leaf.certFile, leaf.keyFile));
   assert.equal(r.status, 0, r.stderr);
   let smtp = ''; let sub = '';
   for (let i = 0; i < 100; i++) {

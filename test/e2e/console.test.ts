@@ -133,7 +133,7 @@ before(async () => {
   const dead = await freePortBase(1);   // nothing listens: mail to remote.test stays deferred
   writeFileSync(join(sys.configDir, 'transport'), `remote.test smtp:[127.0.0.1]:${dead}\n`);
   writeFileSync(join(sys.configDir, 'virtual'), '# aliases (the console edits this file)\nabuse@example.test postmaster@example.test\n');
-  assert.equal(sys.cli('map', `hash:${join(sys.configDir, 'virtual')}`).status, 0);
+  assert.equal((await sys.cli('map', `hash:${join(sys.configDir, 'virtual')}`)).status, 0);
   appendFileSync(join(sys.configDir, 'main.cf'), [
     '', `postern_https_listen = 127.0.0.1:${port}`, 'postern_console = yes',
     `maillog_file_prefixes = ${sys.dir}`, `maillog_file = ${join(sys.dir, 'maillog')}`,
@@ -141,7 +141,7 @@ before(async () => {
     `transport_maps = texthash:${join(sys.configDir, 'transport')}`, `virtual_alias_maps = hash:${join(sys.configDir, 'virtual')}`,
     'postern_autoconfig = yes', 'postern_autoconfig_domains = example.test', '',
   ].join('\n'));
-  assert.equal(sys.cli('reload').status, 0);
+  assert.equal((await sys.cli('reload')).status, 0);
   const end = Date.now() + 20_000;
   for (;;) {
     const r = await https('GET', '/console/login').catch(() => undefined);
@@ -238,7 +238,7 @@ else:
   await p.click('tr[data-alias="sales@example.test"] button:text("delete")');
   assert.match(await p.textContent('.msg') ?? '', /sales@example\.test deleted/);
   assert.equal(await p.locator('tr[data-alias="sales@example.test"]').count(), 0);
-  assert.match(sys.cli('map', '-q', 'abuse@example.test', `hash:${join(sys.configDir, 'virtual')}`).stdout, /postmaster@example\.test/, 'other entries kept');
+  assert.match((await sys.cli('map', '-q', 'abuse@example.test', `hash:${join(sys.configDir, 'virtual')}`)).stdout, /postmaster@example\.test/, 'other entries kept');
 
   // The checklist: DMARC is red until the record is published on the DNS server, then green.
   await p.goto(`${base}/console/checklist?domain=example.test`);
@@ -264,7 +264,7 @@ else:
   await p.click(`tr[data-qid="${qid}"] button:text("hold")`);
   assert.match(await p.textContent('.msg') ?? '', /Placed on hold: 1 message/);
   assert.equal(await p.locator(`tr[data-qid="${qid}"]`).getAttribute('data-queue'), 'hold');
-  assert.match(sys.cli('queue', 'list').stdout, new RegExp(`^${qid}!`, 'm'), 'postern queue agrees: on hold');
+  assert.match((await sys.cli('queue', 'list')).stdout, new RegExp(`^${qid}!`, 'm'), 'postern queue agrees: on hold');
   await shot(p, '06-queue-hold');
   await p.click(`tr[data-qid="${qid}"] button:text("release")`);
   assert.match(await p.textContent('.msg') ?? '', /Released from hold: 1 message/);
@@ -350,10 +350,10 @@ test('refusals: non-administrators, CSRF, framing, path traversal, brute force',
   assert.equal((await https('POST', '/console/users', { cookie: admin.cookie, body: make('&csrf=' + admin.csrf), headers: { 'Sec-Fetch-Site': 'cross-site' } })).status, 403);
   assert.equal((await https('POST', '/console/users', { cookie: admin.cookie, body: make('&csrf=' + admin.csrf), headers: { 'Content-Type': 'text/plain' } })).status, 415);
   assert.equal((await https('POST', '/console/users', { body: make('&csrf=' + admin.csrf) })).status, 403, 'no session');
-  assert.doesNotMatch(sys.cli('user', 'list').stdout, /mallory/);
+  assert.doesNotMatch((await sys.cli('user', 'list')).stdout, /mallory/);
   // With the token: done.
   assert.equal((await https('POST', '/console/users', { cookie: admin.cookie, body: `op=add&user=carol%40example.test&password=carol-pass-1&csrf=${admin.csrf}` })).status, 303);
-  assert.match(sys.cli('user', 'list').stdout, /carol@example\.test/);
+  assert.match((await sys.cli('user', 'list')).stdout, /carol@example\.test/);
 
   // A user without the admin flag: only their own page.
   const carol = await loginRaw('carol@example.test', 'carol-pass-1');
@@ -414,7 +414,7 @@ test('refusals: non-administrators, CSRF, framing, path traversal, brute force',
 
   // Another listener's network: postern_console_networks excludes 127.0.0.1 → 403 for everyone.
   appendFileSync(join(sys.configDir, 'main.cf'), 'postern_console_networks = 127.0.0.2\n');
-  assert.equal(sys.cli('reload').status, 0);
+  assert.equal((await sys.cli('reload')).status, 0);
   const end = Date.now() + 20_000;
   while ((await https('GET', '/console/login')).status !== 403) {
     if (Date.now() > end) assert.fail('postern_console_networks not applied');

@@ -212,7 +212,7 @@ test('FILTER actions: check_recipient_access and header_checks send the mail to 
     await send(sys.ports.smtp, 'down@dest.test', 'filter down');
     await sys.waitLog(new RegExp(`to=<down@dest\\.test>, relay=none, .*status=deferred \\(connect to 127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${down.port}: Connection refused\\)`));
     assert.equal(bySubject(sink, 'filter down').length, 0);
-    assert.match(sys.cli('queue', 'list').stdout, /down@dest\.test/);
+    assert.match((await sys.cli('queue', 'list')).stdout, /down@dest\.test/);
     await down.start(reinject);
     try {
       // ETRN for the site (fast_flush_domains = dest.test): qmgr retries the deferred mail now.
@@ -237,17 +237,17 @@ test('hostile filters (hangs, answers garbage, closes in the middle of DATA): de
     for (const m of modes) await sys.waitLog(new RegExp(`to=<${m}@dest\\.test>, relay=.*status=deferred`), 30_000);
     assert.ok(Date.now() - t0 < 30_000, 'bounded by the transport\'s timeouts');
     for (const m of modes) assert.equal(bySubject(sink, `hostile ${m}`).length, 0, m);
-    const q = sys.cli('queue', 'list').stdout;
+    const q = (await sys.cli('queue', 'list')).stdout;
     for (const m of modes) assert.match(q, new RegExp(`${m}@dest\\.test`), `${m}: still queued`);
     // The filters are fixed: every message arrives, once.
     await Promise.all(filters.map((f) => f.stop()));
     const fixed = await Promise.all(filters.map((f) => new Filter(f.port, f.log).start(reinject)));
     try {
       // postqueue -s: only a site of fast_flush_domains.
-      const no = sys.cli('queue', 'site', 'other.test');
+      const no = (await sys.cli('queue', 'site', 'other.test'));
       assert.equal(no.status, 69);
       assert.match(no.stderr, /Flush service is not configured for destination "other\.test"/);
-      const yes = sys.cli('queue', 'site', 'dest.test');
+      const yes = (await sys.cli('queue', 'site', 'dest.test'));
       assert.equal(yes.status, 0, yes.stderr);
       for (const m of modes) {
         const [d] = await until(() => { const l = bySubject(sink, `hostile ${m}`); return l.length ? l : undefined; }, `${m} delivered`);

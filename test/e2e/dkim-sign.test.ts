@@ -38,9 +38,9 @@ async function dnsCheck(): Promise<string> {
 before(async () => {
   sink = await SmtpSink.start({ host: '127.0.0.3', args: ['-8'] });   // no 8BITMIME
   sys = await PosternSystem.start();
-  const k = sys.cli('dkim', 'keygen', 'example.test');
+  const k = (await sys.cli('dkim', 'keygen', 'example.test'));
   assert.equal(k.status, 0, k.stderr);
-  assert.equal(sys.cli('dkim', 'keygen', 'alias.test').status, 0);
+  assert.equal((await sys.cli('dkim', 'keygen', 'alias.test')).status, 0);
   assert.match(k.stdout, /^postern\._domainkey\.example\.test\. +3600 IN TXT +"v=DKIM1; k=rsa; p=/m);
   const zone: Zone = {};
   const dir = join(sys.configDir, 'dkim');
@@ -49,12 +49,12 @@ before(async () => {
   zone['sender.example'] = { TXT: ['v=spf1 ip4:127.0.0.1 -all'] };   // the outside sender of the ARC test
   dns = await DnsServer.start(zone);
   writeFileSync(join(sys.configDir, 'virtual'), 'fwd@alias.test friend@outside.example\n');
-  const m = sys.cli('map', `hash:${join(sys.configDir, 'virtual')}`);
+  const m = (await sys.cli('map', `hash:${join(sys.configDir, 'virtual')}`));
   assert.equal(m.status, 0, m.stderr);
-  const e = sys.cli('conf', '-e', `relayhost = [127.0.0.3]:${sink.port}`, 'virtual_alias_domains = alias.test',
+  const e = (await sys.cli('conf', '-e', `relayhost = [127.0.0.3]:${sink.port}`, 'virtual_alias_domains = alias.test',
     `virtual_alias_maps = hash:${join(sys.configDir, 'virtual')}`, `postern_dns_servers = 127.0.0.1:${dns.port}`,
     // The test's port-25 client (127.0.0.1) is "outside": its mail is not signed; forwarded, it is ARC-sealed.
-    'mynetworks = 127.0.0.2/32');
+    'mynetworks = 127.0.0.2/32'));
   assert.equal(e.status, 0, e.stderr);
   await sys.stop();
   sys = await PosternSystem.start(sys);

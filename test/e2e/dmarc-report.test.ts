@@ -195,7 +195,7 @@ test('inbound evaluations are recorded; the report mail reaches the rua mailbox 
   // The report mail itself, summarised as a receiver of reports would.
   const saved = join(sys.dir, 'report.eml');
   writeFileSync(saved, mail.text, 'latin1');
-  const s = sys.cli('dmarc', 'summary', saved);
+  const s = (await sys.cli('dmarc', 'summary', saved));
   assert.equal(s.status, 0, s.stderr);
   assert.match(s.stdout, /^Postern Test Org <dmarc-reports@postern\.test> report \S+ for dk\.test \(p=none sp=none pct=100\) .*: 3 messages$/m);
   assert.match(s.stdout, /^ {2}127\.0\.0\.1: 3 messages, dmarc pass 2, fail 1; dkim aligned 2, spf aligned 2; disposition none=3$/m);

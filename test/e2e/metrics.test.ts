@@ -118,7 +118,7 @@ test('a real Prometheus scrapes /metrics and sees what was sent', { skip: !haveP
       `transport_maps = texthash:${join(sys.configDir, 'transport')}`,
       `postern_metrics_auth_file = ${join(sys.configDir, 'metrics.auth')}`, '',
     ].join('\n'));
-    assert.equal(sys.cli('reload').status, 0);
+    assert.equal((await sys.cli('reload')).status, 0);
     const url = `http://127.0.0.1:${httpPort}/metrics`;
     const end = Date.now() + 20_000;
     while (curl(url).code !== 401) {

@@ -59,6 +59,6 @@ test('a message the milter quarantines waits in the hold queue', { skip }, async
   milter!.setPlan({ edits: [['quarantine', 'needs a look']] });
   await send('quarantined');
   await sys!.waitLog(/milter-hold: END-OF-MESSAGE from .*: needs a look;/);
-  const list = sys!.cli('queue', 'list').stdout;
+  const list = (await sys!.cli('queue', 'list')).stdout;
   assert.match(list, /^[0-9A-F]+!/m, list);
 });

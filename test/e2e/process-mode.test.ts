@@ -28,16 +28,16 @@ test('every service in its own process: SMTP and LMTP (unix socket) deliveries r
   writeFileSync(dc, readFileSync(dc, 'utf8').replace(/service lmtp \{\n/, 'service lmtp {\n  unix_listener lmtp {\n    mode = 0666\n  }\n'));
   appendFileSync(join(sys.configDir, 'main.cf'), '\npostern_process_mode = process\n');
   const mark = sys.log.length;
-  assert.equal(sys.cli('reload').status, 0);
+  assert.equal((await sys.cli('reload')).status, 0);
   await sys.waitLog(/reload -- version/);
   const moved = ['2525/inet', 'qmgr/', 'pickup/', 'dovecot/imap', 'dovecot/pop3', 'dovecot/lmtp'];
   const keyOf = (k: string) => (k === '2525/inet' ? `${sys.ports.smtp}/inet` : k);
   const end = Date.now() + 30_000;
-  let list = sys.services();
+  let list = (await sys.services());
   while (!moved.every((k) => list.some((s) => s.key.startsWith(keyOf(k)) && s.mode === 'process' && s.running))) {
     assert.ok(Date.now() < end, `services did not move to processes: ${JSON.stringify(list)}\n${sys.log.slice(mark).slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 100));
-    list = sys.services();
+    list = (await sys.services());
   }
   const pids = moved.map((k) => list.find((s) => s.key.startsWith(keyOf(k)))!.pids[0]!);
   assert.equal(new Set([...pids, sys.pid]).size, pids.length + 1, `each service has its own process: ${pids.join(' ')}, master ${sys.pid}`);

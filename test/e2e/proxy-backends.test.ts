@@ -78,8 +78,8 @@ function writeFrontConfig(): void {
   writeFileSync(join(conf, 'main.cf'), `${mc}\ntransport_maps = texthash:${conf}/transport\nminimal_backoff_time = 300s\nqueue_run_delay = 300s\n`);
 }
 
-function trustFront(b: PosternSystem, user: string): void {
-  assert.equal(b.cli('user', 'add', `${user}@example.test`, '-p', USERS[user as keyof typeof USERS]).status, 0);
+async function trustFront(b: PosternSystem, user: string): Promise<void> {
+  assert.equal((await b.cli('user', 'add', `${user}@example.test`, '-p', USERS[user as keyof typeof USERS])).status, 0);
   const f = join(b.configDir, 'dovecot.conf');
   writeFileSync(f, `${readFileSync(f, 'utf8')}\nlogin_trusted_networks = 127.0.0.0/8\n`);
 }
@@ -88,8 +88,8 @@ before(async () => {
   hang = await listen(() => { /* accepts, never says a word */ });
   garbage = await listen((s) => { s.write(Buffer.alloc(20_000, 0x41)); });
   [backA, backB, front] = await Promise.all([PosternSystem.start(), PosternSystem.start(), PosternSystem.start()]);
-  trustFront(backA, 'alice');
-  trustFront(backB, 'bob');
+  await trustFront(backA, 'alice');
+  await trustFront(backB, 'bob');
   writeFrontConfig();
   await Promise.all([backA.stop(), backB.stop(), front.stop()]);
   await Promise.all([PosternSystem.start(backA), PosternSystem.start(backB), PosternSystem.start(front)]);
@@ -327,10 +327,10 @@ except imaplib.IMAP4.error as e: print("err", e)
   const before = messages(backA, 'alice@example.test').length;
   await smtpSend('alice@example.test', 'while down');
   await front.waitLog(/to=<alice@example\.test>, relay=.*status=deferred/);
-  const q = front.cli('queue');
+  const q = (await front.cli('queue'));
   assert.match(q.stdout, /alice@example\.test/, 'the message waits in the front\'s queue');
   await PosternSystem.start(backA);
-  assert.equal(front.cli('queue', 'flush').status, 0);
+  assert.equal((await front.cli('queue', 'flush')).status, 0);
   await waitFor('the deferred mail on backend A', () => messages(backA, 'alice@example.test').length === before + 1);
   assert.ok(messages(backA, 'alice@example.test').some((m) => /Subject: while down/.test(m)));
   assert.match(await login('alice'), /^ok/);

@@ -29,7 +29,7 @@ let warnOut = '';
 before(async () => {
   sys = await PosternSystem.start();
   for (const [u, q] of [['full@example.test', '10K'], ['roomy@example.test', '5M'], ['warn@example.test', '10K']] as const) {
-    const r = sys.cli('user', 'add', u, '-p', 'pw-' + u, '--quota', q);
+    const r = (await sys.cli('user', 'add', u, '-p', 'pw-' + u, '--quota', q));
     assert.equal(r.status, 0, r.stderr);
   }
   // full@: 20000 bytes already stored (a Maildir file with Dovecot's ,S= size in its name).
@@ -67,10 +67,10 @@ service quota-warning {
 `);
   appendFileSync(join(sys.configDir, 'main.cf'), `\nsmtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:${qsPort}\n`);
   const mark = sys.log.length;
-  const r = sys.cli('reload');
+  const r = (await sys.cli('reload'));
   assert.equal(r.status, 0, r.stderr);
   const end = Date.now() + 30_000;
-  while (!sys.services().some((s) => s.key === 'dovecot/quota-status' && s.running) || !sys.log.slice(mark).includes('reload')) {
+  while (!(await sys.services()).some((s) => s.key === 'dovecot/quota-status' && s.running) || !sys.log.slice(mark).includes('reload')) {
     if (Date.now() > end) throw new Error(`quota-status did not start:\n${sys.log.slice(-3000)}`);
     await new Promise((res) => setTimeout(res, 100));
   }

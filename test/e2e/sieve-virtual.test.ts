@@ -19,7 +19,7 @@ const run = promisify(execFile);
 let sys: PosternSystem;
 before(async () => {
   sys = await PosternSystem.start();
-  for (const u of ['bob', 'carol', 'dave', 'eve', 'frank']) assert.equal(sys.cli('user', 'add', `${u}@example.test`, '-p', `${u}-pw`).status, 0);
+  for (const u of ['bob', 'carol', 'dave', 'eve', 'frank']) assert.equal((await sys.cli('user', 'add', `${u}@example.test`, '-p', `${u}-pw`)).status, 0);
   const script = (u: string, text: string) => {
     const h = sys.maildir(`${u}@example.test`);
     mkdirSync(h, { recursive: true });
@@ -88,8 +88,8 @@ function count(user: string): number {
 
 async function queueEmpty(ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
-  while (sys.cli('queue', 'list').stdout.trim() !== 'Mail queue is empty') {
-    if (Date.now() > end) throw new Error(`queue not empty:\n${sys.cli('queue', 'list').stdout}\n${sys.log.slice(-3000)}`);
+  while ((await sys.cli('queue', 'list')).stdout.trim() !== 'Mail queue is empty') {
+    if (Date.now() > end) throw new Error(`queue not empty:\n${(await sys.cli('queue', 'list')).stdout}\n${sys.log.slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -57,7 +57,7 @@ with smtplib.SMTP("127.0.0.1", ${sys.ports.smtp}) as c:
   assert.deepEqual(box.messages().map((x) => x.uid), [1]);
   await box.close();
   assert.match(readFileSync(join(mdir, 'dovecot-uidlist'), 'utf8'), /^3 V\d+ N2 .*\n1 .*,S=\d+/s);
-  assert.equal(sys.cli('queue', 'list').stdout.trim(), 'Mail queue is empty');
+  assert.equal((await sys.cli('queue', 'list')).stdout.trim(), 'Mail queue is empty');
 });
 
 test('an unknown user is refused at RCPT with Postfix\'s text; relaying from mynetworks is allowed', async () => {

@@ -42,7 +42,7 @@ before(async () => {
     .replace(/^virtual_mailbox_maps = .*$/m, `virtual_mailbox_maps = pgsql:${join(conf, 'pgsql-mailboxes.cf')}`);
   writeFileSync(mainCf, text + '\nminimal_backoff_time = 1s\nmaximal_backoff_time = 2s\nqueue_run_delay = 1s\n');
   const mark = sys.log.length;
-  assert.equal(sys.cli('reload').status, 0);
+  assert.equal((await sys.cli('reload')).status, 0);
   const end = Date.now() + 30_000;
   while (!sys.log.slice(mark).includes('reload -- version')) {
     if (Date.now() > end) throw new Error(`no reload:\n${sys.log.slice(-3000)}`);

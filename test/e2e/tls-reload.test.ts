@@ -80,7 +80,7 @@ test('postern reload serves a replaced certificate to new handshakes; old sessio
   assert.equal(await opensslFingerprint('smtp', sys.ports.smtp), oldFp);
 
   const mark = sys.log.length;
-  const r = sys.cli('reload');
+  const r = (await sys.cli('reload'));
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /refreshing the Postern mail system/);
   await sys.waitLog(/reload -- version/);
@@ -98,7 +98,7 @@ test('postern reload serves a replaced certificate to new handshakes; old sessio
   // The master was not restarted.
   assert.ok(sys.alive);
   assert.equal(sys.pid, pidBefore);
-  assert.match(sys.cli('status').stderr, new RegExp(`PID: ${pidBefore}\\b`));
+  assert.match((await sys.cli('status')).stderr, new RegExp(`PID: ${pidBefore}\\b`));
 
   // The early session still works, on its old certificate.
   early.t.write('EHLO early.example.org\r\n');
@@ -116,7 +116,7 @@ test('a broken certificate file on reload keeps the previous certificate and say
   const mark = sys.log.length;
   writeFileSync(crt, '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n');
   try {
-    assert.equal(sys.cli('reload').status, 0);
+    assert.equal((await sys.cli('reload')).status, 0);
     await sys.waitLog(/TLS certificate reload failed: .*keeping the previous certificate/);
     assert.match(sys.log.slice(mark), /warning: TLS certificate reload failed: bad TLS certificate or key \(smtpd_tls_cert_file=/);
     assert.equal(await opensslFingerprint('smtp', sys.ports.smtp), goodFp);

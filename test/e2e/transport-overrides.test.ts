@@ -96,7 +96,7 @@ test('a transport clone uses its own -o overrides: encrypt defers without STARTT
   const line = await until(() => sys.log.slice(mark).split('\n').find((l) => l.includes('to=<a@enc.test>')), 'the enc delivery log line');
   assert.match(line, TLS_DEFER);
   assert.match(line, /\/enc\/smtp\[\d+\]: /, `logged under the clone's syslog_name: ${line}`);
-  const q = sys.cli('queue', 'list');
+  const q = (await sys.cli('queue', 'list'));
   assert.match(q.stdout + q.stderr, /a@enc\.test/, 'the message waits in the deferred queue');
 });
 

@@ -42,16 +42,16 @@ deep4@alias.test joe@example.test
 before(async () => {
   sys = await PosternSystem.start();
   for (const u of ['joe', 'jane', 'jim']) {
-    const r = sys.cli('user', 'add', `${u}@example.test`, '-p', `secret-${u}`);
+    const r = (await sys.cli('user', 'add', `${u}@example.test`, '-p', `secret-${u}`));
     assert.equal(r.status, 0, r.stderr);
   }
   const table = join(sys.configDir, 'virtual');
   writeFileSync(table, VIRTUAL);
-  const m = sys.cli('map', `hash:${table}`);
+  const m = (await sys.cli('map', `hash:${table}`));
   assert.equal(m.status, 0, m.stderr);
   writeFileSync(join(sys.configDir, 'header_checks'), '/^Subject: spam/ REJECT No spam here\n');
-  const e = sys.cli('conf', '-e', 'virtual_alias_domains = alias.test', `virtual_alias_maps = hash:${table}`,
-    `header_checks = regexp:${join(sys.configDir, 'header_checks')}`);
+  const e = (await sys.cli('conf', '-e', 'virtual_alias_domains = alias.test', `virtual_alias_maps = hash:${table}`,
+    `header_checks = regexp:${join(sys.configDir, 'header_checks')}`));
   assert.equal(e.status, 0, e.stderr);
   await sys.stop();
   sys = await PosternSystem.start(sys);
@@ -122,13 +122,13 @@ test('an alias loop is refused with 451 4.6.0 after the recursion limit, nothing
   const reply = await send(['loop1@alias.test'], 'loop');
   assert.equal(reply, '451 4.6.0 Alias expansion error');
   await sys.waitLog(/warning: [0-9A-F]+: unreasonable virtual_alias_maps map nesting for loop1@alias\.test -- message not accepted, try again later/);
-  assert.equal(sys.cli('queue', 'list').stdout.trim(), 'Mail queue is empty');
+  assert.equal((await sys.cli('queue', 'list')).stdout.trim(), 'Mail queue is empty');
 });
 
 test('virtual_alias_recursion_limit: a chain within the limit delivers, a deeper one is refused', async () => {
   assert.match(await send(['deep1@alias.test'], 'deep ok'), /^250 /);
   await waitMail('joe@example.test', 'deep ok');
-  const e = sys.cli('conf', '-e', 'virtual_alias_recursion_limit = 3');
+  const e = (await sys.cli('conf', '-e', 'virtual_alias_recursion_limit = 3'));
   assert.equal(e.status, 0, e.stderr);
   await sys.stop();
   sys = await PosternSystem.start(sys);

@@ -36,7 +36,7 @@ const rand = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return see
 
 before(async () => {
   sys = await PosternSystem.start();
-  const r = sys.cli('user', 'add', 'bob@example.test', '-p', 'bob-password');
+  const r = (await sys.cli('user', 'add', 'bob@example.test', '-p', 'bob-password'));
   assert.equal(r.status, 0, r.stderr);
   await sys.setMasterOption(['smtp', 'qmgr'], 'postern_process_mode', 'process');
   smtpdKey = `${sys.ports.smtp}/inet`;
@@ -46,9 +46,9 @@ after(async () => { await sys?.destroy(); });
 
 const acks = (m: Map<string, Outcome>) => countKinds(m).ACK;
 
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) assert.fail(`timed out waiting for ${what}\n${sys.log.slice(-3000)}`);
     await sleep(5);
   }
@@ -59,7 +59,7 @@ async function until(what: string, cond: () => boolean, ms = 20_000): Promise<vo
  * master's exit line (with that pid) and for a new process. Returns the old and new pids.
  */
 async function killService(key: string, impl: string): Promise<{ pid: number; next: number; ms: number; exitAt: number }> {
-  const pid = sys.servicePid(key);
+  const pid = (await sys.servicePid(key));
   assert.notEqual(pid, sys.pid, `${impl} runs in a process of its own`);
   const t0 = Date.now();
   process.kill(pid, 'SIGKILL');
@@ -71,8 +71,8 @@ async function killService(key: string, impl: string): Promise<{ pid: number; ne
     try { if (statSync(lock).size === 0) { rmSync(lock); emptyLocks++; } } catch { /* no lock */ }
   }
   let next = 0;
-  await until(`a new ${impl} process`, () => {
-    const s = sys.services().find((x) => x.key.startsWith(key));
+  await until(`a new ${impl} process`, async () => {
+    const s = (await sys.services()).find((x) => x.key.startsWith(key));
     next = s?.running && s.pids.length === 1 ? s.pids[0]! : 0;
     return next !== 0 && next !== pid;
   });
@@ -88,7 +88,7 @@ function tally(sent: Map<string, Outcome>, maxCopies: (qid: string | undefined) 
 const everSent = new Map<string, Outcome>();
 
 test('SIGKILL of the smtpd process mid-load: restarted alone, every 250-acknowledged message delivered once', async (t) => {
-  const qmgrPid = sys.servicePid('qmgr/');
+  const qmgrPid = (await sys.servicePid('qmgr/'));
   const load = startLoad({ port: sys.ports.smtp, threads: 8, count: 300, tag: 'sk', size: 20_000, rcpts: USERS });
   const kills: string[] = [];
   for (let round = 0; round < 2; round++) {
@@ -108,7 +108,7 @@ test('SIGKILL of the smtpd process mid-load: restarted alone, every 250-acknowle
   await waitQueueEmpty(sys);
 
   assert.ok(sys.alive, 'the master survives');
-  assert.equal(sys.servicePid('qmgr/'), qmgrPid, 'the other services were not restarted');
+  assert.equal((await sys.servicePid('qmgr/')), qmgrPid, 'the other services were not restarted');
   const c = countKinds(out);
   const r = tally(out, () => 1, new Map([...warmed, ...everSent]));
   t.diagnostic(`smtpd kills: ${kills.join('; ')}; ${out.size} messages attempted: ${c.ACK} acked (250), ${c.DROP} cut by the kills, ${c.TEMP} 4xx, ${c.PERM} 5xx; `
@@ -122,7 +122,7 @@ test('SIGKILL of the smtpd process mid-load: restarted alone, every 250-acknowle
 });
 
 test('SIGKILL of the qmgr process mid-delivery: restarted alone, no loss, at most one duplicate per interrupted delivery', async (t) => {
-  const smtpdPid = sys.servicePid(smtpdKey);
+  const smtpdPid = (await sys.servicePid(smtpdKey));
   const load = startLoad({ port: sys.ports.smtp, threads: 8, count: 100, tag: 'qk', size: 500, rcpts: USERS });
   const kills: string[] = [];
   /** Queue ID → how many kills found it taken by qmgr (queue active) and not removed, per the log. */
@@ -151,7 +151,7 @@ test('SIGKILL of the qmgr process mid-delivery: restarted alone, no loss, at mos
   await waitQueueEmpty(sys);
 
   assert.ok(sys.alive, 'the master survives');
-  assert.equal(sys.servicePid(smtpdKey), smtpdPid, 'smtpd was not restarted');
+  assert.equal((await sys.servicePid(smtpdKey)), smtpdPid, 'smtpd was not restarted');
   const c = countKinds(out);
   const all = new Map([...warmed, ...everSent]);
   // Each kill may re-deliver a message whose delivery it interrupted, once per recipient: at most
@@ -177,7 +177,7 @@ test('SIGKILL of the qmgr process mid-delivery: restarted alone, no loss, at mos
 });
 
 test('SIGKILL of the master takes its service processes with it (no orphan qmgr or smtpd); the restart serves again', async (t) => {
-  const pids = [sys.servicePid(smtpdKey), sys.servicePid('qmgr/')];
+  const pids = [(await sys.servicePid(smtpdKey)), (await sys.servicePid('qmgr/'))];
   const load = startLoad({ port: sys.ports.smtp, threads: 4, count: 100, tag: 'mk', size: 500, rcpts: USERS });
   await until('traffic', () => acks(load.outcomes()) >= 20);
   await sys.kill();
@@ -190,7 +190,7 @@ test('SIGKILL of the master takes its service processes with it (no orphan qmgr 
   const out = await load.done();
   for (const [k, v] of out) everSent.set(k, v);
   await PosternSystem.start(sys);
-  const after = [sys.servicePid(smtpdKey), sys.servicePid('qmgr/')];
+  const after = [(await sys.servicePid(smtpdKey)), (await sys.servicePid('qmgr/'))];
   assert.ok(after.every((p) => p !== sys.pid && !pids.includes(p)), 'new service processes after the restart (the mode is in master.cf)');
   await waitQueueEmpty(sys);
   const r = tally(out, () => 2, new Map([...warmed, ...everSent]));

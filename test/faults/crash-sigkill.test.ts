@@ -31,7 +31,7 @@ const rand = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return see
 
 before(async () => {
   sys = await PosternSystem.start();
-  const r = sys.cli('user', 'add', 'bob@example.test', '-p', 'bob-password');
+  const r = (await sys.cli('user', 'add', 'bob@example.test', '-p', 'bob-password'));
   assert.equal(r.status, 0, r.stderr);
   // Create both Maildirs with one message each first: concurrent FIRST deliveries to a new
   // Maildir race (first-delivery-race.test.ts, a todo) and would only add deferral delays here.

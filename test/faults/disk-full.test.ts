@@ -40,8 +40,8 @@ before(async () => {
   mounted = true;
   await PosternSystem.start(sys);
   // No mail may leave this host during the test (a bounce to a remote sender would need DNS).
-  assert.equal(sys.cli('conf', '-e', 'default_transport=error:no remote delivery in this test', 'relay_transport=error:no relay in this test').status, 0);
-  assert.equal(sys.cli('reload').status, 0);
+  assert.equal((await sys.cli('conf', '-e', 'default_transport=error:no remote delivery in this test', 'relay_transport=error:no relay in this test')).status, 0);
+  assert.equal((await sys.cli('reload')).status, 0);
   await sys.waitLog(/reload -- version/);
   await warmMaildirs(sys, [USER]);
 });
@@ -67,9 +67,9 @@ async function fillAndRecover(t: { diagnostic(s: string): void }): Promise<Run> 
   fullReplies = [...outcomes.values()].filter((o) => o.kind !== 'ACK').map((o) => o.detail);
   const texts = [...new Set(fullReplies)];
   t.diagnostic(`disk full: ${outcomes.size} messages tried, ${k.ACK} x 250, ${k.TEMP} x 4xx, ${k.PERM} x 5xx, ${k.DROP} connections lost; replies: ${JSON.stringify(texts)}; ${(freeBytes() / 1024).toFixed(0)} KB free`);
-  const aliveAfterFull = s.cli('status').status === 0;
+  const aliveAfterFull = (await s.cli('status')).status === 0;
   rmSync(filler);
-  s.cli('queue', 'flush');
+  await s.cli('queue', 'flush');
   let drained = '';
   try { await waitQueueEmpty(s, 15_000); } catch (e) { drained = (e as Error).message.slice(0, 500); }
   await sleep(300);

@@ -41,7 +41,7 @@ test('8 concurrent first deliveries to a new Maildir through the store all succe
 test('the first mail to a new user from 8 clients at once is delivered, not deferred', async (t) => {
   const sys = await PosternSystem.start();
   try {
-    assert.equal(sys.cli('user', 'add', 'new@example.test', '-p', 'pw').status, 0);
+    assert.equal((await sys.cli('user', 'add', 'new@example.test', '-p', 'pw')).status, 0);
     const out = await startLoad({ port: sys.ports.smtp, threads: 8, count: 1, tag: 'first', rcpts: ['new@example.test'] }).done();
     assert.equal(countKinds(out).ACK, 8);
     await sys.waitLog(/(status=(sent|deferred)[^\n]*\n[^]*){8}/, 10_000);

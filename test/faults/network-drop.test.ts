@@ -79,5 +79,5 @@ test('clients dropping mid-DATA and mid-BDAT leave no queue file and deliver not
   for (const [tk, o] of out) if (o.kind === 'ACK') assert.equal(scan.copies.get(tk), 1, `${tk} delivered once`);
   assert.ok(lost >= drops - 1, `smtpd logs the lost connections (${lost} of ${drops})`);
   if (haveDoveadm) assert.deepEqual(verifyMaildirs(join(sys.configDir, 'data', 'vmail')).problems, []);
-  assert.equal(sys.cli('status').status, 0, 'the system is still running');
+  assert.equal((await sys.cli('status')).status, 0, 'the system is still running');
 });

@@ -60,7 +60,7 @@ test('a read-only store defers deliveries; after it is writable again a flush de
     t.diagnostic(`read-only store: ${k.ACK} accepted, ${nDeferred} deferrals logged, reason "${deferred[1]}"`);
     assert.doesNotMatch(since, /status=(bounced|sent)/, 'nothing bounced or delivered while read-only');
     assert.ok(nDeferred >= 20, `every message deferred (${nDeferred})`);
-    const q = sys.cli('queue', 'list').stdout;
+    const q = (await sys.cli('queue', 'list')).stdout;
     assert.match(q, /-- \d+ Kbytes in 20 Requests\./, 'the 20 messages wait in the queue');
     assert.match(q, /\(maildir delivery failed: [^)]+\)/, 'the listing says why');
     assert.equal(scanMaildir(sys.maildir(USER)).copies.size, 1, 'only the warm-up message is in the Maildir');
@@ -68,7 +68,7 @@ test('a read-only store defers deliveries; after it is writable again a flush de
     // writable again → flush → all delivered once
     const rw = mount('-o', 'remount,bind,rw', vmail);
     assert.ok(rw.ok, `remount rw: ${rw.err}`);
-    assert.equal(sys.cli('queue', 'flush').status, 0);
+    assert.equal((await sys.cli('queue', 'flush')).status, 0);
     await waitQueueEmpty(sys, 20_000);
     const scan = scanMaildir(sys.maildir(USER));
     for (const tk of out.keys()) assert.equal(scan.copies.get(tk), 1, `${tk} delivered exactly once after the flush`);

@@ -20,7 +20,7 @@ export async function reconfigure(sys: PosternSystem, lines: string): Promise<vo
   const before = existsSync(status) ? statSync(status).mtimeMs : 0;
   appendFileSync(join(sys.configDir, 'main.cf'), lines);
   const mark = sys.log.length;
-  const r = sys.cli('reload');
+  const r = (await sys.cli('reload'));
   if (r.status !== 0) throw new Error(`postern reload: ${r.stderr}`);
   const end = Date.now() + 30_000;
   while (Date.now() < end && !/reload -- version/.test(sys.log.slice(mark))) await new Promise((res) => setTimeout(res, 25));

@@ -193,7 +193,7 @@ export async function waitQueueEmpty(sys: PosternSystem, ms = 30_000): Promise<v
   const end = Date.now() + ms;
   let last = '';
   for (;;) {
-    const r = sys.cli('queue', 'list');
+    const r = (await sys.cli('queue', 'list'));
     last = r.stdout + r.stderr;
     if (r.status === 0 && r.stdout.trim() === 'Mail queue is empty') return;
     if (Date.now() > end) {

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'ldapts';
 import { freePort } from './free-port.ts';
-import { stopAndWait, terminate } from './proc-stop.ts';
+import { startOrClean, stopAndWait, terminate } from './proc-stop.ts';
 
 export class LdapServer {
   static readonly BASE = 'dc=example,dc=test';
@@ -59,8 +59,9 @@ index mail,uid,mailLocalAddress eq
 access to * by * read
 `);
     s.port = await freePort();
-    await s.launch();
-    await s.add(`dn: ${LdapServer.BASE}
+    return startOrClean(async () => {
+      await s.launch();
+      await s.add(`dn: ${LdapServer.BASE}
 objectClass: dcObject
 objectClass: organization
 dc: example
@@ -74,7 +75,8 @@ dn: ou=groups,${LdapServer.BASE}
 objectClass: organizationalUnit
 ou: groups
 `);
-    return s;
+      return s;
+    }, () => s.stop());
   }
 
   private async launch(): Promise<void> {
@@ -87,7 +89,7 @@ ou: groups
     const deadline = Date.now() + 15_000;
     for (;;) {
       if (p.exitCode !== null) throw new Error(`slapd exited: ${this.log}`);
-      const c = new Client({ url: this.url, connectTimeout: 1000 });
+      const c = new Client({ url: this.url, connectTimeout: 1000, timeout: 2000 });
       try {
         await c.bind(LdapServer.ROOT_DN, this.password);
         await c.unbind();
@@ -102,14 +104,14 @@ ou: groups
   /** Add entries (LDIF) as the root DN. */
   async add(ldif: string): Promise<void> {
     const r = spawnSync('/usr/bin/ldapadd', ['-x', '-H', this.url, '-D', LdapServer.ROOT_DN, '-w', this.password],
-      { input: ldif, encoding: 'utf8' });
+      { input: ldif, encoding: 'utf8', timeout: 30_000 });
     if (r.status !== 0) throw new Error(`ldapadd failed: ${r.stderr}`);
   }
 
   /** Modify entries (LDIF changetype records) as the root DN. */
   async modify(ldif: string): Promise<void> {
     const r = spawnSync('/usr/bin/ldapmodify', ['-x', '-H', this.url, '-D', LdapServer.ROOT_DN, '-w', this.password],
-      { input: ldif, encoding: 'utf8' });
+      { input: ldif, encoding: 'utf8', timeout: 30_000 });
     if (r.status !== 0) throw new Error(`ldapmodify failed: ${r.stderr}`);
   }
 

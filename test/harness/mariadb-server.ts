@@ -14,7 +14,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { freePort } from './free-port.ts';
-import { stopAndWait, terminate } from './proc-stop.ts';
+import { startOrClean, stopAndWait, terminate } from './proc-stop.ts';
 
 const RUN_AS = 'mysql';
 
@@ -56,19 +56,21 @@ export class MariaDbServer {
     const s = new MariaDbServer(dir);
     const user = userInfo().uid === 0 ? [`--user=${RUN_AS}`] : [];
     const r = spawnSync('/usr/bin/mariadb-install-db', ['--no-defaults', `--datadir=${s.dataDir}`, ...user,
-      '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve'], { encoding: 'utf8' });
+      '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve'], { encoding: 'utf8', timeout: 120_000 });
     if (r.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(`mariadb-install-db failed: ${r.stderr}${r.stdout}`); }
     s.port = await freePort();
-    await s.launch();
-    // A fresh data dir has root@localhost with no password; give it one and allow 127.0.0.1.
-    const c = await mysql.createConnection({ socketPath: s.socket, user: 'root' });
-    await c.query(`ALTER USER 'root'@'localhost' IDENTIFIED BY '${s.password}'`);
-    await c.query(`CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'`);
-    await c.query(`ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '${s.password}'`);
-    await c.query(`GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION`);
-    await c.query(`CREATE DATABASE ${s.database} CHARACTER SET utf8mb4`);
-    await c.end();
-    return s;
+    return startOrClean(async () => {
+      await s.launch();
+      // A fresh data dir has root@localhost with no password; give it one and allow 127.0.0.1.
+      const c = await mysql.createConnection({ socketPath: s.socket, user: 'root', connectTimeout: 5000 });
+      await c.query(`ALTER USER 'root'@'localhost' IDENTIFIED BY '${s.password}'`);
+      await c.query(`CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'`);
+      await c.query(`ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '${s.password}'`);
+      await c.query(`GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION`);
+      await c.query(`CREATE DATABASE ${s.database} CHARACTER SET utf8mb4`);
+      await c.end();
+      return s;
+    }, () => s.stop());
   }
 
   private async launch(): Promise<void> {
@@ -86,7 +88,7 @@ export class MariaDbServer {
     for (;;) {
       if (p.exitCode !== null) throw new Error(`mariadbd exited: ${this.log}`);
       try {
-        const c = await mysql.createConnection({ socketPath: this.socket, user: 'root', password: this.password });
+        const c = await mysql.createConnection({ socketPath: this.socket, user: 'root', password: this.password, connectTimeout: 2000 });
         await c.end();
         return;
       } catch (e) {

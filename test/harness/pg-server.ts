@@ -17,7 +17,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './free-port.ts';
-import { stopAndWait, terminate } from './proc-stop.ts';
+import { startOrClean, stopAndWait, terminate } from './proc-stop.ts';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 const RUN_AS = 'postgres';
@@ -71,11 +71,13 @@ export class PgServer {
     }
     const [cmd, args] = asUser(join(BIN, 'initdb'), ['-D', s.dataDir, '-U', 'postgres', '--pwfile', pwfile,
       '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync']);
-    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000 });
     if (r.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(`initdb failed: ${r.stderr}${r.stdout}`); }
-    await s.launch();
-    await s.sql(`CREATE DATABASE ${s.database}`, 'postgres');
-    return s;
+    return startOrClean(async () => {
+      await s.launch();
+      await s.sql(`CREATE DATABASE ${s.database}`, 'postgres');
+      return s;
+    }, () => s.stop());
   }
 
   private async launch(): Promise<void> {
@@ -92,7 +94,7 @@ export class PgServer {
     for (;;) {
       if (p.exitCode !== null) throw new Error(`postgres exited: ${this.log}`);
       try {
-        const c = new pg.Client({ host: '127.0.0.1', port: this.port, user: 'postgres', password: this.password, database: 'postgres' });
+        const c = new pg.Client({ host: '127.0.0.1', port: this.port, user: 'postgres', password: this.password, database: 'postgres', connectionTimeoutMillis: 2000 });
         await c.connect();
         await c.end();
         return;

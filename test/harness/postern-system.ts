@@ -8,11 +8,12 @@
  *   const sys = await PosternSystem.start();
  *   sys.ports.smtp, sys.password, sys.maildir('postmaster@example.test')
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePortBase } from './free-port.ts';
+import { terminate } from './proc-stop.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 export const POSTERN = join(ROOT, 'bin', 'postern');
@@ -81,7 +82,11 @@ export class PosternSystem {
     const end = Date.now() + 30_000;
     while (!this.out.slice(mark).includes('daemon started')) {
       if (child.exitCode !== null) throw new Error(`postern start exited ${child.exitCode}:\n${this.out}`);
-      if (Date.now() > end) throw new Error(`postern start did not report ready:\n${this.out}`);
+      if (Date.now() > end) {
+        // Not ready in time: the half-started master must not outlive the test run.
+        await terminate(child, 5000);
+        throw new Error(`postern start did not report ready:\n${this.out}`);
+      }
       await new Promise((r) => setTimeout(r, 25));
     }
     const m = /has the password (\S+)/.exec(this.out);
@@ -107,10 +112,20 @@ export class PosternSystem {
     return join(this.configDir, 'data', 'vmail', domain!, local!);
   }
 
-  /** Run a postern subcommand against this system's configuration. */
-  cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync(POSTERN, ['-c', this.configDir, ...args], { encoding: 'utf8', timeout: 30_000 });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  /**
+   * Run a postern subcommand against this system's configuration (30 s at most). Asynchronous:
+   * the test's own servers (the loopback DNS server, a policy or milter server) keep answering
+   * while the command runs.
+   */
+  cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const c = spawn(POSTERN, ['-c', this.configDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+      let stdout = '', stderr = '';
+      c.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+      c.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+      c.once('error', (e) => resolve({ status: null, stdout, stderr: stderr + e.message }));
+      c.once('close', (code) => resolve({ status: code, stdout, stderr }));
+    });
   }
 
   /**
@@ -134,12 +149,12 @@ export class PosternSystem {
     if (missing.length) throw new Error(`master.cf has no entry ${missing.join(', ')}`);
     writeFileSync(file, out.join('\n'));
     const mark = this.out.length;
-    const r = this.cli('reload');
+    const r = await this.cli('reload');
     if (r.status !== 0) throw new Error(`postern reload: ${r.stderr}`);
     const ours = (key: string) => names.includes(key.replace(/\/[^/]*$/, '').replace(/^.*:/, ''));
     const end = Date.now() + 30_000;
     for (;;) {
-      const now = this.services().filter((x) => ours(x.key));
+      const now = (await this.services()).filter((x) => ours(x.key));
       const done = this.out.slice(mark).includes('reload -- version') && now.length === names.length
         && now.every((x) => x.running && x.pids.length > 0 && (name !== 'postern_process_mode' || x.mode === value));
       if (done) return;
@@ -152,8 +167,8 @@ export class PosternSystem {
    * The services as \`postern status\` lists them (src/master/master-status.ts): key ("2525/inet",
    * "qmgr/unix", "dovecot/imap"), implementation, mode (inline, thread, process), running, pids.
    */
-  services(): { key: string; impl: string; mode: string; running: boolean; pids: number[] }[] {
-    const r = this.cli('status');
+  async services(): Promise<{ key: string; impl: string; mode: string; running: boolean; pids: number[] }[]> {
+    const r = await this.cli('status');
     if (r.status !== 0) return [];
     return r.stdout.split('\n').map((l) => l.trim().split(' ')).filter((f) => f.length === 5).map((f) => ({
       key: f[0]!, impl: f[1]!, mode: f[2]!, running: f[3] === 'running',
@@ -162,18 +177,20 @@ export class PosternSystem {
   }
 
   /** The pid of the one process of a service (by key prefix: 'qmgr/', '2525/'); throws unless it has one. */
-  servicePid(keyPrefix: string): number {
-    const s = this.services().find((x) => x.key.startsWith(keyPrefix));
-    if (!s || !s.running || s.pids.length !== 1) throw new Error(`no single running process for ${keyPrefix}: ${JSON.stringify(this.services())}`);
+  async servicePid(keyPrefix: string): Promise<number> {
+    const s = (await this.services()).find((x) => x.key.startsWith(keyPrefix));
+    if (!s || !s.running || s.pids.length !== 1) throw new Error(`no single running process for ${keyPrefix}: ${JSON.stringify(await this.services())}`);
     return s.pids[0]!;
   }
 
-  /** Graceful stop (SIGTERM), waiting for the master to exit. */
+  /**
+   * Graceful stop (SIGTERM), waiting for the master to exit; SIGKILL if it has not after 45 s
+   * (its own stop gives services 30 s), so a stop never holds the test run.
+   */
   async stop(): Promise<void> {
     const c = this.child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;   // exited, or killed
-    c.kill('SIGTERM');
-    await new Promise<void>((r) => { if (c.exitCode !== null || c.signalCode !== null) r(); else c.once('exit', () => r()); });
+    await terminate(c, 45_000);
   }
 
   /** Crash: SIGKILL the whole system. */

@@ -31,7 +31,8 @@ export function stopAndWait(pid: number | undefined, ms = 2000): void {
 
 /**
  * Stop a server child for good: let it run again if paused, ask with `signal` (SIGTERM; PostgreSQL's
- * fast shutdown is SIGINT), SIGKILL after `graceMs`; resolves when it has exited.
+ * fast shutdown is SIGINT), SIGKILL after `graceMs`; resolves when it has exited, or 5 s after
+ * the SIGKILL in any case (a process stuck in the kernel must not hold the test run).
  */
 export async function terminate(p: ChildProcess | undefined, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!p || p.exitCode !== null || p.signalCode !== null) return;
@@ -39,6 +40,21 @@ export async function terminate(p: ChildProcess | undefined, graceMs: number, si
   p.kill('SIGCONT');
   p.kill(signal);
   const t = setTimeout(() => p.kill('SIGKILL'), graceMs);
-  await done;
+  let giveUp: NodeJS.Timeout | undefined;
+  await Promise.race([done, new Promise((r) => { giveUp = setTimeout(r, graceMs + 5000); })]);
   clearTimeout(t);
+  clearTimeout(giveUp);
+}
+
+/**
+ * Run a server's start-up; if it throws (did not come up in time, exited), stop what was started
+ * (`cleanup`) before the error goes on, so a failed start leaves no process holding the test run.
+ */
+export async function startOrClean<T>(start: () => Promise<T>, cleanup: () => Promise<void>): Promise<T> {
+  try {
+    return await start();
+  } catch (e) {
+    await cleanup().catch(() => {});
+    throw e;
+  }
 }

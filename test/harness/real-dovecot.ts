@@ -20,6 +20,8 @@ import { promisify } from 'node:util';
 import { connect } from 'node:net';
 import { freePort } from './free-port.ts';
 
+import { startOrClean } from './proc-stop.ts';
+
 const run = promisify(execFile);
 
 export const DOVECOT_MAIL_UID = 5000;
@@ -152,13 +154,15 @@ plugin {
     // The daemon keeps the stdio it inherited: with pipes, execFile would wait for it forever.
     // So no pipes, and only the exit of the foreground process (after it daemonised) counts.
     const code = await new Promise<number | null>((resolve, reject) => {
-      const p = spawn('/usr/sbin/dovecot', ['-c', dc.confFile], { stdio: 'ignore' });
+      const p = spawn('/usr/sbin/dovecot', ['-c', dc.confFile], { stdio: 'ignore', timeout: 30_000 });
       p.once('error', reject);
       p.once('exit', (c) => resolve(c));
     });
     if (code !== 0) throw new Error(`real dovecot failed to start (exit ${code}):\n${dc.log()}`);
-    for (const port of [pop3, imap, lmtp, sieve]) if (port) await waitPort(port, () => dc.log());
-    return dc;
+    return startOrClean(async () => {
+      for (const port of [pop3, imap, lmtp, sieve]) if (port) await waitPort(port, () => dc.log());
+      return dc;
+    }, () => dc.stop());
   }
 
   /** The Maildir root of a user (DIR/mail/domain/local). */
@@ -168,7 +172,7 @@ plugin {
 
   /** `doveadm -c CONF ARGS...` output. */
   async doveadm(...args: string[]): Promise<string> {
-    const r = await run('/usr/bin/doveadm', ['-c', this.confFile, ...args]);
+    const r = await run('/usr/bin/doveadm', ['-c', this.confFile, ...args], { timeout: 60_000 });
     return r.stdout;
   }
 
@@ -177,11 +181,15 @@ plugin {
   }
 
   async stop(): Promise<void> {
-    await run('/usr/bin/doveadm', ['-c', this.confFile, 'stop']).catch(() => {});
-    // doveadm stop returns once the master has been signalled; wait for the pid file to go.
+    await run('/usr/bin/doveadm', ['-c', this.confFile, 'stop'], { timeout: 15_000 }).catch(() => {});
+    // doveadm stop returns once the master has been signalled; wait for the pid file to go,
+    // then SIGKILL a master that is still there (bounded: a stop never holds the test run).
     const pidFile = join(this.dir, 'run', 'master.pid');
     const deadline = Date.now() + 5000;
     while (existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (existsSync(pidFile)) {
+      try { process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL'); } catch { /* gone meanwhile */ }
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -17,6 +17,8 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { startOrClean } from './proc-stop.ts';
+
 const run = promisify(execFile);
 
 export interface RealPostfixOptions {
@@ -115,24 +117,26 @@ export class RealPostfix {
     // Postfix waits ~2 s when main.cf/master.cf were modified within the last seconds; backdate them.
     const past = new Date(Date.now() - 60_000);
     for (const f of ['main.cf', 'master.cf']) utimesSync(join(pf.configDir, f), past, past);
-    const start = opts.resolvConf === undefined
-      ? run('/usr/sbin/postfix', ['-c', pf.configDir, 'start'])
-      : (() => {
-          writeFileSync(join(dir, 'resolv.conf'), opts.resolvConf);
-          writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n::1 localhost\n');
-          const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-          return run('unshare', ['-m', 'sh', '-c', `mount --make-rprivate / && mount --bind ${q(join(dir, 'resolv.conf'))} /etc/resolv.conf && mount --bind ${q(join(dir, 'hosts'))} /etc/hosts && exec /usr/sbin/postfix -c ${q(pf.configDir)} start`]);
-        })();
-    await start.catch((e: Error & { stderr?: string }) => {
-      throw new Error(`real postfix failed to start: ${e.stderr ?? e.message}\n${pf.log()}`);
-    });
-    // Wait until the master logs that it started.
-    const deadline = Date.now() + 10_000;
-    while (!pf.log().includes('daemon started')) {
-      if (Date.now() > deadline) throw new Error(`real postfix did not start:\n${pf.log()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return pf;
+    return startOrClean(async () => {
+      const start = opts.resolvConf === undefined
+        ? run('/usr/sbin/postfix', ['-c', pf.configDir, 'start'], { timeout: 60_000 })
+        : (() => {
+            writeFileSync(join(dir, 'resolv.conf'), opts.resolvConf);
+            writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n::1 localhost\n');
+            const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+            return run('unshare', ['-m', 'sh', '-c', `mount --make-rprivate / && mount --bind ${q(join(dir, 'resolv.conf'))} /etc/resolv.conf && mount --bind ${q(join(dir, 'hosts'))} /etc/hosts && exec /usr/sbin/postfix -c ${q(pf.configDir)} start`], { timeout: 60_000 });
+          })();
+      await start.catch((e: Error & { stderr?: string }) => {
+        throw new Error(`real postfix failed to start: ${e.stderr ?? e.message}\n${pf.log()}`);
+      });
+      // Wait until the master logs that it started.
+      const deadline = Date.now() + 10_000;
+      while (!pf.log().includes('daemon started')) {
+        if (Date.now() > deadline) throw new Error(`real postfix did not start:\n${pf.log()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return pf;
+    }, () => pf.stop());
   }
 
   log(): string {
@@ -140,9 +144,10 @@ export class RealPostfix {
   }
 
   async stop(): Promise<void> {
-    await run('/usr/sbin/postfix', ['-c', this.configDir, 'stop']).catch(() => {});
-    // postfix stop waits for the master; make sure nothing is left before removing files.
-    await run('/usr/sbin/postfix', ['-c', this.configDir, 'abort']).catch(() => {});
+    // Bounded: `postfix stop` waits for the master, which must not hold the test run.
+    await run('/usr/sbin/postfix', ['-c', this.configDir, 'stop'], { timeout: 30_000 }).catch(() => {});
+    // make sure nothing is left before removing files.
+    await run('/usr/sbin/postfix', ['-c', this.configDir, 'abort'], { timeout: 30_000 }).catch(() => {});
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

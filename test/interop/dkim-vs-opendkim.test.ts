@@ -47,7 +47,7 @@ async function listening(port: number, ms = 15_000): Promise<void> {
 before(async () => {
   if (skip) return;
   sys = await PosternSystem.start();
-  assert.equal(sys.cli('dkim', 'keygen', 'example.test').status, 0);
+  assert.equal((await sys.cli('dkim', 'keygen', 'example.test')).status, 0);
   const zone: Zone = {};
   for (const k of listKeys(join(sys.configDir, 'dkim'))) zone[`${k.selector}._domainkey.${k.domain}`] = { TXT: [dkimRecordValue(k, readSigningKey(k.file, k.algorithm))] };
   dns = await DnsServer.start(zone);
@@ -67,9 +67,9 @@ before(async () => {
       + `smtpd_milters = inet:127.0.0.1:${odPort}\nmilter_default_action = tempfail\n`,
     masterCf: `127.0.0.1:${pfPort} inet n - n - - smtpd`,
   });
-  const e = sys.cli('conf', '-e', `relayhost = [127.0.0.1]:${pfPort}`);
+  const e = (await sys.cli('conf', '-e', `relayhost = [127.0.0.1]:${pfPort}`));
   assert.equal(e.status, 0, e.stderr);
-  assert.equal(sys.cli('reload').status, 0);
+  assert.equal((await sys.cli('reload')).status, 0);
   await new Promise((r) => setTimeout(r, 1000));
 });
 after(async () => {

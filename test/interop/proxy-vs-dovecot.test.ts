@@ -31,7 +31,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'postern-proxydc-'));
   chmodSync(dir, 0o755);
   [backend, front] = await Promise.all([PosternSystem.start(), PosternSystem.start()]);
-  assert.equal(backend.cli('user', 'add', 'alice@example.test', '-p', 'alice-pw').status, 0);
+  assert.equal((await backend.cli('user', 'add', 'alice@example.test', '-p', 'alice-pw')).status, 0);
   const bconf = join(backend.configDir, 'dovecot.conf');
   writeFileSync(bconf, `${readFileSync(bconf, 'utf8')}\nlogin_trusted_networks = 127.0.0.0/8\n`);
   const dead = await freePort();

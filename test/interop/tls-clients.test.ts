@@ -84,7 +84,7 @@ async function lineClient(port: number, localAddress?: string) {
 async function postconfAndReload(lines: string): Promise<void> {
   appendFileSync(join(sys.configDir, 'main.cf'), lines);
   const mark = sys.log.length;
-  assert.equal(sys.cli('reload').status, 0);
+  assert.equal((await sys.cli('reload')).status, 0);
   for (let i = 0; i < 400 && !/reload -- version/.test(sys.log.slice(mark)); i++) await new Promise((r) => setTimeout(r, 25));
   await new Promise((r) => setTimeout(r, 300)); // services restart after the log line
 }

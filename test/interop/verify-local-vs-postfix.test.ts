@@ -118,7 +118,7 @@ test('local(8) and pipe(8) answer probes as Postfix: mailbox, aliases, unknown u
     assert.equal(ours[3], '450 4.1.1 <nosuch@local.test>: Recipient address rejected: unverified address: unknown user: "nosuch"');
     assert.deepEqual(readdirSync(ourSpool), [], 'no mailbox written');
     assert.ok(!existsSync(ourMark), 'the pipe command never ran');
-    assert.doesNotMatch(sys.cli('queue', 'list').stdout, /local\.test|pipe\.test|remote\.test/, 'probes leave nothing queued (the remote alias is not forwarded)');
+    assert.doesNotMatch((await sys.cli('queue', 'list')).stdout, /local\.test|pipe\.test|remote\.test/, 'probes leave nothing queued (the remote alias is not forwarded)');
   } finally {
     await sys.destroy();
   }

@@ -146,7 +146,7 @@ test('reject_unverified_recipient and _sender: the same replies as Postfix for d
     assert.deepEqual(local, ['250 2.1.5 Ok', '450 4.1.1 <nobody@example.test>: Recipient address rejected: unverified address: unknown user: "nobody@example.test"']);
     const newDir = join(sys.maildir('postmaster@example.test'), 'new');
     assert.ok(!existsSync(newDir) || readdirSync(newDir).every((f) => !readFileSync(join(newDir, f), 'utf8').includes('address verification probe')), 'a probe is never delivered');
-    const q = sys.cli('queue', 'list');
+    const q = (await sys.cli('queue', 'list'));
     assert.doesNotMatch(q.stdout, /far\.test|down\.test/, 'probes leave nothing in the queue');
   } finally {
     await sys.destroy();

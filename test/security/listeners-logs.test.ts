@@ -58,7 +58,7 @@ test('ssl = no binds no imaps/pop3s; maillog_file gets Postfix-format lines from
     assert.ok(lines.some((l) => /status=sent/.test(l)), 'the delivery agent\'s lines (qmgr\'s worker thread)');
 
     // postern logrotate: renamed, reopened on reload, compressor run on the old file.
-    const r = sys.cli('logrotate');
+    const r = (await sys.cli('logrotate'));
     assert.equal(r.status, 0, r.stderr);
     const rotated = readdirSync(sys.dir).filter((f) => /^maillog\.\d{8}-\d{6}$/.test(f));
     assert.equal(rotated.length, 1, readdirSync(sys.dir).join(' '));
@@ -69,7 +69,7 @@ test('ssl = no binds no imaps/pop3s; maillog_file gets Postfix-format lines from
 
     // smtpd in a child process of its own: its lines reach the file through the master.
     await sys.setMasterOption(['smtp'], 'postern_process_mode', 'process');
-    const child = sys.servicePid(`${sys.ports.smtp}/`);
+    const child = (await sys.servicePid(`${sys.ports.smtp}/`));
     assert.notEqual(child, sys.pid);
     await normalSmtp(sys.ports.smtp, { to: 'postmaster@example.test' });
     const fromChild = new RegExp(`^[A-Z][a-z]{2} \\d\\d \\d\\d:\\d\\d:\\d\\d myoffice postern/smtpd\\[${child}\\]: [0-9A-F]+: client=localhost`, 'm');
@@ -77,7 +77,7 @@ test('ssl = no binds no imaps/pop3s; maillog_file gets Postfix-format lines from
     assert.match(readFileSync(maillog, 'utf8'), fromChild);
 
     // mydomain: the seed's rule.
-    assert.equal(sys.cli('conf', 'mydomain').stdout, 'mydomain = myoffice.space\n');
+    assert.equal((await sys.cli('conf', 'mydomain')).stdout, 'mydomain = myoffice.space\n');
   } finally {
     await sys.destroy();
   }

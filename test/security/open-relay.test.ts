@@ -21,7 +21,7 @@ let sys: PosternSystem;
 
 before(async () => {
   sys = await PosternSystem.start();
-  const r = sys.cli('conf', '-e', 'mynetworks=127.0.0.1/32');
+  const r = (await sys.cli('conf', '-e', 'mynetworks=127.0.0.1/32'));
   assert.equal(r.status, 0, r.stderr);
   await sys.stop();
   await PosternSystem.start(sys);
@@ -151,7 +151,7 @@ test('full transactions from outside: nothing queued for a remote destination, n
     c.close();
   }
   await new Promise((r) => setTimeout(r, 500));
-  const q = sys.cli('queue', 'list').stdout.trim();
+  const q = (await sys.cli('queue', 'list')).stdout.trim();
   const deliveries = (sys.log.match(/ to=<[^>]*>, relay=(?!virtual)[^,]*/g) ?? []);
   t.diagnostic(`${FORMS.length} pipelined transactions: ${dataAccepted} messages accepted; queue: ${q.split('\n').pop()}; non-local delivery attempts in the log: ${deliveries.length}`);
   assert.equal(dataAccepted, 0);

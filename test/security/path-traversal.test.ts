@@ -98,7 +98,7 @@ test('the running system: hostile virtual_mailbox_maps results and recipient loc
       'postmaster@example.test example.test/postmaster/',
       '',
     ].join('\n'));
-    for (const kv of ['virtual_mailbox_maps=auth:userdb, texthash:' + maps, 'recipient_delimiter=+']) assert.equal(sys.cli('conf', '-e', kv).status, 0);
+    for (const kv of ['virtual_mailbox_maps=auth:userdb, texthash:' + maps, 'recipient_delimiter=+']) assert.equal((await sys.cli('conf', '-e', kv)).status, 0);
     await sys.stop();
     await PosternSystem.start(sys);
     const snap = tree(sys.dir);

@@ -84,7 +84,7 @@ test(`${ITERATIONS} mutated SMTP sessions (seed ${SEED}): the server survives an
   await Promise.all(workers);
   t.diagnostic(`${ITERATIONS} sessions, ${(sent / 1024).toFixed(0)} KB sent, ${answered} answered, ${((Date.now() - start) / 1000).toFixed(1)} s`);
   assert.ok(sys.alive, 'the master process is alive');
-  assert.equal(sys.cli('status').status, 0, 'postern status');
+  assert.equal((await sys.cli('status')).status, 0, 'postern status');
   assert.doesNotMatch(sys.log, /uncaught|panic:|fatal:|TypeError|RangeError|SyntaxError|ReferenceError|at .*\.ts:\d+/i, 'no crash or stack trace in the log');
   const out = await startLoad({ port: sys.ports.smtp, threads: 1, count: 1, tag: 'after-fuzz', rcpts: ['postmaster@example.test'] }).done();
   const qid = out.get('after-fuzz-0-0')?.qid;

@@ -122,10 +122,10 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   try {
     // Setup: outside addresses, the size limit, the users, the bulk mail, one message before.
-    const e = sys.cli('conf', '-e', 'mynetworks = 127.0.0.1/32', `message_size_limit = ${MESSAGE_SIZE_LIMIT}`);
+    const e = (await sys.cli('conf', '-e', 'mynetworks = 127.0.0.1/32', `message_size_limit = ${MESSAGE_SIZE_LIMIT}`));
     if (e.status !== 0) throw new Error(`postern conf -e: ${e.stderr}`);
     const mark = sys.log.length;
-    if (sys.cli('reload').status !== 0) throw new Error('postern reload failed');
+    if ((await sys.cli('reload')).status !== 0) throw new Error('postern reload failed');
     await sys.waitLog(/reload -- version/);
     if (!sys.log.slice(mark).includes('reload -- version')) throw new Error('no reload');
     const pass = (u: string) => `soak-${u}-${randomBytes(6).toString('hex')}`;
@@ -134,13 +134,13 @@ async function main(): Promise<number> {
     const bulk = { user: `bulk@${DOMAIN}`, pass: pass('bulk') };
     const sink = { user: `sink@${DOMAIN}`, maildir: sys.maildir(`sink@${DOMAIN}`) };
     for (const [u, p] of [[user, userPass], [bulk.user, bulk.pass], [sink.user, pass('sink')]] as const) {
-      const r = sys.cli('user', 'add', u, '-p', p);
+      const r = (await sys.cli('user', 'add', u, '-p', p));
       if (r.status !== 0) throw new Error(`postern user add ${u}: ${r.stderr}`);
     }
     await deliverBulk(sys.ports.lmtp, bulk.user, 5, 2 * 1024 * 1024);
     await normalSmtp(sys.ports.smtp, { to: user });
     const acceptedBefore = 1;
-    const servicesBefore = sys.services();
+    const servicesBefore = (await sys.services());
     const pid = sys.pid!;
     say(`Postern pid ${pid}, smtp ${sys.ports.smtp}, imap ${sys.ports.imap}, pop3 ${sys.ports.pop3}, lmtp ${sys.ports.lmtp}; RSS ${f0(serverMemory(pid).rssMiB)} MiB before the attacks`);
 
@@ -247,7 +247,7 @@ async function main(): Promise<number> {
     while (countMail(sys.maildir(user)) < accepted && Date.now() < until && alive) await new Promise((r) => setTimeout(r, 200));
     const delivered = countMail(sys.maildir(user));
 
-    const servicesAfter = alive ? sys.services() : [];
+    const servicesAfter = alive ? (await sys.services()) : [];
     const restarted = servicesBefore.filter((b) => {
       const a = servicesAfter.find((x) => x.key === b.key);
       return !a || a.running !== b.running || a.pids.join() !== b.pids.join();
