@@ -27,6 +27,7 @@ import { PosternSystem } from '../harness/postern-system.ts';
 import { SmtpSink, type SinkMessage } from '../harness/smtp-sink.ts';
 import { RealPostfix } from '../harness/real-postfix.ts';
 import { freePort } from '../harness/free-port.ts';
+import { until } from '../harness/until.ts';
 
 const run = promisify(execFile);
 const FILTER = join(import.meta.dirname, '..', 'harness', 'content-filter.py');
@@ -93,16 +94,6 @@ with smtplib.SMTP("127.0.0.1", int(sys.argv[1])) as c:
     c.sendmail("sender@example.org", [sys.argv[2]], sys.argv[3].encode())
 `;
   await run('python3', ['-c', py, String(port), rcpt, MESSAGE(subject)], { timeout: 30_000 });
-}
-
-async function until<T>(f: () => T | undefined, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const bySubject = (sink: SmtpSink, subject: string): SinkMessage[] => sink.messages().filter((m) => m.body.includes(`Subject: ${subject}\n`));

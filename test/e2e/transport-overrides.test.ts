@@ -21,6 +21,7 @@ import { PosternSystem } from '../harness/postern-system.ts';
 import { SmtpSink } from '../harness/smtp-sink.ts';
 import { RealPostfix } from '../harness/real-postfix.ts';
 import { freePort } from '../harness/free-port.ts';
+import { until } from '../harness/until.ts';
 
 const run = promisify(execFile);
 let sys: PosternSystem;
@@ -65,16 +66,6 @@ function sunk(): Map<string, { helo: string; addr: string }> {
     out.set(rcpt, { helo: /^X-Helo-Args: (.*)$/m.exec(head)?.[1] ?? '', addr: /^X-Client-Addr: (.*)$/m.exec(head)?.[1] ?? '' });
   }
   return out;
-}
-
-async function until<T>(f: () => T | undefined, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const TLS_DEFER = /status=deferred \(TLS is required, but was not offered by host 127\.0\.0\.1\[127\.0\.0\.1\]\)/;

@@ -25,7 +25,8 @@ export const SYSTEM_PYTHON = '/usr/bin/python3';
 
 export interface DkimVerdict { d: string; s: string; a?: string; ok: boolean; text?: string }
 
-const PY = `
+/** Python: the message on stdin (CRLF), `dnsfunc` asking the loopback DNS server on port argv[1]. */
+const PY_PRELUDE = `
 import sys, json, re, dkim, dns.resolver
 port = int(sys.argv[1])
 msg = sys.stdin.buffer.read().replace(b'\\r\\n', b'\\n').replace(b'\\n', b'\\r\\n')
@@ -40,7 +41,9 @@ def dnsfunc(name, timeout=5):
     for rd in ans:
         return b''.join(rd.strings)
     return None
-d = dkim.DKIM(msg)
+`;
+
+const PY = PY_PRELUDE + `d = dkim.DKIM(msg)
 head = msg.split(b'\\r\\n\\r\\n', 1)[0]
 sigs = [m for m in re.findall(rb'(?im)^dkim-signature:([^\\r\\n]*(?:\\r\\n[ \\t][^\\r\\n]*)*)', head)]
 out = []
@@ -54,35 +57,25 @@ for i, s in enumerate(sigs):
 print(json.dumps(out))
 `;
 
-/** python3-dkim's verdict on every DKIM-Signature of `message`, in header order. */
-export async function pythonDkimVerify(message: Buffer, dnsPort: number): Promise<DkimVerdict[]> {
-  const child = spawn(SYSTEM_PYTHON, ['-c', PY, String(dnsPort)], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** Run a Python script with the DNS port as argv[1] and `message` on stdin; its stdout. */
+async function runPython(script: string, dnsPort: number, message: Buffer, what: string): Promise<string> {
+  const child = spawn(SYSTEM_PYTHON, ['-c', script, String(dnsPort)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { err += d; });
   child.stdin.end(message);
   const code = await new Promise<number | null>((res) => child.on('close', res));
-  if (code !== 0) throw new Error(`python3-dkim failed (${code}): ${err}`);
-  return JSON.parse(out) as DkimVerdict[];
+  if (code !== 0) throw new Error(`${what} failed (${code}): ${err}`);
+  return out;
 }
 
-const PY_ARC = `
-import sys, json, dkim, dns.resolver
-port = int(sys.argv[1])
-msg = sys.stdin.buffer.read().replace(b'\\r\\n', b'\\n').replace(b'\\n', b'\\r\\n')
-r = dns.resolver.Resolver(configure=False)
-r.nameservers = ['127.0.0.1']
-r.port = port
-def dnsfunc(name, timeout=5):
-    try:
-        ans = r.resolve(name.decode().rstrip('.'), 'TXT', lifetime=timeout)
-    except Exception:
-        return None
-    for rd in ans:
-        return b''.join(rd.strings)
-    return None
-cv, results, comment = dkim.ARC(msg).verify(dnsfunc=dnsfunc)
+/** python3-dkim's verdict on every DKIM-Signature of `message`, in header order. */
+export async function pythonDkimVerify(message: Buffer, dnsPort: number): Promise<DkimVerdict[]> {
+  return JSON.parse(await runPython(PY, dnsPort, message, 'python3-dkim')) as DkimVerdict[];
+}
+
+const PY_ARC = PY_PRELUDE + `cv, results, comment = dkim.ARC(msg).verify(dnsfunc=dnsfunc)
 print(json.dumps({'cv': cv.decode() if isinstance(cv, bytes) else str(cv), 'comment': str(comment),
   'sets': [{'i': x['instance'], 'd': x['as-domain'].decode(), 's': x['as-selector'].decode(), 'amsValid': x['ams-valid'], 'asValid': x['as-valid'], 'cv': x['cv'].decode()} for x in results]}))
 `;
@@ -91,15 +84,7 @@ export interface ArcVerdict { cv: string; comment: string; sets: { i: number; d:
 
 /** python3-dkim's ARC chain validation (dkim.ARC(msg).verify): cv 'pass' for a valid chain. */
 export async function pythonArcVerify(message: Buffer, dnsPort: number): Promise<ArcVerdict> {
-  const child = spawn(SYSTEM_PYTHON, ['-c', PY_ARC, String(dnsPort)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { err += d; });
-  child.stdin.end(message);
-  const code = await new Promise<number | null>((res) => child.on('close', res));
-  if (code !== 0) throw new Error(`python3-dkim ARC failed (${code}): ${err}`);
-  return JSON.parse(out) as ArcVerdict;
+  return JSON.parse(await runPython(PY_ARC, dnsPort, message, 'python3-dkim ARC')) as ArcVerdict;
 }
 
 /** The header fields of a message (LF or CRLF), each with its continuation lines, and the rest. */

@@ -18,27 +18,13 @@
  */
 import { connect, type Socket } from 'node:net';
 import { RealDovecot } from './real-dovecot.ts';
-import { startFixture, type Fixture } from './imapd-testkit.ts';
+import { NAMESPACE_CONF, startFixture, type Fixture } from './imapd-testkit.ts';
 
 /** A command: text is sent as UTF-8, a Buffer as is (8-bit literals, NUL bytes). */
 export type Command = string | Buffer;
 export type Step = Command | [number, Command];
 
-/** The same namespace for both servers (the one imap-vs-dovecot.test.ts uses). */
-export const NAMESPACE_CONF = `
-namespace inbox {
-  inbox = yes
-  separator = /
-  mailbox Sent {
-    special_use = \\Sent
-    auto = subscribe
-  }
-  mailbox Trash {
-    special_use = \\Trash
-    auto = create
-  }
-}
-`;
+export { NAMESPACE_CONF };
 
 export class Session {
   private readonly sock: Socket;

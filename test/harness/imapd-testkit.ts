@@ -13,6 +13,22 @@ import type { ImapdSettings } from '../../src/imapd/imapd-settings.ts';
 import { LineChat } from './line-chat.ts';
 import { DovecotFixture } from './dovecot-fixture.ts';
 
+/** The namespace both servers of a differential test use: INBOX, Sent (subscribed) and Trash, separator /. */
+export const NAMESPACE_CONF = `
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = create
+  }
+}
+`;
+
 export interface Fixture {
   dir: string;
   port: number;
@@ -42,19 +58,7 @@ disable_plaintext_auth = no
 ${tlsConf}
 auth_mechanisms = plain login
 auth_failure_delay = 0`,
-    conf: `namespace inbox {
-  inbox = yes
-  separator = /
-  mailbox Sent {
-    special_use = \\Sent
-    auto = subscribe
-  }
-  mailbox Trash {
-    special_use = \\Trash
-    auto = create
-  }
-}
-${o.conf ?? ''}`,
+    conf: `${NAMESPACE_CONF.slice(1)}${o.conf ?? ''}`,
   });
   const log = new Logger('imap');
   const imapd = await createImapd({ dovecot: conf, log, settings: o.settings ?? {} });

@@ -15,15 +15,9 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { freePort } from './free-port.ts';
 import { startOrClean, stopAndWait, terminate } from './proc-stop.ts';
+import { account } from './run-as.ts';
 
 const RUN_AS = 'mysql';
-
-function account(name: string): { uid: number; gid: number } | undefined {
-  const r = spawnSync('id', ['-u', name], { encoding: 'utf8' });
-  const g = spawnSync('id', ['-g', name], { encoding: 'utf8' });
-  if (r.status !== 0 || g.status !== 0) return undefined;
-  return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
-}
 
 export class MariaDbServer {
   readonly dir: string;

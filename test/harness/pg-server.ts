@@ -18,16 +18,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './free-port.ts';
 import { startOrClean, stopAndWait, terminate } from './proc-stop.ts';
+import { account } from './run-as.ts';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 const RUN_AS = 'postgres';
-
-function account(name: string): { uid: number; gid: number } | undefined {
-  const r = spawnSync('id', ['-u', name], { encoding: 'utf8' });
-  const g = spawnSync('id', ['-g', name], { encoding: 'utf8' });
-  if (r.status !== 0 || g.status !== 0) return undefined;
-  return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
-}
 
 /** Run a command as RUN_AS when we are root (setpriv execs it: signals reach the server), else as ourselves. */
 function asUser(cmd: string, args: string[]): [string, string[]] {

@@ -8,6 +8,7 @@
  * Postern's side is createSmtpd in this process (PERMIT_ALL policy, its own queue directory),
  * with Postfix's banner and mail_name so the greetings compare equal.
  */
+import { after, before } from 'node:test';
 import { createServer, type Server } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,4 +54,21 @@ export class SmtpdPair {
     await this.pf.stop();
     rmSync(this.qdir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The set-up of a differential test file: before() starts a pair on `shared` (unless the file
+ * is skipped), after() stops it. The ports are filled in once the pair runs.
+ */
+export function smtpdPairForFile(shared: string, skip: string | undefined): { pfPort: number; ourPort: number } {
+  const ports = { pfPort: 0, ourPort: 0 };
+  let pair: SmtpdPair | undefined;
+  before(async () => {
+    if (skip) return;
+    pair = await SmtpdPair.start(shared);
+    ports.pfPort = pair.pfPort;
+    ports.ourPort = pair.ourPort;
+  });
+  after(async () => { await pair?.stop(); });
+  return ports;
 }

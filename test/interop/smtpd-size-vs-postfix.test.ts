@@ -5,10 +5,10 @@
  * limit are read and answered as Postfix answers them. The same conversation runs on both
  * servers with the same main.cf limit; every reply must be identical.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RealPostfix } from '../harness/real-postfix.ts';
-import { SmtpdPair } from '../harness/smtpd-pair.ts';
+import { smtpdPairForFile } from '../harness/smtpd-pair.ts';
 import { LineChat } from '../harness/line-chat.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 
@@ -16,16 +16,7 @@ setLogSink(() => {});
 const skip = RealPostfix.unavailable();
 const SHARED = 'smtpd_discard_ehlo_keywords = etrn\nmydestination = example.test\nlocal_recipient_maps =\nsmtpd_error_sleep_time = 0\nmessage_size_limit = 20000\n';
 
-let pfPort = 0;
-let ourPort = 0;
-let pair: SmtpdPair | undefined;
-
-before(async () => {
-  if (skip) return;
-  pair = await SmtpdPair.start(SHARED);
-  ({ pfPort, ourPort } = pair);
-});
-after(async () => { await pair?.stop(); });
+const ports = smtpdPairForFile(SHARED, skip);
 
 /** Each step: what to send and how many replies it gets. Queue IDs are masked. */
 async function transcript(port: number, steps: [string, number][]): Promise<string[]> {
@@ -42,8 +33,8 @@ async function transcript(port: number, steps: [string, number][]): Promise<stri
 }
 
 async function compare(name: string, steps: [string, number][]): Promise<void> {
-  const ours = await transcript(ourPort, steps);
-  const theirs = await transcript(pfPort, steps);
+  const ours = await transcript(ports.ourPort, steps);
+  const theirs = await transcript(ports.pfPort, steps);
   assert.deepEqual(ours, theirs, `${name}: Postern (actual) vs Postfix (expected)`);
 }
 

@@ -2,10 +2,10 @@
  * The same SMTP conversations against real Postfix 3.7 (Debian) and against Postern's smtpd, with
  * the same main.cf settings: every reply must be identical (codes, enhanced codes and texts).
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RealPostfix } from '../harness/real-postfix.ts';
-import { SmtpdPair } from '../harness/smtpd-pair.ts';
+import { smtpdPairForFile } from '../harness/smtpd-pair.ts';
 import { LineChat } from '../harness/line-chat.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 
@@ -13,16 +13,7 @@ setLogSink(() => {});
 const skip = RealPostfix.unavailable();
 const SHARED = 'smtpd_discard_ehlo_keywords = etrn\nmydestination = example.test\nlocal_recipient_maps =\nsmtpd_error_sleep_time = 0\nsmtpd_authorized_xclient_hosts = 127.0.0.1\nsmtpd_authorized_xforward_hosts = 127.0.0.1\n';
 
-let pfPort = 0;
-let ourPort = 0;
-let pair: SmtpdPair | undefined;
-
-before(async () => {
-  if (skip) return;
-  pair = await SmtpdPair.start(SHARED);
-  ({ pfPort, ourPort } = pair);
-});
-after(async () => { await pair?.stop(); });
+const ports = smtpdPairForFile(SHARED, skip);
 
 /** Run a script of raw sends on one server; returns every reply (queue IDs masked). */
 async function transcript(port: number, sends: string[]): Promise<string[]> {
@@ -51,8 +42,8 @@ async function compare(name: string, sends: string[]): Promise<void> {
   const wire = (s: string) => s.replace(/#\d+$/, '');
   const rewrap = sends.map(wire);
   const counts = sends.map((s) => s);
-  const ours = await transcriptRaw(ourPort, rewrap, counts);
-  const theirs = await transcriptRaw(pfPort, rewrap, counts);
+  const ours = await transcriptRaw(ports.ourPort, rewrap, counts);
+  const theirs = await transcriptRaw(ports.pfPort, rewrap, counts);
   assert.deepEqual(ours, theirs, `${name}: Postern (actual) vs Postfix (expected)`);
 }
 
