@@ -17,8 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MainConfig } from '../../src/global/mail-conf.ts';
 import { MailQueue } from '../../src/global/mail-queue.ts';
-import { QueueFile } from '../../src/global/queue-file-reader.ts';
-import { CleanupSession } from '../../src/cleanup/cleanup.ts';
+import type { QueueFile } from '../../src/global/queue-file-reader.ts';
+import { queueMessage } from '../harness/queue-message.ts';
 import { createSmtpAgent, type SmtpAgent } from '../../src/smtp/smtp.ts';
 import type { RecipientResult } from '../../src/global/deliver-request.ts';
 import { setLogSink } from '../../src/util/msg.ts';
@@ -98,14 +98,9 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function queued(): Promise<QueueFile> {
-  const c = await CleanupSession.open({ myhostname: 'client.postern.test', myorigin: 'postern.test', headerSizeLimit: 102400, messageSizeLimit: 10240000, alwaysAddMissingHeaders: false }, queue,
-    { sender: 'sender@postern.test', attrs: {}, addMissingHeaders: false });
-  c.addRecipient({ address: 'root@mx.example.test', orig: 'root@mx.example.test' });
-  await c.write(Buffer.from('Subject: tls\n\nover TLS\n'));
-  const res = await c.finish();
-  assert.ok('queueId' in res);
-  return QueueFile.open(queue.path('incoming', res.queueId), res.queueId);
+function queued(): Promise<QueueFile> {
+  return queueMessage(queue, { myhostname: 'client.postern.test', myorigin: 'postern.test', sender: 'sender@postern.test',
+    rcpts: [{ address: 'root@mx.example.test', orig: 'root@mx.example.test' }], body: 'Subject: tls\n\nover TLS\n' });
 }
 
 function agentWith(extra: string): SmtpAgent {

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MainConfig } from '../../src/global/mail-conf.ts';
 import { MailQueue } from '../../src/global/mail-queue.ts';
-import { QueueFile } from '../../src/global/queue-file-reader.ts';
-import { CleanupSession } from '../../src/cleanup/cleanup.ts';
+import type { QueueFile } from '../../src/global/queue-file-reader.ts';
+import { queueMessage } from '../harness/queue-message.ts';
 import { createSmtpAgent } from '../../src/smtp/smtp.ts';
 import { setLogSink } from '../../src/util/msg.ts';
 import { writeSelfSigned } from '../../src/lib-tls/self-signed.ts';
@@ -44,14 +44,9 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function queued(): Promise<QueueFile> {
-  const c = await CleanupSession.open({ myhostname: 'client.postern.test', myorigin: 'postern.test', headerSizeLimit: 102400, messageSizeLimit: 10240000, alwaysAddMissingHeaders: false }, queue,
-    { sender: 'sender@postern.test', attrs: {}, addMissingHeaders: false });
-  c.addRecipient({ address: 'root@mx.example.test', orig: 'root@mx.example.test' });
-  await c.write(Buffer.from('Subject: tls\n\nover TLS\n'));
-  const res = await c.finish();
-  assert.ok('queueId' in res);
-  return QueueFile.open(queue.path('incoming', res.queueId), res.queueId);
+function queued(): Promise<QueueFile> {
+  return queueMessage(queue, { myhostname: 'client.postern.test', myorigin: 'postern.test', sender: 'sender@postern.test',
+    rcpts: [{ address: 'root@mx.example.test', orig: 'root@mx.example.test' }], body: 'Subject: tls\n\nover TLS\n' });
 }
 
 const cfg = (extra: string) => MainConfig.parse(`myhostname = client.postern.test\nsmtp_tls_loglevel = 1\n${extra}\n`, join(dir, 'main.cf'), dir);
