@@ -15,7 +15,7 @@ import type { MailboxInfo } from '../lib-storage/mail-storage.ts';
 import { aclOn, myRights } from './imapd-acl.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
-import { mailboxOut } from './imapd-names.ts';
+import { mailboxOut, utf8Names } from './imapd-names.ts';
 import { statusLine } from './cmd-status.ts';
 
 /**
@@ -77,11 +77,11 @@ async function list(s: ImapSession, c: CommandContext, lsub: boolean): Promise<R
     : parseListArgs(c.args);
   if (lsub && (c.args.length !== 2 || !cmd.reference || !cmd.patterns[0])) throw new ImapParseError('Invalid arguments');
   const sep = s.shared.settings.separator;
-  const ref = decodePattern(cmd.reference!, s.rev2);
+  const ref = decodePattern(cmd.reference!, utf8Names(s));
   const verb = lsub ? 'LSUB' : 'LIST';
   const out: Buffer[] = [];
   const u = s.user!;
-  const patterns = cmd.patterns.map((p) => decodePattern(p!, s.rev2));
+  const patterns = cmd.patterns.map((p) => decodePattern(p!, utf8Names(s)));
   if (!lsub && patterns.length === 1 && patterns[0] === '' && !cmd.extended) {
     await s.send(`* LIST (\\Noselect) "${sep}" ""\r\n`);
     return { status: 'OK', text: 'List completed' };

@@ -88,6 +88,8 @@ export async function cmdEnable(s: ImapSession, c: CommandContext): Promise<Repl
     const name = argAtom(a)?.toUpperCase();
     if (!name) throw new ImapParseError('Invalid arguments');
     if (name === 'IMAP4REV2') { if (enableRev2(s)) done.push(IMAP4REV2); continue; } // RFC 9051 §6.3.1
+    // RFC 6855 §3: UTF-8 mailbox names and UTF8 APPEND from now on (imapd-names.ts)
+    if (name === 'UTF8=ACCEPT') { if (!s.enabled.has(name)) { s.enabled.add(name); done.push(name); } continue; }
     if (name !== 'CONDSTORE' && name !== 'QRESYNC') continue; // RFC 5161 §3.1: unknown ones are ignored
     if (name === 'QRESYNC' && !s.condstore && !done.includes('CONDSTORE')) enableCondstore(s, done);
     if (name === 'CONDSTORE') { enableCondstore(s, done); continue; }

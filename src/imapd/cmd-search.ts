@@ -26,6 +26,7 @@ import type { Mailbox, MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { emailId } from './imapd-objectid.ts';
+import { utf8Names } from './imapd-names.ts';
 import { checkUpdateTag, sendSearchAnswer, splitSearchReturn } from './cmd-search-context.ts';
 
 const DAY = 86_400_000;
@@ -229,7 +230,7 @@ export async function cmdSearch(s: ImapSession, c: CommandContext): Promise<Repl
   checkUpdateTag(s, c, split);
   let prog: SearchProgram;
   try {
-    prog = parseSearchArgs(split.args, { esearch: true });
+    prog = parseSearchArgs(split.args, { esearch: true, ...(utf8Names(s) ? { defaultCharset: 'UTF-8' as const } : {}) }); // RFC 6855 §3
   } catch (e) {
     if (e instanceof ImapParseError && e.response === 'NO') return { status: 'NO', code: 'BADCHARSET', text: 'Unknown charset' };
     const unknown = e instanceof ImapParseError ? /^Unknown SEARCH key "(.*)"$/.exec(e.message) : null;

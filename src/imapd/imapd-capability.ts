@@ -8,10 +8,11 @@
  *              [ESORT] SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE STATUS=SIZE SAVEDATE
  *              LITERAL+ NOTIFY SPECIAL-USE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE SNIPPET=FUZZY
  *              PREVIEW=FUZZY PREVIEW REPLACE [METADATA] [ACL RIGHTS=texk] [CREATE-SPECIAL-USE]
- *              [OBJECTID] UNAUTHENTICATE COMPRESS=DEFLATE
+ *              [OBJECTID] UNAUTHENTICATE UTF8=ACCEPT COMPRESS=DEFLATE
  * CREATE-SPECIAL-USE (RFC 6154 §3, cmd-create.ts) and OBJECTID (RFC 8474, imapd-objectid.ts)
  * only where the mailbox format keeps what they need (Maildir, not mbox); Dovecot 2.3 has neither,
- * nor UNAUTHENTICATE (RFC 8437, cmd-unauthenticate.ts).
+ * nor UNAUTHENTICATE (RFC 8437, cmd-unauthenticate.ts), nor UTF8=ACCEPT (RFC 6855: after ENABLE,
+ * mailbox names in UTF-8 as in IMAP4rev2, imapd-names.ts, and APPEND's `UTF8 (~{n})` data).
  * IMAP4rev2 (RFC 9051) is spoken after ENABLE IMAP4rev2 (imapd-rev2.ts); CONTEXT=SEARCH is RFC
  * 5267 §4 (cmd-search-context.ts; CONTEXT=SORT is not offered).
  * Not announced (Dovecot does): LOGIN-REFERRALS (we never refer), URL-PARTIAL, I18NLEVEL=1,
@@ -44,6 +45,7 @@ export function capabilityList(s: ImapSession): string[] {
   // RFC 8474 (imapd-objectid.ts) where the mailbox format keeps mailbox GUIDs (not mbox)
   if (!s.user || typeof s.user.mailboxGuid === 'function') caps.push('OBJECTID');
   caps.push('UNAUTHENTICATE'); // RFC 8437 (cmd-unauthenticate.ts)
+  caps.push('UTF8=ACCEPT'); // RFC 6855 (imapd-names.ts, ENABLE in cmd-misc.ts, UTF8 APPEND)
   if (!s.compressed) caps.push('COMPRESS=DEFLATE');
   return caps;
 }

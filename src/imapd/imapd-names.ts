@@ -1,6 +1,7 @@
 /**
  * imapd-names - mailbox names between the wire and lib-storage: modified UTF-7 (RFC 3501
- * §5.1.3) ⇄ UTF-8 (UTF-8 on the wire too after ENABLE IMAP4rev2, RFC 9051 §5.1), the namespace prefix, INBOX case-insensitivity (RFC 3501 §5.1), and the
+ * §5.1.3) ⇄ UTF-8 (UTF-8 on the wire too after ENABLE IMAP4rev2, RFC 9051 §5.1, or ENABLE
+ * UTF8=ACCEPT, RFC 6855 §3, where invalid UTF-8 or NUL is `NO Mailbox name is not valid UTF-8`), the namespace prefix, INBOX case-insensitivity (RFC 3501 §5.1), and the
  * astring form used in LIST/STATUS answers. Invalid modified UTF-7 is refused with Dovecot's
  * text `NO Mailbox name is not valid mUTF-7`.
  */
@@ -10,6 +11,11 @@ import { imapAstring } from '../lib-imap/imap-compose.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { ImapSession } from './imapd-session.ts';
 
+/** Mailbox names are UTF-8 on the wire: after ENABLE IMAP4rev2 (RFC 9051 §5.1) or UTF8=ACCEPT (RFC 6855 §3). */
+export function utf8Names(s: ImapSession): boolean {
+  return s.rev2 || s.enabled.has('UTF8=ACCEPT');
+}
+
 /** A NO without response code (Dovecot's text for invalid mUTF-7). */
 export class ImapNoError extends Error {}
 
@@ -17,8 +23,9 @@ export function mailboxArg(s: ImapSession, a: ImapArg | undefined): string {
   const raw = a && a.type !== 'list' ? argBytes(a) : undefined; // NIL is the name "NIL" (astring)
   if (!raw) throw new ImapParseError('Invalid arguments');
   let name: string;
-  try { name = decodeMailboxName(raw, s.rev2); } catch { // IMAP4rev2: UTF-8 names (RFC 9051 §5.1)
-    throw new ImapNoError('Mailbox name is not valid mUTF-7');
+  const utf8 = utf8Names(s);
+  try { name = decodeMailboxName(raw, utf8); } catch { // IMAP4rev2 / UTF8=ACCEPT: UTF-8 names
+    throw new ImapNoError(utf8 ? 'Mailbox name is not valid UTF-8' : 'Mailbox name is not valid mUTF-7');
   }
   const sep = s.shared.settings.separator;
   const prefix = s.shared.settings.prefix;
@@ -35,7 +42,7 @@ export function mailboxArg(s: ImapSession, a: ImapArg | undefined): string {
 export function mailboxOut(s: ImapSession, name: string): Buffer {
   const full = name === 'INBOX' || name.startsWith('INBOX' + s.shared.settings.separator) && s.shared.settings.prefix === ''
     ? name : s.shared.settings.prefix + name;
-  return imapAstring(s.rev2 ? Buffer.from(full, 'utf8') : mutf7Encode(full));
+  return imapAstring(utf8Names(s) ? Buffer.from(full, 'utf8') : mutf7Encode(full));
 }
 
 /** For texts like "Mailbox doesn't exist: X". */

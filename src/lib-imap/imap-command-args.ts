@@ -163,6 +163,8 @@ export type CatenatePart = { kind: 'url'; url: string } | { kind: 'text'; data: 
 export interface AppendMessage {
   flags: string[];
   internalDate?: ImapDateTime;
+  /** Sent as RFC 6855 `UTF8 (~{n} ...)` (UTF8=ACCEPT). */
+  utf8?: boolean;
   /** The message literal, or CATENATE parts (RFC 4469). */
   message?: ImapArg & { type: 'literal' };
   catenate?: CatenatePart[];
@@ -186,7 +188,14 @@ export function parseAppendArgs(args: readonly ImapArg[]): AppendCommand {
     if (d?.type === 'string') { msg.internalDate = parseImapDateTime(d.value.toString('latin1')); i++; }
     const m = args[i];
     if (m?.type === 'literal') { msg.message = m as ImapArg & { type: 'literal' }; i++; }
-    else if (atomText(m)?.toUpperCase() === 'CATENATE' && args[i + 1]?.type === 'list') {
+    else if (atomText(m)?.toUpperCase() === 'UTF8' && args[i + 1]?.type === 'list') {
+      // RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")"
+      const l = (args[i + 1] as Extract<ImapArg, { type: 'list' }>).items;
+      if (l.length !== 1 || l[0]!.type !== 'literal' || !l[0]!.literal8) throw new ImapParseError('APPEND UTF8: expected (~{n} literal8)');
+      msg.message = l[0] as ImapArg & { type: 'literal' };
+      msg.utf8 = true;
+      i += 2;
+    } else if (atomText(m)?.toUpperCase() === 'CATENATE' && args[i + 1]?.type === 'list') {
       const parts = (args[i + 1] as Extract<ImapArg, { type: 'list' }>).items;
       msg.catenate = [];
       for (let j = 0; j < parts.length; j += 2) {

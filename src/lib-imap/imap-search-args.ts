@@ -81,10 +81,11 @@ function stringArg(a: ImapArg | undefined, key: string, charset: string): string
 /**
  * Parses SEARCH arguments (after the command name). `esearch` enables RETURN (...).
  */
-export function parseSearchArgs(args: readonly ImapArg[], opts: { esearch?: boolean } = {}): SearchProgram {
+/** `defaultCharset`: without CHARSET, strings are in it (UTF-8 after UTF8=ACCEPT, RFC 6855 §3); US-ASCII otherwise. */
+export function parseSearchArgs(args: readonly ImapArg[], opts: { esearch?: boolean; defaultCharset?: 'UTF-8' } = {}): SearchProgram {
   let i = 0;
   let returnOpts: SearchReturn[] | undefined;
-  let charset = 'US-ASCII';
+  let charset: string = opts.defaultCharset ?? 'US-ASCII';
   if (atomText(args[i])?.toUpperCase() === 'RETURN') {
     if (!opts.esearch) throw new ImapParseError('SEARCH RETURN needs ESEARCH');
     const l = args[i + 1];
