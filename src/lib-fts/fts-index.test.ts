@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { appendFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMime } from '../lib-mail/mail-mime.ts';
@@ -136,6 +136,14 @@ test('the index file: built, followed, compacted, rebuilt when deleted, damaged 
     await m.update(7, uids, counting(msgs));
     assert.equal(reads, uids.length);
     assert.ok(m.signature(1));
+    // a directory in the file's place: the same (it cannot be replaced by a file)
+    const dirIdx = join(dir, 'dir-fts');
+    mkdirSync(join(dirIdx, 'x'), { recursive: true });
+    const di = new FtsIndex(dirIdx);
+    reads = 0;
+    await di.update(7, uids, counting(msgs));
+    await di.update(7, uids, counting(msgs));
+    assert.equal(reads, uids.length);
     // a symbolic link in its place is never followed: replaced, its target untouched
     const target = join(dir, 'target');
     writeFileSync(target, 'precious');

@@ -184,8 +184,12 @@ export class FtsIndex {
     try {
       const st = fstatSync(fd);
       this.fileSize = st.size;
+      if (!st.isFile()) {
+        if (this.memoryOnly) return false;   // already found unwritable: the memory copy serves
+        this.unload(); this.damaged = true;
+        return true;
+      }
       this.memoryOnly = false;
-      if (!st.isFile()) { this.unload(); this.damaged = true; return true; }
       if (st.size > maxBytes && (st.ino !== this.ino || st.size - this.loaded > maxBytes)) {
         log.warn(`${this.path}: ${st.size} bytes, more than an index of this mailbox can be; rebuilding it`);
         this.unload(); this.damaged = true; this.ino = st.ino;
@@ -297,7 +301,7 @@ export class FtsIndex {
         try { this.rewrite(uidValidity, live); } catch (e) {
           writable = false;
           this.sigs = live; this.uidValidity = uidValidity; this.memoryOnly = true; this.damaged = false;
-          log.warn(`${this.path}: cannot write the full-text index (searches read every message meanwhile): ${(e as Error).message}`);
+          log.warn(`${this.path}: cannot write the full-text index (kept in memory meanwhile; fix the file or the directory's permissions): ${(e as Error).message}`);
         }
       }
       for (let i = 0; i < missing.length; i += BATCH) {
