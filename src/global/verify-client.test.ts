@@ -28,9 +28,12 @@ test('the cache file: btree:PATH → PATH.jsonl; updates are seen by another rea
   cache.update('User@Example.COM', VRFY.BOUNCE, 'host x said: 550 no');
   assert.deepEqual(cache.get('user@example.com')?.status, VRFY.BOUNCE);
   appendFileSync(cache.path, '{"a":"torn@example.com","s":0,\n');
+  appendFileSync(cache.path, '{"a":"odd@example.com","s":"0","u":"x","p":0,"t":5}\n[1,2]\nnull\n{"a":"bad@example.com","s":7,"u":1,"p":0}\n');
   appendFileSync(cache.path, JSON.stringify({ a: 'other@example.com', s: VRFY.OK, u: Date.now(), p: 0, t: 'ok' }) + '\n');
   assert.equal(cache.get('other@example.com')?.status, VRFY.OK, 'lines another process appended');
   assert.equal(cache.get('torn@example.com'), undefined);
+  assert.equal(cache.get('odd@example.com'), undefined, 'wrong types: skipped');
+  assert.equal(cache.get('bad@example.com'), undefined, 'an unknown status: skipped');
   writeFileSync(cache.path, '');
   assert.equal(cache.get('other@example.com'), undefined, 'a truncated file is read again from the start');
   assert.ok(isVerifyProbe(String(DEL_REQ_FLAG_MTA_VRFY)) && !isVerifyProbe('0') && !isVerifyProbe(undefined) && !isVerifyProbe('x'));

@@ -185,7 +185,10 @@ export class VerifyCache {
       for (const l of lines) {
         try {
           const j = JSON.parse(l) as { a: string; s: VrfyStatus; u: number; p: number; t: string };
-          if (typeof j.a === 'string') this.map.set(j.a, { status: j.s, updated: j.u, probed: j.p, text: j.t ?? '' });
+          // A line that is not what put() writes (a torn or edited file) is skipped.
+          if (typeof j.a === 'string' && [0, 1, 2, 3].includes(j.s) && Number.isFinite(j.u) && Number.isFinite(j.p)) {
+            this.map.set(j.a, { status: j.s, updated: j.u, probed: j.p, text: typeof j.t === 'string' ? j.t : '' });
+          }
         } catch { /* a torn line: skipped */ }
       }
     } finally { closeSync(fd); }
