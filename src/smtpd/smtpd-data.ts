@@ -262,6 +262,7 @@ export class SmtpdData {
     const tx = s.state.tx!;
     await this.contentWrites;
     if (this.tooBig) {
+      if (s.proxy) this.logProxy(false, s.proxy.lastReply);
       await s.abortTx();
       return s.reply(552, '5.3.4', 'Error: message file too big');
     }
@@ -317,8 +318,7 @@ export class SmtpdData {
     }
     const r = await proxy.end(); // after a failed write: the 451 below, nothing sent
     const ok = r.ok && r.reply[0] === '2';
-    const to = tx.recipients.length === 1 ? ` to=<${tx.recipients[0]!.address}>` : '';
-    log.info(`proxy-${ok ? 'accept' : 'reject'}: END-OF-MESSAGE: ${r.reply.replace(/\r\n/g, ' ')}; from=<${tx.sender}>${to} proto=${s.state.protocol} helo=<${s.state.helo ?? ''}>`);
+    this.logProxy(ok, r.reply);
     s.xforward.clear(); // Postfix mail_reset(): XFORWARD attributes last one transaction
     await s.abortTx();
     if (ok) {
@@ -326,6 +326,17 @@ export class SmtpdData {
       s.delivered();
     }
     s.replyText(r.reply, true);
+  }
+
+  /** Postfix's "proxy-accept: END-OF-MESSAGE: <the filter's last reply>; from=<...> ..." (smtpd_whatsup()). */
+  private logProxy(ok: boolean, reply: string): void {
+    const s = this.s;
+    const tx = s.state.tx!;
+    const to = tx.recipients.length ? ` to=<${tx.recipients[0]!.address}>` : '';
+    const helo = s.state.helo !== undefined ? ` helo=<${s.state.helo}>` : '';
+    const sasl = s.state.saslUsername ? ` sasl_username=<${s.state.saslUsername}>` : '';
+    // A multi-line reply is logged as Postfix's logger shows it: CR LF as "??".
+    log.info(`proxy-${ok ? 'accept' : 'reject'}: END-OF-MESSAGE: ${reply.replace(/\r\n/g, '??')}; from=<${tx.sender}>${to} proto=${s.state.protocol}${helo}${sasl}`);
   }
 
   private async endBdatChunk(): Promise<void> {

@@ -283,6 +283,8 @@ export class SmtpdProxy {
   private conn: ProxyConn | undefined;
   /** A failure already seen: every later command gets this reply. */
   private dead: string | undefined;
+  /** The last reply the filter gave (or the failure reply): Postfix's proxy->reply, for the log. */
+  lastReply = '';
   private readonly enc = new WireEncoder();
   /** speed_adjust: the MAIL line, the commands with their expected reply, the content file. */
   private mailLine = '';
@@ -451,6 +453,7 @@ export class SmtpdProxy {
       log.warn((e as Error).message);
       return this.fail();
     }
+    this.lastReply = reply;
     if (expect === 'any' || reply[0] === expect) return { ok: true, reply };
     log.warn(`proxy ${this.st.filter} rejected "${line ?? 'connection request'}": "${reply}"`);
     // Postfix ≥ 2.6: an unexpected 2xx or 3xx reply is never passed on.
@@ -461,6 +464,7 @@ export class SmtpdProxy {
   /** The connection is unusable: the client gets the generic 451 from now on. */
   private fail(): ProxyResult {
     this.dead = PROXY_FAILURE;
+    this.lastReply = PROXY_FAILURE;
     this.conn?.close();
     this.conn = undefined;
     return { ok: false, reply: PROXY_FAILURE };

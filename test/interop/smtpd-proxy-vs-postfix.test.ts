@@ -19,9 +19,10 @@
  * refusal becomes the reply to the dot), BDAT (relayed as DATA), message_size_limit crossed in
  * the middle of the content, a unix: filter, and an smtpd_milters milter (python3-milter) on
  * the before-filter smtpd, whose events are compared too (it never sees the message content),
- * and a client that gives XFORWARD itself (its values passed on, no Received: header added). What each filter received is compared too: EHLO,
- * XFORWARD attributes, the MAIL/RCPT lines as the client sent them, the content with the
- * before-filter smtpd's Received: header. Every accepted message arrives once at smtp-sink with
+ * and a client that gives XFORWARD itself (its values passed on, no Received: header added).
+ * What each filter received is compared too: EHLO, XFORWARD attributes, the MAIL/RCPT lines as
+ * the client sent them, the content with the before-filter smtpd's Received: header; and the
+ * log lines about the filter (warnings, proxy-accept, proxy-reject). Every accepted message arrives once at smtp-sink with
  * the filter's header and otherwise as sent; a hung filter does not stop other sessions.
  */
 import { test, before, after } from 'node:test';
@@ -206,6 +207,9 @@ interface Side {
   filter2: Filter;
   sink: SmtpSink;
   transcripts: Record<string, Transcript>;
+  log(): string;
+  /** How much of the log the sessions of playAll() wrote. */
+  played?: number;
   stop(): Promise<void>;
 }
 
@@ -216,6 +220,7 @@ async function playAll(side: Side): Promise<void> {
     side.transcripts[name] = await session(side.ports[listener], steps);
   }
   side.transcripts.hang = await session(side.ports.slow, SESSIONS.hang![1]);
+  side.played = side.log().length;
 }
 
 /** The EHLO reply is each server's own; everything else is compared. */
@@ -263,6 +268,7 @@ async function startPostern(): Promise<Side> {
   await PosternSystem.start(sys);
   return {
     ports: p, milter, filter, filter2, filter3, sink, transcripts: {},
+    log: () => sys.log,
     async stop() { await sys.destroy(); await sink.stop(); await filter.stop(); await filter2.stop(); await filter3.stop(); await milter.stop(); },
   };
 }
@@ -277,6 +283,7 @@ async function startPostfix(): Promise<Side> {
   const pf = await RealPostfix.start({ mainCf: MAIN(sink.port), masterCf: MASTER(p, filter.port, filter2.port, await freePort(), milter.port, String(filter3.port)) });
   return {
     ports: p, milter, filter, filter2, filter3, sink, transcripts: {},
+    log: () => pf.log(),
     async stop() { await pf.stop(); await sink.stop(); await filter.stop(); await filter2.stop(); await filter3.stop(); await milter.stop(); },
   };
 }
@@ -366,6 +373,13 @@ test('real Postfix 3.7 with the same configuration: the same replies, the filter
   assert.deepEqual(ours, theirs);
   assert.deepEqual(postern.filter2.entries().map(normalizeEntry).sort(), pf.filter2.entries().map(normalizeEntry).sort());
   assert.deepEqual(postern.filter3.entries().map(normalizeEntry), pf.filter3.entries().map(normalizeEntry), 'unix: filter');
+  // The log says the same about the filter: warnings, proxy-accept and proxy-reject lines.
+  const proxyLines = (side: Side) => side.log().slice(0, side.played).split('\n')
+    .map((l) => /(?:warning: (.*proxy.*)|(proxy-(?:accept|reject): .*))$/.exec(l)).filter((m) => m !== null)
+    .map((m) => (m[1] ?? m[2]!).replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:PORT').replace(/unix:\S+\.sock/g, 'unix:SOCK'))
+    // Postfix's logger keeps the first 2000 characters of a long record (the garbage reply).
+    .map((l) => l.slice(0, 2000)).sort();
+  assert.deepEqual(proxyLines(postern), proxyLines(pf));
   // The before-filter smtpd's milter sees the same events (no header, body or end of message).
   const evs = (m: TestMilter) => m.events().map((e) => e.ev).filter((e) => e !== 'close');
   assert.deepEqual(evs(postern.milter), evs(pf.milter));
