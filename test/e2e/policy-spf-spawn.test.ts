@@ -27,6 +27,7 @@ import { PosternSystem } from '../harness/postern-system.ts';
 import { RealPostfix } from '../harness/real-postfix.ts';
 import { DnsServer } from '../harness/dns-server.ts';
 import { freePort } from '../harness/free-port.ts';
+import { rcptReplies } from '../harness/smtp-rcpt-py.ts';
 
 const run = promisify(execFile);
 const POLICYD_SPF = '/usr/bin/policyd-spf';
@@ -87,21 +88,8 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function rcptReplies(port: number, senders: string[]): Promise<string[]> {
-  const py = `
-import smtplib, sys, json
-out = []
-for s in sys.argv[2:]:
-    c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
-    c.ehlo("client.example.org")
-    c.mail(s)
-    code, msg = c.rcpt("user@spf-rcpt.test")
-    out.append("%d %s" % (code, msg.decode()))
-    c.quit()
-print(json.dumps(out))
-`;
-  const { stdout } = await run('python3', ['-c', py, String(port), ...senders], { timeout: 120_000 });
-  return JSON.parse(stdout) as string[];
+function spfRcptReplies(port: number, senders: string[]): Promise<string[]> {
+  return rcptReplies(port, senders.map((s) => [s, 'user@spf-rcpt.test']));
 }
 
 /** The policyd-spf processes this test started (their command line names its conf file). */
@@ -123,7 +111,7 @@ test('policyd-spf spawned from master.cf: SPF fail is refused with its reply, pa
   await PosternSystem.start(sys);
   const sock = join(sys.configDir, 'data', 'queue', 'private', 'policyd-spf');
   for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
-  ours = await rcptReplies(sys.ports.smtp, SENDERS);
+  ours = await spfRcptReplies(sys.ports.smtp, SENDERS);
   assert.match(ours[0]!, /^550 5\.7\.23 <user@spf-rcpt\.test>: Recipient address rejected: Message rejected due to: SPF fail - not authorized\./);
   assert.match(ours[1]!, /^250 /);
   assert.match(ours[2]!, /^250 /);
@@ -139,7 +127,7 @@ test('real Postfix with the same master.cf and main.cf lines: the same replies',
     masterCf: `127.0.0.1:${port} inet n - n - - smtpd\n${MASTER(join(dir, 'policyd-spf.conf'))}`,
   });
   try {
-    const theirs = await rcptReplies(port, SENDERS);
+    const theirs = await spfRcptReplies(port, SENDERS);
     assert.deepEqual(ours, theirs);
   } finally {
     await pf.stop();
@@ -197,7 +185,7 @@ smtpd_sender_restrictions =
   }
   await PosternSystem.start(sys);
   const t0 = Date.now();
-  const [reply] = await rcptReplies(sys.ports.smtp, ['x@nospf.test']);
+  const [reply] = await spfRcptReplies(sys.ports.smtp, ['x@nospf.test']);
   assert.equal(reply, '451 4.3.5 <x@nospf.test>: Sender address rejected: policy crashed');
   assert.ok(Date.now() - t0 < 25_000, 'the hanging command was killed at its time limit, not at the 30 s timeout');
   // The command's exit is logged once its pipes are closed: wait for the line.

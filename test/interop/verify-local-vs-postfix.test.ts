@@ -11,16 +11,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { PosternSystem } from '../harness/postern-system.ts';
 import { RealPostfix } from '../harness/real-postfix.ts';
 import { freePort } from '../harness/free-port.ts';
+import { rcptRepliesFrom } from '../harness/smtp-rcpt-py.ts';
 
-const run = promisify(execFile);
 const skip = RealPostfix.unavailable();
 let work = '';
 
@@ -46,21 +44,8 @@ const PIPE = (marker: string) => `mypipe unix - n n - - pipe user=nobody argv=/b
 
 const ADDRS = ['nobody@local.test', 'alias@local.test', 'remote@local.test', 'nosuch@local.test', 'x@pipe.test'];
 
-async function rcpt(port: number, rcpts: string[]): Promise<string[]> {
-  const py = `
-import smtplib, sys, json
-out = []
-for r in sys.argv[2:]:
-    c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
-    c.ehlo("client.example.org")
-    c.mail("sender@example.org")
-    code, msg = c.rcpt(r)
-    out.append("%d %s" % (code, msg.decode()))
-    c.quit()
-print(json.dumps(out))
-`;
-  const { stdout } = await run('python3', ['-c', py, String(port), ...rcpts], { timeout: 120_000 });
-  return JSON.parse(stdout) as string[];
+function rcpt(port: number, rcpts: string[]): Promise<string[]> {
+  return rcptRepliesFrom(port, 'sender@example.org', rcpts);
 }
 
 /** Each address's probe result in a log: "deliverable (delivers to mailbox)". */

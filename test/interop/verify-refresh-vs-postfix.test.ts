@@ -14,15 +14,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { PosternSystem } from '../harness/postern-system.ts';
 import { RealPostfix } from '../harness/real-postfix.ts';
 import { freePort } from '../harness/free-port.ts';
+import { rcptRepliesFrom } from '../harness/smtp-rcpt-py.ts';
 
-const run = promisify(execFile);
 const skip = RealPostfix.unavailable();
 let portA = 0;
 let portB = 0;
@@ -55,20 +53,7 @@ function startFar(): Promise<RealPostfix> {
 }
 
 async function rcpt(port: number): Promise<string[]> {
-  const py = `
-import smtplib, sys, json
-out = []
-for r in sys.argv[2:]:
-    c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
-    c.ehlo("client.example.org")
-    c.mail("sender@example.org")
-    code, msg = c.rcpt(r)
-    out.append("%d %s" % (code, msg.decode()))
-    c.quit()
-print(json.dumps(out))
-`;
-  const { stdout } = await run('python3', ['-c', py, String(port), ...ADDRS], { timeout: 120_000 });
-  return (JSON.parse(stdout) as string[]).map((l) => l.replace(/:\d+: Connection refused/, ':PORT: Connection refused'));
+  return (await rcptRepliesFrom(port, 'sender@example.org', ADDRS)).map((l) => l.replace(/:\d+: Connection refused/, ':PORT: Connection refused'));
 }
 
 /** How many probe results for each address the log shows. */

@@ -13,15 +13,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { PosternSystem } from '../harness/postern-system.ts';
 import { RealPostfix } from '../harness/real-postfix.ts';
 import { freePort } from '../harness/free-port.ts';
+import { rcptReplies, rcptRepliesFrom } from '../harness/smtp-rcpt-py.ts';
 
-const run = promisify(execFile);
 const skip = RealPostfix.unavailable();
 let far: RealPostfix | undefined;
 let farPort = 0;
@@ -50,39 +48,13 @@ before(async () => {
 });
 after(async () => { await far?.stop(); });
 
-async function rcpt(port: number, rcpts: string[]): Promise<string[]> {
-  const py = `
-import smtplib, sys, json
-out = []
-for r in sys.argv[2:]:
-    c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
-    c.ehlo("client.example.org")
-    c.mail("sender@example.org")
-    code, msg = c.rcpt(r)
-    out.append("%d %s" % (code, msg.decode()))
-    c.quit()
-print(json.dumps(out))
-`;
-  const { stdout } = await run('python3', ['-c', py, String(port), ...rcpts], { timeout: 120_000 });
-  return JSON.parse(stdout) as string[];
+function rcpt(port: number, rcpts: string[]): Promise<string[]> {
+  return rcptRepliesFrom(port, 'sender@example.org', rcpts);
 }
 
 /** reject_unverified_sender: MAIL FROM each sender, the RCPT reply (smtpd_delay_reject). */
-async function senders(port: number, list: string[]): Promise<string[]> {
-  const py = `
-import smtplib, sys, json
-out = []
-for s in sys.argv[2:]:
-    c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
-    c.ehlo("client.example.org")
-    c.mail(s)
-    code, msg = c.rcpt("known@far.test")
-    out.append("%d %s" % (code, msg.decode()))
-    c.quit()
-print(json.dumps(out))
-`;
-  const { stdout } = await run('python3', ['-c', py, String(port), ...list], { timeout: 120_000 });
-  return JSON.parse(stdout) as string[];
+function senders(port: number, list: string[]): Promise<string[]> {
+  return rcptReplies(port, list.map((s) => [s, 'known@far.test']));
 }
 
 /** A second listener that verifies senders (the cache is shared with the first). */
