@@ -1,7 +1,8 @@
 /**
  * cmd-login - LOGIN (RFC 3501 §6.2.3) and AUTHENTICATE (RFC 3501 §6.2.2) with PLAIN (RFC 4616)
- * and LOGIN (draft-murchison-sasl-login), SASL-IR initial responses (RFC 4959), against the
- * shared user directory. Dovecot 2.3's texts:
+ * and LOGIN (draft-murchison-sasl-login), OAUTHBEARER (RFC 7628) and XOAUTH2 (lib-auth/
+ * sasl-oauth2.ts: a failure is first an error challenge, then NO after the client's dummy
+ * response, as Dovecot), SASL-IR initial responses (RFC 4959), against the shared user directory. Dovecot 2.3's texts:
  *   OK [CAPABILITY ...] Logged in
  *   NO [AUTHENTICATIONFAILED] Authentication failed.       (after the per-IP failure delay)
  *   NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.
@@ -24,6 +25,7 @@ import type { UserRecord } from '../lib-auth/user-directory.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { capabilityList } from './imapd-capability.ts';
+import { isOAuth2Mechanism, oauth2ErrorChallenge, parseOAuth2Message } from '../lib-auth/sasl-oauth2.ts';
 import { PROXY_FAILURE_MSG, proxyDestination, proxyLogin, proxySplice, type ProxyError } from '../lib-login/login-proxy.ts';
 
 const FAILED: Reply = { status: 'NO', code: 'AUTHENTICATIONFAILED', text: 'Authentication failed.' };
@@ -42,7 +44,7 @@ async function authenticate(s: ImapSession, c: CommandContext, user: string, pas
   let v;
   const pen = s.shared.penalty;
   try { v = await (pen ? pen.directory(s.shared.directory, s.remoteIp) : s.shared.directory).verifyPlain(user, pass, {
-    service: 'imap', remoteIp: s.remoteIp, localIp: s.localIp, remotePort: s.remotePort, localPort: s.localPort,
+    service: 'imap', remoteIp: s.remoteIp, localIp: s.localIp, remotePort: s.remotePort, localPort: s.localPort, mechanism: method,
   }); } catch (e) {
     s.shared.log.warn(`${s.who()}: auth: ${(e as Error).message}`);
     return { status: 'NO', code: 'UNAVAILABLE', text: 'Temporary authentication failure.' };
@@ -180,6 +182,23 @@ export async function cmdAuthenticate(s: ImapSession, c: CommandContext): Promis
     if (!d) return { status: 'BAD', text: 'Invalid base64 data in continued response' };
     return d;
   };
+  if (isOAuth2Mechanism(mech)) {
+    let resp: Buffer | Reply;
+    if (initial !== undefined) resp = b64(initial) ?? { status: 'BAD', text: 'Invalid base64 data in initial response' };
+    else resp = await ask('');
+    if (!Buffer.isBuffer(resp)) return resp;
+    const m = parseOAuth2Message(mech, resp);
+    if ('error' in m) {
+      s.shared.log.info(`imap-login: ${mech}: ${m.error}: rip=${s.remoteIp}, session=<${s.id}>`);
+      return delayed(s, FAILED);
+    }
+    const r = await authenticate(s, c, m.user, m.token, mech);
+    if (!r || r.code !== 'AUTHENTICATIONFAILED' || s.isClosed) return r;
+    // RFC 7628 §3.2.2: the error as a challenge; the client's dummy response ends the exchange
+    const dummy = await ask(oauth2ErrorChallenge(mech));
+    if (!Buffer.isBuffer(dummy) && dummy.text === 'Disconnected') return dummy;
+    return r;
+  }
   if (mech === 'PLAIN') {
     let resp: Buffer | Reply;
     if (initial !== undefined) resp = b64(initial) ?? { status: 'BAD', text: 'Invalid base64 data in initial response' };

@@ -6,6 +6,7 @@
  * `mailbox X { special_use, auto }`). Dovecot 2.3 names and defaults.
  */
 import type { DovecotConfig, MailboxSetting } from '../global/dovecot-conf.ts';
+import { offeredMechanisms } from '../lib-auth/sasl-oauth2.ts';
 
 export interface ImapdSettings {
   /** `* OK [...] <greeting>`; dovecot.conf login_greeting, else "Postern ready.". */
@@ -77,7 +78,7 @@ export function parseDovecotSize(v: string | undefined, dflt: number): number {
 export function imapdSettings(conf: DovecotConfig): ImapdSettings {
   const ns = conf.namespaces.find((n) => n.inbox) ?? conf.namespaces[0];
   const greeting = conf.isSet('login_greeting') ? (conf.get('login_greeting') ?? 'Postern ready.') : 'Postern ready.';
-  const mechs = conf.authMechanisms.map((m) => m.toUpperCase()).filter((m) => m === 'PLAIN' || m === 'LOGIN');
+  const mechs = offeredMechanisms(conf.authMechanisms);
   const maxUip = Number(conf.get('mail_max_userip_connections') ?? '10');
   const s: ImapdSettings = {
     greeting,

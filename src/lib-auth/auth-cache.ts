@@ -92,7 +92,7 @@ export function cachedPassdb(db: Passdb, cache: AuthCache, id: string): CachedPa
     forget(user) { cache.delete(key(user)); },
     close: () => db.close(),
   };
-  if (db.verifyBind) out.verifyBind = (e, secret) => db.verifyBind!(e, secret);
+  if (db.verifyBind) out.verifyBind = (e, secret, req) => db.verifyBind!(e, secret, req);
   if (db.iterate) out.iterate = () => db.iterate!();
   if (db.stamp) out.stamp = () => db.stamp!();
   return out;

@@ -19,6 +19,9 @@ export interface PassdbEntry {
   fields: Record<string, string>;
 }
 
+/** A verifyBind answer other than right/wrong. */
+export interface BindVerdict { result: 'unknown' | 'disabled'; reason: string }
+
 export interface Passdb {
   readonly driver: string;
   /** Scheme for passwords stored without `{SCHEME}` (passwd-file `scheme=`, sql default_pass_scheme). */
@@ -26,10 +29,12 @@ export interface Passdb {
   /** `req`: who asks, for %s %r %l in the driver's args (passwd-file path). */
   lookup(user: string, req?: AuthRequestInfo): Promise<PassdbEntry | undefined>;
   /**
-   * Check the password by the database itself instead of comparing hashes (LDAP auth_bind):
-   * true = right, false = wrong; throws on a temporary failure.
+   * Check the password by the database itself instead of comparing hashes (LDAP auth_bind, an
+   * oauth2 token endpoint): true = right, false = wrong, or another passdb result with the
+   * reason for the log (oauth2: the token names another user, the account is not active);
+   * throws on a temporary failure.
    */
-  verifyBind?(entry: PassdbEntry, secret: string): Promise<boolean>;
+  verifyBind?(entry: PassdbEntry, secret: string, req?: AuthRequestInfo): Promise<boolean | BindVerdict>;
   iterate?(): AsyncIterable<string>;
   /** Changes whenever the underlying data may have changed (file mtime, SQLite data_version). */
   stamp?(): Promise<string>;

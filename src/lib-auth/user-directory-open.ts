@@ -17,7 +17,9 @@
  *    mail_gid, then to this process's ids; `mail` falls back to mail_location; %u %n %d %h and
  *    a leading `~` (home) are expanded in it; `quota_rule` becomes quotaBytes/quotaMessages.
  *
- * Drivers: passwd-file, sql (sqlite, pgsql, mysql), ldap, static; passdb also shadow, userdb
+ * Drivers: passwd-file, sql (sqlite, pgsql, mysql), ldap, static; passdb also shadow and oauth2
+ * (db-oauth2.ts: the secret is a bearer token; `mechanisms = ...` limits a passdb to those SASL
+ * mechanisms, as in Dovecot), userdb
  * also prefetch and passwd (system users). sql and ldap answers go through the auth cache when
  * auth_cache_size is set (auth-cache.ts).
  * With no passdb/userdb block at all, the embedded default is used: the dovecot-sql.conf.ext
@@ -40,6 +42,7 @@ import { NetSqlBackend } from './db-sql-net.ts';
 import { LdapSource, ldapPassdb, ldapUserdb, loadLdapConf } from './db-ldap.ts';
 import { AuthCache, cachedPassdb, cachedUserdb, fromCache, type CachedPassdb } from './auth-cache.ts';
 import { parseDovecotSize, parseDovecotTime } from '../global/dovecot-units.ts';
+import { loadOAuth2Conf, oauth2Passdb } from './db-oauth2.ts';
 import { staticPassdb, staticUserdb, type StaticUserdb } from './db-static.ts';
 import { passwordDummyVerify, passwordVerify } from './password-scheme.ts';
 import type { AuthRequestInfo, UserDirectory, UserRecord, VerifyResult } from './user-directory.ts';
@@ -101,6 +104,9 @@ export class AuthUserDirectory implements UserDirectory {
     for (const { db, spec } of this.passdbs) {
       // Master-user passdbs (master = yes) only serve "user*master" logins, which we do not offer.
       if (isYes(spec.settings?.master)) continue;
+      // passdb { mechanisms = xoauth2 oauthbearer }: only for logins with those mechanisms
+      const mechs = spec.settings?.mechanisms;
+      if (mechs && !mechs.toLowerCase().split(/[\s,]+/).includes((req?.mechanism ?? 'plain').toLowerCase())) continue;
       let entry;
       try {
         entry = await db.lookup(name, req);
@@ -118,12 +124,19 @@ export class AuthUserDirectory implements UserDirectory {
       const canonical = fields.user || entry.user;
       let match: boolean;
       if (db.verifyBind) {
+        let v;
         try {
-          match = await db.verifyBind(entry, secret);
+          v = await db.verifyBind(entry, secret, req);
         } catch (err) {
           log.error(`passdb ${db.driver}(${name}): ${(err as Error).message}`);
           return { result: 'tempfail' };
         }
+        if (typeof v !== 'boolean') {
+          log.info(`passdb ${db.driver}(${name}): ${v.reason}`);
+          if (v.result === 'disabled') return { result: 'disabled', user: canonical };
+          continue;   // unknown here: the next passdb may know the user
+        }
+        match = v;
       } else if ('nopassword' in fields && !/^(no|n|0)$/i.test(fields.nopassword!) && !entry.password) {
         match = true;
       } else if (entry.password === undefined) {
@@ -161,7 +174,7 @@ export class AuthUserDirectory implements UserDirectory {
   /** Does any passdb (other than static) know this name? For static userdbs. */
   private async passdbKnows(name: string): Promise<Record<string, string> | undefined> {
     for (const { db, spec } of this.passdbs) {
-      if (db.driver === 'static' || isYes(spec.settings?.deny) || isYes(spec.settings?.master)) continue;
+      if (db.driver === 'static' || db.driver === 'oauth2' || isYes(spec.settings?.deny) || isYes(spec.settings?.master)) continue;
       const e = await db.lookup(name);
       if (e) return e.fields;
     }
@@ -333,8 +346,9 @@ export async function openUserDirectory(conf: DovecotConfig): Promise<AuthUserDi
       case 'ldap': db = ldapPassdb(ldap(spec)); break;
       case 'static': db = staticPassdb(spec.args); break;
       case 'shadow': db = shadowPassdb(); break;
+      case 'oauth2': db = oauth2Passdb(wrap(spec, () => loadOAuth2Conf(resolve(base, spec.args.trim())))); break;
       default:
-        throw new ConfigError(spec.file, spec.line, `passdb driver "${spec.driver}" is not supported (use passwd-file, sql, ldap, static or shadow)`);
+        throw new ConfigError(spec.file, spec.line, `passdb driver "${spec.driver}" is not supported (use passwd-file, sql, ldap, static, shadow or oauth2)`);
     }
     if (cache && CACHED_DRIVERS.has(spec.driver)) db = cachedPassdb(db, cache, `${passdbs.length}`);
     passdbs.push({ db, spec });

@@ -59,6 +59,8 @@ export interface AuthRequestInfo {
   localIp?: string | undefined;
   remotePort?: number | undefined;
   localPort?: number | undefined;
+  /** The SASL mechanism (PLAIN for IMAP LOGIN / POP3 USER+PASS), for passdb `mechanisms = ...`. */
+  mechanism?: string | undefined;
 }
 
 export interface UserDirectory {

@@ -15,6 +15,7 @@
  * "Authentication response too large").
  */
 import type { AuthRequestInfo, UserDirectory } from '../lib-auth/user-directory.ts';
+import { isOAuth2Mechanism, oauth2ErrorChallenge, parseOAuth2Message } from '../lib-auth/sasl-oauth2.ts';
 
 export type AuthOutcome =
   | { ok: true; user: string; mech: string; /** passdb extra fields (proxy, host, ...) */ fields?: Record<string, string> | undefined; password: string }
@@ -69,6 +70,23 @@ export async function saslAuthenticate(dir: UserDirectory, mechs: readonly strin
     if (a === '*') return abort;
     return a;
   };
+  if (isOAuth2Mechanism(mech)) {
+    let ir: string | AuthOutcome | undefined = initial;
+    const isInitial = ir !== undefined;
+    if (ir === undefined) ir = await ask('');
+    if (typeof ir !== 'string') return ir;
+    const raw = decodeBase64Strict(ir);
+    if (!raw) return badB64(isInitial);
+    const m = parseOAuth2Message(mech, raw);
+    if ('error' in m) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: m.error };
+    const r = await verify(dir, mech, m.user, m.token, { ...req, mechanism: mech });
+    if (r.ok || !r.failure) return r;   // a temporary failure is answered at once
+    // RFC 7628 §3.2.2: the error challenge; the client's dummy response ends the exchange
+    const dummy = await exchange(oauth2ErrorChallenge(mech));
+    if (dummy === undefined) return gone;
+    if (dummy === 'tooLarge') return tooLarge;
+    return r;
+  }
   if (mech === 'PLAIN') {
     let ir: string | AuthOutcome | undefined = initial;
     const isInitial = ir !== undefined;
@@ -80,7 +98,7 @@ export async function saslAuthenticate(dir: UserDirectory, mechs: readonly strin
     if (f.length !== 3) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: 'invalid PLAIN message' };
     const [authzid, authcid, pass] = f as [string, string, string];
     if (authzid && authzid !== authcid) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: 'authorization identity differs' };
-    return verify(dir, mech, authcid, pass, req);
+    return verify(dir, mech, authcid, pass, { ...req, mechanism: mech });
   }
   // LOGIN: "Username:" then "Password:".
   let u: string | AuthOutcome | undefined = initial;
@@ -93,5 +111,5 @@ export async function saslAuthenticate(dir: UserDirectory, mechs: readonly strin
   if (typeof p !== 'string') return p;
   const pass = decodeBase64Strict(p);
   if (!pass) return badB64(false);
-  return verify(dir, mech, user.toString('utf8'), pass.toString('utf8'), req);
+  return verify(dir, mech, user.toString('utf8'), pass.toString('utf8'), { ...req, mechanism: mech });
 }

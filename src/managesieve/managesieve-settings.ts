@@ -9,7 +9,7 @@
  *   managesieve_notify_capability        "mailto" when enotify is enabled
  *   managesieve_max_line_length          65536
  *   managesieve_max_compile_errors       5
- *   auth_failure_delay, disable_plaintext_auth, ssl = required, auth_mechanisms (plain, login)
+ *   auth_failure_delay, disable_plaintext_auth, ssl = required, auth_mechanisms (plain, login, oauthbearer, xoauth2)
  *   login_trusted_networks (peers counted as secured: a proxy in front)
  *   plugin { sieve }                     where scripts live (global/sieve-location.ts)
  *   plugin { sieve_max_script_size }     1M  (0: Pigeonhole's "no limit" is 64M here: scripts are
@@ -25,6 +25,7 @@
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
 import { SIEVE_CAPABILITY, SIEVE_NOTIFY_METHODS, sieveExtensions } from './managesieve-compile.ts';
 import { parseDovecotSize, parseDovecotTime } from '../global/dovecot-units.ts';
+import { offeredMechanisms } from '../lib-auth/sasl-oauth2.ts';
 
 /** The largest script accepted when sieve_max_script_size = 0 (see managesieveSettings()). */
 export const MAX_SCRIPT_SIZE_UNLIMITED = 64 * 1024 * 1024;
@@ -75,7 +76,7 @@ export function managesieveSettings(conf: DovecotConfig): ManageSieveSettings {
     authFailureDelayMs: parseDovecotTime(get('auth_failure_delay') || '2 secs', 'auth_failure_delay'),
     disablePlaintextAuth: conf.disablePlaintextAuth || conf.ssl === 'required',
     trustedNetworks: (conf.get('login_trusted_networks') ?? '').split(/[\s,]+/).filter((n) => /^[0-9a-fA-F.:]+(\/\d+)?$/.test(n)),
-    mechanisms: conf.authMechanisms.map((m) => m.toUpperCase()).filter((m) => m === 'PLAIN' || m === 'LOGIN'),
+    mechanisms: offeredMechanisms(conf.authMechanisms),
     location: plugin('sieve') || undefined,
     extensions,
     // 0 is "no limit" in Pigeonhole, which streams uploads to disk; Postern compiles a script

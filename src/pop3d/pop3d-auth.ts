@@ -1,6 +1,7 @@
 /**
  * pop3d-auth - the AUTHORIZATION state of RFC 1939 §4 as Dovecot's pop3-login serves it:
- * USER/PASS (§7), AUTH with SASL-IR (RFC 5034: PLAIN RFC 4616, LOGIN), APOP refused unless
+ * USER/PASS (§7), AUTH with SASL-IR (RFC 5034: PLAIN RFC 4616, LOGIN, OAUTHBEARER RFC 7628 and
+ * XOAUTH2 via lib-auth/sasl-oauth2.ts), APOP refused unless
  * configured (Postern stores no APOP secrets: always "-ERR APOP not enabled."), STLS hook,
  * CAPA (RFC 2449), QUIT. Replies are Dovecot 2.3's texts, checked against a real Dovecot
  * (test/interop/pop3-vs-dovecot.test.ts):
@@ -16,6 +17,7 @@
  * of the session (capped at 15 s), as Dovecot's auth penalty slows down password guessing.
  */
 import type { AuthRequestInfo, UserDirectory } from '../lib-auth/user-directory.ts';
+import { isOAuth2Mechanism, oauth2ErrorChallenge, parseOAuth2Message } from '../lib-auth/sasl-oauth2.ts';
 
 export type AuthOutcome =
   | { ok: true; user: string; mech: string; /** passdb extra fields (proxy, host, ...) */ fields?: Record<string, string> | undefined; password: string }
@@ -62,6 +64,21 @@ export async function saslAuth(dir: UserDirectory, mechs: readonly string[], arg
   const badB64 = (initial: boolean): AuthOutcome => ({ ok: false, reply: `-ERR [AUTH] Invalid base64 data in ${initial ? 'initial response' : 'continued response'}`, failure: false, logReason: 'bad base64' });
   const gone: AuthOutcome = { ok: false, reply: '', failure: false, logReason: 'connection lost' };
   if (!mechs.includes(mech)) return { ok: false, reply: '-ERR [AUTH] Unsupported authentication mechanism.', failure: false, logReason: `unsupported mechanism ${mech}` };
+  if (isOAuth2Mechanism(mech)) {
+    const initial = ir !== undefined;
+    if (ir === undefined) ir = await exchange('');
+    if (ir === undefined) return gone;
+    if (ir === '*') return abort;
+    const raw = ir === '=' ? Buffer.alloc(0) : decodeBase64Strict(ir);
+    if (!raw) return badB64(initial);
+    const m = parseOAuth2Message(mech, raw);
+    if ('error' in m) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: m.error };
+    const r = await verifyPassword(dir, mech, m.user, m.token, { ...req, mechanism: mech });
+    if (r.ok || !r.failure) return r;   // a temporary failure is answered at once
+    // RFC 7628 §3.2.2: the error challenge; the client's dummy response ends the exchange
+    if (await exchange(oauth2ErrorChallenge(mech)) === undefined) return gone;
+    return r;
+  }
   if (mech === 'PLAIN') {
     const initial = ir !== undefined;
     if (ir === undefined) ir = await exchange('');
@@ -73,7 +90,7 @@ export async function saslAuth(dir: UserDirectory, mechs: readonly string[], arg
     if (f.length !== 3) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: 'invalid PLAIN message' };
     const [authzid, authcid, pass] = f as [string, string, string];
     if (authzid && authzid !== authcid) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: 'authorization identity differs' };
-    return verifyPassword(dir, mech, authcid, pass, req);
+    return verifyPassword(dir, mech, authcid, pass, { ...req, mechanism: mech });
   }
   // LOGIN (draft-murchison-sasl-login): "Username:" then "Password:".
   let u: string | undefined = ir;
@@ -88,5 +105,5 @@ export async function saslAuth(dir: UserDirectory, mechs: readonly string[], arg
   if (p === '*') return abort;
   const pass = decodeBase64Strict(p);
   if (!pass) return badB64(false);
-  return verifyPassword(dir, mech, user.toString('utf8'), pass.toString('utf8'), req);
+  return verifyPassword(dir, mech, user.toString('utf8'), pass.toString('utf8'), { ...req, mechanism: mech });
 }

@@ -6,7 +6,7 @@
  *   auth_failure_delay       2 secs; doubled per failure of the session, at most 15 s (Dovecot's
  *                            auth penalty grows the same way)
  *   disable_plaintext_auth   yes: USER/PASS, PLAIN, LOGIN refused unless TLS or loopback
- *   auth_mechanisms          plain (login also when listed)
+ *   auth_mechanisms          plain (login, oauthbearer, xoauth2 also when listed)
  *   pop3_lock_session        no
  *   pop3_uidl_format         %08Xu%08Xv (also %u %v %g %m, with Dovecot's %0NX forms; hex is
  *                            lower case, as Dovecot 2.3 writes it)
@@ -16,6 +16,7 @@
  */
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
 import { parseDovecotTime } from '../global/dovecot-units.ts';
+import { offeredMechanisms } from '../lib-auth/sasl-oauth2.ts';
 
 export interface Pop3dSettings {
   greeting: string;
@@ -42,7 +43,7 @@ export function pop3dSettings(conf: DovecotConfig): Pop3dSettings {
     // Dovecot client_check_plaintext_auth(): `ssl = required` refuses plaintext logins on
     // non-secure connections just as disable_plaintext_auth = yes does.
     disablePlaintextAuth: conf.disablePlaintextAuth || conf.ssl === 'required',
-    mechanisms: conf.authMechanisms.map((m) => m.toUpperCase()).filter((m) => m === 'PLAIN' || m === 'LOGIN'),
+    mechanisms: offeredMechanisms(conf.authMechanisms),
     lockSession: yes('pop3_lock_session'),
     uidlFormat: get('pop3_uidl_format') || '%08Xu%08Xv',
     logoutFormat: get('pop3_logout_format') || 'top=%t/%p, retr=%r/%b, del=%d/%m, size=%s',

@@ -231,10 +231,10 @@ export interface AuthPenaltyDirectory {
  * a failure reply waits auth_failure_delay plus the address's penalty; a right password is
  * answered at once. Same replies as directoryAuth().
  */
-export function penalizedAuth(dir: UserDirectory, penalty: AuthPenaltyDirectory): SmtpdAuth {
-  const plain = directoryAuth(dir);
+export function penalizedAuth(dir: UserDirectory, penalty: AuthPenaltyDirectory, mechanisms?: string[]): SmtpdAuth {
+  const plain = directoryAuth(dir, mechanisms);
   return {
     mechanisms: plain.mechanisms,
-    authenticate: (arg, state, exchange) => directoryAuth(penalty.directory(dir, state.clientAddr)).authenticate(arg, state, exchange),
+    authenticate: (arg, state, exchange) => directoryAuth(penalty.directory(dir, state.clientAddr), mechanisms).authenticate(arg, state, exchange),
   };
 }

@@ -1,5 +1,7 @@
 /**
- * smtpd-sasl - SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms, verified
+ * smtpd-sasl - SMTP AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms, and
+ * OAUTHBEARER (RFC 7628) / XOAUTH2 when auth_mechanisms lists them (lib-auth/sasl-oauth2.ts: a
+ * failure is a 334 error challenge, the client's dummy response, then 535), verified
  * against the shared user directory (smtpd_sasl_type = dovecot means "our own directory": one
  * user list for SMTP, IMAP, POP3).
  *
@@ -13,6 +15,7 @@
  */
 import type { UserDirectory } from '../lib-auth/user-directory.ts';
 import type { SmtpdState } from './smtpd-state.ts';
+import { isOAuth2Mechanism, oauth2ErrorChallenge, parseOAuth2Message } from '../lib-auth/sasl-oauth2.ts';
 
 export interface AuthResult {
   ok: boolean;
@@ -41,15 +44,31 @@ function decodeB64(s: string): Buffer | undefined {
   return Buffer.from(t, 'base64');
 }
 
-export function directoryAuth(dir: UserDirectory): SmtpdAuth {
+export function directoryAuth(dir: UserDirectory, mechanisms: string[] = ['PLAIN', 'LOGIN']): SmtpdAuth {
   const fail = (mechanism: string, logReason: string): AuthResult => ({ ok: false, mechanism, logReason });
   return {
-    mechanisms: ['PLAIN', 'LOGIN'],
+    mechanisms,
     async authenticate(arg, _state, exchange) {
       const parts = arg.trim().split(/\s+/);
       const mech = (parts[0] ?? '').toUpperCase();
       if (!mech) return { ok: false, code: 501, enh: '5.5.4', text: 'Syntax: AUTH mechanism' };
+      if (!mechanisms.includes(mech)) return { ok: false, code: 504, enh: '5.5.4', text: 'Unsupported authentication mechanism' };
       let initial: string | undefined = parts[1];
+      if (isOAuth2Mechanism(mech)) {
+        if (initial === undefined) initial = await exchange('');
+        if (initial === undefined) return fail(mech, 'connection lost');
+        if (initial === '*') return { ok: false, mechanism: mech, code: 501, enh: '5.7.0', text: 'Authentication aborted' };
+        const raw = initial === '=' ? Buffer.alloc(0) : decodeB64(initial);
+        if (!raw) return { ok: false, mechanism: mech, code: 535, enh: '5.7.8', text: 'Error: authentication failed: Invalid base64 data in continued response' };
+        const m = parseOAuth2Message(mech, raw);
+        if ('error' in m) return fail(mech, m.error);
+        const r = await verify(mech, m.user, m.token, _state);
+        if (r.ok || r.code !== undefined) return r;   // a temporary failure is answered at once
+        // RFC 7628 §3.2.2 / RFC 4954 §4: the error challenge, then the client's dummy response
+        const dummy = await exchange(oauth2ErrorChallenge(mech));
+        if (dummy === undefined) return fail(mech, 'connection lost');
+        return r;
+      }
       if (mech === 'PLAIN') {
         if (initial === undefined) initial = await exchange('');
         if (initial === undefined) return fail(mech, 'connection lost');
@@ -60,7 +79,7 @@ export function directoryAuth(dir: UserDirectory): SmtpdAuth {
         if (f.length !== 3) return fail(mech, 'invalid PLAIN message');
         const [authzid, authcid, passwd] = f as [string, string, string];
         if (authzid && authzid !== authcid) return fail(mech, 'authorization identity differs');
-        return verify(mech, authcid, passwd);
+        return verify(mech, authcid, passwd, _state);
       }
       if (mech === 'LOGIN') {
         let userLine: string | undefined = initial;
@@ -74,16 +93,16 @@ export function directoryAuth(dir: UserDirectory): SmtpdAuth {
         if (passLine === '*') return { ok: false, mechanism: mech, code: 501, enh: '5.7.0', text: 'Authentication aborted' };
         const p = decodeB64(passLine);
         if (!p) return { ok: false, mechanism: mech, code: 535, enh: '5.7.8', text: 'Error: authentication failed: Invalid base64 data in continued response' };
-        return verify(mech, u.toString('utf8'), p.toString('utf8'));
+        return verify(mech, u.toString('utf8'), p.toString('utf8'), _state);
       }
       return { ok: false, code: 504, enh: '5.5.4', text: 'Unsupported authentication mechanism' };
     },
   };
 
-  async function verify(mech: string, user: string, pass: string): Promise<AuthResult> {
+  async function verify(mech: string, user: string, pass: string, state: SmtpdState): Promise<AuthResult> {
     if (!user || user.includes('\0')) return fail(mech, 'empty user name');
     // service "smtp", as Postfix's SASL requests reach Dovecot's auth (%s in passdb args)
-    const r = await dir.verifyPlain(user, pass, { service: 'smtp' });
+    const r = await dir.verifyPlain(user, pass, { service: 'smtp', mechanism: mech, remoteIp: state.clientAddr });
     if (r.result === 'ok') return { ok: true, user: r.user ?? user, mechanism: mech };
     if (r.result === 'tempfail') return { ok: false, mechanism: mech, code: 454, enh: '4.7.0', text: 'Temporary authentication failure', logReason: 'temporary failure' };
     return fail(mech, r.result === 'unknown' ? 'unknown user' : 'authentication failure');

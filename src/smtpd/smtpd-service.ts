@@ -46,7 +46,9 @@ export function smtpdService(clients: SmtpdServiceClients): ServiceImpl {
       if (config.bool('smtpd_sasl_auth_enable')) {
         const { openUserDirectory } = await import('../lib-auth/user-directory-open.ts');
         // Dovecot's auth_penalty, shared with imapd/pop3d: failed logins slow the next attempt.
-        auth = penalizedAuth(await openUserDirectory(ctx.dovecot), clients.authPenalty());
+        // The mechanisms are Dovecot's auth_mechanisms, as a Postfix with smtpd_sasl_type = dovecot offers.
+        const { offeredMechanisms } = await import('../lib-auth/sasl-oauth2.ts');
+        auth = penalizedAuth(await openUserDirectory(ctx.dovecot), clients.authPenalty(), offeredMechanisms(ctx.dovecot.authMechanisms));
       }
       const smtpd = createSmtpd(config, {
         cleanup: clients.cleanup, anvil, postscreen: clients.postscreen,
