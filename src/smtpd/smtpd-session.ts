@@ -385,8 +385,8 @@ export class SmtpdSession {
 
   /**
    * A reply made elsewhere (a proxy filter's), CRLF between its lines, sent as Postfix's
-   * smtpd_chat_reply() sends it: every line but the last marked as a continuation. A 4xx/5xx
-   * counts as an error when `error` is set.
+   * smtpd_chat_reply() sends it: every line but the last marked as a continuation, and the
+   * session ends after a 421 or 521. A 4xx/5xx counts as an error when `error` is set.
    */
   replyText(text: string, error: boolean): void {
     const lines = text.split('\r\n');
@@ -394,6 +394,8 @@ export class SmtpdSession {
     if (this.state.errorCount >= this.st.softErrorLimit && this.st.errorSleepMs > 0) { this.out.push(SLEEP); this.sleepQueued = true; }
     lines.forEach((l, i) => this.writeLine(i < lines.length - 1 && l.length > 3 ? l.slice(0, 3) + '-' + l.slice(4) : l));
     if (error && (text[0] === '4' || text[0] === '5')) this.state.errorCount++;
+    // smtpd_chat_reply(): a 421 or 521 reply is followed by an orderly disconnect.
+    if (/^[45]21/.test(text)) this.hangup();
   }
 
   /** A reply that counts as an error (smtpd_soft/hard_error_limit), counted after it is queued as Postfix does. */

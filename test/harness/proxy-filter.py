@@ -10,6 +10,7 @@ accepted, the reinjection's own 4xx/5xx otherwise.
 It refuses and misbehaves on cue, so one filter serves every test:
   MAIL FROM with "reject-mail"   553 5.7.1 Sender refused by proxy-filter
   RCPT TO with "reject-rcpt"     550 5.7.1 <addr>: Recipient refused by proxy-filter
+  RCPT TO with "shutdown-rcpt"   421 4.3.2 proxy-filter shutting down
   a content line "X-Test: reject"   554 5.7.1 Message content rejected by proxy-filter
   a content line "X-Test: hang"     never answers the final dot (reads until the MTA leaves)
   a content line "X-Test: close"    closes the connection at that line (middle of DATA)
@@ -82,6 +83,9 @@ class Handler(socketserver.StreamRequestHandler):
                 self.send("250 2.1.0 Ok")
             elif verb == "RCPT":
                 addr = cmd[8:].split(">", 1)[0].lstrip("<")
+                if "shutdown-rcpt" in addr:
+                    self.send("421 4.3.2 proxy-filter shutting down")
+                    continue
                 if "reject-rcpt" in addr:
                     self.send("550 5.7.1 <%s>: Recipient refused by proxy-filter" % addr)
                     continue

@@ -195,6 +195,7 @@ const SESSIONS: Record<string, [keyof Ports, string[]]> = {
   unix: ['unix', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('unix filter')), 'QUIT\r\n']],
   relay: ['relay', ['EHLO client.example.org\r\n', 'XFORWARD NAME=orig.example ADDR=192.0.2.7 PORT=4567 PROTO=ESMTP HELO=orig-helo.example\r\n',
     'XFORWARD SOURCE=REMOTE IDENT=ABC123\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('relayed xforward')), 'QUIT\r\n']],
+  shutdown: ['main', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test', 'shutdown-rcpt@dest.test', 'user2@dest.test'])]],
   small: ['small', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('too big', `X-Pad: ${'p'.repeat(1200)}\r\n`)), 'QUIT\r\n']],
 };
 const ACCEPTED = ['accepted', 'second transaction', 'after hang', 'after close', 'speed accepted', 'long ehlo', 'milter proxied', 'bdat accepted', 'unix filter', 'relayed xforward'];
@@ -322,7 +323,9 @@ test('Postern: every session through the before-queue filter', async () => {
   assert.deepEqual(last('small', 'From:'), ['552 5.3.4 Error: message file too big']);
   const g = last('garbage', 'From:')[0]!;
   assert.ok(g.startsWith('HEL-O WORLD | 554 5.7.1 yyy'), g);
-  for (const [name, tr] of Object.entries(t)) assert.deepEqual(tr.at(-1)![1], ['221 2.0.0 Bye'], `${name} ends with QUIT's reply`);
+  // A filter's 421 ends the client's session, as any 421 of smtpd.
+  assert.deepEqual(t.shutdown!.slice(-2).map(([, r]) => r.join(' | ')), ['421 4.3.2 proxy-filter shutting down', '<EOF>']);
+  for (const [name, tr] of Object.entries(t)) if (name !== 'shutdown') assert.deepEqual(tr.at(-1)![1], ['221 2.0.0 Bye'], `${name} ends with QUIT's reply`);
   // Every accepted message arrives once, with the filter's header, otherwise as sent.
   for (const subject of ACCEPTED) {
     const [m] = await until(() => { const l = bySubject(postern.sink, subject); return l.length ? l : undefined; }, `"${subject}" at smtp-sink`);
