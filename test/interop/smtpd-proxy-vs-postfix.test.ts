@@ -81,9 +81,12 @@ transport_maps = inline:{ dest.test=smtp:[127.0.0.1]:${sinkPort} }
 smtpd_recipient_restrictions = check_recipient_access inline:{ blocked@dest.test=REJECT }, permit_mynetworks, reject_unauth_destination
 `;
 
-interface Ports { main: number; slow: number; down: number; speed: number; longEhlo: number; milter: number; small: number; unix: number; relay: number; reinject: number }
+interface Ports { main: number; slow: number; down: number; speed: number; longEhlo: number; milter: number; small: number; unix: number; relay: number; speedDown: number; reinject: number }
 
 const MASTER = (p: Ports, filter: number | string, filter2: number | string, dead: number, milter: number, unixFilter: string) => `
+127.0.0.1:${p.speedDown} inet n - n - - smtpd
+  -o smtpd_proxy_filter=127.0.0.1:${dead}
+  -o smtpd_proxy_options=speed_adjust
 127.0.0.1:${p.relay} inet n - n - - smtpd
   -o smtpd_proxy_filter=127.0.0.1:${filter}
   -o smtpd_authorized_xforward_hosts=127.0.0.0/8
@@ -187,7 +190,9 @@ const SESSIONS: Record<string, [keyof Ports, string[]]> = {
   close: ['main', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('closed in data', 'X-Test: close\r\n')),
     ...tx('sender@example.org', ['user@dest.test'], MESSAGE('after close')), 'QUIT\r\n']],
   speed: ['speed', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('speed accepted')),
-    ...tx('sender@example.org', ['user@dest.test', 'reject-rcpt@dest.test'], MESSAGE('speed refused')), 'QUIT\r\n']],
+    ...tx('sender@example.org', ['user@dest.test', 'reject-rcpt@dest.test'], MESSAGE('speed refused')),
+    ...tx('sender@example.org', ['user@dest.test'], MESSAGE('speed content refused', 'X-Test: reject\r\n')), 'QUIT\r\n']],
+  speedDown: ['speedDown', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('speed down')), 'QUIT\r\n']],
   longEhlo: ['longEhlo', ['HELO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('long ehlo')), 'QUIT\r\n']],
   milter: ['milter', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['milter-reject@dest.test', 'user@dest.test'], MESSAGE('milter proxied')), 'QUIT\r\n']],
   bdat: ['main', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test']), ...BDAT(RAW('bdat accepted')),
@@ -252,7 +257,7 @@ async function until<T>(f: () => T | undefined, what: string, ms = 30_000): Prom
 }
 
 async function ports(): Promise<Ports> {
-  return { main: await freePort(), slow: await freePort(), down: await freePort(), speed: await freePort(), longEhlo: await freePort(), milter: await freePort(), small: await freePort(), unix: await freePort(), relay: await freePort(), reinject: await freePort() };
+  return { main: await freePort(), slow: await freePort(), down: await freePort(), speed: await freePort(), longEhlo: await freePort(), milter: await freePort(), small: await freePort(), unix: await freePort(), relay: await freePort(), speedDown: await freePort(), reinject: await freePort() };
 }
 
 async function startPostern(): Promise<Side> {
@@ -315,8 +320,11 @@ test('Postern: every session through the before-queue filter', async () => {
   assert.deepEqual(last('down', 'RCPT'), ['451 4.3.0 Error: queue file write error', '451 4.3.0 Error: queue file write error']);
   assert.deepEqual(last('hang', 'From:'), ['451 4.3.0 Error: queue file write error', '250 2.0.0 Ok: filtered']);
   assert.deepEqual(last('close', 'From:'), ['451 4.3.0 Error: queue file write error', '250 2.0.0 Ok: filtered']);
-  assert.deepEqual(last('speed', 'RCPT'), ['250 2.1.5 Ok', '250 2.1.5 Ok', '250 2.1.5 Ok']);
-  assert.deepEqual(last('speed', 'From:'), ['250 2.0.0 Ok: filtered', '550 5.7.1 <reject-rcpt@dest.test>: Recipient refused by proxy-filter']);
+  assert.deepEqual(last('speed', 'RCPT'), ['250 2.1.5 Ok', '250 2.1.5 Ok', '250 2.1.5 Ok', '250 2.1.5 Ok']);
+  assert.deepEqual(last('speed', 'From:'), ['250 2.0.0 Ok: filtered', '550 5.7.1 <reject-rcpt@dest.test>: Recipient refused by proxy-filter',
+    '554 5.7.1 Message content rejected by proxy-filter']);
+  assert.deepEqual(last('speedDown', 'RCPT'), ['250 2.1.5 Ok']);
+  assert.deepEqual(last('speedDown', 'From:'), ['451 4.3.0 Error: queue file write error']);
   assert.deepEqual(last('longEhlo', 'From:'), ['250 2.0.0 Ok: filtered']);
   assert.deepEqual(last('milter', 'RCPT'), ['550 5.7.1 Command rejected', '250 2.1.5 Ok']);
   assert.deepEqual(last('bdat', 'BDAT'), ['250 2.0.0 Ok: 40 bytes', '250 2.0.0 Ok: filtered', '250 2.0.0 Ok: 40 bytes', '554 5.7.1 Message content rejected by proxy-filter']);
@@ -337,7 +345,7 @@ test('Postern: every session through the before-queue filter', async () => {
   await new Promise((r) => setTimeout(r, 500));
   for (const subject of ACCEPTED) assert.equal(bySubject(postern.sink, subject).length, 1, subject);
   assert.ok(!bySubject(postern.sink, 'milter proxied')[0]!.body.includes('X-Milter'), 'no message-stage milter edit behind a proxy filter');
-  for (const refused of ['bdat refused', 'too big', 'refused content', 'hung filter', 'garbage reply', 'closed in data', 'speed refused']) assert.equal(bySubject(postern.sink, refused).length, 0, refused);
+  for (const refused of ['speed content refused', 'speed down', 'bdat refused', 'too big', 'refused content', 'hung filter', 'garbage reply', 'closed in data', 'speed refused']) assert.equal(bySubject(postern.sink, refused).length, 0, refused);
   // The filter was told who the client was.
   const xf = postern.filter.entries().filter((e) => !(e.data ?? '').includes('relayed xforward')).flatMap((e) => e.cmds.filter((c) => c.startsWith('XFORWARD')));
   assert.ok(xf.length > 0 && xf.every((x) => /^XFORWARD NAME=\S+ ADDR=127\.0\.0\.1 PORT=\d+ HELO=client\.example\.org IDENT=\[UNAVAILABLE\] PROTO=ESMTP SOURCE=LOCAL$/.test(x)), xf.join('\n'));
