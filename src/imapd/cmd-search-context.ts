@@ -27,7 +27,11 @@
  *    PARTIAL without a range or with one that is not nz-number:nz-number, PARTIAL with ALL.
  *    A reversed range (10:1) is swapped, as Dovecot does.
  *
- * CONTEXT=SORT is not offered: SORT results are not kept (no sort index), see docs/imapd.md.
+ * CONTEXT=SORT (RFC 5267 §4 for SORT; cmd-sort.ts parses RETURN): PARTIAL in sort order, and
+ * UPDATE keeps the sorted result (sort records of its members) so changes are sent as
+ * `ADDTO (pos n ...)` / `REMOVEFROM (pos n ...)` with real 1-based positions: removals highest
+ * position first, additions lowest first, each pair valid when applied in the order sent.
+ * Dovecot 2.3 offers neither CONTEXT=SORT nor SEARCH updates on SORT.
  */
 import { argAtom, ImapParseError, type ImapArg } from '../lib-imap/imap-parser.ts';
 import type { SearchKey } from '../lib-imap/imap-search-args.ts';
@@ -37,6 +41,7 @@ import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 import { searchMessages } from './cmd-search.ts';
 import { indexOfUid } from './imapd-sync.ts';
+import { sortMessages, type SortCriterion, type SortRecord } from '../lib-imap/imap-sort.ts';
 
 /** Dovecot CLIENT_MAX_SEARCH_UPDATES. */
 export const MAX_UPDATES = 10;
@@ -169,6 +174,17 @@ interface Update {
   key: SearchKey;
   /** UIDs currently in the result. */
   result: Set<number>;
+  /** CONTEXT=SORT (RFC 5267 §4): the result in sort order, kept with each member's sort record. */
+  sort?: SortContext;
+}
+
+/** What a SORT ... RETURN (UPDATE) keeps: its criteria, the order, and how to read new records. */
+export interface SortContext {
+  criteria: readonly SortCriterion[];
+  /** The result in sort order; each record's seq is its UID (the tie-break of RFC 5256 §3 keeps). */
+  order: SortRecord[];
+  /** Sort records of these UIDs (those since expunged left out), seq set to the UID. */
+  records(uids: readonly number[]): Promise<SortRecord[]>;
 }
 
 const updates = new WeakMap<ImapSession, Update[]>();
@@ -189,13 +205,21 @@ export function checkUpdateTag(s: ImapSession, c: CommandContext, split: SplitSe
   if (split.ret?.update && liveUpdates(s)?.some((u) => u.tag === c.tag)) throw new ImapParseError('Duplicate search update tag');
 }
 
-function keepUpdate(s: ImapSession, c: CommandContext, key: SearchKey, hits: number[]): boolean {
+function keepUpdate(s: ImapSession, c: CommandContext, key: SearchKey, hits: number[], sort?: SortContext): boolean {
   const list = liveUpdates(s) ?? [];
   if (list.length >= MAX_UPDATES) return false;
   const view = s.box!.messages();
-  list.push({ tag: c.tag, uid: c.uid, box: s.box!, key: freezeKey(s, key, view), result: new Set(hits.map((i) => view[i]!.uid)) });
+  list.push({ tag: c.tag, uid: c.uid, box: s.box!, key: freezeKey(s, key, view), result: new Set(hits.map((i) => view[i]!.uid)), ...(sort ? { sort } : {}) });
   updates.set(s, list);
   return true;
+}
+
+/**
+ * SORT ... RETURN (UPDATE) (CONTEXT=SORT, RFC 5267 §4): keeps the sorted result current; false
+ * when MAX_UPDATES are already kept (the caller sends NOUPDATE). `hits`: view indexes.
+ */
+export function keepSortUpdate(s: ImapSession, c: CommandContext, key: SearchKey, hits: number[], sort: SortContext): boolean {
+  return keepUpdate(s, c, key, hits, sort);
 }
 
 /** Ranges of UIDs (ascending) from view indexes. */
@@ -252,6 +276,7 @@ export function searchUpdateExpunged(s: ImapSession, before: readonly MessageInf
   if (!list || expunged.length === 0) return '';
   let out = '';
   for (const u of list) {
+    if (u.sort) { out += sortRemoved(u, before, new Set(expunged.filter((uid) => u.result.delete(uid)))); continue; }
     const gone: number[] = [];
     for (const uid of expunged) {
       if (!u.result.delete(uid)) continue;
@@ -296,6 +321,20 @@ export async function searchUpdateChanges(s: ImapSession, added: readonly Messag
     if (s.box !== box) return '';
     const adds: number[] = [];
     const removes: number[] = [];
+    if (u.sort) {
+      const gone = new Set<number>();
+      const come: number[] = [];
+      for (const m of subset) {
+        const had = u.result.has(m.uid);
+        const has = match.has(m.uid);
+        if (had === has) continue;
+        if (has) { u.result.add(m.uid); come.push(m.uid); } else { u.result.delete(m.uid); gone.add(m.uid); }
+      }
+      out += sortRemoved(u, view, gone);
+      if (come.length > 0) out += await sortAdded(u, view, come);
+      if (s.box !== box) return '';
+      continue;
+    }
     for (const m of subset) {
       const had = u.result.has(m.uid);
       const has = match.has(m.uid);
@@ -311,6 +350,45 @@ export async function searchUpdateChanges(s: ImapSession, added: readonly Messag
     out += line + '\r\n';
   }
   return out;
+}
+
+/**
+ * CONTEXT=SORT removals: `REMOVEFROM (pos n pos n ...)`, each pair a message and its 1-based
+ * position in the sorted result, highest position first, so removing them one after another as
+ * listed keeps every later position right (RFC 5267 §4.3). `view` numbers the messages.
+ */
+function sortRemoved(u: Update, view: readonly MessageInfo[], gone: ReadonlySet<number>): string {
+  const sc = u.sort!;
+  if (gone.size === 0) return '';
+  const pairs: string[] = [];
+  for (let i = sc.order.length - 1; i >= 0; i--) {
+    const uid = sc.order[i]!.uid;
+    if (!gone.has(uid)) continue;
+    const n = u.uid ? uid : indexOfUid(view, uid) + 1;
+    if (n > 0) pairs.push(`${i + 1} ${n}`);
+  }
+  sc.order = sc.order.filter((r) => !gone.has(r.uid));
+  return pairs.length > 0 ? `${esearchHead(u)} REMOVEFROM (${pairs.join(' ')})\r\n` : '';
+}
+
+/**
+ * CONTEXT=SORT additions: the new members sorted in with the others, then `ADDTO (pos n ...)`
+ * in ascending final position, so inserting them one after another as listed gives the sorted
+ * result (RFC 5267 §4.3).
+ */
+async function sortAdded(u: Update, view: readonly MessageInfo[], uids: readonly number[]): Promise<string> {
+  const sc = u.sort!;
+  const fresh = await sc.records(uids);
+  if (fresh.length === 0) return '';
+  const isNew = new Set(fresh.map((r) => r.uid));
+  sc.order = sortMessages([...sc.order, ...fresh], sc.criteria);
+  const pairs: string[] = [];
+  sc.order.forEach((r, i) => {
+    if (!isNew.has(r.uid)) return;
+    const n = u.uid ? r.uid : indexOfUid(view, r.uid) + 1;
+    if (n > 0) pairs.push(`${i + 1} ${n}`);
+  });
+  return pairs.length > 0 ? `${esearchHead(u)} ADDTO (${pairs.join(' ')})\r\n` : '';
 }
 
 /** CANCELUPDATE "tag" ... (RFC 5267 §4). */

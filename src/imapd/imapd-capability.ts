@@ -5,7 +5,7 @@
  *              (LOGINDISABLED instead of AUTH=... when disable_plaintext_auth forbids it, as Dovecot)
  *   post-login IMAP4rev1 IMAP4rev2 SASL-IR ID ENABLE IDLE [SORT SORT=DISPLAY THREAD=...] MULTIAPPEND
  *              CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED CONDSTORE QRESYNC ESEARCH
- *              [ESORT] SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE STATUS=SIZE SAVEDATE
+ *              [ESORT] SEARCHRES WITHIN CONTEXT=SEARCH [CONTEXT=SORT] LIST-STATUS BINARY MOVE STATUS=SIZE SAVEDATE
  *              LITERAL+ NOTIFY SPECIAL-USE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE SNIPPET=FUZZY
  *              PREVIEW=FUZZY PREVIEW REPLACE [METADATA] [ACL RIGHTS=texk] [CREATE-SPECIAL-USE]
  *              [OBJECTID] UNAUTHENTICATE UTF8=ACCEPT COMPRESS=DEFLATE
@@ -14,7 +14,7 @@
  * nor UNAUTHENTICATE (RFC 8437, cmd-unauthenticate.ts), nor UTF8=ACCEPT (RFC 6855: after ENABLE,
  * mailbox names in UTF-8 as in IMAP4rev2, imapd-names.ts, and APPEND's `UTF8 (~{n})` data).
  * IMAP4rev2 (RFC 9051) is spoken after ENABLE IMAP4rev2 (imapd-rev2.ts); CONTEXT=SEARCH is RFC
- * 5267 §4 (cmd-search-context.ts; CONTEXT=SORT is not offered).
+ * 5267 §4 (cmd-search-context.ts), CONTEXT=SORT its SORT form (cmd-sort.ts; Dovecot 2.3 lacks it).
  * Not announced (Dovecot does): LOGIN-REFERRALS (we never refer), URL-PARTIAL, I18NLEVEL=1,
  * THREAD=REFS. NOTIFY (RFC 5465) is cmd-notify.ts and imapd-notify.ts.
  */
@@ -34,7 +34,9 @@ export function capabilityList(s: ImapSession): string[] {
   caps.push('MULTIAPPEND', 'CATENATE', 'UNSELECT', 'CHILDREN', 'NAMESPACE', 'UIDPLUS', 'LIST-EXTENDED',
     'CONDSTORE', 'QRESYNC', 'ESEARCH');
   if (sortAvailable()) caps.push('ESORT');
-  caps.push('SEARCHRES', 'WITHIN', 'CONTEXT=SEARCH', 'LIST-STATUS', 'BINARY', 'MOVE', 'STATUS=SIZE', 'SAVEDATE', 'LITERAL+',
+  caps.push('SEARCHRES', 'WITHIN', 'CONTEXT=SEARCH');
+  if (sortAvailable()) caps.push('CONTEXT=SORT'); // RFC 5267 §4 for SORT (cmd-sort.ts, cmd-search-context.ts)
+  caps.push('LIST-STATUS', 'BINARY', 'MOVE', 'STATUS=SIZE', 'SAVEDATE', 'LITERAL+',
     'NOTIFY', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
   caps.push('SNIPPET=FUZZY', 'PREVIEW=FUZZY', 'PREVIEW', 'REPLACE'); // RFC 8970 (and its draft's SNIPPET, as Dovecot); RFC 8508
   if (s.shared.settings.metadataDict) caps.push('METADATA'); // RFC 5464, with imap_metadata = yes
