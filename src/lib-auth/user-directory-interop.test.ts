@@ -6,54 +6,29 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { doveadm as doveadmIn, haveDovecotAuth as haveDovecot, posternUser, startDovecotAuth, stopDovecots, writeAuthConf } from '../../test/harness/dovecot-auth-kit.ts';
 
-const POSTERN = join(import.meta.dirname, '..', 'cli', 'postern.ts');
-const haveDovecot = spawnSync('dovecot', ['--version']).status === 0 && process.getuid?.() === 0;
 const tmp = mkdtempSync(join(tmpdir(), 'postern-dovecot-auth-'));
 let dovecot: ChildProcess | undefined;
 after(async () => {
   // Wait for Dovecot to exit before removing its base_dir (it writes there while stopping).
-  if (dovecot && dovecot.exitCode === null && dovecot.signalCode === null) {
-    const exited = once(dovecot, 'exit');
-    dovecot.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-  }
+  if (dovecot) await stopDovecots([dovecot]);
   rmSync(tmp, { recursive: true, force: true, maxRetries: 5 });
 });
 
-function postern(args: string[], input = ''): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [POSTERN, '-c', tmp, ...args], { input, encoding: 'utf8', timeout: 30_000 });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
-function doveadm(args: string[]): { code: number; out: string } {
-  const r = spawnSync('doveadm', ['-c', join(tmp, 'dovecot.conf'), ...args], { encoding: 'utf8', timeout: 30_000 });
-  return { code: r.status ?? -1, out: r.stdout };
-}
+const postern = (args: string[], input = '') => posternUser(tmp, args, input);
+const doveadm = (args: string[]) => doveadmIn(tmp, args);
 
 test('Dovecot authenticates users that postern user wrote, and both print the same', { skip: !haveDovecot && 'needs root and dovecot' }, async () => {
   chmodSync(tmp, 0o755); // Dovecot's auth process runs as an unprivileged user
   const users = join(tmp, 'users');
   writeFileSync(users, '# written by hand\nhand@example.com:{PLAIN}handpw:2000:2000::/srv/hand::userdb_mail=maildir:/srv/hand/Maildir\n');
   chmodSync(users, 0o644);
-  writeFileSync(join(tmp, 'dovecot.conf'), `protocols =
-base_dir = ${tmp}/run
-state_dir = ${tmp}/state
-log_path = ${tmp}/dovecot.log
-ssl = no
-auth_failure_delay = 0
-# no auth penalty: failed attempts would slow the next test step (Dovecot's documented way)
-service anvil {
-  unix_listener anvil-auth-penalty {
-    mode = 0
-  }
-}
-mail_location = maildir:/var/vmail/%d/%n
-passdb {
+  writeAuthConf(tmp, `passdb {
   driver = passwd-file
   args = scheme=CRYPT ${users}
 }
@@ -62,16 +37,14 @@ userdb {
   args = ${users}
   default_fields = uid=5000 gid=5000 home=/var/vmail/%d/%n
 }
-`);
+`, 'maildir:/var/vmail/%d/%n');
   const schemes = ['SHA512-CRYPT', 'BLF-CRYPT', 'ARGON2ID', 'SSHA512', 'MD5-CRYPT'];
   for (const [i, s] of schemes.entries()) {
     const r = postern(['user', 'add', `u${i}@example.com`, '-s', s, '--quota', '1G'], `pw-${s}\n`);
     assert.equal(r.code, 0, r.err);
   }
   chmodSync(users, 0o644);
-  dovecot = spawn('dovecot', ['-F', '-c', join(tmp, 'dovecot.conf')], { stdio: 'ignore' });
-  for (let i = 0; i < 100 && !existsSync(join(tmp, 'run', 'auth-userdb')); i++) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(existsSync(join(tmp, 'run', 'auth-userdb')), 'dovecot auth started');
+  dovecot = await startDovecotAuth(tmp);
 
   for (const [i, s] of schemes.entries()) {
     const user = `u${i}@example.com`;

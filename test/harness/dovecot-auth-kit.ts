@@ -33,13 +33,11 @@ userdb {
 `;
 }
 
-/** TMP/NAME holding dovecot-DRIVER.conf.ext (`ext`) and a dovecot.conf that uses it; returns the dir. */
-export function authConfDir(tmp: string, name: string, driver: 'ldap' | 'sql', ext: string): string {
-  const dir = join(tmp, name);
-  mkdirSync(dir, { recursive: true });
-  chmodSync(dir, 0o755);
-  writeFileSync(join(dir, `dovecot-${driver}.conf.ext`), ext);
-  chmodSync(join(dir, `dovecot-${driver}.conf.ext`), 0o644);
+/**
+ * DIR/dovecot.conf for Dovecot's auth process only: no listeners, no failure delay and no auth
+ * penalty (failed attempts would slow the next step), `dbs` (the passdb and userdb sections).
+ */
+export function writeAuthConf(dir: string, dbs: string, mailLocation = 'maildir:~/Maildir'): void {
   writeFileSync(join(dir, 'dovecot.conf'), `protocols =
 base_dir = ${dir}/run
 state_dir = ${dir}/state
@@ -51,8 +49,18 @@ service anvil {
     mode = 0
   }
 }
-mail_location = maildir:~/Maildir
-${passdbUserdb(dir, driver)}`);
+mail_location = ${mailLocation}
+${dbs}`);
+}
+
+/** TMP/NAME holding dovecot-DRIVER.conf.ext (`ext`) and a dovecot.conf that uses it; returns the dir. */
+export function authConfDir(tmp: string, name: string, driver: 'ldap' | 'sql', ext: string): string {
+  const dir = join(tmp, name);
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, `dovecot-${driver}.conf.ext`), ext);
+  chmodSync(join(dir, `dovecot-${driver}.conf.ext`), 0o644);
+  writeAuthConf(dir, passdbUserdb(dir, driver));
   return dir;
 }
 
