@@ -23,6 +23,7 @@ import { cmdSort, cmdThread } from './cmd-sort.ts';
 import { cmdCancelUpdate } from './cmd-search-context.ts';
 import { cmdGetMetadata, cmdSetMetadata } from './cmd-metadata.ts';
 import { cmdReplace } from './cmd-replace.ts';
+import { cmdGenUrlauth, cmdResetKey, cmdUrlFetch } from './cmd-urlauth.ts';
 import { cmdNotify } from './cmd-notify.ts';
 import { cmdCreate } from './cmd-create.ts';
 import { cmdUnauthenticate } from './cmd-unauthenticate.ts';
@@ -65,6 +66,9 @@ const table: [string, SessionState[], number, CommandHandler][] = [
   ['COMPRESS', AUTH, 0, cmdCompress],
   ['CANCELUPDATE', AUTH, 0, cmdCancelUpdate],
   ['GETMETADATA', AUTH, 0, cmdGetMetadata],
+  ['GENURLAUTH', AUTH, 0, cmdGenUrlauth],
+  ['RESETKEY', AUTH, 0, cmdResetKey],
+  ['URLFETCH', AUTH, 0, cmdUrlFetch],
   ['SETMETADATA', AUTH, 0, cmdSetMetadata],
   ['GETACL', AUTH, 0, cmdGetAcl],
   ['SETACL', AUTH, 0, cmdSetAcl],

@@ -34,6 +34,8 @@ export interface ImapdSettings {
   starttls: boolean;
   /** METADATA (RFC 5464): mail_attribute_dict when `imap_metadata = yes`, else undefined. */
   metadataDict?: string;
+  /** URLAUTH (RFC 4467, cmd-urlauth.ts): mail_attribute_dict when imap_urlauth_host is set, else undefined. */
+  urlauthDict?: string;
   /** Dovecot's acl plugin with `acl = vfile` (rights enforced) — mail_plugins has acl. */
   acl: boolean;
   /**
@@ -102,6 +104,7 @@ export function imapdSettings(conf: DovecotConfig): ImapdSettings {
   const imap = { protocol: 'imap' };
   const dict = conf.getFor('mail_attribute_dict', imap)?.trim();
   if (conf.getFor('imap_metadata', imap)?.trim() === 'yes' && dict) s.metadataDict = dict;
+  if (conf.getFor('imap_urlauth_host', imap)?.trim() && dict) s.urlauthDict = dict;
   const plugins = (conf.getFor('mail_plugins', imap) ?? '').split(/[\s,]+/);
   const aclSetting = conf.getFor('plugin/acl', imap)?.trim() ?? '';
   s.ftsIndex = !/^(no|false|0)$/i.test(conf.getFor('plugin/postern_fts', imap)?.trim() ?? '');

@@ -1,0 +1,148 @@
+/**
+ * cmd-urlauth - URLAUTH (RFC 4467): GENURLAUTH, RESETKEY and URLFETCH, so a client can hand a
+ * message of its mailbox to another party (the submission server's BURL, RFC 4468) by URL.
+ * Offered (CAPABILITY URLAUTH) when dovecot.conf sets imap_urlauth_host and mail_attribute_dict,
+ * as Dovecot offers it only with imap_urlauth_host.
+ *
+ *   GENURLAUTH "imap://USER@HOST/MBOX;UIDVALIDITY=N/;UID=N;URLAUTH=ACCESS" INTERNAL
+ *     → * GENURLAUTH "...;URLAUTH=ACCESS:internal:TOKEN"       (§6.1)
+ *     TOKEN = hex HMAC-SHA1 of the rump URL with the mailbox's access key (160 bits)
+ *   RESETKEY [MAILBOX [INTERNAL]]   new key for MAILBOX; without one, every key is removed (§6.2)
+ *   URLFETCH URL...                 → * URLFETCH "URL" {N} message-or-NIL per URL (§6.3)
+ *
+ * Keys: one random 128-bit key per mailbox, created by the first GENURLAUTH, kept as the
+ * mailbox's private attribute vendor/vendor.dovecot/pvt/imap-urlauth in mail_attribute_dict
+ * (where Dovecot's imap-urlauth keeps it; as hex text). GENURLAUTH needs the URL's user to be
+ * the logged-in user and the message to exist.
+ * URLFETCH answers NIL (never an error naming the reason, §6.3) when the URL does not parse,
+ * has expired (EXPIRE), the access identifier does not allow this session (anonymous,
+ * authuser: any; user+NAME / submit+NAME: NAME logged in), the owner or mailbox is unknown, the
+ * owner has no key, the token does not match, UIDVALIDITY differs or the UID is gone. Only
+ * whole messages are fetched: a URL with ;SECTION= answers NIL (differs from Dovecot).
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { argAstring, argString, ImapParseError } from '../lib-imap/imap-parser.ts';
+import { accessAllows, parseUrlauthUrl, type UrlauthUrl } from '../lib-imap/imap-urlauth-url.ts';
+import { toCrlf } from '../lib-mail/mail-mime.ts';
+import type { MailUser } from '../lib-storage/mail-storage.ts';
+import type { ImapSession } from './imapd-session.ts';
+import type { CommandContext, Reply } from './imapd-command.ts';
+
+const KEY_ATTR = 'vendor/vendor.dovecot/pvt/imap-urlauth';
+/** URLs per URLFETCH, and the largest message handed out by one (bounded memory). */
+const MAX_URLS = 100;
+
+const quote = (s: string) => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+
+async function mailboxKey(u: MailUser, dict: string, mailbox: string, create: boolean): Promise<Buffer | undefined> {
+  const attrs = u.attributes?.(dict);
+  if (!attrs) return undefined;
+  const hex = await attrs.get(mailbox, 'private', KEY_ATTR);
+  if (hex && /^[0-9a-f]{32}$/.test(hex)) return Buffer.from(hex, 'hex');
+  if (!create) return undefined;
+  const key = randomBytes(16);
+  await attrs.set(mailbox, [{ type: 'private', key: KEY_ATTR, value: key.toString('hex') }]);
+  return key;
+}
+
+function token(key: Buffer, rump: string): string {
+  return createHmac('sha1', key).update(rump, 'utf8').digest('hex');
+}
+
+export async function cmdGenUrlauth(s: ImapSession, c: CommandContext): Promise<Reply> {
+  const dict = s.shared.settings.urlauthDict;
+  if (!dict) return { status: 'BAD', text: 'Unknown command.' };
+  if (c.args.length < 2 || c.args.length % 2 !== 0) throw new ImapParseError('Invalid arguments');
+  const out: string[] = [];
+  for (let i = 0; i < c.args.length; i += 2) {
+    const rump = argAstring(c.args[i], 'URL');
+    const mech = argString(c.args[i + 1])?.toUpperCase();
+    if (mech !== 'INTERNAL') return { status: 'BAD', text: `Unsupported URLAUTH mechanism: ${mech ?? ''}` };
+    const u = parseUrlauthUrl(rump);
+    if (!u || u.token !== undefined) return { status: 'BAD', text: `Invalid URL: ${rump.slice(0, 200)}` };
+    if (u.user.toLowerCase() !== s.userRecord!.user.toLowerCase()) return { status: 'NO', text: 'Not permitted to generate URLAUTH for another user' };
+    if (!(await s.user!.exists(u.mailbox))) return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${u.mailbox}` };
+    const key = await mailboxKey(s.user!, dict, u.mailbox, true);
+    if (!key) return { status: 'NO', text: 'URLAUTH keys cannot be stored for this mailbox format' };
+    out.push(quote(`${rump}:internal:${token(key, rump)}`));
+  }
+  s.send(`* GENURLAUTH ${out.join(' ')}\r\n`);
+  return { status: 'OK', text: 'GENURLAUTH completed.' };
+}
+
+export async function cmdResetKey(s: ImapSession, c: CommandContext): Promise<Reply> {
+  const dict = s.shared.settings.urlauthDict;
+  if (!dict) return { status: 'BAD', text: 'Unknown command.' };
+  const attrs = s.user!.attributes?.(dict);
+  if (!attrs) return { status: 'NO', text: 'URLAUTH keys cannot be stored for this mailbox format' };
+  if (c.args.length === 0) {
+    for (const mb of await s.user!.list()) {
+      if (await attrs.get(mb.name, 'private', KEY_ATTR).catch(() => undefined)) await attrs.set(mb.name, [{ type: 'private', key: KEY_ATTR, value: undefined }]);
+    }
+    return { status: 'OK', text: 'All keys removed.' };
+  }
+  const mailbox = argAstring(c.args[0], 'mailbox');
+  for (const a of c.args.slice(1)) {
+    if (argString(a)?.toUpperCase() !== 'INTERNAL') return { status: 'BAD', text: 'Unsupported URLAUTH mechanism' };
+  }
+  if (!(await s.user!.exists(mailbox))) return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${mailbox}` };
+  await attrs.set(mailbox, [{ type: 'private', key: KEY_ATTR, value: randomBytes(16).toString('hex') }]);
+  return { status: 'OK', text: 'Key reset completed.' };
+}
+
+export async function cmdUrlFetch(s: ImapSession, c: CommandContext): Promise<Reply> {
+  const dict = s.shared.settings.urlauthDict;
+  if (!dict) return { status: 'BAD', text: 'Unknown command.' };
+  if (c.args.length === 0 || c.args.length > MAX_URLS) throw new ImapParseError('Invalid arguments');
+  const urls = c.args.map((a) => argAstring(a, 'URL'));
+  for (const url of urls) {
+    const data = await fetchOne(s, dict, url).catch((e: Error) => {
+      s.shared.log.warn(`${s.who()}: URLFETCH: ${e.message}`);
+      return undefined;
+    });
+    if (s.isClosed) break;
+    if (data === undefined) s.send(`* URLFETCH ${quote(url)} NIL\r\n`);
+    else {
+      s.send(`* URLFETCH ${quote(url)} {${data.length}}\r\n`);
+      s.send(data);
+      s.send('\r\n');
+    }
+  }
+  return { status: 'OK', text: 'URLFETCH completed.' };
+}
+
+async function fetchOne(s: ImapSession, dict: string, url: string): Promise<Buffer | undefined> {
+  const u = parseUrlauthUrl(url);
+  if (!u || u.token === undefined || u.mechanism?.toUpperCase() !== 'INTERNAL' || u.section !== undefined) return undefined;
+  if (u.expire && u.expire.getTime() <= Date.now()) return undefined;
+  if (!accessAllows(u.access, s.userRecord!.user, undefined)) return undefined;
+  const own = u.user.toLowerCase() === s.userRecord!.user.toLowerCase();
+  let owner: MailUser | undefined = own ? s.user! : undefined;
+  if (!owner) {
+    const rec = await s.shared.directory.lookup(u.user);
+    if (!rec) return undefined;
+    owner = await s.shared.store.forUser(rec);
+  }
+  try {
+    return await fetchFrom(owner, dict, u);
+  } finally {
+    if (!own) await owner.close();
+  }
+}
+
+async function fetchFrom(owner: MailUser, dict: string, u: UrlauthUrl): Promise<Buffer | undefined> {
+  if (!(await owner.exists(u.mailbox))) return undefined;
+  const key = await mailboxKey(owner, dict, u.mailbox, false);
+  if (!key) return undefined;
+  const want = Buffer.from(token(key, u.rump), 'hex');
+  const got = Buffer.from(u.token!.toLowerCase(), 'hex');
+  if (got.length !== want.length || !timingSafeEqual(got, want)) return undefined;
+  const mb = await owner.open(u.mailbox, { readOnly: true });
+  try {
+    if (u.uidValidity !== undefined && u.uidValidity !== mb.uidValidity) return undefined;
+    if (!mb.byUid(u.uid)) return undefined;
+    return toCrlf(await mb.readContent(u.uid));   // as FETCH BODY[] gives it
+  } finally {
+    await mb.close();
+  }
+}
