@@ -16,6 +16,7 @@
  */
 import type { AuthRequestInfo, UserDirectory } from '../lib-auth/user-directory.ts';
 import { isOAuth2Mechanism, oauth2ErrorChallenge, parseOAuth2Message } from '../lib-auth/sasl-oauth2.ts';
+import { decodeSaslResponse, parsePlain } from '../lib-auth/sasl-response.ts';
 
 export type AuthOutcome =
   | { ok: true; user: string; mech: string; /** passdb extra fields (proxy, host, ...) */ fields?: Record<string, string> | undefined; password: string }
@@ -24,16 +25,11 @@ export type AuthOutcome =
 /** Longest SASL response (Dovecot login-common LOGIN_MAX_AUTH_BUF_SIZE). */
 export const MAX_SASL_RESPONSE = 8192;
 
-const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export const TEXT_AUTH_FAILED = 'Authentication failed.';
 export const TEXT_PLAINTEXT_DISABLED = 'Plaintext authentication disallowed on non-secure (SSL/TLS) connections.';
 
-function decodeBase64Strict(s: string): Buffer | undefined {
-  const t = s.trim();
-  if (t.length > MAX_SASL_RESPONSE || t.length % 4 !== 0 || !B64.test(t)) return undefined;
-  return Buffer.from(t, 'base64');
-}
+const decodeBase64Strict = (s: string): Buffer | undefined => decodeSaslResponse(s, MAX_SASL_RESPONSE);
 
 async function verify(dir: UserDirectory, mech: string, user: string, pass: string, req?: AuthRequestInfo): Promise<AuthOutcome> {
   if (!user || user.includes('\0') || pass.includes('\0')) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: 'invalid user name' };
@@ -70,13 +66,15 @@ export async function saslAuthenticate(dir: UserDirectory, mechs: readonly strin
     if (a === '*') return abort;
     return a;
   };
+  /** The client's first response (given with AUTHENTICATE, or asked for), decoded; an outcome when there is none. */
+  const firstResponse = async (): Promise<Buffer | AuthOutcome> => {
+    const r = initial ?? await ask('');
+    if (typeof r !== 'string') return r;
+    return decodeBase64Strict(r) ?? badB64(initial !== undefined);
+  };
   if (isOAuth2Mechanism(mech)) {
-    let ir: string | AuthOutcome | undefined = initial;
-    const isInitial = ir !== undefined;
-    if (ir === undefined) ir = await ask('');
-    if (typeof ir !== 'string') return ir;
-    const raw = decodeBase64Strict(ir);
-    if (!raw) return badB64(isInitial);
+    const raw = await firstResponse();
+    if (!Buffer.isBuffer(raw)) return raw;
     const m = parseOAuth2Message(mech, raw);
     if ('error' in m) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: m.error };
     const r = await verify(dir, mech, m.user, m.token, { ...req, mechanism: mech });
@@ -88,17 +86,11 @@ export async function saslAuthenticate(dir: UserDirectory, mechs: readonly strin
     return r;
   }
   if (mech === 'PLAIN') {
-    let ir: string | AuthOutcome | undefined = initial;
-    const isInitial = ir !== undefined;
-    if (ir === undefined) ir = await ask('');
-    if (typeof ir !== 'string') return ir;
-    const raw = decodeBase64Strict(ir);
-    if (!raw) return badB64(isInitial);
-    const f = raw.toString('utf8').split('\0');
-    if (f.length !== 3) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: 'invalid PLAIN message' };
-    const [authzid, authcid, pass] = f as [string, string, string];
-    if (authzid && authzid !== authcid) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: 'authorization identity differs' };
-    return verify(dir, mech, authcid, pass, { ...req, mechanism: mech });
+    const raw = await firstResponse();
+    if (!Buffer.isBuffer(raw)) return raw;
+    const p = parsePlain(raw);
+    if ('error' in p) return { ok: false, text: TEXT_AUTH_FAILED, failure: true, logReason: p.error };
+    return verify(dir, mech, p.user, p.pass, { ...req, mechanism: mech });
   }
   // LOGIN: "Username:" then "Password:".
   let u: string | AuthOutcome | undefined = initial;

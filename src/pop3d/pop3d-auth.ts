@@ -18,12 +18,12 @@
  */
 import type { AuthRequestInfo, UserDirectory } from '../lib-auth/user-directory.ts';
 import { isOAuth2Mechanism, oauth2ErrorChallenge, parseOAuth2Message } from '../lib-auth/sasl-oauth2.ts';
+import { decodeSaslResponse, parsePlain } from '../lib-auth/sasl-response.ts';
 
 export type AuthOutcome =
   | { ok: true; user: string; mech: string; /** passdb extra fields (proxy, host, ...) */ fields?: Record<string, string> | undefined; password: string }
   | { ok: false; reply: string; /** counts as a failed password (delay grows) */ failure: boolean; logReason: string };
 
-const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /** Longest SASL response accepted (Dovecot's auth request limit is of this order). */
 const MAX_SASL = 8192;
 
@@ -31,11 +31,7 @@ export const REPLY_AUTH_FAILED = '-ERR [AUTH] Authentication failed.';
 export const REPLY_PLAINTEXT_DISABLED = '-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.';
 export const REPLY_TEMPFAIL = '-ERR [SYS/TEMP] Temporary authentication failure.';
 
-export function decodeBase64Strict(s: string): Buffer | undefined {
-  const t = s.trim();
-  if (t.length > MAX_SASL || t.length % 4 !== 0 || !B64.test(t)) return undefined;
-  return Buffer.from(t, 'base64');
-}
+export const decodeBase64Strict = (s: string): Buffer | undefined => decodeSaslResponse(s, MAX_SASL);
 
 export async function verifyPassword(dir: UserDirectory, mech: string, user: string, pass: string, req?: AuthRequestInfo): Promise<AuthOutcome> {
   if (!user || user.includes('\0') || pass.includes('\0')) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: 'invalid user name' };
@@ -64,13 +60,17 @@ export async function saslAuth(dir: UserDirectory, mechs: readonly string[], arg
   const badB64 = (initial: boolean): AuthOutcome => ({ ok: false, reply: `-ERR [AUTH] Invalid base64 data in ${initial ? 'initial response' : 'continued response'}`, failure: false, logReason: 'bad base64' });
   const gone: AuthOutcome = { ok: false, reply: '', failure: false, logReason: 'connection lost' };
   if (!mechs.includes(mech)) return { ok: false, reply: '-ERR [AUTH] Unsupported authentication mechanism.', failure: false, logReason: `unsupported mechanism ${mech}` };
-  if (isOAuth2Mechanism(mech)) {
+  /** The client's first response (given with AUTH, or asked for), decoded; an outcome when there is none. */
+  const firstResponse = async (): Promise<Buffer | AuthOutcome> => {
     const initial = ir !== undefined;
-    if (ir === undefined) ir = await exchange('');
-    if (ir === undefined) return gone;
-    if (ir === '*') return abort;
-    const raw = ir === '=' ? Buffer.alloc(0) : decodeBase64Strict(ir);
-    if (!raw) return badB64(initial);
+    const r = ir ?? await exchange('');
+    if (r === undefined) return gone;
+    if (r === '*') return abort;
+    return (r === '=' ? Buffer.alloc(0) : decodeBase64Strict(r)) ?? badB64(initial);
+  };
+  if (isOAuth2Mechanism(mech)) {
+    const raw = await firstResponse();
+    if (!Buffer.isBuffer(raw)) return raw;
     const m = parseOAuth2Message(mech, raw);
     if ('error' in m) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: m.error };
     const r = await verifyPassword(dir, mech, m.user, m.token, { ...req, mechanism: mech });
@@ -80,17 +80,11 @@ export async function saslAuth(dir: UserDirectory, mechs: readonly string[], arg
     return r;
   }
   if (mech === 'PLAIN') {
-    const initial = ir !== undefined;
-    if (ir === undefined) ir = await exchange('');
-    if (ir === undefined) return gone;
-    if (ir === '*') return abort;
-    const raw = ir === '=' ? Buffer.alloc(0) : decodeBase64Strict(ir);
-    if (!raw) return badB64(initial);
-    const f = raw.toString('utf8').split('\0');
-    if (f.length !== 3) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: 'invalid PLAIN message' };
-    const [authzid, authcid, pass] = f as [string, string, string];
-    if (authzid && authzid !== authcid) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: 'authorization identity differs' };
-    return verifyPassword(dir, mech, authcid, pass, { ...req, mechanism: mech });
+    const raw = await firstResponse();
+    if (!Buffer.isBuffer(raw)) return raw;
+    const p = parsePlain(raw);
+    if ('error' in p) return { ok: false, reply: REPLY_AUTH_FAILED, failure: true, logReason: p.error };
+    return verifyPassword(dir, mech, p.user, p.pass, { ...req, mechanism: mech });
   }
   // LOGIN (draft-murchison-sasl-login): "Username:" then "Password:".
   let u: string | undefined = ir;

@@ -16,6 +16,7 @@
 import type { UserDirectory } from '../lib-auth/user-directory.ts';
 import type { SmtpdState } from './smtpd-state.ts';
 import { isOAuth2Mechanism, oauth2ErrorChallenge, parseOAuth2Message } from '../lib-auth/sasl-oauth2.ts';
+import { decodeSaslResponse, parsePlain } from '../lib-auth/sasl-response.ts';
 
 export interface AuthResult {
   ok: boolean;
@@ -34,15 +35,10 @@ export interface SmtpdAuth {
   authenticate(arg: string, state: SmtpdState, exchange: (challenge: string) => Promise<string | undefined>): Promise<AuthResult>;
 }
 
-const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /** Longest SASL response line we decode (Dovecot's auth request limit is similar). */
 const MAX_RESPONSE = 16384;
 
-function decodeB64(s: string): Buffer | undefined {
-  const t = s.trim();
-  if (t.length > MAX_RESPONSE || t.length % 4 !== 0 || !B64.test(t)) return undefined;
-  return Buffer.from(t, 'base64');
-}
+const decodeB64 = (s: string): Buffer | undefined => decodeSaslResponse(s, MAX_RESPONSE);
 
 export function directoryAuth(dir: UserDirectory, mechanisms: string[] = ['PLAIN', 'LOGIN']): SmtpdAuth {
   const fail = (mechanism: string, logReason: string): AuthResult => ({ ok: false, mechanism, logReason });
@@ -75,11 +71,9 @@ export function directoryAuth(dir: UserDirectory, mechanisms: string[] = ['PLAIN
         if (initial === '*') return { ok: false, mechanism: mech, code: 501, enh: '5.7.0', text: 'Authentication aborted' };
         const raw = initial === '=' ? Buffer.alloc(0) : decodeB64(initial);
         if (!raw) return { ok: false, mechanism: mech, code: 535, enh: '5.7.8', text: 'Error: authentication failed: Invalid base64 data in continued response' };
-        const f = raw.toString('utf8').split('\0');
-        if (f.length !== 3) return fail(mech, 'invalid PLAIN message');
-        const [authzid, authcid, passwd] = f as [string, string, string];
-        if (authzid && authzid !== authcid) return fail(mech, 'authorization identity differs');
-        return verify(mech, authcid, passwd, _state);
+        const p = parsePlain(raw);
+        if ('error' in p) return fail(mech, p.error);
+        return verify(mech, p.user, p.pass, _state);
       }
       if (mech === 'LOGIN') {
         let userLine: string | undefined = initial;
