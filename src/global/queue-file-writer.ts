@@ -6,7 +6,8 @@
  * (Postfix mail_stream.c: mode 0600 = "being written"; qmgr admits only 0700 files and removes
  * 0600 leftovers of a crash at its start). The envelope is added, then the content
  * is streamed, and commit() finishes the file: E record, C record rewritten in place, mode 0700,
- * fsync; the fsync of its directory (grouped with concurrent ones, util/dir-sync.ts) starts
+ * fsync (issued at once beside concurrent commits' and flushed with them: util/file-sync.ts);
+ * the fsync of its directory (grouped with concurrent ones, util/dir-sync.ts) starts
  * right after the create, while the client sends, and commit() waits for it too — except on
  * file systems where the file's fsync already makes a new name durable (util/fs-durability.ts).
  * Only after commit() resolves may smtpd answer 250: nothing acknowledged is lost
@@ -19,7 +20,8 @@
 import { closeSync, fchmodSync, fstatSync, open, promises as fsp, constants as C } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { REC, SIZE_FIELD_WIDTH, SIZE_FIELDS } from './rec-type.ts';
-import { fsyncFd, writeFullyFd, writeFullySync } from '../util/fs-write.ts';
+import { writeFullyFd, writeFullySync } from '../util/fs-write.ts';
+import { syncFile } from '../util/file-sync.ts';
 import { encodeRecord } from './record.ts';
 import type { MailQueue, QueueName } from './mail-queue.ts';
 import { COMMITTED_MODE, MESG_LEN_BYTES, newQueueId, type QueueRecipient } from './queue-file.ts';
@@ -315,7 +317,9 @@ export class QueueFileWriter {
       fchmodSync(this.fd, COMMITTED_MODE);
     }
     if (this.inPlace && this.target === 'incoming' && this.entrySynced) this.queue.syncDirNow(dir);
-    await this.io((fd) => fsyncFd(fd));
+    // Issued at once, in flight beside concurrent sessions' commits: one disk commit for all
+    // of them (group commit, util/file-sync.ts).
+    await this.io((fd) => syncFile(fd, this.queueId));
     this.usable(); // aborted meanwhile: the file is gone, nothing was acknowledged
     this.closeFd();
     // The directory entry too (grouped with concurrent commits: util/dir-sync.ts): without a

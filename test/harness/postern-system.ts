@@ -27,6 +27,8 @@ export class PosternSystem {
   readonly configDir: string;
   readonly ports: Record<PortName, number>;
   password = '';
+  /** Extra environment for the next start (a test's fault point, e.g. POSTERN_FAULT_SYNC_HOLD_MS). */
+  env: Record<string, string> = {};
   private child: ChildProcess | undefined;
   private out = '';
 
@@ -72,7 +74,7 @@ export class PosternSystem {
   private async spawn(): Promise<void> {
     const base = this.ports.smtp;
     const child = spawn(POSTERN, ['-c', this.configDir, 'start'], {
-      env: { ...process.env, POSTERN_PORT_BASE: String(base) },
+      env: { ...process.env, POSTERN_PORT_BASE: String(base), ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

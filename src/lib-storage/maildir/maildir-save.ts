@@ -13,7 +13,8 @@
  * (Dovecot and Postern clean tmp/ files older than 36 hours, as the Maildir spec suggests).
  *
  * deliverToNew() is the delivery agents' path (virtual(8), Postfix maildir.c; Dovecot's LDA
- * writes the same files): tmp/<unique> (O_EXCL) ← content, fsync, rename to
+ * writes the same files): tmp/<unique> (O_EXCL) ← content, fsync (beside concurrent deliveries'
+ * fsyncs, committed with them: util/file-sync.ts), rename to
  * new/<unique>,S=..,W=.., fsync new/ (grouped with other deliveries' and awaited by the caller
  * through `durable`, util/dir-sync.ts). It takes no lock and writes no dovecot-uidlist: a message
  * in new/ has no UID until a reader syncs the mailbox (maildir-sync.ts or Dovecot moves it to
@@ -25,7 +26,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { DeliverOptions, MessageSource, SystemFlag } from '../mail-storage.ts';
 import { SYSTEM_FLAGS } from '../mail-storage.ts';
-import { fsyncFd, writeFully, writeFullySync } from '../../util/fs-write.ts';
+import { writeFully, writeFullySync } from '../../util/fs-write.ts';
+import { syncFile } from '../../util/file-sync.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { newUniqueName, withInfo, withSizes } from './maildir-filename.ts';
 import { notifyMailboxChanged } from '../mail-notify.ts';
@@ -61,7 +63,7 @@ export async function writeTmp(dir: string, src: MessageSource, o: DeliverOption
       if (chunk.length > 0) prevCr = chunk[chunk.length - 1] === 13;
       await writeFully(fh, chunk);
     }
-    await fh.sync();
+    await syncFile(fh.fd, path);
     await fh.close();
     const t = o.internalDate ?? new Date();
     await fsp.utimes(path, t, t);
@@ -221,7 +223,7 @@ export async function deliverToNew(dir: string, parts: readonly Uint8Array[]): P
     }
     let at = 0;
     for (const c of parts) { writeFullySync(fd, c, at); at += c.length; }
-    await fsyncFd(fd);
+    await syncFile(fd, path);
     closeSync(fd);
     fd = undefined;
     try {
