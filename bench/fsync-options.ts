@@ -4,6 +4,7 @@
  * choice and the figures are in docs/durability.md.)
  *
  *   node bench/fsync-options.ts [--dir DIR] [--writers 1,4,20] [--files 400] [--size 2048] [--rounds 3]
+ *                               [--ways serial,concurrent,...] [--mailboxes 1]
  *
  * Every writer creates its files one after another (open O_CREAT|O_EXCL, one write, make it
  * durable, close), as an SMTP session commits its queue files or a delivery its Maildir files;
@@ -24,6 +25,10 @@
  *   wal         a write-ahead log: each file is written without fsync and its bytes appended to
  *               one preallocated log file, which is fdatasync'd once per batch (recovery would
  *               recreate the files from the log)
+ *   maildir-dirsync   a Maildir delivery into one of --mailboxes mailboxes: tmp/, fsync, rename
+ *               into new/, then new/ fsync'd through util/dir-sync.ts (one fsync shared by the
+ *               renames made before it started; what Postern does)
+ *   maildir-dirfsync  the same with every delivery fsyncing new/ itself, at once
  *
  * Printed per way and writer count: files/s, the median and 95th percentile latency from the
  * file's open to "durable" (what the client waits for), and the disk's cache flushes per file
@@ -33,8 +38,9 @@
  */
 import '../src/util/uv-threadpool.ts';
 import { execFile } from 'node:child_process';
-import { closeSync, fdatasync, fsync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeSync, constants as C } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fdatasync, fsync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync, constants as C } from 'node:fs';
+import { basename, join } from 'node:path';
+import { syncDirGrouped } from '../src/util/dir-sync.ts';
 import { parseArgs } from 'node:util';
 
 const { values: opt } = parseArgs({
@@ -45,6 +51,7 @@ const { values: opt } = parseArgs({
     size: { type: 'string', default: '2048' },
     rounds: { type: 'string', default: '3' },
     ways: { type: 'string', default: 'serial,concurrent,batched,batched-fdatasync,syncfs,wal' },
+    mailboxes: { type: 'string', default: '1' },
   },
 });
 const WRITERS = opt.writers!.split(',').map(Number);
@@ -52,6 +59,7 @@ const FILES = Number(opt.files);
 const SIZE = Number(opt.size);
 const ROUNDS = Number(opt.rounds);
 const WAYS = opt.ways!.split(',');
+const MAILBOXES = Number(opt.mailboxes);
 const payload = Buffer.alloc(SIZE, 'x');
 
 /**
@@ -87,7 +95,28 @@ function groupCommit<T>(flushAll: (items: T[]) => Promise<void>): (item: T) => P
   return (item) => new Promise<void>((done, fail) => { waiting.push({ item, done, fail }); if (!running) void run(); });
 }
 
-interface Way { durable(fd: number, buf: Buffer): Promise<void>; close(): void }
+interface Way {
+  durable(fd: number, buf: Buffer, path: string): Promise<void>;
+  close(): void;
+  /** Where file i is created (default DIR/f/i). */
+  pathFor?(i: number): string;
+}
+
+/** Maildir delivery: file i into mailbox i % --mailboxes: tmp/, fsync, rename into new/, then new/ made durable by `syncDir`. */
+function maildirWay(dir: string, syncDir: (d: string) => Promise<void>): Way {
+  for (let m = 0; m < MAILBOXES; m++) for (const sub of ['tmp', 'new']) mkdirSync(join(dir, `m${m}`, sub), { recursive: true });
+  return {
+    pathFor: (i) => join(dir, `m${i % MAILBOXES}`, 'tmp', String(i)),
+    durable: async (fd, _buf, path) => {
+      await fsyncP(fd);
+      const newDir = join(path, '..', '..', 'new');
+      renameSync(path, join(newDir, basename(path)));
+      await syncDir(newDir);
+    },
+    close() {},
+  };
+}
+const fsyncDirP = async (d: string) => { const fd = openSync(d, C.O_RDONLY | C.O_DIRECTORY); try { await fsyncP(fd); } finally { closeSync(fd); } };
 
 async function makeWay(name: string, dir: string): Promise<Way> {
   switch (name) {
@@ -99,6 +128,8 @@ async function makeWay(name: string, dir: string): Promise<Way> {
     case 'batched': { const g = groupCommit<number>((fds) => Promise.all(fds.map(fsyncP)).then(() => {})); return { durable: (fd) => g(fd), close() {} }; }
     case 'batched-fdatasync': { const g = groupCommit<number>((fds) => Promise.all(fds.map(fdatasyncP)).then(() => {})); return { durable: (fd) => g(fd), close() {} }; }
     case 'syncfs': { const g = groupCommit<number>(() => syncfsP(dir)); return { durable: (fd) => g(fd), close() {} }; }
+    case 'maildir-dirsync': return maildirWay(dir, (d) => syncDirGrouped(d));
+    case 'maildir-dirfsync': return maildirWay(dir, fsyncDirP);
     case 'wal': {
       const log = openSync(join(dir, 'wal.log'), C.O_CREAT | C.O_RDWR, 0o600);
       // preallocated and synced once, so that fdatasync writes only the appended data
@@ -130,9 +161,10 @@ async function round(way: string, writers: number): Promise<{ rate: number; p50:
       while (next < FILES) {
         const i = next++;
         const s = performance.now();
-        const fd = openSync(join(dir, 'f', String(i)), C.O_CREAT | C.O_EXCL | C.O_WRONLY, 0o600);
+        const path = w.pathFor ? w.pathFor(i) : join(dir, 'f', String(i));
+        const fd = openSync(path, C.O_CREAT | C.O_EXCL | C.O_WRONLY, 0o600);
         writeSync(fd, payload, 0, payload.length, 0);
-        await w.durable(fd, payload);
+        await w.durable(fd, payload, path);
         closeSync(fd);
         lat.push(performance.now() - s);
       }

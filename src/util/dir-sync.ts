@@ -10,9 +10,11 @@
  * power failure only once its directory is fsync'd: a journaled file system orders it before
  * later changes, but ext2 and ext4 without a journal (this project's own test machine) do not,
  * and the rule is "nothing acknowledged is lost". Callers that commit at the same time share
- * one fsync per directory: a request made while that directory's fsync runs waits for the next
- * one (which may have started before the caller's change, so it cannot count), and all the
- * requests that arrived meanwhile are answered by that single next fsync. Different
+ * one fsync per directory while it has not been issued yet (a gathering sync: `gatherMs`); a
+ * request made while that directory's fsync is already running cannot count on it (it may have
+ * started before the caller's change): it gets its own fsync at once, beside the running one
+ * (measured faster than waiting for a following shared one: docs/durability.md), unless it
+ * is gathering too, in which case it waits for the next shared one. Different
  * directories sync independently. The open and close are synchronous calls (microseconds);
  * only the fsync goes to the thread pool. The table of directories keeps only those with a
  * sync running or waiting, so it stays small however many Maildirs are delivered to.
@@ -55,7 +57,12 @@ class DirSync {
     }
     // Not issued yet: this caller's change is covered by it.
     if (!this.started) return this.running;
-    // A sync is in flight and may have started before our change: wait for the following one.
+    // A sync is in flight and may have started before our change. A caller in a hurry gets its
+    // own fsync at once, beside it: waiting for the running one and then a following one cost
+    // 1.1-1.7x the rate of 4-20 deliveries into one Maildir (bench/fsync-options.ts
+    // --mailboxes 1, docs/durability.md); the kernel merges the concurrent flushes anyway.
+    if (delayMs <= 0) return this.doSync();
+    // A gathering caller waits for the following one (shared with the others gathering).
     if (!this.next) {
       const after = () => { this.next = undefined; return this.sync(delayMs); };
       this.next = this.running.then(after, after);

@@ -38,7 +38,7 @@ import { metrics } from './metrics.ts';
 import { logger } from './msg.ts';
 
 const GROUP = metrics.histogram('postern_fsync_group_size',
-  'file fsyncs (queue files, Maildir files) in flight together when one is issued', [], [1, 2, 4, 8, 16, 32, 64]).labels();
+  'file fsyncs (queue files, Maildir files) of this process in flight together when one is issued', [], [1, 2, 4, 8, 16, 32, 64]).labels();
 
 let inFlight = 0;
 

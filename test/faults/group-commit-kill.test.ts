@@ -21,7 +21,7 @@ import { PosternSystem } from '../harness/postern-system.ts';
 import { checkDovecot, countKinds, sleep, startLoad, tallyDeliveries, waitQueueEmpty, warmMaildirs, type Outcome } from '../harness/fault-kit.ts';
 
 const USERS = ['postmaster@example.test', 'bob@example.test'];
-const HOLD_MS = 3000;
+const HOLD_MS = 4000;
 const HELD = /fault point: file written, flush held \((\d+) waiting\): (\S+)/g;
 let sys: PosternSystem;
 let warmed = new Map<string, Outcome>();
