@@ -30,7 +30,7 @@ before(async () => {
   sys = await PosternSystem.prepare();
   sys.env = { POSTERN_FAULT_SYNC_HOLD_MS: String(HOLD_MS) };
   await PosternSystem.start(sys);
-  const r = sys.cli('user', 'add', 'bob@example.test', '-p', 'bob-password');
+  const r = await sys.cli('user', 'add', 'bob@example.test', '-p', 'bob-password');
   assert.equal(r.status, 0, r.stderr);
   warmed = await warmMaildirs(sys, USERS);
 });
