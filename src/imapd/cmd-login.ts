@@ -91,7 +91,10 @@ function withSharedNamespace(s: ImapSession, rec: UserRecord, u: MailUser): Mail
     open: () => s.shared.store.forUser({ user: `public:${p.prefix}`, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, home: '', mail: p.location }),
   }));
   const groups = (rec.extra?.['acl_groups'] ?? '').split(',').map((g) => g.trim()).filter((g) => g !== '');
-  return new SharedNamespaceUser(u, { prefix: ns?.prefix ?? '', ...(ns?.dictPath ? { dictPath: ns.dictPath } : {}), groups, publics }, async (owner) => {
+  // INDEXPVT=~/Maildir/shared/%%u: this reader's private \Seen of each owner (mail-private-flags.ts)
+  const pvt = ns?.indexPvt;
+  const indexPvt = pvt && rec.home ? (owner: string): string => pvt.replace(/%%?u/g, owner.replace(/[/\0]/g, '_')).replace(/^~(?=\/|$)/, rec.home) : undefined;
+  return new SharedNamespaceUser(u, { prefix: ns?.prefix ?? '', ...(ns?.dictPath ? { dictPath: ns.dictPath } : {}), groups, publics, ...(indexPvt ? { indexPvt } : {}) }, async (owner) => {
     const rec = await s.shared.directory.lookup(owner);
     return rec ? s.shared.store.forUser(rec) : undefined;
   });

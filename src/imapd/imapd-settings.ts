@@ -48,7 +48,8 @@ export interface ImapdSettings {
   /** `acl = vfile:FILE`: the global ACL file. */
   aclGlobalFile?: string;
   /** A `type = shared` namespace (with the acl plugin): its prefix up to %u, and acl_shared_dict's file. */
-  sharedNamespace?: { prefix: string; dictPath?: string };
+  /** indexPvt: INDEXPVT= of the namespace location (`~/Maildir/shared/%u`), for private \Seen. */
+  sharedNamespace?: { prefix: string; dictPath?: string; indexPvt?: string };
   /** `type = public` namespaces (with the acl plugin): prefix and mail location. */
   publicNamespaces: { prefix: string; location: string }[];
 }
@@ -123,7 +124,8 @@ export function imapdSettings(conf: DovecotConfig): ImapdSettings {
     const prefix = shared.prefix.split('%')[0]!;
     const dict = conf.getFor('plugin/acl_shared_dict', imap)?.trim() ?? '';
     if (prefix !== '' && (shared.separator ?? s.separator) === s.separator) {
-      s.sharedNamespace = { prefix, ...(dict.startsWith('file:') ? { dictPath: dict.slice(5) } : {}) };
+      const pvt = /:INDEXPVT=([^:]+)/.exec(shared.settings?.['location'] ?? '')?.[1];
+      s.sharedNamespace = { prefix, ...(dict.startsWith('file:') ? { dictPath: dict.slice(5) } : {}), ...(pvt ? { indexPvt: pvt } : {}) };
     }
   }
   if (conf.sslCert) s.sslCert = conf.sslCert;

@@ -19,7 +19,8 @@
  * `type = public` namespaces (prefix `Public/`, a `location` of nobody's) route the same way:
  * their mailboxes' owner is `public:PREFIX`, so nobody is the owner and only ACL entries give
  * rights. Rights (who may do what) are the caller's business (imapd-acl.ts), with `mailboxOwner()`.
- * Flags are shared between the users (no INDEXPVT private \Seen). RENAME across owners is
+ * Flags are shared between the users, except \Seen when the namespace's location has INDEXPVT
+ * (`conf.indexPvt`): each reader then has their own (mail-private-flags.ts). RENAME across owners is
  * refused as Dovecot refuses it (`Can't rename mailboxes across specified storages`).
  */
 import { MailError } from './mail-error.ts';
@@ -29,6 +30,7 @@ import type { MailboxListEvent,
   CopyResult, DeliverOptions, DeliverResult, Mailbox, MailboxInfo, MailboxStatus, MailUser, MessageSource, QuotaUsage,
 } from './mail-storage.ts';
 import type { MailAttributes } from './mail-attribute.ts';
+import { privateSeenFile, privateSeenMailbox, privateUnseen } from './mail-private-flags.ts';
 
 export interface SharedNamespaceConf {
   /** The shared namespace's prefix up to `%u` ("shared/"); '' when there is none. */
@@ -37,6 +39,11 @@ export interface SharedNamespaceConf {
   dictPath?: string;
   /** The user's ACL groups (userdb acl_groups), for the dict's group entries. */
   groups?: readonly string[];
+  /**
+   * INDEXPVT of the shared namespace's location: the reader's directory of private flags for an
+   * owner's mailboxes (mail-private-flags.ts); absent = flags are shared.
+   */
+  indexPvt?: (owner: string) => string;
   /** `type = public` namespaces: their prefix ("Public/") and how to open their mail location. */
   publics?: { prefix: string; open: () => Promise<MailUser | undefined> }[];
 }
@@ -158,7 +165,14 @@ export class SharedNamespaceUser implements MailUser {
     return r ? r.user.exists(r.box) : false;
   }
 
-  async status(name: string): Promise<MailboxStatus> { const r = await this.route(name); return r.user.status(r.box); }
+  async status(name: string): Promise<MailboxStatus> {
+    const r = await this.route(name);
+    const st = await r.user.status(r.box);
+    const pvt = this.pvtFile(r);
+    if (!pvt) return st;
+    const box = await r.user.open(r.box, { readOnly: true });
+    try { return { ...st, unseen: privateUnseen(pvt, st, box.messages().map((m) => m.uid)) }; } finally { await box.close(); }
+  }
   /** NOTIFY covers the user's own namespace (Dovecot: namespaces without notify support are skipped). */
   watchMailboxes(cb: (ev: MailboxListEvent) => void, o?: { inotify?: readonly string[] }): () => void {
     return this.own.watchMailboxes ? this.own.watchMailboxes(cb, o) : () => {};
@@ -220,8 +234,16 @@ export class SharedNamespaceUser implements MailUser {
 
   async open(name: string, o?: { readOnly?: boolean }): Promise<Mailbox> {
     const r = await this.route(name);
-    const box = await r.user.open(r.box, o);
+    let box = await r.user.open(r.box, o);
+    const pvt = this.pvtFile(r);
+    if (pvt) box = privateSeenMailbox(box, pvt); // INDEXPVT: this reader's own \Seen
     return this.wrap(box, r, name);
+  }
+
+  /** The reader's private-\Seen file for another user's mailbox, when INDEXPVT is set. */
+  private pvtFile(r: Route): string | undefined {
+    if (!this.conf.indexPvt || r.owner === this.user || r.owner.startsWith('public:')) return undefined;
+    return privateSeenFile(this.conf.indexPvt(r.owner), r.box);
   }
 
   /** The mailbox under its full name, with COPY/MOVE to any owner's mailbox. */
