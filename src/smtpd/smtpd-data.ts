@@ -31,6 +31,8 @@
  * transaction that failed at its first chunk swallows the remaining chunks and answers each with
  * the first error; an unterminated last BDAT line is terminated (and counted in "N bytes").
  */
+import { urlFetch } from '../global/imap-urlauth-client.ts';
+import { parseUrlauthUrl } from '../lib-imap/imap-urlauth-url.ts';
 import { DataDecoder } from '../lib-smtp/smtp-data-stream.ts';
 import { mailDate } from '../global/mail-date.ts';
 import { logger } from '../util/msg.ts';
@@ -146,19 +148,7 @@ export class SmtpdData {
     }
     const n = Number(m[1]);
     const last = m[2] !== undefined;
-    const tx = s.state.tx;
-    if (!this.bdatActive) {
-      this.bdatFailed = undefined;
-      this.proxyRefusal = undefined;
-      if (!tx) this.bdatFailed = { code: 503, enh: '5.5.1', text: 'Error: need MAIL command' };
-      else if (tx.recipients.length === 0) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
-      else if (!(await this.startContent('DATA'))) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
-      this.bdatActive = true;
-      this.bdatDiscard = undefined;
-      this.bdatNormalizer = new CrlfToLf();
-      this.bdatTotal = 0;
-      this.bdatLastByte = -1;
-    }
+    await this.beginChunks();
     if (n === 0 && !last) {
       this.bdatActive = false;
       await s.abortTx();
@@ -176,6 +166,68 @@ export class SmtpdData {
     this.bdatRemaining = n;
     this.bdatChunkSize = n;
     if (n === 0) await this.endBdatChunk();
+  }
+
+  /** The first BDAT/BURL of a transaction: the DATA-time checks, the Received: header. */
+  private async beginChunks(): Promise<void> {
+    if (this.bdatActive) return;
+    const tx = this.s.state.tx;
+    this.bdatFailed = undefined;
+    this.proxyRefusal = undefined;
+    if (!tx) this.bdatFailed = { code: 503, enh: '5.5.1', text: 'Error: need MAIL command' };
+    else if (tx.recipients.length === 0) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
+    else if (!(await this.startContent('DATA'))) this.bdatFailed = { code: 554, enh: '5.5.1', text: 'Error: no valid recipients' };
+    this.bdatActive = true;
+    this.bdatDiscard = undefined;
+    this.bdatNormalizer = new CrlfToLf();
+    this.bdatTotal = 0;
+    this.bdatLastByte = -1;
+  }
+
+  /**
+   * BURL (RFC 4468): `BURL imap-url [LAST]` — the content of the URL, fetched from the IMAP
+   * service (global/imap-urlauth-client.ts) as the authenticated user, is the next chunk of the
+   * message, as if sent with BDAT (the two may be mixed). Only URLAUTH-ed imap URLs whose
+   * access identifier is `submit+USER` with USER the SASL login (RFC 4468 §3.1) are accepted.
+   *   501 5.5.4 Syntax: BURL imap-url [LAST]
+   *   530 5.7.0 Authentication required               (no AUTH yet)
+   *   554 5.7.0 BURL URL must be submit+<your login>  (wrong access identifier, not URLAUTH-ed)
+   *   554 5.6.6 Message content not available: ...    (URLFETCH NIL, IMAP login refused)
+   *   451 4.4.1 IMAP server unavailable: ...          (temporary; the transaction stays open)
+   * A failed fetch leaves the transaction as it was; the client may retry or RSET.
+   */
+  async cmdBurl(arg: string): Promise<void> {
+    const s = this.s;
+    if (!s.st.burlImapServer) return s.error(502, '5.5.1', 'Error: command not implemented');
+    const m = /^(\S+)(?:\s+(LAST))?\s*$/i.exec(arg.trim());
+    if (!m) return s.error(501, '5.5.4', 'Syntax: BURL imap-url [LAST]');
+    const user = s.state.saslUsername;
+    if (!user || s.state.saslSecret === undefined) return s.error(530, '5.7.0', 'Authentication required');
+    const url = m[1]!;
+    const u = parseUrlauthUrl(url);
+    const access = u?.access.toLowerCase() ?? '';
+    let who = '';
+    try { who = decodeURIComponent(access.slice('submit+'.length)); } catch { /* refused below */ }
+    if (!u || u.token === undefined || !access.startsWith('submit+') || who !== user.toLowerCase()) {
+      return s.error(554, '5.7.0', 'BURL URL must be a URLAUTH-ed imap URL for submit+<your login>');
+    }
+    if (!s.state.tx) return s.error(503, '5.5.1', 'Error: need MAIL command');
+    const r = await urlFetch({
+      server: s.st.burlImapServer, user, secret: s.state.saslSecret, mechanism: s.state.saslMethod ?? 'PLAIN', url,
+      ...(s.st.messageSizeLimit > 0 ? { maxBytes: s.st.messageSizeLimit } : {}),
+    });
+    if (!r.ok) {
+      log.warn(`${s.cleanup?.queueId ?? 'NOQUEUE'}: BURL from ${s.client}: ${r.why}`);
+      return r.temp ? s.error(451, '4.4.1', 'IMAP server unavailable: try again later') : s.error(554, '5.6.6', 'Message content not available');
+    }
+    await this.beginChunks();
+    const n = r.data.length;
+    const limit = s.st.messageSizeLimit;
+    if (!this.bdatFailed && !this.bdatDiscard && limit > 0 && this.size + n > limit) this.bdatDiscard = 'exceeds';
+    this.bdatLast = m[2] !== undefined;
+    this.bdatChunkSize = n;
+    if (!this.bdatFailed && !this.bdatDiscard && !this.tooBig) this.queueBdat(r.data);
+    await this.endBdatChunk();
   }
 
   private receivedHeader(): string {

@@ -31,6 +31,8 @@ export interface SmtpdSettings {
   discardEhloKeywords: Set<string>;
   authEnabled: boolean;
   tlsAuthOnly: boolean;
+  /** postern_burl_imap_server: where BURL URLs are fetched ('' = no BURL). */
+  burlImapServer: string;
   headerSizeLimit: number;
   alwaysAddMissingHeaders: boolean;
   myorigin: string;
@@ -63,6 +65,7 @@ export function smtpdSettings(c: MainConfig): SmtpdSettings {
     discardEhloKeywords: new Set(c.list('smtpd_discard_ehlo_keywords').map((w) => w.toUpperCase())),
     authEnabled: c.bool('smtpd_sasl_auth_enable'),
     tlsAuthOnly: c.bool('smtpd_tls_auth_only'),
+    burlImapServer: (c.get('postern_burl_imap_server') ?? '').trim(),
     headerSizeLimit: c.int('header_size_limit') || 102400,
     alwaysAddMissingHeaders: c.bool('always_add_missing_headers'),
     myorigin: c.get('myorigin'),
