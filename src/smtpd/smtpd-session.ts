@@ -390,13 +390,14 @@ export class SmtpdSession {
    * session ends after a 421 or 521. A 4xx/5xx counts as an error when `error` is set.
    */
   replyText(text: string, error: boolean): void {
-    const lines = text.split('\r\n');
+    // soft_bounce: 5xx → 4xx on every line, and a 5.x.x detail → 4.x.x (smtpd_chat_reply()).
+    const lines = text.split('\r\n').map((l) => (this.st.softBounce && l[0] === '5' ? '4' + l.slice(1, 4) + (l[4] === '5' ? '4' : l.slice(4, 5)) + l.slice(5) : l));
     REPLIES.labels(this.state.service, REPLY_CLASS[Number(text[0])] ?? 'other', '').inc();
     if (this.state.errorCount >= this.st.softErrorLimit && this.st.errorSleepMs > 0) { this.out.push(SLEEP); this.sleepQueued = true; }
     lines.forEach((l, i) => this.writeLine(i < lines.length - 1 && l.length > 3 ? l.slice(0, 3) + '-' + l.slice(4) : l));
     if (error && (text[0] === '4' || text[0] === '5')) this.state.errorCount++;
     // smtpd_chat_reply(): a 421 or 521 reply is followed by an orderly disconnect.
-    if (/^[45]21/.test(text)) this.hangup();
+    if (/^[45]21/.test(lines[0]!)) this.hangup();
   }
 
   /** A reply that counts as an error (smtpd_soft/hard_error_limit), counted after it is queued as Postfix does. */

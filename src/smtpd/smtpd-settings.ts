@@ -39,6 +39,8 @@ export interface SmtpdSettings {
   /** For the free-space check at MAIL (smtpd_check_size). '' = no check. */
   queueDirectory: string;
   queueMinfree: number;
+  /** soft_bounce: a 5xx reply made elsewhere (a proxy filter's) is sent as 4xx (smtpd_chat_reply()). */
+  softBounce: boolean;
 }
 
 export function smtpdSettings(c: MainConfig): SmtpdSettings {
@@ -71,5 +73,6 @@ export function smtpdSettings(c: MainConfig): SmtpdSettings {
     myorigin: c.get('myorigin'),
     queueDirectory: c.get('queue_directory'),
     queueMinfree: c.int('queue_minfree'),
+    softBounce: c.bool('soft_bounce'),
   };
 }

@@ -81,9 +81,12 @@ transport_maps = inline:{ dest.test=smtp:[127.0.0.1]:${sinkPort} }
 smtpd_recipient_restrictions = check_recipient_access inline:{ blocked@dest.test=REJECT }, permit_mynetworks, reject_unauth_destination
 `;
 
-interface Ports { main: number; slow: number; down: number; speed: number; longEhlo: number; milter: number; small: number; unix: number; relay: number; speedDown: number; reinject: number }
+interface Ports { main: number; slow: number; down: number; speed: number; longEhlo: number; milter: number; small: number; unix: number; relay: number; speedDown: number; soft: number; reinject: number }
 
 const MASTER = (p: Ports, filter: number | string, filter2: number | string, dead: number, milter: number, unixFilter: string) => `
+127.0.0.1:${p.soft} inet n - n - - smtpd
+  -o smtpd_proxy_filter=127.0.0.1:${filter}
+  -o soft_bounce=yes
 127.0.0.1:${p.speedDown} inet n - n - - smtpd
   -o smtpd_proxy_filter=127.0.0.1:${dead}
   -o smtpd_proxy_options=speed_adjust
@@ -153,11 +156,13 @@ def reply():
             return lines
 out = [["<connect>", reply()]]
 for st in steps:
-    s.sendall(st.encode("latin-1"))
     try:
+        s.sendall(st.encode("latin-1"))
         r = reply()
     except socket.timeout:
         r = ["<TIMEOUT>"]
+    except (ConnectionResetError, BrokenPipeError):
+        r = ["<EOF>"]  # the server hung up (after a 421) before this command was read
     out.append([st.split("\\r\\n")[0][:30] if not st.startswith("BDAT") else st.split("\\r\\n")[0], r])
     if r[-1] in ("<EOF>", "<TIMEOUT>"):
         break
@@ -201,6 +206,7 @@ const SESSIONS: Record<string, [keyof Ports, string[]]> = {
   relay: ['relay', ['EHLO client.example.org\r\n', 'XFORWARD NAME=orig.example ADDR=192.0.2.7 PORT=4567 PROTO=ESMTP HELO=orig-helo.example\r\n',
     'XFORWARD SOURCE=REMOTE IDENT=ABC123\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('relayed xforward')), 'QUIT\r\n']],
   shutdown: ['main', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test', 'shutdown-rcpt@dest.test', 'user2@dest.test'])]],
+  soft: ['soft', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['reject-rcpt@dest.test', 'user@dest.test'], MESSAGE('soft bounce', 'X-Test: reject\r\n')), 'QUIT\r\n']],
   small: ['small', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('too big', `X-Pad: ${'p'.repeat(1200)}\r\n`)), 'QUIT\r\n']],
 };
 const ACCEPTED = ['accepted', 'second transaction', 'after hang', 'after close', 'speed accepted', 'long ehlo', 'milter proxied', 'bdat accepted', 'unix filter', 'relayed xforward'];
@@ -223,7 +229,9 @@ interface Side {
 async function playAll(side: Side): Promise<void> {
   for (const [name, [listener, steps]] of Object.entries(SESSIONS)) {
     if (name === 'hang') continue;
-    side.transcripts[name] = await session(side.ports[listener], steps);
+    side.transcripts[name] = await session(side.ports[listener], steps).catch((e: Error) => {
+      throw new Error(`session "${name}": ${e.message}\n${side.log().split('\n').filter((l) => /fatal|panic|error/.test(l)).slice(-10).join('\n')}`);
+    });
   }
   side.transcripts.hang = await session(side.ports.slow, SESSIONS.hang![1]);
   side.played = side.log().length;
@@ -257,7 +265,7 @@ async function until<T>(f: () => T | undefined, what: string, ms = 30_000): Prom
 }
 
 async function ports(): Promise<Ports> {
-  return { main: await freePort(), slow: await freePort(), down: await freePort(), speed: await freePort(), longEhlo: await freePort(), milter: await freePort(), small: await freePort(), unix: await freePort(), relay: await freePort(), speedDown: await freePort(), reinject: await freePort() };
+  return { main: await freePort(), slow: await freePort(), down: await freePort(), speed: await freePort(), longEhlo: await freePort(), milter: await freePort(), small: await freePort(), unix: await freePort(), relay: await freePort(), speedDown: await freePort(), soft: await freePort(), reinject: await freePort() };
 }
 
 async function startPostern(): Promise<Side> {
@@ -324,6 +332,8 @@ test('Postern: every session through the before-queue filter', async () => {
   assert.deepEqual(last('speed', 'From:'), ['250 2.0.0 Ok: filtered', '550 5.7.1 <reject-rcpt@dest.test>: Recipient refused by proxy-filter',
     '554 5.7.1 Message content rejected by proxy-filter']);
   assert.deepEqual(last('speedDown', 'RCPT'), ['250 2.1.5 Ok']);
+  assert.deepEqual(last('soft', 'RCPT'), ['450 4.7.1 <reject-rcpt@dest.test>: Recipient refused by proxy-filter', '250 2.1.5 Ok']);
+  assert.deepEqual(last('soft', 'From:'), ['454 4.7.1 Message content rejected by proxy-filter']);
   assert.deepEqual(last('speedDown', 'From:'), ['451 4.3.0 Error: queue file write error']);
   assert.deepEqual(last('longEhlo', 'From:'), ['250 2.0.0 Ok: filtered']);
   assert.deepEqual(last('milter', 'RCPT'), ['550 5.7.1 Command rejected', '250 2.1.5 Ok']);
