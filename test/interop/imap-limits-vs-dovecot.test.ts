@@ -101,7 +101,9 @@ function normalise(s: string): string {
     .replace(/\[CAPABILITY [^\]]*\]/g, '[CAPABILITY ...]')
     .replace(/^\* OK \[CAPABILITY \.\.\.\] .*$/m, '* OK [CAPABILITY ...] greeting')
     .replace(/UIDVALIDITY \d+/g, 'UIDVALIDITY V')
-    .replace(/^\* OK \[HIGHESTMODSEQ \d+\].*\r\n/m, '');
+    .replace(/^\* OK \[HIGHESTMODSEQ \d+\].*\r\n/m, '')
+    // RFC 8474 OBJECTID, which Dovecot 2.3 lacks: SELECT's MAILBOXID left out
+    .replace(/^\* OK \[MAILBOXID \([\w-]+\)\] Ok\r\n/gm, '');
 }
 
 test('hostile input gets the same answers and the same end as from real Dovecot 2.3', { skip: RealDovecot.unavailable() ?? false, timeout: 120_000 }, async () => {
