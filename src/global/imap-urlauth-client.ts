@@ -2,11 +2,12 @@
  * imap-urlauth-client - the contract between the submission server's BURL (RFC 4468) and the
  * IMAP service's URLFETCH (RFC 4467 §6.3): smtpd never imports imapd; it connects to the IMAP
  * service configured in main.cf (`postern_burl_imap_server = host:port`, plain IMAP on
- * loopback or a trusted network), logs in AS THE SMTP-AUTHENTICATED USER with the credentials
- * that user gave to SMTP AUTH (PLAIN/LOGIN password, or the OAUTHBEARER/XOAUTH2 token, sent with
- * the same mechanism), and asks URLFETCH for the one URL. So a `submit+USER` URL is fetched
- * with USER's own rights: the IMAP server's access checks are the only ones (Dovecot instead
- * runs a dedicated imap-urlauth service the submission server talks to).
+ * loopback or a trusted network), logs in as the submission server's own login
+ * (postern_burl_submit_user, password from postern_burl_submit_password_file — the login
+ * dovecot.conf's `plugin { urlauth_submit_user }` names, the only one whose URLFETCH may use
+ * `submit+USER` URLs) and asks URLFETCH for the one URL. The caller (smtpd BURL) has already
+ * checked that USER is its SASL login. (Dovecot's submission server asks its imap-urlauth
+ * service over a socket instead.)
  *
  *   urlFetch({ server, user, secret, mechanism, url }) →
  *     { ok: true, data }                  the message, CRLF, as URLFETCH gave it

@@ -878,7 +878,9 @@ export const PARAMS: readonly ParamSpec[] = [
  * out of PARAMS, whose defaults are compared with real Postfix's.
  */
 export const POSTERN_PARAMS: readonly ParamSpec[] = [
-  p('postern_burl_imap_server', '', 'str', 'host:port of the IMAP service whose URLFETCH (RFC 4467) resolves the submission server\'s BURL (RFC 4468) URLs, logging in as the SMTP-authenticated user; empty: no BURL (docs/smtpd.md).'),
+  p('postern_burl_imap_server', '', 'str', 'host:port of the IMAP service whose URLFETCH (RFC 4467) resolves the submission server\'s BURL (RFC 4468) URLs; empty: no BURL (docs/smtpd.md).'),
+  p('postern_burl_submit_user', '', 'str', 'The IMAP login BURL fetches submit+USER URLs as (dovecot.conf plugin { urlauth_submit_user } names the same login) (docs/smtpd.md).'),
+  p('postern_burl_submit_password_file', '', 'str', 'File holding the password of postern_burl_submit_user (first line; keep it mode 0600) (docs/smtpd.md).'),
   p('postern_dkim_signing', 'yes', 'bool', 'DKIM-sign (RFC 6376) mail from SASL-authenticated clients, $mynetworks and local submission (sendmail, pickup, qmqpd, bounces) whose header From: domain has a key (postern_dkim_signing_maps, else postern_dkim_key_directory). Set to no per master.cf entry with -o to turn signing off for one service (docs/dkim.md).'),
   p('postern_arc_sealing', 'yes', 'bool', 'ARC-seal (RFC 8617) mail from outside that a virtual alias forwards to a remote domain, with the RSA DKIM key of the domain it was sent to, when that domain has one (docs/dkim.md).'),
   p('postern_dkim_key_directory', '$config_directory/dkim', 'str', 'Where `postern dkim keygen` writes DKIM keys and the signer finds them: DOMAIN.SELECTOR.ALGORITHM.key (PKCS#8 PEM, mode 0600); a domain with a key there is signed with no further configuration (docs/dkim.md).'),

@@ -6,17 +6,20 @@
  *
  *   GENURLAUTH "imap://USER@HOST/MBOX;UIDVALIDITY=N/;UID=N;URLAUTH=ACCESS" INTERNAL
  *     → * GENURLAUTH "...;URLAUTH=ACCESS:internal:TOKEN"       (§6.1)
- *     TOKEN = hex HMAC-SHA1 of the rump URL with the mailbox's access key (160 bits)
+ *     TOKEN = "01" then the hex HMAC-SHA1 of the rump URL with the mailbox's access key, as
+ *     Dovecot 2.3 makes it: a URL made by either server works with the other on the same files
  *   RESETKEY [MAILBOX [INTERNAL]]   new key for MAILBOX; without one, every key is removed (§6.2)
  *   URLFETCH URL...                 → * URLFETCH "URL" {N} message-or-NIL per URL (§6.3)
  *
- * Keys: one random 128-bit key per mailbox, created by the first GENURLAUTH, kept as the
- * mailbox's private attribute vendor/vendor.dovecot/pvt/imap-urlauth in mail_attribute_dict
- * (where Dovecot's imap-urlauth keeps it; as hex text). GENURLAUTH needs the URL's user to be
- * the logged-in user and the message to exist.
+ * Keys: one random 64-byte key per mailbox, created by the first GENURLAUTH, kept as the
+ * mailbox's private attribute vendor/vendor.dovecot/imap-urlauth in mail_attribute_dict, in
+ * hex — where and how Dovecot's imap-urlauth keeps it. GENURLAUTH for a URL of another user is
+ * BAD "Not permitted to generate URLAUTH for user NAME" (Dovecot's text).
  * URLFETCH answers NIL (never an error naming the reason, §6.3) when the URL does not parse,
  * has expired (EXPIRE), the access identifier does not allow this session (anonymous,
- * authuser: any; user+NAME / submit+NAME: NAME logged in), the owner or mailbox is unknown, the
+ * authuser: any; user+NAME: NAME logged in; submit+NAME: only the submission server's login,
+ * `plugin { urlauth_submit_user = submit@example.org }` — not NAME itself, as Dovecot answers
+ * NIL to its owner), the owner or mailbox is unknown, the
  * owner has no key, the token does not match, UIDVALIDITY differs or the UID is gone. Only
  * whole messages are fetched: a URL with ;SECTION= answers NIL (differs from Dovecot).
  */
@@ -28,25 +31,31 @@ import type { MailUser } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
 
-const KEY_ATTR = 'vendor/vendor.dovecot/pvt/imap-urlauth';
+const KEY_ATTR = 'vendor/vendor.dovecot/imap-urlauth';
+/** Dovecot's token: this version byte (hex) then the HMAC. */
+const TOKEN_VERSION = '01';
 /** URLs per URLFETCH, and the largest message handed out by one (bounded memory). */
 const MAX_URLS = 100;
+/** Dovecot's key: 64 random bytes (the HMAC-SHA1 block size). */
+const KEY_BYTES = 64;
 
+/** As Dovecot echoes a URL: an atom when it can be one, else a quoted string. */
+const astring = (s: string) => /^[^\x00-\x20\x7f(){%*"\\\]]+$/.test(s) ? s : `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 const quote = (s: string) => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 
 async function mailboxKey(u: MailUser, dict: string, mailbox: string, create: boolean): Promise<Buffer | undefined> {
   const attrs = u.attributes?.(dict);
   if (!attrs) return undefined;
   const hex = await attrs.get(mailbox, 'private', KEY_ATTR);
-  if (hex && /^[0-9a-f]{32}$/.test(hex)) return Buffer.from(hex, 'hex');
+  if (hex && /^(?:[0-9a-f]{2}){16,128}$/.test(hex)) return Buffer.from(hex, 'hex');
   if (!create) return undefined;
-  const key = randomBytes(16);
+  const key = randomBytes(KEY_BYTES);
   await attrs.set(mailbox, [{ type: 'private', key: KEY_ATTR, value: key.toString('hex') }]);
   return key;
 }
 
 function token(key: Buffer, rump: string): string {
-  return createHmac('sha1', key).update(rump, 'utf8').digest('hex');
+  return TOKEN_VERSION + createHmac('sha1', key).update(rump, 'utf8').digest('hex');
 }
 
 export async function cmdGenUrlauth(s: ImapSession, c: CommandContext): Promise<Reply> {
@@ -60,7 +69,7 @@ export async function cmdGenUrlauth(s: ImapSession, c: CommandContext): Promise<
     if (mech !== 'INTERNAL') return { status: 'BAD', text: `Unsupported URLAUTH mechanism: ${mech ?? ''}` };
     const u = parseUrlauthUrl(rump);
     if (!u || u.token !== undefined) return { status: 'BAD', text: `Invalid URL: ${rump.slice(0, 200)}` };
-    if (u.user.toLowerCase() !== s.userRecord!.user.toLowerCase()) return { status: 'NO', text: 'Not permitted to generate URLAUTH for another user' };
+    if (u.user.toLowerCase() !== s.userRecord!.user.toLowerCase()) throw new ImapParseError(`Not permitted to generate URLAUTH for user ${u.user}`);
     if (!(await s.user!.exists(u.mailbox))) return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${u.mailbox}` };
     const key = await mailboxKey(s.user!, dict, u.mailbox, true);
     if (!key) return { status: 'NO', text: 'URLAUTH keys cannot be stored for this mailbox format' };
@@ -86,7 +95,7 @@ export async function cmdResetKey(s: ImapSession, c: CommandContext): Promise<Re
     if (argString(a)?.toUpperCase() !== 'INTERNAL') return { status: 'BAD', text: 'Unsupported URLAUTH mechanism' };
   }
   if (!(await s.user!.exists(mailbox))) return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${mailbox}` };
-  await attrs.set(mailbox, [{ type: 'private', key: KEY_ATTR, value: randomBytes(16).toString('hex') }]);
+  await attrs.set(mailbox, [{ type: 'private', key: KEY_ATTR, value: randomBytes(KEY_BYTES).toString('hex') }]);
   return { status: 'OK', text: 'Key reset completed.' };
 }
 
@@ -101,9 +110,9 @@ export async function cmdUrlFetch(s: ImapSession, c: CommandContext): Promise<Re
       return undefined;
     });
     if (s.isClosed) break;
-    if (data === undefined) s.send(`* URLFETCH ${quote(url)} NIL\r\n`);
+    if (data === undefined) s.send(`* URLFETCH ${astring(url)} NIL\r\n`);
     else {
-      s.send(`* URLFETCH ${quote(url)} {${data.length}}\r\n`);
+      s.send(`* URLFETCH ${astring(url)} {${data.length}}\r\n`);
       s.send(data);
       s.send('\r\n');
     }
@@ -115,7 +124,7 @@ async function fetchOne(s: ImapSession, dict: string, url: string): Promise<Buff
   const u = parseUrlauthUrl(url);
   if (!u || u.token === undefined || u.mechanism?.toUpperCase() !== 'INTERNAL' || u.section !== undefined) return undefined;
   if (u.expire && u.expire.getTime() <= Date.now()) return undefined;
-  if (!accessAllows(u.access, s.userRecord!.user, undefined)) return undefined;
+  if (!accessAllows(u.access, s.userRecord!.user, s.shared.settings.urlauthSubmitUser)) return undefined;
   const own = u.user.toLowerCase() === s.userRecord!.user.toLowerCase();
   let owner: MailUser | undefined = own ? s.user! : undefined;
   if (!owner) {

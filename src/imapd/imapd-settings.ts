@@ -36,6 +36,8 @@ export interface ImapdSettings {
   metadataDict?: string;
   /** URLAUTH (RFC 4467, cmd-urlauth.ts): mail_attribute_dict when imap_urlauth_host is set, else undefined. */
   urlauthDict?: string;
+  /** plugin { urlauth_submit_user }: the login the submission server fetches submit+ URLs as. */
+  urlauthSubmitUser?: string;
   /** Dovecot's acl plugin with `acl = vfile` (rights enforced) — mail_plugins has acl. */
   acl: boolean;
   /**
@@ -106,6 +108,8 @@ export function imapdSettings(conf: DovecotConfig): ImapdSettings {
   const dict = conf.getFor('mail_attribute_dict', imap)?.trim();
   if (conf.getFor('imap_metadata', imap)?.trim() === 'yes' && dict) s.metadataDict = dict;
   if (conf.getFor('imap_urlauth_host', imap)?.trim() && dict) s.urlauthDict = dict;
+  const submitUser = conf.getFor('plugin/urlauth_submit_user', imap)?.trim();
+  if (submitUser) s.urlauthSubmitUser = submitUser;
   const plugins = (conf.getFor('mail_plugins', imap) ?? '').split(/[\s,]+/);
   const aclSetting = conf.getFor('plugin/acl', imap)?.trim() ?? '';
   s.ftsIndex = !/^(no|false|0)$/i.test(conf.getFor('plugin/postern_fts', imap)?.trim() ?? '');

@@ -70,6 +70,7 @@ export function accessAllows(access: string, sessionUser: string, submitUser: st
   try { who = decodeURIComponent(access.slice(plus + 1)).toLowerCase(); } catch { return false; }
   const me = sessionUser.toLowerCase();
   if (a.startsWith('user+')) return who === me;
-  // submit+NAME: the submission server, on NAME's behalf (RFC 4468 §3)
-  return who === me || (submitUser !== undefined && submitUser.toLowerCase() === me);
+  // submit+NAME: only the submission server, on NAME's behalf (RFC 4467 §3; NAME itself gets
+  // NIL, as from Dovecot); the submission server checks that NAME is its SASL login
+  return submitUser !== undefined && submitUser.toLowerCase() === me && who !== '';
 }

@@ -31,7 +31,6 @@ export async function cmdAuth(s: SmtpdSession, arg: string): Promise<void> {
   if (r.ok) {
     s.state.saslUsername = r.user;
     s.state.saslMethod = r.mechanism;
-    if (r.secret !== undefined) s.state.saslSecret = r.secret;
     s.reply(235, '2.7.0', 'Authentication successful');
   } else {
     log.warn(`${s.client}: SASL ${r.mechanism ?? ''} authentication failed: ${r.logReason ?? 'authentication failure'}`);

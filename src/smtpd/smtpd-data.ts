@@ -31,6 +31,7 @@
  * transaction that failed at its first chunk swallows the remaining chunks and answers each with
  * the first error; an unterminated last BDAT line is terminated (and counted in "N bytes").
  */
+import { readFile } from 'node:fs/promises';
 import { urlFetch } from '../global/imap-urlauth-client.ts';
 import { parseUrlauthUrl } from '../lib-imap/imap-urlauth-url.ts';
 import { DataDecoder } from '../lib-smtp/smtp-data-stream.ts';
@@ -186,7 +187,7 @@ export class SmtpdData {
 
   /**
    * BURL (RFC 4468): `BURL imap-url [LAST]` — the content of the URL, fetched from the IMAP
-   * service (global/imap-urlauth-client.ts) as the authenticated user, is the next chunk of the
+   * service (global/imap-urlauth-client.ts) as postern_burl_submit_user, is the next chunk of the
    * message, as if sent with BDAT (the two may be mixed). Only URLAUTH-ed imap URLs whose
    * access identifier is `submit+USER` with USER the SASL login (RFC 4468 §3.1) are accepted.
    *   501 5.5.4 Syntax: BURL imap-url [LAST]
@@ -198,11 +199,11 @@ export class SmtpdData {
    */
   async cmdBurl(arg: string): Promise<void> {
     const s = this.s;
-    if (!s.st.burlImapServer) return s.error(502, '5.5.1', 'Error: command not implemented');
+    if (!s.st.burlImapServer || !s.st.burlSubmitUser) return s.error(502, '5.5.1', 'Error: command not implemented');
     const m = /^(\S+)(?:\s+(LAST))?\s*$/i.exec(arg.trim());
     if (!m) return s.error(501, '5.5.4', 'Syntax: BURL imap-url [LAST]');
     const user = s.state.saslUsername;
-    if (!user || s.state.saslSecret === undefined) return s.error(530, '5.7.0', 'Authentication required');
+    if (!user) return s.error(530, '5.7.0', 'Authentication required');
     const url = m[1]!;
     const u = parseUrlauthUrl(url);
     const access = u?.access.toLowerCase() ?? '';
@@ -212,8 +213,15 @@ export class SmtpdData {
       return s.error(554, '5.7.0', 'BURL URL must be a URLAUTH-ed imap URL for submit+<your login>');
     }
     if (!s.state.tx) return s.error(503, '5.5.1', 'Error: need MAIL command');
+    let secret: string;
+    try {
+      secret = (await readFile(s.st.burlSubmitPasswordFile, 'utf8')).split('\n')[0]!.replace(/\r$/, '');
+    } catch (e) {
+      log.error(`BURL: postern_burl_submit_password_file: ${(e as Error).message}`);
+      return s.error(451, '4.4.1', 'IMAP server unavailable: try again later');
+    }
     const r = await urlFetch({
-      server: s.st.burlImapServer, user, secret: s.state.saslSecret, mechanism: s.state.saslMethod ?? 'PLAIN', url,
+      server: s.st.burlImapServer, user: s.st.burlSubmitUser, secret, mechanism: 'PLAIN', url,
       ...(s.st.messageSizeLimit > 0 ? { maxBytes: s.st.messageSizeLimit } : {}),
     });
     if (!r.ok) {

@@ -27,8 +27,6 @@ export interface AuthResult {
   text?: string;
   /** For the log only (never the secret). */
   logReason?: string;
-  /** On success: the password or token given, kept for the session's BURL fetches (never logged). */
-  secret?: string;
 }
 
 export interface SmtpdAuth {
@@ -99,7 +97,7 @@ export function directoryAuth(dir: UserDirectory, mechanisms: string[] = ['PLAIN
     if (!user || user.includes('\0')) return fail(mech, 'empty user name');
     // service "smtp", as Postfix's SASL requests reach Dovecot's auth (%s in passdb args)
     const r = await dir.verifyPlain(user, pass, { service: 'smtp', mechanism: mech, remoteIp: state.clientAddr });
-    if (r.result === 'ok') return { ok: true, user: r.user ?? user, mechanism: mech, secret: pass };
+    if (r.result === 'ok') return { ok: true, user: r.user ?? user, mechanism: mech };
     if (r.result === 'tempfail') return { ok: false, mechanism: mech, code: 454, enh: '4.7.0', text: 'Temporary authentication failure', logReason: 'temporary failure' };
     return fail(mech, r.result === 'unknown' ? 'unknown user' : 'authentication failure');
   }

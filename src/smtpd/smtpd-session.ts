@@ -550,7 +550,7 @@ export class SmtpdSession {
     if (await this.deps.xforwardAllowed?.(this.realName, this.realAddr)) kw.push(`XFORWARD ${XFORWARD_ATTRS.join(' ')}`);
     kw.push('ENHANCEDSTATUSCODES', '8BITMIME', 'DSN', 'SMTPUTF8', 'CHUNKING');
     // RFC 4468 §3: "BURL imap" once authenticated, bare BURL before
-    if (this.st.burlImapServer && this.deps.auth && this.st.authEnabled) kw.push(this.state.saslUsername ? 'BURL imap' : 'BURL');
+    if (this.st.burlImapServer && this.st.burlSubmitUser && this.deps.auth && this.st.authEnabled) kw.push(this.state.saslUsername ? 'BURL imap' : 'BURL');
     const lines = [this.st.myhostname, ...kw.filter((k) => !this.st.discardEhloKeywords.has(k.split(' ')[0]!))];
     // Postfix's ehlo_cmd() sends each line with its own smtpd_chat_reply() (and error sleep).
     lines.forEach((l, i) => this.reply(250, '', l, i < lines.length - 1));

@@ -33,6 +33,8 @@ export interface SmtpdSettings {
   tlsAuthOnly: boolean;
   /** postern_burl_imap_server: where BURL URLs are fetched ('' = no BURL). */
   burlImapServer: string;
+  burlSubmitUser: string;
+  burlSubmitPasswordFile: string;
   headerSizeLimit: number;
   alwaysAddMissingHeaders: boolean;
   myorigin: string;
@@ -68,6 +70,8 @@ export function smtpdSettings(c: MainConfig): SmtpdSettings {
     authEnabled: c.bool('smtpd_sasl_auth_enable'),
     tlsAuthOnly: c.bool('smtpd_tls_auth_only'),
     burlImapServer: (c.get('postern_burl_imap_server') ?? '').trim(),
+    burlSubmitUser: (c.get('postern_burl_submit_user') ?? '').trim(),
+    burlSubmitPasswordFile: (c.get('postern_burl_submit_password_file') ?? '').trim(),
     headerSizeLimit: c.int('header_size_limit') || 102400,
     alwaysAddMissingHeaders: c.bool('always_add_missing_headers'),
     myorigin: c.get('myorigin'),

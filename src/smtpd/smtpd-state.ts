@@ -60,8 +60,6 @@ export interface SmtpdState {
   readonly queueId?: string;
   saslUsername?: string;
   saslMethod?: string;
-  /** The SASL secret (password or token), for BURL's IMAP URLFETCH as this user; never logged. */
-  saslSecret?: string;
   tx?: SmtpdTransaction;
   errorCount: number;
   junkCount: number;

@@ -1,7 +1,8 @@
 /**
  * BURL (RFC 4468) in the submission server with URLAUTH (RFC 4467) from Postern's IMAP server:
  * Python imaplib APPENDs a message and asks GENURLAUTH for a submit+alice URL; Python smtplib
- * logs in to smtpd as alice and sends `BURL <url> LAST` (raw command); the message in the queue
+ * logs in to smtpd as alice and sends `BURL <url> LAST` (raw command); smtpd fetches it with
+ * URLFETCH as the submission login (submit@example.test); the message in the queue
  * is the IMAP message byte for byte (after our Received: header, in the queue's LF form).
  * Refused: BURL before AUTH (530), a URL with a wrong token (554 5.6.6), a URL for another
  * login's submit+ (554 5.7.0); an IMAP server that is down is a temporary 451 4.4.1.
@@ -58,10 +59,11 @@ print(json.dumps(out, default=lambda b: b.decode()))
 
 test('BURL after GENURLAUTH: the message arrives byte for byte; wrong URLs are refused', { skip: PY ? false : 'python3 is not installed' }, async () => {
   const f = await startFixture({
-    users: [['alice@example.test', 'secret'], ['bob@example.test', 'secret']],
-    conf: 'mail_attribute_dict = file:%h/dovecot-attributes\nimap_urlauth_host = localhost\n',
+    users: [['alice@example.test', 'secret'], ['bob@example.test', 'secret'], ['submit@example.test', 'subm1t']],
+    conf: 'mail_attribute_dict = file:%h/dovecot-attributes\nimap_urlauth_host = localhost\nplugin {\n  urlauth_submit_user = submit@example.test\n}\n',
   });
-  const s = await startSmtpd(`postern_burl_imap_server = 127.0.0.1:${f.port}`, { auth: () => directoryAuth(f.imapd.shared.directory) });
+  writeFileSync(join(f.dir, 'burl-pass'), 'subm1t\n', { mode: 0o600 });
+  const s = await startSmtpd(`postern_burl_imap_server = 127.0.0.1:${f.port}\npostern_burl_submit_user = submit@example.test\npostern_burl_submit_password_file = ${join(f.dir, 'burl-pass')}`, { auth: () => directoryAuth(f.imapd.shared.directory) });
   try {
     const msg = Buffer.from('From: alice@example.test\r\nTo: carol@example.test\r\nSubject: sent by reference\r\nMessage-ID: <burl-1@example.test>\r\nDate: Tue, 08 Dec 2026 03:00:00 +0000\r\n\r\nfirst line\r\n.\r\n..dots stay\r\n\tlast line \xe9\r\n', 'latin1');
     writeFileSync(join(f.dir, 'msg.eml'), msg);
@@ -96,7 +98,8 @@ test('BURL after GENURLAUTH: the message arrives byte for byte; wrong URLs are r
 test('BURL when the IMAP server is down: 451 4.4.1, the transaction stays open', { skip: PY ? false : 'python3 is not installed' }, async () => {
   const f = await startFixture({ users: [['alice@example.test', 'secret']] });
   const dead = await freePort();
-  const s = await startSmtpd(`postern_burl_imap_server = 127.0.0.1:${dead}`, { auth: () => directoryAuth(f.imapd.shared.directory) });
+  writeFileSync(join(f.dir, 'burl-pass'), 'x\n');
+  const s = await startSmtpd(`postern_burl_imap_server = 127.0.0.1:${dead}\npostern_burl_submit_user = submit@example.test\npostern_burl_submit_password_file = ${join(f.dir, 'burl-pass')}`, { auth: () => directoryAuth(f.imapd.shared.directory) });
   try {
     const script = String.raw`
 import smtplib, sys
