@@ -157,8 +157,17 @@ def reply():
 out = [["<connect>", reply()]]
 for st in steps:
     try:
-        s.sendall(st.encode("latin-1"))
-        r = reply()
+        if st.startswith("PIPE:"):  # pipelined commands (RFC 2920): one write, a reply for each
+            st = st[5:]
+            s.sendall(st.encode("latin-1"))
+            r = []
+            for _ in range(st.count("\\r\\n")):
+                r += reply()
+                if r[-1] == "<EOF>":
+                    break
+        else:
+            s.sendall(st.encode("latin-1"))
+            r = reply()
     except socket.timeout:
         r = ["<TIMEOUT>"]
     except (ConnectionResetError, BrokenPipeError):
@@ -207,9 +216,12 @@ const SESSIONS: Record<string, [keyof Ports, string[]]> = {
     'XFORWARD SOURCE=REMOTE IDENT=ABC123\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('relayed xforward')), 'QUIT\r\n']],
   shutdown: ['main', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test', 'shutdown-rcpt@dest.test', 'user2@dest.test'])]],
   soft: ['soft', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['reject-rcpt@dest.test', 'user@dest.test'], MESSAGE('soft bounce', 'X-Test: reject\r\n')), 'QUIT\r\n']],
+  pipelined: ['main', ['EHLO client.example.org\r\n',
+    'PIPE:MAIL FROM:<sender@example.org>\r\nRCPT TO:<reject-rcpt@dest.test>\r\nRCPT TO:<user@dest.test>\r\nDATA\r\n', MESSAGE('pipelined'),
+    'PIPE:RSET\r\nMAIL FROM:<sender@example.org>\r\nRCPT TO:<reject-rcpt@dest.test>\r\nDATA\r\nQUIT\r\n']],
   small: ['small', ['EHLO client.example.org\r\n', ...tx('sender@example.org', ['user@dest.test'], MESSAGE('too big', `X-Pad: ${'p'.repeat(1200)}\r\n`)), 'QUIT\r\n']],
 };
-const ACCEPTED = ['accepted', 'second transaction', 'after hang', 'after close', 'speed accepted', 'long ehlo', 'milter proxied', 'bdat accepted', 'unix filter', 'relayed xforward'];
+const ACCEPTED = ['accepted', 'second transaction', 'after hang', 'after close', 'speed accepted', 'long ehlo', 'milter proxied', 'bdat accepted', 'unix filter', 'relayed xforward', 'pipelined'];
 
 interface Side {
   ports: Ports;
@@ -332,6 +344,9 @@ test('Postern: every session through the before-queue filter', async () => {
   assert.deepEqual(last('speed', 'From:'), ['250 2.0.0 Ok: filtered', '550 5.7.1 <reject-rcpt@dest.test>: Recipient refused by proxy-filter',
     '554 5.7.1 Message content rejected by proxy-filter']);
   assert.deepEqual(last('speedDown', 'RCPT'), ['250 2.1.5 Ok']);
+  assert.deepEqual(t.pipelined!.filter(([c]) => c.startsWith('MAIL') || c.startsWith('RSET')).map(([, r]) => r), [
+    ['250 2.1.0 Ok', '550 5.7.1 <reject-rcpt@dest.test>: Recipient refused by proxy-filter', '250 2.1.5 Ok', '354 End data with <CR><LF>.<CR><LF>'],
+    ['250 2.0.0 Ok', '250 2.1.0 Ok', '550 5.7.1 <reject-rcpt@dest.test>: Recipient refused by proxy-filter', '554 5.5.1 Error: no valid recipients', '221 2.0.0 Bye']]);
   assert.deepEqual(last('soft', 'RCPT'), ['450 4.7.1 <reject-rcpt@dest.test>: Recipient refused by proxy-filter', '250 2.1.5 Ok']);
   assert.deepEqual(last('soft', 'From:'), ['454 4.7.1 Message content rejected by proxy-filter']);
   assert.deepEqual(last('speedDown', 'From:'), ['451 4.3.0 Error: queue file write error']);
@@ -343,7 +358,7 @@ test('Postern: every session through the before-queue filter', async () => {
   assert.ok(g.startsWith('HEL-O WORLD | 554 5.7.1 yyy'), g);
   // A filter's 421 ends the client's session, as any 421 of smtpd.
   assert.deepEqual(t.shutdown!.slice(-2).map(([, r]) => r.join(' | ')), ['421 4.3.2 proxy-filter shutting down', '<EOF>']);
-  for (const [name, tr] of Object.entries(t)) if (name !== 'shutdown') assert.deepEqual(tr.at(-1)![1], ['221 2.0.0 Bye'], `${name} ends with QUIT's reply`);
+  for (const [name, tr] of Object.entries(t)) if (name !== 'shutdown' && name !== 'pipelined') assert.deepEqual(tr.at(-1)![1], ['221 2.0.0 Bye'], `${name} ends with QUIT's reply`);
   // Every accepted message arrives once, with the filter's header, otherwise as sent.
   for (const subject of ACCEPTED) {
     const [m] = await until(() => { const l = bySubject(postern.sink, subject); return l.length ? l : undefined; }, `"${subject}" at smtp-sink`);
