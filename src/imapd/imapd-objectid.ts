@@ -26,7 +26,9 @@ export function isObjectId(s: string): boolean { return OBJECTID.test(s); }
 export async function mailboxId(s: ImapSession, name: string): Promise<string | undefined> {
   const u = s.user;
   if (!u?.mailboxGuid) return undefined;
-  const g = await u.mailboxGuid(name);
+  // a format without GUIDs behind a namespace wrapper, or a GUID that cannot be written
+  // (another user's read-only mailbox): no MAILBOXID rather than a failed SELECT
+  const g = await u.mailboxGuid(name).catch(() => undefined);
   return g && isObjectId(g) ? g : undefined;
 }
 
