@@ -170,3 +170,29 @@ test('URLAUTH vs Dovecot 2.3 on the same files: the same key, the same token, th
     await dc.stop();
   }
 });
+
+test('hostile URLFETCH / GENURLAUTH input: over-long URLs, too many URLs, NUL, non-URLs; the server keeps serving', async () => {
+  const f = await startFixture({ users: [['alice@example.test', 'secret']], conf: 'mail_attribute_dict = file:%h/dovecot-attributes\nimap_urlauth_host = localhost\n' });
+  try {
+    const { LineChat } = await import('../harness/line-chat.ts');
+    const c = await LineChat.open(f.port, { protocol: 'imap' });
+    await c.line();
+    assert.match(await c.cmd('a LOGIN alice@example.test secret'), /^a OK/);
+    const long = `imap://alice%40example.test@localhost/INBOX/;UID=1;URLAUTH=authuser:internal:01${'a'.repeat(9000)}`;
+    c.send(`b URLFETCH {${long.length}+}\r\n${long}\r\n`);
+    assert.match(await c.line(), /^\* URLFETCH "imap:.*" NIL$|^\* URLFETCH imap:.* NIL$/);
+    assert.match(await c.line(), /^b OK URLFETCH completed/);
+    const many = Array.from({ length: 101 }, () => 'imap://x').join(' ');
+    assert.match(await c.cmd(`c URLFETCH ${many}`), /^c BAD/);
+    assert.match(await c.cmd('d GENURLAUTH "imap://alice%40example.test@localhost/INBOX/;UID=1;URLAUTH=authuser" PLAIN'), /^d BAD/);
+    assert.match(await c.cmd('e GENURLAUTH "not a url;URLAUTH=authuser" INTERNAL'), /^e BAD/);
+    assert.match(await c.cmd('f GENURLAUTH "imap://alice%40example.test@localhost/NoSuchBox/;UID=1;URLAUTH=anonymous" INTERNAL'), /^f NO \[NONEXISTENT\]/);
+    assert.match(await c.cmd('g URLFETCH "imap://alice%40example.test@localhost/INBOX/;UID=99;URLAUTH=anonymous:internal:0100"'), /NIL/);
+    await c.line();
+    assert.match(await c.cmd('h RESETKEY NoSuchBox'), /^h NO \[NONEXISTENT\]/);
+    assert.match(await c.cmd('i NOOP'), /^i OK/);
+    c.close();
+  } finally {
+    await f.stop();
+  }
+});
