@@ -5,7 +5,7 @@
  * exchanges (error challenge, dummy response, tagged reply) must match line for line for valid, inactive,
  * wrong-user, out-of-scope and malformed tokens and for a broken endpoint. Real clients:
  * imapflow (accessToken), Python imaplib.authenticate, Python smtplib against Postern's smtpd,
- * poplib against pop3d. Hostile: a hanging endpoint (timeout; other logins go on), a huge token,
+ * Python poplib against pop3d. Hostile: a hanging endpoint (timeout; other logins go on), a huge token,
  * garbage answers.
  */
 import { test, before, after } from 'node:test';
@@ -22,7 +22,7 @@ import { startFixture, stripTiming, type Fixture } from '../harness/imapd-testki
 import { LineChat } from '../harness/line-chat.ts';
 import { startSmtpd, type TestSmtpd } from '../harness/anvil-testkit.ts';
 import { directoryAuth } from '../../src/smtpd/smtpd-sasl.ts';
-import { saslAuth } from '../../src/pop3d/pop3d-auth.ts';
+import { PosternMailAccess } from '../harness/postern-mail-access.ts';
 
 const ALICE = 'alice@example.test';
 const BOB = 'bob@example.test';
@@ -324,11 +324,35 @@ s.quit()
   }
 });
 
-test('pop3d SASL layer: AUTH XOAUTH2 through the same directory, error challenge on failure', async () => {
-  const sent: string[] = [];
-  const ok = await saslAuth(px.imapd.shared.directory, ['XOAUTH2'], `XOAUTH2 ${xoauth2(ALICE, 'tok-alice')}`, async (ch) => { sent.push(ch); return 'AQ=='; });
-  assert.equal(ok.ok, true);
-  const bad = await saslAuth(px.imapd.shared.directory, ['XOAUTH2'], `XOAUTH2 ${xoauth2(ALICE, 'tok-bob')}`, async (ch) => { sent.push(ch); return 'AQ=='; });
-  assert.equal(bad.ok, false);
-  assert.deepEqual(sent, [CH_X.slice(2)]);
+test('pop3d: Python poplib AUTH XOAUTH2 / OAUTHBEARER; a refused token gets the error challenge, then -ERR', { skip: PY ? false : 'python3 is not installed' }, async () => {
+  const pm = await PosternMailAccess.start({ users: [{ user: ALICE, pass: 'secret' }], conf: `auth_failure_delay = 0\n${extraConf(confFile)}` });
+  try {
+    const r = await python(`
+import poplib, sys, base64
+port = int(sys.argv[1])
+p = poplib.POP3('127.0.0.1', port)
+print('capa', sorted(p.capa().get('SASL', [])))
+print('x', p._shortcmd('AUTH XOAUTH2 ' + base64.b64encode(b'user=${ALICE}\x01auth=Bearer tok-alice\x01\x01').decode()))
+print('stat', p.stat()[0])
+p.quit()
+p = poplib.POP3('127.0.0.1', port)
+print('b', p._shortcmd('AUTH OAUTHBEARER ' + base64.b64encode(b'n,a=${ALICE},\x01auth=Bearer tok-alice\x01\x01').decode()))
+p.quit()
+p = poplib.POP3('127.0.0.1', port)
+print('bad1', p._shortcmd('AUTH OAUTHBEARER ' + base64.b64encode(b'n,a=${ALICE},\x01auth=Bearer tok-bob\x01\x01').decode()))
+try:
+    p._shortcmd('AQ==')
+except poplib.error_proto as e:
+    print('bad2', e)
+`, [String(pm.ports.pop3)]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^capa \['LOGIN', 'OAUTHBEARER', 'PLAIN', 'XOAUTH2'\]$/m);
+    assert.match(r.out, /^x b'\+OK Logged in\.'$/m);
+    assert.match(r.out, /^stat 0$/m);
+    assert.match(r.out, /^b b'\+OK Logged in\.'$/m);
+    assert.match(r.out, new RegExp(`^bad1 b'${CH_BEARER.replace('+', '\\+')}'$`, 'm'));
+    assert.match(r.out, /^bad2 b'-ERR \[AUTH\] Authentication failed\.'$/m);
+  } finally {
+    await pm.stop();
+  }
 });
