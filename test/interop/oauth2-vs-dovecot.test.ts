@@ -81,7 +81,10 @@ before(async () => {
     req.setEncoding('utf8');
     req.on('data', (d) => { body += d; });
     req.on('end', () => {
-      const token = decodeURIComponent(new URLSearchParams(body).get('token') ?? '');
+      const q = new URL(req.url ?? '/', 'http://x');
+      const auth = /^Bearer (.*)$/.exec(req.headers.authorization ?? '')?.[1];
+      const token = req.method === 'GET' ? (auth ?? q.searchParams.get('access_token') ?? q.searchParams.get('token') ?? '') : decodeURIComponent(new URLSearchParams(body).get('token') ?? '');
+      if (q.pathname === '/tokeninfo' && !answers[token]) { res.writeHead(401); res.end('{"error":"invalid_token"}'); return; }
       seen.push(`${req.method} ${req.url} ${req.headers['content-type'] ?? ''} ${token.slice(0, 40)}`);
       const a = answers[token] ?? { body: JSON.stringify({ active: false }) };
       if (a === 'hang') { hung.push(res); return; }
@@ -355,4 +358,28 @@ except poplib.error_proto as e:
   } finally {
     await pm.stop();
   }
+});
+
+test('tokeninfo_url (GET, token appended), introspection_mode = auth and get; config errors name the setting', async () => {
+  const { parseOAuth2Conf, verifyToken } = await import('../../src/lib-auth/db-oauth2.ts');
+  const port = (endpoint.address() as AddressInfo).port;
+  const base = `http://127.0.0.1:${port}`;
+  const n = seen.length;
+  const ti = parseOAuth2Conf(`tokeninfo_url = ${base}/tokeninfo?access_token=\nusername_attribute = email\n`, 'x.conf');
+  assert.deepEqual(await verifyToken(ti, ALICE, 'tok-alice'), { result: 'ok' });
+  assert.equal((await verifyToken(ti, ALICE, 'no-such-token')).result, 'mismatch');   // tokeninfo 401
+  assert.equal((await verifyToken(ti, ALICE, 'tok-bob')).result, 'unknown');
+  const au = parseOAuth2Conf(`introspection_url = ${base}/introspect\nintrospection_mode = auth\nactive_attribute = active\nactive_value = true\n`, 'x.conf');
+  assert.deepEqual(await verifyToken(au, ALICE, 'tok-alice'), { result: 'ok' });
+  assert.equal((await verifyToken(au, ALICE, 'tok-inactive-named')).result, 'disabled');
+  const ge = parseOAuth2Conf(`introspection_url = ${base}/introspect?token=\nintrospection_mode = get\nclient_id = mail\n`, 'x.conf');
+  assert.deepEqual(await verifyToken(ge, ALICE, 'tok-alice'), { result: 'ok' });
+  const asked = seen.slice(n);
+  assert.ok(asked.some((l) => l.startsWith('GET /tokeninfo?access_token=tok-alice ')), asked.join('\n'));
+  assert.ok(asked.some((l) => l.startsWith('GET /introspect ') && l.endsWith(' tok-alice')), asked.join('\n'));
+  assert.ok(asked.some((l) => l.startsWith('GET /introspect?token=tok-alice&client_id=mail ')), asked.join('\n'));
+  assert.throws(() => parseOAuth2Conf('username_attribute = email\n', 'x.conf'), /tokeninfo_url or introspection_url must be given/);
+  assert.throws(() => parseOAuth2Conf(`introspection_url = ${base}/i\nintrospection_mode = local\n`, 'x.conf'), /introspection_mode = local: must be auth, get or post/);
+  assert.throws(() => parseOAuth2Conf(`introspection_url = ${base}/i\nlocal_validation_key_dict = fs:posix:prefix=/k/\n`, 'x.conf'), /"local_validation_key_dict" is not supported/);
+  assert.throws(() => parseOAuth2Conf(`introspection_url = ${base}/i\nintrospect_url = x\n`, 'x.conf'), /unknown setting "introspect_url"/);
 });
