@@ -21,9 +21,11 @@
  *   send_auth_headers = yes       X-Dovecot-Auth-Service / -Local / -Remote headers
  *   client_id, client_secret, debug, max_idle_time_msecs, max_parallel_connections,
  *   max_pipelined_requests, tls_* and rawlog_dir are accepted and have no effect (https://
- *   endpoints are checked against the system's CA list). local_validation_key_dict (local JWT
- *   validation), grant_url/use_grant_password, pass_attrs and tls_allow_invalid_cert = yes are
- *   refused with an error naming them (not implemented).
+ *   endpoints are checked against the system's CA list).
+ *   local_validation_key_dict = fs:posix:prefix=DIR/ (with or without introspection_mode =
+ *   local): JWTs are validated locally first (db-oauth2-jwt.ts); other tokens go to the URLs.
+ *   grant_url/use_grant_password, pass_attrs and tls_allow_invalid_cert = yes are refused with
+ *   an error naming them (not implemented).
  *
  * Answers (passdb results, as Dovecot maps them):
  *   ok         token valid, names this user, active, in scope
@@ -42,13 +44,16 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from '../global/config-error.ts';
 import type { Passdb, PassdbEntry } from './auth-db.ts';
 import { expandVars } from './auth-var-expand.ts';
+import { keyDirOf, validateJwt } from './db-oauth2-jwt.ts';
 import type { AuthRequestInfo } from './user-directory.ts';
 
 export interface OAuth2Conf {
   file: string;
   tokeninfoUrl: string;
   introspectionUrl: string;
-  introspectionMode: 'auth' | 'get' | 'post';
+  introspectionMode: 'auth' | 'get' | 'post' | 'local';
+  /** local_validation_key_dict = fs:posix:prefix=DIR: JWTs checked locally (db-oauth2-jwt.ts). */
+  keyDir?: string;
   usernameAttribute: string;
   usernameFormat: string;
   activeAttribute: string;
@@ -61,11 +66,11 @@ export interface OAuth2Conf {
   timeoutMs: number;
 }
 
-const ACCEPTED = new Set(['tokeninfo_url', 'introspection_url', 'introspection_mode', 'username_attribute', 'username_format',
+const ACCEPTED = new Set(['local_validation_key_dict', 'tokeninfo_url', 'introspection_url', 'introspection_mode', 'username_attribute', 'username_format',
   'active_attribute', 'active_value', 'scope', 'client_id', 'client_secret', 'force_introspection', 'send_auth_headers',
   'timeout_msecs', 'max_idle_time_msecs', 'max_parallel_connections', 'max_pipelined_requests', 'debug', 'rawlog_dir',
   'tls_ca_cert_file', 'tls_ca_cert_dir', 'tls_cert_file', 'tls_key_file', 'tls_cipher_suite']);
-const NOT_IMPLEMENTED = new Set(['local_validation_key_dict', 'grant_url', 'use_grant_password', 'pass_attrs', 'openid_configuration_url',
+const NOT_IMPLEMENTED = new Set(['grant_url', 'use_grant_password', 'pass_attrs', 'openid_configuration_url',
   'tls_allow_invalid_cert']);
 /** Largest endpoint answer read. */
 const MAX_ANSWER = 1024 * 1024;
@@ -93,8 +98,8 @@ export function parseOAuth2Conf(text: string, file: string): OAuth2Conf {
     kv[key] = value;
   }
   const mode = kv.introspection_mode || 'auth';
-  if (mode !== 'auth' && mode !== 'get' && mode !== 'post') {
-    throw new ConfigError(file, 0, `introspection_mode = ${mode}: must be auth, get or post`);
+  if (mode !== 'auth' && mode !== 'get' && mode !== 'post' && mode !== 'local') {
+    throw new ConfigError(file, 0, `introspection_mode = ${mode}: must be auth, get, post or local`);
   }
   const conf: OAuth2Conf = {
     file,
@@ -113,8 +118,14 @@ export function parseOAuth2Conf(text: string, file: string): OAuth2Conf {
     timeoutMs: Number(kv.timeout_msecs || 0) || DEFAULT_TIMEOUT_MS,
   };
   if (!/^\d*$/.test(kv.timeout_msecs ?? '')) throw new ConfigError(file, 0, `timeout_msecs = ${kv.timeout_msecs}: must be a number of milliseconds`);
-  if (!conf.tokeninfoUrl && !conf.introspectionUrl) {
-    throw new ConfigError(file, 0, 'oauth2: tokeninfo_url or introspection_url must be given');
+  if (kv.local_validation_key_dict) {
+    const dir = keyDirOf(kv.local_validation_key_dict);
+    if (!dir) throw new ConfigError(file, 0, `local_validation_key_dict = ${kv.local_validation_key_dict}: only fs:posix:prefix=/DIRECTORY/ is supported`);
+    conf.keyDir = dir;
+  }
+  if (mode === 'local' && !conf.keyDir) throw new ConfigError(file, 0, 'introspection_mode = local needs local_validation_key_dict = fs:posix:prefix=/DIRECTORY/');
+  if (!conf.tokeninfoUrl && !conf.introspectionUrl && !conf.keyDir) {
+    throw new ConfigError(file, 0, 'oauth2: tokeninfo_url, introspection_url or local_validation_key_dict must be given');
   }
   for (const u of [conf.tokeninfoUrl, conf.introspectionUrl]) {
     if (u && !/^https?:\/\//i.test(u)) throw new ConfigError(file, 0, `"${u}" is not an http:// or https:// URL`);
@@ -222,6 +233,12 @@ export type TokenVerdict = { result: 'ok' | 'mismatch' | 'unknown' | 'disabled';
 /** Check one token for `user` (already normalised by the directory). Throws TempFail-like Errors. */
 export async function verifyToken(conf: OAuth2Conf, user: string, token: string, req?: AuthRequestInfo): Promise<TokenVerdict> {
   if (!validBearerToken(token)) return { result: 'mismatch', reason: 'not an RFC 6750 bearer token' };
+  if (conf.keyDir) {
+    const j = await validateJwt(conf.keyDir, token);
+    if (j.kind === 'invalid') return { result: 'mismatch', reason: j.reason };
+    if (j.kind === 'valid') return judge(conf, user, j.fields);
+    if (!conf.tokeninfoUrl && !conf.introspectionUrl) return { result: 'mismatch', reason: 'Not a JWT token' };
+  }
   let fields: Record<string, string> = {};
   let introspect = !conf.tokeninfoUrl;
   if (conf.tokeninfoUrl) {

@@ -378,8 +378,9 @@ test('tokeninfo_url (GET, token appended), introspection_mode = auth and get; co
   assert.ok(asked.some((l) => l.startsWith('GET /tokeninfo?access_token=tok-alice ')), asked.join('\n'));
   assert.ok(asked.some((l) => l.startsWith('GET /introspect ') && l.endsWith(' tok-alice')), asked.join('\n'));
   assert.ok(asked.some((l) => l.startsWith('GET /introspect?token=tok-alice&client_id=mail ')), asked.join('\n'));
-  assert.throws(() => parseOAuth2Conf('username_attribute = email\n', 'x.conf'), /tokeninfo_url or introspection_url must be given/);
-  assert.throws(() => parseOAuth2Conf(`introspection_url = ${base}/i\nintrospection_mode = local\n`, 'x.conf'), /introspection_mode = local: must be auth, get or post/);
-  assert.throws(() => parseOAuth2Conf(`introspection_url = ${base}/i\nlocal_validation_key_dict = fs:posix:prefix=/k/\n`, 'x.conf'), /"local_validation_key_dict" is not supported/);
+  assert.throws(() => parseOAuth2Conf('username_attribute = email\n', 'x.conf'), /tokeninfo_url, introspection_url or local_validation_key_dict must be given/);
+  assert.throws(() => parseOAuth2Conf(`introspection_url = ${base}/i\nintrospection_mode = jwt\n`, 'x.conf'), /introspection_mode = jwt: must be auth, get, post or local/);
+  assert.throws(() => parseOAuth2Conf('introspection_mode = local\nlocal_validation_key_dict = proxy::keys\n', 'x.conf'), /only fs:posix:prefix=\/DIRECTORY\/ is supported/);
+  assert.throws(() => parseOAuth2Conf(`introspection_url = ${base}/i\ngrant_url = ${base}/g\n`, 'x.conf'), /"grant_url" is not supported/);
   assert.throws(() => parseOAuth2Conf(`introspection_url = ${base}/i\nintrospect_url = x\n`, 'x.conf'), /unknown setting "introspect_url"/);
 });
