@@ -879,6 +879,7 @@ export const PARAMS: readonly ParamSpec[] = [
  */
 export const POSTERN_PARAMS: readonly ParamSpec[] = [
   p('postern_burl_imap_server', '', 'str', 'host:port of the IMAP service whose URLFETCH (RFC 4467) resolves the submission server\'s BURL (RFC 4468) URLs; empty: no BURL (docs/smtpd.md).'),
+  p('postern_burl_timeout', '30s', 'time', 's', 'How long BURL waits for the IMAP service (connect, login, URLFETCH) before answering 451 4.4.1 (docs/smtpd.md).'),
   p('postern_burl_submit_user', '', 'str', 'The IMAP login BURL fetches submit+USER URLs as (dovecot.conf plugin { urlauth_submit_user } names the same login) (docs/smtpd.md).'),
   p('postern_burl_submit_password_file', '', 'str', 'File holding the password of postern_burl_submit_user (first line; keep it mode 0600) (docs/smtpd.md).'),
   p('postern_dkim_signing', 'yes', 'bool', 'DKIM-sign (RFC 6376) mail from SASL-authenticated clients, $mynetworks and local submission (sendmail, pickup, qmqpd, bounces) whose header From: domain has a key (postern_dkim_signing_maps, else postern_dkim_key_directory). Set to no per master.cf entry with -o to turn signing off for one service (docs/dkim.md).'),

@@ -221,7 +221,7 @@ export class SmtpdData {
       return s.error(451, '4.4.1', 'IMAP server unavailable: try again later');
     }
     const r = await urlFetch({
-      server: s.st.burlImapServer, user: s.st.burlSubmitUser, secret, mechanism: 'PLAIN', url,
+      server: s.st.burlImapServer, user: s.st.burlSubmitUser, secret, mechanism: 'PLAIN', url, timeoutMs: s.st.burlTimeoutMs,
       ...(s.st.messageSizeLimit > 0 ? { maxBytes: s.st.messageSizeLimit } : {}),
     });
     if (!r.ok) {

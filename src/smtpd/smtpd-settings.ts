@@ -34,6 +34,7 @@ export interface SmtpdSettings {
   /** postern_burl_imap_server: where BURL URLs are fetched ('' = no BURL). */
   burlImapServer: string;
   burlSubmitUser: string;
+  burlTimeoutMs: number;
   burlSubmitPasswordFile: string;
   headerSizeLimit: number;
   alwaysAddMissingHeaders: boolean;
@@ -71,6 +72,7 @@ export function smtpdSettings(c: MainConfig): SmtpdSettings {
     tlsAuthOnly: c.bool('smtpd_tls_auth_only'),
     burlImapServer: (c.get('postern_burl_imap_server') ?? '').trim(),
     burlSubmitUser: (c.get('postern_burl_submit_user') ?? '').trim(),
+    burlTimeoutMs: (c.time('postern_burl_timeout') || 30) * 1000,
     burlSubmitPasswordFile: (c.get('postern_burl_submit_password_file') ?? '').trim(),
     headerSizeLimit: c.int('header_size_limit') || 102400,
     alwaysAddMissingHeaders: c.bool('always_add_missing_headers'),

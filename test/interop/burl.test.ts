@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { startFixture } from '../harness/imapd-testkit.ts';
 import { startSmtpd } from '../harness/anvil-testkit.ts';
 import { freePort } from '../harness/free-port.ts';
@@ -122,6 +123,79 @@ s.quit()
     assert.match(r.stdout, /^\(250, b'2\.0\.0 Ok'\)$/m);
   } finally {
     s.close();
+    await f.stop();
+  }
+});
+
+test('hostile: an IMAP server that accepts and never answers gives 451 after postern_burl_timeout; other sessions go on; BDAT + BURL mix', { skip: PY ? false : 'python3 is not installed' }, async () => {
+  const f = await startFixture({
+    users: [['alice@example.test', 'secret'], ['submit@example.test', 'subm1t']],
+    conf: 'mail_attribute_dict = file:%h/dovecot-attributes\nimap_urlauth_host = localhost\nplugin {\n  urlauth_submit_user = submit@example.test\n}\n',
+  });
+  const silent = createServer(() => { /* accepts, never greets */ });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  writeFileSync(join(f.dir, 'burl-pass'), 'subm1t\n', { mode: 0o600 });
+  const common = `postern_burl_submit_user = submit@example.test\npostern_burl_submit_password_file = ${join(f.dir, 'burl-pass')}\npostern_burl_timeout = 2s`;
+  const hang = await startSmtpd(`postern_burl_imap_server = 127.0.0.1:${(silent.address() as AddressInfo).port}\n${common}`, { auth: () => directoryAuth(f.imapd.shared.directory) });
+  const good = await startSmtpd(`postern_burl_imap_server = 127.0.0.1:${f.port}\n${common}`, { auth: () => directoryAuth(f.imapd.shared.directory) });
+  try {
+    const msg = 'From: alice@example.test\r\nSubject: part two\r\nMessage-ID: <burl-2@example.test>\r\nDate: Tue, 08 Dec 2026 03:00:00 +0000\r\n\r\nfrom IMAP\r\n';
+    writeFileSync(join(f.dir, 'msg2.eml'), msg);
+    writeFileSync(join(f.dir, 'h.py'), String.raw`
+import imaplib, smtplib, sys, time, threading
+imap_port, hang_port, good_port = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+imaplib.Commands['GENURLAUTH'] = ('AUTH', 'SELECTED')
+a = imaplib.IMAP4('127.0.0.1', imap_port)
+a.login('alice@example.test', 'secret')
+a.append('INBOX', None, None, open(sys.argv[4], 'rb').read())
+a.select('INBOX')
+uv = a.untagged_responses['UIDVALIDITY'][0].decode()
+typ, dat = a._simple_command('GENURLAUTH', '"imap://alice%40example.test@localhost/INBOX;UIDVALIDITY=' + uv + '/;UID=1;URLAUTH=submit+alice%40example.test"', 'INTERNAL')
+url = a._untagged_response(typ, dat, 'GENURLAUTH')[1][0].decode().strip('"')
+res = {}
+def hung():
+    s = smtplib.SMTP('127.0.0.1', hang_port)
+    s.login('alice@example.test', 'secret')
+    s.mail('alice@example.test'); s.rcpt('carol@example.test')
+    t0 = time.time()
+    res['hang'] = s.docmd('BURL', url + ' LAST')
+    res['hang_secs'] = time.time() - t0
+    s.quit()
+t = threading.Thread(target=hung); t.start()
+time.sleep(0.2)
+s = smtplib.SMTP('127.0.0.1', hang_port)
+res['meanwhile'] = s.noop()
+s.quit()
+t.join()
+print('hang', res['hang'], res['hang_secs'] >= 1.5)
+print('meanwhile', res['meanwhile'])
+s = smtplib.SMTP('127.0.0.1', good_port)
+s.login('alice@example.test', 'secret')
+s.mail('alice@example.test'); s.rcpt('carol@example.test')
+head = b'X-Chunk: first, by BDAT\r\n'
+s.send(b'BDAT ' + str(len(head)).encode() + b'\r\n' + head)
+print('bdat', s.getreply())
+print('burl', s.docmd('BURL', url + ' LAST'))
+s.quit()
+`);
+    const p = spawn(PY!, [join(f.dir, 'h.py'), String(f.port), String(hang.port), String(good.port), join(f.dir, 'msg2.eml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    assert.equal(await new Promise((r) => p.once('exit', r)), 0, err);
+    assert.match(out, /^hang \(451, b'4\.4\.1 IMAP server unavailable: try again later'\) True$/m);
+    assert.match(out, /^meanwhile \(250, b'2\.0\.0 Ok'\)$/m);
+    assert.match(out, /^bdat \(250, b'2\.0\.0 Ok: 25 bytes'\)$/m);
+    assert.match(out, /^burl \(250, b'2\.0\.0 Ok: \d+ bytes queued as \w+'\)$/m);
+    const ids: string[] = [];
+    for await (const id of good.queue.list('incoming')) ids.push(id);
+    assert.equal(ids.length, 1);
+    const content = (await (await QueueFile.open(good.queue.path('incoming', ids[0]!), ids[0]!)).content()).toString('latin1');
+    assert.ok(content.endsWith(`\nX-Chunk: first, by BDAT\n${msg.replace(/\r\n/g, '\n')}`), content);
+  } finally {
+    hang.close();
+    good.close();
+    silent.close();
     await f.stop();
   }
 });
