@@ -15,13 +15,23 @@ import { parseSetArg, resolveMessages, syncToClient } from './imapd-sync.ts';
 import { mailboxArg, mailboxText } from './imapd-names.ts';
 import { aclOn, allowedFlags, requireRights } from './imapd-acl.ts';
 
-/** COPYUID sets: src and dst lists kept in corresponding order, compacted where both run. */
+/**
+ * COPYUID sets. The copies are numbered in source order, so both lists ascend and each is
+ * compacted on its own, as Dovecot writes its two seq_range arrays (`1,3,5:7 4:8`). Were the
+ * destination ever out of order, the pairs are kept corresponding, compacted where both run.
+ */
 function copyUidSets(map: Array<[number, number]>): [string, string] {
+  const ascending = map.every(([a, b], i) => i === 0 || (a > map[i - 1]![0] && b > map[i - 1]![1]));
   const sr: [number, number][] = [];
   const dr: [number, number][] = [];
   for (const [a, b] of map) {
     const ls = sr[sr.length - 1];
     const ld = dr[dr.length - 1];
+    if (ascending) {
+      if (ls && a === ls[1] + 1) ls[1] = a; else sr.push([a, a]);
+      if (ld && b === ld[1] + 1) ld[1] = b; else dr.push([b, b]);
+      continue;
+    }
     if (ls && ld && a === ls[1] + 1 && b === ld[1] + 1) { ls[1] = a; ld[1] = b; continue; }
     sr.push([a, a]);
     dr.push([b, b]);

@@ -108,7 +108,7 @@ test('SELECT, APPEND, FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE as Dovecot answe
     assert.equal(stripTiming(await c.tagged('so', 'SORT (REVERSE DATE) UTF-8 ALL')), '* SORT 2 1\r\nso OK Sort completed\r\n');
     assert.equal(stripTiming(await c.tagged('th', 'THREAD REFERENCES UTF-8 ALL')), '* THREAD (1 2)\r\nth OK Thread completed\r\n');
     // lib-storage copies concurrently: the pairs are right, their order may vary
-    assert.match(stripTiming(await c.tagged('cp', 'COPY 1:2 Trash')), /^cp OK \[COPYUID \d+ (1:2 1:2|1,2 2,1)\] Copy completed\r\n$/);
+    assert.match(stripTiming(await c.tagged('cp', 'COPY 1:2 Trash')), /^cp OK \[COPYUID \d+ 1:2 1:2\] Copy completed\r\n$/);
     assert.equal(stripTiming(await c.tagged('cp2', 'COPY 1 Nope')), "cp2 NO [TRYCREATE] Mailbox doesn't exist: Nope\r\n");
     r = stripTiming(await c.tagged('mv', 'UID MOVE 2 Trash'));
     assert.match(r, /^\* OK \[COPYUID \d+ 2 3\] Moved UIDs\.\r\n\* 2 EXPUNGE\r\n\* 1 RECENT\r\nmv OK Move completed\r\n$/);

@@ -21,7 +21,7 @@ import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { MailLocationError, parseMailLocation, type MailLocation } from '../../global/mail-location.ts';
 import { MaildirList, MAILDIRFOLDER_NAME } from './maildir-list.ts';
 import { MaildirMailbox, type MailboxOwner } from './maildir-mailbox.ts';
-import { commitSave, parseSystemFlags, writeTmp } from './maildir-save.ts';
+import { commitSave, parseSystemFlags, writeTmp, type TmpFile } from './maildir-save.ts';
 import { MaildirState } from './maildir-sync.ts';
 import type { MsgRec } from './maildir-state.ts';
 import { isMessageName, newUniqueName, sizeField } from './maildir-filename.ts';
@@ -324,13 +324,20 @@ export class MaildirUser implements MailUser, MailboxOwner {
     return res;
   }
 
+  /**
+   * The files are linked (or copied) into tmp/ in parallel, then committed in one group in
+   * source order, so the destination UIDs follow the source UIDs (RFC 4315 §3, as Dovecot:
+   * COPYUID v 1:10 5:14). If any file cannot be placed in tmp/, nothing is copied.
+   */
   private copyFiles(n: string, src: MaildirState, recs: MsgRec[]): Promise<CopyResult> {
     return this.withState(n, async (d) => {
       await src.keywords.refresh();
-      const jobs = recs.map(async (r): Promise<[number, number] | undefined> => {
+      // the unique names first, in source order: the uidlist numbers a commit group by name time
+      const uniques = recs.map(() => newUniqueName());
+      const prepared = await Promise.allSettled(recs.map(async (r, i): Promise<{ r: MsgRec; tmp: TmpFile; kw: number[] } | undefined> => {
+        const unique = uniques[i]!;
         const kwNames = r.kw.map((k) => src.keywords.nameOf(k)).filter((k): k is string => k !== undefined);
         const kw = kwNames.length > 0 ? await d.keywords.indexesFor(kwNames) : [];
-        const unique = newUniqueName();
         const tmpPath = join(d.dir, 'tmp', unique);
         for (let attempt = 0; ; attempt++) {
           const cur = src.byUid.get(r.uid);
@@ -346,15 +353,34 @@ export class MaildirUser implements MailUser, MailboxOwner {
             });
             break;
           } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw mailErrorFromErrno(e, `link(${src.pathOf(cur)})`);
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) {
+              await fsp.unlink(tmpPath).catch(() => {});
+              throw e instanceof MailError ? e : mailErrorFromErrno(e, `link(${src.pathOf(cur)})`);
+            }
             await src.refresh(true);
           }
         }
-        const uid = await commitSave(d, { path: tmpPath, unique, size: r.size, vsize: r.vsize }, r.flags, kw);
-        ftsNoteCopied(join(src.ctlDir, FTS_INDEX_NAME), src.uidValidity, r.uid, join(d.ctlDir, FTS_INDEX_NAME), d.uidValidity, uid);
-        return [r.uid, uid];
+        return { r, tmp: { path: tmpPath, unique, size: r.size, vsize: r.vsize }, kw };
+      }));
+      const ready = prepared.flatMap((p) => (p.status === 'fulfilled' && p.value ? [p.value] : []));
+      const failed = prepared.find((p): p is PromiseRejectedResult => p.status === 'rejected');
+      if (failed) {
+        // all or nothing, as Dovecot's copy transaction: drop what was already placed in tmp/
+        await Promise.all(ready.map((x) => fsp.unlink(x.tmp.path).catch(() => {})));
+        throw failed.reason;
+      }
+      // queued in one synchronous pass: one group commit, UIDs assigned in this (source) order
+      const commits = ready.map((x) => commitSave(d, x.tmp, x.r.flags, x.kw));
+      const uids = await Promise.allSettled(commits);
+      const map: Array<[number, number]> = [];
+      let err: unknown;
+      uids.forEach((u, i) => {
+        if (u.status === 'rejected') { err ??= u.reason; return; }
+        const r = ready[i]!.r;
+        ftsNoteCopied(join(src.ctlDir, FTS_INDEX_NAME), src.uidValidity, r.uid, join(d.ctlDir, FTS_INDEX_NAME), d.uidValidity, u.value);
+        map.push([r.uid, u.value]);
       });
-      const map = (await Promise.all(jobs)).filter((x): x is [number, number] => x !== undefined);
+      if (err !== undefined) throw err;   // as before: the command fails (a MOVE then expunges nothing)
       return { uidValidity: d.uidValidity, map };
     });
   }
