@@ -384,3 +384,35 @@ test('tokeninfo_url (GET, token appended), introspection_mode = auth and get; co
   assert.throws(() => parseOAuth2Conf(`introspection_url = ${base}/i\ngrant_url = ${base}/g\n`, 'x.conf'), /"grant_url" is not supported/);
   assert.throws(() => parseOAuth2Conf(`introspection_url = ${base}/i\nintrospect_url = x\n`, 'x.conf'), /unknown setting "introspect_url"/);
 });
+
+test('managesieve: AUTHENTICATE "XOAUTH2" / "OAUTHBEARER"; a refused token gets the error challenge, then NO', async () => {
+  const { DovecotFixture } = await import('../harness/dovecot-fixture.ts');
+  const { createManageSieve } = await import('../../src/managesieve/managesieve.ts');
+  const { managesieveSettings } = await import('../../src/managesieve/managesieve-settings.ts');
+  const { Logger } = await import('../../src/util/msg.ts');
+  const fx = new DovecotFixture('postern-ms-oauth-');
+  try {
+    const conf = fx.configure({ users: [{ user: ALICE, pass: 'secret' }], settings: 'auth_failure_delay = 0\ndisable_plaintext_auth = no', conf: `plugin {\n  sieve = file:~/sieve;active=~/.dovecot.sieve\n}\n${extraConf(confFile)}` });
+    const ms = createManageSieve({ directory: await fx.directory(), settings: managesieveSettings(conf), log: new Logger('managesieve') });
+    const port = await fx.listen((s) => { void ms.handle(s); });
+    const greet = async () => {
+      const c = await LineChat.open(port, { protocol: 'imap', localAddress: `127.2.0.${++nextAddr % 250 + 1}` });
+      const g = await c.waitFor(/^OK .*\r\n/m);
+      return { c, g };
+    };
+    const { c, g } = await greet();
+    assert.match(g, /^"SASL" "PLAIN LOGIN OAUTHBEARER XOAUTH2"$/m);
+    assert.match(await c.cmd(`AUTHENTICATE "XOAUTH2" "${xoauth2(ALICE, 'tok-alice')}"`), /^OK "Logged in\."$/);
+    c.close();
+    const b = await greet();
+    assert.match(await b.c.cmd(`AUTHENTICATE "OAUTHBEARER" "${bearer(ALICE, 'tok-alice')}"`), /^OK "Logged in\."$/);
+    b.c.close();
+    const bad = await greet();
+    bad.c.send(`AUTHENTICATE "OAUTHBEARER" "${bearer(ALICE, 'tok-bob')}"\r\n`);
+    assert.equal(await bad.c.line(), `"${CH_BEARER.slice(2)}"`);
+    assert.match(await bad.c.cmd('"AQ=="'), /^NO "Authentication failed\."$/);
+    bad.c.close();
+  } finally {
+    await fx.stop();
+  }
+});
