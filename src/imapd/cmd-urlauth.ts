@@ -20,13 +20,15 @@
  * authuser: any; user+NAME: NAME logged in; submit+NAME: only the submission server's login,
  * `plugin { urlauth_submit_user = submit@example.org }` — not NAME itself, as Dovecot answers
  * NIL to its owner), the owner or mailbox is unknown, the
- * owner has no key, the token does not match, UIDVALIDITY differs or the UID is gone. Only
- * whole messages are fetched: a URL with ;SECTION= answers NIL (differs from Dovecot).
+ * owner has no key, the token does not match, UIDVALIDITY differs or the UID is gone.
+ * `/;SECTION=S` gives what FETCH BODY[S] gives; ;PARTIAL= is not supported (the URL is NIL).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { argAstring, argString, ImapParseError } from '../lib-imap/imap-parser.ts';
 import { accessAllows, parseUrlauthUrl, type UrlauthUrl } from '../lib-imap/imap-urlauth-url.ts';
-import { toCrlf } from '../lib-mail/mail-mime.ts';
+import { parseMime, toCrlf } from '../lib-mail/mail-mime.ts';
+import { extractSection } from '../lib-mail/mail-section.ts';
+import { parseSectionSpec } from '../lib-imap/imap-fetch-args.ts';
 import type { MailUser } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
 import type { CommandContext, Reply } from './imapd-command.ts';
@@ -122,7 +124,7 @@ export async function cmdUrlFetch(s: ImapSession, c: CommandContext): Promise<Re
 
 async function fetchOne(s: ImapSession, dict: string, url: string): Promise<Buffer | undefined> {
   const u = parseUrlauthUrl(url);
-  if (!u || u.token === undefined || u.mechanism?.toUpperCase() !== 'INTERNAL' || u.section !== undefined) return undefined;
+  if (!u || u.token === undefined || u.mechanism?.toUpperCase() !== 'INTERNAL') return undefined;
   if (u.expire && u.expire.getTime() <= Date.now()) return undefined;
   if (!accessAllows(u.access, s.userRecord!.user, s.shared.settings.urlauthSubmitUser)) return undefined;
   const own = u.user.toLowerCase() === s.userRecord!.user.toLowerCase();
@@ -150,7 +152,12 @@ async function fetchFrom(owner: MailUser, dict: string, u: UrlauthUrl): Promise<
   try {
     if (u.uidValidity !== undefined && u.uidValidity !== mb.uidValidity) return undefined;
     if (!mb.byUid(u.uid)) return undefined;
-    return toCrlf(await mb.readContent(u.uid));   // as FETCH BODY[] gives it
+    const raw = toCrlf(await mb.readContent(u.uid));   // as FETCH BODY[] gives it
+    if (u.section === undefined) return raw;
+    // ;SECTION=: what FETCH BODY[section] gives (RFC 5092 §3; e.g. 2, 1.2, HEADER, 2.MIME, TEXT)
+    let spec;
+    try { spec = parseSectionSpec(u.section); } catch { return undefined; }
+    return extractSection(parseMime(raw), spec);
   } finally {
     await mb.close();
   }

@@ -132,6 +132,12 @@ typ, dat = raw(a, 'URLFETCH', '"' + url[:-4] + '0000"')
 out['wrong'] = [typ, dat]
 typ, dat = raw(a, 'URLFETCH', 'imap://nonsense')
 out['garbage'] = [typ, dat]
+for sec in ('1', 'HEADER', 'TEXT'):
+    r2 = 'imap://alice%40example.test@localhost/INBOX;UIDVALIDITY=' + uv + '/;UID=1/;SECTION=' + sec + ';URLAUTH=authuser'
+    typ, dat = raw(a, 'GENURLAUTH', '"' + r2 + '"', 'INTERNAL')
+    u2 = dat[0].decode().strip('"')
+    typ, dat = raw(a, 'URLFETCH', '"' + u2 + '"')
+    out['section_' + sec] = [typ, [d if isinstance(d, bytes) else list(d) for d in dat]]
 a.logout()
 print(json.dumps(out, default=lambda b: b.decode('latin1')))
 `;
@@ -165,6 +171,7 @@ test('URLAUTH vs Dovecot 2.3 on the same files: the same key, the same token, th
     assert.deepEqual(p.fetch, d.fetch, 'the same message');
     assert.deepEqual(p.wrong, d.wrong);
     assert.deepEqual(p.garbage, d.garbage);
+    for (const k of ['section_1', 'section_HEADER', 'section_TEXT']) assert.deepEqual(p[k], d[k], k);
   } finally {
     await f.stop();
     await dc.stop();
