@@ -11,8 +11,8 @@ PKGS="postfix postfix-pcre postfix-sqlite dovecot-core dovecot-imapd dovecot-pop
 PKGS="$PKGS python3-dkim opendkim opendkim-tools"
 # SRS: postsrsd as the reference for Sender Rewriting Scheme addresses (SRS0/SRS1)
 PKGS="$PKGS postsrsd"
-# milters and policy services as Postfix sites run them
-PKGS="$PKGS python3-milter rspamd postgrey postfix-policyd-spf-python"
+# milters and policy services as Postfix sites run them (redis-server: rspamd's greylist module keeps its data there)
+PKGS="$PKGS python3-milter rspamd redis-server postgrey postfix-policyd-spf-python"
 # Sieve: Pigeonhole is the oracle; sieve-connect a real ManageSieve client
 PKGS="$PKGS dovecot-sieve dovecot-managesieved sieve-connect"
 # full-text search: Dovecot with an FTS plugin as a reference for bench/fts-bench.ts and test/fts-differential.test.ts
