@@ -1,7 +1,7 @@
 /**
  * rspamd (Debian's package) in milter mode, as most Postfix sites run it: its proxy worker
  * with `milter = yes` and `self_scan = yes`, a private configuration (the package's rules, our
- * local.d/override.d: loopback ports, no redis, a DNS server that does not answer, every
+ * local.d/override.d: loopback ports, a DNS server that does not answer, every
  * message over the add_header score) in a temp dir. Real Postfix 3.7 and Postern get the same
  * `smtpd_milters`; asserted against both: a GTUBE message is rejected with rspamd's reply, a
  * normal one is queued with rspamd's X-Spam header.
