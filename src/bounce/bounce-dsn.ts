@@ -30,9 +30,13 @@ export interface DsnOptions {
   to: string;
   /** A postmaster copy ("Postmaster Copy: ..." subject, headers only). */
   postmasterCopy?: boolean;
-  /** $myorigin (the verify report's From: Mail Delivery System <MAILER-DAEMON@$myorigin>). */
+  /** $myorigin (From: Mail Delivery System <MAILER-DAEMON@$myorigin>). */
   myorigin?: string;
-  /** smtputf8_enable (the verify report is 8bit, utf-8, as Postfix 3.7's bounce_mail_init()). */
+  /**
+   * smtputf8_enable: with it (Postfix 3.7's default) every notice is 8bit and its text part
+   * utf-8, as Postfix's bounce_mail_init(); without it us-ascii, and 8bit only for an 8-bit
+   * original.
+   */
   smtputf8?: boolean;
   /** bounce_size_limit in bytes. */
   sizeLimit: number;
@@ -110,8 +114,8 @@ export function recipientFields(e: BounceLogEntry, kind: NoticeKind, willRetryUn
   s += `Action: ${e.action}\n`;
   s += `Status: ${e.status}\n`;
   if (e.mtaName) s += `Remote-MTA: ${e.mtaType || 'dns'}; ${e.mtaName}\n`;
-  // The verify report wraps these as Postfix's bounce_print_wrap() does.
-  const line = (t: string) => (kind === 'verify' ? wrapText(t) : t) + '\n';
+  // Folded as Postfix's bounce_print_wrap() does (79 columns, continuation indented by 4).
+  const line = (t: string) => wrapText(t) + '\n';
   if (e.diagText) s += line(`Diagnostic-Code: ${e.diagType || 'smtp'}; ${e.diagText}`);
   else if (e.reason) s += line(`Diagnostic-Code: X-Postfix; ${e.reason}`);
   if (kind === 'delay' && willRetryUntil) s += `Will-Retry-Until: ${mailDate(new Date(willRetryUntil))}\n`;
@@ -144,7 +148,7 @@ export async function composeDsn(qf: QueueFile, entries: readonly BounceLogEntry
   const now = o.now ?? Date.now();
   const boundary = `${qf.queueId}.${Math.floor(now / 1000)}/${o.myhostname}`;
   const verify = o.kind === 'verify';
-  const eightBit = (verify && o.smtputf8 === true) || (qf.flags & QF.EIGHTBIT) !== 0 || qf.attrs.get('encoding') === '8BITMIME';
+  const eightBit = o.smtputf8 === true || (qf.flags & QF.EIGHTBIT) !== 0 || qf.attrs.get('encoding') === '8BITMIME';
   const ret = (qf.attrs.get('dsn_ret') ?? '').toUpperCase();
   const headersOnly = o.postmasterCopy || o.kind !== 'failure' || ret === 'HDRS';
   const subject = SUBJECT[o.kind][o.postmasterCopy ? 1 : 0];
@@ -152,10 +156,8 @@ export async function composeDsn(qf: QueueFile, entries: readonly BounceLogEntry
 
   let head = '';
   // Postfix post_mail.c writes Date: first (after cleanup's Received:) in internal mail.
-  if (verify) head += `Date: ${mailDate(new Date(now))}\n`;
-  head += verify
-    ? `From: Mail Delivery System <MAILER-DAEMON@${o.myorigin ?? o.myhostname}>\n`
-    : `From: MAILER-DAEMON@${o.myhostname} (Mail Delivery System)\n`;
+  head += `Date: ${mailDate(new Date(now))}\n`;
+  head += `From: Mail Delivery System <MAILER-DAEMON@${o.myorigin ?? o.myhostname}>\n`;
   head += `Subject: ${subject}\n`;
   if (o.postmasterCopy) head += `Postmaster-Subject: ${subject}\n`;
   head += `To: ${o.to || 'MAILER-DAEMON'}\n`;
@@ -170,7 +172,7 @@ export async function composeDsn(qf: QueueFile, entries: readonly BounceLogEntry
   // Part 1: the human-readable notification.
   let text = `--${boundary}\n`;
   text += 'Content-Description: Notification\n';
-  text += verify && eightBit ? 'Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n' : 'Content-Type: text/plain; charset=us-ascii\n\n';
+  text += o.smtputf8 === true ? 'Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n' : 'Content-Type: text/plain; charset=us-ascii\n\n';
   text += templateText(o) + '\n';
   for (const e of entries) text += recipientParagraph(e) + '\n';
 
@@ -197,7 +199,7 @@ export async function composeDsn(qf: QueueFile, entries: readonly BounceLogEntry
   if (eightBit) op += 'Content-Transfer-Encoding: 8bit\n';
   op += '\n';
   // Postfix bounce_original(): "Return-Path: <sender>" first (cleanup removed the original's).
-  if (verify) op += `Return-Path: <${qf.sender}>\n`;
+  op += `Return-Path: <${qf.sender}>\n`;
   const tail = `\n--${boundary}--\n`;
   return Buffer.concat([Buffer.from(head + text + ds + op, 'utf8'), orig, Buffer.from(tail)]);
 }

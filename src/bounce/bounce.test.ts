@@ -39,9 +39,9 @@ function parseReport(msg: string): { headers: Map<string, string>; parts: Part[]
   assert.equal(chunks.at(-1)!.trim(), '--', 'closing boundary');
   return { headers: top.headers, parts: chunks.slice(1, -1).map((c) => split(c.replace(/^\n/, ''))) };
 }
-/** RFC 3464 §2.1: groups of fields separated by blank lines. */
+/** RFC 3464 §2.1: groups of fields separated by blank lines (folded lines unfolded). */
 function dsnGroups(body: string): Map<string, string>[] {
-  return body.trim().split(/\n\n+/).map((g) => new Map(g.split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as [string, string])));
+  return body.trim().split(/\n\n+/).map((g) => new Map(g.replace(/\n[ \t]+/g, ' ').split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as [string, string])));
 }
 
 async function setup(mainCf = ''): Promise<{ e: Env; bounce: BounceService }> {
@@ -64,7 +64,7 @@ const failed: BounceLogEntry = {
 };
 
 test('non-delivery DSN: RFC 3464 multipart/report, Postfix wording, every field', async () => {
-  const { e, bounce } = await setup();
+  const { e, bounce } = await setup('smtputf8_enable = yes');
   const body = 'From: alice@example.org\nTo: bob@example.com\nSubject: lunch\nMessage-Id: <m1@example.org>\n\nsee you at noon\n';
   const qid = await e.submit('alice@example.org', ['bob@example.com'], body, { dsn_envid: 'ENV-42' });
   const qf = await openQf(e, qid);
@@ -74,18 +74,25 @@ test('non-delivery DSN: RFC 3464 multipart/report, Postfix wording, every field'
   assert.equal(dsn.sender, '', 'sent with the null sender');
   assert.deepEqual(dsn.recipients.map((r) => r.address), ['alice@example.org']);
   const r = parseReport((await dsn.content()).toString());
-  assert.equal(r.headers.get('from'), 'MAILER-DAEMON@mx.example.test (Mail Delivery System)');
+  // Postfix 3.7 writes "Mail Delivery System <MAILER-DAEMON@$myorigin>" (not the older
+  // "MAILER-DAEMON@$myhostname (Mail Delivery System)"; test/interop/bounce-vs-postfix.test.ts).
+  assert.equal(r.headers.get('from'), 'Mail Delivery System <MAILER-DAEMON@example.test>');
   assert.equal(r.headers.get('subject'), 'Undelivered Mail Returned to Sender');
   assert.equal(r.headers.get('to'), 'alice@example.org');
   assert.equal(r.headers.get('auto-submitted'), 'auto-replied');
   assert.equal(r.headers.get('mime-version'), '1.0');
   assert.match(r.headers.get('content-type')!, new RegExp(`^multipart/report; report-type=delivery-status; boundary="${qid}\\.\\d+/mx\\.example\\.test"$`));
   assert.ok(r.headers.get('message-id'), 'cleanup added Message-Id');
-  assert.ok(r.headers.get('date'), 'cleanup added Date');
+  assert.ok(r.headers.get('date'), 'bounce wrote Date: (first, as Postfix post_mail.c)');
+  assert.match((await dsn.content()).toString(), /^(?:Received: [^\n]*\n\t[^\n]*\n)?Date: [^\n]+\nFrom: /);
+  // smtputf8_enable = yes (Postfix 3.7's default at compatibility_level 3.6): the whole notice is 8bit.
+  assert.equal(r.headers.get('content-transfer-encoding'), '8bit');
   assert.equal(r.parts.length, 3);
   const [text, status, orig] = r.parts as [Part, Part, Part];
   assert.equal(text.headers.get('content-description'), 'Notification');
-  assert.equal(text.headers.get('content-type'), 'text/plain; charset=us-ascii');
+  // With smtputf8_enable = yes Postfix 3.7 labels the text utf-8, 8bit (was us-ascii).
+  assert.equal(text.headers.get('content-type'), 'text/plain; charset=utf-8');
+  assert.equal(text.headers.get('content-transfer-encoding'), '8bit');
   assert.ok(text.body.startsWith('This is the mail system at host mx.example.test.\n\nI\'m sorry to have to inform you that your message could not\nbe delivered to one or more recipients. It\'s attached below.\n\nFor further assistance, please send mail to postmaster.\n'));
   const sig = '                   The mail system\n\n';
   const para = text.body.slice(text.body.indexOf(sig) + sig.length).trimEnd().split('\n');
@@ -110,7 +117,8 @@ test('non-delivery DSN: RFC 3464 multipart/report, Postfix wording, every field'
   assert.equal(rcpt.get('Diagnostic-Code'), 'smtp; 550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown');
   assert.equal(orig.headers.get('content-description'), 'Undelivered Message');
   assert.equal(orig.headers.get('content-type'), 'message/rfc822');
-  assert.equal(orig.body, (await qf.content()).toString() + '\n', 'RET default: the full original');
+  // Postfix bounce_original() puts the envelope sender back as Return-Path: first.
+  assert.equal(orig.body, 'Return-Path: <alice@example.org>\n' + (await qf.content()).toString() + '\n', 'RET default: the full original');
   assert.ok(orig.body.includes('see you at noon'));
   assert.ok(logs.some((l) => l.includes(`${qid}: sender non-delivery notification: ${dsn.queueId}`)));
 });
@@ -126,12 +134,12 @@ test('RET=HDRS returns headers only; bounce_size_limit cuts the original on a li
   assert.equal(p1.headers.get('content-description'), 'Undelivered Message Headers');
   assert.equal(p1.headers.get('content-type'), 'text/rfc822-headers');
   assert.ok(!p1.body.includes('xxxx'));
-  assert.match(p1.body, /^Subject: big\n/);
+  assert.match(p1.body, /^Return-Path: <a@example\.org>\nSubject: big\n/);
   await bounce.notify(await openQf(e, q2), 'failure', [failed]);
   const [d2] = await newMessages(e, [q1, q2, d1!.queueId]);
   const p2 = parseReport((await d2!.content()).toString()).parts[2]!;
   assert.equal(p2.headers.get('content-type'), 'message/rfc822');
-  assert.ok(p2.body.length <= 401, `cut at 400: ${p2.body.length}`);
+  assert.ok(p2.body.length <= 401 + 'Return-Path: <a@example.org>\n'.length, `cut at 400: ${p2.body.length}`);
   assert.match(p2.body, /\n\nx{100}\ny{100}\n\n$/);
 });
 
@@ -170,6 +178,35 @@ test('notify_classes = bounce sends the postmaster a headers-only copy besides t
   const copy = parseReport((await got.find((m) => m.sender !== '')!.content()).toString());
   assert.equal(copy.headers.get('subject'), 'Postmaster Copy: Undelivered Mail');
   assert.equal(copy.parts[2]!.headers.get('content-type'), 'text/rfc822-headers', 'headers only');
+});
+
+test('long Diagnostic-Code folds at 79 columns as Postfix bounce_print_wrap(); smtputf8_enable = no keeps us-ascii', async () => {
+  const { e, bounce } = await setup('smtputf8_enable = no');
+  const q = await e.submit('a@example.org', ['b@example.com']);
+  const long = { ...failed, diagText: `550 5.1.1 ${'refused '.repeat(30)}end` };
+  await bounce.notify(await openQf(e, q), 'failure', [long]);
+  const [d] = await newMessages(e, [q]);
+  const raw = (await d!.content()).toString();
+  const dc = /\nDiagnostic-Code: [^\n]*(?:\n    [^\n]*)*/.exec(raw)![0].slice(1).split('\n');
+  assert.ok(dc.length > 1 && dc.every((l) => l.length <= 79), dc.join('|'));
+  assert.equal(dc.map((l) => l.trim()).join(' '), `Diagnostic-Code: smtp; ${long.diagText}`);
+  const r = parseReport(raw);
+  assert.equal(r.parts[0]!.headers.get('content-type'), 'text/plain; charset=us-ascii');
+  assert.equal(r.headers.get('content-transfer-encoding'), '7bit');
+});
+
+test('hostile originals (NUL, over-long line, broken MIME, 8-bit junk) still yield a complete notice', async () => {
+  const { e, bounce } = await setup();
+  const body = 'Subject: \xff\xfe bad\nContent-Type: multipart/mixed; boundary=\nMIME-Version: 1.0\n\n--\nContent-Type: text/plain\n\nnul:\0:here\n' + 'L'.repeat(20000) + '\n--never-closed\n';
+  const q = await e.submit('a@example.org', ['b@example.com'], body);
+  const qf = await openQf(e, q);
+  assert.equal(await bounce.notify(qf, 'failure', [failed]), true);
+  const [d] = await newMessages(e, [q]);
+  const r = parseReport((await d!.content()).toString('latin1'));
+  assert.equal(r.parts.length, 3);
+  assert.equal(r.parts[2]!.headers.get('content-type'), 'message/rfc822');
+  assert.ok(r.parts[2]!.body.includes('nul:\0:here'), 'the original as queued');
+  assert.ok(r.parts[2]!.body.includes('L'.repeat(20000)));
 });
 
 test('NOTIFY filters (RFC 3461 §4.1)', () => {

@@ -16,13 +16,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PosternSystem } from '../harness/postern-system.ts';
 import { RealPostfix } from '../harness/real-postfix.ts';
 import { postAttrAllowed } from '../../src/global/maildrop.ts';
 import { freePort } from '../harness/free-port.ts';
+import { normaliseNotice, waitNotices } from '../harness/notice-normalise.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const skip = RealPostfix.unavailable();
@@ -68,41 +69,6 @@ function setupDir(name: string): string {
   return d;
 }
 
-async function waitFile(path: string, what: () => string): Promise<string> {
-  const end = Date.now() + 60_000;
-  for (;;) {
-    if (existsSync(path)) {
-      const t = readFileSync(path, 'utf8');
-      if (/\n--[^\n]+--\n/.test(t)) return t;
-    }
-    assert.ok(Date.now() < end, `no report in ${path}:\n${what().slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** The report from its Subject on, normalised (see the header). */
-function normalise(mbox: string): string {
-  let t = mbox.slice(mbox.indexOf('\nSubject: ') + 1);
-  t = t.replace(/^Message-Id: .*\n/m, '');   // the report's own (cleanup's format)
-  t = t.replace(/(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [ \d]\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}(?: \(\w+\))?/g, 'DATE');
-  const ids = new Map<string, string>();
-  const qid = (id: string) => { if (!ids.has(id)) ids.set(id, `QID${ids.size}`); return ids.get(id)!; };
-  t = t.replace(/boundary="([0-9A-Za-z]+)\.\d+\/([^"]+)"/, (_m, id: string, h: string) => `boundary="${qid(id)}.TIME/${h}"`);
-  t = t.replace(/--([0-9A-Za-z]+)\.\d+\/mx\.example\.test/g, (_m, id: string) => `--${qid(id)}.TIME/mx.example.test`);
-  t = t.replace(/(X-Postfix-Queue-ID: |\tid )([0-9A-Za-z]+)/g, (_m, p: string, id: string) => `${p}${qid(id)}`);
-  // The request's Message-Id: (cleanup's format: date and queue id).
-  t = t.replace(/^Message-Id: <\d{14}\.([0-9A-Za-z]+)@/m, (_m, id: string) => `Message-Id: <DATE.${qid(id)}@`);
-  // One order for the per-recipient paragraphs (text part) and field groups (delivery-status).
-  const parts = t.split(/(?=\n--QID)/);
-  const sortBlocks = (part: string, first: RegExp): string => {
-    const i = part.search(first);
-    if (i < 0) return part;
-    const blocks = part.slice(i + 1).replace(/\n+$/, '').split(/\n\n(?=<|Final-Recipient)/);
-    return part.slice(0, i + 1) + blocks.sort().join('\n\n') + '\n';
-  };
-  return parts.map((p) => p.includes('Content-Description: Notification') ? sortBlocks(p, /\n<\S+@/) : p.includes('Content-Description: Delivery report') ? sortBlocks(p, /\nFinal-Recipient/) : p).join('');
-}
-
 test('sendmail -bv: the same output and the same Mail Delivery Status Report as Postfix; nothing delivered', { skip }, async () => {
   const pfDir = setupDir('pf');
   const pf = await RealPostfix.start({ mainCf: MAIN(pfDir), masterCf: '' });
@@ -111,7 +77,7 @@ test('sendmail -bv: the same output and the same Mail Delivery Status Report as 
   try {
     const r = spawnSync('/usr/sbin/sendmail', ['-C', pf.configDir, '-f', 'rep@local.test', '-bv', ...RCPTS], { input: '', encoding: 'utf8' });
     theirOut = { status: r.status, stdout: r.stdout, stderr: r.stderr };
-    theirs = normalise(await waitFile(join(pfDir, 'report'), () => pf.log()));
+    theirs = normaliseNotice(await waitNotices(join(pfDir, 'report'), 1, () => pf.log()));
   } finally { await pf.stop(); }
 
   const pnDir = setupDir('pn');
@@ -124,7 +90,7 @@ test('sendmail -bv: the same output and the same Mail Delivery Status Report as 
     const r = sm(['-f', 'rep@local.test', '-bv', ...RCPTS]);
     assert.deepEqual({ status: r.status, stdout: r.stdout, stderr: r.stderr }, theirOut);
     assert.equal(r.stdout, 'Mail Delivery Status Report will be mailed to <rep@local.test>.\n');
-    const ours = normalise(await waitFile(join(pnDir, 'report'), () => sys.log));
+    const ours = normaliseNotice(await waitNotices(join(pnDir, 'report'), 1, () => sys.log));
     assert.equal(ours, theirs);
     assert.match(ours, /\n<nobody@local\.test> \(expanded from <alias@local\.test>\): delivery via local:\n    delivers to mailbox\n/);
     assert.match(ours, /\nAction: undeliverable\nStatus: 5\.1\.1\nDiagnostic-Code: X-Postfix; delivery via local: unknown user: "nosuch"\n/);
