@@ -38,6 +38,9 @@ export interface DsnOptions {
    * original.
    */
   smtputf8?: boolean;
+  /** The notice's own queue id and $mail_name, for the Received: line post_mail.c writes first. */
+  noticeId?: string;
+  mailName?: string;
   /** bounce_size_limit in bytes. */
   sizeLimit: number;
   /** delay_warning_time / maximal_queue_lifetime in seconds (delay notice wording). */
@@ -55,6 +58,8 @@ const SUBJECT: Record<NoticeKind, [string, string]> = {
 };
 
 function templateText(o: DsnOptions): string {
+  // Postfix 3.7's postmaster copies carry no template text, only the recipient paragraphs.
+  if (o.postmasterCopy) return '';
   const head = `This is the mail system at host ${o.myhostname}.\n\n`;
   const help = 'For further assistance, please send mail to postmaster.\n\n'
     + 'If you do so, please include this problem report. You can\n'
@@ -154,14 +159,17 @@ export async function composeDsn(qf: QueueFile, entries: readonly BounceLogEntry
   const subject = SUBJECT[o.kind][o.postmasterCopy ? 1 : 0];
   const sender = qf.sender === '' ? 'MAILER-DAEMON' : qf.sender;
 
+  // RFC 6533 types for a message that came with SMTPUTF8 (Postfix bounce_notify_util.c).
+  const utf8Msg = (qf.flags & QF.SMTPUTF8) !== 0;
   let head = '';
-  // Postfix post_mail.c writes Date: first (after cleanup's Received:) in internal mail.
+  // Postfix post_mail.c writes "Received: by $myhostname ($mail_name)" and Date: first.
+  if (o.noticeId) head += `Received: by ${o.myhostname} (${o.mailName ?? 'Postfix'})\n\tid ${o.noticeId}; ${mailDate(new Date(now))}\n`;
   head += `Date: ${mailDate(new Date(now))}\n`;
   head += `From: Mail Delivery System <MAILER-DAEMON@${o.myorigin ?? o.myhostname}>\n`;
   head += `Subject: ${subject}\n`;
-  if (o.postmasterCopy) head += `Postmaster-Subject: ${subject}\n`;
   head += `To: ${o.to || 'MAILER-DAEMON'}\n`;
-  head += 'Auto-Submitted: auto-replied\n';
+  // Postfix 3.7: a reply to the sender is auto-replied, a postmaster copy auto-generated.
+  head += `Auto-Submitted: ${o.postmasterCopy ? 'auto-generated' : 'auto-replied'}\n`;
   head += 'MIME-Version: 1.0\n';
   head += 'Content-Type: multipart/report; report-type=delivery-status;\n';
   head += `\tboundary="${boundary}"\n`;
@@ -179,7 +187,7 @@ export async function composeDsn(qf: QueueFile, entries: readonly BounceLogEntry
   // Part 2: machine-readable delivery-status (RFC 3464 §2.2 per-message, §2.3 per-recipient).
   let ds = `--${boundary}\n`;
   ds += 'Content-Description: Delivery report\n';
-  ds += 'Content-Type: message/delivery-status\n\n';
+  ds += utf8Msg ? 'Content-Type: message/global-delivery-status\nContent-Transfer-Encoding: 8bit\n\n' : 'Content-Type: message/delivery-status\n\n';
   ds += `Reporting-MTA: dns; ${o.myhostname}\n`;
   ds += `X-Postfix-Queue-ID: ${qf.queueId}\n`;
   ds += `X-Postfix-Sender: rfc822; ${sender}\n`;
@@ -195,7 +203,7 @@ export async function composeDsn(qf: QueueFile, entries: readonly BounceLogEntry
   let op = `--${boundary}\n`;
   const desc = (o.kind === 'success' || verify ? '' : 'Undelivered ') + (headersOnly ? 'Message Headers' : 'Message');
   op += `Content-Description: ${desc}\n`;
-  op += `Content-Type: ${headersOnly ? 'text/rfc822-headers' : 'message/rfc822'}\n`;
+  op += `Content-Type: ${headersOnly ? (utf8Msg ? 'message/global-headers' : 'text/rfc822-headers') : (utf8Msg ? 'message/global' : 'message/rfc822')}\n`;
   if (eightBit) op += 'Content-Transfer-Encoding: 8bit\n';
   op += '\n';
   // Postfix bounce_original(): "Return-Path: <sender>" first (cleanup removed the original's).

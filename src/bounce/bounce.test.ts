@@ -154,7 +154,8 @@ test('null sender: no DSN back to <>; with 2bounce in notify_classes a copy goes
   await b2.notify(await openQf(f, q2), 'failure', [failed]);
   const [pm] = await newMessages(f, [q2]);
   assert.ok(pm);
-  assert.equal(pm.sender, 'double-bounce@example.test');
+  // Postfix mail_addr_double_bounce(): double_bounce_sender@$myhostname (was @$myorigin).
+  assert.equal(pm.sender, 'double-bounce@mx.example.test');
   assert.deepEqual(pm.recipients.map((r) => r.address), ['postmaster@example.test']);
   const r = parseReport((await pm.content()).toString());
   assert.equal(r.headers.get('subject'), 'Postmaster Copy: Undelivered Mail');
@@ -162,6 +163,7 @@ test('null sender: no DSN back to <>; with 2bounce in notify_classes a copy goes
   assert.equal(dsnGroups(r.parts[1]!.body)[0]!.get('X-Postfix-Sender'), 'rfc822; MAILER-DAEMON');
 
   // A postmaster notice that bounces is never bounced again (no loop).
+  // A notice queued by an older version (from double-bounce@$myorigin) is still recognised.
   const q3 = await f.submit('double-bounce@example.test', ['postmaster@example.test']);
   const before = (await listQueue(f.queue, 'incoming')).length;
   assert.equal(await b2.notify(await openQf(f, q3), 'failure', [failed]), true);
@@ -174,10 +176,17 @@ test('notify_classes = bounce sends the postmaster a headers-only copy besides t
   const q = await e.submit('a@example.org', ['b@example.com']);
   await bounce.notify(await openQf(e, q), 'failure', [failed]);
   const got = await newMessages(e, [q]);
-  assert.deepEqual(got.map((m) => `${m.sender}>${m.recipients[0]!.address}`).sort(), ['>a@example.org', 'double-bounce@example.test>hostmaster@example.test']);
+  assert.deepEqual(got.map((m) => `${m.sender}>${m.recipients[0]!.address}`).sort(), ['>a@example.org', 'double-bounce@mx.example.test>hostmaster@example.test']);
   const copy = parseReport((await got.find((m) => m.sender !== '')!.content()).toString());
   assert.equal(copy.headers.get('subject'), 'Postmaster Copy: Undelivered Mail');
   assert.equal(copy.parts[2]!.headers.get('content-type'), 'text/rfc822-headers', 'headers only');
+  // Postfix 3.7: no Postmaster-Subject: header, Auto-Submitted: auto-generated, no template text.
+  assert.equal(copy.headers.get('postmaster-subject'), undefined);
+  assert.equal(copy.headers.get('auto-submitted'), 'auto-generated');
+  assert.equal(copy.headers.get('to'), 'hostmaster@example.test');
+  assert.match(copy.parts[0]!.body, /^\n<bob@example\.com>/);
+  const pmRcpt = got.find((m) => m.sender !== '')!.recipients[0]!;
+  assert.equal(pmRcpt.orig, 'hostmaster', 'the original recipient as configured');
 });
 
 test('long Diagnostic-Code folds at 79 columns as Postfix bounce_print_wrap(); smtputf8_enable = no keeps us-ascii', async () => {

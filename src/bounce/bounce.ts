@@ -56,13 +56,17 @@ const log = logger('bounce');
 export interface BounceSettings {
   myhostname: string;
   myorigin: string;
+  /** mail_name (the notice's Received: line). */
+  mailName?: string;
   bounceSizeLimit: number;
   notifyClasses: ReadonlySet<string>;
   bounceNoticeRecipient: string;
   twoBounceNoticeRecipient: string;
   delayNoticeRecipient: string;
-  /** double_bounce_sender, qualified with @myorigin. */
+  /** double_bounce_sender, qualified with @myhostname (Postfix mail_addr_double_bounce()). */
   doubleBounceSender: string;
+  /** The same qualified with @myorigin (what older Postern versions sent from). */
+  doubleBounceSenderOld?: string;
   delayWarningTime: number;
   maximalQueueLifetime: number;
   /** smtputf8_enable (the sendmail -bv report's encoding). */
@@ -96,12 +100,14 @@ export class BounceService implements BounceClient {
     return new BounceService({
       myhostname: config.get('myhostname'),
       myorigin,
+      mailName: config.get('mail_name'),
       bounceSizeLimit: config.size('bounce_size_limit'),
       notifyClasses: new Set(config.list('notify_classes').map((s) => s.toLowerCase())),
-      bounceNoticeRecipient: qualify(config.get('bounce_notice_recipient'), myorigin),
-      twoBounceNoticeRecipient: qualify(config.get('2bounce_notice_recipient'), myorigin),
-      delayNoticeRecipient: qualify(config.get('delay_notice_recipient'), myorigin),
-      doubleBounceSender: qualify(config.get('double_bounce_sender'), myorigin),
+      bounceNoticeRecipient: config.get('bounce_notice_recipient'),
+      twoBounceNoticeRecipient: config.get('2bounce_notice_recipient'),
+      delayNoticeRecipient: config.get('delay_notice_recipient'),
+      doubleBounceSender: qualify(config.get('double_bounce_sender'), config.get('myhostname')),
+      doubleBounceSenderOld: qualify(config.get('double_bounce_sender'), myorigin),
       delayWarningTime: config.time('delay_warning_time'),
       maximalQueueLifetime: config.time('maximal_queue_lifetime'),
       smtputf8: config.bool('smtputf8_enable'),
@@ -122,7 +128,8 @@ export class BounceService implements BounceClient {
 
   /** Is this the sender of our own postmaster notices? */
   isDoubleBounceSender(sender: string): boolean {
-    return sender.toLowerCase() === this.settings.doubleBounceSender.toLowerCase();
+    const s = sender.toLowerCase();
+    return s === this.settings.doubleBounceSender.toLowerCase() || s === this.settings.doubleBounceSenderOld?.toLowerCase();
   }
 
   /**
@@ -160,23 +167,26 @@ export class BounceService implements BounceClient {
 
   private async submit(qf: QueueFile, entries: readonly BounceLogEntry[], kind: NoticeKind, to: string, sender: string, postmasterCopy: boolean): Promise<string | undefined> {
     const s = this.settings;
-    let msg: Buffer;
-    try {
-      msg = await composeDsn(qf, entries, {
-        kind, myhostname: s.myhostname, myorigin: s.myorigin, smtputf8: s.smtputf8, to, postmasterCopy, sizeLimit: s.bounceSizeLimit,
-        delayWarningTime: s.delayWarningTime, maximalQueueLifetime: s.maximalQueueLifetime,
-      });
-    } catch (e) {
-      log.warn(`${qf.queueId}: cannot compose notification: ${(e as Error).message}`);
-      return undefined;
-    }
     // Postfix bounce(8) posts with CLEANUP_FLAG_FILTER / _MILTER only for the classes named in
     // internal_mail_filter_classes (int_filt.c): everything bounce(8) sends is class "bounce".
     const inspect = s.filterClasses?.has('bounce') === true;
     const c = await this.cleanup.open(s.cleanup, this.queue, {
       sender, attrs: { protocol_name: 'local', log_ident: qf.queueId }, addMissingHeaders: true, contentChecks: inspect, nonSmtpdMilters: inspect, origin: 'local',
     });
-    c.addRecipient({ address: to, orig: to });
+    let msg: Buffer;
+    try {
+      msg = await composeDsn(qf, entries, {
+        kind, myhostname: s.myhostname, myorigin: s.myorigin, smtputf8: s.smtputf8, to: qualify(to, s.myorigin), postmasterCopy, sizeLimit: s.bounceSizeLimit,
+        delayWarningTime: s.delayWarningTime, maximalQueueLifetime: s.maximalQueueLifetime, noticeId: c.queueId, mailName: s.mailName,
+      });
+    } catch (e) {
+      log.warn(`${qf.queueId}: cannot compose notification: ${(e as Error).message}`);
+      await c.abort();
+      return undefined;
+    }
+    // Postfix posts the notice recipient as configured ("postmaster"): cleanup qualifies the
+    // address, and the original stays unqualified (X-Original-To: postmaster).
+    c.addRecipient({ address: qualify(to, s.myorigin), orig: to });
     await c.write(msg);
     const r = await c.finish();
     if ('reject' in r) {

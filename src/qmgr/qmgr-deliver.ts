@@ -190,7 +190,9 @@ export async function recordResults(ctx: DeliverContext, msg: QmgrMessage, trans
   for (const r of results) {
     if (r.status === 'sent') {
       done.push(r);
-      if (wantsTrace(r)) traces.push(logEntryOf(r, transport === 'smtp' || transport === 'relay' ? 'relayed' : 'delivered'));
+      // Postfix trace_append(): the success notice's text is "delivery via RELAY: TEXT".
+      const via = r.relay && r.relay !== 'none' ? `delivery via ${r.relay}: ` : '';
+      if (wantsTrace(r)) traces.push(logEntryOf({ ...r, text: via + r.text }, transport === 'smtp' || transport === 'relay' ? 'relayed' : 'delivered'));
     } else if (r.status === 'bounced') {
       done.push(r);
       bounces.push(logEntryOf(r, 'failed'));
