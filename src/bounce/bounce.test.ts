@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { setLogSink } from '../util/msg.ts';
 import { QueueFile } from '../global/queue-file-reader.ts';
-import { DSN_NOTIFY } from '../global/rec-type.ts';
+import { DSN_NOTIFY, QF } from '../global/rec-type.ts';
 import { makeEnv, listQueue, type Env } from '../../test/harness/qmgr-testkit.ts';
 import { BounceService } from './bounce.ts';
 import { wantsNotice } from '../global/bounce-client.ts';
@@ -216,6 +216,24 @@ test('hostile originals (NUL, over-long line, broken MIME, 8-bit junk) still yie
   assert.equal(r.parts[2]!.headers.get('content-type'), 'message/rfc822');
   assert.ok(r.parts[2]!.body.includes('nul:\0:here'), 'the original as queued');
   assert.ok(r.parts[2]!.body.includes('L'.repeat(20000)));
+});
+
+test('a message that came with SMTPUTF8 gets the RFC 6533 types (Postfix bounce_notify_util.c)', async () => {
+  const { e, bounce } = await setup('smtputf8_enable = yes');
+  const q1 = await e.submit('a@example.org', ['b@example.com'], 'Subject: Grüße\n\nbody\n');
+  const q2 = await e.submit('a@example.org', ['b@example.com'], 'Subject: Grüße\n\nbody\n', { dsn_ret: 'HDRS' });
+  for (const q of [q1, q2]) {
+    const qf = await openQf(e, q);
+    qf.flags |= QF.SMTPUTF8;   // as smtpd records MAIL FROM ... SMTPUTF8
+    await bounce.notify(qf, 'failure', [failed]);
+  }
+  const [d1] = await newMessages(e, [q1, q2]);
+  const r1 = parseReport((await d1!.content()).toString());
+  assert.equal(r1.parts[1]!.headers.get('content-type'), 'message/global-delivery-status');
+  assert.equal(r1.parts[1]!.headers.get('content-transfer-encoding'), '8bit');
+  assert.equal(r1.parts[2]!.headers.get('content-type'), 'message/global');
+  const [d2] = await newMessages(e, [q1, q2, d1!.queueId]);
+  assert.equal(parseReport((await d2!.content()).toString()).parts[2]!.headers.get('content-type'), 'message/global-headers');
 });
 
 test('NOTIFY filters (RFC 3461 §4.1)', () => {
