@@ -5,7 +5,10 @@
  * keys and the sent date from lib-mail (mail-search.ts: Dovecot's matching without FTS).
  * Message content is read only when the program has such a key, and only for messages the
  * cheap keys and the mailbox's full-text index (lib-fts, docs/fts.md: it only proves "cannot
- * match", so results are the scan's exactly) have not already decided.
+ * match", so results are the scan's exactly) have not already decided. Sequence and UID sets are
+ * resolved once per search (`*` = the last message), and a program that is a set, or ANDs one
+ * at its top, looks only at the messages the set names (a binary search per range on the
+ * view's ascending UIDs), so `UID SEARCH UID n` costs no more than `SEARCH ALL`.
  *
  * Answers: `* SEARCH 1 2 3` (+ ` (MODSEQ n)` when the program has MODSEQ, RFC 7162 §3.1.5);
  * with RETURN (ESEARCH, RFC 4731), or always after ENABLE IMAP4rev2: `* ESEARCH (TAG "t") UID
@@ -114,8 +117,49 @@ function rawBodyMiss(k: Extract<SearchKey, { op: 'body' }>, raw: Buffer): boolea
   return n !== null && rawBodyCannotMatch(raw, n);
 }
 
+/** What one search run resolves once: each set key's ranges (`*` is the current last), `$`, the time. */
+interface Env { sets: Map<SearchKey, [number, number][]>; searchRes: Set<number>; now: number }
+
+/** Every sequence/UID set key of the program resolved against the view (once, not per message). */
+function resolveSets(key: SearchKey, maxSeq: number, maxUid: number): Map<SearchKey, [number, number][]> {
+  const out = new Map<SearchKey, [number, number][]>();
+  const stack: SearchKey[] = [key];
+  while (stack.length > 0) {
+    const k = stack.pop()!;
+    if (k.op === 'seqset' && k.set.kind === 'ranges') out.set(k, resolveSeqSet(k.set, k.uid ? maxUid : maxSeq));
+    else if (k.op === 'not') stack.push(k.key);
+    else if (k.op === 'or') stack.push(k.a, k.b);
+    else if (k.op === 'and') stack.push(...k.keys);
+  }
+  return out;
+}
+
+/**
+ * The view indexes a match can be at when the program is (or ANDs at its top) a sequence or UID
+ * set: the set's ranges looked up on the view (UIDs ascend: a binary search per range), so
+ * `UID 4711` looks at one message, not all. undefined = every message.
+ */
+function candidates(key: SearchKey, view: readonly MessageInfo[], sets: Env['sets']): number[] | undefined {
+  const top = key.op === 'and' ? key.keys : [key];
+  const k = top.find((x) => x.op === 'seqset' && x.set.kind === 'ranges');
+  if (!k || k.op !== 'seqset') return undefined;
+  const ranges = sets.get(k)!;
+  const out: number[] = [];
+  const firstAtLeast = (uid: number): number => {
+    let lo = 0, hi = view.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (view[mid]!.uid < uid) lo = mid + 1; else hi = mid; }
+    return lo;
+  };
+  for (const [a, b] of ranges) {
+    const from = k.uid ? firstAtLeast(a) : a - 1;
+    const to = k.uid ? firstAtLeast(b + 1) : Math.min(b, view.length);
+    for (let i = from; i < to; i++) out.push(i);
+  }
+  return out;
+}
+
 /** undefined = cannot decide without content. */
-function evalCheap(k: SearchKey, x: MsgCtx, s: ImapSession, maxSeq: number, maxUid: number, now: number): boolean | undefined {
+function evalCheap(k: SearchKey, x: MsgCtx, env: Env): boolean | undefined {
   switch (k.op) {
     case 'all': return true;
     case 'flag': {
@@ -128,13 +172,12 @@ function evalCheap(k: SearchKey, x: MsgCtx, s: ImapSession, maxSeq: number, maxU
     case 'new': return x.m.recent && !x.m.flags.includes('\\Seen');
     case 'size': return k.cmp === 'larger' ? x.m.vsize > k.size : x.m.vsize < k.size;
     case 'seqset': {
-      if (k.set.kind === 'searchres') return s.searchRes.includes(x.m.uid);
-      const r = resolveSeqSet(k.set, k.uid ? maxUid : maxSeq);
-      return seqSetHas(r, k.uid ? x.m.uid : x.seq);
+      if (k.set.kind === 'searchres') return env.searchRes.has(x.m.uid);
+      return seqSetHas(env.sets.get(k)!, k.uid ? x.m.uid : x.seq);
     }
     case 'modseq': return BigInt(x.m.modseq) >= k.modseq;
     case 'age': {
-      const age = (now - x.internal!.getTime()) / 1000;
+      const age = (env.now - x.internal!.getTime()) / 1000;
       return k.cmp === 'older' ? age >= k.seconds : age <= k.seconds;
     }
     case 'savedatesupported': return true;
@@ -152,18 +195,18 @@ function evalCheap(k: SearchKey, x: MsgCtx, s: ImapSession, maxSeq: number, maxU
     case 'header': return x.msg ? (k.address ? matchAddress(x.msg, k.field, k.value) : matchHeader(x.msg, k.field, k.value, k.compressLwsp)) : undefined;
     case 'body': return x.msg ? matchBody(x.msg, k.value) : ftsMiss(k, x.sig) || (x.raw && rawBodyMiss(k, x.raw)) ? false : undefined;
     case 'text': return x.msg ? matchText(x.msg, k.value) : ftsMiss(k, x.sig) ? false : undefined;
-    case 'not': { const v = evalCheap(k.key, x, s, maxSeq, maxUid, now); return v === undefined ? undefined : !v; }
+    case 'not': { const v = evalCheap(k.key, x, env); return v === undefined ? undefined : !v; }
     case 'or': {
-      const a = evalCheap(k.a, x, s, maxSeq, maxUid, now);
+      const a = evalCheap(k.a, x, env);
       if (a === true) return true;
-      const b = evalCheap(k.b, x, s, maxSeq, maxUid, now);
+      const b = evalCheap(k.b, x, env);
       if (b === true) return true;
       return a === false && b === false ? false : undefined;
     }
     case 'and': {
       let unknown = false;
       for (const sub of k.keys) {
-        const v = evalCheap(sub, x, s, maxSeq, maxUid, now);
+        const v = evalCheap(sub, x, env);
         if (v === false) return false;
         if (v === undefined) unknown = true;
       }
@@ -178,7 +221,7 @@ export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKe
   const view = box.messages();
   const maxSeq = view.length;
   const maxUid = maxSeq > 0 ? view[maxSeq - 1]!.uid : 0;
-  const now = Date.now();
+  const env: Env = { sets: resolveSets(key, maxSeq, maxUid), searchRes: new Set(s.searchRes), now: Date.now() };
   const out: number[] = [];
   // the full-text index (lib-fts): brought up to date first (messages it lacks are read and
   // indexed), then it rules out messages in phase 1; without one every message is read
@@ -191,7 +234,10 @@ export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKe
   const must = fts ? conjunctQueries(key) : [];
   // phase 1: what flags, sizes, sets and dates decide; phase 2: read the rest, READ_AHEAD at a time
   const undecided: MsgCtx[] = [];
-  outer: for (let i = 0; i < view.length; i++) {
+  const only = candidates(key, view, env.sets);
+  const count = only ? only.length : view.length;
+  outer: for (let j = 0; j < count; j++) {
+    const i = only ? only[j]! : j;
     const sig = fts?.signature(view[i]!.uid);
     if (sig !== undefined) for (const q of must) if (cannotMatch(sig, q)) continue outer;
     const x: MsgCtx = { m: s.current(view[i]!), seq: i + 1, sig };
@@ -202,7 +248,7 @@ export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKe
       if (e instanceof MailError && e.code === 'EXPUNGED') continue;
       throw e;
     }
-    const v = evalCheap(key, x, s, maxSeq, maxUid, now);
+    const v = evalCheap(key, x, env);
     if (v === undefined) undecided.push(x);
     else if (v) out.push(i);
   }
@@ -211,10 +257,10 @@ export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKe
   await box.readMany(undecided.map((x) => x.m.uid), (j, raw) => {
     const x = undecided[j]!;
     x.raw = raw;
-    let v = evalCheap(key, x, s, maxSeq, maxUid, now);
+    let v = evalCheap(key, x, env);
     if (v === undefined) {
       x.msg = parseMime(raw);
-      v = evalCheap(key, x, s, maxSeq, maxUid, now);
+      v = evalCheap(key, x, env);
       x.msg = undefined;
     }
     x.raw = undefined;
