@@ -15,6 +15,7 @@ import { sieveScenario } from './sieve-bench.ts';
 import { runDkimSignBench } from './dkim-sign-bench.ts';
 import { pgsqlLookupScenario } from './pgsql-lookup-bench.ts';
 import { proxyLoginScenario } from './proxy-login-bench.ts';
+import { SCALE_RUNNER_SCENARIOS } from './scale-bench.ts';
 
 const quiet = (l: string) => { process.stderr.write(`  ${l}\n`); };
 
@@ -84,4 +85,4 @@ const dkimSign: ExternalScenario = {
   },
 };
 
-export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, sieveScenario, imap, fts, imapNotify, tls, queue, dkimSign, pgsqlLookupScenario, proxyLoginScenario];
+export const MORE_SCENARIOS: readonly Scenario[] = [e2e, lmtpScenario, sieveScenario, imap, fts, imapNotify, tls, queue, dkimSign, pgsqlLookupScenario, proxyLoginScenario, ...SCALE_RUNNER_SCENARIOS];

@@ -22,7 +22,12 @@ import { fileURLToPath } from 'node:url';
 import { buildMaildir, startDovecot, startPostern, type Server } from './imap-bench.ts';
 import { warmStart } from './bench-proc.ts';
 
-export interface NotifyBenchOptions { clients: number; rounds: number }
+export interface NotifyBenchOptions {
+  clients: number;
+  rounds: number;
+  /** Which fan-outs to run (default both); bench/scale-bench.ts runs IDLE alone at two sizes. */
+  modes?: readonly ('IDLE' | 'NOTIFY')[];
+}
 export interface NotifyBenchRow { name: string; dovecot: number; postern: number; unit: string; ratio: number }
 
 const USER = 'a@x.test';
@@ -128,7 +133,7 @@ export async function runNotifyBench(o: NotifyBenchOptions, say: (m: string) => 
     dc = await startDovecot(src);
     pst = await warmStart(() => startPostern(src), (s) => s.stop());
     const rows: NotifyBenchRow[] = [];
-    for (const mode of ['IDLE', 'NOTIFY'] as const) {
+    for (const mode of o.modes ?? (['IDLE', 'NOTIFY'] as const)) {
       const d = await fanOut(dc, o.clients, o.rounds, mode);
       say(`${mode} dovecot: ${d.ms.map((x) => x.toFixed(0)).join(', ')} ms, ${d.kibPerClient.toFixed(0)} KiB/client`);
       const p = await fanOut(pst, o.clients, o.rounds, mode);

@@ -94,7 +94,7 @@ function rssOf(pid: number): number {
 }
 
 /** Postfix's qmgr: the child of master whose comm is "qmgr". */
-function postfixQmgrPid(masterPid: number): number {
+export function postfixQmgrPid(masterPid: number): number {
   for (const pid of processTree(masterPid)) {
     try { if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'qmgr') return pid; } catch { /* exited */ }
   }
@@ -116,7 +116,7 @@ export function countQueue(queueDir: string, queues: readonly string[]): number 
 }
 
 /** Sample a pid's RSS every second until stopped. */
-function sampler(pidOf: () => number): { stop(): number[] } {
+export function sampler(pidOf: () => number): { stop(): number[] } {
   const xs: number[] = [];
   const t = setInterval(() => { const r = rssOf(pidOf()); if (r) xs.push(r / MB); }, 1000);
   return { stop: () => { clearInterval(t); return xs; } };
@@ -142,7 +142,7 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs: number, sys
   return (performance.now() - t0) / 1000;
 }
 
-function startSink(port: number): Promise<ChildProcess> {
+export function startSink(port: number): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const p = spawn(SMTP_SINK, ['-u', 'root', `127.0.0.1:${port}`, '256'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
