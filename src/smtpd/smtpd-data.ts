@@ -242,7 +242,8 @@ export class SmtpdData {
     const s = this.s;
     const state = s.state;
     const tx = state.tx!;
-    const proto = state.protocol + (state.tls ? 'S' : '') + (state.saslUsername ? 'A' : ''); // RFC 3848
+    // RFC 3848; RFC 6531 §4.3: UTF8SMTP[S][A] for a message sent with MAIL FROM ... SMTPUTF8 (as Postfix).
+    const proto = (tx.smtputf8 ? 'UTF8SMTP' : state.protocol) + (state.tls ? 'S' : '') + (state.saslUsername ? 'A' : '');
     const helo = state.helo ?? state.clientName;
     // Postfix: no Received: header of ours when we pass XFORWARD-ed mail on to a proxy filter.
     if (s.proxy && ['NAME', 'ADDR', 'PORT', 'PROTO', 'HELO'].some((k) => s.xforward.has(k))) return '';

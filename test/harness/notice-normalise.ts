@@ -50,7 +50,7 @@ export function normaliseNotice(msg: string, o: NormaliseOptions = {}): string {
   if (o.from === 'start') t = t.replace(/^(Received: by [^\n]*\n\tid )([0-9A-Za-z]+)/m, (_m, p: string, id: string) => `${p}${qid(id)}`);
   t = t.replace(/boundary="([0-9A-Za-z]+)\.\d+\/([^"]+)"/, (_m, id: string, h: string) => `boundary="${qid(id)}.TIME/${h}"`);
   t = t.replace(new RegExp(`--([0-9A-Za-z]+)\\.\\d+/${host}`, 'g'), (_m, id: string) => `--${qid(id)}.TIME/${o.host ?? 'mx.example.test'}`);
-  t = t.replace(/(X-Postfix-Queue-ID: |\tid )([0-9A-Za-z]+)/g, (_m, p: string, id: string) => `${p}${qid(id)}`);
+  t = t.replace(/(X-Postfix-Queue-ID: |\tid | with \w+ id )([0-9A-Za-z]+)/g, (_m, p: string, id: string) => `${p}${qid(id)}`);
   // The bounced message's Message-Id: (cleanup's format: date and queue id).
   t = t.replace(/^Message-Id: <\d{14}\.([0-9A-Za-z]+)@/m, (_m, id: string) => `Message-Id: <DATE.${qid(id)}@`);
   const parts = t.split(/(?=\n--QID)/);

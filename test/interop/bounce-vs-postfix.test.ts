@@ -12,7 +12,9 @@
  *      a UTF-8 Subject and body) and RET=FULL;
  *   4. a success notice (NOTIFY=SUCCESS) for a local delivery;
  *   5. a delay warning (delay_warning_time = 1s; the next hop answers 450);
- * and the postmaster copies of the failures (notify_classes = bounce).
+ *   6, 7. non-delivery notices for messages sent through each side's smtpd with MAIL FROM ...
+ *      SMTPUTF8 (Python smtplib), RET=HDRS and RET=FULL (RFC 6533 message/global types);
+ * and the postmaster copies of the failures and the delay (notify_classes = bounce, delay).
  * Hostile originals (a NUL, an over-long line, broken MIME) must still yield a complete notice
  * on Postern's side (src/bounce/bounce.test.ts covers them field by field).
  */
@@ -54,7 +56,7 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-const SENDERS = ['s1', 's2', 's3', 's4', 's5'];
+const SENDERS = ['s1', 's2', 's3', 's4', 's5', 's6', 's7'];
 const MAIN = (dir: string) => `
 myhostname = mx.example.test
 mail_name = Postfix
@@ -68,7 +70,8 @@ virtual_mailbox_base = ${dir}/vmail
 virtual_uid_maps = static:65534
 virtual_gid_maps = static:65534
 transport_maps = inline:{ far.test=smtp:[127.0.0.1]:${farPort} }
-notify_classes = bounce
+notify_classes = bounce, delay
+local_recipient_maps =
 delay_warning_time = 1s
 queue_run_delay = 1s
 minimal_backoff_time = 1s
@@ -88,6 +91,22 @@ const CASES: Case[] = [
   { sender: 's4', rcpt: 'nobody@local.test', args: ['-N', 'success'], body: ASCII },
   { sender: 's5', rcpt: 'later@far.test', args: [], body: ASCII },
 ];
+/** Through SMTP with MAIL FROM ... SMTPUTF8 (RFC 6531): the RFC 6533 notice types. */
+const UTF8_CASES = [
+  { sender: 's6', rcpt: 'nosuch@local.test', opts: ['SMTPUTF8', 'BODY=8BITMIME', 'RET=HDRS'] },
+  { sender: 's7', rcpt: 'nosuch@local.test', opts: ['SMTPUTF8', 'BODY=8BITMIME'] },
+];
+
+function smtpUtf8(port: number, c: { sender: string; rcpt: string; opts: string[] }): void {
+  const py = 'import smtplib, sys\n'
+    + 'c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)\n'
+    + 'c.ehlo("client.example.org")\n'
+    + 'c.sendmail(sys.argv[2], [sys.argv[3]], sys.stdin.buffer.read(), mail_options=sys.argv[4].split(","))\n'
+    + 'c.quit()\n';
+  const body = EIGHT.replaceAll('SENDER', c.sender).replace('RCPT', c.rcpt).replace(/\n/g, '\r\n');
+  const r = spawnSync('python3', ['-c', py, String(port), `${c.sender}@local.test`, c.rcpt, c.opts.join(',')], { input: body, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+}
 
 function setupDir(name: string): string {
   const d = join(work, name);
@@ -95,30 +114,38 @@ function setupDir(name: string): string {
   return d;
 }
 
+/** normaliseNotice(), and the client's name in smtpd's Received: (Postfix here: smtpd_peername_lookup = no). */
+function norm(m: string): string {
+  return normaliseNotice(m, { from: 'start' }).replace(/\((?:localhost|unknown) \[127\.0\.0\.1\]\)/g, '(CLIENT [127.0.0.1])');
+}
+
 type Sendmail = (args: string[], input: string) => { status: number | null; stderr: string };
 
 /** Submit every case, then collect the notices: one per sender file, three postmaster copies. */
-async function run(dir: string, sm: Sendmail, log: () => string): Promise<Map<string, string>> {
+async function run(dir: string, sm: Sendmail, smtpPort: number, log: () => string): Promise<Map<string, string>> {
   for (const c of CASES) {
     const r = sm(['-f', `${c.sender}@local.test`, ...c.args, c.rcpt], c.body.replaceAll('SENDER', c.sender).replace('RCPT', c.rcpt));
     assert.equal(r.status, 0, r.stderr);
   }
+  for (const c of UTF8_CASES) smtpUtf8(smtpPort, c);
   const out = new Map<string, string>();
   for (const s of SENDERS) {
     const msgs = splitMbox(await waitNotices(join(dir, s), 1, log, 150_000));
-    out.set(s, normaliseNotice(msgs[0]!, { from: 'start' }));
+    out.set(s, norm(msgs[0]!));
   }
-  const pm = splitMbox(await waitNotices(join(dir, 'pm'), 3, log, 150_000)).map((m) => normaliseNotice(m, { from: 'start' })).sort();
+  // Postmaster copies: five failures (s1, s2, s3, s6, s7) and one delay (s5).
+  const pm = splitMbox(await waitNotices(join(dir, 'pm'), 6, log, 150_000)).map(norm).sort();
   pm.forEach((m, i) => out.set(`pm${i}`, m));
   return out;
 }
 
 test('bounce notices: the same bytes as Postfix 3.7 (failure local/virtual/remote, RET=HDRS/FULL, 8-bit, success, delay, postmaster copies)', { skip, timeout: 600_000 }, async () => {
   const pfDir = setupDir('pf');
-  const pf = await RealPostfix.start({ mainCf: MAIN(pfDir), masterCf: '' });
+  const pfSmtp = await freePort();
+  const pf = await RealPostfix.start({ mainCf: MAIN(pfDir), masterCf: `127.0.0.1:${pfSmtp} inet n - n - - smtpd` });
   let theirs: Map<string, string>;
   try {
-    theirs = await run(pfDir, (args, input) => spawnSync('/usr/sbin/sendmail', ['-C', pf.configDir, ...args], { input, encoding: 'utf8' }), () => pf.log());
+    theirs = await run(pfDir, (args, input) => spawnSync('/usr/sbin/sendmail', ['-C', pf.configDir, ...args], { input, encoding: 'utf8' }), pfSmtp, () => pf.log());
   } finally { await pf.stop(); }
 
   const pnDir = setupDir('pn');
@@ -127,12 +154,14 @@ test('bounce notices: the same bytes as Postfix 3.7 (failure local/virtual/remot
     appendFileSync(join(sys.configDir, 'main.cf'), MAIN(pnDir));
     await sys.stop();
     await PosternSystem.start(sys);
-    const ours = await run(pnDir, (args, input) => spawnSync(join(ROOT, 'bin', 'sendmail'), args, { input, encoding: 'utf8', env: { ...process.env, MAIL_CONFIG: sys.configDir } }), () => sys.log);
+    const ours = await run(pnDir, (args, input) => spawnSync(join(ROOT, 'bin', 'sendmail'), args, { input, encoding: 'utf8', env: { ...process.env, MAIL_CONFIG: sys.configDir } }), sys.ports.smtp, () => sys.log);
     for (const [k, v] of theirs) assert.equal(ours.get(k), v, `notice ${k} differs`);
     // What the comparison covers, stated once so a change on both sides is still noticed.
     assert.match(theirs.get('s3')!, /\nDiagnostic-Code: smtp; 550 5\.1\.1 .*\n    /);
     assert.match(theirs.get('s4')!, /\nAction: delivered\n/);
     assert.match(theirs.get('s5')!, /\nAction: delayed\n/);
+    assert.match(theirs.get('s6')!, /\nContent-Type: message\/global-headers\n/);
+    assert.match(theirs.get('s7')!, /\nContent-Type: message\/global\n/);
   } finally {
     await sys.destroy();
   }
