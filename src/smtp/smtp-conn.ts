@@ -19,10 +19,18 @@ export interface SmtpReply {
   enh?: string;
   /** Reply lines without the code and separator. */
   lines: string[];
+  /** The lines as received, code and all (Postfix smtp_chat_resp() keeps these). */
+  raw?: string[];
 }
 
-/** The reply as Postfix prints it: "550 5.1.1 <a@b>: Recipient address rejected" (lines joined by space). */
+/**
+ * The reply as Postfix prints it (logs, bounce reasons, Diagnostic-Code): one line as
+ * "550 5.1.1 <a@b>: Recipient address rejected"; a multi-line reply as its lines as received,
+ * codes included, joined by a space ("550-5.1.1 first 550 5.1.1 last"), as Postfix's
+ * translit(resp->str, "\n", " ").
+ */
 export function replyText(r: SmtpReply): string {
+  if (r.raw && r.raw.length > 1) return r.raw.join(' ');
   return `${r.code} ${r.enh ? `${r.enh} ` : ''}${r.lines.join(' ')}`.trimEnd();
 }
 
@@ -132,6 +140,7 @@ export class SmtpConn {
   /** Read one complete reply. */
   async readReply(timeoutMs: number, stage: string): Promise<SmtpReply> {
     const lines: string[] = [];
+    const raw: string[] = [];
     let code = 0;
     for (;;) {
       const l = await this.nextLine(timeoutMs, stage);
@@ -140,14 +149,14 @@ export class SmtpConn {
         throw new SmtpSessionError('protocol', `malformed reply from ${this.namaddr} while ${stage}: ${JSON.stringify(l.slice(0, 100))}`);
       }
       code = Number(m[1]);
-      if (lines.length < MAX_LINES) lines.push(m[3]!);
+      if (lines.length < MAX_LINES) { lines.push(m[3]!); raw.push(l); }
       if (m[2] !== '-') break;
     }
     // RFC 2034 §4: the enhanced code leads the text of each line; take the first line's.
     const e = /^([245]\.\d{1,3}\.\d{1,3})(\s|$)/.exec(lines[0] ?? '');
     const enh = e && e[1]![0] === String(code)[0] ? e[1] : undefined;
     const clean = enh ? lines.map((l) => l.replace(/^[245]\.\d{1,3}\.\d{1,3}\s?/, '')) : lines;
-    return { code, enh, lines: clean };
+    return { code, enh, lines: clean, raw };
   }
 
   /** Write with a deadline (the socket must drain within it). */

@@ -7,8 +7,9 @@
  * sendmail submits, from a sender whose alias writes to its own file:
  *   1. a non-delivery notice for an unknown local recipient (RET=FULL by default);
  *   2. one for an unknown virtual recipient with RET=HDRS;
- *   3. one for a remote refusal (a real Postfix smtpd answers RCPT with a long 550, so the
- *      Diagnostic-Code and the text paragraph fold), with an 8-bit original (-B 8BITMIME,
+ *   3. one for a remote refusal (a real Postfix smtpd answers RCPT with a long three-line 550
+ *      via smtpd_reject_footer, so the Diagnostic-Code and the text paragraph fold), with an
+ *      8-bit original (-B 8BITMIME,
  *      a UTF-8 Subject and body) and RET=FULL;
  *   4. a success notice (NOTIFY=SUCCESS) for a local delivery;
  *   5. a delay warning (delay_warning_time = 1s; the next hop answers 450);
@@ -47,7 +48,9 @@ before(async () => {
   far = await RealPostfix.start({
     mainCf: 'relay_domains = far.test\n'
       + `smtpd_recipient_restrictions = check_recipient_access inline:{ {unknown@far.test=${LONG}}, {later@far.test=450 4.2.0 try again later} }, permit_mynetworks\n`
-      + 'smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n',
+      + 'smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n'
+      // A multi-line reply (Postfix smtpd turns \n in the footer into more reply lines).
+      + 'smtpd_reject_footer = \\nFor assistance see https://help.far.test/refused or write to\\npostmaster at far dot test quoting this reply\n',
     masterCf: `127.0.0.1:${farPort} inet n - n - - smtpd`,
   });
 });
@@ -157,7 +160,7 @@ test('bounce notices: the same bytes as Postfix 3.7 (failure local/virtual/remot
     const ours = await run(pnDir, (args, input) => spawnSync(join(ROOT, 'bin', 'sendmail'), args, { input, encoding: 'utf8', env: { ...process.env, MAIL_CONFIG: sys.configDir } }), sys.ports.smtp, () => sys.log);
     for (const [k, v] of theirs) assert.equal(ours.get(k), v, `notice ${k} differs`);
     // What the comparison covers, stated once so a change on both sides is still noticed.
-    assert.match(theirs.get('s3')!, /\nDiagnostic-Code: smtp; 550 5\.1\.1 .*\n    /);
+    assert.match(theirs.get('s3')!, /\nDiagnostic-Code: smtp; 550-5\.1\.1 .*\n    /, 'a multi-line reply, folded');
     assert.match(theirs.get('s4')!, /\nAction: delivered\n/);
     assert.match(theirs.get('s5')!, /\nAction: delayed\n/);
     assert.match(theirs.get('s6')!, /\nContent-Type: message\/global-headers\n/);
