@@ -155,9 +155,12 @@ export async function composeDsn(qf: QueueFile, entries: readonly BounceLogEntry
   const verify = o.kind === 'verify';
   const eightBit = o.smtputf8 === true || (qf.flags & QF.EIGHTBIT) !== 0 || qf.attrs.get('encoding') === '8BITMIME';
   const ret = (qf.attrs.get('dsn_ret') ?? '').toUpperCase();
-  const headersOnly = o.postmasterCopy || o.kind !== 'failure' || ret === 'HDRS';
+  // A 2bounce copy (a postmaster copy of a message from the null sender) returns the whole
+  // message whatever RET said, and names the sender MAILER-DAEMON@$myhostname (Postfix 3.7).
+  const twoBounce = o.postmasterCopy === true && qf.sender === '' && o.kind === 'failure';
+  const headersOnly = !twoBounce && (o.postmasterCopy || o.kind !== 'failure' || ret === 'HDRS');
   const subject = SUBJECT[o.kind][o.postmasterCopy ? 1 : 0];
-  const sender = qf.sender === '' ? 'MAILER-DAEMON' : qf.sender;
+  const sender = qf.sender !== '' ? qf.sender : twoBounce ? `MAILER-DAEMON@${o.myhostname}` : 'MAILER-DAEMON';
 
   // RFC 6533 types for a message that came with SMTPUTF8 (Postfix bounce_notify_util.c).
   const utf8Msg = (qf.flags & QF.SMTPUTF8) !== 0;
@@ -207,7 +210,7 @@ export async function composeDsn(qf: QueueFile, entries: readonly BounceLogEntry
   if (eightBit) op += 'Content-Transfer-Encoding: 8bit\n';
   op += '\n';
   // Postfix bounce_original(): "Return-Path: <sender>" first (cleanup removed the original's).
-  op += `Return-Path: <${qf.sender}>\n`;
+  op += `Return-Path: <${twoBounce ? sender : qf.sender}>\n`;
   const tail = `\n--${boundary}--\n`;
   return Buffer.concat([Buffer.from(head + text + ds + op, 'utf8'), orig, Buffer.from(tail)]);
 }

@@ -15,7 +15,8 @@
  *   5. a delay warning (delay_warning_time = 1s; the next hop answers 450);
  *   6, 7. non-delivery notices for messages sent through each side's smtpd with MAIL FROM ...
  *      SMTPUTF8 (Python smtplib), RET=HDRS and RET=FULL (RFC 6533 message/global types);
- * and the postmaster copies of the failures and the delay (notify_classes = bounce, delay).
+ * and the postmaster copies of the failures and the delay, and the 2bounce copy of a message from
+ * the null sender that bounces (notify_classes = bounce, delay, 2bounce).
  * Hostile originals (a NUL, an over-long line, broken MIME) must still yield a complete notice
  * on Postern's side (src/bounce/bounce.test.ts covers them field by field).
  */
@@ -73,7 +74,7 @@ virtual_mailbox_base = ${dir}/vmail
 virtual_uid_maps = static:65534
 virtual_gid_maps = static:65534
 transport_maps = inline:{ far.test=smtp:[127.0.0.1]:${farPort} }
-notify_classes = bounce, delay
+notify_classes = bounce, delay, 2bounce
 local_recipient_maps =
 delay_warning_time = 1s
 queue_run_delay = 1s
@@ -131,13 +132,16 @@ async function run(dir: string, sm: Sendmail, smtpPort: number, log: () => strin
     assert.equal(r.status, 0, r.stderr);
   }
   for (const c of UTF8_CASES) smtpUtf8(smtpPort, c);
+  // A bounce that bounces (the null sender): only the 2bounce copy to the postmaster.
+  const nb = sm(['-f', '<>', 'nosuch@local.test'], ASCII.replaceAll('SENDER', 'null').replace('RCPT', 'nosuch@local.test'));
+  assert.equal(nb.status, 0, nb.stderr);
   const out = new Map<string, string>();
   for (const s of SENDERS) {
     const msgs = splitMbox(await waitNotices(join(dir, s), 1, log, 150_000));
     out.set(s, norm(msgs[0]!));
   }
-  // Postmaster copies: five failures (s1, s2, s3, s6, s7) and one delay (s5).
-  const pm = splitMbox(await waitNotices(join(dir, 'pm'), 6, log, 150_000)).map(norm).sort();
+  // Postmaster copies: five failures (s1, s2, s3, s6, s7), one delay (s5), one 2bounce.
+  const pm = splitMbox(await waitNotices(join(dir, 'pm'), 7, log, 150_000)).map(norm).sort();
   pm.forEach((m, i) => out.set(`pm${i}`, m));
   return out;
 }
