@@ -17,8 +17,8 @@
  *      SMTPUTF8 (Python smtplib), RET=HDRS and RET=FULL (RFC 6533 message/global types);
  * and the postmaster copies of the failures and the delay, and the 2bounce copy of a message from
  * the null sender that bounces (notify_classes = bounce, delay, 2bounce).
- * Hostile originals (a NUL, an over-long line, broken MIME) must still yield a complete notice
- * on Postern's side (src/bounce/bounce.test.ts covers them field by field).
+ *   8. a hostile original (a NUL, a 5000-byte line, a multipart without a usable boundary,
+ *      never closed): the notice must still be complete, and the same as Postfix's.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,7 +60,7 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-const SENDERS = ['s1', 's2', 's3', 's4', 's5', 's6', 's7'];
+const SENDERS = ['s1', 's2', 's3', 's4', 's5', 's6', 's7', 's8'];
 const MAIN = (dir: string) => `
 myhostname = mx.example.test
 mail_name = Postfix
@@ -87,6 +87,9 @@ smtputf8_autodetect_classes = verify
 const ASCII = 'From: Sender <SENDER@local.test>\nTo: RCPT\nSubject: test SENDER\nMessage-ID: <SENDER@local.test>\n\nHello,\nthis is the body.\n';
 const EIGHT = 'From: Sender <SENDER@local.test>\nTo: RCPT\nSubject: Grüße aus Köln\nMessage-ID: <SENDER@local.test>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nSchöne Grüße — ünïcødé body.\n';
 
+/** Hostile: a NUL, a 5000-byte line, a multipart without a usable boundary, never closed. */
+const HOSTILE = 'From: SENDER@local.test\nTo: RCPT\nSubject: hostile\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\n\n--\nContent-Type: text/plain\n\nnul:\0:here\n' + 'L'.repeat(5000) + '\n--never-closed\n';
+
 interface Case { sender: string; rcpt: string; args: string[]; body: string }
 const CASES: Case[] = [
   { sender: 's1', rcpt: 'nosuch@local.test', args: [], body: ASCII },
@@ -94,6 +97,7 @@ const CASES: Case[] = [
   { sender: 's3', rcpt: 'unknown@far.test', args: ['-R', 'full', '-B', '8BITMIME'], body: EIGHT },
   { sender: 's4', rcpt: 'nobody@local.test', args: ['-N', 'success'], body: ASCII },
   { sender: 's5', rcpt: 'later@far.test', args: [], body: ASCII },
+  { sender: 's8', rcpt: 'nosuch@local.test', args: [], body: HOSTILE },
 ];
 /** Through SMTP with MAIL FROM ... SMTPUTF8 (RFC 6531): the RFC 6533 notice types. */
 const UTF8_CASES = [
@@ -140,8 +144,8 @@ async function run(dir: string, sm: Sendmail, smtpPort: number, log: () => strin
     const msgs = splitMbox(await waitNotices(join(dir, s), 1, log, 150_000));
     out.set(s, norm(msgs[0]!));
   }
-  // Postmaster copies: five failures (s1, s2, s3, s6, s7), one delay (s5), one 2bounce.
-  const pm = splitMbox(await waitNotices(join(dir, 'pm'), 7, log, 150_000)).map(norm).sort();
+  // Postmaster copies: six failures (s1, s2, s3, s6, s7, s8), one delay (s5), one 2bounce.
+  const pm = splitMbox(await waitNotices(join(dir, 'pm'), 8, log, 150_000)).map(norm).sort();
   pm.forEach((m, i) => out.set(`pm${i}`, m));
   return out;
 }
@@ -169,6 +173,8 @@ test('bounce notices: the same bytes as Postfix 3.7 (failure local/virtual/remot
     assert.match(theirs.get('s5')!, /\nAction: delayed\n/);
     assert.match(theirs.get('s6')!, /\nContent-Type: message\/global-headers\n/);
     assert.match(theirs.get('s7')!, /\nContent-Type: message\/global\n/);
+    assert.ok(ours.get('s8')!.includes('nul:') && ours.get('s8')!.includes('L'.repeat(1000)), 'the hostile original is returned');
+    assert.match(ours.get('s8')!, /\n--QID\d+\.TIME\/mx\.example\.test--\n/, 'a complete notice');
   } finally {
     await sys.destroy();
   }
