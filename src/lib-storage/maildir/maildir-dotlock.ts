@@ -10,10 +10,12 @@
  *  - a lock younger than 2 s is not examined (STALE_PID_CHECK_SECS);
  *  - if it names a pid on THIS host, it is overridden only when that process no longer exists
  *    (kill(pid, 0) → ESRCH), and never while it lives, however old the lock is;
- *  - a lock another async task of THIS process holds is waited for and never examined (a
- *    Dovecot process never waits for a lock it holds itself; Postern's tasks do): it is not
- *    stale however old it looks, and while replace() rewrites it, it names no pid. A lock
- *    naming our pid that we do not hold is an earlier process's leftover;
+ *  - one async task of THIS process at a time tries for a given lock; the others wait in-process
+ *    until it has released it (a Dovecot process never waits for a lock it holds itself;
+ *    Postern's tasks do). So a lock of ours is never examined, however old it looks (a file
+ *    system whose clock is behind ours, npm run test:clock) or while replace() rewrites it.
+ *    A lock naming our pid that this thread does not hold is another worker thread's, or an
+ *    earlier process's leftover: stale only after `staleSecs` unchanged under our eyes;
  *  - otherwise it is stale when neither the lock nor the protected file changed for
  *    `staleSecs` (MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT = 120 s) — then it is unlinked.
  * We give up after `timeoutSecs` (Dovecot: stale timeout + 2 = 122 s) with MailError TEMP.
@@ -124,8 +126,24 @@ export async function dotlockCreate(path: string, o: DotlockOptions = {}): Promi
   let lastChange = 0;            // seconds, like Dovecot's lock_info.last_change
   let seenLock = '';             // ino/size/mtime of the lock last seen
   let seenFile = '';
+  let watchedSince = 0;          // seconds: when we first saw the lock as it is now
   let wait = 5;
+  // One task of this process at a time tries for a given lock; the others wait for it in
+  // heldHere (woken at its release). So no task of ours ever examines a lock another task of
+  // ours is making or holds, whatever the clocks say, and the stale rules below apply only to
+  // other processes' locks.
+  let mine = false;
+  try {
   for (;;) {
+    if (!mine) {
+      if (heldHere.has(lockPath)) {
+        if (now() >= deadline) break;
+        await releaseOrTimeout(lockPath, 250);
+        continue;
+      }
+      heldHere.set(lockPath, []);
+      mine = true;
+    }
     try {
       // As Dovecot's file_dotlock: write "pid:host" to a temporary file first, then link() it to
       // the lock name. The lock never exists empty, so a crash cannot leave a lock nobody can
@@ -142,7 +160,7 @@ export async function dotlockCreate(path: string, o: DotlockOptions = {}): Promi
       }
       await fsp.unlink(tmp).catch(() => {});
       await inheritOwner(lockPath);
-      heldHere.set(lockPath, []);
+      mine = false;   // handed to the Dotlock: its release() wakes the waiters
       return new Dotlock(path, lockPath, fd);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -157,22 +175,24 @@ export async function dotlockCreate(path: string, o: DotlockOptions = {}): Promi
     if (key !== seenLock) {
       const first = seenLock === '';
       seenLock = key;
+      watchedSince = nowS;
       const t = first ? Math.floor(Math.min(st.mtimeMs <= now() ? Math.max(st.mtimeMs, st.ctimeMs) : st.ctimeMs, now()) / 1000) : nowS;
       if (lastChange < t) lastChange = t;
       wait = 5;
-    }
-    if (heldHere.has(lockPath)) {
-      // Another task of this process holds it: never stale, whatever its age or its content
-      // (replace() rewrites it) looks like. Wait for its release.
-      if (now() >= deadline) break;
-      await releaseOrTimeout(lockPath, 250);
-      continue;
     }
     let override = false;
     if (st.mtimeMs / 1000 < nowS - STALE_PID_CHECK_SECS) {
       const pid = await readLocalPid(lockPath);
       if (pid !== undefined) {
-        if (!pidAlive(pid) || pid === process.pid) override = true;   // a live pid is never overridden
+        if (pid === process.pid) {
+          // Not held by this thread (we are the one task of ours trying): a worker thread of this
+          // process (threads share the pid, not heldHere) or an earlier process's leftover with a
+          // reused pid. Its times say nothing when the clocks disagree, so it is stale only after
+          // staleSecs unchanged under our own eyes.
+          if (nowS > watchedSince + staleSecs) override = true;
+          else if (now() >= deadline) break;
+          else { await sleep(wait); wait = Math.min(wait * 2, 250); continue; }
+        } else if (!pidAlive(pid)) override = true;   // a live pid is never overridden
         else if (now() >= deadline) break;
         else { await sleep(wait); wait = Math.min(wait * 2, 250); continue; }
       } else if (st.size === 0 && st.ctimeMs / 1000 < nowS - STALE_PID_CHECK_SECS) {
@@ -204,6 +224,9 @@ export async function dotlockCreate(path: string, o: DotlockOptions = {}): Promi
     if (now() >= deadline) break;
     await sleep(wait);
     wait = Math.min(wait * 2, 250);
+  }
+  } finally {
+    if (mine) releasedHere(lockPath);   // gave up (timeout, error): the next task of ours tries
   }
   throw new MailError('TEMP', 'Timeout while waiting for lock.', `dotlock ${lockPath} held by another process`);
 }
