@@ -109,11 +109,12 @@ function rssOf(pid: number): number {
   } catch { return 0; }
 }
 
-export async function startPostern(src: string): Promise<Server> {
+/** users > 0: the passdb also holds u1@x.test ... uN@x.test (password pw), for scale-users.ts. */
+export async function startPostern(src: string, users = 0): Promise<Server> {
   const self = fileURLToPath(import.meta.url);
   // IMAP_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles Postern's server
   const extra = process.env.IMAP_BENCH_NODE_ARGS ? process.env.IMAP_BENCH_NODE_ARGS.split(' ') : [];
-  const child: ChildProcess = spawn(process.execPath, [...POSTERN_NODE_FLAGS, ...extra, self, '--server', src], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child: ChildProcess = spawn(process.execPath, [...POSTERN_NODE_FLAGS, ...extra, self, '--server', src, String(users)], { stdio: ['ignore', 'pipe', 'ignore'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => { out += d; const m = /PORT (\d+)/.exec(out); if (m) resolve(Number(m[1])); });
@@ -126,11 +127,13 @@ export async function startPostern(src: string): Promise<Server> {
   };
 }
 
-async function serverMain(src: string): Promise<void> {
+async function serverMain(src: string, many: number): Promise<void> {
   const { startFixture } = await import('../test/harness/imapd-testkit.ts');
   const { setLogSink } = await import('../src/util/msg.ts');
   setLogSink(() => {});
-  const f = await startFixture({ users: [[USER, PASS]], conf: 'mail_max_userip_connections = 0\nimap_idle_notify_interval = 0' });
+  const users: [string, string][] = [[USER, PASS]];
+  for (let i = 1; i <= many; i++) users.push([`u${i}@x.test`, PASS]);
+  const f = await startFixture({ users, conf: 'mail_max_userip_connections = 0\nimap_idle_notify_interval = 0' });
   const dest = f.maildir(USER);
   mkdirSync(dirname(dest), { recursive: true });
   cpSync(src, dest, { recursive: true });
@@ -293,7 +296,7 @@ function printRows(rows: ImapBenchRow[], o: ImapBenchOptions): void {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const argv = process.argv.slice(2);
   if (argv[0] === '--server') {
-    await serverMain(argv[1]!);
+    await serverMain(argv[1]!, Number(argv[2] ?? 0));
   } else {
     const o: ImapBenchOptions = { messages: 10_000, rounds: 5, idle: 1000 };
     for (let i = 0; i < argv.length; i++) {

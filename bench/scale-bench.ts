@@ -25,6 +25,7 @@
 import { runNotifyBench } from './imap-notify-bench.ts';
 import { measureMailbox } from './scale-mailbox.ts';
 import { measureQueue } from './scale-queue.ts';
+import { measureUsers } from './scale-users.ts';
 import { formatGrowth, growth, growthResultRows, type Figure, type GrowthRow } from './scale-growth.ts';
 import type { ExternalScenario, ResultRow } from './bench-scenario.ts';
 
@@ -56,6 +57,7 @@ export const SCALE_SCENARIOS: readonly ScaleScenario[] = [
   { name: 'mailbox', full: 1_000_000, defaultFraction: 100, reference: 'Dovecot 2.3', what: 'messages in one Maildir INBOX', measure: measureMailbox },
   { name: 'queue', full: 1_000_000, defaultFraction: 100, reference: 'Postfix 3.7', what: 'deferred messages', measure: measureQueue },
   idle,
+  { name: 'users', full: 100_000, defaultFraction: 10, reference: 'Dovecot 2.3', what: 'users in the directory', measure: measureUsers },
 ];
 
 /** Run one scale scenario at full/fraction and a tenth of that; returns the growth rows. */
