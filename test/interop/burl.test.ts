@@ -162,7 +162,7 @@ def hung():
     res['hang_secs'] = time.time() - t0
     s.quit()
 t = threading.Thread(target=hung); t.start()
-time.sleep(0.2)
+threading.Event().wait(0.2)  # not time.sleep: EINVAL under test:clock (scripts/test-clock.sh)
 s = smtplib.SMTP('127.0.0.1', hang_port)
 res['meanwhile'] = s.noop()
 s.quit()
