@@ -14,6 +14,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { dovecotClockLine } from './test-clock.ts';
 
 const POSTERN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'postern.ts');
 
@@ -40,6 +41,7 @@ userdb {
 export function writeAuthConf(dir: string, dbs: string, mailLocation = 'maildir:~/Maildir'): void {
   writeFileSync(join(dir, 'dovecot.conf'), `protocols =
 base_dir = ${dir}/run
+${dovecotClockLine()}
 state_dir = ${dir}/state
 log_path = ${dir}/dovecot.log
 ssl = no

@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dovecotClockLine } from './test-clock.ts';
 
 export const DOVECOT_IMAP = '/usr/lib/dovecot/imap';
 
@@ -56,6 +57,7 @@ export function runDovecotPreauth(messages: PreauthMessage[], input: Buffer | st
       'ssl = no',
       'log_path = /dev/stderr',
       `base_dir = ${join(root, 'run')}`,
+      dovecotClockLine(),
       `state_dir = ${join(root, 'state')}`,
       `mail_uid = ${uid}`,
       `mail_gid = ${gid}`,

@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { dovecotClockLine } from './test-clock.ts';
 
 export const DOVEADM = '/usr/bin/doveadm';
 export const haveDoveadm = existsSync(DOVEADM);
@@ -91,7 +92,7 @@ export function verifyMaildirs(base: string): VerifyResult {
       const st = statSync(path);
       const conf = join(work, 'dovecot.conf');
       writeFileSync(conf, [
-        `base_dir = ${work}/run`, `state_dir = ${work}/state`, 'log_path = /dev/stderr', 'info_log_path = /dev/null',
+        `base_dir = ${work}/run`, dovecotClockLine(), `state_dir = ${work}/state`, 'log_path = /dev/stderr', 'info_log_path = /dev/null',
         `mail_location = maildir:${path}`, `mail_uid = ${st.uid}`, `mail_gid = ${st.gid}`,
         'first_valid_uid = 1', 'first_valid_gid = 1',
         'namespace inbox {', '  inbox = yes', '  separator = /', '}', '',

@@ -21,6 +21,7 @@ import { connect } from 'node:net';
 import { freePort } from './free-port.ts';
 
 import { startOrClean } from './proc-stop.ts';
+import { dovecotClockLine } from './test-clock.ts';
 
 const run = promisify(execFile);
 
@@ -91,6 +92,7 @@ export class RealDovecot {
     if (lmtp) dc.ports.lmtp = lmtp;
     writeFileSync(dc.confFile, `
 base_dir = ${join(dir, 'run')}
+${dovecotClockLine()}
 state_dir = ${join(dir, 'state')}
 log_path = ${dc.logFile}
 instance_name = postern-test-${process.pid}-${Date.now()}

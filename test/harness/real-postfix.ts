@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { startOrClean } from './proc-stop.ts';
+import { postfixClockLine } from './test-clock.ts';
 
 const run = promisify(execFile);
 
@@ -110,6 +111,7 @@ export class RealPostfix {
       'myhostname = mx.example.test',
       'mynetworks = 127.0.0.0/8',
       'smtpd_banner = $myhostname ESMTP $mail_name',
+      postfixClockLine(),
       opts.mainCf ?? '',
       '',
     ].join('\n'));

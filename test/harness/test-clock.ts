@@ -30,3 +30,21 @@ export function withoutTestClock(env: NodeJS.ProcessEnv = process.env): Record<s
   }
   return out;
 }
+
+/** What libfaketime needs in a child's environment to keep the moved clock. */
+const FAKETIME_VARS = 'LD_PRELOAD FAKETIME FAKETIME_DONT_FAKE_MONOTONIC FAKETIME_SHARED';
+
+/**
+ * A main.cf line for a real Postfix under a moved clock: its master passes its daemons only the
+ * variables of import_environment, so without this they run on the real clock while the test
+ * and Postern run on the moved one (a certificate made "now" is then not yet valid to smtpd).
+ * Empty when the clock is not moved. Postfix 3.7's default list, plus libfaketime's.
+ */
+export function postfixClockLine(): string {
+  return clockMoved ? `import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME ${FAKETIME_VARS}` : '';
+}
+
+/** The same for a real Dovecot's dovecot.conf (Dovecot 2.3's default list, plus libfaketime's). */
+export function dovecotClockLine(): string {
+  return clockMoved ? `import_environment = TZ CORE_OUTOFMEM CORE_ERROR LISTEN_PID LISTEN_FDS NOTIFY_SOCKET ${FAKETIME_VARS}` : '';
+}
