@@ -119,6 +119,11 @@ export function httpdService(parts: HttpdParts): ServiceImpl {
         requireHostHeader: false,
         joinDuplicateHeaders: true,
       }, (req, res) => { void serve(req, res); });
+      // RFC 9110 §10.1.1: a client that sent Expect: 100-continue waits for 100 before its body.
+      // Node sends 100 at once unless 'checkContinue' is handled; handled here, a refusal (404,
+      // 405, 413 on a declared Content-Length) is the final answer before any body is sent, and
+      // the client is not left writing into a connection we close (its RST lost our 413).
+      server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => { void serve(req, res, true); });
       server.on('clientError', (err: NodeJS.ErrnoException, sock: Socket) => {
         const code = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
         if (sock.writable && !sock.destroyed) {
@@ -163,7 +168,7 @@ export function httpdService(parts: HttpdParts): ServiceImpl {
       };
       for (const l of ctx.listeners) l.accept(l.ssl ? https : plain);
 
-      async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+      async function serve(req: IncomingMessage, res: ServerResponse, expectsContinue = false): Promise<void> {
         const scheme = secure.has(req.socket) ? 'https' : 'http';
         const peer = peerOf(req.socket);
         const method = (req.method ?? 'GET').toUpperCase();
@@ -202,6 +207,7 @@ export function httpdService(parts: HttpdParts): ServiceImpl {
         const declared = Number(req.headers['content-length'] ?? 0);
         if (declared > maxBody) return refuse(413, `body of ${declared} bytes, route ${route.name} takes at most ${maxBody}`);
         let body: Buffer;
+        if (expectsContinue) res.writeContinue();
         try {
           body = await readBody(req, maxBody);
         } catch (e) {
