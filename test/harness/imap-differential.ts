@@ -144,28 +144,35 @@ export class Differential {
   }
 }
 
+/** Sessions on `port` by number, each opened and logged in as `user` when first asked for. */
+export function loggedInSessions(port: number, user: string): { session(n: number): Promise<Session>; close(): void } {
+  const sessions = new Map<number, Session>();
+  return {
+    async session(n: number): Promise<Session> {
+      let s = sessions.get(n);
+      if (!s) {
+        s = new Session(port);
+        sessions.set(n, s);
+        await s.wait(/^\* OK[^\n]*\n/);
+        await s.command('L', `LOGIN ${user} pw`);
+      }
+      return s;
+    },
+    close(): void { for (const s of sessions.values()) s.close(); },
+  };
+}
+
 /** The steps on one server (raw answers, not normalised). */
 export async function runSteps(port: number, user: string, steps: Step[]): Promise<string[]> {
-  const sessions = new Map<number, Session>();
-  const session = async (n: number): Promise<Session> => {
-    let s = sessions.get(n);
-    if (!s) {
-      s = new Session(port);
-      sessions.set(n, s);
-      await s.wait(/^\* OK[^\n]*\n/);
-      await s.command('L', `LOGIN ${user} pw`);
-    }
-    return s;
-  };
+  const pool = loggedInSessions(port, user);
   const out: string[] = [];
   try {
     for (const [i, st] of steps.entries()) {
       const [n, c] = Array.isArray(st) ? st : [1, st];
-      const s = await session(n);
-      out.push(await s.command(`t${i}`, c));
+      out.push(await (await pool.session(n)).command(`t${i}`, c));
     }
   } finally {
-    for (const s of sessions.values()) s.close();
+    pool.close();
   }
   return out;
 }

@@ -21,7 +21,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { RealDovecot } from '../harness/real-dovecot.ts';
-import { Differential, normalise, Session } from '../harness/imap-differential.ts';
+import { Differential, loggedInSessions, normalise, Session } from '../harness/imap-differential.ts';
 
 /** A command (session 1 or [session, command]), a pause, or a delivery to INBOX of the user. */
 type Step = string | [number, string] | { sleep: number } | { deliver: string };
@@ -53,20 +53,10 @@ function sortStatus(s: string): string {
 }
 
 async function runSteps(port: number, user: string, steps: Step[], deliver: (msg: string) => Promise<void>): Promise<string[]> {
-  const sessions = new Map<number, Session>();
-  const session = async (n: number): Promise<Session> => {
-    let s = sessions.get(n);
-    if (!s) {
-      s = new Session(port);
-      sessions.set(n, s);
-      await s.wait(/^\* OK[^\n]*\n/);
-      await s.command('L', `LOGIN ${user} pw`);
-    }
-    return s;
-  };
+  const pool = loggedInSessions(port, user);
   const out: string[] = [];
   try {
-    await session(1);
+    await pool.session(1);
     for (const [i, st] of steps.entries()) {
       if (typeof st === 'object' && !Array.isArray(st)) {
         if ('sleep' in st) await new Promise((r) => setTimeout(r, st.sleep)); else await deliver(st.deliver);
@@ -74,10 +64,10 @@ async function runSteps(port: number, user: string, steps: Step[], deliver: (msg
         continue;
       }
       const [n, c] = Array.isArray(st) ? st : [1, st];
-      out.push(sortStatus(normalise(await (await session(n)).command(`t${i}`, c))));
+      out.push(sortStatus(normalise(await (await pool.session(n)).command(`t${i}`, c))));
     }
   } finally {
-    for (const s of sessions.values()) s.close();
+    pool.close();
   }
   return out;
 }
