@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { RealDovecot } from '../harness/real-dovecot.ts';
 import { NAMESPACE_CONF, startFixture } from '../harness/imapd-testkit.ts';
+import { clockMoved } from '../harness/test-clock.ts';
 
 const M1 = 'From: Alice <alice@example.test>\r\nTo: Bob <bob@example.test>, carol@example.test\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= hello\r\nDate: Mon, 2 Jan 2023 10:00:00 +0100\r\nMessage-ID: <m1@example.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\npre\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nK=C3=B6ln caf=C3=A9 body\r\n--b1\r\nContent-Type: application/octet-stream; name="a.bin"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="a.bin"\r\n\r\nAAECAwQ=\r\n--b1--\r\n';
 const M2 = 'From: Bob <bob@example.test>\r\nSubject: Re: hello\r\nDate: Tue, 3 Jan 2023 10:00:00 +0000\r\nMessage-ID: <m2@example.test>\r\nIn-Reply-To: <m1@example.test>\r\nReferences: <m1@example.test>\r\n\r\nsecond body\r\n';
@@ -137,6 +138,10 @@ function normalise(block: string): string {
     .replace(/\[CAPABILITY [^\]]*\]/g, '[CAPABILITY ...]').replace(/^\* CAPABILITY .*$/gm, '* CAPABILITY ...')
     .replace(/^\* OK \[CAPABILITY \.\.\.\] .*$/m, '* OK [CAPABILITY ...] greeting')
     .replace(/^\* ID .*$/gm, '* ID ...');
+  // Under npm run test:clock, libfaketime adds its offset to the file times Dovecot reads with
+  // stat() but not to those it sets with utime(): Dovecot's INTERNALDATE of an APPENDed message
+  // is then off by the offset. Only the presence of the date is compared there.
+  if (clockMoved) s = s.replace(/INTERNALDATE "[^"]*"/g, 'INTERNALDATE DATE');
   // LIST/LSUB line order is the directory order in Dovecot: compare as sets
   const lines = s.split('\n');
   const list = lines.filter((l) => /^\* (LIST|LSUB) /.test(l)).sort();
