@@ -3,7 +3,8 @@
  * raw clients: NOTIFY over 10,000 mailboxes (bounded memory, the others are served meanwhile,
  * an arrival in the last mailbox still reported), malformed NOTIFY commands (the session goes on),
  * and a client that stops reading while events pile up: no queue grows, the session is told
- * `* OK [NOTIFICATIONOVERFLOW]` and goes on as after NOTIFY NONE (§5.8).
+ * `* OK [NOTIFICATIONOVERFLOW]` and goes on as after NOTIFY NONE (§5.8). SELECTED-DELAYED under
+ * a stream of expunges racing arrivals: no EXPUNGE ever reaches the client between commands.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 let fx: Fixture;
-before(async () => { fx = await startFixture({ users: [['many@x.test', 'pw'], ['bad@x.test', 'pw'], ['slow@x.test', 'pw'], ['ext@x.test', 'pw']] }); });
+before(async () => { fx = await startFixture({ users: [['many@x.test', 'pw'], ['bad@x.test', 'pw'], ['slow@x.test', 'pw'], ['ext@x.test', 'pw'], ['delay@x.test', 'pw']] }); });
 after(async () => { await fx?.stop(); });
 
 /** Maildir++ folders made on disk, as a migration leaves them. */
@@ -152,5 +153,31 @@ test('a NOTIFY client that stops reading: no queue, NOTIFICATIONOVERFLOW, then a
   await b.tagged('q', `APPEND f00000 ${lit(M)}`);
   await new Promise((r) => setTimeout(r, 200));
   assert.doesNotMatch(stripTiming(await a.tagged('z', 'NOOP')), /STATUS/);
+  a.close(); b.close();
+});
+
+test('SELECTED-DELAYED: expunges racing arrivals never push an EXPUNGE between commands (RFC 5465 §5.2)', { timeout: 60_000 }, async () => {
+  const a = await connectImap(fx.port);
+  const b = await connectImap(fx.port);
+  await a.tagged('l', 'LOGIN delay@x.test pw');
+  await b.tagged('l', 'LOGIN delay@x.test pw');
+  for (let i = 0; i < 3; i++) await b.tagged(`s${i}`, `APPEND INBOX ${lit(M)}`);
+  await a.tagged('s', 'SELECT INBOX');
+  await b.tagged('s', 'SELECT INBOX');
+  assert.match(stripTiming(await a.tagged('n', 'NOTIFY SET (selected-delayed (MessageNew MessageExpunge FlagChange))')), /n OK NOTIFY completed/);
+  let exists = 3;
+  for (let round = 0; round < 20; round++) {
+    // pipelined: the expunge and the arrival land while a's push of the previous change runs
+    b.send(`d${round} STORE 1 +FLAGS \\Deleted\r\ne${round} EXPUNGE\r\np${round} APPEND INBOX ${lit(M)}\r\n`);
+    await b.waitFor(new RegExp(`p${round} OK[^\\r]*\\r\\n`));
+    exists++; // the expunged message is still counted until a command may report it
+    const pushed = await a.waitFor(new RegExp(`\\* ${exists} EXISTS\\r\\n`), 15_000);
+    assert.doesNotMatch(pushed, /EXPUNGE/, `round ${round}: ${pushed}`);
+    // FETCH does not allow EXPUNGE either (RFC 3501 §7.4.1); NOOP does
+    assert.doesNotMatch(await a.tagged(`f${round}`, 'FETCH 1:* (UID)'), /EXPUNGE/);
+    const noop = await a.tagged(`o${round}`, 'NOOP');
+    assert.match(noop, /^\* 1 EXPUNGE\r\n/m, `round ${round}: ${noop}`);
+    exists--;
+  }
   a.close(); b.close();
 });

@@ -24,9 +24,9 @@
  * WHEN. Only between commands and during IDLE, never inside another command's output: a
  * command waits until a push in progress is written (quiesce) and pending events are written
  * before its tagged reply. SELECTED-DELAYED (§5.2): EXPUNGE is only sent in reply to a command;
- * between commands the selected mailbox is pushed only when its STATUS shows no expunge (an
- * expunge in the milliseconds between that look and the sync still goes out: lib-storage's
- * sync cannot hold expunges back, as Dovecot's MAILBOX_SYNC_FLAG_NO_EXPUNGES does).
+ * between commands the selected mailbox is synced with its expunges held back (Mailbox.sync's
+ * keepExpunged, Dovecot's MAILBOX_SYNC_FLAG_NO_EXPUNGES): new messages and flag changes are
+ * pushed, the expunged messages stay in the session's view until a command that allows EXPUNGE.
  *
  * BOUNDS. A client that does not read gets no queue: events are coalesced per mailbox into a
  * set; when the socket's buffer is full nothing is written and when that set exceeds
@@ -347,14 +347,10 @@ export class NotifyState {
     const box = s.box;
     const sel = this.selected;
     if (!box || !sel) return;
-    if (!sel.immediate) {
-      // SELECTED-DELAYED: no EXPUNGE outside a command; look first whether any happened
-      let st: MailboxStatus;
-      try { st = await s.user!.status(box.name); } catch { return; }
-      if (s.box !== box || st.messages !== box.messages().length + (st.uidNext - box.uidNext)) return;
-    }
     const uidNext = box.uidNext;
-    await syncToClient(s, true);
+    // SELECTED-DELAYED: no EXPUNGE outside a command; the expunged messages stay in the view
+    // (decided in the same step as the sync, so none slips through) until one that allows it
+    await syncToClient(s, true, { holdExpunges: !sel.immediate });
     if (s.box !== box || !sel.fetchAtts || (sel.events & EV_MESSAGE_NEW) === 0) return;
     const view = box.messages();
     const seqs: number[] = [];

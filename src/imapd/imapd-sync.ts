@@ -137,12 +137,16 @@ export function permanentFlagsLine(s: ImapSession, kws: readonly string[]): stri
   return `* OK [PERMANENTFLAGS (${perm})] Flags permitted.\r\n`;
 }
 
-/** Send what changed in the selected mailbox since the client last heard. */
-export async function syncToClient(s: ImapSession, allowExpunge: boolean): Promise<void> {
+/**
+ * Send what changed in the selected mailbox since the client last heard. `holdExpunges`: new
+ * messages and flag changes only; expunged messages stay in the view until a sync that may send
+ * EXPUNGE (NOTIFY SELECTED-DELAYED between commands, RFC 5465 §5.2).
+ */
+export async function syncToClient(s: ImapSession, allowExpunge: boolean, o?: { holdExpunges?: boolean }): Promise<void> {
   const box = s.box;
   if (!box || !allowExpunge) return;
   const before = box.messages();
-  const ch = await box.sync();
+  const ch = await box.sync(o?.holdExpunges ? { keepExpunged: true } : undefined);
   if (s.box !== box) return;
   if (ch.uidValidityChanged) {
     s.send('* BYE Mailbox UIDVALIDITY changed\r\n');

@@ -17,7 +17,7 @@
  */
 import { promises as fsp, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { DeliverOptions, DeliverResult, FlagMode, Mailbox, MailboxChanges, MailboxStatus, MessageInfo, MessageSource, StoreOptions, StoreResult, SystemFlag } from './mail-storage.ts';
+import type { DeliverOptions, DeliverResult, FlagMode, Mailbox, MailboxChanges, MailboxStatus, MessageInfo, MessageSource, StoreOptions, StoreResult, SyncOptions, SystemFlag } from './mail-storage.ts';
 import { SYSTEM_FLAGS } from './mail-storage.ts';
 
 const SEEN = '\\Seen';
@@ -137,8 +137,8 @@ export function privateSeenMailbox(box: Mailbox, file: string): Mailbox {
     return { changed, failed };
   };
 
-  const sync = async (): Promise<MailboxChanges> => {
-    const ch = await box.sync();
+  const sync = async (o?: SyncOptions): Promise<MailboxChanges> => {
+    const ch = await box.sync(o);
     checkValidity();
     return { ...ch, added: ch.added.map(show), flagsChanged: ch.flagsChanged.map(show) };
   };

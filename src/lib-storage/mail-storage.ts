@@ -107,6 +107,14 @@ export interface MessageInfo {
   readonly guid: string;
 }
 
+/**
+ * `keepExpunged` (Dovecot's MAILBOX_SYNC_FLAG_NO_EXPUNGES; RFC 5465 §5.2 SELECTED-DELAYED, RFC 3501
+ * §7.4.1): messages gone from the mailbox stay in the view, as if this sync had not seen them
+ * go (their content reads EXPUNGED, as between two syncs); a later sync without it reports them.
+ * Decided in the same step that updates the view, so no expunge slips through in between.
+ */
+export interface SyncOptions { keepExpunged?: boolean }
+
 export interface MailboxChanges {
   /** Messages that were not in the view before, in UID order. */
   added: MessageInfo[];
@@ -213,7 +221,7 @@ export interface Mailbox {
    */
   expungedSince?(modseq: number): number[] | undefined;
   /** Learn about changes by anyone since this handle's last sync. */
-  sync(): Promise<MailboxChanges>;
+  sync(o?: SyncOptions): Promise<MailboxChanges>;
   /** Call cb when the mailbox may have changed; returns the unsubscribe function. */
   watch(cb: () => void): () => void;
   /** Message content. EXPUNGED if the message is gone meanwhile. */

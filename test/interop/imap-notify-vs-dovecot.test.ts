@@ -12,7 +12,8 @@
  *   (\Seen changes UNSEEN; other flags nothing without CONDSTORE, HIGHESTMODSEQ with it),
  *   MailboxName on CREATE / RENAME (OLDNAME) / DELETE, SubscriptionChange, SELECTED with
  *   MessageNew (fetch-att) pushing EXISTS and FETCH, SELECTED pushing a flag change and an
- *   expunge, SELECTED-DELAYED holding the expunge back until a command that allows it.
+ *   expunge, SELECTED-DELAYED holding the expunge back until a command that allows it, and
+ *   pushing an arrival that follows an expunge (the expunged message still counted).
  * Dovecot watches the selected mailbox again only 1 s after a command (and coalesces changes
  * within 0.5 s): the second session waits a moment after the first one's commands, so both
  * servers see the same sequence of events.
@@ -168,6 +169,15 @@ const CASES: Case[] = [
       `APPEND INBOX ${lit(M)}`, `APPEND INBOX ${lit(M)}`, 'SELECT INBOX', 'NOTIFY SET (selected-delayed (MessageNew MessageExpunge FlagChange))',
       [2, 'SELECT INBOX'], PAUSE, [2, 'STORE 1 +FLAGS \\Deleted'], PAUSE, [2, 'NOOP'], [2, 'EXPUNGE'], PAUSE, [2, 'NOOP'],
       'FETCH 1:* (UID FLAGS)', 'NOOP', PAUSE, [2, `APPEND INBOX ${lit(M)}`], PAUSE, [2, 'NOOP'], 'FETCH 1:* (UID)',
+    ],
+  },
+  {
+    name: 'SELECTED-DELAYED: an arrival after an expunge is pushed, the expunged message kept until a command that allows EXPUNGE',
+    steps: [
+      `APPEND INBOX ${lit(M)}`, `APPEND INBOX ${lit(M)}`, `APPEND INBOX ${lit(M)}`, 'SELECT INBOX',
+      'NOTIFY SET (selected-delayed (MessageNew (UID) MessageExpunge FlagChange))',
+      [2, 'SELECT INBOX'], PAUSE, [2, 'STORE 2 +FLAGS \\Deleted'], [2, 'EXPUNGE'], [2, `APPEND INBOX ${lit(M)}`], PAUSE, [2, 'NOOP'],
+      'UID FETCH 1:* (FLAGS)', 'SEARCH ALL', 'NOOP', 'FETCH 1:* (UID)',
     ],
   },
 ];

@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import type {
   CopyResult, DeliverOptions, DeliverResult, FlagMode, Mailbox, MailboxCacheFile, MailboxChanges, MailboxStatus, MessageInfo,
-  MessageSource, StoreOptions, StoreResult, SystemFlag,
+  MessageSource, StoreOptions, StoreResult, SyncOptions, SystemFlag,
 } from '../mail-storage.ts';
 import { SYSTEM_FLAGS } from '../mail-storage.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
@@ -53,6 +53,8 @@ export class MaildirMailbox implements Mailbox {
   /** Counted in state.writers (postern-index clean/dirty, maildir-index.ts). */
   private writer = false;
   private unwatch: Array<() => void> = [];
+  /** The view still holds messages a keepExpunged sync kept (the next full sync must diff). */
+  private heldExpunges = false;
 
   constructor(name: string, state: MaildirState, owner: MailboxOwner, readOnly: boolean) {
     this.name = name; this.state = state; this.owner = owner; this.readOnly = readOnly;
@@ -128,12 +130,14 @@ export class MaildirMailbox implements Mailbox {
     if (this.closed) throw new MailError('PARAMS', 'Mailbox is closed.');
   }
 
-  async sync(): Promise<MailboxChanges> {
+  async sync(o?: SyncOptions): Promise<MailboxChanges> {
     this.check();
+    const keep = o?.keepExpunged === true;
     await this.state.refresh();
     await this.state.keywords.refresh();
     const ch: MailboxChanges = { added: [], expunged: [], flagsChanged: [], uidValidityChanged: false };
-    if (this.state.version === this.seenVersion && this.state.epoch === this.epoch && (this.readOnly || this.state.unclaimedRecent.size === 0)) {
+    if (this.state.version === this.seenVersion && this.state.epoch === this.epoch && (this.readOnly || this.state.unclaimedRecent.size === 0) &&
+      (keep || !this.heldExpunges)) {
       this._uidNext = this.state.nextUid;
       return ch;   // nothing happened since our last look: no diff over the whole view
     }
@@ -145,12 +149,14 @@ export class MaildirMailbox implements Mailbox {
     this.claimRecent();
     // merge the state's records (ascending UID) with the old view (ascending UID)
     const next: MessageInfo[] = [];
+    let held = false;
     const recs = this.state.recs;
     const old = ch.uidValidityChanged ? [] : this.view;
     let j = 0;
     for (const r of recs) {
       while (j < old.length && old[j]!.uid < r.uid) {
         const gone = old[j++]!;
+        if (keep) { next.push(gone); held = true; continue; } // stays until a sync that may report it
         ch.expunged.push(gone.uid); this.myRecent.delete(gone.uid);
       }
       const prev = j < old.length && old[j]!.uid === r.uid ? old[j++] : undefined;
@@ -160,8 +166,13 @@ export class MaildirMailbox implements Mailbox {
         if (!sameFlags(prev, m)) ch.flagsChanged.push(m);
       } else next.push(prev);
     }
-    while (j < old.length) { const gone = old[j++]!; ch.expunged.push(gone.uid); this.myRecent.delete(gone.uid); }
+    while (j < old.length) {
+      const gone = old[j++]!;
+      if (keep) { next.push(gone); held = true; continue; }
+      ch.expunged.push(gone.uid); this.myRecent.delete(gone.uid);
+    }
     this.view = next;
+    this.heldExpunges = held;
     this.lastModseq = this.state.highestModseq;
     this._uidValidity = this.state.uidValidity;
     this._uidNext = this.state.nextUid;
