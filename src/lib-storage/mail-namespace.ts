@@ -30,7 +30,7 @@ import type { MailboxListEvent,
   CopyResult, DeliverOptions, DeliverResult, Mailbox, MailboxInfo, MailboxStatus, MailUser, MessageSource, QuotaUsage,
 } from './mail-storage.ts';
 import type { MailAttributes } from './mail-attribute.ts';
-import { privateSeenFile, privateSeenMailbox, privateUnseen } from './mail-private-flags.ts';
+import { privateSeenFile, privateSeenMailbox, privateStatus } from './mail-private-flags.ts';
 
 export interface SharedNamespaceConf {
   /** The shared namespace's prefix up to `%u` ("shared/"); '' when there is none. */
@@ -171,7 +171,7 @@ export class SharedNamespaceUser implements MailUser {
     const pvt = this.pvtFile(r);
     if (!pvt) return st;
     const box = await r.user.open(r.box, { readOnly: true });
-    try { return { ...st, unseen: privateUnseen(pvt, st, box.messages().map((m) => m.uid)) }; } finally { await box.close(); }
+    try { return privateStatus(pvt, st, box.messages().map((m) => m.uid)); } finally { await box.close(); }
   }
   /** NOTIFY covers the user's own namespace (Dovecot: namespaces without notify support are skipped). */
   watchMailboxes(cb: (ev: MailboxListEvent) => void, o?: { inotify?: readonly string[] }): () => void {

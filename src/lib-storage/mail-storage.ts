@@ -220,6 +220,12 @@ export interface Mailbox {
    * caller then reports every missing UID: a superset, which the RFC allows).
    */
   expungedSince?(modseq: number): number[] | undefined;
+  /**
+   * A mod-sequence above every one given so far in this mailbox, raising its HIGHESTMODSEQ, for a
+   * change kept outside the mailbox (INDEXPVT private \Seen, mail-private-flags.ts), so later
+   * changes of the mailbox still get higher ones. Absent: the backend keeps no modseq counter.
+   */
+  reserveModseq?(): number;
   /** Learn about changes by anyone since this handle's last sync. */
   sync(o?: SyncOptions): Promise<MailboxChanges>;
   /** Call cb when the mailbox may have changed; returns the unsubscribe function. */

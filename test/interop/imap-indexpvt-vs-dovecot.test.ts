@@ -4,6 +4,11 @@
  * with B; B's \Seen stays B's (A's view is unchanged, and A's \Seen is not B's), other flags are
  * shared; STATUS UNSEEN and SELECT's UNSEEN follow the reader's own \Seen; STORE FLAGS (replace)
  * by B leaves the owner's \Seen alone. Every answer compared after the harness's normalisation.
+ * CONDSTORE (RFC 7162) with private flags: B's \Seen change gets a new MODSEQ above the
+ * mailbox's HIGHESTMODSEQ, later shared changes get higher ones still, B's other sessions see the
+ * change at NOOP and during IDLE (without a new SELECT), FETCH CHANGEDSINCE, SEARCH MODSEQ,
+ * STATUS and a new SELECT agree - the numbers checked on each server, the answers compared.
+ * Only \Seen is private, as Dovecot 2.3 (keywords and other flags stay shared, checked too).
  * Skipped, with the reason, when real Dovecot cannot run.
  */
 import { test, before, after } from 'node:test';
@@ -12,7 +17,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RealDovecot } from '../harness/real-dovecot.ts';
-import { Differential, differences, type Step } from '../harness/imap-differential.ts';
+import { Differential, differences, loggedInSessions, normalise, runSteps, type Step } from '../harness/imap-differential.ts';
 import { connectImap } from '../harness/imapd-testkit.ts';
 
 const lit = (m: string): string => `{${Buffer.byteLength(m)}+}\r\n${m}`;
@@ -81,7 +86,8 @@ test('INDEXPVT hostile: a damaged or absurd private-flags file is ignored, the m
   const home = join(d.fx.maildir('b@x.test'), '..');
   const dir = join(home, 'shared', 'a@x.test');
   mkdirSync(dir, { recursive: true });
-  for (const body of [`${uidv}\n1:4294967295\n`, 'garbage\n\0\0\0\n', `${uidv}\n${'9,'.repeat(100_000)}x:y,,,\n`]) {
+  for (const body of [`${uidv}\n1:4294967295\n`, 'garbage\n\0\0\0\n', `${uidv}\n${'9,'.repeat(100_000)}x:y,,,\n`,
+    `${uidv}\n1\n99999999999999999999999 1=5,x=y\n`, `${uidv}\n1\n5 1=999999,2=-3,=,${'7=1,'.repeat(50_000)}\n`]) {
     writeFileSync(join(dir, 'postern-pvt-seen.Bar'), body);
     const c = await connectImap(d.fx.port);
     await c.tagged('l', 'LOGIN b@x.test pw');
@@ -90,4 +96,81 @@ test('INDEXPVT hostile: a damaged or absurd private-flags file is ignored, the m
     assert.match(await c.tagged('t', 'STORE 1 +FLAGS (\\Seen)'), /t OK/);
     c.close();
   }
+});
+
+/** Every mod-sequence number of the answers, in order of appearance. */
+const modseqs = (a: string): number[] => [...a.matchAll(/MODSEQ \(?(\d+)/g)].map((m) => Number(m[1]));
+
+test('INDEXPVT with CONDSTORE: a private \\Seen change gets a new MODSEQ, B\'s other sessions see it at NOOP, as Dovecot', { skip, timeout: 60_000 }, async () => {
+  await d.run('a@x.test', ['CREATE Ms', `APPEND Ms ${lit('Subject: one\r\n\r\n1\r\n')}`, `APPEND Ms ${lit('Subject: two\r\n\r\n2\r\n')}`, 'SETACL Ms b@x.test lrswi']);
+  const box = 'shared/a@x.test/Ms';
+  const steps: Step[] = [
+    'ENABLE CONDSTORE', `SELECT ${box}`, [2, 'ENABLE CONDSTORE'], [2, `SELECT ${box}`],           // 0-3
+    'STORE 1 +FLAGS (\\Seen)', 'FETCH 1:* (FLAGS MODSEQ)', [2, 'NOOP'], [2, 'FETCH 1:* (FLAGS MODSEQ)'], // 4-7
+    'STORE 2 +FLAGS (\\Flagged $Work)', [2, 'NOOP'], [3, `STATUS ${box} (HIGHESTMODSEQ UNSEEN)`],    // 8-10
+    'STORE 1 -FLAGS (\\Seen)', [2, 'NOOP'], [3, `STATUS ${box} (HIGHESTMODSEQ UNSEEN)`], [3, `SELECT ${box}`], // 11-14
+    [3, 'FETCH 1:* (FLAGS MODSEQ)'], 'STORE 2 +FLAGS (\\Seen)', [2, 'NOOP'],                           // 15-17
+  ];
+  const a = await d.run('b@x.test', steps);
+  const diffs = differences(steps, a);
+  assert.equal(diffs.length, 0, diffs.join('\n'));
+  // the numbers, on each server (the comparison above writes them all as M)
+  for (const [who, port] of [['Dovecot', d.dc.ports.imap!], ['Postern', d.fx.port]] as const) {
+    await runSteps(port, 'a@x.test', ['CREATE Ms2', `APPEND Ms2 ${lit('Subject: one\r\n\r\n1\r\n')}`, `APPEND Ms2 ${lit('Subject: two\r\n\r\n2\r\n')}`, 'SETACL Ms2 b@x.test lrswi']);
+    const r = await runSteps(port, 'b@x.test', steps.map((st) => (Array.isArray(st) ? [st[0], st[1].toString().replace(/\/Ms\b/, '/Ms2')] : st.toString().replace(/\/Ms\b/, '/Ms2'))));
+    const highest0 = modseqs(r[1]!)[0]!;
+    const seen1 = modseqs(r[4]!)[0]!;
+    assert.ok(seen1 > highest0, `${who}: a private \\Seen change gets a MODSEQ above HIGHESTMODSEQ: ${r[1]}${r[4]}`);
+    assert.match(r[6]!, new RegExp(`^\\* 1 FETCH \\(MODSEQ \\(${seen1}\\) FLAGS \\(\\\\Seen\\)\\)`, 'm'), `${who}: the other session hears it at NOOP`);
+    const flagged2 = modseqs(r[8]!)[0]!;
+    assert.ok(flagged2 > seen1, `${who}: a later shared change gets a higher MODSEQ`);
+    const unseen1 = modseqs(r[11]!)[0]!;
+    assert.ok(unseen1 > flagged2, `${who}: so does a later private one`);
+    assert.equal(modseqs(r[14]!)[0], Math.max(...modseqs(r[15]!)), `${who}: a new SELECT's HIGHESTMODSEQ is the highest message MODSEQ`);
+    assert.equal(modseqs(r[15]!)[0], unseen1, `${who}: FETCH MODSEQ keeps the private one`);
+  }
+});
+
+test('INDEXPVT with CONDSTORE: CHANGEDSINCE and SEARCH MODSEQ see private changes; IDLE hears them', { skip, timeout: 60_000 }, async () => {
+  const results: Record<string, string[]> = {};
+  for (const [who, port] of [['dovecot', d.dc.ports.imap!], ['postern', d.fx.port]] as const) {
+    await runSteps(port, 'a@x.test', ['CREATE Idle', `APPEND Idle ${lit('Subject: one\r\n\r\n1\r\n')}`, `APPEND Idle ${lit('Subject: two\r\n\r\n2\r\n')}`, 'SETACL Idle b@x.test lrswi']);
+    const pool = loggedInSessions(port, 'b@x.test');
+    const out: string[] = [];
+    try {
+      const s1 = await pool.session(1);
+      const s2 = await pool.session(2);
+      await s1.command('e', 'ENABLE CONDSTORE');
+      await s2.command('e', 'ENABLE CONDSTORE');
+      const sel = await s1.command('s', 'SELECT shared/a@x.test/Idle');
+      const before = modseqs(sel)[0]!;
+      await s2.command('s', 'SELECT shared/a@x.test/Idle');
+      // session 2 idles while session 1 changes its \Seen
+      s2.write('i IDLE\r\n');
+      out.push(await s2.wait(/^\+ [^\n]*\n/m));
+      await new Promise((res) => setTimeout(res, 300));
+      const st = await s1.command('t', 'STORE 2 +FLAGS (\\Seen)');
+      out.push(st);
+      // Dovecot 2.3 does not wake IDLE for a private change (its IDLE watches the shared mailbox,
+      // not the private index): it sends the FETCH at the next command; Postern at once
+      out.push(await s2.wait(/^\* 2 FETCH [^\n]*\n/m, who === 'dovecot' ? 1500 : 10_000));
+      s2.write('DONE\r\n');
+      out.push(await s2.wait(/^i (OK|NO|BAD)[^\n]*\n/m));
+      out.push(await s1.command('c', `FETCH 1:* (FLAGS) (CHANGEDSINCE ${before})`));
+      out.push(await s1.command('m', `UID SEARCH MODSEQ ${before + 1}`));
+      out.push(await s2.command('n', 'NOOP'));
+      out.push(await s1.command('k', 'STORE 1 +FLAGS ($Private)'));
+      out.push(await runSteps(port, 'a@x.test', ['SELECT Idle', 'FETCH 1:* (FLAGS)']).then((x) => x[1]!));
+    } finally { pool.close(); }
+    results[who] = out.map(normalise);
+  }
+  assert.match(results.postern![2]!, /^\* 2 FETCH \(MODSEQ M FLAGS \(\\Seen\)\)/m, 'IDLE hears the private change');
+  assert.match(results.postern![4]!, /^\* 2 FETCH \(FLAGS \(\\Seen( \\Recent)?\) MODSEQ M\)/m, 'CHANGEDSINCE returns it');
+  assert.match(results.postern![5]!, /^\* SEARCH 2 \(MODSEQ M\r?$/m, 'SEARCH MODSEQ finds it');
+  assert.match(results.postern![8]!, /^\* 1 FETCH \(FLAGS \(\$Private\)\)/m, 'keywords are not private: the owner sees B\'s');
+  assert.equal(results.dovecot![2], '<timeout>\n', 'Dovecot does not wake IDLE for a private change');
+  assert.match(results.dovecot![6]!, /^\* 2 FETCH \(MODSEQ M FLAGS \(\\Seen\)\)/m, 'Dovecot sends it at the next command');
+  assert.equal(results.postern![6], 'n OK NOOP completed\r\n', 'Postern sent it during IDLE, once');
+  const rest = (x: string[]): string[] => x.filter((_, i) => i !== 2 && i !== 6);
+  assert.deepEqual(rest(results.postern!), rest(results.dovecot!));
 });

@@ -70,6 +70,7 @@ export class MaildirMailbox implements Mailbox {
   get cacheFile(): MailboxCacheFile { return this._cacheFile ??= maildirCacheFile(this.state.ctlDir); }
   get ftsIndex(): FtsIndex { return ftsIndexAt(join(this.state.ctlDir, FTS_INDEX_NAME)); }
   expungedSince(modseq: number): number[] | undefined { return this.state.expungedSince(modseq); }
+  reserveModseq(): number { const m = ++this.state.highestModseq; this.state.indexChanged(); return m; }
 
   messages(): readonly MessageInfo[] { return this.view; }
   byUid(uid: number): MessageInfo | undefined {
