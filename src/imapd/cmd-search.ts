@@ -31,6 +31,7 @@ import type { CommandContext, Reply } from './imapd-command.ts';
 import { emailId } from './imapd-objectid.ts';
 import { utf8Names } from './imapd-names.ts';
 import { checkUpdateTag, sendSearchAnswer, splitSearchReturn } from './cmd-search-context.ts';
+import { compileIndexSearch } from './cmd-search-index.ts';
 
 const DAY = 86_400_000;
 const MAX_DEPTH = 1000;
@@ -223,6 +224,17 @@ export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKe
   const maxUid = maxSeq > 0 ? view[maxSeq - 1]!.uid : 0;
   const env: Env = { sets: resolveSets(key, maxSeq, maxUid), searchRes: new Set(s.searchRes), now: Date.now() };
   const out: number[] = [];
+  // flags, sizes, sets, modseqs only: one compiled predicate over the view (cmd-search-index.ts)
+  const fast = needs.content || needs.internal || needs.saved ? undefined : compileIndexSearch(key, env);
+  if (fast) {
+    const only = candidates(key, view, env.sets);
+    const n = only ? only.length : view.length;
+    for (let j = 0; j < n; j++) {
+      const i = only ? only[j]! : j;
+      if (fast(s.current(view[i]!), i + 1)) out.push(i);
+    }
+    return only ? out.sort((a, b) => a - b) : out;
+  }
   // the full-text index (lib-fts): brought up to date first (messages it lacks are read and
   // indexed), then it rules out messages in phase 1; without one every message is read
   const fts = needs.fts && s.shared.settings.ftsIndex !== false ? box.ftsIndex : undefined;

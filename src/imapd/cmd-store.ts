@@ -1,8 +1,9 @@
 /**
  * cmd-store - STORE and UID STORE (RFC 3501 §6.4.6) with .SILENT, keywords, and RFC 7162
  * UNCHANGEDSINCE (`OK [MODIFIED set] Conditional STORE failed`). Non-silent STORE answers
- * `* n FETCH (FLAGS (...))` for every message of the set (with `UID n` for UID STORE, and
- * `MODSEQ (m)` when CONDSTORE is on), as Dovecot, then the CONTEXT=SEARCH updates the change causes
+ * `* n FETCH (FLAGS (...))` for every message of the set whose flags it changed (with `UID n`
+ * for UID STORE, and `MODSEQ (m)` when CONDSTORE is on) and nothing for a message that had
+ * the flags already, as Dovecot, then the CONTEXT=SEARCH updates the change causes
  * (RFC 5267 §4). \Recent cannot be stored (BAD).
  */
 import { parseStoreArgs } from '../lib-imap/imap-command-args.ts';
@@ -23,6 +24,14 @@ function applied(m: MessageInfo, mode: 'replace' | 'add' | 'remove', sys: string
   const flags = SYSTEM_FLAGS.filter((f) => mode === 'replace' ? sys.includes(f) : mode === 'add' ? has(f) || sys.includes(f) : has(f) && !sys.includes(f));
   const keywords = mode === 'replace' ? kws : mode === 'add' ? [...new Set([...m.keywords, ...kws])] : m.keywords.filter((k) => !kws.includes(k));
   return { ...m, flags, keywords };
+}
+
+/** The same system flags and keywords (keywords in any order; case as stored). */
+function sameFlags(a: MessageInfo, b: MessageInfo): boolean {
+  if (a.flags.length !== b.flags.length || a.keywords.length !== b.keywords.length) return false;
+  for (const f of b.flags) if (!(a.flags as readonly string[]).includes(f)) return false;
+  for (const k of b.keywords) if (!a.keywords.includes(k)) return false;
+  return true;
 }
 
 export async function cmdStore(s: ImapSession, c: CommandContext): Promise<Reply> {
@@ -72,7 +81,14 @@ export async function cmdStore(s: ImapSession, c: CommandContext): Promise<Reply
   const onlyChanged = rights !== undefined && wanted.length < cmd.flags.length;
   if (perMessage) for (const i of idx) {
     if (onlyChanged && !changed.has(view[i]!.uid)) continue;
-    const m = changed.get(view[i]!.uid) ?? applied(s.current(view[i]!), mode, sys, kws);
+    let m = changed.get(view[i]!.uid);
+    if (m === undefined) {
+      // not changed by this STORE: it had the flags already (Dovecot answers nothing for it), or
+      // it was expunged meanwhile (Dovecot answers the flags it would have had)
+      const was = s.current(view[i]!);
+      m = applied(was, mode, sys, kws);
+      if (sameFlags(was, m)) continue;
+    }
     if (failed.has(m.uid)) continue;
     // .SILENT: no FETCH, except the MODSEQ a CONDSTORE client needs (RFC 7162 §3.1.3)
     if (cmd.silent && !(s.condstore && changed.has(m.uid))) continue;

@@ -138,6 +138,21 @@ export function permanentFlagsLine(s: ImapSession, kws: readonly string[]): stri
 }
 
 /**
+ * The view's \\Recent count, counted again only when the view changed: a mailbox store hands
+ * back the same array while nothing happened (Mailbox.messages()), so a command on an unchanged
+ * mailbox costs no walk over all its messages.
+ */
+const recentCounted = new WeakMap<ImapSession, { view: readonly MessageInfo[]; n: number }>();
+function recentCount(s: ImapSession, view: readonly MessageInfo[]): number {
+  const c = recentCounted.get(s);
+  if (c !== undefined && c.view === view) return c.n;
+  let n = 0;
+  for (const m of view) if (m.recent) n++;
+  recentCounted.set(s, { view, n });
+  return n;
+}
+
+/**
  * Send what changed in the selected mailbox since the client last heard. `holdExpunges`: new
  * messages and flag changes only; expunged messages stay in the view until a sync that may send
  * EXPUNGE (NOTIFY SELECTED-DELAYED between commands, RFC 5465 §5.2).
@@ -173,8 +188,7 @@ export async function syncToClient(s: ImapSession, allowExpunge: boolean, o?: { 
     if (s.notifyCounts) out.push(`* ${view.length} EXISTS\r\n`);
     s.exists = view.length;
   }
-  let recent = 0;
-  for (const m of view) if (m.recent) recent++;
+  const recent = recentCount(s, view);
   if (recent !== s.recent && !s.rev2) { // Dovecot: only when the count changed (an EXAMINE session sees others take them)
     if (s.notifyCounts) out.push(`* ${recent} RECENT\r\n`);
     s.recent = recent;
