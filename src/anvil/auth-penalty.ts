@@ -113,7 +113,7 @@ export interface AuthPenaltyOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-const sleepReal = (ms: number) => new Promise<void>((r) => { setTimeout(r, ms); });
+export const sleepReal = (ms: number) => new Promise<void>((r) => { setTimeout(r, ms); });
 
 /** A Map used as an LRU with a size cap. */
 class Lru<V> {
@@ -137,7 +137,7 @@ class Lru<V> {
 const AUTH = metrics.counter('postern_auth_attempts_total', 'Password checks through the auth penalty (imapd, pop3d, smtpd AUTH), by result: success, failure, tempfail, refused_unchecked (per-user bound)', ['result']);
 const PENALIZED = metrics.counter('postern_auth_penalized_total', 'Failed logins answered with an extra penalty delay (the client address had failed recently)').labels();
 
-export class AuthPenalty {
+export class AuthPenalty implements AuthPenaltyTable {
   failureDelayMs: number;
   private readonly perUser: boolean;
   private readonly trustMs: number;
@@ -184,6 +184,19 @@ export class AuthPenalty {
    * a wrong one (or one refused unchecked by the per-user bound) after its delay.
    */
   async verify(dir: UserDirectory, ip: string, user: string, secret: string, req?: AuthRequestInfo): Promise<VerifyResult> {
+    return checkWithPenalty(this, this.sleep, dir, ip, user, secret, req);
+  }
+
+  /** A UserDirectory whose verifyPlain() goes through verify() for client `ip`. */
+  directory(dir: UserDirectory, ip: string): UserDirectory {
+    return penalizedDirectory(this, this.sleep, dir, ip);
+  }
+
+  /**
+   * The first half of a check (AuthPenaltyTable): the address's decayed penalty, and whether the
+   * per-user bound refuses the attempt unchecked (then the failure is recorded here already).
+   */
+  begin(ip: string, user: string): PenaltyBegin {
     const t = this.now();
     const ident = ipIdent(ip);
     const u = userIdent(user.slice(0, 255));
@@ -193,31 +206,28 @@ export class AuthPenalty {
       AUTH.labels('refused_unchecked').inc();
       PENALIZED.inc();
       this.fail(ip, ident, u, undefined, t, wait);
-      await this.sleep(wait);
-      return { result: 'mismatch' };
+      return { level: n, refuseMs: wait };
     }
-    const r = await dir.verifyPlain(user, secret, req);
-    if (r.result === 'ok') { AUTH.labels('success').inc(); this.succeeded(ident, userIdent(r.user ?? user)); return r; }
+    return { level: n };
+  }
+
+  /**
+   * The second half (AuthPenaltyTable): record the outcome of the password check; returns how
+   * long the answer is to be held, in ms (0 for a success or a temporary failure).
+   */
+  finish(ip: string, user: string, outcome: PenaltyOutcome): number {
+    const ident = ipIdent(ip);
+    const u = userIdent(user.slice(0, 255));
+    if (outcome.result === 'ok') { AUTH.labels('success').inc(); this.succeeded(ident, userIdent(outcome.user ?? user)); return 0; }
     // A temporary failure says nothing about the password: no penalty.
-    if (r.result === 'tempfail') { AUTH.labels('tempfail').inc(); return r; }
+    if (outcome.result === 'tempfail') { AUTH.labels('tempfail').inc(); return 0; }
     AUTH.labels('failure').inc();
+    const n = outcome.level;
     if (n > 0) PENALIZED.inc();
     const t2 = this.now();
     const wait = this.failureDelayMs + (n > 0 ? penaltyToSecs(n) * 1000 : 0);
-    this.fail(ip, ident, u, crc32(`${u}\0${secret}`), t2, wait);
-    if (wait > 0) await this.sleep(wait);
-    return r;
-  }
-
-  /** A UserDirectory whose verifyPlain() goes through verify() for client `ip`. */
-  directory(dir: UserDirectory, ip: string): UserDirectory {
-    return {
-      lookup: (u) => dir.lookup(u),
-      iterate: () => dir.iterate(),
-      close: () => dir.close(),
-      changeStamp: dir.changeStamp?.bind(dir),
-      verifyPlain: (user: string, secret: string, req?: AuthRequestInfo) => this.verify(dir, ip, user, secret, req),
-    };
+    this.fail(ip, ident, u, outcome.sum, t2, wait);
+    return wait;
   }
 
   // ---- internals ---------------------------------------------------------------------------
@@ -273,6 +283,57 @@ export class AuthPenalty {
     const at = this.trusted.get(`${ident} ${u}`);
     return at !== undefined && t - at < this.trustMs;
   }
+}
+
+/** What AuthPenaltyTable.begin() answers. */
+export interface PenaltyBegin {
+  /** The address's decayed penalty before this attempt (finish() needs it back). */
+  level: number;
+  /** Set when the attempt is refused without checking the password: hold the answer this long. */
+  refuseMs?: number;
+}
+
+/** What the caller tells AuthPenaltyTable.finish(): never the password, only its checksum. */
+export interface PenaltyOutcome {
+  result: VerifyResult['result'];
+  /** The canonical user name of a success. */
+  user?: string | undefined;
+  /** CRC-32 of "user\0password" (a repeated wrong password does not escalate). */
+  sum: number;
+  level: number;
+}
+
+/**
+ * The penalty table a check goes through: AuthPenalty itself in the process that holds it (the
+ * master), or a client that asks the master's (master/master-anvil.ts, from a child process),
+ * so that failures count the same wherever a client's connections land.
+ */
+export interface AuthPenaltyTable {
+  begin(ip: string, user: string): PenaltyBegin | Promise<PenaltyBegin>;
+  finish(ip: string, user: string, outcome: PenaltyOutcome): number | Promise<number>;
+}
+
+/** One password check through `table`: the answer to a failure is held as the table says. */
+export async function checkWithPenalty(table: AuthPenaltyTable, sleep: (ms: number) => Promise<void>, dir: UserDirectory,
+  ip: string, user: string, secret: string, req?: AuthRequestInfo): Promise<VerifyResult> {
+  const b = await table.begin(ip, user);
+  if (b.refuseMs !== undefined) { await sleep(b.refuseMs); return { result: 'mismatch' }; }
+  const r = await dir.verifyPlain(user, secret, req);
+  const u = userIdent(user.slice(0, 255));
+  const wait = await table.finish(ip, user, { result: r.result, user: r.user, sum: crc32(`${u}\0${secret}`), level: b.level });
+  if (wait > 0) await sleep(wait);
+  return r;
+}
+
+/** `dir` with every verifyPlain() checked through `table` for client `ip`. */
+export function penalizedDirectory(table: AuthPenaltyTable, sleep: (ms: number) => Promise<void>, dir: UserDirectory, ip: string): UserDirectory {
+  return {
+    lookup: (u) => dir.lookup(u),
+    iterate: () => dir.iterate(),
+    close: () => dir.close(),
+    changeStamp: dir.changeStamp?.bind(dir),
+    verifyPlain: (user: string, secret: string, req?: AuthRequestInfo) => checkWithPenalty(table, sleep, dir, ip, user, secret, req),
+  };
 }
 
 /** The decayed penalty (auth_penalty_anvil_callback()). */

@@ -11,8 +11,13 @@
  *
  * DESCRIPTION
  *   Entries are per (service, client address), as Postfix's anvil keeps them. The
- *   implementation is anvil/anvil.ts (Anvil): one table per master process, shared by every
- *   listener, which the master passes in; every call is a synchronous in-process method call.
+ *   implementation is anvil/anvil.ts (Anvil): one table in the master process, shared by every
+ *   listener. A service running in the master's process calls it directly (every answer is
+ *   there at once); one running in a child process of its own (postern_process_mode=process,
+ *   postern_process_count=N) gets a client that asks the master's table over the child's IPC
+ *   channel (master/master-anvil.ts), as every Postfix smtpd asks the one anvil(8) server, so
+ *   a limit holds however a client's connections are spread over the processes. A caller
+ *   therefore awaits each answer (it may be a Promise).
  */
 
 export type AnvilEvent = 'mail' | 'rcpt' | 'newtls' | 'auth';
@@ -27,12 +32,16 @@ export interface AnvilStatus {
   authRate: number;
 }
 
+/** An answer at once (in-process table) or later (the master's table, asked over IPC). */
+export type Awaitable<T> = T | Promise<T>;
+
 export interface AnvilClient {
   /** A new connection: the concurrent count and the connection rate, this one included. */
-  connect(service: string, addr: string): { count: number; rate: number };
+  connect(service: string, addr: string): Awaitable<{ count: number; rate: number }>;
+  /** The connection has ended (once per connect(); a remote client sends it without waiting). */
   disconnect(service: string, addr: string): void;
   /** Count one event; returns its rate in the current window. */
-  event(what: AnvilEvent, service: string, addr: string): number;
-  newtls(service: string, addr: string): number;
-  lookup(service: string, addr: string): AnvilStatus | undefined;
+  event(what: AnvilEvent, service: string, addr: string): Awaitable<number>;
+  newtls(service: string, addr: string): Awaitable<number>;
+  lookup(service: string, addr: string): Awaitable<AnvilStatus | undefined>;
 }

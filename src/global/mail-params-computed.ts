@@ -6,7 +6,7 @@
  * mail_name...). Their entry in the table (mail-params.ts) holds ''; postconf -d prints the
  * result computed here.
  */
-import { hostname, networkInterfaces } from 'node:os';
+import { availableParallelism, hostname, networkInterfaces } from 'node:os';
 import { POSTERN_MAIL_NAME, POSTERN_MAIL_VERSION } from './mail-params.ts';
 
 /**
@@ -29,7 +29,18 @@ export const COMPUTED: Readonly<Record<string, (c: DefaultContext) => string>> =
   process_name: () => 'postconf',
   mail_name: () => POSTERN_MAIL_NAME,
   mail_version: () => POSTERN_MAIL_VERSION,
+  postern_process_count: () => String(defaultProcessCount()),
 };
+
+/**
+ * postern_process_count default: one child per CPU but one, at least 1. The master's own
+ * process keeps working beside the children (it accepts and hands connections over, answers
+ * anvil, and runs qmgr with the delivery agents in a thread), so it is given the remaining CPU;
+ * on a machine with one or two CPUs that makes 1, and everything runs in the master as before.
+ */
+export function defaultProcessCount(cpus: number = availableParallelism()): number {
+  return Math.max(1, cpus - 1);
+}
 
 /** Postfix's default when a name is not a FQDN (DEF_MYDOMAIN). */
 export const DEF_MYDOMAIN = 'localdomain';

@@ -93,6 +93,8 @@ export interface ServiceContext {
   authPenalty?: { directory(dir: UserDirectory, clientAddr: string): UserDirectory };
   /** "I cannot go on": the master restarts this service after a backoff. */
   failed(err: unknown): void;
+  /** Optional: the service's processes changed (one of its children replaced): `postern status` is rewritten. */
+  changed?(): void;
 }
 
 export interface RunningService {

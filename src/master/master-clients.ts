@@ -5,7 +5,8 @@
  * postscreen (postscreen-client.ts). Postfix daemons reach these services by name through the
  * master's sockets (private/cleanup, private/rewrite, private/bounce, private/anvil); here each
  * is one object per process (the master's, or that of the thread or child a service runs in),
- * and a call is a method call.
+ * and a call is a method call — except anvil and the auth penalty, whose one table is the
+ * master's: a child process asks it over IPC (master-anvil.ts).
  *
  *   smtpdClients         what createSmtpd() needs (tests and sendmail build smtpd with it too)
  *   smtpdServiceClients  what smtpd's master service needs (master-smtpd.ts)
@@ -17,8 +18,8 @@ import type { BounceClientFactory } from '../global/bounce-client.ts';
 import { TrivialRewrite } from '../trivial-rewrite/trivial-rewrite.ts';
 import { cleanupClient } from '../cleanup/cleanup.ts';
 import { BounceService } from '../bounce/bounce.ts';
-import { configureSharedAnvil, sharedAnvil } from '../anvil/anvil.ts';
-import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
+import { sharedAnvil } from '../anvil/anvil.ts';
+import { processAnvil, processAuthPenalty } from './master-anvil.ts';
 import { openPostscreen } from '../postscreen/postscreen.ts';
 import type { SmtpdClients } from '../smtpd/smtpd.ts';
 import type { SmtpdServiceClients } from '../smtpd/smtpd-service.ts';
@@ -39,7 +40,7 @@ export const smtpdClients: SmtpdClients = { cleanup, anvil: sharedAnvil(), posts
 export const smtpdServiceClients: SmtpdServiceClients = {
   cleanup,
   openRewrite,
-  anvil: (config) => configureSharedAnvil(config),
-  authPenalty: () => sharedAuthPenalty(),
+  anvil: (config) => processAnvil(config),
+  authPenalty: () => processAuthPenalty(),
   postscreen: openPostscreen,
 };

@@ -7,8 +7,9 @@
  *            shared memory limit, dies with the master
  *   process  in a child process of its own (master-process.ts): its own core, killable and
  *            restartable alone, its own pid in the log and in `postern status`
- *   (empty)  the service's default: qmgr `thread` (delivery on the second core), every other
- *            service `inline`
+ *   (empty)  the service's default: qmgr `thread` (delivery on the second core); smtpd, imapd,
+ *            pop3d and lmtpd `process` when postern_process_count (default: CPUs - 1) is above
+ *            1, so that they use every core; every other service `inline`
  *
  * Only services that are a module of their own can move out of the master (SERVICE_MODULES);
  * cleanup, trivial-rewrite, bounce and the delivery agents are libraries of smtpd/pickup/qmgr
@@ -47,6 +48,27 @@ export const DEFAULT_MODES: Readonly<Record<string, ProcessMode>> = {
   qmgr: 'thread',
 };
 
+/**
+ * The services spread over postern_process_count child processes by default (when the count is
+ * above 1): the ones that serve clients and do the per-connection work.
+ */
+export const SPREAD_SERVICES: ReadonlySet<string> = new Set(['smtpd', 'imapd', 'pop3d', 'lmtpd']);
+/** Upper bound of postern_process_count. */
+export const MAX_PROCESS_COUNT = 64;
+
+/**
+ * How many child processes serve `impl` in process mode: postern_process_count (default from
+ * the number of CPUs, mail-params-computed.ts), at most master.cf's maxproc (a process limit in
+ * Postfix: qmgr's and pickup's 1), and 1 for the services that accept no connections.
+ */
+export function processCount(impl: string, maxproc: number, config: Pick<MainConfig, 'get'>): number {
+  if (THREAD_SERVICES.has(impl)) return 1;
+  const raw = config.get('postern_process_count').trim();
+  let n = /^\d+$/.test(raw) ? Number(raw) : 1;
+  n = Math.max(1, Math.min(MAX_PROCESS_COUNT, n));
+  return maxproc > 0 ? Math.min(n, maxproc) : n;
+}
+
 /** The mode of one service; throws ConfigError for a bad value or an immovable service. */
 export function serviceMode(plan: ServicePlan, config: MainConfig, modules: Readonly<Record<string, string>>): ProcessMode {
   const v = config.get('postern_process_mode').trim().toLowerCase();
@@ -54,7 +76,12 @@ export function serviceMode(plan: ServicePlan, config: MainConfig, modules: Read
   const bad = (msg: string) => (perEntry
     ? new ConfigError(plan.entry.file, plan.entry.line, `-o postern_process_mode=${v}: ${msg}`)
     : new ConfigError(`${config.configDir}/main.cf`, 0, `postern_process_mode = ${v}: ${msg}`));
-  if (v === '') return modules[plan.impl] ? (DEFAULT_MODES[plan.impl] ?? 'inline') : 'inline';
+  if (v === '') {
+    if (!modules[plan.impl]) return 'inline';
+    // Spread over N children when N > 1; with N = 1 everything stays where it always ran.
+    if (SPREAD_SERVICES.has(plan.impl) && processCount(plan.impl, plan.entry.maxproc, config) > 1) return 'process';
+    return DEFAULT_MODES[plan.impl] ?? 'inline';
+  }
   if (!(PROCESS_MODES as readonly string[]).includes(v)) {
     throw bad('not one of inline, thread, process');
   }

@@ -6,8 +6,9 @@
  * exit when the master goes away (Postfix daemons' "master disconnect").
  *
  * Messages master → child: {type: 'request', req}, {type: 'conn', l} with a socket handle,
- * {type: 'stop'}, {type: 'wakeup'}, {type: 'trigger', what}, {type: 'tls-reload'}. Child → master: {type: 'started'},
- * {type: 'accept', l}, {type: 'failed', error}, {type: 'trigger', service, what}.
+ * {type: 'stop'}, {type: 'wakeup'}, {type: 'trigger', what}, {type: 'tls-reload'}, {type: 'anvil', id, r}.
+ * Child → master: {type: 'started'}, {type: 'accept', l}, {type: 'failed', error},
+ * {type: 'trigger', service, what}, {type: 'anvil', id, op, a} (master-anvil.ts).
  */
 import { reloadTlsContexts } from '../lib-tls/tls-provider.ts';
 import { flushCompileCache } from 'node:module';
@@ -19,7 +20,7 @@ import { flushLogs, logger, setSyslogName } from '../util/msg.ts';
 import { setTriggerForwarder, trigger } from '../global/mail-trigger.ts';
 import type { BoundListener, RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import type { ChildMessage, ProcessRequest } from './master-process.ts';
-import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
+import { installRemoteAnvil, onAnvilReply, processAuthPenalty, type AnvilReply } from './master-anvil.ts';
 import { metrics } from '../util/metrics.ts';
 import { startRuntimeMetrics } from '../util/metrics-runtime.ts';
 
@@ -41,6 +42,8 @@ async function start(req: ProcessRequest): Promise<void> {
   log = logger(req.logName);
   process.title = `postern/${req.logName}`;   // what ps and top show (the command line may truncate it)
   const config = main.withOverrides(req.entry.overrides);
+  // anvil's counts and the auth penalty are the master's one table (master-anvil.ts).
+  installRemoteAnvil((m) => { if (process.connected) process.send!(m); });
   const mod = await import(new URL(req.module, import.meta.url).href) as { service: ServiceImpl };
   // `server` is a placeholder: the master owns (and listens on) the real socket.
   const placeholder = createServer();
@@ -51,7 +54,7 @@ async function start(req: ProcessRequest): Promise<void> {
   const ctx: ServiceContext = {
     config, entry: req.entry, masterCf: req.masterCf, dovecot: dovecot(), log, listeners,
     ...(req.protocol ? { protocol: req.protocol } : {}),
-    authPenalty: sharedAuthPenalty().configure(dovecot()),
+    authPenalty: processAuthPenalty(),
     failed: (err) => send({ type: 'failed', error: errText(err) }),
   };
   // Triggers nobody in this process listens to go to the master (mail-trigger.ts).
@@ -76,8 +79,11 @@ function stop(code: number): void {
   });
 }
 
-process.on('message', (m: { type: string; req?: ProcessRequest; l?: number; what?: string; id?: number }, handle?: Socket) => {
+process.on('message', (m: { type: string; req?: ProcessRequest; l?: number; what?: string; id?: number; r?: unknown }, handle?: Socket) => {
   switch (m.type) {
+    case 'anvil':
+      onAnvilReply(m as AnvilReply);
+      break;
     case 'metrics':
       send({ type: 'metrics', id: m.id ?? 0, snap: metrics.snapshot() });
       break;

@@ -158,11 +158,12 @@ test('an unknown postern_process_mode is a configuration error naming the master
   await master.stop();
 });
 
-test('postern_process_count=2: connections are shared out between two children; one dying restarts the service', async () => {
+test('postern_process_count=2: connections are shared out between two children; one dying is replaced alone while the other serves', async () => {
   const port = await freePort();
   writeConfig(port);
   writeFileSync(join(dir, 'master.cf'), `127.0.0.1:${port} inet n - n 10 - smtpd -o postern_process_mode=process -o postern_process_count=2\n`);
   const statusFile = join(dir, 'services2');
+  const mark = lines.length;
   const master = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry, modules, restartDelay: 100, statusFile });
   await master.start();
   try {
@@ -176,13 +177,31 @@ test('postern_process_count=2: connections are shared out between two children; 
       await c.line();
     }
     assert.deepEqual([...seen].sort(), [...pids].sort(), 'round robin over both children');
+    // A session open on the survivor is not disturbed by its sibling's death.
+    let onSurvivor: Client | undefined;
+    for (let i = 0; i < 2 && !onSurvivor; i++) {
+      const c = new Client({ port });
+      if ((await c.line()).endsWith(`pid=${pids[1]}`)) onSurvivor = c; else c.sock.destroy();
+    }
+    assert.ok(onSurvivor, 'a session on the second child');
     process.kill(pids[0]!, 'SIGKILL');
     await waitFor('the exit line', () => lines.some((l) => l.includes(`warning: process postern/smtpd pid ${pids[0]} killed by signal 9`)));
-    await waitFor('two new children', () => {
+    assert.ok(lines.some((l) => l.includes('warning: postern/smtpd: restarting one of 2 processes in')), 'only the dead child is restarted');
+    // Meanwhile the other child takes every connection.
+    const during = new Client({ port });
+    assert.equal(await during.line(), `hello 127.0.0.1:${port} pid=${pids[1]}`);
+    during.send('QUIT');
+    assert.equal(await during.line(), 'bye');
+    onSurvivor.send('ping');
+    assert.equal(await onSurvivor.line(), 'echo ping', 'the survivor\'s session goes on');
+    onSurvivor.send('QUIT');
+    await onSurvivor.line();
+    await waitFor('a new child beside the survivor', () => {
       const now = parseServiceStatus(readFileSync(statusFile, 'utf8'))[0]?.pids ?? [];
-      return now.length === 2 && !now.includes(pids[0]!) && !now.includes(pids[1]!);
+      return now.length === 2 && !now.includes(pids[0]!) && now.includes(pids[1]!);
     });
-    await waitFor('the surviving child to finish and exit', () => { try { process.kill(pids[1]!, 0); return false; } catch { return true; } });
+    process.kill(pids[1]!, 0);   // still alive: throws otherwise
+    assert.ok(!lines.slice(mark).some((l) => /postern\/smtpd: restarting in/.test(l)), 'the service as a whole was not restarted');
   } finally {
     await master.stop();
   }

@@ -46,13 +46,19 @@
  *  - The child's stderr (its log lines, `postern/smtpd[CHILD PID]: ...`) is read by the master
  *    and written to the master's stderr in whole lines, so two processes never interleave
  *    parts of lines in the log.
- *  - `-o postern_process_count=N` forks N children: each accepted connection goes to the next
- *    live one (round robin), and each child gets maxproc/N (rounded up) of the session limit.
- *    One child dying is the service failing: the master restarts the service (the other
- *    children finish their sessions and exit, as at a stop).
+ *  - postern_process_count=N (master-mode.ts processCount(): default CPUs - 1, at most maxproc)
+ *    forks N children: each accepted connection goes to the next live one (round robin), and
+ *    each child gets maxproc/N (rounded up) of the session limit. With N > 1, a child that dies
+ *    (or calls ctx.failed()) is replaced alone, as Postfix's master replaces a dead smtpd: the
+ *    master logs "warning: process postern/smtpd pid 4321 killed by signal 9" and forks a new
+ *    one after a backoff (1 s, doubling per consecutive failure up to service_throttle_time),
+ *    while the other children keep serving and take every connection. When no child is left
+ *    (all restarting), connections wait in the master up to 10 s for the first one back. With
+ *    N = 1, the child's death is the service failing (the master's own restart and backoff).
  *  - pids() lists the live children's pids, for `postern status`.
- *  - In-memory state is per process: anvil's per-client counts and the auth penalty
- *    (src/anvil/) are counted per child, so N children let a client reach N times a limit.
+ *  - anvil's per-client counts and the auth penalty are the master's one table, which every
+ *    child asks over its IPC channel (master-anvil.ts: {type: 'anvil', id, op, a} answered by
+ *    {type: 'anvil', id, r}), so N children do not let a client reach N times a limit.
  */
 import { addTlsReloadForwarder } from '../lib-tls/tls-provider.ts';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -62,12 +68,17 @@ import { handOff } from './master-listen.ts';
 import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import { forwardLogLines } from './master-maillog.ts';
 import { metrics, type MetricsSnapshot } from '../util/metrics.ts';
+import { answerAnvil, type AnvilRequest } from './master-anvil.ts';
+import { processCount } from './master-mode.ts';
+import { logger } from '../util/msg.ts';
 
 const CHILD = new URL('./master-process-child.ts', import.meta.url);
 /** How long stop() waits for the child to finish its sessions before SIGKILL. */
 const STOP_KILL_MS = 35_000;
-/** Upper bound of postern_process_count. */
-const MAX_CHILDREN = 64;
+/** How long a connection waits while every child is restarting, and how many may wait (as master-listen.ts). */
+const HOLD_MS = 10_000;
+const HOLD_MAX = 256;
+const masterLog = logger('master');
 
 /** The first IPC message: what the child runs. */
 export interface ProcessRequest {
@@ -89,7 +100,8 @@ export type ChildMessage =
   | { type: 'failed'; error: string }
   | { type: 'accept'; l: number }
   | { type: 'trigger'; service: string; what: string }
-  | { type: 'metrics'; id: number; snap: MetricsSnapshot };
+  | { type: 'metrics'; id: number; snap: MetricsSnapshot }
+  | AnvilRequest;
 
 /** A child process ended (or gave up): what Postfix's master logs about a dead daemon. */
 export class ProcessExitError extends Error {
@@ -126,6 +138,8 @@ interface Child {
   /** Listener indexes this child accepts on. */
   accepts: Set<number>;
   exited: Promise<void>;
+  /** performance.now() at fork, for the restart backoff. */
+  startedAt: number;
   alive(): boolean;
 }
 
@@ -133,7 +147,7 @@ export function processed(name: string, module: string): ServiceImpl {
   return {
     name,
     async start(ctx: ServiceContext): Promise<RunningService> {
-      const count = Math.max(1, Math.min(MAX_CHILDREN, ctx.config.int('postern_process_count') || 1));
+      const count = processCount(name, ctx.entry.maxproc, ctx.config);
       // maxproc limits the sessions of the service: shared out among its children.
       const maxproc = ctx.entry.maxproc === 0 ? 0 : Math.max(1, Math.ceil(ctx.entry.maxproc / count));
       const req: ProcessRequest = {
@@ -152,19 +166,41 @@ export function processed(name: string, module: string): ServiceImpl {
       const children: Child[] = [];
       /** Round-robin position per listener. */
       const next = new Map<number, number>();
-      const route = (l: number) => handOff((sock: Socket) => {
-        const able = children.filter((c) => c.accepts.has(l) && c.alive() && c.proc.connected);
-        if (able.length === 0) { sock.destroy(); return; }
-        const i = (next.get(l) ?? 0) % able.length;
-        next.set(l, i + 1);
+      /** Connections that found no live child (all restarting): held until one accepts. */
+      const pending = new Map<number, { sock: Socket; timer: NodeJS.Timeout }[]>();
+      const pass = (c: Child, l: number, sock: Socket) => {
         // The handle goes to the child; on a send error (the child just died) the connection
         // is closed: the client retries, as after any daemon crash.
         try {
-          able[i]!.proc.send({ type: 'conn', l }, sock, (err) => { if (err) sock.destroy(); });
+          c.proc.send({ type: 'conn', l }, sock, (err) => { if (err) sock.destroy(); });
         } catch {
           sock.destroy();
         }
+      };
+      const able = (l: number) => children.filter((c) => c.accepts.has(l) && c.alive() && c.proc.connected);
+      const route = (l: number) => handOff((sock: Socket) => {
+        const a = able(l);
+        if (a.length === 0) {
+          // Every child is down (a restart in progress): the connection waits, as in the master's
+          // own listener (master-listen.ts), and goes to the first child that accepts again.
+          const q = pending.get(l) ?? [];
+          if (q.length >= HOLD_MAX || stopping) { sock.destroy(); return; }
+          const timer = setTimeout(() => { pending.set(l, (pending.get(l) ?? []).filter((h) => h.sock !== sock)); sock.destroy(); }, HOLD_MS);
+          timer.unref();
+          q.push({ sock, timer });
+          pending.set(l, q);
+          return;
+        }
+        const i = (next.get(l) ?? 0) % a.length;
+        next.set(l, i + 1);
+        pass(a[i]!, l, sock);
       });
+      const flushPending = (c: Child, l: number) => {
+        const q = pending.get(l);
+        if (!q?.length) return;
+        pending.delete(l);
+        for (const h of q) { clearTimeout(h.timer); if (!h.sock.destroyed) pass(c, l, h.sock); }
+      };
       const routed = new Set<number>();
 
       const spawnChild = (): { child: Child; started: Promise<void> } => {
@@ -181,11 +217,12 @@ export function processed(name: string, module: string): ServiceImpl {
         const exited = new Promise<void>((resolve) => {
           proc.once('exit', (code, signal) => {
             const why = failure ?? (signal ? `${name} process ${pid} killed by ${signal}` : `${name} process ${pid} exited with status ${code}`);
-            report(new ProcessExitError(why, pid, failure && code === 0 ? 1 : code, signal));
+            const err = new ProcessExitError(why, pid, failure && code === 0 ? 1 : code, signal);
+            if (count > 1) respawn(child, err); else report(err);
             resolve();
           });
         });
-        const child: Child = { proc, pid, accepts: new Set(), exited, alive: () => proc.exitCode === null && proc.signalCode === null };
+        const child: Child = { proc, pid, accepts: new Set(), exited, startedAt: performance.now(), alive: () => proc.exitCode === null && proc.signalCode === null };
         // The child's metrics, asked for at each scrape (util/metrics.ts sources).
         let asked = 0;
         const waiting = new Map<number, (s: MetricsSnapshot | undefined) => void>();
@@ -210,17 +247,25 @@ export function processed(name: string, module: string): ServiceImpl {
         const started = new Promise<void>((resolve, reject) => {
           proc.on('message', (m: ChildMessage) => {
             if (m.type === 'metrics') { if (m.id === 0) last = m.snap; else waiting.get(m.id)?.(m.snap); return; }
+            if (m.type === 'anvil') {
+              // The system's one anvil and auth penalty table (master-anvil.ts).
+              const r = answerAnvil(m);
+              if (m.id !== 0 && proc.connected) proc.send({ type: 'anvil', id: m.id, r }, () => undefined);
+              return;
+            }
             if (m.type === 'started') resolve();
             else if (m.type === 'accept') {
               child.accepts.add(m.l);
               if (!routed.has(m.l)) { routed.add(m.l); ctx.listeners[m.l]?.accept(route(m.l)); }
+              flushPending(child, m.l);
             } else if (m.type === 'trigger') {
               if (m.service !== name) trigger(m.service, m.what);
             } else if (m.type === 'failed') {
               failure = m.error;
               const err = new ProcessExitError(m.error, pid, 1, null);
               reject(err);
-              report(err);
+              // One of N children cannot go on: it alone is stopped and replaced (respawn, on its exit).
+              if (count > 1 && running && !stopping) { child.accepts.clear(); stopChild(child); } else report(err);
             }
           });
           void exited.then(() => reject(new Error(failure ?? `${name} process ${pid} exited during start-up`)));
@@ -232,17 +277,51 @@ export function processed(name: string, module: string): ServiceImpl {
       const offTrigger = onTrigger(name, (what) => {
         for (const c of children) if (c.alive() && c.proc.connected) c.proc.send({ type: 'trigger', what }, () => undefined);
       });
+      /** Graceful: the child finishes its sessions and exits; SIGKILL after STOP_KILL_MS. */
+      async function stopChild(c: Child): Promise<void> {
+        if (!c.alive()) return;
+        if (c.proc.connected) c.proc.send({ type: 'stop' }, (err) => { if (err) c.proc.kill('SIGTERM'); });
+        else c.proc.kill('SIGTERM');
+        const t = setTimeout(() => { c.proc.kill('SIGKILL'); }, STOP_KILL_MS);
+        await c.exited;
+        clearTimeout(t);
+      }
+      /**
+       * One of N children ended on its own: Postfix's master logs the exit and starts another
+       * process; the other children go on serving (and take the connections) meanwhile. The
+       * delay doubles from 1 s per consecutive failure up to service_throttle_time, and starts
+       * over once a child has run that long.
+       */
+      const throttleMs = (() => { try { const t = ctx.config.time('service_throttle_time'); return t > 0 ? t * 1000 : 60_000; } catch { return 60_000; } })();
+      let failures = 0;
+      const respawnTimers = new Set<NodeJS.Timeout>();
+      function respawn(dead: Child, err: ProcessExitError): void {
+        const i = children.indexOf(dead);
+        if (i >= 0) children.splice(i, 1);
+        if (!running || stopping) return;
+        ctx.changed?.();
+        const impl = `postern/${name}`;
+        masterLog.warn(`process ${impl} pid ${err.pid} ${err.status}`);
+        if (performance.now() - dead.startedAt >= throttleMs) failures = 0;
+        failures++;
+        const delay = Math.min(1000 * 2 ** (failures - 1), throttleMs);
+        masterLog.warn(`${impl}: restarting one of ${count} processes in ${delay >= 1000 ? `${Math.round(delay / 1000)}s` : `${delay}ms`}`);
+        const t = setTimeout(() => {
+          respawnTimers.delete(t);
+          if (!running || stopping) return;
+          // A child that fails to start exits, which brings us back here with a longer delay.
+          spawnChild().started.then(() => ctx.changed?.(), () => undefined);
+        }, delay);
+        respawnTimers.add(t);
+      }
       const stopAll = async (): Promise<void> => {
         stopping = true;
         offTrigger();
-        await Promise.all(children.map(async (c) => {
-          if (!c.alive()) return;
-          if (c.proc.connected) c.proc.send({ type: 'stop' }, (err) => { if (err) c.proc.kill('SIGTERM'); });
-          else c.proc.kill('SIGTERM');
-          const t = setTimeout(() => { c.proc.kill('SIGKILL'); }, STOP_KILL_MS);
-          await c.exited;
-          clearTimeout(t);
-        }));
+        for (const t of respawnTimers) clearTimeout(t);
+        respawnTimers.clear();
+        for (const q of pending.values()) for (const h of q) { clearTimeout(h.timer); h.sock.destroy(); }
+        pending.clear();
+        await Promise.all(children.map(stopChild));
       };
 
       const starts = Array.from({ length: count }, () => spawnChild().started);

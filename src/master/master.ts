@@ -59,6 +59,7 @@ import { SERVICE_MODULES, serviceImpl, serviceMode, type ProcessMode } from './m
 import { ProcessExitError } from './master-process.ts';
 import { writeServiceStatus, type ServiceStatus } from './master-status.ts';
 import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
+import { configureSharedAnvil } from '../anvil/anvil.ts';
 import { applyMaillog } from './master-maillog.ts';
 
 export const POSTERN_VERSION = '0.1.0';
@@ -146,6 +147,7 @@ export class Master {
       const cfg = this.o.load();
       const plan = planServices(cfg, this.o.registry);
       applyMaillog(cfg.main);               // maillog_file: the log lines from here on go there too
+      configureSharedAnvil(cfg.main);       // anvil_rate_time_unit of the one table (master-anvil.ts)
       this.report(plan);
       const slots: Slot[] = [];
       try {
@@ -173,6 +175,7 @@ export class Master {
         cfg = this.o.load();
         plan = planServices(cfg, this.o.registry);
         applyMaillog(cfg.main);             // reopened: `postern logrotate` renamed the old one
+        configureSharedAnvil(cfg.main);
       } catch (err) {
         this.o.log.error(`reload failed: ${errText(err)}; keeping the running configuration`);
         return;
@@ -352,6 +355,7 @@ export class Master {
       ...(slot.plan.protocol !== undefined ? { protocol: slot.plan.protocol } : {}),
       authPenalty: sharedAuthPenalty().configure(cfg.dovecot),
       failed: (err: unknown) => this.fail(inst, err, false),
+      changed: () => this.writeStatus(),
     };
   }
 

@@ -105,7 +105,7 @@ test('smtpd_client_event_limit_exceptions (default $mynetworks) exempts trusted 
   // Connections: the exempt client is never counted, however many it opens.
   const held = await Promise.all(Array.from({ length: 60 }, () => limits().admit('127.0.0.1')));
   assert.ok(held.every((h) => h.reply === undefined));
-  assert.equal(limits().anvil.lookup('smtp', '127.0.0.1'), undefined);
+  assert.equal(await limits().anvil.lookup('smtp', '127.0.0.1'), undefined);
   assert.equal((await limits().admit('127.0.0.9')).reply, undefined);
 });
 
@@ -139,7 +139,7 @@ test('hostile: 2,000 simultaneous connections from one IP; the count limit holds
   legit.close();
   // Released: the anvil count returns to zero once the flood is gone.
   await new Promise((r) => setTimeout(r, 200));
-  assert.equal(limits().anvil.lookup('smtp', '127.0.0.1')?.count, 0);
+  assert.equal((await limits().anvil.lookup('smtp', '127.0.0.1'))?.count, 0);
   assert.ok(elapsed < 20_000, `took ${elapsed} ms`);
 });
 

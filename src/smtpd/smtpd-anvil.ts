@@ -31,9 +31,9 @@
  *   well-formed commands.
  *
  * SECURITY
- *   Everything here is counted per client address in one process-wide table (the AnvilClient of
- *   global/anvil-client.ts, which the master passes in: src/anvil/anvil.ts), so the limits hold
- *   across all listeners and sessions of the process.
+ *   Everything here is counted per client address in the master's one table (the AnvilClient of
+ *   global/anvil-client.ts, which the master passes in: src/anvil/anvil.ts, asked over IPC from
+ *   a child process), so the limits hold across all listeners, sessions and processes.
  *
  * PARAMETERS
  *   smtpd_client_connection_count_limit, smtpd_client_connection_rate_limit,
@@ -121,7 +121,7 @@ export class ClientLimits {
    */
   async admit(addr: string, name = 'unknown'): Promise<Admission> {
     if (await this.exempt(addr, name)) return { release: () => {} };
-    const { count, rate } = this.anvil.connect(this.service, addr);
+    const { count, rate } = await this.anvil.connect(this.service, addr);
     let released = false;
     const release = () => { if (!released) { released = true; this.anvil.disconnect(this.service, addr); } };
     const s = this.settings;
@@ -165,7 +165,7 @@ export class ClientLimits {
   async checkNewTls(st: Pick<SmtpdState, 'clientAddr' | 'clientName'>, wrapper: boolean): Promise<SmtpdReply | undefined> {
     const limit = this.settings.newTlsRate;
     if (limit <= 0 || await this.exempt(st.clientAddr, st.clientName)) return undefined;
-    const rate = this.anvil.lookup(this.service, st.clientAddr)?.ntlsRate ?? 0;
+    const rate = (await this.anvil.lookup(this.service, st.clientAddr))?.ntlsRate ?? 0;
     if (rate < limit) return undefined;
     log.warn(`New TLS session rate limit exceeded: ${rate} from ${st.clientName}[${st.clientAddr}] for service ${this.service}`);
     return wrapper
@@ -176,7 +176,7 @@ export class ClientLimits {
   /** After a successful handshake: count it unless the session was resumed. */
   async countNewTls(st: Pick<SmtpdState, 'clientAddr' | 'clientName'>, resumed: boolean): Promise<void> {
     if (resumed || this.settings.newTlsRate <= 0 || await this.exempt(st.clientAddr, st.clientName)) return;
-    this.anvil.newtls(this.service, st.clientAddr);
+    await this.anvil.newtls(this.service, st.clientAddr);
   }
 
   /** The MAIL and RCPT rate checks in front of another policy (smtpd-check). */
@@ -203,7 +203,7 @@ export class ClientLimits {
 
   private async rate(st: SmtpdState, what: 'mail' | 'rcpt' | 'auth', limit: number, warning: string, reply: SmtpdReply): Promise<SmtpdReply | undefined> {
     if (limit <= 0 || await this.exempt(st.clientAddr, st.clientName)) return undefined;
-    const rate = this.anvil.event(what, this.service, st.clientAddr);
+    const rate = await this.anvil.event(what, this.service, st.clientAddr);
     if (rate <= limit) return undefined;
     log.warn(`${warning}: ${rate} from ${st.clientName}[${st.clientAddr}] for service ${this.service}`);
     return reply;
