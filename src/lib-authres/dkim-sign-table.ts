@@ -119,11 +119,14 @@ export class DkimSigningTable {
   }
 
   private directoryKeys(domain: string, warnings: string[]): DkimKeyFile[] {
-    let st: Stats;
-    try { st = statSync(this.directory); } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') warnings.push(`DKIM key directory ${this.directory}: ${(e as Error).message}`);
+    let st: Stats | undefined;
+    // No key directory is the usual case of a site that does not sign: no exception per
+    // message for it (throwIfNoEntry), a plain stat per message.
+    try { st = statSync(this.directory, { throwIfNoEntry: false }); } catch (e) {
+      warnings.push(`DKIM key directory ${this.directory}: ${(e as Error).message}`);
       return [];
     }
+    if (!st) return [];
     if (!this.dirCache || this.dirCache.mtimeMs !== st.mtimeMs) {
       try {
         this.dirCache = { mtimeMs: st.mtimeMs, keys: listKeys(this.directory) };

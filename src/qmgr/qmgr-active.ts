@@ -102,7 +102,10 @@ function warnedPath(queue: MailQueue, qid: string): string {
  * Take one file into the active queue. Returns undefined when it is not (yet) eligible, is
  * gone, or is corrupt.
  */
-export async function admitMessage(queue: MailQueue, qid: string, from: QueueName, opts: { ignoreTime: boolean; now: number }): Promise<QmgrMessage | undefined> {
+export async function admitMessage(queue: MailQueue, qid: string, from: QueueName, opts: { ignoreTime: boolean; now: number; fresh?: boolean }): Promise<QmgrMessage | undefined> {
+  // A file cleanup just committed and named in its trigger (opts.fresh): a new queue ID, so
+  // no log of an earlier attempt can exist; the three look-ups below are skipped.
+  const fresh = from === 'incoming' && opts.fresh === true;
   const src = queue.path(from, qid);
   // The lookups and the rename of admission are synchronous system calls, as in Postfix's qmgr:
   // each takes microseconds, while a thread-pool round trip costs more CPU and waits behind the
@@ -132,7 +135,7 @@ export async function admitMessage(queue: MailQueue, qid: string, from: QueueNam
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-  await unlinkIfThere(bounceLogPath(queue, 'defer', qid));
+  if (!fresh) await unlinkIfThere(bounceLogPath(queue, 'defer', qid));
   let qf: QueueFile;
   try {
     qf = await QueueFile.open(queue.path('active', qid), qid, { keepContent: true });
@@ -150,6 +153,7 @@ export async function admitMessage(queue: MailQueue, qid: string, from: QueueNam
     log.info(`${qid}: from=<${qf.sender}>, size=${qf.contentLength}, nrcpt=${qf.recipients.length} (queue active)`);
   }
   const msg = new QmgrMessage(qf, from, opts.now);
+  if (fresh) { msg.oldLogs = false; return msg; }
   // Notices still owed from an earlier attempt (a DSN that could not be queued then).
   msg.bounced = (statSync(bounceLogPath(queue, 'bounce', qid), { throwIfNoEntry: false })?.size ?? 0) > 0;
   msg.traced = (statSync(bounceLogPath(queue, 'trace', qid), { throwIfNoEntry: false })?.size ?? 0) > 0;
@@ -189,7 +193,7 @@ export async function finishMessage(queue: MailQueue, bounce: BounceClient, s: A
       log.info(`${qid}: from=<${qf.sender}>, status=expired, returned to sender`);
       const failed = defers.map((e) => ({ ...e, action: 'failed' }));
       if (await bounce.notify(qf, 'failure', failed)) {
-        await removeQueueFile(queue, qid);
+        await removeQueueFile(queue, qid, msg);
         return;
       }
     } else if (msg.deferred && s.delayWarningTime > 0 && now - qf.arrival >= s.delayWarningTime * 1000) {
@@ -216,7 +220,7 @@ export async function finishMessage(queue: MailQueue, bounce: BounceClient, s: A
     const kind = isUserVerify(qf.attr(TRACE_FLAGS_ATTR)) ? 'verify' : 'success';
     if (!await bounce.notify(qf, kind, entries)) log.warn(`${qid}: ${kind === 'verify' ? 'delivery status report' : 'success notification'} failed; not retried`);
   }
-  await removeQueueFile(queue, qid);
+  await removeQueueFile(queue, qid, msg);
 }
 
 /**
@@ -229,14 +233,20 @@ async function unlinkIfThere(path: string): Promise<void> {
   await fsp.unlink(path).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
 }
 
-/** Remove a finished message and its logs (Postfix logs "removed"). */
-export async function removeQueueFile(queue: MailQueue, qid: string): Promise<void> {
+/**
+ * Remove a finished message and its logs (Postfix logs "removed"). With `msg`, a message
+ * without old logs (QmgrMessage.oldLogs) has only the logs its attempt wrote looked for.
+ */
+export async function removeQueueFile(queue: MailQueue, qid: string, msg?: QmgrMessage): Promise<void> {
   let gone = false;
   await fsp.unlink(queue.path('active', qid)).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'ENOENT') throw e;
     gone = true;
   });
-  for (const l of ['bounce', 'defer', 'trace'] as const) await unlinkIfThere(bounceLogPath(queue, l, qid));
-  await unlinkIfThere(warnedPath(queue, qid)).catch(() => {});
+  const all = !msg || msg.oldLogs;
+  const logs = all ? (['bounce', 'defer', 'trace'] as const)
+    : ([msg.bounced && 'bounce', msg.deferred && 'defer', msg.traced && 'trace'] as const).filter((l) => l !== false);
+  for (const l of logs) await unlinkIfThere(bounceLogPath(queue, l, qid));
+  if (all || msg.deferred) await unlinkIfThere(warnedPath(queue, qid)).catch(() => {});
   log.info(gone ? `${qid}: removed from the active queue while being delivered` : `${qid}: removed`);
 }

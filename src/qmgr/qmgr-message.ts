@@ -83,6 +83,13 @@ export class QmgrMessage {
   gone = false;
   /** Sent results still reaching the disk (RecipientResult.durable): awaited before the unlink. */
   durable: RecipientResult[] = [];
+  /**
+   * A bounce, defer or trace log, or the delay-warning marker, may exist for this queue ID
+   * from before this attempt. False for a file cleanup just committed and named in its
+   * trigger (a new, unique queue ID, never in the active queue before): then only the logs
+   * this attempt writes (bounced, traced, deferred) are looked for when the file is removed.
+   */
+  oldLogs = true;
   /** Number of recipients held in memory (for qmgr_message_recipient_limit). */
   readonly rcptCount: number;
 

@@ -318,21 +318,23 @@ export class Qmgr {
     this.again = false;
     while (!this.stopping && this.hasRoom()) {
       if (this.admitting.size >= ADMIT_PARALLEL) { await Promise.race(this.admitting); continue; }
-      let qid = this.hints.shift() ?? await this.incoming.next();
+      let qid = this.hints.shift();
+      const fresh = qid !== undefined;
+      qid ??= await this.incoming.next();
       let from: 'incoming' | 'deferred' = 'incoming';
       if (qid === undefined) { qid = await this.deferred.next(); from = 'deferred'; }
       if (qid === undefined) break;
-      const p = this.admitOne(qid, from, this.deferred.flags.all);
+      const p = this.admitOne(qid, from, this.deferred.flags.all, fresh);
       this.admitting.add(p);
       void p.finally(() => this.admitting.delete(p));
     }
     await Promise.all(this.admitting);
   }
 
-  private async admitOne(qid: string, from: 'incoming' | 'deferred', ignoreTime: boolean): Promise<void> {
+  private async admitOne(qid: string, from: 'incoming' | 'deferred', ignoreTime: boolean, fresh: boolean): Promise<void> {
     this.reserved++;
     try {
-      const msg = await admitMessage(this.queue, qid, from, { ignoreTime, now: Date.now() });
+      const msg = await admitMessage(this.queue, qid, from, { ignoreTime, now: Date.now(), fresh });
       if (msg) await this.activate(msg);
     } catch (e) {
       log.error(`${qid}: cannot take from ${from}: ${(e as Error).message}`);

@@ -9,7 +9,7 @@
  * for the few KB of a small message (a page-cache copy, cheaper on the event loop than a
  * thread-pool round trip), writeFullyFd() and fsyncFd() for the rest.
  */
-import { fsync, write, writeSync } from 'node:fs';
+import { fsync, write, writeSync, writevSync } from 'node:fs';
 import { LATENCY_BOUNDS, metrics } from './metrics.ts';
 import type { FileHandle } from 'node:fs/promises';
 
@@ -35,6 +35,22 @@ export function writeFullySync(fd: number, buf: Uint8Array, position: number): v
     const n = writeSync(fd, buf, off, buf.length - off, position + off);
     if (n <= 0) throw noProgress();
     off += n;
+  }
+}
+
+/**
+ * Several buffers written one after another from `position` with one writev(2) (a delivery's
+ * added header lines, then the message), the rest retried buffer by buffer after a short write.
+ */
+export function writevFullySync(fd: number, bufs: readonly Uint8Array[], position: number): void {
+  const total = bufs.reduce((n, b) => n + b.length, 0);
+  let done = bufs.length > 1 ? writevSync(fd, bufs as Uint8Array[], position) : 0;
+  if (done >= total) return;
+  for (const b of bufs) {
+    if (done >= b.length) { done -= b.length; position += b.length; continue; }
+    writeFullySync(fd, b.subarray(done), position + done);
+    position += b.length;
+    done = 0;
   }
 }
 

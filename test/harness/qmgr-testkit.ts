@@ -94,7 +94,7 @@ export async function makeEnv(mainCf = '', masterCf = TEST_MASTER_CF, opts: { wa
   const env: Env = {
     dir, config, queue, agent, qmgr,
     async submit(sender, rcpts, body = 'Subject: test\n\nhello\n', attrs = {}) {
-      const c = await CleanupSession.open({ myhostname: 'mx.example.test', myorigin: 'example.test', headerSizeLimit: 102400, messageSizeLimit: 0, alwaysAddMissingHeaders: false, notify: opts.notify === false ? undefined : () => qmgr.notify() }, queue, { sender, attrs, addMissingHeaders: true });
+      const c = await CleanupSession.open({ myhostname: 'mx.example.test', myorigin: 'example.test', headerSizeLimit: 102400, messageSizeLimit: 0, alwaysAddMissingHeaders: false, notify: opts.notify === false ? undefined : (qid) => qmgr.notify(qid) }, queue, { sender, attrs, addMissingHeaders: true });
       for (const r of rcpts) c.addRecipient(typeof r === 'string' ? { address: r, orig: r } : r);
       await c.write(Buffer.from(body));
       const res = await c.finish();

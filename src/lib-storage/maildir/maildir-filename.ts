@@ -109,9 +109,17 @@ export function nameTime(fname: string): number {
   return Number(m[1]) * 1e6 + Number(m[2] ?? 0);
 }
 
+/** How long the host part is reused before hostname() is asked again (one uname(2) per name before). */
+const HOST_TTL_MS = 60_000;
+let host: { name: string; at: number } | undefined;
+
 /** Host part with '/' and ':' escaped as the Maildir spec asks (\057, \072). */
 function maildirHost(): string {
-  return (hostname() || 'localhost').replace(/\//g, '\\057').replace(/:/g, '\\072').replace(/,/g, '\\054');
+  const now = Date.now();
+  if (!host || now - host.at >= HOST_TTL_MS || now < host.at) {
+    host = { name: (hostname() || 'localhost').replace(/\//g, '\\057').replace(/:/g, '\\072').replace(/,/g, '\\054'), at: now };
+  }
+  return host.name;
 }
 
 let counter = 0;

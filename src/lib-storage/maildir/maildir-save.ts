@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { DeliverOptions, MessageSource, SystemFlag } from '../mail-storage.ts';
 import { SYSTEM_FLAGS } from '../mail-storage.ts';
-import { writeFully, writeFullySync } from '../../util/fs-write.ts';
+import { writeFully, writevFullySync } from '../../util/fs-write.ts';
 import { syncFile } from '../../util/file-sync.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { newUniqueName, withInfo, withSizes } from './maildir-filename.ts';
@@ -221,8 +221,7 @@ export async function deliverToNew(dir: string, parts: readonly Uint8Array[]): P
       const o = await ownerOf(dir, Date.now());
       if (o.uid !== 0 || o.gid !== 0) fchownSync(fd, o.uid, o.gid);
     }
-    let at = 0;
-    for (const c of parts) { writeFullySync(fd, c, at); at += c.length; }
+    writevFullySync(fd, parts, 0);
     await syncFile(fd, path);
     closeSync(fd);
     fd = undefined;
