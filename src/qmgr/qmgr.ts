@@ -80,6 +80,13 @@ const HINTS_MAX = 4096;
  * its queue ID through a trigger, so the watch is only the safety net for other writers.
  */
 const WATCH_SCAN_DELAY_MS = 100;
+/**
+ * The same while triggers name new files (one came within this time): the events are then
+ * mostly those files' own (create, write, chmod, rename), and a scan every 100 ms took files
+ * from incoming before their trigger was read, with the look-ups a named file is spared
+ * (qmgr-active.ts, `fresh`). Other writers' mail still waits at most this long.
+ */
+const WATCH_SCAN_DELAY_BUSY_MS = 1000;
 
 
 export interface QmgrOptions {
@@ -142,6 +149,8 @@ export class Qmgr {
   private admitting = new Set<Promise<void>>();
   /** Queue IDs from triggers, admitted before the scans' next names (HINTS_MAX). */
   private hints: string[] = [];
+  /** When the last trigger naming a queue file came (WATCH_SCAN_DELAY_BUSY_MS). */
+  private lastHintAt = 0;
   private watchTimer: NodeJS.Timeout | undefined;
   /** Messages being admitted (counted against the active limits before they are active). */
   private reserved = 0;
@@ -240,7 +249,8 @@ export class Qmgr {
     try {
       const w = watch(join(this.queue.dir, 'incoming'), { persistent: false }, () => {
         if (this.watchTimer) return;
-        this.watchTimer = setTimeout(() => { this.watchTimer = undefined; this.notify(); }, WATCH_SCAN_DELAY_MS);
+        const delay = Date.now() - this.lastHintAt < WATCH_SCAN_DELAY_BUSY_MS ? WATCH_SCAN_DELAY_BUSY_MS : WATCH_SCAN_DELAY_MS;
+        this.watchTimer = setTimeout(() => { this.watchTimer = undefined; this.notify(); }, delay);
         this.watchTimer.unref();
       });
       w.on('error', onErr);
@@ -271,8 +281,10 @@ export class Qmgr {
    */
   notify(queueId?: string): void {
     if (this.stopping || !this.started) return;
-    if (queueId !== undefined && isQueueId(queueId) && this.hints.length < HINTS_MAX) this.hints.push(queueId);
-    else this.incoming.request();
+    if (queueId !== undefined && isQueueId(queueId) && this.hints.length < HINTS_MAX) {
+      this.hints.push(queueId);
+      this.lastHintAt = Date.now();
+    } else this.incoming.request();
     this.kick();
   }
 
