@@ -21,13 +21,29 @@
  * `plugin { urlauth_submit_user = submit@example.org }` — not NAME itself, as Dovecot answers
  * NIL to its owner), the owner or mailbox is unknown, the
  * owner has no key, the token does not match, UIDVALIDITY differs or the UID is gone.
- * `/;SECTION=S` gives what FETCH BODY[S] gives; ;PARTIAL= is not supported (the URL is NIL).
+ * `/;SECTION=S` gives what FETCH BODY[S] gives; `/;PARTIAL=O.L` (RFC 5092 §3.2) cuts that to L
+ * octets from O. A URL that is not a full URLAUTH URL, or names an access identifier this
+ * session may not use, also gets Dovecot's `* NO Failed to fetch URLAUTH "URL": reason.` after
+ * its NIL (the reason says nothing about the mailbox).
+ *
+ * URLAUTH=BINARY (RFC 5524): `URLFETCH (URL [BODYPARTSTRUCTURE] [BODY | BINARY])` answers
+ *   * URLFETCH URL (BODYPARTSTRUCTURE (...) BINARY ~{N}<data>)
+ * BODYPARTSTRUCTURE is FETCH BODYSTRUCTURE of the part the URL names (of the whole message for
+ * a URL without SECTION or with HEADER/TEXT only); BINARY is FETCH BINARY[part] (the content
+ * transfer encoding removed; ~{N} literal8 as Dovecot sends it), ;PARTIAL= applied after the
+ * decoding; a list with only the URL means BODY. BODY with BINARY, or an unknown item, is BAD
+ * (Dovecot's texts). An encoding that cannot be decoded gives NIL and
+ * `* NO [UNKNOWN-CTE] ...` (RFC 3516 §4.3's code). Dovecot 2.3.19 answers the same as Postern
+ * where it answers; it aborts the session (assertion failure) for BINARY of a whole message,
+ * BINARY of an unknown encoding and BODYPARTSTRUCTURE with BINARY - those follow the RFC here.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { argAstring, argString, ImapParseError } from '../lib-imap/imap-parser.ts';
+import { argAstring, argString, ImapParseError, type ImapArg } from '../lib-imap/imap-parser.ts';
 import { accessAllows, parseUrlauthUrl, type UrlauthUrl } from '../lib-imap/imap-urlauth-url.ts';
 import { parseMime, toCrlf } from '../lib-mail/mail-mime.ts';
-import { extractSection } from '../lib-mail/mail-section.ts';
+import { applyPartial, extractBinary, extractSection, findPart } from '../lib-mail/mail-section.ts';
+import { UnknownCteError } from '../lib-mail/mail-decode.ts';
+import { imapBodyStructure } from '../lib-imap/imap-bodystructure.ts';
 import { parseSectionSpec } from '../lib-imap/imap-fetch-args.ts';
 import type { MailUser } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
@@ -70,9 +86,17 @@ export async function cmdGenUrlauth(s: ImapSession, c: CommandContext): Promise<
     const mech = argString(c.args[i + 1])?.toUpperCase();
     if (mech !== 'INTERNAL') return { status: 'BAD', text: `Unsupported URLAUTH mechanism: ${mech ?? ''}` };
     const u = parseUrlauthUrl(rump);
+    if (/\/;PARTIAL=\d+\.0+(?:;|$)/i.test(rump)) throw new ImapParseError('Invalid URL: PARTIAL size cannot be zero');
     if (!u || u.token !== undefined) return { status: 'BAD', text: `Invalid URL: ${rump.slice(0, 200)}` };
     if (u.user.toLowerCase() !== s.userRecord!.user.toLowerCase()) throw new ImapParseError(`Not permitted to generate URLAUTH for user ${u.user}`);
     if (!(await s.user!.exists(u.mailbox))) return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${u.mailbox}` };
+    // Dovecot checks what the URL names when it signs it
+    if (u.expire && u.expire.getTime() <= Date.now()) throw new ImapParseError('URLAUTH has already expired');
+    const mb = await s.user!.open(u.mailbox, { readOnly: true });
+    try {
+      if (u.uidValidity !== undefined && u.uidValidity !== mb.uidValidity) throw new ImapParseError('Invalid URL: Invalid UIDVALIDITY');
+      if (!mb.byUid(u.uid)) throw new ImapParseError('Invalid URL: Message not found');
+    } finally { await mb.close(); }
     const key = await mailboxKey(s.user!, dict, u.mailbox, true);
     if (!key) return { status: 'NO', text: 'URLAUTH keys cannot be stored for this mailbox format' };
     out.push(quote(`${rump}:internal:${token(key, rump)}`));
@@ -101,63 +125,139 @@ export async function cmdResetKey(s: ImapSession, c: CommandContext): Promise<Re
   return { status: 'OK', text: 'Key reset completed.' };
 }
 
+/** What one URLFETCH argument asks for (RFC 5524 §3). */
+interface UrlFetchItems {
+  url: string;
+  /** Given as a list: the extended answer. */
+  extended: boolean;
+  body: boolean;
+  binary: boolean;
+  bodyPartStructure: boolean;
+}
+
+/** One argument: a URL, or a list of a URL and fetch items (Dovecot's checks and texts). */
+function parseFetchArg(a: ImapArg): UrlFetchItems {
+  if (a.type !== 'list') return { url: argAstring(a, 'URL'), extended: false, body: true, binary: false, bodyPartStructure: false };
+  const out: UrlFetchItems = { url: argAstring(a.items[0], 'URL'), extended: true, body: false, binary: false, bodyPartStructure: false };
+  for (const it of a.items.slice(1)) {
+    const name = it.type === 'atom' || it.type === 'number' ? String(it.type === 'atom' ? it.value : it.raw) : undefined;
+    if (name === undefined) throw new ImapParseError('Invalid URL fetch parameter');
+    switch (name.toUpperCase()) {
+      case 'BODY': out.body = true; break;
+      case 'BINARY': out.binary = true; break;
+      case 'BODYPARTSTRUCTURE': out.bodyPartStructure = true; break;
+      default: throw new ImapParseError(`Unknown URL fetch parameter: ${name}`);
+    }
+  }
+  if (out.body && out.binary) throw new ImapParseError('URL cannot have both BODY and BINARY fetch parameters');
+  if (!out.body && !out.binary && !out.bodyPartStructure) out.body = true;
+  return out;
+}
+
+/** What a URL gives: data (BODY or BINARY) and the part's BODYSTRUCTURE, or a failure (NIL). */
+type FetchResult =
+  | { ok: true; data?: Buffer; literal8: boolean; bodyPartStructure?: Buffer }
+  | { ok: false; error?: string };
+
 export async function cmdUrlFetch(s: ImapSession, c: CommandContext): Promise<Reply> {
   const dict = s.shared.settings.urlauthDict;
   if (!dict) return { status: 'BAD', text: 'Unknown command.' };
   if (c.args.length === 0 || c.args.length > MAX_URLS) throw new ImapParseError('Invalid arguments');
-  const urls = c.args.map((a) => argAstring(a, 'URL'));
-  for (const url of urls) {
-    const data = await fetchOne(s, dict, url).catch((e: Error) => {
+  const args = c.args.map(parseFetchArg);   // every argument checked before any answer
+  for (const it of args) {
+    const r = await fetchOne(s, dict, it).catch((e: Error): FetchResult => {
       s.shared.log.warn(`${s.who()}: URLFETCH: ${e.message}`);
-      return undefined;
+      return { ok: false };
     });
     if (s.isClosed) break;
-    if (data === undefined) s.send(`* URLFETCH ${astring(url)} NIL\r\n`);
-    else {
-      s.send(`* URLFETCH ${astring(url)} {${data.length}}\r\n`);
-      s.send(data);
-      s.send('\r\n');
+    const head = `* URLFETCH ${astring(it.url)}`;
+    if (!r.ok) {
+      s.send(`${head} NIL\r\n${r.error ? `* NO ${r.error}.\r\n` : ''}`);
+      continue;
     }
+    if (!it.extended) {
+      s.send(`${head} {${r.data!.length}}\r\n`);
+      s.send(r.data!);
+      s.send('\r\n');
+      continue;
+    }
+    const parts: Buffer[] = [Buffer.from(`${head} (`)];
+    if (r.bodyPartStructure) parts.push(Buffer.from('BODYPARTSTRUCTURE '), r.bodyPartStructure);
+    if (r.data) {
+      const lit = `${it.binary ? 'BINARY ' : 'BODY '}${it.binary && r.literal8 ? '~' : ''}{${r.data.length}}\r\n`;
+      parts.push(Buffer.from(`${r.bodyPartStructure ? ' ' : ''}${lit}`), r.data);
+    }
+    parts.push(Buffer.from(')\r\n'));
+    s.send(Buffer.concat(parts));
   }
-  return { status: 'OK', text: 'URLFETCH completed.' };
+  return { status: 'OK', text: 'URLFETCH completed' };
 }
 
-async function fetchOne(s: ImapSession, dict: string, url: string): Promise<Buffer | undefined> {
+async function fetchOne(s: ImapSession, dict: string, it: UrlFetchItems): Promise<FetchResult> {
+  const url = it.url;
+  const fail = (why: string): FetchResult => ({ ok: false, error: `Failed to fetch URLAUTH ${quote(url)}: ${why}` });
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(url)) return fail('Relative URL not allowed');
   const u = parseUrlauthUrl(url);
-  if (!u || u.token === undefined || u.mechanism?.toUpperCase() !== 'INTERNAL') return undefined;
-  if (u.expire && u.expire.getTime() <= Date.now()) return undefined;
-  if (!accessAllows(u.access, s.userRecord!.user, s.shared.settings.urlauthSubmitUser)) return undefined;
+  if (!u || u.token === undefined) return fail('Invalid URL: Must be a full URLAUTH URL');
+  if (u.mechanism?.toUpperCase() !== 'INTERNAL') return { ok: false };
+  if (u.expire && u.expire.getTime() <= Date.now()) return { ok: false };
+  if (!accessAllows(u.access, s.userRecord!.user, s.shared.settings.urlauthSubmitUser)) {
+    let who = u.access;
+    try { who = decodeURIComponent(u.access); } catch { /* shown as given */ }
+    return fail(`No '${who}' access allowed for user ${s.userRecord!.user}`);
+  }
   const own = u.user.toLowerCase() === s.userRecord!.user.toLowerCase();
   let owner: MailUser | undefined = own ? s.user! : undefined;
   if (!owner) {
     const rec = await s.shared.directory.lookup(u.user);
-    if (!rec) return undefined;
+    if (!rec) return { ok: false };
     owner = await s.shared.store.forUser(rec);
   }
   try {
-    return await fetchFrom(owner, dict, u);
+    return await fetchFrom(owner, dict, u, it);
   } finally {
     if (!own) await owner.close();
   }
 }
 
-async function fetchFrom(owner: MailUser, dict: string, u: UrlauthUrl): Promise<Buffer | undefined> {
-  if (!(await owner.exists(u.mailbox))) return undefined;
+async function fetchFrom(owner: MailUser, dict: string, u: UrlauthUrl, it: UrlFetchItems): Promise<FetchResult> {
+  if (!(await owner.exists(u.mailbox))) return { ok: false };
   const key = await mailboxKey(owner, dict, u.mailbox, false);
-  if (!key) return undefined;
+  if (!key) return { ok: false };
   const want = Buffer.from(token(key, u.rump), 'hex');
   const got = Buffer.from(u.token!.toLowerCase(), 'hex');
-  if (got.length !== want.length || !timingSafeEqual(got, want)) return undefined;
+  if (got.length !== want.length || !timingSafeEqual(got, want)) return { ok: false };
   const mb = await owner.open(u.mailbox, { readOnly: true });
   try {
-    if (u.uidValidity !== undefined && u.uidValidity !== mb.uidValidity) return undefined;
-    if (!mb.byUid(u.uid)) return undefined;
+    if (u.uidValidity !== undefined && u.uidValidity !== mb.uidValidity) return { ok: false };
+    if (!mb.byUid(u.uid)) return { ok: false };
     const raw = toCrlf(await mb.readContent(u.uid));   // as FETCH BODY[] gives it
-    if (u.section === undefined) return raw;
     // ;SECTION=: what FETCH BODY[section] gives (RFC 5092 §3; e.g. 2, 1.2, HEADER, 2.MIME, TEXT)
     let spec;
-    try { spec = parseSectionSpec(u.section); } catch { return undefined; }
-    return extractSection(parseMime(raw), spec);
+    try { spec = u.section === undefined ? { path: [] } : parseSectionSpec(u.section); } catch { return { ok: false }; }
+    const msg = parseMime(raw);
+    const out: FetchResult = { ok: true, literal8: false };
+    if (it.bodyPartStructure) {
+      const part = findPart(msg, spec.path);
+      if (!part) return { ok: false, error: `Failed to read URLAUTH ${quote(u.url)}: Message part not found` };
+      out.bodyPartStructure = imapBodyStructure({ ...msg, root: part }, true);
+    }
+    if (it.binary && spec.text === undefined) {
+      let b;
+      try { b = extractBinary(msg, spec.path); } catch (e) {
+        if (e instanceof UnknownCteError) return { ok: false, error: `[UNKNOWN-CTE] Failed to read URLAUTH ${quote(u.url)}: Unknown Content-Transfer-Encoding` };
+        throw e;
+      }
+      out.data = b.data;
+      out.literal8 = b.literal8;
+    } else if (it.body || it.binary) {
+      out.data = u.section === undefined ? raw : extractSection(msg, spec);
+      out.literal8 = out.data.includes(0);
+    }
+    if (out.data && u.partial) {
+      out.data = applyPartial(out.data, u.partial.offset, u.partial.length); // after decoding; literal8 kept (Dovecot: `~{0}`)
+    }
+    return out;
   } finally {
     await mb.close();
   }

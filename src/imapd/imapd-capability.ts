@@ -40,7 +40,7 @@ export function capabilityList(s: ImapSession): string[] {
     'NOTIFY', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE');
   caps.push('SNIPPET=FUZZY', 'PREVIEW=FUZZY', 'PREVIEW', 'REPLACE'); // RFC 8970 (and its draft's SNIPPET, as Dovecot); RFC 8508
   if (s.shared.settings.metadataDict) caps.push('METADATA'); // RFC 5464, with imap_metadata = yes
-  if (s.shared.settings.urlauthDict) caps.push('URLAUTH'); // RFC 4467, with imap_urlauth_host (cmd-urlauth.ts)
+  if (s.shared.settings.urlauthDict) caps.push('URLAUTH', 'URLAUTH=BINARY'); // RFC 4467 and RFC 5524, with imap_urlauth_host (cmd-urlauth.ts)
   // RFC 4314, with the imap_acl plugin, where the mailbox format keeps ACLs (not mbox)
   if (s.shared.settings.imapAcl && (!s.user || typeof s.user.acl === 'function')) caps.push('ACL', 'RIGHTS=texk');
   // RFC 6154 §3 (cmd-create.ts) where the mailbox format keeps the attributes (not mbox)

@@ -3,8 +3,11 @@
  * split into the "rump" the token is computed over, and checked. Shared by imapd (GENURLAUTH,
  * URLFETCH) and by the submission server's BURL client (RFC 4468), which only needs parse().
  *
- *   imap://USER@HOST[:PORT]/MAILBOX[;UIDVALIDITY=N]/;UID=N[/;SECTION=S][;EXPIRE=DATETIME]
- *     ;URLAUTH=ACCESS[:MECH:TOKEN]
+ *   imap://USER@HOST[:PORT]/MAILBOX[;UIDVALIDITY=N]/;UID=N[/;SECTION=S][/;PARTIAL=O[.L]]
+ *     [;EXPIRE=DATETIME];URLAUTH=ACCESS[:MECH:TOKEN]
+ *
+ * PARTIAL (RFC 5092 §3.2, `ipartial`): O octets in, L octets long (L non-zero; without L, to
+ * the end), of what the URL names.
  *
  * ACCESS (§3): `anonymous`, `authuser`, `user+NAME`, `submit+NAME` (NAME and USER %-encoded:
  * `imap://alice%40example.org@mail.example.org/...;URLAUTH=submit+alice%40example.org`). The rump is the URL up to
@@ -25,6 +28,8 @@ export interface UrlauthUrl {
   uidValidity?: number;
   uid: number;
   section?: string;
+  /** RFC 5092 ;PARTIAL=offset[.length]. */
+  partial?: { offset: number; length?: number };
   expire?: Date;
   access: string;
   mechanism?: string;
@@ -36,25 +41,30 @@ const ACCESS = /^(anonymous|authuser|(user|submit)\+[^:;/]+)$/i;
 /** undefined when the text is not an URLAUTH-ed message URL. */
 export function parseUrlauthUrl(url: string): UrlauthUrl | undefined {
   if (url.length > 8192 || /[\x00-\x20\x7f]/.test(url)) return undefined;
-  const m = /^imap:\/\/([^@/]+)@([^/:]+)(?::(\d{1,5}))?\/([^;]+)(?:;UIDVALIDITY=(\d{1,10}))?\/;UID=(\d{1,10})(?:\/;SECTION=([^;]+))?(?:;EXPIRE=([^;]+))?;URLAUTH=([^:;]+)(?::([A-Za-z0-9-]+):([0-9A-Za-z]+))?$/i.exec(url);
+  const m = /^imap:\/\/([^@/]+)@([^/:]+)(?::(\d{1,5}))?\/([^;]+)(?:;UIDVALIDITY=(\d{1,10}))?\/;UID=(\d{1,10})(?:\/;SECTION=([^;/]+))?(?:\/;PARTIAL=(\d{1,10})(?:\.(\d{1,10}))?)?(?:;EXPIRE=([^;]+))?;URLAUTH=([^:;]+)(?::([A-Za-z0-9-]+):([0-9A-Za-z]+))?$/i.exec(url);
   if (!m) return undefined;
   const dec = (s: string): string | undefined => { try { return decodeURIComponent(s); } catch { return undefined; } };
   const user = dec(m[1]!), mailbox = dec(m[4]!.replace(/\/$/, '')), section = m[7] !== undefined ? dec(m[7]) : undefined;
   if (user === undefined || user.includes(';') || mailbox === undefined || (m[7] !== undefined && section === undefined)) return undefined;
-  const access = m[9]!;
+  const access = m[11]!;
   if (!ACCESS.test(access)) return undefined;
   const uid = Number(m[6]);
   if (uid < 1 || uid > 0xffffffff) return undefined;
-  const out: UrlauthUrl = { url, rump: m[10] !== undefined ? url.slice(0, url.length - m[10].length - m[11]!.length - 2) : url, user, host: m[2]!, mailbox, uid, access };
+  const out: UrlauthUrl = { url, rump: m[12] !== undefined ? url.slice(0, url.length - m[12].length - m[13]!.length - 2) : url, user, host: m[2]!, mailbox, uid, access };
   if (m[3] !== undefined) out.port = Number(m[3]);
   if (m[5] !== undefined) out.uidValidity = Number(m[5]);
   if (section !== undefined) out.section = section;
   if (m[8] !== undefined) {
-    const d = new Date(dec(m[8]) ?? '');
+    const length = m[9] !== undefined ? Number(m[9]) : undefined;
+    if (length === 0 || Number(m[8]) > 0xffffffff || (length ?? 0) > 0xffffffff) return undefined; // nz-number (RFC 5092 §11)
+    out.partial = length === undefined ? { offset: Number(m[8]) } : { offset: Number(m[8]), length };
+  }
+  if (m[10] !== undefined) {
+    const d = new Date(dec(m[10]) ?? '');
     if (Number.isNaN(d.getTime())) return undefined;
     out.expire = d;
   }
-  if (m[10] !== undefined) { out.mechanism = m[10]; out.token = m[11]!; }
+  if (m[12] !== undefined) { out.mechanism = m[12]; out.token = m[13]!; }
   return out;
 }
 

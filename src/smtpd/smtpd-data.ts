@@ -193,8 +193,9 @@ export class SmtpdData {
    *   501 5.5.4 Syntax: BURL imap-url [LAST]
    *   530 5.7.0 Authentication required               (no AUTH yet)
    *   554 5.7.0 BURL URL must be submit+<your login>  (wrong access identifier, not URLAUTH-ed)
-   *   554 5.6.6 Message content not available: ...    (URLFETCH NIL, IMAP login refused)
+   *   554 5.6.6 IMAP URL resolution failed            (URLFETCH NIL, IMAP login refused)
    *   451 4.4.1 IMAP server unavailable: ...          (temporary; the transaction stays open)
+   * 554 5.6.6 and 451 4.4.1 with RFC 4468 §6's example texts.
    * A failed fetch leaves the transaction as it was; the client may retry or RSET.
    */
   async cmdBurl(arg: string): Promise<void> {
@@ -226,7 +227,7 @@ export class SmtpdData {
     });
     if (!r.ok) {
       log.warn(`${s.cleanup?.queueId ?? 'NOQUEUE'}: BURL from ${s.client}: ${r.why}`);
-      return r.temp ? s.error(451, '4.4.1', 'IMAP server unavailable: try again later') : s.error(554, '5.6.6', 'Message content not available');
+      return r.temp ? s.error(451, '4.4.1', 'IMAP server unavailable: try again later') : s.error(554, '5.6.6', 'IMAP URL resolution failed');
     }
     await this.beginChunks();
     const n = r.data.length;

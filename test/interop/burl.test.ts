@@ -78,7 +78,7 @@ test('BURL after GENURLAUTH: the message arrives byte for byte; wrong URLs are r
     assert.equal(o.ehlo_before, '');
     assert.equal(o.ehlo_after, 'imap');
     assert.deepEqual(o.burl_noauth, [530, '5.7.0 Authentication required']);
-    assert.deepEqual(o.burl_bad_token, [554, '5.6.6 Message content not available']);
+    assert.deepEqual(o.burl_bad_token, [554, '5.6.6 IMAP URL resolution failed']);
     assert.deepEqual(o.burl_other, [554, '5.7.0 BURL URL must be a URLAUTH-ed imap URL for submit+<your login>']);
     assert.match(String((o.burl as unknown[])[1]), /^2\.0\.0 Ok: \d+ bytes queued as \w+$/);
     assert.equal((o.burl as unknown[])[0], 250);
