@@ -21,12 +21,12 @@
  * cur/ as \Recent and appends its UID under the uidlist lock), so UIDs are still assigned once,
  * in delivery order (by the time in the unique name), and never change afterwards.
  */
-import { closeSync, fchownSync, openSync, promises as fsp, renameSync, unlinkSync, constants as C } from 'node:fs';
+import { closeSync, fchownSync, futimesSync, open as openCb, openSync, promises as fsp, renameSync, unlinkSync, constants as C } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { DeliverOptions, MessageSource, SystemFlag } from '../mail-storage.ts';
 import { SYSTEM_FLAGS } from '../mail-storage.ts';
-import { writeFully, writevFullySync } from '../../util/fs-write.ts';
+import { writeFully, writeFullySync, writevFullySync } from '../../util/fs-write.ts';
 import { syncFile } from '../../util/file-sync.ts';
 import { MailError, mailErrorFromErrno } from '../mail-error.ts';
 import { newUniqueName, withInfo, withSizes } from './maildir-filename.ts';
@@ -48,6 +48,7 @@ function toIterable(src: MessageSource): AsyncIterable<Uint8Array> | Uint8Array[
 export async function writeTmp(dir: string, src: MessageSource, o: DeliverOptions = {}): Promise<TmpFile> {
   const unique = newUniqueName();
   const path = join(dir, 'tmp', unique);
+  if (typeof src === 'string' || src instanceof Uint8Array) return writeTmpBuffer(dir, path, unique, typeof src === 'string' ? Buffer.from(src) : src, o);
   let fh: fsp.FileHandle;
   try { fh = await fsp.open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600); } catch (e) {
     throw mailErrorFromErrno(e, `create maildir file ${path}`);
@@ -74,6 +75,43 @@ export async function writeTmp(dir: string, src: MessageSource, o: DeliverOption
     throw mailErrorFromErrno(e, `write(${path})`);
   }
   return { path, unique, size, vsize: size + bare };
+}
+
+/** open(2) in the thread pool (allocating an inode can take a while), for a plain descriptor. */
+function openFd(path: string, flags: number, mode: number): Promise<number> {
+  return new Promise((res, rej) => openCb(path, flags, mode, (e, fd) => (e ? rej(e) : res(fd))));
+}
+
+/**
+ * writeTmp() of a message already in memory (lmtpd, Sieve fileinto, small APPENDs): the write,
+ * owner, times and close are synchronous page-cache calls, and the create and the fsync go to
+ * the thread pool (before: six round trips through the pool per message, each two context
+ * switches). The times are set before the fsync, which then covers them.
+ */
+async function writeTmpBuffer(dir: string, path: string, unique: string, buf: Uint8Array, o: DeliverOptions): Promise<TmpFile> {
+  if (o.maxSize !== undefined && buf.length > o.maxSize) throw new MailError('TOOBIG', 'Message is too large.');
+  let fd: number | undefined;
+  try { fd = await openFd(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600); } catch (e) {
+    throw mailErrorFromErrno(e, `create maildir file ${path}`);
+  }
+  try {
+    if (isRoot) {
+      // The file belongs to the owner of tmp/ (maildir-owner.ts), read once a minute.
+      const own = await ownerOf(join(dir, 'tmp'), Date.now()).catch(() => undefined);
+      if (own && (own.uid !== 0 || own.gid !== 0)) { try { fchownSync(fd, own.uid, own.gid); } catch { /* best effort, as inheritOwner() */ } }
+    }
+    writeFullySync(fd, buf, 0);
+    const t = o.internalDate ?? new Date();
+    futimesSync(fd, t, t);
+    await syncFile(fd, path);
+    closeSync(fd);
+    fd = undefined;
+  } catch (e) {
+    if (fd !== undefined) { try { closeSync(fd); } catch { /* already failing */ } }
+    try { unlinkSync(path); } catch { /* not there */ }
+    throw mailErrorFromErrno(e, `write(${path})`);
+  }
+  return { path, unique, size: buf.length, vsize: buf.length + countBareLf(buf, false) };
 }
 
 /** Check and order system flags (PARAMS for unknown ones, e.g. \Recent cannot be stored). */
