@@ -23,7 +23,7 @@ import { resolveSeqSet, seqSetHas } from '../lib-imap/imap-seqset.ts';
 import { parseMime, type MimeMessage } from '../lib-mail/mail-mime.ts';
 import { matchAddress, matchBody, matchHeader, matchText, messageSentDate } from '../lib-mail/mail-search.ts';
 import { rawBodyCannotMatch, rawNeedle, type RawNeedle } from '../lib-imap/imap-search-raw.ts';
-import { cannotMatch, compileQuery, type FtsQuery } from '../lib-fts/fts-signature.ts';
+import { compileQuery, type FtsQuery } from '../lib-fts/fts-signature.ts';
 import { MailError } from '../lib-storage/mail-error.ts';
 import type { Mailbox, MessageInfo } from '../lib-storage/mail-storage.ts';
 import type { ImapSession } from './imapd-session.ts';
@@ -77,8 +77,6 @@ interface MsgCtx {
   msg?: MimeMessage;
   /** The raw message while phase 2 looks at it (imap-search-raw.ts decides BODY on it when exact). */
   raw?: Buffer;
-  /** The message's full-text signature (lib-fts), when the mailbox's index has one. */
-  sig?: Uint8Array | undefined;
 }
 
 const ftsQueries = new WeakMap<SearchKey, FtsQuery | null>();
@@ -90,23 +88,68 @@ function ftsQuery(k: Extract<SearchKey, { op: 'body' | 'text' }>): FtsQuery | nu
   return q;
 }
 
-/** The compiled queries of the BODY/TEXT keys that are `k` itself or ANDed at its top. */
-function conjunctQueries(k: SearchKey): FtsQuery[] {
-  const out: FtsQuery[] = [];
-  const stack: SearchKey[] = [k];
+/**
+ * The compiled queries of the program's BODY/TEXT keys: all of them, and those every match must
+ * satisfy (the key itself or ANDed at its top).
+ */
+function programQueries(key: SearchKey): { all: FtsQuery[]; must: Set<FtsQuery> } {
+  const all: FtsQuery[] = [];
+  const must = new Set<FtsQuery>();
+  const stack: { k: SearchKey; top: boolean }[] = [{ k: key, top: true }];
   while (stack.length > 0) {
-    const x = stack.pop()!;
-    if (x.op === 'and') stack.push(...x.keys);
-    else if (x.op === 'body' || x.op === 'text') { const q = ftsQuery(x); if (q) out.push(q); }
+    const { k, top } = stack.pop()!;
+    if (k.op === 'and') for (const x of k.keys) stack.push({ k: x, top });
+    else if (k.op === 'not') stack.push({ k: k.key, top: false });
+    else if (k.op === 'or') stack.push({ k: k.a, top: false }, { k: k.b, top: false });
+    else if (k.op === 'body' || k.op === 'text') {
+      const q = ftsQuery(k);
+      if (!q) continue;
+      all.push(q);
+      if (top) must.add(q);
+    }
+  }
+  return { all, must };
+}
+
+/** What the full-text index says in one search: per query, the UIDs it does not rule out. */
+interface FtsAnswer { lists: Map<FtsQuery, Uint32Array>; sets: Map<FtsQuery, Set<number>>; must: Set<FtsQuery> }
+
+/** BODY/TEXT x that the full-text index proves absent (exact: fts-signature.ts). */
+function ftsMiss(k: Extract<SearchKey, { op: 'body' | 'text' }>, uid: number, fts: FtsAnswer | undefined): boolean {
+  if (!fts) return false;
+  const q = ftsQuery(k);
+  // a key every match must satisfy has already narrowed the messages looked at
+  if (q === null || fts.must.has(q)) return false;
+  const list = fts.lists.get(q);
+  if (!list) return false;
+  let set = fts.sets.get(q);
+  if (!set) { set = new Set(list); fts.sets.set(q, set); }
+  return !set.has(uid);
+}
+
+/** The view indexes of `uids` (ascending) in `view` (ascending UIDs). */
+function viewIndexesOf(view: readonly MessageInfo[], uids: Uint32Array): number[] {
+  const out: number[] = [];
+  let lo = 0;
+  for (let j = 0; j < uids.length && lo < view.length; j++) {
+    const u = uids[j]!;
+    let hi = view.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (view[mid]!.uid < u) lo = mid + 1; else hi = mid; }
+    if (lo < view.length && view[lo]!.uid === u) out.push(lo++);
   }
   return out;
 }
 
-/** BODY/TEXT x that the full-text signature proves absent (exact: fts-signature.ts). */
-function ftsMiss(k: Extract<SearchKey, { op: 'body' | 'text' }>, sig: Uint8Array | undefined): boolean {
-  if (!sig) return false;
-  const q = ftsQuery(k);
-  return q !== null && cannotMatch(sig, q);
+/** Sorted intersection of ascending lists. */
+function intersect(a: Uint32Array, b: Uint32Array): Uint32Array {
+  const out = new Uint32Array(Math.min(a.length, b.length));
+  let i = 0, j = 0, n = 0;
+  while (i < a.length && j < b.length) {
+    if (a[i]! < b[j]!) i++;
+    else if (a[i]! > b[j]!) j++;
+    else { out[n++] = a[i]!; i++; j++; }
+  }
+  return out.subarray(0, n);
 }
 
 const rawNeedles = new WeakMap<SearchKey, RawNeedle | null>();
@@ -119,7 +162,7 @@ function rawBodyMiss(k: Extract<SearchKey, { op: 'body' }>, raw: Buffer): boolea
 }
 
 /** What one search run resolves once: each set key's ranges (`*` is the current last), `$`, the time. */
-interface Env { sets: Map<SearchKey, [number, number][]>; searchRes: Set<number>; now: number }
+interface Env { sets: Map<SearchKey, [number, number][]>; searchRes: Set<number>; now: number; fts?: FtsAnswer }
 
 /** Every sequence/UID set key of the program resolved against the view (once, not per message). */
 function resolveSets(key: SearchKey, maxSeq: number, maxUid: number): Map<SearchKey, [number, number][]> {
@@ -194,8 +237,8 @@ function evalCheap(k: SearchKey, x: MsgCtx, env: Env): boolean | undefined {
       return k.cmp === 'before' ? day < kd : k.cmp === 'on' ? day === kd : day >= kd;
     }
     case 'header': return x.msg ? (k.address ? matchAddress(x.msg, k.field, k.value) : matchHeader(x.msg, k.field, k.value, k.compressLwsp)) : undefined;
-    case 'body': return x.msg ? matchBody(x.msg, k.value) : ftsMiss(k, x.sig) || (x.raw && rawBodyMiss(k, x.raw)) ? false : undefined;
-    case 'text': return x.msg ? matchText(x.msg, k.value) : ftsMiss(k, x.sig) ? false : undefined;
+    case 'body': return x.msg ? matchBody(x.msg, k.value) : ftsMiss(k, x.m.uid, env.fts) || (x.raw && rawBodyMiss(k, x.raw)) ? false : undefined;
+    case 'text': return x.msg ? matchText(x.msg, k.value) : ftsMiss(k, x.m.uid, env.fts) ? false : undefined;
     case 'not': { const v = evalCheap(k.key, x, env); return v === undefined ? undefined : !v; }
     case 'or': {
       const a = evalCheap(k.a, x, env);
@@ -236,23 +279,32 @@ export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKe
     return only ? out.sort((a, b) => a - b) : out;
   }
   // the full-text index (lib-fts): brought up to date first (messages it lacks are read and
-  // indexed), then it rules out messages in phase 1; without one every message is read
-  const fts = needs.fts && s.shared.settings.ftsIndex !== false ? box.ftsIndex : undefined;
-  // (CONTEXT=SEARCH evaluates a few messages through a narrowed view: the index must not be
-  // compacted down to them)
-  if (fts) await fts.update(box.uidValidity, view.map((m) => m.uid), (uids, each) => box.readMany(uids, each), box.status().messages);
-  // BODY/TEXT keys every match must satisfy (the key, or ANDed at the top): a message whose
-  // signature rules one out is no match, decided before anything else is looked at
-  const must = fts ? conjunctQueries(key) : [];
+  // indexed), then it names, per BODY/TEXT key, the messages it does not rule out; without one
+  // every message is read
+  const index = needs.fts && s.shared.settings.ftsIndex !== false ? box.ftsIndex : undefined;
+  let only = candidates(key, view, env.sets);
+  if (index) {
+    const qs = programQueries(key);
+    // (CONTEXT=SEARCH evaluates a few messages through a narrowed view of the selected mailbox:
+    // the index must not be compacted down to them, hence the mailbox's own count then)
+    const total = box === s.box ? view.length : () => box.status().messages;
+    const lists = await index.update(box.uidValidity, view, (uids, each) => box.readMany(uids, each), total, qs.all);
+    env.fts = { lists: new Map(qs.all.map((q, i) => [q, lists[i]!])), sets: new Map(), must: qs.must };
+    // BODY/TEXT keys every match must satisfy (the key, or ANDed at the top): only the messages
+    // the index keeps for all of them are looked at
+    let keep: Uint32Array | undefined;
+    for (const q of qs.must) { const l = env.fts.lists.get(q)!; keep = keep ? intersect(keep, l) : l; }
+    if (keep) {
+      const idx = viewIndexesOf(view, keep);
+      if (only) { const ok = new Set(idx); only = only.filter((i) => ok.has(i)); } else only = idx;
+    }
+  }
   // phase 1: what flags, sizes, sets and dates decide; phase 2: read the rest, READ_AHEAD at a time
   const undecided: MsgCtx[] = [];
-  const only = candidates(key, view, env.sets);
   const count = only ? only.length : view.length;
-  outer: for (let j = 0; j < count; j++) {
+  for (let j = 0; j < count; j++) {
     const i = only ? only[j]! : j;
-    const sig = fts?.signature(view[i]!.uid);
-    if (sig !== undefined) for (const q of must) if (cannotMatch(sig, q)) continue outer;
-    const x: MsgCtx = { m: s.current(view[i]!), seq: i + 1, sig };
+    const x: MsgCtx = { m: s.current(view[i]!), seq: i + 1 };
     try {
       if (needs.internal) x.internal = await box.internalDate(x.m.uid);
       if (needs.saved) x.saved = await box.saveDate(x.m.uid);

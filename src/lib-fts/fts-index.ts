@@ -36,7 +36,8 @@ import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { messageSignature } from './fts-signature.ts';
+import { messageSignature, type FtsQuery } from './fts-signature.ts';
+import { FtsSlices } from './fts-slices.ts';
 import { logger } from '../util/msg.ts';
 
 export const FTS_INDEX_NAME = 'postern-fts';
@@ -50,6 +51,13 @@ let MEMORY_MAX = 512 * 1024 * 1024;
 
 /** Reads messages for the catch-up (Mailbox.readMany). */
 export type ReadMany = (uids: readonly number[], each: (i: number, content: Buffer) => void) => Promise<void>;
+/** The UIDs of a view, ascending: numbers, or the view's messages themselves. */
+export type UidList = readonly number[] | readonly { readonly uid: number }[];
+
+function uidAt(list: UidList, i: number): number {
+  const x = list[i]!;
+  return typeof x === 'number' ? x : x.uid;
+}
 
 export interface FtsLog { warn(m: string): void }
 let log: FtsLog = logger('lib-fts');
@@ -79,7 +87,7 @@ function validSigLength(n: number): boolean {
 }
 
 /** Records from `off`: how far they are valid, and whether what stopped it is damage (not EOF). */
-function parseRecords(b: Buffer, off: number, into: Map<number, Uint8Array>): { end: number; damaged: boolean; count: number } {
+function parseRecords(b: Buffer, off: number, into: { set(uid: number, sig: Uint8Array): unknown }): { end: number; damaged: boolean; count: number } {
   let count = 0;
   while (off < b.length) {
     if (off + 4 > b.length) return { end: off, damaged: false, count };
@@ -138,28 +146,32 @@ function touch(f: FtsIndex): void {
 
 export class FtsIndex {
   readonly path: string;
-  private sigs = new Map<number, Uint8Array>();
+  private sigs = new FtsSlices();
   private uidValidity = -1;
   private ino = -1;
   /** Bytes of the file parsed so far (0: nothing loaded). */
   private loaded = 0;
-  /** Records read or written (duplicates and dead ones included): when to compact. */
-  private records = 0;
   private damaged = false;
   /** The file's size at the last follow(): more than `loaded` = a record not (yet) complete. */
   private fileSize = 0;
   /** The file cannot be written (permissions, full disk): the signatures live in memory only. */
   private memoryOnly = false;
+  /**
+   * Every UID up to this one of the last whole view was indexed (0: unknown). Records are only
+   * dropped by unload() and rewrite(), which reset it, and new messages get higher UIDs: the
+   * next update() only checks the view's UIDs above it.
+   */
+  private coveredTo = 0;
   private busy: Promise<unknown> = Promise.resolve();
   bytes = 0;
 
   constructor(path: string) { this.path = path; }
 
   /** The signature of `uid` (undefined: not indexed). Valid after update(). */
-  signature(uid: number): Uint8Array | undefined { return this.sigs.get(uid); }
+  signature(uid: number): Uint8Array | undefined { return this.sigs.signature(uid); }
 
   unload(): void {
-    this.sigs = new Map(); this.loaded = 0; this.ino = -1; this.records = 0; this.bytes = 0; this.uidValidity = -1;
+    this.sigs = new FtsSlices(); this.loaded = 0; this.ino = -1; this.bytes = 0; this.uidValidity = -1; this.coveredTo = 0;
   }
 
   /** Run fn after every earlier update of this index in this process. */
@@ -174,7 +186,7 @@ export class FtsIndex {
    * index kept in memory only, because the file cannot be written, stays). A file larger than
    * `maxBytes` (more than an index of the mailbox can be) is not read: it is rebuilt.
    */
-  private follow(maxBytes: number): boolean {
+  private follow(maxBytes: () => number): boolean {
     let fd: number;
     try { fd = openSync(this.path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW); } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn(`${this.path}: ${(e as Error).message}; rebuilding it`);
@@ -190,7 +202,9 @@ export class FtsIndex {
         return true;
       }
       this.memoryOnly = false;
-      if (st.size > maxBytes && (st.ino !== this.ino || st.size - this.loaded > maxBytes)) {
+      // (the bound is at least two batches of the largest records: counted only past that)
+      const grown = st.ino !== this.ino ? st.size : st.size - this.loaded;
+      if (grown > 2 * BATCH * (12 + MAX_SIG) && grown > maxBytes()) {
         log.warn(`${this.path}: ${st.size} bytes, more than an index of this mailbox can be; rebuilding it`);
         this.unload(); this.damaged = true; this.ino = st.ino;
         return true;
@@ -206,22 +220,34 @@ export class FtsIndex {
         }
         this.uidValidity = b.readUInt32LE(8);
         const r = parseRecords(b, HEADER, this.sigs);
-        this.loaded = r.end; this.records = r.count; this.damaged = r.damaged;
-        this.bytes = r.end;
+        this.loaded = r.end; this.damaged = r.damaged;
         return true;
       }
       if (st.size > this.loaded) {
         const b = Buffer.allocUnsafe(st.size - this.loaded);
         const n = readSync(fd, b, 0, b.length, this.loaded);
         const r = parseRecords(b.subarray(0, n), 0, this.sigs);
-        this.loaded += r.end; this.records += r.count; this.bytes += r.end;
+        this.loaded += r.end;
         if (r.damaged) this.damaged = true;
       }
       return true;
     } finally { closeSync(fd); }
   }
 
-  /** Replace the file by a header and the signatures of `keep` (temp + rename). */
+  /**
+   * The valid records of the file as it is now (up to the first damage; a later record for a
+   * UID replaces an earlier one), when it is an index for `uidValidity`; else none.
+   */
+  private readValid(uidValidity: number): Map<number, Uint8Array> {
+    const out = new Map<number, Uint8Array>();
+    let b: Buffer;
+    try { b = readFileSync(this.path, { flag: fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW }); } catch { return out; }
+    if (b.length < HEADER || !b.subarray(0, 8).equals(MAGIC) || crc32(b.subarray(0, 12)) !== b.readUInt32LE(12) || b.readUInt32LE(8) !== uidValidity) return out;
+    parseRecords(b, HEADER, out);
+    return out;
+  }
+
+  /** Replace the file by a header and the records `keep` (temp + rename); load them. */
   private rewrite(uidValidity: number, keep: Map<number, Uint8Array>): void {
     const tmp = `${this.path}.tmp.${process.pid}.${randomBytes(4).toString('hex')}`;
     const parts: Buffer[] = [header(uidValidity)];
@@ -235,8 +261,10 @@ export class FtsIndex {
       try { unlinkSync(tmp); } catch { /* not made */ }
       throw e;
     }
-    this.sigs = keep; this.uidValidity = uidValidity; this.damaged = false;
-    this.ino = statSync(this.path).ino; this.loaded = b.length; this.records = keep.size; this.bytes = b.length;
+    this.unload();
+    for (const [uid, sig] of keep) this.sigs.set(uid, sig);
+    this.uidValidity = uidValidity; this.damaged = false;
+    this.ino = statSync(this.path).ino; this.loaded = b.length;
   }
 
   /**
@@ -256,25 +284,28 @@ export class FtsIndex {
       writeSync(fd, b);
       const after = fstatSync(fd);
       if (known && before.ino === this.ino && before.size === this.loaded && after.size === before.size + b.length) {
-        this.loaded = after.size; this.bytes += b.length; this.records += recs.length;
+        this.loaded = after.size;
       }
       return true;
     } finally { closeSync(fd); }
   }
 
   /**
-   * Make the index cover `uids` (a view, ascending) of a mailbox with `uidValidity`: the index
-   * a search may then consult with signature(). `total`: the messages in the mailbox; when
-   * `uids` is all of them, records of other UIDs are expunged ones and may be compacted away
-   * (a search over part of a mailbox, e.g. CONTEXT=SEARCH updates, passes more). Never throws for a
-   * damaged file: rebuilds it; an error writing it (full disk, permissions) is logged and the
-   * index stays in memory only.
+   * Make the index cover `view` (its UIDs, ascending) of a mailbox with `uidValidity`, and
+   * return, for each of `queries`, the UIDs of the view's messages the index does not rule out,
+   * ascending (messages it could not index, e.g. expunged while read, are included): a search
+   * then looks at these only. `total`: the messages in the mailbox; when `view` is all of them,
+   * records of other UIDs are expunged ones and may be compacted away (a search over part of a
+   * mailbox, e.g. CONTEXT=SEARCH updates, passes more). Never throws for a damaged file:
+   * rebuilds it; an error writing it (full disk, permissions) is logged and the index stays in
+   * memory only.
    */
-  update(uidValidity: number, uids: readonly number[], read: ReadMany, total = uids.length): Promise<void> {
+  update(uidValidity: number, view: UidList, read: ReadMany, total: number | (() => number) = view.length, queries: readonly FtsQuery[] = []): Promise<Uint32Array[]> {
     return this.serial(async () => {
+      let known = typeof total === 'number' ? total : -1;
+      const count = () => (known >= 0 ? known : (known = (total as () => number)()));
       // each UID has one live record; compaction keeps dead ones under 2x + a batch
-      const whole = total <= uids.length;
-      const maxBytes = HEADER + (2 * Math.max(total, uids.length) + 2 * BATCH) * (12 + MAX_SIG);
+      const maxBytes = () => HEADER + (2 * Math.max(count(), view.length) + 2 * BATCH) * (12 + MAX_SIG);
       let exists = this.follow(maxBytes);
       if (exists && this.fileSize > this.loaded && !this.damaged) {
         // an incomplete record at the end: an append in progress (one write(2): done in a moment)
@@ -285,31 +316,48 @@ export class FtsIndex {
       }
       const inMemory = !exists && this.memoryOnly && this.uidValidity === uidValidity;
       let writable = !inMemory;
-      const missing: number[] = [];
       // a damaged file keeps its valid (CRC-checked) records; a foreign or garbage one nothing
       const fresh = !inMemory && (!exists || this.uidValidity !== uidValidity);
       if (exists && (fresh || this.damaged)) log.warn(`${this.path}: ${fresh ? 'not an index of this mailbox' : 'damaged'}; rebuilding it`);
-      if (fresh) this.sigs = new Map();
-      for (const u of uids) if (!this.sigs.has(u)) missing.push(u);
-      const liveCount = uids.length - missing.length;
-      if (!inMemory && (fresh || this.damaged || (whole && this.records > 2 * liveCount && this.records - liveCount > BATCH))) {
-        let live = this.sigs;
-        if (whole) {
-          live = new Map<number, Uint8Array>();
-          for (const u of uids) { const s = this.sigs.get(u); if (s) live.set(u, s); }
+      if (fresh) { this.sigs = new FtsSlices(); this.coveredTo = 0; }
+      const whole = () => count() <= view.length;
+      // the view's UIDs the index lacks: above coveredTo only (UIDs below it were all indexed
+      // and nothing was dropped since)
+      let from = 0;
+      if (this.coveredTo > 0) {
+        let lo = 0, hi = view.length;
+        while (lo < hi) { const mid = (lo + hi) >> 1; if (uidAt(view, mid) <= this.coveredTo) lo = mid + 1; else hi = mid; }
+        from = lo;
+      }
+      let missing: number[] = [];
+      for (let i = from; i < view.length; i++) { const u = uidAt(view, i); if (!this.sigs.has(u)) missing.push(u); }
+      const liveCount = view.length - missing.length;
+      if (!inMemory && (fresh || this.damaged || (this.sigs.records > 2 * liveCount && this.sigs.records - liveCount > BATCH && whole()))) {
+        // (a file too large to be read, or garbage, has left nothing to keep)
+        let keep = fresh || this.sigs.records === 0 ? new Map<number, Uint8Array>() : this.readValid(uidValidity);
+        if (whole()) {
+          const live = new Set<number>();
+          for (let i = 0; i < view.length; i++) live.add(uidAt(view, i));
+          keep = new Map([...keep].filter(([u]) => live.has(u)));
         }
-        try { this.rewrite(uidValidity, live); } catch (e) {
+        try { this.rewrite(uidValidity, keep); } catch (e) {
           writable = false;
-          this.sigs = live; this.uidValidity = uidValidity; this.memoryOnly = true; this.damaged = false;
+          this.unload();
+          for (const [uid, sig] of keep) this.sigs.set(uid, sig);
+          this.uidValidity = uidValidity; this.memoryOnly = true; this.damaged = false;
           log.warn(`${this.path}: cannot write the full-text index (kept in memory meanwhile; fix the file or the directory's permissions): ${(e as Error).message}`);
         }
+        missing = [];
+        for (let i = 0; i < view.length; i++) { const u = uidAt(view, i); if (!this.sigs.has(u)) missing.push(u); }
       }
+      const unread = new Set(missing);
       for (let i = 0; i < missing.length; i += BATCH) {
         const part = missing.slice(i, i + BATCH);
         const recs: Buffer[] = [];
         await read(part, (j, content) => {
           const sig = messageSignature(content);
           this.sigs.set(part[j]!, sig);
+          unread.delete(part[j]!);
           recs.push(record(part[j]!, sig));
         });
         if (writable && recs.length > 0) {
@@ -318,9 +366,20 @@ export class FtsIndex {
             log.warn(`${this.path}: cannot append to the full-text index: ${(e as Error).message}`);
           }
         }
-        if (!writable) for (const r of recs) this.bytes += r.length;
       }
+      if (view.length > 0 && uidAt(view, view.length - 1) !== this.coveredTo && whole()) {
+        // covered up to just below the first message that could not be read
+        let to = uidAt(view, view.length - 1);
+        for (const u of unread) to = Math.min(to, u - 1);
+        this.coveredTo = to;
+      }
+      this.bytes = this.sigs.bytes;
       touch(this);
+      return queries.map((q) => {
+        const c = this.sigs.candidates(q);
+        if (unread.size === 0) return c;
+        return Uint32Array.from([...c, ...unread]).sort();
+      });
     });
   }
 
@@ -369,7 +428,7 @@ export class FtsIndex {
   noteCopied(from: FtsIndex, fromUidValidity: number, fromUid: number, uidValidity: number, uid: number): void {
     try {
       if (from.uidValidity !== fromUidValidity) return;
-      const sig = from.sigs.get(fromUid);
+      const sig = from.sigs.signature(fromUid);
       if (!sig) return;
       this.append([record(uid, sig)], uidValidity, false);
     } catch { /* caught up later */ }
