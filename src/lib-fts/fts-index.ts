@@ -6,7 +6,9 @@
  *
  * WHAT IT HOLDS. One trigram signature per message UID (fts-signature.ts), from which SEARCH
  * BODY/TEXT learns which messages CANNOT match; the others are checked exactly as without an
- * index, so results never differ from the plain scan.
+ * index, so results never differ from the plain scan. In memory the signatures are bit-sliced
+ * (fts-slices.ts): update() answers "which messages may contain x" with a few word-wide ANDs
+ * per trigram over all messages at once.
  *
  * FILE FORMAT (little-endian). Header, 16 bytes: `PSTNFTS1`, u32 UIDVALIDITY, u32 CRC-32 of the
  * first 12 bytes. Then records, appended: u32 n, n bytes of payload (u32 uid, signature bytes:
@@ -24,10 +26,12 @@
  * UPDATES. update() before a search: follows what others appended (delivery through
  * MailUser.deliver, COPY, other processes), indexes the UIDs of the view it lacks in batches of
  * BATCH (read, signature, append: memory bounded by the batch, not the mailbox), and drops
- * expunged UIDs (ignored until more than half the records are dead, then compacted). noteSaved()
+ * expunged UIDs (ignored until more than half the records are dead, then compacted). Only the
+ * view's UIDs above those the last search saw indexed are checked (new mail has higher UIDs),
+ * so an unchanged mailbox costs a stat of the file, not a look-up per message. noteSaved()
  * and noteCopied() add one message at delivery/APPEND and COPY when the file already exists.
  *
- * MEMORY. Loaded signatures are shared by every session of the process (one object per path);
+ * MEMORY. Loaded signatures (about the file's size) are shared by every session of the process (one object per path);
  * past MEMORY_MAX bytes in all, the least recently used mailboxes are unloaded (read again when
  * next searched).
  */
