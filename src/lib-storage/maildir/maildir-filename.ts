@@ -39,12 +39,31 @@ export function maildirBase(fname: string): string {
   return i < 0 ? fname : fname.slice(0, i);
 }
 
-/** Parse ":2,<letters>". Names without info (in new/) have no flags. */
+const NO_INFO: ParsedInfo = Object.freeze({ flags: [], keywordIdx: [], other: '' }) as unknown as ParsedInfo;
+/** Parsed info parts by their letters: a mailbox has a handful of distinct ones. */
+const infoCache = new Map<string, ParsedInfo>();
+const INFO_CACHE_MAX = 4096;
+
+/**
+ * Parse ":2,<letters>". Names without info (in new/) have no flags. The result is shared by
+ * every name with the same letters (a first SELECT of 10,000 messages parses a few letter
+ * strings, not 10,000): never mutate it or its arrays.
+ */
 export function parseInfo(fname: string): ParsedInfo {
-  const r: ParsedInfo = { flags: [], keywordIdx: [], other: '' };
   const i = fname.indexOf(MAILDIR_FLAGS_FULL_SEP);
-  if (i < 0) return r;
+  if (i < 0) return NO_INFO;
   const letters = fname.slice(i + MAILDIR_FLAGS_FULL_SEP.length);
+  let r = infoCache.get(letters);
+  if (r === undefined) {
+    r = parseLetters(letters);
+    if (infoCache.size >= INFO_CACHE_MAX) infoCache.clear();
+    infoCache.set(letters, r);
+  }
+  return r;
+}
+
+function parseLetters(letters: string): ParsedInfo {
+  const r: ParsedInfo = { flags: [], keywordIdx: [], other: '' };
   const set = new Set<SystemFlag>();
   for (const ch of letters) {
     const f = LETTER_FLAG[ch];
@@ -54,7 +73,8 @@ export function parseInfo(fname: string): ParsedInfo {
   }
   r.flags = internFlags(FLAG_ORDER.filter((f) => set.has(f)));
   r.keywordIdx.sort((a, b) => a - b);
-  return r;
+  Object.freeze(r.keywordIdx);
+  return Object.freeze(r) as ParsedInfo;
 }
 
 const interned = new Map<number, SystemFlag[]>();
@@ -93,13 +113,23 @@ export function withInfo(base: string, flags: readonly SystemFlag[], keywordIdx:
   return base + MAILDIR_FLAGS_FULL_SEP + infoLetters(flags, keywordIdx, other);
 }
 
-/** `,S=` / `,W=` from the base name (Dovecot maildir_filename_get_size), undefined if absent or bad. */
-const SIZE_RE = { S: /,S=(\d{1,15})(?:,|$)/, W: /,W=(\d{1,15})(?:,|$)/ };
+/**
+ * `,S=` / `,W=` from the base name (Dovecot maildir_filename_get_size), undefined if absent or
+ * bad: 1 to 15 digits ended by ',' or the end of the base name. No regular expression: this
+ * runs twice per message on a first SELECT.
+ */
 export function sizeField(fname: string, key: 'S' | 'W'): number | undefined {
-  const base = maildirBase(fname);
-  if (!base.includes(',')) return undefined;
-  const m = SIZE_RE[key].exec(base);
-  return m ? Number(m[1]) : undefined;
+  const colon = fname.indexOf(MAILDIR_INFO_SEP);
+  const end = colon < 0 ? fname.length : colon;
+  const tag = key === 'S' ? ',S=' : ',W=';
+  for (let i = fname.indexOf(tag); i >= 0 && i + 3 <= end; i = fname.indexOf(tag, i + 1)) {
+    let j = i + 3;
+    let n = 0;
+    for (let c = fname.charCodeAt(j); j < end && c >= 48 && c <= 57; c = fname.charCodeAt(++j)) n = n * 10 + (c - 48);
+    const digits = j - (i + 3);
+    if (digits >= 1 && digits <= 15 && (j === end || fname.charCodeAt(j) === 44)) return n;
+  }
+  return undefined;
 }
 
 /** Delivery time from the name's leading seconds (used to order new files as Dovecot does). */

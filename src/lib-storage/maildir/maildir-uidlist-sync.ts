@@ -138,7 +138,10 @@ export abstract class MaildirUidlistSync extends MaildirRecords {
         recreate = true;
       }
       const todo = [...new Set([...bases, ...(lateBases ? lateBases() : [])])].filter((b) => !this.ulByBase.has(b));
-      todo.sort((a, b) => nameTime(a) - nameTime(b) || (a < b ? -1 : a > b ? 1 : 0));
+      // delivery order: each name's time read once, not once per comparison
+      const times = new Map<string, number>();
+      for (const b of todo) times.set(b, nameTime(b));
+      todo.sort((a, b) => times.get(a)! - times.get(b)! || (a < b ? -1 : a > b ? 1 : 0));
       const added: UidlistRecord[] = [];
       for (const b of todo) {
         const r: UidlistRecord = { uid: this.nextUid++, base: b, ext: [] };
