@@ -109,6 +109,14 @@ function parseRecords(b: Buffer, off: number, into: { set(uid: number, sig: Uint
   return { end: off, damaged: false, count };
 }
 
+/** Records collected in file order, then added to the slices at once (FtsSlices.setMany). */
+class Batch {
+  readonly uids: number[] = [];
+  readonly sigs: Uint8Array[] = [];
+  set(uid: number, sig: Uint8Array): void { this.uids.push(uid); this.sigs.push(sig); }
+  into(s: FtsSlices): void { s.setMany(this.uids, this.sigs); }
+}
+
 /** A file made by root belongs to the owner of the directory it is in (as every mailbox file). */
 function inheritOwnerSync(path: string): void {
   if (process.getuid?.() !== 0) return;
@@ -223,14 +231,18 @@ export class FtsIndex {
           return true;
         }
         this.uidValidity = b.readUInt32LE(8);
-        const r = parseRecords(b, HEADER, this.sigs);
+        const batch = new Batch();
+        const r = parseRecords(b, HEADER, batch);
+        batch.into(this.sigs);
         this.loaded = r.end; this.damaged = r.damaged;
         return true;
       }
       if (st.size > this.loaded) {
         const b = Buffer.allocUnsafe(st.size - this.loaded);
         const n = readSync(fd, b, 0, b.length, this.loaded);
-        const r = parseRecords(b.subarray(0, n), 0, this.sigs);
+        const batch = new Batch();
+        const r = parseRecords(b.subarray(0, n), 0, batch);
+        batch.into(this.sigs);
         this.loaded += r.end;
         if (r.damaged) this.damaged = true;
       }
@@ -266,7 +278,7 @@ export class FtsIndex {
       throw e;
     }
     this.unload();
-    for (const [uid, sig] of keep) this.sigs.set(uid, sig);
+    this.sigs.setMany([...keep.keys()], [...keep.values()]);
     this.uidValidity = uidValidity; this.damaged = false;
     this.ino = statSync(this.path).ino; this.loaded = b.length;
   }
@@ -347,7 +359,7 @@ export class FtsIndex {
         try { this.rewrite(uidValidity, keep); } catch (e) {
           writable = false;
           this.unload();
-          for (const [uid, sig] of keep) this.sigs.set(uid, sig);
+          this.sigs.setMany([...keep.keys()], [...keep.values()]);
           this.uidValidity = uidValidity; this.memoryOnly = true; this.damaged = false;
           log.warn(`${this.path}: cannot write the full-text index (kept in memory meanwhile; fix the file or the directory's permissions): ${(e as Error).message}`);
         }
@@ -358,12 +370,14 @@ export class FtsIndex {
       for (let i = 0; i < missing.length; i += BATCH) {
         const part = missing.slice(i, i + BATCH);
         const recs: Buffer[] = [];
+        const batch = new Batch();
         await read(part, (j, content) => {
           const sig = messageSignature(content);
-          this.sigs.set(part[j]!, sig);
+          batch.set(part[j]!, sig);
           unread.delete(part[j]!);
           recs.push(record(part[j]!, sig));
         });
+        batch.into(this.sigs);
         if (writable && recs.length > 0) {
           try { if (!this.append(recs, uidValidity, true)) writable = false; } catch (e) {
             writable = false;

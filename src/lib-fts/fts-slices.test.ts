@@ -111,6 +111,15 @@ test('random corpus (fixed seed): the index path finds every message the scan fi
     }
     assert.ok(narrowed > needles.length, `the index narrowed only ${narrowed} searches`);
     for (const u of [1, 77, 400]) assert.deepEqual(Buffer.from(sl.signature(u)!), Buffer.from(sigs[u - 1]!));
+    // added in bulk (as a file is loaded), in two parts, with UIDs indexed twice: the same sets
+    const bulk = new FtsSlices();
+    bulk.setMany(uids.slice(0, 150), sigs.slice(0, 150));
+    bulk.setMany([...uids.slice(100), 5, 5], [...sigs.slice(100), sigs[9]!, sigs[4]!]);
+    for (const needle of needles.slice(0, 100)) {
+      const q = compileQuery(needle, false);
+      if (q) assert.deepEqual([...bulk.candidates(q)], [...sl.candidates(q)], `bulk: TEXT ${JSON.stringify(needle)}`);
+    }
+    assert.equal(bulk.size, uids.length);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
