@@ -12,6 +12,7 @@
 import '../src/util/uv-threadpool.ts';   // first: the file-system thread pool as `postern start` sizes it
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { setLogSink } from '../src/util/msg.ts';
+import { idleMemoryRelease } from '../src/util/idle-gc.ts';
 import { PosternMailAccess } from '../test/harness/postern-mail-access.ts';
 
 const [user, pass] = process.argv.slice(2);
@@ -20,6 +21,7 @@ if (!user || !pass) {
   process.exit(64);
 }
 setLogSink(() => {});
+idleMemoryRelease(5000);   // postern_idle_memory_release's default, as the master starts it
 const conf = process.env.POSTERN_BENCH_CONF;
 const pm = await PosternMailAccess.start({ users: [{ user, pass }], ...(conf ? { conf } : {}) });
 const home = `${pm.dir}/mail/${user.split('@').reverse().join('/')}`;

@@ -28,6 +28,7 @@ import { smtpdClients } from '../src/master/master-clients.ts';
 import { setLogSink } from '../src/util/msg.ts';
 import { metrics, renderText } from '../src/util/metrics.ts';
 import { startRuntimeMetrics } from '../src/util/metrics-runtime.ts';
+import { idleMemoryRelease } from '../src/util/idle-gc.ts';
 
 const [configDir, portArg] = process.argv.slice(2);
 if (!configDir || !portArg) {
@@ -54,6 +55,7 @@ queue.ensureDirs();
 const rewrite = await TrivialRewrite.open(config);
 const policy = await SmtpdCheck.open(config, { rewrite });
 const smtpd = createSmtpd(config, { ...smtpdClients, queue, policy, service: 'smtp' });
+idleMemoryRelease(config.time('postern_idle_memory_release') * 1000);   // as the master does
 const server = createServer((sock) => smtpd.handle(sock));
 if (config.bool('postern_metrics')) {
   startRuntimeMetrics('smtpd');

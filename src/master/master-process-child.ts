@@ -23,6 +23,7 @@ import type { ChildMessage, ProcessRequest } from './master-process.ts';
 import { installRemoteAnvil, onAnvilReply, processAuthPenalty, type AnvilReply } from './master-anvil.ts';
 import { metrics } from '../util/metrics.ts';
 import { startRuntimeMetrics } from '../util/metrics-runtime.ts';
+import { idleMemoryRelease } from '../util/idle-gc.ts';
 
 const errText = (e: unknown) => (e instanceof Error ? (e.stack ?? e.message) : String(e));
 const send = (m: ChildMessage) => { if (process.connected) process.send!(m); };
@@ -61,6 +62,7 @@ async function start(req: ProcessRequest): Promise<void> {
   setTriggerForwarder((service, what) => { send({ type: 'trigger', service, what }); return true; });
   serviceName = mod.service.name;
   startRuntimeMetrics(`${req.entry.service}-${process.pid}`);
+  idleMemoryRelease(config.time('postern_idle_memory_release') * 1000);
   running = await mod.service.start(ctx);
   send({ type: 'started' });
   flushCompileCache?.();   // this service's modules are loaded: keep them for the next start (bin/postern)

@@ -16,6 +16,7 @@ import type { ThreadRequest } from './master-thread.ts';
 import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
 import { metrics } from '../util/metrics.ts';
 import { startRuntimeMetrics } from '../util/metrics-runtime.ts';
+import { idleMemoryRelease } from '../util/idle-gc.ts';
 
 const req = workerData as ThreadRequest;
 const port = parentPort!;
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
   // Triggers nobody in this thread listens to go to the main thread (mail-trigger.ts).
   setTriggerForwarder((service, what) => { port.postMessage({ type: 'trigger', service, what }); return true; });
   startRuntimeMetrics(req.entry.service);
+  idleMemoryRelease(config.time('postern_idle_memory_release') * 1000);
   const running: RunningService = await mod.service.start(ctx);
   port.on('message', (m: { type: string; what?: string[]; id?: number }) => {
     if (m.type === 'metrics') { port.postMessage({ type: 'metrics', id: m.id, snap: metrics.snapshot() }); return; }

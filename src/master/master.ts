@@ -39,7 +39,8 @@
  *   queue_directory, process_id_directory (pid file, unix sockets), inet_interfaces,
  *   inet_protocols (listening addresses), default_process_limit (maxproc "-"),
  *   service_throttle_time (longest restart delay), syslog_name, postern_process_mode and
- *   postern_process_count (where each service runs).
+ *   postern_process_count (where each service runs), postern_idle_memory_release (util/idle-gc.ts:
+ *   memory given back when the master's thread is quiet).
  *
  * DIAGNOSTICS
  *   "daemon started -- version V, configuration DIR", "reload -- version V, configuration DIR",
@@ -61,6 +62,7 @@ import { writeServiceStatus, type ServiceStatus } from './master-status.ts';
 import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
 import { configureSharedAnvil } from '../anvil/anvil.ts';
 import { applyMaillog } from './master-maillog.ts';
+import { idleMemoryRelease } from '../util/idle-gc.ts';
 
 export const POSTERN_VERSION = '0.1.0';
 
@@ -148,6 +150,7 @@ export class Master {
       const plan = planServices(cfg, this.o.registry);
       applyMaillog(cfg.main);               // maillog_file: the log lines from here on go there too
       configureSharedAnvil(cfg.main);       // anvil_rate_time_unit of the one table (master-anvil.ts)
+      idleMemoryRelease(cfg.main.time('postern_idle_memory_release') * 1000);   // docs/memory.md
       this.report(plan);
       const slots: Slot[] = [];
       try {
@@ -176,6 +179,7 @@ export class Master {
         plan = planServices(cfg, this.o.registry);
         applyMaillog(cfg.main);             // reopened: `postern logrotate` renamed the old one
         configureSharedAnvil(cfg.main);
+        idleMemoryRelease(cfg.main.time('postern_idle_memory_release') * 1000);
       } catch (err) {
         this.o.log.error(`reload failed: ${errText(err)}; keeping the running configuration`);
         return;
