@@ -18,6 +18,7 @@
  * temporarily unavailable.` when the backend cannot be reached; `nologin` with `reason=` answers
  * `NO [CONTACTADMIN] reason` (as real Dovecot answers).
  */
+import { withAutoSubscribe } from '../lib-storage/mail-autosubscribe.ts';
 import { argAstring, argBytes, argString } from '../lib-imap/imap-parser.ts';
 import { SharedNamespaceUser } from '../lib-storage/mail-namespace.ts';
 import type { MailUser } from '../lib-storage/mail-storage.ts';
@@ -73,7 +74,9 @@ async function authenticate(s: ImapSession, c: CommandContext, user: string, pas
   if (max > 0 && (s.shared.userIp.get(`${rec.user}\0${s.remoteIp}`) ?? 0) >= max) {
     return { status: 'NO', code: 'LIMIT', text: `Maximum number of connections from user+IP exceeded (mail_max_userip_connections=${max})` };
   }
-  const mailUser = withSharedNamespace(s, rec, await s.shared.store.forUser(rec));
+  // auto = subscribe: subscribed without a line in the subscriptions file, as Dovecot
+  const autoSubscribed = s.shared.settings.specialMailboxes.filter((m) => m.auto === 'subscribe').map((m) => m.name);
+  const mailUser = withAutoSubscribe(withSharedNamespace(s, rec, await s.shared.store.forUser(rec)), autoSubscribed);
   s.shared.loginSucceeded(s.remoteIp);
   await s.loggedIn(rec, mailUser, method);
   await autoCreate(s);
@@ -100,14 +103,17 @@ function withSharedNamespace(s: ImapSession, rec: UserRecord, u: MailUser): Mail
   });
 }
 
-/** dovecot.conf `mailbox X { auto = create | subscribe }`: made at login, as Dovecot does. */
+/**
+ * dovecot.conf `mailbox X { auto = create | subscribe }`: made at login (Dovecot makes them
+ * when first listed or opened); `subscribe` is not written into the subscriptions file
+ * (lib-storage/mail-autosubscribe.ts lists it as subscribed).
+ */
 async function autoCreate(s: ImapSession): Promise<void> {
   const u = s.user!;
   for (const mb of s.shared.settings.specialMailboxes) {
     if (mb.auto !== 'create' && mb.auto !== 'subscribe') continue;
     try {
       if (!(await u.exists(mb.name))) await u.create(mb.name);
-      if (mb.auto === 'subscribe' && !(await u.subscriptions()).includes(mb.name)) await u.setSubscribed(mb.name, true);
     } catch (e) {
       s.shared.log.warn(`${s.who()}: autocreate ${mb.name}: ${(e as Error).message}`);
     }
