@@ -174,3 +174,25 @@ test('INDEXPVT with CONDSTORE: CHANGEDSINCE and SEARCH MODSEQ see private change
   const rest = (x: string[]): string[] => x.filter((_, i) => i !== 2 && i !== 6);
   assert.deepEqual(rest(results.postern!), rest(results.dovecot!));
 });
+
+test('INDEXPVT: a private change written by another process is seen at the next command (Postern alone)', { skip, timeout: 60_000 }, async () => {
+  await d.run('a@x.test', ['CREATE Ext', `APPEND Ext ${lit('Subject: x\r\n\r\nx\r\n')}`, `APPEND Ext ${lit('Subject: y\r\n\r\ny\r\n')}`, 'SETACL Ext b@x.test lrsw']);
+  const c = await connectImap(d.fx.port);
+  try {
+    await c.tagged('l', 'LOGIN b@x.test pw');
+    await c.tagged('e', 'ENABLE CONDSTORE');
+    const sel = await c.tagged('s', 'SELECT shared/a@x.test/Ext');
+    const highest = Number(/HIGHESTMODSEQ (\d+)/.exec(sel)?.[1]);
+    const uidv = /UIDVALIDITY (\d+)/.exec(sel)?.[1];
+    assert.ok(highest > 0 && uidv, sel);
+    // what another Postern process serving B writes when B marks message 2 seen there
+    const file = join(d.fx.maildir('b@x.test'), '..', 'shared', 'a@x.test', 'postern-pvt-seen.Ext');
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(`${file}.tmp`, `${uidv}\n2\n${highest + 10} 2=${highest + 10}\n`);
+    const { renameSync } = await import('node:fs');
+    renameSync(`${file}.tmp`, file);
+    assert.match(await c.tagged('n', 'NOOP'), new RegExp(`^\\* 2 FETCH \\(MODSEQ \\(${highest + 10}\\) FLAGS \\(\\\\Seen( \\\\Recent)?\\)\\)\r\n`, 'm'));
+    assert.match(await c.tagged('f', 'FETCH 1:* (FLAGS MODSEQ)'), new RegExp(`\\* 2 FETCH \\(FLAGS \\(\\\\Seen( \\\\Recent)?\\) MODSEQ \\(${highest + 10}\\)\\)`));
+    assert.match(await c.tagged('t', 'STATUS shared/a@x.test/Ext (UNSEEN HIGHESTMODSEQ)'), new RegExp(`UNSEEN 1 HIGHESTMODSEQ ${highest + 10}`));
+  } finally { c.close(); }
+});
