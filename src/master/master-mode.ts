@@ -96,10 +96,15 @@ export function serviceMode(plan: ServicePlan, config: MainConfig, modules: Read
   return v as ProcessMode;
 }
 
-/** The implementation to start for `plan` in `mode`. */
-export async function serviceImpl(plan: ServicePlan, mode: ProcessMode, registry: ServiceRegistry, modules: Readonly<Record<string, string>>): Promise<ServiceImpl> {
+/**
+ * The implementation to start for `plan` in `mode`: in process mode, a process of its own when
+ * processCount() is 1, else an instance in each of the N worker processes of master-pool.ts.
+ */
+export async function serviceImpl(plan: ServicePlan, mode: ProcessMode, registry: ServiceRegistry, modules: Readonly<Record<string, string>>,
+  config: Pick<MainConfig, 'get'>): Promise<ServiceImpl> {
   if (mode === 'inline') return registry[plan.impl]!();
   const module = modules[plan.impl]!;
   if (mode === 'thread') return (await import('./master-thread.ts')).threaded(plan.impl, module);
+  if (processCount(plan.impl, plan.entry.maxproc, config) > 1) return (await import('./master-pool.ts')).pooled(plan.impl, module);
   return (await import('./master-process.ts')).processed(plan.impl, module);
 }

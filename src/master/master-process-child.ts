@@ -1,14 +1,22 @@
 /**
- * master-process-child - the body of a service child process forked by master-process.ts (the
- * contract is there): wait for the request, build the ServiceContext (main.cf and dovecot.conf
- * from the configuration directory, once; master.cf's entries as the request carries them),
- * start the service, take the connections the master passes, obey stop/wakeup, and
- * exit when the master goes away (Postfix daemons' "master disconnect").
+ * master-process-child - the body of a child process forked by master-process.ts (one service
+ * in a process of its own) or master-pool.ts (a worker process running an instance of every
+ * service that shares the pool); the contracts are there. It builds each instance's
+ * ServiceContext (main.cf and dovecot.conf from the configuration directory; master.cf's
+ * entries as the request carries them), starts the service, takes the connections the master
+ * passes, obeys stop/wakeup, and exits when the master goes away (Postfix daemons' "master
+ * disconnect").
  *
- * Messages master → child: {type: 'request', req}, {type: 'conn', l} with a socket handle,
- * {type: 'stop'}, {type: 'wakeup'}, {type: 'trigger', what}, {type: 'tls-reload'}, {type: 'anvil', id, r}.
- * Child → master: {type: 'started'}, {type: 'accept', l}, {type: 'failed', error},
- * {type: 'trigger', service, what}, {type: 'anvil', id, op, a} (master-anvil.ts).
+ * Every instance is named by `sid`, a number the master chose. Messages master → child:
+ * {type: 'request', sid, req}, {type: 'conn', sid, l} with a socket handle, {type: 'stop', sid},
+ * {type: 'wakeup', sid}, {type: 'trigger', service, what}, {type: 'tls-reload'},
+ * {type: 'metrics', id}, {type: 'anvil', id, r}, {type: 'exit'}. Child → master:
+ * {type: 'started', sid}, {type: 'accept', sid, l}, {type: 'failed', sid, error},
+ * {type: 'stopped', sid}, {type: 'trigger', service, what}, {type: 'metrics', id, snap},
+ * {type: 'anvil', id, op, a} (master-anvil.ts).
+ *
+ * A child forked for one service (the request says `single`) exits once that service has
+ * stopped; a pool worker exits on {type: 'exit'}, after stopping what it runs.
  */
 import { reloadTlsContexts } from '../lib-tls/tls-provider.ts';
 import { flushCompileCache } from 'node:module';
@@ -28,60 +36,89 @@ import { idleMemoryRelease } from '../util/idle-gc.ts';
 const errText = (e: unknown) => (e instanceof Error ? (e.stack ?? e.message) : String(e));
 const send = (m: ChildMessage) => { if (process.connected) process.send!(m); };
 
-let running: RunningService | undefined;
-let log = logger('master');
-let stopping = false;
-let serviceName = '';
-/** Connection handlers per listener index, set by the service's accept(). */
-const handlers = new Map<number, (s: Socket) => void>();
+/** One service instance in this process. */
+interface Instance {
+  sid: number;
+  name: string;
+  log: ReturnType<typeof logger>;
+  running?: RunningService;
+  stopping: boolean;
+  /** Connection handlers per listener index, set by the service's accept(). */
+  handlers: Map<number, (s: Socket) => void>;
+}
 
-async function start(req: ProcessRequest): Promise<void> {
+const instances = new Map<number, Instance>();
+let single = false;
+let exiting = false;
+let setUp = false;
+let log = logger('master');
+
+/** Process-wide set-up, once: anvil through the master, triggers to the master, runtime metrics. */
+function setUpProcess(req: ProcessRequest, main: MainConfig): void {
+  if (setUp) return;
+  setUp = true;
+  if (main.isSet('syslog_name')) setSyslogName(main.get('syslog_name'));
+  single = !!req.single;
+  log = logger(single ? req.logName : 'worker');
+  // What ps and top show (the command line may truncate it).
+  process.title = single ? `postern/${req.logName}` : 'postern/worker';
+  // anvil's counts and the auth penalty are the master's one table (master-anvil.ts).
+  installRemoteAnvil((m) => { if (process.connected) process.send!(m); });
+  // Triggers nobody in this process listens to go to the master (mail-trigger.ts).
+  setTriggerForwarder((service, what) => { send({ type: 'trigger', service, what }); return true; });
+  startRuntimeMetrics(single ? `${req.entry.service}-${process.pid}` : `worker-${process.pid}`);
+  idleMemoryRelease(main.time('postern_idle_memory_release') * 1000);
+}
+
+async function start(sid: number, req: ProcessRequest): Promise<void> {
   let dc: DovecotConfig | undefined;
   const dovecot = () => (dc ??= loadDovecotConf(req.configDir));
   const main = MainConfig.load(req.configDir).withDictTypes(authDictTypesFor(dovecot));
-  if (main.isSet('syslog_name')) setSyslogName(main.get('syslog_name'));
-  log = logger(req.logName);
-  process.title = `postern/${req.logName}`;   // what ps and top show (the command line may truncate it)
+  setUpProcess(req, main);
   const config = main.withOverrides(req.entry.overrides);
-  // anvil's counts and the auth penalty are the master's one table (master-anvil.ts).
-  installRemoteAnvil((m) => { if (process.connected) process.send!(m); });
   const mod = await import(new URL(req.module, import.meta.url).href) as { service: ServiceImpl };
+  const inst: Instance = { sid, name: mod.service.name, log: logger(req.logName), stopping: false, handlers: new Map() };
+  instances.set(sid, inst);
   // `server` is a placeholder: the master owns (and listens on) the real socket.
   const placeholder = createServer();
   const listeners: BoundListener[] = req.listeners.map((l, i) => ({
     ...l, server: placeholder,
-    accept: (h: (s: Socket) => void) => { handlers.set(i, h); send({ type: 'accept', l: i }); },
+    accept: (h: (s: Socket) => void) => { inst.handlers.set(i, h); send({ type: 'accept', sid, l: i }); },
   }));
   const ctx: ServiceContext = {
-    config, entry: req.entry, masterCf: req.masterCf, dovecot: dovecot(), log, listeners,
+    config, entry: req.entry, masterCf: req.masterCf, dovecot: dovecot(), log: inst.log, listeners,
     ...(req.protocol ? { protocol: req.protocol } : {}),
     authPenalty: processAuthPenalty(),
-    failed: (err) => send({ type: 'failed', error: errText(err) }),
+    failed: (err) => send({ type: 'failed', sid, error: errText(err) }),
   };
-  // Triggers nobody in this process listens to go to the master (mail-trigger.ts).
-  setTriggerForwarder((service, what) => { send({ type: 'trigger', service, what }); return true; });
-  serviceName = mod.service.name;
-  startRuntimeMetrics(`${req.entry.service}-${process.pid}`);
-  idleMemoryRelease(config.time('postern_idle_memory_release') * 1000);
-  running = await mod.service.start(ctx);
-  send({ type: 'started' });
+  inst.running = await mod.service.start(ctx);
+  send({ type: 'started', sid });
   flushCompileCache?.();   // this service's modules are loaded: keep them for the next start (bin/postern)
 }
 
-function stop(code: number): void {
-  if (stopping) return;
-  stopping = true;
-  const r = running;
-  void (r ? r.stop() : Promise.resolve()).catch(() => undefined).finally(() => {
-    const exit = () => { flushLogs(); process.exit(code); };
-    // The final counts go to the master before the exit (master-process.ts retires them).
-    if (!process.connected) { exit(); return; }
-    const t = setTimeout(exit, 1000);
-    process.send!({ type: 'metrics', id: 0, snap: metrics.snapshot() } satisfies ChildMessage, () => { clearTimeout(t); exit(); });
+async function stopInstance(inst: Instance): Promise<void> {
+  if (inst.stopping) return;
+  inst.stopping = true;
+  try { await inst.running?.stop(); } catch { /* logged by the service */ }
+  instances.delete(inst.sid);
+  send({ type: 'stopped', sid: inst.sid });
+}
+
+/** Stop everything and exit; the final counts go to the master first (it retires them). */
+function exit(code: number): void {
+  if (exiting) return;
+  exiting = true;
+  void Promise.all([...instances.values()].map(stopInstance)).finally(() => {
+    const done = () => { flushLogs(); process.exit(code); };
+    if (!process.connected) { done(); return; }
+    const t = setTimeout(done, 1000);
+    process.send!({ type: 'metrics', id: 0, snap: metrics.snapshot() } satisfies ChildMessage, () => { clearTimeout(t); done(); });
   });
 }
 
-process.on('message', (m: { type: string; req?: ProcessRequest; l?: number; what?: string; id?: number; r?: unknown }, handle?: Socket) => {
+interface MasterMessage { type: string; sid?: number; req?: ProcessRequest; l?: number; service?: string; what?: string; id?: number; r?: unknown }
+
+process.on('message', (m: MasterMessage, handle?: Socket) => {
   switch (m.type) {
     case 'anvil':
       onAnvilReply(m as AnvilReply);
@@ -90,31 +127,44 @@ process.on('message', (m: { type: string; req?: ProcessRequest; l?: number; what
       send({ type: 'metrics', id: m.id ?? 0, snap: metrics.snapshot() });
       break;
     case 'trigger':
-      if (serviceName) trigger(serviceName, m.what ?? '');
+      // For every instance of the named service here (a trigger names a service, not an instance).
+      if ([...instances.values()].some((i) => i.name === m.service)) trigger(m.service!, m.what ?? '');
       break;
-    case 'request':
-      start(m.req!).catch((e) => {
-        send({ type: 'failed', error: errText(e) });
-        flushLogs();
-        // Give the message time to leave before exiting.
-        setTimeout(() => process.exit(1), 50);
+    case 'request': {
+      const sid = m.sid ?? 0;
+      start(sid, m.req!).catch((e) => {
+        send({ type: 'failed', sid, error: errText(e) });
+        if (single) {
+          flushLogs();
+          // Give the message time to leave before exiting.
+          setTimeout(() => process.exit(1), 50);
+        }
       });
       break;
+    }
     case 'conn': {
       if (!handle) break;
-      const h = handlers.get(m.l ?? -1);
-      if (!h || stopping) { handle.destroy(); break; }
-      try { h(handle); } catch (e) { log.error(`connection handler: ${errText(e)}`); handle.destroy(); }
+      const inst = instances.get(m.sid ?? 0);
+      const h = inst?.handlers.get(m.l ?? -1);
+      if (!inst || !h || inst.stopping || exiting) { handle.destroy(); break; }
+      try { h(handle); } catch (e) { inst.log.error(`connection handler: ${errText(e)}`); handle.destroy(); }
       break;
     }
     case 'wakeup':
-      running?.wakeup?.();
+      instances.get(m.sid ?? 0)?.running?.wakeup?.();
       break;
     case 'tls-reload':
       reloadTlsContexts();
       break;
-    case 'stop':
-      stop(0);
+    case 'stop': {
+      const inst = instances.get(m.sid ?? 0);
+      if (single) { exit(0); break; }
+      if (inst) void stopInstance(inst);
+      else send({ type: 'stopped', sid: m.sid ?? 0 });
+      break;
+    }
+    case 'exit':
+      exit(0);
       break;
   }
 });

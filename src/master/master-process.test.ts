@@ -161,14 +161,22 @@ test('an unknown postern_process_mode is a configuration error naming the master
 test('postern_process_count=2: connections are shared out between two children; one dying is replaced alone while the other serves', async () => {
   const port = await freePort();
   writeConfig(port);
-  writeFileSync(join(dir, 'master.cf'), `127.0.0.1:${port} inet n - n 10 - smtpd -o postern_process_mode=process -o postern_process_count=2\n`);
+  writeFileSync(join(dir, 'master.cf'), `127.0.0.1:${port} inet n - n 10 - smtpd -o postern_process_mode=process -o postern_process_count=2\n`
+    + 'echo2 unix - - n - - smtpd -o postern_process_mode=process -o postern_process_count=2\n');
   const statusFile = join(dir, 'services2');
   const mark = lines.length;
+  let survivor = 0;
+  const survivorPid = () => survivor;
   const master = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry, modules, restartDelay: 100, statusFile });
   await master.start();
   try {
     const pids = parseServiceStatus(readFileSync(statusFile, 'utf8'))[0]!.pids;
     assert.equal(pids.length, 2, 'two children');
+    // Both entries run in the same two worker processes (master-pool.ts), not two each.
+    assert.deepEqual([...parseServiceStatus(readFileSync(statusFile, 'utf8'))[1]!.pids].sort(), [...pids].sort(), 'one pool for both services');
+    const u = new Client({ path: join(dir, 'queue', 'private', 'echo2') });
+    assert.ok(pids.includes(Number(/pid=(\d+)/.exec(await u.line())![1])), 'the unix-socket service answers from a pool worker');
+    u.sock.destroy();
     const seen = new Set<number>();
     for (let i = 0; i < 4; i++) {
       const c = new Client({ port });
@@ -186,7 +194,7 @@ test('postern_process_count=2: connections are shared out between two children; 
     assert.ok(onSurvivor, 'a session on the second child');
     process.kill(pids[0]!, 'SIGKILL');
     await waitFor('the exit line', () => lines.some((l) => l.includes(`warning: process postern/smtpd pid ${pids[0]} killed by signal 9`)));
-    assert.ok(lines.some((l) => l.includes('warning: postern/smtpd: restarting one of 2 processes in')), 'only the dead child is restarted');
+    assert.ok(lines.some((l) => l.includes('warning: postern/worker: restarting one of 2 processes in')), 'only the dead child is restarted');
     // Meanwhile the other child takes every connection.
     const during = new Client({ port });
     assert.equal(await during.line(), `hello 127.0.0.1:${port} pid=${pids[1]}`);
@@ -201,10 +209,15 @@ test('postern_process_count=2: connections are shared out between two children; 
       return now.length === 2 && !now.includes(pids[0]!) && now.includes(pids[1]!);
     });
     process.kill(pids[1]!, 0);   // still alive: throws otherwise
+    survivor = pids[1]!;
     assert.ok(!lines.slice(mark).some((l) => /postern\/smtpd: restarting in/.test(l)), 'the service as a whole was not restarted');
   } finally {
     await master.stop();
   }
+  // Once no service uses the pool, its workers exit.
+  const last = parseServiceStatus(readFileSync(statusFile, 'utf8'));
+  assert.deepEqual(last, [], 'stopped');
+  await waitFor('the workers to exit', () => { try { process.kill(survivorPid(), 0); return false; } catch { return true; } });
 });
 
 test('postern_process_mode=thread on a service that accepts connections is refused at start and at reload, naming the service and the setting', async () => {

@@ -7,7 +7,9 @@
  *
  *   processed('smtpd', '../smtpd/smtpd-service.ts').start(ctx) → RunningService
  *
- * (one child; `-o postern_process_count=N` for N, see below).
+ * With postern_process_count above 1 the service runs in the N worker processes of
+ * master-pool.ts instead, shared with the other services of that count; both fork the same
+ * child program (master-process-child.ts) through forkChild() here.
  *
  * CONTRACT
  *  - The child (master-process-child.ts, forked with an IPC channel) loads the configuration
@@ -20,7 +22,7 @@
  *  - Listening sockets stay the master's (a listener survives restarts and reloads, and privileged
  *    ports are bound once). When the child calls `accept()` on listener i, the master routes that
  *    socket's connections to the child: each accepted connection is passed over the IPC channel
- *    (`child.send({type: 'conn', l: i}, socket)`: SCM_RIGHTS under Node's handle passing). The
+ *    (`child.send({type: 'conn', sid, l: i}, socket)`: SCM_RIGHTS under Node's handle passing). The
  *    master's servers use `pauseOnConnect`, so the master never reads a byte of a connection it
  *    hands over (an implicit-TLS ClientHello stays in the kernel for the child). While no child
  *    accepts (during a restart) connections wait in the master, as for in-process services.
@@ -35,10 +37,10 @@
  *  - The child exits at once when the master goes away (its IPC channel closes), as Postfix's
  *    daemons do on "master disconnect": a SIGKILLed master takes its services with it.
  *  - Triggers (mail-trigger.ts) cross the IPC channel both ways: the master passes a trigger for
- *    the service's name to every live child ({type: 'trigger', what}), and a child's trigger
- *    that nobody in it listens to (an smtpd child's new queue ID for qmgr) comes to the master
- *    ({type: 'trigger', service, what}), which passes it on unless it names the child's own
- *    service.
+ *    the service's name to every live child ({type: 'trigger', service, what}), and a child's
+ *    trigger that nobody in it listens to (an smtpd child's new queue ID for qmgr) comes to the
+ *    master ({type: 'trigger', service, what}), which passes it on unless it names the child's
+ *    own service.
  *  - wakeup() is forwarded; reload() is not offered, so a changed configuration starts a new
  *    child and then stops the old one (which finishes its sessions). New certificate files
  *    (`postern reload`, the ACME client) reach every child as {type: 'tls-reload'}: the child
@@ -46,19 +48,12 @@
  *  - The child's stderr (its log lines, `postern/smtpd[CHILD PID]: ...`) is read by the master
  *    and written to the master's stderr in whole lines, so two processes never interleave
  *    parts of lines in the log.
- *  - postern_process_count=N (master-mode.ts processCount(): default CPUs - 1, at most maxproc)
- *    forks N children: each accepted connection goes to the next live one (round robin), and
- *    each child gets maxproc/N (rounded up) of the session limit. With N > 1, a child that dies
- *    (or calls ctx.failed()) is replaced alone, as Postfix's master replaces a dead smtpd: the
- *    master logs "warning: process postern/smtpd pid 4321 killed by signal 9" and forks a new
- *    one after a backoff (1 s, doubling per consecutive failure up to service_throttle_time),
- *    while the other children keep serving and take every connection. When no child is left
- *    (all restarting), connections wait in the master up to 10 s for the first one back. With
- *    N = 1, the child's death is the service failing (the master's own restart and backoff).
- *  - pids() lists the live children's pids, for `postern status`.
+ *  - The child's metrics are asked for at each scrape and added to the master's; the last
+ *    snapshot of a child that ended is kept (util/metrics.ts retire).
  *  - anvil's per-client counts and the auth penalty are the master's one table, which every
  *    child asks over its IPC channel (master-anvil.ts: {type: 'anvil', id, op, a} answered by
- *    {type: 'anvil', id, r}), so N children do not let a client reach N times a limit.
+ *    {type: 'anvil', id, r}), so N processes do not let a client reach N times a limit.
+ *  - pids() lists the live child's pid, for `postern status`.
  */
 import { addTlsReloadForwarder } from '../lib-tls/tls-provider.ts';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -69,18 +64,12 @@ import type { RunningService, ServiceContext, ServiceImpl } from '../lib-master/
 import { forwardLogLines } from './master-maillog.ts';
 import { metrics, type MetricsSnapshot } from '../util/metrics.ts';
 import { answerAnvil, type AnvilRequest } from './master-anvil.ts';
-import { processCount } from './master-mode.ts';
-import { logger } from '../util/msg.ts';
 
 const CHILD = new URL('./master-process-child.ts', import.meta.url);
 /** How long stop() waits for the child to finish its sessions before SIGKILL. */
-const STOP_KILL_MS = 35_000;
-/** How long a connection waits while every child is restarting, and how many may wait (as master-listen.ts). */
-const HOLD_MS = 10_000;
-const HOLD_MAX = 256;
-const masterLog = logger('master');
+export const STOP_KILL_MS = 35_000;
 
-/** The first IPC message: what the child runs. */
+/** What a child runs: one such request per service instance. */
 export interface ProcessRequest {
   configDir: string;
   /** Module path relative to src/master/, exporting `service: ServiceImpl`. */
@@ -92,13 +81,16 @@ export interface ProcessRequest {
   /** The service name the child logs as ("smtpd", "submission/smtpd"). */
   logName: string;
   listeners: { kind: 'inet' | 'unix'; name: string; ssl: boolean; address: string }[];
+  /** A process of this service's own (exits when it stops); unset for a pool worker. */
+  single?: boolean;
 }
 
 /** Messages child → master. */
 export type ChildMessage =
-  | { type: 'started' }
-  | { type: 'failed'; error: string }
-  | { type: 'accept'; l: number }
+  | { type: 'started'; sid: number }
+  | { type: 'failed'; sid: number; error: string }
+  | { type: 'accept'; sid: number; l: number }
+  | { type: 'stopped'; sid: number }
   | { type: 'trigger'; service: string; what: string }
   | { type: 'metrics'; id: number; snap: MetricsSnapshot }
   | AnvilRequest;
@@ -126,35 +118,94 @@ export class ProcessExitError extends Error {
 const SIGNALS: Readonly<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
 function signalNumber(s: NodeJS.Signals): number | string { return SIGNALS[s] ?? s; }
 
-/** Copy a child's stderr to ours (and maillog_file) in whole lines. */
-function forwardLines(child: ChildProcess): void {
-  forwardLogLines(child.stderr);
-}
-
-/** One forked child and what the master knows of it. */
-interface Child {
+/** A forked child and what every user of one needs. */
+export interface ForkedChild {
   proc: ChildProcess;
   pid: number;
-  /** Listener indexes this child accepts on. */
-  accepts: Set<number>;
-  exited: Promise<void>;
-  /** performance.now() at fork, for the restart backoff. */
+  /** Resolves when the process has exited (code, signal). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** performance.now() at fork. */
   startedAt: number;
   alive(): boolean;
+  /** Send if the channel is open; false otherwise. */
+  post(m: object, handle?: Socket, cb?: (err: Error | null) => void): boolean;
+}
+
+/**
+ * Fork master-process-child.ts with everything a child needs from the master: its log lines
+ * forwarded, its metrics asked for at each scrape (and its final ones kept), certificate
+ * reloads passed on, anvil questions answered. Other messages go to `onMessage`.
+ */
+export function forkChild(name: string, log: { warn(s: string): void }, onMessage: (m: ChildMessage) => void): ForkedChild {
+  const proc = fork(CHILD, [], {
+    execArgv: ['--disable-warning=ExperimentalWarning'],
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+  });
+  const pid = proc.pid ?? 0;
+  forwardLogLines(proc.stderr);
+  // IPC errors (a send to a child that just died) are reported through 'exit'.
+  proc.on('error', (e) => { log.warn(`${name} process ${pid}: ${e.message}`); });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const post = (m: object, handle?: Socket, cb?: (err: Error | null) => void): boolean => {
+    if (!proc.connected) return false;
+    try {
+      if (handle) proc.send(m, handle, cb ?? (() => undefined));
+      else proc.send(m, cb ?? (() => undefined));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // The child's metrics, asked for at each scrape (util/metrics.ts sources). The last snapshot
+  // seen (the child sends a final one when it stops) is retired when it exits, so a restart
+  // does not take its counts away.
+  let asked = 0;
+  const waiting = new Map<number, (s: MetricsSnapshot | undefined) => void>();
+  let last: MetricsSnapshot | undefined;
+  const offMetrics = metrics.addSource(() => new Promise((resolve) => {
+    if (!proc.connected) { resolve(undefined); return; }
+    const id = ++asked;
+    const t = setTimeout(() => { waiting.delete(id); resolve(undefined); }, 2000);
+    waiting.set(id, (s) => { clearTimeout(t); waiting.delete(id); if (s) last = s; resolve(s); });
+    post({ type: 'metrics', id });
+  }));
+  // New certificates (postern reload, ACME): the child re-reads its own (tls-provider.ts).
+  const offTls = addTlsReloadForwarder(() => { post({ type: 'tls-reload' }); });
+  proc.once('exit', () => {
+    offTls();
+    offMetrics();
+    for (const f of [...waiting.values()]) f(undefined);
+    if (last) metrics.retire(last);
+  });
+  proc.on('message', (m: ChildMessage) => {
+    if (m.type === 'metrics') { if (m.id === 0) last = m.snap; else waiting.get(m.id)?.(m.snap); return; }
+    if (m.type === 'anvil') {
+      // The system's one anvil and auth penalty table (master-anvil.ts).
+      const r = answerAnvil(m);
+      if (m.id !== 0) post({ type: 'anvil', id: m.id, r });
+      return;
+    }
+    onMessage(m);
+  });
+  return { proc, pid, exited, startedAt: performance.now(), alive: () => proc.exitCode === null && proc.signalCode === null, post };
+}
+
+/** The request for one instance of a service, from its context. */
+export function processRequest(ctx: ServiceContext, module: string, maxproc: number): ProcessRequest {
+  return {
+    configDir: ctx.config.configDir, module, entry: { ...ctx.entry, maxproc }, masterCf: ctx.masterCf, logName: ctx.log.service,
+    ...(ctx.protocol ? { protocol: ctx.protocol } : {}),
+    listeners: ctx.listeners.map((l) => ({ kind: l.kind, name: l.name, ssl: l.ssl, address: l.address })),
+  };
 }
 
 export function processed(name: string, module: string): ServiceImpl {
   return {
     name,
     async start(ctx: ServiceContext): Promise<RunningService> {
-      const count = processCount(name, ctx.entry.maxproc, ctx.config);
-      // maxproc limits the sessions of the service: shared out among its children.
-      const maxproc = ctx.entry.maxproc === 0 ? 0 : Math.max(1, Math.ceil(ctx.entry.maxproc / count));
-      const req: ProcessRequest = {
-        configDir: ctx.config.configDir, module, entry: { ...ctx.entry, maxproc }, masterCf: ctx.masterCf, logName: ctx.log.service,
-        ...(ctx.protocol ? { protocol: ctx.protocol } : {}),
-        listeners: ctx.listeners.map((l) => ({ kind: l.kind, name: l.name, ssl: l.ssl, address: l.address })),
-      };
+      const req: ProcessRequest = { ...processRequest(ctx, module, ctx.entry.maxproc), single: true };
       let running = false;
       let stopping = false;
       let reported = false;
@@ -163,181 +214,57 @@ export function processed(name: string, module: string): ServiceImpl {
         reported = true;
         ctx.failed(err);
       };
-      const children: Child[] = [];
-      /** Round-robin position per listener. */
-      const next = new Map<number, number>();
-      /** Connections that found no live child (all restarting): held until one accepts. */
-      const pending = new Map<number, { sock: Socket; timer: NodeJS.Timeout }[]>();
-      const pass = (c: Child, l: number, sock: Socket) => {
+      let failure: string | undefined;
+      const accepts = new Set<number>();
+      let resolveStart: () => void = () => undefined;
+      let rejectStart: (e: Error) => void = () => undefined;
+      const started = new Promise<void>((res, rej) => { resolveStart = res; rejectStart = rej; });
+      const child = forkChild(name, ctx.log, (m) => {
+        if (m.type === 'started') resolveStart();
+        else if (m.type === 'accept') {
+          if (!accepts.has(m.l)) { accepts.add(m.l); ctx.listeners[m.l]?.accept(route(m.l)); }
+        } else if (m.type === 'trigger') {
+          if (m.service !== name) trigger(m.service, m.what);
+        } else if (m.type === 'failed') {
+          failure = m.error;
+          const err = new ProcessExitError(m.error, child.pid, 1, null);
+          rejectStart(err);
+          report(err);
+        }
+      });
+      const route = (l: number) => handOff((sock: Socket) => {
         // The handle goes to the child; on a send error (the child just died) the connection
         // is closed: the client retries, as after any daemon crash.
-        try {
-          c.proc.send({ type: 'conn', l }, sock, (err) => { if (err) sock.destroy(); });
-        } catch {
-          sock.destroy();
-        }
-      };
-      const able = (l: number) => children.filter((c) => c.accepts.has(l) && c.alive() && c.proc.connected);
-      const route = (l: number) => handOff((sock: Socket) => {
-        const a = able(l);
-        if (a.length === 0) {
-          // Every child is down (a restart in progress): the connection waits, as in the master's
-          // own listener (master-listen.ts), and goes to the first child that accepts again.
-          const q = pending.get(l) ?? [];
-          if (q.length >= HOLD_MAX || stopping) { sock.destroy(); return; }
-          const timer = setTimeout(() => { pending.set(l, (pending.get(l) ?? []).filter((h) => h.sock !== sock)); sock.destroy(); }, HOLD_MS);
-          timer.unref();
-          q.push({ sock, timer });
-          pending.set(l, q);
-          return;
-        }
-        const i = (next.get(l) ?? 0) % a.length;
-        next.set(l, i + 1);
-        pass(a[i]!, l, sock);
+        if (!child.alive() || !child.post({ type: 'conn', sid: 0, l }, sock, (err) => { if (err) sock.destroy(); })) sock.destroy();
       });
-      const flushPending = (c: Child, l: number) => {
-        const q = pending.get(l);
-        if (!q?.length) return;
-        pending.delete(l);
-        for (const h of q) { clearTimeout(h.timer); if (!h.sock.destroyed) pass(c, l, h.sock); }
-      };
-      const routed = new Set<number>();
-
-      const spawnChild = (): { child: Child; started: Promise<void> } => {
-        const proc = fork(CHILD, [], {
-          execArgv: ['--disable-warning=ExperimentalWarning'],
-          stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-        });
-        const pid = proc.pid ?? 0;
-        forwardLines(proc);
-        // IPC errors (a send to a child that just died) are reported through 'exit'.
-        proc.on('error', (e) => { ctx.log.warn(`${name} process ${pid}: ${e.message}`); });
-        proc.send({ type: 'request', req });
-        let failure: string | undefined;
-        const exited = new Promise<void>((resolve) => {
-          proc.once('exit', (code, signal) => {
-            const why = failure ?? (signal ? `${name} process ${pid} killed by ${signal}` : `${name} process ${pid} exited with status ${code}`);
-            const err = new ProcessExitError(why, pid, failure && code === 0 ? 1 : code, signal);
-            if (count > 1) respawn(child, err); else report(err);
-            resolve();
-          });
-        });
-        const child: Child = { proc, pid, accepts: new Set(), exited, startedAt: performance.now(), alive: () => proc.exitCode === null && proc.signalCode === null };
-        // The child's metrics, asked for at each scrape (util/metrics.ts sources).
-        let asked = 0;
-        const waiting = new Map<number, (s: MetricsSnapshot | undefined) => void>();
-        // The last snapshot seen (the child sends a final one when it stops) is retired when it
-        // exits, so a restart does not take its counts away.
-        let last: MetricsSnapshot | undefined;
-        const offMetrics = metrics.addSource(() => new Promise((resolve) => {
-          if (!proc.connected) { resolve(undefined); return; }
-          const id = ++asked;
-          const t = setTimeout(() => { waiting.delete(id); resolve(undefined); }, 2000);
-          waiting.set(id, (s) => { clearTimeout(t); waiting.delete(id); if (s) last = s; resolve(s); });
-          proc.send({ type: 'metrics', id }, () => undefined);
-        }));
-        // New certificates (postern reload, ACME): the child re-reads its own (tls-provider.ts).
-        const offTls = addTlsReloadForwarder(() => { if (proc.connected) proc.send({ type: 'tls-reload' }, () => undefined); });
-        proc.once('exit', () => {
-          offTls();
-          offMetrics();
-          for (const f of [...waiting.values()]) f(undefined);
-          if (last) metrics.retire(last);
-        });
-        const started = new Promise<void>((resolve, reject) => {
-          proc.on('message', (m: ChildMessage) => {
-            if (m.type === 'metrics') { if (m.id === 0) last = m.snap; else waiting.get(m.id)?.(m.snap); return; }
-            if (m.type === 'anvil') {
-              // The system's one anvil and auth penalty table (master-anvil.ts).
-              const r = answerAnvil(m);
-              if (m.id !== 0 && proc.connected) proc.send({ type: 'anvil', id: m.id, r }, () => undefined);
-              return;
-            }
-            if (m.type === 'started') resolve();
-            else if (m.type === 'accept') {
-              child.accepts.add(m.l);
-              if (!routed.has(m.l)) { routed.add(m.l); ctx.listeners[m.l]?.accept(route(m.l)); }
-              flushPending(child, m.l);
-            } else if (m.type === 'trigger') {
-              if (m.service !== name) trigger(m.service, m.what);
-            } else if (m.type === 'failed') {
-              failure = m.error;
-              const err = new ProcessExitError(m.error, pid, 1, null);
-              reject(err);
-              // One of N children cannot go on: it alone is stopped and replaced (respawn, on its exit).
-              if (count > 1 && running && !stopping) { child.accepts.clear(); stopChild(child); } else report(err);
-            }
-          });
-          void exited.then(() => reject(new Error(failure ?? `${name} process ${pid} exited during start-up`)));
-        });
-        children.push(child);
-        return { child, started };
-      };
-
-      const offTrigger = onTrigger(name, (what) => {
-        for (const c of children) if (c.alive() && c.proc.connected) c.proc.send({ type: 'trigger', what }, () => undefined);
+      void child.exited.then(({ code, signal }) => {
+        const why = failure ?? (signal ? `${name} process ${child.pid} killed by ${signal}` : `${name} process ${child.pid} exited with status ${code}`);
+        report(new ProcessExitError(why, child.pid, failure && code === 0 ? 1 : code, signal));
+        rejectStart(new Error(failure ?? `${name} process ${child.pid} exited during start-up`));
       });
-      /** Graceful: the child finishes its sessions and exits; SIGKILL after STOP_KILL_MS. */
-      async function stopChild(c: Child): Promise<void> {
-        if (!c.alive()) return;
-        if (c.proc.connected) c.proc.send({ type: 'stop' }, (err) => { if (err) c.proc.kill('SIGTERM'); });
-        else c.proc.kill('SIGTERM');
-        const t = setTimeout(() => { c.proc.kill('SIGKILL'); }, STOP_KILL_MS);
-        await c.exited;
-        clearTimeout(t);
-      }
-      /**
-       * One of N children ended on its own: Postfix's master logs the exit and starts another
-       * process; the other children go on serving (and take the connections) meanwhile. The
-       * delay doubles from 1 s per consecutive failure up to service_throttle_time, and starts
-       * over once a child has run that long.
-       */
-      const throttleMs = (() => { try { const t = ctx.config.time('service_throttle_time'); return t > 0 ? t * 1000 : 60_000; } catch { return 60_000; } })();
-      let failures = 0;
-      const respawnTimers = new Set<NodeJS.Timeout>();
-      function respawn(dead: Child, err: ProcessExitError): void {
-        const i = children.indexOf(dead);
-        if (i >= 0) children.splice(i, 1);
-        if (!running || stopping) return;
-        ctx.changed?.();
-        const impl = `postern/${name}`;
-        masterLog.warn(`process ${impl} pid ${err.pid} ${err.status}`);
-        if (performance.now() - dead.startedAt >= throttleMs) failures = 0;
-        failures++;
-        const delay = Math.min(1000 * 2 ** (failures - 1), throttleMs);
-        masterLog.warn(`${impl}: restarting one of ${count} processes in ${delay >= 1000 ? `${Math.round(delay / 1000)}s` : `${delay}ms`}`);
-        const t = setTimeout(() => {
-          respawnTimers.delete(t);
-          if (!running || stopping) return;
-          // A child that fails to start exits, which brings us back here with a longer delay.
-          spawnChild().started.then(() => ctx.changed?.(), () => undefined);
-        }, delay);
-        respawnTimers.add(t);
-      }
-      const stopAll = async (): Promise<void> => {
-        stopping = true;
-        offTrigger();
-        for (const t of respawnTimers) clearTimeout(t);
-        respawnTimers.clear();
-        for (const q of pending.values()) for (const h of q) { clearTimeout(h.timer); h.sock.destroy(); }
-        pending.clear();
-        await Promise.all(children.map(stopChild));
-      };
-
-      const starts = Array.from({ length: count }, () => spawnChild().started);
+      child.post({ type: 'request', sid: 0, req });
+      const offTrigger = onTrigger(name, (what) => { child.post({ type: 'trigger', service: name, what }); });
       try {
-        await Promise.all(starts);
+        await started;
       } catch (err) {
         stopping = true;
         offTrigger();
-        for (const c of children) if (c.alive()) c.proc.kill('SIGKILL');
+        if (child.alive()) child.proc.kill('SIGKILL');
         throw err;
       }
       running = true;
       return {
-        pids: () => children.filter((c) => c.alive()).map((c) => c.pid),
-        stop: stopAll,
-        wakeup() { for (const c of children) if (c.proc.connected) c.proc.send({ type: 'wakeup' }, () => undefined); },
+        pids: () => (child.alive() ? [child.pid] : []),
+        async stop() {
+          stopping = true;
+          offTrigger();
+          if (!child.alive()) return;
+          if (!child.post({ type: 'stop', sid: 0 }, undefined, (err) => { if (err) child.proc.kill('SIGTERM'); })) child.proc.kill('SIGTERM');
+          const t = setTimeout(() => { child.proc.kill('SIGKILL'); }, STOP_KILL_MS);
+          await child.exited;
+          clearTimeout(t);
+        },
+        wakeup() { child.post({ type: 'wakeup', sid: 0 }); },
       };
     },
   };

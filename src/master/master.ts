@@ -375,7 +375,7 @@ export class Master {
     slot.current = inst;
     this.route(inst);
     try {
-      slot.impl ??= await serviceImpl(slot.plan, slot.mode, this.o.registry, this.o.modules);
+      slot.impl ??= await serviceImpl(slot.plan, slot.mode, this.o.registry, this.o.modules, inst.ctx.config);
       inst.running = await slot.impl.start(inst.ctx);
     } catch (err) {
       this.fail(inst, err, true);

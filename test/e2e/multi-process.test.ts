@@ -1,6 +1,7 @@
 /**
- * End to end with smtpd, imapd, pop3d and lmtpd spread over two child processes each
- * (main.cf `postern_process_count = 2`, applied by `postern reload`), real clients on loopback
+ * End to end with smtpd, imapd, pop3d and lmtpd spread over two worker processes (main.cf
+ * `postern_process_count = 2`, applied by `postern reload`; every service runs in both
+ * workers, src/master/master-pool.ts), real clients on loopback
  * (Python's smtplib and imaplib, raw sockets):
  *  - connections land on both processes of a service (the pids of the log lines);
  *  - smtpd_client_connection_count_limit holds across the processes (the master's one anvil
@@ -8,9 +9,9 @@
  *  - the auth penalty holds across the processes: a second failed IMAP LOGIN, in the other
  *    process, is held for the penalty the first one earned (2 s + 4 s, not 2 s);
  *  - an IMAP IDLE in one process sees an APPEND made through the other promptly;
- *  - SIGKILL of one smtpd child while messages are being sent: the other keeps answering, the
+ *  - SIGKILL of one worker while messages are being sent: the other keeps answering, the
  *    dead one is replaced alone, and every message that got 250 is delivered;
- *  - `postern reload` reaches every child (a new smtpd_banner on every connection).
+ *  - `postern reload` reaches every worker (a new smtpd_banner on every connection, from both).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -108,7 +109,7 @@ for s in socks: s.close()
   assert.equal(lines.filter((l) => l.startsWith('220 ')).length, 2, out);
   const refused = lines.filter((l) => /^421 4\.7\.0 \S+ Error: too many connections from 127\.0\.0\.1$/.test(l));
   assert.equal(refused.length, 2, out);
-  // The four connections went to both children: a per-process count would have let all four in.
+  // The four connections went to both workers: a per-process count would have let all four in.
   assert.match(sys.log, /warning: Connection concurrency limit exceeded: 3 from \S+\[127\.0\.0\.1\] for service \d+/);
 });
 
@@ -176,7 +177,7 @@ b.logout()
   assert.notEqual(loginPids[0], loginPids[1], 'the IDLE and the APPEND were in different processes');
 });
 
-test('SIGKILL of one smtpd child under load: the other answers, the dead one is replaced alone, nothing acknowledged is lost', async () => {
+test('SIGKILL of one worker under load: the other answers, the dead one is replaced alone, nothing acknowledged is lost', async () => {
   const smtpPids = pids.get(`${sys.ports.smtp}/inet`)!;
   const victim = smtpPids[0]!;
   const script = `
@@ -208,7 +209,7 @@ print("acked", " ".join(acked))
   const acked = (/acked (.*)/.exec(stdout)?.[1] ?? '').split(' ').filter(Boolean);
   assert.ok(acked.length >= 30, `most messages were acknowledged (${acked.length} of 60): ${stdout}`);
   await sys.waitLog(new RegExp(`warning: process postern/smtpd pid ${victim} killed by signal 9`));
-  assert.match(sys.log, /warning: postern\/smtpd: restarting one of 2 processes in/);
+  assert.match(sys.log, /warning: postern\/worker: restarting one of 2 processes in/);
 
   // The service answers; the survivor was never restarted and a new child replaced the victim.
   await py(`
@@ -216,7 +217,8 @@ import smtplib
 with smtplib.SMTP("127.0.0.1", ${sys.ports.smtp}, timeout=20) as c: c.noop()
 `);
   const after = (await waitSpread([victim])).get(`${sys.ports.smtp}/inet`)!;
-  assert.ok(after.includes(smtpPids[1]!), 'the other child kept running');
+  assert.ok(after.includes(smtpPids[1]!), 'the other worker kept running');
+  assert.deepEqual([...(await waitSpread()).get('dovecot/imap')!].sort(), [...after].sort(), 'the new worker runs imapd too');
 
   // Every acknowledged message reaches the mailbox.
   const box = sys.maildir(USER);
@@ -244,11 +246,25 @@ with smtplib.SMTP("127.0.0.1", ${sys.ports.smtp}, timeout=20) as c: c.noop()
   pids = await waitSpread();
 });
 
-test('postern reload reaches every child: a new smtpd_banner on connections to both', async () => {
+test('postern reload reaches every worker: a new smtpd_banner on connections to both', async () => {
   const before = pids.get(`${sys.ports.smtp}/inet`)!;
+  const m0 = sys.log.length;
   appendFileSync(join(sys.configDir, 'main.cf'), 'smtpd_banner = $myhostname ESMTP spread-over-processes\n');
   assert.equal((await sys.cli('reload')).status, 0);
-  pids = await waitSpread(before);
+  await waitSince(m0, /reload -- version/);
+  // The same worker processes run the new smtpd instance (master-pool.ts): its connections are
+  // routed to it once every worker has started it.
+  await py(`
+import socket, threading, time
+end = time.monotonic() + 30
+while time.monotonic() < end:
+    s = socket.create_connection(("127.0.0.1", ${sys.ports.smtp}), timeout=20)
+    l = s.makefile("rb").readline().decode(); s.close()
+    if "spread-over-processes" in l: break
+    threading.Event().wait(0.2)  # not time.sleep: EINVAL under a moved clock
+`);
+  pids = await waitSpread();
+  assert.deepEqual([...pids.get(`${sys.ports.smtp}/inet`)!].sort(), [...before].sort(), 'the same worker processes');
   const mark = sys.log.length;
   const out = await py(`
 import socket
