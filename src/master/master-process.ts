@@ -57,6 +57,7 @@
  */
 import { addTlsReloadForwarder } from '../lib-tls/tls-provider.ts';
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { onTrigger, trigger } from '../global/mail-trigger.ts';
 import { handOff } from './master-listen.ts';
@@ -66,6 +67,18 @@ import { metrics, type MetricsSnapshot } from '../util/metrics.ts';
 import { answerAnvil, type AnvilRequest } from './master-anvil.ts';
 
 const CHILD = new URL('./master-process-child.ts', import.meta.url);
+/**
+ * The Node flags of every Postern process (bin/node-flags, which bin/postern passes to the
+ * master): a child must run with the same ones (V8's young generation size among them: without
+ * it a busy child's RSS grows by ~150 MB).
+ */
+function childExecArgv(): string[] {
+  let flags: string[] = [];
+  try {
+    flags = readFileSync(new URL('../../bin/node-flags', import.meta.url), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  } catch { /* an installation without the file: Node's defaults */ }
+  return [...new Set(['--disable-warning=ExperimentalWarning', ...flags])];
+}
 /** How long stop() waits for the child to finish its sessions before SIGKILL. */
 export const STOP_KILL_MS = 35_000;
 
@@ -138,7 +151,7 @@ export interface ForkedChild {
  */
 export function forkChild(name: string, log: { warn(s: string): void }, onMessage: (m: ChildMessage) => void): ForkedChild {
   const proc = fork(CHILD, [], {
-    execArgv: ['--disable-warning=ExperimentalWarning'],
+    execArgv: childExecArgv(),
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });
   const pid = proc.pid ?? 0;
