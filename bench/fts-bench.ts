@@ -16,7 +16,7 @@
  * hit counts must agree between all servers or the run fails.
  */
 import '../src/util/uv-threadpool.ts';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,12 +110,20 @@ export async function runFtsBench(o: FtsBenchOptions): Promise<FtsBenchRow[]> {
     const rows: FtsBenchRow[] = [];
     for (const s of sides) {
       await s.c.cmd('EXAMINE INBOX');
+      const rss0 = s.srv.rssKb();
       t = performance.now();
       const n = hits(await s.c.cmd(SEARCHES[0]!));
       const ms = performance.now() - t;
       say(`${s.name}: first search (builds indexes) ${ms.toFixed(0)} ms, ${n} hits`);
-      if (s === P) rows.push({ name: 'index build (first SEARCH TEXT)', reference: 'none', other: 0, postern: ms, unit: 'ms', ratio: 0 });
+      if (s !== P) continue;
+      rows.push({ name: 'index build (first SEARCH TEXT)', reference: 'none', other: 0, postern: ms, unit: 'ms', ratio: 0 });
+      // the index: its file, and what the server process grew by while building and loading it
+      const file = pst.maildir ? join(pst.maildir, 'postern-fts') : '';
+      const bytes = file && existsSync(file) ? statSync(file).size : 0;
+      if (bytes > 0) rows.push({ name: 'index file, bytes per message', reference: 'none', other: 0, postern: bytes / o.messages, unit: 'B', ratio: 0 });
+      rows.push({ name: 'server memory after the first search, KiB', reference: 'none', other: 0, postern: s.srv.rssKb() - rss0, unit: 'KiB', ratio: 0 });
     }
+    const rssBefore = P.srv.rssKb();
     for (const q of SEARCHES) {
       const times = new Map<Side, number[]>(sides.map((s) => [s, []]));
       const counts = new Map<Side, number>();
@@ -138,6 +146,7 @@ export async function runFtsBench(o: FtsBenchOptions): Promise<FtsBenchRow[]> {
         say(`${q}: ${s.name} ${d.toFixed(1)} ms, Postern ${p.toFixed(1)} ms, ${(d / p).toFixed(1)}x`);
       }
     }
+    rows.push({ name: 'server memory growth over the timed searches, KiB', reference: 'none', other: 0, postern: P.srv.rssKb() - rssBefore, unit: 'KiB', ratio: 0 });
     return rows;
   } finally {
     for (const s of sides) { s.c.close(); await s.srv.stop().catch(() => {}); }
@@ -157,7 +166,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const rows = await runFtsBench(o);
   console.log(`SEARCH on ${o.messages} messages, median of ${o.rounds} rounds (ratio = other / Postern: > 1 Postern faster)`);
   for (const r of rows) {
-    if (r.reference === 'none') { console.log(`${r.name.padEnd(44)} Postern ${r.postern.toFixed(0)} ms`); continue; }
+    if (r.reference === 'none') { console.log(`${r.name.padEnd(52)} Postern ${r.postern.toFixed(0)} ${r.unit}`); continue; }
     console.log(`${r.name.padEnd(44)} ${r.reference.padEnd(22)} ${r.other.toFixed(1).padStart(9)} ms  Postern ${r.postern.toFixed(1).padStart(8)} ms  ${r.ratio.toFixed(1)}x`);
   }
 }

@@ -100,7 +100,8 @@ export function buildMaildir(root: string, n: number): void {
 
 // ---- servers ----
 
-export interface Server { port: number; rssKb(): number; stop(): Promise<void> }
+/** `maildir`: the user's Maildir the server serves (Postern's copy; absent for Dovecot). */
+export interface Server { port: number; rssKb(): number; stop(): Promise<void>; maildir?: string }
 
 function rssOf(pid: number): number {
   try {
@@ -115,13 +116,20 @@ export async function startPostern(src: string, users = 0): Promise<Server> {
   // IMAP_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles Postern's server
   const extra = process.env.IMAP_BENCH_NODE_ARGS ? process.env.IMAP_BENCH_NODE_ARGS.split(' ') : [];
   const child: ChildProcess = spawn(process.execPath, [...POSTERN_NODE_FLAGS, ...extra, self, '--server', src, String(users)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let maildir: string | undefined;
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d) => { out += d; const m = /PORT (\d+)/.exec(out); if (m) resolve(Number(m[1])); });
+    child.stdout!.on('data', (d) => {
+      out += d;
+      maildir ??= /MAILDIR (.*)\n/.exec(out)?.[1];
+      const m = /PORT (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
     child.once('exit', (c) => reject(new Error(`postern server exited ${c}`)));
   });
   return {
     port,
+    ...(maildir ? { maildir } : {}),
     rssKb: () => rssOf(child.pid!),
     async stop() { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)); },
   };
@@ -137,7 +145,7 @@ async function serverMain(src: string, many: number): Promise<void> {
   const dest = f.maildir(USER);
   mkdirSync(dirname(dest), { recursive: true });
   cpSync(src, dest, { recursive: true });
-  process.stdout.write(`PORT ${f.port}\n`);
+  process.stdout.write(`MAILDIR ${dest}\nPORT ${f.port}\n`);
   process.once('SIGTERM', () => { void f.stop().then(() => process.exit(0)); });
 }
 
