@@ -289,11 +289,11 @@ export async function searchMessages(s: ImapSession, box: Mailbox, key: SearchKe
     // the index must not be compacted down to them, hence the mailbox's own count then)
     const total = box === s.box ? view.length : () => box.status().messages;
     const lists = await index.update(box.uidValidity, view, (uids, each) => box.readMany(uids, each), total, qs.all);
-    env.fts = { lists: new Map(qs.all.map((q, i) => [q, lists[i]!])), sets: new Map(), must: qs.must };
+    if (lists) env.fts = { lists: new Map(qs.all.map((q, i) => [q, lists[i]!])), sets: new Map(), must: qs.must };
     // BODY/TEXT keys every match must satisfy (the key, or ANDed at the top): only the messages
     // the index keeps for all of them are looked at
     let keep: Uint32Array | undefined;
-    for (const q of qs.must) { const l = env.fts.lists.get(q)!; keep = keep ? intersect(keep, l) : l; }
+    if (env.fts) for (const q of qs.must) { const l = env.fts.lists.get(q)!; keep = keep ? intersect(keep, l) : l; }
     if (keep) {
       const idx = viewIndexesOf(view, keep);
       if (only) { const ok = new Set(idx); only = only.filter((i) => ok.has(i)); } else only = idx;

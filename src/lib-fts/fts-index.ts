@@ -174,6 +174,8 @@ export class FtsIndex {
    * next update() only checks the view's UIDs above it.
    */
   private coveredTo = 0;
+  /** Counts unload()s: records dropped while a catch-up read messages (by the memory limit). */
+  private generation = 0;
   private busy: Promise<unknown> = Promise.resolve();
   bytes = 0;
 
@@ -183,6 +185,7 @@ export class FtsIndex {
   signature(uid: number): Uint8Array | undefined { return this.sigs.signature(uid); }
 
   unload(): void {
+    this.generation++;
     this.sigs = new FtsSlices(); this.loaded = 0; this.ino = -1; this.bytes = 0; this.uidValidity = -1; this.coveredTo = 0;
   }
 
@@ -310,18 +313,21 @@ export class FtsIndex {
    * Make the index cover `view` (its UIDs, ascending) of a mailbox with `uidValidity`, and
    * return, for each of `queries`, the UIDs of the view's messages the index does not rule out,
    * ascending (messages it could not index, e.g. expunged while read, are included): a search
-   * then looks at these only. `total`: the messages in the mailbox; when `view` is all of them,
+   * then looks at these only. undefined: the index was unloaded while messages were read (the
+   * process's memory limit), it cannot narrow this search. `total`: the messages in the mailbox; when `view` is all of them,
    * records of other UIDs are expunged ones and may be compacted away (a search over part of a
    * mailbox, e.g. CONTEXT=SEARCH updates, passes more). Never throws for a damaged file:
    * rebuilds it; an error writing it (full disk, permissions) is logged and the index stays in
    * memory only.
    */
-  update(uidValidity: number, view: UidList, read: ReadMany, total: number | (() => number) = view.length, queries: readonly FtsQuery[] = []): Promise<Uint32Array[]> {
+  update(uidValidity: number, view: UidList, read: ReadMany, total: number | (() => number) = view.length, queries: readonly FtsQuery[] = []): Promise<Uint32Array[] | undefined> {
     return this.serial(async () => {
+      // (the caller's view may be replaced while messages are read, not changed in place)
+      const n = view.length, lastUid = n > 0 ? uidAt(view, n - 1) : 0;
       let known = typeof total === 'number' ? total : -1;
       const count = () => (known >= 0 ? known : (known = (total as () => number)()));
       // each UID has one live record; compaction keeps dead ones under 2x + a batch
-      const maxBytes = () => HEADER + (2 * Math.max(count(), view.length) + 2 * BATCH) * (12 + MAX_SIG);
+      const maxBytes = () => HEADER + (2 * Math.max(count(), n) + 2 * BATCH) * (12 + MAX_SIG);
       let exists = this.follow(maxBytes);
       if (exists && this.fileSize > this.loaded && !this.damaged) {
         // an incomplete record at the end: an append in progress (one write(2): done in a moment)
@@ -336,24 +342,24 @@ export class FtsIndex {
       const fresh = !inMemory && (!exists || this.uidValidity !== uidValidity);
       if (exists && (fresh || this.damaged)) log.warn(`${this.path}: ${fresh ? 'not an index of this mailbox' : 'damaged'}; rebuilding it`);
       if (fresh) { this.sigs = new FtsSlices(); this.coveredTo = 0; }
-      const whole = () => count() <= view.length;
+      const whole = () => count() <= n;
       // the view's UIDs the index lacks: above coveredTo only (UIDs below it were all indexed
       // and nothing was dropped since)
       let from = 0;
       if (this.coveredTo > 0) {
-        let lo = 0, hi = view.length;
+        let lo = 0, hi = n;
         while (lo < hi) { const mid = (lo + hi) >> 1; if (uidAt(view, mid) <= this.coveredTo) lo = mid + 1; else hi = mid; }
         from = lo;
       }
       let missing: number[] = [];
-      for (let i = from; i < view.length; i++) { const u = uidAt(view, i); if (!this.sigs.has(u)) missing.push(u); }
-      const liveCount = view.length - missing.length;
+      for (let i = from; i < n; i++) { const u = uidAt(view, i); if (!this.sigs.has(u)) missing.push(u); }
+      const liveCount = n - missing.length;
       if (!inMemory && (fresh || this.damaged || (this.sigs.records > 2 * liveCount && this.sigs.records - liveCount > BATCH && whole()))) {
         // (a file too large to be read, or garbage, has left nothing to keep)
         let keep = fresh || this.sigs.records === 0 ? new Map<number, Uint8Array>() : this.readValid(uidValidity);
         if (whole()) {
           const live = new Set<number>();
-          for (let i = 0; i < view.length; i++) live.add(uidAt(view, i));
+          for (let i = 0; i < n; i++) live.add(uidAt(view, i));
           keep = new Map([...keep].filter(([u]) => live.has(u)));
         }
         try { this.rewrite(uidValidity, keep); } catch (e) {
@@ -364,9 +370,10 @@ export class FtsIndex {
           log.warn(`${this.path}: cannot write the full-text index (kept in memory meanwhile; fix the file or the directory's permissions): ${(e as Error).message}`);
         }
         missing = [];
-        for (let i = 0; i < view.length; i++) { const u = uidAt(view, i); if (!this.sigs.has(u)) missing.push(u); }
+        for (let i = 0; i < n; i++) { const u = uidAt(view, i); if (!this.sigs.has(u)) missing.push(u); }
       }
       const unread = new Set(missing);
+      const generation = this.generation;
       for (let i = 0; i < missing.length; i += BATCH) {
         const part = missing.slice(i, i + BATCH);
         const recs: Buffer[] = [];
@@ -385,9 +392,11 @@ export class FtsIndex {
           }
         }
       }
-      if (view.length > 0 && uidAt(view, view.length - 1) !== this.coveredTo && whole()) {
+      // unloaded meanwhile (another mailbox's index pushed it out): this search goes without
+      if (this.generation !== generation) return undefined;
+      if (n > 0 && lastUid !== this.coveredTo && whole()) {
         // covered up to just below the first message that could not be read
-        let to = uidAt(view, view.length - 1);
+        let to = lastUid;
         for (const u of unread) to = Math.min(to, u - 1);
         this.coveredTo = to;
       }

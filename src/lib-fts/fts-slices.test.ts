@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseMime } from '../lib-mail/mail-mime.ts';
 import { matchBody, matchText, walkSearchText } from '../lib-mail/mail-search.ts';
 import { cannotMatch, compileQuery, messageSignature, type FtsQuery } from './fts-signature.ts';
-import { FtsIndex, setFtsLog } from './fts-index.ts';
+import { FtsIndex, ftsIndexAt, setFtsLog, setFtsMemoryMax } from './fts-index.ts';
 import { FtsSlices } from './fts-slices.ts';
 
 setFtsLog({ warn: () => {} });
@@ -77,6 +77,7 @@ async function assertNarrowsOnly(f: FtsIndex, uv: number, msgs: Map<number, Buff
   const qs: { q: FtsQuery; needle: string }[] = [];
   for (const needle of needles) for (const body of [true, false]) { const q = compileQuery(needle, body); if (q) qs.push({ q, needle }); }
   const lists = await f.update(uv, uids, reader(msgs), uids.length, qs.map((x) => x.q));
+  assert.ok(lists, 'the index answered');
   qs.forEach(({ q, needle }, i) => {
     const cand = new Set(lists[i]);
     for (const u of scan(msgs, uids, needle, q.body)) assert.ok(cand.has(u), `${q.body ? 'BODY' : 'TEXT'} ${JSON.stringify(needle)}: uid ${u} missed`);
@@ -147,7 +148,7 @@ test('hostile: a 1 MB needle, a message and a needle of 10,000 distinct trigrams
     const f = new FtsIndex(join(dir, 'postern-fts'));
     const t0 = performance.now();
     await assertNarrowsOnly(f, 1, msgs, [1, 2, 3], [long, letters.slice(100, 170), mega, 'x'.repeat(5000), letters.slice(0, 10_002)]);
-    const [c] = await f.update(1, [1, 2, 3], reader(msgs), 3, [compileQuery(mega, true)!]);
+    const [c] = (await f.update(1, [1, 2, 3], reader(msgs), 3, [compileQuery(mega, true)!]))!;
     assert.ok(c!.includes(2) && !c!.includes(3));
     assert.ok(performance.now() - t0 < 60_000);
   } finally { rmSync(dir, { recursive: true, force: true }); }
@@ -226,5 +227,28 @@ test('deliveries and expunges by another process while searches run: no match is
     }
     await assertNarrowsOnly(searcher, 3, msgs, view, needles);
     assert.ok(statSync(path).size > 16);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('an index pushed out of memory while its catch-up reads messages does not narrow that search', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fts-lru-'));
+  try {
+    const r = rng(5);
+    const msgs = new Map<number, Buffer>();
+    for (let u = 1; u <= 50; u++) msgs.set(u, randomMessage(r, u));
+    const a = ftsIndexAt(join(dir, 'a-fts')), b = ftsIndexAt(join(dir, 'b-fts'));
+    await a.update(1, [...msgs.keys()].slice(0, 40), reader(msgs));
+    setFtsMemoryMax(1);
+    try {
+      // while a reads its 10 new messages, b is searched: over the limit, a is unloaded
+      const q = compileQuery('quokka', false)!;
+      const lists = await a.update(1, [...msgs.keys()], async (uids, each) => {
+        await b.update(1, [...msgs.keys()], reader(msgs));
+        await reader(msgs)(uids, each);
+      }, 50, [q]);
+      assert.equal(lists, undefined);
+      // the next search loads the file again and answers
+      await assertNarrowsOnly(a, 1, msgs, [...msgs.keys()], ['quokka', 'zebra', 'caf']);
+    } finally { setFtsMemoryMax(512 * 1024 * 1024); }
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });

@@ -56,6 +56,9 @@ test('SEARCH TEXT/BODY from the index answers as Dovecot 2.3 scans, on every nee
   const steps: Step[] = [...appendSteps(ftsCorpus()), 'SELECT INBOX'];
   for (const n of NEEDLES) steps.push(search('TEXT', n), search('BODY', n), search('NOT BODY', n));
   steps.push(search('OR BODY zebra TEXT', 'attached'), 'UID SEARCH TEXT "subject: caf" BODY "report"');
+  // a set and BODY/TEXT keys under NOT and OR beside ANDed ones (the index narrows the latter first)
+  steps.push('UID SEARCH UID 10:40 TEXT report', 'SEARCH 5:* BODY caf', 'UID SEARCH OR TEXT zebra NOT BODY caf',
+    'UID SEARCH TEXT caf NOT TEXT zebra', 'UID SEARCH TEXT report OR BODY inner BODY html', 'UID SEARCH NOT NOT TEXT attached');
   const a = await d.run('f1@x.test', steps);
   assert.ok(existsSync(join(d.maildirs('f1@x.test').postern, 'postern-fts')), 'the search made the index');
   const plain = (await runSteps(scan.port, 'f1@x.test', steps)).map((x) => normalise(x));
