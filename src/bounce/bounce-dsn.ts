@@ -16,7 +16,6 @@
  * Memory is bounded: at most bounce_size_limit bytes (or the header block, capped) of the
  * original are read.
  */
-import { promises as fsp, constants as C } from 'node:fs';
 import type { QueueFile } from '../global/queue-file-reader.ts';
 import { QF } from '../global/rec-type.ts';
 import { mailDate } from '../global/mail-date.ts';
@@ -129,19 +128,25 @@ export function recipientFields(e: BounceLogEntry, kind: NoticeKind, willRetryUn
 
 /** Read the original's header block, or the full message up to `limit` bytes (on a line end). */
 export async function readOriginal(qf: QueueFile, headersOnly: boolean, limit: number): Promise<Buffer> {
-  const cap = headersOnly ? Math.min(qf.contentLength, Math.max(limit, 102400)) : Math.min(qf.contentLength, limit);
-  const fh = await fsp.open(qf.path, C.O_RDONLY);
-  let buf: Buffer;
-  try {
-    buf = Buffer.alloc(cap);
-    const { bytesRead } = await fh.read(buf, 0, cap, qf.contentOffset);
-    buf = buf.subarray(0, bytesRead);
-  } finally { await fh.close(); }
+  const cap = headersOnly ? Math.max(limit, 102400) : limit;
+  const parts: Buffer[] = [];
+  let got = 0;
+  let more = false;
+  const stream = qf.contentStream();
+  for await (const c of stream) {
+    const b = c as Buffer;
+    parts.push(b); got += b.length;
+    if (headersOnly && Buffer.concat(parts).indexOf('\n\n') >= 0) break;
+    if (got >= cap) { more = true; break; }
+  }
+  stream.destroy();
+  let buf = Buffer.concat(parts);
+  if (buf.length > cap) { buf = buf.subarray(0, cap); more = true; }
   if (headersOnly) {
     const end = buf.indexOf('\n\n');
     return end >= 0 ? buf.subarray(0, end + 1) : buf.subarray(0, buf.lastIndexOf('\n') + 1);
   }
-  if (cap < qf.contentLength) {
+  if (more) {
     const nl = buf.lastIndexOf('\n');
     if (nl >= 0) buf = buf.subarray(0, nl + 1);
   }

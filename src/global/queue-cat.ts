@@ -18,7 +18,7 @@
  */
 import { promises as fsp, constants as C } from 'node:fs';
 import { decodeRecords } from './record.ts';
-import { REC } from './rec-type.ts';
+import { FILE_ATTR, REC } from './rec-type.ts';
 import type { MailQueue, QueueName } from './mail-queue.ts';
 import { QueueFile } from './queue-file-reader.ts';
 import { asctime } from '../util/asctime.ts';
@@ -27,13 +27,28 @@ const NAMES: Record<string, string> = {
   [REC.SIZE]: 'message_size', [REC.TIME]: 'message_arrival_time', [REC.WARN]: 'warning_message_time',
   [REC.FROM]: 'sender', [REC.ATTR]: 'named_attribute', [REC.ORCP]: 'original_recipient',
   [REC.DSN_NOTIFY]: 'dsn_notify_flags', [REC.DSN_ORCPT]: 'dsn_orig_rcpt', [REC.RCPT]: 'recipient', [REC.DONE]: 'done_recipient', [REC.FILT]: 'content_filter', [REC.RDR]: 'redirect_address',
+  c: 'create_time', F: 'full_name', I: 'content_inspector', '/': 'canceled_recipient', V: 'verp_delimiters',
+  K: 'killed_recipient', i: 'dsn_envelope_id', '<': 'dsn_ret_flags', P: 'priority', r: 'return_receipt', e: 'errors_to',
 };
 
 function recordLine(type: string, data: Buffer): string {
   const name = NAMES[type] ?? `record_type_${type.charCodeAt(0)}`;
   let v = data.toString('utf8');
-  if (type === REC.TIME) v = asctime(new Date(Number(v.split(' ')[0]) * 1000));
-  return `${name}: ${v.replace(/[\0-\x08\x0b-\x1f]/g, '?')}\n`;
+  if (type === REC.TIME || type === REC.WARN) return `${name}: ${asctime(new Date(Number(v.trim().split(' ')[0]) * 1000))}\n`;
+  if (type === REC.ATTR && v.startsWith(`${FILE_ATTR.CREATE_TIME}=`)) {
+    return `${FILE_ATTR.CREATE_TIME}: ${asctime(new Date(Number(v.slice(FILE_ATTR.CREATE_TIME.length + 1)) * 1000))}\n`;
+  }
+  v = v.replace(/[\0-\x08\x0b-\x1f]/g, '?');
+  return `${name}: ${v}\n`;
+}
+
+/** Print the records of buf (at file offset `base`) up to M, X or E; pointers are skipped. */
+function printRecords(buf: Buffer, write: (s: string) => void, stop: string): void {
+  for (const r of decodeRecords(buf)) {
+    if (r.type === stop || r.type === REC.END) return;
+    if (r.type === REC.PTR || r.type === REC.XTRA || r.type === REC.MESG) continue;
+    write(recordLine(r.type, r.data));
+  }
 }
 
 export async function showQueueFile(queue: MailQueue, q: QueueName, qid: string, write: (s: string) => void): Promise<void> {
@@ -45,31 +60,16 @@ export async function showQueueFile(queue: MailQueue, q: QueueName, qid: string,
     const env = Buffer.alloc(qf.contentOffset);
     await fh.read(env, 0, env.length, 0);
     write(`*** ENVELOPE RECORDS ${where} ***\n`);
-    // The envelope ends with the M record's header: its type byte and a 6-byte padded length
-    // (queue-file.ts MESG_LEN_BYTES); the content follows.
-    for (const r of decodeRecords(env.subarray(0, Math.max(0, qf.contentOffset - 7)))) {
-      if (r.type === REC.MESG) break;
-      write(recordLine(r.type, r.data));
-    }
+    // An older Postern file ends its envelope with the M record's type and 6-byte length.
+    printRecords(qf.legacy ? env.subarray(0, Math.max(0, qf.contentOffset - 7)) : env, write, REC.MESG);
     write(`*** MESSAGE CONTENTS ${where} ***\n`);
-    let pos = qf.contentOffset;
-    const end = qf.contentOffset + qf.contentLength;
-    const buf = Buffer.alloc(65536);
-    while (pos < end) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
-      if (bytesRead === 0) break;
-      write(buf.subarray(0, bytesRead).toString('utf8'));
-      pos += bytesRead;
-    }
+    for await (const c of qf.contentStream()) write((c as Buffer).toString('utf8'));
     write(`*** HEADER EXTRACTED ${where} ***\n`);
+    const end = qf.contentOffset + qf.contentLength;
     const st = await fh.stat();
     const tail = Buffer.alloc(st.size - end);
     await fh.read(tail, 0, tail.length, end);
-    for (const r of decodeRecords(tail)) {
-      if (r.type === REC.END) break;
-      if (r.type === REC.XTRA) continue;
-      write(recordLine(r.type, r.data));
-    }
+    printRecords(tail, write, REC.END);
     write(`*** MESSAGE FILE END ${where} ***\n`);
   } finally {
     await fh.close();

@@ -19,12 +19,13 @@
  */
 import { closeSync, fchmodSync, fstatSync, open, promises as fsp, constants as C } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { REC, SIZE_FIELD_WIDTH, SIZE_FIELDS } from './rec-type.ts';
+import { ATTR, attrToFile, FILE_ATTR, QF, REC, SIZE_FIELD_WIDTH, SIZE_FIELDS, SMTPUTF8_FLAG_REQUESTED } from './rec-type.ts';
 import { writeFullyFd, writeFullySync } from '../util/fs-write.ts';
 import { syncFile } from '../util/file-sync.ts';
 import { encodeRecord } from './record.ts';
+import { ContentEncoder, pointerRecord, PTR_RECORD_LEN } from './queue-content.ts';
 import type { MailQueue, QueueName } from './mail-queue.ts';
-import { COMMITTED_MODE, MESG_LEN_BYTES, newQueueId, type QueueRecipient } from './queue-file.ts';
+import { COMMITTED_MODE, newQueueId, type QueueRecipient } from './queue-file.ts';
 
 const SIZE_RECORD_LEN = SIZE_FIELD_WIDTH * SIZE_FIELDS + (SIZE_FIELDS - 1);
 
@@ -32,23 +33,20 @@ function sizeRecordPayload(fields: number[]): string {
   return fields.map((n) => String(n).padStart(SIZE_FIELD_WIDTH, ' ')).join(' ');
 }
 
-function paddedVarint(n: number, width: number): Buffer {
-  const b = Buffer.alloc(width);
-  for (let i = 0; i < width; i++) {
-    b[i] = (n % 128) | (i < width - 1 ? 0x80 : 0);
-    n = Math.floor(n / 128);
-  }
-  if (n > 0) throw new RangeError('message too large for queue file');
-  return b;
-}
-
-function recipientRecords(r: QueueRecipient): Buffer[] {
+/** One recipient as Postfix's cleanup writes it (cleanup_out_recipient.c): DSN attributes, O, R. */
+function recipientRecords(r: QueueRecipient, maildrop: boolean): Buffer[] {
   const out: Buffer[] = [];
-  if (r.orig !== undefined && r.orig !== r.address) out.push(encodeRecord(REC.ORCP, r.orig));
-  if (r.notify) out.push(encodeRecord(REC.DSN_NOTIFY, String(r.notify)));
-  if (r.orcpt) out.push(encodeRecord(REC.DSN_ORCPT, r.orcpt));
+  if (r.notify) out.push(encodeRecord(REC.ATTR, `${FILE_ATTR.DSN_NOTIFY}=${r.notify}`));
+  if (r.orcpt) out.push(encodeRecord(REC.ATTR, `${FILE_ATTR.DSN_ORCPT}=${r.orcpt}`));
+  // A maildrop file is what Postfix's postdrop writes: no O record (pickup refuses one).
+  if (!maildrop) out.push(encodeRecord(REC.ORCP, r.orig ?? r.address));
   out.push(encodeRecord(r.done ? REC.DONE : REC.RCPT, r.address));
   return out;
+}
+
+function attrRecord(name: string, value: string): Buffer {
+  const [n, v] = attrToFile(name, value);
+  return encodeRecord(REC.ATTR, `${n}=${v}`);
 }
 
 let tempSeq = 0;
@@ -102,9 +100,10 @@ export class QueueFileWriter {
   private redirect: string | undefined;
   private readonly extracted: QueueRecipient[] = [];
   private pos = 0;
+  /** Offset of the first content record (after M): Postfix's data_offset. */
   private contentStart = -1;
-  private contentLength = 0;
-  private mesgLenOffset = -1;
+  /** LF text → N/L records (queue-content.ts). */
+  private readonly encoder = new ContentEncoder();
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private flags = 0;
@@ -129,6 +128,7 @@ export class QueueFileWriter {
       const fd = await openFd(tempPath, C.O_CREAT | C.O_EXCL | C.O_RDWR, 0o600);
       const w = new QueueFileWriter(queue, fd, tempPath, qid, now);
       w.target = into;
+      w.maildrop = into === 'maildrop';
       return w;
     }
     for (let attempt = 0; ; attempt++) {
@@ -157,6 +157,8 @@ export class QueueFileWriter {
     }
   }
   private target: QueueName = 'incoming';
+  /** Written for pickup (postdrop): the records Postfix's postdrop writes, nothing of cleanup's. */
+  private maildrop = false;
   /** Where the file is (its temporary name, or its final name in incoming). */
   private path: string;
   /** The file already has its final name in `incoming` (mode 0600 until commit). */
@@ -244,26 +246,31 @@ export class QueueFileWriter {
     this.pos += buf.length;
   }
 
-  /** Write the envelope and the M record header; after this only content and extracted recipients. */
+  /**
+   * Write the envelope, the M record and the pointer placeholder (rec-type.ts); after this only
+   * content, extracted recipients and trailing attributes.
+   */
   beginContent(): void {
     if (this.contentStart >= 0) return;
-    this.push(encodeRecord(REC.SIZE, sizeRecordPayload([0, 0, 0, 0, 0])));
-    this.push(encodeRecord(REC.TIME, `${Math.floor(this.arrival / 1000)} ${(this.arrival % 1000) * 1000}`));
+    this.push(encodeRecord(REC.SIZE, sizeRecordPayload([0, 0, 0, 0, 0, 0])));
+    const sec = Math.floor(this.arrival / 1000);
+    this.push(encodeRecord(REC.TIME, `${sec} ${(this.arrival % 1000) * 1000}`));
+    if (!this.maildrop) this.push(encodeRecord(REC.ATTR, `${FILE_ATTR.CREATE_TIME}=${sec}`));
     this.push(encodeRecord(REC.FROM, this.sender));
-    for (const [n, v] of this.attrs) this.push(encodeRecord(REC.ATTR, `${n}=${v}`));
-    for (const r of this.recipients) for (const b of recipientRecords(r)) this.push(b);
-    const head = Buffer.from([REC.MESG.charCodeAt(0)]);
-    this.push(head);
-    this.mesgLenOffset = this.pos + this.pendingBytes;
-    this.push(paddedVarint(0, MESG_LEN_BYTES));
+    let encoding = false;
+    for (const [n, v] of this.attrs) { this.push(attrRecord(n, v)); if (n === ATTR.ENCODING) encoding = true; }
+    if (!encoding && this.flags & QF.EIGHTBIT) this.push(attrRecord(ATTR.ENCODING, '8BITMIME'));
+    for (const r of this.recipients) for (const b of recipientRecords(r, this.maildrop)) this.push(b);
+    this.push(encodeRecord(REC.MESG, ''));
     this.contentStart = this.pos + this.pendingBytes;
+    if (!this.maildrop) this.push(pointerRecord(0));
   }
 
   /** Append message content (LF line endings). Buffers up to 64 KiB between writes. */
   async writeContent(chunk: Buffer): Promise<void> {
     if (this.contentStart < 0) this.beginContent();
-    this.push(chunk);
-    this.contentLength += chunk.length;
+    const recs = this.encoder.encode(chunk);
+    if (recs.length) this.push(recs);
     if (this.pendingBytes >= 65536) await this.flush();
   }
 
@@ -272,31 +279,48 @@ export class QueueFileWriter {
     this.usable();
     if (this.contentStart < 0) this.beginContent();
     if (this.recipientCount === 0) throw new Error('queue file has no recipients');
-    if (this.extracted.length || this.trailingAttrs.length || this.filter || this.redirect) {
-      this.push(encodeRecord(REC.XTRA, ''));
-      for (const [n, v] of this.trailingAttrs) this.push(encodeRecord(REC.ATTR, `${n}=${v}`));
-      if (this.filter) this.push(encodeRecord(REC.FILT, this.filter));
-      if (this.redirect) this.push(encodeRecord(REC.RDR, this.redirect));
-      for (const r of this.extracted) for (const b of recipientRecords(r)) this.push(b);
+    const last = this.encoder.end();
+    if (last.length) this.push(last);
+    const xtraOffset = this.pos + this.pendingBytes;
+    this.push(encodeRecord(REC.XTRA, ''));
+    let prepend: string | undefined;
+    for (const [n, v] of this.trailingAttrs) {
+      if (n === ATTR.PREPEND_HEADERS) prepend = (prepend ?? '') + v;
+      else this.push(attrRecord(n, v));
     }
+    if (this.filter) this.push(encodeRecord(REC.FILT, this.filter));
+    if (this.redirect) this.push(encodeRecord(REC.RDR, this.redirect));
+    for (const r of this.extracted) for (const b of recipientRecords(r, this.maildrop)) this.push(b);
     this.push(encodeRecord(REC.END, ''));
-    const mesgLen = paddedVarint(this.contentLength, MESG_LEN_BYTES);
+    // Header lines known only now go after E, reached through the placeholder after M, and
+    // are followed by a pointer back to the content (rec-type.ts).
+    let placeholder: Buffer | undefined;
+    if (prepend && !this.maildrop) {
+      const at = this.pos + this.pendingBytes;
+      const enc = new ContentEncoder();
+      this.push(enc.encode(Buffer.from(prepend.endsWith('\n') ? prepend : prepend + '\n', 'utf8')));
+      this.push(pointerRecord(this.contentStart + PTR_RECORD_LEN));
+      placeholder = pointerRecord(at);
+    }
+    const dataSize = xtraOffset - this.contentStart;
+    const qmgrFlags = this.recipients.concat(this.extracted).reduce((f, r) => f | ((r.notify ?? 0) << 1), 0);
+    const utf8 = this.flags & QF.SMTPUTF8 ? SMTPUTF8_FLAG_REQUESTED : 0;
     // C is the first record: type byte, one length byte (SIZE_RECORD_LEN < 128), payload.
-    const size = Buffer.from(sizeRecordPayload([this.contentStart, this.contentLength, this.recipientCount, this.flags, 0]));
+    const size = Buffer.from(sizeRecordPayload([dataSize, this.contentStart, this.recipientCount, qmgrFlags, dataSize, utf8]));
     if (this.pos === 0) {
       // The whole file is still in memory (a message under 64 KiB): fill in the sizes and
       // write it with one write.
       const all = Buffer.concat(this.pending, this.pendingBytes);
       this.pending = []; this.pendingBytes = 0;
-      mesgLen.copy(all, this.mesgLenOffset);
       size.copy(all, 2);
+      placeholder?.copy(all, this.contentStart);
       writeFullySync(this.fd, all, 0);
       this.pos = all.length;
     } else {
       await this.flush();
       this.usable();
-      // Patch the M length and the C record now that the sizes are known.
-      writeFullySync(this.fd, mesgLen, this.mesgLenOffset);
+      // Patch the C record (and the placeholder) now that the sizes are known.
+      if (placeholder) writeFullySync(this.fd, placeholder, this.contentStart);
       writeFullySync(this.fd, size, 2);
     }
     const dir = this.queue.dirOf(this.target, this.queueId);

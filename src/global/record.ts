@@ -1,65 +1,105 @@
 /**
- * record - framing of queue-file records (Postfix global/record.c): a type byte, the payload
- * length as a varint (7 bits a byte, low-order group first, high bit set when more follow), then
- * the payload. See rec-type.ts for what the records mean.
+ * record - framing of queue-file records, byte for byte as Postfix global/record.c (rec_put(),
+ * rec_get_raw()): a type byte, the payload length in 7-bit groups, low-order group first, the
+ * high bit set when another group follows (as many groups as the length needs, and no more),
+ * then the payload. A reader accepts at most 5 length bytes (Postfix: the length must fit an
+ * int; a sixth byte is "too many length bits") and a length below 2^31. See rec-type.ts for what
+ * the records mean.
+ *
+ * The errors carry Postfix's warning texts (rec_get_raw()), prefixed by the caller with the
+ * file's queue name, e.g. "active/4F1C52A0A1E: too many length bits, record type 77".
  */
 
 export interface Rec {
   type: string;
-  /** Byte offset of the record's type byte in the file (R → D rewrites happen here). */
+  /** Byte offset of the record's type byte (R → D rewrites happen here). */
   offset: number;
   /** Offset of the payload. */
   dataOffset: number;
   data: Buffer;
 }
 
-/** Largest payload accepted; a bigger length means a corrupt file (Postfix: "record too long"). */
-export const MAX_RECORD = 2 ** 40;
+/** Length bytes a reader accepts: 7 bits each, and the length must fit a 32-bit int (record.c). */
+export const MAX_LEN_BYTES = 5;
 
-export function encodeRecord(type: string, payload: Buffer | string): Buffer {
-  const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+/** The type byte and length of a record of `len` payload bytes (rec_put()). */
+export function recordHeader(type: string | number, len: number): Buffer {
   const lenBytes: number[] = [];
-  let n = data.length;
+  let n = len;
   do {
     let b = n % 128;
     n = Math.floor(n / 128);
     if (n > 0) b |= 0x80;
     lenBytes.push(b);
   } while (n > 0);
-  const head = Buffer.alloc(1 + lenBytes.length);
-  head[0] = type.charCodeAt(0);
+  const head = Buffer.allocUnsafe(1 + lenBytes.length);
+  head[0] = typeof type === 'number' ? type : type.charCodeAt(0);
   for (let i = 0; i < lenBytes.length; i++) head[1 + i] = lenBytes[i]!;
-  return Buffer.concat([head, data]);
+  return head;
+}
+
+/** Write a record's type and length at `at` in `out`; returns the offset after them. */
+export function putRecordHeader(out: Buffer, at: number, type: number, len: number): number {
+  out[at++] = type;
+  let n = len;
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n > 0) b |= 0x80;
+    out[at++] = b;
+  } while (n > 0);
+  return at;
+}
+
+/** Bytes of a record header for `len` payload bytes. */
+export function recordHeaderLength(len: number): number {
+  let n = 1;
+  while (len >= 128) { len = Math.floor(len / 128); n++; }
+  return 1 + n;
+}
+
+export function encodeRecord(type: string, payload: Buffer | string): Buffer {
+  const data = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  return Buffer.concat([recordHeader(type, data.length), data]);
 }
 
 export class RecordError extends Error {
   override name = 'RecordError';
+  /** The record was cut short by the end of the data (more bytes may complete it). */
+  readonly truncated: boolean;
+  constructor(message: string, truncated = false) { super(message); this.truncated = truncated; }
 }
 
 /**
- * Parse records from a buffer holding the whole file (or its envelope). Stops at the end of the
- * buffer; a truncated record throws RecordError (the caller moves the file to `corrupt`).
+ * The record at `pos` in `buf`, or a RecordError with Postfix's text. `truncated` errors mean the
+ * buffer ends inside the record (a streaming reader reads more and tries again).
+ */
+export function recordAt(buf: Buffer, pos: number, end = buf.length): Rec {
+  const offset = pos;
+  if (pos >= end) throw new RecordError('unexpected end of data', true);
+  const code = buf[pos++]!;
+  let len = 0;
+  for (let shift = 0; ; shift += 7) {
+    if (shift >= 32) throw new RecordError(`too many length bits, record type ${code}`);
+    if (pos >= end) throw new RecordError(`unexpected EOF reading length, record type ${code}`, true);
+    const b = buf[pos++]!;
+    len |= (b & 0x7f) << shift;
+    if ((b & 0x80) === 0) break;
+  }
+  if (len < 0) throw new RecordError(`illegal length ${len}, record type ${code}`);
+  if (pos + len > end) throw new RecordError(`unexpected EOF in data, record type ${code} length ${len}`, true);
+  return { type: String.fromCharCode(code), offset, dataOffset: pos, data: buf.subarray(pos, pos + len) };
+}
+
+/**
+ * Parse records from a buffer holding a whole segment. Stops at the end of the buffer; a record
+ * cut short throws RecordError. Offsets are relative to the buffer.
  */
 export function* decodeRecords(buf: Buffer, start = 0): Generator<Rec> {
   let pos = start;
   while (pos < buf.length) {
-    const offset = pos;
-    const type = String.fromCharCode(buf[pos++]!);
-    let len = 0;
-    let mul = 1;
-    for (let i = 0; ; i++) {
-      if (pos >= buf.length) throw new RecordError(`truncated record length at offset ${offset}`);
-      if (i > 6) throw new RecordError(`bad record length at offset ${offset}`);
-      const b = buf[pos++]!;
-      len += (b & 0x7f) * mul;
-      mul *= 128;
-      if ((b & 0x80) === 0) break;
-    }
-    if (len > MAX_RECORD || pos + len > buf.length) {
-      throw new RecordError(`record of type '${type}' at offset ${offset} runs past end of file (${len} bytes)`);
-    }
-    const dataOffset = pos;
-    yield { type, offset, dataOffset, data: buf.subarray(pos, pos + len) };
-    pos += len;
+    const r = recordAt(buf, pos);
+    yield r;
+    pos = r.dataOffset + r.data.length;
   }
 }

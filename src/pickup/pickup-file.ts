@@ -5,9 +5,11 @@
  *
  * Accepted (CONTRACT 1 framing, src/global/rec-type.ts):
  *
- *   envelope:  C (first), T (ignored: the file's mtime is used), S (exactly one), A (allowlisted),
- *              n (DSN NOTIFY, before its R), R;  then the M header whose length and position must
- *              agree with the C record
+ *   envelope:  C (first), T (ignored: the file's mtime is used), S (exactly one), A (allowlisted;
+ *              notify_flags = DSN NOTIFY before its R), n (the same as a record), R;  then an
+ *              empty M record that ends where the C record says the content starts
+ *   content:   N and L records only (Postfix REC_TYPE_POST_CONTENT), each at most
+ *              line_length_limit, up to the X record where the C record says the content ends
  *   extracted: X, n, R, A (allowlisted), then E, and nothing after E
  *
  * Rejected as corrupt (MaildropError): any other record type — D (a "done" recipient), O/o
@@ -22,7 +24,7 @@
  */
 import { promises as fsp, constants as C, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { REC, SIZE_FIELDS, SIZE_FIELD_WIDTH } from '../global/rec-type.ts';
+import { attrFromFile, FILE_ATTR, REC, SIZE_FIELDS, SIZE_FIELD_WIDTH } from '../global/rec-type.ts';
 import { postAttrAllowed } from '../global/maildrop.ts';
 
 export class MaildropError extends Error {
@@ -56,13 +58,12 @@ function recordAt(buf: Buffer, pos: number, maxLen: number, where: string): RawR
   let mul = 1;
   for (let i = 0; ; i++) {
     if (pos >= buf.length) throw new MaildropError(`${where}: truncated record length at offset ${offset}`);
-    if (i > 6) throw new MaildropError(`${where}: bad record length at offset ${offset}`);
+    if (i >= 5) throw new MaildropError(`${where}: too many length bits, record type ${type.charCodeAt(0)} at offset ${offset}`);
     const b = buf[pos++]!;
     len += (b & 0x7f) * mul;
     mul *= 128;
     if ((b & 0x80) === 0) break;
   }
-  if (type === REC.MESG) return { type, offset, data: Buffer.alloc(0), end: pos + len };
   if (len > maxLen) throw new MaildropError(`${where}: record type '${printable(type)}' at offset ${offset} is longer than line_length_limit (${len} > ${maxLen})`);
   if (pos + len > buf.length) throw new MaildropError(`${where}: record at offset ${offset} runs past the end of the file`);
   return { type, offset, data: buf.subarray(pos, pos + len), end: pos + len };
@@ -108,9 +109,10 @@ async function parse(fh: FileHandle, st: Stats, lineLimit: number, where: string
   const c = recordAt(head, 0, lineLimit, where);
   if (c.type !== REC.SIZE) throw new MaildropError(`${where}: unexpected or malformed record type '${printable(c.type)}' at offset 0: not a queue file`);
   const nums = c.data.toString('latin1').trim().split(/\s+/).map(Number);
-  const [contentOffset = NaN, contentLength = NaN] = nums;
+  // Postfix's C record: content size (M to X), content offset, ...
+  const [contentLength = NaN, contentOffset = NaN] = nums;
   if (!Number.isSafeInteger(contentOffset) || !Number.isSafeInteger(contentLength) || contentOffset < sizeRecLen
-      || contentLength < 0 || contentOffset > ENVELOPE_MAX || contentOffset + contentLength > size) {
+      || contentLength <= 0 || contentOffset > ENVELOPE_MAX || contentOffset + contentLength > size) {
     throw new MaildropError(`${where}: bad size record (content ${contentOffset}+${contentLength}, file ${size} bytes)`);
   }
   const env = Buffer.alloc(contentOffset);
@@ -121,8 +123,8 @@ async function parse(fh: FileHandle, st: Stats, lineLimit: number, where: string
   const attr = (data: Buffer): void => {
     const v = data.toString('utf8');
     const i = v.indexOf('=');
-    const name = i > 0 ? v.slice(0, i) : v;
-    const value = i > 0 ? v.slice(i + 1) : '';
+    if (i > 0 && v.slice(0, i) === FILE_ATTR.DSN_NOTIFY) { dsnNotify(data.subarray(i + 1), 0); return; }
+    const [name, value] = i > 0 ? attrFromFile(v.slice(0, i), v.slice(i + 1)) : [v, ''];
     if (i > 0 && postAttrAllowed(name, value)) f.attrs.set(name, value);
     else f.ignoredAttrs.push(`${name.slice(0, 200)}=${value.slice(0, 200)}`);
   };
@@ -145,9 +147,8 @@ async function parse(fh: FileHandle, st: Stats, lineLimit: number, where: string
     if (pos >= env.length) throw new MaildropError(`${where}: envelope runs into the content (no M record at offset ${contentOffset})`);
     const r = recordAt(env, pos, lineLimit, where);
     if (r.type === REC.MESG) {
-      // The M header must end exactly where the C record says the content starts.
-      const hdrEnd = pos + 1 + varintLength(env, pos + 1);
-      if (hdrEnd !== contentOffset || r.end - hdrEnd !== contentLength) {
+      // An empty M record, ending exactly where the C record says the content starts.
+      if (r.end !== contentOffset || r.data.length !== 0) {
         throw new MaildropError(`${where}: message record at offset ${pos} does not match the size record`);
       }
       break;
@@ -171,6 +172,8 @@ async function parse(fh: FileHandle, st: Stats, lineLimit: number, where: string
     pos = r.end;
   }
   if (senders === 0) throw new MaildropError(`${where}: no envelope sender`);
+
+  await scanContent(fh, contentOffset, contentOffset + contentLength, lineLimit, where);
 
   // Extracted segment and end.
   const tailStart = contentOffset + contentLength;
@@ -202,8 +205,39 @@ async function parse(fh: FileHandle, st: Stats, lineLimit: number, where: string
   return f;
 }
 
-function varintLength(buf: Buffer, pos: number): number {
-  let n = 0;
-  while (pos + n < buf.length && (buf[pos + n]! & 0x80) !== 0) n++;
-  return n + 1;
+/**
+ * The content [start, end) holds only N and L records of at most lineLimit bytes and is followed
+ * by the X record (checked by the extracted segment's reading, which starts at `end`).
+ */
+async function scanContent(fh: FileHandle, start: number, end: number, lineLimit: number, where: string): Promise<void> {
+  const win = Buffer.alloc(65536);
+  let winStart = -1;
+  let winLen = 0;
+  let pos = start;
+  while (pos < end) {
+    // The record's header (type and up to 5 length bytes) must be in the window.
+    if (winStart < 0 || pos >= winStart + winLen || (pos + 6 > winStart + winLen && winStart + winLen < end)) {
+      winStart = pos;
+      winLen = (await fh.read(win, 0, Math.min(win.length, end - pos), pos)).bytesRead;
+      if (winLen <= 0) throw new MaildropError(`${where}: unexpected end of file at offset ${pos}`);
+    }
+    let i = pos - winStart;
+    const code = win[i++]!;
+    let len = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (shift >= 32) throw new MaildropError(`${where}: too many length bits, record type ${code} at offset ${pos}`);
+      if (i >= winLen) throw new MaildropError(`${where}: truncated record length at offset ${pos}`);
+      const b = win[i++]!;
+      len |= (b & 0x7f) << shift;
+      if ((b & 0x80) === 0) break;
+    }
+    const type = String.fromCharCode(code);
+    if (type !== REC.NORM && type !== REC.CONT) {
+      throw new MaildropError(`${where}: unexpected or malformed record type '${printable(type)}' at offset ${pos} in the message content`);
+    }
+    if (len < 0 || len > lineLimit) throw new MaildropError(`${where}: record type '${type}' at offset ${pos} is longer than line_length_limit (${len} > ${lineLimit})`);
+    pos = winStart + i + len;
+    if (pos > end) throw new MaildropError(`${where}: content record runs past the end of the content (offset ${pos})`);
+  }
 }
+

@@ -43,6 +43,7 @@
  *   hash_queue_names; cleanup's (myorigin, header_size_limit, message_size_limit,
  *   always_add_missing_headers)
  */
+import { ContentReader } from '../global/queue-content.ts';
 import { watch, promises as fsp, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import type { MainConfig } from '../global/mail-conf.ts';
@@ -243,26 +244,20 @@ export class Pickup {
     return 'queued';
   }
 
+  /** The content records (checked by openMaildropFile: N and L only) as LF text. */
   private async copyContent(f: MaildropFile, c: CleanupStream): Promise<void> {
-    const CHUNK = 65536;
-    let pos = f.contentOffset;
-    const end = f.contentOffset + f.contentLength;
+    const r = new ContentReader(f.fh, f.contentOffset, f.st.size);
     let first = true;
-    while (pos < end) {
-      const n = Math.min(CHUNK, end - pos);
-      const b = Buffer.alloc(n);
-      const { bytesRead } = await f.fh.read(b, 0, n, pos);
-      if (bytesRead <= 0) throw new Error(`unexpected end of file at offset ${pos}`);
-      const chunk = bytesRead < n ? b.subarray(0, bytesRead) : b;
+    for (let chunk = await r.next(); chunk; chunk = await r.next()) {
       if (first) {
         first = false;
         // pickup.c: content that starts with white space would continue our Received: header.
         if (chunk[0] === 0x20 || chunk[0] === 0x09) await c.write(Buffer.from('\n'));
       }
       await c.write(chunk);
-      pos += bytesRead;
     }
   }
+
 }
 
 /** The master.cf `pickup` service, writing through `cleanup` (the master passes it in). */
