@@ -38,8 +38,9 @@ function recipientRecords(r: QueueRecipient, maildrop: boolean): Buffer[] {
   const out: Buffer[] = [];
   if (r.notify) out.push(encodeRecord(REC.ATTR, `${FILE_ATTR.DSN_NOTIFY}=${r.notify}`));
   if (r.orcpt) out.push(encodeRecord(REC.ATTR, `${FILE_ATTR.DSN_ORCPT}=${r.orcpt}`));
-  // A maildrop file is what Postfix's postdrop writes: no O record (pickup refuses one).
-  if (!maildrop) out.push(encodeRecord(REC.ORCP, r.orig ?? r.address));
+  // Cleanup writes O for every recipient; a maildrop file is what Postfix's postdrop writes,
+  // without O unless the caller gave one (pickup refuses it).
+  if (!maildrop || (r.orig !== undefined && r.orig !== r.address)) out.push(encodeRecord(REC.ORCP, r.orig ?? r.address));
   out.push(encodeRecord(r.done ? REC.DONE : REC.RCPT, r.address));
   return out;
 }
