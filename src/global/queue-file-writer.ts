@@ -3,13 +3,17 @@
  * for cleanup and postdrop; what the file holds is queue-file.ts and rec-type.ts.
  *
  * QueueFileWriter.create() creates the file in `incoming/` under its final name at once
- * (Postfix mail_stream.c: mode 0600 = "being written"; qmgr admits only 0700 files and removes
- * 0600 leftovers of a crash at its start). The envelope is added, then the content
- * is streamed, and commit() finishes the file: E record, C record rewritten in place, mode 0700,
- * fsync (issued at once beside concurrent commits' and flushed with them: util/file-sync.ts);
- * the fsync of its directory (grouped with concurrent ones, util/dir-sync.ts) starts
- * right after the create, while the client sends, and commit() waits for it too — except on
- * file systems where the file's fsync already makes a new name durable (util/fs-durability.ts).
+ * (Postfix mail_stream.c: mode 0600 = "being written"; qmgr admits only 0700 files). The
+ * envelope is added, then the content is streamed as Postfix's N/L records (queue-content.ts),
+ * and commit() finishes the file in this order: X, extracted records and E written, C record
+ * rewritten in place, fsync (issued at once beside concurrent commits' and flushed with them:
+ * util/file-sync.ts), the fsync of its directory (grouped with concurrent ones,
+ * util/dir-sync.ts; started right after the create, while the client sends, and not needed on
+ * file systems where the file's fsync already makes a new name durable: util/fs-durability.ts),
+ * and only then mode 0700, the "ready" mark qmgr admits. Postfix's mail_stream_finish() sets
+ * 0700 before its fsync (qmgr is triggered only after it, but a periodic scan could meet the
+ * file in between); here the mark never precedes the flush, so qmgr never delivers a message
+ * whose client may still get a 4xx and send it again.
  * Only after commit() resolves may smtpd answer 250: nothing acknowledged is lost
  * (DESIGN.md §5). A file committed into another queue (maildrop, hold) is written under a
  * temporary name and renamed after its fsync, then the directory is fsync'd (grouped).
@@ -333,27 +337,30 @@ export class QueueFileWriter {
       this.usable();
       moved = true;
     }
-    if (this.inPlace) {
-      // Removed by someone else while it was 0600 (a qmgr restarting in another process takes
-      // 0600 files older than itself for a dead writer's): the data went nowhere, so no 250.
-      // Checked before the chmod: from 0700 on, qmgr may take, deliver and remove the file
-      // before our fsync returns, which is fine.
-      if (fstatSync(this.fd).nlink === 0) throw new Error(`${this.queueId}: queue file was removed while being written`);
-      fchmodSync(this.fd, COMMITTED_MODE);
-    }
     if (this.inPlace && this.target === 'incoming' && this.entrySynced) this.queue.syncDirNow(dir);
     // Issued at once, in flight beside concurrent sessions' commits: one disk commit for all
     // of them (group commit, util/file-sync.ts).
     await this.io((fd) => syncFile(fd, this.queueId));
     this.usable(); // aborted meanwhile: the file is gone, nothing was acknowledged
-    this.closeFd();
     // The directory entry too (grouped with concurrent commits: util/dir-sync.ts): without a
     // journal that orders it, a power failure could lose an acknowledged file's name. A file
     // created in place started that fsync at create(), so it is usually done by now.
-    if (this.inPlace && this.target === 'incoming') {
-      await this.entrySynced;
-      return this.queueId;
+    if (this.inPlace && this.target === 'incoming') await this.entrySynced;
+    if (this.inPlace) {
+      // Only now, with the data and the name on stable storage, the "ready" mark qmgr admits
+      // (mode 0700; the chmod also wakes qmgr's watch of incoming): qmgr never takes a file
+      // whose flush has not returned, so it never delivers a message whose client could still
+      // be told anything but 250. Removed by someone else while it was 0600 (a qmgr restarting
+      // in another process takes 0600 files older than itself for a dead writer's): the data
+      // went nowhere, so no 250. A crash after the 250 and before the mode reaches the disk
+      // leaves a complete 0600 file, which qmgr's start-up commits and delivers
+      // (qmgr-active.ts removeUncommitted()).
+      this.usable();
+      if (fstatSync(this.fd).nlink === 0) throw new Error(`${this.queueId}: queue file was removed while being written`);
+      fchmodSync(this.fd, COMMITTED_MODE);
     }
+    this.closeFd();
+    if (this.inPlace && this.target === 'incoming') return this.queueId;
     if (!moved) await this.moveInto(dir);
     await this.queue.syncDir(dir);
     return this.queueId;

@@ -54,10 +54,14 @@ export function backoffDelay(arrivalMs: number, nowMs: number, s: Pick<ActiveSet
 const IN_PROGRESS_MAX_AGE_MS = 3600_000;
 
 /**
- * Remove queue files a crash left half-committed in incoming (mode 0600: cleanup had not
- * finished, so no client was told 250 — the client retries; Postfix leaves these to postsuper).
- * Only files older than this process, whose writer (the process ID in the queue ID) is not
- * running, can be from a dead writer.
+ * Queue files a crash left in incoming with mode 0600, at start-up. Only files older than this
+ * process, whose writer (the process ID in the queue ID) is not running, can be from a dead
+ * writer. An incomplete one (no E record, a bad record: cleanup had not finished, so no client
+ * was told 250 and the client retries) is removed; Postfix leaves these to postsuper. A complete
+ * one is committed (mode 0700, fsync) and delivered: the writer sets 0700 only after the
+ * file's fsync returned (queue-file-writer.ts), so a crash between the 250 and the mode
+ * reaching the disk leaves exactly this, and an acknowledged message must not be lost (at worst,
+ * when the crash came before the 250, the client's retry makes a second copy).
  */
 export async function removeUncommitted(queue: MailQueue, processStart: number): Promise<number> {
   let n = 0;
@@ -70,11 +74,24 @@ export async function removeUncommitted(queue: MailQueue, processStart: number):
     // crash's leftover. (A reused pid keeps a leftover until admission's one-hour rule.)
     const pid = queueIdWriterPid(qid);
     if (pid !== undefined && processAlive(pid)) continue;
+    if (await completeFile(p, qid)) {
+      const fh = await fsp.open(p, 'r+').catch(() => undefined);
+      if (fh) {
+        try { await fh.chmod(COMMITTED_MODE); await fh.sync(); } finally { await fh.close(); }
+        log.warn(`${qid}: committing a complete queue file left in incoming by a crash (it may have been acknowledged)`);
+        continue;
+      }
+    }
     await fsp.unlink(p).catch(() => {});
     log.warn(`${qid}: removing an incomplete queue file left in incoming by a crash (never acknowledged)`);
     n++;
   }
   return n;
+}
+
+/** The file reads as a whole queue file (QueueFile.open(): every record, the E record). */
+async function completeFile(path: string, qid: string): Promise<boolean> {
+  try { await QueueFile.open(path, qid); return true; } catch { return false; }
 }
 
 function processAlive(pid: number): boolean {

@@ -1,6 +1,7 @@
 /**
- * qmgr start-up and files still being written (mode 0600) in incoming: a crash's leftover is
- * removed; a file whose writer still runs (an smtpd in another process that started before this
+ * qmgr start-up and files still being written (mode 0600) in incoming: a crash's incomplete
+ * leftover is removed, a complete one (the crash came after its fsync, before its mode 0700
+ * reached the disk) is committed and kept; a file whose writer still runs (an smtpd in another process that started before this
  * qmgr, postern_process_mode=process) is kept, whatever its age. Admission takes an hour-old
  * leftover, but never the file of a running writer (a clock stepped forward makes any file look
  * old).
@@ -15,6 +16,7 @@ import { setLogSink } from '../util/msg.ts';
 import { MailQueue } from '../global/mail-queue.ts';
 import { newQueueId, queueIdWriterPid } from '../global/queue-file.ts';
 import { admitMessage, removeUncommitted } from './qmgr-active.ts';
+import { QueueFileWriter } from '../global/queue-file-writer.ts';
 
 setLogSink(() => {});
 
@@ -69,6 +71,32 @@ test('admission: a 0600 file of a live writer is not taken when the clock jumps 
     assert.ok(existsSync(q.path('incoming', files.live)), 'a file its writer may still be writing stays in incoming');
     assert.ok(!existsSync(q.path('incoming', files.dead)), 'a dead writer\'s leftover is taken (and, incomplete, set aside as corrupt)');
     assert.ok(existsSync(q.path('corrupt', files.dead)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('start-up: a complete 0600 file of a dead writer (crash after its fsync, before the mode reached the disk) is committed, not removed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'postern-uncommitted-'));
+  try {
+    const q = new MailQueue(dir);
+    q.ensureDirs();
+    const w = await QueueFileWriter.create(q);
+    w.setSender('a@example.org');
+    w.addRecipient({ address: 'b@example.test' });
+    await w.writeContent(Buffer.from('Subject: x\n\nbody\n'));
+    const written = await w.commit();
+    // The same bytes under a dead writer's queue ID, mode 0600 as the crash left it.
+    const dead = spawnSync('true').pid!;
+    const id = idOfPid(dead);
+    const { readFileSync } = await import('node:fs');
+    writeFileSync(q.path('incoming', id), readFileSync(q.path('incoming', written)), { mode: 0o600 });
+    rmSync(q.path('incoming', written));
+    const old = new Date(Date.now() - 600_000);
+    utimesSync(q.path('incoming', id), old, old);
+    const n = await removeUncommitted(q, Date.now() - 1000);
+    assert.equal(n, 0, 'nothing removed');
+    assert.equal(statSync(q.path('incoming', id)).mode & 0o777, 0o700, 'committed: qmgr admits it');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
