@@ -126,10 +126,11 @@ export class QueueFile implements QueueEnvelope {
         return qf;
       }
       const [dataSize = NaN, dataOffset = NaN, , , , utf8 = 0] = nums;
-      if (nums.length < 3 || !Number.isSafeInteger(dataSize) || !Number.isSafeInteger(dataOffset) || dataOffset <= 0 || dataSize <= 0
-          || dataOffset + dataSize > st.size) {
+      if (nums.length < 3 || !Number.isSafeInteger(dataSize) || !Number.isSafeInteger(dataOffset) || dataOffset <= 0 || dataSize <= 0) {
         throw new QueueFileError(`${queueId}: invalid size record: ${first.data.toString('latin1').slice(0, 100)}`);
       }
+      // Postfix's qmgr seeks past the content and meets the end of the file.
+      if (dataOffset + dataSize >= st.size) throw new QueueFileError(`${queueId}: message rejected: missing end record`);
       qf.contentOffset = dataOffset; qf.contentLength = dataSize;
       if (utf8 & SMTPUTF8_FLAG_REQUESTED) qf.flags |= QF.SMTPUTF8;
       // What open() reads: the envelope [0, dataOffset) and what follows the content.
