@@ -218,6 +218,7 @@ export class ContentReader {
         // recordAt() throws Postfix's text), or it is larger than the window (read it whole).
         if (this.bufStart + this.bufLen >= this.size) recordAt(this.buf, 0, this.bufLen);
         const need = this.recordLengthAt();
+        if (this.pos + need > this.size) throw new RecordError(`unexpected EOF in data, record type ${this.buf[0]} length ${need}`);
         await this.fill(this.pos, need);
         if (this.bufLen < need) recordAt(this.buf, 0, this.bufLen);
       }

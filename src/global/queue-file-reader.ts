@@ -241,6 +241,7 @@ export class QueueFile implements QueueEnvelope {
   /** An older Postern file: the content is one M record (see the header). */
   private readLegacy(fd: number, size: number, head: Buffer, nums: number[], keepContent: boolean): void {
     const [contentOffset = 0, contentLength = 0, , flags = 0] = nums;
+    if (contentLength < 0 || contentOffset + contentLength > size) throw new RecordError('message rejected: missing end record');
     this.contentOffset = contentOffset; this.contentLength = contentLength; this.flags = flags & (QF.SMTPUTF8 | QF.EIGHTBIT);
     const whole = head.length === size;
     const env = contentOffset > head.length ? readRegion(fd, 0, contentOffset) : head;

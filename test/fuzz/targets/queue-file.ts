@@ -32,7 +32,7 @@ async function writeOne(q: MailQueue, body: Buffer, rcpts: string[], attrs: Reco
 
 export const target: FuzzTarget = {
   name: 'queue-file',
-  coverage: ['src/global/queue-file-reader.ts', 'src/global/record.ts'],
+  coverage: ['src/global/queue-file-reader.ts', 'src/global/record.ts', 'src/global/queue-content.ts'],
   maxLen: 128 * 1024,
   dictionary: ['\0', '\x7f', '\xff', 'rfc822;', '@'],
   async setup() {
