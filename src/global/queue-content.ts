@@ -50,7 +50,7 @@ export class ContentEncoder {
     const lastNl = text.lastIndexOf(LF);
     if (lastNl < 0) { this.carry = Buffer.from(text); return Buffer.alloc(0); }
     if (lastNl < text.length - 1) this.carry = Buffer.from(text.subarray(lastNl + 1));
-    return encodeLines(text, lastNl + 1, true);
+    return encodeLines(text, lastNl + 1);
   }
 
   /** Records for what is left: a last line without LF, as an L record. */
@@ -58,15 +58,15 @@ export class ContentEncoder {
     const c = this.carry;
     this.carry = undefined;
     if (!c || c.length === 0) return Buffer.alloc(0);
-    return encodeLines(c, c.length, false);
+    return encodeLines(c, c.length);
   }
 }
 
 /**
- * Records for text[0, end): every LF-terminated line as L pieces and an N record; with
- * `complete` false the text has no LF and ends with an L record (an unterminated last line).
+ * Records for text[0, end): every LF-terminated line as L pieces and an N record; text after
+ * the last LF (an unterminated last line) as L records only.
  */
-function encodeLines(text: Buffer, end: number, complete: boolean): Buffer {
+function encodeLines(text: Buffer, end: number): Buffer {
   // Worst case: a header of up to 5 bytes per line or piece. Count lines first.
   let records = 0;
   for (let p = 0; p < end;) {
@@ -95,7 +95,6 @@ function encodeLines(text: Buffer, end: number, complete: boolean): Buffer {
     }
     p = nl + 1;
   }
-  void complete;
   return out.subarray(0, o);
 }
 
@@ -103,7 +102,7 @@ function encodeLines(text: Buffer, end: number, complete: boolean): Buffer {
  * Decode content records in buf[pos, end) into `out` (LF text). Returns where it stopped: at X
  * (`done`), at a pointer to follow (`jump`), or at a record that does not fit in `end` (`more`).
  */
-function decodeSome(buf: Buffer, pos: number, end: number, out: Buffer[], where: string):
+function decodeSome(buf: Buffer, pos: number, end: number, out: Buffer[]):
     { pos: number; done: boolean; jump?: number; more: boolean } {
   while (pos < end) {
     let r;
@@ -119,7 +118,7 @@ function decodeSome(buf: Buffer, pos: number, end: number, out: Buffer[], where:
     else if (t === L) { out.push(r.data); }
     else if (t === W) { /* padding */ }
     else if (t === P) {
-      const target = parsePointer(r.data, where);
+      const target = parsePointer(r.data);
       if (target !== 0) return { pos: next, done: false, jump: target, more: false };
     } else if (t === X) return { pos, done: true, more: false };
     else throw new RecordError(`unexpected record type '${String.fromCharCode(t)}' in message content`);
@@ -130,10 +129,10 @@ function decodeSome(buf: Buffer, pos: number, end: number, out: Buffer[], where:
 
 const NL_BUF = Buffer.from('\n');
 
-function parsePointer(data: Buffer, where: string): number {
+/** A pointer record's offset (rec_goto(): leading white space, then digits). */
+export function parsePointer(data: Buffer): number {
   const s = data.toString('latin1').trim();
   if (!/^\d+$/.test(s)) throw new RecordError(`malformed pointer record value: ${s.slice(0, 100)}`);
-  void where;
   return Number(s);
 }
 
@@ -150,14 +149,14 @@ class JumpGuard {
 
 /**
  * The content of a file held whole in `file` (LF text), reading from `start` (the first record
- * after M) to the X record. `where` names the file in errors.
+ * after M) to the X record.
  */
-export function readContent(file: Buffer, start: number, where = ''): Buffer {
+export function readContent(file: Buffer, start: number): Buffer {
   const out: Buffer[] = [];
   const guard = new JumpGuard();
   let pos = start;
   for (;;) {
-    const r = decodeSome(file, pos, file.length, out, where);
+    const r = decodeSome(file, pos, file.length, out);
     if (r.done) break;
     if (r.jump !== undefined) { guard.check(r.jump, file.length); pos = r.jump; continue; }
     throw new RecordError('message rejected: missing end record');
@@ -178,10 +177,9 @@ export class ContentReader {
   private readonly guard = new JumpGuard();
   private readonly fh: FileHandle | number;
   private readonly size: number;
-  private readonly where: string;
 
-  constructor(fh: FileHandle | number, start: number, size: number, where = '', window = 65536) {
-    this.fh = fh; this.pos = start; this.size = size; this.where = where;
+  constructor(fh: FileHandle | number, start: number, size: number, window = 65536) {
+    this.fh = fh; this.pos = start; this.size = size;
     this.buf = Buffer.allocUnsafe(window);
   }
 
@@ -207,7 +205,7 @@ export class ContentReader {
         await this.fill(this.pos, 0);
       }
       const out: Buffer[] = [];
-      const r = decodeSome(this.buf, this.pos - this.bufStart, this.bufLen, out, this.where);
+      const r = decodeSome(this.buf, this.pos - this.bufStart, this.bufLen, out);
       const newPos = this.bufStart + r.pos;
       if (r.done) this.finished = true;
       else if (r.jump !== undefined) { this.guard.check(r.jump, this.size); this.pos = r.jump; }

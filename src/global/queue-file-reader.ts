@@ -27,7 +27,7 @@ import { basename, dirname } from 'node:path';
 import { ATTR, attrFromFile, ENVELOPE_TYPES, FILE_ATTR, QF, REC, SMTPUTF8_FLAG_REQUESTED } from './rec-type.ts';
 import { writeFully } from '../util/fs-write.ts';
 import { recordAt, RecordError, type Rec } from './record.ts';
-import { ContentReader, readContent } from './queue-content.ts';
+import { ContentReader, parsePointer, readContent } from './queue-content.ts';
 import type { QueueEnvelope, QueueRecipient } from './queue-file.ts';
 
 /** Older Postern files: the M record's padded length (see the header). */
@@ -144,7 +144,7 @@ export class QueueFile implements QueueEnvelope {
       if (qf.attrs.get(ATTR.ENCODING) === '8BITMIME') qf.flags |= QF.EIGHTBIT;
       if (whole) {
         // Checked now, so that a damaged content goes to corrupt/ before any delivery.
-        const content = readContent(head, dataOffset, where);
+        const content = readContent(head, dataOffset);
         if (opts.keepContent && QueueFile.keptBytes + content.length <= KEPT_CONTENT_MAX) {
           qf.kept = content;
           QueueFile.keptBytes += content.length;
@@ -189,9 +189,7 @@ export class QueueFile implements QueueEnvelope {
         pos = next; continue;
       }
       if (t === REC.PTR) {
-        const s = rec.data.toString('latin1').trim();
-        if (!/^\d+$/.test(s)) throw new RecordError(`malformed pointer record value: ${s.slice(0, 100)}`);
-        const target = Number(s);
+        const target = parsePointer(rec.data);
         if (target === 0) { pos = next; continue; }
         if (target <= lastJump && ++reverse > 10000) throw new RecordError('too many reverse jump records');
         lastJump = target; pos = target; continue;
@@ -341,7 +339,7 @@ export class QueueFile implements QueueEnvelope {
           return;
         }
         const st = await fh.stat();
-        const r = new ContentReader(fh, contentOffset, st.size, where);
+        const r = new ContentReader(fh, contentOffset, st.size);
         for (let b = await r.next(); b; b = await r.next()) yield b;
       } catch (e) {
         if (e instanceof RecordError) throw new QueueFileError(`${where}: ${e.message}`);

@@ -1,7 +1,7 @@
 /**
  * queue-file - what a queue file is, between the process that writes it and those that read it:
- * the recipient and envelope as both sides see them, the M record's fixed-width length, the mode
- * of a finished file and the form of a queue ID. The record format itself is CONTRACT 1,
+ * the recipient and envelope as both sides see them, the mode of a finished file and the form of
+ * a queue ID. The record format itself is CONTRACT 1,
  * documented in rec-type.ts; the writer (cleanup, postdrop) is queue-file-writer.ts, the reader
  * (qmgr, the delivery agents, postcat) queue-file-reader.ts.
  *
@@ -37,13 +37,12 @@ export interface QueueEnvelope {
   sender: string;
   attrs: Map<string, string>;
   recipients: QueueRecipient[];
+  /** Offset of the first content record (after M): Postfix's data offset. */
   contentOffset: number;
+  /** Bytes of content records up to X (the C record's content size; more than the message). */
   contentLength: number;
   flags: number;
 }
-
-/** The M record's length is written as a 6-byte varint so it can be patched after streaming. */
-export const MESG_LEN_BYTES = 6;
 
 /** Mode of a finished queue file in incoming; a file being written is 0600 (Postfix). */
 export const COMMITTED_MODE = 0o700;

@@ -81,8 +81,6 @@ export type RecType = (typeof REC)[keyof typeof REC];
  * REC_TYPE_EXTRACT of rec_type.h); any other type there makes the file corrupt.
  */
 export const ENVELOPE_TYPES: ReadonlySet<string> = new Set('MCTcFILSDRO/WVA>K<ion' + 'EDRO/PreAFIL>Kon');
-/** Record types of the content segment (REC_TYPE_CONTENT), plus the pointer record. */
-export const CONTENT_TYPES: ReadonlySet<string> = new Set('XLNwp');
 /** DSN NOTIFY bits (RFC 3461 §4.1), as Postfix's DSN_NOTIFY_*. 0 = not specified. */
 export const DSN_NOTIFY = { NEVER: 1, SUCCESS: 2, FAILURE: 4, DELAY: 8 } as const;
 
