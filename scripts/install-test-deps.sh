@@ -6,7 +6,7 @@
 # Their own daemons are never started by the package scripts (policy-rc.d); each test runs them
 # itself on loopback with a private configuration.
 set -e
-PKGS="postfix postfix-pcre postfix-sqlite dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd swaks libnet-ssleay-perl openssl fetchmail isync offlineimap3 faketime"
+PKGS="postfix postfix-pcre postfix-sqlite dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-submissiond swaks libnet-ssleay-perl openssl fetchmail isync offlineimap3 faketime"
 # DKIM/SPF/DMARC: independent verifiers and signers (python3-dkim's dkimverify/dkimsign, OpenDKIM)
 PKGS="$PKGS python3-dkim opendkim opendkim-tools"
 # SRS: postsrsd as the reference for Sender Rewriting Scheme addresses (SRS0/SRS1)

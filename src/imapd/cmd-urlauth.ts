@@ -20,7 +20,10 @@
  * authuser: any; user+NAME: NAME logged in; submit+NAME: only the submission server's login,
  * `plugin { urlauth_submit_user = submit@example.org }` — not NAME itself, as Dovecot answers
  * NIL to its owner), the owner or mailbox is unknown, the
- * owner has no key, the token does not match, UIDVALIDITY differs or the UID is gone.
+ * owner has no key, the token does not match, UIDVALIDITY differs or the UID is gone. The URL
+ * must name this server as Dovecot checks it: the host exactly imap_urlauth_host (`*`: any),
+ * the port (143 when absent) imap_urlauth_port - else GENURLAUTH is BAD and URLFETCH NIL,
+ * "Invalid URL: Inappropriate host name" / "... server port".
  * `/;SECTION=S` gives what FETCH BODY[S] gives; `/;PARTIAL=O.L` (RFC 5092 §3.2) cuts that to L
  * octets from O. A URL that is not a full URLAUTH URL, or names an access identifier this
  * session may not use, also gets Dovecot's `* NO Failed to fetch URLAUTH "URL": reason.` after
@@ -72,6 +75,17 @@ async function mailboxKey(u: MailUser, dict: string, mailbox: string, create: bo
   return key;
 }
 
+/**
+ * Dovecot's check of the URL's server: the host exactly as imap_urlauth_host (`*`: any), the port
+ * (143 when absent) as imap_urlauth_port. The reason, or undefined when the URL names this server.
+ */
+function serverMismatch(s: ImapSession, u: UrlauthUrl): string | undefined {
+  const host = s.shared.settings.urlauthHost ?? '*';
+  if (host !== '*' && u.host !== host) return 'Invalid URL: Inappropriate host name';
+  if ((u.port ?? 143) !== (s.shared.settings.urlauthPort ?? 143)) return 'Invalid URL: Inappropriate server port';
+  return undefined;
+}
+
 function token(key: Buffer, rump: string): string {
   return TOKEN_VERSION + createHmac('sha1', key).update(rump, 'utf8').digest('hex');
 }
@@ -89,6 +103,8 @@ export async function cmdGenUrlauth(s: ImapSession, c: CommandContext): Promise<
     if (/\/;PARTIAL=\d+\.0+(?:;|$)/i.test(rump)) throw new ImapParseError('Invalid URL: PARTIAL size cannot be zero');
     if (!u || u.token !== undefined) return { status: 'BAD', text: `Invalid URL: ${rump.slice(0, 200)}` };
     if (u.user.toLowerCase() !== s.userRecord!.user.toLowerCase()) throw new ImapParseError(`Not permitted to generate URLAUTH for user ${u.user}`);
+    const wrongServer = serverMismatch(s, u);
+    if (wrongServer) throw new ImapParseError(wrongServer);
     if (!(await s.user!.exists(u.mailbox))) return { status: 'NO', code: 'NONEXISTENT', text: `Mailbox doesn't exist: ${u.mailbox}` };
     // Dovecot checks what the URL names when it signs it
     if (u.expire && u.expire.getTime() <= Date.now()) throw new ImapParseError('URLAUTH has already expired');
@@ -102,7 +118,7 @@ export async function cmdGenUrlauth(s: ImapSession, c: CommandContext): Promise<
     out.push(quote(`${rump}:internal:${token(key, rump)}`));
   }
   s.send(`* GENURLAUTH ${out.join(' ')}\r\n`);
-  return { status: 'OK', text: 'GENURLAUTH completed.' };
+  return { status: 'OK', text: 'GENURLAUTH completed' };
 }
 
 export async function cmdResetKey(s: ImapSession, c: CommandContext): Promise<Reply> {
@@ -199,6 +215,8 @@ async function fetchOne(s: ImapSession, dict: string, it: UrlFetchItems): Promis
   if (!/^[a-z][a-z0-9+.-]*:/i.test(url)) return fail('Relative URL not allowed');
   const u = parseUrlauthUrl(url);
   if (!u || u.token === undefined) return fail('Invalid URL: Must be a full URLAUTH URL');
+  const wrongServer = serverMismatch(s, u);
+  if (wrongServer) return fail(wrongServer);
   if (u.mechanism?.toUpperCase() !== 'INTERNAL') return { ok: false };
   if (u.expire && u.expire.getTime() <= Date.now()) return { ok: false };
   if (!accessAllows(u.access, s.userRecord!.user, s.shared.settings.urlauthSubmitUser)) {

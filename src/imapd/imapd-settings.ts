@@ -36,6 +36,9 @@ export interface ImapdSettings {
   metadataDict?: string;
   /** URLAUTH (RFC 4467, cmd-urlauth.ts): mail_attribute_dict when imap_urlauth_host is set, else undefined. */
   urlauthDict?: string;
+  /** imap_urlauth_host / imap_urlauth_port: the host (`*` any) and port (default 143) URLAUTH URLs must name. */
+  urlauthHost?: string;
+  urlauthPort?: number;
   /** plugin { urlauth_submit_user }: the login the submission server fetches submit+ URLs as. */
   urlauthSubmitUser?: string;
   /** Dovecot's acl plugin with `acl = vfile` (rights enforced) — mail_plugins has acl. */
@@ -107,7 +110,13 @@ export function imapdSettings(conf: DovecotConfig): ImapdSettings {
   const imap = { protocol: 'imap' };
   const dict = conf.getFor('mail_attribute_dict', imap)?.trim();
   if (conf.getFor('imap_metadata', imap)?.trim() === 'yes' && dict) s.metadataDict = dict;
-  if (conf.getFor('imap_urlauth_host', imap)?.trim() && dict) s.urlauthDict = dict;
+  const urlauthHost = conf.getFor('imap_urlauth_host', imap)?.trim();
+  if (urlauthHost && dict) {
+    s.urlauthDict = dict;
+    s.urlauthHost = urlauthHost;
+    const port = Number(conf.getFor('imap_urlauth_port', imap)?.trim() || '143');
+    s.urlauthPort = Number.isInteger(port) && port > 0 && port < 65536 ? port : 143;
+  }
   const submitUser = conf.getFor('plugin/urlauth_submit_user', imap)?.trim();
   if (submitUser) s.urlauthSubmitUser = submitUser;
   const plugins = (conf.getFor('mail_plugins', imap) ?? '').split(/[\s,]+/);

@@ -190,9 +190,11 @@ export class SmtpdData {
    * service (global/imap-urlauth-client.ts) as postern_burl_submit_user, is the next chunk of the
    * message, as if sent with BDAT (the two may be mixed). Only URLAUTH-ed imap URLs whose
    * access identifier is `submit+USER` with USER the SASL login (RFC 4468 §3.1) are accepted.
-   *   501 5.5.4 Syntax: BURL imap-url [LAST]
+   *   501 5.5.4 Missing chunk URL parameter / Invalid chunk URL: Not an IMAP URL (Dovecot's)
    *   530 5.7.0 Authentication required               (no AUTH yet)
-   *   554 5.7.0 BURL URL must be submit+<your login>  (wrong access identifier, not URLAUTH-ed)
+   *   554 5.7.8 URL resolution requires trust relationship (an imap URL without URLAUTH)
+   *   554 5.6.6 IMAP URL resolution failed: No 'ACCESS' access allowed for user LOGIN
+   *                                                   (an access identifier other than submit+LOGIN)
    *   554 5.6.6 IMAP URL resolution failed            (URLFETCH NIL, IMAP login refused)
    *   451 4.4.1 IMAP server unavailable: ...          (temporary; the transaction stays open)
    * 554 5.6.6 and 451 4.4.1 with RFC 4468 §6's example texts.
@@ -201,17 +203,23 @@ export class SmtpdData {
   async cmdBurl(arg: string): Promise<void> {
     const s = this.s;
     if (!s.st.burlImapServer || !s.st.burlSubmitUser) return s.error(502, '5.5.1', 'Error: command not implemented');
+    if (arg.trim() === '') return s.error(501, '5.5.4', 'Missing chunk URL parameter');
     const m = /^(\S+)(?:\s+(LAST))?\s*$/i.exec(arg.trim());
     if (!m) return s.error(501, '5.5.4', 'Syntax: BURL imap-url [LAST]');
     const user = s.state.saslUsername;
     if (!user) return s.error(530, '5.7.0', 'Authentication required');
     const url = m[1]!;
+    if (!/^imap:\/\//i.test(url)) return s.error(501, '5.5.4', 'Invalid chunk URL: Not an IMAP URL');
     const u = parseUrlauthUrl(url);
-    const access = u?.access.toLowerCase() ?? '';
+    // a URL without URLAUTH would need a trust relationship with the IMAP server (RFC 4468 §6)
+    if (!u || u.token === undefined) return s.error(554, '5.7.8', 'URL resolution requires trust relationship');
+    const access = u.access.toLowerCase();
     let who = '';
     try { who = decodeURIComponent(access.slice('submit+'.length)); } catch { /* refused below */ }
-    if (!u || u.token === undefined || !access.startsWith('submit+') || who !== user.toLowerCase()) {
-      return s.error(554, '5.7.0', 'BURL URL must be a URLAUTH-ed imap URL for submit+<your login>');
+    if (!access.startsWith('submit+') || who !== user.toLowerCase()) {
+      let shown = u.access;
+      try { shown = decodeURIComponent(u.access); } catch { /* as given */ }
+      return s.error(554, '5.6.6', `IMAP URL resolution failed: No '${shown}' access allowed for user ${user}`);
     }
     if (!s.state.tx) return s.error(503, '5.5.1', 'Error: need MAIL command');
     let secret: string;

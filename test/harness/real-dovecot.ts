@@ -8,6 +8,8 @@
  *   dc.ports.pop3, dc.ports.lmtp, dc.lmtpSocket, dc.maildir('a@x.test')
  *   await dc.stop();
  *
+ * `submission` (Debian dovecot-submissiond) listens on dc.ports.submission; give it
+ * `submission_relay_host`/`submission_relay_port` in extraConf.
  * Users live in a passwd-file (scheme PLAIN) with uid/gid 5000 (`first_valid_uid = 1000` allows
  * them); mail_location = maildir:DIR/mail/%d/%n. Needs root (Dovecot's master drops privileges
  * to dovenull/dovecot and the mail uid). `RealDovecot.unavailable()` tells tests whether it can run.
@@ -48,7 +50,7 @@ export class RealDovecot {
   readonly dir: string;
   readonly confFile: string;
   readonly logFile: string;
-  readonly ports: { pop3?: number; imap?: number; lmtp?: number; sieve?: number } = {};
+  readonly ports: { pop3?: number; imap?: number; lmtp?: number; sieve?: number; submission?: number } = {};
   /** The LMTP unix socket (when lmtp is enabled). */
   readonly lmtpSocket: string;
 
@@ -86,7 +88,9 @@ export class RealDovecot {
     const imap = o.protocols.includes('imap') ? await freePort() : 0;
     const lmtp = o.protocols.includes('lmtp') ? await freePort() : 0;
     const sieve = o.protocols.includes('sieve') ? await freePort() : 0;
+    const submission = o.protocols.includes('submission') ? await freePort() : 0;
     if (sieve) dc.ports.sieve = sieve;
+    if (submission) dc.ports.submission = submission;
     if (pop3) dc.ports.pop3 = pop3;
     if (imap) dc.ports.imap = imap;
     if (lmtp) dc.ports.lmtp = lmtp;
@@ -131,7 +135,7 @@ service pop3-login {
 }
 service submission-login {
   inet_listener submission {
-    port = 0
+    port = ${submission}
   }
 }
 service lmtp {
@@ -162,7 +166,7 @@ plugin {
     });
     if (code !== 0) throw new Error(`real dovecot failed to start (exit ${code}):\n${dc.log()}`);
     return startOrClean(async () => {
-      for (const port of [pop3, imap, lmtp, sieve]) if (port) await waitPort(port, () => dc.log());
+      for (const port of [pop3, imap, lmtp, sieve, submission]) if (port) await waitPort(port, () => dc.log());
       return dc;
     }, () => dc.stop());
   }

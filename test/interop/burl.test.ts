@@ -5,8 +5,8 @@
  * URLFETCH as the submission login (submit@example.test); the message in the queue
  * is the IMAP message byte for byte (after our Received: header, in the queue's LF form).
  * Refused: BURL before AUTH (530), a URL with a wrong token (554 5.6.6), a URL for another
- * login's submit+ (554 5.7.0); an IMAP server that is down is a temporary 451 4.4.1.
- * Checked per the RFC (Dovecot's submission BURL needs its imap-urlauth service; not compared).
+ * login's submit+ (554 5.6.6); an IMAP server that is down is a temporary 451 4.4.1.
+ * The replies compared with Dovecot's submission service: test/interop/burl-vs-dovecot.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -79,7 +79,7 @@ test('BURL after GENURLAUTH: the message arrives byte for byte; wrong URLs are r
     assert.equal(o.ehlo_after, 'imap');
     assert.deepEqual(o.burl_noauth, [530, '5.7.0 Authentication required']);
     assert.deepEqual(o.burl_bad_token, [554, '5.6.6 IMAP URL resolution failed']);
-    assert.deepEqual(o.burl_other, [554, '5.7.0 BURL URL must be a URLAUTH-ed imap URL for submit+<your login>']);
+    assert.deepEqual(o.burl_other, [554, "5.6.6 IMAP URL resolution failed: No 'submit+bob@example.test' access allowed for user alice@example.test"]);
     assert.match(String((o.burl as unknown[])[1]), /^2\.0\.0 Ok: \d+ bytes queued as \w+$/);
     assert.equal((o.burl as unknown[])[0], 250);
     const ids: string[] = [];

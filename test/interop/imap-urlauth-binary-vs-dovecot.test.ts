@@ -5,8 +5,8 @@
  * URLFETCH form in a session of its own - plain and extended (`(URL BODYPARTSTRUCTURE BINARY)`),
  * sections of a multipart with quoted-printable, base64 (NUL bytes) and unknown encodings, a
  * missing part, HEADER, partial ranges inside and past the end, bad fetch items, URLs that are
- * not full URLAUTH URLs, plus GENURLAUTH's checks (expired, missing message, wrong UIDVALIDITY,
- * zero PARTIAL length). Answers compared after removing the timing text.
+ * not full URLAUTH URLs or name another server, plus GENURLAUTH's checks (expired, missing
+ * message, wrong UIDVALIDITY, zero PARTIAL length, another host or port). Answers compared after removing the timing text.
  * Dovecot 2.3.19 aborts the session (assertion failure in client_command_free) for BINARY of a
  * whole message, BINARY of an unknown encoding, and BODYPARTSTRUCTURE together with BINARY; those
  * cases are checked on Postern alone, against the RFC: BINARY is what FETCH BINARY[part] gives,
@@ -41,11 +41,15 @@ const FETCHES = [
   '(U3 BODYPARTSTRUCTURE)', 'U4', '(U4 BINARY)', 'U5', '(U6 BODYPARTSTRUCTURE)', '(U6 BINARY)', '(U7 BINARY)', 'U7', '(U8 BINARY)',
   '(U5 BODYPARTSTRUCTURE)', 'U9', '(U9 BINARY)', '(U9 BODYPARTSTRUCTURE)', '(U1 BODY)', 'U10', '(U10 BINARY)',
   'U0 (U1 BINARY) U2', '(U0 BODY BINARY)', '(U0 FOO)', '(U0 "BODY")', '("imap://x" BODY)', 'X',
+  '"imap://a%40x.test@other.example/INBOX/;UID=1;URLAUTH=anonymous:internal:01aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"',
 ];
 /** GENURLAUTH that both refuse. */
 const BAD_GEN = [
   `${B};EXPIRE=2001-01-01T00:00:00Z;URLAUTH=anonymous`, 'imap://a%40x.test@localhost/INBOX/;UID=7;URLAUTH=anonymous',
   'imap://a%40x.test@localhost/INBOX;UIDVALIDITY=5/;UID=1;URLAUTH=anonymous', `${B}/;SECTION=2/;PARTIAL=0.0;URLAUTH=anonymous`,
+  // the URL must name this server: imap_urlauth_host exactly, port 143
+  'imap://a%40x.test@other.example/INBOX/;UID=1;URLAUTH=anonymous', 'imap://a%40x.test@LOCALHOST/INBOX/;UID=1;URLAUTH=anonymous',
+  'imap://a%40x.test@localhost:144/INBOX/;UID=1;URLAUTH=anonymous',
 ];
 
 const strip = (s: string): string => s.replace(/ \(\d+\.\d{3} \+ \d+\.\d{3}(?: \+ \d+\.\d{3})? secs\)\./g, '').replace(/:internal:[0-9a-f]+/g, ':internal:T');
