@@ -9,6 +9,7 @@
  * change at NOOP and during IDLE (without a new SELECT), FETCH CHANGEDSINCE, SEARCH MODSEQ,
  * STATUS and a new SELECT agree - the numbers checked on each server, the answers compared.
  * Only \Seen is private, as Dovecot 2.3 (keywords and other flags stay shared, checked too).
+ * imapflow (CONDSTORE) sees a private change made in another session in FETCH CHANGEDSINCE, on both.
  * Skipped, with the reason, when real Dovecot cannot run.
  */
 import { test, before, after } from 'node:test';
@@ -195,4 +196,35 @@ test('INDEXPVT: a private change written by another process is seen at the next 
     assert.match(await c.tagged('f', 'FETCH 1:* (FLAGS MODSEQ)'), new RegExp(`\\* 2 FETCH \\(FLAGS \\(\\\\Seen( \\\\Recent)?\\) MODSEQ \\(${highest + 10}\\)\\)`));
     assert.match(await c.tagged('t', 'STATUS shared/a@x.test/Ext (UNSEEN HIGHESTMODSEQ)'), new RegExp(`UNSEEN 1 HIGHESTMODSEQ ${highest + 10}`));
   } finally { c.close(); }
+});
+
+test('INDEXPVT with imapflow (CONDSTORE): a private \\Seen change made elsewhere is in FETCH CHANGEDSINCE, on both servers', { skip, timeout: 60_000 }, async () => {
+  const { ImapFlow } = await import('imapflow');
+  const seen: Record<string, unknown> = {};
+  for (const [who, port] of [['dovecot', d.dc.ports.imap!], ['postern', d.fx.port]] as const) {
+    await runSteps(port, 'a@x.test', ['CREATE Flow', `APPEND Flow ${lit('Subject: f1\r\n\r\n1\r\n')}`, `APPEND Flow ${lit('Subject: f2\r\n\r\n2\r\n')}`, 'SETACL Flow b@x.test lrsw']);
+    const client = new ImapFlow({ host: '127.0.0.1', port, secure: false, auth: { user: 'b@x.test', pass: 'pw' }, logger: false });
+    await client.connect();
+    try {
+      const lock = await client.getMailboxLock('shared/a@x.test/Flow');
+      try {
+        const mb = client.mailbox as { highestModseq?: bigint };
+        const before = mb.highestModseq;
+        assert.ok(before !== undefined, `${who}: HIGHESTMODSEQ announced`);
+        // B marks message 2 seen in another session (another device)
+        await runSteps(port, 'b@x.test', ['SELECT shared/a@x.test/Flow', 'UID STORE 2 +FLAGS (\\Seen)']);
+        await client.noop();
+        const changed: { uid: number; flags: string[] }[] = [];
+        for await (const m of client.fetch('1:*', { uid: true, flags: true }, { uid: true, changedSince: before! })) {
+          changed.push({ uid: m.uid, flags: [...(m.flags ?? [])].filter((f) => f !== '\\Recent').sort() });
+        }
+        seen[who] = changed;
+        assert.deepEqual(changed, [{ uid: 2, flags: ['\\Seen'] }], `${who}: only the privately changed message, seen`);
+      } finally { lock.release(); }
+    } finally { await client.logout(); }
+    // the owner's view is unchanged
+    const [, , owner] = await runSteps(port, 'a@x.test', ['SELECT Flow', 'NOOP', 'FETCH 2 (FLAGS)']);
+    assert.match(owner!, /^\* 2 FETCH \(FLAGS \((\\Recent)?\)\)/m, `${who}: A does not see B's \\Seen`);
+  }
+  assert.deepEqual(seen.postern, seen.dovecot);
 });
