@@ -278,9 +278,12 @@ export class QueueFile implements QueueEnvelope {
     walk(tail, tailStart);
     if (!sawEnd) throw new RecordError('message rejected: missing end record');
     if (keepContent && whole && QueueFile.keptBytes + contentLength <= KEPT_CONTENT_MAX) {
-      this.kept = Buffer.from(head.subarray(contentOffset, tailStart));
-      QueueFile.keptBytes += contentLength;
-      keptRegistry.register(this, contentLength, this);
+      // What content() gives: the prepended headers, then the content.
+      const pre = this.prependedHeaders;
+      const body = head.subarray(contentOffset, tailStart);
+      this.kept = pre ? Buffer.concat([pre, body]) : Buffer.from(body);
+      QueueFile.keptBytes += this.kept.length;
+      keptRegistry.register(this, this.kept.length, this);
     }
   }
 

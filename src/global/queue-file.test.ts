@@ -227,3 +227,52 @@ test('ATTR.PREPEND_HEADERS: headers added after the content are given first by c
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/**
+ * A file in the layout older Postern versions wrote (the content as one M record with a 6-byte
+ * padded length, a five-field C record, Postern's attribute names, a prepend_headers attribute):
+ * a queue left by an upgrade is still read and delivered, and markDone() works on it.
+ */
+function legacyFile(content: Buffer, prepend: string): Buffer {
+  const rec = (t: string, v: string | Buffer): Buffer => {
+    const d = typeof v === 'string' ? Buffer.from(v) : v;
+    const len: number[] = [];
+    let n = d.length;
+    do { let b = n % 128; n = Math.floor(n / 128); if (n) b |= 0x80; len.push(b); } while (n);
+    return Buffer.concat([Buffer.from([t.charCodeAt(0), ...len]), d]);
+  };
+  const sizeRec = (f: number[]) => rec('C', f.map((x) => String(x).padStart(15)).join(' '));
+  const env = Buffer.concat([rec('T', '1795808616 447000'), rec('S', 'a@example.org'), rec('A', 'dsn_envid=E1'), rec('A', 'dsn_ret=HDRS'),
+    rec('O', 'B@example.test'), rec('n', '6'), rec('R', 'b@example.test'), rec('R', 'c@example.test')]);
+  const mlen = Buffer.alloc(6);
+  for (let i = 0, n = content.length; i < 6; i++) { mlen[i] = (n % 128) | (i < 5 ? 0x80 : 0); n = Math.floor(n / 128); }
+  const c0 = sizeRec([0, 0, 0, 0, 0]);
+  const contentOffset = c0.length + env.length + 1 + 6;
+  const tail = Buffer.concat([rec('X', ''), rec('A', `prepend_headers=${prepend}`), rec('E', '')]);
+  return Buffer.concat([sizeRec([contentOffset, content.length, 2, 1, 0]), env, Buffer.from('M'), mlen, content, tail]);
+}
+
+test('a queue file of an older Postern version (one M record, five-field C record) is still read and delivered', async () => {
+  const { q, dir } = tmpQueue();
+  try {
+    for (const content of [Buffer.from('Subject: old\n\nbody\n'), Buffer.alloc(200_000, 0x41)]) {
+      const id = newQueueId();
+      const added = 'Authentication-Results: mx; none\n';
+      writeFileSync(q.path('incoming', id), legacyFile(content, added));
+      const qf = await QueueFile.open(q.path('incoming', id), id, { keepContent: true });
+      assert.equal(qf.legacy, true);
+      assert.equal(qf.sender, 'a@example.org');
+      assert.deepEqual(qf.recipients.map((r) => [r.address, r.orig, r.notify ?? 0]), [['b@example.test', 'B@example.test', 6], ['c@example.test', 'c@example.test', 0]]);
+      assert.equal(qf.attr(ATTR.DSN_ENVID), 'E1');
+      assert.equal(qf.attr(ATTR.DSN_RET), 'HDRS');
+      const want = Buffer.concat([Buffer.from(added), content]);
+      assert.ok((await qf.content()).equals(want), 'content with the prepended header');
+      const chunks: Buffer[] = [];
+      for await (const c of qf.contentStream()) chunks.push(c as Buffer);
+      assert.ok(Buffer.concat(chunks).equals(want));
+      await qf.markDone(qf.recipients[0]!);
+      const again = await QueueFile.open(q.path('incoming', id), id);
+      assert.deepEqual(again.recipients.map((r) => r.done), [true, false]);
+    }
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
