@@ -25,6 +25,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MainConfig } from '../../src/global/mail-conf.ts';
 import { QueueFile } from '../../src/global/queue-file-reader.ts';
+import { MailQueue } from '../../src/global/mail-queue.ts';
+import { showQueueFile } from '../../src/global/queue-cat.ts';
 import type { QueueRecipient } from '../../src/global/queue-file.ts';
 import { CleanupSession } from '../../src/cleanup/cleanup.ts';
 import { ATTR, DSN_NOTIFY, QF } from '../../src/global/rec-type.ts';
@@ -392,4 +394,34 @@ test('hostile queue files go to corrupt/ with Postfix\'s warnings; a good Postfi
   assert.match(text, /active\/BAD004: message rejected: null byte in record type 83/);
   for (const id of Object.keys(bad)) assert.match(text, new RegExp(`saving corrupt file "${id}" from queue "active" to queue "corrupt"`));
   assert.deepEqual(readdirSync(join(env.dir, 'incoming')), []);
+});
+
+test('`postern queue show` prints a queue file written by real Postfix as `postcat -q` does', { skip }, async () => {
+  const qid = postfixAccepts({ mailOpts: ['ENVID=E-7', 'RET=FULL'], rcpts: [['bob@example.net', ['NOTIFY=DELAY', 'ORCPT=rfc822;B@example.net']], ['carol@example.net', []]],
+    content: Buffer.from(`From: alice@example.org\n${LONG}\nSubject: show\n\nbody\n`) });
+  await heldFile(qid);
+  const pc = spawnSync('/usr/sbin/postcat', ['-c', pf.configDir, '-q', qid], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } });
+  assert.equal(pc.status, 0, pc.stderr);
+  let ours = '';
+  await showQueueFile(new MailQueue(pf.queueDir), 'hold', qid, (s) => { ours += s; });
+  // postcat names the file by its path from the queue directory; so does Postern.
+  assert.equal(ours, pc.stdout);
+  await run('/usr/sbin/postsuper', ['-c', pf.configDir, '-d', qid, 'hold']);
+});
+
+test('`postcat -q` prints a queue file written by Postern as `postern queue show` does', { skip }, async () => {
+  const c = CASES[0]!;
+  const path = await posternFile({ ...c, content: Buffer.from(`From: alice@example.org\n${LONG}\nSubject: show\n\nbody\n`) });
+  const qid = path.split('-').pop()!;
+  const dst = join(pf.queueDir, 'hold', qid);
+  copyFileSync(path, dst);
+  chownSync(dst, postfixUid, postfixGid);
+  chmodSync(dst, 0o700);
+  const pc = spawnSync('/usr/sbin/postcat', ['-c', pf.configDir, '-q', qid], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } });
+  assert.equal(pc.status, 0, pc.stderr);
+  assert.equal(pc.stderr, '', 'no warning');
+  let ours = '';
+  await showQueueFile(new MailQueue(pf.queueDir), 'hold', qid, (s) => { ours += s; });
+  assert.equal(pc.stdout, ours);
+  await run('/usr/sbin/postsuper', ['-c', pf.configDir, '-d', qid, 'hold']);
 });
