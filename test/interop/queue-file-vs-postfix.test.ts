@@ -5,7 +5,8 @@
  *     Postfix's incoming/ (mode 0700, owned by postfix); Postfix's qmgr and smtp(8) deliver it to
  *     smtp-sink, and Postern's own smtp agent delivers the same file to smtp-sink: envelope
  *     (MAIL FROM and RCPT TO with their DSN/BODY/SMTPUTF8 parameters) and content equal byte for
- *     byte. postcat -q prints its envelope, headers and body as Postern reads them.
+ *     byte. postcat prints its envelope, headers and body as Postern reads them, and real
+ *     `postcat -q` and `postern queue show` print the same text for a file from either writer.
  *   - Postfix → Postern: a message sent to Postfix's smtpd (Python smtplib) is held (HOLD), its
  *     queue file copied into Postern's queue; Postern's smtp agent delivers it, then Postfix
  *     itself does (postsuper -H): both deliveries equal byte for byte.
