@@ -7,7 +7,10 @@
  *   node bench/multi-process-bench.ts [--rounds 3] [--counts 1,2] [--messages 2000] [--imap-ops 40]
  *
  * smtp-accept-20  Postfix's smtp-source, 20 sessions, 2 KB messages, to the SMTP port; messages
- *                 per second, wall clock around smtp-source. qmgr is removed from master.cf
+ *                 per second, wall clock around smtp-source; one connection per message (as
+ *                 smtp-source does by default), and again with -d (each session sends its
+ *                 messages over one connection), with the master process's CPU time per
+ *                 message (what accepting and handing over a connection costs it). qmgr is removed from master.cf
  *                 for the measurement (as in bench-smtp-accept.ts, the accepted mail stays in
  *                 incoming/, durably: fsync before 250), so delivery does not compete.
  * imap-50         50 IMAP clients at once, each: LOGIN, SELECT INBOX (200 messages), then
@@ -102,10 +105,23 @@ async function setCount(sys: PosternSystem, n: number): Promise<void> {
   }
 }
 
-async function smtpRound(sys: PosternSystem): Promise<number> {
-  const r = await timedRun('/usr/sbin/smtp-source', ['-l', '2048', '-m', String(MESSAGES), '-s', '20', '-f', 'bench@example.org', '-t', USER, `127.0.0.1:${sys.ports.smtp}`], 300_000);
+/** CPU seconds of one process (all its threads), from /proc. */
+function processCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/**
+ * smtp-source with 20 sessions: one connection per message (as most inbound MX traffic), or
+ * with `reuse` (-d) every session sends its messages over one connection. Returns messages/s
+ * and the master process's CPU per message in µs (its share: accept, hand-over, log lines).
+ */
+async function smtpRound(sys: PosternSystem, reuse = false): Promise<{ rate: number; masterUs: number }> {
+  const cpu0 = processCpu(sys.pid!);
+  const r = await timedRun('/usr/sbin/smtp-source', [...(reuse ? ['-d'] : []), '-l', '2048', '-m', String(MESSAGES), '-s', '20', '-f', 'bench@example.org', '-t', USER, `127.0.0.1:${sys.ports.smtp}`], 300_000);
   if (r.code !== 0) throw new Error(`smtp-source: ${r.stderr}`);
-  return MESSAGES / (r.ms / 1000);
+  return { rate: MESSAGES / (r.ms / 1000), masterUs: ((processCpu(sys.pid!) - cpu0) / MESSAGES) * 1e6 };
 }
 
 async function imapRound(sys: PosternSystem): Promise<number> {
@@ -144,6 +160,8 @@ try {
   }
   filler.close();
   const smtp = new Map<number, number[]>(COUNTS.map((n) => [n, []]));
+  const reuse = new Map<number, number[]>(COUNTS.map((n) => [n, []]));
+  const masterUs = new Map<number, number[]>(COUNTS.map((n) => [n, []]));
   const imap = new Map<number, number[]>(COUNTS.map((n) => [n, []]));
   const pss = new Map<number, number[]>(COUNTS.map((n) => [n, []]));
   for (let round = 1; round <= ROUNDS; round++) {
@@ -152,18 +170,19 @@ try {
       await setCount(sys, n);
       await smtpRound(sys).catch(() => undefined);   // warm-up: first connections, compiled code
       const s = await smtpRound(sys);
+      const d = await smtpRound(sys, true);
       const i = await imapRound(sys);
       const m = treeMemory(sys.pid!).pss / 2 ** 20;
-      smtp.get(n)!.push(s); imap.get(n)!.push(i); pss.get(n)!.push(m);
-      say(`round ${round} N=${n}: smtp-accept-20 ${s.toFixed(0)} msg/s, imap-50 ${i.toFixed(0)} commands/s, PSS ${m.toFixed(0)} MB`);
+      smtp.get(n)!.push(s.rate); reuse.get(n)!.push(d.rate); masterUs.get(n)!.push(s.masterUs); imap.get(n)!.push(i); pss.get(n)!.push(m);
+      say(`round ${round} N=${n}: smtp-accept-20 ${s.rate.toFixed(0)} msg/s (master ${s.masterUs.toFixed(0)} µs CPU/msg), -d ${d.rate.toFixed(0)} msg/s, imap-50 ${i.toFixed(0)} commands/s, PSS ${m.toFixed(0)} MB`);
     }
   }
   const base = COUNTS[0]!;
-  console.log(`| postern_process_count | smtp-accept-20 (msg/s) | ratio | imap-50 (commands/s) | ratio | PSS after (MB) |`);
-  console.log(`|---|---|---|---|---|---|`);
+  console.log(`| postern_process_count | smtp-accept-20 (msg/s) | ratio | master CPU per message | smtp-accept-20 -d (msg/s) | ratio | imap-50 (commands/s) | ratio | PSS after (MB) |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|`);
   for (const n of COUNTS) {
-    const s = median(smtp.get(n)!), i = median(imap.get(n)!);
-    console.log(`| ${n} | ${s.toFixed(0)} | ${(s / median(smtp.get(base)!)).toFixed(2)}x | ${i.toFixed(0)} | ${(i / median(imap.get(base)!)).toFixed(2)}x | ${median(pss.get(n)!).toFixed(0)} |`);
+    const s = median(smtp.get(n)!), d = median(reuse.get(n)!), i = median(imap.get(n)!);
+    console.log(`| ${n} | ${s.toFixed(0)} | ${(s / median(smtp.get(base)!)).toFixed(2)}x | ${median(masterUs.get(n)!).toFixed(0)} µs | ${d.toFixed(0)} | ${(d / median(reuse.get(base)!)).toFixed(2)}x | ${i.toFixed(0)} | ${(i / median(imap.get(base)!)).toFixed(2)}x | ${median(pss.get(n)!).toFixed(0)} |`);
   }
 } finally {
   await sys.destroy();

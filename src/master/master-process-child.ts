@@ -92,6 +92,8 @@ async function start(sid: number, req: ProcessRequest): Promise<void> {
     failed: (err) => send({ type: 'failed', sid, error: errText(err) }),
   };
   inst.running = await mod.service.start(ctx);
+  // Stopped while it was starting (a reload or stop right after the start): stop it now.
+  if (inst.stopping) { await inst.running.stop().catch(() => undefined); return; }
   send({ type: 'started', sid });
   flushCompileCache?.();   // this service's modules are loaded: keep them for the next start (bin/postern)
 }
@@ -99,6 +101,7 @@ async function start(sid: number, req: ProcessRequest): Promise<void> {
 async function stopInstance(inst: Instance): Promise<void> {
   if (inst.stopping) return;
   inst.stopping = true;
+  // An instance still starting is stopped by start() once it has started.
   try { await inst.running?.stop(); } catch { /* logged by the service */ }
   instances.delete(inst.sid);
   send({ type: 'stopped', sid: inst.sid });
