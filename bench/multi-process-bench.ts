@@ -18,7 +18,9 @@
  *                 LOGOUT; commands per second, from the first connect to the last LOGOUT. The
  *                 client is a minimal one (raw sockets, one tagged reply read at a time) so that
  *                 it costs the server's CPU as little as possible on a small machine.
- * Also printed: PSS of the master's process tree after each round (bench-proc.ts treeMemory).
+ * Also printed: the median time from connect() to the SMTP banner over 200 sequential
+ * connections (what the master's hand-over adds to a connection), and the PSS of the master's
+ * process tree after each round (bench-proc.ts treeMemory).
  *
  * The figures are medians over the rounds; the ratio N=k / N=1 is what docs/multi-process.md
  * reports. On a loaded machine the ratios are noisy: run it on a quiet one for decisions.
@@ -124,6 +126,20 @@ async function smtpRound(sys: PosternSystem, reuse = false): Promise<{ rate: num
   return { rate: MESSAGES / (r.ms / 1000), masterUs: ((processCpu(sys.pid!) - cpu0) / MESSAGES) * 1e6 };
 }
 
+/** Median time from connect() to the 220 banner over `n` sequential connections, in ms. */
+async function bannerLatency(sys: PosternSystem, n = 200): Promise<number> {
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const s = connect(sys.ports.smtp, '127.0.0.1');
+      s.once('data', () => { ms.push(performance.now() - t0); s.end('QUIT\r\n'); s.destroy(); resolve(); });
+      s.once('error', reject);
+    });
+  }
+  return median(ms);
+}
+
 async function imapRound(sys: PosternSystem): Promise<number> {
   const t0 = performance.now();
   let ops = 0;
@@ -162,6 +178,7 @@ try {
   const smtp = new Map<number, number[]>(COUNTS.map((n) => [n, []]));
   const reuse = new Map<number, number[]>(COUNTS.map((n) => [n, []]));
   const masterUs = new Map<number, number[]>(COUNTS.map((n) => [n, []]));
+  const banner = new Map<number, number[]>(COUNTS.map((n) => [n, []]));
   const imap = new Map<number, number[]>(COUNTS.map((n) => [n, []]));
   const pss = new Map<number, number[]>(COUNTS.map((n) => [n, []]));
   for (let round = 1; round <= ROUNDS; round++) {
@@ -172,17 +189,18 @@ try {
       const s = await smtpRound(sys);
       const d = await smtpRound(sys, true);
       const i = await imapRound(sys);
+      const lat = await bannerLatency(sys);
       const m = treeMemory(sys.pid!).pss / 2 ** 20;
-      smtp.get(n)!.push(s.rate); reuse.get(n)!.push(d.rate); masterUs.get(n)!.push(s.masterUs); imap.get(n)!.push(i); pss.get(n)!.push(m);
-      say(`round ${round} N=${n}: smtp-accept-20 ${s.rate.toFixed(0)} msg/s (master ${s.masterUs.toFixed(0)} µs CPU/msg), -d ${d.rate.toFixed(0)} msg/s, imap-50 ${i.toFixed(0)} commands/s, PSS ${m.toFixed(0)} MB`);
+      smtp.get(n)!.push(s.rate); reuse.get(n)!.push(d.rate); masterUs.get(n)!.push(s.masterUs); imap.get(n)!.push(i); pss.get(n)!.push(m); banner.get(n)!.push(lat);
+      say(`round ${round} N=${n}: smtp-accept-20 ${s.rate.toFixed(0)} msg/s (master ${s.masterUs.toFixed(0)} µs CPU/msg), -d ${d.rate.toFixed(0)} msg/s, imap-50 ${i.toFixed(0)} commands/s, banner ${lat.toFixed(2)} ms, PSS ${m.toFixed(0)} MB`);
     }
   }
   const base = COUNTS[0]!;
-  console.log(`| postern_process_count | smtp-accept-20 (msg/s) | ratio | master CPU per message | smtp-accept-20 -d (msg/s) | ratio | imap-50 (commands/s) | ratio | PSS after (MB) |`);
-  console.log(`|---|---|---|---|---|---|---|---|---|`);
+  console.log(`| postern_process_count | smtp-accept-20 (msg/s) | ratio | master CPU per message | smtp-accept-20 -d (msg/s) | ratio | imap-50 (commands/s) | ratio | connect to banner (median) | PSS after (MB) |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|---|`);
   for (const n of COUNTS) {
     const s = median(smtp.get(n)!), d = median(reuse.get(n)!), i = median(imap.get(n)!);
-    console.log(`| ${n} | ${s.toFixed(0)} | ${(s / median(smtp.get(base)!)).toFixed(2)}x | ${median(masterUs.get(n)!).toFixed(0)} µs | ${d.toFixed(0)} | ${(d / median(reuse.get(base)!)).toFixed(2)}x | ${i.toFixed(0)} | ${(i / median(imap.get(base)!)).toFixed(2)}x | ${median(pss.get(n)!).toFixed(0)} |`);
+    console.log(`| ${n} | ${s.toFixed(0)} | ${(s / median(smtp.get(base)!)).toFixed(2)}x | ${median(masterUs.get(n)!).toFixed(0)} µs | ${d.toFixed(0)} | ${(d / median(reuse.get(base)!)).toFixed(2)}x | ${i.toFixed(0)} | ${(i / median(imap.get(base)!)).toFixed(2)}x | ${median(banner.get(n)!).toFixed(2)} ms | ${median(pss.get(n)!).toFixed(0)} |`);
   }
 } finally {
   await sys.destroy();

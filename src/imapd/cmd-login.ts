@@ -71,7 +71,7 @@ async function authenticate(s: ImapSession, c: CommandContext, user: string, pas
   }
   if (!rec) return delayed(s, FAILED);
   const max = s.shared.settings.maxUserIpConnections;
-  if (max > 0 && (s.shared.userIp.get(`${rec.user}\0${s.remoteIp}`) ?? 0) >= max) {
+  if (max > 0 && (await s.shared.userIp.count(`${rec.user}\0${s.remoteIp}`)) >= max) {
     return { status: 'NO', code: 'LIMIT', text: `Maximum number of connections from user+IP exceeded (mail_max_userip_connections=${max})` };
   }
   // auto = subscribe: subscribed without a line in the subscriptions file, as Dovecot

@@ -528,7 +528,7 @@ export class ImapSession {
     this.badCount = 0;
     this.parser.setMaxLineLength(this.shared.settings.maxLineLength);
     this.userIpKey = `${rec.user}\0${this.remoteIp}`;
-    this.shared.userIp.set(this.userIpKey, (this.shared.userIp.get(this.userIpKey) ?? 0) + 1);
+    this.shared.userIp.add(this.userIpKey);
     this.shared.log.info(`imap-login: Login: user=<${rec.user}>, method=${method}, rip=${this.remoteIp}, lip=${this.localIp}${this.secure ? ', TLS' : this.secured ? ', secured' : ''}, session=<${this.id}>`);
   }
 
@@ -544,8 +544,7 @@ export class ImapSession {
     this.box = undefined;
     if (box) await box.close().catch(() => {});
     if (this.userIpKey) {
-      const n = (this.shared.userIp.get(this.userIpKey) ?? 1) - 1;
-      if (n <= 0) this.shared.userIp.delete(this.userIpKey); else this.shared.userIp.set(this.userIpKey, n);
+      this.shared.userIp.remove(this.userIpKey);
       this.userIpKey = undefined;
       this.shared.log.info(`${this.who()}: Logged out (UNAUTHENTICATE) in=${this.bytesIn} out=${this.bytesOut}`);
     }
@@ -645,8 +644,7 @@ export class ImapSession {
     this.notify?.stop();
     this.notify = undefined;
     if (this.userIpKey) {
-      const n = (this.shared.userIp.get(this.userIpKey) ?? 1) - 1;
-      if (n <= 0) this.shared.userIp.delete(this.userIpKey); else this.shared.userIp.set(this.userIpKey, n);
+      this.shared.userIp.remove(this.userIpKey);
       this.userIpKey = undefined;
       this.shared.log.info(`${this.who()}: Disconnected: ${this.state === 'logout' ? 'Logged out' : 'Connection closed'} in=${this.bytesIn} out=${this.bytesOut}`);
     }

@@ -4,6 +4,10 @@
  * (mail_max_userip_connections) and the per-IP authentication failure counts (the growing
  * failure delay, as Dovecot's auth penalty: the delay doubles with each failure from one IP,
  * up to 15 s, and a successful login clears it).
+ *
+ * The user+IP counts are the master's anvil table when the master gives one (ServiceContext.anvil:
+ * Dovecot's imap asks anvil the same way), so they hold across the worker processes of
+ * postern_process_count; without it (unit tests), a Map of this instance.
  */
 import { BlockList } from 'node:net';
 import type { UserDirectory } from '../lib-auth/user-directory.ts';
@@ -12,6 +16,35 @@ import type { Logger } from '../util/msg.ts';
 import type { ImapdSettings } from './imapd-settings.ts';
 import type { TlsContextSource } from '../lib-tls/tls-server.ts';
 import { MessageCache } from './imapd-cache.ts';
+import type { AnvilClient } from '../global/anvil-client.ts';
+
+/** The user+IP connection counts of mail_max_userip_connections; keys are "user\0ip". */
+export interface UserIpCounts {
+  count(key: string): number | Promise<number>;
+  add(key: string): void;
+  remove(key: string): void;
+}
+
+/** Counts kept in this process only. */
+export function mapUserIpCounts(): UserIpCounts {
+  const m = new Map<string, number>();
+  return {
+    count: (k) => m.get(k) ?? 0,
+    add: (k) => { m.set(k, (m.get(k) ?? 0) + 1); },
+    remove: (k) => { const n = (m.get(k) ?? 1) - 1; if (n <= 0) m.delete(k); else m.set(k, n); },
+  };
+}
+
+/** Counts in the anvil table (global/anvil-client.ts), as Dovecot's "imap/IP/user" idents. */
+export function anvilUserIpCounts(anvil: AnvilClient): UserIpCounts {
+  const ident = (k: string) => { const i = k.indexOf('\0'); return `${k.slice(i + 1)}/${k.slice(0, i)}`; };
+  return {
+    count: async (k) => (await anvil.lookup('imap', ident(k)))?.count ?? 0,
+    // The answer is not needed; a remote table gets the connect before the later disconnect.
+    add: (k) => { void Promise.resolve(anvil.connect('imap', ident(k))).catch(() => undefined); },
+    remove: (k) => { anvil.disconnect('imap', ident(k)); },
+  };
+}
 
 /** Dovecot AUTH_PENALTY_MAX_SECS. */
 const FAILURE_DELAY_MAX_MS = 15_000;
@@ -24,7 +57,7 @@ export class ImapdShared {
   readonly directory: UserDirectory;
   readonly store: MailStore;
   readonly log: Logger;
-  readonly userIp = new Map<string, number>();
+  readonly userIp: UserIpCounts;
   /** ENVELOPE/BODYSTRUCTURE answers shared by every session (imapd-cache.ts). */
   readonly cache = new MessageCache();
   private readonly failures = new Map<string, { n: number; last: number }>();
@@ -34,8 +67,9 @@ export class ImapdShared {
   readonly penalty: { directory(dir: UserDirectory, clientAddr: string): UserDirectory } | undefined;
 
   constructor(o: { settings: ImapdSettings; directory: UserDirectory; store: MailStore; log: Logger; tls?: TlsContextSource | undefined;
-    penalty?: ImapdShared['penalty'] }) {
+    penalty?: ImapdShared['penalty']; userIp?: UserIpCounts }) {
     this.tls = o.tls;
+    this.userIp = o.userIp ?? mapUserIpCounts();
     this.penalty = o.penalty;
     this.settings = o.settings;
     this.directory = o.directory;

@@ -39,7 +39,8 @@ import { serveSessions, type SessionSlot } from '../lib-master/master-session.ts
 import { startServerTls } from '../lib-tls/tls-server.ts';
 import { dovecotTlsProvider } from '../lib-tls/tls-dovecot.ts';
 import { imapdSettings, type ImapdSettings } from './imapd-settings.ts';
-import { ImapdShared } from './imapd-shared.ts';
+import { anvilUserIpCounts, ImapdShared } from './imapd-shared.ts';
+import type { AnvilClient } from '../global/anvil-client.ts';
 import { ImapSession } from './imapd-session.ts';
 
 export interface ImapdOptions {
@@ -53,6 +54,8 @@ export interface ImapdOptions {
   settings?: Partial<ImapdSettings>;
   /** The master's auth penalty (ServiceContext.authPenalty); without it, the per-IP delay of imapd-shared.ts. */
   penalty?: ImapdShared['penalty'];
+  /** The master's anvil (ServiceContext.anvil): mail_max_userip_connections across processes. */
+  anvil?: AnvilClient | undefined;
 }
 
 export class Imapd {
@@ -102,14 +105,14 @@ export async function createImapd(o: ImapdOptions): Promise<Imapd> {
   // a bad certificate fails the service start with a message naming the setting
   const tls = dovecotTlsProvider(o.dovecot, 'imap', log);
   settings.starttls = tls !== undefined;
-  const shared = new ImapdShared({ settings, directory, store, log, tls, penalty: o.penalty });
+  const shared = new ImapdShared({ settings, directory, store, log, tls, penalty: o.penalty, ...(o.anvil ? { userIp: anvilUserIpCounts(o.anvil) } : {}) });
   return new Imapd(shared, owns);
 }
 
 export const service: ServiceImpl = {
   name: 'imapd',
   async start(ctx) {
-    const imapd = await createImapd({ dovecot: ctx.dovecot, log: ctx.log, penalty: ctx.authPenalty });
+    const imapd = await createImapd({ dovecot: ctx.dovecot, log: ctx.log, penalty: ctx.authPenalty, anvil: ctx.anvil });
     const srv = serveSessions(ctx, (sock, listener, slot) => imapd.handle(sock, { ssl: listener.ssl, slot }), { maxSessions: 0 });
     return {
       async stop() {

@@ -57,6 +57,7 @@ import type { MasterEntry } from '../global/master-cf.ts';
 import type { DovecotConfig } from '../global/dovecot-conf.ts';
 import type { Logger } from '../util/msg.ts';
 import type { UserDirectory } from '../lib-auth/user-directory.ts';
+import type { AnvilClient } from '../global/anvil-client.ts';
 
 /** One bound socket handed to a service. */
 export interface BoundListener {
@@ -91,6 +92,12 @@ export interface ServiceContext {
    * master always gives it; a daemon started without it (unit tests) uses its own delay.
    */
   authPenalty?: { directory(dir: UserDirectory, clientAddr: string): UserDirectory };
+  /**
+   * The system's anvil table (global/anvil-client.ts; the master's, asked over IPC from a child
+   * process) for counts that must hold across processes: imapd's mail_max_userip_connections.
+   * smtpd gets its own through its clients (master/master-clients.ts).
+   */
+  anvil?: AnvilClient;
   /** "I cannot go on": the master restarts this service after a backoff. */
   failed(err: unknown): void;
   /** Optional: the service's processes changed (one of its children replaced): `postern status` is rewritten. */

@@ -28,7 +28,7 @@ import { flushLogs, logger, setSyslogName } from '../util/msg.ts';
 import { setTriggerForwarder, trigger } from '../global/mail-trigger.ts';
 import type { BoundListener, RunningService, ServiceContext, ServiceImpl } from '../lib-master/master-service.ts';
 import type { ChildMessage, ProcessRequest } from './master-process.ts';
-import { installRemoteAnvil, onAnvilReply, processAuthPenalty, type AnvilReply } from './master-anvil.ts';
+import { installRemoteAnvil, onAnvilReply, processAnvil, processAuthPenalty, type AnvilReply } from './master-anvil.ts';
 import { metrics } from '../util/metrics.ts';
 import { startRuntimeMetrics } from '../util/metrics-runtime.ts';
 import { idleMemoryRelease } from '../util/idle-gc.ts';
@@ -89,6 +89,7 @@ async function start(sid: number, req: ProcessRequest): Promise<void> {
     config, entry: req.entry, masterCf: req.masterCf, dovecot: dovecot(), log: inst.log, listeners,
     ...(req.protocol ? { protocol: req.protocol } : {}),
     authPenalty: processAuthPenalty(),
+    anvil: processAnvil(config),
     failed: (err) => send({ type: 'failed', sid, error: errText(err) }),
   };
   inst.running = await mod.service.start(ctx);

@@ -60,7 +60,7 @@ import { SERVICE_MODULES, serviceImpl, serviceMode, type ProcessMode } from './m
 import { ProcessExitError } from './master-process.ts';
 import { writeServiceStatus, type ServiceStatus } from './master-status.ts';
 import { sharedAuthPenalty } from '../anvil/auth-penalty.ts';
-import { configureSharedAnvil } from '../anvil/anvil.ts';
+import { configureSharedAnvil, sharedAnvil } from '../anvil/anvil.ts';
 import { applyMaillog } from './master-maillog.ts';
 import { idleMemoryRelease } from '../util/idle-gc.ts';
 
@@ -358,6 +358,7 @@ export class Master {
       config, entry: slot.plan.entry, masterCf: cfg.masterCf, dovecot: cfg.dovecot, log: serviceLogger(slot.plan, config), listeners,
       ...(slot.plan.protocol !== undefined ? { protocol: slot.plan.protocol } : {}),
       authPenalty: sharedAuthPenalty().configure(cfg.dovecot),
+      anvil: sharedAnvil(),
       failed: (err: unknown) => this.fail(inst, err, false),
       changed: () => this.writeStatus(),
     };

@@ -6,6 +6,7 @@
  *  - connections land on both processes of a service (the pids of the log lines);
  *  - smtpd_client_connection_count_limit holds across the processes (the master's one anvil
  *    table): of four concurrent connections spread over both, two are greeted and two get 421;
+ *  - mail_max_userip_connections (3) holds across the processes: the fourth login is refused;
  *  - the auth penalty holds across the processes: a second failed IMAP LOGIN, in the other
  *    process, is held for the penalty the first one earned (2 s + 4 s, not 2 s);
  *  - an IMAP IDLE in one process sees an APPEND made through the other promptly;
@@ -52,6 +53,8 @@ before(async () => {
   const mc = join(sys.configDir, 'master.cf');
   writeFileSync(mc, readFileSync(mc, 'utf8').replace(new RegExp(`^(${sys.ports.submission}\\s+inet.*)$`, 'm'),
     '$1\n  -o smtpd_client_connection_count_limit=2\n  -o smtpd_client_event_limit_exceptions='));
+  // At most 3 IMAP connections per user and address (Dovecot's mail_max_userip_connections).
+  appendFileSync(join(sys.configDir, 'dovecot.conf'), '\nmail_max_userip_connections = 3\n');
   assert.equal((await sys.cli('reload')).status, 0);
   pids = await waitSpread();
 });
@@ -135,6 +138,28 @@ for i in range(2):
   const failPids = [...sys.log.slice(mark).matchAll(/postern\/imapd\[(\d+)\]: imap-login: Disconnected\.\.\. auth failed/g)].map((m) => Number(m[1]));
   assert.equal(failPids.length, 2);
   assert.notEqual(failPids[0], failPids[1], 'the two failures were answered by different processes');
+});
+
+test('mail_max_userip_connections holds across the processes (the master\'s anvil table)', async () => {
+  const mark = sys.log.length;
+  const out = await py(`
+import imaplib, ssl
+ctx = ssl._create_unverified_context()
+cs = []
+for i in range(4):
+    c = imaplib.IMAP4_SSL("127.0.0.1", ${sys.ports.imaps}, ssl_context=ctx)
+    try:
+        c.login(${JSON.stringify(USER)}, ${JSON.stringify(sys.password)}); print("ok"); cs.append(c)
+    except imaplib.IMAP4.error as e:
+        print("no", e)
+for c in cs: c.logout()
+`);
+  const lines = out.trim().split('\n');
+  assert.deepEqual(lines.slice(0, 3), ['ok', 'ok', 'ok'], out);
+  assert.match(lines[3]!, /^no .*\[LIMIT\] Maximum number of connections from user\+IP exceeded \(mail_max_userip_connections=3\)/, out);
+  await waitSince(mark, /imap-login: Login/, 3);
+  const loginPids = new Set([...sys.log.slice(mark).matchAll(/postern\/imapd\[(\d+)\]: imap-login: Login/g)].map((x) => Number(x[1])));
+  assert.equal(loginPids.size, 2, 'the three sessions were spread over both processes');
 });
 
 test('an IMAP IDLE in one process sees an APPEND made through the other', async () => {
