@@ -23,6 +23,12 @@ export function cacheScope(box: Mailbox, user: string): string {
 
 interface Entry { ENVELOPE?: Buffer; BODYSTRUCTURE?: Buffer; BODY?: Buffer; bytes: number }
 
+function ownCopy(v: Buffer): Buffer {
+  const c = Buffer.allocUnsafeSlow(v.length);
+  v.copy(c);
+  return c;
+}
+
 export class MessageCache {
   private readonly map = new Map<string, Entry>();
   private bytes = 0;
@@ -41,6 +47,11 @@ export class MessageCache {
   }
 
   set(scope: string, m: MessageKey, item: CachedItem, v: Buffer): void {
+    // Kept in a buffer of its own: an answer built as a view on a larger buffer (a writer's
+    // 64 KB chunk, Node's 8 KB pool) would keep that whole buffer alive for as long as the
+    // entry lives, so the byte bound would count 300 bytes where 64 KB are held (measured:
+    // 3,200 ENVELOPEs held 30 MB; docs/memory.md).
+    if (v.byteOffset !== 0 || v.buffer.byteLength !== v.length) v = ownCopy(v);
     const k = this.key(scope, m);
     let e = this.map.get(k);
     if (!e) { e = { bytes: k.length + 64 }; this.bytes += e.bytes; }
