@@ -24,6 +24,7 @@ import { MORE_SCENARIOS } from './bench-scenarios-more.ts';
 import { smtpAcceptScenario } from './bench-smtp-accept.ts';
 import { authresAcceptScenario } from './authres-bench.ts';
 import { metricsAcceptScenario } from './metrics-bench.ts';
+import { memorySiteScenario } from './memory-site.ts';
 import { formatTable, RATIO_HEADER } from './bench-table.ts';
 import { Cleanup, row, type BenchOptions, type PairedScenario, type ResultRow, type Scenario } from './bench-scenario.ts';
 
@@ -35,6 +36,7 @@ export const SCENARIOS: readonly Scenario[] = [
   metricsAcceptScenario(20),
   smtpAcceptScenario(20, { milter: 'opendkim' }),
   ...MORE_SCENARIOS,
+  memorySiteScenario,
 ];
 
 const MB = 1024 * 1024;
