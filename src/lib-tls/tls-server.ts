@@ -117,6 +117,19 @@ function caCerts(f: TlsServerFiles, paramPrefix: string): Buffer[] | undefined {
 
 export class TlsConfigError extends Error { override name = 'TlsConfigError'; }
 
+/**
+ * Session ticket keys for every server context of this process (48 bytes: name, HMAC and AES
+ * keys). Unset, each context makes its own (Node's default). The master gives its worker
+ * processes the same keys (master/master-process.ts), so a client that got a ticket from one
+ * worker resumes its session in another, as Postfix's smtpd processes share their ticket keys
+ * through tlsmgr(8).
+ */
+let ticketKeys: Buffer | undefined;
+export function setServerTicketKeys(keys: Buffer): void {
+  if (keys.length !== 48) throw new Error('TLS session ticket keys must be 48 bytes');
+  ticketKeys = keys;
+}
+
 /** Load the certificate and key; errors name the parameter to fix. */
 export function serverContext(f: TlsServerFiles, paramPrefix = 'smtpd_tls'): SecureContext {
   let key: Buffer;
@@ -144,6 +157,7 @@ export function serverContext(f: TlsServerFiles, paramPrefix = 'smtpd_tls'): Sec
       // Postfix ≥ 3.4 sets SSL_OP_NO_RENEGOTIATION: OpenSSL answers a renegotiation ClientHello
       // with a no_renegotiation alert (TLS 1.2; TLS 1.3 has no renegotiation at all).
       secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
+      ...(ticketKeys ? { ticketKeys } : {}),
     });
   } catch (e) {
     throw new TlsConfigError(`bad TLS certificate or key (${paramPrefix}_cert_file=${f.certFile}, ${paramPrefix}_key_file=${f.keyFile}): ${(e as Error).message}`);

@@ -19,6 +19,7 @@
  * stopped; a pool worker exits on {type: 'exit'}, after stopping what it runs.
  */
 import { reloadTlsContexts } from '../lib-tls/tls-provider.ts';
+import { setServerTicketKeys } from '../lib-tls/tls-server.ts';
 import { flushCompileCache } from 'node:module';
 import { createServer, type Socket } from 'node:net';
 import { MainConfig } from '../global/mail-conf.ts';
@@ -59,6 +60,8 @@ function setUpProcess(req: ProcessRequest, main: MainConfig): void {
   setUp = true;
   if (main.isSet('syslog_name')) setSyslogName(main.get('syslog_name'));
   single = !!req.single;
+  // The same TLS session ticket keys in every child of this master (a ticket resumes anywhere).
+  if (req.ticketKeys) setServerTicketKeys(Buffer.from(req.ticketKeys, 'base64'));
   log = logger(single ? req.logName : 'worker');
   // What ps and top show (the command line may truncate it).
   process.title = single ? `postern/${req.logName}` : 'postern/worker';

@@ -53,11 +53,14 @@
  *  - anvil's per-client counts and the auth penalty are the master's one table, which every
  *    child asks over its IPC channel (master-anvil.ts: {type: 'anvil', id, op, a} answered by
  *    {type: 'anvil', id, r}), so N processes do not let a client reach N times a limit.
+ *  - TLS session tickets: every child of one master encrypts them with the same keys (the
+ *    request's `ticketKeys`, lib-tls setServerTicketKeys), so a session resumes in any child.
  *  - pids() lists the live child's pid, for `postern status`.
  */
 import { addTlsReloadForwarder } from '../lib-tls/tls-provider.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { onTrigger, trigger } from '../global/mail-trigger.ts';
 import { handOff } from './master-listen.ts';
@@ -96,7 +99,12 @@ export interface ProcessRequest {
   listeners: { kind: 'inet' | 'unix'; name: string; ssl: boolean; address: string }[];
   /** A process of this service's own (exits when it stops); unset for a pool worker. */
   single?: boolean;
+  /** TLS session ticket keys (base64 of 48 bytes), the same for every child of this master. */
+  ticketKeys?: string;
 }
+
+/** Made once per master: every child's server contexts share them (lib-tls setServerTicketKeys). */
+let ticketKeys: string | undefined;
 
 /** Messages child → master. */
 export type ChildMessage =
@@ -207,7 +215,9 @@ export function forkChild(name: string, log: { warn(s: string): void }, onMessag
 
 /** The request for one instance of a service, from its context. */
 export function processRequest(ctx: ServiceContext, module: string, maxproc: number): ProcessRequest {
+  ticketKeys ??= randomBytes(48).toString('base64');
   return {
+    ticketKeys,
     configDir: ctx.config.configDir, module, entry: { ...ctx.entry, maxproc }, masterCf: ctx.masterCf, logName: ctx.log.service,
     ...(ctx.protocol ? { protocol: ctx.protocol } : {}),
     listeners: ctx.listeners.map((l) => ({ kind: l.kind, name: l.name, ssl: l.ssl, address: l.address })),

@@ -9,6 +9,7 @@
  *  - mail_max_userip_connections (3) holds across the processes: the fourth login is refused;
  *  - the auth penalty holds across the processes: a second failed IMAP LOGIN, in the other
  *    process, is held for the penalty the first one earned (2 s + 4 s, not 2 s);
+ *  - a TLS session made with one worker resumes in the other (one set of ticket keys);
  *  - an IMAP IDLE in one process sees an APPEND made through the other promptly;
  *  - SIGKILL of one worker while messages are being sent: the other keeps answering, the
  *    dead one is replaced alone, and every message that got 250 is delivered;
@@ -160,6 +161,26 @@ for c in cs: c.logout()
   await waitSince(mark, /imap-login: Login/, 3);
   const loginPids = new Set([...sys.log.slice(mark).matchAll(/postern\/imapd\[(\d+)\]: imap-login: Login/g)].map((x) => Number(x[1])));
   assert.equal(loginPids.size, 2, 'the three sessions were spread over both processes');
+});
+
+test('a TLS session from one worker resumes in the other (shared ticket keys)', async () => {
+  const out = await py(`
+import socket, ssl
+ctx = ssl._create_unverified_context()
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2   # the session is there right after the handshake
+def greet(session=None):
+    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", ${sys.ports.imaps}), timeout=20), session=session)
+    f = t.makefile("rb"); f.readline()
+    t.sendall(b"a LOGOUT\\r\\n")
+    while not f.readline().startswith(b"a "): pass
+    s, r = t.session, t.session_reused
+    t.close()
+    return s, r
+first, _ = greet()
+print(" ".join(str(greet(first)[1]) for i in range(4)))
+`);
+  // Connections alternate between the workers: two of the four resumptions are in the other one.
+  assert.equal(out.trim(), 'True True True True', out);
 });
 
 test('an IMAP IDLE in one process sees an APPEND made through the other', async () => {
