@@ -118,7 +118,7 @@ export class NetSqlBackend implements SqlBackend {
     this.pools = list.map((h, i) => sharedPool(this.keys[i]!, () => new ConnPool<Conn>({
       connect: () => connect(h, s, timeoutMs),
       close: (x, broken) => x.close(broken),
-    }, Number(s.maxconns) || 5, 60)));
+    }, Number(s.maxconns) || 5, 60, QUERY_TIMEOUT_MS, `connect to ${h.label}`)));
   }
 
   placeholder(n: number): string { return this.conf.driver === 'pgsql' ? `$${n}` : '?'; }
@@ -132,8 +132,8 @@ export class NetSqlBackend implements SqlBackend {
       const pool = this.pools[pick.index % this.pools.length]!;
       let conn: Conn;
       try {
-        const acq = pool.acquire();
-        conn = await withDeadline(acq, QUERY_TIMEOUT_MS, `connect to ${pick.host.label}`, () => { acq.then((x) => pool.release(x, true), () => {}); });
+        // Opening a connection is bounded inside the pool; waiting for a busy one is not a failure.
+        conn = await pool.acquire();
       } catch (e) {
         log.error(`${this.conf.driver}(${pick.host.label}): connect failed: ${(e as Error).message} (${this.conf.file})`);
         this.hosts.markDown(pick.index);

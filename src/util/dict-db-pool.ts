@@ -20,6 +20,9 @@
  *
  * Nothing here waits forever: connecting and every query have a deadline (the tables'
  * `timeout`, default 10 s); a connection that misses it is destroyed and its host marked down.
+ * Waiting in the queue for one of the `max` busy connections is not connecting: a burst of
+ * lookups on a healthy server waits its turn (each query ahead is bounded by its own deadline)
+ * and is never taken for a dead server.
  */
 
 export type HostKind = 'unix' | 'inet' | 'uri';
@@ -100,15 +103,20 @@ export class ConnPool<C> {
   private readonly driver: PoolDriver<C>;
   private readonly max: number;
   private readonly idleMs: number;
+  private readonly connectMs: number;
+  private readonly what: string;
   private readonly idle: { c: C; timer: NodeJS.Timeout }[] = [];
   private readonly waiters: Waiter<C>[] = [];
   private open = 0;
   private ended = false;
 
-  constructor(driver: PoolDriver<C>, max: number, idleSeconds: number) {
+  /** `connectMs` bounds opening one connection (0: the driver's own timeout only); `what` names it in the error. */
+  constructor(driver: PoolDriver<C>, max: number, idleSeconds: number, connectMs = 0, what = 'connect') {
     this.driver = driver;
     this.max = Math.max(1, max);
     this.idleMs = idleSeconds * 1000;
+    this.connectMs = connectMs;
+    this.what = what;
   }
 
   /** A connection for one query; give it back with release(). */
@@ -118,10 +126,13 @@ export class ConnPool<C> {
     if (i) { clearTimeout(i.timer); return Promise.resolve(i.c); }
     if (this.open < this.max) {
       this.open++;
-      return this.driver.connect().catch((e: unknown) => {
-        this.open--;
-        throw e instanceof Error ? e : new Error(String(e));
-      });
+      const p = this.driver.connect();
+      // A connection that arrives after the deadline is not used: destroyed, its place freed.
+      return withDeadline(p, this.connectMs, this.what, () => { p.then((c) => this.driver.close(c, true), () => {}); })
+        .catch((e: unknown) => {
+          this.open--;
+          throw e instanceof Error ? e : new Error(String(e));
+        });
     }
     return new Promise<C>((resolve, reject) => this.waiters.push({ resolve, reject }));
   }

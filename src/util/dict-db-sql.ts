@@ -25,7 +25,7 @@
  */
 import { DictError, type Dict } from './dict.ts';
 import { CfParams, DbResult, DbTemplates, parseCfFile, type QuoteFn } from './dict-db-common.ts';
-import { ConnPool, HostSet, sharedPool, unsharePool, withDeadline, type DbHost } from './dict-db-pool.ts';
+import { ConnPool, HostSet, sharedPool, unsharePool, type DbHost } from './dict-db-pool.ts';
 import { readSourceFile, tablePath, warnFn, type DictOpenFlags } from './dict-source.ts';
 
 export interface SqlSettings {
@@ -86,7 +86,7 @@ export async function openSqlDict<C, H extends DbHost>(driver: SqlDriver<C, H>, 
   const pools = hosts.map((h, i) => sharedPool(keys[i]!, () => new ConnPool<C>({
     connect: () => driver.connect(h, s),
     close: (c, broken) => driver.close(c, broken),
-  }, s.maxConnections, s.idleSeconds)));
+  }, s.maxConnections, s.idleSeconds, s.timeoutMs * 2, `connect to ${driver.type} server ${h.label}`)));
   const fold = flags.foldCase !== false;
   const inflight = new Map<string, Promise<string | undefined>>();
   let closed = false;
@@ -102,10 +102,8 @@ export async function openSqlDict<C, H extends DbHost>(driver: SqlDriver<C, H>, 
       const pool = pools[pick.index % pools.length]!;
       let conn: C;
       try {
-        const acq = pool.acquire();
-        // A connection that arrives after the deadline is not used: destroy it.
-        conn = await withDeadline(acq, s.timeoutMs * 2, `connect to ${driver.type} server ${pick.host.label}`,
-          () => { acq.then((c) => pool.release(c, true), () => {}); });
+        // Opening a connection is bounded inside the pool; waiting for a busy one is not a failure.
+        conn = await pool.acquire();
       } catch (e) {
         warn(`connect to ${driver.type} server ${pick.host.label}: ${(e as Error).message}`);
         set.markDown(pick.index);
