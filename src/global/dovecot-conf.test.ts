@@ -62,9 +62,10 @@ test('Debian stock /etc/dovecot tree: loads with no error and no warning', () =>
   const c = loadDovecotConf(join(TESTDATA, 'dovecot'));
   assert.deepEqual(c.warnings, []);
   // dovecot.conf includes /usr/share/dovecot/protocols.d/*.protocol: `sieve` is there when
-  // Debian's dovecot-managesieved is installed (the test command installs it)
-  const managesieve = existsSync('/usr/share/dovecot/protocols.d/managesieved.protocol');
-  assert.deepEqual([...c.protocols].sort(), ['imap', 'lmtp', 'pop3', ...(managesieve ? ['sieve'] : [])]);
+  // Debian's dovecot-managesieved is installed, `submission` with dovecot-submissiond (the test
+  // command installs both)
+  const installed = (f: string) => existsSync(`/usr/share/dovecot/protocols.d/${f}.protocol`);
+  assert.deepEqual([...c.protocols].sort(), ['imap', 'lmtp', 'pop3', ...(installed('managesieved') ? ['sieve'] : []), ...(installed('submissiond') ? ['submission'] : [])]);
   assert.equal(c.mailLocation, 'mbox:~/mail:INBOX=/var/mail/%u');
   assert.deepEqual(c.passdbs.map((d) => d.driver), ['pam']);
   assert.deepEqual(c.userdbs.map((d) => d.driver), ['passwd']);
