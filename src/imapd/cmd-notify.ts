@@ -31,7 +31,7 @@ import { aclOn, myRights } from './imapd-acl.ts';
 import { imapString } from '../lib-imap/imap-compose.ts';
 import {
   EV_ANNOTATION_CHANGE, EV_FLAG_CHANGE, EV_MAILBOX_METADATA_CHANGE, EV_MESSAGE_EXPUNGE, EV_MESSAGE_NEW, EV_SERVER_METADATA_CHANGE,
-  NOTIFY_BASELINE_AT_SET, NOTIFY_BASELINE_MAX, NotifyState, type NotifyFilter, type NotifySelected,
+  NOTIFY_BASELINE_AT_SET, NOTIFY_BASELINE_MAX, NotifyState, sharedList, type NotifyFilter, type NotifySelected,
 } from './imapd-notify.ts';
 
 /** Dovecot's IMAP_NOTIFY_MAX_NAMES_PER_NS. */
@@ -149,11 +149,12 @@ export async function cmdNotify(s: ImapSession, c: CommandContext): Promise<Repl
   s.notifyFlags = ((p.selected?.events ?? 0) & EV_FLAG_CHANGE) !== 0;
   if (verb === 'NONE') return { status: 'OK', text: 'NOTIFY completed' };
   const st = new NotifyState(s, p.filters, p.selected, p.used);
-  const all = p.filters.length > 0 ? await s.user!.list() : [];
+  // one read of the list shared with the user's other sessions that ask at the same time
+  const { all, snap } = p.filters.length > 0 ? await sharedList(s, c.start) : { all: [], snap: { exists: new Set<string>(), subs: new Set<string>(), noselect: new Set<string>() } };
   const statuses = new Map<string, MailboxStatus>();
   const wantsStatus = p.filters.some((f) => (f.events & (EV_MESSAGE_NEW | EV_MESSAGE_EXPUNGE | EV_FLAG_CHANGE | EV_ANNOTATION_CHANGE)) !== 0);
   // the filters see the subscriptions of now (Dovecot refreshes them first)
-  await st.start(all);
+  await st.start(snap);
   if (wantsStatus) {
     for (const m of all) {
       if (m.nonExistent || m.attributes.includes('\\Noselect') || s.box?.name === m.name) continue;

@@ -7,8 +7,11 @@
  * WHERE EVENTS COME FROM. The same signals IDLE uses (lib-storage/mail-notify.ts), never a poll:
  * MailUser.watchMailboxes hears every mailbox of the user changed by this process and its
  * threads (IMAP sessions, lmtpd, virtual/local in the delivery thread) at once, and by other
- * processes (real Dovecot, a child-process lmtpd) through inotify on the Maildir root and on the
- * first NOTIFY_INOTIFY_MAX mailboxes named; the selected mailbox through Mailbox.watch.
+ * processes (real Dovecot, doveadm, another Postern process) through inotify on the Maildir root
+ * and on new/ and cur/ of every mailbox a filter with message events matches, one watcher per
+ * Maildir root per process shared by the user's sessions (lib-storage maildir-watch.ts; beyond
+ * the kernel's watch limit a look every mailbox_idle_check_interval); the selected mailbox
+ * through Mailbox.watch.
  * A signal only says "look": the session reads the mailbox's STATUS and compares it with what
  * it last saw (its baseline) to tell arrivals, expunges and flag changes apart, as Dovecot's
  * mailbox-list-notify-index compares list-index records. What is reported:
@@ -56,14 +59,14 @@ export const EV_MAILBOX_METADATA_CHANGE = 0x40;
 export const EV_SERVER_METADATA_CHANGE = 0x80;
 const EV_MESSAGES = EV_MESSAGE_NEW | EV_MESSAGE_EXPUNGE | EV_FLAG_CHANGE;
 
+/** How long a change of the selected mailbox waits before it is pushed (SELECTED, SELECTED-DELAYED). */
+export const NOTIFY_SELECTED_DELAY_MS = 200;
 /** Mailboxes with undelivered events while the client does not read, before NOTIFICATIONOVERFLOW. */
 export const NOTIFY_MAX_PENDING = 256;
 /** Mailboxes whose STATUS a session remembers to tell events apart. */
 export const NOTIFY_BASELINE_MAX = 10_000;
 /** Mailboxes whose STATUS NOTIFY SET (without STATUS) reads at once; the others at their first change. */
 export const NOTIFY_BASELINE_AT_SET = 100;
-/** Mailboxes per session also watched with inotify (writers in other processes): two watches each, shared by the sessions of one user, against the kernel's fs.inotify.max_user_watches. */
-export const NOTIFY_INOTIFY_MAX = 32;
 
 /** A filter-mailboxes with its events (Dovecot's imap_notify_mailboxes). `personal`/`inboxes`: subtree "". */
 export interface NotifyFilter { type: 'subtree' | 'mailboxes' | 'subscribed'; names: string[]; events: number }
@@ -74,7 +77,8 @@ export interface NotifySelected { events: number; immediate: boolean; fetchAtts:
 const R_UIDVALIDITY = 1, R_APPENDS = 2, R_EXPUNGES = 4, R_SEEN = 8, R_MODSEQ = 16;
 
 interface Snap { messages: number; uidNext: number; unseen: number; modseq: number; uidValidity: number }
-interface ListSnap { exists: Set<string>; subs: Set<string>; attrs: Map<string, string[]> }
+/** The mailbox list as NOTIFY compares it; one object shared by the sessions that read it together (sharedList). */
+export interface ListSnap { exists: Set<string>; subs: Set<string>; noselect: Set<string> }
 
 export class NotifyState {
   readonly filters: NotifyFilter[];
@@ -85,15 +89,18 @@ export class NotifyState {
   /** Mailboxes with a change not yet looked at → when the last signal came (performance.now()). */
   private readonly dirty = new Map<string, number>();
   private listDirty = false;
+  /** When the first list signal not yet looked at came (performance.now()). */
+  private listSince = 0;
   private renames: [string, string][] = [];
   private listSnap: ListSnap | undefined;
-  private subs = new Set<string>();
+  private subs: ReadonlySet<string> = new Set<string>();
   private offList: (() => void) | undefined;
   private offSelected: (() => void) | undefined;
   private watchedBox: unknown;
   private running: Promise<void> | undefined;
   private scheduled = false;
   private selectedPending = false;
+  private selectedTimer: NodeJS.Timeout | undefined;
   private waitingDrain = false;
   private stopped = false;
   private overflowed = false;
@@ -107,14 +114,9 @@ export class NotifyState {
 
   private get wantsList(): boolean { return this.filters.some((f) => (f.events & (EV_MAILBOX_NAME | EV_SUBSCRIPTION_CHANGE)) !== 0); }
 
-  /** Mailboxes the filters name literally (for inotify), INBOX first. */
-  private namedMailboxes(all: readonly string[]): string[] {
-    const out = new Set<string>();
-    for (const f of this.filters) {
-      if ((f.events & EV_MESSAGES) === 0) continue;
-      for (const n of all) if (this.filterMatches(f, n)) { out.add(n); if (out.size >= NOTIFY_INOTIFY_MAX) return [...out]; }
-    }
-    return [...out];
+  /** The mailboxes whose changes by other processes must be watched: those a message-event filter matches (`subscribed`: all, the subscriptions change). */
+  private wantsMailbox(name: string): boolean {
+    return this.filters.some((f) => (f.events & EV_MESSAGES) !== 0 && (f.type === 'subscribed' || this.filterMatches(f, name)));
   }
 
   /** Dovecot's imap_notify_match_mailbox. */
@@ -126,14 +128,14 @@ export class NotifyState {
     return false;
   }
 
-  /** Starts listening, from the mailbox list `all` of now. */
-  async start(all: readonly MailboxInfo[]): Promise<void> {
+  /** Starts listening, from the mailbox list of now. */
+  async start(list: ListSnap): Promise<void> {
     const u = this.s.user!;
-    this.subs = new Set(all.filter((m) => m.subscribed).map((m) => m.name));
-    if (this.wantsList) this.listSnap = snapOf(all);
+    this.subs = list.subs;
+    if (this.wantsList) this.listSnap = list;
     if (this.filters.length > 0 && u.watchMailboxes) {
-      const names = this.namedMailboxes(all.filter((m) => !m.nonExistent).map((m) => m.name));
-      this.offList = u.watchMailboxes((ev) => this.onEvent(ev), { inotify: names });
+      const anyMessages = this.filters.some((f) => (f.events & EV_MESSAGES) !== 0);
+      this.offList = u.watchMailboxes((ev) => this.onEvent(ev), { wants: anyMessages ? (n) => this.wantsMailbox(n) : () => false });
     }
     this.rearmSelected();
   }
@@ -155,6 +157,7 @@ export class NotifyState {
   get ended(): boolean { return this.stopped || this.overflowed; }
 
   private unlisten(): void {
+    if (this.selectedTimer) { clearTimeout(this.selectedTimer); this.selectedTimer = undefined; }
     this.offList?.();
     this.offSelected?.();
     this.offList = this.offSelected = undefined;
@@ -167,6 +170,7 @@ export class NotifyState {
     if (this.ended) return;
     if (ev.kind === 'list') {
       if (!this.wantsList && !this.filters.some((f) => f.type === 'subscribed')) return; // nothing depends on the list
+      if (!this.listDirty) this.listSince = performance.now();
       this.listDirty = true;
       if (ev.renamed) this.renames.push(ev.renamed);
       if (this.renames.length > NOTIFY_MAX_PENDING) { this.overflow(); return; }
@@ -233,9 +237,17 @@ export class NotifyState {
     this.watchedBox = box;
     if (!box || !this.selected || this.selected.events === 0) return;
     this.offSelected = box.watch(() => {
-      if (this.ended || this.s.box !== box) return;
-      this.selectedPending = true;
-      this.schedule();
+      if (this.ended || this.s.box !== box || this.selectedTimer) return;
+      // a moment first: the session that made the change (an APPEND of another session of this
+      // process) reports it in its own reply and takes \Recent, as with Dovecot (which looks
+      // 0.5-1 s later); a burst of changes is pushed once
+      this.selectedTimer = setTimeout(() => {
+        this.selectedTimer = undefined;
+        if (this.ended || this.s.box !== box) return;
+        this.selectedPending = true;
+        this.schedule();
+      }, NOTIFY_SELECTED_DELAY_MS);
+      this.selectedTimer.unref();
     });
   }
 
@@ -305,11 +317,10 @@ export class NotifyState {
 
   private async pushList(): Promise<void> {
     const s = this.s;
-    const all = await s.user!.list();
-    this.subs = new Set(all.filter((m) => m.subscribed).map((m) => m.name));
+    const { snap: now } = await sharedList(s, this.listSince);
+    this.subs = now.subs;
     const old = this.listSnap;
     if (!old) return;
-    const now = snapOf(all);
     this.listSnap = now;
     const renames = this.renames;
     this.renames = [];
@@ -333,11 +344,11 @@ export class NotifyState {
     }
     for (const n of created) {
       if (!wants(EV_MAILBOX_NAME, n)) continue;
-      line(attrsOf(now, n, false), n, renamedTo.get(n));
+      line(attrsOf(now, n), n, renamedTo.get(n));
     }
     for (const n of deleted) if (wants(EV_MAILBOX_NAME, n)) line(['\\NonExistent'], n);
-    for (const n of now.subs) if (!old.subs.has(n) && wants(EV_SUBSCRIPTION_CHANGE, n)) line([...attrsOf(now, n, false), '\\Subscribed'], n);
-    for (const n of old.subs) if (!now.subs.has(n) && wants(EV_SUBSCRIPTION_CHANGE, n)) line(attrsOf(now, n, false), n);
+    for (const n of now.subs) if (!old.subs.has(n) && wants(EV_SUBSCRIPTION_CHANGE, n)) line([...attrsOf(now, n), '\\Subscribed'], n);
+    for (const n of old.subs) if (!now.subs.has(n) && wants(EV_SUBSCRIPTION_CHANGE, n)) line(attrsOf(now, n), n);
     for (const l of lines) { if (this.ended) return; await s.send(l); }
   }
 
@@ -368,8 +379,7 @@ export class NotifyState {
  */
 const inFlight = new Map<string, { started: number; p: Promise<MailboxStatus> }>();
 function sharedStatus(s: ImapSession, name: string, since: number): Promise<MailboxStatus> {
-  const rec = s.userRecord;
-  const key = `${s.user!.user}\0${rec?.home ?? ''}\0${rec?.mail ?? ''}\0${name}`; // one mail location
+  const key = `${userKey(s)}\0${name}`; // one mail location
   const cur = inFlight.get(key);
   if (cur && cur.started >= since) return cur.p;
   const started = performance.now();
@@ -397,19 +407,47 @@ function snap(st: MailboxStatus): Snap {
 function snapOf(all: readonly MailboxInfo[]): ListSnap {
   const exists = new Set<string>();
   const subs = new Set<string>();
-  const attrs = new Map<string, string[]>();
+  const noselect = new Set<string>();
   for (const m of all) {
     if (!m.nonExistent) exists.add(m.name);
     if (m.subscribed) subs.add(m.name);
-    attrs.set(m.name, m.attributes);
+    if (m.attributes.includes('\\Noselect')) noselect.add(m.name);
   }
-  return { exists, subs, attrs };
+  return { exists, subs, noselect };
 }
 
 /**
  * The LIST attributes of an event: Dovecot's mailbox_list_mailbox() flags, which for Maildir
  * carry no children information — none, but \Noselect for a level that is no mailbox.
  */
-function attrsOf(l: ListSnap, name: string, _sub: boolean): string[] {
-  return (l.attrs.get(name) ?? []).filter((x) => x === '\\Noselect');
+function attrsOf(l: ListSnap, name: string): string[] {
+  return l.noselect.has(name) ? ['\\Noselect'] : [];
+}
+
+/**
+ * One mailbox list read shared by the sessions of one user that need it at about the same time
+ * (50 sessions of a user doing NOTIFY SET, or hearing the same CREATE): a session takes a read
+ * that STARTED after `since` (the signal it answers, or its command's start), so it never misses
+ * a change; the result (and its ListSnap, which the sessions then keep) is one object for all.
+ * A finished read is kept LIST_REUSE_MS for latecomers.
+ */
+const LIST_REUSE_MS = 5000;
+const lists = new Map<string, { started: number; p: Promise<{ all: MailboxInfo[]; snap: ListSnap }> }>();
+export function sharedList(s: ImapSession, since: number): Promise<{ all: MailboxInfo[]; snap: ListSnap }> {
+  const key = userKey(s);
+  const cur = lists.get(key);
+  if (cur && cur.started >= since) return cur.p;
+  const started = performance.now();
+  const p = s.user!.list().then((all) => ({ all, snap: snapOf(all) }));
+  const entry = { started, p };
+  lists.set(key, entry);
+  const done = (): void => { setTimeout(() => { if (lists.get(key) === entry) lists.delete(key); }, LIST_REUSE_MS).unref(); };
+  p.then(done, () => { if (lists.get(key) === entry) lists.delete(key); });
+  return p;
+}
+
+/** One key per user and mail location (the sessions of one user share reads). */
+function userKey(s: ImapSession): string {
+  const rec = s.userRecord;
+  return `${s.user!.user}\0${rec?.home ?? ''}\0${rec?.mail ?? ''}`;
 }

@@ -38,7 +38,8 @@ import type { ServiceImpl } from '../lib-master/master-service.ts';
 import { serveSessions, type SessionSlot } from '../lib-master/master-session.ts';
 import { startServerTls } from '../lib-tls/tls-server.ts';
 import { dovecotTlsProvider } from '../lib-tls/tls-dovecot.ts';
-import { imapdSettings, type ImapdSettings } from './imapd-settings.ts';
+import { imapdSettings, parseDovecotTime, type ImapdSettings } from './imapd-settings.ts';
+import { setMailboxIdleCheckInterval } from '../lib-storage/mail-notify-watch.ts';
 import { anvilUserIpCounts, ImapdShared } from './imapd-shared.ts';
 import type { AnvilClient } from '../global/anvil-client.ts';
 import { ImapSession } from './imapd-session.ts';
@@ -94,6 +95,8 @@ export class Imapd {
 
 export async function createImapd(o: ImapdOptions): Promise<Imapd> {
   const settings = { ...imapdSettings(o.dovecot), ...o.settings };
+  // mailboxes past the kernel's inotify limits are looked at this often (Dovecot's setting and default)
+  setMailboxIdleCheckInterval(parseDovecotTime(o.dovecot.get('mailbox_idle_check_interval'), 30_000));
   let directory = o.directory;
   const owns = !directory;
   if (!directory) {

@@ -174,7 +174,7 @@ export class SharedNamespaceUser implements MailUser {
     try { return privateStatus(pvt, st, box.messages().map((m) => m.uid)); } finally { await box.close(); }
   }
   /** NOTIFY covers the user's own namespace (Dovecot: namespaces without notify support are skipped). */
-  watchMailboxes(cb: (ev: MailboxListEvent) => void, o?: { inotify?: readonly string[] }): () => void {
+  watchMailboxes(cb: (ev: MailboxListEvent) => void, o?: { wants?: (name: string) => boolean }): () => void {
     return this.own.watchMailboxes ? this.own.watchMailboxes(cb, o) : () => {};
   }
 

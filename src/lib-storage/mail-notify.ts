@@ -2,30 +2,30 @@
  * mail-notify - "this mailbox may have changed" signals for IDLE (RFC 2177) and NOTIFY.
  *
  * Two sources, one callback: an in-process EventEmitter keyed by mailbox directory (deliveries
- * and flag changes made by this process signal at once), and fs.watch (inotify) on the
- * mailbox's new/ and cur/ for writers in other processes — Postern or real Dovecot. A watch
- * exists only while someone listens, and inotify costs nothing while idle: no polling.
- * Events are coalesced (25 ms) so a burst of renames wakes a session once. A callback only
- * means "call sync()"; it carries no data. An outside change also signals once more 1.1 s
- * after its burst: a change made in the same clock tick as our last look leaves the directory
- * mtime unchanged, and the sync store only re-reads such a directory a second later
- * (maildir-sync.ts, Dovecot's delayed refresh), so an IDLE session still gets it pushed.
+ * and flag changes made by this process signal at once), and inotify on the mailbox's new/ and
+ * cur/ for writers in other processes — Postern or real Dovecot (mail-notify-watch.ts: one watch
+ * per directory per thread however many listen, within a bound of the kernel's watches, and a
+ * look at the directories' mtimes every mailbox_idle_check_interval beyond it). A watch exists
+ * only while someone listens, and inotify costs nothing while idle. A callback only means "call
+ * sync()"; it carries no data. An outside change signals 25 ms after its burst and once more
+ * 1.1 s later: a change made in the same clock tick as our last look leaves the directory mtime
+ * unchanged, and the sync store only re-reads such a directory a second later (maildir-sync.ts,
+ * Dovecot's delayed refresh), so an IDLE session still gets it pushed.
  *
  * Threads: a delivery agent in the master's delivery thread (virtual, local) or any other
  * worker thread of this process reaches the sessions of the main thread through a
- * BroadcastChannel at once (inotify would find it 25 ms later too); other processes only
- * through inotify.
+ * BroadcastChannel at once; other processes only through inotify (or the periodic look).
  *
  * NOTIFY (RFC 5465) listens to every mailbox of a user without a listener per mailbox:
  * `watchAnyMailbox` hears every "mailbox in `dir` changed" of this process (and its threads) and
  * every "the mailbox list under `root` changed" (create, delete, rename, subscribe; a rename
- * carries its old and new name) — Dovecot's mailbox_list_notify. MailUser.watchMailboxes
- * (maildir-storage.ts) turns directories into mailbox names.
+ * carries its old and new name) — Dovecot's mailbox_list_notify. maildir/maildir-watch.ts turns
+ * directories into mailbox names for MailUser.watchMailboxes and holds the watches of the
+ * mailboxes NOTIFY sessions ask about (`holdMailboxWatch`).
  */
 import { EventEmitter } from 'node:events';
-import { watch, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
 import { BroadcastChannel } from 'node:worker_threads';
+import { holdMailboxDir } from './mail-notify-watch.ts';
 
 const bus = new EventEmitter();
 bus.setMaxListeners(0);
@@ -62,12 +62,6 @@ function emitLocal(dir: string): void {
   anyBus.emit('change', dir);
 }
 
-interface DirWatch { watchers: FSWatcher[]; count: number; timer: NodeJS.Timeout | undefined; settle: NodeJS.Timeout | undefined }
-
-/** The second signal after an outside change: past Dovecot's MAILDIR_SYNC_SECS. */
-const SETTLE_MS = 1100;
-const dirWatches = new Map<string, DirWatch>();
-
 /** Signal in-process listeners of `dir` now. */
 export function notifyMailboxChanged(dir: string): void {
   dir = canonical(dir);
@@ -84,8 +78,8 @@ export function notifyMailboxListChanged(root: string, renamed?: [string, string
 
 /**
  * Hear every mailbox change (`onChange(dir)`) and list change (`onList`) of this process and its
- * threads; returns the unsubscribe function. No inotify: callers add watchMailbox() for the
- * few directories other processes may write.
+ * threads; returns the unsubscribe function. No inotify: callers hold holdMailboxWatch() for
+ * the directories other processes may write.
  */
 export function watchAnyMailbox(onChange: (dir: string) => void, onList: (ch: ListChange) => void): () => void {
   chan();
@@ -94,48 +88,23 @@ export function watchAnyMailbox(onChange: (dir: string) => void, onList: (ch: Li
   return () => { anyBus.off('change', onChange); anyBus.off('list', onList); };
 }
 
-function fireSoon(dir: string, w: DirWatch): void {
-  if (w.timer) return;
-  w.timer = setTimeout(() => {
-    w.timer = undefined;
-    emitLocal(dir);
-    if (w.settle) clearTimeout(w.settle);
-    w.settle = setTimeout(() => { w.settle = undefined; emitLocal(dir); }, SETTLE_MS);
-    w.settle.unref();
-  }, 25);
-  w.timer.unref();
-}
-
 /** Listen for changes of the mailbox in `dir`; returns the unsubscribe function. */
 export function watchMailbox(dir: string, cb: () => void): () => void {
   dir = canonical(dir);
   chan();
   bus.on(dir, cb);
-  let w = dirWatches.get(dir);
-  if (!w) {
-    const nw: DirWatch = { watchers: [], count: 0, timer: undefined, settle: undefined };
-    w = nw;
-    for (const sub of ['new', 'cur']) {
-      try {
-        const fw = watch(join(dir, sub), { persistent: false }, () => fireSoon(dir, nw));
-        fw.on('error', () => { /* directory removed: the next sync() reports it */ });
-        nw.watchers.push(fw);
-      } catch { /* no such dir yet: in-process signals still work */ }
-    }
-    dirWatches.set(dir, nw);
-  }
-  w.count++;
+  const release = holdMailboxDir(dir, emitLocal);
   let done = false;
   return () => {
     if (done) return;
     done = true;
     bus.off(dir, cb);
-    const cur = dirWatches.get(dir);
-    if (cur && --cur.count === 0) {
-      for (const fw of cur.watchers) fw.close();
-      if (cur.timer) clearTimeout(cur.timer);
-      if (cur.settle) clearTimeout(cur.settle);
-      dirWatches.delete(dir);
-    }
+    release();
   };
+}
+
+/** Hold inotify (or the periodic look) on the mailbox in `dir` for other processes' writes, without a listener. */
+export function holdMailboxWatch(dir: string): () => void {
+  chan();
+  return holdMailboxDir(canonical(dir), emitLocal);
 }

@@ -176,7 +176,7 @@ const CASES: Case[] = [
     steps: [
       `APPEND INBOX ${lit(M)}`, `APPEND INBOX ${lit(M)}`, `APPEND INBOX ${lit(M)}`, 'SELECT INBOX',
       'NOTIFY SET (selected-delayed (MessageNew (UID) MessageExpunge FlagChange))',
-      [2, 'SELECT INBOX'], PAUSE, [2, 'STORE 2 +FLAGS \\Deleted'], [2, 'EXPUNGE'], [2, `APPEND INBOX ${lit(M)}`], PAUSE, [2, 'NOOP'],
+      [2, 'SELECT INBOX'], PAUSE, [2, 'STORE 2 +FLAGS \\Deleted'], PAUSE, [2, 'EXPUNGE'], [2, `APPEND INBOX ${lit(M)}`], PAUSE, [2, 'NOOP'],
       'UID FETCH 1:* (FLAGS)', 'SEARCH ALL', 'NOOP', 'FETCH 1:* (UID)',
     ],
   },

@@ -29,8 +29,8 @@ import { inheritOwner } from './maildir-owner.ts';
 import { MboxUser } from '../mbox/mbox-storage.ts';
 import { quotaGrace, quotaTestAlloc, quotaWarningToRun, runQuotaWarning } from '../mail-quota.ts';
 import { logger } from '../../util/msg.ts';
-import { notifyMailboxListChanged, watchAnyMailbox, watchMailbox, type ListChange } from '../mail-notify.ts';
-import { watch as fsWatch, type FSWatcher } from 'node:fs';
+import { notifyMailboxListChanged } from '../mail-notify.ts';
+import { watchMaildirMailboxes } from './maildir-watch.ts';
 import { FTS_INDEX_NAME, ftsNoteCopied, ftsNoteSaved } from '../../lib-fts/fts-index.ts';
 import { readFileSync, constants as fsConstants } from 'node:fs';
 
@@ -456,68 +456,9 @@ export class MaildirUser implements MailUser, MailboxOwner {
     notifyMailboxListChanged(this.root);
   }
 
-  /**
-   * NOTIFY's source (MailUser.watchMailboxes): every change signalled in this process or its
-   * threads for a directory of this user, mapped back to its name through the list (re-read when
-   * an unknown directory shows up); list changes signalled by create/delete/rename/subscribe;
-   * inotify on the root directory (folders and `subscriptions` written by other processes:
-   * Dovecot, a shell) and on new/ and cur/ of the mailboxes in `o.inotify`.
-   */
-  watchMailboxes(cb: (ev: MailboxListEvent) => void, o: { inotify?: readonly string[] } = {}): () => void {
-    const root = this.root;
-    const inboxDir = this.mlist.dirOf('INBOX');
-    let byDir: Map<string, string> | undefined;
-    let mapping: Promise<void> | undefined;
-    let stopped = false;
-    const remap = (): Promise<void> => {
-      mapping ??= this.mlist.listNames().then((names) => {
-        const m = new Map<string, string>([[inboxDir, 'INBOX']]);
-        for (const n of names) { try { m.set(this.mlist.dirOf(n), n); } catch { /* invalid on disk */ } }
-        byDir = m;
-      }, () => {}).finally(() => { mapping = undefined; });
-      return mapping;
-    };
-    const mine = (dir: string): boolean => dir === inboxDir || dir === root || dir.startsWith(root + '/');
-    const onChange = (dir: string): void => {
-      if (stopped || !mine(dir)) return;
-      const known = byDir?.get(dir);
-      if (known !== undefined) { cb({ kind: 'mailbox', name: known }); return; }
-      void remap().then(() => { const n = byDir?.get(dir); if (n !== undefined && !stopped) cb({ kind: 'mailbox', name: n }); });
-    };
-    const onList = (ch: ListChange): void => {
-      if (stopped || ch.root !== root) return;
-      byDir = undefined;
-      cb({ kind: 'list', renamed: ch.renamed });
-    };
-    const offAny = watchAnyMailbox(onChange, onList);
-    void remap();
-    // other processes: folders appearing or going under the root, the subscriptions file
-    let rootWatch: FSWatcher | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const fsLayout = this.mlist.loc.layout !== 'maildir++';
-    try {
-      rootWatch = fsWatch(root, { persistent: false }, (_ev, file) => {
-        const f = typeof file === 'string' ? file : '';
-        const relevant = f === '' || f === 'subscriptions' || (f.startsWith('.') && f !== '.DOVECOT-TRASHED') ||
-          (fsLayout && !['cur', 'new', 'tmp'].includes(f) && !f.startsWith('dovecot') && !f.startsWith('postern'));
-        if (!relevant || timer) return;
-        timer = setTimeout(() => { timer = undefined; onList({ root }); }, 25);
-        timer.unref();
-      });
-      rootWatch.on('error', () => {});
-    } catch { /* no root yet: in-process signals still work */ }
-    const offDirs: (() => void)[] = [];
-    for (const n of o.inotify ?? []) {
-      try { offDirs.push(watchMailbox(this.mlist.dirOf(n), () => {})); } catch { /* invalid name */ }
-    }
-    return () => {
-      if (stopped) return;
-      stopped = true;
-      offAny();
-      rootWatch?.close();
-      if (timer) clearTimeout(timer);
-      for (const off of offDirs) off();
-    };
+  /** NOTIFY's source (MailUser.watchMailboxes): one watcher per Maildir root, maildir-watch.ts. */
+  watchMailboxes(cb: (ev: MailboxListEvent) => void, o: { wants?: (name: string) => boolean } = {}): () => void {
+    return watchMaildirMailboxes(this.mlist, cb, o.wants);
   }
   subscriptions(): Promise<string[]> { return this.mlist.readSubscriptions(); }
 
@@ -537,12 +478,18 @@ export class MaildirUser implements MailUser, MailboxOwner {
       }
     }
     for (const s of subs) if (!all.has(s)) all.set(s, { name: s, attributes: ['\\NonExistent'], subscribed: true, nonExistent: true });
-    const keys = [...all.keys()];
+    // every ancestor of a name that is not \NonExistent has children (one pass, not a scan per name)
+    const parents = new Set<string>();
     for (const info of all.values()) {
-      if (!info.attributes.includes('\\NonExistent')) {
-        const kids = keys.some((k) => k.startsWith(info.name + this.separator) && !all.get(k)!.attributes.includes('\\NonExistent'));
-        info.attributes.push(kids ? '\\HasChildren' : '\\HasNoChildren');
+      if (info.attributes.includes('\\NonExistent')) continue;
+      for (let i = info.name.lastIndexOf(this.separator); i > 0; i = info.name.lastIndexOf(this.separator, i - 1)) {
+        const p = info.name.slice(0, i);
+        if (parents.has(p)) break;
+        parents.add(p);
       }
+    }
+    for (const info of all.values()) {
+      if (!info.attributes.includes('\\NonExistent')) info.attributes.push(parents.has(info.name) ? '\\HasChildren' : '\\HasNoChildren');
       if (info.subscribed) info.attributes.push('\\Subscribed');
     }
     return [...all.values()].sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
