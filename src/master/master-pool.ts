@@ -79,12 +79,14 @@ class Pool {
   private throttleMs = 60_000;
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  /** Dead workers whose replacement is scheduled (open() must not fork them twice). */
+  private respawning = 0;
 
   constructor(n: number) { this.n = n; }
 
   open(throttleMs: number): void {
     this.throttleMs = throttleMs;
-    while (this.workers.length < this.n) this.spawn();
+    while (this.workers.length + this.respawning < this.n) this.spawn();
   }
 
   live(): Worker[] { return this.workers.filter((w) => w.child.alive() && w.child.proc.connected); }
@@ -118,7 +120,7 @@ class Pool {
       if (!a) w.accepts.set(s.sid, a = new Set());
       a.add(m.l);
       if (!s.routed.has(m.l)) { s.routed.add(m.l); s.ctx.listeners[m.l]?.accept(route(this, s, m.l)); }
-      flushPending(this, s, m.l, w);
+      flushPending(s, m.l, w);
       return;
     }
     // failed
@@ -150,7 +152,9 @@ class Pool {
     const delay = this.backoff(w.child.startedAt);
     log.warn(`postern/worker: restarting one of ${this.n} processes in ${fmt(delay)}`);
     for (const s of this.services.values()) s.ctx.changed?.();
+    this.respawning++;
     this.later(delay, () => {
+      this.respawning--;
       if (this.closed) return;
       this.spawn();
       for (const s of this.services.values()) s.ctx.changed?.();
@@ -210,7 +214,7 @@ function pass(w: Worker, s: PoolService, l: number, sock: Socket): void {
   if (!w.child.post({ type: 'conn', sid: s.sid, l }, sock, (err) => { if (err) sock.destroy(); })) sock.destroy();
 }
 
-function flushPending(_pool: Pool, s: PoolService, l: number, w: Worker): void {
+function flushPending(s: PoolService, l: number, w: Worker): void {
   const q = s.pending.get(l);
   if (!q?.length) return;
   s.pending.delete(l);
