@@ -157,7 +157,9 @@ async function flush(state: MaildirState): Promise<void> {
         const sub = hasInfo ? 'cur' : 'new';
         const fname = hasInfo ? withInfo(base, p.flags, p.kw) : base;
         try {
-          await fsp.rename(p.tmp.path, join(state.dir, sub, fname));
+          // A rename within the file system: microseconds in the page cache, not worth a
+          // thread-pool round trip per message (the directory fsync below is one per batch).
+          renameSync(p.tmp.path, join(state.dir, sub, fname));
           placed.push({ p, base, fname, sub });
           subs.add(sub);
         } catch (e) {
