@@ -9,6 +9,7 @@
  * SELECT, Postern its UID list), whose time is reported as "first SELECT"; then `rounds`
  * alternating sessions each time, over one connection:
  *   SELECT INBOX                                   (what every client does first)
+ *   NOOP, 20 times (median)                        (any command on a mailbox nothing changed)
  *   FETCH N-49:N (UID FLAGS ENVELOPE BODY.PEEK[])  (the newest 50, what a phone shows)
  *   STORE N-49:N +FLAGS.SILENT (\Flagged)          (flag changes on the newest 50)
  *   UID SEARCH FLAGGED                             (answerable from flags alone)
@@ -24,7 +25,7 @@ import { buildMaildir, session, startDovecot, startPostern, type Server } from '
 import { warmStart } from './bench-proc.ts';
 import { median, type Figure } from './scale-growth.ts';
 
-interface Times { firstSelect: number; select: number[]; fetch: number[]; store: number[]; search: number[]; rssMB: number }
+interface Times { firstSelect: number; select: number[]; noop: number[]; fetch: number[]; store: number[]; search: number[]; rssMB: number }
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t = performance.now();
@@ -32,10 +33,16 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t;
 }
 
+const NOOPS = 20;
+
 async function oneSession(srv: Server, n: number, t: Times, last: boolean): Promise<void> {
   const c = await session(srv.port);
   try {
     t.select.push(await timed(() => c.cmd('SELECT INBOX')));
+    // a command on an unchanged mailbox: the median of NOOPS, each a full round trip
+    const noops: number[] = [];
+    for (let i = 0; i < NOOPS; i++) noops.push(await timed(() => c.cmd('NOOP')));
+    t.noop.push(median(noops));
     const newest = `${Math.max(1, n - 49)}:${n}`;
     t.fetch.push(await timed(() => c.cmd(`FETCH ${newest} (UID FLAGS ENVELOPE BODY.PEEK[])`)));
     t.store.push(await timed(() => c.cmd(`STORE ${newest} +FLAGS.SILENT (\\Flagged)`)));
@@ -64,8 +71,8 @@ export async function measureMailbox(n: number, rounds: number, log: (l: string)
     log(`mailbox ${n}: Maildir written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     dc = await startDovecot(src);
     pst = await warmStart(() => startPostern(src), (s) => s.stop());
-    const td: Times = { firstSelect: 0, select: [], fetch: [], store: [], search: [], rssMB: 0 };
-    const tp: Times = { firstSelect: 0, select: [], fetch: [], store: [], search: [], rssMB: 0 };
+    const td: Times = { firstSelect: 0, select: [], noop: [], fetch: [], store: [], search: [], rssMB: 0 };
+    const tp: Times = { firstSelect: 0, select: [], noop: [], fetch: [], store: [], search: [], rssMB: 0 };
     for (const [srv, t] of [[dc, td], [pst, tp]] as const) {
       const c = await session(srv.port);
       t.firstSelect = await timed(() => c.cmd('SELECT INBOX'));
@@ -81,6 +88,7 @@ export async function measureMailbox(n: number, rounds: number, log: (l: string)
     return [
       f('first SELECT (index build)', td.firstSelect, tp.firstSelect, 'ms', 'Dovecot builds dovecot.index + cache; Postern its UID list (untimed warm-up otherwise)'),
       f('SELECT INBOX', median(td.select), median(tp.select)),
+      f('NOOP on the selected mailbox (nothing changed)', median(td.noop), median(tp.noop)),
       f('FETCH newest 50 (ENVELOPE + body)', median(td.fetch), median(tp.fetch)),
       f('STORE +FLAGS on newest 50', median(td.store), median(tp.store)),
       f('UID SEARCH FLAGGED', median(td.search), median(tp.search)),
