@@ -79,7 +79,7 @@ async function authenticate(s: ImapSession, c: CommandContext, user: string, pas
   const mailUser = withAutoSubscribe(withSharedNamespace(s, rec, await s.shared.store.forUser(rec)), autoSubscribed);
   s.shared.loginSucceeded(s.remoteIp);
   await s.loggedIn(rec, mailUser, method);
-  await autoCreate(s);
+  autoCreatePending.add(s);
   return { status: 'OK', code: `CAPABILITY ${capabilityList(s).join(' ')}`, text: 'Logged in', noTiming: true };
 }
 
@@ -103,11 +103,24 @@ function withSharedNamespace(s: ImapSession, rec: UserRecord, u: MailUser): Mail
   });
 }
 
+/** Sessions logged in whose `auto` mailboxes are not made yet (autoCreateBeforeCommand). */
+const autoCreatePending = new WeakSet<ImapSession>();
+
 /**
- * dovecot.conf `mailbox X { auto = create | subscribe }`: made at login (Dovecot makes them
- * when first listed or opened); `subscribe` is not written into the subscriptions file
- * (lib-storage/mail-autosubscribe.ts lists it as subscribed).
+ * dovecot.conf `mailbox X { auto = create | subscribe }`: made before the first command after
+ * login that may look at mailboxes (Dovecot makes them when first listed or opened), so a
+ * LOGIN + LOGOUT writes nothing: a new user's first LOGIN costs what a later one does (making
+ * two mailboxes is a dozen directory and file writes, each flushed: 10-15x the rest of a LOGIN).
+ * `subscribe` is not written into the subscriptions file (lib-storage/mail-autosubscribe.ts
+ * lists it as subscribed). Called by the session for every command but LOGOUT, NOOP,
+ * CAPABILITY and ID.
  */
+export async function autoCreateBeforeCommand(s: ImapSession): Promise<void> {
+  if (!autoCreatePending.has(s)) return;
+  autoCreatePending.delete(s);
+  if (s.user) await autoCreate(s);
+}
+
 async function autoCreate(s: ImapSession): Promise<void> {
   const u = s.user!;
   for (const mb of s.shared.settings.specialMailboxes) {

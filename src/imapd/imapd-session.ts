@@ -47,6 +47,7 @@ import type { ImapdShared } from './imapd-shared.ts';
 import { COMMANDS } from './imapd-commands.ts';
 import { CMD_USES_SEQS, type CommandContext, type Reply } from './imapd-command.ts';
 import { syncToClient } from './imapd-sync.ts';
+import { autoCreateBeforeCommand } from './cmd-login.ts';
 import { ImapNoError } from './imapd-names.ts';
 import { capabilityList } from './imapd-capability.ts';
 import type { NotifyState } from './imapd-notify.ts';
@@ -78,6 +79,9 @@ const TOO_MANY_BAD = 'Too many invalid IMAP commands.';
 const PRELOGIN_BAD = 'Error in IMAP command received by server.';
 
 let sessionCounter = 0;
+
+/** Commands that never look at mailboxes: `auto` mailboxes are not made for them (cmd-login.ts). */
+const AUTOCREATE_SKIP = new Set(['LOGOUT', 'NOOP', 'CAPABILITY', 'ID']);
 
 export class ImapSession {
   state: SessionState = 'nonauth';
@@ -453,6 +457,7 @@ export class ImapSession {
     }
     let reply: Reply | undefined;
     try {
+      if (!AUTOCREATE_SKIP.has(name)) await autoCreateBeforeCommand(this); // cmd-login.ts
       reply = await spec.handler(this, c);
     } catch (e) {
       reply = this.errorReply(c, e);
