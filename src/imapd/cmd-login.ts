@@ -19,7 +19,7 @@
  * `NO [CONTACTADMIN] reason` (as real Dovecot answers).
  */
 import { withAutoSubscribe } from '../lib-storage/mail-autosubscribe.ts';
-import { argAstring, argBytes, argString } from '../lib-imap/imap-parser.ts';
+import { argAstring, argBytes, argString, type ImapArg } from '../lib-imap/imap-parser.ts';
 import { SharedNamespaceUser } from '../lib-storage/mail-namespace.ts';
 import type { MailUser } from '../lib-storage/mail-storage.ts';
 import type { UserRecord } from '../lib-auth/user-directory.ts';
@@ -106,17 +106,23 @@ function withSharedNamespace(s: ImapSession, rec: UserRecord, u: MailUser): Mail
 /** Sessions logged in whose `auto` mailboxes are not made yet (autoCreateBeforeCommand). */
 const autoCreatePending = new WeakSet<ImapSession>();
 
+/** Commands that look at no mailbox but the selected one: `auto` mailboxes are not made for them. */
+const NO_OTHER_MAILBOX = new Set(['LOGOUT', 'NOOP', 'CAPABILITY', 'ID', 'ENABLE', 'NAMESPACE', 'CHECK', 'CLOSE', 'UNSELECT',
+  'IDLE', 'FETCH', 'STORE', 'SEARCH', 'SORT', 'THREAD', 'EXPUNGE', 'UID FETCH', 'UID STORE', 'UID SEARCH', 'UID SORT',
+  'UID THREAD', 'UID EXPUNGE']);
+
 /**
  * dovecot.conf `mailbox X { auto = create | subscribe }`: made before the first command after
- * login that may look at mailboxes (Dovecot makes them when first listed or opened), so a
- * LOGIN + LOGOUT writes nothing: a new user's first LOGIN costs what a later one does (making
- * two mailboxes is a dozen directory and file writes, each flushed: 10-15x the rest of a LOGIN).
- * `subscribe` is not written into the subscriptions file (lib-storage/mail-autosubscribe.ts
- * lists it as subscribed). Called by the session for every command but LOGOUT, NOOP,
- * CAPABILITY and ID.
+ * login that may look at mailboxes other than INBOX (Dovecot makes them when first listed or
+ * opened), so a LOGIN + LOGOUT, or a session that only reads INBOX, writes nothing: a new user's
+ * first LOGIN costs what a later one does (making two mailboxes is a dozen directory and file
+ * writes, each flushed: 10-15x the rest of a LOGIN). `subscribe` is not written into the
+ * subscriptions file (lib-storage/mail-autosubscribe.ts lists it as subscribed). Called by the
+ * session before every command.
  */
-export async function autoCreateBeforeCommand(s: ImapSession): Promise<void> {
-  if (!autoCreatePending.has(s)) return;
+export async function autoCreateBeforeCommand(s: ImapSession, name: string, args: readonly ImapArg[]): Promise<void> {
+  if (!autoCreatePending.has(s) || NO_OTHER_MAILBOX.has(name)) return;
+  if ((name === 'SELECT' || name === 'EXAMINE') && argString(args[0])?.toUpperCase() === 'INBOX') return;
   autoCreatePending.delete(s);
   if (s.user) await autoCreate(s);
 }

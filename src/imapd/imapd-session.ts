@@ -80,9 +80,6 @@ const PRELOGIN_BAD = 'Error in IMAP command received by server.';
 
 let sessionCounter = 0;
 
-/** Commands that never look at mailboxes: `auto` mailboxes are not made for them (cmd-login.ts). */
-const AUTOCREATE_SKIP = new Set(['LOGOUT', 'NOOP', 'CAPABILITY', 'ID']);
-
 export class ImapSession {
   state: SessionState = 'nonauth';
   readonly shared: ImapdShared;
@@ -457,7 +454,7 @@ export class ImapSession {
     }
     let reply: Reply | undefined;
     try {
-      if (!AUTOCREATE_SKIP.has(name)) await autoCreateBeforeCommand(this); // cmd-login.ts
+      await autoCreateBeforeCommand(this, name, args); // cmd-login.ts
       reply = await spec.handler(this, c);
     } catch (e) {
       reply = this.errorReply(c, e);

@@ -1,8 +1,9 @@
 /**
  * dovecot.conf `mailbox X { auto = create | subscribe }` mailboxes are made when first needed,
  * as Dovecot 2.3 makes them ("created lazily to disk only when accessed for the first time"):
- * a new user's LOGIN + LOGOUT writes no mailbox on either server, and the first command that
- * looks at mailboxes (LIST) shows them on both, after which Postern has made them on disk.
+ * a new user's LOGIN + LOGOUT, or a session that only reads INBOX, writes no mailbox on either
+ * server, and the first command that looks at other mailboxes (LIST) shows them on both, after
+ * which Postern has made them on disk.
  * Driven by a real client (Python's imaplib) against Postern's imapd and real Dovecot with the
  * same namespace configuration (test/harness/imapd-testkit.ts NAMESPACE_CONF: Sent with
  * auto = subscribe, Trash with auto = create). Skipped, with the reason, when Python or Dovecot
@@ -46,7 +47,7 @@ M.logout()
   return out;
 }
 
-test('auto = create / subscribe mailboxes: not made by LOGIN + LOGOUT, listed and made on first use, as Dovecot', { skip, timeout: 60_000 }, async () => {
+test('auto = create / subscribe mailboxes: not made by LOGIN + LOGOUT or by reading INBOX, listed and made on first use, as Dovecot', { skip, timeout: 60_000 }, async () => {
   const users = ['lazy1@x.test', 'lazy2@x.test'];
   const dc = await RealDovecot.start({ protocols: ['imap'], users: users.map((user) => ({ user, pass: 'pw' })), extraConf: NAMESPACE_CONF });
   const fx = await startFixture({ users: users.map((u) => [u, 'pw']) });
@@ -59,6 +60,8 @@ test('auto = create / subscribe mailboxes: not made by LOGIN + LOGOUT, listed an
     for (const s of servers) {
       await imaplib(s.port, users[0]!, ['NOOP', 'CAPABILITY']);
       for (const box of ['.Sent', '.Trash']) assert.equal(existsSync(join(s.maildir(users[0]!), box)), false, `${s.name}: ${box} made by LOGIN + LOGOUT`);
+      await imaplib(s.port, users[0]!, ['SELECT INBOX', 'FETCH 1:* FLAGS', 'UID SEARCH ALL', 'CLOSE']);
+      for (const box of ['.Sent', '.Trash']) assert.equal(existsSync(join(s.maildir(users[0]!), box)), false, `${s.name}: ${box} made by a session that only read INBOX`);
       lists.push((await imaplib(s.port, users[1]!, ['LIST "" "*"', 'LSUB "" "*"', 'STATUS Trash (MESSAGES)'])).split('\n').sort().join('\n'));
     }
     assert.equal(lists[1], lists[0], 'LIST / LSUB / STATUS answers');
