@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setLogSink } from '../util/msg.ts';
-import { PasswdFileSource, PasswdFileText, parsePasswdFile, type PasswdFileUser } from './db-passwd-file.ts';
+import { PASSWD_INDEX_DELAY_MS, PasswdFileSource, PasswdFileText, parsePasswdFile, type PasswdFileUser } from './db-passwd-file.ts';
 
 const LINES = [
   '# a comment: alice:x',
@@ -45,8 +45,12 @@ function same(a: PasswdFileUser | undefined, b: PasswdFileUser | undefined, who:
   assert.deepEqual(strip(a), strip(b), JSON.stringify(who));
 }
 
-async function indexReady(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+/** Until the index of `f` is built (it starts PASSWD_INDEX_DELAY_MS after the first lookup). */
+async function indexReady(f?: PasswdFileText): Promise<void> {
+  const end = Date.now() + 20_000;
+  await new Promise((r) => setTimeout(r, PASSWD_INDEX_DELAY_MS + 20));
+  while (f && !f.indexed && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  if (f) assert.ok(f.indexed, 'index built');
 }
 
 test('lookups by scan and by index answer what parsing the whole file answers', async () => {
@@ -56,7 +60,8 @@ test('lookups by scan and by index answer what parsing the whole file answers', 
     const whole = parsePasswdFile(text, 'f');
     const scan = new PasswdFileText(text, 'f');
     for (const u of ASKED) same(scan.find(u), whole.users.get(u.toLowerCase()), `scan ${u}`);
-    await indexReady();
+    assert.equal(scan.indexed, false);
+    await indexReady(scan);
     for (const u of ASKED) same(scan.find(u), whole.users.get(u.toLowerCase()), `index ${u}`);
     assert.deepEqual([...scan.users()].map((u) => u.user), [...whole.users.values()].map((u) => u.user));
     assert.deepEqual(scan.warnings(), whole.warnings);
@@ -80,7 +85,7 @@ test('a large file: every user found, before and after the index is built', asyn
   for (const i of [1, 2, 10, 11, 100, 19_999, n]) assert.equal(f.find(`u${i}@x.test`)?.password, `{PLAIN}pw${i}`);
   assert.equal(f.find(`u${n + 1}@x.test`), undefined);
   assert.equal(f.find('u1@x.tes'), undefined);
-  await indexReady();
+  await indexReady(f);
   for (let i = 1; i <= n; i += 997) assert.equal(f.find(`U${i}@X.TEST`)?.password, `{PLAIN}pw${i}`);
   assert.equal(f.find(`u${n + 1}@x.test`), undefined);
 });

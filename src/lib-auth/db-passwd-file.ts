@@ -23,8 +23,9 @@
  * first use and again after each change; a LOGIN then waits for that). Here the file is kept
  * as read, and only the line of the user asked for is parsed: until the index is ready, by a
  * scan for `\nUSER:` in the lower-cased text (one memchr-like pass, no objects per line);
- * meanwhile the index (lower-cased user → offset of its line) is built off the login path, a
- * slice of lines per turn of the event loop, and serves every later lookup. A user's line is
+ * meanwhile the index (lower-cased user → offset of its line) is built off the login path,
+ * starting a moment after the first lookup and then 2 ms of lines per turn of the event loop,
+ * and serves every later lookup. A user's line is
  * parsed again on each lookup (microseconds; nothing per user is kept). A broken line is
  * warned about when its user is looked up (once per version of the file), a user listed twice
  * when the index is built; `parsePasswdFile` still parses a whole text (tests, tools).
@@ -102,7 +103,15 @@ export function parsePasswdFile(text: string, file: string): ParsedPasswdFile {
 }
 
 /** Lines the index takes per turn of the event loop (a few milliseconds). */
-const INDEX_SLICE = 4096;
+const INDEX_SLICE = 512;
+/** Time the index takes per turn of the event loop at most (then it yields to sessions). */
+const INDEX_SLICE_MS = 2;
+/**
+ * The index is started this long after the first lookup of a version of the file: the logins
+ * of that moment are answered by scans (about 1 ms for 100,000 users) instead of waiting
+ * behind index slices between their own I/O steps.
+ */
+export const PASSWD_INDEX_DELAY_MS = 250;
 
 /**
  * One version of a passwd-file as read: lookups by user without parsing the other lines (see
@@ -173,6 +182,9 @@ export class PasswdFileText {
     return parsePasswdFile(this.text, this.file).warnings;
   }
 
+  /** The index is built (lookups no longer scan). */
+  get indexed(): boolean { return this.index !== undefined; }
+
   /** This version was replaced: an index still being built stops. */
   retire(): void { this.stopped = true; }
 
@@ -196,12 +208,13 @@ export class PasswdFileText {
     let pos = 0;
     const step = (): void => {
       if (this.stopped) return;
-      pos = this.indexLines(index, pos, INDEX_SLICE);
+      const until = performance.now() + INDEX_SLICE_MS;
+      do pos = this.indexLines(index, pos, INDEX_SLICE); while (pos < this.text.length && performance.now() < until);
       if (pos < this.text.length) { setImmediate(step); return; }
       this.index = index;
       this.building = false;
     };
-    setImmediate(step);
+    setTimeout(step, PASSWD_INDEX_DELAY_MS).unref();
   }
 
   private buildAll(): void {
