@@ -96,6 +96,7 @@ test('IMAP4rev2 SEARCH answers ESEARCH; STATUS DELETED; deprecated FETCH items s
     await deliver(f, 'INBOX', msg('two'), ['\\Deleted']);
     await deliver(f, 'INBOX', msg('three'), ['\\Deleted', '\\Seen']);
     const c = await login(f.port);
+    await c.tagged('x', 'LIST "" "*"'); // auto = create mailboxes (Trash) are made when first looked at
     await deliver(f, 'Trash', msg('gone'), ['\\Deleted']);
     await deliver(f, 'Trash', msg('kept'));
     // IMAP4rev1 first: the plain SEARCH response
