@@ -1,9 +1,10 @@
 /**
- * master-anvil - one anvil table and one auth penalty table for the whole system, however many
- * processes serve the connections (Postfix: every smtpd process asks the one anvil(8) server
- * through global/anvil_clnt.c; Dovecot: every login process asks the one anvil process for
- * auth_penalty). The tables live in the master (anvil/anvil.ts, anvil/auth-penalty.ts); a
- * service in a child process of its own (master-process.ts) asks them over its IPC channel.
+ * master-anvil - one anvil table, one auth penalty table and one postscreen allowlist for the
+ * whole system, however many processes serve the connections (Postfix: every smtpd process asks
+ * the one anvil(8) server through global/anvil_clnt.c; Dovecot: every login process asks the
+ * one anvil process for auth_penalty). The tables live in the master (anvil/anvil.ts,
+ * anvil/auth-penalty.ts, postscreen/postscreen.ts); a service in a child process of its own
+ * (master-process.ts) or in a pool worker (master-pool.ts) asks them over its IPC channel.
  *
  * SUMMARY
  *   master:  answerAnvil(msg, reply)          in master-process.ts, for each child's 'anvil' message
@@ -17,7 +18,9 @@
  *   master → child  {type: 'anvil', id, r}
  *   op: connect(service, addr) → {count, rate}; disconnect(service, addr); event(what, service,
  *   addr) → rate; newtls(service, addr) → rate; lookup(service, addr) → AnvilStatus | null;
- *   begin(ip, user) → PenaltyBegin; finish(ip, user, outcome) → ms to hold the answer.
+ *   begin(ip, user) → PenaltyBegin; finish(ip, user, outcome) → ms to hold the answer;
+ *   ps-passed(addr) → boolean, ps-remember(addr, ttlMs): postscreen's temporary allowlist
+ *   (postscreen/postscreen.ts), one for the system as Postfix's postscreen_cache_map.
  *   A password never crosses the channel: finish() carries the CRC-32 of (user, password) that
  *   the penalty keeps anyway.
  *
@@ -34,12 +37,13 @@ import {
   type AuthPenaltyTable, type PenaltyBegin, type PenaltyOutcome,
 } from '../anvil/auth-penalty.ts';
 import type { UserDirectory } from '../lib-auth/user-directory.ts';
+import { setPostscreenAllowlist, sharedPostscreenCache } from '../postscreen/postscreen.ts';
 import { logger } from '../util/msg.ts';
 
 /** How long a child waits for the master's answer before going on without it. */
 const ASK_TIMEOUT_MS = 5000;
 
-export type AnvilOp = 'connect' | 'disconnect' | 'event' | 'newtls' | 'lookup' | 'begin' | 'finish';
+export type AnvilOp = 'connect' | 'disconnect' | 'event' | 'newtls' | 'lookup' | 'begin' | 'finish' | 'ps-passed' | 'ps-remember';
 export interface AnvilRequest { type: 'anvil'; id: number; op: AnvilOp; a: unknown[] }
 export interface AnvilReply { type: 'anvil'; id: number; r: unknown }
 
@@ -62,6 +66,8 @@ export function answerAnvil(m: AnvilRequest): unknown {
       };
       return sharedAuthPenalty().finish(s(0), s(1), outcome);
     }
+    case 'ps-passed': return sharedPostscreenCache().passed(s(0));
+    case 'ps-remember': sharedPostscreenCache().remember(s(0), Math.max(0, Math.min(Number(m.a[1]) || 0, 7 * 86_400_000))); return null;
     default: return null;
   }
 }
@@ -111,6 +117,11 @@ export function installRemoteAnvil(send: Send): void {
     finish: (ip, user, outcome) => ask(send, 'finish', [ip, user, outcome], outcome.result === 'ok' || outcome.result === 'tempfail' ? 0 : 2000),
   };
   remote = { anvil, penalty: { directory: (dir, ip) => penalizedDirectory(table, sleepReal, dir, ip) } };
+  // postscreen's temporary allowlist: the master's too (without an answer: not passed, test again).
+  setPostscreenAllowlist({
+    passed: (addr) => ask(send, 'ps-passed', [addr], false),
+    remember: (addr, ttlMs) => { try { send({ type: 'anvil', id: 0, op: 'ps-remember', a: [addr, ttlMs] }); } catch { /* master gone */ } },
+  });
 }
 
 /** In a child process: an answer from the master. */

@@ -125,6 +125,21 @@ export class PostscreenCache {
 
 const sharedCache = new PostscreenCache();
 
+/**
+ * postscreen's temporary allowlist as the tests use it: the process's PostscreenCache, or (in a
+ * worker process of the master's pool) the master's, asked over IPC (master/master-anvil.ts), so
+ * that a client that passed with one worker is PASS OLD with every other, as Postfix's one
+ * postscreen process and its postscreen_cache_map give.
+ */
+export interface PostscreenAllowlist {
+  passed(addr: string): boolean | Promise<boolean>;
+  remember(addr: string, ttlMs: number): void;
+}
+let allowlist: PostscreenAllowlist = sharedCache;
+export function setPostscreenAllowlist(a: PostscreenAllowlist): void { allowlist = a; }
+/** The process's own allowlist (what the master answers its workers from). */
+export function sharedPostscreenCache(): PostscreenCache { return sharedCache; }
+
 /** Postfix escape(): C escapes for control characters, \ooo for the rest. */
 export function escapeBytes(b: Buffer): string {
   const names: Record<number, string> = { 7: '\\a', 8: '\\b', 9: '\\t', 10: '\\n', 11: '\\v', 12: '\\f', 13: '\\r', 92: '\\\\' };
@@ -148,12 +163,13 @@ export function formatDelta(ms: number): string {
  */
 export async function postscreen(sock: Socket, ps: PostscreenSettings, deps: PostscreenDeps = {}): Promise<PostscreenVerdict> {
   const cache = deps.cache ?? sharedCache;
+  const allowed: PostscreenAllowlist = deps.cache ?? allowlist;
   const addr = (sock.remoteAddress ?? '').replace(/^::ffff:(?=\d)/, '');
   const who = `[${addr}]:${sock.remotePort ?? 0}`;
   log.info(`CONNECT from ${who} to [${(sock.localAddress ?? '').replace(/^::ffff:(?=\d)/, '')}]:${sock.localPort ?? 0}`);
   if (sock.destroyed) return { pass: false };
   sock.pause();
-  if (cache.passed(addr)) {
+  if (await allowed.passed(addr)) {
     log.info(`PASS OLD ${who}`);
     return { pass: true };
   }
@@ -208,7 +224,7 @@ export async function postscreen(sock: Socket, ps: PostscreenSettings, deps: Pos
   }
   if (!failed) {
     log.info(`PASS NEW ${who}`);
-    cache.remember(addr, ps.greetTtlMs);
+    allowed.remember(addr, ps.greetTtlMs);
   }
   return { pass: true, enforce, pregreet: early, dnsblScore: score };
 }

@@ -10,6 +10,7 @@
  *  - the auth penalty holds across the processes: a second failed IMAP LOGIN, in the other
  *    process, is held for the penalty the first one earned (2 s + 4 s, not 2 s);
  *  - a TLS session made with one worker resumes in the other (one set of ticket keys);
+ *  - postscreen's allowlist is the master's: PASS NEW with one worker, PASS OLD with the other;
  *  - an IMAP IDLE in one process sees an APPEND made through the other promptly;
  *  - SIGKILL of one worker while messages are being sent: the other keeps answering, the
  *    dead one is replaced alone, and every message that got 250 is delivered;
@@ -22,6 +23,7 @@ import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PosternSystem } from '../harness/postern-system.ts';
+import { freePort } from '../harness/free-port.ts';
 
 const run = promisify(execFile);
 let sys: PosternSystem;
@@ -46,6 +48,8 @@ async function waitSpread(exclude: number[] = []): Promise<Map<string, number[]>
 }
 
 let pids: Map<string, number[]>;
+/** An smtpd entry with postscreen's greet test enforced (1 s wait). */
+let screened = 0;
 
 before(async () => {
   sys = await PosternSystem.start();
@@ -54,6 +58,8 @@ before(async () => {
   const mc = join(sys.configDir, 'master.cf');
   writeFileSync(mc, readFileSync(mc, 'utf8').replace(new RegExp(`^(${sys.ports.submission}\\s+inet.*)$`, 'm'),
     '$1\n  -o smtpd_client_connection_count_limit=2\n  -o smtpd_client_event_limit_exceptions='));
+  screened = await freePort();
+  appendFileSync(mc, `127.0.0.1:${screened} inet n - n - - smtpd\n  -o postscreen_greet_action=enforce\n  -o postscreen_greet_wait=1s\n`);
   // At most 3 IMAP connections per user and address (Dovecot's mail_max_userip_connections).
   appendFileSync(join(sys.configDir, 'dovecot.conf'), '\nmail_max_userip_connections = 3\n');
   assert.equal((await sys.cli('reload')).status, 0);
@@ -181,6 +187,26 @@ print(" ".join(str(greet(first)[1]) for i in range(4)))
 `);
   // Connections alternate between the workers: two of the four resumptions are in the other one.
   assert.equal(out.trim(), 'True True True True', out);
+});
+
+test('postscreen\'s allowlist is one for the system: a client that passed with one worker is PASS OLD with the other', async () => {
+  const mark = sys.log.length;
+  const out = await py(`
+import socket
+for i in range(3):
+    s = socket.create_connection(("127.0.0.1", ${screened}), timeout=20)
+    f = s.makefile("rb")
+    l = f.readline().decode().strip()
+    while l.startswith("220-"): l = f.readline().decode().strip()
+    print(l[:4]); s.sendall(b"QUIT\\r\\n"); f.readline(); s.close()
+`);
+  assert.deepEqual(out.trim().split('\n').map((l) => l.trim()), ['220', '220', '220'], out);
+  await waitSince(mark, /postern\/postscreen\[\d+\]: PASS (NEW|OLD)/, 3);
+  const passes = [...sys.log.slice(mark).matchAll(/postern\/postscreen\[(\d+)\]: PASS (NEW|OLD)/g)].map((m) => `${m[2]} ${m[1]}`);
+  assert.equal(passes.filter((p) => p.startsWith('NEW')).length, 1, passes.join(', '));
+  const oldPids = new Set(passes.filter((p) => p.startsWith('OLD')).map((p) => p.split(' ')[1]));
+  const newPid = passes.find((p) => p.startsWith('NEW'))!.split(' ')[1];
+  assert.ok([...oldPids].some((p) => p !== newPid), `PASS OLD in the other worker too: ${passes.join(', ')}`);
 });
 
 test('an IMAP IDLE in one process sees an APPEND made through the other', async () => {
