@@ -107,6 +107,9 @@ async function stopInstance(inst: Instance): Promise<void> {
   inst.stopping = true;
   // An instance still starting is stopped by start() once it has started.
   try { await inst.running?.stop(); } catch { /* logged by the service */ }
+  // The pool may have started this sid again meanwhile (after a failure, master-pool.ts): the
+  // new instance is not the one that stopped, and the master must not forget its listeners.
+  if (instances.get(inst.sid) !== inst) return;
   instances.delete(inst.sid);
   send({ type: 'stopped', sid: inst.sid });
 }

@@ -220,6 +220,70 @@ test('postern_process_count=2: connections are shared out between two children; 
   await waitFor('the workers to exit', () => { try { process.kill(survivorPid(), 0); return false; } catch { return true; } });
 });
 
+test('postern_process_count=2: with both workers killed, a connection waits in the master for the first one back; an instance that fails is restarted in its worker alone', async () => {
+  const port = await freePort();
+  writeConfig(port);
+  writeFileSync(join(dir, 'master.cf'), `127.0.0.1:${port} inet n - n 10 - smtpd -o postern_process_mode=process -o postern_process_count=2\n`);
+  const statusFile = join(dir, 'services3');
+  const mark = lines.length;
+  const master = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry, modules, restartDelay: 100, statusFile });
+  await master.start();
+  try {
+    const pids = () => parseServiceStatus(readFileSync(statusFile, 'utf8'))[0]?.pids ?? [];
+    const first = pids();
+    assert.equal(first.length, 2);
+    // ctx.failed() in one worker: that instance is stopped and started again there; the
+    // worker process and its sibling keep running.
+    const f = new Client({ port });
+    const fPid = Number(/pid=(\d+)/.exec(await f.line())![1]);
+    // A session of that instance stays open through the restart (the old instance drains it).
+    let keep: Client | undefined;
+    for (let i = 0; i < 4 && !keep; i++) {
+      const c = new Client({ port });
+      if ((await c.line()).endsWith(`pid=${fPid}`)) keep = c; else c.sock.destroy();
+    }
+    assert.ok(keep, 'a second session in the same worker');
+    f.send('FAIL');
+    await waitFor('the instance restart', () => lines.slice(mark).some((l) => l.includes(`postern/smtpd: restarting in process ${fPid} in`)));
+    const other = new Client({ port });
+    assert.match(await other.line(), /^hello /, 'the service still answers');
+    other.sock.destroy();
+    // After its backoff the instance serves again in the same worker process, also once the
+    // old instance has finished its last session and stopped.
+    const servesAgain = async () => {
+      const end = Date.now() + 10_000;
+      for (;;) {
+        const c = new Client({ port });
+        const pid = Number(/pid=(\d+)/.exec(await c.line())![1]);
+        c.sock.destroy();
+        if (pid === fPid) return;
+        assert.ok(Date.now() < end, 'the failed instance did not serve again in its worker');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await servesAgain();
+    keep.send('QUIT');
+    assert.equal(await keep.line(), 'bye');
+    await new Promise((r) => setTimeout(r, 500));
+    await servesAgain();
+    assert.deepEqual([...pids()].sort(), [...first].sort(), 'no process was replaced');
+
+    // Both workers killed at once: the listening socket stays; a client connecting meanwhile
+    // is held by the master and answered by the first worker back.
+    for (const p of first) process.kill(p, 'SIGKILL');
+    await waitFor('both exits', () => first.every((p) => lines.slice(mark).some((l) => l.includes(`process postern/smtpd pid ${p} killed by signal 9`))));
+    const held = new Client({ port });
+    const hello = await held.line(15_000);
+    const newPid = Number(/pid=(\d+)/.exec(hello)![1]);
+    assert.ok(!first.includes(newPid), `answered by a new worker (${hello})`);
+    held.send('QUIT');
+    assert.equal(await held.line(), 'bye');
+    await waitFor('two new workers', () => pids().length === 2 && pids().every((p) => !first.includes(p)));
+  } finally {
+    await master.stop();
+  }
+});
+
 test('postern_process_mode=thread on a service that accepts connections is refused at start and at reload, naming the service and the setting', async () => {
   const port = await freePort();
   writeConfig(port, 'thread');
