@@ -16,8 +16,10 @@
  *     mailbox names` (Dovecot's IMAP_NOTIFY_MAX_NAMES_PER_NS);
  *   - STATUS (§5.1): before the OK, `* STATUS box (MESSAGES UIDNEXT UIDVALIDITY UNSEEN
  *     [HIGHESTMODSEQ])` for every existing mailbox a filter matches, except the selected one
- *     (HIGHESTMODSEQ when FlagChange is asked); a mailbox the ACL hides answers
- *     `* LIST (\NoAccess) ...`.
+ *     (HIGHESTMODSEQ when FlagChange is asked); a mailbox the ACL lets the user see but not
+ *     read answers `* LIST (\NoAccess) ...`, another user's it may not see nothing;
+ *   - shared and public namespaces as Dovecot (imapd-notify.ts filterMatches): only filters
+ *     naming a mailbox or subtree inside them, never PERSONAL or the bare `shared` root.
  * What happens afterwards is imapd-notify.ts.
  */
 import { argBytes, ImapParseError, type ImapArg } from '../lib-imap/imap-parser.ts';
@@ -161,7 +163,9 @@ export async function cmdNotify(s: ImapSession, c: CommandContext): Promise<Repl
       if (!p.filters.some((f) => st.filterMatches(f, m.name))) continue;
       // without STATUS only the first few are looked at now; the others when they first change
       if (!p.status && statuses.size >= NOTIFY_BASELINE_AT_SET) break;
-      if (aclOn(s) && !(await myRights(s, m.name)).includes('r')) {
+      const rights = aclOn(s) ? await myRights(s, m.name) : undefined;
+      if (rights !== undefined && !rights.includes('l') && s.user!.mailboxOwner?.(m.name) !== s.user!.user) continue; // another's, not visible (Dovecot lists it not)
+      if (rights !== undefined && !rights.includes('r')) {
         if (p.status) {
           const attrs = m.attributes.filter((a) => a !== '\\Subscribed');
           await s.send(Buffer.concat([Buffer.from(`* LIST (${[...attrs, '\\NoAccess'].join(' ')}) ${imapString(s.shared.settings.separator).toString('latin1')} `), mailboxOut(s, m.name), Buffer.from('\r\n')]));

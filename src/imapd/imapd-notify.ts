@@ -22,7 +22,9 @@
  *   MailboxName           `* LIST (attrs) "/" new`, `* LIST (\NonExistent) "/" gone`,
  *                         `* LIST (attrs) "/" new ("OLDNAME" (old))`
  *   SubscriptionChange    `* LIST (attrs \Subscribed) "/" box`, or without \Subscribed
- * Changes of the selected mailbox never produce STATUS (§5.1; Dovecot likewise).
+ * Changes of the selected mailbox never produce STATUS (§5.1; Dovecot likewise). Mailboxes of
+ * other users' shared namespaces and of public ones: message events when a MAILBOXES or SUBTREE
+ * filter names them (their owners' watchers, through mail-namespace.ts), as Dovecot 2.3.
  *
  * WHEN. Only between commands and during IDLE, never inside another command's output: a
  * command waits until a push in progress is written (quiesce) and pending events are written
@@ -119,13 +121,40 @@ export class NotifyState {
     return this.filters.some((f) => (f.events & EV_MESSAGES) !== 0 && (f.type === 'subscribed' || this.filterMatches(f, name)));
   }
 
-  /** Dovecot's imap_notify_match_mailbox. */
+  /**
+   * Dovecot's imap_notify_match_mailbox, per namespace as Dovecot registers filters: a mailbox
+   * of another user's shared namespace (`shared/OWNER/...`) or of a public one matches only a
+   * MAILBOXES filter naming it or a SUBTREE rooted inside that same namespace at the owner's
+   * level or below (`shared/OWNER`, `Public`); never PERSONAL/INBOXES, SUBSCRIBED, nor a
+   * SUBTREE of the bare `shared` root (Dovecot cannot notify on it: checked against 2.3.19).
+   */
   filterMatches(f: NotifyFilter, name: string): boolean {
     const sep = this.s.shared.settings.separator;
-    if (f.type === 'subscribed') return this.subs.has(name);
+    const foreign = this.foreignOwner(name);
+    if (f.type === 'subscribed') return foreign === undefined && this.subs.has(name);
     if (f.type === 'mailboxes') return f.names.includes(name);
-    for (const n of f.names) if (n === '' || name === n || name.startsWith(n + sep)) return true;
+    for (const n of f.names) {
+      if (!(n === '' || name === n || name.startsWith(n + sep))) continue;
+      if (foreign === undefined || (n !== '' && this.foreignOwner(n) === foreign)) return true;
+    }
     return false;
+  }
+
+  /** The owner of a mailbox of another namespace (shared: the user; public: `public:PREFIX`; the bare shared root: ''), undefined for the user's own. */
+  private foreignOwner(name: string): string | undefined {
+    const u = this.s.user!;
+    const o = u.mailboxOwner?.(name);
+    return o === undefined || o === u.user ? undefined : o;
+  }
+
+  /** Names the filters give that lie in other users' or public namespaces: the owners NOTIFY must watch too. */
+  private foreignRoots(): string[] {
+    const out: string[] = [];
+    for (const f of this.filters) {
+      if ((f.events & EV_MESSAGES) === 0 || f.type === 'subscribed') continue;
+      for (const n of f.names) { const o = this.foreignOwner(n); if (o !== undefined && o !== '') out.push(n); }
+    }
+    return out;
   }
 
   /** Starts listening, from the mailbox list of now. */
@@ -135,7 +164,7 @@ export class NotifyState {
     if (this.wantsList) this.listSnap = list;
     if (this.filters.length > 0 && u.watchMailboxes) {
       const anyMessages = this.filters.some((f) => (f.events & EV_MESSAGES) !== 0);
-      this.offList = u.watchMailboxes((ev) => this.onEvent(ev), { wants: anyMessages ? (n) => this.wantsMailbox(n) : () => false });
+      this.offList = u.watchMailboxes((ev) => this.onEvent(ev), { wants: anyMessages ? (n) => this.wantsMailbox(n) : () => false, foreign: this.foreignRoots() });
     }
     this.rearmSelected();
   }

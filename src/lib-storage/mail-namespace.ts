@@ -173,9 +173,33 @@ export class SharedNamespaceUser implements MailUser {
     const box = await r.user.open(r.box, { readOnly: true });
     try { return privateStatus(pvt, st, box.messages().map((m) => m.uid)); } finally { await box.close(); }
   }
-  /** NOTIFY covers the user's own namespace (Dovecot: namespaces without notify support are skipped). */
-  watchMailboxes(cb: (ev: MailboxListEvent) => void, o?: { wants?: (name: string) => boolean }): () => void {
-    return this.own.watchMailboxes ? this.own.watchMailboxes(cb, o) : () => {};
+  /**
+   * NOTIFY: the user's own namespace, and the owners (other users, public namespaces) of the
+   * names in `o.foreign` — their mailboxes' message events under the full names here
+   * (`shared/OWNER/box`, `Public/box`), as Dovecot notifies on the per-owner namespaces it made;
+   * the bare shared root is no owner (Dovecot cannot notify on it). Their list changes are not
+   * reported (LIST of the namespace shows them).
+   */
+  watchMailboxes(cb: (ev: MailboxListEvent) => void, o?: { wants?: (name: string) => boolean; foreign?: readonly string[] }): () => void {
+    const offs: (() => void)[] = [];
+    let stopped = false;
+    if (this.own.watchMailboxes) offs.push(this.own.watchMailboxes(cb, { ...(o?.wants ? { wants: o.wants } : {}) }));
+    const owners = new Map<string, string>(); // owner → prefix of its names here
+    for (const n of o?.foreign ?? []) {
+      const sp = this.split(n);
+      if (!sp || sp.owner === '' || sp.owner === this.user) continue;
+      const pub = (this.conf.publics ?? []).find((p) => sp.owner === `public:${p.prefix}`);
+      owners.set(sp.owner, pub ? pub.prefix : `${this.conf.prefix}${sp.owner}${this.separator}`);
+    }
+    for (const [owner, prefix] of owners) {
+      void this.other(owner).then((u) => {
+        if (stopped || !u?.watchMailboxes) return;
+        const wants = o?.wants;
+        offs.push(u.watchMailboxes((ev) => { if (ev.kind === 'mailbox') cb({ kind: 'mailbox', name: prefix + ev.name }); },
+          wants ? { wants: (n) => wants(prefix + n) } : {}));
+      });
+    }
+    return () => { stopped = true; for (const off of offs.splice(0)) off(); };
   }
 
   async deliver(mailbox: string, content: MessageSource, o?: DeliverOptions): Promise<DeliverResult> {

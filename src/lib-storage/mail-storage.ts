@@ -309,10 +309,12 @@ export interface MailUser {
    * NOTIFY (RFC 5465): hear changes of every mailbox of this user and of its mailbox list, from
    * writers of this process and its threads at once (mail-notify.ts) and, through inotify (or a
    * periodic look beyond the kernel's limits), from other processes for the mailboxes `wants`
-   * accepts (default: all) and for the list. Returns the unsubscribe function. Absent: the
+   * accepts (default: all) and for the list. `foreign`: names in other users' shared or public
+   * namespaces (mail-namespace.ts) whose owners' mailboxes are to be heard as well (message
+   * events only, under their full names). Returns the unsubscribe function. Absent: the
    * backend cannot (NOTIFY then only covers the selected mailbox).
    */
-  watchMailboxes?(cb: (ev: MailboxListEvent) => void, o?: { wants?: (name: string) => boolean }): () => void;
+  watchMailboxes?(cb: (ev: MailboxListEvent) => void, o?: { wants?: (name: string) => boolean; foreign?: readonly string[] }): () => void;
   /** The user whose mailbox a name is (mail-namespace.ts shared namespace); the user's own when absent. */
   mailboxOwner?(name: string): string;
   close(): Promise<void>;
