@@ -76,6 +76,13 @@ export function serviceMode(plan: ServicePlan, config: MainConfig, modules: Read
   const bad = (msg: string) => (perEntry
     ? new ConfigError(plan.entry.file, plan.entry.line, `-o postern_process_mode=${v}: ${msg}`)
     : new ConfigError(`${config.configDir}/main.cf`, 0, `postern_process_mode = ${v}: ${msg}`));
+  const count = config.get('postern_process_count').trim();
+  if (!/^\d+$/.test(count) || Number(count) < 1) {
+    const msg = `not a number of processes (1 or more; at most ${MAX_PROCESS_COUNT} are used)`;
+    throw plan.entry.overrides['postern_process_count'] !== undefined
+      ? new ConfigError(plan.entry.file, plan.entry.line, `-o postern_process_count=${count}: ${msg}`)
+      : new ConfigError(`${config.configDir}/main.cf`, 0, `postern_process_count = ${count}: ${msg}`);
+  }
   if (v === '') {
     if (!modules[plan.impl]) return 'inline';
     // Spread over N children when N > 1; with N = 1 everything stays where it always ran.

@@ -284,6 +284,20 @@ test('postern_process_count=2: with both workers killed, a connection waits in t
   }
 });
 
+test('a bad postern_process_count is a configuration error naming the setting', async () => {
+  const port = await freePort();
+  writeConfig(port);
+  writeFileSync(join(dir, 'master.cf'), `127.0.0.1:${port} inet n - n - - smtpd -o postern_process_count=two\n`);
+  const m1 = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry, modules });
+  await assert.rejects(m1.start(), /master\.cf, line 1: -o postern_process_count=two: not a number of processes \(1 or more; at most 64 are used\)/);
+  await m1.stop();
+  writeConfig(port, 'inline');
+  writeFileSync(join(dir, 'main.cf'), `${readFileSync(join(dir, 'main.cf'), 'utf8')}postern_process_count = 0\n`);
+  const m2 = new Master({ configDir: dir, load: () => loadConfigSet(dir), registry, modules });
+  await assert.rejects(m2.start(), /main\.cf.*postern_process_count = 0: not a number of processes/);
+  await m2.stop();
+});
+
 test('postern_process_mode=thread on a service that accepts connections is refused at start and at reload, naming the service and the setting', async () => {
   const port = await freePort();
   writeConfig(port, 'thread');
