@@ -3,7 +3,8 @@
  * `postern_process_count = 2`, applied by `postern reload`; every service runs in both
  * workers, src/master/master-pool.ts), real clients on loopback
  * (Python's smtplib and imaplib, raw sockets):
- *  - connections land on both processes of a service (the pids of the log lines);
+ *  - connections land on both processes of a service (the pids of the log lines), and /metrics
+ *    (curl) adds up both workers' counts;
  *  - smtpd_client_connection_count_limit holds across the processes (the master's one anvil
  *    table): of four concurrent connections spread over both, two are greeted and two get 421;
  *  - mail_max_userip_connections (3) holds across the processes: the fourth login is refused;
@@ -50,10 +51,13 @@ async function waitSpread(exclude: number[] = []): Promise<Map<string, number[]>
 let pids: Map<string, number[]>;
 /** An smtpd entry with postscreen's greet test enforced (1 s wait). */
 let screened = 0;
+/** The HTTP listener of /metrics. */
+let httpPort = 0;
 
 before(async () => {
   sys = await PosternSystem.start();
-  appendFileSync(join(sys.configDir, 'main.cf'), '\npostern_process_count = 2\n');
+  httpPort = await freePort();
+  appendFileSync(join(sys.configDir, 'main.cf'), `\npostern_process_count = 2\npostern_http_listen = 127.0.0.1:${httpPort}\npostern_metrics = yes\n`);
   // The submission entry: no exemption for loopback clients, and at most 2 connections per client.
   const mc = join(sys.configDir, 'master.cf');
   writeFileSync(mc, readFileSync(mc, 'utf8').replace(new RegExp(`^(${sys.ports.submission}\\s+inet.*)$`, 'm'),
@@ -102,6 +106,17 @@ for i in range(4):
   await waitSince(m2, /imap-login: Login/, 4);
   const imapSeen = new Set([...sys.log.slice(m2).matchAll(/postern\/imapd\[(\d+)\]: imap-login: Login/g)].map((m) => Number(m[1])));
   assert.deepEqual([...imapSeen].sort(), [...pids.get('dovecot/imap')!].sort(), 'both imapd children served');
+});
+
+test('/metrics adds up the workers\' counts', async () => {
+  const smtpPids = pids.get(`${sys.ports.smtp}/inet`)!;
+  const page = (await run('curl', ['-s', '--max-time', '20', `http://127.0.0.1:${httpPort}/metrics`])).stdout;
+  // Each worker's runtime gauges are there under its own name...
+  for (const p of smtpPids) assert.match(page, new RegExp(`^postern_memory_bytes\\{thread="worker-${p}",kind="rss"\\} \\d+`, 'm'));
+  // ...and the first test's four SMTP connections, two per worker, are counted once each.
+  const m = new RegExp(`^postern_connections_total\\{daemon="smtpd",service="[^"]*${sys.ports.smtp}",result="accepted"\\} (\\d+)`, 'm').exec(page);
+  assert.ok(m, page.split('\n').filter((l) => l.startsWith('postern_connections_total')).join('\n'));
+  assert.ok(Number(m[1]) >= 4, `accepted ${m[1]}`);
 });
 
 test('smtpd_client_connection_count_limit holds across the processes (one anvil table)', async () => {
