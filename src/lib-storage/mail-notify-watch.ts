@@ -94,7 +94,7 @@ export function inotifyBudget(): number {
 export function setMailboxIdleCheckInterval(ms: number): void {
   pollMs = ms > 0 ? Math.max(1000, ms) : 0;
   if (pollTimer) { clearInterval(pollTimer); pollTimer = undefined; }
-  if (polled.size > 0) startPolling();
+  if (polled.size > 0 || plainPolled.size > 0) startPolling();
 }
 
 /** Tests: a budget of `n` watches (undefined: the kernel's again); the poll interval in ms. */
@@ -106,7 +106,7 @@ export function setInotifyBudgetForTest(n: number | undefined, pollIntervalMs?: 
 
 /** What this thread holds now: directories, kernel watches, directories polled instead. */
 export function mailNotifyWatchStats(): { dirs: number; watches: number; polled: number; budget: number } {
-  return { dirs: held.size, watches: watchCount, polled: polled.size, budget: inotifyBudget() };
+  return { dirs: held.size, watches: watchCount, polled: polled.size + plainPolled.size, budget: inotifyBudget() };
 }
 
 function logOnce(key: string, text: string): void {
@@ -142,6 +142,30 @@ export function holdMailboxDir(dir: string, fire: (dir: string) => void): () => 
     polled.delete(entry);
     for (const t of [entry.retry, entry.timer, entry.settle]) if (t) clearTimeout(t);
     if (held.get(dir) === entry) held.delete(dir);
+  };
+}
+
+/**
+ * A directory that could not be watched (a Maildir root whose inotify watch the kernel refused):
+ * `fire(dir)` when its mtime changes, looked at with the polled mailboxes. Returns the release.
+ */
+const plainPolled = new Map<string, { mark: string; fire: (dir: string) => void; refs: number }>();
+export function pollDir(dir: string, fire: (dir: string) => void): () => void {
+  let e = plainPolled.get(dir);
+  if (!e) {
+    let mark = '';
+    try { mark = markOf(statSync(dir)); } catch { /* missing: '' */ }
+    e = { mark, fire, refs: 0 };
+    plainPolled.set(dir, e);
+    startPolling();
+  }
+  e.refs++;
+  const entry = e;
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    if (--entry.refs === 0 && plainPolled.get(dir) === entry) plainPolled.delete(dir);
   };
 }
 
@@ -282,6 +306,11 @@ export async function pollOnce(): Promise<void> {
       if (!h.polled || held.get(h.dir) !== h) continue;
       if (tryWatch(h) === 'ok') { polled.delete(h); h.polled = false; moved++; }
     }
-    if (polled.size === 0 && pollTimer) { clearInterval(pollTimer); pollTimer = undefined; }
+    for (const [dir, e] of plainPolled) {
+      let mark = '';
+      try { mark = markOf(await fsp.stat(dir)); } catch { /* missing */ }
+      if (mark !== e.mark) { e.mark = mark; e.fire(dir); }
+    }
+    if (polled.size === 0 && plainPolled.size === 0 && pollTimer) { clearInterval(pollTimer); pollTimer = undefined; }
   } finally { polling = false; }
 }

@@ -8,19 +8,21 @@
  *     first version watched): `* STATUS f00150 (...)` with the right counts each time;
  *   - a folder created by doveadm: `* LIST` and, after a delivery into it, its STATUS (the new
  *     folder is watched from then on); a folder deleted and re-created under a watch: the
- *     deletion, then a delivery into the new folder of the same name, reported;
+ *     deletion, then a delivery into the new folder of the same name, reported; the same when a
+ *     shell removes and re-creates a folder in one instant;
  *   - imapflow in IDLE on the 190th mailbox is told of doveadm's delivery (`exists`);
  *   - the kernel's inotify limits exhausted: Postern in a process of its own under a user
  *     namespace whose max_inotify_watches is 40 (or max_inotify_instances 0): the mailboxes past
- *     the limit are looked at every mailbox_idle_check_interval (1 s here), the delivery is still
- *     reported, and the log names the sysctl to raise, once.
+ *     the limit are looked at every mailbox_idle_check_interval (1 s here), the deliveries are still
+ *     reported, a folder Dovecot creates is announced and watched (without any inotify instance,
+ *     through the root's mtime), and the log names the sysctl to raise, once.
  * Skipped, with the reason, when doveadm is missing or the tests do not run as root (Dovecot
  * runs as the mail user 5000 on these files), or (the last two) when unshare -U is refused.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ImapFlow } from 'imapflow';
@@ -149,6 +151,17 @@ test('doveadm (real Dovecot) delivers, flags, expunges, creates and deletes fold
     await new Promise((r) => setTimeout(r, 300));
     doveadm(['save', '-m', 'f00010'], msg('after re-creation'));
     assert.match(await py.waitFor(/S: \* STATUS f00010 [^\n]*\n/), /\* STATUS f00010 \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)/);
+    // a shell removes a folder and makes it again in the same instant (no list change in between
+    // to notice), then a file is delivered into it: the watch follows the new directory
+    const race = join(root, '.f00020');
+    rmSync(race, { recursive: true, force: true });
+    for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(race, sub), { recursive: true });
+    chownTree(race);
+    await new Promise((r) => setTimeout(r, 500));
+    writeFileSync(join(race, 'tmp', '1700000002.M2P2.shell'), msg('by hand'));
+    renameSync(join(race, 'tmp', '1700000002.M2P2.shell'), join(race, 'new', '1700000002.M2P2.shell'));
+    // (the new directory itself is reported first: MESSAGES 0 with its new UIDVALIDITY)
+    assert.match(await py.waitFor(/S: \* STATUS f00020 \(MESSAGES 1 [^\n]*\n/), /\* STATUS f00020 \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)/);
   } finally { py.quit(); }
 });
 
@@ -197,13 +210,18 @@ for (const [limit, value, sysctl] of [['max_inotify_watches', 40, 'fs.inotify.ma
       const root = srv.maildirs['lim@x.test']!;
       makeFolders(root, 100);
       const doveadm = doveadmOn(root);
-      const py = await PyNotify.start(srv.port, 'lim@x.test', 'NOTIFY SET (personal (MessageNew MessageExpunge))');
+      const py = await PyNotify.start(srv.port, 'lim@x.test', 'NOTIFY SET (personal (MessageNew MessageExpunge MailboxName))');
       try {
         await new Promise((r) => setTimeout(r, 500)); // the watches are set up after the reply
         for (const box of ['f00090', 'f00005']) {
           doveadm(['save', '-m', box], msg(box));
           assert.match(await py.waitFor(new RegExp(`S: \\* STATUS ${box} [^\\n]*\\n`)), new RegExp(`\\* STATUS ${box} \\(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \\d+ UNSEEN 1\\)`));
         }
+        // a folder made by Dovecot (the root watched, or its mtime looked at), then delivered into
+        doveadm(['mailbox', 'create', 'Made']);
+        assert.match(await py.waitFor(/S: \* LIST [^\n]*Made[^\n]*\n/), /\* LIST \(\) "\/" Made/);
+        doveadm(['save', '-m', 'Made'], msg('made'));
+        assert.match(await py.waitFor(/S: \* STATUS Made [^\n]*\n/), /\* STATUS Made \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 1\)/);
       } finally { py.quit(); }
       const warnings = srv.log().split('\n').filter((l) => l.includes(sysctl));
       assert.equal(warnings.length, 1, srv.log().slice(-3000));

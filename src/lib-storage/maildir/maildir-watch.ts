@@ -12,7 +12,8 @@
  *     (folders made, renamed, deleted; the `subscriptions` file, also in CONTROL= when set) and
  *     on new/ and cur/ of EVERY mailbox a subscriber asks about (`wants`; all when it gives
  *     none), held through mail-notify.ts's `holdMailboxWatch` — one kernel watch per directory per
- *     thread, bounded, with the periodic look beyond the bound (mail-notify-watch.ts).
+ *     thread, bounded, with the periodic look beyond the bound (mail-notify-watch.ts); a root the
+ *     kernel refuses to watch is looked at the same way (its mtime: folders made or removed).
  *     The set follows the list: a folder created later (by anyone) is watched from then on, one
  *     deleted is released; a folder another process made that already holds mail is looked at
  *     once when it is first watched.
@@ -27,7 +28,7 @@
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import type { MailboxListEvent } from '../mail-storage.ts';
 import { holdMailboxWatch, watchAnyMailbox, type ListChange } from '../mail-notify.ts';
-import { mailboxDirHasFiles } from '../mail-notify-watch.ts';
+import { mailboxDirHasFiles, pollDir } from '../mail-notify-watch.ts';
 import type { MaildirList } from './maildir-list.ts';
 
 interface Subscriber { cb: (ev: MailboxListEvent) => void; wants: ((name: string) => boolean) | undefined }
@@ -48,6 +49,7 @@ class RootWatch {
   private readonly holds = new Map<string, () => void>();
   private offAny: (() => void) | undefined;
   private fsWatchers: FSWatcher[] = [];
+  private polls: (() => void)[] = [];
   private listTimer: NodeJS.Timeout | undefined;
   private rewatchQueued = false;
   private built = false;
@@ -78,7 +80,10 @@ class RootWatch {
         });
         w.on('error', () => {});
         this.fsWatchers.push(w);
-      } catch { /* no root yet, or no inotify: in-process signals still work */ }
+      } catch {
+        // the kernel refused (or no root yet): its mtime is looked at with the polled mailboxes
+        this.polls.push(pollDir(d, () => this.onList({ root: this.root })));
+      }
     }
     void this.remap().then(() => this.rewatch());
   }
@@ -154,6 +159,7 @@ class RootWatch {
     roots.delete(this.key);
     this.offAny?.();
     for (const w of this.fsWatchers) w.close();
+    for (const off of this.polls) off();
     if (this.listTimer) clearTimeout(this.listTimer);
     for (const release of this.holds.values()) release();
     this.holds.clear();
