@@ -52,7 +52,7 @@ out['gen_submit'] = gen(a, base + ';URLAUTH=submit+alice%40example.test')
 out['gen_user_bob'] = gen(a, base + ';URLAUTH=user+bob%40example.test')
 out['gen_authuser'] = gen(a, base + ';URLAUTH=authuser')
 out['gen_expired'] = gen(a, base + ';EXPIRE=2001-01-01T00:00:00Z;URLAUTH=authuser')
-import datetime, time
+import datetime, threading
 soon = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)).strftime('%Y-%m-%dT%H:%M:%SZ')
 out['gen_soon'] = gen(a, base + ';EXPIRE=' + soon + ';URLAUTH=authuser')
 out['gen_other'] = gen(a, 'imap://bob%40example.test@localhost/INBOX/;UID=1;URLAUTH=authuser')
@@ -60,7 +60,7 @@ out['owner_submit'] = fetch(a, out['gen_submit'][1])
 out['submit_user_fetch'] = fetch(sub, out['gen_submit'][1])
 url = out['gen_submit'][1]
 out['wrong_token'] = fetch(a, url[:-4] + ('0000' if url[-4:] != '0000' else '1111'))
-time.sleep(3)
+threading.Event().wait(3)
 out['expired'] = fetch(a, out['gen_soon'][1])
 b = imaplib.IMAP4('127.0.0.1', port)
 b.login('bob@example.test', 'secret')
