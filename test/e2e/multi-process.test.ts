@@ -15,7 +15,8 @@
  *  - an IMAP IDLE in one process sees an APPEND made through the other promptly;
  *  - SIGKILL of one worker while messages are being sent: the other keeps answering, the
  *    dead one is replaced alone, and every message that got 250 is delivered;
- *  - `postern reload` reaches every worker (a new smtpd_banner on every connection, from both).
+ *  - `postern reload` reaches every worker (a new smtpd_banner on every connection, from both);
+ *  - `postern stop` lets an open session finish (221 to its QUIT) and ends both workers.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -365,4 +366,30 @@ for i in range(4):
   await waitSince(mark, /postern\/smtpd\[\d+\]: connect from/, 4);
   const seen = new Set([...sys.log.slice(mark).matchAll(/postern\/smtpd\[(\d+)\]: connect from/g)].map((m) => Number(m[1])));
   assert.equal(seen.size, 2, 'both new children greeted with the new banner');
+});
+
+test('postern stop ends every worker after its sessions', async () => {
+  const workers = [...new Set([...pids.values()].flat())];
+  assert.equal(workers.length, 2, `one pool of two workers for every spread service: ${JSON.stringify([...pids])}`);
+  // A session open at the stop is let finish: QUIT is answered, then the workers exit.
+  const child = execFile('python3', ['-c', `
+import socket, threading
+s = socket.create_connection(("127.0.0.1", ${sys.ports.smtp}), timeout=30)
+f = s.makefile("rb"); f.readline()
+print("greeted", flush=True)
+threading.Event().wait(1.5)
+s.sendall(b"QUIT\\r\\n"); print(f.readline().decode().strip(), flush=True)
+`], { timeout: 60_000 });
+  let out = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const until = Date.now() + 20_000;
+  while (!out.includes('greeted') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  await sys.stop();
+  await exited;
+  assert.match(out, /greeted\n221 /);
+  const alive = (p: number) => { try { process.kill(p, 0); return true; } catch { return false; } };
+  const end = Date.now() + 10_000;
+  while (workers.some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(workers.filter(alive), [], 'no worker outlives the master');
 });
