@@ -5,6 +5,8 @@
  * test/interop/imap-status-vs-dovecot.test.ts), HIGHESTMODSEQ enabling CONDSTORE:
  *   * STATUS Trash (MESSAGES 0 RECENT 0 UIDNEXT 1 UIDVALIDITY 1795807602 UNSEEN 0 HIGHESTMODSEQ 1 SIZE 0)
  * A missing mailbox: `NO Mailbox doesn't exist: X`. Also used by LIST-STATUS (RFC 5819).
+ * HIGHESTMODSEQ of the selected mailbox is the session's own view (Mailbox.highestModseq): never
+ * below a MODSEQ its STORE answered; another session's changes count after its next sync (NOOP).
  */
 import { parseStatusItems, type StatusItem } from '../lib-imap/imap-command-args.ts';
 import { ImapParseError } from '../lib-imap/imap-parser.ts';
@@ -24,8 +26,14 @@ const STATUS_ORDER: readonly StatusItem[] = ['MESSAGES', 'RECENT', 'UIDNEXT', 'U
 export async function statusLine(s: ImapSession, name: string, items: readonly StatusItem[]): Promise<Buffer> {
   const st: MailboxStatus = s.box && s.box.name === name ? s.box.status() : await s.user!.status(name);
   const parts: string[] = [];
-  // RFC 7162 §3.1: asking for HIGHESTMODSEQ enables CONDSTORE (Dovecot, also from LIST-STATUS)
-  if (items.includes('HIGHESTMODSEQ')) s.enabled.add('CONDSTORE');
+  // RFC 7162 §3.1: asking for HIGHESTMODSEQ enables CONDSTORE (Dovecot, also from LIST-STATUS);
+  // enabled while a mailbox is selected: the selected one's `OK [HIGHESTMODSEQ]` right before
+  // the STATUS line, also inside a LIST-STATUS answer (Dovecot 2.3, as ENABLE and FETCH do)
+  let enabled = '';
+  if (items.includes('HIGHESTMODSEQ') && !s.condstore) {
+    s.enabled.add('CONDSTORE');
+    if (s.box) enabled = `* OK [HIGHESTMODSEQ ${Math.max(1, s.box.highestModseq)}] Highest\r\n`;
+  }
   // Dovecot answers each item once, in its own order, whatever order they were asked in
   const asked = new Set(items);
   for (const it of STATUS_ORDER.filter((x) => asked.has(x))) {
@@ -46,7 +54,7 @@ export async function statusLine(s: ImapSession, name: string, items: readonly S
       default: throw new ImapParseError(`Unknown STATUS item ${it}`);
     }
   }
-  return Buffer.concat([Buffer.from('* STATUS '), mailboxOut(s, name), Buffer.from(` (${parts.join(' ')})\r\n`)]);
+  return Buffer.concat([Buffer.from(`${enabled}* STATUS `), mailboxOut(s, name), Buffer.from(` (${parts.join(' ')})\r\n`)]);
 }
 
 export async function cmdStatus(s: ImapSession, c: CommandContext): Promise<Reply> {

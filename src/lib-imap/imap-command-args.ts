@@ -56,7 +56,14 @@ export function parseStoreArgs(args: readonly ImapArg[]): StoreCommand {
     const mods = (args[i] as Extract<ImapArg, { type: 'list' }>).items;
     for (let j = 0; j < mods.length; j++) {
       const n = atomText(mods[j])?.toUpperCase();
-      if (n === 'UNCHANGEDSINCE') unchangedSince = argModSeq(mods[++j], 'UNCHANGEDSINCE value', true);
+      if (n === 'UNCHANGEDSINCE') {
+        // Dovecot 2.3's texts (cmd-store.c): no value at all, then a value that is no mod-sequence
+        if (mods[j + 1] === undefined) throw new ImapParseError('Invalid STORE modifiers');
+        try { unchangedSince = argModSeq(mods[++j], 'UNCHANGEDSINCE value', true); } catch (e) {
+          if (e instanceof ImapParseError) throw new ImapParseError('Invalid modseq');
+          throw e;
+        }
+      }
       else throw new ImapParseError(`STORE: unknown modifier "${String(n ?? '').slice(0, 30)}"`);
     }
     i++;

@@ -3,6 +3,9 @@
  * the shared MaildirState (maildir-sync.ts). The view changes only in sync() (Dovecot's
  * mailbox_sync / mox's change feed), which diffs the state against the view: new UIDs,
  * UIDs gone, and messages whose modseq rose since the view's last sync.
+ * HIGHESTMODSEQ (RFC 7162 §3.1.1/§3.1.2.1, STATUS and SELECT) is the view's: what the last sync
+ * saw, or the modseq of this handle's own STORE since, whichever is higher, so a STATUS right
+ * after a STORE never reports less than the MODSEQ that STORE answered (as Dovecot).
  */
 import { closeSync, createReadStream, openSync, promises as fsp, readFileSync, readSync, constants as fsConstants } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -45,6 +48,8 @@ export class MaildirMailbox implements Mailbox {
   private view: MessageInfo[] = [];
   private myRecent = new Set<number>();
   private lastModseq = 0;
+  /** The highest modseq this handle's own setFlags() gave since the last sync (0: none). */
+  private storedModseq = 0;
   private epoch: number;
   private seenVersion = -1;
   private _uidValidity: number;
@@ -65,7 +70,7 @@ export class MaildirMailbox implements Mailbox {
 
   get uidValidity(): number { return this._uidValidity; }
   get uidNext(): number { return this._uidNext; }
-  get highestModseq(): number { return this.lastModseq; }
+  get highestModseq(): number { return Math.max(this.lastModseq, this.storedModseq); }
   private _cacheFile: MailboxCacheFile | undefined;
   get cacheFile(): MailboxCacheFile { return this._cacheFile ??= maildirCacheFile(this.state.ctlDir); }
   get ftsIndex(): FtsIndex { return ftsIndexAt(join(this.state.ctlDir, FTS_INDEX_NAME)); }
@@ -175,6 +180,7 @@ export class MaildirMailbox implements Mailbox {
     this.view = next;
     this.heldExpunges = held;
     this.lastModseq = this.state.highestModseq;
+    this.storedModseq = 0;
     this._uidValidity = this.state.uidValidity;
     this._uidNext = this.state.nextUid;
     this.epoch = this.state.epoch;
@@ -306,6 +312,7 @@ export class MaildirMailbox implements Mailbox {
         if (!nr) continue;
         const m = this.info(nr);
         res.changed.push(m);
+        if (m.modseq > this.storedModseq) this.storedModseq = m.modseq;
         // our view holds what we just stored: a later change by another session back to the
         // old flags is then a change the next sync() reports
         const i = this.viewIndex(nr.uid);
@@ -363,7 +370,7 @@ export class MaildirMailbox implements Mailbox {
   status(): MailboxStatus {
     let unseen = 0, size = 0, recent = 0;
     for (const m of this.view) { if (!m.flags.includes('\\Seen')) unseen++; size += m.vsize; if (m.recent) recent++; }
-    return { messages: this.view.length, recent, uidNext: this._uidNext, uidValidity: this._uidValidity, unseen, size, highestModseq: this.lastModseq };
+    return { messages: this.view.length, recent, uidNext: this._uidNext, uidValidity: this._uidValidity, unseen, size, highestModseq: this.highestModseq };
   }
 
   keywords(): readonly string[] { return this.state.keywords.names(); }
