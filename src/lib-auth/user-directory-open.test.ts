@@ -12,6 +12,7 @@ import { DatabaseSync } from 'node:sqlite';
 import type { AuthDbSpec, DovecotConfig } from '../global/dovecot-conf.ts';
 import { setLogSink } from '../util/msg.ts';
 import { openUserDirectory } from './user-directory-open.ts';
+import { PASSWD_INDEX_DELAY_MS } from './db-passwd-file.ts';
 import { createEmbeddedUserDb, embeddedUserDbSqlConf } from './user-directory-embedded.ts';
 import { passwordHash } from './password-scheme.ts';
 import { bindQuery } from './db-sql.ts';
@@ -85,6 +86,9 @@ test('passwd-file: schemes, fields, mail expansion, quota, broken lines', async 
   assert.equal(carol?.gid, 0);
   assert.equal(await dir.lookup('nobody@example.com'), undefined);
 
+  // a broken line is warned about when its user is looked up; a duplicate user when the index
+  // is built, PASSWD_INDEX_DELAY_MS after the first lookup (db-passwd-file.ts)
+  for (let i = 0; i < 100 && !logged.some((l) => l.includes('exists more than once')); i++) await new Promise((r) => setTimeout(r, PASSWD_INDEX_DELAY_MS / 5));
   const warnings = logged.filter((l) => l.includes('warning:')).join('\n');
   assert.match(warnings, new RegExp(`${p}, line 6: user dave@example.com: invalid uid`));
   assert.match(warnings, new RegExp(`${p}, line 7: line contains a NUL byte`));
