@@ -25,8 +25,9 @@
  *
  * A watched directory deleted (or renamed away) and re-created under the same name is noticed
  * by the watch's own event (IN_DELETE_SELF / IN_MOVE_SELF, reported by Node as a 'rename' of the
- * directory's own name): the entry checks the inode and watches the new directory; one that does
- * not exist (yet: a folder being made) is tried again at 0.1, 0.4, 1.6 and 6.4 s, then polled.
+ * directory's own name): the entry watches what is there now (the inode number may be the same,
+ * reused); one that does not exist (yet: a folder being made) is tried again at 0.1, 0.4, 1.6
+ * and 6.4 s, then polled.
  *
  * A change calls `fire(dir)` (mail-notify's in-process signal) 25 ms after a burst and once
  * more SETTLE_MS later: a change made in the same clock tick as a reader's last look leaves the
@@ -231,8 +232,8 @@ function tryWatch(h: Held): 'ok' | 'missing' | 'limit' {
     let ino: number;
     try { ino = statSync(p).ino; } catch { fail(); return 'missing'; }
     try {
-      const fw = watch(p, { persistent: false }, (_ev, file) => {
-        if (typeof file === 'string' && file === sub) { recheck(h); return; } // the directory itself went
+      const fw = watch(p, { persistent: false }, (ev, file) => {
+        if (typeof file === 'string' && file === sub) { if (ev === 'rename') recheck(h); return; } // the directory itself went (or its attributes changed)
         fireSoon(h);
       });
       fw.on('error', () => { recheck(h); });
@@ -255,14 +256,14 @@ function tryWatch(h: Held): 'ok' | 'missing' | 'limit' {
   return 'ok';
 }
 
-/** The watched new/ or cur/ went away (deleted, renamed): watch what is there now. */
+/** The watched new/ or cur/ went away (deleted, renamed away): watch what is there now. */
 function recheck(h: Held): void {
   if (h.retry || h.watchers.length === 0) return;
   h.retry = setTimeout(() => {
     h.retry = undefined;
     if (held.get(h.dir) !== h) return;
-    const same = SUBS.every((s, i) => { try { return statSync(join(h.dir, s)).ino === h.inos[i]; } catch { return false; } });
-    if (same) return;
+    // the kernel dropped that watch (IN_DELETE_SELF, IN_MOVE_SELF): watch anew whatever is there
+    // now, even with the same inode number (a directory made at once may reuse the freed one)
     unwatch(h);
     h.tries = 0;
     arm(h);
