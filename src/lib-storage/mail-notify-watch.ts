@@ -58,7 +58,6 @@ interface Held {
   refs: number;
   fire: (dir: string) => void;
   watchers: FSWatcher[];
-  inos: number[];
   /** In the poll set; `marks` is what the last look saw of new/ and cur/ (mtime and inode; '' missing). */
   polled: boolean;
   marks: string;
@@ -128,7 +127,7 @@ function limitText(why: string): string {
 export function holdMailboxDir(dir: string, fire: (dir: string) => void): () => void {
   let h = held.get(dir);
   if (!h) {
-    h = { dir, refs: 0, fire, watchers: [], inos: [], polled: false, marks: '', tries: 0, retry: undefined, timer: undefined, settle: undefined };
+    h = { dir, refs: 0, fire, watchers: [], polled: false, marks: '', tries: 0, retry: undefined, timer: undefined, settle: undefined };
     held.set(dir, h);
     arm(h);
   }
@@ -197,7 +196,6 @@ function unwatch(h: Held): void {
   for (const fw of h.watchers) fw.close();
   watchCount -= h.watchers.length;
   h.watchers = [];
-  h.inos = [];
 }
 
 /** inotify if the budget and the kernel allow, else the poll set; a missing directory is retried. */
@@ -225,12 +223,10 @@ function tryWatch(h: Held): 'ok' | 'missing' | 'limit' {
     return 'limit';
   }
   const ws: FSWatcher[] = [];
-  const inos: number[] = [];
   const fail = (): void => { for (const fw of ws) fw.close(); };
   for (const sub of SUBS) {
     const p = join(h.dir, sub);
-    let ino: number;
-    try { ino = statSync(p).ino; } catch { fail(); return 'missing'; }
+    try { if (!statSync(p).isDirectory()) { fail(); return 'missing'; } } catch { fail(); return 'missing'; }
     try {
       const fw = watch(p, { persistent: false }, (ev, file) => {
         if (typeof file === 'string' && file === sub) { if (ev === 'rename') recheck(h); return; } // the directory itself went (or its attributes changed)
@@ -238,7 +234,6 @@ function tryWatch(h: Held): 'ok' | 'missing' | 'limit' {
       });
       fw.on('error', () => { recheck(h); });
       ws.push(fw);
-      inos.push(ino);
     } catch (e) {
       fail();
       const code = (e as NodeJS.ErrnoException).code;
@@ -251,7 +246,6 @@ function tryWatch(h: Held): 'ok' | 'missing' | 'limit' {
     }
   }
   h.watchers = ws;
-  h.inos = inos;
   watchCount += ws.length;
   return 'ok';
 }
