@@ -184,7 +184,7 @@ test('show: postcat -q style envelope, content and end marker', async () => {
   assert.equal(code, 0);
   const lines = out.split('\n');
   assert.equal(lines[0], `*** ENVELOPE RECORDS incoming/${qid} ***`);
-  assert.match(lines[1]!, /^message_size: +\d+ +\d+ +1 +\d+ +\d+$/);
+  assert.match(lines[1]!, /^message_size: +\d+ +\d+ +1 +\d+ +\d+ +\d+$/);   // Postfix's six fields
   assert.match(lines[2]!, /^message_arrival_time: \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/);
   assert.ok(lines.includes('sender: a@example.org'));
   assert.ok(lines.includes('named_attribute: client_name=localhost'));
