@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RealDovecot } from '../harness/real-dovecot.ts';
 import { Differential, differences, loggedInSessions, normalise, runSteps, type Step } from '../harness/imap-differential.ts';
+import { aclConf } from '../harness/dovecot-acl-conf.ts';
 import { connectImap } from '../harness/imapd-testkit.ts';
 
 const lit = (m: string): string => `{${Buffer.byteLength(m)}+}\r\n${m}`;
@@ -26,24 +27,7 @@ const skip = RealDovecot.unavailable() ?? false;
 const dictDir = skip ? '' : mkdtempSync(join(tmpdir(), 'postern-pvt-dict-'));
 if (!skip) chmodSync(dictDir, 0o777);
 
-const conf = (dict: string): string => `
-mail_plugins = $mail_plugins acl
-protocol imap {
-  mail_plugins = $mail_plugins imap_acl
-}
-namespace shared {
-  type = shared
-  separator = /
-  prefix = shared/%%u/
-  location = maildir:%%h:INDEXPVT=~/shared/%%u
-  subscriptions = no
-  list = children
-}
-plugin {
-  acl = vfile
-  acl_shared_dict = file:${join(dictDir, dict)}
-}
-`;
+const conf = (dict: string): string => aclConf({ dict: join(dictDir, dict), sharedLocation: 'maildir:%%h:INDEXPVT=~/shared/%%u' });
 
 let d: Differential;
 before(async () => {

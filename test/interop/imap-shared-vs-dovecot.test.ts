@@ -19,6 +19,7 @@ import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import { DOVECOT_MAIL_UID, RealDovecot } from '../harness/real-dovecot.ts';
 import { Differential, differences, type Step } from '../harness/imap-differential.ts';
+import { aclConf } from '../harness/dovecot-acl-conf.ts';
 
 const run = promisify(execFile);
 const lit = (m: string): string => `{${Buffer.byteLength(m)}+}\r\n${m}`;
@@ -27,32 +28,7 @@ const skip = RealDovecot.unavailable() ?? false;
 const dictDir = skip ? '' : mkdtempSync(join(tmpdir(), 'postern-acl-dict-'));
 if (!skip) chmodSync(dictDir, 0o777);
 
-const conf = (dict: string, pub: string): string => `
-mail_plugins = $mail_plugins acl
-protocol imap {
-  mail_plugins = $mail_plugins imap_acl
-}
-namespace shared {
-  type = shared
-  separator = /
-  prefix = shared/%%u/
-  location = maildir:%%h
-  subscriptions = no
-  list = children
-}
-namespace public {
-  type = public
-  separator = /
-  prefix = Public/
-  location = maildir:${join(dictDir, pub)}
-  subscriptions = no
-  list = children
-}
-plugin {
-  acl = vfile
-  acl_shared_dict = file:${join(dictDir, dict)}
-}
-`;
+const conf = (dict: string, pub: string): string => aclConf({ dict: join(dictDir, dict), publicDir: join(dictDir, pub) });
 
 let d: Differential;
 before(async () => {
