@@ -145,15 +145,22 @@ export async function cmdFetch(s: ImapSession, c: CommandContext): Promise<Reply
     }
     return header ? 'header' : 'none';
   };
-  // read-ahead: up to READ_AHEAD message files are read while earlier answers are written
-  const READ_AHEAD = 16;
-  const reads = new Map<number, Promise<Buffer>>();
+  // Message files are read in chunks of READ_CHUNK through Mailbox.readMany (for Maildir:
+  // synchronous open/read/close in time slices, as Dovecot's imap reads them): four thread-pool
+  // round trips per message (open, fstat, read, close) cost more than the reads themselves
+  // (FETCH of the newest 50 with their bodies: ~6 ms through the pool, ~2 ms in chunks).
+  // A chunk bounds what is held at once, as the read-ahead did before.
+  const READ_CHUNK = 16;
   const needs = list.map(({ m }) => need(updated.get(m.uid) ?? m));
-  const startRead = (j: number): void => {
-    if (j >= list.length || reads.has(j) || needs[j] === 'none') return;
-    const p = box.readContent(list[j]!.m.uid);
-    p.catch(() => { /* reported when awaited */ });
-    reads.set(j, p);
+  let chunk: (Buffer | undefined)[] = [];
+  let chunkStart = 0;
+  const readChunk = async (from: number): Promise<void> => {
+    chunkStart = from;
+    chunk = new Array<Buffer | undefined>(Math.min(READ_CHUNK, list.length - from));
+    const at: number[] = [];
+    const uids: number[] = [];
+    for (let j = from; j < from + chunk.length; j++) if (needs[j] !== 'none') { at.push(j - from); uids.push(list[j]!.m.uid); }
+    if (uids.length > 0) await box.readMany(uids, (i, content) => { chunk[at[i]!] = content; });
   };
   // answers are written in batches of ~64 KiB: one socket write per message costs a syscall each
   let batch: Buffer[] = [];
@@ -168,14 +175,15 @@ export async function cmdFetch(s: ImapSession, c: CommandContext): Promise<Reply
   for (let j = 0; j < list.length; j++) {
     const { seq, m: m0 } = list[j]!;
     const m = updated.get(m0.uid) ?? m0;
-    for (let k = j; k < j + READ_AHEAD; k++) startRead(k);
+    if (j % READ_CHUNK === 0) await readChunk(j);
     let msg: MimeMessage | undefined;
     const parts: Buffer[] = [];
     try {
-      const raw = reads.get(j);
-      reads.delete(j);
-      if (raw) {
-        const data = await raw;
+      if (needs[j] !== 'none') {
+        const data = chunk[j - chunkStart];
+        chunk[j - chunkStart] = undefined;
+        // readMany skips a message expunged meanwhile
+        if (data === undefined) throw new MailError('EXPUNGED', 'expunged');
         msg = needs[j] === 'header' ? headerOnly(data) : parseMime(data);
       }
       for (const a of atts) {
