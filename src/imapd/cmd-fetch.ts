@@ -23,7 +23,7 @@ import { imapLiteral, imapLiteral8, imapString } from '../lib-imap/imap-compose.
 import { messageSnippet } from '../lib-mail/mail-snippet.ts';
 import { formatImapDateTime } from '../lib-imap/imap-date.ts';
 import { numbersToSeqSet, resolveSeqSet } from '../lib-imap/imap-seqset.ts';
-import { parseMime, type MimeMessage } from '../lib-mail/mail-mime.ts';
+import { parseMime, toCrlf, type MimeMessage } from '../lib-mail/mail-mime.ts';
 import { imapBodyStructure, imapMessageEnvelope } from '../lib-imap/imap-bodystructure.ts';
 import { applyPartial, extractBinary, extractSection } from '../lib-mail/mail-section.ts';
 import { UnknownCteError } from '../lib-mail/mail-decode.ts';
@@ -176,19 +176,20 @@ export async function cmdFetch(s: ImapSession, c: CommandContext): Promise<Reply
     const { seq, m: m0 } = list[j]!;
     const m = updated.get(m0.uid) ?? m0;
     if (j % READ_CHUNK === 0) await readChunk(j);
-    let msg: MimeMessage | undefined;
     const parts: Buffer[] = [];
     try {
+      let content: Content | undefined;
       if (needs[j] !== 'none') {
         const data = chunk[j - chunkStart];
         chunk[j - chunkStart] = undefined;
         // readMany skips a message expunged meanwhile
         if (data === undefined) throw new MailError('EXPUNGED', 'expunged');
-        msg = needs[j] === 'header' ? headerOnly(data) : parseMime(data);
+        content = new Content(data, needs[j] === 'header');
       }
       for (const a of atts) {
         if (flagsAdded && a.kind === 'simple' && a.name === 'FLAGS' && !updated.has(m.uid)) continue;
-        parts.push(await fetchItem(s, m, a, msg));
+        const v = fetchItem(s, m, a, content);
+        parts.push(v instanceof Buffer ? v : await v);   // most items need no await
       }
     } catch (e) {
       if (e instanceof MailError && e.code === 'EXPUNGED') { expungedSome = true; continue; }
@@ -210,6 +211,20 @@ export async function cmdFetch(s: ImapSession, c: CommandContext): Promise<Reply
   return { status: 'OK', text: 'Fetch completed' };
 }
 
+/**
+ * One message's content for its FETCH items: parsed only when an item needs the MIME
+ * structure (BODY[] and RFC822, the whole message, need no parse: only the CRLF form).
+ */
+class Content {
+  private readonly raw: Buffer;
+  private readonly headerOnly: boolean;
+  private parsed: MimeMessage | undefined;
+  constructor(raw: Buffer, headerOnly: boolean) { this.raw = raw; this.headerOnly = headerOnly; }
+  get msg(): MimeMessage { return this.parsed ??= this.headerOnly ? headerOnly(this.raw) : parseMime(this.raw); }
+  /** The whole message in CRLF form, as MimeMessage.data. */
+  get whole(): Buffer { return this.parsed?.data ?? toCrlf(this.raw); }
+}
+
 /** A MimeMessage holding only the top-level header: enough for ENVELOPE (the body is not parsed). */
 function headerOnly(raw: Buffer): MimeMessage {
   let end = raw.indexOf('\r\n\r\n');
@@ -223,7 +238,7 @@ function join(parts: Buffer[]): Buffer {
   return Buffer.concat(out);
 }
 
-async function fetchItem(s: ImapSession, m: MessageInfo, a: FetchAtt, msg: MimeMessage | undefined): Promise<Buffer> {
+function fetchItem(s: ImapSession, m: MessageInfo, a: FetchAtt, content: Content | undefined): Buffer | Promise<Buffer> {
   const box = s.box!;
   if (a.kind === 'simple') {
     switch (a.name) {
@@ -233,44 +248,38 @@ async function fetchItem(s: ImapSession, m: MessageInfo, a: FetchAtt, msg: MimeM
       case 'MODSEQ': return Buffer.from(`MODSEQ (${m.modseq})`);
       case 'EMAILID': return Buffer.from(`EMAILID (${emailId(m)})`); // RFC 8474 §5.1 (imapd-objectid.ts)
       case 'THREADID': return Buffer.from('THREADID NIL'); // RFC 8474 §5.2: no thread index
-      case 'INTERNALDATE': {
-        const d = await box.internalDate(m.uid);
-        return Buffer.from(`INTERNALDATE "${formatImapDateTime(d, tzOffsetMinutes(d))}"`);
-      }
-      case 'SAVEDATE': {
-        const d = await box.saveDate(m.uid);
-        return Buffer.from(`SAVEDATE "${formatImapDateTime(d, tzOffsetMinutes(d))}"`);
-      }
+      case 'INTERNALDATE': return box.internalDate(m.uid).then((d) => Buffer.from(`INTERNALDATE "${formatImapDateTime(d, tzOffsetMinutes(d))}"`));
+      case 'SAVEDATE': return box.saveDate(m.uid).then((d) => Buffer.from(`SAVEDATE "${formatImapDateTime(d, tzOffsetMinutes(d))}"`));
       case 'ENVELOPE': case 'BODYSTRUCTURE': case 'BODY': {
         const cache = s.shared.cache;
         const scope = cacheScope(box, s.user?.user ?? '');
         let v = cache.get(scope, m, a.name);
         if (!v) {
-          v = a.name === 'ENVELOPE' ? imapMessageEnvelope(msg!) : imapBodyStructure(msg!, a.name === 'BODYSTRUCTURE');
+          v = a.name === 'ENVELOPE' ? imapMessageEnvelope(content!.msg) : imapBodyStructure(content!.msg, a.name === 'BODYSTRUCTURE');
           cache.set(scope, m, a.name, v);
           cache.files.computed(box);
         }
         return Buffer.concat([Buffer.from(a.name + ' '), v]);
       }
       // RFC 8970: the first 200 characters of the first text part, as Dovecot (lib-mail/mail-snippet.ts)
-      case 'PREVIEW': return Buffer.concat([Buffer.from('PREVIEW '), imapString(Buffer.from(messageSnippet(msg!), 'utf8'))]);
-      case 'SNIPPET': return Buffer.concat([Buffer.from('SNIPPET (FUZZY '), imapString(Buffer.from(messageSnippet(msg!), 'utf8')), Buffer.from(')')]);
-      case 'RFC822': return Buffer.concat([Buffer.from('RFC822 '), imapLiteral(noNuls(msg!.data))]);
-      case 'RFC822.HEADER': return Buffer.concat([Buffer.from('RFC822.HEADER '), imapLiteral(noNuls(extractSection(msg!, { path: [], text: 'HEADER' })))]);
-      case 'RFC822.TEXT': return Buffer.concat([Buffer.from('RFC822.TEXT '), imapLiteral(noNuls(extractSection(msg!, { path: [], text: 'TEXT' })))]);
+      case 'PREVIEW': return Buffer.concat([Buffer.from('PREVIEW '), imapString(Buffer.from(messageSnippet(content!.msg), 'utf8'))]);
+      case 'SNIPPET': return Buffer.concat([Buffer.from('SNIPPET (FUZZY '), imapString(Buffer.from(messageSnippet(content!.msg), 'utf8')), Buffer.from(')')]);
+      case 'RFC822': return Buffer.concat([Buffer.from('RFC822 '), imapLiteral(noNuls(content!.whole))]);
+      case 'RFC822.HEADER': return Buffer.concat([Buffer.from('RFC822.HEADER '), imapLiteral(noNuls(extractSection(content!.msg, { path: [], text: 'HEADER' })))]);
+      case 'RFC822.TEXT': return Buffer.concat([Buffer.from('RFC822.TEXT '), imapLiteral(noNuls(extractSection(content!.msg, { path: [], text: 'TEXT' })))]);
       default: throw new Error(`unhandled fetch item ${a.name}`);
     }
   }
   if (a.kind === 'body') {
-    let data = extractSection(msg!, a.section);
+    let data = a.section.path.length === 0 && a.section.text === undefined ? content!.whole : extractSection(content!.msg, a.section);
     if (a.partial) data = applyPartial(data, a.partial.origin, a.partial.octets);
     return Buffer.concat([Buffer.from(a.responseName + ' '), imapLiteral(noNuls(data))]);
   }
   if (a.kind === 'binary') {
-    const b = extractBinary(msg!, a.path);
+    const b = extractBinary(content!.msg, a.path);
     const data = a.partial ? applyPartial(b.data, a.partial.origin, a.partial.octets) : b.data;
     return Buffer.concat([Buffer.from(a.responseName + ' '), b.literal8 ? imapLiteral8(data) : imapLiteral(data)]);
   }
-  const b = extractBinary(msg!, a.path);
+  const b = extractBinary(content!.msg, a.path);
   return Buffer.from(`${a.responseName} ${b.data.length}`);
 }
