@@ -149,7 +149,7 @@ export async function cmdFetch(s: ImapSession, c: CommandContext): Promise<Reply
   // synchronous open/read/close in time slices, as Dovecot's imap reads them): four thread-pool
   // round trips per message (open, fstat, read, close) cost more than the reads themselves
   // (FETCH of the newest 50 with their bodies: ~6 ms through the pool, ~2 ms in chunks).
-  // A chunk bounds what is held at once, as the read-ahead did before.
+  // A chunk bounds how many message files are held at once.
   const READ_CHUNK = 16;
   const needs = list.map(({ m }) => need(updated.get(m.uid) ?? m));
   let chunk: (Buffer | undefined)[] = [];
